@@ -1,0 +1,17 @@
+//! The `log` import: extension messages into the host's `tracing` log.
+
+use crate::runtime::HostState;
+use crate::runtime::bindings::silt::datastore::log::{Host, Level};
+
+impl Host for HostState {
+    async fn log(&mut self, level: Level, message: String) {
+        let extension = self.extension.as_str();
+        match level {
+            Level::Trace => tracing::trace!(target: "silt::extension", extension, "{message}"),
+            Level::Debug => tracing::debug!(target: "silt::extension", extension, "{message}"),
+            Level::Info => tracing::info!(target: "silt::extension", extension, "{message}"),
+            Level::Warn => tracing::warn!(target: "silt::extension", extension, "{message}"),
+            Level::Error => tracing::error!(target: "silt::extension", extension, "{message}"),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The `object-store` import: the guest's view of the store granted for
+//! this operation. Keys are validated here, at the boundary, before any
+//! backend sees them.
+
+use std::sync::Arc;
+
+use crate::runtime::HostState;
+use crate::runtime::bindings::silt::datastore::object_store::{
+    DownloadItem, GetOutcome, Host, ListPage, Object, ObjectMeta, PutMode, StoreError, UploadItem,
+};
+use crate::runtime::bindings::silt::datastore::types::BackendFailure;
+use crate::store::{self, ObjectKey, ObjectStore};
+
+impl HostState {
+    /// The granted store, or the error a guest gets when none was granted.
+    pub(crate) fn granted_store(&self) -> Result<Arc<dyn ObjectStore>, StoreError> {
+        self.grants.store.clone().ok_or_else(|| {
+            StoreError::NotSupported("no datastore is available to this call".to_owned())
+        })
+    }
+}
+
+/// Maps a host store error to the guest's view of it.
+pub(crate) fn to_guest_error(err: store::StoreError) -> StoreError {
+    match err {
+        store::StoreError::NotFound { .. } => StoreError::NotFound,
+        store::StoreError::AlreadyExists { .. } => StoreError::AlreadyExists,
+        store::StoreError::PreconditionFailed { .. } => StoreError::PreconditionFailed,
+        store::StoreError::NotSupported { operation, .. } => StoreError::NotSupported(operation),
+        store::StoreError::InvalidKey(err) => StoreError::InvalidKey(err.to_string()),
+        store::StoreError::Backend {
+            retryable,
+            detail,
+            store,
+        } => StoreError::Backend(BackendFailure {
+            retryable,
+            detail: format!("{store}: {detail}"),
+        }),
+        // `StoreError` is non-exhaustive: anything new is a backend failure
+        // until the WIT grows a case for it.
+        #[allow(unreachable_patterns)]
+        other => StoreError::Backend(BackendFailure {
+            retryable: false,
+            detail: other.to_string(),
+        }),
+    }
+}
+
+pub(crate) fn to_guest_meta(meta: store::ObjectMeta) -> ObjectMeta {
+    ObjectMeta {
+        key: meta.key.to_string(),
+        size: meta.size,
+        version: meta.version.0,
+        last_modified: meta.last_modified_ms,
+    }
+}
+
+pub(crate) fn guest_key(key: &str) -> Result<ObjectKey, StoreError> {
+    ObjectKey::new(key).map_err(|err| StoreError::InvalidKey(err.to_string()))
+}
+
+pub(crate) fn to_host_mode(mode: PutMode) -> store::PutMode {
+    match mode {
+        PutMode::Overwrite => store::PutMode::Overwrite,
+        PutMode::Create => store::PutMode::Create,
+        PutMode::Update(version) => store::PutMode::Update(store::Version(version)),
+    }
+}
+
+impl Host for HostState {
+    async fn get(
+        &mut self,
+        key: String,
+        if_none_match: Option<String>,
+    ) -> Result<GetOutcome, StoreError> {
+        let store = self.granted_store()?;
+        let key = guest_key(&key)?;
+        let if_none_match = if_none_match.map(store::Version);
+        match store
+            .get(&key, if_none_match.as_ref())
+            .await
+            .map_err(to_guest_error)?
+        {
+            store::GetOutcome::NotModified => Ok(GetOutcome::NotModified),
+            store::GetOutcome::Found(meta, data) => Ok(GetOutcome::Found(Object {
+                meta: to_guest_meta(meta),
+                data,
+            })),
+        }
+    }
+
+    async fn head(&mut self, key: String) -> Result<ObjectMeta, StoreError> {
+        let store = self.granted_store()?;
+        let key = guest_key(&key)?;
+        store
+            .head(&key)
+            .await
+            .map(to_guest_meta)
+            .map_err(to_guest_error)
+    }
+
+    async fn put(
+        &mut self,
+        key: String,
+        data: Vec<u8>,
+        mode: PutMode,
+    ) -> Result<String, StoreError> {
+        let store = self.granted_store()?;
+        let key = guest_key(&key)?;
+        store
+            .put(&key, data, to_host_mode(mode))
+            .await
+            .map(|version| version.0)
+            .map_err(to_guest_error)
+    }
+
+    async fn delete(&mut self, key: String, if_match: Option<String>) -> Result<(), StoreError> {
+        let store = self.granted_store()?;
+        let key = guest_key(&key)?;
+        let if_match = if_match.map(store::Version);
+        store
+            .delete(&key, if_match.as_ref())
+            .await
+            .map_err(to_guest_error)
+    }
+
+    async fn list(
+        &mut self,
+        prefix: String,
+        start_after: Option<String>,
+        limit: u32,
+    ) -> Result<ListPage, StoreError> {
+        let store = self.granted_store()?;
+        // A prefix may be empty or end in `/`, so it is checked by the key
+        // rules applied to a probe key below it.
+        if !prefix.is_empty() {
+            guest_key(&format!("{prefix}x"))?;
+        }
+        let start_after = start_after.as_deref().map(guest_key).transpose()?;
+        let page = store
+            .list(&prefix, start_after.as_ref(), limit)
+            .await
+            .map_err(to_guest_error)?;
+        Ok(ListPage {
+            items: page.items.into_iter().map(to_guest_meta).collect(),
+            next_start_after: page.next_start_after.map(|key| key.to_string()),
+        })
+    }
+
+    async fn download(&mut self, items: Vec<DownloadItem>) -> Vec<Result<ObjectMeta, StoreError>> {
+        let transfer = super::transfer::Transfer::new(self);
+        super::transfer::download(transfer, items).await
+    }
+
+    async fn upload(&mut self, items: Vec<UploadItem>) -> Vec<Result<String, StoreError>> {
+        let transfer = super::transfer::Transfer::new(self);
+        super::transfer::upload(transfer, items).await
+    }
+}

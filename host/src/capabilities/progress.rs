@@ -1,0 +1,60 @@
+//! The `progress` import and the host's progress display behind it.
+
+use std::sync::Mutex;
+
+use crate::runtime::HostState;
+use crate::runtime::bindings::silt::datastore::progress::Host;
+
+/// Where progress of extension work (and of bulk transfers) is shown.
+pub trait ProgressSink: Send + Sync {
+    /// A phase starts; totals are unknown when `None`.
+    fn begin(&self, label: &str, total_items: Option<u64>, total_bytes: Option<u64>);
+    /// Work done since the last report.
+    fn advance(&self, items: u64, bytes: u64);
+    /// The phase ended.
+    fn finish(&self);
+}
+
+/// Progress as log lines (for non-terminals and tests).
+#[derive(Debug, Default)]
+pub struct LogProgress {
+    state: Mutex<(String, u64, u64)>,
+}
+
+impl ProgressSink for LogProgress {
+    fn begin(&self, label: &str, total_items: Option<u64>, total_bytes: Option<u64>) {
+        *self.state.lock().expect("progress poisoned") = (label.to_owned(), 0, 0);
+        tracing::info!(label, ?total_items, ?total_bytes, "started");
+    }
+
+    fn advance(&self, items: u64, bytes: u64) {
+        let mut state = self.state.lock().expect("progress poisoned");
+        state.1 += items;
+        state.2 += bytes;
+    }
+
+    fn finish(&self) {
+        let state = self.state.lock().expect("progress poisoned");
+        tracing::info!(label = %state.0, items = state.1, bytes = state.2, "finished");
+    }
+}
+
+impl Host for HostState {
+    async fn begin(&mut self, label: String, total_items: Option<u64>, total_bytes: Option<u64>) {
+        if let Some(sink) = &self.grants.progress {
+            sink.begin(&label, total_items, total_bytes);
+        }
+    }
+
+    async fn advance(&mut self, items: u64, bytes: u64) {
+        if let Some(sink) = &self.grants.progress {
+            sink.advance(items, bytes);
+        }
+    }
+
+    async fn finish(&mut self) {
+        if let Some(sink) = &self.grants.progress {
+            sink.finish();
+        }
+    }
+}

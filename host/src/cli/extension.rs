@@ -1,0 +1,335 @@
+//! `silt extension list|inspect|add|remove|verify`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::Context;
+use super::output::human_bytes;
+use crate::exit::MetadataMismatch;
+use crate::runtime::bindings::{Description, Features};
+use crate::runtime::{
+    ArtifactCache, Catalog, ComponentInfo, Grants, Installed, Listed, Metadata, Origin, Runtime,
+};
+
+/// Extension commands.
+#[derive(Debug, Subcommand)]
+pub enum ExtensionCommand {
+    /// List installed extensions (reads manifests only; compiles nothing).
+    List,
+    /// Show an installed extension, or a component file, without compiling it.
+    Inspect {
+        /// An installed extension's name, or a path to a .wasm file.
+        extension: String,
+    },
+    /// Validate a component and install it under the name in its metadata.
+    Add {
+        /// The component (.wasm) to install.
+        path: PathBuf,
+        /// Replace an installed extension of the same name.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove an installed extension.
+    Remove {
+        /// Its name.
+        name: String,
+    },
+    /// Load (compiling on first use), run `describe`, and check it against the metadata.
+    Verify {
+        /// An installed extension's name, or a path to a .wasm file.
+        extension: String,
+    },
+}
+
+pub(super) fn run(context: &Context, command: ExtensionCommand) -> anyhow::Result<()> {
+    let catalog = Catalog::new(&context.locations.extensions_dir);
+    match command {
+        ExtensionCommand::List => list(context, &catalog),
+        ExtensionCommand::Inspect { extension } => inspect(context, &catalog, &extension),
+        ExtensionCommand::Add { path, force } => add(context, &catalog, &path, force),
+        ExtensionCommand::Remove { name } => remove(context, &catalog, &name),
+        ExtensionCommand::Verify { extension } => verify(context, &catalog, &extension),
+    }
+}
+
+/// `NAME` of an installed extension or a path to a component file.
+enum Target {
+    Installed(Box<Installed>),
+    File(PathBuf),
+}
+
+fn resolve(catalog: &Catalog, name_or_path: &str) -> anyhow::Result<Target> {
+    let looks_like_path = name_or_path.contains('/') || name_or_path.ends_with(".wasm");
+    if looks_like_path || Path::new(name_or_path).is_file() && catalog.get(name_or_path).is_err() {
+        return Ok(Target::File(PathBuf::from(name_or_path)));
+    }
+    Ok(Target::Installed(Box::new(catalog.get(name_or_path)?)))
+}
+
+#[derive(Serialize)]
+struct ListReport<'a> {
+    dir: &'a Path,
+    extensions: Vec<&'a Installed>,
+    broken: Vec<&'a Listed>,
+}
+
+fn list(context: &Context, catalog: &Catalog) -> anyhow::Result<()> {
+    let listed = catalog.list()?;
+    let report = ListReport {
+        dir: catalog.dir(),
+        extensions: listed
+            .iter()
+            .filter_map(|l| match l {
+                Listed::Ok(installed) => Some(installed),
+                Listed::Broken { .. } => None,
+            })
+            .collect(),
+        broken: listed
+            .iter()
+            .filter(|l| matches!(l, Listed::Broken { .. }))
+            .collect(),
+    };
+    context.output.emit(&report, |out| {
+        if report.extensions.is_empty() && report.broken.is_empty() {
+            writeln!(out, "no extensions installed in {}", report.dir.display())?;
+            return writeln!(out, "add one with: silt extension add PATH.wasm");
+        }
+        let width = report
+            .extensions
+            .iter()
+            .map(|e| e.name().len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        writeln!(out, "{:width$}  {:10}  CAPABILITIES", "NAME", "VERSION")?;
+        for installed in &report.extensions {
+            let metadata = &installed.manifest.metadata;
+            writeln!(
+                out,
+                "{:width$}  {:10}  {}",
+                metadata.name,
+                metadata.version,
+                capabilities_text(&metadata.capabilities)
+            )?;
+        }
+        for broken in &report.broken {
+            if let Listed::Broken { dir, problem } = broken {
+                writeln!(out, "broken: {}: {problem}", dir.display())?;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn capabilities_text(capabilities: &[String]) -> String {
+    if capabilities.is_empty() {
+        "none (full sync, host namespace lock)".to_owned()
+    } else {
+        capabilities.join(", ")
+    }
+}
+
+#[derive(Serialize)]
+struct InspectReport {
+    path: PathBuf,
+    installed_dir: Option<PathBuf>,
+    valid: bool,
+    problem: Option<String>,
+    metadata: Option<Metadata>,
+    sha256: String,
+    size: u64,
+    imports: Vec<String>,
+    exports: Vec<String>,
+}
+
+fn inspect(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::Result<()> {
+    let (path, installed_dir) = match resolve(catalog, name_or_path)? {
+        Target::Installed(installed) => (installed.component_path(), Some(installed.dir)),
+        Target::File(path) => (path, None),
+    };
+    let info = ComponentInfo::read(&path)?;
+    let validation = info
+        .validate(&path)
+        .map(|_| ())
+        .map_err(|err| err.to_string());
+    let report = InspectReport {
+        path,
+        installed_dir,
+        valid: validation.is_ok(),
+        problem: validation.err(),
+        metadata: info.metadata.clone(),
+        sha256: info.sha256,
+        size: info.size,
+        imports: info.imports,
+        exports: info.exports,
+    };
+    context.output.emit(&report, |out| {
+        writeln!(out, "file:         {}", report.path.display())?;
+        writeln!(out, "size:         {}", human_bytes(report.size))?;
+        writeln!(out, "sha256:       {}", report.sha256)?;
+        if let Some(metadata) = &report.metadata {
+            writeln!(out, "name:         {}", metadata.name)?;
+            writeln!(out, "version:      {}", metadata.version)?;
+            writeln!(out, "api:          {}", metadata.api)?;
+            writeln!(out, "description:  {}", metadata.description)?;
+            writeln!(
+                out,
+                "capabilities: {}",
+                capabilities_text(&metadata.capabilities)
+            )?;
+        }
+        match &report.problem {
+            None => writeln!(out, "valid:        yes")?,
+            Some(problem) => writeln!(out, "valid:        no: {problem}")?,
+        }
+        writeln!(out, "exports:")?;
+        for export in &report.exports {
+            writeln!(out, "  {export}")?;
+        }
+        writeln!(out, "imports:")?;
+        for import in &report.imports {
+            writeln!(out, "  {import}")?;
+        }
+        Ok(())
+    })
+}
+
+fn add(context: &Context, catalog: &Catalog, path: &Path, force: bool) -> anyhow::Result<()> {
+    let installed = catalog.add(path, force)?;
+    context.output.emit(&installed, |out| {
+        let metadata = &installed.manifest.metadata;
+        writeln!(
+            out,
+            "added {} {} ({}, sha256 {}) to {}",
+            metadata.name,
+            metadata.version,
+            human_bytes(installed.manifest.component.size),
+            &installed.manifest.component.sha256[..12],
+            installed.dir.display()
+        )
+    })
+}
+
+fn remove(context: &Context, catalog: &Catalog, name: &str) -> anyhow::Result<()> {
+    let removed = catalog.remove(name)?;
+    context.output.emit(&removed, |out| {
+        writeln!(
+            out,
+            "removed {} {}",
+            removed.name(),
+            removed.manifest.metadata.version
+        )
+    })
+}
+
+#[derive(Serialize)]
+struct VerifyReport {
+    name: String,
+    version: String,
+    features: Vec<&'static str>,
+    origin: Origin,
+}
+
+fn verify(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::Result<()> {
+    let path = match resolve(catalog, name_or_path)? {
+        Target::Installed(installed) => installed.component_path(),
+        Target::File(path) => path,
+    };
+    let metadata = ComponentInfo::read(&path)?.validate(&path)?.clone();
+    let config = &context.locations.config;
+    let cache = ArtifactCache::new(
+        &context.locations.cache_dir,
+        config.cache.max_size_mib << 20,
+    );
+    let runtime = Runtime::new(config.runtime.clone(), cache);
+    let (description, origin) = super::block_on(async {
+        let loaded = runtime.load(&path).await?;
+        let mut instance = runtime.instantiate(&loaded, Grants::default()).await?;
+        let description = instance.describe().await?;
+        anyhow::Ok((description, loaded.origin.clone()))
+    })??;
+    check_description(&metadata, &description)?;
+    let report = VerifyReport {
+        name: description.name,
+        version: description.version,
+        features: feature_names(description.features),
+        origin,
+    };
+    context.output.emit(&report, |out| {
+        writeln!(out, "{} {}: ok", report.name, report.version)?;
+        let features: Vec<String> = report.features.iter().map(|f| f.to_string()).collect();
+        writeln!(out, "capabilities: {}", capabilities_text(&features))?;
+        match &report.origin {
+            Origin::Compiled { took, artifact } => {
+                write!(out, "compiled in {} ms", took.as_millis())?;
+                match artifact {
+                    Some(path) => writeln!(out, "; artifact cached at {}", path.display()),
+                    None => writeln!(out, "; artifact not cached (see log)"),
+                }
+            }
+            Origin::Cached { took, artifact } => writeln!(
+                out,
+                "loaded cached artifact in {:.2} ms from {}",
+                took.as_secs_f64() * 1e3,
+                artifact.display()
+            ),
+        }
+    })
+}
+
+/// The WIT `features` flags as the names metadata uses.
+pub fn feature_names(features: Features) -> Vec<&'static str> {
+    [
+        (Features::SCOPED_SYNC, "scoped-sync"),
+        (Features::PARTITIONED_INDEX, "partitioned-index"),
+        (Features::MODEL_LOCKS, "model-locks"),
+        (Features::NAMESPACE_LOCKS, "namespace-locks"),
+        (Features::LAZY_HYDRATION, "lazy-hydration"),
+        (Features::BACKGROUND_HYDRATION, "background-hydration"),
+        (Features::GC, "gc"),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| features.contains(*flag))
+    .map(|(_, name)| name)
+    .collect()
+}
+
+fn check_description(
+    metadata: &Metadata,
+    description: &Description,
+) -> Result<(), MetadataMismatch> {
+    let mut differences = Vec::new();
+    if metadata.name != description.name {
+        differences.push(format!(
+            "name `{}` vs `{}`",
+            metadata.name, description.name
+        ));
+    }
+    if metadata.version != description.version {
+        differences.push(format!(
+            "version `{}` vs `{}`",
+            metadata.version, description.version
+        ));
+    }
+    let mut declared: Vec<&str> = metadata.capabilities.iter().map(String::as_str).collect();
+    declared.sort_unstable();
+    let mut actual = feature_names(description.features);
+    actual.sort_unstable();
+    if declared != actual {
+        differences.push(format!(
+            "capabilities [{}] vs [{}]",
+            declared.join(", "),
+            actual.join(", ")
+        ));
+    }
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(MetadataMismatch {
+            name: metadata.name.clone(),
+            detail: format!("{} (metadata vs describe)", differences.join("; ")),
+        })
+    }
+}

@@ -1,0 +1,104 @@
+//! The `silt` command line: flags defined once with clap derive, one module
+//! per command group, output rendered in one place ([`output`]).
+
+mod cache;
+mod extension;
+pub mod output;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::locations::Locations;
+use output::Output;
+
+/// silt: run datastore extensions as sandboxed WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "silt", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only print errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The command groups.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Install, list, inspect and verify extensions.
+    #[command(subcommand)]
+    Extension(extension::ExtensionCommand),
+    /// Show or prune the cache of compiled extensions.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
+}
+
+/// What every command gets: where things are and how to print.
+pub struct Context {
+    /// Configuration and directories.
+    pub locations: Locations,
+    /// The output renderer.
+    pub output: Output,
+}
+
+/// Runs the command line of this process and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let output = Output::new(cli.json);
+    match run(cli, output.clone()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let code = crate::exit::code_for(&err);
+            output.error(&err, code);
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(cli: Cli, output: Output) -> anyhow::Result<()> {
+    let cwd = std::env::current_dir().context("cannot determine the current directory")?;
+    let locations = Locations::discover(&cwd)?;
+    let context = Context { locations, output };
+    match cli.command {
+        Command::Extension(command) => extension::run(&context, command),
+        Command::Cache(command) => cache::run(&context, command),
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
+/// A runtime for the commands that execute extensions; others never build one.
+pub(crate) fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(future))
+}

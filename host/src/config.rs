@@ -1,0 +1,221 @@
+//! `silt.toml`: the project configuration, its defaults, and where it is found.
+//!
+//! The file is optional. silt looks for it in the current directory and its
+//! parents (like cargo does with `Cargo.toml`); `SILT_CONFIG` names one
+//! explicitly. Every field has a default, unknown fields are errors, and a
+//! malformed file is reported with its path, line and column.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The name of the configuration file at a repository's root.
+pub const CONFIG_FILE_NAME: &str = "silt.toml";
+
+/// The whole of `silt.toml`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where installed extensions live.
+    pub extensions: ExtensionsConfig,
+    /// Limits every extension call runs under.
+    pub runtime: RuntimeConfig,
+    /// The on-disk cache of compiled extensions.
+    pub cache: CacheConfig,
+}
+
+/// `[extensions]`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExtensionsConfig {
+    /// Directory of installed extensions. Default: `.silt/extensions` beside
+    /// `silt.toml`, or the user data directory when there is no `silt.toml`.
+    /// Overridden by `SILT_EXTENSIONS_DIR`.
+    pub dir: Option<PathBuf>,
+}
+
+/// `[runtime]`
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Wall-clock deadline of one extension call, in milliseconds. Default 30000.
+    pub deadline_ms: u64,
+    /// Memory an extension instance may use, in MiB. Default 256.
+    pub memory_limit_mib: u64,
+    /// Use wasmtime's pooling allocator when the machine can reserve the
+    /// address space for it (probed at first use). Default true.
+    pub pooling: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            deadline_ms: 30_000,
+            memory_limit_mib: 256,
+            pooling: true,
+        }
+    }
+}
+
+/// `[cache]`
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Directory of compiled artifacts. Default: the user cache directory
+    /// (`$XDG_CACHE_HOME/silt` or `~/.cache/silt`). Overridden by `SILT_CACHE_DIR`.
+    pub dir: Option<PathBuf>,
+    /// Size cap of the artifact cache in MiB; least recently used artifacts
+    /// are evicted past it. Default 1024.
+    pub max_size_mib: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            max_size_mib: 1024,
+        }
+    }
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match the schema.
+    /// The message carries the line and column.
+    #[error("invalid configuration in {}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message, with line, column and a caret under the problem.
+        message: String,
+    },
+    /// A value parsed but makes no sense.
+    #[error("invalid configuration in {}: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Parses configuration text; `path` is used only in error messages.
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] with line and column when the text is not valid
+    /// TOML or has unknown or mistyped fields; [`ConfigError::Invalid`] when a
+    /// value is out of range.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            path: path.to_owned(),
+            message: err.to_string().trim_end().to_owned(),
+        })?;
+        config.check(path)?;
+        Ok(config)
+    }
+
+    fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |message: &str| ConfigError::Invalid {
+            path: path.to_owned(),
+            message: message.to_owned(),
+        };
+        if self.runtime.deadline_ms == 0 {
+            return Err(invalid("runtime.deadline_ms must be greater than 0"));
+        }
+        if !(1..=65_536).contains(&self.runtime.memory_limit_mib) {
+            return Err(invalid(
+                "runtime.memory_limit_mib must be between 1 and 65536 (MiB)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads and parses a configuration file.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] when the file cannot be read, else as [`Config::parse`].
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Self::parse(&text, path)?;
+        // Relative paths in the file are relative to the file, not to the
+        // directory silt happens to run in.
+        let base = path.parent().unwrap_or(Path::new("."));
+        for dir in [&mut config.extensions.dir, &mut config.cache.dir] {
+            if let Some(dir) = dir.as_mut().filter(|d| d.is_relative()) {
+                *dir = base.join(&*dir);
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Finds `silt.toml` in `start` or the nearest parent that has one.
+pub fn find_config_file(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(CONFIG_FILE_NAME))
+        .find(|candidate| candidate.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config = Config::parse("", Path::new("silt.toml")).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.runtime.deadline_ms, 30_000);
+        assert_eq!(config.runtime.memory_limit_mib, 256);
+        assert_eq!(config.cache.max_size_mib, 1024);
+    }
+
+    #[test]
+    fn malformed_file_names_line_and_column() {
+        let text = "[runtime]\ndeadline_ms = 10\nmemory_limit_mib = \"lots\"\n";
+        let err = Config::parse(text, Path::new("/repo/silt.toml")).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("/repo/silt.toml"), "{message}");
+        assert!(message.contains("line 3, column 20"), "{message}");
+    }
+
+    #[test]
+    fn unknown_field_is_an_error() {
+        let err = Config::parse("[runtime]\ndeadline = 5\n", Path::new("silt.toml")).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("unknown field `deadline`"), "{message}");
+        assert!(message.contains("line 2"), "{message}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        let err =
+            Config::parse("[runtime]\ndeadline_ms = 0\n", Path::new("silt.toml")).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        std::fs::write(&path, "[cache]\ndir = \"artifacts\"\n").unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.cache.dir, Some(dir.path().join("artifacts")));
+        let nested = dir.path().join("a/b");
+        std::fs::create_dir_all(&nested).unwrap();
+        assert_eq!(find_config_file(&nested), Some(path));
+    }
+}

@@ -1,0 +1,65 @@
+//! Exit codes of the `silt` command, chosen from the error's meaning.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | failure (I/O, backend, not found) |
+//! | 2 | bad command line (clap) |
+//! | 65 | invalid input: not a valid extension, corrupt data |
+//! | 70 | an extension crashed, timed out or exceeded its memory limit |
+//! | 75 | temporary failure: a lock could not be taken in time; retry |
+//! | 78 | configuration error in `silt.toml` |
+
+use crate::config::ConfigError;
+use crate::runtime::{CatalogError, InvalidExtension, RuntimeError};
+
+/// Success.
+pub const OK: u8 = 0;
+/// Any other failure.
+pub const FAILURE: u8 = 1;
+/// Bad command line.
+pub const USAGE: u8 = 2;
+/// Invalid input data (sysexits `EX_DATAERR`).
+pub const DATA_ERROR: u8 = 65;
+/// An extension failed at run time (sysexits `EX_SOFTWARE`).
+pub const EXTENSION_FAILED: u8 = 70;
+/// Temporary failure, retry later (sysexits `EX_TEMPFAIL`).
+pub const TEMP_FAIL: u8 = 75;
+/// Configuration error (sysexits `EX_CONFIG`).
+pub const CONFIG: u8 = 78;
+
+/// An extension whose behaviour contradicts its own metadata.
+#[derive(Debug, thiserror::Error)]
+#[error("extension `{name}` says one thing in its metadata and another when run: {detail}")]
+pub struct MetadataMismatch {
+    /// The extension.
+    pub name: String,
+    /// The differences.
+    pub detail: String,
+}
+
+/// The exit code for an error, from the first cause silt recognises.
+pub fn code_for(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.is::<ConfigError>() {
+            return CONFIG;
+        }
+        if cause.is::<InvalidExtension>() || cause.is::<MetadataMismatch>() {
+            return DATA_ERROR;
+        }
+        if let Some(err) = cause.downcast_ref::<CatalogError>() {
+            return match err {
+                CatalogError::Invalid(_) => DATA_ERROR,
+                _ => FAILURE,
+            };
+        }
+        if let Some(err) = cause.downcast_ref::<RuntimeError>() {
+            return match err {
+                RuntimeError::Invalid(_) => DATA_ERROR,
+                RuntimeError::NotInstalled { .. } | RuntimeError::Engine { .. } => FAILURE,
+                _ => EXTENSION_FAILED,
+            };
+        }
+    }
+    FAILURE
+}

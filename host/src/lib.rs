@@ -1,0 +1,21 @@
+//! silt: a host for datastore extensions shipped as sandboxed WebAssembly
+//! components.
+//!
+//! Many machines share one datastore in S3 or a shared directory; the local
+//! copy is a cache. Extensions decide the datastore's layout, index and lock
+//! protocol; the host runs them in a sandbox, lends them a scoped object
+//! store and a cache directory, and moves the bulk data itself.
+//!
+//! - [`runtime`]: discovery, validation, lazy compilation, artifact cache, execution;
+//! - [`capabilities`]: the host side of the WIT imports;
+//! - [`store`]: the object-store trait and backends;
+//! - [`config`] and [`locations`]: `silt.toml` and where things live;
+//! - [`cli`]: the `silt` command; [`exit`]: its exit codes.
+
+pub mod capabilities;
+pub mod cli;
+pub mod config;
+pub mod exit;
+pub mod locations;
+pub mod runtime;
+pub mod store;

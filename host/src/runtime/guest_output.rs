@@ -1,0 +1,126 @@
+//! The guest's stdout and stderr, forwarded line by line to the host's log.
+//!
+//! Output never fills up or fails (a chatty extension must not trap because
+//! of its logging); the last lines of stderr are kept so an error message
+//! can show what the guest said before it failed (usually a panic message).
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+/// Lines of stderr kept for error messages.
+const TAIL_LINES: usize = 8;
+/// Longest line forwarded; longer ones are cut (the rest is dropped).
+const MAX_LINE: usize = 4096;
+
+/// Which guest stream this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// The guest's stdout (logged at info).
+    Stdout,
+    /// The guest's stderr (logged at warn, tail kept).
+    Stderr,
+}
+
+/// A `StdoutStream` that logs complete lines under the extension's name.
+#[derive(Clone)]
+pub struct GuestOutput {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    extension: String,
+    stream: Stream,
+    partial: Vec<u8>,
+    tail: VecDeque<String>,
+}
+
+impl GuestOutput {
+    /// A new stream for `extension`.
+    pub fn new(extension: &str, stream: Stream) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                extension: extension.to_owned(),
+                stream,
+                partial: Vec::new(),
+                tail: VecDeque::new(),
+            })),
+        }
+    }
+
+    /// Logs any unterminated last line and returns the last lines written.
+    pub fn flush_and_tail(&self) -> String {
+        let mut inner = self.inner.lock().expect("guest output poisoned");
+        if !inner.partial.is_empty() {
+            let line = std::mem::take(&mut inner.partial);
+            inner.emit(&line);
+        }
+        inner.tail.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    fn write(&self, bytes: &[u8]) {
+        let mut inner = self.inner.lock().expect("guest output poisoned");
+        for &byte in bytes {
+            if byte == b'\n' {
+                let line = std::mem::take(&mut inner.partial);
+                inner.emit(&line);
+            } else if inner.partial.len() < MAX_LINE {
+                inner.partial.push(byte);
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn emit(&mut self, line: &[u8]) {
+        let line = String::from_utf8_lossy(line);
+        let line = line.trim_end_matches('\r');
+        match self.stream {
+            Stream::Stdout => {
+                tracing::info!(target: "silt::extension", extension = %self.extension, "{line}")
+            }
+            Stream::Stderr => {
+                tracing::warn!(target: "silt::extension", extension = %self.extension, "{line}");
+                if self.tail.len() == TAIL_LINES {
+                    self.tail.pop_front();
+                }
+                self.tail.push_back(line.to_owned());
+            }
+        }
+    }
+}
+
+impl IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestOutput {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl AsyncWrite for GuestOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.write(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,398 @@
+//! Reading and validating a component binary without compiling it.
+//!
+//! One pass of `wasmparser` over the bytes gives the encoding, the
+//! component's imports and exports, and the `silt-extension` metadata; from
+//! those we decide whether the file is an extension this host can run.
+//! Nothing here validates or compiles function bodies: that is wasmtime's job
+//! at first execution.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use wasmparser::{Encoding, Parser, Payload};
+
+use super::metadata::{self, API_PACKAGE, Metadata, MetadataError, SECTION_NAME};
+
+/// The interfaces an extension must export, without the package and version.
+pub const REQUIRED_EXPORTS: &[&str] = &["capabilities", "sync", "hydration", "locks"];
+
+/// Import prefixes the host grants. Anything else (sockets, http, ...) is refused.
+const GRANTED_IMPORTS: &[&str] = &[
+    "silt:datastore/",
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:filesystem/",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-",
+];
+
+/// What one pass over a component binary found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentInfo {
+    /// Lowercase hex sha256 of the whole file.
+    pub sha256: String,
+    /// Size of the file in bytes.
+    pub size: u64,
+    /// Names of the component's imports, e.g. `wasi:clocks/wall-clock@0.2.6`.
+    pub imports: Vec<String>,
+    /// Names of the component's exports, e.g. `silt:datastore/sync@0.1.0`.
+    pub exports: Vec<String>,
+    /// The metadata section, if present and well formed.
+    pub metadata: Option<Metadata>,
+}
+
+/// Why a file is not an extension this host can run. Every case names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidExtension {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not WebAssembly at all, or truncated.
+    #[error("{} is not a WebAssembly component: {detail}", path.display())]
+    NotWasm {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        detail: String,
+    },
+    /// A core module rather than a component.
+    #[error(
+        "{} is a core WebAssembly module, not a component; build it for `wasm32-wasip2` (or run `wasm-tools component new`)",
+        path.display()
+    )]
+    CoreModule {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Exports the API at another version.
+    #[error(
+        "{} implements {found}, but this silt speaks {expected}; rebuild the extension against wit/ of this silt",
+        path.display()
+    )]
+    WrongApiVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version the component exports.
+        found: String,
+        /// The version this host speaks.
+        expected: String,
+    },
+    /// Exports nothing of `silt:datastore`.
+    #[error(
+        "{} does not implement the `silt:datastore/datastore-extension` world (its exports: {exports})",
+        path.display()
+    )]
+    WrongWorld {
+        /// The file.
+        path: PathBuf,
+        /// What it exports instead.
+        exports: String,
+    },
+    /// Some required interfaces are not exported.
+    #[error("{} is missing required exports: {missing}", path.display())]
+    MissingExports {
+        /// The file.
+        path: PathBuf,
+        /// The missing interface names.
+        missing: String,
+    },
+    /// Imports something the host never grants.
+    #[error(
+        "{} imports {import}, which silt never grants to extensions (granted: the object store, log, progress, clocks, random and its cache directory)",
+        path.display()
+    )]
+    ForbiddenImport {
+        /// The file.
+        path: PathBuf,
+        /// The refused import.
+        import: String,
+    },
+    /// No `silt-extension` section.
+    #[error(
+        "{} has no `{SECTION_NAME}` metadata section; embed one (see examples/hello-extension)",
+        path.display()
+    )]
+    MissingMetadata {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The metadata section is malformed.
+    #[error("{}: {source}", path.display())]
+    BadMetadata {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: MetadataError,
+    },
+}
+
+impl ComponentInfo {
+    /// Reads and inspects the file at `path`.
+    ///
+    /// # Errors
+    /// [`InvalidExtension::Read`] or the errors of [`ComponentInfo::parse`].
+    pub fn read(path: &Path) -> Result<Self, InvalidExtension> {
+        let bytes = std::fs::read(path).map_err(|source| InvalidExtension::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&bytes, path)
+    }
+
+    /// Inspects component bytes; `path` is used in error messages.
+    ///
+    /// # Errors
+    /// [`InvalidExtension::NotWasm`] or [`InvalidExtension::CoreModule`] when
+    /// the bytes are not a component, [`InvalidExtension::BadMetadata`] when
+    /// its metadata section is malformed.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self, InvalidExtension> {
+        let not_wasm = |detail: String| InvalidExtension::NotWasm {
+            path: path.to_owned(),
+            detail,
+        };
+        let mut info = ComponentInfo {
+            sha256: sha256_hex(bytes),
+            size: bytes.len() as u64,
+            imports: Vec::new(),
+            exports: Vec::new(),
+            metadata: None,
+        };
+        // Imports and exports of nested components or modules are not the
+        // component's own: only depth 0 counts.
+        let mut depth = 0usize;
+        for payload in Parser::new(0).parse_all(bytes) {
+            let payload = payload.map_err(|err| not_wasm(err.message().to_owned()))?;
+            match payload {
+                Payload::Version { encoding, .. } => {
+                    if depth == 0 && encoding == Encoding::Module {
+                        return Err(InvalidExtension::CoreModule {
+                            path: path.to_owned(),
+                        });
+                    }
+                    depth += 1;
+                }
+                Payload::End(_) => depth = depth.saturating_sub(1),
+                Payload::ComponentImportSection(reader) if depth == 1 => {
+                    for import in reader {
+                        let import = import.map_err(|err| not_wasm(err.message().to_owned()))?;
+                        info.imports.push(import.name.name.to_owned());
+                    }
+                }
+                Payload::ComponentExportSection(reader) if depth == 1 => {
+                    for export in reader {
+                        let export = export.map_err(|err| not_wasm(err.message().to_owned()))?;
+                        info.exports.push(export.name.name.to_owned());
+                    }
+                }
+                Payload::CustomSection(reader) if reader.name() == SECTION_NAME => {
+                    let metadata = Metadata::parse(reader.data()).map_err(|source| {
+                        InvalidExtension::BadMetadata {
+                            path: path.to_owned(),
+                            source,
+                        }
+                    })?;
+                    info.metadata = Some(metadata);
+                }
+                _ => {}
+            }
+        }
+        Ok(info)
+    }
+
+    /// Checks that the component is an extension this host can run: it exports
+    /// every required interface at our API version, imports only what we
+    /// grant, and carries metadata for our API.
+    ///
+    /// # Errors
+    /// The first problem found, as an [`InvalidExtension`] naming `path`.
+    pub fn validate(&self, path: &Path) -> Result<&Metadata, InvalidExtension> {
+        let ours: Vec<&str> = self
+            .exports
+            .iter()
+            .filter_map(|name| name.strip_prefix(API_PACKAGE)?.strip_prefix('/'))
+            .collect();
+        if ours.is_empty() {
+            return Err(InvalidExtension::WrongWorld {
+                path: path.to_owned(),
+                exports: list_or_none(&self.exports),
+            });
+        }
+        let wanted_suffix = format!("@{}", metadata::API_VERSION);
+        if let Some(other) = ours.iter().find(|name| !name.ends_with(&wanted_suffix)) {
+            let found = other
+                .split_once('@')
+                .map_or("an unversioned API", |(_, v)| v);
+            return Err(InvalidExtension::WrongApiVersion {
+                path: path.to_owned(),
+                found: format!("{API_PACKAGE}@{found}"),
+                expected: metadata::api_id(),
+            });
+        }
+        let missing: Vec<&str> = REQUIRED_EXPORTS
+            .iter()
+            .copied()
+            .filter(|required| !ours.contains(&format!("{required}{wanted_suffix}").as_str()))
+            .collect();
+        if !missing.is_empty() {
+            return Err(InvalidExtension::MissingExports {
+                path: path.to_owned(),
+                missing: missing
+                    .iter()
+                    .map(|name| format!("{API_PACKAGE}/{name}{wanted_suffix}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        if let Some(import) = self
+            .imports
+            .iter()
+            .find(|import| !GRANTED_IMPORTS.iter().any(|p| import.starts_with(p)))
+        {
+            return Err(InvalidExtension::ForbiddenImport {
+                path: path.to_owned(),
+                import: import.clone(),
+            });
+        }
+        let metadata = self
+            .metadata
+            .as_ref()
+            .ok_or_else(|| InvalidExtension::MissingMetadata {
+                path: path.to_owned(),
+            })?;
+        if metadata.api != metadata::api_id() {
+            return Err(InvalidExtension::WrongApiVersion {
+                path: path.to_owned(),
+                found: metadata.api.clone(),
+                expected: metadata::api_id(),
+            });
+        }
+        Ok(metadata)
+    }
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Lowercase hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_not_wasm() {
+        let err = ComponentInfo::parse(b"hello, world", Path::new("x.wasm")).unwrap_err();
+        assert!(matches!(err, InvalidExtension::NotWasm { .. }), "{err}");
+        assert!(err.to_string().contains("x.wasm"));
+    }
+
+    #[test]
+    fn empty_core_module_is_refused_as_core_module() {
+        let module = b"\0asm\x01\0\0\0";
+        let err = ComponentInfo::parse(module, Path::new("m.wasm")).unwrap_err();
+        assert!(matches!(err, InvalidExtension::CoreModule { .. }), "{err}");
+    }
+
+    #[test]
+    fn truncated_component_is_not_wasm() {
+        // Component preamble followed by a section header that runs past the end.
+        let bytes = b"\0asm\x0d\0\x01\0\x01\x10";
+        let err = ComponentInfo::parse(bytes, Path::new("t.wasm")).unwrap_err();
+        assert!(matches!(err, InvalidExtension::NotWasm { .. }), "{err}");
+    }
+
+    fn info(exports: &[&str], imports: &[&str], api: &str) -> ComponentInfo {
+        ComponentInfo {
+            sha256: String::new(),
+            size: 0,
+            imports: imports.iter().map(|s| s.to_string()).collect(),
+            exports: exports.iter().map(|s| s.to_string()).collect(),
+            metadata: Some(Metadata {
+                api: api.to_owned(),
+                name: "x".to_owned(),
+                version: "1.0.0".to_owned(),
+                description: String::new(),
+                capabilities: vec![],
+            }),
+        }
+    }
+
+    const GOOD: &[&str] = &[
+        "silt:datastore/capabilities@0.1.0",
+        "silt:datastore/sync@0.1.0",
+        "silt:datastore/hydration@0.1.0",
+        "silt:datastore/locks@0.1.0",
+    ];
+
+    #[test]
+    fn validation_decides_from_imports_and_exports() {
+        let p = Path::new("e.wasm");
+        let api = "silt:datastore@0.1.0";
+        let ok = info(
+            GOOD,
+            &["wasi:clocks/wall-clock@0.2.6", "silt:datastore/log@0.1.0"],
+            api,
+        );
+        assert!(ok.validate(p).is_ok());
+
+        let wrong_world = info(&["example:greet/hello"], &[], api);
+        assert!(matches!(
+            wrong_world.validate(p),
+            Err(InvalidExtension::WrongWorld { .. })
+        ));
+
+        let old = info(&["silt:datastore/capabilities@0.0.9"], &[], api);
+        let err = old.validate(p).unwrap_err();
+        assert!(err.to_string().contains("silt:datastore@0.0.9"), "{err}");
+
+        let partial = info(&GOOD[..1], &[], api);
+        let err = partial.validate(p).unwrap_err();
+        assert!(
+            err.to_string().contains("silt:datastore/locks@0.1.0"),
+            "{err}"
+        );
+
+        let network = info(GOOD, &["wasi:sockets/tcp@0.2.6"], api);
+        let err = network.validate(p).unwrap_err();
+        assert!(
+            matches!(err, InvalidExtension::ForbiddenImport { .. }),
+            "{err}"
+        );
+
+        let mismatched_meta = info(GOOD, &[], "silt:datastore@9.0.0");
+        assert!(matches!(
+            mismatched_meta.validate(p),
+            Err(InvalidExtension::WrongApiVersion { .. })
+        ));
+    }
+}

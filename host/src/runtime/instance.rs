@@ -1,0 +1,242 @@
+//! One operation's instance of an extension: a fresh `Store` with its own
+//! limits and deadline, and typed calls into the guest's exports.
+//!
+//! Every call goes through [`ExtensionInstance::finish`], which turns a trap,
+//! deadline or memory limit into a [`RuntimeError`] naming the extension and
+//! the function, and logs what the guest printed.
+
+use std::sync::Arc;
+
+use wasmtime::{Store, Trap};
+
+use super::bindings::exports::silt::datastore::{hydration, locks, sync};
+use super::bindings::silt::datastore::types;
+use super::bindings::{DatastoreExtension, Description, ExtensionError};
+use super::error::RuntimeError;
+use super::host_state::{Grants, HostState};
+use super::loader::LoadedExtension;
+
+/// A live instance for one operation. Drop it when the operation ends.
+pub struct ExtensionInstance {
+    store: Store<HostState>,
+    bindings: DatastoreExtension,
+    loaded: Arc<LoadedExtension>,
+    poisoned: bool,
+}
+
+/// Runs one guest call with a fresh deadline and classifies its failure.
+macro_rules! guest_call {
+    ($self:ident, $function:literal, |$bindings:ident, $store:ident| $call:expr) => {{
+        $self.begin($function)?;
+        let $bindings = &$self.bindings;
+        let $store = &mut $self.store;
+        let result = $call.await;
+        $self.finish($function, result)
+    }};
+}
+
+impl ExtensionInstance {
+    /// Instantiates `loaded` in a new store granted `grants`.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Instantiate`] when the instance cannot be created.
+    pub async fn new(loaded: Arc<LoadedExtension>, grants: Grants) -> Result<Self, RuntimeError> {
+        let engine = loaded.engine.clone();
+        let instantiate_error = |detail: String| RuntimeError::Instantiate {
+            extension: loaded.name.clone(),
+            detail,
+        };
+        let state = HostState::new(&loaded.name, grants, engine.memory_limit_bytes)
+            .map_err(|err| instantiate_error(format!("{err:#}")))?;
+        let mut store = Store::new(&engine.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(engine.deadline_ticks);
+        store.epoch_deadline_trap();
+        let bindings = match loaded.pre.instantiate_async(&mut store).await {
+            Ok(bindings) => bindings,
+            Err(err) => {
+                // Start-up code can trap or blow limits too: classify it.
+                let mut instance_error = None;
+                if store.data().limiter.exceeded() || err.downcast_ref::<Trap>().is_some() {
+                    let stderr = store.data_mut().drain_output();
+                    instance_error = Some(classify(&loaded, &store, "instantiate", err, stderr));
+                }
+                return Err(instance_error.unwrap_or_else(|| instantiate_error(String::new())));
+            }
+        };
+        Ok(Self {
+            store,
+            bindings,
+            loaded,
+            poisoned: false,
+        })
+    }
+
+    /// The loaded extension this instance runs.
+    pub fn loaded(&self) -> &Arc<LoadedExtension> {
+        &self.loaded
+    }
+
+    /// `capabilities.describe`.
+    ///
+    /// # Errors
+    /// When the guest traps, exceeds a limit or its deadline.
+    pub async fn describe(&mut self) -> Result<Description, RuntimeError> {
+        guest_call!(self, "capabilities.describe", |b, s| b
+            .silt_datastore_capabilities()
+            .call_describe(s))
+    }
+
+    /// `sync.setup`.
+    ///
+    /// # Errors
+    /// As [`Self::describe`]; the inner result is the extension's own answer.
+    pub async fn setup(
+        &mut self,
+        options: sync::SetupOptions,
+    ) -> Result<Result<sync::SetupReport, ExtensionError>, RuntimeError> {
+        guest_call!(self, "sync.setup", |b, s| b
+            .silt_datastore_sync()
+            .call_setup(s, options))
+    }
+
+    /// `sync.status`.
+    ///
+    /// # Errors
+    /// As [`Self::describe`]; the inner result is the extension's own answer.
+    pub async fn status(
+        &mut self,
+        scope: &types::Scope,
+    ) -> Result<Result<sync::StatusReport, ExtensionError>, RuntimeError> {
+        guest_call!(self, "sync.status", |b, s| b
+            .silt_datastore_sync()
+            .call_status(s, scope))
+    }
+
+    /// `sync.pull-changed`.
+    ///
+    /// # Errors
+    /// As [`Self::describe`]; the inner result is the extension's own answer.
+    pub async fn pull_changed(
+        &mut self,
+        options: &sync::SyncOptions,
+    ) -> Result<Result<sync::SyncReport, ExtensionError>, RuntimeError> {
+        guest_call!(self, "sync.pull-changed", |b, s| b
+            .silt_datastore_sync()
+            .call_pull_changed(s, options))
+    }
+
+    /// `sync.push-changed`.
+    ///
+    /// # Errors
+    /// As [`Self::describe`]; the inner result is the extension's own answer.
+    pub async fn push_changed(
+        &mut self,
+        options: &sync::SyncOptions,
+    ) -> Result<Result<sync::SyncReport, ExtensionError>, RuntimeError> {
+        guest_call!(self, "sync.push-changed", |b, s| b
+            .silt_datastore_sync()
+            .call_push_changed(s, options))
+    }
+
+    /// `hydration.hydrate-file`.
+    ///
+    /// # Errors
+    /// As [`Self::describe`]; the inner result is the extension's own answer.
+    pub async fn hydrate_file(
+        &mut self,
+        path: &str,
+    ) -> Result<Result<hydration::HydrateReport, ExtensionError>, RuntimeError> {
+        guest_call!(self, "hydration.hydrate-file", |b, s| b
+            .silt_datastore_hydration()
+            .call_hydrate_file(s, path))
+    }
+
+    /// `locks.inspect`.
+    ///
+    /// # Errors
+    /// As [`Self::describe`]; the inner result is the extension's own answer.
+    pub async fn inspect_lock(
+        &mut self,
+        scope: &types::LockScope,
+    ) -> Result<Result<Option<types::LockInfo>, ExtensionError>, RuntimeError> {
+        guest_call!(self, "locks.inspect", |b, s| b
+            .silt_datastore_locks()
+            .call_inspect(s, scope))
+    }
+
+    /// `locks.acquire`.
+    ///
+    /// # Errors
+    /// As [`Self::describe`]; the inner result is the extension's own answer.
+    pub async fn acquire_lock(
+        &mut self,
+        scope: &types::LockScope,
+        options: &locks::AcquireOptions,
+    ) -> Result<Result<types::Lease, ExtensionError>, RuntimeError> {
+        guest_call!(self, "locks.acquire", |b, s| b
+            .silt_datastore_locks()
+            .call_acquire(s, scope, options))
+    }
+
+    fn begin(&mut self, _function: &'static str) -> Result<(), RuntimeError> {
+        if self.poisoned {
+            return Err(RuntimeError::Poisoned {
+                extension: self.loaded.name.clone(),
+            });
+        }
+        // Each call gets the full deadline, counted from now.
+        self.store
+            .set_epoch_deadline(self.loaded.engine.deadline_ticks);
+        Ok(())
+    }
+
+    fn finish<R>(
+        &mut self,
+        function: &'static str,
+        result: wasmtime::Result<R>,
+    ) -> Result<R, RuntimeError> {
+        let stderr = self.store.data_mut().drain_output();
+        result.map_err(|err| {
+            self.poisoned = true;
+            classify(&self.loaded, &self.store, function, err, stderr)
+        })
+    }
+}
+
+fn classify(
+    loaded: &LoadedExtension,
+    store: &Store<HostState>,
+    function: &'static str,
+    err: wasmtime::Error,
+    stderr: String,
+) -> RuntimeError {
+    let extension = loaded.name.clone();
+    let limiter = &store.data().limiter;
+    if limiter.exceeded() {
+        return RuntimeError::MemoryLimitExceeded {
+            extension,
+            function,
+            limit_mib: (limiter.limit_bytes() >> 20) as u64,
+        };
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => RuntimeError::DeadlineExceeded {
+            extension,
+            function,
+            deadline_ms: loaded.engine.deadline_ticks
+                * super::engine::EPOCH_TICK.as_millis() as u64,
+        },
+        Some(trap) => RuntimeError::Trap {
+            extension,
+            function,
+            trap: trap.to_string(),
+            stderr,
+        },
+        None => RuntimeError::Host {
+            extension,
+            function,
+            detail: format!("{err:#}"),
+        },
+    }
+}

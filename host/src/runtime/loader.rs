@@ -1,0 +1,122 @@
+//! Lazy loading: the first execution of a component compiles it (or loads
+//! its cached artifact) and prepares an `InstancePre`; every later execution
+//! in the process reuses that. Concurrent first executions share one
+//! compile; a failed compile is not remembered.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wasmtime::component::Component;
+
+use super::artifacts::ArtifactCache;
+use super::bindings::DatastoreExtensionPre;
+use super::engine::EngineHandle;
+use super::error::RuntimeError;
+use super::host_state::HostState;
+
+/// How a loaded component was obtained, for reports and benchmarks.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Origin {
+    /// Compiled now with Cranelift.
+    Compiled {
+        /// Time spent compiling.
+        #[serde(rename = "took_us", serialize_with = "as_micros")]
+        took: Duration,
+        /// Where the artifact was cached, if writing it succeeded.
+        artifact: Option<PathBuf>,
+    },
+    /// Loaded from the artifact cache.
+    Cached {
+        /// Time spent mapping and checking the artifact.
+        #[serde(rename = "took_us", serialize_with = "as_micros")]
+        took: Duration,
+        /// The artifact.
+        artifact: PathBuf,
+    },
+}
+
+fn as_micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_micros() as u64)
+}
+
+/// A component ready to be instantiated any number of times.
+pub struct LoadedExtension {
+    /// The extension's name.
+    pub name: String,
+    /// sha256 of the component file.
+    pub sha256: String,
+    /// How it was loaded.
+    pub origin: Origin,
+    pub(crate) pre: DatastoreExtensionPre<HostState>,
+    pub(crate) engine: Arc<EngineHandle>,
+}
+
+/// Loads the cached artifact of `bytes` or compiles them, then links the component.
+pub(crate) fn compile_or_load(
+    engine: &Arc<EngineHandle>,
+    cache: &ArtifactCache,
+    name: &str,
+    sha256: &str,
+    bytes: &[u8],
+) -> Result<LoadedExtension, RuntimeError> {
+    let key = ArtifactCache::key(&engine.compat_hash, sha256);
+    let started = Instant::now();
+    let (component, origin) = match cache.load(&engine.engine, &key) {
+        Some(component) => (
+            component,
+            Origin::Cached {
+                took: started.elapsed(),
+                artifact: cache.path(&key),
+            },
+        ),
+        None => {
+            let component =
+                Component::new(&engine.engine, bytes).map_err(|err| RuntimeError::Compile {
+                    extension: name.to_owned(),
+                    detail: format!("{err:#}"),
+                })?;
+            let took = started.elapsed();
+            let artifact = match component.serialize() {
+                Ok(serialized) => match cache.store(&key, &serialized) {
+                    Ok(path) => Some(path),
+                    Err(err) => {
+                        tracing::warn!(
+                            "cannot write artifact cache {}: {err}",
+                            cache.dir().display()
+                        );
+                        None
+                    }
+                },
+                Err(err) => {
+                    tracing::warn!("cannot serialize compiled `{name}`: {err:#}");
+                    None
+                }
+            };
+            tracing::info!(extension = name, ms = took.as_millis() as u64, "compiled");
+            (component, Origin::Compiled { took, artifact })
+        }
+    };
+    let instance_pre =
+        engine
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|err| RuntimeError::Instantiate {
+                extension: name.to_owned(),
+                detail: format!("{err:#}"),
+            })?;
+    let pre =
+        DatastoreExtensionPre::new(instance_pre).map_err(|err| RuntimeError::Instantiate {
+            extension: name.to_owned(),
+            detail: format!("{err:#}"),
+        })?;
+    Ok(LoadedExtension {
+        name: name.to_owned(),
+        sha256: sha256.to_owned(),
+        origin,
+        pre,
+        engine: engine.clone(),
+    })
+}

@@ -1,0 +1,164 @@
+//! Extension metadata: the `silt-extension` custom section.
+//!
+//! Every extension embeds a small TOML document in a custom section named
+//! [`SECTION_NAME`], so the host can list, install and validate it without
+//! compiling it:
+//!
+//! ```toml
+//! api = "silt:datastore@0.1.0"
+//! name = "hello-extension"
+//! version = "0.1.0"
+//! description = "The smallest complete silt extension"
+//! capabilities = ["scoped-sync"]
+//! ```
+//!
+//! A Rust guest writes it with a `#[link_section = "silt-extension"]` static
+//! (see `examples/hello-extension`); the section ends up inside the
+//! component's core module, where [`crate::runtime::inspect`] finds it.
+
+use serde::{Deserialize, Serialize};
+
+/// Name of the custom section holding the metadata.
+pub const SECTION_NAME: &str = "silt-extension";
+
+/// The one API this host speaks.
+pub const API_PACKAGE: &str = "silt:datastore";
+/// The API version this host speaks.
+pub const API_VERSION: &str = "0.1.0";
+
+/// `silt:datastore@0.1.0`.
+pub fn api_id() -> String {
+    format!("{API_PACKAGE}@{API_VERSION}")
+}
+
+/// The feature names an extension may declare, as in the WIT `features` flags.
+pub const KNOWN_CAPABILITIES: &[&str] = &[
+    "scoped-sync",
+    "partitioned-index",
+    "model-locks",
+    "namespace-locks",
+    "lazy-hydration",
+    "background-hydration",
+    "gc",
+];
+
+/// What an extension says about itself, read without compiling it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// The API the extension was built against, e.g. `silt:datastore@0.1.0`.
+    pub api: String,
+    /// Short lowercase name; also the name it is installed under.
+    pub name: String,
+    /// The extension's own version.
+    pub version: String,
+    /// One line saying what it is.
+    #[serde(default)]
+    pub description: String,
+    /// Feature names from [`KNOWN_CAPABILITIES`].
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+}
+
+/// Why a metadata section is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    /// Not UTF-8 TOML of the expected shape.
+    #[error("the `{SECTION_NAME}` section is not valid: {0}")]
+    Malformed(String),
+    /// The name is not a lowercase identifier.
+    #[error(
+        "extension name `{0}` is not valid: use 1-64 lowercase letters, digits and `-`, starting with a letter"
+    )]
+    BadName(String),
+    /// A capability name is not one the API defines.
+    #[error("unknown capability `{0}`; known: {known}", known = KNOWN_CAPABILITIES.join(", "))]
+    UnknownCapability(String),
+}
+
+impl Metadata {
+    /// Parses and checks the contents of a `silt-extension` section.
+    ///
+    /// The `api` field is not checked here: a wrong API version is reported
+    /// by validation together with the component's exports.
+    ///
+    /// # Errors
+    /// When the bytes are not UTF-8 TOML of the expected shape, the name is
+    /// not a valid identifier, or a capability is unknown.
+    pub fn parse(bytes: &[u8]) -> Result<Self, MetadataError> {
+        let text =
+            std::str::from_utf8(bytes).map_err(|err| MetadataError::Malformed(err.to_string()))?;
+        let metadata: Metadata = toml::from_str(text)
+            .map_err(|err| MetadataError::Malformed(err.message().to_owned()))?;
+        if !is_valid_name(&metadata.name) {
+            return Err(MetadataError::BadName(metadata.name));
+        }
+        if let Some(unknown) = metadata
+            .capabilities
+            .iter()
+            .find(|cap| !KNOWN_CAPABILITIES.contains(&cap.as_str()))
+        {
+            return Err(MetadataError::UnknownCapability(unknown.clone()));
+        }
+        Ok(metadata)
+    }
+}
+
+/// Extension names double as directory names: keep them boring.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && name.len() <= 64
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_section() {
+        let text = br#"
+            api = "silt:datastore@0.1.0"
+            name = "hello-extension"
+            version = "0.1.0"
+            description = "hi"
+            capabilities = ["scoped-sync", "gc"]
+        "#;
+        let metadata = Metadata::parse(text).unwrap();
+        assert_eq!(metadata.name, "hello-extension");
+        assert_eq!(metadata.capabilities, ["scoped-sync", "gc"]);
+    }
+
+    #[test]
+    fn refuses_bad_names_and_capabilities() {
+        let bad_name = br#"api = "x"
+name = "../evil"
+version = "1""#;
+        assert!(matches!(
+            Metadata::parse(bad_name),
+            Err(MetadataError::BadName(_))
+        ));
+        let bad_cap = br#"api = "x"
+name = "ok"
+version = "1"
+capabilities = ["telepathy"]"#;
+        assert!(matches!(
+            Metadata::parse(bad_cap),
+            Err(MetadataError::UnknownCapability(_))
+        ));
+        assert!(matches!(
+            Metadata::parse(b"\xff"),
+            Err(MetadataError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_valid_name("partitioned-datastore"));
+        assert!(!is_valid_name("Upper"));
+        assert!(!is_valid_name("9lives"));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name(&"a".repeat(65)));
+    }
+}

@@ -1,0 +1,133 @@
+//! The extension runtime: discovery without compiling, validation from the
+//! binary, lazy single-flight compilation with an on-disk artifact cache,
+//! and sandboxed execution with a deadline and a memory limit per call.
+//!
+//! The life of a call:
+//! 1. [`Catalog`] finds the installed extension by reading its manifest.
+//! 2. [`Runtime::load`] hashes and validates the component, then compiles it
+//!    (or maps its cached artifact) once per process, shared by concurrent
+//!    callers.
+//! 3. [`Runtime::instantiate`] creates a fresh store for one operation,
+//!    granting only what [`Grants`] lists.
+//! 4. [`ExtensionInstance`] calls the guest and classifies any failure.
+
+mod artifacts;
+pub mod bindings;
+mod catalog;
+mod engine;
+mod error;
+mod guest_output;
+mod host_state;
+mod inspect;
+mod instance;
+mod limits;
+mod loader;
+pub mod metadata;
+mod single_flight;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use artifacts::{ArtifactCache, CacheEntry, PruneReport};
+pub use catalog::{
+    COMPONENT_FILE, Catalog, CatalogError, ComponentRecord, Installed, Listed, MANIFEST_FILE,
+    Manifest,
+};
+pub use engine::{EngineHandle, WASMTIME_VERSION};
+pub use error::RuntimeError;
+pub use host_state::{CACHE_GUEST_PATH, Grants, HostState};
+pub use inspect::{ComponentInfo, InvalidExtension, REQUIRED_EXPORTS, hex, sha256_hex};
+pub use instance::ExtensionInstance;
+pub use loader::{LoadedExtension, Origin};
+pub use metadata::Metadata;
+
+use crate::config::RuntimeConfig;
+use single_flight::SingleFlight;
+
+/// Loads and runs extensions. One per process; cheap to create (nothing is
+/// compiled or even set up until the first execution).
+pub struct Runtime {
+    config: RuntimeConfig,
+    cache: ArtifactCache,
+    engine: tokio::sync::OnceCell<Arc<EngineHandle>>,
+    loaded: SingleFlight<String, Arc<LoadedExtension>>,
+}
+
+impl Runtime {
+    /// A runtime with these limits and this artifact cache.
+    pub fn new(config: RuntimeConfig, cache: ArtifactCache) -> Self {
+        Self {
+            config,
+            cache,
+            engine: tokio::sync::OnceCell::new(),
+            loaded: SingleFlight::default(),
+        }
+    }
+
+    /// The artifact cache.
+    pub fn cache(&self) -> &ArtifactCache {
+        &self.cache
+    }
+
+    /// The engine, built on first use.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Engine`] when no engine can be created.
+    pub async fn engine(&self) -> Result<Arc<EngineHandle>, RuntimeError> {
+        self.engine
+            .get_or_try_init(|| async {
+                EngineHandle::new(&self.config).map_err(|err| RuntimeError::Engine {
+                    detail: format!("{err:#}"),
+                })
+            })
+            .await
+            .cloned()
+    }
+
+    /// Loads the component at `path`: validates it, then compiles it or maps
+    /// its cached artifact. Once per component per process; concurrent
+    /// callers share one load, and a failed load is retried by the next call.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Invalid`] when the file is not a valid extension,
+    /// [`RuntimeError::Compile`] when wasmtime refuses it.
+    pub async fn load(&self, path: &Path) -> Result<Arc<LoadedExtension>, RuntimeError> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|source| InvalidExtension::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+        // Validate every time, from the bytes we are about to run: the file
+        // may have changed since it was installed.
+        let info = ComponentInfo::parse(&bytes, path)?;
+        let name = info.validate(path)?.name.clone();
+        let sha256 = info.sha256;
+        let engine = self.engine().await?;
+        self.loaded
+            .get_or_try_init(&sha256.clone(), || async move {
+                let cache = self.cache.clone();
+                let loaded = tokio::task::spawn_blocking(move || {
+                    loader::compile_or_load(&engine, &cache, &name, &sha256, &bytes)
+                })
+                .await
+                .map_err(|err| RuntimeError::Engine {
+                    detail: format!("compilation task failed: {err}"),
+                })??;
+                Ok(Arc::new(loaded))
+            })
+            .await
+    }
+
+    /// A fresh instance of `loaded` for one operation.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Instantiate`] when it cannot be created.
+    pub async fn instantiate(
+        &self,
+        loaded: &Arc<LoadedExtension>,
+        grants: Grants,
+    ) -> Result<ExtensionInstance, RuntimeError> {
+        ExtensionInstance::new(loaded.clone(), grants).await
+    }
+}

@@ -1,0 +1,107 @@
+//! Object keys an extension may name, validated once at the boundary.
+
+use std::fmt::Display;
+
+/// The longest key accepted, in bytes (S3's own limit).
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// A key relative to a store's root that cannot escape it: no absolute
+/// path, no `.`/`..`/empty segments, no NUL or control characters, at most
+/// [`MAX_KEY_LEN`] bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey(String);
+
+/// Why a key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid object key {key:?}: {reason}")]
+pub struct InvalidKey {
+    /// The key as given (possibly shortened).
+    pub key: String,
+    /// Why it was refused.
+    pub reason: &'static str,
+}
+
+impl ObjectKey {
+    /// Validates `key`.
+    ///
+    /// # Errors
+    /// [`InvalidKey`] saying which rule the key breaks.
+    pub fn new(key: &str) -> Result<Self, InvalidKey> {
+        let refuse = |reason| {
+            let shown: String = key.chars().take(80).collect();
+            Err(InvalidKey { key: shown, reason })
+        };
+        if key.is_empty() {
+            return refuse("empty key");
+        }
+        if key.len() > MAX_KEY_LEN {
+            return refuse("longer than 1024 bytes");
+        }
+        if key.starts_with('/') || key.starts_with('\\') {
+            return refuse("absolute keys are not allowed");
+        }
+        if key.chars().any(|c| c.is_control()) {
+            return refuse("NUL and control characters are not allowed");
+        }
+        if key.contains('\\') {
+            return refuse("backslashes are not allowed");
+        }
+        // A trailing slash would make a "directory" key; refuse it too.
+        for segment in key.split('/') {
+            match segment {
+                "" => return refuse("empty path segments are not allowed"),
+                "." | ".." => return refuse("`.` and `..` segments are not allowed"),
+                _ => {}
+            }
+        }
+        Ok(Self(key.to_owned()))
+    }
+
+    /// The key as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_keys() {
+        for key in [
+            "a",
+            "data/vision/detector/m-1/weights/3",
+            "_index/p.json",
+            "a b/c",
+        ] {
+            assert_eq!(ObjectKey::new(key).unwrap().as_str(), key);
+        }
+    }
+
+    #[test]
+    fn refuses_escapes_and_junk() {
+        let long = "a".repeat(MAX_KEY_LEN + 1);
+        for key in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../b",
+            "a/./b",
+            "a//b",
+            "a/",
+            "a\0b",
+            "a\nb",
+            "a\\b",
+            long.as_str(),
+        ] {
+            assert!(ObjectKey::new(key).is_err(), "{key:?} was accepted");
+        }
+    }
+}

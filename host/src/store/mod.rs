@@ -1,0 +1,150 @@
+//! The object store: a small trait with conditional puts, modelled on
+//! arrow-rs `object_store`, plus key scoping and backends.
+//!
+//! Callers use [`ObjectStore`] through `Arc<dyn ObjectStore>`. Versions are
+//! opaque tokens (the ETag on S3); compare them only for equality.
+
+mod key;
+mod memory;
+
+use std::fmt::Display;
+
+pub use key::{InvalidKey, MAX_KEY_LEN, ObjectKey};
+pub use memory::MemoryStore;
+
+/// An opaque object version token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Version(pub String);
+
+impl Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Metadata of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// The key, relative to the store's root.
+    pub key: ObjectKey,
+    /// Size in bytes.
+    pub size: u64,
+    /// Current version.
+    pub version: Version,
+    /// Last modification, milliseconds since the Unix epoch.
+    pub last_modified_ms: u64,
+}
+
+/// The result of a conditional read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GetOutcome {
+    /// The object still has the `if_none_match` version.
+    NotModified,
+    /// The object's metadata and contents.
+    Found(ObjectMeta, Vec<u8>),
+}
+
+/// How `put` treats an existing object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutMode {
+    /// Write unconditionally.
+    Overwrite,
+    /// Write only if nothing exists at the key.
+    Create,
+    /// Write only if the current version is this one.
+    Update(Version),
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    /// Objects in key order.
+    pub items: Vec<ObjectMeta>,
+    /// Where the next page starts, if there is one.
+    pub next_start_after: Option<ObjectKey>,
+}
+
+/// Why a store operation failed, by meaning.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No object at the key.
+    #[error("object `{key}` not found")]
+    NotFound {
+        /// The key.
+        key: String,
+    },
+    /// A `Create` lost: the object exists.
+    #[error("object `{key}` already exists")]
+    AlreadyExists {
+        /// The key.
+        key: String,
+    },
+    /// An `Update` or conditional delete lost: the version did not match.
+    #[error("object `{key}` changed since it was read (precondition failed)")]
+    PreconditionFailed {
+        /// The key.
+        key: String,
+    },
+    /// The backend cannot do this.
+    #[error("{store} does not support {operation}")]
+    NotSupported {
+        /// The store's name.
+        store: String,
+        /// The operation.
+        operation: String,
+    },
+    /// The key is not acceptable.
+    #[error(transparent)]
+    InvalidKey(#[from] InvalidKey),
+    /// The backend failed.
+    #[error("{store}: {detail}")]
+    Backend {
+        /// The store's name.
+        store: String,
+        /// True when retrying later may succeed.
+        retryable: bool,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+/// The implementor contract: a flat key space with conditional writes.
+///
+/// Keys are already validated and relative to the store's root.
+#[async_trait::async_trait]
+pub trait ObjectStore: Display + Send + Sync + 'static {
+    /// Reads an object whole; `NotModified` when it still has `if_none_match`.
+    async fn get(
+        &self,
+        key: &ObjectKey,
+        if_none_match: Option<&Version>,
+    ) -> Result<GetOutcome, StoreError>;
+
+    /// Reads an object's metadata.
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError>;
+
+    /// Writes an object whole according to `mode`; returns its new version.
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        data: Vec<u8>,
+        mode: PutMode,
+    ) -> Result<Version, StoreError>;
+
+    /// Deletes an object; with `if_match`, only if it has that version.
+    /// Deleting a missing object without `if_match` succeeds.
+    async fn delete(&self, key: &ObjectKey, if_match: Option<&Version>) -> Result<(), StoreError>;
+
+    /// Lists keys starting with `prefix` in key order, after `start_after`,
+    /// at most `limit` (capped at 1000) per page.
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&ObjectKey>,
+        limit: u32,
+    ) -> Result<ListPage, StoreError>;
+}
+
+/// The most items one listing page returns.
+pub const MAX_LIST_PAGE: u32 = 1000;

@@ -1,0 +1,120 @@
+//! The `silt` command as a user runs it: discovery never compiles, errors
+//! are clear and pick the right exit code, `--json` is machine-readable.
+
+mod support;
+
+use support::{component, output, renamed_copies, silt};
+
+#[test]
+fn help_and_version_touch_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [&["--help"][..], &["--version"], &["extension", "--help"]] {
+        let (code, stdout, stderr) = output(silt(home.path()).args(args));
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        assert!(!stdout.is_empty());
+    }
+    assert!(
+        !home.path().join("cache").exists(),
+        "--help created the artifact cache"
+    );
+}
+
+#[test]
+fn listing_100_extensions_compiles_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let copies = renamed_copies(&component("hello-extension"), home.path(), 100);
+    for copy in &copies {
+        let (code, _, stderr) =
+            output(silt(home.path()).args(["-q", "extension", "add"]).arg(copy));
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let (code, stdout, stderr) = output(silt(home.path()).args(["extension", "list"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("hello-extensi"))
+            .count(),
+        100,
+        "{stdout}"
+    );
+    let (code, stdout, _) = output(silt(home.path()).args(["--json", "extension", "list"]));
+    assert_eq!(code, 0);
+    assert_eq!(stdout.matches("\"sha256\"").count(), 100);
+    let (code, _, _) = output(silt(home.path()).args(["extension", "inspect", "hello-extensi42"]));
+    assert_eq!(code, 0);
+    assert!(
+        !home.path().join("cache").exists(),
+        "discovery compiled something"
+    );
+}
+
+#[test]
+fn verify_compiles_on_first_use_and_reuses_in_the_next_process() {
+    let home = tempfile::tempdir().unwrap();
+    output(
+        silt(home.path())
+            .args(["extension", "add"])
+            .arg(component("hello-extension")),
+    );
+    let (code, first, stderr) =
+        output(silt(home.path()).args(["--json", "extension", "verify", "hello-extension"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(first.contains("\"kind\": \"compiled\""), "{first}");
+    let (code, second, stderr) =
+        output(silt(home.path()).args(["--json", "extension", "verify", "hello-extension"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(second.contains("\"kind\": \"cached\""), "{second}");
+    let (code, shown, _) = output(silt(home.path()).args(["cache", "show"]));
+    assert_eq!(code, 0);
+    assert!(shown.contains("1 artifacts"), "{shown}");
+    let (code, pruned, _) = output(silt(home.path()).args(["cache", "prune", "--all"]));
+    assert_eq!(code, 0);
+    assert!(pruned.contains("removed 1 artifacts"), "{pruned}");
+}
+
+#[test]
+fn a_malformed_config_names_file_line_and_column() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("silt.toml"),
+        "[runtime]\ndeadline_ms = \"soon\"\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = output(silt(home.path()).args(["extension", "list"]));
+    assert_eq!(code, 78, "{stderr}");
+    assert!(
+        stderr.contains("silt.toml") && stderr.contains("line 2, column 15"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_forbidden_component_is_refused_with_exit_code_65() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = output(
+        silt(home.path())
+            .args(["extension", "add"])
+            .arg(component("networked")),
+    );
+    assert_eq!(code, 65, "{stderr}");
+    assert!(
+        stderr.contains("networked.wasm") && stderr.contains("wasi:sockets"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = output(
+        silt(home.path())
+            .args(["--json", "extension", "add"])
+            .arg(component("partial")),
+    );
+    assert_eq!(code, 65);
+    assert!(stdout.contains("\"exit_code\":65"), "{stdout}");
+}
+
+#[test]
+fn unknown_extensions_say_what_to_do() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = output(silt(home.path()).args(["extension", "verify", "nope"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("silt extension list"), "{stderr}");
+}

@@ -1,0 +1,149 @@
+//! A datastore extension that misbehaves on request, to prove the host
+//! survives it. `hydration.hydrate-file(command)` selects the misbehaviour:
+//!
+//! | command | what the guest does |
+//! |---|---|
+//! | `trap` | panics |
+//! | `loop` | spins forever (deadline) |
+//! | `alloc` | allocates until it is stopped (memory limit) |
+//! | `read:<path>` | reads a file and reports its size (escape attempts) |
+//! | `write:<path>` | writes a file (escape attempts) |
+//! | `env` | reports how many environment variables and arguments it sees |
+//! | `chatty` | prints 1 MiB to stdout and stderr, then succeeds |
+//! | `describe-panics` | (not a command) see `capabilities.describe` |
+
+wit_bindgen::generate!({
+    path: "../../../wit",
+    world: "silt:datastore/datastore-extension",
+});
+
+use exports::silt::datastore::{capabilities, hydration, locks, sync};
+use silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef, Scope, TransferStats};
+
+#[unsafe(link_section = "silt-extension")]
+#[used]
+static METADATA: [u8; include_bytes!("../silt-extension.toml").len()] =
+    *include_bytes!("../silt-extension.toml");
+
+struct Misbehaving;
+
+fn report(present: u64, remaining: u64) -> hydration::HydrateReport {
+    hydration::HydrateReport {
+        stats: TransferStats {
+            objects_downloaded: 0,
+            bytes_downloaded: 0,
+            objects_uploaded: 0,
+            bytes_uploaded: 0,
+            partitions_read: 0,
+            partitions_written: 0,
+        },
+        objects_present: present,
+        objects_remaining: remaining,
+    }
+}
+
+impl hydration::Guest for Misbehaving {
+    fn hydrate_scope(
+        _models: Vec<ModelRef>,
+        _options: hydration::HydrateOptions,
+    ) -> Result<hydration::HydrateReport, Error> {
+        Err(Error::NotSupported("misbehaving".into()))
+    }
+
+    fn hydrate_file(command: String) -> Result<hydration::HydrateReport, Error> {
+        match command.as_str() {
+            "trap" => panic!("deliberate trap requested by the test"),
+            "loop" => loop {
+                std::hint::black_box(());
+            },
+            "alloc" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    // Touch every page so the memory is really used.
+                    hoard.push(vec![0xA5; 8 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "env" => Ok(report(
+                std::env::vars().count() as u64,
+                std::env::args().count() as u64,
+            )),
+            "chatty" => {
+                let line = "x".repeat(1023);
+                for _ in 0..1024 {
+                    println!("{line}");
+                    eprintln!("{line}");
+                }
+                Ok(report(0, 0))
+            }
+            other => {
+                if let Some(path) = other.strip_prefix("read:") {
+                    return std::fs::read(path)
+                        .map(|data| report(data.len() as u64, 0))
+                        .map_err(|err| Error::NotFound(format!("{path}: {err}")));
+                }
+                if let Some(path) = other.strip_prefix("write:") {
+                    return std::fs::write(path, b"written by the guest")
+                        .map(|()| report(1, 0))
+                        .map_err(|err| Error::NotFound(format!("{path}: {err}")));
+                }
+                Err(Error::InvalidInput(format!("unknown command {other:?}")))
+            }
+        }
+    }
+}
+
+impl capabilities::Guest for Misbehaving {
+    fn describe() -> capabilities::Description {
+        capabilities::Description {
+            name: "misbehaving".into(),
+            version: "0.1.0".into(),
+            features: capabilities::Features::empty(),
+        }
+    }
+}
+
+fn unsupported<T>() -> Result<T, Error> {
+    Err(Error::NotSupported("misbehaving".into()))
+}
+
+impl sync::Guest for Misbehaving {
+    fn setup(_options: sync::SetupOptions) -> Result<sync::SetupReport, Error> {
+        unsupported()
+    }
+    fn verify(_scope: Scope) -> Result<Vec<sync::Finding>, Error> {
+        unsupported()
+    }
+    fn pull_changed(_options: sync::SyncOptions) -> Result<sync::SyncReport, Error> {
+        unsupported()
+    }
+    fn push_changed(_options: sync::SyncOptions) -> Result<sync::SyncReport, Error> {
+        unsupported()
+    }
+    fn status(_scope: Scope) -> Result<sync::StatusReport, Error> {
+        unsupported()
+    }
+}
+
+impl locks::Guest for Misbehaving {
+    fn acquire(_scope: LockScope, _options: locks::AcquireOptions) -> Result<Lease, Error> {
+        unsupported()
+    }
+    fn renew(_lease: Lease) -> Result<Lease, Error> {
+        unsupported()
+    }
+    fn release(_lease: Lease) -> Result<(), Error> {
+        unsupported()
+    }
+    fn inspect(_scope: LockScope) -> Result<Option<LockInfo>, Error> {
+        unsupported()
+    }
+    fn list() -> Result<Vec<LockInfo>, Error> {
+        unsupported()
+    }
+    fn force_release(_expected: LockInfo) -> Result<(), Error> {
+        unsupported()
+    }
+}
+
+export!(Misbehaving);

@@ -1,0 +1,335 @@
+//! Execution of real components: calls work, and a misbehaving guest (trap,
+//! infinite loop, memory bomb, escape attempts, floods of output) becomes a
+//! typed error naming the extension and the function, while the host
+//! carries on.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use silt::capabilities::progress::LogProgress;
+use silt::config::RuntimeConfig;
+use silt::runtime::bindings::ExtensionError;
+use silt::runtime::bindings::exports::silt::datastore::sync::{SetupOptions, SyncOptions};
+use silt::runtime::bindings::silt::datastore::types::Scope;
+use silt::runtime::{ExtensionInstance, Grants, Origin, Runtime, RuntimeError};
+use silt::store::{MemoryStore, ObjectKey, ObjectStore};
+use support::{component, runtime, runtime_with};
+
+async fn misbehaving(runtime: &Runtime, grants: Grants) -> ExtensionInstance {
+    let loaded = runtime.load(&component("misbehaving")).await.unwrap();
+    runtime.instantiate(&loaded, grants).await.unwrap()
+}
+
+#[tokio::test]
+async fn describe_compiles_once_then_reuses_the_artifact() {
+    let cache = tempfile::tempdir().unwrap();
+    let first = runtime(cache.path());
+    let loaded = first.load(&component("hello-extension")).await.unwrap();
+    assert!(
+        matches!(
+            loaded.origin,
+            Origin::Compiled {
+                artifact: Some(_),
+                ..
+            }
+        ),
+        "{:?}",
+        loaded.origin
+    );
+    let description = first
+        .instantiate(&loaded, Grants::default())
+        .await
+        .unwrap()
+        .describe()
+        .await
+        .unwrap();
+    assert_eq!(description.name, "hello-extension");
+
+    // A second runtime (as in another process) maps the artifact instead.
+    let second = runtime(cache.path());
+    let loaded = second.load(&component("hello-extension")).await.unwrap();
+    assert!(
+        matches!(loaded.origin, Origin::Cached { .. }),
+        "{:?}",
+        loaded.origin
+    );
+    let description = second
+        .instantiate(&loaded, Grants::default())
+        .await
+        .unwrap()
+        .describe()
+        .await
+        .unwrap();
+    assert_eq!(description.version, "0.1.0");
+}
+
+#[tokio::test]
+async fn concurrent_first_executions_share_one_compile() {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = Arc::new(runtime(cache.path()));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let runtime = runtime.clone();
+        tasks.push(tokio::spawn(async move {
+            runtime.load(&component("hello-extension")).await.unwrap()
+        }));
+    }
+    let mut loaded = Vec::new();
+    for task in tasks {
+        loaded.push(task.await.unwrap());
+    }
+    assert!(
+        loaded.iter().all(|l| Arc::ptr_eq(l, &loaded[0])),
+        "more than one compile"
+    );
+    assert_eq!(runtime.cache().entries().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_trap_is_reported_with_extension_function_and_panic_message() {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = runtime(cache.path());
+    let mut instance = misbehaving(&runtime, Grants::default()).await;
+    let err = instance.hydrate_file("trap").await.unwrap_err();
+    match &err {
+        RuntimeError::Trap {
+            extension,
+            function,
+            stderr,
+            ..
+        } => {
+            assert_eq!(extension, "misbehaving");
+            assert_eq!(*function, "hydration.hydrate-file");
+            assert!(stderr.contains("deliberate trap"), "stderr tail: {stderr}");
+        }
+        other => panic!("expected a trap, got {other}"),
+    }
+    // The failed instance refuses further calls; a fresh one works.
+    assert!(matches!(
+        instance.describe().await,
+        Err(RuntimeError::Poisoned { .. })
+    ));
+    let mut fresh = misbehaving(&runtime, Grants::default()).await;
+    assert_eq!(fresh.describe().await.unwrap().name, "misbehaving");
+}
+
+#[tokio::test]
+async fn an_infinite_loop_is_stopped_at_the_deadline() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = RuntimeConfig {
+        deadline_ms: 300,
+        ..RuntimeConfig::default()
+    };
+    let runtime = runtime_with(cache.path(), config);
+    let mut instance = misbehaving(&runtime, Grants::default()).await;
+    let started = Instant::now();
+    let err = instance.hydrate_file("loop").await.unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            err,
+            RuntimeError::DeadlineExceeded {
+                deadline_ms: 300,
+                function: "hydration.hydrate-file",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(10),
+        "took {took:?}"
+    );
+    assert!(
+        err.to_string().contains("runtime.deadline_ms"),
+        "message says what to do: {err}"
+    );
+}
+
+#[tokio::test]
+async fn unbounded_allocation_hits_the_memory_limit() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = RuntimeConfig {
+        memory_limit_mib: 64,
+        ..RuntimeConfig::default()
+    };
+    let runtime = runtime_with(cache.path(), config);
+    let mut instance = misbehaving(&runtime, Grants::default()).await;
+    let err = instance.hydrate_file("alloc").await.unwrap_err();
+    assert!(
+        matches!(err, RuntimeError::MemoryLimitExceeded { limit_mib: 64, .. }),
+        "{err}"
+    );
+    // The host is fine and the next operation runs normally.
+    let mut fresh = misbehaving(&runtime, Grants::default()).await;
+    assert!(fresh.describe().await.is_ok());
+}
+
+#[tokio::test]
+async fn the_guest_sees_only_its_cache_directory() {
+    let cache = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), "host secret").unwrap();
+    std::fs::write(data.path().join("mine"), "12345").unwrap();
+    // A symlink planted in the cache directory must not lead out of it.
+    std::os::unix::fs::symlink(outside.path(), data.path().join("outside")).unwrap();
+    let runtime = runtime(cache.path());
+    let grants = Grants {
+        cache_dir: Some(data.path().to_owned()),
+        ..Grants::default()
+    };
+
+    let mut instance = misbehaving(&runtime, grants.clone()).await;
+    let own = instance.hydrate_file("read:/cache/mine").await.unwrap();
+    assert_eq!(
+        own.unwrap().objects_present,
+        5,
+        "the guest can read its own cache"
+    );
+
+    let secret = outside.path().join("secret");
+    let attempts = [
+        format!("read:{}", secret.display()),
+        "read:/etc/passwd".to_owned(),
+        "read:/cache/../../../../etc/passwd".to_owned(),
+        "read:/cache/outside/secret".to_owned(),
+        format!("write:{}", outside.path().join("planted").display()),
+        "write:/cache/outside/planted".to_owned(),
+    ];
+    for attempt in attempts {
+        let mut instance = misbehaving(&runtime, grants.clone()).await;
+        let result = instance
+            .hydrate_file(&attempt)
+            .await
+            .expect("the host survives");
+        assert!(
+            matches!(result, Err(ExtensionError::NotFound(_))),
+            "{attempt} was not refused: {result:?}"
+        );
+    }
+    assert!(
+        !outside.path().join("planted").exists(),
+        "the guest wrote outside its cache"
+    );
+}
+
+#[tokio::test]
+async fn the_guest_has_no_environment_and_no_arguments() {
+    // SAFETY: set before any runtime thread reads the environment; the test
+    // binary's other tests do not read this variable.
+    unsafe { std::env::set_var("SILT_TEST_SECRET", "host credential") };
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = runtime(cache.path());
+    let mut instance = misbehaving(&runtime, Grants::default()).await;
+    let report = instance.hydrate_file("env").await.unwrap().unwrap();
+    assert_eq!(
+        report.objects_present, 0,
+        "environment variables leaked into the guest"
+    );
+    assert_eq!(
+        report.objects_remaining, 0,
+        "arguments leaked into the guest"
+    );
+}
+
+#[tokio::test]
+async fn a_flood_of_output_is_logged_not_fatal() {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = runtime(cache.path());
+    let mut instance = misbehaving(&runtime, Grants::default()).await;
+    let result = instance
+        .hydrate_file("chatty")
+        .await
+        .expect("1 MiB of output must not trap");
+    assert!(result.is_ok());
+}
+
+#[tokio::test]
+async fn hello_syncs_through_the_object_store_and_bulk_transfers() {
+    let cache = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let runtime = runtime(cache.path());
+    let loaded = runtime.load(&component("hello-extension")).await.unwrap();
+    let grants = Grants {
+        store: Some(store.clone() as Arc<dyn ObjectStore>),
+        cache_dir: Some(data.path().to_owned()),
+        progress: Some(Arc::new(LogProgress::default())),
+        transfer_concurrency: Some(4),
+    };
+    let options = |dry_run| SyncOptions {
+        scope: Scope::All,
+        leases: Vec::new(),
+        dry_run,
+    };
+
+    let mut instance = runtime.instantiate(&loaded, grants.clone()).await.unwrap();
+    let setup = instance
+        .setup(SetupOptions { create: true })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(setup.created);
+
+    std::fs::create_dir_all(data.path().join("data/vision/m1")).unwrap();
+    std::fs::write(
+        data.path().join("data/vision/m1/weights"),
+        vec![7u8; 100_000],
+    )
+    .unwrap();
+    std::fs::write(data.path().join("data/readme"), "hello").unwrap();
+    let mut instance = runtime.instantiate(&loaded, grants.clone()).await.unwrap();
+    let pushed = instance
+        .push_changed(&options(false))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pushed.stats.objects_uploaded, 2);
+    assert_eq!(pushed.stats.bytes_uploaded, 100_005);
+    let key = ObjectKey::new("data/vision/m1/weights").unwrap();
+    assert_eq!(store.head(&key).await.unwrap().size, 100_000);
+
+    // A fresh clone: an empty cache directory pulls everything back.
+    let clone = tempfile::tempdir().unwrap();
+    let grants = Grants {
+        cache_dir: Some(clone.path().to_owned()),
+        ..grants
+    };
+    let mut instance = runtime.instantiate(&loaded, grants).await.unwrap();
+    let pulled = instance
+        .pull_changed(&options(false))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pulled.stats.objects_downloaded, 2);
+    assert_eq!(
+        std::fs::read(clone.path().join("data/vision/m1/weights")).unwrap(),
+        vec![7u8; 100_000]
+    );
+    assert_eq!(
+        std::fs::read_to_string(clone.path().join("data/readme")).unwrap(),
+        "hello"
+    );
+}
+
+#[tokio::test]
+async fn without_a_granted_store_calls_fail_cleanly() {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = runtime(cache.path());
+    let loaded = runtime.load(&component("hello-extension")).await.unwrap();
+    let mut instance = runtime
+        .instantiate(&loaded, Grants::default())
+        .await
+        .unwrap();
+    let result = instance
+        .setup(SetupOptions { create: true })
+        .await
+        .expect("no trap");
+    assert!(
+        matches!(result, Err(ExtensionError::Backend(_))),
+        "{result:?}"
+    );
+}

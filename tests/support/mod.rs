@@ -1,0 +1,105 @@
+//! Shared helpers for the integration tests: the real wasm components built
+//! from the guest crates, the `silt` binary with an isolated environment,
+//! and runtimes with test-sized limits.
+
+#![allow(dead_code)] // Each test binary uses a different subset.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use silt::config::RuntimeConfig;
+use silt::runtime::{ArtifactCache, Runtime};
+
+/// The directory of built components: `SILT_TEST_COMPONENTS` (set by
+/// `cargo xtask test`), else built now with `cargo xtask components`.
+pub fn components_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("SILT_TEST_COMPONENTS") {
+            return PathBuf::from(dir);
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let output = Command::new(env!("CARGO"))
+            .args(["run", "--quiet", "--package", "xtask", "--", "components"])
+            .current_dir(root)
+            .output()
+            .expect("cannot run cargo xtask components");
+        assert!(
+            output.status.success(),
+            "building test components failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        PathBuf::from(
+            stdout
+                .lines()
+                .last()
+                .expect("xtask printed the directory")
+                .trim(),
+        )
+    })
+}
+
+/// The component built from the guest crate `name`.
+pub fn component(name: &str) -> PathBuf {
+    let path = components_dir().join(format!("{name}.wasm"));
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
+}
+
+/// A `silt` command isolated from the user's configuration: its extensions
+/// and artifact cache live under `home`.
+pub fn silt(home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_silt"));
+    command
+        .current_dir(home)
+        .env("SILT_EXTENSIONS_DIR", home.join("extensions"))
+        .env("SILT_CACHE_DIR", home.join("cache"))
+        .env_remove("SILT_CONFIG")
+        .env_remove("RUST_LOG");
+    command
+}
+
+/// Runs `command`, returning (exit code, stdout, stderr).
+pub fn output(command: &mut Command) -> (i32, String, String) {
+    let output = command.output().expect("cannot run silt");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A runtime with the default limits and its artifact cache in `cache`.
+pub fn runtime(cache: &Path) -> Runtime {
+    runtime_with(cache, RuntimeConfig::default())
+}
+
+/// A runtime with `config` and its artifact cache in `cache`.
+pub fn runtime_with(cache: &Path, config: RuntimeConfig) -> Runtime {
+    Runtime::new(config, ArtifactCache::new(cache, 1 << 30))
+}
+
+/// Copies of a component under distinct names of the same length, made by
+/// editing the name inside its metadata section (the binary stays valid).
+pub fn renamed_copies(component: &Path, dir: &Path, count: usize) -> Vec<PathBuf> {
+    let bytes = std::fs::read(component).unwrap();
+    let needle = b"name = \"hello-extension\"";
+    let places: Vec<usize> = (0..bytes.len() - needle.len())
+        .filter(|&at| &bytes[at..at + needle.len()] == needle)
+        .collect();
+    assert!(!places.is_empty(), "metadata name in the component");
+    (0..count)
+        .map(|i| {
+            let mut copy = bytes.clone();
+            let name = format!("name = \"hello-extensi{i:02}\"");
+            for &at in &places {
+                copy[at..at + needle.len()].copy_from_slice(name.as_bytes());
+            }
+            let path = dir.join(format!("variant-{i}.wasm"));
+            std::fs::write(&path, copy).unwrap();
+            path
+        })
+        .collect()
+}

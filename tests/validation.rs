@@ -1,0 +1,127 @@
+//! Validation before use: every broken component is refused with an error
+//! naming the file and the problem, decided from the binary without
+//! compiling anything.
+
+mod support;
+
+use silt::runtime::{Catalog, CatalogError, InvalidExtension, RuntimeError};
+use support::{component, runtime};
+
+fn refused(name_or_bytes: Result<&str, &[u8]>) -> (InvalidExtension, tempfile::TempDir) {
+    let home = tempfile::tempdir().unwrap();
+    let path = match name_or_bytes {
+        Ok(name) => component(name),
+        Err(bytes) => {
+            let path = home.path().join("broken.wasm");
+            std::fs::write(&path, bytes).unwrap();
+            path
+        }
+    };
+    let catalog = Catalog::new(home.path().join("extensions"));
+    match catalog.add(&path, false) {
+        Err(CatalogError::Invalid(err)) => {
+            let message = err.to_string();
+            assert!(
+                message.contains(&path.display().to_string()),
+                "error does not name the file: {message}"
+            );
+            assert!(
+                catalog.list().unwrap().is_empty(),
+                "a refused component was installed"
+            );
+            (err, home)
+        }
+        other => panic!("expected the component to be refused, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_file_that_is_not_wasm_is_refused() {
+    let (err, _home) = refused(Err(b"#!/bin/sh\necho not wasm\n"));
+    assert!(matches!(err, InvalidExtension::NotWasm { .. }), "{err}");
+}
+
+#[test]
+fn a_core_module_is_refused_as_such() {
+    let (err, _home) = refused(Err(b"\0asm\x01\0\0\0"));
+    assert!(matches!(err, InvalidExtension::CoreModule { .. }), "{err}");
+    assert!(err.to_string().contains("wasm32-wasip2"), "{err}");
+}
+
+#[test]
+fn a_truncated_component_is_refused() {
+    let bytes = std::fs::read(component("hello-extension")).unwrap();
+    let (err, _home) = refused(Err(&bytes[..bytes.len() / 2]));
+    assert!(matches!(err, InvalidExtension::NotWasm { .. }), "{err}");
+}
+
+#[test]
+fn another_api_version_is_refused_naming_both_versions() {
+    let (err, _home) = refused(Ok("wrong-version"));
+    let message = err.to_string();
+    assert!(
+        matches!(err, InvalidExtension::WrongApiVersion { .. }),
+        "{message}"
+    );
+    assert!(
+        message.contains("silt:datastore@0.0.9") && message.contains("silt:datastore@0.1.0"),
+        "{message}"
+    );
+}
+
+#[test]
+fn missing_exports_are_listed() {
+    let (err, _home) = refused(Ok("partial"));
+    let message = err.to_string();
+    assert!(
+        matches!(err, InvalidExtension::MissingExports { .. }),
+        "{message}"
+    );
+    for export in ["sync", "hydration", "locks"] {
+        assert!(
+            message.contains(&format!("silt:datastore/{export}@0.1.0")),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_component_that_imports_sockets_is_refused() {
+    let (err, _home) = refused(Ok("networked"));
+    assert!(
+        matches!(err, InvalidExtension::ForbiddenImport { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("wasi:sockets/"), "{err}");
+}
+
+#[tokio::test]
+async fn the_runtime_refuses_invalid_components_without_compiling() {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = runtime(cache.path());
+    for name in ["networked", "partial", "wrong-version"] {
+        let err = runtime.load(&component(name)).await.err().expect("refused");
+        assert!(matches!(err, RuntimeError::Invalid(_)), "{name}: {err}");
+    }
+    assert_eq!(
+        runtime.cache().entries().unwrap().len(),
+        0,
+        "something was compiled"
+    );
+}
+
+#[test]
+fn valid_extensions_install_and_list_from_manifests() {
+    let home = tempfile::tempdir().unwrap();
+    let catalog = Catalog::new(home.path().join("extensions"));
+    let installed = catalog.add(&component("hello-extension"), false).unwrap();
+    assert_eq!(installed.name(), "hello-extension");
+    assert!(matches!(
+        catalog.add(&component("hello-extension"), false),
+        Err(CatalogError::AlreadyInstalled { .. })
+    ));
+    catalog.add(&component("hello-extension"), true).unwrap();
+    assert_eq!(catalog.list().unwrap().len(), 1);
+    catalog.remove("hello-extension").unwrap();
+    assert!(catalog.list().unwrap().is_empty());
+}

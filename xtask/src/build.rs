@@ -1,0 +1,204 @@
+//! Building the guests and the host, and the demo and test entry points.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A boxed error with a message for the user.
+pub type Result<T> = std::result::Result<T, String>;
+
+/// The wasm target every guest is built for.
+pub const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// Guest crates, relative to the workspace root, and built into
+/// `<target>/components/<package name>.wasm`.
+pub const GUESTS: &[&str] = &[
+    "examples/hello-extension",
+    "tests/components/misbehaving",
+    "tests/components/networked",
+    "tests/components/partial",
+    "tests/components/wrong-version",
+];
+
+/// The workspace root (the parent of `xtask/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent")
+        .to_owned()
+}
+
+/// The cargo target directory in use.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root().join(dir),
+        _ => root().join("target"),
+    }
+}
+
+/// Runs a command, failing with its description if it fails.
+pub fn run(command: &mut Command) -> Result<()> {
+    let status = command
+        .status()
+        .map_err(|err| format!("cannot run {command:?}: {err}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{command:?} failed with {status}"))
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Adds the wasm target to the installed toolchain if it is missing (never
+/// installs or upgrades a toolchain).
+pub fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|err| {
+            format!("cannot run rustup ({err}); install the {WASM_TARGET} target by hand")
+        })?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|line| line.trim() == WASM_TARGET)
+    {
+        return Ok(());
+    }
+    eprintln!("xtask: adding the {WASM_TARGET} target");
+    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+/// Builds every guest crate for wasm and copies the components to one directory.
+pub fn components() -> Result<PathBuf> {
+    ensure_wasm_target()?;
+    let target = target_dir();
+    let out = target.join("components");
+    std::fs::create_dir_all(&out)
+        .map_err(|err| format!("cannot create {}: {err}", out.display()))?;
+    for guest in GUESTS {
+        let manifest = root().join(guest).join("Cargo.toml");
+        run(cargo()
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "--target",
+                WASM_TARGET,
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .env("CARGO_TARGET_DIR", &target))?;
+        let package = Path::new(guest)
+            .file_name()
+            .expect("guest dir has a name")
+            .to_string_lossy()
+            .into_owned();
+        let built = target
+            .join(WASM_TARGET)
+            .join("release")
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        let copy = out.join(format!("{package}.wasm"));
+        std::fs::copy(&built, &copy)
+            .map_err(|err| format!("cannot copy {}: {err}", built.display()))?;
+    }
+    Ok(out)
+}
+
+/// Builds the `silt` binary in `profile` and returns its path.
+pub fn silt_binary(profile: &str) -> Result<PathBuf> {
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "--package",
+        "silt",
+        "--bin",
+        "silt",
+        "--profile",
+        profile,
+    ]))?;
+    let dir = if profile == "dev" { "debug" } else { profile };
+    Ok(target_dir().join(dir).join("silt"))
+}
+
+/// `cargo xtask test`: every test, from nothing.
+pub fn test(extra: &[&str]) -> Result<()> {
+    let components = components()?;
+    let mut command = cargo();
+    command
+        .args(["test", "--workspace"])
+        .args(extra.iter().skip_while(|arg| **arg == "--"))
+        .env("SILT_TEST_COMPONENTS", &components);
+    run(&mut command)
+}
+
+/// `cargo xtask demo`: what silt does today, on a local project directory.
+pub fn demo() -> Result<()> {
+    let components = components()?;
+    let silt = silt_binary("dev")?;
+    let project = target_dir().join("demo");
+    let _ = std::fs::remove_dir_all(&project);
+    std::fs::create_dir_all(&project)
+        .map_err(|err| format!("cannot create {}: {err}", project.display()))?;
+    // A project-local artifact cache, so every demo run shows the first compile.
+    std::fs::write(
+        project.join("silt.toml"),
+        "[cache]\ndir = \".silt/cache\"\n",
+    )
+    .map_err(|err| format!("cannot write silt.toml: {err}"))?;
+    println!("# demo project: {} (silt.toml, .silt/)", project.display());
+
+    let step = |title: &str, args: &[&str]| -> Result<()> {
+        println!("\n# {title}\n$ silt {}", args.join(" "));
+        run(Command::new(&silt).args(args).current_dir(&project))
+    };
+    let hello = components.join("hello-extension.wasm");
+    let hello = hello.to_string_lossy();
+    step(
+        "install an extension: validated from its binary, not compiled",
+        &["extension", "add", &hello],
+    )?;
+    step("discovery reads manifests only", &["extension", "list"])?;
+    step(
+        "inspect without compiling",
+        &["extension", "inspect", "hello-extension"],
+    )?;
+    step(
+        "first execution compiles and caches the artifact",
+        &["extension", "verify", "hello-extension"],
+    )?;
+    step(
+        "a second process reuses the cached artifact",
+        &["extension", "verify", "hello-extension"],
+    )?;
+    step("the artifact cache", &["cache", "show"])?;
+    let broken = components.join("networked.wasm");
+    println!("\n# an extension that reaches for the network is refused before it is compiled");
+    println!("$ silt extension add {}", broken.display());
+    let status = Command::new(&silt)
+        .args(["extension", "add"])
+        .arg(&broken)
+        .current_dir(&project)
+        .status()
+        .map_err(|err| err.to_string())?;
+    println!("(exit code {})", status.code().unwrap_or(-1));
+    Ok(())
+}
+
+/// `cargo xtask lint`: formatting and clippy, for the host workspace and every guest.
+pub fn lint() -> Result<()> {
+    ensure_wasm_target()?;
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args(["clippy", "--quiet", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    for guest in GUESTS {
+        let manifest = root().join(guest).join("Cargo.toml");
+        run(cargo().args(["fmt", "--check", "--manifest-path"]).arg(&manifest))?;
+        run(cargo()
+            .args(["clippy", "--quiet", "--release", "--target", WASM_TARGET, "--manifest-path"])
+            .arg(&manifest)
+            .args(["--", "-D", "warnings"])
+            .env("CARGO_TARGET_DIR", target_dir()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! Project automation, std only so it builds in seconds.
+//!
+//! ```text
+//! cargo xtask demo             # silt's main job on a local-directory datastore
+//! cargo xtask test             # every test (installs the wasm target, builds components)
+//! cargo xtask lint             # rustfmt --check and clippy -D warnings, host and guests
+//! cargo xtask components       # build the wasm components; prints their directory
+//! cargo xtask bench startup    # start-up benchmark table
+//! ```
+
+mod bench;
+mod build;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["components"] => build::components().map(|dir| println!("{}", dir.display())),
+        ["demo"] => build::demo(),
+        ["lint"] => build::lint(),
+        ["test", rest @ ..] => build::test(rest),
+        ["bench", "startup", rest @ ..] => bench::startup(rest),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <demo | test [-- cargo test args] | lint | components | bench startup [--quick]>"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
