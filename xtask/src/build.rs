@@ -190,12 +190,29 @@ pub fn demo() -> Result<()> {
 pub fn lint() -> Result<()> {
     ensure_wasm_target()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo().args(["clippy", "--quiet", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy",
+        "--quiet",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     for guest in GUESTS {
         let manifest = root().join(guest).join("Cargo.toml");
-        run(cargo().args(["fmt", "--check", "--manifest-path"]).arg(&manifest))?;
         run(cargo()
-            .args(["clippy", "--quiet", "--release", "--target", WASM_TARGET, "--manifest-path"])
+            .args(["fmt", "--check", "--manifest-path"])
+            .arg(&manifest))?;
+        run(cargo()
+            .args([
+                "clippy",
+                "--quiet",
+                "--release",
+                "--target",
+                WASM_TARGET,
+                "--manifest-path",
+            ])
             .arg(&manifest)
             .args(["--", "-D", "warnings"])
             .env("CARGO_TARGET_DIR", target_dir()))?;

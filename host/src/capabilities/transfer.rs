@@ -58,9 +58,11 @@ impl Transfer {
     }
 }
 
-/// Runs `one` for every item with bounded concurrency; results keep item order.
+/// Runs `one` for every item with bounded concurrency, as one progress
+/// phase called `label`; results keep item order.
 async fn run_all<I, R, F, Fut>(
     transfer: &Transfer,
+    label: &str,
     items: Vec<I>,
     one: F,
 ) -> Vec<Result<R, StoreError>>
@@ -70,6 +72,9 @@ where
     F: Fn(Arc<dyn ObjectStore>, Arc<Dir>, I) -> Fut,
     Fut: Future<Output = Result<R, StoreError>> + Send + 'static,
 {
+    if let Some(progress) = &transfer.progress {
+        progress.begin(label, Some(items.len() as u64), None);
+    }
     let mut tasks = tokio::task::JoinSet::new();
     let count = items.len();
     for (index, item) in items.into_iter().enumerate() {
@@ -85,6 +90,9 @@ where
         if let Ok((index, result)) = joined {
             results[index] = Some(result);
         }
+    }
+    if let Some(progress) = &transfer.progress {
+        progress.finish();
     }
     results
         .into_iter()
@@ -105,27 +113,17 @@ pub(crate) async fn download(
         Err(err) => return items.iter().map(|_| Err(err.clone())).collect(),
     };
     let progress = transfer.progress.clone();
-    if let Some(progress) = &progress {
-        progress.begin("download", Some(items.len() as u64), None);
-    }
-    let bytes_done = Arc::new(AtomicU64::new(0));
-    let results = run_all(&transfer, items, |store, cache, item| {
+    run_all(&transfer, "download", items, |store, cache, item| {
         let progress = progress.clone();
-        let bytes_done = bytes_done.clone();
         async move {
             let meta = download_one(store, cache, item).await?;
-            bytes_done.fetch_add(meta.size, Ordering::Relaxed);
             if let Some(progress) = progress {
                 progress.advance(1, meta.size);
             }
             Ok(meta)
         }
     })
-    .await;
-    if let Some(progress) = &progress {
-        progress.finish();
-    }
-    results
+    .await
 }
 
 async fn download_one(
@@ -203,10 +201,7 @@ pub(crate) async fn upload(
         Err(err) => return items.iter().map(|_| Err(err.clone())).collect(),
     };
     let progress = transfer.progress.clone();
-    if let Some(progress) = &progress {
-        progress.begin("upload", Some(items.len() as u64), None);
-    }
-    let results = run_all(&transfer, items, |store, cache, item| {
+    run_all(&transfer, "upload", items, |store, cache, item| {
         let progress = progress.clone();
         async move {
             let key = guest_key(&item.key)?;
@@ -231,9 +226,5 @@ pub(crate) async fn upload(
             Ok(version.0)
         }
     })
-    .await;
-    if let Some(progress) = &progress {
-        progress.finish();
-    }
-    results
+    .await
 }
