@@ -4,11 +4,14 @@
 //! Callers use [`ObjectStore`] through `Arc<dyn ObjectStore>`. Versions are
 //! opaque tokens (the ETag on S3); compare them only for equality.
 
+pub mod conformance;
+mod dir;
 mod key;
 mod memory;
 
 use std::fmt::Display;
 
+pub use dir::DirStore;
 pub use key::{InvalidKey, MAX_KEY_LEN, ObjectKey};
 pub use memory::MemoryStore;
 

@@ -1,0 +1,307 @@
+//! The conformance suite every backend must pass: the same cases run against
+//! the in-memory store, the local directory and S3 (SeaweedFS in tests).
+//!
+//! Each case takes a store and a key prefix of its own (so cases can share a
+//! store) and panics with a message naming the store when it fails.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{GetOutcome, ObjectKey, ObjectStore, PutMode, StoreError, Version};
+
+fn key(prefix: &str, name: &str) -> ObjectKey {
+    ObjectKey::new(&format!("{prefix}/{name}")).expect("test keys are valid")
+}
+
+/// Every put mode, `get` with `if-none-match`, `head`, conditional and
+/// unconditional delete.
+pub async fn put_modes(store: &dyn ObjectStore, prefix: &str) {
+    let k = key(prefix, "object");
+    assert!(
+        matches!(store.head(&k).await, Err(StoreError::NotFound { .. })),
+        "{store}: head of a missing key"
+    );
+    assert!(
+        matches!(store.get(&k, None).await, Err(StoreError::NotFound { .. })),
+        "{store}: get of a missing key"
+    );
+
+    let v1 = store
+        .put(&k, b"one".to_vec(), PutMode::Create)
+        .await
+        .expect("create");
+    let again = store.put(&k, b"two".to_vec(), PutMode::Create).await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists { .. })),
+        "{store}: second create: {again:?}"
+    );
+
+    let v2 = store
+        .put(&k, b"two".to_vec(), PutMode::Update(v1.clone()))
+        .await
+        .expect("update on the current version");
+    assert_ne!(v1, v2, "{store}: an update must produce a new version");
+    let stale = store
+        .put(&k, b"three".to_vec(), PutMode::Update(v1.clone()))
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::PreconditionFailed { .. })),
+        "{store}: stale update: {stale:?}"
+    );
+
+    match store.get(&k, None).await.expect("get") {
+        GetOutcome::Found(meta, data) => {
+            assert_eq!(data, b"two", "{store}");
+            assert_eq!(meta.version, v2, "{store}: get reports the current version");
+            assert_eq!(meta.size, 3, "{store}");
+        }
+        GetOutcome::NotModified => {
+            panic!("{store}: get without if-none-match returned not-modified")
+        }
+    }
+    assert_eq!(
+        store.get(&k, Some(&v2)).await.expect("get"),
+        GetOutcome::NotModified,
+        "{store}"
+    );
+    assert!(
+        matches!(store.get(&k, Some(&v1)).await, Ok(GetOutcome::Found(..))),
+        "{store}"
+    );
+    assert_eq!(store.head(&k).await.expect("head").version, v2, "{store}");
+
+    let v3 = store
+        .put(&k, b"four".to_vec(), PutMode::Overwrite)
+        .await
+        .expect("overwrite");
+    assert_ne!(v3, v2, "{store}");
+
+    let missing = key(prefix, "never-written");
+    let update_missing = store
+        .put(&missing, b"x".to_vec(), PutMode::Update(v3.clone()))
+        .await;
+    assert!(
+        matches!(update_missing, Err(StoreError::PreconditionFailed { .. })),
+        "{store}: update of a missing key: {update_missing:?}"
+    );
+
+    let wrong = store.delete(&k, Some(&v2)).await;
+    assert!(
+        matches!(wrong, Err(StoreError::PreconditionFailed { .. })),
+        "{store}: delete with a stale version: {wrong:?}"
+    );
+    store
+        .delete(&k, Some(&v3))
+        .await
+        .expect("delete with the current version");
+    assert!(
+        matches!(store.head(&k).await, Err(StoreError::NotFound { .. })),
+        "{store}: deleted"
+    );
+    store
+        .delete(&k, None)
+        .await
+        .expect("deleting a missing key without if-match succeeds");
+}
+
+/// Listing: prefix filtering, order, `start-after`, pages of at most 1000
+/// over more than 1000 keys.
+pub async fn pagination(store: Arc<dyn ObjectStore>, prefix: &str, count: usize) {
+    let items: Vec<ObjectKey> = (0..count)
+        .map(|i| key(prefix, &format!("p/{i:05}")))
+        .collect();
+    let limit = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut writes = tokio::task::JoinSet::new();
+    for k in items.clone() {
+        let (store, limit) = (store.clone(), limit.clone());
+        writes.spawn(async move {
+            let _permit = limit.acquire_owned().await.expect("never closed");
+            store.put(&k, vec![1], PutMode::Overwrite).await
+        });
+    }
+    while let Some(result) = writes.join_next().await {
+        result.expect("task").expect("put");
+    }
+    store
+        .put(&key(prefix, "q/other"), vec![], PutMode::Overwrite)
+        .await
+        .expect("put");
+
+    let list_prefix = format!("{prefix}/p/");
+    let mut seen = Vec::new();
+    let mut after: Option<ObjectKey> = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .list(&list_prefix, after.as_ref(), 1000)
+            .await
+            .expect("list");
+        pages += 1;
+        assert!(
+            page.items.len() <= 1000,
+            "{store}: page of {}",
+            page.items.len()
+        );
+        seen.extend(page.items.iter().map(|m| m.key.clone()));
+        match page.next_start_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+        assert!(pages < count, "{store}: pagination does not end");
+    }
+    assert_eq!(seen, items, "{store}: every key once, in order");
+    let page = store
+        .list(&list_prefix, Some(&items[count - 3]), 1000)
+        .await
+        .expect("list");
+    assert_eq!(page.items.len(), 2, "{store}: start-after");
+    let small = store.list(&list_prefix, None, 7).await.expect("list");
+    assert_eq!(small.items.len(), 7, "{store}: limit");
+    assert_eq!(
+        small.next_start_after.as_ref(),
+        Some(&items[6]),
+        "{store}: next page marker"
+    );
+}
+
+/// `writers` tasks race to create one key, `rounds` times: exactly one wins each round.
+pub async fn racing_creates(
+    store: Arc<dyn ObjectStore>,
+    prefix: &str,
+    writers: usize,
+    rounds: usize,
+) {
+    for round in 0..rounds {
+        let k = key(prefix, &format!("race-create/{round}"));
+        let mut tasks = tokio::task::JoinSet::new();
+        for writer in 0..writers {
+            let (store, k) = (store.clone(), k.clone());
+            tasks.spawn(async move {
+                store
+                    .put(&k, format!("writer {writer}").into_bytes(), PutMode::Create)
+                    .await
+            });
+        }
+        let mut winners = 0;
+        while let Some(result) = tasks.join_next().await {
+            match result.expect("task") {
+                Ok(_) => winners += 1,
+                Err(StoreError::AlreadyExists { .. }) => {}
+                Err(other) => panic!("{store}: racing create failed unexpectedly: {other}"),
+            }
+        }
+        assert_eq!(
+            winners, 1,
+            "{store}: round {round}: {winners} racing creates won"
+        );
+    }
+}
+
+/// `writers` tasks race to update one version of a key, `rounds` times:
+/// exactly one wins each round.
+pub async fn racing_updates(
+    store: Arc<dyn ObjectStore>,
+    prefix: &str,
+    writers: usize,
+    rounds: usize,
+) {
+    let k = key(prefix, "race-update");
+    let mut version = store
+        .put(&k, b"start".to_vec(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    for round in 0..rounds {
+        let mut tasks = tokio::task::JoinSet::new();
+        for writer in 0..writers {
+            let (store, k, base) = (store.clone(), k.clone(), version.clone());
+            tasks.spawn(async move {
+                store
+                    .put(
+                        &k,
+                        format!("round {round} writer {writer}").into_bytes(),
+                        PutMode::Update(base),
+                    )
+                    .await
+            });
+        }
+        let mut winners = Vec::new();
+        while let Some(result) = tasks.join_next().await {
+            match result.expect("task") {
+                Ok(new_version) => winners.push(new_version),
+                Err(StoreError::PreconditionFailed { .. }) => {}
+                Err(other) => panic!("{store}: racing update failed unexpectedly: {other}"),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "{store}: round {round}: {} racing updates won",
+            winners.len()
+        );
+        version = winners.pop().expect("one winner");
+    }
+}
+
+/// A counter incremented by compare-and-swap from `tasks` tasks, `increments`
+/// times each: no increment may be lost.
+pub async fn cas_counter(
+    store: Arc<dyn ObjectStore>,
+    prefix: &str,
+    tasks: usize,
+    increments: usize,
+) {
+    let k = key(prefix, "counter");
+    store
+        .put(&k, b"0".to_vec(), PutMode::Overwrite)
+        .await
+        .expect("put");
+    let conflicts = Arc::new(AtomicU64::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..tasks {
+        let (store, k, conflicts) = (store.clone(), k.clone(), conflicts.clone());
+        workers.spawn(async move {
+            for _ in 0..increments {
+                loop {
+                    let (value, version) = read_counter(&*store, &k).await;
+                    match store
+                        .put(
+                            &k,
+                            (value + 1).to_string().into_bytes(),
+                            PutMode::Update(version),
+                        )
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(StoreError::PreconditionFailed { .. }) => {
+                            conflicts.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(other) => panic!("{store}: counter update failed: {other}"),
+                    }
+                }
+            }
+        });
+    }
+    while let Some(result) = workers.join_next().await {
+        result.expect("worker");
+    }
+    let (value, _) = read_counter(&*store, &k).await;
+    assert_eq!(
+        value,
+        (tasks * increments) as u64,
+        "{store}: lost increments"
+    );
+}
+
+/// Reads the counter written by [`cas_counter`].
+pub async fn read_counter(store: &dyn ObjectStore, k: &ObjectKey) -> (u64, Version) {
+    match store.get(k, None).await.expect("get") {
+        GetOutcome::Found(meta, data) => {
+            let value = std::str::from_utf8(&data)
+                .expect("utf-8")
+                .parse()
+                .expect("a number");
+            (value, meta.version)
+        }
+        GetOutcome::NotModified => unreachable!("no if-none-match"),
+    }
+}
