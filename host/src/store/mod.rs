@@ -5,15 +5,27 @@
 //! opaque tokens (the ETag on S3); compare them only for equality.
 
 pub mod conformance;
+mod counting;
 mod dir;
+mod fault;
 mod key;
 mod memory;
+mod owned;
+mod prefix;
+mod retry;
+mod s3;
 
 use std::fmt::Display;
 
+pub use counting::{Counting, CountsSnapshot, OperationCounts, RequestCounts};
 pub use dir::DirStore;
+pub use fault::{FaultCounts, FaultInjecting, FaultRates};
 pub use key::{InvalidKey, MAX_KEY_LEN, ObjectKey};
 pub use memory::MemoryStore;
+pub use owned::put_owned;
+pub use prefix::Prefixed;
+pub use retry::{RetryPolicy, Retrying};
+pub use s3::{S3Config, S3ConfigError, S3Store};
 
 /// An opaque object version token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -151,3 +163,41 @@ pub trait ObjectStore: Display + Send + Sync + 'static {
 
 /// The most items one listing page returns.
 pub const MAX_LIST_PAGE: u32 = 1000;
+
+/// A shared store is a store, so wrappers compose over `Arc<dyn ObjectStore>`.
+#[async_trait::async_trait]
+impl ObjectStore for std::sync::Arc<dyn ObjectStore> {
+    async fn get(
+        &self,
+        key: &ObjectKey,
+        if_none_match: Option<&Version>,
+    ) -> Result<GetOutcome, StoreError> {
+        (**self).get(key, if_none_match).await
+    }
+
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
+        (**self).head(key).await
+    }
+
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        data: Vec<u8>,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        (**self).put(key, data, mode).await
+    }
+
+    async fn delete(&self, key: &ObjectKey, if_match: Option<&Version>) -> Result<(), StoreError> {
+        (**self).delete(key, if_match).await
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&ObjectKey>,
+        limit: u32,
+    ) -> Result<ListPage, StoreError> {
+        (**self).list(prefix, start_after, limit).await
+    }
+}

@@ -1,0 +1,467 @@
+//! The S3 backend (AWS S3 and S3-compatible stores) on aws-sdk-s3.
+//!
+//! - Credentials come from the environment (`AWS_ACCESS_KEY_ID`, ...) or the
+//!   shared profile files, never from the guest and never through instance
+//!   metadata probing (which would send traffic to a link-local address).
+//! - The SDK's own retries are off: [`super::Retrying`] is the one retry
+//!   layer, so faults can be injected beneath it and a retried conditional
+//!   write is visible to [`super::put_owned`].
+//! - Status mapping: 412 → `AlreadyExists` (create) or `PreconditionFailed`;
+//!   404 on a conditional write or delete → `PreconditionFailed`; 304 →
+//!   not modified; 409 `ConditionalRequestConflict`, 5xx, throttling,
+//!   timeouts and connection failures → retryable backend errors.
+
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+
+use super::{
+    GetOutcome, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
+    Version,
+};
+
+/// Where an S3 datastore lives and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// The bucket.
+    pub bucket: String,
+    /// A key prefix inside the bucket (no leading or trailing `/`), or empty.
+    #[serde(default)]
+    pub prefix: String,
+    /// The region; default `AWS_REGION`, else `us-east-1`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// A custom endpoint for S3-compatible stores, e.g. `http://127.0.0.1:8333`.
+    /// Plain `http` is accepted only for loopback addresses.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), needed by most
+    /// S3-compatible stores. Default: true with a custom endpoint.
+    #[serde(default)]
+    pub path_style: Option<bool>,
+    /// The AWS profile to read credentials from when the environment has none.
+    #[serde(default)]
+    pub profile: Option<String>,
+}
+
+/// Why an S3 store could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum S3ConfigError {
+    /// Plain http to a non-loopback endpoint.
+    #[error("endpoint {0} uses plain http; only loopback endpoints may (use https)")]
+    InsecureEndpoint(String),
+    /// The endpoint is not a URL.
+    #[error("endpoint {0:?} is not an http(s) URL")]
+    BadEndpoint(String),
+    /// The bucket name is empty.
+    #[error("the S3 bucket name is empty")]
+    NoBucket,
+}
+
+/// An S3 bucket (and prefix) as an [`ObjectStore`].
+#[derive(Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    display: String,
+}
+
+impl std::fmt::Display for S3Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+/// How an operation treats a 404 and a 412.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Context {
+    Read,
+    Create,
+    Conditional,
+    Other,
+}
+
+impl S3Store {
+    /// A client for `config`. No request is made until the first operation.
+    ///
+    /// # Errors
+    /// When the endpoint is malformed or plain http to a non-loopback host.
+    pub fn new(config: &S3Config) -> Result<Self, S3ConfigError> {
+        if config.bucket.is_empty() {
+            return Err(S3ConfigError::NoBucket);
+        }
+        if let Some(endpoint) = &config.endpoint {
+            check_endpoint(endpoint)?;
+        }
+        let region = config
+            .region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let mut profile = aws_config::profile::ProfileFileCredentialsProvider::builder();
+        if let Some(name) = &config.profile {
+            profile = profile.profile_name(name);
+        }
+        let credentials = aws_config::meta::credentials::CredentialsProviderChain::first_try(
+            "environment",
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        )
+        .or_else("profile", profile.build());
+        let mut builder = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .credentials_provider(credentials)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .force_path_style(config.path_style.unwrap_or(config.endpoint.is_some()));
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
+        let prefix = config.prefix.trim_matches('/');
+        let display = match (&config.endpoint, prefix) {
+            (Some(endpoint), "") => format!("s3://{} at {endpoint}", config.bucket),
+            (Some(endpoint), prefix) => format!("s3://{}/{prefix} at {endpoint}", config.bucket),
+            (None, "") => format!("s3://{}", config.bucket),
+            (None, prefix) => format!("s3://{}/{prefix}", config.bucket),
+        };
+        Ok(Self {
+            client: Client::from_conf(builder.build()),
+            bucket: config.bucket.clone(),
+            prefix: if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            },
+            display,
+        })
+    }
+
+    /// The SDK client (for benchmarks comparing against it, and test setup).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn full(&self, key: &ObjectKey) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn relative(&self, full: &str) -> Option<ObjectKey> {
+        ObjectKey::new(full.strip_prefix(&self.prefix)?).ok()
+    }
+
+    /// Maps an SDK error to a [`StoreError`] by HTTP status and error code.
+    fn error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+        &self,
+        key: &str,
+        context: Context,
+        err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> StoreError {
+        let status = err
+            .raw_response()
+            .map(|response| response.status().as_u16());
+        let code = err.code().map(str::to_owned);
+        let backend = |retryable: bool, detail: String| StoreError::Backend {
+            store: self.display.clone(),
+            retryable,
+            detail,
+        };
+        match (&err, status, code.as_deref()) {
+            (SdkError::TimeoutError(_), ..) => backend(true, format!("`{key}`: request timed out")),
+            (SdkError::DispatchFailure(failure), ..) => backend(
+                true,
+                format!(
+                    "`{key}`: cannot reach the server ({:?}); is it running?",
+                    failure.as_connector_error()
+                ),
+            ),
+            (_, Some(412), _) | (_, _, Some("PreconditionFailed")) => match context {
+                Context::Create => StoreError::AlreadyExists {
+                    key: key.to_owned(),
+                },
+                _ => StoreError::PreconditionFailed {
+                    key: key.to_owned(),
+                },
+            },
+            (_, Some(404), _) | (_, _, Some("NoSuchKey" | "NotFound")) => match context {
+                Context::Conditional => StoreError::PreconditionFailed {
+                    key: key.to_owned(),
+                },
+                _ => StoreError::NotFound {
+                    key: key.to_owned(),
+                },
+            },
+            (_, Some(409), _) | (_, _, Some("ConditionalRequestConflict")) => backend(
+                true,
+                format!("`{key}`: 409 {}", code.as_deref().unwrap_or("Conflict")),
+            ),
+            (_, Some(403), _) => backend(
+                false,
+                format!(
+                    "`{key}`: access denied ({}); check the credentials and the bucket policy",
+                    code.as_deref().unwrap_or("403")
+                ),
+            ),
+            (_, Some(status), _) if status >= 500 || status == 429 => backend(
+                true,
+                format!(
+                    "`{key}`: server error {status} {}",
+                    code.as_deref().unwrap_or("")
+                ),
+            ),
+            (_, _, Some("NoSuchBucket")) => {
+                backend(false, format!("bucket `{}` does not exist", self.bucket))
+            }
+            _ => {
+                let message = err
+                    .message()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("{err}"));
+                backend(
+                    false,
+                    format!(
+                        "`{key}`: {} {}: {message}",
+                        status.map_or(String::new(), |s| s.to_string()),
+                        code.as_deref().unwrap_or("")
+                    ),
+                )
+            }
+        }
+    }
+}
+
+fn check_endpoint(endpoint: &str) -> Result<(), S3ConfigError> {
+    let rest = if let Some(rest) = endpoint.strip_prefix("https://") {
+        return if rest.is_empty() {
+            Err(S3ConfigError::BadEndpoint(endpoint.to_owned()))
+        } else {
+            Ok(())
+        };
+    } else if let Some(rest) = endpoint.strip_prefix("http://") {
+        rest
+    } else {
+        return Err(S3ConfigError::BadEndpoint(endpoint.to_owned()));
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(S3ConfigError::InsecureEndpoint(endpoint.to_owned()))
+    }
+}
+
+fn millis(time: Option<&aws_sdk_s3::primitives::DateTime>) -> u64 {
+    time.and_then(|t| t.to_millis().ok())
+        .map_or(0, |ms| ms.max(0) as u64)
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for S3Store {
+    async fn get(
+        &self,
+        key: &ObjectKey,
+        if_none_match: Option<&Version>,
+    ) -> Result<GetOutcome, StoreError> {
+        let full = self.full(key);
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .set_if_none_match(if_none_match.map(|v| v.0.clone()))
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(err)
+                if err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 304) =>
+            {
+                return Ok(GetOutcome::NotModified);
+            }
+            Err(err) => return Err(self.error(key.as_str(), Context::Read, err)),
+        };
+        let version = Version(output.e_tag().unwrap_or_default().to_owned());
+        let last_modified_ms = millis(output.last_modified());
+        let data = output
+            .body
+            .collect()
+            .await
+            .map_err(|err| StoreError::Backend {
+                store: self.display.clone(),
+                retryable: true,
+                detail: format!("`{key}`: reading the body failed: {err}"),
+            })?
+            .into_bytes()
+            .to_vec();
+        Ok(GetOutcome::Found(
+            ObjectMeta {
+                key: key.clone(),
+                size: data.len() as u64,
+                version,
+                last_modified_ms,
+            },
+            data,
+        ))
+    }
+
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
+        let output = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .send()
+            .await
+            .map_err(|err| self.error(key.as_str(), Context::Read, err))?;
+        Ok(ObjectMeta {
+            key: key.clone(),
+            size: output.content_length().unwrap_or(0).max(0) as u64,
+            version: Version(output.e_tag().unwrap_or_default().to_owned()),
+            last_modified_ms: millis(output.last_modified()),
+        })
+    }
+
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        data: Vec<u8>,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .body(ByteStream::from(data));
+        let context = match &mode {
+            PutMode::Overwrite => Context::Other,
+            PutMode::Create => {
+                request = request.if_none_match("*");
+                Context::Create
+            }
+            PutMode::Update(version) => {
+                request = request.if_match(&version.0);
+                Context::Conditional
+            }
+        };
+        let output = request
+            .send()
+            .await
+            .map_err(|err| self.error(key.as_str(), context, err))?;
+        Ok(Version(output.e_tag().unwrap_or_default().to_owned()))
+    }
+
+    async fn delete(&self, key: &ObjectKey, if_match: Option<&Version>) -> Result<(), StoreError> {
+        let context = if if_match.is_some() {
+            Context::Conditional
+        } else {
+            Context::Other
+        };
+        let result = self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .set_if_match(if_match.map(|v| v.0.clone()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => match self.error(key.as_str(), context, err) {
+                StoreError::NotFound { .. } if if_match.is_none() => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&ObjectKey>,
+        limit: u32,
+    ) -> Result<ListPage, StoreError> {
+        let limit = limit.clamp(1, MAX_LIST_PAGE);
+        let output = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(format!("{}{prefix}", self.prefix))
+            .set_start_after(start_after.map(|key| self.full(key)))
+            .max_keys(limit as i32)
+            .send()
+            .await
+            .map_err(|err| self.error(prefix, Context::Other, err))?;
+        let items: Vec<ObjectMeta> = output
+            .contents()
+            .iter()
+            .filter_map(|object| {
+                Some(ObjectMeta {
+                    key: self.relative(object.key()?)?,
+                    size: object.size().unwrap_or(0).max(0) as u64,
+                    version: Version(object.e_tag().unwrap_or_default().to_owned()),
+                    last_modified_ms: millis(object.last_modified()),
+                })
+            })
+            .collect();
+        let truncated = output.is_truncated().unwrap_or(false);
+        let next_start_after = if truncated {
+            output
+                .contents()
+                .last()
+                .and_then(|o| o.key())
+                .and_then(|k| self.relative(k))
+        } else {
+            None
+        };
+        Ok(ListPage {
+            items,
+            next_start_after,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(check_endpoint("http://127.0.0.1:8333").is_ok());
+        assert!(check_endpoint("http://localhost:9000/").is_ok());
+        assert!(check_endpoint("http://[::1]:9000").is_ok());
+        assert!(check_endpoint("https://s3.example.com").is_ok());
+        assert!(matches!(
+            check_endpoint("http://10.0.0.5:9000"),
+            Err(S3ConfigError::InsecureEndpoint(_))
+        ));
+        assert!(matches!(
+            check_endpoint("ftp://x"),
+            Err(S3ConfigError::BadEndpoint(_))
+        ));
+    }
+}

@@ -1,0 +1,224 @@
+//! Faults beneath the retry layer: 409s, 5xx and timeouts are retried away;
+//! a conditional write whose response was lost is resolved by re-reading its
+//! owner token (`put_owned`), where a plain `put` would be fooled.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use silt::store::{
+    FaultInjecting, FaultRates, GetOutcome, MemoryStore, ObjectKey, ObjectStore, PutMode,
+    RetryPolicy, Retrying, StoreError, conformance, put_owned,
+};
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 12,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+    }
+}
+
+fn faulty(
+    rates: FaultRates,
+    seed: u64,
+) -> (Arc<FaultInjecting<MemoryStore>>, Arc<dyn ObjectStore>) {
+    let faults = Arc::new(FaultInjecting::new(MemoryStore::new(), rates, seed));
+    let retrying: Arc<dyn ObjectStore> = Arc::new(Retrying::new(
+        faults.clone() as Arc<dyn ObjectStore>,
+        fast_retries(),
+    ));
+    (faults, retrying)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transient_faults_are_retried_away() {
+    let rates = FaultRates {
+        conflict: 0.1,
+        server_error: 0.1,
+        timeout: 0.1,
+        lost_response: 0.0,
+    };
+    let (faults, store) = faulty(rates, 7);
+    conformance::put_modes(&*store, "modes").await;
+    conformance::cas_counter(store.clone(), "counter", 8, 50).await;
+    conformance::racing_creates(store.clone(), "creates", 8, 20).await;
+    let injected = faults.counts.failed_before.load(Ordering::Relaxed);
+    assert!(injected > 50, "only {injected} faults were injected");
+}
+
+#[tokio::test]
+async fn retries_are_bounded() {
+    let rates = FaultRates {
+        server_error: 1.0,
+        ..FaultRates::default()
+    };
+    let (faults, store) = faulty(rates, 1);
+    let err = store.head(&ObjectKey::new("x").unwrap()).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Backend { retryable: true, detail, .. } if detail.contains("gave up after 12 attempts")),
+        "{err:?}"
+    );
+    assert_eq!(faults.counts.requests.load(Ordering::Relaxed), 12);
+}
+
+/// A counter whose body keeps the owner token of every write it contains,
+/// as `put_owned` requires (like an index partition whose entries each carry
+/// their commit token): a writer whose response was lost recognises its
+/// write even after others have built on it. A bounded window of recent
+/// tokens is not enough — others can make any number of writes while one
+/// writer backs off.
+async fn owned_increment(store: &dyn ObjectStore, key: &ObjectKey, writer: usize, step: usize) {
+    loop {
+        let (value, recent, version) = match store.get(key, None).await {
+            Ok(GetOutcome::Found(meta, data)) => {
+                let text = String::from_utf8(data).unwrap();
+                let mut words = text.split(' ');
+                let value = words.next().unwrap().parse::<u64>().unwrap();
+                let recent: Vec<String> = words.map(str::to_owned).collect();
+                (value, recent, meta.version)
+            }
+            Ok(GetOutcome::NotModified) => unreachable!(),
+            Err(err) => panic!("{err}"),
+        };
+        // Delimited, so no token is a substring of another.
+        let token = format!("[w{writer}s{step}]");
+        let mut tokens: Vec<&str> = recent.iter().map(String::as_str).collect();
+        tokens.push(&token);
+        let body = format!("{} {}", value + 1, tokens.join(" ")).into_bytes();
+        match put_owned(store, key, body, PutMode::Update(version), &token).await {
+            Ok(_) => return,
+            Err(StoreError::PreconditionFailed { .. }) => continue,
+            Err(err) => panic!("{err}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lost_responses_are_resolved_by_the_owner_token() {
+    let rates = FaultRates {
+        lost_response: 0.2,
+        ..FaultRates::default()
+    };
+    let (faults, store) = faulty(rates, 42);
+    let key = ObjectKey::new("owned/counter").unwrap();
+    store
+        .put(&key, b"0 [start]".to_vec(), PutMode::Overwrite)
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for writer in 0..8 {
+        let (store, key) = (store.clone(), key.clone());
+        tasks.spawn(async move {
+            for step in 0..50 {
+                owned_increment(&*store, &key, writer, step).await;
+            }
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap();
+    }
+    let (value, _) = match store.get(&key, None).await.unwrap() {
+        GetOutcome::Found(meta, data) => (String::from_utf8(data).unwrap(), meta.version),
+        GetOutcome::NotModified => unreachable!(),
+    };
+    assert!(
+        value.starts_with("400 "),
+        "lost or doubled increments: {value}"
+    );
+    assert!(
+        faults.counts.lost_responses.load(Ordering::Relaxed) > 20,
+        "too few lost responses were injected"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_owned_creates_have_exactly_one_winner_despite_lost_responses() {
+    for round in 0..50u64 {
+        let rates = FaultRates {
+            lost_response: 0.3,
+            conflict: 0.1,
+            ..FaultRates::default()
+        };
+        let (_faults, store) = faulty(rates, round + 1);
+        let key = ObjectKey::new("lock").unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for writer in 0..8 {
+            let (store, key) = (store.clone(), key.clone());
+            tasks.spawn(async move {
+                let token = format!("owner-{writer}");
+                let won = put_owned(
+                    &*store,
+                    &key,
+                    token.clone().into_bytes(),
+                    PutMode::Create,
+                    &token,
+                )
+                .await;
+                (token, won)
+            });
+        }
+        let mut winners = Vec::new();
+        while let Some(result) = tasks.join_next().await {
+            let (token, won) = result.unwrap();
+            match won {
+                Ok(_) => winners.push(token),
+                Err(StoreError::AlreadyExists { .. }) => {}
+                Err(err) => panic!("{err}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
+        let GetOutcome::Found(_, body) = store.get(&key, None).await.unwrap() else {
+            unreachable!()
+        };
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            winners[0],
+            "round {round}: the winner is the one in the store"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_plain_put_is_fooled_by_a_lost_response() {
+    // The reason put_owned exists: the first attempt lands, its response is
+    // lost, and the retry reports that someone else already created the key.
+    let rates = FaultRates {
+        lost_response: 1.0,
+        ..FaultRates::default()
+    };
+    let faults = Arc::new(FaultInjecting::new(MemoryStore::new(), rates, 3).with_budget(1));
+    let once: Arc<dyn ObjectStore> = Arc::new(Retrying::new(
+        faults.clone() as Arc<dyn ObjectStore>,
+        RetryPolicy {
+            max_attempts: 2,
+            ..fast_retries()
+        },
+    ));
+    let key = ObjectKey::new("k").unwrap();
+    let result = once.put(&key, b"mine".to_vec(), PutMode::Create).await;
+    assert!(
+        matches!(result, Err(StoreError::AlreadyExists { .. })),
+        "{result:?}"
+    );
+    // The same situation through put_owned is recognised as a win.
+    let faults = Arc::new(FaultInjecting::new(MemoryStore::new(), rates, 3).with_budget(1));
+    let once: Arc<dyn ObjectStore> = Arc::new(Retrying::new(
+        faults.clone() as Arc<dyn ObjectStore>,
+        RetryPolicy {
+            max_attempts: 2,
+            ..fast_retries()
+        },
+    ));
+    let won = put_owned(
+        &*once,
+        &key,
+        b"mine: token-1".to_vec(),
+        PutMode::Create,
+        "token-1",
+    )
+    .await;
+    assert!(won.is_ok(), "{won:?}");
+}
