@@ -118,3 +118,74 @@ fn unknown_extensions_say_what_to_do() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("silt extension list"), "{stderr}");
 }
+
+#[test]
+fn doctor_trusts_the_embedded_directory_store() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = output(silt(home.path()).args(["datastore", "doctor"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("safe for concurrent writers"), "{stdout}");
+    assert!(
+        home.path().join(".silt/store").is_dir(),
+        "the embedded default lives in .silt/store"
+    );
+}
+
+fn s3_config(home: &std::path::Path, endpoint: &str) {
+    let text = format!(
+        "[datastore]\nbackend = \"s3\"\nnamespace = \"team/project\"\n[datastore.s3]\nbucket = \"cli-doctor\"\nendpoint = \"{endpoint}\"\n"
+    );
+    std::fs::write(home.join("silt.toml"), text).unwrap();
+}
+
+#[tokio::test]
+async fn doctor_checks_an_s3_store_from_silt_toml() {
+    let server = support::seaweed::server();
+    support::seaweed::use_test_credentials();
+    let config = silt::store::S3Config {
+        bucket: "cli-doctor".to_owned(),
+        prefix: String::new(),
+        region: None,
+        endpoint: Some(server.endpoint.clone()),
+        path_style: None,
+        profile: None,
+    };
+    let store = silt::store::S3Store::new(&config).unwrap();
+    let _ = store
+        .client()
+        .create_bucket()
+        .bucket("cli-doctor")
+        .send()
+        .await;
+
+    let home = tempfile::tempdir().unwrap();
+    s3_config(home.path(), &server.endpoint);
+    let (code, stdout, stderr) = output(
+        silt(home.path())
+            .args(["--json", "datastore", "doctor"])
+            .env("AWS_ACCESS_KEY_ID", support::seaweed::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", support::seaweed::SECRET_KEY),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("\"trustworthy\": true"), "{stdout}");
+    assert!(stdout.contains("s3://cli-doctor"), "{stdout}");
+}
+
+#[test]
+fn doctor_on_a_dead_server_says_so_with_exit_code_69() {
+    let home = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    s3_config(home.path(), &format!("http://127.0.0.1:{port}"));
+    let (code, _, stderr) = output(
+        silt(home.path())
+            .args(["datastore", "doctor"])
+            .env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "y"),
+    );
+    assert_eq!(code, 69, "{stderr}");
+    assert!(stderr.contains("cannot reach the server"), "{stderr}");
+}

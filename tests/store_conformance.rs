@@ -219,3 +219,42 @@ async fn directory_cas_across_processes() {
     let (value, _) = conformance::read_counter(&*store, &k).await;
     assert_eq!(value, 400, "increments were lost between processes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn doctor_trusts_stores_that_honour_conditions() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3: Arc<dyn ObjectStore> = Arc::new(Retrying::new(
+        s3_store("doctor", "ns").await,
+        RetryPolicy::default(),
+    ));
+    for store in [
+        dir_store(dir.path()),
+        Arc::new(MemoryStore::new()) as Arc<dyn ObjectStore>,
+        s3,
+    ] {
+        let report = silt::store::doctor::diagnose(store.clone()).await.unwrap();
+        assert!(report.trustworthy, "{report:#?}");
+        assert_eq!(report.checks.len(), 4);
+        assert!(report.round_trip_ms > 0.0);
+        let leftovers = store.list("_silt/doctor/", None, 10).await.unwrap();
+        assert!(
+            leftovers.items.is_empty(),
+            "doctor left objects behind: {:?}",
+            leftovers.items
+        );
+    }
+}
+
+#[tokio::test]
+async fn doctor_refuses_a_store_that_ignores_conditions() {
+    let store: Arc<dyn ObjectStore> = Arc::new(support::lying_store::IgnoresConditions::default());
+    let report = silt::store::doctor::diagnose(store).await.unwrap();
+    assert!(!report.trustworthy);
+    let failed: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(failed.len(), 4, "{report:#?}");
+}

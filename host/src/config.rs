@@ -22,6 +22,54 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// The on-disk cache of compiled extensions.
     pub cache: CacheConfig,
+    /// Where the shared datastore lives.
+    pub datastore: DatastoreConfig,
+}
+
+/// Which backend holds the datastore.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// A local or shared directory (the embedded default).
+    #[default]
+    Dir,
+    /// AWS S3 or an S3-compatible store.
+    S3,
+}
+
+/// `[datastore]`
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatastoreConfig {
+    /// `dir` (default) or `s3`.
+    pub backend: Backend,
+    /// For `dir`: the directory. Default `.silt/store` beside `silt.toml`.
+    pub dir: Option<PathBuf>,
+    /// For `dir`: fsync writes before acknowledging them. Default true.
+    pub durable: bool,
+    /// For `s3`: bucket, prefix, region, endpoint, path_style, profile.
+    pub s3: Option<crate::store::S3Config>,
+    /// A namespace inside the datastore root (a key prefix), if any.
+    pub namespace: Option<String>,
+    /// Concurrent transfers of bulk downloads and uploads. Default 32.
+    pub transfer_concurrency: usize,
+    /// Use a store that failed `silt datastore doctor`'s conditional-write
+    /// checks. Unsafe: concurrent writers can then lose updates. Default false.
+    pub allow_unsafe_store: bool,
+}
+
+impl Default for DatastoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Dir,
+            dir: None,
+            durable: true,
+            s3: None,
+            namespace: None,
+            transfer_concurrency: 32,
+            allow_unsafe_store: false,
+        }
+    }
 }
 
 /// `[extensions]`
@@ -132,6 +180,23 @@ impl Config {
         if self.runtime.deadline_ms == 0 {
             return Err(invalid("runtime.deadline_ms must be greater than 0"));
         }
+        if self.datastore.backend == Backend::S3 && self.datastore.s3.is_none() {
+            return Err(invalid(
+                "datastore.backend = \"s3\" needs a [datastore.s3] table with at least `bucket`",
+            ));
+        }
+        if !(1..=1024).contains(&self.datastore.transfer_concurrency) {
+            return Err(invalid(
+                "datastore.transfer_concurrency must be between 1 and 1024",
+            ));
+        }
+        if let Some(namespace) = &self.datastore.namespace
+            && crate::store::ObjectKey::new(namespace).is_err()
+        {
+            return Err(invalid(
+                "datastore.namespace must be a relative key such as `team/project` (no `..`, no leading `/`)",
+            ));
+        }
         if !(1..=65_536).contains(&self.runtime.memory_limit_mib) {
             return Err(invalid(
                 "runtime.memory_limit_mib must be between 1 and 65536 (MiB)",
@@ -153,7 +218,11 @@ impl Config {
         // Relative paths in the file are relative to the file, not to the
         // directory silt happens to run in.
         let base = path.parent().unwrap_or(Path::new("."));
-        for dir in [&mut config.extensions.dir, &mut config.cache.dir] {
+        for dir in [
+            &mut config.extensions.dir,
+            &mut config.cache.dir,
+            &mut config.datastore.dir,
+        ] {
             if let Some(dir) = dir.as_mut().filter(|d| d.is_relative()) {
                 *dir = base.join(&*dir);
             }
@@ -205,6 +274,26 @@ mod tests {
         let err =
             Config::parse("[runtime]\ndeadline_ms = 0\n", Path::new("silt.toml")).unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
+    }
+
+    #[test]
+    fn datastore_tables_parse_and_are_checked() {
+        let text = "[datastore]\nbackend = \"s3\"\nnamespace = \"team/ml\"\n[datastore.s3]\nbucket = \"b\"\nendpoint = \"http://127.0.0.1:9000\"\n";
+        let config = Config::parse(text, Path::new("silt.toml")).unwrap();
+        assert_eq!(config.datastore.backend, Backend::S3);
+        assert_eq!(config.datastore.s3.unwrap().bucket, "b");
+        let missing =
+            Config::parse("[datastore]\nbackend = \"s3\"\n", Path::new("silt.toml")).unwrap_err();
+        assert!(missing.to_string().contains("[datastore.s3]"), "{missing}");
+        let bad = Config::parse(
+            "[datastore]\nnamespace = \"../x\"\n",
+            Path::new("silt.toml"),
+        )
+        .unwrap_err();
+        assert!(matches!(bad, ConfigError::Invalid { .. }), "{bad}");
+        let typo =
+            Config::parse("[datastore]\nbackend = \"gcs\"\n", Path::new("silt.toml")).unwrap_err();
+        assert!(typo.to_string().contains("line 2"), "{typo}");
     }
 
     #[test]

@@ -6,12 +6,14 @@
 //! | 1 | failure (I/O, backend, not found) |
 //! | 2 | bad command line (clap) |
 //! | 65 | invalid input: not a valid extension, corrupt data |
+//! | 69 | the store is unreachable, refuses us, or cannot be trusted |
 //! | 70 | an extension crashed, timed out or exceeded its memory limit |
 //! | 75 | temporary failure: a lock could not be taken in time; retry |
 //! | 78 | configuration error in `silt.toml` |
 
 use crate::config::ConfigError;
 use crate::runtime::{CatalogError, InvalidExtension, RuntimeError};
+use crate::store::StoreError;
 
 /// Success.
 pub const OK: u8 = 0;
@@ -21,6 +23,8 @@ pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
 /// Invalid input data (sysexits `EX_DATAERR`).
 pub const DATA_ERROR: u8 = 65;
+/// The store is unavailable or untrustworthy (sysexits `EX_UNAVAILABLE`).
+pub const UNAVAILABLE: u8 = 69;
 /// An extension failed at run time (sysexits `EX_SOFTWARE`).
 pub const EXTENSION_FAILED: u8 = 70;
 /// Temporary failure, retry later (sysexits `EX_TEMPFAIL`).
@@ -38,11 +42,35 @@ pub struct MetadataMismatch {
     pub detail: String,
 }
 
+/// A store that accepts conditional writes and ignores them.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{store} does not honour conditional writes (failed: {failed}); concurrent writers would silently lose updates. \
+     Use a store that does (AWS S3, SeaweedFS, MinIO, a local directory), or, at your own risk, \
+     set datastore.allow_unsafe_store = true in silt.toml (or pass --allow-unsafe-store)"
+)]
+pub struct UntrustworthyStore {
+    /// The store.
+    pub store: String,
+    /// The checks it failed.
+    pub failed: String,
+}
+
 /// The exit code for an error, from the first cause silt recognises.
 pub fn code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if cause.is::<ConfigError>() {
             return CONFIG;
+        }
+        if cause.is::<UntrustworthyStore>() {
+            return UNAVAILABLE;
+        }
+        if let Some(err) = cause.downcast_ref::<StoreError>() {
+            return match err {
+                StoreError::Backend { .. } => UNAVAILABLE,
+                StoreError::InvalidKey(_) => DATA_ERROR,
+                _ => FAILURE,
+            };
         }
         if cause.is::<InvalidExtension>() || cause.is::<MetadataMismatch>() {
             return DATA_ERROR;

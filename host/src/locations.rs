@@ -24,6 +24,11 @@ pub struct Locations {
     pub extensions_dir: PathBuf,
     /// Compiled artifacts.
     pub cache_dir: PathBuf,
+    /// The local-directory datastore, when the backend is `dir`.
+    pub store_dir: PathBuf,
+    /// The project's `.silt` directory (beside `silt.toml`, else in the
+    /// current directory): the local cache of the datastore lives here.
+    pub project_dir: PathBuf,
 }
 
 impl Locations {
@@ -46,6 +51,12 @@ impl Locations {
             .as_deref()
             .and_then(Path::parent)
             .map(|root| root.join(".silt"));
+        let project_or_cwd = project_dir.clone().unwrap_or_else(|| cwd.join(".silt"));
+        let store_dir = config
+            .datastore
+            .dir
+            .clone()
+            .unwrap_or_else(|| project_or_cwd.join("store"));
 
         let extensions_dir = env_dir(ENV_EXTENSIONS_DIR, cwd)
             .or_else(|| config.extensions.dir.clone())
@@ -59,6 +70,8 @@ impl Locations {
             config,
             extensions_dir,
             cache_dir,
+            store_dir,
+            project_dir: project_or_cwd,
         })
     }
 }

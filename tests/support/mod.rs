@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod lying_store;
 pub mod seaweed;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! per command group, output rendered in one place ([`output`]).
 
 mod cache;
+mod datastore;
 mod extension;
 pub mod output;
 
@@ -41,6 +42,9 @@ pub enum Command {
     /// Show or prune the cache of compiled extensions.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// Work with the shared datastore.
+    #[command(subcommand)]
+    Datastore(datastore::DatastoreCommand),
 }
 
 /// What every command gets: where things are and how to print.
@@ -73,6 +77,7 @@ fn run(cli: Cli, output: Output) -> anyhow::Result<()> {
     match cli.command {
         Command::Extension(command) => extension::run(&context, command),
         Command::Cache(command) => cache::run(&context, command),
+        Command::Datastore(command) => datastore::run(&context, command),
     }
 }
 

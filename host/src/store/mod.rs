@@ -7,12 +7,14 @@
 pub mod conformance;
 mod counting;
 mod dir;
+pub mod doctor;
 mod fault;
 mod key;
 mod memory;
 mod owned;
 mod prefix;
 mod retry;
+pub mod root;
 mod s3;
 
 use std::fmt::Display;
