@@ -305,9 +305,11 @@ async fn hello_syncs_through_the_object_store_and_bulk_transfers() {
         .unwrap()
         .unwrap();
     assert_eq!(pulled.stats.objects_downloaded, 2);
-    assert_eq!(
-        std::fs::read(clone.path().join("data/vision/m1/weights")).unwrap(),
-        vec![7u8; 100_000]
+    let pulled_weights = std::fs::read(clone.path().join("data/vision/m1/weights")).unwrap();
+    assert!(
+        pulled_weights == vec![7u8; 100_000],
+        "pulled {} bytes",
+        pulled_weights.len()
     );
     assert_eq!(
         std::fs::read_to_string(clone.path().join("data/readme")).unwrap(),
@@ -332,4 +334,81 @@ async fn without_a_granted_store_calls_fail_cleanly() {
         matches!(result, Err(ExtensionError::Backend(_))),
         "{result:?}"
     );
+}
+
+async fn bulk_download_lands_whole_and_verified(store: Arc<dyn ObjectStore>) {
+    let cache = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let runtime = runtime(cache.path());
+    let body: Vec<u8> = (0..(8u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let sha = silt::runtime::sha256_hex(&body);
+    let key = ObjectKey::new("data/vision/m1/weights/1").unwrap();
+    store
+        .put(&key, body.clone(), silt::store::PutMode::Overwrite)
+        .await
+        .unwrap();
+    let grants = Grants {
+        store: Some(store.clone()),
+        cache_dir: Some(data.path().to_owned()),
+        ..Grants::default()
+    };
+
+    let mut instance = misbehaving(&runtime, grants.clone()).await;
+    let command = format!("download:{key}>models/m1/weights#{sha}");
+    let report = instance.hydrate_file(&command).await.unwrap().unwrap();
+    assert_eq!(report.objects_present, body.len() as u64);
+    let landed = std::fs::read(data.path().join("models/m1/weights")).unwrap();
+    assert!(
+        landed == body,
+        "landed {} of {} bytes",
+        landed.len(),
+        body.len()
+    );
+
+    // A wrong checksum writes nothing, and leaves no temporary file behind.
+    let mut instance = misbehaving(&runtime, grants).await;
+    let wrong = format!("download:{key}>models/m1/other#{}", "0".repeat(64));
+    let result = instance.hydrate_file(&wrong).await.unwrap();
+    assert!(
+        matches!(&result, Err(ExtensionError::Backend(f)) if f.detail.contains("ChecksumMismatch")),
+        "{result:?}"
+    );
+    let names: Vec<String> = std::fs::read_dir(data.path().join("models/m1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["weights"], "partial or temporary files are visible");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_download_streams_from_a_directory_store() {
+    let dir = tempfile::tempdir().unwrap();
+    bulk_download_lands_whole_and_verified(Arc::new(
+        silt::store::DirStore::open(dir.path(), true).unwrap(),
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_download_streams_from_s3() {
+    let server = support::seaweed::server();
+    support::seaweed::use_test_credentials();
+    let store = silt::store::S3Store::new(&silt::store::S3Config {
+        bucket: "transfers".to_owned(),
+        prefix: "ns".to_owned(),
+        region: None,
+        endpoint: Some(server.endpoint.clone()),
+        path_style: None,
+        profile: None,
+    })
+    .unwrap();
+    let _ = store
+        .client()
+        .create_bucket()
+        .bucket("transfers")
+        .send()
+        .await;
+    bulk_download_lands_whole_and_verified(Arc::new(store)).await;
 }

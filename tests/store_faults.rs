@@ -84,7 +84,7 @@ async fn owned_increment(store: &dyn ObjectStore, key: &ObjectKey, writer: usize
             Err(err) => panic!("{err}"),
         };
         // Delimited, so no token is a substring of another.
-        let token = format!("[w{writer}s{step}]");
+        let token = format!("[writer-{writer}-step-{step}]");
         let mut tokens: Vec<&str> = recent.iter().map(String::as_str).collect();
         tokens.push(&token);
         let body = format!("{} {}", value + 1, tokens.join(" ")).into_bytes();
@@ -148,7 +148,7 @@ async fn racing_owned_creates_have_exactly_one_winner_despite_lost_responses() {
         for writer in 0..8 {
             let (store, key) = (store.clone(), key.clone());
             tasks.spawn(async move {
-                let token = format!("owner-{writer}");
+                let token = format!("owner-{writer:04}");
                 let won = put_owned(
                     &*store,
                     &key,
@@ -215,9 +215,9 @@ async fn a_plain_put_is_fooled_by_a_lost_response() {
     let won = put_owned(
         &*once,
         &key,
-        b"mine: token-1".to_vec(),
+        b"mine: token-0001".to_vec(),
         PutMode::Create,
-        "token-1",
+        "token-0001",
     )
     .await;
     assert!(won.is_ok(), "{won:?}");

@@ -28,6 +28,7 @@ pub(crate) fn to_guest_error(err: store::StoreError) -> StoreError {
         store::StoreError::PreconditionFailed { .. } => StoreError::PreconditionFailed,
         store::StoreError::NotSupported { operation, .. } => StoreError::NotSupported(operation),
         store::StoreError::InvalidKey(err) => StoreError::InvalidKey(err.to_string()),
+        store::StoreError::InvalidArgument { detail } => StoreError::InvalidArgument(detail),
         store::StoreError::Backend {
             retryable,
             detail,
@@ -109,6 +110,21 @@ impl Host for HostState {
         let key = guest_key(&key)?;
         store
             .put(&key, data, to_host_mode(mode))
+            .await
+            .map(|version| version.0)
+            .map_err(to_guest_error)
+    }
+
+    async fn put_owned(
+        &mut self,
+        key: String,
+        data: Vec<u8>,
+        mode: PutMode,
+        owner_token: String,
+    ) -> Result<String, StoreError> {
+        let store = self.granted_store()?;
+        let key = guest_key(&key)?;
+        store::put_owned(&*store, &key, data, to_host_mode(mode), &owner_token)
             .await
             .map(|version| version.0)
             .map_err(to_guest_error)

@@ -3,21 +3,26 @@
 //!
 //! Cache paths are resolved through a `cap_std::fs::Dir` for the cache
 //! directory, so no path (and no symlink the guest planted) can reach
-//! outside it. Downloads land atomically: written to a temporary file in the
-//! target's directory, then renamed over the target.
+//! outside it. Objects stream between the store and the files: a transfer
+//! never holds a whole object in memory. Downloads land atomically: streamed
+//! into a temporary file in the target's directory (hashed on the way for
+//! the optional sha256 check), then renamed over the target; a failed or
+//! mismatched download leaves nothing behind.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cap_std::fs::Dir;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 use super::object_store::{guest_key, to_guest_error, to_guest_meta, to_host_mode};
 use crate::runtime::bindings::silt::datastore::object_store::{
     DownloadItem, ObjectMeta, StoreError, UploadItem,
 };
-use crate::runtime::{HostState, sha256_hex};
-use crate::store::{self, ObjectKey, ObjectStore};
+use crate::runtime::{HostState, hex};
+use crate::store::{self, ObjectKey, ObjectStore, RetryPolicy};
 
 /// Default number of transfers in flight.
 pub const DEFAULT_CONCURRENCY: usize = 32;
@@ -133,62 +138,158 @@ async fn download_one(
 ) -> Result<ObjectMeta, StoreError> {
     let key = guest_key(&item.key)?;
     let target = cache_path(&item.cache_path)?;
-    let (meta, data) = match store.get(&key, None).await.map_err(to_guest_error)? {
-        store::GetOutcome::Found(meta, data) => (meta, data),
-        store::GetOutcome::NotModified => unreachable!("no if-none-match was given"),
+    let policy = RetryPolicy::default();
+    let mut attempt = 1;
+    loop {
+        match download_attempt(&*store, &cache, &key, target.as_str(), &item).await {
+            Err(store::StoreError::Backend {
+                retryable: true, ..
+            }) if attempt < policy.max_attempts => {
+                tokio::time::sleep(policy.delay(attempt)).await;
+                attempt += 1;
+            }
+            Err(err) => return Err(to_guest_error(err)),
+            Ok(Err(err)) => return Err(err),
+            Ok(Ok(meta)) => return Ok(to_guest_meta(meta)),
+        }
+    }
+}
+
+/// One attempt: stream into a fresh temporary file beside the target,
+/// check version and checksum, then rename over the target. The temporary
+/// file is removed on every failure, so nothing partial is ever visible.
+async fn download_attempt(
+    store: &dyn ObjectStore,
+    cache: &Arc<Dir>,
+    key: &ObjectKey,
+    target: &str,
+    item: &DownloadItem,
+) -> Result<Result<store::ObjectMeta, StoreError>, store::StoreError> {
+    let temp = temp_path(target);
+    let file = {
+        let (cache, temp) = (cache.clone(), temp.clone());
+        tokio::task::spawn_blocking(move || create_temp(&cache, &temp))
+            .await
+            .map_err(|err| store::local_io(key, &std::io::Error::other(err)))?
+            .map_err(|err| store::local_io(key, &err))?
+    };
+    let mut sink = HashingWriter::new(tokio::fs::File::from_std(file));
+    let mut outcome = store.get_into(key, &mut sink).await;
+    // tokio's File writes in the background: make sure every byte is in
+    // the file before it is renamed into view.
+    if outcome.is_ok()
+        && let Err(err) = sink.flush().await
+    {
+        outcome = Err(store::local_io(key, &err));
+    }
+    let remove_temp = || {
+        let _ = cache.remove_file(&temp);
+    };
+    let meta = match outcome {
+        Ok(meta) => meta,
+        Err(err) => {
+            remove_temp();
+            return Err(err);
+        }
     };
     if let Some(expected) = &item.expected_version
         && *expected != meta.version.0
     {
-        return Err(StoreError::PreconditionFailed);
+        remove_temp();
+        return Ok(Err(StoreError::PreconditionFailed));
     }
-    if let Some(expected) = &item.sha256 {
-        let actual = sha256_hex(&data);
-        if !actual.eq_ignore_ascii_case(expected) {
-            return Err(StoreError::ChecksumMismatch(format!(
-                "{key}: expected sha256 {expected}, got {actual}"
-            )));
-        }
+    let actual = sink.finish();
+    if let Some(expected) = &item.sha256
+        && !actual.eq_ignore_ascii_case(expected)
+    {
+        remove_temp();
+        return Ok(Err(StoreError::ChecksumMismatch(format!(
+            "{key}: expected sha256 {expected}, got {actual}"
+        ))));
     }
-    tokio::task::spawn_blocking(move || write_atomically(&cache, target.as_str(), &data))
-        .await
-        .map_err(|err| StoreError::InvalidPath(format!("write task failed: {err}")))?
-        .map_err(|err| {
-            StoreError::InvalidPath(format!(
-                "cannot write cache file {}: {err}",
-                item.cache_path
-            ))
-        })?;
-    Ok(to_guest_meta(meta))
+    if let Err(err) = cache.rename(&temp, cache, target) {
+        remove_temp();
+        return Ok(Err(StoreError::InvalidPath(format!(
+            "cannot write cache file {target}: {err}"
+        ))));
+    }
+    Ok(Ok(meta))
 }
 
-/// Writes `data` to `path` inside `cache` so readers see the old file or
-/// the whole new one.
-fn write_atomically(cache: &Dir, path: &str, data: &[u8]) -> std::io::Result<()> {
+/// A temporary name beside `target`, unique per process and call.
+fn temp_path(target: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let (parent, name) = match path.rsplit_once('/') {
+    let (parent, name) = match target.rsplit_once('/') {
         Some((parent, name)) => (Some(parent), name),
-        None => (None, path),
+        None => (None, target),
     };
-    if let Some(parent) = parent {
-        cache.create_dir_all(parent)?;
-    }
     let temp_name = format!(
         ".{name}.silt-tmp.{}.{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
-    let temp = match parent {
+    match parent {
         Some(parent) => format!("{parent}/{temp_name}"),
         None => temp_name,
-    };
-    let result = cache
-        .write(&temp, data)
-        .and_then(|()| cache.rename(&temp, cache, path));
-    if result.is_err() {
-        let _ = cache.remove_file(&temp);
     }
-    result
+}
+
+/// Creates the temporary file (and the target's parent directories).
+fn create_temp(cache: &Dir, temp: &str) -> std::io::Result<std::fs::File> {
+    if let Some((parent, _)) = temp.rsplit_once('/') {
+        cache.create_dir_all(parent)?;
+    }
+    let mut options = cap_std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    Ok(cache.open_with(temp, &options)?.into_std())
+}
+
+/// An `AsyncWrite` that hashes what passes through it.
+struct HashingWriter<W> {
+    inner: W,
+    digest: Sha256,
+}
+
+impl<W> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        Self {
+            inner,
+            digest: Sha256::new(),
+        }
+    }
+
+    fn finish(self) -> String {
+        hex(&self.digest.finalize())
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for HashingWriter<W> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let poll = std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(written)) = &poll {
+            this.digest.update(&buf[..*written]);
+        }
+        poll
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// `object-store.upload`.
@@ -206,18 +307,21 @@ pub(crate) async fn upload(
         async move {
             let key = guest_key(&item.key)?;
             let source = cache_path(&item.cache_path)?;
-            let data = tokio::task::spawn_blocking(move || cache.read(source.as_str()))
-                .await
-                .map_err(|err| StoreError::InvalidPath(format!("read task failed: {err}")))?
-                .map_err(|err| {
-                    StoreError::InvalidPath(format!(
-                        "cannot read cache file {}: {err}",
-                        item.cache_path
-                    ))
-                })?;
-            let size = data.len() as u64;
+            let opened = tokio::task::spawn_blocking(move || {
+                let file = cache.open(source.as_str())?.into_std();
+                let size = file.metadata()?.len();
+                Ok::<_, std::io::Error>((file, size))
+            })
+            .await
+            .map_err(|err| StoreError::InvalidPath(format!("read task failed: {err}")))?;
+            let (file, size) = opened.map_err(|err| {
+                StoreError::InvalidPath(format!(
+                    "cannot read cache file {}: {err}",
+                    item.cache_path
+                ))
+            })?;
             let version = store
-                .put(&key, data, to_host_mode(item.mode))
+                .put_file(&key, file, to_host_mode(item.mode))
                 .await
                 .map_err(to_guest_error)?;
             if let Some(progress) = progress {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
+use tokio::io::AsyncWrite;
 
 use super::{
     GetOutcome, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Version,
@@ -152,5 +153,28 @@ impl<S: ObjectStore> ObjectStore for Counting<S> {
     ) -> Result<ListPage, StoreError> {
         bump(&self.counts.list, 0);
         self.inner.list(prefix, start_after, limit).await
+    }
+
+    async fn get_into(
+        &self,
+        key: &ObjectKey,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<ObjectMeta, StoreError> {
+        let result = self.inner.get_into(key, sink).await;
+        bump(
+            &self.counts.get,
+            result.as_ref().map_or(0, |meta| meta.size),
+        );
+        result
+    }
+
+    async fn put_file(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        bump(&self.counts.put, file.metadata().map_or(0, |m| m.len()));
+        self.inner.put_file(key, file, mode).await
     }
 }

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cap_std::fs::{Dir, MetadataExt, OpenOptions};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{
     GetOutcome, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
@@ -106,8 +107,8 @@ impl DirStore {
     fn put_locked(
         &self,
         key: &ObjectKey,
-        data: &[u8],
         mode: &PutMode,
+        write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
     ) -> Result<Version, StoreError> {
         let paths = Paths::of(key);
         let _lock = self.lock(&paths, key)?;
@@ -133,12 +134,12 @@ impl DirStore {
         let result = (|| {
             let mut options = OpenOptions::new();
             options.write(true).create_new(true);
-            let mut file = self.root.open_with(&temp, &options)?;
-            file.write_all(data)?;
+            let mut file = self.root.open_with(&temp, &options)?.into_std();
+            write(&mut file)?;
             if self.durable {
                 file.sync_all()?;
             }
-            let version = version_of(&file.metadata()?);
+            let version = version_of(&self.root.metadata(&temp)?);
             self.root.rename(&temp, &self.root, &paths.object)?;
             if self.durable {
                 self.sync_dir(&paths.parent)?;
@@ -395,7 +396,7 @@ impl ObjectStore for DirStore {
         mode: PutMode,
     ) -> Result<Version, StoreError> {
         let key = key.clone();
-        self.blocking(move |store| store.put_locked(&key, &data, &mode))
+        self.blocking(move |store| store.put_locked(&key, &mode, |file| file.write_all(&data)))
             .await
     }
 
@@ -462,6 +463,57 @@ impl ObjectStore for DirStore {
             Ok(ListPage {
                 items,
                 next_start_after,
+            })
+        })
+        .await
+    }
+
+    async fn get_into(
+        &self,
+        key: &ObjectKey,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<ObjectMeta, StoreError> {
+        let opened = key.clone();
+        let (file, meta) = self
+            .blocking(move |store| {
+                let file = match store.root.open(Paths::of(&opened).object) {
+                    Ok(file) => file,
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(StoreError::NotFound {
+                            key: opened.to_string(),
+                        });
+                    }
+                    Err(err) => return Err(store.backend("open", opened.as_str(), err)),
+                };
+                let meta = file
+                    .metadata()
+                    .map_err(|err| store.backend("stat", opened.as_str(), err))?;
+                Ok((file.into_std(), store.meta(&opened, &meta)))
+            })
+            .await?;
+        let mut file = tokio::fs::File::from_std(file);
+        tokio::io::copy(&mut file, sink)
+            .await
+            .map_err(|err| self.backend("read", key.as_str(), err))?;
+        sink.flush()
+            .await
+            .map_err(|err| super::local_io(key, &err))?;
+        Ok(meta)
+    }
+
+    async fn put_file(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        let key = key.clone();
+        self.blocking(move |store| {
+            let mut source = file;
+            store.put_locked(&key, &mode, |target| {
+                use std::io::Seek;
+                source.seek(std::io::SeekFrom::Start(0))?;
+                std::io::copy(&mut source, target).map(|_| ())
             })
         })
         .await

@@ -4,7 +4,9 @@
 //! request succeed and then loses the response.
 
 use std::sync::Mutex;
+
 use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::io::AsyncWrite;
 
 use super::{
     GetOutcome, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Version,
@@ -187,6 +189,24 @@ impl<S: ObjectStore> ObjectStore for FaultInjecting<S> {
         limit: u32,
     ) -> Result<ListPage, StoreError> {
         self.with_faults(true, self.inner.list(prefix, start_after, limit))
+            .await
+    }
+
+    async fn get_into(
+        &self,
+        key: &ObjectKey,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<ObjectMeta, StoreError> {
+        self.with_faults(true, self.inner.get_into(key, sink)).await
+    }
+
+    async fn put_file(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        self.with_faults(true, self.inner.put_file(key, file, mode))
             .await
     }
 }

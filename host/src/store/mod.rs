@@ -19,6 +19,8 @@ mod s3;
 
 use std::fmt::Display;
 
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
 pub use counting::{Counting, CountsSnapshot, OperationCounts, RequestCounts};
 pub use dir::DirStore;
 pub use fault::{FaultCounts, FaultInjecting, FaultRates};
@@ -114,6 +116,12 @@ pub enum StoreError {
     /// The key is not acceptable.
     #[error(transparent)]
     InvalidKey(#[from] InvalidKey),
+    /// Another argument is not acceptable.
+    #[error("invalid argument: {detail}")]
+    InvalidArgument {
+        /// What is wrong.
+        detail: String,
+    },
     /// The backend failed.
     #[error("{store}: {detail}")]
     Backend {
@@ -161,6 +169,50 @@ pub trait ObjectStore: Display + Send + Sync + 'static {
         start_after: Option<&ObjectKey>,
         limit: u32,
     ) -> Result<ListPage, StoreError>;
+
+    /// Streams an object into `sink` (bulk downloads) and returns its
+    /// metadata. The default reads the object whole; backends stream.
+    ///
+    /// Wrappers do not retry this (a half-written sink cannot be rewound):
+    /// callers retry with a fresh sink.
+    async fn get_into(
+        &self,
+        key: &ObjectKey,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<ObjectMeta, StoreError> {
+        match self.get(key, None).await? {
+            GetOutcome::Found(meta, data) => {
+                sink.write_all(&data)
+                    .await
+                    .map_err(|err| local_io(key, &err))?;
+                sink.flush().await.map_err(|err| local_io(key, &err))?;
+                Ok(meta)
+            }
+            GetOutcome::NotModified => unreachable!("no if-none-match was given"),
+        }
+    }
+
+    /// Writes an object from `file`, read from its start (bulk uploads).
+    /// The default reads the file whole; backends stream.
+    async fn put_file(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Seek};
+            let mut file = file;
+            let mut data = Vec::new();
+            file.seek(std::io::SeekFrom::Start(0))?;
+            file.read_to_end(&mut data)?;
+            Ok::<_, std::io::Error>(data)
+        })
+        .await
+        .map_err(|err| local_io(key, &std::io::Error::other(err)))?;
+        let data = read.map_err(|err| local_io(key, &err))?;
+        self.put(key, data, mode).await
+    }
 }
 
 /// The most items one listing page returns.
@@ -201,5 +253,31 @@ impl ObjectStore for std::sync::Arc<dyn ObjectStore> {
         limit: u32,
     ) -> Result<ListPage, StoreError> {
         (**self).list(prefix, start_after, limit).await
+    }
+
+    async fn get_into(
+        &self,
+        key: &ObjectKey,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<ObjectMeta, StoreError> {
+        (**self).get_into(key, sink).await
+    }
+
+    async fn put_file(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        (**self).put_file(key, file, mode).await
+    }
+}
+
+/// A failure of local I/O during a transfer (the cache side, not the store).
+pub fn local_io(key: &ObjectKey, err: &std::io::Error) -> StoreError {
+    StoreError::Backend {
+        store: "local cache".to_owned(),
+        retryable: false,
+        detail: format!("`{key}`: {err}"),
     }
 }

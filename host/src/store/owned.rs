@@ -26,10 +26,8 @@ use super::{GetOutcome, ObjectKey, ObjectStore, PutMode, StoreError, Version};
 /// returned.
 ///
 /// # Errors
-/// The store's error, when the write really lost or failed.
-///
-/// # Panics
-/// When `data` does not contain `owner_token` (a caller bug).
+/// The store's error, when the write really lost or failed;
+/// [`StoreError::InvalidArgument`] when `data` does not contain `owner_token`.
 pub async fn put_owned(
     store: &dyn ObjectStore,
     key: &ObjectKey,
@@ -37,10 +35,12 @@ pub async fn put_owned(
     mode: PutMode,
     owner_token: &str,
 ) -> Result<Version, StoreError> {
-    assert!(
-        contains(&data, owner_token.as_bytes()),
-        "put_owned: the body must carry the owner token"
-    );
+    if owner_token.len() < 8 || !contains(&data, owner_token.as_bytes()) {
+        return Err(StoreError::InvalidArgument {
+            detail: "put-owned needs an owner token of at least 8 bytes that the data contains"
+                .to_owned(),
+        });
+    }
     match store.put(key, data, mode).await {
         Err(lost @ (StoreError::AlreadyExists { .. } | StoreError::PreconditionFailed { .. })) => {
             match store.get(key, None).await {

@@ -1,6 +1,8 @@
 //! Scoping a store to a key prefix (a datastore root's prefix and
 //! namespace): every key gets the prefix, listings lose it again.
 
+use tokio::io::AsyncWrite;
+
 use super::{
     GetOutcome, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Version,
 };
@@ -104,6 +106,24 @@ impl<S: ObjectStore> ObjectStore for Prefixed<S> {
                 .collect(),
             next_start_after: page.next_start_after.map(|key| self.strip_key(key)),
         })
+    }
+
+    async fn get_into(
+        &self,
+        key: &ObjectKey,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<ObjectMeta, StoreError> {
+        let meta = self.inner.get_into(&self.full(key), sink).await?;
+        Ok(self.strip(meta))
+    }
+
+    async fn put_file(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        self.inner.put_file(&self.full(key), file, mode).await
     }
 }
 

@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+use tokio::io::AsyncWrite;
+
 use super::{
     GetOutcome, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Version,
 };
@@ -152,6 +154,33 @@ impl<S: ObjectStore> ObjectStore for Retrying<S> {
     ) -> Result<ListPage, StoreError> {
         self.run("list", || self.inner.list(prefix, start_after, limit))
             .await
+    }
+
+    async fn get_into(
+        &self,
+        key: &ObjectKey,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<ObjectMeta, StoreError> {
+        // Not retried here: only the caller can restart the sink.
+        self.inner.get_into(key, sink).await
+    }
+
+    async fn put_file(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        // Each attempt reads the file from its start through its own handle.
+        self.run("put", || {
+            let attempt = file.try_clone();
+            let mode = mode.clone();
+            async move {
+                let attempt = attempt.map_err(|err| super::local_io(key, &err))?;
+                self.inner.put_file(key, attempt, mode).await
+            }
+        })
+        .await
     }
 }
 

@@ -17,6 +17,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
+use tokio::io::{AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 
 use super::{
     GetOutcome, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
@@ -154,6 +155,36 @@ impl S3Store {
     /// The bucket.
     pub fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    async fn send_put(
+        &self,
+        key: &ObjectKey,
+        body: ByteStream,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .body(body);
+        let context = match &mode {
+            PutMode::Overwrite => Context::Other,
+            PutMode::Create => {
+                request = request.if_none_match("*");
+                Context::Create
+            }
+            PutMode::Update(version) => {
+                request = request.if_match(&version.0);
+                Context::Conditional
+            }
+        };
+        let output = request
+            .send()
+            .await
+            .map_err(|err| self.error(key.as_str(), context, err))?;
+        Ok(Version(output.e_tag().unwrap_or_default().to_owned()))
     }
 
     fn full(&self, key: &ObjectKey) -> String {
@@ -352,28 +383,7 @@ impl ObjectStore for S3Store {
         data: Vec<u8>,
         mode: PutMode,
     ) -> Result<Version, StoreError> {
-        let mut request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(self.full(key))
-            .body(ByteStream::from(data));
-        let context = match &mode {
-            PutMode::Overwrite => Context::Other,
-            PutMode::Create => {
-                request = request.if_none_match("*");
-                Context::Create
-            }
-            PutMode::Update(version) => {
-                request = request.if_match(&version.0);
-                Context::Conditional
-            }
-        };
-        let output = request
-            .send()
-            .await
-            .map_err(|err| self.error(key.as_str(), context, err))?;
-        Ok(Version(output.e_tag().unwrap_or_default().to_owned()))
+        self.send_put(key, ByteStream::from(data), mode).await
     }
 
     async fn delete(&self, key: &ObjectKey, if_match: Option<&Version>) -> Result<(), StoreError> {
@@ -442,6 +452,62 @@ impl ObjectStore for S3Store {
             items,
             next_start_after,
         })
+    }
+
+    async fn get_into(
+        &self,
+        key: &ObjectKey,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<ObjectMeta, StoreError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .send()
+            .await
+            .map_err(|err| self.error(key.as_str(), Context::Read, err))?;
+        let version = Version(output.e_tag().unwrap_or_default().to_owned());
+        let last_modified_ms = millis(output.last_modified());
+        let mut body = output.body;
+        let mut size = 0u64;
+        while let Some(chunk) = body.try_next().await.map_err(|err| StoreError::Backend {
+            store: self.display.clone(),
+            retryable: true,
+            detail: format!("`{key}`: reading the body failed: {err}"),
+        })? {
+            sink.write_all(&chunk)
+                .await
+                .map_err(|err| super::local_io(key, &err))?;
+            size += chunk.len() as u64;
+        }
+        sink.flush()
+            .await
+            .map_err(|err| super::local_io(key, &err))?;
+        Ok(ObjectMeta {
+            key: key.clone(),
+            size,
+            version,
+            last_modified_ms,
+        })
+    }
+
+    async fn put_file(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        let mut file = tokio::fs::File::from_std(file);
+        file.seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(|err| super::local_io(key, &err))?;
+        let body = ByteStream::read_from()
+            .file(file)
+            .build()
+            .await
+            .map_err(|err| super::local_io(key, &std::io::Error::other(err)))?;
+        self.send_put(key, body, mode).await
     }
 }
 

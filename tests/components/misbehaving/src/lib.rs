@@ -10,6 +10,7 @@
 //! | `write:<path>` | writes a file (escape attempts) |
 //! | `env` | reports how many environment variables and arguments it sees |
 //! | `chatty` | prints 1 MiB to stdout and stderr, then succeeds |
+//! | `download:<key>><path>[#<sha256>]` | asks the host to download an object into the cache |
 //! | `describe-panics` | (not a command) see `capabilities.describe` |
 
 wit_bindgen::generate!({
@@ -82,6 +83,9 @@ impl hydration::Guest for Misbehaving {
                         .map(|data| report(data.len() as u64, 0))
                         .map_err(|err| Error::NotFound(format!("{path}: {err}")));
                 }
+                if let Some(spec) = other.strip_prefix("download:") {
+                    return download(spec);
+                }
                 if let Some(path) = other.strip_prefix("write:") {
                     return std::fs::write(path, b"written by the guest")
                         .map(|()| report(1, 0))
@@ -90,6 +94,33 @@ impl hydration::Guest for Misbehaving {
                 Err(Error::InvalidInput(format!("unknown command {other:?}")))
             }
         }
+    }
+}
+
+/// `key>path[#sha256]`: one bulk download through the host; the report's
+/// `objects-present` is the object's size.
+fn download(spec: &str) -> Result<hydration::HydrateReport, Error> {
+    let (key, rest) = spec
+        .split_once('>')
+        .ok_or_else(|| Error::InvalidInput(spec.into()))?;
+    let (path, sha256) = match rest.split_once('#') {
+        Some((path, sha)) => (path, Some(sha.to_owned())),
+        None => (rest, None),
+    };
+    let item = silt::datastore::object_store::DownloadItem {
+        key: key.into(),
+        cache_path: path.into(),
+        expected_version: None,
+        sha256,
+    };
+    let mut results = silt::datastore::object_store::download(&[item]);
+    match results.pop() {
+        Some(Ok(meta)) => Ok(report(meta.size, 0)),
+        Some(Err(err)) => Err(Error::Backend(silt::datastore::types::BackendFailure {
+            retryable: false,
+            detail: format!("{err:?}"),
+        })),
+        None => Err(Error::InvalidInput("no result".into())),
     }
 }
 
