@@ -211,3 +211,25 @@ pub fn startup(args: &[&str]) -> Result<()> {
     println!("wrote {}", out.join("startup.json").display());
     Ok(())
 }
+
+/// `cargo xtask bench store`: the object-store benchmark against SeaweedFS.
+pub fn store(args: &[&str]) -> Result<()> {
+    let weed = build::seaweed()?;
+    let out = build::target_dir().join("bench");
+    std::fs::create_dir_all(&out).map_err(|err| err.to_string())?;
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .args([
+            "bench",
+            "--quiet",
+            "--package",
+            "silt",
+            "--bench",
+            "store",
+            "--",
+        ])
+        .arg(out.join("store.json"))
+        .args(args)
+        .env("SILT_WEED", weed);
+    run(&mut command)
+}

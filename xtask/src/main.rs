@@ -6,6 +6,7 @@
 //! cargo xtask lint             # rustfmt --check and clippy -D warnings, host and guests
 //! cargo xtask components       # build the wasm components; prints their directory
 //! cargo xtask bench startup    # start-up benchmark table
+//! cargo xtask bench store      # object-store throughput vs aws-sdk-s3, bulk download
 //! ```
 
 mod bench;
@@ -22,9 +23,10 @@ fn main() -> ExitCode {
         ["lint"] => build::lint(),
         ["test", rest @ ..] => build::test(rest),
         ["bench", "startup", rest @ ..] => bench::startup(rest),
+        ["bench", "store", rest @ ..] => bench::store(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test [-- cargo test args] | lint | components | bench startup [--quick]>"
+                "usage: cargo xtask <demo | test [-- cargo test args] | lint | components | bench startup|store [--quick]>"
             );
             return ExitCode::from(2);
         }

@@ -35,7 +35,7 @@ fn cache_path(path: &str) -> Result<ObjectKey, StoreError> {
 
 /// What a bulk transfer needs from the host state, taken out of it before
 /// any await (the state itself is not `Sync`).
-pub(crate) struct Transfer {
+pub struct Transfer {
     store: Arc<dyn ObjectStore>,
     cache: Arc<Dir>,
     limit: Arc<Semaphore>,
@@ -43,6 +43,28 @@ pub(crate) struct Transfer {
 }
 
 impl Transfer {
+    /// A transfer between `store` and the directory `cache` outside any
+    /// extension call (benchmarks, host-side hydration).
+    ///
+    /// # Errors
+    /// When the cache directory cannot be opened.
+    pub fn between(
+        store: Arc<dyn ObjectStore>,
+        cache: &std::path::Path,
+        concurrency: usize,
+        progress: Option<Arc<dyn crate::capabilities::progress::ProgressSink>>,
+    ) -> Result<Self, StoreError> {
+        let cache = Dir::open_ambient_dir(cache, cap_std::ambient_authority()).map_err(|err| {
+            StoreError::InvalidPath(format!("cannot open {}: {err}", cache.display()))
+        })?;
+        Ok(Self {
+            store,
+            cache: Arc::new(cache),
+            limit: Arc::new(Semaphore::new(concurrency.max(1))),
+            progress,
+        })
+    }
+
     /// Takes the granted store, cache directory and progress sink.
     pub(crate) fn new(state: &HostState) -> Result<Self, StoreError> {
         let store = state.granted_store()?;
@@ -109,7 +131,7 @@ where
 }
 
 /// `object-store.download`.
-pub(crate) async fn download(
+pub async fn download(
     transfer: Result<Transfer, StoreError>,
     items: Vec<DownloadItem>,
 ) -> Vec<Result<ObjectMeta, StoreError>> {
@@ -293,7 +315,7 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for HashingWriter<W> {
 }
 
 /// `object-store.upload`.
-pub(crate) async fn upload(
+pub async fn upload(
     transfer: Result<Transfer, StoreError>,
     items: Vec<UploadItem>,
 ) -> Vec<Result<String, StoreError>> {
