@@ -33,7 +33,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{
     GetOutcome, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
-    Version,
+    Version, mode_allows,
 };
 
 const OBJECT_SUFFIX: &str = "~o";
@@ -117,19 +117,7 @@ impl DirStore {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
             Err(err) => return Err(self.backend("stat", key.as_str(), err)),
         };
-        match (mode, &current) {
-            (PutMode::Create, Some(_)) => {
-                return Err(StoreError::AlreadyExists {
-                    key: key.to_string(),
-                });
-            }
-            (PutMode::Update(expected), current) if current.as_ref() != Some(expected) => {
-                return Err(StoreError::PreconditionFailed {
-                    key: key.to_string(),
-                });
-            }
-            _ => {}
-        }
+        mode_allows(mode, current.as_ref(), key)?;
         let temp = paths.temp();
         let result = (|| {
             let mut options = OpenOptions::new();

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use super::{
     GetOutcome, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
-    Version,
+    Version, mode_allows,
 };
 
 /// A store held in memory; versions are a global generation counter.
@@ -75,19 +75,7 @@ impl ObjectStore for MemoryStore {
     ) -> Result<Version, StoreError> {
         let mut state = self.state.lock().expect("memory store poisoned");
         let current = state.objects.get(key).map(|(meta, _)| meta.version.clone());
-        match (&mode, &current) {
-            (PutMode::Create, Some(_)) => {
-                return Err(StoreError::AlreadyExists {
-                    key: key.to_string(),
-                });
-            }
-            (PutMode::Update(expected), current) if current.as_ref() != Some(expected) => {
-                return Err(StoreError::PreconditionFailed {
-                    key: key.to_string(),
-                });
-            }
-            _ => {}
-        }
+        mode_allows(&mode, current.as_ref(), key)?;
         state.generation += 1;
         let version = Version(format!("g{}", state.generation));
         let meta = ObjectMeta {

@@ -215,6 +215,31 @@ pub trait ObjectStore: Display + Send + Sync + 'static {
     }
 }
 
+/// Whether `mode` may write over an object whose current version is
+/// `current` (`None`: no object): the one definition of the put modes'
+/// preconditions, for backends that check them themselves.
+///
+/// # Errors
+/// [`StoreError::AlreadyExists`] for a create over an object,
+/// [`StoreError::PreconditionFailed`] for an update of another version.
+pub fn mode_allows(
+    mode: &PutMode,
+    current: Option<&Version>,
+    key: &ObjectKey,
+) -> Result<(), StoreError> {
+    match (mode, current) {
+        (PutMode::Create, Some(_)) => Err(StoreError::AlreadyExists {
+            key: key.to_string(),
+        }),
+        (PutMode::Update(expected), current) if current != Some(expected) => {
+            Err(StoreError::PreconditionFailed {
+                key: key.to_string(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The most items one listing page returns.
 pub const MAX_LIST_PAGE: u32 = 1000;
 
