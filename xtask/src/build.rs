@@ -200,6 +200,10 @@ pub fn demo() -> Result<()> {
         &["extension", "verify", "hello-extension"],
     )?;
     step("the artifact cache", &["cache", "show"])?;
+    step(
+        "the embedded datastore (.silt/store) is checked before it is trusted with writers",
+        &["datastore", "doctor"],
+    )?;
     let broken = components.join("networked.wasm");
     println!("\n# an extension that reaches for the network is refused before it is compiled");
     println!("$ silt extension add {}", broken.display());
