@@ -8,27 +8,20 @@
 //! | 65 | invalid input: not a valid extension, corrupt data |
 //! | 69 | the store is unreachable, refuses us, or cannot be trusted |
 //! | 70 | an extension crashed, timed out or exceeded its memory limit |
-//! | 75 | temporary failure: a lock could not be taken in time; retry |
 //! | 78 | configuration error in `silt.toml` |
 
 use crate::config::ConfigError;
 use crate::runtime::{CatalogError, InvalidExtension, RuntimeError};
 use crate::store::StoreError;
 
-/// Success.
-pub const OK: u8 = 0;
-/// Any other failure.
+/// Any other failure (0 is success, 2 is clap's bad command line).
 pub const FAILURE: u8 = 1;
-/// Bad command line.
-pub const USAGE: u8 = 2;
 /// Invalid input data (sysexits `EX_DATAERR`).
 pub const DATA_ERROR: u8 = 65;
 /// The store is unavailable or untrustworthy (sysexits `EX_UNAVAILABLE`).
 pub const UNAVAILABLE: u8 = 69;
 /// An extension failed at run time (sysexits `EX_SOFTWARE`).
 pub const EXTENSION_FAILED: u8 = 70;
-/// Temporary failure, retry later (sysexits `EX_TEMPFAIL`).
-pub const TEMP_FAIL: u8 = 75;
 /// Configuration error (sysexits `EX_CONFIG`).
 pub const CONFIG: u8 = 78;
 

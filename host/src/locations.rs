@@ -26,9 +26,6 @@ pub struct Locations {
     pub cache_dir: PathBuf,
     /// The local-directory datastore, when the backend is `dir`.
     pub store_dir: PathBuf,
-    /// The project's `.silt` directory (beside `silt.toml`, else in the
-    /// current directory): the local cache of the datastore lives here.
-    pub project_dir: PathBuf,
 }
 
 impl Locations {
@@ -71,7 +68,6 @@ impl Locations {
             extensions_dir,
             cache_dir,
             store_dir,
-            project_dir: project_or_cwd,
         })
     }
 }

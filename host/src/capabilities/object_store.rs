@@ -37,13 +37,6 @@ pub(crate) fn to_guest_error(err: store::StoreError) -> StoreError {
             retryable,
             detail: format!("{store}: {detail}"),
         }),
-        // `StoreError` is non-exhaustive: anything new is a backend failure
-        // until the WIT grows a case for it.
-        #[allow(unreachable_patterns)]
-        other => StoreError::Backend(BackendFailure {
-            retryable: false,
-            detail: other.to_string(),
-        }),
     }
 }
 

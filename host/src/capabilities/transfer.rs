@@ -160,20 +160,17 @@ async fn download_one(
 ) -> Result<ObjectMeta, StoreError> {
     let key = guest_key(&item.key)?;
     let target = cache_path(&item.cache_path)?;
-    let policy = RetryPolicy::default();
-    let mut attempt = 1;
-    loop {
-        match download_attempt(&*store, &cache, &key, target.as_str(), &item).await {
-            Err(store::StoreError::Backend {
-                retryable: true, ..
-            }) if attempt < policy.max_attempts => {
-                tokio::time::sleep(policy.delay(attempt)).await;
-                attempt += 1;
-            }
-            Err(err) => return Err(to_guest_error(err)),
-            Ok(Err(err)) => return Err(err),
-            Ok(Ok(meta)) => return Ok(to_guest_meta(meta)),
-        }
+    // Each attempt writes a fresh temporary file, so a half-written one is
+    // never resumed; retryable store failures go round again.
+    let outcome = RetryPolicy::default()
+        .run("download", || {
+            download_attempt(&*store, &cache, &key, target.as_str(), &item)
+        })
+        .await;
+    match outcome {
+        Ok(Ok(meta)) => Ok(to_guest_meta(meta)),
+        Ok(Err(err)) => Err(err),
+        Err(err) => Err(to_guest_error(err)),
     }
 }
 

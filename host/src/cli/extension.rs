@@ -237,20 +237,21 @@ fn verify(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::R
         Target::Installed(installed) => installed.component_path(),
         Target::File(path) => path,
     };
-    let metadata = ComponentInfo::read(&path)?.validate(&path)?.clone();
     let config = &context.locations.config;
     let cache = ArtifactCache::new(
         &context.locations.cache_dir,
         config.cache.max_size_mib << 20,
     );
     let runtime = Runtime::new(config.runtime.clone(), cache);
-    let (description, origin) = super::block_on(async {
+    // `load` validates the bytes it runs; their metadata comes back with it.
+    let (loaded, description) = super::block_on(async {
         let loaded = runtime.load(&path).await?;
         let mut instance = runtime.instantiate(&loaded, Grants::default()).await?;
         let description = instance.describe().await?;
-        anyhow::Ok((description, loaded.origin.clone()))
+        anyhow::Ok((loaded, description))
     })??;
-    check_description(&metadata, &description)?;
+    check_description(&loaded.metadata, &description)?;
+    let origin = loaded.origin.clone();
     let report = VerifyReport {
         name: description.name,
         version: description.version,

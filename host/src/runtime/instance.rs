@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use wasmtime::{Store, Trap};
 
-use super::bindings::exports::silt::datastore::{hydration, locks, sync};
-use super::bindings::silt::datastore::types;
+use super::bindings::exports::silt::datastore::{hydration, sync};
 use super::bindings::{DatastoreExtension, Description, ExtensionError};
 use super::error::RuntimeError;
 use super::host_state::{Grants, HostState};
@@ -27,7 +26,7 @@ pub struct ExtensionInstance {
 /// Runs one guest call with a fresh deadline and classifies its failure.
 macro_rules! guest_call {
     ($self:ident, $function:literal, |$bindings:ident, $store:ident| $call:expr) => {{
-        $self.begin($function)?;
+        $self.begin()?;
         let $bindings = &$self.bindings;
         let $store = &mut $self.store;
         let result = $call.await;
@@ -100,19 +99,6 @@ impl ExtensionInstance {
             .call_setup(s, options))
     }
 
-    /// `sync.status`.
-    ///
-    /// # Errors
-    /// As [`Self::describe`]; the inner result is the extension's own answer.
-    pub async fn status(
-        &mut self,
-        scope: &types::Scope,
-    ) -> Result<Result<sync::StatusReport, ExtensionError>, RuntimeError> {
-        guest_call!(self, "sync.status", |b, s| b
-            .silt_datastore_sync()
-            .call_status(s, scope))
-    }
-
     /// `sync.pull-changed`.
     ///
     /// # Errors
@@ -152,34 +138,7 @@ impl ExtensionInstance {
             .call_hydrate_file(s, path))
     }
 
-    /// `locks.inspect`.
-    ///
-    /// # Errors
-    /// As [`Self::describe`]; the inner result is the extension's own answer.
-    pub async fn inspect_lock(
-        &mut self,
-        scope: &types::LockScope,
-    ) -> Result<Result<Option<types::LockInfo>, ExtensionError>, RuntimeError> {
-        guest_call!(self, "locks.inspect", |b, s| b
-            .silt_datastore_locks()
-            .call_inspect(s, scope))
-    }
-
-    /// `locks.acquire`.
-    ///
-    /// # Errors
-    /// As [`Self::describe`]; the inner result is the extension's own answer.
-    pub async fn acquire_lock(
-        &mut self,
-        scope: &types::LockScope,
-        options: &locks::AcquireOptions,
-    ) -> Result<Result<types::Lease, ExtensionError>, RuntimeError> {
-        guest_call!(self, "locks.acquire", |b, s| b
-            .silt_datastore_locks()
-            .call_acquire(s, scope, options))
-    }
-
-    fn begin(&mut self, _function: &'static str) -> Result<(), RuntimeError> {
+    fn begin(&mut self) -> Result<(), RuntimeError> {
         if self.poisoned {
             return Err(RuntimeError::Poisoned {
                 extension: self.loaded.name.clone(),

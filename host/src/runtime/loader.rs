@@ -46,6 +46,8 @@ fn as_micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 pub struct LoadedExtension {
     /// The extension's name.
     pub name: String,
+    /// Its metadata, from the bytes that were validated and loaded.
+    pub metadata: super::Metadata,
     /// sha256 of the component file.
     pub sha256: String,
     /// How it was loaded.
@@ -58,10 +60,12 @@ pub struct LoadedExtension {
 pub(crate) fn compile_or_load(
     engine: &Arc<EngineHandle>,
     cache: &ArtifactCache,
-    name: &str,
+    metadata: super::Metadata,
     sha256: &str,
     bytes: &[u8],
 ) -> Result<LoadedExtension, RuntimeError> {
+    let name = metadata.name.clone();
+    let name = name.as_str();
     let key = ArtifactCache::key(&engine.compat_hash, sha256);
     let started = Instant::now();
     let (component, origin) = match cache.load(&engine.engine, &key) {
@@ -114,6 +118,7 @@ pub(crate) fn compile_or_load(
         })?;
     Ok(LoadedExtension {
         name: name.to_owned(),
+        metadata,
         sha256: sha256.to_owned(),
         origin,
         pre,

@@ -101,14 +101,14 @@ impl Runtime {
         // Validate every time, from the bytes we are about to run: the file
         // may have changed since it was installed.
         let info = ComponentInfo::parse(&bytes, path)?;
-        let name = info.validate(path)?.name.clone();
+        let metadata = info.validate(path)?.clone();
         let sha256 = info.sha256;
         let engine = self.engine().await?;
         self.loaded
             .get_or_try_init(&sha256.clone(), || async move {
                 let cache = self.cache.clone();
                 let loaded = tokio::task::spawn_blocking(move || {
-                    loader::compile_or_load(&engine, &cache, &name, &sha256, &bytes)
+                    loader::compile_or_load(&engine, &cache, metadata, &sha256, &bytes)
                 })
                 .await
                 .map_err(|err| RuntimeError::Engine {

@@ -45,13 +45,12 @@ const TEMP_MARK: &str = "~t.";
 pub struct DirStore {
     root: Arc<Dir>,
     root_path: std::path::PathBuf,
-    display: String,
     durable: bool,
 }
 
 impl std::fmt::Display for DirStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "directory store {}", self.display)
+        write!(f, "directory store {}", self.root_path.display())
     }
 }
 
@@ -75,7 +74,6 @@ impl DirStore {
         Ok(Self {
             root: Arc::new(root),
             root_path: path.to_owned(),
-            display,
             durable,
         })
     }
@@ -127,7 +125,7 @@ impl DirStore {
             if self.durable {
                 file.sync_all()?;
             }
-            let version = version_of(&self.root.metadata(&temp)?);
+            let version = version_of(&cap_std::fs::Metadata::from_file(&file)?);
             self.root.rename(&temp, &self.root, &paths.object)?;
             if self.durable {
                 self.sync_dir(&paths.parent)?;

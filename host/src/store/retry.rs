@@ -48,35 +48,15 @@ impl RetryPolicy {
             .min(self.max_delay);
         cap.mul_f64(jitter())
     }
-}
 
-/// A uniform number in `[0, 1)` from the process's randomness, without a
-/// random-number crate: std's `RandomState` is seeded randomly per process
-/// and per instance.
-fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(
-        std::time::SystemTime::now()
-            .elapsed()
-            .map_or(0, |d| d.as_nanos() as u64),
-    );
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// A store that retries its inner store's retryable failures.
-pub struct Retrying<S> {
-    inner: S,
-    policy: RetryPolicy,
-}
-
-impl<S: ObjectStore> Retrying<S> {
-    /// Wraps `inner` with `policy`.
-    pub fn new(inner: S, policy: RetryPolicy) -> Self {
-        Self { inner, policy }
-    }
-
-    async fn run<T, F, Fut>(&self, operation: &str, mut attempt: F) -> Result<T, StoreError>
+    /// Runs `attempt` until it succeeds, fails for good, or the attempts
+    /// run out; retryable backend failures are retried after [`Self::delay`].
+    /// The one retry loop: [`Retrying`] and streaming transfers (which must
+    /// restart their sink) both use it.
+    ///
+    /// # Errors
+    /// The last failure; a retryable one says how many attempts were made.
+    pub async fn run<T, F, Fut>(&self, operation: &str, mut attempt: F) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
@@ -88,8 +68,8 @@ impl<S: ObjectStore> Retrying<S> {
                     retryable: true,
                     detail,
                     store,
-                }) if tries < self.policy.max_attempts => {
-                    let delay = self.policy.delay(tries);
+                }) if tries < self.max_attempts => {
+                    let delay = self.delay(tries);
                     tracing::debug!(%store, operation, attempt = tries, ?delay, "retrying after: {detail}");
                     tokio::time::sleep(delay).await;
                     tries += 1;
@@ -108,6 +88,36 @@ impl<S: ObjectStore> Retrying<S> {
                 other => return other,
             }
         }
+    }
+}
+
+/// A uniform number in `[0, 1)` from the process's randomness, without a
+/// random-number crate: every `RandomState` gets fresh random keys, so even
+/// the hash of nothing differs each time.
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A store that retries its inner store's retryable failures.
+pub struct Retrying<S> {
+    inner: S,
+    policy: RetryPolicy,
+}
+
+impl<S: ObjectStore> Retrying<S> {
+    /// Wraps `inner` with `policy`.
+    pub fn new(inner: S, policy: RetryPolicy) -> Self {
+        Self { inner, policy }
+    }
+
+    async fn run<T, F, Fut>(&self, operation: &str, attempt: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        self.policy.run(operation, attempt).await
     }
 }
 
