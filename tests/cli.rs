@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{component, output, renamed_copies, silt};
+use support::{component, hello_variants, output, silt};
 
 #[test]
 fn help_and_version_touch_nothing() {
@@ -22,7 +22,7 @@ fn help_and_version_touch_nothing() {
 #[test]
 fn listing_100_extensions_compiles_nothing() {
     let home = tempfile::tempdir().unwrap();
-    let copies = renamed_copies(&component("hello-extension"), home.path(), 100);
+    let copies = hello_variants();
     for copy in &copies {
         let (code, _, stderr) =
             output(silt(home.path()).args(["-q", "extension", "add"]).arg(copy));
@@ -141,22 +141,7 @@ fn s3_config(home: &std::path::Path, endpoint: &str) {
 #[tokio::test]
 async fn doctor_checks_an_s3_store_from_silt_toml() {
     let server = support::seaweed::server();
-    support::seaweed::use_test_credentials();
-    let config = silt::store::S3Config {
-        bucket: "cli-doctor".to_owned(),
-        prefix: String::new(),
-        region: None,
-        endpoint: Some(server.endpoint.clone()),
-        path_style: None,
-        profile: None,
-    };
-    let store = silt::store::S3Store::new(&config).unwrap();
-    let _ = store
-        .client()
-        .create_bucket()
-        .bucket("cli-doctor")
-        .send()
-        .await;
+    support::seaweed::store("cli-doctor", "").await;
 
     let home = tempfile::tempdir().unwrap();
     s3_config(home.path(), &server.endpoint);

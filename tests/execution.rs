@@ -393,22 +393,6 @@ async fn bulk_download_streams_from_a_directory_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_download_streams_from_s3() {
-    let server = support::seaweed::server();
-    support::seaweed::use_test_credentials();
-    let store = silt::store::S3Store::new(&silt::store::S3Config {
-        bucket: "transfers".to_owned(),
-        prefix: "ns".to_owned(),
-        region: None,
-        endpoint: Some(server.endpoint.clone()),
-        path_style: None,
-        profile: None,
-    })
-    .unwrap();
-    let _ = store
-        .client()
-        .create_bucket()
-        .bucket("transfers")
-        .send()
-        .await;
+    let store = support::seaweed::store("transfers", "ns").await;
     bulk_download_lands_whole_and_verified(Arc::new(store)).await;
 }

@@ -31,28 +31,7 @@ async fn memory_store_conforms() {
 
 /// An S3 store on the test server, in its own bucket.
 pub async fn s3_store(bucket: &str, prefix: &str) -> S3Store {
-    let server = seaweed::server();
-    seaweed::use_test_credentials();
-    let store = S3Store::new(&S3Config {
-        bucket: bucket.to_owned(),
-        prefix: prefix.to_owned(),
-        region: None,
-        endpoint: Some(server.endpoint.clone()),
-        path_style: None,
-        profile: None,
-    })
-    .unwrap();
-    let created = store.client().create_bucket().bucket(bucket).send().await;
-    if let Err(err) = created {
-        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&err)
-            .unwrap_or_default()
-            .to_owned();
-        assert!(
-            code.starts_with("BucketAlready"),
-            "creating bucket {bucket}: {err:?}"
-        );
-    }
-    store
+    seaweed::store(bucket, prefix).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -10,8 +10,8 @@
 //! Run by `cargo xtask bench store [--quick]`; prints a markdown table and
 //! writes `target/bench/store.json` (path from the first argument).
 
-#[path = "../../tests/support/seaweed.rs"]
-mod seaweed;
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use silt::capabilities::transfer::{Transfer, download};
 use silt::runtime::bindings::silt::datastore::object_store::DownloadItem;
-use silt::store::{ObjectKey, ObjectStore, PutMode, RetryPolicy, Retrying, S3Config, S3Store};
+use silt::store::{ObjectKey, ObjectStore, PutMode, RetryPolicy, Retrying};
 
 const ROUNDS: usize = 6;
 
@@ -34,23 +34,7 @@ async fn main() {
     let ops_per_round = if quick { 40 } else { 200 };
     let objects = if quick { 1_000 } else { 10_000 };
 
-    let server = seaweed::server();
-    seaweed::use_test_credentials();
-    let s3 = S3Store::new(&S3Config {
-        bucket: "bench".to_owned(),
-        prefix: String::new(),
-        region: None,
-        endpoint: Some(server.endpoint.clone()),
-        path_style: None,
-        profile: None,
-    })
-    .expect("s3 store");
-    s3.client()
-        .create_bucket()
-        .bucket("bench")
-        .send()
-        .await
-        .expect("bucket");
+    let s3 = support::seaweed::store("bench", "").await;
     let client = s3.client().clone();
     let host: Arc<dyn ObjectStore> = Arc::new(Retrying::new(s3, RetryPolicy::default()));
     let body = vec![0x5Au8; 1024];

@@ -14,33 +14,30 @@ use std::sync::OnceLock;
 use silt::config::RuntimeConfig;
 use silt::runtime::{ArtifactCache, Runtime};
 
+/// Runs `cargo xtask <task>` (which prints a path last) and returns that path.
+pub fn xtask_path(task: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let output = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--package", "xtask", "--", task])
+        .current_dir(root)
+        .output()
+        .expect("cannot run cargo xtask");
+    assert!(
+        output.status.success(),
+        "cargo xtask {task} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    PathBuf::from(stdout.lines().last().expect("xtask printed a path").trim())
+}
+
 /// The directory of built components: `SILT_TEST_COMPONENTS` (set by
 /// `cargo xtask test`), else built now with `cargo xtask components`.
 pub fn components_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        if let Some(dir) = std::env::var_os("SILT_TEST_COMPONENTS") {
-            return PathBuf::from(dir);
-        }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let output = Command::new(env!("CARGO"))
-            .args(["run", "--quiet", "--package", "xtask", "--", "components"])
-            .current_dir(root)
-            .output()
-            .expect("cannot run cargo xtask components");
-        assert!(
-            output.status.success(),
-            "building test components failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        PathBuf::from(
-            stdout
-                .lines()
-                .last()
-                .expect("xtask printed the directory")
-                .trim(),
-        )
+    DIR.get_or_init(|| match std::env::var_os("SILT_TEST_COMPONENTS") {
+        Some(dir) => PathBuf::from(dir),
+        None => xtask_path("components"),
     })
 }
 
@@ -84,25 +81,11 @@ pub fn runtime_with(cache: &Path, config: RuntimeConfig) -> Runtime {
     Runtime::new(config, ArtifactCache::new(cache, 1 << 30))
 }
 
-/// Copies of a component under distinct names of the same length, made by
-/// editing the name inside its metadata section (the binary stays valid).
-pub fn renamed_copies(component: &Path, dir: &Path, count: usize) -> Vec<PathBuf> {
-    let bytes = std::fs::read(component).unwrap();
-    let needle = b"name = \"hello-extension\"";
-    let places: Vec<usize> = (0..bytes.len() - needle.len())
-        .filter(|&at| &bytes[at..at + needle.len()] == needle)
-        .collect();
-    assert!(!places.is_empty(), "metadata name in the component");
-    (0..count)
-        .map(|i| {
-            let mut copy = bytes.clone();
-            let name = format!("name = \"hello-extensi{i:02}\"");
-            for &at in &places {
-                copy[at..at + needle.len()].copy_from_slice(name.as_bytes());
-            }
-            let path = dir.join(format!("variant-{i}.wasm"));
-            std::fs::write(&path, copy).unwrap();
-            path
-        })
+/// 100 distinct extensions (the hello component renamed `hello-extensiNN`),
+/// built by `cargo xtask components`.
+pub fn hello_variants() -> Vec<PathBuf> {
+    let dir = components_dir().join("variants");
+    (0..100)
+        .map(|i| dir.join(format!("hello-extensi{i:02}.wasm")))
         .collect()
 }

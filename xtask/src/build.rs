@@ -103,7 +103,60 @@ pub fn components() -> Result<PathBuf> {
         std::fs::copy(&built, &copy)
             .map_err(|err| format!("cannot copy {}: {err}", built.display()))?;
     }
+    write_variants(&out)?;
     Ok(out)
+}
+
+/// How many renamed copies of the hello component are built.
+pub const VARIANTS: usize = 100;
+
+/// `VARIANTS` distinct extensions for discovery tests and benchmarks:
+/// the hello component with its metadata name edited in place to
+/// `hello-extensiNN` (same length, so the binary stays valid), written to
+/// `<components>/variants/`.
+fn write_variants(components: &Path) -> Result<()> {
+    let hello =
+        std::fs::read(components.join("hello-extension.wasm")).map_err(|err| err.to_string())?;
+    let needle = b"name = \"hello-extension\"";
+    // The linker may keep the section in more than one place: edit them all.
+    let places: Vec<usize> = (0..hello.len() - needle.len())
+        .filter(|&at| &hello[at..at + needle.len()] == needle)
+        .collect();
+    if places.is_empty() {
+        return Err("the hello component has no metadata name to vary".into());
+    }
+    let dir = components.join("variants");
+    std::fs::create_dir_all(&dir)
+        .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+    for (i, path) in variant_paths(components).iter().enumerate() {
+        let mut copy = hello.clone();
+        let name = format!("name = \"hello-extensi{i:02}\"");
+        for &at in &places {
+            copy[at..at + needle.len()].copy_from_slice(name.as_bytes());
+        }
+        std::fs::write(path, copy)
+            .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn variant_paths(components: &Path) -> Vec<PathBuf> {
+    (0..VARIANTS)
+        .map(|i| {
+            components
+                .join("variants")
+                .join(format!("hello-extensi{i:02}.wasm"))
+        })
+        .collect()
+}
+
+/// The renamed copies written by [`components`].
+pub fn variants(components: &Path) -> Result<Vec<PathBuf>> {
+    let paths = variant_paths(components);
+    match paths.iter().find(|path| !path.is_file()) {
+        Some(missing) => Err(format!("{} was not built", missing.display())),
+        None => Ok(paths),
+    }
 }
 
 /// Builds the `silt` binary in `profile` and returns its path.

@@ -5,6 +5,7 @@
 //! cargo xtask test             # every test (installs the wasm target, builds components)
 //! cargo xtask lint             # rustfmt --check and clippy -D warnings, host and guests
 //! cargo xtask components       # build the wasm components; prints their directory
+//! cargo xtask seaweed          # install SeaweedFS for the tests; prints the `weed` path
 //! cargo xtask bench startup    # start-up benchmark table
 //! cargo xtask bench store      # object-store throughput vs aws-sdk-s3, bulk download
 //! ```
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         ["components"] => build::components().map(|dir| println!("{}", dir.display())),
+        ["seaweed"] => build::seaweed().map(|weed| println!("{}", weed.display())),
         ["demo"] => build::demo(),
         ["lint"] => build::lint(),
         ["test", rest @ ..] => build::test(rest),
@@ -26,7 +28,7 @@ fn main() -> ExitCode {
         ["bench", "store", rest @ ..] => bench::store(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test [-- cargo test args] | lint | components | bench startup|store [--quick]>"
+                "usage: cargo xtask <demo | test [-- cargo test args] | lint | components | seaweed | bench startup|store [--quick]>"
             );
             return ExitCode::from(2);
         }
