@@ -62,10 +62,18 @@ enum Target {
 
 fn resolve(catalog: &Catalog, name_or_path: &str) -> anyhow::Result<Target> {
     let looks_like_path = name_or_path.contains('/') || name_or_path.ends_with(".wasm");
-    if looks_like_path || Path::new(name_or_path).is_file() && catalog.get(name_or_path).is_err() {
+    if looks_like_path {
         return Ok(Target::File(PathBuf::from(name_or_path)));
     }
-    Ok(Target::Installed(Box::new(catalog.get(name_or_path)?)))
+    // An installed name wins; a file of that name in the current directory
+    // is the fallback.
+    match catalog.get(name_or_path) {
+        Ok(installed) => Ok(Target::Installed(Box::new(installed))),
+        Err(_) if Path::new(name_or_path).is_file() => {
+            Ok(Target::File(PathBuf::from(name_or_path)))
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 #[derive(Serialize)]

@@ -88,6 +88,11 @@ impl Runtime {
     /// its cached artifact. Once per component per process; concurrent
     /// callers share one load, and a failed load is retried by the next call.
     ///
+    /// Every call reads, hashes and parses the whole file so that what runs
+    /// is what was checked: keep the returned `Arc` for the life of the
+    /// process rather than calling this per operation; per operation, call
+    /// [`Runtime::instantiate`].
+    ///
     /// # Errors
     /// [`RuntimeError::Invalid`] when the file is not a valid extension,
     /// [`RuntimeError::Compile`] when wasmtime refuses it.
