@@ -268,7 +268,10 @@ async fn hello_syncs_through_the_object_store_and_bulk_transfers() {
 
     let mut instance = runtime.instantiate(&loaded, grants.clone()).await.unwrap();
     let setup = instance
-        .setup(SetupOptions { create: true })
+        .setup(SetupOptions {
+            create: true,
+            retain_versions: None,
+        })
         .await
         .unwrap()
         .unwrap();
@@ -327,7 +330,10 @@ async fn without_a_granted_store_calls_fail_cleanly() {
         .await
         .unwrap();
     let result = instance
-        .setup(SetupOptions { create: true })
+        .setup(SetupOptions {
+            create: true,
+            retain_versions: None,
+        })
         .await
         .expect("no trap");
     assert!(

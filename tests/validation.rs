@@ -64,7 +64,7 @@ fn another_api_version_is_refused_naming_both_versions() {
         "{message}"
     );
     assert!(
-        message.contains("silt:datastore@0.0.9") && message.contains("silt:datastore@0.1.0"),
+        message.contains("silt:datastore@0.0.9") && message.contains("silt:datastore@0.2.0"),
         "{message}"
     );
 }

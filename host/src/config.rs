@@ -24,6 +24,30 @@ pub struct Config {
     pub cache: CacheConfig,
     /// Where the shared datastore lives.
     pub datastore: DatastoreConfig,
+    /// Leases on models and the namespace.
+    pub locks: LocksConfig,
+}
+
+/// `[locks]`
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocksConfig {
+    /// Time to live of a lease after each renewal, in milliseconds; the host
+    /// renews every third of it. Default 30000.
+    pub ttl_ms: u32,
+    /// How long a command waits for a held lease before giving up (exit code
+    /// 75), in milliseconds. Default 60000. `SILT_LOCK_MAX_WAIT` (seconds)
+    /// overrides it.
+    pub max_wait_ms: u64,
+}
+
+impl Default for LocksConfig {
+    fn default() -> Self {
+        Self {
+            ttl_ms: 30_000,
+            max_wait_ms: 60_000,
+        }
+    }
 }
 
 /// Which backend holds the datastore.
@@ -56,6 +80,16 @@ pub struct DatastoreConfig {
     /// Use a store that failed `silt datastore doctor`'s conditional-write
     /// checks. Unsafe: concurrent writers can then lose updates. Default false.
     pub allow_unsafe_store: bool,
+    /// The installed extension that implements the datastore. Default
+    /// `partitioned-datastore`.
+    pub extension: String,
+    /// The local copy (working copy and index sidecars). Default
+    /// `.silt/local` beside `silt.toml`.
+    pub local_dir: Option<PathBuf>,
+    /// Versions kept per file name, applied by `silt datastore setup`
+    /// (the datastore records it for every writer). Default: the
+    /// datastore's own (10 for a new one).
+    pub retain_versions: Option<u32>,
 }
 
 impl Default for DatastoreConfig {
@@ -68,9 +102,15 @@ impl Default for DatastoreConfig {
             namespace: None,
             transfer_concurrency: 32,
             allow_unsafe_store: false,
+            extension: DEFAULT_DATASTORE_EXTENSION.to_owned(),
+            local_dir: None,
+            retain_versions: None,
         }
     }
 }
+
+/// The extension that implements the datastore unless `silt.toml` names another.
+pub const DEFAULT_DATASTORE_EXTENSION: &str = "partitioned-datastore";
 
 /// `[extensions]`
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -197,6 +237,14 @@ impl Config {
                 "datastore.namespace must be a relative key such as `team/project` (no `..`, no leading `/`)",
             ));
         }
+        if self.locks.ttl_ms < 300 {
+            return Err(invalid(
+                "locks.ttl_ms must be at least 300 (milliseconds); the default is 30000",
+            ));
+        }
+        if self.datastore.retain_versions == Some(0) {
+            return Err(invalid("datastore.retain_versions must be at least 1"));
+        }
         if !(1..=65_536).contains(&self.runtime.memory_limit_mib) {
             return Err(invalid(
                 "runtime.memory_limit_mib must be between 1 and 65536 (MiB)",
@@ -222,6 +270,7 @@ impl Config {
             &mut config.extensions.dir,
             &mut config.cache.dir,
             &mut config.datastore.dir,
+            &mut config.datastore.local_dir,
         ] {
             if let Some(dir) = dir.as_mut().filter(|d| d.is_relative()) {
                 *dir = base.join(&*dir);

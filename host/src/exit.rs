@@ -8,9 +8,14 @@
 //! | 65 | invalid input: not a valid extension, corrupt data |
 //! | 69 | the store is unreachable, refuses us, or cannot be trusted |
 //! | 70 | an extension crashed, timed out or exceeded its memory limit |
+//! | 75 | a lease: held too long by someone else, or lost (taken over) — try again |
 //! | 78 | configuration error in `silt.toml` |
+//! | 130, 143 | interrupted by SIGINT, SIGTERM (leases released) |
+//!
+//! `silt run` exits with its command's code when the command ran.
 
 use crate::config::ConfigError;
+use crate::datastore::{DatastoreError, Interrupted};
 use crate::runtime::{CatalogError, InvalidExtension, RuntimeError};
 use crate::store::StoreError;
 
@@ -22,6 +27,8 @@ pub const DATA_ERROR: u8 = 65;
 pub const UNAVAILABLE: u8 = 69;
 /// An extension failed at run time (sysexits `EX_SOFTWARE`).
 pub const EXTENSION_FAILED: u8 = 70;
+/// Try again later: a lease was held too long or lost (sysexits `EX_TEMPFAIL`).
+pub const TEMPFAIL: u8 = 75;
 /// Configuration error (sysexits `EX_CONFIG`).
 pub const CONFIG: u8 = 78;
 
@@ -49,6 +56,18 @@ pub struct UntrustworthyStore {
     pub failed: String,
 }
 
+/// `silt run`'s command exited unsuccessfully; silt exits with its code.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the command {how}; nothing was committed (its changes stay in the working copy; `silt datastore sync --push` commits them)"
+)]
+pub struct CommandFailed {
+    /// `exited with 3`, `was killed by signal 9`.
+    pub how: String,
+    /// The exit code to pass on.
+    pub code: u8,
+}
+
 /// The exit code for an error, from the first cause silt recognises.
 pub fn code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
@@ -57,6 +76,24 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         }
         if cause.is::<UntrustworthyStore>() {
             return UNAVAILABLE;
+        }
+        if let Some(failed) = cause.downcast_ref::<CommandFailed>() {
+            return failed.code;
+        }
+        if let Some(interrupted) = cause.downcast_ref::<Interrupted>() {
+            return 128 + interrupted.number;
+        }
+        if let Some(err) = cause.downcast_ref::<DatastoreError>() {
+            return match err {
+                DatastoreError::LockHeld { .. }
+                | DatastoreError::LockTimeout { .. }
+                | DatastoreError::LockLost { .. } => TEMPFAIL,
+                DatastoreError::Corrupt { .. } | DatastoreError::InvalidInput { .. } => DATA_ERROR,
+                DatastoreError::Backend { .. } => UNAVAILABLE,
+                DatastoreError::NotFound { .. }
+                | DatastoreError::Conflict { .. }
+                | DatastoreError::NotSupported { .. } => FAILURE,
+            };
         }
         if let Some(err) = cause.downcast_ref::<StoreError>() {
             return match err {

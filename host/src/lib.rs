@@ -15,6 +15,7 @@
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod datastore;
 pub mod exit;
 pub mod locations;
 pub mod runtime;

@@ -26,6 +26,8 @@ pub struct Locations {
     pub cache_dir: PathBuf,
     /// The local-directory datastore, when the backend is `dir`.
     pub store_dir: PathBuf,
+    /// The local copy of the datastore: working copy and index sidecars.
+    pub local_dir: PathBuf,
 }
 
 impl Locations {
@@ -54,6 +56,11 @@ impl Locations {
             .dir
             .clone()
             .unwrap_or_else(|| project_or_cwd.join("store"));
+        let local_dir = config
+            .datastore
+            .local_dir
+            .clone()
+            .unwrap_or_else(|| project_or_cwd.join("local"));
 
         let extensions_dir = env_dir(ENV_EXTENSIONS_DIR, cwd)
             .or_else(|| config.extensions.dir.clone())
@@ -68,6 +75,7 @@ impl Locations {
             extensions_dir,
             cache_dir,
             store_dir,
+            local_dir,
         })
     }
 }

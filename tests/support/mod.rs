@@ -14,12 +14,22 @@ use std::sync::OnceLock;
 use silt::config::RuntimeConfig;
 use silt::runtime::{ArtifactCache, Runtime};
 
+/// The workspace root, from the environment `cargo test` sets (clones that
+/// share a target dir share test binaries, so a compile-time path could name
+/// another clone).
+pub fn workspace_root() -> PathBuf {
+    let host_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    host_dir.parent().expect("host/ has a parent").to_owned()
+}
+
 /// Runs `cargo xtask <task>` (which prints a path last) and returns that path.
 pub fn xtask_path(task: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = workspace_root();
     let output = Command::new(env!("CARGO"))
         .args(["run", "--quiet", "--package", "xtask", "--", task])
-        .current_dir(root)
+        .current_dir(&root)
         .output()
         .expect("cannot run cargo xtask");
     assert!(

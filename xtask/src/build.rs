@@ -12,6 +12,7 @@ pub const WASM_TARGET: &str = "wasm32-wasip2";
 /// Guest crates, relative to the workspace root, and built into
 /// `<target>/components/<package name>.wasm`.
 pub const GUESTS: &[&str] = &[
+    "extensions/partitioned-datastore",
     "examples/hello-extension",
     "tests/components/misbehaving",
     "tests/components/networked",
@@ -20,8 +21,15 @@ pub const GUESTS: &[&str] = &[
 ];
 
 /// The workspace root (the parent of `xtask/`).
+///
+/// Read from the environment `cargo run` sets, not baked in at compile time:
+/// clones that share one target dir share one xtask binary, and a path baked
+/// in by another clone would point at that clone's files.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .expect("xtask has a parent")
         .to_owned()

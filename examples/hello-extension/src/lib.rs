@@ -11,9 +11,11 @@ wit_bindgen::generate!({
     world: "silt:datastore/datastore-extension",
 });
 
-use exports::silt::datastore::{capabilities, hydration, locks, sync};
+use exports::silt::datastore::{capabilities, hydration, locks, models, sync};
 use silt::datastore::object_store::{self, DownloadItem, PutMode, StoreError, UploadItem};
-use silt::datastore::types::{BackendFailure, Error, LockInfo, LockScope, Scope, TransferStats};
+use silt::datastore::types::{
+    BackendFailure, Error, Lease, LockInfo, LockScope, ModelRef, Scope, TransferStats,
+};
 use silt::datastore::{log, progress};
 
 // The metadata the host reads without compiling this component.
@@ -139,6 +141,7 @@ impl sync::Guest for Hello {
             objects_local: files.len() as u64,
             bytes_local: files.iter().map(|(_, size)| size).sum(),
             local_changes: Vec::new(),
+            local_models: Vec::new(),
             remote_changes: Vec::new(),
         })
     }
@@ -164,18 +167,13 @@ impl hydration::Guest for Hello {
 /// No locks of its own: without `model-locks`/`namespace-locks` the host
 /// serializes writes with its own namespace lock.
 impl locks::Guest for Hello {
-    fn acquire(
-        _scope: LockScope,
-        _options: locks::AcquireOptions,
-    ) -> Result<silt::datastore::types::Lease, Error> {
+    fn acquire(_scope: LockScope, _options: locks::AcquireOptions) -> Result<Lease, Error> {
         Err(Error::NotSupported("hello-extension has no locks".into()))
     }
-    fn renew(
-        _lease: silt::datastore::types::Lease,
-    ) -> Result<silt::datastore::types::Lease, Error> {
+    fn renew(_lease: Lease) -> Result<Lease, Error> {
         Err(Error::NotSupported("hello-extension has no locks".into()))
     }
-    fn release(_lease: silt::datastore::types::Lease) -> Result<(), Error> {
+    fn release(_lease: Lease) -> Result<(), Error> {
         Err(Error::NotSupported("hello-extension has no locks".into()))
     }
     fn inspect(_scope: LockScope) -> Result<Option<LockInfo>, Error> {
@@ -259,6 +257,48 @@ fn store_error(key: &str, err: StoreError) -> Error {
             retryable: false,
             detail: format!("{key}: {other:?}"),
         }),
+    }
+}
+
+impl models::Guest for Hello {
+    fn list_files(_model: ModelRef) -> Result<Vec<models::FileEntry>, Error> {
+        Err(Error::NotSupported(
+            "hello-extension keeps no per-model index".into(),
+        ))
+    }
+    fn history(_model: ModelRef, _name: String) -> Result<Vec<models::FileVersion>, Error> {
+        Err(Error::NotSupported(
+            "hello-extension keeps no per-model index".into(),
+        ))
+    }
+    fn put_file(
+        _model: ModelRef,
+        _name: String,
+        _cache_path: String,
+        _lease: Lease,
+    ) -> Result<models::FileVersion, Error> {
+        Err(Error::NotSupported(
+            "hello-extension keeps no per-model index".into(),
+        ))
+    }
+    fn get_file(
+        _model: ModelRef,
+        _name: String,
+        _version: Option<String>,
+        _cache_path: String,
+    ) -> Result<models::FileVersion, Error> {
+        Err(Error::NotSupported(
+            "hello-extension keeps no per-model index".into(),
+        ))
+    }
+    fn remove_file(
+        _model: ModelRef,
+        _name: String,
+        _lease: Lease,
+    ) -> Result<models::FileVersion, Error> {
+        Err(Error::NotSupported(
+            "hello-extension keeps no per-model index".into(),
+        ))
     }
 }
 

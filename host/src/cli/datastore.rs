@@ -1,14 +1,62 @@
-//! `silt datastore doctor`: can this store be trusted with concurrent writers?
+//! `silt datastore setup|status|sync|verify|doctor|lock`.
 
-use clap::Subcommand;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
 
 use super::Context;
+use super::output::human_bytes;
+use crate::datastore::{
+    Datastore, LeasePolicy, describe_holder, now_ms, parse_model, scope_label, under_leases,
+};
 use crate::exit::UntrustworthyStore;
+use crate::runtime::bindings::exports::silt::datastore::sync::{SetupOptions, SyncOptions};
+use crate::runtime::bindings::silt::datastore::types::{LockInfo, LockScope, Scope};
 use crate::store::{doctor, root};
 
 /// Datastore commands.
 #[derive(Debug, Subcommand)]
 pub enum DatastoreCommand {
+    /// Create the datastore at the configured root (or check an existing
+    /// one), after checking that the store honours conditional writes.
+    Setup {
+        /// Versions kept per file name (recorded in the datastore for every
+        /// writer). Default: `datastore.retain_versions`, else the datastore's (10).
+        #[arg(long)]
+        retain_versions: Option<u32>,
+        /// Use a store that fails the conditional-write checks anyway (unsafe).
+        #[arg(long)]
+        allow_unsafe_store: bool,
+    },
+    /// Compare the local copy with the store, without transferring data.
+    Status {
+        /// Only these models (`type/id`); default all.
+        #[arg(long = "model", value_name = "TYPE/ID")]
+        models: Vec<String>,
+    },
+    /// Pull what changed in the store, then push local changes (or only one
+    /// direction).
+    Sync {
+        /// Only pull.
+        #[arg(long, conflicts_with = "push")]
+        pull: bool,
+        /// Only push.
+        #[arg(long)]
+        push: bool,
+        /// Report what would move, move nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only these models (`type/id`); default all.
+        #[arg(long = "model", value_name = "TYPE/ID")]
+        models: Vec<String>,
+    },
+    /// Check the index against the stored objects (reads only).
+    Verify {
+        /// Only these models (`type/id`); default all.
+        #[arg(long = "model", value_name = "TYPE/ID")]
+        models: Vec<String>,
+    },
     /// Check that the store honours conditional writes (create-if-absent,
     /// update-if-match, delete-if-match, racing creates) and time a round trip.
     Doctor {
@@ -17,17 +65,87 @@ pub enum DatastoreCommand {
         #[arg(long)]
         allow_unsafe_store: bool,
     },
+    /// Inspect or break leases.
+    #[command(subcommand)]
+    Lock(LockCommand),
+}
+
+/// `silt datastore lock ...`
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Who holds which lease (every lease, or one scope).
+    Status(LockTarget),
+    /// Remove someone else's lease. Refuses if the lease changed (new holder
+    /// or renewal) between inspection and removal.
+    Release {
+        /// Required: breaking a lease someone may still be using is a decision.
+        #[arg(long, required = true)]
+        force: bool,
+        #[command(flatten)]
+        target: LockTarget,
+    },
+}
+
+/// Which lease.
+#[derive(Debug, Args)]
+pub struct LockTarget {
+    /// A model's lease (`type/id`).
+    #[arg(long, value_name = "TYPE/ID", conflicts_with = "namespace")]
+    model: Option<String>,
+    /// The namespace lease.
+    #[arg(long)]
+    namespace: bool,
+}
+
+impl LockTarget {
+    fn scope(&self) -> anyhow::Result<Option<LockScope>> {
+        Ok(match (&self.model, self.namespace) {
+            (Some(model), _) => Some(LockScope::Model(parse_model(model)?)),
+            (None, true) => Some(LockScope::Namespace),
+            (None, false) => None,
+        })
+    }
 }
 
 pub(super) fn run(context: &Context, command: DatastoreCommand) -> anyhow::Result<()> {
     match command {
+        DatastoreCommand::Setup {
+            retain_versions,
+            allow_unsafe_store,
+        } => setup(context, retain_versions, allow_unsafe_store),
+        DatastoreCommand::Status { models } => status(context, &models),
+        DatastoreCommand::Sync {
+            pull,
+            push,
+            dry_run,
+            models,
+        } => sync(context, !push || pull, !pull || push, dry_run, &models),
+        DatastoreCommand::Verify { models } => verify(context, &models),
         DatastoreCommand::Doctor { allow_unsafe_store } => doctor(context, allow_unsafe_store),
+        DatastoreCommand::Lock(LockCommand::Status(target)) => lock_status(context, &target),
+        DatastoreCommand::Lock(LockCommand::Release { target, .. }) => {
+            lock_release(context, &target)
+        }
     }
 }
 
-fn doctor(context: &Context, allow_unsafe_store: bool) -> anyhow::Result<()> {
+/// The scope of `--model` arguments: all models when there are none.
+pub(super) fn scope_of(models: &[String]) -> anyhow::Result<Scope> {
+    if models.is_empty() {
+        return Ok(Scope::All);
+    }
+    Ok(Scope::Models(
+        models
+            .iter()
+            .map(|m| parse_model(m))
+            .collect::<anyhow::Result<_>>()?,
+    ))
+}
+
+/// Runs the doctor's checks; an untrustworthy store is an error unless allowed.
+fn check_store(context: &Context, allow: bool) -> anyhow::Result<doctor::DoctorReport> {
     let config = &context.locations.config.datastore;
-    let allow = allow_unsafe_store || config.allow_unsafe_store;
+    let allow = allow || config.allow_unsafe_store;
     let store = root::open(config, &context.locations.store_dir)?;
     let report = super::block_on(doctor::diagnose(store))??;
     if !report.trustworthy && !allow {
@@ -43,6 +161,266 @@ fn doctor(context: &Context, allow_unsafe_store: bool) -> anyhow::Result<()> {
         }
         .into());
     }
+    Ok(report)
+}
+
+#[derive(Serialize)]
+struct SetupReport {
+    store: String,
+    created: bool,
+    layout_version: u32,
+    detail: String,
+    local_dir: String,
+}
+
+/// `setup` without printing: for `silt init`.
+pub(super) fn setup_quietly(context: &Context) -> anyhow::Result<()> {
+    set_up(context, None, false).map(|_| ())
+}
+
+fn setup(
+    context: &Context,
+    retain_versions: Option<u32>,
+    allow_unsafe_store: bool,
+) -> anyhow::Result<()> {
+    let report = set_up(context, retain_versions, allow_unsafe_store)?;
+    context.output.emit(&report, |out| {
+        let verb = if report.created { "created" } else { "found" };
+        writeln!(out, "{verb} the datastore at {}", report.store)?;
+        writeln!(out, "  {}", report.detail)?;
+        writeln!(out, "  local copy: {}", report.local_dir)
+    })
+}
+
+fn set_up(
+    context: &Context,
+    retain_versions: Option<u32>,
+    allow_unsafe_store: bool,
+) -> anyhow::Result<SetupReport> {
+    let checked = check_store(context, allow_unsafe_store)?;
+    let retain_versions = retain_versions.or(context.locations.config.datastore.retain_versions);
+    let report = super::block_on(async {
+        let datastore = super::open_datastore(context).await?;
+        datastore
+            .setup(SetupOptions {
+                create: true,
+                retain_versions,
+            })
+            .await
+    })??;
+    Ok(SetupReport {
+        store: checked.store,
+        created: report.created,
+        layout_version: report.layout_version,
+        detail: report.detail,
+        local_dir: context.locations.local_dir.display().to_string(),
+    })
+}
+
+#[derive(Serialize)]
+struct StatusReport {
+    objects_total: u64,
+    bytes_total: u64,
+    objects_local: u64,
+    bytes_local: u64,
+    local_changes: Vec<String>,
+    remote_changes: Vec<String>,
+}
+
+fn status(context: &Context, models: &[String]) -> anyhow::Result<()> {
+    let scope = scope_of(models)?;
+    let status = super::block_on(async {
+        let datastore = super::open_datastore(context).await?;
+        datastore.status(&scope).await
+    })??;
+    let report = StatusReport {
+        objects_total: status.objects_total,
+        bytes_total: status.bytes_total,
+        objects_local: status.objects_local,
+        bytes_local: status.bytes_local,
+        local_changes: status.local_changes,
+        remote_changes: status.remote_changes,
+    };
+    context.output.emit(&report, |out| {
+        writeln!(
+            out,
+            "index (as last pulled): {} files, {}; present locally: {} files, {}",
+            report.objects_total,
+            human_bytes(report.bytes_total),
+            report.objects_local,
+            human_bytes(report.bytes_local)
+        )?;
+        if report.remote_changes.is_empty() {
+            writeln!(out, "store: no changes since the last pull")?;
+        } else {
+            writeln!(
+                out,
+                "store: {} models changed since the last pull (silt datastore sync --pull):",
+                report.remote_changes.len()
+            )?;
+            for model in &report.remote_changes {
+                writeln!(out, "  {model}")?;
+            }
+        }
+        if report.local_changes.is_empty() {
+            writeln!(out, "local: no uncommitted changes")
+        } else {
+            writeln!(
+                out,
+                "local: {} uncommitted changes (silt datastore sync --push):",
+                report.local_changes.len()
+            )?;
+            for path in &report.local_changes {
+                writeln!(out, "  {path}")?;
+            }
+            Ok(())
+        }
+    })
+}
+
+#[derive(Serialize, Default)]
+struct SyncReport {
+    pulled: Option<Direction>,
+    pushed: Option<Direction>,
+}
+
+#[derive(Serialize)]
+struct Direction {
+    summary: String,
+    changed: Vec<String>,
+    objects_downloaded: u64,
+    bytes_downloaded: u64,
+    objects_uploaded: u64,
+    bytes_uploaded: u64,
+    partitions_read: u64,
+    partitions_written: u64,
+}
+
+impl From<crate::runtime::bindings::exports::silt::datastore::sync::SyncReport> for Direction {
+    fn from(report: crate::runtime::bindings::exports::silt::datastore::sync::SyncReport) -> Self {
+        Self {
+            summary: report.summary,
+            changed: report.changed,
+            objects_downloaded: report.stats.objects_downloaded,
+            bytes_downloaded: report.stats.bytes_downloaded,
+            objects_uploaded: report.stats.objects_uploaded,
+            bytes_uploaded: report.stats.bytes_uploaded,
+            partitions_read: report.stats.partitions_read,
+            partitions_written: report.stats.partitions_written,
+        }
+    }
+}
+
+fn sync(
+    context: &Context,
+    pull: bool,
+    push: bool,
+    dry_run: bool,
+    models: &[String],
+) -> anyhow::Result<()> {
+    let scope = scope_of(models)?;
+    let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
+    let report = super::block_on(async {
+        let datastore = Arc::new(super::open_datastore(context).await?);
+        let mut report = SyncReport::default();
+        if pull {
+            let options = SyncOptions {
+                scope: scope.clone(),
+                leases: Vec::new(),
+                dry_run,
+            };
+            report.pulled = Some(datastore.pull(&options).await?.into());
+        }
+        if push {
+            report.pushed = Some(
+                push_changes(&datastore, scope, &policy, dry_run)
+                    .await?
+                    .into(),
+            );
+        }
+        anyhow::Ok(report)
+    })??;
+    context.output.emit(&report, |out| {
+        for (label, direction) in [("pull", &report.pulled), ("push", &report.pushed)] {
+            let Some(direction) = direction else { continue };
+            writeln!(out, "{label}: {}", direction.summary)?;
+            for path in &direction.changed {
+                writeln!(out, "  {path}")?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Pushes local changes: finds the models that have some, takes their leases
+/// (sorted), commits, releases.
+async fn push_changes(
+    datastore: &Arc<Datastore>,
+    scope: Scope,
+    policy: &LeasePolicy,
+    dry_run: bool,
+) -> anyhow::Result<crate::runtime::bindings::exports::silt::datastore::sync::SyncReport> {
+    let status = datastore.status(&scope).await?;
+    let changed_models = status.local_models;
+    let options = SyncOptions {
+        scope: Scope::Models(changed_models.clone()),
+        leases: Vec::new(),
+        dry_run,
+    };
+    if dry_run || changed_models.is_empty() {
+        return datastore.push(&options).await;
+    }
+    let scopes = changed_models.into_iter().map(LockScope::Model).collect();
+    under_leases(datastore, scopes, policy, async |leases| {
+        let options = SyncOptions {
+            leases: leases.leases(),
+            ..options
+        };
+        leases.check("push")?;
+        datastore.push(&options).await
+    })
+    .await
+}
+
+fn verify(context: &Context, models: &[String]) -> anyhow::Result<()> {
+    let scope = scope_of(models)?;
+    let findings = super::block_on(async {
+        let datastore = super::open_datastore(context).await?;
+        datastore.verify(&scope).await
+    })??;
+    #[derive(Serialize)]
+    struct Finding {
+        object: String,
+        problem: String,
+    }
+    let findings: Vec<Finding> = findings
+        .into_iter()
+        .map(|f| Finding {
+            object: f.object,
+            problem: f.problem,
+        })
+        .collect();
+    let problems = findings.len();
+    context.output.emit(&findings, |out| {
+        if findings.is_empty() {
+            return writeln!(
+                out,
+                "verified: every indexed object is present with its size"
+            );
+        }
+        for finding in &findings {
+            writeln!(out, "{}: {}", finding.object, finding.problem)?;
+        }
+        Ok(())
+    })?;
+    if problems > 0 {
+        anyhow::bail!("verify found {problems} problems (listed above)");
+    }
+    Ok(())
+}
+
+fn doctor(context: &Context, allow_unsafe_store: bool) -> anyhow::Result<()> {
+    let report = check_store(context, allow_unsafe_store)?;
     context.output.emit(&report, |out| {
         writeln!(out, "store: {}", report.store)?;
         for check in &report.checks {
@@ -57,5 +435,91 @@ fn doctor(context: &Context, allow_unsafe_store: bool) -> anyhow::Result<()> {
                 "verdict: UNSAFE — used only because it was explicitly allowed; concurrent writers can lose updates"
             )
         }
+    })
+}
+
+/// A lease as `lock status` shows it.
+#[derive(Serialize)]
+pub(super) struct LockView {
+    scope: String,
+    holder: String,
+    host: String,
+    pid: u32,
+    generation: u64,
+    age_ms: u64,
+    since_renewal_ms: u64,
+    ttl_ms: u32,
+    stale: bool,
+}
+
+impl LockView {
+    fn new(info: &LockInfo) -> Self {
+        let now = now_ms();
+        Self {
+            scope: scope_label(&info.scope),
+            holder: info.holder.name.clone(),
+            host: info.holder.host.clone(),
+            pid: info.holder.pid,
+            generation: info.generation,
+            age_ms: now.saturating_sub(info.acquired_at),
+            since_renewal_ms: now.saturating_sub(info.renewed_at),
+            ttl_ms: info.ttl_ms,
+            stale: info.stale,
+        }
+    }
+}
+
+fn lock_status(context: &Context, target: &LockTarget) -> anyhow::Result<()> {
+    let scope = target.scope()?;
+    let infos = super::block_on(async {
+        let datastore = super::open_datastore(context).await?;
+        match &scope {
+            Some(scope) => Ok(datastore.inspect(scope).await?.into_iter().collect()),
+            None => datastore.list_locks().await,
+        }
+    })??;
+    let views: Vec<LockView> = infos.iter().map(LockView::new).collect();
+    context.output.emit(&views, |out| {
+        if infos.is_empty() {
+            return match &scope {
+                Some(scope) => writeln!(out, "{}: free", scope_label(scope)),
+                None => writeln!(out, "no leases are held"),
+            };
+        }
+        for info in &infos {
+            writeln!(
+                out,
+                "{}: {}",
+                scope_label(&info.scope),
+                describe_holder(info)
+            )?;
+        }
+        Ok(())
+    })
+}
+
+fn lock_release(context: &Context, target: &LockTarget) -> anyhow::Result<()> {
+    let Some(scope) = target.scope()? else {
+        anyhow::bail!("say which lease to release: --model <type>/<id> or --namespace");
+    };
+    let released = super::block_on(async {
+        let datastore = super::open_datastore(context).await?;
+        let Some(info) = datastore.inspect(&scope).await? else {
+            return anyhow::Ok(None);
+        };
+        // Conditional on the version just inspected: a renewal or a new
+        // holder in between makes this fail rather than break a live lease.
+        datastore.force_release(&info).await?;
+        Ok(Some(info))
+    })??;
+    let view = released.as_ref().map(LockView::new);
+    context.output.emit(&view, |out| match &released {
+        Some(info) => writeln!(
+            out,
+            "released the lease on {} ({})",
+            scope_label(&scope),
+            describe_holder(info)
+        ),
+        None => writeln!(out, "{}: no lease to release", scope_label(&scope)),
     })
 }

@@ -2,9 +2,12 @@
 //! per command group, output rendered in one place ([`output`]).
 
 mod cache;
+mod data;
 mod datastore;
 mod extension;
+mod init;
 pub mod output;
+mod run;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -42,9 +45,17 @@ pub enum Command {
     /// Show or prune the cache of compiled extensions.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
-    /// Work with the shared datastore.
+    /// Write a silt.toml here (by default: a local-directory datastore under .silt/).
+    Init(init::InitArgs),
+    /// Set up, sync and inspect the shared datastore and its leases.
     #[command(subcommand)]
     Datastore(datastore::DatastoreCommand),
+    /// Put, get, list and remove files of one model.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Run a command on models: lease them, make their data present, run,
+    /// commit what changed, release. Exits with the command's code.
+    Run(run::RunArgs),
 }
 
 /// What every command gets: where things are and how to print.
@@ -77,7 +88,10 @@ fn run(cli: Cli, output: Output) -> anyhow::Result<()> {
     match cli.command {
         Command::Extension(command) => extension::run(&context, command),
         Command::Cache(command) => cache::run(&context, command),
+        Command::Init(args) => init::run(&context, &cwd, args),
         Command::Datastore(command) => datastore::run(&context, command),
+        Command::Data(command) => data::run(&context, command),
+        Command::Run(args) => run::run(&context, args),
     }
 }
 
@@ -106,4 +120,20 @@ pub(crate) fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
         .build()
         .context("cannot start the async runtime")?;
     Ok(runtime.block_on(future))
+}
+
+/// Opens the configured datastore (loading its extension).
+pub(crate) async fn open_datastore(
+    context: &Context,
+) -> anyhow::Result<crate::datastore::Datastore> {
+    crate::datastore::Datastore::open(&context.locations, None).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
 }

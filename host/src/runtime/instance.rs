@@ -138,6 +138,23 @@ impl ExtensionInstance {
             .call_hydrate_file(s, path))
     }
 
+    /// Calls any export of the world: `call` gets the bindings and the store
+    /// and makes one guest call. The typed wrappers above and the datastore
+    /// client use this; it gives every call the same deadline and the same
+    /// failure classification.
+    ///
+    /// # Errors
+    /// As [`Self::describe`].
+    pub async fn call<R>(
+        &mut self,
+        function: &'static str,
+        call: impl AsyncFnOnce(&DatastoreExtension, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, RuntimeError> {
+        self.begin()?;
+        let result = call(&self.bindings, &mut self.store).await;
+        self.finish(function, result)
+    }
+
     fn begin(&mut self) -> Result<(), RuntimeError> {
         if self.poisoned {
             return Err(RuntimeError::Poisoned {

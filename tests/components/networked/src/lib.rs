@@ -6,7 +6,7 @@ wit_bindgen::generate!({
     world: "silt:datastore/datastore-extension",
 });
 
-use exports::silt::datastore::{capabilities, hydration, locks, sync};
+use exports::silt::datastore::{capabilities, hydration, locks, models, sync};
 use silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef, Scope};
 
 #[unsafe(link_section = "silt-extension")]
@@ -83,6 +83,38 @@ impl locks::Guest for Networked {
         unsupported()
     }
     fn force_release(_expected: LockInfo) -> Result<(), Error> {
+        unsupported()
+    }
+}
+
+impl models::Guest for Networked {
+    fn list_files(_model: ModelRef) -> Result<Vec<models::FileEntry>, Error> {
+        unsupported()
+    }
+    fn history(_model: ModelRef, _name: String) -> Result<Vec<models::FileVersion>, Error> {
+        unsupported()
+    }
+    fn put_file(
+        _model: ModelRef,
+        _name: String,
+        _cache_path: String,
+        _lease: Lease,
+    ) -> Result<models::FileVersion, Error> {
+        unsupported()
+    }
+    fn get_file(
+        _model: ModelRef,
+        _name: String,
+        _version: Option<String>,
+        _cache_path: String,
+    ) -> Result<models::FileVersion, Error> {
+        unsupported()
+    }
+    fn remove_file(
+        _model: ModelRef,
+        _name: String,
+        _lease: Lease,
+    ) -> Result<models::FileVersion, Error> {
         unsupported()
     }
 }

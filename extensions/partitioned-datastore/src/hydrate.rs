@@ -1,0 +1,304 @@
+//! Making model files present in the working copy: for `hydrate-scope`,
+//! `hydrate-file`, and for pull (which refreshes only files already present).
+//!
+//! Local edits always win: a file changed locally is never overwritten or
+//! removed here; push commits it.
+
+use crate::exports::silt::datastore::hydration::{Guest, HydrateOptions, HydrateReport};
+use crate::layout::{self, DATA_AREA};
+use crate::local::{self, Sidecar};
+use crate::partition::{Entry, Partition};
+use crate::silt::datastore::object_store::{self, DownloadItem};
+use crate::silt::datastore::types::{Error, ModelRef, TransferStats};
+use crate::store::{self, Conditional};
+use crate::{Partitioned, log_warn};
+
+/// Empty transfer counts.
+pub fn no_transfers() -> TransferStats {
+    TransferStats {
+        objects_downloaded: 0,
+        bytes_downloaded: 0,
+        objects_uploaded: 0,
+        bytes_uploaded: 0,
+        partitions_read: 0,
+        partitions_written: 0,
+    }
+}
+
+/// Brings `sidecar`'s copy of the partition up to date with the store (one
+/// conditional GET). Returns true when it changed.
+pub fn refresh(
+    area: &str,
+    model: &ModelRef,
+    sidecar: &mut Sidecar,
+    stats: &mut TransferStats,
+) -> Result<bool, Error> {
+    let key = layout::partition_key(area, model);
+    let known = sidecar
+        .partition
+        .as_ref()
+        .and(sidecar.store_version.as_deref());
+    match store::get_if_changed(&key, known)? {
+        Conditional::Unchanged => Ok(false),
+        Conditional::Changed(found) => {
+            stats.partitions_read += 1;
+            sidecar.partition = Some(Partition::parse(&key, &found.data, area, model)?);
+            sidecar.store_version = Some(found.version);
+            Ok(true)
+        }
+        Conditional::Missing => {
+            let changed = sidecar.partition.is_some();
+            sidecar.partition = None;
+            sidecar.store_version = None;
+            Ok(changed)
+        }
+    }
+}
+
+/// What bringing one model's working copy up to date would do.
+#[derive(Default)]
+pub struct Plan {
+    /// Files to download: name and the version to fetch.
+    pub downloads: Vec<(String, Entry)>,
+    /// Files removed in the store and unchanged locally: delete them.
+    pub removals: Vec<String>,
+    /// Files edited locally that the store has moved on from: left alone.
+    pub conflicts: Vec<String>,
+    /// Files already present at their latest version.
+    pub present: u64,
+}
+
+/// True when the working file still holds what `sidecar` stamped for `name`
+/// (size and mtime, else by hash); refreshes a stale stamp.
+fn unmodified(sidecar: &mut Sidecar, model: &ModelRef, name: &str) -> Result<bool, Error> {
+    let path = layout::working_path(model, name);
+    let (Some(stamp), Some((size, mtime_ns))) = (sidecar.local.get(name), local::stat(&path))
+    else {
+        return Ok(false);
+    };
+    if stamp.size == size && stamp.mtime_ns == mtime_ns {
+        return Ok(true);
+    }
+    let (sha256, _) = local::hash_file(&path)?;
+    if sha256 != stamp.sha256 {
+        return Ok(false);
+    }
+    let version = stamp.version.clone();
+    local::stamp(sidecar, model, name, &version, &sha256);
+    Ok(true)
+}
+
+/// Plans the working copy of `model` against `sidecar.partition`. With
+/// `only_present`, files that are not in the working copy stay absent.
+pub fn plan(model: &ModelRef, sidecar: &mut Sidecar, only_present: bool) -> Result<Plan, Error> {
+    let mut plan = Plan::default();
+    let Some(partition) = sidecar.partition.clone() else {
+        return Ok(plan);
+    };
+    for (name, versions) in &partition.files {
+        let latest = versions.last().expect("partitions never hold empty names");
+        let path = layout::working_path(model, name);
+        let on_disk = local::stat(&path).is_some();
+        let stamped = sidecar.local.get(name).map(|s| s.version.clone());
+        if latest.deleted {
+            if stamped.is_some() && on_disk {
+                if unmodified(sidecar, model, name)? {
+                    plan.removals.push(name.clone());
+                } else {
+                    plan.conflicts.push(name.clone());
+                }
+            }
+            continue;
+        }
+        match (stamped, on_disk) {
+            (Some(version), true) => {
+                if !unmodified(sidecar, model, name)? {
+                    if version != latest.version {
+                        plan.conflicts.push(name.clone());
+                    }
+                } else if version == latest.version {
+                    plan.present += 1;
+                } else {
+                    plan.downloads.push((name.clone(), latest.clone()));
+                }
+            }
+            // Removed locally and not pushed yet: keep it removed.
+            (Some(_), false) => {}
+            (None, true) => {
+                // Not ours yet: adopt it if it is the latest, else it is a local edit.
+                let (sha256, _) = local::hash_file(&path)?;
+                if sha256 == latest.sha256 {
+                    local::stamp(sidecar, model, name, &latest.version, &sha256);
+                    plan.present += 1;
+                } else {
+                    plan.conflicts.push(name.clone());
+                }
+            }
+            (None, false) if !only_present => plan.downloads.push((name.clone(), latest.clone())),
+            (None, false) => {}
+        }
+    }
+    Ok(plan)
+}
+
+/// Carries out `plan`: downloads (verified, atomic) and removals, stamping
+/// the sidecar. Returns the cache paths that changed.
+pub fn apply(
+    model: &ModelRef,
+    sidecar: &mut Sidecar,
+    plan: &Plan,
+    stats: &mut TransferStats,
+) -> Result<Vec<String>, Error> {
+    let mut changed = Vec::new();
+    let items: Vec<DownloadItem> = plan
+        .downloads
+        .iter()
+        .map(|(name, entry)| DownloadItem {
+            key: layout::object_key(DATA_AREA, model, name, &entry.version),
+            cache_path: layout::working_path(model, name),
+            expected_version: None,
+            sha256: Some(entry.sha256.clone()),
+        })
+        .collect();
+    let mut first_error = None;
+    if !items.is_empty() {
+        let results = object_store::download(&items);
+        for ((name, entry), (item, result)) in plan.downloads.iter().zip(items.iter().zip(results))
+        {
+            match result {
+                Ok(meta) => {
+                    stats.objects_downloaded += 1;
+                    stats.bytes_downloaded += meta.size;
+                    local::stamp(sidecar, model, name, &entry.version, &entry.sha256);
+                    changed.push(item.cache_path.clone());
+                }
+                Err(err) => {
+                    first_error.get_or_insert_with(|| store::error(&item.key, err));
+                }
+            }
+        }
+    }
+    for name in &plan.removals {
+        let path = layout::working_path(model, name);
+        match std::fs::remove_file(layout::in_cache(&path)) {
+            Ok(()) => {
+                sidecar.local.remove(name);
+                changed.push(path);
+            }
+            Err(err) => log_warn(&format!("could not remove {path}: {err}")),
+        }
+    }
+    for name in &plan.conflicts {
+        log_warn(&format!(
+            "{}: kept the local edit; the store has a newer version (push commits yours on top)",
+            layout::working_path(model, name)
+        ));
+    }
+    // Stamps of what did land are worth keeping even when something failed.
+    local::save(DATA_AREA, model, sidecar)?;
+    match first_error {
+        Some(err) => Err(err),
+        None => Ok(changed),
+    }
+}
+
+/// Finds the model and name of a working-copy path `data/<type>/<id>/<name>`.
+/// The type may contain `/`, so each split is tried, preferring models this
+/// cache knows, then models the store has.
+fn resolve(path: &str) -> Result<(ModelRef, String), Error> {
+    let rest = path
+        .trim_start_matches('/')
+        .strip_prefix("data/")
+        .ok_or_else(|| Error::InvalidInput(format!("{path}: not under data/")))?;
+    let segments: Vec<&str> = rest.split('/').collect();
+    let candidates: Vec<(ModelRef, String)> = (1..segments.len().saturating_sub(1))
+        .map(|id_at| {
+            (
+                ModelRef {
+                    model_type: segments[..id_at].join("/"),
+                    model_id: segments[id_at].to_owned(),
+                },
+                segments[id_at + 1..].join("/"),
+            )
+        })
+        .collect();
+    for (model, name) in &candidates {
+        let sidecar = local::load(DATA_AREA, model);
+        if sidecar
+            .partition
+            .is_some_and(|p| p.files.contains_key(name))
+        {
+            return Ok((model.clone(), name.clone()));
+        }
+    }
+    for (model, name) in candidates {
+        if crate::partition::read(DATA_AREA, &model)?
+            .partition
+            .files
+            .contains_key(&name)
+        {
+            return Ok((model, name));
+        }
+    }
+    Err(Error::NotFound(format!("{path}: no model has this file")))
+}
+
+impl Guest for Partitioned {
+    fn hydrate_scope(
+        models: Vec<ModelRef>,
+        options: HydrateOptions,
+    ) -> Result<HydrateReport, Error> {
+        let mut stats = no_transfers();
+        let mut present = 0;
+        let mut remaining = 0;
+        let mut budget = options.max_objects.unwrap_or(u64::MAX);
+        for model in &models {
+            layout::check_model(model)?;
+            let mut sidecar = local::load(DATA_AREA, model);
+            refresh(DATA_AREA, model, &mut sidecar, &mut stats)?;
+            let mut plan = plan(model, &mut sidecar, false)?;
+            present += plan.present;
+            let wanted = plan.downloads.len() as u64;
+            if options.dry_run {
+                remaining += wanted;
+                continue;
+            }
+            plan.downloads.truncate(budget.min(wanted) as usize);
+            budget -= plan.downloads.len() as u64;
+            remaining += wanted - plan.downloads.len() as u64;
+            apply(model, &mut sidecar, &plan, &mut stats)?;
+        }
+        Ok(HydrateReport {
+            stats,
+            objects_present: present,
+            objects_remaining: remaining,
+        })
+    }
+
+    fn hydrate_file(path: String) -> Result<HydrateReport, Error> {
+        let (model, name) = resolve(&path)?;
+        let mut stats = no_transfers();
+        let mut sidecar = local::load(DATA_AREA, &model);
+        refresh(DATA_AREA, &model, &mut sidecar, &mut stats)?;
+        let mut plan = plan(&model, &mut sidecar, false)?;
+        let present = plan.present;
+        plan.downloads.retain(|(n, _)| n == &name);
+        plan.removals.clear();
+        plan.conflicts.retain(|n| n == &name);
+        if plan.downloads.is_empty()
+            && sidecar
+                .partition
+                .as_ref()
+                .and_then(|p| p.live(&name))
+                .is_none()
+        {
+            return Err(Error::NotFound(format!("{path}: removed from the model")));
+        }
+        apply(&model, &mut sidecar, &plan, &mut stats)?;
+        Ok(HydrateReport {
+            stats,
+            objects_present: present,
+            objects_remaining: 0,
+        })
+    }
+}

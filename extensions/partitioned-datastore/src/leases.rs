@@ -1,0 +1,443 @@
+//! Leases: lock objects in the store, one per model and one for the namespace.
+//!
+//! - acquire: create with `If-None-Match: *`; a stale lock (not renewed within
+//!   its TTL) is taken over by compare-and-swap on its version, never by
+//!   delete-then-create; every acquisition gets a generation higher than any
+//!   before it for that scope, and raises the model partition's fence to it
+//!   before the lease is handed out, so an old holder can never commit again;
+//! - renew and release: compare-and-swap / delete on the version we wrote;
+//! - model and namespace leases exclude each other: each side writes its own
+//!   lock first and then looks for the other's (so at least one of two racing
+//!   acquirers sees the other). A namespace acquirer keeps its lock while it
+//!   waits for model holders to drain, which stops new model leases: neither
+//!   side starves.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Partitioned;
+use crate::clock;
+use crate::commit;
+use crate::exports::silt::datastore::locks::{AcquireOptions, Guest};
+use crate::layout::{
+    self, DATA_AREA, LOCKS_PREFIX, MODEL_LOCKS_PREFIX, NAMESPACE_FENCE_KEY, NAMESPACE_LOCK_KEY,
+};
+use crate::partition;
+use crate::silt::datastore::object_store::PutMode;
+use crate::silt::datastore::types::{Error, Holder, Lease, LockInfo, LockScope, ModelRef};
+use crate::store::{self, Written};
+
+/// A lock object's body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LockBody {
+    scope: ScopeBody,
+    holder: HolderBody,
+    /// Random per acquisition: proves ownership.
+    token: String,
+    generation: u64,
+    acquired_at: u64,
+    renewed_at: u64,
+    ttl_ms: u32,
+    /// Random per write (for `put-owned`).
+    nonce: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum ScopeBody {
+    Model {
+        model_type: String,
+        model_id: String,
+    },
+    Namespace,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct HolderBody {
+    name: String,
+    host: String,
+    pid: u32,
+}
+
+impl ScopeBody {
+    fn from_wit(scope: &LockScope) -> Self {
+        match scope {
+            LockScope::Model(model) => ScopeBody::Model {
+                model_type: model.model_type.clone(),
+                model_id: model.model_id.clone(),
+            },
+            LockScope::Namespace | LockScope::Global => ScopeBody::Namespace,
+        }
+    }
+
+    fn to_wit(&self) -> LockScope {
+        match self {
+            ScopeBody::Model {
+                model_type,
+                model_id,
+            } => LockScope::Model(ModelRef {
+                model_type: model_type.clone(),
+                model_id: model_id.clone(),
+            }),
+            ScopeBody::Namespace => LockScope::Namespace,
+        }
+    }
+}
+
+impl HolderBody {
+    fn from_wit(holder: &Holder) -> Self {
+        Self {
+            name: holder.name.clone(),
+            host: holder.host.clone(),
+            pid: holder.pid,
+        }
+    }
+
+    fn to_wit(&self) -> Holder {
+        Holder {
+            name: self.name.clone(),
+            host: self.host.clone(),
+            pid: self.pid,
+        }
+    }
+}
+
+impl LockBody {
+    fn stale(&self, now: u64) -> bool {
+        now > self.renewed_at.saturating_add(u64::from(self.ttl_ms))
+    }
+
+    fn info(&self, version: &str, now: u64) -> LockInfo {
+        LockInfo {
+            scope: self.scope.to_wit(),
+            holder: self.holder.to_wit(),
+            generation: self.generation,
+            acquired_at: self.acquired_at,
+            renewed_at: self.renewed_at,
+            ttl_ms: self.ttl_ms,
+            stale: self.stale(now),
+            version: version.to_owned(),
+        }
+    }
+
+    fn lease(&self, version: String) -> Lease {
+        Lease {
+            scope: self.scope.to_wit(),
+            token: self.token.clone(),
+            generation: self.generation,
+            version,
+            acquired_at: self.acquired_at,
+            renewed_at: self.renewed_at,
+            ttl_ms: self.ttl_ms,
+            holder: self.holder.to_wit(),
+        }
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("a lock serializes")
+    }
+}
+
+/// A lock and its store version.
+struct Current {
+    body: LockBody,
+    version: String,
+}
+
+fn read_lock(key: &str) -> Result<Option<Current>, Error> {
+    let Some(found) = store::get(key)? else {
+        return Ok(None);
+    };
+    let body: LockBody = serde_json::from_slice(&found.data).map_err(|err| {
+        store::corrupt(
+            key,
+            format!("{err}; remove it with `silt datastore lock release --force`"),
+        )
+    })?;
+    Ok(Some(Current {
+        body,
+        version: found.version,
+    }))
+}
+
+/// `lock-held`, describing whoever holds `key` now (re-read after a lost race).
+fn held_by(key: &str, fallback: &Current) -> Result<Error, Error> {
+    let now = clock::now_ms();
+    Ok(match read_lock(key)? {
+        Some(current) => Error::LockHeld(current.body.info(&current.version, now)),
+        None => Error::LockHeld(fallback.body.info(&fallback.version, now)),
+    })
+}
+
+/// The live namespace lock, unless it is `holder`'s own.
+fn live_namespace_lock(except: Option<&HolderBody>) -> Result<Option<Current>, Error> {
+    let now = clock::now_ms();
+    Ok(read_lock(NAMESPACE_LOCK_KEY)?
+        .filter(|current| !current.body.stale(now))
+        .filter(|current| except != Some(&current.body.holder)))
+}
+
+/// Raises the model partition's fence to `generation` (creating the
+/// partition if needed). `lock-lost` if a newer lease got there first.
+fn raise_fence(model: &ModelRef, generation: u64, token: &str) -> Result<(), Error> {
+    let key = layout::partition_key(DATA_AREA, model);
+    for attempt in 0..16 {
+        let partition::Versioned {
+            partition: mut next,
+            version,
+        } = partition::read(DATA_AREA, model)?;
+        if next.fence > generation {
+            return Err(commit::fenced(model, generation, next.fence));
+        }
+        if next.fence == generation && next.fence_token == token {
+            return Ok(());
+        }
+        next.fence = generation;
+        next.fence_token = token.to_owned();
+        let mode = match version {
+            Some(version) => PutMode::Update(version),
+            None => PutMode::Create,
+        };
+        match store::put_owned(&key, &next.to_bytes(), &mode, token)? {
+            Written::Landed(_) => return Ok(()),
+            Written::Lost => clock::backoff(attempt),
+        }
+    }
+    Err(Error::PreconditionFailed(format!(
+        "{key}: kept changing while raising its fence; try again"
+    )))
+}
+
+/// The next namespace generation: a counter object raised by compare-and-swap.
+fn next_namespace_generation(at_least: u64) -> Result<u64, Error> {
+    #[derive(Serialize, Deserialize)]
+    struct Counter {
+        generation: u64,
+        nonce: String,
+    }
+    for attempt in 0..16 {
+        let (current, mode) = match store::get(NAMESPACE_FENCE_KEY)? {
+            Some(found) => {
+                let counter: Counter = serde_json::from_slice(&found.data)
+                    .map_err(|err| store::corrupt(NAMESPACE_FENCE_KEY, err))?;
+                (counter.generation, PutMode::Update(found.version))
+            }
+            None => (0, PutMode::Create),
+        };
+        let next = Counter {
+            generation: current.max(at_least) + 1,
+            nonce: clock::random_hex(),
+        };
+        let body = serde_json::to_vec(&next).expect("a counter serializes");
+        match store::put_owned(NAMESPACE_FENCE_KEY, &body, &mode, &next.nonce)? {
+            Written::Landed(_) => return Ok(next.generation),
+            Written::Lost => clock::backoff(attempt),
+        }
+    }
+    Err(Error::PreconditionFailed(format!(
+        "{NAMESPACE_FENCE_KEY}: kept changing; try again"
+    )))
+}
+
+/// Writes `body` to `key`: create when `previous` is none, else compare-and-swap on it.
+fn write_lock(key: &str, body: &LockBody, previous: Option<&Current>) -> Result<Written, Error> {
+    let mode = match previous {
+        Some(previous) => PutMode::Update(previous.version.clone()),
+        None => PutMode::Create,
+    };
+    store::put_owned(key, &body.to_bytes(), &mode, &body.nonce)
+}
+
+fn acquire_model(model: &ModelRef, holder: HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
+    let scope = LockScope::Model(model.clone());
+    let key = layout::lock_key(&scope)?;
+    // Politeness first: do not even try while structural work is pending.
+    if let Some(namespace) = live_namespace_lock(None)? {
+        return Err(held_by(NAMESPACE_LOCK_KEY, &namespace)?);
+    }
+    let now = clock::now_ms();
+    let existing = read_lock(&key)?;
+    if let Some(current) = existing.as_ref().filter(|c| !c.body.stale(now)) {
+        return Err(Error::LockHeld(current.body.info(&current.version, now)));
+    }
+    let fence = partition::read(DATA_AREA, model)?.partition.fence;
+    let previous_generation = existing.as_ref().map_or(0, |c| c.body.generation);
+    let body = LockBody {
+        scope: ScopeBody::from_wit(&scope),
+        holder,
+        token: clock::random_hex(),
+        generation: fence.max(previous_generation) + 1,
+        acquired_at: now,
+        renewed_at: now,
+        ttl_ms,
+        nonce: clock::random_hex(),
+    };
+    let version = match write_lock(&key, &body, existing.as_ref())? {
+        Written::Landed(version) => version,
+        Written::Lost => {
+            let fallback = Current {
+                body: body.clone(),
+                version: String::new(),
+            };
+            return Err(held_by(&key, existing.as_ref().unwrap_or(&fallback))?);
+        }
+    };
+    // We hold the model lock; if structural work started meanwhile, let it go first.
+    if let Some(namespace) = live_namespace_lock(None)? {
+        store::delete_if(&key, &version)?;
+        return Err(held_by(NAMESPACE_LOCK_KEY, &namespace)?);
+    }
+    if let Err(err) = raise_fence(model, body.generation, &body.token) {
+        store::delete_if(&key, &version)?;
+        return Err(err);
+    }
+    Ok(body.lease(version))
+}
+
+fn acquire_namespace(holder: HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
+    let now = clock::now_ms();
+    let existing = read_lock(NAMESPACE_LOCK_KEY)?;
+    let ours = existing
+        .as_ref()
+        .is_some_and(|current| current.body.holder == holder);
+    if let Some(current) = existing.as_ref().filter(|c| !c.body.stale(now) && !ours) {
+        return Err(Error::LockHeld(current.body.info(&current.version, now)));
+    }
+    // Our own lock from an earlier attempt (still draining model holders) is
+    // refreshed; anything else is replaced with a new generation.
+    let body = match existing.as_ref().filter(|_| ours) {
+        Some(current) => LockBody {
+            renewed_at: now,
+            ttl_ms,
+            nonce: clock::random_hex(),
+            ..current.body.clone()
+        },
+        None => LockBody {
+            scope: ScopeBody::Namespace,
+            holder,
+            token: clock::random_hex(),
+            generation: next_namespace_generation(
+                existing.as_ref().map_or(0, |c| c.body.generation),
+            )?,
+            acquired_at: now,
+            renewed_at: now,
+            ttl_ms,
+            nonce: clock::random_hex(),
+        },
+    };
+    let version = match write_lock(NAMESPACE_LOCK_KEY, &body, existing.as_ref())? {
+        Written::Landed(version) => version,
+        Written::Lost => {
+            let fallback = Current {
+                body,
+                version: String::new(),
+            };
+            return Err(held_by(
+                NAMESPACE_LOCK_KEY,
+                existing.as_ref().unwrap_or(&fallback),
+            )?);
+        }
+    };
+    // Model holders already inside finish first; our lock keeps new ones out.
+    let now = clock::now_ms();
+    for meta in store::list_all(MODEL_LOCKS_PREFIX)? {
+        if let Some(current) = read_lock(&meta.key)?
+            && !current.body.stale(now)
+        {
+            return Err(Error::LockHeld(current.body.info(&current.version, now)));
+        }
+    }
+    Ok(body.lease(version))
+}
+
+/// The lock of `lease`, if it is still ours; `lock-lost` saying why not.
+fn still_ours(lease: &Lease) -> Result<(String, Current), Error> {
+    let key = layout::lock_key(&lease.scope)?;
+    match read_lock(&key)? {
+        Some(current) if current.body.token == lease.token => Ok((key, current)),
+        Some(current) => Err(Error::LockLost(format!(
+            "{key} was taken over by {} on {} (pid {}, generation {})",
+            current.body.holder.name,
+            current.body.holder.host,
+            current.body.holder.pid,
+            current.body.generation
+        ))),
+        None => Err(Error::LockLost(format!(
+            "{key} was removed (expired and released by another holder, or force-released)"
+        ))),
+    }
+}
+
+impl Guest for Partitioned {
+    fn acquire(scope: LockScope, options: AcquireOptions) -> Result<Lease, Error> {
+        if options.ttl_ms < 100 {
+            return Err(Error::InvalidInput(format!(
+                "lease TTL {} ms is too short (at least 100 ms)",
+                options.ttl_ms
+            )));
+        }
+        let holder = HolderBody::from_wit(&options.holder);
+        match &scope {
+            LockScope::Model(model) => {
+                layout::check_model(model)?;
+                acquire_model(model, holder, options.ttl_ms)
+            }
+            LockScope::Namespace => acquire_namespace(holder, options.ttl_ms),
+            LockScope::Global => Err(layout::lock_key(&scope).unwrap_err()),
+        }
+    }
+
+    fn renew(lease: Lease) -> Result<Lease, Error> {
+        let (key, current) = still_ours(&lease)?;
+        let body = LockBody {
+            renewed_at: clock::now_ms(),
+            nonce: clock::random_hex(),
+            ..current.body.clone()
+        };
+        match write_lock(&key, &body, Some(&current))? {
+            Written::Landed(version) => Ok(body.lease(version)),
+            Written::Lost => Err(still_ours(&lease)
+                .err()
+                .unwrap_or_else(|| Error::LockLost(format!("{key} changed while renewing")))),
+        }
+    }
+
+    fn release(lease: Lease) -> Result<(), Error> {
+        let (key, current) = still_ours(&lease)?;
+        if store::delete_if(&key, &current.version)? {
+            Ok(())
+        } else {
+            Err(Error::LockLost(format!(
+                "{key} changed while releasing; nothing was deleted"
+            )))
+        }
+    }
+
+    fn inspect(scope: LockScope) -> Result<Option<LockInfo>, Error> {
+        let key = layout::lock_key(&scope)?;
+        let now = clock::now_ms();
+        Ok(read_lock(&key)?.map(|current| current.body.info(&current.version, now)))
+    }
+
+    fn list() -> Result<Vec<LockInfo>, Error> {
+        let now = clock::now_ms();
+        let mut locks = Vec::new();
+        for meta in store::list_all(LOCKS_PREFIX)? {
+            // A lock released between LIST and GET is simply not listed.
+            if let Some(current) = read_lock(&meta.key)? {
+                locks.push(current.body.info(&current.version, now));
+            }
+        }
+        Ok(locks)
+    }
+
+    fn force_release(expected: LockInfo) -> Result<(), Error> {
+        let key = layout::lock_key(&expected.scope)?;
+        if store::delete_if(&key, &expected.version)? {
+            Ok(())
+        } else {
+            Err(Error::PreconditionFailed(format!(
+                "{key} changed since it was inspected (new holder or renewal); inspect it again"
+            )))
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! The local side: the working copy under `/cache/data/` and, per partition,
+//! a sidecar remembering the partition as last seen and which files are
+//! present locally at which version.
+//!
+//! Sidecars are a cache: a missing or unreadable one only costs re-reading
+//! the partition and re-hashing files, never data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::layout;
+use crate::partition::Partition;
+use crate::silt::datastore::log;
+use crate::silt::datastore::types::{Error, ModelRef};
+
+/// What we know locally about one partition.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Sidecar {
+    /// The partition's store version when last read.
+    pub store_version: Option<String>,
+    /// The partition as last read.
+    pub partition: Option<Partition>,
+    /// Files present in the working copy, by name, as last synced.
+    pub local: BTreeMap<String, Stamp>,
+}
+
+/// A file of the working copy as the datastore last wrote or read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// The version it holds.
+    pub version: String,
+    /// Its sha256.
+    pub sha256: String,
+    /// Size when stamped.
+    pub size: u64,
+    /// Modification time when stamped (ns since the epoch).
+    pub mtime_ns: u64,
+}
+
+/// A difference between the working copy and its sidecar.
+#[derive(Debug, Clone)]
+pub enum LocalChange {
+    /// New or modified content.
+    Changed {
+        /// File name within the model.
+        name: String,
+        /// Its size.
+        size: u64,
+        /// Its sha256.
+        sha256: String,
+    },
+    /// A file that was present is gone.
+    Removed {
+        /// File name within the model.
+        name: String,
+    },
+}
+
+impl LocalChange {
+    /// The file name.
+    pub fn name(&self) -> &str {
+        match self {
+            LocalChange::Changed { name, .. } | LocalChange::Removed { name } => name,
+        }
+    }
+}
+
+fn io_error(path: &str, err: std::io::Error) -> Error {
+    Error::InvalidInput(format!("cache {path}: {err}"))
+}
+
+/// Loads the sidecar of `model` in `area` (empty when there is none).
+pub fn load(area: &str, model: &ModelRef) -> Sidecar {
+    let path = layout::sidecar_path(area, model);
+    match std::fs::read(layout::in_cache(&path)) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|err| {
+            log::log(
+                log::Level::Warn,
+                &format!("ignoring unreadable sidecar {path} ({err}); it will be rebuilt"),
+            );
+            Sidecar::default()
+        }),
+        Err(_) => Sidecar::default(),
+    }
+}
+
+/// Saves a sidecar atomically (temporary file, then rename).
+pub fn save(area: &str, model: &ModelRef, sidecar: &Sidecar) -> Result<(), Error> {
+    let path = layout::sidecar_path(area, model);
+    let bytes = serde_json::to_vec(sidecar).expect("a sidecar serializes");
+    write_atomic(&path, &bytes)
+}
+
+/// Writes a cache file atomically: the file is the old one or the new one, never partial.
+pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), Error> {
+    let full = layout::in_cache(path);
+    if let Some((dir, _)) = full.rsplit_once('/') {
+        std::fs::create_dir_all(dir).map_err(|err| io_error(path, err))?;
+    }
+    let temp = format!("{full}.tmp-{}", &crate::clock::random_hex()[..12]);
+    let result = std::fs::File::create(&temp)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&temp, &full));
+    if let Err(err) = result {
+        let _ = std::fs::remove_file(&temp);
+        return Err(io_error(path, err));
+    }
+    Ok(())
+}
+
+/// Size and modification time of a cache file, if it is a file.
+pub fn stat(path: &str) -> Option<(u64, u64)> {
+    let meta = std::fs::metadata(layout::in_cache(path)).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64);
+    Some((meta.len(), mtime_ns))
+}
+
+/// sha256 (hex) and size of a cache file.
+pub fn hash_file(path: &str) -> Result<(String, u64), Error> {
+    let mut file =
+        std::fs::File::open(layout::in_cache(path)).map_err(|err| io_error(path, err))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let read = file.read(&mut buffer).map_err(|err| io_error(path, err))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        size += read as u64;
+    }
+    Ok((hex(&hasher.finalize()), size))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Names of the files under the model's working directory (relative to it),
+/// skipping the host's in-flight downloads.
+pub fn scan(model: &ModelRef) -> Result<BTreeSet<String>, Error> {
+    let root = layout::working_dir(model);
+    let mut names = BTreeSet::new();
+    let mut pending = vec![String::new()];
+    while let Some(relative) = pending.pop() {
+        let dir = if relative.is_empty() {
+            root.clone()
+        } else {
+            format!("{root}/{relative}")
+        };
+        let entries = match std::fs::read_dir(layout::in_cache(&dir)) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(io_error(&dir, err)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|err| io_error(&dir, err))?;
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            if layout::is_transfer_temp(&file_name) {
+                continue;
+            }
+            let name = if relative.is_empty() {
+                file_name
+            } else {
+                format!("{relative}/{file_name}")
+            };
+            let kind = entry.file_type().map_err(|err| io_error(&dir, err))?;
+            if kind.is_dir() {
+                pending.push(name);
+            } else if kind.is_file() {
+                names.insert(name);
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// What changed in the model's working copy since its sidecar was written.
+/// Unchanged files whose stamps were stale get fresh stamps in `sidecar`.
+pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChange>, Error> {
+    let present = scan(model)?;
+    let mut changes = Vec::new();
+    for name in &present {
+        let path = layout::working_path(model, name);
+        let Some((size, mtime_ns)) = stat(&path) else {
+            continue;
+        };
+        let stamp = sidecar.local.get(name);
+        if stamp.is_some_and(|s| s.size == size && s.mtime_ns == mtime_ns) {
+            continue;
+        }
+        let (sha256, size) = hash_file(&path)?;
+        // Same content as what we last synced, or as the latest committed:
+        // nothing to commit, only the stamp to refresh.
+        let known = stamp
+            .filter(|s| s.sha256 == sha256)
+            .map(|s| s.version.clone())
+            .or_else(|| {
+                sidecar
+                    .partition
+                    .as_ref()
+                    .and_then(|p| p.live(name))
+                    .filter(|latest| latest.sha256 == sha256)
+                    .map(|latest| latest.version.clone())
+            });
+        match known {
+            Some(version) => {
+                sidecar.local.insert(
+                    name.clone(),
+                    Stamp {
+                        version,
+                        sha256,
+                        size,
+                        mtime_ns,
+                    },
+                );
+            }
+            None => changes.push(LocalChange::Changed {
+                name: name.clone(),
+                size,
+                sha256,
+            }),
+        }
+    }
+    for name in sidecar.local.keys() {
+        if !present.contains(name) {
+            changes.push(LocalChange::Removed { name: name.clone() });
+        }
+    }
+    Ok(changes)
+}
+
+/// Stamps the working copy's `name` as holding `version` with `sha256`.
+pub fn stamp(sidecar: &mut Sidecar, model: &ModelRef, name: &str, version: &str, sha256: &str) {
+    let path = layout::working_path(model, name);
+    if let Some((size, mtime_ns)) = stat(&path) {
+        sidecar.local.insert(
+            name.to_owned(),
+            Stamp {
+                version: version.to_owned(),
+                sha256: sha256.to_owned(),
+                size,
+                mtime_ns,
+            },
+        );
+    }
+}
+
+/// Every model with a sidecar in `area` (models this cache has seen).
+pub fn known_models(area: &str) -> Vec<ModelRef> {
+    let root = format!("{}/index/{area}", layout::CACHE_STATE_DIR);
+    let mut models = Vec::new();
+    let mut pending = vec![String::new()];
+    while let Some(relative) = pending.pop() {
+        let dir = format!("{root}/{relative}");
+        let Ok(entries) = std::fs::read_dir(layout::in_cache(&dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = if relative.is_empty() {
+                name.clone()
+            } else {
+                format!("{relative}/{name}")
+            };
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push(path);
+            } else if let Some(stem) = path.strip_suffix(".json")
+                && let Some((model_type, model_id)) = stem.rsplit_once('/')
+            {
+                models.push(ModelRef {
+                    model_type: model_type.to_owned(),
+                    model_id: model_id.to_owned(),
+                });
+            }
+        }
+    }
+    models.sort_by(|a, b| (&a.model_type, &a.model_id).cmp(&(&b.model_type, &b.model_id)));
+    models
+}

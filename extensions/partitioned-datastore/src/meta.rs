@@ -1,0 +1,100 @@
+//! `_meta/datastore.json`: the layout version and retention every writer
+//! shares. Written by `setup`; read once per operation that commits.
+
+use serde::{Deserialize, Serialize};
+
+use crate::layout::META_KEY;
+use crate::silt::datastore::object_store::PutMode;
+use crate::silt::datastore::types::Error;
+use crate::store::{self, Written};
+
+/// The layout this extension reads and writes.
+pub const LAYOUT_VERSION: u32 = 1;
+/// Versions kept per name in a new datastore.
+pub const DEFAULT_RETAIN_VERSIONS: u32 = 10;
+
+/// The datastore's metadata.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Meta {
+    /// Layout version.
+    pub layout: u32,
+    /// Versions kept per file name.
+    pub retain_versions: u32,
+    /// When the datastore was created.
+    pub created_at: u64,
+    /// Unique per write (for `put-owned`).
+    pub nonce: String,
+}
+
+/// Reads the metadata; `not-found` with what to do when the datastore was
+/// never set up.
+pub fn read() -> Result<Meta, Error> {
+    match read_versioned()? {
+        Some((meta, _)) => Ok(meta),
+        None => Err(Error::NotFound(format!(
+            "no datastore at this root ({META_KEY} is missing): run `silt datastore setup`"
+        ))),
+    }
+}
+
+fn read_versioned() -> Result<Option<(Meta, String)>, Error> {
+    let Some(found) = store::get(META_KEY)? else {
+        return Ok(None);
+    };
+    let meta: Meta =
+        serde_json::from_slice(&found.data).map_err(|err| store::corrupt(META_KEY, err))?;
+    if meta.layout != LAYOUT_VERSION {
+        return Err(Error::NotSupported(format!(
+            "{META_KEY}: layout {} (this extension reads layout {LAYOUT_VERSION}); use a silt and extension that match the datastore",
+            meta.layout
+        )));
+    }
+    if meta.retain_versions == 0 {
+        return Err(store::corrupt(META_KEY, "retain_versions is 0"));
+    }
+    Ok(Some((meta, found.version)))
+}
+
+/// Creates the metadata if asked and missing, and updates the retention if
+/// asked. Returns the metadata in force and whether this call created it.
+pub fn setup(create: bool, retain_versions: Option<u32>) -> Result<(Meta, bool), Error> {
+    if retain_versions == Some(0) {
+        return Err(Error::InvalidInput(
+            "retain-versions must be at least 1".to_owned(),
+        ));
+    }
+    for attempt in 0..8 {
+        let (mode, mut meta, created) = match read_versioned()? {
+            Some((meta, version)) => {
+                if retain_versions.is_none_or(|keep| keep == meta.retain_versions) {
+                    return Ok((meta, false));
+                }
+                (PutMode::Update(version), meta, false)
+            }
+            None if create => (
+                PutMode::Create,
+                Meta {
+                    layout: LAYOUT_VERSION,
+                    retain_versions: DEFAULT_RETAIN_VERSIONS,
+                    created_at: crate::clock::now_ms(),
+                    nonce: String::new(),
+                },
+                true,
+            ),
+            None => return read().map(|meta| (meta, false)),
+        };
+        if let Some(keep) = retain_versions {
+            meta.retain_versions = keep;
+        }
+        meta.nonce = crate::clock::random_hex();
+        let body = serde_json::to_vec_pretty(&meta).expect("metadata serializes");
+        match store::put_owned(META_KEY, &body, &mode, &meta.nonce)? {
+            Written::Landed(_) => return Ok((meta, created)),
+            // Another setup raced us: read what it wrote and decide again.
+            Written::Lost => crate::clock::backoff(attempt),
+        }
+    }
+    Err(Error::PreconditionFailed(format!(
+        "{META_KEY}: changed by others on every attempt; try again"
+    )))
+}

@@ -1,0 +1,129 @@
+//! The `models` interface: one file of one model at a time (`silt data`).
+//! Reads go to the store's partition (one GET), so they see the latest commit.
+
+use crate::clock;
+use crate::commit::{self, Change};
+use crate::exports::silt::datastore::models::{FileEntry, FileVersion, Guest};
+use crate::layout::{self, DATA_AREA};
+use crate::partition;
+use crate::silt::datastore::object_store::{self, DownloadItem, PutMode, UploadItem};
+use crate::silt::datastore::types::{Error, Lease, ModelRef};
+use crate::store;
+use crate::{Partitioned, local};
+
+fn no_such_file(model: &ModelRef, name: &str) -> Error {
+    Error::NotFound(format!(
+        "model {} has no file `{name}`",
+        layout::model_label(model)
+    ))
+}
+
+impl Guest for Partitioned {
+    fn list_files(model: ModelRef) -> Result<Vec<FileEntry>, Error> {
+        layout::check_model(&model)?;
+        let partition = partition::read(DATA_AREA, &model)?.partition;
+        Ok(partition
+            .live_files()
+            .map(|(name, latest)| FileEntry {
+                name: name.clone(),
+                latest: latest.to_wit(),
+                versions: partition.files[name].len() as u32,
+            })
+            .collect())
+    }
+
+    fn history(model: ModelRef, name: String) -> Result<Vec<FileVersion>, Error> {
+        layout::check_model(&model)?;
+        let partition = partition::read(DATA_AREA, &model)?.partition;
+        let versions = partition
+            .files
+            .get(&name)
+            .ok_or_else(|| no_such_file(&model, &name))?;
+        Ok(versions.iter().map(partition::Entry::to_wit).collect())
+    }
+
+    fn put_file(
+        model: ModelRef,
+        name: String,
+        cache_path: String,
+        lease: Lease,
+    ) -> Result<FileVersion, Error> {
+        layout::check_model(&model)?;
+        layout::check_name(&name)?;
+        commit::check_lease(&lease, &model)?;
+        let (sha256, size) = local::hash_file(&cache_path)?;
+        let version = clock::version_token();
+        let key = layout::object_key(DATA_AREA, &model, &name, &version);
+        let item = UploadItem {
+            cache_path,
+            key: key.clone(),
+            mode: PutMode::Create,
+        };
+        for result in object_store::upload(&[item]) {
+            result.map_err(|err| store::error(&key, err))?;
+        }
+        let change = Change::Put {
+            name: name.clone(),
+            version,
+            size,
+            sha256,
+        };
+        let committed = commit::commit(DATA_AREA, &model, &lease, &[change])?;
+        Ok(committed.entries[0].1.to_wit())
+    }
+
+    fn get_file(
+        model: ModelRef,
+        name: String,
+        version: Option<String>,
+        cache_path: String,
+    ) -> Result<FileVersion, Error> {
+        layout::check_model(&model)?;
+        let partition = partition::read(DATA_AREA, &model)?.partition;
+        let versions = partition
+            .files
+            .get(&name)
+            .ok_or_else(|| no_such_file(&model, &name))?;
+        let entry = match &version {
+            None => versions.last().expect("partitions never hold empty names"),
+            Some(wanted) => versions
+                .iter()
+                .find(|entry| &entry.version == wanted)
+                .ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "{}: `{name}` has no version {wanted} (see its history; versions beyond the retention are dropped)",
+                        layout::model_label(&model)
+                    ))
+                })?,
+        };
+        if entry.deleted {
+            return Err(Error::NotFound(format!(
+                "{}: `{name}` was removed in version {} by {}",
+                layout::model_label(&model),
+                entry.version,
+                entry.writer
+            )));
+        }
+        let key = layout::object_key(DATA_AREA, &model, &name, &entry.version);
+        let item = DownloadItem {
+            key: key.clone(),
+            cache_path,
+            expected_version: None,
+            sha256: Some(entry.sha256.clone()),
+        };
+        for result in object_store::download(&[item]) {
+            result.map_err(|err| store::error(&key, err))?;
+        }
+        Ok(entry.to_wit())
+    }
+
+    fn remove_file(model: ModelRef, name: String, lease: Lease) -> Result<FileVersion, Error> {
+        layout::check_model(&model)?;
+        let change = Change::Remove {
+            name,
+            version: clock::version_token(),
+        };
+        let committed = commit::commit(DATA_AREA, &model, &lease, &[change])?;
+        Ok(committed.entries[0].1.to_wit())
+    }
+}

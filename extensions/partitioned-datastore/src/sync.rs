@@ -1,0 +1,345 @@
+//! The `sync` interface: setup, verify, pull, push and status.
+//!
+//! Deciding what changed costs one LIST page of `_index/<area>/` per 1,000
+//! partitions, compared with the sidecars' versions; only changed partitions
+//! are read, and only their files already present locally are refreshed.
+
+use std::collections::BTreeMap;
+
+use crate::Partitioned;
+use crate::clock;
+use crate::commit::{self, Change};
+use crate::exports::silt::datastore::sync::{
+    Finding, Guest, SetupOptions, SetupReport, StatusReport, SyncOptions, SyncReport,
+};
+use crate::hydrate::{self, no_transfers};
+use crate::layout::{self, DATA_AREA, INDEX_PREFIX};
+use crate::local::{self, LocalChange};
+use crate::meta;
+use crate::partition;
+use crate::silt::datastore::object_store::{self, PutMode, UploadItem};
+use crate::silt::datastore::types::{Error, Lease, LockScope, ModelRef, Scope, TransferStats};
+use crate::store;
+
+/// Every partition of `area` in the store, with its store version.
+/// Partitions in the store by (type, id): the model and the store version.
+type Listed = BTreeMap<(String, String), (ModelRef, String)>;
+
+fn store_partitions(area: &str) -> Result<Listed, Error> {
+    let mut partitions = BTreeMap::new();
+    for meta in store::list_all(&format!("{INDEX_PREFIX}{area}/"))? {
+        if let Some((_, model)) = layout::parse_partition_key(&meta.key) {
+            partitions.insert(
+                (model.model_type.clone(), model.model_id.clone()),
+                (model, meta.version),
+            );
+        }
+    }
+    Ok(partitions)
+}
+
+/// The models a scope names, checked.
+fn scoped_models(scope: &Scope) -> Result<Option<Vec<ModelRef>>, Error> {
+    match scope {
+        Scope::All => Ok(None),
+        Scope::Models(models) => {
+            for model in models {
+                layout::check_model(model)?;
+            }
+            Ok(Some(models.clone()))
+        }
+    }
+}
+
+fn lease_for<'a>(leases: &'a [Lease], model: &ModelRef) -> Result<&'a Lease, Error> {
+    leases
+        .iter()
+        .find(|lease| matches!(&lease.scope, LockScope::Model(held) if layout::same_model(held, model)))
+        .ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "pushing model {} needs its lease",
+                layout::model_label(model)
+            ))
+        })
+}
+
+/// Pushes one model's local changes: upload, commit, then refresh what others
+/// committed meanwhile. Returns the cache paths committed.
+fn push_model(
+    model: &ModelRef,
+    lease: &Lease,
+    changes: &[LocalChange],
+    sidecar: &mut local::Sidecar,
+    stats: &mut TransferStats,
+) -> Result<Vec<String>, Error> {
+    let mut commit_changes = Vec::new();
+    let mut uploads = Vec::new();
+    for change in changes {
+        let version = clock::version_token();
+        match change {
+            LocalChange::Changed { name, size, sha256 } => {
+                uploads.push(UploadItem {
+                    cache_path: layout::working_path(model, name),
+                    key: layout::object_key(DATA_AREA, model, name, &version),
+                    mode: PutMode::Create,
+                });
+                stats.bytes_uploaded += size;
+                commit_changes.push(Change::Put {
+                    name: name.clone(),
+                    version,
+                    size: *size,
+                    sha256: sha256.clone(),
+                });
+            }
+            LocalChange::Removed { name } => {
+                // Removed locally but already gone from the store: nothing to commit.
+                let live = sidecar.partition.as_ref().and_then(|p| p.live(name));
+                if live.is_some() {
+                    commit_changes.push(Change::Remove {
+                        name: name.clone(),
+                        version,
+                    });
+                } else {
+                    sidecar.local.remove(name);
+                }
+            }
+        }
+    }
+    commit::check_lease(lease, model)?;
+    for (item, result) in uploads.iter().zip(object_store::upload(&uploads)) {
+        result.map_err(|err| store::error(&item.key, err))?;
+        stats.objects_uploaded += 1;
+    }
+    if commit_changes.is_empty() {
+        local::save(DATA_AREA, model, sidecar)?;
+        return Ok(Vec::new());
+    }
+    let committed = commit::commit(DATA_AREA, model, lease, &commit_changes)?;
+    stats.partitions_written += 1;
+    let mut paths = Vec::new();
+    for (name, entry) in &committed.entries {
+        if entry.deleted {
+            sidecar.local.remove(name);
+        } else {
+            local::stamp(sidecar, model, name, &entry.version, &entry.sha256);
+        }
+        paths.push(layout::working_path(model, name));
+    }
+    sidecar.partition = Some(committed.partition);
+    sidecar.store_version = Some(committed.version);
+    // Others' commits merged under ours: refresh the files present here.
+    let plan = hydrate::plan(model, sidecar, true)?;
+    hydrate::apply(model, sidecar, &plan, stats)?;
+    Ok(paths)
+}
+
+impl Guest for Partitioned {
+    fn setup(options: SetupOptions) -> Result<SetupReport, Error> {
+        let (meta, created) = meta::setup(options.create, options.retain_versions)?;
+        std::fs::create_dir_all(layout::in_cache(layout::CACHE_STATE_DIR))
+            .map_err(|err| Error::InvalidInput(format!("cannot prepare the cache: {err}")))?;
+        Ok(SetupReport {
+            created,
+            layout_version: meta.layout,
+            detail: format!(
+                "partitioned layout {}; keeps the last {} versions of each file",
+                meta.layout, meta.retain_versions
+            ),
+        })
+    }
+
+    fn verify(scope: Scope) -> Result<Vec<Finding>, Error> {
+        meta::read()?;
+        let models: Vec<ModelRef> = match scoped_models(&scope)? {
+            Some(models) => models,
+            None => store_partitions(DATA_AREA)?
+                .into_values()
+                .map(|(model, _)| model)
+                .collect(),
+        };
+        let mut findings = Vec::new();
+        for model in &models {
+            let key = layout::partition_key(DATA_AREA, model);
+            let partition = match partition::read(DATA_AREA, model) {
+                Ok(versioned) => versioned.partition,
+                Err(Error::Corrupt(corrupt)) => {
+                    findings.push(Finding {
+                        object: corrupt.object,
+                        problem: corrupt.detail,
+                    });
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            for (name, versions) in &partition.files {
+                for entry in versions.iter().filter(|entry| !entry.deleted) {
+                    let object = layout::object_key(DATA_AREA, model, name, &entry.version);
+                    match object_store::head(&object) {
+                        Ok(meta) if meta.size == entry.size => {}
+                        Ok(meta) => findings.push(Finding {
+                            object,
+                            problem: format!("size {} but {key} records {}", meta.size, entry.size),
+                        }),
+                        Err(crate::silt::datastore::object_store::StoreError::NotFound) => findings
+                            .push(Finding {
+                                object,
+                                problem: format!("missing; {key} lists it for `{name}`"),
+                            }),
+                        Err(err) => return Err(store::error(&object, err)),
+                    }
+                }
+            }
+        }
+        Ok(findings)
+    }
+
+    fn pull_changed(options: SyncOptions) -> Result<SyncReport, Error> {
+        let mut stats = no_transfers();
+        let mut changed = Vec::new();
+        let mut partitions_changed = 0u64;
+        let mut not_hydrated = 0u64;
+        let models: Vec<(ModelRef, Option<String>)> = match scoped_models(&options.scope)? {
+            Some(models) => models.into_iter().map(|m| (m, None)).collect(),
+            None => store_partitions(DATA_AREA)?
+                .into_values()
+                .map(|(model, version)| (model, Some(version)))
+                .collect(),
+        };
+        for (model, listed_version) in &models {
+            let mut sidecar = local::load(DATA_AREA, model);
+            // From a LIST we know the version already: skip unchanged partitions
+            // without a request.
+            if listed_version.is_some() && sidecar.store_version == *listed_version {
+                continue;
+            }
+            if !hydrate::refresh(DATA_AREA, model, &mut sidecar, &mut stats)? {
+                continue;
+            }
+            partitions_changed += 1;
+            let plan = hydrate::plan(model, &mut sidecar, true)?;
+            not_hydrated += sidecar
+                .partition
+                .as_ref()
+                .map_or(0, |p| p.live_files().count() as u64)
+                .saturating_sub(plan.present + plan.downloads.len() as u64);
+            if options.dry_run {
+                changed.extend(
+                    plan.downloads
+                        .iter()
+                        .map(|(name, _)| layout::working_path(model, name)),
+                );
+                continue;
+            }
+            changed.extend(hydrate::apply(model, &mut sidecar, &plan, &mut stats)?);
+        }
+        let summary = format!(
+            "{partitions_changed} of {} partitions changed; {} files refreshed; {not_hydrated} files of changed models not present locally (fetched on use)",
+            models.len(),
+            changed.len()
+        );
+        Ok(SyncReport {
+            stats,
+            changed,
+            summary,
+        })
+    }
+
+    fn push_changed(options: SyncOptions) -> Result<SyncReport, Error> {
+        let models = match scoped_models(&options.scope)? {
+            Some(models) => models,
+            None => local::known_models(DATA_AREA),
+        };
+        let mut stats = no_transfers();
+        let mut changed = Vec::new();
+        let mut committed_models = 0;
+        for model in &models {
+            let mut sidecar = local::load(DATA_AREA, model);
+            let changes = local::changes(model, &mut sidecar)?;
+            if changes.is_empty() {
+                continue;
+            }
+            if options.dry_run {
+                changed.extend(
+                    changes
+                        .iter()
+                        .map(|change| layout::working_path(model, change.name())),
+                );
+                continue;
+            }
+            let lease = lease_for(&options.leases, model)?;
+            changed.extend(push_model(
+                model,
+                lease,
+                &changes,
+                &mut sidecar,
+                &mut stats,
+            )?);
+            committed_models += 1;
+        }
+        let summary = if options.dry_run {
+            format!("would commit {} changed files", changed.len())
+        } else {
+            format!(
+                "committed {} files in {committed_models} models",
+                changed.len()
+            )
+        };
+        Ok(SyncReport {
+            stats,
+            changed,
+            summary,
+        })
+    }
+
+    fn status(scope: Scope) -> Result<StatusReport, Error> {
+        let listed = store_partitions(DATA_AREA)?;
+        let models: Vec<ModelRef> = match scoped_models(&scope)? {
+            Some(models) => models,
+            None => {
+                let mut all: Vec<ModelRef> = local::known_models(DATA_AREA);
+                all.extend(listed.values().map(|(model, _)| model.clone()));
+                all.sort_by(|a, b| (&a.model_type, &a.model_id).cmp(&(&b.model_type, &b.model_id)));
+                all.dedup_by(|a, b| layout::same_model(a, b));
+                all
+            }
+        };
+        let mut report = StatusReport {
+            objects_total: 0,
+            bytes_total: 0,
+            objects_local: 0,
+            bytes_local: 0,
+            local_changes: Vec::new(),
+            local_models: Vec::new(),
+            remote_changes: Vec::new(),
+        };
+        for model in &models {
+            let mut sidecar = local::load(DATA_AREA, model);
+            let listed_version = listed
+                .get(&(model.model_type.clone(), model.model_id.clone()))
+                .map(|(_, version)| version);
+            if listed_version != sidecar.store_version.as_ref() {
+                report.remote_changes.push(layout::model_label(model));
+            }
+            if let Some(partition) = &sidecar.partition {
+                for (_, latest) in partition.live_files() {
+                    report.objects_total += 1;
+                    report.bytes_total += latest.size;
+                }
+            }
+            for stamp in sidecar.local.values() {
+                report.objects_local += 1;
+                report.bytes_local += stamp.size;
+            }
+            let changes = local::changes(model, &mut sidecar)?;
+            if !changes.is_empty() {
+                report.local_models.push(model.clone());
+            }
+            for change in changes {
+                report
+                    .local_changes
+                    .push(layout::working_path(model, change.name()));
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,130 @@
+//! `silt run --model T/ID [--model ...] -- CMD ARGS...`
+//!
+//! Lease the models (sorted), make their latest data present in the working
+//! copy, run the command with their directories in the environment, and when
+//! it succeeds commit what it changed; release in every case. The command's
+//! exit code is silt's. A lost lease stops the command (it is killed) and
+//! nothing is committed.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+use serde::Serialize;
+
+use super::Context;
+use crate::datastore::{LeasePolicy, parse_model, under_leases};
+use crate::exit::CommandFailed;
+use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
+use crate::runtime::bindings::exports::silt::datastore::sync::SyncOptions;
+use crate::runtime::bindings::silt::datastore::types::{LockScope, Scope};
+
+/// `silt run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A model to work on (`type/id`); repeat for several.
+    #[arg(long = "model", value_name = "TYPE/ID", required = true)]
+    models: Vec<String>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// The environment the command gets: `SILT_DATA_DIR` (the working copy's
+/// root), `SILT_MODEL_DIR` (the first model's directory) and
+/// `SILT_MODEL_DIRS` (every model's, `:`-separated, in the order given).
+pub const ENV_DATA_DIR: &str = "SILT_DATA_DIR";
+/// See [`ENV_DATA_DIR`].
+pub const ENV_MODEL_DIR: &str = "SILT_MODEL_DIR";
+/// See [`ENV_DATA_DIR`].
+pub const ENV_MODEL_DIRS: &str = "SILT_MODEL_DIRS";
+
+#[derive(Serialize)]
+struct RunReport {
+    models: Vec<String>,
+    downloaded: u64,
+    committed: Vec<String>,
+    exit_code: i32,
+}
+
+pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
+    let models = args
+        .models
+        .iter()
+        .map(|m| parse_model(m))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
+    let report = super::block_on(async {
+        let datastore = Arc::new(super::open_datastore(context).await?);
+        let scopes = models.iter().cloned().map(LockScope::Model).collect();
+        under_leases(&datastore, scopes, &policy, async |leases| {
+            let hydrated = datastore
+                .hydrate_scope(
+                    &models,
+                    HydrateOptions {
+                        include_history: false,
+                        dry_run: false,
+                        max_objects: None,
+                    },
+                )
+                .await?;
+            let data_dir = datastore.local_dir().join("data");
+            let dirs: Vec<_> = models
+                .iter()
+                .map(|m| data_dir.join(&m.model_type).join(&m.model_id))
+                .collect();
+            for dir in &dirs {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let joined = std::env::join_paths(&dirs).context("a model directory contains `:`")?;
+            let mut child = tokio::process::Command::new(&args.command[0])
+                .args(&args.command[1..])
+                .env(ENV_DATA_DIR, &data_dir)
+                .env(ENV_MODEL_DIR, &dirs[0])
+                .env(ENV_MODEL_DIRS, joined)
+                // If we stop early (lease lost, signal), the command stops too.
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("cannot run `{}`", args.command[0]))?;
+            let status = child.wait().await.context("cannot wait for the command")?;
+            if !status.success() {
+                use std::os::unix::process::ExitStatusExt as _;
+                let (how, code) = match (status.code(), status.signal()) {
+                    (Some(code), _) => (format!("exited with {code}"), code as u8),
+                    (None, Some(signal)) => {
+                        (format!("was killed by signal {signal}"), 128 + signal as u8)
+                    }
+                    _ => ("failed".to_owned(), 1),
+                };
+                return Err(CommandFailed { how, code }.into());
+            }
+            leases.check("commit")?;
+            let pushed = datastore
+                .push(&SyncOptions {
+                    scope: Scope::Models(models.clone()),
+                    leases: leases.leases(),
+                    dry_run: false,
+                })
+                .await?;
+            anyhow::Ok(RunReport {
+                models: args.models.clone(),
+                downloaded: hydrated.stats.objects_downloaded,
+                committed: pushed.changed,
+                exit_code: 0,
+            })
+        })
+        .await
+    })??;
+    if context.output.is_json() {
+        context.output.emit(&report, |_| Ok(()))?;
+    } else {
+        // stdout belongs to the command.
+        eprintln!(
+            "silt: fetched {} files; committed {} files",
+            report.downloaded,
+            report.committed.len()
+        );
+    }
+    Ok(())
+}

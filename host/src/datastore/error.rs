@@ -1,0 +1,154 @@
+//! What a datastore operation can fail with, as the user reads it.
+
+use std::time::Duration;
+
+use crate::runtime::bindings::ExtensionError;
+use crate::runtime::bindings::silt::datastore::types::{LockInfo, LockScope};
+
+/// A datastore operation that failed, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum DatastoreError {
+    /// The named thing does not exist.
+    #[error("{operation}: not found: {detail}")]
+    NotFound {
+        /// The operation.
+        operation: &'static str,
+        /// What was missing.
+        detail: String,
+    },
+    /// A compare-and-swap kept losing.
+    #[error("{operation}: {detail} was changed by someone else; try again")]
+    Conflict {
+        /// The operation.
+        operation: &'static str,
+        /// The object.
+        detail: String,
+    },
+    /// The lease is held by someone else (a single attempt; see `LockTimeout`).
+    #[error("{operation}: {}", describe_holder(info))]
+    LockHeld {
+        /// The operation.
+        operation: &'static str,
+        /// Who holds it.
+        info: Box<LockInfo>,
+    },
+    /// We waited for a lease as long as allowed.
+    #[error(
+        "timed out after {waited:.1?} waiting for the lease on {scope}: {holder}. \
+         Try again later, wait longer (SILT_LOCK_MAX_WAIT=<seconds> or [locks] max_wait_ms), \
+         or, if that process is gone and you cannot wait for its lease to expire, \
+         `silt datastore lock release --force{release_hint}`"
+    )]
+    LockTimeout {
+        /// The scope waited for.
+        scope: String,
+        /// Who holds it, with host, pid, age.
+        holder: String,
+        /// How long we waited.
+        waited: Duration,
+        /// The `--model ...` argument for the release command.
+        release_hint: String,
+    },
+    /// Our lease was taken over or expired; nothing was committed.
+    #[error(
+        "{operation}: lock lost: {detail}. Nothing more was committed; local changes remain in the working copy (`silt datastore sync --push` commits them under a new lease)"
+    )]
+    LockLost {
+        /// The operation.
+        operation: &'static str,
+        /// What happened.
+        detail: String,
+    },
+    /// An object in the store (or cache) is malformed.
+    #[error(
+        "{operation}: corrupt object `{object}`: {detail}. Nothing was changed; restore that object (or remove it if it is a lock) — other models are unaffected"
+    )]
+    Corrupt {
+        /// The operation.
+        operation: &'static str,
+        /// The object.
+        object: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The store failed.
+    #[error("{operation}: store failure{}: {detail}", if *.retryable { " (temporary; try again)" } else { "" })]
+    Backend {
+        /// The operation.
+        operation: &'static str,
+        /// Whether trying again may help.
+        retryable: bool,
+        /// What the store said.
+        detail: String,
+    },
+    /// The caller asked for something impossible.
+    #[error("{operation}: {detail}")]
+    InvalidInput {
+        /// The operation.
+        operation: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The extension does not implement it.
+    #[error("{operation}: the datastore extension does not support this: {detail}")]
+    NotSupported {
+        /// The operation.
+        operation: &'static str,
+        /// Its explanation.
+        detail: String,
+    },
+}
+
+impl DatastoreError {
+    /// The error an extension returned from `operation`.
+    pub fn from_extension(operation: &'static str, err: ExtensionError) -> Self {
+        match err {
+            ExtensionError::NotFound(detail) => Self::NotFound { operation, detail },
+            ExtensionError::PreconditionFailed(detail) => Self::Conflict { operation, detail },
+            ExtensionError::LockHeld(info) => Self::LockHeld {
+                operation,
+                info: Box::new(info),
+            },
+            ExtensionError::LockLost(detail) => Self::LockLost { operation, detail },
+            ExtensionError::Corrupt(corrupt) => Self::Corrupt {
+                operation,
+                object: corrupt.object,
+                detail: corrupt.detail,
+            },
+            ExtensionError::Backend(failure) => Self::Backend {
+                operation,
+                retryable: failure.retryable,
+                detail: failure.detail,
+            },
+            ExtensionError::InvalidInput(detail) => Self::InvalidInput { operation, detail },
+            ExtensionError::NotSupported(detail) => Self::NotSupported { operation, detail },
+        }
+    }
+}
+
+/// `model vision/m-1`, `the namespace`.
+pub fn scope_label(scope: &LockScope) -> String {
+    match scope {
+        LockScope::Model(model) => format!("model {}/{}", model.model_type, model.model_id),
+        LockScope::Namespace => "the namespace".to_owned(),
+        LockScope::Global => "the whole datastore".to_owned(),
+    }
+}
+
+/// `held by alice@ci-7 on ci-7 (pid 4242) for 12.3 s, generation 5`.
+pub fn describe_holder(info: &LockInfo) -> String {
+    let now = super::holder::now_ms();
+    let age = now.saturating_sub(info.acquired_at) as f64 / 1e3;
+    let silent = now.saturating_sub(info.renewed_at) as f64 / 1e3;
+    let mut text = format!(
+        "held by {} on {} (pid {}) for {age:.1} s, generation {}",
+        info.holder.name, info.holder.host, info.holder.pid, info.generation
+    );
+    if info.stale {
+        text.push_str(&format!(
+            "; stale (not renewed for {silent:.1} s, TTL {} ms): the next acquirer takes it over",
+            info.ttl_ms
+        ));
+    }
+    text
+}

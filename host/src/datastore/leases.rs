@@ -1,0 +1,311 @@
+//! The coordinator's leases: acquired in sorted order with jittered waiting,
+//! renewed in the background every TTL/3, released at the end.
+//!
+//! A lease that is taken over, or that could not be renewed for 0.75 × TTL
+//! (the process was paused, the store was unreachable), is *lost*: the work
+//! under it must stop, and the extension refuses to commit with it.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::client::Datastore;
+use super::error::{DatastoreError, describe_holder, scope_label};
+use super::signals::Signals;
+use crate::config::LocksConfig;
+use crate::runtime::bindings::silt::datastore::types::{Lease, LockScope};
+
+/// Environment variable overriding `[locks] max_wait_ms`, in seconds.
+pub const ENV_LOCK_MAX_WAIT: &str = "SILT_LOCK_MAX_WAIT";
+
+/// How leases are taken and kept.
+#[derive(Debug, Clone)]
+pub struct LeasePolicy {
+    /// Time to live after each renewal.
+    pub ttl: Duration,
+    /// How long to wait for a held lease.
+    pub max_wait: Duration,
+}
+
+impl LeasePolicy {
+    /// From `[locks]`, with `SILT_LOCK_MAX_WAIT` (seconds) overriding the wait.
+    ///
+    /// # Errors
+    /// When `SILT_LOCK_MAX_WAIT` is not a number of seconds.
+    pub fn from_config(config: &LocksConfig) -> anyhow::Result<Self> {
+        let mut max_wait = Duration::from_millis(config.max_wait_ms);
+        if let Some(value) = std::env::var_os(ENV_LOCK_MAX_WAIT) {
+            let text = value.to_string_lossy();
+            let seconds: f64 = text
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{ENV_LOCK_MAX_WAIT}=`{text}` is not a number of seconds (e.g. 60 or 0.5)"
+                    )
+                })?;
+            max_wait = Duration::from_secs_f64(seconds);
+        }
+        Ok(Self {
+            ttl: Duration::from_millis(u64::from(config.ttl_ms)),
+            max_wait,
+        })
+    }
+
+    fn ttl_ms(&self) -> u32 {
+        self.ttl.as_millis().min(u128::from(u32::MAX)) as u32
+    }
+}
+
+/// Leases held for one command.
+pub struct LeaseSet {
+    datastore: Arc<Datastore>,
+    held: Arc<Mutex<Vec<Lease>>>,
+    lost: watch::Receiver<Option<String>>,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+/// Sorting key: namespace first, then models by label — one global order, so
+/// two multi-model commands can never wait on each other in a cycle.
+fn order(scope: &LockScope) -> (u8, String) {
+    match scope {
+        LockScope::Global => (0, String::new()),
+        LockScope::Namespace => (1, String::new()),
+        LockScope::Model(model) => (2, format!("{}/{}", model.model_type, model.model_id)),
+    }
+}
+
+impl LeaseSet {
+    /// Takes leases on every scope, in sorted order, waiting for held ones
+    /// up to `policy.max_wait` each; on failure releases what it took.
+    ///
+    /// # Errors
+    /// [`DatastoreError::LockTimeout`] naming the holder, or any error of the extension.
+    pub async fn acquire(
+        datastore: Arc<Datastore>,
+        mut scopes: Vec<LockScope>,
+        policy: &LeasePolicy,
+        signals: &mut Signals,
+    ) -> anyhow::Result<Self> {
+        scopes.sort_by_key(order);
+        scopes.dedup_by_key(|scope| order(scope));
+        let mut held = Vec::new();
+        for scope in &scopes {
+            let attempt = tokio::select! {
+                result = acquire_one(&datastore, scope, policy) => result,
+                interrupted = signals.recv() => Err(interrupted.into()),
+            };
+            match attempt {
+                Ok(lease) => held.push(lease),
+                Err(err) => {
+                    release_all(&datastore, &held).await;
+                    return Err(err);
+                }
+            }
+        }
+        let held = Arc::new(Mutex::new(held));
+        let (lost_tx, lost) = watch::channel(None);
+        let renewer = tokio::spawn(renew_forever(
+            datastore.clone(),
+            held.clone(),
+            policy.ttl,
+            lost_tx,
+        ));
+        Ok(Self {
+            datastore,
+            held,
+            lost,
+            renewer,
+        })
+    }
+
+    /// The leases as last renewed (hand these to every fenced call).
+    pub fn leases(&self) -> Vec<Lease> {
+        self.held.lock().expect("lease list").clone()
+    }
+
+    /// `Err(lock lost)` once a lease is lost.
+    ///
+    /// # Errors
+    /// [`DatastoreError::LockLost`].
+    pub fn check(&self, operation: &'static str) -> Result<(), DatastoreError> {
+        match self.lost.borrow().clone() {
+            Some(detail) => Err(DatastoreError::LockLost { operation, detail }),
+            None => Ok(()),
+        }
+    }
+
+    /// Resolves when a lease is lost, with what happened.
+    pub async fn lost(&self) -> String {
+        let mut lost = self.lost.clone();
+        match lost.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            // The renewer ended without losing anything: never resolve.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Stops renewing and releases every lease still ours.
+    pub async fn release(self) {
+        self.renewer.abort();
+        let held = self.leases();
+        release_all(&self.datastore, &held).await;
+    }
+}
+
+async fn acquire_one(
+    datastore: &Datastore,
+    scope: &LockScope,
+    policy: &LeasePolicy,
+) -> anyhow::Result<Lease> {
+    let started = Instant::now();
+    let mut attempt: u32 = 0;
+    loop {
+        let err = match datastore.acquire(scope, policy.ttl_ms()).await {
+            Ok(lease) => return Ok(lease),
+            Err(err) => err,
+        };
+        let holder = match err.downcast_ref::<DatastoreError>() {
+            Some(DatastoreError::LockHeld { info, .. }) => describe_holder(info),
+            // A lost race on the lock object: just try again.
+            Some(DatastoreError::Conflict { .. }) => "changing hands".to_owned(),
+            _ => return Err(err),
+        };
+        let waited = started.elapsed();
+        if waited >= policy.max_wait {
+            if matches!(scope, LockScope::Namespace) {
+                withdraw_namespace_claim(datastore).await;
+            }
+            let release_hint = match scope {
+                LockScope::Model(model) => {
+                    format!(" --model {}/{}", model.model_type, model.model_id)
+                }
+                _ => " --namespace".to_owned(),
+            };
+            return Err(DatastoreError::LockTimeout {
+                scope: scope_label(scope),
+                holder,
+                waited,
+                release_hint,
+            }
+            .into());
+        }
+        tracing::debug!("waiting for the lease on {}: {holder}", scope_label(scope));
+        let delay = backoff(attempt).min(policy.max_wait - waited);
+        attempt = attempt.saturating_add(1);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// A namespace claim we made while waiting for model holders to drain must
+/// not block model writers after we give up.
+async fn withdraw_namespace_claim(datastore: &Datastore) {
+    if let Ok(Some(info)) = datastore.inspect(&LockScope::Namespace).await
+        && info.holder.name == datastore.holder().name
+        && info.holder.host == datastore.holder().host
+        && info.holder.pid == datastore.holder().pid
+    {
+        let _ = datastore.force_release(&info).await;
+    }
+}
+
+/// Full jitter over 50 ms × 1.5^attempt, capped at 1 s.
+fn backoff(attempt: u32) -> Duration {
+    let cap = (50.0 * 1.5f64.powi(attempt.min(20) as i32)).min(1000.0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    // Cheap jitter: mix the clock's nanoseconds with our pid.
+    let mixed = (u64::from(nanos) ^ (u64::from(std::process::id()) << 16))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let fraction = (mixed >> 11) as f64 / (1u64 << 53) as f64;
+    Duration::from_secs_f64((cap * (0.2 + 0.8 * fraction)) / 1e3)
+}
+
+async fn release_all(datastore: &Datastore, held: &[Lease]) {
+    for lease in held.iter().rev() {
+        if let Err(err) = datastore.release(lease).await {
+            tracing::warn!(
+                "could not release the lease on {}: {err:#}",
+                scope_label(&lease.scope)
+            );
+        }
+    }
+}
+
+async fn renew_forever(
+    datastore: Arc<Datastore>,
+    held: Arc<Mutex<Vec<Lease>>>,
+    ttl: Duration,
+    lost: watch::Sender<Option<String>>,
+) {
+    let interval = ttl / 3;
+    let give_up_after = ttl.mul_f64(0.75);
+    let mut last_renewed = Instant::now();
+    loop {
+        tokio::time::sleep(interval).await;
+        // Checked before renewing: after a pause (SIGSTOP, a suspended VM)
+        // someone may already have taken over, and a renewal that happens to
+        // succeed does not undo what they did meanwhile.
+        let silent = last_renewed.elapsed();
+        if silent > give_up_after {
+            let _ = lost.send(Some(format!(
+                "the lease was not renewed for {:.1} s (TTL {:.1} s; the process was paused or the store unreachable), so another process may hold it now",
+                silent.as_secs_f64(),
+                ttl.as_secs_f64()
+            )));
+            return;
+        }
+        let leases = held.lock().expect("lease list").clone();
+        let mut all_renewed = true;
+        for (index, lease) in leases.iter().enumerate() {
+            match datastore.renew(lease).await {
+                Ok(renewed) => held.lock().expect("lease list")[index] = renewed,
+                Err(err) => match err.downcast_ref::<DatastoreError>() {
+                    Some(DatastoreError::LockLost { detail, .. }) => {
+                        let _ = lost.send(Some(format!("{}: {detail}", scope_label(&lease.scope))));
+                        return;
+                    }
+                    _ => {
+                        all_renewed = false;
+                        tracing::warn!(
+                            "could not renew the lease on {} (will retry): {err:#}",
+                            scope_label(&lease.scope)
+                        );
+                    }
+                },
+            }
+        }
+        if all_renewed {
+            last_renewed = Instant::now();
+        }
+    }
+}
+
+/// Runs `work` under leases on `scopes`: acquires them (waiting as the policy
+/// allows), runs `work` until it finishes, a lease is lost or SIGINT/SIGTERM
+/// arrives, then releases every lease still ours. On loss or signal, `work`
+/// is dropped where it stands (a commit in flight lands whole or not at all).
+///
+/// # Errors
+/// The work's error, [`DatastoreError::LockLost`], [`super::Interrupted`],
+/// or a failure to acquire.
+pub async fn under_leases<T>(
+    datastore: &Arc<Datastore>,
+    scopes: Vec<LockScope>,
+    policy: &LeasePolicy,
+    work: impl AsyncFnOnce(&LeaseSet) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut signals = Signals::listen()?;
+    let leases = LeaseSet::acquire(datastore.clone(), scopes, policy, &mut signals).await?;
+    let result = tokio::select! {
+        result = work(&leases) => result,
+        detail = leases.lost() => Err(DatastoreError::LockLost { operation: "lease", detail }.into()),
+        interrupted = signals.recv() => Err(interrupted.into()),
+    };
+    leases.release().await;
+    result
+}

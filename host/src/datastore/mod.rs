@@ -1,0 +1,19 @@
+//! The coordinator: the host side of the datastore. It loads the datastore
+//! extension ([`Datastore`]), scopes and keeps leases ([`LeaseSet`]), and
+//! stops cleanly on signals ([`Signals`]). The index format and the lock
+//! protocol belong to the extension; the coordinator only decides which
+//! leases a command needs, how long to wait, and when to renew and release.
+
+mod client;
+mod error;
+mod holder;
+mod leases;
+mod model_ref;
+mod signals;
+
+pub use client::Datastore;
+pub use error::{DatastoreError, describe_holder, scope_label};
+pub use holder::now_ms;
+pub use leases::{ENV_LOCK_MAX_WAIT, LeasePolicy, LeaseSet, under_leases};
+pub use model_ref::parse_model;
+pub use signals::{Interrupted, Signals};

@@ -1,0 +1,21 @@
+//! `type/id` on the command line.
+
+use crate::runtime::bindings::silt::datastore::types::ModelRef;
+
+/// Parses `vision/detector/m-42` into type `vision/detector`, id `m-42`.
+///
+/// # Errors
+/// When there is no `/`, or a part is empty.
+pub fn parse_model(text: &str) -> anyhow::Result<ModelRef> {
+    match text.rsplit_once('/') {
+        Some((model_type, model_id)) if !model_type.is_empty() && !model_id.is_empty() => {
+            Ok(ModelRef {
+                model_type: model_type.to_owned(),
+                model_id: model_id.to_owned(),
+            })
+        }
+        _ => anyhow::bail!(
+            "`{text}` is not a model: write <type>/<id>, e.g. vision/detector/m-42 (the type may contain `/`)"
+        ),
+    }
+}
