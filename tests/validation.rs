@@ -77,9 +77,9 @@ fn missing_exports_are_listed() {
         matches!(err, InvalidExtension::MissingExports { .. }),
         "{message}"
     );
-    for export in ["sync", "hydration", "locks"] {
+    for export in ["sync", "hydration", "locks", "models"] {
         assert!(
-            message.contains(&format!("silt:datastore/{export}@0.1.0")),
+            message.contains(&format!("silt:datastore/{export}@0.2.0")),
             "{message}"
         );
     }

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 pub mod lying_store;
+pub mod project;
 pub mod seaweed;
 
 use std::path::{Path, PathBuf};

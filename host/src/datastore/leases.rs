@@ -193,7 +193,9 @@ async fn acquire_one(
             }
             .into());
         }
-        tracing::debug!("waiting for the lease on {}: {holder}", scope_label(scope));
+        if attempt == 0 {
+            tracing::info!("waiting for the lease on {}: {holder}", scope_label(scope));
+        }
         let delay = backoff(attempt).min(policy.max_wait - waited);
         attempt = attempt.saturating_add(1);
         tokio::time::sleep(delay).await;

@@ -1,0 +1,310 @@
+//! The datastore through the `silt` command, on both backends: files in and
+//! out, two clones of one datastore, `silt run`, and bad input that must be
+//! named and must not spread.
+
+mod support;
+
+use support::project::{BACKENDS, Backend, Project};
+
+fn write(project: &Project, name: &str, content: &str) -> String {
+    let path = project.path().join(name);
+    std::fs::write(&path, content).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn put_get_list_history_rm_on_both_backends() {
+    for backend in BACKENDS {
+        let project = Project::new(backend, "");
+        let v1 = write(&project, "v1", "first\n");
+        let v2 = write(&project, "v2", "second\n");
+        let first = project.json(&["data", "put", "vision/detector/m-1", "weights.bin", &v1]);
+        project.ok(&["data", "put", "vision/detector/m-1", "weights.bin", &v2]);
+        let mut stdin_put = project.silt();
+        stdin_put.args([
+            "data",
+            "put",
+            "vision/detector/m-1",
+            "eval/report.json",
+            "-",
+        ]);
+        stdin_put.stdin(std::process::Stdio::piped());
+        stdin_put.stdout(std::process::Stdio::piped());
+        let mut child = stdin_put.spawn().unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"{\"f1\": 0.9}\n")
+            .unwrap();
+        assert!(
+            child.wait().unwrap().success(),
+            "{backend:?}: put from stdin"
+        );
+
+        assert_eq!(
+            project.ok(&["data", "get", "vision/detector/m-1", "weights.bin"]),
+            "second\n"
+        );
+        let old_version = first["version"].as_str().unwrap();
+        assert_eq!(
+            project.ok(&[
+                "data",
+                "get",
+                "vision/detector/m-1",
+                "weights.bin",
+                "--version",
+                old_version
+            ]),
+            "first\n"
+        );
+        let out = project.path().join("out.bin");
+        project.ok(&[
+            "data",
+            "get",
+            "vision/detector/m-1",
+            "weights.bin",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "second\n");
+
+        let listing = project.json(&["data", "list", "vision/detector/m-1"]);
+        let names: Vec<&str> = listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["eval/report.json", "weights.bin"], "{backend:?}");
+        let history = project.json(&["data", "history", "vision/detector/m-1", "weights.bin"]);
+        assert_eq!(
+            history.as_array().unwrap().len(),
+            2,
+            "{backend:?}: {history}"
+        );
+
+        project.ok(&["data", "rm", "vision/detector/m-1", "weights.bin"]);
+        let (code, _, stderr) = project.run(&["data", "get", "vision/detector/m-1", "weights.bin"]);
+        assert_eq!(code, 1, "{backend:?}: {stderr}");
+        assert!(stderr.contains("was removed"), "{backend:?}: {stderr}");
+        let history = project.json(&["data", "history", "vision/detector/m-1", "weights.bin"]);
+        assert_eq!(history.as_array().unwrap().last().unwrap()["deleted"], true);
+        // The old versions are still readable: removal is a tombstone.
+        assert_eq!(
+            project.ok(&[
+                "data",
+                "get",
+                "vision/detector/m-1",
+                "weights.bin",
+                "--version",
+                old_version
+            ]),
+            "first\n"
+        );
+        assert_eq!(
+            project.json(&["datastore", "lock", "status"]),
+            serde_json::json!([])
+        );
+    }
+}
+
+#[test]
+fn retention_keeps_the_last_versions_and_deletes_the_rest() {
+    let project = Project::new(Backend::Dir, "");
+    project.ok(&["-q", "datastore", "setup", "--retain-versions", "3"]);
+    for i in 0..5 {
+        let input = write(&project, "in", &format!("v{i}\n"));
+        project.ok(&["data", "put", "t/m", "f", &input]);
+    }
+    let history = project.json(&["data", "history", "t/m", "f"]);
+    assert_eq!(history.as_array().unwrap().len(), 3, "{history}");
+    assert_eq!(
+        project.keys("data/t/m/f/").len(),
+        3,
+        "dropped versions' objects must go"
+    );
+    assert_eq!(project.ok(&["data", "get", "t/m", "f"]), "v4\n");
+}
+
+#[test]
+fn two_clones_see_each_others_commits() {
+    for backend in BACKENDS {
+        let alice = Project::new(backend, "");
+        let bob = alice.another_clone();
+        let input = write(&alice, "in", "from alice\n");
+        alice.ok(&["data", "put", "shared/m", "notes.txt", &input]);
+
+        // Bob's status sees a change in the store; a pull fetches index only.
+        let status = bob.json(&["datastore", "status"]);
+        assert_eq!(
+            status["remote_changes"],
+            serde_json::json!(["shared/m"]),
+            "{backend:?}"
+        );
+        bob.ok(&["datastore", "sync", "--pull"]);
+        assert!(
+            !bob.model_dir("shared/m").join("notes.txt").exists(),
+            "pull must stay lazy"
+        );
+        let status = bob.json(&["datastore", "status"]);
+        assert_eq!(
+            status["remote_changes"],
+            serde_json::json!([]),
+            "{backend:?}"
+        );
+        assert_eq!(status["objects_total"], 1);
+
+        // Bob works on the model: its data is made present, his edit committed.
+        bob.ok(&[
+            "run", "--model", "shared/m", "--", "sh", "-c",
+            "cat \"$SILT_MODEL_DIR/notes.txt\" > \"$SILT_MODEL_DIR/copy.txt\"; echo 'and bob' >> \"$SILT_MODEL_DIR/notes.txt\"",
+        ]);
+        assert_eq!(
+            alice.ok(&["data", "get", "shared/m", "copy.txt"]),
+            "from alice\n"
+        );
+
+        // Alice has notes.txt present locally after a run; a pull refreshes it.
+        alice.ok(&["run", "--model", "shared/m", "--", "true"]);
+        let local = alice.model_dir("shared/m").join("notes.txt");
+        assert_eq!(
+            std::fs::read_to_string(&local).unwrap(),
+            "from alice\nand bob\n"
+        );
+
+        // A local edit, pushed by sync.
+        std::fs::write(&local, "edited by alice\n").unwrap();
+        let status = alice.json(&["datastore", "status"]);
+        assert_eq!(
+            status["local_changes"].as_array().unwrap().len(),
+            1,
+            "{status}"
+        );
+        alice.ok(&["datastore", "sync", "--push"]);
+        assert_eq!(
+            bob.ok(&["data", "get", "shared/m", "notes.txt"]),
+            "edited by alice\n"
+        );
+        bob.ok(&["datastore", "sync"]);
+        assert_eq!(
+            std::fs::read_to_string(bob.model_dir("shared/m").join("notes.txt")).unwrap(),
+            "edited by alice\n",
+            "{backend:?}: a pull refreshes files present locally"
+        );
+    }
+}
+
+#[test]
+fn run_passes_the_exit_code_and_commits_only_on_success() {
+    let project = Project::new(Backend::Dir, "");
+    let (code, _, stderr) = project.run(&[
+        "run",
+        "--model",
+        "t/m",
+        "--",
+        "sh",
+        "-c",
+        "echo partial > \"$SILT_MODEL_DIR/out\"; exit 3",
+    ]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("nothing was committed"), "{stderr}");
+    assert_eq!(
+        project.json(&["data", "list", "t/m"]),
+        serde_json::json!([])
+    );
+    // The output is kept locally, and a push commits it.
+    project.ok(&["datastore", "sync", "--push"]);
+    assert_eq!(project.ok(&["data", "get", "t/m", "out"]), "partial\n");
+
+    let (code, _, stderr) = project.run(&["run", "--model", "t/m", "--", "/no/such/command"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cannot run `/no/such/command`"), "{stderr}");
+    assert_eq!(
+        project.json(&["datastore", "lock", "status"]),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn a_corrupt_partition_is_named_and_nothing_else_is_touched() {
+    for backend in BACKENDS {
+        let project = Project::new(backend, "");
+        let input = write(&project, "in", "data\n");
+        project.ok(&["data", "put", "t/broken", "f", &input]);
+        project.ok(&["data", "put", "t/healthy", "f", &input]);
+        let key = "_index/data/t/broken.json";
+        project.overwrite_object(key, b"{\"layout\": 1, \"files\": [tru");
+        let objects_before = project.keys("");
+
+        for args in [
+            &["data", "list", "t/broken"][..],
+            &["data", "put", "t/broken", "g", &input],
+            &["run", "--model", "t/broken", "--", "true"],
+        ] {
+            let (code, _, stderr) = project.run(args);
+            assert_eq!(code, 65, "{backend:?} {args:?}: {stderr}");
+            assert!(
+                stderr.contains(key),
+                "{backend:?} {args:?}: must name {key}: {stderr}"
+            );
+        }
+        assert_eq!(project.read_object(key), b"{\"layout\": 1, \"files\": [tru");
+        assert_eq!(
+            project.keys(""),
+            objects_before,
+            "{backend:?}: something was written"
+        );
+        // Other models are unaffected.
+        assert_eq!(project.ok(&["data", "get", "t/healthy", "f"]), "data\n");
+        project.ok(&["data", "put", "t/healthy", "g", &input]);
+        let (code, stdout, _) = project.run(&["datastore", "verify"]);
+        assert_eq!(code, 1);
+        assert!(
+            stdout.contains(key),
+            "verify lists the corrupt partition: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn malformed_configuration_names_line_and_column() {
+    let project = Project::new(Backend::Dir, "");
+    std::fs::write(
+        project.path().join("silt.toml"),
+        "[datastore]\nbackend = \"dir\"\n[locks]\nttl_ms = \"soon\"\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = project.run(&["data", "list", "t/m"]);
+    assert_eq!(code, 78, "{stderr}");
+    assert!(stderr.contains("line 4, column 10"), "{stderr}");
+}
+
+#[test]
+fn init_sets_up_an_embedded_datastore() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = support::output(
+        support::silt(home.path())
+            .args(["-q", "extension", "add"])
+            .arg(support::component("partitioned-datastore")),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = support::output(support::silt(home.path()).arg("init"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("datastore ready"), "{stdout}");
+    let (code, _, stderr) = support::output(support::silt(home.path()).arg("init"));
+    assert_eq!(
+        code, 1,
+        "a second init must not clobber silt.toml: {stderr}"
+    );
+    let input = home.path().join("in");
+    std::fs::write(&input, "x").unwrap();
+    let (code, _, stderr) = support::output(
+        support::silt(home.path())
+            .args(["data", "put", "a/b", "x"])
+            .arg(&input),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(home.path().join(".silt/store/_index").is_dir());
+}

@@ -1,0 +1,327 @@
+//! Leases between real processes, on both backends: writers of different
+//! models never wait for each other, writers of one model take turns and
+//! lose nothing, a killed holder's lease is taken over after its TTL, and a
+//! paused holder whose lease was taken over cannot commit.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::project::{BACKENDS, Project};
+
+fn spawn(mut command: Command) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start silt")
+}
+
+fn finish(child: Child) -> (i32, String, String) {
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn wait_for_file(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+#[test]
+fn sixteen_writers_on_sixteen_models_never_wait() {
+    for backend in BACKENDS {
+        let project = Project::new(backend, "");
+        let inputs = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let writers: Vec<Child> = (0..16)
+            .map(|i| {
+                let input = inputs.path().join(format!("in-{i}"));
+                std::fs::write(&input, format!("model {i}\n")).unwrap();
+                let mut command = project.silt();
+                command
+                    .args([
+                        "-v",
+                        "data",
+                        "put",
+                        &format!("fleet/m{i:02}"),
+                        "weights.bin",
+                    ])
+                    .arg(&input);
+                spawn(command)
+            })
+            .collect();
+        let results: Vec<_> = writers.into_iter().map(finish).collect();
+        let wall = started.elapsed();
+        for (i, (code, _, stderr)) in results.iter().enumerate() {
+            assert_eq!(*code, 0, "{backend:?} writer {i}: {stderr}");
+            assert!(
+                !stderr.contains("waiting for the lease"),
+                "{backend:?} writer {i} waited although no one else writes its model: {stderr}"
+            );
+        }
+        for i in 0..16 {
+            let content = project.ok(&["data", "get", &format!("fleet/m{i:02}"), "weights.bin"]);
+            assert_eq!(content, format!("model {i}\n"), "{backend:?}");
+        }
+        eprintln!("{backend:?}: 16 writers on 16 models finished in {wall:.2?}");
+    }
+}
+
+#[test]
+fn sixteen_writers_on_one_model_take_turns_and_lose_nothing() {
+    for backend in BACKENDS {
+        let project = Project::new(backend, "");
+        project.ok(&["-q", "datastore", "setup", "--retain-versions", "20"]);
+        let inputs = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        // Half put a file of their own; half run a command that appends a
+        // line to a shared log. A run that did not see the previous run's
+        // commit would drop its line.
+        let writers: Vec<Child> = (0..16)
+            .map(|i| {
+                let mut command = project.silt();
+                if i % 2 == 0 {
+                    let input = inputs.path().join(format!("in-{i}"));
+                    std::fs::write(&input, format!("writer {i}\n")).unwrap();
+                    command
+                        .args(["data", "put", "shared/model", &format!("put-{i:02}.txt")])
+                        .arg(&input);
+                } else {
+                    command.args([
+                        "run",
+                        "--model",
+                        "shared/model",
+                        "--",
+                        "sh",
+                        "-c",
+                        &format!("echo 'run {i}' >> \"$SILT_MODEL_DIR/log.txt\""),
+                    ]);
+                }
+                spawn(command)
+            })
+            .collect();
+        let results: Vec<_> = writers.into_iter().map(finish).collect();
+        let wall = started.elapsed();
+        for (i, (code, _, stderr)) in results.iter().enumerate() {
+            assert_eq!(*code, 0, "{backend:?} writer {i}: {stderr}");
+        }
+        let log = project.ok(&["data", "get", "shared/model", "log.txt"]);
+        let mut lines: Vec<&str> = log.lines().collect();
+        lines.sort_unstable();
+        let expected: Vec<String> = (0..16)
+            .filter(|i| i % 2 == 1)
+            .map(|i| format!("run {i}"))
+            .collect();
+        let mut expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+        expected.sort_unstable();
+        assert_eq!(lines, expected, "{backend:?}: a run lost another's line");
+        let listing = project.json(&["data", "list", "shared/model"]);
+        let entries = listing.as_array().unwrap();
+        assert_eq!(entries.len(), 9, "{backend:?}: {listing}");
+        let versions: u64 = entries
+            .iter()
+            .map(|e| e["versions"].as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            versions, 16,
+            "{backend:?}: the history must hold all 16 writes: {listing}"
+        );
+        let history = project.json(&["data", "history", "shared/model", "log.txt"]);
+        let generations: Vec<u64> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["generation"].as_u64().unwrap())
+            .collect();
+        assert!(
+            generations.windows(2).all(|w| w[0] < w[1]),
+            "{backend:?}: each writer had its own lease generation: {generations:?}"
+        );
+        eprintln!("{backend:?}: 16 writers on one model finished in {wall:.2?}");
+    }
+}
+
+#[test]
+fn a_killed_holder_is_taken_over_after_its_ttl() {
+    for backend in BACKENDS {
+        let project = Project::new(backend, "[locks]\nttl_ms = 1500\n");
+        let ready = project.path().join("ready");
+        let mut command = project.silt();
+        command
+            .args([
+                "run",
+                "--model",
+                "jobs/j1",
+                "--",
+                "sh",
+                "-c",
+                "echo $$ > \"$0\"; exec sleep 60",
+            ])
+            .arg(&ready);
+        let mut holder = spawn(command);
+        wait_for_file(&ready);
+        std::thread::sleep(Duration::from_millis(50));
+        let sleeper: u32 = std::fs::read_to_string(&ready)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        signal(sleeper, "KILL");
+
+        let status = project.json(&["datastore", "lock", "status", "--model", "jobs/j1"]);
+        assert_eq!(
+            status[0]["pid"].as_u64(),
+            Some(u64::from(holder.id())),
+            "{backend:?}: the killed holder's lease is still there: {status}"
+        );
+        let input = project.path().join("after.txt");
+        std::fs::write(&input, "after\n").unwrap();
+        project.ok(&[
+            "data",
+            "put",
+            "jobs/j1",
+            "after.txt",
+            input.to_str().unwrap(),
+        ]);
+        let history = project.json(&["data", "history", "jobs/j1", "after.txt"]);
+        assert_eq!(history.as_array().unwrap().len(), 1, "{backend:?}");
+        let status = project.json(&["datastore", "lock", "status"]);
+        assert_eq!(
+            status,
+            serde_json::json!([]),
+            "{backend:?}: leases left behind"
+        );
+    }
+}
+
+#[test]
+fn a_paused_holder_whose_lease_was_taken_over_cannot_commit() {
+    for backend in BACKENDS {
+        let project = Project::new(backend, "[locks]\nttl_ms = 1500\n");
+        let ready = project.path().join("ready");
+        let mut command = project.silt();
+        command
+            .args([
+                "run",
+                "--model",
+                "jobs/j2",
+                "--",
+                "sh",
+                "-c",
+                "echo paused > \"$SILT_MODEL_DIR/a.txt\"; touch \"$0\"; sleep 1",
+            ])
+            .arg(&ready);
+        let paused = spawn(command);
+        wait_for_file(&ready);
+        signal(paused.id(), "STOP");
+        // Past the TTL: the lease is stale, and the next writer takes it over.
+        std::thread::sleep(Duration::from_millis(2500));
+        let input = project.path().join("b.txt");
+        std::fs::write(&input, "taker\n").unwrap();
+        project.ok(&["data", "put", "jobs/j2", "b.txt", input.to_str().unwrap()]);
+        signal(paused.id(), "CONT");
+        let (code, _, stderr) = finish(paused);
+        assert_eq!(code, 75, "{backend:?}: {stderr}");
+        assert!(stderr.contains("lock lost"), "{backend:?}: {stderr}");
+
+        let listing = project.json(&["data", "list", "jobs/j2"]);
+        let names: Vec<&str> = listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["b.txt"], "{backend:?}: the paused holder committed");
+        assert_eq!(project.ok(&["data", "get", "jobs/j2", "b.txt"]), "taker\n");
+        // Its work is not lost: it stays in the working copy.
+        let kept = std::fs::read_to_string(project.model_dir("jobs/j2").join("a.txt")).unwrap();
+        assert_eq!(kept, "paused\n");
+    }
+}
+
+#[test]
+fn force_release_removes_a_lease_and_the_next_writer_proceeds() {
+    for backend in BACKENDS {
+        let project = Project::new(backend, "");
+        let ready = project.path().join("ready");
+        let mut command = project.silt();
+        command
+            .args([
+                "run",
+                "--model",
+                "jobs/j3",
+                "--",
+                "sh",
+                "-c",
+                "echo $$ > \"$0\"; exec sleep 60",
+            ])
+            .arg(&ready);
+        let mut holder = spawn(command);
+        wait_for_file(&ready);
+        std::thread::sleep(Duration::from_millis(50));
+        let sleeper: u32 = std::fs::read_to_string(&ready)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        signal(sleeper, "KILL");
+
+        // Without --force, nothing happens.
+        let (code, _, _) = project.run(&["datastore", "lock", "release", "--model", "jobs/j3"]);
+        assert_eq!(
+            code, 2,
+            "{backend:?}: release without --force must be refused"
+        );
+        let (code, _, stderr) = {
+            let mut command = project.silt();
+            command
+                .env("SILT_LOCK_MAX_WAIT", "0.3")
+                .args(["data", "rm", "jobs/j3", "nothing"]);
+            support::output(&mut command)
+        };
+        assert_eq!(code, 75, "{backend:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("pid {}", holder.id())) && stderr.contains("--model jobs/j3"),
+            "{backend:?}: the timeout must name the holder and the way out: {stderr}"
+        );
+        let released = project.ok(&[
+            "datastore",
+            "lock",
+            "release",
+            "--force",
+            "--model",
+            "jobs/j3",
+        ]);
+        assert!(released.contains("released"), "{released}");
+        assert_eq!(
+            project.json(&["datastore", "lock", "status"]),
+            serde_json::json!([])
+        );
+    }
+}

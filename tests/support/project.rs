@@ -1,0 +1,195 @@
+//! A silt project for CLI tests of the datastore: a directory with a
+//! `silt.toml` on a real backend (a local directory, or a bucket on the
+//! SeaweedFS test server), the partitioned-datastore extension installed and
+//! the datastore set up.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::seaweed;
+
+/// Which backend a project's datastore lives on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A local directory (`.silt/store`).
+    Dir,
+    /// A fresh prefix of a bucket on the SeaweedFS test server.
+    S3,
+}
+
+/// Both backends, for tests that must hold on each.
+pub const BACKENDS: [Backend; 2] = [Backend::Dir, Backend::S3];
+
+/// A project directory with its datastore set up.
+pub struct Project {
+    /// The project directory (holds `silt.toml` and `.silt/`).
+    pub dir: tempfile::TempDir,
+    /// The backend.
+    pub backend: Backend,
+}
+
+impl Project {
+    /// A project on `backend`; `extra` is appended to `silt.toml` (e.g. a
+    /// `[locks]` table).
+    pub fn new(backend: Backend, extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let datastore = match backend {
+            Backend::Dir => "[datastore]\nbackend = \"dir\"\n".to_owned(),
+            Backend::S3 => {
+                let bucket = "silt-datastore-tests";
+                let prefix = format!("p{}", unique());
+                tokio::runtime::Runtime::new()
+                    .unwrap()
+                    .block_on(seaweed::store(bucket, &prefix));
+                format!(
+                    "[datastore]\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"{bucket}\"\nprefix = \"{prefix}\"\nendpoint = \"{}\"\n",
+                    seaweed::server().endpoint
+                )
+            }
+        };
+        std::fs::write(dir.path().join("silt.toml"), format!("{datastore}{extra}")).unwrap();
+        let project = Self { dir, backend };
+        let (code, _, stderr) = super::output(
+            project
+                .silt()
+                .args(["-q", "extension", "add"])
+                .arg(super::component("partitioned-datastore")),
+        );
+        assert_eq!(code, 0, "installing the extension: {stderr}");
+        let (code, _, stderr) = super::output(project.silt().args(["-q", "datastore", "setup"]));
+        assert_eq!(code, 0, "datastore setup: {stderr}");
+        project
+    }
+
+    /// Another project (another machine, in effect) on the same datastore,
+    /// with its own local copy.
+    pub fn another_clone(&self) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = std::fs::read_to_string(self.path().join("silt.toml")).unwrap();
+        if self.backend == Backend::Dir {
+            let store = self.path().join(".silt/store");
+            text = text.replacen(
+                "backend = \"dir\"\n",
+                &format!("backend = \"dir\"\ndir = \"{}\"\n", store.display()),
+                1,
+            );
+        }
+        std::fs::write(dir.path().join("silt.toml"), text).unwrap();
+        let clone = Self {
+            dir,
+            backend: self.backend,
+        };
+        let (code, _, stderr) = super::output(
+            clone
+                .silt()
+                .args(["-q", "extension", "add"])
+                .arg(super::component("partitioned-datastore")),
+        );
+        assert_eq!(code, 0, "installing the extension: {stderr}");
+        clone
+    }
+
+    /// The project directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The working copy of a model.
+    pub fn model_dir(&self, model: &str) -> PathBuf {
+        self.path().join(".silt/local/data").join(model)
+    }
+
+    /// A `silt` command in the project, with the test server's credentials.
+    pub fn silt(&self) -> Command {
+        let mut command = super::silt(self.path());
+        command
+            .env("AWS_ACCESS_KEY_ID", seaweed::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", seaweed::SECRET_KEY)
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("SILT_LOCK_MAX_WAIT");
+        command
+    }
+
+    /// Runs silt with `args` and returns (code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        super::output(self.silt().args(args))
+    }
+
+    /// Runs silt with `args`, asserting success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (code, stdout, stderr) = self.run(args);
+        assert_eq!(
+            code, 0,
+            "silt {args:?} failed ({:?}): {stderr}",
+            self.backend
+        );
+        stdout
+    }
+
+    /// `silt --json args...`, parsed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).expect("silt printed JSON")
+    }
+
+    /// Replaces an object of the datastore root in the store.
+    pub fn overwrite_object(&self, key: &str, data: &[u8]) {
+        let config = silt::config::Config::load(&self.path().join("silt.toml")).unwrap();
+        let store_dir = self.path().join(".silt/store");
+        let store = silt::store::root::open(&config.datastore, &store_dir).unwrap();
+        seaweed::use_test_credentials();
+        let key = silt::store::ObjectKey::new(key).unwrap();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(store.put(&key, data.to_vec(), silt::store::PutMode::Overwrite))
+            .unwrap();
+    }
+
+    /// Reads an object of the datastore root.
+    pub fn read_object(&self, key: &str) -> Vec<u8> {
+        let config = silt::config::Config::load(&self.path().join("silt.toml")).unwrap();
+        let store_dir = self.path().join(".silt/store");
+        let store = silt::store::root::open(&config.datastore, &store_dir).unwrap();
+        seaweed::use_test_credentials();
+        let key = silt::store::ObjectKey::new(key).unwrap();
+        match tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(store.get(&key, None))
+            .unwrap()
+        {
+            silt::store::GetOutcome::Found(_, data) => data,
+            silt::store::GetOutcome::NotModified => unreachable!("unconditional get"),
+        }
+    }
+
+    /// Every key under `prefix` in the datastore root.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let config = silt::config::Config::load(&self.path().join("silt.toml")).unwrap();
+        let store_dir = self.path().join(".silt/store");
+        let store = silt::store::root::open(&config.datastore, &store_dir).unwrap();
+        seaweed::use_test_credentials();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let mut keys = Vec::new();
+        let mut after = None;
+        loop {
+            let page = runtime
+                .block_on(store.list(prefix, after.as_ref(), 1000))
+                .unwrap();
+            keys.extend(page.items.iter().map(|m| m.key.as_str().to_owned()));
+            match page.next_start_after {
+                Some(next) => after = Some(next),
+                None => return keys,
+            }
+        }
+    }
+}
+
+fn unique() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{nanos:x}{:x}", std::process::id())
+}
