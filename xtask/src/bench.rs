@@ -202,6 +202,21 @@ pub fn startup(args: &[&str]) -> Result<()> {
 
 /// `cargo xtask bench store`: the object-store benchmark against SeaweedFS.
 pub fn store(args: &[&str]) -> Result<()> {
+    bench_binary("store", args)
+}
+
+/// `cargo xtask bench datastore`: write cost and lease hold at two datastore
+/// sizes, and the cost of a no-op sync, on both backends.
+pub fn datastore(args: &[&str]) -> Result<()> {
+    let components = build::components()?;
+    // SAFETY: xtask is single-threaded here; the bench binary inherits it.
+    unsafe { std::env::set_var("SILT_TEST_COMPONENTS", components) };
+    bench_binary("datastore", args)
+}
+
+/// Runs `cargo bench --bench <name> -- <target>/bench/<name>.json <args>`
+/// with the SeaweedFS binary at hand.
+fn bench_binary(name: &str, args: &[&str]) -> Result<()> {
     let weed = build::seaweed()?;
     let out = build::target_dir().join("bench");
     std::fs::create_dir_all(&out).map_err(|err| err.to_string())?;
@@ -213,10 +228,10 @@ pub fn store(args: &[&str]) -> Result<()> {
             "--package",
             "silt",
             "--bench",
-            "store",
+            name,
             "--",
         ])
-        .arg(out.join("store.json"))
+        .arg(out.join(format!("{name}.json")))
         .args(args)
         .env("SILT_WEED", weed);
     run(&mut command)

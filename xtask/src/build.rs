@@ -229,49 +229,70 @@ pub fn demo() -> Result<()> {
     let _ = std::fs::remove_dir_all(&project);
     std::fs::create_dir_all(&project)
         .map_err(|err| format!("cannot create {}: {err}", project.display()))?;
-    // A project-local artifact cache, so every demo run shows the first compile.
-    std::fs::write(
-        project.join("silt.toml"),
-        "[cache]\ndir = \".silt/cache\"\n",
-    )
-    .map_err(|err| format!("cannot write silt.toml: {err}"))?;
     println!("# demo project: {} (silt.toml, .silt/)", project.display());
+    let input = project.join("weights-v1.bin");
+    std::fs::write(&input, vec![7u8; 4096]).map_err(|err| err.to_string())?;
 
+    // Project-local extensions and artifact cache: every run shows the first
+    // compile, and nothing lands in the user's directories.
+    let silt_command = || {
+        let mut command = Command::new(&silt);
+        command
+            .current_dir(&project)
+            .env("SILT_EXTENSIONS_DIR", project.join(".silt/extensions"))
+            .env("SILT_CACHE_DIR", project.join(".silt/cache"));
+        command
+    };
     let step = |title: &str, args: &[&str]| -> Result<()> {
         println!("\n# {title}\n$ silt {}", args.join(" "));
-        run(Command::new(&silt).args(args).current_dir(&project))
+        run(silt_command().args(args))
     };
-    let hello = components.join("hello-extension.wasm");
-    let hello = hello.to_string_lossy();
+    let datastore = components.join("partitioned-datastore.wasm");
     step(
-        "install an extension: validated from its binary, not compiled",
-        &["extension", "add", &hello],
-    )?;
-    step("discovery reads manifests only", &["extension", "list"])?;
-    step(
-        "inspect without compiling",
-        &["extension", "inspect", "hello-extension"],
+        "install the datastore extension: validated from its binary, not compiled",
+        &["extension", "add", &datastore.to_string_lossy()],
     )?;
     step(
-        "first execution compiles and caches the artifact",
-        &["extension", "verify", "hello-extension"],
+        "a project whose datastore is a local directory (.silt/store); the store's conditional writes are checked first",
+        &["init"],
+    )?;
+    let input = input.to_string_lossy();
+    step(
+        "commit a file: lease the model, upload, compare-and-swap its index partition, release",
+        &["data", "put", "vision/detector/m-1", "weights.bin", &input],
     )?;
     step(
-        "a second process reuses the cached artifact",
-        &["extension", "verify", "hello-extension"],
+        "run a command on the model: its data is made present, its outputs committed",
+        &[
+            "run",
+            "--model",
+            "vision/detector/m-1",
+            "--",
+            "sh",
+            "-c",
+            "wc -c < \"$SILT_MODEL_DIR/weights.bin\" && echo 'f1 0.93' > \"$SILT_MODEL_DIR/eval.txt\"",
+        ],
     )?;
-    step("the artifact cache", &["cache", "show"])?;
     step(
-        "the embedded datastore (.silt/store) is checked before it is trusted with writers",
-        &["datastore", "doctor"],
+        "the model's files",
+        &["data", "list", "vision/detector/m-1"],
+    )?;
+    step(
+        "every version is kept (up to the retention), with its writer and lease generation",
+        &["data", "history", "vision/detector/m-1", "eval.txt"],
+    )?;
+    step("local copy vs store", &["datastore", "status"])?;
+    step("no lease is left behind", &["datastore", "lock", "status"])?;
+    step(
+        "the compiled artifact, cached for the next process",
+        &["cache", "show"],
     )?;
     let broken = components.join("networked.wasm");
     println!("\n# an extension that reaches for the network is refused before it is compiled");
     println!("$ silt extension add {}", broken.display());
-    let status = Command::new(&silt)
+    let status = silt_command()
         .args(["extension", "add"])
         .arg(&broken)
-        .current_dir(&project)
         .status()
         .map_err(|err| err.to_string())?;
     println!("(exit code {})", status.code().unwrap_or(-1));

@@ -8,6 +8,7 @@
 //! cargo xtask seaweed          # install SeaweedFS for the tests; prints the `weed` path
 //! cargo xtask bench startup    # start-up benchmark table
 //! cargo xtask bench store      # object-store throughput vs aws-sdk-s3, bulk download
+//! cargo xtask bench datastore  # write cost and lease hold at 1k vs 100k objects, no-op sync
 //! ```
 
 mod bench;
@@ -26,9 +27,10 @@ fn main() -> ExitCode {
         ["test", rest @ ..] => build::test(rest),
         ["bench", "startup", rest @ ..] => bench::startup(rest),
         ["bench", "store", rest @ ..] => bench::store(rest),
+        ["bench", "datastore", rest @ ..] => bench::datastore(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test [-- cargo test args] | lint | components | seaweed | bench startup|store [--quick]>"
+                "usage: cargo xtask <demo | test [-- cargo test args] | lint | components | seaweed | bench startup|store|datastore [--quick]>"
             );
             return ExitCode::from(2);
         }

@@ -61,10 +61,26 @@ impl Datastore {
                 config.datastore.extension,
             )
         })?;
+        let store: Arc<dyn ObjectStore> = root::open(&config.datastore, &locations.store_dir)?;
+        Self::open_with_store(locations, &installed.component_path(), store, progress).await
+    }
+
+    /// Opens the datastore on `store` (already scoped to the datastore root)
+    /// with the extension at `component`: for benchmarks and tests that
+    /// wrap the store (counting requests, injecting faults).
+    ///
+    /// # Errors
+    /// When the extension is invalid.
+    pub async fn open_with_store(
+        locations: &Locations,
+        component: &Path,
+        store: Arc<dyn ObjectStore>,
+        progress: Option<Arc<dyn ProgressSink>>,
+    ) -> anyhow::Result<Self> {
+        let config = &locations.config;
         let cache = ArtifactCache::new(&locations.cache_dir, config.cache.max_size_mib << 20);
         let runtime = Runtime::new(config.runtime.clone(), cache);
-        let loaded = runtime.load(&installed.component_path()).await?;
-        let store: Arc<dyn ObjectStore> = root::open(&config.datastore, &locations.store_dir)?;
+        let loaded = runtime.load(component).await?;
         let grants = Grants {
             store: Some(store),
             cache_dir: Some(locations.local_dir.clone()),
