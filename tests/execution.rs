@@ -402,3 +402,45 @@ async fn bulk_download_streams_from_s3() {
     let store = support::seaweed::store("transfers", "ns").await;
     bulk_download_lands_whole_and_verified(Arc::new(store)).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn time_in_bulk_transfers_does_not_count_against_the_deadline() {
+    let cache = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let store = support::slow_store::SlowDownloads(MemoryStore::new(), Duration::from_millis(150));
+    for i in 0..4 {
+        let key = ObjectKey::new(&format!("data/m/file-{i}")).unwrap();
+        store
+            .0
+            .put(&key, vec![1u8; 10], silt::store::PutMode::Overwrite)
+            .await
+            .unwrap();
+    }
+    let runtime = runtime_with(
+        cache.path(),
+        RuntimeConfig {
+            deadline_ms: 300,
+            ..RuntimeConfig::default()
+        },
+    );
+    let loaded = runtime.load(&component("hello-extension")).await.unwrap();
+    let grants = Grants {
+        store: Some(Arc::new(store) as Arc<dyn ObjectStore>),
+        cache_dir: Some(data.path().to_owned()),
+        progress: None,
+        transfer_concurrency: Some(1),
+    };
+    let mut instance = runtime.instantiate(&loaded, grants).await.unwrap();
+    let started = Instant::now();
+    let pulled = instance
+        .pull_changed(&SyncOptions {
+            scope: Scope::All,
+            leases: Vec::new(),
+            dry_run: false,
+        })
+        .await
+        .expect("a 600 ms download inside a 300 ms deadline: transfer time is the host's")
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    assert_eq!(pulled.stats.objects_downloaded, 4);
+}

@@ -325,3 +325,101 @@ fn force_release_removes_a_lease_and_the_next_writer_proceeds() {
         );
     }
 }
+
+#[test]
+fn sigterm_stops_the_command_and_releases_the_lease() {
+    let project = Project::new(support::project::Backend::Dir, "");
+    let ready = project.path().join("ready");
+    let mut command = project.silt();
+    command
+        .args([
+            "run",
+            "--model",
+            "jobs/j4",
+            "--",
+            "sh",
+            "-c",
+            "touch \"$0\"; exec sleep 60",
+        ])
+        .arg(&ready);
+    let holder = spawn(command);
+    wait_for_file(&ready);
+    signal(holder.id(), "TERM");
+    let (code, _, stderr) = finish(holder);
+    assert_eq!(code, 143, "{stderr}");
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
+    assert_eq!(
+        project.json(&["datastore", "lock", "status"]),
+        serde_json::json!([])
+    );
+}
+
+/// Model and namespace leases exclude each other, through the extension's
+/// lock protocol (the CLI takes only model leases).
+#[test]
+fn namespace_and_model_leases_exclude_each_other() {
+    use silt::datastore::{Datastore, DatastoreError};
+    use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef};
+
+    let project = Project::new(support::project::Backend::Dir, "");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let locations = silt::locations::Locations::discover(project.path()).unwrap();
+        let open = || async {
+            let store =
+                silt::store::root::open(&locations.config.datastore, &locations.store_dir).unwrap();
+            let component = support::component("partitioned-datastore");
+            Datastore::open_with_store(&locations, &component, store, None)
+                .await
+                .unwrap()
+        };
+        // Two holders: the same process is one holder, so the second one
+        // differs by pid as another process would.
+        let structural = open().await;
+        let writer = open().await;
+        let model = LockScope::Model(ModelRef {
+            model_type: "t".into(),
+            model_id: "m".into(),
+        });
+        let held = |result: anyhow::Result<_>| {
+            matches!(
+                result
+                    .err()
+                    .and_then(|e| e.downcast::<DatastoreError>().ok()),
+                Some(DatastoreError::LockHeld { .. })
+            )
+        };
+        let namespace = structural
+            .acquire(&LockScope::Namespace, 30_000)
+            .await
+            .unwrap();
+        assert!(
+            held(writer.acquire(&model, 30_000).await),
+            "a model lease while the namespace is held"
+        );
+        structural.release(&namespace).await.unwrap();
+
+        let lease = writer.acquire(&model, 30_000).await.unwrap();
+        assert!(
+            held(structural.acquire(&LockScope::Namespace, 30_000).await),
+            "the namespace while a model is held"
+        );
+        // The waiting namespace claim keeps new model leases out (no starvation) ...
+        let other = LockScope::Model(ModelRef {
+            model_type: "t".into(),
+            model_id: "other".into(),
+        });
+        assert!(
+            held(writer.acquire(&other, 30_000).await),
+            "a new model lease while the namespace waits"
+        );
+        // ... and once the model holder leaves, the namespace gets its turn.
+        writer.release(&lease).await.unwrap();
+        let namespace = structural
+            .acquire(&LockScope::Namespace, 30_000)
+            .await
+            .unwrap();
+        structural.release(&namespace).await.unwrap();
+        writer.acquire(&other, 30_000).await.unwrap();
+    });
+}

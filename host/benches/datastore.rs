@@ -26,6 +26,8 @@ use silt::store::{Counting, ObjectStore};
 
 const FILES_PER_MODEL: usize = 100;
 const WRITES: usize = 15;
+/// Writes before the measured ones (first-touch costs of the model's partition and lock).
+const WARMUP: usize = 3;
 
 struct Row {
     backend: &'static str,
@@ -133,8 +135,13 @@ async fn measure(backend: &'static str, objects: usize) -> Row {
     let target = model(models / 2);
     let mut writes = Vec::new();
     let mut holds = Vec::new();
-    let before = counts.snapshot().requests();
-    for i in 0..WRITES {
+    let mut before = counts.snapshot().requests();
+    for i in 0..WARMUP + WRITES {
+        if i == WARMUP {
+            writes.clear();
+            holds.clear();
+            before = counts.snapshot().requests();
+        }
         let started = Instant::now();
         let leases = LeaseSet::acquire(
             datastore.clone(),

@@ -126,7 +126,9 @@ pub struct ExtensionsConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
-    /// Wall-clock deadline of one extension call, in milliseconds. Default 30000.
+    /// Deadline of one extension call, in milliseconds of the call's own
+    /// time: bulk transfers it asks the host for (download, upload) do not
+    /// count. Default 30000.
     pub deadline_ms: u64,
     /// Memory an extension instance may use, in MiB. Default 256.
     pub memory_limit_mib: u64,

@@ -7,6 +7,7 @@
 pub mod lying_store;
 pub mod project;
 pub mod seaweed;
+pub mod slow_store;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

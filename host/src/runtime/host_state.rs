@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -38,6 +39,10 @@ pub struct HostState {
     pub(crate) cache_dir: Option<Arc<cap_std::fs::Dir>>,
     pub(crate) stdout: GuestOutput,
     pub(crate) stderr: GuestOutput,
+    /// When the current call (or instantiation) started.
+    call_started: Instant,
+    /// Time the current call spent in bulk transfers (not the guest's time).
+    transfer_time: Duration,
 }
 
 impl HostState {
@@ -82,7 +87,27 @@ impl HostState {
             cache_dir,
             stdout,
             stderr,
+            call_started: Instant::now(),
+            transfer_time: Duration::ZERO,
         })
+    }
+
+    /// Starts timing a new call.
+    pub(crate) fn start_call(&mut self) {
+        self.call_started = Instant::now();
+        self.transfer_time = Duration::ZERO;
+    }
+
+    /// Counts `elapsed` as spent moving data for the guest.
+    pub(crate) fn add_transfer_time(&mut self, elapsed: Duration) {
+        self.transfer_time += elapsed;
+    }
+
+    /// The current call's own time: wall time minus bulk transfers.
+    pub(crate) fn guest_time(&self) -> Duration {
+        self.call_started
+            .elapsed()
+            .saturating_sub(self.transfer_time)
     }
 
     /// Logs the guest's unterminated output and returns the tail of its

@@ -7,10 +7,11 @@
 
 use std::sync::Arc;
 
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::exports::silt::datastore::{hydration, sync};
 use super::bindings::{DatastoreExtension, Description, ExtensionError};
+use super::engine::EPOCH_TICK;
 use super::error::RuntimeError;
 use super::host_state::{Grants, HostState};
 use super::loader::LoadedExtension;
@@ -50,7 +51,20 @@ impl ExtensionInstance {
         let mut store = Store::new(&engine.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(engine.deadline_ticks);
-        store.epoch_deadline_trap();
+        let deadline = EPOCH_TICK * engine.deadline_ticks as u32;
+        // The deadline bounds the guest's own time. Time spent in bulk
+        // transfers (the host moving data the guest asked for) does not
+        // count: hydrating a large model is legitimately long, a guest that
+        // loops is not.
+        store.epoch_deadline_callback(move |context| {
+            let guest_time = context.data().guest_time();
+            if guest_time >= deadline {
+                return Err(Trap::Interrupt.into());
+            }
+            let remaining = deadline - guest_time;
+            let ticks = remaining.as_millis() / EPOCH_TICK.as_millis();
+            Ok(UpdateDeadline::Continue((ticks as u64).max(1)))
+        });
         let bindings = match loaded.pre.instantiate_async(&mut store).await {
             Ok(bindings) => bindings,
             Err(err) => {
@@ -162,6 +176,7 @@ impl ExtensionInstance {
             });
         }
         // Each call gets the full deadline, counted from now.
+        self.store.data_mut().start_call();
         self.store
             .set_epoch_deadline(self.loaded.engine.deadline_ticks);
         Ok(())
@@ -200,8 +215,7 @@ fn classify(
         Some(Trap::Interrupt) => RuntimeError::DeadlineExceeded {
             extension,
             function,
-            deadline_ms: loaded.engine.deadline_ticks
-                * super::engine::EPOCH_TICK.as_millis() as u64,
+            deadline_ms: loaded.engine.deadline_ticks * EPOCH_TICK.as_millis() as u64,
         },
         Some(trap) => RuntimeError::Trap {
             extension,

@@ -1,0 +1,59 @@
+//! A store whose bulk reads are slow: a download the guest asks for takes
+//! long in the host, which must not count against the guest's deadline.
+
+use std::time::Duration;
+
+use silt::store::{
+    GetOutcome, ListPage, MemoryStore, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
+    Version,
+};
+
+/// `get_into` (streaming downloads) sleeps `.1` first; everything else is fast.
+pub struct SlowDownloads(pub MemoryStore, pub Duration);
+
+impl std::fmt::Display for SlowDownloads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("slow store")
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for SlowDownloads {
+    async fn get(
+        &self,
+        key: &ObjectKey,
+        if_none_match: Option<&Version>,
+    ) -> Result<GetOutcome, StoreError> {
+        self.0.get(key, if_none_match).await
+    }
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
+        self.0.head(key).await
+    }
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        data: Vec<u8>,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        self.0.put(key, data, mode).await
+    }
+    async fn delete(&self, key: &ObjectKey, if_match: Option<&Version>) -> Result<(), StoreError> {
+        self.0.delete(key, if_match).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&ObjectKey>,
+        limit: u32,
+    ) -> Result<ListPage, StoreError> {
+        self.0.list(prefix, start_after, limit).await
+    }
+    async fn get_into(
+        &self,
+        key: &ObjectKey,
+        sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<ObjectMeta, StoreError> {
+        tokio::time::sleep(self.1).await;
+        self.0.get_into(key, sink).await
+    }
+}
