@@ -308,3 +308,30 @@ fn init_sets_up_an_embedded_datastore() {
     assert_eq!(code, 0, "{stderr}");
     assert!(home.path().join(".silt/store/_index").is_dir());
 }
+
+#[test]
+fn a_lost_sidecar_never_pushes_a_stale_copy_over_newer_work() {
+    let alice = Project::new(Backend::Dir, "");
+    let bob = alice.another_clone();
+    let v1 = write(&alice, "v1", "v1\n");
+    alice.ok(&["data", "put", "t/m", "f", &v1]);
+    alice.ok(&["run", "--model", "t/m", "--", "true"]);
+    let v2 = write(&bob, "v2", "v2\n");
+    bob.ok(&["data", "put", "t/m", "f", &v2]);
+    // Alice's sidecars are gone (a cache, after all); her copy is still v1.
+    std::fs::remove_dir_all(alice.path().join(".silt/local/.silt/index")).unwrap();
+    alice.ok(&["datastore", "sync"]);
+    assert_eq!(
+        alice.ok(&["data", "get", "t/m", "f"]),
+        "v2\n",
+        "a stale copy was pushed"
+    );
+    let history = alice.json(&["data", "history", "t/m", "f"]);
+    assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
+    alice.ok(&["run", "--model", "t/m", "--", "true"]);
+    assert_eq!(
+        std::fs::read_to_string(alice.model_dir("t/m").join("f")).unwrap(),
+        "v2\n",
+        "the stale copy is refreshed"
+    );
+}

@@ -49,6 +49,38 @@ fn signal(pid: u32, name: &str) {
     assert!(status.success(), "kill -{name} {pid}");
 }
 
+/// Starts `silt run` holding `model`'s lease, then kills it with SIGKILL
+/// (and its command); returns the dead holder's pid.
+fn kill_a_holder_of(project: &Project, model: &str) -> u32 {
+    let ready = project
+        .path()
+        .join(format!("ready-{}", model.replace('/', "-")));
+    let mut command = project.silt();
+    command
+        .args([
+            "run",
+            "--model",
+            model,
+            "--",
+            "sh",
+            "-c",
+            "echo $$ > \"$0\"; exec sleep 60",
+        ])
+        .arg(&ready);
+    let mut holder = spawn(command);
+    wait_for_file(&ready);
+    std::thread::sleep(Duration::from_millis(50));
+    let sleeper: u32 = std::fs::read_to_string(&ready)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    signal(sleeper, "KILL");
+    holder.id()
+}
+
 #[test]
 fn sixteen_writers_on_sixteen_models_never_wait() {
     for backend in BACKENDS {
@@ -167,35 +199,12 @@ fn sixteen_writers_on_one_model_take_turns_and_lose_nothing() {
 fn a_killed_holder_is_taken_over_after_its_ttl() {
     for backend in BACKENDS {
         let project = Project::new(backend, "[locks]\nttl_ms = 1500\n");
-        let ready = project.path().join("ready");
-        let mut command = project.silt();
-        command
-            .args([
-                "run",
-                "--model",
-                "jobs/j1",
-                "--",
-                "sh",
-                "-c",
-                "echo $$ > \"$0\"; exec sleep 60",
-            ])
-            .arg(&ready);
-        let mut holder = spawn(command);
-        wait_for_file(&ready);
-        std::thread::sleep(Duration::from_millis(50));
-        let sleeper: u32 = std::fs::read_to_string(&ready)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        holder.kill().unwrap();
-        holder.wait().unwrap();
-        signal(sleeper, "KILL");
+        let holder = kill_a_holder_of(&project, "jobs/j1");
 
         let status = project.json(&["datastore", "lock", "status", "--model", "jobs/j1"]);
         assert_eq!(
             status[0]["pid"].as_u64(),
-            Some(u64::from(holder.id())),
+            Some(u64::from(holder)),
             "{backend:?}: the killed holder's lease is still there: {status}"
         );
         let input = project.path().join("after.txt");
@@ -267,30 +276,7 @@ fn a_paused_holder_whose_lease_was_taken_over_cannot_commit() {
 fn force_release_removes_a_lease_and_the_next_writer_proceeds() {
     for backend in BACKENDS {
         let project = Project::new(backend, "");
-        let ready = project.path().join("ready");
-        let mut command = project.silt();
-        command
-            .args([
-                "run",
-                "--model",
-                "jobs/j3",
-                "--",
-                "sh",
-                "-c",
-                "echo $$ > \"$0\"; exec sleep 60",
-            ])
-            .arg(&ready);
-        let mut holder = spawn(command);
-        wait_for_file(&ready);
-        std::thread::sleep(Duration::from_millis(50));
-        let sleeper: u32 = std::fs::read_to_string(&ready)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        holder.kill().unwrap();
-        holder.wait().unwrap();
-        signal(sleeper, "KILL");
+        let holder = kill_a_holder_of(&project, "jobs/j3");
 
         // Without --force, nothing happens.
         let (code, _, _) = project.run(&["datastore", "lock", "release", "--model", "jobs/j3"]);
@@ -307,7 +293,7 @@ fn force_release_removes_a_lease_and_the_next_writer_proceeds() {
         };
         assert_eq!(code, 75, "{backend:?}: {stderr}");
         assert!(
-            stderr.contains(&format!("pid {}", holder.id())) && stderr.contains("--model jobs/j3"),
+            stderr.contains(&format!("pid {holder}")) && stderr.contains("--model jobs/j3"),
             "{backend:?}: the timeout must name the holder and the way out: {stderr}"
         );
         let released = project.ok(&[
@@ -422,4 +408,26 @@ fn namespace_and_model_leases_exclude_each_other() {
         structural.release(&namespace).await.unwrap();
         writer.acquire(&other, 30_000).await.unwrap();
     });
+}
+
+#[test]
+fn renewal_keeps_a_long_command_lease_alive_past_many_ttls() {
+    for backend in BACKENDS {
+        let project = Project::new(backend, "[locks]\nttl_ms = 900\n");
+        project.ok(&[
+            "run",
+            "--model",
+            "jobs/long",
+            "--",
+            "sh",
+            "-c",
+            "sleep 3; echo done > \"$SILT_MODEL_DIR/result.txt\"",
+        ]);
+        assert_eq!(
+            project.ok(&["data", "get", "jobs/long", "result.txt"]),
+            "done\n"
+        );
+        let history = project.json(&["data", "history", "jobs/long", "result.txt"]);
+        assert_eq!(history.as_array().unwrap().len(), 1, "{backend:?}");
+    }
 }

@@ -63,10 +63,8 @@ pub struct Committed {
     pub entries: Vec<(String, Entry)>,
 }
 
-/// Checks that `lease` covers `model` and is still fresh enough to act on.
-///
-/// A holder that has not renewed for 0.75 × TTL stops (self-fencing): by
-/// the time its write lands, someone may have taken the lease over.
+/// Checks, at the start of a call, that `lease` covers `model` and that the
+/// host's copy of it is fresh enough to start work under.
 pub fn check_lease(lease: &Lease, model: &ModelRef) -> Result<(), Error> {
     let covers = match &lease.scope {
         LockScope::Model(held) => layout::same_model(held, model),
@@ -120,10 +118,15 @@ pub fn commit(
             partition: mut next,
             version,
         } = partition::read(area, model)?;
-        if next.fence > lease.generation {
+        // A newer generation, or the same generation raised by another
+        // holder (possible only after a force-release), shuts us out.
+        let ours = next.fence == lease.generation && next.fence_token == lease.token;
+        if next.fence > lease.generation || (next.fence == lease.generation && !ours) {
             return Err(fenced(model, lease.generation, next.fence));
         }
-        check_lease(lease, model)?;
+        // The lease copy we were handed may be older than the host's last
+        // renewal; the lock object says whether it is still ours and fresh.
+        crate::leases::confirm(lease)?;
         next.fence = lease.generation;
         next.fence_token = lease.token.clone();
         next.seq += 1;

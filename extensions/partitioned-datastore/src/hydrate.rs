@@ -125,13 +125,20 @@ pub fn plan(model: &ModelRef, sidecar: &mut Sidecar, only_present: bool) -> Resu
             // Removed locally and not pushed yet: keep it removed.
             (Some(_), false) => {}
             (None, true) => {
-                // Not ours yet: adopt it if it is the latest, else it is a local edit.
+                // Not stamped (new here, or the sidecar was lost): adopt it
+                // if it is a committed version — refreshing it when it is an
+                // older one — else it is a local edit.
                 let (sha256, _) = local::hash_file(&path)?;
-                if sha256 == latest.sha256 {
-                    local::stamp(sidecar, model, name, &latest.version, &sha256);
-                    plan.present += 1;
-                } else {
-                    plan.conflicts.push(name.clone());
+                match partition.version_with_sha256(name, &sha256) {
+                    Some(entry) if entry.version == latest.version => {
+                        local::stamp(sidecar, model, name, &latest.version, &sha256);
+                        plan.present += 1;
+                    }
+                    Some(entry) => {
+                        local::stamp(sidecar, model, name, &entry.version, &sha256);
+                        plan.downloads.push((name.clone(), latest.clone()));
+                    }
+                    None => plan.conflicts.push(name.clone()),
                 }
             }
             (None, false) if !only_present => plan.downloads.push((name.clone(), latest.clone())),

@@ -185,11 +185,13 @@ fn raise_fence(model: &ModelRef, generation: u64, token: &str) -> Result<(), Err
             partition: mut next,
             version,
         } = partition::read(DATA_AREA, model)?;
-        if next.fence > generation {
-            return Err(commit::fenced(model, generation, next.fence));
-        }
         if next.fence == generation && next.fence_token == token {
             return Ok(());
+        }
+        // Equal generations of two holders can only follow a force-release
+        // of a lease mid-acquisition: the one that raised the fence first wins.
+        if next.fence >= generation {
+            return Err(commit::fenced(model, generation, next.fence));
         }
         next.fence = generation;
         next.fence_token = token.to_owned();
@@ -365,6 +367,21 @@ fn still_ours(lease: &Lease) -> Result<(String, Current), Error> {
             "{key} was removed (expired and released by another holder, or force-released)"
         ))),
     }
+}
+
+/// Confirms from the lock object that `lease` is still ours and was renewed
+/// within 0.75 × TTL. A holder past that stops (self-fencing): by the time
+/// its write lands, someone may have taken the lease over.
+pub fn confirm(lease: &Lease) -> Result<(), Error> {
+    let (key, current) = still_ours(lease)?;
+    let silent = clock::now_ms().saturating_sub(current.body.renewed_at);
+    if silent > u64::from(current.body.ttl_ms) * 3 / 4 {
+        return Err(Error::LockLost(format!(
+            "{key} was last renewed {silent} ms ago (TTL {} ms); stopped before committing so that a new holder cannot be overwritten",
+            current.body.ttl_ms
+        )));
+    }
+    Ok(())
 }
 
 impl Guest for Partitioned {

@@ -51,6 +51,8 @@ pub enum LocalChange {
         size: u64,
         /// Its sha256.
         sha256: String,
+        /// Its modification time when hashed: the upload must send the same.
+        mtime_ns: u64,
     },
     /// A file that was present is gone.
     Removed {
@@ -200,20 +202,24 @@ pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChang
         if stamp.is_some_and(|s| s.size == size && s.mtime_ns == mtime_ns) {
             continue;
         }
-        let (sha256, size) = hash_file(&path)?;
-        // Same content as what we last synced, or as the latest committed:
-        // nothing to commit, only the stamp to refresh.
-        let known = stamp
-            .filter(|s| s.sha256 == sha256)
-            .map(|s| s.version.clone())
-            .or_else(|| {
-                sidecar
-                    .partition
-                    .as_ref()
-                    .and_then(|p| p.live(name))
-                    .filter(|latest| latest.sha256 == sha256)
-                    .map(|latest| latest.version.clone())
-            });
+        let (sha256, size, mtime_ns) = hash_stable(&path)?;
+        // Same content as what we last synced, or as a committed version
+        // (the latest, or an older one a lost sidecar forgot we hold):
+        // nothing to commit, only the stamp to refresh. Hydration then
+        // brings an older version up to date instead of pushing it back.
+        // With a stamp, an older version's content is a deliberate revert
+        // and is pushed like any edit.
+        let partition = sidecar.partition.as_ref();
+        let known = match stamp {
+            Some(s) if s.sha256 == sha256 => Some(s.version.clone()),
+            Some(_) => partition
+                .and_then(|p| p.live(name))
+                .filter(|latest| latest.sha256 == sha256)
+                .map(|latest| latest.version.clone()),
+            None => partition
+                .and_then(|p| p.version_with_sha256(name, &sha256))
+                .map(|entry| entry.version.clone()),
+        };
         match known {
             Some(version) => {
                 sidecar.local.insert(
@@ -230,6 +236,7 @@ pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChang
                 name: name.clone(),
                 size,
                 sha256,
+                mtime_ns,
             }),
         }
     }
@@ -239,6 +246,49 @@ pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChang
         }
     }
     Ok(changes)
+}
+
+/// Hashes a cache file and returns (sha256, size, mtime), refusing a file
+/// that changed while it was read (its hash would describe neither version).
+pub fn hash_stable(path: &str) -> Result<(String, u64, u64), Error> {
+    let before = stat(path);
+    let (sha256, size) = hash_file(path)?;
+    match (before, stat(path)) {
+        (Some((size_before, mtime_ns)), Some(after))
+            if after == (size_before, mtime_ns) && size == size_before =>
+        {
+            Ok((sha256, size, mtime_ns))
+        }
+        _ => Err(changed_while_reading(path)),
+    }
+}
+
+/// The error for a working-copy file written to while silt read it.
+pub fn changed_while_reading(path: &str) -> Error {
+    Error::InvalidInput(format!(
+        "{path} changed while silt was reading it; nothing was committed — run the command again once it is written"
+    ))
+}
+
+/// Stamps `name` as holding `version` with `sha256`, as it was when hashed
+/// (`size`, `mtime_ns`): an edit made since then still shows as a change.
+pub fn stamp_as_hashed(
+    sidecar: &mut Sidecar,
+    name: &str,
+    version: &str,
+    sha256: &str,
+    size: u64,
+    mtime_ns: u64,
+) {
+    sidecar.local.insert(
+        name.to_owned(),
+        Stamp {
+            version: version.to_owned(),
+            sha256: sha256.to_owned(),
+            size,
+            mtime_ns,
+        },
+    );
 }
 
 /// Stamps the working copy's `name` as holding `version` with `sha256`.

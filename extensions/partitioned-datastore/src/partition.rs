@@ -127,6 +127,15 @@ impl Partition {
         self.latest(name).filter(|entry| !entry.deleted)
     }
 
+    /// The newest kept version of `name` whose content is `sha256`.
+    pub fn version_with_sha256(&self, name: &str, sha256: &str) -> Option<&Entry> {
+        self.files
+            .get(name)?
+            .iter()
+            .rev()
+            .find(|entry| !entry.deleted && entry.sha256 == sha256)
+    }
+
     /// Every live name with its latest version.
     pub fn live_files(&self) -> impl Iterator<Item = (&String, &Entry)> {
         self.files

@@ -77,7 +77,9 @@ fn push_model(
     for change in changes {
         let version = clock::version_token();
         match change {
-            LocalChange::Changed { name, size, sha256 } => {
+            LocalChange::Changed {
+                name, size, sha256, ..
+            } => {
                 uploads.push(UploadItem {
                     cache_path: layout::working_path(model, name),
                     key: layout::object_key(DATA_AREA, model, name, &version),
@@ -110,6 +112,22 @@ fn push_model(
         result.map_err(|err| store::error(&item.key, err))?;
         stats.objects_uploaded += 1;
     }
+    // What was uploaded must be what was hashed: a file written meanwhile
+    // would be committed under a checksum it does not have.
+    for change in changes {
+        if let LocalChange::Changed {
+            name,
+            size,
+            mtime_ns,
+            ..
+        } = change
+        {
+            let path = layout::working_path(model, name);
+            if local::stat(&path) != Some((*size, *mtime_ns)) {
+                return Err(local::changed_while_reading(&path));
+            }
+        }
+    }
     if commit_changes.is_empty() {
         local::save(DATA_AREA, model, sidecar)?;
         return Ok(Vec::new());
@@ -120,10 +138,20 @@ fn push_model(
     for (name, entry) in &committed.entries {
         if entry.deleted {
             sidecar.local.remove(name);
-        } else {
-            local::stamp(sidecar, model, name, &entry.version, &entry.sha256);
         }
         paths.push(layout::working_path(model, name));
+    }
+    for change in changes {
+        if let LocalChange::Changed {
+            name,
+            size,
+            sha256,
+            mtime_ns,
+        } = change
+            && let Some((_, entry)) = committed.entries.iter().find(|(n, _)| n == name)
+        {
+            local::stamp_as_hashed(sidecar, name, &entry.version, sha256, *size, *mtime_ns);
+        }
     }
     sidecar.partition = Some(committed.partition);
     sidecar.store_version = Some(committed.version);

@@ -92,21 +92,9 @@ impl LeaseSet {
     ) -> anyhow::Result<Self> {
         scopes.sort_by_key(order);
         scopes.dedup_by_key(|scope| order(scope));
-        let mut held = Vec::new();
-        for scope in &scopes {
-            let attempt = tokio::select! {
-                result = acquire_one(&datastore, scope, policy) => result,
-                interrupted = signals.recv() => Err(interrupted.into()),
-            };
-            match attempt {
-                Ok(lease) => held.push(lease),
-                Err(err) => {
-                    release_all(&datastore, &held).await;
-                    return Err(err);
-                }
-            }
-        }
-        let held = Arc::new(Mutex::new(held));
+        // Renewal starts before the first lease: the leases taken first must
+        // stay alive while we wait for the later ones.
+        let held = Arc::new(Mutex::new(Vec::new()));
         let (lost_tx, lost) = watch::channel(None);
         let renewer = tokio::spawn(renew_forever(
             datastore.clone(),
@@ -114,12 +102,27 @@ impl LeaseSet {
             policy.ttl,
             lost_tx,
         ));
-        Ok(Self {
+        let set = Self {
             datastore,
             held,
             lost,
             renewer,
-        })
+        };
+        for scope in &scopes {
+            let attempt = tokio::select! {
+                result = acquire_one(&set.datastore, scope, policy) => result,
+                interrupted = signals.recv() => Err(interrupted.into()),
+                detail = set.lost() => Err(DatastoreError::LockLost { operation: "acquire leases", detail }.into()),
+            };
+            match attempt {
+                Ok(lease) => set.held.lock().expect("lease list").push(lease),
+                Err(err) => {
+                    set.release().await;
+                    return Err(err);
+                }
+            }
+        }
+        Ok(set)
     }
 
     /// The leases as last renewed (hand these to every fenced call).
@@ -248,12 +251,14 @@ async fn renew_forever(
     let give_up_after = ttl.mul_f64(0.75);
     let mut last_renewed = Instant::now();
     loop {
-        tokio::time::sleep(interval).await;
+        // Wake at the next renewal, or when silence would reach the limit.
+        let silent = last_renewed.elapsed();
+        tokio::time::sleep(interval.min(give_up_after.saturating_sub(silent))).await;
         // Checked before renewing: after a pause (SIGSTOP, a suspended VM)
         // someone may already have taken over, and a renewal that happens to
         // succeed does not undo what they did meanwhile.
         let silent = last_renewed.elapsed();
-        if silent > give_up_after {
+        if silent >= give_up_after {
             let _ = lost.send(Some(format!(
                 "the lease was not renewed for {:.1} s (TTL {:.1} s; the process was paused or the store unreachable), so another process may hold it now",
                 silent.as_secs_f64(),
@@ -264,7 +269,11 @@ async fn renew_forever(
         let leases = held.lock().expect("lease list").clone();
         let mut all_renewed = true;
         for (index, lease) in leases.iter().enumerate() {
-            match datastore.renew(lease).await {
+            // A renewal that hangs must not hold off the self-fence.
+            let renewal = tokio::time::timeout(interval, datastore.renew(lease))
+                .await
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {interval:.1?}")));
+            match renewal {
                 Ok(renewed) => held.lock().expect("lease list")[index] = renewed,
                 Err(err) => match err.downcast_ref::<DatastoreError>() {
                     Some(DatastoreError::LockLost { detail, .. }) => {
