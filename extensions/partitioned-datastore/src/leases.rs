@@ -159,12 +159,17 @@ fn read_lock(key: &str) -> Result<Option<Current>, Error> {
     }))
 }
 
-/// `lock-held`, describing whoever holds `key` now (re-read after a lost race).
-fn held_by(key: &str, fallback: &Current) -> Result<Error, Error> {
-    let now = clock::now_ms();
+/// `lock-held`, describing `current`.
+fn held(current: &Current) -> Error {
+    Error::LockHeld(current.body.info(&current.version, clock::now_ms()))
+}
+
+/// After losing the race to write `key`: `lock-held` by the winner, or, if
+/// the lock is already gone again, `precondition-failed` (the host retries).
+fn lost_race(key: &str) -> Result<Error, Error> {
     Ok(match read_lock(key)? {
-        Some(current) => Error::LockHeld(current.body.info(&current.version, now)),
-        None => Error::LockHeld(fallback.body.info(&fallback.version, now)),
+        Some(current) => held(&current),
+        None => Error::PreconditionFailed(format!("{key} changed hands while we wrote it")),
     })
 }
 
@@ -177,14 +182,24 @@ fn live_namespace_lock(except: Option<&HolderBody>) -> Result<Option<Current>, E
 }
 
 /// Raises the model partition's fence to `generation` (creating the
-/// partition if needed). `lock-lost` if a newer lease got there first.
-fn raise_fence(model: &ModelRef, generation: u64, token: &str) -> Result<(), Error> {
+/// partition if needed), starting from `read` (the partition as just read;
+/// re-read only after a lost race). `lock-lost` if a newer lease got there first.
+fn raise_fence(
+    model: &ModelRef,
+    read: partition::Versioned,
+    generation: u64,
+    token: &str,
+) -> Result<(), Error> {
     let key = layout::partition_key(DATA_AREA, model);
+    let mut read = Some(read);
     for attempt in 0..16 {
         let partition::Versioned {
             partition: mut next,
             version,
-        } = partition::read(DATA_AREA, model)?;
+        } = match read.take() {
+            Some(read) => read,
+            None => partition::read(DATA_AREA, model)?,
+        };
         if next.fence == generation && next.fence_token == token {
             return Ok(());
         }
@@ -254,14 +269,15 @@ fn acquire_model(model: &ModelRef, holder: HolderBody, ttl_ms: u32) -> Result<Le
     let key = layout::lock_key(&scope)?;
     // Politeness first: do not even try while structural work is pending.
     if let Some(namespace) = live_namespace_lock(None)? {
-        return Err(held_by(NAMESPACE_LOCK_KEY, &namespace)?);
+        return Err(held(&namespace));
     }
     let now = clock::now_ms();
     let existing = read_lock(&key)?;
     if let Some(current) = existing.as_ref().filter(|c| !c.body.stale(now)) {
-        return Err(Error::LockHeld(current.body.info(&current.version, now)));
+        return Err(held(current));
     }
-    let fence = partition::read(DATA_AREA, model)?.partition.fence;
+    let partition = partition::read(DATA_AREA, model)?;
+    let fence = partition.partition.fence;
     let previous_generation = existing.as_ref().map_or(0, |c| c.body.generation);
     let body = LockBody {
         scope: ScopeBody::from_wit(&scope),
@@ -275,20 +291,14 @@ fn acquire_model(model: &ModelRef, holder: HolderBody, ttl_ms: u32) -> Result<Le
     };
     let version = match write_lock(&key, &body, existing.as_ref())? {
         Written::Landed(version) => version,
-        Written::Lost => {
-            let fallback = Current {
-                body: body.clone(),
-                version: String::new(),
-            };
-            return Err(held_by(&key, existing.as_ref().unwrap_or(&fallback))?);
-        }
+        Written::Lost => return Err(lost_race(&key)?),
     };
     // We hold the model lock; if structural work started meanwhile, let it go first.
     if let Some(namespace) = live_namespace_lock(None)? {
         store::delete_if(&key, &version)?;
-        return Err(held_by(NAMESPACE_LOCK_KEY, &namespace)?);
+        return Err(held(&namespace));
     }
-    if let Err(err) = raise_fence(model, body.generation, &body.token) {
+    if let Err(err) = raise_fence(model, partition, body.generation, &body.token) {
         store::delete_if(&key, &version)?;
         return Err(err);
     }
@@ -302,7 +312,7 @@ fn acquire_namespace(holder: HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
         .as_ref()
         .is_some_and(|current| current.body.holder == holder);
     if let Some(current) = existing.as_ref().filter(|c| !c.body.stale(now) && !ours) {
-        return Err(Error::LockHeld(current.body.info(&current.version, now)));
+        return Err(held(current));
     }
     // Our own lock from an earlier attempt (still draining model holders) is
     // refreshed; anything else is replaced with a new generation.
@@ -328,16 +338,7 @@ fn acquire_namespace(holder: HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
     };
     let version = match write_lock(NAMESPACE_LOCK_KEY, &body, existing.as_ref())? {
         Written::Landed(version) => version,
-        Written::Lost => {
-            let fallback = Current {
-                body,
-                version: String::new(),
-            };
-            return Err(held_by(
-                NAMESPACE_LOCK_KEY,
-                existing.as_ref().unwrap_or(&fallback),
-            )?);
-        }
+        Written::Lost => return Err(lost_race(NAMESPACE_LOCK_KEY)?),
     };
     // Model holders already inside finish first; our lock keeps new ones out.
     let now = clock::now_ms();
@@ -345,7 +346,7 @@ fn acquire_namespace(holder: HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
         if let Some(current) = read_lock(&meta.key)?
             && !current.body.stale(now)
         {
-            return Err(Error::LockHeld(current.body.info(&current.version, now)));
+            return Err(held(&current));
         }
     }
     Ok(body.lease(version))

@@ -221,17 +221,7 @@ pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChang
                 .map(|entry| entry.version.clone()),
         };
         match known {
-            Some(version) => {
-                sidecar.local.insert(
-                    name.clone(),
-                    Stamp {
-                        version,
-                        sha256,
-                        size,
-                        mtime_ns,
-                    },
-                );
-            }
+            Some(version) => stamp_as_hashed(sidecar, name, &version, &sha256, size, mtime_ns),
             None => changes.push(LocalChange::Changed {
                 name: name.clone(),
                 size,
@@ -295,15 +285,7 @@ pub fn stamp_as_hashed(
 pub fn stamp(sidecar: &mut Sidecar, model: &ModelRef, name: &str, version: &str, sha256: &str) {
     let path = layout::working_path(model, name);
     if let Some((size, mtime_ns)) = stat(&path) {
-        sidecar.local.insert(
-            name.to_owned(),
-            Stamp {
-                version: version.to_owned(),
-                sha256: sha256.to_owned(),
-                size,
-                mtime_ns,
-            },
-        );
+        stamp_as_hashed(sidecar, name, version, sha256, size, mtime_ns);
     }
 }
 

@@ -11,11 +11,16 @@ use crate::silt::datastore::types::{Error, Lease, ModelRef};
 use crate::store;
 use crate::{Partitioned, local};
 
-fn no_such_file(model: &ModelRef, name: &str) -> Error {
-    Error::NotFound(format!(
-        "model {} has no file `{name}`",
-        layout::model_label(model)
-    ))
+/// The kept versions of `name`, oldest first, read from the store.
+fn versions_of(model: &ModelRef, name: &str) -> Result<Vec<partition::Entry>, Error> {
+    layout::check_model(model)?;
+    let mut partition = partition::read(DATA_AREA, model)?.partition;
+    partition.files.remove(name).ok_or_else(|| {
+        Error::NotFound(format!(
+            "model {} has no file `{name}`",
+            layout::model_label(model)
+        ))
+    })
 }
 
 impl Guest for Partitioned {
@@ -33,12 +38,7 @@ impl Guest for Partitioned {
     }
 
     fn history(model: ModelRef, name: String) -> Result<Vec<FileVersion>, Error> {
-        layout::check_model(&model)?;
-        let partition = partition::read(DATA_AREA, &model)?.partition;
-        let versions = partition
-            .files
-            .get(&name)
-            .ok_or_else(|| no_such_file(&model, &name))?;
+        let versions = versions_of(&model, &name)?;
         Ok(versions.iter().map(partition::Entry::to_wit).collect())
     }
 
@@ -78,12 +78,7 @@ impl Guest for Partitioned {
         version: Option<String>,
         cache_path: String,
     ) -> Result<FileVersion, Error> {
-        layout::check_model(&model)?;
-        let partition = partition::read(DATA_AREA, &model)?.partition;
-        let versions = partition
-            .files
-            .get(&name)
-            .ok_or_else(|| no_such_file(&model, &name))?;
+        let versions = versions_of(&model, &name)?;
         let entry = match &version {
             None => versions.last().expect("partitions never hold empty names"),
             Some(wanted) => versions
