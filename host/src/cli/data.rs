@@ -4,7 +4,6 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -155,11 +154,10 @@ fn short(sha256: &str) -> &str {
 fn put(context: &Context, model: &str, name: &str, file: Option<&Path>) -> anyhow::Result<()> {
     let model = parse_model(model)?;
     let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
-    let committed = super::block_on(async {
-        let datastore = Arc::new(super::open_datastore(context).await?);
+    let committed = super::with_datastore(context, async |datastore| {
         // Copy the input into the local copy first: the extension reads only
         // from there, and stdin can be read only once.
-        let staged = Staged::new(&datastore)?;
+        let staged = Staged::new(datastore)?;
         let mut target = std::fs::File::create(&staged.absolute)
             .with_context(|| format!("cannot create {}", staged.absolute.display()))?;
         match file.filter(|f| f != &Path::new("-")) {
@@ -177,14 +175,14 @@ fn put(context: &Context, model: &str, name: &str, file: Option<&Path>) -> anyho
         target.flush()?;
         drop(target);
         let scopes = vec![LockScope::Model(model.clone())];
-        under_leases(&datastore, scopes, &policy, async |leases| {
+        under_leases(datastore, scopes, &policy, async |leases| {
             let lease = &leases.leases()[0];
             datastore
                 .put_file(&model, name, &staged.relative, lease)
                 .await
         })
         .await
-    })??;
+    })?;
     let report = FileReport {
         model: label(&model),
         name: name.to_owned(),
@@ -215,9 +213,8 @@ fn get(
     if context.output.is_json() && output.is_none() {
         anyhow::bail!("--json prints metadata on stdout: pass -o <file> for the content");
     }
-    let fetched = super::block_on(async {
-        let datastore = super::open_datastore(context).await?;
-        let staged = Staged::new(&datastore)?;
+    let fetched = super::with_datastore(context, async |datastore| {
+        let staged = Staged::new(datastore)?;
         let fetched = datastore
             .get_file(&model, name, version, &staged.relative)
             .await?;
@@ -236,7 +233,7 @@ fn get(
             }
         }
         anyhow::Ok(fetched)
-    })??;
+    })?;
     if output.is_some() {
         let report = FileReport {
             model: label(&model),
@@ -283,10 +280,9 @@ fn deliver_to_file(staged: &Path, path: &Path) -> anyhow::Result<()> {
 
 fn list(context: &Context, model: &str) -> anyhow::Result<()> {
     let model = parse_model(model)?;
-    let files = super::block_on(async {
-        let datastore = super::open_datastore(context).await?;
+    let files = super::with_datastore(context, async |datastore| {
         datastore.list_files(&model).await
-    })??;
+    })?;
     #[derive(Serialize)]
     struct Entry {
         name: String,
@@ -321,10 +317,9 @@ fn list(context: &Context, model: &str) -> anyhow::Result<()> {
 
 fn history(context: &Context, model: &str, name: &str) -> anyhow::Result<()> {
     let model = parse_model(model)?;
-    let versions = super::block_on(async {
-        let datastore = super::open_datastore(context).await?;
+    let versions = super::with_datastore(context, async |datastore| {
         datastore.history(&model, name).await
-    })??;
+    })?;
     let views: Vec<VersionView> = versions.iter().map(VersionView::from).collect();
     context.output.emit(&views, |out| {
         for v in &views {
@@ -353,15 +348,14 @@ fn history(context: &Context, model: &str, name: &str) -> anyhow::Result<()> {
 fn remove(context: &Context, model: &str, name: &str) -> anyhow::Result<()> {
     let model = parse_model(model)?;
     let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
-    let tombstone = super::block_on(async {
-        let datastore = Arc::new(super::open_datastore(context).await?);
+    let tombstone = super::with_datastore(context, async |datastore| {
         let scopes = vec![LockScope::Model(model.clone())];
-        under_leases(&datastore, scopes, &policy, async |leases| {
+        under_leases(datastore, scopes, &policy, async |leases| {
             let lease = &leases.leases()[0];
             datastore.remove_file(&model, name, lease).await
         })
         .await
-    })??;
+    })?;
     let report = FileReport {
         model: label(&model),
         name: name.to_owned(),

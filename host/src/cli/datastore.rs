@@ -11,7 +11,9 @@ use crate::datastore::{
     Datastore, LeasePolicy, describe_holder, now_ms, parse_model, scope_label, under_leases,
 };
 use crate::exit::UntrustworthyStore;
-use crate::runtime::bindings::exports::silt::datastore::sync::{SetupOptions, SyncOptions};
+use crate::runtime::bindings::exports::silt::datastore::sync::{
+    SetupOptions, SyncOptions, SyncReport as WitSyncReport,
+};
 use crate::runtime::bindings::silt::datastore::types::{LockInfo, LockScope, Scope};
 use crate::store::{doctor, root};
 
@@ -199,15 +201,14 @@ fn set_up(
 ) -> anyhow::Result<SetupReport> {
     let checked = check_store(context, allow_unsafe_store)?;
     let retain_versions = retain_versions.or(context.locations.config.datastore.retain_versions);
-    let report = super::block_on(async {
-        let datastore = super::open_datastore(context).await?;
+    let report = super::with_datastore(context, async |datastore| {
         datastore
             .setup(SetupOptions {
                 create: true,
                 retain_versions,
             })
             .await
-    })??;
+    })?;
     Ok(SetupReport {
         store: checked.store,
         created: report.created,
@@ -229,10 +230,7 @@ struct StatusReport {
 
 fn status(context: &Context, models: &[String]) -> anyhow::Result<()> {
     let scope = scope_of(models)?;
-    let status = super::block_on(async {
-        let datastore = super::open_datastore(context).await?;
-        datastore.status(&scope).await
-    })??;
+    let status = super::with_datastore(context, async |datastore| datastore.status(&scope).await)?;
     let report = StatusReport {
         objects_total: status.objects_total,
         bytes_total: status.bytes_total,
@@ -296,8 +294,8 @@ struct Direction {
     partitions_written: u64,
 }
 
-impl From<crate::runtime::bindings::exports::silt::datastore::sync::SyncReport> for Direction {
-    fn from(report: crate::runtime::bindings::exports::silt::datastore::sync::SyncReport) -> Self {
+impl From<WitSyncReport> for Direction {
+    fn from(report: WitSyncReport) -> Self {
         Self {
             summary: report.summary,
             changed: report.changed,
@@ -320,8 +318,7 @@ fn sync(
 ) -> anyhow::Result<()> {
     let scope = scope_of(models)?;
     let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
-    let report = super::block_on(async {
-        let datastore = Arc::new(super::open_datastore(context).await?);
+    let report = super::with_datastore(context, async |datastore| {
         let mut report = SyncReport::default();
         if pull {
             let options = SyncOptions {
@@ -333,13 +330,13 @@ fn sync(
         }
         if push {
             report.pushed = Some(
-                push_changes(&datastore, scope, &policy, dry_run)
+                push_changes(datastore, scope, &policy, dry_run)
                     .await?
                     .into(),
             );
         }
         anyhow::Ok(report)
-    })??;
+    })?;
     context.output.emit(&report, |out| {
         for (label, direction) in [("pull", &report.pulled), ("push", &report.pushed)] {
             let Some(direction) = direction else { continue };
@@ -359,7 +356,7 @@ async fn push_changes(
     scope: Scope,
     policy: &LeasePolicy,
     dry_run: bool,
-) -> anyhow::Result<crate::runtime::bindings::exports::silt::datastore::sync::SyncReport> {
+) -> anyhow::Result<WitSyncReport> {
     let status = datastore.status(&scope).await?;
     let changed_models = status.local_models;
     let options = SyncOptions {
@@ -384,10 +381,8 @@ async fn push_changes(
 
 fn verify(context: &Context, models: &[String]) -> anyhow::Result<()> {
     let scope = scope_of(models)?;
-    let findings = super::block_on(async {
-        let datastore = super::open_datastore(context).await?;
-        datastore.verify(&scope).await
-    })??;
+    let findings =
+        super::with_datastore(context, async |datastore| datastore.verify(&scope).await)?;
     #[derive(Serialize)]
     struct Finding {
         object: String,
@@ -471,13 +466,10 @@ impl LockView {
 
 fn lock_status(context: &Context, target: &LockTarget) -> anyhow::Result<()> {
     let scope = target.scope()?;
-    let infos = super::block_on(async {
-        let datastore = super::open_datastore(context).await?;
-        match &scope {
-            Some(scope) => Ok(datastore.inspect(scope).await?.into_iter().collect()),
-            None => datastore.list_locks().await,
-        }
-    })??;
+    let infos = super::with_datastore(context, async |datastore| match &scope {
+        Some(scope) => Ok(datastore.inspect(scope).await?.into_iter().collect()),
+        None => datastore.list_locks().await,
+    })?;
     let views: Vec<LockView> = infos.iter().map(LockView::new).collect();
     context.output.emit(&views, |out| {
         if infos.is_empty() {
@@ -502,8 +494,7 @@ fn lock_release(context: &Context, target: &LockTarget) -> anyhow::Result<()> {
     let Some(scope) = target.scope()? else {
         anyhow::bail!("say which lease to release: --model <type>/<id> or --namespace");
     };
-    let released = super::block_on(async {
-        let datastore = super::open_datastore(context).await?;
+    let released = super::with_datastore(context, async |datastore| {
         let Some(info) = datastore.inspect(&scope).await? else {
             return anyhow::Ok(None);
         };
@@ -511,7 +502,7 @@ fn lock_release(context: &Context, target: &LockTarget) -> anyhow::Result<()> {
         // holder in between makes this fail rather than break a live lease.
         datastore.force_release(&info).await?;
         Ok(Some(info))
-    })??;
+    })?;
     let view = released.as_ref().map(LockView::new);
     context.output.emit(&view, |out| match &released {
         Some(info) => writeln!(

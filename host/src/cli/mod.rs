@@ -11,10 +11,12 @@ mod run;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use crate::datastore::Datastore;
 use crate::locations::Locations;
 use output::Output;
 
@@ -122,11 +124,16 @@ pub(crate) fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
     Ok(runtime.block_on(future))
 }
 
-/// Opens the configured datastore (loading its extension).
-pub(crate) async fn open_datastore(
+/// Opens the configured datastore (loading its extension) on a runtime
+/// and runs `work` with it.
+pub(crate) fn with_datastore<T>(
     context: &Context,
-) -> anyhow::Result<crate::datastore::Datastore> {
-    crate::datastore::Datastore::open(&context.locations, None).await
+    work: impl AsyncFnOnce(&Arc<Datastore>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    block_on(async {
+        let datastore = Arc::new(Datastore::open(&context.locations, None).await?);
+        work(&datastore).await
+    })?
 }
 
 #[cfg(test)]

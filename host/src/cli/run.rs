@@ -6,8 +6,6 @@
 //! exit code is silt's. A lost lease stops the command (it is killed) and
 //! nothing is committed.
 
-use std::sync::Arc;
-
 use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
@@ -54,10 +52,9 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
         .map(|m| parse_model(m))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
-    let report = super::block_on(async {
-        let datastore = Arc::new(super::open_datastore(context).await?);
+    let report = super::with_datastore(context, async |datastore| {
         let scopes = models.iter().cloned().map(LockScope::Model).collect();
-        under_leases(&datastore, scopes, &policy, async |leases| {
+        under_leases(datastore, scopes, &policy, async |leases| {
             let hydrated = datastore
                 .hydrate_scope(
                     &models,
@@ -115,7 +112,7 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
             })
         })
         .await
-    })??;
+    })?;
     if context.output.is_json() {
         context.output.emit(&report, |_| Ok(()))?;
     } else {

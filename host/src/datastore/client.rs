@@ -12,11 +12,11 @@ use super::error::DatastoreError;
 use super::holder;
 use crate::capabilities::progress::ProgressSink;
 use crate::locations::Locations;
+use crate::runtime::bindings::ExtensionError;
 use crate::runtime::bindings::exports::silt::datastore::{hydration, locks, models, sync};
 use crate::runtime::bindings::silt::datastore::types::{
     Holder, Lease, LockInfo, LockScope, ModelRef, Scope,
 };
-use crate::runtime::bindings::{Description, ExtensionError};
 use crate::runtime::{ArtifactCache, Catalog, ExtensionInstance, Grants, LoadedExtension, Runtime};
 use crate::store::{ObjectStore, root};
 
@@ -111,12 +111,6 @@ impl Datastore {
             .runtime
             .instantiate(&self.loaded, self.grants.clone())
             .await?)
-    }
-
-    /// `capabilities.describe`.
-    pub async fn describe(&self) -> anyhow::Result<Description> {
-        let mut instance = self.instance().await?;
-        Ok(instance.describe().await?)
     }
 
     /// `sync.setup`.

@@ -24,17 +24,6 @@ pub struct ExtensionInstance {
     poisoned: bool,
 }
 
-/// Runs one guest call with a fresh deadline and classifies its failure.
-macro_rules! guest_call {
-    ($self:ident, $function:literal, |$bindings:ident, $store:ident| $call:expr) => {{
-        $self.begin()?;
-        let $bindings = &$self.bindings;
-        let $store = &mut $self.store;
-        let result = $call.await;
-        $self.finish($function, result)
-    }};
-}
-
 impl ExtensionInstance {
     /// Instantiates `loaded` in a new store granted `grants`.
     ///
@@ -95,9 +84,10 @@ impl ExtensionInstance {
     /// # Errors
     /// When the guest traps, exceeds a limit or its deadline.
     pub async fn describe(&mut self) -> Result<Description, RuntimeError> {
-        guest_call!(self, "capabilities.describe", |b, s| b
-            .silt_datastore_capabilities()
-            .call_describe(s))
+        self.call("capabilities.describe", async |b, s| {
+            b.silt_datastore_capabilities().call_describe(s).await
+        })
+        .await
     }
 
     /// `sync.setup`.
@@ -108,9 +98,10 @@ impl ExtensionInstance {
         &mut self,
         options: sync::SetupOptions,
     ) -> Result<Result<sync::SetupReport, ExtensionError>, RuntimeError> {
-        guest_call!(self, "sync.setup", |b, s| b
-            .silt_datastore_sync()
-            .call_setup(s, options))
+        self.call("sync.setup", async |b, s| {
+            b.silt_datastore_sync().call_setup(s, options).await
+        })
+        .await
     }
 
     /// `sync.pull-changed`.
@@ -121,9 +112,10 @@ impl ExtensionInstance {
         &mut self,
         options: &sync::SyncOptions,
     ) -> Result<Result<sync::SyncReport, ExtensionError>, RuntimeError> {
-        guest_call!(self, "sync.pull-changed", |b, s| b
-            .silt_datastore_sync()
-            .call_pull_changed(s, options))
+        self.call("sync.pull-changed", async |b, s| {
+            b.silt_datastore_sync().call_pull_changed(s, options).await
+        })
+        .await
     }
 
     /// `sync.push-changed`.
@@ -134,9 +126,10 @@ impl ExtensionInstance {
         &mut self,
         options: &sync::SyncOptions,
     ) -> Result<Result<sync::SyncReport, ExtensionError>, RuntimeError> {
-        guest_call!(self, "sync.push-changed", |b, s| b
-            .silt_datastore_sync()
-            .call_push_changed(s, options))
+        self.call("sync.push-changed", async |b, s| {
+            b.silt_datastore_sync().call_push_changed(s, options).await
+        })
+        .await
     }
 
     /// `hydration.hydrate-file`.
@@ -147,9 +140,12 @@ impl ExtensionInstance {
         &mut self,
         path: &str,
     ) -> Result<Result<hydration::HydrateReport, ExtensionError>, RuntimeError> {
-        guest_call!(self, "hydration.hydrate-file", |b, s| b
-            .silt_datastore_hydration()
-            .call_hydrate_file(s, path))
+        self.call("hydration.hydrate-file", async |b, s| {
+            b.silt_datastore_hydration()
+                .call_hydrate_file(s, path)
+                .await
+        })
+        .await
     }
 
     /// Calls any export of the world: `call` gets the bindings and the store
