@@ -70,13 +70,7 @@ fn put_get_list_history_rm_on_both_backends() {
         ]);
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "second\n");
 
-        let listing = project.json(&["data", "list", "vision/detector/m-1"]);
-        let names: Vec<&str> = listing
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["name"].as_str().unwrap())
-            .collect();
+        let names = project.file_names("vision/detector/m-1");
         assert_eq!(names, ["eval/report.json", "weights.bin"], "{backend:?}");
         let history = project.json(&["data", "history", "vision/detector/m-1", "weights.bin"]);
         assert_eq!(
@@ -103,10 +97,7 @@ fn put_get_list_history_rm_on_both_backends() {
             ]),
             "first\n"
         );
-        assert_eq!(
-            project.json(&["datastore", "lock", "status"]),
-            serde_json::json!([])
-        );
+        project.assert_no_leases();
     }
 }
 
@@ -221,10 +212,7 @@ fn run_passes_the_exit_code_and_commits_only_on_success() {
     let (code, _, stderr) = project.run(&["run", "--model", "t/m", "--", "/no/such/command"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("cannot run `/no/such/command`"), "{stderr}");
-    assert_eq!(
-        project.json(&["datastore", "lock", "status"]),
-        serde_json::json!([])
-    );
+    project.assert_no_leases();
 }
 
 #[test]

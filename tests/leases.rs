@@ -49,27 +49,30 @@ fn signal(pid: u32, name: &str) {
     assert!(status.success(), "kill -{name} {pid}");
 }
 
-/// Starts `silt run` holding `model`'s lease, then kills it with SIGKILL
-/// (and its command); returns the dead holder's pid.
-fn kill_a_holder_of(project: &Project, model: &str) -> u32 {
+/// Starts `silt run --model <model> -- sh -c <script> <ready>` and returns
+/// once the script has created `ready` (so the lease is held). The script
+/// gets the ready file's path as `$0`.
+fn start_holder(project: &Project, model: &str, script: &str) -> (Child, std::path::PathBuf) {
     let ready = project
         .path()
         .join(format!("ready-{}", model.replace('/', "-")));
     let mut command = project.silt();
     command
-        .args([
-            "run",
-            "--model",
-            model,
-            "--",
-            "sh",
-            "-c",
-            "echo $$ > \"$0\"; exec sleep 60",
-        ])
+        .args(["run", "--model", model, "--", "sh", "-c", script])
         .arg(&ready);
-    let mut holder = spawn(command);
+    let holder = spawn(command);
     wait_for_file(&ready);
-    std::thread::sleep(Duration::from_millis(50));
+    (holder, ready)
+}
+
+/// Starts a holder of `model`'s lease, then kills it with SIGKILL (and its
+/// command); returns the dead holder's pid.
+fn kill_a_holder_of(project: &Project, model: &str) -> u32 {
+    let (mut holder, ready) = start_holder(
+        project,
+        model,
+        "echo $$ > \"$0.tmp\"; mv \"$0.tmp\" \"$0\"; exec sleep 60",
+    );
     let sleeper: u32 = std::fs::read_to_string(&ready)
         .unwrap()
         .trim()
@@ -134,6 +137,7 @@ fn sixteen_writers_on_one_model_take_turns_and_lose_nothing() {
         let writers: Vec<Child> = (0..16)
             .map(|i| {
                 let mut command = project.silt();
+                command.arg("-v");
                 if i % 2 == 0 {
                     let input = inputs.path().join(format!("in-{i}"));
                     std::fs::write(&input, format!("writer {i}\n")).unwrap();
@@ -159,6 +163,13 @@ fn sixteen_writers_on_one_model_take_turns_and_lose_nothing() {
         for (i, (code, _, stderr)) in results.iter().enumerate() {
             assert_eq!(*code, 0, "{backend:?} writer {i}: {stderr}");
         }
+        // The control for the test above: writers of one model do log their wait.
+        assert!(
+            results
+                .iter()
+                .any(|(_, _, stderr)| stderr.contains("waiting for the lease")),
+            "{backend:?}: no writer of a shared model reported waiting"
+        );
         let log = project.ok(&["data", "get", "shared/model", "log.txt"]);
         let mut lines: Vec<&str> = log.lines().collect();
         lines.sort_unstable();
@@ -218,12 +229,7 @@ fn a_killed_holder_is_taken_over_after_its_ttl() {
         ]);
         let history = project.json(&["data", "history", "jobs/j1", "after.txt"]);
         assert_eq!(history.as_array().unwrap().len(), 1, "{backend:?}");
-        let status = project.json(&["datastore", "lock", "status"]);
-        assert_eq!(
-            status,
-            serde_json::json!([]),
-            "{backend:?}: leases left behind"
-        );
+        project.assert_no_leases();
     }
 }
 
@@ -231,21 +237,11 @@ fn a_killed_holder_is_taken_over_after_its_ttl() {
 fn a_paused_holder_whose_lease_was_taken_over_cannot_commit() {
     for backend in BACKENDS {
         let project = Project::new(backend, "[locks]\nttl_ms = 1500\n");
-        let ready = project.path().join("ready");
-        let mut command = project.silt();
-        command
-            .args([
-                "run",
-                "--model",
-                "jobs/j2",
-                "--",
-                "sh",
-                "-c",
-                "echo paused > \"$SILT_MODEL_DIR/a.txt\"; touch \"$0\"; sleep 1",
-            ])
-            .arg(&ready);
-        let paused = spawn(command);
-        wait_for_file(&ready);
+        let (paused, _) = start_holder(
+            &project,
+            "jobs/j2",
+            "echo paused > \"$SILT_MODEL_DIR/a.txt\"; touch \"$0\"; sleep 1",
+        );
         signal(paused.id(), "STOP");
         // Past the TTL: the lease is stale, and the next writer takes it over.
         std::thread::sleep(Duration::from_millis(2500));
@@ -257,13 +253,7 @@ fn a_paused_holder_whose_lease_was_taken_over_cannot_commit() {
         assert_eq!(code, 75, "{backend:?}: {stderr}");
         assert!(stderr.contains("lock lost"), "{backend:?}: {stderr}");
 
-        let listing = project.json(&["data", "list", "jobs/j2"]);
-        let names: Vec<&str> = listing
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["name"].as_str().unwrap())
-            .collect();
+        let names = project.file_names("jobs/j2");
         assert_eq!(names, ["b.txt"], "{backend:?}: the paused holder committed");
         assert_eq!(project.ok(&["data", "get", "jobs/j2", "b.txt"]), "taker\n");
         // Its work is not lost: it stays in the working copy.
@@ -305,39 +295,19 @@ fn force_release_removes_a_lease_and_the_next_writer_proceeds() {
             "jobs/j3",
         ]);
         assert!(released.contains("released"), "{released}");
-        assert_eq!(
-            project.json(&["datastore", "lock", "status"]),
-            serde_json::json!([])
-        );
+        project.assert_no_leases();
     }
 }
 
 #[test]
 fn sigterm_stops_the_command_and_releases_the_lease() {
     let project = Project::new(support::project::Backend::Dir, "");
-    let ready = project.path().join("ready");
-    let mut command = project.silt();
-    command
-        .args([
-            "run",
-            "--model",
-            "jobs/j4",
-            "--",
-            "sh",
-            "-c",
-            "touch \"$0\"; exec sleep 60",
-        ])
-        .arg(&ready);
-    let holder = spawn(command);
-    wait_for_file(&ready);
+    let (holder, _) = start_holder(&project, "jobs/j4", "touch \"$0\"; exec sleep 60");
     signal(holder.id(), "TERM");
     let (code, _, stderr) = finish(holder);
     assert_eq!(code, 143, "{stderr}");
     assert!(stderr.contains("SIGTERM"), "{stderr}");
-    assert_eq!(
-        project.json(&["datastore", "lock", "status"]),
-        serde_json::json!([])
-    );
+    project.assert_no_leases();
 }
 
 /// Model and namespace leases exclude each other, through the extension's

@@ -134,6 +134,28 @@ impl Project {
         serde_json::from_str(&self.ok(&all)).expect("silt printed JSON")
     }
 
+    /// The names `silt data list` shows for `model`.
+    pub fn file_names(&self, model: &str) -> Vec<String> {
+        let listing = self.json(&["data", "list", model]);
+        listing
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|entry| entry["name"].as_str().expect("a name").to_owned())
+            .collect()
+    }
+
+    /// Asserts that no lease is held in the datastore.
+    pub fn assert_no_leases(&self) {
+        let leases = self.json(&["datastore", "lock", "status"]);
+        assert_eq!(
+            leases,
+            serde_json::json!([]),
+            "{:?}: leases left behind",
+            self.backend
+        );
+    }
+
     /// Replaces an object of the datastore root in the store.
     pub fn overwrite_object(&self, key: &str, data: &[u8]) {
         let config = silt::config::Config::load(&self.path().join("silt.toml")).unwrap();
