@@ -189,14 +189,18 @@ async fn a_plain_put_is_fooled_by_a_lost_response() {
         lost_response: 1.0,
         ..FaultRates::default()
     };
-    let faults = Arc::new(FaultInjecting::new(MemoryStore::new(), rates, 3).with_budget(1));
-    let once: Arc<dyn ObjectStore> = Arc::new(Retrying::new(
-        faults.clone() as Arc<dyn ObjectStore>,
-        RetryPolicy {
-            max_attempts: 2,
-            ..fast_retries()
-        },
-    ));
+    // One lost response, then one retry.
+    let lose_one_response = || -> Arc<dyn ObjectStore> {
+        let faults = FaultInjecting::new(MemoryStore::new(), rates, 3).with_budget(1);
+        Arc::new(Retrying::new(
+            Arc::new(faults) as Arc<dyn ObjectStore>,
+            RetryPolicy {
+                max_attempts: 2,
+                ..fast_retries()
+            },
+        ))
+    };
+    let once = lose_one_response();
     let key = ObjectKey::new("k").unwrap();
     let result = once.put(&key, b"mine".to_vec(), PutMode::Create).await;
     assert!(
@@ -204,14 +208,7 @@ async fn a_plain_put_is_fooled_by_a_lost_response() {
         "{result:?}"
     );
     // The same situation through put_owned is recognised as a win.
-    let faults = Arc::new(FaultInjecting::new(MemoryStore::new(), rates, 3).with_budget(1));
-    let once: Arc<dyn ObjectStore> = Arc::new(Retrying::new(
-        faults.clone() as Arc<dyn ObjectStore>,
-        RetryPolicy {
-            max_attempts: 2,
-            ..fast_retries()
-        },
-    ));
+    let once = lose_one_response();
     let won = put_owned(
         &*once,
         &key,

@@ -213,6 +213,25 @@ impl DirStore {
         std::fs::File::open(self.root_path.join(dir))?.sync_all()
     }
 
+    /// Opens an object for reading, with metadata from the same open file
+    /// (so they agree even if a writer replaces the object meanwhile).
+    fn open_object(&self, key: &ObjectKey) -> Result<(cap_std::fs::File, ObjectMeta), StoreError> {
+        let file = match self.root.open(Paths::of(key).object) {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound {
+                    key: key.to_string(),
+                });
+            }
+            Err(err) => return Err(self.backend("open", key.as_str(), err)),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|err| self.backend("stat", key.as_str(), err))?;
+        let meta = self.meta(key, &meta);
+        Ok((file, meta))
+    }
+
     fn meta(&self, key: &ObjectKey, meta: &cap_std::fs::Metadata) -> ObjectMeta {
         ObjectMeta {
             key: key.clone(),
@@ -332,22 +351,7 @@ impl ObjectStore for DirStore {
         let key = key.clone();
         let if_none_match = if_none_match.cloned();
         self.blocking(move |store| {
-            let paths = Paths::of(&key);
-            let mut file = match store.root.open(&paths.object) {
-                Ok(file) => file,
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(StoreError::NotFound {
-                        key: key.to_string(),
-                    });
-                }
-                Err(err) => return Err(store.backend("open", key.as_str(), err)),
-            };
-            // Metadata and contents come from the same open file, so they agree
-            // even if a writer replaces the object meanwhile.
-            let meta = file
-                .metadata()
-                .map_err(|err| store.backend("stat", key.as_str(), err))?;
-            let meta = store.meta(&key, &meta);
+            let (mut file, meta) = store.open_object(&key)?;
             if if_none_match.as_ref() == Some(&meta.version) {
                 return Ok(GetOutcome::NotModified);
             }
@@ -462,19 +466,8 @@ impl ObjectStore for DirStore {
         let opened = key.clone();
         let (file, meta) = self
             .blocking(move |store| {
-                let file = match store.root.open(Paths::of(&opened).object) {
-                    Ok(file) => file,
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                        return Err(StoreError::NotFound {
-                            key: opened.to_string(),
-                        });
-                    }
-                    Err(err) => return Err(store.backend("open", opened.as_str(), err)),
-                };
-                let meta = file
-                    .metadata()
-                    .map_err(|err| store.backend("stat", opened.as_str(), err))?;
-                Ok((file.into_std(), store.meta(&opened, &meta)))
+                let (file, meta) = store.open_object(&opened)?;
+                Ok((file.into_std(), meta))
             })
             .await?;
         let mut file = tokio::fs::File::from_std(file);
