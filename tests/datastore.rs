@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::project::{BACKENDS, Backend, Project};
+use support::project::{BACKENDS, Backend, EXTENSIONS, Project, combinations};
 
 fn write(project: &Project, name: &str, content: &str) -> String {
     let path = project.path().join(name);
@@ -14,8 +14,8 @@ fn write(project: &Project, name: &str, content: &str) -> String {
 
 #[test]
 fn put_get_list_history_rm_on_both_backends() {
-    for backend in BACKENDS {
-        let project = Project::new(backend, "");
+    for (backend, extension) in combinations() {
+        let project = Project::with_extension(backend, extension, "");
         let v1 = write(&project, "v1", "first\n");
         let v2 = write(&project, "v2", "second\n");
         let first = project.json(&["data", "put", "vision/detector/m-1", "weights.bin", &v1]);
@@ -103,26 +103,28 @@ fn put_get_list_history_rm_on_both_backends() {
 
 #[test]
 fn retention_keeps_the_last_versions_and_deletes_the_rest() {
-    let project = Project::new(Backend::Dir, "");
-    project.ok(&["-q", "datastore", "setup", "--retain-versions", "3"]);
-    for i in 0..5 {
-        let input = write(&project, "in", &format!("v{i}\n"));
-        project.ok(&["data", "put", "t/m", "f", &input]);
+    for extension in EXTENSIONS {
+        let project = Project::with_extension(Backend::Dir, extension, "");
+        project.ok(&["-q", "datastore", "setup", "--retain-versions", "3"]);
+        for i in 0..5 {
+            let input = write(&project, "in", &format!("v{i}\n"));
+            project.ok(&["data", "put", "t/m", "f", &input]);
+        }
+        let history = project.json(&["data", "history", "t/m", "f"]);
+        assert_eq!(history.as_array().unwrap().len(), 3, "{history}");
+        assert_eq!(
+            project.keys("data/t/m/f/").len(),
+            3,
+            "dropped versions' objects must go"
+        );
+        assert_eq!(project.ok(&["data", "get", "t/m", "f"]), "v4\n");
     }
-    let history = project.json(&["data", "history", "t/m", "f"]);
-    assert_eq!(history.as_array().unwrap().len(), 3, "{history}");
-    assert_eq!(
-        project.keys("data/t/m/f/").len(),
-        3,
-        "dropped versions' objects must go"
-    );
-    assert_eq!(project.ok(&["data", "get", "t/m", "f"]), "v4\n");
 }
 
 #[test]
 fn two_clones_see_each_others_commits() {
-    for backend in BACKENDS {
-        let alice = Project::new(backend, "");
+    for (backend, extension) in combinations() {
+        let alice = Project::with_extension(backend, extension, "");
         let bob = alice.another_clone();
         let input = write(&alice, "in", "from alice\n");
         alice.ok(&["data", "put", "shared/m", "notes.txt", &input]);
@@ -189,30 +191,32 @@ fn two_clones_see_each_others_commits() {
 
 #[test]
 fn run_passes_the_exit_code_and_commits_only_on_success() {
-    let project = Project::new(Backend::Dir, "");
-    let (code, _, stderr) = project.run(&[
-        "run",
-        "--model",
-        "t/m",
-        "--",
-        "sh",
-        "-c",
-        "echo partial > \"$SILT_MODEL_DIR/out\"; exit 3",
-    ]);
-    assert_eq!(code, 3, "{stderr}");
-    assert!(stderr.contains("nothing was committed"), "{stderr}");
-    assert_eq!(
-        project.json(&["data", "list", "t/m"]),
-        serde_json::json!([])
-    );
-    // The output is kept locally, and a push commits it.
-    project.ok(&["datastore", "sync", "--push"]);
-    assert_eq!(project.ok(&["data", "get", "t/m", "out"]), "partial\n");
+    for extension in EXTENSIONS {
+        let project = Project::with_extension(Backend::Dir, extension, "");
+        let (code, _, stderr) = project.run(&[
+            "run",
+            "--model",
+            "t/m",
+            "--",
+            "sh",
+            "-c",
+            "echo partial > \"$SILT_MODEL_DIR/out\"; exit 3",
+        ]);
+        assert_eq!(code, 3, "{stderr}");
+        assert!(stderr.contains("nothing was committed"), "{stderr}");
+        assert_eq!(
+            project.json(&["data", "list", "t/m"]),
+            serde_json::json!([])
+        );
+        // The output is kept locally, and a push commits it.
+        project.ok(&["datastore", "sync", "--push"]);
+        assert_eq!(project.ok(&["data", "get", "t/m", "out"]), "partial\n");
 
-    let (code, _, stderr) = project.run(&["run", "--model", "t/m", "--", "/no/such/command"]);
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("cannot run `/no/such/command`"), "{stderr}");
-    project.assert_no_leases();
+        let (code, _, stderr) = project.run(&["run", "--model", "t/m", "--", "/no/such/command"]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stderr.contains("cannot run `/no/such/command`"), "{stderr}");
+        project.assert_no_leases();
+    }
 }
 
 #[test]
@@ -299,27 +303,29 @@ fn init_sets_up_an_embedded_datastore() {
 
 #[test]
 fn a_lost_sidecar_never_pushes_a_stale_copy_over_newer_work() {
-    let alice = Project::new(Backend::Dir, "");
-    let bob = alice.another_clone();
-    let v1 = write(&alice, "v1", "v1\n");
-    alice.ok(&["data", "put", "t/m", "f", &v1]);
-    alice.ok(&["run", "--model", "t/m", "--", "true"]);
-    let v2 = write(&bob, "v2", "v2\n");
-    bob.ok(&["data", "put", "t/m", "f", &v2]);
-    // Alice's sidecars are gone (a cache, after all); her copy is still v1.
-    std::fs::remove_dir_all(alice.path().join(".silt/local/.silt/index")).unwrap();
-    alice.ok(&["datastore", "sync"]);
-    assert_eq!(
-        alice.ok(&["data", "get", "t/m", "f"]),
-        "v2\n",
-        "a stale copy was pushed"
-    );
-    let history = alice.json(&["data", "history", "t/m", "f"]);
-    assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
-    alice.ok(&["run", "--model", "t/m", "--", "true"]);
-    assert_eq!(
-        std::fs::read_to_string(alice.model_dir("t/m").join("f")).unwrap(),
-        "v2\n",
-        "the stale copy is refreshed"
-    );
+    for extension in EXTENSIONS {
+        let alice = Project::with_extension(Backend::Dir, extension, "");
+        let bob = alice.another_clone();
+        let v1 = write(&alice, "v1", "v1\n");
+        alice.ok(&["data", "put", "t/m", "f", &v1]);
+        alice.ok(&["run", "--model", "t/m", "--", "true"]);
+        let v2 = write(&bob, "v2", "v2\n");
+        bob.ok(&["data", "put", "t/m", "f", &v2]);
+        // Alice's sidecars are gone (a cache, after all); her copy is still v1.
+        std::fs::remove_dir_all(alice.path().join(".silt/local/.silt/index")).unwrap();
+        alice.ok(&["datastore", "sync"]);
+        assert_eq!(
+            alice.ok(&["data", "get", "t/m", "f"]),
+            "v2\n",
+            "a stale copy was pushed"
+        );
+        let history = alice.json(&["data", "history", "t/m", "f"]);
+        assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
+        alice.ok(&["run", "--model", "t/m", "--", "true"]);
+        assert_eq!(
+            std::fs::read_to_string(alice.model_dir("t/m").join("f")).unwrap(),
+            "v2\n",
+            "the stale copy is refreshed"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! A silt project for CLI tests of the datastore: a directory with a
 //! `silt.toml` on a real backend (a local directory, or a bucket on the
-//! SeaweedFS test server), the partitioned-datastore extension installed and
-//! the datastore set up.
+//! SeaweedFS test server), a datastore extension installed (by default
+//! partitioned-datastore) and the datastore set up.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,18 +20,37 @@ pub enum Backend {
 /// Both backends, for tests that must hold on each.
 pub const BACKENDS: [Backend; 2] = [Backend::Dir, Backend::S3];
 
+/// silt's datastore extensions: the datastore's behaviour tests hold for each.
+pub const EXTENSIONS: [&str; 2] = ["partitioned-datastore", "monolith-datastore"];
+
+/// Every backend with every extension.
+pub fn combinations() -> impl Iterator<Item = (Backend, &'static str)> {
+    BACKENDS.into_iter().flat_map(|backend| {
+        EXTENSIONS
+            .into_iter()
+            .map(move |extension| (backend, extension))
+    })
+}
+
 /// A project directory with its datastore set up.
 pub struct Project {
     /// The project directory (holds `silt.toml` and `.silt/`).
     pub dir: tempfile::TempDir,
     /// The backend.
     pub backend: Backend,
+    /// The datastore extension (a component name under `tests/components`'s build).
+    pub extension: &'static str,
 }
 
 impl Project {
     /// A project on `backend`; `extra` is appended to `silt.toml` (e.g. a
     /// `[locks]` table).
     pub fn new(backend: Backend, extra: &str) -> Self {
+        Self::with_extension(backend, "partitioned-datastore", extra)
+    }
+
+    /// A project on `backend` whose datastore is run by `extension`.
+    pub fn with_extension(backend: Backend, extension: &'static str, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let datastore = match backend {
             Backend::Dir => "[datastore]\nbackend = \"dir\"\n".to_owned(),
@@ -47,13 +66,22 @@ impl Project {
                 )
             }
         };
+        let datastore = datastore.replacen(
+            "[datastore]\n",
+            &format!("[datastore]\nextension = \"{extension}\"\n"),
+            1,
+        );
         std::fs::write(dir.path().join("silt.toml"), format!("{datastore}{extra}")).unwrap();
-        let project = Self { dir, backend };
+        let project = Self {
+            dir,
+            backend,
+            extension,
+        };
         let (code, _, stderr) = super::output(
             project
                 .silt()
                 .args(["-q", "extension", "add"])
-                .arg(super::component("partitioned-datastore")),
+                .arg(super::component(project.extension)),
         );
         assert_eq!(code, 0, "installing the extension: {stderr}");
         let (code, _, stderr) = super::output(project.silt().args(["-q", "datastore", "setup"]));
@@ -78,12 +106,13 @@ impl Project {
         let clone = Self {
             dir,
             backend: self.backend,
+            extension: self.extension,
         };
         let (code, _, stderr) = super::output(
             clone
                 .silt()
                 .args(["-q", "extension", "add"])
-                .arg(super::component("partitioned-datastore")),
+                .arg(super::component(clone.extension)),
         );
         assert_eq!(code, 0, "installing the extension: {stderr}");
         clone

@@ -9,10 +9,14 @@ pub type Result<T> = std::result::Result<T, String>;
 /// The wasm target every guest is built for.
 pub const WASM_TARGET: &str = "wasm32-wasip2";
 
+/// Guest libraries: linted with the guests, built as their dependencies.
+pub const GUEST_LIBRARIES: &[&str] = &["extensions/datastore-kit"];
+
 /// Guest crates, relative to the workspace root, and built into
 /// `<target>/components/<package name>.wasm`.
 pub const GUESTS: &[&str] = &[
     "extensions/partitioned-datastore",
+    "extensions/monolith-datastore",
     "examples/hello-extension",
     "tests/components/misbehaving",
     "tests/components/networked",
@@ -312,7 +316,7 @@ pub fn lint() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    for guest in GUESTS {
+    for guest in GUESTS.iter().chain(GUEST_LIBRARIES) {
         let manifest = root().join(guest).join("Cargo.toml");
         run(cargo()
             .args(["fmt", "--check", "--manifest-path"])

@@ -14,164 +14,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Partitioned;
-use crate::clock;
-use crate::commit;
-use crate::exports::silt::datastore::locks::{AcquireOptions, Guest};
-use crate::layout::{
-    self, DATA_AREA, LOCKS_PREFIX, MODEL_LOCKS_PREFIX, NAMESPACE_FENCE_KEY, NAMESPACE_LOCK_KEY,
+use silt_datastore_kit::clock;
+use silt_datastore_kit::exports::silt::datastore::locks::{AcquireOptions, Guest};
+use silt_datastore_kit::layout::{self, LOCKS_PREFIX, MODEL_LOCKS_PREFIX, NAMESPACE_LOCK_KEY};
+use silt_datastore_kit::lock_object::{
+    Current, HolderBody, LockBody, ScopeBody, held, lost_race, read_lock,
 };
-use crate::partition;
-use crate::silt::datastore::object_store::PutMode;
-use crate::silt::datastore::types::{Error, Holder, Lease, LockInfo, LockScope, ModelRef};
-use crate::store::{self, Written};
+use silt_datastore_kit::partition;
+use silt_datastore_kit::silt::datastore::object_store::PutMode;
+use silt_datastore_kit::silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef};
+use silt_datastore_kit::store::{self, Written};
 
-/// A lock object's body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct LockBody {
-    scope: ScopeBody,
-    holder: HolderBody,
-    /// Random per acquisition: proves ownership.
-    token: String,
-    generation: u64,
-    acquired_at: u64,
-    renewed_at: u64,
-    ttl_ms: u32,
-    /// Random per write (for `put-owned`).
-    nonce: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-enum ScopeBody {
-    Model {
-        model_type: String,
-        model_id: String,
-    },
-    Namespace,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct HolderBody {
-    name: String,
-    host: String,
-    pid: u32,
-}
-
-impl ScopeBody {
-    fn from_wit(scope: &LockScope) -> Self {
-        match scope {
-            LockScope::Model(model) => ScopeBody::Model {
-                model_type: model.model_type.clone(),
-                model_id: model.model_id.clone(),
-            },
-            LockScope::Namespace | LockScope::Global => ScopeBody::Namespace,
-        }
-    }
-
-    fn to_wit(&self) -> LockScope {
-        match self {
-            ScopeBody::Model {
-                model_type,
-                model_id,
-            } => LockScope::Model(ModelRef {
-                model_type: model_type.clone(),
-                model_id: model_id.clone(),
-            }),
-            ScopeBody::Namespace => LockScope::Namespace,
-        }
-    }
-}
-
-impl HolderBody {
-    fn from_wit(holder: &Holder) -> Self {
-        Self {
-            name: holder.name.clone(),
-            host: holder.host.clone(),
-            pid: holder.pid,
-        }
-    }
-
-    fn to_wit(&self) -> Holder {
-        Holder {
-            name: self.name.clone(),
-            host: self.host.clone(),
-            pid: self.pid,
-        }
-    }
-}
-
-impl LockBody {
-    fn stale(&self, now: u64) -> bool {
-        now > self.renewed_at.saturating_add(u64::from(self.ttl_ms))
-    }
-
-    fn info(&self, version: &str, now: u64) -> LockInfo {
-        LockInfo {
-            scope: self.scope.to_wit(),
-            holder: self.holder.to_wit(),
-            generation: self.generation,
-            acquired_at: self.acquired_at,
-            renewed_at: self.renewed_at,
-            ttl_ms: self.ttl_ms,
-            stale: self.stale(now),
-            version: version.to_owned(),
-        }
-    }
-
-    fn lease(&self, version: String) -> Lease {
-        Lease {
-            scope: self.scope.to_wit(),
-            token: self.token.clone(),
-            generation: self.generation,
-            version,
-            acquired_at: self.acquired_at,
-            renewed_at: self.renewed_at,
-            ttl_ms: self.ttl_ms,
-            holder: self.holder.to_wit(),
-        }
-    }
-
-    fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec_pretty(self).expect("a lock serializes")
-    }
-}
-
-/// A lock and its store version.
-struct Current {
-    body: LockBody,
-    version: String,
-}
-
-fn read_lock(key: &str) -> Result<Option<Current>, Error> {
-    let Some(found) = store::get(key)? else {
-        return Ok(None);
-    };
-    let body: LockBody = serde_json::from_slice(&found.data).map_err(|err| {
-        store::corrupt(
-            key,
-            format!("{err}; remove it with `silt datastore lock release --force`"),
-        )
-    })?;
-    Ok(Some(Current {
-        body,
-        version: found.version,
-    }))
-}
-
-/// `lock-held`, describing `current`.
-fn held(current: &Current) -> Error {
-    Error::LockHeld(current.body.info(&current.version, clock::now_ms()))
-}
-
-/// After losing the race to write `key`: `lock-held` by the winner, or, if
-/// the lock is already gone again, `precondition-failed` (the host retries).
-fn lost_race(key: &str) -> Result<Error, Error> {
-    Ok(match read_lock(key)? {
-        Some(current) => held(&current),
-        None => Error::PreconditionFailed(format!("{key} changed hands while we wrote it")),
-    })
-}
+use crate::Partitioned;
+use crate::commit;
+use crate::index::{self, NAMESPACE_FENCE_KEY};
 
 /// The live namespace lock, unless it is `holder`'s own.
 fn live_namespace_lock(except: Option<&HolderBody>) -> Result<Option<Current>, Error> {
@@ -190,7 +46,7 @@ fn raise_fence(
     generation: u64,
     token: &str,
 ) -> Result<(), Error> {
-    let key = layout::partition_key(DATA_AREA, model);
+    let key = index::partition_key(model);
     let mut read = Some(read);
     for attempt in 0..16 {
         let partition::Versioned {
@@ -198,7 +54,7 @@ fn raise_fence(
             version,
         } = match read.take() {
             Some(read) => read,
-            None => partition::read(DATA_AREA, model)?,
+            None => index::read(model)?,
         };
         if next.fence == generation && next.fence_token == token {
             return Ok(());
@@ -276,7 +132,7 @@ fn acquire_model(model: &ModelRef, holder: HolderBody, ttl_ms: u32) -> Result<Le
     if let Some(current) = existing.as_ref().filter(|c| !c.body.stale(now)) {
         return Err(held(current));
     }
-    let partition = partition::read(DATA_AREA, model)?;
+    let partition = index::read(model)?;
     let fence = partition.partition.fence;
     let previous_generation = existing.as_ref().map_or(0, |c| c.body.generation);
     let body = LockBody {

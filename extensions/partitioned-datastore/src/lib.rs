@@ -18,28 +18,20 @@
 //!   raises the partition's fence, so an old holder can never commit again;
 //! - sync compares one LIST of `_index/` with the local sidecars.
 //!
-//! The cache directory (`/cache`) holds the working copy at
-//! `data/<type>/<id>/<name>` and, under `.silt/`, a sidecar per partition
-//! (the partition as last seen, and stamps of the files present locally).
+//! The working copy, sidecars, hydration and sync come from
+//! `silt-datastore-kit`; this crate is the index (`index`, `commit`) and the
+//! lease protocol (`leases`).
 
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "silt:datastore/datastore-extension",
-});
-
-mod clock;
 mod commit;
-mod hydrate;
-mod layout;
+mod index;
 mod leases;
-mod local;
-mod meta;
-mod models;
-mod partition;
-mod store;
-mod sync;
 
-use exports::silt::datastore::capabilities;
+use silt_datastore_kit::change::{Change, Committed};
+use silt_datastore_kit::partition::Versioned;
+use silt_datastore_kit::silt::datastore::types::{Error, Lease, ModelRef};
+use silt_datastore_kit::{Fresh, Index, Listed};
+
+use silt_datastore_kit::exports::silt::datastore::capabilities;
 
 // The metadata the host reads without compiling this component.
 #[unsafe(link_section = "silt-extension")]
@@ -65,9 +57,27 @@ impl capabilities::Guest for Partitioned {
     }
 }
 
-export!(Partitioned);
+/// The index kind this extension writes into `_meta/datastore.json`.
+pub(crate) const KIND: &str = "partitioned";
 
-/// Logs a warning through the host.
-pub(crate) fn log_warn(message: &str) {
-    silt::datastore::log::log(silt::datastore::log::Level::Warn, message);
+impl Index for Partitioned {
+    const KIND: &'static str = KIND;
+
+    fn read(model: &ModelRef) -> Result<Versioned, Error> {
+        index::read(model)
+    }
+
+    fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
+        index::read_if_changed(model, known)
+    }
+
+    fn list() -> Result<Listed, Error> {
+        index::list()
+    }
+
+    fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error> {
+        commit::commit(model, lease, changes)
+    }
 }
+
+silt_datastore_kit::export!(Partitioned);

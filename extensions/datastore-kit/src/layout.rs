@@ -5,10 +5,6 @@ use crate::silt::datastore::types::{Error, LockScope, ModelRef};
 
 /// Datastore metadata (layout version, retention).
 pub const META_KEY: &str = "_meta/datastore.json";
-/// The namespace lease's generation counter.
-pub const NAMESPACE_FENCE_KEY: &str = "_meta/namespace-fence.json";
-/// Prefix of every index partition.
-pub const INDEX_PREFIX: &str = "_index/";
 /// Prefix of every lock.
 pub const LOCKS_PREFIX: &str = "_locks/";
 /// The namespace lock.
@@ -76,28 +72,6 @@ pub fn model_label(model: &ModelRef) -> String {
     format!("{}/{}", model.model_type, model.model_id)
 }
 
-/// The index partition of `model` in `area`.
-pub fn partition_key(area: &str, model: &ModelRef) -> String {
-    format!(
-        "{INDEX_PREFIX}{area}/{}/{}.json",
-        model.model_type, model.model_id
-    )
-}
-
-/// The area and model of a partition key, or `None` for a foreign key.
-pub fn parse_partition_key(key: &str) -> Option<(String, ModelRef)> {
-    let rest = key.strip_prefix(INDEX_PREFIX)?.strip_suffix(".json")?;
-    let (area, model) = rest.split_once('/')?;
-    let (model_type, model_id) = model.rsplit_once('/')?;
-    Some((
-        area.to_owned(),
-        ModelRef {
-            model_type: model_type.to_owned(),
-            model_id: model_id.to_owned(),
-        },
-    ))
-}
-
 /// Where one version of a file's content lives. Never overwritten: the
 /// version token is fresh for every commit.
 pub fn object_key(area: &str, model: &ModelRef, name: &str, version: &str) -> String {
@@ -140,6 +114,11 @@ pub fn sidecar_path(area: &str, model: &ModelRef) -> String {
         "{CACHE_STATE_DIR}/index/{area}/{}/{}.json",
         model.model_type, model.model_id
     )
+}
+
+/// The summary of the sidecars of `area` (model → version), relative to the cache.
+pub fn summary_path(area: &str) -> String {
+    format!("{CACHE_STATE_DIR}/index/{area}.versions.json")
 }
 
 /// An absolute path inside the preopened cache directory.

@@ -5,6 +5,7 @@
 //! Sidecars are a cache: a missing or unreadable one only costs re-reading
 //! the partition and re-hashing files, never data.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 
@@ -89,11 +90,69 @@ pub fn load(area: &str, model: &ModelRef) -> Sidecar {
     }
 }
 
-/// Saves a sidecar atomically (temporary file, then rename).
+/// Saves a sidecar atomically (temporary file, then rename), and notes its
+/// version for the summary ([`flush_summary`]).
 pub fn save(area: &str, model: &ModelRef, sidecar: &Sidecar) -> Result<(), Error> {
     let path = layout::sidecar_path(area, model);
     let bytes = serde_json::to_vec(sidecar).expect("a sidecar serializes");
-    write_atomic(&path, &bytes)
+    write_atomic(&path, &bytes)?;
+    SAVED.with_borrow_mut(|saved| {
+        saved.insert((area.to_owned(), layout::model_label(model)), model.clone())
+    });
+    Ok(())
+}
+
+thread_local! {
+    /// Sidecars saved by this call, not yet in the summary: (area, label) → model.
+    static SAVED: RefCell<BTreeMap<(String, String), ModelRef>> =
+        const { RefCell::new(BTreeMap::new()) };
+}
+
+/// The summary of `area`: each model's store version as its sidecar holds
+/// it, in one small file, so that a no-op sync reads one file instead of a
+/// sidecar per model. A hint only: a model whose summary entry differs from
+/// the store is checked against its sidecar, so a stale entry costs a read,
+/// never a missed change (see [`flush_summary`] for why it is never ahead).
+pub fn summary(area: &str) -> BTreeMap<String, String> {
+    std::fs::read(layout::in_cache(&layout::summary_path(area)))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// Writes the versions of the sidecars this call saved into the summary.
+///
+/// Each entry is taken from the sidecar as it is on disk now, not from what
+/// this call saved: another process may have saved the sidecar since, and
+/// the summary must never claim a version the sidecar does not hold (a pull
+/// would then skip a model whose working copy is behind).
+pub fn flush_summary(area: &str) -> Result<(), Error> {
+    let saved = SAVED.with_borrow_mut(std::mem::take);
+    let mine: Vec<ModelRef> = saved
+        .into_iter()
+        .filter(|((saved_area, _), _)| saved_area == area)
+        .map(|(_, model)| model)
+        .collect();
+    if mine.is_empty() {
+        return Ok(());
+    }
+    let mut summary = summary(area);
+    for model in &mine {
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            store_version: Option<String>,
+        }
+        let on_disk = std::fs::read(layout::in_cache(&layout::sidecar_path(area, model)))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<VersionOnly>(&bytes).ok())
+            .and_then(|sidecar| sidecar.store_version);
+        match on_disk {
+            Some(version) => summary.insert(layout::model_label(model), version),
+            None => summary.remove(&layout::model_label(model)),
+        };
+    }
+    let bytes = serde_json::to_vec(&summary).expect("a summary serializes");
+    write_atomic(&layout::summary_path(area), &bytes)
 }
 
 /// Writes a cache file atomically: the file is the old one or the new one, never partial.

@@ -1,20 +1,20 @@
 //! The `models` interface: one file of one model at a time (`silt data`).
-//! Reads go to the store's partition (one GET), so they see the latest commit.
+//! Reads go to the store's index, so they see the latest commit.
 
+use crate::change::{self, Change};
 use crate::clock;
-use crate::commit::{self, Change};
 use crate::exports::silt::datastore::models::{FileEntry, FileVersion, Guest};
 use crate::layout::{self, DATA_AREA};
 use crate::partition;
 use crate::silt::datastore::object_store::{self, DownloadItem, PutMode, UploadItem};
 use crate::silt::datastore::types::{Error, Lease, ModelRef};
 use crate::store;
-use crate::{Partitioned, local};
+use crate::{Index, local};
 
 /// The kept versions of `name`, oldest first, read from the store.
-fn versions_of(model: &ModelRef, name: &str) -> Result<Vec<partition::Entry>, Error> {
+fn versions_of<I: Index>(model: &ModelRef, name: &str) -> Result<Vec<partition::Entry>, Error> {
     layout::check_model(model)?;
-    let mut partition = partition::read(DATA_AREA, model)?.partition;
+    let mut partition = I::read(model)?.partition;
     partition.files.remove(name).ok_or_else(|| {
         Error::NotFound(format!(
             "model {} has no file `{name}`",
@@ -23,10 +23,10 @@ fn versions_of(model: &ModelRef, name: &str) -> Result<Vec<partition::Entry>, Er
     })
 }
 
-impl Guest for Partitioned {
+impl<T: Index> Guest for T {
     fn list_files(model: ModelRef) -> Result<Vec<FileEntry>, Error> {
         layout::check_model(&model)?;
-        let partition = partition::read(DATA_AREA, &model)?.partition;
+        let partition = T::read(&model)?.partition;
         Ok(partition
             .live_files()
             .map(|(name, latest)| FileEntry {
@@ -38,7 +38,7 @@ impl Guest for Partitioned {
     }
 
     fn history(model: ModelRef, name: String) -> Result<Vec<FileVersion>, Error> {
-        let versions = versions_of(&model, &name)?;
+        let versions = versions_of::<T>(&model, &name)?;
         Ok(versions.iter().map(partition::Entry::to_wit).collect())
     }
 
@@ -50,7 +50,7 @@ impl Guest for Partitioned {
     ) -> Result<FileVersion, Error> {
         layout::check_model(&model)?;
         layout::check_name(&name)?;
-        commit::check_lease(&lease, &model)?;
+        change::check_lease(&lease, &model)?;
         let (sha256, size) = local::hash_file(&cache_path)?;
         let version = clock::version_token();
         let key = layout::object_key(DATA_AREA, &model, &name, &version);
@@ -68,7 +68,7 @@ impl Guest for Partitioned {
             size,
             sha256,
         };
-        let committed = commit::commit(DATA_AREA, &model, &lease, &[change])?;
+        let committed = T::commit(&model, &lease, &[change])?;
         Ok(committed.entries[0].1.to_wit())
     }
 
@@ -78,7 +78,7 @@ impl Guest for Partitioned {
         version: Option<String>,
         cache_path: String,
     ) -> Result<FileVersion, Error> {
-        let versions = versions_of(&model, &name)?;
+        let versions = versions_of::<T>(&model, &name)?;
         let entry = match &version {
             None => versions.last().expect("partitions never hold empty names"),
             Some(wanted) => versions
@@ -118,7 +118,7 @@ impl Guest for Partitioned {
             name,
             version: clock::version_token(),
         };
-        let committed = commit::commit(DATA_AREA, &model, &lease, &[change])?;
+        let committed = T::commit(&model, &lease, &[change])?;
         Ok(committed.entries[0].1.to_wit())
     }
 }

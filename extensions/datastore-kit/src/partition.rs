@@ -1,6 +1,7 @@
-//! One index partition: every file of one model in one area, with the
+//! One model's slice of the index: every file of the model, with the
 //! versions the retention keeps, and the fence that shuts out old lease
-//! holders.
+//! holders. The partitioned index stores each slice as its own object; the
+//! monolithic one holds them all in one.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,8 @@ use crate::layout;
 use crate::silt::datastore::types::{Error, ModelRef};
 use crate::store;
 
-/// A partition as stored at `_index/<area>/<type>/<id>.json`.
+/// One model's slice of the index (the partitioned index stores it at
+/// `_index/<area>/<type>/<id>.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Partition {
     /// The layout version (same as the datastore's).
@@ -156,20 +158,5 @@ impl Partition {
     /// Serialized for the store.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a partition serializes")
-    }
-}
-
-/// Reads the partition of `model` in `area` from the store.
-pub fn read(area: &str, model: &ModelRef) -> Result<Versioned, Error> {
-    let key = layout::partition_key(area, model);
-    match store::get(&key)? {
-        Some(found) => Ok(Versioned {
-            partition: Partition::parse(&key, &found.data, area, model)?,
-            version: Some(found.version),
-        }),
-        None => Ok(Versioned {
-            partition: Partition::empty(area, model),
-            version: None,
-        }),
     }
 }

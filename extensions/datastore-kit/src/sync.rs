@@ -1,42 +1,23 @@
 //! The `sync` interface: setup, verify, pull, push and status.
 //!
-//! Deciding what changed costs one LIST page of `_index/<area>/` per 1,000
-//! partitions, compared with the sidecars' versions; only changed partitions
-//! are read, and only their files already present locally are refreshed.
+//! Deciding what changed costs one listing of the index ([`Index::list`]),
+//! compared with the versions the sidecars remember (through the local
+//! summary, so an unchanged model costs nothing); only changed models are
+//! read, and only their files already present locally are refreshed.
 
-use std::collections::BTreeMap;
-
-use crate::Partitioned;
+use crate::Index;
+use crate::change::{self, Change};
 use crate::clock;
-use crate::commit::{self, Change};
 use crate::exports::silt::datastore::sync::{
     Finding, Guest, SetupOptions, SetupReport, StatusReport, SyncOptions, SyncReport,
 };
 use crate::hydrate::{self, no_transfers};
-use crate::layout::{self, DATA_AREA, INDEX_PREFIX};
+use crate::layout::{self, DATA_AREA};
 use crate::local::{self, LocalChange};
 use crate::meta;
-use crate::partition;
 use crate::silt::datastore::object_store::{self, PutMode, UploadItem};
 use crate::silt::datastore::types::{Error, Lease, LockScope, ModelRef, Scope, TransferStats};
 use crate::store;
-
-/// Every partition of `area` in the store, with its store version.
-/// Partitions in the store by (type, id): the model and the store version.
-type Listed = BTreeMap<(String, String), (ModelRef, String)>;
-
-fn store_partitions(area: &str) -> Result<Listed, Error> {
-    let mut partitions = BTreeMap::new();
-    for meta in store::list_all(&format!("{INDEX_PREFIX}{area}/"))? {
-        if let Some((_, model)) = layout::parse_partition_key(&meta.key) {
-            partitions.insert(
-                (model.model_type.clone(), model.model_id.clone()),
-                (model, meta.version),
-            );
-        }
-    }
-    Ok(partitions)
-}
 
 /// The models a scope names, checked.
 fn scoped_models(scope: &Scope) -> Result<Option<Vec<ModelRef>>, Error> {
@@ -65,7 +46,7 @@ fn lease_for<'a>(leases: &'a [Lease], model: &ModelRef) -> Result<&'a Lease, Err
 
 /// Pushes one model's local changes: upload, commit, then refresh what others
 /// committed meanwhile. Returns the cache paths committed.
-fn push_model(
+fn push_model<I: Index>(
     model: &ModelRef,
     lease: &Lease,
     changes: &[LocalChange],
@@ -107,7 +88,7 @@ fn push_model(
             }
         }
     }
-    commit::check_lease(lease, model)?;
+    change::check_lease(lease, model)?;
     for (item, result) in uploads.iter().zip(object_store::upload(&uploads)) {
         result.map_err(|err| store::error(&item.key, err))?;
         stats.objects_uploaded += 1;
@@ -132,7 +113,7 @@ fn push_model(
         local::save(DATA_AREA, model, sidecar)?;
         return Ok(Vec::new());
     }
-    let committed = commit::commit(DATA_AREA, model, lease, &commit_changes)?;
+    let committed = I::commit(model, lease, &commit_changes)?;
     stats.partitions_written += 1;
     let mut paths = Vec::new();
     for (name, entry) in &committed.entries {
@@ -161,34 +142,32 @@ fn push_model(
     Ok(paths)
 }
 
-impl Guest for Partitioned {
+impl<T: Index> Guest for T {
     fn setup(options: SetupOptions) -> Result<SetupReport, Error> {
-        let (meta, created) = meta::setup(options.create, options.retain_versions)?;
+        let (meta, created) = meta::setup(T::KIND, options.create, options.retain_versions)?;
         std::fs::create_dir_all(layout::in_cache(layout::CACHE_STATE_DIR))
             .map_err(|err| Error::InvalidInput(format!("cannot prepare the cache: {err}")))?;
         Ok(SetupReport {
             created,
             layout_version: meta.layout,
             detail: format!(
-                "partitioned layout {}; keeps the last {} versions of each file",
-                meta.layout, meta.retain_versions
+                "{} index, layout {}; keeps the last {} versions of each file",
+                T::KIND,
+                meta.layout,
+                meta.retain_versions
             ),
         })
     }
 
     fn verify(scope: Scope) -> Result<Vec<Finding>, Error> {
-        meta::read()?;
+        meta::read(T::KIND)?;
         let models: Vec<ModelRef> = match scoped_models(&scope)? {
             Some(models) => models,
-            None => store_partitions(DATA_AREA)?
-                .into_values()
-                .map(|(model, _)| model)
-                .collect(),
+            None => T::list()?.into_values().map(|(model, _)| model).collect(),
         };
         let mut findings = Vec::new();
         for model in &models {
-            let key = layout::partition_key(DATA_AREA, model);
-            let partition = match partition::read(DATA_AREA, model) {
+            let partition = match T::read(model) {
                 Ok(versioned) => versioned.partition,
                 Err(Error::Corrupt(corrupt)) => {
                     findings.push(Finding {
@@ -206,12 +185,20 @@ impl Guest for Partitioned {
                         Ok(meta) if meta.size == entry.size => {}
                         Ok(meta) => findings.push(Finding {
                             object,
-                            problem: format!("size {} but {key} records {}", meta.size, entry.size),
+                            problem: format!(
+                                "size {} but the index of {} records {}",
+                                meta.size,
+                                layout::model_label(model),
+                                entry.size
+                            ),
                         }),
                         Err(crate::silt::datastore::object_store::StoreError::NotFound) => findings
                             .push(Finding {
                                 object,
-                                problem: format!("missing; {key} lists it for `{name}`"),
+                                problem: format!(
+                                    "missing; the index of {} lists it for `{name}`",
+                                    layout::model_label(model)
+                                ),
                             }),
                         Err(err) => return Err(store::error(&object, err)),
                     }
@@ -228,19 +215,26 @@ impl Guest for Partitioned {
         let mut not_hydrated = 0u64;
         let models: Vec<(ModelRef, Option<String>)> = match scoped_models(&options.scope)? {
             Some(models) => models.into_iter().map(|m| (m, None)).collect(),
-            None => store_partitions(DATA_AREA)?
+            None => T::list()?
                 .into_values()
                 .map(|(model, version)| (model, Some(version)))
                 .collect(),
         };
+        let known = local::summary(DATA_AREA);
         for (model, listed_version) in &models {
+            // From the listing we know the version already: skip unchanged
+            // models without a request, and without reading their sidecar
+            // when the summary already says so.
+            if listed_version.is_some()
+                && known.get(&layout::model_label(model)) == listed_version.as_ref()
+            {
+                continue;
+            }
             let mut sidecar = local::load(DATA_AREA, model);
-            // From a LIST we know the version already: skip unchanged partitions
-            // without a request.
             if listed_version.is_some() && sidecar.store_version == *listed_version {
                 continue;
             }
-            if !hydrate::refresh(DATA_AREA, model, &mut sidecar, &mut stats)? {
+            if !hydrate::refresh::<T>(model, &mut sidecar, &mut stats)? {
                 continue;
             }
             partitions_changed += 1;
@@ -260,8 +254,9 @@ impl Guest for Partitioned {
             }
             changed.extend(hydrate::apply(model, &mut sidecar, &plan, &mut stats)?);
         }
+        local::flush_summary(DATA_AREA)?;
         let summary = format!(
-            "{partitions_changed} of {} partitions changed; {} files refreshed; {not_hydrated} files of changed models not present locally (fetched on use)",
+            "{partitions_changed} of {} models changed; {} files refreshed; {not_hydrated} files of changed models not present locally (fetched on use)",
             models.len(),
             changed.len()
         );
@@ -295,7 +290,7 @@ impl Guest for Partitioned {
                 continue;
             }
             let lease = lease_for(&options.leases, model)?;
-            changed.extend(push_model(
+            changed.extend(push_model::<T>(
                 model,
                 lease,
                 &changes,
@@ -312,6 +307,7 @@ impl Guest for Partitioned {
                 changed.len()
             )
         };
+        local::flush_summary(DATA_AREA)?;
         Ok(SyncReport {
             stats,
             changed,
@@ -320,7 +316,7 @@ impl Guest for Partitioned {
     }
 
     fn status(scope: Scope) -> Result<StatusReport, Error> {
-        let listed = store_partitions(DATA_AREA)?;
+        let listed = T::list()?;
         let models: Vec<ModelRef> = match scoped_models(&scope)? {
             Some(models) => models,
             None => {

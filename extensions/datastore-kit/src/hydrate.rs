@@ -7,11 +7,11 @@
 use crate::exports::silt::datastore::hydration::{Guest, HydrateOptions, HydrateReport};
 use crate::layout::{self, DATA_AREA};
 use crate::local::{self, Sidecar};
-use crate::partition::{Entry, Partition};
+use crate::partition::Entry;
 use crate::silt::datastore::object_store::{self, DownloadItem};
 use crate::silt::datastore::types::{Error, ModelRef, TransferStats};
-use crate::store::{self, Conditional};
-use crate::{Partitioned, log_warn};
+use crate::store;
+use crate::{Fresh, Index, log_warn};
 
 /// Empty transfer counts.
 pub fn no_transfers() -> TransferStats {
@@ -25,28 +25,26 @@ pub fn no_transfers() -> TransferStats {
     }
 }
 
-/// Brings `sidecar`'s copy of the partition up to date with the store (one
-/// conditional GET). Returns true when it changed.
-pub fn refresh(
-    area: &str,
+/// Brings `sidecar`'s copy of the model's slice up to date with the store
+/// (a conditional read). Returns true when it changed.
+pub fn refresh<I: Index>(
     model: &ModelRef,
     sidecar: &mut Sidecar,
     stats: &mut TransferStats,
 ) -> Result<bool, Error> {
-    let key = layout::partition_key(area, model);
     let known = sidecar
         .partition
         .as_ref()
         .and(sidecar.store_version.as_deref());
-    match store::get_if_changed(&key, known)? {
-        Conditional::Unchanged => Ok(false),
-        Conditional::Changed(found) => {
+    match I::read_if_changed(model, known)? {
+        Fresh::Unchanged => Ok(false),
+        Fresh::Changed(versioned) => {
             stats.partitions_read += 1;
-            sidecar.partition = Some(Partition::parse(&key, &found.data, area, model)?);
-            sidecar.store_version = Some(found.version);
+            sidecar.partition = Some(versioned.partition);
+            sidecar.store_version = versioned.version;
             Ok(true)
         }
-        Conditional::Missing => {
+        Fresh::Missing => {
             let changed = sidecar.partition.is_some();
             sidecar.partition = None;
             sidecar.store_version = None;
@@ -212,7 +210,7 @@ pub fn apply(
 /// Finds the model and name of a working-copy path `data/<type>/<id>/<name>`.
 /// The type may contain `/`, so each split is tried, preferring models this
 /// cache knows, then models the store has.
-fn resolve(path: &str) -> Result<(ModelRef, String), Error> {
+fn resolve<I: Index>(path: &str) -> Result<(ModelRef, String), Error> {
     let rest = path
         .trim_start_matches('/')
         .strip_prefix("data/")
@@ -239,18 +237,14 @@ fn resolve(path: &str) -> Result<(ModelRef, String), Error> {
         }
     }
     for (model, name) in candidates {
-        if crate::partition::read(DATA_AREA, &model)?
-            .partition
-            .files
-            .contains_key(&name)
-        {
+        if I::read(&model)?.partition.files.contains_key(&name) {
             return Ok((model, name));
         }
     }
     Err(Error::NotFound(format!("{path}: no model has this file")))
 }
 
-impl Guest for Partitioned {
+impl<T: Index> Guest for T {
     fn hydrate_scope(
         models: Vec<ModelRef>,
         options: HydrateOptions,
@@ -262,7 +256,7 @@ impl Guest for Partitioned {
         for model in &models {
             layout::check_model(model)?;
             let mut sidecar = local::load(DATA_AREA, model);
-            refresh(DATA_AREA, model, &mut sidecar, &mut stats)?;
+            refresh::<T>(model, &mut sidecar, &mut stats)?;
             let mut plan = plan(model, &mut sidecar, false)?;
             present += plan.present;
             let wanted = plan.downloads.len() as u64;
@@ -275,6 +269,7 @@ impl Guest for Partitioned {
             remaining += wanted - plan.downloads.len() as u64;
             apply(model, &mut sidecar, &plan, &mut stats)?;
         }
+        local::flush_summary(DATA_AREA)?;
         Ok(HydrateReport {
             stats,
             objects_present: present,
@@ -283,10 +278,10 @@ impl Guest for Partitioned {
     }
 
     fn hydrate_file(path: String) -> Result<HydrateReport, Error> {
-        let (model, name) = resolve(&path)?;
+        let (model, name) = resolve::<T>(&path)?;
         let mut stats = no_transfers();
         let mut sidecar = local::load(DATA_AREA, &model);
-        refresh(DATA_AREA, &model, &mut sidecar, &mut stats)?;
+        refresh::<T>(&model, &mut sidecar, &mut stats)?;
         let mut plan = plan(&model, &mut sidecar, false)?;
         let present = plan.present;
         plan.downloads.retain(|(n, _)| n == &name);
@@ -302,6 +297,7 @@ impl Guest for Partitioned {
             return Err(Error::NotFound(format!("{path}: removed from the model")));
         }
         apply(&model, &mut sidecar, &plan, &mut stats)?;
+        local::flush_summary(DATA_AREA)?;
         Ok(HydrateReport {
             stats,
             objects_present: present,

@@ -1,5 +1,5 @@
-//! `_meta/datastore.json`: the layout version and retention every writer
-//! shares. Written by `setup`; read once per operation that commits.
+//! `_meta/datastore.json`: the index kind, layout version and retention
+//! every writer shares. Written by `setup`; read once per operation that commits.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,10 @@ pub const DEFAULT_RETAIN_VERSIONS: u32 = 10;
 pub struct Meta {
     /// Layout version.
     pub layout: u32,
+    /// The index kind ([`crate::Index::KIND`]); datastores made before the
+    /// field existed are partitioned.
+    #[serde(default = "partitioned")]
+    pub index: String,
     /// Versions kept per file name.
     pub retain_versions: u32,
     /// When the datastore was created.
@@ -26,10 +30,14 @@ pub struct Meta {
     pub nonce: String,
 }
 
-/// Reads the metadata; `not-found` with what to do when the datastore was
+fn partitioned() -> String {
+    "partitioned".to_owned()
+}
+
+/// Reads the metadata of a datastore of index kind `kind`; `not-found` with what to do when the datastore was
 /// never set up.
-pub fn read() -> Result<Meta, Error> {
-    match read_versioned()? {
+pub fn read(kind: &str) -> Result<Meta, Error> {
+    match read_versioned(kind)? {
         Some((meta, _)) => Ok(meta),
         None => Err(Error::NotFound(format!(
             "no datastore at this root ({META_KEY} is missing): run `silt datastore setup`"
@@ -37,7 +45,7 @@ pub fn read() -> Result<Meta, Error> {
     }
 }
 
-fn read_versioned() -> Result<Option<(Meta, String)>, Error> {
+fn read_versioned(kind: &str) -> Result<Option<(Meta, String)>, Error> {
     let Some(found) = store::get(META_KEY)? else {
         return Ok(None);
     };
@@ -49,6 +57,12 @@ fn read_versioned() -> Result<Option<(Meta, String)>, Error> {
             meta.layout
         )));
     }
+    if meta.index != kind {
+        return Err(Error::NotSupported(format!(
+            "{META_KEY}: this is a {} datastore and this extension reads {kind} ones; set [datastore] extension in silt.toml to the extension that made it",
+            meta.index
+        )));
+    }
     if meta.retain_versions == 0 {
         return Err(store::corrupt(META_KEY, "retain_versions is 0"));
     }
@@ -57,14 +71,18 @@ fn read_versioned() -> Result<Option<(Meta, String)>, Error> {
 
 /// Creates the metadata if asked and missing, and updates the retention if
 /// asked. Returns the metadata in force and whether this call created it.
-pub fn setup(create: bool, retain_versions: Option<u32>) -> Result<(Meta, bool), Error> {
+pub fn setup(
+    kind: &str,
+    create: bool,
+    retain_versions: Option<u32>,
+) -> Result<(Meta, bool), Error> {
     if retain_versions == Some(0) {
         return Err(Error::InvalidInput(
             "retain-versions must be at least 1".to_owned(),
         ));
     }
     for attempt in 0..8 {
-        let (mode, mut meta, created) = match read_versioned()? {
+        let (mode, mut meta, created) = match read_versioned(kind)? {
             Some((meta, version)) => {
                 if retain_versions.is_none_or(|keep| keep == meta.retain_versions) {
                     return Ok((meta, false));
@@ -75,13 +93,14 @@ pub fn setup(create: bool, retain_versions: Option<u32>) -> Result<(Meta, bool),
                 PutMode::Create,
                 Meta {
                     layout: LAYOUT_VERSION,
+                    index: kind.to_owned(),
                     retain_versions: DEFAULT_RETAIN_VERSIONS,
                     created_at: crate::clock::now_ms(),
                     nonce: String::new(),
                 },
                 true,
             ),
-            None => return read().map(|meta| (meta, false)),
+            None => return read(kind).map(|meta| (meta, false)),
         };
         if let Some(keep) = retain_versions {
             meta.retain_versions = keep;

@@ -1,0 +1,94 @@
+//! What every silt datastore extension shares.
+//!
+//! A datastore extension decides two things: how the index is stored and
+//! committed, and how leases work. Everything else is the same for all of
+//! them and lives here: the generated bindings of `silt:datastore`, the
+//! working copy under `/cache/data/` with a sidecar per model, hydration,
+//! sync (pull, push, status, verify), the `models` interface and the
+//! datastore metadata.
+//!
+//! An extension implements [`Index`] (read a model's slice of the index,
+//! list what the store has, commit changes to one model) plus the `locks`
+//! and `capabilities` interfaces, and exports itself:
+//!
+//! ```ignore
+//! struct Mine;
+//! impl silt_datastore_kit::Index for Mine { /* ... */ }
+//! impl silt_datastore_kit::exports::silt::datastore::locks::Guest for Mine { /* ... */ }
+//! impl silt_datastore_kit::exports::silt::datastore::capabilities::Guest for Mine { /* ... */ }
+//! silt_datastore_kit::export!(Mine);
+//! ```
+//!
+//! The cache directory (`/cache`) holds the working copy at
+//! `data/<type>/<id>/<name>` and, under `.silt/`, a sidecar per model (its
+//! slice of the index as last seen, and stamps of the files present locally).
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "silt:datastore/datastore-extension",
+    pub_export_macro: true,
+    default_bindings_module: "silt_datastore_kit",
+});
+
+pub mod change;
+pub mod clock;
+pub mod hydrate;
+pub mod layout;
+pub mod local;
+pub mod lock_object;
+pub mod meta;
+pub mod models;
+pub mod partition;
+pub mod store;
+pub mod sync;
+
+use std::collections::BTreeMap;
+
+use change::{Change, Committed};
+use partition::Versioned;
+use silt::datastore::types::{Error, Lease, ModelRef};
+
+/// Models in the store by (type, id): the model and its slice's store version.
+pub type Listed = BTreeMap<(String, String), (ModelRef, String)>;
+
+/// What a conditional read of one model's slice of the index found.
+pub enum Fresh {
+    /// Still at the version the caller has.
+    Unchanged,
+    /// Changed (or the caller had none).
+    Changed(Versioned),
+    /// The model has nothing in the index.
+    Missing,
+}
+
+/// How an extension stores and commits its index. The rest of the datastore
+/// (working copy, hydration, sync, `models`) is built on these four calls.
+///
+/// A model's "version" is whatever lets a reader tell that the model's slice
+/// changed: an object's store version, a sequence number. It is compared for
+/// equality only and remembered in the model's sidecar.
+pub trait Index {
+    /// The index kind, recorded in `_meta/datastore.json` so that an
+    /// extension never reads another kind's datastore.
+    const KIND: &'static str;
+
+    /// Reads the model's slice of the index (empty with version `None` when
+    /// the model has nothing committed).
+    fn read(model: &ModelRef) -> Result<Versioned, Error>;
+
+    /// Like [`Index::read`], unless the slice is still at `known`.
+    fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error>;
+
+    /// Every model the store's index has, with its version.
+    fn list() -> Result<Listed, Error>;
+
+    /// Applies `changes` to the model under `lease`. The content named by
+    /// the changes is already in the store. Versions beyond the datastore's
+    /// retention are dropped (and their objects deleted once committed).
+    fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error>;
+}
+
+/// Logs a warning through the host.
+pub fn log_warn(message: &str) {
+    silt::datastore::log::log(silt::datastore::log::Level::Warn, message);
+}

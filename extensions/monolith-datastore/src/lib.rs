@@ -1,0 +1,95 @@
+//! monolith-datastore: the design silt is measured against, built faithfully
+//! and for real (it is a working datastore; its tests pass).
+//!
+//! It is how the datastores in use today work (see the field notes): one
+//! index object per namespace holding every entry of every model, and one
+//! namespace lock that every write takes.
+//!
+//! ```text
+//! _meta/datastore.json                 index kind, layout version, retention
+//! _index/index.json                    THE index: every model's entries, all versions
+//! _locks/model/<type>/<id>.json        a model's lock
+//! _locks/namespace.json                the namespace lock (pushes and structural commands)
+//! data/<type>/<id>/<name>/<version>    file content; never overwritten
+//! ```
+//!
+//! - A write (put, remove, push) takes the namespace lock (create with
+//!   `If-None-Match: *`; retry every second; give up after twice the TTL,
+//!   60 s at the default), pulls the whole index, merges its changes, pushes
+//!   the whole index back unconditionally, and releases the lock.
+//! - Model locks may be taken first (the host does, for `silt run` and
+//!   `silt data put`), but the commit still takes the namespace lock.
+//! - Heartbeat, release and stale-break are unconditional: read, compare
+//!   the token, then a plain PUT or DELETE (a check-then-act race, as today).
+//! - A no-op sync is one HEAD of the index: its version is remembered
+//!   locally with the listing of every model's version.
+//! - Lazy hydration is metadata-first: the whole index is fetched, then only
+//!   the files a command touches.
+//!
+//! The working copy, sidecars, hydration and sync come from
+//! `silt-datastore-kit`, shared with `partitioned-datastore`: only the index
+//! and the locks differ, so the benchmarks compare exactly those.
+
+mod commit;
+mod index;
+mod leases;
+mod namespace_lock;
+
+use silt_datastore_kit::change::{Change, Committed};
+use silt_datastore_kit::exports::silt::datastore::capabilities;
+use silt_datastore_kit::partition::Versioned;
+use silt_datastore_kit::silt::datastore::types::{Error, Lease, ModelRef};
+use silt_datastore_kit::{Fresh, Index, Listed};
+
+// The metadata the host reads without compiling this component.
+#[unsafe(link_section = "silt-extension")]
+#[used]
+static METADATA: [u8; include_bytes!("../silt-extension.toml").len()] =
+    *include_bytes!("../silt-extension.toml");
+
+/// The index kind this extension writes into `_meta/datastore.json`.
+pub(crate) const KIND: &str = "monolith";
+
+/// The extension.
+pub struct Monolith;
+
+impl capabilities::Guest for Monolith {
+    fn describe() -> capabilities::Description {
+        use capabilities::Features;
+        capabilities::Description {
+            name: env!("CARGO_PKG_NAME").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            features: Features::SCOPED_SYNC
+                | Features::MODEL_LOCKS
+                | Features::NAMESPACE_LOCKS
+                | Features::LAZY_HYDRATION,
+        }
+    }
+}
+
+impl Index for Monolith {
+    const KIND: &'static str = KIND;
+
+    fn read(model: &ModelRef) -> Result<Versioned, Error> {
+        index::read(model)
+    }
+
+    fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
+        let versioned = index::read(model)?;
+        Ok(match versioned.version.as_deref() {
+            None => Fresh::Missing,
+            Some(version) if Some(version) == known => Fresh::Unchanged,
+            Some(_) => Fresh::Changed(versioned),
+        })
+    }
+
+    fn list() -> Result<Listed, Error> {
+        index::list()
+    }
+
+    fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error> {
+        commit::commit(model, lease, changes)
+    }
+}
+
+silt_datastore_kit::export!(Monolith);

@@ -1,0 +1,79 @@
+//! The partitioned index: one object per model at
+//! `_index/data/<type>/<id>.json`, compared by its store version. Listing
+//! the index is a LIST of `_index/data/` (a page per 1,000 models); reading
+//! one model is one GET; nothing is shared between models.
+
+use silt_datastore_kit::layout::DATA_AREA;
+use silt_datastore_kit::partition::{Partition, Versioned};
+use silt_datastore_kit::silt::datastore::types::{Error, ModelRef};
+use silt_datastore_kit::store::{self, Conditional};
+use silt_datastore_kit::{Fresh, Listed};
+
+/// The namespace lease's generation counter.
+pub const NAMESPACE_FENCE_KEY: &str = "_meta/namespace-fence.json";
+/// Prefix of every index partition.
+pub const INDEX_PREFIX: &str = "_index/";
+
+/// The index partition of `model`.
+pub fn partition_key(model: &ModelRef) -> String {
+    format!(
+        "{INDEX_PREFIX}{DATA_AREA}/{}/{}.json",
+        model.model_type, model.model_id
+    )
+}
+
+/// The model of a partition key, or `None` for a foreign key.
+pub fn parse_partition_key(key: &str) -> Option<ModelRef> {
+    let rest = key
+        .strip_prefix(INDEX_PREFIX)?
+        .strip_prefix(DATA_AREA)?
+        .strip_prefix('/')?
+        .strip_suffix(".json")?;
+    let (model_type, model_id) = rest.rsplit_once('/')?;
+    Some(ModelRef {
+        model_type: model_type.to_owned(),
+        model_id: model_id.to_owned(),
+    })
+}
+
+/// Reads the partition of `model` from the store.
+pub fn read(model: &ModelRef) -> Result<Versioned, Error> {
+    let key = partition_key(model);
+    match store::get(&key)? {
+        Some(found) => Ok(Versioned {
+            partition: Partition::parse(&key, &found.data, DATA_AREA, model)?,
+            version: Some(found.version),
+        }),
+        None => Ok(Versioned {
+            partition: Partition::empty(DATA_AREA, model),
+            version: None,
+        }),
+    }
+}
+
+/// Reads the partition of `model` unless it is still at `known` (one conditional GET).
+pub fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
+    let key = partition_key(model);
+    Ok(match store::get_if_changed(&key, known)? {
+        Conditional::Unchanged => Fresh::Unchanged,
+        Conditional::Changed(found) => Fresh::Changed(Versioned {
+            partition: Partition::parse(&key, &found.data, DATA_AREA, model)?,
+            version: Some(found.version),
+        }),
+        Conditional::Missing => Fresh::Missing,
+    })
+}
+
+/// Every partition in the store, with its store version.
+pub fn list() -> Result<Listed, Error> {
+    let mut partitions = Listed::new();
+    for meta in store::list_all(&format!("{INDEX_PREFIX}{DATA_AREA}/"))? {
+        if let Some(model) = parse_partition_key(&meta.key) {
+            partitions.insert(
+                (model.model_type.clone(), model.model_id.clone()),
+                (model, meta.version),
+            );
+        }
+    }
+    Ok(partitions)
+}

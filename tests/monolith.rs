@@ -1,0 +1,186 @@
+//! The baseline extension, `monolith-datastore`, as a datastore in its own
+//! right: one index object, every commit under the namespace lock, and the
+//! lock protocol of today's datastores (waits, timeouts, stale locks). Its
+//! shared behaviour (put/get/list/history/rm, two clones, `silt run`,
+//! retention) is tested with the partitioned one in `datastore.rs`.
+
+mod support;
+
+use std::process::Stdio;
+
+use support::project::{BACKENDS, Backend, Project};
+
+const MONOLITH: &str = "monolith-datastore";
+
+fn write(project: &Project, name: &str, content: &str) -> String {
+    let path = project.path().join(name);
+    std::fs::write(&path, content).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// A lock body as the extensions store it, held by `pid` and renewed at `renewed_at`.
+fn namespace_lock(token: &str, pid: u32, renewed_at: u64, ttl_ms: u32) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "scope": {"kind": "namespace"},
+        "holder": {"name": "someone@elsewhere", "host": "elsewhere", "pid": pid},
+        "token": token, "generation": 0,
+        "acquired_at": renewed_at, "renewed_at": renewed_at, "ttl_ms": ttl_ms,
+        "nonce": "0123456789abcdef",
+    }))
+    .unwrap()
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[test]
+fn every_model_lives_in_one_index_object() {
+    for backend in BACKENDS {
+        let project = Project::with_extension(backend, MONOLITH, "");
+        for model in ["a/m1", "a/m2", "b/m3"] {
+            let input = write(&project, "in", model);
+            project.ok(&["data", "put", model, "f", &input]);
+        }
+        assert_eq!(
+            project.keys("_index/"),
+            vec!["_index/index.json".to_owned()],
+            "{backend:?}"
+        );
+        let index: serde_json::Value =
+            serde_json::from_slice(&project.read_object("_index/index.json")).unwrap();
+        let models: Vec<&String> = index["models"].as_object().unwrap().keys().collect();
+        assert_eq!(models, ["a/m1", "a/m2", "b/m3"], "{backend:?}");
+        assert_eq!(index["seq"], 3);
+        project.assert_no_leases();
+    }
+}
+
+#[test]
+fn concurrent_writers_on_distinct_models_all_land() {
+    for backend in BACKENDS {
+        let project = Project::with_extension(backend, MONOLITH, "");
+        let input = write(&project, "in", "payload\n");
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                project
+                    .silt()
+                    .args(["-q", "data", "put", &format!("t/m{i}"), "f", &input])
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for writer in writers {
+            let output = writer.wait_with_output().unwrap();
+            assert!(
+                output.status.success(),
+                "{backend:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        // Serialized by the namespace lock: no write lost another's.
+        for i in 0..8 {
+            assert_eq!(project.file_names(&format!("t/m{i}")), ["f"], "{backend:?}");
+        }
+        project.assert_no_leases();
+    }
+}
+
+#[test]
+fn a_live_namespace_lock_times_out_a_commit_after_twice_the_ttl() {
+    let project = Project::with_extension(Backend::Dir, MONOLITH, "[locks]\nttl_ms = 400\n");
+    // Someone else's commit holds the namespace lock, renewed just now, far in the future.
+    let far = now_ms() + 3_600_000;
+    project.overwrite_object(
+        "_locks/namespace.json",
+        &namespace_lock("push-other", 4242, far, 400),
+    );
+    let input = write(&project, "in", "x");
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = project.run(&["data", "put", "t/m", "f", &input]);
+    assert_eq!(code, 75, "{stderr}");
+    assert!(stderr.contains("pid 4242"), "{stderr}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(800),
+        "gave up before twice the TTL"
+    );
+    // Nothing was committed, and the model lock was released.
+    assert!(project.file_names("t/m").is_empty());
+    let leases = project.json(&["datastore", "lock", "status"]);
+    assert_eq!(
+        leases.as_array().unwrap().len(),
+        1,
+        "only the namespace lock: {leases}"
+    );
+}
+
+#[test]
+fn a_stale_namespace_lock_is_broken_and_the_commit_lands() {
+    let project = Project::with_extension(Backend::Dir, MONOLITH, "");
+    // Left by a writer killed mid-commit an hour ago.
+    project.overwrite_object(
+        "_locks/namespace.json",
+        &namespace_lock("push-dead", 4242, now_ms() - 3_600_000, 30_000),
+    );
+    let input = write(&project, "in", "x");
+    project.ok(&["data", "put", "t/m", "f", &input]);
+    assert_eq!(project.file_names("t/m"), ["f"]);
+    project.assert_no_leases();
+}
+
+#[test]
+fn each_extension_refuses_the_other_kinds_datastore() {
+    let project = Project::with_extension(Backend::Dir, MONOLITH, "");
+    let text = std::fs::read_to_string(project.path().join("silt.toml")).unwrap();
+    std::fs::write(
+        project.path().join("silt.toml"),
+        text.replace(MONOLITH, "partitioned-datastore"),
+    )
+    .unwrap();
+    project.ok(&[
+        "-q",
+        "extension",
+        "add",
+        support::component("partitioned-datastore")
+            .to_str()
+            .unwrap(),
+    ]);
+    let input = write(&project, "in", "x");
+    for args in [
+        vec!["data", "put", "t/m", "f", input.as_str()],
+        vec!["datastore", "verify"],
+    ] {
+        let (code, _, stderr) = project.run(&args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(
+            stderr.contains("this is a monolith datastore")
+                && stderr.contains("[datastore] extension"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_corrupt_index_is_named_and_left_alone() {
+    let project = Project::with_extension(Backend::Dir, MONOLITH, "");
+    let input = write(&project, "in", "x");
+    project.ok(&["data", "put", "t/m", "f", &input]);
+    project.overwrite_object("_index/index.json", b"{\"seq\": 1, \"models\": {");
+    for args in [
+        vec!["data", "list", "t/m"],
+        vec!["data", "put", "t/m", "g", input.as_str()],
+    ] {
+        let (code, _, stderr) = project.run(&args);
+        assert_eq!(code, 65, "{args:?}: {stderr}");
+        assert!(stderr.contains("_index/index.json"), "{stderr}");
+    }
+    assert_eq!(
+        project.read_object("_index/index.json"),
+        b"{\"seq\": 1, \"models\": {"
+    );
+    project.assert_no_leases();
+}
