@@ -329,3 +329,47 @@ fn a_lost_sidecar_never_pushes_a_stale_copy_over_newer_work() {
         );
     }
 }
+
+#[test]
+fn gc_expires_old_versions_of_only_the_models_that_have_them() {
+    for extension in EXTENSIONS {
+        let project = Project::with_extension(Backend::Dir, extension, "");
+        for i in 0..3 {
+            let input = write(&project, "in", &format!("v{i}\n"));
+            project.ok(&["data", "put", "t/a", "f", &input]);
+        }
+        let input = write(&project, "in", "once\n");
+        project.ok(&["data", "put", "t/a", "g", &input]);
+        project.ok(&["data", "put", "t/b", "f", &input]);
+
+        let plan = project.json(&["datastore", "gc", "--keep", "1", "--dry-run"]);
+        assert_eq!(
+            plan["models"],
+            serde_json::json!(["t/a"]),
+            "{extension}: {plan}"
+        );
+        assert_eq!(plan["entries_expired"], 2, "{plan}");
+        assert_eq!(
+            project.keys("data/t/a/f/").len(),
+            3,
+            "a dry run deletes nothing"
+        );
+
+        let done = project.json(&["datastore", "gc", "--keep", "1"]);
+        assert_eq!(done["entries_expired"], 2, "{extension}: {done}");
+        assert_eq!(done["objects_deleted"], 2, "{done}");
+        assert_eq!(done["bytes_freed"], 6, "{done}");
+        assert_eq!(project.keys("data/t/a/f/").len(), 1);
+        assert_eq!(project.ok(&["data", "get", "t/a", "f"]), "v2\n");
+        let history = project.json(&["data", "history", "t/a", "f"]);
+        assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
+        assert_eq!(project.file_names("t/b"), ["f"]);
+        project.assert_no_leases();
+
+        let again = project.json(&["datastore", "gc", "--keep", "1"]);
+        assert_eq!(again["entries_expired"], 0, "{again}");
+        let (code, _, stderr) = project.run(&["datastore", "gc", "--keep", "0"]);
+        assert_ne!(code, 0);
+        assert!(stderr.contains("at least 1"), "{stderr}");
+    }
+}

@@ -64,7 +64,7 @@ fn another_api_version_is_refused_naming_both_versions() {
         "{message}"
     );
     assert!(
-        message.contains("silt:datastore@0.0.9") && message.contains("silt:datastore@0.2.0"),
+        message.contains("silt:datastore@0.0.9") && message.contains("silt:datastore@0.3.0"),
         "{message}"
     );
 }
@@ -79,7 +79,7 @@ fn missing_exports_are_listed() {
     );
     for export in ["sync", "hydration", "locks", "models"] {
         assert!(
-            message.contains(&format!("silt:datastore/{export}@0.2.0")),
+            message.contains(&format!("silt:datastore/{export}@0.3.0")),
             "{message}"
         );
     }

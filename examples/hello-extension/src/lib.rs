@@ -145,6 +145,12 @@ impl sync::Guest for Hello {
             remote_changes: Vec::new(),
         })
     }
+
+    fn gc(_options: sync::GcOptions) -> Result<sync::GcReport, Error> {
+        Err(Error::NotSupported(
+            "hello-extension keeps one version of each file: nothing to collect".into(),
+        ))
+    }
 }
 
 impl hydration::Guest for Hello {

@@ -27,20 +27,22 @@ pub enum Change {
         /// Fresh version token of the tombstone.
         version: String,
     },
+    /// Expire every version of every name beyond the newest `keep` (gc).
+    Trim {
+        /// Versions kept per name (at least 1).
+        keep: u32,
+        /// Fresh token of this commit.
+        version: String,
+    },
 }
 
 impl Change {
-    /// The file name it changes.
-    pub fn name(&self) -> &str {
-        match self {
-            Change::Put { name, .. } | Change::Remove { name, .. } => name,
-        }
-    }
-
     /// Its fresh version token; the first change's token is the commit's.
     pub fn version(&self) -> &str {
         match self {
-            Change::Put { version, .. } | Change::Remove { version, .. } => version,
+            Change::Put { version, .. }
+            | Change::Remove { version, .. }
+            | Change::Trim { version, .. } => version,
         }
     }
 }
@@ -53,6 +55,10 @@ pub struct Committed {
     pub version: String,
     /// The entries this commit added, by name.
     pub entries: Vec<(String, Entry)>,
+    /// The versions it expired (retention or gc), by name.
+    pub expired: Vec<(String, Entry)>,
+    /// Objects of expired versions deleted from the store, and their bytes.
+    pub deleted: (u64, u64),
 }
 
 /// The outcome of applying changes to a slice in memory.
@@ -111,21 +117,34 @@ pub fn apply(
         dropped: Vec::new(),
     };
     for change in changes {
-        let entry = match change {
+        let (name, entry) = match change {
+            Change::Trim { keep, .. } => {
+                for (name, versions) in slice.files.iter_mut() {
+                    let excess = versions.len().saturating_sub((*keep).max(1) as usize);
+                    applied
+                        .dropped
+                        .extend(versions.drain(..excess).map(|old| (name.clone(), old)));
+                }
+                continue;
+            }
             Change::Put {
+                name,
                 version,
                 size,
                 sha256,
                 ..
-            } => Entry {
-                version: version.clone(),
-                size: *size,
-                sha256: sha256.clone(),
-                generation: lease.generation,
-                writer: lease.holder.name.clone(),
-                committed_at: now,
-                deleted: false,
-            },
+            } => (
+                name,
+                Entry {
+                    version: version.clone(),
+                    size: *size,
+                    sha256: sha256.clone(),
+                    generation: lease.generation,
+                    writer: lease.holder.name.clone(),
+                    committed_at: now,
+                    deleted: false,
+                },
+            ),
             Change::Remove { name, version } => {
                 if slice.live(name).is_none() {
                     return Err(Error::NotFound(format!(
@@ -133,18 +152,20 @@ pub fn apply(
                         layout::model_label(model)
                     )));
                 }
-                Entry {
-                    version: version.clone(),
-                    size: 0,
-                    sha256: String::new(),
-                    generation: lease.generation,
-                    writer: lease.holder.name.clone(),
-                    committed_at: now,
-                    deleted: true,
-                }
+                (
+                    name,
+                    Entry {
+                        version: version.clone(),
+                        size: 0,
+                        sha256: String::new(),
+                        generation: lease.generation,
+                        writer: lease.holder.name.clone(),
+                        committed_at: now,
+                        deleted: true,
+                    },
+                )
             }
         };
-        let name = change.name();
         applied.entries.push((name.to_owned(), entry.clone()));
         applied.dropped.extend(
             slice
@@ -156,15 +177,22 @@ pub fn apply(
     Ok(applied)
 }
 
-/// Deletes the objects of versions the retention dropped. Best effort: the
-/// commit has landed, and an object left behind is only wasted space.
-pub fn delete_dropped(model: &ModelRef, dropped: &[(String, Entry)]) {
+/// Deletes the objects of versions the retention or gc dropped. Best
+/// effort: the commit has landed, and an object left behind is only wasted
+/// space. Returns the objects deleted and their bytes.
+pub fn delete_dropped(model: &ModelRef, dropped: &[(String, Entry)]) -> (u64, u64) {
+    let mut deleted = (0, 0);
     for (name, entry) in dropped.iter().filter(|(_, entry)| !entry.deleted) {
         let key = layout::object_key(DATA_AREA, model, name, &entry.version);
-        if let Err(err) = store::delete(&key) {
-            crate::log_warn(&format!(
-                "retention: could not delete {key} (left behind, harmless): {err:?}"
-            ));
+        match store::delete(&key) {
+            Ok(()) => {
+                deleted.0 += 1;
+                deleted.1 += entry.size;
+            }
+            Err(err) => crate::log_warn(&format!(
+                "could not delete {key} of an expired version (left behind, harmless): {err:?}"
+            )),
         }
     }
+    deleted
 }

@@ -31,6 +31,11 @@ pub struct Partition {
     pub fence_token: String,
     /// Commits so far (diagnostics; the store version is what is compared).
     pub seq: u64,
+    /// The token of the last commit that added no entry (a gc), so that
+    /// `put-owned` can recognise it. Such a commit is idempotent: if a later
+    /// commit overwrote this and ours is re-applied, nothing changes twice.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_commit: String,
     /// Versions of each name, oldest first; the last is the latest.
     pub files: BTreeMap<String, Vec<Entry>>,
 }
@@ -90,6 +95,7 @@ impl Partition {
             fence: 0,
             fence_token: String::new(),
             seq: 0,
+            last_commit: String::new(),
             files: BTreeMap::new(),
         }
     }

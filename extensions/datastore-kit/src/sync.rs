@@ -9,7 +9,8 @@ use crate::Index;
 use crate::change::{self, Change};
 use crate::clock;
 use crate::exports::silt::datastore::sync::{
-    Finding, Guest, SetupOptions, SetupReport, StatusReport, SyncOptions, SyncReport,
+    Finding, GcOptions, GcReport, Guest, SetupOptions, SetupReport, StatusReport, SyncOptions,
+    SyncReport,
 };
 use crate::hydrate::{self, no_transfers};
 use crate::layout::{self, DATA_AREA};
@@ -142,6 +143,32 @@ fn push_model<I: Index>(
     Ok(paths)
 }
 
+/// The models a scope names, with their listed versions when the scope is
+/// `all` (then a model whose sidecar is at that version needs no request).
+fn scoped_or_listed<T: Index>(scope: &Scope) -> Result<Vec<(ModelRef, Option<String>)>, Error> {
+    Ok(match scoped_models(scope)? {
+        Some(models) => models.into_iter().map(|m| (m, None)).collect(),
+        None => T::list()?
+            .into_values()
+            .map(|(model, version)| (model, Some(version)))
+            .collect(),
+    })
+}
+
+/// The versions of `slice` beyond the newest `keep` of each name.
+fn expirable(slice: &crate::partition::Partition, keep: u32) -> Vec<(String, u64, bool)> {
+    slice
+        .files
+        .iter()
+        .flat_map(|(name, versions)| {
+            let excess = versions.len().saturating_sub(keep as usize);
+            versions[..excess]
+                .iter()
+                .map(|entry| (name.clone(), entry.size, entry.deleted))
+        })
+        .collect()
+}
+
 impl<T: Index> Guest for T {
     fn setup(options: SetupOptions) -> Result<SetupReport, Error> {
         let (meta, created) = meta::setup(T::KIND, options.create, options.retain_versions)?;
@@ -213,13 +240,7 @@ impl<T: Index> Guest for T {
         let mut changed = Vec::new();
         let mut partitions_changed = 0u64;
         let mut not_hydrated = 0u64;
-        let models: Vec<(ModelRef, Option<String>)> = match scoped_models(&options.scope)? {
-            Some(models) => models.into_iter().map(|m| (m, None)).collect(),
-            None => T::list()?
-                .into_values()
-                .map(|(model, version)| (model, Some(version)))
-                .collect(),
-        };
+        let models = scoped_or_listed::<T>(&options.scope)?;
         let known = local::summary(DATA_AREA);
         for (model, listed_version) in &models {
             // From the listing we know the version already: skip unchanged
@@ -364,6 +385,63 @@ impl<T: Index> Guest for T {
                     .push(layout::working_path(model, change.name()));
             }
         }
+        Ok(report)
+    }
+
+    fn gc(options: GcOptions) -> Result<GcReport, Error> {
+        if options.keep_versions == 0 {
+            return Err(Error::InvalidInput(
+                "gc must keep at least 1 version of each file".to_owned(),
+            ));
+        }
+        meta::read(T::KIND)?;
+        let mut report = GcReport {
+            models: Vec::new(),
+            entries_expired: 0,
+            objects_deleted: 0,
+            bytes_freed: 0,
+        };
+        let mut stats = no_transfers();
+        for (model, listed_version) in scoped_or_listed::<T>(&options.scope)? {
+            // The model's slice: the sidecar's copy when the listing says it
+            // is current, else read from the store (and kept in the sidecar).
+            let mut sidecar = local::load(DATA_AREA, &model);
+            if listed_version.is_none() || sidecar.store_version != listed_version {
+                hydrate::refresh::<T>(&model, &mut sidecar, &mut stats)?;
+                local::save(DATA_AREA, &model, &sidecar)?;
+            }
+            let Some(slice) = &sidecar.partition else {
+                continue;
+            };
+            let expirable = expirable(slice, options.keep_versions);
+            if expirable.is_empty() {
+                continue;
+            }
+            report.models.push(model.clone());
+            if options.dry_run {
+                report.entries_expired += expirable.len() as u64;
+                for (_, size, deleted) in &expirable {
+                    if !deleted {
+                        report.objects_deleted += 1;
+                        report.bytes_freed += size;
+                    }
+                }
+                continue;
+            }
+            let lease = lease_for(&options.leases, &model)?;
+            let trim = Change::Trim {
+                keep: options.keep_versions,
+                version: clock::version_token(),
+            };
+            let committed = T::commit(&model, lease, &[trim])?;
+            report.entries_expired += committed.expired.len() as u64;
+            report.objects_deleted += committed.deleted.0;
+            report.bytes_freed += committed.deleted.1;
+            sidecar.partition = Some(committed.partition);
+            sidecar.store_version = Some(committed.version);
+            local::save(DATA_AREA, &model, &sidecar)?;
+        }
+        local::flush_summary(DATA_AREA)?;
         Ok(report)
     }
 }

@@ -20,11 +20,13 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
     let result = merge_and_push(model, lease, changes, retain, &mut held);
     namespace_lock::release(&held);
     let (partition, applied) = result?;
-    change::delete_dropped(model, &applied.dropped);
+    let deleted = change::delete_dropped(model, &applied.dropped);
     Ok(Committed {
         version: partition.seq.to_string(),
         partition,
         entries: applied.entries,
+        expired: applied.dropped,
+        deleted,
     })
 }
 

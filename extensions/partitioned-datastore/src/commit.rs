@@ -50,6 +50,7 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
         next.fence = lease.generation;
         next.fence_token = lease.token.clone();
         next.seq += 1;
+        next.last_commit = token.clone();
         let applied = change::apply(model, &mut next, lease, changes, retain)?;
         let mode = match &version {
             Some(version) => PutMode::Update(version.clone()),
@@ -57,11 +58,13 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
         };
         match store::put_owned(&key, &next.to_bytes(), &mode, &token)? {
             Written::Landed(new_version) => {
-                change::delete_dropped(model, &applied.dropped);
+                let deleted = change::delete_dropped(model, &applied.dropped);
                 return Ok(Committed {
                     partition: next,
                     version: new_version,
                     entries: applied.entries,
+                    expired: applied.dropped,
+                    deleted,
                 });
             }
             Written::Lost => clock::backoff(attempt),

@@ -8,7 +8,8 @@ use serde::Serialize;
 use super::Context;
 use super::output::human_bytes;
 use crate::datastore::{
-    Datastore, LeasePolicy, describe_holder, now_ms, parse_model, scope_label, under_leases,
+    Datastore, LeasePolicy, collect_garbage, describe_holder, now_ms, parse_model, scope_label,
+    under_leases,
 };
 use crate::exit::UntrustworthyStore;
 use crate::runtime::bindings::exports::silt::datastore::sync::{
@@ -47,6 +48,19 @@ pub enum DatastoreCommand {
         #[arg(long)]
         push: bool,
         /// Report what would move, move nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only these models (`type/id`); default all.
+        #[arg(long = "model", value_name = "TYPE/ID")]
+        models: Vec<String>,
+    },
+    /// Expire old versions: every file keeps its newest N. Takes the leases
+    /// of the models that have versions to expire, and only those.
+    Gc {
+        /// Versions kept per file.
+        #[arg(long, value_name = "N")]
+        keep: u32,
+        /// Report what would be expired; change nothing, take no lease.
         #[arg(long)]
         dry_run: bool,
         /// Only these models (`type/id`); default all.
@@ -122,6 +136,11 @@ pub(super) fn run(context: &Context, command: DatastoreCommand) -> anyhow::Resul
             dry_run,
             models,
         } => sync(context, !push || pull, !pull || push, dry_run, &models),
+        DatastoreCommand::Gc {
+            keep,
+            dry_run,
+            models,
+        } => gc(context, keep, dry_run, &models),
         DatastoreCommand::Verify { models } => verify(context, &models),
         DatastoreCommand::Doctor { allow_unsafe_store } => doctor(context, allow_unsafe_store),
         DatastoreCommand::Lock(LockCommand::Status(target)) => lock_status(context, &target),
@@ -377,6 +396,52 @@ async fn push_changes(
         datastore.push(&options).await
     })
     .await
+}
+
+fn gc(context: &Context, keep: u32, dry_run: bool, models: &[String]) -> anyhow::Result<()> {
+    let scope = scope_of(models)?;
+    let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
+    let report = super::with_datastore(context, async |datastore| {
+        collect_garbage(datastore, scope, keep, &policy, dry_run).await
+    })?;
+    #[derive(Serialize)]
+    struct GcReport {
+        dry_run: bool,
+        models: Vec<String>,
+        entries_expired: u64,
+        objects_deleted: u64,
+        bytes_freed: u64,
+    }
+    let report = GcReport {
+        dry_run,
+        models: report
+            .models
+            .iter()
+            .map(|m| format!("{}/{}", m.model_type, m.model_id))
+            .collect(),
+        entries_expired: report.entries_expired,
+        objects_deleted: report.objects_deleted,
+        bytes_freed: report.bytes_freed,
+    };
+    context.output.emit(&report, |out| {
+        let verb = if report.dry_run {
+            "would expire"
+        } else {
+            "expired"
+        };
+        writeln!(
+            out,
+            "{verb} {} versions in {} models ({} objects, {} bytes)",
+            report.entries_expired,
+            report.models.len(),
+            report.objects_deleted,
+            report.bytes_freed
+        )?;
+        for model in &report.models {
+            writeln!(out, "  {model}")?;
+        }
+        Ok(())
+    })
 }
 
 fn verify(context: &Context, models: &[String]) -> anyhow::Result<()> {

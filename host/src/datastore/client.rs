@@ -141,6 +141,13 @@ impl Datastore {
             .call_push_changed(s, options))
     }
 
+    /// `sync.gc`.
+    pub async fn gc(&self, options: &sync::GcOptions) -> anyhow::Result<sync::GcReport> {
+        export_call!(self, "gc", |b, s| b
+            .silt_datastore_sync()
+            .call_gc(s, options))
+    }
+
     /// `sync.status`.
     pub async fn status(&self, scope: &Scope) -> anyhow::Result<sync::StatusReport> {
         export_call!(self, "status", |b, s| b

@@ -6,6 +6,7 @@
 
 mod client;
 mod error;
+mod gc;
 mod holder;
 mod leases;
 mod model_ref;
@@ -13,6 +14,7 @@ mod signals;
 
 pub use client::Datastore;
 pub use error::{DatastoreError, describe_holder, scope_label};
+pub use gc::collect_garbage;
 pub use holder::now_ms;
 pub use leases::{ENV_LOCK_MAX_WAIT, LeasePolicy, LeaseSet, under_leases};
 pub use model_ref::parse_model;

@@ -154,6 +154,9 @@ impl sync::Guest for Misbehaving {
     fn status(_scope: Scope) -> Result<sync::StatusReport, Error> {
         unsupported()
     }
+    fn gc(_options: sync::GcOptions) -> Result<sync::GcReport, Error> {
+        unsupported()
+    }
 }
 
 impl locks::Guest for Misbehaving {

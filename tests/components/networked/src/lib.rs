@@ -64,6 +64,9 @@ impl sync::Guest for Networked {
     fn status(_scope: Scope) -> Result<sync::StatusReport, Error> {
         unsupported()
     }
+    fn gc(_options: sync::GcOptions) -> Result<sync::GcReport, Error> {
+        unsupported()
+    }
 }
 
 impl locks::Guest for Networked {
