@@ -205,8 +205,8 @@ pub fn store(args: &[&str]) -> Result<()> {
     bench_binary("store", args)
 }
 
-/// `cargo xtask bench datastore`: write cost and lease hold at two datastore
-/// sizes, and the cost of a no-op sync, on both backends.
+/// `cargo xtask bench datastore`: the field's pain scenarios, silt's
+/// partitioned datastore beside the monolithic baseline, on SeaweedFS.
 pub fn datastore(args: &[&str]) -> Result<()> {
     let components = build::components()?;
     // SAFETY: xtask is single-threaded here; the bench binary inherits it.

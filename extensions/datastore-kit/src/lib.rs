@@ -86,6 +86,16 @@ pub trait Index {
     /// the changes is already in the store. Versions beyond the datastore's
     /// retention are dropped (and their objects deleted once committed).
     fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error>;
+
+    /// Commits several models at once (a push); one result per model, in
+    /// order. By default one [`Index::commit`] each; an index whose commits
+    /// are expensive whatever their size may do them all in one.
+    fn commit_many(batch: &[(&ModelRef, &Lease, &[Change])]) -> Vec<Result<Committed, Error>> {
+        batch
+            .iter()
+            .map(|(model, lease, changes)| Self::commit(model, lease, changes))
+            .collect()
+    }
 }
 
 /// Logs a warning through the host.

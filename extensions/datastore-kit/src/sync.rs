@@ -6,7 +6,7 @@
 //! read, and only their files already present locally are refreshed.
 
 use crate::Index;
-use crate::change::{self, Change};
+use crate::change::{self, Change, Committed};
 use crate::clock;
 use crate::exports::silt::datastore::sync::{
     Finding, GcOptions, GcReport, Guest, SetupOptions, SetupReport, StatusReport, SyncOptions,
@@ -45,18 +45,27 @@ fn lease_for<'a>(leases: &'a [Lease], model: &ModelRef) -> Result<&'a Lease, Err
         })
 }
 
-/// Pushes one model's local changes: upload, commit, then refresh what others
-/// committed meanwhile. Returns the cache paths committed.
-fn push_model<I: Index>(
+/// One model's push, uploaded and ready to commit.
+struct Prepared {
+    model: ModelRef,
+    lease: Lease,
+    changes: Vec<LocalChange>,
+    commit: Vec<Change>,
+    sidecar: local::Sidecar,
+}
+
+/// Uploads one model's local changes and checks that what was uploaded is
+/// what was hashed. Returns the changes to commit (possibly none).
+fn prepare(
     model: &ModelRef,
     lease: &Lease,
-    changes: &[LocalChange],
-    sidecar: &mut local::Sidecar,
+    changes: Vec<LocalChange>,
+    mut sidecar: local::Sidecar,
     stats: &mut TransferStats,
-) -> Result<Vec<String>, Error> {
-    let mut commit_changes = Vec::new();
+) -> Result<Prepared, Error> {
+    let mut commit = Vec::new();
     let mut uploads = Vec::new();
-    for change in changes {
+    for change in &changes {
         let version = clock::version_token();
         match change {
             LocalChange::Changed {
@@ -68,7 +77,7 @@ fn push_model<I: Index>(
                     mode: PutMode::Create,
                 });
                 stats.bytes_uploaded += size;
-                commit_changes.push(Change::Put {
+                commit.push(Change::Put {
                     name: name.clone(),
                     version,
                     size: *size,
@@ -79,7 +88,7 @@ fn push_model<I: Index>(
                 // Removed locally but already gone from the store: nothing to commit.
                 let live = sidecar.partition.as_ref().and_then(|p| p.live(name));
                 if live.is_some() {
-                    commit_changes.push(Change::Remove {
+                    commit.push(Change::Remove {
                         name: name.clone(),
                         version,
                     });
@@ -96,7 +105,7 @@ fn push_model<I: Index>(
     }
     // What was uploaded must be what was hashed: a file written meanwhile
     // would be committed under a checksum it does not have.
-    for change in changes {
+    for change in &changes {
         if let LocalChange::Changed {
             name,
             size,
@@ -110,20 +119,38 @@ fn push_model<I: Index>(
             }
         }
     }
-    if commit_changes.is_empty() {
-        local::save(DATA_AREA, model, sidecar)?;
-        return Ok(Vec::new());
-    }
-    let committed = I::commit(model, lease, &commit_changes)?;
+    Ok(Prepared {
+        model: model.clone(),
+        lease: lease.clone(),
+        changes,
+        commit,
+        sidecar,
+    })
+}
+
+/// After a model's commit: stamps the committed files, keeps the committed
+/// slice, and refreshes files that others' merged commits changed. Returns
+/// the cache paths committed.
+fn finish(
+    prepared: Prepared,
+    committed: Committed,
+    stats: &mut TransferStats,
+) -> Result<Vec<String>, Error> {
+    let Prepared {
+        model,
+        changes,
+        mut sidecar,
+        ..
+    } = prepared;
     stats.partitions_written += 1;
     let mut paths = Vec::new();
     for (name, entry) in &committed.entries {
         if entry.deleted {
             sidecar.local.remove(name);
         }
-        paths.push(layout::working_path(model, name));
+        paths.push(layout::working_path(&model, name));
     }
-    for change in changes {
+    for change in &changes {
         if let LocalChange::Changed {
             name,
             size,
@@ -132,14 +159,14 @@ fn push_model<I: Index>(
         } = change
             && let Some((_, entry)) = committed.entries.iter().find(|(n, _)| n == name)
         {
-            local::stamp_as_hashed(sidecar, name, &entry.version, sha256, *size, *mtime_ns);
+            local::stamp_as_hashed(&mut sidecar, name, &entry.version, sha256, *size, *mtime_ns);
         }
     }
     sidecar.partition = Some(committed.partition);
     sidecar.store_version = Some(committed.version);
     // Others' commits merged under ours: refresh the files present here.
-    let plan = hydrate::plan(model, sidecar, true)?;
-    hydrate::apply(model, sidecar, &plan, stats)?;
+    let plan = hydrate::plan(&model, &mut sidecar, true)?;
+    hydrate::apply(&model, &mut sidecar, &plan, stats)?;
     Ok(paths)
 }
 
@@ -296,6 +323,7 @@ impl<T: Index> Guest for T {
         let mut stats = no_transfers();
         let mut changed = Vec::new();
         let mut committed_models = 0;
+        let mut prepared = Vec::new();
         for model in &models {
             let mut sidecar = local::load(DATA_AREA, model);
             let changes = local::changes(model, &mut sidecar)?;
@@ -311,14 +339,39 @@ impl<T: Index> Guest for T {
                 continue;
             }
             let lease = lease_for(&options.leases, model)?;
-            changed.extend(push_model::<T>(
-                model,
-                lease,
-                &changes,
-                &mut sidecar,
-                &mut stats,
-            )?);
-            committed_models += 1;
+            let ready = prepare(model, lease, changes, sidecar, &mut stats)?;
+            if ready.commit.is_empty() {
+                local::save(DATA_AREA, model, &ready.sidecar)?;
+            } else {
+                prepared.push(ready);
+            }
+        }
+        // One commit call for every model: the index decides whether that is
+        // one commit per model or one for all.
+        let batch: Vec<(&ModelRef, &Lease, &[Change])> = prepared
+            .iter()
+            .map(|p| (&p.model, &p.lease, p.commit.as_slice()))
+            .collect();
+        let results = if batch.is_empty() {
+            Vec::new()
+        } else {
+            T::commit_many(&batch)
+        };
+        let mut first_error = None;
+        for (ready, result) in prepared.into_iter().zip(results) {
+            match result {
+                Ok(committed) => {
+                    changed.extend(finish(ready, committed, &mut stats)?);
+                    committed_models += 1;
+                }
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        if let Some(err) = first_error {
+            local::flush_summary(DATA_AREA)?;
+            return Err(err);
         }
         let summary = if options.dry_run {
             format!("would commit {} changed files", changed.len())

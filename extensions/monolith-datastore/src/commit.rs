@@ -13,41 +13,69 @@ use crate::namespace_lock;
 
 /// Applies `changes` to `model` inside one namespace-lock hold.
 pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error> {
-    change::check_lease(lease, model)?;
-    change::commit_token(changes)?;
+    commit_many(&[(model, lease, changes)])
+        .pop()
+        .expect("one result per model")
+}
+
+/// Applies every model's changes inside one namespace-lock hold: one pull
+/// and one push of the whole index for the whole batch, as a push does
+/// today. All land or none do.
+pub fn commit_many(batch: &[(&ModelRef, &Lease, &[Change])]) -> Vec<Result<Committed, Error>> {
+    match commit_all(batch) {
+        Ok(committed) => committed.into_iter().map(Ok).collect(),
+        Err(err) => batch.iter().map(|_| Err(err.clone())).collect(),
+    }
+}
+
+fn commit_all(batch: &[(&ModelRef, &Lease, &[Change])]) -> Result<Vec<Committed>, Error> {
+    let Some((_, first_lease, _)) = batch.first() else {
+        return Ok(Vec::new());
+    };
+    for (model, lease, changes) in batch {
+        change::check_lease(lease, model)?;
+        change::commit_token(changes)?;
+    }
     let retain = meta::read(crate::KIND)?.retain_versions;
-    let mut held = namespace_lock::acquire_for_push(&lease.holder, lease.ttl_ms)?;
-    let result = merge_and_push(model, lease, changes, retain, &mut held);
+    let mut held = namespace_lock::acquire_for_push(&first_lease.holder, first_lease.ttl_ms)?;
+    let result = merge_and_push(batch, retain, &mut held);
     namespace_lock::release(&held);
-    let (partition, applied) = result?;
-    let deleted = change::delete_dropped(model, &applied.dropped);
-    Ok(Committed {
-        version: partition.seq.to_string(),
-        partition,
-        entries: applied.entries,
-        expired: applied.dropped,
-        deleted,
-    })
+    let merged = result?;
+    Ok(merged
+        .into_iter()
+        .zip(batch)
+        .map(|((partition, applied), (model, _, _))| {
+            let deleted = change::delete_dropped(model, &applied.dropped);
+            Committed {
+                version: partition.seq.to_string(),
+                partition,
+                entries: applied.entries,
+                expired: applied.dropped,
+                deleted,
+            }
+        })
+        .collect())
 }
 
 fn merge_and_push(
-    model: &ModelRef,
-    lease: &Lease,
-    changes: &[Change],
+    batch: &[(&ModelRef, &Lease, &[Change])],
     retain: u32,
     held: &mut namespace_lock::Held,
-) -> Result<(Partition, change::Applied), Error> {
+) -> Result<Vec<(Partition, change::Applied)>, Error> {
     let mut whole = index::pull()?.whole;
     // A long pull may have outlived part of the TTL: renew before pushing.
     namespace_lock::heartbeat(held)?;
     whole.seq += 1;
-    let slice = whole
-        .models
-        .entry(layout::model_label(model))
-        .or_insert_with(|| Partition::empty(DATA_AREA, model));
-    slice.seq += 1;
-    let applied = change::apply(model, slice, lease, changes, retain)?;
-    let partition = slice.clone();
+    let mut merged = Vec::new();
+    for (model, lease, changes) in batch {
+        let slice = whole
+            .models
+            .entry(layout::model_label(model))
+            .or_insert_with(|| Partition::empty(DATA_AREA, model));
+        slice.seq += 1;
+        let applied = change::apply(model, slice, lease, changes, retain)?;
+        merged.push((slice.clone(), applied));
+    }
     index::push(&whole)?;
-    Ok((partition, applied))
+    Ok(merged)
 }

@@ -90,6 +90,10 @@ impl Index for Monolith {
     fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error> {
         commit::commit(model, lease, changes)
     }
+
+    fn commit_many(batch: &[(&ModelRef, &Lease, &[Change])]) -> Vec<Result<Committed, Error>> {
+        commit::commit_many(batch)
+    }
 }
 
 silt_datastore_kit::export!(Monolith);

@@ -144,8 +144,14 @@ impl LeaseSet {
     /// Resolves when a lease is lost, with what happened.
     pub async fn lost(&self) -> String {
         let mut lost = self.lost.clone();
-        match lost.wait_for(Option::is_some).await {
-            Ok(reason) => reason.clone().unwrap_or_default(),
+        // The watch guard is dropped before any further await, so that this
+        // future (and `under_leases`) is `Send` and can be spawned.
+        let reason = lost
+            .wait_for(Option::is_some)
+            .await
+            .map(|reason| reason.clone().unwrap_or_default());
+        match reason {
+            Ok(reason) => reason,
             // The renewer ended without losing anything: never resolve.
             Err(_) => std::future::pending().await,
         }

@@ -1,0 +1,117 @@
+//! Clones of one datastore and the fixture they share: models of 1 KiB
+//! files, written into a working copy and pushed through the extension
+//! itself (leases, uploads, commits), so that each extension builds its own
+//! index its own way.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use silt::datastore::{Datastore, LeasePolicy, under_leases};
+use silt::locations::Locations;
+use silt::runtime::bindings::exports::silt::datastore::sync::SyncOptions;
+use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef, Scope};
+
+use crate::Shared;
+
+/// Models pushed per push (per lease set) while populating.
+const MODELS_PER_PUSH: usize = 128;
+
+/// One machine's view of the datastore: its own directory and local copy.
+pub struct Clone {
+    _dir: tempfile::TempDir,
+    /// Its locations (local copy under `.silt/local`).
+    pub locations: Locations,
+    /// The extension, on the shared store.
+    pub datastore: Arc<Datastore>,
+    /// Lease TTL and wait, from `[locks]` (defaults: 30 s, 60 s).
+    pub policy: LeasePolicy,
+}
+
+/// A fresh clone of `extension`'s datastore.
+pub async fn clone(extension: &str, shared: &Shared) -> Clone {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("silt.toml"), &shared.toml).unwrap();
+    let locations = Locations::discover(dir.path()).unwrap();
+    let component = crate::support::component(extension);
+    let datastore = Datastore::open_with_store(&locations, &component, shared.store.clone(), None)
+        .await
+        .unwrap();
+    let policy = LeasePolicy::from_config(&locations.config.locks).unwrap();
+    Clone {
+        _dir: dir,
+        locations,
+        datastore: Arc::new(datastore),
+        policy,
+    }
+}
+
+/// Fixture model `i`.
+pub fn model(i: usize) -> ModelRef {
+    ModelRef {
+        model_type: "bench".to_owned(),
+        model_id: format!("m{i:05}"),
+    }
+}
+
+/// 1 KiB, different for every (model, file, version).
+pub fn content(model: usize, file: usize, version: usize) -> Vec<u8> {
+    let mut data = vec![0x5a; 1024];
+    data[..8].copy_from_slice(&(model as u64).to_le_bytes());
+    data[8..16].copy_from_slice(&(file as u64).to_le_bytes());
+    data[16..24].copy_from_slice(&(version as u64).to_le_bytes());
+    data
+}
+
+impl Clone {
+    /// The working directory of fixture model `i`.
+    fn model_dir(&self, i: usize) -> std::path::PathBuf {
+        let m = model(i);
+        self.locations
+            .local_dir
+            .join("data")
+            .join(m.model_type)
+            .join(m.model_id)
+    }
+
+    /// Pushes the local changes of `models` under their leases.
+    pub async fn push(&self, models: Vec<ModelRef>) {
+        let scopes = models.iter().cloned().map(LockScope::Model).collect();
+        under_leases(&self.datastore, scopes, &self.policy, async |leases| {
+            self.datastore
+                .push(&SyncOptions {
+                    scope: Scope::Models(models.clone()),
+                    leases: leases.leases(),
+                    dry_run: false,
+                })
+                .await
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Adds models `from..to`, `files` files each; returns the seconds taken.
+    pub async fn grow(&self, from: usize, to: usize, files: usize) -> f64 {
+        let started = Instant::now();
+        let all: Vec<usize> = (from..to).collect();
+        for batch in all.chunks(MODELS_PER_PUSH) {
+            for &i in batch {
+                let dir = self.model_dir(i);
+                std::fs::create_dir_all(&dir).unwrap();
+                for f in 0..files {
+                    std::fs::write(dir.join(format!("f{f:03}")), content(i, f, 0)).unwrap();
+                }
+            }
+            self.push(batch.iter().map(|&i| model(i)).collect()).await;
+        }
+        started.elapsed().as_secs_f64()
+    }
+
+    /// Writes a second version of file `f000` in models `0..count` (what
+    /// gc with `--keep 1` then expires).
+    pub async fn plant_old_versions(&self, count: usize) {
+        for i in 0..count {
+            std::fs::write(self.model_dir(i).join("f000"), content(i, 0, 1)).unwrap();
+        }
+        self.push((0..count).map(model).collect()).await;
+    }
+}

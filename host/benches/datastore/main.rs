@@ -1,0 +1,148 @@
+//! The field's pain scenarios, silt's partitioned datastore side by side
+//! with the monolithic baseline (`extensions/monolith-datastore`: one index
+//! object, every write under the namespace lock), same host, same store
+//! (SeaweedFS, started here), one run.
+//!
+//! 1. one 1 KiB write into one model at three namespace sizes;
+//! 2. 4 and 16 concurrent writers on distinct models (each its own clone);
+//! 3. 16 concurrent writers on one model: successes, lost updates;
+//! 4. a no-op sync at the largest size;
+//! 5. a cold clone making one model present;
+//! 6. gc of 7 expired versions: what is locked and for how long;
+//!
+//! (7, start-up, is `cargo xtask bench startup`, which `xtask bench
+//! datastore` runs after this.) Every scenario reports requests and bytes
+//! from the counting wrapper, and lock holds as the store saw them.
+//!
+//! `--quick` uses small sizes, checks that every scenario completes and that
+//! both extensions hold the same data afterwards, and asserts nothing about
+//! speed. Prints a markdown table; writes JSON to the path given.
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
+mod fixture;
+mod lock_watch;
+mod scenarios;
+
+use std::sync::Arc;
+
+use silt::store::{Counting, CountsSnapshot, ObjectStore};
+
+use lock_watch::LockWatch;
+
+/// The two extensions, silt's first.
+pub const EXTENSIONS: [&str; 2] = ["partitioned-datastore", "monolith-datastore"];
+
+/// The sizes of one run.
+pub struct Sizes {
+    /// Files per model.
+    pub files_per_model: usize,
+    /// Models at each measured size (the last is where scenarios 2–6 run).
+    pub models: Vec<usize>,
+    /// Sequential writes measured per size (scenario 1).
+    pub writes: usize,
+}
+
+/// The store every clone of one extension's datastore shares, with its
+/// counters and lock watcher.
+pub struct Shared {
+    /// Counting(LockWatch(root)).
+    pub store: Arc<dyn ObjectStore>,
+    /// Request counters.
+    pub counting: Arc<Counting<Arc<dyn ObjectStore>>>,
+    /// Lock holds.
+    pub locks: Arc<LockWatch>,
+    /// `silt.toml` of every clone.
+    pub toml: String,
+}
+
+impl Shared {
+    /// Counts so far.
+    pub fn counts(&self) -> CountsSnapshot {
+        self.counting.counts().snapshot()
+    }
+}
+
+/// Requests and bytes between two snapshots.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Traffic {
+    /// Requests of every kind.
+    pub requests: u64,
+    /// Bytes read (GET bodies, downloads).
+    pub bytes_down: u64,
+    /// Bytes written (PUT bodies, uploads).
+    pub bytes_up: u64,
+}
+
+impl Traffic {
+    /// `after - before`.
+    pub fn between(before: CountsSnapshot, after: CountsSnapshot) -> Self {
+        Self {
+            requests: after.requests() - before.requests(),
+            bytes_down: after.get_bytes - before.get_bytes,
+            bytes_up: after.put_bytes - before.put_bytes,
+        }
+    }
+}
+
+async fn shared(extension: &str) -> Shared {
+    let prefix = format!("{extension}-{}", std::process::id());
+    support::seaweed::store("bench-pains", &prefix).await;
+    let toml = format!(
+        "[datastore]\nextension = \"{extension}\"\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"bench-pains\"\nprefix = \"{prefix}\"\nendpoint = \"{}\"\n\
+         # The baseline waits up to 60 s for the namespace lock inside one call\n\
+         # and holds the whole index in memory: give both the room.\n\
+         [runtime]\ndeadline_ms = 600000\nmemory_limit_mib = 3072\n",
+        support::seaweed::server().endpoint
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("silt.toml"), &toml).unwrap();
+    let locations = silt::locations::Locations::discover(dir.path()).unwrap();
+    let root = silt::store::root::open(&locations.config.datastore, &locations.store_dir).unwrap();
+    let locks = Arc::new(LockWatch::new(root));
+    let counting = Arc::new(Counting::new(locks.clone() as Arc<dyn ObjectStore>));
+    Shared {
+        store: counting.clone(),
+        counting,
+        locks,
+        toml,
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let out = args.iter().find(|a| !a.starts_with("--")).cloned();
+    let sizes = if quick {
+        Sizes {
+            files_per_model: 32,
+            models: vec![8, 32, 128],
+            writes: 3,
+        }
+    } else {
+        // 1,024 / 16,384 / 262,144 objects.
+        Sizes {
+            files_per_model: 128,
+            models: vec![8, 128, 2_048],
+            writes: 5,
+        }
+    };
+    support::seaweed::use_test_credentials();
+    let mut results = Vec::new();
+    for extension in EXTENSIONS {
+        let shared = shared(extension).await;
+        let result = scenarios::run_all(extension, &shared, &sizes).await;
+        results.push(result);
+    }
+    scenarios::check_agreement(&results);
+    scenarios::print(&results, &sizes);
+    if let Some(out) = out {
+        std::fs::write(&out, serde_json::to_string_pretty(&results).unwrap()).unwrap();
+        eprintln!("wrote {out}");
+    }
+}

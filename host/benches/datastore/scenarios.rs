@@ -1,0 +1,574 @@
+//! The scenarios, run for one extension on one shared store, and the
+//! side-by-side report.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::Serialize;
+use silt::datastore::{DatastoreError, collect_garbage, under_leases};
+use silt::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
+use silt::runtime::bindings::exports::silt::datastore::sync::{SetupOptions, SyncOptions};
+use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef, Scope};
+
+use crate::fixture::{self, Clone, model};
+use crate::lock_watch::Hold;
+use crate::{Shared, Sizes, Traffic};
+
+const NAMESPACE_LOCK: &str = "_locks/namespace.json";
+/// Versions planted for gc to expire.
+const GC_ENTRIES: usize = 7;
+/// The model written by scenario 1 and compared at the end.
+const WRITE_TARGET: usize = 1;
+/// The model scenario 3's writers share.
+const SHARED_MODEL: usize = 2;
+/// Scenario 2's writers take models from here on.
+const DISTINCT_FROM: usize = 10;
+
+/// Everything measured for one extension.
+#[derive(Serialize)]
+pub struct ExtensionResult {
+    extension: String,
+    populate: Vec<Populate>,
+    single_write: Vec<SingleWrite>,
+    distinct_models: Vec<Concurrent>,
+    same_model: Concurrent,
+    noop_sync: Timed,
+    cold_clone_one_model: ColdClone,
+    gc: Gc,
+    /// Model → (name, sha256) of its live files: both extensions must agree.
+    fingerprint: BTreeMap<String, Vec<(String, String)>>,
+}
+
+#[derive(Serialize)]
+struct Populate {
+    objects: usize,
+    seconds: f64,
+}
+
+/// Scenario 1 at one size.
+#[derive(Serialize)]
+struct SingleWrite {
+    objects: usize,
+    write_ms_p50: f64,
+    model_lock_ms_p50: f64,
+    namespace_lock_ms_p50: Option<f64>,
+    per_write: Traffic,
+}
+
+/// Scenarios 2 and 3.
+#[derive(Serialize)]
+struct Concurrent {
+    writers: usize,
+    succeeded: usize,
+    lock_timeouts: usize,
+    other_errors: Vec<String>,
+    lost_updates: Option<usize>,
+    wall_ms: f64,
+    writer_ms_p50: f64,
+    writer_ms_p99: f64,
+    namespace_lock_ms_max: Option<f64>,
+    traffic: Traffic,
+    /// Names of the writes that reported success.
+    #[serde(skip)]
+    landed: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Timed {
+    ms: f64,
+    traffic: Traffic,
+}
+
+#[derive(Serialize)]
+struct ColdClone {
+    ms: f64,
+    traffic: Traffic,
+    data_bytes_in_store: u64,
+    fraction_of_data_bytes: f64,
+}
+
+#[derive(Serialize)]
+struct Gc {
+    ms: f64,
+    entries_expired: u64,
+    model_locks: usize,
+    model_lock_ms_max: f64,
+    namespace_lock_ms: Option<f64>,
+    traffic: Traffic,
+}
+
+fn percentile(samples: &[f64], p: f64) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// Holds of the namespace lock and of model locks among `holds`.
+fn split(holds: &[Hold]) -> (Vec<f64>, Vec<f64>) {
+    let millis = |h: &Hold| h.held.as_secs_f64() * 1e3;
+    (
+        holds
+            .iter()
+            .filter(|h| h.key == NAMESPACE_LOCK)
+            .map(millis)
+            .collect(),
+        holds
+            .iter()
+            .filter(|h| h.key != NAMESPACE_LOCK)
+            .map(millis)
+            .collect(),
+    )
+}
+
+/// What `silt data put` does: the model's lease, one commit, release.
+async fn put(clone: &Clone, target: &ModelRef, name: &str, staged: &str) -> anyhow::Result<()> {
+    let scopes = vec![LockScope::Model(target.clone())];
+    under_leases(&clone.datastore, scopes, &clone.policy, async |leases| {
+        leases.check("put")?;
+        clone
+            .datastore
+            .put_file(target, name, staged, &leases.leases()[0])
+            .await
+    })
+    .await
+    .map(|_| ())
+}
+
+/// Stages 1 KiB in `clone`'s local copy; returns its cache path.
+fn stage(clone: &Clone, tag: usize) -> String {
+    let staged = format!(".silt/bench-input-{tag}");
+    std::fs::create_dir_all(clone.locations.local_dir.join(".silt")).unwrap();
+    std::fs::write(
+        clone.locations.local_dir.join(&staged),
+        fixture::content(usize::MAX, tag, 9),
+    )
+    .unwrap();
+    staged
+}
+
+fn is_lock_timeout(err: &anyhow::Error) -> bool {
+    matches!(
+        err.downcast_ref::<DatastoreError>(),
+        Some(DatastoreError::LockTimeout { .. } | DatastoreError::LockHeld { .. })
+    )
+}
+
+/// `writers` clones each put one file at once, into `target(i)`.
+async fn concurrent(
+    extension: &str,
+    shared: &Shared,
+    writers: usize,
+    target: impl Fn(usize) -> ModelRef,
+    tag: &str,
+) -> Concurrent {
+    let mut clones = Vec::new();
+    for i in 0..writers {
+        let clone = fixture::clone(extension, shared).await;
+        let staged = stage(&clone, i);
+        clones.push((clone, staged, target(i)));
+    }
+    shared.locks.take();
+    let before = shared.counts();
+    let started = Instant::now();
+    let tasks: Vec<_> = clones
+        .into_iter()
+        .enumerate()
+        .map(|(i, (clone, staged, target))| {
+            let name = format!("{tag}-{i}");
+            tokio::spawn(async move {
+                let began = Instant::now();
+                let result = put(&clone, &target, &name, &staged).await;
+                (ms(began), result.map(|()| name), clone)
+            })
+        })
+        .collect();
+    let mut result = Concurrent {
+        writers,
+        succeeded: 0,
+        lock_timeouts: 0,
+        other_errors: Vec::new(),
+        lost_updates: None,
+        wall_ms: 0.0,
+        writer_ms_p50: 0.0,
+        writer_ms_p99: 0.0,
+        namespace_lock_ms_max: None,
+        traffic: Traffic::between(before, before),
+        landed: Vec::new(),
+    };
+    let mut times = Vec::new();
+    let mut landed = Vec::new();
+    for task in tasks {
+        let (took, outcome, _clone) = task.await.unwrap();
+        times.push(took);
+        match outcome {
+            Ok(name) => {
+                result.succeeded += 1;
+                landed.push(name);
+            }
+            Err(err) if is_lock_timeout(&err) => result.lock_timeouts += 1,
+            Err(err) => result.other_errors.push(format!("{err:#}")),
+        }
+    }
+    result.wall_ms = ms(started);
+    result.traffic = Traffic::between(before, shared.counts());
+    result.writer_ms_p50 = percentile(&times, 0.5);
+    result.writer_ms_p99 = percentile(&times, 0.99);
+    let (namespace, _) = split(&shared.locks.take());
+    result.namespace_lock_ms_max = namespace.into_iter().reduce(f64::max);
+    result.landed = landed;
+    result
+}
+
+/// Runs every scenario for `extension`.
+pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> ExtensionResult {
+    let main = fixture::clone(extension, shared).await;
+    main.datastore
+        .setup(SetupOptions {
+            create: true,
+            retain_versions: None,
+        })
+        .await
+        .unwrap();
+    let mut populate = Vec::new();
+    let mut single_write = Vec::new();
+    let mut models_so_far = 0;
+    let largest = *sizes.models.last().unwrap();
+    let staged = stage(&main, 0);
+    for &models in &sizes.models {
+        let seconds = main
+            .grow(models_so_far, models, sizes.files_per_model)
+            .await;
+        models_so_far = models;
+        let objects = models * sizes.files_per_model;
+        eprintln!("{extension}: {objects} objects populated in {seconds:.1} s");
+        populate.push(Populate { objects, seconds });
+
+        // 1. One write of 1 KiB into one model, `writes` times.
+        let target = model(WRITE_TARGET);
+        let (mut writes, mut model_holds, mut namespace_holds) =
+            (Vec::new(), Vec::new(), Vec::new());
+        put(&main, &target, &format!("warm-{objects}"), &staged)
+            .await
+            .unwrap();
+        shared.locks.take();
+        let before = shared.counts();
+        for i in 0..sizes.writes {
+            let started = Instant::now();
+            put(&main, &target, &format!("w-{objects}-{i}"), &staged)
+                .await
+                .unwrap();
+            writes.push(ms(started));
+            let (namespace, model) = split(&shared.locks.take());
+            model_holds.extend(model);
+            namespace_holds.extend(namespace);
+        }
+        let traffic = Traffic::between(before, shared.counts());
+        let n = sizes.writes as u64;
+        single_write.push(SingleWrite {
+            objects,
+            write_ms_p50: percentile(&writes, 0.5),
+            model_lock_ms_p50: percentile(&model_holds, 0.5),
+            namespace_lock_ms_p50: (!namespace_holds.is_empty())
+                .then(|| percentile(&namespace_holds, 0.5)),
+            per_write: Traffic {
+                requests: traffic.requests / n,
+                bytes_down: traffic.bytes_down / n,
+                bytes_up: traffic.bytes_up / n,
+            },
+        });
+        eprintln!("{extension}: scenario 1 at {objects} objects done");
+    }
+    main.plant_old_versions(GC_ENTRIES).await;
+
+    // 2. Concurrent writers on distinct models, each on its own clone.
+    let mut distinct_models = Vec::new();
+    for writers in [4, 16] {
+        let result = concurrent(
+            extension,
+            shared,
+            writers,
+            |i| model(DISTINCT_FROM + i),
+            &format!("d{writers}"),
+        )
+        .await;
+        eprintln!("{extension}: scenario 2 with {writers} writers done");
+        distinct_models.push(result);
+    }
+
+    // 3. Concurrent writers on one model: did every success land?
+    let mut same_model = concurrent(extension, shared, 16, |_| model(SHARED_MODEL), "same").await;
+    let present: Vec<String> = main
+        .datastore
+        .list_files(&model(SHARED_MODEL))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.name)
+        .collect();
+    same_model.lost_updates = Some(
+        same_model
+            .landed
+            .iter()
+            .filter(|name| !present.contains(name))
+            .count(),
+    );
+    eprintln!("{extension}: scenario 3 done");
+
+    // 4. No-op sync: bring the local copy up to date, then sync again.
+    let pull = SyncOptions {
+        scope: Scope::All,
+        leases: Vec::new(),
+        dry_run: false,
+    };
+    main.datastore.pull(&pull).await.unwrap();
+    let before = shared.counts();
+    let started = Instant::now();
+    main.datastore.pull(&pull).await.unwrap();
+    let noop_sync = Timed {
+        ms: ms(started),
+        traffic: Traffic::between(before, shared.counts()),
+    };
+
+    // 5. A cold clone makes one model present (what `silt run --model` does).
+    let cold = fixture::clone(extension, shared).await;
+    let target = model(largest / 2);
+    let before = shared.counts();
+    let started = Instant::now();
+    under_leases(
+        &cold.datastore,
+        vec![LockScope::Model(target.clone())],
+        &cold.policy,
+        async |_| {
+            cold.datastore
+                .hydrate_scope(
+                    std::slice::from_ref(&target),
+                    HydrateOptions {
+                        include_history: false,
+                        dry_run: false,
+                        max_objects: None,
+                    },
+                )
+                .await
+        },
+    )
+    .await
+    .unwrap();
+    let traffic = Traffic::between(before, shared.counts());
+    let data_bytes_in_store = (largest * sizes.files_per_model * 1024) as u64;
+    let cold_clone_one_model = ColdClone {
+        ms: ms(started),
+        traffic,
+        data_bytes_in_store,
+        fraction_of_data_bytes: traffic.bytes_down as f64 / data_bytes_in_store as f64,
+    };
+    eprintln!("{extension}: scenarios 4 and 5 done");
+
+    // 6. gc of the planted versions: what is locked, and for how long.
+    shared.locks.take();
+    let before = shared.counts();
+    let started = Instant::now();
+    let report = collect_garbage(&main.datastore, Scope::All, 1, &main.policy, false)
+        .await
+        .unwrap();
+    let took = ms(started);
+    let (namespace, models) = split(&shared.locks.take());
+    let gc = Gc {
+        ms: took,
+        entries_expired: report.entries_expired,
+        model_locks: models.len(),
+        model_lock_ms_max: models.iter().copied().fold(0.0, f64::max),
+        namespace_lock_ms: namespace.into_iter().reduce(f64::max),
+        traffic: Traffic::between(before, shared.counts()),
+    };
+    eprintln!("{extension}: scenario 6 done");
+
+    let mut fingerprint = BTreeMap::new();
+    for i in [0, WRITE_TARGET, 5, largest - 1] {
+        let mut files: Vec<(String, String)> = main
+            .datastore
+            .list_files(&model(i))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|entry| (entry.name, entry.latest.sha256))
+            .collect();
+        files.sort();
+        fingerprint.insert(format!("bench/m{i:05}"), files);
+    }
+    ExtensionResult {
+        extension: extension.to_owned(),
+        populate,
+        single_write,
+        distinct_models,
+        same_model,
+        noop_sync,
+        cold_clone_one_model,
+        gc,
+        fingerprint,
+    }
+}
+
+/// Panics unless both extensions hold the same files with the same content
+/// in the models every scenario left comparable, and every scenario that
+/// must succeed did.
+pub fn check_agreement(results: &[ExtensionResult]) {
+    let [silt, baseline] = results else {
+        panic!("expected two extensions")
+    };
+    assert_eq!(
+        silt.fingerprint, baseline.fingerprint,
+        "the two extensions disagree on the data"
+    );
+    for result in results {
+        assert_eq!(
+            result.gc.entries_expired, GC_ENTRIES as u64,
+            "{}: gc",
+            result.extension
+        );
+        let mut all = result.distinct_models.iter().chain([&result.same_model]);
+        assert!(
+            all.all(|c| c.other_errors.is_empty()),
+            "{}: writers failed",
+            result.extension
+        );
+        assert_eq!(
+            result.same_model.lost_updates,
+            Some(0),
+            "{}: lost updates",
+            result.extension
+        );
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    }
+}
+
+fn traffic(t: &Traffic) -> String {
+    format!(
+        "{} req, ↓{} ↑{}",
+        t.requests,
+        mib(t.bytes_down),
+        mib(t.bytes_up)
+    )
+}
+
+fn opt_ms(v: Option<f64>) -> String {
+    v.map_or("none".to_owned(), |v| format!("{v:.0} ms"))
+}
+
+/// Prints the side-by-side table.
+pub fn print(results: &[ExtensionResult], sizes: &Sizes) {
+    let [silt, baseline] = results else { return };
+    println!("\n| scenario | silt (partitioned) | baseline (monolith) |");
+    println!("|---|---|---|");
+    for (a, b) in silt.single_write.iter().zip(&baseline.single_write) {
+        let show = |w: &SingleWrite| {
+            format!(
+                "{:.0} ms; model lock {:.0} ms; namespace lock {}; {}",
+                w.write_ms_p50,
+                w.model_lock_ms_p50,
+                opt_ms(w.namespace_lock_ms_p50),
+                traffic(&w.per_write)
+            )
+        };
+        println!(
+            "| 1. one 1 KiB write, {} objects (p50 of {}) | {} | {} |",
+            a.objects,
+            sizes.writes,
+            show(a),
+            show(b)
+        );
+    }
+    let first = &silt.single_write[0];
+    let last = silt.single_write.last().unwrap();
+    let base_first = &baseline.single_write[0];
+    let base_last = baseline.single_write.last().unwrap();
+    println!(
+        "| 1. write time, largest / smallest namespace | {:.2} | {:.2} |",
+        last.write_ms_p50 / first.write_ms_p50,
+        base_last.write_ms_p50 / base_first.write_ms_p50
+    );
+    let concurrent = |c: &Concurrent| {
+        format!(
+            "{}/{} ok, {} lock timeouts{}; wall {:.0} ms; per writer p50 {:.0} / p99 {:.0} ms; namespace lock max {}; {}",
+            c.succeeded,
+            c.writers,
+            c.lock_timeouts,
+            c.lost_updates
+                .map_or(String::new(), |lost| format!(", {lost} lost updates")),
+            c.wall_ms,
+            c.writer_ms_p50,
+            c.writer_ms_p99,
+            opt_ms(c.namespace_lock_ms_max),
+            traffic(&c.traffic)
+        )
+    };
+    for (a, b) in silt.distinct_models.iter().zip(&baseline.distinct_models) {
+        println!(
+            "| 2. {} concurrent writers, distinct models | {} | {} |",
+            a.writers,
+            concurrent(a),
+            concurrent(b)
+        );
+    }
+    println!(
+        "| 3. 16 concurrent writers, one model | {} | {} |",
+        concurrent(&silt.same_model),
+        concurrent(&baseline.same_model)
+    );
+    let timed = |t: &Timed| format!("{:.1} ms; {}", t.ms, traffic(&t.traffic));
+    println!(
+        "| 4. no-op sync | {} | {} |",
+        timed(&silt.noop_sync),
+        timed(&baseline.noop_sync)
+    );
+    let cold = |c: &ColdClone| {
+        format!(
+            "{:.0} ms; {}; {:.3}% of the data bytes",
+            c.ms,
+            traffic(&c.traffic),
+            c.fraction_of_data_bytes * 100.0
+        )
+    };
+    println!(
+        "| 5. cold clone, make one model present | {} | {} |",
+        cold(&silt.cold_clone_one_model),
+        cold(&baseline.cold_clone_one_model)
+    );
+    let gc = |g: &Gc| {
+        format!(
+            "{:.0} ms; expired {}; {} model locks (max {:.0} ms); namespace lock {}; {}",
+            g.ms,
+            g.entries_expired,
+            g.model_locks,
+            g.model_lock_ms_max,
+            opt_ms(g.namespace_lock_ms),
+            traffic(&g.traffic)
+        )
+    };
+    println!(
+        "| 6. gc of {GC_ENTRIES} versions | {} | {} |",
+        gc(&silt.gc),
+        gc(&baseline.gc)
+    );
+    let populate = |p: &[Populate]| {
+        p.iter()
+            .map(|p| format!("{} → {:.1} s", p.objects, p.seconds))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "| populate (through the extension) | {} | {} |",
+        populate(&silt.populate),
+        populate(&baseline.populate)
+    );
+}
