@@ -180,3 +180,33 @@ pub fn lost_race(key: &str) -> Result<Error, Error> {
         None => Error::PreconditionFailed(format!("{key} changed hands while we wrote it")),
     })
 }
+
+/// Refuses a lease TTL too short to renew in time.
+pub fn check_ttl(ttl_ms: u32) -> Result<(), Error> {
+    if ttl_ms < 100 {
+        return Err(Error::InvalidInput(format!(
+            "lease TTL {ttl_ms} ms is too short (at least 100 ms)"
+        )));
+    }
+    Ok(())
+}
+
+/// The lock of `scope`, as `lock status` shows it.
+pub fn inspect(scope: &LockScope) -> Result<Option<LockInfo>, Error> {
+    let key = crate::layout::lock_key(scope)?;
+    let now = clock::now_ms();
+    Ok(read_lock(&key)?.map(|current| current.body.info(&current.version, now)))
+}
+
+/// Every lock in the store (one LIST, then one GET per lock).
+pub fn list_all() -> Result<Vec<LockInfo>, Error> {
+    let now = clock::now_ms();
+    let mut locks = Vec::new();
+    for meta in store::list_all(crate::layout::LOCKS_PREFIX)? {
+        // A lock released between LIST and GET is simply not listed.
+        if let Some(current) = read_lock(&meta.key)? {
+            locks.push(current.body.info(&current.version, now));
+        }
+    }
+    Ok(locks)
+}

@@ -37,8 +37,8 @@ fn commit_all(batch: &[(&ModelRef, &Lease, &[Change])]) -> Result<Vec<Committed>
         change::commit_token(changes)?;
     }
     let retain = meta::read(crate::KIND)?.retain_versions;
-    let mut held = namespace_lock::acquire_for_push(&first_lease.holder, first_lease.ttl_ms)?;
-    let result = merge_and_push(batch, retain, &mut held);
+    let held = namespace_lock::acquire_for_push(&first_lease.holder, first_lease.ttl_ms)?;
+    let result = merge_and_push(batch, retain, &held);
     namespace_lock::release(&held);
     let merged = result?;
     Ok(merged
@@ -60,9 +60,9 @@ fn commit_all(batch: &[(&ModelRef, &Lease, &[Change])]) -> Result<Vec<Committed>
 fn merge_and_push(
     batch: &[(&ModelRef, &Lease, &[Change])],
     retain: u32,
-    held: &mut namespace_lock::Held,
+    held: &namespace_lock::Held,
 ) -> Result<Vec<(Partition, change::Applied)>, Error> {
-    let mut whole = index::pull()?.whole;
+    let mut whole = index::pull()?;
     // A long pull may have outlived part of the TTL: renew before pushing.
     namespace_lock::heartbeat(held)?;
     whole.seq += 1;

@@ -55,15 +55,9 @@ struct State {
     listing: BTreeMap<String, ListedModel>,
 }
 
-/// An index as read.
-pub struct Loaded {
-    /// The index.
-    pub whole: Whole,
-}
-
 thread_local! {
     /// The index as read by this call (each call runs in a fresh instance).
-    static LOADED: RefCell<Option<Rc<Loaded>>> = const { RefCell::new(None) };
+    static LOADED: RefCell<Option<Rc<Whole>>> = const { RefCell::new(None) };
 }
 
 /// The version a model's slice has: its commit count.
@@ -78,24 +72,29 @@ fn load_state() -> State {
         .unwrap_or_default()
 }
 
+/// Every model of `whole` with its slice version.
+fn listing(whole: &Whole) -> BTreeMap<String, ListedModel> {
+    whole
+        .models
+        .iter()
+        .map(|(label, slice)| {
+            (
+                label.clone(),
+                ListedModel {
+                    model_type: slice.model_type.clone(),
+                    model_id: slice.model_id.clone(),
+                    version: slice_version(slice),
+                },
+            )
+        })
+        .collect()
+}
+
 fn save_state(whole: &Whole, version: &str, copy: &str) -> Result<(), Error> {
     let state = State {
         version: Some(version.to_owned()),
         copy: Some(copy.to_owned()),
-        listing: whole
-            .models
-            .iter()
-            .map(|(label, slice)| {
-                (
-                    label.clone(),
-                    ListedModel {
-                        model_type: slice.model_type.clone(),
-                        model_id: slice.model_id.clone(),
-                        version: slice_version(slice),
-                    },
-                )
-            })
-            .collect(),
+        listing: listing(whole),
     };
     local::write_atomic(
         STATE_PATH,
@@ -146,19 +145,22 @@ fn head() -> Result<Option<String>, Error> {
 /// Reads the whole index: one HEAD, then the local copy if it is current,
 /// else a download of the whole object. Always from the store (not the
 /// call's memo): commits use this under the namespace lock.
-pub fn pull() -> Result<Loaded, Error> {
+pub fn pull() -> Result<Whole, Error> {
+    pull_at(head()?)
+}
+
+/// [`pull`], given the version a HEAD just returned (`None`: no index yet).
+fn pull_at(mut seen: Option<String>) -> Result<Whole, Error> {
     for _ in 0..8 {
-        let Some(version) = head()? else {
-            return Ok(Loaded {
-                whole: Whole::default(),
-            });
+        let Some(version) = seen else {
+            return Ok(Whole::default());
         };
         let state = load_state();
         if state.version.as_deref() == Some(version.as_str())
             && let Some(copy) = &state.copy
             && let Ok(whole) = parse(copy)
         {
-            return Ok(Loaded { whole });
+            return Ok(whole);
         }
         let copy = copy_path();
         let item = DownloadItem {
@@ -170,12 +172,15 @@ pub fn pull() -> Result<Loaded, Error> {
         match object_store::download(&[item]).remove(0) {
             Ok(_) => {}
             // Replaced between the HEAD and the download: look again.
-            Err(StoreError::PreconditionFailed | StoreError::NotFound) => continue,
+            Err(StoreError::PreconditionFailed | StoreError::NotFound) => {
+                seen = head()?;
+                continue;
+            }
             Err(err) => return Err(store::error(INDEX_KEY, err)),
         }
         let whole = parse(&copy)?;
         replace_copy(&state, &whole, &version, &copy)?;
-        return Ok(Loaded { whole });
+        return Ok(whole);
     }
     Err(Error::PreconditionFailed(format!(
         "{INDEX_KEY}: replaced on every read; try again"
@@ -193,20 +198,21 @@ fn replace_copy(previous: &State, whole: &Whole, version: &str, copy: &str) -> R
     Ok(())
 }
 
-/// The index as this call has read it (read once per call).
-fn loaded() -> Result<Rc<Loaded>, Error> {
-    if let Some(loaded) = LOADED.with_borrow(Clone::clone) {
-        return Ok(loaded);
+/// The index as this call has read it (read once per call). `version`
+/// gives the store version to start from: a HEAD, or one just seen.
+fn loaded(version: impl FnOnce() -> Result<Option<String>, Error>) -> Result<Rc<Whole>, Error> {
+    if let Some(whole) = LOADED.with_borrow(Clone::clone) {
+        return Ok(whole);
     }
-    let loaded = Rc::new(pull()?);
-    LOADED.with_borrow_mut(|memo| *memo = Some(loaded.clone()));
-    Ok(loaded)
+    let whole = Rc::new(pull_at(version()?)?);
+    LOADED.with_borrow_mut(|memo| *memo = Some(whole.clone()));
+    Ok(whole)
 }
 
 /// One model's slice, from the whole index.
 pub fn read(model: &ModelRef) -> Result<Versioned, Error> {
-    let loaded = loaded()?;
-    Ok(match loaded.whole.models.get(&layout::model_label(model)) {
+    let whole = loaded(head)?;
+    Ok(match whole.models.get(&layout::model_label(model)) {
         Some(slice) => Versioned {
             partition: slice.clone(),
             version: Some(slice_version(slice)),
@@ -229,8 +235,7 @@ pub fn list() -> Result<Listed, Error> {
     let listing = if state.version == version {
         state.listing
     } else {
-        loaded()?;
-        load_state().listing
+        listing(&*loaded(|| Ok(version))?)
     };
     Ok(listing
         .into_values()

@@ -33,6 +33,7 @@
 mod commit;
 mod index;
 mod leases;
+mod lock_protocol;
 mod namespace_lock;
 
 use silt_datastore_kit::change::{Change, Committed};

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use silt_datastore_kit::clock;
 use silt_datastore_kit::exports::silt::datastore::locks::{AcquireOptions, Guest};
-use silt_datastore_kit::layout::{self, LOCKS_PREFIX, MODEL_LOCKS_PREFIX, NAMESPACE_LOCK_KEY};
+use silt_datastore_kit::layout::{self, MODEL_LOCKS_PREFIX, NAMESPACE_LOCK_KEY};
 use silt_datastore_kit::lock_object::{
-    Current, HolderBody, LockBody, ScopeBody, held, lost_race, read_lock,
+    self, Current, HolderBody, LockBody, ScopeBody, held, lost_race, read_lock,
 };
 use silt_datastore_kit::partition;
 use silt_datastore_kit::silt::datastore::object_store::PutMode;
@@ -243,12 +243,7 @@ pub fn confirm(lease: &Lease) -> Result<(), Error> {
 
 impl Guest for Partitioned {
     fn acquire(scope: LockScope, options: AcquireOptions) -> Result<Lease, Error> {
-        if options.ttl_ms < 100 {
-            return Err(Error::InvalidInput(format!(
-                "lease TTL {} ms is too short (at least 100 ms)",
-                options.ttl_ms
-            )));
-        }
+        lock_object::check_ttl(options.ttl_ms)?;
         let holder = HolderBody::from_wit(&options.holder);
         match &scope {
             LockScope::Model(model) => {
@@ -287,21 +282,11 @@ impl Guest for Partitioned {
     }
 
     fn inspect(scope: LockScope) -> Result<Option<LockInfo>, Error> {
-        let key = layout::lock_key(&scope)?;
-        let now = clock::now_ms();
-        Ok(read_lock(&key)?.map(|current| current.body.info(&current.version, now)))
+        lock_object::inspect(&scope)
     }
 
     fn list() -> Result<Vec<LockInfo>, Error> {
-        let now = clock::now_ms();
-        let mut locks = Vec::new();
-        for meta in store::list_all(LOCKS_PREFIX)? {
-            // A lock released between LIST and GET is simply not listed.
-            if let Some(current) = read_lock(&meta.key)? {
-                locks.push(current.body.info(&current.version, now));
-            }
-        }
-        Ok(locks)
+        lock_object::list_all()
     }
 
     fn force_release(expected: LockInfo) -> Result<(), Error> {

@@ -33,9 +33,10 @@ pub async fn clone(extension: &str, shared: &Shared) -> Clone {
     std::fs::write(dir.path().join("silt.toml"), &shared.toml).unwrap();
     let locations = Locations::discover(dir.path()).unwrap();
     let component = crate::support::component(extension);
-    let datastore = Datastore::open_with_store(&locations, &component, shared.store.clone(), None)
-        .await
-        .unwrap();
+    let datastore =
+        Datastore::open_with_store(&locations, &component, shared.counting.clone(), None)
+            .await
+            .unwrap();
     let policy = LeasePolicy::from_config(&locations.config.locks).unwrap();
     Clone {
         _dir: dir,

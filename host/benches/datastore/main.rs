@@ -47,9 +47,7 @@ pub struct Sizes {
 /// The store every clone of one extension's datastore shares, with its
 /// counters and lock watcher.
 pub struct Shared {
-    /// Counting(LockWatch(root)).
-    pub store: Arc<dyn ObjectStore>,
-    /// Request counters.
+    /// Counting(LockWatch(root)): the store every clone uses.
     pub counting: Arc<Counting<Arc<dyn ObjectStore>>>,
     /// Lock holds.
     pub locks: Arc<LockWatch>,
@@ -103,7 +101,6 @@ async fn shared(extension: &str) -> Shared {
     let locks = Arc::new(LockWatch::new(root));
     let counting = Arc::new(Counting::new(locks.clone() as Arc<dyn ObjectStore>));
     Shared {
-        store: counting.clone(),
         counting,
         locks,
         toml,

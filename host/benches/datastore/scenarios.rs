@@ -186,41 +186,34 @@ async fn concurrent(
             })
         })
         .collect();
-    let mut result = Concurrent {
-        writers,
-        succeeded: 0,
-        lock_timeouts: 0,
-        other_errors: Vec::new(),
-        lost_updates: None,
-        wall_ms: 0.0,
-        writer_ms_p50: 0.0,
-        writer_ms_p99: 0.0,
-        namespace_lock_ms_max: None,
-        traffic: Traffic::between(before, before),
-        landed: Vec::new(),
-    };
     let mut times = Vec::new();
     let mut landed = Vec::new();
+    let mut lock_timeouts = 0;
+    let mut other_errors = Vec::new();
     for task in tasks {
         let (took, outcome, _clone) = task.await.unwrap();
         times.push(took);
         match outcome {
-            Ok(name) => {
-                result.succeeded += 1;
-                landed.push(name);
-            }
-            Err(err) if is_lock_timeout(&err) => result.lock_timeouts += 1,
-            Err(err) => result.other_errors.push(format!("{err:#}")),
+            Ok(name) => landed.push(name),
+            Err(err) if is_lock_timeout(&err) => lock_timeouts += 1,
+            Err(err) => other_errors.push(format!("{err:#}")),
         }
     }
-    result.wall_ms = ms(started);
-    result.traffic = Traffic::between(before, shared.counts());
-    result.writer_ms_p50 = percentile(&times, 0.5);
-    result.writer_ms_p99 = percentile(&times, 0.99);
+    let wall_ms = ms(started);
     let (namespace, _) = split(&shared.locks.take());
-    result.namespace_lock_ms_max = namespace.into_iter().reduce(f64::max);
-    result.landed = landed;
-    result
+    Concurrent {
+        writers,
+        succeeded: landed.len(),
+        lock_timeouts,
+        other_errors,
+        lost_updates: None,
+        wall_ms,
+        writer_ms_p50: percentile(&times, 0.5),
+        writer_ms_p99: percentile(&times, 0.99),
+        namespace_lock_ms_max: namespace.into_iter().reduce(f64::max),
+        traffic: Traffic::between(before, shared.counts()),
+        landed,
+    }
 }
 
 /// Runs every scenario for `extension`.
