@@ -401,3 +401,70 @@ fn renewal_keeps_a_long_command_lease_alive_past_many_ttls() {
         assert_eq!(history.as_array().unwrap().len(), 1, "{backend:?}");
     }
 }
+
+/// An upload that outlasts most of the lease's TTL does not lose the lease:
+/// the host renews it meanwhile, and the commit asks the store, not the
+/// copy of the lease the call started with. (Both extensions.)
+#[test]
+fn a_commit_after_a_long_upload_keeps_its_renewed_lease() {
+    use std::sync::Arc;
+
+    use silt::datastore::{Datastore, LeasePolicy, LeaseSet, Signals};
+    use silt::runtime::bindings::exports::silt::datastore::sync::SetupOptions;
+    use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef};
+    use silt::store::MemoryStore;
+
+    for extension in support::project::EXTENSIONS {
+        let project = Project::with_extension(
+            support::project::Backend::Dir,
+            extension,
+            "[locks]\nttl_ms = 600\n",
+        );
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let locations = silt::locations::Locations::discover(project.path()).unwrap();
+            // Each upload takes 1.5 s: 2.5 TTLs.
+            let store = Arc::new(support::slow_store::SlowTransfers(
+                MemoryStore::new(),
+                Duration::from_millis(1500),
+            ));
+            let component = support::component(extension);
+            let datastore = Arc::new(
+                Datastore::open_with_store(&locations, &component, store, None)
+                    .await
+                    .unwrap(),
+            );
+            datastore
+                .setup(SetupOptions {
+                    create: true,
+                    retain_versions: None,
+                })
+                .await
+                .unwrap();
+            let staged = ".silt/big-input";
+            std::fs::write(locations.local_dir.join(staged), b"large enough").unwrap();
+            let model = ModelRef {
+                model_type: "t".into(),
+                model_id: "big".into(),
+            };
+            let policy = LeasePolicy::from_config(&locations.config.locks).unwrap();
+            let mut signals = Signals::listen().unwrap();
+            let leases = LeaseSet::acquire(
+                datastore.clone(),
+                vec![LockScope::Model(model.clone())],
+                &policy,
+                &mut signals,
+            )
+            .await
+            .unwrap();
+            let put = datastore
+                .put_file(&model, "weights.bin", staged, &leases.leases()[0])
+                .await;
+            leases.release().await;
+            let version = put.unwrap_or_else(|err| panic!("{extension}: {err:#}"));
+            assert_eq!(version.size, 12, "{extension}");
+            let files = datastore.list_files(&model).await.unwrap();
+            assert_eq!(files.len(), 1, "{extension}");
+        });
+    }
+}

@@ -1,5 +1,6 @@
-//! A store whose bulk reads are slow: a download the guest asks for takes
-//! long in the host, which must not count against the guest's deadline.
+//! A store whose bulk transfers are slow: a download or upload the guest
+//! asks for takes long in the host. That time must not count against the
+//! guest's deadline, nor make a lease renewed meanwhile look stale.
 
 use std::time::Duration;
 
@@ -8,17 +9,18 @@ use silt::store::{
     Version,
 };
 
-/// `get_into` (streaming downloads) sleeps `.1` first; everything else is fast.
-pub struct SlowDownloads(pub MemoryStore, pub Duration);
+/// `get_into` and `put_file` (bulk downloads and uploads) sleep `.1`
+/// first; everything else is fast.
+pub struct SlowTransfers(pub MemoryStore, pub Duration);
 
-impl std::fmt::Display for SlowDownloads {
+impl std::fmt::Display for SlowTransfers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("slow store")
     }
 }
 
 #[async_trait::async_trait]
-impl ObjectStore for SlowDownloads {
+impl ObjectStore for SlowTransfers {
     async fn get(
         &self,
         key: &ObjectKey,
@@ -55,5 +57,14 @@ impl ObjectStore for SlowDownloads {
     ) -> Result<ObjectMeta, StoreError> {
         tokio::time::sleep(self.1).await;
         self.0.get_into(key, sink).await
+    }
+    async fn put_file(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        tokio::time::sleep(self.1).await;
+        self.0.put_file(key, file, mode).await
     }
 }

@@ -78,9 +78,8 @@ pub fn commit_token(changes: &[Change]) -> Result<String, Error> {
         .ok_or_else(|| Error::InvalidInput("a commit needs at least one change".into()))
 }
 
-/// Checks, at the start of a call, that `lease` covers `model` and that the
-/// host's copy of it is fresh enough to start work under.
-pub fn check_lease(lease: &Lease, model: &ModelRef) -> Result<(), Error> {
+/// Checks that `lease` is a lease on `model`.
+pub fn covers(lease: &Lease, model: &ModelRef) -> Result<(), Error> {
     let covers = match &lease.scope {
         LockScope::Model(held) => layout::same_model(held, model),
         LockScope::Namespace | LockScope::Global => false,
@@ -91,10 +90,26 @@ pub fn check_lease(lease: &Lease, model: &ModelRef) -> Result<(), Error> {
             layout::model_label(model)
         )));
     }
-    let silent_for = clock::now_ms().saturating_sub(lease.renewed_at);
-    if silent_for > u64::from(lease.ttl_ms) * 3 / 4 {
+    Ok(())
+}
+
+/// How long a lease renewed at `renewed_at` has been silent, if longer
+/// than work may start or commit under (0.75 × TTL: a quarter of the TTL
+/// is left for the commit to land before anyone may take the lease over).
+pub fn silent_too_long(renewed_at: u64, ttl_ms: u32) -> Option<u64> {
+    let silent = clock::now_ms().saturating_sub(renewed_at);
+    (silent > u64::from(ttl_ms) * 3 / 4).then_some(silent)
+}
+
+/// Checks, at the start of a call, that `lease` covers `model` and that the
+/// host's copy of it is fresh enough to start work under. (A commit at the
+/// end of a long call cannot judge by this copy, which the host has renewed
+/// since; it asks the store, see the index's commit.)
+pub fn check_lease(lease: &Lease, model: &ModelRef) -> Result<(), Error> {
+    covers(lease, model)?;
+    if let Some(silent) = silent_too_long(lease.renewed_at, lease.ttl_ms) {
         return Err(Error::LockLost(format!(
-            "the lease on model {} was last renewed {silent_for} ms ago (TTL {} ms); stopped before committing so that a new holder cannot be overwritten",
+            "the lease on model {} was last renewed {silent} ms ago (TTL {} ms); stopped before committing so that a new holder cannot be overwritten",
             layout::model_label(model),
             lease.ttl_ms
         )));

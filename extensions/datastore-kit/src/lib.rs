@@ -61,8 +61,22 @@ pub enum Fresh {
     Missing,
 }
 
+impl Fresh {
+    /// The slice read without a known version: what was found, else an
+    /// empty slice with version `None`.
+    pub fn or_empty(self, model: &ModelRef) -> Versioned {
+        match self {
+            Fresh::Changed(versioned) => versioned,
+            Fresh::Missing | Fresh::Unchanged => Versioned {
+                partition: partition::Partition::empty(layout::DATA_AREA, model),
+                version: None,
+            },
+        }
+    }
+}
+
 /// How an extension stores and commits its index. The rest of the datastore
-/// (working copy, hydration, sync, `models`) is built on these four calls.
+/// (working copy, hydration, sync, `models`) is built on these calls.
 ///
 /// A model's "version" is whatever lets a reader tell that the model's slice
 /// changed: an object's store version, a sequence number. It is compared for
@@ -72,12 +86,14 @@ pub trait Index {
     /// extension never reads another kind's datastore.
     const KIND: &'static str;
 
+    /// Reads the model's slice of the index, unless it is still at `known`.
+    fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error>;
+
     /// Reads the model's slice of the index (empty with version `None` when
     /// the model has nothing committed).
-    fn read(model: &ModelRef) -> Result<Versioned, Error>;
-
-    /// Like [`Index::read`], unless the slice is still at `known`.
-    fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error>;
+    fn read(model: &ModelRef) -> Result<Versioned, Error> {
+        Ok(Self::read_if_changed(model, None)?.or_empty(model))
+    }
 
     /// Every model the store's index has, with its version.
     fn list() -> Result<Listed, Error>;

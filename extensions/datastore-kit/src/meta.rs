@@ -34,11 +34,23 @@ fn partitioned() -> String {
     "partitioned".to_owned()
 }
 
+thread_local! {
+    /// The metadata as this call read or wrote it (each call runs in a
+    /// fresh instance): read once per call however many models it commits.
+    static READ: std::cell::RefCell<Option<Meta>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Reads the metadata of a datastore of index kind `kind`; `not-found` with what to do when the datastore was
 /// never set up.
 pub fn read(kind: &str) -> Result<Meta, Error> {
+    if let Some(meta) = READ.with_borrow(Clone::clone) {
+        return Ok(meta);
+    }
     match read_versioned(kind)? {
-        Some((meta, _)) => Ok(meta),
+        Some((meta, _)) => {
+            READ.with_borrow_mut(|memo| *memo = Some(meta.clone()));
+            Ok(meta)
+        }
         None => Err(Error::NotFound(format!(
             "no datastore at this root ({META_KEY} is missing): run `silt datastore setup`"
         ))),
@@ -108,7 +120,10 @@ pub fn setup(
         meta.nonce = crate::clock::random_hex();
         let body = serde_json::to_vec_pretty(&meta).expect("metadata serializes");
         match store::put_owned(META_KEY, &body, &mode, &meta.nonce)? {
-            Written::Landed(_) => return Ok((meta, created)),
+            Written::Landed(_) => {
+                READ.with_borrow_mut(|memo| *memo = Some(meta.clone()));
+                return Ok((meta, created));
+            }
             // Another setup raced us: read what it wrote and decide again.
             Written::Lost => crate::clock::backoff(attempt),
         }

@@ -14,17 +14,13 @@ pub struct Found {
 
 /// `get`, with `None` for a missing object.
 pub fn get(key: &str) -> Result<Option<Found>, Error> {
-    match object_store::get(key, None) {
-        Ok(object_store::GetOutcome::Found(object)) => Ok(Some(Found {
-            data: object.data,
-            version: object.meta.version,
-        })),
-        Ok(object_store::GetOutcome::NotModified) => Err(Error::Backend(BackendFailure {
+    match get_if_changed(key, None)? {
+        Conditional::Changed(found) => Ok(Some(found)),
+        Conditional::Missing => Ok(None),
+        Conditional::Unchanged => Err(Error::Backend(BackendFailure {
             retryable: true,
             detail: format!("{key}: the store answered not-modified to an unconditional get"),
         })),
-        Err(StoreError::NotFound) => Ok(None),
-        Err(err) => Err(error(key, err)),
     }
 }
 

@@ -454,13 +454,43 @@ impl<T: Index> Guest for T {
             objects_deleted: 0,
             bytes_freed: 0,
         };
+        if !options.dry_run {
+            // The real pass: the dry run chose the models and the host took
+            // their leases; each commit re-reads its model anyway.
+            let Some(models) = scoped_models(&options.scope)? else {
+                return Err(Error::InvalidInput(
+                    "gc changes only the models a dry run named, under their leases; run it with those models".to_owned(),
+                ));
+            };
+            for model in &models {
+                let lease = lease_for(&options.leases, model)?;
+                let trim = Change::Trim {
+                    keep: options.keep_versions,
+                    version: clock::version_token(),
+                };
+                let committed = T::commit(model, lease, &[trim])?;
+                if !committed.expired.is_empty() {
+                    report.models.push(model.clone());
+                }
+                report.entries_expired += committed.expired.len() as u64;
+                report.objects_deleted += committed.deleted.0;
+                report.bytes_freed += committed.deleted.1;
+                let mut sidecar = local::load(DATA_AREA, model);
+                sidecar.partition = Some(committed.partition);
+                sidecar.store_version = Some(committed.version);
+                local::save(DATA_AREA, model, &sidecar)?;
+            }
+            local::flush_summary(DATA_AREA)?;
+            return Ok(report);
+        }
+        // The dry run: each model's slice from its sidecar when the listing
+        // says it is current, else from the store (and kept in the sidecar).
         let mut stats = no_transfers();
         for (model, listed_version) in scoped_or_listed::<T>(&options.scope)? {
-            // The model's slice: the sidecar's copy when the listing says it
-            // is current, else read from the store (and kept in the sidecar).
             let mut sidecar = local::load(DATA_AREA, &model);
-            if listed_version.is_none() || sidecar.store_version != listed_version {
-                hydrate::refresh::<T>(&model, &mut sidecar, &mut stats)?;
+            if (listed_version.is_none() || sidecar.store_version != listed_version)
+                && hydrate::refresh::<T>(&model, &mut sidecar, &mut stats)?
+            {
                 local::save(DATA_AREA, &model, &sidecar)?;
             }
             let Some(slice) = &sidecar.partition else {
@@ -471,28 +501,13 @@ impl<T: Index> Guest for T {
                 continue;
             }
             report.models.push(model.clone());
-            if options.dry_run {
-                report.entries_expired += expirable.len() as u64;
-                for (_, size, deleted) in &expirable {
-                    if !deleted {
-                        report.objects_deleted += 1;
-                        report.bytes_freed += size;
-                    }
+            report.entries_expired += expirable.len() as u64;
+            for (_, size, deleted) in &expirable {
+                if !deleted {
+                    report.objects_deleted += 1;
+                    report.bytes_freed += size;
                 }
-                continue;
             }
-            let lease = lease_for(&options.leases, &model)?;
-            let trim = Change::Trim {
-                keep: options.keep_versions,
-                version: clock::version_token(),
-            };
-            let committed = T::commit(&model, lease, &[trim])?;
-            report.entries_expired += committed.expired.len() as u64;
-            report.objects_deleted += committed.deleted.0;
-            report.bytes_freed += committed.deleted.1;
-            sidecar.partition = Some(committed.partition);
-            sidecar.store_version = Some(committed.version);
-            local::save(DATA_AREA, &model, &sidecar)?;
         }
         local::flush_summary(DATA_AREA)?;
         Ok(report)

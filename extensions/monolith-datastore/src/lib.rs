@@ -38,7 +38,6 @@ mod namespace_lock;
 
 use silt_datastore_kit::change::{Change, Committed};
 use silt_datastore_kit::exports::silt::datastore::capabilities;
-use silt_datastore_kit::partition::Versioned;
 use silt_datastore_kit::silt::datastore::types::{Error, Lease, ModelRef};
 use silt_datastore_kit::{Fresh, Index, Listed};
 
@@ -70,10 +69,6 @@ impl capabilities::Guest for Monolith {
 
 impl Index for Monolith {
     const KIND: &'static str = KIND;
-
-    fn read(model: &ModelRef) -> Result<Versioned, Error> {
-        index::read(model)
-    }
 
     fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
         let versioned = index::read(model)?;

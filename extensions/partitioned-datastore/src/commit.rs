@@ -29,7 +29,10 @@ pub fn fenced(model: &ModelRef, ours: u64, fence: u64) -> Error {
 
 /// Applies `changes` to the partition of `model` by compare-and-swap.
 pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error> {
-    change::check_lease(lease, model)?;
+    // Not `check_lease`: the host's copy of the lease dates from the start
+    // of the call, and uploads before this commit may have outlasted it;
+    // `confirm` below asks the store whether the lease is still ours and fresh.
+    change::covers(lease, model)?;
     let retain = meta::read(crate::KIND)?.retain_versions;
     let key = index::partition_key(model);
     let token = change::commit_token(changes)?;
@@ -44,8 +47,8 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
         if next.fence > lease.generation || (next.fence == lease.generation && !ours) {
             return Err(fenced(model, lease.generation, next.fence));
         }
-        // The lease copy we were handed may be older than the host's last
-        // renewal; the lock object says whether it is still ours and fresh.
+        // The lock object says whether the lease is still ours and was
+        // renewed recently enough to commit under (the self-fence).
         crate::leases::confirm(lease)?;
         next.fence = lease.generation;
         next.fence_token = lease.token.clone();

@@ -36,19 +36,9 @@ pub fn parse_partition_key(key: &str) -> Option<ModelRef> {
     })
 }
 
-/// Reads the partition of `model` from the store.
+/// Reads the partition of `model` from the store (empty when there is none).
 pub fn read(model: &ModelRef) -> Result<Versioned, Error> {
-    let key = partition_key(model);
-    match store::get(&key)? {
-        Some(found) => Ok(Versioned {
-            partition: Partition::parse(&key, &found.data, DATA_AREA, model)?,
-            version: Some(found.version),
-        }),
-        None => Ok(Versioned {
-            partition: Partition::empty(DATA_AREA, model),
-            version: None,
-        }),
-    }
+    Ok(read_if_changed(model, None)?.or_empty(model))
 }
 
 /// Reads the partition of `model` unless it is still at `known` (one conditional GET).

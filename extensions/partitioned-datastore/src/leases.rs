@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use silt_datastore_kit::change;
 use silt_datastore_kit::clock;
 use silt_datastore_kit::exports::silt::datastore::locks::{AcquireOptions, Guest};
 use silt_datastore_kit::layout::{self, MODEL_LOCKS_PREFIX, NAMESPACE_LOCK_KEY};
@@ -30,11 +31,9 @@ use crate::commit;
 use crate::index::{self, NAMESPACE_FENCE_KEY};
 
 /// The live namespace lock, unless it is `holder`'s own.
-fn live_namespace_lock(except: Option<&HolderBody>) -> Result<Option<Current>, Error> {
+fn live_namespace_lock() -> Result<Option<Current>, Error> {
     let now = clock::now_ms();
-    Ok(read_lock(NAMESPACE_LOCK_KEY)?
-        .filter(|current| !current.body.stale(now))
-        .filter(|current| except != Some(&current.body.holder)))
+    Ok(read_lock(NAMESPACE_LOCK_KEY)?.filter(|current| !current.body.stale(now)))
 }
 
 /// Raises the model partition's fence to `generation` (creating the
@@ -124,7 +123,7 @@ fn acquire_model(model: &ModelRef, holder: HolderBody, ttl_ms: u32) -> Result<Le
     let scope = LockScope::Model(model.clone());
     let key = layout::lock_key(&scope)?;
     // Politeness first: do not even try while structural work is pending.
-    if let Some(namespace) = live_namespace_lock(None)? {
+    if let Some(namespace) = live_namespace_lock()? {
         return Err(held(&namespace));
     }
     let now = clock::now_ms();
@@ -150,7 +149,7 @@ fn acquire_model(model: &ModelRef, holder: HolderBody, ttl_ms: u32) -> Result<Le
         Written::Lost => return Err(lost_race(&key)?),
     };
     // We hold the model lock; if structural work started meanwhile, let it go first.
-    if let Some(namespace) = live_namespace_lock(None)? {
+    if let Some(namespace) = live_namespace_lock()? {
         store::delete_if(&key, &version)?;
         return Err(held(&namespace));
     }
@@ -231,8 +230,7 @@ fn still_ours(lease: &Lease) -> Result<(String, Current), Error> {
 /// its write lands, someone may have taken the lease over.
 pub fn confirm(lease: &Lease) -> Result<(), Error> {
     let (key, current) = still_ours(lease)?;
-    let silent = clock::now_ms().saturating_sub(current.body.renewed_at);
-    if silent > u64::from(current.body.ttl_ms) * 3 / 4 {
+    if let Some(silent) = change::silent_too_long(current.body.renewed_at, current.body.ttl_ms) {
         return Err(Error::LockLost(format!(
             "{key} was last renewed {silent} ms ago (TTL {} ms); stopped before committing so that a new holder cannot be overwritten",
             current.body.ttl_ms

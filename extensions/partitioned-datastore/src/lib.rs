@@ -27,7 +27,6 @@ mod index;
 mod leases;
 
 use silt_datastore_kit::change::{Change, Committed};
-use silt_datastore_kit::partition::Versioned;
 use silt_datastore_kit::silt::datastore::types::{Error, Lease, ModelRef};
 use silt_datastore_kit::{Fresh, Index, Listed};
 
@@ -62,10 +61,6 @@ pub(crate) const KIND: &str = "partitioned";
 
 impl Index for Partitioned {
     const KIND: &'static str = KIND;
-
-    fn read(model: &ModelRef) -> Result<Versioned, Error> {
-        index::read(model)
-    }
 
     fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
         index::read_if_changed(model, known)
