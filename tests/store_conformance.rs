@@ -157,21 +157,7 @@ async fn cas_worker() {
     let store = dir_store(std::path::Path::new(&dir));
     let k = ObjectKey::new("shared/counter").unwrap();
     for _ in 0..50 {
-        loop {
-            let (value, version) = conformance::read_counter(&*store, &k).await;
-            match store
-                .put(
-                    &k,
-                    (value + 1).to_string().into_bytes(),
-                    PutMode::Update(version),
-                )
-                .await
-            {
-                Ok(_) => break,
-                Err(StoreError::PreconditionFailed { .. }) => continue,
-                Err(other) => panic!("{other}"),
-            }
-        }
+        conformance::increment(&*store, &k).await;
     }
 }
 
@@ -229,11 +215,5 @@ async fn doctor_refuses_a_store_that_ignores_conditions() {
     let store: Arc<dyn ObjectStore> = Arc::new(support::lying_store::IgnoresConditions::default());
     let report = silt::store::doctor::diagnose(store).await.unwrap();
     assert!(!report.trustworthy);
-    let failed: Vec<&str> = report
-        .checks
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| c.name)
-        .collect();
-    assert_eq!(failed.len(), 4, "{report:#?}");
+    assert_eq!(report.failed_checks().len(), 4, "{report:#?}");
 }

@@ -64,7 +64,8 @@ fn another_api_version_is_refused_naming_both_versions() {
         "{message}"
     );
     assert!(
-        message.contains("silt:datastore@0.0.9") && message.contains("silt:datastore@0.3.0"),
+        message.contains("silt:datastore@0.0.9")
+            && message.contains(&silt::runtime::metadata::api_id()),
         "{message}"
     );
 }
@@ -79,7 +80,10 @@ fn missing_exports_are_listed() {
     );
     for export in ["sync", "hydration", "locks", "models"] {
         assert!(
-            message.contains(&format!("silt:datastore/{export}@0.3.0")),
+            message.contains(&format!(
+                "silt:datastore/{export}@{}",
+                silt::runtime::metadata::API_VERSION
+            )),
             "{message}"
         );
     }

@@ -100,7 +100,7 @@ impl Default for DatastoreConfig {
             durable: true,
             s3: None,
             namespace: None,
-            transfer_concurrency: 32,
+            transfer_concurrency: crate::capabilities::transfer::DEFAULT_CONCURRENCY,
             allow_unsafe_store: false,
             extension: DEFAULT_DATASTORE_EXTENSION.to_owned(),
             local_dir: None,

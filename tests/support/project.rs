@@ -77,13 +77,7 @@ impl Project {
             backend,
             extension,
         };
-        let (code, _, stderr) = super::output(
-            project
-                .silt()
-                .args(["-q", "extension", "add"])
-                .arg(super::component(project.extension)),
-        );
-        assert_eq!(code, 0, "installing the extension: {stderr}");
+        project.install_extension();
         let (code, _, stderr) = super::output(project.silt().args(["-q", "datastore", "setup"]));
         assert_eq!(code, 0, "datastore setup: {stderr}");
         project
@@ -108,14 +102,18 @@ impl Project {
             backend: self.backend,
             extension: self.extension,
         };
-        let (code, _, stderr) = super::output(
-            clone
-                .silt()
-                .args(["-q", "extension", "add"])
-                .arg(super::component(clone.extension)),
-        );
-        assert_eq!(code, 0, "installing the extension: {stderr}");
+        clone.install_extension();
         clone
+    }
+
+    /// Installs the project's extension (`silt extension add`).
+    fn install_extension(&self) {
+        let (code, _, stderr) = super::output(
+            self.silt()
+                .args(["-q", "extension", "add"])
+                .arg(super::component(self.extension)),
+        );
+        assert_eq!(code, 0, "installing {}: {stderr}", self.extension);
     }
 
     /// The project directory.
@@ -150,8 +148,8 @@ impl Project {
         let (code, stdout, stderr) = self.run(args);
         assert_eq!(
             code, 0,
-            "silt {args:?} failed ({:?}): {stderr}",
-            self.backend
+            "silt {args:?} failed ({:?}, {}): {stderr}",
+            self.backend, self.extension
         );
         stdout
     }

@@ -112,16 +112,7 @@ pub fn startup(args: &[&str]) -> Result<()> {
         c
     })?;
     // In-process: the bench binary loads once, then times fresh store + instantiate + call.
-    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args([
-            "bench",
-            "--quiet",
-            "--package",
-            "silt",
-            "--bench",
-            "startup",
-            "--",
-        ])
+    let output = cargo_bench("startup")
         .arg(&hello_path)
         .arg(if quick { "2000" } else { "20000" })
         .output()
@@ -202,37 +193,41 @@ pub fn startup(args: &[&str]) -> Result<()> {
 
 /// `cargo xtask bench store`: the object-store benchmark against SeaweedFS.
 pub fn store(args: &[&str]) -> Result<()> {
-    bench_binary("store", args)
+    run(&mut bench_binary("store", args)?)
 }
 
 /// `cargo xtask bench datastore`: the field's pain scenarios, silt's
 /// partitioned datastore beside the monolithic baseline, on SeaweedFS.
 pub fn datastore(args: &[&str]) -> Result<()> {
     let components = build::components()?;
-    // SAFETY: xtask is single-threaded here; the bench binary inherits it.
-    unsafe { std::env::set_var("SILT_TEST_COMPONENTS", components) };
-    bench_binary("datastore", args)
+    run(bench_binary("datastore", args)?.env("SILT_TEST_COMPONENTS", components))
 }
 
-/// Runs `cargo bench --bench <name> -- <target>/bench/<name>.json <args>`
-/// with the SeaweedFS binary at hand.
-fn bench_binary(name: &str, args: &[&str]) -> Result<()> {
+/// `cargo bench --bench <name> -- <target>/bench/<name>.json <args>` with
+/// the SeaweedFS binary at hand.
+fn bench_binary(name: &str, args: &[&str]) -> Result<Command> {
     let weed = build::seaweed()?;
     let out = build::target_dir().join("bench");
     std::fs::create_dir_all(&out).map_err(|err| err.to_string())?;
-    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut command = cargo_bench(name);
     command
-        .args([
-            "bench",
-            "--quiet",
-            "--package",
-            "silt",
-            "--bench",
-            name,
-            "--",
-        ])
         .arg(out.join(format!("{name}.json")))
         .args(args)
         .env("SILT_WEED", weed);
-    run(&mut command)
+    Ok(command)
+}
+
+/// `cargo bench --quiet --package silt --bench <name> --`.
+fn cargo_bench(name: &str) -> Command {
+    let mut command = build::cargo();
+    command.args([
+        "bench",
+        "--quiet",
+        "--package",
+        "silt",
+        "--bench",
+        name,
+        "--",
+    ]);
+    command
 }

@@ -59,7 +59,8 @@ pub fn run(command: &mut Command) -> Result<()> {
     }
 }
 
-fn cargo() -> Command {
+/// `cargo`, as the one running xtask.
+pub fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 

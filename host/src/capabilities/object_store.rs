@@ -53,6 +53,16 @@ pub(crate) fn guest_key(key: &str) -> Result<ObjectKey, StoreError> {
     ObjectKey::new(key).map_err(|err| StoreError::InvalidKey(err.to_string()))
 }
 
+/// Awaits a store request and counts its time as the store's, not the
+/// guest's: the call deadline bounds the guest's own work (see
+/// `HostState::guest_time`), however slow the store is.
+async fn in_store<T>(state: &mut HostState, request: impl Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let result = request.await;
+    state.add_store_time(started.elapsed());
+    result
+}
+
 pub(crate) fn to_host_mode(mode: PutMode) -> store::PutMode {
     match mode {
         PutMode::Overwrite => store::PutMode::Overwrite,
@@ -70,8 +80,7 @@ impl Host for HostState {
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
         let if_none_match = if_none_match.map(store::Version);
-        match store
-            .get(&key, if_none_match.as_ref())
+        match in_store(self, store.get(&key, if_none_match.as_ref()))
             .await
             .map_err(to_guest_error)?
         {
@@ -86,8 +95,7 @@ impl Host for HostState {
     async fn head(&mut self, key: String) -> Result<ObjectMeta, StoreError> {
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
-        store
-            .head(&key)
+        in_store(self, store.head(&key))
             .await
             .map(to_guest_meta)
             .map_err(to_guest_error)
@@ -101,8 +109,7 @@ impl Host for HostState {
     ) -> Result<String, StoreError> {
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
-        store
-            .put(&key, data, to_host_mode(mode))
+        in_store(self, store.put(&key, data, to_host_mode(mode)))
             .await
             .map(|version| version.0)
             .map_err(to_guest_error)
@@ -117,7 +124,8 @@ impl Host for HostState {
     ) -> Result<String, StoreError> {
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
-        store::put_owned(&*store, &key, data, to_host_mode(mode), &owner_token)
+        let request = store::put_owned(&*store, &key, data, to_host_mode(mode), &owner_token);
+        in_store(self, request)
             .await
             .map(|version| version.0)
             .map_err(to_guest_error)
@@ -127,8 +135,7 @@ impl Host for HostState {
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
         let if_match = if_match.map(store::Version);
-        store
-            .delete(&key, if_match.as_ref())
+        in_store(self, store.delete(&key, if_match.as_ref()))
             .await
             .map_err(to_guest_error)
     }
@@ -146,8 +153,7 @@ impl Host for HostState {
             guest_key(&format!("{prefix}x"))?;
         }
         let start_after = start_after.as_deref().map(guest_key).transpose()?;
-        let page = store
-            .list(&prefix, start_after.as_ref(), limit)
+        let page = in_store(self, store.list(&prefix, start_after.as_ref(), limit))
             .await
             .map_err(to_guest_error)?;
         Ok(ListPage {
@@ -156,13 +162,13 @@ impl Host for HostState {
         })
     }
 
-    // Bulk transfers do not count against the call's deadline (see
-    // `HostState::guest_time`): their length is the data's, not the guest's.
+    // Bulk transfers borrow the state for their progress and limits, so
+    // they time themselves (see `in_store`).
     async fn download(&mut self, items: Vec<DownloadItem>) -> Vec<Result<ObjectMeta, StoreError>> {
         let started = std::time::Instant::now();
         let transfer = super::transfer::Transfer::new(self);
         let results = super::transfer::download(transfer, items).await;
-        self.add_transfer_time(started.elapsed());
+        self.add_store_time(started.elapsed());
         results
     }
 
@@ -170,7 +176,7 @@ impl Host for HostState {
         let started = std::time::Instant::now();
         let transfer = super::transfer::Transfer::new(self);
         let results = super::transfer::upload(transfer, items).await;
-        self.add_transfer_time(started.elapsed());
+        self.add_store_time(started.elapsed());
         results
     }
 }

@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use super::Context;
 use super::output::human_bytes;
-use crate::datastore::{Datastore, LeasePolicy, parse_model, under_leases};
+use crate::datastore::{Datastore, LeasePolicy, model_label, parse_model, under_leases};
 use crate::runtime::bindings::exports::silt::datastore::models::FileVersion;
-use crate::runtime::bindings::silt::datastore::types::{LockScope, ModelRef};
+use crate::runtime::bindings::silt::datastore::types::LockScope;
 
 /// Data commands.
 #[derive(Debug, Subcommand)]
@@ -143,10 +143,6 @@ impl Drop for Staged {
     }
 }
 
-fn label(model: &ModelRef) -> String {
-    format!("{}/{}", model.model_type, model.model_id)
-}
-
 fn short(sha256: &str) -> &str {
     &sha256[..sha256.len().min(12)]
 }
@@ -184,7 +180,7 @@ fn put(context: &Context, model: &str, name: &str, file: Option<&Path>) -> anyho
         .await
     })?;
     let report = FileReport {
-        model: label(&model),
+        model: model_label(&model),
         name: name.to_owned(),
         version: VersionView::from(&committed),
     };
@@ -236,7 +232,7 @@ fn get(
     })?;
     if output.is_some() {
         let report = FileReport {
-            model: label(&model),
+            model: model_label(&model),
             name: name.to_owned(),
             version: VersionView::from(&fetched),
         };
@@ -299,7 +295,7 @@ fn list(context: &Context, model: &str) -> anyhow::Result<()> {
         .collect();
     context.output.emit(&entries, |out| {
         if entries.is_empty() {
-            return writeln!(out, "{}: no files", label(&model));
+            return writeln!(out, "{}: no files", model_label(&model));
         }
         for entry in &entries {
             writeln!(
@@ -357,7 +353,7 @@ fn remove(context: &Context, model: &str, name: &str) -> anyhow::Result<()> {
         .await
     })?;
     let report = FileReport {
-        model: label(&model),
+        model: model_label(&model),
         name: name.to_owned(),
         version: VersionView::from(&tombstone),
     };

@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::Context;
 use super::output::human_bytes;
 use crate::datastore::{
-    Datastore, LeasePolicy, collect_garbage, describe_holder, now_ms, parse_model, scope_label,
-    under_leases,
+    Datastore, LeasePolicy, collect_garbage, describe_holder, model_label, now_ms, parse_model,
+    scope_label, under_leases,
 };
 use crate::exit::UntrustworthyStore;
 use crate::runtime::bindings::exports::silt::datastore::sync::{
@@ -170,12 +170,7 @@ fn check_store(context: &Context, allow: bool) -> anyhow::Result<doctor::DoctorR
     let store = root::open(config, &context.locations.store_dir)?;
     let report = super::block_on(doctor::diagnose(store))??;
     if !report.trustworthy && !allow {
-        let failed: Vec<&str> = report
-            .checks
-            .iter()
-            .filter(|c| !c.ok)
-            .map(|c| c.name)
-            .collect();
+        let failed = report.failed_checks();
         return Err(UntrustworthyStore {
             store: report.store,
             failed: failed.join(", "),
@@ -414,11 +409,7 @@ fn gc(context: &Context, keep: u32, dry_run: bool, models: &[String]) -> anyhow:
     }
     let report = GcReport {
         dry_run,
-        models: report
-            .models
-            .iter()
-            .map(|m| format!("{}/{}", m.model_type, m.model_id))
-            .collect(),
+        models: report.models.iter().map(model_label).collect(),
         entries_expired: report.entries_expired,
         objects_deleted: report.objects_deleted,
         bytes_freed: report.bytes_freed,

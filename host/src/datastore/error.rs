@@ -129,7 +129,7 @@ impl DatastoreError {
 /// `model vision/m-1`, `the namespace`.
 pub fn scope_label(scope: &LockScope) -> String {
     match scope {
-        LockScope::Model(model) => format!("model {}/{}", model.model_type, model.model_id),
+        LockScope::Model(model) => format!("model {}", super::model_label(model)),
         LockScope::Namespace => "the namespace".to_owned(),
         LockScope::Global => "the whole datastore".to_owned(),
     }

@@ -74,7 +74,7 @@ fn order(scope: &LockScope) -> (u8, String) {
     match scope {
         LockScope::Global => (0, String::new()),
         LockScope::Namespace => (1, String::new()),
-        LockScope::Model(model) => (2, format!("{}/{}", model.model_type, model.model_id)),
+        LockScope::Model(model) => (2, super::model_label(model)),
     }
 }
 
@@ -190,7 +190,7 @@ async fn acquire_one(
             }
             let release_hint = match scope {
                 LockScope::Model(model) => {
-                    format!(" --model {}/{}", model.model_type, model.model_id)
+                    format!(" --model {}", super::model_label(model))
                 }
                 _ => " --namespace".to_owned(),
             };

@@ -17,5 +17,5 @@ pub use error::{DatastoreError, describe_holder, scope_label};
 pub use gc::collect_garbage;
 pub use holder::now_ms;
 pub use leases::{ENV_LOCK_MAX_WAIT, LeasePolicy, LeaseSet, under_leases};
-pub use model_ref::parse_model;
+pub use model_ref::{model_label, parse_model};
 pub use signals::{Interrupted, Signals};

@@ -2,6 +2,11 @@
 
 use crate::runtime::bindings::silt::datastore::types::ModelRef;
 
+/// `type/id`, as users write it (the inverse of [`parse_model`]).
+pub fn model_label(model: &ModelRef) -> String {
+    format!("{}/{}", model.model_type, model.model_id)
+}
+
 /// Parses `vision/detector/m-42` into type `vision/detector`, id `m-42`.
 ///
 /// # Errors

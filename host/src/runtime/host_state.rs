@@ -41,8 +41,8 @@ pub struct HostState {
     pub(crate) stderr: GuestOutput,
     /// When the current call (or instantiation) started.
     call_started: Instant,
-    /// Time the current call spent in bulk transfers (not the guest's time).
-    transfer_time: Duration,
+    /// Time the current call spent waiting on the object store (not the guest's time).
+    store_time: Duration,
 }
 
 impl HostState {
@@ -88,26 +88,24 @@ impl HostState {
             stdout,
             stderr,
             call_started: Instant::now(),
-            transfer_time: Duration::ZERO,
+            store_time: Duration::ZERO,
         })
     }
 
     /// Starts timing a new call.
     pub(crate) fn start_call(&mut self) {
         self.call_started = Instant::now();
-        self.transfer_time = Duration::ZERO;
+        self.store_time = Duration::ZERO;
     }
 
-    /// Counts `elapsed` as spent moving data for the guest.
-    pub(crate) fn add_transfer_time(&mut self, elapsed: Duration) {
-        self.transfer_time += elapsed;
+    /// Counts `elapsed` as spent in the object store for the guest.
+    pub(crate) fn add_store_time(&mut self, elapsed: Duration) {
+        self.store_time += elapsed;
     }
 
-    /// The current call's own time: wall time minus bulk transfers.
+    /// The current call's own time: wall time minus time in the object store.
     pub(crate) fn guest_time(&self) -> Duration {
-        self.call_started
-            .elapsed()
-            .saturating_sub(self.transfer_time)
+        self.call_started.elapsed().saturating_sub(self.store_time)
     }
 
     /// Logs the guest's unterminated output and returns the tail of its

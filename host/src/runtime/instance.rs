@@ -32,10 +32,10 @@ impl ExtensionInstance {
     pub async fn new(loaded: Arc<LoadedExtension>, grants: Grants) -> Result<Self, RuntimeError> {
         let engine = loaded.engine.clone();
         let instantiate_error = |detail: String| RuntimeError::Instantiate {
-            extension: loaded.name.clone(),
+            extension: loaded.metadata.name.clone(),
             detail,
         };
-        let state = HostState::new(&loaded.name, grants, engine.memory_limit_bytes)
+        let state = HostState::new(&loaded.metadata.name, grants, engine.memory_limit_bytes)
             .map_err(|err| instantiate_error(format!("{err:#}")))?;
         let mut store = Store::new(&engine.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -168,7 +168,7 @@ impl ExtensionInstance {
     fn begin(&mut self) -> Result<(), RuntimeError> {
         if self.poisoned {
             return Err(RuntimeError::Poisoned {
-                extension: self.loaded.name.clone(),
+                extension: self.loaded.metadata.name.clone(),
             });
         }
         // Each call gets the full deadline, counted from now.
@@ -198,7 +198,7 @@ fn classify(
     err: wasmtime::Error,
     stderr: String,
 ) -> RuntimeError {
-    let extension = loaded.name.clone();
+    let extension = loaded.metadata.name.clone();
     let limiter = &store.data().limiter;
     if limiter.exceeded() {
         return RuntimeError::MemoryLimitExceeded {

@@ -44,9 +44,7 @@ fn as_micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 
 /// A component ready to be instantiated any number of times.
 pub struct LoadedExtension {
-    /// The extension's name.
-    pub name: String,
-    /// Its metadata, from the bytes that were validated and loaded.
+    /// Its metadata (name, version, API), from the bytes that were validated and loaded.
     pub metadata: super::Metadata,
     /// sha256 of the component file.
     pub sha256: String,
@@ -64,8 +62,7 @@ pub(crate) fn compile_or_load(
     sha256: &str,
     bytes: &[u8],
 ) -> Result<LoadedExtension, RuntimeError> {
-    let name = metadata.name.clone();
-    let name = name.as_str();
+    let name = metadata.name.as_str();
     let key = ArtifactCache::key(&engine.compat_hash, sha256);
     let started = Instant::now();
     let (component, origin) = match cache.load(&engine.engine, &key) {
@@ -117,7 +114,6 @@ pub(crate) fn compile_or_load(
             detail: format!("{err:#}"),
         })?;
     Ok(LoadedExtension {
-        name: name.to_owned(),
         metadata,
         sha256: sha256.to_owned(),
         origin,

@@ -5,7 +5,6 @@
 //! store) and panics with a message naming the store when it fails.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{GetOutcome, ObjectKey, ObjectStore, PutMode, StoreError, Version};
 
@@ -267,29 +266,12 @@ pub async fn cas_counter(
         .put(&k, b"0".to_vec(), PutMode::Overwrite)
         .await
         .expect("put");
-    let conflicts = Arc::new(AtomicU64::new(0));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..tasks {
-        let (store, k, conflicts) = (store.clone(), k.clone(), conflicts.clone());
+        let (store, k) = (store.clone(), k.clone());
         workers.spawn(async move {
             for _ in 0..increments {
-                loop {
-                    let (value, version) = read_counter(&*store, &k).await;
-                    match store
-                        .put(
-                            &k,
-                            (value + 1).to_string().into_bytes(),
-                            PutMode::Update(version),
-                        )
-                        .await
-                    {
-                        Ok(_) => break,
-                        Err(StoreError::PreconditionFailed { .. }) => {
-                            conflicts.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(other) => panic!("{store}: counter update failed: {other}"),
-                    }
-                }
+                increment(&*store, &k).await;
             }
         });
     }
@@ -302,6 +284,25 @@ pub async fn cas_counter(
         (tasks * increments) as u64,
         "{store}: lost increments"
     );
+}
+
+/// Adds 1 to the counter at `k` by compare-and-swap, retrying lost races.
+pub async fn increment(store: &dyn ObjectStore, k: &ObjectKey) {
+    loop {
+        let (value, version) = read_counter(store, k).await;
+        match store
+            .put(
+                k,
+                (value + 1).to_string().into_bytes(),
+                PutMode::Update(version),
+            )
+            .await
+        {
+            Ok(_) => return,
+            Err(StoreError::PreconditionFailed { .. }) => {}
+            Err(other) => panic!("{store}: counter update failed: {other}"),
+        }
+    }
 }
 
 /// Reads the counter written by [`cas_counter`].

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{GetOutcome, ObjectKey, ObjectStore, PutMode, StoreError};
+use super::{ObjectKey, ObjectStore, PutMode, StoreError};
 
 /// One check and its outcome.
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +35,17 @@ pub struct DoctorReport {
     pub round_trip_ms: f64,
     /// True when every check passed: safe for concurrent writers.
     pub trustworthy: bool,
+}
+
+impl DoctorReport {
+    /// The names of the checks that failed.
+    pub fn failed_checks(&self) -> Vec<&'static str> {
+        self.checks
+            .iter()
+            .filter(|check| !check.ok)
+            .map(|check| check.name)
+            .collect()
+    }
 }
 
 /// Racers in the racing-create check.
@@ -106,7 +117,7 @@ pub async fn diagnose(store: Arc<dyn ObjectStore>) -> Result<DoctorReport, Store
 
     // delete-if-match
     let stale_delete = store.delete(&created, Some(&stale)).await;
-    let still_there = matches!(store.get(&created, None).await, Ok(GetOutcome::Found(..)));
+    let still_there = store.head(&created).await.is_ok();
     let fresh_delete = store.delete(&created, Some(&latest)).await;
     checks.push(match (&stale_delete, still_there, &fresh_delete) {
         (Err(StoreError::PreconditionFailed { .. }), true, Ok(())) => {

@@ -80,10 +80,10 @@ impl<S: ObjectStore> FaultInjecting<S> {
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn pick(&self, may_lose_response: bool) -> Option<Fault> {
+    fn pick(&self) -> Option<Fault> {
         self.counts.requests.fetch_add(1, Ordering::Relaxed);
         let roll = self.next_unit();
-        let fault = self.roll_fault(roll, may_lose_response);
+        let fault = self.roll_fault(roll);
         if fault.is_some()
             && self
                 .budget
@@ -97,7 +97,7 @@ impl<S: ObjectStore> FaultInjecting<S> {
         fault
     }
 
-    fn roll_fault(&self, roll: f64, may_lose_response: bool) -> Option<Fault> {
+    fn roll_fault(&self, roll: f64) -> Option<Fault> {
         let rates = self.rates;
         let mut edge = rates.conflict;
         if roll < edge {
@@ -112,7 +112,7 @@ impl<S: ObjectStore> FaultInjecting<S> {
             return Some(Fault::Before("injected timeout"));
         }
         edge += rates.lost_response;
-        if may_lose_response && roll < edge {
+        if roll < edge {
             return Some(Fault::LoseResponse);
         }
         None
@@ -128,10 +128,9 @@ impl<S: ObjectStore> FaultInjecting<S> {
 
     async fn with_faults<T>(
         &self,
-        may_lose_response: bool,
         request: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        match self.pick(may_lose_response) {
+        match self.pick() {
             Some(Fault::Before(detail)) => {
                 self.counts.failed_before.fetch_add(1, Ordering::Relaxed);
                 Err(self.fail(detail))
@@ -159,12 +158,11 @@ impl<S: ObjectStore> ObjectStore for FaultInjecting<S> {
         key: &ObjectKey,
         if_none_match: Option<&Version>,
     ) -> Result<GetOutcome, StoreError> {
-        self.with_faults(true, self.inner.get(key, if_none_match))
-            .await
+        self.with_faults(self.inner.get(key, if_none_match)).await
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
-        self.with_faults(true, self.inner.head(key)).await
+        self.with_faults(self.inner.head(key)).await
     }
 
     async fn put(
@@ -173,13 +171,11 @@ impl<S: ObjectStore> ObjectStore for FaultInjecting<S> {
         data: Vec<u8>,
         mode: PutMode,
     ) -> Result<Version, StoreError> {
-        self.with_faults(true, self.inner.put(key, data, mode))
-            .await
+        self.with_faults(self.inner.put(key, data, mode)).await
     }
 
     async fn delete(&self, key: &ObjectKey, if_match: Option<&Version>) -> Result<(), StoreError> {
-        self.with_faults(true, self.inner.delete(key, if_match))
-            .await
+        self.with_faults(self.inner.delete(key, if_match)).await
     }
 
     async fn list(
@@ -188,7 +184,7 @@ impl<S: ObjectStore> ObjectStore for FaultInjecting<S> {
         start_after: Option<&ObjectKey>,
         limit: u32,
     ) -> Result<ListPage, StoreError> {
-        self.with_faults(true, self.inner.list(prefix, start_after, limit))
+        self.with_faults(self.inner.list(prefix, start_after, limit))
             .await
     }
 
@@ -197,7 +193,7 @@ impl<S: ObjectStore> ObjectStore for FaultInjecting<S> {
         key: &ObjectKey,
         sink: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> Result<ObjectMeta, StoreError> {
-        self.with_faults(true, self.inner.get_into(key, sink)).await
+        self.with_faults(self.inner.get_into(key, sink)).await
     }
 
     async fn put_file(
@@ -206,7 +202,6 @@ impl<S: ObjectStore> ObjectStore for FaultInjecting<S> {
         file: std::fs::File,
         mode: PutMode,
     ) -> Result<Version, StoreError> {
-        self.with_faults(true, self.inner.put_file(key, file, mode))
-            .await
+        self.with_faults(self.inner.put_file(key, file, mode)).await
     }
 }

@@ -33,14 +33,15 @@ impl<S: ObjectStore> Prefixed<S> {
     }
 
     fn strip(&self, mut meta: ObjectMeta) -> ObjectMeta {
-        let relative = meta
-            .key
-            .as_str()
-            .strip_prefix(&self.prefix)
-            .unwrap_or(meta.key.as_str())
-            .to_owned();
-        meta.key = ObjectKey::new(&relative).unwrap_or(meta.key);
+        meta.key = self.strip_key(meta.key);
         meta
+    }
+
+    fn strip_key(&self, key: ObjectKey) -> ObjectKey {
+        key.as_str()
+            .strip_prefix(&self.prefix)
+            .and_then(|relative| ObjectKey::new(relative).ok())
+            .unwrap_or(key)
     }
 }
 
@@ -124,14 +125,5 @@ impl<S: ObjectStore> ObjectStore for Prefixed<S> {
         mode: PutMode,
     ) -> Result<Version, StoreError> {
         self.inner.put_file(&self.full(key), file, mode).await
-    }
-}
-
-impl<S: ObjectStore> Prefixed<S> {
-    fn strip_key(&self, key: ObjectKey) -> ObjectKey {
-        key.as_str()
-            .strip_prefix(&self.prefix)
-            .and_then(|relative| ObjectKey::new(relative).ok())
-            .unwrap_or(key)
     }
 }

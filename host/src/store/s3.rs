@@ -439,12 +439,27 @@ impl ObjectStore for S3Store {
             })
             .collect();
         let truncated = output.is_truncated().unwrap_or(false);
+        // Continue after the page's last key; if that key is one silt does
+        // not represent (e.g. a console's `folder/` marker), after the last
+        // one it does (the skipped keys are listed and skipped again). Ending
+        // the listing there would silently drop the rest of it.
         let next_start_after = if truncated {
-            output
+            let next = output
                 .contents()
                 .last()
                 .and_then(|o| o.key())
                 .and_then(|k| self.relative(k))
+                .or_else(|| items.last().map(|item| item.key.clone()));
+            if next.is_none() {
+                return Err(StoreError::Backend {
+                    store: self.to_string(),
+                    retryable: false,
+                    detail: format!(
+                        "listing `{prefix}`: a whole page of keys silt cannot represent; remove those objects"
+                    ),
+                });
+            }
+            next
         } else {
             None
         };

@@ -45,7 +45,7 @@ impl capabilities::Guest for Networked {
 }
 
 fn unsupported<T>() -> Result<T, Error> {
-    Err(Error::NotSupported("misbehaving".into()))
+    Err(Error::NotSupported("networked".into()))
 }
 
 impl sync::Guest for Networked {
