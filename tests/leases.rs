@@ -329,10 +329,11 @@ fn namespace_and_model_leases_exclude_each_other() {
                 .await
                 .unwrap()
         };
-        // Two holders: the same process is one holder, so the second one
-        // differs by pid as another process would.
+        // Two holders, as two processes would be.
         let structural = open().await;
-        let writer = open().await;
+        let mut other_process = structural.holder().clone();
+        other_process.pid += 1;
+        let writer = open().await.with_holder(other_process);
         let model = LockScope::Model(ModelRef {
             model_type: "t".into(),
             model_id: "m".into(),

@@ -101,6 +101,13 @@ impl Datastore {
         &self.holder
     }
 
+    /// The same datastore acting for `holder` (e.g. a second process's view,
+    /// in tests of lease exclusion).
+    pub fn with_holder(mut self, holder: Holder) -> Self {
+        self.holder = holder;
+        self
+    }
+
     /// The local copy (the extension's cache directory).
     pub fn local_dir(&self) -> &Path {
         &self.local_dir
