@@ -8,7 +8,7 @@
 //! - execution in a fresh process with a warm cache (map + instantiate + call);
 //! - in-process: fresh store + instantiate + one call (bench binary).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -51,66 +51,23 @@ pub fn startup(args: &[&str]) -> Result<()> {
     let hello_path = components.join("hello-extension.wasm");
     let work = build::target_dir().join("bench/startup-work");
     let _ = std::fs::remove_dir_all(&work);
-    let one = work.join("one");
-    let hundred = work.join("hundred");
-    let cache = work.join("cache");
-    let silt_in = |extensions: &Path| {
-        let mut command = Command::new(&silt);
-        command
-            .env("SILT_EXTENSIONS_DIR", extensions)
-            .env("SILT_CACHE_DIR", &cache)
-            .env_remove("RUST_LOG");
-        command
-    };
-    // Installs quietly: only a failure is worth printing here.
-    let install = |extensions: &Path, file: &Path| -> Result<()> {
-        let output = silt_in(extensions)
-            .args(["extension", "add"])
-            .arg(file)
-            .output()
-            .map_err(|err| err.to_string())?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "installing {}: {}",
-                file.display(),
-                String::from_utf8_lossy(&output.stderr)
-            ))
-        }
-    };
-    install(&one, &hello_path)?;
+    let one = Sandbox::new(&silt, &work.join("one"));
+    let hundred = Sandbox::new(&silt, &work.join("hundred"));
+    one.install(&hello_path)?;
     for variant in build::variants(&components)? {
-        install(&hundred, &variant)?;
+        hundred.install(&variant)?;
     }
 
-    let list_1 = time_command(runs, || {
-        let mut c = silt_in(&one);
-        c.args(["extension", "list"]);
-        c
-    })?;
-    let list_100 = time_command(runs, || {
-        let mut c = silt_in(&hundred);
-        c.args(["extension", "list"]);
-        c
-    })?;
-    let help = time_command(runs, || {
-        let mut c = silt_in(&one);
-        c.arg("--help");
-        c
-    })?;
+    let list_1 = time_command(runs, || one.command(["extension", "list"]))?;
+    let list_100 = time_command(runs, || hundred.command(["extension", "list"]))?;
+    let help = time_command(runs, || one.command(["--help"]))?;
     let compile_runs = if quick { 1 } else { 5 };
+    let verify = ["extension", "verify", "hello-extension"];
     let first = time_command(compile_runs, || {
-        let _ = std::fs::remove_dir_all(&cache);
-        let mut c = silt_in(&one);
-        c.args(["extension", "verify", "hello-extension"]);
-        c
+        let _ = std::fs::remove_dir_all(&one.cache);
+        one.command(verify)
     })?;
-    let warm = time_command(runs, || {
-        let mut c = silt_in(&one);
-        c.args(["extension", "verify", "hello-extension"]);
-        c
-    })?;
+    let warm = time_command(runs, || one.command(verify))?;
     // In-process: the bench binary loads once, then times fresh store + instantiate + call.
     let output = cargo_bench("startup")
         .arg(&hello_path)
@@ -197,10 +154,182 @@ pub fn store(args: &[&str]) -> Result<()> {
 }
 
 /// `cargo xtask bench datastore`: the field's pain scenarios, silt's
-/// partitioned datastore beside the monolithic baseline, on SeaweedFS.
+/// partitioned datastore beside the monolithic baseline, on SeaweedFS
+/// (scenarios 1–6, the bench binary), then scenario 7, start-up, which is
+/// about processes and so is timed here with the `silt` binary.
 pub fn datastore(args: &[&str]) -> Result<()> {
     let components = build::components()?;
-    run(bench_binary("datastore", args)?.env("SILT_TEST_COMPONENTS", components))
+    run(bench_binary("datastore", args)?.env("SILT_TEST_COMPONENTS", &components))?;
+    datastore_startup(&components, args.contains(&"--quick"))
+}
+
+/// The datastore extensions, silt's first (as in the bench binary).
+const DATASTORE_EXTENSIONS: [&str; 2] = ["partitioned-datastore", "monolith-datastore"];
+
+/// Scenario 7: `silt extension list` with 100 installed, and one datastore
+/// command (`silt data list` of a model on a local-directory datastore) in
+/// a fresh process: first (empty artifact cache: the component is compiled)
+/// vs cached, for each datastore extension. Written to
+/// `target/bench/datastore-startup.json`.
+fn datastore_startup(components: &Path, quick: bool) -> Result<()> {
+    let runs = if quick { 3 } else { 15 };
+    let compile_runs = if quick { 1 } else { 3 };
+    let silt = build::silt_binary("release")?;
+    let work = build::target_dir().join("bench/datastore-startup-work");
+    let _ = std::fs::remove_dir_all(&work);
+
+    let hundred = Sandbox::new(&silt, &work.join("hundred"));
+    for variant in build::variants(components)? {
+        hundred.install(&variant)?;
+    }
+    let list_100 = time_command(runs, || hundred.command(["extension", "list"]))?;
+
+    let mut rows = Vec::new();
+    for extension in DATASTORE_EXTENSIONS {
+        let sandbox = Sandbox::new(&silt, &work.join(extension));
+        let component = components.join(format!("{extension}.wasm"));
+        sandbox.install(&component)?;
+        let project = sandbox.project(extension)?;
+        let payload = project.join("payload.bin");
+        std::fs::write(&payload, vec![1u8; 1024]).map_err(|err| err.to_string())?;
+        let payload = payload.to_string_lossy().into_owned();
+        sandbox.quietly(["datastore", "setup"])?;
+        sandbox.quietly(["data", "put", "bench/m1", "f.bin", &payload])?;
+        let list = ["data", "list", "bench/m1"];
+        let first = time_command(compile_runs, || {
+            let _ = std::fs::remove_dir_all(&sandbox.cache);
+            sandbox.command(list)
+        })?;
+        let cached = time_command(runs, || sandbox.command(list))?;
+        let size = std::fs::metadata(&component)
+            .map_err(|err| err.to_string())?
+            .len();
+        rows.push(StartupRow {
+            extension,
+            size,
+            first,
+            cached,
+        });
+    }
+
+    println!("\n## 7. start-up (median of {runs} runs; first execution: {compile_runs})\n");
+    println!("| | silt (partitioned) | baseline (monolith) |");
+    println!("|---|---|---|");
+    let row = |name: &str, cell: fn(&StartupRow) -> String| {
+        let cells: Vec<String> = rows.iter().map(cell).collect();
+        println!("| {name} | {} |", cells.join(" | "));
+    };
+    row("component size", |r| format!("{} KiB", r.size / 1024));
+    row(
+        "`silt data list`, fresh process, empty artifact cache (compile)",
+        |r| ms(r.first),
+    );
+    row("`silt data list`, fresh process, cached artifact", |r| {
+        ms(r.cached)
+    });
+    row("first / cached", |r| {
+        format!("{:.0}×", r.first.as_secs_f64() / r.cached.as_secs_f64())
+    });
+    println!(
+        "| `silt extension list`, 100 installed (nothing compiled) | {} | (same host) |",
+        ms(list_100)
+    );
+
+    let extensions: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{{\"extension\":\"{}\",\"component_bytes\":{},\"first_ms\":{},\"cached_ms\":{}}}",
+                r.extension,
+                r.size,
+                r.first.as_secs_f64() * 1e3,
+                r.cached.as_secs_f64() * 1e3
+            )
+        })
+        .collect();
+    let json = format!(
+        "{{\"runs\":{runs},\"list_100_ms\":{},\"extensions\":[{}]}}\n",
+        list_100.as_secs_f64() * 1e3,
+        extensions.join(",")
+    );
+    let out = build::target_dir().join("bench/datastore-startup.json");
+    std::fs::write(&out, json).map_err(|err| err.to_string())?;
+    println!("\nwrote {}", out.display());
+    Ok(())
+}
+
+/// Scenario 7 for one extension.
+struct StartupRow {
+    extension: &'static str,
+    /// Component bytes.
+    size: u64,
+    /// Fresh process, empty artifact cache.
+    first: Duration,
+    /// Fresh process, cached artifact.
+    cached: Duration,
+}
+
+/// The `silt` binary with its own extensions directory, artifact cache and
+/// working directory, so a benchmark touches nothing of the user's.
+struct Sandbox {
+    silt: PathBuf,
+    dir: PathBuf,
+    cache: PathBuf,
+}
+
+impl Sandbox {
+    fn new(silt: &Path, dir: &Path) -> Self {
+        Self {
+            silt: silt.to_owned(),
+            dir: dir.to_owned(),
+            cache: dir.join("cache"),
+        }
+    }
+
+    /// `silt ARGS` in this sandbox, quiet.
+    fn command<'a>(&self, args: impl IntoIterator<Item = &'a str>) -> Command {
+        let mut command = Command::new(&self.silt);
+        command
+            .current_dir(self.dir.join("project"))
+            .env("SILT_EXTENSIONS_DIR", self.dir.join("extensions"))
+            .env("SILT_CACHE_DIR", &self.cache)
+            .env_remove("RUST_LOG")
+            .args(args);
+        command
+    }
+
+    /// Runs `silt ARGS`; only a failure is worth printing.
+    fn quietly<'a>(&self, args: impl IntoIterator<Item = &'a str> + Clone) -> Result<()> {
+        let line: Vec<&str> = args.clone().into_iter().collect();
+        let output = self.command(args).output().map_err(|err| err.to_string())?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "silt {}: {}",
+                line.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+
+    /// Installs `file`.
+    fn install(&self, file: &Path) -> Result<()> {
+        std::fs::create_dir_all(self.dir.join("project")).map_err(|err| err.to_string())?;
+        self.quietly(["extension", "add", &*file.to_string_lossy()])
+    }
+
+    /// A project on a local-directory datastore served by `extension`;
+    /// returns its directory.
+    fn project(&self, extension: &str) -> Result<PathBuf> {
+        let project = self.dir.join("project");
+        std::fs::write(
+            project.join("silt.toml"),
+            format!("[datastore]\nextension = \"{extension}\"\nbackend = \"dir\"\n"),
+        )
+        .map_err(|err| err.to_string())?;
+        Ok(project)
+    }
 }
 
 /// `cargo bench --bench <name> -- <target>/bench/<name>.json <args>` with

@@ -8,7 +8,7 @@
 //! cargo xtask seaweed          # install SeaweedFS for the tests; prints the `weed` path
 //! cargo xtask bench startup    # start-up benchmark table
 //! cargo xtask bench store      # object-store throughput vs aws-sdk-s3, bulk download
-//! cargo xtask bench datastore  # write cost and lease hold at 1k vs 100k objects, no-op sync
+//! cargo xtask bench datastore  # the field's pain scenarios: silt vs the monolith baseline
 //! ```
 
 mod bench;

@@ -45,17 +45,18 @@ fn lease_for<'a>(leases: &'a [Lease], model: &ModelRef) -> Result<&'a Lease, Err
         })
 }
 
-/// One model's push, uploaded and ready to commit.
+/// One model's push: what to upload, then what to commit.
 struct Prepared {
     model: ModelRef,
     lease: Lease,
     changes: Vec<LocalChange>,
+    uploads: Vec<UploadItem>,
     commit: Vec<Change>,
     sidecar: local::Sidecar,
 }
 
-/// Uploads one model's local changes and checks that what was uploaded is
-/// what was hashed. Returns the changes to commit (possibly none).
+/// Plans one model's push from its local changes: the objects to upload and
+/// the changes to commit (possibly none). Checks the model's lease.
 fn prepare(
     model: &ModelRef,
     lease: &Lease,
@@ -99,33 +100,51 @@ fn prepare(
         }
     }
     change::check_lease(lease, model)?;
-    for (item, result) in uploads.iter().zip(object_store::upload(&uploads)) {
-        result.map_err(|err| store::error(&item.key, err))?;
-        stats.objects_uploaded += 1;
-    }
-    // What was uploaded must be what was hashed: a file written meanwhile
-    // would be committed under a checksum it does not have.
-    for change in &changes {
-        if let LocalChange::Changed {
-            name,
-            size,
-            mtime_ns,
-            ..
-        } = change
-        {
-            let path = layout::working_path(model, name);
-            if local::stat(&path) != Some((*size, *mtime_ns)) {
-                return Err(local::changed_while_reading(&path));
-            }
-        }
-    }
     Ok(Prepared {
         model: model.clone(),
         lease: lease.clone(),
         changes,
+        uploads,
         commit,
         sidecar,
     })
+}
+
+/// Uploads what every prepared model needs in one bulk transfer — one call,
+/// so the host keeps all its transfer slots busy across models instead of
+/// draining them at the end of each model — then checks that what was
+/// uploaded is what was hashed.
+fn upload(prepared: &[Prepared], stats: &mut TransferStats) -> Result<(), Error> {
+    let uploads: Vec<UploadItem> = prepared
+        .iter()
+        .flat_map(|p| p.uploads.iter().cloned())
+        .collect();
+    if uploads.is_empty() {
+        return Ok(());
+    }
+    for (item, result) in uploads.iter().zip(object_store::upload(&uploads)) {
+        result.map_err(|err| store::error(&item.key, err))?;
+        stats.objects_uploaded += 1;
+    }
+    // A file written meanwhile would be committed under a checksum it does
+    // not have.
+    for ready in prepared {
+        for change in &ready.changes {
+            if let LocalChange::Changed {
+                name,
+                size,
+                mtime_ns,
+                ..
+            } = change
+            {
+                let path = layout::working_path(&ready.model, name);
+                if local::stat(&path) != Some((*size, *mtime_ns)) {
+                    return Err(local::changed_while_reading(&path));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// After a model's commit: stamps the committed files, keeps the committed
@@ -346,6 +365,7 @@ impl<T: Index> Guest for T {
                 prepared.push(ready);
             }
         }
+        upload(&prepared, &mut stats)?;
         // One commit call for every model: the index decides whether that is
         // one commit per model or one for all.
         let batch: Vec<(&ModelRef, &Lease, &[Change])> = prepared

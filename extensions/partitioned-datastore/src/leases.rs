@@ -27,7 +27,6 @@ use silt_datastore_kit::silt::datastore::types::{Error, Lease, LockInfo, LockSco
 use silt_datastore_kit::store::{self, Written};
 
 use crate::Partitioned;
-use crate::commit;
 use crate::index::{self, NAMESPACE_FENCE_KEY};
 
 /// The live namespace lock, unless it is `holder`'s own.
@@ -38,7 +37,8 @@ fn live_namespace_lock() -> Result<Option<Current>, Error> {
 
 /// Raises the model partition's fence to `generation` (creating the
 /// partition if needed), starting from `read` (the partition as just read;
-/// re-read only after a lost race). `lock-lost` if a newer lease got there first.
+/// re-read only after a lost race). `precondition-failed` if another lease
+/// got there first.
 fn raise_fence(
     model: &ModelRef,
     read: partition::Versioned,
@@ -58,10 +58,15 @@ fn raise_fence(
         if next.fence == generation && next.fence_token == token {
             return Ok(());
         }
-        // Equal generations of two holders can only follow a force-release
-        // of a lease mid-acquisition: the one that raised the fence first wins.
+        // We hold the lock, so a fence at or above our generation was raised
+        // by a holder that came and went after we read the partition (or was
+        // force-released mid-acquisition): a lost race, which the host retries
+        // with a fresh read.
         if next.fence >= generation {
-            return Err(commit::fenced(model, generation, next.fence));
+            return Err(Error::PreconditionFailed(format!(
+                "{key}: fence raised to generation {} by another holder while acquiring generation {generation}",
+                next.fence
+            )));
         }
         next.fence = generation;
         next.fence_token = token.to_owned();
@@ -122,33 +127,42 @@ fn write_lock(key: &str, body: &LockBody, previous: Option<&Current>) -> Result<
 fn acquire_model(model: &ModelRef, holder: HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
     let scope = LockScope::Model(model.clone());
     let key = layout::lock_key(&scope)?;
-    // Politeness first: do not even try while structural work is pending.
-    if let Some(namespace) = live_namespace_lock()? {
-        return Err(held(&namespace));
-    }
-    let now = clock::now_ms();
-    let existing = read_lock(&key)?;
-    if let Some(current) = existing.as_ref().filter(|c| !c.body.stale(now)) {
-        return Err(held(current));
-    }
     let partition = index::read(model)?;
     let fence = partition.partition.fence;
-    let previous_generation = existing.as_ref().map_or(0, |c| c.body.generation);
-    let body = LockBody {
+    let now = clock::now_ms();
+    let mut body = LockBody {
         scope: ScopeBody::from_wit(&scope),
         holder,
         token: clock::random_hex(),
-        generation: fence.max(previous_generation) + 1,
+        generation: fence + 1,
         acquired_at: now,
         renewed_at: now,
         ttl_ms,
         nonce: clock::random_hex(),
     };
-    let version = match write_lock(&key, &body, existing.as_ref())? {
+    // The common case first: no lock, so create it (one request). Only when
+    // one exists is it read, to refuse a live one or to take a stale one over
+    // by compare-and-swap with a generation above its own (its holder may
+    // have stopped before raising the fence to it).
+    let version = match write_lock(&key, &body, None)? {
         Written::Landed(version) => version,
-        Written::Lost => return Err(lost_race(&key)?),
+        Written::Lost => {
+            let Some(existing) = read_lock(&key)? else {
+                return Err(lost_race(&key)?);
+            };
+            if !existing.body.stale(clock::now_ms()) {
+                return Err(held(&existing));
+            }
+            body.generation = fence.max(existing.body.generation) + 1;
+            match write_lock(&key, &body, Some(&existing))? {
+                Written::Landed(version) => version,
+                Written::Lost => return Err(lost_race(&key)?),
+            }
+        }
     };
-    // We hold the model lock; if structural work started meanwhile, let it go first.
+    // We hold the model lock; if structural work holds or waits for the
+    // namespace, let it go first. (This check after writing our own lock is
+    // what makes the two kinds of lease exclude each other.)
     if let Some(namespace) = live_namespace_lock()? {
         store::delete_if(&key, &version)?;
         return Err(held(&namespace));
@@ -269,6 +283,12 @@ impl Guest for Partitioned {
     }
 
     fn release(lease: Lease) -> Result<(), Error> {
+        // The lease carries the version we last wrote: usually one DELETE.
+        let key = layout::lock_key(&lease.scope)?;
+        if store::delete_if(&key, &lease.version)? {
+            return Ok(());
+        }
+        // Changed since: still ours (an older copy of the lease), or lost.
         let (key, current) = still_ours(&lease)?;
         if store::delete_if(&key, &current.version)? {
             Ok(())

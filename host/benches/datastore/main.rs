@@ -10,9 +10,9 @@
 //! 5. a cold clone making one model present;
 //! 6. gc of 7 expired versions: what is locked and for how long;
 //!
-//! (7, start-up, is `cargo xtask bench startup`, which `xtask bench
-//! datastore` runs after this.) Every scenario reports requests and bytes
-//! from the counting wrapper, and lock holds as the store saw them.
+//! (7, start-up, is about processes: `cargo xtask bench datastore` times it
+//! with the `silt` binary after this.) Every scenario reports requests and
+//! bytes from the counting wrapper, and lock holds as the store saw them.
 //!
 //! `--quick` uses small sizes, checks that every scenario completes and that
 //! both extensions hold the same data afterwards, and asserts nothing about
