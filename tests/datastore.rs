@@ -129,17 +129,17 @@ fn two_clones_see_each_others_commits() {
         let input = write(&alice, "in", "from alice\n");
         alice.ok(&["data", "put", "shared/m", "notes.txt", &input]);
 
-        // Bob's status sees a change in the store; a pull fetches index only.
+        // Bob's status sees a change in the store; a lazy pull fetches index only.
         let status = bob.json(&["datastore", "status"]);
         assert_eq!(
             status["remote_changes"],
             serde_json::json!(["shared/m"]),
             "{backend:?}"
         );
-        bob.ok(&["datastore", "sync", "--pull"]);
+        bob.ok(&["--hydration", "lazy", "datastore", "sync", "--pull"]);
         assert!(
             !bob.model_dir("shared/m").join("notes.txt").exists(),
-            "pull must stay lazy"
+            "a lazy pull fetches no data"
         );
         let status = bob.json(&["datastore", "status"]);
         assert_eq!(

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The name of the configuration file at a repository's root.
 pub const CONFIG_FILE_NAME: &str = "silt.toml";
@@ -90,6 +90,21 @@ pub struct DatastoreConfig {
     /// (the datastore records it for every writer). Default: the
     /// datastore's own (10 for a new one).
     pub retain_versions: Option<u32>,
+    /// How much of the datastore this clone fetches: `full` (default) or
+    /// `lazy`. Overridden per command by `--hydration`.
+    pub hydration: Hydration,
+}
+
+/// `[datastore] hydration`: how much of the datastore a clone fetches.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Hydration {
+    /// Setup and every pull fetch every model's latest files.
+    #[default]
+    Full,
+    /// Setup and pulls fetch index metadata only; a command fetches the
+    /// models it works on, `silt datastore hydrate` the rest.
+    Lazy,
 }
 
 impl Default for DatastoreConfig {
@@ -105,6 +120,7 @@ impl Default for DatastoreConfig {
             extension: DEFAULT_DATASTORE_EXTENSION.to_owned(),
             local_dir: None,
             retain_versions: None,
+            hydration: Hydration::Full,
         }
     }
 }

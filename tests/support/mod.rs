@@ -6,6 +6,7 @@
 
 pub mod lying_store;
 pub mod project;
+pub mod recording_store;
 pub mod seaweed;
 pub mod slow_store;
 

@@ -267,6 +267,11 @@ fn store_error(key: &str, err: StoreError) -> Error {
 }
 
 impl models::Guest for Hello {
+    fn list_models() -> Result<Vec<ModelRef>, Error> {
+        Err(Error::NotSupported(
+            "hello-extension keeps no per-model index".into(),
+        ))
+    }
     fn list_files(_model: ModelRef) -> Result<Vec<models::FileEntry>, Error> {
         Err(Error::NotSupported(
             "hello-extension keeps no per-model index".into(),

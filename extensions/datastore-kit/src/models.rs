@@ -24,6 +24,10 @@ fn versions_of<I: Index>(model: &ModelRef, name: &str) -> Result<Vec<partition::
 }
 
 impl<T: Index> Guest for T {
+    fn list_models() -> Result<Vec<ModelRef>, Error> {
+        Ok(T::list()?.into_values().map(|(model, _)| model).collect())
+    }
+
     fn list_files(model: ModelRef) -> Result<Vec<FileEntry>, Error> {
         layout::check_model(&model)?;
         let partition = T::read(&model)?.partition;

@@ -1,4 +1,4 @@
-//! `silt datastore setup|status|sync|verify|doctor|lock`.
+//! `silt datastore setup|status|sync|gc|verify|hydrate|doctor|lock`.
 
 use std::sync::Arc;
 
@@ -6,9 +6,12 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::Context;
+use super::hydration_progress::ProgressReporter;
 use super::output::human_bytes;
+use crate::config::Hydration;
 use crate::datastore::{
-    Datastore, LeasePolicy, collect_garbage, describe_holder, model_label, now_ms, parse_model,
+    Datastore, Fetched, HydrationProgress, LAZY_HYDRATION, LeasePolicy, collect_garbage,
+    describe_holder, full_pull, hydrate_all, hydrate_models, model_label, now_ms, parse_model,
     scope_label, under_leases,
 };
 use crate::exit::UntrustworthyStore;
@@ -81,6 +84,20 @@ pub enum DatastoreCommand {
         #[arg(long)]
         allow_unsafe_store: bool,
     },
+    /// Fetch models' latest files now (what a lazy clone fetches on use):
+    /// the named models, or every model. Resumable: what is present is skipped.
+    Hydrate {
+        /// These models (`type/id`).
+        #[arg(long = "model", value_name = "TYPE/ID", required_unless_present_any = ["all", "status"])]
+        models: Vec<String>,
+        /// Every model in the store.
+        #[arg(long, conflicts_with = "models")]
+        all: bool,
+        /// Only count what is present and what is missing (reads index
+        /// metadata, fetches no data).
+        #[arg(long)]
+        status: bool,
+    },
     /// Inspect or break leases.
     #[command(subcommand)]
     Lock(LockCommand),
@@ -142,6 +159,11 @@ pub(super) fn run(context: &Context, command: DatastoreCommand) -> anyhow::Resul
             models,
         } => gc(context, keep, dry_run, &models),
         DatastoreCommand::Verify { models } => verify(context, &models),
+        DatastoreCommand::Hydrate {
+            models,
+            all,
+            status,
+        } => hydrate(context, &models, all, status),
         DatastoreCommand::Doctor { allow_unsafe_store } => doctor(context, allow_unsafe_store),
         DatastoreCommand::Lock(LockCommand::Status(target)) => lock_status(context, &target),
         DatastoreCommand::Lock(LockCommand::Release { target, .. }) => {
@@ -187,6 +209,12 @@ struct SetupReport {
     layout_version: u32,
     detail: String,
     local_dir: String,
+    hydration: Hydration,
+    /// Data files fetched (none when lazy).
+    fetched: Fetched,
+    /// Every request of the setup, metadata included, and the bytes read.
+    requests: u64,
+    bytes_read: u64,
 }
 
 /// `setup` without printing: for `silt init`.
@@ -204,7 +232,22 @@ fn setup(
         let verb = if report.created { "created" } else { "found" };
         writeln!(out, "{verb} the datastore at {}", report.store)?;
         writeln!(out, "  {}", report.detail)?;
-        writeln!(out, "  local copy: {}", report.local_dir)
+        writeln!(out, "  local copy: {}", report.local_dir)?;
+        match report.hydration {
+            Hydration::Lazy => writeln!(
+                out,
+                "  hydration: lazy — fetched index metadata only ({} requests, {}); data comes when a command uses it",
+                report.requests,
+                human_bytes(report.bytes_read)
+            ),
+            Hydration::Full => writeln!(
+                out,
+                "  hydration: full — fetched {} files ({}); {} requests",
+                report.fetched.objects,
+                human_bytes(report.fetched.bytes),
+                report.requests
+            ),
+        }
     })
 }
 
@@ -215,13 +258,24 @@ fn set_up(
 ) -> anyhow::Result<SetupReport> {
     let checked = check_store(context, allow_unsafe_store)?;
     let retain_versions = retain_versions.or(context.locations.config.datastore.retain_versions);
-    let report = super::with_datastore(context, async |datastore| {
-        datastore
+    let hydration = context.hydration();
+    let (report, fetched, traffic) = super::with_datastore(context, async |datastore| {
+        let report = datastore
             .setup(SetupOptions {
                 create: true,
                 retain_versions,
             })
-            .await
+            .await?;
+        let fetched = match hydration {
+            Hydration::Lazy => Fetched::default(),
+            Hydration::Full => {
+                with_progress(context, async |on_progress| {
+                    full_pull(datastore, on_progress).await
+                })
+                .await?
+            }
+        };
+        anyhow::Ok((report, fetched, datastore.traffic()))
     })?;
     Ok(SetupReport {
         store: checked.store,
@@ -229,6 +283,92 @@ fn set_up(
         layout_version: report.layout_version,
         detail: report.detail,
         local_dir: context.locations.local_dir.display().to_string(),
+        hydration,
+        fetched,
+        requests: traffic.requests(),
+        bytes_read: traffic.get_bytes,
+    })
+}
+
+/// Runs `work` with a progress reporter for hydration on stderr.
+async fn with_progress<T>(
+    context: &Context,
+    work: impl AsyncFnOnce(&mut dyn FnMut(&HydrationProgress)) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut reporter = ProgressReporter::new("hydrate", context.silent_progress());
+    let result = work(&mut |progress| reporter.update(progress)).await;
+    reporter.finish();
+    result
+}
+
+#[derive(Serialize)]
+struct HydrateReport {
+    status_only: bool,
+    models: usize,
+    fetched: Fetched,
+    already_present: u64,
+    missing: u64,
+    seconds: f64,
+    requests: u64,
+}
+
+fn hydrate(context: &Context, models: &[String], all: bool, status: bool) -> anyhow::Result<()> {
+    let named = if all || models.is_empty() {
+        None
+    } else {
+        Some(
+            models
+                .iter()
+                .map(|m| parse_model(m))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        )
+    };
+    let started = std::time::Instant::now();
+    let report = super::with_datastore(context, async |datastore| {
+        if !datastore.supports(LAZY_HYDRATION) {
+            anyhow::bail!(
+                "the `{}` extension does not hydrate by model (no `{LAZY_HYDRATION}` capability): its pull fetches everything; use `silt datastore sync --pull`",
+                datastore.extension_name()
+            );
+        }
+        let models = match named {
+            Some(models) => models,
+            None => datastore.list_models().await?,
+        };
+        let progress = with_progress(context, async |on_progress| {
+            hydrate_models(datastore, &models, status, on_progress).await
+        })
+        .await?;
+        anyhow::Ok(HydrateReport {
+            status_only: status,
+            models: models.len(),
+            fetched: progress.fetched,
+            already_present: progress.already_present,
+            missing: progress.missing,
+            seconds: started.elapsed().as_secs_f64(),
+            requests: datastore.traffic().requests(),
+        })
+    })?;
+    context.output.emit(&report, |out| {
+        if report.status_only {
+            return writeln!(
+                out,
+                "{} models: {} files present locally, {} missing (silt datastore hydrate --all fetches them)",
+                report.models, report.already_present, report.missing
+            );
+        }
+        let rate = report.fetched.bytes as f64 / report.seconds.max(1e-3);
+        writeln!(
+            out,
+            "hydrated {} models: fetched {} files ({}) in {:.1} s ({}/s); {} already present; {} requests",
+            report.models,
+            report.fetched.objects,
+            human_bytes(report.fetched.bytes),
+            report.seconds,
+            human_bytes(rate as u64),
+            report.already_present,
+            report.requests
+        )
     })
 }
 
@@ -340,7 +480,29 @@ fn sync(
                 leases: Vec::new(),
                 dry_run,
             };
-            report.pulled = Some(datastore.pull(&options).await?.into());
+            let mut pulled: Direction = datastore.pull(&options).await?.into();
+            // Full hydration: a pull also fetches what is not present yet.
+            if context.hydration() == Hydration::Full && !dry_run {
+                let fetched = with_progress(context, async |on_progress| match &scope {
+                    Scope::All => hydrate_all(datastore, on_progress).await,
+                    Scope::Models(models) if datastore.supports(LAZY_HYDRATION) => {
+                        Ok(hydrate_models(datastore, models, false, on_progress)
+                            .await?
+                            .fetched)
+                    }
+                    Scope::Models(_) => Ok(Fetched::default()),
+                })
+                .await?;
+                if fetched.objects > 0 {
+                    pulled.summary.push_str(&format!(
+                        "; fetched {} files not present yet (full hydration)",
+                        fetched.objects
+                    ));
+                }
+                pulled.objects_downloaded += fetched.objects;
+                pulled.bytes_downloaded += fetched.bytes;
+            }
+            report.pulled = Some(pulled);
         }
         if push {
             report.pushed = Some(

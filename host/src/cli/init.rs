@@ -112,6 +112,8 @@ pub(super) fn run(context: &Context, cwd: &Path, args: InitArgs) -> anyhow::Resu
     let context = Context {
         locations,
         output: context.output.clone(),
+        hydration: context.hydration,
+        quiet: context.quiet,
     };
     let mut report = InitReport {
         config: path.clone(),

@@ -5,6 +5,7 @@ mod cache;
 mod data;
 mod datastore;
 mod extension;
+mod hydration_progress;
 mod init;
 pub mod output;
 mod run;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use crate::config::Hydration;
 use crate::datastore::Datastore;
 use crate::locations::Locations;
 use output::Output;
@@ -33,6 +35,11 @@ pub struct Cli {
     /// Only print errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// How much of the datastore to fetch, for this command: `full` (every
+    /// model's files) or `lazy` (index metadata, then what a command uses).
+    /// Default: `datastore.hydration` in silt.toml, else `full`.
+    #[arg(long, global = true, value_enum, value_name = "MODE")]
+    pub hydration: Option<Hydration>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -66,6 +73,23 @@ pub struct Context {
     pub locations: Locations,
     /// The output renderer.
     pub output: Output,
+    /// `--hydration`, if given.
+    pub hydration: Option<Hydration>,
+    /// `--quiet`: no progress.
+    pub quiet: bool,
+}
+
+impl Context {
+    /// The hydration mode of this command: `--hydration`, else silt.toml's.
+    pub fn hydration(&self) -> Hydration {
+        self.hydration
+            .unwrap_or(self.locations.config.datastore.hydration)
+    }
+
+    /// True when progress would only get in the way.
+    pub fn silent_progress(&self) -> bool {
+        self.quiet || self.output.is_json()
+    }
 }
 
 /// Runs the command line of this process and returns its exit code.
@@ -86,7 +110,12 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli, output: Output) -> anyhow::Result<()> {
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
     let locations = Locations::discover(&cwd)?;
-    let context = Context { locations, output };
+    let context = Context {
+        locations,
+        output,
+        hydration: cli.hydration,
+        quiet: cli.quiet,
+    };
     match cli.command {
         Command::Extension(command) => extension::run(&context, command),
         Command::Cache(command) => cache::run(&context, command),

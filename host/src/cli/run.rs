@@ -11,9 +11,8 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Context;
-use crate::datastore::{LeasePolicy, parse_model, under_leases};
+use crate::datastore::{LeasePolicy, make_present, parse_model, under_leases};
 use crate::exit::CommandFailed;
-use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
 use crate::runtime::bindings::exports::silt::datastore::sync::SyncOptions;
 use crate::runtime::bindings::silt::datastore::types::{LockScope, Scope};
 
@@ -41,6 +40,8 @@ pub const ENV_MODEL_DIRS: &str = "SILT_MODEL_DIRS";
 struct RunReport {
     models: Vec<String>,
     downloaded: u64,
+    /// Why a full pull replaced making only these models present, if it did.
+    full_pull_because: Option<String>,
     committed: Vec<String>,
     exit_code: i32,
 }
@@ -55,16 +56,12 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
     let report = super::with_datastore(context, async |datastore| {
         let scopes = models.iter().cloned().map(LockScope::Model).collect();
         under_leases(datastore, scopes, &policy, async |leases| {
-            let hydrated = datastore
-                .hydrate_scope(
-                    &models,
-                    HydrateOptions {
-                        include_history: false,
-                        dry_run: false,
-                        max_objects: None,
-                    },
-                )
-                .await?;
+            let presence = make_present(datastore, &models).await?;
+            if let Some(reason) = &presence.full_pull_because
+                && !context.output.is_json()
+            {
+                eprintln!("silt: {reason}");
+            }
             let data_dir = datastore.local_dir().join("data");
             let dirs: Vec<_> = models
                 .iter()
@@ -106,7 +103,8 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
                 .await?;
             anyhow::Ok(RunReport {
                 models: args.models.clone(),
-                downloaded: hydrated.stats.objects_downloaded,
+                downloaded: presence.fetched.objects,
+                full_pull_because: presence.full_pull_because.clone(),
                 committed: pushed.changed,
                 exit_code: 0,
             })

@@ -18,7 +18,7 @@ use crate::runtime::bindings::silt::datastore::types::{
     Holder, Lease, LockInfo, LockScope, ModelRef, Scope,
 };
 use crate::runtime::{ArtifactCache, Catalog, ExtensionInstance, Grants, LoadedExtension, Runtime};
-use crate::store::{ObjectStore, root};
+use crate::store::{Counting, CountsSnapshot, ObjectStore, root};
 
 /// The datastore: the extension that implements it and the store it works on.
 pub struct Datastore {
@@ -27,6 +27,8 @@ pub struct Datastore {
     grants: Grants,
     holder: Holder,
     local_dir: PathBuf,
+    /// Every request the extension made, for reports ("fetched N objects").
+    traffic: Arc<Counting<Arc<dyn ObjectStore>>>,
 }
 
 /// Calls one export and maps both failure layers (the runtime's and the
@@ -81,8 +83,9 @@ impl Datastore {
         let cache = ArtifactCache::new(&locations.cache_dir, config.cache.max_size_mib << 20);
         let runtime = Runtime::new(config.runtime.clone(), cache);
         let loaded = runtime.load(component).await?;
+        let traffic = Arc::new(Counting::new(store));
         let grants = Grants {
-            store: Some(store),
+            store: Some(traffic.clone() as Arc<dyn ObjectStore>),
             cache_dir: Some(locations.local_dir.clone()),
             progress,
             transfer_concurrency: Some(config.datastore.transfer_concurrency),
@@ -93,7 +96,27 @@ impl Datastore {
             grants,
             holder: holder::current(),
             local_dir: locations.local_dir.clone(),
+            traffic,
         })
+    }
+
+    /// The extension's name.
+    pub fn extension_name(&self) -> &str {
+        &self.loaded.metadata.name
+    }
+
+    /// True when the extension declares `capability` (e.g. `lazy-hydration`).
+    pub fn supports(&self, capability: &str) -> bool {
+        self.loaded
+            .metadata
+            .capabilities
+            .iter()
+            .any(|c| c == capability)
+    }
+
+    /// Requests and bytes the extension's calls have cost so far.
+    pub fn traffic(&self) -> CountsSnapshot {
+        self.traffic.counts().snapshot()
     }
 
     /// Who this process is in lock objects.
@@ -217,6 +240,13 @@ impl Datastore {
         export_call!(self, "force-release lock", |b, s| b
             .silt_datastore_locks()
             .call_force_release(s, expected))
+    }
+
+    /// `models.list-models`.
+    pub async fn list_models(&self) -> anyhow::Result<Vec<ModelRef>> {
+        export_call!(self, "list models", |b, s| b
+            .silt_datastore_models()
+            .call_list_models(s))
     }
 
     /// `models.list-files`.

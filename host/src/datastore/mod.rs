@@ -8,6 +8,7 @@ mod client;
 mod error;
 mod gc;
 mod holder;
+mod hydration;
 mod leases;
 mod model_ref;
 mod signals;
@@ -16,6 +17,10 @@ pub use client::Datastore;
 pub use error::{DatastoreError, describe_holder, scope_label};
 pub use gc::collect_garbage;
 pub use holder::now_ms;
+pub use hydration::{
+    Fetched, HydrationProgress, LAZY_HYDRATION, Presence, full_pull, hydrate_all, hydrate_models,
+    make_present,
+};
 pub use leases::{ENV_LOCK_MAX_WAIT, LeasePolicy, LeaseSet, under_leases};
 pub use model_ref::{model_label, parse_model};
 pub use signals::{Interrupted, Signals};

@@ -181,6 +181,9 @@ impl locks::Guest for Misbehaving {
 }
 
 impl models::Guest for Misbehaving {
+    fn list_models() -> Result<Vec<ModelRef>, Error> {
+        unsupported()
+    }
     fn list_files(_model: ModelRef) -> Result<Vec<models::FileEntry>, Error> {
         unsupported()
     }

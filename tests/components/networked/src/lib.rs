@@ -91,6 +91,9 @@ impl locks::Guest for Networked {
 }
 
 impl models::Guest for Networked {
+    fn list_models() -> Result<Vec<ModelRef>, Error> {
+        unsupported()
+    }
     fn list_files(_model: ModelRef) -> Result<Vec<models::FileEntry>, Error> {
         unsupported()
     }

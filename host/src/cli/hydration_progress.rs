@@ -1,0 +1,99 @@
+//! Progress of a long hydration on stderr: a bar on a terminal (models,
+//! files, bytes, rate, ETA), plain lines at most once a second otherwise,
+//! nothing with `--json` or `--quiet`.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::output::human_bytes;
+use crate::datastore::HydrationProgress;
+
+/// Where progress goes.
+enum Sink {
+    Bar(ProgressBar),
+    Lines { last: Option<Instant> },
+    Silent,
+}
+
+/// Reports [`HydrationProgress`] as it comes.
+pub struct ProgressReporter {
+    sink: Sink,
+    started: Instant,
+    what: &'static str,
+}
+
+impl ProgressReporter {
+    /// A reporter for `what` (e.g. `hydrate`); silent when `silent`.
+    pub fn new(what: &'static str, silent: bool) -> Self {
+        let sink = if silent {
+            Sink::Silent
+        } else if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} models  {msg}  ETA {eta}",
+                )
+                .expect("the template is valid")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(what);
+            Sink::Bar(bar)
+        } else {
+            Sink::Lines { last: None }
+        };
+        Self {
+            sink,
+            started: Instant::now(),
+            what,
+        }
+    }
+
+    /// Shows `progress`.
+    pub fn update(&mut self, progress: &HydrationProgress) {
+        let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
+        let rate = progress.fetched.bytes as f64 / elapsed;
+        let files = format!(
+            "{} files, {} fetched ({}/s)",
+            progress.fetched.objects,
+            human_bytes(progress.fetched.bytes),
+            human_bytes(rate as u64)
+        );
+        match &mut self.sink {
+            Sink::Bar(bar) => {
+                bar.set_length(progress.models_total as u64);
+                bar.set_position(progress.models_done as u64);
+                bar.set_message(files);
+            }
+            Sink::Lines { last } => {
+                let done = progress.models_done == progress.models_total;
+                if done || last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                    *last = Some(Instant::now());
+                    let eta =
+                        eta(progress, elapsed).map_or(String::new(), |s| format!(", ETA {s:.0} s"));
+                    eprintln!(
+                        "{}: {}/{} models, {files}{eta}",
+                        self.what, progress.models_done, progress.models_total
+                    );
+                }
+            }
+            Sink::Silent => {}
+        }
+    }
+
+    /// Clears the bar.
+    pub fn finish(self) {
+        if let Sink::Bar(bar) = self.sink {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Seconds left at the pace so far, by models done.
+fn eta(progress: &HydrationProgress, elapsed: f64) -> Option<f64> {
+    (progress.models_done > 0 && progress.models_done < progress.models_total).then(|| {
+        elapsed / progress.models_done as f64
+            * (progress.models_total - progress.models_done) as f64
+    })
+}

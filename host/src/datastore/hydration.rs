@@ -1,0 +1,183 @@
+//! Hydration policy: how much of the datastore a clone keeps present, and
+//! making models present before a command uses them.
+//!
+//! - `full` (the default, today's behaviour): setup and every pull also
+//!   fetch every model's latest files;
+//! - `lazy`: setup and pull fetch index metadata only; a command makes
+//!   present exactly the models it works on (`hydrate-scope`), and
+//!   `silt datastore hydrate` fetches the rest when asked.
+//!
+//! An extension without the `lazy-hydration` capability always gets a full
+//! pull; so does a command whose `hydrate-scope` failed (and it says so).
+
+use serde::Serialize;
+
+use super::Datastore;
+use super::model_ref::model_label;
+use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
+use crate::runtime::bindings::exports::silt::datastore::sync::SyncOptions;
+use crate::runtime::bindings::silt::datastore::types::{ModelRef, Scope};
+
+/// The capability that says `hydrate-scope` fetches only what it is asked.
+pub const LAZY_HYDRATION: &str = "lazy-hydration";
+
+/// Models per `hydrate-scope` call when hydrating many: enough to keep the
+/// transfer slots busy, few enough that progress moves and an interrupted
+/// run loses little (each call's downloads land whole, and a rerun skips
+/// what is present).
+const MODELS_PER_CALL: usize = 64;
+
+/// Files and bytes fetched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Fetched {
+    /// Objects downloaded.
+    pub objects: u64,
+    /// Bytes downloaded.
+    pub bytes: u64,
+}
+
+/// Progress of hydrating many models, reported after each call.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct HydrationProgress {
+    /// Models done so far.
+    pub models_done: usize,
+    /// Models to do.
+    pub models_total: usize,
+    /// Fetched so far.
+    pub fetched: Fetched,
+    /// Files that were already present.
+    pub already_present: u64,
+    /// Files still missing (only in a dry run, where nothing is fetched).
+    pub missing: u64,
+}
+
+/// What making models present did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Presence {
+    /// What was fetched.
+    pub fetched: Fetched,
+    /// Set when the scoped path was not taken: why, so the user sees that a
+    /// full pull happened instead.
+    pub full_pull_because: Option<String>,
+}
+
+/// Makes the latest files of `models` present in the working copy before a
+/// command uses them: `hydrate-scope` when the extension fetches lazily;
+/// otherwise, or when that fails, a full pull (and `full_pull_because` says
+/// why).
+///
+/// # Errors
+/// When the full pull fails too.
+pub async fn make_present(datastore: &Datastore, models: &[ModelRef]) -> anyhow::Result<Presence> {
+    let reason = if datastore.supports(LAZY_HYDRATION) {
+        match datastore.hydrate_scope(models, latest_only(false)).await {
+            Ok(report) => {
+                return Ok(Presence {
+                    fetched: Fetched {
+                        objects: report.stats.objects_downloaded,
+                        bytes: report.stats.bytes_downloaded,
+                    },
+                    full_pull_because: None,
+                });
+            }
+            Err(err) => format!(
+                "hydrating {} failed ({err:#}); fell back to a full pull",
+                models
+                    .iter()
+                    .map(model_label)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    } else {
+        format!(
+            "the `{}` extension does not fetch lazily (no `{LAZY_HYDRATION}` capability); did a full pull",
+            datastore.extension_name()
+        )
+    };
+    tracing::debug!("{reason}");
+    let fetched = full_pull(datastore, &mut |_| {}).await?;
+    Ok(Presence {
+        fetched,
+        full_pull_because: Some(reason),
+    })
+}
+
+/// A full pull: refreshes what is present, then fetches every model's
+/// latest files ([`hydrate_all`]).
+///
+/// # Errors
+/// When the pull or a fetch fails; what landed stays (a rerun resumes).
+pub async fn full_pull(
+    datastore: &Datastore,
+    on_progress: &mut dyn FnMut(&HydrationProgress),
+) -> anyhow::Result<Fetched> {
+    let pulled = datastore
+        .pull(&SyncOptions {
+            scope: Scope::All,
+            leases: Vec::new(),
+            dry_run: false,
+        })
+        .await?;
+    let rest = hydrate_all(datastore, on_progress).await?;
+    Ok(Fetched {
+        objects: pulled.stats.objects_downloaded + rest.objects,
+        bytes: pulled.stats.bytes_downloaded + rest.bytes,
+    })
+}
+
+/// After a pull, the rest of a full hydration: every model's latest files.
+/// An extension without `lazy-hydration` already fetched everything in its
+/// pull, so nothing more is asked of it.
+///
+/// # Errors
+/// When listing or a fetch fails; what landed stays.
+pub async fn hydrate_all(
+    datastore: &Datastore,
+    on_progress: &mut dyn FnMut(&HydrationProgress),
+) -> anyhow::Result<Fetched> {
+    if !datastore.supports(LAZY_HYDRATION) {
+        return Ok(Fetched::default());
+    }
+    let models = datastore.list_models().await?;
+    Ok(hydrate_models(datastore, &models, false, on_progress)
+        .await?
+        .fetched)
+}
+
+/// Makes the latest files of `models` present, `MODELS_PER_CALL` at a time,
+/// reporting after each call. With `dry_run`, fetches index metadata only
+/// and counts what is present and missing.
+///
+/// # Errors
+/// When a call fails; what landed before stays.
+pub async fn hydrate_models(
+    datastore: &Datastore,
+    models: &[ModelRef],
+    dry_run: bool,
+    on_progress: &mut dyn FnMut(&HydrationProgress),
+) -> anyhow::Result<HydrationProgress> {
+    let mut progress = HydrationProgress {
+        models_total: models.len(),
+        ..HydrationProgress::default()
+    };
+    on_progress(&progress);
+    for batch in models.chunks(MODELS_PER_CALL) {
+        let report = datastore.hydrate_scope(batch, latest_only(dry_run)).await?;
+        progress.models_done += batch.len();
+        progress.fetched.objects += report.stats.objects_downloaded;
+        progress.fetched.bytes += report.stats.bytes_downloaded;
+        progress.already_present += report.objects_present;
+        progress.missing += report.objects_remaining;
+        on_progress(&progress);
+    }
+    Ok(progress)
+}
+
+fn latest_only(dry_run: bool) -> HydrateOptions {
+    HydrateOptions {
+        include_history: false,
+        dry_run,
+        max_objects: None,
+    }
+}

@@ -1,0 +1,221 @@
+//! Hydration policy, on both datastore extensions and a real S3-compatible
+//! server: a lazy clone fetches index metadata only, a command makes
+//! present exactly the models it works on, `silt datastore hydrate` fetches
+//! the rest (resumably), a full clone fetches everything, and a failed
+//! scoped hydration falls back to a full pull and says so.
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use silt::datastore::{Datastore, make_present};
+use silt::runtime::bindings::exports::silt::datastore::sync::SetupOptions;
+use silt::runtime::bindings::silt::datastore::types::ModelRef;
+use support::project::{Backend, EXTENSIONS, Project};
+use support::recording_store::Recording;
+
+/// Files on disk in a model's working copy (what is present locally).
+fn present(project: &Project, model: &str) -> Vec<String> {
+    let dir = project.model_dir(model);
+    let mut names: Vec<String> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// A datastore with models `t/a` and `t/b`, two files each, written by
+/// `silt data put` from one clone.
+fn datastore_with_two_models(extension: &'static str) -> Project {
+    let writer = Project::with_extension(Backend::S3, extension, "");
+    for (model, content) in [("t/a", "alpha"), ("t/b", "beta")] {
+        for name in ["one.txt", "two.txt"] {
+            let staged = writer.path().join(format!("{name}.in"));
+            std::fs::write(&staged, format!("{content} {name}")).unwrap();
+            writer.ok(&["data", "put", model, name, &staged.to_string_lossy()]);
+        }
+    }
+    writer
+}
+
+#[test]
+fn lazy_clone_fetches_metadata_then_what_a_command_uses_then_the_rest_on_request() {
+    for extension in EXTENSIONS {
+        let writer = datastore_with_two_models(extension);
+
+        // Lazy: setup fetches no data.
+        let lazy = writer.another_clone();
+        let setup = lazy.json(&["--hydration", "lazy", "datastore", "setup"]);
+        assert_eq!(setup["hydration"], "lazy", "{extension}");
+        assert_eq!(setup["fetched"]["objects"], 0, "{extension}: {setup}");
+        assert!(present(&lazy, "t/a").is_empty() && present(&lazy, "t/b").is_empty());
+
+        // A command on t/a makes t/a present, and only t/a.
+        let run = lazy.json(&["run", "--model", "t/a", "--", "true"]);
+        assert_eq!(run["downloaded"], 2, "{extension}: {run}");
+        assert_eq!(run["full_pull_because"], serde_json::Value::Null);
+        assert_eq!(present(&lazy, "t/a"), ["one.txt", "two.txt"], "{extension}");
+        assert!(present(&lazy, "t/b").is_empty(), "{extension}: t/b fetched");
+
+        // hydrate --status counts without fetching; hydrate --all fetches the rest.
+        let status = lazy.json(&["datastore", "hydrate", "--status"]);
+        assert_eq!(status["models"], 2, "{extension}: {status}");
+        assert_eq!(status["already_present"], 2, "{extension}: {status}");
+        assert_eq!(status["missing"], 2, "{extension}: {status}");
+        assert!(
+            present(&lazy, "t/b").is_empty(),
+            "{extension}: --status fetched"
+        );
+        let hydrated = lazy.json(&["datastore", "hydrate", "--all"]);
+        assert_eq!(hydrated["fetched"]["objects"], 2, "{extension}: {hydrated}");
+        assert_eq!(present(&lazy, "t/b"), ["one.txt", "two.txt"], "{extension}");
+        assert_eq!(
+            std::fs::read_to_string(lazy.model_dir("t/b").join("two.txt")).unwrap(),
+            "beta two.txt"
+        );
+        // Again: nothing left to fetch.
+        let again = lazy.json(&["datastore", "hydrate", "--all"]);
+        assert_eq!(again["fetched"]["objects"], 0, "{extension}: {again}");
+        assert_eq!(again["already_present"], 4, "{extension}: {again}");
+
+        // Full (the default): setup fetches every model's files.
+        let full = writer.another_clone();
+        let setup = full.json(&["datastore", "setup"]);
+        assert_eq!(setup["hydration"], "full", "{extension}");
+        assert_eq!(setup["fetched"]["objects"], 4, "{extension}: {setup}");
+        assert_eq!(present(&full, "t/a"), ["one.txt", "two.txt"]);
+        assert_eq!(present(&full, "t/b"), ["one.txt", "two.txt"]);
+
+        // A full pull fetches a model that appeared since; a lazy one does not.
+        let staged = writer.path().join("c.in");
+        std::fs::write(&staged, "gamma").unwrap();
+        writer.ok(&["data", "put", "t/c", "c.txt", &staged.to_string_lossy()]);
+        full.ok(&["datastore", "sync", "--pull"]);
+        assert_eq!(present(&full, "t/c"), ["c.txt"], "{extension}");
+        lazy.ok(&["--hydration", "lazy", "datastore", "sync", "--pull"]);
+        assert!(present(&lazy, "t/c").is_empty(), "{extension}");
+    }
+}
+
+#[test]
+fn hydrate_names_models_or_all_and_refuses_neither() {
+    let writer = datastore_with_two_models("partitioned-datastore");
+    let lazy = writer.another_clone();
+    lazy.ok(&["--hydration", "lazy", "datastore", "setup"]);
+    let (code, _, stderr) = lazy.run(&["datastore", "hydrate"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--model"), "{stderr}");
+    let hydrated = lazy.json(&["datastore", "hydrate", "--model", "t/b"]);
+    assert_eq!(hydrated["models"], 1);
+    assert_eq!(hydrated["fetched"]["objects"], 2);
+    assert!(present(&lazy, "t/a").is_empty());
+    let text = lazy.ok(&["datastore", "hydrate", "--status"]);
+    assert!(
+        text.contains("2 models: 2 files present locally, 2 missing"),
+        "{text}"
+    );
+}
+
+/// Opens a lazy clone of `project`'s datastore on a recording store.
+async fn recorded_clone(project: &Project, extension: &str) -> (Arc<Recording>, Datastore) {
+    let locations = silt::locations::Locations::discover(project.path()).unwrap();
+    support::seaweed::use_test_credentials();
+    let root = silt::store::root::open(&locations.config.datastore, &locations.store_dir).unwrap();
+    let recording = Arc::new(Recording::new(root));
+    let component = support::component(extension);
+    let datastore = Datastore::open_with_store(&locations, &component, recording.clone(), None)
+        .await
+        .unwrap();
+    datastore
+        .setup(SetupOptions {
+            create: false,
+            retain_versions: None,
+        })
+        .await
+        .unwrap();
+    (recording, datastore)
+}
+
+fn model(id: &str) -> ModelRef {
+    ModelRef {
+        model_type: "t".into(),
+        model_id: id.into(),
+    }
+}
+
+#[test]
+fn a_lazy_clone_reads_only_metadata_and_the_model_it_uses() {
+    for extension in EXTENSIONS {
+        let writer = datastore_with_two_models(extension);
+        let clone = writer.another_clone();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let (recording, datastore) = recorded_clone(&clone, extension).await;
+            let setup_reads = recording.take_reads();
+            assert!(
+                setup_reads.iter().all(|key| !key.starts_with("data/")),
+                "{extension}: setup read data: {setup_reads:?}"
+            );
+            let presence = make_present(&datastore, &[model("a")]).await.unwrap();
+            assert_eq!(presence.fetched.objects, 2, "{extension}");
+            assert!(presence.full_pull_because.is_none());
+            let reads = recording.take_reads();
+            let data: Vec<&String> = reads.iter().filter(|k| k.starts_with("data/")).collect();
+            assert_eq!(data.len(), 2, "{extension}: {reads:?}");
+            assert!(
+                data.iter().all(|k| k.starts_with("data/t/a/")),
+                "{extension}: fetched another model's data: {reads:?}"
+            );
+            // Metadata: the datastore's own record and t/a's index (the
+            // baseline's one index holds every model: that is its design).
+            let metadata: Vec<&String> = reads.iter().filter(|k| !k.starts_with("data/")).collect();
+            assert!(
+                metadata.iter().all(|k| !k.contains("t/b")),
+                "{extension}: read t/b's metadata: {reads:?}"
+            );
+            assert!(metadata.len() <= 3, "{extension}: {metadata:?}");
+        });
+        assert_eq!(present(&clone, "t/a"), ["one.txt", "two.txt"]);
+        assert!(present(&clone, "t/b").is_empty());
+    }
+}
+
+#[test]
+fn a_failed_scoped_hydration_falls_back_to_a_full_pull_and_says_so() {
+    for extension in EXTENSIONS {
+        let writer = datastore_with_two_models(extension);
+        let clone = writer.another_clone();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let (recording, datastore) = recorded_clone(&clone, extension).await;
+            recording.fail_next_downloads(1);
+            let presence = make_present(&datastore, &[model("a")]).await.unwrap();
+            let reason = presence.full_pull_because.expect("a fallback");
+            assert!(
+                reason.contains("hydrating t/a failed") && reason.contains("full pull"),
+                "{extension}: {reason}"
+            );
+            assert!(reason.contains("injected download failure"), "{reason}");
+        });
+        // The full pull made everything present, whole.
+        assert_eq!(present(&clone, "t/a"), ["one.txt", "two.txt"]);
+        assert_eq!(present(&clone, "t/b"), ["one.txt", "two.txt"]);
+        no_partial_files(&clone.path().join(".silt/local/data"));
+    }
+}
+
+/// No download's temporary file is left in the working copy.
+fn no_partial_files(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        assert!(!name.contains(".silt-tmp."), "partial file {name}");
+        if entry.file_type().unwrap().is_dir() {
+            no_partial_files(&entry.path());
+        }
+    }
+}
