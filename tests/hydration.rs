@@ -70,7 +70,13 @@ fn lazy_clone_fetches_metadata_then_what_a_command_uses_then_the_rest_on_request
             present(&lazy, "t/b").is_empty(),
             "{extension}: --status fetched"
         );
+        // What a hydration killed mid-download leaves: a temporary file of a
+        // process that is gone. Resuming removes it.
+        std::fs::create_dir_all(lazy.model_dir("t/b")).unwrap();
+        let leftover = lazy.model_dir("t/b").join(".one.txt.silt-tmp.4194305.0");
+        std::fs::write(&leftover, "half").unwrap();
         let hydrated = lazy.json(&["datastore", "hydrate", "--all"]);
+        assert!(!leftover.exists(), "{extension}: leftover kept");
         assert_eq!(hydrated["fetched"]["objects"], 2, "{extension}: {hydrated}");
         assert_eq!(present(&lazy, "t/b"), ["one.txt", "two.txt"], "{extension}");
         assert_eq!(

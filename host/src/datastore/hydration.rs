@@ -13,6 +13,7 @@
 use serde::Serialize;
 
 use super::Datastore;
+use super::leftovers::remove_stale_downloads;
 use super::model_ref::model_label;
 use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
 use crate::runtime::bindings::exports::silt::datastore::sync::SyncOptions;
@@ -162,6 +163,9 @@ pub async fn hydrate_models(
         ..HydrationProgress::default()
     };
     on_progress(&progress);
+    if !dry_run {
+        remove_leftovers(datastore, models);
+    }
     for batch in models.chunks(MODELS_PER_CALL) {
         let report = datastore.hydrate_scope(batch, latest_only(dry_run)).await?;
         progress.models_done += batch.len();
@@ -172,6 +176,30 @@ pub async fn hydrate_models(
         on_progress(&progress);
     }
     Ok(progress)
+}
+
+/// Best effort: a hydration that was killed and is now resumed leaves no
+/// temporary download files behind in the models it covers.
+fn remove_leftovers(datastore: &Datastore, models: &[ModelRef]) {
+    for model in models {
+        let dir = datastore
+            .local_dir()
+            .join("data")
+            .join(&model.model_type)
+            .join(&model.model_id);
+        match remove_stale_downloads(&dir) {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(
+                "{}: removed {removed} temporary files of an interrupted download",
+                model_label(model)
+            ),
+            Err(err) => tracing::warn!(
+                "{}: cannot clean up {}: {err}",
+                model_label(model),
+                dir.display()
+            ),
+        }
+    }
 }
 
 fn latest_only(dry_run: bool) -> HydrateOptions {

@@ -10,6 +10,7 @@ mod gc;
 mod holder;
 mod hydration;
 mod leases;
+mod leftovers;
 mod model_ref;
 mod signals;
 
