@@ -52,11 +52,12 @@ fn listing_100_extensions_compiles_nothing() {
 #[test]
 fn verify_compiles_on_first_use_and_reuses_in_the_next_process() {
     let home = tempfile::tempdir().unwrap();
-    output(
+    let (code, _, stderr) = output(
         silt(home.path())
             .args(["extension", "add"])
             .arg(component("hello-extension")),
     );
+    assert_eq!(code, 0, "{stderr}");
     let (code, first, stderr) =
         output(silt(home.path()).args(["--json", "extension", "verify", "hello-extension"]));
     assert_eq!(code, 0, "{stderr}");
@@ -159,11 +160,7 @@ async fn doctor_checks_an_s3_store_from_silt_toml() {
 #[test]
 fn doctor_on_a_dead_server_says_so_with_exit_code_69() {
     let home = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::seaweed::free_port();
     s3_config(home.path(), &format!("http://127.0.0.1:{port}"));
     let (code, _, stderr) = output(
         silt(home.path())

@@ -29,21 +29,16 @@ async fn memory_store_conforms() {
     whole_suite(Arc::new(MemoryStore::new())).await;
 }
 
-/// An S3 store on the test server, in its own bucket.
-pub async fn s3_store(bucket: &str, prefix: &str) -> S3Store {
-    seaweed::store(bucket, prefix).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_store_conforms() {
-    let store = s3_store("conformance", "ns/one").await;
+    let store = seaweed::store("conformance", "ns/one").await;
     whole_suite(Arc::new(Retrying::new(store, RetryPolicy::default()))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_prefixes_isolate_datastores() {
-    let a = s3_store("isolation", "team/a").await;
-    let b = s3_store("isolation", "team/b").await;
+    let a = seaweed::store("isolation", "team/a").await;
+    let b = seaweed::store("isolation", "team/b").await;
     let k = ObjectKey::new("shared-name").unwrap();
     a.put(&k, b"a".to_vec(), PutMode::Create).await.unwrap();
     b.put(&k, b"b".to_vec(), PutMode::Create)
@@ -61,11 +56,7 @@ async fn s3_prefixes_isolate_datastores() {
 #[tokio::test]
 async fn a_dead_server_is_a_clear_retryable_error() {
     seaweed::use_test_credentials();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = seaweed::free_port();
     let store = S3Store::new(&S3Config {
         bucket: "nowhere".to_owned(),
         prefix: String::new(),
@@ -189,7 +180,7 @@ async fn directory_cas_across_processes() {
 async fn doctor_trusts_stores_that_honour_conditions() {
     let dir = tempfile::tempdir().unwrap();
     let s3: Arc<dyn ObjectStore> = Arc::new(Retrying::new(
-        s3_store("doctor", "ns").await,
+        seaweed::store("doctor", "ns").await,
         RetryPolicy::default(),
     ));
     for store in [

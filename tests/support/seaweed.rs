@@ -21,9 +21,12 @@ pub const SECRET_KEY: &str = "silt-test-secret-key";
 pub struct Seaweed {
     /// `http://127.0.0.1:PORT`
     pub endpoint: String,
-    _data: tempfile::TempDir,
-    /// The watchdog shell; after this process it stops the server and
-    /// removes its data directory (a static is never dropped).
+    /// Its data directory and log; removed by the watchdog once this
+    /// process is gone (a static is never dropped).
+    _root: tempfile::TempDir,
+    /// The server itself.
+    _server: std::process::Child,
+    /// The watchdog shell: it stops the server as soon as this process is gone.
     _watchdog: std::process::Child,
 }
 
@@ -84,7 +87,8 @@ pub async fn store(bucket: &str, prefix: &str) -> silt::store::S3Store {
     store
 }
 
-fn free_port() -> u16 {
+/// A port free on 127.0.0.1 now (nothing listens there: a dead server).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -92,9 +96,34 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Attempts at starting the server: a start can fail for reasons outside
+/// silt (a port taken between choosing and binding it), and then a fresh
+/// set of ports works.
+const START_ATTEMPTS: u32 = 3;
+
 fn start() -> Seaweed {
     let weed = weed_binary();
-    let data = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for attempt in 1..=START_ATTEMPTS {
+        match try_start(&weed) {
+            Ok(server) => return server,
+            Err(why) => {
+                eprintln!("SeaweedFS start attempt {attempt} failed: {why}");
+                failures.push(why);
+            }
+        }
+    }
+    panic!(
+        "SeaweedFS did not start in {START_ATTEMPTS} attempts:\n{}",
+        failures.join("\n---\n")
+    );
+}
+
+/// Starts one server on fresh ports; on failure, what its log says.
+fn try_start(weed: &std::path::Path) -> Result<Seaweed, String> {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir(&data).unwrap();
     let s3_port = free_port();
     // Every port weed mini opens is pinned, so servers of test binaries
     // running in parallel never collide.
@@ -115,46 +144,63 @@ fn start() -> Seaweed {
     ];
     let mut args = vec![
         "mini".to_owned(),
-        format!("-dir={}", data.path().display()),
+        format!("-dir={}", data.display()),
         "-ip=127.0.0.1".to_owned(),
         "-ip.bind=127.0.0.1".to_owned(),
         "-admin.ui=false".to_owned(),
         "-webdav=false".to_owned(),
     ];
     args.extend(ports.iter().map(|(flag, port)| format!("-{flag}={port}")));
-    let log = data.path().join("weed.log");
-    // The watchdog shell outlives nothing: it polls this process and kills
-    // the server as soon as we are gone.
-    let script = format!(
-        "\"$0\" \"$@\" >'{log}' 2>&1 & server=$!; while kill -0 {me} 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 0.5; done; kill $server 2>/dev/null; sleep 2; kill -9 $server 2>/dev/null; rm -rf '{data}'",
-        log = log.display(),
-        data = data.path().display(),
-        me = std::process::id(),
-    );
-    let watchdog = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg(&weed)
+    // The log lives beside the data, so it outlives a server that dies.
+    let log_path = root.path().join("weed.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let mut server = Command::new(weed)
         .args(&args)
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .map_err(|err| format!("cannot run {}: {err}", weed.display()))?;
+    // The watchdog stops the server when this process is gone (also after
+    // a panic), then removes its directory once this process has exited.
+    let script = format!(
+        "while kill -0 {me} 2>/dev/null && kill -0 {server} 2>/dev/null; do sleep 0.5; done; kill {server} 2>/dev/null; sleep 2; kill -9 {server} 2>/dev/null; while kill -0 {me} 2>/dev/null; do sleep 1; done; rm -rf '{root}'",
+        me = std::process::id(),
+        server = server.id(),
+        root = root.path().display(),
+    );
+    let mut watchdog = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("cannot start weed");
+        .expect("cannot start the watchdog shell");
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", s3_port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "SeaweedFS did not start within 60 s; its log:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        let failure = match server.try_wait() {
+            Ok(Some(status)) => Some(format!("weed exited ({status})")),
+            _ if Instant::now() >= deadline => Some("not listening after 60 s".to_owned()),
+            _ => None,
+        };
+        if let Some(failure) = failure {
+            // This attempt is over: no process of it may outlive it.
+            for child in [&mut server, &mut watchdog] {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            return Err(format!("{failure}; its log:\n{}", read_log()));
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Seaweed {
+    Ok(Seaweed {
         endpoint: format!("http://127.0.0.1:{s3_port}"),
-        _data: data,
+        _root: root,
+        _server: server,
         _watchdog: watchdog,
-    }
+    })
 }

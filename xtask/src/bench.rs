@@ -52,14 +52,10 @@ pub fn startup(args: &[&str]) -> Result<()> {
     let work = build::target_dir().join("bench/startup-work");
     let _ = std::fs::remove_dir_all(&work);
     let one = Sandbox::new(&silt, &work.join("one"));
-    let hundred = Sandbox::new(&silt, &work.join("hundred"));
     one.install(&hello_path)?;
-    for variant in build::variants(&components)? {
-        hundred.install(&variant)?;
-    }
 
     let list_1 = time_command(runs, || one.command(["extension", "list"]))?;
-    let list_100 = time_command(runs, || hundred.command(["extension", "list"]))?;
+    let list_100 = list_with_100_installed(&silt, &work, &components, runs)?;
     let help = time_command(runs, || one.command(["--help"]))?;
     let compile_runs = if quick { 1 } else { 5 };
     let verify = ["extension", "verify", "hello-extension"];
@@ -178,11 +174,7 @@ fn datastore_startup(components: &Path, quick: bool) -> Result<()> {
     let work = build::target_dir().join("bench/datastore-startup-work");
     let _ = std::fs::remove_dir_all(&work);
 
-    let hundred = Sandbox::new(&silt, &work.join("hundred"));
-    for variant in build::variants(components)? {
-        hundred.install(&variant)?;
-    }
-    let list_100 = time_command(runs, || hundred.command(["extension", "list"]))?;
+    let list_100 = list_with_100_installed(&silt, &work, components, runs)?;
 
     let mut rows = Vec::new();
     for extension in DATASTORE_EXTENSIONS {
@@ -258,6 +250,21 @@ fn datastore_startup(components: &Path, quick: bool) -> Result<()> {
     Ok(())
 }
 
+/// `silt extension list` with the 100 hello-extension variants installed
+/// (under `work/hundred`): median of `runs`.
+fn list_with_100_installed(
+    silt: &Path,
+    work: &Path,
+    components: &Path,
+    runs: usize,
+) -> Result<Duration> {
+    let hundred = Sandbox::new(silt, &work.join("hundred"));
+    for variant in build::variants(components)? {
+        hundred.install(&variant)?;
+    }
+    time_command(runs, || hundred.command(["extension", "list"]))
+}
+
 /// Scenario 7 for one extension.
 struct StartupRow {
     extension: &'static str,
@@ -294,6 +301,7 @@ impl Sandbox {
             .env("SILT_EXTENSIONS_DIR", self.dir.join("extensions"))
             .env("SILT_CACHE_DIR", &self.cache)
             .env_remove("RUST_LOG")
+            .env_remove("SILT_CONFIG")
             .args(args);
         command
     }

@@ -59,9 +59,13 @@ pub fn run(command: &mut Command) -> Result<()> {
     }
 }
 
-/// `cargo`, as the one running xtask.
+/// `cargo`, as the one running xtask, without the user's `SILT_CONFIG`: the
+/// tests and benchmarks build their own `silt.toml` files and must never
+/// find the user's datastore instead.
 pub fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.env_remove("SILT_CONFIG");
+    command
 }
 
 /// Adds the wasm target to the installed toolchain if it is missing (never
@@ -245,7 +249,8 @@ pub fn demo() -> Result<()> {
         command
             .current_dir(&project)
             .env("SILT_EXTENSIONS_DIR", project.join(".silt/extensions"))
-            .env("SILT_CACHE_DIR", project.join(".silt/cache"));
+            .env("SILT_CACHE_DIR", project.join(".silt/cache"))
+            .env_remove("SILT_CONFIG");
         command
     };
     let step = |title: &str, args: &[&str]| -> Result<()> {

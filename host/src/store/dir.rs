@@ -470,8 +470,11 @@ impl ObjectStore for DirStore {
                 Ok((file.into_std(), meta))
             })
             .await?;
-        let mut file = tokio::fs::File::from_std(file);
-        tokio::io::copy(&mut file, sink)
+        // 1 MiB reads: each read of a tokio file is a blocking-pool task, so
+        // tokio's default 8 KiB would be ~128k tasks per GiB.
+        let mut file =
+            tokio::io::BufReader::with_capacity(1 << 20, tokio::fs::File::from_std(file));
+        tokio::io::copy_buf(&mut file, sink)
             .await
             .map_err(|err| self.backend("read", key.as_str(), err))?;
         sink.flush()
