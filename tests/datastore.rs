@@ -6,18 +6,12 @@ mod support;
 
 use support::project::{BACKENDS, Backend, EXTENSIONS, Project, combinations};
 
-fn write(project: &Project, name: &str, content: &str) -> String {
-    let path = project.path().join(name);
-    std::fs::write(&path, content).unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
 #[test]
 fn put_get_list_history_rm_on_both_backends() {
     for (backend, extension) in combinations() {
         let project = Project::with_extension(backend, extension, "");
-        let v1 = write(&project, "v1", "first\n");
-        let v2 = write(&project, "v2", "second\n");
+        let v1 = project.write_input("v1", "first\n");
+        let v2 = project.write_input("v2", "second\n");
         let first = project.json(&["data", "put", "vision/detector/m-1", "weights.bin", &v1]);
         project.ok(&["data", "put", "vision/detector/m-1", "weights.bin", &v2]);
         let mut stdin_put = project.silt();
@@ -107,7 +101,7 @@ fn retention_keeps_the_last_versions_and_deletes_the_rest() {
         let project = Project::with_extension(Backend::Dir, extension, "");
         project.ok(&["-q", "datastore", "setup", "--retain-versions", "3"]);
         for i in 0..5 {
-            let input = write(&project, "in", &format!("v{i}\n"));
+            let input = project.write_input("in", &format!("v{i}\n"));
             project.ok(&["data", "put", "t/m", "f", &input]);
         }
         let history = project.json(&["data", "history", "t/m", "f"]);
@@ -126,7 +120,7 @@ fn two_clones_see_each_others_commits() {
     for (backend, extension) in combinations() {
         let alice = Project::with_extension(backend, extension, "");
         let bob = alice.another_clone();
-        let input = write(&alice, "in", "from alice\n");
+        let input = alice.write_input("in", "from alice\n");
         alice.ok(&["data", "put", "shared/m", "notes.txt", &input]);
 
         // Bob's status sees a change in the store; a lazy pull fetches index only.
@@ -223,7 +217,7 @@ fn run_passes_the_exit_code_and_commits_only_on_success() {
 fn a_corrupt_partition_is_named_and_nothing_else_is_touched() {
     for backend in BACKENDS {
         let project = Project::new(backend, "");
-        let input = write(&project, "in", "data\n");
+        let input = project.write_input("in", "data\n");
         project.ok(&["data", "put", "t/broken", "f", &input]);
         project.ok(&["data", "put", "t/healthy", "f", &input]);
         let key = "_index/data/t/broken.json";
@@ -306,10 +300,10 @@ fn a_lost_sidecar_never_pushes_a_stale_copy_over_newer_work() {
     for extension in EXTENSIONS {
         let alice = Project::with_extension(Backend::Dir, extension, "");
         let bob = alice.another_clone();
-        let v1 = write(&alice, "v1", "v1\n");
+        let v1 = alice.write_input("v1", "v1\n");
         alice.ok(&["data", "put", "t/m", "f", &v1]);
         alice.ok(&["run", "--model", "t/m", "--", "true"]);
-        let v2 = write(&bob, "v2", "v2\n");
+        let v2 = bob.write_input("v2", "v2\n");
         bob.ok(&["data", "put", "t/m", "f", &v2]);
         // Alice's sidecars are gone (a cache, after all); her copy is still v1.
         std::fs::remove_dir_all(alice.path().join(".silt/local/.silt/index")).unwrap();
@@ -335,10 +329,10 @@ fn gc_expires_old_versions_of_only_the_models_that_have_them() {
     for extension in EXTENSIONS {
         let project = Project::with_extension(Backend::Dir, extension, "");
         for i in 0..3 {
-            let input = write(&project, "in", &format!("v{i}\n"));
+            let input = project.write_input("in", &format!("v{i}\n"));
             project.ok(&["data", "put", "t/a", "f", &input]);
         }
-        let input = write(&project, "in", "once\n");
+        let input = project.write_input("in", "once\n");
         project.ok(&["data", "put", "t/a", "g", &input]);
         project.ok(&["data", "put", "t/b", "f", &input]);
 

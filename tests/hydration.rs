@@ -22,7 +22,8 @@ fn present(project: &Project, model: &str) -> Vec<String> {
         Ok(entries) => entries
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect(),
-        Err(_) => Vec::new(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(err) => panic!("cannot read {}: {err}", dir.display()),
     };
     names.sort();
     names
@@ -34,9 +35,8 @@ fn datastore_with_two_models(extension: &'static str) -> Project {
     let writer = Project::with_extension(Backend::S3, extension, "");
     for (model, content) in [("t/a", "alpha"), ("t/b", "beta")] {
         for name in ["one.txt", "two.txt"] {
-            let staged = writer.path().join(format!("{name}.in"));
-            std::fs::write(&staged, format!("{content} {name}")).unwrap();
-            writer.ok(&["data", "put", model, name, &staged.to_string_lossy()]);
+            let staged = writer.write_input(&format!("{name}.in"), &format!("{content} {name}"));
+            writer.ok(&["data", "put", model, name, &staged]);
         }
     }
     writer
@@ -97,13 +97,24 @@ fn lazy_clone_fetches_metadata_then_what_a_command_uses_then_the_rest_on_request
         assert_eq!(present(&full, "t/b"), ["one.txt", "two.txt"]);
 
         // A full pull fetches a model that appeared since; a lazy one does not.
-        let staged = writer.path().join("c.in");
-        std::fs::write(&staged, "gamma").unwrap();
-        writer.ok(&["data", "put", "t/c", "c.txt", &staged.to_string_lossy()]);
+        let staged = writer.write_input("c.in", "gamma");
+        writer.ok(&["data", "put", "t/c", "c.txt", &staged]);
         full.ok(&["datastore", "sync", "--pull"]);
         assert_eq!(present(&full, "t/c"), ["c.txt"], "{extension}");
         lazy.ok(&["--hydration", "lazy", "datastore", "sync", "--pull"]);
         assert!(present(&lazy, "t/c").is_empty(), "{extension}");
+
+        // A full clone's no-op pull reads no index and fetches nothing.
+        let noop = full.json(&["datastore", "sync", "--pull"]);
+        assert_eq!(noop["pulled"]["partitions_read"], 0, "{extension}: {noop}");
+        assert_eq!(
+            noop["pulled"]["objects_downloaded"], 0,
+            "{extension}: {noop}"
+        );
+        // A lazy clone switched to full fetches what its lazy pull only
+        // indexed (t/c is current in its sidecar, but not present).
+        let switched = lazy.json(&["--hydration", "full", "datastore", "sync", "--pull"]);
+        assert_eq!(present(&lazy, "t/c"), ["c.txt"], "{extension}: {switched}");
     }
 }
 

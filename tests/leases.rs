@@ -269,11 +269,13 @@ fn force_release_removes_a_lease_and_the_next_writer_proceeds() {
         let holder = kill_a_holder_of(&project, "jobs/j3");
 
         // Without --force, nothing happens.
-        let (code, _, _) = project.run(&["datastore", "lock", "release", "--model", "jobs/j3"]);
+        let (code, _, stderr) =
+            project.run(&["datastore", "lock", "release", "--model", "jobs/j3"]);
         assert_eq!(
             code, 2,
             "{backend:?}: release without --force must be refused"
         );
+        assert!(stderr.contains("--force"), "{backend:?}: {stderr}");
         let (code, _, stderr) = {
             let mut command = project.silt();
             command

@@ -12,12 +12,6 @@ use support::project::{BACKENDS, Backend, Project};
 
 const MONOLITH: &str = "monolith-datastore";
 
-fn write(project: &Project, name: &str, content: &str) -> String {
-    let path = project.path().join(name);
-    std::fs::write(&path, content).unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
 /// A lock body as the extensions store it, held by `pid` and renewed at `renewed_at`.
 fn namespace_lock(token: &str, pid: u32, renewed_at: u64, ttl_ms: u32) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
@@ -42,7 +36,7 @@ fn every_model_lives_in_one_index_object() {
     for backend in BACKENDS {
         let project = Project::with_extension(backend, MONOLITH, "");
         for model in ["a/m1", "a/m2", "b/m3"] {
-            let input = write(&project, "in", model);
+            let input = project.write_input("in", model);
             project.ok(&["data", "put", model, "f", &input]);
         }
         assert_eq!(
@@ -63,7 +57,7 @@ fn every_model_lives_in_one_index_object() {
 fn concurrent_writers_on_distinct_models_all_land() {
     for backend in BACKENDS {
         let project = Project::with_extension(backend, MONOLITH, "");
-        let input = write(&project, "in", "payload\n");
+        let input = project.write_input("in", "payload\n");
         let writers: Vec<_> = (0..8)
             .map(|i| {
                 project
@@ -99,7 +93,7 @@ fn a_live_namespace_lock_times_out_a_commit_after_twice_the_ttl() {
         "_locks/namespace.json",
         &namespace_lock("push-other", 4242, far, 400),
     );
-    let input = write(&project, "in", "x");
+    let input = project.write_input("in", "x");
     let started = std::time::Instant::now();
     let (code, _, stderr) = project.run(&["data", "put", "t/m", "f", &input]);
     assert_eq!(code, 75, "{stderr}");
@@ -116,6 +110,7 @@ fn a_live_namespace_lock_times_out_a_commit_after_twice_the_ttl() {
         1,
         "only the namespace lock: {leases}"
     );
+    assert_eq!(leases[0]["pid"], 4242, "only the namespace lock: {leases}");
 }
 
 #[test]
@@ -126,7 +121,7 @@ fn a_stale_namespace_lock_is_broken_and_the_commit_lands() {
         "_locks/namespace.json",
         &namespace_lock("push-dead", 4242, now_ms() - 3_600_000, 30_000),
     );
-    let input = write(&project, "in", "x");
+    let input = project.write_input("in", "x");
     project.ok(&["data", "put", "t/m", "f", &input]);
     assert_eq!(project.file_names("t/m"), ["f"]);
     project.assert_no_leases();
@@ -134,40 +129,43 @@ fn a_stale_namespace_lock_is_broken_and_the_commit_lands() {
 
 #[test]
 fn each_extension_refuses_the_other_kinds_datastore() {
-    let project = Project::with_extension(Backend::Dir, MONOLITH, "");
-    let text = std::fs::read_to_string(project.path().join("silt.toml")).unwrap();
-    std::fs::write(
-        project.path().join("silt.toml"),
-        text.replace(MONOLITH, "partitioned-datastore"),
-    )
-    .unwrap();
-    project.ok(&[
-        "-q",
-        "extension",
-        "add",
-        support::component("partitioned-datastore")
-            .to_str()
-            .unwrap(),
-    ]);
-    let input = write(&project, "in", "x");
-    for args in [
-        vec!["data", "put", "t/m", "f", input.as_str()],
-        vec!["datastore", "verify"],
+    for (creator, user, kind) in [
+        (MONOLITH, "partitioned-datastore", "monolith"),
+        ("partitioned-datastore", MONOLITH, "partitioned"),
     ] {
-        let (code, _, stderr) = project.run(&args);
-        assert_ne!(code, 0, "{args:?}");
-        assert!(
-            stderr.contains("this is a monolith datastore")
-                && stderr.contains("[datastore] extension"),
-            "{args:?}: {stderr}"
-        );
+        let project = Project::with_extension(Backend::Dir, creator, "");
+        let text = std::fs::read_to_string(project.path().join("silt.toml")).unwrap();
+        std::fs::write(
+            project.path().join("silt.toml"),
+            text.replace(creator, user),
+        )
+        .unwrap();
+        project.ok(&[
+            "-q",
+            "extension",
+            "add",
+            support::component(user).to_str().unwrap(),
+        ]);
+        let input = project.write_input("in", "x");
+        for args in [
+            vec!["data", "put", "t/m", "f", input.as_str()],
+            vec!["datastore", "verify"],
+        ] {
+            let (code, _, stderr) = project.run(&args);
+            assert_ne!(code, 0, "{user}: {args:?}");
+            assert!(
+                stderr.contains(&format!("this is a {kind} datastore"))
+                    && stderr.contains("[datastore] extension"),
+                "{user}: {args:?}: {stderr}"
+            );
+        }
     }
 }
 
 #[test]
 fn a_corrupt_index_is_named_and_left_alone() {
     let project = Project::with_extension(Backend::Dir, MONOLITH, "");
-    let input = write(&project, "in", "x");
+    let input = project.write_input("in", "x");
     project.ok(&["data", "put", "t/m", "f", &input]);
     project.overwrite_object("_index/index.json", b"{\"seq\": 1, \"models\": {");
     for args in [

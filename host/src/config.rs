@@ -51,7 +51,7 @@ impl Default for LocksConfig {
 }
 
 /// Which backend holds the datastore.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// A local or shared directory (the embedded default).

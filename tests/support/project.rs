@@ -121,6 +121,14 @@ impl Project {
         self.dir.path()
     }
 
+    /// Writes `content` to `name` in the project directory (an input for
+    /// `silt data put`); returns its path.
+    pub fn write_input(&self, name: &str, content: &str) -> String {
+        let path = self.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
     /// The working copy of a model.
     pub fn model_dir(&self, model: &str) -> PathBuf {
         self.path().join(".silt/local/data").join(model)
@@ -183,12 +191,17 @@ impl Project {
         );
     }
 
-    /// Replaces an object of the datastore root in the store.
-    pub fn overwrite_object(&self, key: &str, data: &[u8]) {
+    /// The datastore root as the project's `silt.toml` names it.
+    fn root_store(&self) -> std::sync::Arc<dyn silt::store::ObjectStore> {
         let config = silt::config::Config::load(&self.path().join("silt.toml")).unwrap();
         let store_dir = self.path().join(".silt/store");
-        let store = silt::store::root::open(&config.datastore, &store_dir).unwrap();
         seaweed::use_test_credentials();
+        silt::store::root::open(&config.datastore, &store_dir).unwrap()
+    }
+
+    /// Replaces an object of the datastore root in the store.
+    pub fn overwrite_object(&self, key: &str, data: &[u8]) {
+        let store = self.root_store();
         let key = silt::store::ObjectKey::new(key).unwrap();
         tokio::runtime::Runtime::new()
             .unwrap()
@@ -198,10 +211,7 @@ impl Project {
 
     /// Reads an object of the datastore root.
     pub fn read_object(&self, key: &str) -> Vec<u8> {
-        let config = silt::config::Config::load(&self.path().join("silt.toml")).unwrap();
-        let store_dir = self.path().join(".silt/store");
-        let store = silt::store::root::open(&config.datastore, &store_dir).unwrap();
-        seaweed::use_test_credentials();
+        let store = self.root_store();
         let key = silt::store::ObjectKey::new(key).unwrap();
         match tokio::runtime::Runtime::new()
             .unwrap()
@@ -215,10 +225,7 @@ impl Project {
 
     /// Every key under `prefix` in the datastore root.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
-        let config = silt::config::Config::load(&self.path().join("silt.toml")).unwrap();
-        let store_dir = self.path().join(".silt/store");
-        let store = silt::store::root::open(&config.datastore, &store_dir).unwrap();
-        seaweed::use_test_credentials();
+        let store = self.root_store();
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let mut keys = Vec::new();
         let mut after = None;

@@ -63,11 +63,13 @@ pub enum Fresh {
 
 impl Fresh {
     /// The slice read without a known version: what was found, else an
-    /// empty slice with version `None`.
+    /// empty slice with version `None`. (Only for reads without a known
+    /// version, which are never `Unchanged`.)
     pub fn or_empty(self, model: &ModelRef) -> Versioned {
         match self {
             Fresh::Changed(versioned) => versioned,
-            Fresh::Missing | Fresh::Unchanged => Versioned {
+            Fresh::Unchanged => unreachable!("a read without a known version is never unchanged"),
+            Fresh::Missing => Versioned {
                 partition: partition::Partition::empty(layout::DATA_AREA, model),
                 version: None,
             },

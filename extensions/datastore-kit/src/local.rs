@@ -108,16 +108,47 @@ thread_local! {
         const { RefCell::new(BTreeMap::new()) };
 }
 
-/// The summary of `area`: each model's store version as its sidecar holds
-/// it, in one small file, so that a no-op sync reads one file instead of a
-/// sidecar per model. A hint only: a model whose summary entry differs from
-/// the store is checked against its sidecar, so a stale entry costs a read,
-/// never a missed change (see [`flush_summary`] for why it is never ahead).
-pub fn summary(area: &str) -> BTreeMap<String, String> {
+/// The summary of an area: each model's store version as its sidecar holds
+/// it, and which models have every live file stamped (present or
+/// deliberately removed here), in one small file — so that a no-op sync
+/// reads one file instead of a sidecar per model. A hint only: a model
+/// whose entry differs from the store is checked against its sidecar, so a
+/// stale entry costs a read, never a missed change (see [`flush_summary`]
+/// for why it is never ahead).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// Model label → the store version its sidecar holds.
+    pub versions: BTreeMap<String, String>,
+    /// Labels of the models whose every live file is stamped.
+    pub complete: BTreeSet<String>,
+}
+
+impl Summary {
+    /// True when the summary says `label`'s sidecar is at `version` and,
+    /// with `need_complete`, that every live file of it is stamped.
+    pub fn is_current(&self, label: &str, version: &str, need_complete: bool) -> bool {
+        self.versions.get(label).is_some_and(|v| v == version)
+            && (!need_complete || self.complete.contains(label))
+    }
+}
+
+/// The summary of `area` (empty when missing or unreadable).
+pub fn summary(area: &str) -> Summary {
     std::fs::read(layout::in_cache(&layout::summary_path(area)))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default()
+}
+
+/// True when every live file of the sidecar's partition is stamped: the
+/// working copy holds it (or removed it on purpose), so a pull that fetches
+/// missing files has nothing to fetch for this model at this version.
+pub fn all_stamped(sidecar: &Sidecar) -> bool {
+    sidecar.partition.as_ref().is_none_or(|partition| {
+        partition
+            .live_files()
+            .all(|(name, _)| sidecar.local.contains_key(name))
+    })
 }
 
 /// Writes the versions of the sidecars this call saved into the summary.
@@ -138,18 +169,17 @@ pub fn flush_summary(area: &str) -> Result<(), Error> {
     }
     let mut summary = summary(area);
     for model in &mine {
-        #[derive(Deserialize)]
-        struct VersionOnly {
-            store_version: Option<String>,
-        }
-        let on_disk = std::fs::read(layout::in_cache(&layout::sidecar_path(area, model)))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<VersionOnly>(&bytes).ok())
-            .and_then(|sidecar| sidecar.store_version);
-        match on_disk {
-            Some(version) => summary.insert(layout::model_label(model), version),
-            None => summary.remove(&layout::model_label(model)),
+        let label = layout::model_label(model);
+        let on_disk = load(area, model);
+        match &on_disk.store_version {
+            Some(version) => summary.versions.insert(label.clone(), version.clone()),
+            None => summary.versions.remove(&label),
         };
+        if on_disk.store_version.is_some() && all_stamped(&on_disk) {
+            summary.complete.insert(label);
+        } else {
+            summary.complete.remove(&label);
+        }
     }
     let bytes = serde_json::to_vec(&summary).expect("a summary serializes");
     write_atomic(&layout::summary_path(area), &bytes)
@@ -312,8 +342,18 @@ pub fn hash_stable(path: &str) -> Result<(String, u64, u64), Error> {
     }
 }
 
+/// Errors when `path` no longer has the `size` and `mtime_ns` it had when
+/// it was hashed: what was uploaded since may not be what was hashed.
+pub fn check_unchanged(path: &str, size: u64, mtime_ns: u64) -> Result<(), Error> {
+    if stat(path) == Some((size, mtime_ns)) {
+        Ok(())
+    } else {
+        Err(changed_while_reading(path))
+    }
+}
+
 /// The error for a working-copy file written to while silt read it.
-pub fn changed_while_reading(path: &str) -> Error {
+fn changed_while_reading(path: &str) -> Error {
     Error::InvalidInput(format!(
         "{path} changed while silt was reading it; nothing was committed — run the command again once it is written"
     ))

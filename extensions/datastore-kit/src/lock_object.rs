@@ -136,6 +136,21 @@ impl LockBody {
         }
     }
 
+    /// The body `lease` describes, renewed now (fresh `renewed_at` and
+    /// nonce): what a renewal writes without reading the lock first.
+    pub fn renewed_from(lease: &Lease) -> Self {
+        Self {
+            scope: ScopeBody::from_wit(&lease.scope),
+            holder: HolderBody::from_wit(&lease.holder),
+            token: lease.token.clone(),
+            generation: lease.generation,
+            acquired_at: lease.acquired_at,
+            renewed_at: clock::now_ms(),
+            ttl_ms: lease.ttl_ms,
+            nonce: clock::random_hex(),
+        }
+    }
+
     /// Serialized for the store.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec_pretty(self).expect("a lock serializes")
@@ -209,4 +224,32 @@ pub fn list_all() -> Result<Vec<LockInfo>, Error> {
         }
     }
     Ok(locks)
+}
+
+/// The first live (not stale) lock under `prefix`, if any: what keeps a
+/// namespace lease out while model holders drain.
+pub fn first_live(prefix: &str) -> Result<Option<Current>, Error> {
+    let now = clock::now_ms();
+    for meta in store::list_all(prefix)? {
+        if let Some(current) = read_lock(&meta.key)?
+            && !current.body.stale(now)
+        {
+            return Ok(Some(current));
+        }
+    }
+    Ok(None)
+}
+
+/// `locks.force-release`: deletes the lock `expected` describes, only if it
+/// is still that version (one conditional DELETE); a renewal or a new holder
+/// since it was inspected makes it `precondition-failed`.
+pub fn force_release(expected: &LockInfo) -> Result<(), Error> {
+    let key = crate::layout::lock_key(&expected.scope)?;
+    if store::delete_if(&key, &expected.version)? {
+        Ok(())
+    } else {
+        Err(Error::PreconditionFailed(format!(
+            "{key} changed since it was inspected (new holder or renewal); inspect it again"
+        )))
+    }
 }

@@ -55,17 +55,20 @@ impl<T: Index> Guest for T {
         layout::check_model(&model)?;
         layout::check_name(&name)?;
         change::check_lease(&lease, &model)?;
-        let (sha256, size) = local::hash_file(&cache_path)?;
+        let (sha256, size, mtime_ns) = local::hash_stable(&cache_path)?;
         let version = clock::version_token();
         let key = layout::object_key(DATA_AREA, &model, &name, &version);
         let item = UploadItem {
-            cache_path,
+            cache_path: cache_path.clone(),
             key: key.clone(),
             mode: PutMode::Create,
         };
         for result in object_store::upload(&[item]) {
             result.map_err(|err| store::error(&key, err))?;
         }
+        // Committed under the checksum it was hashed with: the upload must
+        // have read the same bytes.
+        local::check_unchanged(&cache_path, size, mtime_ns)?;
         let change = Change::Put {
             name: name.clone(),
             version,
@@ -118,6 +121,7 @@ impl<T: Index> Guest for T {
 
     fn remove_file(model: ModelRef, name: String, lease: Lease) -> Result<FileVersion, Error> {
         layout::check_model(&model)?;
+        change::check_lease(&lease, &model)?;
         let change = Change::Remove {
             name,
             version: clock::version_token(),

@@ -114,10 +114,10 @@ fn prepare(
 /// so the host keeps all its transfer slots busy across models instead of
 /// draining them at the end of each model — then checks that what was
 /// uploaded is what was hashed.
-fn upload(prepared: &[Prepared], stats: &mut TransferStats) -> Result<(), Error> {
+fn upload(prepared: &mut [Prepared], stats: &mut TransferStats) -> Result<(), Error> {
     let uploads: Vec<UploadItem> = prepared
-        .iter()
-        .flat_map(|p| p.uploads.iter().cloned())
+        .iter_mut()
+        .flat_map(|p| std::mem::take(&mut p.uploads))
         .collect();
     if uploads.is_empty() {
         return Ok(());
@@ -128,7 +128,7 @@ fn upload(prepared: &[Prepared], stats: &mut TransferStats) -> Result<(), Error>
     }
     // A file written meanwhile would be committed under a checksum it does
     // not have.
-    for ready in prepared {
+    for ready in prepared.iter() {
         for change in &ready.changes {
             if let LocalChange::Changed {
                 name,
@@ -137,10 +137,11 @@ fn upload(prepared: &[Prepared], stats: &mut TransferStats) -> Result<(), Error>
                 ..
             } = change
             {
-                let path = layout::working_path(&ready.model, name);
-                if local::stat(&path) != Some((*size, *mtime_ns)) {
-                    return Err(local::changed_while_reading(&path));
-                }
+                local::check_unchanged(
+                    &layout::working_path(&ready.model, name),
+                    *size,
+                    *mtime_ns,
+                )?;
             }
         }
     }
@@ -183,8 +184,16 @@ fn finish(
     }
     sidecar.partition = Some(committed.partition);
     sidecar.store_version = Some(committed.version);
-    // Others' commits merged under ours: refresh the files present here.
-    let plan = hydrate::plan(&model, &mut sidecar, true)?;
+    // Others' commits merged under ours: refresh the files present here
+    // (`apply` saves the sidecar; if planning fails, the commit's stamps
+    // are saved all the same).
+    let plan = match hydrate::plan(&model, &mut sidecar, true) {
+        Ok(plan) => plan,
+        Err(err) => {
+            local::save(DATA_AREA, &model, &sidecar)?;
+            return Err(err);
+        }
+    };
     hydrate::apply(&model, &mut sidecar, &plan, stats)?;
     Ok(paths)
 }
@@ -288,24 +297,30 @@ impl<T: Index> Guest for T {
         let mut not_hydrated = 0u64;
         let models = scoped_or_listed::<T>(&options.scope)?;
         let known = local::summary(DATA_AREA);
+        let fetch_missing = options.fetch_missing;
         for (model, listed_version) in &models {
             // From the listing we know the version already: skip unchanged
             // models without a request, and without reading their sidecar
-            // when the summary already says so.
-            if listed_version.is_some()
-                && known.get(&layout::model_label(model)) == listed_version.as_ref()
+            // when the summary already says so (and, when fetching what is
+            // missing, that nothing is).
+            let label = layout::model_label(model);
+            if let Some(listed) = listed_version
+                && known.is_current(&label, listed, fetch_missing)
             {
                 continue;
             }
             let mut sidecar = local::load(DATA_AREA, model);
-            if listed_version.is_some() && sidecar.store_version == *listed_version {
+            let current = listed_version.is_some() && sidecar.store_version == *listed_version;
+            if current && (!fetch_missing || local::all_stamped(&sidecar)) {
                 continue;
             }
-            if !hydrate::refresh::<T>(model, &mut sidecar, &mut stats)? {
+            let refreshed = !current && hydrate::refresh::<T>(model, &mut sidecar, &mut stats)?;
+            if refreshed {
+                partitions_changed += 1;
+            } else if !fetch_missing {
                 continue;
             }
-            partitions_changed += 1;
-            let plan = hydrate::plan(model, &mut sidecar, true)?;
+            let plan = hydrate::plan(model, &mut sidecar, !fetch_missing)?;
             not_hydrated += sidecar
                 .partition
                 .as_ref()
@@ -365,7 +380,7 @@ impl<T: Index> Guest for T {
                 prepared.push(ready);
             }
         }
-        upload(&prepared, &mut stats)?;
+        upload(&mut prepared, &mut stats)?;
         // One commit call for every model: the index decides whether that is
         // one commit per model or one for all.
         let batch: Vec<(&ModelRef, &Lease, &[Change])> = prepared
@@ -380,9 +395,17 @@ impl<T: Index> Guest for T {
         let mut first_error = None;
         for (ready, result) in prepared.into_iter().zip(results) {
             match result {
+                // A model that committed keeps its sidecar up to date even
+                // when another's refresh fails: else the next push would
+                // commit its files again as new versions.
                 Ok(committed) => {
-                    changed.extend(finish(ready, committed, &mut stats)?);
                     committed_models += 1;
+                    match finish(ready, committed, &mut stats) {
+                        Ok(paths) => changed.extend(paths),
+                        Err(err) => {
+                            first_error.get_or_insert(err);
+                        }
+                    }
                 }
                 Err(err) => {
                     first_error.get_or_insert(err);

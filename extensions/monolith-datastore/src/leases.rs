@@ -3,8 +3,9 @@
 //! release without conditions). No fencing: a holder whose lock was broken
 //! is not stopped from committing.
 //!
-//! Model locks re-check the namespace lock after they are created; a
-//! structural namespace lease is taken only once no model lock is live.
+//! Each side writes its own lock and then looks for the other's: model
+//! locks re-check the namespace lock after they are created, a structural
+//! namespace lease is given up again while a model lock is live.
 //! A commit's own hold of the namespace lock (see `namespace_lock`) does not
 //! keep model locks out: it is short-lived and per write.
 
@@ -49,21 +50,18 @@ fn acquire_model(model: &ModelRef, holder: &HolderBody, ttl_ms: u32) -> Result<L
 }
 
 fn acquire_namespace(holder: &HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
-    // Drain first: a live model lock keeps the namespace lease out.
-    let now = clock::now_ms();
-    for meta in store::list_all(MODEL_LOCKS_PREFIX)? {
-        if let Some(current) = lock_object::read_lock(&meta.key)?
-            && !current.body.stale(now)
-        {
-            return Err(lock_object::held(&current));
-        }
-    }
     let token = format!("{STRUCTURAL}{}", clock::random_hex());
     let body = lock_protocol::new_body(ScopeBody::Namespace, holder, token, ttl_ms);
-    match lock_protocol::create(NAMESPACE_LOCK_KEY, &body)? {
-        Ok(version) => Ok(body.lease(version)),
-        Err(current) => Err(lock_object::held(&current)),
+    let version = lock_protocol::create(NAMESPACE_LOCK_KEY, &body)?
+        .map_err(|current| lock_object::held(&current))?;
+    // Then drain: a live model lock keeps the namespace lease out. Writing
+    // ours before looking (as model acquirers do) means two racing
+    // acquirers cannot both miss each other.
+    if let Some(model) = lock_object::first_live(MODEL_LOCKS_PREFIX)? {
+        store::delete(NAMESPACE_LOCK_KEY)?;
+        return Err(lock_object::held(&model));
     }
+    Ok(body.lease(version))
 }
 
 impl Guest for Monolith {
@@ -99,13 +97,6 @@ impl Guest for Monolith {
     }
 
     fn force_release(expected: LockInfo) -> Result<(), Error> {
-        let key = layout::lock_key(&expected.scope)?;
-        match lock_object::read_lock(&key)? {
-            Some(current) if current.version == expected.version => store::delete(&key),
-            Some(_) => Err(Error::PreconditionFailed(format!(
-                "{key} changed since it was inspected (new holder or renewal); inspect it again"
-            ))),
-            None => Ok(()),
-        }
+        lock_object::force_release(&expected)
     }
 }

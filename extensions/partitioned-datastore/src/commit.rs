@@ -14,7 +14,8 @@ use silt_datastore_kit::silt::datastore::object_store::PutMode;
 use silt_datastore_kit::silt::datastore::types::{Error, Lease, ModelRef};
 use silt_datastore_kit::store::{self, Written};
 
-use crate::index;
+use crate::{Partitioned, index};
+use silt_datastore_kit::Index as _;
 
 /// Attempts before a commit gives up on a partition that keeps changing.
 const MAX_ATTEMPTS: u32 = 16;
@@ -40,7 +41,7 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
         let Versioned {
             partition: mut next,
             version,
-        } = index::read(model)?;
+        } = Partitioned::read(model)?;
         // A newer generation, or the same generation raised by another
         // holder (possible only after a force-release), shuts us out.
         let ours = next.fence == lease.generation && next.fence_token == lease.token;

@@ -36,11 +36,6 @@ pub fn parse_partition_key(key: &str) -> Option<ModelRef> {
     })
 }
 
-/// Reads the partition of `model` from the store (empty when there is none).
-pub fn read(model: &ModelRef) -> Result<Versioned, Error> {
-    Ok(read_if_changed(model, None)?.or_empty(model))
-}
-
 /// Reads the partition of `model` unless it is still at `known` (one conditional GET).
 pub fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
     let key = partition_key(model);

@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use silt_datastore_kit::Index as _;
 use silt_datastore_kit::change;
 use silt_datastore_kit::clock;
 use silt_datastore_kit::exports::silt::datastore::locks::{AcquireOptions, Guest};
@@ -53,7 +54,7 @@ fn raise_fence(
             version,
         } = match read.take() {
             Some(read) => read,
-            None => index::read(model)?,
+            None => Partitioned::read(model)?,
         };
         if next.fence == generation && next.fence_token == token {
             return Ok(());
@@ -127,7 +128,7 @@ fn write_lock(key: &str, body: &LockBody, previous: Option<&Current>) -> Result<
 fn acquire_model(model: &ModelRef, holder: HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
     let scope = LockScope::Model(model.clone());
     let key = layout::lock_key(&scope)?;
-    let partition = index::read(model)?;
+    let partition = Partitioned::read(model)?;
     let fence = partition.partition.fence;
     let now = clock::now_ms();
     let mut body = LockBody {
@@ -148,7 +149,9 @@ fn acquire_model(model: &ModelRef, holder: HolderBody, ttl_ms: u32) -> Result<Le
         Written::Landed(version) => version,
         Written::Lost => {
             let Some(existing) = read_lock(&key)? else {
-                return Err(lost_race(&key)?);
+                return Err(Error::PreconditionFailed(format!(
+                    "{key} was released while we tried to create it"
+                )));
             };
             if !existing.body.stale(clock::now_ms()) {
                 return Err(held(&existing));
@@ -210,13 +213,8 @@ fn acquire_namespace(holder: HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
         Written::Lost => return Err(lost_race(NAMESPACE_LOCK_KEY)?),
     };
     // Model holders already inside finish first; our lock keeps new ones out.
-    let now = clock::now_ms();
-    for meta in store::list_all(MODEL_LOCKS_PREFIX)? {
-        if let Some(current) = read_lock(&meta.key)?
-            && !current.body.stale(now)
-        {
-            return Err(held(&current));
-        }
+    if let Some(model) = lock_object::first_live(MODEL_LOCKS_PREFIX)? {
+        return Err(held(&model));
     }
     Ok(body.lease(version))
 }
@@ -268,6 +266,17 @@ impl Guest for Partitioned {
     }
 
     fn renew(lease: Lease) -> Result<Lease, Error> {
+        // The lease carries the version we last wrote: usually one
+        // compare-and-swap, no read.
+        let key = layout::lock_key(&lease.scope)?;
+        let body = LockBody::renewed_from(&lease);
+        let mode = PutMode::Update(lease.version.clone());
+        if let Written::Landed(version) =
+            store::put_owned(&key, &body.to_bytes(), &mode, &body.nonce)?
+        {
+            return Ok(body.lease(version));
+        }
+        // Changed since: still ours (an older copy of the lease), or lost.
         let (key, current) = still_ours(&lease)?;
         let body = LockBody {
             renewed_at: clock::now_ms(),
@@ -308,13 +317,6 @@ impl Guest for Partitioned {
     }
 
     fn force_release(expected: LockInfo) -> Result<(), Error> {
-        let key = layout::lock_key(&expected.scope)?;
-        if store::delete_if(&key, &expected.version)? {
-            Ok(())
-        } else {
-            Err(Error::PreconditionFailed(format!(
-                "{key} changed since it was inspected (new holder or renewal); inspect it again"
-            )))
-        }
+        lock_object::force_release(&expected)
     }
 }

@@ -83,6 +83,7 @@ impl Clone {
                     scope: Scope::Models(models.clone()),
                     leases: leases.leases(),
                     dry_run: false,
+                    fetch_missing: false,
                 })
                 .await
         })

@@ -316,6 +316,7 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
         scope: Scope::All,
         leases: Vec::new(),
         dry_run: false,
+        fetch_missing: false,
     };
     main.datastore.pull(&pull).await.unwrap();
     let before = shared.counts();

@@ -162,21 +162,13 @@ impl Host for HostState {
         })
     }
 
-    // Bulk transfers borrow the state for their progress and limits, so
-    // they time themselves (see `in_store`).
     async fn download(&mut self, items: Vec<DownloadItem>) -> Vec<Result<ObjectMeta, StoreError>> {
-        let started = std::time::Instant::now();
         let transfer = super::transfer::Transfer::new(self);
-        let results = super::transfer::download(transfer, items).await;
-        self.add_store_time(started.elapsed());
-        results
+        in_store(self, super::transfer::download(transfer, items)).await
     }
 
     async fn upload(&mut self, items: Vec<UploadItem>) -> Vec<Result<String, StoreError>> {
-        let started = std::time::Instant::now();
         let transfer = super::transfer::Transfer::new(self);
-        let results = super::transfer::upload(transfer, items).await;
-        self.add_store_time(started.elapsed());
-        results
+        in_store(self, super::transfer::upload(transfer, items)).await
     }
 }

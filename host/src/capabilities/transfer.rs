@@ -236,6 +236,9 @@ async fn download_attempt(
 }
 
 /// A temporary name beside `target`, unique per process and call.
+/// The marker in temporary download names: `.<name>.silt-tmp.<pid>.<n>`.
+const TEMP_MARKER: &str = ".silt-tmp.";
+
 fn temp_path(target: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let (parent, name) = match target.rsplit_once('/') {
@@ -243,7 +246,7 @@ fn temp_path(target: &str) -> String {
         None => (None, target),
     };
     let temp_name = format!(
-        ".{name}.silt-tmp.{}.{}",
+        ".{name}{TEMP_MARKER}{}.{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
@@ -251,6 +254,18 @@ fn temp_path(target: &str) -> String {
         Some(parent) => format!("{parent}/{temp_name}"),
         None => temp_name,
     }
+}
+
+/// The pid of the process that is (or was) writing `file_name`, when it is
+/// one of [`temp_path`]'s temporary download names.
+pub fn temp_owner_pid(file_name: &str) -> Option<u32> {
+    if !file_name.starts_with('.') {
+        return None;
+    }
+    let (_, rest) = file_name.rsplit_once(TEMP_MARKER)?;
+    let (pid, counter) = rest.split_once('.')?;
+    counter.parse::<u64>().ok()?;
+    pid.parse().ok()
 }
 
 /// Creates the temporary file (and the target's parent directories).
@@ -350,4 +365,18 @@ pub async fn upload(
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_names_carry_the_writing_pid() {
+        let temp = temp_path("data/t/m/weights.bin");
+        let (dir, name) = temp.rsplit_once('/').unwrap();
+        assert_eq!(dir, "data/t/m");
+        assert_eq!(temp_owner_pid(name), Some(std::process::id()));
+        assert_eq!(temp_owner_pid("weights.bin"), None);
+    }
 }

@@ -252,8 +252,16 @@ fn get(
 }
 
 /// Moves the staged file to `path` atomically: `path` is the old file or
-/// the complete new one, never partial.
+/// the complete new one, never partial. A rename when both are on one
+/// filesystem (the staged file is already whole and verified); else a copy
+/// beside `path`, then a rename.
 fn deliver_to_file(staged: &Path, path: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(staged)?.sync_all()?;
+    match std::fs::rename(staged, path) {
+        Ok(()) => return Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::CrossesDevices => {}
+        Err(err) => return Err(anyhow::anyhow!("cannot write {}: {err}", path.display())),
+    }
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
         _ => PathBuf::from("."),

@@ -11,8 +11,8 @@ use super::output::human_bytes;
 use crate::config::Hydration;
 use crate::datastore::{
     Datastore, Fetched, HydrationProgress, LAZY_HYDRATION, LeasePolicy, collect_garbage,
-    describe_holder, full_pull, hydrate_all, hydrate_models, model_label, now_ms, parse_model,
-    scope_label, under_leases,
+    describe_holder, hydrate_everything, hydrate_models, model_label, now_ms, parse_model,
+    parse_models, scope_label, under_leases,
 };
 use crate::exit::UntrustworthyStore;
 use crate::runtime::bindings::exports::silt::datastore::sync::{
@@ -177,12 +177,7 @@ pub(super) fn scope_of(models: &[String]) -> anyhow::Result<Scope> {
     if models.is_empty() {
         return Ok(Scope::All);
     }
-    Ok(Scope::Models(
-        models
-            .iter()
-            .map(|m| parse_model(m))
-            .collect::<anyhow::Result<_>>()?,
-    ))
+    Ok(Scope::Models(parse_models(models)?))
 }
 
 /// Runs the doctor's checks; an untrustworthy store is an error unless allowed.
@@ -270,7 +265,7 @@ fn set_up(
             Hydration::Lazy => Fetched::default(),
             Hydration::Full => {
                 with_progress(context, async |on_progress| {
-                    full_pull(datastore, on_progress).await
+                    hydrate_everything(datastore, on_progress).await
                 })
                 .await?
             }
@@ -313,16 +308,8 @@ struct HydrateReport {
 }
 
 fn hydrate(context: &Context, models: &[String], all: bool, status: bool) -> anyhow::Result<()> {
-    let named = if all || models.is_empty() {
-        None
-    } else {
-        Some(
-            models
-                .iter()
-                .map(|m| parse_model(m))
-                .collect::<anyhow::Result<Vec<_>>>()?,
-        )
-    };
+    // `--all`, or `--status` without models: every model.
+    let scope = if all { Scope::All } else { scope_of(models)? };
     let started = std::time::Instant::now();
     let report = super::with_datastore(context, async |datastore| {
         if !datastore.supports(LAZY_HYDRATION) {
@@ -331,9 +318,9 @@ fn hydrate(context: &Context, models: &[String], all: bool, status: bool) -> any
                 datastore.extension_name()
             );
         }
-        let models = match named {
-            Some(models) => models,
-            None => datastore.list_models().await?,
+        let models = match scope {
+            Scope::Models(models) => models,
+            Scope::All => datastore.list_models().await?,
         };
         let progress = with_progress(context, async |on_progress| {
             hydrate_models(datastore, &models, status, on_progress).await
@@ -475,33 +462,14 @@ fn sync(
     let report = super::with_datastore(context, async |datastore| {
         let mut report = SyncReport::default();
         if pull {
+            // A full clone's pull also fetches what is not present yet.
             let options = SyncOptions {
                 scope: scope.clone(),
                 leases: Vec::new(),
                 dry_run,
+                fetch_missing: context.hydration() == Hydration::Full,
             };
-            let mut pulled: Direction = datastore.pull(&options).await?.into();
-            // Full hydration: a pull also fetches what is not present yet.
-            if context.hydration() == Hydration::Full && !dry_run {
-                let fetched = with_progress(context, async |on_progress| match &scope {
-                    Scope::All => hydrate_all(datastore, on_progress).await,
-                    Scope::Models(models) if datastore.supports(LAZY_HYDRATION) => {
-                        Ok(hydrate_models(datastore, models, false, on_progress)
-                            .await?
-                            .fetched)
-                    }
-                    Scope::Models(_) => Ok(Fetched::default()),
-                })
-                .await?;
-                if fetched.objects > 0 {
-                    pulled.summary.push_str(&format!(
-                        "; fetched {} files not present yet (full hydration)",
-                        fetched.objects
-                    ));
-                }
-                pulled.objects_downloaded += fetched.objects;
-                pulled.bytes_downloaded += fetched.bytes;
-            }
+            let pulled: Direction = datastore.pull(&options).await?.into();
             report.pulled = Some(pulled);
         }
         if push {
@@ -539,6 +507,7 @@ async fn push_changes(
         scope: Scope::Models(changed_models.clone()),
         leases: Vec::new(),
         dry_run,
+        fetch_missing: false,
     };
     if dry_run || changed_models.is_empty() {
         return datastore.push(&options).await;

@@ -3,19 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 
 use super::Context;
-use crate::config::{CONFIG_FILE_NAME, Config};
+use crate::config::{Backend, CONFIG_FILE_NAME, Config};
 use crate::locations::Locations;
 
 /// `silt init` arguments.
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Where the datastore lives.
-    #[arg(long, value_enum, default_value_t = BackendArg::Dir)]
-    backend: BackendArg,
+    #[arg(long, value_enum, default_value_t = Backend::Dir)]
+    backend: Backend,
     /// For `dir`: the directory (default `.silt/store`).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -39,12 +39,6 @@ pub struct InitArgs {
     force: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum BackendArg {
-    Dir,
-    S3,
-}
-
 fn quoted(value: &str) -> String {
     toml::Value::String(value.to_owned()).to_string()
 }
@@ -54,7 +48,7 @@ fn render(args: &InitArgs) -> String {
         "# silt configuration; every setting and its default: see the README.\n\n[datastore]\n",
     );
     match args.backend {
-        BackendArg::Dir => {
+        Backend::Dir => {
             text.push_str("backend = \"dir\"\n");
             if let Some(dir) = &args.dir {
                 text.push_str(&format!("dir = {}\n", quoted(&dir.to_string_lossy())));
@@ -62,12 +56,12 @@ fn render(args: &InitArgs) -> String {
                 text.push_str("# dir = \".silt/store\"\n");
             }
         }
-        BackendArg::S3 => text.push_str("backend = \"s3\"\n"),
+        Backend::S3 => text.push_str("backend = \"s3\"\n"),
     }
     if let Some(namespace) = &args.namespace {
         text.push_str(&format!("namespace = {}\n", quoted(namespace)));
     }
-    if let BackendArg::S3 = args.backend {
+    if let Backend::S3 = args.backend {
         text.push_str("\n[datastore.s3]\n");
         for (key, value) in [
             ("bucket", &args.bucket),

@@ -11,7 +11,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Context;
-use crate::datastore::{LeasePolicy, make_present, parse_model, under_leases};
+use crate::datastore::{LeasePolicy, make_present, parse_models, under_leases};
 use crate::exit::CommandFailed;
 use crate::runtime::bindings::exports::silt::datastore::sync::SyncOptions;
 use crate::runtime::bindings::silt::datastore::types::{LockScope, Scope};
@@ -47,11 +47,7 @@ struct RunReport {
 }
 
 pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
-    let models = args
-        .models
-        .iter()
-        .map(|m| parse_model(m))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let models = parse_models(&args.models)?;
     let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
     let report = super::with_datastore(context, async |datastore| {
         let scopes = models.iter().cloned().map(LockScope::Model).collect();
@@ -63,10 +59,7 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
                 eprintln!("silt: {reason}");
             }
             let data_dir = datastore.local_dir().join("data");
-            let dirs: Vec<_> = models
-                .iter()
-                .map(|m| data_dir.join(&m.model_type).join(&m.model_id))
-                .collect();
+            let dirs: Vec<_> = models.iter().map(|m| datastore.model_dir(m)).collect();
             for dir in &dirs {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -99,6 +92,7 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
                     scope: Scope::Models(models.clone()),
                     leases: leases.leases(),
                     dry_run: false,
+                    fetch_missing: false,
                 })
                 .await?;
             anyhow::Ok(RunReport {

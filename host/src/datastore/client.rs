@@ -136,6 +136,14 @@ impl Datastore {
         &self.local_dir
     }
 
+    /// The working copy of `model`: `data/<type>/<id>` in the local copy.
+    pub fn model_dir(&self, model: &ModelRef) -> PathBuf {
+        self.local_dir
+            .join("data")
+            .join(&model.model_type)
+            .join(&model.model_id)
+    }
+
     async fn instance(&self) -> anyhow::Result<ExtensionInstance> {
         Ok(self
             .runtime

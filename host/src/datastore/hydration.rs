@@ -16,7 +16,7 @@ use super::Datastore;
 use super::leftovers::remove_stale_downloads;
 use super::model_ref::model_label;
 use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
-use crate::runtime::bindings::exports::silt::datastore::sync::SyncOptions;
+use crate::runtime::bindings::exports::silt::datastore::sync::{SyncOptions, SyncReport};
 use crate::runtime::bindings::silt::datastore::types::{ModelRef, Scope};
 
 /// The capability that says `hydrate-scope` fetches only what it is asked.
@@ -97,48 +97,51 @@ pub async fn make_present(datastore: &Datastore, models: &[ModelRef]) -> anyhow:
         )
     };
     tracing::debug!("{reason}");
-    let fetched = full_pull(datastore, &mut |_| {}).await?;
+    let pulled = full_pull(datastore, &Scope::All).await?;
     Ok(Presence {
-        fetched,
+        fetched: Fetched {
+            objects: pulled.stats.objects_downloaded,
+            bytes: pulled.stats.bytes_downloaded,
+        },
         full_pull_because: Some(reason),
     })
 }
 
-/// A full pull: refreshes what is present, then fetches every model's
-/// latest files ([`hydrate_all`]).
+/// A full pull of `scope`: refreshes what is present and fetches the latest
+/// files of its models that are not present yet — one `pull-changed` with
+/// `fetch-missing`, which skips, without a request, every model the local
+/// summary shows current and complete (so a full clone's no-op sync costs
+/// what a lazy one's does).
 ///
 /// # Errors
-/// When the pull or a fetch fails; what landed stays (a rerun resumes).
-pub async fn full_pull(
-    datastore: &Datastore,
-    on_progress: &mut dyn FnMut(&HydrationProgress),
-) -> anyhow::Result<Fetched> {
-    let pulled = datastore
+/// When the pull fails; what landed stays (a rerun resumes).
+pub async fn full_pull(datastore: &Datastore, scope: &Scope) -> anyhow::Result<SyncReport> {
+    datastore
         .pull(&SyncOptions {
-            scope: Scope::All,
+            scope: scope.clone(),
             leases: Vec::new(),
             dry_run: false,
+            fetch_missing: true,
         })
-        .await?;
-    let rest = hydrate_all(datastore, on_progress).await?;
-    Ok(Fetched {
-        objects: pulled.stats.objects_downloaded + rest.objects,
-        bytes: pulled.stats.bytes_downloaded + rest.bytes,
-    })
+        .await
 }
 
-/// After a pull, the rest of a full hydration: every model's latest files.
-/// An extension without `lazy-hydration` already fetched everything in its
-/// pull, so nothing more is asked of it.
+/// A first full hydration (setup of a `full` clone): every model's latest
+/// files, `MODELS_PER_CALL` models at a time so progress moves; an
+/// extension without `lazy-hydration` gets its (full) pull instead.
 ///
 /// # Errors
-/// When listing or a fetch fails; what landed stays.
-pub async fn hydrate_all(
+/// When listing or a fetch fails; what landed stays (a rerun resumes).
+pub async fn hydrate_everything(
     datastore: &Datastore,
     on_progress: &mut dyn FnMut(&HydrationProgress),
 ) -> anyhow::Result<Fetched> {
     if !datastore.supports(LAZY_HYDRATION) {
-        return Ok(Fetched::default());
+        let pulled = full_pull(datastore, &Scope::All).await?;
+        return Ok(Fetched {
+            objects: pulled.stats.objects_downloaded,
+            bytes: pulled.stats.bytes_downloaded,
+        });
     }
     let models = datastore.list_models().await?;
     Ok(hydrate_models(datastore, &models, false, on_progress)
@@ -182,11 +185,7 @@ pub async fn hydrate_models(
 /// temporary download files behind in the models it covers.
 fn remove_leftovers(datastore: &Datastore, models: &[ModelRef]) {
     for model in models {
-        let dir = datastore
-            .local_dir()
-            .join("data")
-            .join(&model.model_type)
-            .join(&model.model_id);
+        let dir = datastore.model_dir(model);
         match remove_stale_downloads(&dir) {
             Ok(0) => {}
             Ok(removed) => tracing::info!(

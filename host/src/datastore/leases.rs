@@ -117,6 +117,12 @@ impl LeaseSet {
             match attempt {
                 Ok(lease) => set.held.lock().expect("lease list").push(lease),
                 Err(err) => {
+                    // However we stopped waiting (timeout, signal, a lost
+                    // lease), a namespace claim left while model holders
+                    // drained must not keep model writers out for a TTL.
+                    if matches!(scope, LockScope::Namespace) {
+                        withdraw_namespace_claim(&set.datastore).await;
+                    }
                     set.release().await;
                     return Err(err);
                 }
@@ -185,9 +191,6 @@ async fn acquire_one(
         };
         let waited = started.elapsed();
         if waited >= policy.max_wait {
-            if matches!(scope, LockScope::Namespace) {
-                withdraw_namespace_claim(datastore).await;
-            }
             let release_hint = match scope {
                 LockScope::Model(model) => {
                     format!(" --model {}", super::model_label(model))

@@ -7,8 +7,7 @@
 
 use std::path::Path;
 
-/// The marker in temporary download names (see `capabilities::transfer`).
-const MARKER: &str = ".silt-tmp.";
+use crate::capabilities::transfer::temp_owner_pid;
 
 /// Removes, under `dir`, the temporary download files of processes that no
 /// longer run. Returns how many were removed. A file whose process may
@@ -28,23 +27,14 @@ pub fn remove_stale_downloads(dir: &Path) -> std::io::Result<u64> {
         let file_type = entry.file_type()?;
         if file_type.is_dir() {
             removed += remove_stale_downloads(&entry.path())?;
-        } else if owner_pid(&entry.file_name().to_string_lossy()).is_some_and(|pid| !running(pid)) {
+        } else if temp_owner_pid(&entry.file_name().to_string_lossy())
+            .is_some_and(|pid| !running(pid))
+        {
             std::fs::remove_file(entry.path())?;
             removed += 1;
         }
     }
     Ok(removed)
-}
-
-/// The pid in `.<name>.silt-tmp.<pid>.<n>`, if `file_name` is one.
-fn owner_pid(file_name: &str) -> Option<u32> {
-    if !file_name.starts_with('.') {
-        return None;
-    }
-    let (_, rest) = file_name.rsplit_once(MARKER)?;
-    let (pid, counter) = rest.split_once('.')?;
-    counter.parse::<u64>().ok()?;
-    pid.parse().ok()
 }
 
 /// True when process `pid` may still run.
@@ -66,12 +56,12 @@ mod tests {
 
     #[test]
     fn recognises_only_temporary_download_names() {
-        assert_eq!(owner_pid(".weights.bin.silt-tmp.4242.7"), Some(4242));
-        assert_eq!(owner_pid(".a.silt-tmp.b.silt-tmp.17.0"), Some(17));
-        assert_eq!(owner_pid("weights.bin.silt-tmp.4242.7"), None);
-        assert_eq!(owner_pid(".weights.bin"), None);
-        assert_eq!(owner_pid(".x.silt-tmp.12"), None);
-        assert_eq!(owner_pid(".x.silt-tmp.pid.1"), None);
+        assert_eq!(temp_owner_pid(".weights.bin.silt-tmp.4242.7"), Some(4242));
+        assert_eq!(temp_owner_pid(".a.silt-tmp.b.silt-tmp.17.0"), Some(17));
+        assert_eq!(temp_owner_pid("weights.bin.silt-tmp.4242.7"), None);
+        assert_eq!(temp_owner_pid(".weights.bin"), None);
+        assert_eq!(temp_owner_pid(".x.silt-tmp.12"), None);
+        assert_eq!(temp_owner_pid(".x.silt-tmp.pid.1"), None);
     }
 
     #[test]

@@ -19,9 +19,9 @@ pub use error::{DatastoreError, describe_holder, scope_label};
 pub use gc::collect_garbage;
 pub use holder::now_ms;
 pub use hydration::{
-    Fetched, HydrationProgress, LAZY_HYDRATION, Presence, full_pull, hydrate_all, hydrate_models,
-    make_present,
+    Fetched, HydrationProgress, LAZY_HYDRATION, Presence, full_pull, hydrate_everything,
+    hydrate_models, make_present,
 };
 pub use leases::{ENV_LOCK_MAX_WAIT, LeasePolicy, LeaseSet, under_leases};
-pub use model_ref::{model_label, parse_model};
+pub use model_ref::{model_label, parse_model, parse_models};
 pub use signals::{Interrupted, Signals};

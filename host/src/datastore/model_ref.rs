@@ -24,3 +24,11 @@ pub fn parse_model(text: &str) -> anyhow::Result<ModelRef> {
         ),
     }
 }
+
+/// Parses every `--model` argument.
+///
+/// # Errors
+/// At the first that is not a model.
+pub fn parse_models(texts: &[String]) -> anyhow::Result<Vec<ModelRef>> {
+    texts.iter().map(|text| parse_model(text)).collect()
+}

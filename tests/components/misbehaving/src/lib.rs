@@ -11,7 +11,6 @@
 //! | `env` | reports how many environment variables and arguments it sees |
 //! | `chatty` | prints 1 MiB to stdout and stderr, then succeeds |
 //! | `download:<key>><path>[#<sha256>]` | asks the host to download an object into the cache |
-//! | `describe-panics` | (not a command) see `capabilities.describe` |
 
 wit_bindgen::generate!({
     path: "../../../wit",
