@@ -61,6 +61,14 @@ fn lazy_clone_fetches_metadata_then_what_a_command_uses_then_the_rest_on_request
         assert_eq!(present(&lazy, "t/a"), ["one.txt", "two.txt"], "{extension}");
         assert!(present(&lazy, "t/b").is_empty(), "{extension}: t/b fetched");
 
+        // status counts the whole store (indexing what this clone never
+        // read) against what is present, and fetches no data.
+        let status = lazy.json(&["datastore", "status"]);
+        assert_eq!(status["objects_total"], 4, "{extension}: {status}");
+        assert_eq!(status["objects_local"], 2, "{extension}: {status}");
+        assert_eq!(status["bytes_local"], 2 * "alpha one.txt".len(), "{status}");
+        assert!(present(&lazy, "t/b").is_empty(), "{extension}: status fetched");
+
         // hydrate --status counts without fetching; hydrate --all fetches the rest.
         let status = lazy.json(&["datastore", "hydrate", "--status"]);
         assert_eq!(status["models"], 2, "{extension}: {status}");
@@ -177,7 +185,7 @@ fn a_lazy_clone_reads_only_metadata_and_the_model_it_uses() {
                 setup_reads.iter().all(|key| !key.starts_with("data/")),
                 "{extension}: setup read data: {setup_reads:?}"
             );
-            let presence = make_present(&datastore, &[model("a")]).await.unwrap();
+            let (presence, _held) = make_present(&datastore, &[model("a")]).await.unwrap();
             assert_eq!(presence.fetched.objects, 2, "{extension}");
             assert!(presence.full_pull_because.is_none());
             let reads = recording.take_reads();
@@ -210,7 +218,7 @@ fn a_failed_scoped_hydration_falls_back_to_a_full_pull_and_says_so() {
         runtime.block_on(async {
             let (recording, datastore) = recorded_clone(&clone, extension).await;
             recording.fail_next_downloads(1);
-            let presence = make_present(&datastore, &[model("a")]).await.unwrap();
+            let (presence, _held) = make_present(&datastore, &[model("a")]).await.unwrap();
             let reason = presence.full_pull_because.expect("a fallback");
             assert!(
                 reason.contains("hydrating t/a failed") && reason.contains("full pull"),

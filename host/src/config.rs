@@ -93,6 +93,24 @@ pub struct DatastoreConfig {
     /// How much of the datastore this clone fetches: `full` (default) or
     /// `lazy`. Overridden per command by `--hydration`.
     pub hydration: Hydration,
+    /// In a lazy clone, whether to fetch the rest in the background:
+    /// `off` (default) or `after-command` (a detached, low-priority process
+    /// started after each command that touched the datastore).
+    pub background: Background,
+    /// Concurrent transfers of the background hydrator. Default 4: it
+    /// should leave the network and disk to foreground commands.
+    pub background_concurrency: usize,
+}
+
+/// `[datastore] background`: fetching the rest of a lazy clone unasked.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Background {
+    /// Only what commands use is fetched.
+    #[default]
+    Off,
+    /// After a command, a detached low-priority process fetches the rest.
+    AfterCommand,
 }
 
 /// `[datastore] hydration`: how much of the datastore a clone fetches.
@@ -121,9 +139,14 @@ impl Default for DatastoreConfig {
             local_dir: None,
             retain_versions: None,
             hydration: Hydration::Full,
+            background: Background::Off,
+            background_concurrency: DEFAULT_BACKGROUND_CONCURRENCY,
         }
     }
 }
+
+/// Concurrent transfers of the background hydrator unless `silt.toml` says.
+pub const DEFAULT_BACKGROUND_CONCURRENCY: usize = 4;
 
 /// The extension that implements the datastore unless `silt.toml` names another.
 pub const DEFAULT_DATASTORE_EXTENSION: &str = "partitioned-datastore";
@@ -248,6 +271,11 @@ impl Config {
                 "datastore.transfer_concurrency must be between 1 and 1024",
             ));
         }
+        if !(1..=1024).contains(&self.datastore.background_concurrency) {
+            return Err(invalid(
+                "datastore.background_concurrency must be between 1 and 1024",
+            ));
+        }
         if let Some(namespace) = &self.datastore.namespace
             && crate::store::ObjectKey::new(namespace).is_err()
         {
@@ -334,6 +362,26 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("unknown field `deadline`"), "{message}");
         assert!(message.contains("line 2"), "{message}");
+    }
+
+    #[test]
+    fn background_hydration_parses_and_is_checked() {
+        let text = "[datastore]\nhydration = \"lazy\"\nbackground = \"after-command\"\n";
+        let config = Config::parse(text, Path::new("silt.toml")).unwrap();
+        assert_eq!(config.datastore.background, Background::AfterCommand);
+        assert_eq!(config.datastore.background_concurrency, 4);
+        let err = Config::parse(
+            "[datastore]\nbackground = \"always\"\n",
+            Path::new("silt.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("after-command"), "{err}");
+        let err = Config::parse(
+            "[datastore]\nbackground_concurrency = 0\n",
+            Path::new("silt.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("background_concurrency"), "{err}");
     }
 
     #[test]

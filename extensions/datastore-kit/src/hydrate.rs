@@ -256,12 +256,20 @@ impl<T: Index> Guest for T {
         for model in &models {
             layout::check_model(model)?;
             let mut sidecar = local::load(DATA_AREA, model);
+            let indexed_before = sidecar.partition.is_some();
             refresh::<T>(model, &mut sidecar, &mut stats)?;
             let mut plan = plan(model, &mut sidecar, false)?;
             present += plan.present;
             let wanted = plan.downloads.len() as u64;
             if options.dry_run {
                 remaining += wanted;
+                // A model seen for the first time, with nothing present:
+                // keep its index slice (status can then count it). A model
+                // with files present is not saved — its sidecar must not
+                // claim a version its files were not refreshed to.
+                if !indexed_before && sidecar.local.is_empty() && sidecar.partition.is_some() {
+                    local::save(DATA_AREA, model, &sidecar)?;
+                }
                 continue;
             }
             plan.downloads.truncate(budget.min(wanted) as usize);

@@ -6,17 +6,17 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::Context;
-use super::hydration_progress::ProgressReporter;
+use super::hydration_progress::with_progress;
 use super::output::human_bytes;
 use crate::config::Hydration;
 use crate::datastore::{
-    Datastore, Fetched, HydrationProgress, LAZY_HYDRATION, LeasePolicy, collect_garbage,
-    describe_holder, hydrate_everything, hydrate_models, model_label, now_ms, parse_model,
-    parse_models, scope_label, under_leases,
+    Claim, Datastore, Fetched, LAZY_HYDRATION, LeasePolicy, collect_garbage, describe_holder,
+    hydrate_everything, hydrate_models, model_label, now_ms, parse_model, parse_models,
+    scope_label, under_leases,
 };
 use crate::exit::UntrustworthyStore;
 use crate::runtime::bindings::exports::silt::datastore::sync::{
-    SetupOptions, SyncOptions, SyncReport as WitSyncReport,
+    SetupOptions, StatusReport as WitStatusReport, SyncOptions, SyncReport as WitSyncReport,
 };
 use crate::runtime::bindings::silt::datastore::types::{LockInfo, LockScope, Scope};
 use crate::store::{doctor, root};
@@ -85,22 +85,24 @@ pub enum DatastoreCommand {
         allow_unsafe_store: bool,
     },
     /// Fetch models' latest files now (what a lazy clone fetches on use):
-    /// the named models, or every model. Resumable: what is present is skipped.
-    Hydrate {
-        /// These models (`type/id`).
-        #[arg(long = "model", value_name = "TYPE/ID", required_unless_present_any = ["all", "status"])]
-        models: Vec<String>,
-        /// Every model in the store.
-        #[arg(long, conflicts_with = "models")]
-        all: bool,
-        /// Only count what is present and what is missing (reads index
-        /// metadata, fetches no data).
-        #[arg(long)]
-        status: bool,
-    },
+    /// the named models, or every model, here or in the background; or show
+    /// what is present and how the background hydrator is doing.
+    Hydrate(super::hydrate::HydrateArgs),
     /// Inspect or break leases.
     #[command(subcommand)]
     Lock(LockCommand),
+}
+
+impl DatastoreCommand {
+    /// True for the commands after which a lazy clone configured with
+    /// `background = "after-command"` fetches the rest in the background.
+    pub(super) fn starts_background_hydration(&self) -> bool {
+        match self {
+            Self::Setup { .. } | Self::Sync { .. } => true,
+            Self::Hydrate(args) => args.fetches_some_models(),
+            _ => false,
+        }
+    }
 }
 
 /// `silt datastore lock ...`
@@ -159,11 +161,7 @@ pub(super) fn run(context: &Context, command: DatastoreCommand) -> anyhow::Resul
             models,
         } => gc(context, keep, dry_run, &models),
         DatastoreCommand::Verify { models } => verify(context, &models),
-        DatastoreCommand::Hydrate {
-            models,
-            all,
-            status,
-        } => hydrate(context, &models, all, status),
+        DatastoreCommand::Hydrate(args) => super::hydrate::run(context, args),
         DatastoreCommand::Doctor { allow_unsafe_store } => doctor(context, allow_unsafe_store),
         DatastoreCommand::Lock(LockCommand::Status(target)) => lock_status(context, &target),
         DatastoreCommand::Lock(LockCommand::Release { target, .. }) => {
@@ -264,7 +262,7 @@ fn set_up(
         let fetched = match hydration {
             Hydration::Lazy => Fetched::default(),
             Hydration::Full => {
-                with_progress(context, async |on_progress| {
+                with_progress(context, "hydrate", async |on_progress| {
                     hydrate_everything(datastore, on_progress).await
                 })
                 .await?
@@ -285,80 +283,6 @@ fn set_up(
     })
 }
 
-/// Runs `work` with a progress reporter for hydration on stderr.
-async fn with_progress<T>(
-    context: &Context,
-    work: impl AsyncFnOnce(&mut dyn FnMut(&HydrationProgress)) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let mut reporter = ProgressReporter::new("hydrate", context.silent_progress());
-    let result = work(&mut |progress| reporter.update(progress)).await;
-    reporter.finish();
-    result
-}
-
-#[derive(Serialize)]
-struct HydrateReport {
-    status_only: bool,
-    models: usize,
-    fetched: Fetched,
-    already_present: u64,
-    missing: u64,
-    seconds: f64,
-    requests: u64,
-}
-
-fn hydrate(context: &Context, models: &[String], all: bool, status: bool) -> anyhow::Result<()> {
-    // `--all`, or `--status` without models: every model.
-    let scope = if all { Scope::All } else { scope_of(models)? };
-    let started = std::time::Instant::now();
-    let report = super::with_datastore(context, async |datastore| {
-        if !datastore.supports(LAZY_HYDRATION) {
-            anyhow::bail!(
-                "the `{}` extension does not hydrate by model (no `{LAZY_HYDRATION}` capability): its pull fetches everything; use `silt datastore sync --pull`",
-                datastore.extension_name()
-            );
-        }
-        let models = match scope {
-            Scope::Models(models) => models,
-            Scope::All => datastore.list_models().await?,
-        };
-        let progress = with_progress(context, async |on_progress| {
-            hydrate_models(datastore, &models, status, on_progress).await
-        })
-        .await?;
-        anyhow::Ok(HydrateReport {
-            status_only: status,
-            models: models.len(),
-            fetched: progress.fetched,
-            already_present: progress.already_present,
-            missing: progress.missing,
-            seconds: started.elapsed().as_secs_f64(),
-            requests: datastore.traffic().requests(),
-        })
-    })?;
-    context.output.emit(&report, |out| {
-        if report.status_only {
-            return writeln!(
-                out,
-                "{} models: {} files present locally, {} missing (silt datastore hydrate --all fetches them)",
-                report.models, report.already_present, report.missing
-            );
-        }
-        let rate = report.fetched.bytes as f64 / report.seconds.max(1e-3);
-        writeln!(
-            out,
-            "hydrated {} models: fetched {} files ({}) in {:.1} s ({}/s); {} already present; {} requests",
-            report.models,
-            report.fetched.objects,
-            human_bytes(report.fetched.bytes),
-            report.seconds,
-            human_bytes(rate as u64),
-            report.already_present,
-            report.requests
-        )
-    })
-}
-
 #[derive(Serialize)]
 struct StatusReport {
     objects_total: u64,
@@ -371,7 +295,24 @@ struct StatusReport {
 
 fn status(context: &Context, models: &[String]) -> anyhow::Result<()> {
     let scope = scope_of(models)?;
-    let status = super::with_datastore(context, async |datastore| datastore.status(&scope).await)?;
+    let status = super::with_datastore(context, async |datastore| {
+        let status = datastore.status(&scope).await?;
+        // Models whose index slice this clone never read (a lazy clone)
+        // show as changed and count nothing: index them once (a read per
+        // model; their slice is kept), so totals cover the whole store.
+        if status.remote_changes.is_empty() || !datastore.supports(LAZY_HYDRATION) {
+            return Ok(status);
+        }
+        let unindexed = parse_models(&status.remote_changes)?;
+        hydrate_models(datastore, &unindexed, true, &mut |_| {}).await?;
+        // Totals from the indexed state; what changed since the last pull
+        // stays what it was (indexing is not pulling).
+        let indexed = datastore.status(&scope).await?;
+        Ok(WitStatusReport {
+            remote_changes: status.remote_changes,
+            ..indexed
+        })
+    })?;
     let report = StatusReport {
         objects_total: status.objects_total,
         bytes_total: status.bytes_total,
@@ -383,11 +324,13 @@ fn status(context: &Context, models: &[String]) -> anyhow::Result<()> {
     context.output.emit(&report, |out| {
         writeln!(
             out,
-            "index (as last pulled): {} files, {}; present locally: {} files, {}",
+            "index: {} files, {}; present locally: {} files ({}), {} ({})",
             report.objects_total,
             human_bytes(report.bytes_total),
             report.objects_local,
-            human_bytes(report.bytes_local)
+            percent(report.objects_local, report.objects_total),
+            human_bytes(report.bytes_local),
+            percent(report.bytes_local, report.bytes_total)
         )?;
         if report.remote_changes.is_empty() {
             writeln!(out, "store: no changes since the last pull")?;
@@ -415,6 +358,13 @@ fn status(context: &Context, models: &[String]) -> anyhow::Result<()> {
             Ok(())
         }
     })
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "-".to_owned();
+    }
+    format!("{:.1}%", part as f64 * 100.0 / whole as f64)
 }
 
 #[derive(Serialize, Default)]
@@ -460,6 +410,13 @@ fn sync(
     let scope = scope_of(models)?;
     let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
     let report = super::with_datastore(context, async |datastore| {
+        // Pull and push write files and sidecars: keep the background
+        // hydrator (and other silt commands of this clone) out of the scope.
+        let claim = match &scope {
+            Scope::All => Claim::Everything,
+            Scope::Models(models) => Claim::Models(models),
+        };
+        let _working_copy = datastore.working_copy_locks().foreground(claim).await?;
         let mut report = SyncReport::default();
         if pull {
             // A full clone's pull also fetches what is not present yet.

@@ -5,6 +5,7 @@ mod cache;
 mod data;
 mod datastore;
 mod extension;
+mod hydrate;
 mod hydration_progress;
 mod init;
 pub mod output;
@@ -116,14 +117,23 @@ fn run(cli: Cli, output: Output) -> anyhow::Result<()> {
         hydration: cli.hydration,
         quiet: cli.quiet,
     };
-    match cli.command {
+    let background_after = match &cli.command {
+        Command::Run(_) | Command::Data(_) => true,
+        Command::Datastore(command) => command.starts_background_hydration(),
+        _ => false,
+    };
+    let result = match cli.command {
         Command::Extension(command) => extension::run(&context, command),
         Command::Cache(command) => cache::run(&context, command),
         Command::Init(args) => init::run(&context, &cwd, args),
         Command::Datastore(command) => datastore::run(&context, command),
         Command::Data(command) => data::run(&context, command),
         Command::Run(args) => run::run(&context, args),
+    };
+    if result.is_ok() && background_after {
+        hydrate::after_command(&context);
     }
+    result
 }
 
 fn init_logging(cli: &Cli) {

@@ -52,7 +52,9 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
     let report = super::with_datastore(context, async |datastore| {
         let scopes = models.iter().cloned().map(LockScope::Model).collect();
         under_leases(datastore, scopes, &policy, async |leases| {
-            let presence = make_present(datastore, &models).await?;
+            // Held until the commit: the background hydrator stays out of
+            // these models while the command writes them.
+            let (presence, _working_copy) = make_present(datastore, &models).await?;
             if let Some(reason) = &presence.full_pull_because
                 && !context.output.is_json()
             {

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 
 use super::error::DatastoreError;
 use super::holder;
+use super::working_copy_lock::WorkingCopyLocks;
 use crate::capabilities::progress::ProgressSink;
 use crate::locations::Locations;
 use crate::runtime::bindings::ExtensionError;
@@ -134,6 +135,12 @@ impl Datastore {
     /// The local copy (the extension's cache directory).
     pub fn local_dir(&self) -> &Path {
         &self.local_dir
+    }
+
+    /// The local locks of this working copy, between this clone's silt
+    /// processes (foreground commands and the background hydrator).
+    pub fn working_copy_locks(&self) -> WorkingCopyLocks {
+        WorkingCopyLocks::new(&self.local_dir)
     }
 
     /// The working copy of `model`: `data/<type>/<id>` in the local copy.

@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::Datastore;
 use super::leftovers::remove_stale_downloads;
 use super::model_ref::model_label;
+use super::working_copy_lock::{Claim, WorkingCopyGuard};
 use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
 use crate::runtime::bindings::exports::silt::datastore::sync::{SyncOptions, SyncReport};
 use crate::runtime::bindings::silt::datastore::types::{ModelRef, Scope};
@@ -65,21 +66,29 @@ pub struct Presence {
 /// Makes the latest files of `models` present in the working copy before a
 /// command uses them: `hydrate-scope` when the extension fetches lazily;
 /// otherwise, or when that fails, a full pull (and `full_pull_because` says
-/// why).
+/// why). Returns the working-copy locks on `models`: hold them while the
+/// command works, so the background hydrator stays out of those models.
+/// The caller must hold no working-copy lock.
 ///
 /// # Errors
 /// When the full pull fails too.
-pub async fn make_present(datastore: &Datastore, models: &[ModelRef]) -> anyhow::Result<Presence> {
+pub async fn make_present(
+    datastore: &Datastore,
+    models: &[ModelRef],
+) -> anyhow::Result<(Presence, WorkingCopyGuard)> {
+    let locks = datastore.working_copy_locks();
+    let held = locks.foreground(Claim::Models(models)).await?;
     let reason = if datastore.supports(LAZY_HYDRATION) {
         match datastore.hydrate_scope(models, latest_only(false)).await {
             Ok(report) => {
-                return Ok(Presence {
+                let presence = Presence {
                     fetched: Fetched {
                         objects: report.stats.objects_downloaded,
                         bytes: report.stats.bytes_downloaded,
                     },
                     full_pull_because: None,
-                });
+                };
+                return Ok((presence, held));
             }
             Err(err) => format!(
                 "hydrating {} failed ({err:#}); fell back to a full pull",
@@ -97,14 +106,21 @@ pub async fn make_present(datastore: &Datastore, models: &[ModelRef]) -> anyhow:
         )
     };
     tracing::debug!("{reason}");
+    // A full pull writes into any model: it needs the whole working copy,
+    // which a lock on our models alone cannot be upgraded to.
+    drop(held);
+    let everything = locks.foreground(Claim::Everything).await?;
     let pulled = full_pull(datastore, &Scope::All).await?;
-    Ok(Presence {
+    drop(everything);
+    let held = locks.foreground(Claim::Models(models)).await?;
+    let presence = Presence {
         fetched: Fetched {
             objects: pulled.stats.objects_downloaded,
             bytes: pulled.stats.bytes_downloaded,
         },
         full_pull_because: Some(reason),
-    })
+    };
+    Ok((presence, held))
 }
 
 /// A full pull of `scope`: refreshes what is present and fetches the latest
@@ -112,6 +128,10 @@ pub async fn make_present(datastore: &Datastore, models: &[ModelRef]) -> anyhow:
 /// `fetch-missing`, which skips, without a request, every model the local
 /// summary shows current and complete (so a full clone's no-op sync costs
 /// what a lazy one's does).
+///
+/// # Errors
+/// Takes no working-copy lock: the caller holds [`Claim::Everything`] (or
+/// the scope's models).
 ///
 /// # Errors
 /// When the pull fails; what landed stays (a rerun resumes).
@@ -137,6 +157,10 @@ pub async fn hydrate_everything(
     on_progress: &mut dyn FnMut(&HydrationProgress),
 ) -> anyhow::Result<Fetched> {
     if !datastore.supports(LAZY_HYDRATION) {
+        let _everything = datastore
+            .working_copy_locks()
+            .foreground(Claim::Everything)
+            .await?;
         let pulled = full_pull(datastore, &Scope::All).await?;
         return Ok(Fetched {
             objects: pulled.stats.objects_downloaded,
@@ -151,7 +175,8 @@ pub async fn hydrate_everything(
 
 /// Makes the latest files of `models` present, `MODELS_PER_CALL` at a time,
 /// reporting after each call. With `dry_run`, fetches index metadata only
-/// and counts what is present and missing.
+/// and counts what is present and missing. Each call holds the working-copy
+/// locks of its models; the caller must hold none.
 ///
 /// # Errors
 /// When a call fails; what landed before stays.
@@ -169,7 +194,9 @@ pub async fn hydrate_models(
     if !dry_run {
         remove_leftovers(datastore, models);
     }
+    let locks = datastore.working_copy_locks();
     for batch in models.chunks(MODELS_PER_CALL) {
+        let _held = locks.foreground(Claim::Models(batch)).await?;
         let report = datastore.hydrate_scope(batch, latest_only(dry_run)).await?;
         progress.models_done += batch.len();
         progress.fetched.objects += report.stats.objects_downloaded;
@@ -183,7 +210,7 @@ pub async fn hydrate_models(
 
 /// Best effort: a hydration that was killed and is now resumed leaves no
 /// temporary download files behind in the models it covers.
-fn remove_leftovers(datastore: &Datastore, models: &[ModelRef]) {
+pub(super) fn remove_leftovers(datastore: &Datastore, models: &[ModelRef]) {
     for model in models {
         let dir = datastore.model_dir(model);
         match remove_stale_downloads(&dir) {

@@ -4,6 +4,7 @@
 //! protocol belong to the extension; the coordinator only decides which
 //! leases a command needs, how long to wait, and when to renew and release.
 
+mod background;
 mod client;
 mod error;
 mod gc;
@@ -13,7 +14,11 @@ mod leases;
 mod leftovers;
 mod model_ref;
 mod signals;
+mod working_copy_lock;
 
+pub use background::{
+    BackgroundHydration, BackgroundState, BackgroundStatus, Phase, lower_priority,
+};
 pub use client::Datastore;
 pub use error::{DatastoreError, describe_holder, scope_label};
 pub use gc::collect_garbage;
@@ -25,3 +30,4 @@ pub use hydration::{
 pub use leases::{ENV_LOCK_MAX_WAIT, LeasePolicy, LeaseSet, under_leases};
 pub use model_ref::{model_label, parse_model, parse_models};
 pub use signals::{Interrupted, Signals};
+pub use working_copy_lock::{Claim, WorkingCopyGuard, WorkingCopyLocks};

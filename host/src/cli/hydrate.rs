@@ -1,0 +1,261 @@
+//! `silt datastore hydrate`: fetch models' latest files now, in this
+//! process or in the background, or show what is present and how the
+//! background hydrator is doing.
+
+use clap::Args;
+use serde::Serialize;
+
+use super::Context;
+use super::datastore::scope_of;
+use super::hydration_progress::with_progress;
+use super::output::human_bytes;
+use crate::datastore::{
+    BackgroundHydration, BackgroundStatus, Datastore, Fetched, LAZY_HYDRATION, Phase,
+    hydrate_models, lower_priority, now_ms,
+};
+use crate::runtime::bindings::silt::datastore::types::Scope;
+
+/// `silt datastore hydrate` arguments.
+#[derive(Debug, Args)]
+pub struct HydrateArgs {
+    /// These models (`type/id`).
+    #[arg(
+        long = "model",
+        value_name = "TYPE/ID",
+        required_unless_present_any = ["all", "status", "background", "worker"]
+    )]
+    models: Vec<String>,
+    /// Every model in the store.
+    #[arg(long, conflicts_with = "models")]
+    all: bool,
+    /// Only count what is present and what is missing (reads index
+    /// metadata, fetches no data), and show the background hydrator's state.
+    #[arg(long, conflicts_with_all = ["background", "worker"])]
+    status: bool,
+    /// Fetch every model in a detached, low-priority process and return at
+    /// once (`--status` shows its progress).
+    #[arg(long, conflicts_with_all = ["models", "worker"])]
+    background: bool,
+    /// Be the background hydrator (what `--background` starts).
+    #[arg(long, hide = true, conflicts_with = "models")]
+    worker: bool,
+}
+
+impl HydrateArgs {
+    /// True for a foreground hydration of some models: afterwards the
+    /// background hydrator may fetch the rest.
+    pub(super) fn fetches_some_models(&self) -> bool {
+        !self.models.is_empty() && !self.status
+    }
+}
+
+pub(super) fn run(context: &Context, args: HydrateArgs) -> anyhow::Result<()> {
+    let background = BackgroundHydration::new(&context.locations.local_dir);
+    if args.worker {
+        return worker(context, &background);
+    }
+    if args.background {
+        return start_background(context, &background);
+    }
+    // `--all`, or `--status` without models: every model.
+    let scope = if args.all {
+        Scope::All
+    } else {
+        scope_of(&args.models)?
+    };
+    hydrate_here(context, &background, scope, args.status)
+}
+
+/// What `hydrate` and `hydrate --status` print.
+#[derive(Serialize)]
+struct HydrateReport {
+    status_only: bool,
+    models: usize,
+    fetched: Fetched,
+    already_present: u64,
+    missing: u64,
+    seconds: f64,
+    requests: u64,
+    /// With `--status`: the background hydrator.
+    background: Option<BackgroundStatus>,
+}
+
+fn hydrate_here(
+    context: &Context,
+    background: &BackgroundHydration,
+    scope: Scope,
+    status_only: bool,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut report = super::with_datastore(context, async |datastore| {
+        refuse_without_lazy_hydration(datastore)?;
+        let models = match scope {
+            Scope::Models(models) => models,
+            Scope::All => datastore.list_models().await?,
+        };
+        let progress = with_progress(context, "hydrate", async |on_progress| {
+            hydrate_models(datastore, &models, status_only, on_progress).await
+        })
+        .await?;
+        anyhow::Ok(HydrateReport {
+            status_only,
+            models: models.len(),
+            fetched: progress.fetched,
+            already_present: progress.already_present,
+            missing: progress.missing,
+            seconds: started.elapsed().as_secs_f64(),
+            requests: datastore.traffic().requests(),
+            background: None,
+        })
+    })?;
+    if status_only {
+        report.background = Some(background.status()?);
+    }
+    context.output.emit(&report, |out| {
+        if report.status_only {
+            writeln!(
+                out,
+                "{} models: {} files present locally, {} missing (silt datastore hydrate --all fetches them)",
+                report.models, report.already_present, report.missing
+            )?;
+            if let Some(status) = &report.background {
+                writeln!(out, "background: {}", describe_background(status))?;
+            }
+            return Ok(());
+        }
+        let rate = report.fetched.bytes as f64 / report.seconds.max(1e-3);
+        writeln!(
+            out,
+            "hydrated {} models: fetched {} files ({}) in {:.1} s ({}/s); {} already present; {} requests",
+            report.models,
+            report.fetched.objects,
+            human_bytes(report.fetched.bytes),
+            report.seconds,
+            human_bytes(rate as u64),
+            report.already_present,
+            report.requests
+        )
+    })
+}
+
+fn refuse_without_lazy_hydration(datastore: &Datastore) -> anyhow::Result<()> {
+    if datastore.supports(LAZY_HYDRATION) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the `{}` extension does not hydrate by model (no `{LAZY_HYDRATION}` capability): its pull fetches everything; use `silt datastore sync --pull`",
+        datastore.extension_name()
+    )
+}
+
+/// One line on the background hydrator.
+fn describe_background(status: &BackgroundStatus) -> String {
+    let Some(last) = &status.last else {
+        return if status.running {
+            "starting".to_owned()
+        } else {
+            "never ran here ([datastore] background = \"after-command\" or `silt datastore hydrate --background` starts it)".to_owned()
+        };
+    };
+    let ago = |ms: u64| format!("{:.1} s ago", now_ms().saturating_sub(ms) as f64 / 1000.0);
+    let counts = format!(
+        "{}/{} models complete, fetched {} files ({})",
+        last.models_done,
+        last.models_total,
+        last.files_fetched,
+        human_bytes(last.bytes_fetched)
+    );
+    match (status.running, last.phase) {
+        (true, _) => format!(
+            "running (pid {}): {counts}; updated {}",
+            last.pid,
+            ago(last.updated_ms)
+        ),
+        (false, Phase::Done) => format!("finished {}: {counts}", ago(last.updated_ms)),
+        (false, Phase::Failed) => format!(
+            "failed {}: {}; {counts} (it starts again after the next command, or with --background)",
+            ago(last.updated_ms),
+            last.error.as_deref().unwrap_or("unknown error")
+        ),
+        (false, Phase::Running) => format!(
+            "interrupted (pid {} stopped {}): {counts}; it resumes after the next command, or with --background",
+            last.pid,
+            ago(last.updated_ms)
+        ),
+    }
+}
+
+#[derive(Serialize)]
+struct BackgroundStarted {
+    pid: Option<u32>,
+    log: String,
+}
+
+fn start_background(context: &Context, background: &BackgroundHydration) -> anyhow::Result<()> {
+    let pid = background.spawn(&context.locations)?;
+    let report = BackgroundStarted {
+        pid,
+        log: background.log_path().display().to_string(),
+    };
+    context.output.emit(&report, |out| match report.pid {
+        Some(pid) => writeln!(
+            out,
+            "started background hydration (pid {pid}); `silt datastore hydrate --status` shows its progress; log: {}",
+            report.log
+        ),
+        None => writeln!(
+            out,
+            "background hydration is already running; `silt datastore hydrate --status` shows its progress"
+        ),
+    })
+}
+
+/// The background hydrator itself: low priority, its own transfer limit.
+fn worker(context: &Context, background: &BackgroundHydration) -> anyhow::Result<()> {
+    // Before the async runtime starts its threads, so they inherit it.
+    lower_priority();
+    let mut locations = context.locations.clone();
+    locations.config.datastore.transfer_concurrency =
+        locations.config.datastore.background_concurrency;
+    let state = super::block_on(async {
+        let datastore = Datastore::open(&locations, None).await?;
+        if !datastore.supports(LAZY_HYDRATION) {
+            // Its pulls fetch everything already; nothing to do here.
+            tracing::info!(
+                "the `{}` extension does not hydrate by model; no background hydration",
+                datastore.extension_name()
+            );
+            return Ok(None);
+        }
+        background.run(&datastore).await
+    })??;
+    match state {
+        None => tracing::info!("another background hydrator runs here; nothing to do"),
+        Some(state) => tracing::info!(
+            "background hydration finished: {} models, fetched {} files ({}), yielded to foreground commands {} times",
+            state.models_total,
+            state.files_fetched,
+            human_bytes(state.bytes_fetched),
+            state.yielded
+        ),
+    }
+    Ok(())
+}
+
+/// After a command that used the datastore: in a lazy clone configured with
+/// `background = "after-command"`, start the background hydrator (unless
+/// one runs). Never fails the command: a hydrator that cannot start is a
+/// warning.
+pub(super) fn after_command(context: &Context) {
+    use crate::config::{Background, Hydration};
+    let config = &context.locations.config.datastore;
+    if config.background != Background::AfterCommand || context.hydration() != Hydration::Lazy {
+        return;
+    }
+    let background = BackgroundHydration::new(&context.locations.local_dir);
+    match background.spawn(&context.locations) {
+        Ok(Some(pid)) => tracing::info!("background hydration started (pid {pid})"),
+        Ok(None) => {}
+        Err(err) => tracing::warn!("could not start background hydration: {err:#}"),
+    }
+}
