@@ -67,7 +67,10 @@ fn lazy_clone_fetches_metadata_then_what_a_command_uses_then_the_rest_on_request
         assert_eq!(status["objects_total"], 4, "{extension}: {status}");
         assert_eq!(status["objects_local"], 2, "{extension}: {status}");
         assert_eq!(status["bytes_local"], 2 * "alpha one.txt".len(), "{status}");
-        assert!(present(&lazy, "t/b").is_empty(), "{extension}: status fetched");
+        assert!(
+            present(&lazy, "t/b").is_empty(),
+            "{extension}: status fetched"
+        );
 
         // hydrate --status counts without fetching; hydrate --all fetches the rest.
         let status = lazy.json(&["datastore", "hydrate", "--status"]);
@@ -242,5 +245,33 @@ fn no_partial_files(dir: &Path) {
         if entry.file_type().unwrap().is_dir() {
             no_partial_files(&entry.path());
         }
+    }
+}
+
+#[test]
+fn data_get_fetches_only_its_file_and_data_list_its_model() {
+    for extension in EXTENSIONS {
+        let writer = datastore_with_two_models(extension);
+        let lazy = writer.another_clone();
+        lazy.ok(&["--hydration", "lazy", "datastore", "setup"]);
+        // get: exactly the one file, into the working copy.
+        let got = lazy.ok(&["--hydration", "lazy", "data", "get", "t/b", "one.txt"]);
+        assert_eq!(got, "beta one.txt", "{extension}");
+        assert_eq!(present(&lazy, "t/b"), ["one.txt"], "{extension}");
+        assert!(present(&lazy, "t/a").is_empty(), "{extension}");
+        // A local edit is not what `get` returns: the committed file is.
+        std::fs::write(lazy.model_dir("t/b").join("one.txt"), "edited").unwrap();
+        let got = lazy.ok(&["--hydration", "lazy", "data", "get", "t/b", "one.txt"]);
+        assert_eq!(got, "beta one.txt", "{extension}");
+        assert_eq!(
+            std::fs::read_to_string(lazy.model_dir("t/b").join("one.txt")).unwrap(),
+            "edited",
+            "{extension}: the local edit was overwritten"
+        );
+        // list: the model becomes present (the edit stays).
+        let listed = lazy.json(&["--hydration", "lazy", "data", "list", "t/a"]);
+        assert_eq!(listed.as_array().unwrap().len(), 2, "{extension}: {listed}");
+        assert_eq!(present(&lazy, "t/a"), ["one.txt", "two.txt"], "{extension}");
+        no_partial_files(&lazy.path().join(".silt/local/data"));
     }
 }

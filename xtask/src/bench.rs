@@ -149,6 +149,14 @@ pub fn store(args: &[&str]) -> Result<()> {
     run(&mut bench_binary("store", args)?)
 }
 
+/// `cargo xtask bench hydration`: a cold lazy clone running on one model
+/// vs full hydration vs raw parallel GETs, on the fixture generator's
+/// 264,000-object datastore in SeaweedFS (`--quick`: 1,024 objects).
+pub fn hydration(args: &[&str]) -> Result<()> {
+    let components = build::components()?;
+    run(bench_binary("hydration", args)?.env("SILT_TEST_COMPONENTS", &components))
+}
+
 /// `cargo xtask bench datastore`: the field's pain scenarios, silt's
 /// partitioned datastore beside the monolithic baseline, on SeaweedFS
 /// (scenarios 1–6, the bench binary), then scenario 7, start-up, which is

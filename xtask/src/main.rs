@@ -9,6 +9,7 @@
 //! cargo xtask bench startup    # start-up benchmark table
 //! cargo xtask bench store      # object-store throughput vs aws-sdk-s3, bulk download
 //! cargo xtask bench datastore  # the field's pain scenarios: silt vs the monolith baseline
+//! cargo xtask bench hydration  # lazy (one model) vs full hydration vs raw GETs, 264k-object fixture
 //! ```
 
 mod bench;
@@ -28,9 +29,10 @@ fn main() -> ExitCode {
         ["bench", "startup", rest @ ..] => bench::startup(rest),
         ["bench", "store", rest @ ..] => bench::store(rest),
         ["bench", "datastore", rest @ ..] => bench::datastore(rest),
+        ["bench", "hydration", rest @ ..] => bench::hydration(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test [-- cargo test args] | lint | components | seaweed | bench startup|store|datastore [--quick]>"
+                "usage: cargo xtask <demo | test [-- cargo test args] | lint | components | seaweed | bench startup|store|datastore|hydration [--quick]>"
             );
             return ExitCode::from(2);
         }

@@ -54,7 +54,7 @@ pub fn refresh<I: Index>(
 }
 
 /// What bringing one model's working copy up to date would do.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Plan {
     /// Files to download: name and the version to fetch.
     pub downloads: Vec<(String, Entry)>,
@@ -146,6 +146,20 @@ pub fn plan(model: &ModelRef, sidecar: &mut Sidecar, only_present: bool) -> Resu
     Ok(plan)
 }
 
+/// Downloads a pull gathers across models before it applies them: enough
+/// to keep every transfer slot busy, few enough to bound memory.
+pub const DOWNLOADS_PER_BATCH: usize = 4096;
+
+/// One model's planned work, for [`apply_many`].
+pub struct Planned {
+    /// The model.
+    pub model: ModelRef,
+    /// Its sidecar (stamped as downloads land, then saved).
+    pub sidecar: Sidecar,
+    /// What to do.
+    pub plan: Plan,
+}
+
 /// Carries out `plan`: downloads (verified, atomic) and removals, stamping
 /// the sidecar. Returns the cache paths that changed.
 pub fn apply(
@@ -154,27 +168,54 @@ pub fn apply(
     plan: &Plan,
     stats: &mut TransferStats,
 ) -> Result<Vec<String>, Error> {
+    let mut work = [Planned {
+        model: model.clone(),
+        sidecar: std::mem::take(sidecar),
+        plan: plan.clone(),
+    }];
+    let result = apply_many(&mut work, stats);
+    let [done] = work;
+    *sidecar = done.sidecar;
+    result
+}
+
+/// Carries out many models' plans with ONE bulk download, so every
+/// transfer slot stays busy across model boundaries (a model of a few
+/// files alone would leave most idle); then removals, and each sidecar
+/// stamped and saved — also when some download failed, so what landed is
+/// kept. Returns the cache paths that changed.
+pub fn apply_many(work: &mut [Planned], stats: &mut TransferStats) -> Result<Vec<String>, Error> {
+    let mut items = Vec::new();
+    let mut owners = Vec::new();
+    for (w, planned) in work.iter().enumerate() {
+        for (d, (name, entry)) in planned.plan.downloads.iter().enumerate() {
+            items.push(DownloadItem {
+                key: layout::object_key(DATA_AREA, &planned.model, name, &entry.version),
+                cache_path: layout::working_path(&planned.model, name),
+                expected_version: None,
+                sha256: Some(entry.sha256.clone()),
+            });
+            owners.push((w, d));
+        }
+    }
     let mut changed = Vec::new();
-    let items: Vec<DownloadItem> = plan
-        .downloads
-        .iter()
-        .map(|(name, entry)| DownloadItem {
-            key: layout::object_key(DATA_AREA, model, name, &entry.version),
-            cache_path: layout::working_path(model, name),
-            expected_version: None,
-            sha256: Some(entry.sha256.clone()),
-        })
-        .collect();
     let mut first_error = None;
     if !items.is_empty() {
         let results = object_store::download(&items);
-        for ((name, entry), (item, result)) in plan.downloads.iter().zip(items.iter().zip(results))
-        {
+        for ((w, d), (item, result)) in owners.into_iter().zip(items.iter().zip(results)) {
+            let planned = &mut work[w];
             match result {
                 Ok(meta) => {
+                    let (name, entry) = &planned.plan.downloads[d];
                     stats.objects_downloaded += 1;
                     stats.bytes_downloaded += meta.size;
-                    local::stamp(sidecar, model, name, &entry.version, &entry.sha256);
+                    local::stamp(
+                        &mut planned.sidecar,
+                        &planned.model,
+                        name,
+                        &entry.version,
+                        &entry.sha256,
+                    );
                     changed.push(item.cache_path.clone());
                 }
                 Err(err) => {
@@ -183,24 +224,28 @@ pub fn apply(
             }
         }
     }
-    for name in &plan.removals {
-        let path = layout::working_path(model, name);
-        match std::fs::remove_file(layout::in_cache(&path)) {
-            Ok(()) => {
-                sidecar.local.remove(name);
-                changed.push(path);
+    for planned in work.iter_mut() {
+        for name in &planned.plan.removals {
+            let path = layout::working_path(&planned.model, name);
+            match std::fs::remove_file(layout::in_cache(&path)) {
+                Ok(()) => {
+                    planned.sidecar.local.remove(name);
+                    changed.push(path);
+                }
+                Err(err) => log_warn(&format!("could not remove {path}: {err}")),
             }
-            Err(err) => log_warn(&format!("could not remove {path}: {err}")),
+        }
+        for name in &planned.plan.conflicts {
+            log_warn(&format!(
+                "{}: kept the local edit; the store has a newer version (push commits yours on top)",
+                layout::working_path(&planned.model, name)
+            ));
+        }
+        // Stamps of what did land are worth keeping even when something failed.
+        if let Err(err) = local::save(DATA_AREA, &planned.model, &planned.sidecar) {
+            first_error.get_or_insert(err);
         }
     }
-    for name in &plan.conflicts {
-        log_warn(&format!(
-            "{}: kept the local edit; the store has a newer version (push commits yours on top)",
-            layout::working_path(model, name)
-        ));
-    }
-    // Stamps of what did land are worth keeping even when something failed.
-    local::save(DATA_AREA, model, sidecar)?;
     match first_error {
         Some(err) => Err(err),
         None => Ok(changed),
@@ -253,6 +298,7 @@ impl<T: Index> Guest for T {
         let mut present = 0;
         let mut remaining = 0;
         let mut budget = options.max_objects.unwrap_or(u64::MAX);
+        let mut work = Vec::new();
         for model in &models {
             layout::check_model(model)?;
             let mut sidecar = local::load(DATA_AREA, model);
@@ -275,9 +321,15 @@ impl<T: Index> Guest for T {
             plan.downloads.truncate(budget.min(wanted) as usize);
             budget -= plan.downloads.len() as u64;
             remaining += wanted - plan.downloads.len() as u64;
-            apply(model, &mut sidecar, &plan, &mut stats)?;
+            work.push(Planned {
+                model: model.clone(),
+                sidecar,
+                plan,
+            });
         }
+        let applied = apply_many(&mut work, &mut stats);
         local::flush_summary(DATA_AREA)?;
+        applied?;
         Ok(HydrateReport {
             stats,
             objects_present: present,

@@ -298,6 +298,8 @@ impl<T: Index> Guest for T {
         let models = scoped_or_listed::<T>(&options.scope)?;
         let known = local::summary(DATA_AREA);
         let fetch_missing = options.fetch_missing;
+        let mut work = Vec::new();
+        let mut pending = 0;
         for (model, listed_version) in &models {
             // From the listing we know the version already: skip unchanged
             // models without a request, and without reading their sidecar
@@ -334,9 +336,27 @@ impl<T: Index> Guest for T {
                 );
                 continue;
             }
-            changed.extend(hydrate::apply(model, &mut sidecar, &plan, &mut stats)?);
+            pending += plan.downloads.len();
+            work.push(hydrate::Planned {
+                model: model.clone(),
+                sidecar,
+                plan,
+            });
+            // Models' downloads go out together, a bounded batch at a time
+            // (memory stays small however large the pull).
+            if pending >= hydrate::DOWNLOADS_PER_BATCH {
+                let applied = hydrate::apply_many(&mut work, &mut stats);
+                work.clear();
+                pending = 0;
+                if applied.is_err() {
+                    local::flush_summary(DATA_AREA)?;
+                }
+                changed.extend(applied?);
+            }
         }
+        let applied = hydrate::apply_many(&mut work, &mut stats);
         local::flush_summary(DATA_AREA)?;
+        changed.extend(applied?);
         let summary = format!(
             "{partitions_changed} of {} models changed; {} files refreshed; {not_hydrated} files of changed models not present locally (fetched on use)",
             models.len(),

@@ -1,6 +1,8 @@
 //! `silt data put|get|list|history|rm`: one file of one model at a time.
 //! Writes take the model's lease; reads take none (they read the committed
-//! index, which is always consistent).
+//! index, which is always consistent). In a lazy clone, `get` of the latest
+//! version makes that one file present (`hydrate-file`) and `list` makes
+//! the model present (`hydrate-scope`) — what is read is then local.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,9 +13,12 @@ use serde::Serialize;
 
 use super::Context;
 use super::output::human_bytes;
-use crate::datastore::{Datastore, LeasePolicy, model_label, parse_model, under_leases};
+use crate::datastore::{
+    Claim, Datastore, LAZY_HYDRATION, LeasePolicy, make_present, model_label, parse_model,
+    under_leases,
+};
 use crate::runtime::bindings::exports::silt::datastore::models::FileVersion;
-use crate::runtime::bindings::silt::datastore::types::LockScope;
+use crate::runtime::bindings::silt::datastore::types::{LockScope, ModelRef};
 
 /// Data commands.
 #[derive(Debug, Subcommand)]
@@ -211,9 +216,18 @@ fn get(
     }
     let fetched = super::with_datastore(context, async |datastore| {
         let staged = Staged::new(datastore)?;
-        let fetched = datastore
-            .get_file(&model, name, version, &staged.relative)
-            .await?;
+        let from_working_copy = match version {
+            None => latest_through_working_copy(datastore, &model, name, &staged).await?,
+            Some(_) => None,
+        };
+        let fetched = match from_working_copy {
+            Some(latest) => latest,
+            None => {
+                datastore
+                    .get_file(&model, name, version, &staged.relative)
+                    .await?
+            }
+        };
         match output {
             Some(path) => deliver_to_file(&staged.absolute, path)?,
             None => {
@@ -251,6 +265,53 @@ fn get(
     Ok(())
 }
 
+/// The latest version of `name` through the working copy: `hydrate-file`
+/// makes it present (fetching only that file, verified, atomically; nothing
+/// when it is present already), then it is copied to `staged`. `None` when
+/// the extension does not hydrate lazily, the file is not in the index, or
+/// the working copy holds a local edit — the caller then reads the
+/// committed version from the store (and reports what is wrong).
+async fn latest_through_working_copy(
+    datastore: &Datastore,
+    model: &ModelRef,
+    name: &str,
+    staged: &Staged,
+) -> anyhow::Result<Option<FileVersion>> {
+    if !datastore.supports(LAZY_HYDRATION) {
+        return Ok(None);
+    }
+    let _held = datastore
+        .working_copy_locks()
+        .foreground(Claim::Models(std::slice::from_ref(model)))
+        .await?;
+    let path = format!("data/{}/{}/{name}", model.model_type, model.model_id);
+    if let Err(err) = datastore.hydrate_file(&path).await {
+        tracing::debug!("{path}: not through the working copy: {err:#}");
+        return Ok(None);
+    }
+    let files = datastore.list_files(model).await?;
+    let Some(entry) = files.into_iter().find(|f| f.name == name) else {
+        return Ok(None);
+    };
+    let working = datastore.model_dir(model).join(name);
+    let bytes = match std::fs::read(&working) {
+        Ok(bytes) => bytes,
+        Err(_) => return Ok(None),
+    };
+    use sha2::Digest as _;
+    let sha256: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if !sha256.eq_ignore_ascii_case(&entry.latest.sha256) {
+        // A local edit not committed yet: `get` means the committed file.
+        return Ok(None);
+    }
+    std::fs::write(&staged.absolute, &bytes)
+        .with_context(|| format!("cannot write {}", staged.absolute.display()))?;
+    Ok(Some(entry.latest))
+}
+
 /// Moves the staged file to `path` atomically: `path` is the old file or
 /// the complete new one, never partial. A rename when both are on one
 /// filesystem (the staged file is already whole and verified); else a copy
@@ -285,6 +346,14 @@ fn deliver_to_file(staged: &Path, path: &Path) -> anyhow::Result<()> {
 fn list(context: &Context, model: &str) -> anyhow::Result<()> {
     let model = parse_model(model)?;
     let files = super::with_datastore(context, async |datastore| {
+        // The model is what a command works on next: make it present (a
+        // full pull when the extension cannot do one model).
+        let (presence, _held) = make_present(datastore, std::slice::from_ref(&model)).await?;
+        if let Some(reason) = &presence.full_pull_because
+            && !context.output.is_json()
+        {
+            eprintln!("silt: {reason}");
+        }
         datastore.list_files(&model).await
     })?;
     #[derive(Serialize)]

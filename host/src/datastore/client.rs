@@ -211,6 +211,14 @@ impl Datastore {
             .call_hydrate_scope(s, models, options))
     }
 
+    /// `hydration.hydrate-file`: makes one working-copy file (`data/T/ID/NAME`)
+    /// present at its latest version, fetching only that file.
+    pub async fn hydrate_file(&self, path: &str) -> anyhow::Result<hydration::HydrateReport> {
+        export_call!(self, "hydrate-file", |b, s| b
+            .silt_datastore_hydration()
+            .call_hydrate_file(s, path))
+    }
+
     /// `locks.acquire` (one attempt).
     pub async fn acquire(&self, scope: &LockScope, ttl_ms: u32) -> anyhow::Result<Lease> {
         let options = locks::AcquireOptions {

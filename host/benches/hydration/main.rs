@@ -1,0 +1,387 @@
+//! Lazy hydration vs full hydration vs raw GETs, on one fixture in
+//! SeaweedFS (started here), side by side in one run:
+//!
+//! - **one model**: a cold lazy clone (open, setup) then what `silt run
+//!   --model` does (lease, make the model present, push nothing, release);
+//! - **full hydration**: a cold full clone fetching every model's latest
+//!   files (what `silt datastore setup` does under `hydration = "full"`);
+//! - **raw GETs**: the same data keys fetched with plain concurrent GETs,
+//!   each written to a file, as many in flight as the transfer limit (no
+//!   index, no temporary file, no verification: a copy tool) — the ceiling
+//!   hydration is held against.
+//!
+//! The fixture (`fixture.rs`): 2,000 models × 33 names × 4 versions =
+//! 264,000 objects, ≈ 252 MB (`--quick`: 64 × 8 × 2). Prints a markdown
+//! table; writes JSON to the path given.
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
+mod fixture;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use silt::datastore::{Datastore, LeasePolicy, hydrate_everything, make_present, under_leases};
+use silt::locations::Locations;
+use silt::runtime::bindings::exports::silt::datastore::sync::{SetupOptions, SyncOptions};
+use silt::runtime::bindings::silt::datastore::types::{LockScope, Scope};
+use silt::store::{GetOutcome, ObjectKey, ObjectStore};
+use support::recording_store::Recording;
+
+use fixture::Shape;
+
+/// The extension measured: silt's.
+const EXTENSION: &str = "partitioned-datastore";
+
+/// One clone's directory and configuration.
+struct Clone {
+    _dir: tempfile::TempDir,
+    locations: Locations,
+}
+
+fn new_clone(toml: &str, hydration: &str) -> Clone {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = toml.replacen(
+        "[datastore]\n",
+        &format!("[datastore]\nhydration = \"{hydration}\"\n"),
+        1,
+    );
+    std::fs::write(dir.path().join("silt.toml"), toml).unwrap();
+    let locations = Locations::discover(dir.path()).unwrap();
+    Clone {
+        _dir: dir,
+        locations,
+    }
+}
+
+/// Opens `clone`'s datastore on a recording store.
+async fn open(clone: &Clone) -> (Arc<Recording>, Arc<Datastore>) {
+    let config = &clone.locations.config.datastore;
+    let root = silt::store::root::open(config, &clone.locations.store_dir).unwrap();
+    let recording = Arc::new(Recording::new(root));
+    let component = support::component(EXTENSION);
+    let datastore =
+        Datastore::open_with_store(&clone.locations, &component, recording.clone(), None)
+            .await
+            .unwrap();
+    (recording, Arc::new(datastore))
+}
+
+async fn set_up(datastore: &Datastore, create: bool) {
+    datastore
+        .setup(SetupOptions {
+            create,
+            retain_versions: None,
+        })
+        .await
+        .unwrap();
+}
+
+/// Requests, bytes and time of one measured path.
+#[derive(Debug, Clone, Serialize)]
+struct Measured {
+    requests: u64,
+    bytes_read: u64,
+    objects_fetched: u64,
+    seconds: f64,
+}
+
+impl Measured {
+    fn objects_per_second(&self) -> f64 {
+        self.objects_fetched as f64 / self.seconds
+    }
+
+    fn mib_per_second(&self) -> f64 {
+        self.bytes_read as f64 / self.seconds / (1 << 20) as f64
+    }
+}
+
+/// A cold lazy clone, then `silt run --model` on model `target`.
+async fn one_model(toml: &str, target: usize, policy: &LeasePolicy) -> Measured {
+    let clone = new_clone(toml, "lazy");
+    let started = Instant::now();
+    let (recording, datastore) = open(&clone).await;
+    set_up(&datastore, false).await;
+    let model = fixture::model(target);
+    let scopes = vec![LockScope::Model(model.clone())];
+    let fetched = under_leases(&datastore, scopes, policy, async |leases| {
+        let (presence, _held) = make_present(&datastore, std::slice::from_ref(&model)).await?;
+        assert!(presence.full_pull_because.is_none());
+        datastore
+            .push(&SyncOptions {
+                scope: Scope::Models(vec![model.clone()]),
+                leases: leases.leases(),
+                dry_run: false,
+                fetch_missing: false,
+            })
+            .await?;
+        anyhow::Ok(presence.fetched)
+    })
+    .await
+    .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let traffic = datastore.traffic();
+    // Only this model's data was read.
+    let prefix = format!("data/fixture/m{target:05}/");
+    let reads = recording.take_reads();
+    let foreign: Vec<&String> = reads
+        .iter()
+        .filter(|k| k.starts_with("data/") && !k.starts_with(&prefix))
+        .collect();
+    assert!(foreign.is_empty(), "read other models' data: {foreign:?}");
+    Measured {
+        requests: traffic.requests(),
+        bytes_read: traffic.get_bytes,
+        objects_fetched: fetched.objects,
+        seconds,
+    }
+}
+
+/// A cold full clone hydrating everything; returns the data keys it read.
+async fn full_hydration(toml: &str, shape: Shape) -> (Measured, Vec<String>) {
+    let clone = new_clone(toml, "full");
+    let started = Instant::now();
+    let (recording, datastore) = open(&clone).await;
+    let opened = started.elapsed().as_secs_f64();
+    set_up(&datastore, false).await;
+    let set = started.elapsed().as_secs_f64();
+    let fetched = hydrate_everything(&datastore, &mut |_| {}).await.unwrap();
+    eprintln!(
+        "full hydration: open {:.0} ms, setup {:.0} ms, hydrate {:.0} ms",
+        opened * 1e3,
+        (set - opened) * 1e3,
+        (started.elapsed().as_secs_f64() - set) * 1e3
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    let traffic = datastore.traffic();
+    assert_eq!(
+        fetched.objects as usize,
+        shape.models * shape.names,
+        "full hydration fetched {} files",
+        fetched.objects
+    );
+    let keys: BTreeSet<String> = recording
+        .take_reads()
+        .into_iter()
+        .filter(|k| k.starts_with("data/"))
+        .collect();
+    let measured = Measured {
+        requests: traffic.requests(),
+        bytes_read: traffic.get_bytes,
+        objects_fetched: fetched.objects,
+        seconds,
+    };
+    (measured, keys.into_iter().collect())
+}
+
+/// Plain concurrent GETs of `keys`, each written to a file under `into`
+/// (as a copy tool would: no index, no temporary file, no checksum),
+/// `concurrency` in flight.
+async fn raw_gets(
+    store: Arc<dyn ObjectStore>,
+    keys: &[String],
+    concurrency: usize,
+    into: &std::path::Path,
+) -> Measured {
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for key in keys {
+        let path = into.join(key);
+        let key = ObjectKey::new(key).unwrap();
+        let store = store.clone();
+        let permit = semaphore.clone().acquire_owned().await.unwrap();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let data = match store.get(&key, None).await.unwrap() {
+                GetOutcome::Found(_, data) => data,
+                GetOutcome::NotModified => unreachable!(),
+            };
+            let size = data.len() as u64;
+            tokio::task::spawn_blocking(move || {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, data).unwrap();
+            })
+            .await
+            .unwrap();
+            size
+        });
+    }
+    let mut bytes = 0;
+    while let Some(read) = tasks.join_next().await {
+        bytes += read.unwrap();
+    }
+    Measured {
+        requests: keys.len() as u64,
+        bytes_read: bytes,
+        objects_fetched: keys.len() as u64,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+#[derive(Serialize)]
+struct Report {
+    shape: Shape,
+    fill: fixture::Filled,
+    store_bytes: u64,
+    one_model: Vec<Measured>,
+    full_hydration: Vec<Measured>,
+    raw_gets: Vec<Measured>,
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let out = args.iter().find(|a| !a.starts_with("--")).cloned();
+    let shape = if quick {
+        Shape {
+            models: 64,
+            names: 8,
+            versions: 2,
+        }
+    } else {
+        Shape {
+            models: 2_000,
+            names: 33,
+            versions: 4,
+        }
+    };
+    support::seaweed::use_test_credentials();
+    let prefix = format!("hydration-{}", std::process::id());
+    support::seaweed::store("bench-hydration", &prefix).await;
+    let toml = format!(
+        "[datastore]\nextension = \"{EXTENSION}\"\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"bench-hydration\"\nprefix = \"{prefix}\"\nendpoint = \"{}\"\n",
+        support::seaweed::server().endpoint
+    );
+
+    // The fixture, through a writer clone.
+    let writer = new_clone(&toml, "lazy");
+    let (_, writer_store) = open(&writer).await;
+    set_up(&writer_store, true).await;
+    let policy = LeasePolicy::from_config(&writer.locations.config.locks).unwrap();
+    eprintln!(
+        "fixture: {} models × {} names × {} versions = {} objects, {:.1} MB",
+        shape.models,
+        shape.names,
+        shape.versions,
+        shape.objects(),
+        shape.bytes() as f64 / 1e6
+    );
+    let fill = fixture::fill(&writer_store, &policy, shape).await;
+    eprintln!(
+        "fixture: filled in {:.0} s ({:.0} objects/s)",
+        fill.seconds,
+        fill.objects as f64 / fill.seconds
+    );
+    let concurrency = writer.locations.config.datastore.transfer_concurrency;
+    let root = silt::store::root::open(
+        &writer.locations.config.datastore,
+        &writer.locations.store_dir,
+    )
+    .unwrap();
+
+    // Side by side, alternating, so drift on this shared machine hits all.
+    let rounds = if quick { 1 } else { 2 };
+    let mut report = Report {
+        shape,
+        fill,
+        store_bytes: shape.bytes(),
+        one_model: Vec::new(),
+        full_hydration: Vec::new(),
+        raw_gets: Vec::new(),
+    };
+    for round in 0..rounds {
+        for k in 0..3 {
+            let target = (round * 3 + k) * shape.models / 7 + 1;
+            report
+                .one_model
+                .push(one_model(&toml, target, &policy).await);
+        }
+        let (full, keys) = full_hydration(&toml, shape).await;
+        eprintln!("round {round}: full hydration {:.1} s", full.seconds);
+        report.full_hydration.push(full);
+        let into = tempfile::tempdir().unwrap();
+        let raw = raw_gets(root.clone(), &keys, concurrency, into.path()).await;
+        eprintln!("round {round}: raw GETs {:.1} s", raw.seconds);
+        report.raw_gets.push(raw);
+    }
+    print(&report, concurrency);
+    if let Some(out) = out {
+        std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+        eprintln!("wrote {out}");
+    }
+}
+
+fn print(report: &Report, concurrency: usize) {
+    let shape = report.shape;
+    println!(
+        "\n## Lazy hydration: {} models × {} names × {} versions = {} objects, {:.1} MB in SeaweedFS\n",
+        shape.models,
+        shape.names,
+        shape.versions,
+        shape.objects(),
+        report.store_bytes as f64 / 1e6
+    );
+    println!(
+        "Fixture filled through the extension in {:.0} s ({:.0} objects/s).\n",
+        report.fill.seconds,
+        report.fill.objects as f64 / report.fill.seconds
+    );
+    println!("| path | requests | bytes read | files | wall (median) | files/s | MiB/s |");
+    println!("|---|---|---|---|---|---|---|");
+    let row = |label: &str, all: &[Measured]| {
+        let first = &all[0];
+        let seconds = median(all.iter().map(|m| m.seconds));
+        println!(
+            "| {label} | {} | {:.1} KiB | {} | {:.0} ms | {:.0} | {:.1} |",
+            first.requests,
+            first.bytes_read as f64 / 1024.0,
+            first.objects_fetched,
+            seconds * 1e3,
+            median(all.iter().map(Measured::objects_per_second)),
+            median(all.iter().map(Measured::mib_per_second)),
+        );
+    };
+    row("cold lazy clone + run on one model", &report.one_model);
+    row("cold full clone: full hydration", &report.full_hydration);
+    row(
+        &format!("raw GETs of the same files to files ({concurrency} in flight)"),
+        &report.raw_gets,
+    );
+    let one = &report.one_model[0];
+    let full = &report.full_hydration[0];
+    println!(
+        "\none model: {:.3}% of the full hydration's bytes, {:.3}% of the store's; {:.0} ms (median of {})",
+        one.bytes_read as f64 * 100.0 / full.bytes_read as f64,
+        one.bytes_read as f64 * 100.0 / report.store_bytes as f64,
+        median(report.one_model.iter().map(|m| m.seconds)) * 1e3,
+        report.one_model.len()
+    );
+    let ratios: Vec<f64> = report
+        .full_hydration
+        .iter()
+        .zip(&report.raw_gets)
+        .map(|(f, r)| f.objects_per_second() / r.objects_per_second())
+        .collect();
+    println!(
+        "full hydration throughput / raw GETs (files/s, each round side by side): {}",
+        ratios
+            .iter()
+            .map(|r| format!("{:.0}%", r * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
