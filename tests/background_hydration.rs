@@ -239,9 +239,11 @@ fn a_foreground_write_racing_background_hydration_is_never_lost() {
         );
         // The foreground command rewrites every file of the model the
         // hydrator is fetching, and adds one.
-        let marker = format!("round {round}");
+        // As large as the files it replaces, so later rounds' hydrators
+        // move as slowly as the first's.
+        let marker = format!("{:<SIZE$}", format!("round {round}"));
         let script = format!(
-            "for f in \"$SILT_MODEL_DIR\"/*.bin; do printf '{marker}' > \"$f\"; done; printf '{marker}' > \"$SILT_MODEL_DIR/new.txt\""
+            "c='{marker}'; for f in \"$SILT_MODEL_DIR\"/*.bin; do printf '%s' \"$c\" > \"$f\"; done; printf '%s' \"$c\" > \"$SILT_MODEL_DIR/new.txt\""
         );
         let run = clone.json(&["run", "--model", "t/hot", "--", "sh", "-c", &script]);
         assert_eq!(
@@ -294,13 +296,21 @@ fn after_command_starts_a_detached_hydrator_that_fetches_the_rest() {
     let run = clone.json(&["run", "--model", "t/a", "--", "true"]);
     assert_eq!(run["exit_code"], 0);
     let deadline = Instant::now() + Duration::from_secs(60);
+    let log_path = clone
+        .path()
+        .join(".silt/local/.silt-host/background-hydration.log");
     loop {
         let status = clone.json(&["datastore", "hydrate", "--status"]);
-        if status["missing"] == 0 && status["background"]["running"] == false {
+        // The hydrator logs its last line after it let go of its lock.
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if status["missing"] == 0
+            && status["background"]["running"] == false
+            && log.contains("background hydration finished")
+        {
             assert_eq!(status["background"]["last"]["phase"], "done", "{status}");
             break;
         }
-        assert!(Instant::now() < deadline, "never finished: {status}");
+        assert!(Instant::now() < deadline, "never finished: {status}\n{log}");
         std::thread::sleep(Duration::from_millis(100));
     }
     let expected = |model: &str, name: &str| content(model, name, 1024);
@@ -308,11 +318,4 @@ fn after_command_starts_a_detached_hydrator_that_fetches_the_rest() {
         check_visible_files(&clone, &expected, false),
         MODELS.len() * 20
     );
-    let log = std::fs::read_to_string(
-        clone
-            .path()
-            .join(".silt/local/.silt-host/background-hydration.log"),
-    )
-    .unwrap();
-    assert!(log.contains("background hydration finished"), "{log}");
 }

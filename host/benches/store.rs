@@ -25,12 +25,7 @@ const ROUNDS: usize = 6;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let out = args.iter().find(|a| !a.starts_with("--")).cloned();
+    let support::bench_args::BenchArgs { quick, out } = support::bench_args::BenchArgs::from_env();
     let ops_per_round = if quick { 40 } else { 200 };
     let objects = if quick { 1_000 } else { 10_000 };
 

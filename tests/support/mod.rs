@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod bench_args;
 pub mod lying_store;
 pub mod project;
 pub mod recording_store;

@@ -54,7 +54,7 @@ pub fn refresh<I: Index>(
 }
 
 /// What bringing one model's working copy up to date would do.
-#[derive(Default, Clone)]
+#[derive(Default)]
 pub struct Plan {
     /// Files to download: name and the version to fetch.
     pub downloads: Vec<(String, Entry)>,
@@ -160,23 +160,21 @@ pub struct Planned {
     pub plan: Plan,
 }
 
-/// Carries out `plan`: downloads (verified, atomic) and removals, stamping
-/// the sidecar. Returns the cache paths that changed.
+/// Carries out one model's `plan` (see [`apply_many`]): downloads
+/// (verified, atomic) and removals, stamping and saving the sidecar.
+/// Returns the cache paths that changed.
 pub fn apply(
     model: &ModelRef,
-    sidecar: &mut Sidecar,
-    plan: &Plan,
+    sidecar: Sidecar,
+    plan: Plan,
     stats: &mut TransferStats,
 ) -> Result<Vec<String>, Error> {
     let mut work = [Planned {
         model: model.clone(),
-        sidecar: std::mem::take(sidecar),
-        plan: plan.clone(),
+        sidecar,
+        plan,
     }];
-    let result = apply_many(&mut work, stats);
-    let [done] = work;
-    *sidecar = done.sidecar;
-    result
+    apply_many(&mut work, stats)
 }
 
 /// Carries out many models' plans with ONE bulk download, so every
@@ -356,7 +354,7 @@ impl<T: Index> Guest for T {
         {
             return Err(Error::NotFound(format!("{path}: removed from the model")));
         }
-        apply(&model, &mut sidecar, &plan, &mut stats)?;
+        apply(&model, sidecar, plan, &mut stats)?;
         local::flush_summary(DATA_AREA)?;
         Ok(HydrateReport {
             stats,

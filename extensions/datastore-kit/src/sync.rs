@@ -194,7 +194,7 @@ fn finish(
             return Err(err);
         }
     };
-    hydrate::apply(&model, &mut sidecar, &plan, stats)?;
+    hydrate::apply(&model, sidecar, plan, stats)?;
     Ok(paths)
 }
 
@@ -480,6 +480,19 @@ impl<T: Index> Guest for T {
                 .map(|(_, version)| version);
             if listed_version != sidecar.store_version.as_ref() {
                 report.remote_changes.push(layout::model_label(model));
+                // A model this clone never read (a lazy clone), nothing of
+                // it present: read its slice once and keep it, so the
+                // totals cover the whole store. (A model with files present
+                // is not refreshed here: its sidecar must not claim a
+                // version its files were not brought to.)
+                if sidecar.partition.is_none()
+                    && sidecar.local.is_empty()
+                    && listed_version.is_some()
+                {
+                    let mut stats = hydrate::no_transfers();
+                    hydrate::refresh::<T>(model, &mut sidecar, &mut stats)?;
+                    local::save(DATA_AREA, model, &sidecar)?;
+                }
             }
             if let Some(partition) = &sidecar.partition {
                 for (_, latest) in partition.live_files() {
@@ -501,6 +514,7 @@ impl<T: Index> Guest for T {
                     .push(layout::working_path(model, change.name()));
             }
         }
+        local::flush_summary(DATA_AREA)?;
         Ok(report)
     }
 

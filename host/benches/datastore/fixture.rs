@@ -6,10 +6,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use silt::datastore::{Datastore, LeasePolicy, under_leases};
+use silt::datastore::{Datastore, LeasePolicy, push_under_leases};
 use silt::locations::Locations;
-use silt::runtime::bindings::exports::silt::datastore::sync::SyncOptions;
-use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef, Scope};
+use silt::runtime::bindings::silt::datastore::types::ModelRef;
 
 use crate::Shared;
 
@@ -76,19 +75,9 @@ impl Clone {
 
     /// Pushes the local changes of `models` under their leases.
     pub async fn push(&self, models: Vec<ModelRef>) {
-        let scopes = models.iter().cloned().map(LockScope::Model).collect();
-        under_leases(&self.datastore, scopes, &self.policy, async |leases| {
-            self.datastore
-                .push(&SyncOptions {
-                    scope: Scope::Models(models.clone()),
-                    leases: leases.leases(),
-                    dry_run: false,
-                    fetch_missing: false,
-                })
-                .await
-        })
-        .await
-        .unwrap();
+        push_under_leases(&self.datastore, models, &self.policy)
+            .await
+            .unwrap();
     }
 
     /// Adds models `from..to`, `files` files each; returns the seconds taken.

@@ -109,12 +109,7 @@ async fn shared(extension: &str) -> Shared {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let out = args.iter().find(|a| !a.starts_with("--")).cloned();
+    let support::bench_args::BenchArgs { quick, out } = support::bench_args::BenchArgs::from_env();
     let sizes = if quick {
         Sizes {
             files_per_model: 32,

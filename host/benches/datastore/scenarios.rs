@@ -417,6 +417,18 @@ pub fn check_agreement(results: &[ExtensionResult]) {
         silt.fingerprint, baseline.fingerprint,
         "the two extensions disagree on the data"
     );
+    // silt's writers never wait on a namespace lock: every one of them
+    // must land (the baseline's may time out; that is its pain).
+    for concurrent in silt.distinct_models.iter().chain([&silt.same_model]) {
+        assert!(
+            concurrent.succeeded == concurrent.writers && concurrent.lock_timeouts == 0,
+            "{}: {} of {} writers landed, {} lock timeouts",
+            silt.extension,
+            concurrent.succeeded,
+            concurrent.writers,
+            concurrent.lock_timeouts
+        );
+    }
     for result in results {
         assert_eq!(
             result.gc.entries_expired, GC_ENTRIES as u64,

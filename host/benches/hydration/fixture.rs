@@ -8,9 +8,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use silt::datastore::{Datastore, LeasePolicy, under_leases};
-use silt::runtime::bindings::exports::silt::datastore::sync::SyncOptions;
-use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef, Scope};
+use silt::datastore::{Datastore, LeasePolicy, push_under_leases};
+use silt::runtime::bindings::silt::datastore::types::{ModelRef, TransferStats};
 
 /// Models per push: one lease set and one bulk upload each.
 const MODELS_PER_PUSH: usize = 500;
@@ -83,6 +82,7 @@ pub struct Filled {
 /// Fills `writer`'s datastore (an empty one, set up) with `shape`.
 pub async fn fill(writer: &Arc<Datastore>, policy: &LeasePolicy, shape: Shape) -> Filled {
     let started = Instant::now();
+    let mut uploaded = (0, 0);
     let all: Vec<usize> = (0..shape.models).collect();
     for version in 0..shape.versions {
         for batch in all.chunks(MODELS_PER_PUSH) {
@@ -95,7 +95,9 @@ pub async fn fill(writer: &Arc<Datastore>, policy: &LeasePolicy, shape: Shape) -
                 }
             }
             let models: Vec<ModelRef> = batch.iter().map(|&m| model(m)).collect();
-            push(writer, policy, models).await;
+            let stats = push(writer, policy, models).await;
+            uploaded.0 += stats.objects_uploaded;
+            uploaded.1 += stats.bytes_uploaded;
         }
         eprintln!(
             "fixture: version {}/{} of {} models committed ({:.0} s)",
@@ -105,29 +107,27 @@ pub async fn fill(writer: &Arc<Datastore>, policy: &LeasePolicy, shape: Shape) -
             started.elapsed().as_secs_f64()
         );
     }
+    // What the pushes say they uploaded, checked against the shape.
+    assert_eq!(uploaded.0, shape.objects() as u64, "objects uploaded");
+    assert_eq!(uploaded.1, shape.bytes(), "bytes uploaded");
     Filled {
-        objects: shape.objects(),
-        bytes: shape.bytes(),
+        objects: uploaded.0 as usize,
+        bytes: uploaded.1,
         seconds: started.elapsed().as_secs_f64(),
     }
 }
 
-async fn push(writer: &Arc<Datastore>, policy: &LeasePolicy, models: Vec<ModelRef>) {
-    let scopes = models.iter().cloned().map(LockScope::Model).collect();
-    let report = under_leases(writer, scopes, policy, async |leases| {
-        writer
-            .push(&SyncOptions {
-                scope: Scope::Models(models.clone()),
-                leases: leases.leases(),
-                dry_run: false,
-                fetch_missing: false,
-            })
-            .await
-    })
-    .await
-    .expect("the fixture push failed");
+async fn push(
+    writer: &Arc<Datastore>,
+    policy: &LeasePolicy,
+    models: Vec<ModelRef>,
+) -> TransferStats {
+    let report = push_under_leases(writer, models, policy)
+        .await
+        .expect("the fixture push failed");
     assert!(
         !report.changed.is_empty(),
         "the fixture push committed nothing"
     );
+    report.stats
 }

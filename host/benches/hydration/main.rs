@@ -28,7 +28,7 @@ use silt::datastore::{Datastore, LeasePolicy, hydrate_everything, make_present, 
 use silt::locations::Locations;
 use silt::runtime::bindings::exports::silt::datastore::sync::{SetupOptions, SyncOptions};
 use silt::runtime::bindings::silt::datastore::types::{LockScope, Scope};
-use silt::store::{GetOutcome, ObjectKey, ObjectStore};
+use silt::store::{Counting, GetOutcome, ObjectKey, ObjectStore};
 use support::recording_store::Recording;
 
 use fixture::Shape;
@@ -186,6 +186,8 @@ async fn raw_gets(
     concurrency: usize,
     into: &std::path::Path,
 ) -> Measured {
+    let counting = Arc::new(Counting::new(store));
+    let store: Arc<dyn ObjectStore> = counting.clone();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -200,25 +202,25 @@ async fn raw_gets(
                 GetOutcome::Found(_, data) => data,
                 GetOutcome::NotModified => unreachable!(),
             };
-            let size = data.len() as u64;
             tokio::task::spawn_blocking(move || {
                 std::fs::create_dir_all(path.parent().unwrap()).unwrap();
                 std::fs::write(&path, data).unwrap();
             })
             .await
             .unwrap();
-            size
         });
     }
-    let mut bytes = 0;
-    while let Some(read) = tasks.join_next().await {
-        bytes += read.unwrap();
+    let mut written = 0;
+    while tasks.join_next().await.transpose().unwrap().is_some() {
+        written += 1;
     }
+    let seconds = started.elapsed().as_secs_f64();
+    let counts = counting.counts().snapshot();
     Measured {
-        requests: keys.len() as u64,
-        bytes_read: bytes,
-        objects_fetched: keys.len() as u64,
-        seconds: started.elapsed().as_secs_f64(),
+        requests: counts.requests(),
+        bytes_read: counts.get_bytes,
+        objects_fetched: written,
+        seconds,
     }
 }
 
@@ -232,20 +234,21 @@ struct Report {
     raw_gets: Vec<Measured>,
 }
 
+/// The median (of an even count: the mean of the middle two).
 fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    let middle = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    }
 }
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let out = args.iter().find(|a| !a.starts_with("--")).cloned();
+    let support::bench_args::BenchArgs { quick, out } = support::bench_args::BenchArgs::from_env();
     let shape = if quick {
         Shape {
             models: 64,

@@ -235,10 +235,10 @@ async fn download_attempt(
     Ok(Ok(meta))
 }
 
-/// A temporary name beside `target`, unique per process and call.
 /// The marker in temporary download names: `.<name>.silt-tmp.<pid>.<n>`.
 const TEMP_MARKER: &str = ".silt-tmp.";
 
+/// A temporary name beside `target`, unique per process and call.
 fn temp_path(target: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let (parent, name) = match target.rsplit_once('/') {
@@ -378,5 +378,15 @@ mod tests {
         assert_eq!(dir, "data/t/m");
         assert_eq!(temp_owner_pid(name), Some(std::process::id()));
         assert_eq!(temp_owner_pid("weights.bin"), None);
+    }
+
+    #[test]
+    fn recognises_only_temporary_download_names() {
+        assert_eq!(temp_owner_pid(".weights.bin.silt-tmp.4242.7"), Some(4242));
+        assert_eq!(temp_owner_pid(".a.silt-tmp.b.silt-tmp.17.0"), Some(17));
+        assert_eq!(temp_owner_pid("weights.bin.silt-tmp.4242.7"), None);
+        assert_eq!(temp_owner_pid(".weights.bin"), None);
+        assert_eq!(temp_owner_pid(".x.silt-tmp.12"), None);
+        assert_eq!(temp_owner_pid(".x.silt-tmp.pid.1"), None);
     }
 }

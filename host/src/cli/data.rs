@@ -298,12 +298,7 @@ async fn latest_through_working_copy(
         Ok(bytes) => bytes,
         Err(_) => return Ok(None),
     };
-    use sha2::Digest as _;
-    let sha256: String = sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if !sha256.eq_ignore_ascii_case(&entry.latest.sha256) {
+    if !crate::runtime::sha256_hex(&bytes).eq_ignore_ascii_case(&entry.latest.sha256) {
         // A local edit not committed yet: `get` means the committed file.
         return Ok(None);
     }

@@ -10,13 +10,12 @@ use super::hydration_progress::with_progress;
 use super::output::human_bytes;
 use crate::config::Hydration;
 use crate::datastore::{
-    Claim, Datastore, Fetched, LAZY_HYDRATION, LeasePolicy, collect_garbage, describe_holder,
-    hydrate_everything, hydrate_models, model_label, now_ms, parse_model, parse_models,
-    scope_label, under_leases,
+    Claim, Datastore, Fetched, LeasePolicy, collect_garbage, describe_holder, hydrate_everything,
+    model_label, now_ms, parse_model, parse_models, push_under_leases, scope_label,
 };
 use crate::exit::UntrustworthyStore;
 use crate::runtime::bindings::exports::silt::datastore::sync::{
-    SetupOptions, StatusReport as WitStatusReport, SyncOptions, SyncReport as WitSyncReport,
+    SetupOptions, SyncOptions, SyncReport as WitSyncReport,
 };
 use crate::runtime::bindings::silt::datastore::types::{LockInfo, LockScope, Scope};
 use crate::store::{doctor, root};
@@ -295,24 +294,7 @@ struct StatusReport {
 
 fn status(context: &Context, models: &[String]) -> anyhow::Result<()> {
     let scope = scope_of(models)?;
-    let status = super::with_datastore(context, async |datastore| {
-        let status = datastore.status(&scope).await?;
-        // Models whose index slice this clone never read (a lazy clone)
-        // show as changed and count nothing: index them once (a read per
-        // model; their slice is kept), so totals cover the whole store.
-        if status.remote_changes.is_empty() || !datastore.supports(LAZY_HYDRATION) {
-            return Ok(status);
-        }
-        let unindexed = parse_models(&status.remote_changes)?;
-        hydrate_models(datastore, &unindexed, true, &mut |_| {}).await?;
-        // Totals from the indexed state; what changed since the last pull
-        // stays what it was (indexing is not pulling).
-        let indexed = datastore.status(&scope).await?;
-        Ok(WitStatusReport {
-            remote_changes: status.remote_changes,
-            ..indexed
-        })
-    })?;
+    let status = super::with_datastore(context, async |datastore| datastore.status(&scope).await)?;
     let report = StatusReport {
         objects_total: status.objects_total,
         bytes_total: status.bytes_total,
@@ -410,15 +392,15 @@ fn sync(
     let scope = scope_of(models)?;
     let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
     let report = super::with_datastore(context, async |datastore| {
-        // Pull and push write files and sidecars: keep the background
-        // hydrator (and other silt commands of this clone) out of the scope.
-        let claim = match &scope {
-            Scope::All => Claim::Everything,
-            Scope::Models(models) => Claim::Models(models),
-        };
-        let _working_copy = datastore.working_copy_locks().foreground(claim).await?;
         let mut report = SyncReport::default();
         if pull {
+            // A pull writes files and sidecars anywhere in its scope: keep
+            // the hydrator (and this clone's other commands) out of it.
+            let claim = match &scope {
+                Scope::All => Claim::Everything,
+                Scope::Models(models) => Claim::Models(models),
+            };
+            let _working_copy = datastore.working_copy_locks().foreground(claim).await?;
             // A full clone's pull also fetches what is not present yet.
             let options = SyncOptions {
                 scope: scope.clone(),
@@ -460,25 +442,17 @@ async fn push_changes(
 ) -> anyhow::Result<WitSyncReport> {
     let status = datastore.status(&scope).await?;
     let changed_models = status.local_models;
-    let options = SyncOptions {
-        scope: Scope::Models(changed_models.clone()),
-        leases: Vec::new(),
-        dry_run,
-        fetch_missing: false,
-    };
     if dry_run || changed_models.is_empty() {
-        return datastore.push(&options).await;
+        return datastore
+            .push(&SyncOptions {
+                scope: Scope::Models(changed_models),
+                leases: Vec::new(),
+                dry_run,
+                fetch_missing: false,
+            })
+            .await;
     }
-    let scopes = changed_models.into_iter().map(LockScope::Model).collect();
-    under_leases(datastore, scopes, policy, async |leases| {
-        let options = SyncOptions {
-            leases: leases.leases(),
-            ..options
-        };
-        leases.check("push")?;
-        datastore.push(&options).await
-    })
-    .await
+    push_under_leases(datastore, changed_models, policy).await
 }
 
 fn gc(context: &Context, keep: u32, dry_run: bool, models: &[String]) -> anyhow::Result<()> {

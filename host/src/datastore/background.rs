@@ -28,17 +28,21 @@ use serde::{Deserialize, Serialize};
 use super::Datastore;
 use super::holder::now_ms;
 use super::hydration::remove_leftovers;
-use super::working_copy_lock::{WorkingCopyLocks, host_state_dir};
+use super::working_copy_lock::{WorkingCopyGuard, WorkingCopyLocks, host_state_dir};
 use crate::locations::{ENV_CONFIG, Locations};
 use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
 use crate::runtime::bindings::silt::datastore::types::ModelRef;
 
 /// Files fetched per locked step: bounds how long a foreground command that
 /// wants the same model waits (one slice), whatever the model's size.
-pub const FILES_PER_SLICE: u64 = 256;
+const FILES_PER_SLICE: u64 = 256;
 
 /// The lock a running hydrator holds.
 const WORKER_LOCK: &str = "background-hydrator";
+
+/// Attempts at the worker lock, 20 ms apart, before concluding that
+/// another hydrator holds it.
+const WORKER_LOCK_TRIES: usize = 5;
 
 /// How long to sleep when every model left is held by foreground commands.
 const BUSY_PAUSE: Duration = Duration::from_millis(200);
@@ -109,7 +113,7 @@ impl BackgroundHydration {
     }
 
     /// The state file.
-    pub fn state_path(&self) -> PathBuf {
+    fn state_path(&self) -> PathBuf {
         host_state_dir(&self.local_dir).join("background-hydration.json")
     }
 
@@ -175,7 +179,7 @@ impl BackgroundHydration {
     /// # Errors
     /// When listing or a fetch fails (the state file says so too).
     pub async fn run(&self, datastore: &Datastore) -> anyhow::Result<Option<BackgroundState>> {
-        let Some(_running) = self.locks.try_exclusive(WORKER_LOCK)? else {
+        let Some(_running) = self.take_worker_lock().await? else {
             return Ok(None);
         };
         let now = now_ms();
@@ -204,6 +208,19 @@ impl BackgroundHydration {
         result.map(|()| Some(state))
     }
 
+    /// The worker lock, tried a few times: `status` and `spawn` hold it for
+    /// an instant to see whether a hydrator runs, and a hydrator starting
+    /// in that instant must not take it for another one and quit.
+    async fn take_worker_lock(&self) -> anyhow::Result<Option<WorkingCopyGuard>> {
+        for _ in 0..WORKER_LOCK_TRIES - 1 {
+            if let Some(held) = self.locks.try_exclusive(WORKER_LOCK)? {
+                return Ok(Some(held));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.locks.try_exclusive(WORKER_LOCK)
+    }
+
     async fn fetch_everything(
         &self,
         datastore: &Datastore,
@@ -212,10 +229,11 @@ impl BackgroundHydration {
         let models = datastore.list_models().await?;
         state.models_total = models.len();
         self.save(state)?;
+        // Temporary files of killed downloads (their process is gone).
+        remove_leftovers(datastore, &models);
         let mut queue: VecDeque<ModelRef> = models.into();
         let mut skipped_in_a_row = 0;
         let mut last_saved = Instant::now();
-        let mut cleaned = std::collections::HashSet::new();
         while let Some(model) = queue.pop_front() {
             let Some(guard) = self.locks.try_background(&model)? else {
                 // A foreground command has it: come back to it later.
@@ -229,9 +247,6 @@ impl BackgroundHydration {
                 continue;
             };
             skipped_in_a_row = 0;
-            if cleaned.insert((model.model_type.clone(), model.model_id.clone())) {
-                remove_leftovers(datastore, std::slice::from_ref(&model));
-            }
             let options = HydrateOptions {
                 include_history: false,
                 dry_run: false,
@@ -245,9 +260,9 @@ impl BackgroundHydration {
             state.files_fetched += report.stats.objects_downloaded;
             state.bytes_fetched += report.stats.bytes_downloaded;
             if report.objects_remaining > 0 {
-                // More slices to go; others get a turn at the lock first.
+                // More slices to go: back at the front, after the lock
+                // was released (a waiting foreground command takes it).
                 queue.push_front(model);
-                tokio::task::yield_now().await;
             } else {
                 state.models_done += 1;
             }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::runtime::bindings::exports::silt::datastore::sync::{GcOptions, GcReport};
 use crate::runtime::bindings::silt::datastore::types::{LockScope, Scope};
 
-use super::{Datastore, LeasePolicy, under_leases};
+use super::{Claim, Datastore, LeasePolicy, under_leases};
 
 /// Expires every version beyond the newest `keep_versions` of each file in
 /// `scope`. With `dry_run`, only reports what would go (and takes no lease).
@@ -32,6 +32,12 @@ pub async fn collect_garbage(
     }
     let scopes = plan.models.iter().cloned().map(LockScope::Model).collect();
     under_leases(datastore, scopes, policy, async |leases| {
+        // The expiry rewrites these models' sidecars: leases first, then
+        // the working copy (the order every command keeps).
+        let _working_copy = datastore
+            .working_copy_locks()
+            .foreground(Claim::Models(&plan.models))
+            .await?;
         leases.check("gc")?;
         datastore
             .gc(&GcOptions {

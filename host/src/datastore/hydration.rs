@@ -18,7 +18,7 @@ use super::model_ref::model_label;
 use super::working_copy_lock::{Claim, WorkingCopyGuard};
 use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
 use crate::runtime::bindings::exports::silt::datastore::sync::{SyncOptions, SyncReport};
-use crate::runtime::bindings::silt::datastore::types::{ModelRef, Scope};
+use crate::runtime::bindings::silt::datastore::types::{ModelRef, Scope, TransferStats};
 
 /// The capability that says `hydrate-scope` fetches only what it is asked.
 pub const LAZY_HYDRATION: &str = "lazy-hydration";
@@ -36,6 +36,15 @@ pub struct Fetched {
     pub objects: u64,
     /// Bytes downloaded.
     pub bytes: u64,
+}
+
+impl From<&TransferStats> for Fetched {
+    fn from(stats: &TransferStats) -> Self {
+        Self {
+            objects: stats.objects_downloaded,
+            bytes: stats.bytes_downloaded,
+        }
+    }
 }
 
 /// Progress of hydrating many models, reported after each call.
@@ -77,15 +86,12 @@ pub async fn make_present(
     models: &[ModelRef],
 ) -> anyhow::Result<(Presence, WorkingCopyGuard)> {
     let locks = datastore.working_copy_locks();
-    let held = locks.foreground(Claim::Models(models)).await?;
     let reason = if datastore.supports(LAZY_HYDRATION) {
+        let held = locks.foreground(Claim::Models(models)).await?;
         match datastore.hydrate_scope(models, latest_only(false)).await {
             Ok(report) => {
                 let presence = Presence {
-                    fetched: Fetched {
-                        objects: report.stats.objects_downloaded,
-                        bytes: report.stats.bytes_downloaded,
-                    },
+                    fetched: Fetched::from(&report.stats),
                     full_pull_because: None,
                 };
                 return Ok((presence, held));
@@ -106,18 +112,16 @@ pub async fn make_present(
         )
     };
     tracing::debug!("{reason}");
-    // A full pull writes into any model: it needs the whole working copy,
-    // which a lock on our models alone cannot be upgraded to.
-    drop(held);
-    let everything = locks.foreground(Claim::Everything).await?;
-    let pulled = full_pull(datastore, &Scope::All).await?;
-    drop(everything);
+    // A full pull writes into any model: it needs the whole working copy
+    // (the models' locks, if taken above, are gone: a lock cannot be
+    // upgraded in place); then the models' locks for the command.
+    let pulled = {
+        let _everything = locks.foreground(Claim::Everything).await?;
+        full_pull(datastore, &Scope::All).await?
+    };
     let held = locks.foreground(Claim::Models(models)).await?;
     let presence = Presence {
-        fetched: Fetched {
-            objects: pulled.stats.objects_downloaded,
-            bytes: pulled.stats.bytes_downloaded,
-        },
+        fetched: Fetched::from(&pulled.stats),
         full_pull_because: Some(reason),
     };
     Ok((presence, held))
@@ -129,7 +133,6 @@ pub async fn make_present(
 /// summary shows current and complete (so a full clone's no-op sync costs
 /// what a lazy one's does).
 ///
-/// # Errors
 /// Takes no working-copy lock: the caller holds [`Claim::Everything`] (or
 /// the scope's models).
 ///
@@ -162,10 +165,7 @@ pub async fn hydrate_everything(
             .foreground(Claim::Everything)
             .await?;
         let pulled = full_pull(datastore, &Scope::All).await?;
-        return Ok(Fetched {
-            objects: pulled.stats.objects_downloaded,
-            bytes: pulled.stats.bytes_downloaded,
-        });
+        return Ok(Fetched::from(&pulled.stats));
     }
     let models = datastore.list_models().await?;
     Ok(hydrate_models(datastore, &models, false, on_progress)

@@ -13,8 +13,10 @@ use tokio::sync::watch;
 use super::client::Datastore;
 use super::error::{DatastoreError, describe_holder, scope_label};
 use super::signals::Signals;
+use super::working_copy_lock::Claim;
 use crate::config::LocksConfig;
-use crate::runtime::bindings::silt::datastore::types::{Lease, LockScope};
+use crate::runtime::bindings::exports::silt::datastore::sync::{SyncOptions, SyncReport};
+use crate::runtime::bindings::silt::datastore::types::{Lease, LockScope, ModelRef, Scope};
 
 /// Environment variable overriding `[locks] max_wait_ms`, in seconds.
 pub const ENV_LOCK_MAX_WAIT: &str = "SILT_LOCK_MAX_WAIT";
@@ -328,4 +330,37 @@ pub async fn under_leases<T>(
     };
     leases.release().await;
     result
+}
+
+/// Pushes the local changes of `models` under their leases (taken in
+/// order, released after), holding their working-copy locks inside them: what `silt datastore sync --push` does once it
+/// knows which models changed.
+///
+/// # Errors
+/// As [`under_leases`], and when the push fails.
+pub async fn push_under_leases(
+    datastore: &Arc<Datastore>,
+    models: Vec<ModelRef>,
+    policy: &LeasePolicy,
+) -> anyhow::Result<SyncReport> {
+    let scope = Scope::Models(models.clone());
+    let scopes = models.iter().cloned().map(LockScope::Model).collect();
+    under_leases(datastore, scopes, policy, async |leases| {
+        // Push stamps these models' sidecars: leases first, then the
+        // working copy (the order every command keeps, so none deadlock).
+        let _working_copy = datastore
+            .working_copy_locks()
+            .foreground(Claim::Models(&models))
+            .await?;
+        leases.check("push")?;
+        datastore
+            .push(&SyncOptions {
+                scope,
+                leases: leases.leases(),
+                dry_run: false,
+                fetch_missing: false,
+            })
+            .await
+    })
+    .await
 }

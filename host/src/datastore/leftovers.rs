@@ -55,16 +55,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recognises_only_temporary_download_names() {
-        assert_eq!(temp_owner_pid(".weights.bin.silt-tmp.4242.7"), Some(4242));
-        assert_eq!(temp_owner_pid(".a.silt-tmp.b.silt-tmp.17.0"), Some(17));
-        assert_eq!(temp_owner_pid("weights.bin.silt-tmp.4242.7"), None);
-        assert_eq!(temp_owner_pid(".weights.bin"), None);
-        assert_eq!(temp_owner_pid(".x.silt-tmp.12"), None);
-        assert_eq!(temp_owner_pid(".x.silt-tmp.pid.1"), None);
-    }
-
-    #[test]
     #[cfg(target_os = "linux")]
     fn removes_leftovers_of_dead_processes_only() {
         let dir = tempfile::tempdir().unwrap();

@@ -27,7 +27,7 @@ pub use hydration::{
     Fetched, HydrationProgress, LAZY_HYDRATION, Presence, full_pull, hydrate_everything,
     hydrate_models, make_present,
 };
-pub use leases::{ENV_LOCK_MAX_WAIT, LeasePolicy, LeaseSet, under_leases};
+pub use leases::{ENV_LOCK_MAX_WAIT, LeasePolicy, LeaseSet, push_under_leases, under_leases};
 pub use model_ref::{model_label, parse_model, parse_models};
 pub use signals::{Interrupted, Signals};
 pub use working_copy_lock::{Claim, WorkingCopyGuard, WorkingCopyLocks};

@@ -7,11 +7,12 @@
 //! process releases them with its last file descriptor.
 //!
 //! Three kinds of lock file:
-//! - `gate`: a turnstile. A foreground command takes it (waiting) before its
-//!   other locks and drops it once it holds them; the background hydrator
-//!   only *tries* it. So a waiting foreground command stops the hydrator
-//!   from starting anything new, and waits at most for the one slice the
-//!   hydrator is fetching.
+//! - `gate`: a turnstile. A foreground command takes it (shared, or
+//!   exclusive for everything) before its other locks and drops it once it
+//!   holds them; the background hydrator only *tries* it, exclusively. So a
+//!   waiting foreground command stops the hydrator from starting anything
+//!   new, and waits at most for the one slice the hydrator is fetching,
+//!   while other foreground commands on other models go on.
 //! - `all`: shared by whoever works on some models, exclusive for a command
 //!   that works on every model (a pull of everything, setup).
 //! - `model-<hash>`: exclusive, one per model.
@@ -27,6 +28,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::model_ref::model_label;
 use crate::runtime::bindings::silt::datastore::types::ModelRef;
+use crate::runtime::hex;
 
 /// The host's own state beside the working copy (locks, background
 /// hydration): `<local_dir>/.silt-host`.
@@ -65,45 +67,37 @@ impl WorkingCopyLocks {
     }
 
     /// Takes the locks a foreground command needs for `claim`, waiting for
-    /// them (and saying so on stderr when the wait is not immediate).
+    /// them (and saying so in the log when the wait is not immediate). The
+    /// wait polls, so dropping the future (a signal, a lost lease) stops it.
     ///
     /// # Errors
     /// When the lock files cannot be created or locked.
     pub async fn foreground(&self, claim: Claim<'_>) -> anyhow::Result<WorkingCopyGuard> {
-        let this = self.clone();
-        let mut models: Vec<ModelRef> = match claim {
-            Claim::Models(models) => models.to_vec(),
-            Claim::Everything => Vec::new(),
+        let (mut models, everything) = match claim {
+            Claim::Models(models) => (models.to_vec(), false),
+            Claim::Everything => (Vec::new(), true),
         };
-        let everything = matches!(claim, Claim::Everything);
-        models.sort_by(|a, b| (&a.model_type, &a.model_id).cmp(&(&b.model_type, &b.model_id)));
-        models.dedup_by(|a, b| a.model_type == b.model_type && a.model_id == b.model_id);
-        tokio::task::spawn_blocking(move || this.foreground_blocking(&models, everything))
-            .await
-            .context("the working-copy lock task failed")?
-    }
-
-    fn foreground_blocking(
-        &self,
-        models: &[ModelRef],
-        everything: bool,
-    ) -> anyhow::Result<WorkingCopyGuard> {
-        let gate = self.open("gate")?;
-        wait_for(&gate, Mode::Exclusive, "gate")?;
-        let all = self.open("all")?;
+        // The order every foreground command takes them in (as leases).
+        models.sort_by_key(model_label);
+        models.dedup_by_key(|model| model_label(model));
         let mode = if everything {
             Mode::Exclusive
         } else {
             Mode::Shared
         };
-        wait_for(&all, mode, "the working copy")?;
+        // Shared among commands on models (they do not hold each other up
+        // while one waits for a busy model), exclusive of the hydrator's try.
+        let gate = self.open("gate")?;
+        wait_for(&gate, mode, "the gate").await?;
+        let all = self.open("all")?;
+        wait_for(&all, mode, "the working copy").await?;
         let mut held = vec![all];
-        for model in models {
+        for model in &models {
             let file = self.open(&model_lock_name(model))?;
-            wait_for(&file, Mode::Exclusive, &model_label(model))?;
+            wait_for(&file, Mode::Exclusive, &model_label(model)).await?;
             held.push(file);
         }
-        // Holding the rest, let the next one through the turnstile.
+        // Holding the rest, let the hydrator through the turnstile again.
         drop(gate);
         Ok(WorkingCopyGuard { _held: held })
     }
@@ -143,16 +137,24 @@ impl WorkingCopyLocks {
     }
 
     fn open(&self, name: &str) -> anyhow::Result<File> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("cannot create {}", self.dir.display()))?;
         let path = self.dir.join(name);
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("cannot open the lock file {}", path.display()))
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+        };
+        let opened = match open() {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&self.dir)
+                    .with_context(|| format!("cannot create {}", self.dir.display()))?;
+                open()
+            }
+            other => other,
+        };
+        opened.with_context(|| format!("cannot open the lock file {}", path.display()))
     }
 }
 
@@ -174,16 +176,21 @@ fn try_lock(file: &File, mode: Mode) -> anyhow::Result<bool> {
     }
 }
 
-fn wait_for(file: &File, mode: Mode, what: &str) -> anyhow::Result<()> {
-    if try_lock(file, mode)? {
-        return Ok(());
+/// Waits for `file`'s lock by polling (5 ms, doubling to 50 ms): a
+/// blocking `flock` in a worker thread could not be cancelled, and a
+/// runtime waits for its blocking threads before the process can exit.
+async fn wait_for(file: &File, mode: Mode, what: &str) -> anyhow::Result<()> {
+    let mut pause = std::time::Duration::from_millis(5);
+    let mut said = false;
+    while !try_lock(file, mode)? {
+        if !said {
+            tracing::info!("waiting for another silt process of this working copy ({what})");
+            said = true;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
     }
-    tracing::info!("waiting for another silt process of this working copy ({what})");
-    match mode {
-        Mode::Shared => file.lock_shared(),
-        Mode::Exclusive => file.lock(),
-    }
-    .context("cannot lock the working copy")
+    Ok(())
 }
 
 /// A file name for the model's lock: the model type may hold `/` and any
@@ -193,9 +200,7 @@ fn model_lock_name(model: &ModelRef) -> String {
     hasher.update(model.model_type.as_bytes());
     hasher.update([0]);
     hasher.update(model.model_id.as_bytes());
-    let digest = hasher.finalize();
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    format!("model-{hex}")
+    format!("model-{}", hex(&hasher.finalize()[..12]))
 }
 
 #[cfg(test)]
@@ -211,6 +216,7 @@ mod tests {
 
     fn block_on<F: Future>(future: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .unwrap()
             .block_on(future)
@@ -274,6 +280,45 @@ mod tests {
         let foreground = waiter.join().unwrap();
         assert!(locks.try_background(&model("a")).unwrap().is_none());
         drop(foreground);
+    }
+
+    #[test]
+    fn a_command_waiting_for_a_busy_model_does_not_hold_up_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let locks = WorkingCopyLocks::new(dir.path());
+        let a = [model("a")];
+        let busy = block_on(locks.foreground(Claim::Models(&a))).unwrap();
+        let waiter = {
+            let locks = locks.clone();
+            std::thread::spawn(move || {
+                let a = [model("a")];
+                block_on(locks.foreground(Claim::Models(&a))).unwrap()
+            })
+        };
+        // Once the waiter waits (holding the gate shared), the hydrator
+        // starts nothing...
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while let Some(guard) = locks.try_background(&model("c")).unwrap() {
+            drop(guard);
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the gate never closed"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // ...but a command on another model gets through.
+        let b = [model("b")];
+        let other = block_on(async {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                locks.foreground(Claim::Models(&b)),
+            )
+            .await
+        })
+        .expect("held up by a command waiting for another model")
+        .unwrap();
+        drop((busy, other));
+        drop(waiter.join().unwrap());
     }
 
     #[test]
