@@ -275,3 +275,28 @@ fn data_get_fetches_only_its_file_and_data_list_its_model() {
         no_partial_files(&lazy.path().join(".silt/local/data"));
     }
 }
+
+#[test]
+fn fetching_one_file_does_not_make_a_pull_skip_the_model() {
+    for extension in EXTENSIONS {
+        let writer = datastore_with_two_models(extension);
+        let lazy = writer.another_clone();
+        lazy.ok(&["--hydration", "lazy", "datastore", "setup"]);
+        lazy.ok(&["--hydration", "lazy", "run", "--model", "t/a", "--", "true"]);
+        for name in ["one.txt", "two.txt"] {
+            let staged = writer.write_input("new.in", &format!("new {name}"));
+            writer.ok(&["data", "put", "t/a", name, &staged]);
+        }
+        // hydrate-file brings one.txt to the new version, not two.txt: the
+        // clone must not record t/a as current...
+        let got = lazy.ok(&["--hydration", "lazy", "data", "get", "t/a", "one.txt"]);
+        assert_eq!(got, "new one.txt", "{extension}");
+        // ...so the next pull still refreshes two.txt.
+        lazy.ok(&["--hydration", "lazy", "datastore", "sync", "--pull"]);
+        assert_eq!(
+            std::fs::read_to_string(lazy.model_dir("t/a").join("two.txt")).unwrap(),
+            "new two.txt",
+            "{extension}: a pull skipped a model left half refreshed"
+        );
+    }
+}

@@ -75,15 +75,27 @@ pub fn config(bucket: &str, prefix: &str) -> silt::store::S3Config {
 pub async fn store(bucket: &str, prefix: &str) -> silt::store::S3Store {
     use_test_credentials();
     let store = silt::store::S3Store::new(&config(bucket, prefix)).expect("test S3 config");
-    if let Err(err) = store.client().create_bucket().bucket(bucket).send().await {
-        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&err)
-            .unwrap_or_default()
-            .to_owned();
-        assert!(
-            code.starts_with("BucketAlready"),
-            "creating bucket {bucket}: {err:?}"
-        );
+    // Tests running at once create the same bucket; SeaweedFS can answer
+    // one of two racing creates with NoSuchBucket while the other is under
+    // way. So: try again a few times, and settle on the bucket existing.
+    let mut last = String::new();
+    for _ in 0..10 {
+        match store.client().create_bucket().bucket(bucket).send().await {
+            Ok(_) => return store,
+            Err(err) => {
+                let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&err)
+                    .unwrap_or_default()
+                    .to_owned();
+                if code.starts_with("BucketAlready") {
+                    return store;
+                }
+                last = format!("{err:?}");
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    let exists = store.client().head_bucket().bucket(bucket).send().await;
+    assert!(exists.is_ok(), "creating bucket {bucket}: {last}");
     store
 }
 

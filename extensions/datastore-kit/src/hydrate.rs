@@ -158,23 +158,61 @@ pub struct Planned {
     pub sidecar: Sidecar,
     /// What to do.
     pub plan: Plan,
+    /// The store version the sidecar held before this call read the
+    /// model's slice: put back when files present locally were not all
+    /// brought to the new one (see [`keep_slice_only`]).
+    pub prior_version: Option<String>,
+    /// False once a caller dropped part of the plan (a download of a
+    /// present file, a removal): the sidecar then keeps `prior_version`.
+    pub settles: bool,
 }
 
-/// Carries out one model's `plan` (see [`apply_many`]): downloads
-/// (verified, atomic) and removals, stamping and saving the sidecar.
-/// Returns the cache paths that changed.
-pub fn apply(
-    model: &ModelRef,
-    sidecar: Sidecar,
-    plan: Plan,
-    stats: &mut TransferStats,
-) -> Result<Vec<String>, Error> {
-    let mut work = [Planned {
-        model: model.clone(),
-        sidecar,
-        plan,
-    }];
-    apply_many(&mut work, stats)
+impl Planned {
+    /// `model`'s sidecar, its slice refreshed from the store, and the plan
+    /// that brings its working copy to it (`only_present`: files not in the
+    /// working copy stay absent).
+    pub fn read<I: Index>(
+        model: &ModelRef,
+        only_present: bool,
+        stats: &mut TransferStats,
+    ) -> Result<Self, Error> {
+        let mut sidecar = local::load(DATA_AREA, model);
+        let prior_version = sidecar.store_version.clone();
+        refresh::<I>(model, &mut sidecar, stats)?;
+        let plan = plan(model, &mut sidecar, only_present)?;
+        Ok(Self {
+            model: model.clone(),
+            sidecar,
+            plan,
+            prior_version,
+            settles: true,
+        })
+    }
+
+    /// Keeps at most `budget` downloads, present files' refreshes first;
+    /// dropping one of those unsettles the model.
+    pub fn keep_downloads(&mut self, budget: usize) {
+        let local = &self.sidecar.local;
+        self.plan
+            .downloads
+            .sort_by_key(|(name, _)| !local.contains_key(name));
+        let dropped = self.plan.downloads.split_off(budget.min(self.plan.downloads.len()));
+        if dropped.iter().any(|(name, _)| local.contains_key(name)) {
+            self.settles = false;
+        }
+    }
+}
+
+/// Keeps a slice read into `sidecar` without bringing the files present
+/// locally to it: the store version goes back to `prior` unless nothing of
+/// the model is present. The one rule for every partial path (a trimmed or
+/// failed hydration, `hydrate-file`, gc, dry runs, status): a sidecar never
+/// claims a version its present files were not refreshed to — pull trusts
+/// that claim to skip the model.
+pub fn keep_slice_only(sidecar: &mut Sidecar, prior: Option<String>) {
+    if !sidecar.local.is_empty() {
+        sidecar.store_version = prior;
+    }
 }
 
 /// Carries out many models' plans with ONE bulk download, so every
@@ -217,6 +255,12 @@ pub fn apply_many(work: &mut [Planned], stats: &mut TransferStats) -> Result<Vec
                     changed.push(item.cache_path.clone());
                 }
                 Err(err) => {
+                    // A present file left at its old version unsettles
+                    // the model (an absent one stays absent: no harm).
+                    let (name, _) = &planned.plan.downloads[d];
+                    if planned.sidecar.local.contains_key(name) {
+                        planned.settles = false;
+                    }
                     first_error.get_or_insert_with(|| store::error(&item.key, err));
                 }
             }
@@ -238,6 +282,9 @@ pub fn apply_many(work: &mut [Planned], stats: &mut TransferStats) -> Result<Vec
                 "{}: kept the local edit; the store has a newer version (push commits yours on top)",
                 layout::working_path(&planned.model, name)
             ));
+        }
+        if !planned.settles {
+            keep_slice_only(&mut planned.sidecar, planned.prior_version.clone());
         }
         // Stamps of what did land are worth keeping even when something failed.
         if let Err(err) = local::save(DATA_AREA, &planned.model, &planned.sidecar) {
@@ -299,35 +346,27 @@ impl<T: Index> Guest for T {
         let mut work = Vec::new();
         for model in &models {
             layout::check_model(model)?;
-            let mut sidecar = local::load(DATA_AREA, model);
-            let indexed_before = sidecar.partition.is_some();
-            refresh::<T>(model, &mut sidecar, &mut stats)?;
-            let mut plan = plan(model, &mut sidecar, false)?;
-            present += plan.present;
-            let wanted = plan.downloads.len() as u64;
+            let mut planned = Planned::read::<T>(model, false, &mut stats)?;
+            present += planned.plan.present;
+            let wanted = planned.plan.downloads.len() as u64;
             if options.dry_run {
                 remaining += wanted;
-                // A model seen for the first time, with nothing present:
-                // keep its index slice (status can then count it). A model
-                // with files present is not saved — its sidecar must not
-                // claim a version its files were not refreshed to.
-                if !indexed_before && sidecar.local.is_empty() && sidecar.partition.is_some() {
-                    local::save(DATA_AREA, model, &sidecar)?;
-                }
+                // Keep the slice read (status can then count the model).
+                keep_slice_only(&mut planned.sidecar, planned.prior_version);
+                local::save(DATA_AREA, model, &planned.sidecar)?;
                 continue;
             }
-            plan.downloads.truncate(budget.min(wanted) as usize);
-            budget -= plan.downloads.len() as u64;
-            remaining += wanted - plan.downloads.len() as u64;
-            work.push(Planned {
-                model: model.clone(),
-                sidecar,
-                plan,
-            });
+            planned.keep_downloads(budget.min(wanted) as usize);
+            let kept = planned.plan.downloads.len() as u64;
+            budget -= kept;
+            remaining += wanted - kept;
+            work.push(planned);
         }
         let applied = apply_many(&mut work, &mut stats);
-        local::flush_summary(DATA_AREA)?;
+        // What landed is recorded either way; a download's error comes first.
+        let flushed = local::flush_summary(DATA_AREA);
         applied?;
+        flushed?;
         Ok(HydrateReport {
             stats,
             objects_present: present,
@@ -338,15 +377,25 @@ impl<T: Index> Guest for T {
     fn hydrate_file(path: String) -> Result<HydrateReport, Error> {
         let (model, name) = resolve::<T>(&path)?;
         let mut stats = no_transfers();
-        let mut sidecar = local::load(DATA_AREA, &model);
-        refresh::<T>(&model, &mut sidecar, &mut stats)?;
-        let mut plan = plan(&model, &mut sidecar, false)?;
-        let present = plan.present;
-        plan.downloads.retain(|(n, _)| n == &name);
-        plan.removals.clear();
-        plan.conflicts.retain(|n| n == &name);
-        if plan.downloads.is_empty()
-            && sidecar
+        let mut planned = Planned::read::<T>(&model, false, &mut stats)?;
+        let present = planned.plan.present;
+        // Only this file: what else the model needs waits, and the sidecar
+        // keeps its prior version unless that leaves nothing behind.
+        let local = &planned.sidecar.local;
+        let others_present = planned
+            .plan
+            .downloads
+            .iter()
+            .any(|(n, _)| n != &name && local.contains_key(n));
+        if others_present || !planned.plan.removals.is_empty() {
+            planned.settles = false;
+        }
+        planned.plan.downloads.retain(|(n, _)| n == &name);
+        planned.plan.removals.clear();
+        planned.plan.conflicts.retain(|n| n == &name);
+        if planned.plan.downloads.is_empty()
+            && planned
+                .sidecar
                 .partition
                 .as_ref()
                 .and_then(|p| p.live(&name))
@@ -354,7 +403,7 @@ impl<T: Index> Guest for T {
         {
             return Err(Error::NotFound(format!("{path}: removed from the model")));
         }
-        apply(&model, sidecar, plan, &mut stats)?;
+        apply_many(std::slice::from_mut(&mut planned), &mut stats)?;
         local::flush_summary(DATA_AREA)?;
         Ok(HydrateReport {
             stats,

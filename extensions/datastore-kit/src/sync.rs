@@ -183,18 +183,26 @@ fn finish(
         }
     }
     sidecar.partition = Some(committed.partition);
-    sidecar.store_version = Some(committed.version);
+    let prior_version = sidecar.store_version.replace(committed.version);
     // Others' commits merged under ours: refresh the files present here
-    // (`apply` saves the sidecar; if planning fails, the commit's stamps
-    // are saved all the same).
+    // (`apply_many` saves the sidecar; if planning fails, the commit's
+    // stamps are saved all the same, at the version they were read at).
     let plan = match hydrate::plan(&model, &mut sidecar, true) {
         Ok(plan) => plan,
         Err(err) => {
+            hydrate::keep_slice_only(&mut sidecar, prior_version);
             local::save(DATA_AREA, &model, &sidecar)?;
             return Err(err);
         }
     };
-    hydrate::apply(&model, sidecar, plan, stats)?;
+    let mut planned = hydrate::Planned {
+        model,
+        sidecar,
+        plan,
+        prior_version,
+        settles: true,
+    };
+    hydrate::apply_many(std::slice::from_mut(&mut planned), stats)?;
     Ok(paths)
 }
 
@@ -312,6 +320,7 @@ impl<T: Index> Guest for T {
                 continue;
             }
             let mut sidecar = local::load(DATA_AREA, model);
+            let prior_version = sidecar.store_version.clone();
             let current = listed_version.is_some() && sidecar.store_version == *listed_version;
             if current && (!fetch_missing || local::all_stamped(&sidecar)) {
                 continue;
@@ -336,11 +345,15 @@ impl<T: Index> Guest for T {
                 );
                 continue;
             }
-            pending += plan.downloads.len();
+            // Every model held counts (its sidecar is in memory), not only
+            // its downloads.
+            pending += plan.downloads.len().max(1);
             work.push(hydrate::Planned {
                 model: model.clone(),
                 sidecar,
                 plan,
+                prior_version,
+                settles: true,
             });
             // Models' downloads go out together, a bounded batch at a time
             // (memory stays small however large the pull).
@@ -349,14 +362,16 @@ impl<T: Index> Guest for T {
                 work.clear();
                 pending = 0;
                 if applied.is_err() {
-                    local::flush_summary(DATA_AREA)?;
+                    // Record what did land; the download's error is the one to report.
+                    let _ = local::flush_summary(DATA_AREA);
                 }
                 changed.extend(applied?);
             }
         }
         let applied = hydrate::apply_many(&mut work, &mut stats);
-        local::flush_summary(DATA_AREA)?;
+        let flushed = local::flush_summary(DATA_AREA);
         changed.extend(applied?);
+        flushed?;
         let summary = format!(
             "{partitions_changed} of {} models changed; {} files refreshed; {not_hydrated} files of changed models not present locally (fetched on use)",
             models.len(),
@@ -554,7 +569,9 @@ impl<T: Index> Guest for T {
                 report.bytes_freed += committed.deleted.1;
                 let mut sidecar = local::load(DATA_AREA, model);
                 sidecar.partition = Some(committed.partition);
-                sidecar.store_version = Some(committed.version);
+                // Files present here were not brought to this version.
+                let prior = sidecar.store_version.replace(committed.version);
+                hydrate::keep_slice_only(&mut sidecar, prior);
                 local::save(DATA_AREA, model, &sidecar)?;
             }
             local::flush_summary(DATA_AREA)?;
@@ -565,9 +582,11 @@ impl<T: Index> Guest for T {
         let mut stats = no_transfers();
         for (model, listed_version) in scoped_or_listed::<T>(&options.scope)? {
             let mut sidecar = local::load(DATA_AREA, &model);
+            let prior = sidecar.store_version.clone();
             if (listed_version.is_none() || sidecar.store_version != listed_version)
                 && hydrate::refresh::<T>(&model, &mut sidecar, &mut stats)?
             {
+                hydrate::keep_slice_only(&mut sidecar, prior);
                 local::save(DATA_AREA, &model, &sidecar)?;
             }
             let Some(slice) = &sidecar.partition else {
