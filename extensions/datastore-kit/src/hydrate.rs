@@ -196,7 +196,10 @@ impl Planned {
         self.plan
             .downloads
             .sort_by_key(|(name, _)| !local.contains_key(name));
-        let dropped = self.plan.downloads.split_off(budget.min(self.plan.downloads.len()));
+        let dropped = self
+            .plan
+            .downloads
+            .split_off(budget.min(self.plan.downloads.len()));
         if dropped.iter().any(|(name, _)| local.contains_key(name)) {
             self.settles = false;
         }
