@@ -26,6 +26,8 @@ pub struct Config {
     pub datastore: DatastoreConfig,
     /// Leases on models and the namespace.
     pub locks: LocksConfig,
+    /// Out-of-process execution and its OS sandbox.
+    pub sandbox: crate::sandbox::SandboxConfig,
 }
 
 /// `[locks]`
@@ -162,7 +164,7 @@ pub struct ExtensionsConfig {
 }
 
 /// `[runtime]`
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
     /// Deadline of one extension call, in milliseconds of the call's own
@@ -290,6 +292,20 @@ impl Config {
         }
         if self.datastore.retain_versions == Some(0) {
             return Err(invalid("datastore.retain_versions must be at least 1"));
+        }
+        if !(8..=4096).contains(&self.sandbox.pids_limit) {
+            return Err(invalid(
+                "sandbox.pids_limit must be between 8 and 4096 (a worker needs a few threads)",
+            ));
+        }
+        if self
+            .sandbox
+            .memory_limit_mib
+            .is_some_and(|mib| !(16..=1 << 20).contains(&mib))
+        {
+            return Err(invalid(
+                "sandbox.memory_limit_mib must be between 16 and 1048576 (MiB)",
+            ));
         }
         if !(1..=65_536).contains(&self.runtime.memory_limit_mib) {
             return Err(invalid(

@@ -115,6 +115,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
             return match err {
                 RuntimeError::Invalid(_) => DATA_ERROR,
                 RuntimeError::NotInstalled { .. } | RuntimeError::Engine { .. } => FAILURE,
+                RuntimeError::SandboxUnavailable { .. } => UNAVAILABLE,
                 _ => EXTENSION_FAILED,
             };
         }

@@ -10,6 +10,7 @@
 //! - [`capabilities`]: the host side of the WIT imports;
 //! - [`store`]: the object-store trait and backends;
 //! - [`config`] and [`locations`]: `silt.toml` and where things live;
+//! - [`worker`] and [`sandbox`]: out-of-process execution in an OS sandbox;
 //! - [`cli`]: the `silt` command; [`exit`]: its exit codes.
 
 pub mod capabilities;
@@ -19,4 +20,6 @@ pub mod datastore;
 pub mod exit;
 pub mod locations;
 pub mod runtime;
+pub mod sandbox;
 pub mod store;
+pub mod worker;

@@ -2,9 +2,13 @@
 
 use crate::runtime::HostState;
 use crate::runtime::bindings::silt::datastore::log::{Host, Level};
+use crate::worker::protocol::Notification;
 
 impl Host for HostState {
     async fn log(&mut self, level: Level, message: String) {
+        if let Some(link) = &self.host_link {
+            return link.notify(Notification::Log { level, message });
+        }
         let extension = self.extension.as_str();
         match level {
             Level::Trace => tracing::trace!(target: "silt::extension", extension, "{message}"),

@@ -10,6 +10,8 @@ use crate::runtime::bindings::silt::datastore::object_store::{
 };
 use crate::runtime::bindings::silt::datastore::types::BackendFailure;
 use crate::store::{self, ObjectKey, ObjectStore};
+use crate::worker::host_link::forward_import;
+use crate::worker::protocol::{ImportCall, ImportReply};
 
 impl HostState {
     /// The granted store, or the error a guest gets when none was granted.
@@ -77,6 +79,11 @@ impl Host for HostState {
         key: String,
         if_none_match: Option<String>,
     ) -> Result<GetOutcome, StoreError> {
+        forward_import!(
+            self,
+            ImportCall::Get { key, if_none_match },
+            ImportReply::Get
+        );
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
         let if_none_match = if_none_match.map(store::Version);
@@ -93,6 +100,7 @@ impl Host for HostState {
     }
 
     async fn head(&mut self, key: String) -> Result<ObjectMeta, StoreError> {
+        forward_import!(self, ImportCall::Head { key }, ImportReply::Head);
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
         in_store(self, store.head(&key))
@@ -107,6 +115,11 @@ impl Host for HostState {
         data: Vec<u8>,
         mode: PutMode,
     ) -> Result<String, StoreError> {
+        forward_import!(
+            self,
+            ImportCall::Put { key, data, mode },
+            ImportReply::Version
+        );
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
         in_store(self, store.put(&key, data, to_host_mode(mode)))
@@ -122,6 +135,16 @@ impl Host for HostState {
         mode: PutMode,
         owner_token: String,
     ) -> Result<String, StoreError> {
+        forward_import!(
+            self,
+            ImportCall::PutOwned {
+                key,
+                data,
+                mode,
+                owner_token
+            },
+            ImportReply::Version
+        );
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
         let request = store::put_owned(&*store, &key, data, to_host_mode(mode), &owner_token);
@@ -132,6 +155,11 @@ impl Host for HostState {
     }
 
     async fn delete(&mut self, key: String, if_match: Option<String>) -> Result<(), StoreError> {
+        forward_import!(
+            self,
+            ImportCall::Delete { key, if_match },
+            ImportReply::Delete
+        );
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
         let if_match = if_match.map(store::Version);
@@ -146,6 +174,15 @@ impl Host for HostState {
         start_after: Option<String>,
         limit: u32,
     ) -> Result<ListPage, StoreError> {
+        forward_import!(
+            self,
+            ImportCall::List {
+                prefix,
+                start_after,
+                limit
+            },
+            ImportReply::List
+        );
         let store = self.granted_store()?;
         // A prefix may be empty or end in `/`, so it is checked by the key
         // rules applied to a probe key below it.
@@ -163,11 +200,13 @@ impl Host for HostState {
     }
 
     async fn download(&mut self, items: Vec<DownloadItem>) -> Vec<Result<ObjectMeta, StoreError>> {
+        forward_import!(self, ImportCall::Download(items), ImportReply::Download);
         let transfer = super::transfer::Transfer::new(self);
         in_store(self, super::transfer::download(transfer, items)).await
     }
 
     async fn upload(&mut self, items: Vec<UploadItem>) -> Vec<Result<String, StoreError>> {
+        forward_import!(self, ImportCall::Upload(items), ImportReply::Upload);
         let transfer = super::transfer::Transfer::new(self);
         in_store(self, super::transfer::upload(transfer, items)).await
     }

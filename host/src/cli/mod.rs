@@ -10,6 +10,7 @@ mod hydration_progress;
 mod init;
 pub mod output;
 mod run;
+mod sandbox;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -66,6 +67,9 @@ pub enum Command {
     /// Run a command on models: lease them, make their data present, run,
     /// commit what changed, release. Exits with the command's code.
     Run(run::RunArgs),
+    /// Check what this machine supports for isolating out-of-process workers.
+    #[command(subcommand)]
+    Sandbox(sandbox::SandboxCommand),
 }
 
 /// What every command gets: where things are and how to print.
@@ -95,6 +99,18 @@ impl Context {
 
 /// Runs the command line of this process and returns its exit code.
 pub fn main() -> ExitCode {
+    // The worker, the sandbox init and probes are entered before anything
+    // else runs: the init must still be single-threaded, and none of them
+    // wants the CLI's parsing, configuration or logging.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match args.get(1).and_then(|arg| arg.to_str()) {
+        Some("worker") => return crate::worker::serve::main(),
+        Some(crate::sandbox::native_init::INIT_ARG) if args.len() > 2 => {
+            crate::sandbox::native_init::main(&args[2], &args[3..])
+        }
+        Some(crate::sandbox::probe::PROBE_ARG) => return crate::sandbox::probe::main(&args[2..]),
+        _ => {}
+    }
     let cli = Cli::parse();
     init_logging(&cli);
     let output = Output::new(cli.json);
@@ -129,6 +145,7 @@ fn run(cli: Cli, output: Output) -> anyhow::Result<()> {
         Command::Datastore(command) => datastore::run(&context, command),
         Command::Data(command) => data::run(&context, command),
         Command::Run(args) => run::run(&context, args),
+        Command::Sandbox(command) => sandbox::run(&context, command),
     };
     if result.is_ok() && background_after {
         hydrate::after_command(&context);

@@ -13,18 +13,23 @@ use super::holder;
 use super::working_copy_lock::WorkingCopyLocks;
 use crate::capabilities::progress::ProgressSink;
 use crate::locations::Locations;
-use crate::runtime::bindings::ExtensionError;
 use crate::runtime::bindings::exports::silt::datastore::{hydration, locks, models, sync};
 use crate::runtime::bindings::silt::datastore::types::{
     Holder, Lease, LockInfo, LockScope, ModelRef, Scope,
 };
-use crate::runtime::{ArtifactCache, Catalog, ExtensionInstance, Grants, LoadedExtension, Runtime};
+use crate::runtime::{
+    ArtifactCache, Catalog, ComponentInfo, ExportCall, ExportReply, Grants, LoadedExtension,
+    Metadata, Runtime, RuntimeError,
+};
+use crate::sandbox::Execution;
 use crate::store::{Counting, CountsSnapshot, ObjectStore, root};
+use crate::worker::WorkerPool;
 
 /// The datastore: the extension that implements it and the store it works on.
 pub struct Datastore {
     runtime: Runtime,
-    loaded: Arc<LoadedExtension>,
+    metadata: Metadata,
+    executor: Executor,
     grants: Grants,
     holder: Holder,
     local_dir: PathBuf,
@@ -35,13 +40,26 @@ pub struct Datastore {
 /// Calls one export and maps both failure layers (the runtime's and the
 /// extension's own error) into `anyhow` errors that say what failed.
 macro_rules! export_call {
-    ($self:ident, $operation:literal, |$b:ident, $s:ident| $call:expr) => {{
-        let mut instance = $self.instance().await?;
-        let answer: Result<_, ExtensionError> = instance
-            .call($operation, async |$b, $s| $call.await)
-            .await?;
-        answer.map_err(|err| DatastoreError::from_extension($operation, err).into())
+    ($self:ident, $operation:literal, $call:expr, $reply:path) => {{
+        match $self.execute($call).await? {
+            $reply(answer) => {
+                answer.map_err(|err| DatastoreError::from_extension($operation, err).into())
+            }
+            other => Err(anyhow::anyhow!(
+                "{}: the extension answered with a {} (a bug in silt's worker protocol)",
+                $operation,
+                other.kind()
+            )),
+        }
     }};
+}
+
+/// Where the extension's calls run.
+enum Executor {
+    /// In this process: the component compiled (or mapped) here.
+    InProcess(Arc<LoadedExtension>),
+    /// In sandboxed worker processes.
+    OutOfProcess(Box<WorkerPool>),
 }
 
 impl Datastore {
@@ -83,7 +101,6 @@ impl Datastore {
         let config = &locations.config;
         let cache = ArtifactCache::new(&locations.cache_dir, config.cache.max_size_mib << 20);
         let runtime = Runtime::new(config.runtime.clone(), cache);
-        let loaded = runtime.load(component).await?;
         let traffic = Arc::new(Counting::new(store));
         let grants = Grants {
             store: Some(traffic.clone() as Arc<dyn ObjectStore>),
@@ -91,9 +108,37 @@ impl Datastore {
             progress,
             transfer_concurrency: Some(config.datastore.transfer_concurrency),
         };
+        let execution = config.sandbox.execution_of(&config.datastore.extension);
+        let (metadata, executor) = match execution {
+            Execution::InProcess => {
+                let loaded = runtime.load(component).await?;
+                (loaded.metadata.clone(), Executor::InProcess(loaded))
+            }
+            Execution::OutOfProcess => {
+                // Validated here, compiled by the first call (into the bundle).
+                let bytes = tokio::fs::read(component)
+                    .await
+                    .with_context(|| format!("cannot read {}", component.display()))?;
+                let info = ComponentInfo::parse(&bytes, component).map_err(RuntimeError::from)?;
+                let metadata = info
+                    .validate(component)
+                    .map_err(RuntimeError::from)?
+                    .clone();
+                let pool = WorkerPool::new(
+                    &metadata.name,
+                    component,
+                    grants.clone(),
+                    config.runtime.clone(),
+                    config.sandbox.clone(),
+                    &locations.cache_dir,
+                );
+                (metadata, Executor::OutOfProcess(Box::new(pool)))
+            }
+        };
         Ok(Self {
             runtime,
-            loaded,
+            metadata,
+            executor,
             grants,
             holder: holder::current(),
             local_dir: locations.local_dir.clone(),
@@ -103,16 +148,28 @@ impl Datastore {
 
     /// The extension's name.
     pub fn extension_name(&self) -> &str {
-        &self.loaded.metadata.name
+        &self.metadata.name
+    }
+
+    /// Where the extension's calls run.
+    pub fn execution(&self) -> Execution {
+        match self.executor {
+            Executor::InProcess(_) => Execution::InProcess,
+            Executor::OutOfProcess(_) => Execution::OutOfProcess,
+        }
+    }
+
+    /// The worker pool, when calls run out of process.
+    pub fn workers(&self) -> Option<&WorkerPool> {
+        match &self.executor {
+            Executor::InProcess(_) => None,
+            Executor::OutOfProcess(pool) => Some(pool),
+        }
     }
 
     /// True when the extension declares `capability` (e.g. `lazy-hydration`).
     pub fn supports(&self, capability: &str) -> bool {
-        self.loaded
-            .metadata
-            .capabilities
-            .iter()
-            .any(|c| c == capability)
+        self.metadata.capabilities.iter().any(|c| c == capability)
     }
 
     /// Requests and bytes the extension's calls have cost so far.
@@ -151,53 +208,76 @@ impl Datastore {
             .join(&model.model_id)
     }
 
-    async fn instance(&self) -> anyhow::Result<ExtensionInstance> {
-        Ok(self
-            .runtime
-            .instantiate(&self.loaded, self.grants.clone())
-            .await?)
+    /// Runs one call, in this process or in a worker.
+    ///
+    /// # Errors
+    /// When the guest traps, exceeds a limit, or its worker fails.
+    pub async fn execute(&self, call: ExportCall) -> Result<ExportReply, RuntimeError> {
+        match &self.executor {
+            Executor::InProcess(loaded) => {
+                let mut instance = self
+                    .runtime
+                    .instantiate(loaded, self.grants.clone())
+                    .await?;
+                call.invoke(&mut instance).await
+            }
+            Executor::OutOfProcess(pool) => pool.execute(&self.runtime, call).await,
+        }
     }
 
     /// `sync.setup`.
     pub async fn setup(&self, options: sync::SetupOptions) -> anyhow::Result<sync::SetupReport> {
-        export_call!(self, "setup", |b, s| b
-            .silt_datastore_sync()
-            .call_setup(s, options))
+        export_call!(
+            self,
+            "setup",
+            ExportCall::Setup(options),
+            ExportReply::Setup
+        )
     }
 
     /// `sync.verify`.
     pub async fn verify(&self, scope: &Scope) -> anyhow::Result<Vec<sync::Finding>> {
-        export_call!(self, "verify", |b, s| b
-            .silt_datastore_sync()
-            .call_verify(s, scope))
+        export_call!(
+            self,
+            "verify",
+            ExportCall::Verify(scope.clone()),
+            ExportReply::Findings
+        )
     }
 
     /// `sync.pull-changed`.
     pub async fn pull(&self, options: &sync::SyncOptions) -> anyhow::Result<sync::SyncReport> {
-        export_call!(self, "pull", |b, s| b
-            .silt_datastore_sync()
-            .call_pull_changed(s, options))
+        export_call!(
+            self,
+            "pull",
+            ExportCall::PullChanged(options.clone()),
+            ExportReply::Sync
+        )
     }
 
     /// `sync.push-changed`.
     pub async fn push(&self, options: &sync::SyncOptions) -> anyhow::Result<sync::SyncReport> {
-        export_call!(self, "push", |b, s| b
-            .silt_datastore_sync()
-            .call_push_changed(s, options))
+        export_call!(
+            self,
+            "push",
+            ExportCall::PushChanged(options.clone()),
+            ExportReply::Sync
+        )
     }
 
     /// `sync.gc`.
     pub async fn gc(&self, options: &sync::GcOptions) -> anyhow::Result<sync::GcReport> {
-        export_call!(self, "gc", |b, s| b
-            .silt_datastore_sync()
-            .call_gc(s, options))
+        export_call!(self, "gc", ExportCall::Gc(options.clone()), ExportReply::Gc)
     }
 
     /// `sync.status`.
     pub async fn status(&self, scope: &Scope) -> anyhow::Result<sync::StatusReport> {
-        export_call!(self, "status", |b, s| b
-            .silt_datastore_sync()
-            .call_status(s, scope))
+        export_call!(
+            self,
+            "status",
+            ExportCall::Status(scope.clone()),
+            ExportReply::Status
+        )
     }
 
     /// `hydration.hydrate-scope`.
@@ -206,17 +286,28 @@ impl Datastore {
         models: &[ModelRef],
         options: hydration::HydrateOptions,
     ) -> anyhow::Result<hydration::HydrateReport> {
-        export_call!(self, "hydrate", |b, s| b
-            .silt_datastore_hydration()
-            .call_hydrate_scope(s, models, options))
+        export_call!(
+            self,
+            "hydrate",
+            ExportCall::HydrateScope {
+                models: models.to_vec(),
+                options
+            },
+            ExportReply::Hydrate
+        )
     }
 
     /// `hydration.hydrate-file`: makes one working-copy file (`data/T/ID/NAME`)
     /// present at its latest version, fetching only that file.
     pub async fn hydrate_file(&self, path: &str) -> anyhow::Result<hydration::HydrateReport> {
-        export_call!(self, "hydrate-file", |b, s| b
-            .silt_datastore_hydration()
-            .call_hydrate_file(s, path))
+        export_call!(
+            self,
+            "hydrate-file",
+            ExportCall::HydrateFile {
+                path: path.to_owned()
+            },
+            ExportReply::Hydrate
+        )
     }
 
     /// `locks.acquire` (one attempt).
@@ -225,58 +316,85 @@ impl Datastore {
             holder: self.holder.clone(),
             ttl_ms,
         };
-        export_call!(self, "acquire lease", |b, s| b
-            .silt_datastore_locks()
-            .call_acquire(s, scope, &options))
+        export_call!(
+            self,
+            "acquire lease",
+            ExportCall::Acquire {
+                scope: scope.clone(),
+                options
+            },
+            ExportReply::Lease
+        )
     }
 
     /// `locks.renew`.
     pub async fn renew(&self, lease: &Lease) -> anyhow::Result<Lease> {
-        export_call!(self, "renew lease", |b, s| b
-            .silt_datastore_locks()
-            .call_renew(s, lease))
+        export_call!(
+            self,
+            "renew lease",
+            ExportCall::Renew(lease.clone()),
+            ExportReply::Lease
+        )
     }
 
     /// `locks.release`.
     pub async fn release(&self, lease: &Lease) -> anyhow::Result<()> {
-        export_call!(self, "release lease", |b, s| b
-            .silt_datastore_locks()
-            .call_release(s, lease))
+        export_call!(
+            self,
+            "release lease",
+            ExportCall::Release(lease.clone()),
+            ExportReply::Done
+        )
     }
 
     /// `locks.inspect`.
     pub async fn inspect(&self, scope: &LockScope) -> anyhow::Result<Option<LockInfo>> {
-        export_call!(self, "inspect lock", |b, s| b
-            .silt_datastore_locks()
-            .call_inspect(s, scope))
+        export_call!(
+            self,
+            "inspect lock",
+            ExportCall::Inspect(scope.clone()),
+            ExportReply::LockInfo
+        )
     }
 
     /// `locks.list`.
     pub async fn list_locks(&self) -> anyhow::Result<Vec<LockInfo>> {
-        export_call!(self, "list locks", |b, s| b
-            .silt_datastore_locks()
-            .call_list(s))
+        export_call!(
+            self,
+            "list locks",
+            ExportCall::ListLocks,
+            ExportReply::Locks
+        )
     }
 
     /// `locks.force-release`.
     pub async fn force_release(&self, expected: &LockInfo) -> anyhow::Result<()> {
-        export_call!(self, "force-release lock", |b, s| b
-            .silt_datastore_locks()
-            .call_force_release(s, expected))
+        export_call!(
+            self,
+            "force-release lock",
+            ExportCall::ForceRelease(expected.clone()),
+            ExportReply::Done
+        )
     }
 
     /// `models.list-models`.
     pub async fn list_models(&self) -> anyhow::Result<Vec<ModelRef>> {
-        export_call!(self, "list models", |b, s| b
-            .silt_datastore_models()
-            .call_list_models(s))
+        export_call!(
+            self,
+            "list models",
+            ExportCall::ListModels,
+            ExportReply::Models
+        )
     }
 
     /// `models.list-files`.
     pub async fn list_files(&self, model: &ModelRef) -> anyhow::Result<Vec<models::FileEntry>> {
-        export_call!(self, "list", |b, s| b
-            .silt_datastore_models()
-            .call_list_files(s, model))
+        export_call!(
+            self,
+            "list",
+            ExportCall::ListFiles(model.clone()),
+            ExportReply::Files
+        )
     }
 
     /// `models.history`.
@@ -285,9 +403,15 @@ impl Datastore {
         model: &ModelRef,
         name: &str,
     ) -> anyhow::Result<Vec<models::FileVersion>> {
-        export_call!(self, "history", |b, s| b
-            .silt_datastore_models()
-            .call_history(s, model, name))
+        export_call!(
+            self,
+            "history",
+            ExportCall::History {
+                model: model.clone(),
+                name: name.to_owned()
+            },
+            ExportReply::Versions
+        )
     }
 
     /// `models.put-file`: `cache_path` is relative to the local copy.
@@ -298,9 +422,17 @@ impl Datastore {
         cache_path: &str,
         lease: &Lease,
     ) -> anyhow::Result<models::FileVersion> {
-        export_call!(self, "put", |b, s| b
-            .silt_datastore_models()
-            .call_put_file(s, model, name, cache_path, lease))
+        export_call!(
+            self,
+            "put",
+            ExportCall::PutFile {
+                model: model.clone(),
+                name: name.to_owned(),
+                cache_path: cache_path.to_owned(),
+                lease: lease.clone()
+            },
+            ExportReply::Version
+        )
     }
 
     /// `models.get-file`: `cache_path` is relative to the local copy.
@@ -311,9 +443,17 @@ impl Datastore {
         version: Option<&str>,
         cache_path: &str,
     ) -> anyhow::Result<models::FileVersion> {
-        export_call!(self, "get", |b, s| b
-            .silt_datastore_models()
-            .call_get_file(s, model, name, version, cache_path))
+        export_call!(
+            self,
+            "get",
+            ExportCall::GetFile {
+                model: model.clone(),
+                name: name.to_owned(),
+                version: version.map(str::to_owned),
+                cache_path: cache_path.to_owned()
+            },
+            ExportReply::Version
+        )
     }
 
     /// `models.remove-file`.
@@ -323,8 +463,15 @@ impl Datastore {
         name: &str,
         lease: &Lease,
     ) -> anyhow::Result<models::FileVersion> {
-        export_call!(self, "rm", |b, s| b
-            .silt_datastore_models()
-            .call_remove_file(s, model, name, lease))
+        export_call!(
+            self,
+            "rm",
+            ExportCall::RemoveFile {
+                model: model.clone(),
+                name: name.to_owned(),
+                lease: lease.clone()
+            },
+            ExportReply::Version
+        )
     }
 }

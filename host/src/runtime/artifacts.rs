@@ -20,6 +20,14 @@ use wasmtime::component::Component;
 use super::inspect::hex;
 
 const EXTENSION: &str = "cwasm";
+/// The suffix of an out-of-process bundle's manifest, beside its artifact.
+const BUNDLE_MANIFEST_SUFFIX: &str = "bundle.json";
+
+/// The bundle manifest that belongs to the artifact at `artifact`.
+pub fn bundle_manifest_path(artifact: &Path) -> PathBuf {
+    artifact.with_extension(BUNDLE_MANIFEST_SUFFIX)
+}
+
 /// Temporary files older than this are debris of killed processes.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 
@@ -200,6 +208,9 @@ impl ArtifactCache {
             if total > max_bytes && Some(entry.path.as_path()) != keep {
                 match std::fs::remove_file(&entry.path) {
                     Ok(()) => {
+                        // An out-of-process bundle is the artifact plus its
+                        // manifest: it goes with the artifact.
+                        let _ = std::fs::remove_file(bundle_manifest_path(&entry.path));
                         total -= entry.size;
                         report.removed += 1;
                         report.freed_bytes += entry.size;

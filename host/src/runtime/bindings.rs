@@ -12,7 +12,36 @@ wasmtime::component::bindgen!({
     world: "silt:datastore/datastore-extension",
     imports: { default: async },
     exports: { default: async },
+    // Every WIT type crosses the out-of-process worker's pipe (postcard).
+    additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
 pub use exports::silt::datastore::capabilities::{Description, Features};
 pub use silt::datastore::types::Error as ExtensionError;
+
+/// `features` crosses the worker pipe as its bit mask: wasmtime's `flags!`
+/// types take no extra derives.
+impl serde::Serialize for Features {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.as_array()[0].serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Features {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let bits = <u32 as serde::Deserialize>::deserialize(deserializer)?;
+        let every = [
+            Features::SCOPED_SYNC,
+            Features::PARTITIONED_INDEX,
+            Features::MODEL_LOCKS,
+            Features::NAMESPACE_LOCKS,
+            Features::LAZY_HYDRATION,
+            Features::BACKGROUND_HYDRATION,
+            Features::GC,
+        ];
+        Ok(every
+            .into_iter()
+            .filter(|feature| bits & feature.as_array()[0] != 0)
+            .fold(Features::empty(), |all, feature| all | feature))
+    }
+}

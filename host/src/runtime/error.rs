@@ -88,6 +88,26 @@ pub enum RuntimeError {
         /// What failed.
         detail: String,
     },
+    /// The out-of-process worker failed: it could not start, died, broke
+    /// the protocol, or was torn down.
+    #[error("the out-of-process worker of extension `{extension}` failed: {detail}")]
+    Worker {
+        /// The extension.
+        extension: String,
+        /// What happened, with the worker's last log lines.
+        detail: String,
+    },
+    /// Out-of-process execution was asked for under `isolation = "strict"`
+    /// and a layer of the sandbox is missing on this machine.
+    #[error(
+        "cannot run extension `{extension}` out of process: {detail} (see `silt sandbox check`; set [sandbox] isolation = \"auto\" in silt.toml to step down to what this machine supports)"
+    )]
+    SandboxUnavailable {
+        /// The extension.
+        extension: String,
+        /// Which layer is missing and why.
+        detail: String,
+    },
     /// An earlier call on this instance failed; it cannot be used again.
     #[error("extension `{extension}` cannot be called after a failed call; start a new operation")]
     Poisoned {

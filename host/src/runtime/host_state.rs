@@ -43,6 +43,9 @@ pub struct HostState {
     call_started: Instant,
     /// Time the current call spent waiting on the object store (not the guest's time).
     store_time: Duration,
+    /// In an out-of-process worker: the link to the host, which runs the
+    /// object-store, log and progress imports (the worker holds no store).
+    pub(crate) host_link: Option<Arc<crate::worker::HostLink>>,
 }
 
 impl HostState {
@@ -89,6 +92,7 @@ impl HostState {
             stderr,
             call_started: Instant::now(),
             store_time: Duration::ZERO,
+            host_link: None,
         })
     }
 

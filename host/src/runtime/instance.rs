@@ -30,13 +30,24 @@ impl ExtensionInstance {
     /// # Errors
     /// [`RuntimeError::Instantiate`] when the instance cannot be created.
     pub async fn new(loaded: Arc<LoadedExtension>, grants: Grants) -> Result<Self, RuntimeError> {
+        Self::with_host_link(loaded, grants, None).await
+    }
+
+    /// Like [`Self::new`]; in a worker, `host_link` forwards the
+    /// object-store, log and progress imports to the host.
+    pub(crate) async fn with_host_link(
+        loaded: Arc<LoadedExtension>,
+        grants: Grants,
+        host_link: Option<Arc<crate::worker::HostLink>>,
+    ) -> Result<Self, RuntimeError> {
         let engine = loaded.engine.clone();
         let instantiate_error = |detail: String| RuntimeError::Instantiate {
             extension: loaded.metadata.name.clone(),
             detail,
         };
-        let state = HostState::new(&loaded.metadata.name, grants, engine.memory_limit_bytes)
+        let mut state = HostState::new(&loaded.metadata.name, grants, engine.memory_limit_bytes)
             .map_err(|err| instantiate_error(format!("{err:#}")))?;
+        state.host_link = host_link;
         let mut store = Store::new(&engine.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(engine.deadline_ticks);

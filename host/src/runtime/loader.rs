@@ -100,10 +100,22 @@ pub(crate) fn compile_or_load(
             (component, Origin::Compiled { took, artifact })
         }
     };
+    link(engine, &component, metadata, sha256, origin)
+}
+
+/// Links a compiled `component` against the host's imports.
+pub(crate) fn link(
+    engine: &Arc<EngineHandle>,
+    component: &Component,
+    metadata: super::Metadata,
+    sha256: &str,
+    origin: Origin,
+) -> Result<LoadedExtension, RuntimeError> {
+    let name = metadata.name.as_str();
     let instance_pre =
         engine
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(|err| RuntimeError::Instantiate {
                 extension: name.to_owned(),
                 detail: format!("{err:#}"),

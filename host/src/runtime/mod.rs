@@ -13,6 +13,7 @@
 
 mod artifacts;
 pub mod bindings;
+pub mod call;
 mod catalog;
 mod engine;
 mod error;
@@ -21,14 +22,15 @@ mod host_state;
 mod inspect;
 mod instance;
 mod limits;
-mod loader;
+pub(crate) mod loader;
 pub mod metadata;
 mod single_flight;
 
 use std::path::Path;
 use std::sync::Arc;
 
-pub use artifacts::{ArtifactCache, CacheEntry, PruneReport};
+pub use artifacts::{ArtifactCache, CacheEntry, PruneReport, bundle_manifest_path};
+pub use call::{ExportCall, ExportReply};
 pub use catalog::{
     COMPONENT_FILE, Catalog, CatalogError, ComponentRecord, Installed, Listed, MANIFEST_FILE,
     Manifest,
@@ -62,6 +64,11 @@ impl Runtime {
             engine: tokio::sync::OnceCell::new(),
             loaded: SingleFlight::default(),
         }
+    }
+
+    /// The limits every call runs under.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
     }
 
     /// The artifact cache.

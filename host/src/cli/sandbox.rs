@@ -1,0 +1,211 @@
+//! `silt sandbox check`: what this machine supports for isolating workers,
+//! and a trial run of the configured driver. `silt sandbox probe` (hidden)
+//! runs one probe in a sandbox, for tests and for digging into a failure.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::Context;
+use crate::sandbox::probe::{self, ProbeOutcome};
+use crate::sandbox::{Driver, Isolation, SandboxConfig, Support};
+
+/// Sandbox commands.
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Report what this machine supports (cgroups, namespaces, Landlock,
+    /// seccomp, container runtimes) and try the configured driver.
+    Check {
+        /// Try this driver instead of the configured one.
+        #[arg(long, value_enum)]
+        driver: Option<Driver>,
+    },
+    /// Run a probe inside a sandbox and print what it saw (for tests).
+    #[command(hide = true)]
+    Probe {
+        /// The driver (default: the configured one).
+        #[arg(long, value_enum)]
+        driver: Option<Driver>,
+        /// The isolation level (default: the configured one).
+        #[arg(long, value_enum)]
+        isolation: Option<Isolation>,
+        /// The writable directory, seen at /scratch.
+        #[arg(long)]
+        scratch: PathBuf,
+        /// OS memory limit in MiB.
+        #[arg(long, default_value_t = 512)]
+        memory_limit_mib: u64,
+        /// Processes and threads.
+        #[arg(long)]
+        pids_limit: Option<u64>,
+        /// The probe and its argument (`id`, `connect HOST:PORT`, ...).
+        #[arg(last = true, required = true)]
+        probe: Vec<OsString>,
+    },
+}
+
+#[derive(Serialize)]
+struct CheckReport<'a> {
+    support: &'a Support,
+    driver: &'static str,
+    isolation: Isolation,
+    trial: Trial,
+}
+
+#[derive(Serialize)]
+struct Trial {
+    driver: &'static str,
+    ok: bool,
+    detail: String,
+}
+
+pub(super) fn run(context: &Context, command: SandboxCommand) -> anyhow::Result<()> {
+    match command {
+        SandboxCommand::Check { driver } => {
+            let mut config = context.locations.config.sandbox.clone();
+            if driver.is_some() {
+                config.driver = driver;
+            }
+            check(context, &config)
+        }
+        SandboxCommand::Probe {
+            driver,
+            isolation,
+            scratch,
+            memory_limit_mib,
+            pids_limit,
+            probe,
+        } => {
+            let mut config = context.locations.config.sandbox.clone();
+            config.driver = driver.or(config.driver);
+            config.isolation = isolation.unwrap_or(config.isolation);
+            config.pids_limit = pids_limit.unwrap_or(config.pids_limit);
+            let outcome = run_probe(context, &config, &probe, &scratch, memory_limit_mib)?;
+            let report = serde_json::json!({
+                "driver": outcome.driver.name(),
+                "exit_code": outcome.status.code(),
+                "signal": std::os::unix::process::ExitStatusExt::signal(&outcome.status),
+                "oom_killed": outcome.oom_killed,
+                "result": outcome.result(),
+                "stderr": outcome.stderr,
+            });
+            context
+                .output
+                .emit(&report, |out| writeln!(out, "{report}"))
+        }
+    }
+}
+
+fn run_probe(
+    context: &Context,
+    config: &SandboxConfig,
+    args: &[OsString],
+    scratch: &std::path::Path,
+    memory_limit_mib: u64,
+) -> anyhow::Result<ProbeOutcome> {
+    let root_dir = context.locations.cache_dir.join("sandbox-root");
+    Ok(super::block_on(probe::run(
+        config,
+        args,
+        scratch,
+        &root_dir,
+        memory_limit_mib << 20,
+    ))??)
+}
+
+fn check(context: &Context, config: &SandboxConfig) -> anyhow::Result<()> {
+    let support = Support::get();
+    let scratch = tempfile_dir()?;
+    let trial = match run_probe(context, config, &["id".into()], &scratch, 512) {
+        Ok(outcome) if outcome.status.success() => Trial {
+            driver: outcome.driver.name(),
+            ok: true,
+            detail: outcome
+                .result()
+                .map(|result| result.to_string())
+                .unwrap_or_default(),
+        },
+        Ok(outcome) => Trial {
+            driver: outcome.driver.name(),
+            ok: false,
+            detail: outcome.stderr.trim().to_owned(),
+        },
+        Err(err) => Trial {
+            driver: config.driver().name(),
+            ok: false,
+            detail: format!("{err:#}"),
+        },
+    };
+    let _ = std::fs::remove_dir_all(&scratch);
+    let report = CheckReport {
+        support,
+        driver: config.driver().name(),
+        isolation: config.isolation,
+        trial,
+    };
+    context.output.emit(&report, |out| {
+        let yes_no = |ok: bool| if ok { "yes" } else { "no" };
+        writeln!(
+            out,
+            "configured: driver {}, isolation {:?}",
+            report.driver, report.isolation
+        )?;
+        match &support.namespaces {
+            Ok(()) => writeln!(out, "namespaces (user, mount, net, pid, ipc, uts): yes")?,
+            Err(why) => writeln!(out, "namespaces: no ({why})")?,
+        }
+        match support.landlock_abi {
+            Some(abi) => writeln!(out, "Landlock: ABI {abi}")?,
+            None => writeln!(out, "Landlock: no")?,
+        }
+        writeln!(out, "seccomp: {}", yes_no(support.seccomp))?;
+        for (name, found) in [
+            ("memory cgroup", &support.memory_cgroup),
+            ("pids cgroup", &support.pids_cgroup),
+        ] {
+            match found {
+                Some((version, path)) => writeln!(
+                    out,
+                    "{name}: {version:?} at {} ({})",
+                    path.display(),
+                    if support.cgroups_writable {
+                        "writable"
+                    } else {
+                        "not writable: limits fall back to RLIMIT_DATA"
+                    }
+                )?,
+                None => writeln!(out, "{name}: none")?,
+            }
+        }
+        if support.container_runtimes.is_empty() {
+            writeln!(out, "container runtimes: none on PATH")?;
+        }
+        for (name, path) in &support.container_runtimes {
+            writeln!(out, "container runtime: {name} ({})", path.display())?;
+        }
+        let trial = &report.trial;
+        writeln!(
+            out,
+            "trial ({} driver): {} {}",
+            trial.driver,
+            if trial.ok { "ok" } else { "FAILED" },
+            trial.detail
+        )
+    })?;
+    if !report.trial.ok {
+        anyhow::bail!(
+            "the {} driver could not start a sandboxed process here: {}",
+            report.trial.driver,
+            report.trial.detail
+        );
+    }
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("silt-sandbox-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -1,0 +1,466 @@
+//! The `container` driver: the worker inside an OCI container.
+//!
+//! - `runc`: an OCI bundle made per worker (a `config.json` and an empty
+//!   read-only rootfs into which this machine's `/usr` and library
+//!   directories, the `silt` binary, the bundle and the scratch directory
+//!   are bind-mounted), run in the foreground so the worker's stdio is the
+//!   pipe to the host;
+//! - `docker` / `podman`: `run --rm -i` of `[sandbox.container] image` with
+//!   the same mounts.
+//!
+//! Every runtime gets: no network, a read-only root, the bundle read-only,
+//! one writable scratch directory, memory and pids limits, no capabilities,
+//! `no_new_privs`, no core dumps, and the invoking user's uid. The runtime
+//! process dies with the host (`PR_SET_PDEATHSIG`), and the worker dies with
+//! it.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde_json::json;
+
+use super::native_init::GUEST_BINARY;
+use super::support::find_on_path;
+use super::{ContainerConfig, Driver, Launch, Request};
+
+/// Which CLI the runtime is, from its file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `runc`: an OCI bundle.
+    Runc,
+    /// `docker`.
+    Docker,
+    /// `podman`.
+    Podman,
+}
+
+impl Flavor {
+    fn of(runtime: &Path) -> Result<Self, String> {
+        let name = runtime
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_default();
+        if name.contains("runc") {
+            Ok(Self::Runc)
+        } else if name.contains("podman") {
+            Ok(Self::Podman)
+        } else if name.contains("docker") {
+            Ok(Self::Docker)
+        } else {
+            Err(format!(
+                "cannot tell which container runtime `{name}` is: name it runc, docker or podman"
+            ))
+        }
+    }
+}
+
+/// Prepares a worker in a container.
+///
+/// # Errors
+/// When the runtime is not found or its bundle cannot be written.
+pub fn prepare(
+    config: &ContainerConfig,
+    binary: &Path,
+    request: &Request,
+    _strict: bool,
+) -> Result<Launch, String> {
+    let runtime = find_on_path(&config.runtime).ok_or_else(|| {
+        format!(
+            "container driver: `{}` is not on PATH (install runc, docker or podman, or set [sandbox.container] runtime)",
+            config.runtime
+        )
+    })?;
+    let flavor = Flavor::of(&runtime)?;
+    let id = format!("silt-{}", request.name);
+    let (args, guard) = match flavor {
+        Flavor::Runc => {
+            let bundle = request.root_dir.with_file_name("containers").join(&id);
+            write_oci_bundle(&bundle, binary, request).map_err(|err| {
+                format!("cannot write the OCI bundle {}: {err}", bundle.display())
+            })?;
+            let args = vec![
+                OsString::from("run"),
+                OsString::from("--bundle"),
+                bundle.clone().into_os_string(),
+                OsString::from(&id),
+            ];
+            let guard = RuncGuard {
+                runtime: runtime.clone(),
+                id: id.clone(),
+                bundle,
+            };
+            (args, Some(guard))
+        }
+        Flavor::Docker | Flavor::Podman => {
+            (cli_args(flavor, &config.image, &id, binary, request), None)
+        }
+    };
+    let mut command = tokio::process::Command::new(&runtime);
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    // SAFETY: one async-signal-safe system call between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            Ok(())
+        });
+    }
+    Ok(Launch {
+        command,
+        guest_paths: true,
+        cgroup: None,
+        driver: Driver::Container,
+        container: guard,
+    })
+}
+
+/// Removes a runc container and its bundle once the worker is gone.
+#[derive(Debug)]
+pub struct RuncGuard {
+    runtime: PathBuf,
+    id: String,
+    bundle: PathBuf,
+}
+
+impl Drop for RuncGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(&self.runtime)
+            .args(["delete", "--force", &self.id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.bundle);
+    }
+}
+
+/// `docker run` / `podman run` arguments.
+pub fn cli_args(
+    flavor: Flavor,
+    image: &str,
+    id: &str,
+    binary: &Path,
+    request: &Request,
+) -> Vec<OsString> {
+    // SAFETY: plain queries.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let mut args: Vec<OsString> = [
+        "run",
+        "--rm",
+        "-i",
+        "--name",
+        id,
+        "--network",
+        "none",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--ulimit",
+        "core=0",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    if flavor == Flavor::Podman {
+        // Podman sets these from the host's hard limits, which it cannot
+        // raise on machines without CAP_SYS_RESOURCE.
+        for ulimit in ["nofile=1024:1024", "nproc=1024:1024"] {
+            args.push("--ulimit".into());
+            args.push(ulimit.into());
+        }
+    }
+    args.push("--user".into());
+    args.push(format!("{uid}:{gid}").into());
+    args.push("--memory".into());
+    args.push(format!("{}b", request.memory_limit_bytes).into());
+    args.push("--memory-swap".into());
+    args.push(format!("{}b", request.memory_limit_bytes).into());
+    args.push("--pids-limit".into());
+    args.push(request.pids_limit.to_string().into());
+    let mut volume = |host: &Path, guest: &Path, mode: &str| {
+        let mut spec = host.as_os_str().to_owned();
+        spec.push(":");
+        spec.push(guest.as_os_str());
+        spec.push(":");
+        spec.push(mode);
+        args.push("--volume".into());
+        args.push(spec);
+    };
+    volume(binary, Path::new(GUEST_BINARY), "ro");
+    for bind in &request.read_only {
+        volume(&bind.host, &bind.guest, "ro");
+    }
+    for bind in &request.writable {
+        volume(&bind.host, &bind.guest, "rw");
+    }
+    args.push(image.into());
+    args.push(GUEST_BINARY.into());
+    args.extend(request.args.iter().cloned());
+    args
+}
+
+/// Writes `bundle/config.json` and an empty `bundle/rootfs` for runc.
+fn write_oci_bundle(bundle: &Path, binary: &Path, request: &Request) -> std::io::Result<()> {
+    let rootfs = bundle.join("rootfs");
+    let _ = std::fs::remove_dir_all(bundle);
+    std::fs::create_dir_all(&rootfs)?;
+    std::fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec_pretty(&oci_config(&rootfs, binary, request)?)?,
+    )
+}
+
+/// The OCI runtime configuration of one worker.
+pub fn oci_config(
+    rootfs: &Path,
+    binary: &Path,
+    request: &Request,
+) -> std::io::Result<serde_json::Value> {
+    // SAFETY: plain queries.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let bind = |source: &Path, destination: &Path, writable: bool| {
+        json!({
+            "destination": destination,
+            "type": "bind",
+            "source": source,
+            "options": ["rbind", if writable { "rw" } else { "ro" }, "nosuid", "nodev"],
+        })
+    };
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc"}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+               "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+    ];
+    for dir in [
+        "/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin",
+    ] {
+        let dir = Path::new(dir);
+        match dir.symlink_metadata() {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                // `/lib -> usr/lib` on merged-/usr systems: the same link in the rootfs.
+                let link = std::fs::read_link(dir)?;
+                let target = rootfs.join(dir.strip_prefix("/").unwrap_or(dir));
+                std::os::unix::fs::symlink(link, target)?;
+            }
+            Ok(meta) if meta.is_dir() => mounts.push(bind(dir, dir, false)),
+            _ => {}
+        }
+    }
+    mounts.push(bind(binary, Path::new(GUEST_BINARY), false));
+    for entry in &request.read_only {
+        mounts.push(bind(&entry.host, &entry.guest, false));
+    }
+    for entry in &request.writable {
+        mounts.push(bind(&entry.host, &entry.guest, true));
+    }
+    let mut args = vec![GUEST_BINARY.to_owned()];
+    args.extend(
+        request
+            .args
+            .iter()
+            .map(|arg| arg.to_string_lossy().into_owned()),
+    );
+    Ok(json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": uid, "gid": gid},
+            "args": args,
+            "env": [],
+            "cwd": "/",
+            "capabilities": {"bounding": [], "effective": [], "permitted": [], "inheritable": [], "ambient": []},
+            "rlimits": [{"type": "RLIMIT_CORE", "hard": 0, "soft": 0}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": rootfs, "readonly": true},
+        "hostname": "silt-worker",
+        "mounts": mounts,
+        "linux": {
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+            "resources": {
+                "memory": {"limit": request.memory_limit_bytes, "swap": request.memory_limit_bytes},
+                "pids": {"limit": request.pids_limit}
+            },
+            "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::Bind;
+
+    fn request(dir: &Path) -> Request {
+        Request {
+            name: "worker-1-0".into(),
+            read_only: vec![Bind {
+                host: dir.join("x.bundle.json"),
+                guest: "/bundle/bundle.json".into(),
+            }],
+            writable: vec![Bind {
+                host: dir.join("cache"),
+                guest: "/cache".into(),
+            }],
+            memory_limit_bytes: 512 << 20,
+            pids_limit: 64,
+            root_dir: dir.join("sandbox-root"),
+            args: vec!["worker".into()],
+        }
+    }
+
+    /// A fake CLI that records its arguments, one per line, and exits.
+    fn fake_cli(dir: &Path, name: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = dir.join(name);
+        let record = dir.join(format!("{name}.args"));
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\nfor a in \"$@\"; do echo \"$a\"; done > '{}'\n",
+                record.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// Runs the fake `runtime` as a worker would be; returns its arguments
+    /// and the runc guard (dropping it deletes the OCI bundle).
+    fn run_fake(runtime: &str, dir: &Path) -> (Vec<String>, Option<RuncGuard>) {
+        let config = ContainerConfig {
+            runtime: dir.join(runtime).display().to_string(),
+            image: "debian:bookworm-slim".into(),
+        };
+        let launch = prepare(&config, Path::new("/opt/silt"), &request(dir), true).unwrap();
+        let Launch {
+            mut command,
+            container,
+            ..
+        } = launch;
+        command.stdin(Stdio::null()).stdout(Stdio::null());
+        let status = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async { command.status().await })
+            .unwrap();
+        assert!(status.success());
+        let args = std::fs::read_to_string(dir.join(format!("{runtime}.args")))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        (args, container)
+    }
+
+    fn has_pair(args: &[String], flag: &str, value: &str) -> bool {
+        args.windows(2).any(|w| w[0] == flag && w[1] == value)
+    }
+
+    #[test]
+    fn docker_gets_no_network_read_only_limits_and_read_only_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_cli(dir.path(), "docker");
+        let (args, _) = run_fake("docker", dir.path());
+        assert_eq!(&args[..3], ["run", "--rm", "-i"]);
+        assert!(has_pair(&args, "--network", "none"), "{args:?}");
+        assert!(args.contains(&"--read-only".to_owned()));
+        assert!(has_pair(&args, "--cap-drop", "ALL"));
+        assert!(has_pair(&args, "--security-opt", "no-new-privileges"));
+        assert!(has_pair(&args, "--memory", &format!("{}b", 512u64 << 20)));
+        assert!(has_pair(&args, "--pids-limit", "64"));
+        let bundle = format!(
+            "{}:/bundle/bundle.json:ro",
+            dir.path().join("x.bundle.json").display()
+        );
+        assert!(has_pair(&args, "--volume", &bundle), "{args:?}");
+        let cache = format!("{}:/cache:rw", dir.path().join("cache").display());
+        assert!(has_pair(&args, "--volume", &cache));
+        assert!(has_pair(&args, "--volume", "/opt/silt:/silt:ro"));
+        assert_eq!(
+            &args[args.len() - 3..],
+            ["debian:bookworm-slim", "/silt", "worker"]
+        );
+        assert!(
+            !args.iter().any(|a| a.starts_with("nofile")),
+            "docker needs no ulimit workaround"
+        );
+    }
+
+    #[test]
+    fn podman_also_gets_the_ulimits_it_cannot_raise() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_cli(dir.path(), "podman");
+        let (args, _) = run_fake("podman", dir.path());
+        assert!(has_pair(&args, "--ulimit", "nofile=1024:1024"), "{args:?}");
+        assert!(has_pair(&args, "--ulimit", "nproc=1024:1024"));
+        assert!(has_pair(&args, "--network", "none"));
+    }
+
+    #[test]
+    fn runc_gets_a_bundle_with_no_network_and_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_cli(dir.path(), "runc");
+        let (args, guard) = run_fake("runc", dir.path());
+        assert_eq!(args[0], "run");
+        assert_eq!(args[1], "--bundle");
+        let config: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(Path::new(&args[2]).join("config.json")).unwrap(),
+        )
+        .unwrap();
+        let namespaces: Vec<&str> = config["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert!(namespaces.contains(&"network"), "{namespaces:?}");
+        assert_eq!(config["root"]["readonly"], true);
+        assert_eq!(config["process"]["noNewPrivileges"], true);
+        assert_eq!(config["linux"]["resources"]["pids"]["limit"], 64);
+        let mounts = config["mounts"].as_array().unwrap();
+        let bundle = mounts
+            .iter()
+            .find(|m| m["destination"] == "/bundle/bundle.json")
+            .unwrap();
+        assert!(bundle["options"].as_array().unwrap().contains(&json!("ro")));
+        let cache = mounts
+            .iter()
+            .find(|m| m["destination"] == "/cache")
+            .unwrap();
+        assert!(cache["options"].as_array().unwrap().contains(&json!("rw")));
+        drop(guard);
+        assert!(
+            !Path::new(&args[2]).exists(),
+            "the bundle is removed with the guard"
+        );
+    }
+
+    #[test]
+    fn an_unknown_runtime_name_is_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_cli(dir.path(), "crun-ish");
+        let config = ContainerConfig {
+            runtime: dir.path().join("crun-ish").display().to_string(),
+            image: String::new(),
+        };
+        let Err(err) = prepare(&config, Path::new("/opt/silt"), &request(dir.path()), true) else {
+            panic!("an unknown runtime was accepted");
+        };
+        assert!(err.contains("runc, docker or podman"), "{err}");
+    }
+}

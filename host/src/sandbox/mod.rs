@@ -1,0 +1,273 @@
+//! The OS sandbox of out-of-process workers.
+//!
+//! A worker is `silt worker` in a separate process; a driver decides how
+//! it is confined (see [`config`] for `[sandbox]` in `silt.toml`):
+//!
+//! - `native` (Linux): `silt __sandbox-init` ([`native_init`]) builds
+//!   namespaces, a read-only root, Landlock, seccomp and cgroup limits
+//!   around itself, then execs the worker;
+//! - `process`: a plain child with an empty environment, `RLIMIT_DATA`,
+//!   no core dumps, its own process group, death with the parent;
+//! - `container`: an OCI container through runc, docker or podman
+//!   ([`container`]).
+//!
+//! [`prepare`] turns the configuration and one worker's [`Request`] into a
+//! command to spawn, stepping down (`auto`) or refusing (`strict`) where
+//! this machine lacks a layer ([`support`]).
+
+pub mod cgroup;
+pub mod config;
+pub mod container;
+pub mod native_init;
+pub mod probe;
+mod seccomp_filter;
+pub mod support;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+pub use config::{
+    ContainerConfig, Driver, Execution, ExtensionSandbox, Isolation, SandboxConfig,
+    WORKER_OVERHEAD_MIB,
+};
+pub use native_init::Bind;
+use native_init::{INIT_ARG, InitSpec};
+pub use support::Support;
+
+use crate::runtime::RuntimeError;
+
+/// What one worker may see and use.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// A name unique on this machine while the worker lives (its cgroup).
+    pub name: String,
+    /// Host files or directories shown read-only (the bundle).
+    pub read_only: Vec<Bind>,
+    /// Host directories shown writable (the scratch / cache directory).
+    pub writable: Vec<Bind>,
+    /// OS memory limit in bytes.
+    pub memory_limit_bytes: u64,
+    /// Processes and threads.
+    pub pids_limit: u64,
+    /// An empty directory of ours the native driver mounts its root on.
+    pub root_dir: PathBuf,
+    /// Arguments of `silt` inside (e.g. `worker`).
+    pub args: Vec<OsString>,
+}
+
+/// A worker ready to spawn.
+pub struct Launch {
+    /// The command, with stdin, stdout and stderr piped.
+    pub command: tokio::process::Command,
+    /// Whether the worker sees [`Bind::guest`] paths (else host paths).
+    pub guest_paths: bool,
+    /// The worker's cgroups, removed when dropped (after the worker).
+    pub cgroup: Option<cgroup::Group>,
+    /// The driver actually used (after any step-down).
+    pub driver: Driver,
+    /// A runc container to delete once the worker is gone.
+    pub container: Option<container::RuncGuard>,
+}
+
+/// The `silt` binary workers run: `SILT_WORKER_BINARY`, else this
+/// executable when it is `silt`, else a `silt` beside it or one directory
+/// up (a test or bench binary in `target/*/deps`).
+///
+/// # Errors
+/// When no `silt` binary can be found.
+pub fn worker_binary() -> std::io::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("SILT_WORKER_BINARY") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe()?;
+    if exe.file_stem().is_some_and(|stem| stem == "silt") {
+        return Ok(exe);
+    }
+    let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
+    [dir.join("silt"), dir.join("../silt")]
+        .into_iter()
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "cannot find the `silt` binary for workers beside {} (set SILT_WORKER_BINARY)",
+                    exe.display()
+                ),
+            )
+        })
+}
+
+/// Prepares the command that starts a worker for `extension` under `config`.
+///
+/// # Errors
+/// [`RuntimeError::SandboxUnavailable`] when `isolation = "strict"` and a
+/// layer is missing; [`RuntimeError::Worker`] when the binary is missing.
+pub fn prepare(
+    config: &SandboxConfig,
+    request: &Request,
+    extension: &str,
+) -> Result<Launch, RuntimeError> {
+    let unavailable = |detail: String| RuntimeError::SandboxUnavailable {
+        extension: extension.to_owned(),
+        detail,
+    };
+    let binary = worker_binary().map_err(|err| RuntimeError::Worker {
+        extension: extension.to_owned(),
+        detail: err.to_string(),
+    })?;
+    let strict = config.isolation == Isolation::Strict;
+    let driver = match config.isolation {
+        Isolation::Off => return Ok(plain(&binary, request, false)),
+        _ => config.driver(),
+    };
+    match driver {
+        Driver::Process => Ok(plain(&binary, request, true)),
+        Driver::Container => {
+            container::prepare(&config.container, &binary, request, strict).map_err(unavailable)
+        }
+        Driver::Native => {
+            let support = Support::get();
+            if let Err(why) = &support.namespaces {
+                if strict {
+                    return Err(unavailable(format!("native driver: {why}")));
+                }
+                warn_once(&format!(
+                    "the native sandbox is unavailable ({why}); workers run as plain processes"
+                ));
+                return Ok(plain(&binary, request, true));
+            }
+            native(&binary, request, support, strict).map_err(unavailable)
+        }
+    }
+}
+
+/// A plain child process: empty environment, own process group, and,
+/// unless `isolation = "off"`, rlimits and death with the parent.
+fn plain(binary: &std::path::Path, request: &Request, limits: bool) -> Launch {
+    let mut command = base_command(binary);
+    command.args(&request.args);
+    if limits {
+        let memory = request.memory_limit_bytes;
+        // SAFETY: only async-signal-safe system calls between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                let data = libc::rlimit {
+                    rlim_cur: memory,
+                    rlim_max: memory,
+                };
+                libc::setrlimit(libc::RLIMIT_DATA, &data);
+                let core = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::setrlimit(libc::RLIMIT_CORE, &core);
+                Ok(())
+            });
+        }
+    }
+    Launch {
+        command,
+        guest_paths: false,
+        cgroup: None,
+        driver: Driver::Process,
+        container: None,
+    }
+}
+
+fn native(
+    binary: &std::path::Path,
+    request: &Request,
+    support: &Support,
+    strict: bool,
+) -> Result<Launch, String> {
+    let mut missing = Vec::new();
+    let landlock = match support.landlock_abi {
+        Some(_) => Some(strict),
+        None => {
+            missing.push("Landlock (this kernel does not enforce it)".to_owned());
+            None
+        }
+    };
+    if !support.seccomp {
+        missing.push("seccomp (this kernel has no seccomp filters)".to_owned());
+    }
+    let hierarchies = cgroup::Hierarchies::detect();
+    let group = cgroup::Group::create(
+        &hierarchies,
+        &request.name,
+        request.memory_limit_bytes,
+        request.pids_limit,
+    );
+    missing.extend(group.missing().iter().cloned());
+    if !missing.is_empty() {
+        if strict {
+            return Err(format!("native driver: missing {}", missing.join("; ")));
+        }
+        for layer in &missing {
+            warn_once(&format!("native sandbox without {layer}"));
+        }
+    }
+    std::fs::create_dir_all(&request.root_dir)
+        .map_err(|err| format!("cannot create {}: {err}", request.root_dir.display()))?;
+    let spec = InitSpec {
+        root: request.root_dir.clone(),
+        binary: binary.to_owned(),
+        system_dirs: [
+            "/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .filter(|dir| dir.symlink_metadata().is_ok())
+        .collect(),
+        read_only: request.read_only.clone(),
+        writable: request.writable.clone(),
+        cgroup_procs: group.procs().to_vec(),
+        rlimit_data: (!group.limits_memory()).then_some(request.memory_limit_bytes),
+        // SAFETY: plain queries.
+        outer_uid: unsafe { libc::geteuid() },
+        outer_gid: unsafe { libc::getegid() },
+        landlock,
+        seccomp: support.seccomp,
+    };
+    let spec = serde_json::to_string(&spec).map_err(|err| err.to_string())?;
+    let mut command = base_command(binary);
+    command.arg(INIT_ARG).arg(spec).args(&request.args);
+    Ok(Launch {
+        command,
+        guest_paths: true,
+        cgroup: Some(group),
+        driver: Driver::Native,
+        container: None,
+    })
+}
+
+fn base_command(binary: &std::path::Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .env_clear()
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Terminal signals go to silt, which decides; not to its workers.
+        .process_group(0)
+        .kill_on_drop(true);
+    command
+}
+
+/// Warns once per process about each missing layer.
+fn warn_once(message: &str) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if warned
+        .get_or_insert_with(HashSet::new)
+        .insert(message.to_owned())
+    {
+        tracing::warn!("{message}");
+    }
+}

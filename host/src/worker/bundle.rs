@@ -1,0 +1,202 @@
+//! The bundle an out-of-process worker runs: the precompiled artifact from
+//! the artifact cache plus a manifest that says what it is and what it was
+//! compiled for, so the worker can refuse anything else.
+//!
+//! A bundle is built lazily, by the first out-of-process execution of an
+//! extension (listing, inspecting and in-process use never build one); it
+//! lives in the artifact cache beside its artifact (`<key>.cwasm` and
+//! `<key>.bundle.json`), shares its size cap and is evicted with it. Two
+//! processes building the same bundle write the same manifest through a
+//! temporary file and a rename, so both succeed; a failed build leaves
+//! nothing behind and is retried by the next execution.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::config::RuntimeConfig;
+use crate::runtime::{
+    ArtifactCache, EngineHandle, LoadedExtension, Metadata, Origin, Runtime, RuntimeError,
+    WASMTIME_VERSION, bundle_manifest_path, hex,
+};
+
+/// Version of the manifest's format.
+pub const BUNDLE_FORMAT: u32 = 1;
+
+/// What a bundle holds, written beside its artifact as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleManifest {
+    /// [`BUNDLE_FORMAT`].
+    pub format: u32,
+    /// The wasmtime version that compiled the artifact.
+    pub wasmtime: String,
+    /// The engine compatibility hash the artifact was compiled under.
+    pub compat_hash: String,
+    /// The engine configuration (limits and allocator) of that engine.
+    pub engine: RuntimeConfig,
+    /// The extension's metadata.
+    pub extension: Metadata,
+    /// sha256 of the component the artifact was compiled from.
+    pub component_sha256: String,
+    /// sha256 of the artifact file.
+    pub artifact_sha256: String,
+    /// Size of the artifact file in bytes.
+    pub artifact_size: u64,
+}
+
+/// A built bundle, as the host sees it.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The precompiled artifact.
+    pub artifact: PathBuf,
+    /// Its manifest.
+    pub manifest_path: PathBuf,
+    /// What the manifest says.
+    pub manifest: BundleManifest,
+}
+
+impl Bundle {
+    /// Builds the bundle of the component at `component`: compiles it (or
+    /// reuses its cached artifact) and writes the manifest.
+    ///
+    /// # Errors
+    /// When the component is invalid or does not compile, or the artifact
+    /// cache cannot be written (a worker can only run a cached artifact).
+    pub async fn build(runtime: &Runtime, component: &Path) -> Result<Self, RuntimeError> {
+        let loaded = runtime.load(component).await?;
+        let engine = runtime.engine().await?;
+        let extension = loaded.metadata.name.clone();
+        let key = ArtifactCache::key(&engine.compat_hash, &loaded.sha256);
+        let artifact = runtime.cache().path(&key);
+        let failed = |detail: String| RuntimeError::Worker {
+            extension: extension.clone(),
+            detail,
+        };
+        let bytes = std::fs::read(&artifact).map_err(|err| {
+            failed(format!(
+                "cannot read the compiled artifact {} ({err}); out-of-process execution needs a writable artifact cache (see [cache] dir in silt.toml)",
+                artifact.display()
+            ))
+        })?;
+        let manifest = BundleManifest {
+            format: BUNDLE_FORMAT,
+            wasmtime: WASMTIME_VERSION.to_owned(),
+            compat_hash: engine.compat_hash.clone(),
+            engine: runtime.config().clone(),
+            extension: loaded.metadata.clone(),
+            component_sha256: loaded.sha256.clone(),
+            artifact_sha256: hex(&Sha256::digest(&bytes)),
+            artifact_size: bytes.len() as u64,
+        };
+        let manifest_path = bundle_manifest_path(&artifact);
+        write_manifest(&manifest_path, &manifest).map_err(|err| {
+            failed(format!(
+                "cannot write the bundle manifest {}: {err}",
+                manifest_path.display()
+            ))
+        })?;
+        tracing::debug!(extension, bundle = %manifest_path.display(), "bundle ready");
+        Ok(Self {
+            artifact,
+            manifest_path,
+            manifest,
+        })
+    }
+
+    /// True while the bundle's files are still in the cache (another
+    /// process may have evicted them since it was built).
+    pub fn is_present(&self) -> bool {
+        self.artifact.is_file() && self.manifest_path.is_file()
+    }
+}
+
+fn write_manifest(path: &Path, manifest: &BundleManifest) -> std::io::Result<()> {
+    let text = serde_json::to_vec_pretty(manifest).map_err(std::io::Error::other)?;
+    if std::fs::read(path).is_ok_and(|existing| existing == text) {
+        return Ok(());
+    }
+    let temp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let result = std::fs::write(&temp, &text).and_then(|()| std::fs::rename(&temp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// In the worker: checks the bundle against what the host asked for and
+/// against this worker's engine, then loads its artifact.
+///
+/// # Errors
+/// A message saying what does not match or could not be read.
+pub(crate) fn open_in_worker(
+    manifest_path: &Path,
+    artifact: &Path,
+    expected_extension: &str,
+    expected_component_sha256: &str,
+    runtime: &RuntimeConfig,
+) -> Result<Arc<LoadedExtension>, String> {
+    let text = std::fs::read(manifest_path).map_err(|err| {
+        format!(
+            "cannot read the bundle manifest {}: {err}",
+            manifest_path.display()
+        )
+    })?;
+    let manifest: BundleManifest = serde_json::from_slice(&text)
+        .map_err(|err| format!("the bundle manifest is malformed: {err}"))?;
+    if manifest.format != BUNDLE_FORMAT || manifest.wasmtime != WASMTIME_VERSION {
+        return Err(format!(
+            "the bundle was built by another silt (format {}, wasmtime {}; this worker: format {BUNDLE_FORMAT}, wasmtime {WASMTIME_VERSION})",
+            manifest.format, manifest.wasmtime
+        ));
+    }
+    if manifest.extension.name != expected_extension
+        || manifest.component_sha256 != expected_component_sha256
+    {
+        return Err(format!(
+            "the bundle holds `{}` ({}), not the expected `{expected_extension}` ({expected_component_sha256})",
+            manifest.extension.name, manifest.component_sha256
+        ));
+    }
+    let size = std::fs::metadata(artifact)
+        .map_err(|err| format!("cannot read the artifact {}: {err}", artifact.display()))?
+        .len();
+    if size != manifest.artifact_size {
+        return Err(format!(
+            "the artifact is {size} bytes, its manifest says {}: the bundle is damaged",
+            manifest.artifact_size
+        ));
+    }
+    let engine =
+        EngineHandle::new(runtime).map_err(|err| format!("cannot start the engine: {err:#}"))?;
+    if engine.compat_hash != manifest.compat_hash {
+        return Err(
+            "the bundle was compiled for another engine configuration (its compatibility hash differs)"
+                .to_owned(),
+        );
+    }
+    let started = std::time::Instant::now();
+    // SAFETY: the artifact was written by the host's artifact cache from
+    // `Component::serialize` under an engine with this compatibility hash
+    // (checked above), and cache entries are replaced only by rename, never
+    // modified in place. wasmtime checks its header again and refuses a
+    // foreign or damaged artifact with an error.
+    let component =
+        unsafe { wasmtime::component::Component::deserialize_file(&engine.engine, artifact) }
+            .map_err(|err| format!("cannot load the artifact {}: {err:#}", artifact.display()))?;
+    let origin = Origin::Cached {
+        took: started.elapsed(),
+        artifact: artifact.to_owned(),
+    };
+    crate::runtime::loader::link(
+        &engine,
+        &component,
+        manifest.extension,
+        &manifest.component_sha256,
+        origin,
+    )
+    .map(Arc::new)
+    .map_err(|err| err.to_string())
+}

@@ -1,0 +1,25 @@
+//! Out-of-process execution: extensions run in a separate, sandboxed
+//! worker process instead of inside silt.
+//!
+//! - [`bundle`]: what a worker runs (the cached artifact and its manifest),
+//!   built lazily by the first out-of-process execution;
+//! - [`pool`]: the host's side: starts workers through [`crate::sandbox`],
+//!   sends them calls, serves their imports, reuses idle ones;
+//! - [`serve`]: the worker's side, `silt worker`;
+//! - [`protocol`]: the messages between them; [`host_link`] and
+//!   [`imports`]: the two ends of a forwarded import.
+//!
+//! The worker holds no store, no credentials and no network: every
+//! object-store, log and progress call of the guest is forwarded to the
+//! host, which runs it with the same code as in-process execution.
+
+pub mod bundle;
+pub mod host_link;
+pub(crate) mod imports;
+pub mod pool;
+pub mod protocol;
+pub mod serve;
+
+pub use bundle::{Bundle, BundleManifest};
+pub use host_link::HostLink;
+pub use pool::WorkerPool;

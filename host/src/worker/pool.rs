@@ -1,0 +1,378 @@
+//! The host's side of out-of-process execution: a pool of sandboxed
+//! workers for one extension, each serving calls one at a time.
+//!
+//! The first call builds the bundle (once per process, shared by
+//! concurrent first calls; a failed build is retried by the next call) and
+//! starts a worker; a worker that answered is kept idle for the next call
+//! (up to `[sandbox] pool_size`), one that failed in any way is killed.
+//! While a call runs, the host serves the worker's object-store imports
+//! with its own store and credentials, and enforces a wall-clock deadline
+//! on the worker's own time on top of the worker's epoch deadline: a
+//! worker that stops answering is torn down.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncBufReadExt as _;
+use tokio::process::{Child, ChildStdin, ChildStdout};
+
+use super::bundle::Bundle;
+use super::imports;
+use super::protocol::{FromWorker, PROTOCOL_VERSION, ToWorker, WorkerStart, receive, send};
+use crate::config::RuntimeConfig;
+use crate::runtime::{ExportCall, ExportReply, Grants, HostState, Runtime, RuntimeError};
+use crate::sandbox::{self, Bind, Launch, SandboxConfig};
+
+/// Beyond the call's deadline, how long the host waits for a worker's
+/// answer before tearing it down (the worker stops its own guest at the
+/// deadline; this catches a worker that cannot).
+const TEARDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long a new worker may take to load its bundle.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lines of a worker's log kept for error messages.
+const LOG_TAIL_LINES: usize = 20;
+
+/// Where the bundle and the cache directory appear inside a sandbox.
+const GUEST_MANIFEST: &str = "/bundle/bundle.json";
+const GUEST_ARTIFACT: &str = "/bundle/artifact.cwasm";
+const GUEST_CACHE: &str = "/cache";
+
+/// Workers for one extension.
+pub struct WorkerPool {
+    extension: String,
+    component: PathBuf,
+    grants: Grants,
+    runtime_config: RuntimeConfig,
+    sandbox: SandboxConfig,
+    sandbox_root: PathBuf,
+    bundle: tokio::sync::Mutex<Option<Arc<Bundle>>>,
+    idle: Mutex<Vec<Worker>>,
+    started: AtomicU64,
+}
+
+impl WorkerPool {
+    /// A pool for the extension `extension` at `component`, granting every
+    /// call `grants` (served by the host) under these limits. Nothing is
+    /// built or started until the first call.
+    pub fn new(
+        extension: &str,
+        component: &Path,
+        grants: Grants,
+        runtime_config: RuntimeConfig,
+        sandbox: SandboxConfig,
+        cache_dir: &Path,
+    ) -> Self {
+        Self {
+            extension: extension.to_owned(),
+            component: component.to_owned(),
+            grants,
+            runtime_config,
+            sandbox,
+            sandbox_root: cache_dir.join("sandbox-root"),
+            bundle: tokio::sync::Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
+            started: AtomicU64::new(0),
+        }
+    }
+
+    /// Workers started so far (for benchmarks and tests of reuse).
+    pub fn workers_started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// Runs `call` in a worker.
+    ///
+    /// # Errors
+    /// As in-process execution, plus [`RuntimeError::Worker`] when the
+    /// worker fails and [`RuntimeError::SandboxUnavailable`] under
+    /// `isolation = "strict"` on a machine missing a layer.
+    pub async fn execute(
+        &self,
+        runtime: &Runtime,
+        call: ExportCall,
+    ) -> Result<ExportReply, RuntimeError> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut worker = match idle {
+            Some(worker) => worker,
+            None => {
+                let bundle = self.bundle(runtime).await?;
+                self.spawn(&bundle).await?
+            }
+        };
+        match worker
+            .call(call, &self.extension, &self.grants, &self.runtime_config)
+            .await
+        {
+            Ok(reply) => {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                if idle.len() < self.sandbox.pool_size {
+                    idle.push(worker);
+                }
+                Ok(reply)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn bundle(&self, runtime: &Runtime) -> Result<Arc<Bundle>, RuntimeError> {
+        let mut slot = self.bundle.lock().await;
+        if let Some(bundle) = slot.as_ref()
+            && bundle.is_present()
+        {
+            return Ok(bundle.clone());
+        }
+        let bundle = Arc::new(Bundle::build(runtime, &self.component).await?);
+        *slot = Some(bundle.clone());
+        Ok(bundle)
+    }
+
+    async fn spawn(&self, bundle: &Bundle) -> Result<Worker, RuntimeError> {
+        let failed = |detail: String| RuntimeError::Worker {
+            extension: self.extension.clone(),
+            detail,
+        };
+        let sequence = self.started.fetch_add(1, Ordering::Relaxed);
+        let mut writable = Vec::new();
+        if let Some(cache_dir) = &self.grants.cache_dir {
+            std::fs::create_dir_all(cache_dir)
+                .map_err(|err| failed(format!("cannot create {}: {err}", cache_dir.display())))?;
+            writable.push(Bind {
+                host: cache_dir.clone(),
+                guest: GUEST_CACHE.into(),
+            });
+        }
+        let request = sandbox::Request {
+            name: format!("worker-{}-{sequence}", std::process::id()),
+            read_only: vec![
+                Bind {
+                    host: bundle.manifest_path.clone(),
+                    guest: GUEST_MANIFEST.into(),
+                },
+                Bind {
+                    host: bundle.artifact.clone(),
+                    guest: GUEST_ARTIFACT.into(),
+                },
+            ],
+            writable,
+            memory_limit_bytes: self
+                .sandbox
+                .worker_memory_bytes(self.runtime_config.memory_limit_mib),
+            pids_limit: self.sandbox.pids_limit,
+            root_dir: self.sandbox_root.clone(),
+            args: vec!["worker".into()],
+        };
+        let Launch {
+            mut command,
+            guest_paths,
+            cgroup,
+            driver,
+            container,
+        } = sandbox::prepare(&self.sandbox, &request, &self.extension)?;
+        let view = |bind: &Bind| {
+            if guest_paths {
+                bind.guest.clone()
+            } else {
+                bind.host.clone()
+            }
+        };
+        let start = WorkerStart {
+            protocol: PROTOCOL_VERSION,
+            manifest: view(&request.read_only[0]),
+            artifact: view(&request.read_only[1]),
+            extension: self.extension.clone(),
+            component_sha256: bundle.manifest.component_sha256.clone(),
+            runtime: self.runtime_config.clone(),
+            cache_dir: request.writable.first().map(view),
+            log_filter: tracing::level_filters::LevelFilter::current()
+                .to_string()
+                .to_lowercase(),
+        };
+        let mut child = command.spawn().map_err(|err| {
+            failed(format!(
+                "cannot start the worker ({} driver): {err}",
+                driver.name()
+            ))
+        })?;
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let log = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(relay_log(stderr, self.extension.clone(), log.clone()));
+        }
+        let mut worker = Worker {
+            child,
+            stdin,
+            stdout,
+            log,
+            cgroup,
+            _container: container,
+            memory_limit_bytes: request.memory_limit_bytes,
+        };
+        send(&mut worker.stdin, &start)
+            .await
+            .map_err(|err| failed(format!("cannot talk to the new worker: {err}")))?;
+        match tokio::time::timeout(START_TIMEOUT, receive::<FromWorker>(&mut worker.stdout)).await {
+            Ok(Ok(Some(FromWorker::Ready))) => {
+                tracing::debug!(
+                    extension = self.extension,
+                    driver = driver.name(),
+                    "worker started"
+                );
+                Ok(worker)
+            }
+            Ok(Ok(Some(FromWorker::Failed(detail)))) => {
+                Err(failed(format!("the worker refused its bundle: {detail}")))
+            }
+            Ok(Ok(Some(other))) => Err(failed(format!(
+                "the worker broke the protocol at start: {other:?}"
+            ))),
+            Ok(Ok(None) | Err(_)) => Err(worker.died(&self.extension, "starting").await),
+            Err(_) => Err(failed(format!(
+                "the worker did not start within {} s",
+                START_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+}
+
+/// One running worker.
+struct Worker {
+    // Dropped first: kill_on_drop sends SIGKILL, then the cgroup goes.
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    log: Arc<Mutex<VecDeque<String>>>,
+    cgroup: Option<crate::sandbox::cgroup::Group>,
+    /// Held for its `Drop`: deletes a runc container after the worker.
+    _container: Option<crate::sandbox::container::RuncGuard>,
+    memory_limit_bytes: u64,
+}
+
+impl Worker {
+    async fn call(
+        &mut self,
+        call: ExportCall,
+        extension: &str,
+        grants: &Grants,
+        runtime: &RuntimeConfig,
+    ) -> Result<ExportReply, RuntimeError> {
+        let function = call.function();
+        let failed = |detail: String| RuntimeError::Worker {
+            extension: extension.to_owned(),
+            detail,
+        };
+        let mut state = HostState::new(extension, grants.clone(), 0)
+            .map_err(|err| failed(format!("cannot prepare the host's side: {err:#}")))?;
+        if send(&mut self.stdin, &ToWorker::Call(call)).await.is_err() {
+            return Err(self.died(extension, function).await);
+        }
+        // The worker's own time, not the time the host spends on its imports.
+        let mut budget = Duration::from_millis(runtime.deadline_ms) + TEARDOWN_GRACE;
+        loop {
+            let waiting = Instant::now();
+            let message =
+                tokio::time::timeout(budget, receive::<FromWorker>(&mut self.stdout)).await;
+            budget = budget.saturating_sub(waiting.elapsed());
+            match message {
+                Err(_) => {
+                    let _ = self.child.start_kill();
+                    let _ = self.child.wait().await;
+                    tracing::warn!(extension, function, "worker stopped answering; torn down");
+                    return Err(RuntimeError::DeadlineExceeded {
+                        extension: extension.to_owned(),
+                        function,
+                        deadline_ms: runtime.deadline_ms,
+                    });
+                }
+                Ok(Ok(Some(FromWorker::Import(import)))) => {
+                    let reply = imports::serve(&mut state, import).await;
+                    if send(&mut self.stdin, &ToWorker::Import(reply))
+                        .await
+                        .is_err()
+                    {
+                        return Err(self.died(extension, function).await);
+                    }
+                }
+                Ok(Ok(Some(FromWorker::Notify(notification)))) => {
+                    imports::notify(&mut state, notification).await;
+                }
+                Ok(Ok(Some(FromWorker::Done(result)))) => {
+                    return result.map_err(|err| err.into_runtime(extension, function));
+                }
+                Ok(Ok(Some(other))) => {
+                    return Err(failed(format!(
+                        "the worker broke the protocol in `{function}`: {other:?}"
+                    )));
+                }
+                Ok(Ok(None) | Err(_)) => return Err(self.died(extension, function).await),
+            }
+        }
+    }
+
+    /// The error for a worker that went away: killed for memory, killed by
+    /// a signal, or exited, with the end of its log.
+    async fn died(&mut self, extension: &str, function: &'static str) -> RuntimeError {
+        let status = match tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
+            Ok(Ok(status)) => Some(status),
+            _ => {
+                let _ = self.child.start_kill();
+                None
+            }
+        };
+        // The relay task may still be reading the last lines.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if self.cgroup.as_ref().is_some_and(|group| group.oom_killed()) {
+            return RuntimeError::MemoryLimitExceeded {
+                extension: extension.to_owned(),
+                function,
+                limit_mib: self.memory_limit_bytes >> 20,
+            };
+        }
+        let tail: Vec<String> = self
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        let status = status.map_or_else(|| "did not exit".to_owned(), describe);
+        let log = if tail.is_empty() {
+            String::new()
+        } else {
+            format!("; its log ended with:\n{}", tail.join("\n"))
+        };
+        RuntimeError::Worker {
+            extension: extension.to_owned(),
+            detail: format!("it {status} during `{function}`{log}"),
+        }
+    }
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt as _;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        (None, None) => "ended".to_owned(),
+    }
+}
+
+/// Re-logs the worker's stderr and keeps its last lines.
+async fn relay_log(
+    stderr: tokio::process::ChildStderr,
+    extension: String,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) {
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::debug!(target: "silt::worker", extension, "{line}");
+        let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+        if tail.len() == LOG_TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    }
+}

@@ -1,0 +1,96 @@
+//! The worker process: `silt worker` (hidden), started by the host inside
+//! its sandbox. It loads one bundle, then runs the calls the host sends,
+//! each in a fresh instance, until the host closes its stdin.
+//!
+//! It runs before any multi-threaded runtime exists: a current-thread tokio
+//! runtime drives wasmtime's async calls, and imports block on the pipe.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::bundle::open_in_worker;
+use super::host_link::HostLink;
+use super::protocol::{FromWorker, PROTOCOL_VERSION, ToWorker, WireError, WorkerStart};
+use crate::runtime::{ExtensionInstance, Grants};
+
+/// Runs the worker on this process's stdin and stdout.
+pub fn main() -> ExitCode {
+    let link = Arc::new(HostLink::new(
+        Box::new(std::io::stdin()),
+        Box::new(std::io::stdout()),
+    ));
+    let Some(start) = link.receive::<WorkerStart>() else {
+        return ExitCode::SUCCESS;
+    };
+    init_logging(&start.log_filter);
+    if start.protocol != PROTOCOL_VERSION {
+        link.send(&FromWorker::Failed(format!(
+            "the host speaks worker protocol {}, this worker {PROTOCOL_VERSION}",
+            start.protocol
+        )));
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            link.send(&FromWorker::Failed(format!(
+                "cannot start the async runtime: {err}"
+            )));
+            return ExitCode::FAILURE;
+        }
+    };
+    let loaded = match open_in_worker(
+        &start.manifest,
+        &start.artifact,
+        &start.extension,
+        &start.component_sha256,
+        &start.runtime,
+    ) {
+        Ok(loaded) => loaded,
+        Err(detail) => {
+            link.send(&FromWorker::Failed(detail));
+            return ExitCode::FAILURE;
+        }
+    };
+    link.send(&FromWorker::Ready);
+    let grants = Grants {
+        cache_dir: start.cache_dir.clone(),
+        ..Grants::default()
+    };
+    while let Some(message) = link.receive::<ToWorker>() {
+        let ToWorker::Call(call) = message else {
+            link.send(&FromWorker::Failed(
+                "expected a call, got an import answer".to_owned(),
+            ));
+            return ExitCode::FAILURE;
+        };
+        let outcome = runtime.block_on(async {
+            let mut instance = ExtensionInstance::with_host_link(
+                loaded.clone(),
+                grants.clone(),
+                Some(link.clone()),
+            )
+            .await?;
+            call.invoke(&mut instance).await
+        });
+        link.send(&FromWorker::Done(
+            outcome.map_err(|err| WireError::from_runtime(&err)),
+        ));
+    }
+    ExitCode::SUCCESS
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+}
