@@ -217,16 +217,48 @@ pub fn seaweed() -> Result<PathBuf> {
     }
 }
 
+/// runc for the container driver's tests: on PATH, else installed from
+/// Debian's packages (as root), once.
+pub fn runc() -> Result<PathBuf> {
+    let find = || {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+            .map(|dir| dir.join("runc"))
+            .find(|path| path.is_file())
+    };
+    if let Some(path) = find() {
+        return Ok(path);
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    if !root {
+        return Err(
+            "the container driver's tests need runc: install it (e.g. `apt-get install runc`)"
+                .into(),
+        );
+    }
+    eprintln!("xtask: installing runc (apt-get install runc)");
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends", "runc"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    find().ok_or_else(|| "apt-get install runc did not install runc".into())
+}
+
 /// `cargo xtask test`: every test, from nothing.
 pub fn test(extra: &[&str]) -> Result<()> {
     let components = components()?;
     let weed = seaweed()?;
+    let runc = runc()?;
     let mut command = cargo();
     command
         .args(["test", "--workspace"])
         .args(extra.iter().skip_while(|arg| **arg == "--"))
         .env("SILT_TEST_COMPONENTS", &components)
-        .env("SILT_WEED", &weed);
+        .env("SILT_WEED", &weed)
+        .env("SILT_RUNC", &runc);
     run(&mut command)
 }
 

@@ -42,6 +42,17 @@ pub struct Cli {
     /// Default: `datastore.hydration` in silt.toml, else `full`.
     #[arg(long, global = true, value_enum, value_name = "MODE")]
     pub hydration: Option<Hydration>,
+    /// Where extensions run, for this command: `in-process` or
+    /// `out-of-process` (a sandboxed worker). Default: `[sandbox]` in
+    /// silt.toml; `SILT_EXECUTION` sets it for every command.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHERE",
+        env = "SILT_EXECUTION"
+    )]
+    pub execution: Option<crate::sandbox::Execution>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -126,7 +137,10 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli, output: Output) -> anyhow::Result<()> {
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
-    let locations = Locations::discover(&cwd)?;
+    let mut locations = Locations::discover(&cwd)?;
+    if let Some(execution) = cli.execution {
+        locations.config.sandbox.force_execution(execution);
+    }
     let context = Context {
         locations,
         output,

@@ -128,6 +128,14 @@ impl SandboxConfig {
             .unwrap_or(self.execution)
     }
 
+    /// Runs every extension `execution` (the `--execution` flag).
+    pub fn force_execution(&mut self, execution: Execution) {
+        self.execution = execution;
+        for settings in self.extension.values_mut() {
+            settings.execution = None;
+        }
+    }
+
     /// The driver in force.
     pub fn driver(&self) -> Driver {
         self.driver.unwrap_or_else(Driver::platform_default)

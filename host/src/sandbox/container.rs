@@ -63,7 +63,6 @@ pub fn prepare(
     config: &ContainerConfig,
     binary: &Path,
     request: &Request,
-    _strict: bool,
 ) -> Result<Launch, String> {
     let runtime = find_on_path(&config.runtime).ok_or_else(|| {
         format!(
@@ -345,7 +344,7 @@ mod tests {
             runtime: dir.join(runtime).display().to_string(),
             image: "debian:bookworm-slim".into(),
         };
-        let launch = prepare(&config, Path::new("/opt/silt"), &request(dir), true).unwrap();
+        let launch = prepare(&config, Path::new("/opt/silt"), &request(dir)).unwrap();
         let Launch {
             mut command,
             container,
@@ -458,7 +457,7 @@ mod tests {
             runtime: dir.path().join("crun-ish").display().to_string(),
             image: String::new(),
         };
-        let Err(err) = prepare(&config, Path::new("/opt/silt"), &request(dir.path()), true) else {
+        let Err(err) = prepare(&config, Path::new("/opt/silt"), &request(dir.path())) else {
             panic!("an unknown runtime was accepted");
         };
         assert!(err.contains("runc, docker or podman"), "{err}");

@@ -118,27 +118,31 @@ pub fn prepare(
         detail: err.to_string(),
     })?;
     let strict = config.isolation == Isolation::Strict;
-    let driver = match config.isolation {
-        Isolation::Off => return Ok(plain(&binary, request, false)),
-        _ => config.driver(),
-    };
-    match driver {
-        Driver::Process => Ok(plain(&binary, request, true)),
-        Driver::Container => {
-            container::prepare(&config.container, &binary, request, strict).map_err(unavailable)
-        }
-        Driver::Native => {
-            let support = Support::get();
-            if let Err(why) = &support.namespaces {
-                if strict {
-                    return Err(unavailable(format!("native driver: {why}")));
-                }
-                warn_once(&format!(
-                    "the native sandbox is unavailable ({why}); workers run as plain processes"
-                ));
-                return Ok(plain(&binary, request, true));
+    if config.isolation == Isolation::Off {
+        return Ok(plain(&binary, request, false));
+    }
+    let mut driver = config.driver();
+    loop {
+        let attempt = match driver {
+            Driver::Process => return Ok(plain(&binary, request, true)),
+            Driver::Container => container::prepare(&config.container, &binary, request),
+            Driver::Native => match &Support::get().namespaces {
+                Ok(()) => native(&binary, request, Support::get(), strict),
+                Err(why) => Err(format!("native driver: {why}")),
+            },
+        };
+        match attempt {
+            Ok(launch) => return Ok(launch),
+            Err(why) if strict => return Err(unavailable(why)),
+            Err(why) => {
+                // `auto`: the next weaker driver, said once.
+                let next = match driver {
+                    Driver::Container => Driver::Native,
+                    Driver::Native | Driver::Process => Driver::Process,
+                };
+                warn_once(&format!("{why}; using the {} driver instead", next.name()));
+                driver = next;
             }
-            native(&binary, request, support, strict).map_err(unavailable)
         }
     }
 }

@@ -27,9 +27,12 @@ use crate::runtime::{ExportCall, ExportReply, Grants, HostState, Runtime, Runtim
 use crate::sandbox::{self, Bind, Launch, SandboxConfig};
 
 /// Beyond the call's deadline, how long the host waits for a worker's
-/// answer before tearing it down (the worker stops its own guest at the
-/// deadline; this catches a worker that cannot).
-const TEARDOWN_GRACE: Duration = Duration::from_secs(5);
+/// answer before tearing it down: the worker stops its own guest at the
+/// deadline, but not one blocked in a host call (a WASI sleep or poll), nor
+/// a worker that is itself stuck. Half the deadline, between 0.5 and 5 s.
+fn teardown_grace(deadline: Duration) -> Duration {
+    (deadline / 2).clamp(Duration::from_millis(500), Duration::from_secs(5))
+}
 /// How long a new worker may take to load its bundle.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lines of a worker's log kept for error messages.
@@ -134,7 +137,10 @@ impl WorkerPool {
             extension: self.extension.clone(),
             detail,
         };
-        let sequence = self.started.fetch_add(1, Ordering::Relaxed);
+        self.started.fetch_add(1, Ordering::Relaxed);
+        // Unique in this process across pools: it names the worker's cgroup.
+        static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+        let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
         let mut writable = Vec::new();
         if let Some(cache_dir) = &self.grants.cache_dir {
             std::fs::create_dir_all(cache_dir)
@@ -270,7 +276,8 @@ impl Worker {
             return Err(self.died(extension, function).await);
         }
         // The worker's own time, not the time the host spends on its imports.
-        let mut budget = Duration::from_millis(runtime.deadline_ms) + TEARDOWN_GRACE;
+        let deadline = Duration::from_millis(runtime.deadline_ms);
+        let mut budget = deadline + teardown_grace(deadline);
         loop {
             let waiting = Instant::now();
             let message =

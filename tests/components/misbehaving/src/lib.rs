@@ -9,6 +9,7 @@
 //! | `read:<path>` | reads a file and reports its size (escape attempts) |
 //! | `write:<path>` | writes a file (escape attempts) |
 //! | `env` | reports how many environment variables and arguments it sees |
+//! | `sleep:<ms>` | sleeps in a host call, where the epoch deadline cannot stop it |
 //! | `chatty` | prints 1 MiB to stdout and stderr, then succeeds |
 //! | `download:<key>><path>[#<sha256>]` | asks the host to download an object into the cache |
 
@@ -77,6 +78,13 @@ impl hydration::Guest for Misbehaving {
                 Ok(report(0, 0))
             }
             other => {
+                if let Some(ms) = other.strip_prefix("sleep:") {
+                    // Blocks in a host call (wasi poll), where no epoch
+                    // deadline can interrupt it.
+                    let ms = ms.parse().map_err(|_| Error::InvalidInput(ms.to_owned()))?;
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                    return Ok(report(0, 0));
+                }
                 if let Some(path) = other.strip_prefix("read:") {
                     return std::fs::read(path)
                         .map(|data| report(data.len() as u64, 0))

@@ -1,0 +1,460 @@
+//! Out-of-process execution: extensions run in sandboxed `silt worker`
+//! processes give the same answers as in-process, fail the same typed way,
+//! are torn down when they stop answering, and are built and started
+//! lazily (the bundle by the first out-of-process call, workers reused).
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use silt::config::RuntimeConfig;
+use silt::runtime::{ExportCall, ExportReply, Grants, Runtime, RuntimeError, bundle_manifest_path};
+use silt::sandbox::{Driver, Isolation, SandboxConfig};
+use silt::store::{MemoryStore, ObjectKey, ObjectStore};
+use silt::worker::WorkerPool;
+use support::project::{Project, combinations};
+use support::{component, runtime_with};
+
+const OUT_OF_PROCESS: &str = "[sandbox]\nexecution = \"out-of-process\"\n";
+
+fn limits(deadline_ms: u64) -> RuntimeConfig {
+    RuntimeConfig {
+        deadline_ms,
+        memory_limit_mib: 64,
+        ..RuntimeConfig::default()
+    }
+}
+
+fn sandbox(driver: Driver, pool_size: usize) -> SandboxConfig {
+    SandboxConfig {
+        driver: Some(driver),
+        isolation: Isolation::Strict,
+        pool_size,
+        ..SandboxConfig::default()
+    }
+}
+
+/// A pool running the `misbehaving` test component, with its artifact cache
+/// (and so its bundle) in `cache`.
+fn misbehaving_pool(
+    cache: &Path,
+    config: &RuntimeConfig,
+    sandbox: SandboxConfig,
+    grants: Grants,
+) -> WorkerPool {
+    WorkerPool::new(
+        "misbehaving",
+        &component("misbehaving"),
+        grants,
+        config.clone(),
+        sandbox,
+        cache,
+    )
+}
+
+fn hydrate(command: &str) -> ExportCall {
+    ExportCall::HydrateFile {
+        path: command.to_owned(),
+    }
+}
+
+/// The outcome of a call as a comparable string: the reply, or the kind of
+/// runtime error (the message names the process it ran in).
+fn outcome(result: &Result<ExportReply, RuntimeError>) -> String {
+    match result {
+        Ok(reply) => format!("{reply:?}"),
+        Err(RuntimeError::Trap { function, .. }) => format!("trap in {function}"),
+        Err(RuntimeError::DeadlineExceeded { function, .. }) => format!("deadline in {function}"),
+        Err(RuntimeError::MemoryLimitExceeded { function, .. }) => format!("memory in {function}"),
+        Err(other) => format!("other: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn misbehaving_guests_get_the_same_answers_in_and_out_of_process() {
+    let cache = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let config = limits(2_000);
+    let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
+    store
+        .put(
+            &ObjectKey::new("blobs/one").unwrap(),
+            b"payload".to_vec(),
+            silt::store::PutMode::Overwrite,
+        )
+        .await
+        .unwrap();
+    std::fs::write(scratch.path().join("present.txt"), b"12345").unwrap();
+    let grants = Grants {
+        store: Some(store),
+        cache_dir: Some(scratch.path().to_owned()),
+        ..Grants::default()
+    };
+    let runtime = runtime_with(cache.path(), config.clone());
+    let loaded = runtime.load(&component("misbehaving")).await.unwrap();
+    let pool = misbehaving_pool(
+        cache.path(),
+        &config,
+        sandbox(Driver::Native, 2),
+        grants.clone(),
+    );
+    let calls = [
+        ExportCall::Describe,
+        hydrate("trap"),
+        hydrate("loop"),
+        hydrate("alloc"),
+        hydrate("env"),
+        hydrate("chatty"),
+        hydrate("read:/cache/present.txt"),
+        hydrate("read:/etc/passwd"),
+        hydrate("write:/cache/written.txt"),
+        hydrate("write:/elsewhere.txt"),
+        hydrate("download:blobs/one>fetched/one.bin"),
+        hydrate("download:blobs/missing>fetched/two.bin"),
+        hydrate("no-such-command"),
+        ExportCall::ListModels,
+    ];
+    for call in calls {
+        let label = format!("{call:?}");
+        let mut instance = runtime.instantiate(&loaded, grants.clone()).await.unwrap();
+        let in_process = call.clone().invoke(&mut instance).await;
+        let out_of_process = pool.execute(&runtime, call).await;
+        assert_eq!(
+            outcome(&in_process),
+            outcome(&out_of_process),
+            "{label}: in-process and out-of-process answers differ"
+        );
+    }
+    // The worker's writes and the host's downloads landed in the real scratch directory.
+    assert_eq!(
+        std::fs::read(scratch.path().join("fetched/one.bin")).unwrap(),
+        b"payload"
+    );
+    assert!(scratch.path().join("written.txt").is_file());
+}
+
+#[tokio::test]
+async fn the_os_memory_limit_kills_a_worker_and_the_next_call_works() {
+    let cache = tempfile::tempdir().unwrap();
+    // The wasm limit (256 MiB) is above the worker's OS limit (48 MiB): the
+    // cgroup, not wasmtime, stops the guest.
+    let config = RuntimeConfig {
+        memory_limit_mib: 256,
+        ..limits(10_000)
+    };
+    let mut sandbox = sandbox(Driver::Native, 1);
+    sandbox.memory_limit_mib = Some(48);
+    let pool = misbehaving_pool(cache.path(), &config, sandbox, Grants::default());
+    let runtime = runtime_with(cache.path(), config.clone());
+    let err = pool.execute(&runtime, hydrate("alloc")).await.unwrap_err();
+    assert!(
+        matches!(err, RuntimeError::MemoryLimitExceeded { limit_mib: 48, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("48 MiB"), "{err}");
+    let reply = pool.execute(&runtime, hydrate("env")).await.unwrap();
+    assert!(matches!(reply, ExportReply::Hydrate(Ok(_))), "{reply:?}");
+}
+
+#[tokio::test]
+async fn a_worker_blocked_past_its_deadline_is_torn_down() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = limits(400);
+    let pool = misbehaving_pool(
+        cache.path(),
+        &config,
+        sandbox(Driver::Native, 1),
+        Grants::default(),
+    );
+    let runtime = runtime_with(cache.path(), config.clone());
+    // Warm: the bundle and a worker exist, so the timing below is the call's.
+    pool.execute(&runtime, ExportCall::Describe).await.unwrap();
+    let started = Instant::now();
+    // A guest asleep in a host call: the worker's epoch deadline cannot
+    // stop it; the host's watchdog must.
+    let err = pool
+        .execute(&runtime, hydrate("sleep:60000"))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            err,
+            RuntimeError::DeadlineExceeded {
+                deadline_ms: 400,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(10), "torn down after {took:?}");
+    let reply = pool.execute(&runtime, ExportCall::Describe).await.unwrap();
+    assert!(matches!(reply, ExportReply::Description(_)));
+    assert_eq!(pool.workers_started(), 2, "the stuck worker was replaced");
+}
+
+#[tokio::test]
+async fn the_bundle_is_built_by_the_first_execution_and_idle_workers_are_reused() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = limits(5_000);
+    let runtime = runtime_with(cache.path(), config.clone());
+    let pool = misbehaving_pool(
+        cache.path(),
+        &config,
+        sandbox(Driver::Native, 1),
+        Grants::default(),
+    );
+    let bundles = || {
+        std::fs::read_dir(cache.path())
+            .map(|dir| {
+                dir.flatten()
+                    .filter(|entry| {
+                        entry
+                            .file_name()
+                            .to_string_lossy()
+                            .ends_with(".bundle.json")
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(bundles(), 0, "creating a pool builds nothing");
+    for _ in 0..5 {
+        pool.execute(&runtime, ExportCall::Describe).await.unwrap();
+    }
+    assert_eq!(bundles(), 1);
+    assert_eq!(pool.workers_started(), 1, "one worker served every call");
+
+    // With no pool, each call gets a fresh worker.
+    let unpooled = misbehaving_pool(
+        cache.path(),
+        &config,
+        sandbox(Driver::Native, 0),
+        Grants::default(),
+    );
+    for _ in 0..3 {
+        unpooled
+            .execute(&runtime, ExportCall::Describe)
+            .await
+            .unwrap();
+    }
+    assert_eq!(unpooled.workers_started(), 3);
+
+    // A failed call kills its worker: the next call starts another.
+    let _ = pool.execute(&runtime, hydrate("trap")).await.unwrap_err();
+    pool.execute(&runtime, ExportCall::Describe).await.unwrap();
+    assert_eq!(pool.workers_started(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_first_executions_share_one_bundle_and_a_failed_build_is_retried() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = limits(5_000);
+    let runtime = Arc::new(runtime_with(cache.path(), config.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ext.wasm");
+    std::fs::write(&path, b"not a component").unwrap();
+    let pool = Arc::new(WorkerPool::new(
+        "misbehaving",
+        &path,
+        Grants::default(),
+        config.clone(),
+        sandbox(Driver::Native, 4),
+        cache.path(),
+    ));
+    let err = pool
+        .execute(&runtime, ExportCall::Describe)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RuntimeError::Invalid(_)), "{err}");
+    assert_eq!(pool.workers_started(), 0);
+
+    std::fs::copy(component("misbehaving"), &path).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (pool, runtime) = (pool.clone(), runtime.clone());
+        tasks.push(tokio::spawn(async move {
+            pool.execute(&runtime, ExportCall::Describe).await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let artifacts: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+        .collect();
+    assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    assert!(bundle_manifest_path(&artifacts[0]).is_file());
+}
+
+#[tokio::test]
+async fn a_damaged_bundle_is_refused_by_the_worker_with_a_reason() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = limits(5_000);
+    let runtime = runtime_with(cache.path(), config.clone());
+    let pool = misbehaving_pool(
+        cache.path(),
+        &config,
+        sandbox(Driver::Native, 0),
+        Grants::default(),
+    );
+    pool.execute(&runtime, ExportCall::Describe).await.unwrap();
+    let artifact = std::fs::read_dir(cache.path())
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+        .unwrap();
+    let bytes = std::fs::read(&artifact).unwrap();
+    // Replaced by rename, as the cache does: the worker maps whole files.
+    let damaged = artifact.with_extension("damaged");
+    std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::rename(&damaged, &artifact).unwrap();
+    let err = pool
+        .execute(&runtime, ExportCall::Describe)
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, RuntimeError::Worker { .. }), "{message}");
+    assert!(message.contains("damaged"), "{message}");
+}
+
+#[test]
+fn datastore_commands_work_out_of_process_on_both_backends() {
+    for (backend, extension) in combinations() {
+        let project = Project::with_extension(backend, extension, OUT_OF_PROCESS);
+        let v1 = project.write_input("v1", "first\n");
+        let v2 = project.write_input("v2", "second\n");
+        project.ok(&["data", "put", "vision/detector/m-1", "weights.bin", &v1]);
+        project.ok(&["data", "put", "vision/detector/m-1", "weights.bin", &v2]);
+        assert_eq!(
+            project.ok(&["data", "get", "vision/detector/m-1", "weights.bin"]),
+            "second\n"
+        );
+        let (code, _, stderr) = project.run(&[
+            "run",
+            "--model",
+            "vision/detector/m-1",
+            "--",
+            "sh",
+            "-c",
+            "echo third > \"$SILT_MODEL_DIR/weights.bin\"",
+        ]);
+        assert_eq!(code, 0, "{backend:?} {extension}: {stderr}");
+        let history = project.json(&["data", "history", "vision/detector/m-1", "weights.bin"]);
+        assert_eq!(history.as_array().unwrap().len(), 3, "{history}");
+        project.ok(&["datastore", "gc", "--keep", "1"]);
+        project.ok(&["datastore", "sync"]);
+        project.ok(&["data", "rm", "vision/detector/m-1", "weights.bin"]);
+        project.ok(&["datastore", "verify"]);
+        project.assert_no_leases();
+
+        // A second clone reading in-process sees what the workers wrote.
+        let clone = project.another_clone();
+        clone.ok(&["--execution", "in-process", "datastore", "sync", "--pull"]);
+        let (code, _, _) = clone.run(&["data", "get", "vision/detector/m-1", "weights.bin"]);
+        assert_ne!(code, 0, "{backend:?} {extension}: the file was removed");
+    }
+}
+
+#[test]
+fn read_only_answers_are_identical_in_and_out_of_process() {
+    let project = Project::new(support::project::Backend::Dir, "");
+    for (model, name, content) in [
+        ("vision/detector/m-1", "weights.bin", "one\n"),
+        ("vision/detector/m-1", "eval.json", "{}\n"),
+        ("nlp/tagger/t-9", "vocab.txt", "a b c\n"),
+    ] {
+        let input = project.write_input(name, content);
+        project.ok(&["data", "put", model, name, &input]);
+    }
+    let commands: [&[&str]; 6] = [
+        &["--json", "data", "list", "vision/detector/m-1"],
+        &[
+            "--json",
+            "data",
+            "history",
+            "vision/detector/m-1",
+            "weights.bin",
+        ],
+        &["--json", "datastore", "status"],
+        &["--json", "datastore", "verify"],
+        &["--json", "datastore", "lock", "status"],
+        &["data", "get", "nlp/tagger/t-9", "vocab.txt"],
+    ];
+    for command in commands {
+        let run = |execution: &str| {
+            let mut args = vec!["--execution", execution];
+            args.extend_from_slice(command);
+            project.ok(&args)
+        };
+        // The first run may index what it had not read yet; compare the second.
+        run("in-process");
+        assert_eq!(
+            run("in-process"),
+            run("out-of-process"),
+            "silt {command:?} answers differently out of process"
+        );
+    }
+}
+
+#[test]
+fn the_container_driver_runs_a_datastore_under_runc() {
+    if std::env::var_os("SILT_RUNC").is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the container tests: `cargo xtask test` installs runc"
+        );
+        eprintln!("skipped: SILT_RUNC is not set (run through `cargo xtask test`)");
+        return;
+    }
+    let runc = std::env::var("SILT_RUNC").unwrap();
+    let project = Project::new(
+        support::project::Backend::Dir,
+        &format!(
+            "{OUT_OF_PROCESS}driver = \"container\"\nisolation = \"strict\"\n[sandbox.container]\nruntime = \"{runc}\"\n"
+        ),
+    );
+    let input = project.write_input("w", "in a container\n");
+    project.ok(&["data", "put", "vision/detector/m-1", "weights.bin", &input]);
+    assert_eq!(
+        project.ok(&["data", "get", "vision/detector/m-1", "weights.bin"]),
+        "in a container\n"
+    );
+}
+
+#[test]
+fn strict_isolation_refuses_a_missing_driver_and_auto_steps_down() {
+    let with_sandbox = |sandbox: &str| {
+        let project = Project::new(support::project::Backend::Dir, "");
+        let config = project.path().join("silt.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(sandbox);
+        std::fs::write(&config, text).unwrap();
+        project
+    };
+    let strict = with_sandbox(&format!(
+        "{OUT_OF_PROCESS}driver = \"container\"\nisolation = \"strict\"\n[sandbox.container]\nruntime = \"/nonexistent/runc\"\n"
+    ));
+    let input = strict.write_input("w", "x\n");
+    let (code, _, stderr) = strict.run(&["data", "put", "vision/detector/m-1", "w.bin", &input]);
+    assert_eq!(code, 69, "{stderr}");
+    assert!(stderr.contains("silt sandbox check"), "{stderr}");
+    assert!(stderr.contains("/nonexistent/runc"), "{stderr}");
+
+    let auto = with_sandbox(&format!(
+        "{OUT_OF_PROCESS}driver = \"container\"\n[sandbox.container]\nruntime = \"/nonexistent/runc\"\n"
+    ));
+    let input = auto.write_input("w", "x\n");
+    let (code, _, stderr) = auto.run(&["data", "put", "vision/detector/m-1", "w.bin", &input]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("using the native driver instead"),
+        "{stderr}"
+    );
+}
