@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use silt::config::RuntimeConfig;
-use silt::runtime::{ExportCall, ExportReply, Grants, Runtime, RuntimeError, bundle_manifest_path};
+use silt::runtime::{ExportCall, ExportReply, Grants, RuntimeError, bundle_manifest_path};
 use silt::sandbox::{Driver, Isolation, SandboxConfig};
 use silt::store::{MemoryStore, ObjectKey, ObjectStore};
 use silt::worker::WorkerPool;

@@ -373,6 +373,39 @@ mod tests {
     }
 
     #[test]
+    fn sandbox_settings_parse_per_extension_and_are_checked() {
+        use crate::sandbox::{Driver, Execution, Isolation};
+        let text = "[sandbox]\nisolation = \"strict\"\ndriver = \"process\"\npool_size = 0\n\
+                    [sandbox.extension.partitioned-datastore]\nexecution = \"out-of-process\"\n";
+        let config = Config::parse(text, Path::new("silt.toml")).unwrap();
+        let sandbox = &config.sandbox;
+        assert_eq!(sandbox.isolation, Isolation::Strict);
+        assert_eq!(sandbox.driver(), Driver::Process);
+        assert_eq!(
+            sandbox.execution_of("partitioned-datastore"),
+            Execution::OutOfProcess
+        );
+        assert_eq!(
+            sandbox.execution_of("monolith-datastore"),
+            Execution::InProcess
+        );
+        assert_eq!(sandbox.worker_memory_bytes(256), (256 + 256) << 20);
+
+        let mut forced = sandbox.clone();
+        forced.force_execution(Execution::InProcess);
+        assert_eq!(
+            forced.execution_of("partitioned-datastore"),
+            Execution::InProcess
+        );
+
+        let err =
+            Config::parse("[sandbox]\ndriver = \"jail\"\n", Path::new("silt.toml")).unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+        let err = Config::parse("[sandbox]\npids_limit = 1\n", Path::new("silt.toml")).unwrap_err();
+        assert!(err.to_string().contains("pids_limit"), "{err}");
+    }
+
+    #[test]
     fn unknown_field_is_an_error() {
         let err = Config::parse("[runtime]\ndeadline = 5\n", Path::new("silt.toml")).unwrap_err();
         let message = err.to_string();

@@ -12,6 +12,9 @@ pub const ENV_CONFIG: &str = "SILT_CONFIG";
 pub const ENV_EXTENSIONS_DIR: &str = "SILT_EXTENSIONS_DIR";
 /// Environment variable overriding the artifact cache directory.
 pub const ENV_CACHE_DIR: &str = "SILT_CACHE_DIR";
+/// Environment variable running every extension `in-process` or
+/// `out-of-process`, whatever `silt.toml` says.
+pub const ENV_EXECUTION: &str = "SILT_EXECUTION";
 
 /// The configuration in force and the directories derived from it.
 #[derive(Debug, Clone)]
@@ -42,10 +45,26 @@ impl Locations {
             Some(path) => Some(cwd.join(path)),
             None => find_config_file(cwd),
         };
-        let config = match &config_file {
+        let mut config = match &config_file {
             Some(path) => Config::load(path)?,
             None => Config::default(),
         };
+        if let Some(value) = std::env::var_os(ENV_EXECUTION) {
+            let execution = match value.to_str() {
+                Some("in-process") => crate::sandbox::Execution::InProcess,
+                Some("out-of-process") => crate::sandbox::Execution::OutOfProcess,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        path: PathBuf::from(ENV_EXECUTION),
+                        message: format!(
+                            "{ENV_EXECUTION}={} is neither `in-process` nor `out-of-process`",
+                            value.to_string_lossy()
+                        ),
+                    });
+                }
+            };
+            config.sandbox.force_execution(execution);
+        }
         let project_dir = config_file
             .as_deref()
             .and_then(Path::parent)

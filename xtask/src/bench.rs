@@ -167,6 +167,16 @@ pub fn datastore(args: &[&str]) -> Result<()> {
     datastore_startup(&components, args.contains(&"--quick"))
 }
 
+/// `cargo xtask bench worker`: out-of-process execution vs in-process,
+/// per driver (native, process, and container when runc is at hand).
+pub fn worker(args: &[&str]) -> Result<()> {
+    let components = build::components()?;
+    let runc = build::runc()?;
+    run(bench_binary("worker", args)?
+        .env("SILT_TEST_COMPONENTS", &components)
+        .env("SILT_RUNC", &runc))
+}
+
 /// The datastore extensions, silt's first (as in the bench binary).
 const DATASTORE_EXTENSIONS: [&str; 2] = ["partitioned-datastore", "monolith-datastore"];
 

@@ -252,15 +252,46 @@ pub fn test(extra: &[&str]) -> Result<()> {
     let components = components()?;
     let weed = seaweed()?;
     let runc = runc()?;
+    let extra: Vec<&str> = extra
+        .iter()
+        .copied()
+        .skip_while(|arg| *arg == "--")
+        .collect();
     let mut command = cargo();
     command
         .args(["test", "--workspace"])
-        .args(extra.iter().skip_while(|arg| **arg == "--"))
+        .args(&extra)
         .env("SILT_TEST_COMPONENTS", &components)
         .env("SILT_WEED", &weed)
         .env("SILT_RUNC", &runc);
+    run(&mut command)?;
+    // Every datastore command again, each extension in a sandboxed worker:
+    // the same tests must pass out of process.
+    eprintln!("xtask: the datastore suites again with SILT_EXECUTION=out-of-process");
+    let mut command = cargo();
+    command.args(["test", "--package", "silt"]);
+    for suite in OUT_OF_PROCESS_SUITES {
+        command.args(["--test", suite]);
+    }
+    command
+        .args(&extra)
+        .env("SILT_TEST_COMPONENTS", &components)
+        .env("SILT_WEED", &weed)
+        .env("SILT_RUNC", &runc)
+        .env("SILT_EXECUTION", "out-of-process");
     run(&mut command)
 }
+
+/// The suites `cargo xtask test` runs a second time out of process: every
+/// one that drives the datastore through `silt` or `Datastore::open`.
+const OUT_OF_PROCESS_SUITES: [&str; 6] = [
+    "cli",
+    "datastore",
+    "leases",
+    "monolith",
+    "hydration",
+    "background_hydration",
+];
 
 /// `cargo xtask demo`: what silt does today, on a local project directory.
 pub fn demo() -> Result<()> {

@@ -10,6 +10,7 @@
 //! cargo xtask bench store      # object-store throughput vs aws-sdk-s3, bulk download
 //! cargo xtask bench datastore  # the field's pain scenarios: silt vs the monolith baseline
 //! cargo xtask bench hydration  # lazy (one model) vs full hydration vs raw GETs, 264k-object fixture
+//! cargo xtask bench worker     # out-of-process execution per driver vs in-process
 //! ```
 
 mod bench;
@@ -30,9 +31,10 @@ fn main() -> ExitCode {
         ["bench", "store", rest @ ..] => bench::store(rest),
         ["bench", "datastore", rest @ ..] => bench::datastore(rest),
         ["bench", "hydration", rest @ ..] => bench::hydration(rest),
+        ["bench", "worker", rest @ ..] => bench::worker(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test [-- cargo test args] | lint | components | seaweed | bench startup|store|datastore|hydration [--quick]>"
+                "usage: cargo xtask <demo | test [-- cargo test args] | lint | components | seaweed | bench startup|store|datastore|hydration|worker [--quick]>"
             );
             return ExitCode::from(2);
         }

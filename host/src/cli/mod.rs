@@ -45,13 +45,7 @@ pub struct Cli {
     /// Where extensions run, for this command: `in-process` or
     /// `out-of-process` (a sandboxed worker). Default: `[sandbox]` in
     /// silt.toml; `SILT_EXECUTION` sets it for every command.
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        value_name = "WHERE",
-        env = "SILT_EXECUTION"
-    )]
+    #[arg(long, global = true, value_enum, value_name = "WHERE")]
     pub execution: Option<crate::sandbox::Execution>,
     /// What to do.
     #[command(subcommand)]

@@ -335,6 +335,25 @@ mod tests {
     }
 
     #[test]
+    fn a_description_keeps_its_feature_flags_across_the_pipe() {
+        use crate::runtime::bindings::{Description, Features};
+        let features = Features::SCOPED_SYNC | Features::LAZY_HYDRATION | Features::GC;
+        let reply = FromWorker::Done(Ok(ExportReply::Description(Description {
+            name: "x".into(),
+            version: "1.0.0".into(),
+            features,
+        })));
+        let mut buffer = Vec::new();
+        write_message(&mut buffer, &reply).unwrap();
+        let read: FromWorker = read_message(&mut buffer.as_slice()).unwrap().unwrap();
+        let FromWorker::Done(Ok(ExportReply::Description(description))) = read else {
+            panic!("{read:?}");
+        };
+        assert_eq!(description.features, features);
+        assert!(!description.features.contains(Features::MODEL_LOCKS));
+    }
+
+    #[test]
     fn oversized_and_truncated_frames_are_errors() {
         let mut reader: &[u8] = &u32::MAX.to_le_bytes();
         let err = read_message::<ToWorker>(&mut reader).unwrap_err();

@@ -1,0 +1,254 @@
+//! Out-of-process execution cost, side by side in one run: in-process,
+//! a pooled worker (call only), a warm worker (spawn + call), the first
+//! call of a process with the artifact cached (bundle + spawn + call) and
+//! from an empty cache (compile + bundle + spawn + call), for each driver
+//! this machine has. Run by `cargo xtask bench worker [--quick]`.
+//!
+//! Usage: `cargo bench --bench worker -- OUT.json [--quick]` with
+//! `SILT_TEST_COMPONENTS` naming the built components.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use silt::config::RuntimeConfig;
+use silt::runtime::{ArtifactCache, ExportCall, Grants, Runtime};
+use silt::sandbox::{Driver, Isolation, SandboxConfig, Support};
+use silt::store::{MemoryStore, ObjectStore};
+use silt::worker::WorkerPool;
+
+struct Row {
+    label: String,
+    describe: Duration,
+    list_models: Duration,
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn new_runtime(cache: &Path) -> Runtime {
+    Runtime::new(RuntimeConfig::default(), ArtifactCache::new(cache, 1 << 30))
+}
+
+fn sandbox(driver: Driver, pool_size: usize) -> SandboxConfig {
+    let mut config = SandboxConfig {
+        driver: Some(driver),
+        isolation: Isolation::Strict,
+        pool_size,
+        ..SandboxConfig::default()
+    };
+    if let Some(runc) = std::env::var_os("SILT_RUNC") {
+        config.container.runtime = runc.to_string_lossy().into_owned();
+    }
+    config
+}
+
+fn calls() -> [ExportCall; 2] {
+    [ExportCall::Describe, ExportCall::ListModels]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let out = PathBuf::from(args.first().expect("usage: worker OUT.json [--quick]"));
+    let quick = args.iter().any(|a| a == "--quick");
+    let (fast_runs, spawn_runs, first_runs) = if quick { (200, 10, 2) } else { (2000, 60, 5) };
+    let components =
+        PathBuf::from(std::env::var_os("SILT_TEST_COMPONENTS").expect("SILT_TEST_COMPONENTS"));
+    let component = components.join("partitioned-datastore.wasm");
+    // SAFETY: set before any thread of ours exists.
+    unsafe { std::env::set_var("SILT_WORKER_BINARY", env!("CARGO_BIN_EXE_silt")) };
+    let work = std::env::temp_dir().join(format!("silt-bench-worker-{}", std::process::id()));
+    let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
+    let grants = Grants {
+        store: Some(store),
+        cache_dir: Some(work.join("local")),
+        ..Grants::default()
+    };
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let mut drivers = vec![Driver::Native, Driver::Process];
+    let has_runc = std::env::var_os("SILT_RUNC").is_some()
+        || Support::get()
+            .container_runtimes
+            .iter()
+            .any(|(name, _)| name == "runc");
+    if has_runc {
+        drivers.push(Driver::Container);
+    }
+    let rows = tokio.block_on(async {
+        let cache = work.join("cache");
+        let runtime = new_runtime(&cache);
+        let mut rows = Vec::new();
+
+        // In-process: fresh instance + call, as every datastore call does.
+        let loaded = runtime.load(&component).await.expect("load");
+        let mut times = Vec::new();
+        for call in calls() {
+            let mut samples = Vec::new();
+            for i in 0..fast_runs + 20 {
+                let started = Instant::now();
+                let mut instance = runtime
+                    .instantiate(&loaded, grants.clone())
+                    .await
+                    .expect("instance");
+                let _ = call.clone().invoke(&mut instance).await.expect("call");
+                if i >= 20 {
+                    samples.push(started.elapsed());
+                }
+            }
+            times.push(median(samples));
+        }
+        rows.push(Row {
+            label: "in-process (instantiate + call)".into(),
+            describe: times[0],
+            list_models: times[1],
+        });
+
+        for &driver in &drivers {
+            let pooled = WorkerPool::new(
+                "partitioned-datastore",
+                &component,
+                grants.clone(),
+                RuntimeConfig::default(),
+                sandbox(driver, 1),
+                &cache,
+            );
+            let mut times = Vec::new();
+            for call in calls() {
+                let mut samples = Vec::new();
+                for i in 0..fast_runs + 20 {
+                    let started = Instant::now();
+                    pooled
+                        .execute(&runtime, call.clone())
+                        .await
+                        .expect("pooled call");
+                    if i >= 20 {
+                        samples.push(started.elapsed());
+                    }
+                }
+                times.push(median(samples));
+            }
+            rows.push(Row {
+                label: format!("{}: pooled worker (call only)", driver.name()),
+                describe: times[0],
+                list_models: times[1],
+            });
+
+            let unpooled = WorkerPool::new(
+                "partitioned-datastore",
+                &component,
+                grants.clone(),
+                RuntimeConfig::default(),
+                sandbox(driver, 0),
+                &cache,
+            );
+            let mut times = Vec::new();
+            for call in calls() {
+                let mut samples = Vec::new();
+                for i in 0..spawn_runs + 2 {
+                    let started = Instant::now();
+                    unpooled
+                        .execute(&runtime, call.clone())
+                        .await
+                        .expect("warm call");
+                    if i >= 2 {
+                        samples.push(started.elapsed());
+                    }
+                }
+                times.push(median(samples));
+            }
+            rows.push(Row {
+                label: format!("{}: warm (spawn + call)", driver.name()),
+                describe: times[0],
+                list_models: times[1],
+            });
+        }
+
+        // First out-of-process call of a process: the artifact is cached
+        // (another process compiled it), the bundle is built here.
+        let mut first_cached = Vec::new();
+        for _ in 0..first_runs {
+            let fresh_runtime = new_runtime(&cache);
+            let pool = WorkerPool::new(
+                "partitioned-datastore",
+                &component,
+                grants.clone(),
+                RuntimeConfig::default(),
+                sandbox(Driver::Native, 0),
+                &cache,
+            );
+            let started = Instant::now();
+            pool.execute(&fresh_runtime, ExportCall::Describe)
+                .await
+                .expect("first call");
+            first_cached.push(started.elapsed());
+        }
+        // From an empty artifact cache: compile too.
+        let mut first_cold = Vec::new();
+        for i in 0..first_runs {
+            let cold_cache = work.join(format!("cold-{i}"));
+            let fresh_runtime = new_runtime(&cold_cache);
+            let pool = WorkerPool::new(
+                "partitioned-datastore",
+                &component,
+                grants.clone(),
+                RuntimeConfig::default(),
+                sandbox(Driver::Native, 0),
+                &cold_cache,
+            );
+            let started = Instant::now();
+            pool.execute(&fresh_runtime, ExportCall::Describe)
+                .await
+                .expect("cold call");
+            first_cold.push(started.elapsed());
+        }
+        rows.push(Row {
+            label: "native: first in a process, artifact cached (bundle + spawn + call)".into(),
+            describe: median(first_cached),
+            list_models: Duration::ZERO,
+        });
+        rows.push(Row {
+            label: "native: first from an empty cache (compile + bundle + spawn + call)".into(),
+            describe: median(first_cold),
+            list_models: Duration::ZERO,
+        });
+        rows
+    });
+    let _ = std::fs::remove_dir_all(&work);
+
+    let base = rows[0].describe.as_secs_f64();
+    println!("| execution | describe | × in-process | list-models (1 store request) |");
+    println!("|---|---|---|---|");
+    for row in &rows {
+        let list = if row.list_models.is_zero() {
+            "—".to_owned()
+        } else {
+            format!("{:.3} ms", row.list_models.as_secs_f64() * 1e3)
+        };
+        println!(
+            "| {} | {:.3} ms | {:.1} | {list} |",
+            row.label,
+            row.describe.as_secs_f64() * 1e3,
+            row.describe.as_secs_f64() / base
+        );
+    }
+    let json: Vec<_> = rows
+        .iter()
+        .map(|row| {
+            serde_json::json!({
+                "execution": row.label,
+                "describe_us": row.describe.as_micros() as u64,
+                "list_models_us": row.list_models.as_micros() as u64,
+            })
+        })
+        .collect();
+    let _ = std::fs::write(&out, serde_json::to_vec_pretty(&json).expect("json"));
+    println!("wrote {}", out.display());
+}
