@@ -150,10 +150,17 @@ async fn the_os_memory_limit_kills_a_worker_and_the_next_call_works() {
     let runtime = runtime_with(cache.path(), config.clone());
     let err = pool.execute(&runtime, hydrate("alloc")).await.unwrap_err();
     assert!(
-        matches!(err, RuntimeError::MemoryLimitExceeded { limit_mib: 48, .. }),
+        matches!(
+            err,
+            RuntimeError::WorkerMemoryLimitExceeded { limit_mib: 48, .. }
+        ),
         "{err}"
     );
-    assert!(err.to_string().contains("48 MiB"), "{err}");
+    assert!(err.to_string().contains("48 MiB OS memory limit"), "{err}");
+    assert!(
+        err.to_string().contains("sandbox.memory_limit_mib"),
+        "{err}"
+    );
     let reply = pool.execute(&runtime, hydrate("env")).await.unwrap();
     assert!(matches!(reply, ExportReply::Hydrate(Ok(_))), "{reply:?}");
 }

@@ -46,6 +46,10 @@ fn a_native_worker_is_nobody_with_an_empty_environment_in_its_own_namespaces() {
     let id = &report["result"];
     assert_eq!(id["uid"], 65534, "{report}");
     assert_eq!(id["gid"], 65534);
+    assert_eq!(
+        id["capabilities"], 0,
+        "no capabilities, even in its own user namespace"
+    );
     assert_eq!(id["pid"], 1, "its own pid namespace");
     assert_eq!(id["hostname"], "silt-worker", "its own uts namespace");
     assert_eq!(id["environment"], 0);
@@ -95,7 +99,7 @@ fn a_native_worker_writes_only_its_scratch_directory() {
         assert_eq!(report["result"]["ok"], false, "wrote {target}: {report}");
     }
     assert!(!outside.exists());
-    for secret in ["/etc/passwd", "/proc/self/environ", "/root"] {
+    for secret in ["/etc/passwd", "/proc/self/environ", "/root", "/usr/bin/sh"] {
         let report = native(home.path(), &scratch, &["read", secret]);
         assert_eq!(report["result"]["ok"], false, "read {secret}: {report}");
     }

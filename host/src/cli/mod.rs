@@ -108,13 +108,16 @@ pub fn main() -> ExitCode {
     // else runs: the init must still be single-threaded, and none of them
     // wants the CLI's parsing, configuration or logging.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    match args.get(1).and_then(|arg| arg.to_str()) {
-        Some("worker") => return crate::worker::serve::main(),
-        Some(crate::sandbox::native_init::INIT_ARG) if args.len() > 2 => {
-            crate::sandbox::native_init::main(&args[2], &args[3..])
-        }
-        Some(crate::sandbox::probe::PROBE_ARG) => return crate::sandbox::probe::main(&args[2..]),
-        _ => {}
+    if args.get(1).and_then(|arg| arg.to_str()) == Some(crate::sandbox::native_init::INIT_ARG)
+        && args.len() > 2
+    {
+        crate::sandbox::native_init::main(&args[2], &args[3..]);
+    }
+    if matches!(
+        args.get(1).and_then(|arg| arg.to_str()),
+        Some("worker" | crate::sandbox::probe::PROBE_ARG)
+    ) {
+        return ExitCode::from(sandboxed_main(&args[1..]));
     }
     let cli = Cli::parse();
     init_logging(&cli);
@@ -125,6 +128,19 @@ pub fn main() -> ExitCode {
             let code = crate::exit::code_for(&err);
             output.error(&err, code);
             ExitCode::from(code)
+        }
+    }
+}
+
+/// What runs inside a sandbox: `worker`, or `__probe WHAT [ARG]`; returns
+/// the exit code.
+pub(crate) fn sandboxed_main(args: &[std::ffi::OsString]) -> u8 {
+    match args.first().and_then(|arg| arg.to_str()) {
+        Some("worker") => crate::worker::serve::main(),
+        Some(crate::sandbox::probe::PROBE_ARG) => crate::sandbox::probe::main(&args[1..]),
+        _ => {
+            eprintln!("silt: nothing to run in the sandbox: {args:?}");
+            2
         }
     }
 }

@@ -78,6 +78,19 @@ pub enum RuntimeError {
         /// The limit.
         limit_mib: u64,
     },
+    /// An out-of-process worker was killed by its OS memory limit (the
+    /// sandbox's cgroup), which covers the worker itself, not only the guest.
+    #[error(
+        "extension `{extension}` was killed in `{function}`: its worker exceeded its {limit_mib} MiB OS memory limit (raise sandbox.memory_limit_mib in silt.toml if it legitimately needs more)"
+    )]
+    WorkerMemoryLimitExceeded {
+        /// The extension.
+        extension: String,
+        /// The WIT function.
+        function: &'static str,
+        /// The worker's limit.
+        limit_mib: u64,
+    },
     /// A host capability failed while the guest was calling it.
     #[error("extension `{extension}` failed in `{function}`: {detail}")]
     Host {

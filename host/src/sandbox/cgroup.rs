@@ -305,10 +305,8 @@ fn remove_leftovers(parent: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(pid) = name
-            .strip_prefix("worker-")
-            .and_then(|rest| rest.split('-').next())
-        else {
+        // `<kind>-<host pid>-<sequence>` (workers and probes).
+        let Some(pid) = name.split('-').nth(1) else {
             continue;
         };
         let host_alive = Path::new("/proc").join(pid).exists();

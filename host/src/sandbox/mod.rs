@@ -218,14 +218,6 @@ fn native(
         .map_err(|err| format!("cannot create {}: {err}", request.root_dir.display()))?;
     let spec = InitSpec {
         root: request.root_dir.clone(),
-        binary: binary.to_owned(),
-        system_dirs: [
-            "/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin",
-        ]
-        .into_iter()
-        .map(PathBuf::from)
-        .filter(|dir| dir.symlink_metadata().is_ok())
-        .collect(),
         read_only: request.read_only.clone(),
         writable: request.writable.clone(),
         cgroup_procs: group.procs().to_vec(),

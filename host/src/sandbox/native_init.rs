@@ -1,6 +1,6 @@
 //! The `native` driver's init: a fresh, single-threaded exec of `silt`
 //! (`silt __sandbox-init SPEC ARGS...`) that builds the sandbox around
-//! itself, then execs the worker inside it.
+//! itself, then becomes the worker inside it.
 //!
 //! It runs first thing in `main`, before any thread or async runtime
 //! exists: `unshare(CLONE_NEWUSER)` requires a single-threaded process, and
@@ -14,14 +14,17 @@
 //!    the scratch directory stays writable;
 //! 3. fork: the child is pid 1 of the new pid namespace (the parent waits
 //!    and passes on its exit status);
-//! 4. a new root on a tmpfs: the system's `/usr` and library directories
-//!    and the `silt` binary read-only, the bundle read-only (executable
-//!    mappings allowed), one scratch directory writable; `pivot_root`
+//! 4. a new root on a tmpfs holding only the bundle, read-only (executable
+//!    mappings allowed), and one scratch directory, writable; `pivot_root`
 //!    into it and detach the old root; the tmpfs itself is read-only;
-//! 5. Landlock (filesystem: only those paths; network: no TCP bind or
-//!    connect), `no_new_privs`, a seccomp denylist;
-//! 6. exec `/silt ARGS...` with an empty environment: as `nobody` in a user
-//!    namespace, the exec drops every capability.
+//! 5. Landlock (filesystem: only those two; network: no TCP bind or
+//!    connect; no signals or abstract sockets outside), `no_new_privs`, a
+//!    seccomp denylist; then every capability is dropped (bounding,
+//!    ambient, effective, permitted, inheritable);
+//! 6. the child runs the worker (`ARGS`: `worker` or a probe) itself, with
+//!    the environment it was started with (empty). Not exec'ing again
+//!    saves loading the 45 MB binary a second time; nothing of the host's
+//!    filesystem is needed after the exec that started the init.
 //!
 //! Any failure prints `silt sandbox: STEP: ERROR` on stderr and exits 125.
 
@@ -34,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 /// The first argument that selects the init.
 pub const INIT_ARG: &str = "__sandbox-init";
-/// Where the `silt` binary appears inside the sandbox.
+/// Where the `silt` binary appears inside a container.
 pub const GUEST_BINARY: &str = "/silt";
 /// The uid and gid the worker runs as inside its user namespace.
 pub const NOBODY: u32 = 65534;
@@ -56,11 +59,6 @@ pub struct InitSpec {
     /// An empty directory of the host the new root is mounted on (only in
     /// the sandbox's mount namespace: the host never sees the mount).
     pub root: PathBuf,
-    /// The `silt` binary, shown at [`GUEST_BINARY`].
-    pub binary: PathBuf,
-    /// System directories shown read-only at the same path (symlinks such
-    /// as `/lib -> usr/lib` are recreated).
-    pub system_dirs: Vec<PathBuf>,
     /// Files or directories shown read-only.
     pub read_only: Vec<Bind>,
     /// Directories shown writable.
@@ -152,6 +150,7 @@ fn wait_and_exit(child: libc::pid_t) -> ! {
 }
 
 fn child(spec: &InitSpec, args: &[std::ffi::OsString]) -> ! {
+    // The worker runs here (see the module doc), so its parent is the init.
     check("dying with the parent", unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)
     });
@@ -171,7 +170,9 @@ fn child(spec: &InitSpec, args: &[std::ffi::OsString]) -> ! {
     {
         fail("installing the seccomp filter", &err);
     }
-    exec_worker(args)
+    drop_capabilities();
+    let code = crate::cli::sandboxed_main(args);
+    std::process::exit(i32::from(code))
 }
 
 fn write_id_maps(spec: &InitSpec) {
@@ -209,22 +210,6 @@ fn build_root(spec: &InitSpec) {
         "mounting the new root",
     );
     let inside = |guest: &Path| root.join(guest.strip_prefix("/").unwrap_or(guest));
-    for dir in &spec.system_dirs {
-        let target = inside(dir);
-        match std::fs::symlink_metadata(dir) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                let link =
-                    std::fs::read_link(dir).unwrap_or_else(|err| fail("reading a symlink", &err));
-                create_parent(&target);
-                if let Err(err) = std::os::unix::fs::symlink(link, &target) {
-                    fail(&format!("recreating {}", dir.display()), &err);
-                }
-            }
-            Ok(meta) if meta.is_dir() => bind(dir, &target, false),
-            _ => {}
-        }
-    }
-    bind(&spec.binary, &inside(Path::new(GUEST_BINARY)), false);
     for entry in &spec.read_only {
         bind(&entry.host, &inside(&entry.guest), false);
     }
@@ -326,11 +311,9 @@ fn apply_landlock(spec: &InitSpec, required: bool) {
     };
     let abi = ABI::V6;
     let read_only: Vec<PathBuf> = spec
-        .system_dirs
+        .read_only
         .iter()
-        .cloned()
-        .chain([PathBuf::from(GUEST_BINARY)])
-        .chain(spec.read_only.iter().map(|bind| bind.guest.clone()))
+        .map(|bind| bind.guest.clone())
         .collect();
     let writable: Vec<PathBuf> = spec
         .writable
@@ -359,22 +342,48 @@ fn apply_landlock(spec: &InitSpec, required: bool) {
     }
 }
 
-fn exec_worker(args: &[std::ffi::OsString]) -> ! {
-    let program = c_path(Path::new(GUEST_BINARY));
-    let mut argv: Vec<CString> = vec![program.clone()];
-    for arg in args {
-        argv.push(CString::new(arg.as_bytes()).unwrap_or_else(|_| {
-            fail(
-                "preparing arguments",
-                &io::Error::other("an argument contains NUL"),
-            )
-        }));
+/// Drops every capability this process holds in its user namespace: the
+/// worker must not be able to undo the sandbox (remount, unshare, ...),
+/// even where seccomp would let a call through.
+fn drop_capabilities() {
+    for capability in 0..64 {
+        // EINVAL past the last capability this kernel knows: nothing to drop.
+        unsafe { libc::prctl(libc::PR_CAPBSET_DROP, capability, 0, 0, 0) };
     }
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|arg| arg.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
-    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-    unsafe { libc::execve(program.as_ptr(), argv_ptrs.as_ptr(), envp.as_ptr()) };
-    fail("executing the worker", &io::Error::last_os_error())
+    check("clearing ambient capabilities", unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    });
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let header = Header {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    check("dropping capabilities", unsafe {
+        libc::syscall(libc::SYS_capset, &header, data.as_ptr()) as libc::c_int
+    });
 }
 
 fn set_rlimit(resource: libc::__rlimit_resource_t, value: u64) {

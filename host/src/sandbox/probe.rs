@@ -6,7 +6,7 @@
 //!
 //! | probe | does |
 //! |---|---|
-//! | `id` | uid, gid, pid, hostname, environment size |
+//! | `id` | uid, gid, effective capabilities, pid, hostname, environment size |
 //! | `connect HOST:PORT` | a TCP connection |
 //! | `write PATH` / `read PATH` | creates a file / reads one |
 //! | `fork N` | starts N processes that wait, counts how many started |
@@ -16,7 +16,6 @@
 use std::ffi::OsString;
 use std::io::Write as _;
 use std::net::ToSocketAddrs as _;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::json;
@@ -27,8 +26,9 @@ use crate::runtime::RuntimeError;
 /// The first argument that selects a probe inside a sandbox.
 pub const PROBE_ARG: &str = "__probe";
 
-/// Runs the probe named by `args` in this process and prints its result.
-pub fn main(args: &[OsString]) -> ExitCode {
+/// Runs the probe named by `args` in this process and prints its result;
+/// returns its exit code.
+pub fn main(args: &[OsString]) -> u8 {
     let args: Vec<String> = args
         .iter()
         .map(|arg| arg.to_string_lossy().into_owned())
@@ -56,11 +56,11 @@ pub fn main(args: &[OsString]) -> ExitCode {
         }
         other => {
             eprintln!("unknown probe `{other}`");
-            return ExitCode::from(2);
+            return 2;
         }
     };
     println!("{result}");
-    ExitCode::SUCCESS
+    0
 }
 
 fn id() -> serde_json::Value {
@@ -76,10 +76,35 @@ fn id() -> serde_json::Value {
     json!({
         "uid": uid,
         "gid": gid,
+        "capabilities": effective_capabilities(),
         "pid": std::process::id(),
         "hostname": hostname,
         "environment": std::env::vars_os().count(),
     })
+}
+
+/// The effective capability set (capget), as a bit mask.
+fn effective_capabilities() -> u64 {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: version-3 header and two data slots, as capget(2) requires.
+    unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    u64::from(data[0].effective) | (u64::from(data[1].effective) << 32)
 }
 
 fn connect(address: &str) -> serde_json::Value {

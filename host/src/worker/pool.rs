@@ -246,7 +246,7 @@ impl WorkerPool {
 
 /// One running worker.
 struct Worker {
-    // Dropped first: kill_on_drop sends SIGKILL, then the cgroup goes.
+    // kill_on_drop: a worker dropped mid-call (the caller gave up) is killed.
     child: Child,
     stdin: ChildStdin,
     stdout: ChildStdout,
@@ -255,6 +255,27 @@ struct Worker {
     /// Held for its `Drop`: deletes a runc container after the worker.
     _container: Option<crate::sandbox::container::RuncGuard>,
     memory_limit_bytes: u64,
+}
+
+impl Drop for Worker {
+    /// Tears the worker down off the caller's path: its cgroup (and runc
+    /// container) can only go once its processes are gone, which takes the
+    /// kernel a few milliseconds after the kill.
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let cgroup = self.cgroup.take();
+        let container = self._container.take();
+        if cgroup.is_none() && container.is_none() {
+            return;
+        }
+        let teardown = move || drop((cgroup, container));
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn_blocking(teardown);
+            }
+            Err(_) => teardown(),
+        }
+    }
 }
 
 impl Worker {
@@ -332,7 +353,7 @@ impl Worker {
         // The relay task may still be reading the last lines.
         tokio::time::sleep(Duration::from_millis(20)).await;
         if self.cgroup.as_ref().is_some_and(|group| group.oom_killed()) {
-            return RuntimeError::MemoryLimitExceeded {
+            return RuntimeError::WorkerMemoryLimitExceeded {
                 extension: extension.to_owned(),
                 function,
                 limit_mib: self.memory_limit_bytes >> 20,

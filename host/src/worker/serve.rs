@@ -5,7 +5,6 @@
 //! It runs before any multi-threaded runtime exists: a current-thread tokio
 //! runtime drives wasmtime's async calls, and imports block on the pipe.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::bundle::open_in_worker;
@@ -13,8 +12,8 @@ use super::host_link::HostLink;
 use super::protocol::{FromWorker, PROTOCOL_VERSION, ToWorker, WireError, WorkerStart};
 use crate::runtime::{ExtensionInstance, Grants};
 
-/// Runs the worker on this process's stdin and stdout.
-pub fn main() -> ExitCode {
+/// Runs the worker on this process's stdin and stdout; returns its exit code.
+pub fn main() -> u8 {
     // Die with the host (or the sandbox's init, or the container runtime)
     // even when it cannot close our stdin.
     // SAFETY: a plain prctl.
@@ -24,7 +23,7 @@ pub fn main() -> ExitCode {
         Box::new(std::io::stdout()),
     ));
     let Some(start) = link.receive::<WorkerStart>() else {
-        return ExitCode::SUCCESS;
+        return 0;
     };
     init_logging(&start.log_filter);
     if start.protocol != PROTOCOL_VERSION {
@@ -32,7 +31,7 @@ pub fn main() -> ExitCode {
             "the host speaks worker protocol {}, this worker {PROTOCOL_VERSION}",
             start.protocol
         )));
-        return ExitCode::FAILURE;
+        return 1;
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -44,7 +43,7 @@ pub fn main() -> ExitCode {
             link.send(&FromWorker::Failed(format!(
                 "cannot start the async runtime: {err}"
             )));
-            return ExitCode::FAILURE;
+            return 1;
         }
     };
     let loaded = match open_in_worker(
@@ -57,7 +56,7 @@ pub fn main() -> ExitCode {
         Ok(loaded) => loaded,
         Err(detail) => {
             link.send(&FromWorker::Failed(detail));
-            return ExitCode::FAILURE;
+            return 1;
         }
     };
     link.send(&FromWorker::Ready);
@@ -70,7 +69,7 @@ pub fn main() -> ExitCode {
             link.send(&FromWorker::Failed(
                 "expected a call, got an import answer".to_owned(),
             ));
-            return ExitCode::FAILURE;
+            return 1;
         };
         let outcome = runtime.block_on(async {
             let mut instance = ExtensionInstance::with_host_link(
@@ -85,7 +84,7 @@ pub fn main() -> ExitCode {
             outcome.map_err(|err| WireError::from_runtime(&err)),
         ));
     }
-    ExitCode::SUCCESS
+    0
 }
 
 fn init_logging(filter: &str) {
