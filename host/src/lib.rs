@@ -9,6 +9,7 @@
 //! - [`runtime`]: discovery, validation, lazy compilation, artifact cache, execution;
 //! - [`capabilities`]: the host side of the WIT imports;
 //! - [`store`]: the object-store trait and backends;
+//! - [`contract`]: the datastore contract suite (`silt extension test`);
 //! - [`config`] and [`locations`]: `silt.toml` and where things live;
 //! - [`worker`] and [`sandbox`]: out-of-process execution in an OS sandbox;
 //! - [`cli`]: the `silt` command; [`exit`]: its exit codes.
@@ -16,6 +17,7 @@
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod contract;
 pub mod datastore;
 pub mod exit;
 pub mod locations;

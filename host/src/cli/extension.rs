@@ -1,4 +1,4 @@
-//! `silt extension list|inspect|add|remove|verify`.
+//! `silt extension list|inspect|add|remove|verify` (`test`: see `extension_test`).
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +41,9 @@ pub enum ExtensionCommand {
         /// An installed extension's name, or a path to a .wasm file.
         extension: String,
     },
+    /// Run the datastore contract suite against a component on a fresh
+    /// datastore and print a pass/fail table.
+    Test(super::extension_test::TestArgs),
 }
 
 pub(super) fn run(context: &Context, command: ExtensionCommand) -> anyhow::Result<()> {
@@ -51,6 +54,7 @@ pub(super) fn run(context: &Context, command: ExtensionCommand) -> anyhow::Resul
         ExtensionCommand::Add { path, force } => add(context, &catalog, &path, force),
         ExtensionCommand::Remove { name } => remove(context, &catalog, &name),
         ExtensionCommand::Verify { extension } => verify(context, &catalog, &extension),
+        ExtensionCommand::Test(args) => super::extension_test::run(context, args),
     }
 }
 

@@ -28,7 +28,14 @@ use serde::{Deserialize, Serialize};
 use super::Datastore;
 use super::holder::now_ms;
 use super::hydration::remove_leftovers;
-use super::working_copy_lock::{WorkingCopyGuard, WorkingCopyLocks, host_state_dir};
+use super::working_copy_lock::{
+    HOST_STATE_DIR, WorkingCopyGuard, WorkingCopyLocks, host_state_dir,
+};
+
+/// The hydrator's state, under the host's state directory.
+const STATE_FILE: &str = "background-hydration.json";
+/// The hydrator's log, beside it.
+const LOG_FILE: &str = "background-hydration.log";
 use crate::locations::{ENV_CONFIG, Locations};
 use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
 use crate::runtime::bindings::silt::datastore::types::ModelRef;
@@ -114,12 +121,12 @@ impl BackgroundHydration {
 
     /// The state file.
     fn state_path(&self) -> PathBuf {
-        host_state_dir(&self.local_dir).join("background-hydration.json")
+        host_state_dir(&self.local_dir).join(STATE_FILE)
     }
 
     /// The hydrator's log (stdout and stderr, appended).
     pub fn log_path(&self) -> PathBuf {
-        host_state_dir(&self.local_dir).join("background-hydration.log")
+        host_state_dir(&self.local_dir).join(LOG_FILE)
     }
 
     /// Whether a hydrator runs and what the last one wrote.
@@ -147,11 +154,14 @@ impl BackgroundHydration {
         }
         let exe = std::env::current_exe().context("cannot find the silt executable")?;
         let log_path = self.log_path();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let mut append = cap_std::fs::OpenOptions::new();
+        append.create(true).append(true);
+        let log = super::host_files::open(
+            &self.local_dir,
+            &Path::new(HOST_STATE_DIR).join(LOG_FILE),
+            &append,
+        )
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
         let mut command = std::process::Command::new(exe);
         command
             .args(["-v", "datastore", "hydrate", "--worker"])
@@ -278,14 +288,12 @@ impl BackgroundHydration {
     fn save(&self, state: &mut BackgroundState) -> anyhow::Result<()> {
         state.updated_ms = now_ms();
         let path = self.state_path();
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let temp = path.with_extension(format!("json.tmp.{}", std::process::id()));
-        std::fs::write(&temp, serde_json::to_vec_pretty(state)?)
-            .with_context(|| format!("cannot write {}", temp.display()))?;
-        std::fs::rename(&temp, &path).with_context(|| format!("cannot write {}", path.display()))
+        super::host_files::write_atomic(
+            &self.local_dir,
+            &Path::new(HOST_STATE_DIR).join(STATE_FILE),
+            &serde_json::to_vec_pretty(state)?,
+        )
+        .with_context(|| format!("cannot write {}", path.display()))
     }
 }
 

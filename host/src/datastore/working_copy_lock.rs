@@ -20,7 +20,7 @@
 //! Foreground commands take model locks in sorted order, so two of them
 //! never deadlock; the hydrator never waits while holding anything.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -33,8 +33,11 @@ use crate::runtime::hex;
 /// The host's own state beside the working copy (locks, background
 /// hydration): `<local_dir>/.silt-host`.
 pub fn host_state_dir(local_dir: &Path) -> PathBuf {
-    local_dir.join(".silt-host")
+    local_dir.join(HOST_STATE_DIR)
 }
+
+/// [`host_state_dir`] relative to the local copy.
+pub const HOST_STATE_DIR: &str = ".silt-host";
 
 /// What a foreground command is about to touch.
 #[derive(Debug, Clone)]
@@ -48,7 +51,7 @@ pub enum Claim<'a> {
 /// The lock files of one working copy.
 #[derive(Debug, Clone)]
 pub struct WorkingCopyLocks {
-    dir: PathBuf,
+    local_dir: PathBuf,
 }
 
 /// Held locks; dropping it releases them.
@@ -62,7 +65,7 @@ impl WorkingCopyLocks {
     /// The locks of the working copy in `local_dir`.
     pub fn new(local_dir: &Path) -> Self {
         Self {
-            dir: host_state_dir(local_dir).join("locks"),
+            local_dir: local_dir.to_owned(),
         }
     }
 
@@ -137,24 +140,16 @@ impl WorkingCopyLocks {
     }
 
     fn open(&self, name: &str) -> anyhow::Result<File> {
-        let path = self.dir.join(name);
-        let open = || {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-        };
-        let opened = match open() {
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(&self.dir)
-                    .with_context(|| format!("cannot create {}", self.dir.display()))?;
-                open()
-            }
-            other => other,
-        };
-        opened.with_context(|| format!("cannot open the lock file {}", path.display()))
+        // Resolved inside the local copy: the extension writes there too.
+        let relative = Path::new(HOST_STATE_DIR).join("locks").join(name);
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        super::host_files::open(&self.local_dir, &relative, &options).with_context(|| {
+            format!(
+                "cannot open the lock file {}",
+                self.local_dir.join(&relative).display()
+            )
+        })
     }
 }
 

@@ -10,9 +10,11 @@
 //!
 //! Every runtime gets: no network, a read-only root, the bundle read-only,
 //! one writable scratch directory, memory and pids limits, no capabilities,
-//! `no_new_privs`, no core dumps, and the invoking user's uid. The runtime
-//! process dies with the host (`PR_SET_PDEATHSIG`), and the worker dies with
-//! it.
+//! `no_new_privs`, no core dumps; under runc also the seccomp denylist of
+//! the native driver. The runtime process dies with the host
+//! (`PR_SET_PDEATHSIG`); the container is removed (`runc delete --force`,
+//! `docker|podman rm --force`) when the worker is dropped, which also stops
+//! one whose CLI was killed.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -84,15 +86,22 @@ pub fn prepare(
                 bundle.clone().into_os_string(),
                 OsString::from(&id),
             ];
-            let guard = RuncGuard {
+            let guard = ContainerGuard {
                 runtime: runtime.clone(),
-                id: id.clone(),
-                bundle,
+                remove: vec!["delete".into(), "--force".into(), id.clone()],
+                bundle: Some(bundle),
             };
-            (args, Some(guard))
+            (args, guard)
         }
         Flavor::Docker | Flavor::Podman => {
-            (cli_args(flavor, &config.image, &id, binary, request), None)
+            // The container belongs to the daemon, not to this CLI process:
+            // killing the CLI does not stop it, `rm -f` does.
+            let guard = ContainerGuard {
+                runtime: runtime.clone(),
+                remove: vec!["rm".into(), "--force".into(), id.clone()],
+                bundle: None,
+            };
+            (cli_args(flavor, &config.image, &id, binary, request), guard)
         }
     };
     let mut command = tokio::process::Command::new(&runtime);
@@ -118,27 +127,29 @@ pub fn prepare(
         guest_paths: true,
         cgroup: None,
         driver: Driver::Container,
-        container: guard,
+        container: Some(guard),
     })
 }
 
-/// Removes a runc container and its bundle once the worker is gone.
+/// Removes a worker's container (and runc's bundle) once the worker is gone.
 #[derive(Debug)]
-pub struct RuncGuard {
+pub struct ContainerGuard {
     runtime: PathBuf,
-    id: String,
-    bundle: PathBuf,
+    remove: Vec<String>,
+    bundle: Option<PathBuf>,
 }
 
-impl Drop for RuncGuard {
+impl Drop for ContainerGuard {
     fn drop(&mut self) {
         let _ = std::process::Command::new(&self.runtime)
-            .args(["delete", "--force", &self.id])
+            .args(&self.remove)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        let _ = std::fs::remove_dir_all(&self.bundle);
+        if let Some(bundle) = &self.bundle {
+            let _ = std::fs::remove_dir_all(bundle);
+        }
     }
 }
 
@@ -291,6 +302,17 @@ pub fn oci_config(
                 "memory": {"limit": request.memory_limit_bytes, "swap": request.memory_limit_bytes},
                 "pids": {"limit": request.pids_limit}
             },
+            "seccomp": {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [
+                    {
+                        "names": super::seccomp_filter::DENIED.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+                        "action": "SCMP_ACT_ERRNO",
+                        "errnoRet": libc::EPERM
+                    },
+                    {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS}
+                ]
+            },
             "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware"],
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
@@ -339,7 +361,7 @@ mod tests {
 
     /// Runs the fake `runtime` as a worker would be; returns its arguments
     /// and the runc guard (dropping it deletes the OCI bundle).
-    fn run_fake(runtime: &str, dir: &Path) -> (Vec<String>, Option<RuncGuard>) {
+    fn run_fake(runtime: &str, dir: &Path) -> (Vec<String>, Option<ContainerGuard>) {
         let config = ContainerConfig {
             runtime: dir.join(runtime).display().to_string(),
             image: "debian:bookworm-slim".into(),
@@ -431,6 +453,11 @@ mod tests {
         assert_eq!(config["root"]["readonly"], true);
         assert_eq!(config["process"]["noNewPrivileges"], true);
         assert_eq!(config["linux"]["resources"]["pids"]["limit"], 64);
+        let denied = &config["linux"]["seccomp"]["syscalls"][0]["names"];
+        assert!(
+            denied.as_array().unwrap().contains(&json!("ptrace")),
+            "{denied}"
+        );
         let mounts = config["mounts"].as_array().unwrap();
         let bundle = mounts
             .iter()

@@ -20,7 +20,7 @@ pub mod config;
 pub mod container;
 pub mod native_init;
 pub mod probe;
-mod seccomp_filter;
+pub mod seccomp_filter;
 pub mod support;
 
 use std::ffi::OsString;
@@ -66,8 +66,8 @@ pub struct Launch {
     pub cgroup: Option<cgroup::Group>,
     /// The driver actually used (after any step-down).
     pub driver: Driver,
-    /// A runc container to delete once the worker is gone.
-    pub container: Option<container::RuncGuard>,
+    /// The container to remove once the worker is gone.
+    pub container: Option<container::ContainerGuard>,
 }
 
 /// The `silt` binary workers run: `SILT_WORKER_BINARY`, else this
@@ -218,6 +218,7 @@ fn native(
         .map_err(|err| format!("cannot create {}: {err}", request.root_dir.display()))?;
     let spec = InitSpec {
         root: request.root_dir.clone(),
+        parent_pid: std::process::id(),
         read_only: request.read_only.clone(),
         writable: request.writable.clone(),
         cgroup_procs: group.procs().to_vec(),

@@ -59,6 +59,8 @@ pub struct InitSpec {
     /// An empty directory of the host the new root is mounted on (only in
     /// the sandbox's mount namespace: the host never sees the mount).
     pub root: PathBuf,
+    /// The host's pid: the init's parent, until the host dies.
+    pub parent_pid: u32,
     /// Files or directories shown read-only.
     pub read_only: Vec<Bind>,
     /// Directories shown writable.
@@ -93,9 +95,11 @@ fn run(spec: &InitSpec, args: &[std::ffi::OsString]) -> ! {
     check("dying with the parent", unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)
     });
-    if unsafe { libc::getppid() } == 1 {
-        // The host died before we could ask to die with it.
-        std::process::exit(EXIT_SETUP_FAILED);
+    if unsafe { libc::getppid() } as u32 != spec.parent_pid {
+        fail(
+            "starting",
+            &io::Error::other("the host died before the sandbox was set up"),
+        );
     }
     let pid = std::process::id().to_string();
     for procs in &spec.cgroup_procs {

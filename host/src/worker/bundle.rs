@@ -75,6 +75,24 @@ impl Bundle {
             extension: extension.clone(),
             detail,
         };
+        if !artifact.is_file() {
+            // Evicted by another process since this one loaded it: this
+            // process still holds the compiled component; write it again.
+            let serialized = loaded
+                .pre
+                .instance_pre()
+                .component()
+                .serialize()
+                .map_err(|err| {
+                    failed(format!("cannot serialize the compiled component: {err:#}"))
+                })?;
+            runtime.cache().store(&key, &serialized).map_err(|err| {
+                failed(format!(
+                    "cannot write {} ({err}); out-of-process execution needs a writable artifact cache (see [cache] dir in silt.toml)",
+                    artifact.display()
+                ))
+            })?;
+        }
         let bytes = std::fs::read(&artifact).map_err(|err| {
             failed(format!(
                 "cannot read the compiled artifact {} ({err}); out-of-process execution needs a writable artifact cache (see [cache] dir in silt.toml)",
@@ -118,7 +136,11 @@ fn write_manifest(path: &Path, manifest: &BundleManifest) -> std::io::Result<()>
     if std::fs::read(path).is_ok_and(|existing| existing == text) {
         return Ok(());
     }
-    let temp = path.with_extension(format!("tmp-{}", std::process::id()));
+    // Unique per writer (two pools of one process may build at once); the
+    // artifact cache's stale-temp sweep knows the `.tmp.` pattern.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temp = path.with_extension(format!("bundle.json.tmp.{}-{n}", std::process::id()));
     let result = std::fs::write(&temp, &text).and_then(|()| std::fs::rename(&temp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);

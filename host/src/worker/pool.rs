@@ -97,7 +97,13 @@ impl WorkerPool {
         runtime: &Runtime,
         call: ExportCall,
     ) -> Result<ExportReply, RuntimeError> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let idle = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            // One killed while idle (by an OOM killer, a user) is dropped here,
+            // not found dead in the middle of the next call.
+            idle.retain_mut(|worker| matches!(worker.child.try_wait(), Ok(None)));
+            idle.pop()
+        };
         let mut worker = match idle {
             Some(worker) => worker,
             None => {
@@ -217,9 +223,11 @@ impl WorkerPool {
             _container: container,
             memory_limit_bytes: request.memory_limit_bytes,
         };
-        send(&mut worker.stdin, &start)
-            .await
-            .map_err(|err| failed(format!("cannot talk to the new worker: {err}")))?;
+        if send(&mut worker.stdin, &start).await.is_err() {
+            // The sandbox's set-up failed before the worker read anything;
+            // its stderr says why.
+            return Err(worker.died(&self.extension, "starting").await);
+        }
         match tokio::time::timeout(START_TIMEOUT, receive::<FromWorker>(&mut worker.stdout)).await {
             Ok(Ok(Some(FromWorker::Ready))) => {
                 tracing::debug!(
@@ -253,7 +261,7 @@ struct Worker {
     log: Arc<Mutex<VecDeque<String>>>,
     cgroup: Option<crate::sandbox::cgroup::Group>,
     /// Held for its `Drop`: deletes a runc container after the worker.
-    _container: Option<crate::sandbox::container::RuncGuard>,
+    _container: Option<crate::sandbox::container::ContainerGuard>,
     memory_limit_bytes: u64,
 }
 

@@ -1,0 +1,692 @@
+//! The checks of the contract suite, in the order they run. Each returns
+//! what it saw on success, or a failure saying what the contract asks and
+//! what the extension did instead.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+
+use super::{CheckResult, Fixture, Outcome, SuiteOptions, fixture, read_local, stage};
+use crate::config::RuntimeConfig;
+use crate::datastore::{Datastore, DatastoreError};
+use crate::runtime::bindings::Features;
+use crate::runtime::bindings::exports::silt::datastore::{hydration, sync};
+use crate::runtime::bindings::silt::datastore::types::{Lease, LockScope, ModelRef, Scope};
+use crate::runtime::{ArtifactCache, ExportCall, ExportReply, Runtime, RuntimeError, hex};
+use crate::store::ObjectStore;
+
+/// Why a check did not pass.
+enum NotPassed {
+    Fail(String),
+    Skip(String),
+}
+
+type Checked = Result<String, NotPassed>;
+
+fn fail<T>(message: impl Into<String>) -> Result<T, NotPassed> {
+    Err(NotPassed::Fail(message.into()))
+}
+
+/// `?` on a datastore call: any error fails the check, saying which call.
+trait OrFail<T> {
+    fn or_fail(self, what: &str) -> Result<T, NotPassed>;
+}
+
+impl<T> OrFail<T> for anyhow::Result<T> {
+    fn or_fail(self, what: &str) -> Result<T, NotPassed> {
+        self.map_err(|err| NotPassed::Fail(format!("{what} failed: {err:#}")))
+    }
+}
+
+/// The contract's name for the kind of a failed call.
+fn kind(err: &anyhow::Error) -> String {
+    if let Some(err) = err.downcast_ref::<DatastoreError>() {
+        return match err {
+            DatastoreError::NotFound { .. } => "not-found",
+            DatastoreError::Conflict { .. } => "precondition-failed",
+            DatastoreError::LockHeld { .. } => "lock-held",
+            DatastoreError::LockTimeout { .. } => "lock-timeout",
+            DatastoreError::LockLost { .. } => "lock-lost",
+            DatastoreError::Corrupt { .. } => "corrupt",
+            DatastoreError::Backend { .. } => "backend",
+            DatastoreError::InvalidInput { .. } => "invalid-input",
+            DatastoreError::NotSupported { .. } => "not-supported",
+        }
+        .to_owned();
+    }
+    if let Some(err) = err.downcast_ref::<RuntimeError>() {
+        return format!("a crash ({err})");
+    }
+    format!("an untyped error ({err:#})")
+}
+
+/// Expects `result` to be an error of one of `kinds`.
+fn expect_error<T: std::fmt::Debug>(
+    result: anyhow::Result<T>,
+    kinds: &[&str],
+    what: &str,
+) -> Result<String, NotPassed> {
+    match result {
+        Ok(value) => fail(format!(
+            "{what}: expected {}, but it succeeded ({value:?})",
+            kinds.join(" or ")
+        )),
+        Err(err) => {
+            let found = kind(&err);
+            if kinds.contains(&found.as_str()) {
+                Ok(found)
+            } else {
+                fail(format!(
+                    "{what}: expected {}, got {found}",
+                    kinds.join(" or ")
+                ))
+            }
+        }
+    }
+}
+
+const FEATURES: [(&str, Features); 7] = [
+    ("scoped-sync", Features::SCOPED_SYNC),
+    ("partitioned-index", Features::PARTITIONED_INDEX),
+    ("model-locks", Features::MODEL_LOCKS),
+    ("namespace-locks", Features::NAMESPACE_LOCKS),
+    ("lazy-hydration", Features::LAZY_HYDRATION),
+    ("background-hydration", Features::BACKGROUND_HYDRATION),
+    ("gc", Features::GC),
+];
+
+fn model(id: &str) -> ModelRef {
+    ModelRef {
+        model_type: "contract/suite".to_owned(),
+        model_id: id.to_owned(),
+    }
+}
+
+/// The working-copy path of `name` in `model`, relative to the local copy.
+fn working_path(model: &ModelRef, name: &str) -> PathBuf {
+    Path::new("data")
+        .join(&model.model_type)
+        .join(&model.model_id)
+        .join(name)
+}
+
+fn sha256(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+const TTL_MS: u32 = 30_000;
+
+fn pull_all(fetch_missing: bool) -> sync::SyncOptions {
+    sync::SyncOptions {
+        scope: Scope::All,
+        leases: Vec::new(),
+        dry_run: false,
+        fetch_missing,
+    }
+}
+
+/// Puts `content` as `name` of `model` under a fresh lease of `datastore`.
+async fn put(
+    datastore: &Datastore,
+    model: &ModelRef,
+    name: &str,
+    content: &[u8],
+) -> Result<(), NotPassed> {
+    let lease = datastore
+        .acquire(&LockScope::Model(model.clone()), TTL_MS)
+        .await
+        .or_fail("locks.acquire of a free model")?;
+    let staged = stage(datastore, name, content).or_fail("staging a file")?;
+    let result = datastore.put_file(model, name, &staged, &lease).await;
+    let released = datastore.release(&lease).await;
+    result.or_fail("models.put-file under a fresh lease")?;
+    released.or_fail("locks.release")?;
+    Ok(())
+}
+
+/// Runs every check; a check whose prerequisite failed is skipped.
+pub(super) async fn run_all(
+    options: SuiteOptions,
+    root: PathBuf,
+    store: Arc<dyn ObjectStore>,
+) -> anyhow::Result<Vec<CheckResult>> {
+    let mut results = Vec::new();
+    let mut record = |check: &'static str, checked: Checked| {
+        let (outcome, detail) = match checked {
+            Ok(detail) => (Outcome::Pass, detail),
+            Err(NotPassed::Fail(detail)) => (Outcome::Fail, detail),
+            Err(NotPassed::Skip(detail)) => (Outcome::Skip, detail),
+        };
+        results.push(CheckResult {
+            check,
+            outcome,
+            detail,
+        });
+        outcome == Outcome::Pass
+    };
+
+    let runtime = Runtime::new(
+        RuntimeConfig::default(),
+        ArtifactCache::new(&options.cache_dir, 1 << 30),
+    );
+    let loaded = match runtime.load(&options.component).await {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            record("loads and validates", fail(format!("{err}")));
+            return Ok(results);
+        }
+    };
+    let metadata = loaded.metadata.clone();
+    record(
+        "loads and validates",
+        Ok(format!(
+            "{} {} ({}), capabilities: {}",
+            metadata.name,
+            metadata.version,
+            metadata.api,
+            if metadata.capabilities.is_empty() {
+                "none".to_owned()
+            } else {
+                metadata.capabilities.join(", ")
+            }
+        )),
+    );
+    let fixture = fixture(
+        options,
+        root,
+        store,
+        metadata.name.clone(),
+        metadata.capabilities.clone(),
+    );
+    let a = match fixture.clone_datastore(false).await {
+        Ok(a) => a,
+        Err(err) => {
+            record("opens a datastore", fail(format!("{err:#}")));
+            return Ok(results);
+        }
+    };
+
+    record(
+        "describe matches the metadata",
+        describe(&a, &metadata).await,
+    );
+    let set_up = record(
+        "setup creates a datastore; a clone attaches",
+        setup(&fixture, &a).await,
+    );
+    let checks: [(&'static str, Option<&str>); 8] = [
+        ("put, get, list and history round-trip", None),
+        ("pull and push between clones", None),
+        (
+            "a model lease excludes, renews, releases",
+            Some("model-locks"),
+        ),
+        (
+            "a lease taken over cannot commit (fencing)",
+            Some("model-locks"),
+        ),
+        (
+            "namespace and model leases exclude each other",
+            Some("namespace-locks"),
+        ),
+        (
+            "lazy hydration fetches what is asked",
+            Some("lazy-hydration"),
+        ),
+        ("gc keeps the newest versions", Some("gc")),
+        ("mistakes get typed errors", None),
+    ];
+    for (index, (check, capability)) in checks.into_iter().enumerate() {
+        let checked = if !set_up {
+            Err(NotPassed::Skip("needs setup".to_owned()))
+        } else if let Some(capability) = capability.filter(|c| !fixture.declares(c)) {
+            Err(NotPassed::Skip(format!("does not declare `{capability}`")))
+        } else {
+            match index {
+                0 => round_trip(&a).await,
+                1 => pull_and_push(&fixture, &a).await,
+                2 => lease_exclusion(&fixture, &a).await,
+                3 => fencing(&fixture, &a).await,
+                4 => namespace_exclusion(&fixture, &a).await,
+                5 => lazy_hydration(&fixture, &a).await,
+                6 => gc(&a).await,
+                _ => typed_errors(&a).await,
+            }
+        };
+        record(check, checked);
+    }
+    Ok(results)
+}
+
+async fn describe(a: &Datastore, metadata: &crate::runtime::Metadata) -> Checked {
+    let description = match a.execute(ExportCall::Describe).await {
+        Ok(ExportReply::Description(description)) => description,
+        Ok(other) => return fail(format!("describe answered a {}", other.kind())),
+        Err(err) => return fail(format!("describe failed: {err}")),
+    };
+    if description.name != metadata.name || description.version != metadata.version {
+        return fail(format!(
+            "describe says {} {}, the metadata {} {}",
+            description.name, description.version, metadata.name, metadata.version
+        ));
+    }
+    let described: Vec<&str> = FEATURES
+        .iter()
+        .filter(|(_, flag)| description.features.contains(*flag))
+        .map(|(name, _)| *name)
+        .collect();
+    let mut declared: Vec<&str> = metadata.capabilities.iter().map(String::as_str).collect();
+    declared.sort_unstable();
+    let mut sorted = described.clone();
+    sorted.sort_unstable();
+    if sorted != declared {
+        return fail(format!(
+            "describe's features [{}] differ from the metadata's capabilities [{}]",
+            sorted.join(", "),
+            declared.join(", ")
+        ));
+    }
+    Ok(format!("features: {}", described.join(", ")))
+}
+
+async fn setup(fixture: &Fixture, a: &Datastore) -> Checked {
+    let created = a
+        .setup(sync::SetupOptions {
+            create: true,
+            retain_versions: None,
+        })
+        .await
+        .or_fail("sync.setup with create on an empty store")?;
+    if !created.created {
+        return fail("setup on an empty store reported that the datastore already existed");
+    }
+    let b = fixture
+        .clone_datastore(false)
+        .await
+        .or_fail("opening a second clone")?;
+    let attached = b
+        .setup(sync::SetupOptions {
+            create: false,
+            retain_versions: None,
+        })
+        .await
+        .or_fail("sync.setup of a second clone")?;
+    if attached.created {
+        return fail("a second clone's setup claims to have created the datastore again");
+    }
+    Ok(format!("layout version {}", created.layout_version))
+}
+
+async fn round_trip(a: &Datastore) -> Checked {
+    let model = model("round-trip");
+    let content: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    put(a, &model, "weights.bin", &content).await?;
+    let readback = ".silt/staging/contract-readback";
+    let version = a
+        .get_file(&model, "weights.bin", None, readback)
+        .await
+        .or_fail("models.get-file of the file just put")?;
+    if read_local(a, Path::new(readback)).as_deref() != Some(content.as_slice()) {
+        return fail("get-file did not write the bytes that were put");
+    }
+    if version.size != content.len() as u64 || version.sha256 != sha256(&content) {
+        return fail(format!(
+            "get-file reports size {} sha256 {}; the file has {} and {}",
+            version.size,
+            version.sha256,
+            content.len(),
+            sha256(&content)
+        ));
+    }
+    let files = a.list_files(&model).await.or_fail("models.list-files")?;
+    if !files
+        .iter()
+        .any(|file| file.name == "weights.bin" && file.latest.size == content.len() as u64)
+    {
+        return fail(format!("list-files does not show weights.bin: {files:?}"));
+    }
+    let history = a
+        .history(&model, "weights.bin")
+        .await
+        .or_fail("models.history")?;
+    if history.len() != 1 {
+        return fail(format!(
+            "history of a file put once has {} versions",
+            history.len()
+        ));
+    }
+    let listed = a.list_models().await.or_fail("models.list-models")?;
+    let same = |m: &ModelRef| m.model_type == model.model_type && m.model_id == model.model_id;
+    if !listed.iter().any(same) {
+        return fail("list-models does not show the model just written");
+    }
+    Ok(format!(
+        "{} bytes, version {}",
+        content.len(),
+        version.version
+    ))
+}
+
+async fn pull_and_push(fixture: &Fixture, a: &Datastore) -> Checked {
+    let model = model("sync");
+    let name = "data.txt";
+    put(a, &model, name, b"written by clone A\n").await?;
+    let b = fixture
+        .clone_datastore(false)
+        .await
+        .or_fail("opening clone B")?;
+    b.pull(&pull_all(true))
+        .await
+        .or_fail("sync.pull-changed on clone B")?;
+    let path = working_path(&model, name);
+    if read_local(&b, &path).as_deref() != Some(b"written by clone A\n".as_slice()) {
+        return fail(format!(
+            "after a full pull, clone B has no {}",
+            path.display()
+        ));
+    }
+    std::fs::write(b.local_dir().join(&path), b"changed by clone B\n")
+        .or_fail_io("editing B's working copy")?;
+    let lease = b
+        .acquire(&LockScope::Model(model.clone()), TTL_MS)
+        .await
+        .or_fail("locks.acquire on clone B")?;
+    let pushed = b
+        .push(&sync::SyncOptions {
+            scope: Scope::Models(vec![model.clone()]),
+            leases: vec![lease.clone()],
+            dry_run: false,
+            fetch_missing: false,
+        })
+        .await;
+    let released = b.release(&lease).await;
+    let pushed = pushed.or_fail("sync.push-changed of an edited file")?;
+    released.or_fail("locks.release")?;
+    if pushed.stats.objects_uploaded == 0 {
+        return fail("push-changed of an edited file uploaded nothing");
+    }
+    a.pull(&pull_all(true))
+        .await
+        .or_fail("sync.pull-changed on clone A")?;
+    if read_local(a, &path).as_deref() != Some(b"changed by clone B\n".as_slice()) {
+        return fail("after B pushed, A's pull did not bring B's change");
+    }
+    Ok("A → B by pull, B → A by push and pull".to_owned())
+}
+
+/// `std::io::Result` on the way to a failed check.
+trait OrFailIo<T> {
+    fn or_fail_io(self, what: &str) -> Result<T, NotPassed>;
+}
+
+impl<T> OrFailIo<T> for std::io::Result<T> {
+    fn or_fail_io(self, what: &str) -> Result<T, NotPassed> {
+        self.map_err(|err| NotPassed::Fail(format!("{what}: {err}")))
+    }
+}
+
+/// Expects `b`'s acquire of `scope` to be refused as held; a lease it
+/// wrongly got is released so later checks start clean.
+async fn expect_held(b: &Datastore, scope: &LockScope, what: &str) -> Result<String, NotPassed> {
+    match b.acquire(scope, TTL_MS).await {
+        Ok(lease) => {
+            let _ = b.release(&lease).await;
+            fail(format!("{what}: expected lock-held, but it was granted"))
+        }
+        Err(err) => {
+            let found = kind(&err);
+            if found == "lock-held" {
+                Ok(found)
+            } else {
+                fail(format!("{what}: expected lock-held, got {found}"))
+            }
+        }
+    }
+}
+
+async fn lease_exclusion(fixture: &Fixture, a: &Datastore) -> Checked {
+    let model = model("leases");
+    let scope = LockScope::Model(model.clone());
+    let b = fixture
+        .clone_datastore(false)
+        .await
+        .or_fail("opening clone B")?;
+    let lease = a
+        .acquire(&scope, TTL_MS)
+        .await
+        .or_fail("locks.acquire of a free model")?;
+    let checked = async {
+        let second = expect_held(&b, &scope, "a second holder's acquire").await?;
+        let info = a
+            .inspect(&scope)
+            .await
+            .or_fail("locks.inspect of a held lease")?;
+        let Some(info) = info else {
+            return fail("locks.inspect of a held lease found nothing");
+        };
+        if info.holder.name != a.holder().name {
+            return fail(format!(
+                "locks.inspect names {} as the holder, not {}",
+                info.holder.name,
+                a.holder().name
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let renewed = a.renew(&lease).await.or_fail("locks.renew of our lease")?;
+        if renewed.renewed_at < lease.renewed_at {
+            return fail("locks.renew did not move renewed-at forward");
+        }
+        a.release(&renewed)
+            .await
+            .or_fail("locks.release of the renewed lease")?;
+        Ok(second)
+    }
+    .await;
+    if checked.is_err() {
+        let _ = a.release(&lease).await;
+    }
+    let second = checked?;
+    let taken = b
+        .acquire(&scope, TTL_MS)
+        .await
+        .or_fail("locks.acquire after release")?;
+    b.release(&taken).await.or_fail("locks.release")?;
+    Ok(format!(
+        "second holder got {second}; renewed, released, re-acquired"
+    ))
+}
+
+async fn fencing(fixture: &Fixture, a: &Datastore) -> Checked {
+    let model = model("fencing");
+    let scope = LockScope::Model(model.clone());
+    let b = fixture
+        .clone_datastore(false)
+        .await
+        .or_fail("opening clone B")?;
+    let ttl = 600;
+    let old = a
+        .acquire(&scope, ttl)
+        .await
+        .or_fail("locks.acquire with a short TTL")?;
+    // Let it go stale: not renewed within its TTL.
+    tokio::time::sleep(Duration::from_millis(u64::from(ttl) + 400)).await;
+    let new = b
+        .acquire(&scope, TTL_MS)
+        .await
+        .or_fail("taking over a stale lease")?;
+    let checked = async {
+        let staged = stage(a, "fenced", b"must not land").or_fail("staging a file")?;
+        let refused = expect_error(
+            a.put_file(&model, "fenced.bin", &staged, &old).await,
+            &["lock-lost"],
+            "a commit under the taken-over lease",
+        )?;
+        let files = b.list_files(&model).await.or_fail("models.list-files")?;
+        if files.iter().any(|file| file.name == "fenced.bin") {
+            return fail("the taken-over lease's commit landed");
+        }
+        if new.generation <= old.generation {
+            return fail(format!(
+                "the takeover has generation {}, not above the stale lease's {} (generations only grow)",
+                new.generation, old.generation
+            ));
+        }
+        Ok(format!(
+            "generation {} → {}; the old holder got {refused}",
+            old.generation, new.generation
+        ))
+    }
+    .await;
+    let _ = b.release(&new).await;
+    checked
+}
+
+async fn namespace_exclusion(fixture: &Fixture, a: &Datastore) -> Checked {
+    let model = model("namespace");
+    let b = fixture
+        .clone_datastore(false)
+        .await
+        .or_fail("opening clone B")?;
+    let namespace = a
+        .acquire(&LockScope::Namespace, TTL_MS)
+        .await
+        .or_fail("locks.acquire of the namespace")?;
+    let refused = expect_held(
+        &b,
+        &LockScope::Model(model.clone()),
+        "a model lease while another holds the namespace",
+    )
+    .await;
+    let released = a.release(&namespace).await;
+    let refused = refused?;
+    released.or_fail("locks.release of the namespace")?;
+    let lease = b
+        .acquire(&LockScope::Model(model), TTL_MS)
+        .await
+        .or_fail("a model lease once the namespace is free")?;
+    b.release(&lease).await.or_fail("locks.release")?;
+    Ok(format!(
+        "a model lease under a held namespace got {refused}"
+    ))
+}
+
+async fn lazy_hydration(fixture: &Fixture, a: &Datastore) -> Checked {
+    let model = model("lazy");
+    put(a, &model, "one.bin", b"first file").await?;
+    put(a, &model, "two.bin", b"second file").await?;
+    let (one, two) = (
+        working_path(&model, "one.bin"),
+        working_path(&model, "two.bin"),
+    );
+
+    let c = fixture
+        .clone_datastore(true)
+        .await
+        .or_fail("opening a lazy clone")?;
+    c.pull(&pull_all(false)).await.or_fail("a lazy pull")?;
+    if read_local(&c, &one).is_some() || read_local(&c, &two).is_some() {
+        return fail("a lazy pull (fetch-missing off) fetched file content");
+    }
+    c.hydrate_file(&two.to_string_lossy())
+        .await
+        .or_fail("hydration.hydrate-file")?;
+    if read_local(&c, &two).as_deref() != Some(b"second file".as_slice()) {
+        return fail("hydrate-file did not fetch the file asked for");
+    }
+    if read_local(&c, &one).is_some() {
+        return fail("hydrate-file fetched a file it was not asked for");
+    }
+    c.hydrate_scope(
+        std::slice::from_ref(&model),
+        hydration::HydrateOptions {
+            include_history: false,
+            dry_run: false,
+            max_objects: None,
+        },
+    )
+    .await
+    .or_fail("hydration.hydrate-scope")?;
+    if read_local(&c, &one).as_deref() != Some(b"first file".as_slice()) {
+        return fail("hydrate-scope of the model did not fetch all its files");
+    }
+    Ok("lazy pull fetched no content; hydrate-file one file; hydrate-scope the rest".to_owned())
+}
+
+async fn gc(a: &Datastore) -> Checked {
+    let model = model("gc");
+    for round in 0..3u8 {
+        put(a, &model, "versions.bin", &[round; 16]).await?;
+    }
+    let lease = a
+        .acquire(&LockScope::Model(model.clone()), TTL_MS)
+        .await
+        .or_fail("locks.acquire")?;
+    let result = a
+        .gc(&sync::GcOptions {
+            scope: Scope::Models(vec![model.clone()]),
+            keep_versions: 1,
+            leases: vec![lease.clone()],
+            dry_run: false,
+        })
+        .await;
+    let _ = a.release(&lease).await;
+    result.or_fail("sync.gc keeping 1 version")?;
+    let history = a
+        .history(&model, "versions.bin")
+        .await
+        .or_fail("models.history")?;
+    let live: Vec<_> = history.iter().filter(|v| !v.deleted).collect();
+    if live.len() != 1 || live[0].sha256 != sha256(&[2u8; 16]) {
+        return fail(format!(
+            "after gc keeping 1, history holds {} versions",
+            live.len()
+        ));
+    }
+    Ok("3 versions → 1 (the newest)".to_owned())
+}
+
+async fn typed_errors(a: &Datastore) -> Checked {
+    let model = model("errors");
+    put(a, &model, "present.bin", b"here").await?;
+    let missing = expect_error(
+        a.get_file(&model, "absent.bin", None, ".silt/staging/contract-absent")
+            .await,
+        &["not-found"],
+        "get-file of a file that was never put",
+    )?;
+    let real = a
+        .acquire(&LockScope::Model(model.clone()), TTL_MS)
+        .await
+        .or_fail("locks.acquire")?;
+    let forged = Lease {
+        token: "forged-token-0000".to_owned(),
+        ..real.clone()
+    };
+    let staged = stage(a, "forged", b"forged").or_fail("staging a file")?;
+    let forged_result = a.put_file(&model, "forged.bin", &staged, &forged).await;
+    let _ = a.release(&real).await;
+    let refused = expect_error(
+        forged_result,
+        &[
+            "lock-lost",
+            "lock-held",
+            "invalid-input",
+            "precondition-failed",
+        ],
+        "put-file under a forged lease",
+    )?;
+    let malformed = ModelRef {
+        model_type: "../escape".to_owned(),
+        model_id: "x".to_owned(),
+    };
+    let invalid = expect_error(
+        a.list_files(&malformed).await,
+        &["invalid-input", "not-found"],
+        "list-files of a model named `../escape`",
+    )?;
+    Ok(format!(
+        "missing file: {missing}; forged lease: {refused}; `../escape`: {invalid}"
+    ))
+}

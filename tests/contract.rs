@@ -1,0 +1,160 @@
+//! `silt extension test`: the datastore contract suite run against real
+//! components. silt's datastore passes every check that applies, on a
+//! directory and on SeaweedFS, in and out of process; components that break
+//! the contract fail with reasons a person can act on.
+
+mod support;
+
+use serde_json::Value;
+use support::{component, seaweed};
+
+/// `silt --json extension test ARGS`; returns (exit code, report, stderr).
+fn suite(home: &std::path::Path, args: &[&str], execution: &str) -> (i32, Value, String) {
+    let mut command = support::silt(home);
+    command
+        .args(["--json", "--execution", execution, "extension", "test"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", seaweed::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", seaweed::SECRET_KEY)
+        .env_remove("AWS_PROFILE");
+    let (code, stdout, stderr) = support::output(&mut command);
+    // With --json a failure prints the report and then an error object.
+    let report = stdout
+        .split_inclusive("\n}\n")
+        .next()
+        .and_then(|first| serde_json::from_str(first).ok())
+        .unwrap_or(Value::Null);
+    (code, report, stderr)
+}
+
+fn outcomes(report: &Value) -> Vec<(String, String, String)> {
+    report["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks in {report}"))
+        .iter()
+        .map(|check| {
+            (
+                check["check"].as_str().unwrap().to_owned(),
+                check["outcome"].as_str().unwrap().to_owned(),
+                check["detail"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn assert_all_pass(report: &Value, context: &str) {
+    let checks = outcomes(report);
+    for (check, outcome, detail) in &checks {
+        assert_ne!(outcome, "fail", "{context}: {check}: {detail}");
+    }
+    let passed = checks
+        .iter()
+        .filter(|(_, outcome, _)| outcome == "pass")
+        .count();
+    assert!(
+        passed >= 9,
+        "{context}: only {passed} checks passed: {report}"
+    );
+}
+
+#[test]
+fn the_partitioned_datastore_passes_on_a_directory_in_and_out_of_process() {
+    let home = tempfile::tempdir().unwrap();
+    let path = component("partitioned-datastore");
+    for execution in ["in-process", "out-of-process"] {
+        let (code, report, stderr) = suite(home.path(), &[path.to_str().unwrap()], execution);
+        assert_eq!(code, 0, "{execution}: {stderr}");
+        assert_all_pass(&report, execution);
+        assert_eq!(report["failed"], 0);
+    }
+}
+
+#[test]
+fn the_partitioned_datastore_passes_on_s3() {
+    let home = tempfile::tempdir().unwrap();
+    let bucket = "silt-contract-tests";
+    let prefix = format!("run-{}", std::process::id());
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(seaweed::store(bucket, &prefix));
+    let path = component("partitioned-datastore");
+    let endpoint = seaweed::server().endpoint.clone();
+    let args = [
+        path.to_str().unwrap(),
+        "--store",
+        "s3",
+        "--bucket",
+        bucket,
+        "--prefix",
+        &prefix,
+        "--endpoint",
+        &endpoint,
+        "--region",
+        "us-east-1",
+    ];
+    let (code, report, stderr) = suite(home.path(), &args, "in-process");
+    assert_eq!(code, 0, "{stderr}");
+    assert_all_pass(&report, "s3");
+}
+
+#[test]
+fn the_monolith_baseline_fails_exactly_where_todays_design_breaks_the_contract() {
+    // Today's datastores do not fence: the baseline hands every lease
+    // generation 0 and commits under any lease that covers the model.
+    let home = tempfile::tempdir().unwrap();
+    let path = component("monolith-datastore");
+    let (code, report, _) = suite(home.path(), &[path.to_str().unwrap()], "in-process");
+    assert_eq!(code, 1);
+    let failed: Vec<(String, String, String)> = outcomes(&report)
+        .into_iter()
+        .filter(|(_, outcome, _)| outcome == "fail")
+        .collect();
+    let names: Vec<&str> = failed.iter().map(|(check, _, _)| check.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "a lease taken over cannot commit (fencing)",
+            "mistakes get typed errors"
+        ],
+        "{report}"
+    );
+    assert!(
+        failed[0].2.contains("generations only grow"),
+        "{}",
+        failed[0].2
+    );
+    assert!(failed[1].2.contains("forged lease"), "{}", failed[1].2);
+}
+
+#[test]
+fn an_extension_without_locks_fails_with_readable_reasons() {
+    let home = tempfile::tempdir().unwrap();
+    let path = component("hello-extension");
+    let (code, report, stderr) = suite(home.path(), &[path.to_str().unwrap()], "in-process");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("contract's checks failed"), "{stderr}");
+    let checks = outcomes(&report);
+    let round_trip = checks
+        .iter()
+        .find(|(check, _, _)| check.starts_with("put, get"))
+        .unwrap();
+    assert_eq!(round_trip.1, "fail");
+    assert!(round_trip.2.contains("locks.acquire"), "{}", round_trip.2);
+    assert!(
+        round_trip.2.contains("does not support"),
+        "{}",
+        round_trip.2
+    );
+    let skipped = checks
+        .iter()
+        .filter(|(_, outcome, _)| outcome == "skip")
+        .count();
+    assert!(
+        skipped >= 4,
+        "undeclared capabilities are skipped: {report}"
+    );
+
+    let (code, _, stderr) = suite(home.path(), &["/nonexistent/x.wasm"], "in-process");
+    assert_eq!(code, 1);
+    assert!(stderr.contains("contract's checks failed"), "{stderr}");
+}
