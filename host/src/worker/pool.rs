@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncBufReadExt as _;
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
 use super::bundle::Bundle;
@@ -37,6 +36,8 @@ fn teardown_grace(deadline: Duration) -> Duration {
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lines of a worker's log kept for error messages.
 const LOG_TAIL_LINES: usize = 20;
+/// A worker's log line is cut here.
+const LOG_LINE_BYTES: usize = 4096;
 
 /// Where the bundle and the cache directory appear inside a sandbox.
 const GUEST_MANIFEST: &str = "/bundle/bundle.json";
@@ -191,7 +192,6 @@ impl WorkerPool {
             }
         };
         let start = WorkerStart {
-            protocol: PROTOCOL_VERSION,
             manifest: view(&request.read_only[0]),
             artifact: view(&request.read_only[1]),
             extension: self.extension.clone(),
@@ -223,7 +223,13 @@ impl WorkerPool {
             _container: container,
             memory_limit_bytes: request.memory_limit_bytes,
         };
-        if send(&mut worker.stdin, &start).await.is_err() {
+        // The version goes first, alone, so a worker of another version
+        // can say so instead of failing to decode what follows.
+        let sent = match send(&mut worker.stdin, &PROTOCOL_VERSION).await {
+            Ok(()) => send(&mut worker.stdin, &start).await,
+            Err(err) => Err(err),
+        };
+        if sent.is_err() {
             // The sandbox's set-up failed before the worker read anything;
             // its stderr says why.
             return Err(worker.died(&self.extension, "starting").await);
@@ -396,19 +402,37 @@ fn describe(status: std::process::ExitStatus) -> String {
     }
 }
 
-/// Re-logs the worker's stderr and keeps its last lines.
+/// Re-logs the worker's stderr and keeps its last lines. Lines are cut at
+/// [`LOG_LINE_BYTES`] and decoded lossily, and reading never stops early: a
+/// worker must not be able to grow the host's memory, or block on a full
+/// pipe, by what it prints.
 async fn relay_log(
     stderr: tokio::process::ChildStderr,
     extension: String,
     tail: Arc<Mutex<VecDeque<String>>>,
 ) {
-    let mut lines = tokio::io::BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        tracing::debug!(target: "silt::worker", extension, "{line}");
-        let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
-        if tail.len() == LOG_TAIL_LINES {
-            tail.pop_front();
+    use tokio::io::AsyncReadExt as _;
+    let mut stderr = tokio::io::BufReader::new(stderr);
+    let mut line = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let read = match stderr.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        for &byte in &chunk[..read] {
+            if byte == b'\n' {
+                let text = String::from_utf8_lossy(&line).into_owned();
+                line.clear();
+                tracing::debug!(target: "silt::worker", extension, "{text}");
+                let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+                if tail.len() == LOG_TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(text);
+            } else if line.len() < LOG_LINE_BYTES {
+                line.push(byte);
+            }
         }
-        tail.push_back(line);
     }
 }

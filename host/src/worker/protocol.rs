@@ -3,7 +3,9 @@
 //! log, which the host re-logs.
 //!
 //! A conversation:
-//! 1. host: [`WorkerStart`]; worker: [`FromWorker::Ready`] once the bundle
+//! 1. host: its [`PROTOCOL_VERSION`] (a bare `u32`, so that it decodes
+//!    whatever else changed), then [`WorkerStart`]; worker:
+//!    [`FromWorker::Ready`] once the bundle
 //!    is checked and loaded (or [`FromWorker::Failed`] saying why not);
 //! 2. host: [`ToWorker::Call`]; the worker runs it in a fresh instance and,
 //!    while it runs, sends [`FromWorker::Import`] for every object-store call
@@ -36,11 +38,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// memory is capped far below it.
 pub const MAX_FRAME_BYTES: usize = 512 << 20;
 
-/// The first message: what to load and under which limits.
+/// The second message, after the host's [`PROTOCOL_VERSION`] (a bare
+/// `u32`): what to load and under which limits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerStart {
-    /// [`PROTOCOL_VERSION`] of the host.
-    pub protocol: u32,
     /// The bundle's manifest, as the worker sees it.
     pub manifest: PathBuf,
     /// The bundle's artifact, as the worker sees it.

@@ -22,17 +22,19 @@ pub fn main() -> u8 {
         Box::new(std::io::stdin()),
         Box::new(std::io::stdout()),
     ));
+    let Some(protocol) = link.receive::<u32>() else {
+        return 0;
+    };
+    if protocol != PROTOCOL_VERSION {
+        link.send(&FromWorker::Failed(format!(
+            "the host speaks worker protocol {protocol}, this worker {PROTOCOL_VERSION} (SILT_WORKER_BINARY names another silt?)"
+        )));
+        return 1;
+    }
     let Some(start) = link.receive::<WorkerStart>() else {
         return 0;
     };
     init_logging(&start.log_filter);
-    if start.protocol != PROTOCOL_VERSION {
-        link.send(&FromWorker::Failed(format!(
-            "the host speaks worker protocol {}, this worker {PROTOCOL_VERSION}",
-            start.protocol
-        )));
-        return 1;
-    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(4)
