@@ -44,6 +44,9 @@ pub enum ExtensionCommand {
     /// Run the datastore contract suite against a component on a fresh
     /// datastore and print a pass/fail table.
     Test(super::extension_test::TestArgs),
+    /// Create a buildable Rust extension project (from hello-extension, with
+    /// its own copy of the WIT contract).
+    New(super::scaffold::NewArgs),
 }
 
 pub(super) fn run(context: &Context, command: ExtensionCommand) -> anyhow::Result<()> {
@@ -55,6 +58,7 @@ pub(super) fn run(context: &Context, command: ExtensionCommand) -> anyhow::Resul
         ExtensionCommand::Remove { name } => remove(context, &catalog, &name),
         ExtensionCommand::Verify { extension } => verify(context, &catalog, &extension),
         ExtensionCommand::Test(args) => super::extension_test::run(context, args),
+        ExtensionCommand::New(args) => super::scaffold::run(context, args),
     }
 }
 

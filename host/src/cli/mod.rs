@@ -12,6 +12,7 @@ mod init;
 pub mod output;
 mod run;
 mod sandbox;
+mod scaffold;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

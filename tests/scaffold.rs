@@ -1,0 +1,82 @@
+//! `silt extension new`: a new author's path, tried as they would take it:
+//! scaffold, one build command, `silt extension add` accepts the component,
+//! `verify` calls it, and `silt extension test` runs the contract suite on it.
+
+mod support;
+
+use std::process::Command;
+
+#[test]
+fn a_scaffolded_extension_builds_installs_and_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) =
+        support::output(support::silt(home.path()).args(["extension", "new", "my-datastore"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("cargo build --release"), "{stdout}");
+    let project = home.path().join("my-datastore");
+    for file in [
+        "Cargo.toml",
+        "silt-extension.toml",
+        "src/lib.rs",
+        "wit/world.wit",
+        "README.md",
+    ] {
+        assert!(project.join(file).is_file(), "{file} missing");
+    }
+
+    // The author's one build command. A target dir shared across runs keeps
+    // wit-bindgen's build from being repeated.
+    let target = support::components_dir()
+        .parent()
+        .expect("components live in the target dir")
+        .join("scaffold");
+    let build = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet"])
+        .current_dir(&project)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "cargo build of the scaffold failed:\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let component = target.join("wasm32-wasip2/release/my_datastore.wasm");
+    assert!(component.is_file());
+
+    let (code, _, stderr) = support::output(
+        support::silt(home.path())
+            .args(["extension", "add"])
+            .arg(&component),
+    );
+    assert_eq!(code, 0, "silt extension add: {stderr}");
+    let (code, stdout, stderr) =
+        support::output(support::silt(home.path()).args(["extension", "verify", "my-datastore"]));
+    assert_eq!(code, 0, "silt extension verify: {stderr}");
+    assert!(stdout.contains("my-datastore 0.1.0: ok"), "{stdout}");
+
+    // The suite runs on it and says what it lacks (the scaffold, like the
+    // example it comes from, has no leases).
+    let (code, stdout, _) = support::output(
+        support::silt(home.path())
+            .args(["extension", "test"])
+            .arg(&component),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("pass  describe matches the metadata"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("my-datastore has no locks"), "{stdout}");
+
+    // A second scaffold into the same place is refused, not merged.
+    let (code, _, stderr) =
+        support::output(support::silt(home.path()).args(["extension", "new", "my-datastore"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("already exists"), "{stderr}");
+    let (code, _, stderr) =
+        support::output(support::silt(home.path()).args(["extension", "new", "My_Ext"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("not a valid extension name"), "{stderr}");
+}
