@@ -158,3 +158,39 @@ fn an_extension_without_locks_fails_with_readable_reasons() {
     assert_eq!(code, 1);
     assert!(stderr.contains("contract's checks failed"), "{stderr}");
 }
+
+#[test]
+fn a_deliberately_broken_extension_fails_with_readable_reasons() {
+    // tests/components/broken-datastore: leases exclude nobody, commits
+    // ignore leases. Everything else works.
+    let home = tempfile::tempdir().unwrap();
+    let path = component("broken-datastore");
+    let (code, report, stderr) = suite(home.path(), &[path.to_str().unwrap()], "in-process");
+    assert_eq!(code, 1, "{stderr}");
+    let checks = outcomes(&report);
+    let outcome = |name: &str| {
+        checks
+            .iter()
+            .find(|(check, _, _)| check.starts_with(name))
+            .unwrap_or_else(|| panic!("no check {name}: {report}"))
+            .clone()
+    };
+    for working in ["setup", "put, get", "pull and push"] {
+        assert_eq!(outcome(working).1, "pass", "{working}: {report}");
+    }
+    let (_, excludes, why) = outcome("a model lease excludes");
+    assert_eq!(excludes, "fail");
+    assert!(
+        why.contains("expected lock-held, but it was granted"),
+        "{why}"
+    );
+    // (The kit's self-fence still stops the stale holder's commit; the
+    // takeover's generation does not grow.)
+    let (_, fenced, why) = outcome("a lease taken over cannot commit");
+    assert_eq!(fenced, "fail");
+    assert!(why.contains("generations only grow"), "{why}");
+    let (_, typed, why) = outcome("mistakes get typed errors");
+    assert_eq!(typed, "fail");
+    assert!(why.contains("forged lease"), "{why}");
+    assert_eq!(report["failed"], 3, "{report}");
+}

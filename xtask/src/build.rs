@@ -19,6 +19,7 @@ pub const GUESTS: &[&str] = &[
     "extensions/monolith-datastore",
     "examples/hello-extension",
     "tests/components/misbehaving",
+    "tests/components/broken-datastore",
     "tests/components/networked",
     "tests/components/partial",
     "tests/components/wrong-version",

@@ -1,0 +1,156 @@
+//! broken-datastore: a datastore extension that is wrong on purpose, so the
+//! contract suite (`silt extension test`) can be seen to fail it, saying why.
+//!
+//! Built on silt-datastore-kit like silt's own extensions, so everything
+//! else works (setup, put/get, sync, hydration); two defects:
+//! - leases exclude nobody: `acquire` grants every caller a lease and
+//!   stores nothing, so two holders write one model at once;
+//! - commits ignore leases: one taken over, expired or forged still
+//!   commits (no fence), and the partition is overwritten, not swapped.
+
+use silt_datastore_kit::change::{self, Change, Committed};
+use silt_datastore_kit::clock;
+use silt_datastore_kit::exports::silt::datastore::{capabilities, locks};
+use silt_datastore_kit::layout::DATA_AREA;
+use silt_datastore_kit::meta;
+use silt_datastore_kit::partition::{Partition, Versioned};
+use silt_datastore_kit::silt::datastore::object_store::PutMode;
+use silt_datastore_kit::silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef};
+use silt_datastore_kit::store::{self, Conditional, Written};
+use silt_datastore_kit::{Fresh, Index, Listed};
+
+#[unsafe(link_section = "silt-extension")]
+#[used]
+static METADATA: [u8; include_bytes!("../silt-extension.toml").len()] =
+    *include_bytes!("../silt-extension.toml");
+
+struct Broken;
+
+impl capabilities::Guest for Broken {
+    fn describe() -> capabilities::Description {
+        use capabilities::Features;
+        capabilities::Description {
+            name: env!("CARGO_PKG_NAME").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            features: Features::SCOPED_SYNC | Features::MODEL_LOCKS,
+        }
+    }
+}
+
+const INDEX_PREFIX: &str = "_broken-index/";
+
+fn partition_key(model: &ModelRef) -> String {
+    format!("{INDEX_PREFIX}{}/{}.json", model.model_type, model.model_id)
+}
+
+impl Index for Broken {
+    const KIND: &'static str = "broken";
+
+    fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
+        let key = partition_key(model);
+        Ok(match store::get_if_changed(&key, known)? {
+            Conditional::Unchanged => Fresh::Unchanged,
+            Conditional::Changed(found) => Fresh::Changed(Versioned {
+                partition: Partition::parse(&key, &found.data, DATA_AREA, model)?,
+                version: Some(found.version),
+            }),
+            Conditional::Missing => Fresh::Missing,
+        })
+    }
+
+    fn list() -> Result<Listed, Error> {
+        let mut listed = Listed::new();
+        for meta in store::list_all(INDEX_PREFIX)? {
+            let Some(rest) = meta
+                .key
+                .strip_prefix(INDEX_PREFIX)
+                .and_then(|rest| rest.strip_suffix(".json"))
+            else {
+                continue;
+            };
+            let Some((model_type, model_id)) = rest.rsplit_once('/') else {
+                continue;
+            };
+            let model = ModelRef {
+                model_type: model_type.to_owned(),
+                model_id: model_id.to_owned(),
+            };
+            listed.insert(
+                (model.model_type.clone(), model.model_id.clone()),
+                (model, meta.version),
+            );
+        }
+        Ok(listed)
+    }
+
+    fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error> {
+        // The defect: no fence, no check that the lease is current or ours,
+        // and an unconditional overwrite.
+        let retain = meta::read(Self::KIND)?.retain_versions;
+        let mut next = Self::read(model)?.partition;
+        let token = change::commit_token(changes)?;
+        next.seq += 1;
+        next.last_commit = token.clone();
+        let applied = change::apply(model, &mut next, lease, changes, retain)?;
+        match store::put_owned(
+            &partition_key(model),
+            &next.to_bytes(),
+            &PutMode::Overwrite,
+            &token,
+        )? {
+            Written::Landed(version) => {
+                let deleted = change::delete_dropped(model, &applied.dropped);
+                Ok(Committed {
+                    partition: next,
+                    version,
+                    entries: applied.entries,
+                    expired: applied.dropped,
+                    deleted,
+                })
+            }
+            Written::Lost => Err(Error::PreconditionFailed(partition_key(model))),
+        }
+    }
+}
+
+impl locks::Guest for Broken {
+    fn acquire(scope: LockScope, options: locks::AcquireOptions) -> Result<Lease, Error> {
+        // The defect: every caller is granted a lease; nothing is stored.
+        let now = clock::now_ms();
+        Ok(Lease {
+            scope,
+            token: clock::random_hex(),
+            generation: 1,
+            version: "unstored".to_owned(),
+            acquired_at: now,
+            renewed_at: now,
+            ttl_ms: options.ttl_ms,
+            holder: options.holder,
+        })
+    }
+
+    fn renew(lease: Lease) -> Result<Lease, Error> {
+        Ok(Lease {
+            renewed_at: clock::now_ms(),
+            ..lease
+        })
+    }
+
+    fn release(_lease: Lease) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn inspect(_scope: LockScope) -> Result<Option<LockInfo>, Error> {
+        Ok(None)
+    }
+
+    fn list() -> Result<Vec<LockInfo>, Error> {
+        Ok(Vec::new())
+    }
+
+    fn force_release(_expected: LockInfo) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+silt_datastore_kit::export!(Broken);
