@@ -10,7 +10,7 @@ pub type Result<T> = std::result::Result<T, String>;
 pub const WASM_TARGET: &str = "wasm32-wasip2";
 
 /// Guest libraries: linted with the guests, built as their dependencies.
-pub const GUEST_LIBRARIES: &[&str] = &["extensions/datastore-kit"];
+pub const GUEST_LIBRARIES: &[&str] = &["extensions/silt-extension"];
 
 /// Guest crates, relative to the workspace root, and built into
 /// `<target>/components/<package name>.wasm`.

@@ -2,11 +2,11 @@
 //! the whole index, merge, push the whole index, release. The hold grows
 //! with the size of the index, not with the size of the change.
 
-use silt_datastore_kit::change::{self, Change, Committed};
-use silt_datastore_kit::layout::{self, DATA_AREA};
-use silt_datastore_kit::meta;
-use silt_datastore_kit::partition::Partition;
-use silt_datastore_kit::silt::datastore::types::{Error, Lease, ModelRef};
+use silt_extension::change::{self, Change, Committed};
+use silt_extension::layout::{self, DATA_AREA};
+use silt_extension::meta;
+use silt_extension::partition::Partition;
+use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
 
 use crate::index;
 use crate::namespace_lock;

@@ -11,14 +11,14 @@ use std::io::{BufReader, BufWriter, Write};
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
-use silt_datastore_kit::layout::{self, DATA_AREA};
-use silt_datastore_kit::local;
-use silt_datastore_kit::partition::{Partition, Versioned};
-use silt_datastore_kit::silt::datastore::object_store::{
+use silt_extension::layout::{self, DATA_AREA};
+use silt_extension::local;
+use silt_extension::partition::{Partition, Versioned};
+use silt_extension::silt::datastore::object_store::{
     self, DownloadItem, PutMode, StoreError, UploadItem,
 };
-use silt_datastore_kit::silt::datastore::types::{Error, ModelRef};
-use silt_datastore_kit::{Listed, clock, store};
+use silt_extension::silt::datastore::types::{Error, ModelRef};
+use silt_extension::{Listed, clock, store};
 
 /// The one index object.
 pub const INDEX_KEY: &str = "_index/index.json";

@@ -9,12 +9,12 @@
 //! A commit's own hold of the namespace lock (see `namespace_lock`) does not
 //! keep model locks out: it is short-lived and per write.
 
-use silt_datastore_kit::clock;
-use silt_datastore_kit::exports::silt::datastore::locks::{AcquireOptions, Guest};
-use silt_datastore_kit::layout::{self, MODEL_LOCKS_PREFIX, NAMESPACE_LOCK_KEY};
-use silt_datastore_kit::lock_object::{self, Current, HolderBody, ScopeBody};
-use silt_datastore_kit::silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef};
-use silt_datastore_kit::store;
+use silt_extension::clock;
+use silt_extension::exports::silt::datastore::locks::{AcquireOptions, Guest};
+use silt_extension::layout::{self, MODEL_LOCKS_PREFIX, NAMESPACE_LOCK_KEY};
+use silt_extension::lock_object::{self, Current, HolderBody, ScopeBody};
+use silt_extension::silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef};
+use silt_extension::store;
 
 use crate::Monolith;
 use crate::lock_protocol;

@@ -27,7 +27,7 @@
 //!   the files a command touches.
 //!
 //! The working copy, sidecars, hydration and sync come from
-//! `silt-datastore-kit`, shared with `partitioned-datastore`: only the index
+//! `silt-extension`, shared with `partitioned-datastore`: only the index
 //! and the locks differ, so the benchmarks compare exactly those.
 
 mod commit;
@@ -36,16 +36,16 @@ mod leases;
 mod lock_protocol;
 mod namespace_lock;
 
-use silt_datastore_kit::change::{Change, Committed};
-use silt_datastore_kit::exports::silt::datastore::capabilities;
-use silt_datastore_kit::silt::datastore::types::{Error, Lease, ModelRef};
-use silt_datastore_kit::{Fresh, Index, Listed};
+use silt_extension::change::{Change, Committed};
+use silt_extension::exports::silt::datastore::capabilities;
+use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+use silt_extension::{Fresh, Index, Listed};
 
 // The metadata the host reads without compiling this component.
-#[unsafe(link_section = "silt-extension")]
-#[used]
-static METADATA: [u8; include_bytes!("../silt-extension.toml").len()] =
-    *include_bytes!("../silt-extension.toml");
+silt_extension::metadata! {
+    description: "The baseline: one index object per namespace, pulled, merged and pushed whole under the namespace lock by every write",
+    capabilities: ["scoped-sync", "model-locks", "namespace-locks", "lazy-hydration"],
+}
 
 /// The index kind this extension writes into `_meta/datastore.json`.
 pub(crate) const KIND: &str = "monolith";
@@ -92,4 +92,4 @@ impl Index for Monolith {
     }
 }
 
-silt_datastore_kit::export!(Monolith);
+silt_extension::export!(Monolith);

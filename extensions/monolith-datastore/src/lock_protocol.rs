@@ -8,11 +8,11 @@
 
 use std::time::Duration;
 
-use silt_datastore_kit::clock;
-use silt_datastore_kit::lock_object::{self, Current, HolderBody, LockBody, ScopeBody};
-use silt_datastore_kit::silt::datastore::object_store::{self, PutMode, StoreError};
-use silt_datastore_kit::silt::datastore::types::Error;
-use silt_datastore_kit::store;
+use silt_extension::clock;
+use silt_extension::lock_object::{self, Current, HolderBody, LockBody, ScopeBody};
+use silt_extension::silt::datastore::object_store::{self, PutMode, StoreError};
+use silt_extension::silt::datastore::types::Error;
+use silt_extension::store;
 
 /// Create attempts before giving up on a lock that keeps changing hands.
 const CREATE_ATTEMPTS: u32 = 8;

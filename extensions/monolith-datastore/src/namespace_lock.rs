@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use silt_datastore_kit::clock;
-use silt_datastore_kit::layout::NAMESPACE_LOCK_KEY;
-use silt_datastore_kit::lock_object::{self, HolderBody, ScopeBody};
-use silt_datastore_kit::silt::datastore::types::{Error, Holder};
+use silt_extension::clock;
+use silt_extension::layout::NAMESPACE_LOCK_KEY;
+use silt_extension::lock_object::{self, HolderBody, ScopeBody};
+use silt_extension::silt::datastore::types::{Error, Holder};
 
 use crate::lock_protocol;
 

@@ -5,17 +5,17 @@
 //! and the same changes are applied again (they touch only their own names,
 //! so applying them to a newer partition is the merge).
 
-use silt_datastore_kit::change::{self, Change, Committed};
-use silt_datastore_kit::clock;
-use silt_datastore_kit::layout;
-use silt_datastore_kit::meta;
-use silt_datastore_kit::partition::Versioned;
-use silt_datastore_kit::silt::datastore::object_store::PutMode;
-use silt_datastore_kit::silt::datastore::types::{Error, Lease, ModelRef};
-use silt_datastore_kit::store::{self, Written};
+use silt_extension::change::{self, Change, Committed};
+use silt_extension::clock;
+use silt_extension::layout;
+use silt_extension::meta;
+use silt_extension::partition::Versioned;
+use silt_extension::silt::datastore::object_store::PutMode;
+use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+use silt_extension::store::{self, Written};
 
 use crate::{Partitioned, index};
-use silt_datastore_kit::Index as _;
+use silt_extension::Index as _;
 
 /// Attempts before a commit gives up on a partition that keeps changing.
 const MAX_ATTEMPTS: u32 = 16;

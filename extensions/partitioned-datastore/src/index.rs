@@ -3,11 +3,11 @@
 //! the index is a LIST of `_index/data/` (a page per 1,000 models); reading
 //! one model is one GET; nothing is shared between models.
 
-use silt_datastore_kit::layout::DATA_AREA;
-use silt_datastore_kit::partition::{Partition, Versioned};
-use silt_datastore_kit::silt::datastore::types::{Error, ModelRef};
-use silt_datastore_kit::store::{self, Conditional};
-use silt_datastore_kit::{Fresh, Listed};
+use silt_extension::layout::DATA_AREA;
+use silt_extension::partition::{Partition, Versioned};
+use silt_extension::silt::datastore::types::{Error, ModelRef};
+use silt_extension::store::{self, Conditional};
+use silt_extension::{Fresh, Listed};
 
 /// The namespace lease's generation counter.
 pub const NAMESPACE_FENCE_KEY: &str = "_meta/namespace-fence.json";

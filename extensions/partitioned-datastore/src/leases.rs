@@ -14,18 +14,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use silt_datastore_kit::Index as _;
-use silt_datastore_kit::change;
-use silt_datastore_kit::clock;
-use silt_datastore_kit::exports::silt::datastore::locks::{AcquireOptions, Guest};
-use silt_datastore_kit::layout::{self, MODEL_LOCKS_PREFIX, NAMESPACE_LOCK_KEY};
-use silt_datastore_kit::lock_object::{
+use silt_extension::Index as _;
+use silt_extension::change;
+use silt_extension::clock;
+use silt_extension::exports::silt::datastore::locks::{AcquireOptions, Guest};
+use silt_extension::layout::{self, MODEL_LOCKS_PREFIX, NAMESPACE_LOCK_KEY};
+use silt_extension::lock_object::{
     self, Current, HolderBody, LockBody, ScopeBody, held, lost_race, read_lock,
 };
-use silt_datastore_kit::partition;
-use silt_datastore_kit::silt::datastore::object_store::PutMode;
-use silt_datastore_kit::silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef};
-use silt_datastore_kit::store::{self, Written};
+use silt_extension::partition;
+use silt_extension::silt::datastore::object_store::PutMode;
+use silt_extension::silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef};
+use silt_extension::store::{self, Written};
 
 use crate::Partitioned;
 use crate::index::{self, NAMESPACE_FENCE_KEY};

@@ -19,24 +19,24 @@
 //! - sync compares one LIST of `_index/` with the local sidecars.
 //!
 //! The working copy, sidecars, hydration and sync come from
-//! `silt-datastore-kit`; this crate is the index (`index`, `commit`) and the
+//! `silt-extension`; this crate is the index (`index`, `commit`) and the
 //! lease protocol (`leases`).
 
 mod commit;
 mod index;
 mod leases;
 
-use silt_datastore_kit::change::{Change, Committed};
-use silt_datastore_kit::silt::datastore::types::{Error, Lease, ModelRef};
-use silt_datastore_kit::{Fresh, Index, Listed};
+use silt_extension::change::{Change, Committed};
+use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+use silt_extension::{Fresh, Index, Listed};
 
-use silt_datastore_kit::exports::silt::datastore::capabilities;
+use silt_extension::exports::silt::datastore::capabilities;
 
 // The metadata the host reads without compiling this component.
-#[unsafe(link_section = "silt-extension")]
-#[used]
-static METADATA: [u8; include_bytes!("../silt-extension.toml").len()] =
-    *include_bytes!("../silt-extension.toml");
+silt_extension::metadata! {
+    description: "silt's datastore: one index partition per model, compare-and-swap commits, leases with fencing, lazy hydration",
+    capabilities: ["scoped-sync", "partitioned-index", "model-locks", "namespace-locks", "lazy-hydration"],
+}
 
 /// The extension: each interface is implemented in the module named after it.
 pub struct Partitioned;
@@ -75,4 +75,4 @@ impl Index for Partitioned {
     }
 }
 
-silt_datastore_kit::export!(Partitioned);
+silt_extension::export!(Partitioned);

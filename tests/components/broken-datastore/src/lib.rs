@@ -1,28 +1,29 @@
 //! broken-datastore: a datastore extension that is wrong on purpose, so the
 //! contract suite (`silt extension test`) can be seen to fail it, saying why.
 //!
-//! Built on silt-datastore-kit like silt's own extensions, so everything
+//! Built on silt-extension like silt's own extensions, so everything
 //! else works (setup, put/get, sync, hydration); two defects:
 //! - leases exclude nobody: `acquire` grants every caller a lease and
 //!   stores nothing, so two holders write one model at once;
 //! - commits ignore leases: one taken over, expired or forged still
 //!   commits (no fence), and the partition is overwritten, not swapped.
 
-use silt_datastore_kit::change::{self, Change, Committed};
-use silt_datastore_kit::clock;
-use silt_datastore_kit::exports::silt::datastore::{capabilities, locks};
-use silt_datastore_kit::layout::DATA_AREA;
-use silt_datastore_kit::meta;
-use silt_datastore_kit::partition::{Partition, Versioned};
-use silt_datastore_kit::silt::datastore::object_store::PutMode;
-use silt_datastore_kit::silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef};
-use silt_datastore_kit::store::{self, Conditional, Written};
-use silt_datastore_kit::{Fresh, Index, Listed};
+use silt_extension::change::{self, Change, Committed};
+use silt_extension::clock;
+use silt_extension::exports::silt::datastore::{capabilities, locks};
+use silt_extension::layout::DATA_AREA;
+use silt_extension::meta;
+use silt_extension::partition::{Partition, Versioned};
+use silt_extension::silt::datastore::object_store::PutMode;
+use silt_extension::silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef};
+use silt_extension::store::{self, Conditional, Written};
+use silt_extension::{Fresh, Index, Listed};
 
-#[unsafe(link_section = "silt-extension")]
-#[used]
-static METADATA: [u8; include_bytes!("../silt-extension.toml").len()] =
-    *include_bytes!("../silt-extension.toml");
+// The metadata the host reads without compiling this component.
+silt_extension::metadata! {
+    description: "Deliberately broken: leases exclude nobody, commits ignore leases (for silt extension test's own tests)",
+    capabilities: ["scoped-sync", "model-locks"],
+}
 
 struct Broken;
 
@@ -153,4 +154,4 @@ impl locks::Guest for Broken {
     }
 }
 
-silt_datastore_kit::export!(Broken);
+silt_extension::export!(Broken);

@@ -1,23 +1,43 @@
-//! What every silt datastore extension shares.
+//! silt-extension: the SDK for silt datastore extensions.
 //!
 //! A datastore extension decides two things: how the index is stored and
 //! committed, and how leases work. Everything else is the same for all of
-//! them and lives here: the generated bindings of `silt:datastore`, the
-//! working copy under `/cache/data/` with a sidecar per model, hydration,
-//! sync (pull, push, status, verify), the `models` interface and the
-//! datastore metadata.
+//! them and lives here:
+//!
+//! - the generated bindings of `silt:datastore` ([`exports`], [`silt`],
+//!   [`export!`]), so an extension needs no `wit_bindgen` of its own;
+//! - [`metadata!`]: the `silt-extension` custom section silt reads without
+//!   compiling the component;
+//! - the plumbing every datastore needs: key layout ([`layout`]), lock
+//!   objects and the lease protocol's pieces ([`lock_object`]), owner
+//!   tokens and conditional writes that know when they won
+//!   ([`store::put_owned`], [`clock::random_hex`]), retries after a lost
+//!   compare-and-swap ([`clock::backoff`]);
+//! - the working copy under `/cache/data/` with a sidecar per model
+//!   ([`local`]), hydration ([`hydrate`]), sync ([`sync`]), the `models`
+//!   interface ([`models`]) and the datastore's metadata ([`meta`]).
 //!
 //! An extension implements [`Index`] (read a model's slice of the index,
 //! list what the store has, commit changes to one model) plus the `locks`
-//! and `capabilities` interfaces, and exports itself:
+//! and `capabilities` interfaces, and exports itself — policy, not
+//! plumbing:
 //!
 //! ```ignore
+//! silt_extension::metadata! {
+//!     description: "My datastore",
+//!     capabilities: ["scoped-sync", "model-locks"],
+//! }
+//!
 //! struct Mine;
-//! impl silt_datastore_kit::Index for Mine { /* ... */ }
-//! impl silt_datastore_kit::exports::silt::datastore::locks::Guest for Mine { /* ... */ }
-//! impl silt_datastore_kit::exports::silt::datastore::capabilities::Guest for Mine { /* ... */ }
-//! silt_datastore_kit::export!(Mine);
+//! impl silt_extension::Index for Mine { /* read_if_changed, list, commit */ }
+//! impl silt_extension::exports::silt::datastore::locks::Guest for Mine { /* ... */ }
+//! impl silt_extension::exports::silt::datastore::capabilities::Guest for Mine { /* ... */ }
+//! silt_extension::export!(Mine);
 //! ```
+//!
+//! `extensions/partitioned-datastore` is the full example;
+//! `tests/components/broken-datastore` is a short one (deliberately wrong
+//! leases, for `silt extension test`'s own tests).
 //!
 //! The cache directory (`/cache`) holds the working copy at
 //! `data/<type>/<id>/<name>` and, under `.silt/`, a sidecar per model (its
@@ -27,8 +47,53 @@ wit_bindgen::generate!({
     path: "../../wit",
     world: "silt:datastore/datastore-extension",
     pub_export_macro: true,
-    default_bindings_module: "silt_datastore_kit",
+    default_bindings_module: "silt_extension",
 });
+
+/// The WIT package this SDK's bindings were generated from; the host
+/// accepts exactly the version it was built with.
+pub const API: &str = "silt:datastore@0.4.0";
+
+/// Embeds the extension's metadata in the `silt-extension` custom section,
+/// where silt reads it without compiling the component (`silt extension
+/// add`, `list`, `inspect`). Name and version come from `Cargo.toml`; the
+/// API version from this SDK ([`API`]). Declare a capability only if
+/// `describe` reports it too and `silt extension test` passes its checks.
+///
+/// Strings are written into TOML as they are: no `"` or `\` in them.
+///
+/// ```ignore
+/// silt_extension::metadata! {
+///     description: "One index partition per model, leases with fencing",
+///     capabilities: ["scoped-sync", "partitioned-index", "model-locks"],
+/// }
+/// ```
+#[macro_export]
+macro_rules! metadata {
+    (description: $description:literal, capabilities: [$($capability:literal),* $(,)?] $(,)?) => {
+        const _: () = {
+            const TEXT: &str = concat!(
+                "api = \"silt:datastore@0.4.0\"\n",
+                "name = \"", env!("CARGO_PKG_NAME"), "\"\n",
+                "version = \"", env!("CARGO_PKG_VERSION"), "\"\n",
+                "description = \"", $description, "\"\n",
+                "capabilities = [", $("\"", $capability, "\", ",)* "]\n",
+            );
+            #[unsafe(link_section = "silt-extension")]
+            #[used]
+            static METADATA: [u8; TEXT.len()] = {
+                let bytes = TEXT.as_bytes();
+                let mut out = [0u8; TEXT.len()];
+                let mut i = 0;
+                while i < bytes.len() {
+                    out[i] = bytes[i];
+                    i += 1;
+                }
+                out
+            };
+        };
+    };
+}
 
 pub mod change;
 pub mod clock;
