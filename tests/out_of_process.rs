@@ -6,6 +6,8 @@
 mod support;
 
 use std::path::Path;
+
+use silt::runtime::Runtime;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,6 +54,33 @@ fn misbehaving_pool(
         sandbox,
         cache,
     )
+}
+
+/// The compiled artifacts in the cache directory `cache`.
+fn artifacts(cache: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(cache)
+        .map(|dir| {
+            dir.flatten()
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The misbehaving component's pool with `pool_size` idle workers, its
+/// runtime and its artifact cache (a temporary directory).
+fn native_fixture(deadline_ms: u64, pool_size: usize) -> (tempfile::TempDir, Runtime, WorkerPool) {
+    let cache = tempfile::tempdir().unwrap();
+    let config = limits(deadline_ms);
+    let runtime = runtime_with(cache.path(), config.clone());
+    let pool = misbehaving_pool(
+        cache.path(),
+        &config,
+        sandbox(Driver::Native, pool_size),
+        Grants::default(),
+    );
+    (cache, runtime, pool)
 }
 
 fn hydrate(command: &str) -> ExportCall {
@@ -167,15 +196,7 @@ async fn the_os_memory_limit_kills_a_worker_and_the_next_call_works() {
 
 #[tokio::test]
 async fn a_worker_blocked_past_its_deadline_is_torn_down() {
-    let cache = tempfile::tempdir().unwrap();
-    let config = limits(400);
-    let pool = misbehaving_pool(
-        cache.path(),
-        &config,
-        sandbox(Driver::Native, 1),
-        Grants::default(),
-    );
-    let runtime = runtime_with(cache.path(), config.clone());
+    let (_cache, runtime, pool) = native_fixture(400, 1);
     // Warm: the bundle and a worker exist, so the timing below is the call's.
     pool.execute(&runtime, ExportCall::Describe).await.unwrap();
     let started = Instant::now();
@@ -204,29 +225,18 @@ async fn a_worker_blocked_past_its_deadline_is_torn_down() {
 
 #[tokio::test]
 async fn the_bundle_is_built_by_the_first_execution_and_idle_workers_are_reused() {
-    let cache = tempfile::tempdir().unwrap();
+    let (cache, runtime, pool) = native_fixture(5_000, 1);
     let config = limits(5_000);
-    let runtime = runtime_with(cache.path(), config.clone());
-    let pool = misbehaving_pool(
-        cache.path(),
-        &config,
-        sandbox(Driver::Native, 1),
-        Grants::default(),
-    );
     let bundles = || {
-        std::fs::read_dir(cache.path())
-            .map(|dir| {
-                dir.flatten()
-                    .filter(|entry| {
-                        entry
-                            .file_name()
-                            .to_string_lossy()
-                            .ends_with(".bundle.json")
-                    })
-                    .count()
-            })
-            .unwrap_or(0)
+        artifacts(cache.path())
+            .iter()
+            .filter(|artifact| bundle_manifest_path(artifact).is_file())
+            .count()
     };
+    assert!(
+        artifacts(cache.path()).is_empty(),
+        "creating a pool compiles nothing"
+    );
     assert_eq!(bundles(), 0, "creating a pool builds nothing");
     for _ in 0..5 {
         pool.execute(&runtime, ExportCall::Describe).await.unwrap();
@@ -289,34 +299,16 @@ async fn concurrent_first_executions_share_one_bundle_and_a_failed_build_is_retr
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    let artifacts: Vec<_> = std::fs::read_dir(cache.path())
-        .unwrap()
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
-        .collect();
+    let artifacts = artifacts(cache.path());
     assert_eq!(artifacts.len(), 1, "{artifacts:?}");
     assert!(bundle_manifest_path(&artifacts[0]).is_file());
 }
 
 #[tokio::test]
 async fn a_damaged_bundle_is_refused_by_the_worker_with_a_reason() {
-    let cache = tempfile::tempdir().unwrap();
-    let config = limits(5_000);
-    let runtime = runtime_with(cache.path(), config.clone());
-    let pool = misbehaving_pool(
-        cache.path(),
-        &config,
-        sandbox(Driver::Native, 0),
-        Grants::default(),
-    );
+    let (cache, runtime, pool) = native_fixture(5_000, 0);
     pool.execute(&runtime, ExportCall::Describe).await.unwrap();
-    let artifact = std::fs::read_dir(cache.path())
-        .unwrap()
-        .flatten()
-        .map(|entry| entry.path())
-        .find(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
-        .unwrap();
+    let artifact = artifacts(cache.path()).pop().unwrap();
     let bytes = std::fs::read(&artifact).unwrap();
     // Replaced by rename, as the cache does: the worker maps whole files.
     let damaged = artifact.with_extension("damaged");

@@ -45,6 +45,29 @@ fn sandbox(driver: Driver, pool_size: usize) -> SandboxConfig {
     config
 }
 
+/// The median time of each of [`calls`] through `pool`, `runs` times after
+/// `warm_up` untimed calls.
+async fn time_calls(
+    pool: &WorkerPool,
+    runtime: &Runtime,
+    runs: usize,
+    warm_up: usize,
+) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for call in calls() {
+        let mut samples = Vec::new();
+        for i in 0..runs + warm_up {
+            let started = Instant::now();
+            pool.execute(runtime, call.clone()).await.expect("call");
+            if i >= warm_up {
+                samples.push(started.elapsed());
+            }
+        }
+        times.push(median(samples));
+    }
+    times
+}
+
 fn calls() -> [ExportCall; 2] {
     [ExportCall::Describe, ExportCall::ListModels]
 }
@@ -112,63 +135,25 @@ fn main() {
         });
 
         for &driver in &drivers {
-            let pooled = WorkerPool::new(
-                "partitioned-datastore",
-                &component,
-                grants.clone(),
-                RuntimeConfig::default(),
-                sandbox(driver, 1),
-                &cache,
-            );
-            let mut times = Vec::new();
-            for call in calls() {
-                let mut samples = Vec::new();
-                for i in 0..fast_runs + 20 {
-                    let started = Instant::now();
-                    pooled
-                        .execute(&runtime, call.clone())
-                        .await
-                        .expect("pooled call");
-                    if i >= 20 {
-                        samples.push(started.elapsed());
-                    }
-                }
-                times.push(median(samples));
+            for (pool_size, runs, warm_up, label) in [
+                (1, fast_runs, 20, "pooled worker (call only)"),
+                (0, spawn_runs, 2, "warm (spawn + call)"),
+            ] {
+                let pool = WorkerPool::new(
+                    "partitioned-datastore",
+                    &component,
+                    grants.clone(),
+                    RuntimeConfig::default(),
+                    sandbox(driver, pool_size),
+                    &cache,
+                );
+                let times = time_calls(&pool, &runtime, runs, warm_up).await;
+                rows.push(Row {
+                    label: format!("{}: {label}", driver.name()),
+                    describe: times[0],
+                    list_models: times[1],
+                });
             }
-            rows.push(Row {
-                label: format!("{}: pooled worker (call only)", driver.name()),
-                describe: times[0],
-                list_models: times[1],
-            });
-
-            let unpooled = WorkerPool::new(
-                "partitioned-datastore",
-                &component,
-                grants.clone(),
-                RuntimeConfig::default(),
-                sandbox(driver, 0),
-                &cache,
-            );
-            let mut times = Vec::new();
-            for call in calls() {
-                let mut samples = Vec::new();
-                for i in 0..spawn_runs + 2 {
-                    let started = Instant::now();
-                    unpooled
-                        .execute(&runtime, call.clone())
-                        .await
-                        .expect("warm call");
-                    if i >= 2 {
-                        samples.push(started.elapsed());
-                    }
-                }
-                times.push(median(samples));
-            }
-            rows.push(Row {
-                label: format!("{}: warm (spawn + call)", driver.name()),
-                describe: times[0],
-                list_models: times[1],
-            });
         }
 
         // First out-of-process call of a process: the artifact is cached

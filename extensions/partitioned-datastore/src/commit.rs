@@ -6,7 +6,6 @@
 //! so applying them to a newer partition is the merge).
 
 use silt_extension::change::{self, Change, Committed};
-use silt_extension::clock;
 use silt_extension::layout;
 use silt_extension::meta;
 use silt_extension::partition::Versioned;
@@ -37,7 +36,7 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
     let retain = meta::read(crate::KIND)?.retain_versions;
     let key = index::partition_key(model);
     let token = change::commit_token(changes)?;
-    for attempt in 0..MAX_ATTEMPTS {
+    store::retry_lost(&key, MAX_ATTEMPTS, |_| {
         let Versioned {
             partition: mut next,
             version,
@@ -60,21 +59,20 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
             Some(version) => PutMode::Update(version.clone()),
             None => PutMode::Create,
         };
-        match store::put_owned(&key, &next.to_bytes(), &mode, &token)? {
-            Written::Landed(new_version) => {
-                let deleted = change::delete_dropped(model, &applied.dropped);
-                return Ok(Committed {
-                    partition: next,
-                    version: new_version,
-                    entries: applied.entries,
-                    expired: applied.dropped,
-                    deleted,
-                });
-            }
-            Written::Lost => clock::backoff(attempt),
-        }
-    }
-    Err(Error::PreconditionFailed(format!(
-        "{key}: changed by others on each of {MAX_ATTEMPTS} attempts; try again"
-    )))
+        Ok(
+            match store::put_owned(&key, &next.to_bytes(), &mode, &token)? {
+                Written::Landed(new_version) => {
+                    let deleted = change::delete_dropped(model, &applied.dropped);
+                    Some(Committed {
+                        partition: next,
+                        version: new_version,
+                        entries: applied.entries,
+                        expired: applied.dropped,
+                        deleted,
+                    })
+                }
+                Written::Lost => None,
+            },
+        )
+    })
 }

@@ -4,9 +4,9 @@
 //! one model is one GET; nothing is shared between models.
 
 use silt_extension::layout::DATA_AREA;
-use silt_extension::partition::{Partition, Versioned};
+use silt_extension::partition;
 use silt_extension::silt::datastore::types::{Error, ModelRef};
-use silt_extension::store::{self, Conditional};
+use silt_extension::store;
 use silt_extension::{Fresh, Listed};
 
 /// The namespace lease's generation counter.
@@ -38,15 +38,7 @@ pub fn parse_partition_key(key: &str) -> Option<ModelRef> {
 
 /// Reads the partition of `model` unless it is still at `known` (one conditional GET).
 pub fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
-    let key = partition_key(model);
-    Ok(match store::get_if_changed(&key, known)? {
-        Conditional::Unchanged => Fresh::Unchanged,
-        Conditional::Changed(found) => Fresh::Changed(Versioned {
-            partition: Partition::parse(&key, &found.data, DATA_AREA, model)?,
-            version: Some(found.version),
-        }),
-        Conditional::Missing => Fresh::Missing,
-    })
+    partition::read_object(&partition_key(model), DATA_AREA, model, known)
 }
 
 /// Every partition in the store, with its store version.

@@ -13,6 +13,11 @@ pub fn now_ms() -> u64 {
 
 /// 128 random bits as 32 hex digits: owner tokens, write nonces, version suffixes.
 ///
+/// ```ignore
+/// let token = silt_extension::clock::random_hex();
+/// assert_eq!(token.len(), 32);
+/// ```
+///
 /// `RandomState` is seeded from `wasi:random` once per instance and differs
 /// for every `new()`, so two calls never repeat and two processes never share.
 pub fn random_hex() -> String {

@@ -166,3 +166,32 @@ impl Partition {
         serde_json::to_vec(self).expect("a partition serializes")
     }
 }
+
+/// Reads the partition object at `key` for `model`, unless it is still at
+/// `known` (one conditional GET): the read of an index that keeps one
+/// object per model.
+///
+/// ```ignore
+/// fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
+///     partition::read_object(&my_key(model), DATA_AREA, model, known)
+/// }
+/// ```
+///
+/// # Errors
+/// When the store fails or the object is not a partition of `model`.
+pub fn read_object(
+    key: &str,
+    area: &str,
+    model: &ModelRef,
+    known: Option<&str>,
+) -> Result<crate::Fresh, Error> {
+    use crate::store::{self, Conditional};
+    Ok(match store::get_if_changed(key, known)? {
+        Conditional::Unchanged => crate::Fresh::Unchanged,
+        Conditional::Changed(found) => crate::Fresh::Changed(Versioned {
+            partition: Partition::parse(key, &found.data, area, model)?,
+            version: Some(found.version),
+        }),
+        Conditional::Missing => crate::Fresh::Missing,
+    })
+}

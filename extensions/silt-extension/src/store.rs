@@ -57,6 +57,14 @@ pub enum Written {
 
 /// `put-owned`: a conditional write whose body contains `token`, so the host
 /// can tell "our retried write already landed" from "we lost the race".
+///
+/// ```ignore
+/// let token = clock::random_hex(); // the owner token, also inside `body`
+/// match store::put_owned("_locks/model/a/b.json", &body, &PutMode::Create, &token)? {
+///     Written::Landed(version) => { /* ours, at `version` */ }
+///     Written::Lost => { /* someone else's: read it, decide */ }
+/// }
+/// ```
 pub fn put_owned(key: &str, data: &[u8], mode: &PutMode, token: &str) -> Result<Written, Error> {
     match object_store::put_owned(key, data, mode, token) {
         Ok(version) => Ok(Written::Landed(version)),
@@ -125,4 +133,44 @@ pub fn error(key: &str, err: StoreError) -> Error {
         StoreError::InvalidPath(detail) => Error::InvalidInput(format!("cache path: {detail}")),
         StoreError::NotSupported(detail) => Error::NotSupported(format!("{key}: {detail}")),
     }
+}
+
+/// Runs `attempt` until it lands, at most `max_attempts` times, sleeping
+/// [`crate::clock::backoff`] after each lost race: the loop of every
+/// compare-and-swap (read, change, write if unchanged). `attempt` gets the
+/// 0-based attempt number and returns `Ok(Some(value))` when its write
+/// landed, `Ok(None)` when it lost and should start over from a fresh read.
+///
+/// ```ignore
+/// let committed = store::retry_lost("_index/a/b.json", 16, |_| {
+///     let found = store::get("_index/a/b.json")?;
+///     let next = change(found.as_ref());
+///     let mode = match &found {
+///         Some(found) => PutMode::Update(found.version.clone()),
+///         None => PutMode::Create,
+///     };
+///     Ok(match store::put_owned("_index/a/b.json", &next, &mode, &token)? {
+///         Written::Landed(version) => Some(version),
+///         Written::Lost => None,
+///     })
+/// })?;
+/// ```
+///
+/// # Errors
+/// `attempt`'s own errors, or `precondition-failed` naming `key` when every
+/// attempt lost.
+pub fn retry_lost<T>(
+    key: &str,
+    max_attempts: u32,
+    mut attempt: impl FnMut(u32) -> Result<Option<T>, Error>,
+) -> Result<T, Error> {
+    for number in 0..max_attempts {
+        if let Some(value) = attempt(number)? {
+            return Ok(value);
+        }
+        crate::clock::backoff(number);
+    }
+    Err(Error::PreconditionFailed(format!(
+        "{key}: changed by others on each of {max_attempts} attempts; try again"
+    )))
 }

@@ -13,10 +13,10 @@ use silt_extension::clock;
 use silt_extension::exports::silt::datastore::{capabilities, locks};
 use silt_extension::layout::DATA_AREA;
 use silt_extension::meta;
-use silt_extension::partition::{Partition, Versioned};
+use silt_extension::partition;
 use silt_extension::silt::datastore::object_store::PutMode;
 use silt_extension::silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef};
-use silt_extension::store::{self, Conditional, Written};
+use silt_extension::store::{self, Written};
 use silt_extension::{Fresh, Index, Listed};
 
 // The metadata the host reads without compiling this component.
@@ -48,15 +48,7 @@ impl Index for Broken {
     const KIND: &'static str = "broken";
 
     fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
-        let key = partition_key(model);
-        Ok(match store::get_if_changed(&key, known)? {
-            Conditional::Unchanged => Fresh::Unchanged,
-            Conditional::Changed(found) => Fresh::Changed(Versioned {
-                partition: Partition::parse(&key, &found.data, DATA_AREA, model)?,
-                version: Some(found.version),
-            }),
-            Conditional::Missing => Fresh::Missing,
-        })
+        partition::read_object(&partition_key(model), DATA_AREA, model, known)
     }
 
     fn list() -> Result<Listed, Error> {
