@@ -299,6 +299,11 @@ async fn concurrent_first_executions_share_one_bundle_and_a_failed_build_is_retr
     for task in tasks {
         task.await.unwrap().unwrap();
     }
+    assert_eq!(
+        pool.bundles_built(),
+        1,
+        "concurrent first calls share one build"
+    );
     let artifacts = artifacts(cache.path());
     assert_eq!(artifacts.len(), 1, "{artifacts:?}");
     assert!(bundle_manifest_path(&artifacts[0]).is_file());

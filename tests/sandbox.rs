@@ -29,12 +29,14 @@ fn probe(home: &Path, scratch: &Path, flags: &[&str], args: &[&str]) -> Value {
 }
 
 fn native(home: &Path, scratch: &Path, args: &[&str]) -> Value {
-    let report = probe(
-        home,
-        scratch,
-        &["--driver", "native", "--isolation", "strict"],
-        args,
-    );
+    native_with(home, scratch, &[], args)
+}
+
+/// [`native`] with extra flags (limits).
+fn native_with(home: &Path, scratch: &Path, flags: &[&str], args: &[&str]) -> Value {
+    let mut all = vec!["--driver", "native", "--isolation", "strict"];
+    all.extend_from_slice(flags);
+    let report = probe(home, scratch, &all, args);
     assert_eq!(report["driver"], "native", "{report}");
     report
 }
@@ -108,17 +110,10 @@ fn a_native_worker_writes_only_its_scratch_directory() {
 #[test]
 fn a_native_worker_is_killed_past_its_memory_limit() {
     let home = tempfile::tempdir().unwrap();
-    let flags = [
-        "--driver",
-        "native",
-        "--isolation",
-        "strict",
-        "--memory-limit-mib",
-        "64",
-    ];
-    let control = probe(home.path(), home.path(), &flags, &["alloc", "16"]);
+    let flags = ["--memory-limit-mib", "64"];
+    let control = native_with(home.path(), home.path(), &flags, &["alloc", "16"]);
     assert_eq!(control["result"]["allocated_mib"], 16, "{control}");
-    let report = probe(home.path(), home.path(), &flags, &["alloc", "256"]);
+    let report = native_with(home.path(), home.path(), &flags, &["alloc", "256"]);
     assert_eq!(report["oom_killed"], true, "{report}");
     assert!(report["result"].is_null(), "it never finished: {report}");
 }
@@ -126,17 +121,10 @@ fn a_native_worker_is_killed_past_its_memory_limit() {
 #[test]
 fn a_native_worker_hits_its_pids_limit() {
     let home = tempfile::tempdir().unwrap();
-    let flags = [
-        "--driver",
-        "native",
-        "--isolation",
-        "strict",
-        "--pids-limit",
-        "16",
-    ];
-    let control = probe(home.path(), home.path(), &flags, &["fork", "4"]);
+    let flags = ["--pids-limit", "16"];
+    let control = native_with(home.path(), home.path(), &flags, &["fork", "4"]);
     assert_eq!(control["result"]["forked"], 4, "{control}");
-    let report = probe(home.path(), home.path(), &flags, &["fork", "200"]);
+    let report = native_with(home.path(), home.path(), &flags, &["fork", "200"]);
     let forked = report["result"]["forked"].as_u64().unwrap();
     assert!(forked < 16, "{report}");
     assert!(report["result"]["error"].is_string(), "{report}");

@@ -156,43 +156,30 @@ fn main() {
             }
         }
 
-        // First out-of-process call of a process: the artifact is cached
-        // (another process compiled it), the bundle is built here.
-        let mut first_cached = Vec::new();
-        for _ in 0..first_runs {
-            let fresh_runtime = new_runtime(&cache);
+        // The first out-of-process call of a process (a fresh runtime and
+        // pool): with the artifact cached by another process, only the bundle
+        // is built; from an empty cache, the component is compiled too.
+        let first_call = async |cache_dir: &Path| {
+            let fresh_runtime = new_runtime(cache_dir);
             let pool = WorkerPool::new(
                 "partitioned-datastore",
                 &component,
                 grants.clone(),
                 RuntimeConfig::default(),
                 sandbox(Driver::Native, 0),
-                &cache,
+                cache_dir,
             );
             let started = Instant::now();
             pool.execute(&fresh_runtime, ExportCall::Describe)
                 .await
                 .expect("first call");
-            first_cached.push(started.elapsed());
-        }
-        // From an empty artifact cache: compile too.
+            started.elapsed()
+        };
+        let mut first_cached = Vec::new();
         let mut first_cold = Vec::new();
         for i in 0..first_runs {
-            let cold_cache = work.join(format!("cold-{i}"));
-            let fresh_runtime = new_runtime(&cold_cache);
-            let pool = WorkerPool::new(
-                "partitioned-datastore",
-                &component,
-                grants.clone(),
-                RuntimeConfig::default(),
-                sandbox(Driver::Native, 0),
-                &cold_cache,
-            );
-            let started = Instant::now();
-            pool.execute(&fresh_runtime, ExportCall::Describe)
-                .await
-                .expect("cold call");
-            first_cold.push(started.elapsed());
+            first_cached.push(first_call(&cache).await);
+            first_cold.push(first_call(&work.join(format!("cold-{i}"))).await);
         }
         rows.push(Row {
             label: "native: first in a process, artifact cached (bundle + spawn + call)".into(),

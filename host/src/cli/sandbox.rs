@@ -162,11 +162,11 @@ fn check(context: &Context, config: &SandboxConfig) -> anyhow::Result<()> {
         }
         writeln!(out, "seccomp: {}", yes_no(support.seccomp))?;
         for (name, found) in [
-            ("memory cgroup", &support.memory_cgroup),
-            ("pids cgroup", &support.pids_cgroup),
+            ("memory cgroup", &support.cgroups.memory),
+            ("pids cgroup", &support.cgroups.pids),
         ] {
             match found {
-                Some((version, path)) => writeln!(
+                Some((path, version)) => writeln!(
                     out,
                     "{name}: {version:?} at {} ({})",
                     path.display(),

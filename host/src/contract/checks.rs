@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
-use super::{CheckResult, Fixture, Outcome, SuiteOptions, fixture, read_local, stage};
+use super::{CheckResult, Fixture, Outcome, SuiteOptions, read_local, stage};
 use crate::config::RuntimeConfig;
 use crate::datastore::{Datastore, DatastoreError};
 use crate::runtime::bindings::Features;
@@ -29,12 +29,12 @@ fn fail<T>(message: impl Into<String>) -> Result<T, NotPassed> {
     Err(NotPassed::Fail(message.into()))
 }
 
-/// `?` on a datastore call: any error fails the check, saying which call.
+/// `?` on a call of the check: any error fails the check, saying which call.
 trait OrFail<T> {
     fn or_fail(self, what: &str) -> Result<T, NotPassed>;
 }
 
-impl<T> OrFail<T> for anyhow::Result<T> {
+impl<T, E: std::fmt::Display> OrFail<T> for Result<T, E> {
     fn or_fail(self, what: &str) -> Result<T, NotPassed> {
         self.map_err(|err| NotPassed::Fail(format!("{what} failed: {err:#}")))
     }
@@ -43,18 +43,7 @@ impl<T> OrFail<T> for anyhow::Result<T> {
 /// The contract's name for the kind of a failed call.
 fn kind(err: &anyhow::Error) -> String {
     if let Some(err) = err.downcast_ref::<DatastoreError>() {
-        return match err {
-            DatastoreError::NotFound { .. } => "not-found",
-            DatastoreError::Conflict { .. } => "precondition-failed",
-            DatastoreError::LockHeld { .. } => "lock-held",
-            DatastoreError::LockTimeout { .. } => "lock-timeout",
-            DatastoreError::LockLost { .. } => "lock-lost",
-            DatastoreError::Corrupt { .. } => "corrupt",
-            DatastoreError::Backend { .. } => "backend",
-            DatastoreError::InvalidInput { .. } => "invalid-input",
-            DatastoreError::NotSupported { .. } => "not-supported",
-        }
-        .to_owned();
+        return err.case().to_owned();
     }
     if let Some(err) = err.downcast_ref::<RuntimeError>() {
         return format!("a crash ({err})");
@@ -193,7 +182,7 @@ pub(super) async fn run_all(
             }
         )),
     );
-    let fixture = fixture(
+    let fixture = Fixture::new(
         options,
         root,
         store,
@@ -388,7 +377,7 @@ async fn pull_and_push(fixture: &Fixture, a: &Datastore) -> Checked {
         ));
     }
     std::fs::write(b.local_dir().join(&path), b"changed by clone B\n")
-        .or_fail_io("editing B's working copy")?;
+        .or_fail("editing B's working copy")?;
     let lease = b
         .acquire(&LockScope::Model(model.clone()), TTL_MS)
         .await
@@ -414,17 +403,6 @@ async fn pull_and_push(fixture: &Fixture, a: &Datastore) -> Checked {
         return fail("after B pushed, A's pull did not bring B's change");
     }
     Ok("A → B by pull, B → A by push and pull".to_owned())
-}
-
-/// `std::io::Result` on the way to a failed check.
-trait OrFailIo<T> {
-    fn or_fail_io(self, what: &str) -> Result<T, NotPassed>;
-}
-
-impl<T> OrFailIo<T> for std::io::Result<T> {
-    fn or_fail_io(self, what: &str) -> Result<T, NotPassed> {
-        self.map_err(|err| NotPassed::Fail(format!("{what}: {err}")))
-    }
 }
 
 /// Expects `b`'s acquire of `scope` to be refused as held; a lease it

@@ -95,6 +95,24 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// The fixture for the checks, once the component has loaded.
+    fn new(
+        options: SuiteOptions,
+        root: PathBuf,
+        store: Arc<dyn ObjectStore>,
+        name: String,
+        capabilities: Vec<String>,
+    ) -> Self {
+        Self {
+            options,
+            root,
+            store,
+            capabilities,
+            name,
+            clones: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
     /// Opens another clone of the datastore: its own local copy and its
     /// own lease holder, as another machine would be.
     ///
@@ -183,24 +201,6 @@ fn join_prefix(prefix: &str, leaf: &str) -> String {
 
 fn unique() -> String {
     format!("{}-{}", crate::datastore::now_ms(), std::process::id())
-}
-
-/// The fixture for `run_all`, once the component has loaded.
-fn fixture(
-    options: SuiteOptions,
-    root: PathBuf,
-    store: Arc<dyn ObjectStore>,
-    name: String,
-    capabilities: Vec<String>,
-) -> Fixture {
-    Fixture {
-        options,
-        root,
-        store,
-        capabilities,
-        name,
-        clones: std::sync::atomic::AtomicU32::new(0),
-    }
 }
 
 /// Writes `content` into `datastore`'s local copy at a staging path and

@@ -100,6 +100,22 @@ pub enum DatastoreError {
 }
 
 impl DatastoreError {
+    /// The case of the contract's `error` this is (`lock-timeout`, the
+    /// host's own wait, has none): what `silt extension test` compares.
+    pub fn case(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "not-found",
+            Self::Conflict { .. } => "precondition-failed",
+            Self::LockHeld { .. } => "lock-held",
+            Self::LockTimeout { .. } => "lock-timeout",
+            Self::LockLost { .. } => "lock-lost",
+            Self::Corrupt { .. } => "corrupt",
+            Self::Backend { .. } => "backend",
+            Self::InvalidInput { .. } => "invalid-input",
+            Self::NotSupported { .. } => "not-supported",
+        }
+    }
+
     /// The error an extension returned from `operation`.
     pub fn from_extension(operation: &'static str, err: ExtensionError) -> Self {
         match err {

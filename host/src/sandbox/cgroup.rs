@@ -20,7 +20,7 @@ pub enum Version {
 }
 
 /// Where the memory and pids controllers are mounted.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Hierarchies {
     /// The memory controller's hierarchy.
     pub memory: Option<(PathBuf, Version)>,
@@ -190,11 +190,6 @@ impl Group {
     /// True when the memory limit is in force.
     pub fn limits_memory(&self) -> bool {
         self.memory.is_some()
-    }
-
-    /// True when the pids limit is in force.
-    pub fn limits_pids(&self) -> bool {
-        !self.missing.iter().any(|m| m.starts_with("pids"))
     }
 
     /// Limits that could not be set, and why.

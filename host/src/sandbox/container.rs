@@ -115,13 +115,7 @@ pub fn prepare(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    // SAFETY: one async-signal-safe system call between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-            Ok(())
-        });
-    }
+    super::die_with_parent(&mut command);
     Ok(Launch {
         command,
         guest_paths: true,

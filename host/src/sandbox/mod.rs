@@ -15,6 +15,7 @@
 //! command to spawn, stepping down (`auto`) or refusing (`strict`) where
 //! this machine lacks a layer ([`support`]).
 
+pub mod capabilities;
 pub mod cgroup;
 pub mod config;
 pub mod container;
@@ -121,13 +122,14 @@ pub fn prepare(
     if config.isolation == Isolation::Off {
         return Ok(plain(&binary, request, false));
     }
+    let support = Support::get();
     let mut driver = config.driver();
     loop {
         let attempt = match driver {
             Driver::Process => return Ok(plain(&binary, request, true)),
             Driver::Container => container::prepare(&config.container, &binary, request),
-            Driver::Native => match &Support::get().namespaces {
-                Ok(()) => native(&binary, request, Support::get(), strict),
+            Driver::Native => match &support.namespaces {
+                Ok(()) => native(&binary, request, support, strict),
                 Err(why) => Err(format!("native driver: {why}")),
             },
         };
@@ -153,11 +155,11 @@ fn plain(binary: &std::path::Path, request: &Request, limits: bool) -> Launch {
     let mut command = base_command(binary);
     command.args(&request.args);
     if limits {
+        die_with_parent(&mut command);
         let memory = request.memory_limit_bytes;
         // SAFETY: only async-signal-safe system calls between fork and exec.
         unsafe {
             command.pre_exec(move || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
                 let data = libc::rlimit {
                     rlim_cur: memory,
                     rlim_max: memory,
@@ -198,9 +200,8 @@ fn native(
     if !support.seccomp {
         missing.push("seccomp (this kernel has no seccomp filters)".to_owned());
     }
-    let hierarchies = cgroup::Hierarchies::detect();
     let group = cgroup::Group::create(
-        &hierarchies,
+        &support.cgroups,
         &request.name,
         request.memory_limit_bytes,
         request.pids_limit,
@@ -253,6 +254,18 @@ fn base_command(binary: &std::path::Path) -> tokio::process::Command {
         .process_group(0)
         .kill_on_drop(true);
     command
+}
+
+/// Has the child killed when the thread that spawned it exits (the host's
+/// runtime threads live as long as the host).
+fn die_with_parent(command: &mut tokio::process::Command) {
+    // SAFETY: one async-signal-safe system call between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            Ok(())
+        });
+    }
 }
 
 /// Warns once per process about each missing layer.

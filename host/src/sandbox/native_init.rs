@@ -363,31 +363,9 @@ fn drop_capabilities() {
             0,
         )
     });
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: libc::c_int,
+    if let Err(err) = super::capabilities::clear() {
+        fail("dropping capabilities", &err);
     }
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-    let header = Header {
-        version: CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let data = [Data {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
-    check("dropping capabilities", unsafe {
-        libc::syscall(libc::SYS_capset, &header, data.as_ptr()) as libc::c_int
-    });
 }
 
 fn set_rlimit(resource: libc::__rlimit_resource_t, value: u64) {

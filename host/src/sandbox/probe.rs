@@ -76,35 +76,11 @@ fn id() -> serde_json::Value {
     json!({
         "uid": uid,
         "gid": gid,
-        "capabilities": effective_capabilities(),
+        "capabilities": super::capabilities::effective().ok(),
         "pid": std::process::id(),
         "hostname": hostname,
         "environment": std::env::vars_os().count(),
     })
-}
-
-/// The effective capability set (capget), as a bit mask.
-fn effective_capabilities() -> u64 {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: libc::c_int,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    let mut header = Header {
-        version: 0x2008_0522,
-        pid: 0,
-    };
-    let mut data = [Data::default(); 2];
-    // SAFETY: version-3 header and two data slots, as capget(2) requires.
-    unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
-    u64::from(data[0].effective) | (u64::from(data[1].effective) << 32)
 }
 
 fn connect(address: &str) -> serde_json::Value {

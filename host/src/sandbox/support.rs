@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
-use super::cgroup::{Hierarchies, Version};
+use super::cgroup::Hierarchies;
 
 /// The sandboxing features of this machine.
 #[derive(Debug, Clone, Serialize)]
@@ -19,10 +19,9 @@ pub struct Support {
     pub landlock_abi: Option<u32>,
     /// Whether seccomp filters can be installed.
     pub seccomp: bool,
-    /// The memory controller's cgroup version and mount point.
-    pub memory_cgroup: Option<(Version, PathBuf)>,
-    /// The pids controller's cgroup version and mount point.
-    pub pids_cgroup: Option<(Version, PathBuf)>,
+    /// Where the memory and pids controllers are mounted (read once: every
+    /// native worker's cgroup is made under them).
+    pub cgroups: Hierarchies,
     /// Whether this process may create cgroups under those (root or a
     /// delegated subtree).
     pub cgroups_writable: bool,
@@ -47,8 +46,7 @@ impl Support {
             namespaces: probe_namespaces(),
             landlock_abi: landlock_abi(),
             seccomp: seccomp_available(),
-            memory_cgroup: hierarchies.memory.map(|(path, version)| (version, path)),
-            pids_cgroup: hierarchies.pids.map(|(path, version)| (version, path)),
+            cgroups: hierarchies,
             cgroups_writable,
             container_runtimes: ["runc", "docker", "podman"]
                 .into_iter()

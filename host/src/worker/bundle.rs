@@ -14,16 +14,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::config::RuntimeConfig;
 use crate::runtime::{
     ArtifactCache, EngineHandle, LoadedExtension, Metadata, Origin, Runtime, RuntimeError,
-    WASMTIME_VERSION, bundle_manifest_path, hex,
+    WASMTIME_VERSION, bundle_manifest_path,
 };
 
 /// Version of the manifest's format.
-pub const BUNDLE_FORMAT: u32 = 1;
+pub const BUNDLE_FORMAT: u32 = 2;
 
 /// What a bundle holds, written beside its artifact as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,9 +40,8 @@ pub struct BundleManifest {
     pub extension: Metadata,
     /// sha256 of the component the artifact was compiled from.
     pub component_sha256: String,
-    /// sha256 of the artifact file.
-    pub artifact_sha256: String,
-    /// Size of the artifact file in bytes.
+    /// Size of the artifact file in bytes (a cheap check against a
+    /// truncated or replaced file; wasmtime checks the header itself).
     pub artifact_size: u64,
 }
 
@@ -93,12 +91,14 @@ impl Bundle {
                 ))
             })?;
         }
-        let bytes = std::fs::read(&artifact).map_err(|err| {
-            failed(format!(
-                "cannot read the compiled artifact {} ({err}); out-of-process execution needs a writable artifact cache (see [cache] dir in silt.toml)",
-                artifact.display()
-            ))
-        })?;
+        let artifact_size = std::fs::metadata(&artifact)
+            .map_err(|err| {
+                failed(format!(
+                    "cannot read the compiled artifact {} ({err}); out-of-process execution needs a writable artifact cache (see [cache] dir in silt.toml)",
+                    artifact.display()
+                ))
+            })?
+            .len();
         let manifest = BundleManifest {
             format: BUNDLE_FORMAT,
             wasmtime: WASMTIME_VERSION.to_owned(),
@@ -106,8 +106,7 @@ impl Bundle {
             engine: runtime.config().clone(),
             extension: loaded.metadata.clone(),
             component_sha256: loaded.sha256.clone(),
-            artifact_sha256: hex(&Sha256::digest(&bytes)),
-            artifact_size: bytes.len() as u64,
+            artifact_size,
         };
         let manifest_path = bundle_manifest_path(&artifact);
         write_manifest(&manifest_path, &manifest).map_err(|err| {

@@ -55,6 +55,7 @@ pub struct WorkerPool {
     bundle: tokio::sync::Mutex<Option<Arc<Bundle>>>,
     idle: Mutex<Vec<Worker>>,
     started: AtomicU64,
+    bundles_built: AtomicU64,
 }
 
 impl WorkerPool {
@@ -79,7 +80,13 @@ impl WorkerPool {
             bundle: tokio::sync::Mutex::new(None),
             idle: Mutex::new(Vec::new()),
             started: AtomicU64::new(0),
+            bundles_built: AtomicU64::new(0),
         }
+    }
+
+    /// Bundles this pool built (once per process unless evicted).
+    pub fn bundles_built(&self) -> u64 {
+        self.bundles_built.load(Ordering::Relaxed)
     }
 
     /// Workers started so far (for benchmarks and tests of reuse).
@@ -112,19 +119,15 @@ impl WorkerPool {
                 self.spawn(&bundle).await?
             }
         };
-        match worker
+        // A worker whose call failed is dropped here (killed), never reused.
+        let reply = worker
             .call(call, &self.extension, &self.grants, &self.runtime_config)
-            .await
-        {
-            Ok(reply) => {
-                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-                if idle.len() < self.sandbox.pool_size {
-                    idle.push(worker);
-                }
-                Ok(reply)
-            }
-            Err(err) => Err(err),
+            .await?;
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.sandbox.pool_size {
+            idle.push(worker);
         }
+        Ok(reply)
     }
 
     async fn bundle(&self, runtime: &Runtime) -> Result<Arc<Bundle>, RuntimeError> {
@@ -135,6 +138,7 @@ impl WorkerPool {
             return Ok(bundle.clone());
         }
         let bundle = Arc::new(Bundle::build(runtime, &self.component).await?);
+        self.bundles_built.fetch_add(1, Ordering::Relaxed);
         *slot = Some(bundle.clone());
         Ok(bundle)
     }
