@@ -1,0 +1,74 @@
+// `models`: single files of one model, as `silt data` reads and writes them.
+
+import type { FileEntry, FileVersion } from 'silt:datastore/models@0.4.0';
+import type { Lease, ModelRef } from 'silt:datastore/types@0.4.0';
+import * as cache from './cache.js';
+import { invalidInput, notFound } from './errors.js';
+import { blobKey, checkModel, checkName, modelName } from './layout.js';
+import { commit, latest, listModels as indexModels, readLayout, readPartition, toFileVersion, type Partition } from './partition.js';
+import { downloadAll, uploadBlobs } from './store.js';
+
+function partitionOf(model: ModelRef): Partition {
+  checkModel(model);
+  readLayout();
+  const found = readPartition(model);
+  if (!found) throw notFound(`model ${modelName(model)} is not in the index`);
+  return found.value;
+}
+
+export function listModels(): ModelRef[] {
+  readLayout();
+  return indexModels();
+}
+
+export function listFiles(model: ModelRef): FileEntry[] {
+  checkModel(model);
+  readLayout();
+  // A model nobody has written to yet has no files (rather than not-found).
+  const partition = readPartition(model)?.value ?? { format: 1, generation: 0, files: {} };
+  return Object.keys(partition.files)
+    .sort()
+    .filter((name) => !latest(partition, name)!.deleted)
+    .map((name) => ({
+      name,
+      latest: toFileVersion(latest(partition, name)!),
+      versions: partition.files[name].length,
+    }));
+}
+
+export function history(model: ModelRef, name: string): FileVersion[] {
+  checkName(name);
+  const versions = partitionOf(model).files[name];
+  if (!versions) throw notFound(`${name} was never written to ${modelName(model)}`);
+  return versions.map(toFileVersion);
+}
+
+export function putFile(model: ModelRef, name: string, cachePath: string, lease: Lease): FileVersion {
+  checkModel(model);
+  checkName(name);
+  readLayout();
+  const hashed = cache.hashFile(cachePath);
+  if (!hashed) throw invalidInput(`no cache file at ${cachePath}`);
+  uploadBlobs([{ cachePath, key: blobKey(model, hashed.sha256) }]);
+  const [entry] = commit(model, lease, [{ name, size: Number(hashed.size), sha256: hashed.sha256 }]);
+  return toFileVersion(entry);
+}
+
+export function getFile(model: ModelRef, name: string, version: string | undefined, cachePath: string): FileVersion {
+  checkName(name);
+  const versions = partitionOf(model).files[name] ?? [];
+  const entry = version === undefined ? versions.at(-1) : versions.find((v) => v.version === version);
+  if (!entry || entry.deleted) {
+    throw notFound(`${modelName(model)} has no ${name}${version ? ` at version ${version}` : ''}`);
+  }
+  downloadAll([{ key: blobKey(model, entry.sha256), cachePath, sha256: entry.sha256 }]);
+  return toFileVersion(entry);
+}
+
+export function removeFile(model: ModelRef, name: string, lease: Lease): FileVersion {
+  checkName(name);
+  const current = latest(partitionOf(model), name);
+  if (!current || current.deleted) throw notFound(`${modelName(model)} has no ${name}`);
+  const [entry] = commit(model, lease, [{ name, size: 0 }]);
+  return toFileVersion(entry);
+}

@@ -1,0 +1,117 @@
+// The host's object store, as this extension uses it: JSON objects read
+// whole, owner-token writes that report a lost race as `undefined`, and
+// listings across pages.
+
+import * as objectStore from 'silt:datastore/object-store@0.4.0';
+import type { ObjectMeta, PutMode } from 'silt:datastore/object-store@0.4.0';
+import { corrupt, fromStoreError, storeErrorOf } from './errors.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A JSON object read from the store, with the version it was read at. */
+export interface Found<T> {
+  value: T;
+  version: string;
+}
+
+/** Reads and parses `key`; `undefined` when there is no object. */
+export function getJson<T>(key: string): Found<T> | undefined {
+  let outcome;
+  try {
+    outcome = objectStore.get(key, undefined);
+  } catch (thrown) {
+    const err = storeErrorOf(thrown);
+    if (err.tag === 'not-found') return undefined;
+    throw fromStoreError(key, err);
+  }
+  if (outcome.tag !== 'found') throw corrupt(key, 'the store answered not-modified to a plain get');
+  try {
+    return { value: JSON.parse(decoder.decode(outcome.val.data)) as T, version: outcome.val.meta.version };
+  } catch (err) {
+    throw corrupt(key, `not JSON: ${err}`);
+  }
+}
+
+/**
+ * Writes `value` as JSON with `mode`, through `put-owned` (`token` must be
+ * inside `value`). Returns the new version, or `undefined` when someone
+ * else's write won the race.
+ */
+export function putOwnedJson(key: string, value: unknown, mode: PutMode, token: string): string | undefined {
+  try {
+    return objectStore.putOwned(key, encoder.encode(JSON.stringify(value)), mode, token);
+  } catch (thrown) {
+    const err = storeErrorOf(thrown);
+    if (err.tag === 'already-exists' || err.tag === 'precondition-failed') return undefined;
+    // Updating an object that vanished is a lost race too.
+    if (err.tag === 'not-found' && mode.tag === 'update') return undefined;
+    throw fromStoreError(key, err);
+  }
+}
+
+/** Every object whose key starts with `prefix`, in key order. */
+export function listAll(prefix: string): ObjectMeta[] {
+  const items: ObjectMeta[] = [];
+  let startAfter: string | undefined;
+  for (;;) {
+    let page;
+    try {
+      page = objectStore.list(prefix, startAfter, 1000);
+    } catch (thrown) {
+      throw fromStoreError(prefix, storeErrorOf(thrown));
+    }
+    items.push(...page.items);
+    if (page.nextStartAfter === undefined) return items;
+    startAfter = page.nextStartAfter;
+  }
+}
+
+/** One object to bring into the cache, checked against its hash. */
+export interface Fetch {
+  key: string;
+  cachePath: string;
+  sha256: string;
+}
+
+/** Downloads `items` concurrently (the host streams them); throws the first failure. */
+export function downloadAll(items: Fetch[]): bigint {
+  if (items.length === 0) return 0n;
+  const results = objectStore.download(
+    items.map((item) => ({ key: item.key, cachePath: item.cachePath, expectedVersion: undefined, sha256: item.sha256 })),
+  );
+  let bytes = 0n;
+  results.forEach((result, i) => {
+    if (result.tag === 'err') throw fromStoreError(items[i].key, result.val);
+    bytes += result.val.size;
+  });
+  return bytes;
+}
+
+/**
+ * Uploads cache files as content-addressed blobs. A blob that already
+ * exists has the same content (its key is its hash), so `already-exists`
+ * is success.
+ */
+export function uploadBlobs(items: { cachePath: string; key: string }[]): void {
+  if (items.length === 0) return;
+  const results = objectStore.upload(
+    items.map((item) => ({ cachePath: item.cachePath, key: item.key, mode: { tag: 'create' } as PutMode })),
+  );
+  results.forEach((result, i) => {
+    if (result.tag === 'err' && result.val.tag !== 'already-exists') {
+      throw fromStoreError(items[i].key, result.val);
+    }
+  });
+}
+
+/** Metadata of `key`, or `undefined` when it does not exist. */
+export function head(key: string): ObjectMeta | undefined {
+  try {
+    return objectStore.head(key);
+  } catch (thrown) {
+    const err = storeErrorOf(thrown);
+    if (err.tag === 'not-found') return undefined;
+    throw fromStoreError(key, err);
+  }
+}

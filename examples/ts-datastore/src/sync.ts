@@ -1,0 +1,213 @@
+// `sync`: setting a datastore up, pulling the index's changes into the
+// working copy and pushing the working copy's changes as commits.
+
+import type {
+  Finding,
+  GcOptions,
+  SetupOptions,
+  SetupReport,
+  StatusReport,
+  SyncOptions,
+  SyncReport,
+} from 'silt:datastore/sync@0.4.0';
+import type { Lease, ModelRef, Scope, TransferStats } from 'silt:datastore/types@0.4.0';
+import * as cache from './cache.js';
+import { invalidInput, notSupported } from './errors.js';
+import { blobKey, LAYOUT_KEY, LAYOUT_VERSION, modelName, sameModel, checkModel, workingPath, STATE_DIR } from './layout.js';
+import { commit, latest, listModels, missingDatastore, readLayout, readPartition, type Layout } from './partition.js';
+import { downloadAll, getJson, head, putOwnedJson, uploadBlobs, type Fetch } from './store.js';
+import { randomToken } from './token.js';
+import * as workingCopy from './working_copy.js';
+
+export const noStats = (): TransferStats => ({
+  objectsDownloaded: 0n,
+  bytesDownloaded: 0n,
+  objectsUploaded: 0n,
+  bytesUploaded: 0n,
+  partitionsRead: 0n,
+  partitionsWritten: 0n,
+});
+
+/** The models a scope covers: `all` is every model of the index. */
+export function modelsOf(scope: Scope): ModelRef[] {
+  if (scope.tag === 'all') return listModels();
+  scope.val.forEach(checkModel);
+  return scope.val;
+}
+
+export function setup(options: SetupOptions): SetupReport {
+  cache.makeDirs(STATE_DIR);
+  const found = getJson<Layout>(LAYOUT_KEY);
+  if (found) {
+    const layout = readLayout().value;
+    let retain = layout.retainVersions;
+    if (options.retainVersions !== undefined && options.retainVersions !== retain) {
+      retain = Math.max(1, options.retainVersions);
+      const next: Layout = { ...layout, retainVersions: retain, token: randomToken() };
+      if (putOwnedJson(LAYOUT_KEY, next, { tag: 'update', val: found.version }, next.token) === undefined) {
+        throw invalidInput('the datastore settings changed while they were being updated; try again');
+      }
+    }
+    return { created: false, layoutVersion: layout.layout, detail: `ts-datastore layout ${layout.layout}, keeps ${retain} versions` };
+  }
+  if (!options.create) throw missingDatastore();
+  const layout: Layout = { layout: LAYOUT_VERSION, retainVersions: Math.max(1, options.retainVersions ?? 10), token: randomToken() };
+  if (putOwnedJson(LAYOUT_KEY, layout, { tag: 'create' }, layout.token) === undefined) {
+    // Someone created it first: attach to theirs.
+    return setup({ create: false, retainVersions: options.retainVersions });
+  }
+  return { created: true, layoutVersion: LAYOUT_VERSION, detail: `created, keeps ${layout.retainVersions} versions` };
+}
+
+export function pullChanged(options: SyncOptions): SyncReport {
+  readLayout();
+  const stats = noStats();
+  const changed: string[] = [];
+  let conflicts = 0;
+  for (const model of modelsOf(options.scope)) {
+    const found = readPartition(model);
+    stats.partitionsRead += 1n;
+    if (!found) continue;
+    const state = workingCopy.load(model);
+    const fetches: Fetch[] = [];
+    const fetched: Record<string, workingCopy.Base> = {};
+    for (const name of Object.keys(found.value.files)) {
+      const entry = latest(found.value, name)!;
+      const path = workingPath(model, name);
+      const base = state.files[name];
+      if (base?.version === entry.version) continue;
+      const local = cache.hashFile(path);
+      const untouched = local !== undefined && local.sha256 === base?.sha256;
+      if (entry.deleted) {
+        if (untouched) {
+          if (!options.dryRun) cache.removeFile(path);
+          delete state.files[name];
+          changed.push(path);
+        }
+      } else if (local?.sha256 === entry.sha256) {
+        state.files[name] = workingCopy.baseOf(entry); // already has it
+      } else if (untouched || (local === undefined && base === undefined && options.fetchMissing)) {
+        fetches.push({ key: blobKey(model, entry.sha256), cachePath: path, sha256: entry.sha256 });
+        fetched[name] = workingCopy.baseOf(entry);
+        changed.push(path);
+      } else if (local !== undefined) {
+        conflicts += 1; // edited here and changed there: the user's edit stays
+      }
+    }
+    if (options.dryRun) continue;
+    stats.bytesDownloaded += downloadAll(fetches);
+    stats.objectsDownloaded += BigInt(fetches.length);
+    Object.assign(state.files, fetched);
+    workingCopy.save(model, state);
+  }
+  const verb = options.dryRun ? 'would update' : 'updated';
+  const kept = conflicts ? `; kept ${conflicts} locally edited file(s) that also changed in the store` : '';
+  return { stats, changed, summary: `${verb} ${changed.length} file(s)${kept}` };
+}
+
+function leaseOf(model: ModelRef, leases: Lease[]): Lease {
+  const held = leases.find((lease) => lease.scope.tag === 'model' && sameModel(lease.scope.val, model));
+  if (!held) throw invalidInput(`pushing ${modelName(model)} needs its model lease; none was given`);
+  return held;
+}
+
+/** The models with local state: `all` for a push is what this copy has synced. */
+function localModels(scope: Scope): ModelRef[] {
+  return scope.tag === 'all' ? listModels().filter((m) => Object.keys(workingCopy.load(m).files).length > 0) : modelsOf(scope);
+}
+
+export function pushChanged(options: SyncOptions): SyncReport {
+  readLayout();
+  const stats = noStats();
+  const changed: string[] = [];
+  for (const model of localModels(options.scope)) {
+    const state = workingCopy.load(model);
+    const changes = workingCopy.localChanges(model, state);
+    if (changes.length === 0) continue;
+    changed.push(...changes.map((change) => change.path));
+    if (options.dryRun) continue;
+    const held = leaseOf(model, options.leases);
+    const uploads = changes
+      .filter((change) => change.sha256 !== undefined)
+      .map((change) => ({ cachePath: change.path, key: blobKey(model, change.sha256!) }));
+    uploadBlobs(uploads);
+    const entries = commit(model, held, changes);
+    entries.forEach((entry, i) => {
+      if (entry.deleted) delete state.files[changes[i].name];
+      else state.files[changes[i].name] = workingCopy.baseOf(entry);
+    });
+    workingCopy.save(model, state);
+    stats.objectsUploaded += BigInt(uploads.length);
+    stats.bytesUploaded += BigInt(changes.reduce((sum, change) => sum + change.size, 0));
+    stats.partitionsWritten += 1n;
+  }
+  const verb = options.dryRun ? 'would commit' : 'committed';
+  return { stats, changed, summary: `${verb} ${changed.length} change(s)` };
+}
+
+export function status(scope: Scope): StatusReport {
+  readLayout();
+  const report: StatusReport = {
+    objectsTotal: 0n,
+    bytesTotal: 0n,
+    objectsLocal: 0n,
+    bytesLocal: 0n,
+    localChanges: [],
+    localModels: [],
+    remoteChanges: [],
+  };
+  for (const model of modelsOf(scope)) {
+    const state = workingCopy.load(model);
+    const found = readPartition(model);
+    let remote = false;
+    for (const name of Object.keys(found?.value.files ?? {})) {
+      const entry = latest(found!.value, name)!;
+      if (entry.deleted) continue;
+      report.objectsTotal += 1n;
+      report.bytesTotal += BigInt(entry.size);
+      if (cache.isFile(workingPath(model, name))) {
+        report.objectsLocal += 1n;
+        report.bytesLocal += BigInt(entry.size);
+      }
+      const base = state.files[name];
+      if (base && base.version !== entry.version) remote = true;
+    }
+    if (remote) report.remoteChanges.push(modelName(model));
+    const changes = workingCopy.localChanges(model, state);
+    if (changes.length) {
+      report.localChanges.push(...changes.map((change) => change.path));
+      report.localModels.push(model);
+    }
+  }
+  return report;
+}
+
+export function verify(scope: Scope): Finding[] {
+  readLayout();
+  const findings: Finding[] = [];
+  for (const model of modelsOf(scope)) {
+    let found;
+    try {
+      found = readPartition(model);
+    } catch (err) {
+      const detail = (err as { val?: { detail?: string } }).val?.detail ?? String(err);
+      findings.push({ object: `index of ${modelName(model)}`, problem: detail });
+      continue;
+    }
+    for (const name of Object.keys(found?.value.files ?? {})) {
+      const entry = latest(found!.value, name)!;
+      if (entry.deleted) continue;
+      const key = blobKey(model, entry.sha256);
+      const meta = head(key);
+      if (!meta) findings.push({ object: key, problem: `missing: the latest version of ${name} has no content` });
+      else if (meta.size !== BigInt(entry.size)) {
+        findings.push({ object: key, problem: `${meta.size} bytes; the index says ${entry.size}` });
+      }
+    }
+  }
+  return findings;
+}
+
+export function gc(_options: GcOptions): never {
+  throw notSupported('ts-datastore keeps the newest versions by retention only (no `gc`)');
+}
