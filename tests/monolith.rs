@@ -1,6 +1,7 @@
 //! The baseline extension, `monolith-datastore`, as a datastore in its own
 //! right: one index object, every commit under the namespace lock, and the
-//! lock protocol of today's datastores (waits, timeouts, stale locks). Its
+//! lock protocol of today's datastores (waits, timeouts, stale locks), with
+//! fencing added (a takeover is one generation up). Its
 //! shared behaviour (put/get/list/history/rm, two clones, `silt run`,
 //! retention) is tested with the partitioned one in `datastore.rs`.
 
@@ -12,16 +13,30 @@ use support::project::{BACKENDS, Backend, Project};
 
 const MONOLITH: &str = "monolith-datastore";
 
-/// A lock body as the extensions store it, held by `pid` and renewed at `renewed_at`.
-fn namespace_lock(token: &str, pid: u32, renewed_at: u64, ttl_ms: u32) -> Vec<u8> {
+/// A lock body as the extensions store it, on `scope`, held by `pid` at
+/// `generation` and renewed at `renewed_at`.
+fn lock_body(
+    scope: serde_json::Value,
+    token: &str,
+    generation: u64,
+    pid: u32,
+    renewed_at: u64,
+    ttl_ms: u32,
+) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
-        "scope": {"kind": "namespace"},
+        "scope": scope,
         "holder": {"name": "someone@elsewhere", "host": "elsewhere", "pid": pid},
-        "token": token, "generation": 0,
+        "token": token, "generation": generation,
         "acquired_at": renewed_at, "renewed_at": renewed_at, "ttl_ms": ttl_ms,
         "nonce": "0123456789abcdef",
     }))
     .unwrap()
+}
+
+/// The namespace lock as the extensions store it, held by `pid` and renewed at `renewed_at`.
+fn namespace_lock(token: &str, pid: u32, renewed_at: u64, ttl_ms: u32) -> Vec<u8> {
+    let scope = serde_json::json!({"kind": "namespace"});
+    lock_body(scope, token, 1, pid, renewed_at, ttl_ms)
 }
 
 fn now_ms() -> u64 {
@@ -124,6 +139,22 @@ fn a_stale_namespace_lock_is_broken_and_the_commit_lands() {
     let input = project.write_input("in", "x");
     project.ok(&["data", "put", "t/m", "f", &input]);
     assert_eq!(project.file_names("t/m"), ["f"]);
+    project.assert_no_leases();
+}
+
+#[test]
+fn a_stale_model_lock_is_taken_over_one_generation_up() {
+    let project = Project::with_extension(Backend::Dir, MONOLITH, "");
+    // Left by a holder of generation 4, killed an hour ago.
+    let scope = serde_json::json!({"kind": "model", "model_type": "t", "model_id": "m"});
+    project.overwrite_object(
+        "_locks/model/t/m.json",
+        &lock_body(scope, "dead", 4, 4242, now_ms() - 3_600_000, 30_000),
+    );
+    let input = project.write_input("in", "x");
+    project.ok(&["data", "put", "t/m", "f", &input]);
+    let history = project.json(&["data", "history", "t/m", "f"]);
+    assert_eq!(history[0]["generation"], 5, "{history}");
     project.assert_no_leases();
 }
 

@@ -1,6 +1,10 @@
 //! Commits as today's datastores make them: under the namespace lock, pull
 //! the whole index, merge, push the whole index, release. The hold grows
-//! with the size of the index, not with the size of the change.
+//! with the size of the index, not with the size of the change. Unlike
+//! today's datastores, a commit is fenced: just before the push, still
+//! under the namespace lock, each model's lock object is read to confirm
+//! that the caller's lease is still the current holder's (see
+//! `leases::confirm`).
 
 use silt_extension::change::{self, Change, Committed};
 use silt_extension::layout::{self, DATA_AREA};
@@ -9,6 +13,7 @@ use silt_extension::partition::Partition;
 use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
 
 use crate::index;
+use crate::leases;
 use crate::namespace_lock;
 
 /// Applies `changes` to `model` inside one namespace-lock hold.
@@ -20,21 +25,25 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
 
 /// Applies every model's changes inside one namespace-lock hold: one pull
 /// and one push of the whole index for the whole batch, as a push does
-/// today. All land or none do.
+/// today. A model whose lease is no longer its caller's gets `lock-lost`
+/// and is left out; the others land together or not at all.
 pub fn commit_many(batch: &[(&ModelRef, &Lease, &[Change])]) -> Vec<Result<Committed, Error>> {
     match commit_all(batch) {
-        Ok(committed) => committed.into_iter().map(Ok).collect(),
+        Ok(committed) => committed,
         Err(err) => batch.iter().map(|_| Err(err.clone())).collect(),
     }
 }
 
-fn commit_all(batch: &[(&ModelRef, &Lease, &[Change])]) -> Result<Vec<Committed>, Error> {
+fn commit_all(
+    batch: &[(&ModelRef, &Lease, &[Change])],
+) -> Result<Vec<Result<Committed, Error>>, Error> {
     let Some((_, first_lease, _)) = batch.first() else {
         return Ok(Vec::new());
     };
     for (model, lease, changes) in batch {
-        // Only coverage: today's datastores do not fence, and the lease copy
-        // dates from the start of the call (uploads may have outlasted it).
+        // Only coverage here: the lease copy dates from the start of the
+        // call (uploads may have outlasted it); the lock object is
+        // consulted under the namespace lock, just before the push.
         change::covers(lease, model)?;
         change::commit_token(changes)?;
     }
@@ -46,38 +55,48 @@ fn commit_all(batch: &[(&ModelRef, &Lease, &[Change])]) -> Result<Vec<Committed>
     Ok(merged
         .into_iter()
         .zip(batch)
-        .map(|((partition, applied), (model, _, _))| {
+        .map(|(merged, (model, _, _))| {
+            let (partition, applied) = merged?;
             let deleted = change::delete_dropped(model, &applied.dropped);
-            Committed {
+            Ok(Committed {
                 version: partition.seq.to_string(),
                 partition,
                 entries: applied.entries,
                 expired: applied.dropped,
                 deleted,
-            }
+            })
         })
         .collect())
 }
+
+type Merged = Result<(Partition, change::Applied), Error>;
 
 fn merge_and_push(
     batch: &[(&ModelRef, &Lease, &[Change])],
     retain: u32,
     held: &namespace_lock::Held,
-) -> Result<Vec<(Partition, change::Applied)>, Error> {
+) -> Result<Vec<Merged>, Error> {
     let mut whole = index::pull()?;
     // A long pull may have outlived part of the TTL: renew before pushing.
     namespace_lock::heartbeat(held)?;
-    whole.seq += 1;
     let mut merged = Vec::new();
     for (model, lease, changes) in batch {
+        // The fence: one GET of the model's lock object, as late as can be.
+        if let Err(err) = leases::confirm(model, lease) {
+            merged.push(Err(err));
+            continue;
+        }
         let slice = whole
             .models
             .entry(layout::model_label(model))
             .or_insert_with(|| Partition::empty(DATA_AREA, model));
         slice.seq += 1;
         let applied = change::apply(model, slice, lease, changes, retain)?;
-        merged.push((slice.clone(), applied));
+        merged.push(Ok((slice.clone(), applied)));
     }
-    index::push(&whole)?;
+    if merged.iter().any(Result::is_ok) {
+        whole.seq += 1;
+        index::push(&whole)?;
+    }
     Ok(merged)
 }

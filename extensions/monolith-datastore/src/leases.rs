@@ -1,7 +1,19 @@
-//! Leases as today's datastores keep them: model locks and the namespace
-//! lock, through `lock_protocol` (create with `If-None-Match: *`, renew and
-//! release without conditions). No fencing: a holder whose lock was broken
-//! is not stopped from committing.
+//! Leases: model locks and the namespace lock, through `lock_protocol`
+//! (create with `If-None-Match: *`, take a stale lock over by
+//! compare-and-swap one generation up, renew and release conditional on the
+//! version read).
+//!
+//! Fencing: a commit, inside its hold of the namespace lock and just before
+//! it pushes the index, reads the model's lock object ([`confirm`], one GET
+//! per model) and commits only if the lock still holds the lease's token and
+//! was renewed within 0.75 × TTL. A lease that was taken over, released,
+//! force-released or forged gets `lock-lost` and nothing lands. Unlike
+//! `partitioned-datastore`, whose takeover raises a fence in the model's
+//! partition that a late compare-and-swap then fails on, there is no
+//! per-model index object to fence in: the guard is this check under the
+//! namespace lock, and the self-fence leaves a quarter of the TTL for the
+//! push to land. A push slower than that could land after a takeover; the
+//! taker's own commit then waits for the namespace lock and merges on top.
 //!
 //! Each side writes its own lock and then looks for the other's: model
 //! locks re-check the namespace lock after they are created, a structural
@@ -9,6 +21,7 @@
 //! A commit's own hold of the namespace lock (see `namespace_lock`) does not
 //! keep model locks out: it is short-lived and per write.
 
+use silt_extension::change;
 use silt_extension::clock;
 use silt_extension::exports::silt::datastore::locks::{AcquireOptions, Guest};
 use silt_extension::layout::{self, MODEL_LOCKS_PREFIX, NAMESPACE_LOCK_KEY};
@@ -34,14 +47,14 @@ fn acquire_model(model: &ModelRef, holder: &HolderBody, ttl_ms: u32) -> Result<L
     if let Some(namespace) = structural_lock()? {
         return Err(lock_object::held(&namespace));
     }
-    let body = lock_protocol::new_body(
+    let mut body = lock_protocol::new_body(
         ScopeBody::from_wit(&scope),
         holder,
         clock::random_hex(),
         ttl_ms,
     );
     let version =
-        lock_protocol::create(&key, &body)?.map_err(|current| lock_object::held(&current))?;
+        lock_protocol::create(&key, &mut body)?.map_err(|current| lock_object::held(&current))?;
     if let Some(namespace) = structural_lock()? {
         store::delete(&key)?;
         return Err(lock_object::held(&namespace));
@@ -51,8 +64,8 @@ fn acquire_model(model: &ModelRef, holder: &HolderBody, ttl_ms: u32) -> Result<L
 
 fn acquire_namespace(holder: &HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
     let token = format!("{STRUCTURAL}{}", clock::random_hex());
-    let body = lock_protocol::new_body(ScopeBody::Namespace, holder, token, ttl_ms);
-    let version = lock_protocol::create(NAMESPACE_LOCK_KEY, &body)?
+    let mut body = lock_protocol::new_body(ScopeBody::Namespace, holder, token, ttl_ms);
+    let version = lock_protocol::create(NAMESPACE_LOCK_KEY, &mut body)?
         .map_err(|current| lock_object::held(&current))?;
     // Then drain: a live model lock keeps the namespace lease out. Writing
     // ours before looking (as model acquirers do) means two racing
@@ -62,6 +75,23 @@ fn acquire_namespace(holder: &HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
         return Err(lock_object::held(&model));
     }
     Ok(body.lease(version))
+}
+
+/// Confirms from the model's lock object (one GET) that `lease` is still
+/// the current holder's and was renewed within 0.75 × TTL; `lock-lost`
+/// otherwise. A commit calls this with the namespace lock held, after its
+/// pull and just before its push. (The host's copy of the lease dates from
+/// the start of the call; the lock object is what counts.)
+pub fn confirm(model: &ModelRef, lease: &Lease) -> Result<(), Error> {
+    let key = layout::lock_key(&LockScope::Model(model.clone()))?;
+    let current = lock_protocol::ours(&key, &lease.token)?;
+    if let Some(silent) = change::silent_too_long(current.body.renewed_at, current.body.ttl_ms) {
+        return Err(Error::LockLost(format!(
+            "{key} was last renewed {silent} ms ago (TTL {} ms); stopped before committing so that a new holder cannot be overwritten",
+            current.body.ttl_ms
+        )));
+    }
+    Ok(())
 }
 
 impl Guest for Monolith {

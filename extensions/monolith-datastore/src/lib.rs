@@ -1,9 +1,11 @@
 //! monolith-datastore: the design silt is measured against, built faithfully
-//! and for real (it is a working datastore; its tests pass).
+//! and for real (it is a working datastore; it passes the contract suite).
 //!
 //! It is how the datastores in use today work (see the field notes): one
 //! index object per namespace holding every entry of every model, and one
-//! namespace lock that every write takes.
+//! namespace lock that every write takes. One thing today's datastores lack
+//! is added, because the contract asks for it: commits are fenced by the
+//! caller's model lease.
 //!
 //! ```text
 //! _meta/datastore.json                 index kind, layout version, retention
@@ -15,12 +17,16 @@
 //!
 //! - A write (put, remove, push) takes the namespace lock (create with
 //!   `If-None-Match: *`; retry every second; give up after twice the TTL,
-//!   60 s at the default), pulls the whole index, merges its changes, pushes
-//!   the whole index back unconditionally, and releases the lock.
-//! - Model locks may be taken first (the host does, for `silt run` and
+//!   60 s at the default), pulls the whole index, reads each written
+//!   model's lock object to confirm the caller still holds its lease (the
+//!   fence: `lock-lost` otherwise), merges its changes, pushes the whole
+//!   index back unconditionally, and releases the lock. Every writer, of
+//!   any model, is serialized on that one lock.
+//! - Model locks are taken first (the host does, for `silt run` and
 //!   `silt data put`), but the commit still takes the namespace lock.
-//! - Heartbeat, release and stale-break are unconditional: read, compare
-//!   the token, then a plain PUT or DELETE (a check-then-act race, as today).
+//! - A stale lock is taken over by compare-and-swap on its version, one
+//!   generation up; heartbeat and release read the lock, compare the token,
+//!   then PUT or DELETE conditional on the version read.
 //! - A no-op sync is one HEAD of the index: its version is remembered
 //!   locally with the listing of every model's version.
 //! - Lazy hydration is metadata-first: the whole index is fetched, then only

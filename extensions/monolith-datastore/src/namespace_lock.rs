@@ -36,8 +36,8 @@ pub fn acquire_for_push(holder: &Holder, ttl_ms: u32) -> Result<Held, Error> {
     let max_wait = 2 * u64::from(ttl_ms);
     loop {
         let token = format!("{PUSH}{}", clock::random_hex());
-        let body = lock_protocol::new_body(ScopeBody::Namespace, &holder, token, ttl_ms);
-        match lock_protocol::create(NAMESPACE_LOCK_KEY, &body)? {
+        let mut body = lock_protocol::new_body(ScopeBody::Namespace, &holder, token, ttl_ms);
+        match lock_protocol::create(NAMESPACE_LOCK_KEY, &mut body)? {
             Ok(_) => return Ok(Held { token: body.token }),
             Err(current) if clock::now_ms().saturating_sub(started) >= max_wait => {
                 return Err(lock_object::held(&current));
