@@ -1,5 +1,21 @@
 //! Changes to one model's slice of the index, as every index kind applies
 //! them: new versions, tombstones, retention.
+//!
+//! A commit of any index kind: read the model's slice, [`apply`] the
+//! changes to it in memory, write it back conditionally, then
+//! [`delete_dropped`] the content of the versions retention let go.
+//!
+//! ```no_run,standalone_crate
+//! use silt_extension::change::{Change, Committed};
+//! use silt_extension::{Index, clock};
+//! use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+//!
+//! /// Removes `name` from the model: one tombstone, committed under `lease`.
+//! fn remove<I: Index>(model: &ModelRef, name: &str, lease: &Lease) -> Result<Committed, Error> {
+//!     let change = Change::Remove { name: name.to_owned(), version: clock::version_token() };
+//!     I::commit(model, lease, &[change])
+//! }
+//! ```
 
 use crate::clock;
 use crate::layout::{self, DATA_AREA};
@@ -8,6 +24,28 @@ use crate::silt::datastore::types::{Error, Lease, LockScope, ModelRef};
 use crate::store;
 
 /// One change to a model.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::Change;
+/// use silt_extension::layout::{self, DATA_AREA};
+/// use silt_extension::silt::datastore::object_store::{self, PutMode, UploadItem};
+/// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+/// use silt_extension::{Index, clock, local, store};
+///
+/// /// Uploads a working-copy file as a new version, then commits it.
+/// fn put<I: Index>(model: &ModelRef, name: &str, lease: &Lease) -> Result<String, Error> {
+///     let path = layout::working_path(model, name);
+///     let (sha256, size, _mtime_ns) = local::hash_stable(&path)?;
+///     let version = clock::version_token();
+///     let key = layout::object_key(DATA_AREA, model, name, &version);
+///     let item = UploadItem { cache_path: path, key: key.clone(), mode: PutMode::Create };
+///     for result in object_store::upload(&[item]) {
+///         result.map_err(|err| store::error(&key, err))?;
+///     }
+///     let change = Change::Put { name: name.to_owned(), version, size, sha256 };
+///     Ok(I::commit(model, lease, &[change])?.version)
+/// }
+/// ```
 pub enum Change {
     /// A new version of `name`, whose content is already stored under `version`.
     Put {
@@ -38,6 +76,18 @@ pub enum Change {
 
 impl Change {
     /// Its fresh version token; the first change's token is the commit's.
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::change::{self, Change};
+    /// use silt_extension::clock;
+    /// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+    /// let changes = [
+    ///     Change::Remove { name: "old.bin".into(), version: clock::version_token() },
+    ///     Change::Remove { name: "older.bin".into(), version: clock::version_token() },
+    /// ];
+    /// assert_eq!(change::commit_token(&changes)?, changes[0].version());
+    /// # Ok(()) }
+    /// ```
     pub fn version(&self) -> &str {
         match self {
             Change::Put { version, .. }
@@ -48,6 +98,26 @@ impl Change {
 }
 
 /// What a commit wrote.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::Change;
+/// use silt_extension::{Index, clock};
+/// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+///
+/// /// Keeps the newest 3 versions of each file of the model (a gc).
+/// fn trim<I: Index>(model: &ModelRef, lease: &Lease) -> Result<(), Error> {
+///     let trim = Change::Trim { keep: 3, version: clock::version_token() };
+///     let committed = I::commit(model, lease, &[trim])?;
+///     let (objects, bytes) = committed.deleted;
+///     println!(
+///         "{}: expired {} versions, freed {objects} objects ({bytes} bytes); now at {}",
+///         silt_extension::layout::model_label(model),
+///         committed.expired.len(),
+///         committed.version,
+///     );
+///     Ok(())
+/// }
+/// ```
 pub struct Committed {
     /// The model's slice as committed.
     pub partition: Partition,
@@ -62,6 +132,21 @@ pub struct Committed {
 }
 
 /// The outcome of applying changes to a slice in memory.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::{self, Applied, Change};
+/// use silt_extension::partition::Partition;
+/// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+///
+/// fn stage(model: &ModelRef, slice: &mut Partition, lease: &Lease, changes: &[Change]) -> Result<Applied, Error> {
+///     let applied = change::apply(model, slice, lease, changes, 10)?;
+///     for (name, entry) in &applied.entries {
+///         println!("{name}: new version {}", entry.version);
+///     }
+///     // `applied.dropped` is deleted only once the slice is written back.
+///     Ok(applied)
+/// }
+/// ```
 pub struct Applied {
     /// The entries added, by name.
     pub entries: Vec<(String, Entry)>,
@@ -71,6 +156,27 @@ pub struct Applied {
 }
 
 /// The commit token of `changes` (the first change's version token).
+///
+/// Pass it to `put-owned` as the owner token and keep it in the written
+/// body (each change's version is, and [`Partition::last_commit`] holds it
+/// for a commit that adds none), so a retried write that already landed is
+/// recognised as ours.
+///
+/// # Errors
+/// `invalid-input` when `changes` is empty.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::{self, Change};
+/// use silt_extension::partition::Partition;
+/// use silt_extension::silt::datastore::types::Error;
+///
+/// fn stamp_commit(next: &mut Partition, changes: &[Change]) -> Result<String, Error> {
+///     let token = change::commit_token(changes)?;
+///     next.seq += 1;
+///     next.last_commit = token.clone();
+///     Ok(token)
+/// }
+/// ```
 pub fn commit_token(changes: &[Change]) -> Result<String, Error> {
     changes
         .first()
@@ -79,6 +185,22 @@ pub fn commit_token(changes: &[Change]) -> Result<String, Error> {
 }
 
 /// Checks that `lease` is a lease on `model`.
+///
+/// # Errors
+/// `invalid-input` when `lease` is on another model or on a wider scope.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::{self, Change, Committed};
+/// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+///
+/// fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error> {
+///     // Coverage only: the host's copy of the lease dates from the start of the
+///     // call; whether it is still ours is the lock object's to say.
+///     change::covers(lease, model)?;
+///     // ...
+/// #   todo!()
+/// }
+/// ```
 pub fn covers(lease: &Lease, model: &ModelRef) -> Result<(), Error> {
     let covers = match &lease.scope {
         LockScope::Model(held) => layout::same_model(held, model),
@@ -96,6 +218,23 @@ pub fn covers(lease: &Lease, model: &ModelRef) -> Result<(), Error> {
 /// How long a lease renewed at `renewed_at` has been silent, if longer
 /// than work may start or commit under (0.75 × TTL: a quarter of the TTL
 /// is left for the commit to land before anyone may take the lease over).
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::{change, layout, lock_object};
+/// use silt_extension::silt::datastore::types::{Error, Lease};
+///
+/// /// Right before a commit: asks the lock object, not the lease copy.
+/// fn confirm(lease: &Lease) -> Result<(), Error> {
+///     let key = layout::lock_key(&lease.scope)?;
+///     let Some(current) = lock_object::read_lock(&key)?.filter(|c| c.body.token == lease.token) else {
+///         return Err(Error::LockLost(format!("{key} is no longer ours")));
+///     };
+///     if let Some(silent) = change::silent_too_long(current.body.renewed_at, current.body.ttl_ms) {
+///         return Err(Error::LockLost(format!("{key} was last renewed {silent} ms ago")));
+///     }
+///     Ok(())
+/// }
+/// ```
 pub fn silent_too_long(renewed_at: u64, ttl_ms: u32) -> Option<u64> {
     let silent = clock::now_ms().saturating_sub(renewed_at);
     (silent > u64::from(ttl_ms) * 3 / 4).then_some(silent)
@@ -105,6 +244,23 @@ pub fn silent_too_long(renewed_at: u64, ttl_ms: u32) -> Option<u64> {
 /// host's copy of it is fresh enough to start work under. (A commit at the
 /// end of a long call cannot judge by this copy, which the host has renewed
 /// since; it asks the store, see the index's commit.)
+///
+/// # Errors
+/// `invalid-input` as [`covers`]; `lock-lost` when the lease was last
+/// renewed too long ago.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::{self, Change};
+/// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+/// use silt_extension::{Index, clock};
+///
+/// fn remove_file<I: Index>(model: ModelRef, name: String, lease: Lease) -> Result<(), Error> {
+///     change::check_lease(&lease, &model)?; // before any work
+///     let change = Change::Remove { name, version: clock::version_token() };
+///     I::commit(&model, &lease, &[change])?;
+///     Ok(())
+/// }
+/// ```
 pub fn check_lease(lease: &Lease, model: &ModelRef) -> Result<(), Error> {
     covers(lease, model)?;
     if let Some(silent) = silent_too_long(lease.renewed_at, lease.ttl_ms) {
@@ -119,6 +275,44 @@ pub fn check_lease(lease: &Lease, model: &ModelRef) -> Result<(), Error> {
 
 /// Applies `changes` to `slice` in memory: each becomes the latest version
 /// of its name, written by `lease`'s holder; versions beyond `retain` drop.
+///
+/// # Errors
+/// `not-found` for a removal of a name that is not live; `slice` may then
+/// be partly changed (read it again).
+///
+/// A whole compare-and-swap commit of a per-model index object:
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::{self, Change, Committed};
+/// use silt_extension::partition::Versioned;
+/// use silt_extension::silt::datastore::object_store::PutMode;
+/// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+/// use silt_extension::store::{self, Written};
+/// use silt_extension::{Index, meta};
+///
+/// fn commit<I: Index>(key: &str, model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error> {
+///     change::covers(lease, model)?;
+///     let retain = meta::read(I::KIND)?.retain_versions;
+///     let token = change::commit_token(changes)?;
+///     store::retry_lost(key, 16, |_attempt| {
+///         let Versioned { partition: mut next, version } = I::read(model)?;
+///         next.seq += 1;
+///         next.last_commit = token.clone();
+///         let applied = change::apply(model, &mut next, lease, changes, retain)?;
+///         let mode = version.map_or(PutMode::Create, PutMode::Update);
+///         Ok(match store::put_owned(key, &next.to_bytes(), &mode, &token)? {
+///             Written::Landed(version) => Some(Committed {
+///                 deleted: change::delete_dropped(model, &applied.dropped),
+///                 partition: next,
+///                 version,
+///                 entries: applied.entries,
+///                 expired: applied.dropped,
+///             }),
+///             Written::Lost => None,
+///         })
+///     })
+/// }
+/// ```
 pub fn apply(
     model: &ModelRef,
     slice: &mut Partition,
@@ -195,6 +389,21 @@ pub fn apply(
 /// Deletes the objects of versions the retention or gc dropped. Best
 /// effort: the commit has landed, and an object left behind is only wasted
 /// space. Returns the objects deleted and their bytes.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::{self, Applied};
+/// use silt_extension::silt::datastore::types::ModelRef;
+/// use silt_extension::store::Written;
+///
+/// fn after_write(model: &ModelRef, written: Written, applied: &Applied) -> Option<(u64, u64)> {
+///     match written {
+///         // Landed: nothing refers to the dropped versions any more.
+///         Written::Landed(_) => Some(change::delete_dropped(model, &applied.dropped)),
+///         // Lost: the slice in the store still lists them; keep their objects.
+///         Written::Lost => None,
+///     }
+/// }
+/// ```
 pub fn delete_dropped(model: &ModelRef, dropped: &[(String, Entry)]) -> (u64, u64) {
     let mut deleted = (0, 0);
     for (name, entry) in dropped.iter().filter(|(_, entry)| !entry.deleted) {

@@ -3,6 +3,26 @@
 //!
 //! Local edits always win: a file changed locally is never overwritten or
 //! removed here; push commits it.
+//!
+//! Every [`Index`] answers the `hydration` interface through this module;
+//! its pieces also serve an extension's own calls:
+//!
+//! ```no_run,standalone_crate
+//! use silt_extension::Index;
+//! use silt_extension::hydrate::{self, Planned};
+//! use silt_extension::silt::datastore::types::{Error, ModelRef};
+//!
+//! /// Brings the files of `model` present locally up to date with the store.
+//! fn refresh_present<I: Index>(model: &ModelRef) -> Result<Vec<String>, Error> {
+//!     let mut stats = hydrate::no_transfers();
+//!     let mut planned = Planned::read::<I>(model, true, &mut stats)?;
+//!     let applied = hydrate::apply_many(std::slice::from_mut(&mut planned), &mut stats);
+//!     let flushed = silt_extension::local::flush_summary(silt_extension::layout::DATA_AREA);
+//!     let changed = applied?;
+//!     flushed?;
+//!     Ok(changed)
+//! }
+//! ```
 
 use crate::exports::silt::datastore::hydration::{Guest, HydrateOptions, HydrateReport};
 use crate::layout::{self, DATA_AREA};
@@ -14,6 +34,18 @@ use crate::store;
 use crate::{Fresh, Index, log_warn};
 
 /// Empty transfer counts.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::exports::silt::datastore::hydration::HydrateReport;
+/// use silt_extension::hydrate;
+///
+/// // A dry run moves nothing; it only counts.
+/// let report = HydrateReport {
+///     stats: hydrate::no_transfers(),
+///     objects_present: 12,
+///     objects_remaining: 3,
+/// };
+/// ```
 pub fn no_transfers() -> TransferStats {
     TransferStats {
         objects_downloaded: 0,
@@ -27,6 +59,32 @@ pub fn no_transfers() -> TransferStats {
 
 /// Brings `sidecar`'s copy of the model's slice up to date with the store
 /// (a conditional read). Returns true when it changed.
+///
+/// Only the slice: the working copy is not touched, and the caller decides
+/// which store version the sidecar may claim ([`keep_slice_only`]).
+///
+/// # Errors
+/// As the index's [`Index::read_if_changed`].
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::hydrate;
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::local;
+/// use silt_extension::silt::datastore::types::{Error, ModelRef};
+/// use silt_extension::Index;
+///
+/// /// Files in the store, counting models never hydrated here.
+/// fn files_in_store<I: Index>(model: &ModelRef) -> Result<usize, Error> {
+///     let mut sidecar = local::load(DATA_AREA, model);
+///     let prior = sidecar.store_version.clone();
+///     let mut stats = hydrate::no_transfers();
+///     if hydrate::refresh::<I>(model, &mut sidecar, &mut stats)? {
+///         hydrate::keep_slice_only(&mut sidecar, prior);
+///         local::save(DATA_AREA, model, &sidecar)?;
+///     }
+///     Ok(sidecar.partition.map_or(0, |slice| slice.live_files().count()))
+/// }
+/// ```
 pub fn refresh<I: Index>(
     model: &ModelRef,
     sidecar: &mut Sidecar,
@@ -54,6 +112,21 @@ pub fn refresh<I: Index>(
 }
 
 /// What bringing one model's working copy up to date would do.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::hydrate::Plan;
+///
+/// fn report(plan: &Plan) -> String {
+///     let bytes: u64 = plan.downloads.iter().map(|(_, entry)| entry.size).sum();
+///     format!(
+///         "{} to fetch ({bytes} bytes), {} to remove, {} present; local edits kept: {:?}",
+///         plan.downloads.len(),
+///         plan.removals.len(),
+///         plan.present,
+///         plan.conflicts,
+///     )
+/// }
+/// ```
 #[derive(Default)]
 pub struct Plan {
     /// Files to download: name and the version to fetch.
@@ -88,6 +161,26 @@ fn unmodified(sidecar: &mut Sidecar, model: &ModelRef, name: &str) -> Result<boo
 
 /// Plans the working copy of `model` against `sidecar.partition`. With
 /// `only_present`, files that are not in the working copy stay absent.
+///
+/// May stamp files in `sidecar` that turn out to hold a committed version.
+///
+/// # Errors
+/// `invalid-input` when a working-copy file cannot be hashed.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::hydrate;
+/// use silt_extension::layout::{self, DATA_AREA};
+/// use silt_extension::local;
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+/// // A dry run: what a pull would fetch, from the slice the sidecar holds.
+/// let mut sidecar = local::load(DATA_AREA, &model);
+/// let plan = hydrate::plan(&model, &mut sidecar, true)?;
+/// for (name, _entry) in &plan.downloads {
+///     println!("would refresh {}", layout::working_path(&model, name));
+/// }
+/// # Ok(()) }
+/// ```
 pub fn plan(model: &ModelRef, sidecar: &mut Sidecar, only_present: bool) -> Result<Plan, Error> {
     let mut plan = Plan::default();
     let Some(partition) = sidecar.partition.clone() else {
@@ -148,9 +241,52 @@ pub fn plan(model: &ModelRef, sidecar: &mut Sidecar, only_present: bool) -> Resu
 
 /// Downloads a pull gathers across models before it applies them: enough
 /// to keep every transfer slot busy, few enough to bound memory.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::hydrate::{self, Planned, DOWNLOADS_PER_BATCH};
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::silt::datastore::types::{Error, ModelRef};
+/// use silt_extension::{Index, local};
+///
+/// fn hydrate_all<I: Index>(models: &[ModelRef]) -> Result<(), Error> {
+///     let mut stats = hydrate::no_transfers();
+///     let mut work: Vec<Planned> = Vec::new();
+///     let mut pending = 0;
+///     for model in models {
+///         let planned = Planned::read::<I>(model, false, &mut stats)?;
+///         pending += planned.plan.downloads.len().max(1); // a held sidecar counts too
+///         work.push(planned);
+///         if pending >= DOWNLOADS_PER_BATCH {
+///             let applied = hydrate::apply_many(&mut work, &mut stats);
+///             work.clear();
+///             pending = 0;
+///             if let Err(err) = applied {
+///                 local::flush_summary(DATA_AREA)?; // record what did land
+///                 return Err(err);
+///             }
+///         }
+///     }
+///     let applied = hydrate::apply_many(&mut work, &mut stats);
+///     let flushed = local::flush_summary(DATA_AREA);
+///     applied?;
+///     flushed
+/// }
+/// ```
 pub const DOWNLOADS_PER_BATCH: usize = 4096;
 
 /// One model's planned work, for [`apply_many`].
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::hydrate::Planned;
+///
+/// /// Drops the removals of a plan: the sidecar must then not claim the new version.
+/// fn keep_files(planned: &mut Planned) {
+///     if !planned.plan.removals.is_empty() {
+///         planned.plan.removals.clear();
+///         planned.settles = false;
+///     }
+/// }
+/// ```
 pub struct Planned {
     /// The model.
     pub model: ModelRef,
@@ -171,6 +307,22 @@ impl Planned {
     /// `model`'s sidecar, its slice refreshed from the store, and the plan
     /// that brings its working copy to it (`only_present`: files not in the
     /// working copy stay absent).
+    ///
+    /// # Errors
+    /// As [`refresh`] and [`plan`].
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::hydrate::{self, Planned};
+    /// use silt_extension::silt::datastore::types::{Error, ModelRef};
+    /// use silt_extension::Index;
+    ///
+    /// /// How many files of the model are not present locally yet.
+    /// fn missing<I: Index>(model: &ModelRef) -> Result<usize, Error> {
+    ///     let mut stats = hydrate::no_transfers();
+    ///     let planned = Planned::read::<I>(model, false, &mut stats)?;
+    ///     Ok(planned.plan.downloads.len())
+    /// }
+    /// ```
     pub fn read<I: Index>(
         model: &ModelRef,
         only_present: bool,
@@ -191,6 +343,26 @@ impl Planned {
 
     /// Keeps at most `budget` downloads, present files' refreshes first;
     /// dropping one of those unsettles the model.
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::hydrate::{self, Planned};
+    /// use silt_extension::silt::datastore::types::{Error, ModelRef};
+    /// use silt_extension::Index;
+    ///
+    /// /// Hydrates at most `max_objects` files of the model; returns how many are left.
+    /// fn hydrate_some<I: Index>(model: &ModelRef, max_objects: usize) -> Result<usize, Error> {
+    ///     let mut stats = hydrate::no_transfers();
+    ///     let mut planned = Planned::read::<I>(model, false, &mut stats)?;
+    ///     let wanted = planned.plan.downloads.len();
+    ///     planned.keep_downloads(max_objects);
+    ///     let left = wanted - planned.plan.downloads.len();
+    ///     let applied = hydrate::apply_many(std::slice::from_mut(&mut planned), &mut stats);
+    ///     let flushed = silt_extension::local::flush_summary(silt_extension::layout::DATA_AREA);
+    ///     applied?;
+    ///     flushed?;
+    ///     Ok(left)
+    /// }
+    /// ```
     pub fn keep_downloads(&mut self, budget: usize) {
         let local = &self.sidecar.local;
         self.plan
@@ -212,6 +384,23 @@ impl Planned {
 /// failed hydration, `hydrate-file`, gc, dry runs, status): a sidecar never
 /// claims a version its present files were not refreshed to — pull trusts
 /// that claim to skip the model.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::Committed;
+/// use silt_extension::hydrate;
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::local;
+/// use silt_extension::silt::datastore::types::{Error, ModelRef};
+///
+/// /// After a gc commit: keep the new slice, but the files here are not at it.
+/// fn keep_gc(model: &ModelRef, committed: Committed) -> Result<(), Error> {
+///     let mut sidecar = local::load(DATA_AREA, model);
+///     sidecar.partition = Some(committed.partition);
+///     let prior = sidecar.store_version.replace(committed.version);
+///     hydrate::keep_slice_only(&mut sidecar, prior);
+///     local::save(DATA_AREA, model, &sidecar)
+/// }
+/// ```
 pub fn keep_slice_only(sidecar: &mut Sidecar, prior: Option<String>) {
     if !sidecar.local.is_empty() {
         sidecar.store_version = prior;
@@ -223,6 +412,35 @@ pub fn keep_slice_only(sidecar: &mut Sidecar, prior: Option<String>) {
 /// files alone would leave most idle); then removals, and each sidecar
 /// stamped and saved — also when some download failed, so what landed is
 /// kept. Returns the cache paths that changed.
+///
+/// Call [`crate::local::flush_summary`] afterwards, after an error too: the
+/// sidecars saved are then in the summary (else only a later re-read finds
+/// them current).
+///
+/// # Errors
+/// The first failed download, else the first sidecar that could not be
+/// saved; everything else is still carried out.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::hydrate::{self, Planned};
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::silt::datastore::types::{Error, ModelRef};
+/// use silt_extension::{Index, local};
+///
+/// /// Hydrates every file of these models: one bulk download for all of them.
+/// fn hydrate<I: Index>(models: &[ModelRef]) -> Result<Vec<String>, Error> {
+///     let mut stats = hydrate::no_transfers();
+///     let mut work = models
+///         .iter()
+///         .map(|model| Planned::read::<I>(model, false, &mut stats))
+///         .collect::<Result<Vec<_>, _>>()?;
+///     let applied = hydrate::apply_many(&mut work, &mut stats);
+///     let flushed = local::flush_summary(DATA_AREA); // record what landed, even on error
+///     let changed = applied?;
+///     flushed?;
+///     Ok(changed)
+/// }
+/// ```
 pub fn apply_many(work: &mut [Planned], stats: &mut TransferStats) -> Result<Vec<String>, Error> {
     let mut items = Vec::new();
     let mut owners = Vec::new();

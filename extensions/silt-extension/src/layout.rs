@@ -1,21 +1,101 @@
 //! Where everything lives: keys in the store and paths in the cache, and the
 //! rules for the names that go into them.
+//!
+//! Keys are relative to the datastore root, cache paths relative to the
+//! preopened `/cache`; build both here rather than with `format!`, so that
+//! every index kind and the working copy agree:
+//!
+//! ```no_run,standalone_crate
+//! use silt_extension::layout::{self, DATA_AREA};
+//! use silt_extension::silt::datastore::types::ModelRef;
+//!
+//! let model = ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+//! assert_eq!(layout::model_label(&model), "vision/detector/m-42");
+//! assert_eq!(
+//!     layout::object_key(DATA_AREA, &model, "weights.bin", "v7"),
+//!     "data/vision/detector/m-42/weights.bin/v7",
+//! );
+//! assert_eq!(layout::working_path(&model, "weights.bin"), "data/vision/detector/m-42/weights.bin");
+//! ```
 
 use crate::silt::datastore::types::{Error, LockScope, ModelRef};
 
 /// Datastore metadata (layout version, retention).
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::{layout, store};
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// // A root that was never set up has no metadata object.
+/// let set_up = store::get(layout::META_KEY)?.is_some();
+/// # Ok(()) }
+/// ```
 pub const META_KEY: &str = "_meta/datastore.json";
+
 /// Prefix of every lock.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::{layout, store};
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// let locks = store::list_all(layout::LOCKS_PREFIX)?.len();
+/// # Ok(()) }
+/// ```
 pub const LOCKS_PREFIX: &str = "_locks/";
+
 /// The namespace lock.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::{clock, layout, lock_object};
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// let now = clock::now_ms();
+/// let structural_work = lock_object::read_lock(layout::NAMESPACE_LOCK_KEY)?
+///     .filter(|current| !current.body.stale(now));
+/// # Ok(()) }
+/// ```
 pub const NAMESPACE_LOCK_KEY: &str = "_locks/namespace.json";
+
 /// Prefix of model locks.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::{layout, lock_object};
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// // A namespace acquirer waits while any model lease is live.
+/// if let Some(model_lock) = lock_object::first_live(layout::MODEL_LOCKS_PREFIX)? {
+///     return Err(lock_object::held(&model_lock));
+/// }
+/// # Ok(()) }
+/// ```
 pub const MODEL_LOCKS_PREFIX: &str = "_locks/model/";
+
 /// The area holding model files.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::partition::Partition;
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+/// let slice = Partition::empty(DATA_AREA, &model);
+/// assert_eq!(slice.area, "data");
+/// ```
 pub const DATA_AREA: &str = "data";
+
 /// The cache directory, as preopened by the host.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout;
+///
+/// assert_eq!(layout::in_cache(".silt/state.json"), format!("{}/.silt/state.json", layout::CACHE_ROOT));
+/// ```
 pub const CACHE_ROOT: &str = "/cache";
+
 /// silt's own files in the cache (sidecars); never part of a working copy.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::{layout, local};
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// // An index kind's own local state goes under it too.
+/// let state = format!("{}/my-index/state.json", layout::CACHE_STATE_DIR);
+/// local::write_atomic(&state, b"{}")?;
+/// # Ok(()) }
+/// ```
 pub const CACHE_STATE_DIR: &str = ".silt";
 
 /// Checks one path segment: non-empty, printable, not `.`/`..`, no `\`.
@@ -35,6 +115,23 @@ fn check_segment(what: &str, whole: &str, segment: &str) -> Result<(), Error> {
 
 /// Checks a model reference: a type of one or more `/`-separated segments,
 /// an id of exactly one.
+///
+/// # Errors
+/// `invalid-input` naming the model and the rule it breaks (also for a type
+/// under [`CACHE_STATE_DIR`]).
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout;
+/// use silt_extension::silt::datastore::types::ModelRef;
+///
+/// let model = |model_type: &str, model_id: &str| ModelRef {
+///     model_type: model_type.into(),
+///     model_id: model_id.into(),
+/// };
+/// assert!(layout::check_model(&model("vision/detector", "m-42")).is_ok());
+/// assert!(layout::check_model(&model("vision/../secrets", "m-42")).is_err());
+/// assert!(layout::check_model(&model("vision", "")).is_err());
+/// ```
 pub fn check_model(model: &ModelRef) -> Result<(), Error> {
     let whole = format!("{}/{}", model.model_type, model.model_id);
     for segment in model.model_type.split('/') {
@@ -55,6 +152,18 @@ pub fn check_model(model: &ModelRef) -> Result<(), Error> {
 }
 
 /// Checks a file name within a model: a relative path.
+///
+/// # Errors
+/// `invalid-input` for an empty segment, `.` or `..`, a `\` or a control
+/// character.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout;
+///
+/// assert!(layout::check_name("weights/final.bin").is_ok());
+/// assert!(layout::check_name("../outside").is_err());
+/// assert!(layout::check_name("/etc/passwd").is_err()); // an empty first segment
+/// ```
 pub fn check_name(name: &str) -> Result<(), Error> {
     for segment in name.split('/') {
         check_segment("file name", name, segment)?;
@@ -63,17 +172,42 @@ pub fn check_name(name: &str) -> Result<(), Error> {
 }
 
 /// True when `a` and `b` name the same model.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout;
+/// use silt_extension::silt::datastore::types::{Lease, LockScope, ModelRef};
+///
+/// fn lease_of<'a>(leases: &'a [Lease], model: &ModelRef) -> Option<&'a Lease> {
+///     leases.iter().find(|lease| {
+///         matches!(&lease.scope, LockScope::Model(held) if layout::same_model(held, model))
+///     })
+/// }
+/// ```
 pub fn same_model(a: &ModelRef, b: &ModelRef) -> bool {
     a.model_type == b.model_type && a.model_id == b.model_id
 }
 
 /// `type/id`, as users write it.
+///
+/// ```no_run,standalone_crate
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+/// assert_eq!(silt_extension::layout::model_label(&model), "vision/detector/m-42");
+/// ```
 pub fn model_label(model: &ModelRef) -> String {
     format!("{}/{}", model.model_type, model.model_id)
 }
 
 /// Where one version of a file's content lives. Never overwritten: the
 /// version token is fresh for every commit.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::clock;
+/// use silt_extension::layout::{self, DATA_AREA};
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+/// // Upload a new version under a key nobody has used.
+/// let key = layout::object_key(DATA_AREA, &model, "weights.bin", &clock::version_token());
+/// assert!(key.starts_with("data/vision/detector/m-42/weights.bin/"));
+/// ```
 pub fn object_key(area: &str, model: &ModelRef, name: &str, version: &str) -> String {
     format!(
         "{area}/{}/{}/{name}/{version}",
@@ -82,6 +216,21 @@ pub fn object_key(area: &str, model: &ModelRef, name: &str, version: &str) -> St
 }
 
 /// The lock object of a scope.
+///
+/// # Errors
+/// `invalid-input` for a model that fails [`check_model`]; `not-supported`
+/// for [`LockScope::Global`] (an extension sees one namespace).
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout;
+/// use silt_extension::silt::datastore::types::{LockScope, ModelRef};
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// let model = ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+/// let key = layout::lock_key(&LockScope::Model(model))?;
+/// assert_eq!(key, "_locks/model/vision/detector/m-42.json");
+/// assert_eq!(layout::lock_key(&LockScope::Namespace)?, layout::NAMESPACE_LOCK_KEY);
+/// # Ok(()) }
+/// ```
 pub fn lock_key(scope: &LockScope) -> Result<String, Error> {
     match scope {
         LockScope::Model(model) => {
@@ -99,16 +248,39 @@ pub fn lock_key(scope: &LockScope) -> Result<String, Error> {
 }
 
 /// The model's working directory, relative to the cache.
+///
+/// ```no_run,standalone_crate
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+/// let dir = silt_extension::layout::working_dir(&model);
+/// assert_eq!(dir, "data/vision/detector/m-42");
+/// ```
 pub fn working_dir(model: &ModelRef) -> String {
     format!("{DATA_AREA}/{}/{}", model.model_type, model.model_id)
 }
 
 /// A file of the model's working copy, relative to the cache.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::{layout, local};
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+/// let path = layout::working_path(&model, "weights.bin");
+/// assert_eq!(path, "data/vision/detector/m-42/weights.bin");
+/// let present = local::stat(&path).is_some();
+/// ```
 pub fn working_path(model: &ModelRef, name: &str) -> String {
     format!("{}/{name}", working_dir(model))
 }
 
 /// The sidecar of a partition, relative to the cache.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::{self, DATA_AREA};
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+/// assert_eq!(
+///     layout::sidecar_path(DATA_AREA, &model),
+///     ".silt/index/data/vision/detector/m-42.json",
+/// );
+/// ```
 pub fn sidecar_path(area: &str, model: &ModelRef) -> String {
     format!(
         "{CACHE_STATE_DIR}/index/{area}/{}/{}.json",
@@ -117,16 +289,36 @@ pub fn sidecar_path(area: &str, model: &ModelRef) -> String {
 }
 
 /// The summary of the sidecars of `area` (model → version), relative to the cache.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::{self, DATA_AREA};
+///
+/// assert_eq!(layout::summary_path(DATA_AREA), ".silt/index/data.versions.json");
+/// ```
 pub fn summary_path(area: &str) -> String {
     format!("{CACHE_STATE_DIR}/index/{area}.versions.json")
 }
 
 /// An absolute path inside the preopened cache directory.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout;
+///
+/// // `std::fs` needs absolute paths; keys and sidecar paths are relative.
+/// let state = std::fs::read(layout::in_cache(".silt/my-index/state.json")).ok();
+/// ```
 pub fn in_cache(relative: &str) -> String {
     format!("{CACHE_ROOT}/{relative}")
 }
 
 /// True for the host's in-flight download files (`.<name>.silt-tmp.*`).
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout;
+///
+/// assert!(layout::is_transfer_temp(".weights.bin.silt-tmp.3f9a"));
+/// assert!(!layout::is_transfer_temp("weights.bin"));
+/// ```
 pub fn is_transfer_temp(file_name: &str) -> bool {
     file_name.starts_with('.') && file_name.contains(".silt-tmp.")
 }

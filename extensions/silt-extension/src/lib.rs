@@ -22,17 +22,70 @@
 //! and `capabilities` interfaces, and exports itself — policy, not
 //! plumbing:
 //!
-//! ```ignore
+//! ```no_run,standalone_crate
+//! use silt_extension::change::{Change, Committed};
+//! use silt_extension::exports::silt::datastore::{capabilities, locks};
+//! use silt_extension::layout::DATA_AREA;
+//! use silt_extension::silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef};
+//! use silt_extension::{Fresh, Index, Listed, lock_object, partition};
+//!
 //! silt_extension::metadata! {
 //!     description: "My datastore",
 //!     capabilities: ["scoped-sync", "model-locks"],
 //! }
 //!
 //! struct Mine;
-//! impl silt_extension::Index for Mine { /* read_if_changed, list, commit */ }
-//! impl silt_extension::exports::silt::datastore::locks::Guest for Mine { /* ... */ }
-//! impl silt_extension::exports::silt::datastore::capabilities::Guest for Mine { /* ... */ }
+//!
+//! impl Index for Mine {
+//!     const KIND: &'static str = "mine";
+//!
+//!     fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
+//!         let key = format!("_mine/{}/{}.json", model.model_type, model.model_id);
+//!         partition::read_object(&key, DATA_AREA, model, known)
+//!     }
+//!
+//!     fn list() -> Result<Listed, Error> {
+//!         // One LIST of `_mine/` (see `Index` for the whole of it).
+//! #       Ok(Listed::new())
+//!     }
+//!
+//!     fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error> {
+//!         // Read, `change::apply`, write back by compare-and-swap (see `Index`).
+//! #       let _ = (model, lease, changes);
+//! #       todo!()
+//!     }
+//! }
+//!
+//! impl locks::Guest for Mine {
+//!     // `acquire`, `renew` and `release` are the lease protocol: yours.
+//! #   fn acquire(_: LockScope, _: locks::AcquireOptions) -> Result<Lease, Error> { todo!() }
+//! #   fn renew(_: Lease) -> Result<Lease, Error> { todo!() }
+//! #   fn release(_: Lease) -> Result<(), Error> { todo!() }
+//!     fn inspect(scope: LockScope) -> Result<Option<LockInfo>, Error> {
+//!         lock_object::inspect(&scope)
+//!     }
+//!     fn list() -> Result<Vec<LockInfo>, Error> {
+//!         lock_object::list_all()
+//!     }
+//!     fn force_release(expected: LockInfo) -> Result<(), Error> {
+//!         lock_object::force_release(&expected)
+//!     }
+//! }
+//!
+//! impl capabilities::Guest for Mine {
+//!     fn describe() -> capabilities::Description {
+//!         use capabilities::Features;
+//!         capabilities::Description {
+//!             name: env!("CARGO_PKG_NAME").to_owned(),
+//!             version: env!("CARGO_PKG_VERSION").to_owned(),
+//!             features: Features::SCOPED_SYNC | Features::MODEL_LOCKS,
+//!         }
+//!     }
+//! }
+//!
+//! // `models`, `hydration` and `sync` come with `Index`.
 //! silt_extension::export!(Mine);
+//! # fn main() {}
 //! ```
 //!
 //! `extensions/partitioned-datastore` is the full example;
@@ -42,6 +95,21 @@
 //! The cache directory (`/cache`) holds the working copy at
 //! `data/<type>/<id>/<name>` and, under `.silt/`, a sidecar per model (its
 //! slice of the index as last seen, and stamps of the files present locally).
+//!
+//! The examples in these docs are compiled for `wasm32-wasip2` but never
+//! run: they call silt's host, which only silt itself provides.
+
+// Doc examples are ```no_run,standalone_crate, and compiled by
+//
+//   cargo test --doc --release --target wasm32-wasip2 --config 'target.wasm32-wasip2.runner="true"'
+//
+// `no_run`: nothing here can run them (they import silt's host interfaces).
+// `standalone_crate`: the 2024 edition otherwise merges doctests into one
+// binary that rustdoc must run. One merged doctest remains: wit-bindgen's
+// own example on the generated export macro, which we cannot mark; with
+// `true` as the runner it is compiled but not executed (rustdoc would
+// otherwise exec the .wasm and fail). An example added without
+// `no_run,standalone_crate` would likewise be compiled but never run.
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -52,6 +120,12 @@ wit_bindgen::generate!({
 
 /// The WIT package this SDK's bindings were generated from; the host
 /// accepts exactly the version it was built with.
+///
+/// ```no_run,standalone_crate
+/// // Say which contract the extension speaks, e.g. in `sync.setup`'s detail.
+/// let detail = format!("my-index, built for {}", silt_extension::API);
+/// assert!(silt_extension::API.starts_with("silt:datastore@"));
+/// ```
 pub const API: &str = "silt:datastore@0.4.0";
 
 /// Embeds the extension's metadata in the `silt-extension` custom section,
@@ -62,11 +136,14 @@ pub const API: &str = "silt:datastore@0.4.0";
 ///
 /// Strings are written into TOML as they are: no `"` or `\` in them.
 ///
-/// ```ignore
+/// Once per extension, at the top level of its crate:
+///
+/// ```no_run,standalone_crate
 /// silt_extension::metadata! {
 ///     description: "One index partition per model, leases with fencing",
 ///     capabilities: ["scoped-sync", "partitioned-index", "model-locks"],
 /// }
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! metadata {
@@ -114,9 +191,47 @@ use partition::Versioned;
 use silt::datastore::types::{Error, Lease, ModelRef};
 
 /// Models in the store by (type, id): the model and its slice's store version.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::{Index, Listed};
+/// use silt_extension::silt::datastore::types::Error;
+///
+/// /// `type/id@version` of every model the store has, in order.
+/// fn models<I: Index>() -> Result<Vec<String>, Error> {
+///     let listed: Listed = I::list()?;
+///     Ok(listed.values().map(|(model, version)| {
+///         format!("{}/{}@{version}", model.model_type, model.model_id)
+///     }).collect())
+/// }
+/// ```
 pub type Listed = BTreeMap<(String, String), (ModelRef, String)>;
 
 /// What a conditional read of one model's slice of the index found.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::{Fresh, Index};
+/// use silt_extension::local::Sidecar;
+/// use silt_extension::silt::datastore::types::{Error, ModelRef};
+///
+/// /// Brings a sidecar's copy of the slice up to date; true when it changed.
+/// fn refresh<I: Index>(model: &ModelRef, sidecar: &mut Sidecar) -> Result<bool, Error> {
+///     // A version is only "known" along with the slice it names.
+///     let known = sidecar.partition.as_ref().and(sidecar.store_version.as_deref());
+///     match I::read_if_changed(model, known)? {
+///         Fresh::Unchanged => Ok(false),
+///         Fresh::Changed(read) => {
+///             sidecar.partition = Some(read.partition);
+///             sidecar.store_version = read.version;
+///             Ok(true)
+///         }
+///         Fresh::Missing => {
+///             let had = sidecar.partition.take().is_some();
+///             sidecar.store_version = None;
+///             Ok(had)
+///         }
+///     }
+/// }
+/// ```
 pub enum Fresh {
     /// Still at the version the caller has.
     Unchanged,
@@ -130,6 +245,18 @@ impl Fresh {
     /// The slice read without a known version: what was found, else an
     /// empty slice with version `None`. (Only for reads without a known
     /// version, which are never `Unchanged`.)
+    ///
+    /// # Panics
+    /// On [`Fresh::Unchanged`].
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::Index;
+    /// use silt_extension::silt::datastore::types::{Error, ModelRef};
+    ///
+    /// fn fence<I: Index>(model: &ModelRef) -> Result<u64, Error> {
+    ///     Ok(I::read_if_changed(model, None)?.or_empty(model).partition.fence)
+    /// }
+    /// ```
     pub fn or_empty(self, model: &ModelRef) -> Versioned {
         match self {
             Fresh::Changed(versioned) => versioned,
@@ -148,31 +275,191 @@ impl Fresh {
 /// A model's "version" is whatever lets a reader tell that the model's slice
 /// changed: an object's store version, a sequence number. It is compared for
 /// equality only and remembered in the model's sidecar.
+///
+/// An index with one object per model, committed by compare-and-swap:
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::{self, Change, Committed};
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::partition::{self, Versioned};
+/// use silt_extension::silt::datastore::object_store::PutMode;
+/// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+/// use silt_extension::store::{self, Written};
+/// use silt_extension::{Fresh, Index, Listed, meta};
+///
+/// struct Mine;
+///
+/// /// The model's slice: `_mine/<type>/<id>.json`.
+/// fn key(model: &ModelRef) -> String {
+///     format!("_mine/{}/{}.json", model.model_type, model.model_id)
+/// }
+///
+/// impl Index for Mine {
+///     const KIND: &'static str = "mine";
+///
+///     fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
+///         partition::read_object(&key(model), DATA_AREA, model, known)
+///     }
+///
+///     fn list() -> Result<Listed, Error> {
+///         let mut listed = Listed::new();
+///         for object in store::list_all("_mine/")? {
+///             let label = object.key.trim_start_matches("_mine/").trim_end_matches(".json");
+///             if let Some((model_type, model_id)) = label.rsplit_once('/') {
+///                 let model = ModelRef { model_type: model_type.into(), model_id: model_id.into() };
+///                 listed.insert((model_type.into(), model_id.into()), (model, object.version));
+///             }
+///         }
+///         Ok(listed)
+///     }
+///
+///     fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error> {
+///         change::covers(lease, model)?;
+///         let retain = meta::read(Self::KIND)?.retain_versions;
+///         let token = change::commit_token(changes)?;
+///         store::retry_lost(&key(model), 16, |_attempt| {
+///             let Versioned { partition: mut next, version } = Self::read(model)?;
+///             if next.fence > lease.generation {
+///                 return Err(Error::LockLost("the lease was taken over; nothing was committed".into()));
+///             }
+///             next.seq += 1;
+///             next.last_commit = token.clone();
+///             let applied = change::apply(model, &mut next, lease, changes, retain)?;
+///             let mode = version.map_or(PutMode::Create, PutMode::Update);
+///             Ok(match store::put_owned(&key(model), &next.to_bytes(), &mode, &token)? {
+///                 Written::Landed(version) => Some(Committed {
+///                     deleted: change::delete_dropped(model, &applied.dropped),
+///                     partition: next,
+///                     version,
+///                     entries: applied.entries,
+///                     expired: applied.dropped,
+///                 }),
+///                 Written::Lost => None,
+///             })
+///         })
+///     }
+/// }
+/// # fn main() {}
+/// ```
 pub trait Index {
     /// The index kind, recorded in `_meta/datastore.json` so that an
     /// extension never reads another kind's datastore.
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::{Index, meta};
+    /// use silt_extension::silt::datastore::types::Error;
+    ///
+    /// fn retention<I: Index>() -> Result<u32, Error> {
+    ///     Ok(meta::read(I::KIND)?.retain_versions)
+    /// }
+    /// ```
     const KIND: &'static str;
 
     /// Reads the model's slice of the index, unless it is still at `known`.
+    ///
+    /// # Errors
+    /// The store's failure; `corrupt` when what is stored is not a slice of
+    /// `model`.
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::{Fresh, Index};
+    /// use silt_extension::partition::Versioned;
+    /// use silt_extension::silt::datastore::types::{Error, ModelRef};
+    ///
+    /// /// Keeps `cached` current with one conditional read.
+    /// fn current<I: Index>(model: &ModelRef, cached: &mut Option<Versioned>) -> Result<(), Error> {
+    ///     let known = cached.as_ref().and_then(|read| read.version.as_deref());
+    ///     match I::read_if_changed(model, known)? {
+    ///         Fresh::Unchanged => {}
+    ///         Fresh::Changed(read) => *cached = Some(read),
+    ///         Fresh::Missing => *cached = None,
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
     fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error>;
 
     /// Reads the model's slice of the index (empty with version `None` when
     /// the model has nothing committed).
+    ///
+    /// # Errors
+    /// As [`Index::read_if_changed`].
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::Index;
+    /// use silt_extension::silt::datastore::types::{Error, ModelRef};
+    ///
+    /// fn has_file<I: Index>(model: &ModelRef, name: &str) -> Result<bool, Error> {
+    ///     Ok(I::read(model)?.partition.live(name).is_some())
+    /// }
+    /// ```
     fn read(model: &ModelRef) -> Result<Versioned, Error> {
         Ok(Self::read_if_changed(model, None)?.or_empty(model))
     }
 
     /// Every model the store's index has, with its version.
+    ///
+    /// # Errors
+    /// The store's failure.
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::layout::{self, DATA_AREA};
+    /// use silt_extension::silt::datastore::types::{Error, ModelRef};
+    /// use silt_extension::{Index, local};
+    ///
+    /// /// The models that changed in the store since this cache last read them.
+    /// fn changed<I: Index>() -> Result<Vec<ModelRef>, Error> {
+    ///     let summary = local::summary(DATA_AREA);
+    ///     Ok(I::list()?
+    ///         .into_values()
+    ///         .filter(|(model, version)| !summary.is_current(&layout::model_label(model), version, false))
+    ///         .map(|(model, _)| model)
+    ///         .collect())
+    /// }
+    /// ```
     fn list() -> Result<Listed, Error>;
 
     /// Applies `changes` to the model under `lease`. The content named by
     /// the changes is already in the store. Versions beyond the datastore's
     /// retention are dropped (and their objects deleted once committed).
+    ///
+    /// # Errors
+    /// `invalid-input` for a lease on another scope or no changes;
+    /// `lock-lost` when the lease was taken over or went silent;
+    /// `not-found` for a removal of a file that is not there; the store's
+    /// failure.
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::change::Change;
+    /// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+    /// use silt_extension::{Index, clock};
+    ///
+    /// /// Removes several files of one model in one commit.
+    /// fn remove_all<I: Index>(model: &ModelRef, lease: &Lease, names: &[&str]) -> Result<String, Error> {
+    ///     let changes: Vec<Change> = names
+    ///         .iter()
+    ///         .map(|name| Change::Remove { name: (*name).to_owned(), version: clock::version_token() })
+    ///         .collect();
+    ///     Ok(I::commit(model, lease, &changes)?.version)
+    /// }
+    /// ```
     fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error>;
 
     /// Commits several models at once (a push); one result per model, in
     /// order. By default one [`Index::commit`] each; an index whose commits
     /// are expensive whatever their size may do them all in one.
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::change::{Change, Committed};
+    /// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+    /// use silt_extension::Index;
+    ///
+    /// fn push<I: Index>(work: &[(ModelRef, Lease, Vec<Change>)]) -> Vec<Result<Committed, Error>> {
+    ///     let batch: Vec<(&ModelRef, &Lease, &[Change])> =
+    ///         work.iter().map(|(model, lease, changes)| (model, lease, changes.as_slice())).collect();
+    ///     I::commit_many(&batch)
+    /// }
+    /// ```
     fn commit_many(batch: &[(&ModelRef, &Lease, &[Change])]) -> Vec<Result<Committed, Error>> {
         batch
             .iter()
@@ -182,6 +469,16 @@ pub trait Index {
 }
 
 /// Logs a warning through the host.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::{log_warn, store};
+///
+/// // Best-effort cleanup: a failure is worth a warning, not an error.
+/// let key = "_mine/tmp/upload-1767225600000";
+/// if let Err(err) = store::delete(key) {
+///     log_warn(&format!("could not delete {key} (left behind, harmless): {err:?}"));
+/// }
+/// ```
 pub fn log_warn(message: &str) {
     silt::datastore::log::log(silt::datastore::log::Level::Warn, message);
 }

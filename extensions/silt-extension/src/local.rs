@@ -4,6 +4,21 @@
 //!
 //! Sidecars are a cache: a missing or unreadable one only costs re-reading
 //! the partition and re-hashing files, never data.
+//!
+//! ```no_run,standalone_crate
+//! use silt_extension::layout::{self, DATA_AREA};
+//! use silt_extension::local;
+//! use silt_extension::silt::datastore::types::{Error, ModelRef};
+//!
+//! /// The working-copy paths of the model's files changed since the last sync.
+//! fn edited(model: &ModelRef) -> Result<Vec<String>, Error> {
+//!     let mut sidecar = local::load(DATA_AREA, model);
+//!     let changes = local::changes(model, &mut sidecar)?;
+//!     local::save(DATA_AREA, model, &sidecar)?; // keeps the refreshed stamps
+//!     local::flush_summary(DATA_AREA)?;
+//!     Ok(changes.iter().map(|change| layout::working_path(model, change.name())).collect())
+//! }
+//! ```
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +33,19 @@ use crate::silt::datastore::log;
 use crate::silt::datastore::types::{Error, ModelRef};
 
 /// What we know locally about one partition.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::local;
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+///
+/// let sidecar = local::load(DATA_AREA, &model);
+/// match (&sidecar.store_version, &sidecar.partition) {
+///     (Some(version), Some(slice)) => println!("last read at {version}: {} names", slice.files.len()),
+///     _ => println!("never read here"),
+/// }
+/// println!("{} files present locally", sidecar.local.len());
+/// ```
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Sidecar {
     /// The partition's store version when last read.
@@ -29,6 +57,15 @@ pub struct Sidecar {
 }
 
 /// A file of the working copy as the datastore last wrote or read it.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::local::Sidecar;
+///
+/// /// Bytes of the model present locally, as last synced.
+/// fn local_bytes(sidecar: &Sidecar) -> u64 {
+///     sidecar.local.values().map(|stamp| stamp.size).sum()
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamp {
     /// The version it holds.
@@ -42,6 +79,17 @@ pub struct Stamp {
 }
 
 /// A difference between the working copy and its sidecar.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::local::LocalChange;
+///
+/// fn describe(change: &LocalChange) -> String {
+///     match change {
+///         LocalChange::Changed { name, size, .. } => format!("modified: {name} ({size} bytes)"),
+///         LocalChange::Removed { name } => format!("removed: {name}"),
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub enum LocalChange {
     /// New or modified content.
@@ -64,6 +112,17 @@ pub enum LocalChange {
 
 impl LocalChange {
     /// The file name.
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::layout;
+    /// use silt_extension::local::LocalChange;
+    /// use silt_extension::silt::datastore::types::ModelRef;
+    ///
+    /// // What a dry-run push lists.
+    /// fn paths(model: &ModelRef, changes: &[LocalChange]) -> Vec<String> {
+    ///     changes.iter().map(|change| layout::working_path(model, change.name())).collect()
+    /// }
+    /// ```
     pub fn name(&self) -> &str {
         match self {
             LocalChange::Changed { name, .. } | LocalChange::Removed { name } => name,
@@ -76,6 +135,17 @@ fn io_error(path: &str, err: std::io::Error) -> Error {
 }
 
 /// Loads the sidecar of `model` in `area` (empty when there is none).
+///
+/// An unreadable sidecar is logged and treated as missing.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::local;
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+///
+/// let sidecar = local::load(DATA_AREA, &model);
+/// let seen_here = sidecar.partition.is_some();
+/// ```
 pub fn load(area: &str, model: &ModelRef) -> Sidecar {
     let path = layout::sidecar_path(area, model);
     match std::fs::read(layout::in_cache(&path)) {
@@ -92,6 +162,29 @@ pub fn load(area: &str, model: &ModelRef) -> Sidecar {
 
 /// Saves a sidecar atomically (temporary file, then rename), and notes its
 /// version for the summary ([`flush_summary`]).
+///
+/// # Errors
+/// `invalid-input` naming the sidecar when the cache cannot be written.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::Index;
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::local;
+/// use silt_extension::silt::datastore::types::{Error, ModelRef};
+///
+/// /// Remembers the model's slice as the store has it now.
+/// fn remember<I: Index>(model: &ModelRef) -> Result<(), Error> {
+///     let mut sidecar = local::load(DATA_AREA, model);
+///     let read = I::read(model)?;
+///     // Files present here were not brought to this version: keep the old one.
+///     if sidecar.local.is_empty() {
+///         sidecar.store_version = read.version;
+///     }
+///     sidecar.partition = Some(read.partition);
+///     local::save(DATA_AREA, model, &sidecar)?;
+///     local::flush_summary(DATA_AREA)
+/// }
+/// ```
 pub fn save(area: &str, model: &ModelRef, sidecar: &Sidecar) -> Result<(), Error> {
     let path = layout::sidecar_path(area, model);
     let bytes = serde_json::to_vec(sidecar).expect("a sidecar serializes");
@@ -115,6 +208,21 @@ thread_local! {
 /// whose entry differs from the store is checked against its sidecar, so a
 /// stale entry costs a read, never a missed change (see [`flush_summary`]
 /// for why it is never ahead).
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::{self, DATA_AREA};
+/// use silt_extension::local;
+/// use silt_extension::Listed;
+///
+/// /// The models whose sidecars are behind the store's listing.
+/// fn behind(listed: &Listed) -> usize {
+///     let summary = local::summary(DATA_AREA);
+///     listed
+///         .values()
+///         .filter(|(model, version)| !summary.is_current(&layout::model_label(model), version, false))
+///         .count()
+/// }
+/// ```
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Summary {
     /// Model label → the store version its sidecar holds.
@@ -126,6 +234,15 @@ pub struct Summary {
 impl Summary {
     /// True when the summary says `label`'s sidecar is at `version` and,
     /// with `need_complete`, that every live file of it is stamped.
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::layout::DATA_AREA;
+    /// use silt_extension::local;
+    ///
+    /// let summary = local::summary(DATA_AREA);
+    /// // A pull that fetches missing files needs every file present, too.
+    /// let skip = summary.is_current("vision/detector/m-42", "1767225600000-9f2c4e1a7b3d5c60", true);
+    /// ```
     pub fn is_current(&self, label: &str, version: &str, need_complete: bool) -> bool {
         self.versions.get(label).is_some_and(|v| v == version)
             && (!need_complete || self.complete.contains(label))
@@ -133,6 +250,14 @@ impl Summary {
 }
 
 /// The summary of `area` (empty when missing or unreadable).
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::local;
+///
+/// let summary = local::summary(DATA_AREA);
+/// println!("{} models seen here, {} of them complete", summary.versions.len(), summary.complete.len());
+/// ```
 pub fn summary(area: &str) -> Summary {
     std::fs::read(layout::in_cache(&layout::summary_path(area)))
         .ok()
@@ -143,6 +268,17 @@ pub fn summary(area: &str) -> Summary {
 /// True when every live file of the sidecar's partition is stamped: the
 /// working copy holds it (or removed it on purpose), so a pull that fetches
 /// missing files has nothing to fetch for this model at this version.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::local;
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+///
+/// let sidecar = local::load(DATA_AREA, &model);
+/// if !local::all_stamped(&sidecar) {
+///     println!("some files of the model are not present locally (fetched on use)");
+/// }
+/// ```
 pub fn all_stamped(sidecar: &Sidecar) -> bool {
     sidecar.partition.as_ref().is_none_or(|partition| {
         partition
@@ -157,6 +293,25 @@ pub fn all_stamped(sidecar: &Sidecar) -> bool {
 /// this call saved: another process may have saved the sidecar since, and
 /// the summary must never claim a version the sidecar does not hold (a pull
 /// would then skip a model whose working copy is behind).
+///
+/// Call it once at the end of a call that saved sidecars; also when the
+/// call fails, so that what was saved before the failure is recorded.
+///
+/// # Errors
+/// `invalid-input` naming the summary when the cache cannot be written.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::local;
+/// use silt_extension::silt::datastore::types::{Error, ModelRef};
+///
+/// fn refresh_all(models: &[ModelRef], mut each: impl FnMut(&ModelRef) -> Result<(), Error>) -> Result<(), Error> {
+///     let result = models.iter().try_for_each(|model| each(model));
+///     let flushed = local::flush_summary(DATA_AREA);
+///     result?; // the first error wins, but what was saved is recorded
+///     flushed
+/// }
+/// ```
 pub fn flush_summary(area: &str) -> Result<(), Error> {
     let saved = SAVED.with_borrow_mut(std::mem::take);
     let mine: Vec<ModelRef> = saved
@@ -186,6 +341,20 @@ pub fn flush_summary(area: &str) -> Result<(), Error> {
 }
 
 /// Writes a cache file atomically: the file is the old one or the new one, never partial.
+///
+/// `path` is relative to the cache; missing directories are created.
+///
+/// # Errors
+/// `invalid-input` naming `path` when the cache cannot be written.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::local;
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// // An index kind's own local state, next to silt's sidecars.
+/// let state = serde_json::json!({ "version": "1767225600000-9f2c4e1a7b3d5c60" });
+/// local::write_atomic(".silt/my-index/state.json", state.to_string().as_bytes())?;
+/// # Ok(()) }
+/// ```
 pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), Error> {
     let full = layout::in_cache(path);
     if let Some((dir, _)) = full.rsplit_once('/') {
@@ -203,6 +372,21 @@ pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), Error> {
 }
 
 /// Size and modification time of a cache file, if it is a file.
+///
+/// The modification time is in nanoseconds since the epoch.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout;
+/// use silt_extension::local::{self, Sidecar};
+/// use silt_extension::silt::datastore::types::ModelRef;
+///
+/// /// True when the file is as it was stamped, without hashing it.
+/// fn untouched(sidecar: &Sidecar, model: &ModelRef, name: &str) -> bool {
+///     let stamp = sidecar.local.get(name);
+///     let on_disk = local::stat(&layout::working_path(model, name));
+///     matches!((stamp, on_disk), (Some(s), Some((size, mtime_ns))) if s.size == size && s.mtime_ns == mtime_ns)
+/// }
+/// ```
 pub fn stat(path: &str) -> Option<(u64, u64)> {
     let meta = std::fs::metadata(layout::in_cache(path)).ok()?;
     if !meta.is_file() {
@@ -217,6 +401,22 @@ pub fn stat(path: &str) -> Option<(u64, u64)> {
 }
 
 /// sha256 (hex) and size of a cache file.
+///
+/// # Errors
+/// `invalid-input` naming `path` when it cannot be read.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout;
+/// use silt_extension::local::{self, Sidecar};
+/// use silt_extension::silt::datastore::types::{Error, ModelRef};
+///
+/// /// True when the working file still holds the content it was stamped with.
+/// fn unmodified(sidecar: &Sidecar, model: &ModelRef, name: &str) -> Result<bool, Error> {
+///     let Some(stamp) = sidecar.local.get(name) else { return Ok(false) };
+///     let (sha256, _size) = local::hash_file(&layout::working_path(model, name))?;
+///     Ok(sha256 == stamp.sha256)
+/// }
+/// ```
 pub fn hash_file(path: &str) -> Result<(String, u64), Error> {
     let mut file =
         std::fs::File::open(layout::in_cache(path)).map_err(|err| io_error(path, err))?;
@@ -240,6 +440,23 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Names of the files under the model's working directory (relative to it),
 /// skipping the host's in-flight downloads.
+///
+/// # Errors
+/// `invalid-input` naming a directory that cannot be read (a missing
+/// working directory is no files).
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::local;
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+/// let sidecar = local::load(DATA_AREA, &model);
+/// let untracked: Vec<String> = local::scan(&model)?
+///     .into_iter()
+///     .filter(|name| !sidecar.local.contains_key(name))
+///     .collect();
+/// # Ok(()) }
+/// ```
 pub fn scan(model: &ModelRef) -> Result<BTreeSet<String>, Error> {
     let root = layout::working_dir(model);
     let mut names = BTreeSet::new();
@@ -279,6 +496,28 @@ pub fn scan(model: &ModelRef) -> Result<BTreeSet<String>, Error> {
 
 /// What changed in the model's working copy since its sidecar was written.
 /// Unchanged files whose stamps were stale get fresh stamps in `sidecar`.
+///
+/// A file whose content is that of a committed version is not a change
+/// (it is adopted, stamped at that version).
+///
+/// # Errors
+/// As [`scan`] and [`hash_stable`].
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::local::{self, LocalChange};
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+/// let mut sidecar = local::load(DATA_AREA, &model);
+/// for change in local::changes(&model, &mut sidecar)? {
+///     match change {
+///         LocalChange::Changed { name, size, .. } => println!("to upload: {name} ({size} bytes)"),
+///         LocalChange::Removed { name } => println!("to remove: {name}"),
+///     }
+/// }
+/// local::save(DATA_AREA, &model, &sidecar)?; // the refreshed stamps save re-hashing next time
+/// # Ok(()) }
+/// ```
 pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChange>, Error> {
     let present = scan(model)?;
     let mut changes = Vec::new();
@@ -329,6 +568,22 @@ pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChang
 
 /// Hashes a cache file and returns (sha256, size, mtime), refusing a file
 /// that changed while it was read (its hash would describe neither version).
+///
+/// # Errors
+/// `invalid-input` when the file cannot be read or changed while it was.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::Change;
+/// use silt_extension::{clock, layout, local};
+/// use silt_extension::silt::datastore::types::{Error, ModelRef};
+///
+/// fn put_change(model: &ModelRef, name: &str) -> Result<(Change, u64), Error> {
+///     let (sha256, size, mtime_ns) = local::hash_stable(&layout::working_path(model, name))?;
+///     let change = Change::Put { name: name.to_owned(), version: clock::version_token(), size, sha256 };
+///     // Upload it, then `local::check_unchanged(path, size, mtime_ns)` before committing.
+///     Ok((change, mtime_ns))
+/// }
+/// ```
 pub fn hash_stable(path: &str) -> Result<(String, u64, u64), Error> {
     let before = stat(path);
     let (sha256, size) = hash_file(path)?;
@@ -344,6 +599,26 @@ pub fn hash_stable(path: &str) -> Result<(String, u64, u64), Error> {
 
 /// Errors when `path` no longer has the `size` and `mtime_ns` it had when
 /// it was hashed: what was uploaded since may not be what was hashed.
+///
+/// # Errors
+/// `invalid-input` saying to run the command again once the file is written.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::silt::datastore::object_store::{self, PutMode, UploadItem};
+/// use silt_extension::silt::datastore::types::Error;
+/// use silt_extension::{local, store};
+///
+/// /// Uploads a cache file to `key`; the checksum it is committed under must be its own.
+/// fn upload_hashed(path: &str, key: &str) -> Result<(String, u64), Error> {
+///     let (sha256, size, mtime_ns) = local::hash_stable(path)?;
+///     let item = UploadItem { cache_path: path.to_owned(), key: key.to_owned(), mode: PutMode::Create };
+///     for result in object_store::upload(&[item]) {
+///         result.map_err(|err| store::error(key, err))?;
+///     }
+///     local::check_unchanged(path, size, mtime_ns)?;
+///     Ok((sha256, size))
+/// }
+/// ```
 pub fn check_unchanged(path: &str, size: u64, mtime_ns: u64) -> Result<(), Error> {
     if stat(path) == Some((size, mtime_ns)) {
         Ok(())
@@ -361,6 +636,25 @@ fn changed_while_reading(path: &str) -> Error {
 
 /// Stamps `name` as holding `version` with `sha256`, as it was when hashed
 /// (`size`, `mtime_ns`): an edit made since then still shows as a change.
+///
+/// Use it after a commit of what was hashed before the upload; [`stamp`]
+/// would take the file's current size and time, hiding an edit made
+/// meanwhile.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::Committed;
+/// use silt_extension::local::{self, LocalChange, Sidecar};
+///
+/// fn stamp_committed(sidecar: &mut Sidecar, pushed: &[LocalChange], committed: &Committed) {
+///     for change in pushed {
+///         if let LocalChange::Changed { name, size, sha256, mtime_ns } = change
+///             && let Some((_, entry)) = committed.entries.iter().find(|(n, _)| n == name)
+///         {
+///             local::stamp_as_hashed(sidecar, name, &entry.version, sha256, *size, *mtime_ns);
+///         }
+///     }
+/// }
+/// ```
 pub fn stamp_as_hashed(
     sidecar: &mut Sidecar,
     name: &str,
@@ -381,6 +675,35 @@ pub fn stamp_as_hashed(
 }
 
 /// Stamps the working copy's `name` as holding `version` with `sha256`.
+///
+/// For a file the datastore has just written (a download): it takes the
+/// file's size and time as they are now. Nothing is stamped when the file
+/// is missing.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::{self, DATA_AREA};
+/// use silt_extension::local;
+/// use silt_extension::partition::Entry;
+/// use silt_extension::silt::datastore::object_store::{self, DownloadItem};
+/// use silt_extension::silt::datastore::types::{Error, ModelRef};
+/// use silt_extension::store;
+///
+/// fn fetch(model: &ModelRef, name: &str, entry: &Entry) -> Result<(), Error> {
+///     let key = layout::object_key(DATA_AREA, model, name, &entry.version);
+///     let item = DownloadItem {
+///         key: key.clone(),
+///         cache_path: layout::working_path(model, name),
+///         expected_version: None,
+///         sha256: Some(entry.sha256.clone()),
+///     };
+///     for result in object_store::download(&[item]) {
+///         result.map_err(|err| store::error(&key, err))?;
+///     }
+///     let mut sidecar = local::load(DATA_AREA, model);
+///     local::stamp(&mut sidecar, model, name, &entry.version, &entry.sha256);
+///     local::save(DATA_AREA, model, &sidecar)
+/// }
+/// ```
 pub fn stamp(sidecar: &mut Sidecar, model: &ModelRef, name: &str, version: &str, sha256: &str) {
     let path = layout::working_path(model, name);
     if let Some((size, mtime_ns)) = stat(&path) {
@@ -389,6 +712,21 @@ pub fn stamp(sidecar: &mut Sidecar, model: &ModelRef, name: &str, version: &str,
 }
 
 /// Every model with a sidecar in `area` (models this cache has seen).
+///
+/// Sorted by type, then id.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::local;
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// // What a push looks at: only models this cache has seen can have local edits.
+/// for model in local::known_models(DATA_AREA) {
+///     let mut sidecar = local::load(DATA_AREA, &model);
+///     let edits = local::changes(&model, &mut sidecar)?.len();
+///     println!("{}: {edits} local changes", silt_extension::layout::model_label(&model));
+/// }
+/// # Ok(()) }
+/// ```
 pub fn known_models(area: &str) -> Vec<ModelRef> {
     let root = format!("{}/index/{area}", layout::CACHE_STATE_DIR);
     let mut models = Vec::new();

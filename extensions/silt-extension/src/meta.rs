@@ -1,5 +1,14 @@
 //! `_meta/datastore.json`: the index kind, layout version and retention
 //! every writer shares. Written by `setup`; read once per operation that commits.
+//!
+//! ```no_run,standalone_crate
+//! use silt_extension::meta;
+//! # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+//! // In a commit: how many versions of each file to keep.
+//! let retain = meta::read("partitioned")?.retain_versions;
+//! # let _ = retain;
+//! # Ok(()) }
+//! ```
 
 use serde::{Deserialize, Serialize};
 
@@ -9,11 +18,41 @@ use crate::silt::datastore::types::Error;
 use crate::store::{self, Written};
 
 /// The layout this extension reads and writes.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::meta::LAYOUT_VERSION;
+/// use silt_extension::partition::Partition;
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+///
+/// assert_eq!(Partition::empty(DATA_AREA, &model).layout, LAYOUT_VERSION);
+/// ```
 pub const LAYOUT_VERSION: u32 = 1;
 /// Versions kept per name in a new datastore.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::meta::{self, DEFAULT_RETAIN_VERSIONS};
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// let (meta, created) = meta::setup("partitioned", true, None)?;
+/// if created {
+///     assert_eq!(meta.retain_versions, DEFAULT_RETAIN_VERSIONS);
+/// }
+/// # Ok(()) }
+/// ```
 pub const DEFAULT_RETAIN_VERSIONS: u32 = 10;
 
 /// The datastore's metadata.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::meta::Meta;
+///
+/// fn describe(meta: &Meta) -> String {
+///     format!(
+///         "{} index, layout {}; keeps the last {} versions of each file",
+///         meta.index, meta.layout, meta.retain_versions
+///     )
+/// }
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Meta {
     /// Layout version.
@@ -42,6 +81,27 @@ thread_local! {
 
 /// Reads the metadata of a datastore of index kind `kind`; `not-found` with what to do when the datastore was
 /// never set up.
+///
+/// Read once per call (each call runs in a fresh instance) and remembered,
+/// however many models the call commits.
+///
+/// # Errors
+/// `not-found` when the datastore was never set up; `not-supported` for
+/// another layout or another index kind (the message says what to do);
+/// `corrupt` when the object does not parse.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::Change;
+/// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+/// use silt_extension::{Index, meta};
+///
+/// fn commit<I: Index>(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<(), Error> {
+///     let retain = meta::read(I::KIND)?.retain_versions;
+///     // ... apply `changes`, keeping `retain` versions of each name
+/// #   let _ = (model, lease, changes, retain);
+///     Ok(())
+/// }
+/// ```
 pub fn read(kind: &str) -> Result<Meta, Error> {
     if let Some(meta) = READ.with_borrow(Clone::clone) {
         return Ok(meta);
@@ -83,6 +143,27 @@ fn read_versioned(kind: &str) -> Result<Option<(Meta, String)>, Error> {
 
 /// Creates the metadata if asked and missing, and updates the retention if
 /// asked. Returns the metadata in force and whether this call created it.
+///
+/// [`crate::sync`] answers `sync.setup` with it; an index kind with objects
+/// of its own to create at setup calls it first:
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::meta;
+/// use silt_extension::silt::datastore::types::Error;
+///
+/// fn setup(create: bool, retain_versions: Option<u32>) -> Result<String, Error> {
+///     let (meta, created) = meta::setup("my-index", create, retain_versions)?;
+///     Ok(match created {
+///         true => format!("created; keeps {} versions", meta.retain_versions),
+///         false => format!("already set up; keeps {} versions", meta.retain_versions),
+///     })
+/// }
+/// ```
+///
+/// # Errors
+/// `invalid-input` for a retention of 0; as [`read`] when the metadata is
+/// missing (and `create` is false) or not this kind's; `precondition-failed`
+/// when others kept changing it.
 pub fn setup(
     kind: &str,
     create: bool,

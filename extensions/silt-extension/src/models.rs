@@ -1,5 +1,22 @@
 //! The `models` interface: one file of one model at a time (`silt data`).
 //! Reads go to the store's index, so they see the latest commit.
+//!
+//! Every [`Index`] implements it (and [`crate::export!`] exports it); an
+//! extension can also call it, e.g. from its own checks:
+//!
+//! ```no_run,standalone_crate
+//! use silt_extension::Index;
+//! use silt_extension::exports::silt::datastore::models::Guest as _;
+//! use silt_extension::silt::datastore::types::{Error, ModelRef};
+//!
+//! /// The model's files, as `silt data ls` lists them.
+//! fn ls<I: Index>(model: ModelRef) -> Result<Vec<String>, Error> {
+//!     Ok(I::list_files(model)?
+//!         .into_iter()
+//!         .map(|file| format!("{} ({} bytes, {} versions)", file.name, file.latest.size, file.versions))
+//!         .collect())
+//! }
+//! ```
 
 use crate::change::{self, Change};
 use crate::clock;

@@ -4,6 +4,20 @@
 //! compared with the versions the sidecars remember (through the local
 //! summary, so an unchanged model costs nothing); only changed models are
 //! read, and only their files already present locally are refreshed.
+//!
+//! Every [`Index`] implements it (and [`crate::export!`] exports it):
+//!
+//! ```no_run,standalone_crate
+//! use silt_extension::Index;
+//! use silt_extension::exports::silt::datastore::sync::{Guest as _, SyncOptions};
+//! use silt_extension::silt::datastore::types::{Error, Lease, Scope};
+//!
+//! /// What `silt push` asks of the extension, under the leases the host took.
+//! fn push<I: Index>(leases: Vec<Lease>) -> Result<String, Error> {
+//!     let options = SyncOptions { scope: Scope::All, leases, dry_run: false, fetch_missing: false };
+//!     Ok(I::push_changed(options)?.summary)
+//! }
+//! ```
 
 use crate::Index;
 use crate::change::{self, Change, Committed};
