@@ -1,7 +1,7 @@
 //! `silt extension test`: the datastore contract suite run against real
-//! components. silt's datastore passes every check that applies, on a
-//! directory and on SeaweedFS, in and out of process, and so does the
-//! monolith baseline on a directory; components that break the contract
+//! components. silt's datastore and the TypeScript example pass every
+//! check that applies, on a directory and on SeaweedFS, in and out of
+//! process, and so does the monolith baseline on a directory; components that break the contract
 //! fail with reasons a person can act on.
 
 mod support;
@@ -70,15 +70,15 @@ fn the_partitioned_datastore_passes_on_a_directory_in_and_out_of_process() {
     }
 }
 
-#[test]
-fn the_partitioned_datastore_passes_on_s3() {
+/// Runs the suite against `extension` on a fresh prefix of SeaweedFS.
+fn assert_passes_on_s3(extension: &str) {
     let home = tempfile::tempdir().unwrap();
     let bucket = "silt-contract-tests";
-    let prefix = format!("run-{}", std::process::id());
+    let prefix = format!("run-{}-{extension}", std::process::id());
     tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(seaweed::store(bucket, &prefix));
-    let path = component("partitioned-datastore");
+    let path = component(extension);
     let endpoint = seaweed::server().endpoint.clone();
     let args = [
         path.to_str().unwrap(),
@@ -95,7 +95,36 @@ fn the_partitioned_datastore_passes_on_s3() {
     ];
     let (code, report, stderr) = suite(home.path(), &args, "in-process");
     assert_eq!(code, 0, "{stderr}");
-    assert_all_pass(&report, "s3");
+    assert_all_pass(&report, &format!("{extension} on s3"));
+}
+
+#[test]
+fn the_partitioned_datastore_passes_on_s3() {
+    assert_passes_on_s3("partitioned-datastore");
+}
+
+#[test]
+fn the_typescript_example_passes_on_a_directory_in_and_out_of_process() {
+    // examples/ts-datastore, componentized by componentize-js: the same
+    // contract from a JavaScript engine inside the component.
+    let home = tempfile::tempdir().unwrap();
+    let path = component("ts-datastore");
+    for execution in ["in-process", "out-of-process"] {
+        let (code, report, stderr) = suite(home.path(), &[path.to_str().unwrap()], execution);
+        assert_eq!(code, 0, "{execution}: {stderr}");
+        assert_all_pass(&report, execution);
+        assert_eq!(report["failed"], 0);
+        let fencing = outcomes(&report)
+            .into_iter()
+            .find(|(check, _, _)| check.starts_with("a lease taken over cannot commit"))
+            .unwrap();
+        assert_eq!(fencing.1, "pass", "{execution}: {fencing:?}");
+    }
+}
+
+#[test]
+fn the_typescript_example_passes_on_s3() {
+    assert_passes_on_s3("ts-datastore");
 }
 
 #[test]

@@ -80,3 +80,63 @@ fn a_scaffolded_extension_builds_installs_and_runs() {
     assert_eq!(code, 1);
     assert!(stderr.contains("not a valid extension name"), "{stderr}");
 }
+
+/// Runs `program args` in `dir`, failing the test with its output.
+fn run_in(dir: &std::path::Path, program: &str, args: &[&str]) {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {program} (Node.js and npm are needed): {err}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_scaffolded_typescript_extension_builds_installs_and_passes_the_suite() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = support::output(support::silt(home.path()).args([
+        "extension",
+        "new",
+        "my-ts-store",
+        "--lang",
+        "ts",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("npm install && npm run build"), "{stdout}");
+    let project = home.path().join("my-ts-store");
+
+    // The author's commands: install the pinned toolchain, build.
+    run_in(
+        &project,
+        "npm",
+        &["install", "--no-audit", "--no-fund", "--loglevel=error"],
+    );
+    run_in(&project, "npm", &["run", "--silent", "build"]);
+    let component = project.join("dist/my-ts-store.wasm");
+    assert!(component.is_file());
+
+    let (code, _, stderr) = support::output(
+        support::silt(home.path())
+            .args(["extension", "add"])
+            .arg(&component),
+    );
+    assert_eq!(code, 0, "silt extension add: {stderr}");
+    let (code, stdout, stderr) =
+        support::output(support::silt(home.path()).args(["extension", "verify", "my-ts-store"]));
+    assert_eq!(code, 0, "silt extension verify: {stderr}");
+    assert!(stdout.contains("my-ts-store 0.1.0: ok"), "{stdout}");
+
+    // Unlike the Rust scaffold, it starts as a full datastore: the suite passes.
+    let (code, stdout, stderr) = support::output(
+        support::silt(home.path())
+            .args(["extension", "test"])
+            .arg(&component),
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("9 passed, 0 failed"), "{stdout}");
+}

@@ -177,6 +177,16 @@ pub fn worker(args: &[&str]) -> Result<()> {
         .env("SILT_RUNC", &runc))
 }
 
+/// `cargo xtask bench languages`: the Rust partitioned datastore beside the
+/// TypeScript example: size, compile, instantiate, put and get.
+pub fn languages(args: &[&str]) -> Result<()> {
+    let components = build::components()?;
+    run(cargo_bench("languages")
+        .arg(components.join("partitioned-datastore.wasm"))
+        .arg(components.join("ts-datastore.wasm"))
+        .args(args))
+}
+
 /// The datastore extensions, silt's first (as in the bench binary).
 const DATASTORE_EXTENSIONS: [&str; 2] = ["partitioned-datastore", "monolith-datastore"];
 

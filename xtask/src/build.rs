@@ -122,7 +122,108 @@ pub fn components() -> Result<PathBuf> {
             .map_err(|err| format!("cannot copy {}: {err}", built.display()))?;
     }
     write_variants(&out)?;
+    typescript_example(&out)?;
     Ok(out)
+}
+
+/// The TypeScript example extension, relative to the workspace root.
+pub const TYPESCRIPT_EXAMPLE: &str = "examples/ts-datastore";
+
+/// Builds `examples/ts-datastore` with npm (componentize-js) into
+/// `<out>/ts-datastore.wasm`. Its copy of the WIT contract is refreshed from
+/// `wit/` first; `npm ci` runs when the lockfile is newer than the install,
+/// and the build when a source is newer than the component.
+pub fn typescript_example(out: &Path) -> Result<()> {
+    let dir = root().join(TYPESCRIPT_EXAMPLE);
+    let node = Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|output| output.status.success()) {
+        return Err(format!(
+            "building {TYPESCRIPT_EXAMPLE} needs Node.js 20 or newer and npm on PATH"
+        ));
+    }
+    sync_dir(&root().join("wit"), &dir.join("wit/deps/silt-datastore"))?;
+    let installed = dir.join("node_modules/.package-lock.json");
+    if newest(&dir.join("package-lock.json")) > newest(&installed) {
+        eprintln!("xtask: npm ci in {TYPESCRIPT_EXAMPLE}");
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir))?;
+    }
+    let built = dir.join("dist/ts-datastore.wasm");
+    let sources = [
+        "src",
+        "test",
+        "wit",
+        "package.json",
+        "build.mjs",
+        "tsconfig.json",
+    ]
+    .iter()
+    .map(|source| newest(&dir.join(source)))
+    .max()
+    .flatten();
+    if sources > newest(&built) {
+        eprintln!("xtask: building {TYPESCRIPT_EXAMPLE} (componentize-js)");
+        run(Command::new("npm")
+            .args(["run", "--silent", "build"])
+            .current_dir(&dir))?;
+        run(Command::new("npm")
+            .args(["test", "--silent"])
+            .current_dir(&dir))?;
+    }
+    std::fs::copy(&built, out.join("ts-datastore.wasm"))
+        .map_err(|err| format!("cannot copy {}: {err}", built.display()))?;
+    Ok(())
+}
+
+/// The newest modification time of `path` or anything under it; `None`
+/// when it does not exist. `src/metadata.ts` is the build's own output.
+fn newest(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if path.ends_with("src/metadata.ts") {
+        return None;
+    }
+    let own = meta.modified().ok();
+    if !meta.is_dir() {
+        return own;
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .flatten()
+        .map(|entry| newest(&entry.path()))
+        .fold(own, Option::max)
+}
+
+/// Makes the `.wit` files of `to` those of `from` (the example's copy of
+/// the contract), rewriting only what differs so timestamps stay put.
+fn sync_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(|err| format!("cannot create {}: {err}", to.display()))?;
+    let wit_files = |dir: &Path| -> Result<Vec<String>> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|err| format!("cannot read {}: {err}", dir.display()))?;
+        Ok(entries
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".wit"))
+            .collect())
+    };
+    for stale in wit_files(to)?
+        .iter()
+        .filter(|name| !from.join(name).exists())
+    {
+        std::fs::remove_file(to.join(stale)).map_err(|err| err.to_string())?;
+    }
+    for name in wit_files(from)? {
+        let contract = std::fs::read(from.join(&name)).map_err(|err| err.to_string())?;
+        if std::fs::read(to.join(&name)).ok().as_deref() != Some(contract.as_slice()) {
+            eprintln!(
+                "xtask: refreshing {} from wit/{name}",
+                to.join(&name).display()
+            );
+            std::fs::write(to.join(&name), contract).map_err(|err| err.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 /// How many renamed copies of the hello component are built.
@@ -280,7 +381,54 @@ pub fn test(extra: &[&str]) -> Result<()> {
         .env("SILT_WEED", &weed)
         .env("SILT_RUNC", &runc)
         .env("SILT_EXECUTION", "out-of-process");
-    run(&mut command)
+    run(&mut command)?;
+    sdk_doc_examples()
+}
+
+/// The SDK's doc examples, compiled for wasm32-wasip2. They call silt's
+/// host, so none can run: each is `no_run,standalone_crate` (checked here,
+/// so a new one cannot be silently skipped), and the runner is `true` for
+/// the one merged doctest wit-bindgen generates (rustdoc would otherwise try
+/// to execute a `.wasm`).
+pub fn sdk_doc_examples() -> Result<()> {
+    let sdk = root().join("extensions/silt-extension");
+    let entries = std::fs::read_dir(sdk.join("src")).map_err(|err| err.to_string())?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let source = std::fs::read_to_string(&path).map_err(|err| err.to_string())?;
+        let mut open = false;
+        for (number, line) in source.lines().enumerate() {
+            let doc = line.trim_start();
+            let Some(text) = doc.strip_prefix("///").or_else(|| doc.strip_prefix("//!")) else {
+                continue;
+            };
+            let Some(info) = text.trim_start().strip_prefix("```") else {
+                continue;
+            };
+            if !open && !matches!(info.trim(), "no_run,standalone_crate" | "text" | "toml") {
+                return Err(format!(
+                    "{}:{}: an SDK doc example must be ```no_run,standalone_crate (it cannot run outside silt)",
+                    path.display(),
+                    number + 1
+                ));
+            }
+            open = !open;
+        }
+    }
+    eprintln!("xtask: the SDK's doc examples, compiled for {WASM_TARGET}");
+    run(cargo()
+        .args([
+            "test",
+            "--doc",
+            "--release",
+            "--quiet",
+            "--target",
+            WASM_TARGET,
+        ])
+        .args(["--config", "target.wasm32-wasip2.runner=\"true\""])
+        .arg("--manifest-path")
+        .arg(sdk.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", target_dir()))
 }
 
 /// The suites `cargo xtask test` runs a second time out of process: every

@@ -11,6 +11,7 @@
 //! cargo xtask bench datastore  # the field's pain scenarios: silt vs the monolith baseline
 //! cargo xtask bench hydration  # lazy (one model) vs full hydration vs raw GETs, 264k-object fixture
 //! cargo xtask bench worker     # out-of-process execution per driver vs in-process
+//! cargo xtask bench languages  # the Rust partitioned datastore vs the TypeScript example
 //! ```
 
 mod bench;
@@ -32,9 +33,10 @@ fn main() -> ExitCode {
         ["bench", "datastore", rest @ ..] => bench::datastore(rest),
         ["bench", "hydration", rest @ ..] => bench::hydration(rest),
         ["bench", "worker", rest @ ..] => bench::worker(rest),
+        ["bench", "languages", rest @ ..] => bench::languages(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test [-- cargo test args] | lint | components | seaweed | bench startup|store|datastore|hydration|worker [--quick]>"
+                "usage: cargo xtask <demo | test [-- cargo test args] | lint | components | seaweed | bench startup|store|datastore|hydration|worker|languages [--quick]>"
             );
             return ExitCode::from(2);
         }

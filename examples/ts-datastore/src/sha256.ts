@@ -1,7 +1,7 @@
 // SHA-256 (FIPS 180-4), incremental. The engine inside the component has no
 // Web Crypto digest that a synchronous export could wait for, so the index's
 // content hashes are computed here. Throughput is the interpreter's: about
-// what `silt` reports in `examples/README.md` (a few MB/s).
+// see `cargo xtask bench languages`.
 
 const K = new Uint32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -28,6 +28,12 @@ export class Sha256 {
     let offset = 0;
     this.length += data.length;
     while (offset < data.length) {
+      if (this.filled === 0 && data.length - offset >= 64) {
+        this.block.set(data.subarray(offset, offset + 64));
+        this.compress();
+        offset += 64;
+        continue;
+      }
       const take = Math.min(64 - this.filled, data.length - offset);
       this.block.set(data.subarray(offset, offset + take), this.filled);
       this.filled += take;
@@ -55,11 +61,14 @@ export class Sha256 {
     return out;
   }
 
+  // Written for an interpreter (no JIT inside the component): plain locals,
+  // no destructuring, no allocation per block.
   private compress(): void {
     const w = this.words;
     const b = this.block;
     for (let i = 0; i < 16; i++) {
-      w[i] = (b[4 * i] << 24) | (b[4 * i + 1] << 16) | (b[4 * i + 2] << 8) | b[4 * i + 3];
+      const j = i << 2;
+      w[i] = (b[j] << 24) | (b[j + 1] << 16) | (b[j + 2] << 8) | b[j + 3];
     }
     for (let i = 16; i < 64; i++) {
       const x = w[i - 15];
@@ -68,14 +77,20 @@ export class Sha256 {
       const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
       w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
     }
-    let [a, bb, c, d, e, f, g, h] = this.state;
+    const s = this.state;
+    let a = s[0], bb = s[1], c = s[2], d = s[3], e = s[4], f = s[5], g = s[6], h = s[7];
     for (let i = 0; i < 64; i++) {
-      const s1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-      const ch = (e & f) ^ (~e & g);
-      const t1 = (h + s1 + ch + K[i] + w[i]) | 0;
-      const s0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-      const maj = (a & bb) ^ (a & c) ^ (bb & c);
-      const t2 = (s0 + maj) | 0;
+      const t1 =
+        (h +
+          (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) +
+          ((e & f) ^ (~e & g)) +
+          K[i] +
+          w[i]) |
+        0;
+      const t2 =
+        ((((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))) +
+          ((a & bb) ^ (a & c) ^ (bb & c))) |
+        0;
       h = g;
       g = f;
       f = e;
@@ -85,7 +100,6 @@ export class Sha256 {
       bb = a;
       a = (t1 + t2) | 0;
     }
-    const s = this.state;
     s[0] += a; s[1] += bb; s[2] += c; s[3] += d; s[4] += e; s[5] += f; s[6] += g; s[7] += h;
   }
 }

@@ -1,0 +1,196 @@
+//! `silt extension new NAME [--lang rust|ts]`: a buildable extension
+//! project that `silt extension add` accepts after its build. Each language
+//! starts from an example CI builds (embedded at build time), with its own
+//! copy of the WIT contract this silt speaks: [`rust`] from
+//! `examples/hello-extension`, [`typescript`] from `examples/ts-datastore`.
+
+mod rust;
+mod typescript;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::Context;
+
+/// The language of a new extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// Rust with wit-bindgen, built by cargo for wasm32-wasip2.
+    Rust,
+    /// TypeScript, componentized by componentize-js (needs Node.js and npm).
+    Ts,
+}
+
+/// Arguments of `silt extension new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The extension's name: lowercase letters, digits and `-`, starting
+    /// with a letter (also its package and directory name).
+    pub name: String,
+    /// The language of the project.
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    pub lang: Lang,
+    /// Where to create it (default: `./NAME`).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// The contract, as this silt speaks it.
+const WIT_FILES: [(&str, &str); 10] = [
+    ("world.wit", include_str!("../../../../wit/world.wit")),
+    ("types.wit", include_str!("../../../../wit/types.wit")),
+    (
+        "capabilities.wit",
+        include_str!("../../../../wit/capabilities.wit"),
+    ),
+    ("sync.wit", include_str!("../../../../wit/sync.wit")),
+    (
+        "hydration.wit",
+        include_str!("../../../../wit/hydration.wit"),
+    ),
+    ("locks.wit", include_str!("../../../../wit/locks.wit")),
+    ("models.wit", include_str!("../../../../wit/models.wit")),
+    (
+        "object-store.wit",
+        include_str!("../../../../wit/object-store.wit"),
+    ),
+    ("log.wit", include_str!("../../../../wit/log.wit")),
+    ("progress.wit", include_str!("../../../../wit/progress.wit")),
+];
+
+/// Writes files under a project directory, creating parents.
+struct Writer<'a>(&'a Path);
+
+impl Writer<'_> {
+    fn file(&self, relative: &str, content: &str) -> anyhow::Result<()> {
+        let path = self.0.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, content).with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+#[derive(Serialize)]
+struct Created {
+    name: String,
+    lang: Lang,
+    dir: PathBuf,
+    /// The component the build makes, relative to `dir`.
+    component: PathBuf,
+    /// The commands that build it, run in `dir`.
+    build: Vec<&'static str>,
+    /// What the machine lacks for the build, if anything.
+    missing: Option<String>,
+}
+
+pub(super) fn run(context: &Context, args: NewArgs) -> anyhow::Result<()> {
+    check_name(&args.name)?;
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
+    if dir.exists()
+        && std::fs::read_dir(&dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        anyhow::bail!(
+            "{} already exists and is not empty: choose another name or --dir",
+            dir.display()
+        );
+    }
+    let created = match args.lang {
+        Lang::Rust => {
+            rust::write_project(&dir, &args.name)?;
+            Created {
+                name: args.name.clone(),
+                lang: args.lang,
+                component: rust::component(&args.name),
+                dir,
+                build: vec!["cargo build --release"],
+                missing: (rust::wasm_target_installed() == Some(false)).then(|| {
+                    "the wasm32-wasip2 target: run `rustup target add wasm32-wasip2` once"
+                        .to_owned()
+                }),
+            }
+        }
+        Lang::Ts => {
+            typescript::write_project(&dir, &args.name)?;
+            Created {
+                name: args.name.clone(),
+                lang: args.lang,
+                component: typescript::component(&args.name),
+                dir,
+                build: vec!["npm install", "npm run build"],
+                missing: (!typescript::node_found()).then(|| {
+                    "Node.js and npm (20 or newer): install them from your system's packages"
+                        .to_owned()
+                }),
+            }
+        }
+    };
+    context.output.emit(&created, |out| {
+        writeln!(out, "created {} in {}", created.name, created.dir.display())?;
+        if let Some(missing) = &created.missing {
+            writeln!(out, "this machine lacks {missing}")?;
+        }
+        writeln!(out, "next:")?;
+        writeln!(
+            out,
+            "  cd {} && {}",
+            created.dir.display(),
+            created.build.join(" && ")
+        )?;
+        writeln!(out, "  silt extension add {}", created.component.display())?;
+        writeln!(out, "  silt extension test {}", created.component.display())
+    })
+}
+
+fn check_name(name: &str) -> anyhow::Result<()> {
+    let valid = name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-');
+    if !valid {
+        anyhow::bail!(
+            "`{name}` is not a valid extension name: use lowercase letters, digits and `-`, starting with a letter (e.g. `my-datastore`)"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        for good in ["my-datastore", "a", "x2-y"] {
+            check_name(good).unwrap();
+        }
+        for bad in ["", "My", "2fast", "a_b", "a-", "../x", &"a".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_wit_file_of_the_contract_is_embedded() {
+        let mut files: Vec<String> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit"))
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+        files.sort();
+        let mut embedded: Vec<String> = WIT_FILES.iter().map(|(f, _)| (*f).to_owned()).collect();
+        embedded.sort();
+        assert_eq!(files, embedded, "add new WIT files to WIT_FILES");
+    }
+}
