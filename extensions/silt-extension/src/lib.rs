@@ -126,7 +126,17 @@ wit_bindgen::generate!({
 /// let detail = format!("my-index, built for {}", silt_extension::API);
 /// assert!(silt_extension::API.starts_with("silt:datastore@"));
 /// ```
-pub const API: &str = "silt:datastore@0.4.0";
+pub const API: &str = __api!();
+
+/// The contract's package and version as a literal, for [`API`] and
+/// [`metadata!`] alike (`concat!` takes literals, not constants).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __api {
+    () => {
+        "silt:datastore@0.4.0"
+    };
+}
 
 /// Embeds the extension's metadata in the `silt-extension` custom section,
 /// where silt reads it without compiling the component (`silt extension
@@ -150,7 +160,7 @@ macro_rules! metadata {
     (description: $description:literal, capabilities: [$($capability:literal),* $(,)?] $(,)?) => {
         const _: () = {
             const TEXT: &str = concat!(
-                "api = \"silt:datastore@0.4.0\"\n",
+                "api = \"", $crate::__api!(), "\"\n",
                 "name = \"", env!("CARGO_PKG_NAME"), "\"\n",
                 "version = \"", env!("CARGO_PKG_VERSION"), "\"\n",
                 "description = \"", $description, "\"\n",

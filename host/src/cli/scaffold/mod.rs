@@ -22,6 +22,7 @@ pub enum Lang {
     /// Rust with wit-bindgen, built by cargo for wasm32-wasip2.
     Rust,
     /// TypeScript, componentized by componentize-js (needs Node.js and npm).
+    #[value(alias = "typescript")]
     Ts,
 }
 

@@ -1,5 +1,5 @@
 //! `silt extension new NAME --lang ts`: a TypeScript extension project,
-//! `examples/ts-datastore` renamed (a partitioned datastore with leases,
+//! `examples/ts-datastore` renamed, its README aside (a partitioned datastore with leases,
 //! fenced commits and lazy hydration that passes `silt extension test`).
 //!
 //! ```text
