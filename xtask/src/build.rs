@@ -131,7 +131,7 @@ pub const TYPESCRIPT_EXAMPLE: &str = "examples/ts-datastore";
 
 /// Builds `examples/ts-datastore` with npm (componentize-js) into
 /// `<out>/ts-datastore.wasm`. Its copy of the WIT contract is refreshed from
-/// `wit/` first; `npm ci` runs when the lockfile is newer than the install,
+/// `wit/` first; `npm install` runs when the lockfile is newer than the install,
 /// and the build when a source is newer than the component.
 pub fn typescript_example(out: &Path) -> Result<()> {
     let dir = root().join(TYPESCRIPT_EXAMPLE);
@@ -144,9 +144,13 @@ pub fn typescript_example(out: &Path) -> Result<()> {
     sync_dir(&root().join("wit"), &dir.join("wit/deps/silt-datastore"))?;
     let installed = dir.join("node_modules/.package-lock.json");
     if newest(&dir.join("package-lock.json")) > newest(&installed) {
-        eprintln!("xtask: npm ci in {TYPESCRIPT_EXAMPLE}");
+        // `npm install`, not `npm ci`: npm 11 leaves other platforms'
+        // optional packages out of a lockfile it writes and then refuses
+        // that lockfile in `npm ci`. With exact versions in package.json and
+        // the lockfile present, `npm install` installs the locked tree.
+        eprintln!("xtask: npm install in {TYPESCRIPT_EXAMPLE}");
         run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
             .current_dir(&dir))?;
     }
     let built = dir.join("dist/ts-datastore.wasm");

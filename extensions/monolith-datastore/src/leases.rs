@@ -1,7 +1,10 @@
-//! Leases: model locks and the namespace lock, through `lock_protocol`
-//! (create with `If-None-Match: *`, take a stale lock over by
-//! compare-and-swap one generation up, renew and release conditional on the
-//! version read).
+//! Leases: model locks and the namespace lock, through the SDK's lease
+//! protocol (`silt_extension::lease`: create with `If-None-Match: *`, take
+//! a stale lock over by compare-and-swap one generation up, renew and
+//! release conditional on the version last written). Generations count
+//! takeovers: release deletes the lock object, so a lock created afresh
+//! starts again at 1; what fences a commit is the random per-acquisition
+//! token ([`confirm`]).
 //!
 //! Fencing: a commit, inside its hold of the namespace lock and just before
 //! it pushes the index, reads the model's lock object ([`confirm`], one GET
@@ -25,12 +28,12 @@ use silt_extension::change;
 use silt_extension::clock;
 use silt_extension::exports::silt::datastore::locks::{AcquireOptions, Guest};
 use silt_extension::layout::{self, MODEL_LOCKS_PREFIX, NAMESPACE_LOCK_KEY};
+use silt_extension::lease;
 use silt_extension::lock_object::{self, Current, HolderBody, ScopeBody};
 use silt_extension::silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef};
 use silt_extension::store;
 
 use crate::Monolith;
-use crate::lock_protocol;
 use crate::namespace_lock::STRUCTURAL;
 
 /// A live structural namespace lease, if any.
@@ -47,14 +50,9 @@ fn acquire_model(model: &ModelRef, holder: &HolderBody, ttl_ms: u32) -> Result<L
     if let Some(namespace) = structural_lock()? {
         return Err(lock_object::held(&namespace));
     }
-    let mut body = lock_protocol::new_body(
-        ScopeBody::from_wit(&scope),
-        holder,
-        clock::random_hex(),
-        ttl_ms,
-    );
-    let version =
-        lock_protocol::create(&key, &mut body)?.map_err(|current| lock_object::held(&current))?;
+    let mut body = lease::new_body(ScopeBody::from_wit(&scope), holder, ttl_ms);
+    let version = lease::create_or_take_over(&key, &mut body, 0)?
+        .map_err(|current| lock_object::held(&current))?;
     if let Some(namespace) = structural_lock()? {
         store::delete(&key)?;
         return Err(lock_object::held(&namespace));
@@ -63,9 +61,9 @@ fn acquire_model(model: &ModelRef, holder: &HolderBody, ttl_ms: u32) -> Result<L
 }
 
 fn acquire_namespace(holder: &HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
-    let token = format!("{STRUCTURAL}{}", clock::random_hex());
-    let mut body = lock_protocol::new_body(ScopeBody::Namespace, holder, token, ttl_ms);
-    let version = lock_protocol::create(NAMESPACE_LOCK_KEY, &mut body)?
+    let mut body = lease::new_body(ScopeBody::Namespace, holder, ttl_ms);
+    body.token = format!("{STRUCTURAL}{}", body.token);
+    let version = lease::create_or_take_over(NAMESPACE_LOCK_KEY, &mut body, 0)?
         .map_err(|current| lock_object::held(&current))?;
     // Then drain: a live model lock keeps the namespace lease out. Writing
     // ours before looking (as model acquirers do) means two racing
@@ -84,7 +82,7 @@ fn acquire_namespace(holder: &HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
 /// the start of the call; the lock object is what counts.)
 pub fn confirm(model: &ModelRef, lease: &Lease) -> Result<(), Error> {
     let key = layout::lock_key(&LockScope::Model(model.clone()))?;
-    let current = lock_protocol::ours(&key, &lease.token)?;
+    let current = lease::held_with(&key, &lease.token)?;
     if let Some(silent) = change::silent_too_long(current.body.renewed_at, current.body.ttl_ms) {
         return Err(Error::LockLost(format!(
             "{key} was last renewed {silent} ms ago (TTL {} ms); stopped before committing so that a new holder cannot be overwritten",
@@ -109,13 +107,11 @@ impl Guest for Monolith {
     }
 
     fn renew(lease: Lease) -> Result<Lease, Error> {
-        let key = layout::lock_key(&lease.scope)?;
-        let (body, version) = lock_protocol::renew(&key, &lease.token)?;
-        Ok(body.lease(version))
+        lease::renew(&lease)
     }
 
     fn release(lease: Lease) -> Result<(), Error> {
-        lock_protocol::release(&layout::lock_key(&lease.scope)?, &lease.token)
+        lease::release(&lease)
     }
 
     fn inspect(scope: LockScope) -> Result<Option<LockInfo>, Error> {

@@ -39,7 +39,6 @@
 mod commit;
 mod index;
 mod leases;
-mod lock_protocol;
 mod namespace_lock;
 
 use silt_extension::change::{Change, Committed};

@@ -1,4 +1,4 @@
-//! The namespace lock every commit takes (see `lock_protocol` for how):
+//! The namespace lock every commit takes (the SDK's `lease` protocol):
 //! retried every second up to a maximum wait, as today's datastores do.
 //!
 //! One lock object serves two purposes, told apart by the token's prefix:
@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use silt_extension::clock;
 use silt_extension::layout::NAMESPACE_LOCK_KEY;
+use silt_extension::lease;
 use silt_extension::lock_object::{self, HolderBody, ScopeBody};
 use silt_extension::silt::datastore::types::{Error, Holder};
-
-use crate::lock_protocol;
 
 /// Token prefix of a commit's hold.
 const PUSH: &str = "push-";
@@ -35,9 +34,9 @@ pub fn acquire_for_push(holder: &Holder, ttl_ms: u32) -> Result<Held, Error> {
     let started = clock::now_ms();
     let max_wait = 2 * u64::from(ttl_ms);
     loop {
-        let token = format!("{PUSH}{}", clock::random_hex());
-        let mut body = lock_protocol::new_body(ScopeBody::Namespace, &holder, token, ttl_ms);
-        match lock_protocol::create(NAMESPACE_LOCK_KEY, &mut body)? {
+        let mut body = lease::new_body(ScopeBody::Namespace, &holder, ttl_ms);
+        body.token = format!("{PUSH}{}", body.token);
+        match lease::create_or_take_over(NAMESPACE_LOCK_KEY, &mut body, 0)? {
             Ok(_) => return Ok(Held { token: body.token }),
             Err(current) if clock::now_ms().saturating_sub(started) >= max_wait => {
                 return Err(lock_object::held(&current));
@@ -49,10 +48,10 @@ pub fn acquire_for_push(holder: &Holder, ttl_ms: u32) -> Result<Held, Error> {
 
 /// Renews the hold (a long pull may have used part of the TTL).
 pub fn heartbeat(held: &Held) -> Result<(), Error> {
-    lock_protocol::renew(NAMESPACE_LOCK_KEY, &held.token).map(|_| ())
+    lease::renew_held(NAMESPACE_LOCK_KEY, &held.token).map(|_| ())
 }
 
 /// Releases the hold. Best effort: a lock left behind goes stale after its TTL.
 pub fn release(held: &Held) {
-    let _ = lock_protocol::release(NAMESPACE_LOCK_KEY, &held.token);
+    let _ = lease::release_held(NAMESPACE_LOCK_KEY, &held.token);
 }

@@ -49,7 +49,7 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
         }
         // The lock object says whether the lease is still ours and was
         // renewed recently enough to commit under (the self-fence).
-        crate::leases::confirm(lease)?;
+        silt_extension::lease::confirm(lease)?;
         next.fence = lease.generation;
         next.fence_token = lease.token.clone();
         next.seq += 1;

@@ -1,11 +1,11 @@
 //! Leases: lock objects in the store, one per model and one for the namespace.
 //!
-//! - acquire: create with `If-None-Match: *`; a stale lock (not renewed within
-//!   its TTL) is taken over by compare-and-swap on its version, never by
-//!   delete-then-create; every acquisition gets a generation higher than any
-//!   before it for that scope, and raises the model partition's fence to it
-//!   before the lease is handed out, so an old holder can never commit again;
-//! - renew and release: compare-and-swap / delete on the version we wrote;
+//! The protocol on each lock object is the SDK's (`silt_extension::lease`:
+//! create, or take a stale lock over by compare-and-swap one generation up;
+//! renew and release on the version we wrote). The policy is this module's:
+//! - a model lease's generation starts above the model partition's fence,
+//!   and the fence is raised to it before the lease is handed out, so an
+//!   old holder can never commit again;
 //! - model and namespace leases exclude each other: each side writes its own
 //!   lock first and then looks for the other's (so at least one of two racing
 //!   acquirers sees the other). A namespace acquirer keeps its lock while it
@@ -15,10 +15,10 @@
 use serde::{Deserialize, Serialize};
 
 use silt_extension::Index as _;
-use silt_extension::change;
 use silt_extension::clock;
 use silt_extension::exports::silt::datastore::locks::{AcquireOptions, Guest};
 use silt_extension::layout::{self, MODEL_LOCKS_PREFIX, NAMESPACE_LOCK_KEY};
+use silt_extension::lease;
 use silt_extension::lock_object::{
     self, Current, HolderBody, LockBody, ScopeBody, held, lost_race, read_lock,
 };
@@ -116,52 +116,16 @@ fn next_namespace_generation(at_least: u64) -> Result<u64, Error> {
     )))
 }
 
-/// Writes `body` to `key`: create when `previous` is none, else compare-and-swap on it.
-fn write_lock(key: &str, body: &LockBody, previous: Option<&Current>) -> Result<Written, Error> {
-    let mode = match previous {
-        Some(previous) => PutMode::Update(previous.version.clone()),
-        None => PutMode::Create,
-    };
-    store::put_owned(key, &body.to_bytes(), &mode, &body.nonce)
-}
-
 fn acquire_model(model: &ModelRef, holder: HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
     let scope = LockScope::Model(model.clone());
     let key = layout::lock_key(&scope)?;
     let partition = Partitioned::read(model)?;
-    let fence = partition.partition.fence;
-    let now = clock::now_ms();
-    let mut body = LockBody {
-        scope: ScopeBody::from_wit(&scope),
-        holder,
-        token: clock::random_hex(),
-        generation: fence + 1,
-        acquired_at: now,
-        renewed_at: now,
-        ttl_ms,
-        nonce: clock::random_hex(),
-    };
-    // The common case first: no lock, so create it (one request). Only when
-    // one exists is it read, to refuse a live one or to take a stale one over
-    // by compare-and-swap with a generation above its own (its holder may
-    // have stopped before raising the fence to it).
-    let version = match write_lock(&key, &body, None)? {
-        Written::Landed(version) => version,
-        Written::Lost => {
-            let Some(existing) = read_lock(&key)? else {
-                return Err(Error::PreconditionFailed(format!(
-                    "{key} was released while we tried to create it"
-                )));
-            };
-            if !existing.body.stale(clock::now_ms()) {
-                return Err(held(&existing));
-            }
-            body.generation = fence.max(existing.body.generation) + 1;
-            match write_lock(&key, &body, Some(&existing))? {
-                Written::Landed(version) => version,
-                Written::Lost => return Err(lost_race(&key)?),
-            }
-        }
+    // Generations start above the partition's fence: a stale lock's holder
+    // may have stopped before raising the fence to its own generation.
+    let mut body = lease::new_body(ScopeBody::from_wit(&scope), &holder, ttl_ms);
+    let version = match lease::create_or_take_over(&key, &mut body, partition.partition.fence)? {
+        Ok(version) => version,
+        Err(live) => return Err(held(&live)),
     };
     // We hold the model lock; if structural work holds or waits for the
     // namespace, let it go first. (This check after writing our own lock is
@@ -208,7 +172,7 @@ fn acquire_namespace(holder: HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
             nonce: clock::random_hex(),
         },
     };
-    let version = match write_lock(NAMESPACE_LOCK_KEY, &body, existing.as_ref())? {
+    let version = match lease::write(NAMESPACE_LOCK_KEY, &body, existing.as_ref())? {
         Written::Landed(version) => version,
         Written::Lost => return Err(lost_race(NAMESPACE_LOCK_KEY)?),
     };
@@ -217,38 +181,6 @@ fn acquire_namespace(holder: HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
         return Err(held(&model));
     }
     Ok(body.lease(version))
-}
-
-/// The lock of `lease`, if it is still ours; `lock-lost` saying why not.
-fn still_ours(lease: &Lease) -> Result<(String, Current), Error> {
-    let key = layout::lock_key(&lease.scope)?;
-    match read_lock(&key)? {
-        Some(current) if current.body.token == lease.token => Ok((key, current)),
-        Some(current) => Err(Error::LockLost(format!(
-            "{key} was taken over by {} on {} (pid {}, generation {})",
-            current.body.holder.name,
-            current.body.holder.host,
-            current.body.holder.pid,
-            current.body.generation
-        ))),
-        None => Err(Error::LockLost(format!(
-            "{key} was removed (expired and released by another holder, or force-released)"
-        ))),
-    }
-}
-
-/// Confirms from the lock object that `lease` is still ours and was renewed
-/// within 0.75 × TTL. A holder past that stops (self-fencing): by the time
-/// its write lands, someone may have taken the lease over.
-pub fn confirm(lease: &Lease) -> Result<(), Error> {
-    let (key, current) = still_ours(lease)?;
-    if let Some(silent) = change::silent_too_long(current.body.renewed_at, current.body.ttl_ms) {
-        return Err(Error::LockLost(format!(
-            "{key} was last renewed {silent} ms ago (TTL {} ms); stopped before committing so that a new holder cannot be overwritten",
-            current.body.ttl_ms
-        )));
-    }
-    Ok(())
 }
 
 impl Guest for Partitioned {
@@ -266,46 +198,11 @@ impl Guest for Partitioned {
     }
 
     fn renew(lease: Lease) -> Result<Lease, Error> {
-        // The lease carries the version we last wrote: usually one
-        // compare-and-swap, no read.
-        let key = layout::lock_key(&lease.scope)?;
-        let body = LockBody::renewed_from(&lease);
-        let mode = PutMode::Update(lease.version.clone());
-        if let Written::Landed(version) =
-            store::put_owned(&key, &body.to_bytes(), &mode, &body.nonce)?
-        {
-            return Ok(body.lease(version));
-        }
-        // Changed since: still ours (an older copy of the lease), or lost.
-        let (key, current) = still_ours(&lease)?;
-        let body = LockBody {
-            renewed_at: clock::now_ms(),
-            nonce: clock::random_hex(),
-            ..current.body.clone()
-        };
-        match write_lock(&key, &body, Some(&current))? {
-            Written::Landed(version) => Ok(body.lease(version)),
-            Written::Lost => Err(still_ours(&lease)
-                .err()
-                .unwrap_or_else(|| Error::LockLost(format!("{key} changed while renewing")))),
-        }
+        lease::renew(&lease)
     }
 
     fn release(lease: Lease) -> Result<(), Error> {
-        // The lease carries the version we last wrote: usually one DELETE.
-        let key = layout::lock_key(&lease.scope)?;
-        if store::delete_if(&key, &lease.version)? {
-            return Ok(());
-        }
-        // Changed since: still ours (an older copy of the lease), or lost.
-        let (key, current) = still_ours(&lease)?;
-        if store::delete_if(&key, &current.version)? {
-            Ok(())
-        } else {
-            Err(Error::LockLost(format!(
-                "{key} changed while releasing; nothing was deleted"
-            )))
-        }
+        lease::release(&lease)
     }
 
     fn inspect(scope: LockScope) -> Result<Option<LockInfo>, Error> {

@@ -9,7 +9,9 @@
 //! - [`metadata!`]: the `silt-extension` custom section silt reads without
 //!   compiling the component;
 //! - the plumbing every datastore needs: key layout ([`layout`]), lock
-//!   objects and the lease protocol's pieces ([`lock_object`]), owner
+//!   objects ([`lock_object`]) and the lease protocol on them ([`lease`]:
+//!   create or take over one generation up, renew, release, confirm before
+//!   a commit), owner
 //!   tokens and conditional writes that know when they won
 //!   ([`store::put_owned`], [`clock::random_hex`]), retries after a lost
 //!   compare-and-swap ([`clock::backoff`]);
@@ -27,7 +29,8 @@
 //! use silt_extension::exports::silt::datastore::{capabilities, locks};
 //! use silt_extension::layout::DATA_AREA;
 //! use silt_extension::silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef};
-//! use silt_extension::{Fresh, Index, Listed, lock_object, partition};
+//! use silt_extension::lock_object::{HolderBody, ScopeBody};
+//! use silt_extension::{Fresh, Index, Listed, layout, lease, lock_object, partition};
 //!
 //! silt_extension::metadata! {
 //!     description: "My datastore",
@@ -57,10 +60,24 @@
 //! }
 //!
 //! impl locks::Guest for Mine {
-//!     // `acquire`, `renew` and `release` are the lease protocol: yours.
-//! #   fn acquire(_: LockScope, _: locks::AcquireOptions) -> Result<Lease, Error> { todo!() }
-//! #   fn renew(_: Lease) -> Result<Lease, Error> { todo!() }
-//! #   fn release(_: Lease) -> Result<(), Error> { todo!() }
+//!     // The protocol is the SDK's; the policy (where generations start,
+//!     // how model and namespace leases exclude each other) is yours.
+//!     fn acquire(scope: LockScope, options: locks::AcquireOptions) -> Result<Lease, Error> {
+//!         lock_object::check_ttl(options.ttl_ms)?;
+//!         let key = layout::lock_key(&scope)?;
+//!         let holder = HolderBody::from_wit(&options.holder);
+//!         let mut body = lease::new_body(ScopeBody::from_wit(&scope), &holder, options.ttl_ms);
+//!         match lease::create_or_take_over(&key, &mut body, 0)? {
+//!             Ok(version) => Ok(body.lease(version)),
+//!             Err(live) => Err(lock_object::held(&live)),
+//!         }
+//!     }
+//!     fn renew(lease: Lease) -> Result<Lease, Error> {
+//!         lease::renew(&lease)
+//!     }
+//!     fn release(lease: Lease) -> Result<(), Error> {
+//!         lease::release(&lease)
+//!     }
 //!     fn inspect(scope: LockScope) -> Result<Option<LockInfo>, Error> {
 //!         lock_object::inspect(&scope)
 //!     }
@@ -186,6 +203,7 @@ pub mod change;
 pub mod clock;
 pub mod hydrate;
 pub mod layout;
+pub mod lease;
 pub mod local;
 pub mod lock_object;
 pub mod meta;
