@@ -4,7 +4,31 @@
 
 mod support;
 
+use std::path::Path;
 use std::process::Command;
+
+/// `silt extension add` of `component`, then `verify` of `name`: both succeed.
+fn add_and_verify(home: &Path, component: &Path, name: &str) {
+    let (code, _, stderr) = support::output(
+        support::silt(home)
+            .args(["extension", "add"])
+            .arg(component),
+    );
+    assert_eq!(code, 0, "silt extension add: {stderr}");
+    let (code, stdout, stderr) =
+        support::output(support::silt(home).args(["extension", "verify", name]));
+    assert_eq!(code, 0, "silt extension verify: {stderr}");
+    assert!(stdout.contains(&format!("{name} 0.1.0: ok")), "{stdout}");
+}
+
+/// `silt extension test component`: (exit code, stdout, stderr).
+fn contract_suite(home: &Path, component: &Path) -> (i32, String, String) {
+    support::output(
+        support::silt(home)
+            .args(["extension", "test"])
+            .arg(component),
+    )
+}
 
 #[test]
 fn a_scaffolded_extension_builds_installs_and_runs() {
@@ -45,24 +69,11 @@ fn a_scaffolded_extension_builds_installs_and_runs() {
     let component = target.join("wasm32-wasip2/release/my_datastore.wasm");
     assert!(component.is_file());
 
-    let (code, _, stderr) = support::output(
-        support::silt(home.path())
-            .args(["extension", "add"])
-            .arg(&component),
-    );
-    assert_eq!(code, 0, "silt extension add: {stderr}");
-    let (code, stdout, stderr) =
-        support::output(support::silt(home.path()).args(["extension", "verify", "my-datastore"]));
-    assert_eq!(code, 0, "silt extension verify: {stderr}");
-    assert!(stdout.contains("my-datastore 0.1.0: ok"), "{stdout}");
+    add_and_verify(home.path(), &component, "my-datastore");
 
     // The suite runs on it and says what it lacks (the scaffold, like the
     // example it comes from, has no leases).
-    let (code, stdout, _) = support::output(
-        support::silt(home.path())
-            .args(["extension", "test"])
-            .arg(&component),
-    );
+    let (code, stdout, _) = contract_suite(home.path(), &component);
     assert_eq!(code, 1);
     assert!(
         stdout.contains("pass  describe matches the metadata"),
@@ -82,7 +93,7 @@ fn a_scaffolded_extension_builds_installs_and_runs() {
 }
 
 /// Runs `program args` in `dir`, failing the test with its output.
-fn run_in(dir: &std::path::Path, program: &str, args: &[&str]) {
+fn run_in(dir: &Path, program: &str, args: &[&str]) {
     let output = Command::new(program)
         .args(args)
         .current_dir(dir)
@@ -120,23 +131,10 @@ fn a_scaffolded_typescript_extension_builds_installs_and_passes_the_suite() {
     let component = project.join("dist/my-ts-store.wasm");
     assert!(component.is_file());
 
-    let (code, _, stderr) = support::output(
-        support::silt(home.path())
-            .args(["extension", "add"])
-            .arg(&component),
-    );
-    assert_eq!(code, 0, "silt extension add: {stderr}");
-    let (code, stdout, stderr) =
-        support::output(support::silt(home.path()).args(["extension", "verify", "my-ts-store"]));
-    assert_eq!(code, 0, "silt extension verify: {stderr}");
-    assert!(stdout.contains("my-ts-store 0.1.0: ok"), "{stdout}");
+    add_and_verify(home.path(), &component, "my-ts-store");
 
     // Unlike the Rust scaffold, it starts as a full datastore: the suite passes.
-    let (code, stdout, stderr) = support::output(
-        support::silt(home.path())
-            .args(["extension", "test"])
-            .arg(&component),
-    );
+    let (code, stdout, stderr) = contract_suite(home.path(), &component);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("9 passed, 0 failed"), "{stdout}");
 }

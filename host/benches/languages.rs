@@ -208,52 +208,32 @@ fn main() {
     });
     let _ = std::fs::remove_dir_all(&work);
     let [rust, ts] = &rows;
-    let ratio = |a: f64, b: f64| format!("{:.1}×", b / a);
-    let d = |x: Duration| x.as_secs_f64();
     println!("| measure | Rust (partitioned-datastore) | TypeScript (ts-datastore) | TS / Rust |");
     println!("|---|---|---|---|");
-    println!(
-        "| component size | {:.2} MiB | {:.2} MiB | {} |",
-        rust.size_mib,
-        ts.size_mib,
-        ratio(rust.size_mib, ts.size_mib)
-    );
-    println!(
-        "| compile (empty artifact cache) | {} | {} | {} |",
-        ms(rust.compile),
-        ms(ts.compile),
-        ratio(d(rust.compile), d(ts.compile))
-    );
-    println!(
-        "| compiled artifact | {:.2} MiB | {:.2} MiB | {} |",
-        rust.artifact_mib,
-        ts.artifact_mib,
-        ratio(rust.artifact_mib, ts.artifact_mib)
-    );
-    println!(
-        "| load cached artifact | {} | {} | {} |",
-        ms(rust.load_cached),
-        ms(ts.load_cached),
-        ratio(d(rust.load_cached), d(ts.load_cached))
-    );
-    println!(
-        "| instantiate + describe | {} | {} | {} |",
-        ms(rust.describe),
-        ms(ts.describe),
-        ratio(d(rust.describe), d(ts.describe))
-    );
-    println!(
-        "| lease + put-file 1 MiB + release | {} | {} | {} |",
-        ms(rust.put_1mib),
-        ms(ts.put_1mib),
-        ratio(d(rust.put_1mib), d(ts.put_1mib))
-    );
-    println!(
-        "| get-file 1 MiB | {} | {} | {} |",
-        ms(rust.get_1mib),
-        ms(ts.get_1mib),
-        ratio(d(rust.get_1mib), d(ts.get_1mib))
-    );
+    let mib = |rust: f64, ts: f64| (format!("{rust:.2} MiB"), format!("{ts:.2} MiB"), ts / rust);
+    let time =
+        |rust: Duration, ts: Duration| (ms(rust), ms(ts), ts.as_secs_f64() / rust.as_secs_f64());
+    let table = [
+        ("component size", mib(rust.size_mib, ts.size_mib)),
+        (
+            "compile (empty artifact cache)",
+            time(rust.compile, ts.compile),
+        ),
+        ("compiled artifact", mib(rust.artifact_mib, ts.artifact_mib)),
+        (
+            "load cached artifact",
+            time(rust.load_cached, ts.load_cached),
+        ),
+        ("instantiate + describe", time(rust.describe, ts.describe)),
+        (
+            "lease + put-file 1 MiB + release",
+            time(rust.put_1mib, ts.put_1mib),
+        ),
+        ("get-file 1 MiB", time(rust.get_1mib, ts.get_1mib)),
+    ];
+    for (measure, (rust, ts, ratio)) in table {
+        println!("| {measure} | {rust} | {ts} | {ratio:.1}× |");
+    }
     println!(
         "({} rounds each{})",
         iterations,

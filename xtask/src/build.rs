@@ -147,10 +147,17 @@ pub fn typescript_example(out: &Path) -> Result<()> {
         // `npm install`, not `npm ci`: npm 11 leaves other platforms'
         // optional packages out of a lockfile it writes and then refuses
         // that lockfile in `npm ci`. With exact versions in package.json and
-        // the lockfile present, `npm install` installs the locked tree.
+        // the lockfile present, `npm install` installs the locked tree;
+        // `--no-save` keeps it from rewriting the lockfile silt embeds.
         eprintln!("xtask: npm install in {TYPESCRIPT_EXAMPLE}");
         run(Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .args([
+                "install",
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+            ])
             .current_dir(&dir))?;
     }
     let built = dir.join("dist/ts-datastore.wasm");

@@ -5,7 +5,8 @@
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
 import type { Descriptor, ErrorCode } from 'wasi:filesystem/types@0.2.12';
 import { Sha256 } from './sha256.js';
-import { invalidInput } from './errors.js';
+import { invalidInput, preconditionFailed } from './errors.js';
+import { isTransferTemp, MAX_FILE_BYTES } from './layout.js';
 
 const CHUNK = 1 << 20;
 const encoder = new TextEncoder();
@@ -46,19 +47,52 @@ function open(path: string, write: boolean): Descriptor | undefined {
   }
 }
 
-/** Size and hash of a cache file, read in 1 MiB chunks; `undefined` when missing. */
-export function hashFile(path: string): { size: bigint; sha256: string } | undefined {
-  const file = open(path, false);
-  if (file === undefined) return undefined;
-  const hash = new Sha256();
+/** Reads `file` from the start in 1 MiB chunks; returns its size. */
+function readChunks(file: Descriptor, onChunk: (chunk: Uint8Array) => void): bigint {
   let offset = 0n;
   for (;;) {
     const [chunk, end] = file.read(BigInt(CHUNK), offset);
-    hash.update(chunk);
+    onChunk(chunk);
     offset += BigInt(chunk.length);
-    if (end || chunk.length === 0) break;
+    if (end || chunk.length === 0) return offset;
   }
-  return { size: offset, sha256: hash.hex() };
+}
+
+/** A file's content hash and the size and time it had while hashed. */
+export interface Hashed {
+  size: bigint;
+  sha256: string;
+  mtime: string;
+}
+
+/**
+ * Hashes a cache file, refusing one past [`MAX_FILE_BYTES`] and one that
+ * changed while it was read (a job still writing it): the hash must be the
+ * content's. `undefined` when missing.
+ */
+export function hashFile(path: string): Hashed | undefined {
+  const before = stat(path);
+  if (before === undefined) return undefined;
+  if (before.size > BigInt(MAX_FILE_BYTES)) {
+    throw invalidInput(
+      `${path} is ${before.size} bytes; this extension hashes in JavaScript and takes files up to ${MAX_FILE_BYTES} bytes ` +
+        '(MAX_FILE_BYTES in src/layout.ts, with [runtime] deadline_ms)',
+    );
+  }
+  const file = open(path, false);
+  if (file === undefined) return undefined;
+  const hash = new Sha256();
+  const size = readChunks(file, (chunk) => hash.update(chunk));
+  assertUnchanged(path, { size, mtime: before.mtime });
+  return { size, sha256: hash.hex(), mtime: before.mtime };
+}
+
+/** Throws `precondition-failed` unless `path` still has `seen`'s size and time. */
+export function assertUnchanged(path: string, seen: { size: bigint; mtime: string }): void {
+  const now = stat(path);
+  if (now === undefined || now.size !== seen.size || now.mtime !== seen.mtime) {
+    throw preconditionFailed(`${path} changed while it was being read; nothing was committed, try again when it is complete`);
+  }
 }
 
 /** Reads a small cache file as JSON; `undefined` when missing. */
@@ -67,14 +101,7 @@ export function readJson<T>(path: string): T | undefined {
   if (file === undefined) return undefined;
   try {
     const parts: Uint8Array[] = [];
-    let offset = 0n;
-    for (;;) {
-      const [chunk, end] = file.read(BigInt(CHUNK), offset);
-      parts.push(chunk);
-      offset += BigInt(chunk.length);
-      if (end || chunk.length === 0) break;
-    }
-    const bytes = new Uint8Array(Number(offset));
+    const bytes = new Uint8Array(Number(readChunks(file, (chunk) => parts.push(chunk))));
     let at = 0;
     for (const part of parts) {
       bytes.set(part, at);
@@ -113,6 +140,8 @@ export function writeJson(path: string, value: unknown): void {
   while (written < bytes.length) {
     written += Number(file.write(bytes.subarray(written), BigInt(written)));
   }
+  // On disk before the rename: a crash leaves the old state or the new one.
+  file.syncData();
   cacheDir().renameAt(temporary, cacheDir(), path);
 }
 
@@ -125,6 +154,22 @@ export function removeFile(path: string): void {
   }
 }
 
+/** Size and modification time of a regular file; `undefined` when there is none. */
+export function stat(path: string): { size: bigint; mtime: string; mtimeMs: number } | undefined {
+  try {
+    const found = cacheDir().statAt({ symlinkFollow: false }, path);
+    if (found.type !== 'regular-file') return undefined;
+    const at = found.dataModificationTimestamp;
+    return {
+      size: found.size,
+      mtime: at ? `${at.seconds}.${at.nanoseconds}` : '',
+      mtimeMs: at ? Number(at.seconds) * 1000 + at.nanoseconds / 1e6 : 0,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 /** True when `path` is a regular file. */
 export function isFile(path: string): boolean {
   try {
@@ -134,27 +179,35 @@ export function isFile(path: string): boolean {
   }
 }
 
-/** Every regular file under `dir`, as paths relative to `dir`, sorted. */
+/**
+ * Every regular file under `dir`, as paths relative to `dir`, sorted; none
+ * when `dir` does not exist. Any other failure is an error: a directory
+ * that cannot be read must not look like removed files.
+ */
 export function listFiles(dir: string): string[] {
   const out: string[] = [];
   const walk = (relative: string) => {
     const path = relative === '' ? dir : `${dir}/${relative}`;
-    let handle: Descriptor;
+    let entries;
     try {
-      handle = cacheDir().openAt({ symlinkFollow: false }, path, { directory: true }, { read: true });
-    } catch {
-      return;
+      entries = cacheDir().openAt({ symlinkFollow: false }, path, { directory: true }, { read: true }).readDirectory();
+    } catch (thrown) {
+      const code = codeOf(thrown);
+      if (relative === '' && (code === 'no-entry' || code === 'not-directory')) return;
+      throw invalidInput(`cannot read cache directory ${path}: ${code ?? thrown}`);
     }
-    try {
-      const entries = handle.readDirectory();
-      for (let entry = entries.readDirectoryEntry(); entry; entry = entries.readDirectoryEntry()) {
-        const child = relative === '' ? entry.name : `${relative}/${entry.name}`;
-        if (entry.type === 'directory') walk(child);
-        // Half-written downloads and our own temporary files are not the user's.
-        else if (entry.type === 'regular-file' && !entry.name.endsWith('.tmp')) out.push(child);
+    const next = () => {
+      try {
+        return entries.readDirectoryEntry();
+      } catch (thrown) {
+        throw invalidInput(`cannot read cache directory ${path}: ${codeOf(thrown) ?? thrown}`);
       }
-    } catch {
-      // A directory that vanished while it was read has no files.
+    };
+    for (let entry = next(); entry; entry = next()) {
+      const child = relative === '' ? entry.name : `${relative}/${entry.name}`;
+      if (entry.type === 'directory') walk(child);
+      // A download in progress is the host's, not the user's.
+      else if (entry.type === 'regular-file' && !isTransferTemp(entry.name)) out.push(child);
     }
   };
   walk('');

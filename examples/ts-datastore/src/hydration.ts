@@ -1,12 +1,14 @@
-// Lazy hydration: fetching the files a command touches, and no others.
+// Lazy hydration: fetching the files a command touches, and no others,
+// with the same rules as a pull (`working_copy.planRefresh`): a local edit
+// is never overwritten, a locally removed file never fetched back, and an
+// outdated untouched file is refreshed.
 
 import type { HydrateOptions, HydrateReport } from 'silt:datastore/hydration@0.4.0';
 import type { ModelRef } from 'silt:datastore/types@0.4.0';
-import * as cache from './cache.js';
 import { invalidInput, notFound } from './errors.js';
-import { blobKey, checkModel, checkName, DATA_DIR, workingPath } from './layout.js';
+import { checkModel, checkName, DATA_DIR } from './layout.js';
 import { latest, readLayout, readPartition } from './partition.js';
-import { downloadAll, type Fetch } from './store.js';
+import { downloadAll } from './store.js';
 import { noStats } from './sync.js';
 import * as workingCopy from './working_copy.js';
 
@@ -18,29 +20,22 @@ export function hydrateScope(models: ModelRef[], options: HydrateOptions): Hydra
     checkModel(model);
     const found = readPartition(model);
     report.stats.partitionsRead += 1n;
-    if (!found) throw notFound(`model ${model.modelType}:${model.modelId} is not in the index`);
-    const state = workingCopy.load(model);
-    const fetches: Fetch[] = [];
-    const bases: Record<string, workingCopy.Base> = {};
+    // A model nobody has written yet has nothing to fetch.
+    if (!found) continue;
     // Older versions are reached through `models.get-file`; hydration
     // makes the working copy (the latest of each name) present.
-    for (const name of Object.keys(found.value.files)) {
-      const entry = latest(found.value, name)!;
-      if (entry.deleted) continue;
-      const path = workingPath(model, name);
-      if (cache.isFile(path)) {
-        report.objectsPresent += 1n;
-      } else if (budget > 0n && !options.dryRun) {
-        budget -= 1n;
-        fetches.push({ key: blobKey(model, entry.sha256), cachePath: path, sha256: entry.sha256 });
-        bases[name] = workingCopy.baseOf(entry);
-      } else {
-        report.objectsRemaining += 1n;
-      }
-    }
+    const state = workingCopy.load(model);
+    const plan = workingCopy.planRefresh(model, found.value, state, true);
+    report.objectsPresent += BigInt(plan.present);
+    const take = options.dryRun ? 0 : Number(budget < BigInt(plan.fetches.length) ? budget : BigInt(plan.fetches.length));
+    report.objectsRemaining += BigInt(plan.fetches.length - take);
+    if (options.dryRun) continue;
+    const fetches = plan.fetches.slice(0, take);
+    budget -= BigInt(take);
     report.stats.bytesDownloaded += downloadAll(fetches);
-    report.stats.objectsDownloaded += BigInt(fetches.length);
-    if (fetches.length) workingCopy.save(model, { files: { ...state.files, ...bases } });
+    report.stats.objectsDownloaded += BigInt(take);
+    workingCopy.applyRefresh(model, state, plan, take);
+    workingCopy.save(model, state);
   }
   return report;
 }
@@ -64,15 +59,13 @@ export function hydrateFile(path: string): HydrateReport {
     const found = readPartition(model);
     report.stats.partitionsRead += 1n;
     const entry = found && latest(found.value, name);
-    if (!entry || entry.deleted) continue;
-    if (cache.hashFile(path)?.sha256 === entry.sha256) {
-      report.objectsPresent = 1n;
-      return report;
-    }
-    report.stats.bytesDownloaded += downloadAll([{ key: blobKey(model, entry.sha256), cachePath: path, sha256: entry.sha256 }]);
-    report.stats.objectsDownloaded = 1n;
+    if (!found || !entry || entry.deleted) continue;
     const state = workingCopy.load(model);
-    state.files[name] = workingCopy.baseOf(entry);
+    const plan = workingCopy.planRefresh(model, found.value, state, true, name);
+    report.objectsPresent = BigInt(plan.present);
+    report.stats.bytesDownloaded += downloadAll(plan.fetches);
+    report.stats.objectsDownloaded = BigInt(plan.fetches.length);
+    workingCopy.applyRefresh(model, state, plan, plan.fetches.length);
     workingCopy.save(model, state);
     return report;
   }

@@ -4,7 +4,7 @@
 //   ts-datastore/layout.json            the datastore's layout and retention
 //   locks/<model-type>/<model-id>.json  one lease object per model
 //   index/<model-type>/<model-id>.json  one index partition per model
-//   blobs/<model-type>/<model-id>/<sha256>  file contents, by hash
+//   blobs/<model-type>/<model-id>/<sha256>.<token>  one version's content
 // Cache (`/cache`, the local copy):
 //   data/<model-type>/<model-id>/<name>       the working copy
 //   .ts-datastore/models/<type>/<id>.json     what each model's working copy was at the last sync
@@ -18,6 +18,21 @@ export const INDEX_PREFIX = 'index/';
 export const LOCKS_PREFIX = 'locks/';
 export const DATA_DIR = 'data';
 export const STATE_DIR = '.ts-datastore/models';
+/** Where the SDK-based Rust datastores keep their metadata: a root holding it is theirs. */
+export const FOREIGN_META_KEY = '_meta/datastore.json';
+
+/**
+ * The largest file this extension hashes: SHA-256 runs in the JavaScript
+ * interpreter at about 1 MB/s, and a call has 30 s of its own time by
+ * default (`[runtime] deadline_ms`). Raise both together.
+ */
+export const MAX_FILE_BYTES = 16 * 1024 * 1024;
+
+/** The host's temporary file of a download in progress (`.<name>.silt-tmp.<pid>.<n>`). */
+export const isTransferTemp = (name: string) => {
+  const leaf = name.slice(name.lastIndexOf('/') + 1);
+  return leaf.startsWith('.') && leaf.includes('.silt-tmp.');
+};
 
 /** One path segment a key or a cache path may hold. */
 function checkSegment(segment: string, what: string): void {
@@ -47,7 +62,8 @@ const modelPath = (model: ModelRef) => `${model.modelType}/${model.modelId}`;
 
 export const lockKey = (model: ModelRef) => `${LOCKS_PREFIX}${modelPath(model)}.json`;
 export const indexKey = (model: ModelRef) => `${INDEX_PREFIX}${modelPath(model)}.json`;
-export const blobKey = (model: ModelRef, sha256: string) => `blobs/${modelPath(model)}/${sha256}`;
+/** A new version's content: its own object (never shared), so expiring it deletes nothing else. */
+export const blobKey = (model: ModelRef, sha256: string, token: string) => `blobs/${modelPath(model)}/${sha256}.${token}`;
 export const workingDir = (model: ModelRef) => `${DATA_DIR}/${modelPath(model)}`;
 export const workingPath = (model: ModelRef, name: string) => `${workingDir(model)}/${name}`;
 export const statePath = (model: ModelRef) => `${STATE_DIR}/${modelPath(model)}.json`;

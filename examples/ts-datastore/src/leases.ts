@@ -1,16 +1,18 @@
 // Model leases: one lock object per model, `locks/<type>/<id>.json`.
 //
 // Acquire creates it (`If-None-Match: *`) or takes over a released or stale
-// one by compare-and-swap on its version, raising the generation; release
-// marks it released rather than deleting it, so the generation of a model
-// only ever grows. Every write goes through `put-owned` with a fresh token
-// inside the object, so a retried write whose first attempt landed is known
-// to be ours.
+// one by compare-and-swap on its version, one generation above both the
+// lock and the model's fence, then raises the fence to it (so the lease it
+// took over cannot commit again); release marks the lock released rather
+// than deleting it, so a model's generation only ever grows. Every write
+// goes through `put-owned` with a fresh token inside the object, so a
+// retried write whose first attempt landed is known to be ours.
 
 import type { AcquireOptions } from 'silt:datastore/locks@0.4.0';
 import type { Holder, Lease, LockInfo, LockScope, ModelRef } from 'silt:datastore/types@0.4.0';
-import { lockHeld, lockLost, notSupported, preconditionFailed } from './errors.js';
+import { invalidInput, lockHeld, lockLost, notSupported, preconditionFailed } from './errors.js';
 import { checkModel, LOCKS_PREFIX, lockKey, modelName, modelOfKey, sameModel } from './layout.js';
+import { raiseFence, readPartition } from './partition.js';
 import { getJson, listAll, putOwnedJson, type Found } from './store.js';
 import { randomToken } from './token.js';
 
@@ -72,10 +74,11 @@ export function acquire(scope: LockScope, options: AcquireOptions): Lease {
   if (current && !current.value.released && !isStale(current.value, now)) {
     throw lockHeld(info(current, now));
   }
+  const fence = readPartition(model)?.value.generation ?? 0;
   const body: LockBody = {
     model,
     token: randomToken(),
-    generation: (current?.value.generation ?? 0) + 1,
+    generation: Math.max(fence, current?.value.generation ?? 0) + 1,
     holder: options.holder,
     acquiredAt: now,
     renewedAt: now,
@@ -89,6 +92,12 @@ export function acquire(scope: LockScope, options: AcquireOptions): Lease {
     const winner = getJson<LockBody>(key);
     if (winner && !winner.value.released) throw lockHeld(info(winner, Date.now()));
     throw preconditionFailed(`the lock of ${modelName(model)} changed while it was being taken; try again`);
+  }
+  try {
+    raiseFence(model, body.generation, body.token);
+  } catch (err) {
+    markReleased(key, { value: body, version });
+    throw err;
   }
   return lease(body, version);
 }
@@ -108,18 +117,28 @@ export function currentHolder(held: Lease): Found<LockBody> {
   return current;
 }
 
-/**
- * Checks that `held` may commit to `model` now: it is this model's lease,
- * still the holder, and not stale (a stale lease may be taken over at any
- * moment, so it does not commit). Returns its generation.
- */
-export function fence(model: ModelRef, held: Lease): number {
+/** Checks that `held` is a lease of `model`: `invalid-input` otherwise. */
+export function covers(model: ModelRef, held: Lease): void {
   if (held.scope.tag !== 'model' || !sameModel(held.scope.val, model)) {
-    throw lockLost(`the lease given is not the lease of ${modelName(model)}`);
+    throw invalidInput(`a write to ${modelName(model)} needs that model's lease`);
   }
+}
+
+/**
+ * Checks that `held` may commit to `model` now: it covers the model, is
+ * still the holder, and was renewed within 0.75 × TTL (a lease silent
+ * longer may be taken over before the commit lands, so it stops itself).
+ * Returns its generation.
+ */
+export function confirm(model: ModelRef, held: Lease): number {
+  covers(model, held);
   const current = currentHolder(held);
-  if (isStale(current.value, Date.now())) {
-    throw lockLost(`the lease of ${modelName(model)} expired (not renewed within ${held.ttlMs} ms)`);
+  const silent = Date.now() - current.value.renewedAt;
+  if (silent > (current.value.ttlMs * 3) / 4) {
+    throw lockLost(
+      `the lease of ${modelName(model)} was last renewed ${silent} ms ago (TTL ${current.value.ttlMs} ms); ` +
+        'stopped before committing so that a new holder cannot be overwritten',
+    );
   }
   return current.value.generation;
 }

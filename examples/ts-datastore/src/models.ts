@@ -4,9 +4,20 @@ import type { FileEntry, FileVersion } from 'silt:datastore/models@0.4.0';
 import type { Lease, ModelRef } from 'silt:datastore/types@0.4.0';
 import * as cache from './cache.js';
 import { invalidInput, notFound } from './errors.js';
-import { blobKey, checkModel, checkName, modelName } from './layout.js';
-import { commit, latest, listModels as indexModels, readLayout, readPartition, toFileVersion, type Partition } from './partition.js';
-import { downloadAll, uploadBlobs } from './store.js';
+import { commit } from './commit.js';
+import { checkModel, checkName, modelName } from './layout.js';
+import { confirm } from './leases.js';
+import {
+  emptyPartition,
+  latest,
+  listModels as indexModels,
+  readLayout,
+  readPartition,
+  toFileVersion,
+  type Partition,
+} from './partition.js';
+import { downloadAll } from './store.js';
+import { uploadVersions } from './upload.js';
 
 function partitionOf(model: ModelRef): Partition {
   checkModel(model);
@@ -25,7 +36,7 @@ export function listFiles(model: ModelRef): FileEntry[] {
   checkModel(model);
   readLayout();
   // A model nobody has written to yet has no files (rather than not-found).
-  const partition = readPartition(model)?.value ?? { format: 1, generation: 0, files: {} };
+  const partition = readPartition(model)?.value ?? emptyPartition();
   return Object.keys(partition.files)
     .sort()
     .filter((name) => !latest(partition, name)!.deleted)
@@ -47,10 +58,13 @@ export function putFile(model: ModelRef, name: string, cachePath: string, lease:
   checkModel(model);
   checkName(name);
   readLayout();
+  // Refuse a lease that cannot commit before spending time hashing.
+  confirm(model, lease);
   const hashed = cache.hashFile(cachePath);
   if (!hashed) throw invalidInput(`no cache file at ${cachePath}`);
-  uploadBlobs([{ cachePath, key: blobKey(model, hashed.sha256) }]);
-  const [entry] = commit(model, lease, [{ name, size: Number(hashed.size), sha256: hashed.sha256 }]);
+  const size = Number(hashed.size);
+  const [blob] = uploadVersions(model, [{ path: cachePath, size, sha256: hashed.sha256, mtime: hashed.mtime }]);
+  const [entry] = commit(model, lease, [{ name, size, sha256: hashed.sha256, blob }]);
   return toFileVersion(entry);
 }
 
@@ -61,7 +75,7 @@ export function getFile(model: ModelRef, name: string, version: string | undefin
   if (!entry || entry.deleted) {
     throw notFound(`${modelName(model)} has no ${name}${version ? ` at version ${version}` : ''}`);
   }
-  downloadAll([{ key: blobKey(model, entry.sha256), cachePath, sha256: entry.sha256 }]);
+  downloadAll([{ key: entry.blob, cachePath, sha256: entry.sha256 }]);
   return toFileVersion(entry);
 }
 
@@ -69,6 +83,7 @@ export function removeFile(model: ModelRef, name: string, lease: Lease): FileVer
   checkName(name);
   const current = latest(partitionOf(model), name);
   if (!current || current.deleted) throw notFound(`${modelName(model)} has no ${name}`);
+  confirm(model, lease);
   const [entry] = commit(model, lease, [{ name, size: 0 }]);
   return toFileVersion(entry);
 }

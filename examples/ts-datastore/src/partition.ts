@@ -1,20 +1,21 @@
 // The index: one partition per model, `index/<type>/<id>.json`, holding
-// the last versions of each file name. A commit is one compare-and-swap of
-// the model's partition, so writers of different models never meet.
+// the last versions of each file name and the highest lease generation
+// that holds the model (its fence).
 
 import type { FileVersion } from 'silt:datastore/models@0.4.0';
-import type { Lease, ModelRef } from 'silt:datastore/types@0.4.0';
+import type { ModelRef } from 'silt:datastore/types@0.4.0';
 import { corrupt, lockLost, notFound, preconditionFailed } from './errors.js';
+import { dict, type Dict } from './dict.js';
 import { INDEX_PREFIX, indexKey, LAYOUT_KEY, LAYOUT_VERSION, modelName, modelOfKey } from './layout.js';
-import { fence } from './leases.js';
 import { getJson, listAll, putOwnedJson, type Found } from './store.js';
-import { randomToken } from './token.js';
 
 /** One committed version of a name, as the partition stores it. */
 export interface Entry {
   version: string;
   size: number;
   sha256: string;
+  /** The object holding the content (none for a tombstone): one per version. */
+  blob: string;
   generation: number;
   writer: string;
   committedAt: number;
@@ -26,9 +27,14 @@ export interface Entry {
 /** A model's partition. */
 export interface Partition {
   format: 1;
-  /** The highest lease generation that committed here: older leases are fenced off. */
+  /**
+   * The fence: the highest lease generation that has held the model. A
+   * lease below it was taken over and may not commit.
+   */
   generation: number;
-  files: Record<string, Entry[]>;
+  /** The token of the write that raised the fence. */
+  fenceToken: string;
+  files: Dict<Entry[]>;
 }
 
 /** The datastore's layout object. */
@@ -52,13 +58,19 @@ export function readLayout(): Found<Layout> {
   return found;
 }
 
+/** A partition with no files, fence 0. */
+export const emptyPartition = (): Partition => ({ format: 1, generation: 0, fenceToken: '', files: dict() });
+
 /** Reads and checks a model's partition; `undefined` when the model has none. */
 export function readPartition(model: ModelRef): Found<Partition> | undefined {
   const key = indexKey(model);
   const found = getJson<Partition>(key);
-  if (found && (found.value.format !== 1 || typeof found.value.files !== 'object' || found.value.files === null)) {
+  if (!found) return undefined;
+  const partition = found.value;
+  if (partition.format !== 1 || typeof partition.files !== 'object' || partition.files === null) {
     throw corrupt(key, 'not a ts-datastore index partition (format 1)');
   }
+  partition.files = dict(partition.files);
   return found;
 }
 
@@ -84,52 +96,24 @@ export function toFileVersion(entry: Entry): FileVersion {
   };
 }
 
-/** A change to one name: new content, or a tombstone (`sha256` undefined). */
-export interface Change {
-  name: string;
-  size: number;
-  sha256?: string;
-}
-
 /**
- * Commits `changes` to the model's partition under `held`, fenced: the
- * lease must still hold the model's lock, and no newer generation may have
- * committed. Retries when another commit of the same partition won the race.
+ * Raises the model's fence to `generation` (a lease just acquired), so a
+ * lease it took over can no longer commit. `lock-lost` when a newer lease
+ * already raised it.
  */
-export function commit(model: ModelRef, held: Lease, changes: Change[]): Entry[] {
+export function raiseFence(model: ModelRef, generation: number, token: string): void {
   const key = indexKey(model);
-  const retain = readLayout().value.retainVersions;
   for (let attempt = 0; attempt < 16; attempt++) {
-    const generation = fence(model, held);
     const found = readPartition(model);
-    const partition: Partition = found?.value ?? { format: 1, generation: 0, files: {} };
-    if (partition.generation > generation) {
-      throw lockLost(
-        `${modelName(model)} was committed under generation ${partition.generation}; this lease has ${generation}`,
-      );
+    const partition = found?.value ?? emptyPartition();
+    if (partition.generation === generation && partition.fenceToken === token) return;
+    if (partition.generation >= generation) {
+      throw lockLost(`${modelName(model)} is fenced at generation ${partition.generation}, above ${generation}`);
     }
-    const token = randomToken();
-    const now = Date.now();
-    const entries = changes.map(
-      (change, i): Entry => ({
-        // Ordered by commit time, unique by the token.
-        version: `${String(now).padStart(15, '0')}-${i}-${token.slice(0, 12)}`,
-        size: change.sha256 === undefined ? 0 : change.size,
-        sha256: change.sha256 ?? '',
-        generation,
-        writer: held.holder.name,
-        committedAt: now,
-        deleted: change.sha256 === undefined,
-        token,
-      }),
-    );
-    entries.forEach((entry, i) => {
-      const versions = [...(partition.files[changes[i].name] ?? []), entry];
-      partition.files[changes[i].name] = versions.slice(-Math.max(1, retain));
-    });
     partition.generation = generation;
+    partition.fenceToken = token;
     const mode = found ? { tag: 'update' as const, val: found.version } : { tag: 'create' as const };
-    if (putOwnedJson(key, partition, mode, token) !== undefined) return entries;
+    if (putOwnedJson(key, partition, mode, token) !== undefined) return;
   }
-  throw preconditionFailed(`${key} kept changing during 16 commit attempts; try again`);
+  throw preconditionFailed(`${key} kept changing while its fence was raised; try again`);
 }

@@ -89,11 +89,10 @@ export function downloadAll(items: Fetch[]): bigint {
 }
 
 /**
- * Uploads cache files as content-addressed blobs. A blob that already
- * exists has the same content (its key is its hash), so `already-exists`
- * is success.
+ * Uploads cache files, each to a key of its own that nothing else has
+ * (`create`; `already-exists` is our own retried write).
  */
-export function uploadBlobs(items: { cachePath: string; key: string }[]): void {
+export function uploadAll(items: { cachePath: string; key: string }[]): void {
   if (items.length === 0) return;
   const results = objectStore.upload(
     items.map((item) => ({ cachePath: item.cachePath, key: item.key, mode: { tag: 'create' } as PutMode })),

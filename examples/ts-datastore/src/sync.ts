@@ -12,10 +12,21 @@ import type {
 } from 'silt:datastore/sync@0.4.0';
 import type { Lease, ModelRef, Scope, TransferStats } from 'silt:datastore/types@0.4.0';
 import * as cache from './cache.js';
-import { invalidInput, notSupported } from './errors.js';
-import { blobKey, LAYOUT_KEY, LAYOUT_VERSION, modelName, sameModel, checkModel, workingPath, STATE_DIR } from './layout.js';
-import { commit, latest, listModels, missingDatastore, readLayout, readPartition, type Layout } from './partition.js';
-import { downloadAll, getJson, head, putOwnedJson, uploadBlobs, type Fetch } from './store.js';
+import { commit } from './commit.js';
+import { invalidInput, notSupported, preconditionFailed } from './errors.js';
+import {
+  checkModel,
+  FOREIGN_META_KEY,
+  LAYOUT_KEY,
+  LAYOUT_VERSION,
+  modelName,
+  sameModel,
+  STATE_DIR,
+  workingPath,
+} from './layout.js';
+import { latest, listModels, missingDatastore, readLayout, readPartition, type Layout } from './partition.js';
+import { downloadAll, getJson, head, putOwnedJson } from './store.js';
+import { uploadVersions } from './upload.js';
 import { randomToken } from './token.js';
 import * as workingCopy from './working_copy.js';
 
@@ -45,12 +56,17 @@ export function setup(options: SetupOptions): SetupReport {
       retain = Math.max(1, options.retainVersions);
       const next: Layout = { ...layout, retainVersions: retain, token: randomToken() };
       if (putOwnedJson(LAYOUT_KEY, next, { tag: 'update', val: found.version }, next.token) === undefined) {
-        throw invalidInput('the datastore settings changed while they were being updated; try again');
+        throw preconditionFailed('the datastore settings changed while they were being updated; try again');
       }
     }
     return { created: false, layoutVersion: layout.layout, detail: `ts-datastore layout ${layout.layout}, keeps ${retain} versions` };
   }
   if (!options.create) throw missingDatastore();
+  if (head(FOREIGN_META_KEY)) {
+    throw invalidInput(
+      `this root already holds another extension's datastore (${FOREIGN_META_KEY}); use that extension, or a new root`,
+    );
+  }
   const layout: Layout = { layout: LAYOUT_VERSION, retainVersions: Math.max(1, options.retainVersions ?? 10), token: randomToken() };
   if (putOwnedJson(LAYOUT_KEY, layout, { tag: 'create' }, layout.token) === undefined) {
     // Someone created it first: attach to theirs.
@@ -69,35 +85,14 @@ export function pullChanged(options: SyncOptions): SyncReport {
     stats.partitionsRead += 1n;
     if (!found) continue;
     const state = workingCopy.load(model);
-    const fetches: Fetch[] = [];
-    const fetched: Record<string, workingCopy.Base> = {};
-    for (const name of Object.keys(found.value.files)) {
-      const entry = latest(found.value, name)!;
-      const path = workingPath(model, name);
-      const base = state.files[name];
-      if (base?.version === entry.version) continue;
-      const local = cache.hashFile(path);
-      const untouched = local !== undefined && local.sha256 === base?.sha256;
-      if (entry.deleted) {
-        if (untouched) {
-          if (!options.dryRun) cache.removeFile(path);
-          delete state.files[name];
-          changed.push(path);
-        }
-      } else if (local?.sha256 === entry.sha256) {
-        state.files[name] = workingCopy.baseOf(entry); // already has it
-      } else if (untouched || (local === undefined && base === undefined && options.fetchMissing)) {
-        fetches.push({ key: blobKey(model, entry.sha256), cachePath: path, sha256: entry.sha256 });
-        fetched[name] = workingCopy.baseOf(entry);
-        changed.push(path);
-      } else if (local !== undefined) {
-        conflicts += 1; // edited here and changed there: the user's edit stays
-      }
-    }
+    const plan = workingCopy.planRefresh(model, found.value, state, options.fetchMissing);
+    conflicts += plan.conflicts;
+    changed.push(...plan.fetches.map((fetch) => fetch.cachePath));
+    changed.push(...plan.removals.map((name) => workingPath(model, name)));
     if (options.dryRun) continue;
-    stats.bytesDownloaded += downloadAll(fetches);
-    stats.objectsDownloaded += BigInt(fetches.length);
-    Object.assign(state.files, fetched);
+    stats.bytesDownloaded += downloadAll(plan.fetches);
+    stats.objectsDownloaded += BigInt(plan.fetches.length);
+    workingCopy.applyRefresh(model, state, plan, plan.fetches.length);
     workingCopy.save(model, state);
   }
   const verb = options.dryRun ? 'would update' : 'updated';
@@ -122,22 +117,26 @@ export function pushChanged(options: SyncOptions): SyncReport {
   const changed: string[] = [];
   for (const model of localModels(options.scope)) {
     const state = workingCopy.load(model);
-    const changes = workingCopy.localChanges(model, state);
+    const { changes, restamped } = workingCopy.localChanges(model, state, readPartition(model)?.value);
+    if (restamped && !options.dryRun) workingCopy.save(model, state);
     if (changes.length === 0) continue;
     changed.push(...changes.map((change) => change.path));
     if (options.dryRun) continue;
     const held = leaseOf(model, options.leases);
-    const uploads = changes
-      .filter((change) => change.sha256 !== undefined)
-      .map((change) => ({ cachePath: change.path, key: blobKey(model, change.sha256!) }));
-    uploadBlobs(uploads);
-    const entries = commit(model, held, changes);
+    const contents = changes.filter((change) => change.sha256 !== undefined);
+    const keys = uploadVersions(model, contents.map((change) => ({ ...change, sha256: change.sha256! })));
+    const blobs = new Map(contents.map((change, i) => [change, keys[i]]));
+    const entries = commit(
+      model,
+      held,
+      changes.map((change) => ({ ...change, blob: blobs.get(change) })),
+    );
     entries.forEach((entry, i) => {
       if (entry.deleted) delete state.files[changes[i].name];
-      else state.files[changes[i].name] = workingCopy.baseOf(entry);
+      else state.files[changes[i].name] = workingCopy.baseOf(entry, changes[i].path);
     });
     workingCopy.save(model, state);
-    stats.objectsUploaded += BigInt(uploads.length);
+    stats.objectsUploaded += BigInt(contents.length);
     stats.bytesUploaded += BigInt(changes.reduce((sum, change) => sum + change.size, 0));
     stats.partitionsWritten += 1n;
   }
@@ -173,7 +172,8 @@ export function status(scope: Scope): StatusReport {
       if (base && base.version !== entry.version) remote = true;
     }
     if (remote) report.remoteChanges.push(modelName(model));
-    const changes = workingCopy.localChanges(model, state);
+    const { changes, restamped } = workingCopy.localChanges(model, state, found?.value);
+    if (restamped) workingCopy.save(model, state);
     if (changes.length) {
       report.localChanges.push(...changes.map((change) => change.path));
       report.localModels.push(model);
@@ -197,7 +197,7 @@ export function verify(scope: Scope): Finding[] {
     for (const name of Object.keys(found?.value.files ?? {})) {
       const entry = latest(found!.value, name)!;
       if (entry.deleted) continue;
-      const key = blobKey(model, entry.sha256);
+      const key = entry.blob;
       const meta = head(key);
       if (!meta) findings.push({ object: key, problem: `missing: the latest version of ${name} has no content` });
       else if (meta.size !== BigInt(entry.size)) {

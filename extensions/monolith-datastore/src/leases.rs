@@ -54,7 +54,8 @@ fn acquire_model(model: &ModelRef, holder: &HolderBody, ttl_ms: u32) -> Result<L
     let version = lease::create_or_take_over(&key, &mut body, 0)?
         .map_err(|current| lock_object::held(&current))?;
     if let Some(namespace) = structural_lock()? {
-        store::delete(&key)?;
+        // Only our own lock: conditional on the version we wrote.
+        store::delete_if(&key, &version)?;
         return Err(lock_object::held(&namespace));
     }
     Ok(body.lease(version))
@@ -69,7 +70,7 @@ fn acquire_namespace(holder: &HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
     // ours before looking (as model acquirers do) means two racing
     // acquirers cannot both miss each other.
     if let Some(model) = lock_object::first_live(MODEL_LOCKS_PREFIX)? {
-        store::delete(NAMESPACE_LOCK_KEY)?;
+        store::delete_if(NAMESPACE_LOCK_KEY, &version)?;
         return Err(lock_object::held(&model));
     }
     Ok(body.lease(version))

@@ -40,7 +40,8 @@ use crate::silt::datastore::object_store::PutMode;
 use crate::silt::datastore::types::{Error, Lease};
 use crate::store::{self, Written};
 
-/// Attempts at creating or taking over a lock that keeps changing hands.
+/// Attempts at creating or taking over a lock that keeps changing hands
+/// (without sleeping: `locks` calls never sleep, the host waits).
 const ATTEMPTS: u32 = 8;
 
 /// A fresh lock body for `scope`: a new random token and nonce, renewed
@@ -130,7 +131,7 @@ pub fn create_or_take_over(
     floor: u64,
 ) -> Result<Result<String, Current>, Error> {
     body.generation = floor + 1;
-    for attempt in 0..ATTEMPTS {
+    for _ in 0..ATTEMPTS {
         // The common case first: no lock, one request.
         if let Written::Landed(version) = write(key, body, None)? {
             return Ok(Ok(version));
@@ -142,7 +143,7 @@ pub fn create_or_take_over(
                 match write(key, body, Some(&current))? {
                     Written::Landed(version) => return Ok(Ok(version)),
                     // Renewed, released or taken by another taker: look again.
-                    Written::Lost => clock::backoff(attempt),
+                    Written::Lost => {}
                 }
             }
             Some(current) => return Ok(Err(current)),

@@ -6,6 +6,7 @@
 //! NAME/
 //!   package.json, package-lock.json   componentize-js, jco, TypeScript (pinned)
 //!   build.mjs                         types → tsc → componentize → metadata section
+//!   test/                             `npm test`: the SHA-256 against node:crypto
 //!   tsconfig.json
 //!   src/*.ts                          one module per concern; extension.ts exports
 //!   wit/world.wit                     the contract + WASI filesystem for /cache
@@ -30,13 +31,15 @@ macro_rules! example_files {
 /// Every file of the example a project needs (the example's README, its
 /// build output and `node_modules` excepted; the contract comes from
 /// [`WIT_FILES`]).
-const EXAMPLE_FILES: [(&str, &str); 23] = example_files![
+const EXAMPLE_FILES: [(&str, &str); 26] = example_files![
     ".gitignore",
     "build.mjs",
     "package-lock.json",
     "package.json",
     "tsconfig.json",
     "src/cache.ts",
+    "src/commit.ts",
+    "src/dict.ts",
     "src/errors.ts",
     "src/extension.ts",
     "src/hydration.ts",
@@ -48,6 +51,7 @@ const EXAMPLE_FILES: [(&str, &str); 23] = example_files![
     "src/store.ts",
     "src/sync.ts",
     "src/token.ts",
+    "src/upload.ts",
     "src/working_copy.ts",
     "test/sha256.test.mjs",
     "wit/world.wit",
@@ -82,7 +86,8 @@ pub(super) fn write_project(dir: &Path, name: &str) -> anyhow::Result<()> {
 }
 
 /// `text` with the example's name replaced by `name` (package name, layout
-/// keys, messages, the world's package).
+/// keys, messages). The world's package is `local:extension` whatever the
+/// name (some valid names are WIT keywords).
 fn renamed(text: &str, name: &str) -> String {
     text.replace(EXAMPLE_NAME, name)
 }
@@ -188,5 +193,8 @@ mod tests {
                 .is_file()
         );
         assert!(!package.contains(EXAMPLE_NAME));
+        // A name that is a WIT keyword must not end up in WIT.
+        let world = std::fs::read_to_string(dir.path().join("wit/world.wit")).unwrap();
+        assert!(world.contains("package local:extension;"), "{world}");
     }
 }

@@ -1,0 +1,78 @@
+// Commits: one compare-and-swap of the model's partition, fenced by the
+// writer's lease, so writers of different models never meet.
+
+import * as objectStore from 'silt:datastore/object-store@0.4.0';
+import type { Lease, ModelRef } from 'silt:datastore/types@0.4.0';
+import { lockLost, preconditionFailed } from './errors.js';
+import { indexKey, modelName } from './layout.js';
+import { confirm } from './leases.js';
+import { emptyPartition, readLayout, readPartition, type Entry } from './partition.js';
+import { putOwnedJson } from './store.js';
+import { randomToken } from './token.js';
+
+/** A change to one name: new content in `blob`, or a tombstone (no `sha256`). */
+export interface Change {
+  name: string;
+  size: number;
+  sha256?: string;
+  blob?: string;
+}
+
+/**
+ * Commits `changes` to the model's partition under `held`: the lease must
+ * still hold the model's lock (see `confirm`), and the partition's fence
+ * must not be above its generation. Retried when another commit of the
+ * model won the race. Versions past the datastore's retention leave the
+ * index and their blobs are deleted.
+ */
+export function commit(model: ModelRef, held: Lease, changes: Change[]): Entry[] {
+  const key = indexKey(model);
+  const retain = Math.max(1, readLayout().value.retainVersions);
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const generation = confirm(model, held);
+    const found = readPartition(model);
+    const partition = found?.value ?? emptyPartition();
+    if (partition.generation > generation) {
+      throw lockLost(
+        `${modelName(model)} is fenced at generation ${partition.generation}; this lease has ${generation} (it was taken over)`,
+      );
+    }
+    const token = randomToken();
+    const now = Date.now();
+    const entries = changes.map(
+      (change, i): Entry => ({
+        // Ordered by commit time, unique by the token.
+        version: `${String(now).padStart(15, '0')}-${i}-${token.slice(0, 12)}`,
+        size: change.sha256 === undefined ? 0 : change.size,
+        sha256: change.sha256 ?? '',
+        blob: change.blob ?? '',
+        generation,
+        writer: held.holder.name,
+        committedAt: now,
+        deleted: change.sha256 === undefined,
+        token,
+      }),
+    );
+    const expired: Entry[] = [];
+    entries.forEach((entry, i) => {
+      const versions = [...(partition.files[changes[i].name] ?? []), entry];
+      expired.push(...versions.slice(0, -retain));
+      partition.files[changes[i].name] = versions.slice(-retain);
+    });
+    partition.generation = generation;
+    const mode = found ? { tag: 'update' as const, val: found.version } : { tag: 'create' as const };
+    if (putOwnedJson(key, partition, mode, token) === undefined) continue;
+    // Committed. Each version has a blob of its own, so an expired one is
+    // nobody else's; a failed delete leaves an orphan, never a dangling entry.
+    for (const entry of expired) {
+      if (entry.blob === '') continue;
+      try {
+        objectStore.delete(entry.blob, undefined);
+      } catch {
+        // Best effort.
+      }
+    }
+    return entries;
+  }
+  throw preconditionFailed(`${key} kept changing during 16 commit attempts; try again`);
+}
