@@ -235,8 +235,9 @@ fn main() {
         println!("| {measure} | {rust} | {ts} | {ratio:.1}× |");
     }
     println!(
-        "({} rounds each{})",
+        "(medians: {} rounds of put/get, {} of instantiate + describe; compile and load: one each{})",
         iterations,
-        if quick { ", --quick" } else { "" }
+        iterations * 10,
+        if quick { "; --quick" } else { "" }
     );
 }
