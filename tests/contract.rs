@@ -58,16 +58,35 @@ fn assert_all_pass(report: &Value, context: &str) {
     );
 }
 
+/// Runs the suite against `extension` on a directory, in process and out
+/// of process; asserts nothing failed and returns both reports.
+fn assert_passes_in_and_out_of_process(extension: &str) -> Vec<(&'static str, Value)> {
+    let home = tempfile::tempdir().unwrap();
+    let path = component(extension);
+    ["in-process", "out-of-process"]
+        .into_iter()
+        .map(|execution| {
+            let (code, report, stderr) = suite(home.path(), &[path.to_str().unwrap()], execution);
+            assert_eq!(code, 0, "{extension} {execution}: {stderr}");
+            assert_all_pass(&report, &format!("{extension} {execution}"));
+            assert_eq!(report["failed"], 0);
+            (execution, report)
+        })
+        .collect()
+}
+
+/// The detail of `check` in `report`, which must have passed.
+fn passed_detail(report: &Value, check: &str) -> String {
+    outcomes(report)
+        .into_iter()
+        .find(|(name, outcome, _)| name.starts_with(check) && outcome == "pass")
+        .unwrap_or_else(|| panic!("{check} did not pass: {report}"))
+        .2
+}
+
 #[test]
 fn the_partitioned_datastore_passes_on_a_directory_in_and_out_of_process() {
-    let home = tempfile::tempdir().unwrap();
-    let path = component("partitioned-datastore");
-    for execution in ["in-process", "out-of-process"] {
-        let (code, report, stderr) = suite(home.path(), &[path.to_str().unwrap()], execution);
-        assert_eq!(code, 0, "{execution}: {stderr}");
-        assert_all_pass(&report, execution);
-        assert_eq!(report["failed"], 0);
-    }
+    assert_passes_in_and_out_of_process("partitioned-datastore");
 }
 
 /// Runs the suite against `extension` on a fresh prefix of SeaweedFS.
@@ -107,18 +126,9 @@ fn the_partitioned_datastore_passes_on_s3() {
 fn the_typescript_example_passes_on_a_directory_in_and_out_of_process() {
     // examples/ts-datastore, componentized by componentize-js: the same
     // contract from a JavaScript engine inside the component.
-    let home = tempfile::tempdir().unwrap();
-    let path = component("ts-datastore");
-    for execution in ["in-process", "out-of-process"] {
-        let (code, report, stderr) = suite(home.path(), &[path.to_str().unwrap()], execution);
-        assert_eq!(code, 0, "{execution}: {stderr}");
-        assert_all_pass(&report, execution);
-        assert_eq!(report["failed"], 0);
-        let fencing = outcomes(&report)
-            .into_iter()
-            .find(|(check, _, _)| check.starts_with("a lease taken over cannot commit"))
-            .unwrap();
-        assert_eq!(fencing.1, "pass", "{execution}: {fencing:?}");
+    for (execution, report) in assert_passes_in_and_out_of_process("ts-datastore") {
+        let fencing = passed_detail(&report, "a lease taken over cannot commit");
+        assert!(fencing.contains("lock-lost"), "{execution}: {fencing}");
     }
 }
 
@@ -132,25 +142,10 @@ fn the_monolith_baseline_passes_on_a_directory_in_and_out_of_process() {
     // The baseline still serializes every writer on one namespace lock, but
     // it fences: a takeover gets a higher generation, and a commit checks
     // the model's lock object for the caller's token.
-    let home = tempfile::tempdir().unwrap();
-    let path = component("monolith-datastore");
-    for execution in ["in-process", "out-of-process"] {
-        let (code, report, stderr) = suite(home.path(), &[path.to_str().unwrap()], execution);
-        assert_eq!(code, 0, "{execution}: {stderr}");
-        assert_all_pass(&report, execution);
-        assert_eq!(report["failed"], 0);
-        let checks = outcomes(&report);
-        let detail = |name: &str| {
-            checks
-                .iter()
-                .find(|(check, outcome, _)| check.starts_with(name) && outcome == "pass")
-                .unwrap_or_else(|| panic!("{execution}: {name} did not pass: {report}"))
-                .2
-                .clone()
-        };
-        let fencing = detail("a lease taken over cannot commit");
+    for (execution, report) in assert_passes_in_and_out_of_process("monolith-datastore") {
+        let fencing = passed_detail(&report, "a lease taken over cannot commit");
         assert!(fencing.contains("lock-lost"), "{execution}: {fencing}");
-        let typed = detail("mistakes get typed errors");
+        let typed = passed_detail(&report, "mistakes get typed errors");
         assert!(
             typed.contains("forged lease: lock-lost"),
             "{execution}: {typed}"
