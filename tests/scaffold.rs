@@ -30,33 +30,17 @@ fn contract_suite(home: &Path, component: &Path) -> (i32, String, String) {
     )
 }
 
-#[test]
-fn a_scaffolded_extension_builds_installs_and_runs() {
-    let home = tempfile::tempdir().unwrap();
-    let (code, stdout, stderr) =
-        support::output(support::silt(home.path()).args(["extension", "new", "my-datastore"]));
-    assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("cargo build --release"), "{stdout}");
-    let project = home.path().join("my-datastore");
-    for file in [
-        "Cargo.toml",
-        "silt-extension.toml",
-        "src/lib.rs",
-        "wit/world.wit",
-        "README.md",
-    ] {
-        assert!(project.join(file).is_file(), "{file} missing");
-    }
-
-    // The author's one build command. A target dir shared across runs keeps
-    // wit-bindgen's build from being repeated.
+/// `cargo build --release` in `project`, as its author runs it. A target
+/// dir shared across runs keeps wit-bindgen's build from being repeated.
+/// Returns the component.
+fn cargo_build(project: &Path, name: &str) -> std::path::PathBuf {
     let target = support::components_dir()
         .parent()
         .expect("components live in the target dir")
         .join("scaffold");
     let build = Command::new(env!("CARGO"))
         .args(["build", "--release", "--quiet"])
-        .current_dir(&project)
+        .current_dir(project)
         .env("CARGO_TARGET_DIR", &target)
         .env_remove("RUSTFLAGS")
         .output()
@@ -66,20 +50,43 @@ fn a_scaffolded_extension_builds_installs_and_runs() {
         "cargo build of the scaffold failed:\n{}",
         String::from_utf8_lossy(&build.stderr)
     );
-    let component = target.join("wasm32-wasip2/release/my_datastore.wasm");
+    let component = target.join(format!(
+        "wasm32-wasip2/release/{}.wasm",
+        name.replace('-', "_")
+    ));
     assert!(component.is_file());
+    component
+}
 
+#[test]
+fn a_scaffolded_rust_datastore_builds_installs_and_passes_the_suite() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) =
+        support::output(support::silt(home.path()).args(["extension", "new", "my-datastore"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("cargo build --release"), "{stdout}");
+    let project = home.path().join("my-datastore");
+    for file in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "src/leases.rs",
+        "silt-extension/Cargo.toml",
+        "silt-extension/src/lease.rs",
+        "wit/world.wit",
+        "README.md",
+    ] {
+        assert!(project.join(file).is_file(), "{file} missing");
+    }
+    let component = cargo_build(&project, "my-datastore");
     add_and_verify(home.path(), &component, "my-datastore");
-
-    // The suite runs on it and says what it lacks (the scaffold, like the
-    // example it comes from, has no leases).
-    let (code, stdout, _) = contract_suite(home.path(), &component);
-    assert_eq!(code, 1);
+    // The default template is a whole datastore: every check that applies passes.
+    let (code, stdout, stderr) = contract_suite(home.path(), &component);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains(", 0 failed"), "{stdout}");
     assert!(
-        stdout.contains("pass  describe matches the metadata"),
+        stdout.contains("pass  a lease taken over cannot commit"),
         "{stdout}"
     );
-    assert!(stdout.contains("my-datastore has no locks"), "{stdout}");
 
     // A second scaffold into the same place is refused, not merged.
     let (code, _, stderr) =
@@ -90,6 +97,44 @@ fn a_scaffolded_extension_builds_installs_and_runs() {
         support::output(support::silt(home.path()).args(["extension", "new", "My_Ext"]));
     assert_eq!(code, 1);
     assert!(stderr.contains("not a valid extension name"), "{stderr}");
+}
+
+#[test]
+fn a_minimal_rust_extension_builds_installs_and_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = support::output(support::silt(home.path()).args([
+        "extension",
+        "new",
+        "my-minimal",
+        "--template",
+        "minimal",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let project = home.path().join("my-minimal");
+    assert!(project.join("silt-extension.toml").is_file());
+    let component = cargo_build(&project, "my-minimal");
+    add_and_verify(home.path(), &component, "my-minimal");
+    // The suite runs on it and says what it lacks (the minimal template,
+    // like the example it comes from, has no leases).
+    let (code, stdout, _) = contract_suite(home.path(), &component);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("pass  describe matches the metadata"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("my-minimal has no locks"), "{stdout}");
+    // TypeScript has no minimal template, and says so.
+    let (code, _, stderr) = support::output(support::silt(home.path()).args([
+        "extension",
+        "new",
+        "x",
+        "--lang",
+        "ts",
+        "--template",
+        "minimal",
+    ]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("Rust only"), "{stderr}");
 }
 
 /// Runs `program args` in `dir`, failing the test with its output.

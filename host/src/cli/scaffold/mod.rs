@@ -1,10 +1,14 @@
-//! `silt extension new NAME [--lang rust|ts]`: a buildable extension
-//! project that `silt extension add` accepts after its build. Each language
-//! starts from an example CI builds (embedded at build time), with its own
-//! copy of the WIT contract this silt speaks: [`rust`] from
-//! `examples/hello-extension`, [`typescript`] from `examples/ts-datastore`.
+//! `silt extension new NAME [--lang rust|ts] [--template datastore|minimal]`:
+//! a buildable extension project that `silt extension add` accepts after
+//! its build. Each starts from code CI builds (embedded at build time), with
+//! its own copy of the WIT contract this silt speaks:
+//! - Rust, `datastore` (the default): [`rust_datastore`], silt's
+//!   `partitioned-datastore` on a vendored SDK; passes `silt extension test`;
+//! - Rust, `minimal`: [`rust`], `examples/hello-extension`, no leases;
+//! - TypeScript: [`typescript`], `examples/ts-datastore`; passes the suite.
 
 mod rust;
+mod rust_datastore;
 mod typescript;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +30,17 @@ pub enum Lang {
     Ts,
 }
 
+/// What the new project starts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Template {
+    /// A complete datastore (index partitions, fenced commits, leases,
+    /// lazy hydration) that passes `silt extension test`.
+    Datastore,
+    /// The smallest complete extension, without leases (Rust only).
+    Minimal,
+}
+
 /// Arguments of `silt extension new`.
 #[derive(Debug, Args)]
 pub struct NewArgs {
@@ -35,6 +50,9 @@ pub struct NewArgs {
     /// The language of the project.
     #[arg(long, value_enum, default_value_t = Lang::Rust)]
     pub lang: Lang,
+    /// What the project starts as.
+    #[arg(long, value_enum, default_value_t = Template::Datastore)]
+    pub template: Template,
     /// Where to create it (default: `./NAME`).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -81,6 +99,7 @@ impl Writer<'_> {
 struct Created {
     name: String,
     lang: Lang,
+    template: Template,
     dir: PathBuf,
     /// The component the build makes, relative to `dir`.
     component: PathBuf,
@@ -106,12 +125,21 @@ pub(super) fn run(context: &Context, args: NewArgs) -> anyhow::Result<()> {
             dir.display()
         );
     }
+    if (args.lang, args.template) == (Lang::Ts, Template::Minimal) {
+        anyhow::bail!(
+            "--template minimal exists for Rust only; a TypeScript project starts as the datastore (drop --template)"
+        );
+    }
     let created = match args.lang {
         Lang::Rust => {
-            rust::write_project(&dir, &args.name)?;
+            match args.template {
+                Template::Datastore => rust_datastore::write_project(&dir, &args.name)?,
+                Template::Minimal => rust::write_project(&dir, &args.name)?,
+            }
             Created {
                 name: args.name.clone(),
                 lang: args.lang,
+                template: args.template,
                 component: rust::component(&args.name),
                 dir,
                 build: vec!["cargo build --release"],
@@ -126,6 +154,7 @@ pub(super) fn run(context: &Context, args: NewArgs) -> anyhow::Result<()> {
             Created {
                 name: args.name.clone(),
                 lang: args.lang,
+                template: args.template,
                 component: typescript::component(&args.name),
                 dir,
                 build: vec!["npm install", "npm run build"],

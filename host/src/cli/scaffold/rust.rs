@@ -1,7 +1,9 @@
-//! `silt extension new NAME` (`--lang rust`, the default): a buildable
-//! Rust extension project, started from `examples/hello-extension`
+//! `silt extension new NAME --template minimal` (Rust): the smallest
+//! buildable extension project, started from `examples/hello-extension`
 //! (embedded at build time, so the scaffold is always the example that CI
-//! builds) with its own copy of the WIT contract this silt speaks.
+//! builds) with its own copy of the WIT contract this silt speaks. It has
+//! no leases: a place to learn the contract, not a datastore to ship (the
+//! default template, [`super::rust_datastore`], is that).
 //!
 //! ```text
 //! NAME/

@@ -1,0 +1,228 @@
+//! `silt extension new NAME` (Rust, the default template): silt's own
+//! `partitioned-datastore`, renamed, on a vendored copy of the SDK
+//! (`extensions/silt-extension`): a datastore that passes `silt extension
+//! test` as it comes, whose policy (index layout, commits, leases) the
+//! author changes while the SDK keeps the plumbing. Both are embedded at
+//! build time, so the scaffold is always what CI builds.
+//!
+//! ```text
+//! NAME/
+//!   Cargo.toml              the crate (a cdylib) and the workspace
+//!   .cargo/config.toml      builds for wasm32-wasip2 by default
+//!   src/lib.rs              metadata!, capabilities, export!
+//!   src/index.rs            one index partition per model (the `Index` trait)
+//!   src/commit.rs           compare-and-swap commits fenced by the lease
+//!   src/leases.rs           model and namespace leases (policy over `silt_extension::lease`)
+//!   silt-extension/         the SDK, vendored (its own crate, a workspace member)
+//!   wit/                    silt:datastore@<version>, the contract
+//!   README.md, .gitignore
+//! ```
+
+use std::path::Path;
+
+use super::{WIT_FILES, Writer};
+use crate::runtime::metadata::API_VERSION;
+
+macro_rules! embedded {
+    ($root:literal: $($path:literal),* $(,)?) => {
+        [$(($path, include_str!(concat!("../../../../", $root, "/", $path)))),*]
+    };
+}
+
+/// The SDK crate, vendored into the project as `silt-extension/`.
+const SDK_FILES: [(&str, &str); 14] = embedded!["extensions/silt-extension":
+    "Cargo.toml",
+    "src/change.rs",
+    "src/clock.rs",
+    "src/hydrate.rs",
+    "src/layout.rs",
+    "src/lease.rs",
+    "src/lib.rs",
+    "src/local.rs",
+    "src/lock_object.rs",
+    "src/meta.rs",
+    "src/models.rs",
+    "src/partition.rs",
+    "src/store.rs",
+    "src/sync.rs",
+];
+
+/// The datastore's own sources.
+const DATASTORE_FILES: [(&str, &str); 4] = embedded!["extensions/partitioned-datastore":
+    "src/commit.rs",
+    "src/index.rs",
+    "src/leases.rs",
+    "src/lib.rs",
+];
+
+const EXAMPLE_NAME: &str = "partitioned-datastore";
+
+/// The SDK's manifest stands alone in silt's tree (`[workspace]`); in the
+/// project it is a member of the project's workspace.
+const STANDALONE: &str =
+    "\n# A standalone crate, not part of silt's host workspace.\n[workspace]\n";
+
+/// Writes every file of the project into `dir`.
+pub(super) fn write_project(dir: &Path, name: &str) -> anyhow::Result<()> {
+    let write = Writer(dir);
+    write.file("Cargo.toml", &cargo_toml(name))?;
+    write.file(
+        ".cargo/config.toml",
+        "# Extensions are WebAssembly components: build for WASI 0.2 by default.\n[build]\ntarget = \"wasm32-wasip2\"\n",
+    )?;
+    for (path, text) in SDK_FILES {
+        write.file(&format!("silt-extension/{path}"), &vendored(path, text))?;
+    }
+    for (path, text) in DATASTORE_FILES {
+        write.file(path, &renamed(path, text, name))?;
+    }
+    for (file, text) in WIT_FILES {
+        write.file(&format!("wit/{file}"), text)?;
+    }
+    write.file("README.md", &readme(name))?;
+    write.file(".gitignore", "/target\n")
+}
+
+/// An SDK file as the project needs it: a workspace member, reading the
+/// project's `wit/`.
+fn vendored(path: &str, text: &str) -> String {
+    match path {
+        "Cargo.toml" => text.replacen(STANDALONE, "\n", 1),
+        "src/lib.rs" => text.replacen("path: \"../../wit\"", "path: \"../wit\"", 1),
+        _ => text.to_owned(),
+    }
+}
+
+/// A datastore source with the new extension's name in its title.
+fn renamed(path: &str, text: &str, name: &str) -> String {
+    if path == "src/lib.rs" {
+        text.replacen(
+            &format!("//! {EXAMPLE_NAME}: silt's datastore extension."),
+            &format!(
+                "//! {name}: a silt datastore extension, started from silt's `{EXAMPLE_NAME}`."
+            ),
+            1,
+        )
+    } else {
+        text.to_owned()
+    }
+}
+
+fn cargo_toml(name: &str) -> String {
+    format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+description = "A silt datastore extension"
+publish = false
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+silt-extension = {{ path = "silt-extension" }}
+serde = {{ version = "1", default-features = false, features = ["derive", "std"] }}
+serde_json = {{ version = "1", default-features = false, features = ["std"] }}
+
+[profile.release]
+opt-level = "s"
+lto = true
+codegen-units = 1
+debug = false
+# Do not strip: the `silt-extension` metadata section must stay in the binary.
+
+# The project's own workspace (the vendored SDK is a member), not part of
+# an enclosing one.
+[workspace]
+"#
+    )
+}
+
+fn readme(name: &str) -> String {
+    let wasm = name.replace('-', "_");
+    format!(
+        r#"# {name}
+
+A silt datastore extension (`silt:datastore@{API_VERSION}`), started from
+silt's `partitioned-datastore`: one index partition per model,
+compare-and-swap commits fenced by the writer's lease, model and namespace
+leases, lazy hydration. It passes `silt extension test` as it comes.
+
+```sh
+rustup target add wasm32-wasip2          # once per machine
+cargo build --release
+silt extension add target/wasm32-wasip2/release/{wasm}.wasm
+silt extension test target/wasm32-wasip2/release/{wasm}.wasm
+```
+
+What is yours (the policy) is in `src/`: `index.rs` (how a model's slice
+of the index is stored and read), `commit.rs` (how a change is committed),
+`leases.rs` (where lease generations start, how model and namespace leases
+exclude each other), `lib.rs` (metadata and capabilities). What every
+datastore shares is the SDK in `silt-extension/` (vendored; its docs:
+`cargo doc -p silt-extension --open`): the bindings, the lease protocol,
+owner-token writes, the working copy, hydration, sync and the `models`
+interface.
+
+Declare a capability in `metadata!` and `describe` (src/lib.rs) only
+while `silt extension test` passes its checks.
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The files of `root` (relative to the repository) under `src/`.
+    fn sources(root: &str) -> Vec<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(root)
+            .join("src");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| format!("src/{}", entry.unwrap().file_name().to_string_lossy()))
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn every_source_of_the_sdk_and_the_datastore_is_embedded() {
+        let embedded = |files: &[(&str, &str)]| -> Vec<String> {
+            let mut paths: Vec<String> = files
+                .iter()
+                .map(|(path, _)| (*path).to_owned())
+                .filter(|path| path.starts_with("src/"))
+                .collect();
+            paths.sort();
+            paths
+        };
+        assert_eq!(
+            sources("extensions/silt-extension"),
+            embedded(&SDK_FILES),
+            "add new SDK files to SDK_FILES"
+        );
+        assert_eq!(
+            sources("extensions/partitioned-datastore"),
+            embedded(&DATASTORE_FILES),
+            "add new files to DATASTORE_FILES"
+        );
+    }
+
+    #[test]
+    fn the_vendored_sdk_is_a_member_reading_the_projects_wit() {
+        let dir = tempfile::tempdir().unwrap();
+        write_project(dir.path(), "my-store").unwrap();
+        let manifest =
+            std::fs::read_to_string(dir.path().join("silt-extension/Cargo.toml")).unwrap();
+        assert!(!manifest.contains("[workspace]"), "{manifest}");
+        let lib = std::fs::read_to_string(dir.path().join("silt-extension/src/lib.rs")).unwrap();
+        assert!(lib.contains("path: \"../wit\""));
+        let own = std::fs::read_to_string(dir.path().join("src/lib.rs")).unwrap();
+        assert!(own.starts_with("//! my-store:"), "{}", &own[..80]);
+        assert!(dir.path().join("wit/world.wit").is_file());
+    }
+}
