@@ -14,6 +14,20 @@ fn put_get_list_history_rm_on_both_backends() {
         let v2 = project.write_input("v2", "second\n");
         let first = project.json(&["data", "put", "vision/detector/m-1", "weights.bin", &v1]);
         project.ok(&["data", "put", "vision/detector/m-1", "weights.bin", &v2]);
+        // A name a working-copy scan would skip (the host's download temps)
+        // could be put but never pushed: refused, saying why.
+        let (code, _, stderr) = project.run(&[
+            "data",
+            "put",
+            "vision/detector/m-1",
+            ".weights.bin.silt-tmp.7.1",
+            &v1,
+        ]);
+        assert!(
+            code != 0 && code != 70,
+            "{backend:?} {extension}: {code} {stderr}"
+        );
+        assert!(stderr.contains("temporary download"), "{stderr}");
         let mut stdin_put = project.silt();
         stdin_put.args([
             "data",

@@ -104,6 +104,10 @@ fn names_retention_and_limits() {
         project.ok(&["data", "put", "t/names", name, &input]);
         assert_eq!(project.ok(&["data", "get", "t/names", name]), name);
     }
+    let input = project.write_input("in", "temp");
+    let (code, _, stderr) = project.run(&["data", "put", "t/names", ".x.silt-tmp.1.2", &input]);
+    assert!(code != 0 && code != 70, "{code} {stderr}");
+    assert!(stderr.contains("temporary download"), "{stderr}");
     let (code, _, stderr) = project.run(&["data", "history", "t/names", "valueOf"]);
     assert_ne!(code, 0);
     assert!(stderr.contains("never written"), "{stderr}");

@@ -55,7 +55,13 @@ export function checkModel(model: ModelRef): void {
 
 /** Checks a file name of a model (`weights.bin`, `eval/report.json`). */
 export function checkName(name: string): void {
-  for (const segment of name.split('/')) checkSegment(segment, `file name \`${name}\``);
+  for (const segment of name.split('/')) {
+    checkSegment(segment, `file name \`${name}\``);
+    // A working-copy scan skips these, so such a file could be put but never pushed.
+    if (isTransferTemp(segment)) {
+      throw invalidInput(`file name \`${name}\` is shaped like silt's temporary download files; choose another name`);
+    }
+  }
 }
 
 const modelPath = (model: ModelRef) => `${model.modelType}/${model.modelId}`;

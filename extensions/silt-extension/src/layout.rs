@@ -155,7 +155,9 @@ pub fn check_model(model: &ModelRef) -> Result<(), Error> {
 ///
 /// # Errors
 /// `invalid-input` for an empty segment, `.` or `..`, a `\` or a control
-/// character.
+/// character, and for a name shaped like the host's temporary download
+/// files (which a working-copy scan skips, so such a file could be put but
+/// never pushed).
 ///
 /// ```no_run,standalone_crate
 /// use silt_extension::layout;
@@ -163,10 +165,16 @@ pub fn check_model(model: &ModelRef) -> Result<(), Error> {
 /// assert!(layout::check_name("weights/final.bin").is_ok());
 /// assert!(layout::check_name("../outside").is_err());
 /// assert!(layout::check_name("/etc/passwd").is_err()); // an empty first segment
+/// assert!(layout::check_name(".w.bin.silt-tmp.42.1").is_err());
 /// ```
 pub fn check_name(name: &str) -> Result<(), Error> {
     for segment in name.split('/') {
         check_segment("file name", name, segment)?;
+        if is_transfer_temp(segment) {
+            return Err(Error::InvalidInput(format!(
+                "file name `{name}`: `{segment}` is shaped like silt's temporary download files (`.<name>.silt-tmp.<n>`); choose another name"
+            )));
+        }
     }
     Ok(())
 }

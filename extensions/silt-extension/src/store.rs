@@ -367,7 +367,10 @@ pub fn retry_lost<T>(
         if let Some(value) = attempt(number)? {
             return Ok(value);
         }
-        crate::clock::backoff(number);
+        // Back off before the next attempt, not after the last.
+        if number + 1 < max_attempts {
+            crate::clock::backoff(number);
+        }
     }
     Err(Error::PreconditionFailed(format!(
         "{key}: changed by others on each of {max_attempts} attempts; try again"
