@@ -81,6 +81,62 @@ const WIT_FILES: [(&str, &str); 10] = [
     ("progress.wit", include_str!("../../../../wit/progress.wit")),
 ];
 
+/// A Rust project's `Cargo.toml`: a cdylib named `name` with
+/// `dependencies` (TOML lines), the release profile extensions want, and
+/// its own workspace (so no enclosing one claims it).
+fn cargo_manifest(name: &str, dependencies: &str) -> String {
+    format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+description = "A silt datastore extension"
+publish = false
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+{dependencies}
+[profile.release]
+opt-level = "s"
+lto = true
+codegen-units = 1
+debug = false
+# Do not strip: the `silt-extension` metadata section must stay in the binary.
+
+# The project's own workspace, not part of an enclosing one.
+[workspace]
+"#
+    )
+}
+
+/// What every Rust project has besides its sources: the wasm32-wasip2
+/// build default, the contract in `wit/`, a `.gitignore`.
+fn write_rust_common(write: &Writer) -> anyhow::Result<()> {
+    write.file(
+        ".cargo/config.toml",
+        "# Extensions are WebAssembly components: build for WASI 0.2 by default.\n[build]\ntarget = \"wasm32-wasip2\"\n",
+    )?;
+    for (file, text) in WIT_FILES {
+        write.file(&format!("wit/{file}"), text)?;
+    }
+    write.file(".gitignore", "/target\n")
+}
+
+/// A Rust project's README lines from nothing to a tested extension.
+fn rust_commands(name: &str) -> String {
+    let wasm = name.replace('-', "_");
+    format!(
+        "```sh\n\
+         rustup target add wasm32-wasip2          # once per machine\n\
+         cargo build --release\n\
+         silt extension add target/wasm32-wasip2/release/{wasm}.wasm\n\
+         silt extension test target/wasm32-wasip2/release/{wasm}.wasm\n\
+         ```"
+    )
+}
+
 /// Writes files under a project directory, creating parents.
 struct Writer<'a>(&'a Path);
 

@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{WIT_FILES, Writer};
+use super::{Writer, cargo_manifest, rust_commands, write_rust_common};
 use crate::runtime::metadata::{API_VERSION, api_id};
 
 const EXAMPLE_LIB: &str = include_str!("../../../../examples/hello-extension/src/lib.rs");
@@ -31,48 +31,17 @@ pub(super) fn component(name: &str) -> PathBuf {
 /// Writes every file of the project into `dir`.
 pub(super) fn write_project(dir: &Path, name: &str) -> anyhow::Result<()> {
     let write = Writer(dir);
-    let write = |relative: &str, content: &str| write.file(relative, content);
-    write("Cargo.toml", &cargo_toml(name))?;
-    write(
-        ".cargo/config.toml",
-        "# Extensions are WebAssembly components: build for WASI 0.2 by default.\n[build]\ntarget = \"wasm32-wasip2\"\n",
+    write.file(
+        "Cargo.toml",
+        &cargo_manifest(
+            name,
+            "wit-bindgen = { version = \"0.61\", default-features = false, features = [\"macros\", \"realloc\", \"bitflags\"] }\n",
+        ),
     )?;
-    write("silt-extension.toml", &metadata(name))?;
-    write("src/lib.rs", &library(name))?;
-    for (file, text) in WIT_FILES {
-        write(&format!("wit/{file}"), text)?;
-    }
-    write("README.md", &readme(name))?;
-    write(".gitignore", "/target\n")?;
-    Ok(())
-}
-
-fn cargo_toml(name: &str) -> String {
-    format!(
-        r#"[package]
-name = "{name}"
-version = "0.1.0"
-edition = "2024"
-description = "A silt datastore extension"
-publish = false
-
-[lib]
-crate-type = ["cdylib"]
-
-[dependencies]
-wit-bindgen = {{ version = "0.61", default-features = false, features = ["macros", "realloc", "bitflags"] }}
-
-[profile.release]
-opt-level = "s"
-lto = true
-codegen-units = 1
-debug = false
-# Do not strip: the `silt-extension` metadata section must stay in the binary.
-
-# A crate of its own, not part of an enclosing workspace.
-[workspace]
-"#
-    )
+    write.file("silt-extension.toml", &metadata(name))?;
+    write.file("src/lib.rs", &library(name))?;
+    write.file("README.md", &readme(name))?;
+    write_rust_common(&write)
 }
 
 fn metadata(name: &str) -> String {
@@ -103,7 +72,7 @@ fn library(name: &str) -> String {
 }
 
 fn readme(name: &str) -> String {
-    let wasm = name.replace('-', "_");
+    let commands = rust_commands(name);
     format!(
         r#"# {name}
 
@@ -111,12 +80,7 @@ A silt datastore extension (`silt:datastore@{API_VERSION}`), started from
 silt's `hello-extension`: a flat datastore with full syncs and no leases of
 its own. Make it yours in `src/lib.rs`; the contract is in `wit/`.
 
-```sh
-rustup target add wasm32-wasip2          # once per machine
-cargo build --release
-silt extension add target/wasm32-wasip2/release/{wasm}.wasm
-silt extension test target/wasm32-wasip2/release/{wasm}.wasm
-```
+{commands}
 
 `silt extension test` runs the datastore contract suite on a throwaway
 datastore and prints what passes, what fails and why. Declare a capability

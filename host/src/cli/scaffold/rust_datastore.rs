@@ -20,7 +20,7 @@
 
 use std::path::Path;
 
-use super::{WIT_FILES, Writer};
+use super::{Writer, cargo_manifest, rust_commands, write_rust_common};
 use crate::runtime::metadata::API_VERSION;
 
 macro_rules! embedded {
@@ -65,23 +65,23 @@ const STANDALONE: &str =
 /// Writes every file of the project into `dir`.
 pub(super) fn write_project(dir: &Path, name: &str) -> anyhow::Result<()> {
     let write = Writer(dir);
-    write.file("Cargo.toml", &cargo_toml(name))?;
-    write.file(
-        ".cargo/config.toml",
-        "# Extensions are WebAssembly components: build for WASI 0.2 by default.\n[build]\ntarget = \"wasm32-wasip2\"\n",
-    )?;
+    write.file("Cargo.toml", &cargo_manifest(name, DEPENDENCIES))?;
     for (path, text) in SDK_FILES {
         write.file(&format!("silt-extension/{path}"), &vendored(path, text))?;
     }
     for (path, text) in DATASTORE_FILES {
         write.file(path, &renamed(path, text, name))?;
     }
-    for (file, text) in WIT_FILES {
-        write.file(&format!("wit/{file}"), text)?;
-    }
     write.file("README.md", &readme(name))?;
-    write.file(".gitignore", "/target\n")
+    write_rust_common(&write)
 }
+
+/// The vendored SDK (a member of the project's workspace) and what the
+/// datastore's own sources use.
+const DEPENDENCIES: &str = r#"silt-extension = { path = "silt-extension" }
+serde = { version = "1", default-features = false, features = ["derive", "std"] }
+serde_json = { version = "1", default-features = false, features = ["std"] }
+"#;
 
 /// An SDK file as the project needs it: a workspace member, reading the
 /// project's `wit/`.
@@ -108,39 +108,8 @@ fn renamed(path: &str, text: &str, name: &str) -> String {
     }
 }
 
-fn cargo_toml(name: &str) -> String {
-    format!(
-        r#"[package]
-name = "{name}"
-version = "0.1.0"
-edition = "2024"
-description = "A silt datastore extension"
-publish = false
-
-[lib]
-crate-type = ["cdylib"]
-
-[dependencies]
-silt-extension = {{ path = "silt-extension" }}
-serde = {{ version = "1", default-features = false, features = ["derive", "std"] }}
-serde_json = {{ version = "1", default-features = false, features = ["std"] }}
-
-[profile.release]
-opt-level = "s"
-lto = true
-codegen-units = 1
-debug = false
-# Do not strip: the `silt-extension` metadata section must stay in the binary.
-
-# The project's own workspace (the vendored SDK is a member), not part of
-# an enclosing one.
-[workspace]
-"#
-    )
-}
-
 fn readme(name: &str) -> String {
-    let wasm = name.replace('-', "_");
+    let commands = rust_commands(name);
     format!(
         r#"# {name}
 
@@ -149,12 +118,7 @@ silt's `partitioned-datastore`: one index partition per model,
 compare-and-swap commits fenced by the writer's lease, model and namespace
 leases, lazy hydration. It passes `silt extension test` as it comes.
 
-```sh
-rustup target add wasm32-wasip2          # once per machine
-cargo build --release
-silt extension add target/wasm32-wasip2/release/{wasm}.wasm
-silt extension test target/wasm32-wasip2/release/{wasm}.wasm
-```
+{commands}
 
 What is yours (the policy) is in `src/`: `index.rs` (how a model's slice
 of the index is stored and read), `commit.rs` (how a change is committed),
