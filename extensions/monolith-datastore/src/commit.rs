@@ -4,7 +4,7 @@
 //! today's datastores, a commit is fenced: just before the push, still
 //! under the namespace lock, each model's lock object is read to confirm
 //! that the caller's lease is still the current holder's (see
-//! `leases::confirm`).
+//! `silt_extension::lease::confirm`).
 
 use silt_extension::change::{self, Change, Committed};
 use silt_extension::layout::{self, DATA_AREA};
@@ -13,7 +13,6 @@ use silt_extension::partition::Partition;
 use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
 
 use crate::index;
-use crate::leases;
 use crate::namespace_lock;
 
 /// Applies `changes` to `model` inside one namespace-lock hold.
@@ -82,7 +81,8 @@ fn merge_and_push(
     let mut merged = Vec::new();
     for (model, lease, changes) in batch {
         // The fence: one GET of the model's lock object, as late as can be.
-        if let Err(err) = leases::confirm(model, lease) {
+        // `covers` (above) made sure the lease is this model's.
+        if let Err(err) = silt_extension::lease::confirm(lease) {
             merged.push(Err(err));
             continue;
         }

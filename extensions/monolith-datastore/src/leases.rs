@@ -4,10 +4,10 @@
 //! release conditional on the version last written). Generations count
 //! takeovers: release deletes the lock object, so a lock created afresh
 //! starts again at 1; what fences a commit is the random per-acquisition
-//! token ([`confirm`]).
+//! token (`silt_extension::lease::confirm`).
 //!
 //! Fencing: a commit, inside its hold of the namespace lock and just before
-//! it pushes the index, reads the model's lock object ([`confirm`], one GET
+//! it pushes the index, reads the model's lock object (`silt_extension::lease::confirm`, one GET
 //! per model) and commits only if the lock still holds the lease's token and
 //! was renewed within 0.75 × TTL. A lease that was taken over, released,
 //! force-released or forged gets `lock-lost` and nothing lands. Unlike
@@ -24,7 +24,6 @@
 //! A commit's own hold of the namespace lock (see `namespace_lock`) does not
 //! keep model locks out: it is short-lived and per write.
 
-use silt_extension::change;
 use silt_extension::clock;
 use silt_extension::exports::silt::datastore::locks::{AcquireOptions, Guest};
 use silt_extension::layout::{self, MODEL_LOCKS_PREFIX, NAMESPACE_LOCK_KEY};
@@ -74,23 +73,6 @@ fn acquire_namespace(holder: &HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
         return Err(lock_object::held(&model));
     }
     Ok(body.lease(version))
-}
-
-/// Confirms from the model's lock object (one GET) that `lease` is still
-/// the current holder's and was renewed within 0.75 × TTL; `lock-lost`
-/// otherwise. A commit calls this with the namespace lock held, after its
-/// pull and just before its push. (The host's copy of the lease dates from
-/// the start of the call; the lock object is what counts.)
-pub fn confirm(model: &ModelRef, lease: &Lease) -> Result<(), Error> {
-    let key = layout::lock_key(&LockScope::Model(model.clone()))?;
-    let current = lease::held_with(&key, &lease.token)?;
-    if let Some(silent) = change::silent_too_long(current.body.renewed_at, current.body.ttl_ms) {
-        return Err(Error::LockLost(format!(
-            "{key} was last renewed {silent} ms ago (TTL {} ms); stopped before committing so that a new holder cannot be overwritten",
-            current.body.ttl_ms
-        )));
-    }
-    Ok(())
 }
 
 impl Guest for Monolith {

@@ -30,7 +30,7 @@ use silt_extension::store::{self, Written};
 use crate::Partitioned;
 use crate::index::{self, NAMESPACE_FENCE_KEY};
 
-/// The live namespace lock, unless it is `holder`'s own.
+/// The live namespace lock, if any.
 fn live_namespace_lock() -> Result<Option<Current>, Error> {
     let now = clock::now_ms();
     Ok(read_lock(NAMESPACE_LOCK_KEY)?.filter(|current| !current.body.stale(now)))
@@ -48,7 +48,7 @@ fn raise_fence(
 ) -> Result<(), Error> {
     let key = index::partition_key(model);
     let mut read = Some(read);
-    for attempt in 0..16 {
+    for _ in 0..16 {
         let partition::Versioned {
             partition: mut next,
             version,
@@ -77,7 +77,8 @@ fn raise_fence(
         };
         match store::put_owned(&key, &next.to_bytes(), &mode, token)? {
             Written::Landed(_) => return Ok(()),
-            Written::Lost => clock::backoff(attempt),
+            // Lost a race: read again at once (`locks` calls never sleep).
+            Written::Lost => {}
         }
     }
     Err(Error::PreconditionFailed(format!(
@@ -92,7 +93,7 @@ fn next_namespace_generation(at_least: u64) -> Result<u64, Error> {
         generation: u64,
         nonce: String,
     }
-    for attempt in 0..16 {
+    for _ in 0..16 {
         let (current, mode) = match store::get(NAMESPACE_FENCE_KEY)? {
             Some(found) => {
                 let counter: Counter = serde_json::from_slice(&found.data)
@@ -108,7 +109,8 @@ fn next_namespace_generation(at_least: u64) -> Result<u64, Error> {
         let body = serde_json::to_vec(&next).expect("a counter serializes");
         match store::put_owned(NAMESPACE_FENCE_KEY, &body, &mode, &next.nonce)? {
             Written::Landed(_) => return Ok(next.generation),
-            Written::Lost => clock::backoff(attempt),
+            // Lost a race: read again at once (`locks` calls never sleep).
+            Written::Lost => {}
         }
     }
     Err(Error::PreconditionFailed(format!(
@@ -160,16 +162,10 @@ fn acquire_namespace(holder: HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
             ..current.body.clone()
         },
         None => LockBody {
-            scope: ScopeBody::Namespace,
-            holder,
-            token: clock::random_hex(),
             generation: next_namespace_generation(
                 existing.as_ref().map_or(0, |c| c.body.generation),
             )?,
-            acquired_at: now,
-            renewed_at: now,
-            ttl_ms,
-            nonce: clock::random_hex(),
+            ..lease::new_body(ScopeBody::Namespace, &holder, ttl_ms)
         },
     };
     let version = match lease::write(NAMESPACE_LOCK_KEY, &body, existing.as_ref())? {

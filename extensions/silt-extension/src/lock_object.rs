@@ -1,5 +1,5 @@
 //! Lock objects as stored: one JSON body per lock (scope, holder, owner
-//! token, generation, times, TTL). Every lock protocol built on the kit
+//! token, generation, times, TTL). Every lock protocol built on the SDK
 //! writes this body; the protocols differ in how they write it.
 //!
 //! The read-only half of the `locks` interface is the same for every
