@@ -3,11 +3,10 @@
 
 import * as objectStore from 'silt:datastore/object-store@0.4.0';
 import type { Lease, ModelRef } from 'silt:datastore/types@0.4.0';
-import { lockLost, preconditionFailed } from './errors.js';
-import { indexKey, modelName } from './layout.js';
+import { lockLost } from './errors.js';
+import { modelName } from './layout.js';
 import { confirm } from './leases.js';
-import { emptyPartition, readLayout, readPartition, type Entry } from './partition.js';
-import { putOwnedJson } from './store.js';
+import { updatePartition, type Entry } from './partition.js';
 import { randomToken } from './token.js';
 
 /** A change to one name: new content in `blob`, or a tombstone (no `sha256`). */
@@ -22,24 +21,21 @@ export interface Change {
  * Commits `changes` to the model's partition under `held`: the lease must
  * still hold the model's lock (see `confirm`), and the partition's fence
  * must not be above its generation. Retried when another commit of the
- * model won the race. Versions past the datastore's retention leave the
- * index and their blobs are deleted.
+ * model won the race. Versions past `retain` (the datastore's retention)
+ * leave the index and their blobs are deleted.
  */
-export function commit(model: ModelRef, held: Lease, changes: Change[]): Entry[] {
-  const key = indexKey(model);
-  const retain = Math.max(1, readLayout().value.retainVersions);
-  for (let attempt = 0; attempt < 16; attempt++) {
+export function commit(model: ModelRef, held: Lease, changes: Change[], retain: number): Entry[] {
+  const keep = Math.max(1, retain);
+  let expired: Entry[] = [];
+  const entries = updatePartition(model, randomToken, (partition, token) => {
     const generation = confirm(model, held);
-    const found = readPartition(model);
-    const partition = found?.value ?? emptyPartition();
     if (partition.generation > generation) {
       throw lockLost(
         `${modelName(model)} is fenced at generation ${partition.generation}; this lease has ${generation} (it was taken over)`,
       );
     }
-    const token = randomToken();
     const now = Date.now();
-    const entries = changes.map(
+    const made = changes.map(
       (change, i): Entry => ({
         // Ordered by commit time, unique by the token.
         version: `${String(now).padStart(15, '0')}-${i}-${token.slice(0, 12)}`,
@@ -53,26 +49,24 @@ export function commit(model: ModelRef, held: Lease, changes: Change[]): Entry[]
         token,
       }),
     );
-    const expired: Entry[] = [];
-    entries.forEach((entry, i) => {
+    expired = [];
+    made.forEach((entry, i) => {
       const versions = [...(partition.files[changes[i].name] ?? []), entry];
-      expired.push(...versions.slice(0, -retain));
-      partition.files[changes[i].name] = versions.slice(-retain);
+      expired.push(...versions.slice(0, -keep));
+      partition.files[changes[i].name] = versions.slice(-keep);
     });
     partition.generation = generation;
-    const mode = found ? { tag: 'update' as const, val: found.version } : { tag: 'create' as const };
-    if (putOwnedJson(key, partition, mode, token) === undefined) continue;
-    // Committed. Each version has a blob of its own, so an expired one is
-    // nobody else's; a failed delete leaves an orphan, never a dangling entry.
-    for (const entry of expired) {
-      if (entry.blob === '') continue;
-      try {
-        objectStore.delete(entry.blob, undefined);
-      } catch {
-        // Best effort.
-      }
+    return { write: made };
+  });
+  // Committed. Each version has a blob of its own, so an expired one is
+  // nobody else's; a failed delete leaves an orphan, never a dangling entry.
+  for (const entry of expired) {
+    if (entry.blob === '') continue;
+    try {
+      objectStore.delete(entry.blob, undefined);
+    } catch {
+      // Best effort.
     }
-    return entries;
   }
-  throw preconditionFailed(`${key} kept changing during 16 commit attempts; try again`);
+  return entries;
 }

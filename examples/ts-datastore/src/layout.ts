@@ -22,9 +22,10 @@ export const STATE_DIR = '.ts-datastore/models';
 export const FOREIGN_META_KEY = '_meta/datastore.json';
 
 /**
- * The largest file this extension hashes: SHA-256 runs in the JavaScript
- * interpreter at about 1 MB/s, and a call has 30 s of its own time by
- * default (`[runtime] deadline_ms`). Raise both together.
+ * The most this extension hashes in one call (one file or several): SHA-256
+ * runs in the JavaScript interpreter at about 1 MB/s, so 16 MiB takes about
+ * 18 s of the call's 30 s default (`[runtime] deadline_ms`). Raise both
+ * together.
  */
 export const MAX_FILE_BYTES = 16 * 1024 * 1024;
 

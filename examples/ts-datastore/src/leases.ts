@@ -103,7 +103,7 @@ export function acquire(scope: LockScope, options: AcquireOptions): Lease {
 }
 
 /** The lock object, if `held` is still its holder; throws `lock-lost` otherwise. */
-export function currentHolder(held: Lease): Found<LockBody> {
+function currentHolder(held: Lease): Found<LockBody> {
   const model = modelOf(held.scope);
   const current = getJson<LockBody>(lockKey(model));
   if (!current) throw lockLost(`the lock of ${modelName(model)} was removed`);
@@ -118,7 +118,7 @@ export function currentHolder(held: Lease): Found<LockBody> {
 }
 
 /** Checks that `held` is a lease of `model`: `invalid-input` otherwise. */
-export function covers(model: ModelRef, held: Lease): void {
+function covers(model: ModelRef, held: Lease): void {
   if (held.scope.tag !== 'model' || !sameModel(held.scope.val, model)) {
     throw invalidInput(`a write to ${modelName(model)} needs that model's lease`);
   }

@@ -57,14 +57,14 @@ export function history(model: ModelRef, name: string): FileVersion[] {
 export function putFile(model: ModelRef, name: string, cachePath: string, lease: Lease): FileVersion {
   checkModel(model);
   checkName(name);
-  readLayout();
+  const retain = readLayout().value.retainVersions;
   // Refuse a lease that cannot commit before spending time hashing.
   confirm(model, lease);
   const hashed = cache.hashFile(cachePath);
   if (!hashed) throw invalidInput(`no cache file at ${cachePath}`);
   const size = Number(hashed.size);
   const [blob] = uploadVersions(model, [{ path: cachePath, size, sha256: hashed.sha256, mtime: hashed.mtime }]);
-  const [entry] = commit(model, lease, [{ name, size, sha256: hashed.sha256, blob }]);
+  const [entry] = commit(model, lease, [{ name, size, sha256: hashed.sha256, blob }], retain);
   return toFileVersion(entry);
 }
 
@@ -80,10 +80,12 @@ export function getFile(model: ModelRef, name: string, version: string | undefin
 }
 
 export function removeFile(model: ModelRef, name: string, lease: Lease): FileVersion {
+  checkModel(model);
   checkName(name);
-  const current = latest(partitionOf(model), name);
+  const retain = readLayout().value.retainVersions;
+  const found = readPartition(model);
+  const current = found && latest(found.value, name);
   if (!current || current.deleted) throw notFound(`${modelName(model)} has no ${name}`);
-  confirm(model, lease);
-  const [entry] = commit(model, lease, [{ name, size: 0 }]);
+  const [entry] = commit(model, lease, [{ name, size: 0 }], retain);
   return toFileVersion(entry);
 }

@@ -52,6 +52,11 @@ export const missingDatastore = () =>
 export function readLayout(): Found<Layout> {
   const found = getJson<Layout>(LAYOUT_KEY);
   if (!found) throw missingDatastore();
+  return checkLayout(found);
+}
+
+/** `found` if it is a layout this extension reads; `corrupt` otherwise. */
+export function checkLayout(found: Found<Layout>): Found<Layout> {
   if (found.value.layout !== LAYOUT_VERSION) {
     throw corrupt(LAYOUT_KEY, `layout ${found.value.layout}; this extension reads layout ${LAYOUT_VERSION}`);
   }
@@ -97,23 +102,46 @@ export function toFileVersion(entry: Entry): FileVersion {
 }
 
 /**
+ * Rewrites the model's partition by compare-and-swap: `change` gets the
+ * partition as read (empty when there is none) and edits it, or returns
+ * `done` to stop without writing; the write carries `token` (which the
+ * edit must put in the partition). Retried while another writer wins.
+ */
+export function updatePartition<T>(
+  model: ModelRef,
+  token: () => string,
+  change: (partition: Partition, token: string) => { done: T } | { write: T },
+): T {
+  const key = indexKey(model);
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const found = readPartition(model);
+    const partition = found?.value ?? emptyPartition();
+    const written = token();
+    const outcome = change(partition, written);
+    if ('done' in outcome) return outcome.done;
+    const mode = found ? { tag: 'update' as const, val: found.version } : { tag: 'create' as const };
+    if (putOwnedJson(key, partition, mode, written) !== undefined) return outcome.write;
+  }
+  throw preconditionFailed(`${key} kept changing during 16 attempts; try again`);
+}
+
+/**
  * Raises the model's fence to `generation` (a lease just acquired), so a
  * lease it took over can no longer commit. `lock-lost` when a newer lease
  * already raised it.
  */
 export function raiseFence(model: ModelRef, generation: number, token: string): void {
-  const key = indexKey(model);
-  for (let attempt = 0; attempt < 16; attempt++) {
-    const found = readPartition(model);
-    const partition = found?.value ?? emptyPartition();
-    if (partition.generation === generation && partition.fenceToken === token) return;
-    if (partition.generation >= generation) {
-      throw lockLost(`${modelName(model)} is fenced at generation ${partition.generation}, above ${generation}`);
-    }
-    partition.generation = generation;
-    partition.fenceToken = token;
-    const mode = found ? { tag: 'update' as const, val: found.version } : { tag: 'create' as const };
-    if (putOwnedJson(key, partition, mode, token) !== undefined) return;
-  }
-  throw preconditionFailed(`${key} kept changing while its fence was raised; try again`);
+  updatePartition(
+    model,
+    () => token,
+    (partition) => {
+      if (partition.generation === generation && partition.fenceToken === token) return { done: undefined };
+      if (partition.generation >= generation) {
+        throw lockLost(`${modelName(model)} is fenced at generation ${partition.generation}, above ${generation}`);
+      }
+      partition.generation = generation;
+      partition.fenceToken = token;
+      return { write: undefined };
+    },
+  );
 }

@@ -24,7 +24,7 @@ import {
   STATE_DIR,
   workingPath,
 } from './layout.js';
-import { latest, listModels, missingDatastore, readLayout, readPartition, type Layout } from './partition.js';
+import { checkLayout, latest, listModels, missingDatastore, readLayout, readPartition, type Layout } from './partition.js';
 import { downloadAll, getJson, head, putOwnedJson } from './store.js';
 import { uploadVersions } from './upload.js';
 import { randomToken } from './token.js';
@@ -40,7 +40,7 @@ export const noStats = (): TransferStats => ({
 });
 
 /** The models a scope covers: `all` is every model of the index. */
-export function modelsOf(scope: Scope): ModelRef[] {
+function modelsOf(scope: Scope): ModelRef[] {
   if (scope.tag === 'all') return listModels();
   scope.val.forEach(checkModel);
   return scope.val;
@@ -50,7 +50,7 @@ export function setup(options: SetupOptions): SetupReport {
   cache.makeDirs(STATE_DIR);
   const found = getJson<Layout>(LAYOUT_KEY);
   if (found) {
-    const layout = readLayout().value;
+    const layout = checkLayout(found).value;
     let retain = layout.retainVersions;
     if (options.retainVersions !== undefined && options.retainVersions !== retain) {
       retain = Math.max(1, options.retainVersions);
@@ -112,7 +112,7 @@ function localModels(scope: Scope): ModelRef[] {
 }
 
 export function pushChanged(options: SyncOptions): SyncReport {
-  readLayout();
+  const retain = readLayout().value.retainVersions;
   const stats = noStats();
   const changed: string[] = [];
   for (const model of localModels(options.scope)) {
@@ -130,6 +130,7 @@ export function pushChanged(options: SyncOptions): SyncReport {
       model,
       held,
       changes.map((change) => ({ ...change, blob: blobs.get(change) })),
+      retain,
     );
     entries.forEach((entry, i) => {
       if (entry.deleted) delete state.files[changes[i].name];

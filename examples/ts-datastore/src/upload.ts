@@ -9,7 +9,7 @@ import { uploadAll } from './store.js';
 import { randomToken } from './token.js';
 
 /** A cache file hashed for a commit. */
-export interface Hashed {
+export interface ToUpload {
   path: string;
   size: number;
   sha256: string;
@@ -22,7 +22,7 @@ export interface Hashed {
  * with `precondition-failed` before anything is committed (its object is
  * left as an orphan, never referenced).
  */
-export function uploadVersions(model: ModelRef, files: Hashed[]): string[] {
+export function uploadVersions(model: ModelRef, files: ToUpload[]): string[] {
   const keys = files.map((file) => blobKey(model, file.sha256, randomToken()));
   uploadAll(files.map((file, i) => ({ cachePath: file.path, key: keys[i] })));
   for (const file of files) {
