@@ -237,7 +237,6 @@ async fn the_bundle_is_built_by_the_first_execution_and_idle_workers_are_reused(
         artifacts(cache.path()).is_empty(),
         "creating a pool compiles nothing"
     );
-    assert_eq!(bundles(), 0, "creating a pool builds nothing");
     for _ in 0..5 {
         pool.execute(&runtime, ExportCall::Describe).await.unwrap();
     }

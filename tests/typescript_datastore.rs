@@ -14,18 +14,19 @@ fn read(project: &Project, model: &str, name: &str) -> Option<String> {
     std::fs::read_to_string(project.model_dir(model).join(name)).ok()
 }
 
+/// Alice commits `version` of each of t/m's three files.
+fn put_version(alice: &Project, version: &str) {
+    for name in ["edited", "removed", "stale"] {
+        let input = alice.write_input("in", &format!("{version} {name}"));
+        alice.ok(&["data", "put", "t/m", &format!("{name}.txt"), &input]);
+    }
+}
+
 #[test]
 fn local_work_survives_hydration_and_stale_copies_are_refreshed() {
     let alice = Project::with_extension(Backend::Dir, EXTENSION, "");
     let bob = alice.another_clone();
-    for (name, content) in [
-        ("edited.txt", "v1 edited"),
-        ("removed.txt", "v1 removed"),
-        ("stale.txt", "v1 stale"),
-    ] {
-        let input = alice.write_input("in", content);
-        alice.ok(&["data", "put", "t/m", name, &input]);
-    }
+    put_version(&alice, "v1");
     bob.ok(&["--hydration", "lazy", "datastore", "setup"]);
     bob.ok(&["--hydration", "lazy", "run", "--model", "t/m", "--", "true"]);
     assert_eq!(read(&bob, "t/m", "stale.txt").as_deref(), Some("v1 stale"));
@@ -33,14 +34,7 @@ fn local_work_survives_hydration_and_stale_copies_are_refreshed() {
     // Bob edits one file and removes another; Alice commits new versions of all three.
     std::fs::write(bob.model_dir("t/m").join("edited.txt"), "bob's edit").unwrap();
     std::fs::remove_file(bob.model_dir("t/m").join("removed.txt")).unwrap();
-    for (name, content) in [
-        ("edited.txt", "v2 edited"),
-        ("removed.txt", "v2 removed"),
-        ("stale.txt", "v2 stale"),
-    ] {
-        let input = alice.write_input("in", content);
-        alice.ok(&["data", "put", "t/m", name, &input]);
-    }
+    put_version(&alice, "v2");
 
     // hydrate-file (`data get`) and hydrate-scope (`run --model`) refresh
     // the untouched file and leave Bob's work alone.

@@ -20,8 +20,12 @@ use silt::datastore::Datastore;
 use silt::locations::Locations;
 use silt::runtime::bindings::exports::silt::datastore::sync::SetupOptions;
 use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef};
-use silt::runtime::{ArtifactCache, Grants, Runtime};
+use silt::runtime::{ArtifactCache, ExportCall, Grants, Runtime};
 use silt::store::{ObjectStore, root};
+
+#[path = "common/mod.rs"]
+mod common;
+use common::median;
 
 /// What one component measured.
 struct Row {
@@ -32,11 +36,6 @@ struct Row {
     describe: Duration,
     put_1mib: Duration,
     get_1mib: Duration,
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -76,18 +75,15 @@ async fn measure(component: &Path, work: &Path, iterations: usize) -> Row {
     let loaded = runtime.load(component).await.expect("load cached");
     let load_cached = started.elapsed();
 
-    let mut samples = Vec::new();
-    for round in 0..iterations * 10 + 10 {
-        let started = Instant::now();
-        let mut instance = runtime
-            .instantiate(&loaded, Grants::default())
-            .await
-            .expect("instantiate");
-        instance.describe().await.expect("describe");
-        if round >= 10 {
-            samples.push(started.elapsed());
-        }
-    }
+    let samples = common::time_in_process(
+        &runtime,
+        &loaded,
+        &Grants::default(),
+        &ExportCall::Describe,
+        10,
+        iterations * 10,
+    )
+    .await;
     let describe = median(samples);
 
     let (put_1mib, get_1mib) = round_trip(

@@ -4,10 +4,11 @@
 //!
 //! Usage: `cargo bench --bench startup -- COMPONENT.wasm [ITERATIONS]`
 
-use std::time::Instant;
-
 use silt::config::RuntimeConfig;
-use silt::runtime::{ArtifactCache, Grants, Runtime};
+use silt::runtime::{ArtifactCache, ExportCall, Grants, Runtime};
+
+#[path = "common/mod.rs"]
+mod common;
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -30,25 +31,15 @@ fn main() {
         .expect("tokio");
     tokio.block_on(async {
         let loaded = runtime.load(path.as_ref()).await.expect("load");
-        // Warm up allocator slots and caches.
-        for _ in 0..100 {
-            let mut instance = runtime
-                .instantiate(&loaded, Grants::default())
-                .await
-                .expect("instantiate");
-            instance.describe().await.expect("describe");
-        }
-        let mut samples = Vec::with_capacity(iterations);
-        for _ in 0..iterations {
-            let started = Instant::now();
-            let mut instance = runtime
-                .instantiate(&loaded, Grants::default())
-                .await
-                .expect("instantiate");
-            instance.describe().await.expect("describe");
-            drop(instance);
-            samples.push(started.elapsed());
-        }
+        let mut samples = common::time_in_process(
+            &runtime,
+            &loaded,
+            &Grants::default(),
+            &ExportCall::Describe,
+            100,
+            iterations,
+        )
+        .await;
         samples.sort();
         let median = samples[samples.len() / 2];
         let p99 = samples[samples.len() * 99 / 100];

@@ -17,15 +17,14 @@ use silt::sandbox::{Driver, Isolation, SandboxConfig, Support};
 use silt::store::{MemoryStore, ObjectStore};
 use silt::worker::WorkerPool;
 
+#[path = "common/mod.rs"]
+mod common;
+use common::median;
+
 struct Row {
     label: String,
     describe: Duration,
     list_models: Duration,
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 fn new_runtime(cache: &Path) -> Runtime {
@@ -114,18 +113,8 @@ fn main() {
         let loaded = runtime.load(&component).await.expect("load");
         let mut times = Vec::new();
         for call in calls() {
-            let mut samples = Vec::new();
-            for i in 0..fast_runs + 20 {
-                let started = Instant::now();
-                let mut instance = runtime
-                    .instantiate(&loaded, grants.clone())
-                    .await
-                    .expect("instance");
-                let _ = call.clone().invoke(&mut instance).await.expect("call");
-                if i >= 20 {
-                    samples.push(started.elapsed());
-                }
-            }
+            let samples =
+                common::time_in_process(&runtime, &loaded, &grants, &call, 20, fast_runs).await;
             times.push(median(samples));
         }
         rows.push(Row {

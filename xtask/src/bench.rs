@@ -172,7 +172,8 @@ pub fn datastore(args: &[&str]) -> Result<()> {
 pub fn worker(args: &[&str]) -> Result<()> {
     let components = build::components()?;
     let runc = build::runc()?;
-    run(bench_binary("worker", args)?
+    // No S3 here: the worker bench runs on an in-memory store.
+    run(bench_with_json("worker", args)?
         .env("SILT_TEST_COMPONENTS", &components)
         .env("SILT_RUNC", &runc))
 }
@@ -372,13 +373,17 @@ impl Sandbox {
 /// the SeaweedFS binary at hand.
 fn bench_binary(name: &str, args: &[&str]) -> Result<Command> {
     let weed = build::seaweed()?;
+    let mut command = bench_with_json(name, args)?;
+    command.env("SILT_WEED", weed);
+    Ok(command)
+}
+
+/// `cargo bench --bench <name> -- <target>/bench/<name>.json <args>`.
+fn bench_with_json(name: &str, args: &[&str]) -> Result<Command> {
     let out = build::target_dir().join("bench");
     std::fs::create_dir_all(&out).map_err(|err| err.to_string())?;
     let mut command = cargo_bench(name);
-    command
-        .arg(out.join(format!("{name}.json")))
-        .args(args)
-        .env("SILT_WEED", weed);
+    command.arg(out.join(format!("{name}.json"))).args(args);
     Ok(command)
 }
 

@@ -135,12 +135,17 @@ pub const TYPESCRIPT_EXAMPLE: &str = "examples/ts-datastore";
 /// and the build when a source is newer than the component.
 pub fn typescript_example(out: &Path) -> Result<()> {
     let dir = root().join(TYPESCRIPT_EXAMPLE);
-    let node = Command::new("node").arg("--version").output();
-    if !node.is_ok_and(|output| output.status.success()) {
-        return Err(format!(
-            "building {TYPESCRIPT_EXAMPLE} needs Node.js 20 or newer and npm on PATH"
-        ));
-    }
+    // Asked only when npm has work to do: an up-to-date build needs no Node.
+    let need_node = || -> Result<()> {
+        let node = Command::new("node").arg("--version").output();
+        if node.is_ok_and(|output| output.status.success()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "building {TYPESCRIPT_EXAMPLE} needs Node.js 20 or newer and npm on PATH"
+            ))
+        }
+    };
     sync_dir(&root().join("wit"), &dir.join("wit/deps/silt-datastore"))?;
     let installed = dir.join("node_modules/.package-lock.json");
     if newest(&dir.join("package-lock.json")) > newest(&installed) {
@@ -149,6 +154,7 @@ pub fn typescript_example(out: &Path) -> Result<()> {
         // that lockfile in `npm ci`. With exact versions in package.json and
         // the lockfile present, `npm install` installs the locked tree;
         // `--no-save` keeps it from rewriting the lockfile silt embeds.
+        need_node()?;
         eprintln!("xtask: npm install in {TYPESCRIPT_EXAMPLE}");
         run(Command::new("npm")
             .args([
@@ -174,6 +180,7 @@ pub fn typescript_example(out: &Path) -> Result<()> {
     .max()
     .flatten();
     if sources > newest(&built) {
+        need_node()?;
         eprintln!("xtask: building {TYPESCRIPT_EXAMPLE} (componentize-js)");
         run(Command::new("npm")
             .args(["run", "--silent", "build"])

@@ -6,15 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
-
 use super::{CheckResult, Fixture, Outcome, SuiteOptions, read_local, stage};
 use crate::config::RuntimeConfig;
 use crate::datastore::{Datastore, DatastoreError};
 use crate::runtime::bindings::Features;
 use crate::runtime::bindings::exports::silt::datastore::{hydration, sync};
 use crate::runtime::bindings::silt::datastore::types::{Lease, LockScope, ModelRef, Scope};
-use crate::runtime::{ArtifactCache, ExportCall, ExportReply, Runtime, RuntimeError, hex};
+use crate::runtime::{ArtifactCache, ExportCall, ExportReply, Runtime, RuntimeError, sha256_hex};
 use crate::store::ObjectStore;
 
 /// Why a check did not pass.
@@ -101,10 +99,6 @@ fn working_path(model: &ModelRef, name: &str) -> PathBuf {
         .join(name)
 }
 
-fn sha256(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
-}
-
 const TTL_MS: u32 = 30_000;
 
 fn pull_all(fetch_missing: bool) -> sync::SyncOptions {
@@ -133,6 +127,57 @@ async fn put(
     result.or_fail("models.put-file under a fresh lease")?;
     released.or_fail("locks.release")?;
     Ok(())
+}
+
+/// The checks after setup, in the order they run.
+#[derive(Clone, Copy)]
+enum Check {
+    RoundTrip,
+    PullAndPush,
+    LeaseExclusion,
+    Fencing,
+    NamespaceExclusion,
+    LazyHydration,
+    Gc,
+    TypedErrors,
+}
+
+impl Check {
+    const ALL: [Check; 8] = [
+        Check::RoundTrip,
+        Check::PullAndPush,
+        Check::LeaseExclusion,
+        Check::Fencing,
+        Check::NamespaceExclusion,
+        Check::LazyHydration,
+        Check::Gc,
+        Check::TypedErrors,
+    ];
+
+    /// Its line in the report.
+    fn name(self) -> &'static str {
+        match self {
+            Check::RoundTrip => "put, get, list and history round-trip",
+            Check::PullAndPush => "pull and push between clones",
+            Check::LeaseExclusion => "a model lease excludes, renews, releases",
+            Check::Fencing => "a lease taken over cannot commit (fencing)",
+            Check::NamespaceExclusion => "namespace and model leases exclude each other",
+            Check::LazyHydration => "lazy hydration fetches what is asked",
+            Check::Gc => "gc keeps the newest versions",
+            Check::TypedErrors => "mistakes get typed errors",
+        }
+    }
+
+    /// The capability it needs declared, if any.
+    fn capability(self) -> Option<&'static str> {
+        match self {
+            Check::LeaseExclusion | Check::Fencing => Some("model-locks"),
+            Check::NamespaceExclusion => Some("namespace-locks"),
+            Check::LazyHydration => Some("lazy-hydration"),
+            Check::Gc => Some("gc"),
+            Check::RoundTrip | Check::PullAndPush | Check::TypedErrors => None,
+        }
+    }
 }
 
 /// Runs every check; a check whose prerequisite failed is skipped.
@@ -189,9 +234,14 @@ pub(super) async fn run_all(
         metadata.name.clone(),
         metadata.capabilities.clone(),
     );
-    let a = match fixture.clone_datastore(false).await {
-        Ok(a) => a,
-        Err(err) => {
+    // Two clones, as two machines: every check uses A, and those about
+    // more than one holder use B too (each on its own models).
+    let (a, b) = match (
+        fixture.clone_datastore(false).await,
+        fixture.clone_datastore(false).await,
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(err), _) | (_, Err(err)) => {
             record("opens a datastore", fail(format!("{err:#}")));
             return Ok(results);
         }
@@ -203,48 +253,26 @@ pub(super) async fn run_all(
     );
     let set_up = record(
         "setup creates a datastore; a clone attaches",
-        setup(&fixture, &a).await,
+        setup(&a, &b).await,
     );
-    let checks: [(&'static str, Option<&str>); 8] = [
-        ("put, get, list and history round-trip", None),
-        ("pull and push between clones", None),
-        (
-            "a model lease excludes, renews, releases",
-            Some("model-locks"),
-        ),
-        (
-            "a lease taken over cannot commit (fencing)",
-            Some("model-locks"),
-        ),
-        (
-            "namespace and model leases exclude each other",
-            Some("namespace-locks"),
-        ),
-        (
-            "lazy hydration fetches what is asked",
-            Some("lazy-hydration"),
-        ),
-        ("gc keeps the newest versions", Some("gc")),
-        ("mistakes get typed errors", None),
-    ];
-    for (index, (check, capability)) in checks.into_iter().enumerate() {
+    for check in Check::ALL {
         let checked = if !set_up {
             Err(NotPassed::Skip("needs setup".to_owned()))
-        } else if let Some(capability) = capability.filter(|c| !fixture.declares(c)) {
+        } else if let Some(capability) = check.capability().filter(|c| !fixture.declares(c)) {
             Err(NotPassed::Skip(format!("does not declare `{capability}`")))
         } else {
-            match index {
-                0 => round_trip(&a).await,
-                1 => pull_and_push(&fixture, &a).await,
-                2 => lease_exclusion(&fixture, &a).await,
-                3 => fencing(&fixture, &a).await,
-                4 => namespace_exclusion(&fixture, &a).await,
-                5 => lazy_hydration(&fixture, &a).await,
-                6 => gc(&a).await,
-                _ => typed_errors(&a).await,
+            match check {
+                Check::RoundTrip => round_trip(&a).await,
+                Check::PullAndPush => pull_and_push(&a, &b).await,
+                Check::LeaseExclusion => lease_exclusion(&a, &b).await,
+                Check::Fencing => fencing(&a, &b).await,
+                Check::NamespaceExclusion => namespace_exclusion(&a, &b).await,
+                Check::LazyHydration => lazy_hydration(&fixture, &a).await,
+                Check::Gc => gc(&a).await,
+                Check::TypedErrors => typed_errors(&a).await,
             }
         };
-        record(check, checked);
+        record(check.name(), checked);
     }
     Ok(results)
 }
@@ -280,7 +308,7 @@ async fn describe(a: &Datastore, metadata: &crate::runtime::Metadata) -> Checked
     Ok(format!("features: {}", described.join(", ")))
 }
 
-async fn setup(fixture: &Fixture, a: &Datastore) -> Checked {
+async fn setup(a: &Datastore, b: &Datastore) -> Checked {
     let created = a
         .setup(sync::SetupOptions {
             create: true,
@@ -291,10 +319,6 @@ async fn setup(fixture: &Fixture, a: &Datastore) -> Checked {
     if !created.created {
         return fail("setup on an empty store reported that the datastore already existed");
     }
-    let b = fixture
-        .clone_datastore(false)
-        .await
-        .or_fail("opening a second clone")?;
     let attached = b
         .setup(sync::SetupOptions {
             create: false,
@@ -320,13 +344,13 @@ async fn round_trip(a: &Datastore) -> Checked {
     if read_local(a, Path::new(readback)).as_deref() != Some(content.as_slice()) {
         return fail("get-file did not write the bytes that were put");
     }
-    if version.size != content.len() as u64 || version.sha256 != sha256(&content) {
+    if version.size != content.len() as u64 || version.sha256 != sha256_hex(&content) {
         return fail(format!(
             "get-file reports size {} sha256 {}; the file has {} and {}",
             version.size,
             version.sha256,
             content.len(),
-            sha256(&content)
+            sha256_hex(&content)
         ));
     }
     let files = a.list_files(&model).await.or_fail("models.list-files")?;
@@ -358,19 +382,15 @@ async fn round_trip(a: &Datastore) -> Checked {
     ))
 }
 
-async fn pull_and_push(fixture: &Fixture, a: &Datastore) -> Checked {
+async fn pull_and_push(a: &Datastore, b: &Datastore) -> Checked {
     let model = model("sync");
     let name = "data.txt";
     put(a, &model, name, b"written by clone A\n").await?;
-    let b = fixture
-        .clone_datastore(false)
-        .await
-        .or_fail("opening clone B")?;
     b.pull(&pull_all(true))
         .await
         .or_fail("sync.pull-changed on clone B")?;
     let path = working_path(&model, name);
-    if read_local(&b, &path).as_deref() != Some(b"written by clone A\n".as_slice()) {
+    if read_local(b, &path).as_deref() != Some(b"written by clone A\n".as_slice()) {
         return fail(format!(
             "after a full pull, clone B has no {}",
             path.display()
@@ -405,6 +425,16 @@ async fn pull_and_push(fixture: &Fixture, a: &Datastore) -> Checked {
     Ok("A → B by pull, B → A by push and pull".to_owned())
 }
 
+/// Takes `scope` on `datastore` (it must be free) and gives it back.
+async fn acquire_and_release(
+    datastore: &Datastore,
+    scope: &LockScope,
+    what: &str,
+) -> Result<(), NotPassed> {
+    let lease = datastore.acquire(scope, TTL_MS).await.or_fail(what)?;
+    datastore.release(&lease).await.or_fail("locks.release")
+}
+
 /// Expects `b`'s acquire of `scope` to be refused as held; a lease it
 /// wrongly got is released so later checks start clean.
 async fn expect_held(b: &Datastore, scope: &LockScope, what: &str) -> Result<String, NotPassed> {
@@ -413,30 +443,19 @@ async fn expect_held(b: &Datastore, scope: &LockScope, what: &str) -> Result<Str
             let _ = b.release(&lease).await;
             fail(format!("{what}: expected lock-held, but it was granted"))
         }
-        Err(err) => {
-            let found = kind(&err);
-            if found == "lock-held" {
-                Ok(found)
-            } else {
-                fail(format!("{what}: expected lock-held, got {found}"))
-            }
-        }
+        Err(err) => expect_error(Err::<(), _>(err), &["lock-held"], what),
     }
 }
 
-async fn lease_exclusion(fixture: &Fixture, a: &Datastore) -> Checked {
+async fn lease_exclusion(a: &Datastore, b: &Datastore) -> Checked {
     let model = model("leases");
     let scope = LockScope::Model(model.clone());
-    let b = fixture
-        .clone_datastore(false)
-        .await
-        .or_fail("opening clone B")?;
     let lease = a
         .acquire(&scope, TTL_MS)
         .await
         .or_fail("locks.acquire of a free model")?;
     let checked = async {
-        let second = expect_held(&b, &scope, "a second holder's acquire").await?;
+        let second = expect_held(b, &scope, "a second holder's acquire").await?;
         let info = a
             .inspect(&scope)
             .await
@@ -453,7 +472,7 @@ async fn lease_exclusion(fixture: &Fixture, a: &Datastore) -> Checked {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
         let renewed = a.renew(&lease).await.or_fail("locks.renew of our lease")?;
-        if renewed.renewed_at < lease.renewed_at {
+        if renewed.renewed_at <= lease.renewed_at {
             return fail("locks.renew did not move renewed-at forward");
         }
         a.release(&renewed)
@@ -466,23 +485,15 @@ async fn lease_exclusion(fixture: &Fixture, a: &Datastore) -> Checked {
         let _ = a.release(&lease).await;
     }
     let second = checked?;
-    let taken = b
-        .acquire(&scope, TTL_MS)
-        .await
-        .or_fail("locks.acquire after release")?;
-    b.release(&taken).await.or_fail("locks.release")?;
+    acquire_and_release(b, &scope, "locks.acquire after release").await?;
     Ok(format!(
         "second holder got {second}; renewed, released, re-acquired"
     ))
 }
 
-async fn fencing(fixture: &Fixture, a: &Datastore) -> Checked {
+async fn fencing(a: &Datastore, b: &Datastore) -> Checked {
     let model = model("fencing");
     let scope = LockScope::Model(model.clone());
-    let b = fixture
-        .clone_datastore(false)
-        .await
-        .or_fail("opening clone B")?;
     let ttl = 600;
     let old = a
         .acquire(&scope, ttl)
@@ -521,18 +532,14 @@ async fn fencing(fixture: &Fixture, a: &Datastore) -> Checked {
     checked
 }
 
-async fn namespace_exclusion(fixture: &Fixture, a: &Datastore) -> Checked {
+async fn namespace_exclusion(a: &Datastore, b: &Datastore) -> Checked {
     let model = model("namespace");
-    let b = fixture
-        .clone_datastore(false)
-        .await
-        .or_fail("opening clone B")?;
     let namespace = a
         .acquire(&LockScope::Namespace, TTL_MS)
         .await
         .or_fail("locks.acquire of the namespace")?;
     let refused = expect_held(
-        &b,
+        b,
         &LockScope::Model(model.clone()),
         "a model lease while another holds the namespace",
     )
@@ -540,11 +547,12 @@ async fn namespace_exclusion(fixture: &Fixture, a: &Datastore) -> Checked {
     let released = a.release(&namespace).await;
     let refused = refused?;
     released.or_fail("locks.release of the namespace")?;
-    let lease = b
-        .acquire(&LockScope::Model(model), TTL_MS)
-        .await
-        .or_fail("a model lease once the namespace is free")?;
-    b.release(&lease).await.or_fail("locks.release")?;
+    acquire_and_release(
+        b,
+        &LockScope::Model(model),
+        "a model lease once the namespace is free",
+    )
+    .await?;
     Ok(format!(
         "a model lease under a held namespace got {refused}"
     ))
@@ -616,7 +624,7 @@ async fn gc(a: &Datastore) -> Checked {
         .await
         .or_fail("models.history")?;
     let live: Vec<_> = history.iter().filter(|v| !v.deleted).collect();
-    if live.len() != 1 || live[0].sha256 != sha256(&[2u8; 16]) {
+    if live.len() != 1 || live[0].sha256 != sha256_hex(&[2u8; 16]) {
         return fail(format!(
             "after gc keeping 1, history holds {} versions",
             live.len()

@@ -7,6 +7,14 @@
 //! - Rust, `minimal`: [`rust`], `examples/hello-extension`, no leases;
 //! - TypeScript: [`typescript`], `examples/ts-datastore`; passes the suite.
 
+/// `[(path, contents)]` of files under `root` (relative to the repository),
+/// embedded at build time.
+macro_rules! embedded {
+    ($root:literal: $($path:literal),* $(,)?) => {
+        [$(($path, include_str!(concat!("../../../../", $root, "/", $path)))),*]
+    };
+}
+
 mod rust;
 mod rust_datastore;
 mod typescript;
@@ -59,27 +67,26 @@ pub struct NewArgs {
 }
 
 /// The contract, as this silt speaks it.
-const WIT_FILES: [(&str, &str); 10] = [
-    ("world.wit", include_str!("../../../../wit/world.wit")),
-    ("types.wit", include_str!("../../../../wit/types.wit")),
-    (
-        "capabilities.wit",
-        include_str!("../../../../wit/capabilities.wit"),
-    ),
-    ("sync.wit", include_str!("../../../../wit/sync.wit")),
-    (
-        "hydration.wit",
-        include_str!("../../../../wit/hydration.wit"),
-    ),
-    ("locks.wit", include_str!("../../../../wit/locks.wit")),
-    ("models.wit", include_str!("../../../../wit/models.wit")),
-    (
-        "object-store.wit",
-        include_str!("../../../../wit/object-store.wit"),
-    ),
-    ("log.wit", include_str!("../../../../wit/log.wit")),
-    ("progress.wit", include_str!("../../../../wit/progress.wit")),
+const WIT_FILES: [(&str, &str); 10] = embedded!["wit":
+    "world.wit",
+    "types.wit",
+    "capabilities.wit",
+    "sync.wit",
+    "hydration.wit",
+    "locks.wit",
+    "models.wit",
+    "object-store.wit",
+    "log.wit",
+    "progress.wit",
 ];
+
+/// Writes the contract into `dir` of the project.
+fn write_wit(write: &Writer, dir: &str) -> anyhow::Result<()> {
+    for (file, text) in WIT_FILES {
+        write.file(&format!("{dir}/{file}"), text)?;
+    }
+    Ok(())
+}
 
 /// A Rust project's `Cargo.toml`: a cdylib named `name` with
 /// `dependencies` (TOML lines), the release profile extensions want, and
@@ -118,9 +125,7 @@ fn write_rust_common(write: &Writer) -> anyhow::Result<()> {
         ".cargo/config.toml",
         "# Extensions are WebAssembly components: build for WASI 0.2 by default.\n[build]\ntarget = \"wasm32-wasip2\"\n",
     )?;
-    for (file, text) in WIT_FILES {
-        write.file(&format!("wit/{file}"), text)?;
-    }
+    write_wit(write, "wit")?;
     write.file(".gitignore", "/target\n")
 }
 

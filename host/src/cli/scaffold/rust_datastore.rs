@@ -23,12 +23,6 @@ use std::path::Path;
 use super::{Writer, cargo_manifest, rust_commands, write_rust_common};
 use crate::runtime::metadata::API_VERSION;
 
-macro_rules! embedded {
-    ($root:literal: $($path:literal),* $(,)?) => {
-        [$(($path, include_str!(concat!("../../../../", $root, "/", $path)))),*]
-    };
-}
-
 /// The SDK crate, vendored into the project as `silt-extension/`.
 const SDK_FILES: [(&str, &str); 14] = embedded!["extensions/silt-extension":
     "Cargo.toml",

@@ -16,22 +16,16 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{WIT_FILES, Writer};
+use super::{Writer, write_wit};
 use crate::runtime::metadata::API_VERSION;
 
 /// The example's name, replaced by the new extension's everywhere.
 const EXAMPLE_NAME: &str = "ts-datastore";
 
-macro_rules! example_files {
-    ($($path:literal),* $(,)?) => {
-        [$(($path, include_str!(concat!("../../../../examples/ts-datastore/", $path)))),*]
-    };
-}
-
 /// Every file of the example a project needs (the example's README, its
 /// build output and `node_modules` excepted; the contract comes from
 /// [`WIT_FILES`]).
-const EXAMPLE_FILES: [(&str, &str); 26] = example_files![
+const EXAMPLE_FILES: [(&str, &str); 26] = embedded!["examples/ts-datastore":
     ".gitignore",
     "build.mjs",
     "package-lock.json",
@@ -79,9 +73,7 @@ pub(super) fn write_project(dir: &Path, name: &str) -> anyhow::Result<()> {
     for (path, text) in EXAMPLE_FILES.iter() {
         write.file(path, &renamed(text, name))?;
     }
-    for (file, text) in WIT_FILES {
-        write.file(&format!("wit/deps/silt-datastore/{file}"), text)?;
-    }
+    write_wit(&write, "wit/deps/silt-datastore")?;
     write.file("README.md", &readme(name))
 }
 
