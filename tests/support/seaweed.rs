@@ -78,8 +78,11 @@ pub async fn store(bucket: &str, prefix: &str) -> silt::store::S3Store {
     // Tests running at once create the same bucket; SeaweedFS can answer
     // one of two racing creates with NoSuchBucket while the other is under
     // way. So: try again a few times, and settle on the bucket existing.
+    // A refused connection (a server still settling) is waited out longer:
+    // up to 40 more tries, 8 s in all.
     let mut last = String::new();
-    for _ in 0..10 {
+    let (mut attempts, mut refused) = (0, 0);
+    while attempts < 10 {
         match store.client().create_bucket().bucket(bucket).send().await {
             Ok(_) => return store,
             Err(err) => {
@@ -90,8 +93,14 @@ pub async fn store(bucket: &str, prefix: &str) -> silt::store::S3Store {
                     return store;
                 }
                 last = format!("{err:?}");
+                if matches!(err, aws_sdk_s3::error::SdkError::DispatchFailure(_)) && refused < 40 {
+                    refused += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
             }
         }
+        attempts += 1;
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let exists = store.client().head_bucket().bucket(bucket).send().await;
