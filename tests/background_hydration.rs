@@ -298,7 +298,7 @@ fn after_command_starts_a_detached_hydrator_that_fetches_the_rest() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let log_path = clone
         .path()
-        .join(".silt/local/.silt-host/background-hydration.log");
+        .join(".silt/local-host/background-hydration.log");
     loop {
         let status = clone.json(&["datastore", "hydrate", "--status"]);
         // The hydrator logs its last line after it let go of its lock.

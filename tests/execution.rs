@@ -198,6 +198,11 @@ async fn the_guest_sees_only_its_cache_directory() {
         "read:/cache/outside/secret".to_owned(),
         format!("write:{}", outside.path().join("planted").display()),
         "write:/cache/outside/planted".to_owned(),
+        // No links at all, pointing out or within: the working copy is
+        // handed to the user's commands, which would follow them.
+        "symlink:../../etc>/cache/escape".to_owned(),
+        "symlink:mine>/cache/alias".to_owned(),
+        "hardlink:/cache/mine>/cache/hard".to_owned(),
     ];
     for attempt in attempts {
         let mut instance = misbehaving(&runtime, grants.clone()).await;
@@ -214,6 +219,12 @@ async fn the_guest_sees_only_its_cache_directory() {
         !outside.path().join("planted").exists(),
         "the guest wrote outside its cache"
     );
+    for link in ["escape", "alias", "hard"] {
+        assert!(
+            std::fs::symlink_metadata(data.path().join(link)).is_err(),
+            "the guest made the link {link}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -140,6 +140,8 @@ async fn misbehaving_guests_get_the_same_answers_in_and_out_of_process() {
         hydrate("read:/etc/passwd"),
         hydrate("write:/cache/written.txt"),
         hydrate("write:/elsewhere.txt"),
+        hydrate("symlink:..>/cache/up"),
+        hydrate("hardlink:/cache/present.txt>/cache/hard.txt"),
         hydrate("download:blobs/one>fetched/one.bin"),
         hydrate("download:blobs/missing>fetched/two.bin"),
         hydrate("no-such-command"),
@@ -162,6 +164,8 @@ async fn misbehaving_guests_get_the_same_answers_in_and_out_of_process() {
         b"payload"
     );
     assert!(scratch.path().join("written.txt").is_file());
+    assert!(std::fs::symlink_metadata(scratch.path().join("up")).is_err());
+    assert!(std::fs::symlink_metadata(scratch.path().join("hard.txt")).is_err());
 }
 
 #[tokio::test]

@@ -168,9 +168,16 @@ pub struct ExtensionsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
     /// Deadline of one extension call, in milliseconds of the call's own
-    /// time: bulk transfers it asks the host for (download, upload) do not
-    /// count. Default 30000.
+    /// time: running, sleeping, polling — all but waiting on the object
+    /// store, which `store_budget_ms` bounds. Default 30000.
     pub deadline_ms: u64,
+    /// Wall-clock time one call's object-store requests and bulk transfers
+    /// may take without counting against `deadline_ms`, in milliseconds;
+    /// past it, store time counts like the rest. Every call ends within
+    /// `deadline_ms + store_budget_ms` plus a grace of a tenth of the
+    /// deadline (at least 1 s). Default 300000 (5 minutes: hydrating a
+    /// large model in one call is legitimately long).
+    pub store_budget_ms: u64,
     /// Memory an extension instance may use, in MiB. Default 256.
     pub memory_limit_mib: u64,
     /// Use wasmtime's pooling allocator when the machine can reserve the
@@ -182,6 +189,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             deadline_ms: 30_000,
+            store_budget_ms: 300_000,
             memory_limit_mib: 256,
             pooling: true,
         }
@@ -213,12 +221,12 @@ impl Default for CacheConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file exists but could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {cause}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not valid TOML or does not match the schema.
     /// The message carries the line and column.
@@ -320,9 +328,9 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Read`] when the file cannot be read, else as [`Config::parse`].
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         let mut config = Self::parse(&text, path)?;
         // Relative paths in the file are relative to the file, not to the

@@ -5,7 +5,7 @@
 //! | 0 | success |
 //! | 1 | failure (I/O, backend, not found) |
 //! | 2 | bad command line (clap) |
-//! | 65 | invalid input: not a valid extension, corrupt data |
+//! | 65 | invalid input: not a valid extension, corrupt data, a link planted in the working copy |
 //! | 69 | the store is unreachable, refuses us, or cannot be trusted |
 //! | 70 | an extension crashed, timed out or exceeded its memory limit |
 //! | 75 | a lease: held too long by someone else, or lost (taken over) — try again |
@@ -14,6 +14,7 @@
 //!
 //! `silt run` exits with its command's code when the command ran.
 
+use crate::beneath::LinkRefused;
 use crate::config::ConfigError;
 use crate::datastore::{DatastoreError, Interrupted};
 use crate::runtime::{CatalogError, InvalidExtension, RuntimeError};
@@ -56,6 +57,26 @@ pub struct UntrustworthyStore {
     pub failed: String,
 }
 
+/// What the host read of a file is not what the index says the version
+/// holds: an extension (or the store) handed over other bytes.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{what}: the index says {expected_size} B with sha256 {expected_sha256}, but silt read {actual_size} B with sha256 {actual_sha256}; \
+     nothing was delivered or acknowledged. Run `silt datastore verify` and report this to the extension's author"
+)]
+pub struct ContentMismatch {
+    /// Which file, and in which step (`t/m weights.bin: commit`).
+    pub what: String,
+    /// Size the index (the extension's answer) gives.
+    pub expected_size: u64,
+    /// Digest the index gives.
+    pub expected_sha256: String,
+    /// Size of the bytes the host read.
+    pub actual_size: u64,
+    /// Digest of the bytes the host read.
+    pub actual_sha256: String,
+}
+
 /// `silt run`'s command exited unsuccessfully; silt exits with its code.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -90,6 +111,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                 | DatastoreError::LockLost { .. } => TEMPFAIL,
                 DatastoreError::Corrupt { .. } | DatastoreError::InvalidInput { .. } => DATA_ERROR,
                 DatastoreError::Backend { .. } => UNAVAILABLE,
+                DatastoreError::Misbehaved { .. } => EXTENSION_FAILED,
                 DatastoreError::NotFound { .. }
                 | DatastoreError::Conflict { .. }
                 | DatastoreError::NotSupported { .. } => FAILURE,
@@ -102,7 +124,13 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                 _ => FAILURE,
             };
         }
-        if cause.is::<InvalidExtension>() || cause.is::<MetadataMismatch>() {
+        if cause.is::<InvalidExtension>()
+            || cause.is::<MetadataMismatch>()
+            || cause.is::<ContentMismatch>()
+            || cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|err| LinkRefused::in_io(err).is_some())
+        {
             return DATA_ERROR;
         }
         if let Some(err) = cause.downcast_ref::<CatalogError>() {

@@ -14,6 +14,7 @@
 //! - [`worker`] and [`sandbox`]: out-of-process execution in an OS sandbox;
 //! - [`cli`]: the `silt` command; [`exit`]: its exit codes.
 
+pub mod beneath;
 pub mod capabilities;
 pub mod cli;
 pub mod config;

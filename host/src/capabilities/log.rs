@@ -1,4 +1,5 @@
-//! The `log` import: extension messages into the host's `tracing` log.
+//! The `log` import: extension messages into the host's `tracing` log,
+//! escaped and within the instance's log budget (see `LogBudget`).
 
 use crate::runtime::HostState;
 use crate::runtime::bindings::silt::datastore::log::{Host, Level};
@@ -9,7 +10,11 @@ impl Host for HostState {
         if let Some(link) = &self.host_link {
             return link.notify(Notification::Log { level, message });
         }
+        if !self.log_budget.take() {
+            return;
+        }
         let extension = self.extension.as_str();
+        let message = crate::runtime::loggable(&message);
         match level {
             Level::Trace => tracing::trace!(target: "silt::extension", extension, "{message}"),
             Level::Debug => tracing::debug!(target: "silt::extension", extension, "{message}"),

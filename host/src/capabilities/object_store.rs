@@ -31,14 +31,16 @@ pub(crate) fn to_guest_error(err: store::StoreError) -> StoreError {
         store::StoreError::NotSupported { operation, .. } => StoreError::NotSupported(operation),
         store::StoreError::InvalidKey(err) => StoreError::InvalidKey(err.to_string()),
         store::StoreError::InvalidArgument { detail } => StoreError::InvalidArgument(detail),
+        // The guest learns what failed, not where: the store's name can
+        // carry a host path (a directory store) or an endpoint.
         store::StoreError::Backend {
             retryable,
             detail,
             store,
-        } => StoreError::Backend(BackendFailure {
-            retryable,
-            detail: format!("{store}: {detail}"),
-        }),
+        } => {
+            tracing::debug!("{store}: {detail}");
+            StoreError::Backend(BackendFailure { retryable, detail })
+        }
     }
 }
 
@@ -53,16 +55,6 @@ pub(crate) fn to_guest_meta(meta: store::ObjectMeta) -> ObjectMeta {
 
 pub(crate) fn guest_key(key: &str) -> Result<ObjectKey, StoreError> {
     ObjectKey::new(key).map_err(|err| StoreError::InvalidKey(err.to_string()))
-}
-
-/// Awaits a store request and counts its time as the store's, not the
-/// guest's: the call deadline bounds the guest's own work (see
-/// `HostState::guest_time`), however slow the store is.
-async fn in_store<T>(state: &mut HostState, request: impl Future<Output = T>) -> T {
-    let started = std::time::Instant::now();
-    let result = request.await;
-    state.add_store_time(started.elapsed());
-    result
 }
 
 pub(crate) fn to_host_mode(mode: PutMode) -> store::PutMode {
@@ -87,7 +79,8 @@ impl Host for HostState {
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
         let if_none_match = if_none_match.map(store::Version);
-        match in_store(self, store.get(&key, if_none_match.as_ref()))
+        match self
+            .in_store(store.get(&key, if_none_match.as_ref()))
             .await
             .map_err(to_guest_error)?
         {
@@ -103,7 +96,7 @@ impl Host for HostState {
         forward_import!(self, ImportCall::Head { key }, ImportReply::Head);
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
-        in_store(self, store.head(&key))
+        self.in_store(store.head(&key))
             .await
             .map(to_guest_meta)
             .map_err(to_guest_error)
@@ -122,7 +115,7 @@ impl Host for HostState {
         );
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
-        in_store(self, store.put(&key, data, to_host_mode(mode)))
+        self.in_store(store.put(&key, data, to_host_mode(mode)))
             .await
             .map(|version| version.0)
             .map_err(to_guest_error)
@@ -148,7 +141,7 @@ impl Host for HostState {
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
         let request = store::put_owned(&*store, &key, data, to_host_mode(mode), &owner_token);
-        in_store(self, request)
+        self.in_store(request)
             .await
             .map(|version| version.0)
             .map_err(to_guest_error)
@@ -163,7 +156,7 @@ impl Host for HostState {
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
         let if_match = if_match.map(store::Version);
-        in_store(self, store.delete(&key, if_match.as_ref()))
+        self.in_store(store.delete(&key, if_match.as_ref()))
             .await
             .map_err(to_guest_error)
     }
@@ -190,7 +183,8 @@ impl Host for HostState {
             guest_key(&format!("{prefix}x"))?;
         }
         let start_after = start_after.as_deref().map(guest_key).transpose()?;
-        let page = in_store(self, store.list(&prefix, start_after.as_ref(), limit))
+        let page = self
+            .in_store(store.list(&prefix, start_after.as_ref(), limit))
             .await
             .map_err(to_guest_error)?;
         Ok(ListPage {
@@ -202,12 +196,14 @@ impl Host for HostState {
     async fn download(&mut self, items: Vec<DownloadItem>) -> Vec<Result<ObjectMeta, StoreError>> {
         forward_import!(self, ImportCall::Download(items), ImportReply::Download);
         let transfer = super::transfer::Transfer::new(self);
-        in_store(self, super::transfer::download(transfer, items)).await
+        self.in_store(super::transfer::download(transfer, items))
+            .await
     }
 
     async fn upload(&mut self, items: Vec<UploadItem>) -> Vec<Result<String, StoreError>> {
         forward_import!(self, ImportCall::Upload(items), ImportReply::Upload);
         let transfer = super::transfer::Transfer::new(self);
-        in_store(self, super::transfer::upload(transfer, items)).await
+        self.in_store(super::transfer::upload(transfer, items))
+            .await
     }
 }

@@ -1,23 +1,22 @@
 //! Bulk transfers between the store and the extension's cache directory,
 //! run by the host concurrently so bulk data never crosses wasm memory.
 //!
-//! Cache paths are resolved through a `cap_std::fs::Dir` for the cache
-//! directory, so no path (and no symlink the guest planted) can reach
-//! outside it. Objects stream between the store and the files: a transfer
+//! Cache paths are resolved through a [`Beneath`] for the cache directory,
+//! so no path reaches outside it and no symlink the guest (or an escaped
+//! worker) planted is followed, not even one pointing elsewhere inside. Objects stream between the store and the files: a transfer
 //! never holds a whole object in memory. Downloads land atomically: streamed
 //! into a temporary file in the target's directory (hashed on the way for
 //! the optional sha256 check), then renamed over the target; a failed or
 //! mismatched download leaves nothing behind.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use cap_std::fs::Dir;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 use super::object_store::{guest_key, to_guest_error, to_guest_meta, to_host_mode};
+use crate::beneath::Beneath;
 use crate::runtime::bindings::silt::datastore::object_store::{
     DownloadItem, ObjectMeta, StoreError, UploadItem,
 };
@@ -37,7 +36,7 @@ fn cache_path(path: &str) -> Result<ObjectKey, StoreError> {
 /// any await (the state itself is not `Sync`).
 pub struct Transfer {
     store: Arc<dyn ObjectStore>,
-    cache: Arc<Dir>,
+    cache: Arc<Beneath>,
     limit: Arc<Semaphore>,
     progress: Option<Arc<dyn crate::capabilities::progress::ProgressSink>>,
 }
@@ -54,9 +53,7 @@ impl Transfer {
         concurrency: usize,
         progress: Option<Arc<dyn crate::capabilities::progress::ProgressSink>>,
     ) -> Result<Self, StoreError> {
-        let cache = Dir::open_ambient_dir(cache, cap_std::ambient_authority()).map_err(|err| {
-            StoreError::InvalidPath(format!("cannot open {}: {err}", cache.display()))
-        })?;
+        let cache = Beneath::open(cache).map_err(|err| StoreError::InvalidPath(err.to_string()))?;
         Ok(Self {
             store,
             cache: Arc::new(cache),
@@ -96,7 +93,7 @@ async fn run_all<I, R, F, Fut>(
 where
     I: Send + 'static,
     R: Send + 'static,
-    F: Fn(Arc<dyn ObjectStore>, Arc<Dir>, I) -> Fut,
+    F: Fn(Arc<dyn ObjectStore>, Arc<Beneath>, I) -> Fut,
     Fut: Future<Output = Result<R, StoreError>> + Send + 'static,
 {
     if let Some(progress) = &transfer.progress {
@@ -155,7 +152,7 @@ pub async fn download(
 
 async fn download_one(
     store: Arc<dyn ObjectStore>,
-    cache: Arc<Dir>,
+    cache: Arc<Beneath>,
     item: DownloadItem,
 ) -> Result<ObjectMeta, StoreError> {
     let key = guest_key(&item.key)?;
@@ -179,12 +176,14 @@ async fn download_one(
 /// file is removed on every failure, so nothing partial is ever visible.
 async fn download_attempt(
     store: &dyn ObjectStore,
-    cache: &Arc<Dir>,
+    cache: &Arc<Beneath>,
     key: &ObjectKey,
     target: &str,
     item: &DownloadItem,
 ) -> Result<Result<store::ObjectMeta, StoreError>, store::StoreError> {
-    let temp = temp_path(target);
+    let temp = cache
+        .temp_beside(std::path::Path::new(target))
+        .map_err(|err| store::local_io(key, &err))?;
     let file = {
         let (cache, temp) = (cache.clone(), temp.clone());
         tokio::task::spawn_blocking(move || create_temp(&cache, &temp))
@@ -226,7 +225,7 @@ async fn download_attempt(
             "{key}: expected sha256 {expected}, got {actual}"
         ))));
     }
-    if let Err(err) = cache.rename(&temp, cache, target) {
+    if let Err(err) = cache.rename(&temp, target) {
         remove_temp();
         return Ok(Err(StoreError::InvalidPath(format!(
             "cannot write cache file {target}: {err}"
@@ -236,28 +235,10 @@ async fn download_attempt(
 }
 
 /// The marker in temporary download names: `.<name>.silt-tmp.<pid>.<n>`.
-const TEMP_MARKER: &str = ".silt-tmp.";
-
-/// A temporary name beside `target`, unique per process and call.
-fn temp_path(target: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let (parent, name) = match target.rsplit_once('/') {
-        Some((parent, name)) => (Some(parent), name),
-        None => (None, target),
-    };
-    let temp_name = format!(
-        ".{name}{TEMP_MARKER}{}.{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    match parent {
-        Some(parent) => format!("{parent}/{temp_name}"),
-        None => temp_name,
-    }
-}
+pub(crate) const TEMP_MARKER: &str = ".silt-tmp.";
 
 /// The pid of the process that is (or was) writing `file_name`, when it is
-/// one of [`temp_path`]'s temporary download names.
+/// one of [`Beneath::temp_beside`]'s temporary names.
 pub fn temp_owner_pid(file_name: &str) -> Option<u32> {
     if !file_name.starts_with('.') {
         return None;
@@ -269,13 +250,8 @@ pub fn temp_owner_pid(file_name: &str) -> Option<u32> {
 }
 
 /// Creates the temporary file (and the target's parent directories).
-fn create_temp(cache: &Dir, temp: &str) -> std::io::Result<std::fs::File> {
-    if let Some((parent, _)) = temp.rsplit_once('/') {
-        cache.create_dir_all(parent)?;
-    }
-    let mut options = cap_std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    Ok(cache.open_with(temp, &options)?.into_std())
+fn create_temp(cache: &Beneath, temp: &std::path::Path) -> std::io::Result<std::fs::File> {
+    cache.create_new(temp)
 }
 
 /// An `AsyncWrite` that hashes what passes through it.
@@ -342,7 +318,7 @@ pub async fn upload(
             let key = guest_key(&item.key)?;
             let source = cache_path(&item.cache_path)?;
             let opened = tokio::task::spawn_blocking(move || {
-                let file = cache.open(source.as_str())?.into_std();
+                let file = cache.open_read(source.as_str())?;
                 let size = file.metadata()?.len();
                 Ok::<_, std::io::Error>((file, size))
             })
@@ -373,9 +349,13 @@ mod tests {
 
     #[test]
     fn temporary_names_carry_the_writing_pid() {
-        let temp = temp_path("data/t/m/weights.bin");
-        let (dir, name) = temp.rsplit_once('/').unwrap();
-        assert_eq!(dir, "data/t/m");
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Beneath::open(dir.path()).unwrap();
+        let temp = cache
+            .temp_beside(std::path::Path::new("data/t/m/weights.bin"))
+            .unwrap();
+        assert_eq!(temp.parent().unwrap(), std::path::Path::new("data/t/m"));
+        let name = temp.file_name().unwrap().to_str().unwrap();
         assert_eq!(temp_owner_pid(name), Some(std::process::id()));
         assert_eq!(temp_owner_pid("weights.bin"), None);
     }

@@ -4,21 +4,25 @@
 //! version makes that one file present (`hydrate-file`) and `list` makes
 //! the model present (`hydrate-scope`) — what is read is then local.
 
-use std::io::Write as _;
+use std::io::{Read, Seek as _, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Subcommand;
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 
 use super::Context;
 use super::output::human_bytes;
+use crate::beneath::{Beneath, LinkRefused};
 use crate::datastore::{
     Claim, Datastore, LAZY_HYDRATION, LeasePolicy, make_present, model_label, parse_model,
     under_leases,
 };
+use crate::exit::ContentMismatch;
 use crate::runtime::bindings::exports::silt::datastore::models::FileVersion;
 use crate::runtime::bindings::silt::datastore::types::{LockScope, ModelRef};
+use crate::runtime::guest_text;
 
 /// Data commands.
 #[derive(Debug, Subcommand)]
@@ -122,10 +126,16 @@ pub(super) fn run(context: &Context, command: DataCommand) -> anyhow::Result<()>
     }
 }
 
-/// A file in the local copy's staging area, removed when dropped.
+/// Where [`Staged`] files live, in the local copy.
+const STAGING_DIR: &str = ".silt/staging";
+
+/// A file in the local copy's staging area (`.silt/staging/<pid>-<nanos>`),
+/// where the extension reads what `put` commits and writes what `get`
+/// fetches. The host reaches it only through [`Beneath`] (the extension can
+/// plant links in its cache directory) and removes it when dropped.
 struct Staged {
+    local: Beneath,
     relative: String,
-    absolute: PathBuf,
 }
 
 impl Staged {
@@ -133,19 +143,87 @@ impl Staged {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let relative = format!(".silt/staging/{}-{nanos}", std::process::id());
-        let absolute = datastore.local_dir().join(&relative);
-        let parent = absolute.parent().expect("staging has a parent");
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-        Ok(Self { relative, absolute })
+        let local = datastore.local().context("cannot open the local copy")?;
+        // Checked before the extension is asked to write here: a link in
+        // the way is the user's to remove (exit 65), not a store failure.
+        local
+            .create_dir_all(STAGING_DIR)
+            .context("cannot prepare the staging area")?;
+        let relative = format!("{STAGING_DIR}/{}-{nanos}", std::process::id());
+        Ok(Self { local, relative })
+    }
+
+    /// Creates the staged file from `source`; returns what was written.
+    fn fill(&self, source: &mut dyn Read) -> anyhow::Result<Fingerprint> {
+        let mut target = self
+            .local
+            .create_new(&self.relative)
+            .context("cannot stage the file in the local copy")?;
+        let written = copy_hashing(source, &mut target)?;
+        target.flush()?;
+        Ok(written)
+    }
+
+    /// Opens the staged file to read what the extension left there.
+    fn open(&self) -> anyhow::Result<std::fs::File> {
+        self.local
+            .open_read(&self.relative)
+            .context("cannot read the staged file")
     }
 }
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.absolute);
+        let _ = self.local.remove_file(&self.relative);
     }
+}
+
+/// What the host itself read of a file: its size and sha256.
+struct Fingerprint {
+    size: u64,
+    sha256: String,
+}
+
+impl Fingerprint {
+    /// Checks that these bytes are `version` as the index describes it.
+    fn check(
+        &self,
+        version: &FileVersion,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), ContentMismatch> {
+        if self.size == version.size && self.sha256.eq_ignore_ascii_case(&version.sha256) {
+            return Ok(());
+        }
+        Err(ContentMismatch {
+            what: what(),
+            expected_size: version.size,
+            expected_sha256: crate::runtime::guest_text(&version.sha256),
+            actual_size: self.size,
+            actual_sha256: self.sha256.clone(),
+        })
+    }
+}
+
+/// Copies `from` into `to`, hashing the bytes on the way.
+fn copy_hashing(from: &mut dyn Read, to: &mut dyn Write) -> std::io::Result<Fingerprint> {
+    let mut digest = Sha256::new();
+    let mut buffer = vec![0; 256 << 10];
+    let mut size = 0;
+    loop {
+        let read = match from.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        digest.update(&buffer[..read]);
+        to.write_all(&buffer[..read])?;
+        size += read as u64;
+    }
+    Ok(Fingerprint {
+        size,
+        sha256: crate::runtime::hex(&digest.finalize()),
+    })
 }
 
 fn short(sha256: &str) -> &str {
@@ -159,30 +237,36 @@ fn put(context: &Context, model: &str, name: &str, file: Option<&Path>) -> anyho
         // Copy the input into the local copy first: the extension reads only
         // from there, and stdin can be read only once.
         let staged = Staged::new(datastore)?;
-        let mut target = std::fs::File::create(&staged.absolute)
-            .with_context(|| format!("cannot create {}", staged.absolute.display()))?;
-        match file.filter(|f| f != &Path::new("-")) {
+        let given = match file.filter(|f| f != &Path::new("-")) {
             Some(path) => {
                 let mut source = std::fs::File::open(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
-                std::io::copy(&mut source, &mut target)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
+                staged
+                    .fill(&mut source)
+                    .with_context(|| format!("cannot read {}", path.display()))?
             }
-            None => {
-                std::io::copy(&mut std::io::stdin().lock(), &mut target)
-                    .context("cannot read stdin")?;
-            }
-        }
-        target.flush()?;
-        drop(target);
+            None => staged
+                .fill(&mut std::io::stdin().lock())
+                .context("cannot read stdin")?,
+        };
         let scopes = vec![LockScope::Model(model.clone())];
-        under_leases(datastore, scopes, &policy, async |leases| {
+        let committed = under_leases(datastore, scopes, &policy, async |leases| {
             let lease = &leases.leases()[0];
             datastore
                 .put_file(&model, name, &staged.relative, lease)
                 .await
         })
-        .await
+        .await?;
+        // The index must describe the bytes the user gave, not whatever the
+        // extension read (or made up).
+        given.check(&committed, || {
+            format!(
+                "{} {}: the committed version",
+                model_label(&model),
+                guest_text(name)
+            )
+        })?;
+        anyhow::Ok(committed)
     })?;
     let report = FileReport {
         model: model_label(&model),
@@ -228,13 +312,22 @@ fn get(
                     .await?
             }
         };
+        let what = || format!("{} {}", model_label(&model), guest_text(name));
+        let mut source = staged.open()?;
         match output {
-            Some(path) => deliver_to_file(&staged.absolute, path)?,
+            Some(path) => deliver_to_file(&mut source, path, &fetched, what)?,
             None => {
-                let mut source = std::fs::File::open(&staged.absolute)?;
+                // Verified before a byte is shown: through an unnamed file of
+                // the host's own, so what is checked is what is printed.
+                let mut copy = datastore
+                    .host_state()
+                    .and_then(|dir| dir.anonymous_file())
+                    .context("cannot make a temporary file")?;
+                copy_hashing(&mut source, &mut copy)?.check(&fetched, what)?;
+                copy.seek(std::io::SeekFrom::Start(0))?;
                 let stdout = std::io::stdout();
                 let mut out = stdout.lock();
-                match std::io::copy(&mut source, &mut out).and_then(|_| out.flush()) {
+                match std::io::copy(&mut copy, &mut out).and_then(|_| out.flush()) {
                     Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {}
                     other => {
                         other.context("cannot write to stdout")?;
@@ -293,31 +386,34 @@ async fn latest_through_working_copy(
     let Some(entry) = files.into_iter().find(|f| f.name == name) else {
         return Ok(None);
     };
-    let working = datastore.model_dir(model).join(name);
-    let bytes = match std::fs::read(&working) {
+    let working = datastore.model_path(model).join(name);
+    let bytes = match staged.local.read(&working) {
         Ok(bytes) => bytes,
-        Err(_) => return Ok(None),
+        Err(err) => {
+            if LinkRefused::in_io(&err).is_some() {
+                tracing::warn!("{err}; reading the committed version from the store");
+            }
+            return Ok(None);
+        }
     };
     if !crate::runtime::sha256_hex(&bytes).eq_ignore_ascii_case(&entry.latest.sha256) {
         // A local edit not committed yet: `get` means the committed file.
         return Ok(None);
     }
-    std::fs::write(&staged.absolute, &bytes)
-        .with_context(|| format!("cannot write {}", staged.absolute.display()))?;
+    staged.fill(&mut bytes.as_slice())?;
     Ok(Some(entry.latest))
 }
 
-/// Moves the staged file to `path` atomically: `path` is the old file or
-/// the complete new one, never partial. A rename when both are on one
-/// filesystem (the staged file is already whole and verified); else a copy
-/// beside `path`, then a rename.
-fn deliver_to_file(staged: &Path, path: &Path) -> anyhow::Result<()> {
-    std::fs::File::open(staged)?.sync_all()?;
-    match std::fs::rename(staged, path) {
-        Ok(()) => return Ok(()),
-        Err(err) if err.kind() == std::io::ErrorKind::CrossesDevices => {}
-        Err(err) => return Err(anyhow::anyhow!("cannot write {}: {err}", path.display())),
-    }
+/// Writes `source` to `path` atomically, checking it is `version`: `path`
+/// is the old file or the complete, verified new one, never partial or
+/// unverified. The bytes go to a temporary file beside `path` (hashed on
+/// the way), which is synced and renamed over `path` only if they match.
+fn deliver_to_file(
+    source: &mut dyn Read,
+    path: &Path,
+    version: &FileVersion,
+    what: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
         _ => PathBuf::from("."),
@@ -330,12 +426,21 @@ fn deliver_to_file(staged: &Path, path: &Path) -> anyhow::Result<()> {
         file_name.to_string_lossy(),
         std::process::id()
     ));
-    std::fs::copy(staged, &temp).with_context(|| format!("cannot write {}", temp.display()))?;
-    std::fs::File::open(&temp)?.sync_all()?;
-    std::fs::rename(&temp, path).map_err(|err| {
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .with_context(|| format!("cannot write {}", temp.display()))?;
+        let written = copy_hashing(source, &mut file)?;
+        file.sync_all()?;
+        written.check(version, what)?;
+        std::fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))
+    })();
+    if written.is_err() {
         let _ = std::fs::remove_file(&temp);
-        anyhow::anyhow!("cannot write {}: {err}", path.display())
-    })
+    }
+    written
 }
 
 fn list(context: &Context, model: &str) -> anyhow::Result<()> {

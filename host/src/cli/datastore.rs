@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::hydration_progress::with_progress;
-use super::output::human_bytes;
+use super::output::{human_bytes, write_list};
 use crate::config::Hydration;
 use crate::datastore::{
     Claim, Datastore, Fetched, LeasePolicy, collect_garbage, describe_holder, hydrate_everything,
@@ -322,9 +322,7 @@ fn status(context: &Context, models: &[String]) -> anyhow::Result<()> {
                 "store: {} models changed since the last pull (silt datastore sync --pull):",
                 report.remote_changes.len()
             )?;
-            for model in &report.remote_changes {
-                writeln!(out, "  {model}")?;
-            }
+            write_list(out, &report.remote_changes)?;
         }
         if report.local_changes.is_empty() {
             writeln!(out, "local: no uncommitted changes")
@@ -334,10 +332,7 @@ fn status(context: &Context, models: &[String]) -> anyhow::Result<()> {
                 "local: {} uncommitted changes (silt datastore sync --push):",
                 report.local_changes.len()
             )?;
-            for path in &report.local_changes {
-                writeln!(out, "  {path}")?;
-            }
-            Ok(())
+            write_list(out, &report.local_changes)
         }
     })
 }
@@ -424,9 +419,7 @@ fn sync(
         for (label, direction) in [("pull", &report.pulled), ("push", &report.pushed)] {
             let Some(direction) = direction else { continue };
             writeln!(out, "{label}: {}", direction.summary)?;
-            for path in &direction.changed {
-                writeln!(out, "  {path}")?;
-            }
+            write_list(out, &direction.changed)?;
         }
         Ok(())
     })
@@ -490,10 +483,7 @@ fn gc(context: &Context, keep: u32, dry_run: bool, models: &[String]) -> anyhow:
             report.objects_deleted,
             report.bytes_freed
         )?;
-        for model in &report.models {
-            writeln!(out, "  {model}")?;
-        }
-        Ok(())
+        write_list(out, &report.models)
     })
 }
 

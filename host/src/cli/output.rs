@@ -1,4 +1,9 @@
 //! Output: human text or `--json`, chosen once; a closed pipe is not an error.
+//!
+//! Human text often carries what an extension said (file and model names,
+//! error details): everything written as text, and every error, passes
+//! through [`TerminalSafe`], which shows control characters escaped, so no
+//! guest string can drive the user's terminal. JSON escapes them by itself.
 
 use std::io::Write;
 
@@ -37,7 +42,7 @@ impl Output {
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(out))
         } else {
-            human(&mut out)
+            human(&mut TerminalSafe(&mut out))
         };
         match result.and_then(|()| out.flush()) {
             Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -48,7 +53,7 @@ impl Output {
     /// Reports an error: `silt: error: ...` on stderr, and with `--json` an
     /// `{"error": {...}}` object on stdout as well.
     pub fn error(&self, err: &anyhow::Error, code: u8) {
-        eprintln!("silt: error: {err:#}");
+        eprintln!("silt: error: {}", terminal_safe(&format!("{err:#}")));
         if self.json {
             let value = serde_json::json!({
                 "error": { "message": format!("{err:#}"), "exit_code": code }
@@ -56,6 +61,64 @@ impl Output {
             println!("{value}");
         }
     }
+}
+
+/// A writer that passes text through with its control characters (but
+/// newlines and tabs) and invisible reordering characters escaped.
+pub struct TerminalSafe<W>(pub W);
+
+impl<W: Write> Write for TerminalSafe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // `write!` hands over whole `str` pieces, so a chunk is whole UTF-8.
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(terminal_safe(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// `text` with every control character but newline and tab escaped.
+pub fn terminal_safe(text: &str) -> String {
+    if !text
+        .chars()
+        .any(|ch| crate::runtime::needs_escape(ch) && ch != '\n' && ch != '\t')
+    {
+        return text.to_owned();
+    }
+    text.split('\n')
+        .map(|line| {
+            line.split('\t')
+                .map(|part| crate::runtime::guest_text_limited(part, usize::MAX))
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Lines of a list shown in text output before the rest is summarised.
+pub const LIST_LIMIT: usize = 200;
+
+/// Writes `items`, one per line indented by two spaces, at most
+/// [`LIST_LIMIT`] of them, then how many more there are (`--json` has all).
+///
+/// # Errors
+/// When writing fails.
+pub fn write_list<T: std::fmt::Display>(out: &mut dyn Write, items: &[T]) -> std::io::Result<()> {
+    for item in items.iter().take(LIST_LIMIT) {
+        writeln!(out, "  {item}")?;
+    }
+    if items.len() > LIST_LIMIT {
+        writeln!(
+            out,
+            "  … and {} more (--json lists them all)",
+            items.len() - LIST_LIMIT
+        )?;
+    }
+    Ok(())
 }
 
 /// `1234567` → `1.2 MiB`.
@@ -71,5 +134,33 @@ pub fn human_bytes(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_output_cannot_drive_the_terminal() {
+        let mut written = Vec::new();
+        let mut out = TerminalSafe(&mut written);
+        let hostile = "\u{1b}]0;pwned\u{7}\u{1b}[2J\rsilt: ok";
+        writeln!(out, "name\t{hostile}").unwrap();
+        let text = String::from_utf8(written).unwrap();
+        assert_eq!(text, "name\t\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\rsilt: ok\n");
+    }
+
+    #[test]
+    fn long_lists_are_cut_and_counted() {
+        let items: Vec<String> = (0..1000).map(|n| n.to_string()).collect();
+        let mut written = Vec::new();
+        write_list(&mut written, &items).unwrap();
+        let text = String::from_utf8(written).unwrap();
+        assert_eq!(text.lines().count(), LIST_LIMIT + 1);
+        assert!(
+            text.ends_with("… and 800 more (--json lists them all)\n"),
+            "{text}"
+        );
     }
 }

@@ -11,10 +11,12 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Context;
-use crate::datastore::{LeasePolicy, make_present, parse_models, under_leases};
+use crate::datastore::{
+    Datastore, LeasePolicy, make_present, model_label, parse_models, under_leases,
+};
 use crate::exit::CommandFailed;
 use crate::runtime::bindings::exports::silt::datastore::sync::SyncOptions;
-use crate::runtime::bindings::silt::datastore::types::{LockScope, Scope};
+use crate::runtime::bindings::silt::datastore::types::{LockScope, ModelRef, Scope};
 
 /// `silt run` arguments.
 #[derive(Debug, Args)]
@@ -50,6 +52,7 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
     let models = parse_models(&args.models)?;
     let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
     let report = super::with_datastore(context, async |datastore| {
+        check_model_dirs(datastore, &models)?;
         let scopes = models.iter().cloned().map(LockScope::Model).collect();
         under_leases(datastore, scopes, &policy, async |leases| {
             // Held until the commit: the background hydrator stays out of
@@ -61,11 +64,9 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
                 eprintln!("silt: {reason}");
             }
             let data_dir = datastore.local_dir().join("data");
+            // Checked again after hydration, which wrote into them.
+            check_model_dirs(datastore, &models)?;
             let dirs: Vec<_> = models.iter().map(|m| datastore.model_dir(m)).collect();
-            for dir in &dirs {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-            }
             let joined = std::env::join_paths(&dirs).context("a model directory contains `:`")?;
             let mut child = tokio::process::Command::new(&args.command[0])
                 .args(&args.command[1..])
@@ -116,6 +117,23 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
             report.downloaded,
             report.committed.len()
         );
+    }
+    Ok(())
+}
+
+/// The command gets ambient paths and follows whatever it finds there, so
+/// each model directory must be a real directory beneath the working copy,
+/// every component of it; created where missing. (An extension cannot make
+/// links, but a user or a worker that escaped its sandbox could have.)
+fn check_model_dirs(datastore: &Datastore, models: &[ModelRef]) -> anyhow::Result<()> {
+    let local = datastore.local().context("cannot open the local copy")?;
+    for model in models {
+        local.create_dir_all(datastore.model_path(model)).with_context(|| {
+            format!(
+                "{}: the model directory is not a real directory beneath the working copy; nothing was run",
+                model_label(model)
+            )
+        })?;
     }
     Ok(())
 }

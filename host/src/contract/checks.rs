@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{CheckResult, Fixture, Outcome, SuiteOptions, read_local, stage};
+use super::{CheckResult, Fixture, Outcome, SuiteOptions, read_local, stage, write_local};
 use crate::config::RuntimeConfig;
 use crate::datastore::{Datastore, DatastoreError};
 use crate::runtime::bindings::Features;
@@ -396,8 +396,7 @@ async fn pull_and_push(a: &Datastore, b: &Datastore) -> Checked {
             path.display()
         ));
     }
-    std::fs::write(b.local_dir().join(&path), b"changed by clone B\n")
-        .or_fail("editing B's working copy")?;
+    write_local(b, &path, b"changed by clone B\n").or_fail("editing B's working copy")?;
     let lease = b
         .acquire(&LockScope::Model(model.clone()), TTL_MS)
         .await

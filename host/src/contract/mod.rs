@@ -207,15 +207,17 @@ fn unique() -> String {
 /// returns that path relative to the local copy (what `put-file` takes).
 fn stage(datastore: &Datastore, name: &str, content: &[u8]) -> anyhow::Result<String> {
     let relative = format!(".silt/staging/contract-{name}");
-    let absolute = datastore.local_dir().join(&relative);
-    if let Some(parent) = absolute.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&absolute, content)?;
+    write_local(datastore, Path::new(&relative), content)?;
     Ok(relative)
 }
 
-/// Reads a file of `datastore`'s local copy.
+/// Writes a file of `datastore`'s local copy (never through a link the
+/// extension under test planted).
+fn write_local(datastore: &Datastore, relative: &Path, content: &[u8]) -> anyhow::Result<()> {
+    Ok(datastore.local()?.write_atomic(relative, content)?)
+}
+
+/// Reads a file of `datastore`'s local copy (never through a link).
 fn read_local(datastore: &Datastore, relative: &Path) -> Option<Vec<u8>> {
-    std::fs::read(datastore.local_dir().join(relative)).ok()
+    datastore.local().ok()?.read(relative).ok()
 }

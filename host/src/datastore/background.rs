@@ -28,14 +28,13 @@ use serde::{Deserialize, Serialize};
 use super::Datastore;
 use super::holder::now_ms;
 use super::hydration::remove_leftovers;
-use super::working_copy_lock::{
-    HOST_STATE_DIR, WorkingCopyGuard, WorkingCopyLocks, host_state_dir,
-};
+use super::working_copy_lock::{WorkingCopyGuard, WorkingCopyLocks, host_state_dir};
 
 /// The hydrator's state, under the host's state directory.
 const STATE_FILE: &str = "background-hydration.json";
 /// The hydrator's log, beside it.
 const LOG_FILE: &str = "background-hydration.log";
+use crate::beneath::Beneath;
 use crate::locations::{ENV_CONFIG, Locations};
 use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
 use crate::runtime::bindings::silt::datastore::types::ModelRef;
@@ -135,7 +134,8 @@ impl BackgroundHydration {
     /// When the lock cannot be checked.
     pub fn status(&self) -> anyhow::Result<BackgroundStatus> {
         let running = self.locks.try_exclusive(WORKER_LOCK)?.is_none();
-        let last = std::fs::read(self.state_path())
+        let last = Beneath::open(&host_state_dir(&self.local_dir))
+            .and_then(|dir| dir.read(STATE_FILE))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
         Ok(BackgroundStatus { running, last })
@@ -154,14 +154,9 @@ impl BackgroundHydration {
         }
         let exe = std::env::current_exe().context("cannot find the silt executable")?;
         let log_path = self.log_path();
-        let mut append = cap_std::fs::OpenOptions::new();
-        append.create(true).append(true);
-        let log = super::host_files::open(
-            &self.local_dir,
-            &Path::new(HOST_STATE_DIR).join(LOG_FILE),
-            &append,
-        )
-        .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let log = Beneath::create(&host_state_dir(&self.local_dir))
+            .and_then(|dir| dir.open_append(LOG_FILE))
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
         let mut command = std::process::Command::new(exe);
         command
             .args(["-v", "datastore", "hydrate", "--worker"])
@@ -288,12 +283,10 @@ impl BackgroundHydration {
     fn save(&self, state: &mut BackgroundState) -> anyhow::Result<()> {
         state.updated_ms = now_ms();
         let path = self.state_path();
-        super::host_files::write_atomic(
-            &self.local_dir,
-            &Path::new(HOST_STATE_DIR).join(STATE_FILE),
-            &serde_json::to_vec_pretty(state)?,
-        )
-        .with_context(|| format!("cannot write {}", path.display()))
+        let bytes = serde_json::to_vec_pretty(state)?;
+        Beneath::create(&host_state_dir(&self.local_dir))
+            .and_then(|dir| dir.write_atomic(STATE_FILE, &bytes))
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 }
 

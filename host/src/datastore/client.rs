@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use super::error::DatastoreError;
+use super::error::{DatastoreError, scope_label};
 use super::holder;
 use super::working_copy_lock::WorkingCopyLocks;
+use crate::beneath::Beneath;
 use crate::capabilities::progress::ProgressSink;
 use crate::locations::Locations;
 use crate::runtime::bindings::exports::silt::datastore::{hydration, locks, models, sync};
@@ -19,7 +20,7 @@ use crate::runtime::bindings::silt::datastore::types::{
 };
 use crate::runtime::{
     ArtifactCache, Catalog, ComponentInfo, ExportCall, ExportReply, Grants, LoadedExtension,
-    Metadata, Runtime, RuntimeError,
+    Metadata, Runtime, RuntimeError, guest_text,
 };
 use crate::sandbox::Execution;
 use crate::store::{Counting, CountsSnapshot, ObjectStore, root};
@@ -200,12 +201,35 @@ impl Datastore {
         WorkingCopyLocks::new(&self.local_dir)
     }
 
-    /// The working copy of `model`: `data/<type>/<id>` in the local copy.
-    pub fn model_dir(&self, model: &ModelRef) -> PathBuf {
-        self.local_dir
-            .join("data")
+    /// The local copy, opened so that the host reaches what is beneath it
+    /// only, never through a link (see [`Beneath`]); created if missing.
+    ///
+    /// # Errors
+    /// When the directory cannot be created or opened.
+    pub fn local(&self) -> std::io::Result<Beneath> {
+        Beneath::create(&self.local_dir)
+    }
+
+    /// The host's own state beside the local copy (see
+    /// [`super::working_copy_lock::host_state_dir`]); created if missing.
+    ///
+    /// # Errors
+    /// When the directory cannot be created or opened.
+    pub fn host_state(&self) -> std::io::Result<Beneath> {
+        Beneath::create(&super::working_copy_lock::host_state_dir(&self.local_dir))
+    }
+
+    /// The working copy of `model` relative to the local copy:
+    /// `data/<type>/<id>`.
+    pub fn model_path(&self, model: &ModelRef) -> PathBuf {
+        Path::new("data")
             .join(&model.model_type)
             .join(&model.model_id)
+    }
+
+    /// The working copy of `model`: [`Self::model_path`] in the local copy.
+    pub fn model_dir(&self, model: &ModelRef) -> PathBuf {
+        self.local_dir.join(self.model_path(model))
     }
 
     /// Runs one call, in this process or in a worker.
@@ -316,7 +340,7 @@ impl Datastore {
             holder: self.holder.clone(),
             ttl_ms,
         };
-        export_call!(
+        let lease: Lease = export_call!(
             self,
             "acquire lease",
             ExportCall::Acquire {
@@ -324,17 +348,80 @@ impl Datastore {
                 options
             },
             ExportReply::Lease
-        )
+        )?;
+        self.check_lease("locks.acquire", scope, ttl_ms, &lease)?;
+        Ok(lease)
     }
 
     /// `locks.renew`.
     pub async fn renew(&self, lease: &Lease) -> anyhow::Result<Lease> {
-        export_call!(
+        let renewed: Lease = export_call!(
             self,
             "renew lease",
             ExportCall::Renew(lease.clone()),
             ExportReply::Lease
-        )
+        )?;
+        self.check_lease("locks.renew", &lease.scope, lease.ttl_ms, &renewed)?;
+        if renewed.token != lease.token || renewed.generation != lease.generation {
+            return Err(self.misbehaved(
+                "locks.renew",
+                "answered with another lease (token or generation changed)".to_owned(),
+            ));
+        }
+        Ok(renewed)
+    }
+
+    /// Checks what the host relies on in a lease the extension handed out:
+    /// it is for the scope asked, held by us, with the TTL asked and a
+    /// generation that can still grow. Anything else is refused: a lease
+    /// the host cannot trust must not guard a commit.
+    fn check_lease(
+        &self,
+        operation: &'static str,
+        scope: &LockScope,
+        ttl_ms: u32,
+        lease: &Lease,
+    ) -> anyhow::Result<()> {
+        let problem = if !same_scope(&lease.scope, scope) {
+            Some(format!(
+                "answered with a lease on {} when asked for {}",
+                scope_label(&lease.scope),
+                scope_label(scope)
+            ))
+        } else if !same_holder(&lease.holder, &self.holder) {
+            Some(format!(
+                "answered with a lease held by {} (pid {}), not by this process",
+                guest_text(&lease.holder.name),
+                lease.holder.pid
+            ))
+        } else if lease.ttl_ms != ttl_ms {
+            Some(format!(
+                "answered with a TTL of {} ms when asked for {ttl_ms} ms",
+                lease.ttl_ms
+            ))
+        } else if lease.generation == 0 || lease.generation == u64::MAX {
+            Some(format!(
+                "answered with generation {}, which cannot fence a commit",
+                lease.generation
+            ))
+        } else if lease.token.is_empty() {
+            Some("answered with an empty lease token".to_owned())
+        } else {
+            None
+        };
+        match problem {
+            Some(detail) => Err(self.misbehaved(operation, detail)),
+            None => Ok(()),
+        }
+    }
+
+    fn misbehaved(&self, operation: &'static str, detail: String) -> anyhow::Error {
+        DatastoreError::Misbehaved {
+            extension: self.metadata.name.clone(),
+            operation,
+            detail,
+        }
+        .into()
     }
 
     /// `locks.release`.
@@ -474,4 +561,20 @@ impl Datastore {
             ExportReply::Version
         )
     }
+}
+
+fn same_scope(a: &LockScope, b: &LockScope) -> bool {
+    match (a, b) {
+        (LockScope::Model(a), LockScope::Model(b)) => {
+            a.model_type == b.model_type && a.model_id == b.model_id
+        }
+        (LockScope::Namespace, LockScope::Namespace) | (LockScope::Global, LockScope::Global) => {
+            true
+        }
+        _ => false,
+    }
+}
+
+fn same_holder(a: &Holder, b: &Holder) -> bool {
+    a.name == b.name && a.host == b.host && a.pid == b.pid
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::runtime::bindings::ExtensionError;
 use crate::runtime::bindings::silt::datastore::types::{LockInfo, LockScope};
+use crate::runtime::guest_text;
 
 /// A datastore operation that failed, with what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +90,18 @@ pub enum DatastoreError {
         /// What is wrong.
         detail: String,
     },
+    /// The extension answered something the host cannot rely on.
+    #[error(
+        "extension `{extension}` misbehaved in `{operation}`: it {detail}; nothing was committed. Report this to the extension's author"
+    )]
+    Misbehaved {
+        /// The extension.
+        extension: String,
+        /// The WIT function.
+        operation: &'static str,
+        /// What it answered.
+        detail: String,
+    },
     /// The extension does not implement it.
     #[error("{operation}: the datastore extension does not support this: {detail}")]
     NotSupported {
@@ -113,31 +126,49 @@ impl DatastoreError {
             Self::Backend { .. } => "backend",
             Self::InvalidInput { .. } => "invalid-input",
             Self::NotSupported { .. } => "not-supported",
+            Self::Misbehaved { .. } => "misbehaved",
         }
     }
 
-    /// The error an extension returned from `operation`.
+    /// The error an extension returned from `operation`, its text made
+    /// safe to print (see [`guest_text`]).
     pub fn from_extension(operation: &'static str, err: ExtensionError) -> Self {
+        let safe = |text: String| guest_text(&text);
         match err {
-            ExtensionError::NotFound(detail) => Self::NotFound { operation, detail },
-            ExtensionError::PreconditionFailed(detail) => Self::Conflict { operation, detail },
+            ExtensionError::NotFound(detail) => Self::NotFound {
+                operation,
+                detail: safe(detail),
+            },
+            ExtensionError::PreconditionFailed(detail) => Self::Conflict {
+                operation,
+                detail: safe(detail),
+            },
             ExtensionError::LockHeld(info) => Self::LockHeld {
                 operation,
                 info: Box::new(info),
             },
-            ExtensionError::LockLost(detail) => Self::LockLost { operation, detail },
+            ExtensionError::LockLost(detail) => Self::LockLost {
+                operation,
+                detail: safe(detail),
+            },
             ExtensionError::Corrupt(corrupt) => Self::Corrupt {
                 operation,
-                object: corrupt.object,
-                detail: corrupt.detail,
+                object: safe(corrupt.object),
+                detail: safe(corrupt.detail),
             },
             ExtensionError::Backend(failure) => Self::Backend {
                 operation,
                 retryable: failure.retryable,
-                detail: failure.detail,
+                detail: safe(failure.detail),
             },
-            ExtensionError::InvalidInput(detail) => Self::InvalidInput { operation, detail },
-            ExtensionError::NotSupported(detail) => Self::NotSupported { operation, detail },
+            ExtensionError::InvalidInput(detail) => Self::InvalidInput {
+                operation,
+                detail: safe(detail),
+            },
+            ExtensionError::NotSupported(detail) => Self::NotSupported {
+                operation,
+                detail: safe(detail),
+            },
         }
     }
 }
@@ -156,9 +187,14 @@ pub fn describe_holder(info: &LockInfo) -> String {
     let now = super::holder::now_ms();
     let age = now.saturating_sub(info.acquired_at) as f64 / 1e3;
     let silent = now.saturating_sub(info.renewed_at) as f64 / 1e3;
+    // A lock object is written by whoever holds the lease (or forged by
+    // anyone with store access): its text is guest text.
     let mut text = format!(
         "held by {} on {} (pid {}) for {age:.1} s, generation {}",
-        info.holder.name, info.holder.host, info.holder.pid, info.generation
+        guest_text(&info.holder.name),
+        guest_text(&info.holder.host),
+        info.holder.pid,
+        info.generation
     );
     if info.stale {
         text.push_str(&format!(

@@ -211,19 +211,22 @@ pub async fn hydrate_models(
 /// Best effort: a hydration that was killed and is now resumed leaves no
 /// temporary download files behind in the models it covers.
 pub(super) fn remove_leftovers(datastore: &Datastore, models: &[ModelRef]) {
+    let local = match datastore.local() {
+        Ok(local) => local,
+        Err(err) => {
+            tracing::warn!("cannot clean up the working copy: {err}");
+            return;
+        }
+    };
     for model in models {
-        let dir = datastore.model_dir(model);
-        match remove_stale_downloads(&dir) {
+        let dir = datastore.model_path(model);
+        match remove_stale_downloads(&local, &dir) {
             Ok(0) => {}
             Ok(removed) => tracing::info!(
                 "{}: removed {removed} temporary files of an interrupted download",
                 model_label(model)
             ),
-            Err(err) => tracing::warn!(
-                "{}: cannot clean up {}: {err}",
-                model_label(model),
-                dir.display()
-            ),
+            Err(err) => tracing::warn!("{}: cannot clean up: {err}", model_label(model)),
         }
     }
 }

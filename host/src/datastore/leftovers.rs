@@ -7,31 +7,34 @@
 
 use std::path::Path;
 
+use crate::beneath::{Beneath, EntryKind};
 use crate::capabilities::transfer::temp_owner_pid;
 
-/// Removes, under `dir`, the temporary download files of processes that no
-/// longer run. Returns how many were removed. A file whose process may
-/// still run (or whose pid this platform cannot check) is kept.
+/// Removes, under `relative` in the local copy `local`, the temporary
+/// download files of processes that no longer run. Returns how many were
+/// removed. A file whose process may still run (or whose pid this platform
+/// cannot check) is kept. Links are neither followed nor removed: the walk
+/// stays in real directories beneath the local copy.
 ///
 /// # Errors
 /// When a directory cannot be read or a file removed.
-pub fn remove_stale_downloads(dir: &Path) -> std::io::Result<u64> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
+pub fn remove_stale_downloads(local: &Beneath, relative: &Path) -> std::io::Result<u64> {
+    let dir = match local.dir(relative) {
+        Ok(dir) => dir,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(err) => return Err(err),
     };
     let mut removed = 0;
-    for entry in entries {
-        let entry = entry?;
-        let file_type = entry.file_type()?;
-        if file_type.is_dir() {
-            removed += remove_stale_downloads(&entry.path())?;
-        } else if temp_owner_pid(&entry.file_name().to_string_lossy())
-            .is_some_and(|pid| !running(pid))
-        {
-            std::fs::remove_file(entry.path())?;
-            removed += 1;
+    for (name, kind) in dir.entries()? {
+        match kind {
+            EntryKind::Dir => removed += remove_stale_downloads(local, &relative.join(&name))?,
+            EntryKind::File
+                if temp_owner_pid(&name.to_string_lossy()).is_some_and(|pid| !running(pid)) =>
+            {
+                dir.remove_file(&name)?;
+                removed += 1;
+            }
+            _ => {}
         }
     }
     Ok(removed)
@@ -67,12 +70,27 @@ mod tests {
         for path in [&dead, &ours, &data] {
             std::fs::write(path, b"x").unwrap();
         }
-        assert_eq!(remove_stale_downloads(dir.path()).unwrap(), 1);
+        let local = Beneath::open(dir.path()).unwrap();
+        assert_eq!(
+            remove_stale_downloads(&local, Path::new("data")).unwrap(),
+            1
+        );
         assert!(!dead.exists());
         assert!(ours.exists() && data.exists());
         assert_eq!(
-            remove_stale_downloads(&dir.path().join("missing")).unwrap(),
+            remove_stale_downloads(&local, Path::new("missing")).unwrap(),
             0
         );
+        // A model directory planted as a link elsewhere is not walked.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let victim = elsewhere.path().join(".f.bin.silt-tmp.4194305.0");
+        std::fs::write(&victim, b"x").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("data/t/link")).unwrap();
+        assert!(remove_stale_downloads(&local, Path::new("data/t/link")).is_err());
+        assert_eq!(
+            remove_stale_downloads(&local, Path::new("data")).unwrap(),
+            0
+        );
+        assert!(victim.exists());
     }
 }

@@ -9,7 +9,6 @@ mod client;
 mod error;
 mod gc;
 mod holder;
-pub(crate) mod host_files;
 mod hydration;
 mod leases;
 mod leftovers;

@@ -3,8 +3,9 @@
 //! Leases exclude writers across machines; these locks keep the processes
 //! of one clone from writing the same model's files and sidecar at once —
 //! above all a foreground command and the background hydrator. They are
-//! `flock` locks on files under `<local_dir>/.silt-host/locks/`, so a killed
-//! process releases them with its last file descriptor.
+//! `flock` locks on files under `<local_dir>-host/locks/` (beside the working
+//! copy, out of the extension's reach), so a killed process releases them
+//! with its last file descriptor.
 //!
 //! Three kinds of lock file:
 //! - `gate`: a turnstile. A foreground command takes it (shared, or
@@ -27,17 +28,22 @@ use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 
 use super::model_ref::model_label;
+use crate::beneath::Beneath;
 use crate::runtime::bindings::silt::datastore::types::ModelRef;
 use crate::runtime::hex;
 
-/// The host's own state beside the working copy (locks, background
-/// hydration): `<local_dir>/.silt-host`.
+/// The host's own state for the working copy in `local_dir` (locks,
+/// background hydration state and log): `<local_dir>-host`, beside the
+/// working copy and not in it. The working copy is the extension's
+/// `/cache`; nothing there is the host's, so no guest can delete a lock
+/// file from under a running silt or forge the hydrator's state.
 pub fn host_state_dir(local_dir: &Path) -> PathBuf {
-    local_dir.join(HOST_STATE_DIR)
+    let mut name = local_dir
+        .file_name()
+        .map_or_else(|| "local".into(), ToOwned::to_owned);
+    name.push("-host");
+    local_dir.with_file_name(name)
 }
-
-/// [`host_state_dir`] relative to the local copy.
-pub const HOST_STATE_DIR: &str = ".silt-host";
 
 /// What a foreground command is about to touch.
 #[derive(Debug, Clone)]
@@ -140,16 +146,16 @@ impl WorkingCopyLocks {
     }
 
     fn open(&self, name: &str) -> anyhow::Result<File> {
-        // Resolved inside the local copy: the extension writes there too.
-        let relative = Path::new(HOST_STATE_DIR).join("locks").join(name);
-        let mut options = cap_std::fs::OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        super::host_files::open(&self.local_dir, &relative, &options).with_context(|| {
-            format!(
-                "cannot open the lock file {}",
-                self.local_dir.join(&relative).display()
-            )
-        })
+        let state = host_state_dir(&self.local_dir);
+        let relative = Path::new("locks").join(name);
+        Beneath::create(&state)
+            .and_then(|dir| dir.open_or_create(&relative))
+            .with_context(|| {
+                format!(
+                    "cannot open the lock file {}",
+                    state.join(&relative).display()
+                )
+            })
     }
 }
 

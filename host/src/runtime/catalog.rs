@@ -117,14 +117,14 @@ pub enum CatalogError {
         detail: String,
     },
     /// Filesystem trouble.
-    #[error("{action} {}: {source}", path.display())]
+    #[error("{action} {}: {cause}", path.display())]
     Io {
         /// What was being done.
         action: &'static str,
         /// Where.
         path: PathBuf,
         /// Why it failed.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -132,10 +132,10 @@ fn io<'a>(
     action: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> CatalogError + 'a {
-    move |source| CatalogError::Io {
+    move |cause| CatalogError::Io {
         action,
         path: path.to_owned(),
-        source,
+        cause,
     }
 }
 
@@ -209,9 +209,9 @@ impl Catalog {
     /// [`CatalogError::Invalid`] naming what is wrong with the component,
     /// [`CatalogError::AlreadyInstalled`] unless `force`, or I/O errors.
     pub fn add(&self, path: &Path, force: bool) -> Result<Installed, CatalogError> {
-        let bytes = std::fs::read(path).map_err(|source| InvalidExtension::Read {
+        let bytes = std::fs::read(path).map_err(|cause| InvalidExtension::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         let info = ComponentInfo::parse(&bytes, path)?;
         let metadata = info.validate(path)?.clone();

@@ -14,6 +14,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::bindings::DatastoreExtension;
+use super::call_clock::CallBudget;
 use super::host_state::HostState;
 use super::inspect::hex;
 use crate::config::RuntimeConfig;
@@ -45,6 +46,8 @@ pub struct EngineHandle {
     pub pooling: bool,
     /// Per-call deadline, in epoch ticks.
     pub deadline_ticks: u64,
+    /// Per-call deadline and store budget.
+    pub budget: CallBudget,
     /// Per-store memory limit.
     pub memory_limit_bytes: usize,
 }
@@ -83,6 +86,7 @@ impl EngineHandle {
         let compat_hash = compatibility_hash(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        deny_links(&mut linker)?;
         DatastoreExtension::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |state| state,
@@ -96,10 +100,55 @@ impl EngineHandle {
             compat_hash,
             pooling,
             deadline_ticks,
+            budget: CallBudget {
+                deadline: Duration::from_millis(config.deadline_ms),
+                store: Duration::from_millis(config.store_budget_ms),
+            },
             memory_limit_bytes,
         }))
     }
 }
+
+/// The WASI filesystem's link calls, replaced by ones that refuse.
+///
+/// A guest may not create symbolic or hard links in its cache directory.
+/// That directory is the working copy, which `silt run` hands to the user's
+/// commands as ambient paths: a link planted there would redirect their
+/// reads and writes anywhere the user can reach. No datastore needs links
+/// (files are written by name, downloads by the host), so `symlink-at` and
+/// `link-at` answer `not-permitted`. The host itself never follows a link
+/// there either (`crate::beneath`), whoever made it.
+fn deny_links(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::bindings::filesystem::types::{Descriptor, ErrorCode, PathFlags};
+    type Refused = (Result<(), ErrorCode>,);
+    linker.allow_shadowing(true);
+    let mut types = linker.instance(WASI_FILESYSTEM_TYPES)?;
+    types.func_wrap(
+        "[method]descriptor.symlink-at",
+        |_, _: (Resource<Descriptor>, String, String)| -> wasmtime::Result<Refused> {
+            Ok((Err(ErrorCode::NotPermitted),))
+        },
+    )?;
+    types.func_wrap(
+        "[method]descriptor.link-at",
+        |_,
+         _: (
+            Resource<Descriptor>,
+            PathFlags,
+            String,
+            Resource<Descriptor>,
+            String,
+        )|
+         -> wasmtime::Result<Refused> { Ok((Err(ErrorCode::NotPermitted),)) },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// The WASI filesystem interface as wasmtime-wasi registers it (guests
+/// importing any 0.2.x are matched to it by semver).
+const WASI_FILESYSTEM_TYPES: &str = "wasi:filesystem/types@0.2.12";
 
 /// Settings every engine shares. Changing any of these changes the
 /// compatibility hash and so invalidates cached artifacts, as it must.

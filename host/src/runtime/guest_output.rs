@@ -3,14 +3,73 @@
 //! Output never fills up or fails (a chatty extension must not trap because
 //! of its logging); the last lines of stderr are kept so an error message
 //! can show what the guest said before it failed (usually a panic message).
+//! Every line is guest text: escaped ([`guest_text`]) and counted against
+//! the instance's [`LogBudget`], shared with the `log` import, so a guest
+//! cannot flood the user's terminal.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use super::guest_text::guest_text_limited;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+/// Lines an instance may log (stdout and stderr lines and `log` calls
+/// together); later ones are dropped and counted.
+pub const MAX_LOG_LINES: u64 = 1000;
+
+/// Longest line logged, in characters (the rest is dropped, and said so).
+const MAX_LOGGED_CHARS: usize = 1024;
+
+/// How many lines one instance has logged, shared by its output streams
+/// and its `log` import.
+#[derive(Clone, Default)]
+pub struct LogBudget {
+    counts: Arc<Mutex<LogCounts>>,
+}
+
+#[derive(Default)]
+struct LogCounts {
+    logged: u64,
+    dropped: u64,
+}
+
+impl LogBudget {
+    /// Takes one line from the budget: false when it is spent (the line is
+    /// then dropped and counted).
+    pub fn take(&self) -> bool {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.logged < MAX_LOG_LINES {
+            counts.logged += 1;
+            true
+        } else {
+            counts.dropped += 1;
+            false
+        }
+    }
+
+    /// Says once how many lines were dropped since the last report.
+    pub fn report_dropped(&self, extension: &str) {
+        let dropped = {
+            let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut counts.dropped)
+        };
+        if dropped > 0 {
+            tracing::warn!(
+                target: "silt::extension",
+                extension,
+                "{dropped} more log lines dropped (at most {MAX_LOG_LINES} per operation are shown)"
+            );
+        }
+    }
+}
+
+/// A guest line as it may be logged: escaped and cut.
+pub fn loggable(line: &str) -> String {
+    guest_text_limited(line, MAX_LOGGED_CHARS)
+}
 
 /// Lines of stderr kept for error messages.
 const TAIL_LINES: usize = 8;
@@ -35,17 +94,19 @@ pub struct GuestOutput {
 struct Inner {
     extension: String,
     stream: Stream,
+    budget: LogBudget,
     partial: Vec<u8>,
     tail: VecDeque<String>,
 }
 
 impl GuestOutput {
-    /// A new stream for `extension`.
-    pub fn new(extension: &str, stream: Stream) -> Self {
+    /// A new stream for `extension`, logging within `budget`.
+    pub fn new(extension: &str, stream: Stream, budget: LogBudget) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Inner {
                 extension: extension.to_owned(),
                 stream,
+                budget,
                 partial: Vec::new(),
                 tail: VecDeque::new(),
             })),
@@ -78,17 +139,22 @@ impl GuestOutput {
 impl Inner {
     fn emit(&mut self, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
-        let line = line.trim_end_matches('\r');
+        let line = loggable(line.trim_end_matches('\r'));
+        if self.stream == Stream::Stderr {
+            if self.tail.len() == TAIL_LINES {
+                self.tail.pop_front();
+            }
+            self.tail.push_back(line.clone());
+        }
+        if !self.budget.take() {
+            return;
+        }
         match self.stream {
             Stream::Stdout => {
                 tracing::info!(target: "silt::extension", extension = %self.extension, "{line}")
             }
             Stream::Stderr => {
-                tracing::warn!(target: "silt::extension", extension = %self.extension, "{line}");
-                if self.tail.len() == TAIL_LINES {
-                    self.tail.pop_front();
-                }
-                self.tail.push_back(line.to_owned());
+                tracing::warn!(target: "silt::extension", extension = %self.extension, "{line}")
             }
         }
     }

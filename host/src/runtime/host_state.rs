@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::guest_output::{GuestOutput, Stream};
+use super::call_clock::{CallBudget, CallClock};
+use super::guest_output::{GuestOutput, LogBudget, Stream};
 use super::limits::MemoryLimiter;
 use crate::capabilities::progress::ProgressSink;
 use crate::store::ObjectStore;
@@ -36,13 +36,13 @@ pub struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) grants: Grants,
-    pub(crate) cache_dir: Option<Arc<cap_std::fs::Dir>>,
+    pub(crate) cache_dir: Option<Arc<crate::beneath::Beneath>>,
     pub(crate) stdout: GuestOutput,
+    /// Lines this instance may still log (output and `log` together).
+    pub(crate) log_budget: LogBudget,
     pub(crate) stderr: GuestOutput,
-    /// When the current call (or instantiation) started.
-    call_started: Instant,
-    /// Time the current call spent waiting on the object store (not the guest's time).
-    store_time: Duration,
+    /// What the current call's deadline counts (shared with its watchdog).
+    pub(crate) clock: Arc<CallClock>,
     /// In an out-of-process worker: the link to the host, which runs the
     /// object-store, log and progress imports (the worker holds no store).
     pub(crate) host_link: Option<Arc<crate::worker::HostLink>>,
@@ -55,9 +55,15 @@ impl HostState {
     ///
     /// # Errors
     /// When the cache directory cannot be opened.
-    pub fn new(extension: &str, grants: Grants, memory_limit_bytes: usize) -> anyhow::Result<Self> {
-        let stdout = GuestOutput::new(extension, Stream::Stdout);
-        let stderr = GuestOutput::new(extension, Stream::Stderr);
+    pub fn new(
+        extension: &str,
+        grants: Grants,
+        memory_limit_bytes: usize,
+        budget: CallBudget,
+    ) -> anyhow::Result<Self> {
+        let log_budget = LogBudget::default();
+        let stdout = GuestOutput::new(extension, Stream::Stdout, log_budget.clone());
+        let stderr = GuestOutput::new(extension, Stream::Stderr, log_budget.clone());
         let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
         builder
             .stdout(stdout.clone())
@@ -75,10 +81,8 @@ impl HostState {
                 .map_err(|err| {
                     anyhow::anyhow!("cannot open cache directory {}: {err}", path.display())
                 })?;
-            let dir = cap_std::fs::Dir::open_ambient_dir(path, cap_std::ambient_authority())
-                .map_err(|err| {
-                    anyhow::anyhow!("cannot open cache directory {}: {err}", path.display())
-                })?;
+            let dir = crate::beneath::Beneath::open(path)
+                .map_err(|err| anyhow::anyhow!("cannot open the cache directory: {err}"))?;
             cache_dir = Some(Arc::new(dir));
         }
         Ok(Self {
@@ -89,34 +93,34 @@ impl HostState {
             grants,
             cache_dir,
             stdout,
+            log_budget,
             stderr,
-            call_started: Instant::now(),
-            store_time: Duration::ZERO,
+            clock: Arc::new(CallClock::new(budget)),
             host_link: None,
         })
     }
 
-    /// Starts timing a new call.
-    pub(crate) fn start_call(&mut self) {
-        self.call_started = Instant::now();
-        self.store_time = Duration::ZERO;
-    }
-
-    /// Counts `elapsed` as spent in the object store for the guest.
-    pub(crate) fn add_store_time(&mut self, elapsed: Duration) {
-        self.store_time += elapsed;
-    }
-
-    /// The current call's own time: wall time minus time in the object store.
-    pub(crate) fn guest_time(&self) -> Duration {
-        self.call_started.elapsed().saturating_sub(self.store_time)
+    /// Awaits `request` (an object-store request or transfer made for the
+    /// guest) as store time: excluded from the guest's deadline up to the
+    /// call's store budget (see [`CallClock`]).
+    pub(crate) fn in_store<T>(&self, request: impl Future<Output = T>) -> impl Future<Output = T> {
+        // Owns its clock: the future must not borrow the (non-`Sync`) state.
+        let clock = self.clock.clone();
+        async move {
+            clock.store_begin();
+            let result = request.await;
+            clock.store_done();
+            result
+        }
     }
 
     /// Logs the guest's unterminated output and returns the tail of its
     /// stderr (for error messages).
     pub(crate) fn drain_output(&mut self) -> String {
         self.stdout.flush_and_tail();
-        self.stderr.flush_and_tail()
+        let tail = self.stderr.flush_and_tail();
+        self.log_budget.report_dropped(&self.extension);
+        tail
     }
 }
 

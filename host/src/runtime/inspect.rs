@@ -18,19 +18,60 @@ use super::metadata::{self, API_PACKAGE, Metadata, MetadataError, SECTION_NAME};
 pub const REQUIRED_EXPORTS: &[&str] = &["capabilities", "sync", "hydration", "locks", "models"];
 
 /// Import prefixes the host grants. Anything else (sockets, http, ...) is refused.
-const GRANTED_IMPORTS: &[&str] = &[
-    "silt:datastore/",
-    "wasi:io/",
-    "wasi:clocks/",
-    "wasi:random/",
-    "wasi:filesystem/",
-    "wasi:cli/environment",
-    "wasi:cli/exit",
-    "wasi:cli/stdin",
-    "wasi:cli/stdout",
-    "wasi:cli/stderr",
-    "wasi:cli/terminal-",
+/// The interfaces an extension may import, by package: what the host
+/// links, exactly (an import of anything else would fail at first use, so
+/// it is refused at `add`). WASI is matched at any 0.2 version (the linker
+/// resolves them by semver); `silt:datastore` at this host's API version.
+const PROVIDED_IMPORTS: &[(&str, &[&str])] = &[
+    (
+        "silt:datastore",
+        &["types", "object-store", "log", "progress"],
+    ),
+    ("wasi:io", &["error", "poll", "streams"]),
+    ("wasi:clocks", &["wall-clock", "monotonic-clock"]),
+    ("wasi:random", &["random", "insecure", "insecure-seed"]),
+    ("wasi:filesystem", &["types", "preopens"]),
+    (
+        "wasi:cli",
+        &[
+            "environment",
+            "exit",
+            "stdin",
+            "stdout",
+            "stderr",
+            "terminal-input",
+            "terminal-output",
+            "terminal-stdin",
+            "terminal-stdout",
+            "terminal-stderr",
+        ],
+    ),
 ];
+
+/// Why silt does not provide `import`, or `None` when it does.
+fn unprovided(import: &str) -> Option<&'static str> {
+    let Some((package, rest)) = import.split_once('/') else {
+        return Some("it is not an interface of a package");
+    };
+    let (interface, version) = rest.split_once('@').unwrap_or((rest, ""));
+    let Some((_, interfaces)) = PROVIDED_IMPORTS.iter().find(|(name, _)| *name == package) else {
+        return Some(
+            "silt never grants it to extensions (granted: the object store, log, progress, clocks, random and its cache directory)",
+        );
+    };
+    if !interfaces.contains(&interface) {
+        return Some("this silt does not provide that interface");
+    }
+    let version_ok = if package == API_PACKAGE {
+        version == metadata::API_VERSION
+    } else {
+        version.starts_with("0.2.")
+    };
+    if !version_ok {
+        return Some("this silt does not provide that version of it");
+    }
+    None
+}
 
 /// What one pass over a component binary found.
 #[derive(Debug, Clone, Serialize)]
@@ -51,12 +92,12 @@ pub struct ComponentInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum InvalidExtension {
     /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {cause}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Not WebAssembly at all, or truncated.
     #[error("{} is not a WebAssembly component: {detail}", path.display())]
@@ -107,16 +148,15 @@ pub enum InvalidExtension {
         /// The missing interface names.
         missing: String,
     },
-    /// Imports something the host never grants.
-    #[error(
-        "{} imports {import}, which silt never grants to extensions (granted: the object store, log, progress, clocks, random and its cache directory)",
-        path.display()
-    )]
+    /// Imports something the host does not provide.
+    #[error("{} imports {import}: {reason}", path.display())]
     ForbiddenImport {
         /// The file.
         path: PathBuf,
-        /// The refused import.
+        /// The refused import (made safe to print).
         import: String,
+        /// Why it is refused.
+        reason: &'static str,
     },
     /// No `silt-extension` section.
     #[error(
@@ -128,12 +168,12 @@ pub enum InvalidExtension {
         path: PathBuf,
     },
     /// The metadata section is malformed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     BadMetadata {
         /// The file.
         path: PathBuf,
         /// What is wrong with it.
-        source: MetadataError,
+        cause: MetadataError,
     },
 }
 
@@ -143,9 +183,9 @@ impl ComponentInfo {
     /// # Errors
     /// [`InvalidExtension::Read`] or the errors of [`ComponentInfo::parse`].
     pub fn read(path: &Path) -> Result<Self, InvalidExtension> {
-        let bytes = std::fs::read(path).map_err(|source| InvalidExtension::Read {
+        let bytes = std::fs::read(path).map_err(|cause| InvalidExtension::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         Self::parse(&bytes, path)
     }
@@ -196,10 +236,10 @@ impl ComponentInfo {
                     }
                 }
                 Payload::CustomSection(reader) if reader.name() == SECTION_NAME => {
-                    let metadata = Metadata::parse(reader.data()).map_err(|source| {
+                    let metadata = Metadata::parse(reader.data()).map_err(|cause| {
                         InvalidExtension::BadMetadata {
                             path: path.to_owned(),
-                            source,
+                            cause,
                         }
                     })?;
                     info.metadata = Some(metadata);
@@ -254,15 +294,14 @@ impl ComponentInfo {
                     .join(", "),
             });
         }
-        if let Some(import) = self
-            .imports
-            .iter()
-            .find(|import| !GRANTED_IMPORTS.iter().any(|p| import.starts_with(p)))
-        {
-            return Err(InvalidExtension::ForbiddenImport {
-                path: path.to_owned(),
-                import: import.clone(),
-            });
+        for import in &self.imports {
+            if let Some(reason) = unprovided(import) {
+                return Err(InvalidExtension::ForbiddenImport {
+                    path: path.to_owned(),
+                    import: super::guest_text(import),
+                    reason,
+                });
+            }
         }
         let metadata = self
             .metadata
@@ -389,6 +428,22 @@ mod tests {
             matches!(err, InvalidExtension::ForbiddenImport { .. }),
             "{err}"
         );
+
+        // Our own package, but an interface (or version) the host does not
+        // link: refused at add, not at first use.
+        for import in [
+            "silt:datastore/unknown-thing@0.4.0",
+            "silt:datastore/log@0.3.0",
+            "wasi:io/teleport@0.2.6",
+            "wasi:clocks/wall-clock@0.3.0",
+            "nonsense",
+        ] {
+            let err = info(GOOD, &[import], api).validate(p).unwrap_err();
+            assert!(
+                matches!(err, InvalidExtension::ForbiddenImport { .. }),
+                "{import}: {err}"
+            );
+        }
 
         let mismatched_meta = info(GOOD, &[], "silt:datastore@9.0.0");
         assert!(matches!(

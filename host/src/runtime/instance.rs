@@ -45,19 +45,22 @@ impl ExtensionInstance {
             extension: loaded.metadata.name.clone(),
             detail,
         };
-        let mut state = HostState::new(&loaded.metadata.name, grants, engine.memory_limit_bytes)
-            .map_err(|err| instantiate_error(format!("{err:#}")))?;
+        let mut state = HostState::new(
+            &loaded.metadata.name,
+            grants,
+            engine.memory_limit_bytes,
+            engine.budget,
+        )
+        .map_err(|err| instantiate_error(format!("{err:#}")))?;
         state.host_link = host_link;
         let mut store = Store::new(&engine.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(engine.deadline_ticks);
-        let deadline = EPOCH_TICK * engine.deadline_ticks as u32;
-        // The deadline bounds the guest's own time. Time spent in bulk
-        // transfers (the host moving data the guest asked for) does not
-        // count: hydrating a large model is legitimately long, a guest that
-        // loops is not.
+        let deadline = engine.budget.deadline;
+        // The deadline bounds the guest's own time; store time counts only
+        // past the store budget (see `CallClock`).
         store.epoch_deadline_callback(move |context| {
-            let guest_time = context.data().guest_time();
+            let guest_time = context.data().clock.guest_time();
             if guest_time >= deadline {
                 return Err(Trap::Interrupt.into());
             }
@@ -65,7 +68,22 @@ impl ExtensionInstance {
             let ticks = remaining.as_millis() / EPOCH_TICK.as_millis();
             Ok(UpdateDeadline::Continue((ticks as u64).max(1)))
         });
-        let bindings = match loaded.pre.instantiate_async(&mut store).await {
+        // Start-up code gets the same deadline and watchdog as a call.
+        let clock = store.data().clock.clone();
+        clock.start_call();
+        let instantiated = tokio::select! {
+            biased;
+            result = loaded.pre.instantiate_async(&mut store) => Some(result),
+            () = clock.expired() => None,
+        };
+        let Some(instantiated) = instantiated else {
+            return Err(RuntimeError::DeadlineExceeded {
+                extension: loaded.metadata.name.clone(),
+                function: "instantiate",
+                deadline_ms: engine.budget.deadline.as_millis() as u64,
+            });
+        };
+        let bindings = match instantiated {
             Ok(bindings) => bindings,
             Err(err) => {
                 // Start-up code can trap or blow limits too: classify it.
@@ -172,8 +190,31 @@ impl ExtensionInstance {
         call: impl AsyncFnOnce(&DatastoreExtension, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, RuntimeError> {
         self.begin()?;
-        let result = call(&self.bindings, &mut self.store).await;
-        self.finish(function, result)
+        // Beside the call, its watchdog: a guest waiting in the host (a
+        // WASI sleep or poll, a store request past its budget) is beyond
+        // the epoch's reach; dropping the call's future cancels the wait.
+        let clock = self.store.data().clock.clone();
+        let result = tokio::select! {
+            biased;
+            result = call(&self.bindings, &mut self.store) => Some(result),
+            () = clock.expired() => None,
+        };
+        match result {
+            Some(result) => self.finish(function, result),
+            None => {
+                self.poisoned = true;
+                self.store.data_mut().drain_output();
+                Err(RuntimeError::DeadlineExceeded {
+                    extension: self.loaded.metadata.name.clone(),
+                    function,
+                    deadline_ms: self.deadline_ms(),
+                })
+            }
+        }
+    }
+
+    fn deadline_ms(&self) -> u64 {
+        self.loaded.engine.budget.deadline.as_millis() as u64
     }
 
     fn begin(&mut self) -> Result<(), RuntimeError> {
@@ -183,7 +224,7 @@ impl ExtensionInstance {
             });
         }
         // Each call gets the full deadline, counted from now.
-        self.store.data_mut().start_call();
+        self.store.data().clock.start_call();
         self.store
             .set_epoch_deadline(self.loaded.engine.deadline_ticks);
         Ok(())
@@ -222,18 +263,61 @@ fn classify(
         Some(Trap::Interrupt) => RuntimeError::DeadlineExceeded {
             extension,
             function,
-            deadline_ms: loaded.engine.deadline_ticks * EPOCH_TICK.as_millis() as u64,
+            deadline_ms: loaded.engine.budget.deadline.as_millis() as u64,
         },
-        Some(trap) => RuntimeError::Trap {
-            extension,
-            function,
-            trap: trap.to_string(),
-            stderr,
-        },
+        Some(trap) => {
+            // The wasm backtrace (function names when the component has a
+            // name section) is the only backtrace a guest can give.
+            if let Some(backtrace) = err.downcast_ref::<wasmtime::WasmBacktrace>() {
+                tracing::info!(
+                    extension,
+                    function,
+                    "the extension's wasm backtrace:\n{backtrace}"
+                );
+            }
+            RuntimeError::Trap {
+                extension,
+                function,
+                trap: describe_trap(*trap),
+                stderr: without_backtrace_hint(&stderr),
+            }
+        }
         None => RuntimeError::Host {
             extension,
             function,
             detail: format!("{err:#}"),
         },
     }
+}
+
+/// What a trap means, in the guest's terms.
+fn describe_trap(trap: Trap) -> String {
+    match trap {
+        // A Rust (or C) guest keeps its stack in linear memory, below its
+        // data; running out of it faults on an address out of bounds.
+        Trap::MemoryOutOfBounds => format!(
+            "{trap} (often a stack overflow: deep recursion exhausts the guest's stack in linear memory)"
+        ),
+        Trap::StackOverflow => format!("{trap} (stack overflow: recursion too deep)"),
+        Trap::UnreachableCodeReached => format!("{trap} (usually a panic; its message is below)"),
+        other => other.to_string(),
+    }
+}
+
+/// The guest's stderr without Rust's "run with `RUST_BACKTRACE=1`" hint,
+/// which cannot work (an extension has no environment), and with what does.
+fn without_backtrace_hint(stderr: &str) -> String {
+    stderr
+        .lines()
+        .map(|line| {
+            if line.contains("RUST_BACKTRACE") {
+                "note: extensions run without an environment, so RUST_BACKTRACE cannot reach them; \
+                 `silt -v` logs the wasm backtrace"
+                    .to_owned()
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -60,6 +60,12 @@ pub struct Metadata {
     pub capabilities: Vec<String>,
 }
 
+/// Guest-supplied text in an error: escaped and short (a name is refused
+/// whatever its length; 80 characters say enough).
+fn shown(text: &str) -> String {
+    super::guest_text_limited(text, 80)
+}
+
 /// Why a metadata section is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetadataError {
@@ -88,17 +94,17 @@ impl Metadata {
     pub fn parse(bytes: &[u8]) -> Result<Self, MetadataError> {
         let text =
             std::str::from_utf8(bytes).map_err(|err| MetadataError::Malformed(err.to_string()))?;
-        let metadata: Metadata = toml::from_str(text)
-            .map_err(|err| MetadataError::Malformed(err.message().to_owned()))?;
+        let metadata: Metadata =
+            toml::from_str(text).map_err(|err| MetadataError::Malformed(shown(err.message())))?;
         if !is_valid_name(&metadata.name) {
-            return Err(MetadataError::BadName(metadata.name));
+            return Err(MetadataError::BadName(shown(&metadata.name)));
         }
         if let Some(unknown) = metadata
             .capabilities
             .iter()
             .find(|cap| !KNOWN_CAPABILITIES.contains(&cap.as_str()))
         {
-            return Err(MetadataError::UnknownCapability(unknown.clone()));
+            return Err(MetadataError::UnknownCapability(shown(unknown)));
         }
         Ok(metadata)
     }

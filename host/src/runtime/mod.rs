@@ -14,10 +14,12 @@
 mod artifacts;
 pub mod bindings;
 pub mod call;
+mod call_clock;
 mod catalog;
 mod engine;
 mod error;
 mod guest_output;
+mod guest_text;
 mod host_state;
 mod inspect;
 mod instance;
@@ -31,12 +33,15 @@ use std::sync::Arc;
 
 pub use artifacts::{ArtifactCache, CacheEntry, PruneReport, bundle_manifest_path};
 pub use call::{ExportCall, ExportReply};
+pub use call_clock::{CallBudget, CallClock, grace};
 pub use catalog::{
     COMPONENT_FILE, Catalog, CatalogError, ComponentRecord, Installed, Listed, MANIFEST_FILE,
     Manifest,
 };
 pub use engine::{EngineHandle, WASMTIME_VERSION};
 pub use error::RuntimeError;
+pub use guest_output::{MAX_LOG_LINES, loggable};
+pub use guest_text::{MAX_GUEST_TEXT, guest_text, guest_text_limited, needs_escape};
 pub use host_state::{CACHE_GUEST_PATH, Grants, HostState};
 pub use inspect::{ComponentInfo, InvalidExtension, REQUIRED_EXPORTS, hex, sha256_hex};
 pub use instance::ExtensionInstance;
@@ -106,9 +111,9 @@ impl Runtime {
     pub async fn load(&self, path: &Path) -> Result<Arc<LoadedExtension>, RuntimeError> {
         let bytes = tokio::fs::read(path)
             .await
-            .map_err(|source| InvalidExtension::Read {
+            .map_err(|cause| InvalidExtension::Read {
                 path: path.to_owned(),
-                source,
+                cause,
             })?;
         // Validate every time, from the bytes we are about to run: the file
         // may have changed since it was installed.

@@ -5,6 +5,17 @@ use std::fmt::Display;
 /// The longest key accepted, in bytes (S3's own limit).
 pub const MAX_KEY_LEN: usize = 1024;
 
+/// Longest segment (between `/`s) of a key, in bytes, counting `%` and `~`
+/// as 3: the directory store writes each segment as a file name, escaped
+/// and with a suffix of up to 30 bytes, and file names stop at 255 bytes.
+/// Every backend accepts exactly the same keys.
+pub const MAX_SEGMENT_LEN: usize = 200;
+
+/// A segment's length as the directory store writes it.
+fn stored_segment_len(segment: &str) -> usize {
+    segment.len() + 2 * segment.bytes().filter(|b| matches!(b, b'%' | b'~')).count()
+}
+
 /// A key relative to a store's root that cannot escape it: no absolute
 /// path, no `.`/`..`/empty segments, no NUL or control characters, at most
 /// [`MAX_KEY_LEN`] bytes.
@@ -51,6 +62,11 @@ impl ObjectKey {
             match segment {
                 "" => return refuse("empty path segments are not allowed"),
                 "." | ".." => return refuse("`.` and `..` segments are not allowed"),
+                _ if stored_segment_len(segment) > MAX_SEGMENT_LEN => {
+                    return refuse(
+                        "a path segment is longer than 200 bytes (`%` and `~` count as 3)",
+                    );
+                }
                 _ => {}
             }
         }
@@ -75,11 +91,13 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_keys() {
+        let longest = "s".repeat(MAX_SEGMENT_LEN);
         for key in [
             "a",
             "data/vision/detector/m-1/weights/3",
             "_index/p.json",
             "a b/c",
+            longest.as_str(),
         ] {
             assert_eq!(ObjectKey::new(key).unwrap().as_str(), key);
         }
@@ -88,6 +106,8 @@ mod tests {
     #[test]
     fn refuses_escapes_and_junk() {
         let long = "a".repeat(MAX_KEY_LEN + 1);
+        let long_segment = format!("d/{}", "s".repeat(MAX_SEGMENT_LEN + 1));
+        let escaped_segment = format!("d/{}", "~".repeat(MAX_SEGMENT_LEN / 3 + 1));
         for key in [
             "",
             "/etc/passwd",
@@ -100,6 +120,8 @@ mod tests {
             "a\nb",
             "a\\b",
             long.as_str(),
+            long_segment.as_str(),
+            escaped_segment.as_str(),
         ] {
             assert!(ObjectKey::new(key).is_err(), "{key:?} was accepted");
         }

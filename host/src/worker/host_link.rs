@@ -8,7 +8,6 @@
 
 use std::io::{Read, Write};
 use std::sync::Mutex;
-use std::time::Instant;
 
 use super::protocol::{
     FromWorker, ImportCall, ImportReply, Notification, ToWorker, read_message, write_message,
@@ -57,14 +56,14 @@ impl HostLink {
         call: ImportCall,
         pick: impl FnOnce(ImportReply) -> Option<T>,
     ) -> T {
-        let started = Instant::now();
+        state.clock.store_begin();
         self.send(&FromWorker::Import(call));
         let answer = match self.receive::<ToWorker>() {
             Some(ToWorker::Import(reply)) => pick(reply),
             Some(other) => host_gone(&format!("expected an import answer, got {other:?}")),
             None => host_gone("the host closed the pipe during an import call"),
         };
-        state.add_store_time(started.elapsed());
+        state.clock.store_done();
         answer.unwrap_or_else(|| host_gone("the host answered an import call with the wrong kind"))
     }
 

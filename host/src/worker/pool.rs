@@ -22,16 +22,11 @@ use super::bundle::Bundle;
 use super::imports;
 use super::protocol::{FromWorker, PROTOCOL_VERSION, ToWorker, WorkerStart, receive, send};
 use crate::config::RuntimeConfig;
-use crate::runtime::{ExportCall, ExportReply, Grants, HostState, Runtime, RuntimeError};
+use crate::runtime::{
+    CallBudget, ExportCall, ExportReply, Grants, HostState, Runtime, RuntimeError,
+};
 use crate::sandbox::{self, Bind, Launch, SandboxConfig};
 
-/// Beyond the call's deadline, how long the host waits for a worker's
-/// answer before tearing it down: the worker stops its own guest at the
-/// deadline, but not one blocked in a host call (a WASI sleep or poll), nor
-/// a worker that is itself stuck. Half the deadline, between 0.5 and 5 s.
-fn teardown_grace(deadline: Duration) -> Duration {
-    (deadline / 2).clamp(Duration::from_millis(500), Duration::from_secs(5))
-}
 /// How long a new worker may take to load its bundle.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lines of a worker's log kept for error messages.
@@ -309,32 +304,41 @@ impl Worker {
             extension: extension.to_owned(),
             detail,
         };
-        let mut state = HostState::new(extension, grants.clone(), 0)
+        let budget = CallBudget {
+            deadline: Duration::from_millis(runtime.deadline_ms),
+            store: Duration::from_millis(runtime.store_budget_ms),
+        };
+        let mut state = HostState::new(extension, grants.clone(), 0, budget)
             .map_err(|err| failed(format!("cannot prepare the host's side: {err:#}")))?;
         if send(&mut self.stdin, &ToWorker::Call(call)).await.is_err() {
             return Err(self.died(extension, function).await);
         }
-        // The worker's own time, not the time the host spends on its imports.
-        let deadline = Duration::from_millis(runtime.deadline_ms);
-        let mut budget = deadline + teardown_grace(deadline);
+        // The worker enforces the deadline itself (epoch and watchdog, as in
+        // process); the host tears down a worker that overruns it anyway — a
+        // guest blocked where the worker cannot stop it, or a worker that is
+        // itself stuck. The worker's own time may reach the deadline plus
+        // the grace; the host's time serving its imports is excluded only
+        // up to the store budget, and counts past it.
+        let mut own = budget.deadline + crate::runtime::grace(budget.deadline);
+        let mut store_left = budget.store;
         loop {
             let waiting = Instant::now();
-            let message =
-                tokio::time::timeout(budget, receive::<FromWorker>(&mut self.stdout)).await;
-            budget = budget.saturating_sub(waiting.elapsed());
+            let message = tokio::time::timeout(own, receive::<FromWorker>(&mut self.stdout)).await;
+            own = own.saturating_sub(waiting.elapsed());
             match message {
-                Err(_) => {
-                    let _ = self.child.start_kill();
-                    let _ = self.child.wait().await;
-                    tracing::warn!(extension, function, "worker stopped answering; torn down");
-                    return Err(RuntimeError::DeadlineExceeded {
-                        extension: extension.to_owned(),
-                        function,
-                        deadline_ms: runtime.deadline_ms,
-                    });
-                }
+                Err(_) => return Err(self.overran(extension, function, runtime).await),
                 Ok(Ok(Some(FromWorker::Import(import)))) => {
-                    let reply = imports::serve(&mut state, import).await;
+                    let serving = Instant::now();
+                    let reply =
+                        tokio::time::timeout(own + store_left, imports::serve(&mut state, import))
+                            .await;
+                    let spent = serving.elapsed();
+                    let excluded = spent.min(store_left);
+                    store_left -= excluded;
+                    own = own.saturating_sub(spent - excluded);
+                    let Ok(reply) = reply else {
+                        return Err(self.overran(extension, function, runtime).await);
+                    };
                     if send(&mut self.stdin, &ToWorker::Import(reply))
                         .await
                         .is_err()
@@ -355,6 +359,23 @@ impl Worker {
                 }
                 Ok(Ok(None) | Err(_)) => return Err(self.died(extension, function).await),
             }
+        }
+    }
+
+    /// Tears down a worker that overran its call's time.
+    async fn overran(
+        &mut self,
+        extension: &str,
+        function: &'static str,
+        runtime: &RuntimeConfig,
+    ) -> RuntimeError {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        tracing::warn!(extension, function, "worker stopped answering; torn down");
+        RuntimeError::DeadlineExceeded {
+            extension: extension.to_owned(),
+            function,
+            deadline_ms: runtime.deadline_ms,
         }
     }
 

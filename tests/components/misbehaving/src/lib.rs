@@ -12,6 +12,9 @@
 //! | `sleep:<ms>` | sleeps in a host call, where the epoch deadline cannot stop it |
 //! | `chatty` | prints 1 MiB to stdout and stderr, then succeeds |
 //! | `download:<key>><path>[#<sha256>]` | asks the host to download an object into the cache |
+//! | `loop-import:<name>` | calls one import (`get`, `head`, `list`, `put`, `delete`, `download`, `upload`, `log`, `progress`) forever |
+//! | `symlink:<target>><link>` | creates a symbolic link (the host refuses) |
+//! | `hardlink:<target>><link>` | creates a hard link (the host refuses) |
 
 wit_bindgen::generate!({
     path: "../../../wit",
@@ -98,10 +101,69 @@ impl hydration::Guest for Misbehaving {
                         .map(|()| report(1, 0))
                         .map_err(|err| Error::NotFound(format!("{path}: {err}")));
                 }
+                if let Some(name) = other.strip_prefix("loop-import:") {
+                    return loop_import(name);
+                }
+                if let Some(spec) = other.strip_prefix("symlink:") {
+                    let (target, link) = split_link(spec)?;
+                    #[allow(deprecated)] // the one stable symlink call on WASI
+                    let made = std::fs::soft_link(target, link);
+                    return made
+                        .map(|()| report(1, 0))
+                        .map_err(|err| Error::NotFound(format!("{link}: {err}")));
+                }
+                if let Some(spec) = other.strip_prefix("hardlink:") {
+                    let (target, link) = split_link(spec)?;
+                    return std::fs::hard_link(target, link)
+                        .map(|()| report(1, 0))
+                        .map_err(|err| Error::NotFound(format!("{link}: {err}")));
+                }
                 Err(Error::InvalidInput(format!("unknown command {other:?}")))
             }
         }
     }
+}
+
+/// Calls the import `name` in a loop that never ends by itself: only the
+/// host's deadline and store budget can stop it.
+fn loop_import(name: &str) -> Result<hydration::HydrateReport, Error> {
+    use silt::datastore::object_store as store;
+    let known = [
+        "get", "head", "list", "put", "delete", "download", "upload", "log", "progress",
+    ];
+    if !known.contains(&name) {
+        return Err(Error::InvalidInput(format!("unknown import {name:?}")));
+    }
+    loop {
+        match name {
+            "get" => drop(store::get("missing/key", None)),
+            "head" => drop(store::head("missing/key")),
+            "list" => drop(store::list("", None, 1000)),
+            "put" => drop(store::put("loop/key", b"x", &store::PutMode::Overwrite)),
+            "delete" => drop(store::delete("missing/key", None)),
+            "download" => drop(store::download(&[store::DownloadItem {
+                key: "missing/key".into(),
+                cache_path: "loop.bin".into(),
+                expected_version: None,
+                sha256: None,
+            }])),
+            "upload" => drop(store::upload(&[store::UploadItem {
+                cache_path: "missing.bin".into(),
+                key: "loop/up".into(),
+                mode: store::PutMode::Overwrite,
+            }])),
+            "log" => silt::datastore::log::log(silt::datastore::log::Level::Trace, "looping"),
+            _ => {
+                silt::datastore::progress::advance(1, 1);
+            }
+        }
+    }
+}
+
+/// `target>link`.
+fn split_link(spec: &str) -> Result<(&str, &str), Error> {
+    spec.split_once('>')
+        .ok_or_else(|| Error::InvalidInput(spec.into()))
 }
 
 /// `key>path[#sha256]`: one bulk download through the host; the report's

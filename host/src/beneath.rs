@@ -1,0 +1,519 @@
+//! Files beneath a root directory, reached without following any symbolic
+//! link: the only way the host touches the working copy and its own state.
+//!
+//! The working copy is the extension's `/cache`: a guest (or a worker that
+//! escaped its wasm sandbox) can write anything there, links included.
+//! Every path here is resolved by the kernel with `openat2(2)` and
+//! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`: each
+//! component must be a real directory or file beneath the root, checked
+//! atomically as the path is walked, so no link — pointing out of the root
+//! or to another place inside it — can redirect a host read, write or
+//! delete, and no check-then-use race exists.
+//!
+//! Why not cap-std's `Dir`: it keeps paths beneath the root but follows
+//! links that stay inside, so a planted `data/t/m/x -> ../../../.silt/…`
+//! could still alias one host path onto another. `openat2` needs Linux 5.6;
+//! the host is Linux-only already (its sandbox needs namespaces, Landlock
+//! and seccomp).
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Write as _};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt as _;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+
+/// How every path beneath a root is resolved.
+const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
+    .union(ResolveFlags::NO_SYMLINKS)
+    .union(ResolveFlags::NO_MAGICLINKS);
+
+/// Mode of the files and directories the host creates (before the umask).
+const FILE_MODE: u32 = 0o644;
+const DIR_MODE: u32 = 0o755;
+
+/// A directory whose contents the host opens only beneath it, never through
+/// a symbolic link.
+#[derive(Debug)]
+pub struct Beneath {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// What a directory entry is (links are never followed to find out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link, socket, device or anything else.
+    Other,
+}
+
+impl Beneath {
+    /// Opens the existing directory `path`. The path itself is the host's
+    /// choice (configuration, project location) and is resolved normally;
+    /// what lies beneath it is not.
+    ///
+    /// # Errors
+    /// When `path` is not a directory or cannot be opened.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let fd = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| annotate(errno.into(), path))?;
+        Ok(Self {
+            fd,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Creates `path` (and its parents) if needed, then opens it.
+    ///
+    /// # Errors
+    /// When the directory cannot be created or opened.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(path).map_err(|err| annotate(err, path))?;
+        Self::open(path)
+    }
+
+    /// The root's path (for messages and for handing to other programs).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The absolute path of `relative` beneath the root (for messages).
+    pub fn join(&self, relative: impl AsRef<Path>) -> PathBuf {
+        self.path.join(relative)
+    }
+
+    /// Opens the existing directory `relative` beneath the root.
+    ///
+    /// # Errors
+    /// When it is missing, not a directory, or reached through a link.
+    pub fn dir(&self, relative: impl AsRef<Path>) -> io::Result<Self> {
+        let relative = relative.as_ref();
+        let fd = self.openat(relative, OFlags::RDONLY | OFlags::DIRECTORY, 0)?;
+        Ok(Self {
+            fd,
+            path: self.join(relative),
+        })
+    }
+
+    /// Creates the directory `relative` and its parents beneath the root
+    /// where missing (never through a link), then opens it.
+    ///
+    /// # Errors
+    /// When a component is a link or not a directory, or cannot be created.
+    pub fn create_dir_all(&self, relative: impl AsRef<Path>) -> io::Result<Self> {
+        let relative = relative.as_ref();
+        let mut walked = PathBuf::new();
+        for component in checked(relative)?.components() {
+            walked.push(component);
+            match rustix::fs::mkdirat(&self.fd, &walked, Mode::from_raw_mode(DIR_MODE)) {
+                Ok(()) => {}
+                // Present already: `dir` checks it is a real directory.
+                Err(rustix::io::Errno::EXIST) => {}
+                Err(errno) => return Err(self.annotate(errno.into(), &walked)),
+            }
+            // Fail at the first link or non-directory, before going deeper.
+            self.dir(&walked)?;
+        }
+        self.dir(relative)
+    }
+
+    /// Opens the file `relative` for reading.
+    ///
+    /// # Errors
+    /// When it is missing, not a regular file, or reached through a link.
+    pub fn open_read(&self, relative: impl AsRef<Path>) -> io::Result<File> {
+        let relative = relative.as_ref();
+        let file = File::from(self.openat(relative, OFlags::RDONLY, 0)?);
+        if !file.metadata()?.is_file() {
+            return Err(self.annotate(
+                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+                relative,
+            ));
+        }
+        Ok(file)
+    }
+
+    /// Creates the file `relative`, which must not exist, for writing (its
+    /// parent directories are created first).
+    ///
+    /// # Errors
+    /// When it exists, or its directory cannot be reached without a link.
+    pub fn create_new(&self, relative: impl AsRef<Path>) -> io::Result<File> {
+        let relative = relative.as_ref();
+        self.create_parent(relative)?;
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL;
+        Ok(File::from(self.openat(relative, flags, FILE_MODE)?))
+    }
+
+    /// Opens (creating it if missing) the file `relative` for reading and
+    /// writing without truncating it; parents are created first.
+    ///
+    /// # Errors
+    /// When it cannot be reached without a link, or opened.
+    pub fn open_or_create(&self, relative: impl AsRef<Path>) -> io::Result<File> {
+        let relative = relative.as_ref();
+        self.create_parent(relative)?;
+        let flags = OFlags::RDWR | OFlags::CREATE;
+        Ok(File::from(self.openat(relative, flags, FILE_MODE)?))
+    }
+
+    /// Opens (creating it if missing) the file `relative` for appending;
+    /// parents are created first.
+    ///
+    /// # Errors
+    /// When it cannot be reached without a link, or opened.
+    pub fn open_append(&self, relative: impl AsRef<Path>) -> io::Result<File> {
+        let relative = relative.as_ref();
+        self.create_parent(relative)?;
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND;
+        Ok(File::from(self.openat(relative, flags, FILE_MODE)?))
+    }
+
+    /// An unnamed file in this directory (`O_TMPFILE`), for the host's own
+    /// scratch data: it has no name anyone could open, and disappears when
+    /// closed.
+    ///
+    /// # Errors
+    /// When the file system cannot make one.
+    pub fn anonymous_file(&self) -> io::Result<File> {
+        Ok(File::from(self.openat(
+            Path::new("."),
+            OFlags::RDWR | OFlags::TMPFILE,
+            0o600,
+        )?))
+    }
+
+    /// Reads the whole file `relative`.
+    ///
+    /// # Errors
+    /// As [`Self::open_read`], or when reading fails.
+    pub fn read(&self, relative: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut self.open_read(relative)?, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// Writes `data` to `relative` atomically and durably: a new temporary
+    /// file beside it, synced, then renamed over it (a link there is
+    /// replaced, never followed).
+    ///
+    /// # Errors
+    /// When the directory cannot be reached without a link, or writing fails.
+    pub fn write_atomic(&self, relative: impl AsRef<Path>, data: &[u8]) -> io::Result<()> {
+        let relative = relative.as_ref();
+        let temp = self.temp_beside(relative)?;
+        let result = self.create_new(&temp).and_then(|mut file| {
+            file.write_all(data)?;
+            file.sync_all()
+        });
+        let result = result.and_then(|()| self.rename(&temp, relative));
+        if result.is_err() {
+            let _ = self.remove_file(&temp);
+        }
+        result
+    }
+
+    /// A fresh name in `relative`'s directory for a temporary file:
+    /// `.<name>.silt-tmp.<pid>.<n>`, the shape [`crate::datastore`]'s
+    /// leftover cleaning recognises.
+    ///
+    /// # Errors
+    /// When `relative` has no file name.
+    pub fn temp_beside(&self, relative: &Path) -> io::Result<PathBuf> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let name = relative.file_name().ok_or_else(|| {
+            self.annotate(
+                io::Error::new(io::ErrorKind::InvalidInput, "not a file path"),
+                relative,
+            )
+        })?;
+        let temp = format!(
+            ".{}{}{}.{}",
+            name.to_string_lossy(),
+            crate::capabilities::transfer::TEMP_MARKER,
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        Ok(relative.with_file_name(temp))
+    }
+
+    /// Renames `from` to `to`, both beneath the root. A link at either end
+    /// is renamed or replaced itself, never followed; the directories on
+    /// the way must be real.
+    ///
+    /// # Errors
+    /// When a directory on the way is a link, or the rename fails.
+    pub fn rename(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
+        let (from, to) = (from.as_ref(), to.as_ref());
+        let (from_dir, from_name) = self.parent_of(from)?;
+        let (to_dir, to_name) = self.parent_of(to)?;
+        rustix::fs::renameat(&from_dir.fd, from_name, &to_dir.fd, to_name)
+            .map_err(|errno| self.annotate(errno.into(), to))
+    }
+
+    /// Removes the file (or link) `relative`; a link is removed, never
+    /// followed.
+    ///
+    /// # Errors
+    /// When a directory on the way is a link, or the removal fails.
+    pub fn remove_file(&self, relative: impl AsRef<Path>) -> io::Result<()> {
+        let relative = relative.as_ref();
+        let (dir, name) = self.parent_of(relative)?;
+        rustix::fs::unlinkat(&dir.fd, name, AtFlags::empty())
+            .map_err(|errno| self.annotate(errno.into(), relative))
+    }
+
+    /// What `relative` is, without following a link at its end; `None`
+    /// when it does not exist.
+    ///
+    /// # Errors
+    /// When a directory on the way is a link, or it cannot be examined.
+    pub fn kind(&self, relative: impl AsRef<Path>) -> io::Result<Option<EntryKind>> {
+        let relative = relative.as_ref();
+        let (dir, name) = self.parent_of(relative)?;
+        match rustix::fs::statat(&dir.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => Ok(Some(kind_of(rustix::fs::FileType::from_raw_mode(
+                stat.st_mode,
+            )))),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(errno) => Err(self.annotate(errno.into(), relative)),
+        }
+    }
+
+    /// The entries of this directory (not `.` and `..`), links not followed.
+    ///
+    /// # Errors
+    /// When the directory cannot be read.
+    pub fn entries(&self) -> io::Result<Vec<(OsString, EntryKind)>> {
+        let mut entries = Vec::new();
+        for entry in rustix::fs::Dir::read_from(&self.fd)? {
+            let entry = entry?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            entries.push((
+                OsString::from_vec(name.to_vec()),
+                kind_of(entry.file_type()),
+            ));
+        }
+        Ok(entries)
+    }
+
+    /// The directory holding `relative` and its last component.
+    fn parent_of<'a>(&self, relative: &'a Path) -> io::Result<(Self, &'a Path)> {
+        let relative = checked(relative)?;
+        let name = relative
+            .file_name()
+            .map(Path::new)
+            .ok_or_else(|| self.annotate(io::ErrorKind::InvalidInput.into(), relative))?;
+        let parent = relative.parent().unwrap_or(Path::new(""));
+        let dir = if parent.as_os_str().is_empty() {
+            self.dir(".")?
+        } else {
+            self.dir(parent)?
+        };
+        Ok((dir, name))
+    }
+
+    fn create_parent(&self, relative: &Path) -> io::Result<()> {
+        if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.create_dir_all(parent)?;
+        }
+        Ok(())
+    }
+
+    /// `openat2` beneath the root; the last component is never followed
+    /// either (`O_NOFOLLOW`), which `RESOLVE_NO_SYMLINKS` already implies.
+    fn openat(&self, relative: &Path, flags: OFlags, mode: u32) -> io::Result<OwnedFd> {
+        let relative = checked(relative)?;
+        rustix::fs::openat2(
+            self.fd.as_fd(),
+            relative,
+            flags | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::from_raw_mode(mode),
+            RESOLVE,
+        )
+        .map_err(|errno| {
+            // A link at the end of a path opened as a directory fails with
+            // ENOTDIR, not ELOOP: say it was a link when it was one.
+            if errno == rustix::io::Errno::NOTDIR && self.is_link(relative) {
+                return self.annotate(rustix::io::Errno::LOOP.into(), relative);
+            }
+            self.annotate(errno.into(), relative)
+        })
+    }
+
+    /// True when `relative`'s last component is a symbolic link (for error
+    /// reports only: nothing is opened through it).
+    fn is_link(&self, relative: &Path) -> bool {
+        rustix::fs::statat(&self.fd, relative, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|stat| {
+            rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Symlink
+        })
+    }
+
+    /// Names the path in an error, and says what a refused link means.
+    fn annotate(&self, err: io::Error, relative: &Path) -> io::Error {
+        annotate(err, &self.join(relative))
+    }
+}
+
+fn kind_of(file_type: rustix::fs::FileType) -> EntryKind {
+    match file_type {
+        rustix::fs::FileType::RegularFile => EntryKind::File,
+        rustix::fs::FileType::Directory => EntryKind::Dir,
+        _ => EntryKind::Other,
+    }
+}
+
+/// Refuses absolute paths and `..`: every path here is relative and goes
+/// down only (the kernel would refuse an escape too; this says so first).
+fn checked(relative: &Path) -> io::Result<&Path> {
+    let fine = relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if fine && !relative.as_os_str().is_empty() {
+        Ok(relative)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{}: not a relative path going down only",
+                relative.display()
+            ),
+        ))
+    }
+}
+
+/// A path the host refused because a symbolic link was in the way (or it
+/// would have left the root). Carried inside the `io::Error` so callers can
+/// tell it from an ordinary I/O failure (exit code 65).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{}: a symbolic link is in the way, and silt never follows links in the working copy or its own state \
+     (an extension may have planted it); remove the link and try again",
+    path.display()
+)]
+pub struct LinkRefused {
+    /// The path as the host tried to reach it.
+    pub path: PathBuf,
+}
+
+impl LinkRefused {
+    /// The refusal inside `err`, if that is what it is.
+    pub fn in_io(err: &io::Error) -> Option<&Self> {
+        err.get_ref()?.downcast_ref()
+    }
+}
+
+/// Adds the path to an I/O error; a refused link (`ELOOP`, or `EXDEV` from
+/// an escape) becomes a [`LinkRefused`].
+fn annotate(err: io::Error, path: &Path) -> io::Error {
+    let loop_or_escape = matches!(
+        err.raw_os_error(),
+        Some(code) if code == rustix::io::Errno::LOOP.raw_os_error()
+            || code == rustix::io::Errno::XDEV.raw_os_error()
+    );
+    if loop_or_escape {
+        io::Error::new(
+            err.kind(),
+            LinkRefused {
+                path: path.to_owned(),
+            },
+        )
+    } else {
+        io::Error::new(err.kind(), format!("{}: {err}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn fixture() -> (tempfile::TempDir, Beneath, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret"), b"precious").unwrap();
+        let beneath = Beneath::create(&root).unwrap();
+        (dir, beneath, outside)
+    }
+
+    #[test]
+    fn links_out_and_links_within_are_both_refused() {
+        let (_dir, root, outside) = fixture();
+        std::fs::create_dir_all(root.join("data/t")).unwrap();
+        std::fs::write(root.join("data/t/real"), b"inside").unwrap();
+        symlink(&outside, root.join("data/t/abs")).unwrap();
+        symlink("../../../outside/secret", root.join("data/t/rel")).unwrap();
+        symlink("real", root.join("data/t/within")).unwrap();
+        symlink("../..", root.join("data/up")).unwrap();
+        assert_eq!(root.read("data/t/real").unwrap(), b"inside");
+        for path in [
+            "data/t/rel",
+            "data/t/within",
+            "data/t/abs/secret",
+            "data/up/outside/secret",
+        ] {
+            let err = root.read(path).unwrap_err();
+            assert!(LinkRefused::in_io(&err).is_some(), "{path}: {err}");
+        }
+        assert!(root.create_new("data/t/abs/new").is_err());
+        assert!(root.create_dir_all("data/t/abs/deeper").is_err());
+        assert!(root.dir("data/t/abs").is_err());
+        assert!(root.read("../outside/secret").is_err());
+        assert!(root.read("/etc/passwd").is_err());
+        assert!(!outside.join("new").exists() && !outside.join("deeper").exists());
+    }
+
+    #[test]
+    fn writes_replace_a_planted_link_instead_of_following_it() {
+        let (_dir, root, outside) = fixture();
+        symlink(outside.join("secret"), root.join("state.json")).unwrap();
+        root.write_atomic("state.json", b"mine").unwrap();
+        assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"precious");
+        assert_eq!(root.read("state.json").unwrap(), b"mine");
+        // Removing a link removes the link, not its target.
+        symlink(outside.join("secret"), root.join("gone")).unwrap();
+        assert_eq!(root.kind("gone").unwrap(), Some(EntryKind::Other));
+        root.remove_file("gone").unwrap();
+        assert_eq!(root.kind("gone").unwrap(), None);
+        assert!(outside.join("secret").exists());
+        // Appending and opening for locks refuse a link at the end.
+        symlink(outside.join("secret"), root.join("log")).unwrap();
+        assert!(root.open_append("log").is_err());
+        assert!(root.open_or_create("log").is_err());
+        assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn entries_report_links_as_other() {
+        let (_dir, root, outside) = fixture();
+        root.create_dir_all("d").unwrap();
+        std::fs::write(root.join("f"), b"x").unwrap();
+        symlink(&outside, root.join("l")).unwrap();
+        let mut entries = root.entries().unwrap();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            entries,
+            vec![
+                ("d".into(), EntryKind::Dir),
+                ("f".into(), EntryKind::File),
+                ("l".into(), EntryKind::Other)
+            ]
+        );
+    }
+}
