@@ -451,9 +451,10 @@ pub fn sdk_doc_examples() -> Result<()> {
 
 /// The suites `cargo xtask test` runs a second time out of process: every
 /// one that drives the datastore through `silt` or `Datastore::open`.
-const OUT_OF_PROCESS_SUITES: [&str; 7] = [
+const OUT_OF_PROCESS_SUITES: [&str; 8] = [
     "cli",
     "containment",
+    "hostile",
     "datastore",
     "leases",
     "monolith",

@@ -7,11 +7,13 @@ use crate::worker::protocol::Notification;
 
 impl Host for HostState {
     async fn log(&mut self, level: Level, message: String) {
-        if let Some(link) = &self.host_link {
-            return link.notify(Notification::Log { level, message });
-        }
+        // Counted where the guest runs: in a worker, a flood stops there
+        // instead of crossing the pipe.
         if !self.log_budget.take() {
             return;
+        }
+        if let Some(link) = &self.host_link {
+            return link.notify(Notification::Log { level, message });
         }
         let extension = self.extension.as_str();
         let message = crate::runtime::loggable(&message);

@@ -50,19 +50,21 @@ impl LogBudget {
         }
     }
 
-    /// Says once how many lines were dropped since the last report.
-    pub fn report_dropped(&self, extension: &str) {
-        let dropped = {
-            let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-            std::mem::take(&mut counts.dropped)
-        };
-        if dropped > 0 {
-            tracing::warn!(
-                target: "silt::extension",
-                extension,
-                "{dropped} more log lines dropped (at most {MAX_LOG_LINES} per operation are shown)"
-            );
-        }
+    /// How many lines were dropped since the last call; resets the count.
+    pub fn take_dropped(&self) -> u64 {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut counts.dropped)
+    }
+}
+
+/// Says how many log lines of `extension` were dropped, if any.
+pub fn report_dropped(extension: &str, dropped: u64) {
+    if dropped > 0 {
+        tracing::warn!(
+            target: "silt::extension",
+            extension,
+            "{dropped} more log lines dropped (at most {MAX_LOG_LINES} per operation are shown)"
+        );
     }
 }
 

@@ -7,10 +7,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::call_clock::{CallBudget, CallClock};
-use super::guest_output::{GuestOutput, LogBudget, Stream};
+use super::guest_output::{GuestOutput, LogBudget, Stream, report_dropped};
 use super::limits::MemoryLimiter;
 use crate::capabilities::progress::ProgressSink;
 use crate::store::ObjectStore;
+use crate::worker::protocol::Notification;
 
 /// The guest path where the cache directory is preopened.
 pub const CACHE_GUEST_PATH: &str = "/cache";
@@ -119,7 +120,12 @@ impl HostState {
     pub(crate) fn drain_output(&mut self) -> String {
         self.stdout.flush_and_tail();
         let tail = self.stderr.flush_and_tail();
-        self.log_budget.report_dropped(&self.extension);
+        let dropped = self.log_budget.take_dropped();
+        match &self.host_link {
+            // In a worker: the host reports it, where the user sees it.
+            Some(link) if dropped > 0 => link.notify(Notification::LogsDropped { count: dropped }),
+            _ => report_dropped(&self.extension, dropped),
+        }
         tail
     }
 }

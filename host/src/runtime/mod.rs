@@ -40,7 +40,7 @@ pub use catalog::{
 };
 pub use engine::{EngineHandle, WASMTIME_VERSION};
 pub use error::RuntimeError;
-pub use guest_output::{MAX_LOG_LINES, loggable};
+pub use guest_output::{MAX_LOG_LINES, loggable, report_dropped};
 pub use guest_text::{MAX_GUEST_TEXT, guest_text, guest_text_limited, needs_escape};
 pub use host_state::{CACHE_GUEST_PATH, Grants, HostState};
 pub use inspect::{ComponentInfo, InvalidExtension, REQUIRED_EXPORTS, hex, sha256_hex};

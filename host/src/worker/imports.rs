@@ -38,6 +38,8 @@ pub(crate) async fn serve(state: &mut HostState, call: ImportCall) -> ImportRepl
 }
 
 /// Runs one forwarded log or progress call.
+use crate::runtime::report_dropped;
+
 pub(crate) async fn notify(state: &mut HostState, notification: Notification) {
     match notification {
         Notification::Log { level, message } => log::Host::log(state, level, message).await,
@@ -50,5 +52,6 @@ pub(crate) async fn notify(state: &mut HostState, notification: Notification) {
             progress::Host::advance(state, items, bytes).await
         }
         Notification::ProgressFinish => progress::Host::finish(state).await,
+        Notification::LogsDropped { count } => report_dropped(&state.extension, count),
     }
 }

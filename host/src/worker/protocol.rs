@@ -148,6 +148,11 @@ pub enum Notification {
         bytes: u64,
     },
     ProgressFinish,
+    /// Log lines the guest wrote past its budget (not sent): the host says
+    /// how many, as it does in process.
+    LogsDropped {
+        count: u64,
+    },
 }
 
 /// A [`RuntimeError`] of a call, as it crosses the pipe. The host knows the

@@ -7,6 +7,11 @@
 //!   stores nothing, so two holders write one model at once;
 //! - commits ignore leases: one taken over, expired or forged still
 //!   commits (no fence), and the partition is overwritten, not swapped.
+//!
+//! And for models of type `attack`, it is hostile on purpose (`attacks`):
+//! lying lease answers, escape codes, floods, wrong checksums.
+
+mod attacks;
 
 use silt_extension::change::{self, Change, Committed};
 use silt_extension::clock;
@@ -77,32 +82,45 @@ impl Index for Broken {
     }
 
     fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error> {
-        // The defect: no fence, no check that the lease is current or ours,
-        // and an unconditional overwrite.
-        let retain = meta::read(Self::KIND)?.retain_versions;
-        let mut next = Self::read(model)?.partition;
-        let token = change::commit_token(changes)?;
-        next.seq += 1;
-        next.last_commit = token.clone();
-        let applied = change::apply(model, &mut next, lease, changes, retain)?;
-        match store::put_owned(
-            &partition_key(model),
-            &next.to_bytes(),
-            &PutMode::Overwrite,
-            &token,
-        )? {
-            Written::Landed(version) => {
-                let deleted = change::delete_dropped(model, &applied.dropped);
-                Ok(Committed {
-                    partition: next,
-                    version,
-                    entries: applied.entries,
-                    expired: applied.dropped,
-                    deleted,
-                })
-            }
-            Written::Lost => Err(Error::PreconditionFailed(partition_key(model))),
+        if model.model_type == attacks::ATTACK {
+            return attacks::commit(model, changes, |changes| {
+                commit_unfenced(model, lease, changes)
+            });
         }
+        commit_unfenced(model, lease, changes)
+    }
+}
+
+/// The defect: no fence, no check that the lease is current or ours, and an
+/// unconditional overwrite.
+fn commit_unfenced(
+    model: &ModelRef,
+    lease: &Lease,
+    changes: &[Change],
+) -> Result<Committed, Error> {
+    let retain = meta::read(Broken::KIND)?.retain_versions;
+    let mut next = Broken::read(model)?.partition;
+    let token = change::commit_token(changes)?;
+    next.seq += 1;
+    next.last_commit = token.clone();
+    let applied = change::apply(model, &mut next, lease, changes, retain)?;
+    match store::put_owned(
+        &partition_key(model),
+        &next.to_bytes(),
+        &PutMode::Overwrite,
+        &token,
+    )? {
+        Written::Landed(version) => {
+            let deleted = change::delete_dropped(model, &applied.dropped);
+            Ok(Committed {
+                partition: next,
+                version,
+                entries: applied.entries,
+                expired: applied.dropped,
+                deleted,
+            })
+        }
+        Written::Lost => Err(Error::PreconditionFailed(partition_key(model))),
     }
 }
 
@@ -110,7 +128,7 @@ impl locks::Guest for Broken {
     fn acquire(scope: LockScope, options: locks::AcquireOptions) -> Result<Lease, Error> {
         // The defect: every caller is granted a lease; nothing is stored.
         let now = clock::now_ms();
-        Ok(Lease {
+        Ok(attacks::bend_lease(Lease {
             scope,
             token: clock::random_hex(),
             generation: 1,
@@ -119,7 +137,7 @@ impl locks::Guest for Broken {
             renewed_at: now,
             ttl_ms: options.ttl_ms,
             holder: options.holder,
-        })
+        }))
     }
 
     fn renew(lease: Lease) -> Result<Lease, Error> {
