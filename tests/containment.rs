@@ -199,7 +199,9 @@ fn hydration_and_sync_never_walk_or_clean_through_a_link() {
     // leftover cleaning).
     for args in [
         &["datastore", "hydrate", "--model", "t/m"][..],
+        &["datastore", "hydrate", "--all"],
         &["datastore", "sync"],
+        &["datastore", "gc", "--keep", "1"],
         &["datastore", "status"],
         &["datastore", "verify"],
         &["data", "list", "t/m"],
@@ -209,6 +211,10 @@ fn hydration_and_sync_never_walk_or_clean_through_a_link() {
         assert_ne!(code, 70, "{args:?}: the extension failed: {stderr}");
         outside.assert_untouched(&format!("{args:?}"));
     }
+    // The background hydrator, too (it runs detached: wait for it).
+    project.ok(&["datastore", "hydrate", "--background"]);
+    wait_for_background_hydrator(&project);
+    outside.assert_untouched("background hydration");
     // Nothing from outside was committed.
     let names = project.file_names("t/m");
     assert!(
@@ -217,6 +223,22 @@ fn hydration_and_sync_never_walk_or_clean_through_a_link() {
             .any(|name| name.contains("secret") || name.contains("keep")),
         "{names:?}"
     );
+}
+
+/// Waits (up to 30 s) until no background hydrator runs.
+fn wait_for_background_hydrator(project: &Project) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = project.json(&["datastore", "hydrate", "--status"]);
+        if status["background"]["running"] == serde_json::json!(false) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hydrator still runs: {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]

@@ -97,6 +97,19 @@ fn an_index_entry_that_is_not_what_was_given_is_refused() {
     assert!(stderr.contains("sha256"), "{stderr}");
 }
 
+/// Regression: a digest from the index was cut at byte 12 for display, which
+/// panics inside a multi-byte character.
+#[test]
+fn a_digest_that_is_not_hex_is_shown_without_panicking() {
+    let project = hostile();
+    let (code, _, stderr) = put(&project, "attack/unicode-checksum");
+    assert_eq!(code, DATA_ERROR, "{stderr}");
+    let (code, stdout, stderr) =
+        project.run(&["data", "history", "attack/unicode-checksum", "f.txt"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(&"é".repeat(12)), "{stdout}");
+}
+
 #[test]
 fn names_with_escape_codes_never_reach_the_terminal() {
     let project = hostile();

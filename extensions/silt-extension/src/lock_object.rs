@@ -78,6 +78,29 @@ pub struct LockBody {
     pub nonce: String,
 }
 
+impl LockBody {
+    /// Parses the lock object stored at `key`; a malformed one is
+    /// `corrupt`, saying how to clear it.
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::lock_object::LockBody;
+    ///
+    /// let err = LockBody::parse("_locks/model/t/m.json", b"{\"scope\": 7}").unwrap_err();
+    /// println!("{err:?}");
+    /// ```
+    ///
+    /// # Errors
+    /// `corrupt` when `data` is not a lock object.
+    pub fn parse(key: &str, data: &[u8]) -> Result<Self, Error> {
+        serde_json::from_slice(data).map_err(|err| {
+            store::corrupt(
+                key,
+                format!("{err}; remove it with `silt datastore lock release --force`"),
+            )
+        })
+    }
+}
+
 /// The scope as stored.
 ///
 /// ```no_run,standalone_crate
@@ -388,14 +411,8 @@ pub fn read_lock(key: &str) -> Result<Option<Current>, Error> {
     let Some(found) = store::get(key)? else {
         return Ok(None);
     };
-    let body: LockBody = serde_json::from_slice(&found.data).map_err(|err| {
-        store::corrupt(
-            key,
-            format!("{err}; remove it with `silt datastore lock release --force`"),
-        )
-    })?;
     Ok(Some(Current {
-        body,
+        body: LockBody::parse(key, &found.data)?,
         version: found.version,
     }))
 }

@@ -226,8 +226,10 @@ fn copy_hashing(from: &mut dyn Read, to: &mut dyn Write) -> std::io::Result<Fing
     })
 }
 
-fn short(sha256: &str) -> &str {
-    &sha256[..sha256.len().min(12)]
+/// The first 12 characters of a digest from the index (guest text: it may
+/// be shorter, not hex, or not ASCII).
+fn short(sha256: &str) -> String {
+    guest_text(&sha256.chars().take(12).collect::<String>())
 }
 
 fn put(context: &Context, model: &str, name: &str, file: Option<&Path>) -> anyhow::Result<()> {

@@ -8,7 +8,8 @@ use serde::Serialize;
 use super::Context;
 use super::output::human_bytes;
 use crate::exit::MetadataMismatch;
-use crate::runtime::bindings::{Description, Features};
+use crate::runtime::bindings::Description;
+use crate::runtime::metadata::{description_differences, feature_names};
 use crate::runtime::{
     ArtifactCache, Catalog, ComponentInfo, Grants, Installed, Listed, Metadata, Origin, Runtime,
 };
@@ -222,7 +223,7 @@ fn add(context: &Context, catalog: &Catalog, path: &Path, force: bool) -> anyhow
             metadata.name,
             metadata.version,
             human_bytes(installed.manifest.component.size),
-            &installed.manifest.component.sha256[..12],
+            installed.manifest.component.short_sha256(),
             installed.dir.display()
         )
     })
@@ -296,51 +297,11 @@ fn verify(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::R
     })
 }
 
-/// The WIT `features` flags as the names metadata uses.
-pub fn feature_names(features: Features) -> Vec<&'static str> {
-    [
-        (Features::SCOPED_SYNC, "scoped-sync"),
-        (Features::PARTITIONED_INDEX, "partitioned-index"),
-        (Features::MODEL_LOCKS, "model-locks"),
-        (Features::NAMESPACE_LOCKS, "namespace-locks"),
-        (Features::LAZY_HYDRATION, "lazy-hydration"),
-        (Features::BACKGROUND_HYDRATION, "background-hydration"),
-        (Features::GC, "gc"),
-    ]
-    .into_iter()
-    .filter(|(flag, _)| features.contains(*flag))
-    .map(|(_, name)| name)
-    .collect()
-}
-
 fn check_description(
     metadata: &Metadata,
     description: &Description,
 ) -> Result<(), MetadataMismatch> {
-    let mut differences = Vec::new();
-    if metadata.name != description.name {
-        differences.push(format!(
-            "name `{}` vs `{}`",
-            metadata.name, description.name
-        ));
-    }
-    if metadata.version != description.version {
-        differences.push(format!(
-            "version `{}` vs `{}`",
-            metadata.version, description.version
-        ));
-    }
-    let mut declared: Vec<&str> = metadata.capabilities.iter().map(String::as_str).collect();
-    declared.sort_unstable();
-    let mut actual = feature_names(description.features);
-    actual.sort_unstable();
-    if declared != actual {
-        differences.push(format!(
-            "capabilities [{}] vs [{}]",
-            declared.join(", "),
-            actual.join(", ")
-        ));
-    }
+    let differences = description_differences(metadata, description);
     if differences.is_empty() {
         Ok(())
     } else {

@@ -18,6 +18,7 @@ use crate::runtime::bindings::exports::silt::datastore::{hydration, locks, model
 use crate::runtime::bindings::silt::datastore::types::{
     Holder, Lease, LockInfo, LockScope, ModelRef, Scope,
 };
+use crate::runtime::metadata::description_differences;
 use crate::runtime::{
     ArtifactCache, Catalog, ComponentInfo, ExportCall, ExportReply, Grants, LoadedExtension,
     Metadata, Runtime, RuntimeError, guest_text,
@@ -136,7 +137,7 @@ impl Datastore {
                 (metadata, Executor::OutOfProcess(Box::new(pool)))
             }
         };
-        Ok(Self {
+        let datastore = Self {
             runtime,
             metadata,
             executor,
@@ -144,7 +145,27 @@ impl Datastore {
             holder: holder::current(),
             local_dir: locations.local_dir.clone(),
             traffic,
-        })
+        };
+        datastore.warn_if_described_otherwise().await;
+        Ok(datastore)
+    }
+
+    /// Warns when the extension's `describe()` disagrees with its metadata
+    /// section, which is what the host relies on (one call, which touches
+    /// no store; its failure is left to the command's own calls to report).
+    async fn warn_if_described_otherwise(&self) {
+        let Ok(ExportReply::Description(description)) = self.execute(ExportCall::Describe).await
+        else {
+            return;
+        };
+        let differences = description_differences(&self.metadata, &description);
+        if !differences.is_empty() {
+            tracing::warn!(
+                "extension `{}` describes itself otherwise than its metadata says: {}; silt goes by the metadata",
+                self.metadata.name,
+                differences.join("; ")
+            );
+        }
     }
 
     /// The extension's name.

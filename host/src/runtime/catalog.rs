@@ -50,6 +50,37 @@ pub struct ComponentRecord {
     pub added_at: u64,
 }
 
+impl ComponentRecord {
+    /// The first 12 hex digits of the digest (checked when the manifest is read).
+    pub fn short_sha256(&self) -> &str {
+        self.sha256.get(..12).unwrap_or(&self.sha256)
+    }
+}
+
+impl Manifest {
+    /// Parses and checks `manifest.toml` (written by silt, but a file anyone
+    /// with access to the directory can edit): the metadata as strictly as
+    /// the component's own section, the digest as 64 hex digits.
+    ///
+    /// # Errors
+    /// What is wrong, in words (guest text escaped).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let manifest: Manifest =
+            toml::from_str(text).map_err(|err| super::guest_text(err.message()))?;
+        if !super::metadata::is_valid_name(&manifest.metadata.name) {
+            return Err(format!(
+                "extension name `{}` is not valid",
+                super::guest_text_limited(&manifest.metadata.name, 80)
+            ));
+        }
+        let sha256 = &manifest.component.sha256;
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("component.sha256 is not 64 hex digits".to_owned());
+        }
+        Ok(manifest)
+    }
+}
+
 /// An installed extension.
 #[derive(Debug, Clone, Serialize)]
 pub struct Installed {
@@ -295,9 +326,9 @@ fn read_manifest(dir: &Path) -> Result<Installed, CatalogError> {
         path: path.clone(),
         detail: err.to_string(),
     })?;
-    let manifest: Manifest = toml::from_str(&text).map_err(|err| CatalogError::BadManifest {
+    let manifest = Manifest::parse(&text).map_err(|detail| CatalogError::BadManifest {
         path: path.clone(),
-        detail: err.message().to_owned(),
+        detail,
     })?;
     Ok(Installed {
         dir: dir.to_owned(),

@@ -16,6 +16,7 @@
 //! (see `examples/hello-extension`); the section ends up inside the
 //! component's core module, where [`crate::runtime::inspect`] finds it.
 
+use super::bindings::{Description, Features};
 use serde::{Deserialize, Serialize};
 
 /// Name of the custom section holding the metadata.
@@ -118,6 +119,56 @@ pub fn is_valid_name(name: &str) -> bool {
         && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-'))
 }
 
+/// The WIT `features` flags as the names metadata uses.
+pub fn feature_names(features: Features) -> Vec<&'static str> {
+    [
+        (Features::SCOPED_SYNC, "scoped-sync"),
+        (Features::PARTITIONED_INDEX, "partitioned-index"),
+        (Features::MODEL_LOCKS, "model-locks"),
+        (Features::NAMESPACE_LOCKS, "namespace-locks"),
+        (Features::LAZY_HYDRATION, "lazy-hydration"),
+        (Features::BACKGROUND_HYDRATION, "background-hydration"),
+        (Features::GC, "gc"),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| features.contains(*flag))
+    .map(|(_, name)| name)
+    .collect()
+}
+
+/// Where an extension's `describe()` answer disagrees with its metadata
+/// section (name, version, capabilities), in words; empty when it agrees.
+/// The host relies on the metadata (it is read without running anything).
+pub fn description_differences(metadata: &Metadata, description: &Description) -> Vec<String> {
+    let mut differences = Vec::new();
+    if metadata.name != description.name {
+        differences.push(format!(
+            "name `{}` vs `{}`",
+            metadata.name,
+            super::guest_text_limited(&description.name, 80)
+        ));
+    }
+    if metadata.version != description.version {
+        differences.push(format!(
+            "version `{}` vs `{}`",
+            super::guest_text_limited(&metadata.version, 80),
+            super::guest_text_limited(&description.version, 80)
+        ));
+    }
+    let mut declared: Vec<&str> = metadata.capabilities.iter().map(String::as_str).collect();
+    declared.sort_unstable();
+    let mut actual = feature_names(description.features);
+    actual.sort_unstable();
+    if declared != actual {
+        differences.push(format!(
+            "capabilities [{}] vs [{}]",
+            declared.join(", "),
+            actual.join(", ")
+        ));
+    }
+    differences
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +217,34 @@ capabilities = ["telepathy"]"#;
         assert!(!is_valid_name("9lives"));
         assert!(!is_valid_name(""));
         assert!(!is_valid_name(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn differences_between_describe_and_metadata_are_named() {
+        let metadata = Metadata::parse(
+            br#"api = "silt:datastore@0.4.0"
+name = "ok"
+version = "1.0.0"
+description = ""
+capabilities = ["scoped-sync"]
+"#,
+        )
+        .unwrap();
+        let same = Description {
+            name: "ok".into(),
+            version: "1.0.0".into(),
+            features: Features::SCOPED_SYNC,
+        };
+        assert!(description_differences(&metadata, &same).is_empty());
+        let other = Description {
+            name: "ok\u{1b}[2J".into(),
+            version: "2.0.0".into(),
+            features: Features::SCOPED_SYNC | Features::GC,
+        };
+        let differences = description_differences(&metadata, &other).join("; ");
+        assert_eq!(
+            differences,
+            "name `ok` vs `ok\\u{1b}[2J`; version `1.0.0` vs `2.0.0`; capabilities [scoped-sync] vs [gc, scoped-sync]"
+        );
     }
 }

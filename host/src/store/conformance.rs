@@ -12,6 +12,51 @@ fn key(prefix: &str, name: &str) -> ObjectKey {
     ObjectKey::new(&format!("{prefix}/{name}")).expect("test keys are valid")
 }
 
+/// The longest keys work on every backend, or are refused as invalid keys
+/// (never a backend error, never a panic): 1,024 bytes counting the
+/// store's own prefix, segments of 200 bytes, and segments of `~` and `%`
+/// (which the directory store escapes to three bytes each).
+pub async fn longest_keys(store: &dyn ObjectStore, prefix: &str) {
+    let segment = "s".repeat(super::MAX_SEGMENT_LEN);
+    let key_of = |len: usize| {
+        let mut key = format!("{prefix}/");
+        while key.len() + segment.len() < len {
+            key.push_str(&segment);
+            key.push('/');
+        }
+        key.push_str(&"e".repeat(len - key.len()));
+        key
+    };
+    let escaped = format!(
+        "{prefix}/{}/{}",
+        "~".repeat(super::MAX_SEGMENT_LEN / 3),
+        "%".repeat(super::MAX_SEGMENT_LEN / 3)
+    );
+    // Room for the test stores' own prefixes (at most 128 bytes).
+    let fits = [key_of(super::MAX_KEY_LEN - 128), escaped];
+    for name in &fits {
+        let k = ObjectKey::new(name).expect("valid keys");
+        store
+            .put(&k, b"long".to_vec(), PutMode::Create)
+            .await
+            .unwrap_or_else(|err| panic!("{store}: put of a {}-byte key: {err}", name.len()));
+        match store.get(&k, None).await {
+            Ok(GetOutcome::Found(_, data)) => assert_eq!(data, b"long", "{store}"),
+            other => panic!("{store}: get of a {}-byte key: {other:?}", name.len()),
+        }
+        let page = store.list(prefix, None, 1000).await.expect("list");
+        assert!(
+            page.items.iter().any(|item| item.key == k),
+            "{store}: the long key is not listed"
+        );
+    }
+    let longest = ObjectKey::new(&key_of(super::MAX_KEY_LEN)).expect("a valid key alone");
+    match store.put(&longest, b"x".to_vec(), PutMode::Create).await {
+        Ok(_) | Err(StoreError::InvalidKey(_)) => {}
+        Err(other) => panic!("{store}: a 1,024-byte key failed otherwise than as invalid: {other}"),
+    }
+}
+
 /// Every put mode, `get` with `if-none-match`, `head`, conditional and
 /// unconditional delete.
 pub async fn put_modes(store: &dyn ObjectStore, prefix: &str) {

@@ -24,7 +24,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 pub use counting::{Counting, CountsSnapshot, OperationCounts, RequestCounts};
 pub use dir::DirStore;
 pub use fault::{FaultCounts, FaultInjecting, FaultRates};
-pub use key::{InvalidKey, MAX_KEY_LEN, ObjectKey};
+pub use key::{InvalidKey, MAX_KEY_LEN, MAX_SEGMENT_LEN, ObjectKey};
 pub use memory::MemoryStore;
 pub use owned::put_owned;
 pub use prefix::Prefixed;

@@ -27,9 +27,10 @@ impl<S: ObjectStore> Prefixed<S> {
         })
     }
 
-    fn full(&self, key: &ObjectKey) -> ObjectKey {
-        ObjectKey::new(&format!("{}{key}", self.prefix))
-            .expect("a valid prefix and key make a valid key")
+    /// `key` under the prefix. A key that is valid alone can be too long
+    /// with the prefix: refused as an invalid key, never a panic.
+    fn full(&self, key: &ObjectKey) -> Result<ObjectKey, StoreError> {
+        Ok(ObjectKey::new(&format!("{}{key}", self.prefix))?)
     }
 
     fn strip(&self, mut meta: ObjectMeta) -> ObjectMeta {
@@ -58,7 +59,7 @@ impl<S: ObjectStore> ObjectStore for Prefixed<S> {
         key: &ObjectKey,
         if_none_match: Option<&Version>,
     ) -> Result<GetOutcome, StoreError> {
-        match self.inner.get(&self.full(key), if_none_match).await? {
+        match self.inner.get(&self.full(key)?, if_none_match).await? {
             GetOutcome::Found(meta, data) => Ok(GetOutcome::Found(self.strip(meta), data)),
             GetOutcome::NotModified => Ok(GetOutcome::NotModified),
         }
@@ -66,7 +67,7 @@ impl<S: ObjectStore> ObjectStore for Prefixed<S> {
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
         self.inner
-            .head(&self.full(key))
+            .head(&self.full(key)?)
             .await
             .map(|meta| self.strip(meta))
     }
@@ -77,11 +78,11 @@ impl<S: ObjectStore> ObjectStore for Prefixed<S> {
         data: Vec<u8>,
         mode: PutMode,
     ) -> Result<Version, StoreError> {
-        self.inner.put(&self.full(key), data, mode).await
+        self.inner.put(&self.full(key)?, data, mode).await
     }
 
     async fn delete(&self, key: &ObjectKey, if_match: Option<&Version>) -> Result<(), StoreError> {
-        self.inner.delete(&self.full(key), if_match).await
+        self.inner.delete(&self.full(key)?, if_match).await
     }
 
     async fn list(
@@ -90,7 +91,7 @@ impl<S: ObjectStore> ObjectStore for Prefixed<S> {
         start_after: Option<&ObjectKey>,
         limit: u32,
     ) -> Result<ListPage, StoreError> {
-        let start_after = start_after.map(|key| self.full(key));
+        let start_after = start_after.map(|key| self.full(key)).transpose()?;
         let page = self
             .inner
             .list(
@@ -114,7 +115,7 @@ impl<S: ObjectStore> ObjectStore for Prefixed<S> {
         key: &ObjectKey,
         sink: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> Result<ObjectMeta, StoreError> {
-        let meta = self.inner.get_into(&self.full(key), sink).await?;
+        let meta = self.inner.get_into(&self.full(key)?, sink).await?;
         Ok(self.strip(meta))
     }
 
@@ -124,6 +125,6 @@ impl<S: ObjectStore> ObjectStore for Prefixed<S> {
         file: std::fs::File,
         mode: PutMode,
     ) -> Result<Version, StoreError> {
-        self.inner.put_file(&self.full(key), file, mode).await
+        self.inner.put_file(&self.full(key)?, file, mode).await
     }
 }

@@ -167,7 +167,7 @@ impl S3Store {
             .client
             .put_object()
             .bucket(&self.bucket)
-            .key(self.full(key))
+            .key(self.full(key)?)
             .body(body);
         let context = match &mode {
             PutMode::Overwrite => Context::Other,
@@ -187,8 +187,13 @@ impl S3Store {
         Ok(Version(output.e_tag().unwrap_or_default().to_owned()))
     }
 
-    fn full(&self, key: &ObjectKey) -> String {
-        format!("{}{key}", self.prefix)
+    /// `key` under the bucket prefix. S3 limits the whole key to 1,024
+    /// bytes, as [`ObjectKey`] does: a key too long with the prefix is
+    /// refused here as an invalid key, the same on every backend.
+    fn full(&self, key: &ObjectKey) -> Result<String, StoreError> {
+        let full = format!("{}{key}", self.prefix);
+        ObjectKey::new(&full)?;
+        Ok(full)
     }
 
     fn relative(&self, full: &str) -> Option<ObjectKey> {
@@ -316,7 +321,7 @@ impl ObjectStore for S3Store {
         key: &ObjectKey,
         if_none_match: Option<&Version>,
     ) -> Result<GetOutcome, StoreError> {
-        let full = self.full(key);
+        let full = self.full(key)?;
         let result = self
             .client
             .get_object()
@@ -365,7 +370,7 @@ impl ObjectStore for S3Store {
             .client
             .head_object()
             .bucket(&self.bucket)
-            .key(self.full(key))
+            .key(self.full(key)?)
             .send()
             .await
             .map_err(|err| self.error(key.as_str(), Context::Read, err))?;
@@ -396,7 +401,7 @@ impl ObjectStore for S3Store {
             .client
             .delete_object()
             .bucket(&self.bucket)
-            .key(self.full(key))
+            .key(self.full(key)?)
             .set_if_match(if_match.map(|v| v.0.clone()))
             .send()
             .await;
@@ -421,7 +426,7 @@ impl ObjectStore for S3Store {
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(format!("{}{prefix}", self.prefix))
-            .set_start_after(start_after.map(|key| self.full(key)))
+            .set_start_after(start_after.map(|key| self.full(key)).transpose()?)
             .max_keys(limit as i32)
             .send()
             .await
@@ -478,7 +483,7 @@ impl ObjectStore for S3Store {
             .client
             .get_object()
             .bucket(&self.bucket)
-            .key(self.full(key))
+            .key(self.full(key)?)
             .send()
             .await
             .map_err(|err| self.error(key.as_str(), Context::Read, err))?;

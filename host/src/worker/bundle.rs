@@ -24,6 +24,18 @@ use crate::runtime::{
 /// Version of the manifest's format.
 pub const BUNDLE_FORMAT: u32 = 2;
 
+impl BundleManifest {
+    /// Parses a bundle manifest (the worker reads it from a directory the
+    /// host wrote, but checks it all the same).
+    ///
+    /// # Errors
+    /// When it is not the JSON of a manifest.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes)
+            .map_err(|err| format!("the bundle manifest is malformed: {err}"))
+    }
+}
+
 /// What a bundle holds, written beside its artifact as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,8 +177,7 @@ pub(crate) fn open_in_worker(
             manifest_path.display()
         )
     })?;
-    let manifest: BundleManifest = serde_json::from_slice(&text)
-        .map_err(|err| format!("the bundle manifest is malformed: {err}"))?;
+    let manifest = BundleManifest::parse(&text)?;
     if manifest.format != BUNDLE_FORMAT || manifest.wasmtime != WASMTIME_VERSION {
         return Err(format!(
             "the bundle was built by another silt (format {}, wasmtime {}; this worker: format {BUNDLE_FORMAT}, wasmtime {WASMTIME_VERSION})",

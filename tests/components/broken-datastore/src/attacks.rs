@@ -13,6 +13,7 @@
 //! | `attack/long-error` | `commit` fails with a 200 KB message |
 //! | `attack/log-flood` | `commit` logs a million lines, then commits |
 //! | `attack/wrong-checksum` | `commit` commits, then reports another sha256 and size |
+//! | `attack/unicode-checksum` | `commit` records a sha256 of non-ASCII characters |
 //! | `attack/escape-name` | `commit` stores the file under a name with terminal escapes |
 //! | `attack/bidi-name` | `commit` stores the file under a name that reverses the text after it |
 
@@ -82,10 +83,36 @@ pub fn commit(
             }
             Ok(committed)
         }
+        "unicode-checksum" => honest(&changes.iter().map(with_unicode_sha256).collect::<Vec<_>>()),
         "escape-name" => honest(&renamed(model, changes, ESCAPES)?),
         // Valid in a key (not a control character), misleading on a screen.
         "bidi-name" => honest(&renamed(model, changes, "\u{202e}txt.exe")?),
         _ => honest(changes),
+    }
+}
+
+/// `change` with a digest of 32 two-byte characters (64 bytes, not hex).
+fn with_unicode_sha256(change: &Change) -> Change {
+    match change {
+        Change::Put {
+            name,
+            version,
+            size,
+            ..
+        } => Change::Put {
+            name: name.clone(),
+            version: version.clone(),
+            size: *size,
+            sha256: "é".repeat(32),
+        },
+        Change::Remove { name, version } => Change::Remove {
+            name: name.clone(),
+            version: version.clone(),
+        },
+        Change::Trim { keep, version } => Change::Trim {
+            keep: *keep,
+            version: version.clone(),
+        },
     }
 }
 
