@@ -381,3 +381,53 @@ fn gc_expires_old_versions_of_only_the_models_that_have_them() {
         assert!(stderr.contains("at least 1"), "{stderr}");
     }
 }
+
+/// A project whose `silt.toml` names an S3 endpoint and bucket as given
+/// (nothing is created), with the datastore extension installed.
+fn s3_project_at(endpoint: &str, bucket: &str) -> (tempfile::TempDir, std::process::Command) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("silt.toml"),
+        format!(
+            "[datastore]\nextension = \"partitioned-datastore\"\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"{bucket}\"\nendpoint = \"{endpoint}\"\n"
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) = support::output(
+        support::silt(dir.path())
+            .args(["-q", "extension", "add"])
+            .arg(support::component("partitioned-datastore")),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let mut command = support::silt(dir.path());
+    command
+        .env("AWS_ACCESS_KEY_ID", support::seaweed::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", support::seaweed::SECRET_KEY);
+    (dir, command)
+}
+
+#[test]
+fn a_missing_bucket_is_named_not_taken_for_an_empty_datastore() {
+    let endpoint = &support::seaweed::server().endpoint;
+    let (_dir, mut silt) = s3_project_at(endpoint, "no-such-bucket-for-silt");
+    let (code, stdout, stderr) = support::output(silt.args(["data", "list", "t/m"]));
+    assert_eq!(code, 69, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("bucket `no-such-bucket-for-silt` does not exist"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unreachable_server_is_said_in_words() {
+    // A port nothing listens on.
+    let port = support::seaweed::free_port();
+    let (_dir, mut silt) = s3_project_at(&format!("http://127.0.0.1:{port}"), "bucket");
+    let (code, _, stderr) = support::output(silt.args(["data", "list", "t/m"]));
+    assert_eq!(code, 69, "{stderr}");
+    assert!(stderr.contains("cannot reach the server"), "{stderr}");
+    assert!(
+        !stderr.contains("ConnectorError") && !stderr.contains("Some("),
+        "a debug dump: {stderr}"
+    );
+}

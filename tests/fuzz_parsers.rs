@@ -22,7 +22,7 @@ use proptest::test_runner::{Config, TestRunner};
 use silt::runtime::metadata::Metadata;
 use silt::runtime::{ComponentInfo, Manifest};
 use silt::worker::BundleManifest;
-use silt::worker::protocol::{FromWorker, ToWorker, read_message};
+use silt::worker::protocol::{FromWorker, ToWorker, read_message, receive};
 use silt_extension::lock_object::LockBody;
 use silt_extension::partition::Partition;
 use silt_extension::silt::datastore::types::ModelRef;
@@ -162,12 +162,18 @@ fn worker_protocol_frames() {
         let mut reader = Cursor::new(bytes);
         while let Ok(Some(_)) = read_message::<ToWorker>(&mut reader) {}
     });
+    // The host reads a worker's frames with the async reader.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     fuzz(
         "frames from a worker",
         vec![vec![0, 0, 0, 0], vec![3, 0, 0, 0, 1, 2, 3]],
         |bytes| {
-            let mut reader = Cursor::new(bytes);
-            while let Ok(Some(_)) = read_message::<FromWorker>(&mut reader) {}
+            let mut reader = bytes;
+            runtime.block_on(async {
+                while let Ok(Some(_)) = receive::<FromWorker>(&mut reader).await {}
+            });
         },
     );
 }

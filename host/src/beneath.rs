@@ -112,20 +112,23 @@ impl Beneath {
     /// # Errors
     /// When a component is a link or not a directory, or cannot be created.
     pub fn create_dir_all(&self, relative: impl AsRef<Path>) -> io::Result<Self> {
-        let relative = relative.as_ref();
-        let mut walked = PathBuf::new();
-        for component in checked(relative)?.components() {
-            walked.push(component);
-            match rustix::fs::mkdirat(&self.fd, &walked, Mode::from_raw_mode(DIR_MODE)) {
-                Ok(()) => {}
+        // One component at a time, each made and opened relative to its
+        // parent's descriptor: `mkdirat` never follows a link at the name it
+        // makes, and no path is walked twice, so nothing swapped in between
+        // two steps can redirect the next one.
+        let mut current = self.dir(".")?;
+        for component in checked(relative.as_ref())?.components() {
+            let Component::Normal(name) = component else {
+                continue;
+            };
+            match rustix::fs::mkdirat(&current.fd, name, Mode::from_raw_mode(DIR_MODE)) {
                 // Present already: `dir` checks it is a real directory.
-                Err(rustix::io::Errno::EXIST) => {}
-                Err(errno) => return Err(self.annotate(errno.into(), &walked)),
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(errno) => return Err(current.annotate(errno.into(), Path::new(name))),
             }
-            // Fail at the first link or non-directory, before going deeper.
-            self.dir(&walked)?;
+            current = current.dir(name)?;
         }
-        self.dir(relative)
+        Ok(current)
     }
 
     /// Opens the file `relative` for reading.
@@ -133,15 +136,7 @@ impl Beneath {
     /// # Errors
     /// When it is missing, not a regular file, or reached through a link.
     pub fn open_read(&self, relative: impl AsRef<Path>) -> io::Result<File> {
-        let relative = relative.as_ref();
-        let file = File::from(self.openat(relative, OFlags::RDONLY, 0)?);
-        if !file.metadata()?.is_file() {
-            return Err(self.annotate(
-                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
-                relative,
-            ));
-        }
-        Ok(file)
+        self.open_file(relative.as_ref(), OFlags::RDONLY, 0)
     }
 
     /// Creates the file `relative`, which must not exist, for writing (its
@@ -152,6 +147,7 @@ impl Beneath {
     pub fn create_new(&self, relative: impl AsRef<Path>) -> io::Result<File> {
         let relative = relative.as_ref();
         self.create_parent(relative)?;
+        // O_EXCL: nothing that exists there (a FIFO included) is opened.
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL;
         Ok(File::from(self.openat(relative, flags, FILE_MODE)?))
     }
@@ -164,8 +160,7 @@ impl Beneath {
     pub fn open_or_create(&self, relative: impl AsRef<Path>) -> io::Result<File> {
         let relative = relative.as_ref();
         self.create_parent(relative)?;
-        let flags = OFlags::RDWR | OFlags::CREATE;
-        Ok(File::from(self.openat(relative, flags, FILE_MODE)?))
+        self.open_file(relative, OFlags::RDWR | OFlags::CREATE, FILE_MODE)
     }
 
     /// Opens (creating it if missing) the file `relative` for appending;
@@ -176,8 +171,11 @@ impl Beneath {
     pub fn open_append(&self, relative: impl AsRef<Path>) -> io::Result<File> {
         let relative = relative.as_ref();
         self.create_parent(relative)?;
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND;
-        Ok(File::from(self.openat(relative, flags, FILE_MODE)?))
+        self.open_file(
+            relative,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND,
+            FILE_MODE,
+        )
     }
 
     /// An unnamed file in this directory (`O_TMPFILE`), for the host's own
@@ -194,13 +192,27 @@ impl Beneath {
         )?))
     }
 
-    /// Reads the whole file `relative`.
+    /// Reads the whole file `relative`, refusing one larger than `limit`
+    /// bytes (a guest can make a sparse file of any size).
     ///
     /// # Errors
-    /// As [`Self::open_read`], or when reading fails.
-    pub fn read(&self, relative: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+    /// As [`Self::open_read`], when it is larger than `limit`, or when
+    /// reading fails.
+    pub fn read(&self, relative: impl AsRef<Path>, limit: u64) -> io::Result<Vec<u8>> {
+        let relative = relative.as_ref();
+        let file = self.open_read(relative)?;
+        let size = file.metadata()?.len();
+        if size > limit {
+            return Err(self.annotate(
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{size} bytes, more than the {limit} expected"),
+                ),
+                relative,
+            ));
+        }
         let mut bytes = Vec::new();
-        io::Read::read_to_end(&mut self.open_read(relative)?, &mut bytes)?;
+        io::Read::read_to_end(&mut io::Read::take(file, limit), &mut bytes)?;
         Ok(bytes)
     }
 
@@ -309,6 +321,20 @@ impl Beneath {
             ));
         }
         Ok(entries)
+    }
+
+    /// Opens a regular file: never blocks on a FIFO or device planted there
+    /// (`O_NONBLOCK`, which regular files ignore), and refuses anything
+    /// but a regular file.
+    fn open_file(&self, relative: &Path, flags: OFlags, mode: u32) -> io::Result<File> {
+        let file = File::from(self.openat(relative, flags | OFlags::NONBLOCK, mode)?);
+        if !file.metadata()?.is_file() {
+            return Err(self.annotate(
+                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+                relative,
+            ));
+        }
+        Ok(file)
     }
 
     /// The directory holding `relative` and its last component.
@@ -461,21 +487,21 @@ mod tests {
         symlink("../../../outside/secret", root.join("data/t/rel")).unwrap();
         symlink("real", root.join("data/t/within")).unwrap();
         symlink("../..", root.join("data/up")).unwrap();
-        assert_eq!(root.read("data/t/real").unwrap(), b"inside");
+        assert_eq!(root.read("data/t/real", 64).unwrap(), b"inside");
         for path in [
             "data/t/rel",
             "data/t/within",
             "data/t/abs/secret",
             "data/up/outside/secret",
         ] {
-            let err = root.read(path).unwrap_err();
+            let err = root.read(path, 64).unwrap_err();
             assert!(LinkRefused::in_io(&err).is_some(), "{path}: {err}");
         }
         assert!(root.create_new("data/t/abs/new").is_err());
         assert!(root.create_dir_all("data/t/abs/deeper").is_err());
         assert!(root.dir("data/t/abs").is_err());
-        assert!(root.read("../outside/secret").is_err());
-        assert!(root.read("/etc/passwd").is_err());
+        assert!(root.read("../outside/secret", 64).is_err());
+        assert!(root.read("/etc/passwd", 64).is_err());
         assert!(!outside.join("new").exists() && !outside.join("deeper").exists());
     }
 
@@ -485,7 +511,7 @@ mod tests {
         symlink(outside.join("secret"), root.join("state.json")).unwrap();
         root.write_atomic("state.json", b"mine").unwrap();
         assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"precious");
-        assert_eq!(root.read("state.json").unwrap(), b"mine");
+        assert_eq!(root.read("state.json", 64).unwrap(), b"mine");
         // Removing a link removes the link, not its target.
         symlink(outside.join("secret"), root.join("gone")).unwrap();
         assert_eq!(root.kind("gone").unwrap(), Some(EntryKind::Other));
@@ -497,6 +523,26 @@ mod tests {
         assert!(root.open_append("log").is_err());
         assert!(root.open_or_create("log").is_err());
         assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn fifos_and_oversized_files_are_refused_without_blocking() {
+        let (_dir, root, _outside) = fixture();
+        rustix::fs::mknodat(
+            &root.fd,
+            "pipe",
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        // Each would block forever on a FIFO with no writer (or reader).
+        assert!(root.open_read("pipe").is_err());
+        assert!(root.open_append("pipe").is_err());
+        assert!(root.open_or_create("pipe").is_err());
+        std::fs::write(root.join("big"), vec![7u8; 100]).unwrap();
+        assert!(root.read("big", 99).is_err());
+        assert_eq!(root.read("big", 100).unwrap().len(), 100);
     }
 
     #[test]

@@ -350,17 +350,49 @@ impl Config {
     }
 }
 
-/// Finds `silt.toml` in `start` or the nearest parent that has one.
+/// Finds `silt.toml` in `start` or the nearest parent that has one, never
+/// inside a `.silt` directory: the working copy lives there and holds
+/// whatever the datastore's writers (and its extension) put in it, a file
+/// named `silt.toml` included — run from a model's directory, silt must
+/// find the project's configuration, not a data file.
 pub fn find_config_file(start: &Path) -> Option<PathBuf> {
+    let inside_silt_data = |dir: &Path| {
+        dir.components()
+            .any(|component| component.as_os_str() == PROJECT_DATA_DIR)
+    };
     start
         .ancestors()
+        .filter(|dir| !inside_silt_data(dir))
         .map(|dir| dir.join(CONFIG_FILE_NAME))
         .find(|candidate| candidate.is_file())
 }
 
+/// The directory beside `silt.toml` that holds a project's data (the store,
+/// the working copy, the extensions): never searched for configuration.
+pub const PROJECT_DATA_DIR: &str = ".silt";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_silt_toml_in_the_working_copy_is_never_the_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("project");
+        let model = project.join(".silt/local/data/t/m");
+        std::fs::create_dir_all(&model).unwrap();
+        std::fs::write(project.join(CONFIG_FILE_NAME), "").unwrap();
+        std::fs::write(
+            model.join(CONFIG_FILE_NAME),
+            "[datastore]\nlocal_dir = \"/\"\n",
+        )
+        .unwrap();
+        std::fs::write(project.join(".silt").join(CONFIG_FILE_NAME), "").unwrap();
+        assert_eq!(
+            find_config_file(&model),
+            Some(project.join(CONFIG_FILE_NAME))
+        );
+    }
 
     #[test]
     fn empty_file_gives_defaults() {

@@ -68,8 +68,10 @@ impl Locations {
         let project_dir = config_file
             .as_deref()
             .and_then(Path::parent)
-            .map(|root| root.join(".silt"));
-        let project_or_cwd = project_dir.clone().unwrap_or_else(|| cwd.join(".silt"));
+            .map(|root| root.join(crate::config::PROJECT_DATA_DIR));
+        let project_or_cwd = project_dir
+            .clone()
+            .unwrap_or_else(|| cwd.join(crate::config::PROJECT_DATA_DIR));
         let store_dir = config
             .datastore
             .dir

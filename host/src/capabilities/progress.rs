@@ -30,8 +30,8 @@ impl ProgressSink for LogProgress {
 
     fn advance(&self, items: u64, bytes: u64) {
         let mut state = self.state.lock().expect("progress poisoned");
-        state.1 += items;
-        state.2 += bytes;
+        state.1 = state.1.saturating_add(items);
+        state.2 = state.2.saturating_add(bytes);
     }
 
     fn finish(&self) {

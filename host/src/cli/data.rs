@@ -281,7 +281,7 @@ fn put(context: &Context, model: &str, name: &str, file: Option<&Path>) -> anyho
             "{} {}: committed version {} ({}, sha256 {}, generation {})",
             report.model,
             report.name,
-            committed.version,
+            guest_text(&committed.version),
             human_bytes(committed.size),
             short(&committed.sha256),
             committed.generation
@@ -315,7 +315,9 @@ fn get(
             }
         };
         let what = || format!("{} {}", model_label(&model), guest_text(name));
-        let mut source = staged.open()?;
+        // At most one byte more than the index says: enough to see a file
+        // that is larger (a guest can make a sparse one of any size).
+        let mut source = staged.open()?.take(fetched.size.saturating_add(1));
         match output {
             Some(path) => deliver_to_file(&mut source, path, &fetched, what)?,
             None => {
@@ -351,7 +353,7 @@ fn get(
                 "{} {}: wrote version {} ({}) to {}",
                 report.model,
                 report.name,
-                fetched.version,
+                guest_text(&fetched.version),
                 human_bytes(fetched.size),
                 output.expect("checked").display()
             )
@@ -389,7 +391,7 @@ async fn latest_through_working_copy(
         return Ok(None);
     };
     let working = datastore.model_path(model).join(name);
-    let bytes = match staged.local.read(&working) {
+    let bytes = match staged.local.read(&working, entry.latest.size) {
         Ok(bytes) => bytes,
         Err(err) => {
             if LinkRefused::in_io(&err).is_some() {
@@ -480,9 +482,9 @@ fn list(context: &Context, model: &str) -> anyhow::Result<()> {
             writeln!(
                 out,
                 "{}  {}  {}  ({} versions kept)",
-                entry.name,
+                guest_text(&entry.name),
                 human_bytes(entry.latest.size),
-                entry.latest.version,
+                guest_text(&entry.latest.version),
                 entry.versions
             )?;
         }
@@ -502,16 +504,18 @@ fn history(context: &Context, model: &str, name: &str) -> anyhow::Result<()> {
                 writeln!(
                     out,
                     "{}  removed by {} (generation {})",
-                    v.version, v.writer, v.generation
+                    guest_text(&v.version),
+                    guest_text(&v.writer),
+                    v.generation
                 )?;
             } else {
                 writeln!(
                     out,
                     "{}  {}  sha256 {}  by {} (generation {})",
-                    v.version,
+                    guest_text(&v.version),
                     human_bytes(v.size),
                     short(&v.sha256),
-                    v.writer,
+                    guest_text(&v.writer),
                     v.generation
                 )?;
             }
@@ -540,7 +544,9 @@ fn remove(context: &Context, model: &str, name: &str) -> anyhow::Result<()> {
         writeln!(
             out,
             "{} {}: removed (tombstone version {})",
-            report.model, report.name, tombstone.version
+            report.model,
+            report.name,
+            guest_text(&tombstone.version)
         )
     })
 }

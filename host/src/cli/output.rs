@@ -109,7 +109,8 @@ pub const LIST_LIMIT: usize = 200;
 /// When writing fails.
 pub fn write_list<T: std::fmt::Display>(out: &mut dyn Write, items: &[T]) -> std::io::Result<()> {
     for item in items.iter().take(LIST_LIMIT) {
-        writeln!(out, "  {item}")?;
+        // One line per item, whatever it holds (items are often guest text).
+        writeln!(out, "  {}", crate::runtime::guest_text(&item.to_string()))?;
     }
     if items.len() > LIST_LIMIT {
         writeln!(

@@ -15,6 +15,7 @@ use crate::datastore::{
     Datastore, LeasePolicy, make_present, model_label, parse_models, under_leases,
 };
 use crate::exit::CommandFailed;
+use crate::locations::ENV_CONFIG;
 use crate::runtime::bindings::exports::silt::datastore::sync::SyncOptions;
 use crate::runtime::bindings::silt::datastore::types::{LockScope, ModelRef, Scope};
 
@@ -73,6 +74,15 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
                 .env(ENV_DATA_DIR, &data_dir)
                 .env(ENV_MODEL_DIR, &dirs[0])
                 .env(ENV_MODEL_DIRS, joined)
+                // A `silt` the command runs uses this configuration, wherever
+                // it is started (a model directory holds data, not config).
+                .envs(
+                    context
+                        .locations
+                        .config_file
+                        .as_ref()
+                        .map(|file| (ENV_CONFIG, file)),
+                )
                 // If we stop early (lease lost, signal), the command stops too.
                 .kill_on_drop(true)
                 .spawn()

@@ -219,5 +219,6 @@ fn write_local(datastore: &Datastore, relative: &Path, content: &[u8]) -> anyhow
 
 /// Reads a file of `datastore`'s local copy (never through a link).
 fn read_local(datastore: &Datastore, relative: &Path) -> Option<Vec<u8>> {
-    datastore.local().ok()?.read(relative).ok()
+    // The suite's files are small; a larger one is not what it wrote.
+    datastore.local().ok()?.read(relative, 1 << 20).ok()
 }

@@ -102,6 +102,9 @@ pub struct BackgroundStatus {
     pub last: Option<BackgroundState>,
 }
 
+/// Largest state file read back (it is a few hundred bytes).
+const STATE_LIMIT: u64 = 1 << 20;
+
 /// The background hydrator of the working copy in `local_dir`.
 #[derive(Debug, Clone)]
 pub struct BackgroundHydration {
@@ -135,7 +138,7 @@ impl BackgroundHydration {
     pub fn status(&self) -> anyhow::Result<BackgroundStatus> {
         let running = self.locks.try_exclusive(WORKER_LOCK)?.is_none();
         let last = Beneath::open(&host_state_dir(&self.local_dir))
-            .and_then(|dir| dir.read(STATE_FILE))
+            .and_then(|dir| dir.read(STATE_FILE, STATE_LIMIT))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
         Ok(BackgroundStatus { running, last })
@@ -262,8 +265,12 @@ impl BackgroundHydration {
                 .await;
             drop(guard);
             let report = report?;
-            state.files_fetched += report.stats.objects_downloaded;
-            state.bytes_fetched += report.stats.bytes_downloaded;
+            state.files_fetched = state
+                .files_fetched
+                .saturating_add(report.stats.objects_downloaded);
+            state.bytes_fetched = state
+                .bytes_fetched
+                .saturating_add(report.stats.bytes_downloaded);
             if report.objects_remaining > 0 {
                 // More slices to go: back at the front, after the lock
                 // was released (a waiting foreground command takes it).

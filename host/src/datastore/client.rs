@@ -406,7 +406,7 @@ impl Datastore {
         let problem = if !same_scope(&lease.scope, scope) {
             Some(format!(
                 "answered with a lease on {} when asked for {}",
-                scope_label(&lease.scope),
+                guest_text(&scope_label(&lease.scope)),
                 scope_label(scope)
             ))
         } else if !same_holder(&lease.holder, &self.holder) {

@@ -199,10 +199,18 @@ pub async fn hydrate_models(
         let _held = locks.foreground(Claim::Models(batch)).await?;
         let report = datastore.hydrate_scope(batch, latest_only(dry_run)).await?;
         progress.models_done += batch.len();
-        progress.fetched.objects += report.stats.objects_downloaded;
-        progress.fetched.bytes += report.stats.bytes_downloaded;
-        progress.already_present += report.objects_present;
-        progress.missing += report.objects_remaining;
+        progress.fetched.objects = progress
+            .fetched
+            .objects
+            .saturating_add(report.stats.objects_downloaded);
+        progress.fetched.bytes = progress
+            .fetched
+            .bytes
+            .saturating_add(report.stats.bytes_downloaded);
+        progress.already_present = progress
+            .already_present
+            .saturating_add(report.objects_present);
+        progress.missing = progress.missing.saturating_add(report.objects_remaining);
         on_progress(&progress);
     }
     Ok(progress)

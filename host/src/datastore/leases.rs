@@ -76,7 +76,8 @@ fn order(scope: &LockScope) -> (u8, String) {
     match scope {
         LockScope::Global => (0, String::new()),
         LockScope::Namespace => (1, String::new()),
-        LockScope::Model(model) => (2, super::model_label(model)),
+        // Raw names, not the display label (which is cut and escaped).
+        LockScope::Model(model) => (2, format!("{}\0{}", model.model_type, model.model_id)),
     }
 }
 

@@ -2,9 +2,11 @@
 
 use crate::runtime::bindings::silt::datastore::types::ModelRef;
 
-/// `type/id`, as users write it (the inverse of [`parse_model`]).
+/// `type/id`, as users write it (the inverse of [`parse_model`]), for
+/// display: a model an extension listed can be named anything, so the
+/// label is guest text, escaped and bounded (an ordinary name is unchanged).
 pub fn model_label(model: &ModelRef) -> String {
-    format!("{}/{}", model.model_type, model.model_id)
+    crate::runtime::guest_text(&format!("{}/{}", model.model_type, model.model_id))
 }
 
 /// Parses `vision/detector/m-42` into type `vision/detector`, id `m-42`.

@@ -16,7 +16,7 @@
 //!   while other foreground commands on other models go on.
 //! - `all`: shared by whoever works on some models, exclusive for a command
 //!   that works on every model (a pull of everything, setup).
-//! - `model-<hash>`: exclusive, one per model.
+//! - `model-<hash>`: exclusive, one per 16-bit hash of the model.
 //!
 //! Foreground commands take model locks in sorted order, so two of them
 //! never deadlock; the hydrator never waits while holding anything.
@@ -38,11 +38,23 @@ use crate::runtime::hex;
 /// `/cache`; nothing there is the host's, so no guest can delete a lock
 /// file from under a running silt or forge the hydrator's state.
 pub fn host_state_dir(local_dir: &Path) -> PathBuf {
-    let mut name = local_dir
+    // Lexically normal first: `a/b/..` names `a`, whose sibling is wanted,
+    // not `a/local-host` (which would be inside the working copy).
+    let mut normal = PathBuf::new();
+    for component in local_dir.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if normal.file_name().is_some() => {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    let mut name = normal
         .file_name()
         .map_or_else(|| "local".into(), ToOwned::to_owned);
     name.push("-host");
-    local_dir.with_file_name(name)
+    normal.with_file_name(name)
 }
 
 /// What a foreground command is about to touch.
@@ -86,9 +98,10 @@ impl WorkingCopyLocks {
             Claim::Models(models) => (models.to_vec(), false),
             Claim::Everything => (Vec::new(), true),
         };
-        // The order every foreground command takes them in (as leases).
-        models.sort_by_key(model_label);
-        models.dedup_by_key(|model| model_label(model));
+        // One global order of lock files (so two commands never wait on each
+        // other in a cycle); models sharing a lock file take it once.
+        models.sort_by_key(model_lock_name);
+        models.dedup_by_key(|model| model_lock_name(model));
         let mode = if everything {
             Mode::Exclusive
         } else {
@@ -195,18 +208,32 @@ async fn wait_for(file: &File, mode: Mode, what: &str) -> anyhow::Result<()> {
 }
 
 /// A file name for the model's lock: the model type may hold `/` and any
-/// character a file name cannot, so the name is a hash.
+/// character a file name cannot, so the name is a hash — cut to 16 bits, so
+/// an extension listing millions of models cannot make the host create
+/// millions of files. Models that share a file only share a lock.
 fn model_lock_name(model: &ModelRef) -> String {
     let mut hasher = Sha256::new();
     hasher.update(model.model_type.as_bytes());
     hasher.update([0]);
     hasher.update(model.model_id.as_bytes());
-    format!("model-{}", hex(&hasher.finalize()[..12]))
+    format!("model-{}", hex(&hasher.finalize()[..2]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_state_is_beside_the_working_copy_never_in_it() {
+        for (local, host) in [
+            ("/p/.silt/local", "/p/.silt/local-host"),
+            ("/p/.silt/local/", "/p/.silt/local-host"),
+            ("/p/wc/./", "/p/wc-host"),
+            ("/p/wc/sub/..", "/p/wc-host"),
+        ] {
+            assert_eq!(host_state_dir(Path::new(local)), Path::new(host), "{local}");
+        }
+    }
 
     fn model(id: &str) -> ModelRef {
         ModelRef {

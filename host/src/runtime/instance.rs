@@ -272,7 +272,8 @@ fn classify(
                 tracing::info!(
                     extension,
                     function,
-                    "the extension's wasm backtrace:\n{backtrace}"
+                    "the extension's wasm backtrace:\n{}",
+                    super::guest_text_limited(&backtrace.to_string(), 16 << 10)
                 );
             }
             RuntimeError::Trap {

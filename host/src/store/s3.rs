@@ -201,6 +201,8 @@ impl S3Store {
     }
 
     /// Maps an SDK error to a [`StoreError`] by HTTP status and error code.
+    /// (A `HEAD` on a missing bucket is a bare 404, indistinguishable from a
+    /// missing object; `silt datastore doctor` names the bucket.)
     fn error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
         &self,
         key: &str,
@@ -221,8 +223,20 @@ impl S3Store {
             (SdkError::DispatchFailure(failure), ..) => backend(
                 true,
                 format!(
-                    "`{key}`: cannot reach the server ({:?}); is it running?",
-                    failure.as_connector_error()
+                    "`{key}`: cannot reach the server: {}; is it running, and is the endpoint right?",
+                    failure.as_connector_error().map_or_else(
+                        || "the request could not be sent".to_owned(),
+                        |e| in_words(e)
+                    )
+                ),
+            ),
+            // Before the 404 arm: a missing bucket answers 404 too, and must
+            // not read as a missing object (or an empty listing).
+            (_, _, Some("NoSuchBucket")) => backend(
+                false,
+                format!(
+                    "bucket `{}` does not exist: create it, or fix `bucket` in [datastore.s3] of silt.toml",
+                    self.bucket
                 ),
             ),
             (_, Some(412), _) | (_, _, Some("PreconditionFailed")) => match context {
@@ -259,9 +273,6 @@ impl S3Store {
                     code.as_deref().unwrap_or("")
                 ),
             ),
-            (_, _, Some("NoSuchBucket")) => {
-                backend(false, format!("bucket `{}` does not exist", self.bucket))
-            }
             _ => {
                 let message = err
                     .message()
@@ -529,6 +540,22 @@ impl ObjectStore for S3Store {
             .map_err(|err| super::local_io(key, &std::io::Error::other(err)))?;
         self.send_put(key, body, mode).await
     }
+}
+
+/// An error and its causes in words, `outer: inner: innermost` (not the
+/// SDK's debug dump).
+fn in_words(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut words = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !words.contains(&text) {
+            words.push_str(": ");
+            words.push_str(&text);
+        }
+        cause = inner.source();
+    }
+    words
 }
 
 #[cfg(test)]

@@ -339,22 +339,31 @@ impl Worker {
                     let Ok(reply) = reply else {
                         return Err(self.overran(extension, function, runtime).await);
                     };
-                    if send(&mut self.stdin, &ToWorker::Import(reply))
-                        .await
-                        .is_err()
-                    {
-                        return Err(self.died(extension, function).await);
+                    // A worker that stops reading its answer must not hold
+                    // the host past the call's time either.
+                    let sending = Instant::now();
+                    let sent =
+                        tokio::time::timeout(own, send(&mut self.stdin, &ToWorker::Import(reply)))
+                            .await;
+                    own = own.saturating_sub(sending.elapsed());
+                    match sent {
+                        Err(_) => return Err(self.overran(extension, function, runtime).await),
+                        Ok(Err(_)) => return Err(self.died(extension, function).await),
+                        Ok(Ok(())) => {}
                     }
                 }
                 Ok(Ok(Some(FromWorker::Notify(notification)))) => {
+                    let serving = Instant::now();
                     imports::notify(&mut state, notification).await;
+                    own = own.saturating_sub(serving.elapsed());
                 }
                 Ok(Ok(Some(FromWorker::Done(result)))) => {
                     return result.map_err(|err| err.into_runtime(extension, function));
                 }
                 Ok(Ok(Some(other))) => {
                     return Err(failed(format!(
-                        "the worker broke the protocol in `{function}`: {other:?}"
+                        "the worker broke the protocol in `{function}`: {}",
+                        crate::runtime::guest_text(&format!("{other:?}"))
                     )));
                 }
                 Ok(Ok(None) | Err(_)) => return Err(self.died(extension, function).await),
@@ -447,7 +456,8 @@ async fn relay_log(
         };
         for &byte in &chunk[..read] {
             if byte == b'\n' {
-                let text = String::from_utf8_lossy(&line).into_owned();
+                // What a worker prints is guest text once the guest escaped.
+                let text = crate::runtime::guest_text(&String::from_utf8_lossy(&line));
                 line.clear();
                 tracing::debug!(target: "silt::worker", extension, "{text}");
                 let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());

@@ -196,13 +196,15 @@ impl WireError {
 
     /// The host's [`RuntimeError`] for this failure of `function` in `extension`.
     pub fn into_runtime(self, extension: &str, function: &'static str) -> RuntimeError {
+        // A worker whose guest escaped could write anything here.
+        let safe = |text: String| crate::runtime::guest_text_limited(&text, 8 << 10);
         let extension = extension.to_owned();
         match self {
             Self::Trap { trap, stderr } => RuntimeError::Trap {
                 extension,
                 function,
-                trap,
-                stderr,
+                trap: safe(trap),
+                stderr: safe(stderr),
             },
             Self::DeadlineExceeded { deadline_ms } => RuntimeError::DeadlineExceeded {
                 extension,
@@ -214,16 +216,19 @@ impl WireError {
                 function,
                 limit_mib,
             },
-            Self::Instantiate { detail } => RuntimeError::Instantiate { extension, detail },
+            Self::Instantiate { detail } => RuntimeError::Instantiate {
+                extension,
+                detail: safe(detail),
+            },
             Self::Host { detail } => RuntimeError::Host {
                 extension,
                 function,
-                detail,
+                detail: safe(detail),
             },
             Self::Other { message } => RuntimeError::Host {
                 extension,
                 function,
-                detail: message,
+                detail: safe(message),
             },
         }
     }
@@ -285,8 +290,14 @@ pub fn read_message<T: DeserializeOwned>(reader: &mut impl Read) -> io::Result<O
         Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(err) => return Err(err),
     }
-    let mut body = vec![0u8; frame_len(header)?];
-    reader.read_exact(&mut body)?;
+    // Grown as bytes arrive, not allocated from the header: a peer that
+    // announces 512 MiB and sends 4 bytes costs 4 bytes.
+    let len = frame_len(header)?;
+    let mut body = Vec::new();
+    reader.take(len as u64).read_to_end(&mut body)?;
+    if body.len() < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     decode(&body).map(Some)
 }
 
@@ -316,14 +327,29 @@ pub async fn receive<T: DeserializeOwned>(
         Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(err) => return Err(err),
     }
-    let mut body = vec![0u8; frame_len(header)?];
-    reader.read_exact(&mut body).await?;
+    let len = frame_len(header)?;
+    let mut body = Vec::new();
+    tokio::io::AsyncReadExt::take(reader, len as u64)
+        .read_to_end(&mut body)
+        .await?;
+    if body.len() < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     decode(&body).map(Some)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_announced_larger_than_it_is_fails_without_waiting_for_it() {
+        // The header claims the largest frame; four bytes follow.
+        let mut frame = (MAX_FRAME_BYTES as u32).to_le_bytes().to_vec();
+        frame.extend_from_slice(&[1, 2, 3, 4]);
+        let err = read_message::<ToWorker>(&mut frame.as_slice()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
 
     #[test]
     fn a_message_round_trips_and_eof_between_frames_is_none() {
