@@ -79,6 +79,14 @@ pub struct DatastoreConfig {
     pub namespace: Option<String>,
     /// Concurrent transfers of bulk downloads and uploads. Default 32.
     pub transfer_concurrency: usize,
+    /// How long one S3 request may wait to connect, and then for the
+    /// server's first answer, in milliseconds (a body that stops flowing
+    /// is caught by the client's stall protection). Default 10000.
+    pub request_timeout_ms: u64,
+    /// How long one store operation may take with its retries, in
+    /// milliseconds: a stalled or unreachable store is reported (exit 69)
+    /// after this. Default 25000.
+    pub operation_timeout_ms: u64,
     /// Use a store that failed `silt datastore doctor`'s conditional-write
     /// checks. Unsafe: concurrent writers can then lose updates. Default false.
     pub allow_unsafe_store: bool,
@@ -136,6 +144,8 @@ impl Default for DatastoreConfig {
             s3: None,
             namespace: None,
             transfer_concurrency: crate::capabilities::transfer::DEFAULT_CONCURRENCY,
+            request_timeout_ms: 10_000,
+            operation_timeout_ms: crate::store::DEFAULT_OPERATION_TIMEOUT.as_millis() as u64,
             allow_unsafe_store: false,
             extension: DEFAULT_DATASTORE_EXTENSION.to_owned(),
             local_dir: None,
@@ -274,6 +284,11 @@ impl Config {
         if self.datastore.backend == Backend::S3 && self.datastore.s3.is_none() {
             return Err(invalid(
                 "datastore.backend = \"s3\" needs a [datastore.s3] table with at least `bucket`",
+            ));
+        }
+        if self.datastore.request_timeout_ms == 0 || self.datastore.operation_timeout_ms == 0 {
+            return Err(invalid(
+                "datastore.request_timeout_ms and operation_timeout_ms must be greater than 0",
             ));
         }
         if !(1..=1024).contains(&self.datastore.transfer_concurrency) {

@@ -30,6 +30,13 @@ pub struct Seaweed {
     _watchdog: std::process::Child,
 }
 
+impl Seaweed {
+    /// The server's process id (to stop and resume it: SIGSTOP, SIGCONT).
+    pub fn pid(&self) -> u32 {
+        self._server.id()
+    }
+}
+
 /// The shared server of this test binary, started on first use.
 pub fn server() -> &'static Seaweed {
     static SERVER: OnceLock<Seaweed> = OnceLock::new();

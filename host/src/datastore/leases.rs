@@ -172,6 +172,22 @@ impl LeaseSet {
         let held = self.leases();
         release_all(&self.datastore, &held).await;
     }
+
+    /// Releases what is still ours, best effort, waiting at most `wait`:
+    /// after a signal or a lost lease silt exits promptly whatever the
+    /// store does (a lease left behind expires after its TTL).
+    pub async fn release_within(self, wait: Duration) {
+        self.renewer.abort();
+        let held = self.leases();
+        if tokio::time::timeout(wait, release_all(&self.datastore, &held))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the store did not answer within {wait:.1?}: leases left to expire after their TTL"
+            );
+        }
+    }
 }
 
 async fn acquire_one(
@@ -308,6 +324,10 @@ async fn renew_forever(
     }
 }
 
+/// How long releasing leases may hold up an exit after a signal or a lost
+/// lease.
+const RELEASE_WAIT: Duration = Duration::from_millis(700);
+
 /// Runs `work` under leases on `scopes`: acquires them (waiting as the policy
 /// allows), runs `work` until it finishes, a lease is lost or SIGINT/SIGTERM
 /// arrives, then releases every lease still ours. On loss or signal, `work`
@@ -324,12 +344,17 @@ pub async fn under_leases<T>(
 ) -> anyhow::Result<T> {
     let mut signals = Signals::listen()?;
     let leases = LeaseSet::acquire(datastore.clone(), scopes, policy, &mut signals).await?;
-    let result = tokio::select! {
-        result = work(&leases) => result,
-        detail = leases.lost() => Err(DatastoreError::LockLost { operation: "lease", detail }.into()),
-        interrupted = signals.recv() => Err(interrupted.into()),
+    let (result, promptly) = tokio::select! {
+        result = work(&leases) => (result, false),
+        detail = leases.lost() => (Err(DatastoreError::LockLost { operation: "lease", detail }.into()), true),
+        interrupted = signals.recv() => (Err(interrupted.into()), true),
     };
-    leases.release().await;
+    if promptly {
+        // Exit within a second of the signal or the loss.
+        leases.release_within(RELEASE_WAIT).await;
+    } else {
+        leases.release().await;
+    }
     result
 }
 

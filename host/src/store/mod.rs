@@ -28,7 +28,7 @@ pub use key::{InvalidKey, MAX_KEY_LEN, MAX_SEGMENT_LEN, ObjectKey};
 pub use memory::MemoryStore;
 pub use owned::put_owned;
 pub use prefix::Prefixed;
-pub use retry::{RetryPolicy, Retrying};
+pub use retry::{DEFAULT_OPERATION_TIMEOUT, RetryPolicy, Retrying};
 pub use s3::{S3Config, S3ConfigError, S3Store};
 
 /// An opaque object version token.

@@ -25,15 +25,27 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// Largest delay cap.
     pub max_delay: Duration,
+    /// Wall-clock time one operation may take, its retries included
+    /// (`[datastore] operation_timeout_ms`). A small request's attempt is
+    /// cut when the budget runs out; a transfer's is not (it may be long,
+    /// and the client's stall protection watches its progress), but it is
+    /// not retried past the budget.
+    pub budget: Duration,
 }
 
+/// Default of [`RetryPolicy::budget`]: a stalled store is reported (exit
+/// 69) within 25 s.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
+
 impl Default for RetryPolicy {
-    /// 6 attempts, 50 ms doubling to at most 2 s: ≈ 4 s of waiting at worst.
+    /// 6 attempts, 50 ms doubling to at most 2 s (≈ 4 s of waiting at
+    /// worst), within [`DEFAULT_OPERATION_TIMEOUT`].
     fn default() -> Self {
         Self {
             max_attempts: 6,
             base_delay: Duration::from_millis(50),
             max_delay: Duration::from_secs(2),
+            budget: DEFAULT_OPERATION_TIMEOUT,
         }
     }
 }
@@ -49,27 +61,79 @@ impl RetryPolicy {
         cap.mul_f64(jitter())
     }
 
-    /// Runs `attempt` until it succeeds, fails for good, or the attempts
-    /// run out; retryable backend failures are retried after [`Self::delay`].
-    /// The one retry loop: [`Retrying`] and streaming transfers (which must
-    /// restart their sink) both use it.
+    /// Runs `attempt` until it succeeds, fails for good, or the attempts or
+    /// the budget run out; retryable backend failures are retried after
+    /// [`Self::delay`]. Attempts are not cut (transfers: only the caller
+    /// can restart the sink). The one retry loop: [`Retrying`] and
+    /// streaming transfers both use it.
     ///
     /// # Errors
     /// The last failure; a retryable one says how many attempts were made.
-    pub async fn run<T, F, Fut>(&self, operation: &str, mut attempt: F) -> Result<T, StoreError>
+    pub async fn run<T, F, Fut>(&self, operation: &str, attempt: F) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
+        self.run_within(operation, None, attempt).await
+    }
+
+    /// [`Self::run`], each attempt cut when the budget runs out: for small
+    /// requests, which a stalled store would otherwise hold for good.
+    /// `store` names the store in the error.
+    ///
+    /// # Errors
+    /// As [`Self::run`], and a retryable backend failure when the budget
+    /// ran out during an attempt.
+    pub async fn run_bounded<T, F, Fut>(
+        &self,
+        store: &(dyn std::fmt::Display + Sync),
+        operation: &str,
+        attempt: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        self.run_within(operation, Some(store), attempt).await
+    }
+
+    async fn run_within<T, F, Fut>(
+        &self,
+        operation: &str,
+        cut_at_budget: Option<&(dyn std::fmt::Display + Sync)>,
+        mut attempt: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let started = tokio::time::Instant::now();
         let mut tries = 1;
         loop {
-            match attempt().await {
+            let outcome = match cut_at_budget {
+                None => attempt().await,
+                Some(store) => {
+                    let left = self.budget.saturating_sub(started.elapsed());
+                    match tokio::time::timeout(left, attempt()).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => Err(StoreError::Backend {
+                            store: store.to_string(),
+                            retryable: true,
+                            detail: format!("{operation}: no answer"),
+                        }),
+                    }
+                }
+            };
+            match outcome {
                 Err(StoreError::Backend {
                     retryable: true,
                     detail,
                     store,
-                }) if tries < self.max_attempts => {
+                }) if tries < self.max_attempts && started.elapsed() < self.budget => {
                     let delay = self.delay(tries);
+                    if tries == 1 {
+                        warn_retrying(&store, &detail, self.budget);
+                    }
                     tracing::debug!(%store, operation, attempt = tries, ?delay, "retrying after: {detail}");
                     tokio::time::sleep(delay).await;
                     tries += 1;
@@ -82,12 +146,36 @@ impl RetryPolicy {
                     return Err(StoreError::Backend {
                         store,
                         retryable: true,
-                        detail: format!("{detail} (gave up after {tries} attempts)"),
+                        detail: format!(
+                            "{detail} (gave up after {tries} attempts in {:.1} s; [datastore] operation_timeout_ms sets how long to try)",
+                            started.elapsed().as_secs_f64()
+                        ),
                     });
                 }
                 other => return other,
             }
         }
+    }
+}
+
+/// Says on stderr that the store is being retried — at most once every
+/// 5 s for the whole process (many transfers may be retrying at once).
+fn warn_retrying(store: &str, detail: &str, budget: Duration) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_MS: AtomicU64 = AtomicU64::new(0);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let last = LAST_MS.load(Ordering::Relaxed);
+    if now_ms.saturating_sub(last) >= 5_000
+        && LAST_MS
+            .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            "{store}: {detail}; retrying for up to {:.0} s",
+            budget.as_secs_f64()
+        );
     }
 }
 
@@ -104,12 +192,21 @@ fn jitter() -> f64 {
 pub struct Retrying<S> {
     inner: S,
     policy: RetryPolicy,
+    /// Until when operations fail at once: set when one gave up on a store
+    /// that stopped answering, so a command's next operations do not each
+    /// wait out a budget of their own (a stalled store ends a command in
+    /// one budget, not one per request it would have made).
+    silent_until: std::sync::Mutex<Option<(tokio::time::Instant, String)>>,
 }
 
 impl<S: ObjectStore> Retrying<S> {
     /// Wraps `inner` with `policy`.
     pub fn new(inner: S, policy: RetryPolicy) -> Self {
-        Self { inner, policy }
+        Self {
+            inner,
+            policy,
+            silent_until: std::sync::Mutex::new(None),
+        }
     }
 
     async fn run<T, F, Fut>(&self, operation: &str, attempt: F) -> Result<T, StoreError>
@@ -117,7 +214,48 @@ impl<S: ObjectStore> Retrying<S> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
-        self.policy.run(operation, attempt).await
+        self.unless_silent(self.policy.run_bounded(&self.inner, operation, attempt))
+            .await
+    }
+
+    /// Runs `operation` unless the store recently stopped answering; notes
+    /// when it gave up on one that did.
+    async fn unless_silent<T>(
+        &self,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let silent = self
+            .silent_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some((until, detail)) = silent
+            && tokio::time::Instant::now() < until
+        {
+            return Err(StoreError::Backend {
+                store: self.inner.to_string(),
+                retryable: true,
+                detail: format!("{detail}; not asked again in this command"),
+            });
+        }
+        let started = tokio::time::Instant::now();
+        let outcome = operation.await;
+        // Only when the whole budget went by without an answer: a burst of
+        // 5xx answers that used up the attempts quickly says nothing about
+        // the next request.
+        if let Err(StoreError::Backend {
+            retryable: true,
+            detail,
+            ..
+        }) = &outcome
+            && started.elapsed() >= self.policy.budget
+        {
+            *self.silent_until.lock().unwrap_or_else(|e| e.into_inner()) = Some((
+                tokio::time::Instant::now() + self.policy.budget,
+                detail.clone(),
+            ));
+        }
+        outcome
     }
 }
 
@@ -181,15 +319,16 @@ impl<S: ObjectStore> ObjectStore for Retrying<S> {
         file: std::fs::File,
         mode: PutMode,
     ) -> Result<Version, StoreError> {
-        // Each attempt reads the file from its start through its own handle.
-        self.run("put", || {
+        // Each attempt reads the file from its start through its own handle;
+        // a transfer's attempt is not cut (see `RetryPolicy::budget`).
+        self.unless_silent(self.policy.run("put", || {
             let attempt = file.try_clone();
             let mode = mode.clone();
             async move {
                 let attempt = attempt.map_err(|err| super::local_io(key, &err))?;
                 self.inner.put_file(key, attempt, mode).await
             }
-        })
+        }))
         .await
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{DirStore, ObjectStore, Prefixed, RetryPolicy, Retrying, S3Store, StoreError};
 use crate::config::{Backend, DatastoreConfig};
@@ -25,10 +26,13 @@ pub fn open(
                 retryable: false,
                 detail: "datastore.backend = \"s3\" needs a [datastore.s3] table".to_owned(),
             })?;
-            Arc::new(S3Store::new(s3).map_err(|err| StoreError::Backend {
-                store: format!("s3://{}", s3.bucket),
-                retryable: false,
-                detail: err.to_string(),
+            let request_timeout = Duration::from_millis(config.request_timeout_ms);
+            Arc::new(S3Store::with_timeout(s3, request_timeout).map_err(|err| {
+                StoreError::Backend {
+                    store: format!("s3://{}", s3.bucket),
+                    retryable: false,
+                    detail: err.to_string(),
+                }
             })?)
         }
     };
@@ -36,5 +40,9 @@ pub fn open(
         Some(namespace) => Arc::new(Prefixed::new(backend, namespace)?),
         None => backend,
     };
-    Ok(Arc::new(Retrying::new(scoped, RetryPolicy::default())))
+    let policy = RetryPolicy {
+        budget: Duration::from_millis(config.operation_timeout_ms),
+        ..RetryPolicy::default()
+    };
+    Ok(Arc::new(Retrying::new(scoped, policy)))
 }

@@ -63,6 +63,9 @@ pub enum S3ConfigError {
     NoBucket,
 }
 
+/// Default wait for a connection, and for the first byte of an answer.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// An S3 bucket (and prefix) as an [`ObjectStore`].
 #[derive(Clone)]
 pub struct S3Store {
@@ -93,6 +96,18 @@ impl S3Store {
     /// # Errors
     /// When the endpoint is malformed or plain http to a non-loopback host.
     pub fn new(config: &S3Config) -> Result<Self, S3ConfigError> {
+        Self::with_timeout(config, DEFAULT_REQUEST_TIMEOUT)
+    }
+
+    /// [`Self::new`] with `request_timeout` for connecting and for the
+    /// server's first answer to each request.
+    ///
+    /// # Errors
+    /// As [`Self::new`].
+    pub fn with_timeout(
+        config: &S3Config,
+        request_timeout: Duration,
+    ) -> Result<Self, S3ConfigError> {
         if config.bucket.is_empty() {
             return Err(S3ConfigError::NoBucket);
         }
@@ -118,10 +133,15 @@ impl S3Store {
             .region(Region::new(region))
             .credentials_provider(credentials)
             .retry_config(RetryConfig::disabled())
+            // Connecting, and the first byte of an answer, are bounded; a
+            // body that stops flowing is caught by the SDK's stall
+            // protection (on by default); an attempt as a whole is not
+            // (a large transfer is legitimately long). `Retrying` bounds
+            // the operation.
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .connect_timeout(request_timeout)
+                    .read_timeout(request_timeout)
                     .build(),
             )
             .force_path_style(config.path_style.unwrap_or(config.endpoint.is_some()));
@@ -220,6 +240,16 @@ impl S3Store {
         };
         match (&err, status, code.as_deref()) {
             (SdkError::TimeoutError(_), ..) => backend(true, format!("`{key}`: request timed out")),
+            (SdkError::DispatchFailure(failure), ..)
+                if failure.as_connector_error().is_some_and(|e| e.is_timeout()) =>
+            {
+                backend(
+                    true,
+                    format!(
+                        "`{key}`: the server did not answer in time (is it overloaded or stopped?)"
+                    ),
+                )
+            }
             (SdkError::DispatchFailure(failure), ..) => backend(
                 true,
                 format!(

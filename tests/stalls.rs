@@ -1,0 +1,108 @@
+//! A store that stops answering (SeaweedFS frozen with SIGSTOP) is reported
+//! in bounded time, and signals are honoured whatever the store does.
+//!
+//! One test function: the server of this binary is frozen and resumed in
+//! turn, so nothing else may use it meanwhile.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::project::{Backend, Project};
+
+const UNAVAILABLE: i32 = 69;
+
+fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) with a pid this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+}
+
+/// Resumes the server when dropped, so a failed assertion leaves it running.
+struct Frozen(u32);
+
+impl Frozen {
+    fn new(pid: u32) -> Self {
+        signal(pid, libc::SIGSTOP);
+        Self(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(self.0, libc::SIGCONT);
+    }
+}
+
+#[test]
+fn a_stalled_store_ends_in_bounded_time_and_signals_are_honoured() {
+    let project = Project::new(Backend::S3, "");
+    let input = project.write_input("input", "before the stall\n");
+    project.ok(&["data", "put", "t/m", "a.txt", &input]);
+    let server = support::seaweed::server().pid();
+
+    {
+        let _frozen = Frozen::new(server);
+
+        // With the defaults: exit 69 within 30 s, saying so while it waits.
+        let started = Instant::now();
+        let (code, _, stderr) = project.run(&["data", "list", "t/m"]);
+        let took = started.elapsed();
+        assert_eq!(code, UNAVAILABLE, "{stderr}");
+        assert!(took < Duration::from_secs(30), "took {took:?}: {stderr}");
+        assert!(stderr.contains("retrying for up to"), "{stderr}");
+        assert!(stderr.contains("operation_timeout_ms"), "{stderr}");
+
+        // SIGINT during a write under a lease: out within about a second.
+        let mut child = project
+            .silt()
+            .args(["data", "put", "t/m", "b.txt", &input])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        let interrupted = Instant::now();
+        signal(child.id(), libc::SIGINT);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if interrupted.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!("silt ignored SIGINT for 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let waited = interrupted.elapsed();
+        assert!(
+            waited < Duration::from_millis(1500),
+            "SIGINT took {waited:?} to act"
+        );
+        assert_ne!(status.code(), Some(0));
+    }
+
+    // Resumed: the datastore works again, the first write intact.
+    let names = project.file_names("t/m");
+    assert_eq!(names, ["a.txt"]);
+    project.ok(&["data", "put", "t/m", "b.txt", &input]);
+}
+
+#[test]
+fn the_operation_timeout_is_a_setting() {
+    // Its own datastore, and no server frozen: a port nothing listens on.
+    let port = support::seaweed::free_port();
+    let project = Project::new(Backend::Dir, "");
+    std::fs::write(
+        project.path().join("silt.toml"),
+        format!(
+            "[datastore]\nbackend = \"s3\"\noperation_timeout_ms = 1500\nrequest_timeout_ms = 500\n[datastore.s3]\nbucket = \"b\"\nendpoint = \"http://127.0.0.1:{port}\"\n"
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let (code, _, stderr) = project.run(&["data", "list", "t/m"]);
+    assert_eq!(code, UNAVAILABLE, "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{stderr}");
+    assert!(stderr.contains("gave up after"), "{stderr}");
+}
