@@ -471,3 +471,22 @@ fn a_commit_after_a_long_upload_keeps_its_renewed_lease() {
         });
     }
 }
+
+/// A `silt run` whose command writes 80 MB keeps its 2 s lease while the
+/// output is hashed and uploaded (renewal never waits behind that work).
+#[test]
+fn a_large_run_output_commits_under_a_short_ttl() {
+    let project = Project::new(support::project::Backend::S3, "[locks]\nttl_ms = 2000\n");
+    let (code, _, stderr) = project.run(&[
+        "run",
+        "--model",
+        "t/big",
+        "--",
+        "sh",
+        "-c",
+        "head -c 80000000 /dev/urandom > \"$SILT_MODEL_DIR/one.bin\"",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(project.file_names("t/big"), ["one.bin"]);
+    project.assert_no_leases();
+}

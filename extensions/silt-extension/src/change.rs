@@ -46,6 +46,7 @@ use crate::store;
 ///     Ok(I::commit(model, lease, &[change])?.version)
 /// }
 /// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// A new version of `name`, whose content is already stored under `version`.
     Put {

@@ -113,7 +113,10 @@ fn prepare(
             }
         }
     }
-    change::check_lease(lease, model)?;
+    // Only that it covers the model: its freshness was checked at the start
+    // of the call (this copy has aged by the hashing since), and the index's
+    // commit confirms it from the store.
+    change::covers(lease, model)?;
     Ok(Prepared {
         model: model.clone(),
         lease: lease.clone(),
@@ -403,6 +406,15 @@ impl<T: Index> Guest for T {
             Some(models) => models,
             None => local::known_models(DATA_AREA),
         };
+        if !options.dry_run {
+            // While the host's copies of the leases are fresh: hashing a
+            // large working copy can take longer than a copy stays fresh.
+            for lease in &options.leases {
+                if let LockScope::Model(model) = &lease.scope {
+                    change::check_lease(lease, model)?;
+                }
+            }
+        }
         let mut stats = no_transfers();
         let mut changed = Vec::new();
         let mut committed_models = 0;

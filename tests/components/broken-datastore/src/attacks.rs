@@ -105,14 +105,7 @@ fn with_unicode_sha256(change: &Change) -> Change {
             size: *size,
             sha256: "é".repeat(32),
         },
-        Change::Remove { name, version } => Change::Remove {
-            name: name.clone(),
-            version: version.clone(),
-        },
-        Change::Trim { keep, version } => Change::Trim {
-            keep: *keep,
-            version: version.clone(),
-        },
+        other => other.clone(),
     }
 }
 
@@ -143,14 +136,7 @@ fn renamed(model: &ModelRef, changes: &[Change], suffix: &str) -> Result<Vec<Cha
                     sha256: sha256.clone(),
                 }
             }
-            Change::Remove { name, version } => Change::Remove {
-                name: name.clone(),
-                version: version.clone(),
-            },
-            Change::Trim { keep, version } => Change::Trim {
-                keep: *keep,
-                version: version.clone(),
-            },
+            other => other.clone(),
         });
     }
     Ok(renamed)
