@@ -431,3 +431,42 @@ fn an_unreachable_server_is_said_in_words() {
         "a debug dump: {stderr}"
     );
 }
+
+/// A pull killed after a file landed but before its stamp was saved leaves
+/// the newer content under an older stamp. That is not an edit: the next
+/// sync must neither commit it over a newer acknowledged version nor call
+/// it a conflict. (The state is made exactly: the file replaced, the
+/// sidecar left as it was.)
+#[test]
+fn a_killed_pull_never_commits_its_landed_file_over_newer_work() {
+    for (backend, extension) in combinations() {
+        let a = Project::with_extension(backend, extension, "");
+        let b = a.another_clone();
+        let v1 = a.write_input("v1", "version 1\n");
+        let v2 = a.write_input("v2", "version 2\n");
+        let v3 = a.write_input("v3", "version 3, acknowledged\n");
+        a.ok(&["data", "put", "t/m", "f.txt", &v1]);
+        b.ok(&["datastore", "sync"]);
+        let working = b.model_dir("t/m").join("f.txt");
+        assert_eq!(std::fs::read_to_string(&working).unwrap(), "version 1\n");
+        a.ok(&["data", "put", "t/m", "f.txt", &v2]);
+        // B's pull of version 2 was killed after the rename: the content
+        // landed, the sidecar still says version 1.
+        std::fs::write(&working, "version 2\n").unwrap();
+        // Meanwhile A commits version 3 (acknowledged).
+        a.ok(&["data", "put", "t/m", "f.txt", &v3]);
+        let (code, _, stderr) = b.run(&["datastore", "sync"]);
+        assert_eq!(code, 0, "{backend:?} {extension}: {stderr}");
+        assert!(!stderr.contains("kept the local edit"), "{stderr}");
+        let latest = a.ok(&["data", "get", "t/m", "f.txt"]);
+        assert_eq!(
+            latest, "version 3, acknowledged\n",
+            "{backend:?} {extension}: an acknowledged write was overwritten"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&working).unwrap(),
+            "version 3, acknowledged\n",
+            "{backend:?} {extension}: B was not brought up to date"
+        );
+    }
+}

@@ -204,8 +204,22 @@ pub fn plan(model: &ModelRef, sidecar: &mut Sidecar, only_present: bool) -> Resu
         match (stamped, on_disk) {
             (Some(version), true) => {
                 if !unmodified(sidecar, model, name)? {
-                    if version != latest.version {
-                        plan.conflicts.push(name.clone());
+                    // Content equal to a committed version is never an edit
+                    // (a pull killed after the file landed but before its
+                    // stamp was saved leaves exactly that): adopt it at that
+                    // version, then bring it up to date like any other.
+                    let (sha256, _) = local::hash_file(&path)?;
+                    match partition.version_with_sha256(name, &sha256) {
+                        Some(entry) if entry.version == latest.version => {
+                            local::stamp(sidecar, model, name, &latest.version, &sha256);
+                            plan.present += 1;
+                        }
+                        Some(entry) => {
+                            local::stamp(sidecar, model, name, &entry.version, &sha256);
+                            plan.downloads.push((name.clone(), latest.clone()));
+                        }
+                        None if version != latest.version => plan.conflicts.push(name.clone()),
+                        None => {}
                     }
                 } else if version == latest.version {
                     plan.present += 1;

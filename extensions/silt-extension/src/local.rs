@@ -531,20 +531,17 @@ pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChang
             continue;
         }
         let (sha256, size, mtime_ns) = hash_stable(&path)?;
-        // Same content as what we last synced, or as a committed version
-        // (the latest, or an older one a lost sidecar forgot we hold):
-        // nothing to commit, only the stamp to refresh. Hydration then
-        // brings an older version up to date instead of pushing it back.
-        // With a stamp, an older version's content is a deliberate revert
-        // and is pushed like any edit.
+        // Same content as what we last synced, or as any committed version
+        // (the latest, or an older one a lost sidecar or a killed pull left
+        // unstamped): nothing to commit, only the stamp to refresh.
+        // Hydration then brings an older version up to date instead of
+        // pushing it back over newer ones. Content equal to a committed
+        // version is never an edit (to bring an old version back, commit it
+        // with `silt data put`).
         let partition = sidecar.partition.as_ref();
         let known = match stamp {
             Some(s) if s.sha256 == sha256 => Some(s.version.clone()),
-            Some(_) => partition
-                .and_then(|p| p.live(name))
-                .filter(|latest| latest.sha256 == sha256)
-                .map(|latest| latest.version.clone()),
-            None => partition
+            _ => partition
                 .and_then(|p| p.version_with_sha256(name, &sha256))
                 .map(|entry| entry.version.clone()),
         };
