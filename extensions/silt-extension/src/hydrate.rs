@@ -27,7 +27,7 @@
 use crate::exports::silt::datastore::hydration::{Guest, HydrateOptions, HydrateReport};
 use crate::layout::{self, DATA_AREA};
 use crate::local::{self, Sidecar};
-use crate::partition::Entry;
+use crate::partition::{Entry, Partition};
 use crate::silt::datastore::object_store::{self, DownloadItem};
 use crate::silt::datastore::types::{Error, ModelRef, TransferStats};
 use crate::store;
@@ -159,6 +159,33 @@ fn unmodified(sidecar: &mut Sidecar, model: &ModelRef, name: &str) -> Result<boo
     Ok(true)
 }
 
+/// Adopts the working-copy file `name` when its content is a committed
+/// version: stamps it at that version and plans bringing it up to date
+/// (nothing to fetch when it is the latest). False when its content is no
+/// committed version: a local edit.
+fn adopt_if_committed(
+    sidecar: &mut Sidecar,
+    model: &ModelRef,
+    name: &str,
+    partition: &Partition,
+    plan: &mut Plan,
+) -> Result<bool, Error> {
+    let (sha256, _) = local::hash_file(&layout::working_path(model, name))?;
+    let Some(entry) = partition.version_with_sha256(name, &sha256) else {
+        return Ok(false);
+    };
+    local::stamp(sidecar, model, name, &entry.version, &sha256);
+    let latest = partition
+        .latest(name)
+        .expect("a committed name has versions");
+    if entry.version == latest.version {
+        plan.present += 1;
+    } else {
+        plan.downloads.push((name.to_owned(), latest.clone()));
+    }
+    Ok(true)
+}
+
 /// Plans the working copy of `model` against `sidecar.partition`. With
 /// `only_present`, files that are not in the working copy stay absent.
 ///
@@ -206,20 +233,10 @@ pub fn plan(model: &ModelRef, sidecar: &mut Sidecar, only_present: bool) -> Resu
                 if !unmodified(sidecar, model, name)? {
                     // Content equal to a committed version is never an edit
                     // (a pull killed after the file landed but before its
-                    // stamp was saved leaves exactly that): adopt it at that
-                    // version, then bring it up to date like any other.
-                    let (sha256, _) = local::hash_file(&path)?;
-                    match partition.version_with_sha256(name, &sha256) {
-                        Some(entry) if entry.version == latest.version => {
-                            local::stamp(sidecar, model, name, &latest.version, &sha256);
-                            plan.present += 1;
-                        }
-                        Some(entry) => {
-                            local::stamp(sidecar, model, name, &entry.version, &sha256);
-                            plan.downloads.push((name.clone(), latest.clone()));
-                        }
-                        None if version != latest.version => plan.conflicts.push(name.clone()),
-                        None => {}
+                    // stamp was saved leaves exactly that).
+                    let adopted = adopt_if_committed(sidecar, model, name, &partition, &mut plan)?;
+                    if !adopted && version != latest.version {
+                        plan.conflicts.push(name.clone());
                     }
                 } else if version == latest.version {
                     plan.present += 1;
@@ -233,17 +250,8 @@ pub fn plan(model: &ModelRef, sidecar: &mut Sidecar, only_present: bool) -> Resu
                 // Not stamped (new here, or the sidecar was lost): adopt it
                 // if it is a committed version — refreshing it when it is an
                 // older one — else it is a local edit.
-                let (sha256, _) = local::hash_file(&path)?;
-                match partition.version_with_sha256(name, &sha256) {
-                    Some(entry) if entry.version == latest.version => {
-                        local::stamp(sidecar, model, name, &latest.version, &sha256);
-                        plan.present += 1;
-                    }
-                    Some(entry) => {
-                        local::stamp(sidecar, model, name, &entry.version, &sha256);
-                        plan.downloads.push((name.clone(), latest.clone()));
-                    }
-                    None => plan.conflicts.push(name.clone()),
+                if !adopt_if_committed(sidecar, model, name, &partition, &mut plan)? {
+                    plan.conflicts.push(name.clone());
                 }
             }
             (None, false) if !only_present => plan.downloads.push((name.clone(), latest.clone())),
