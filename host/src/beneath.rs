@@ -237,8 +237,7 @@ impl Beneath {
     }
 
     /// A fresh name in `relative`'s directory for a temporary file:
-    /// `.<name>.silt-tmp.<pid>.<n>`, the shape [`crate::datastore`]'s
-    /// leftover cleaning recognises.
+    /// `.<name>.silt-tmp.<pid>.<n>`, the shape [`temp_owner_pid`] recognises.
     ///
     /// # Errors
     /// When `relative` has no file name.
@@ -253,7 +252,7 @@ impl Beneath {
         let temp = format!(
             ".{}{}{}.{}",
             name.to_string_lossy(),
-            crate::capabilities::transfer::TEMP_MARKER,
+            TEMP_MARKER,
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
@@ -422,6 +421,22 @@ fn checked(relative: &Path) -> io::Result<&Path> {
     }
 }
 
+/// The marker in temporary names: `.<name>.silt-tmp.<pid>.<n>`.
+pub const TEMP_MARKER: &str = ".silt-tmp.";
+
+/// The pid of the process that is (or was) writing `file_name`, when it is
+/// one of [`Beneath::temp_beside`]'s temporary names (what cleaning up
+/// after a killed process looks for).
+pub fn temp_owner_pid(file_name: &str) -> Option<u32> {
+    if !file_name.starts_with('.') {
+        return None;
+    }
+    let (_, rest) = file_name.rsplit_once(TEMP_MARKER)?;
+    let (pid, counter) = rest.split_once('.')?;
+    counter.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
 /// A path the host refused because a symbolic link was in the way (or it
 /// would have left the root). Carried inside the `io::Error` so callers can
 /// tell it from an ordinary I/O failure (exit code 65).
@@ -543,6 +558,22 @@ mod tests {
         std::fs::write(root.join("big"), vec![7u8; 100]).unwrap();
         assert!(root.read("big", 99).is_err());
         assert_eq!(root.read("big", 100).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn temporary_names_carry_the_writing_pid() {
+        let (_dir, root, _outside) = fixture();
+        let temp = root.temp_beside(Path::new("data/t/m/weights.bin")).unwrap();
+        assert_eq!(temp.parent().unwrap(), Path::new("data/t/m"));
+        let name = temp.file_name().unwrap().to_str().unwrap();
+        assert_eq!(temp_owner_pid(name), Some(std::process::id()));
+        assert_eq!(temp_owner_pid("weights.bin"), None);
+        assert_eq!(temp_owner_pid(".weights.bin.silt-tmp.4242.7"), Some(4242));
+        assert_eq!(temp_owner_pid(".a.silt-tmp.b.silt-tmp.17.0"), Some(17));
+        assert_eq!(temp_owner_pid("weights.bin.silt-tmp.4242.7"), None);
+        assert_eq!(temp_owner_pid(".weights.bin"), None);
+        assert_eq!(temp_owner_pid(".x.silt-tmp.12"), None);
+        assert_eq!(temp_owner_pid(".x.silt-tmp.pid.1"), None);
     }
 
     #[test]

@@ -234,21 +234,6 @@ async fn download_attempt(
     Ok(Ok(meta))
 }
 
-/// The marker in temporary download names: `.<name>.silt-tmp.<pid>.<n>`.
-pub(crate) const TEMP_MARKER: &str = ".silt-tmp.";
-
-/// The pid of the process that is (or was) writing `file_name`, when it is
-/// one of [`Beneath::temp_beside`]'s temporary names.
-pub fn temp_owner_pid(file_name: &str) -> Option<u32> {
-    if !file_name.starts_with('.') {
-        return None;
-    }
-    let (_, rest) = file_name.rsplit_once(TEMP_MARKER)?;
-    let (pid, counter) = rest.split_once('.')?;
-    counter.parse::<u64>().ok()?;
-    pid.parse().ok()
-}
-
 /// Creates the temporary file (and the target's parent directories).
 fn create_temp(cache: &Beneath, temp: &std::path::Path) -> std::io::Result<std::fs::File> {
     cache.create_new(temp)
@@ -341,32 +326,4 @@ pub async fn upload(
         }
     })
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temporary_names_carry_the_writing_pid() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Beneath::open(dir.path()).unwrap();
-        let temp = cache
-            .temp_beside(std::path::Path::new("data/t/m/weights.bin"))
-            .unwrap();
-        assert_eq!(temp.parent().unwrap(), std::path::Path::new("data/t/m"));
-        let name = temp.file_name().unwrap().to_str().unwrap();
-        assert_eq!(temp_owner_pid(name), Some(std::process::id()));
-        assert_eq!(temp_owner_pid("weights.bin"), None);
-    }
-
-    #[test]
-    fn recognises_only_temporary_download_names() {
-        assert_eq!(temp_owner_pid(".weights.bin.silt-tmp.4242.7"), Some(4242));
-        assert_eq!(temp_owner_pid(".a.silt-tmp.b.silt-tmp.17.0"), Some(17));
-        assert_eq!(temp_owner_pid("weights.bin.silt-tmp.4242.7"), None);
-        assert_eq!(temp_owner_pid(".weights.bin"), None);
-        assert_eq!(temp_owner_pid(".x.silt-tmp.12"), None);
-        assert_eq!(temp_owner_pid(".x.silt-tmp.pid.1"), None);
-    }
 }

@@ -7,8 +7,7 @@
 
 use std::path::Path;
 
-use crate::beneath::{Beneath, EntryKind};
-use crate::capabilities::transfer::temp_owner_pid;
+use crate::beneath::{Beneath, EntryKind, temp_owner_pid};
 
 /// Removes, under `relative` in the local copy `local`, the temporary
 /// download files of processes that no longer run. Returns how many were
