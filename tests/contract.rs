@@ -190,7 +190,7 @@ fn an_extension_without_locks_fails_with_readable_reasons() {
 #[test]
 fn a_deliberately_broken_extension_fails_with_readable_reasons() {
     // tests/components/broken-datastore: leases exclude nobody, commits
-    // ignore leases. Everything else works.
+    // ignore leases and base versions. Everything else works.
     let home = tempfile::tempdir().unwrap();
     let path = component("broken-datastore");
     let (code, report, stderr) = suite(home.path(), &[path.to_str().unwrap()], "in-process");
@@ -220,5 +220,11 @@ fn a_deliberately_broken_extension_fails_with_readable_reasons() {
     let (_, typed, why) = outcome("mistakes get typed errors");
     assert_eq!(typed, "fail");
     assert!(why.contains("forged lease"), "{why}");
-    assert_eq!(report["failed"], 3, "{report}");
+    let (_, conflicts, why) = outcome("an edit of an older version is a conflict");
+    assert_eq!(conflicts, "fail");
+    assert!(
+        why.contains("older version as its base: expected conflict, but it succeeded"),
+        "{why}"
+    );
+    assert_eq!(report["failed"], 4, "{report}");
 }

@@ -12,7 +12,7 @@ use silt::capabilities::progress::LogProgress;
 use silt::config::RuntimeConfig;
 use silt::runtime::bindings::ExtensionError;
 use silt::runtime::bindings::exports::silt::datastore::sync::{SetupOptions, SyncOptions};
-use silt::runtime::bindings::silt::datastore::types::Scope;
+use silt::runtime::bindings::silt::datastore::types::{LocalEdits, Scope};
 use silt::runtime::{ExtensionInstance, Grants, Origin, Runtime, RuntimeError};
 use silt::store::{MemoryStore, ObjectKey, ObjectStore};
 use support::{component, runtime, runtime_with};
@@ -277,6 +277,7 @@ async fn hello_syncs_through_the_object_store_and_bulk_transfers() {
         leases: Vec::new(),
         dry_run,
         fetch_missing: false,
+        local_edits: LocalEdits::Keep,
     };
 
     let mut instance = runtime.instantiate(&loaded, grants.clone()).await.unwrap();
@@ -451,6 +452,7 @@ async fn time_in_bulk_transfers_does_not_count_against_the_deadline() {
             leases: Vec::new(),
             dry_run: false,
             fetch_missing: false,
+            local_edits: LocalEdits::Keep,
         })
         .await
         .expect("a 600 ms download inside a 300 ms deadline: transfer time is the host's")

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use silt::datastore::{Datastore, make_present};
 use silt::runtime::bindings::exports::silt::datastore::sync::SetupOptions;
-use silt::runtime::bindings::silt::datastore::types::ModelRef;
+use silt::runtime::bindings::silt::datastore::types::{LocalEdits, ModelRef};
 use support::project::{Backend, EXTENSIONS, Project};
 use support::recording_store::Recording;
 
@@ -188,7 +188,9 @@ fn a_lazy_clone_reads_only_metadata_and_the_model_it_uses() {
                 setup_reads.iter().all(|key| !key.starts_with("data/")),
                 "{extension}: setup read data: {setup_reads:?}"
             );
-            let (presence, _held) = make_present(&datastore, &[model("a")]).await.unwrap();
+            let (presence, _held) = make_present(&datastore, &[model("a")], LocalEdits::Keep)
+                .await
+                .unwrap();
             assert_eq!(presence.fetched.objects, 2, "{extension}");
             assert!(presence.full_pull_because.is_none());
             let reads = recording.take_reads();
@@ -221,7 +223,9 @@ fn a_failed_scoped_hydration_falls_back_to_a_full_pull_and_says_so() {
         runtime.block_on(async {
             let (recording, datastore) = recorded_clone(&clone, extension).await;
             recording.fail_next_downloads(1);
-            let (presence, _held) = make_present(&datastore, &[model("a")]).await.unwrap();
+            let (presence, _held) = make_present(&datastore, &[model("a")], LocalEdits::Keep)
+                .await
+                .unwrap();
             let reason = presence.full_pull_because.expect("a fallback");
             assert!(
                 reason.contains("hydrating t/a failed") && reason.contains("full pull"),

@@ -461,7 +461,13 @@ fn a_commit_after_a_long_upload_keeps_its_renewed_lease() {
             .await
             .unwrap();
             let put = datastore
-                .put_file(&model, "weights.bin", staged, &leases.leases()[0])
+                .put_file(
+                    &model,
+                    "weights.bin",
+                    staged,
+                    &silt::runtime::bindings::silt::datastore::types::Base::Any,
+                    &leases.leases()[0],
+                )
                 .await;
             leases.release().await;
             let version = put.unwrap_or_else(|err| panic!("{extension}: {err:#}"));

@@ -5,6 +5,7 @@
 //! | 0 | success |
 //! | 1 | failure (I/O, backend, not found) |
 //! | 2 | bad command line (clap) |
+//! | 3 | conflict: a file changed in the store since the version the local edit was made from (nothing committed; resolve with `--theirs` or `--ours`) |
 //! | 65 | invalid input: not a valid extension, corrupt data, a link planted in the working copy |
 //! | 69 | the store is unreachable, refuses us, or cannot be trusted |
 //! | 70 | an extension crashed, timed out or exceeded its memory limit |
@@ -22,6 +23,8 @@ use crate::store::StoreError;
 
 /// Any other failure (0 is success, 2 is clap's bad command line).
 pub const FAILURE: u8 = 1;
+/// A commit refused because the store moved on from an edit's base.
+pub const CONFLICT: u8 = 3;
 /// Invalid input data (sysexits `EX_DATAERR`).
 pub const DATA_ERROR: u8 = 65;
 /// The store is unavailable or untrustworthy (sysexits `EX_UNAVAILABLE`).
@@ -112,8 +115,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                 DatastoreError::Corrupt { .. } | DatastoreError::InvalidInput { .. } => DATA_ERROR,
                 DatastoreError::Backend { .. } => UNAVAILABLE,
                 DatastoreError::Misbehaved { .. } => EXTENSION_FAILED,
+                DatastoreError::Conflict { .. } => CONFLICT,
                 DatastoreError::NotFound { .. }
-                | DatastoreError::Conflict { .. }
+                | DatastoreError::Raced { .. }
                 | DatastoreError::NotSupported { .. } => FAILURE,
             };
         }

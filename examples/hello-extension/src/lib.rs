@@ -14,7 +14,7 @@ wit_bindgen::generate!({
 use exports::silt::datastore::{capabilities, hydration, locks, models, sync};
 use silt::datastore::object_store::{self, DownloadItem, PutMode, StoreError, UploadItem};
 use silt::datastore::types::{
-    BackendFailure, Error, Lease, LockInfo, LockScope, ModelRef, Scope, TransferStats,
+    BackendFailure, Base, Error, Lease, LockInfo, LockScope, ModelRef, Scope, TransferStats,
 };
 use silt::datastore::{log, progress};
 
@@ -101,6 +101,8 @@ impl sync::Guest for Hello {
             stats,
             summary: format!("{} objects", changed.len()),
             changed,
+            // It keeps no versions, so it has no conflicts to set aside.
+            set_aside: Vec::new(),
         })
     }
 
@@ -129,6 +131,7 @@ impl sync::Guest for Hello {
             stats,
             summary: format!("{} files", changed.len()),
             changed,
+            set_aside: Vec::new(),
         })
     }
 
@@ -286,6 +289,7 @@ impl models::Guest for Hello {
         _model: ModelRef,
         _name: String,
         _cache_path: String,
+        _base: Base,
         _lease: Lease,
     ) -> Result<models::FileVersion, Error> {
         Err(Error::NotSupported(
@@ -305,6 +309,7 @@ impl models::Guest for Hello {
     fn remove_file(
         _model: ModelRef,
         _name: String,
+        _base: Base,
         _lease: Lease,
     ) -> Result<models::FileVersion, Error> {
         Err(Error::NotSupported(

@@ -155,6 +155,16 @@ export function writeJson(path: string, value: unknown): void {
   cacheDir().renameAt(temporary, cacheDir(), path);
 }
 
+/** Moves the cache file `from` to `to`, creating `to`'s directory. */
+export function moveFile(from: string, to: string): void {
+  makeDirs(parentOf(to));
+  try {
+    cacheDir().renameAt(from, cacheDir(), to);
+  } catch (thrown) {
+    throw invalidInput(`cannot move cache file ${from} to ${to}: ${codeOf(thrown)}`);
+  }
+}
+
 /** Removes a cache file; a missing one is fine. */
 export function removeFile(path: string): void {
   try {

@@ -1,12 +1,12 @@
 // Commits: one compare-and-swap of the model's partition, fenced by the
 // writer's lease, so writers of different models never meet.
 
-import * as objectStore from 'silt:datastore/object-store@0.4.0';
-import type { Lease, ModelRef } from 'silt:datastore/types@0.4.0';
-import { lockLost } from './errors.js';
+import * as objectStore from 'silt:datastore/object-store@0.5.0';
+import type { Base, Conflict, Lease, ModelRef } from 'silt:datastore/types@0.5.0';
+import { conflict, lockLost } from './errors.js';
 import { modelName } from './layout.js';
 import { confirm } from './leases.js';
-import { updatePartition, type Entry } from './partition.js';
+import { latest, updatePartition, type Entry, type Partition } from './partition.js';
 import { randomToken } from './token.js';
 
 /** A change to one name: new content in `blob`, or a tombstone (no `sha256`). */
@@ -15,13 +15,47 @@ export interface Change {
   size: number;
   sha256?: string;
   blob?: string;
+  /** What the name's latest version must be for the commit to land. */
+  base: Base;
+}
+
+/** True when `latest` (a tombstone included) satisfies `base`. */
+export function holds(base: Base, latestEntry: Entry | undefined): boolean {
+  switch (base.tag) {
+    case 'any':
+      return true;
+    case 'absent':
+      return latestEntry === undefined || latestEntry.deleted;
+    case 'version':
+      return latestEntry?.version === base.val;
+  }
+}
+
+/** The changes whose base `partition` does not satisfy, as the contract reports them. */
+export function conflictsOf(model: ModelRef, partition: Partition, changes: Change[]): Conflict[] {
+  return changes.flatMap((change): Conflict[] => {
+    const found = latest(partition, change.name);
+    if (holds(change.base, found)) return [];
+    return [
+      {
+        model,
+        name: change.name,
+        base: change.base.tag === 'version' ? change.base.val : undefined,
+        latest: found?.version,
+        latestWriter: found?.writer ?? '',
+        latestDeleted: found?.deleted ?? false,
+      },
+    ];
+  });
 }
 
 /**
  * Commits `changes` to the model's partition under `held`: the lease must
  * still hold the model's lock (see `confirm`), and the partition's fence
- * must not be above its generation. Retried when another commit of the
- * model won the race. Versions past `retain` (the datastore's retention)
+ * must not be above its generation, and every change's base must hold in
+ * the partition this attempt read (`conflict` otherwise: checked inside the
+ * compare-and-swap, so no commit slips in between). Retried when another
+ * commit of the model won the race. Versions past `retain` (the datastore's retention)
  * leave the index and their blobs are deleted.
  */
 export function commit(model: ModelRef, held: Lease, changes: Change[], retain: number): Entry[] {
@@ -34,6 +68,8 @@ export function commit(model: ModelRef, held: Lease, changes: Change[], retain: 
         `${modelName(model)} is fenced at generation ${partition.generation}; this lease has ${generation} (it was taken over)`,
       );
     }
+    const refused = conflictsOf(model, partition, changes);
+    if (refused.length > 0) throw conflict(refused);
     const now = Date.now();
     const made = changes.map(
       (change, i): Entry => ({

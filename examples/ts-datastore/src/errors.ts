@@ -2,8 +2,8 @@
 // turned into it. An export reports an error by throwing the variant value
 // (`{ tag, val }`); componentize-js turns the throw into `result::err`.
 
-import type { Error as DatastoreError, LockInfo } from 'silt:datastore/types@0.4.0';
-import type { StoreError } from 'silt:datastore/object-store@0.4.0';
+import type { Conflict, Error as DatastoreError, LockInfo } from 'silt:datastore/types@0.5.0';
+import type { StoreError } from 'silt:datastore/object-store@0.5.0';
 
 export type { DatastoreError };
 
@@ -20,6 +20,8 @@ export const preconditionFailed = (what: string): DatastoreError => ({
   tag: 'precondition-failed',
   val: what,
 });
+/** `conflict`: files changed in the store since the versions the changes were based on. */
+export const conflict = (found: Conflict[]): DatastoreError => ({ tag: 'conflict', val: found });
 /** `corrupt`: an object in the store or the cache is malformed. */
 export const corrupt = (object: string, detail: string): DatastoreError => ({
   tag: 'corrupt',

@@ -3,18 +3,22 @@
 // is never overwritten, a locally removed file never fetched back, and an
 // outdated untouched file is refreshed.
 
-import type { HydrateOptions, HydrateReport } from 'silt:datastore/hydration@0.4.0';
-import type { ModelRef } from 'silt:datastore/types@0.4.0';
+import type { HydrateOptions, HydrateReport } from 'silt:datastore/hydration@0.5.0';
+import type { LocalEdits, ModelRef } from 'silt:datastore/types@0.5.0';
 import { invalidInput, notFound } from './errors.js';
 import { checkModel, checkName, DATA_DIR } from './layout.js';
 import { latest, readLayout, readPartition } from './partition.js';
 import { downloadAll } from './store.js';
+import { restore, SetAside } from './set_aside.js';
 import { noStats } from './sync.js';
 import * as workingCopy from './working_copy.js';
 
 export function hydrateScope(models: ModelRef[], options: HydrateOptions): HydrateReport {
   readLayout();
-  const report: HydrateReport = { stats: noStats(), objectsPresent: 0n, objectsRemaining: 0n };
+  const aside = new SetAside();
+  const report: HydrateReport = { stats: noStats(), objectsPresent: 0n, objectsRemaining: 0n, setAside: aside.moved };
+  // A dry run moves nothing aside.
+  const edits: LocalEdits = options.dryRun ? 'keep' : options.localEdits;
   let budget = options.maxObjects ?? BigInt(Number.MAX_SAFE_INTEGER);
   for (const model of models) {
     checkModel(model);
@@ -25,7 +29,9 @@ export function hydrateScope(models: ModelRef[], options: HydrateOptions): Hydra
     // Older versions are reached through `models.get-file`; hydration
     // makes the working copy (the latest of each name) present.
     const state = workingCopy.load(model);
+    const restored = aside.apply(model, state, found.value, edits);
     const plan = workingCopy.planRefresh(model, found.value, state, true);
+    restore(model, plan, found.value, restored);
     report.objectsPresent += BigInt(plan.present);
     const take = options.dryRun ? 0 : Number(budget < BigInt(plan.fetches.length) ? budget : BigInt(plan.fetches.length));
     report.objectsRemaining += BigInt(plan.fetches.length - take);
@@ -52,7 +58,7 @@ export function hydrateFile(path: string): HydrateReport {
     throw invalidInput(`${path} is not a working-copy path (data/<model-type>/<model-id>/<name>)`);
   }
   checkName(segments.slice(1).join('/'));
-  const report: HydrateReport = { stats: noStats(), objectsPresent: 0n, objectsRemaining: 0n };
+  const report: HydrateReport = { stats: noStats(), objectsPresent: 0n, objectsRemaining: 0n, setAside: [] };
   for (let split = 2; split < segments.length - 1; split++) {
     const model = { modelType: segments.slice(1, split).join('/'), modelId: segments[split] };
     const name = segments.slice(split + 1).join('/');

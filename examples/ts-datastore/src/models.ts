@@ -1,7 +1,7 @@
 // `models`: single files of one model, as `silt data` reads and writes them.
 
-import type { FileEntry, FileVersion } from 'silt:datastore/models@0.4.0';
-import type { Lease, ModelRef } from 'silt:datastore/types@0.4.0';
+import type { FileEntry, FileVersion } from 'silt:datastore/models@0.5.0';
+import type { Base, Lease, ModelRef } from 'silt:datastore/types@0.5.0';
 import * as cache from './cache.js';
 import { invalidInput, notFound } from './errors.js';
 import { commit } from './commit.js';
@@ -54,7 +54,7 @@ export function history(model: ModelRef, name: string): FileVersion[] {
   return versions.map(toFileVersion);
 }
 
-export function putFile(model: ModelRef, name: string, cachePath: string, lease: Lease): FileVersion {
+export function putFile(model: ModelRef, name: string, cachePath: string, base: Base, lease: Lease): FileVersion {
   checkModel(model);
   checkName(name);
   const retain = readLayout().value.retainVersions;
@@ -64,7 +64,7 @@ export function putFile(model: ModelRef, name: string, cachePath: string, lease:
   if (!hashed) throw invalidInput(`no cache file at ${cachePath}`);
   const size = Number(hashed.size);
   const [blob] = uploadVersions(model, [{ path: cachePath, size, sha256: hashed.sha256, mtime: hashed.mtime }]);
-  const [entry] = commit(model, lease, [{ name, size, sha256: hashed.sha256, blob }], retain);
+  const [entry] = commit(model, lease, [{ name, size, sha256: hashed.sha256, blob, base }], retain);
   return toFileVersion(entry);
 }
 
@@ -79,13 +79,13 @@ export function getFile(model: ModelRef, name: string, version: string | undefin
   return toFileVersion(entry);
 }
 
-export function removeFile(model: ModelRef, name: string, lease: Lease): FileVersion {
+export function removeFile(model: ModelRef, name: string, base: Base, lease: Lease): FileVersion {
   checkModel(model);
   checkName(name);
   const retain = readLayout().value.retainVersions;
   const found = readPartition(model);
   const current = found && latest(found.value, name);
   if (!current || current.deleted) throw notFound(`${modelName(model)} has no ${name}`);
-  const [entry] = commit(model, lease, [{ name, size: 0 }], retain);
+  const [entry] = commit(model, lease, [{ name, size: 0, base }], retain);
   return toFileVersion(entry);
 }

@@ -9,11 +9,12 @@ import type {
   StatusReport,
   SyncOptions,
   SyncReport,
-} from 'silt:datastore/sync@0.4.0';
-import type { Lease, ModelRef, Scope, TransferStats } from 'silt:datastore/types@0.4.0';
+} from 'silt:datastore/sync@0.5.0';
+import type { Base, Conflict, Lease, LocalEdits, ModelRef, Scope, TransferStats } from 'silt:datastore/types@0.5.0';
 import * as cache from './cache.js';
-import { commit } from './commit.js';
-import { invalidInput, notSupported, preconditionFailed } from './errors.js';
+import { commit, conflictsOf, type Change } from './commit.js';
+import { conflict, invalidInput, notSupported, preconditionFailed } from './errors.js';
+import { restore, SetAside } from './set_aside.js';
 import {
   checkModel,
   FOREIGN_META_KEY,
@@ -80,12 +81,17 @@ export function pullChanged(options: SyncOptions): SyncReport {
   const stats = noStats();
   const changed: string[] = [];
   let conflicts = 0;
+  // A dry run moves nothing aside.
+  const aside = new SetAside();
+  const edits: LocalEdits = options.dryRun ? 'keep' : options.localEdits;
   for (const model of modelsOf(options.scope)) {
     const found = readPartition(model);
     stats.partitionsRead += 1n;
     if (!found) continue;
     const state = workingCopy.load(model);
+    const restored = aside.apply(model, state, found.value, edits);
     const plan = workingCopy.planRefresh(model, found.value, state, options.fetchMissing);
+    restore(model, plan, found.value, restored);
     conflicts += plan.conflicts;
     changed.push(...plan.fetches.map((fetch) => fetch.cachePath));
     changed.push(...plan.removals.map((name) => workingPath(model, name)));
@@ -96,8 +102,10 @@ export function pullChanged(options: SyncOptions): SyncReport {
     workingCopy.save(model, state);
   }
   const verb = options.dryRun ? 'would update' : 'updated';
-  const kept = conflicts ? `; kept ${conflicts} locally edited file(s) that also changed in the store` : '';
-  return { stats, changed, summary: `${verb} ${changed.length} file(s)${kept}` };
+  const kept = conflicts
+    ? `; kept ${conflicts} locally edited file(s) that also changed in the store (a push refuses them: resolve with --theirs or --ours)`
+    : '';
+  return { stats, changed, summary: `${verb} ${changed.length} file(s)${kept}`, setAside: aside.moved };
 }
 
 function leaseOf(model: ModelRef, leases: Lease[]): Lease {
@@ -111,25 +119,43 @@ function localModels(scope: Scope): ModelRef[] {
   return scope.tag === 'all' ? listModels().filter((m) => Object.keys(workingCopy.load(m).files).length > 0) : modelsOf(scope);
 }
 
+/** The base a local change commits under: the version it was made from, or none when the user said `ours`. */
+function baseOf(change: workingCopy.LocalChange, edits: LocalEdits): Base {
+  if (edits === 'ours') return { tag: 'any' };
+  return change.base === undefined ? { tag: 'absent' } : { tag: 'version', val: change.base };
+}
+
 export function pushChanged(options: SyncOptions): SyncReport {
   const retain = readLayout().value.retainVersions;
   const stats = noStats();
   const changed: string[] = [];
+  // First every model's changes, checked against the partition just read:
+  // a conflict anywhere refuses the push before anything is uploaded. The
+  // commit checks again inside its compare-and-swap.
+  const ready: { model: ModelRef; state: workingCopy.ModelState; changes: workingCopy.LocalChange[]; commits: Change[] }[] = [];
+  const refused: Conflict[] = [];
   for (const model of localModels(options.scope)) {
     const state = workingCopy.load(model);
-    const { changes, restamped } = workingCopy.localChanges(model, state, readPartition(model)?.value);
+    const partition = readPartition(model)?.value;
+    const { changes, restamped } = workingCopy.localChanges(model, state, partition);
     if (restamped && !options.dryRun) workingCopy.save(model, state);
     if (changes.length === 0) continue;
     changed.push(...changes.map((change) => change.path));
     if (options.dryRun) continue;
+    const commits = changes.map((change): Change => ({ ...change, base: baseOf(change, options.localEdits) }));
+    if (partition) refused.push(...conflictsOf(model, partition, commits));
+    ready.push({ model, state, changes, commits });
+  }
+  if (refused.length > 0) throw conflict(refused);
+  for (const { model, state, changes, commits } of ready) {
     const held = leaseOf(model, options.leases);
     const contents = changes.filter((change) => change.sha256 !== undefined);
     const keys = uploadVersions(model, contents.map((change) => ({ ...change, sha256: change.sha256! })));
-    const blobs = new Map(contents.map((change, i) => [change, keys[i]]));
+    const blobs = new Map(contents.map((change, i) => [change.name, keys[i]]));
     const entries = commit(
       model,
       held,
-      changes.map((change) => ({ ...change, blob: blobs.get(change) })),
+      commits.map((change) => ({ ...change, blob: blobs.get(change.name) })),
       retain,
     );
     entries.forEach((entry, i) => {
@@ -142,7 +168,7 @@ export function pushChanged(options: SyncOptions): SyncReport {
     stats.partitionsWritten += 1n;
   }
   const verb = options.dryRun ? 'would commit' : 'committed';
-  return { stats, changed, summary: `${verb} ${changed.length} change(s)` };
+  return { stats, changed, summary: `${verb} ${changed.length} change(s)`, setAside: [] };
 }
 
 export function status(scope: Scope): StatusReport {

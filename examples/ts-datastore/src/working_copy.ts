@@ -9,7 +9,7 @@
 // was last synced, or when that stamp is too close to the file's own time
 // to tell an edit in the same instant apart (git's "racy" files).
 
-import type { ModelRef } from 'silt:datastore/types@0.4.0';
+import type { ModelRef } from 'silt:datastore/types@0.5.0';
 import * as cache from './cache.js';
 import { dict, type Dict } from './dict.js';
 import { statePath, workingDir, workingPath } from './layout.js';
@@ -80,15 +80,18 @@ export interface LocalChange {
   sha256?: string;
   /** The file's time when hashed: an upload checks it did not change since. */
   mtime?: string;
+  /** The version the change was made from; `undefined` for a file new here. */
+  base?: string;
 }
 
 /**
  * How the working copy of `model` differs from its base. A file hashed
  * and found unchanged gets a fresh stamp in `state`, so the next look
- * skips it: the caller saves `state` when `restamped` says so. A file with
- * no base (the local state was lost) whose content is a version `partition`
- * holds is not a change: it is adopted at that version, so a stale copy is
- * refreshed by the next pull rather than pushed over newer work.
+ * skips it: the caller saves `state` when `restamped` says so. A file whose
+ * content is a version `partition` holds is not a change (its base lost, or
+ * a pull killed after the file landed but before its base was saved): it is
+ * adopted at that version, so a stale copy is refreshed by the next pull
+ * rather than pushed over newer work.
  */
 export function localChanges(
   model: ModelRef,
@@ -104,19 +107,20 @@ export function localChanges(
     if (unchangedByStamp(path, base)) continue;
     const hashed = cache.hashFile(path);
     if (!hashed) continue;
-    const known = base === undefined ? partition?.files[name]?.find((e) => !e.deleted && e.sha256 === hashed.sha256) : undefined;
+    const known =
+      base?.sha256 === hashed.sha256 ? undefined : partition?.files[name]?.findLast((e) => !e.deleted && e.sha256 === hashed.sha256);
     if (known !== undefined) {
       state.files[name] = { ...baseOf(known, path), mtime: hashed.mtime };
       restamped = true;
     } else if (base?.sha256 !== hashed.sha256) {
-      changes.push({ name, path, size: Number(hashed.size), sha256: hashed.sha256, mtime: hashed.mtime });
+      changes.push({ name, path, size: Number(hashed.size), sha256: hashed.sha256, mtime: hashed.mtime, base: base?.version });
     } else {
       Object.assign(base, { mtime: hashed.mtime, stampedAt: Date.now() });
       restamped = true;
     }
   }
   for (const name of Object.keys(state.files)) {
-    if (!present.has(name)) changes.push({ name, path: workingPath(model, name), size: 0 });
+    if (!present.has(name)) changes.push({ name, path: workingPath(model, name), size: 0, base: state.files[name].version });
   }
   changes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { changes, restamped };
@@ -161,10 +165,10 @@ export function planRefresh(
     let hash: string | undefined | null = null;
     const localHash = () => (hash === null ? (hash = cache.hashFile(path)?.sha256) : hash);
     const untouched = () => exists && base !== undefined && (unchangedByStamp(path, base) || localHash() === base.sha256);
-    // No base (the local state was lost), but the content of a version
-    // the index holds: an old copy, not an edit.
-    const stale = () =>
-      exists && base === undefined && (partition.files[name] ?? []).some((e) => !e.deleted && e.sha256 === localHash());
+    // The content of a version the index holds (its base lost, or a pull
+    // killed after the file landed but before its base was saved): an old
+    // copy, not an edit.
+    const stale = () => exists && (partition.files[name] ?? []).some((e) => !e.deleted && e.sha256 === localHash());
     if (base?.version === entry.version) {
       // Synced already: what differs is a local change, for push.
       if (exists) plan.present++;

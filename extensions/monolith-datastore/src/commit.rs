@@ -90,6 +90,12 @@ fn merge_and_push(
             .models
             .entry(layout::model_label(model))
             .or_insert_with(|| Partition::empty(DATA_AREA, model));
+        // A model whose bases moved on is left out, like a lost lease; the
+        // others still land.
+        if let Err(err) = change::check_bases(model, slice, changes) {
+            merged.push(Err(err));
+            continue;
+        }
         slice.seq += 1;
         let applied = change::apply(model, slice, lease, changes, retain)?;
         merged.push(Ok((slice.clone(), applied)));

@@ -6,13 +6,13 @@
 //! [`delete_dropped`] the content of the versions retention let go.
 //!
 //! ```no_run,standalone_crate
-//! use silt_extension::change::{Change, Committed};
+//! use silt_extension::change::{Base, Change, Committed};
 //! use silt_extension::{Index, clock};
 //! use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
 //!
 //! /// Removes `name` from the model: one tombstone, committed under `lease`.
 //! fn remove<I: Index>(model: &ModelRef, name: &str, lease: &Lease) -> Result<Committed, Error> {
-//!     let change = Change::Remove { name: name.to_owned(), version: clock::version_token() };
+//!     let change = Change::Remove { name: name.to_owned(), version: clock::version_token(), base: Base::Any };
 //!     I::commit(model, lease, &[change])
 //! }
 //! ```
@@ -20,13 +20,13 @@
 use crate::clock;
 use crate::layout::{self, DATA_AREA};
 use crate::partition::{Entry, Partition};
-use crate::silt::datastore::types::{Error, Lease, LockScope, ModelRef};
+use crate::silt::datastore::types::{Base as WitBase, Conflict, Error, Lease, LockScope, ModelRef};
 use crate::store;
 
 /// One change to a model.
 ///
 /// ```no_run,standalone_crate
-/// use silt_extension::change::Change;
+/// use silt_extension::change::{Base, Change};
 /// use silt_extension::layout::{self, DATA_AREA};
 /// use silt_extension::silt::datastore::object_store::{self, PutMode, UploadItem};
 /// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
@@ -42,7 +42,8 @@ use crate::store;
 ///     for result in object_store::upload(&[item]) {
 ///         result.map_err(|err| store::error(&key, err))?;
 ///     }
-///     let change = Change::Put { name: name.to_owned(), version, size, sha256 };
+///     // A new file: refused (`conflict`) if someone committed the name meanwhile.
+///     let change = Change::Put { name: name.to_owned(), version, size, sha256, base: Base::Absent };
 ///     Ok(I::commit(model, lease, &[change])?.version)
 /// }
 /// ```
@@ -58,6 +59,8 @@ pub enum Change {
         size: u64,
         /// Hex sha256.
         sha256: String,
+        /// What the name's latest version must be for the commit to land.
+        base: Base,
     },
     /// A tombstone for `name`.
     Remove {
@@ -65,6 +68,8 @@ pub enum Change {
         name: String,
         /// Fresh version token of the tombstone.
         version: String,
+        /// What the name's latest version must be for the commit to land.
+        base: Base,
     },
     /// Expire every version of every name beyond the newest `keep` (gc).
     Trim {
@@ -79,12 +84,12 @@ impl Change {
     /// Its fresh version token; the first change's token is the commit's.
     ///
     /// ```no_run,standalone_crate
-    /// use silt_extension::change::{self, Change};
+    /// use silt_extension::change::{self, Base, Change};
     /// use silt_extension::clock;
     /// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
     /// let changes = [
-    ///     Change::Remove { name: "old.bin".into(), version: clock::version_token() },
-    ///     Change::Remove { name: "older.bin".into(), version: clock::version_token() },
+    ///     Change::Remove { name: "old.bin".into(), version: clock::version_token(), base: Base::Any },
+    ///     Change::Remove { name: "older.bin".into(), version: clock::version_token(), base: Base::Any },
     /// ];
     /// assert_eq!(change::commit_token(&changes)?, changes[0].version());
     /// # Ok(()) }
@@ -95,6 +100,123 @@ impl Change {
             | Change::Remove { version, .. }
             | Change::Trim { version, .. } => version,
         }
+    }
+}
+
+/// What a change expects of its name's latest version (the contract's
+/// `base`): checked by [`apply`], inside the compare-and-swap that commits.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::Base;
+/// use silt_extension::local::Stamp;
+///
+/// /// An edit of a file the working copy holds at `stamp` (if any).
+/// fn base_of(stamp: Option<&Stamp>) -> Base {
+///     stamp.map_or(Base::Absent, |stamp| Base::Version(stamp.version.clone()))
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Base {
+    /// Commit on top of whatever is latest (an explicit overwrite).
+    Any,
+    /// The name must have no live version.
+    Absent,
+    /// The name's latest version must be this one.
+    Version(String),
+}
+
+impl From<WitBase> for Base {
+    fn from(base: WitBase) -> Self {
+        match base {
+            WitBase::Any => Base::Any,
+            WitBase::Absent => Base::Absent,
+            WitBase::Version(version) => Base::Version(version),
+        }
+    }
+}
+
+impl Base {
+    /// True when `latest` (the name's newest version, a tombstone
+    /// included; `None` when the name has none) satisfies this base.
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::change::Base;
+    ///
+    /// assert!(Base::Any.holds(None));
+    /// assert!(Base::Absent.holds(None));
+    /// assert!(!Base::Version("v1".into()).holds(None));
+    /// ```
+    pub fn holds(&self, latest: Option<&Entry>) -> bool {
+        match self {
+            Base::Any => true,
+            Base::Absent => latest.is_none_or(|entry| entry.deleted),
+            Base::Version(version) => latest.is_some_and(|entry| &entry.version == version),
+        }
+    }
+}
+
+/// The changes of `changes` whose base `slice` does not satisfy, as the
+/// contract reports them.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::{self, Change};
+/// use silt_extension::partition::Partition;
+/// use silt_extension::silt::datastore::types::ModelRef;
+///
+/// fn would_conflict(model: &ModelRef, latest: &Partition, changes: &[Change]) -> Vec<String> {
+///     change::conflicts(model, latest, changes).into_iter().map(|c| c.name).collect()
+/// }
+/// ```
+pub fn conflicts(model: &ModelRef, slice: &Partition, changes: &[Change]) -> Vec<Conflict> {
+    let mut found = Vec::new();
+    for change in changes {
+        let (name, base) = match change {
+            Change::Put { name, base, .. } | Change::Remove { name, base, .. } => (name, base),
+            Change::Trim { .. } => continue,
+        };
+        let latest = slice.latest(name);
+        if base.holds(latest) {
+            continue;
+        }
+        found.push(Conflict {
+            model: model.clone(),
+            name: name.clone(),
+            base: match base {
+                Base::Version(version) => Some(version.clone()),
+                Base::Any | Base::Absent => None,
+            },
+            latest: latest.map(|entry| entry.version.clone()),
+            latest_writer: latest.map(|entry| entry.writer.clone()).unwrap_or_default(),
+            latest_deleted: latest.is_some_and(|entry| entry.deleted),
+        });
+    }
+    found
+}
+
+/// Refuses `changes` with `conflict` when any base does not hold in
+/// `slice`; `slice` is not touched. [`apply`] calls it first; an index that
+/// commits several models in one write calls it per model before changing
+/// anything, to leave a conflicting model out.
+///
+/// # Errors
+/// `conflict`, naming every file whose base does not hold.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::{self, Change};
+/// use silt_extension::partition::Partition;
+/// use silt_extension::silt::datastore::types::{Error, ModelRef};
+///
+/// fn merge_one(model: &ModelRef, slice: &Partition, changes: &[Change]) -> Result<(), Error> {
+///     change::check_bases(model, slice, changes)?; // before `slice.seq += 1`
+///     Ok(())
+/// }
+/// ```
+pub fn check_bases(model: &ModelRef, slice: &Partition, changes: &[Change]) -> Result<(), Error> {
+    let found = conflicts(model, slice, changes);
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Conflict(found))
     }
 }
 
@@ -251,13 +373,13 @@ pub fn silent_too_long(renewed_at: u64, ttl_ms: u32) -> Option<u64> {
 /// renewed too long ago.
 ///
 /// ```no_run,standalone_crate
-/// use silt_extension::change::{self, Change};
+/// use silt_extension::change::{self, Base, Change};
 /// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
 /// use silt_extension::{Index, clock};
 ///
 /// fn remove_file<I: Index>(model: ModelRef, name: String, lease: Lease) -> Result<(), Error> {
 ///     change::check_lease(&lease, &model)?; // before any work
-///     let change = Change::Remove { name, version: clock::version_token() };
+///     let change = Change::Remove { name, version: clock::version_token(), base: Base::Any };
 ///     I::commit(&model, &lease, &[change])?;
 ///     Ok(())
 /// }
@@ -276,10 +398,13 @@ pub fn check_lease(lease: &Lease, model: &ModelRef) -> Result<(), Error> {
 
 /// Applies `changes` to `slice` in memory: each becomes the latest version
 /// of its name, written by `lease`'s holder; versions beyond `retain` drop.
+/// First checks every change's base against `slice` (which the caller has
+/// just read for its compare-and-swap, so no commit can slip in between).
 ///
 /// # Errors
-/// `not-found` for a removal of a name that is not live; `slice` may then
-/// be partly changed (read it again).
+/// `conflict` when a base does not hold (`slice` untouched); `not-found`
+/// for a removal of a name that is not live (`slice` may then be partly
+/// changed: read it again).
 ///
 /// A whole compare-and-swap commit of a per-model index object:
 ///
@@ -321,6 +446,7 @@ pub fn apply(
     changes: &[Change],
     retain: u32,
 ) -> Result<Applied, Error> {
+    check_bases(model, slice, changes)?;
     let now = clock::now_ms();
     let mut applied = Applied {
         entries: Vec::new(),
@@ -355,7 +481,7 @@ pub fn apply(
                     deleted: false,
                 },
             ),
-            Change::Remove { name, version } => {
+            Change::Remove { name, version, .. } => {
                 if slice.live(name).is_none() {
                     return Err(Error::NotFound(format!(
                         "{} has no file `{name}`",

@@ -61,12 +61,12 @@ pub fn random_hex() -> String {
 /// A new version token: commit time (sortable, 13 digits) and 64 random bits.
 ///
 /// ```no_run,standalone_crate
-/// use silt_extension::change::Change;
+/// use silt_extension::change::{Base, Change};
 /// use silt_extension::clock;
 ///
 /// let version = clock::version_token(); // e.g. `1767225600000-9f2c4e1a7b3d5c60`
 /// assert_eq!(version.len(), 13 + 1 + 16);
-/// let removal = Change::Remove { name: "old.bin".into(), version };
+/// let removal = Change::Remove { name: "old.bin".into(), version, base: Base::Any };
 /// ```
 pub fn version_token() -> String {
     format!("{:013}-{}", now_ms(), &random_hex()[..16])

@@ -28,8 +28,9 @@ use crate::exports::silt::datastore::hydration::{Guest, HydrateOptions, HydrateR
 use crate::layout::{self, DATA_AREA};
 use crate::local::{self, Sidecar};
 use crate::partition::{Entry, Partition};
+use crate::set_aside::{self, SetAside};
 use crate::silt::datastore::object_store::{self, DownloadItem};
-use crate::silt::datastore::types::{Error, ModelRef, TransferStats};
+use crate::silt::datastore::types::{Error, LocalEdits, ModelRef, TransferStats};
 use crate::store;
 use crate::{Fresh, Index, log_warn};
 
@@ -350,10 +351,50 @@ impl Planned {
         only_present: bool,
         stats: &mut TransferStats,
     ) -> Result<Self, Error> {
+        Self::read_with_edits::<I>(
+            model,
+            only_present,
+            LocalEdits::Keep,
+            &mut SetAside::default(),
+            stats,
+        )
+    }
+
+    /// As [`Planned::read`], applying `edits` to the model's local edits
+    /// first (see [`SetAside::apply`]): those set aside are planned back at
+    /// their latest version.
+    ///
+    /// # Errors
+    /// As [`Planned::read`] and [`SetAside::apply`].
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::hydrate::{self, Planned};
+    /// use silt_extension::set_aside::SetAside;
+    /// use silt_extension::silt::datastore::types::{Error, LocalEdits, ModelRef};
+    /// use silt_extension::Index;
+    ///
+    /// /// What `silt run` starts from: the latest state, leftovers set aside.
+    /// fn clean_start<I: Index>(model: &ModelRef) -> Result<Vec<String>, Error> {
+    ///     let mut stats = hydrate::no_transfers();
+    ///     let mut aside = SetAside::default();
+    ///     let mut planned = Planned::read_with_edits::<I>(model, false, LocalEdits::SetAside, &mut aside, &mut stats)?;
+    ///     hydrate::apply_many(std::slice::from_mut(&mut planned), &mut stats)?;
+    ///     Ok(aside.moved)
+    /// }
+    /// ```
+    pub fn read_with_edits<I: Index>(
+        model: &ModelRef,
+        only_present: bool,
+        edits: LocalEdits,
+        aside: &mut SetAside,
+        stats: &mut TransferStats,
+    ) -> Result<Self, Error> {
         let mut sidecar = local::load(DATA_AREA, model);
         let prior_version = sidecar.store_version.clone();
         refresh::<I>(model, &mut sidecar, stats)?;
-        let plan = plan(model, &mut sidecar, only_present)?;
+        let restored = aside.apply(model, &mut sidecar, edits, prior_version.clone())?;
+        let mut plan = plan(model, &mut sidecar, only_present)?;
+        set_aside::restore(&mut plan, &sidecar, &restored);
         Ok(Self {
             model: model.clone(),
             sidecar,
@@ -522,7 +563,8 @@ pub fn apply_many(work: &mut [Planned], stats: &mut TransferStats) -> Result<Vec
         }
         for name in &planned.plan.conflicts {
             log_warn(&format!(
-                "{}: kept the local edit; the store has a newer version (push commits yours on top)",
+                "{}: kept the local edit, but the store has a newer version: a push refuses it as a conflict. \
+                 `silt datastore sync --theirs` sets yours aside and takes the latest, `--ours` commits yours on top",
                 layout::working_path(&planned.model, name)
             ));
         }
@@ -587,9 +629,17 @@ impl<T: Index> Guest for T {
         let mut remaining = 0;
         let mut budget = options.max_objects.unwrap_or(u64::MAX);
         let mut work = Vec::new();
+        let mut aside = SetAside::default();
+        // A dry run moves nothing.
+        let edits = if options.dry_run {
+            LocalEdits::Keep
+        } else {
+            options.local_edits
+        };
         for model in &models {
             layout::check_model(model)?;
-            let mut planned = Planned::read::<T>(model, false, &mut stats)?;
+            let mut planned =
+                Planned::read_with_edits::<T>(model, false, edits, &mut aside, &mut stats)?;
             present += planned.plan.present;
             let wanted = planned.plan.downloads.len() as u64;
             if options.dry_run {
@@ -614,6 +664,7 @@ impl<T: Index> Guest for T {
             stats,
             objects_present: present,
             objects_remaining: remaining,
+            set_aside: aside.moved,
         })
     }
 
@@ -652,6 +703,7 @@ impl<T: Index> Guest for T {
             stats,
             objects_present: present,
             objects_remaining: 0,
+            set_aside: Vec::new(),
         })
     }
 }

@@ -151,7 +151,7 @@ pub const API: &str = __api!();
 #[macro_export]
 macro_rules! __api {
     () => {
-        "silt:datastore@0.4.0"
+        "silt:datastore@0.5.0"
     };
 }
 
@@ -209,6 +209,7 @@ pub mod lock_object;
 pub mod meta;
 pub mod models;
 pub mod partition;
+pub mod set_aside;
 pub mod store;
 pub mod sync;
 
@@ -454,11 +455,13 @@ pub trait Index {
     /// # Errors
     /// `invalid-input` for a lease on another scope or no changes;
     /// `lock-lost` when the lease was taken over or went silent;
-    /// `not-found` for a removal of a file that is not there; the store's
+    /// `not-found` for a removal of a file that is not there; `conflict`
+    /// when a change's base is not the latest version (checked on the slice
+    /// read for the compare-and-swap, see [`change::apply`]); the store's
     /// failure.
     ///
     /// ```no_run,standalone_crate
-    /// use silt_extension::change::Change;
+    /// use silt_extension::change::{Base, Change};
     /// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
     /// use silt_extension::{Index, clock};
     ///
@@ -466,7 +469,7 @@ pub trait Index {
     /// fn remove_all<I: Index>(model: &ModelRef, lease: &Lease, names: &[&str]) -> Result<String, Error> {
     ///     let changes: Vec<Change> = names
     ///         .iter()
-    ///         .map(|name| Change::Remove { name: (*name).to_owned(), version: clock::version_token() })
+    ///         .map(|name| Change::Remove { name: (*name).to_owned(), version: clock::version_token(), base: Base::Any })
     ///         .collect();
     ///     Ok(I::commit(model, lease, &changes)?.version)
     /// }

@@ -27,6 +27,7 @@ use std::io::{Read, Write};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::change::Base;
 use crate::layout;
 use crate::partition::Partition;
 use crate::silt::datastore::log;
@@ -86,7 +87,7 @@ pub struct Stamp {
 /// fn describe(change: &LocalChange) -> String {
 ///     match change {
 ///         LocalChange::Changed { name, size, .. } => format!("modified: {name} ({size} bytes)"),
-///         LocalChange::Removed { name } => format!("removed: {name}"),
+///         LocalChange::Removed { name, .. } => format!("removed: {name}"),
 ///     }
 /// }
 /// ```
@@ -102,11 +103,16 @@ pub enum LocalChange {
         sha256: String,
         /// Its modification time when hashed: the upload must send the same.
         mtime_ns: u64,
+        /// The version the edit was made from: the stamped one, or
+        /// [`Base::Absent`] for a file new here.
+        base: Base,
     },
     /// A file that was present is gone.
     Removed {
         /// File name within the model.
         name: String,
+        /// The version it held when it was removed here.
+        base: Base,
     },
 }
 
@@ -125,7 +131,7 @@ impl LocalChange {
     /// ```
     pub fn name(&self) -> &str {
         match self {
-            LocalChange::Changed { name, .. } | LocalChange::Removed { name } => name,
+            LocalChange::Changed { name, .. } | LocalChange::Removed { name, .. } => name,
         }
     }
 }
@@ -512,7 +518,7 @@ pub fn scan(model: &ModelRef) -> Result<BTreeSet<String>, Error> {
 /// for change in local::changes(&model, &mut sidecar)? {
 ///     match change {
 ///         LocalChange::Changed { name, size, .. } => println!("to upload: {name} ({size} bytes)"),
-///         LocalChange::Removed { name } => println!("to remove: {name}"),
+///         LocalChange::Removed { name, .. } => println!("to remove: {name}"),
 ///     }
 /// }
 /// local::save(DATA_AREA, &model, &sidecar)?; // the refreshed stamps save re-hashing next time
@@ -552,12 +558,16 @@ pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChang
                 size,
                 sha256,
                 mtime_ns,
+                base: stamp.map_or(Base::Absent, |s| Base::Version(s.version.clone())),
             }),
         }
     }
-    for name in sidecar.local.keys() {
+    for (name, stamp) in &sidecar.local {
         if !present.contains(name) {
-            changes.push(LocalChange::Removed { name: name.clone() });
+            changes.push(LocalChange::Removed {
+                name: name.clone(),
+                base: Base::Version(stamp.version.clone()),
+            });
         }
     }
     Ok(changes)
@@ -570,13 +580,13 @@ pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChang
 /// `invalid-input` when the file cannot be read or changed while it was.
 ///
 /// ```no_run,standalone_crate
-/// use silt_extension::change::Change;
+/// use silt_extension::change::{Base, Change};
 /// use silt_extension::{clock, layout, local};
 /// use silt_extension::silt::datastore::types::{Error, ModelRef};
 ///
 /// fn put_change(model: &ModelRef, name: &str) -> Result<(Change, u64), Error> {
 ///     let (sha256, size, mtime_ns) = local::hash_stable(&layout::working_path(model, name))?;
-///     let change = Change::Put { name: name.to_owned(), version: clock::version_token(), size, sha256 };
+///     let change = Change::Put { name: name.to_owned(), version: clock::version_token(), size, sha256, base: Base::Any };
 ///     // Upload it, then `local::check_unchanged(path, size, mtime_ns)` before committing.
 ///     Ok((change, mtime_ns))
 /// }
@@ -644,7 +654,7 @@ fn changed_while_reading(path: &str) -> Error {
 ///
 /// fn stamp_committed(sidecar: &mut Sidecar, pushed: &[LocalChange], committed: &Committed) {
 ///     for change in pushed {
-///         if let LocalChange::Changed { name, size, sha256, mtime_ns } = change
+///         if let LocalChange::Changed { name, size, sha256, mtime_ns, .. } = change
 ///             && let Some((_, entry)) = committed.entries.iter().find(|(n, _)| n == name)
 ///         {
 ///             local::stamp_as_hashed(sidecar, name, &entry.version, sha256, *size, *mtime_ns);

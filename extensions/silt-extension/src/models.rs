@@ -24,7 +24,7 @@ use crate::exports::silt::datastore::models::{FileEntry, FileVersion, Guest};
 use crate::layout::{self, DATA_AREA};
 use crate::partition;
 use crate::silt::datastore::object_store::{self, DownloadItem, PutMode, UploadItem};
-use crate::silt::datastore::types::{Error, Lease, ModelRef};
+use crate::silt::datastore::types::{Base as WitBase, Error, Lease, ModelRef};
 use crate::store;
 use crate::{Index, local};
 
@@ -67,6 +67,7 @@ impl<T: Index> Guest for T {
         model: ModelRef,
         name: String,
         cache_path: String,
+        base: WitBase,
         lease: Lease,
     ) -> Result<FileVersion, Error> {
         layout::check_model(&model)?;
@@ -91,6 +92,7 @@ impl<T: Index> Guest for T {
             version,
             size,
             sha256,
+            base: base.into(),
         };
         let committed = T::commit(&model, &lease, &[change])?;
         Ok(committed.entries[0].1.to_wit())
@@ -136,12 +138,18 @@ impl<T: Index> Guest for T {
         Ok(entry.to_wit())
     }
 
-    fn remove_file(model: ModelRef, name: String, lease: Lease) -> Result<FileVersion, Error> {
+    fn remove_file(
+        model: ModelRef,
+        name: String,
+        base: WitBase,
+        lease: Lease,
+    ) -> Result<FileVersion, Error> {
         layout::check_model(&model)?;
         change::check_lease(&lease, &model)?;
         let change = Change::Remove {
             name,
             version: clock::version_token(),
+            base: base.into(),
         };
         let committed = T::commit(&model, &lease, &[change])?;
         Ok(committed.entries[0].1.to_wit())

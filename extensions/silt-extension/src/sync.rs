@@ -10,17 +10,23 @@
 //! ```no_run,standalone_crate
 //! use silt_extension::Index;
 //! use silt_extension::exports::silt::datastore::sync::{Guest as _, SyncOptions};
-//! use silt_extension::silt::datastore::types::{Error, Lease, Scope};
+//! use silt_extension::silt::datastore::types::{Error, Lease, LocalEdits, Scope};
 //!
 //! /// What `silt push` asks of the extension, under the leases the host took.
 //! fn push<I: Index>(leases: Vec<Lease>) -> Result<String, Error> {
-//!     let options = SyncOptions { scope: Scope::All, leases, dry_run: false, fetch_missing: false };
+//!     let options = SyncOptions {
+//!         scope: Scope::All,
+//!         leases,
+//!         dry_run: false,
+//!         fetch_missing: false,
+//!         local_edits: LocalEdits::Keep, // an edit whose base moved on is refused
+//!     };
 //!     Ok(I::push_changed(options)?.summary)
 //! }
 //! ```
 
 use crate::Index;
-use crate::change::{self, Change, Committed};
+use crate::change::{self, Base, Change, Committed};
 use crate::clock;
 use crate::exports::silt::datastore::sync::{
     Finding, GcOptions, GcReport, Guest, SetupOptions, SetupReport, StatusReport, SyncOptions,
@@ -30,8 +36,11 @@ use crate::hydrate::{self, no_transfers};
 use crate::layout::{self, DATA_AREA};
 use crate::local::{self, LocalChange};
 use crate::meta;
+use crate::set_aside::{self, SetAside};
 use crate::silt::datastore::object_store::{self, PutMode, UploadItem};
-use crate::silt::datastore::types::{Error, Lease, LockScope, ModelRef, Scope, TransferStats};
+use crate::silt::datastore::types::{
+    Error, Lease, LocalEdits, LockScope, ModelRef, Scope, TransferStats,
+};
 use crate::store;
 
 /// The models a scope names, checked.
@@ -69,6 +78,15 @@ struct Prepared {
     sidecar: local::Sidecar,
 }
 
+/// The base a local change commits under: the version it was made from,
+/// or none at all when the user said `ours`.
+fn base_of(base: &Base, edits: LocalEdits) -> Base {
+    match edits {
+        LocalEdits::Ours => Base::Any,
+        LocalEdits::Keep | LocalEdits::Theirs | LocalEdits::SetAside => base.clone(),
+    }
+}
+
 /// Plans one model's push from its local changes: the objects to upload and
 /// the changes to commit (possibly none). Checks the model's lease.
 fn prepare(
@@ -76,6 +94,7 @@ fn prepare(
     lease: &Lease,
     changes: Vec<LocalChange>,
     mut sidecar: local::Sidecar,
+    edits: LocalEdits,
     stats: &mut TransferStats,
 ) -> Result<Prepared, Error> {
     let mut commit = Vec::new();
@@ -84,7 +103,11 @@ fn prepare(
         let version = clock::version_token();
         match change {
             LocalChange::Changed {
-                name, size, sha256, ..
+                name,
+                size,
+                sha256,
+                base,
+                ..
             } => {
                 uploads.push(UploadItem {
                     cache_path: layout::working_path(model, name),
@@ -97,15 +120,17 @@ fn prepare(
                     version,
                     size: *size,
                     sha256: sha256.clone(),
+                    base: base_of(base, edits),
                 });
             }
-            LocalChange::Removed { name } => {
+            LocalChange::Removed { name, base } => {
                 // Removed locally but already gone from the store: nothing to commit.
                 let live = sidecar.partition.as_ref().and_then(|p| p.live(name));
                 if live.is_some() {
                     commit.push(Change::Remove {
                         name: name.clone(),
                         version,
+                        base: base_of(base, edits),
                     });
                 } else {
                     sidecar.local.remove(name);
@@ -193,6 +218,7 @@ fn finish(
             size,
             sha256,
             mtime_ns,
+            ..
         } = change
             && let Some((_, entry)) = committed.entries.iter().find(|(n, _)| n == name)
         {
@@ -221,6 +247,16 @@ fn finish(
     };
     hydrate::apply_many(std::slice::from_mut(&mut planned), stats)?;
     Ok(paths)
+}
+
+/// Keeps the first error of a push, except that every model's conflicts
+/// are reported together.
+fn merge_error(first: &mut Option<Error>, err: Error) {
+    match (first.as_mut(), err) {
+        (Some(Error::Conflict(all)), Error::Conflict(more)) => all.extend(more),
+        (Some(_), _) => {}
+        (None, err) => *first = Some(err),
+    }
 }
 
 /// The models a scope names, with their listed versions when the scope is
@@ -323,6 +359,17 @@ impl<T: Index> Guest for T {
         let models = scoped_or_listed::<T>(&options.scope)?;
         let known = local::summary(DATA_AREA);
         let fetch_missing = options.fetch_missing;
+        // A dry run moves nothing aside.
+        let edits = if options.dry_run {
+            LocalEdits::Keep
+        } else {
+            options.local_edits
+        };
+        // Setting edits aside looks at every model's working copy, changed
+        // in the store or not: an edit kept by an earlier pull is in a model
+        // whose sidecar is current.
+        let resolving = matches!(edits, LocalEdits::Theirs | LocalEdits::SetAside);
+        let mut aside = SetAside::default();
         let mut work = Vec::new();
         let mut pending = 0;
         for (model, listed_version) in &models {
@@ -332,6 +379,7 @@ impl<T: Index> Guest for T {
             // missing, that nothing is).
             let label = layout::model_label(model);
             if let Some(listed) = listed_version
+                && !resolving
                 && known.is_current(&label, listed, fetch_missing)
             {
                 continue;
@@ -339,16 +387,18 @@ impl<T: Index> Guest for T {
             let mut sidecar = local::load(DATA_AREA, model);
             let prior_version = sidecar.store_version.clone();
             let current = listed_version.is_some() && sidecar.store_version == *listed_version;
-            if current && (!fetch_missing || local::all_stamped(&sidecar)) {
+            if current && !resolving && (!fetch_missing || local::all_stamped(&sidecar)) {
                 continue;
             }
             let refreshed = !current && hydrate::refresh::<T>(model, &mut sidecar, &mut stats)?;
             if refreshed {
                 partitions_changed += 1;
-            } else if !fetch_missing {
+            } else if !fetch_missing && !resolving {
                 continue;
             }
-            let plan = hydrate::plan(model, &mut sidecar, !fetch_missing)?;
+            let restored = aside.apply(model, &mut sidecar, edits, prior_version.clone())?;
+            let mut plan = hydrate::plan(model, &mut sidecar, !fetch_missing)?;
+            set_aside::restore(&mut plan, &sidecar, &restored);
             not_hydrated += sidecar
                 .partition
                 .as_ref()
@@ -398,6 +448,7 @@ impl<T: Index> Guest for T {
             stats,
             changed,
             summary,
+            set_aside: aside.moved,
         })
     }
 
@@ -419,6 +470,7 @@ impl<T: Index> Guest for T {
         let mut changed = Vec::new();
         let mut committed_models = 0;
         let mut prepared = Vec::new();
+        let mut conflicts = Vec::new();
         for model in &models {
             let mut sidecar = local::load(DATA_AREA, model);
             let changes = local::changes(model, &mut sidecar)?;
@@ -434,12 +486,32 @@ impl<T: Index> Guest for T {
                 continue;
             }
             let lease = lease_for(&options.leases, model)?;
-            let ready = prepare(model, lease, changes, sidecar, &mut stats)?;
+            let ready = prepare(
+                model,
+                lease,
+                changes,
+                sidecar,
+                options.local_edits,
+                &mut stats,
+            )?;
             if ready.commit.is_empty() {
                 local::save(DATA_AREA, model, &ready.sidecar)?;
-            } else {
-                prepared.push(ready);
+                continue;
             }
+            // The slice last read already shows the store moved on from a
+            // base (versions only move forward): refuse before uploading.
+            // The commit checks again on the slice it writes over.
+            if let Some(slice) = &ready.sidecar.partition {
+                conflicts.extend(change::conflicts(model, slice, &ready.commit));
+            }
+            prepared.push(ready);
+        }
+        if !conflicts.is_empty() {
+            for ready in &prepared {
+                local::save(DATA_AREA, &ready.model, &ready.sidecar)?;
+            }
+            local::flush_summary(DATA_AREA)?;
+            return Err(Error::Conflict(conflicts));
         }
         upload(&mut prepared, &mut stats)?;
         // One commit call for every model: the index decides whether that is
@@ -468,9 +540,7 @@ impl<T: Index> Guest for T {
                         }
                     }
                 }
-                Err(err) => {
-                    first_error.get_or_insert(err);
-                }
+                Err(err) => merge_error(&mut first_error, err),
             }
         }
         if let Some(err) = first_error {
@@ -490,6 +560,7 @@ impl<T: Index> Guest for T {
             stats,
             changed,
             summary,
+            set_aside: Vec::new(),
         })
     }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use silt::datastore::{Datastore, LeasePolicy, push_under_leases};
 use silt::locations::Locations;
-use silt::runtime::bindings::silt::datastore::types::ModelRef;
+use silt::runtime::bindings::silt::datastore::types::{LocalEdits, ModelRef};
 
 use crate::Shared;
 
@@ -75,7 +75,7 @@ impl Clone {
 
     /// Pushes the local changes of `models` under their leases.
     pub async fn push(&self, models: Vec<ModelRef>) {
-        push_under_leases(&self.datastore, models, &self.policy)
+        push_under_leases(&self.datastore, models, &self.policy, LocalEdits::Keep)
             .await
             .unwrap();
     }

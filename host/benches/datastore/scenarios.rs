@@ -8,7 +8,9 @@ use serde::Serialize;
 use silt::datastore::{DatastoreError, collect_garbage, under_leases};
 use silt::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
 use silt::runtime::bindings::exports::silt::datastore::sync::{SetupOptions, SyncOptions};
-use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef, Scope};
+use silt::runtime::bindings::silt::datastore::types::{
+    Base, LocalEdits, LockScope, ModelRef, Scope,
+};
 
 use crate::fixture::{self, Clone, model};
 use crate::lock_watch::Hold;
@@ -131,7 +133,7 @@ async fn put(clone: &Clone, target: &ModelRef, name: &str, staged: &str) -> anyh
         leases.check("put")?;
         clone
             .datastore
-            .put_file(target, name, staged, &leases.leases()[0])
+            .put_file(target, name, staged, &Base::Any, &leases.leases()[0])
             .await
     })
     .await
@@ -323,6 +325,7 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
         leases: Vec::new(),
         dry_run: false,
         fetch_missing: false,
+        local_edits: LocalEdits::Keep,
     };
     main.datastore.pull(&pull).await.unwrap();
     let before = shared.counts();
@@ -350,6 +353,7 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
                         include_history: false,
                         dry_run: false,
                         max_objects: None,
+                        local_edits: LocalEdits::Keep,
                     },
                 )
                 .await

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use silt::datastore::{Datastore, LeasePolicy, push_under_leases};
-use silt::runtime::bindings::silt::datastore::types::{ModelRef, TransferStats};
+use silt::runtime::bindings::silt::datastore::types::{LocalEdits, ModelRef, TransferStats};
 
 /// Models per push: one lease set and one bulk upload each.
 const MODELS_PER_PUSH: usize = 500;
@@ -122,7 +122,7 @@ async fn push(
     policy: &LeasePolicy,
     models: Vec<ModelRef>,
 ) -> TransferStats {
-    let report = push_under_leases(writer, models, policy)
+    let report = push_under_leases(writer, models, policy, LocalEdits::Keep)
         .await
         .expect("the fixture push failed");
     assert!(

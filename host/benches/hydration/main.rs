@@ -27,7 +27,7 @@ use serde::Serialize;
 use silt::datastore::{Datastore, LeasePolicy, hydrate_everything, make_present, under_leases};
 use silt::locations::Locations;
 use silt::runtime::bindings::exports::silt::datastore::sync::{SetupOptions, SyncOptions};
-use silt::runtime::bindings::silt::datastore::types::{LockScope, Scope};
+use silt::runtime::bindings::silt::datastore::types::{LocalEdits, LockScope, Scope};
 use silt::store::{Counting, GetOutcome, ObjectKey, ObjectStore};
 use support::recording_store::Recording;
 
@@ -108,7 +108,8 @@ async fn one_model(toml: &str, target: usize, policy: &LeasePolicy) -> Measured 
     let model = fixture::model(target);
     let scopes = vec![LockScope::Model(model.clone())];
     let fetched = under_leases(&datastore, scopes, policy, async |leases| {
-        let (presence, _held) = make_present(&datastore, std::slice::from_ref(&model)).await?;
+        let (presence, _held) =
+            make_present(&datastore, std::slice::from_ref(&model), LocalEdits::Keep).await?;
         assert!(presence.full_pull_because.is_none());
         datastore
             .push(&SyncOptions {
@@ -116,6 +117,7 @@ async fn one_model(toml: &str, target: usize, policy: &LeasePolicy) -> Measured 
                 leases: leases.leases(),
                 dry_run: false,
                 fetch_missing: false,
+                local_edits: LocalEdits::Keep,
             })
             .await?;
         anyhow::Ok(presence.fetched)

@@ -21,7 +21,7 @@ use crate::datastore::{
 };
 use crate::exit::ContentMismatch;
 use crate::runtime::bindings::exports::silt::datastore::models::FileVersion;
-use crate::runtime::bindings::silt::datastore::types::{LockScope, ModelRef};
+use crate::runtime::bindings::silt::datastore::types::{Base, LocalEdits, LockScope, ModelRef};
 use crate::runtime::guest_text;
 
 /// Data commands.
@@ -35,6 +35,11 @@ pub enum DataCommand {
         name: String,
         /// The file to read; `-` or nothing reads stdin.
         file: Option<PathBuf>,
+        /// Commit only if NAME's latest version is still this one (from
+        /// `silt data history`); `none`: only if NAME does not exist. Else
+        /// exit 3, nothing committed. Without it the put goes on top.
+        #[arg(long, value_name = "VERSION|none")]
+        base: Option<String>,
     },
     /// Write the latest (or a given) version of NAME to stdout or a file.
     #[command(disable_version_flag = true)]
@@ -68,6 +73,10 @@ pub enum DataCommand {
         model: String,
         /// The file's name within the model.
         name: String,
+        /// Remove only if NAME's latest version is still this one; else
+        /// exit 3, nothing committed.
+        #[arg(long, value_name = "VERSION")]
+        base: Option<String>,
     },
 }
 
@@ -107,7 +116,12 @@ struct FileReport {
 
 pub(super) fn run(context: &Context, command: DataCommand) -> anyhow::Result<()> {
     match command {
-        DataCommand::Put { model, name, file } => put(context, &model, &name, file.as_deref()),
+        DataCommand::Put {
+            model,
+            name,
+            file,
+            base,
+        } => put(context, &model, &name, file.as_deref(), &base_of(base)),
         DataCommand::Get {
             model,
             name,
@@ -122,7 +136,10 @@ pub(super) fn run(context: &Context, command: DataCommand) -> anyhow::Result<()>
         ),
         DataCommand::List { model } => list(context, &model),
         DataCommand::History { model, name } => history(context, &model, &name),
-        DataCommand::Rm { model, name } => remove(context, &model, &name),
+        DataCommand::Rm { model, name, base } => {
+            let base = base.map_or(Base::Any, Base::Version);
+            remove(context, &model, &name, &base)
+        }
     }
 }
 
@@ -232,7 +249,22 @@ fn short(sha256: &str) -> String {
     guest_text(&sha256.chars().take(12).collect::<String>())
 }
 
-fn put(context: &Context, model: &str, name: &str, file: Option<&Path>) -> anyhow::Result<()> {
+/// The `--base` of `put` and `rm`: none given commits on top.
+fn base_of(given: Option<String>) -> Base {
+    match given.as_deref() {
+        None => Base::Any,
+        Some("none") => Base::Absent,
+        Some(version) => Base::Version(version.to_owned()),
+    }
+}
+
+fn put(
+    context: &Context,
+    model: &str,
+    name: &str,
+    file: Option<&Path>,
+    base: &Base,
+) -> anyhow::Result<()> {
     let model = parse_model(model)?;
     let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
     let committed = super::with_datastore(context, async |datastore| {
@@ -255,7 +287,7 @@ fn put(context: &Context, model: &str, name: &str, file: Option<&Path>) -> anyho
         let committed = under_leases(datastore, scopes, &policy, async |leases| {
             let lease = &leases.leases()[0];
             datastore
-                .put_file(&model, name, &staged.relative, lease)
+                .put_file(&model, name, &staged.relative, base, lease)
                 .await
         })
         .await?;
@@ -452,7 +484,8 @@ fn list(context: &Context, model: &str) -> anyhow::Result<()> {
     let files = super::with_datastore(context, async |datastore| {
         // The model is what a command works on next: make it present (a
         // full pull when the extension cannot do one model).
-        let (presence, _held) = make_present(datastore, std::slice::from_ref(&model)).await?;
+        let (presence, _held) =
+            make_present(datastore, std::slice::from_ref(&model), LocalEdits::Keep).await?;
         if let Some(reason) = &presence.full_pull_because
             && !context.output.is_json()
         {
@@ -524,14 +557,14 @@ fn history(context: &Context, model: &str, name: &str) -> anyhow::Result<()> {
     })
 }
 
-fn remove(context: &Context, model: &str, name: &str) -> anyhow::Result<()> {
+fn remove(context: &Context, model: &str, name: &str, base: &Base) -> anyhow::Result<()> {
     let model = parse_model(model)?;
     let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
     let tombstone = super::with_datastore(context, async |datastore| {
         let scopes = vec![LockScope::Model(model.clone())];
         under_leases(datastore, scopes, &policy, async |leases| {
             let lease = &leases.leases()[0];
-            datastore.remove_file(&model, name, lease).await
+            datastore.remove_file(&model, name, base, lease).await
         })
         .await
     })?;

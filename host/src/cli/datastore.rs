@@ -17,7 +17,7 @@ use crate::exit::UntrustworthyStore;
 use crate::runtime::bindings::exports::silt::datastore::sync::{
     SetupOptions, SyncOptions, SyncReport as WitSyncReport,
 };
-use crate::runtime::bindings::silt::datastore::types::{LockInfo, LockScope, Scope};
+use crate::runtime::bindings::silt::datastore::types::{LocalEdits, LockInfo, LockScope, Scope};
 use crate::store::{doctor, root};
 
 /// Datastore commands.
@@ -55,6 +55,15 @@ pub enum DatastoreCommand {
         /// Only these models (`type/id`); default all.
         #[arg(long = "model", value_name = "TYPE/ID")]
         models: Vec<String>,
+        /// Resolve conflicts by committing your edits on top of the newer
+        /// versions in the store (theirs stay in history).
+        #[arg(long, conflicts_with_all = ["theirs", "pull"])]
+        ours: bool,
+        /// Resolve conflicts by taking the store's versions: your
+        /// conflicting edits are moved to `.silt/conflicts/` in the working
+        /// copy, never deleted.
+        #[arg(long, conflicts_with = "push")]
+        theirs: bool,
     },
     /// Expire old versions: every file keeps its newest N. Takes the leases
     /// of the models that have versions to expire, and only those.
@@ -153,7 +162,23 @@ pub(super) fn run(context: &Context, command: DatastoreCommand) -> anyhow::Resul
             push,
             dry_run,
             models,
-        } => sync(context, !push || pull, !pull || push, dry_run, &models),
+            ours,
+            theirs,
+        } => {
+            let edits = match (ours, theirs) {
+                (true, _) => LocalEdits::Ours,
+                (_, true) => LocalEdits::Theirs,
+                _ => LocalEdits::Keep,
+            };
+            sync(
+                context,
+                !push || pull,
+                !pull || push,
+                dry_run,
+                &models,
+                edits,
+            )
+        }
         DatastoreCommand::Gc {
             keep,
             dry_run,
@@ -354,6 +379,8 @@ struct SyncReport {
 struct Direction {
     summary: String,
     changed: Vec<String>,
+    /// Local edits moved aside, relative to the local copy.
+    set_aside: Vec<String>,
     objects_downloaded: u64,
     bytes_downloaded: u64,
     objects_uploaded: u64,
@@ -367,6 +394,7 @@ impl From<WitSyncReport> for Direction {
         Self {
             summary: report.summary,
             changed: report.changed,
+            set_aside: report.set_aside,
             objects_downloaded: report.stats.objects_downloaded,
             bytes_downloaded: report.stats.bytes_downloaded,
             objects_uploaded: report.stats.objects_uploaded,
@@ -383,9 +411,11 @@ fn sync(
     push: bool,
     dry_run: bool,
     models: &[String],
+    edits: LocalEdits,
 ) -> anyhow::Result<()> {
     let scope = scope_of(models)?;
     let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
+    let local_dir = context.locations.local_dir.clone();
     let report = super::with_datastore(context, async |datastore| {
         let mut report = SyncReport::default();
         if pull {
@@ -402,13 +432,15 @@ fn sync(
                 leases: Vec::new(),
                 dry_run,
                 fetch_missing: context.hydration() == Hydration::Full,
+                // `ours` is the push's business: a pull keeps the edits.
+                local_edits: edits,
             };
             let pulled: Direction = datastore.pull(&options).await?.into();
             report.pulled = Some(pulled);
         }
         if push {
             report.pushed = Some(
-                push_changes(datastore, scope, &policy, dry_run)
+                push_changes(datastore, scope, &policy, dry_run, edits)
                     .await?
                     .into(),
             );
@@ -420,6 +452,19 @@ fn sync(
             let Some(direction) = direction else { continue };
             writeln!(out, "{label}: {}", direction.summary)?;
             write_list(out, &direction.changed)?;
+            if !direction.set_aside.is_empty() {
+                writeln!(
+                    out,
+                    "{label}: moved {} local edits aside (the working copy has the store's versions):",
+                    direction.set_aside.len()
+                )?;
+                let moved: Vec<String> = direction
+                    .set_aside
+                    .iter()
+                    .map(|path| local_dir.join(path).display().to_string())
+                    .collect();
+                write_list(out, &moved)?;
+            }
         }
         Ok(())
     })
@@ -432,6 +477,7 @@ async fn push_changes(
     scope: Scope,
     policy: &LeasePolicy,
     dry_run: bool,
+    edits: LocalEdits,
 ) -> anyhow::Result<WitSyncReport> {
     let status = datastore.status(&scope).await?;
     let changed_models = status.local_models;
@@ -442,10 +488,11 @@ async fn push_changes(
                 leases: Vec::new(),
                 dry_run,
                 fetch_missing: false,
+                local_edits: edits,
             })
             .await;
     }
-    push_under_leases(datastore, changed_models, policy).await
+    push_under_leases(datastore, changed_models, policy, edits).await
 }
 
 fn gc(context: &Context, keep: u32, dry_run: bool, models: &[String]) -> anyhow::Result<()> {

@@ -1,23 +1,26 @@
 //! `silt run --model T/ID [--model ...] -- CMD ARGS...`
 //!
-//! Lease the models (sorted), make their latest data present in the working
-//! copy, run the command with their directories in the environment, and when
-//! it succeeds commit what it changed; release in every case. The command's
-//! exit code is silt's. A lost lease stops the command (it is killed) and
-//! nothing is committed.
+//! Lease the models (sorted), make their latest committed data present in
+//! the working copy — uncommitted leftovers (of a killed run, say) are moved
+//! aside to `.silt/conflicts/` in the local copy and reported, never carried
+//! into this run's commit — run the command with their directories in the
+//! environment, and when it succeeds commit what it changed; release in
+//! every case. The command's exit code is silt's. A lost lease stops the
+//! command (it is killed) and nothing is committed.
 
 use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
 use super::Context;
+use super::output::write_list;
 use crate::datastore::{
     Datastore, LeasePolicy, make_present, model_label, parse_models, under_leases,
 };
 use crate::exit::CommandFailed;
 use crate::locations::ENV_CONFIG;
 use crate::runtime::bindings::exports::silt::datastore::sync::SyncOptions;
-use crate::runtime::bindings::silt::datastore::types::{LockScope, ModelRef, Scope};
+use crate::runtime::bindings::silt::datastore::types::{LocalEdits, LockScope, ModelRef, Scope};
 
 /// `silt run` arguments.
 #[derive(Debug, Args)]
@@ -45,6 +48,8 @@ struct RunReport {
     downloaded: u64,
     /// Why a full pull replaced making only these models present, if it did.
     full_pull_because: Option<String>,
+    /// Uncommitted leftovers moved aside before the command ran (paths).
+    set_aside: Vec<String>,
     committed: Vec<String>,
     exit_code: i32,
 }
@@ -58,11 +63,26 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
         under_leases(datastore, scopes, &policy, async |leases| {
             // Held until the commit: the background hydrator stays out of
             // these models while the command writes them.
-            let (presence, _working_copy) = make_present(datastore, &models).await?;
-            if let Some(reason) = &presence.full_pull_because
-                && !context.output.is_json()
-            {
-                eprintln!("silt: {reason}");
+            let (presence, _working_copy) =
+                make_present(datastore, &models, LocalEdits::SetAside).await?;
+            let set_aside: Vec<String> = presence
+                .set_aside
+                .iter()
+                .map(|path| datastore.local_dir().join(path).display().to_string())
+                .collect();
+            if !context.output.is_json() {
+                if let Some(reason) = &presence.full_pull_because {
+                    eprintln!("silt: {reason}");
+                }
+                if !set_aside.is_empty() {
+                    // stdout belongs to the command.
+                    eprintln!(
+                        "silt: moved {} uncommitted local edits aside; the command starts from the latest committed state:",
+                        set_aside.len()
+                    );
+                    let mut err = std::io::stderr().lock();
+                    write_list(&mut err, &set_aside)?;
+                }
             }
             let data_dir = datastore.local_dir().join("data");
             // Checked again after hydration, which wrote into them.
@@ -106,12 +126,16 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
                     leases: leases.leases(),
                     dry_run: false,
                     fetch_missing: false,
+                    // Started from the latest state under the lease: any
+                    // conflict now is a fencing failure, refused.
+                    local_edits: LocalEdits::Keep,
                 })
                 .await?;
             anyhow::Ok(RunReport {
                 models: args.models.clone(),
                 downloaded: presence.fetched.objects,
                 full_pull_because: presence.full_pull_because.clone(),
+                set_aside,
                 committed: pushed.changed,
                 exit_code: 0,
             })

@@ -11,7 +11,9 @@ use crate::config::RuntimeConfig;
 use crate::datastore::{Datastore, DatastoreError};
 use crate::runtime::bindings::Features;
 use crate::runtime::bindings::exports::silt::datastore::{hydration, sync};
-use crate::runtime::bindings::silt::datastore::types::{Lease, LockScope, ModelRef, Scope};
+use crate::runtime::bindings::silt::datastore::types::{
+    Base, Lease, LocalEdits, LockScope, ModelRef, Scope,
+};
 use crate::runtime::{ArtifactCache, ExportCall, ExportReply, Runtime, RuntimeError, sha256_hex};
 use crate::store::ObjectStore;
 
@@ -107,6 +109,7 @@ fn pull_all(fetch_missing: bool) -> sync::SyncOptions {
         leases: Vec::new(),
         dry_run: false,
         fetch_missing,
+        local_edits: LocalEdits::Keep,
     }
 }
 
@@ -122,7 +125,9 @@ async fn put(
         .await
         .or_fail("locks.acquire of a free model")?;
     let staged = stage(datastore, name, content).or_fail("staging a file")?;
-    let result = datastore.put_file(model, name, &staged, &lease).await;
+    let result = datastore
+        .put_file(model, name, &staged, &Base::Any, &lease)
+        .await;
     let released = datastore.release(&lease).await;
     result.or_fail("models.put-file under a fresh lease")?;
     released.or_fail("locks.release")?;
@@ -134,6 +139,7 @@ async fn put(
 enum Check {
     RoundTrip,
     PullAndPush,
+    Conflicts,
     LeaseExclusion,
     Fencing,
     NamespaceExclusion,
@@ -143,9 +149,10 @@ enum Check {
 }
 
 impl Check {
-    const ALL: [Check; 8] = [
+    const ALL: [Check; 9] = [
         Check::RoundTrip,
         Check::PullAndPush,
+        Check::Conflicts,
         Check::LeaseExclusion,
         Check::Fencing,
         Check::NamespaceExclusion,
@@ -159,6 +166,7 @@ impl Check {
         match self {
             Check::RoundTrip => "put, get, list and history round-trip",
             Check::PullAndPush => "pull and push between clones",
+            Check::Conflicts => "an edit of an older version is a conflict, never committed on top",
             Check::LeaseExclusion => "a model lease excludes, renews, releases",
             Check::Fencing => "a lease taken over cannot commit (fencing)",
             Check::NamespaceExclusion => "namespace and model leases exclude each other",
@@ -175,7 +183,7 @@ impl Check {
             Check::NamespaceExclusion => Some("namespace-locks"),
             Check::LazyHydration => Some("lazy-hydration"),
             Check::Gc => Some("gc"),
-            Check::RoundTrip | Check::PullAndPush | Check::TypedErrors => None,
+            Check::RoundTrip | Check::PullAndPush | Check::Conflicts | Check::TypedErrors => None,
         }
     }
 }
@@ -264,6 +272,7 @@ pub(super) async fn run_all(
             match check {
                 Check::RoundTrip => round_trip(&a).await,
                 Check::PullAndPush => pull_and_push(&a, &b).await,
+                Check::Conflicts => conflicts(&a, &b).await,
                 Check::LeaseExclusion => lease_exclusion(&a, &b).await,
                 Check::Fencing => fencing(&a, &b).await,
                 Check::NamespaceExclusion => namespace_exclusion(&a, &b).await,
@@ -407,6 +416,7 @@ async fn pull_and_push(a: &Datastore, b: &Datastore) -> Checked {
             leases: vec![lease.clone()],
             dry_run: false,
             fetch_missing: false,
+            local_edits: LocalEdits::Keep,
         })
         .await;
     let released = b.release(&lease).await;
@@ -422,6 +432,105 @@ async fn pull_and_push(a: &Datastore, b: &Datastore) -> Checked {
         return fail("after B pushed, A's pull did not bring B's change");
     }
     Ok("A → B by pull, B → A by push and pull".to_owned())
+}
+
+/// Commits `content` as `name` on `datastore` if `base` holds.
+async fn put_on(
+    datastore: &Datastore,
+    model: &ModelRef,
+    name: &str,
+    content: &[u8],
+    base: Base,
+) -> anyhow::Result<String> {
+    let lease = datastore
+        .acquire(&LockScope::Model(model.clone()), TTL_MS)
+        .await?;
+    let staged = stage(datastore, name, content)?;
+    let result = datastore
+        .put_file(model, name, &staged, &base, &lease)
+        .await;
+    datastore.release(&lease).await?;
+    Ok(result?.version)
+}
+
+/// Base versions: a put or push whose base is not the latest is refused
+/// with `conflict` and commits nothing; `theirs` sets the edit aside.
+async fn conflicts(a: &Datastore, b: &Datastore) -> Checked {
+    let model = model("conflicts");
+    let name = "shared.txt";
+    let v1 = put_on(a, &model, name, b"v1\n", Base::Absent)
+        .await
+        .or_fail("put-file of a new name with base `absent`")?;
+    b.pull(&pull_all(true))
+        .await
+        .or_fail("sync.pull-changed on clone B")?;
+    let path = working_path(&model, name);
+    write_local(b, &path, b"B's edit of v1\n").or_fail("editing B's working copy")?;
+    let v2 = put_on(a, &model, name, b"v2\n", Base::Version(v1.clone()))
+        .await
+        .or_fail("put-file with the latest version as its base")?;
+    let stale_put = expect_error(
+        put_on(a, &model, name, b"stale\n", Base::Version(v1.clone())).await,
+        &["conflict"],
+        "put-file with an older version as its base",
+    )?;
+    expect_error(
+        put_on(a, &model, name, b"stale\n", Base::Absent).await,
+        &["conflict"],
+        "put-file with base `absent` of a name that exists",
+    )?;
+    let lease = b
+        .acquire(&LockScope::Model(model.clone()), TTL_MS)
+        .await
+        .or_fail("locks.acquire on clone B")?;
+    let pushed = b
+        .push(&sync::SyncOptions {
+            scope: Scope::Models(vec![model.clone()]),
+            leases: vec![lease.clone()],
+            dry_run: false,
+            fetch_missing: false,
+            local_edits: LocalEdits::Keep,
+        })
+        .await;
+    let released = b.release(&lease).await;
+    let stale_push = expect_error(
+        pushed,
+        &["conflict"],
+        "push-changed of an edit made from a version the store moved on from",
+    )?;
+    released.or_fail("locks.release")?;
+    let files = a.list_files(&model).await.or_fail("models.list-files")?;
+    if files
+        .iter()
+        .find(|f| f.name == name)
+        .map(|f| &f.latest.version)
+        != Some(&v2)
+    {
+        return fail(format!(
+            "after the refused push, the latest of {name} is not {v2} any more: the edit was committed on top"
+        ));
+    }
+    let theirs = b
+        .pull(&sync::SyncOptions {
+            local_edits: LocalEdits::Theirs,
+            ..pull_all(false)
+        })
+        .await
+        .or_fail("sync.pull-changed with local-edits `theirs`")?;
+    if read_local(b, &path).as_deref() != Some(b"v2\n".as_slice()) {
+        return fail(
+            "after a pull with `theirs`, B's working copy does not hold the latest version",
+        );
+    }
+    let Some(aside) = theirs.set_aside.first() else {
+        return fail("a pull with `theirs` reported no edit set aside");
+    };
+    if read_local(b, Path::new(aside)).as_deref() != Some(b"B's edit of v1\n".as_slice()) {
+        return fail(format!("the edit set aside is not at {aside}, as reported"));
+    }
+    Ok(format!(
+        "stale put: {stale_put}; stale push: {stale_push}; `theirs` set the edit aside"
+    ))
 }
 
 /// Takes `scope` on `datastore` (it must be free) and gives it back.
@@ -507,7 +616,8 @@ async fn fencing(a: &Datastore, b: &Datastore) -> Checked {
     let checked = async {
         let staged = stage(a, "fenced", b"must not land").or_fail("staging a file")?;
         let refused = expect_error(
-            a.put_file(&model, "fenced.bin", &staged, &old).await,
+            a.put_file(&model, "fenced.bin", &staged, &Base::Any, &old)
+                .await,
             &["lock-lost"],
             "a commit under the taken-over lease",
         )?;
@@ -589,6 +699,7 @@ async fn lazy_hydration(fixture: &Fixture, a: &Datastore) -> Checked {
             include_history: false,
             dry_run: false,
             max_objects: None,
+            local_edits: LocalEdits::Keep,
         },
     )
     .await
@@ -650,7 +761,9 @@ async fn typed_errors(a: &Datastore) -> Checked {
         ..real.clone()
     };
     let staged = stage(a, "forged", b"forged").or_fail("staging a file")?;
-    let forged_result = a.put_file(&model, "forged.bin", &staged, &forged).await;
+    let forged_result = a
+        .put_file(&model, "forged.bin", &staged, &Base::Any, &forged)
+        .await;
     let _ = a.release(&real).await;
     let refused = expect_error(
         forged_result,

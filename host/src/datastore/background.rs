@@ -37,7 +37,7 @@ const LOG_FILE: &str = "background-hydration.log";
 use crate::beneath::Beneath;
 use crate::locations::{ENV_CONFIG, Locations};
 use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
-use crate::runtime::bindings::silt::datastore::types::ModelRef;
+use crate::runtime::bindings::silt::datastore::types::{LocalEdits, ModelRef};
 
 /// Files fetched per locked step: bounds how long a foreground command that
 /// wants the same model waits (one slice), whatever the model's size.
@@ -259,6 +259,7 @@ impl BackgroundHydration {
                 include_history: false,
                 dry_run: false,
                 max_objects: Some(FILES_PER_SLICE),
+                local_edits: LocalEdits::Keep,
             };
             let report = datastore
                 .hydrate_scope(std::slice::from_ref(&model), options)

@@ -16,7 +16,7 @@ use crate::capabilities::progress::ProgressSink;
 use crate::locations::Locations;
 use crate::runtime::bindings::exports::silt::datastore::{hydration, locks, models, sync};
 use crate::runtime::bindings::silt::datastore::types::{
-    Holder, Lease, LockInfo, LockScope, ModelRef, Scope,
+    Base, Holder, Lease, LockInfo, LockScope, ModelRef, Scope,
 };
 use crate::runtime::metadata::description_differences;
 use crate::runtime::{
@@ -528,6 +528,7 @@ impl Datastore {
         model: &ModelRef,
         name: &str,
         cache_path: &str,
+        base: &Base,
         lease: &Lease,
     ) -> anyhow::Result<models::FileVersion> {
         export_call!(
@@ -537,6 +538,7 @@ impl Datastore {
                 model: model.clone(),
                 name: name.to_owned(),
                 cache_path: cache_path.to_owned(),
+                base: base.clone(),
                 lease: lease.clone()
             },
             ExportReply::Version
@@ -569,6 +571,7 @@ impl Datastore {
         &self,
         model: &ModelRef,
         name: &str,
+        base: &Base,
         lease: &Lease,
     ) -> anyhow::Result<models::FileVersion> {
         export_call!(
@@ -577,6 +580,7 @@ impl Datastore {
             ExportCall::RemoveFile {
                 model: model.clone(),
                 name: name.to_owned(),
+                base: base.clone(),
                 lease: lease.clone()
             },
             ExportReply::Version

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::runtime::bindings::ExtensionError;
-use crate::runtime::bindings::silt::datastore::types::{LockInfo, LockScope};
+use crate::runtime::bindings::silt::datastore::types::{Conflict, LockInfo, LockScope, ModelRef};
 use crate::runtime::guest_text;
 
 /// A datastore operation that failed, with what to do about it.
@@ -19,11 +19,26 @@ pub enum DatastoreError {
     },
     /// A compare-and-swap kept losing.
     #[error("{operation}: {detail} was changed by someone else; try again")]
-    Conflict {
+    Raced {
         /// The operation.
         operation: &'static str,
         /// The object.
         detail: String,
+    },
+    /// Files changed in the store since the versions the local edits were
+    /// made from: nothing of their models was committed.
+    #[error(
+        "{operation}: conflict: {} changed in the store since the version your copy was made from; nothing of {} was committed:\n{}\n{}",
+        plural(conflicts.len(), "file"),
+        conflict_models(conflicts),
+        conflicts.iter().map(|c| format!("  {}", describe_conflict(c))).collect::<Vec<_>>().join("\n"),
+        resolve_hint(operation)
+    )]
+    Conflict {
+        /// The operation.
+        operation: &'static str,
+        /// Each refused file (guest text made safe).
+        conflicts: Vec<Conflict>,
     },
     /// The lease is held by someone else (a single attempt; see `LockTimeout`).
     #[error("{operation}: {}", describe_holder(info))]
@@ -118,7 +133,8 @@ impl DatastoreError {
     pub fn case(&self) -> &'static str {
         match self {
             Self::NotFound { .. } => "not-found",
-            Self::Conflict { .. } => "precondition-failed",
+            Self::Raced { .. } => "precondition-failed",
+            Self::Conflict { .. } => "conflict",
             Self::LockHeld { .. } => "lock-held",
             Self::LockTimeout { .. } => "lock-timeout",
             Self::LockLost { .. } => "lock-lost",
@@ -139,9 +155,26 @@ impl DatastoreError {
                 operation,
                 detail: safe(detail),
             },
-            ExtensionError::PreconditionFailed(detail) => Self::Conflict {
+            ExtensionError::PreconditionFailed(detail) => Self::Raced {
                 operation,
                 detail: safe(detail),
+            },
+            ExtensionError::Conflict(conflicts) => Self::Conflict {
+                operation,
+                conflicts: conflicts
+                    .into_iter()
+                    .map(|c| Conflict {
+                        model: ModelRef {
+                            model_type: safe(c.model.model_type),
+                            model_id: safe(c.model.model_id),
+                        },
+                        name: safe(c.name),
+                        base: c.base.map(safe),
+                        latest: c.latest.map(safe),
+                        latest_writer: safe(c.latest_writer),
+                        latest_deleted: c.latest_deleted,
+                    })
+                    .collect(),
             },
             ExtensionError::LockHeld(info) => Self::LockHeld {
                 operation,
@@ -169,6 +202,62 @@ impl DatastoreError {
                 operation,
                 detail: safe(detail),
             },
+        }
+    }
+}
+
+/// `1 file`, `3 files`.
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// `model vision/m-1`, `models a/1, b/2`.
+fn conflict_models(conflicts: &[Conflict]) -> String {
+    let mut models: Vec<String> = conflicts
+        .iter()
+        .map(|c| super::model_label(&c.model))
+        .collect();
+    models.sort();
+    models.dedup();
+    match models.len() {
+        1 => format!("model {}", models[0]),
+        _ => format!("models {}", models.join(", ")),
+    }
+}
+
+/// `vision/m-1 log.txt: yours is based on version A; the latest is B, by alice@ci-7`.
+fn describe_conflict(c: &Conflict) -> String {
+    let yours = match &c.base {
+        Some(base) => format!("yours was made from version {base}"),
+        None => "yours is new here".to_owned(),
+    };
+    let theirs = match (&c.latest, c.latest_deleted) {
+        (None, _) => "the store has no version of it (it was expired)".to_owned(),
+        (Some(latest), true) => {
+            format!("it was removed in version {latest} by {}", c.latest_writer)
+        }
+        (Some(latest), false) => format!("the latest is version {latest}, by {}", c.latest_writer),
+    };
+    format!(
+        "{} {}: {yours}; {theirs}",
+        super::model_label(&c.model),
+        c.name
+    )
+}
+
+/// How to resolve a conflict of `operation`.
+fn resolve_hint(operation: &str) -> &'static str {
+    match operation {
+        "put" | "rm" => {
+            "Look at `silt data history`, then run the command again with the --base it shows, or without --base to commit on top (the latest stays in history)."
+        }
+        _ => {
+            "Your edits are still in the working copy. Keep the store's versions with `silt datastore sync --theirs` (yours are moved under .silt/conflicts/ in the local copy), \
+             or commit yours on top with `silt datastore sync --ours` (theirs stay in history)."
         }
     }
 }

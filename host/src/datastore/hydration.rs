@@ -18,7 +18,9 @@ use super::model_ref::model_label;
 use super::working_copy_lock::{Claim, WorkingCopyGuard};
 use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
 use crate::runtime::bindings::exports::silt::datastore::sync::{SyncOptions, SyncReport};
-use crate::runtime::bindings::silt::datastore::types::{ModelRef, Scope, TransferStats};
+use crate::runtime::bindings::silt::datastore::types::{
+    LocalEdits, ModelRef, Scope, TransferStats,
+};
 
 /// The capability that says `hydrate-scope` fetches only what it is asked.
 pub const LAZY_HYDRATION: &str = "lazy-hydration";
@@ -70,12 +72,17 @@ pub struct Presence {
     /// Set when the scoped path was not taken: why, so the user sees that a
     /// full pull happened instead.
     pub full_pull_because: Option<String>,
+    /// Local edits set aside (see [`make_present`]'s `edits`), relative to
+    /// the local copy.
+    pub set_aside: Vec<String>,
 }
 
 /// Makes the latest files of `models` present in the working copy before a
 /// command uses them: `hydrate-scope` when the extension fetches lazily;
 /// otherwise, or when that fails, a full pull (and `full_pull_because` says
-/// why). Returns the working-copy locks on `models`: hold them while the
+/// why). `edits` says what becomes of the models' local edits first
+/// (`set-aside`: `silt run` starts from the latest committed state).
+/// Returns the working-copy locks on `models`: hold them while the
 /// command works, so the background hydrator stays out of those models.
 /// The caller must hold no working-copy lock.
 ///
@@ -84,15 +91,21 @@ pub struct Presence {
 pub async fn make_present(
     datastore: &Datastore,
     models: &[ModelRef],
+    edits: LocalEdits,
 ) -> anyhow::Result<(Presence, WorkingCopyGuard)> {
     let locks = datastore.working_copy_locks();
     let reason = if datastore.supports(LAZY_HYDRATION) {
         let held = locks.foreground(Claim::Models(models)).await?;
-        match datastore.hydrate_scope(models, latest_only(false)).await {
+        let options = HydrateOptions {
+            local_edits: edits,
+            ..latest_only(false)
+        };
+        match datastore.hydrate_scope(models, options).await {
             Ok(report) => {
                 let presence = Presence {
                     fetched: Fetched::from(&report.stats),
                     full_pull_because: None,
+                    set_aside: report.set_aside,
                 };
                 return Ok((presence, held));
             }
@@ -115,14 +128,31 @@ pub async fn make_present(
     // A full pull writes into any model: it needs the whole working copy
     // (the models' locks, if taken above, are gone: a lock cannot be
     // upgraded in place); then the models' locks for the command.
-    let pulled = {
+    let (pulled, set_aside) = {
         let _everything = locks.foreground(Claim::Everything).await?;
-        full_pull(datastore, &Scope::All).await?
+        // The models' edits first, in their scope only: the rest of the
+        // working copy keeps its edits.
+        let set_aside = if edits == LocalEdits::Keep {
+            Vec::new()
+        } else {
+            datastore
+                .pull(&SyncOptions {
+                    scope: Scope::Models(models.to_vec()),
+                    leases: Vec::new(),
+                    dry_run: false,
+                    fetch_missing: true,
+                    local_edits: edits,
+                })
+                .await?
+                .set_aside
+        };
+        (full_pull(datastore, &Scope::All).await?, set_aside)
     };
     let held = locks.foreground(Claim::Models(models)).await?;
     let presence = Presence {
         fetched: Fetched::from(&pulled.stats),
         full_pull_because: Some(reason),
+        set_aside,
     };
     Ok((presence, held))
 }
@@ -145,6 +175,7 @@ pub async fn full_pull(datastore: &Datastore, scope: &Scope) -> anyhow::Result<S
             leases: Vec::new(),
             dry_run: false,
             fetch_missing: true,
+            local_edits: LocalEdits::Keep,
         })
         .await
 }
@@ -244,5 +275,6 @@ fn latest_only(dry_run: bool) -> HydrateOptions {
         include_history: false,
         dry_run,
         max_objects: None,
+        local_edits: LocalEdits::Keep,
     }
 }

@@ -16,7 +16,9 @@ use super::signals::Signals;
 use super::working_copy_lock::Claim;
 use crate::config::LocksConfig;
 use crate::runtime::bindings::exports::silt::datastore::sync::{SyncOptions, SyncReport};
-use crate::runtime::bindings::silt::datastore::types::{Lease, LockScope, ModelRef, Scope};
+use crate::runtime::bindings::silt::datastore::types::{
+    Lease, LocalEdits, LockScope, ModelRef, Scope,
+};
 
 /// Environment variable overriding `[locks] max_wait_ms`, in seconds.
 pub const ENV_LOCK_MAX_WAIT: &str = "SILT_LOCK_MAX_WAIT";
@@ -205,7 +207,7 @@ async fn acquire_one(
         let holder = match err.downcast_ref::<DatastoreError>() {
             Some(DatastoreError::LockHeld { info, .. }) => describe_holder(info),
             // A lost race on the lock object: just try again.
-            Some(DatastoreError::Conflict { .. }) => "changing hands".to_owned(),
+            Some(DatastoreError::Raced { .. }) => "changing hands".to_owned(),
             _ => return Err(err),
         };
         let waited = started.elapsed();
@@ -359,8 +361,10 @@ pub async fn under_leases<T>(
 }
 
 /// Pushes the local changes of `models` under their leases (taken in
-/// order, released after), holding their working-copy locks inside them: what `silt datastore sync --push` does once it
-/// knows which models changed.
+/// order, released after), holding their working-copy locks inside them:
+/// what `silt datastore sync --push` does once it knows which models
+/// changed. `edits`: `ours` commits edits on top of newer versions; else
+/// such an edit is a conflict.
 ///
 /// # Errors
 /// As [`under_leases`], and when the push fails.
@@ -368,6 +372,7 @@ pub async fn push_under_leases(
     datastore: &Arc<Datastore>,
     models: Vec<ModelRef>,
     policy: &LeasePolicy,
+    edits: LocalEdits,
 ) -> anyhow::Result<SyncReport> {
     let scope = Scope::Models(models.clone());
     let scopes = models.iter().cloned().map(LockScope::Model).collect();
@@ -385,6 +390,7 @@ pub async fn push_under_leases(
                 leases: leases.leases(),
                 dry_run: false,
                 fetch_missing: false,
+                local_edits: edits,
             })
             .await
     })

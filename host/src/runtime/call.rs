@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::bindings::exports::silt::datastore::{hydration, locks, models, sync};
-use super::bindings::silt::datastore::types::{Lease, LockInfo, LockScope, ModelRef, Scope};
+use super::bindings::silt::datastore::types::{Base, Lease, LockInfo, LockScope, ModelRef, Scope};
 use super::bindings::{Description, ExtensionError};
 use super::error::RuntimeError;
 use super::instance::ExtensionInstance;
@@ -54,6 +54,7 @@ pub enum ExportCall {
         model: ModelRef,
         name: String,
         cache_path: String,
+        base: Base,
         lease: Lease,
     },
     GetFile {
@@ -65,6 +66,7 @@ pub enum ExportCall {
     RemoveFile {
         model: ModelRef,
         name: String,
+        base: Base,
         lease: Lease,
     },
 }
@@ -289,12 +291,13 @@ impl ExportCall {
                 model,
                 name,
                 cache_path,
+                base,
                 lease,
             } => ExportReply::Version(
                 instance
                     .call(f, async |b, s| {
                         b.silt_datastore_models()
-                            .call_put_file(s, &model, &name, &cache_path, &lease)
+                            .call_put_file(s, &model, &name, &cache_path, &base, &lease)
                             .await
                     })
                     .await?,
@@ -313,11 +316,16 @@ impl ExportCall {
                     })
                     .await?,
             ),
-            Self::RemoveFile { model, name, lease } => ExportReply::Version(
+            Self::RemoveFile {
+                model,
+                name,
+                base,
+                lease,
+            } => ExportReply::Version(
                 instance
                     .call(f, async |b, s| {
                         b.silt_datastore_models()
-                            .call_remove_file(s, &model, &name, &lease)
+                            .call_remove_file(s, &model, &name, &base, &lease)
                             .await
                     })
                     .await?,

@@ -5,7 +5,7 @@
 //! compiling it:
 //!
 //! ```toml
-//! api = "silt:datastore@0.4.0"
+//! api = "silt:datastore@0.5.0"
 //! name = "hello-extension"
 //! version = "0.1.0"
 //! description = "The smallest complete silt extension"
@@ -25,9 +25,9 @@ pub const SECTION_NAME: &str = "silt-extension";
 /// The one API this host speaks.
 pub const API_PACKAGE: &str = "silt:datastore";
 /// The API version this host speaks.
-pub const API_VERSION: &str = "0.4.0";
+pub const API_VERSION: &str = "0.5.0";
 
-/// `silt:datastore@0.4.0`.
+/// `silt:datastore@0.5.0`.
 pub fn api_id() -> String {
     format!("{API_PACKAGE}@{API_VERSION}")
 }
@@ -47,7 +47,7 @@ pub const KNOWN_CAPABILITIES: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metadata {
-    /// The API the extension was built against, e.g. `silt:datastore@0.4.0`.
+    /// The API the extension was built against, e.g. `silt:datastore@0.5.0`.
     pub api: String,
     /// Short lowercase name; also the name it is installed under.
     pub name: String,
@@ -176,7 +176,7 @@ mod tests {
     #[test]
     fn parses_a_full_section() {
         let text = br#"
-            api = "silt:datastore@0.4.0"
+            api = "silt:datastore@0.5.0"
             name = "hello-extension"
             version = "0.1.0"
             description = "hi"
@@ -222,7 +222,7 @@ capabilities = ["telepathy"]"#;
     #[test]
     fn differences_between_describe_and_metadata_are_named() {
         let metadata = Metadata::parse(
-            br#"api = "silt:datastore@0.4.0"
+            br#"api = "silt:datastore@0.5.0"
 name = "ok"
 version = "1.0.0"
 description = ""

@@ -310,7 +310,10 @@ impl Worker {
         };
         let mut state = HostState::new(extension, grants.clone(), 0, budget)
             .map_err(|err| failed(format!("cannot prepare the host's side: {err:#}")))?;
-        if send(&mut self.stdin, &ToWorker::Call(call)).await.is_err() {
+        if send(&mut self.stdin, &ToWorker::Call(Box::new(call)))
+            .await
+            .is_err()
+        {
             return Err(self.died(extension, function).await);
         }
         // The worker enforces the deadline itself (epoch and watchdog, as in

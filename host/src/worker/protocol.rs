@@ -61,8 +61,9 @@ pub struct WorkerStart {
 /// Host → worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToWorker {
-    /// Run one export in a fresh instance.
-    Call(ExportCall),
+    /// Run one export in a fresh instance (boxed: a call is far larger
+    /// than an import answer).
+    Call(Box<ExportCall>),
     /// The answer to the worker's last [`FromWorker::Import`].
     Import(ImportReply),
 }
@@ -354,14 +355,14 @@ mod tests {
     #[test]
     fn a_message_round_trips_and_eof_between_frames_is_none() {
         let mut buffer = Vec::new();
-        let call = ToWorker::Call(ExportCall::HydrateFile {
+        let call = ToWorker::Call(Box::new(ExportCall::HydrateFile {
             path: "data/a/b/c".into(),
-        });
+        }));
         write_message(&mut buffer, &call).unwrap();
         let mut reader = buffer.as_slice();
         let read: ToWorker = read_message(&mut reader).unwrap().unwrap();
         assert!(
-            matches!(read, ToWorker::Call(ExportCall::HydrateFile { path }) if path == "data/a/b/c")
+            matches!(read, ToWorker::Call(call) if matches!(&*call, ExportCall::HydrateFile { path } if path == "data/a/b/c"))
         );
         assert!(read_message::<ToWorker>(&mut reader).unwrap().is_none());
     }

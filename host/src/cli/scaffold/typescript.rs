@@ -25,7 +25,7 @@ const EXAMPLE_NAME: &str = "ts-datastore";
 /// Every file of the example a project needs (the example's README, its
 /// build output and `node_modules` excepted; the contract comes from
 /// [`WIT_FILES`]).
-const EXAMPLE_FILES: [(&str, &str); 26] = embedded!["examples/ts-datastore":
+const EXAMPLE_FILES: [(&str, &str); 27] = embedded!["examples/ts-datastore":
     ".gitignore",
     "build.mjs",
     "package-lock.json",
@@ -41,6 +41,7 @@ const EXAMPLE_FILES: [(&str, &str); 26] = embedded!["examples/ts-datastore":
     "src/leases.ts",
     "src/models.ts",
     "src/partition.ts",
+    "src/set_aside.ts",
     "src/sha256.ts",
     "src/store.ts",
     "src/sync.ts",

@@ -17,7 +17,7 @@
 //! | `attack/escape-name` | `commit` stores the file under a name with terminal escapes |
 //! | `attack/bidi-name` | `commit` stores the file under a name that reverses the text after it |
 
-use silt_extension::change::{Change, Committed};
+use silt_extension::change::{Base, Change, Committed};
 use silt_extension::layout::{self, DATA_AREA};
 use silt_extension::silt::datastore::log::{self, Level};
 use silt_extension::silt::datastore::object_store::{self, GetOutcome, PutMode};
@@ -98,12 +98,14 @@ fn with_unicode_sha256(change: &Change) -> Change {
             name,
             version,
             size,
+            base,
             ..
         } => Change::Put {
             name: name.clone(),
             version: version.clone(),
             size: *size,
             sha256: "é".repeat(32),
+            base: base.clone(),
         },
         other => other.clone(),
     }
@@ -120,6 +122,7 @@ fn renamed(model: &ModelRef, changes: &[Change], suffix: &str) -> Result<Vec<Cha
                 version,
                 size,
                 sha256,
+                base,
             } => {
                 let new_name = format!("{name}{suffix}");
                 let from = layout::object_key(DATA_AREA, model, name, version);
@@ -134,6 +137,11 @@ fn renamed(model: &ModelRef, changes: &[Change], suffix: &str) -> Result<Vec<Cha
                     version: version.clone(),
                     size: *size,
                     sha256: sha256.clone(),
+                    // The renamed file is new: no base to hold.
+                    base: match base {
+                        Base::Any => Base::Any,
+                        Base::Absent | Base::Version(_) => Base::Absent,
+                    },
                 }
             }
             other => other.clone(),

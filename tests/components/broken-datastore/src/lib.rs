@@ -6,14 +6,16 @@
 //! - leases exclude nobody: `acquire` grants every caller a lease and
 //!   stores nothing, so two holders write one model at once;
 //! - commits ignore leases: one taken over, expired or forged still
-//!   commits (no fence), and the partition is overwritten, not swapped.
+//!   commits (no fence), and the partition is overwritten, not swapped;
+//! - commits ignore base versions: a change made from an older version
+//!   goes on top (the lost update base versions exist to refuse).
 //!
 //! And for models of type `attack`, it is hostile on purpose (`attacks`):
 //! lying lease answers, escape codes, floods, wrong checksums.
 
 mod attacks;
 
-use silt_extension::change::{self, Change, Committed};
+use silt_extension::change::{self, Base, Change, Committed};
 use silt_extension::clock;
 use silt_extension::exports::silt::datastore::{capabilities, locks};
 use silt_extension::layout::DATA_AREA;
@@ -26,7 +28,7 @@ use silt_extension::{Fresh, Index, Listed};
 
 // The metadata the host reads without compiling this component.
 silt_extension::metadata! {
-    description: "Deliberately broken: leases exclude nobody, commits ignore leases (for silt extension test's own tests)",
+    description: "Deliberately broken: leases exclude nobody, commits ignore leases and base versions (for silt extension test's own tests)",
     capabilities: ["scoped-sync", "model-locks"],
 }
 
@@ -91,13 +93,23 @@ impl Index for Broken {
     }
 }
 
-/// The defect: no fence, no check that the lease is current or ours, and an
-/// unconditional overwrite.
+/// `change` committed on top of whatever is latest.
+fn without_base(change: &Change) -> Change {
+    let mut change = change.clone();
+    if let Change::Put { base, .. } | Change::Remove { base, .. } = &mut change {
+        *base = Base::Any;
+    }
+    change
+}
+
+/// The defect: no fence, no check that the lease is current or ours, no
+/// base versions, and an unconditional overwrite.
 fn commit_unfenced(
     model: &ModelRef,
     lease: &Lease,
     changes: &[Change],
 ) -> Result<Committed, Error> {
+    let changes: &[Change] = &changes.iter().map(without_base).collect::<Vec<_>>();
     let retain = meta::read(Broken::KIND)?.retain_versions;
     let mut next = Broken::read(model)?.partition;
     let token = change::commit_token(changes)?;

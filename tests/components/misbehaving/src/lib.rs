@@ -22,7 +22,9 @@ wit_bindgen::generate!({
 });
 
 use exports::silt::datastore::{capabilities, hydration, locks, models, sync};
-use silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef, Scope, TransferStats};
+use silt::datastore::types::{
+    Base, Error, Lease, LockInfo, LockScope, ModelRef, Scope, TransferStats,
+};
 
 #[unsafe(link_section = "silt-extension")]
 #[used]
@@ -43,6 +45,7 @@ fn report(present: u64, remaining: u64) -> hydration::HydrateReport {
         },
         objects_present: present,
         objects_remaining: remaining,
+        set_aside: Vec::new(),
     }
 }
 
@@ -263,6 +266,7 @@ impl models::Guest for Misbehaving {
         _model: ModelRef,
         _name: String,
         _cache_path: String,
+        _base: Base,
         _lease: Lease,
     ) -> Result<models::FileVersion, Error> {
         unsupported()
@@ -278,6 +282,7 @@ impl models::Guest for Misbehaving {
     fn remove_file(
         _model: ModelRef,
         _name: String,
+        _base: Base,
         _lease: Lease,
     ) -> Result<models::FileVersion, Error> {
         unsupported()

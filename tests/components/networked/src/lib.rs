@@ -7,7 +7,7 @@ wit_bindgen::generate!({
 });
 
 use exports::silt::datastore::{capabilities, hydration, locks, models, sync};
-use silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef, Scope};
+use silt::datastore::types::{Base, Error, Lease, LockInfo, LockScope, ModelRef, Scope};
 
 #[unsafe(link_section = "silt-extension")]
 #[used]
@@ -104,6 +104,7 @@ impl models::Guest for Networked {
         _model: ModelRef,
         _name: String,
         _cache_path: String,
+        _base: Base,
         _lease: Lease,
     ) -> Result<models::FileVersion, Error> {
         unsupported()
@@ -119,6 +120,7 @@ impl models::Guest for Networked {
     fn remove_file(
         _model: ModelRef,
         _name: String,
+        _base: Base,
         _lease: Lease,
     ) -> Result<models::FileVersion, Error> {
         unsupported()

@@ -1,0 +1,56 @@
+// Setting local edits aside (`local-edits::theirs` and `set-aside`) before
+// a pull or a hydration plans the working copy. An edit is moved, never
+// deleted, to `.silt/conflicts/<token>/<its working path>`; its base is
+// forgotten (and the state saved) BEFORE the file moves, so a kill in
+// between leaves an unbased file (a push can only commit it as new: a
+// conflict) rather than a based file that is missing (a removal).
+
+import type { LocalEdits, ModelRef } from 'silt:datastore/types@0.5.0';
+import * as cache from './cache.js';
+import { holds } from './commit.js';
+import { workingPath } from './layout.js';
+import { latest, type Partition } from './partition.js';
+import type { Refresh } from './working_copy.js';
+import * as workingCopy from './working_copy.js';
+
+/** Where one call sets edits aside, and what it moved there. */
+export class SetAside {
+  private dir: string | undefined;
+  /** Where each edit went, relative to the cache. */
+  readonly moved: string[] = [];
+
+  /**
+   * Applies `policy` to `model`'s local edits: those it names (conflicting
+   * ones for `theirs`, all for `set-aside`) are moved aside and their bases
+   * forgotten. Returns the names to bring back at their latest version.
+   */
+  apply(model: ModelRef, state: workingCopy.ModelState, partition: Partition, policy: LocalEdits): string[] {
+    if (policy === 'keep' || policy === 'ours') return [];
+    const { changes } = workingCopy.localChanges(model, state, partition);
+    const chosen = changes.filter(
+      (change) =>
+        policy === 'set-aside' ||
+        !holds(change.base === undefined ? { tag: 'absent' } : { tag: 'version', val: change.base }, latest(partition, change.name)),
+    );
+    if (chosen.length === 0) return [];
+    for (const change of chosen) delete state.files[change.name];
+    workingCopy.save(model, state);
+    this.dir ??= `.silt/conflicts/${String(Date.now()).padStart(15, '0')}-${Math.random().toString(16).slice(2, 10)}`;
+    for (const change of chosen) {
+      if (change.sha256 === undefined) continue;
+      const to = `${this.dir}/${change.path}`;
+      cache.moveFile(change.path, to);
+      this.moved.push(to);
+    }
+    return chosen.map((change) => change.name);
+  }
+}
+
+/** Adds to `plan` a fetch of each of `names` still live in `partition` and not planned yet. */
+export function restore(model: ModelRef, plan: Refresh, partition: Partition, names: string[]): void {
+  for (const name of names) {
+    const entry = latest(partition, name);
+    if (!entry || entry.deleted || plan.fetches.some((fetch) => fetch.name === name)) continue;
+    plan.fetches.push({ name, entry, key: entry.blob, cachePath: workingPath(model, name), sha256: entry.sha256 });
+  }
+}

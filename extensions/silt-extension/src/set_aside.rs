@@ -1,0 +1,167 @@
+//! Setting local edits aside: what `local-edits::theirs` and `set-aside`
+//! do before a pull or a hydration plans the working copy.
+//!
+//! An edit set aside is moved, never deleted, to
+//! `.silt/conflicts/<token>/<its working path>` in the cache (silt's own
+//! area, never part of a working copy); its stamp is forgotten and the
+//! file is planned back at its latest committed version. A local removal
+//! set aside is simply undone. One call of the contract uses one token, so
+//! what it set aside is together in one directory.
+//!
+//! ```no_run,standalone_crate
+//! use silt_extension::hydrate;
+//! use silt_extension::layout::DATA_AREA;
+//! use silt_extension::local;
+//! use silt_extension::set_aside::SetAside;
+//! use silt_extension::silt::datastore::types::{Error, LocalEdits, ModelRef};
+//!
+//! /// Plans `model` at its latest committed state, whatever was edited here.
+//! fn start_clean(model: &ModelRef) -> Result<Vec<String>, Error> {
+//!     let mut aside = SetAside::default();
+//!     let mut sidecar = local::load(DATA_AREA, model);
+//!     let prior = sidecar.store_version.clone();
+//!     let restore = aside.apply(model, &mut sidecar, LocalEdits::SetAside, prior)?;
+//!     let mut plan = hydrate::plan(model, &mut sidecar, true)?;
+//!     silt_extension::set_aside::restore(&mut plan, &sidecar, &restore);
+//!     Ok(aside.moved)
+//! }
+//! ```
+
+use crate::clock;
+use crate::hydrate::{self, Plan};
+use crate::layout::{self, CACHE_STATE_DIR, DATA_AREA};
+use crate::local::{self, LocalChange, Sidecar};
+use crate::silt::datastore::types::{Error, LocalEdits, ModelRef};
+
+/// The edits one call set aside.
+#[derive(Debug, Default)]
+pub struct SetAside {
+    /// `.silt/conflicts/<token>`, chosen at the first move.
+    dir: Option<String>,
+    /// Where each edit went, relative to the cache (the contract's
+    /// `set-aside` list).
+    pub moved: Vec<String>,
+}
+
+impl SetAside {
+    /// Applies `policy` to `model`'s local edits: moves aside those it
+    /// names (conflicting ones for `theirs`, all for `set-aside`; none for
+    /// `keep` and `ours`) and forgets their stamps. Returns the names to
+    /// plan back at their latest version (pass them to [`restore`]).
+    ///
+    /// The sidecar is saved without those stamps (at `prior`, the store
+    /// version it had before this call refreshed its slice) BEFORE any file
+    /// moves: killed in between, a file left in place is unstamped, which a
+    /// push can only commit as a new file (a conflict, never a silent
+    /// overwrite), while a moved file still stamped would read as a local
+    /// removal.
+    ///
+    /// # Errors
+    /// `invalid-input` when a working-copy file cannot be hashed or moved;
+    /// what was moved before stays moved (and listed).
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::layout::DATA_AREA;
+    /// use silt_extension::local;
+    /// use silt_extension::set_aside::SetAside;
+    /// use silt_extension::silt::datastore::types::{Error, LocalEdits, ModelRef};
+    ///
+    /// fn take_theirs(model: &ModelRef) -> Result<usize, Error> {
+    ///     let mut aside = SetAside::default();
+    ///     let mut sidecar = local::load(DATA_AREA, model);
+    ///     let prior = sidecar.store_version.clone();
+    ///     let restored = aside.apply(model, &mut sidecar, LocalEdits::Theirs, prior)?;
+    ///     local::save(DATA_AREA, model, &sidecar)?;
+    ///     Ok(restored.len())
+    /// }
+    /// ```
+    pub fn apply(
+        &mut self,
+        model: &ModelRef,
+        sidecar: &mut Sidecar,
+        policy: LocalEdits,
+        prior: Option<String>,
+    ) -> Result<Vec<String>, Error> {
+        if matches!(policy, LocalEdits::Keep | LocalEdits::Ours) {
+            return Ok(Vec::new());
+        }
+        let mut restore = Vec::new();
+        let mut to_move = Vec::new();
+        for change in local::changes(model, sidecar)? {
+            let (name, base) = match &change {
+                LocalChange::Changed { name, base, .. } | LocalChange::Removed { name, base } => {
+                    (name, base)
+                }
+            };
+            let latest = sidecar.partition.as_ref().and_then(|p| p.latest(name));
+            if policy == LocalEdits::Theirs && base.holds(latest) {
+                continue;
+            }
+            if let LocalChange::Changed { .. } = change {
+                to_move.push(name.clone());
+            }
+            sidecar.local.remove(name);
+            restore.push(name.clone());
+        }
+        if restore.is_empty() {
+            return Ok(restore);
+        }
+        let mut saved = sidecar.clone();
+        hydrate::keep_slice_only(&mut saved, prior);
+        local::save(DATA_AREA, model, &saved)?;
+        for name in &to_move {
+            self.move_aside(model, name)?;
+        }
+        Ok(restore)
+    }
+
+    /// Moves the working-copy file `name` of `model` into this call's
+    /// conflicts directory.
+    fn move_aside(&mut self, model: &ModelRef, name: &str) -> Result<(), Error> {
+        let dir = self.dir.get_or_insert_with(|| {
+            format!("{CACHE_STATE_DIR}/conflicts/{}", clock::version_token())
+        });
+        let from = layout::working_path(model, name);
+        let to = format!("{dir}/{from}");
+        let io = |err: std::io::Error| {
+            Error::InvalidInput(format!("cannot set {from} aside to {to}: {err}"))
+        };
+        let full_to = layout::in_cache(&to);
+        if let Some((parent, _)) = full_to.rsplit_once('/') {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        std::fs::rename(layout::in_cache(&from), &full_to).map_err(io)?;
+        crate::log_warn(&format!(
+            "{from}: set the local edit aside to {to}; the working copy has the latest committed version"
+        ));
+        self.moved.push(to);
+        Ok(())
+    }
+}
+
+/// Plans the download of each of `names` still live in `sidecar`'s slice
+/// (an edit set aside comes back at the latest version even where the plan
+/// refreshes only files present).
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::hydrate::Plan;
+/// use silt_extension::local::Sidecar;
+///
+/// fn bring_back(plan: &mut Plan, sidecar: &Sidecar, restored: &[String]) -> usize {
+///     silt_extension::set_aside::restore(plan, sidecar, restored);
+///     plan.downloads.len()
+/// }
+/// ```
+pub fn restore(plan: &mut Plan, sidecar: &Sidecar, names: &[String]) {
+    let Some(partition) = &sidecar.partition else {
+        return;
+    };
+    for name in names {
+        let planned = plan.downloads.iter().any(|(n, _)| n == name);
+        if let Some(entry) = partition.live(name)
+            && !planned
+        {
+            plan.downloads.push((name.clone(), entry.clone()));
+        }
+    }
+}

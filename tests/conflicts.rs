@@ -1,0 +1,328 @@
+//! Conflicts by base version: an edit made from a version the store has
+//! moved on from is never committed on top silently. Real clones, real
+//! processes (a `kill -9` of a running `silt run`), both backends, every
+//! datastore we ship (the Rust ones and the TypeScript example).
+
+mod support;
+
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use support::project::{BACKENDS, Backend, EXTENSIONS, Project, combinations};
+
+/// The datastores with base versions: the Rust ones and the TypeScript example.
+fn every_datastore() -> impl Iterator<Item = (Backend, &'static str)> {
+    combinations().chain(
+        BACKENDS
+            .into_iter()
+            .map(|backend| (backend, "ts-datastore")),
+    )
+}
+
+/// The latest version token of `name`, from `data history --json`.
+fn latest_version(project: &Project, model: &str, name: &str) -> String {
+    let history = project.json(&["data", "history", model, name]);
+    history.as_array().unwrap().last().unwrap()["version"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// What the local copy set aside under `.silt/conflicts/`.
+fn set_aside(project: &Project) -> Vec<PathBuf> {
+    files_under(&project.path().join(".silt/local/.silt/conflicts"))
+}
+
+#[test]
+fn a_stale_edit_is_refused_as_a_conflict_and_resolved_by_theirs_or_ours() {
+    for (backend, extension) in every_datastore() {
+        let a = Project::with_extension(backend, extension, "");
+        let b = a.another_clone();
+        let what = format!("{backend:?} {extension}");
+        a.ok(&["data", "put", "t/m", "f.txt", &a.write_input("v1", "v1\n")]);
+        b.ok(&["datastore", "sync"]);
+        let v1 = latest_version(&a, "t/m", "f.txt");
+        let working = b.model_dir("t/m").join("f.txt");
+        std::fs::write(&working, "b's edit of v1\n").unwrap();
+        a.ok(&[
+            "data",
+            "put",
+            "t/m",
+            "f.txt",
+            &a.write_input("v2", "v2, acknowledged\n"),
+        ]);
+        let v2 = latest_version(&a, "t/m", "f.txt");
+
+        // What the lock-lost message suggests, and a plain sync: refused.
+        for args in [
+            &["datastore", "sync", "--push"][..],
+            &["datastore", "sync"][..],
+        ] {
+            let (code, _, stderr) = b.run(args);
+            assert_eq!(code, 3, "{what} {args:?}: {stderr}");
+            assert!(stderr.contains("conflict"), "{what}: {stderr}");
+            assert!(stderr.contains("f.txt"), "{what}: {stderr}");
+            assert!(
+                stderr.contains(&v1) && stderr.contains(&v2),
+                "{what}: names both versions: {stderr}"
+            );
+            assert!(
+                stderr.contains("--theirs") && stderr.contains("--ours"),
+                "{what}: {stderr}"
+            );
+            assert_eq!(
+                a.ok(&["data", "get", "t/m", "f.txt"]),
+                "v2, acknowledged\n",
+                "{what}"
+            );
+        }
+        b.assert_no_leases();
+
+        // --theirs: the store's version in the working copy, b's edit aside.
+        let out = b.ok(&["datastore", "sync", "--theirs"]);
+        assert!(out.contains("moved 1 local edits aside"), "{what}: {out}");
+        assert_eq!(
+            std::fs::read_to_string(&working).unwrap(),
+            "v2, acknowledged\n",
+            "{what}"
+        );
+        let aside = set_aside(&b);
+        assert_eq!(aside.len(), 1, "{what}: {aside:?}");
+        assert_eq!(
+            std::fs::read_to_string(&aside[0]).unwrap(),
+            "b's edit of v1\n"
+        );
+        assert!(aside[0].ends_with("data/t/m/f.txt"), "{aside:?}");
+        assert_eq!(
+            a.ok(&["data", "get", "t/m", "f.txt"]),
+            "v2, acknowledged\n",
+            "{what}"
+        );
+
+        // --ours: commits on top; the acknowledged version stays in history.
+        std::fs::write(&working, "b's edit of v2\n").unwrap();
+        a.ok(&[
+            "data",
+            "put",
+            "t/m",
+            "f.txt",
+            &a.write_input("v3", "v3, acknowledged\n"),
+        ]);
+        let v3 = latest_version(&a, "t/m", "f.txt");
+        let (code, _, stderr) = b.run(&["datastore", "sync", "--push"]);
+        assert_eq!(code, 3, "{what}: {stderr}");
+        b.ok(&["datastore", "sync", "--ours"]);
+        assert_eq!(
+            a.ok(&["data", "get", "t/m", "f.txt"]),
+            "b's edit of v2\n",
+            "{what}"
+        );
+        assert_eq!(
+            a.ok(&["data", "get", "t/m", "f.txt", "--version", &v3]),
+            "v3, acknowledged\n",
+            "{what}: the overwritten version stays in history"
+        );
+        b.assert_no_leases();
+    }
+}
+
+#[test]
+fn a_new_local_file_whose_name_someone_committed_is_a_conflict() {
+    for (backend, extension) in every_datastore() {
+        let a = Project::with_extension(backend, extension, "");
+        let b = a.another_clone();
+        let what = format!("{backend:?} {extension}");
+        // B makes a file of a model it never synced; A commits the same name.
+        std::fs::create_dir_all(b.model_dir("t/m")).unwrap();
+        std::fs::write(b.model_dir("t/m").join("new.txt"), "b's new file\n").unwrap();
+        a.ok(&[
+            "data",
+            "put",
+            "t/m",
+            "new.txt",
+            &a.write_input("a", "a's, acknowledged\n"),
+        ]);
+        let (code, _, stderr) = b.run(&["datastore", "sync"]);
+        assert_eq!(code, 3, "{what}: {stderr}");
+        assert!(stderr.contains("yours is new here"), "{what}: {stderr}");
+        assert_eq!(
+            a.ok(&["data", "get", "t/m", "new.txt"]),
+            "a's, acknowledged\n",
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn data_put_and_rm_with_a_base_commit_only_if_it_is_still_the_latest() {
+    for (backend, extension) in every_datastore() {
+        let project = Project::with_extension(backend, extension, "");
+        let what = format!("{backend:?} {extension}");
+        let input = project.write_input("in", "one\n");
+        project.ok(&["data", "put", "t/m", "f.txt", "--base", "none", &input]);
+        let (code, _, stderr) =
+            project.run(&["data", "put", "t/m", "f.txt", "--base", "none", &input]);
+        assert_eq!(code, 3, "{what}: {stderr}");
+        assert!(stderr.contains("silt data history"), "{what}: {stderr}");
+        let v1 = latest_version(&project, "t/m", "f.txt");
+        let two = project.write_input("two", "two\n");
+        project.ok(&["data", "put", "t/m", "f.txt", "--base", &v1, &two]);
+        let (code, _, stderr) =
+            project.run(&["data", "put", "t/m", "f.txt", "--base", &v1, &input]);
+        assert_eq!(code, 3, "{what}: {stderr}");
+        let (code, _, stderr) = project.run(&["data", "rm", "t/m", "f.txt", "--base", &v1]);
+        assert_eq!(code, 3, "{what}: {stderr}");
+        assert_eq!(
+            project.ok(&["data", "get", "t/m", "f.txt"]),
+            "two\n",
+            "{what}"
+        );
+        let v2 = latest_version(&project, "t/m", "f.txt");
+        project.ok(&["data", "rm", "t/m", "f.txt", "--base", &v2]);
+        // Removed: `none` holds again.
+        project.ok(&["data", "put", "t/m", "f.txt", "--base", "none", &input]);
+        project.assert_no_leases();
+    }
+}
+
+/// Starts `silt run` in `project` with `script` as its command, in a
+/// process group of its own, and waits until the command touched `ready`.
+fn start_run(project: &Project, script: &str, ready: &Path) -> std::process::Child {
+    let mut command = project.silt();
+    command
+        .args(["run", "--model", "t/m", "--", "sh", "-c", script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    let child = command.spawn().unwrap();
+    let started = Instant::now();
+    while !ready.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the command never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+#[test]
+fn a_killed_run_leaves_its_edit_aside_and_never_commits_it_over_acknowledged_work() {
+    // A short TTL: the killed run's lease is taken over soon.
+    let locks = "[locks]\nttl_ms = 1000\n";
+    for (backend, extension) in every_datastore() {
+        let a = Project::with_extension(backend, extension, locks);
+        let b = a.another_clone();
+        let what = format!("{backend:?} {extension}");
+        a.ok(&["data", "put", "t/m", "log.txt", &a.write_input("l", "a0\n")]);
+
+        // B's run appends, then silt is killed before its commit.
+        let ready = b.path().join("ready");
+        let script = format!(
+            "echo b-killed >> \"$SILT_MODEL_DIR/log.txt\"; touch {}; sleep 60",
+            ready.display()
+        );
+        let mut child = start_run(&b, &script, &ready);
+        let group = child.id() as i32;
+        // SAFETY: kill(2) of the process group the test itself started.
+        assert_eq!(unsafe { libc::kill(-group, libc::SIGKILL) }, 0);
+        child.wait().unwrap();
+
+        // A's run commits (acknowledged).
+        a.ok(&[
+            "run",
+            "--model",
+            "t/m",
+            "--",
+            "sh",
+            "-c",
+            "echo a1 >> \"$SILT_MODEL_DIR/log.txt\"",
+        ]);
+
+        // B's next run starts from A's commit; the killed run's edit is set aside.
+        let (code, _, stderr) = b.run(&[
+            "run",
+            "--model",
+            "t/m",
+            "--",
+            "sh",
+            "-c",
+            "echo b2 >> \"$SILT_MODEL_DIR/log.txt\"",
+        ]);
+        assert_eq!(code, 0, "{what}: {stderr}");
+        assert!(
+            stderr.contains("moved 1 uncommitted local edits aside"),
+            "{what}: {stderr}"
+        );
+        assert_eq!(
+            a.ok(&["data", "get", "t/m", "log.txt"]),
+            "a0\na1\nb2\n",
+            "{what}: the latest holds every acknowledged line and not the killed run's"
+        );
+        let aside = set_aside(&b);
+        assert_eq!(aside.len(), 1, "{what}: {aside:?}");
+        assert_eq!(
+            std::fs::read_to_string(&aside[0]).unwrap(),
+            "a0\nb-killed\n",
+            "{what}"
+        );
+        b.assert_no_leases();
+    }
+}
+
+#[test]
+fn a_run_never_carries_a_failed_runs_output_into_its_commit() {
+    for extension in EXTENSIONS {
+        let project = Project::with_extension(Backend::Dir, extension, "");
+        let (code, _, _) = project.run(&[
+            "run",
+            "--model",
+            "t/m",
+            "--",
+            "sh",
+            "-c",
+            "echo partial > \"$SILT_MODEL_DIR/out\"; exit 3",
+        ]);
+        assert_eq!(code, 3);
+        let (code, _, stderr) = project.run(&[
+            "run",
+            "--model",
+            "t/m",
+            "--",
+            "sh",
+            "-c",
+            "echo done > \"$SILT_MODEL_DIR/other\"",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stderr.contains("moved 1 uncommitted local edits aside"),
+            "{stderr}"
+        );
+        let listed = project.json(&["data", "list", "t/m"]);
+        let names: Vec<&str> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|file| file["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["other"], "{extension}");
+    }
+}
