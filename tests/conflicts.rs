@@ -177,16 +177,18 @@ fn data_put_and_rm_with_a_base_commit_only_if_it_is_still_the_latest() {
         let project = Project::with_extension(backend, extension, "");
         let what = format!("{backend:?} {extension}");
         let input = project.write_input("in", "one\n");
+        let other = project.write_input("other", "other\n");
         project.ok(&["data", "put", "t/m", "f.txt", "--base", "none", &input]);
+        // (The same content again would be no conflict: nothing is lost.)
         let (code, _, stderr) =
-            project.run(&["data", "put", "t/m", "f.txt", "--base", "none", &input]);
+            project.run(&["data", "put", "t/m", "f.txt", "--base", "none", &other]);
         assert_eq!(code, 3, "{what}: {stderr}");
         assert!(stderr.contains("silt data history"), "{what}: {stderr}");
         let v1 = latest_version(&project, "t/m", "f.txt");
         let two = project.write_input("two", "two\n");
         project.ok(&["data", "put", "t/m", "f.txt", "--base", &v1, &two]);
         let (code, _, stderr) =
-            project.run(&["data", "put", "t/m", "f.txt", "--base", &v1, &input]);
+            project.run(&["data", "put", "t/m", "f.txt", "--base", &v1, &other]);
         assert_eq!(code, 3, "{what}: {stderr}");
         let (code, _, stderr) = project.run(&["data", "rm", "t/m", "f.txt", "--base", &v1]);
         assert_eq!(code, 3, "{what}: {stderr}");
@@ -227,7 +229,7 @@ fn start_run(project: &Project, script: &str, ready: &Path) -> std::process::Chi
 #[test]
 fn a_killed_run_leaves_its_edit_aside_and_never_commits_it_over_acknowledged_work() {
     // A short TTL: the killed run's lease is taken over soon.
-    let locks = "[locks]\nttl_ms = 1000\n";
+    let locks = "[locks]\nttl_ms = 3000\n";
     for (backend, extension) in every_datastore() {
         let a = Project::with_extension(backend, extension, locks);
         let b = a.another_clone();
@@ -245,6 +247,12 @@ fn a_killed_run_leaves_its_edit_aside_and_never_commits_it_over_acknowledged_wor
         // SAFETY: kill(2) of the process group the test itself started.
         assert_eq!(unsafe { libc::kill(-group, libc::SIGKILL) }, 0);
         child.wait().unwrap();
+
+        // A push does not commit what the killed run left either.
+        let (code, _, stderr) = b.run(&["datastore", "sync", "--push"]);
+        assert_eq!(code, 3, "{what}: {stderr}");
+        assert!(stderr.contains("was killed"), "{what}: {stderr}");
+        assert!(stderr.contains("--ours --model t/m"), "{what}: {stderr}");
 
         // A's run commits (acknowledged).
         a.ok(&[
@@ -324,5 +332,107 @@ fn a_run_never_carries_a_failed_runs_output_into_its_commit() {
             .map(|file| file["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, ["other"], "{extension}");
+    }
+}
+
+/// Rewrites the stamp (the version the local copy holds) of `name` in the
+/// local state of `project`'s datastore, as a kill would leave it.
+fn restamp(project: &Project, name: &str, version: &str) {
+    let (path, files) = if project.extension == "ts-datastore" {
+        (".silt/local/.ts-datastore/models/t/m.json", "files")
+    } else {
+        (".silt/local/.silt/index/data/t/m.json", "local")
+    };
+    let path = project.path().join(path);
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    state[files][name]["version"] = serde_json::Value::from(version);
+    std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
+}
+
+#[test]
+fn setting_aside_killed_at_any_step_commits_nothing_and_loses_nothing() {
+    for (backend, extension) in every_datastore() {
+        let a = Project::with_extension(backend, extension, "");
+        let b = a.another_clone();
+        let what = format!("{backend:?} {extension}");
+        a.ok(&["data", "put", "t/m", "f.txt", &a.write_input("v1", "v1\n")]);
+        b.ok(&["datastore", "sync"]);
+        let working = b.model_dir("t/m").join("f.txt");
+        std::fs::write(&working, "b's edit\n").unwrap();
+        // Someone removes the name: an unstamped edit would now look new.
+        a.ok(&["data", "rm", "t/m", "f.txt"]);
+
+        // Killed after marking the file, before moving it: a conflict.
+        restamp(&b, "f.txt", "~setting-aside");
+        let (code, _, stderr) = b.run(&["datastore", "sync", "--push"]);
+        assert_eq!(code, 3, "{what}: {stderr}");
+        assert!(
+            a.json(&["data", "list", "t/m"])
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            "{what}"
+        );
+
+        // Killed after moving it: no change at all (not a removal).
+        let aside = b.path().join("moved-f.txt");
+        std::fs::rename(&working, &aside).unwrap();
+        let (code, _, stderr) = b.run(&["datastore", "sync", "--push"]);
+        assert_eq!(code, 0, "{what}: {stderr}");
+        let status = b.json(&["datastore", "status"]);
+        assert_eq!(
+            status["local_changes"],
+            serde_json::json!([]),
+            "{what}: {status}"
+        );
+        assert_eq!(std::fs::read_to_string(&aside).unwrap(), "b's edit\n");
+    }
+}
+
+#[test]
+fn uploads_whose_commit_never_came_are_reported_by_verify_and_collected_by_gc() {
+    for backend in BACKENDS {
+        let project = Project::new(backend, "");
+        let what = format!("{backend:?}");
+        let input = project.write_input("in", "one\n");
+        project.ok(&["data", "put", "t/m", "f.txt", &input]);
+        // Refused as a conflict after its upload: the upload is an orphan.
+        let other = project.write_input("other", "never committed\n");
+        let (code, _, stderr) =
+            project.run(&["data", "put", "t/m", "f.txt", "--base", "none", &other]);
+        assert_eq!(code, 3, "{what}: {stderr}");
+        let (code, stdout, _) = project.run(&["datastore", "verify"]);
+        assert_eq!(code, 1, "{what}: {stdout}");
+        assert!(
+            stdout.contains("unreferenced by the index (16 bytes"),
+            "{what}: {stdout}"
+        );
+
+        // Younger than the window: kept.
+        let report = project.json(&["datastore", "gc", "--keep", "10"]);
+        assert_eq!(report["orphans_found"], 1, "{what}: {report}");
+        assert_eq!(report["orphans_kept"], 1, "{what}: {report}");
+
+        // Someone holds the model's lease: kept, whatever its age.
+        let ready = project.path().join("ready");
+        let script = format!("touch {}; sleep 30", ready.display());
+        let mut holder = start_run(&project, &script, &ready);
+        let report = project.json(&["datastore", "gc", "--keep", "10", "--orphan-min-age", "0"]);
+        assert_eq!(report["orphans_kept"], 1, "{what}: {report}");
+        // SAFETY: kill(2) of the process group the test itself started.
+        unsafe { libc::kill(-(holder.id() as i32), libc::SIGTERM) };
+        holder.wait().unwrap();
+
+        // Old enough and nobody writes the model: deleted; verify is clean.
+        let report = project.json(&["datastore", "gc", "--keep", "10", "--orphan-min-age", "0"]);
+        assert_eq!(report["orphans_deleted"], 1, "{what}: {report}");
+        assert_eq!(report["orphan_bytes_deleted"], 16, "{what}: {report}");
+        project.ok(&["datastore", "verify"]);
+        assert_eq!(
+            project.ok(&["data", "get", "t/m", "f.txt"]),
+            "one\n",
+            "{what}"
+        );
     }
 }

@@ -265,6 +265,26 @@ fn a_corrupt_partition_is_named_and_nothing_else_is_touched() {
             stdout.contains(key),
             "verify lists the corrupt partition: {stdout}"
         );
+        // A full pull and `hydrate --all` of other clones: every other model
+        // syncs, the corrupt one is named, and the command fails at the end.
+        for args in [
+            &["datastore", "sync", "--pull"][..],
+            &["--hydration", "lazy", "datastore", "hydrate", "--all"],
+        ] {
+            let clone = project.another_clone();
+            let (code, _, stderr) = clone.run(args);
+            assert_eq!(code, 65, "{backend:?} {args:?}: {stderr}");
+            assert!(stderr.contains(key), "{backend:?} {args:?}: {stderr}");
+            assert!(
+                stderr.contains("t/broken"),
+                "{backend:?} {args:?}: {stderr}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(clone.model_dir("t/healthy").join("g")).ok(),
+                Some("data\n".to_owned()),
+                "{backend:?} {args:?}: the healthy model was not synced: {stderr}"
+            );
+        }
     }
 }
 
@@ -468,5 +488,81 @@ fn a_killed_pull_never_commits_its_landed_file_over_newer_work() {
             "version 3, acknowledged\n",
             "{backend:?} {extension}: B was not brought up to date"
         );
+    }
+}
+
+#[test]
+fn a_failed_init_leaves_no_silt_toml_and_init_takes_allow_unsafe_store() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = support::output(
+        support::silt(home.path())
+            .args(["-q", "extension", "add"])
+            .arg(support::component("partitioned-datastore")),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    // A store nobody serves: init fails, and leaves the directory as it was.
+    let port = support::seaweed::free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let init = |extra: &[&str]| {
+        let mut command = support::silt(home.path());
+        command
+            .args([
+                "init",
+                "--backend",
+                "s3",
+                "--bucket",
+                "b",
+                "--endpoint",
+                &endpoint,
+            ])
+            .args(extra)
+            .env("AWS_ACCESS_KEY_ID", support::seaweed::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", support::seaweed::SECRET_KEY);
+        support::output(&mut command)
+    };
+    let (code, _, stderr) = init(&[]);
+    assert_eq!(code, 69, "{stderr}");
+    assert!(
+        !home.path().join("silt.toml").exists(),
+        "a failed init left silt.toml behind"
+    );
+    // The retry meets the same cause, not "already exists".
+    let (code, _, stderr) = init(&["--allow-unsafe-store"]);
+    assert_eq!(code, 69, "{stderr}");
+    assert!(!stderr.contains("already exists"), "{stderr}");
+    // On a store that works, the decision is written down in silt.toml.
+    let (code, _, stderr) =
+        support::output(support::silt(home.path()).args(["init", "--allow-unsafe-store"]));
+    assert_eq!(code, 0, "{stderr}");
+    let written = std::fs::read_to_string(home.path().join("silt.toml")).unwrap();
+    assert!(written.contains("allow_unsafe_store = true"), "{written}");
+}
+
+#[test]
+fn an_unsafe_store_decision_is_recorded_in_the_store_and_every_clone_warns() {
+    const WARNING: &str = "warning: this store failed silt's conditional-write checks";
+    for backend in BACKENDS {
+        let project = Project::new(backend, "");
+        let (_, _, stderr) = project.run(&["data", "list", "t/m"]);
+        assert!(!stderr.contains(WARNING), "{backend:?}: {stderr}");
+        // What `silt datastore setup --allow-unsafe-store` records on a store
+        // that fails the checks (SeaweedFS and the directory store pass them).
+        project.overwrite_object(
+            "_silt/unsafe-store.json",
+            br#"{"failed":"create-if-absent","allowed_by":"alice@ci-7","allowed_at_ms":1}"#,
+        );
+        // A clone that never passed the flag warns, once per command.
+        let clone = project.another_clone();
+        for _ in 0..2 {
+            let (code, _, stderr) = clone.run(&["data", "list", "t/m"]);
+            assert_eq!(code, 0, "{stderr}");
+            assert_eq!(stderr.matches(WARNING).count(), 1, "{backend:?}: {stderr}");
+            assert!(stderr.contains("alice@ci-7"), "{stderr}");
+        }
+        // Checked again on a store that passes: the record goes, for all.
+        clone.ok(&["datastore", "doctor"]);
+        let (_, _, stderr) = clone.run(&["data", "list", "t/m"]);
+        assert!(!stderr.contains(WARNING), "{backend:?}: {stderr}");
+        assert!(project.keys("_silt/unsafe").is_empty());
     }
 }

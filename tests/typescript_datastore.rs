@@ -36,13 +36,11 @@ fn local_work_survives_hydration_and_stale_copies_are_refreshed() {
     std::fs::remove_file(bob.model_dir("t/m").join("removed.txt")).unwrap();
     put_version(&alice, "v2");
 
-    // hydrate-file (`data get`) and hydrate-scope (`run --model`) refresh
-    // the untouched file and leave Bob's work alone.
+    // hydrate-file (`data get`) refreshes the untouched file and leaves
+    // Bob's work alone.
     let got = bob.ok(&["--hydration", "lazy", "data", "get", "t/m", "stale.txt"]);
     assert_eq!(got, "v2 stale");
     bob.ok(&["--hydration", "lazy", "data", "get", "t/m", "edited.txt"]);
-    bob.ok(&["--hydration", "lazy", "run", "--model", "t/m", "--", "true"]);
-    // (`run` then commits the model's local changes: Bob's edit and removal.)
     assert_eq!(
         read(&bob, "t/m", "edited.txt").as_deref(),
         Some("bob's edit"),
@@ -53,11 +51,29 @@ fn local_work_survives_hydration_and_stale_copies_are_refreshed() {
         None,
         "a local removal was fetched back"
     );
-    assert_eq!(read(&bob, "t/m", "stale.txt").as_deref(), Some("v2 stale"));
-    assert_eq!(
-        alice.ok(&["data", "get", "t/m", "edited.txt"]),
-        "bob's edit"
+    // Made from v1, which Alice replaced: a push refuses both as conflicts.
+    let (code, _, stderr) = bob.run(&["datastore", "sync", "--push"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(alice.ok(&["data", "get", "t/m", "edited.txt"]), "v2 edited");
+    // `run` starts from the latest committed state: the edit is set aside,
+    // the removal undone.
+    let (code, _, stderr) =
+        bob.run(&["--hydration", "lazy", "run", "--model", "t/m", "--", "true"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("moved 1 uncommitted local edits aside"),
+        "{stderr}"
     );
+    assert_eq!(
+        read(&bob, "t/m", "edited.txt").as_deref(),
+        Some("v2 edited")
+    );
+    assert_eq!(
+        read(&bob, "t/m", "removed.txt").as_deref(),
+        Some("v2 removed")
+    );
+    assert_eq!(read(&bob, "t/m", "stale.txt").as_deref(), Some("v2 stale"));
+    assert_eq!(alice.ok(&["data", "get", "t/m", "edited.txt"]), "v2 edited");
 
     // A model nobody wrote: nothing to fetch, and no full download instead
     // (which would bring t/other, a model Bob never used).

@@ -83,13 +83,29 @@ pub struct ContentMismatch {
 /// `silt run`'s command exited unsuccessfully; silt exits with its code.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the command {how}; nothing was committed (its changes stay in the working copy; `silt datastore sync --push` commits them)"
+    "the command {how}; nothing was committed (its changes stay in the working copy: `silt datastore sync --push` commits them, the next `silt run` on these models moves them aside)"
 )]
 pub struct CommandFailed {
     /// `exited with 3`, `was killed by signal 9`.
     pub how: String,
     /// The exit code to pass on.
     pub code: u8,
+}
+
+/// A push met what a killed `silt run` left in the working copy.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} what a `silt run` left when it was killed ({runs}): never acknowledged, so a push does not commit it. \
+     The next `silt run` on {} moves it aside; to commit it as it is: `silt datastore sync --push --ours{}`",
+    if models.len() == 1 { format!("model {} holds", models[0]) } else { format!("models {} hold", models.join(", ")) },
+    if models.len() == 1 { "it" } else { "them" },
+    models.iter().map(|m| format!(" --model {m}")).collect::<String>()
+)]
+pub struct KilledRunLeftovers {
+    /// The models (`type/id`).
+    pub models: Vec<String>,
+    /// `pid 4242`, …
+    pub runs: String,
 }
 
 /// The exit code for an error, from the first cause silt recognises.
@@ -103,6 +119,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         }
         if let Some(failed) = cause.downcast_ref::<CommandFailed>() {
             return failed.code;
+        }
+        if cause.is::<KilledRunLeftovers>() {
+            return CONFLICT;
         }
         if let Some(interrupted) = cause.downcast_ref::<Interrupted>() {
             return 128 + interrupted.number;

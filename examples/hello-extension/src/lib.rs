@@ -154,6 +154,11 @@ impl sync::Guest for Hello {
             "hello-extension keeps one version of each file: nothing to collect".into(),
         ))
     }
+    fn collect_orphans(_options: sync::OrphanOptions) -> Result<sync::OrphanReport, Error> {
+        Err(Error::NotSupported(
+            "hello-extension has no index: every stored object is a file".into(),
+        ))
+    }
 }
 
 impl hydration::Guest for Hello {

@@ -35,7 +35,10 @@ export function holds(base: Base, latestEntry: Entry | undefined): boolean {
 export function conflictsOf(model: ModelRef, partition: Partition, changes: Change[]): Conflict[] {
   return changes.flatMap((change): Conflict[] => {
     const found = latest(partition, change.name);
-    if (holds(change.base, found)) return [];
+    // The same content as the latest is no conflict, whatever its base:
+    // nothing committed would be lost.
+    const sameContent = change.sha256 !== undefined && found !== undefined && !found.deleted && found.sha256 === change.sha256;
+    if (sameContent || holds(change.base, found)) return [];
     return [
       {
         model,

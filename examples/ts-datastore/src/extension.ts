@@ -42,6 +42,7 @@ export const sync = {
   pushChanged: syncImpl.pushChanged,
   status: syncImpl.status,
   gc: syncImpl.gc,
+  collectOrphans: syncImpl.collectOrphans,
 };
 
 export const hydration = {

@@ -3,8 +3,8 @@
 import type { FileEntry, FileVersion } from 'silt:datastore/models@0.5.0';
 import type { Base, Lease, ModelRef } from 'silt:datastore/types@0.5.0';
 import * as cache from './cache.js';
-import { invalidInput, notFound } from './errors.js';
-import { commit } from './commit.js';
+import { conflict, invalidInput, notFound } from './errors.js';
+import { commit, conflictsOf } from './commit.js';
 import { checkModel, checkName, modelName } from './layout.js';
 import { confirm } from './leases.js';
 import {
@@ -84,6 +84,10 @@ export function removeFile(model: ModelRef, name: string, base: Base, lease: Lea
   checkName(name);
   const retain = readLayout().value.retainVersions;
   const found = readPartition(model);
+  // A base that does not hold is a conflict first (as in the Rust SDK);
+  // the commit checks it again inside its compare-and-swap.
+  const refused = conflictsOf(model, found?.value ?? emptyPartition(), [{ name, size: 0, base }]);
+  if (refused.length > 0) throw conflict(refused);
   const current = found && latest(found.value, name);
   if (!current || current.deleted) throw notFound(`${modelName(model)} has no ${name}`);
   const [entry] = commit(model, lease, [{ name, size: 0, base }], retain);

@@ -1,11 +1,13 @@
 // Setting local edits aside (`local-edits::theirs` and `set-aside`) before
 // a pull or a hydration plans the working copy. An edit is moved, never
-// deleted, to `.silt/conflicts/<token>/<its working path>`; its base is
-// forgotten (and the state saved) BEFORE the file moves, so a kill in
-// between leaves an unbased file (a push can only commit it as new: a
-// conflict) rather than a based file that is missing (a removal).
+// deleted, to `.silt/conflicts/<token>/<its working path>`. Before any file
+// moves, each is based (in the saved state) on SETTING_ASIDE, a version no
+// commit has: killed before it moved, the file is an edit whose base never
+// holds (a push refuses it); killed after, a missing file based so is no
+// removal (working_copy drops it).
 
 import type { LocalEdits, ModelRef } from 'silt:datastore/types@0.5.0';
+import { log } from 'silt:datastore/log@0.5.0';
 import * as cache from './cache.js';
 import { holds } from './commit.js';
 import { workingPath } from './layout.js';
@@ -33,15 +35,19 @@ export class SetAside {
         !holds(change.base === undefined ? { tag: 'absent' } : { tag: 'version', val: change.base }, latest(partition, change.name)),
     );
     if (chosen.length === 0) return [];
-    for (const change of chosen) delete state.files[change.name];
+    const toMove = chosen.filter((change) => change.sha256 !== undefined);
+    for (const change of toMove) {
+      state.files[change.name] = { ...(state.files[change.name] ?? { sha256: '', size: 0 }), version: workingCopy.SETTING_ASIDE };
+    }
     workingCopy.save(model, state);
     this.dir ??= `.silt/conflicts/${String(Date.now()).padStart(15, '0')}-${Math.random().toString(16).slice(2, 10)}`;
-    for (const change of chosen) {
-      if (change.sha256 === undefined) continue;
+    for (const change of toMove) {
       const to = `${this.dir}/${change.path}`;
       cache.moveFile(change.path, to);
+      log('warn', `${change.path}: set the local edit aside to ${to}; the working copy has the latest committed version`);
       this.moved.push(to);
     }
+    for (const change of chosen) delete state.files[change.name];
     return chosen.map((change) => change.name);
   }
 }

@@ -4,6 +4,7 @@
 import type {
   Finding,
   GcOptions,
+  OrphanOptions,
   SetupOptions,
   SetupReport,
   StatusReport,
@@ -237,4 +238,8 @@ export function verify(scope: Scope): Finding[] {
 
 export function gc(_options: GcOptions): never {
   throw notSupported('ts-datastore keeps the newest versions by retention only (no `gc`)');
+}
+
+export function collectOrphans(_options: OrphanOptions): never {
+  throw notSupported('ts-datastore does not collect unreferenced blobs (no `gc`)');
 }

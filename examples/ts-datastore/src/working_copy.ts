@@ -27,6 +27,13 @@ export interface Base {
   stampedAt?: number;
 }
 
+/**
+ * The base of a file being set aside (set_aside.ts): no commit has this
+ * version, so an edit based on it never commits, and a missing file based
+ * on it is no removal (its base is dropped).
+ */
+export const SETTING_ASIDE = '~setting-aside';
+
 /** A stamp this close to the file's own time cannot vouch for it. */
 const RACY_MS = 2000;
 
@@ -120,7 +127,14 @@ export function localChanges(
     }
   }
   for (const name of Object.keys(state.files)) {
-    if (!present.has(name)) changes.push({ name, path: workingPath(model, name), size: 0, base: state.files[name].version });
+    if (present.has(name)) continue;
+    if (state.files[name].version === SETTING_ASIDE) {
+      // Moved aside by a call killed before it saved: gone, and no removal.
+      delete state.files[name];
+      restamped = true;
+      continue;
+    }
+    changes.push({ name, path: workingPath(model, name), size: 0, base: state.files[name].version });
   }
   changes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { changes, restamped };
@@ -169,6 +183,13 @@ export function planRefresh(
     // killed after the file landed but before its base was saved): an old
     // copy, not an edit.
     const stale = () => exists && (partition.files[name] ?? []).some((e) => !e.deleted && e.sha256 === localHash());
+    if (!exists && base?.version === SETTING_ASIDE) {
+      // Moved aside by a call killed before it saved: forgotten, and
+      // fetched back where a missing file is.
+      if (fetchMissing && !entry.deleted) plan.fetches.push({ name, entry, key: entry.blob, cachePath: path, sha256: entry.sha256 });
+      else plan.adopted.push([name, undefined]);
+      continue;
+    }
     if (base?.version === entry.version) {
       // Synced already: what differs is a local change, for push.
       if (exists) plan.present++;

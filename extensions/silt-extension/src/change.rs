@@ -175,7 +175,14 @@ pub fn conflicts(model: &ModelRef, slice: &Partition, changes: &[Change]) -> Vec
             Change::Trim { .. } => continue,
         };
         let latest = slice.latest(name);
-        if base.holds(latest) {
+        // The same content as the latest is no conflict, whatever its base
+        // (a commit of ours whose answer was lost, or the same edit made
+        // twice): nothing committed would be lost.
+        let same_content = match change {
+            Change::Put { sha256, .. } => latest.is_some_and(|e| !e.deleted && &e.sha256 == sha256),
+            _ => false,
+        };
+        if same_content || base.holds(latest) {
             continue;
         }
         found.push(Conflict {

@@ -24,6 +24,7 @@
 //! }
 //! ```
 
+use crate::corrupt_models::CorruptModels;
 use crate::exports::silt::datastore::hydration::{Guest, HydrateOptions, HydrateReport};
 use crate::layout::{self, DATA_AREA};
 use crate::local::{self, Sidecar};
@@ -242,6 +243,13 @@ pub fn plan(model: &ModelRef, sidecar: &mut Sidecar, only_present: bool) -> Resu
                 } else if version == latest.version {
                     plan.present += 1;
                 } else {
+                    plan.downloads.push((name.clone(), latest.clone()));
+                }
+            }
+            // Set aside by a call killed before it saved: forgotten.
+            (Some(version), false) if version == local::SETTING_ASIDE => {
+                sidecar.local.remove(name);
+                if !only_present {
                     plan.downloads.push((name.clone(), latest.clone()));
                 }
             }
@@ -636,10 +644,13 @@ impl<T: Index> Guest for T {
         } else {
             options.local_edits
         };
+        let mut corrupt = CorruptModels::default();
         for model in &models {
             layout::check_model(model)?;
-            let mut planned =
-                Planned::read_with_edits::<T>(model, false, edits, &mut aside, &mut stats)?;
+            let read = Planned::read_with_edits::<T>(model, false, edits, &mut aside, &mut stats);
+            let Some(mut planned) = corrupt.skip(model, read)? else {
+                continue;
+            };
             present += planned.plan.present;
             let wanted = planned.plan.downloads.len() as u64;
             if options.dry_run {
@@ -660,6 +671,7 @@ impl<T: Index> Guest for T {
         let flushed = local::flush_summary(DATA_AREA);
         applied?;
         flushed?;
+        corrupt.finish(models.len())?;
         Ok(HydrateReport {
             stats,
             objects_present: present,

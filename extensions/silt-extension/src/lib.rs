@@ -201,6 +201,7 @@ macro_rules! metadata {
 
 pub mod change;
 pub mod clock;
+pub mod corrupt_models;
 pub mod hydrate;
 pub mod layout;
 pub mod lease;
@@ -208,6 +209,7 @@ pub mod local;
 pub mod lock_object;
 pub mod meta;
 pub mod models;
+pub mod orphans;
 pub mod partition;
 pub mod set_aside;
 pub mod store;

@@ -57,6 +57,20 @@ pub struct Sidecar {
     pub local: BTreeMap<String, Stamp>,
 }
 
+/// The version of a stamp whose file is being set aside
+/// ([`crate::set_aside`]): no commit has it, so an edit stamped so never
+/// commits (its base never holds), and a missing file stamped so is no
+/// removal: its stamp is simply dropped.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::local::{self, Sidecar};
+///
+/// fn being_set_aside(sidecar: &Sidecar) -> usize {
+///     sidecar.local.values().filter(|s| s.version == local::SETTING_ASIDE).count()
+/// }
+/// ```
+pub const SETTING_ASIDE: &str = "~setting-aside";
+
 /// A file of the working copy as the datastore last wrote or read it.
 ///
 /// ```no_run,standalone_crate
@@ -562,6 +576,10 @@ pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChang
             }),
         }
     }
+    // Moved aside by a call killed before it saved: gone, and no removal.
+    sidecar
+        .local
+        .retain(|name, stamp| present.contains(name) || stamp.version != SETTING_ASIDE);
     for (name, stamp) in &sidecar.local {
         if !present.contains(name) {
             changes.push(LocalChange::Removed {

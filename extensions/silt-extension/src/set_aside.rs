@@ -5,7 +5,8 @@
 //! `.silt/conflicts/<token>/<its working path>` in the cache (silt's own
 //! area, never part of a working copy); its stamp is forgotten and the
 //! file is planned back at its latest committed version. A local removal
-//! set aside is simply undone. One call of the contract uses one token, so
+//! set aside is simply undone. A kill at any step loses nothing and
+//! commits nothing (see [`SetAside::apply`]). One call of the contract uses one token, so
 //! what it set aside is together in one directory.
 //!
 //! ```no_run,standalone_crate
@@ -49,12 +50,12 @@ impl SetAside {
     /// `keep` and `ours`) and forgets their stamps. Returns the names to
     /// plan back at their latest version (pass them to [`restore`]).
     ///
-    /// The sidecar is saved without those stamps (at `prior`, the store
-    /// version it had before this call refreshed its slice) BEFORE any file
-    /// moves: killed in between, a file left in place is unstamped, which a
-    /// push can only commit as a new file (a conflict, never a silent
-    /// overwrite), while a moved file still stamped would read as a local
-    /// removal.
+    /// The sidecar is saved (at `prior`, the store version it had before
+    /// this call refreshed its slice) with every file to move stamped at
+    /// [`local::SETTING_ASIDE`] BEFORE any file moves: killed in between, a
+    /// file left in place is an edit whose base never holds (a push refuses
+    /// it, whatever the store holds), and a file already moved is no change
+    /// at all. The stamps are dropped in memory afterwards; the caller saves.
     ///
     /// # Errors
     /// `invalid-input` when a working-copy file cannot be hashed or moved;
@@ -100,17 +101,30 @@ impl SetAside {
             if let LocalChange::Changed { .. } = change {
                 to_move.push(name.clone());
             }
-            sidecar.local.remove(name);
             restore.push(name.clone());
         }
         if restore.is_empty() {
             return Ok(restore);
+        }
+        // First on disk: each file to move stamped at a version no commit
+        // has. Killed before it moved, it is an edit whose base never
+        // holds (a push refuses it); killed after, a missing file with that
+        // stamp is no change (see `local::SETTING_ASIDE`).
+        for name in &to_move {
+            if let Some(stamp) = sidecar.local.get_mut(name) {
+                stamp.version = local::SETTING_ASIDE.to_owned();
+            } else {
+                local::stamp_as_hashed(sidecar, name, local::SETTING_ASIDE, "", 0, 0);
+            }
         }
         let mut saved = sidecar.clone();
         hydrate::keep_slice_only(&mut saved, prior);
         local::save(DATA_AREA, model, &saved)?;
         for name in &to_move {
             self.move_aside(model, name)?;
+        }
+        for name in &restore {
+            sidecar.local.remove(name);
         }
         Ok(restore)
     }

@@ -28,14 +28,17 @@
 use crate::Index;
 use crate::change::{self, Base, Change, Committed};
 use crate::clock;
+use crate::corrupt_models::CorruptModels;
 use crate::exports::silt::datastore::sync::{
-    Finding, GcOptions, GcReport, Guest, SetupOptions, SetupReport, StatusReport, SyncOptions,
-    SyncReport,
+    Finding, GcOptions, GcReport, Guest, OrphanOptions, OrphanReport, SetupOptions, SetupReport,
+    StatusReport, SyncOptions, SyncReport,
 };
 use crate::hydrate::{self, no_transfers};
 use crate::layout::{self, DATA_AREA};
 use crate::local::{self, LocalChange};
+use crate::lock_object;
 use crate::meta;
+use crate::orphans::{self, Inventory};
 use crate::set_aside::{self, SetAside};
 use crate::silt::datastore::object_store::{self, PutMode, UploadItem};
 use crate::silt::datastore::types::{
@@ -304,51 +307,72 @@ impl<T: Index> Guest for T {
 
     fn verify(scope: Scope) -> Result<Vec<Finding>, Error> {
         meta::read(T::KIND)?;
-        let models: Vec<ModelRef> = match scoped_models(&scope)? {
-            Some(models) => models,
-            None => T::list()?.into_values().map(|(model, _)| model).collect(),
+        // One listing of the objects (sizes included) against the slices:
+        // no request per object.
+        let inventory = Inventory::take::<T>(&scope)?;
+        let mut findings: Vec<Finding> = inventory
+            .corrupt
+            .iter()
+            .map(|(_, corrupt)| Finding {
+                object: corrupt.object.clone(),
+                problem: corrupt.detail.clone(),
+            })
+            .collect();
+        findings.extend(
+            inventory
+                .damaged()
+                .into_iter()
+                .map(|(object, problem)| Finding { object, problem }),
+        );
+        let now = clock::now_ms();
+        findings.extend(inventory.orphans().into_iter().map(|orphan| Finding {
+            problem: format!(
+                "unreferenced by the index ({} bytes, {} s old): an upload whose commit never came; `silt datastore gc` deletes it",
+                orphan.size,
+                now.saturating_sub(orphan.last_modified) / 1000
+            ),
+            object: orphan.key,
+        }));
+        Ok(findings)
+    }
+
+    fn collect_orphans(options: OrphanOptions) -> Result<OrphanReport, Error> {
+        meta::read(T::KIND)?;
+        // Leases first: a lease taken after this is a writer whose uploads
+        // are younger than the window.
+        let locks = lock_object::list_all()?;
+        let inventory = Inventory::take::<T>(&options.scope)?;
+        let now = clock::now_ms();
+        let mut report = OrphanReport {
+            found: 0,
+            bytes_found: 0,
+            deleted: 0,
+            bytes_deleted: 0,
+            kept: 0,
         };
-        let mut findings = Vec::new();
-        for model in &models {
-            let partition = match T::read(model) {
-                Ok(versioned) => versioned.partition,
-                Err(Error::Corrupt(corrupt)) => {
-                    findings.push(Finding {
-                        object: corrupt.object,
-                        problem: corrupt.detail,
-                    });
-                    continue;
+        for orphan in inventory.orphans() {
+            report.found += 1;
+            report.bytes_found += orphan.size;
+            let young = now.saturating_sub(orphan.last_modified) < options.min_age_ms;
+            if young || orphans::may_be_committed(&orphan, &locks) {
+                report.kept += 1;
+                continue;
+            }
+            if options.dry_run {
+                continue;
+            }
+            match store::delete(&orphan.key) {
+                Ok(()) => {
+                    report.deleted += 1;
+                    report.bytes_deleted += orphan.size;
                 }
-                Err(err) => return Err(err),
-            };
-            for (name, versions) in &partition.files {
-                for entry in versions.iter().filter(|entry| !entry.deleted) {
-                    let object = layout::object_key(DATA_AREA, model, name, &entry.version);
-                    match object_store::head(&object) {
-                        Ok(meta) if meta.size == entry.size => {}
-                        Ok(meta) => findings.push(Finding {
-                            object,
-                            problem: format!(
-                                "size {} but the index of {} records {}",
-                                meta.size,
-                                layout::model_label(model),
-                                entry.size
-                            ),
-                        }),
-                        Err(crate::silt::datastore::object_store::StoreError::NotFound) => findings
-                            .push(Finding {
-                                object,
-                                problem: format!(
-                                    "missing; the index of {} lists it for `{name}`",
-                                    layout::model_label(model)
-                                ),
-                            }),
-                        Err(err) => return Err(store::error(&object, err)),
-                    }
-                }
+                Err(err) => crate::log_warn(&format!(
+                    "could not delete the orphan {} (left for the next gc): {err:?}",
+                    orphan.key
+                )),
             }
         }
-        Ok(findings)
+        Ok(report)
     }
 
     fn pull_changed(options: SyncOptions) -> Result<SyncReport, Error> {
@@ -370,6 +394,7 @@ impl<T: Index> Guest for T {
         // whose sidecar is current.
         let resolving = matches!(edits, LocalEdits::Theirs | LocalEdits::SetAside);
         let mut aside = SetAside::default();
+        let mut corrupt = CorruptModels::default();
         let mut work = Vec::new();
         let mut pending = 0;
         for (model, listed_version) in &models {
@@ -390,7 +415,15 @@ impl<T: Index> Guest for T {
             if current && !resolving && (!fetch_missing || local::all_stamped(&sidecar)) {
                 continue;
             }
-            let refreshed = !current && hydrate::refresh::<T>(model, &mut sidecar, &mut stats)?;
+            let refreshed = if current {
+                false
+            } else {
+                let read = hydrate::refresh::<T>(model, &mut sidecar, &mut stats);
+                match corrupt.skip(model, read)? {
+                    Some(refreshed) => refreshed,
+                    None => continue,
+                }
+            };
             if refreshed {
                 partitions_changed += 1;
             } else if !fetch_missing && !resolving {
@@ -439,6 +472,7 @@ impl<T: Index> Guest for T {
         let flushed = local::flush_summary(DATA_AREA);
         changed.extend(applied?);
         flushed?;
+        corrupt.finish(models.len())?;
         let summary = format!(
             "{partitions_changed} of {} models changed; {} files refreshed; {not_hydrated} files of changed models not present locally (fetched on use)",
             models.len(),

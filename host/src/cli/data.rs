@@ -17,7 +17,7 @@ use super::output::human_bytes;
 use crate::beneath::{Beneath, LinkRefused};
 use crate::datastore::{
     Claim, Datastore, LAZY_HYDRATION, LeasePolicy, make_present, model_label, parse_model,
-    under_leases,
+    remove_stale_staging, under_leases,
 };
 use crate::exit::ContentMismatch;
 use crate::runtime::bindings::exports::silt::datastore::models::FileVersion;
@@ -137,8 +137,12 @@ pub(super) fn run(context: &Context, command: DataCommand) -> anyhow::Result<()>
         DataCommand::List { model } => list(context, &model),
         DataCommand::History { model, name } => history(context, &model, &name),
         DataCommand::Rm { model, name, base } => {
-            let base = base.map_or(Base::Any, Base::Version);
-            remove(context, &model, &name, &base)
+            if base.as_deref() == Some("none") {
+                anyhow::bail!(
+                    "`rm --base none` would remove only a file that does not exist; give the version to remove (see `silt data history`)"
+                );
+            }
+            remove(context, &model, &name, &base_of(base))
         }
     }
 }
@@ -166,6 +170,12 @@ impl Staged {
         local
             .create_dir_all(STAGING_DIR)
             .context("cannot prepare the staging area")?;
+        // What killed commands staged (best effort: only disk space).
+        match remove_stale_staging(&local, Path::new(STAGING_DIR)) {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!("removed {removed} staged copies of killed commands"),
+            Err(err) => tracing::warn!("cannot clean up the staging area: {err}"),
+        }
         let relative = format!("{STAGING_DIR}/{}-{nanos}", std::process::id());
         Ok(Self { local, relative })
     }

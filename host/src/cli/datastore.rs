@@ -8,17 +8,20 @@ use serde::Serialize;
 use super::Context;
 use super::hydration_progress::with_progress;
 use super::output::{human_bytes, write_list};
+use crate::beneath::Beneath;
 use crate::config::Hydration;
+use crate::datastore::host_state_dir;
 use crate::datastore::{
     Claim, Datastore, Fetched, LeasePolicy, collect_garbage, describe_holder, hydrate_everything,
     model_label, now_ms, parse_model, parse_models, push_under_leases, scope_label,
 };
-use crate::exit::UntrustworthyStore;
+use crate::datastore::{DatastoreError, run_marker};
+use crate::exit::{KilledRunLeftovers, UntrustworthyStore};
 use crate::runtime::bindings::exports::silt::datastore::sync::{
-    SetupOptions, SyncOptions, SyncReport as WitSyncReport,
+    OrphanOptions, OrphanReport, SetupOptions, SyncOptions, SyncReport as WitSyncReport,
 };
 use crate::runtime::bindings::silt::datastore::types::{LocalEdits, LockInfo, LockScope, Scope};
-use crate::store::{doctor, root};
+use crate::store::{doctor, root, trust};
 
 /// Datastore commands.
 #[derive(Debug, Subcommand)]
@@ -56,12 +59,13 @@ pub enum DatastoreCommand {
         #[arg(long = "model", value_name = "TYPE/ID")]
         models: Vec<String>,
         /// Resolve conflicts by committing your edits on top of the newer
-        /// versions in the store (theirs stay in history).
+        /// versions in the store (theirs stay in history); also commits
+        /// what a killed `silt run` left.
         #[arg(long, conflicts_with_all = ["theirs", "pull"])]
         ours: bool,
         /// Resolve conflicts by taking the store's versions: your
-        /// conflicting edits are moved to `.silt/conflicts/` in the working
-        /// copy, never deleted.
+        /// conflicting edits are moved to `.silt/conflicts/` in the local
+        /// copy, never deleted; your other edits are then pushed.
         #[arg(long, conflicts_with = "push")]
         theirs: bool,
     },
@@ -77,6 +81,11 @@ pub enum DatastoreCommand {
         /// Only these models (`type/id`); default all.
         #[arg(long = "model", value_name = "TYPE/ID")]
         models: Vec<String>,
+        /// Delete unreferenced objects (uploads whose commit never came)
+        /// only when older than this many seconds and no one holds a lease
+        /// they could be committed under.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+        orphan_min_age: u64,
     },
     /// Check the index against the stored objects (reads only).
     Verify {
@@ -183,7 +192,8 @@ pub(super) fn run(context: &Context, command: DatastoreCommand) -> anyhow::Resul
             keep,
             dry_run,
             models,
-        } => gc(context, keep, dry_run, &models),
+            orphan_min_age,
+        } => gc(context, keep, dry_run, &models, orphan_min_age),
         DatastoreCommand::Verify { models } => verify(context, &models),
         DatastoreCommand::Hydrate(args) => super::hydrate::run(context, args),
         DatastoreCommand::Doctor { allow_unsafe_store } => doctor(context, allow_unsafe_store),
@@ -202,20 +212,37 @@ pub(super) fn scope_of(models: &[String]) -> anyhow::Result<Scope> {
     Ok(Scope::Models(parse_models(models)?))
 }
 
-/// Runs the doctor's checks; an untrustworthy store is an error unless allowed.
+/// Runs the doctor's checks; an untrustworthy store is an error unless
+/// allowed, and then the decision is recorded in the store for every clone
+/// to see ([`trust`]); a store that passes loses any such record.
 fn check_store(context: &Context, allow: bool) -> anyhow::Result<doctor::DoctorReport> {
     let config = &context.locations.config.datastore;
     let allow = allow || config.allow_unsafe_store;
     let store = root::open(config, &context.locations.store_dir)?;
-    let report = super::block_on(doctor::diagnose(store))??;
+    let report = super::block_on(doctor::diagnose(store.clone()))??;
+    let failed = report.failed_checks().join(", ");
     if !report.trustworthy && !allow {
-        let failed = report.failed_checks();
         return Err(UntrustworthyStore {
             store: report.store,
-            failed: failed.join(", "),
+            failed,
         }
         .into());
     }
+    let host_state = Beneath::create(&host_state_dir(&context.locations.local_dir))?;
+    super::block_on(async {
+        if report.trustworthy {
+            trust::clear(&store, &host_state).await
+        } else {
+            let decision = trust::UnsafeStore {
+                failed,
+                allowed_by: crate::datastore::current_holder().name,
+                allowed_at_ms: now_ms(),
+            };
+            eprintln!("silt: {}", decision.warning());
+            trust::record(&store, &host_state, &decision).await
+        }
+    })?
+    .map_err(|err| anyhow::anyhow!("cannot record the store's check in the store: {err}"))?;
     Ok(report)
 }
 
@@ -379,7 +406,7 @@ struct SyncReport {
 struct Direction {
     summary: String,
     changed: Vec<String>,
-    /// Local edits moved aside, relative to the local copy.
+    /// Local edits moved aside: where they are now.
     set_aside: Vec<String>,
     objects_downloaded: u64,
     bytes_downloaded: u64,
@@ -415,7 +442,6 @@ fn sync(
 ) -> anyhow::Result<()> {
     let scope = scope_of(models)?;
     let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
-    let local_dir = context.locations.local_dir.clone();
     let report = super::with_datastore(context, async |datastore| {
         let mut report = SyncReport::default();
         if pull {
@@ -435,7 +461,12 @@ fn sync(
                 // `ours` is the push's business: a pull keeps the edits.
                 local_edits: edits,
             };
-            let pulled: Direction = datastore.pull(&options).await?.into();
+            let mut pulled: Direction = datastore.pull(&options).await?.into();
+            pulled.set_aside = datastore
+                .set_aside_locations(&pulled.set_aside)
+                .iter()
+                .map(|path| path.display().to_string())
+                .collect();
             report.pulled = Some(pulled);
         }
         if push {
@@ -458,12 +489,7 @@ fn sync(
                     "{label}: moved {} local edits aside (the working copy has the store's versions):",
                     direction.set_aside.len()
                 )?;
-                let moved: Vec<String> = direction
-                    .set_aside
-                    .iter()
-                    .map(|path| local_dir.join(path).display().to_string())
-                    .collect();
-                write_list(out, &moved)?;
+                write_list(out, &direction.set_aside)?;
             }
         }
         Ok(())
@@ -481,6 +507,19 @@ async fn push_changes(
 ) -> anyhow::Result<WitSyncReport> {
     let status = datastore.status(&scope).await?;
     let changed_models = status.local_models;
+    let host_state = datastore.host_state()?;
+    let killed = run_marker::killed_runs(&host_state, &changed_models);
+    if !killed.is_empty() && edits != LocalEdits::Ours {
+        return Err(KilledRunLeftovers {
+            models: killed.iter().map(|run| run.model.clone()).collect(),
+            runs: killed
+                .iter()
+                .map(|run| format!("pid {}", run.pid))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+        .into());
+    }
     if dry_run || changed_models.is_empty() {
         return datastore
             .push(&SyncOptions {
@@ -492,14 +531,45 @@ async fn push_changes(
             })
             .await;
     }
-    push_under_leases(datastore, changed_models, policy, edits).await
+    let pushed = push_under_leases(datastore, changed_models, policy, edits).await?;
+    // Committed as they were, on the user's word.
+    run_marker::clear(&host_state, &killed);
+    Ok(pushed)
 }
 
-fn gc(context: &Context, keep: u32, dry_run: bool, models: &[String]) -> anyhow::Result<()> {
+fn gc(
+    context: &Context,
+    keep: u32,
+    dry_run: bool,
+    models: &[String],
+    orphan_min_age: u64,
+) -> anyhow::Result<()> {
     let scope = scope_of(models)?;
     let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
-    let report = super::with_datastore(context, async |datastore| {
-        collect_garbage(datastore, scope, keep, &policy, dry_run).await
+    let (expired, orphans) = super::with_datastore(context, async |datastore| {
+        let expired = collect_garbage(datastore, scope.clone(), keep, &policy, dry_run).await?;
+        // Unreferenced objects: no lease taken, none needed (see the
+        // contract's `collect-orphans`).
+        let collected = datastore
+            .collect_orphans(&OrphanOptions {
+                scope,
+                min_age_ms: orphan_min_age.saturating_mul(1000),
+                dry_run,
+            })
+            .await;
+        let orphans = match collected {
+            Ok(report) => Some(report),
+            Err(err)
+                if matches!(
+                    err.downcast_ref::<DatastoreError>(),
+                    Some(DatastoreError::NotSupported { .. })
+                ) =>
+            {
+                None
+            }
+            Err(err) => return Err(err),
+        };
+        anyhow::Ok((expired, orphans))
     })?;
     #[derive(Serialize)]
     struct GcReport {
@@ -508,19 +578,34 @@ fn gc(context: &Context, keep: u32, dry_run: bool, models: &[String]) -> anyhow:
         entries_expired: u64,
         objects_deleted: u64,
         bytes_freed: u64,
+        orphans_found: u64,
+        orphans_deleted: u64,
+        orphan_bytes_deleted: u64,
+        orphans_kept: u64,
     }
+    let orphans = orphans.unwrap_or(OrphanReport {
+        found: 0,
+        bytes_found: 0,
+        deleted: 0,
+        bytes_deleted: 0,
+        kept: 0,
+    });
     let report = GcReport {
         dry_run,
-        models: report.models.iter().map(model_label).collect(),
-        entries_expired: report.entries_expired,
-        objects_deleted: report.objects_deleted,
-        bytes_freed: report.bytes_freed,
+        models: expired.models.iter().map(model_label).collect(),
+        entries_expired: expired.entries_expired,
+        objects_deleted: expired.objects_deleted,
+        bytes_freed: expired.bytes_freed,
+        orphans_found: orphans.found,
+        orphans_deleted: orphans.deleted,
+        orphan_bytes_deleted: orphans.bytes_deleted,
+        orphans_kept: orphans.kept,
     };
     context.output.emit(&report, |out| {
-        let verb = if report.dry_run {
-            "would expire"
+        let (verb, deleted) = if report.dry_run {
+            ("would expire", "would delete")
         } else {
-            "expired"
+            ("expired", "deleted")
         };
         writeln!(
             out,
@@ -530,7 +615,19 @@ fn gc(context: &Context, keep: u32, dry_run: bool, models: &[String]) -> anyhow:
             report.objects_deleted,
             report.bytes_freed
         )?;
-        write_list(out, &report.models)
+        write_list(out, &report.models)?;
+        if report.orphans_found > 0 {
+            let deletable = report.orphans_found - report.orphans_kept;
+            writeln!(
+                out,
+                "orphans (objects no index entry references): {} found; {deleted} {}{}; kept {} (younger than {orphan_min_age} s, or of a model someone holds a lease on)",
+                report.orphans_found,
+                if report.dry_run { deletable } else { report.orphans_deleted },
+                if report.dry_run { String::new() } else { format!(" ({} bytes)", report.orphan_bytes_deleted) },
+                report.orphans_kept
+            )?;
+        }
+        Ok(())
     })
 }
 

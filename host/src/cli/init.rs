@@ -37,6 +37,11 @@ pub struct InitArgs {
     /// Replace an existing silt.toml.
     #[arg(long)]
     force: bool,
+    /// Use a store that fails the conditional-write checks anyway (unsafe:
+    /// concurrent writers can lose updates). Recorded in silt.toml as
+    /// `datastore.allow_unsafe_store = true`, so the decision is visible.
+    #[arg(long)]
+    allow_unsafe_store: bool,
 }
 
 fn quoted(value: &str) -> String {
@@ -60,6 +65,11 @@ fn render(args: &InitArgs) -> String {
     }
     if let Some(namespace) = &args.namespace {
         text.push_str(&format!("namespace = {}\n", quoted(namespace)));
+    }
+    if args.allow_unsafe_store {
+        text.push_str(
+            "# The store failed `silt datastore doctor`: concurrent writers can lose updates.\nallow_unsafe_store = true\n",
+        );
     }
     if let Backend::S3 = args.backend {
         text.push_str("\n[datastore.s3]\n");
@@ -96,8 +106,23 @@ pub(super) fn run(context: &Context, cwd: &Path, args: InitArgs) -> anyhow::Resu
     let text = render(&args);
     // What we write must be what we read back.
     Config::parse(&text, &path)?;
+    let previous = std::fs::read(&path).ok();
     std::fs::write(&path, &text)
         .map_err(|err| anyhow::anyhow!("cannot write {}: {err}", path.display()))?;
+    // A failed init leaves the directory as it was: a retry must not meet
+    // "already exists".
+    let result = initialise(context, cwd, &path);
+    if result.is_err() {
+        let _ = match previous {
+            Some(previous) => std::fs::write(&path, previous),
+            None => std::fs::remove_file(&path),
+        };
+    }
+    result
+}
+
+/// Sets the datastore up with the `silt.toml` just written, and reports.
+fn initialise(context: &Context, cwd: &Path, path: &Path) -> anyhow::Result<()> {
     let locations = Locations::discover(cwd)?;
     let extension = locations.config.datastore.extension.clone();
     let installed = crate::runtime::Catalog::new(&locations.extensions_dir)
@@ -110,7 +135,7 @@ pub(super) fn run(context: &Context, cwd: &Path, args: InitArgs) -> anyhow::Resu
         quiet: context.quiet,
     };
     let mut report = InitReport {
-        config: path.clone(),
+        config: path.to_owned(),
         datastore_ready: false,
         next: None,
     };

@@ -24,6 +24,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Hydration;
 use crate::datastore::Datastore;
 use crate::locations::Locations;
+use crate::store::{root, trust};
 use output::Output;
 
 /// silt: run datastore extensions as sandboxed WebAssembly components.
@@ -214,8 +215,33 @@ pub(crate) fn with_datastore<T>(
 ) -> anyhow::Result<T> {
     block_on(async {
         let datastore = Arc::new(Datastore::open(&context.locations, None).await?);
+        warn_if_unsafe_store(context, &datastore).await;
         work(&datastore).await
     })?
+}
+
+/// Once per command: the store was allowed despite failing `doctor`
+/// (see [`crate::store::trust`]).
+async fn warn_if_unsafe_store(context: &Context, datastore: &Datastore) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let Ok(host_state) = datastore.host_state() else {
+        return;
+    };
+    let decision = match trust::remembered(&host_state) {
+        Some(decision) => decision,
+        None => {
+            let config = &context.locations.config.datastore;
+            match root::open(config, &context.locations.store_dir) {
+                Ok(store) => trust::read(&store, &host_state).await,
+                Err(_) => None,
+            }
+        }
+    };
+    if let Some(decision) = decision
+        && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        eprintln!("silt: {}", decision.warning());
+    }
 }
 
 #[cfg(test)]

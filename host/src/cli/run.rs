@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::output::write_list;
+use crate::datastore::run_marker::{self, RunMarkers};
 use crate::datastore::{
     Datastore, LeasePolicy, make_present, model_label, parse_models, under_leases,
 };
@@ -65,10 +66,16 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
             // these models while the command writes them.
             let (presence, _working_copy) =
                 make_present(datastore, &models, LocalEdits::SetAside).await?;
-            let set_aside: Vec<String> = presence
-                .set_aside
+            // What killed runs left is aside now; this run is marked until
+            // it ends (a kill leaves the marks, see `run_marker`).
+            let host_state = datastore.host_state().context("cannot open the host's state")?;
+            run_marker::clear(&host_state, &run_marker::killed_runs(&host_state, &models));
+            let _marks = RunMarkers::create(&host_state, &models)
+                .context("cannot mark the run in the host's state")?;
+            let set_aside: Vec<String> = datastore
+                .set_aside_locations(&presence.set_aside)
                 .iter()
-                .map(|path| datastore.local_dir().join(path).display().to_string())
+                .map(|path| path.display().to_string())
                 .collect();
             if !context.output.is_json() {
                 if let Some(reason) = &presence.full_pull_because {

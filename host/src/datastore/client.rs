@@ -240,6 +240,30 @@ impl Datastore {
         Beneath::create(&super::working_copy_lock::host_state_dir(&self.local_dir))
     }
 
+    /// Where the edits an extension says it set aside are, in the local
+    /// copy: only relative paths under `.silt/conflicts/` are taken (guest
+    /// text: an absolute path or `..` would name something else).
+    pub fn set_aside_locations(&self, reported: &[String]) -> Vec<PathBuf> {
+        reported
+            .iter()
+            .filter_map(|path| {
+                let relative = Path::new(path);
+                let plain = relative
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+                if plain && relative.starts_with(".silt/conflicts") {
+                    Some(self.local_dir.join(relative))
+                } else {
+                    tracing::warn!(
+                        "the extension reported an edit set aside at `{}`, outside .silt/conflicts/; ignored",
+                        crate::runtime::guest_text(path)
+                    );
+                    None
+                }
+            })
+            .collect()
+    }
+
     /// The working copy of `model` relative to the local copy:
     /// `data/<type>/<id>`.
     pub fn model_path(&self, model: &ModelRef) -> PathBuf {
@@ -313,6 +337,19 @@ impl Datastore {
     /// `sync.gc`.
     pub async fn gc(&self, options: &sync::GcOptions) -> anyhow::Result<sync::GcReport> {
         export_call!(self, "gc", ExportCall::Gc(options.clone()), ExportReply::Gc)
+    }
+
+    /// `sync.collect-orphans`.
+    pub async fn collect_orphans(
+        &self,
+        options: &sync::OrphanOptions,
+    ) -> anyhow::Result<sync::OrphanReport> {
+        export_call!(
+            self,
+            "gc",
+            ExportCall::CollectOrphans(options.clone()),
+            ExportReply::Orphans
+        )
     }
 
     /// `sync.status`.

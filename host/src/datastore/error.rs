@@ -31,8 +31,8 @@ pub enum DatastoreError {
         "{operation}: conflict: {} changed in the store since the version your copy was made from; nothing of {} was committed:\n{}\n{}",
         plural(conflicts.len(), "file"),
         conflict_models(conflicts),
-        conflicts.iter().map(|c| format!("  {}", describe_conflict(c))).collect::<Vec<_>>().join("\n"),
-        resolve_hint(operation)
+        describe_conflicts(conflicts),
+        resolve_hint(operation, conflicts)
     )]
     Conflict {
         /// The operation.
@@ -77,7 +77,7 @@ pub enum DatastoreError {
     },
     /// An object in the store (or cache) is malformed.
     #[error(
-        "{operation}: corrupt object `{object}`: {detail}. Nothing was changed; restore that object (or remove it if it is a lock) — other models are unaffected"
+        "{operation}: corrupt object `{object}`: {detail}. silt did not change it; restore that object (or remove it if it is a lock) — other models are unaffected"
     )]
     Corrupt {
         /// The operation.
@@ -229,6 +229,28 @@ fn conflict_models(conflicts: &[Conflict]) -> String {
     }
 }
 
+/// One line per file, at most [`CONFLICTS_SHOWN`].
+fn describe_conflicts(conflicts: &[Conflict]) -> String {
+    if conflicts.is_empty() {
+        return "  (the extension named no file)".to_owned();
+    }
+    let mut lines: Vec<String> = conflicts
+        .iter()
+        .take(CONFLICTS_SHOWN)
+        .map(|c| format!("  {}", describe_conflict(c)))
+        .collect();
+    if conflicts.len() > CONFLICTS_SHOWN {
+        lines.push(format!(
+            "  … and {} more (`silt datastore status` lists your edits)",
+            conflicts.len() - CONFLICTS_SHOWN
+        ));
+    }
+    lines.join("\n")
+}
+
+/// Conflicting files listed in a message; the rest are counted.
+const CONFLICTS_SHOWN: usize = 50;
+
 /// `vision/m-1 log.txt: yours is based on version A; the latest is B, by alice@ci-7`.
 fn describe_conflict(c: &Conflict) -> String {
     let yours = match &c.base {
@@ -236,7 +258,7 @@ fn describe_conflict(c: &Conflict) -> String {
         None => "yours is new here".to_owned(),
     };
     let theirs = match (&c.latest, c.latest_deleted) {
-        (None, _) => "the store has no version of it (it was expired)".to_owned(),
+        (None, _) => "the store has no version of it".to_owned(),
         (Some(latest), true) => {
             format!("it was removed in version {latest} by {}", c.latest_writer)
         }
@@ -249,15 +271,25 @@ fn describe_conflict(c: &Conflict) -> String {
     )
 }
 
-/// How to resolve a conflict of `operation`.
-fn resolve_hint(operation: &str) -> &'static str {
+/// How to resolve a conflict of `operation` on `conflicts`.
+fn resolve_hint(operation: &str, conflicts: &[Conflict]) -> String {
     match operation {
         "put" | "rm" => {
-            "Look at `silt data history`, then run the command again with the --base it shows, or without --base to commit on top (the latest stays in history)."
+            "Look at `silt data history`, then run the command again with the --base it shows, or without --base to commit on top (the latest stays in history).".to_owned()
         }
         _ => {
-            "Your edits are still in the working copy. Keep the store's versions with `silt datastore sync --theirs` (yours are moved under .silt/conflicts/ in the local copy), \
-             or commit yours on top with `silt datastore sync --ours` (theirs stay in history)."
+            let mut models: Vec<String> = conflicts
+                .iter()
+                .map(|c| format!(" --model {}", super::model_label(&c.model)))
+                .collect();
+            models.sort();
+            models.dedup();
+            let models = models.concat();
+            format!(
+                "Your edits are still in the working copy. Keep the store's versions with `silt datastore sync --theirs{models}` \
+                 (yours are moved under .silt/conflicts/ in the local copy; your other edits are pushed), \
+                 or commit yours on top with `silt datastore sync --ours{models}` (theirs stay in history)."
+            )
         }
     }
 }

@@ -12,10 +12,10 @@
 
 use serde::Serialize;
 
-use super::Datastore;
 use super::leftovers::remove_stale_downloads;
 use super::model_ref::model_label;
 use super::working_copy_lock::{Claim, WorkingCopyGuard};
+use super::{Datastore, DatastoreError};
 use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
 use crate::runtime::bindings::exports::silt::datastore::sync::{SyncOptions, SyncReport};
 use crate::runtime::bindings::silt::datastore::types::{
@@ -96,6 +96,8 @@ pub async fn make_present(
     let locks = datastore.working_copy_locks();
     let reason = if datastore.supports(LAZY_HYDRATION) {
         let held = locks.foreground(Claim::Models(models)).await?;
+        // Downloads a killed command left in these models.
+        remove_leftovers(datastore, models);
         let options = HydrateOptions {
             local_edits: edits,
             ..latest_only(false)
@@ -226,9 +228,21 @@ pub async fn hydrate_models(
         remove_leftovers(datastore, models);
     }
     let locks = datastore.working_copy_locks();
+    // A corrupt model fails its call at the end, its batch's other models
+    // done; the next batches go on, and the first such error ends the whole.
+    let mut corrupt = None;
     for batch in models.chunks(MODELS_PER_CALL) {
         let _held = locks.foreground(Claim::Models(batch)).await?;
-        let report = datastore.hydrate_scope(batch, latest_only(dry_run)).await?;
+        let report = match datastore.hydrate_scope(batch, latest_only(dry_run)).await {
+            Ok(report) => report,
+            Err(err) if is_corrupt(&err) => {
+                progress.models_done += batch.len();
+                corrupt.get_or_insert(err);
+                on_progress(&progress);
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
         progress.models_done += batch.len();
         progress.fetched.objects = progress
             .fetched
@@ -244,7 +258,17 @@ pub async fn hydrate_models(
         progress.missing = progress.missing.saturating_add(report.objects_remaining);
         on_progress(&progress);
     }
-    Ok(progress)
+    match corrupt {
+        Some(err) => Err(err),
+        None => Ok(progress),
+    }
+}
+
+fn is_corrupt(err: &anyhow::Error) -> bool {
+    matches!(
+        err.downcast_ref::<DatastoreError>(),
+        Some(DatastoreError::Corrupt { .. })
+    )
 }
 
 /// Best effort: a hydration that was killed and is now resumed leaves no

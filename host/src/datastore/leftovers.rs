@@ -39,8 +39,35 @@ pub fn remove_stale_downloads(local: &Beneath, relative: &Path) -> std::io::Resu
     Ok(removed)
 }
 
+/// Removes the staged copies (`<pid>-<nanos>` in `staging`, relative to
+/// the local copy) of `silt data` commands that were killed: a live one
+/// removes its own when done. Returns how many were removed.
+///
+/// # Errors
+/// When the directory cannot be read or a file removed.
+pub fn remove_stale_staging(local: &Beneath, staging: &Path) -> std::io::Result<u64> {
+    let dir = match local.dir(staging) {
+        Ok(dir) => dir,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(err) => return Err(err),
+    };
+    let mut removed = 0;
+    for (name, kind) in dir.entries()? {
+        let owner = name
+            .to_str()
+            .and_then(|name| name.split_once('-'))
+            .and_then(|(pid, nanos)| nanos.bytes().all(|b| b.is_ascii_digit()).then_some(pid))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if kind == EntryKind::File && owner.is_some_and(|pid| !running(pid)) {
+            dir.remove_file(&name)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// True when process `pid` may still run.
-fn running(pid: u32) -> bool {
+pub(super) fn running(pid: u32) -> bool {
     if pid == std::process::id() {
         return true;
     }
@@ -91,5 +118,25 @@ mod tests {
             0
         );
         assert!(victim.exists());
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn removes_staged_copies_of_dead_processes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = dir.path().join(".silt/staging");
+        std::fs::create_dir_all(&staging).unwrap();
+        let dead = staging.join("4194305-1767225600000000000");
+        let ours = staging.join(format!("{}-1", std::process::id()));
+        let other = staging.join("contract-readback");
+        for path in [&dead, &ours, &other] {
+            std::fs::write(path, b"x").unwrap();
+        }
+        let local = Beneath::open(dir.path()).unwrap();
+        assert_eq!(
+            remove_stale_staging(&local, Path::new(".silt/staging")).unwrap(),
+            1
+        );
+        assert!(!dead.exists() && ours.exists() && other.exists());
     }
 }

@@ -13,6 +13,7 @@ mod hydration;
 mod leases;
 mod leftovers;
 mod model_ref;
+pub mod run_marker;
 mod signals;
 mod working_copy_lock;
 
@@ -22,12 +23,13 @@ pub use background::{
 pub use client::Datastore;
 pub use error::{DatastoreError, describe_holder, scope_label};
 pub use gc::collect_garbage;
-pub use holder::now_ms;
+pub use holder::{current as current_holder, now_ms};
 pub use hydration::{
     Fetched, HydrationProgress, LAZY_HYDRATION, Presence, full_pull, hydrate_everything,
     hydrate_models, make_present,
 };
 pub use leases::{ENV_LOCK_MAX_WAIT, LeasePolicy, LeaseSet, push_under_leases, under_leases};
+pub use leftovers::remove_stale_staging;
 pub use model_ref::{model_label, parse_model, parse_models};
 pub use signals::{Interrupted, Signals};
-pub use working_copy_lock::{Claim, WorkingCopyGuard, WorkingCopyLocks};
+pub use working_copy_lock::{Claim, WorkingCopyGuard, WorkingCopyLocks, host_state_dir};

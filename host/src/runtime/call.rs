@@ -28,6 +28,7 @@ pub enum ExportCall {
     PushChanged(sync::SyncOptions),
     Status(Scope),
     Gc(sync::GcOptions),
+    CollectOrphans(sync::OrphanOptions),
     HydrateScope {
         models: Vec<ModelRef>,
         options: hydration::HydrateOptions,
@@ -81,6 +82,7 @@ pub enum ExportReply {
     Sync(Answer<sync::SyncReport>),
     Status(Answer<sync::StatusReport>),
     Gc(Answer<sync::GcReport>),
+    Orphans(Answer<sync::OrphanReport>),
     Hydrate(Answer<hydration::HydrateReport>),
     Lease(Answer<Lease>),
     Done(Answer<()>),
@@ -102,6 +104,7 @@ impl ExportReply {
             Self::Sync(_) => "sync-report",
             Self::Status(_) => "status-report",
             Self::Gc(_) => "gc-report",
+            Self::Orphans(_) => "orphan-report",
             Self::Hydrate(_) => "hydrate-report",
             Self::Lease(_) => "lease",
             Self::Done(_) => "unit",
@@ -126,6 +129,7 @@ impl ExportCall {
             Self::PushChanged(_) => "sync.push-changed",
             Self::Status(_) => "sync.status",
             Self::Gc(_) => "sync.gc",
+            Self::CollectOrphans(_) => "sync.collect-orphans",
             Self::HydrateScope { .. } => "hydration.hydrate-scope",
             Self::HydrateFile { .. } => "hydration.hydrate-file",
             Self::Acquire { .. } => "locks.acquire",
@@ -199,6 +203,15 @@ impl ExportCall {
                 instance
                     .call(f, async |b, s| {
                         b.silt_datastore_sync().call_gc(s, &options).await
+                    })
+                    .await?,
+            ),
+            Self::CollectOrphans(options) => ExportReply::Orphans(
+                instance
+                    .call(f, async |b, s| {
+                        b.silt_datastore_sync()
+                            .call_collect_orphans(s, &options)
+                            .await
                     })
                     .await?,
             ),

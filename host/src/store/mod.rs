@@ -16,6 +16,7 @@ mod prefix;
 mod retry;
 pub mod root;
 mod s3;
+pub mod trust;
 
 use std::fmt::Display;
 

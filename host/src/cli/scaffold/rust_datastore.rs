@@ -24,10 +24,11 @@ use super::{Writer, cargo_manifest, rust_commands, write_rust_common};
 use crate::runtime::metadata::API_VERSION;
 
 /// The SDK crate, vendored into the project as `silt-extension/`.
-const SDK_FILES: [(&str, &str); 15] = embedded!["extensions/silt-extension":
+const SDK_FILES: [(&str, &str); 17] = embedded!["extensions/silt-extension":
     "Cargo.toml",
     "src/change.rs",
     "src/clock.rs",
+    "src/corrupt_models.rs",
     "src/hydrate.rs",
     "src/layout.rs",
     "src/lease.rs",
@@ -36,6 +37,7 @@ const SDK_FILES: [(&str, &str); 15] = embedded!["extensions/silt-extension":
     "src/lock_object.rs",
     "src/meta.rs",
     "src/models.rs",
+    "src/orphans.rs",
     "src/partition.rs",
     "src/set_aside.rs",
     "src/store.rs",

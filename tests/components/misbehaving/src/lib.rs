@@ -229,6 +229,9 @@ impl sync::Guest for Misbehaving {
     fn gc(_options: sync::GcOptions) -> Result<sync::GcReport, Error> {
         unsupported()
     }
+    fn collect_orphans(_options: sync::OrphanOptions) -> Result<sync::OrphanReport, Error> {
+        unsupported()
+    }
 }
 
 impl locks::Guest for Misbehaving {

@@ -67,6 +67,9 @@ impl sync::Guest for Networked {
     fn gc(_options: sync::GcOptions) -> Result<sync::GcReport, Error> {
         unsupported()
     }
+    fn collect_orphans(_options: sync::OrphanOptions) -> Result<sync::OrphanReport, Error> {
+        unsupported()
+    }
 }
 
 impl locks::Guest for Networked {
