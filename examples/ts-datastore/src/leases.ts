@@ -145,6 +145,12 @@ export function confirm(model: ModelRef, held: Lease): number {
 
 /** Extends a held lease. */
 export function renew(held: Lease): Lease {
+  // A lease that went a whole TTL without renewal is dead even if nobody
+  // took it over: its holder was stalled and must never commit again.
+  const silent = Date.now() - Number(held.renewedAt);
+  if (silent > held.ttlMs) {
+    throw lockLost(`the lease expired ${silent - held.ttlMs} ms ago; an expired lease is never revived`);
+  }
   const current = currentHolder(held);
   const body: LockBody = { ...current.value, renewedAt: Date.now() };
   const version = putOwnedJson(lockKey(body.model), body, { tag: 'update', val: current.version }, body.token);

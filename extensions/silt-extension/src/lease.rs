@@ -289,8 +289,13 @@ pub fn release_held(key: &str, token: &str) -> Result<(), Error> {
 /// this is usually one compare-and-swap with no read; when the lock changed
 /// since (an older copy of the lease), it is read and renewed if still ours.
 ///
+/// A lease that went a whole TTL without renewal is dead even if nobody
+/// took it over: renewing it is refused. (Its holder was stalled; anyone
+/// may since have judged it gone — `gc` deletes uploads only a live lease
+/// could still commit — so it must never commit again.)
+///
 /// # Errors
-/// `lock-lost` when the lease was taken over or removed.
+/// `lock-lost` when the lease was taken over, removed or expired.
 ///
 /// ```no_run,standalone_crate
 /// use silt_extension::lease;
@@ -304,6 +309,15 @@ pub fn release_held(key: &str, token: &str) -> Result<(), Error> {
 /// }
 /// ```
 pub fn renew(lease: &Lease) -> Result<Lease, Error> {
+    let silent = clock::now_ms().saturating_sub(lease.renewed_at);
+    if silent > u64::from(lease.ttl_ms) {
+        return Err(Error::LockLost(format!(
+            "the lease on {} expired {} ms ago (not renewed for {silent} ms, TTL {} ms); an expired lease is never revived",
+            layout::lock_key(&lease.scope).unwrap_or_default(),
+            silent - u64::from(lease.ttl_ms),
+            lease.ttl_ms
+        )));
+    }
     let key = layout::lock_key(&lease.scope)?;
     let body = LockBody::renewed_from(lease);
     let mode = PutMode::Update(lease.version.clone());

@@ -11,7 +11,8 @@
 //! any model its key could belong to (a model type may hold `/`, so a key
 //! names several candidates). A writer that takes a lease after that check
 //! uploads new objects (younger than the window); one whose lease expired
-//! cannot commit (its commit confirms the lease from the store).
+//! can neither renew it (an expired lease is never revived, see
+//! `lease::renew`) nor commit (its commit confirms the lease from the store).
 //!
 //! ```no_run,standalone_crate
 //! use silt_extension::orphans::Inventory;
