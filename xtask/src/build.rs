@@ -403,6 +403,36 @@ pub fn test(extra: &[&str]) -> Result<()> {
     sdk_doc_examples()
 }
 
+/// `cargo xtask chaos [--quick]`: the chaos check (tests/chaos.rs): clones
+/// writing shared models under random kill -9 and SIGSTOP of writers and of
+/// the server, then every acknowledged write checked. 150 s per backend
+/// with 6 clones; `--quick` (CI) 40 s with 4.
+pub fn chaos(args: &[&str]) -> Result<()> {
+    let quick = args.contains(&"--quick");
+    let components = components()?;
+    let weed = seaweed()?;
+    let mut command = cargo();
+    command
+        .args([
+            "test",
+            "--package",
+            "silt",
+            "--test",
+            "chaos",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("SILT_TEST_COMPONENTS", &components)
+        .env("SILT_WEED", &weed);
+    if quick {
+        command
+            .env("SILT_CHAOS_SECONDS", "40")
+            .env("SILT_CHAOS_CLONES", "4");
+    }
+    run(&mut command)
+}
+
 /// The SDK's doc examples, compiled for wasm32-wasip2. They call silt's
 /// host, so none can run: each is `no_run,standalone_crate` (checked here,
 /// so a new one cannot be silently skipped), and the runner is `true` for

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         ["demo"] => build::demo(),
         ["lint"] => build::lint(),
         ["test", rest @ ..] => build::test(rest),
+        ["chaos", rest @ ..] => build::chaos(rest),
         ["bench", "startup", rest @ ..] => bench::startup(rest),
         ["bench", "store", rest @ ..] => bench::store(rest),
         ["bench", "datastore", rest @ ..] => bench::datastore(rest),
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
         ["bench", "languages", rest @ ..] => bench::languages(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test [-- cargo test args] | lint | components | seaweed | bench startup|store|datastore|hydration|worker|languages [--quick]>"
+                "usage: cargo xtask <demo | test [-- cargo test args] | chaos [--quick] | lint | components | seaweed | bench startup|store|datastore|hydration|worker|languages [--quick]>"
             );
             return ExitCode::from(2);
         }

@@ -46,6 +46,7 @@ use crate::{Fresh, Index, log_warn};
 ///     stats: hydrate::no_transfers(),
 ///     objects_present: 12,
 ///     objects_remaining: 3,
+///     set_aside: Vec::new(),
 /// };
 /// ```
 pub fn no_transfers() -> TransferStats {

@@ -357,7 +357,43 @@ pub fn flush_summary(area: &str) -> Result<(), Error> {
         }
     }
     let bytes = serde_json::to_vec(&summary).expect("a summary serializes");
-    write_atomic(&layout::summary_path(area), &bytes)
+    write_atomic(&layout::summary_path(area), &bytes)?;
+    sweep_temporaries();
+    Ok(())
+}
+
+/// Where [`write_atomic`] writes before its rename, relative to the cache.
+const TEMP_DIR: &str = ".silt/tmp";
+
+/// A temporary file older than this was left by a call that was killed (a
+/// write takes milliseconds).
+const TEMP_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes the temporary files of [`write_atomic`] that killed calls left
+/// (older than ten minutes). Best effort; returns how many went.
+///
+/// ```no_run,standalone_crate
+/// let removed = silt_extension::local::sweep_temporaries();
+/// println!("{removed} leftovers of killed calls removed");
+/// ```
+pub fn sweep_temporaries() -> usize {
+    let Ok(entries) = std::fs::read_dir(layout::in_cache(TEMP_DIR)) else {
+        return 0;
+    };
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|modified| now.duration_since(modified).ok())
+            .is_some_and(|age| age > TEMP_MAX_AGE);
+        if old && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Writes a cache file atomically: the file is the old one or the new one, never partial.
@@ -380,7 +416,11 @@ pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), Error> {
     if let Some((dir, _)) = full.rsplit_once('/') {
         std::fs::create_dir_all(dir).map_err(|err| io_error(path, err))?;
     }
-    let temp = format!("{full}.tmp-{}", &crate::clock::random_hex()[..12]);
+    // In one directory of their own, where what a killed call left is
+    // found without walking the cache (see [`sweep_temporaries`]).
+    let temps = layout::in_cache(TEMP_DIR);
+    std::fs::create_dir_all(&temps).map_err(|err| io_error(TEMP_DIR, err))?;
+    let temp = format!("{temps}/{}", &crate::clock::random_hex()[..16]);
     let result = std::fs::File::create(&temp)
         .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
         .and_then(|()| std::fs::rename(&temp, &full));
