@@ -5,7 +5,7 @@
 //! The bounds: time runs to 3 ticks (a lease's TTL is 2, so a lease can go
 //! stale and be taken over), 2 distinct edits, 2 leases granted per model.
 //! 3 clients × 2 models × 2 files at those bounds is 25.8 M states (about
-//! 4 minutes and 5.5 GB): `cargo test -p silt-protocol-model -- --ignored`.
+//! 4 minutes and 5.5 GB): `cargo test --manifest-path protocol-model/Cargo.toml -- --ignored`.
 
 use silt_protocol_model::{Bounds, CommitProtocol, Protocol};
 use stateright::{Checker, Model};

@@ -400,8 +400,22 @@ pub fn test(extra: &[&str]) -> Result<()> {
         .env("SILT_RUNC", &runc)
         .env("SILT_EXECUTION", "out-of-process");
     run(&mut command)?;
+    protocol_model()?;
     sdk_doc_examples()
 }
+
+/// The commit and lease protocol's model (`protocol-model/`, a workspace
+/// of its own), checked at the bounds CI affords.
+pub fn protocol_model() -> Result<()> {
+    let manifest = root().join(PROTOCOL_MODEL).join("Cargo.toml");
+    run(cargo()
+        .args(["test", "--manifest-path"])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", target_dir()))
+}
+
+/// The protocol model's crate, relative to the workspace root.
+pub const PROTOCOL_MODEL: &str = "protocol-model";
 
 /// `cargo xtask chaos [--quick]`: the chaos check (tests/chaos.rs): clones
 /// writing shared models under random kill -9 and SIGSTOP of writers and of
@@ -584,6 +598,15 @@ pub fn lint() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    let model = root().join(PROTOCOL_MODEL).join("Cargo.toml");
+    run(cargo()
+        .args(["fmt", "--check", "--manifest-path"])
+        .arg(&model))?;
+    run(cargo()
+        .args(["clippy", "--quiet", "--all-targets", "--manifest-path"])
+        .arg(&model)
+        .args(["--", "-D", "warnings"])
+        .env("CARGO_TARGET_DIR", target_dir()))?;
     for guest in GUESTS.iter().chain(GUEST_LIBRARIES) {
         let manifest = root().join(guest).join("Cargo.toml");
         run(cargo()
