@@ -46,6 +46,21 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// `silt run --model t/m -- sh -c SCRIPT` in `project`.
+fn run_script(project: &Project, script: &str) -> (i32, String, String) {
+    project.run(&["run", "--model", "t/m", "--", "sh", "-c", script])
+}
+
+/// Two clones of a new datastore on `backend`: A committed `t/m f.txt`
+/// ("v1\n"), B synced it.
+fn clones_at_v1(backend: Backend, extension: &'static str) -> (Project, Project) {
+    let a = Project::with_extension(backend, extension, "");
+    let b = a.another_clone();
+    a.ok(&["data", "put", "t/m", "f.txt", &a.write_input("v1", "v1\n")]);
+    b.ok(&["datastore", "sync"]);
+    (a, b)
+}
+
 /// What the local copy set aside under `.silt/conflicts/`.
 fn set_aside(project: &Project) -> Vec<PathBuf> {
     files_under(&project.path().join(".silt/local/.silt/conflicts"))
@@ -54,11 +69,8 @@ fn set_aside(project: &Project) -> Vec<PathBuf> {
 #[test]
 fn a_stale_edit_is_refused_as_a_conflict_and_resolved_by_theirs_or_ours() {
     for (backend, extension) in every_datastore() {
-        let a = Project::with_extension(backend, extension, "");
-        let b = a.another_clone();
+        let (a, b) = clones_at_v1(backend, extension);
         let what = format!("{backend:?} {extension}");
-        a.ok(&["data", "put", "t/m", "f.txt", &a.write_input("v1", "v1\n")]);
-        b.ok(&["datastore", "sync"]);
         let v1 = latest_version(&a, "t/m", "f.txt");
         let working = b.model_dir("t/m").join("f.txt");
         std::fs::write(&working, "b's edit of v1\n").unwrap();
@@ -255,26 +267,11 @@ fn a_killed_run_leaves_its_edit_aside_and_never_commits_it_over_acknowledged_wor
         assert!(stderr.contains("--ours --model t/m"), "{what}: {stderr}");
 
         // A's run commits (acknowledged).
-        a.ok(&[
-            "run",
-            "--model",
-            "t/m",
-            "--",
-            "sh",
-            "-c",
-            "echo a1 >> \"$SILT_MODEL_DIR/log.txt\"",
-        ]);
+        let (code, _, stderr) = run_script(&a, "echo a1 >> \"$SILT_MODEL_DIR/log.txt\"");
+        assert_eq!(code, 0, "{what}: {stderr}");
 
         // B's next run starts from A's commit; the killed run's edit is set aside.
-        let (code, _, stderr) = b.run(&[
-            "run",
-            "--model",
-            "t/m",
-            "--",
-            "sh",
-            "-c",
-            "echo b2 >> \"$SILT_MODEL_DIR/log.txt\"",
-        ]);
+        let (code, _, stderr) = run_script(&b, "echo b2 >> \"$SILT_MODEL_DIR/log.txt\"");
         assert_eq!(code, 0, "{what}: {stderr}");
         assert!(
             stderr.contains("moved 1 uncommitted local edits aside"),
@@ -300,25 +297,9 @@ fn a_killed_run_leaves_its_edit_aside_and_never_commits_it_over_acknowledged_wor
 fn a_run_never_carries_a_failed_runs_output_into_its_commit() {
     for extension in EXTENSIONS {
         let project = Project::with_extension(Backend::Dir, extension, "");
-        let (code, _, _) = project.run(&[
-            "run",
-            "--model",
-            "t/m",
-            "--",
-            "sh",
-            "-c",
-            "echo partial > \"$SILT_MODEL_DIR/out\"; exit 3",
-        ]);
+        let (code, _, _) = run_script(&project, "echo partial > \"$SILT_MODEL_DIR/out\"; exit 3");
         assert_eq!(code, 3);
-        let (code, _, stderr) = project.run(&[
-            "run",
-            "--model",
-            "t/m",
-            "--",
-            "sh",
-            "-c",
-            "echo done > \"$SILT_MODEL_DIR/other\"",
-        ]);
+        let (code, _, stderr) = run_script(&project, "echo done > \"$SILT_MODEL_DIR/other\"");
         assert_eq!(code, 0, "{stderr}");
         assert!(
             stderr.contains("moved 1 uncommitted local edits aside"),
@@ -353,11 +334,8 @@ fn restamp(project: &Project, name: &str, version: &str) {
 #[test]
 fn setting_aside_killed_at_any_step_commits_nothing_and_loses_nothing() {
     for (backend, extension) in every_datastore() {
-        let a = Project::with_extension(backend, extension, "");
-        let b = a.another_clone();
+        let (a, b) = clones_at_v1(backend, extension);
         let what = format!("{backend:?} {extension}");
-        a.ok(&["data", "put", "t/m", "f.txt", &a.write_input("v1", "v1\n")]);
-        b.ok(&["datastore", "sync"]);
         let working = b.model_dir("t/m").join("f.txt");
         std::fs::write(&working, "b's edit\n").unwrap();
         // Someone removes the name: an unstamped edit would now look new.

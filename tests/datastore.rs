@@ -301,8 +301,9 @@ fn malformed_configuration_names_line_and_column() {
     assert!(stderr.contains("line 4, column 10"), "{stderr}");
 }
 
-#[test]
-fn init_sets_up_an_embedded_datastore() {
+/// An empty directory where `silt extension add` installed the partitioned
+/// datastore (what `silt init` sets up with).
+fn home_with_the_datastore_extension() -> tempfile::TempDir {
     let home = tempfile::tempdir().unwrap();
     let (code, _, stderr) = support::output(
         support::silt(home.path())
@@ -310,6 +311,12 @@ fn init_sets_up_an_embedded_datastore() {
             .arg(support::component("partitioned-datastore")),
     );
     assert_eq!(code, 0, "{stderr}");
+    home
+}
+
+#[test]
+fn init_sets_up_an_embedded_datastore() {
+    let home = home_with_the_datastore_extension();
     let (code, stdout, stderr) = support::output(support::silt(home.path()).arg("init"));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("datastore ready"), "{stdout}");
@@ -493,13 +500,7 @@ fn a_killed_pull_never_commits_its_landed_file_over_newer_work() {
 
 #[test]
 fn a_failed_init_leaves_no_silt_toml_and_init_takes_allow_unsafe_store() {
-    let home = tempfile::tempdir().unwrap();
-    let (code, _, stderr) = support::output(
-        support::silt(home.path())
-            .args(["-q", "extension", "add"])
-            .arg(support::component("partitioned-datastore")),
-    );
-    assert_eq!(code, 0, "{stderr}");
+    let home = home_with_the_datastore_extension();
     // A store nobody serves: init fails, and leaves the directory as it was.
     let port = support::seaweed::free_port();
     let endpoint = format!("http://127.0.0.1:{port}");

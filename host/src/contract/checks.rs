@@ -406,22 +406,9 @@ async fn pull_and_push(a: &Datastore, b: &Datastore) -> Checked {
         ));
     }
     write_local(b, &path, b"changed by clone B\n").or_fail("editing B's working copy")?;
-    let lease = b
-        .acquire(&LockScope::Model(model.clone()), TTL_MS)
-        .await
-        .or_fail("locks.acquire on clone B")?;
-    let pushed = b
-        .push(&sync::SyncOptions {
-            scope: Scope::Models(vec![model.clone()]),
-            leases: vec![lease.clone()],
-            dry_run: false,
-            fetch_missing: false,
-            local_edits: LocalEdits::Keep,
-        })
-        .await;
-    let released = b.release(&lease).await;
-    let pushed = pushed.or_fail("sync.push-changed of an edited file")?;
-    released.or_fail("locks.release")?;
+    let pushed = push_under_a_fresh_lease(b, &model)
+        .await?
+        .or_fail("sync.push-changed of an edited file")?;
     if pushed.stats.objects_uploaded == 0 {
         return fail("push-changed of an edited file uploaded nothing");
     }
@@ -479,26 +466,11 @@ async fn conflicts(a: &Datastore, b: &Datastore) -> Checked {
         &["conflict"],
         "put-file with base `absent` of a name that exists",
     )?;
-    let lease = b
-        .acquire(&LockScope::Model(model.clone()), TTL_MS)
-        .await
-        .or_fail("locks.acquire on clone B")?;
-    let pushed = b
-        .push(&sync::SyncOptions {
-            scope: Scope::Models(vec![model.clone()]),
-            leases: vec![lease.clone()],
-            dry_run: false,
-            fetch_missing: false,
-            local_edits: LocalEdits::Keep,
-        })
-        .await;
-    let released = b.release(&lease).await;
     let stale_push = expect_error(
-        pushed,
+        push_under_a_fresh_lease(b, &model).await?,
         &["conflict"],
         "push-changed of an edit made from a version the store moved on from",
     )?;
-    released.or_fail("locks.release")?;
     let files = a.list_files(&model).await.or_fail("models.list-files")?;
     if files
         .iter()
@@ -531,6 +503,29 @@ async fn conflicts(a: &Datastore, b: &Datastore) -> Checked {
     Ok(format!(
         "stale put: {stale_put}; stale push: {stale_push}; `theirs` set the edit aside"
     ))
+}
+
+/// Pushes `model`'s local edits on clone `datastore` under a lease taken
+/// for it and given back; the push's own outcome is the caller's to judge.
+async fn push_under_a_fresh_lease(
+    datastore: &Datastore,
+    model: &ModelRef,
+) -> Result<anyhow::Result<sync::SyncReport>, NotPassed> {
+    let lease = datastore
+        .acquire(&LockScope::Model(model.clone()), TTL_MS)
+        .await
+        .or_fail("locks.acquire on clone B")?;
+    let pushed = datastore
+        .push(&sync::SyncOptions {
+            scope: Scope::Models(vec![model.clone()]),
+            leases: vec![lease.clone()],
+            dry_run: false,
+            fetch_missing: false,
+            local_edits: LocalEdits::Keep,
+        })
+        .await;
+    datastore.release(&lease).await.or_fail("locks.release")?;
+    Ok(pushed)
 }
 
 /// Takes `scope` on `datastore` (it must be free) and gives it back.
