@@ -279,8 +279,16 @@ fn storm(backend: Backend, seconds: u64, clones: usize, seed: u64) -> String {
             }
         }
     }
-    // Every lease of a killed writer expires within its TTL.
+    // Every lease of a killed writer expires within its TTL: none is live.
     std::thread::sleep(Duration::from_secs(4));
+    let live_leases: Vec<String> = fresh
+        .json(&["datastore", "lock", "status"])
+        .as_array()
+        .expect("a list of leases")
+        .iter()
+        .filter(|lease| lease["stale"] != serde_json::json!(true))
+        .map(|lease| lease.to_string())
+        .collect();
     let gc = fresh.json(&["datastore", "gc", "--keep", "5", "--orphan-min-age", "0"]);
     let (verify_code, findings, _) = fresh.run(&["datastore", "verify"]);
     let unexpected: Vec<String> = ledger
@@ -294,7 +302,7 @@ fn storm(backend: Backend, seconds: u64, clones: usize, seed: u64) -> String {
     let summary = format!(
         "{backend:?}: {seconds} s, {clones} clones: {attempts} commands ({}), {acknowledged} acknowledged writes ({} puts, {} runs); \
          {} kills, {} writer stops, {} server stops; after a kill the next command exited {:?}; \
-         gc removed {} orphans; lost = {}",
+         gc removed {} orphans and {} store temporaries; lost = {}",
         ledger
             .outcomes
             .iter()
@@ -308,11 +316,16 @@ fn storm(backend: Backend, seconds: u64, clones: usize, seed: u64) -> String {
         ledger.server_stops,
         ledger.after_kill,
         gc["orphans_deleted"],
+        gc["leftovers_removed"],
         lost.len()
     );
     eprintln!("chaos: {summary}");
     assert!(lost.is_empty(), "{summary}\nlost: {lost:#?}");
     assert_eq!(verify_code, 0, "{summary}\nverify after gc: {findings}");
+    assert!(
+        live_leases.is_empty(),
+        "{summary}\nleases still live a TTL after every writer stopped: {live_leases:#?}"
+    );
     assert!(
         unexpected.is_empty(),
         "{summary}\nunexpected exits: {unexpected:?}"

@@ -414,3 +414,65 @@ fn uploads_whose_commit_never_came_are_reported_by_verify_and_collected_by_gc() 
         );
     }
 }
+
+/// A `data put` killed (`kill -9`) while the directory store writes its
+/// temporary copy leaves that file behind, which no listing shows:
+/// `verify` names it with its size, `gc` removes it, and nothing else is
+/// touched.
+#[test]
+fn a_killed_writes_temporary_in_the_directory_store_is_reported_and_collected() {
+    let project = Project::new(Backend::Dir, "");
+    let store = project.path().join(".silt/store");
+    let input = project.path().join("big.bin");
+    std::fs::write(&input, vec![3u8; 256 << 20]).unwrap();
+    let temporaries = || {
+        files_under(&store)
+            .into_iter()
+            .filter(|path| path.to_string_lossy().contains("~t."))
+            .collect::<Vec<_>>()
+    };
+    let mut killed_mid_write = false;
+    for _attempt in 0..5 {
+        let mut put = project.silt();
+        put.args(["data", "put", "t/m", "big.bin"])
+            .arg(&input)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut child = put.spawn().unwrap();
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(60) {
+            if !temporaries().is_empty() {
+                child.kill().unwrap();
+                killed_mid_write = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let _ = child.kill();
+        child.wait().unwrap();
+        if killed_mid_write {
+            break;
+        }
+    }
+    assert!(killed_mid_write, "no put was caught writing its temporary");
+    let left = temporaries();
+    assert_eq!(left.len(), 1, "{left:?}");
+
+    let (code, stdout, _) = project.run(&["datastore", "verify"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("a temporary file of an interrupted write to the store"),
+        "{stdout}"
+    );
+    let dry = project.json(&["datastore", "gc", "--keep", "10", "--dry-run"]);
+    assert_eq!(dry["leftovers_removed"], 1, "{dry}");
+    assert_eq!(temporaries(), left, "a dry run removed it");
+    let report = project.json(&["datastore", "gc", "--keep", "10"]);
+    assert_eq!(report["leftovers_removed"], 1, "{report}");
+    assert!(temporaries().is_empty());
+    // What the killed put had uploaded before the store's write (nothing
+    // landed) leaves no orphan: verify is clean.
+    let report = project.json(&["datastore", "gc", "--keep", "10", "--orphan-min-age", "0"]);
+    assert_eq!(report["leftovers_removed"], 0, "{report}");
+    project.ok(&["datastore", "verify"]);
+}

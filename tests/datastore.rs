@@ -410,20 +410,29 @@ fn gc_expires_old_versions_of_only_the_models_that_have_them() {
 }
 
 /// A project whose `silt.toml` names an S3 endpoint and bucket as given
-/// (nothing is created), with the datastore extension installed.
+/// (nothing is created), with partitioned-datastore installed.
 fn s3_project_at(endpoint: &str, bucket: &str) -> (tempfile::TempDir, std::process::Command) {
+    s3_project_with(endpoint, bucket, "partitioned-datastore")
+}
+
+/// [`s3_project_at`] with another datastore extension.
+fn s3_project_with(
+    endpoint: &str,
+    bucket: &str,
+    extension: &str,
+) -> (tempfile::TempDir, std::process::Command) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("silt.toml"),
         format!(
-            "[datastore]\nextension = \"partitioned-datastore\"\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"{bucket}\"\nendpoint = \"{endpoint}\"\n"
+            "[datastore]\nextension = \"{extension}\"\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"{bucket}\"\nendpoint = \"{endpoint}\"\n"
         ),
     )
     .unwrap();
     let (code, _, stderr) = support::output(
         support::silt(dir.path())
             .args(["-q", "extension", "add"])
-            .arg(support::component("partitioned-datastore")),
+            .arg(support::component(extension)),
     );
     assert_eq!(code, 0, "{stderr}");
     let mut command = support::silt(dir.path());
@@ -433,16 +442,46 @@ fn s3_project_at(endpoint: &str, bucket: &str) -> (tempfile::TempDir, std::proce
     (dir, command)
 }
 
+/// Whichever request a datastore makes first — a listing, a `GET`, or a
+/// `HEAD`, whose 404 carries no error code (the monolith's first read is a
+/// `HEAD` of its index) — a missing bucket is named, exit 69.
 #[test]
 fn a_missing_bucket_is_named_not_taken_for_an_empty_datastore() {
     let endpoint = &support::seaweed::server().endpoint;
-    let (_dir, mut silt) = s3_project_at(endpoint, "no-such-bucket-for-silt");
-    let (code, stdout, stderr) = support::output(silt.args(["data", "list", "t/m"]));
+    for extension in EXTENSIONS {
+        let (_dir, mut silt) = s3_project_with(endpoint, "no-such-bucket-for-silt", extension);
+        let (code, stdout, stderr) = support::output(silt.args(["data", "list", "t/m"]));
+        assert_eq!(code, 69, "{extension}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("bucket `no-such-bucket-for-silt` does not exist"),
+            "{extension}: {stderr}"
+        );
+    }
+}
+
+/// Through a server that answers as one that kept aws-chunked framing
+/// with the data (the object is 293 bytes longer than sent), `data put`
+/// is refused, exit 69, and nothing is committed or left behind.
+#[test]
+fn a_put_the_store_did_not_keep_as_sent_is_never_acknowledged() {
+    use support::mangling_proxy::{Mangle, start};
+    let project = Project::new(Backend::S3, "");
+    let config = project.path().join("silt.toml");
+    let direct = std::fs::read_to_string(&config).unwrap();
+    let endpoint = &support::seaweed::server().endpoint;
+    let proxy = start(endpoint, Mangle::ForgeStoredSize, 1 << 20);
+    std::fs::write(&config, direct.replace(endpoint.as_str(), &proxy.endpoint)).unwrap();
+    let input = project.path().join("big.bin");
+    std::fs::write(&input, vec![5u8; 3 << 19]).unwrap();
+    let (code, stdout, stderr) =
+        project.run(&["data", "put", "t/m", "big.bin", input.to_str().unwrap()]);
     assert_eq!(code, 69, "{stdout}{stderr}");
-    assert!(
-        stderr.contains("bucket `no-such-bucket-for-silt` does not exist"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("did not land as sent"), "{stderr}");
+    assert!(stderr.contains("silt datastore doctor"), "{stderr}");
+    std::fs::write(&config, direct).unwrap();
+    assert!(project.file_names("t/m").is_empty());
+    project.ok(&["datastore", "verify"]);
+    project.assert_no_leases();
 }
 
 #[test]

@@ -496,3 +496,34 @@ fn a_large_run_output_commits_under_a_short_ttl() {
     assert_eq!(project.file_names("t/big"), ["one.bin"]);
     project.assert_no_leases();
 }
+
+/// A `silt run` whose lease is taken from it (here: released by force)
+/// notices at its next renewal (every TTL/3) and ends its command and
+/// itself within a second of noticing: exit 75 within TTL/3 + 1 s (plus
+/// slack for a loaded machine) of the release, not when the command ends.
+#[test]
+fn a_run_exits_within_a_second_of_noticing_its_lease_is_lost() {
+    let ttl_ms = 3000u64;
+    for backend in BACKENDS {
+        let project = Project::new(backend, &format!("[locks]\nttl_ms = {ttl_ms}\n"));
+        let (holder, _) = start_holder(&project, "jobs/lost", "touch \"$0\"; exec sleep 60");
+        project.ok(&[
+            "datastore",
+            "lock",
+            "release",
+            "--force",
+            "--model",
+            "jobs/lost",
+        ]);
+        let released = Instant::now();
+        let (code, _, stderr) = finish(holder);
+        let took = released.elapsed();
+        assert_eq!(code, 75, "{backend:?}: {stderr}");
+        assert!(stderr.contains("lock lost"), "{backend:?}: {stderr}");
+        let bound = Duration::from_millis(ttl_ms / 3 + 1000 + 500);
+        assert!(
+            took < bound,
+            "{backend:?}: exited {took:?} after its lease was released (bound {bound:?})"
+        );
+    }
+}

@@ -191,7 +191,7 @@ async fn doctor_trusts_stores_that_honour_conditions() {
     ] {
         let report = silt::store::doctor::diagnose(store.clone()).await.unwrap();
         assert!(report.trustworthy, "{report:#?}");
-        assert_eq!(report.checks.len(), 4);
+        assert_eq!(report.checks.len(), 5);
         assert!(report.round_trip_ms > 0.0);
         let leftovers = store.list("_silt/doctor/", None, 10).await.unwrap();
         assert!(

@@ -1,6 +1,7 @@
 //! Faults beneath the retry layer: 409s, 5xx and timeouts are retried away;
 //! a conditional write whose response was lost is resolved by re-reading its
-//! owner token (`put_owned`), where a plain `put` would be fooled.
+//! owner token (`put_owned`), where a plain `put` would be fooled; an
+//! upload the server did not keep as sent is never acknowledged.
 
 mod support;
 
@@ -219,4 +220,123 @@ async fn a_plain_put_is_fooled_by_a_lost_response() {
     )
     .await;
     assert!(won.is_ok(), "{won:?}");
+}
+
+/// An S3 store on the SeaweedFS test server reached through a proxy that
+/// spoils uploads of at least 1 MiB; and the same prefix reached directly.
+async fn spoiled_s3(
+    mangle: support::mangling_proxy::Mangle,
+    prefix: &str,
+) -> (Arc<dyn ObjectStore>, silt::store::S3Store) {
+    let direct = support::seaweed::store("silt-landed", prefix).await;
+    let proxy =
+        support::mangling_proxy::start(&support::seaweed::server().endpoint, mangle, 1 << 20);
+    let mut config = support::seaweed::config("silt-landed", prefix);
+    config.endpoint = Some(proxy.endpoint);
+    let spoiled: Arc<dyn ObjectStore> = Arc::new(silt::store::S3Store::new(&config).unwrap());
+    (spoiled, direct)
+}
+
+fn scratch_file(bytes: usize) -> std::fs::File {
+    use std::io::Write;
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(&vec![7u8; bytes]).unwrap();
+    file
+}
+
+/// A server that keeps the aws-chunked framing answers 200 for an object
+/// of another size: silt refuses the upload, removes what landed, and says
+/// what to do; small writes it kept as sent are acknowledged as before.
+#[tokio::test]
+async fn an_upload_stored_with_another_size_is_refused_and_removed() {
+    use support::mangling_proxy::Mangle;
+    let (spoiled, direct) = spoiled_s3(Mangle::ForgeStoredSize, "forged-size").await;
+    let key = ObjectKey::new("data/blob").unwrap();
+    for mode in [PutMode::Create, PutMode::Overwrite] {
+        let refused = spoiled
+            .put_file(&key, scratch_file(3 << 19), mode.clone())
+            .await
+            .expect_err("an upload stored with another size was acknowledged");
+        let text = refused.to_string();
+        assert!(
+            text.contains("did not land as sent")
+                && text.contains("kept 1573157 bytes where 1572864 were sent")
+                && text.contains("the object was removed again")
+                && text.contains("silt datastore doctor"),
+            "{text}"
+        );
+        assert!(matches!(
+            refused,
+            StoreError::Backend {
+                retryable: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            direct.head(&key).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+    // Below the proxy's threshold nothing is spoiled: acknowledged, kept.
+    let small = ObjectKey::new("data/small").unwrap();
+    spoiled
+        .put(&small, b"123456789".to_vec(), PutMode::Create)
+        .await
+        .unwrap();
+    assert_eq!(direct.head(&small).await.unwrap().size, 9);
+}
+
+/// The SHA-256 silt sends with every upload lets a server that checks it
+/// refuse bytes changed on the way: refused, nothing stored.
+#[tokio::test]
+async fn an_upload_changed_on_the_way_is_refused_by_its_checksum() {
+    use support::mangling_proxy::Mangle;
+    let (spoiled, direct) = spoiled_s3(Mangle::FlipBody, "flipped").await;
+    let from_file = ObjectKey::new("data/from-file").unwrap();
+    let refused = spoiled
+        .put_file(&from_file, scratch_file(1 << 20), PutMode::Create)
+        .await
+        .expect_err("an upload changed on the way was acknowledged");
+    assert!(refused.to_string().contains("BadDigest"), "{refused}");
+    let in_memory = ObjectKey::new("data/in-memory").unwrap();
+    let refused = spoiled
+        .put(&in_memory, vec![1; 1 << 20], PutMode::Overwrite)
+        .await
+        .expect_err("an upload changed on the way was acknowledged");
+    assert!(refused.to_string().contains("BadDigest"), "{refused}");
+    for key in [from_file, in_memory] {
+        assert!(matches!(
+            direct.head(&key).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+}
+
+/// `doctor` tries a bulk upload from a file and reads it back: a store
+/// that spoils large uploads is not trustworthy, although its conditional
+/// writes (small objects) are right.
+#[tokio::test]
+async fn doctor_fails_a_store_that_spoils_bulk_uploads() {
+    use support::mangling_proxy::Mangle;
+    let (direct_report, spoiled_report) = {
+        let (spoiled, direct) = spoiled_s3(Mangle::ForgeStoredSize, "doctor-bulk").await;
+        let direct: Arc<dyn ObjectStore> = Arc::new(direct);
+        (
+            silt::store::doctor::diagnose(direct).await.unwrap(),
+            silt::store::doctor::diagnose(spoiled).await.unwrap(),
+        )
+    };
+    assert!(direct_report.trustworthy, "{direct_report:?}");
+    assert!(!spoiled_report.trustworthy);
+    assert_eq!(spoiled_report.failed_checks(), ["bulk upload round trip"]);
+    let bulk = spoiled_report
+        .checks
+        .iter()
+        .find(|check| check.name == "bulk upload round trip")
+        .unwrap();
+    assert!(
+        bulk.detail.contains("did not land as sent"),
+        "{}",
+        bulk.detail
+    );
 }

@@ -6,6 +6,7 @@
 
 pub mod bench_args;
 pub mod lying_store;
+pub mod mangling_proxy;
 pub mod project;
 pub mod recording_store;
 pub mod seaweed;

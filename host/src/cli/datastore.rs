@@ -13,7 +13,8 @@ use crate::config::Hydration;
 use crate::datastore::host_state_dir;
 use crate::datastore::{
     Claim, Datastore, Fetched, LeasePolicy, collect_garbage, describe_holder, hydrate_everything,
-    model_label, now_ms, parse_model, parse_models, push_under_leases, scope_label,
+    model_label, now_ms, parse_model, parse_models, push_under_leases, remove_leftover_downloads,
+    scope_label,
 };
 use crate::datastore::{DatastoreError, run_marker};
 use crate::exit::{KilledRunLeftovers, UntrustworthyStore};
@@ -70,7 +71,9 @@ pub enum DatastoreCommand {
         theirs: bool,
     },
     /// Expire old versions: every file keeps its newest N. Takes the leases
-    /// of the models that have versions to expire, and only those.
+    /// of the models that have versions to expire, and only those. Also
+    /// deletes unreferenced objects, and (for the whole datastore) the
+    /// store's temporary files of killed writes.
     Gc {
         /// Versions kept per file.
         #[arg(long, value_name = "N")]
@@ -452,6 +455,9 @@ fn sync(
                 Scope::Models(models) => Claim::Models(models),
             };
             let _working_copy = datastore.working_copy_locks().foreground(claim).await?;
+            if !dry_run {
+                remove_leftover_downloads(datastore, &scope);
+            }
             // A full clone's pull also fetches what is not present yet.
             let options = SyncOptions {
                 scope: scope.clone(),
@@ -546,7 +552,7 @@ fn gc(
 ) -> anyhow::Result<()> {
     let scope = scope_of(models)?;
     let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
-    let (expired, orphans) = super::with_datastore(context, async |datastore| {
+    let (expired, orphans, leftovers) = super::with_datastore(context, async |datastore| {
         let expired = collect_garbage(datastore, scope.clone(), keep, &policy, dry_run).await?;
         // Unreferenced objects: no lease taken, none needed (see the
         // contract's `collect-orphans`).
@@ -569,7 +575,14 @@ fn gc(
             }
             Err(err) => return Err(err),
         };
-        anyhow::Ok((expired, orphans))
+        // The backend's own leftovers (a directory store's temporaries of
+        // killed writes) belong to no model: collected by a whole-datastore gc.
+        let leftovers = if models.is_empty() {
+            datastore.store_leftovers(!dry_run).await?
+        } else {
+            Vec::new()
+        };
+        anyhow::Ok((expired, orphans, leftovers))
     })?;
     #[derive(Serialize)]
     struct GcReport {
@@ -582,6 +595,8 @@ fn gc(
         orphans_deleted: u64,
         orphan_bytes_deleted: u64,
         orphans_kept: u64,
+        leftovers_removed: u64,
+        leftover_bytes_removed: u64,
     }
     let orphans = orphans.unwrap_or(OrphanReport {
         found: 0,
@@ -600,6 +615,8 @@ fn gc(
         orphans_deleted: orphans.deleted,
         orphan_bytes_deleted: orphans.bytes_deleted,
         orphans_kept: orphans.kept,
+        leftovers_removed: leftovers.len() as u64,
+        leftover_bytes_removed: leftovers.iter().map(|leftover| leftover.size).sum(),
     };
     context.output.emit(&report, |out| {
         let (verb, deleted) = if report.dry_run {
@@ -627,25 +644,49 @@ fn gc(
                 report.orphans_kept
             )?;
         }
+        if report.leftovers_removed > 0 {
+            writeln!(
+                out,
+                "temporary files of interrupted writes in the store: {deleted} {} ({} bytes)",
+                report.leftovers_removed, report.leftover_bytes_removed
+            )?;
+        }
         Ok(())
     })
 }
 
 fn verify(context: &Context, models: &[String]) -> anyhow::Result<()> {
     let scope = scope_of(models)?;
-    let findings =
-        super::with_datastore(context, async |datastore| datastore.verify(&scope).await)?;
+    let whole_datastore = models.is_empty();
+    let (findings, leftovers) = super::with_datastore(context, async |datastore| {
+        let findings = datastore.verify(&scope).await?;
+        let leftovers = if whole_datastore {
+            datastore.store_leftovers(false).await?
+        } else {
+            Vec::new()
+        };
+        anyhow::Ok((findings, leftovers))
+    })?;
     #[derive(Serialize)]
     struct Finding {
         object: String,
         problem: String,
     }
+    let now = now_ms();
     let findings: Vec<Finding> = findings
         .into_iter()
         .map(|f| Finding {
             object: f.object,
             problem: f.problem,
         })
+        .chain(leftovers.into_iter().map(|leftover| Finding {
+            object: leftover.path,
+            problem: format!(
+                "a temporary file of an interrupted write to the store ({} bytes, last written {} s ago); `silt datastore gc` removes it",
+                leftover.size,
+                now.saturating_sub(leftover.modified_ms) / 1000
+            ),
+        }))
         .collect();
     let problems = findings.len();
     context.output.emit(&findings, |out| {

@@ -150,6 +150,18 @@ impl Datastore {
         Ok(datastore)
     }
 
+    /// What interrupted writes of the store's backend left behind (see
+    /// [`ObjectStore::leftovers`]); with `remove`, deletes them.
+    ///
+    /// # Errors
+    /// When the store cannot be looked through.
+    pub async fn store_leftovers(
+        &self,
+        remove: bool,
+    ) -> Result<Vec<crate::store::Leftover>, crate::store::StoreError> {
+        self.traffic.leftovers("", remove).await
+    }
+
     /// Warns when the extension's `describe()` disagrees with its metadata
     /// section, which is what the host relies on (one call, which touches
     /// no store; its failure is left to the command's own calls to report).

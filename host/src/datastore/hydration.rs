@@ -10,6 +10,8 @@
 //! An extension without the `lazy-hydration` capability always gets a full
 //! pull; so does a command whose `hydrate-scope` failed (and it says so).
 
+use std::path::PathBuf;
+
 use serde::Serialize;
 
 use super::leftovers::remove_stale_downloads;
@@ -274,6 +276,29 @@ fn is_corrupt(err: &anyhow::Error) -> bool {
 /// Best effort: a hydration that was killed and is now resumed leaves no
 /// temporary download files behind in the models it covers.
 pub(super) fn remove_leftovers(datastore: &Datastore, models: &[ModelRef]) {
+    let dirs = models
+        .iter()
+        .map(|model| (model_label(model), datastore.model_path(model)));
+    remove_stale_downloads_in(datastore, dirs);
+}
+
+/// Best effort, before a pull writes into `scope`: the temporary download
+/// files a killed command left there are removed (the whole working copy
+/// for every model).
+pub fn remove_leftover_downloads(datastore: &Datastore, scope: &Scope) {
+    match scope {
+        Scope::Models(models) => remove_leftovers(datastore, models),
+        Scope::All => remove_stale_downloads_in(
+            datastore,
+            std::iter::once(("the working copy".to_owned(), PathBuf::from("data"))),
+        ),
+    }
+}
+
+fn remove_stale_downloads_in(
+    datastore: &Datastore,
+    dirs: impl IntoIterator<Item = (String, PathBuf)>,
+) {
     let local = match datastore.local() {
         Ok(local) => local,
         Err(err) => {
@@ -281,15 +306,13 @@ pub(super) fn remove_leftovers(datastore: &Datastore, models: &[ModelRef]) {
             return;
         }
     };
-    for model in models {
-        let dir = datastore.model_path(model);
+    for (label, dir) in dirs {
         match remove_stale_downloads(&local, &dir) {
             Ok(0) => {}
             Ok(removed) => tracing::info!(
-                "{}: removed {removed} temporary files of an interrupted download",
-                model_label(model)
+                "{label}: removed {removed} temporary files of an interrupted download"
             ),
-            Err(err) => tracing::warn!("{}: cannot clean up: {err}", model_label(model)),
+            Err(err) => tracing::warn!("{label}: cannot clean up: {err}"),
         }
     }
 }

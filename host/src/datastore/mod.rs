@@ -26,7 +26,7 @@ pub use gc::collect_garbage;
 pub use holder::{current as current_holder, now_ms};
 pub use hydration::{
     Fetched, HydrationProgress, LAZY_HYDRATION, Presence, full_pull, hydrate_everything,
-    hydrate_models, make_present,
+    hydrate_models, make_present, remove_leftover_downloads,
 };
 pub use leases::{ENV_LOCK_MAX_WAIT, LeasePolicy, LeaseSet, push_under_leases, under_leases};
 pub use leftovers::remove_stale_staging;

@@ -8,7 +8,8 @@ use serde::Serialize;
 use tokio::io::AsyncWrite;
 
 use super::{
-    GetOutcome, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Version,
+    GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
+    Version,
 };
 
 /// Counters of one operation.
@@ -176,5 +177,10 @@ impl<S: ObjectStore> ObjectStore for Counting<S> {
     ) -> Result<Version, StoreError> {
         bump(&self.counts.put, file.metadata().map_or(0, |m| m.len()));
         self.inner.put_file(key, file, mode).await
+    }
+
+    async fn leftovers(&self, prefix: &str, remove: bool) -> Result<Vec<Leftover>, StoreError> {
+        // Local files of the backend, not requests: not counted.
+        self.inner.leftovers(prefix, remove).await
     }
 }

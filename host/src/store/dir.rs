@@ -18,6 +18,13 @@
 //! - Data is fsync'd before the rename and the directory after it, so a
 //!   committed write survives a crash (when `durable`).
 //!
+//! - A writer killed mid-write leaves its `~t.` temporary behind. Every
+//!   temporary exists only while its writer holds the key's lock, so one
+//!   whose lock is free is dead: [`ObjectStore::leftovers`] reports and
+//!   removes exactly those (taking the lock without waiting, so a writer
+//!   that is stopped, not dead, is left alone), and lock files a killed
+//!   writer left.
+//!
 //! Versions are `<inode>.<mtime ns>.<size>` of the object file: every write
 //! creates a new file, so a version names exactly one write (no ABA, unlike a
 //! content hash), and listing needs only `stat`, never a read.
@@ -32,8 +39,8 @@ use cap_std::fs::{Dir, MetadataExt, OpenOptions};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{
-    GetOutcome, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
-    Version, mode_allows,
+    GetOutcome, Leftover, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode,
+    StoreError, Version, mode_allows,
 };
 
 const OBJECT_SUFFIX: &str = "~o";
@@ -176,32 +183,50 @@ impl DirStore {
                 .create_dir_all(&paths.parent)
                 .map_err(|err| self.backend("create directories for", key.as_str(), err))?;
         }
+        self.lock_file(&paths.lock, key.as_str(), true)?
+            .ok_or_else(|| {
+                self.backend("lock", key.as_str(), std::io::ErrorKind::WouldBlock.into())
+            })
+    }
+
+    /// Locks the lock file at `path` (for the key named `key` in errors);
+    /// without `wait`, `None` when someone holds it.
+    fn lock_file(&self, path: &str, key: &str, wait: bool) -> Result<Option<KeyLock>, StoreError> {
         loop {
             let mut options = OpenOptions::new();
             options.read(true).write(true).create(true);
             let file = self
                 .root
-                .open_with(&paths.lock, &options)
-                .map_err(|err| self.backend("open the lock of", key.as_str(), err))?
+                .open_with(path, &options)
+                .map_err(|err| self.backend("open the lock of", key, err))?
                 .into_std();
-            file.lock()
-                .map_err(|err| self.backend("lock", key.as_str(), err))?;
+            if wait {
+                file.lock().map_err(|err| self.backend("lock", key, err))?;
+            } else {
+                match file.try_lock() {
+                    Ok(()) => {}
+                    Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+                    Err(std::fs::TryLockError::Error(err)) => {
+                        return Err(self.backend("lock", key, err));
+                    }
+                }
+            }
             let held = file
                 .metadata()
-                .map_err(|err| self.backend("stat the lock of", key.as_str(), err))?;
+                .map_err(|err| self.backend("stat the lock of", key, err))?;
             // The previous holder may have removed the file we locked; only a
             // lock on the file the path names now counts.
-            match self.root.metadata(&paths.lock) {
+            match self.root.metadata(path) {
                 Ok(current) if current.ino() == held.ino() && current.dev() == held.dev() => {
-                    return Ok(KeyLock {
+                    return Ok(Some(KeyLock {
                         root: self.root.clone(),
-                        path: paths.lock.clone(),
+                        path: path.to_owned(),
                         _file: file,
-                    });
+                    }));
                 }
                 Ok(_) => continue,
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(err) => return Err(self.backend("stat the lock of", key.as_str(), err)),
+                Err(err) => return Err(self.backend("stat the lock of", key, err)),
             }
         }
     }
@@ -237,8 +262,7 @@ impl DirStore {
             key: key.clone(),
             size: meta.len(),
             version: version_of(meta),
-            last_modified_ms: (meta.mtime().max(0) as u64) * 1000
-                + (meta.mtime_nsec().max(0) as u64) / 1_000_000,
+            last_modified_ms: self.meta_ms(meta),
         }
     }
 
@@ -273,6 +297,91 @@ impl DirStore {
             }
         }
         Ok(())
+    }
+}
+
+impl DirStore {
+    /// The leftovers below the directory `dir` (encoded path); see
+    /// [`ObjectStore::leftovers`] and the module docs.
+    fn leftovers_below(
+        &self,
+        dir: &str,
+        remove: bool,
+        out: &mut Vec<Leftover>,
+    ) -> Result<(), StoreError> {
+        let listed = match if dir.is_empty() {
+            self.root.entries()
+        } else {
+            self.root.read_dir(dir)
+        } {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(err) => return Err(self.backend("list", dir, err)),
+        };
+        // Names first: entries are removed below.
+        let mut entries = Vec::new();
+        for entry in listed {
+            let entry = entry.map_err(|err| self.backend("list", dir, err))?;
+            let file_type = entry
+                .file_type()
+                .map_err(|err| self.backend("list", dir, err))?;
+            if let Some(name) = entry.file_name().to_str() {
+                entries.push((name.to_owned(), file_type));
+            }
+        }
+        let join = |name: &str| {
+            if dir.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{dir}/{name}")
+            }
+        };
+        for (name, file_type) in entries {
+            let path = join(&name);
+            if file_type.is_dir() {
+                if !name.contains('~') {
+                    self.leftovers_below(&path, remove, out)?;
+                }
+                continue;
+            }
+            if !file_type.is_file() {
+                continue;
+            }
+            if let Some((stem, _)) = name.split_once(TEMP_MARK) {
+                // Its writer held this lock while the temporary existed.
+                let lock = join(&format!("{stem}{LOCK_SUFFIX}"));
+                let Some(_dead_writer) = self.lock_file(&lock, &path, false)? else {
+                    continue;
+                };
+                let meta = match self.root.metadata(&path) {
+                    Ok(meta) => meta,
+                    // Renamed into place or removed by its writer just before.
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(err) => return Err(self.backend("stat", &path, err)),
+                };
+                if remove {
+                    match self.root.remove_file(&path) {
+                        Ok(()) => {}
+                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(err) => return Err(self.backend("remove", &path, err)),
+                    }
+                }
+                out.push(Leftover {
+                    path,
+                    size: meta.len(),
+                    modified_ms: self.meta_ms(&meta),
+                });
+            } else if remove && name.ends_with(LOCK_SUFFIX) {
+                // A lock file a killed writer left: taking it and letting it
+                // go removes it (a held one is left alone).
+                drop(self.lock_file(&path, &path, false)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn meta_ms(&self, meta: &cap_std::fs::Metadata) -> u64 {
+        (meta.mtime().max(0) as u64) * 1000 + (meta.mtime_nsec().max(0) as u64) / 1_000_000
     }
 }
 
@@ -500,6 +609,24 @@ impl ObjectStore for DirStore {
         })
         .await
     }
+
+    async fn leftovers(&self, prefix: &str, remove: bool) -> Result<Vec<Leftover>, StoreError> {
+        // The deepest directory the prefix names, as `list` walks.
+        let dir = match prefix.rfind('/') {
+            Some(at) => prefix[..at]
+                .split('/')
+                .map(encode)
+                .collect::<Vec<_>>()
+                .join("/"),
+            None => String::new(),
+        };
+        self.blocking(move |store| {
+            let mut found = Vec::new();
+            store.leftovers_below(&dir, remove, &mut found)?;
+            Ok(found)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -512,6 +639,50 @@ mod tests {
         assert_eq!(decode(&encode("100%~x")), "100%~x");
         let paths = Paths::of(&ObjectKey::new("x~o/y").unwrap());
         assert_eq!(paths.object, "x%7Eo/y~o");
+    }
+
+    /// A killed writer's temporary (its lock free) is found and removed; a
+    /// live writer's (its lock held) is neither reported nor touched.
+    #[tokio::test]
+    async fn leftovers_are_the_temporaries_of_dead_writers_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path(), false).unwrap();
+        let dead = ObjectKey::new("m/dead").unwrap();
+        let live = ObjectKey::new("m/live").unwrap();
+        store
+            .put(&dead, b"1".to_vec(), PutMode::Create)
+            .await
+            .unwrap();
+        std::fs::write(dir.path().join("m/dead~t.4242.0"), vec![0u8; 300]).unwrap();
+        std::fs::write(dir.path().join("m/dead~l"), b"").unwrap();
+        let held = store.lock(&Paths::of(&live), &live).unwrap();
+        std::fs::write(dir.path().join("m/live~t.4343.0"), b"in flight").unwrap();
+
+        let found = store.leftovers("", false).await.unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].path, "m/dead~t.4242.0");
+        assert_eq!(found[0].size, 300);
+        assert!(
+            dir.path().join("m/dead~t.4242.0").exists(),
+            "a look removed it"
+        );
+
+        let removed = store.leftovers("m/", true).await.unwrap();
+        assert_eq!(removed, found);
+        assert!(!dir.path().join("m/dead~t.4242.0").exists());
+        assert!(
+            !dir.path().join("m/dead~l").exists(),
+            "a dead writer's lock file stays"
+        );
+        assert!(dir.path().join("m/live~t.4343.0").exists());
+        assert!(store.leftovers("", true).await.unwrap().is_empty());
+        // The object itself is untouched, and the live writer can finish.
+        assert!(matches!(
+            store.get(&dead, None).await.unwrap(),
+            GetOutcome::Found(_, data) if data == b"1"
+        ));
+        drop(held);
+        std::fs::remove_file(dir.path().join("m/live~t.4343.0")).unwrap();
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Trust, but verify the store: does it honour create-if-absent,
 //! update-if-match and delete-if-match, does exactly one of several racing
-//! creates win, and how long does a round trip take?
+//! creates win, does a bulk upload from a file come back byte for byte, and
+//! how long does a round trip take?
 //!
 //! Some S3-compatible servers accept conditional headers and ignore them;
 //! a datastore on such a store silently loses updates. [`diagnose`] finds
@@ -165,6 +166,8 @@ pub async fn diagnose(store: Arc<dyn ObjectStore>) -> Result<DoctorReport, Store
         )
     });
 
+    checks.push(bulk_round_trip(&store, &key("bulk")).await);
+
     // latency
     let timed = key("latency");
     let mut samples = Vec::with_capacity(SAMPLES);
@@ -177,7 +180,7 @@ pub async fn diagnose(store: Arc<dyn ObjectStore>) -> Result<DoctorReport, Store
     samples.sort();
     let round_trip = samples[SAMPLES / 2];
 
-    for name in ["create", "race", "latency"] {
+    for name in ["create", "race", "bulk", "latency"] {
         let _ = store.delete(&key(name), None).await;
     }
     let trustworthy = checks.iter().all(|check| check.ok);
@@ -187,6 +190,64 @@ pub async fn diagnose(store: Arc<dyn ObjectStore>) -> Result<DoctorReport, Store
         round_trip_ms: round_trip.as_secs_f64() * 1e3,
         trustworthy,
     })
+}
+
+/// Bytes in the bulk round trip: over a MiB and not a multiple of any
+/// chunk size, so framing or a lost tail shows.
+const BULK_BYTES: usize = (1 << 20) + 4099;
+
+/// Uploads a file the way bulk transfers do (`put_file`), reads it back
+/// streamed (`get_into`) and compares every byte: a store that keeps
+/// upload framing with the data, or truncates, fails here rather than in a
+/// user's `data get`.
+async fn bulk_round_trip(store: &Arc<dyn ObjectStore>, key: &ObjectKey) -> Check {
+    const NAME: &str = "bulk upload round trip";
+    // Deterministic bytes that differ everywhere (a counter, scrambled).
+    let sent: Vec<u8> = (0..BULK_BYTES as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let file = {
+        let sent = sent.clone();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut file = tempfile::tempfile()?;
+            file.write_all(&sent)?;
+            Ok::<_, std::io::Error>(file)
+        })
+        .await
+    };
+    let file = match file {
+        Ok(Ok(file)) => file,
+        Ok(Err(err)) => return fail(NAME, &format!("cannot write the local scratch file: {err}")),
+        Err(err) => return fail(NAME, &format!("cannot write the local scratch file: {err}")),
+    };
+    if let Err(err) = store.put_file(key, file, PutMode::Overwrite).await {
+        return fail(NAME, &format!("the upload failed: {err}"));
+    }
+    let mut received = Vec::with_capacity(BULK_BYTES);
+    if let Err(err) = store.get_into(key, &mut received).await {
+        return fail(NAME, &format!("reading it back failed: {err}"));
+    }
+    if received == sent {
+        pass(
+            NAME,
+            &format!("{BULK_BYTES} bytes uploaded from a file came back byte for byte"),
+        )
+    } else {
+        let first_difference = received
+            .iter()
+            .zip(&sent)
+            .position(|(a, b)| a != b)
+            .unwrap_or(received.len().min(sent.len()));
+        fail(
+            NAME,
+            &format!(
+                "{} bytes uploaded from a file came back as {} bytes, different from byte {first_difference}: the store does not keep uploads as sent",
+                sent.len(),
+                received.len()
+            ),
+        )
+    }
 }
 
 fn pass(name: &'static str, detail: &str) -> Check {

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::AsyncWrite;
 
 use super::{
-    GetOutcome, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Version,
+    GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
+    Version,
 };
 
 /// How often each fault happens, as a share of requests in `[0, 1]`.
@@ -203,5 +204,9 @@ impl<S: ObjectStore> ObjectStore for FaultInjecting<S> {
         mode: PutMode,
     ) -> Result<Version, StoreError> {
         self.with_faults(self.inner.put_file(key, file, mode)).await
+    }
+
+    async fn leftovers(&self, prefix: &str, remove: bool) -> Result<Vec<Leftover>, StoreError> {
+        self.inner.leftovers(prefix, remove).await
     }
 }

@@ -84,6 +84,19 @@ pub struct ListPage {
     pub next_start_after: Option<ObjectKey>,
 }
 
+/// A file an interrupted write of the backend itself left behind, which no
+/// listing shows (see [`ObjectStore::leftovers`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Leftover {
+    /// Where it is, as the backend names it (a path below a directory
+    /// store's root).
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its last modification, milliseconds since the Unix epoch.
+    pub modified_ms: u64,
+}
+
 /// Why a store operation failed, by meaning.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -214,6 +227,17 @@ pub trait ObjectStore: Display + Send + Sync + 'static {
         let data = read.map_err(|err| local_io(key, &err))?;
         self.put(key, data, mode).await
     }
+
+    /// What interrupted writes of the backend left below `prefix` and no
+    /// listing shows: a directory store's temporary copy of an object whose
+    /// writer was killed mid-write. With `remove`, each one no live writer
+    /// holds is deleted (one being written now is neither reported nor
+    /// touched). The default finds nothing: an S3 put is atomic and leaves
+    /// nothing behind (silt never starts multipart uploads).
+    async fn leftovers(&self, prefix: &str, remove: bool) -> Result<Vec<Leftover>, StoreError> {
+        let _ = (prefix, remove);
+        Ok(Vec::new())
+    }
 }
 
 /// Whether `mode` may write over an object whose current version is
@@ -296,6 +320,10 @@ impl ObjectStore for std::sync::Arc<dyn ObjectStore> {
         mode: PutMode,
     ) -> Result<Version, StoreError> {
         (**self).put_file(key, file, mode).await
+    }
+
+    async fn leftovers(&self, prefix: &str, remove: bool) -> Result<Vec<Leftover>, StoreError> {
+        (**self).leftovers(prefix, remove).await
     }
 }
 

@@ -4,7 +4,8 @@
 use tokio::io::AsyncWrite;
 
 use super::{
-    GetOutcome, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Version,
+    GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
+    Version,
 };
 
 /// A store whose keys live under `prefix/` of the inner store.
@@ -126,5 +127,11 @@ impl<S: ObjectStore> ObjectStore for Prefixed<S> {
         mode: PutMode,
     ) -> Result<Version, StoreError> {
         self.inner.put_file(&self.full(key)?, file, mode).await
+    }
+
+    async fn leftovers(&self, prefix: &str, remove: bool) -> Result<Vec<Leftover>, StoreError> {
+        self.inner
+            .leftovers(&format!("{}{prefix}", self.prefix), remove)
+            .await
     }
 }

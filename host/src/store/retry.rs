@@ -13,7 +13,8 @@ use std::time::Duration;
 use tokio::io::AsyncWrite;
 
 use super::{
-    GetOutcome, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Version,
+    GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
+    Version,
 };
 
 /// How retries are spaced and bounded.
@@ -329,6 +330,13 @@ impl<S: ObjectStore> ObjectStore for Retrying<S> {
                 self.inner.put_file(key, attempt, mode).await
             }
         }))
+        .await
+    }
+
+    async fn leftovers(&self, prefix: &str, remove: bool) -> Result<Vec<Leftover>, StoreError> {
+        self.run("look for leftovers", || {
+            self.inner.leftovers(prefix, remove)
+        })
         .await
     }
 }

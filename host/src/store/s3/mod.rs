@@ -6,18 +6,30 @@
 //! - The SDK's own retries are off: [`super::Retrying`] is the one retry
 //!   layer, so faults can be injected beneath it and a retried conditional
 //!   write is visible to [`super::put_owned`].
+//! - Every put is checked against what the server says it stored
+//!   ([`landed`]): a server that keeps other bytes than were sent is an
+//!   error, never an acknowledged write.
 //! - Status mapping: 412 → `AlreadyExists` (create) or `PreconditionFailed`;
 //!   404 on a conditional write or delete → `PreconditionFailed`; 304 →
 //!   not modified; 409 `ConditionalRequestConflict`, 5xx, throttling,
 //!   timeouts and connection failures → retryable backend errors.
 
+mod landed;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_s3::config::{
+    BehaviorVersion, Region, RequestChecksumCalculation, retry::RetryConfig, timeout::TimeoutConfig,
+};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use tokio::io::{AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use aws_sdk_s3::types::ChecksumMode;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use landed::{Sent, Stored};
 
 use super::{
     GetOutcome, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
@@ -73,6 +85,9 @@ pub struct S3Store {
     bucket: String,
     prefix: String,
     display: String,
+    /// Set once the bucket has answered a request: a later bare 404 is a
+    /// missing object, never a missing bucket.
+    bucket_seen: Arc<AtomicBool>,
 }
 
 impl std::fmt::Display for S3Store {
@@ -133,6 +148,10 @@ impl S3Store {
             .region(Region::new(region))
             .credentials_provider(credentials)
             .retry_config(RetryConfig::disabled())
+            // Puts carry their own SHA-256 header (see `landed`); nothing
+            // is sent aws-chunked with a trailing checksum, which some
+            // servers store as data.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             // Connecting, and the first byte of an answer, are bounded; a
             // body that stops flowing is caught by the SDK's stall
             // protection (on by default); an attempt as a whole is not
@@ -164,6 +183,7 @@ impl S3Store {
                 format!("{prefix}/")
             },
             display,
+            bucket_seen: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -177,17 +197,23 @@ impl S3Store {
         &self.bucket
     }
 
+    /// Puts `body` (whose size and digest are `sent`) under `key`, then
+    /// checks that the store kept those bytes.
     async fn send_put(
         &self,
         key: &ObjectKey,
         body: ByteStream,
+        sent: &Sent,
         mode: PutMode,
     ) -> Result<Version, StoreError> {
+        let full = self.full(key)?;
         let mut request = self
             .client
             .put_object()
             .bucket(&self.bucket)
-            .key(self.full(key)?)
+            .key(&full)
+            .content_length(i64::try_from(sent.size).unwrap_or(i64::MAX))
+            .checksum_sha256(&sent.sha256_base64)
             .body(body);
         let context = match &mode {
             PutMode::Overwrite => Context::Other,
@@ -204,7 +230,89 @@ impl S3Store {
             .send()
             .await
             .map_err(|err| self.error(key.as_str(), context, err))?;
-        Ok(Version(output.e_tag().unwrap_or_default().to_owned()))
+        self.saw_bucket();
+        let version = Version(output.e_tag().unwrap_or_default().to_owned());
+        let mut stored = Stored {
+            size: output.size().map(|size| size.max(0) as u64),
+            sha256_base64: output.checksum_sha256().map(str::to_owned),
+        };
+        if !stored.is_conclusive() {
+            stored = self.stored(key, &full, &version).await?;
+        }
+        match stored.differs_from(sent) {
+            None => Ok(version),
+            Some(difference) => Err(self
+                .landed_wrong(key, &full, &version, &mode, difference)
+                .await),
+        }
+    }
+
+    /// What the store holds at `full`, by a `HEAD`, if it is still the
+    /// object of `version` (another writer may have replaced it since; then
+    /// nothing can be said about this put).
+    async fn stored(
+        &self,
+        key: &ObjectKey,
+        full: &str,
+        version: &Version,
+    ) -> Result<Stored, StoreError> {
+        let answer = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(full)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .map_err(|err| self.error(key.as_str(), Context::Read, err));
+        match answer {
+            Ok(head) if head.e_tag() == Some(version.0.as_str()) => Ok(Stored {
+                size: head.content_length().map(|size| size.max(0) as u64),
+                sha256_base64: head.checksum_sha256().map(str::to_owned),
+            }),
+            Ok(_) | Err(StoreError::NotFound { .. }) => Ok(Stored::default()),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The error for a put that did not land as sent. An object that did
+    /// not exist before (create, overwrite) is removed again, so nothing
+    /// can take it for the data; an update replaced an object that cannot
+    /// be restored, so the error says so.
+    async fn landed_wrong(
+        &self,
+        key: &ObjectKey,
+        full: &str,
+        version: &Version,
+        mode: &PutMode,
+        difference: String,
+    ) -> StoreError {
+        let aftermath = if matches!(mode, PutMode::Update(_)) {
+            "the object it replaced is damaged; run `silt datastore verify`".to_owned()
+        } else {
+            let removed = self
+                .client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(full)
+                .if_match(&version.0)
+                .send()
+                .await;
+            if removed.is_ok() {
+                "the object was removed again".to_owned()
+            } else {
+                "removing it failed; `silt datastore gc` collects it once nothing refers to it"
+                    .to_owned()
+            }
+        };
+        StoreError::Backend {
+            store: self.display.clone(),
+            retryable: false,
+            detail: format!(
+                "`{key}`: the upload did not land as sent: {difference}; {aftermath}. \
+                 This store does not keep uploads as sent: check it with `silt datastore doctor`"
+            ),
+        }
     }
 
     /// `key` under the bucket prefix. S3 limits the whole key to 1,024
@@ -220,9 +328,51 @@ impl S3Store {
         ObjectKey::new(full.strip_prefix(&self.prefix)?).ok()
     }
 
-    /// Maps an SDK error to a [`StoreError`] by HTTP status and error code.
-    /// (A `HEAD` on a missing bucket is a bare 404, indistinguishable from a
-    /// missing object; `silt datastore doctor` names the bucket.)
+    /// Notes that the bucket answered.
+    fn saw_bucket(&self) {
+        self.bucket_seen.store(true, Ordering::Relaxed);
+    }
+
+    /// A `HEAD` on a missing bucket is a bare 404 (no body, so no
+    /// `NoSuchBucket` code), the same answer as for a missing object. Until
+    /// the bucket has answered some request, a `NotFound` from a `HEAD` is
+    /// checked with one `HeadBucket`, so a missing bucket is named instead
+    /// of read as an empty datastore. At most one extra request a process.
+    async fn unless_bucket_missing(&self, err: StoreError) -> StoreError {
+        if !matches!(err, StoreError::NotFound { .. }) || self.bucket_seen.load(Ordering::Relaxed) {
+            return err;
+        }
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => {
+                self.saw_bucket();
+                err
+            }
+            Err(bucket_err)
+                if bucket_err
+                    .raw_response()
+                    .is_some_and(|response| response.status().as_u16() == 404) =>
+            {
+                self.no_such_bucket()
+            }
+            // Cannot tell (no answer, no permission on the bucket): the
+            // object's answer stands.
+            Err(_) => err,
+        }
+    }
+
+    fn no_such_bucket(&self) -> StoreError {
+        StoreError::Backend {
+            store: self.display.clone(),
+            retryable: false,
+            detail: format!(
+                "bucket `{}` does not exist: create it, or fix `bucket` in [datastore.s3] of silt.toml",
+                self.bucket
+            ),
+        }
+    }
+
+    /// Maps an SDK error to a [`StoreError`] by HTTP status and error code
+    /// (a `HEAD`'s bare 404 is then checked by [`Self::unless_bucket_missing`]).
     fn error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
         &self,
         key: &str,
@@ -262,13 +412,7 @@ impl S3Store {
             ),
             // Before the 404 arm: a missing bucket answers 404 too, and must
             // not read as a missing object (or an empty listing).
-            (_, _, Some("NoSuchBucket")) => backend(
-                false,
-                format!(
-                    "bucket `{}` does not exist: create it, or fix `bucket` in [datastore.s3] of silt.toml",
-                    self.bucket
-                ),
-            ),
+            (_, _, Some("NoSuchBucket")) => self.no_such_bucket(),
             (_, Some(412), _) | (_, _, Some("PreconditionFailed")) => match context {
                 Context::Create => StoreError::AlreadyExists {
                     key: key.to_owned(),
@@ -382,6 +526,7 @@ impl ObjectStore for S3Store {
             }
             Err(err) => return Err(self.error(key.as_str(), Context::Read, err)),
         };
+        self.saw_bucket();
         let version = Version(output.e_tag().unwrap_or_default().to_owned());
         let last_modified_ms = millis(output.last_modified());
         let data = output
@@ -407,14 +552,21 @@ impl ObjectStore for S3Store {
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
-        let output = self
+        let answer = self
             .client
             .head_object()
             .bucket(&self.bucket)
             .key(self.full(key)?)
             .send()
-            .await
-            .map_err(|err| self.error(key.as_str(), Context::Read, err))?;
+            .await;
+        let output = match answer {
+            Ok(output) => output,
+            Err(err) => {
+                let err = self.error(key.as_str(), Context::Read, err);
+                return Err(self.unless_bucket_missing(err).await);
+            }
+        };
+        self.saw_bucket();
         Ok(ObjectMeta {
             key: key.clone(),
             size: output.content_length().unwrap_or(0).max(0) as u64,
@@ -429,7 +581,9 @@ impl ObjectStore for S3Store {
         data: Vec<u8>,
         mode: PutMode,
     ) -> Result<Version, StoreError> {
-        self.send_put(key, ByteStream::from(data), mode).await
+        let sent = Sent::of_bytes(&data);
+        self.send_put(key, ByteStream::from(data), &sent, mode)
+            .await
     }
 
     async fn delete(&self, key: &ObjectKey, if_match: Option<&Version>) -> Result<(), StoreError> {
@@ -472,6 +626,7 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map_err(|err| self.error(prefix, Context::Other, err))?;
+        self.saw_bucket();
         let items: Vec<ObjectMeta> = output
             .contents()
             .iter()
@@ -559,16 +714,26 @@ impl ObjectStore for S3Store {
         file: std::fs::File,
         mode: PutMode,
     ) -> Result<Version, StoreError> {
-        let mut file = tokio::fs::File::from_std(file);
-        file.seek(std::io::SeekFrom::Start(0))
-            .await
-            .map_err(|err| super::local_io(key, &err))?;
+        // The digest goes in a header, so it is known before sending: read
+        // the file once to hash it, then send it from its start.
+        let hashed = tokio::task::spawn_blocking(move || {
+            use std::io::Seek;
+            let mut file = file;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            let sent = Sent::of_reader(&mut file)?;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            Ok::<_, std::io::Error>((file, sent))
+        })
+        .await
+        .map_err(|err| super::local_io(key, &std::io::Error::other(err)))?;
+        let (file, sent) = hashed.map_err(|err| super::local_io(key, &err))?;
         let body = ByteStream::read_from()
-            .file(file)
+            .file(tokio::fs::File::from_std(file))
+            .length(aws_sdk_s3::primitives::Length::Exact(sent.size))
             .build()
             .await
             .map_err(|err| super::local_io(key, &std::io::Error::other(err)))?;
-        self.send_put(key, body, mode).await
+        self.send_put(key, body, &sent, mode).await
     }
 }
 

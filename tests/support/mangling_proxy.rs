@@ -1,0 +1,135 @@
+//! An HTTP proxy on 127.0.0.1 in front of the SeaweedFS test server that
+//! misbehaves the way some S3-compatible servers do with uploads, so the
+//! tests can show silt never acknowledges bytes that did not land as sent.
+//!
+//! Only uploads at least [`Proxy::min_body`] long are touched (so a test can
+//! leave small index writes alone and spoil bulk data); everything else
+//! passes through. Each connection carries one request (`Connection: close`
+//! is added, an unsigned header), which keeps the proxy a plain byte pipe
+//! after the heads.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+
+/// How uploads are spoiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mangle {
+    /// The body's first byte is flipped on its way to the server (the
+    /// length stays): a server that checks the SHA-256 silt sends refuses it.
+    FlipBody,
+    /// The server stores what it was sent, but answers as a server that
+    /// kept the aws-chunked framing would: the upload's answer carries no
+    /// checksum, and a `HEAD` reports the object 293 bytes longer, with no
+    /// checksum (a 9-byte file stored as 302 bytes).
+    ForgeStoredSize,
+}
+
+/// A running proxy; it serves until the test binary exits.
+pub struct Proxy {
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    /// Uploads shorter than this pass untouched.
+    pub min_body: usize,
+}
+
+/// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`).
+pub fn start(upstream: &str, mangle: Mangle, min_body: usize) -> Proxy {
+    let upstream = upstream
+        .strip_prefix("http://")
+        .expect("an http endpoint")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                // A broken connection only fails the request it carried.
+                let _ = serve(client, &upstream, mangle, min_body);
+            });
+        }
+    });
+    Proxy { endpoint, min_body }
+}
+
+/// Relays one request and its answer.
+fn serve(
+    client: TcpStream,
+    upstream: &str,
+    mangle: Mangle,
+    min_body: usize,
+) -> std::io::Result<()> {
+    let mut from_client = BufReader::new(client.try_clone()?);
+    let head = read_head(&mut from_client)?;
+    let method = head[0].split(' ').next().unwrap_or("").to_owned();
+    let length: usize = header(&head, "content-length")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    from_client.read_exact(&mut body)?;
+    let spoil = method == "PUT" && length >= min_body && length > 0;
+    if spoil && mangle == Mangle::FlipBody {
+        body[0] ^= 0xff;
+    }
+
+    let mut server = TcpStream::connect(upstream)?;
+    let mut request: Vec<String> = head
+        .into_iter()
+        .filter(|line| !line.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    request.push("Connection: close".to_owned());
+    server.write_all(format!("{}\r\n\r\n", request.join("\r\n")).as_bytes())?;
+    server.write_all(&body)?;
+
+    let mut from_server = BufReader::new(server);
+    let mut answer = read_head(&mut from_server)?;
+    let forge = mangle == Mangle::ForgeStoredSize
+        && ((method == "PUT" && spoil) || (method == "HEAD" && forged_object(&answer, min_body)));
+    if forge {
+        answer.retain(|line| !line.to_ascii_lowercase().starts_with("x-amz-checksum-"));
+        if method == "HEAD" {
+            for line in &mut answer {
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    let stored: u64 = value.trim().parse().unwrap_or(0);
+                    *line = format!("Content-Length: {}", stored + 293);
+                }
+            }
+        }
+    }
+    let mut client = client;
+    client.write_all(format!("{}\r\n\r\n", answer.join("\r\n")).as_bytes())?;
+    std::io::copy(&mut from_server, &mut client)?;
+    client.flush()
+}
+
+/// A `HEAD` answer about an object large enough to have been spoiled.
+fn forged_object(answer: &[String], min_body: usize) -> bool {
+    answer[0].contains(" 200")
+        && header(answer, "content-length")
+            .and_then(|value| value.parse::<usize>().ok())
+            .is_some_and(|size| size >= min_body)
+}
+
+/// The request or status line and the header lines, without the blank line.
+fn read_head(reader: &mut impl BufRead) -> std::io::Result<Vec<String>> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_owned();
+        if line.is_empty() {
+            return Ok(lines);
+        }
+        lines.push(line);
+    }
+}
+
+fn header<'a>(head: &'a [String], name: &str) -> Option<&'a str> {
+    head.iter().skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
