@@ -152,7 +152,8 @@ fn hydrate_names_models_or_all_and_refuses_neither() {
 async fn recorded_clone(project: &Project, extension: &str) -> (Arc<Recording>, Datastore) {
     let locations = silt::locations::Locations::discover(project.path()).unwrap();
     support::seaweed::use_test_credentials();
-    let root = silt::store::root::open(&locations.config.datastore, &locations.store_dir).unwrap();
+    let root =
+        silt::store::root::open(&locations.config.datastore.root(&locations.store_dir)).unwrap();
     let recording = Arc::new(Recording::new(root));
     let component = support::component(extension);
     let datastore = Datastore::open_with_store(&locations, &component, recording.clone(), None)

@@ -325,7 +325,8 @@ fn namespace_and_model_leases_exclude_each_other() {
         let locations = silt::locations::Locations::discover(project.path()).unwrap();
         let open = || async {
             let store =
-                silt::store::root::open(&locations.config.datastore, &locations.store_dir).unwrap();
+                silt::store::root::open(&locations.config.datastore.root(&locations.store_dir))
+                    .unwrap();
             let component = support::component("partitioned-datastore");
             Datastore::open_with_store(&locations, &component, store, None)
                 .await
@@ -499,8 +500,9 @@ fn a_large_run_output_commits_under_a_short_ttl() {
 
 /// A `silt run` whose lease is taken from it (here: released by force)
 /// notices at its next renewal (every TTL/3) and ends its command and
-/// itself within a second of noticing: exit 75 within TTL/3 + 1 s (plus
-/// slack for a loaded machine) of the release, not when the command ends.
+/// itself within a second of noticing: exit 75 within TTL/3 + 1 s of the
+/// release (plus 2 s for the renewal's own requests and a loaded 2-core
+/// machine), long before its 60 s command would end.
 #[test]
 fn a_run_exits_within_a_second_of_noticing_its_lease_is_lost() {
     let ttl_ms = 3000u64;
@@ -520,7 +522,7 @@ fn a_run_exits_within_a_second_of_noticing_its_lease_is_lost() {
         let took = released.elapsed();
         assert_eq!(code, 75, "{backend:?}: {stderr}");
         assert!(stderr.contains("lock lost"), "{backend:?}: {stderr}");
-        let bound = Duration::from_millis(ttl_ms / 3 + 1000 + 500);
+        let bound = Duration::from_millis(ttl_ms / 3 + 1000 + 2000);
         assert!(
             took < bound,
             "{backend:?}: exited {took:?} after its lease was released (bound {bound:?})"

@@ -286,6 +286,29 @@ async fn an_upload_stored_with_another_size_is_refused_and_removed() {
     assert_eq!(direct.head(&small).await.unwrap().size, 9);
 }
 
+/// A server whose answer to an upload echoes another SHA-256 than was
+/// sent says it stored other bytes: refused and removed, although its size
+/// is right (no `HEAD` is needed to see it).
+#[tokio::test]
+async fn an_upload_answered_with_another_checksum_is_refused() {
+    use support::mangling_proxy::Mangle;
+    let (spoiled, direct) = spoiled_s3(Mangle::EchoOtherChecksum, "other-echo").await;
+    let key = ObjectKey::new("data/echoed").unwrap();
+    let refused = spoiled
+        .put_file(&key, scratch_file(1 << 20), PutMode::Create)
+        .await
+        .expect_err("an upload answered with another checksum was acknowledged");
+    let text = refused.to_string();
+    assert!(
+        text.contains("did not land as sent") && text.contains("SHA-256"),
+        "{text}"
+    );
+    assert!(matches!(
+        direct.head(&key).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
 /// The SHA-256 silt sends with every upload lets a server that checks it
 /// refuse bytes changed on the way: refused, nothing stored.
 #[tokio::test]

@@ -123,7 +123,7 @@ async fn round_trip(
         local_dir: work.join("local"),
     };
     let store: Arc<dyn ObjectStore> =
-        root::open(&locations.config.datastore, &locations.store_dir).expect("store");
+        root::open(&locations.config.datastore.root(&locations.store_dir)).expect("store");
     let datastore = Datastore::open_with_store(&locations, component, store, None)
         .await
         .expect("open");

@@ -52,16 +52,8 @@ impl Default for LocksConfig {
     }
 }
 
-/// Which backend holds the datastore.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// A local or shared directory (the embedded default).
-    #[default]
-    Dir,
-    /// AWS S3 or an S3-compatible store.
-    S3,
-}
+/// Which backend holds the datastore: the store's own type.
+pub use crate::store::root::Backend;
 
 /// `[datastore]`
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -133,6 +125,26 @@ pub enum Hydration {
     /// Setup and pulls fetch index metadata only; a command fetches the
     /// models it works on, `silt datastore hydrate` the rest.
     Lazy,
+}
+
+impl DatastoreConfig {
+    /// The store's part of this section, for [`crate::store::root::open`];
+    /// `store_dir` is where a `dir` backend lives (resolved by
+    /// [`crate::locations::Locations`]).
+    pub fn root<'a>(
+        &'a self,
+        store_dir: &'a std::path::Path,
+    ) -> crate::store::root::RootConfig<'a> {
+        crate::store::root::RootConfig {
+            backend: self.backend,
+            dir: store_dir,
+            durable: self.durable,
+            s3: self.s3.as_ref(),
+            namespace: self.namespace.as_deref(),
+            request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
+            operation_timeout: std::time::Duration::from_millis(self.operation_timeout_ms),
+        }
+    }
 }
 
 impl Default for DatastoreConfig {

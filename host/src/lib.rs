@@ -14,7 +14,8 @@
 //! - [`worker`] and [`sandbox`]: out-of-process execution in an OS sandbox;
 //! - [`cli`]: the `silt` command; [`exit`]: its exit codes.
 
-pub mod beneath;
+pub use silt_beneath as beneath;
+pub use silt_store as store;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
@@ -24,5 +25,4 @@ pub mod exit;
 pub mod locations;
 pub mod runtime;
 pub mod sandbox;
-pub mod store;
 pub mod worker;

@@ -17,6 +17,10 @@ pub enum Mangle {
     /// The body's first byte is flipped on its way to the server (the
     /// length stays): a server that checks the SHA-256 silt sends refuses it.
     FlipBody,
+    /// The server stores what it was sent, but its answer to the upload
+    /// echoes another SHA-256 than silt sent (as a server that stored
+    /// other bytes and says so).
+    EchoOtherChecksum,
     /// The server stores what it was sent, but answers as a server that
     /// kept the aws-chunked framing would: the upload's answer carries no
     /// checksum, and a `HEAD` reports the object 293 bytes longer, with no
@@ -86,6 +90,18 @@ fn serve(
     let mut answer = read_head(&mut from_server)?;
     let forge = mangle == Mangle::ForgeStoredSize
         && ((method == "PUT" && spoil) || (method == "HEAD" && forged_object(&answer, min_body)));
+    if mangle == Mangle::EchoOtherChecksum && method == "PUT" && spoil {
+        for line in &mut answer {
+            if line
+                .to_ascii_lowercase()
+                .starts_with("x-amz-checksum-sha256:")
+            {
+                // The SHA-256 of nothing: never that of a spoiled upload.
+                *line = "x-amz-checksum-sha256: 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+                    .to_owned();
+            }
+        }
+    }
     if forge {
         answer.retain(|line| !line.to_ascii_lowercase().starts_with("x-amz-checksum-"));
         if method == "HEAD" {

@@ -196,7 +196,7 @@ impl Project {
         let config = silt::config::Config::load(&self.path().join("silt.toml")).unwrap();
         let store_dir = self.path().join(".silt/store");
         seaweed::use_test_credentials();
-        silt::store::root::open(&config.datastore, &store_dir).unwrap()
+        silt::store::root::open(&config.datastore.root(&store_dir)).unwrap()
     }
 
     /// Replaces an object of the datastore root in the store.

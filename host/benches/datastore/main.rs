@@ -97,7 +97,8 @@ async fn shared(extension: &str) -> Shared {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("silt.toml"), &toml).unwrap();
     let locations = silt::locations::Locations::discover(dir.path()).unwrap();
-    let root = silt::store::root::open(&locations.config.datastore, &locations.store_dir).unwrap();
+    let root =
+        silt::store::root::open(&locations.config.datastore.root(&locations.store_dir)).unwrap();
     let locks = Arc::new(LockWatch::new(root));
     let counting = Arc::new(Counting::new(locks.clone() as Arc<dyn ObjectStore>));
     Shared {

@@ -60,7 +60,7 @@ fn new_clone(toml: &str, hydration: &str) -> Clone {
 /// Opens `clone`'s datastore on a recording store.
 async fn open(clone: &Clone) -> (Arc<Recording>, Arc<Datastore>) {
     let config = &clone.locations.config.datastore;
-    let root = silt::store::root::open(config, &clone.locations.store_dir).unwrap();
+    let root = silt::store::root::open(&config.root(&clone.locations.store_dir)).unwrap();
     let recording = Arc::new(Recording::new(root));
     let component = support::component(EXTENSION);
     let datastore =
@@ -293,8 +293,11 @@ async fn main() {
     );
     let concurrency = writer.locations.config.datastore.transfer_concurrency;
     let root = silt::store::root::open(
-        &writer.locations.config.datastore,
-        &writer.locations.store_dir,
+        &writer
+            .locations
+            .config
+            .datastore
+            .root(&writer.locations.store_dir),
     )
     .unwrap();
 

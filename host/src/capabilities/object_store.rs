@@ -41,6 +41,15 @@ pub(crate) fn to_guest_error(err: store::StoreError) -> StoreError {
             tracing::debug!("{store}: {detail}");
             StoreError::Backend(BackendFailure { retryable, detail })
         }
+        // A kind of failure newer than this mapping: not retryable, and
+        // said in words (which may name the store: logged, not sent).
+        other => {
+            tracing::debug!("{other}");
+            StoreError::Backend(BackendFailure {
+                retryable: false,
+                detail: "the store failed".to_owned(),
+            })
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use super::output::{human_bytes, write_list};
 use crate::beneath::Beneath;
 use crate::config::Hydration;
 use crate::datastore::host_state_dir;
+use crate::datastore::trust;
 use crate::datastore::{
     Claim, Datastore, Fetched, LeasePolicy, collect_garbage, describe_holder, hydrate_everything,
     model_label, now_ms, parse_model, parse_models, push_under_leases, remove_leftover_downloads,
@@ -22,7 +23,7 @@ use crate::runtime::bindings::exports::silt::datastore::sync::{
     OrphanOptions, OrphanReport, SetupOptions, SyncOptions, SyncReport as WitSyncReport,
 };
 use crate::runtime::bindings::silt::datastore::types::{LocalEdits, LockInfo, LockScope, Scope};
-use crate::store::{doctor, root, trust};
+use crate::store::{doctor, root};
 
 /// Datastore commands.
 #[derive(Debug, Subcommand)]
@@ -221,7 +222,7 @@ pub(super) fn scope_of(models: &[String]) -> anyhow::Result<Scope> {
 fn check_store(context: &Context, allow: bool) -> anyhow::Result<doctor::DoctorReport> {
     let config = &context.locations.config.datastore;
     let allow = allow || config.allow_unsafe_store;
-    let store = root::open(config, &context.locations.store_dir)?;
+    let store = root::open(&config.root(&context.locations.store_dir))?;
     let report = super::block_on(doctor::diagnose(store.clone()))??;
     let failed = report.failed_checks().join(", ");
     if !report.trustworthy && !allow {
@@ -577,10 +578,20 @@ fn gc(
         };
         // The backend's own leftovers (a directory store's temporaries of
         // killed writes) belong to no model: collected by a whole-datastore gc.
-        let leftovers = if models.is_empty() {
-            datastore.store_leftovers(!dry_run).await?
-        } else {
+        // The same age floor as orphans: on a shared directory whose locks
+        // may not reach every host, a writer elsewhere is left alone.
+        let leftovers = if !models.is_empty() {
             Vec::new()
+        } else if dry_run {
+            let floor_ms = orphan_min_age.saturating_mul(1000);
+            let now = now_ms();
+            let mut found = datastore.store_leftovers(None).await?;
+            found.retain(|leftover| now.saturating_sub(leftover.modified_ms) > floor_ms);
+            found
+        } else {
+            datastore
+                .store_leftovers(Some(std::time::Duration::from_secs(orphan_min_age)))
+                .await?
         };
         anyhow::Ok((expired, orphans, leftovers))
     })?;
@@ -661,7 +672,7 @@ fn verify(context: &Context, models: &[String]) -> anyhow::Result<()> {
     let (findings, leftovers) = super::with_datastore(context, async |datastore| {
         let findings = datastore.verify(&scope).await?;
         let leftovers = if whole_datastore {
-            datastore.store_leftovers(false).await?
+            datastore.store_leftovers(None).await?
         } else {
             Vec::new()
         };

@@ -23,8 +23,9 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Hydration;
 use crate::datastore::Datastore;
+use crate::datastore::trust;
 use crate::locations::Locations;
-use crate::store::{root, trust};
+use crate::store::root;
 use output::Output;
 
 /// silt: run datastore extensions as sandboxed WebAssembly components.
@@ -221,7 +222,7 @@ pub(crate) fn with_datastore<T>(
 }
 
 /// Once per command: the store was allowed despite failing `doctor`
-/// (see [`crate::store::trust`]).
+/// (see [`crate::datastore::trust`]).
 async fn warn_if_unsafe_store(context: &Context, datastore: &Datastore) {
     static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let Ok(host_state) = datastore.host_state() else {
@@ -231,7 +232,7 @@ async fn warn_if_unsafe_store(context: &Context, datastore: &Datastore) {
         Some(decision) => decision,
         None => {
             let config = &context.locations.config.datastore;
-            match root::open(config, &context.locations.store_dir) {
+            match root::open(&config.root(&context.locations.store_dir)) {
                 Ok(store) => trust::read(&store, &host_state).await,
                 Err(_) => None,
             }

@@ -186,7 +186,7 @@ pub async fn run(options: SuiteOptions) -> anyhow::Result<Vec<CheckResult>> {
         datastore_config.backend = Backend::S3;
         datastore_config.s3 = Some(s3);
     }
-    let store = root::open(&datastore_config, &root.join("store"))?;
+    let store = root::open(&datastore_config.root(&root.join("store")))?;
     checks::run_all(options, root, store).await
 }
 

@@ -84,7 +84,7 @@ impl Datastore {
                 config.datastore.extension,
             )
         })?;
-        let store: Arc<dyn ObjectStore> = root::open(&config.datastore, &locations.store_dir)?;
+        let store: Arc<dyn ObjectStore> = root::open(&config.datastore.root(&locations.store_dir))?;
         Self::open_with_store(locations, &installed.component_path(), store, progress).await
     }
 
@@ -151,15 +151,16 @@ impl Datastore {
     }
 
     /// What interrupted writes of the store's backend left behind (see
-    /// [`ObjectStore::leftovers`]); with `remove`, deletes them.
+    /// [`ObjectStore::leftovers`]); with `remove_older_than`, deletes
+    /// those last written longer ago.
     ///
     /// # Errors
     /// When the store cannot be looked through.
     pub async fn store_leftovers(
         &self,
-        remove: bool,
+        remove_older_than: Option<std::time::Duration>,
     ) -> Result<Vec<crate::store::Leftover>, crate::store::StoreError> {
-        self.traffic.leftovers("", remove).await
+        self.traffic.leftovers("", remove_older_than).await
     }
 
     /// Warns when the extension's `describe()` disagrees with its metadata

@@ -15,6 +15,7 @@ mod leftovers;
 mod model_ref;
 pub mod run_marker;
 mod signals;
+pub mod trust;
 mod working_copy_lock;
 
 pub use background::{

@@ -333,11 +333,15 @@ impl<S: ObjectStore> ObjectStore for Retrying<S> {
         .await
     }
 
-    async fn leftovers(&self, prefix: &str, remove: bool) -> Result<Vec<Leftover>, StoreError> {
-        self.run("look for leftovers", || {
-            self.inner.leftovers(prefix, remove)
-        })
-        .await
+    async fn leftovers(
+        &self,
+        prefix: &str,
+        remove_older_than: Option<Duration>,
+    ) -> Result<Vec<Leftover>, StoreError> {
+        // Not retried or bounded: a walk of a large directory store may
+        // take longer than an operation's budget, and its errors (local
+        // I/O) are never retryable.
+        self.inner.leftovers(prefix, remove_older_than).await
     }
 }
 

@@ -237,55 +237,108 @@ impl S3Store {
             sha256_base64: output.checksum_sha256().map(str::to_owned),
         };
         if !stored.is_conclusive() {
-            stored = self.stored(key, &full, &version).await?;
+            stored = match self.stored(key, &full, &version).await {
+                Ok(stored) => stored,
+                // The put landed; what it holds cannot be told. Never a
+                // retryable error here: a retried create or update would
+                // find this object and take it for its own write.
+                Err(err) => {
+                    return Err(self
+                        .landed_wrong(
+                            key,
+                            &full,
+                            &version,
+                            &mode,
+                            format!("the upload landed but could not be checked ({err})"),
+                        )
+                        .await);
+                }
+            };
         }
         match stored.differs_from(sent) {
             None => Ok(version),
             Some(difference) => Err(self
-                .landed_wrong(key, &full, &version, &mode, difference)
+                .landed_wrong(
+                    key,
+                    &full,
+                    &version,
+                    &mode,
+                    format!("the upload did not land as sent: {difference}"),
+                )
                 .await),
         }
     }
 
-    /// What the store holds at `full`, by a `HEAD`, if it is still the
-    /// object of `version` (another writer may have replaced it since; then
-    /// nothing can be said about this put).
+    /// What the store holds at `full`, by a `HEAD` (tried up to three
+    /// times), if it is still the object of `version`. Another writer may
+    /// have replaced or removed it since (an overwrite race): then nothing
+    /// can be said about this put, and that is logged.
     async fn stored(
         &self,
         key: &ObjectKey,
         full: &str,
         version: &Version,
     ) -> Result<Stored, StoreError> {
-        let answer = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(full)
-            .checksum_mode(ChecksumMode::Enabled)
-            .send()
-            .await
-            .map_err(|err| self.error(key.as_str(), Context::Read, err));
-        match answer {
-            Ok(head) if head.e_tag() == Some(version.0.as_str()) => Ok(Stored {
-                size: head.content_length().map(|size| size.max(0) as u64),
-                sha256_base64: head.checksum_sha256().map(str::to_owned),
-            }),
-            Ok(_) | Err(StoreError::NotFound { .. }) => Ok(Stored::default()),
-            Err(err) => Err(err),
+        if version.0.is_empty() {
+            return Err(StoreError::Backend {
+                store: self.display.clone(),
+                retryable: false,
+                detail: format!("`{key}`: the server answered the upload without an ETag"),
+            });
         }
+        let mut attempt = 0;
+        let head = loop {
+            attempt += 1;
+            let answer = self
+                .client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(full)
+                .checksum_mode(ChecksumMode::Enabled)
+                .send()
+                .await
+                .map_err(|err| self.error(key.as_str(), Context::Read, err));
+            match answer {
+                Ok(head) => break head,
+                Err(StoreError::NotFound { .. }) => {
+                    tracing::warn!(
+                        "`{key}`: removed right after it was written; its upload was not checked"
+                    );
+                    return Ok(Stored::default());
+                }
+                Err(StoreError::Backend {
+                    retryable: true, ..
+                }) if attempt < 3 => {
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                Err(err) => return Err(err),
+            }
+        };
+        if !same_etag(head.e_tag(), &version.0) {
+            tracing::warn!(
+                "`{key}`: replaced right after it was written; its upload was not checked"
+            );
+            return Ok(Stored::default());
+        }
+        Ok(Stored {
+            size: head.content_length().map(|size| size.max(0) as u64),
+            sha256_base64: head.checksum_sha256().map(str::to_owned),
+        })
     }
 
-    /// The error for a put that did not land as sent. An object that did
-    /// not exist before (create, overwrite) is removed again, so nothing
-    /// can take it for the data; an update replaced an object that cannot
-    /// be restored, so the error says so.
+    /// The error for a put that did not land as sent (never retryable: a
+    /// retried create or update would find this object and could take it
+    /// for its own). A created or overwritten object is removed again, so
+    /// nothing takes it for the data (after an overwrite the key is then
+    /// missing, not damaged); an update replaced an object that cannot be
+    /// restored, so the error says so.
     async fn landed_wrong(
         &self,
         key: &ObjectKey,
         full: &str,
         version: &Version,
         mode: &PutMode,
-        difference: String,
+        problem: String,
     ) -> StoreError {
         let aftermath = if matches!(mode, PutMode::Update(_)) {
             "the object it replaced is damaged; run `silt datastore verify`".to_owned()
@@ -309,7 +362,7 @@ impl S3Store {
             store: self.display.clone(),
             retryable: false,
             detail: format!(
-                "`{key}`: the upload did not land as sent: {difference}; {aftermath}. \
+                "`{key}`: {problem}; {aftermath}. \
                  This store does not keep uploads as sent: check it with `silt datastore doctor`"
             ),
         }
@@ -354,9 +407,14 @@ impl S3Store {
             {
                 self.no_such_bucket()
             }
-            // Cannot tell (no answer, no permission on the bucket): the
-            // object's answer stands.
-            Err(_) => err,
+            Err(bucket_err) => match self.error("", Context::Read, bucket_err) {
+                // The server cannot answer now: say that, not "not found".
+                retry @ StoreError::Backend {
+                    retryable: true, ..
+                } => retry,
+                // No permission on the bucket itself: the object's answer stands.
+                _ => err,
+            },
         }
     }
 
@@ -413,6 +471,23 @@ impl S3Store {
             // Before the 404 arm: a missing bucket answers 404 too, and must
             // not read as a missing object (or an empty listing).
             (_, _, Some("NoSuchBucket")) => self.no_such_bucket(),
+            // The body did not reach the server as sent (it checked the
+            // SHA-256 silt sends) and nothing was stored: a resend may pass.
+            (
+                _,
+                _,
+                Some(
+                    code @ ("BadDigest"
+                    | "InvalidDigest"
+                    | "XAmzContentChecksumMismatch"
+                    | "XAmzContentSHA256Mismatch"),
+                ),
+            ) => backend(
+                true,
+                format!(
+                    "`{key}`: {code}: the server received other bytes than were sent, and stored nothing"
+                ),
+            ),
             (_, Some(412), _) | (_, _, Some("PreconditionFailed")) => match context {
                 Context::Create => StoreError::AlreadyExists {
                     key: key.to_owned(),
@@ -463,6 +538,13 @@ impl S3Store {
             }
         }
     }
+}
+
+/// Whether two ETags name the same object version: servers differ in
+/// quoting, and a weak `W/` prefix says nothing here.
+fn same_etag(answered: Option<&str>, written: &str) -> bool {
+    let bare = |tag: &str| tag.trim_start_matches("W/").trim_matches('"').to_owned();
+    !written.is_empty() && answered.is_some_and(|tag| bare(tag) == bare(written))
 }
 
 fn check_endpoint(endpoint: &str) -> Result<(), S3ConfigError> {
@@ -756,6 +838,17 @@ fn in_words(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etags_compare_without_quotes_or_weakness() {
+        assert!(same_etag(Some("\"abc\""), "\"abc\""));
+        assert!(same_etag(Some("abc"), "\"abc\""));
+        assert!(same_etag(Some("W/\"abc\""), "\"abc\""));
+        assert!(!same_etag(Some("\"abd\""), "\"abc\""));
+        assert!(!same_etag(None, "\"abc\""));
+        // A put answered without an ETag is never taken as checked.
+        assert!(!same_etag(Some(""), ""));
+    }
 
     #[test]
     fn plain_http_only_to_loopback() {

@@ -34,6 +34,7 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use cap_std::fs::{Dir, MetadataExt, OpenOptions};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -302,11 +303,12 @@ impl DirStore {
 
 impl DirStore {
     /// The leftovers below the directory `dir` (encoded path); see
-    /// [`ObjectStore::leftovers`] and the module docs.
+    /// [`ObjectStore::leftovers`] and the module docs. `remove_before_ms`:
+    /// remove those last written before then.
     fn leftovers_below(
         &self,
         dir: &str,
-        remove: bool,
+        remove_before_ms: Option<u64>,
         out: &mut Vec<Leftover>,
     ) -> Result<(), StoreError> {
         let listed = match if dir.is_empty() {
@@ -340,7 +342,7 @@ impl DirStore {
             let path = join(&name);
             if file_type.is_dir() {
                 if !name.contains('~') {
-                    self.leftovers_below(&path, remove, out)?;
+                    self.leftovers_below(&path, remove_before_ms, out)?;
                 }
                 continue;
             }
@@ -350,7 +352,8 @@ impl DirStore {
             if let Some((stem, _)) = name.split_once(TEMP_MARK) {
                 // Its writer held this lock while the temporary existed.
                 let lock = join(&format!("{stem}{LOCK_SUFFIX}"));
-                let Some(_dead_writer) = self.lock_file(&lock, &path, false)? else {
+                let Some(_dead_writer) = self.dead_writers_lock(&lock, &path, remove_before_ms)?
+                else {
                     continue;
                 };
                 let meta = match self.root.metadata(&path) {
@@ -359,19 +362,22 @@ impl DirStore {
                     Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(err) => return Err(self.backend("stat", &path, err)),
                 };
-                if remove {
-                    match self.root.remove_file(&path) {
-                        Ok(()) => {}
-                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-                        Err(err) => return Err(self.backend("remove", &path, err)),
-                    }
-                }
-                out.push(Leftover {
+                let leftover = Leftover {
                     path,
                     size: meta.len(),
                     modified_ms: self.meta_ms(&meta),
-                });
-            } else if remove && name.ends_with(LOCK_SUFFIX) {
+                };
+                if remove_before_ms.is_some_and(|before| leftover.modified_ms < before) {
+                    match self.root.remove_file(&leftover.path) {
+                        Ok(()) => {}
+                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(err) => return Err(self.backend("remove", &leftover.path, err)),
+                    }
+                    out.push(leftover);
+                } else if remove_before_ms.is_none() {
+                    out.push(leftover);
+                }
+            } else if remove_before_ms.is_some() && name.ends_with(LOCK_SUFFIX) {
                 // A lock file a killed writer left: taking it and letting it
                 // go removes it (a held one is left alone).
                 drop(self.lock_file(&path, &path, false)?);
@@ -380,9 +386,56 @@ impl DirStore {
         Ok(())
     }
 
+    /// Proof that the writer of a temporary is dead: its key's lock, free.
+    /// Removing, the lock is taken (without waiting) and held while the
+    /// caller deletes. Looking, nothing is created or changed: the lock
+    /// file is opened read-only (flock works on it), and a missing one
+    /// means its writer is gone (a live writer creates it before its
+    /// temporary and removes it only after the rename).
+    fn dead_writers_lock(
+        &self,
+        lock: &str,
+        temp: &str,
+        remove_before_ms: Option<u64>,
+    ) -> Result<Option<DeadWriter>, StoreError> {
+        if remove_before_ms.is_some() {
+            return Ok(self.lock_file(lock, temp, false)?.map(|held| DeadWriter {
+                _held: Some(held),
+                _looked: None,
+            }));
+        }
+        let file = match self.root.open(lock) {
+            Ok(file) => file.into_std(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Some(DeadWriter {
+                    _held: None,
+                    _looked: None,
+                }));
+            }
+            Err(err) => return Err(self.backend("open the lock of", temp, err)),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Some(DeadWriter {
+                _held: None,
+                _looked: Some(file),
+            })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(err)) => Err(self.backend("lock", temp, err)),
+        }
+    }
+
     fn meta_ms(&self, meta: &cap_std::fs::Metadata) -> u64 {
         (meta.mtime().max(0) as u64) * 1000 + (meta.mtime_nsec().max(0) as u64) / 1_000_000
     }
+}
+
+/// What [`DirStore::dead_writers_lock`] found, kept while the caller
+/// acts: the key's lock taken (removing), or the lock file locked shared
+/// for a look (nothing changed), or neither (no lock file: nobody has
+/// written the key since its writer died).
+struct DeadWriter {
+    _held: Option<KeyLock>,
+    _looked: Option<std::fs::File>,
 }
 
 /// Holds a key's flock; removes the lock file, then unlocks, when dropped.
@@ -610,7 +663,11 @@ impl ObjectStore for DirStore {
         .await
     }
 
-    async fn leftovers(&self, prefix: &str, remove: bool) -> Result<Vec<Leftover>, StoreError> {
+    async fn leftovers(
+        &self,
+        prefix: &str,
+        remove_older_than: Option<Duration>,
+    ) -> Result<Vec<Leftover>, StoreError> {
         // The deepest directory the prefix names, as `list` walks.
         let dir = match prefix.rfind('/') {
             Some(at) => prefix[..at]
@@ -620,9 +677,15 @@ impl ObjectStore for DirStore {
                 .join("/"),
             None => String::new(),
         };
+        let remove_before_ms = remove_older_than.map(|age| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            now.saturating_sub(age).as_millis() as u64
+        });
         self.blocking(move |store| {
             let mut found = Vec::new();
-            store.leftovers_below(&dir, remove, &mut found)?;
+            store.leftovers_below(&dir, remove_before_ms, &mut found)?;
             Ok(found)
         })
         .await
@@ -658,16 +721,31 @@ mod tests {
         let held = store.lock(&Paths::of(&live), &live).unwrap();
         std::fs::write(dir.path().join("m/live~t.4343.0"), b"in flight").unwrap();
 
-        let found = store.leftovers("", false).await.unwrap();
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].path, "m/dead~t.4242.0");
+        // A dead writer whose lock file is gone too.
+        std::fs::write(dir.path().join("m/gone~t.4444.1"), vec![0u8; 7]).unwrap();
+
+        let mut found = store.leftovers("", None).await.unwrap();
+        found.sort_by(|a, b| a.path.cmp(&b.path));
+        let paths: Vec<&str> = found.iter().map(|l| l.path.as_str()).collect();
+        assert_eq!(paths, ["m/dead~t.4242.0", "m/gone~t.4444.1"]);
         assert_eq!(found[0].size, 300);
         assert!(
             dir.path().join("m/dead~t.4242.0").exists(),
             "a look removed it"
         );
+        assert!(
+            !dir.path().join("m/gone~l").exists(),
+            "a look created a lock file"
+        );
 
-        let removed = store.leftovers("m/", true).await.unwrap();
+        // Younger than the floor: kept.
+        let hour = Some(Duration::from_secs(3600));
+        assert!(store.leftovers("m/", hour).await.unwrap().is_empty());
+        assert!(dir.path().join("m/dead~t.4242.0").exists());
+
+        std::thread::sleep(Duration::from_millis(5));
+        let mut removed = store.leftovers("m/", Some(Duration::ZERO)).await.unwrap();
+        removed.sort_by(|a, b| a.path.cmp(&b.path));
         assert_eq!(removed, found);
         assert!(!dir.path().join("m/dead~t.4242.0").exists());
         assert!(
@@ -675,7 +753,13 @@ mod tests {
             "a dead writer's lock file stays"
         );
         assert!(dir.path().join("m/live~t.4343.0").exists());
-        assert!(store.leftovers("", true).await.unwrap().is_empty());
+        assert!(
+            store
+                .leftovers("", Some(Duration::ZERO))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         // The object itself is untouched, and the live writer can finish.
         assert!(matches!(
             store.get(&dead, None).await.unwrap(),

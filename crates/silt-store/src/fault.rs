@@ -4,8 +4,9 @@
 //! request succeed and then loses the response.
 
 use std::sync::Mutex;
-
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
 use tokio::io::AsyncWrite;
 
 use super::{
@@ -206,7 +207,11 @@ impl<S: ObjectStore> ObjectStore for FaultInjecting<S> {
         self.with_faults(self.inner.put_file(key, file, mode)).await
     }
 
-    async fn leftovers(&self, prefix: &str, remove: bool) -> Result<Vec<Leftover>, StoreError> {
-        self.inner.leftovers(prefix, remove).await
+    async fn leftovers(
+        &self,
+        prefix: &str,
+        remove_older_than: Option<Duration>,
+    ) -> Result<Vec<Leftover>, StoreError> {
+        self.inner.leftovers(prefix, remove_older_than).await
     }
 }

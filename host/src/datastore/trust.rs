@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{GetOutcome, ObjectKey, ObjectStore, PutMode, StoreError};
 use crate::beneath::Beneath;
+use crate::store::{GetOutcome, ObjectKey, ObjectStore, PutMode, StoreError};
 
 /// The marker's key, relative to the store's root.
 pub const MARKER_KEY: &str = "_silt/unsafe-store.json";
@@ -93,7 +93,7 @@ pub fn remembered(host_state: &Beneath) -> Option<Option<UnsafeStore>> {
         .read(LOCAL_RECORD, 1 << 16)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())?;
-    let age = crate::datastore::now_ms().saturating_sub(record.checked_at_ms);
+    let age = super::now_ms().saturating_sub(record.checked_at_ms);
     (age < RECHECK_MS).then_some(record.unsafe_store)
 }
 
@@ -122,7 +122,7 @@ pub async fn read(store: &Arc<dyn ObjectStore>, host_state: &Beneath) -> Option<
 /// Best effort: the record only saves a request.
 fn remember(host_state: &Beneath, unsafe_store: Option<UnsafeStore>) {
     let record = LocalRecord {
-        checked_at_ms: crate::datastore::now_ms(),
+        checked_at_ms: super::now_ms(),
         unsafe_store,
     };
     let bytes = serde_json::to_vec(&record).expect("a record serializes");

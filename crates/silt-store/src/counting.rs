@@ -1,6 +1,8 @@
 //! A request-counting store: requests and bytes by operation, for tests
 //! ("this command fetched only metadata") and benchmarks.
 
+use std::time::Duration;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -179,8 +181,12 @@ impl<S: ObjectStore> ObjectStore for Counting<S> {
         self.inner.put_file(key, file, mode).await
     }
 
-    async fn leftovers(&self, prefix: &str, remove: bool) -> Result<Vec<Leftover>, StoreError> {
+    async fn leftovers(
+        &self,
+        prefix: &str,
+        remove_older_than: Option<Duration>,
+    ) -> Result<Vec<Leftover>, StoreError> {
         // Local files of the backend, not requests: not counted.
-        self.inner.leftovers(prefix, remove).await
+        self.inner.leftovers(prefix, remove_older_than).await
     }
 }

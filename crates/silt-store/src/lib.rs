@@ -3,7 +3,20 @@
 //!
 //! Callers use [`ObjectStore`] through `Arc<dyn ObjectStore>`. Versions are
 //! opaque tokens (the ETag on S3); compare them only for equality.
+//!
+//! - backends: [`DirStore`] (a local or shared directory), [`S3Store`]
+//!   (S3 and S3-compatible servers), [`MemoryStore`] (unit tests);
+//! - wrappers that are stores themselves: [`Prefixed`] (a namespace),
+//!   [`Retrying`] (the one retry layer, bounded), [`Counting`] (request
+//!   counts), [`FaultInjecting`] (tests);
+//! - [`root::open`]: the datastore root `silt.toml` describes;
+//! - [`doctor`]: does a store honour conditional writes and keep uploads
+//!   as sent; `conformance` (feature `conformance`): the suite every
+//!   backend passes.
+//!
+//! This is the only crate of silt that talks to S3.
 
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod counting;
 mod dir;
@@ -16,9 +29,9 @@ mod prefix;
 mod retry;
 pub mod root;
 mod s3;
-pub mod trust;
 
 use std::fmt::Display;
+use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -228,14 +241,21 @@ pub trait ObjectStore: Display + Send + Sync + 'static {
         self.put(key, data, mode).await
     }
 
-    /// What interrupted writes of the backend left below `prefix` and no
-    /// listing shows: a directory store's temporary copy of an object whose
-    /// writer was killed mid-write. With `remove`, each one no live writer
-    /// holds is deleted (one being written now is neither reported nor
-    /// touched). The default finds nothing: an S3 put is atomic and leaves
-    /// nothing behind (silt never starts multipart uploads).
-    async fn leftovers(&self, prefix: &str, remove: bool) -> Result<Vec<Leftover>, StoreError> {
-        let _ = (prefix, remove);
+    /// What interrupted writes of the backend left below the directory
+    /// `prefix` names (up to its last `/`) and no listing shows: a directory
+    /// store's temporary copy of an object whose writer was killed
+    /// mid-write. One being written now is neither reported nor touched.
+    /// With `remove_older_than`, those last written longer ago than that
+    /// are deleted (an age floor for shared directories whose locks do not
+    /// reach every host). Looking only changes nothing. The default finds
+    /// nothing: an S3 put is atomic and leaves nothing behind (silt never
+    /// starts multipart uploads).
+    async fn leftovers(
+        &self,
+        prefix: &str,
+        remove_older_than: Option<Duration>,
+    ) -> Result<Vec<Leftover>, StoreError> {
+        let _ = (prefix, remove_older_than);
         Ok(Vec::new())
     }
 }
@@ -322,8 +342,12 @@ impl ObjectStore for std::sync::Arc<dyn ObjectStore> {
         (**self).put_file(key, file, mode).await
     }
 
-    async fn leftovers(&self, prefix: &str, remove: bool) -> Result<Vec<Leftover>, StoreError> {
-        (**self).leftovers(prefix, remove).await
+    async fn leftovers(
+        &self,
+        prefix: &str,
+        remove_older_than: Option<Duration>,
+    ) -> Result<Vec<Leftover>, StoreError> {
+        (**self).leftovers(prefix, remove_older_than).await
     }
 }
 
