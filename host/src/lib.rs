@@ -15,6 +15,7 @@
 //! - [`cli`]: the `silt` command; [`exit`]: its exit codes.
 
 pub use silt_beneath as beneath;
+pub use silt_sandbox as sandbox;
 pub use silt_store as store;
 pub mod capabilities;
 pub mod cli;
@@ -24,5 +25,4 @@ pub mod datastore;
 pub mod exit;
 pub mod locations;
 pub mod runtime;
-pub mod sandbox;
 pub mod worker;

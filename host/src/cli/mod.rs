@@ -115,7 +115,7 @@ pub fn main() -> ExitCode {
     if args.get(1).and_then(|arg| arg.to_str()) == Some(crate::sandbox::native_init::INIT_ARG)
         && args.len() > 2
     {
-        crate::sandbox::native_init::main(&args[2], &args[3..]);
+        crate::sandbox::native_init::main(&args[2], &args[3..], sandboxed_main);
     }
     if matches!(
         args.get(1).and_then(|arg| arg.to_str()),

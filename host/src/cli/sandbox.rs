@@ -106,13 +106,15 @@ fn run_probe(
     memory_limit_mib: u64,
 ) -> anyhow::Result<ProbeOutcome> {
     let root_dir = context.locations.cache_dir.join("sandbox-root");
-    Ok(super::block_on(probe::run(
+    let outcome = super::block_on(probe::run(
         config,
         args,
         scratch,
         &root_dir,
         memory_limit_mib << 20,
-    ))??)
+    ))?;
+    // As a runtime error, for its exit code (69 for a missing layer).
+    Ok(outcome.map_err(crate::runtime::RuntimeError::from)?)
 }
 
 fn check(context: &Context, config: &SandboxConfig) -> anyhow::Result<()> {

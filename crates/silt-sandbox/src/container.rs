@@ -316,7 +316,7 @@ pub fn oci_config(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::Bind;
+    use crate::Bind;
 
     fn request(dir: &Path) -> Request {
         Request {

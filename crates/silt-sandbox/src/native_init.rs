@@ -79,16 +79,22 @@ pub struct InitSpec {
     pub seccomp: bool,
 }
 
-/// Runs the init with `spec` (JSON) and `args` for the worker. Never returns.
-pub fn main(spec: &OsStr, args: &[std::ffi::OsString]) -> ! {
+/// What runs as the worker once the sandbox is up: the embedding binary's
+/// own entry point for `args` (silt's `sandboxed_main`), returning the
+/// exit code. Passed in, so the sandbox knows nothing of its caller.
+pub type Worker = fn(&[std::ffi::OsString]) -> u8;
+
+/// Runs the init with `spec` (JSON), then `worker` with `args` in the
+/// sandbox. Never returns.
+pub fn main(spec: &OsStr, args: &[std::ffi::OsString], worker: Worker) -> ! {
     let spec: InitSpec = match serde_json::from_slice(spec.as_bytes()) {
         Ok(spec) => spec,
         Err(err) => fail("reading the sandbox spec", &io::Error::other(err)),
     };
-    run(&spec, args)
+    run(&spec, args, worker)
 }
 
-fn run(spec: &InitSpec, args: &[std::ffi::OsString]) -> ! {
+fn run(spec: &InitSpec, args: &[std::ffi::OsString], worker: Worker) -> ! {
     // SAFETY (every `unsafe` in this file): plain system calls on a
     // single-threaded process, with pointers to live, NUL-terminated
     // buffers owned by the caller for the duration of the call.
@@ -128,7 +134,7 @@ fn run(spec: &InitSpec, args: &[std::ffi::OsString]) -> ! {
             "forking into the new pid namespace",
             &io::Error::last_os_error(),
         ),
-        0 => child(spec, args),
+        0 => child(spec, args, worker),
         child_pid => wait_and_exit(child_pid),
     }
 }
@@ -153,7 +159,7 @@ fn wait_and_exit(child: libc::pid_t) -> ! {
     std::process::exit(128 + libc::WTERMSIG(status));
 }
 
-fn child(spec: &InitSpec, args: &[std::ffi::OsString]) -> ! {
+fn child(spec: &InitSpec, args: &[std::ffi::OsString], worker: Worker) -> ! {
     // The worker runs here (see the module doc), so its parent is the init.
     check("dying with the parent", unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)
@@ -175,7 +181,7 @@ fn child(spec: &InitSpec, args: &[std::ffi::OsString]) -> ! {
         fail("installing the seccomp filter", &err);
     }
     drop_capabilities();
-    let code = crate::cli::sandboxed_main(args);
+    let code = worker(args);
     std::process::exit(i32::from(code))
 }
 

@@ -19,6 +19,7 @@ pub mod capabilities;
 pub mod cgroup;
 pub mod config;
 pub mod container;
+mod error;
 pub mod native_init;
 pub mod probe;
 pub mod seccomp_filter;
@@ -32,11 +33,10 @@ pub use config::{
     ContainerConfig, Driver, Execution, ExtensionSandbox, Isolation, SandboxConfig,
     WORKER_OVERHEAD_MIB,
 };
+pub use error::SandboxError;
 pub use native_init::Bind;
 use native_init::{INIT_ARG, InitSpec};
 pub use support::Support;
-
-use crate::runtime::RuntimeError;
 
 /// What one worker may see and use.
 #[derive(Debug, Clone)]
@@ -103,18 +103,18 @@ pub fn worker_binary() -> std::io::Result<PathBuf> {
 /// Prepares the command that starts a worker for `extension` under `config`.
 ///
 /// # Errors
-/// [`RuntimeError::SandboxUnavailable`] when `isolation = "strict"` and a
-/// layer is missing; [`RuntimeError::Worker`] when the binary is missing.
+/// [`SandboxError::Unavailable`] when `isolation = "strict"` and a
+/// layer is missing; [`SandboxError::Worker`] when the binary is missing.
 pub fn prepare(
     config: &SandboxConfig,
     request: &Request,
     extension: &str,
-) -> Result<Launch, RuntimeError> {
-    let unavailable = |detail: String| RuntimeError::SandboxUnavailable {
+) -> Result<Launch, SandboxError> {
+    let unavailable = |detail: String| SandboxError::Unavailable {
         extension: extension.to_owned(),
         detail,
     };
-    let binary = worker_binary().map_err(|err| RuntimeError::Worker {
+    let binary = worker_binary().map_err(|err| SandboxError::Worker {
         extension: extension.to_owned(),
         detail: err.to_string(),
     })?;

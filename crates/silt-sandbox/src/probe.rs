@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{Launch, Request, SandboxConfig};
-use crate::runtime::RuntimeError;
+use crate::SandboxError;
 
 /// The first argument that selects a probe inside a sandbox.
 pub const PROBE_ARG: &str = "__probe";
@@ -173,7 +173,7 @@ pub async fn run(
     scratch: &std::path::Path,
     root_dir: &std::path::Path,
     memory_limit_bytes: u64,
-) -> Result<ProbeOutcome, RuntimeError> {
+) -> Result<ProbeOutcome, SandboxError> {
     let mut probe_args = vec![OsString::from(PROBE_ARG)];
     probe_args.extend(args.iter().cloned());
     let request = Request {
@@ -195,14 +195,14 @@ pub async fn run(
         container,
         ..
     } = super::prepare(config, &request, "probe")?;
-    let child = command.spawn().map_err(|err| RuntimeError::Worker {
+    let child = command.spawn().map_err(|err| SandboxError::Worker {
         extension: "probe".into(),
         detail: format!("cannot start the probe: {err}"),
     })?;
     let output = child
         .wait_with_output()
         .await
-        .map_err(|err| RuntimeError::Worker {
+        .map_err(|err| SandboxError::Worker {
             extension: "probe".into(),
             detail: format!("cannot wait for the probe: {err}"),
         })?;
