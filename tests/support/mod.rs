@@ -26,7 +26,11 @@ pub fn workspace_root() -> PathBuf {
     let host_dir = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    host_dir.parent().expect("host/ has a parent").to_owned()
+    host_dir
+        .ancestors()
+        .nth(2)
+        .expect("crates/silt/ is two below the workspace root")
+        .to_owned()
 }
 
 /// Runs `cargo xtask <task>` (which prints a path last) and returns that path.

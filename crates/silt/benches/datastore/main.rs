@@ -18,7 +18,7 @@
 //! both extensions hold the same data afterwards, and asserts nothing about
 //! speed. Prints a markdown table; writes JSON to the path given.
 
-#[path = "../../../tests/support/mod.rs"]
+#[path = "../../../../tests/support/mod.rs"]
 mod support;
 
 mod fixture;

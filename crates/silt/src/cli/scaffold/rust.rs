@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use super::{Writer, cargo_manifest, rust_commands, write_rust_common};
 use crate::runtime::metadata::{API_VERSION, api_id};
 
-const EXAMPLE_LIB: &str = include_str!("../../../../examples/hello-extension/src/lib.rs");
+const EXAMPLE_LIB: &str = include_str!("../../../../../examples/hello-extension/src/lib.rs");
 const EXAMPLE_NAME: &str = "hello-extension";
 
 /// The component `cargo build --release` makes, relative to the project.

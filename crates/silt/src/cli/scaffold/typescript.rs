@@ -133,7 +133,7 @@ mod tests {
     fn every_file_of_the_example_is_embedded() {
         let root = Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../examples/ts-datastore"
+            "/../../examples/ts-datastore"
         ));
         let ignored = [
             "node_modules",

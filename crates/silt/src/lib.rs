@@ -8,15 +8,18 @@
 //!
 //! - [`runtime`]: discovery, validation, lazy compilation, artifact cache, execution;
 //! - [`capabilities`]: the host side of the WIT imports;
-//! - [`store`]: the object-store trait and backends;
+//! - [`store`] (the `silt-store` crate): the object-store trait and backends;
 //! - [`contract`]: the datastore contract suite (`silt extension test`);
 //! - [`config`] and [`locations`]: `silt.toml` and where things live;
-//! - [`worker`] and [`sandbox`]: out-of-process execution in an OS sandbox;
+//! - [`worker`] and [`sandbox`] (the `silt-sandbox` crate): out-of-process
+//!   execution in an OS sandbox; [`beneath`] (the `silt-beneath` crate):
+//!   files beneath the working copy, never through a link;
 //! - [`cli`]: the `silt` command; [`exit`]: its exit codes.
 
 pub use silt_beneath as beneath;
 pub use silt_sandbox as sandbox;
 pub use silt_store as store;
+
 pub mod capabilities;
 pub mod cli;
 pub mod config;

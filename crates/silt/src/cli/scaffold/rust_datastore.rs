@@ -139,7 +139,7 @@ mod tests {
     /// The files of `root` (relative to the repository) under `src/`.
     fn sources(root: &str) -> Vec<String> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
+            .join("../..")
             .join(root)
             .join("src");
         let mut files: Vec<String> = std::fs::read_dir(dir)

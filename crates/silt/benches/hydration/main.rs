@@ -14,7 +14,7 @@
 //! 264,000 objects, ≈ 252 MB (`--quick`: 64 × 8 × 2). Prints a markdown
 //! table; writes JSON to the path given.
 
-#[path = "../../../tests/support/mod.rs"]
+#[path = "../../../../tests/support/mod.rs"]
 mod support;
 
 mod fixture;

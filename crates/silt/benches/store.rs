@@ -10,7 +10,7 @@
 //! Run by `cargo xtask bench store [--quick]`; prints a markdown table and
 //! writes `target/bench/store.json` (path from the first argument).
 
-#[path = "../../tests/support/mod.rs"]
+#[path = "../../../tests/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;

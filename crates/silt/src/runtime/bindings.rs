@@ -8,7 +8,7 @@
 #![allow(missing_docs)]
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../wit",
     world: "silt:datastore/datastore-extension",
     imports: { default: async },
     exports: { default: async },

@@ -11,7 +11,7 @@
 /// embedded at build time.
 macro_rules! embedded {
     ($root:literal: $($path:literal),* $(,)?) => {
-        [$(($path, include_str!(concat!("../../../../", $root, "/", $path)))),*]
+        [$(($path, include_str!(concat!("../../../../../", $root, "/", $path)))),*]
     };
 }
 
@@ -275,7 +275,7 @@ mod tests {
     #[test]
     fn every_wit_file_of_the_contract_is_embedded() {
         let mut files: Vec<String> =
-            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit"))
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit"))
                 .unwrap()
                 .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
                 .collect();
