@@ -2,7 +2,7 @@
 //! other engines' artifacts are never loaded, concurrent fills from several
 //! processes succeed, and the size cap evicts least recently used entries.
 
-mod support;
+use crate::support;
 
 use silt::config::RuntimeConfig;
 use silt::runtime::{ArtifactCache, Grants, Origin, Runtime};

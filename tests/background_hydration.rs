@@ -3,7 +3,7 @@
 //! command racing it on the same model is never lost or overwritten; and
 //! `background = "after-command"` starts it detached after a command.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Child, Stdio};

@@ -1,7 +1,7 @@
 //! The `silt` command as a user runs it: discovery never compiles, errors
 //! are clear and pick the right exit code, `--json` is machine-readable.
 
-mod support;
+use crate::support;
 
 use support::{component, hello_variants, output, silt};
 

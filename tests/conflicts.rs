@@ -3,7 +3,7 @@
 //! processes (a `kill -9` of a running `silt run`), both backends, every
 //! datastore we ship (the Rust ones and the TypeScript example).
 
-mod support;
+use crate::support;
 
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};

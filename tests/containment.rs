@@ -9,7 +9,7 @@
 //! test`), and checks the command's answer and that nothing outside
 //! changed.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::symlink;

@@ -5,7 +5,7 @@
 //! in process); components that break the contract fail with reasons a
 //! person can act on.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{component, seaweed};

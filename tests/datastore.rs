@@ -2,7 +2,7 @@
 //! out, two clones of one datastore, `silt run`, and bad input that must be
 //! named and must not spread.
 
-mod support;
+use crate::support;
 
 use support::project::{BACKENDS, Backend, EXTENSIONS, Project, combinations};
 

@@ -3,7 +3,7 @@
 //! typed error naming the extension and the function, while the host
 //! carries on.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

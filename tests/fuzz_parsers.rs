@@ -12,7 +12,7 @@
 //! the cases per target (default 20,000, about 3 s in all here; `.ci/run` uses the default). A case
 //! that ever fails is kept below as a named regression test.
 
-mod support;
+use crate::support;
 
 use std::io::Cursor;
 use std::path::Path;

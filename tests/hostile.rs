@@ -5,7 +5,7 @@
 //! right exit code and a clear error naming the extension, print nothing raw
 //! and stay within bounded output.
 
-mod support;
+use crate::support;
 
 use support::project::{Backend, Project};
 

@@ -4,7 +4,7 @@
 //! the rest (resumably), a full clone fetches everything, and a failed
 //! scoped hydration falls back to a full pull and says so.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;

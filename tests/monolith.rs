@@ -5,7 +5,7 @@
 //! shared behaviour (put/get/list/history/rm, two clones, `silt run`,
 //! retention) is tested with the partitioned one in `datastore.rs`.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 

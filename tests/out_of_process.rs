@@ -3,7 +3,7 @@
 //! are torn down when they stop answering, and are built and started
 //! lazily (the bundle by the first out-of-process call, workers reused).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

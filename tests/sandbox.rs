@@ -3,7 +3,7 @@
 //! it, and that it dies with its host. Each denial is paired with a control
 //! that shows the probe itself works.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Stdio;

@@ -2,7 +2,7 @@
 //! scaffold, one build command, `silt extension add` accepts the component,
 //! `verify` calls it, and `silt extension test` runs the contract suite on it.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! in-memory and the local directory (also with several processes racing on
 //! one directory).
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 
@@ -153,6 +153,16 @@ async fn cas_worker() {
     }
 }
 
+/// The name libtest knows this module's test `name` by: its module path
+/// without the crate (`store_conformance::cas_worker` in the binary of all
+/// suites, `cas_worker` in a binary of its own).
+fn own_test(name: &str) -> String {
+    match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::{name}"),
+        None => name.to_owned(),
+    }
+}
+
 #[tokio::test]
 async fn directory_cas_across_processes() {
     let dir = tempfile::tempdir().unwrap();
@@ -163,7 +173,7 @@ async fn directory_cas_across_processes() {
     let children: Vec<_> = (0..8)
         .map(|_| {
             std::process::Command::new(&me)
-                .args(["cas_worker", "--exact", "--ignored", "--quiet"])
+                .args([&own_test("cas_worker"), "--exact", "--ignored", "--quiet"])
                 .env("SILT_CAS_WORKER_DIR", dir.path())
                 .stdout(std::process::Stdio::null())
                 .spawn()

@@ -3,7 +3,7 @@
 //! owner token (`put_owned`), where a plain `put` would be fooled; an
 //! upload the server did not keep as sent is never acknowledged.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -228,13 +228,26 @@ async fn spoiled_s3(
     mangle: support::mangling_proxy::Mangle,
     prefix: &str,
 ) -> (Arc<dyn ObjectStore>, silt::store::S3Store) {
+    let (spoiled, direct, _) = spoiled_s3_proxy(mangle, prefix).await;
+    (spoiled, direct)
+}
+
+/// [`spoiled_s3`] and its proxy (which counts `HEAD` requests).
+async fn spoiled_s3_proxy(
+    mangle: support::mangling_proxy::Mangle,
+    prefix: &str,
+) -> (
+    Arc<dyn ObjectStore>,
+    silt::store::S3Store,
+    support::mangling_proxy::Proxy,
+) {
     let direct = support::seaweed::store("silt-landed", prefix).await;
     let proxy =
         support::mangling_proxy::start(&support::seaweed::server().endpoint, mangle, 1 << 20);
     let mut config = support::seaweed::config("silt-landed", prefix);
-    config.endpoint = Some(proxy.endpoint);
+    config.endpoint = Some(proxy.endpoint.clone());
     let spoiled: Arc<dyn ObjectStore> = Arc::new(silt::store::S3Store::new(&config).unwrap());
-    (spoiled, direct)
+    (spoiled, direct, proxy)
 }
 
 fn scratch_file(bytes: usize) -> std::fs::File {
@@ -250,7 +263,7 @@ fn scratch_file(bytes: usize) -> std::fs::File {
 #[tokio::test]
 async fn an_upload_stored_with_another_size_is_refused_and_removed() {
     use support::mangling_proxy::Mangle;
-    let (spoiled, direct) = spoiled_s3(Mangle::ForgeStoredSize, "forged-size").await;
+    let (spoiled, direct, proxy) = spoiled_s3_proxy(Mangle::ForgeStoredSize, "forged-size").await;
     let key = ObjectKey::new("data/blob").unwrap();
     for mode in [PutMode::Create, PutMode::Overwrite] {
         let refused = spoiled
@@ -277,13 +290,24 @@ async fn an_upload_stored_with_another_size_is_refused_and_removed() {
             Err(StoreError::NotFound { .. })
         ));
     }
-    // Below the proxy's threshold nothing is spoiled: acknowledged, kept.
+    // Below the proxy's threshold nothing is spoiled: acknowledged, kept,
+    // and checked by the SHA-256 SeaweedFS echoes, with no `HEAD`.
+    let heads_before = proxy.heads();
     let small = ObjectKey::new("data/small").unwrap();
     spoiled
         .put(&small, b"123456789".to_vec(), PutMode::Create)
         .await
         .unwrap();
-    assert_eq!(direct.head(&small).await.unwrap().size, 9);
+    spoiled
+        .put_file(&small, scratch_file(1000), PutMode::Overwrite)
+        .await
+        .unwrap();
+    assert_eq!(
+        proxy.heads(),
+        heads_before,
+        "checking an echoed upload cost a HEAD"
+    );
+    assert_eq!(direct.head(&small).await.unwrap().size, 1000);
 }
 
 /// A server whose answer to an upload echoes another SHA-256 than was

@@ -4,7 +4,7 @@
 //! back), stale copies are refreshed, user-chosen names are only names, and
 //! what it cannot do gets a typed error.
 
-mod support;
+use crate::support;
 
 use support::project::{Backend, Project};
 

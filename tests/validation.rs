@@ -2,7 +2,7 @@
 //! naming the file and the problem, decided from the binary without
 //! compiling anything.
 
-mod support;
+use crate::support;
 
 use silt::runtime::{Catalog, CatalogError, InvalidExtension, RuntimeError};
 use support::{component, runtime};

@@ -10,6 +10,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How uploads are spoiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +36,15 @@ pub struct Proxy {
     pub endpoint: String,
     /// Uploads shorter than this pass untouched.
     pub min_body: usize,
+    /// `HEAD` requests relayed so far (what checking an upload cost).
+    pub heads: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    /// `HEAD` requests relayed so far.
+    pub fn heads(&self) -> usize {
+        self.heads.load(Ordering::SeqCst)
+    }
 }
 
 /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`).
@@ -45,16 +56,22 @@ pub fn start(upstream: &str, mangle: Mangle, min_body: usize) -> Proxy {
         .to_owned();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let heads = Arc::new(AtomicUsize::new(0));
+    let counted = heads.clone();
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
-            let upstream = upstream.clone();
+            let (upstream, counted) = (upstream.clone(), counted.clone());
             std::thread::spawn(move || {
                 // A broken connection only fails the request it carried.
-                let _ = serve(client, &upstream, mangle, min_body);
+                let _ = serve(client, &upstream, mangle, min_body, &counted);
             });
         }
     });
-    Proxy { endpoint, min_body }
+    Proxy {
+        endpoint,
+        min_body,
+        heads,
+    }
 }
 
 /// Relays one request and its answer.
@@ -63,10 +80,14 @@ fn serve(
     upstream: &str,
     mangle: Mangle,
     min_body: usize,
+    heads: &AtomicUsize,
 ) -> std::io::Result<()> {
     let mut from_client = BufReader::new(client.try_clone()?);
     let head = read_head(&mut from_client)?;
     let method = head[0].split(' ').next().unwrap_or("").to_owned();
+    if method == "HEAD" {
+        heads.fetch_add(1, Ordering::SeqCst);
+    }
     let length: usize = header(&head, "content-length")
         .and_then(|value| value.parse().ok())
         .unwrap_or(0);

@@ -1,0 +1,50 @@
+//! The integration suites in one test binary: one link of the library and
+//! wasmtime instead of one per suite, and one SeaweedFS server for all.
+//! Each suite is a module, so a filter selects one (`cargo test --test all
+//! -- datastore::`).
+//!
+//! Four suites keep binaries of their own: `stalls` and `chaos` freeze the
+//! server of their binary with SIGSTOP; `deadlines` and `leases` measure
+//! time bounds and run beside nothing but themselves.
+
+#[path = "support/mod.rs"]
+mod support;
+
+#[path = "artifact_cache.rs"]
+mod artifact_cache;
+#[path = "background_hydration.rs"]
+mod background_hydration;
+#[path = "cli.rs"]
+mod cli;
+#[path = "conflicts.rs"]
+mod conflicts;
+#[path = "containment.rs"]
+mod containment;
+#[path = "contract.rs"]
+mod contract;
+#[path = "datastore.rs"]
+mod datastore;
+#[path = "execution.rs"]
+mod execution;
+#[path = "fuzz_parsers.rs"]
+mod fuzz_parsers;
+#[path = "hostile.rs"]
+mod hostile;
+#[path = "hydration.rs"]
+mod hydration;
+#[path = "monolith.rs"]
+mod monolith;
+#[path = "out_of_process.rs"]
+mod out_of_process;
+#[path = "sandbox.rs"]
+mod sandbox;
+#[path = "scaffold.rs"]
+mod scaffold;
+#[path = "store_conformance.rs"]
+mod store_conformance;
+#[path = "store_faults.rs"]
+mod store_faults;
+#[path = "typescript_datastore.rs"]
+mod typescript_datastore;
+#[path = "validation.rs"]
+mod validation;
