@@ -1,8 +1,6 @@
 //! A request-counting store: requests and bytes by operation, for tests
 //! ("this command fetched only metadata") and benchmarks.
 
-use std::time::Duration;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,7 +8,7 @@ use serde::Serialize;
 use tokio::io::AsyncWrite;
 
 use super::{
-    GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
+    GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Sweep,
     Version,
 };
 
@@ -181,12 +179,8 @@ impl<S: ObjectStore> ObjectStore for Counting<S> {
         self.inner.put_file(key, file, mode).await
     }
 
-    async fn leftovers(
-        &self,
-        prefix: &str,
-        remove_older_than: Option<Duration>,
-    ) -> Result<Vec<Leftover>, StoreError> {
+    async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
         // Local files of the backend, not requests: not counted.
-        self.inner.leftovers(prefix, remove_older_than).await
+        self.inner.leftovers(prefix, sweep).await
     }
 }

@@ -34,14 +34,13 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use cap_std::fs::{Dir, MetadataExt, OpenOptions};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{
     GetOutcome, Leftover, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode,
-    StoreError, Version, mode_allows,
+    StoreError, Sweep, Version, mode_allows,
 };
 
 const OBJECT_SUFFIX: &str = "~o";
@@ -302,13 +301,14 @@ impl DirStore {
 }
 
 impl DirStore {
-    /// The leftovers below the directory `dir` (encoded path); see
-    /// [`ObjectStore::leftovers`] and the module docs. `remove_before_ms`:
-    /// remove those last written before then.
+    /// The leftovers below the directory `dir` (encoded path) last written
+    /// before `before_ms`; see [`ObjectStore::leftovers`] and the module
+    /// docs. With `remove`, deletes them.
     fn leftovers_below(
         &self,
         dir: &str,
-        remove_before_ms: Option<u64>,
+        before_ms: u64,
+        remove: bool,
         out: &mut Vec<Leftover>,
     ) -> Result<(), StoreError> {
         let listed = match if dir.is_empty() {
@@ -342,7 +342,7 @@ impl DirStore {
             let path = join(&name);
             if file_type.is_dir() {
                 if !name.contains('~') {
-                    self.leftovers_below(&path, remove_before_ms, out)?;
+                    self.leftovers_below(&path, before_ms, remove, out)?;
                 }
                 continue;
             }
@@ -352,8 +352,7 @@ impl DirStore {
             if let Some((stem, _)) = name.split_once(TEMP_MARK) {
                 // Its writer held this lock while the temporary existed.
                 let lock = join(&format!("{stem}{LOCK_SUFFIX}"));
-                let Some(_dead_writer) = self.dead_writers_lock(&lock, &path, remove_before_ms)?
-                else {
+                let Some(_dead_writer) = self.dead_writers_lock(&lock, &path, remove)? else {
                     continue;
                 };
                 let meta = match self.root.metadata(&path) {
@@ -367,17 +366,18 @@ impl DirStore {
                     size: meta.len(),
                     modified_ms: self.meta_ms(&meta),
                 };
-                if remove_before_ms.is_some_and(|before| leftover.modified_ms < before) {
+                if leftover.modified_ms > before_ms {
+                    continue;
+                }
+                if remove {
                     match self.root.remove_file(&leftover.path) {
                         Ok(()) => {}
                         Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
                         Err(err) => return Err(self.backend("remove", &leftover.path, err)),
                     }
-                    out.push(leftover);
-                } else if remove_before_ms.is_none() {
-                    out.push(leftover);
                 }
-            } else if remove_before_ms.is_some() && name.ends_with(LOCK_SUFFIX) {
+                out.push(leftover);
+            } else if remove && name.ends_with(LOCK_SUFFIX) {
                 // A lock file a killed writer left: taking it and letting it
                 // go removes it (a held one is left alone).
                 drop(self.lock_file(&path, &path, false)?);
@@ -396,9 +396,9 @@ impl DirStore {
         &self,
         lock: &str,
         temp: &str,
-        remove_before_ms: Option<u64>,
+        remove: bool,
     ) -> Result<Option<DeadWriter>, StoreError> {
-        if remove_before_ms.is_some() {
+        if remove {
             return Ok(self.lock_file(lock, temp, false)?.map(|held| DeadWriter {
                 _held: Some(held),
                 _looked: None,
@@ -490,6 +490,18 @@ impl Paths {
     }
 }
 
+/// The deepest directory `prefix` names (up to its last `/`): as keys
+/// (with the `/`) and as the encoded path below the root.
+fn deepest_dir(prefix: &str) -> (String, String) {
+    match prefix.rfind('/') {
+        Some(at) => {
+            let encoded: Vec<String> = prefix[..at].split('/').map(encode).collect();
+            (prefix[..=at].to_owned(), encoded.join("/"))
+        }
+        None => (String::new(), String::new()),
+    }
+}
+
 fn encode(segment: &str) -> String {
     segment.replace('%', "%25").replace('~', "%7E")
 }
@@ -570,18 +582,7 @@ impl ObjectStore for DirStore {
         let limit = limit.clamp(1, MAX_LIST_PAGE) as usize;
         self.blocking(move |store| {
             // Walk only the deepest directory the prefix names.
-            let (dir_keys, dir_path) = match prefix.rfind('/') {
-                Some(at) => {
-                    let dir_keys = &prefix[..=at];
-                    let encoded: Vec<String> = dir_keys
-                        .trim_end_matches('/')
-                        .split('/')
-                        .map(encode)
-                        .collect();
-                    (dir_keys.to_owned(), encoded.join("/"))
-                }
-                None => (String::new(), String::new()),
-            };
+            let (dir_keys, dir_path) = deepest_dir(&prefix);
             let mut keys = Vec::new();
             store
                 .walk(&dir_path, &dir_keys, &mut keys)
@@ -663,29 +664,15 @@ impl ObjectStore for DirStore {
         .await
     }
 
-    async fn leftovers(
-        &self,
-        prefix: &str,
-        remove_older_than: Option<Duration>,
-    ) -> Result<Vec<Leftover>, StoreError> {
-        // The deepest directory the prefix names, as `list` walks.
-        let dir = match prefix.rfind('/') {
-            Some(at) => prefix[..at]
-                .split('/')
-                .map(encode)
-                .collect::<Vec<_>>()
-                .join("/"),
-            None => String::new(),
-        };
-        let remove_before_ms = remove_older_than.map(|age| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            now.saturating_sub(age).as_millis() as u64
-        });
+    async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
+        let (_, dir) = deepest_dir(prefix);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let before_ms = now.saturating_sub(sweep.older_than).as_millis() as u64;
         self.blocking(move |store| {
             let mut found = Vec::new();
-            store.leftovers_below(&dir, remove_before_ms, &mut found)?;
+            store.leftovers_below(&dir, before_ms, sweep.remove, &mut found)?;
             Ok(found)
         })
         .await
@@ -694,6 +681,8 @@ impl ObjectStore for DirStore {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -703,6 +692,15 @@ mod tests {
         let paths = Paths::of(&ObjectKey::new("x~o/y").unwrap());
         assert_eq!(paths.object, "x%7Eo/y~o");
     }
+
+    const LOOK: Sweep = Sweep {
+        older_than: Duration::ZERO,
+        remove: false,
+    };
+    const SWEEP_ALL: Sweep = Sweep {
+        older_than: Duration::ZERO,
+        remove: true,
+    };
 
     /// A killed writer's temporary (its lock free) is found and removed; a
     /// live writer's (its lock held) is neither reported nor touched.
@@ -724,7 +722,7 @@ mod tests {
         // A dead writer whose lock file is gone too.
         std::fs::write(dir.path().join("m/gone~t.4444.1"), vec![0u8; 7]).unwrap();
 
-        let mut found = store.leftovers("", None).await.unwrap();
+        let mut found = store.leftovers("", LOOK).await.unwrap();
         found.sort_by(|a, b| a.path.cmp(&b.path));
         let paths: Vec<&str> = found.iter().map(|l| l.path.as_str()).collect();
         assert_eq!(paths, ["m/dead~t.4242.0", "m/gone~t.4444.1"]);
@@ -739,12 +737,15 @@ mod tests {
         );
 
         // Younger than the floor: kept.
-        let hour = Some(Duration::from_secs(3600));
+        let hour = Sweep {
+            older_than: Duration::from_secs(3600),
+            remove: true,
+        };
         assert!(store.leftovers("m/", hour).await.unwrap().is_empty());
         assert!(dir.path().join("m/dead~t.4242.0").exists());
 
         std::thread::sleep(Duration::from_millis(5));
-        let mut removed = store.leftovers("m/", Some(Duration::ZERO)).await.unwrap();
+        let mut removed = store.leftovers("m/", SWEEP_ALL).await.unwrap();
         removed.sort_by(|a, b| a.path.cmp(&b.path));
         assert_eq!(removed, found);
         assert!(!dir.path().join("m/dead~t.4242.0").exists());
@@ -753,13 +754,7 @@ mod tests {
             "a dead writer's lock file stays"
         );
         assert!(dir.path().join("m/live~t.4343.0").exists());
-        assert!(
-            store
-                .leftovers("", Some(Duration::ZERO))
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(store.leftovers("", SWEEP_ALL).await.unwrap().is_empty());
         // The object itself is untouched, and the live writer can finish.
         assert!(matches!(
             store.get(&dead, None).await.unwrap(),

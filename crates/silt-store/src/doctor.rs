@@ -216,9 +216,11 @@ async fn bulk_round_trip(store: &Arc<dyn ObjectStore>, key: &ObjectKey) -> Check
         })
         .await
     };
-    let file = match file {
-        Ok(Ok(file)) => file,
-        Ok(Err(err)) => return fail(NAME, &format!("cannot write the local scratch file: {err}")),
+    let file = match file
+        .map_err(std::io::Error::other)
+        .and_then(|written| written)
+    {
+        Ok(file) => file,
         Err(err) => return fail(NAME, &format!("cannot write the local scratch file: {err}")),
     };
     if let Err(err) = store.put_file(key, file, PutMode::Overwrite).await {

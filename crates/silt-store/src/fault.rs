@@ -5,12 +5,11 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use tokio::io::AsyncWrite;
 
 use super::{
-    GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
+    GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Sweep,
     Version,
 };
 
@@ -207,11 +206,7 @@ impl<S: ObjectStore> ObjectStore for FaultInjecting<S> {
         self.with_faults(self.inner.put_file(key, file, mode)).await
     }
 
-    async fn leftovers(
-        &self,
-        prefix: &str,
-        remove_older_than: Option<Duration>,
-    ) -> Result<Vec<Leftover>, StoreError> {
-        self.inner.leftovers(prefix, remove_older_than).await
+    async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
+        self.inner.leftovers(prefix, sweep).await
     }
 }

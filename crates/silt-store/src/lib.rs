@@ -110,6 +110,17 @@ pub struct Leftover {
     pub modified_ms: u64,
 }
 
+/// Which leftovers [`ObjectStore::leftovers`] reports, and whether it
+/// deletes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    /// Only those last written longer ago than this (an age floor for
+    /// shared directories whose locks do not reach every host).
+    pub older_than: Duration,
+    /// Delete them; otherwise only look, changing nothing.
+    pub remove: bool,
+}
+
 /// Why a store operation failed, by meaning.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -244,18 +255,12 @@ pub trait ObjectStore: Display + Send + Sync + 'static {
     /// What interrupted writes of the backend left below the directory
     /// `prefix` names (up to its last `/`) and no listing shows: a directory
     /// store's temporary copy of an object whose writer was killed
-    /// mid-write. One being written now is neither reported nor touched.
-    /// With `remove_older_than`, those last written longer ago than that
-    /// are deleted (an age floor for shared directories whose locks do not
-    /// reach every host). Looking only changes nothing. The default finds
-    /// nothing: an S3 put is atomic and leaves nothing behind (silt never
-    /// starts multipart uploads).
-    async fn leftovers(
-        &self,
-        prefix: &str,
-        remove_older_than: Option<Duration>,
-    ) -> Result<Vec<Leftover>, StoreError> {
-        let _ = (prefix, remove_older_than);
+    /// mid-write, as `sweep` selects them (and deletes them if it says
+    /// so). One being written now is neither reported nor touched. The
+    /// default finds nothing: an S3 put is atomic and leaves nothing behind
+    /// (silt never starts multipart uploads).
+    async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
+        let _ = (prefix, sweep);
         Ok(Vec::new())
     }
 }
@@ -342,12 +347,8 @@ impl ObjectStore for std::sync::Arc<dyn ObjectStore> {
         (**self).put_file(key, file, mode).await
     }
 
-    async fn leftovers(
-        &self,
-        prefix: &str,
-        remove_older_than: Option<Duration>,
-    ) -> Result<Vec<Leftover>, StoreError> {
-        (**self).leftovers(prefix, remove_older_than).await
+    async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
+        (**self).leftovers(prefix, sweep).await
     }
 }
 

@@ -1,12 +1,10 @@
 //! Scoping a store to a key prefix (a datastore root's prefix and
 //! namespace): every key gets the prefix, listings lose it again.
 
-use std::time::Duration;
-
 use tokio::io::AsyncWrite;
 
 use super::{
-    GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
+    GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Sweep,
     Version,
 };
 
@@ -131,13 +129,9 @@ impl<S: ObjectStore> ObjectStore for Prefixed<S> {
         self.inner.put_file(&self.full(key)?, file, mode).await
     }
 
-    async fn leftovers(
-        &self,
-        prefix: &str,
-        remove_older_than: Option<Duration>,
-    ) -> Result<Vec<Leftover>, StoreError> {
+    async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
         self.inner
-            .leftovers(&format!("{}{prefix}", self.prefix), remove_older_than)
+            .leftovers(&format!("{}{prefix}", self.prefix), sweep)
             .await
     }
 }

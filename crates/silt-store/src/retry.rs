@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::AsyncWrite;
 
 use super::{
-    GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
+    GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Sweep,
     Version,
 };
 
@@ -333,15 +333,11 @@ impl<S: ObjectStore> ObjectStore for Retrying<S> {
         .await
     }
 
-    async fn leftovers(
-        &self,
-        prefix: &str,
-        remove_older_than: Option<Duration>,
-    ) -> Result<Vec<Leftover>, StoreError> {
+    async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
         // Not retried or bounded: a walk of a large directory store may
         // take longer than an operation's budget, and its errors (local
         // I/O) are never retryable.
-        self.inner.leftovers(prefix, remove_older_than).await
+        self.inner.leftovers(prefix, sweep).await
     }
 }
 

@@ -23,7 +23,7 @@ use crate::runtime::bindings::exports::silt::datastore::sync::{
     OrphanOptions, OrphanReport, SetupOptions, SyncOptions, SyncReport as WitSyncReport,
 };
 use crate::runtime::bindings::silt::datastore::types::{LocalEdits, LockInfo, LockScope, Scope};
-use crate::store::{doctor, root};
+use crate::store::{Sweep, doctor, root};
 
 /// Datastore commands.
 #[derive(Debug, Subcommand)]
@@ -580,18 +580,15 @@ fn gc(
         // killed writes) belong to no model: collected by a whole-datastore gc.
         // The same age floor as orphans: on a shared directory whose locks
         // may not reach every host, a writer elsewhere is left alone.
-        let leftovers = if !models.is_empty() {
-            Vec::new()
-        } else if dry_run {
-            let floor_ms = orphan_min_age.saturating_mul(1000);
-            let now = now_ms();
-            let mut found = datastore.store_leftovers(None).await?;
-            found.retain(|leftover| now.saturating_sub(leftover.modified_ms) > floor_ms);
-            found
-        } else {
+        let leftovers = if models.is_empty() {
             datastore
-                .store_leftovers(Some(std::time::Duration::from_secs(orphan_min_age)))
+                .store_leftovers(Sweep {
+                    older_than: std::time::Duration::from_secs(orphan_min_age),
+                    remove: !dry_run,
+                })
                 .await?
+        } else {
+            Vec::new()
         };
         anyhow::Ok((expired, orphans, leftovers))
     })?;
@@ -672,7 +669,12 @@ fn verify(context: &Context, models: &[String]) -> anyhow::Result<()> {
     let (findings, leftovers) = super::with_datastore(context, async |datastore| {
         let findings = datastore.verify(&scope).await?;
         let leftovers = if whole_datastore {
-            datastore.store_leftovers(None).await?
+            datastore
+                .store_leftovers(Sweep {
+                    older_than: std::time::Duration::ZERO,
+                    remove: false,
+                })
+                .await?
         } else {
             Vec::new()
         };

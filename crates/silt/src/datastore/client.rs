@@ -150,17 +150,16 @@ impl Datastore {
         Ok(datastore)
     }
 
-    /// What interrupted writes of the store's backend left behind (see
-    /// [`ObjectStore::leftovers`]); with `remove_older_than`, deletes
-    /// those last written longer ago.
+    /// What interrupted writes of the store's backend left behind, as
+    /// `sweep` selects them (see [`ObjectStore::leftovers`]).
     ///
     /// # Errors
     /// When the store cannot be looked through.
     pub async fn store_leftovers(
         &self,
-        remove_older_than: Option<std::time::Duration>,
+        sweep: crate::store::Sweep,
     ) -> Result<Vec<crate::store::Leftover>, crate::store::StoreError> {
-        self.traffic.leftovers("", remove_older_than).await
+        self.traffic.leftovers("", sweep).await
     }
 
     /// Warns when the extension's `describe()` disagrees with its metadata
