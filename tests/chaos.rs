@@ -294,7 +294,9 @@ fn storm(backend: Backend, seconds: u64, clones: usize, seed: u64) -> String {
     let unexpected: Vec<String> = ledger
         .outcomes
         .iter()
-        .filter(|((_, code), _)| *code >= 0 && !EXPECTED_CODES.contains(code))
+        // Killed by the chaos (-9) is expected; any other signal (an abort,
+        // a segfault) is a crash.
+        .filter(|((_, code), _)| *code != -libc::SIGKILL && !EXPECTED_CODES.contains(code))
         .map(|((op, code), count)| format!("{op} exit {code} ×{count}"))
         .collect();
     let attempts: u64 = ledger.outcomes.values().sum();

@@ -358,8 +358,17 @@ pub fn flush_summary(area: &str) -> Result<(), Error> {
     }
     let bytes = serde_json::to_vec(&summary).expect("a summary serializes");
     write_atomic(&layout::summary_path(area), &bytes)?;
-    sweep_temporaries();
+    sweep_temporaries_once();
     Ok(())
+}
+
+/// [`sweep_temporaries`] once per instance: a summary is flushed many times
+/// in one call, and one sweep a call is enough (an instance serves one).
+fn sweep_temporaries_once() {
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SWEPT.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        sweep_temporaries();
+    }
 }
 
 /// Where [`write_atomic`] writes before its rename, relative to the cache.
