@@ -157,7 +157,9 @@ async fn out_of_process_every_call_ends_within_its_deadline() {
         fixture.cache.path(),
     );
     // The first call builds the bundle and starts a worker: not timed.
-    pool.execute(&runtime, ExportCall::Describe).await.unwrap();
+    pool.execute(&runtime, ExportCall::Describe {})
+        .await
+        .unwrap();
     for command in MISBEHAVIOURS {
         let started = Instant::now();
         let call = ExportCall::HydrateFile {
@@ -166,5 +168,9 @@ async fn out_of_process_every_call_ends_within_its_deadline() {
         let result = pool.execute(&runtime, call).await.map(drop);
         assert_stopped_in_time(command, started, result);
     }
-    assert!(pool.execute(&runtime, ExportCall::Describe).await.is_ok());
+    assert!(
+        pool.execute(&runtime, ExportCall::Describe {})
+            .await
+            .is_ok()
+    );
 }

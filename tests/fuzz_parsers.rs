@@ -151,7 +151,7 @@ fn worker_protocol_frames() {
     // Real frames of both directions, several per stream.
     let mut to_worker = Vec::new();
     for message in [
-        ToWorker::Call(Box::new(silt::runtime::ExportCall::Describe)),
+        ToWorker::Call(Box::new(silt::runtime::ExportCall::Describe {})),
         ToWorker::Call(Box::new(silt::runtime::ExportCall::HydrateFile {
             path: "data/t/m/f".to_owned(),
         })),

@@ -130,7 +130,7 @@ async fn misbehaving_guests_get_the_same_answers_in_and_out_of_process() {
         grants.clone(),
     );
     let calls = [
-        ExportCall::Describe,
+        ExportCall::Describe {},
         hydrate("trap"),
         hydrate("loop"),
         hydrate("alloc"),
@@ -145,7 +145,7 @@ async fn misbehaving_guests_get_the_same_answers_in_and_out_of_process() {
         hydrate("download:blobs/one>fetched/one.bin"),
         hydrate("download:blobs/missing>fetched/two.bin"),
         hydrate("no-such-command"),
-        ExportCall::ListModels,
+        ExportCall::ListModels {},
     ];
     for call in calls {
         let label = format!("{call:?}");
@@ -195,14 +195,19 @@ async fn the_os_memory_limit_kills_a_worker_and_the_next_call_works() {
         "{err}"
     );
     let reply = pool.execute(&runtime, hydrate("env")).await.unwrap();
-    assert!(matches!(reply, ExportReply::Hydrate(Ok(_))), "{reply:?}");
+    assert!(
+        matches!(reply, ExportReply::HydrateFile(Ok(_))),
+        "{reply:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_worker_blocked_past_its_deadline_is_torn_down() {
     let (_cache, runtime, pool) = native_fixture(400, 1);
     // Warm: the bundle and a worker exist, so the timing below is the call's.
-    pool.execute(&runtime, ExportCall::Describe).await.unwrap();
+    pool.execute(&runtime, ExportCall::Describe {})
+        .await
+        .unwrap();
     let started = Instant::now();
     // A guest asleep in a host call: the worker's epoch deadline cannot
     // stop it; the host's watchdog must.
@@ -222,8 +227,11 @@ async fn a_worker_blocked_past_its_deadline_is_torn_down() {
         "{err}"
     );
     assert!(took < Duration::from_secs(10), "torn down after {took:?}");
-    let reply = pool.execute(&runtime, ExportCall::Describe).await.unwrap();
-    assert!(matches!(reply, ExportReply::Description(_)));
+    let reply = pool
+        .execute(&runtime, ExportCall::Describe {})
+        .await
+        .unwrap();
+    assert!(matches!(reply, ExportReply::Describe(_)));
     assert_eq!(pool.workers_started(), 2, "the stuck worker was replaced");
 }
 
@@ -242,7 +250,9 @@ async fn the_bundle_is_built_by_the_first_execution_and_idle_workers_are_reused(
         "creating a pool compiles nothing"
     );
     for _ in 0..5 {
-        pool.execute(&runtime, ExportCall::Describe).await.unwrap();
+        pool.execute(&runtime, ExportCall::Describe {})
+            .await
+            .unwrap();
     }
     assert_eq!(bundles(), 1);
     assert_eq!(pool.workers_started(), 1, "one worker served every call");
@@ -256,7 +266,7 @@ async fn the_bundle_is_built_by_the_first_execution_and_idle_workers_are_reused(
     );
     for _ in 0..3 {
         unpooled
-            .execute(&runtime, ExportCall::Describe)
+            .execute(&runtime, ExportCall::Describe {})
             .await
             .unwrap();
     }
@@ -264,7 +274,9 @@ async fn the_bundle_is_built_by_the_first_execution_and_idle_workers_are_reused(
 
     // A failed call kills its worker: the next call starts another.
     let _ = pool.execute(&runtime, hydrate("trap")).await.unwrap_err();
-    pool.execute(&runtime, ExportCall::Describe).await.unwrap();
+    pool.execute(&runtime, ExportCall::Describe {})
+        .await
+        .unwrap();
     assert_eq!(pool.workers_started(), 2);
 }
 
@@ -285,7 +297,7 @@ async fn concurrent_first_executions_share_one_bundle_and_a_failed_build_is_retr
         cache.path(),
     ));
     let err = pool
-        .execute(&runtime, ExportCall::Describe)
+        .execute(&runtime, ExportCall::Describe {})
         .await
         .unwrap_err();
     assert!(matches!(err, RuntimeError::Invalid(_)), "{err}");
@@ -296,7 +308,7 @@ async fn concurrent_first_executions_share_one_bundle_and_a_failed_build_is_retr
     for _ in 0..4 {
         let (pool, runtime) = (pool.clone(), runtime.clone());
         tasks.push(tokio::spawn(async move {
-            pool.execute(&runtime, ExportCall::Describe).await
+            pool.execute(&runtime, ExportCall::Describe {}).await
         }));
     }
     for task in tasks {
@@ -315,7 +327,9 @@ async fn concurrent_first_executions_share_one_bundle_and_a_failed_build_is_retr
 #[tokio::test]
 async fn a_damaged_bundle_is_refused_by_the_worker_with_a_reason() {
     let (cache, runtime, pool) = native_fixture(5_000, 0);
-    pool.execute(&runtime, ExportCall::Describe).await.unwrap();
+    pool.execute(&runtime, ExportCall::Describe {})
+        .await
+        .unwrap();
     let artifact = artifacts(cache.path()).pop().unwrap();
     let bytes = std::fs::read(&artifact).unwrap();
     // Replaced by rename, as the cache does: the worker maps whole files.
@@ -323,7 +337,7 @@ async fn a_damaged_bundle_is_refused_by_the_worker_with_a_reason() {
     std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
     std::fs::rename(&damaged, &artifact).unwrap();
     let err = pool
-        .execute(&runtime, ExportCall::Describe)
+        .execute(&runtime, ExportCall::Describe {})
         .await
         .unwrap_err();
     let message = err.to_string();

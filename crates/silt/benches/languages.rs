@@ -79,7 +79,7 @@ async fn measure(component: &Path, work: &Path, iterations: usize) -> Row {
         &runtime,
         &loaded,
         &Grants::default(),
-        &ExportCall::Describe,
+        &ExportCall::Describe {},
         10,
         iterations * 10,
     )

@@ -35,7 +35,7 @@ fn main() {
             &runtime,
             &loaded,
             &Grants::default(),
-            &ExportCall::Describe,
+            &ExportCall::Describe {},
             100,
             iterations,
         )

@@ -68,7 +68,7 @@ async fn time_calls(
 }
 
 fn calls() -> [ExportCall; 2] {
-    [ExportCall::Describe, ExportCall::ListModels]
+    [ExportCall::Describe {}, ExportCall::ListModels {}]
 }
 
 fn main() {
@@ -159,7 +159,7 @@ fn main() {
                 cache_dir,
             );
             let started = Instant::now();
-            pool.execute(&fresh_runtime, ExportCall::Describe)
+            pool.execute(&fresh_runtime, ExportCall::Describe {})
                 .await
                 .expect("first call");
             started.elapsed()

@@ -162,6 +162,12 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                 _ => FAILURE,
             };
         }
+        if let Some(err) = cause.downcast_ref::<crate::sandbox::SandboxError>() {
+            return match err {
+                crate::sandbox::SandboxError::Unavailable { .. } => UNAVAILABLE,
+                _ => EXTENSION_FAILED,
+            };
+        }
         if let Some(err) = cause.downcast_ref::<RuntimeError>() {
             return match err {
                 RuntimeError::Invalid(_) => DATA_ERROR,

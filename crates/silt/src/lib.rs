@@ -6,26 +6,27 @@
 //! protocol; the host runs them in a sandbox, lends them a scoped object
 //! store and a cache directory, and moves the bulk data itself.
 //!
-//! - [`runtime`]: discovery, validation, lazy compilation, artifact cache, execution;
-//! - [`capabilities`]: the host side of the WIT imports;
+//! - [`runtime`] (the `silt-runtime` crate): discovery, validation, lazy
+//!   compilation, artifact cache, execution; [`capabilities`]: the host
+//!   side of the WIT imports;
 //! - [`store`] (the `silt-store` crate): the object-store trait and backends;
 //! - [`contract`]: the datastore contract suite (`silt extension test`);
 //! - [`config`] and [`locations`]: `silt.toml` and where things live;
-//! - [`worker`] and [`sandbox`] (the `silt-sandbox` crate): out-of-process
-//!   execution in an OS sandbox; [`beneath`] (the `silt-beneath` crate):
+//! - [`worker`] (the `silt-worker` crate) and [`sandbox`] (`silt-sandbox`):
+//!   out-of-process execution in an OS sandbox; [`beneath`] (the `silt-beneath` crate):
 //!   files beneath the working copy, never through a link;
 //! - [`cli`]: the `silt` command; [`exit`]: its exit codes.
 
 pub use silt_beneath as beneath;
+pub use silt_runtime as runtime;
+pub use silt_runtime::capabilities;
 pub use silt_sandbox as sandbox;
 pub use silt_store as store;
+pub use silt_worker as worker;
 
-pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod datastore;
 pub mod exit;
 pub mod locations;
-pub mod runtime;
-pub mod worker;

@@ -113,8 +113,8 @@ fn run_probe(
         &root_dir,
         memory_limit_mib << 20,
     ))?;
-    // As a runtime error, for its exit code (69 for a missing layer).
-    Ok(outcome.map_err(crate::runtime::RuntimeError::from)?)
+    // Its exit code: 69 for a missing layer (see `exit`).
+    Ok(outcome?)
 }
 
 fn check(context: &Context, config: &SandboxConfig) -> anyhow::Result<()> {

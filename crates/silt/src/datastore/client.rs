@@ -18,10 +18,11 @@ use crate::runtime::bindings::exports::silt::datastore::{hydration, locks, model
 use crate::runtime::bindings::silt::datastore::types::{
     Base, Holder, Lease, LockInfo, LockScope, ModelRef, Scope,
 };
+use crate::runtime::call::Answer;
 use crate::runtime::metadata::description_differences;
 use crate::runtime::{
-    ArtifactCache, Catalog, ComponentInfo, ExportCall, ExportReply, Grants, LoadedExtension,
-    Metadata, Runtime, RuntimeError, guest_text,
+    ArtifactCache, Catalog, ComponentInfo, ExportCall, ExportReply, Exports, Grants,
+    LoadedExtension, Metadata, Runtime, RuntimeError, guest_text,
 };
 use crate::sandbox::Execution;
 use crate::store::{Counting, CountsSnapshot, ObjectStore, root};
@@ -39,21 +40,13 @@ pub struct Datastore {
     traffic: Arc<Counting<Arc<dyn ObjectStore>>>,
 }
 
-/// Calls one export and maps both failure layers (the runtime's and the
-/// extension's own error) into `anyhow` errors that say what failed.
-macro_rules! export_call {
-    ($self:ident, $operation:literal, $call:expr, $reply:path) => {{
-        match $self.execute($call).await? {
-            $reply(answer) => {
-                answer.map_err(|err| DatastoreError::from_extension($operation, err).into())
-            }
-            other => Err(anyhow::anyhow!(
-                "{}: the extension answered with a {} (a bug in silt's worker protocol)",
-                $operation,
-                other.kind()
-            )),
-        }
-    }};
+/// Maps both failure layers of one call (the runtime's and the
+/// extension's own error) into an `anyhow` error that says what failed.
+fn answer<T>(
+    operation: &'static str,
+    outcome: Result<Answer<T>, RuntimeError>,
+) -> anyhow::Result<T> {
+    outcome?.map_err(|err| DatastoreError::from_extension(operation, err).into())
 }
 
 /// Where the extension's calls run.
@@ -166,8 +159,7 @@ impl Datastore {
     /// section, which is what the host relies on (one call, which touches
     /// no store; its failure is left to the command's own calls to report).
     async fn warn_if_described_otherwise(&self) {
-        let Ok(ExportReply::Description(description)) = self.execute(ExportCall::Describe).await
-        else {
+        let Ok(description) = self.call_describe().await else {
             return;
         };
         let differences = description_differences(&self.metadata, &description);
@@ -289,66 +281,29 @@ impl Datastore {
         self.local_dir.join(self.model_path(model))
     }
 
-    /// Runs one call, in this process or in a worker.
-    ///
-    /// # Errors
-    /// When the guest traps, exceeds a limit, or its worker fails.
-    pub async fn execute(&self, call: ExportCall) -> Result<ExportReply, RuntimeError> {
-        match &self.executor {
-            Executor::InProcess(loaded) => {
-                let mut instance = self
-                    .runtime
-                    .instantiate(loaded, self.grants.clone())
-                    .await?;
-                call.invoke(&mut instance).await
-            }
-            Executor::OutOfProcess(pool) => pool.execute(&self.runtime, call).await,
-        }
-    }
-
     /// `sync.setup`.
     pub async fn setup(&self, options: sync::SetupOptions) -> anyhow::Result<sync::SetupReport> {
-        export_call!(
-            self,
-            "setup",
-            ExportCall::Setup(options),
-            ExportReply::Setup
-        )
+        answer("setup", self.call_setup(options).await)
     }
 
     /// `sync.verify`.
     pub async fn verify(&self, scope: &Scope) -> anyhow::Result<Vec<sync::Finding>> {
-        export_call!(
-            self,
-            "verify",
-            ExportCall::Verify(scope.clone()),
-            ExportReply::Findings
-        )
+        answer("verify", self.call_verify(scope.clone()).await)
     }
 
     /// `sync.pull-changed`.
     pub async fn pull(&self, options: &sync::SyncOptions) -> anyhow::Result<sync::SyncReport> {
-        export_call!(
-            self,
-            "pull",
-            ExportCall::PullChanged(options.clone()),
-            ExportReply::Sync
-        )
+        answer("pull", self.call_pull_changed(options.clone()).await)
     }
 
     /// `sync.push-changed`.
     pub async fn push(&self, options: &sync::SyncOptions) -> anyhow::Result<sync::SyncReport> {
-        export_call!(
-            self,
-            "push",
-            ExportCall::PushChanged(options.clone()),
-            ExportReply::Sync
-        )
+        answer("push", self.call_push_changed(options.clone()).await)
     }
 
     /// `sync.gc`.
     pub async fn gc(&self, options: &sync::GcOptions) -> anyhow::Result<sync::GcReport> {
-        export_call!(self, "gc", ExportCall::Gc(options.clone()), ExportReply::Gc)
+        answer("gc", self.call_gc(options.clone()).await)
     }
 
     /// `sync.collect-orphans`.
@@ -356,22 +311,12 @@ impl Datastore {
         &self,
         options: &sync::OrphanOptions,
     ) -> anyhow::Result<sync::OrphanReport> {
-        export_call!(
-            self,
-            "gc",
-            ExportCall::CollectOrphans(options.clone()),
-            ExportReply::Orphans
-        )
+        answer("gc", self.call_collect_orphans(options.clone()).await)
     }
 
     /// `sync.status`.
     pub async fn status(&self, scope: &Scope) -> anyhow::Result<sync::StatusReport> {
-        export_call!(
-            self,
-            "status",
-            ExportCall::Status(scope.clone()),
-            ExportReply::Status
-        )
+        answer("status", self.call_status(scope.clone()).await)
     }
 
     /// `hydration.hydrate-scope`.
@@ -380,27 +325,18 @@ impl Datastore {
         models: &[ModelRef],
         options: hydration::HydrateOptions,
     ) -> anyhow::Result<hydration::HydrateReport> {
-        export_call!(
-            self,
+        answer(
             "hydrate",
-            ExportCall::HydrateScope {
-                models: models.to_vec(),
-                options
-            },
-            ExportReply::Hydrate
+            self.call_hydrate_scope(models.to_vec(), options).await,
         )
     }
 
     /// `hydration.hydrate-file`: makes one working-copy file (`data/T/ID/NAME`)
     /// present at its latest version, fetching only that file.
     pub async fn hydrate_file(&self, path: &str) -> anyhow::Result<hydration::HydrateReport> {
-        export_call!(
-            self,
+        answer(
             "hydrate-file",
-            ExportCall::HydrateFile {
-                path: path.to_owned()
-            },
-            ExportReply::Hydrate
+            self.call_hydrate_file(path.to_owned()).await,
         )
     }
 
@@ -410,14 +346,9 @@ impl Datastore {
             holder: self.holder.clone(),
             ttl_ms,
         };
-        let lease: Lease = export_call!(
-            self,
+        let lease: Lease = answer(
             "acquire lease",
-            ExportCall::Acquire {
-                scope: scope.clone(),
-                options
-            },
-            ExportReply::Lease
+            self.call_acquire(scope.clone(), options).await,
         )?;
         self.check_lease("locks.acquire", scope, ttl_ms, &lease)?;
         Ok(lease)
@@ -425,12 +356,7 @@ impl Datastore {
 
     /// `locks.renew`.
     pub async fn renew(&self, lease: &Lease) -> anyhow::Result<Lease> {
-        let renewed: Lease = export_call!(
-            self,
-            "renew lease",
-            ExportCall::Renew(lease.clone()),
-            ExportReply::Lease
-        )?;
+        let renewed: Lease = answer("renew lease", self.call_renew(lease.clone()).await)?;
         self.check_lease("locks.renew", &lease.scope, lease.ttl_ms, &renewed)?;
         if renewed.token != lease.token || renewed.generation != lease.generation {
             return Err(self.misbehaved(
@@ -496,62 +422,35 @@ impl Datastore {
 
     /// `locks.release`.
     pub async fn release(&self, lease: &Lease) -> anyhow::Result<()> {
-        export_call!(
-            self,
-            "release lease",
-            ExportCall::Release(lease.clone()),
-            ExportReply::Done
-        )
+        answer("release lease", self.call_release(lease.clone()).await)
     }
 
     /// `locks.inspect`.
     pub async fn inspect(&self, scope: &LockScope) -> anyhow::Result<Option<LockInfo>> {
-        export_call!(
-            self,
-            "inspect lock",
-            ExportCall::Inspect(scope.clone()),
-            ExportReply::LockInfo
-        )
+        answer("inspect lock", self.call_inspect(scope.clone()).await)
     }
 
     /// `locks.list`.
     pub async fn list_locks(&self) -> anyhow::Result<Vec<LockInfo>> {
-        export_call!(
-            self,
-            "list locks",
-            ExportCall::ListLocks,
-            ExportReply::Locks
-        )
+        answer("list locks", self.call_list().await)
     }
 
     /// `locks.force-release`.
     pub async fn force_release(&self, expected: &LockInfo) -> anyhow::Result<()> {
-        export_call!(
-            self,
+        answer(
             "force-release lock",
-            ExportCall::ForceRelease(expected.clone()),
-            ExportReply::Done
+            self.call_force_release(expected.clone()).await,
         )
     }
 
     /// `models.list-models`.
     pub async fn list_models(&self) -> anyhow::Result<Vec<ModelRef>> {
-        export_call!(
-            self,
-            "list models",
-            ExportCall::ListModels,
-            ExportReply::Models
-        )
+        answer("list models", self.call_list_models().await)
     }
 
     /// `models.list-files`.
     pub async fn list_files(&self, model: &ModelRef) -> anyhow::Result<Vec<models::FileEntry>> {
-        export_call!(
-            self,
-            "list",
-            ExportCall::ListFiles(model.clone()),
-            ExportReply::Files
-        )
+        answer("list", self.call_list_files(model.clone()).await)
     }
 
     /// `models.history`.
@@ -560,14 +459,9 @@ impl Datastore {
         model: &ModelRef,
         name: &str,
     ) -> anyhow::Result<Vec<models::FileVersion>> {
-        export_call!(
-            self,
+        answer(
             "history",
-            ExportCall::History {
-                model: model.clone(),
-                name: name.to_owned()
-            },
-            ExportReply::Versions
+            self.call_history(model.clone(), name.to_owned()).await,
         )
     }
 
@@ -580,17 +474,16 @@ impl Datastore {
         base: &Base,
         lease: &Lease,
     ) -> anyhow::Result<models::FileVersion> {
-        export_call!(
-            self,
+        answer(
             "put",
-            ExportCall::PutFile {
-                model: model.clone(),
-                name: name.to_owned(),
-                cache_path: cache_path.to_owned(),
-                base: base.clone(),
-                lease: lease.clone()
-            },
-            ExportReply::Version
+            self.call_put_file(
+                model.clone(),
+                name.to_owned(),
+                cache_path.to_owned(),
+                base.clone(),
+                lease.clone(),
+            )
+            .await,
         )
     }
 
@@ -602,16 +495,15 @@ impl Datastore {
         version: Option<&str>,
         cache_path: &str,
     ) -> anyhow::Result<models::FileVersion> {
-        export_call!(
-            self,
+        answer(
             "get",
-            ExportCall::GetFile {
-                model: model.clone(),
-                name: name.to_owned(),
-                version: version.map(str::to_owned),
-                cache_path: cache_path.to_owned()
-            },
-            ExportReply::Version
+            self.call_get_file(
+                model.clone(),
+                name.to_owned(),
+                version.map(str::to_owned),
+                cache_path.to_owned(),
+            )
+            .await,
         )
     }
 
@@ -623,17 +515,31 @@ impl Datastore {
         base: &Base,
         lease: &Lease,
     ) -> anyhow::Result<models::FileVersion> {
-        export_call!(
-            self,
+        answer(
             "rm",
-            ExportCall::RemoveFile {
-                model: model.clone(),
-                name: name.to_owned(),
-                base: base.clone(),
-                lease: lease.clone()
-            },
-            ExportReply::Version
+            self.call_remove_file(model.clone(), name.to_owned(), base.clone(), lease.clone())
+                .await,
         )
+    }
+}
+
+impl Exports for Datastore {
+    fn extension_name(&self) -> &str {
+        &self.metadata.name
+    }
+
+    /// Runs one call, in this process or in a worker.
+    async fn execute(&self, call: ExportCall) -> Result<ExportReply, RuntimeError> {
+        match &self.executor {
+            Executor::InProcess(loaded) => {
+                let mut instance = self
+                    .runtime
+                    .instantiate(loaded, self.grants.clone())
+                    .await?;
+                call.invoke(&mut instance).await
+            }
+            Executor::OutOfProcess(pool) => pool.execute(&self.runtime, call).await,
+        }
     }
 }
 

@@ -10,12 +10,23 @@
 //! 3. [`Runtime::instantiate`] creates a fresh store for one operation,
 //!    granting only what [`Grants`] lists.
 //! 4. [`ExtensionInstance`] calls the guest and classifies any failure.
+//!
+//! The guest's imports reach the [`capabilities`] of the operation; the
+//! crate knows nothing of where its caller runs (in process or in a worker)
+//! and depends only on the store ([`silt_store`]) and on beneath-root file
+//! access ([`silt_beneath`]).
+
+// Short paths for the crates below, as `silt` re-exports them.
+use silt_beneath as beneath;
+use silt_store as store;
 
 mod artifacts;
 pub mod bindings;
 pub mod call;
 mod call_clock;
+pub mod capabilities;
 mod catalog;
+pub mod config;
 mod engine;
 mod error;
 mod guest_output;
@@ -24,7 +35,7 @@ mod host_state;
 mod inspect;
 mod instance;
 mod limits;
-pub(crate) mod loader;
+mod loader;
 pub mod metadata;
 mod single_flight;
 
@@ -32,23 +43,24 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use artifacts::{ArtifactCache, CacheEntry, PruneReport, bundle_manifest_path};
-pub use call::{ExportCall, ExportReply};
+pub use call::{Answer, ExportCall, ExportReply, Exports};
 pub use call_clock::{CallBudget, CallClock, grace};
+pub use capabilities::Grants;
 pub use catalog::{
     COMPONENT_FILE, Catalog, CatalogError, ComponentRecord, Installed, Listed, MANIFEST_FILE,
     Manifest,
 };
+pub use config::{CacheConfig, RuntimeConfig};
 pub use engine::{EngineHandle, WASMTIME_VERSION};
 pub use error::RuntimeError;
-pub use guest_output::{MAX_LOG_LINES, loggable, report_dropped};
+pub use guest_output::{LogBudget, MAX_LOG_LINES, loggable, report_dropped};
 pub use guest_text::{MAX_GUEST_TEXT, guest_text, guest_text_limited, needs_escape};
-pub use host_state::{CACHE_GUEST_PATH, Grants, HostState};
+pub use host_state::{CACHE_GUEST_PATH, HostState};
 pub use inspect::{ComponentInfo, InvalidExtension, REQUIRED_EXPORTS, hex, sha256_hex};
 pub use instance::ExtensionInstance;
 pub use loader::{LoadedExtension, Origin};
 pub use metadata::Metadata;
 
-use crate::config::RuntimeConfig;
 use single_flight::SingleFlight;
 
 /// Loads and runs extensions. One per process; cheap to create (nothing is

@@ -3,7 +3,7 @@
 //!
 //! - [`bundle`]: what a worker runs (the cached artifact and its manifest),
 //!   built lazily by the first out-of-process execution;
-//! - [`pool`]: the host's side: starts workers through [`crate::sandbox`],
+//! - [`pool`]: the host's side: starts workers through [`silt_sandbox`],
 //!   sends them calls, serves their imports, reuses idle ones;
 //! - [`serve`]: the worker's side, `silt worker`;
 //! - [`protocol`]: the messages between them; [`host_link`] and
@@ -12,6 +12,10 @@
 //! The worker holds no store, no credentials and no network: every
 //! object-store, log and progress call of the guest is forwarded to the
 //! host, which runs it with the same code as in-process execution.
+
+// Short paths for the crates below.
+use silt_runtime::{self as runtime, capabilities, config};
+use silt_sandbox as sandbox;
 
 pub mod bundle;
 pub mod host_link;

@@ -103,8 +103,30 @@ pub(crate) fn compile_or_load(
     link(engine, &component, metadata, sha256, origin)
 }
 
+impl LoadedExtension {
+    /// The compiled component (to write its artifact again).
+    pub fn component(&self) -> &Component {
+        self.pre.instance_pre().component()
+    }
+
+    /// Links `component`, compiled elsewhere (a worker's bundle) for
+    /// `engine`, against the host's imports.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Instantiate`] when its imports cannot be linked.
+    pub fn from_component(
+        engine: &Arc<EngineHandle>,
+        component: &Component,
+        metadata: super::Metadata,
+        sha256: &str,
+        origin: Origin,
+    ) -> Result<Self, RuntimeError> {
+        link(engine, component, metadata, sha256, origin)
+    }
+}
+
 /// Links a compiled `component` against the host's imports.
-pub(crate) fn link(
+fn link(
     engine: &Arc<EngineHandle>,
     component: &Component,
     metadata: super::Metadata,

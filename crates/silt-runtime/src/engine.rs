@@ -217,7 +217,7 @@ impl Hasher for Sha256Hasher {
 mod tests {
     #[test]
     fn pinned_version_matches_the_workspace() {
-        let manifest = include_str!("../../../../Cargo.toml");
+        let manifest = include_str!("../../../Cargo.toml");
         let pin = format!("wasmtime = {{ version = \"={}\"", super::WASMTIME_VERSION);
         assert!(
             manifest.contains(&pin),

@@ -14,7 +14,7 @@
 //!
 //! A Rust guest writes it with a `#[link_section = "silt-extension"]` static
 //! (see `examples/hello-extension`); the section ends up inside the
-//! component's core module, where [`crate::runtime::inspect`] finds it.
+//! component's core module, where [`crate::inspect`] finds it.
 
 use super::bindings::{Description, Features};
 use serde::{Deserialize, Serialize};

@@ -1,26 +1,61 @@
-//! The `object-store` import: the guest's view of the store granted for
-//! this operation. Keys are validated here, at the boundary, before any
-//! backend sees them.
+//! The `object-store` import in this process: [`LocalStore`], the
+//! guest's view of the store granted for this operation. Keys are
+//! validated here, at the boundary, before any backend sees them.
 
 use std::sync::Arc;
 
-use crate::runtime::HostState;
-use crate::runtime::bindings::silt::datastore::object_store::{
-    DownloadItem, GetOutcome, Host, ListPage, Object, ObjectMeta, PutMode, StoreError, UploadItem,
+use super::Grants;
+use super::store_imports::{foreach_store_function, store_imports_by_inherent_methods};
+use crate::beneath::Beneath;
+use crate::bindings::silt::datastore::object_store::{
+    DownloadItem, GetOutcome, ListPage, Object, ObjectMeta, PutMode, StoreError, UploadItem,
 };
-use crate::runtime::bindings::silt::datastore::types::BackendFailure;
+use crate::bindings::silt::datastore::types::BackendFailure;
 use crate::store::{self, ObjectKey, ObjectStore};
-use crate::worker::host_link::forward_import;
-use crate::worker::protocol::{ImportCall, ImportReply};
 
-impl HostState {
+use super::progress::ProgressSink;
+
+/// The `object-store` interface on the granted store and cache directory.
+pub struct LocalStore {
+    pub(crate) store: Option<Arc<dyn ObjectStore>>,
+    pub(crate) cache: Option<Arc<Beneath>>,
+    pub(crate) progress: Option<Arc<dyn ProgressSink>>,
+    pub(crate) transfer_concurrency: usize,
+}
+
+impl LocalStore {
+    /// The store, cache directory (created if missing), progress sink and
+    /// transfer concurrency `grants` lend.
+    ///
+    /// # Errors
+    /// When the cache directory cannot be created or opened.
+    pub fn new(grants: &Grants) -> anyhow::Result<Self> {
+        let cache = match &grants.cache_dir {
+            Some(path) => Some(Arc::new(Beneath::create(path).map_err(|err| {
+                anyhow::anyhow!("cannot open the cache directory {}: {err}", path.display())
+            })?)),
+            None => None,
+        };
+        Ok(Self {
+            store: grants.store.clone(),
+            cache,
+            progress: grants.progress.clone(),
+            transfer_concurrency: grants
+                .transfer_concurrency
+                .unwrap_or(super::transfer::DEFAULT_CONCURRENCY)
+                .max(1),
+        })
+    }
+
     /// The granted store, or the error a guest gets when none was granted.
-    pub(crate) fn granted_store(&self) -> Result<Arc<dyn ObjectStore>, StoreError> {
-        self.grants.store.clone().ok_or_else(|| {
+    fn granted_store(&self) -> Result<Arc<dyn ObjectStore>, StoreError> {
+        self.store.clone().ok_or_else(|| {
             StoreError::NotSupported("no datastore is available to this call".to_owned())
         })
     }
 }
+
+foreach_store_function!(store_imports_by_inherent_methods[LocalStore]);
 
 /// Maps a host store error to the guest's view of it.
 pub(crate) fn to_guest_error(err: store::StoreError) -> StoreError {
@@ -74,22 +109,18 @@ pub(crate) fn to_host_mode(mode: PutMode) -> store::PutMode {
     }
 }
 
-impl Host for HostState {
-    async fn get(
-        &mut self,
+impl LocalStore {
+    /// `object-store.get`.
+    pub async fn get(
+        &self,
         key: String,
         if_none_match: Option<String>,
     ) -> Result<GetOutcome, StoreError> {
-        forward_import!(
-            self,
-            ImportCall::Get { key, if_none_match },
-            ImportReply::Get
-        );
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
         let if_none_match = if_none_match.map(store::Version);
-        match self
-            .in_store(store.get(&key, if_none_match.as_ref()))
+        match store
+            .get(&key, if_none_match.as_ref())
             .await
             .map_err(to_guest_error)?
         {
@@ -101,90 +132,68 @@ impl Host for HostState {
         }
     }
 
-    async fn head(&mut self, key: String) -> Result<ObjectMeta, StoreError> {
-        forward_import!(self, ImportCall::Head { key }, ImportReply::Head);
+    /// `object-store.head`.
+    pub async fn head(&self, key: String) -> Result<ObjectMeta, StoreError> {
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
-        self.in_store(store.head(&key))
+        store
+            .head(&key)
             .await
             .map(to_guest_meta)
             .map_err(to_guest_error)
     }
 
-    async fn put(
-        &mut self,
+    /// `object-store.put`.
+    pub async fn put(
+        &self,
         key: String,
         data: Vec<u8>,
         mode: PutMode,
     ) -> Result<String, StoreError> {
-        forward_import!(
-            self,
-            ImportCall::Put { key, data, mode },
-            ImportReply::Version
-        );
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
-        self.in_store(store.put(&key, data, to_host_mode(mode)))
+        store
+            .put(&key, data, to_host_mode(mode))
             .await
             .map(|version| version.0)
             .map_err(to_guest_error)
     }
 
-    async fn put_owned(
-        &mut self,
+    /// `object-store.put-owned`.
+    pub async fn put_owned(
+        &self,
         key: String,
         data: Vec<u8>,
         mode: PutMode,
         owner_token: String,
     ) -> Result<String, StoreError> {
-        forward_import!(
-            self,
-            ImportCall::PutOwned {
-                key,
-                data,
-                mode,
-                owner_token
-            },
-            ImportReply::Version
-        );
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
         let request = store::put_owned(&*store, &key, data, to_host_mode(mode), &owner_token);
-        self.in_store(request)
+        request
             .await
             .map(|version| version.0)
             .map_err(to_guest_error)
     }
 
-    async fn delete(&mut self, key: String, if_match: Option<String>) -> Result<(), StoreError> {
-        forward_import!(
-            self,
-            ImportCall::Delete { key, if_match },
-            ImportReply::Delete
-        );
+    /// `object-store.delete`.
+    pub async fn delete(&self, key: String, if_match: Option<String>) -> Result<(), StoreError> {
         let store = self.granted_store()?;
         let key = guest_key(&key)?;
         let if_match = if_match.map(store::Version);
-        self.in_store(store.delete(&key, if_match.as_ref()))
+        store
+            .delete(&key, if_match.as_ref())
             .await
             .map_err(to_guest_error)
     }
 
-    async fn list(
-        &mut self,
+    /// `object-store.list`.
+    pub async fn list(
+        &self,
         prefix: String,
         start_after: Option<String>,
         limit: u32,
     ) -> Result<ListPage, StoreError> {
-        forward_import!(
-            self,
-            ImportCall::List {
-                prefix,
-                start_after,
-                limit
-            },
-            ImportReply::List
-        );
         let store = self.granted_store()?;
         // A prefix may be empty or end in `/`, so it is checked by the key
         // rules applied to a probe key below it.
@@ -192,8 +201,8 @@ impl Host for HostState {
             guest_key(&format!("{prefix}x"))?;
         }
         let start_after = start_after.as_deref().map(guest_key).transpose()?;
-        let page = self
-            .in_store(store.list(&prefix, start_after.as_ref(), limit))
+        let page = store
+            .list(&prefix, start_after.as_ref(), limit)
             .await
             .map_err(to_guest_error)?;
         Ok(ListPage {
@@ -202,17 +211,13 @@ impl Host for HostState {
         })
     }
 
-    async fn download(&mut self, items: Vec<DownloadItem>) -> Vec<Result<ObjectMeta, StoreError>> {
-        forward_import!(self, ImportCall::Download(items), ImportReply::Download);
-        let transfer = super::transfer::Transfer::new(self);
-        self.in_store(super::transfer::download(transfer, items))
-            .await
+    /// `object-store.download`.
+    pub async fn download(&self, items: Vec<DownloadItem>) -> Vec<Result<ObjectMeta, StoreError>> {
+        super::transfer::download(super::transfer::Transfer::new(self), items).await
     }
 
-    async fn upload(&mut self, items: Vec<UploadItem>) -> Vec<Result<String, StoreError>> {
-        forward_import!(self, ImportCall::Upload(items), ImportReply::Upload);
-        let transfer = super::transfer::Transfer::new(self);
-        self.in_store(super::transfer::upload(transfer, items))
-            .await
+    /// `object-store.upload`.
+    pub async fn upload(&self, items: Vec<UploadItem>) -> Vec<Result<String, StoreError>> {
+        super::transfer::upload(super::transfer::Transfer::new(self), items).await
     }
 }

@@ -13,8 +13,9 @@ use super::bindings::exports::silt::datastore::{hydration, sync};
 use super::bindings::{DatastoreExtension, Description, ExtensionError};
 use super::engine::EPOCH_TICK;
 use super::error::RuntimeError;
-use super::host_state::{Grants, HostState};
+use super::host_state::HostState;
 use super::loader::LoadedExtension;
+use crate::capabilities::{Capabilities, Grants};
 
 /// A live instance for one operation. Drop it when the operation ends.
 pub struct ExtensionInstance {
@@ -30,29 +31,39 @@ impl ExtensionInstance {
     /// # Errors
     /// [`RuntimeError::Instantiate`] when the instance cannot be created.
     pub async fn new(loaded: Arc<LoadedExtension>, grants: Grants) -> Result<Self, RuntimeError> {
-        Self::with_host_link(loaded, grants, None).await
+        let capabilities = Capabilities::local(&loaded.metadata.name, &grants).map_err(|err| {
+            RuntimeError::Instantiate {
+                extension: loaded.metadata.name.clone(),
+                detail: format!("{err:#}"),
+            }
+        })?;
+        Self::with_capabilities(loaded, grants.cache_dir.as_deref(), capabilities).await
     }
 
-    /// Like [`Self::new`]; in a worker, `host_link` forwards the
-    /// object-store, log and progress imports to the host.
-    pub(crate) async fn with_host_link(
+    /// Instantiates `loaded` with `cache_dir` preopened at `/cache` and
+    /// every other import handed to `capabilities` (in a worker: ones that
+    /// forward to the host).
+    ///
+    /// # Errors
+    /// [`RuntimeError::Instantiate`] when the instance cannot be created.
+    pub async fn with_capabilities(
         loaded: Arc<LoadedExtension>,
-        grants: Grants,
-        host_link: Option<Arc<crate::worker::HostLink>>,
+        cache_dir: Option<&std::path::Path>,
+        capabilities: Capabilities,
     ) -> Result<Self, RuntimeError> {
         let engine = loaded.engine.clone();
         let instantiate_error = |detail: String| RuntimeError::Instantiate {
             extension: loaded.metadata.name.clone(),
             detail,
         };
-        let mut state = HostState::new(
+        let state = HostState::new(
             &loaded.metadata.name,
-            grants,
+            cache_dir,
+            capabilities,
             engine.memory_limit_bytes,
             engine.budget,
         )
         .map_err(|err| instantiate_error(format!("{err:#}")))?;
-        state.host_link = host_link;
         let mut store = Store::new(&engine.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(engine.deadline_ticks);

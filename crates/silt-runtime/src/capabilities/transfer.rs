@@ -17,10 +17,10 @@ use tokio::sync::Semaphore;
 
 use super::object_store::{guest_key, to_guest_error, to_guest_meta, to_host_mode};
 use crate::beneath::Beneath;
-use crate::runtime::bindings::silt::datastore::object_store::{
+use crate::bindings::silt::datastore::object_store::{
     DownloadItem, ObjectMeta, StoreError, UploadItem,
 };
-use crate::runtime::{HostState, hex};
+use crate::hex;
 use crate::store::{self, ObjectKey, ObjectStore, RetryPolicy};
 
 /// Default number of transfers in flight.
@@ -38,7 +38,7 @@ pub struct Transfer {
     store: Arc<dyn ObjectStore>,
     cache: Arc<Beneath>,
     limit: Arc<Semaphore>,
-    progress: Option<Arc<dyn crate::capabilities::progress::ProgressSink>>,
+    progress: Option<Arc<dyn super::ProgressSink>>,
 }
 
 impl Transfer {
@@ -51,7 +51,7 @@ impl Transfer {
         store: Arc<dyn ObjectStore>,
         cache: &std::path::Path,
         concurrency: usize,
-        progress: Option<Arc<dyn crate::capabilities::progress::ProgressSink>>,
+        progress: Option<Arc<dyn super::ProgressSink>>,
     ) -> Result<Self, StoreError> {
         let cache = Beneath::open(cache).map_err(|err| StoreError::InvalidPath(err.to_string()))?;
         Ok(Self {
@@ -63,21 +63,18 @@ impl Transfer {
     }
 
     /// Takes the granted store, cache directory and progress sink.
-    pub(crate) fn new(state: &HostState) -> Result<Self, StoreError> {
-        let store = state.granted_store()?;
-        let cache = state.cache_dir.clone().ok_or_else(|| {
+    pub(crate) fn new(local: &super::LocalStore) -> Result<Self, StoreError> {
+        let store = local.store.clone().ok_or_else(|| {
+            StoreError::NotSupported("no datastore is available to this call".to_owned())
+        })?;
+        let cache = local.cache.clone().ok_or_else(|| {
             StoreError::NotSupported("no cache directory is available to this call".to_owned())
         })?;
-        let concurrency = state
-            .grants
-            .transfer_concurrency
-            .unwrap_or(DEFAULT_CONCURRENCY)
-            .max(1);
         Ok(Self {
             store,
             cache,
-            limit: Arc::new(Semaphore::new(concurrency)),
-            progress: state.grants.progress.clone(),
+            limit: Arc::new(Semaphore::new(local.transfer_concurrency)),
+            progress: local.progress.clone(),
         })
     }
 }

@@ -1,10 +1,10 @@
-//! The `progress` import and the host's progress display behind it.
+//! The `progress` import: calls to a [`ProgressSink`], the host's
+//! progress display (or, in a worker, the link to the host).
 
 use std::sync::Mutex;
 
-use crate::runtime::HostState;
-use crate::runtime::bindings::silt::datastore::progress::Host;
-use crate::worker::protocol::Notification;
+use crate::HostState;
+use crate::bindings::silt::datastore::progress::Host;
 
 /// Where progress of extension work (and of bulk transfers) is shown.
 pub trait ProgressSink: Send + Sync {
@@ -42,32 +42,19 @@ impl ProgressSink for LogProgress {
 
 impl Host for HostState {
     async fn begin(&mut self, label: String, total_items: Option<u64>, total_bytes: Option<u64>) {
-        if let Some(link) = &self.host_link {
-            return link.notify(Notification::ProgressBegin {
-                label,
-                total_items,
-                total_bytes,
-            });
-        }
-        if let Some(sink) = &self.grants.progress {
+        if let Some(sink) = &self.capabilities.progress {
             sink.begin(&label, total_items, total_bytes);
         }
     }
 
     async fn advance(&mut self, items: u64, bytes: u64) {
-        if let Some(link) = &self.host_link {
-            return link.notify(Notification::ProgressAdvance { items, bytes });
-        }
-        if let Some(sink) = &self.grants.progress {
+        if let Some(sink) = &self.capabilities.progress {
             sink.advance(items, bytes);
         }
     }
 
     async fn finish(&mut self) {
-        if let Some(link) = &self.host_link {
-            return link.notify(Notification::ProgressFinish);
-        }
-        if let Some(sink) = &self.grants.progress {
+        if let Some(sink) = &self.capabilities.progress {
             sink.finish();
         }
     }

@@ -22,16 +22,14 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use crate::capabilities::{StoreCall, StoreReply};
 use crate::config::RuntimeConfig;
 use crate::runtime::RuntimeError;
 use crate::runtime::bindings::silt::datastore::log::Level;
-use crate::runtime::bindings::silt::datastore::object_store::{
-    DownloadItem, GetOutcome, ListPage, ObjectMeta, PutMode, StoreError, UploadItem,
-};
 use crate::runtime::call::{ExportCall, ExportReply};
 
 /// Bumped whenever a message changes; host and worker must agree.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Frames larger than this are refused: objects moved whole through
 /// `get`/`put` are small (bulk data never crosses the pipe), and a guest's
@@ -65,7 +63,7 @@ pub enum ToWorker {
     /// than an import answer).
     Call(Box<ExportCall>),
     /// The answer to the worker's last [`FromWorker::Import`].
-    Import(ImportReply),
+    Import(StoreReply),
 }
 
 /// Worker → host.
@@ -76,59 +74,11 @@ pub enum FromWorker {
     /// The worker cannot serve (bundle rejected, engine failed); it exits.
     Failed(String),
     /// The guest called an object-store import; answer with [`ToWorker::Import`].
-    Import(ImportCall),
+    Import(StoreCall),
     /// The guest logged or reported progress; no answer.
     Notify(Notification),
     /// The call finished.
     Done(Result<ExportReply, WireError>),
-}
-
-/// An object-store import call, forwarded to the host (which holds the store).
-#[allow(missing_docs)] // Each variant is the WIT function of the same name.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum ImportCall {
-    Get {
-        key: String,
-        if_none_match: Option<String>,
-    },
-    Head {
-        key: String,
-    },
-    Put {
-        key: String,
-        data: Vec<u8>,
-        mode: PutMode,
-    },
-    PutOwned {
-        key: String,
-        data: Vec<u8>,
-        mode: PutMode,
-        owner_token: String,
-    },
-    Delete {
-        key: String,
-        if_match: Option<String>,
-    },
-    List {
-        prefix: String,
-        start_after: Option<String>,
-        limit: u32,
-    },
-    Download(Vec<DownloadItem>),
-    Upload(Vec<UploadItem>),
-}
-
-/// The host's answer to an [`ImportCall`].
-#[allow(missing_docs)] // Named after the call they answer.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum ImportReply {
-    Get(Result<GetOutcome, StoreError>),
-    Head(Result<ObjectMeta, StoreError>),
-    Version(Result<String, StoreError>),
-    Delete(Result<(), StoreError>),
-    List(Result<ListPage, StoreError>),
-    Download(Vec<Result<ObjectMeta, StoreError>>),
-    Upload(Vec<Result<String, StoreError>>),
 }
 
 /// A `log` or `progress` import call: one-way.
@@ -371,7 +321,7 @@ mod tests {
     fn a_description_keeps_its_feature_flags_across_the_pipe() {
         use crate::runtime::bindings::{Description, Features};
         let features = Features::SCOPED_SYNC | Features::LAZY_HYDRATION | Features::GC;
-        let reply = FromWorker::Done(Ok(ExportReply::Description(Description {
+        let reply = FromWorker::Done(Ok(ExportReply::Describe(Description {
             name: "x".into(),
             version: "1.0.0".into(),
             features,
@@ -379,7 +329,7 @@ mod tests {
         let mut buffer = Vec::new();
         write_message(&mut buffer, &reply).unwrap();
         let read: FromWorker = read_message(&mut buffer.as_slice()).unwrap().unwrap();
-        let FromWorker::Done(Ok(ExportReply::Description(description))) = read else {
+        let FromWorker::Done(Ok(ExportReply::Describe(description))) = read else {
             panic!("{read:?}");
         };
         assert_eq!(description.features, features);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::bundle::open_in_worker;
 use super::host_link::HostLink;
 use super::protocol::{FromWorker, PROTOCOL_VERSION, ToWorker, WireError, WorkerStart};
-use crate::runtime::{ExtensionInstance, Grants};
+use crate::runtime::ExtensionInstance;
 
 /// Runs the worker on this process's stdin and stdout; returns its exit code.
 pub fn main() -> u8 {
@@ -62,10 +62,6 @@ pub fn main() -> u8 {
         }
     };
     link.send(&FromWorker::Ready);
-    let grants = Grants {
-        cache_dir: start.cache_dir.clone(),
-        ..Grants::default()
-    };
     while let Some(message) = link.receive::<ToWorker>() {
         let ToWorker::Call(call) = message else {
             link.send(&FromWorker::Failed(
@@ -74,10 +70,10 @@ pub fn main() -> u8 {
             return 1;
         };
         let outcome = runtime.block_on(async {
-            let mut instance = ExtensionInstance::with_host_link(
+            let mut instance = ExtensionInstance::with_capabilities(
                 loaded.clone(),
-                grants.clone(),
-                Some(link.clone()),
+                start.cache_dir.as_deref(),
+                link.capabilities(),
             )
             .await?;
             call.invoke(&mut instance).await

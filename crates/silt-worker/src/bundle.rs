@@ -88,14 +88,9 @@ impl Bundle {
         if !artifact.is_file() {
             // Evicted by another process since this one loaded it: this
             // process still holds the compiled component; write it again.
-            let serialized = loaded
-                .pre
-                .instance_pre()
-                .component()
-                .serialize()
-                .map_err(|err| {
-                    failed(format!("cannot serialize the compiled component: {err:#}"))
-                })?;
+            let serialized = loaded.component().serialize().map_err(|err| {
+                failed(format!("cannot serialize the compiled component: {err:#}"))
+            })?;
             runtime.cache().store(&key, &serialized).map_err(|err| {
                 failed(format!(
                     "cannot write {} ({err}); out-of-process execution needs a writable artifact cache (see [cache] dir in silt.toml)",
@@ -234,7 +229,7 @@ pub(crate) fn open_in_worker(
         took: started.elapsed(),
         artifact: artifact.to_owned(),
     };
-    crate::runtime::loader::link(
+    LoadedExtension::from_component(
         &engine,
         &component,
         manifest.extension,

@@ -19,12 +19,10 @@ use std::time::{Duration, Instant};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
 use super::bundle::Bundle;
-use super::imports;
+use super::imports::ServedImports;
 use super::protocol::{FromWorker, PROTOCOL_VERSION, ToWorker, WorkerStart, receive, send};
 use crate::config::RuntimeConfig;
-use crate::runtime::{
-    CallBudget, ExportCall, ExportReply, Grants, HostState, Runtime, RuntimeError,
-};
+use crate::runtime::{CallBudget, ExportCall, ExportReply, Grants, Runtime, RuntimeError};
 use crate::sandbox::{self, Bind, Launch, SandboxConfig};
 
 /// How long a new worker may take to load its bundle.
@@ -182,7 +180,7 @@ impl WorkerPool {
             cgroup,
             driver,
             container,
-        } = sandbox::prepare(&self.sandbox, &request, &self.extension)?;
+        } = sandbox::prepare(&self.sandbox, &request, &self.extension).map_err(from_sandbox)?;
         let view = |bind: &Bind| {
             if guest_paths {
                 bind.guest.clone()
@@ -308,7 +306,7 @@ impl Worker {
             deadline: Duration::from_millis(runtime.deadline_ms),
             store: Duration::from_millis(runtime.store_budget_ms),
         };
-        let mut state = HostState::new(extension, grants.clone(), 0, budget)
+        let imports = ServedImports::new(extension, grants)
             .map_err(|err| failed(format!("cannot prepare the host's side: {err:#}")))?;
         if send(&mut self.stdin, &ToWorker::Call(Box::new(call)))
             .await
@@ -332,9 +330,7 @@ impl Worker {
                 Err(_) => return Err(self.overran(extension, function, runtime).await),
                 Ok(Ok(Some(FromWorker::Import(import)))) => {
                     let serving = Instant::now();
-                    let reply =
-                        tokio::time::timeout(own + store_left, imports::serve(&mut state, import))
-                            .await;
+                    let reply = tokio::time::timeout(own + store_left, imports.serve(import)).await;
                     let spent = serving.elapsed();
                     let excluded = spent.min(store_left);
                     store_left -= excluded;
@@ -357,7 +353,7 @@ impl Worker {
                 }
                 Ok(Ok(Some(FromWorker::Notify(notification)))) => {
                     let serving = Instant::now();
-                    imports::notify(&mut state, notification).await;
+                    imports.notify(notification);
                     own = own.saturating_sub(serving.elapsed());
                 }
                 Ok(Ok(Some(FromWorker::Done(result)))) => {
@@ -472,5 +468,21 @@ async fn relay_log(
                 line.push(byte);
             }
         }
+    }
+}
+
+/// The runtime's error for a sandbox that could not start a worker.
+fn from_sandbox(err: sandbox::SandboxError) -> RuntimeError {
+    use sandbox::SandboxError;
+    match err {
+        SandboxError::Unavailable { extension, detail } => {
+            RuntimeError::SandboxUnavailable { extension, detail }
+        }
+        SandboxError::Worker { extension, detail } => RuntimeError::Worker { extension, detail },
+        // A failure newer than this mapping: the worker did not start.
+        other => RuntimeError::Worker {
+            extension: String::new(),
+            detail: other.to_string(),
+        },
     }
 }

@@ -136,20 +136,3 @@ fn stderr_suffix(stderr: &str) -> String {
         format!("\nits stderr ended with:\n{stderr}")
     }
 }
-
-impl From<crate::sandbox::SandboxError> for RuntimeError {
-    fn from(err: crate::sandbox::SandboxError) -> Self {
-        use crate::sandbox::SandboxError;
-        match err {
-            SandboxError::Unavailable { extension, detail } => {
-                Self::SandboxUnavailable { extension, detail }
-            }
-            SandboxError::Worker { extension, detail } => Self::Worker { extension, detail },
-            // A failure newer than this mapping: the worker did not start.
-            other => Self::Worker {
-                extension: String::new(),
-                detail: other.to_string(),
-            },
-        }
-    }
-}

@@ -1,0 +1,198 @@
+//! One call into an extension's exports as a value: what the host asks
+//! ([`ExportCall`]) and what the guest answered ([`ExportReply`]).
+//!
+//! In-process execution invokes a call on an [`ExtensionInstance`];
+//! out-of-process execution sends the same value to a worker, which invokes
+//! it there. Both go through [`ExportCall::invoke`], so the two paths cannot
+//! drift apart.
+//!
+//! Every export is declared once, in [`foreach_export!`]: the call and
+//! reply enums, the function names, the invocation and the typed calls of
+//! [`Exports`] are all expanded from that one table, so adding a function
+//! to the contract means adding one line here.
+
+use serde::{Deserialize, Serialize};
+
+use super::bindings::exports::silt::datastore::{hydration, locks, models, sync};
+use super::bindings::silt::datastore::types::{Base, Lease, LockInfo, LockScope, ModelRef, Scope};
+use super::bindings::{Description, ExtensionError};
+use super::error::RuntimeError;
+use super::instance::ExtensionInstance;
+
+/// The extension's own answer to a call: its value or its typed error.
+pub type Answer<T> = Result<T, ExtensionError>;
+
+/// The exports of `silt:datastore`, one line each:
+///
+/// `Variant "interface.function" interface-accessor.method { fields } -> reply [arguments];`
+///
+/// `method` is the bindings' `call_*` method and also the name of the typed
+/// call in [`Exports`]; `arguments` are the fields as the bindings take them.
+macro_rules! foreach_export {
+    ($m:ident) => {
+        $m! {
+            Describe "capabilities.describe" silt_datastore_capabilities.call_describe {}
+                -> Description [];
+            Setup "sync.setup" silt_datastore_sync.call_setup { options: sync::SetupOptions }
+                -> Answer<sync::SetupReport> [options];
+            Verify "sync.verify" silt_datastore_sync.call_verify { scope: Scope }
+                -> Answer<Vec<sync::Finding>> [&scope];
+            PullChanged "sync.pull-changed" silt_datastore_sync.call_pull_changed
+                { options: sync::SyncOptions } -> Answer<sync::SyncReport> [&options];
+            PushChanged "sync.push-changed" silt_datastore_sync.call_push_changed
+                { options: sync::SyncOptions } -> Answer<sync::SyncReport> [&options];
+            Status "sync.status" silt_datastore_sync.call_status { scope: Scope }
+                -> Answer<sync::StatusReport> [&scope];
+            Gc "sync.gc" silt_datastore_sync.call_gc { options: sync::GcOptions }
+                -> Answer<sync::GcReport> [&options];
+            CollectOrphans "sync.collect-orphans" silt_datastore_sync.call_collect_orphans
+                { options: sync::OrphanOptions } -> Answer<sync::OrphanReport> [&options];
+            HydrateScope "hydration.hydrate-scope" silt_datastore_hydration.call_hydrate_scope
+                { models: Vec<ModelRef>, options: hydration::HydrateOptions }
+                -> Answer<hydration::HydrateReport> [&models, options];
+            HydrateFile "hydration.hydrate-file" silt_datastore_hydration.call_hydrate_file
+                { path: String } -> Answer<hydration::HydrateReport> [&path];
+            Acquire "locks.acquire" silt_datastore_locks.call_acquire
+                { scope: LockScope, options: locks::AcquireOptions } -> Answer<Lease>
+                [&scope, &options];
+            Renew "locks.renew" silt_datastore_locks.call_renew { lease: Lease }
+                -> Answer<Lease> [&lease];
+            Release "locks.release" silt_datastore_locks.call_release { lease: Lease }
+                -> Answer<()> [&lease];
+            Inspect "locks.inspect" silt_datastore_locks.call_inspect { scope: LockScope }
+                -> Answer<Option<LockInfo>> [&scope];
+            ListLocks "locks.list" silt_datastore_locks.call_list {}
+                -> Answer<Vec<LockInfo>> [];
+            ForceRelease "locks.force-release" silt_datastore_locks.call_force_release
+                { expected: LockInfo } -> Answer<()> [&expected];
+            ListModels "models.list-models" silt_datastore_models.call_list_models {}
+                -> Answer<Vec<ModelRef>> [];
+            ListFiles "models.list-files" silt_datastore_models.call_list_files
+                { model: ModelRef } -> Answer<Vec<models::FileEntry>> [&model];
+            History "models.history" silt_datastore_models.call_history
+                { model: ModelRef, name: String } -> Answer<Vec<models::FileVersion>>
+                [&model, &name];
+            PutFile "models.put-file" silt_datastore_models.call_put_file
+                { model: ModelRef, name: String, cache_path: String, base: Base, lease: Lease }
+                -> Answer<models::FileVersion> [&model, &name, &cache_path, &base, &lease];
+            GetFile "models.get-file" silt_datastore_models.call_get_file
+                { model: ModelRef, name: String, version: Option<String>, cache_path: String }
+                -> Answer<models::FileVersion>
+                [&model, &name, version.as_deref(), &cache_path];
+            RemoveFile "models.remove-file" silt_datastore_models.call_remove_file
+                { model: ModelRef, name: String, base: Base, lease: Lease }
+                -> Answer<models::FileVersion> [&model, &name, &base, &lease];
+        }
+    };
+}
+
+/// Expands [`foreach_export!`] into the enums, [`ExportCall::invoke`] and
+/// [`Exports`].
+macro_rules! declare_exports {
+    ($(
+        $variant:ident $function:literal $interface:ident . $method:ident
+            { $($field:ident : $type:ty),* } -> $reply:ty [ $($argument:expr),* ];
+    )*) => {
+        /// A call of one export of `silt:datastore`, with its arguments.
+        #[allow(missing_docs)] // Each variant is the WIT function of its name.
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        pub enum ExportCall {
+            $($variant { $($field: $type),* },)*
+        }
+
+        /// What the guest returned: one variant per export, as its call.
+        #[allow(missing_docs)] // Each variant answers the call of its name.
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        pub enum ExportReply {
+            $($variant($reply),)*
+        }
+
+        impl ExportCall {
+            /// The WIT function this calls, e.g. `sync.pull-changed`.
+            pub fn function(&self) -> &'static str {
+                match self {
+                    $(Self::$variant { .. } => $function,)*
+                }
+            }
+
+            /// Makes this call on `instance`.
+            ///
+            /// # Errors
+            /// When the guest traps, exceeds a limit or its deadline.
+            pub async fn invoke(
+                self,
+                instance: &mut ExtensionInstance,
+            ) -> Result<ExportReply, RuntimeError> {
+                let f = self.function();
+                Ok(match self {
+                    $(Self::$variant { $($field),* } => ExportReply::$variant(
+                        instance
+                            .call(f, async |bindings, store| {
+                                bindings.$interface().$method(store, $($argument),*).await
+                            })
+                            .await?,
+                    ),)*
+                })
+            }
+        }
+
+        impl ExportReply {
+            /// The WIT function this answers, for "expected X, got Y" errors.
+            pub fn function(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => $function,)*
+                }
+            }
+        }
+
+        /// Typed calls of every export over any way of executing an
+        /// [`ExportCall`] (in process, in a worker): implement
+        /// [`Exports::execute`] and get one method per export.
+        pub trait Exports: Sync {
+            /// The extension the calls go to (for errors).
+            fn extension_name(&self) -> &str;
+
+            /// Runs one call.
+            ///
+            /// # Errors
+            /// When the guest traps, exceeds a limit, or its worker fails.
+            fn execute(
+                &self,
+                call: ExportCall,
+            ) -> impl Future<Output = Result<ExportReply, RuntimeError>> + Send;
+
+            $(
+                #[doc = concat!("`", $function, "`.")]
+                ///
+                /// # Errors
+                /// As [`Exports::execute`], and when the answer is of
+                /// another export (a bug in a worker protocol).
+                fn $method(
+                    &self,
+                    $($field: $type),*
+                ) -> impl Future<Output = Result<$reply, RuntimeError>> + Send {
+                    async move {
+                        match self.execute(ExportCall::$variant { $($field),* }).await? {
+                            ExportReply::$variant(answer) => Ok(answer),
+                            other => Err(mismatched(self.extension_name(), $function, &other)),
+                        }
+                    }
+                }
+            )*
+        }
+    };
+}
+
+foreach_export!(declare_exports);
+
+/// The error for an answer to another export than the one called.
+fn mismatched(extension: &str, function: &'static str, reply: &ExportReply) -> RuntimeError {
+    RuntimeError::Host {
+        extension: extension.to_owned(),
+        function,
+        detail: format!(
+            "answered with the reply of `{}` (a bug in silt's worker protocol)",
+            reply.function()
+        ),
+    }
+}

@@ -1,0 +1,66 @@
+//! The host's side of forwarded imports: a worker's object-store, log and
+//! progress calls run here, through the very implementations in-process
+//! guests use ([`Capabilities::local`]).
+
+use crate::capabilities::{Capabilities, Grants, StoreCall, StoreReply};
+use crate::runtime::LogBudget;
+
+use super::protocol::Notification;
+
+/// What one call's forwarded imports run on in the host.
+pub(crate) struct ServedImports {
+    capabilities: Capabilities,
+    /// The host's own count of the worker's log lines: a worker whose guest
+    /// escaped could ignore its budget; the host's log cannot be flooded.
+    log_budget: LogBudget,
+}
+
+impl ServedImports {
+    /// The host's capabilities for `extension`, as `grants` lend them.
+    ///
+    /// # Errors
+    /// When the cache directory cannot be opened.
+    pub(crate) fn new(extension: &str, grants: &Grants) -> anyhow::Result<Self> {
+        Ok(Self {
+            capabilities: Capabilities::local(extension, grants)?,
+            log_budget: LogBudget::default(),
+        })
+    }
+
+    /// Runs one forwarded object-store call.
+    pub(crate) async fn serve(&self, call: StoreCall) -> StoreReply {
+        self.capabilities.store.serve(call).await
+    }
+
+    /// Runs one forwarded log or progress call.
+    pub(crate) fn notify(&self, notification: Notification) {
+        let progress = self.capabilities.progress.as_deref();
+        match notification {
+            Notification::Log { level, message } => {
+                if self.log_budget.take() {
+                    self.capabilities.log.log(level, message);
+                }
+            }
+            Notification::LogsDropped { count } => self.capabilities.log.dropped(count),
+            Notification::ProgressBegin {
+                label,
+                total_items,
+                total_bytes,
+            } => {
+                if let Some(sink) = progress {
+                    sink.begin(&label, total_items, total_bytes);
+                }
+            }
+            Notification::ProgressAdvance { items, bytes } => {
+                if let Some(sink) = progress {
+                    sink.advance(items, bytes);
+                }
+            }
+            Notification::ProgressFinish => {
+                if let Some(sink) = progress {
+                    sink.finish();
+                }
+            }
+        }
+    }
+}
