@@ -12,9 +12,11 @@
 //!
 //! Why not cap-std's `Dir`: it keeps paths beneath the root but follows
 //! links that stay inside, so a planted `data/t/m/x -> ../../../.silt/…`
-//! could still alias one host path onto another. `openat2` needs Linux 5.6;
-//! the host is Linux-only already (its sandbox needs namespaces, Landlock
-//! and seccomp).
+//! could still alias one host path onto another. `openat2` needs Linux 5.6.
+//! Elsewhere (macOS) the same guarantee comes from walking the path one
+//! component at a time, each opened with `O_NOFOLLOW` relative to the one
+//! before: a link anywhere fails the open, and `..` never gets that far
+//! (only downward relative paths are accepted).
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -24,12 +26,7 @@ use std::os::unix::ffi::OsStringExt as _;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
-
-/// How every path beneath a root is resolved.
-const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
-    .union(ResolveFlags::NO_SYMLINKS)
-    .union(ResolveFlags::NO_MAGICLINKS);
+use rustix::fs::{AtFlags, Mode, OFlags};
 
 /// Mode of the files and directories the host creates (before the umask).
 const FILE_MODE: u32 = 0o644;
@@ -185,11 +182,24 @@ impl Beneath {
     /// # Errors
     /// When the file system cannot make one.
     pub fn anonymous_file(&self) -> io::Result<File> {
-        Ok(File::from(self.openat(
-            Path::new("."),
-            OFlags::RDWR | OFlags::TMPFILE,
-            0o600,
-        )?))
+        #[cfg(target_os = "linux")]
+        {
+            Ok(File::from(self.openat(
+                Path::new("."),
+                OFlags::RDWR | OFlags::TMPFILE,
+                0o600,
+            )?))
+        }
+        // No O_TMPFILE: a fresh name, created exclusively and removed at
+        // once, so it is unnamed for as long as anyone could use it.
+        #[cfg(not(target_os = "linux"))]
+        {
+            let name = self.temp_beside(Path::new("anonymous"))?;
+            let file = self.openat(&name, OFlags::RDWR | OFlags::CREATE | OFlags::EXCL, 0o600)?;
+            rustix::fs::unlinkat(&self.fd, &name, AtFlags::empty())
+                .map_err(|errno| self.annotate(errno.into(), &name))?;
+            Ok(File::from(file))
+        }
     }
 
     /// Reads the whole file `relative`, refusing one larger than `limit`
@@ -359,16 +369,15 @@ impl Beneath {
         Ok(())
     }
 
-    /// `openat2` beneath the root; the last component is never followed
-    /// either (`O_NOFOLLOW`), which `RESOLVE_NO_SYMLINKS` already implies.
+    /// Opens `relative` beneath the root without following any link (see
+    /// [`open_beneath`]).
     fn openat(&self, relative: &Path, flags: OFlags, mode: u32) -> io::Result<OwnedFd> {
         let relative = checked(relative)?;
-        rustix::fs::openat2(
+        open_beneath(
             self.fd.as_fd(),
             relative,
             flags | OFlags::CLOEXEC | OFlags::NOFOLLOW,
             Mode::from_raw_mode(mode),
-            RESOLVE,
         )
         .map_err(|errno| {
             // A link at the end of a path opened as a directory fails with
@@ -404,6 +413,54 @@ fn kind_of(file_type: rustix::fs::FileType) -> EntryKind {
 
 /// Refuses absolute paths and `..`: every path here is relative and goes
 /// down only (the kernel would refuse an escape too; this says so first).
+/// `openat2` beneath `root` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+/// RESOLVE_NO_MAGICLINKS`; the last component is never followed either
+/// (`O_NOFOLLOW` in `flags`), which `RESOLVE_NO_SYMLINKS` already implies.
+#[cfg(target_os = "linux")]
+fn open_beneath(
+    root: std::os::fd::BorrowedFd<'_>,
+    relative: &Path,
+    flags: OFlags,
+    mode: Mode,
+) -> rustix::io::Result<OwnedFd> {
+    use rustix::fs::ResolveFlags;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    rustix::fs::openat2(root, relative, flags, mode, resolve)
+}
+
+/// Without `openat2`: one `openat` per component, each directory opened
+/// with `O_DIRECTORY | O_NOFOLLOW` relative to the one before and the last
+/// with `flags` (which hold `O_NOFOLLOW`). A link at any component fails
+/// with `ELOOP` (or `ENOTDIR`), and [`checked`] let no `..` or absolute
+/// path through, so nothing outside `root` or through a link is reached.
+#[cfg(not(target_os = "linux"))]
+fn open_beneath(
+    root: std::os::fd::BorrowedFd<'_>,
+    relative: &Path,
+    flags: OFlags,
+    mode: Mode,
+) -> rustix::io::Result<OwnedFd> {
+    let names: Vec<&std::ffi::OsStr> = relative
+        .components()
+        .filter_map(|component| match component {
+            Component::Normal(name) => Some(name),
+            _ => None,
+        })
+        .collect();
+    let Some((last, parents)) = names.split_last() else {
+        // Only `.` components: the root itself.
+        return rustix::fs::openat(root, ".", flags, mode);
+    };
+    let walk = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut dir: Option<OwnedFd> = None;
+    for name in parents {
+        let at = dir.as_ref().map_or(root, |fd| fd.as_fd());
+        dir = Some(rustix::fs::openat(at, *name, walk, Mode::empty())?);
+    }
+    let at = dir.as_ref().map_or(root, |fd| fd.as_fd());
+    rustix::fs::openat(at, *last, flags, mode)
+}
+
 fn checked(relative: &Path) -> io::Result<&Path> {
     let fine = relative
         .components()

@@ -296,21 +296,35 @@ pub fn oci_config(
                 "memory": {"limit": request.memory_limit_bytes, "swap": request.memory_limit_bytes},
                 "pids": {"limit": request.pids_limit}
             },
-            "seccomp": {
-                "defaultAction": "SCMP_ACT_ALLOW",
-                "syscalls": [
-                    {
-                        "names": super::seccomp_filter::DENIED.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
-                        "action": "SCMP_ACT_ERRNO",
-                        "errnoRet": libc::EPERM
-                    },
-                    {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS}
-                ]
-            },
+            "seccomp": seccomp_profile(),
             "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware"],
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
     }))
+}
+
+/// runc's seccomp section: the native driver's denylist, and `clone3`
+/// refused with `ENOSYS` (its flags cannot be filtered; callers fall back
+/// to `clone`, which is).
+#[cfg(target_os = "linux")]
+fn seccomp_profile() -> serde_json::Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [
+            {
+                "names": super::seccomp_filter::DENIED.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+                "action": "SCMP_ACT_ERRNO",
+                "errnoRet": libc::EPERM
+            },
+            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS}
+        ]
+    })
+}
+
+/// runc runs on Linux only; elsewhere the section is never used.
+#[cfg(not(target_os = "linux"))]
+fn seccomp_profile() -> serde_json::Value {
+    serde_json::Value::Null
 }
 
 #[cfg(test)]

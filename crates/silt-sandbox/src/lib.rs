@@ -15,6 +15,7 @@
 //! command to spawn, stepping down (`auto`) or refusing (`strict`) where
 //! this machine lacks a layer ([`support`]).
 
+#[cfg(target_os = "linux")]
 pub mod capabilities;
 pub mod cgroup;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod container;
 mod error;
 pub mod native_init;
 pub mod probe;
+#[cfg(target_os = "linux")]
 pub mod seccomp_filter;
 pub mod support;
 
@@ -35,6 +37,7 @@ pub use config::{
 };
 pub use error::SandboxError;
 pub use native_init::Bind;
+#[cfg(target_os = "linux")]
 use native_init::{INIT_ARG, InitSpec};
 pub use support::Support;
 
@@ -129,7 +132,10 @@ pub fn prepare(
             Driver::Process => return Ok(plain(&binary, request, true)),
             Driver::Container => container::prepare(&config.container, &binary, request),
             Driver::Native => match &support.namespaces {
+                #[cfg(target_os = "linux")]
                 Ok(()) => native(&binary, request, support, strict),
+                #[cfg(not(target_os = "linux"))]
+                Ok(()) => Err("native driver: needs Linux".to_owned()),
                 Err(why) => Err(format!("native driver: {why}")),
             },
         };
@@ -183,6 +189,7 @@ fn plain(binary: &std::path::Path, request: &Request, limits: bool) -> Launch {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn native(
     binary: &std::path::Path,
     request: &Request,
@@ -258,6 +265,7 @@ fn base_command(binary: &std::path::Path) -> tokio::process::Command {
 
 /// Has the child killed when the thread that spawned it exits (the host's
 /// runtime threads live as long as the host).
+#[cfg(target_os = "linux")]
 fn die_with_parent(command: &mut tokio::process::Command) {
     // SAFETY: one async-signal-safe system call between fork and exec.
     unsafe {
@@ -267,6 +275,12 @@ fn die_with_parent(command: &mut tokio::process::Command) {
         });
     }
 }
+
+/// No parent-death signal outside Linux: the worker still ends when the
+/// host closes its stdin or drops it (`kill_on_drop`), but not when the
+/// host is killed with SIGKILL.
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut tokio::process::Command) {}
 
 /// Warns once per process about each missing layer.
 fn warn_once(message: &str) {

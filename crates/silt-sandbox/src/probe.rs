@@ -63,6 +63,14 @@ pub fn main(args: &[OsString]) -> u8 {
     0
 }
 
+/// The effective capability set (Linux only; `null` elsewhere).
+fn capabilities() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    return super::capabilities::effective().ok();
+    #[cfg(not(target_os = "linux"))]
+    return None;
+}
+
 fn id() -> serde_json::Value {
     let mut name = [0u8; 256];
     // SAFETY: a buffer of the given length, and plain queries.
@@ -76,7 +84,7 @@ fn id() -> serde_json::Value {
     json!({
         "uid": uid,
         "gid": gid,
-        "capabilities": super::capabilities::effective().ok(),
+        "capabilities": capabilities(),
         "pid": std::process::id(),
         "hostname": hostname,
         "environment": std::env::vars_os().count(),

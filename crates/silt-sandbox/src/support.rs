@@ -79,6 +79,7 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
 /// Forks a child that tries to create the namespaces a worker needs.
 /// Asking the kernel is the only reliable test: sysctls, AppArmor and
 /// container runtimes each can forbid it.
+#[cfg(target_os = "linux")]
 fn probe_namespaces() -> Result<(), String> {
     let flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
@@ -115,6 +116,22 @@ fn probe_namespaces() -> Result<(), String> {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
+fn probe_namespaces() -> Result<(), String> {
+    Err("Linux namespaces do not exist on this system".to_owned())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn landlock_abi() -> Option<u32> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+fn seccomp_available() -> bool {
+    false
+}
+
+#[cfg(target_os = "linux")]
 fn landlock_abi() -> Option<u32> {
     const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
     // SAFETY: the documented version query: no ruleset, size 0.
@@ -129,6 +146,7 @@ fn landlock_abi() -> Option<u32> {
     (abi > 0).then_some(abi as u32)
 }
 
+#[cfg(target_os = "linux")]
 fn seccomp_available() -> bool {
     // SAFETY: a query with no pointers.
     unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 }

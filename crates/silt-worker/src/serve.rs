@@ -17,7 +17,10 @@ pub fn main() -> u8 {
     // Die with the host (or the sandbox's init, or the container runtime)
     // even when it cannot close our stdin.
     // SAFETY: a plain prctl.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)
+    };
     let link = Arc::new(HostLink::new(
         Box::new(std::io::stdin()),
         Box::new(std::io::stdout()),

@@ -554,3 +554,306 @@ pub fn delete_dropped(model: &ModelRef, dropped: &[(String, Entry)]) -> (u64, u6
     }
     deleted
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::silt::datastore::types::Holder;
+
+    const SHA_A: &str = "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589";
+    const SHA_B: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const SHA_C: &str = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+
+    fn model() -> ModelRef {
+        ModelRef {
+            model_type: "vision/detector".to_owned(),
+            model_id: "m-42".to_owned(),
+        }
+    }
+
+    fn written(version: &str, sha256: &str, writer: &str) -> Entry {
+        Entry {
+            version: version.to_owned(),
+            size: 4,
+            sha256: sha256.to_owned(),
+            generation: 3,
+            writer: writer.to_owned(),
+            committed_at: 1_767_225_600_000,
+            deleted: false,
+        }
+    }
+
+    fn removed(version: &str, writer: &str) -> Entry {
+        Entry {
+            size: 0,
+            sha256: String::new(),
+            deleted: true,
+            ..written(version, "", writer)
+        }
+    }
+
+    fn slice(files: Vec<(&str, Vec<Entry>)>) -> Partition {
+        let mut slice = Partition::empty(DATA_AREA, &model());
+        for (name, versions) in files {
+            slice.files.insert(name.to_owned(), versions);
+        }
+        slice
+    }
+
+    fn put(name: &str, sha256: &str, base: Base) -> Change {
+        Change::Put {
+            name: name.to_owned(),
+            version: format!("new-{name}"),
+            size: 4,
+            sha256: sha256.to_owned(),
+            base,
+        }
+    }
+
+    fn remove(name: &str, base: Base) -> Change {
+        Change::Remove {
+            name: name.to_owned(),
+            version: format!("gone-{name}"),
+            base,
+        }
+    }
+
+    fn lease(scope: LockScope) -> Lease {
+        Lease {
+            scope,
+            token: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".to_owned(),
+            generation: 5,
+            version: "lock-v1".to_owned(),
+            acquired_at: 1_000,
+            renewed_at: 2_000,
+            ttl_ms: 30_000,
+            holder: Holder {
+                name: "ana@build-1".to_owned(),
+                host: "build-1".to_owned(),
+                pid: 4242,
+            },
+        }
+    }
+
+    /// What a conflict says, in a form that compares.
+    fn summary(found: &[Conflict]) -> Vec<(&str, Option<&str>, Option<&str>, &str, bool)> {
+        found
+            .iter()
+            .map(|conflict| {
+                assert!(layout::same_model(&conflict.model, &model()));
+                (
+                    conflict.name.as_str(),
+                    conflict.base.as_deref(),
+                    conflict.latest.as_deref(),
+                    conflict.latest_writer.as_str(),
+                    conflict.latest_deleted,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_base_holds_against_the_latest_version_tombstones_included() {
+        let live = written("v1", SHA_A, "ana@build-1");
+        let gone = removed("v2", "bo@build-2");
+
+        assert!(Base::Any.holds(None));
+        assert!(Base::Any.holds(Some(&live)));
+        assert!(Base::Any.holds(Some(&gone)));
+
+        assert!(Base::Absent.holds(None));
+        assert!(Base::Absent.holds(Some(&gone)));
+        assert!(!Base::Absent.holds(Some(&live)));
+
+        assert!(Base::Version("v1".to_owned()).holds(Some(&live)));
+        assert!(!Base::Version("v1".to_owned()).holds(Some(&gone)));
+        // A tombstone is a version too: an edit made after the removal holds.
+        assert!(Base::Version("v2".to_owned()).holds(Some(&gone)));
+        assert!(!Base::Version("v1".to_owned()).holds(None));
+        // Versions compare exactly.
+        assert!(!Base::Version("V1".to_owned()).holds(Some(&live)));
+        assert!(!Base::Version(String::new()).holds(Some(&live)));
+    }
+
+    #[test]
+    fn wit_bases_convert_case_for_case() {
+        assert_eq!(Base::from(WitBase::Any), Base::Any);
+        assert_eq!(Base::from(WitBase::Absent), Base::Absent);
+        assert_eq!(
+            Base::from(WitBase::Version("v7".to_owned())),
+            Base::Version("v7".to_owned())
+        );
+    }
+
+    #[test]
+    fn conflicts_name_each_refused_change_in_order_with_what_the_store_has() {
+        let latest = slice(vec![
+            (
+                "a.bin",
+                vec![
+                    written("a1", SHA_A, "ana@build-1"),
+                    written("a2", SHA_B, "bo@build-2"),
+                ],
+            ),
+            (
+                "b.bin",
+                vec![
+                    written("b1", SHA_A, "ana@build-1"),
+                    removed("b2", "cy@build-3"),
+                ],
+            ),
+            ("c.bin", vec![written("c1", SHA_A, "ana@build-1")]),
+        ]);
+        let changes = [
+            put("a.bin", SHA_C, Base::Version("a1".to_owned())),
+            // A trim has no base: never a conflict.
+            Change::Trim {
+                keep: 1,
+                version: "trim-1".to_owned(),
+            },
+            remove("b.bin", Base::Version("b1".to_owned())),
+            put("c.bin", SHA_C, Base::Version("c1".to_owned())),
+            put("new.bin", SHA_C, Base::Version("x9".to_owned())),
+            put("c.bin", SHA_C, Base::Absent),
+            put("b.bin", SHA_C, Base::Absent),
+            put("new.bin", SHA_C, Base::Absent),
+            put("a.bin", SHA_C, Base::Any),
+        ];
+        let found = conflicts(&model(), &latest, &changes);
+        assert_eq!(
+            summary(&found),
+            vec![
+                ("a.bin", Some("a1"), Some("a2"), "bo@build-2", false),
+                ("b.bin", Some("b1"), Some("b2"), "cy@build-3", true),
+                ("new.bin", Some("x9"), None, "", false),
+                ("c.bin", None, Some("c1"), "ana@build-1", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_put_of_the_latest_content_is_no_conflict_whatever_its_base() {
+        let latest = slice(vec![
+            (
+                "a.bin",
+                vec![
+                    written("a1", SHA_A, "ana@build-1"),
+                    written("a2", SHA_B, "bo@build-2"),
+                ],
+            ),
+            (
+                "gone.bin",
+                vec![
+                    written("g1", SHA_A, "ana@build-1"),
+                    removed("g2", "bo@build-2"),
+                ],
+            ),
+        ]);
+        // The latest content again: a commit whose answer was lost, retried.
+        let same = [
+            put("a.bin", SHA_B, Base::Absent),
+            put("a.bin", SHA_B, Base::Version("a1".to_owned())),
+        ];
+        assert!(conflicts(&model(), &latest, &same).is_empty());
+
+        let different = [
+            // The content of an older version is not the latest content.
+            put("a.bin", SHA_A, Base::Absent),
+            // Nor is the content the name had before it was removed,
+            put("gone.bin", SHA_A, Base::Version("g1".to_owned())),
+            // nor a tombstone's empty hash.
+            put("gone.bin", "", Base::Version("g1".to_owned())),
+            // The rule is for puts: a removal's base always counts.
+            remove("a.bin", Base::Version("a1".to_owned())),
+        ];
+        assert_eq!(
+            summary(&conflicts(&model(), &latest, &different)),
+            vec![
+                ("a.bin", None, Some("a2"), "bo@build-2", false),
+                ("gone.bin", Some("g1"), Some("g2"), "bo@build-2", true),
+                ("gone.bin", Some("g1"), Some("g2"), "bo@build-2", true),
+                ("a.bin", Some("a1"), Some("a2"), "bo@build-2", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn check_bases_refuses_with_every_conflict_or_accepts_when_all_hold() {
+        let latest = slice(vec![("a.bin", vec![written("a2", SHA_B, "bo@build-2")])]);
+        let changes = [
+            put("a.bin", SHA_A, Base::Absent),
+            put("b.bin", SHA_A, Base::Absent),
+            remove("a.bin", Base::Version("a1".to_owned())),
+        ];
+        match check_bases(&model(), &latest, &changes) {
+            Err(Error::Conflict(found)) => assert_eq!(
+                summary(&found),
+                vec![
+                    ("a.bin", None, Some("a2"), "bo@build-2", false),
+                    ("a.bin", Some("a1"), Some("a2"), "bo@build-2", false),
+                ]
+            ),
+            other => panic!("expected conflict, got {other:?}"),
+        }
+
+        let holding = [
+            remove("a.bin", Base::Version("a2".to_owned())),
+            put("b.bin", SHA_A, Base::Absent),
+        ];
+        assert!(check_bases(&model(), &latest, &holding).is_ok());
+        assert!(check_bases(&model(), &latest, &[]).is_ok());
+    }
+
+    #[test]
+    fn the_commit_token_is_the_first_changes_version_and_needs_a_change() {
+        let changes = [
+            Change::Trim {
+                keep: 3,
+                version: "trim-1".to_owned(),
+            },
+            remove("a.bin", Base::Any),
+            put("b.bin", SHA_A, Base::Any),
+        ];
+        assert_eq!(commit_token(&changes).unwrap(), "trim-1");
+        assert_eq!(commit_token(&changes[1..]).unwrap(), "gone-a.bin");
+        assert_eq!(commit_token(&changes[2..]).unwrap(), "new-b.bin");
+        match commit_token(&[]) {
+            Err(Error::InvalidInput(message)) => {
+                assert_eq!(message, "a commit needs at least one change");
+            }
+            other => panic!("expected invalid-input, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_a_lease_on_the_same_model_covers_it() {
+        assert!(covers(&lease(LockScope::Model(model())), &model()).is_ok());
+        let refused = [
+            LockScope::Model(ModelRef {
+                model_type: "vision/detector".to_owned(),
+                model_id: "m-43".to_owned(),
+            }),
+            LockScope::Model(ModelRef {
+                model_type: "vision/detectors".to_owned(),
+                model_id: "m-42".to_owned(),
+            }),
+            // The same label `vision/detector/m-42`, but another model.
+            LockScope::Model(ModelRef {
+                model_type: "vision".to_owned(),
+                model_id: "detector/m-42".to_owned(),
+            }),
+            // A wider lease excludes writers; it does not make its holder one.
+            LockScope::Namespace,
+            LockScope::Global,
+        ];
+        for scope in refused {
+            match covers(&lease(scope), &model()) {
+                Err(Error::InvalidInput(message)) => assert_eq!(
+                    message,
+                    "writing model vision/detector/m-42 needs that model's lease"
+                ),
+                other => panic!("expected invalid-input, got {other:?}"),
+            }
+        }
+    }
+}

@@ -330,3 +330,223 @@ pub fn in_cache(relative: &str) -> String {
 pub fn is_transfer_temp(file_name: &str) -> bool {
     file_name.starts_with('.') && file_name.contains(".silt-tmp.")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(model_type: &str, model_id: &str) -> ModelRef {
+        ModelRef {
+            model_type: model_type.to_owned(),
+            model_id: model_id.to_owned(),
+        }
+    }
+
+    /// The message of an `invalid-input` refusal; panics on anything else.
+    fn refusal(what: &str, result: Result<(), Error>) -> String {
+        match result {
+            Err(Error::InvalidInput(message)) => message,
+            other => panic!("{what:?}: expected invalid-input, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn keys_and_paths_put_area_type_id_name_and_version_where_the_layout_says() {
+        let detector = model("vision/detector", "m-42");
+        assert_eq!(model_label(&detector), "vision/detector/m-42");
+        assert_eq!(
+            object_key(DATA_AREA, &detector, "eval/report.json", "v7"),
+            "data/vision/detector/m-42/eval/report.json/v7"
+        );
+        assert_eq!(
+            object_key("runs", &detector, "w.bin", "v7"),
+            "runs/vision/detector/m-42/w.bin/v7"
+        );
+        assert_eq!(working_dir(&detector), "data/vision/detector/m-42");
+        assert_eq!(
+            working_path(&detector, "eval/report.json"),
+            "data/vision/detector/m-42/eval/report.json"
+        );
+        assert_eq!(
+            sidecar_path("runs", &detector),
+            ".silt/index/runs/vision/detector/m-42.json"
+        );
+        assert_eq!(summary_path(DATA_AREA), ".silt/index/data.versions.json");
+        assert_eq!(
+            in_cache(&working_path(&detector, "w.bin")),
+            "/cache/data/vision/detector/m-42/w.bin"
+        );
+        // Names are used as they are: no escaping of spaces or non-ASCII.
+        let odd = model("vision/détecteur", "m 42");
+        assert_eq!(
+            working_path(&odd, "ü ☃.bin"),
+            "data/vision/détecteur/m 42/ü ☃.bin"
+        );
+    }
+
+    #[test]
+    fn lock_keys_name_the_scope_and_refuse_global_and_malformed_models() {
+        assert_eq!(
+            lock_key(&LockScope::Model(model("vision/detector", "m-42"))).unwrap(),
+            "_locks/model/vision/detector/m-42.json"
+        );
+        assert_eq!(lock_key(&LockScope::Namespace).unwrap(), NAMESPACE_LOCK_KEY);
+        // A lock, but not a model lock: listing the model locks never finds it.
+        assert!(NAMESPACE_LOCK_KEY.starts_with(LOCKS_PREFIX));
+        assert!(!NAMESPACE_LOCK_KEY.starts_with(MODEL_LOCKS_PREFIX));
+        assert!(MODEL_LOCKS_PREFIX.starts_with(LOCKS_PREFIX));
+
+        match lock_key(&LockScope::Global) {
+            Err(Error::NotSupported(_)) => {}
+            other => panic!("expected not-supported, got {other:?}"),
+        }
+        // A model that could climb out of `_locks/model/` gets no key.
+        for bad in [
+            model("..", "m-42"),
+            model("vision", ".."),
+            model("a", "b/c"),
+        ] {
+            match lock_key(&LockScope::Model(bad)) {
+                Err(Error::InvalidInput(_)) => {}
+                other => panic!("expected invalid-input, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_model_has_a_type_of_one_or_more_segments_and_an_id_of_one() {
+        let accepted = [
+            ("vision/detector", "m-42"),
+            ("a", "b"),
+            ("vision/détecteur/ü", "m 42 ☃"),
+            ("a", "..."),
+            // `.silt` is reserved at the start of a type only.
+            ("x/.silt", "m-42"),
+        ];
+        for (model_type, model_id) in accepted {
+            assert!(
+                check_model(&model(model_type, model_id)).is_ok(),
+                "{model_type}/{model_id}"
+            );
+        }
+
+        let refused = [
+            ("", "m-42"),
+            ("/vision", "m-42"),
+            ("vision/", "m-42"),
+            ("vision//detector", "m-42"),
+            ("vision/.", "m-42"),
+            ("vision/..", "m-42"),
+            ("vision\\detector", "m-42"),
+            ("vision\u{0}", "m-42"),
+            ("vision/detector", ""),
+            ("vision/detector", "."),
+            ("vision/detector", ".."),
+            ("vision/detector", "m\n42"),
+            ("vision/detector", "m\u{7f}"),
+            ("vision/detector", "x/y"),
+            ("vision/detector", "/"),
+            (".silt", "m-42"),
+            (".silt/index", "m-42"),
+        ];
+        for (model_type, model_id) in refused {
+            refusal(
+                &format!("{model_type}/{model_id}"),
+                check_model(&model(model_type, model_id)),
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_model_is_named_with_the_rule_it_breaks() {
+        assert_eq!(
+            refusal("..", check_model(&model("vision/../secrets", "m-42"))),
+            "model type `vision/../secrets/m-42`: segments must be non-empty, printable, without `\\`, and not `.` or `..`"
+        );
+        assert_eq!(
+            refusal("id", check_model(&model("vision", ".."))),
+            "model id `vision/..`: segments must be non-empty, printable, without `\\`, and not `.` or `..`"
+        );
+        assert_eq!(
+            refusal("slash", check_model(&model("vision", "detector/m-42"))),
+            "model `vision/detector/m-42`: the id (after the last `/`) must be one segment"
+        );
+        assert_eq!(
+            refusal("state", check_model(&model(".silt/index", "m-42"))),
+            "model `.silt/index/m-42`: `.silt` is reserved"
+        );
+    }
+
+    #[test]
+    fn a_file_name_is_a_relative_path_of_printable_segments_and_no_download_temp() {
+        let accepted = [
+            "weights.bin",
+            "weights/final.bin",
+            "a b/ü ☃.txt",
+            ".hidden",
+            "...",
+            // Not the temporary shape: no trailing dot, or no leading one.
+            ".silt-tmp",
+            "w.bin.silt-tmp.1.2",
+        ];
+        for name in accepted {
+            assert!(check_name(name).is_ok(), "{name}");
+        }
+
+        let refused = [
+            "",
+            "/etc/passwd",
+            "dir/",
+            "a//b",
+            ".",
+            "./a",
+            "a/./b",
+            "..",
+            "../outside",
+            "a/..",
+            "a\\b",
+            "tab\there",
+            "nul\u{0}",
+            ".w.bin.silt-tmp.42.1",
+            "dir/.x.silt-tmp.1.2",
+            // A directory of that shape too: the scan skips it whole.
+            ".d.silt-tmp.1/file",
+        ];
+        for name in refused {
+            refusal(name, check_name(name));
+        }
+
+        assert_eq!(
+            refusal("..", check_name("../outside")),
+            "file name `../outside`: segments must be non-empty, printable, without `\\`, and not `.` or `..`"
+        );
+        assert_eq!(
+            refusal("temp", check_name("dir/.x.silt-tmp.1.2")),
+            "file name `dir/.x.silt-tmp.1.2`: `.x.silt-tmp.1.2` is shaped like silt's temporary download files (`.<name>.silt-tmp.<n>`); choose another name"
+        );
+    }
+
+    #[test]
+    fn a_transfer_temp_has_a_leading_dot_and_the_marker() {
+        assert!(is_transfer_temp(".weights.bin.silt-tmp.3f9a"));
+        assert!(is_transfer_temp(".weights.bin.silt-tmp.4242.7"));
+        assert!(is_transfer_temp(".a.silt-tmp.b.silt-tmp.17.0"));
+        assert!(!is_transfer_temp("weights.bin.silt-tmp.4242.7"));
+        assert!(!is_transfer_temp(".weights.bin"));
+        assert!(!is_transfer_temp(".weights.bin.silt-tmp"));
+        assert!(!is_transfer_temp(".weights.bin.SILT-TMP.1"));
+        assert!(!is_transfer_temp(""));
+    }
+
+    #[test]
+    fn same_model_compares_type_and_id_not_the_label() {
+        let detector = model("vision/detector", "m-42");
+        let split_elsewhere = model("vision", "detector/m-42");
+        // The label alone cannot tell these apart (check_model refuses the second).
+        assert_eq!(model_label(&detector), model_label(&split_elsewhere));
+        assert!(!same_model(&detector, &split_elsewhere));
+        assert!(same_model(&detector, &model("vision/detector", "m-42")));
+        assert!(!same_model(&detector, &model("vision/detector", "M-42")));
+        assert!(!same_model(&detector, &model("vision/detectors", "m-42")));
+    }
+}

@@ -596,3 +596,253 @@ pub fn force_release(expected: &LockInfo) -> Result<(), Error> {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "_locks/model/vision/detector/m-42.json";
+    const TOKEN: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+    fn model() -> ModelRef {
+        ModelRef {
+            model_type: "vision/detector".to_owned(),
+            model_id: "m-42".to_owned(),
+        }
+    }
+
+    fn body(scope: ScopeBody) -> LockBody {
+        LockBody {
+            scope,
+            holder: HolderBody {
+                name: "ana@build-1".to_owned(),
+                host: "build-1".to_owned(),
+                pid: 4242,
+            },
+            token: TOKEN.to_owned(),
+            generation: 7,
+            acquired_at: 1_000,
+            renewed_at: 2_000,
+            ttl_ms: 30_000,
+            nonce: "a55a".to_owned(),
+        }
+    }
+
+    /// `(type, id)` of a model scope; panics on any other.
+    fn model_of(scope: &LockScope) -> (&str, &str) {
+        match scope {
+            LockScope::Model(model) => (model.model_type.as_str(), model.model_id.as_str()),
+            other => panic!("expected a model scope, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lock_body_round_trips_through_its_encoding() {
+        let mut original = body(ScopeBody::Model {
+            model_type: "vision/détecteur".to_owned(),
+            model_id: "m-42 \"β\"".to_owned(),
+        });
+        // Every integer at its maximum: JSON must carry them exactly.
+        original.generation = u64::MAX;
+        original.acquired_at = u64::MAX - 1;
+        original.renewed_at = u64::MAX;
+        original.ttl_ms = u32::MAX;
+        original.holder.pid = u32::MAX;
+
+        let bytes = original.to_bytes();
+        let parsed = LockBody::parse(KEY, &bytes).unwrap();
+        assert_eq!(parsed.scope, original.scope);
+        assert_eq!(parsed.holder, original.holder);
+        assert_eq!(
+            (
+                parsed.token.as_str(),
+                parsed.generation,
+                parsed.acquired_at,
+                parsed.renewed_at,
+                parsed.ttl_ms,
+                parsed.nonce.as_str(),
+            ),
+            (TOKEN, u64::MAX, u64::MAX - 1, u64::MAX, u32::MAX, "a55a"),
+        );
+        assert_eq!(parsed.to_bytes(), bytes);
+    }
+
+    #[test]
+    fn the_stored_scope_is_tagged_by_kind_with_the_model_fields_as_named() {
+        // Every writer of a lock, whatever its SDK version, reads this form.
+        assert_eq!(
+            serde_json::to_string(&ScopeBody::Namespace).unwrap(),
+            r#"{"kind":"namespace"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&ScopeBody::from_wit(&LockScope::Model(model()))).unwrap(),
+            r#"{"kind":"model","model_type":"vision/detector","model_id":"m-42"}"#
+        );
+        let stored: ScopeBody = serde_json::from_str(
+            r#"{"model_id":"m-42","kind":"model","model_type":"vision/detector"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            stored,
+            ScopeBody::Model {
+                model_type: "vision/detector".to_owned(),
+                model_id: "m-42".to_owned(),
+            }
+        );
+        // Global is never stored, so it is no kind; nor is a capitalised one.
+        assert!(serde_json::from_str::<ScopeBody>(r#"{"kind":"global"}"#).is_err());
+        assert!(serde_json::from_str::<ScopeBody>(r#"{"kind":"Namespace"}"#).is_err());
+        assert!(serde_json::from_str::<ScopeBody>(r#"{"kind":"model"}"#).is_err());
+    }
+
+    #[test]
+    fn global_is_stored_as_the_namespace_and_the_rest_converts_back_unchanged() {
+        assert_eq!(
+            ScopeBody::from_wit(&LockScope::Global),
+            ScopeBody::Namespace
+        );
+        assert_eq!(
+            ScopeBody::from_wit(&LockScope::Namespace),
+            ScopeBody::Namespace
+        );
+        assert!(matches!(
+            ScopeBody::Namespace.to_wit(),
+            LockScope::Namespace
+        ));
+        let back = ScopeBody::from_wit(&LockScope::Model(model())).to_wit();
+        assert_eq!(model_of(&back), ("vision/detector", "m-42"));
+
+        let holder = Holder {
+            name: "ana@build-1".to_owned(),
+            host: "build-1".to_owned(),
+            pid: u32::MAX,
+        };
+        let back = HolderBody::from_wit(&holder).to_wit();
+        assert_eq!(
+            (back.name.as_str(), back.host.as_str(), back.pid),
+            ("ana@build-1", "build-1", u32::MAX)
+        );
+    }
+
+    #[test]
+    fn parsing_refuses_a_malformed_lock_as_corrupt_saying_how_to_clear_it() {
+        let whole = body(ScopeBody::Namespace).to_bytes();
+        let truncated = &whole[..whole.len() / 2];
+        let mut without_nonce: serde_json::Value = serde_json::from_slice(&whole).unwrap();
+        without_nonce.as_object_mut().unwrap().remove("nonce");
+        let without_nonce = serde_json::to_vec(&without_nonce).unwrap();
+
+        let malformed: [&[u8]; 6] = [
+            b"",
+            b"null",
+            b"{\"scope\": 7}",
+            br#"{"scope":{"kind":"global"}}"#,
+            truncated,
+            without_nonce.as_slice(),
+        ];
+        for data in malformed {
+            match LockBody::parse(KEY, data) {
+                Err(Error::Corrupt(found)) => {
+                    assert_eq!(found.object, KEY);
+                    assert!(
+                        found
+                            .detail
+                            .ends_with("; remove it with `silt datastore lock release --force`"),
+                        "{}",
+                        found.detail
+                    );
+                }
+                other => panic!(
+                    "expected corrupt for {:?}, got {other:?}",
+                    String::from_utf8_lossy(data)
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn a_lock_is_stale_only_once_its_ttl_has_fully_passed() {
+        // Renewed at 2 000 ms for 30 000 ms.
+        let lock = body(ScopeBody::Namespace);
+        // A clock behind the writer's sees it live, not stale.
+        assert!(!lock.stale(0));
+        assert!(!lock.stale(2_000));
+        assert!(!lock.stale(32_000));
+        assert!(lock.stale(32_001));
+        assert!(lock.stale(u64::MAX));
+
+        // Near the end of time the deadline saturates instead of wrapping
+        // round to a small number (which would make a live lock stale).
+        let mut late = body(ScopeBody::Namespace);
+        late.renewed_at = u64::MAX - 1;
+        late.ttl_ms = u32::MAX;
+        assert!(!late.stale(u64::MAX));
+    }
+
+    #[test]
+    fn info_and_lease_carry_the_body_with_the_given_store_version() {
+        let lock = body(ScopeBody::from_wit(&LockScope::Model(model())));
+
+        let info = lock.info("store-v9", 32_000);
+        assert_eq!(model_of(&info.scope), ("vision/detector", "m-42"));
+        assert_eq!(
+            (
+                info.holder.name.as_str(),
+                info.holder.host.as_str(),
+                info.holder.pid,
+            ),
+            ("ana@build-1", "build-1", 4242),
+        );
+        assert_eq!(
+            (
+                info.generation,
+                info.acquired_at,
+                info.renewed_at,
+                info.ttl_ms,
+                info.stale,
+                info.version.as_str(),
+            ),
+            (7, 1_000, 2_000, 30_000, false, "store-v9"),
+        );
+        assert!(lock.info("store-v9", 32_001).stale);
+
+        let lease = lock.lease("store-v10".to_owned());
+        assert_eq!(model_of(&lease.scope), ("vision/detector", "m-42"));
+        assert_eq!(
+            (
+                lease.token.as_str(),
+                lease.generation,
+                lease.version.as_str(),
+                lease.acquired_at,
+                lease.renewed_at,
+                lease.ttl_ms,
+            ),
+            (TOKEN, 7, "store-v10", 1_000, 2_000, 30_000),
+        );
+        assert_eq!(
+            (lease.holder.name.as_str(), lease.holder.pid),
+            ("ana@build-1", 4242)
+        );
+        // A namespace lock hands out a namespace lease, never a global one.
+        assert!(matches!(
+            body(ScopeBody::Namespace).lease("v".to_owned()).scope,
+            LockScope::Namespace
+        ));
+    }
+
+    #[test]
+    fn the_ttl_must_be_at_least_100_ms() {
+        assert!(check_ttl(100).is_ok());
+        assert!(check_ttl(30_000).is_ok());
+        assert!(check_ttl(u32::MAX).is_ok());
+        for ttl in [0, 1, 99] {
+            match check_ttl(ttl) {
+                Err(Error::InvalidInput(message)) => assert_eq!(
+                    message,
+                    format!("lease TTL {ttl} ms is too short (at least 100 ms)")
+                ),
+                other => panic!("expected invalid-input for {ttl}, got {other:?}"),
+            }
+        }
+    }
+}

@@ -389,3 +389,288 @@ pub fn read_object(
         Conditional::Missing => crate::Fresh::Missing,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "_index/data/vision/detector/m-42.json";
+    const SHA_A: &str = "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589";
+    const SHA_B: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn model() -> ModelRef {
+        ModelRef {
+            model_type: "vision/detector".to_owned(),
+            model_id: "m-42".to_owned(),
+        }
+    }
+
+    fn put(version: &str, sha256: &str) -> Entry {
+        Entry {
+            version: version.to_owned(),
+            size: 4,
+            sha256: sha256.to_owned(),
+            generation: 3,
+            writer: "ana@build-1".to_owned(),
+            committed_at: 1_767_225_600_000,
+            deleted: false,
+        }
+    }
+
+    fn tombstone(version: &str) -> Entry {
+        Entry {
+            size: 0,
+            sha256: String::new(),
+            deleted: true,
+            ..put(version, "")
+        }
+    }
+
+    /// The error of a parse that must fail, as `corrupt`.
+    fn corrupt(data: &[u8], model: &ModelRef) -> (String, String) {
+        match Partition::parse(KEY, data, layout::DATA_AREA, model) {
+            Err(Error::Corrupt(found)) => (found.object, found.detail),
+            other => panic!("expected corrupt, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_partition_round_trips_through_its_encoding() {
+        let mut slice = Partition::empty(layout::DATA_AREA, &model());
+        slice.fence = u64::MAX;
+        slice.fence_token = "0f1e2d3c4b5a69788796a5b4c3d2e1f0".to_owned();
+        slice.seq = 7;
+        slice.last_commit = "1767225600000-9f2c4e1a7b3d5c60".to_owned();
+        // JSON numbers must carry the whole u64 range, and names any
+        // printable text (quotes and non-ASCII included), unchanged.
+        let extreme = Entry {
+            size: u64::MAX,
+            generation: u64::MAX,
+            committed_at: u64::MAX,
+            ..put("v1", SHA_A)
+        };
+        slice.files.insert(
+            "eval/Überblick \"☃\".json".to_owned(),
+            vec![extreme, tombstone("v2")],
+        );
+        slice
+            .files
+            .insert("weights.bin".to_owned(), vec![put("v3", SHA_B)]);
+
+        let bytes = slice.to_bytes();
+        let parsed = Partition::parse(KEY, &bytes, layout::DATA_AREA, &model()).unwrap();
+
+        assert_eq!(parsed.layout, crate::meta::LAYOUT_VERSION);
+        assert_eq!(parsed.area, "data");
+        assert_eq!(parsed.model_type, "vision/detector");
+        assert_eq!(parsed.model_id, "m-42");
+        assert_eq!(parsed.fence, u64::MAX);
+        assert_eq!(parsed.fence_token, slice.fence_token);
+        assert_eq!(parsed.seq, 7);
+        assert_eq!(parsed.last_commit, slice.last_commit);
+        assert_eq!(parsed.files, slice.files);
+        // Encoding is deterministic: what was read writes back byte for byte.
+        assert_eq!(parsed.to_bytes(), bytes);
+    }
+
+    #[test]
+    fn the_encoding_leaves_out_an_empty_last_commit_and_a_false_deleted_flag() {
+        let slice = Partition::empty("runs", &model());
+        assert_eq!(
+            String::from_utf8(slice.to_bytes()).unwrap(),
+            format!(
+                r#"{{"layout":{},"area":"runs","model_type":"vision/detector","model_id":"m-42","fence":0,"fence_token":"","seq":0,"files":{{}}}}"#,
+                crate::meta::LAYOUT_VERSION
+            ),
+        );
+        assert_eq!(
+            serde_json::to_string(&put("v1", SHA_A)).unwrap(),
+            format!(
+                r#"{{"version":"v1","size":4,"sha256":"{SHA_A}","generation":3,"writer":"ana@build-1","committed_at":1767225600000}}"#
+            ),
+        );
+        assert_eq!(
+            serde_json::to_string(&tombstone("v2")).unwrap(),
+            r#"{"version":"v2","size":0,"sha256":"","generation":3,"writer":"ana@build-1","committed_at":1767225600000,"deleted":true}"#,
+        );
+        // And what was left out reads back as its default.
+        let written = format!(
+            r#"{{"layout":1,"area":"data","model_type":"vision/detector","model_id":"m-42","fence":2,"fence_token":"t","seq":1,"files":{{"w.bin":[{{"version":"v1","size":4,"sha256":"{SHA_A}","generation":3,"writer":"ana@build-1","committed_at":1767225600000}}]}}}}"#
+        );
+        let parsed =
+            Partition::parse(KEY, written.as_bytes(), layout::DATA_AREA, &model()).unwrap();
+        assert_eq!(parsed.last_commit, "");
+        assert_eq!(parsed.files["w.bin"], vec![put("v1", SHA_A)]);
+    }
+
+    #[test]
+    fn parsing_refuses_a_slice_of_another_model_or_area_as_corrupt_naming_the_key() {
+        let other = ModelRef {
+            model_type: "vision/detector".to_owned(),
+            model_id: "m-43".to_owned(),
+        };
+        let (object, detail) = corrupt(
+            &Partition::empty(layout::DATA_AREA, &other).to_bytes(),
+            &model(),
+        );
+        assert_eq!(object, KEY);
+        assert_eq!(
+            detail,
+            "describes data/vision/detector/m-43 instead of data/vision/detector/m-42"
+        );
+
+        let (_, detail) = corrupt(&Partition::empty("runs", &model()).to_bytes(), &model());
+        assert_eq!(
+            detail,
+            "describes runs/vision/detector/m-42 instead of data/vision/detector/m-42"
+        );
+
+        // Type and id are compared apart, not as the label `type/id`, which
+        // these two share.
+        let split_elsewhere = ModelRef {
+            model_type: "vision".to_owned(),
+            model_id: "detector/m-42".to_owned(),
+        };
+        corrupt(
+            &Partition::empty(layout::DATA_AREA, &split_elsewhere).to_bytes(),
+            &model(),
+        );
+    }
+
+    #[test]
+    fn parsing_refuses_malformed_bytes_and_a_name_without_versions() {
+        let whole = Partition::empty(layout::DATA_AREA, &model()).to_bytes();
+        let truncated = &whole[..whole.len() - 1];
+        let malformed: [&[u8]; 5] = [b"", b"null", b"{}", b"\xff\xfe", truncated];
+        for data in malformed {
+            let (object, _) = corrupt(data, &model());
+            assert_eq!(object, KEY);
+        }
+
+        let mut hollow = Partition::empty(layout::DATA_AREA, &model());
+        hollow
+            .files
+            .insert("w.bin".to_owned(), vec![put("v1", SHA_A)]);
+        hollow.files.insert("gone.bin".to_owned(), Vec::new());
+        let (object, detail) = corrupt(&hollow.to_bytes(), &model());
+        assert_eq!(object, KEY);
+        assert_eq!(detail, "a name with no versions");
+    }
+
+    #[test]
+    fn pushing_a_version_keeps_the_newest_retain_and_returns_the_dropped_oldest_first() {
+        let mut slice = Partition::empty(layout::DATA_AREA, &model());
+        assert!(slice.push_version("w.bin", put("v1", SHA_A), 2).is_empty());
+        assert!(slice.push_version("w.bin", put("v2", SHA_B), 2).is_empty());
+        assert_eq!(
+            slice.push_version("w.bin", put("v3", SHA_A), 2),
+            vec![put("v1", SHA_A)]
+        );
+        // A retention lowered since the last commit drops the whole excess at once.
+        assert_eq!(
+            slice.push_version("w.bin", tombstone("v4"), 1),
+            vec![put("v2", SHA_B), put("v3", SHA_A)]
+        );
+        assert_eq!(slice.files["w.bin"], vec![tombstone("v4")]);
+
+        // A retention of 0 keeps 1: the latest version is never dropped.
+        assert!(slice.push_version("n.txt", put("n1", SHA_A), 0).is_empty());
+        assert_eq!(
+            slice.push_version("n.txt", put("n2", SHA_B), 0),
+            vec![put("n1", SHA_A)]
+        );
+        assert_eq!(slice.files["n.txt"], vec![put("n2", SHA_B)]);
+        // Other names are untouched by either.
+        assert_eq!(slice.files.len(), 2);
+    }
+
+    #[test]
+    fn latest_live_and_version_with_sha256_tell_tombstones_from_content() {
+        let mut slice = Partition::empty(layout::DATA_AREA, &model());
+        slice.files.insert(
+            "w.bin".to_owned(),
+            vec![
+                put("v1", SHA_A),
+                put("v2", SHA_B),
+                put("v3", SHA_A),
+                tombstone("v4"),
+            ],
+        );
+        assert_eq!(slice.latest("w.bin"), Some(&tombstone("v4")));
+        assert_eq!(slice.live("w.bin"), None);
+        // The newest version with that content, removed name or not.
+        let version = |sha256: &str| {
+            slice
+                .version_with_sha256("w.bin", sha256)
+                .map(|entry| entry.version.clone())
+        };
+        assert_eq!(version(SHA_A).as_deref(), Some("v3"));
+        assert_eq!(version(SHA_B).as_deref(), Some("v2"));
+        // A tombstone's empty hash is not content.
+        assert_eq!(version(""), None);
+
+        // Names are matched exactly.
+        slice
+            .files
+            .insert("a/b.txt".to_owned(), vec![put("w1", SHA_A)]);
+        assert_eq!(slice.live("a/b.txt"), Some(&put("w1", SHA_A)));
+        assert_eq!(slice.live("A/b.txt"), None);
+        assert_eq!(slice.latest("a/b"), None);
+        assert_eq!(slice.version_with_sha256("missing", SHA_A), None);
+    }
+
+    #[test]
+    fn live_files_are_the_names_whose_latest_is_no_tombstone_in_name_order() {
+        let mut slice = Partition::empty(layout::DATA_AREA, &model());
+        slice
+            .files
+            .insert("b.bin".to_owned(), vec![put("b1", SHA_A)]);
+        slice
+            .files
+            .insert("c.bin".to_owned(), vec![put("c1", SHA_A), tombstone("c2")]);
+        // Removed, then written again: live at its newest version.
+        slice.files.insert(
+            "a.bin".to_owned(),
+            vec![put("a1", SHA_A), tombstone("a2"), put("a3", SHA_B)],
+        );
+        let live: Vec<(&str, &str)> = slice
+            .live_files()
+            .map(|(name, latest)| (name.as_str(), latest.version.as_str()))
+            .collect();
+        assert_eq!(live, vec![("a.bin", "a3"), ("b.bin", "b1")]);
+        assert_eq!(
+            Partition::empty(layout::DATA_AREA, &model())
+                .live_files()
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn an_entry_keeps_every_field_in_its_wit_view() {
+        // Distinct values everywhere, so that no two fields can be mixed up.
+        let entry = Entry {
+            version: "v9".to_owned(),
+            size: 11,
+            sha256: SHA_B.to_owned(),
+            generation: 22,
+            writer: "bo@build-2".to_owned(),
+            committed_at: 33,
+            deleted: false,
+        };
+        let wit = entry.to_wit();
+        assert_eq!(
+            (
+                wit.version.as_str(),
+                wit.size,
+                wit.sha256.as_str(),
+                wit.generation,
+                wit.writer.as_str(),
+                wit.committed_at,
+                wit.deleted,
+            ),
+            ("v9", 11, SHA_B, 22, "bo@build-2", 33, false),
+        );
+        assert!(tombstone("v10").to_wit().deleted);
+    }
+}

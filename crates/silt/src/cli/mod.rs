@@ -112,6 +112,7 @@ pub fn main() -> ExitCode {
     // else runs: the init must still be single-threaded, and none of them
     // wants the CLI's parsing, configuration or logging.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    #[cfg(target_os = "linux")]
     if args.get(1).and_then(|arg| arg.to_str()) == Some(crate::sandbox::native_init::INIT_ARG)
         && args.len() > 2
     {

@@ -1,0 +1,347 @@
+//! The native init on Linux: builds the sandbox around itself (see the
+//! parent module for the steps), then runs the worker inside it.
+
+use std::ffi::{CString, OsStr};
+use std::io;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::Path;
+
+use super::{EXIT_SETUP_FAILED, InitSpec, NOBODY, Worker};
+
+/// Runs the init with `spec` (JSON), then `worker` with `args` in the
+/// sandbox. Never returns.
+pub fn main(spec: &OsStr, args: &[std::ffi::OsString], worker: Worker) -> ! {
+    let spec: InitSpec = match serde_json::from_slice(spec.as_bytes()) {
+        Ok(spec) => spec,
+        Err(err) => fail("reading the sandbox spec", &io::Error::other(err)),
+    };
+    run(&spec, args, worker)
+}
+
+fn run(spec: &InitSpec, args: &[std::ffi::OsString], worker: Worker) -> ! {
+    // SAFETY (every `unsafe` in this file): plain system calls on a
+    // single-threaded process, with pointers to live, NUL-terminated
+    // buffers owned by the caller for the duration of the call.
+    check("dying with the parent", unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)
+    });
+    if unsafe { libc::getppid() } as u32 != spec.parent_pid {
+        fail(
+            "starting",
+            &io::Error::other("the host died before the sandbox was set up"),
+        );
+    }
+    let pid = std::process::id().to_string();
+    for procs in &spec.cgroup_procs {
+        if let Err(err) = std::fs::write(procs, &pid) {
+            fail(&format!("joining cgroup {}", procs.display()), &err);
+        }
+    }
+    set_rlimit(libc::RLIMIT_CORE, 0);
+    if let Some(bytes) = spec.rlimit_data {
+        set_rlimit(libc::RLIMIT_DATA, bytes);
+    }
+
+    let namespaces = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS;
+    check("creating namespaces (unshare)", unsafe {
+        libc::unshare(namespaces)
+    });
+    write_id_maps(spec);
+
+    match unsafe { libc::fork() } {
+        -1 => fail(
+            "forking into the new pid namespace",
+            &io::Error::last_os_error(),
+        ),
+        0 => child(spec, args, worker),
+        child_pid => wait_and_exit(child_pid),
+    }
+}
+
+/// The parent stays outside the pid namespace only to wait: when it dies
+/// (the host killed it, or the host died), the child dies with it.
+fn wait_and_exit(child: libc::pid_t) -> ! {
+    let mut status = 0;
+    loop {
+        let waited = unsafe { libc::waitpid(child, &mut status, 0) };
+        if waited == child {
+            break;
+        }
+        if waited == -1 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            fail("waiting for the worker", &io::Error::last_os_error());
+        }
+    }
+    if libc::WIFEXITED(status) {
+        std::process::exit(libc::WEXITSTATUS(status));
+    }
+    // Killed by a signal: report it the way a shell does.
+    std::process::exit(128 + libc::WTERMSIG(status));
+}
+
+fn child(spec: &InitSpec, args: &[std::ffi::OsString], worker: Worker) -> ! {
+    // The worker runs here (see the module doc), so its parent is the init.
+    check("dying with the parent", unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)
+    });
+    build_root(spec);
+    let hostname = b"silt-worker";
+    check("setting the hostname", unsafe {
+        libc::sethostname(hostname.as_ptr().cast(), hostname.len())
+    });
+    if let Some(required) = spec.landlock {
+        apply_landlock(spec, required);
+    }
+    check("setting no_new_privs", unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    });
+    if spec.seccomp
+        && let Err(err) = crate::seccomp_filter::apply()
+    {
+        fail("installing the seccomp filter", &err);
+    }
+    drop_capabilities();
+    let code = worker(args);
+    std::process::exit(i32::from(code))
+}
+
+fn write_id_maps(spec: &InitSpec) {
+    let write = |file: &str, text: String| {
+        if let Err(err) = std::fs::write(file, text) {
+            fail(&format!("writing {file}"), &err);
+        }
+    };
+    write("/proc/self/setgroups", "deny".to_owned());
+    write(
+        "/proc/self/uid_map",
+        format!("{NOBODY} {} 1\n", spec.outer_uid),
+    );
+    write(
+        "/proc/self/gid_map",
+        format!("{NOBODY} {} 1\n", spec.outer_gid),
+    );
+}
+
+fn build_root(spec: &InitSpec) {
+    let root = &spec.root;
+    // Nothing we mount may propagate back to the host.
+    mount(
+        None,
+        Path::new("/"),
+        None,
+        libc::MS_REC | libc::MS_PRIVATE,
+        "making / private",
+    );
+    mount(
+        Some(Path::new("tmpfs")),
+        root,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        "mounting the new root",
+    );
+    let inside = |guest: &Path| root.join(guest.strip_prefix("/").unwrap_or(guest));
+    for entry in &spec.read_only {
+        bind(&entry.host, &inside(&entry.guest), false);
+    }
+    for entry in &spec.writable {
+        bind(&entry.host, &inside(&entry.guest), true);
+    }
+    mount(
+        None,
+        root,
+        None,
+        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+        "making the new root read-only",
+    );
+    let root_c = c_path(root);
+    check("entering the new root", unsafe {
+        libc::chdir(root_c.as_ptr())
+    });
+    let dot = c_path(Path::new("."));
+    check("pivot_root", unsafe {
+        libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) as libc::c_int
+    });
+    check("detaching the old root", unsafe {
+        libc::umount2(dot.as_ptr(), libc::MNT_DETACH)
+    });
+    let slash = c_path(Path::new("/"));
+    check("entering /", unsafe { libc::chdir(slash.as_ptr()) });
+}
+
+/// Bind-mounts `source` at `target` (created as a file or directory to
+/// match), then remounts it read-only unless `writable`, keeping the flags
+/// the kernel locks for mounts inherited into a user namespace.
+fn bind(source: &Path, target: &Path, writable: bool) {
+    let is_dir = source.is_dir();
+    create_parent(target);
+    let created = if is_dir {
+        std::fs::create_dir_all(target)
+    } else {
+        std::fs::File::create(target).map(drop)
+    };
+    if let Err(err) = created {
+        fail(&format!("creating mount point {}", target.display()), &err);
+    }
+    let what = format!("binding {}", source.display());
+    mount(
+        Some(source),
+        target,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        &what,
+    );
+    let mut flags =
+        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NODEV | locked_flags(target);
+    if !writable {
+        flags |= libc::MS_RDONLY;
+    }
+    mount(
+        None,
+        target,
+        None,
+        flags,
+        &format!("remounting {}", target.display()),
+    );
+}
+
+/// The flags of the mount at `path` that a remount must keep.
+fn locked_flags(path: &Path) -> libc::c_ulong {
+    let path_c = c_path(path);
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path_c.as_ptr(), &mut stat) } != 0 {
+        return 0;
+    }
+    let mut flags = 0;
+    for (st, ms) in [
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+        (libc::ST_RDONLY, libc::MS_RDONLY),
+    ] {
+        if stat.f_flag & st != 0 {
+            flags |= ms;
+        }
+    }
+    flags
+}
+
+fn create_parent(path: &Path) {
+    if let Some(parent) = path.parent()
+        && let Err(err) = std::fs::create_dir_all(parent)
+    {
+        fail(&format!("creating {}", parent.display()), &err);
+    }
+}
+
+fn apply_landlock(spec: &InitSpec, required: bool) {
+    use landlock::{
+        ABI, Access, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
+        Scope, path_beneath_rules,
+    };
+    let abi = ABI::V6;
+    let read_only: Vec<PathBuf> = spec
+        .read_only
+        .iter()
+        .map(|bind| bind.guest.clone())
+        .collect();
+    let writable: Vec<PathBuf> = spec
+        .writable
+        .iter()
+        .map(|bind| bind.guest.clone())
+        .collect();
+    let status = Ruleset::default()
+        .handle_access(AccessFs::from_all(abi))
+        .and_then(|ruleset| ruleset.handle_access(AccessNet::from_all(abi)))
+        .and_then(|ruleset| ruleset.scope(Scope::from_all(abi)))
+        .and_then(|ruleset| ruleset.create())
+        .and_then(|ruleset| {
+            ruleset.add_rules(path_beneath_rules(&read_only, AccessFs::from_read(abi)))
+        })
+        .and_then(|ruleset| {
+            ruleset.add_rules(path_beneath_rules(&writable, AccessFs::from_all(abi)))
+        })
+        .and_then(|ruleset| ruleset.restrict_self());
+    match status {
+        Ok(status) if required && status.ruleset == RulesetStatus::NotEnforced => fail(
+            "Landlock",
+            &io::Error::other("this kernel does not enforce Landlock"),
+        ),
+        Ok(_) => {}
+        Err(err) => fail("Landlock", &io::Error::other(err)),
+    }
+}
+
+/// Drops every capability this process holds in its user namespace: the
+/// worker must not be able to undo the sandbox (remount, unshare, ...),
+/// even where seccomp would let a call through.
+fn drop_capabilities() {
+    for capability in 0..64 {
+        // EINVAL past the last capability this kernel knows: nothing to drop.
+        unsafe { libc::prctl(libc::PR_CAPBSET_DROP, capability, 0, 0, 0) };
+    }
+    check("clearing ambient capabilities", unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    });
+    if let Err(err) = crate::capabilities::clear() {
+        fail("dropping capabilities", &err);
+    }
+}
+
+fn set_rlimit(resource: libc::__rlimit_resource_t, value: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: value,
+        rlim_max: value,
+    };
+    check("setting an rlimit", unsafe {
+        libc::setrlimit(resource, &limit)
+    });
+}
+
+fn mount(
+    source: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    what: &str,
+) {
+    let source = source.map(c_path);
+    let target = c_path(target);
+    let fstype = fstype.map(|t| CString::new(t).expect("fstype has no NUL"));
+    let result = unsafe {
+        libc::mount(
+            source.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            target.as_ptr(),
+            fstype.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    check(what, result);
+}
+
+fn c_path(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_bytes())
+        .unwrap_or_else(|_| fail("preparing a path", &io::Error::other("a path contains NUL")))
+}
+
+fn check(what: &str, result: libc::c_int) {
+    if result == -1 {
+        fail(what, &io::Error::last_os_error());
+    }
+}
+
+fn fail(what: &str, err: &io::Error) -> ! {
+    eprintln!("silt sandbox: {what}: {err}");
+    std::process::exit(EXIT_SETUP_FAILED)
+}
