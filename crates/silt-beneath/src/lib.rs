@@ -26,11 +26,12 @@ use std::os::unix::ffi::OsStringExt as _;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fs::{AtFlags, Mode, OFlags, RawMode};
 
-/// Mode of the files and directories the host creates (before the umask).
-const FILE_MODE: u32 = 0o644;
-const DIR_MODE: u32 = 0o755;
+/// Mode of the files and directories the host creates (before the umask;
+/// `mode_t` is 16 bits on macOS).
+const FILE_MODE: RawMode = 0o644;
+const DIR_MODE: RawMode = 0o755;
 
 /// A directory whose contents the host opens only beneath it, never through
 /// a symbolic link.
@@ -335,7 +336,7 @@ impl Beneath {
     /// Opens a regular file: never blocks on a FIFO or device planted there
     /// (`O_NONBLOCK`, which regular files ignore), and refuses anything
     /// but a regular file.
-    fn open_file(&self, relative: &Path, flags: OFlags, mode: u32) -> io::Result<File> {
+    fn open_file(&self, relative: &Path, flags: OFlags, mode: RawMode) -> io::Result<File> {
         let file = File::from(self.openat(relative, flags | OFlags::NONBLOCK, mode)?);
         if !file.metadata()?.is_file() {
             return Err(self.annotate(
@@ -371,7 +372,7 @@ impl Beneath {
 
     /// Opens `relative` beneath the root without following any link (see
     /// [`open_beneath`]).
-    fn openat(&self, relative: &Path, flags: OFlags, mode: u32) -> io::Result<OwnedFd> {
+    fn openat(&self, relative: &Path, flags: OFlags, mode: RawMode) -> io::Result<OwnedFd> {
         let relative = checked(relative)?;
         open_beneath(
             self.fd.as_fd(),

@@ -4,7 +4,7 @@
 use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::unix::ffi::OsStrExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{EXIT_SETUP_FAILED, InitSpec, NOBODY, Worker};
 
