@@ -412,8 +412,6 @@ fn kind_of(file_type: rustix::fs::FileType) -> EntryKind {
     }
 }
 
-/// Refuses absolute paths and `..`: every path here is relative and goes
-/// down only (the kernel would refuse an escape too; this says so first).
 /// `openat2` beneath `root` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 /// RESOLVE_NO_MAGICLINKS`; the last component is never followed either
 /// (`O_NOFOLLOW` in `flags`), which `RESOLVE_NO_SYMLINKS` already implies.
@@ -429,13 +427,25 @@ fn open_beneath(
     rustix::fs::openat2(root, relative, flags, mode, resolve)
 }
 
-/// Without `openat2`: one `openat` per component, each directory opened
-/// with `O_DIRECTORY | O_NOFOLLOW` relative to the one before and the last
-/// with `flags` (which hold `O_NOFOLLOW`). A link at any component fails
-/// with `ELOOP` (or `ENOTDIR`), and [`checked`] let no `..` or absolute
-/// path through, so nothing outside `root` or through a link is reached.
+/// Without `openat2` (macOS): [`open_by_components`].
 #[cfg(not(target_os = "linux"))]
 fn open_beneath(
+    root: std::os::fd::BorrowedFd<'_>,
+    relative: &Path,
+    flags: OFlags,
+    mode: Mode,
+) -> rustix::io::Result<OwnedFd> {
+    open_by_components(root, relative, flags, mode)
+}
+
+/// One `openat` per component, each directory opened with `O_DIRECTORY |
+/// O_NOFOLLOW` relative to the one before and the last with `flags` (which
+/// hold `O_NOFOLLOW`). A link at any component fails with `ELOOP` (or
+/// `ENOTDIR`), and [`checked`] let no `..` or absolute path through, so
+/// nothing outside `root` or through a link is reached. Used where
+/// `openat2` does not exist; compiled and tested on Linux too.
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+fn open_by_components(
     root: std::os::fd::BorrowedFd<'_>,
     relative: &Path,
     flags: OFlags,
@@ -462,6 +472,8 @@ fn open_beneath(
     rustix::fs::openat(at, *last, flags, mode)
 }
 
+/// Refuses absolute paths and `..`: every path here is relative and goes
+/// down only (the kernel would refuse an escape too; this says so first).
 fn checked(relative: &Path) -> io::Result<&Path> {
     let fine = relative
         .components()
@@ -549,6 +561,64 @@ mod tests {
         std::fs::write(outside.join("secret"), b"precious").unwrap();
         let beneath = Beneath::create(&root).unwrap();
         (dir, beneath, outside)
+    }
+
+    /// The walk macOS uses, run here: what it opens and what it refuses.
+    fn walk(beneath: &Beneath, relative: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+        let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        open_by_components(
+            beneath.fd.as_fd(),
+            Path::new(relative),
+            flags,
+            Mode::empty(),
+        )
+    }
+
+    #[test]
+    fn the_component_walk_opens_real_paths_and_refuses_a_link_at_any_depth() {
+        let (_dir, beneath, outside) = fixture();
+        beneath.write_atomic("a/b/file", b"mine").unwrap();
+        let read = |fd: OwnedFd| {
+            std::fs::read_to_string(format!("/proc/self/fd/{}", {
+                use std::os::fd::AsRawFd as _;
+                fd.as_raw_fd()
+            }))
+        };
+        // Plain paths, with `.` components, and the root itself.
+        assert_eq!(
+            read(walk(&beneath, "a/b/file", OFlags::RDONLY).unwrap()).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            read(walk(&beneath, "./a/./b/file", OFlags::RDONLY).unwrap()).unwrap(),
+            "mine"
+        );
+        walk(&beneath, ".", OFlags::RDONLY | OFlags::DIRECTORY).unwrap();
+        // A link as the last component, a middle one and the first one;
+        // pointing out of the root or to a real place inside.
+        let root = beneath.path().to_owned();
+        symlink(outside.join("secret"), root.join("a/b/out")).unwrap();
+        symlink(root.join("a/b/file"), root.join("a/b/within")).unwrap();
+        symlink(&outside, root.join("a/dir-out")).unwrap();
+        symlink(root.join("a/b"), root.join("a/dir-within")).unwrap();
+        symlink(&outside, root.join("top")).unwrap();
+        for path in ["a/b/out", "a/b/within"] {
+            let err = walk(&beneath, path, OFlags::RDONLY).unwrap_err();
+            assert_eq!(err, rustix::io::Errno::LOOP, "{path}");
+        }
+        for path in ["a/dir-out/secret", "a/dir-within/file", "top/secret"] {
+            let err = walk(&beneath, path, OFlags::RDONLY).unwrap_err();
+            assert!(
+                err == rustix::io::Errno::LOOP || err == rustix::io::Errno::NOTDIR,
+                "{path}: {err}"
+            );
+        }
+        // A create through a linked directory is refused as well, and
+        // nothing appears outside.
+        let create = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL;
+        assert!(walk(&beneath, "a/dir-out/planted", create).is_err());
+        assert!(!outside.join("planted").exists());
+        assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"precious");
     }
 
     #[test]
