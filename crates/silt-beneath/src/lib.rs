@@ -3,20 +3,23 @@
 //!
 //! The working copy is the extension's `/cache`: a guest (or a worker that
 //! escaped its wasm sandbox) can write anything there, links included.
-//! Every path here is resolved by the kernel with `openat2(2)` and
-//! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`: each
-//! component must be a real directory or file beneath the root, checked
-//! atomically as the path is walked, so no link — pointing out of the root
-//! or to another place inside it — can redirect a host read, write or
-//! delete, and no check-then-use race exists.
+//! Every path here is checked to be relative and to go down only, then
+//! resolved by the kernel without following a link at any component:
+//!
+//! - Linux: `openat2(2)` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+//!   RESOLVE_NO_MAGICLINKS` (Linux 5.6);
+//! - macOS: `openat(2)` with `O_NOFOLLOW_ANY` (macOS 11);
+//! - other Unix: one `openat` per component, each with `O_NOFOLLOW`,
+//!   relative to the one before ([`open_by_components`], tested on Linux).
+//!
+//! Each component must be a real directory or file beneath the root,
+//! checked as the path is walked, so no link — pointing out of the root or
+//! to another place inside it — can redirect a host read, write or delete,
+//! and no check-then-use race exists.
 //!
 //! Why not cap-std's `Dir`: it keeps paths beneath the root but follows
 //! links that stay inside, so a planted `data/t/m/x -> ../../../.silt/…`
-//! could still alias one host path onto another. `openat2` needs Linux 5.6.
-//! Elsewhere (macOS) the same guarantee comes from walking the path one
-//! component at a time, each opened with `O_NOFOLLOW` relative to the one
-//! before: a link anywhere fails the open, and `..` never gets that far
-//! (only downward relative paths are accepted).
+//! could still alias one host path onto another.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -427,8 +430,21 @@ fn open_beneath(
     rustix::fs::openat2(root, relative, flags, mode, resolve)
 }
 
-/// Without `openat2` (macOS): [`open_by_components`].
-#[cfg(not(target_os = "linux"))]
+/// macOS: one `openat` with `O_NOFOLLOW_ANY`, which fails with `ELOOP`
+/// on a link at any component; [`checked`] let no `..` or absolute path
+/// through.
+#[cfg(target_vendor = "apple")]
+fn open_beneath(
+    root: std::os::fd::BorrowedFd<'_>,
+    relative: &Path,
+    flags: OFlags,
+    mode: Mode,
+) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat(root, relative, flags | OFlags::NOFOLLOW_ANY, mode)
+}
+
+/// Other systems without `openat2`: [`open_by_components`].
+#[cfg(not(any(target_os = "linux", target_vendor = "apple")))]
 fn open_beneath(
     root: std::os::fd::BorrowedFd<'_>,
     relative: &Path,
@@ -444,7 +460,7 @@ fn open_beneath(
 /// `ENOTDIR`), and [`checked`] let no `..` or absolute path through, so
 /// nothing outside `root` or through a link is reached. Used where
 /// `openat2` does not exist; compiled and tested on Linux too.
-#[cfg_attr(target_os = "linux", allow(dead_code))]
+#[cfg_attr(any(target_os = "linux", target_vendor = "apple"), allow(dead_code))]
 fn open_by_components(
     root: std::os::fd::BorrowedFd<'_>,
     relative: &Path,

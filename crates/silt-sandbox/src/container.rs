@@ -74,6 +74,9 @@ pub fn prepare(
     })?;
     let flavor = Flavor::of(&runtime)?;
     let id = format!("silt-{}", request.name);
+    if flavor == Flavor::Runc && !cfg!(target_os = "linux") {
+        return Err("container driver: runc runs on Linux only (use docker or podman)".to_owned());
+    }
     let (args, guard) = match flavor {
         Flavor::Runc => {
             let bundle = request.root_dir.with_file_name("containers").join(&id);
@@ -321,10 +324,12 @@ fn seccomp_profile() -> serde_json::Value {
     })
 }
 
-/// runc runs on Linux only; elsewhere the section is never used.
+/// runc runs on Linux only, and [`prepare`] refuses it elsewhere; were the
+/// spec written anyway, a container without the denylist must not start:
+/// this value is not a seccomp section runc accepts.
 #[cfg(not(target_os = "linux"))]
 fn seccomp_profile() -> serde_json::Value {
-    serde_json::Value::Null
+    serde_json::Value::String("unavailable off Linux".to_owned())
 }
 
 #[cfg(test)]

@@ -276,9 +276,9 @@ fn die_with_parent(command: &mut tokio::process::Command) {
     }
 }
 
-/// No parent-death signal outside Linux: the worker still ends when the
-/// host closes its stdin or drops it (`kill_on_drop`), but not when the
-/// host is killed with SIGKILL.
+/// No parent-death signal outside Linux. A worker whose host died of
+/// SIGKILL still exits at its next read or write on the pipe (end of
+/// file); only a guest busy in wasm runs on, until its deadline.
 #[cfg(not(target_os = "linux"))]
 fn die_with_parent(_command: &mut tokio::process::Command) {}
 

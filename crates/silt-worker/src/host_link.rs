@@ -3,8 +3,9 @@
 //! Inside a worker, the guest's object-store, log and progress imports do
 //! not run locally (the worker holds no store, no credentials, no network):
 //! [`HostLink::capabilities`] implements each of them by sending the call
-//! to the host (and, for the object store, waiting for the answer). The worker runs one call at a time and the guest calls imports
-//! one at a time, so blocking I/O here is the simplest correct thing.
+//! to the host (and, for the object store, waiting for the answer). The
+//! worker runs one call at a time and the guest calls imports one at a
+//! time, so blocking I/O here is the simplest correct thing.
 
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};

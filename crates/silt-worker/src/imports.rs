@@ -2,6 +2,8 @@
 //! progress calls run here, through the very implementations in-process
 //! guests use ([`Capabilities::local`]).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::capabilities::{Capabilities, Grants, StoreCall, StoreReply};
 use crate::runtime::LogBudget;
 
@@ -13,6 +15,9 @@ pub(crate) struct ServedImports {
     /// The host's own count of the worker's log lines: a worker whose guest
     /// escaped could ignore its budget; the host's log cannot be flooded.
     log_budget: LogBudget,
+    /// Lines the worker says it dropped: added up and reported once, when
+    /// the call ends, so that these messages cannot flood the log either.
+    dropped_in_worker: AtomicU64,
 }
 
 impl ServedImports {
@@ -24,6 +29,7 @@ impl ServedImports {
         Ok(Self {
             capabilities: Capabilities::local(extension, grants)?,
             log_budget: LogBudget::default(),
+            dropped_in_worker: AtomicU64::new(0),
         })
     }
 
@@ -41,7 +47,9 @@ impl ServedImports {
                     self.capabilities.log.log(level, message);
                 }
             }
-            Notification::LogsDropped { count } => self.capabilities.log.dropped(count),
+            Notification::LogsDropped { count } => {
+                self.dropped_in_worker.fetch_add(count, Ordering::Relaxed);
+            }
             Notification::ProgressBegin {
                 label,
                 total_items,
@@ -61,6 +69,20 @@ impl ServedImports {
                     sink.finish();
                 }
             }
+        }
+    }
+}
+
+/// The call is over (answered, failed or torn down): one line for every
+/// log line that was not shown, the worker's and the host's own drops.
+impl Drop for ServedImports {
+    fn drop(&mut self) {
+        let dropped = self
+            .dropped_in_worker
+            .load(Ordering::Relaxed)
+            .saturating_add(self.log_budget.take_dropped());
+        if dropped > 0 {
+            self.capabilities.log.dropped(dropped);
         }
     }
 }

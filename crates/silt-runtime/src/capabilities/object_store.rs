@@ -31,8 +31,9 @@ impl LocalStore {
     /// When the cache directory cannot be created or opened.
     pub fn new(grants: &Grants) -> anyhow::Result<Self> {
         let cache = match &grants.cache_dir {
+            // The error names the directory already.
             Some(path) => Some(Arc::new(Beneath::create(path).map_err(|err| {
-                anyhow::anyhow!("cannot open the cache directory {}: {err}", path.display())
+                anyhow::anyhow!("cannot create or open the cache directory: {err}")
             })?)),
             None => None,
         };
@@ -48,7 +49,7 @@ impl LocalStore {
     }
 
     /// The granted store, or the error a guest gets when none was granted.
-    fn granted_store(&self) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    pub(super) fn granted_store(&self) -> Result<Arc<dyn ObjectStore>, StoreError> {
         self.store.clone().ok_or_else(|| {
             StoreError::NotSupported("no datastore is available to this call".to_owned())
         })

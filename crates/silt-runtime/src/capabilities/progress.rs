@@ -24,8 +24,10 @@ pub struct LogProgress {
 
 impl ProgressSink for LogProgress {
     fn begin(&self, label: &str, total_items: Option<u64>, total_bytes: Option<u64>) {
-        *self.state.lock().expect("progress poisoned") = (label.to_owned(), 0, 0);
+        // Guest text: escaped before it reaches the log.
+        let label = crate::loggable(label);
         tracing::info!(label, ?total_items, ?total_bytes, "started");
+        *self.state.lock().expect("progress poisoned") = (label, 0, 0);
     }
 
     fn advance(&self, items: u64, bytes: u64) {

@@ -21,29 +21,29 @@ use crate::bindings::silt::datastore::object_store::{
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The functions of `object-store`, one line each:
-/// `Variant function(arguments) -> result;`. `$m` gets the lines after the
-/// tokens in `[...]`.
+/// `Variant method "wit-name" (arguments) -> result;`. `$m` gets the lines
+/// after the tokens in `[...]`.
 macro_rules! foreach_store_function {
     ($m:ident $([$($extra:tt)*])?) => {
         $m! {
             [$($($extra)*)?]
-            Get get(key: String, if_none_match: Option<String>) -> Result<GetOutcome, StoreError>;
-            Head head(key: String) -> Result<ObjectMeta, StoreError>;
-            Put put(key: String, data: Vec<u8>, mode: PutMode) -> Result<String, StoreError>;
-            PutOwned put_owned(key: String, data: Vec<u8>, mode: PutMode, owner_token: String)
+            Get get "get" (key: String, if_none_match: Option<String>) -> Result<GetOutcome, StoreError>;
+            Head head "head" (key: String) -> Result<ObjectMeta, StoreError>;
+            Put put "put" (key: String, data: Vec<u8>, mode: PutMode) -> Result<String, StoreError>;
+            PutOwned put_owned "put-owned" (key: String, data: Vec<u8>, mode: PutMode, owner_token: String)
                 -> Result<String, StoreError>;
-            Delete delete(key: String, if_match: Option<String>) -> Result<(), StoreError>;
-            List list(prefix: String, start_after: Option<String>, limit: u32)
+            Delete delete "delete" (key: String, if_match: Option<String>) -> Result<(), StoreError>;
+            List list "list" (prefix: String, start_after: Option<String>, limit: u32)
                 -> Result<ListPage, StoreError>;
-            Download download(items: Vec<DownloadItem>) -> Vec<Result<ObjectMeta, StoreError>>;
-            Upload upload(items: Vec<UploadItem>) -> Vec<Result<String, StoreError>>;
+            Download download "download" (items: Vec<DownloadItem>) -> Vec<Result<ObjectMeta, StoreError>>;
+            Upload upload "upload" (items: Vec<UploadItem>) -> Vec<Result<String, StoreError>>;
         }
     };
 }
 pub(crate) use foreach_store_function;
 
 macro_rules! declare_store_imports {
-    ([] $($variant:ident $name:ident ($($arg:ident : $type:ty),*) -> $result:ty;)*) => {
+    ([] $($variant:ident $name:ident $wit:literal ($($arg:ident : $type:ty),*) -> $result:ty;)*) => {
         /// One `object-store` call with its arguments.
         #[allow(missing_docs)] // Each variant is the WIT function of its name.
         #[derive(Debug, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ macro_rules! declare_store_imports {
             /// The WIT function, e.g. `put-owned`.
             pub fn function(&self) -> &'static str {
                 match self {
-                    $(Self::$variant { .. } => stringify!($name),)*
+                    $(Self::$variant { .. } => $wit,)*
                 }
             }
         }
@@ -71,7 +71,7 @@ macro_rules! declare_store_imports {
             /// The WIT function this answers.
             pub fn function(&self) -> &'static str {
                 match self {
-                    $(Self::$variant(_) => stringify!($name),)*
+                    $(Self::$variant(_) => $wit,)*
                 }
             }
         }
@@ -109,7 +109,7 @@ macro_rules! declare_store_imports {
                 Box::pin(async move {
                     match self.0.round_trip(StoreCall::$variant { $($arg),* }).await {
                         StoreReply::$variant(answer) => answer,
-                        other => self.0.refuse(stringify!($name), other),
+                        other => self.0.refuse($wit, other),
                     }
                 })
             })*
@@ -119,8 +119,10 @@ macro_rules! declare_store_imports {
 
 foreach_store_function!(declare_store_imports);
 
-/// Carries [`StoreCall`]s to where the store is and brings back replies
-/// (a worker's link to its host).
+/// Carries [`StoreCall`]s to where the store is and brings back replies:
+/// a worker's link to its host, which may block (one guest call at a time
+/// on the worker's current-thread runtime). Never a host-side transport:
+/// [`StoreTransport::refuse`] ends the process.
 pub trait StoreTransport: Send + Sync {
     /// Sends `call` and waits for the reply. A transport that cannot get
     /// one does not return (a worker without its host exits).
@@ -136,9 +138,10 @@ pub trait StoreTransport: Send + Sync {
 pub struct Forwarded<T: ?Sized>(pub std::sync::Arc<T>);
 
 /// Implements [`StoreImports`] for a type by its inherent `async fn`s of
-/// the same names and signatures.
+/// the same names and signatures. (Were one missing, the path would name
+/// the trait method itself: `unconditional_recursion` refuses that.)
 macro_rules! store_imports_by_inherent_methods {
-    ([$implementor:ty] $($variant:ident $name:ident ($($arg:ident : $type:ty),*) -> $result:ty;)*) => {
+    ([$implementor:ty] $($variant:ident $name:ident $wit:literal ($($arg:ident : $type:ty),*) -> $result:ty;)*) => {
         impl $crate::capabilities::StoreImports for $implementor {
             $(fn $name(&self, $($arg: $type),*)
                 -> $crate::capabilities::store_imports::BoxFuture<'_, $result> {

@@ -32,8 +32,9 @@ fn cache_path(path: &str) -> Result<ObjectKey, StoreError> {
     ObjectKey::new(path).map_err(|err| StoreError::InvalidPath(err.to_string()))
 }
 
-/// What a bulk transfer needs from the host state, taken out of it before
-/// any await (the state itself is not `Sync`).
+/// What a bulk transfer needs: the store, the cache directory, a bound on
+/// transfers in flight and where progress goes, all owned so that its
+/// concurrent tasks borrow nothing.
 pub struct Transfer {
     store: Arc<dyn ObjectStore>,
     cache: Arc<Beneath>,
@@ -64,9 +65,7 @@ impl Transfer {
 
     /// Takes the granted store, cache directory and progress sink.
     pub(crate) fn new(local: &super::LocalStore) -> Result<Self, StoreError> {
-        let store = local.store.clone().ok_or_else(|| {
-            StoreError::NotSupported("no datastore is available to this call".to_owned())
-        })?;
+        let store = local.granted_store()?;
         let cache = local.cache.clone().ok_or_else(|| {
             StoreError::NotSupported("no cache directory is available to this call".to_owned())
         })?;

@@ -14,7 +14,7 @@ use crate::runtime::bindings::exports::silt::datastore::{hydration, sync};
 use crate::runtime::bindings::silt::datastore::types::{
     Base, Lease, LocalEdits, LockScope, ModelRef, Scope,
 };
-use crate::runtime::{ArtifactCache, Exports as _, Runtime, RuntimeError, sha256_hex};
+use crate::runtime::{ArtifactCache, Runtime, RuntimeError, sha256_hex};
 use crate::store::ObjectStore;
 
 /// Why a check did not pass.
@@ -287,7 +287,7 @@ pub(super) async fn run_all(
 }
 
 async fn describe(a: &Datastore, metadata: &crate::runtime::Metadata) -> Checked {
-    let description = match a.call_describe().await {
+    let description = match a.describe().await {
         Ok(description) => description,
         Err(err) => return fail(format!("describe failed: {err}")),
     };

@@ -14,6 +14,7 @@ use super::working_copy_lock::WorkingCopyLocks;
 use crate::beneath::Beneath;
 use crate::capabilities::progress::ProgressSink;
 use crate::locations::Locations;
+use crate::runtime::bindings::Description;
 use crate::runtime::bindings::exports::silt::datastore::{hydration, locks, models, sync};
 use crate::runtime::bindings::silt::datastore::types::{
     Base, Holder, Lease, LockInfo, LockScope, ModelRef, Scope,
@@ -159,7 +160,7 @@ impl Datastore {
     /// section, which is what the host relies on (one call, which touches
     /// no store; its failure is left to the command's own calls to report).
     async fn warn_if_described_otherwise(&self) {
-        let Ok(description) = self.call_describe().await else {
+        let Ok(description) = self.describe().await else {
             return;
         };
         let differences = description_differences(&self.metadata, &description);
@@ -281,29 +282,48 @@ impl Datastore {
         self.local_dir.join(self.model_path(model))
     }
 
+    fn calls(&self) -> Calls<'_> {
+        Calls(self)
+    }
+
+    /// `capabilities.describe`: what the extension says it is (the host
+    /// goes by its metadata section; see [`Self::warn_if_described_otherwise`]).
+    ///
+    /// # Errors
+    /// When the guest traps, exceeds a limit, or its worker fails.
+    pub async fn describe(&self) -> Result<Description, RuntimeError> {
+        self.calls().call_describe().await
+    }
+
     /// `sync.setup`.
     pub async fn setup(&self, options: sync::SetupOptions) -> anyhow::Result<sync::SetupReport> {
-        answer("setup", self.call_setup(options).await)
+        answer("setup", self.calls().call_setup(options).await)
     }
 
     /// `sync.verify`.
     pub async fn verify(&self, scope: &Scope) -> anyhow::Result<Vec<sync::Finding>> {
-        answer("verify", self.call_verify(scope.clone()).await)
+        answer("verify", self.calls().call_verify(scope.clone()).await)
     }
 
     /// `sync.pull-changed`.
     pub async fn pull(&self, options: &sync::SyncOptions) -> anyhow::Result<sync::SyncReport> {
-        answer("pull", self.call_pull_changed(options.clone()).await)
+        answer(
+            "pull",
+            self.calls().call_pull_changed(options.clone()).await,
+        )
     }
 
     /// `sync.push-changed`.
     pub async fn push(&self, options: &sync::SyncOptions) -> anyhow::Result<sync::SyncReport> {
-        answer("push", self.call_push_changed(options.clone()).await)
+        answer(
+            "push",
+            self.calls().call_push_changed(options.clone()).await,
+        )
     }
 
     /// `sync.gc`.
     pub async fn gc(&self, options: &sync::GcOptions) -> anyhow::Result<sync::GcReport> {
-        answer("gc", self.call_gc(options.clone()).await)
+        answer("gc", self.calls().call_gc(options.clone()).await)
     }
 
     /// `sync.collect-orphans`.
@@ -311,12 +331,15 @@ impl Datastore {
         &self,
         options: &sync::OrphanOptions,
     ) -> anyhow::Result<sync::OrphanReport> {
-        answer("gc", self.call_collect_orphans(options.clone()).await)
+        answer(
+            "gc",
+            self.calls().call_collect_orphans(options.clone()).await,
+        )
     }
 
     /// `sync.status`.
     pub async fn status(&self, scope: &Scope) -> anyhow::Result<sync::StatusReport> {
-        answer("status", self.call_status(scope.clone()).await)
+        answer("status", self.calls().call_status(scope.clone()).await)
     }
 
     /// `hydration.hydrate-scope`.
@@ -327,7 +350,9 @@ impl Datastore {
     ) -> anyhow::Result<hydration::HydrateReport> {
         answer(
             "hydrate",
-            self.call_hydrate_scope(models.to_vec(), options).await,
+            self.calls()
+                .call_hydrate_scope(models.to_vec(), options)
+                .await,
         )
     }
 
@@ -336,7 +361,7 @@ impl Datastore {
     pub async fn hydrate_file(&self, path: &str) -> anyhow::Result<hydration::HydrateReport> {
         answer(
             "hydrate-file",
-            self.call_hydrate_file(path.to_owned()).await,
+            self.calls().call_hydrate_file(path.to_owned()).await,
         )
     }
 
@@ -348,7 +373,7 @@ impl Datastore {
         };
         let lease: Lease = answer(
             "acquire lease",
-            self.call_acquire(scope.clone(), options).await,
+            self.calls().call_acquire(scope.clone(), options).await,
         )?;
         self.check_lease("locks.acquire", scope, ttl_ms, &lease)?;
         Ok(lease)
@@ -356,7 +381,7 @@ impl Datastore {
 
     /// `locks.renew`.
     pub async fn renew(&self, lease: &Lease) -> anyhow::Result<Lease> {
-        let renewed: Lease = answer("renew lease", self.call_renew(lease.clone()).await)?;
+        let renewed: Lease = answer("renew lease", self.calls().call_renew(lease.clone()).await)?;
         self.check_lease("locks.renew", &lease.scope, lease.ttl_ms, &renewed)?;
         if renewed.token != lease.token || renewed.generation != lease.generation {
             return Err(self.misbehaved(
@@ -422,35 +447,41 @@ impl Datastore {
 
     /// `locks.release`.
     pub async fn release(&self, lease: &Lease) -> anyhow::Result<()> {
-        answer("release lease", self.call_release(lease.clone()).await)
+        answer(
+            "release lease",
+            self.calls().call_release(lease.clone()).await,
+        )
     }
 
     /// `locks.inspect`.
     pub async fn inspect(&self, scope: &LockScope) -> anyhow::Result<Option<LockInfo>> {
-        answer("inspect lock", self.call_inspect(scope.clone()).await)
+        answer(
+            "inspect lock",
+            self.calls().call_inspect(scope.clone()).await,
+        )
     }
 
     /// `locks.list`.
     pub async fn list_locks(&self) -> anyhow::Result<Vec<LockInfo>> {
-        answer("list locks", self.call_list().await)
+        answer("list locks", self.calls().call_list().await)
     }
 
     /// `locks.force-release`.
     pub async fn force_release(&self, expected: &LockInfo) -> anyhow::Result<()> {
         answer(
             "force-release lock",
-            self.call_force_release(expected.clone()).await,
+            self.calls().call_force_release(expected.clone()).await,
         )
     }
 
     /// `models.list-models`.
     pub async fn list_models(&self) -> anyhow::Result<Vec<ModelRef>> {
-        answer("list models", self.call_list_models().await)
+        answer("list models", self.calls().call_list_models().await)
     }
 
     /// `models.list-files`.
     pub async fn list_files(&self, model: &ModelRef) -> anyhow::Result<Vec<models::FileEntry>> {
-        answer("list", self.call_list_files(model.clone()).await)
+        answer("list", self.calls().call_list_files(model.clone()).await)
     }
 
     /// `models.history`.
@@ -461,7 +492,9 @@ impl Datastore {
     ) -> anyhow::Result<Vec<models::FileVersion>> {
         answer(
             "history",
-            self.call_history(model.clone(), name.to_owned()).await,
+            self.calls()
+                .call_history(model.clone(), name.to_owned())
+                .await,
         )
     }
 
@@ -476,14 +509,15 @@ impl Datastore {
     ) -> anyhow::Result<models::FileVersion> {
         answer(
             "put",
-            self.call_put_file(
-                model.clone(),
-                name.to_owned(),
-                cache_path.to_owned(),
-                base.clone(),
-                lease.clone(),
-            )
-            .await,
+            self.calls()
+                .call_put_file(
+                    model.clone(),
+                    name.to_owned(),
+                    cache_path.to_owned(),
+                    base.clone(),
+                    lease.clone(),
+                )
+                .await,
         )
     }
 
@@ -497,13 +531,14 @@ impl Datastore {
     ) -> anyhow::Result<models::FileVersion> {
         answer(
             "get",
-            self.call_get_file(
-                model.clone(),
-                name.to_owned(),
-                version.map(str::to_owned),
-                cache_path.to_owned(),
-            )
-            .await,
+            self.calls()
+                .call_get_file(
+                    model.clone(),
+                    name.to_owned(),
+                    version.map(str::to_owned),
+                    cache_path.to_owned(),
+                )
+                .await,
         )
     }
 
@@ -517,28 +552,35 @@ impl Datastore {
     ) -> anyhow::Result<models::FileVersion> {
         answer(
             "rm",
-            self.call_remove_file(model.clone(), name.to_owned(), base.clone(), lease.clone())
+            self.calls()
+                .call_remove_file(model.clone(), name.to_owned(), base.clone(), lease.clone())
                 .await,
         )
     }
 }
 
-impl Exports for Datastore {
+/// The raw, typed exports of the datastore's extension. Private: callers
+/// go through [`Datastore`]'s methods, which check what the extension
+/// answered (a lease's scope, holder and TTL) before anyone relies on it.
+struct Calls<'a>(&'a Datastore);
+
+impl Exports for Calls<'_> {
     fn extension_name(&self) -> &str {
-        &self.metadata.name
+        &self.0.metadata.name
     }
 
     /// Runs one call, in this process or in a worker.
     async fn execute(&self, call: ExportCall) -> Result<ExportReply, RuntimeError> {
-        match &self.executor {
+        let datastore = self.0;
+        match &datastore.executor {
             Executor::InProcess(loaded) => {
-                let mut instance = self
+                let mut instance = datastore
                     .runtime
-                    .instantiate(loaded, self.grants.clone())
+                    .instantiate(loaded, datastore.grants.clone())
                     .await?;
                 call.invoke(&mut instance).await
             }
-            Executor::OutOfProcess(pool) => pool.execute(&self.runtime, call).await,
+            Executor::OutOfProcess(pool) => pool.execute(&datastore.runtime, call).await,
         }
     }
 }
