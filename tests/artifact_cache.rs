@@ -14,7 +14,7 @@ async fn load_origin(runtime: &Runtime, name: &str) -> Origin {
         .instantiate(&loaded, Grants::default())
         .await
         .unwrap();
-    instance.describe().await.expect("the extension runs");
+    instance.call_describe().await.expect("the extension runs");
     loaded.origin.clone()
 }
 

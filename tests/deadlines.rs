@@ -126,7 +126,10 @@ async fn in_process_every_call_ends_within_its_deadline() {
             .await
             .unwrap();
         let started = Instant::now();
-        let result = instance.hydrate_file(command).await.map(drop);
+        let result = instance
+            .call_hydrate_file(command.to_owned())
+            .await
+            .map(drop);
         assert_stopped_in_time(command, started, result);
     }
     // The host is fine afterwards.
@@ -134,7 +137,7 @@ async fn in_process_every_call_ends_within_its_deadline() {
         .instantiate(&loaded, Grants::default())
         .await
         .unwrap();
-    assert!(instance.describe().await.is_ok());
+    assert!(instance.call_describe().await.is_ok());
     assert!(fixture.scratch.path().is_dir());
 }
 

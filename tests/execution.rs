@@ -42,7 +42,7 @@ async fn describe_compiles_once_then_reuses_the_artifact() {
         .instantiate(&loaded, Grants::default())
         .await
         .unwrap()
-        .describe()
+        .call_describe()
         .await
         .unwrap();
     assert_eq!(description.name, "hello-extension");
@@ -59,7 +59,7 @@ async fn describe_compiles_once_then_reuses_the_artifact() {
         .instantiate(&loaded, Grants::default())
         .await
         .unwrap()
-        .describe()
+        .call_describe()
         .await
         .unwrap();
     assert_eq!(description.version, "0.1.0");
@@ -92,7 +92,7 @@ async fn a_trap_is_reported_with_extension_function_and_panic_message() {
     let cache = tempfile::tempdir().unwrap();
     let runtime = runtime(cache.path());
     let mut instance = misbehaving(&runtime, Grants::default()).await;
-    let err = instance.hydrate_file("trap").await.unwrap_err();
+    let err = instance.call_hydrate_file("trap".into()).await.unwrap_err();
     match &err {
         RuntimeError::Trap {
             extension,
@@ -108,11 +108,11 @@ async fn a_trap_is_reported_with_extension_function_and_panic_message() {
     }
     // The failed instance refuses further calls; a fresh one works.
     assert!(matches!(
-        instance.describe().await,
+        instance.call_describe().await,
         Err(RuntimeError::Poisoned { .. })
     ));
     let mut fresh = misbehaving(&runtime, Grants::default()).await;
-    assert_eq!(fresh.describe().await.unwrap().name, "misbehaving");
+    assert_eq!(fresh.call_describe().await.unwrap().name, "misbehaving");
 }
 
 #[tokio::test]
@@ -125,7 +125,7 @@ async fn an_infinite_loop_is_stopped_at_the_deadline() {
     let runtime = runtime_with(cache.path(), config);
     let mut instance = misbehaving(&runtime, Grants::default()).await;
     let started = Instant::now();
-    let err = instance.hydrate_file("loop").await.unwrap_err();
+    let err = instance.call_hydrate_file("loop".into()).await.unwrap_err();
     let took = started.elapsed();
     assert!(
         matches!(
@@ -157,14 +157,17 @@ async fn unbounded_allocation_hits_the_memory_limit() {
     };
     let runtime = runtime_with(cache.path(), config);
     let mut instance = misbehaving(&runtime, Grants::default()).await;
-    let err = instance.hydrate_file("alloc").await.unwrap_err();
+    let err = instance
+        .call_hydrate_file("alloc".into())
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, RuntimeError::MemoryLimitExceeded { limit_mib: 64, .. }),
         "{err}"
     );
     // The host is fine and the next operation runs normally.
     let mut fresh = misbehaving(&runtime, Grants::default()).await;
-    assert!(fresh.describe().await.is_ok());
+    assert!(fresh.call_describe().await.is_ok());
 }
 
 #[tokio::test]
@@ -183,7 +186,10 @@ async fn the_guest_sees_only_its_cache_directory() {
     };
 
     let mut instance = misbehaving(&runtime, grants.clone()).await;
-    let own = instance.hydrate_file("read:/cache/mine").await.unwrap();
+    let own = instance
+        .call_hydrate_file("read:/cache/mine".into())
+        .await
+        .unwrap();
     assert_eq!(
         own.unwrap().objects_present,
         5,
@@ -207,7 +213,7 @@ async fn the_guest_sees_only_its_cache_directory() {
     for attempt in attempts {
         let mut instance = misbehaving(&runtime, grants.clone()).await;
         let result = instance
-            .hydrate_file(&attempt)
+            .call_hydrate_file(attempt.clone())
             .await
             .expect("the host survives");
         assert!(
@@ -236,7 +242,11 @@ async fn the_guest_has_no_environment_and_no_arguments() {
     let cache = tempfile::tempdir().unwrap();
     let runtime = runtime(cache.path());
     let mut instance = misbehaving(&runtime, Grants::default()).await;
-    let report = instance.hydrate_file("env").await.unwrap().unwrap();
+    let report = instance
+        .call_hydrate_file("env".into())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         report.objects_present, 0,
         "environment variables leaked into the guest"
@@ -253,7 +263,7 @@ async fn a_flood_of_output_is_not_fatal() {
     let runtime = runtime(cache.path());
     let mut instance = misbehaving(&runtime, Grants::default()).await;
     let result = instance
-        .hydrate_file("chatty")
+        .call_hydrate_file("chatty".into())
         .await
         .expect("1 MiB of output must not trap");
     assert!(result.is_ok());
@@ -282,7 +292,7 @@ async fn hello_syncs_through_the_object_store_and_bulk_transfers() {
 
     let mut instance = runtime.instantiate(&loaded, grants.clone()).await.unwrap();
     let setup = instance
-        .setup(SetupOptions {
+        .call_setup(SetupOptions {
             create: true,
             retain_versions: None,
         })
@@ -300,7 +310,7 @@ async fn hello_syncs_through_the_object_store_and_bulk_transfers() {
     std::fs::write(data.path().join("data/readme"), "hello").unwrap();
     let mut instance = runtime.instantiate(&loaded, grants.clone()).await.unwrap();
     let pushed = instance
-        .push_changed(&options(false))
+        .call_push_changed(options(false))
         .await
         .unwrap()
         .unwrap();
@@ -317,7 +327,7 @@ async fn hello_syncs_through_the_object_store_and_bulk_transfers() {
     };
     let mut instance = runtime.instantiate(&loaded, grants).await.unwrap();
     let pulled = instance
-        .pull_changed(&options(false))
+        .call_pull_changed(options(false))
         .await
         .unwrap()
         .unwrap();
@@ -344,7 +354,7 @@ async fn without_a_granted_store_calls_fail_cleanly() {
         .await
         .unwrap();
     let result = instance
-        .setup(SetupOptions {
+        .call_setup(SetupOptions {
             create: true,
             retain_versions: None,
         })
@@ -377,7 +387,11 @@ async fn bulk_download_lands_whole_and_verified(store: Arc<dyn ObjectStore>) {
 
     let mut instance = misbehaving(&runtime, grants.clone()).await;
     let command = format!("download:{key}>models/m1/weights#{sha}");
-    let report = instance.hydrate_file(&command).await.unwrap().unwrap();
+    let report = instance
+        .call_hydrate_file(command.clone())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(report.objects_present, body.len() as u64);
     let landed = std::fs::read(data.path().join("models/m1/weights")).unwrap();
     assert!(
@@ -390,7 +404,7 @@ async fn bulk_download_lands_whole_and_verified(store: Arc<dyn ObjectStore>) {
     // A wrong checksum writes nothing, and leaves no temporary file behind.
     let mut instance = misbehaving(&runtime, grants).await;
     let wrong = format!("download:{key}>models/m1/other#{}", "0".repeat(64));
-    let result = instance.hydrate_file(&wrong).await.unwrap();
+    let result = instance.call_hydrate_file(wrong.clone()).await.unwrap();
     assert!(
         matches!(&result, Err(ExtensionError::Backend(f)) if f.detail.contains("ChecksumMismatch")),
         "{result:?}"
@@ -447,7 +461,7 @@ async fn time_in_bulk_transfers_does_not_count_against_the_deadline() {
     let mut instance = runtime.instantiate(&loaded, grants).await.unwrap();
     let started = Instant::now();
     let pulled = instance
-        .pull_changed(&SyncOptions {
+        .call_pull_changed(SyncOptions {
             scope: Scope::All,
             leases: Vec::new(),
             dry_run: false,

@@ -415,43 +415,34 @@ fn kind_of(file_type: rustix::fs::FileType) -> EntryKind {
     }
 }
 
-/// `openat2` beneath `root` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-/// RESOLVE_NO_MAGICLINKS`; the last component is never followed either
-/// (`O_NOFOLLOW` in `flags`), which `RESOLVE_NO_SYMLINKS` already implies.
-#[cfg(target_os = "linux")]
+/// Opens `relative` beneath `root`, following no link at any component
+/// (`flags` hold `O_NOFOLLOW` for the last one; [`checked`] let no `..` or
+/// absolute path through):
+/// - Linux: `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+///   RESOLVE_NO_MAGICLINKS`;
+/// - macOS: one `openat` with `O_NOFOLLOW_ANY` (`ELOOP` on a link anywhere);
+/// - elsewhere: [`open_by_components`].
 fn open_beneath(
     root: std::os::fd::BorrowedFd<'_>,
     relative: &Path,
     flags: OFlags,
     mode: Mode,
 ) -> rustix::io::Result<OwnedFd> {
-    use rustix::fs::ResolveFlags;
-    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    rustix::fs::openat2(root, relative, flags, mode, resolve)
-}
-
-/// macOS: one `openat` with `O_NOFOLLOW_ANY`, which fails with `ELOOP`
-/// on a link at any component; [`checked`] let no `..` or absolute path
-/// through.
-#[cfg(target_vendor = "apple")]
-fn open_beneath(
-    root: std::os::fd::BorrowedFd<'_>,
-    relative: &Path,
-    flags: OFlags,
-    mode: Mode,
-) -> rustix::io::Result<OwnedFd> {
-    rustix::fs::openat(root, relative, flags | OFlags::NOFOLLOW_ANY, mode)
-}
-
-/// Other systems without `openat2`: [`open_by_components`].
-#[cfg(not(any(target_os = "linux", target_vendor = "apple")))]
-fn open_beneath(
-    root: std::os::fd::BorrowedFd<'_>,
-    relative: &Path,
-    flags: OFlags,
-    mode: Mode,
-) -> rustix::io::Result<OwnedFd> {
-    open_by_components(root, relative, flags, mode)
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::ResolveFlags;
+        let resolve =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        rustix::fs::openat2(root, relative, flags, mode, resolve)
+    }
+    #[cfg(target_vendor = "apple")]
+    {
+        rustix::fs::openat(root, relative, flags | OFlags::NOFOLLOW_ANY, mode)
+    }
+    #[cfg(not(any(target_os = "linux", target_vendor = "apple")))]
+    {
+        open_by_components(root, relative, flags, mode)
+    }
 }
 
 /// One `openat` per component, each directory opened with `O_DIRECTORY |

@@ -7,9 +7,10 @@
 //! drift apart.
 //!
 //! Every export is declared once, in [`foreach_export!`]: the call and
-//! reply enums, the function names, the invocation and the typed calls of
-//! [`Exports`] are all expanded from that one table, so adding a function
-//! to the contract means adding one line here.
+//! reply enums, the function names, the typed calls of an
+//! [`ExtensionInstance`] and of [`Exports`], and the invocation are all
+//! expanded from that one table, so adding a function to the contract
+//! means adding one line here.
 
 use serde::{Deserialize, Serialize};
 
@@ -123,17 +124,33 @@ macro_rules! declare_exports {
                 self,
                 instance: &mut ExtensionInstance,
             ) -> Result<ExportReply, RuntimeError> {
-                let f = self.function();
                 Ok(match self {
-                    $(Self::$variant { $($field),* } => ExportReply::$variant(
-                        instance
-                            .call(f, async |bindings, store| {
-                                bindings.$interface().$method(store, $($argument),*).await
-                            })
-                            .await?,
-                    ),)*
+                    $(Self::$variant { $($field),* } =>
+                        ExportReply::$variant(instance.$method($($field),*).await?),)*
                 })
             }
+        }
+
+        /// One typed method per export, each through
+        /// [`ExtensionInstance::call`] (the deadline, the failure
+        /// classification).
+        impl ExtensionInstance {
+            $(
+                #[doc = concat!("`", $function, "`.")]
+                ///
+                /// # Errors
+                /// When the guest traps, exceeds a limit or its deadline; the
+                /// extension's own error, if any, is inside the answer.
+                pub async fn $method(
+                    &mut self,
+                    $($field: $type),*
+                ) -> Result<$reply, RuntimeError> {
+                    self.call($function, async |bindings, store| {
+                        bindings.$interface().$method(store, $($argument),*).await
+                    })
+                    .await
+                }
+            )*
         }
 
         impl ExportReply {

@@ -32,8 +32,8 @@ pub struct HostState {
 impl HostState {
     /// Builds the state for one operation: an empty environment, no
     /// arguments, no stdin, no network; stdout/stderr captured for the log;
-    /// `cache_dir` (if any) preopened at `/cache`; every other import
-    /// handed to `capabilities`.
+    /// `cache_dir` (if any, and existing) preopened at `/cache`; every
+    /// other import handed to `capabilities`.
     ///
     /// # Errors
     /// When the cache directory cannot be opened.
@@ -54,10 +54,9 @@ impl HostState {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        // The directory exists: `Capabilities::local` made it (or, in a
+        // worker, the sandbox mounted it).
         if let Some(path) = cache_dir {
-            std::fs::create_dir_all(path).map_err(|err| {
-                anyhow::anyhow!("cannot create cache directory {}: {err}", path.display())
-            })?;
             builder
                 .preopened_dir(path, CACHE_GUEST_PATH, wasmtime_wasi::FsPerms::ReadWrite)
                 .map_err(|err| {

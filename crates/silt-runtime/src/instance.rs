@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::exports::silt::datastore::{hydration, sync};
-use super::bindings::{DatastoreExtension, Description, ExtensionError};
+use super::bindings::DatastoreExtension;
 use super::engine::EPOCH_TICK;
 use super::error::RuntimeError;
 use super::host_state::HostState;
@@ -119,78 +118,9 @@ impl ExtensionInstance {
         &self.loaded
     }
 
-    /// `capabilities.describe`.
-    ///
-    /// # Errors
-    /// When the guest traps, exceeds a limit or its deadline.
-    pub async fn describe(&mut self) -> Result<Description, RuntimeError> {
-        self.call("capabilities.describe", async |b, s| {
-            b.silt_datastore_capabilities().call_describe(s).await
-        })
-        .await
-    }
-
-    /// `sync.setup`.
-    ///
-    /// # Errors
-    /// As [`Self::describe`]; the inner result is the extension's own answer.
-    pub async fn setup(
-        &mut self,
-        options: sync::SetupOptions,
-    ) -> Result<Result<sync::SetupReport, ExtensionError>, RuntimeError> {
-        self.call("sync.setup", async |b, s| {
-            b.silt_datastore_sync().call_setup(s, options).await
-        })
-        .await
-    }
-
-    /// `sync.pull-changed`.
-    ///
-    /// # Errors
-    /// As [`Self::describe`]; the inner result is the extension's own answer.
-    pub async fn pull_changed(
-        &mut self,
-        options: &sync::SyncOptions,
-    ) -> Result<Result<sync::SyncReport, ExtensionError>, RuntimeError> {
-        self.call("sync.pull-changed", async |b, s| {
-            b.silt_datastore_sync().call_pull_changed(s, options).await
-        })
-        .await
-    }
-
-    /// `sync.push-changed`.
-    ///
-    /// # Errors
-    /// As [`Self::describe`]; the inner result is the extension's own answer.
-    pub async fn push_changed(
-        &mut self,
-        options: &sync::SyncOptions,
-    ) -> Result<Result<sync::SyncReport, ExtensionError>, RuntimeError> {
-        self.call("sync.push-changed", async |b, s| {
-            b.silt_datastore_sync().call_push_changed(s, options).await
-        })
-        .await
-    }
-
-    /// `hydration.hydrate-file`.
-    ///
-    /// # Errors
-    /// As [`Self::describe`]; the inner result is the extension's own answer.
-    pub async fn hydrate_file(
-        &mut self,
-        path: &str,
-    ) -> Result<Result<hydration::HydrateReport, ExtensionError>, RuntimeError> {
-        self.call("hydration.hydrate-file", async |b, s| {
-            b.silt_datastore_hydration()
-                .call_hydrate_file(s, path)
-                .await
-        })
-        .await
-    }
-
     /// Calls any export of the world: `call` gets the bindings and the store
-    /// and makes one guest call. The typed wrappers above and the datastore
-    /// client use this; it gives every call the same deadline and the same
+    /// and makes one guest call. The typed `call_*` methods (expanded from
+    /// the export table in `call.rs`) use this; it gives every call the same deadline and the same
     /// failure classification.
     ///
     /// # Errors

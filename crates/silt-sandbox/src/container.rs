@@ -20,6 +20,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+#[cfg(target_os = "linux")]
 use serde_json::json;
 
 use super::native_init::GUEST_BINARY;
@@ -74,10 +75,15 @@ pub fn prepare(
     })?;
     let flavor = Flavor::of(&runtime)?;
     let id = format!("silt-{}", request.name);
-    if flavor == Flavor::Runc && !cfg!(target_os = "linux") {
-        return Err("container driver: runc runs on Linux only (use docker or podman)".to_owned());
-    }
     let (args, guard) = match flavor {
+        // runc, and the OCI spec written for it, exist on Linux only.
+        #[cfg(not(target_os = "linux"))]
+        Flavor::Runc => {
+            return Err(
+                "container driver: runc runs on Linux only (use docker or podman)".to_owned(),
+            );
+        }
+        #[cfg(target_os = "linux")]
         Flavor::Runc => {
             let bundle = request.root_dir.with_file_name("containers").join(&id);
             write_oci_bundle(&bundle, binary, request).map_err(|err| {
@@ -218,6 +224,7 @@ pub fn cli_args(
 }
 
 /// Writes `bundle/config.json` and an empty `bundle/rootfs` for runc.
+#[cfg(target_os = "linux")]
 fn write_oci_bundle(bundle: &Path, binary: &Path, request: &Request) -> std::io::Result<()> {
     let rootfs = bundle.join("rootfs");
     let _ = std::fs::remove_dir_all(bundle);
@@ -229,6 +236,7 @@ fn write_oci_bundle(bundle: &Path, binary: &Path, request: &Request) -> std::io:
 }
 
 /// The OCI runtime configuration of one worker.
+#[cfg(target_os = "linux")]
 pub fn oci_config(
     rootfs: &Path,
     binary: &Path,
@@ -322,14 +330,6 @@ fn seccomp_profile() -> serde_json::Value {
             {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS}
         ]
     })
-}
-
-/// runc runs on Linux only, and [`prepare`] refuses it elsewhere; were the
-/// spec written anyway, a container without the denylist must not start:
-/// this value is not a seccomp section runc accepts.
-#[cfg(not(target_os = "linux"))]
-fn seccomp_profile() -> serde_json::Value {
-    serde_json::Value::String("unavailable off Linux".to_owned())
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! The host's side of forwarded imports: a worker's object-store, log and
 //! progress calls run here, through the very implementations in-process
-//! guests use ([`Capabilities::local`]).
+//! guests use ([`Capabilities::local`], built once per pool).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::capabilities::{Capabilities, Grants, StoreCall, StoreReply};
+use crate::capabilities::{Capabilities, StoreCall, StoreReply};
 use crate::runtime::LogBudget;
 
 use super::protocol::Notification;
@@ -21,16 +21,13 @@ pub(crate) struct ServedImports {
 }
 
 impl ServedImports {
-    /// The host's capabilities for `extension`, as `grants` lend them.
-    ///
-    /// # Errors
-    /// When the cache directory cannot be opened.
-    pub(crate) fn new(extension: &str, grants: &Grants) -> anyhow::Result<Self> {
-        Ok(Self {
-            capabilities: Capabilities::local(extension, grants)?,
+    /// One call's imports, served on the host's `capabilities`.
+    pub(crate) fn new(capabilities: Capabilities) -> Self {
+        Self {
+            capabilities,
             log_budget: LogBudget::default(),
             dropped_in_worker: AtomicU64::new(0),
-        })
+        }
     }
 
     /// Runs one forwarded object-store call.

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::process::{Child, ChildStdin, ChildStdout};
@@ -21,6 +21,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout};
 use super::bundle::Bundle;
 use super::imports::ServedImports;
 use super::protocol::{FromWorker, PROTOCOL_VERSION, ToWorker, WorkerStart, receive, send};
+use crate::capabilities::Capabilities;
 use crate::config::RuntimeConfig;
 use crate::runtime::{CallBudget, ExportCall, ExportReply, Grants, Runtime, RuntimeError};
 use crate::sandbox::{self, Bind, Launch, SandboxConfig};
@@ -42,6 +43,9 @@ pub struct WorkerPool {
     extension: String,
     component: PathBuf,
     grants: Grants,
+    /// What the host serves a worker's imports with: built from `grants`
+    /// by the first call, shared by every call after it.
+    capabilities: OnceLock<Capabilities>,
     runtime_config: RuntimeConfig,
     sandbox: SandboxConfig,
     sandbox_root: PathBuf,
@@ -67,6 +71,7 @@ impl WorkerPool {
             extension: extension.to_owned(),
             component: component.to_owned(),
             grants,
+            capabilities: OnceLock::new(),
             runtime_config,
             sandbox,
             sandbox_root: cache_dir.join("sandbox-root"),
@@ -75,6 +80,21 @@ impl WorkerPool {
             started: AtomicU64::new(0),
             bundles_built: AtomicU64::new(0),
         }
+    }
+
+    /// The host's own capabilities for this extension's grants (its store,
+    /// the cache directory opened beneath, the log and progress sinks).
+    fn capabilities(&self) -> Result<Capabilities, RuntimeError> {
+        if let Some(capabilities) = self.capabilities.get() {
+            return Ok(capabilities.clone());
+        }
+        let capabilities = Capabilities::local(&self.extension, &self.grants).map_err(|err| {
+            RuntimeError::Worker {
+                extension: self.extension.clone(),
+                detail: format!("cannot prepare the host's side: {err:#}"),
+            }
+        })?;
+        Ok(self.capabilities.get_or_init(|| capabilities).clone())
     }
 
     /// Bundles this pool built (once per process unless evicted).
@@ -98,6 +118,7 @@ impl WorkerPool {
         runtime: &Runtime,
         call: ExportCall,
     ) -> Result<ExportReply, RuntimeError> {
+        let imports = ServedImports::new(self.capabilities()?);
         let idle = {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             // One killed while idle (by an OOM killer, a user) is dropped here,
@@ -114,7 +135,7 @@ impl WorkerPool {
         };
         // A worker whose call failed is dropped here (killed), never reused.
         let reply = worker
-            .call(call, &self.extension, &self.grants, &self.runtime_config)
+            .call(call, &self.extension, imports, &self.runtime_config)
             .await?;
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < self.sandbox.pool_size {
@@ -294,7 +315,7 @@ impl Worker {
         &mut self,
         call: ExportCall,
         extension: &str,
-        grants: &Grants,
+        imports: ServedImports,
         runtime: &RuntimeConfig,
     ) -> Result<ExportReply, RuntimeError> {
         let function = call.function();
@@ -306,8 +327,6 @@ impl Worker {
             deadline: Duration::from_millis(runtime.deadline_ms),
             store: Duration::from_millis(runtime.store_budget_ms),
         };
-        let imports = ServedImports::new(extension, grants)
-            .map_err(|err| failed(format!("cannot prepare the host's side: {err:#}")))?;
         if send(&mut self.stdin, &ToWorker::Call(Box::new(call)))
             .await
             .is_err()

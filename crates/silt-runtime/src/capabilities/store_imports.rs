@@ -58,15 +58,6 @@ macro_rules! declare_store_imports {
             $($variant($result),)*
         }
 
-        impl StoreCall {
-            /// The WIT function, e.g. `put-owned`.
-            pub fn function(&self) -> &'static str {
-                match self {
-                    $(Self::$variant { .. } => $wit,)*
-                }
-            }
-        }
-
         impl StoreReply {
             /// The WIT function this answers.
             pub fn function(&self) -> &'static str {

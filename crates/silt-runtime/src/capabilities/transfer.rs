@@ -79,9 +79,11 @@ impl Transfer {
 }
 
 /// Runs `one` for every item with bounded concurrency, as one progress
-/// phase called `label`; results keep item order.
+/// phase called `label`; `one` answers an item's result and its bytes,
+/// which advance the progress. Results keep item order; without a
+/// transfer (no store or cache granted) every item gets its error.
 async fn run_all<I, R, F, Fut>(
-    transfer: &Transfer,
+    transfer: Result<Transfer, StoreError>,
     label: &str,
     items: Vec<I>,
     one: F,
@@ -90,8 +92,12 @@ where
     I: Send + 'static,
     R: Send + 'static,
     F: Fn(Arc<dyn ObjectStore>, Arc<Beneath>, I) -> Fut,
-    Fut: Future<Output = Result<R, StoreError>> + Send + 'static,
+    Fut: Future<Output = Result<(R, u64), StoreError>> + Send + 'static,
 {
+    let transfer = match transfer {
+        Ok(transfer) => transfer,
+        Err(err) => return items.iter().map(|_| Err(err.clone())).collect(),
+    };
     if let Some(progress) = &transfer.progress {
         progress.begin(label, Some(items.len() as u64), None);
     }
@@ -100,9 +106,16 @@ where
     for (index, item) in items.into_iter().enumerate() {
         let limit = transfer.limit.clone();
         let work = one(transfer.store.clone(), transfer.cache.clone(), item);
+        let progress = transfer.progress.clone();
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await.expect("semaphore never closes");
-            (index, work.await)
+            let result = work.await.map(|(value, bytes)| {
+                if let Some(progress) = progress {
+                    progress.advance(1, bytes);
+                }
+                value
+            });
+            (index, result)
         });
     }
     let mut results: Vec<Option<Result<R, StoreError>>> = (0..count).map(|_| None).collect();
@@ -128,21 +141,16 @@ pub async fn download(
     transfer: Result<Transfer, StoreError>,
     items: Vec<DownloadItem>,
 ) -> Vec<Result<ObjectMeta, StoreError>> {
-    let transfer = match transfer {
-        Ok(transfer) => transfer,
-        Err(err) => return items.iter().map(|_| Err(err.clone())).collect(),
-    };
-    let progress = transfer.progress.clone();
-    run_all(&transfer, "download", items, |store, cache, item| {
-        let progress = progress.clone();
-        async move {
+    run_all(
+        transfer,
+        "download",
+        items,
+        |store, cache, item| async move {
             let meta = download_one(store, cache, item).await?;
-            if let Some(progress) = progress {
-                progress.advance(1, meta.size);
-            }
-            Ok(meta)
-        }
-    })
+            let size = meta.size;
+            Ok((meta, size))
+        },
+    )
     .await
 }
 
@@ -288,38 +296,24 @@ pub async fn upload(
     transfer: Result<Transfer, StoreError>,
     items: Vec<UploadItem>,
 ) -> Vec<Result<String, StoreError>> {
-    let transfer = match transfer {
-        Ok(transfer) => transfer,
-        Err(err) => return items.iter().map(|_| Err(err.clone())).collect(),
-    };
-    let progress = transfer.progress.clone();
-    run_all(&transfer, "upload", items, |store, cache, item| {
-        let progress = progress.clone();
-        async move {
-            let key = guest_key(&item.key)?;
-            let source = cache_path(&item.cache_path)?;
-            let opened = tokio::task::spawn_blocking(move || {
-                let file = cache.open_read(source.as_str())?;
-                let size = file.metadata()?.len();
-                Ok::<_, std::io::Error>((file, size))
-            })
+    run_all(transfer, "upload", items, |store, cache, item| async move {
+        let key = guest_key(&item.key)?;
+        let source = cache_path(&item.cache_path)?;
+        let opened = tokio::task::spawn_blocking(move || {
+            let file = cache.open_read(source.as_str())?;
+            let size = file.metadata()?.len();
+            Ok::<_, std::io::Error>((file, size))
+        })
+        .await
+        .map_err(|err| StoreError::InvalidPath(format!("read task failed: {err}")))?;
+        let (file, size) = opened.map_err(|err| {
+            StoreError::InvalidPath(format!("cannot read cache file {}: {err}", item.cache_path))
+        })?;
+        let version = store
+            .put_file(&key, file, to_host_mode(item.mode))
             .await
-            .map_err(|err| StoreError::InvalidPath(format!("read task failed: {err}")))?;
-            let (file, size) = opened.map_err(|err| {
-                StoreError::InvalidPath(format!(
-                    "cannot read cache file {}: {err}",
-                    item.cache_path
-                ))
-            })?;
-            let version = store
-                .put_file(&key, file, to_host_mode(item.mode))
-                .await
-                .map_err(to_guest_error)?;
-            if let Some(progress) = progress {
-                progress.advance(1, size);
-            }
-            Ok(version.0)
-        }
+            .map_err(to_guest_error)?;
+        Ok((version.0, size))
     })
     .await
 }

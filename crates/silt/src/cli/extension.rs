@@ -264,7 +264,7 @@ fn verify(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::R
     let (loaded, description) = super::block_on(async {
         let loaded = runtime.load(&path).await?;
         let mut instance = runtime.instantiate(&loaded, Grants::default()).await?;
-        let description = instance.describe().await?;
+        let description = instance.call_describe().await?;
         anyhow::Ok((loaded, description))
     })??;
     check_description(&loaded.metadata, &description)?;

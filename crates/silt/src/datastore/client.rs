@@ -1,5 +1,5 @@
 //! The host's handle on the datastore extension: one loaded component, the
-//! grants every call gets, and one typed method per export. Each call runs
+//! capabilities every call gets, and one typed method per export. Each call runs
 //! in a fresh instance, so calls may overlap (a lease renewal runs while a
 //! commit is in flight).
 
@@ -12,6 +12,7 @@ use super::error::{DatastoreError, scope_label};
 use super::holder;
 use super::working_copy_lock::WorkingCopyLocks;
 use crate::beneath::Beneath;
+use crate::capabilities::Capabilities;
 use crate::capabilities::progress::ProgressSink;
 use crate::locations::Locations;
 use crate::runtime::bindings::Description;
@@ -22,8 +23,8 @@ use crate::runtime::bindings::silt::datastore::types::{
 use crate::runtime::call::Answer;
 use crate::runtime::metadata::description_differences;
 use crate::runtime::{
-    ArtifactCache, Catalog, ComponentInfo, ExportCall, ExportReply, Exports, Grants,
-    LoadedExtension, Metadata, Runtime, RuntimeError, guest_text,
+    ArtifactCache, Catalog, ComponentInfo, ExportCall, ExportReply, Exports, ExtensionInstance,
+    Grants, LoadedExtension, Metadata, Runtime, RuntimeError, guest_text,
 };
 use crate::sandbox::Execution;
 use crate::store::{Counting, CountsSnapshot, ObjectStore, root};
@@ -34,7 +35,6 @@ pub struct Datastore {
     runtime: Runtime,
     metadata: Metadata,
     executor: Executor,
-    grants: Grants,
     holder: Holder,
     local_dir: PathBuf,
     /// Every request the extension made, for reports ("fetched N objects").
@@ -52,8 +52,12 @@ fn answer<T>(
 
 /// Where the extension's calls run.
 enum Executor {
-    /// In this process: the component compiled (or mapped) here.
-    InProcess(Arc<LoadedExtension>),
+    /// In this process: the component compiled (or mapped) here, and what
+    /// its imports reach.
+    InProcess {
+        loaded: Arc<LoadedExtension>,
+        capabilities: Capabilities,
+    },
     /// In sandboxed worker processes.
     OutOfProcess(Box<WorkerPool>),
 }
@@ -108,7 +112,15 @@ impl Datastore {
         let (metadata, executor) = match execution {
             Execution::InProcess => {
                 let loaded = runtime.load(component).await?;
-                (loaded.metadata.clone(), Executor::InProcess(loaded))
+                // Built once: every call's instance shares them.
+                let capabilities = Capabilities::local(&loaded.metadata.name, &grants)?;
+                (
+                    loaded.metadata.clone(),
+                    Executor::InProcess {
+                        loaded,
+                        capabilities,
+                    },
+                )
             }
             Execution::OutOfProcess => {
                 // Validated here, compiled by the first call (into the bundle).
@@ -123,7 +135,7 @@ impl Datastore {
                 let pool = WorkerPool::new(
                     &metadata.name,
                     component,
-                    grants.clone(),
+                    grants,
                     config.runtime.clone(),
                     config.sandbox.clone(),
                     &locations.cache_dir,
@@ -135,7 +147,6 @@ impl Datastore {
             runtime,
             metadata,
             executor,
-            grants,
             holder: holder::current(),
             local_dir: locations.local_dir.clone(),
             traffic,
@@ -181,7 +192,7 @@ impl Datastore {
     /// Where the extension's calls run.
     pub fn execution(&self) -> Execution {
         match self.executor {
-            Executor::InProcess(_) => Execution::InProcess,
+            Executor::InProcess { .. } => Execution::InProcess,
             Executor::OutOfProcess(_) => Execution::OutOfProcess,
         }
     }
@@ -189,7 +200,7 @@ impl Datastore {
     /// The worker pool, when calls run out of process.
     pub fn workers(&self) -> Option<&WorkerPool> {
         match &self.executor {
-            Executor::InProcess(_) => None,
+            Executor::InProcess { .. } => None,
             Executor::OutOfProcess(pool) => Some(pool),
         }
     }
@@ -573,11 +584,16 @@ impl Exports for Calls<'_> {
     async fn execute(&self, call: ExportCall) -> Result<ExportReply, RuntimeError> {
         let datastore = self.0;
         match &datastore.executor {
-            Executor::InProcess(loaded) => {
-                let mut instance = datastore
-                    .runtime
-                    .instantiate(loaded, datastore.grants.clone())
-                    .await?;
+            Executor::InProcess {
+                loaded,
+                capabilities,
+            } => {
+                let mut instance = ExtensionInstance::with_capabilities(
+                    loaded.clone(),
+                    Some(&datastore.local_dir),
+                    capabilities.clone(),
+                )
+                .await?;
                 call.invoke(&mut instance).await
             }
             Executor::OutOfProcess(pool) => pool.execute(&datastore.runtime, call).await,
