@@ -32,6 +32,8 @@ mod fuzz_parsers;
 mod hostile;
 #[path = "hydration.rs"]
 mod hydration;
+#[path = "journal.rs"]
+mod journal;
 #[path = "monolith.rs"]
 mod monolith;
 #[path = "out_of_process.rs"]

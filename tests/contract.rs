@@ -2,8 +2,8 @@
 //! components. silt's datastore, the monolith baseline and the TypeScript
 //! example pass every check that applies on a directory, in and out of
 //! process (silt's datastore and the TypeScript example on SeaweedFS too,
-//! in process); components that break the contract fail with reasons a
-//! person can act on.
+//! in process, and the sharded baseline there); components that break the
+//! contract fail with reasons a person can act on.
 
 use crate::support;
 
@@ -152,6 +152,13 @@ fn the_monolith_baseline_passes_on_a_directory_in_and_out_of_process() {
             "{execution}: {typed}"
         );
     }
+}
+
+#[test]
+fn the_sharded_baseline_passes_on_s3() {
+    // The peer's current design: a shard per model, a commit sequence read
+    // on every sync, everything written under one global lock.
+    assert_passes_on_s3("sharded-datastore");
 }
 
 #[test]

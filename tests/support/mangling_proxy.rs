@@ -8,10 +8,12 @@
 //! is added, an unsigned header), which keeps the proxy a plain byte pipe
 //! after the heads.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufReader, Write};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::http_head::{forward, header, read_head, read_request};
 
 /// How uploads are spoiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,36 +78,24 @@ pub fn start(upstream: &str, mangle: Mangle, min_body: usize) -> Proxy {
 
 /// Relays one request and its answer.
 fn serve(
-    client: TcpStream,
+    client: std::net::TcpStream,
     upstream: &str,
     mangle: Mangle,
     min_body: usize,
     heads: &AtomicUsize,
 ) -> std::io::Result<()> {
-    let mut from_client = BufReader::new(client.try_clone()?);
-    let head = read_head(&mut from_client)?;
+    let (head, mut body) = read_request(&mut BufReader::new(client.try_clone()?))?;
     let method = head[0].split(' ').next().unwrap_or("").to_owned();
     if method == "HEAD" {
         heads.fetch_add(1, Ordering::SeqCst);
     }
-    let length: usize = header(&head, "content-length")
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    from_client.read_exact(&mut body)?;
+    let length = body.len();
     let spoil = method == "PUT" && length >= min_body && length > 0;
     if spoil && mangle == Mangle::FlipBody {
         body[0] ^= 0xff;
     }
 
-    let mut server = TcpStream::connect(upstream)?;
-    let mut request: Vec<String> = head
-        .into_iter()
-        .filter(|line| !line.to_ascii_lowercase().starts_with("connection:"))
-        .collect();
-    request.push("Connection: close".to_owned());
-    server.write_all(format!("{}\r\n\r\n", request.join("\r\n")).as_bytes())?;
-    server.write_all(&body)?;
+    let server = forward(upstream, &head, &body)?;
 
     let mut from_server = BufReader::new(server);
     let mut answer = read_head(&mut from_server)?;
@@ -146,27 +136,4 @@ fn forged_object(answer: &[String], min_body: usize) -> bool {
         && header(answer, "content-length")
             .and_then(|value| value.parse::<usize>().ok())
             .is_some_and(|size| size >= min_body)
-}
-
-/// The request or status line and the header lines, without the blank line.
-fn read_head(reader: &mut impl BufRead) -> std::io::Result<Vec<String>> {
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        let line = line.trim_end_matches(['\r', '\n']).to_owned();
-        if line.is_empty() {
-            return Ok(lines);
-        }
-        lines.push(line);
-    }
-}
-
-fn header<'a>(head: &'a [String], name: &str) -> Option<&'a str> {
-    head.iter().skip(1).find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
-    })
 }

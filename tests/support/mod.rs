@@ -5,8 +5,10 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 pub mod bench_args;
+pub mod http_head;
 pub mod lying_store;
 pub mod mangling_proxy;
+pub mod pausing_proxy;
 pub mod project;
 pub mod recording_store;
 pub mod seaweed;

@@ -209,6 +209,16 @@ impl Project {
             .unwrap();
     }
 
+    /// Deletes an object of the datastore root.
+    pub fn delete_object(&self, key: &str) {
+        let store = self.root_store();
+        let key = silt::store::ObjectKey::new(key).unwrap();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(store.delete(&key, None))
+            .unwrap();
+    }
+
     /// Reads an object of the datastore root.
     pub fn read_object(&self, key: &str) -> Vec<u8> {
         let store = self.root_store();

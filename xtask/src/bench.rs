@@ -158,7 +158,7 @@ pub fn hydration(args: &[&str]) -> Result<()> {
 }
 
 /// `cargo xtask bench datastore`: the field's pain scenarios, silt's
-/// partitioned datastore beside the monolithic baseline, on SeaweedFS
+/// partitioned datastore beside the sharded and monolithic baselines, on SeaweedFS
 /// (scenarios 1–6, the bench binary), then scenario 7, start-up, which is
 /// about processes and so is timed here with the `silt` binary.
 pub fn datastore(args: &[&str]) -> Result<()> {
@@ -189,7 +189,11 @@ pub fn languages(args: &[&str]) -> Result<()> {
 }
 
 /// The datastore extensions, silt's first (as in the bench binary).
-const DATASTORE_EXTENSIONS: [&str; 2] = ["partitioned-datastore", "monolith-datastore"];
+const DATASTORE_EXTENSIONS: [&str; 3] = [
+    "partitioned-datastore",
+    "sharded-datastore",
+    "monolith-datastore",
+];
 
 /// Scenario 7: `silt extension list` with 100 installed, and one datastore
 /// command (`silt data list` of a model on a local-directory datastore) in
@@ -234,8 +238,8 @@ fn datastore_startup(components: &Path, quick: bool) -> Result<()> {
     }
 
     println!("\n## 7. start-up (median of {runs} runs; first execution: {compile_runs})\n");
-    println!("| | silt (partitioned) | baseline (monolith) |");
-    println!("|---|---|---|");
+    println!("| | {} |", DATASTORE_EXTENSIONS.join(" | "));
+    println!("|---|{}", "---|".repeat(DATASTORE_EXTENSIONS.len()));
     let row = |name: &str, cell: fn(&StartupRow) -> String| {
         let cells: Vec<String> = rows.iter().map(cell).collect();
         println!("| {name} | {} |", cells.join(" | "));
@@ -252,8 +256,9 @@ fn datastore_startup(components: &Path, quick: bool) -> Result<()> {
         format!("{:.0}×", r.first.as_secs_f64() / r.cached.as_secs_f64())
     });
     println!(
-        "| `silt extension list`, 100 installed (nothing compiled) | {} | (same host) |",
-        ms(list_100)
+        "| `silt extension list`, 100 installed (nothing compiled) | {} |{}",
+        ms(list_100),
+        " (same host) |".repeat(DATASTORE_EXTENSIONS.len() - 1)
     );
 
     let extensions: Vec<String> = rows

@@ -10,13 +10,14 @@ pub type Result<T> = std::result::Result<T, String>;
 pub const WASM_TARGET: &str = "wasm32-wasip2";
 
 /// Guest libraries: linted with the guests, built as their dependencies.
-pub const GUEST_LIBRARIES: &[&str] = &["extensions/silt-extension"];
+pub const GUEST_LIBRARIES: &[&str] = &["extensions/silt-extension", "extensions/baseline-locks"];
 
 /// Guest crates, relative to the workspace root, and built into
 /// `<target>/components/<package name>.wasm`.
 pub const GUESTS: &[&str] = &[
     "extensions/partitioned-datastore",
     "extensions/monolith-datastore",
+    "extensions/sharded-datastore",
     "examples/hello-extension",
     "tests/components/misbehaving",
     "tests/components/broken-datastore",

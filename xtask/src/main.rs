@@ -8,7 +8,7 @@
 //! cargo xtask seaweed          # install SeaweedFS for the tests; prints the `weed` path
 //! cargo xtask bench startup    # start-up benchmark table
 //! cargo xtask bench store      # object-store throughput vs aws-sdk-s3, bulk download
-//! cargo xtask bench datastore  # the field's pain scenarios: silt vs the monolith baseline
+//! cargo xtask bench datastore  # the field's pain scenarios: silt vs the sharded and monolith baselines
 //! cargo xtask bench hydration  # lazy (one model) vs full hydration vs raw GETs, 264k-object fixture
 //! cargo xtask bench worker     # out-of-process execution per driver vs in-process
 //! cargo xtask bench languages  # the Rust partitioned datastore vs the TypeScript example

@@ -33,13 +33,12 @@
 //!   the files a command touches.
 //!
 //! The working copy, sidecars, hydration and sync come from
-//! `silt-extension`, shared with `partitioned-datastore`: only the index
-//! and the locks differ, so the benchmarks compare exactly those.
+//! `silt-extension`, shared with `partitioned-datastore`; the leases from
+//! `baseline-locks`, shared with `sharded-datastore`: only the index and the
+//! locks differ, so the benchmarks compare exactly those.
 
 mod commit;
 mod index;
-mod leases;
-mod namespace_lock;
 
 use silt_extension::change::{Change, Committed};
 use silt_extension::exports::silt::datastore::capabilities;
@@ -96,5 +95,8 @@ impl Index for Monolith {
         commit::commit_many(batch)
     }
 }
+
+// Leases: the baselines' policy (`baseline-locks`).
+baseline_locks::implement_locks!(Monolith);
 
 silt_extension::export!(Monolith);

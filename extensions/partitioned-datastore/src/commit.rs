@@ -4,8 +4,13 @@
 //! makes the partition point at it. On a lost race the partition is re-read
 //! and the same changes are applied again (they touch only their own names,
 //! so applying them to a newer partition is the merge).
+//!
+//! In a datastore with a journal (layout 2), each commit is announced there
+//! before its first compare-and-swap (`silt_extension::journal`), so that a
+//! pull learns of it from one listing of the journal.
 
 use silt_extension::change::{self, Change, Committed};
+use silt_extension::journal;
 use silt_extension::layout;
 use silt_extension::meta;
 use silt_extension::partition::Versioned;
@@ -27,16 +32,24 @@ pub fn fenced(model: &ModelRef, ours: u64, fence: u64) -> Error {
     ))
 }
 
-/// Applies `changes` to the partition of `model` by compare-and-swap.
+/// Applies `changes` to the partition of `model` by compare-and-swap,
+/// announced in the journal first when the datastore keeps one.
 pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error> {
     // Not `check_lease`: the host's copy of the lease dates from the start
     // of the call, and uploads before this commit may have outlasted it;
     // `confirm` below asks the store whether the lease is still ours and fresh.
     change::covers(lease, model)?;
-    let retain = meta::read(crate::KIND)?.retain_versions;
+    let meta = meta::read(crate::KIND)?;
     let key = index::partition_key(model);
     let token = change::commit_token(changes)?;
-    store::retry_lost(&key, MAX_ATTEMPTS, |_| {
+    // Before the compare-and-swap: a commit that lands is always announced.
+    let mut announced = match meta.journal() {
+        true => Some(journal::announce(model, &token)?),
+        false => None,
+    };
+    // Set once a compare-and-swap was sent and its outcome is unknown.
+    let mut maybe_landed = false;
+    let result = store::retry_lost(&key, MAX_ATTEMPTS, |_| {
         let Versioned {
             partition: mut next,
             version,
@@ -54,25 +67,34 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
         next.fence_token = lease.token.clone();
         next.seq += 1;
         next.last_commit = token.clone();
-        let applied = change::apply(model, &mut next, lease, changes, retain)?;
+        let applied = change::apply(model, &mut next, lease, changes, meta.retain_versions)?;
         let mode = match &version {
             Some(version) => PutMode::Update(version.clone()),
             None => PutMode::Create,
         };
-        Ok(
-            match store::put_owned(&key, &next.to_bytes(), &mode, &token)? {
-                Written::Landed(new_version) => {
-                    let deleted = change::delete_dropped(model, &applied.dropped);
-                    Some(Committed {
-                        partition: next,
-                        version: new_version,
-                        entries: applied.entries,
-                        expired: applied.dropped,
-                        deleted,
-                    })
-                }
-                Written::Lost => None,
-            },
-        )
-    })
+        if let Some(announced) = announced.as_mut() {
+            announced.keep_fresh()?;
+        }
+        let written = store::put_owned(&key, &next.to_bytes(), &mode, &token);
+        maybe_landed |= written.is_err();
+        Ok(match written? {
+            Written::Landed(new_version) => {
+                let deleted = change::delete_dropped(model, &applied.dropped);
+                Some(Committed {
+                    partition: next,
+                    version: new_version,
+                    entries: applied.entries,
+                    expired: applied.dropped,
+                    deleted,
+                })
+            }
+            Written::Lost => None,
+        })
+    });
+    // Refused for sure (a conflict, a lost lease, every race lost): readers
+    // need not wait for this commit.
+    if let (Err(_), Some(announced), false) = (&result, announced, maybe_landed) {
+        announced.withdraw();
+    }
+    result
 }

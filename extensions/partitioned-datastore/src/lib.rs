@@ -8,6 +8,7 @@
 //! _index/<area>/<type>/<id>.json       one index partition per model and area
 //! _locks/model/<type>/<id>.json        a model's lease
 //! _locks/namespace.json                the namespace (structural) lease
+//! _journal/<ms>.<token>/<type>/<id>    a commit's announcement (empty; layout 2)
 //! data/<type>/<id>/<name>/<version>    file content; never overwritten
 //! ```
 //!
@@ -16,7 +17,9 @@
 //!   the one partition it touches; writers of different models share nothing;
 //! - a lease is one small object per model, and every lease acquisition
 //!   raises the partition's fence, so an old holder can never commit again;
-//! - sync compares one LIST of `_index/` with the local sidecars.
+//! - a pull lists the journal after the last entry it reconciled and reads
+//!   only the models named since (one LIST when nothing changed); every ten
+//!   minutes it compares a LIST of `_index/` with the local sidecars instead.
 //!
 //! The working copy, sidecars, hydration and sync come from
 //! `silt-extension`; this crate is the index (`index`, `commit`) and the
@@ -61,6 +64,7 @@ pub(crate) const KIND: &str = "partitioned";
 
 impl Index for Partitioned {
     const KIND: &'static str = KIND;
+    const JOURNAL: bool = true;
 
     fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
         index::read_if_changed(model, known)

@@ -203,6 +203,7 @@ pub mod change;
 pub mod clock;
 pub mod corrupt_models;
 pub mod hydrate;
+pub mod journal;
 pub mod layout;
 pub mod lease;
 pub mod local;
@@ -385,6 +386,23 @@ pub trait Index {
     /// }
     /// ```
     const KIND: &'static str;
+
+    /// True when [`Index::commit`] announces every commit in the change
+    /// journal before its compare-and-swap ([`journal::announce`], and
+    /// [`journal::Announcement::keep_fresh`] before each attempt). A new
+    /// datastore of such an index is set up at [`meta::LAYOUT_VERSION`],
+    /// and a pull of everything then reads the journal instead of listing
+    /// every partition (one request when nothing changed). Announce only
+    /// when [`meta::Meta::journal`] says the datastore has a journal.
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::Index;
+    ///
+    /// fn describe<I: Index>() -> &'static str {
+    ///     if I::JOURNAL { "commits announced in _journal/" } else { "no journal" }
+    /// }
+    /// ```
+    const JOURNAL: bool = false;
 
     /// Reads the model's slice of the index, unless it is still at `known`.
     ///

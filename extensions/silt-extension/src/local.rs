@@ -421,6 +421,29 @@ pub fn sweep_temporaries() -> usize {
 /// # Ok(()) }
 /// ```
 pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), Error> {
+    write_replacing(path, bytes, true)
+}
+
+/// [`write_atomic`] without waiting for the disk: for state that only saves
+/// work, where losing the newest copy in a power failure costs a
+/// recomputation and nothing else (an old copy, or none, is still correct).
+/// A sync waits for every dirty file of the file system on some (ext4's
+/// ordered mode): tens of milliseconds after a large pull.
+///
+/// # Errors
+/// As [`write_atomic`].
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::local;
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// local::write_atomic_unsynced(".silt/my-index/hint.json", b"{}")?;
+/// # Ok(()) }
+/// ```
+pub fn write_atomic_unsynced(path: &str, bytes: &[u8]) -> Result<(), Error> {
+    write_replacing(path, bytes, false)
+}
+
+fn write_replacing(path: &str, bytes: &[u8], sync: bool) -> Result<(), Error> {
     let full = layout::in_cache(path);
     if let Some((dir, _)) = full.rsplit_once('/') {
         std::fs::create_dir_all(dir).map_err(|err| io_error(path, err))?;
@@ -431,7 +454,10 @@ pub fn write_atomic(path: &str, bytes: &[u8]) -> Result<(), Error> {
     std::fs::create_dir_all(&temps).map_err(|err| io_error(TEMP_DIR, err))?;
     let temp = format!("{temps}/{}", &crate::clock::random_hex()[..16]);
     let result = std::fs::File::create(&temp)
-        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            if sync { file.sync_all() } else { Ok(()) }
+        })
         .and_then(|()| std::fs::rename(&temp, &full));
     if let Err(err) = result {
         let _ = std::fs::remove_file(&temp);

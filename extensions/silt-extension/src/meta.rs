@@ -17,7 +17,12 @@ use crate::silt::datastore::object_store::PutMode;
 use crate::silt::datastore::types::Error;
 use crate::store::{self, Written};
 
-/// The layout this extension reads and writes.
+/// The newest layout this extension reads and writes: layout 1, plus every
+/// commit announced in the change journal ([`crate::journal`]). A
+/// datastore of an index kind without a journal stays at
+/// [`LAYOUT_WITHOUT_JOURNAL`], which builds from before the journal read too;
+/// those builds refuse this layout, so no writer that does not announce its
+/// commits can write to a datastore whose readers rely on the journal.
 ///
 /// ```no_run,standalone_crate
 /// use silt_extension::layout::DATA_AREA;
@@ -27,7 +32,17 @@ use crate::store::{self, Written};
 ///
 /// assert_eq!(Partition::empty(DATA_AREA, &model).layout, LAYOUT_VERSION);
 /// ```
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
+
+/// The layout of a datastore whose commits are not announced in a journal
+/// (every datastore made before the journal existed, and index kinds
+/// without one).
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::meta::{LAYOUT_VERSION, LAYOUT_WITHOUT_JOURNAL};
+/// assert!(LAYOUT_WITHOUT_JOURNAL < LAYOUT_VERSION);
+/// ```
+pub const LAYOUT_WITHOUT_JOURNAL: u32 = 1;
 /// Versions kept per name in a new datastore.
 ///
 /// ```no_run,standalone_crate
@@ -67,6 +82,21 @@ pub struct Meta {
     pub created_at: u64,
     /// Unique per write (for `put-owned`).
     pub nonce: String,
+}
+
+impl Meta {
+    /// True when every commit to this datastore is announced in the change
+    /// journal ([`crate::journal`]).
+    ///
+    /// ```no_run,standalone_crate
+    /// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+    /// let journaled = silt_extension::meta::read("partitioned")?.journal();
+    /// # let _ = journaled;
+    /// # Ok(()) }
+    /// ```
+    pub fn journal(&self) -> bool {
+        self.layout >= LAYOUT_VERSION
+    }
 }
 
 fn partitioned() -> String {
@@ -117,15 +147,36 @@ pub fn read(kind: &str) -> Result<Meta, Error> {
     }
 }
 
+/// Whether the datastore of index kind `kind` announces its commits in the
+/// journal: `false` also when it was never set up (nothing to announce).
+///
+/// # Errors
+/// As [`read`], except for a datastore that was never set up.
+///
+/// ```no_run,standalone_crate
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// if silt_extension::meta::journaled("partitioned")? {
+///     // a pull of everything may read the journal instead of every partition
+/// }
+/// # Ok(()) }
+/// ```
+pub fn journaled(kind: &str) -> Result<bool, Error> {
+    match read(kind) {
+        Ok(meta) => Ok(meta.journal()),
+        Err(Error::NotFound(_)) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
 fn read_versioned(kind: &str) -> Result<Option<(Meta, String)>, Error> {
     let Some(found) = store::get(META_KEY)? else {
         return Ok(None);
     };
     let meta: Meta =
         serde_json::from_slice(&found.data).map_err(|err| store::corrupt(META_KEY, err))?;
-    if meta.layout != LAYOUT_VERSION {
+    if !(LAYOUT_WITHOUT_JOURNAL..=LAYOUT_VERSION).contains(&meta.layout) {
         return Err(Error::NotSupported(format!(
-            "{META_KEY}: layout {} (this extension reads layout {LAYOUT_VERSION}); use a silt and extension that match the datastore",
+            "{META_KEY}: layout {} (this extension reads layouts {LAYOUT_WITHOUT_JOURNAL} to {LAYOUT_VERSION}); use a silt and extension that match the datastore",
             meta.layout
         )));
     }
@@ -143,6 +194,9 @@ fn read_versioned(kind: &str) -> Result<Option<(Meta, String)>, Error> {
 
 /// Creates the metadata if asked and missing, and updates the retention if
 /// asked. Returns the metadata in force and whether this call created it.
+/// A new datastore gets [`LAYOUT_VERSION`] when `journal` (the index
+/// announces every commit, [`crate::Index::JOURNAL`]), else
+/// [`LAYOUT_WITHOUT_JOURNAL`]; an existing one keeps its layout.
 ///
 /// [`crate::sync`] answers `sync.setup` with it; an index kind with objects
 /// of its own to create at setup calls it first:
@@ -152,7 +206,8 @@ fn read_versioned(kind: &str) -> Result<Option<(Meta, String)>, Error> {
 /// use silt_extension::silt::datastore::types::Error;
 ///
 /// fn setup(create: bool, retain_versions: Option<u32>) -> Result<String, Error> {
-///     let (meta, created) = meta::setup("my-index", create, retain_versions)?;
+///     // `false`: this index does not announce its commits in the journal.
+///     let (meta, created) = meta::setup("my-index", false, create, retain_versions)?;
 ///     Ok(match created {
 ///         true => format!("created; keeps {} versions", meta.retain_versions),
 ///         false => format!("already set up; keeps {} versions", meta.retain_versions),
@@ -166,6 +221,7 @@ fn read_versioned(kind: &str) -> Result<Option<(Meta, String)>, Error> {
 /// when others kept changing it.
 pub fn setup(
     kind: &str,
+    journal: bool,
     create: bool,
     retain_versions: Option<u32>,
 ) -> Result<(Meta, bool), Error> {
@@ -185,7 +241,11 @@ pub fn setup(
             None if create => (
                 PutMode::Create,
                 Meta {
-                    layout: LAYOUT_VERSION,
+                    layout: if journal {
+                        LAYOUT_VERSION
+                    } else {
+                        LAYOUT_WITHOUT_JOURNAL
+                    },
                     index: kind.to_owned(),
                     retain_versions: DEFAULT_RETAIN_VERSIONS,
                     created_at: crate::clock::now_ms(),

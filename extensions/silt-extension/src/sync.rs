@@ -1,8 +1,12 @@
 //! The `sync` interface: setup, verify, pull, push and status.
 //!
-//! Deciding what changed costs one listing of the index ([`Index::list`]),
+//! Deciding what changed costs, for an index with a journal
+//! ([`Index::JOURNAL`]), one listing of the journal after this cache's
+//! horizon: only the models named since are read (see [`crate::journal`];
+//! every ten minutes, and whenever the journal cannot vouch, a full check
+//! instead). Otherwise it costs one listing of the index ([`Index::list`]),
 //! compared with the versions the sidecars remember (through the local
-//! summary, so an unchanged model costs nothing); only changed models are
+//! summary, so an unchanged model costs nothing). Only changed models are
 //! read, and only their files already present locally are refreshed.
 //!
 //! Every [`Index`] implements it (and [`crate::export!`] exports it):
@@ -25,6 +29,8 @@
 //! }
 //! ```
 
+use std::collections::BTreeMap;
+
 use crate::Index;
 use crate::change::{self, Base, Change, Committed};
 use crate::clock;
@@ -34,6 +40,7 @@ use crate::exports::silt::datastore::sync::{
     StatusReport, SyncOptions, SyncReport,
 };
 use crate::hydrate::{self, no_transfers};
+use crate::journal;
 use crate::layout::{self, DATA_AREA};
 use crate::local::{self, LocalChange};
 use crate::lock_object;
@@ -262,9 +269,13 @@ fn merge_error(first: &mut Option<Error>, err: Error) {
     }
 }
 
+/// Models a pull looks at, each with its listed version when every
+/// partition was listed.
+type Candidates = Vec<(ModelRef, Option<String>)>;
+
 /// The models a scope names, with their listed versions when the scope is
 /// `all` (then a model whose sidecar is at that version needs no request).
-fn scoped_or_listed<T: Index>(scope: &Scope) -> Result<Vec<(ModelRef, Option<String>)>, Error> {
+fn scoped_or_listed<T: Index>(scope: &Scope) -> Result<Candidates, Error> {
     Ok(match scoped_models(scope)? {
         Some(models) => models.into_iter().map(|m| (m, None)).collect(),
         None => T::list()?
@@ -272,6 +283,104 @@ fn scoped_or_listed<T: Index>(scope: &Scope) -> Result<Vec<(ModelRef, Option<Str
             .map(|(model, version)| (model, Some(version)))
             .collect(),
     })
+}
+
+/// What a pull of everything learned from the journal, to settle once the
+/// pull has landed.
+struct JournalPass {
+    /// The progress the pull started from (empty for a full check).
+    progress: journal::Progress,
+    /// The entries listed.
+    listed: Vec<journal::Entry>,
+    /// The reader's clock when it listed.
+    now_ms: u64,
+    /// Whether every partition was listed too.
+    full_check: bool,
+    /// Whether the pull fetches every missing file.
+    fetch_missing: bool,
+}
+
+impl JournalPass {
+    /// Saves the progress once the pull has landed: an entry is settled
+    /// when the model's slice, as this cache now holds it, shows the commit.
+    /// (Every model with an unsettled entry was read by this pull, or was
+    /// listed as current by its full check: its sidecar is at the slice it
+    /// holds.)
+    fn finish(self) -> Result<(), Error> {
+        let mut slices: BTreeMap<String, Option<crate::partition::Partition>> = BTreeMap::new();
+        let mut next = self.progress.advance(
+            &self.listed,
+            |entry| {
+                slices
+                    .entry(layout::model_label(&entry.model))
+                    .or_insert_with(|| local::load(DATA_AREA, &entry.model).partition)
+                    .as_ref()
+                    .is_some_and(|slice| journal::holds_commit(slice, &entry.token))
+            },
+            self.now_ms,
+            self.full_check,
+        );
+        next.complete = self.fetch_missing && (self.full_check || self.progress.complete);
+        journal::save_progress(&next)
+    }
+}
+
+/// The models a pull must look at, with their listed versions when every
+/// partition was listed (then a model whose sidecar is at that version
+/// needs no request), and the journal pass to settle afterwards.
+///
+/// A pull of everything reads the journal after this cache's horizon and
+/// looks only at the models named there by entries it has not settled
+/// (one conditional read each). It lists every partition instead (and the
+/// recent journal, to start from) when the index keeps no journal, a full
+/// check is due, edits are being set aside (that looks at every working
+/// copy), or it must fetch every missing file and the progress does not
+/// vouch that earlier pulls did.
+fn pull_candidates<T: Index>(
+    scope: &Scope,
+    fetch_missing: bool,
+    resolving: bool,
+) -> Result<(Candidates, Option<JournalPass>), Error> {
+    if !T::JOURNAL || !matches!(scope, Scope::All) {
+        return Ok((scoped_or_listed::<T>(scope)?, None));
+    }
+    let now_ms = clock::now_ms();
+    let usable = |progress: &journal::Progress| {
+        !resolving && !progress.full_check_due(now_ms) && (!fetch_missing || progress.complete)
+    };
+    if let Some(progress) = journal::load_progress().filter(usable) {
+        let listed = journal::list_after(&progress.horizon)?;
+        let models = progress
+            .unsettled(&listed)
+            .into_values()
+            .map(|entries| (entries[0].model.clone(), None))
+            .collect();
+        let pass = JournalPass {
+            progress,
+            listed,
+            now_ms,
+            full_check: false,
+            fetch_missing,
+        };
+        return Ok((models, Some(pass)));
+    }
+    if !meta::journaled(T::KIND)? {
+        journal::forget_progress();
+        return Ok((scoped_or_listed::<T>(scope)?, None));
+    }
+    // The recent journal before the partitions: a commit announced before
+    // they are listed may land after, and is then read by the next pull.
+    let listed = journal::list_after(&journal::horizon_key(
+        now_ms.saturating_sub(journal::SETTLE_MS),
+    ))?;
+    let pass = JournalPass {
+        progress: journal::Progress::default(),
+        listed,
+        now_ms,
+        full_check: true,
+        fetch_missing,
+    };
+    Ok((scoped_or_listed::<T>(scope)?, Some(pass)))
 }
 
 /// The versions of `slice` beyond the newest `keep` of each name.
@@ -290,16 +399,22 @@ fn expirable(slice: &crate::partition::Partition, keep: u32) -> Vec<(String, u64
 
 impl<T: Index> Guest for T {
     fn setup(options: SetupOptions) -> Result<SetupReport, Error> {
-        let (meta, created) = meta::setup(T::KIND, options.create, options.retain_versions)?;
+        let (meta, created) =
+            meta::setup(T::KIND, T::JOURNAL, options.create, options.retain_versions)?;
         std::fs::create_dir_all(layout::in_cache(layout::CACHE_STATE_DIR))
             .map_err(|err| Error::InvalidInput(format!("cannot prepare the cache: {err}")))?;
         Ok(SetupReport {
             created,
             layout_version: meta.layout,
             detail: format!(
-                "{} index, layout {}; keeps the last {} versions of each file",
+                "{} index, layout {}{}; keeps the last {} versions of each file",
                 T::KIND,
                 meta.layout,
+                if meta.journal() {
+                    " (commits announced in the journal)"
+                } else {
+                    ""
+                },
                 meta.retain_versions
             ),
         })
@@ -372,6 +487,12 @@ impl<T: Index> Guest for T {
                 )),
             }
         }
+        // Journal entries no reader lists any more (readers list every
+        // partition at least every FULL_CHECK_MS): empty objects, but one
+        // per commit.
+        if T::JOURNAL && !options.dry_run && matches!(options.scope, Scope::All) {
+            journal::prune(now, journal::PRUNE_AFTER_MS.max(options.min_age_ms))?;
+        }
         Ok(report)
     }
 
@@ -380,8 +501,6 @@ impl<T: Index> Guest for T {
         let mut changed = Vec::new();
         let mut partitions_changed = 0u64;
         let mut not_hydrated = 0u64;
-        let models = scoped_or_listed::<T>(&options.scope)?;
-        let known = local::summary(DATA_AREA);
         let fetch_missing = options.fetch_missing;
         // A dry run moves nothing aside.
         let edits = if options.dry_run {
@@ -393,6 +512,9 @@ impl<T: Index> Guest for T {
         // in the store or not: an edit kept by an earlier pull is in a model
         // whose sidecar is current.
         let resolving = matches!(edits, LocalEdits::Theirs | LocalEdits::SetAside);
+        let (models, journal_pass) =
+            pull_candidates::<T>(&options.scope, fetch_missing, resolving)?;
+        let known = local::summary(DATA_AREA);
         let mut aside = SetAside::default();
         let mut corrupt = CorruptModels::default();
         let mut work = Vec::new();
@@ -473,9 +595,19 @@ impl<T: Index> Guest for T {
         changed.extend(applied?);
         flushed?;
         corrupt.finish(models.len())?;
+        let looked_at = match &journal_pass {
+            Some(pass) if !pass.full_check => format!(
+                "{partitions_changed} models changed ({} read, named by {} journal entries since the last pull)",
+                models.len(),
+                pass.listed.len()
+            ),
+            _ => format!("{partitions_changed} of {} models changed", models.len()),
+        };
+        if let Some(pass) = journal_pass.filter(|_| !options.dry_run) {
+            pass.finish()?;
+        }
         let summary = format!(
-            "{partitions_changed} of {} models changed; {} files refreshed; {not_hydrated} files of changed models not present locally (fetched on use)",
-            models.len(),
+            "{looked_at}; {} files refreshed; {not_hydrated} files of changed models not present locally (fetched on use)",
             changed.len()
         );
         Ok(SyncReport {

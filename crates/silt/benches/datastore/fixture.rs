@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use silt::datastore::{Datastore, LeasePolicy, push_under_leases};
 use silt::locations::Locations;
+use silt::runtime::bindings::exports::silt::datastore::sync::SetupOptions;
 use silt::runtime::bindings::silt::datastore::types::{LocalEdits, ModelRef};
 
 use crate::Shared;
@@ -43,6 +44,20 @@ pub async fn clone(extension: &str, shared: &Shared) -> Clone {
         datastore: Arc::new(datastore),
         policy,
     }
+}
+
+/// A fresh clone of `extension`'s datastore that sets the datastore up.
+pub async fn first_clone(extension: &str, shared: &Shared) -> Clone {
+    let first = clone(extension, shared).await;
+    first
+        .datastore
+        .setup(SetupOptions {
+            create: true,
+            retain_versions: None,
+        })
+        .await
+        .unwrap();
+    first
 }
 
 /// Fixture model `i`.

@@ -1,12 +1,16 @@
 //! The field's pain scenarios, silt's partitioned datastore side by side
-//! with the monolithic baseline (`extensions/monolith-datastore`: one index
-//! object, every write under the namespace lock), same host, same store
-//! (SeaweedFS, started here), one run.
+//! with two baselines, same host, same store (SeaweedFS, started here), one
+//! run: the peer as users run it today (`extensions/sharded-datastore`: a
+//! shard per model, a commit sequence read on every sync, every commit
+//! reading every shard under one global lock) and the design of May 2026
+//! (`extensions/monolith-datastore`: one index object, every write under
+//! the namespace lock).
 //!
 //! 1. one 1 KiB write into one model at three namespace sizes;
 //! 2. 4 and 16 concurrent writers on distinct models (each its own clone);
 //! 3. 16 concurrent writers on one model: successes, lost updates;
-//! 4. a no-op sync at the largest size;
+//! 4. a no-op sync at the largest size, and silt's at 1,048,576 objects /
+//!    8,192 models (`at_scale`: an index written through the store);
 //! 5. a cold clone making one model present;
 //! 6. gc of 7 expired versions: what is locked and for how long;
 //!
@@ -15,12 +19,13 @@
 //! bytes from the counting wrapper, and lock holds as the store saw them.
 //!
 //! `--quick` uses small sizes, checks that every scenario completes and that
-//! both extensions hold the same data afterwards, and asserts nothing about
+//! every extension holds the same data afterwards, and asserts nothing about
 //! speed. Prints a markdown table; writes JSON to the path given.
 
 #[path = "../../../../tests/support/mod.rs"]
 mod support;
 
+mod at_scale;
 mod fixture;
 mod lock_watch;
 mod scenarios;
@@ -31,8 +36,13 @@ use silt::store::{Counting, CountsSnapshot, ObjectStore};
 
 use lock_watch::LockWatch;
 
-/// The two extensions, silt's first.
-pub const EXTENSIONS: [&str; 2] = ["partitioned-datastore", "monolith-datastore"];
+/// The extensions, silt's first; then the peer's current design and the
+/// design of May 2026.
+pub const EXTENSIONS: [&str; 3] = [
+    "partitioned-datastore",
+    "sharded-datastore",
+    "monolith-datastore",
+];
 
 /// The sizes of one run.
 pub struct Sizes {
@@ -42,6 +52,8 @@ pub struct Sizes {
     pub models: Vec<usize>,
     /// Sequential writes measured per size (scenario 1).
     pub writes: usize,
+    /// Scenario 4 at scale: models, files per model.
+    pub at_scale: (usize, usize),
 }
 
 /// The store every clone of one extension's datastore shares, with its
@@ -84,8 +96,8 @@ impl Traffic {
     }
 }
 
-async fn shared(extension: &str) -> Shared {
-    let prefix = format!("{extension}-{}", std::process::id());
+async fn shared(extension: &str, tag: &str) -> Shared {
+    let prefix = format!("{extension}{tag}-{}", std::process::id());
     support::seaweed::store("bench-pains", &prefix).await;
     let toml = format!(
         "[datastore]\nextension = \"{extension}\"\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"bench-pains\"\nprefix = \"{prefix}\"\nendpoint = \"{}\"\n\
@@ -116,6 +128,7 @@ async fn main() {
             files_per_model: 32,
             models: vec![8, 32, 128],
             writes: 3,
+            at_scale: (64, 4),
         }
     } else {
         // 1,024 / 16,384 / 262,144 objects.
@@ -123,19 +136,25 @@ async fn main() {
             files_per_model: 128,
             models: vec![8, 128, 2_048],
             writes: 5,
+            // 1,048,576 objects.
+            at_scale: (8_192, 128),
         }
     };
     support::seaweed::use_test_credentials();
     let mut results = Vec::new();
     for extension in EXTENSIONS {
-        let shared = shared(extension).await;
+        let shared = shared(extension, "").await;
         let result = scenarios::run_all(extension, &shared, &sizes).await;
         results.push(result);
     }
+    let (models, files) = sizes.at_scale;
+    let at_scale = at_scale::run(&shared(EXTENSIONS[0], "-at-scale").await, models, files).await;
     scenarios::check_agreement(&results);
     scenarios::print(&results, &sizes);
+    at_scale::print(&at_scale);
     if let Some(out) = out {
-        std::fs::write(&out, serde_json::to_string_pretty(&results).unwrap()).unwrap();
+        let all = serde_json::json!({ "extensions": results, "at_scale": at_scale });
+        std::fs::write(&out, serde_json::to_string_pretty(&all).unwrap()).unwrap();
         eprintln!("wrote {out}");
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 use silt::datastore::{DatastoreError, collect_garbage, under_leases};
 use silt::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
-use silt::runtime::bindings::exports::silt::datastore::sync::{SetupOptions, SyncOptions};
+use silt::runtime::bindings::exports::silt::datastore::sync::SyncOptions;
 use silt::runtime::bindings::silt::datastore::types::{
     Base, LocalEdits, LockScope, ModelRef, Scope,
 };
@@ -35,9 +35,10 @@ pub struct ExtensionResult {
     distinct_models: Vec<Concurrent>,
     same_model: Concurrent,
     noop_sync: Timed,
+    noop_full_check: Timed,
     cold_clone_one_model: ColdClone,
     gc: Gc,
-    /// Model → (name, sha256) of its live files: both extensions must agree.
+    /// Model → (name, sha256) of its live files: every extension must agree.
     fingerprint: BTreeMap<String, Vec<(String, String)>>,
 }
 
@@ -75,10 +76,45 @@ struct Concurrent {
     landed: Vec<String>,
 }
 
+/// One timed operation and its traffic.
 #[derive(Serialize)]
-struct Timed {
-    ms: f64,
-    traffic: Traffic,
+pub struct Timed {
+    /// Wall time.
+    pub ms: f64,
+    /// Requests and bytes.
+    pub traffic: Traffic,
+}
+
+/// A pull of everything by `clone` (no missing files fetched), timed, with
+/// its traffic and its summary.
+pub async fn timed_pull(clone: &Clone, shared: &Shared) -> (Timed, String) {
+    let pull = SyncOptions {
+        scope: Scope::All,
+        leases: Vec::new(),
+        dry_run: false,
+        fetch_missing: false,
+        local_edits: LocalEdits::Keep,
+    };
+    let before = shared.counts();
+    let started = Instant::now();
+    let report = clone.datastore.pull(&pull).await.unwrap();
+    let timed = Timed {
+        ms: ms(started),
+        traffic: Traffic::between(before, shared.counts()),
+    };
+    (timed, report.summary)
+}
+
+/// Makes `clone`'s next pull a full check (as every ten minutes), by
+/// dating its journal progress back; nothing for an extension without one.
+pub fn force_full_check(clone: &Clone) {
+    let path = clone.locations.local_dir.join(".silt/journal/data.json");
+    let Ok(bytes) = std::fs::read(&path) else {
+        return;
+    };
+    let mut progress: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    progress["full_check_ms"] = 0.into();
+    std::fs::write(&path, progress.to_string()).unwrap();
 }
 
 #[derive(Serialize)]
@@ -220,14 +256,7 @@ async fn concurrent(
 
 /// Runs every scenario for `extension`.
 pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> ExtensionResult {
-    let main = fixture::clone(extension, shared).await;
-    main.datastore
-        .setup(SetupOptions {
-            create: true,
-            retain_versions: None,
-        })
-        .await
-        .unwrap();
+    let main = fixture::first_clone(extension, shared).await;
     let mut populate = Vec::new();
     let mut single_write = Vec::new();
     let mut models_so_far = 0;
@@ -320,21 +349,11 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
     eprintln!("{extension}: scenario 3 done");
 
     // 4. No-op sync: bring the local copy up to date, then sync again.
-    let pull = SyncOptions {
-        scope: Scope::All,
-        leases: Vec::new(),
-        dry_run: false,
-        fetch_missing: false,
-        local_edits: LocalEdits::Keep,
-    };
-    main.datastore.pull(&pull).await.unwrap();
-    let before = shared.counts();
-    let started = Instant::now();
-    main.datastore.pull(&pull).await.unwrap();
-    let noop_sync = Timed {
-        ms: ms(started),
-        traffic: Traffic::between(before, shared.counts()),
-    };
+    timed_pull(&main, shared).await;
+    let (noop_sync, _) = timed_pull(&main, shared).await;
+    // What it costs every ten minutes with a journal (every time without).
+    force_full_check(&main);
+    let (noop_full_check, _) = timed_pull(&main, shared).await;
 
     // 5. A cold clone makes one model present (what `silt run --model` does).
     let cold = fixture::clone(extension, shared).await;
@@ -410,23 +429,27 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
         distinct_models,
         same_model,
         noop_sync,
+        noop_full_check,
         cold_clone_one_model,
         gc,
         fingerprint,
     }
 }
 
-/// Panics unless both extensions hold the same files with the same content
+/// Panics unless every extension holds the same files with the same content
 /// in the models every scenario left comparable, and every scenario that
 /// must succeed did.
 pub fn check_agreement(results: &[ExtensionResult]) {
-    let [silt, baseline] = results else {
-        panic!("expected two extensions")
+    let [silt, baselines @ ..] = results else {
+        panic!("expected silt's extension first")
     };
-    assert_eq!(
-        silt.fingerprint, baseline.fingerprint,
-        "the two extensions disagree on the data"
-    );
+    for baseline in baselines {
+        assert_eq!(
+            silt.fingerprint, baseline.fingerprint,
+            "{} and {} disagree on the data",
+            silt.extension, baseline.extension
+        );
+    }
     // silt's writers never wait on a namespace lock: every one of them
     // must land (the baseline's may time out; that is its pain).
     for concurrent in silt.distinct_models.iter().chain([&silt.same_model]) {
@@ -468,7 +491,8 @@ fn mib(bytes: u64) -> String {
     }
 }
 
-fn traffic(t: &Traffic) -> String {
+/// `N req, ↓x ↑y`.
+pub fn traffic(t: &Traffic) -> String {
     format!(
         "{} req, ↓{} ↑{}",
         t.requests,
@@ -481,38 +505,37 @@ fn opt_ms(v: Option<f64>) -> String {
     v.map_or("none".to_owned(), |v| format!("{v:.0} ms"))
 }
 
-/// Prints the side-by-side table.
+/// Prints the side-by-side table: one column per extension, silt's first.
 pub fn print(results: &[ExtensionResult], sizes: &Sizes) {
-    let [silt, baseline] = results else { return };
-    println!("\n| scenario | silt (partitioned) | baseline (monolith) |");
-    println!("|---|---|---|");
-    for (a, b) in silt.single_write.iter().zip(&baseline.single_write) {
-        let show = |w: &SingleWrite| {
-            format!(
-                "{:.0} ms; model lock {:.0} ms; namespace lock {}; {}",
-                w.write_ms_p50,
-                w.model_lock_ms_p50,
-                opt_ms(w.namespace_lock_ms_p50),
-                traffic(&w.per_write)
-            )
-        };
-        println!(
-            "| 1. one 1 KiB write, {} objects (p50 of {}) | {} | {} |",
-            a.objects,
-            sizes.writes,
-            show(a),
-            show(b)
+    let row = |label: &str, cell: &dyn Fn(&ExtensionResult) -> String| {
+        let cells: Vec<String> = results.iter().map(cell).collect();
+        println!("| {label} | {} |", cells.join(" | "));
+    };
+    let names: Vec<&str> = results.iter().map(|r| r.extension.as_str()).collect();
+    println!("\n| scenario | {} |", names.join(" | "));
+    println!("|---|{}", "---|".repeat(results.len()));
+    for (i, size) in results[0].single_write.iter().enumerate() {
+        row(
+            &format!(
+                "1. one 1 KiB write, {} objects (p50 of {})",
+                size.objects, sizes.writes
+            ),
+            &|r| {
+                let w = &r.single_write[i];
+                format!(
+                    "{:.0} ms; model lock {:.0} ms; namespace lock {}; {}",
+                    w.write_ms_p50,
+                    w.model_lock_ms_p50,
+                    opt_ms(w.namespace_lock_ms_p50),
+                    traffic(&w.per_write)
+                )
+            },
         );
     }
-    let first = &silt.single_write[0];
-    let last = silt.single_write.last().unwrap();
-    let base_first = &baseline.single_write[0];
-    let base_last = baseline.single_write.last().unwrap();
-    println!(
-        "| 1. write time, largest / smallest namespace | {:.2} | {:.2} |",
-        last.write_ms_p50 / first.write_ms_p50,
-        base_last.write_ms_p50 / base_first.write_ms_p50
-    );
+    row("1. write time, largest / smallest namespace", &|r| {
+        let (first, last) = (&r.single_write[0], r.single_write.last().unwrap());
+        format!("{:.2}", last.write_ms_p50 / first.write_ms_p50)
+    });
     let concurrent = |c: &Concurrent| {
         format!(
             "{}/{} ok, {} lock timeouts{}; wall {:.0} ms; per writer p50 {:.0} / p99 {:.0} ms; namespace lock max {}; {}",
@@ -528,39 +551,32 @@ pub fn print(results: &[ExtensionResult], sizes: &Sizes) {
             traffic(&c.traffic)
         )
     };
-    for (a, b) in silt.distinct_models.iter().zip(&baseline.distinct_models) {
-        println!(
-            "| 2. {} concurrent writers, distinct models | {} | {} |",
-            a.writers,
-            concurrent(a),
-            concurrent(b)
+    for (i, writers) in results[0].distinct_models.iter().enumerate() {
+        row(
+            &format!("2. {} concurrent writers, distinct models", writers.writers),
+            &|r| concurrent(&r.distinct_models[i]),
         );
     }
-    println!(
-        "| 3. 16 concurrent writers, one model | {} | {} |",
-        concurrent(&silt.same_model),
-        concurrent(&baseline.same_model)
-    );
+    row("3. 16 concurrent writers, one model", &|r| {
+        concurrent(&r.same_model)
+    });
     let timed = |t: &Timed| format!("{:.1} ms; {}", t.ms, traffic(&t.traffic));
-    println!(
-        "| 4. no-op sync | {} | {} |",
-        timed(&silt.noop_sync),
-        timed(&baseline.noop_sync)
+    row("4. no-op sync", &|r| timed(&r.noop_sync));
+    row(
+        "4. no-op sync, silt's full check due (every 10 min)",
+        &|r| timed(&r.noop_full_check),
     );
-    let cold = |c: &ColdClone| {
+    row("5. cold clone, make one model present", &|r| {
+        let c = &r.cold_clone_one_model;
         format!(
             "{:.0} ms; {}; {:.3}% of the data bytes",
             c.ms,
             traffic(&c.traffic),
             c.fraction_of_data_bytes * 100.0
         )
-    };
-    println!(
-        "| 5. cold clone, make one model present | {} | {} |",
-        cold(&silt.cold_clone_one_model),
-        cold(&baseline.cold_clone_one_model)
-    );
-    let gc = |g: &Gc| {
+    });
+    row(&format!("6. gc of {GC_ENTRIES} versions"), &|r| {
+        let g = &r.gc;
         format!(
             "{:.0} ms; expired {}; {} model locks (max {:.0} ms); namespace lock {}; {}",
             g.ms,
@@ -570,21 +586,12 @@ pub fn print(results: &[ExtensionResult], sizes: &Sizes) {
             opt_ms(g.namespace_lock_ms),
             traffic(&g.traffic)
         )
-    };
-    println!(
-        "| 6. gc of {GC_ENTRIES} versions | {} | {} |",
-        gc(&silt.gc),
-        gc(&baseline.gc)
-    );
-    let populate = |p: &[Populate]| {
-        p.iter()
+    });
+    row("populate (through the extension)", &|r| {
+        r.populate
+            .iter()
             .map(|p| format!("{} → {:.1} s", p.objects, p.seconds))
             .collect::<Vec<_>>()
             .join(", ")
-    };
-    println!(
-        "| populate (through the extension) | {} | {} |",
-        populate(&silt.populate),
-        populate(&baseline.populate)
-    );
+    });
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::hydration_progress::with_progress;
-use super::output::{human_bytes, write_list};
+use super::output::{human_bytes, plural, write_list};
 use crate::beneath::Beneath;
 use crate::config::Hydration;
 use crate::datastore::host_state_dir;
@@ -418,6 +418,8 @@ struct Direction {
     bytes_uploaded: u64,
     partitions_read: u64,
     partitions_written: u64,
+    /// Requests to the object store in this direction (leases included).
+    requests: u64,
 }
 
 impl From<WitSyncReport> for Direction {
@@ -432,6 +434,7 @@ impl From<WitSyncReport> for Direction {
             bytes_uploaded: report.stats.bytes_uploaded,
             partitions_read: report.stats.partitions_read,
             partitions_written: report.stats.partitions_written,
+            requests: 0,
         }
     }
 }
@@ -468,7 +471,9 @@ fn sync(
                 // `ours` is the push's business: a pull keeps the edits.
                 local_edits: edits,
             };
+            let before = datastore.traffic().requests();
             let mut pulled: Direction = datastore.pull(&options).await?.into();
+            pulled.requests = datastore.traffic().requests() - before;
             pulled.set_aside = datastore
                 .set_aside_locations(&pulled.set_aside)
                 .iter()
@@ -477,18 +482,24 @@ fn sync(
             report.pulled = Some(pulled);
         }
         if push {
-            report.pushed = Some(
-                push_changes(datastore, scope, &policy, dry_run, edits)
-                    .await?
-                    .into(),
-            );
+            let before = datastore.traffic().requests();
+            let mut pushed: Direction = push_changes(datastore, scope, &policy, dry_run, edits)
+                .await?
+                .into();
+            pushed.requests = datastore.traffic().requests() - before;
+            report.pushed = Some(pushed);
         }
         anyhow::Ok(report)
     })?;
     context.output.emit(&report, |out| {
         for (label, direction) in [("pull", &report.pulled), ("push", &report.pushed)] {
             let Some(direction) = direction else { continue };
-            writeln!(out, "{label}: {}", direction.summary)?;
+            writeln!(
+                out,
+                "{label}: {} ({})",
+                direction.summary,
+                plural(direction.requests, "request")
+            )?;
             write_list(out, &direction.changed)?;
             if !direction.set_aside.is_empty() {
                 writeln!(

@@ -24,12 +24,13 @@ use super::{Writer, cargo_manifest, rust_commands, write_rust_common};
 use crate::runtime::metadata::API_VERSION;
 
 /// The SDK crate, vendored into the project as `silt-extension/`.
-const SDK_FILES: [(&str, &str); 17] = embedded!["extensions/silt-extension":
+const SDK_FILES: [(&str, &str); 18] = embedded!["extensions/silt-extension":
     "Cargo.toml",
     "src/change.rs",
     "src/clock.rs",
     "src/corrupt_models.rs",
     "src/hydrate.rs",
+    "src/journal.rs",
     "src/layout.rs",
     "src/lease.rs",
     "src/lib.rs",

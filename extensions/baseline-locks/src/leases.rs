@@ -1,4 +1,4 @@
-//! Leases: model locks and the namespace lock, through the SDK's lease
+//! The lease policy: model locks and the namespace lock, through the SDK's lease
 //! protocol (`silt_extension::lease`: create with `If-None-Match: *`, take
 //! a stale lock over by compare-and-swap one generation up, renew and
 //! release conditional on the version last written). Generations count
@@ -12,8 +12,8 @@
 //! was renewed within 0.75 × TTL. A lease that was taken over, released,
 //! force-released or forged gets `lock-lost` and nothing lands. Unlike
 //! `partitioned-datastore`, whose takeover raises a fence in the model's
-//! partition that a late compare-and-swap then fails on, there is no
-//! per-model index object to fence in: the guard is this check under the
+//! partition that a late compare-and-swap then fails on, the baselines write
+//! their index without compare-and-swap: the guard is this check under the
 //! namespace lock, and the self-fence leaves a quarter of the TTL for the
 //! push to land. A push slower than that could land after a takeover; the
 //! taker's own commit then waits for the namespace lock and merges on top.
@@ -25,14 +25,13 @@
 //! keep model locks out: it is short-lived and per write.
 
 use silt_extension::clock;
-use silt_extension::exports::silt::datastore::locks::{AcquireOptions, Guest};
+use silt_extension::exports::silt::datastore::locks::AcquireOptions;
 use silt_extension::layout::{self, MODEL_LOCKS_PREFIX, NAMESPACE_LOCK_KEY};
 use silt_extension::lease;
 use silt_extension::lock_object::{self, Current, HolderBody, ScopeBody};
-use silt_extension::silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef};
+use silt_extension::silt::datastore::types::{Error, Lease, LockScope, ModelRef};
 use silt_extension::store;
 
-use crate::Monolith;
 use crate::namespace_lock::STRUCTURAL;
 
 /// A live structural namespace lease, if any.
@@ -75,37 +74,20 @@ fn acquire_namespace(holder: &HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
     Ok(body.lease(version))
 }
 
-impl Guest for Monolith {
-    fn acquire(scope: LockScope, options: AcquireOptions) -> Result<Lease, Error> {
-        lock_object::check_ttl(options.ttl_ms)?;
-        let holder = HolderBody::from_wit(&options.holder);
-        match &scope {
-            LockScope::Model(model) => {
-                layout::check_model(model)?;
-                acquire_model(model, &holder, options.ttl_ms)
-            }
-            LockScope::Namespace => acquire_namespace(&holder, options.ttl_ms),
-            LockScope::Global => Err(layout::lock_key(&scope).unwrap_err()),
+/// `locks.acquire`: a model lease, or a structural namespace lease.
+///
+/// # Errors
+/// `lock-held` naming the holder; `invalid-input` for a bad model, TTL or
+/// the global scope; the store's failure.
+pub fn acquire(scope: LockScope, options: AcquireOptions) -> Result<Lease, Error> {
+    lock_object::check_ttl(options.ttl_ms)?;
+    let holder = HolderBody::from_wit(&options.holder);
+    match &scope {
+        LockScope::Model(model) => {
+            layout::check_model(model)?;
+            acquire_model(model, &holder, options.ttl_ms)
         }
-    }
-
-    fn renew(lease: Lease) -> Result<Lease, Error> {
-        lease::renew(&lease)
-    }
-
-    fn release(lease: Lease) -> Result<(), Error> {
-        lease::release(&lease)
-    }
-
-    fn inspect(scope: LockScope) -> Result<Option<LockInfo>, Error> {
-        lock_object::inspect(&scope)
-    }
-
-    fn list() -> Result<Vec<LockInfo>, Error> {
-        lock_object::list_all()
-    }
-
-    fn force_release(expected: LockInfo) -> Result<(), Error> {
-        lock_object::force_release(&expected)
+        LockScope::Namespace => acquire_namespace(&holder, options.ttl_ms),
+        LockScope::Global => Err(layout::lock_key(&scope).unwrap_err()),
     }
 }

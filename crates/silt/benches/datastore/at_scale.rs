@@ -1,0 +1,155 @@
+//! Scenario 4 at a million objects: silt's no-op sync with 1,048,576
+//! objects in 8,192 models.
+//!
+//! Pushing that many models through the extension would take hours on this
+//! machine, so the index is written straight through the store instead:
+//! one partition per model, made with the SDK's own `Partition` type, and
+//! one journal entry per model as its commit would have left (all of them
+//! older than a reader's horizon). The data objects themselves are not
+//! written: no sync lists or reads them (`data/` is another prefix).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use silt::store::{ObjectKey, ObjectStore, PutMode};
+use silt_extension::journal;
+use silt_extension::partition::{Entry, Partition};
+
+use crate::fixture::{self, model};
+
+/// Fixture model `i`, as the SDK's type.
+fn sdk_model(i: usize) -> silt_extension::silt::datastore::types::ModelRef {
+    let m = model(i);
+    silt_extension::silt::datastore::types::ModelRef {
+        model_type: m.model_type,
+        model_id: m.model_id,
+    }
+}
+use crate::Shared;
+use crate::scenarios::{self, timed_pull};
+
+/// Partition writes in flight while populating.
+const CONCURRENT_WRITES: usize = 64;
+
+/// Scenario 4 at scale.
+#[derive(Serialize)]
+pub struct NoopAtScale {
+    objects: usize,
+    models: usize,
+    populate_seconds: f64,
+    /// The clone's first pull: a full check reading every partition.
+    first_pull: scenarios::Timed,
+    /// Nothing changed since: the journal pass.
+    noop_sync: scenarios::Timed,
+    /// Nothing changed since, full check due (every ten minutes).
+    noop_full_check: scenarios::Timed,
+}
+
+/// Model `i`'s partition: `files` files of 1 KiB, one version each.
+fn partition(i: usize, files: usize, now_ms: u64) -> (Partition, String) {
+    let m = sdk_model(i);
+    let token = format!("{now_ms:013}-{i:016x}");
+    let mut slice = Partition::empty("data", &m);
+    slice.seq = 1;
+    slice.last_commit = token.clone();
+    for f in 0..files {
+        let entry = Entry {
+            version: if f == 0 {
+                token.clone()
+            } else {
+                format!("{now_ms:013}-{i:08x}{f:08x}")
+            },
+            size: 1024,
+            sha256: format!("{:064x}", i * 4096 + f),
+            generation: 1,
+            writer: "bench@fixture".to_owned(),
+            committed_at: now_ms,
+            deleted: false,
+        };
+        slice.files.insert(format!("f{f:03}"), vec![entry]);
+    }
+    (slice, token)
+}
+
+/// Writes the index of `models` models of `files` files; returns seconds.
+async fn populate(store: Arc<dyn ObjectStore>, models: usize, files: usize) -> f64 {
+    let started = Instant::now();
+    // Older than any reader's horizon: as if committed long ago.
+    let long_ago = silt_extension::clock::now_ms() - 3_600_000;
+    let gate = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_WRITES));
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..models {
+        let (store, gate) = (store.clone(), gate.clone());
+        writes.spawn(async move {
+            let _slot = gate.acquire().await.unwrap();
+            let (slice, token) = partition(i, files, long_ago);
+            let m = sdk_model(i);
+            let key = format!("_index/data/{}/{}.json", m.model_type, m.model_id);
+            let entry = journal::Entry {
+                at_ms: long_ago,
+                token,
+                model: m,
+            };
+            for (key, body) in [(key, slice.to_bytes()), (entry.key(), Vec::new())] {
+                let key = ObjectKey::new(&key).unwrap();
+                store.put(&key, body, PutMode::Overwrite).await.unwrap();
+            }
+        });
+    }
+    while let Some(done) = writes.join_next().await {
+        done.unwrap();
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// Runs scenario 4 at `models` × `files` objects on its own datastore.
+pub async fn run(shared: &Shared, models: usize, files: usize) -> NoopAtScale {
+    let main = fixture::first_clone("partitioned-datastore", shared).await;
+    let populate_seconds = populate(shared.counting.clone(), models, files).await;
+    eprintln!(
+        "at scale: {} objects in {models} models indexed in {populate_seconds:.1} s",
+        models * files
+    );
+    let (first_pull, summary) = timed_pull(&main, shared).await;
+    assert!(
+        summary.starts_with(&format!("{models} of {models} models changed")),
+        "{summary}"
+    );
+    let (noop_sync, summary) = timed_pull(&main, shared).await;
+    assert!(summary.starts_with("0 models changed (0 read"), "{summary}");
+    scenarios::force_full_check(&main);
+    let (noop_full_check, summary) = timed_pull(&main, shared).await;
+    assert!(
+        summary.starts_with(&format!("0 of {models} models changed")),
+        "{summary}"
+    );
+    NoopAtScale {
+        objects: models * files,
+        models,
+        populate_seconds,
+        first_pull,
+        noop_sync,
+        noop_full_check,
+    }
+}
+
+/// Prints its rows.
+pub fn print(result: &NoopAtScale) {
+    let timed =
+        |t: &scenarios::Timed| format!("{:.1} ms; {}", t.ms, scenarios::traffic(&t.traffic));
+    println!(
+        "\n| scenario 4 at {} objects / {} models (index written through the store in {:.1} s) | silt (partitioned) |",
+        result.objects, result.models, result.populate_seconds
+    );
+    println!("|---|---|");
+    println!(
+        "| first pull (full check, reads every partition) | {} |",
+        timed(&result.first_pull)
+    );
+    println!("| no-op sync (journal) | {} |", timed(&result.noop_sync));
+    println!(
+        "| no-op sync, full check due (every 10 min) | {} |",
+        timed(&result.noop_full_check)
+    );
+}

@@ -1,0 +1,134 @@
+//! An HTTP proxy on 127.0.0.1 in front of the SeaweedFS test server that
+//! stops one request of a client in its tracks, so that a test can
+//! `kill -9` the client at exactly that step of a protocol:
+//! - [`Hold::BeforeServer`]: the request never reaches the server;
+//! - [`Hold::AfterServer`]: the server carried it out and answered, and the
+//!   answer never reaches the client (it took effect; nobody was told).
+//!
+//! Everything else passes through untouched. Each connection carries one
+//! request (`Connection: close` is added, an unsigned header).
+
+use std::io::{BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::http_head::{forward, read_request};
+
+/// Where the trapped request stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Before it is sent to the server.
+    BeforeServer,
+    /// After the server answered, before the client hears the answer.
+    AfterServer,
+}
+
+/// Which request to stop: the first `method` request whose request line
+/// contains `path_contains`, once a request containing `armed_by` has passed.
+#[derive(Debug, Clone)]
+pub struct Trap {
+    /// `PUT`, `GET`, ...
+    pub method: &'static str,
+    /// A substring of the request line (path and query).
+    pub path_contains: String,
+    /// The trap is armed once a request line containing this has passed.
+    pub armed_by: String,
+    /// Where the request stops.
+    pub hold: Hold,
+}
+
+/// A running proxy; it serves until the test binary exits.
+pub struct Proxy {
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    caught: Receiver<String>,
+}
+
+impl Proxy {
+    /// Waits until the trap has caught its request; returns its request line.
+    pub fn wait_caught(&self, within: Duration) -> String {
+        self.caught
+            .recv_timeout(within)
+            .expect("the trapped request never came")
+    }
+}
+
+#[derive(Default)]
+struct State {
+    armed: bool,
+    fired: bool,
+}
+
+/// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`) with one trap.
+pub fn start(upstream: &str, trap: Trap) -> Proxy {
+    let upstream = upstream
+        .strip_prefix("http://")
+        .expect("an http endpoint")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let (tell, caught) = channel();
+    let state = Arc::new(Mutex::new(State::default()));
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let (upstream, trap, state, tell) =
+                (upstream.clone(), trap.clone(), state.clone(), tell.clone());
+            std::thread::spawn(move || {
+                // A broken connection only fails the request it carried.
+                let _ = serve(client, &upstream, &trap, &state, &tell);
+            });
+        }
+    });
+    Proxy { endpoint, caught }
+}
+
+/// Relays one request and its answer, unless it is the trapped one.
+fn serve(
+    client: TcpStream,
+    upstream: &str,
+    trap: &Trap,
+    state: &Mutex<State>,
+    tell: &Sender<String>,
+) -> std::io::Result<()> {
+    let (head, body) = read_request(&mut BufReader::new(client.try_clone()?))?;
+    let line = head[0].clone();
+
+    let trapped = {
+        let mut state = state.lock().unwrap();
+        let hit = state.armed
+            && !state.fired
+            && line.starts_with(&format!("{} ", trap.method))
+            && line.contains(&trap.path_contains);
+        state.fired |= hit;
+        // Armed after the arming request passed, not by it.
+        state.armed |= line.contains(&trap.armed_by);
+        hit
+    };
+    if trapped && trap.hold == Hold::BeforeServer {
+        let _ = tell.send(line);
+        return park(client);
+    }
+
+    let mut server = forward(upstream, &head, &body)?;
+    let mut answer = Vec::new();
+    server.read_to_end(&mut answer)?;
+    if trapped {
+        let _ = tell.send(line);
+        return park(client);
+    }
+    let mut client = client;
+    client.write_all(&answer)?;
+    client.flush()
+}
+
+/// Keeps the client's connection open and silent until the client is gone.
+fn park(client: TcpStream) -> std::io::Result<()> {
+    let mut client = client;
+    let mut byte = [0u8; 1];
+    // Returns when the killed client's socket closes.
+    while client.read(&mut byte)? > 0 {}
+    Ok(())
+}
