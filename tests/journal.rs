@@ -207,6 +207,39 @@ fn an_announced_commit_that_never_landed_costs_a_read_until_settled_and_hides_no
 }
 
 #[test]
+fn a_pending_entry_older_than_the_lag_is_listed_again_from_the_middle_of_its_key() {
+    for backend in BACKENDS {
+        let reader = Project::new(backend, "");
+        put(&reader, "t/m", "f.txt", "r0");
+        // An announcement two minutes old (beyond the 90 s lag, within the
+        // 5 minutes an entry may stay pending) whose commit never showed,
+        // there when the first pull (a full check) lists the last 5 minutes.
+        let stamped = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+            - 120_000;
+        let planted = format!("_journal/{stamped:013}.{stamped:013}-00000000deadbeef.t%2Fm");
+        reader.overwrite_object(&planted, b"");
+        pull(&reader);
+        for round in 0..2 {
+            let pulled = pull(&reader);
+            assert_eq!(
+                pulled["requests"], 2,
+                "{backend:?} round {round}: the listing (start-after the middle of the key) and t/m: {pulled}"
+            );
+            let progress: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(progress_file(&reader)).unwrap()).unwrap();
+            let horizon = progress["horizon"].as_str().unwrap();
+            assert!(
+                horizon < planted.as_str() && planted.starts_with(horizon),
+                "{backend:?}: {horizon}"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_commit_missing_from_the_journal_is_found_by_the_full_check() {
     for backend in BACKENDS {
         let reader = Project::new(backend, "");
@@ -275,7 +308,7 @@ fn a_datastore_of_layout_1_keeps_working_without_a_journal() {
 fn gc_prunes_journal_entries_no_reader_lists_any_more() {
     let project = Project::new(Backend::Dir, "");
     put(&project, "t/m", "f.txt", "a");
-    let ancient = "_journal/0000000000001.0000000000001-00/t/m";
+    let ancient = "_journal/0000000000001.0000000000001-00.t%2Fm";
     project.overwrite_object(ancient, b"");
     assert_eq!(project.keys("_journal/").len(), 2);
     project.ok(&["-q", "datastore", "gc", "--keep", "10"]);

@@ -60,6 +60,11 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
         if next.fence > lease.generation || (next.fence == lease.generation && !ours) {
             return Err(fenced(model, lease.generation, next.fence));
         }
+        // Announced within the window, before the lease is confirmed: a
+        // slow announcement must not come between the two.
+        if let Some(announced) = announced.as_mut() {
+            announced.keep_fresh()?;
+        }
         // The lock object says whether the lease is still ours and was
         // renewed recently enough to commit under (the self-fence).
         silt_extension::lease::confirm(lease)?;
@@ -72,9 +77,6 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
             Some(version) => PutMode::Update(version.clone()),
             None => PutMode::Create,
         };
-        if let Some(announced) = announced.as_mut() {
-            announced.keep_fresh()?;
-        }
         let written = store::put_owned(&key, &next.to_bytes(), &mode, &token);
         maybe_landed |= written.is_err();
         Ok(match written? {

@@ -8,7 +8,7 @@
 //! _index/<area>/<type>/<id>.json       one index partition per model and area
 //! _locks/model/<type>/<id>.json        a model's lease
 //! _locks/namespace.json                the namespace (structural) lease
-//! _journal/<ms>.<token>/<type>/<id>    a commit's announcement (empty; layout 2)
+//! _journal/<ms>.<token>.<type%2Fid>   a commit's announcement (empty; layout 2)
 //! data/<type>/<id>/<name>/<version>    file content; never overwritten
 //! ```
 //!

@@ -2,9 +2,11 @@
 //! LIST request, however many models the datastore has, without a shared
 //! object every commit must update.
 //!
-//! Every commit first *announces* itself: it creates an empty object
-//! `_journal/<ms>.<token>/<type>/<id>` (its writer's clock, then the
-//! commit's token), and only then compare-and-swaps the model's partition.
+//! Every commit first *announces* itself: it writes an empty object
+//! `_journal/<ms>.<token>.<type/id>` (its writer's clock, the commit's
+//! token, the model with `%` and `/` percent-encoded: one object directly
+//! under `_journal/`, no directories on stores that keep them), and only
+//! then compare-and-swaps the model's partition.
 //! Keys sort by time, so a reader lists the journal `start-after` the point
 //! it has reconciled (its *horizon*) and reads only the models named since.
 //! No entry is ever updated: writers of different models still share
@@ -13,11 +15,14 @@
 //! Why a change is never missed:
 //! - **announced before committed**: a commit that landed has an entry, and
 //!   the entry was in the store before the commit was;
-//! - **a commit window**: a writer compare-and-swaps only while its entry is
-//!   at most [`COMMIT_WINDOW_MS`] old by its own clock, else it announces
-//!   again; so an entry that matters is visible within that window of its
-//!   timestamp, and the reader's horizon trails its own clock by
-//!   [`HORIZON_LAG_MS`] (window plus [`CLOCK_SKEW_MS`] between machines);
+//! - **a commit window**: a writer goes on to its compare-and-swap only
+//!   with an entry that is at most [`COMMIT_WINDOW_MS`] old (by its own
+//!   clock) once it has landed, else it announces again; so an entry that
+//!   matters is visible within that window of its timestamp, and the
+//!   reader's horizon trails its own clock by [`HORIZON_LAG_MS`] (window
+//!   plus [`CLOCK_SKEW_MS`] between machines). The compare-and-swap itself
+//!   may land later (a lease check and the host's retries come between):
+//!   settling, below, waits for it;
 //! - **settled by token**: a reader that saw an entry keeps it *pending*
 //!   until the model's partition, as read here, holds the commit's token
 //!   (the commit landed and is reflected) or the entry is older than
@@ -55,8 +60,8 @@ use crate::layout::{self, CACHE_STATE_DIR};
 use crate::local;
 use crate::partition::Partition;
 use crate::silt::datastore::object_store::{self, PutMode};
-use crate::silt::datastore::types::{Error, ModelRef};
-use crate::store::{self, Written};
+use crate::silt::datastore::types::{BackendFailure, Error, ModelRef};
+use crate::store;
 
 /// Prefix of every journal entry.
 ///
@@ -69,8 +74,8 @@ use crate::store::{self, Written};
 /// ```
 pub const JOURNAL_PREFIX: &str = "_journal/";
 
-/// A writer compare-and-swaps only while its entry is at most this old (by
-/// its own clock); an older entry is announced again first.
+/// A writer goes on to its compare-and-swap only with an entry at most
+/// this old (by its own clock) once it has landed; else it announces again.
 ///
 /// ```no_run,standalone_crate
 /// assert!(silt_extension::journal::COMMIT_WINDOW_MS < silt_extension::journal::HORIZON_LAG_MS);
@@ -133,7 +138,7 @@ const STATE_PATH: &str = "journal/data.json";
 /// let model = ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
 /// let entry = Entry { at_ms: 1767225600000, token: "1767225600000-9f2c4e1a7b3d5c60".into(), model };
 /// let key = entry.key();
-/// assert_eq!(key, "_journal/1767225600000.1767225600000-9f2c4e1a7b3d5c60/vision/detector/m-42");
+/// assert_eq!(key, "_journal/1767225600000.1767225600000-9f2c4e1a7b3d5c60.vision%2Fdetector%2Fm-42");
 /// assert_eq!(Entry::parse(&key).map(|parsed| parsed.key()), Some(key));
 /// ```
 #[derive(Debug, Clone)]
@@ -147,23 +152,22 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Its key: `_journal/<ms, 13 digits>.<token>/<type>/<id>`.
+    /// Its key: `_journal/<ms, 13 digits>.<token>.<type/id, % and / encoded>`.
     pub fn key(&self) -> String {
-        format!(
-            "{}.{}/{}/{}",
-            horizon_key(self.at_ms),
-            self.token,
-            self.model.model_type,
-            self.model.model_id
-        )
+        let label = layout::model_label(&self.model)
+            .replace('%', "%25")
+            .replace('/', "%2F");
+        format!("{}.{}.{label}", horizon_key(self.at_ms), self.token)
     }
 
     /// The entry a key names, or `None` for a key that is not an entry.
     pub fn parse(key: &str) -> Option<Self> {
         let rest = key.strip_prefix(JOURNAL_PREFIX)?;
-        let (stamp, model) = rest.split_once('/')?;
-        let (at, token) = stamp.split_once('.')?;
-        let (model_type, model_id) = model.rsplit_once('/')?;
+        let (at, rest) = rest.split_once('.')?;
+        // A token has no `.` (it is `<ms>-<hex>`); the label may.
+        let (token, encoded) = rest.split_once('.')?;
+        let label = decode(encoded)?;
+        let (model_type, model_id) = label.rsplit_once('/')?;
         let model = ModelRef {
             model_type: model_type.to_owned(),
             model_id: model_id.to_owned(),
@@ -181,6 +185,25 @@ impl Entry {
             model,
         })
     }
+}
+
+/// A label as [`Entry::key`] encodes it, decoded; `None` for any other escape
+/// (and for a raw `/`, which an encoded label never has).
+fn decode(encoded: &str) -> Option<String> {
+    let mut label = String::with_capacity(encoded.len());
+    let mut rest = encoded;
+    while let Some(at) = rest.find(['%', '/']) {
+        label.push_str(&rest[..at]);
+        let escape = rest.get(at..at + 3)?;
+        label.push(match escape {
+            "%25" => '%',
+            "%2F" => '/',
+            _ => return None,
+        });
+        rest = &rest[at + 3..];
+    }
+    label.push_str(rest);
+    Some(label)
 }
 
 /// The key every entry announced at `at_ms` or later sorts after.
@@ -229,13 +252,10 @@ pub fn announce(model: &ModelRef, token: &str) -> Result<Announcement, Error> {
         model: model.clone(),
     };
     let key = entry.key();
-    // The body is the token, so a retried create recognises itself.
-    match store::put_owned(&key, token.as_bytes(), &PutMode::Create, token)? {
-        Written::Landed(_) => Ok(Announcement { entry }),
-        // Two announcements of one commit in the same millisecond: the
-        // other one is this commit's entry all the same.
-        Written::Lost => Ok(Announcement { entry }),
-    }
+    // A plain write: the key is this commit's alone (its token), so a
+    // retried write only writes the same empty object again.
+    object_store::put(&key, &[], &PutMode::Overwrite).map_err(|err| store::error(&key, err))?;
+    Ok(Announcement { entry })
 }
 
 impl Announcement {
@@ -244,17 +264,30 @@ impl Announcement {
         &self.entry
     }
 
-    /// Announces again when the entry is older than the commit window, so
+    /// Announces again while the entry is older than the commit window, so
     /// that the compare-and-swap about to be sent is covered by an entry
-    /// readers still look at.
+    /// readers still look at. Call it before confirming the lease: a slow
+    /// announcement must not stand between the confirmation and the
+    /// compare-and-swap.
     ///
     /// # Errors
-    /// As [`announce`].
+    /// As [`announce`]; a retryable backend failure when three
+    /// announcements in a row took longer than the window to land.
     pub fn keep_fresh(&mut self) -> Result<(), Error> {
-        if clock::now_ms().saturating_sub(self.entry.at_ms) > COMMIT_WINDOW_MS {
+        for _ in 0..3 {
+            if clock::now_ms().saturating_sub(self.entry.at_ms) <= COMMIT_WINDOW_MS {
+                return Ok(());
+            }
             *self = announce(&self.entry.model, &self.entry.token)?;
         }
-        Ok(())
+        Err(Error::Backend(BackendFailure {
+            retryable: true,
+            detail: format!(
+                "{}: the store took longer than {} s to write each of three announcements of this commit; nothing was committed, try again",
+                JOURNAL_PREFIX,
+                COMMIT_WINDOW_MS / 1000
+            ),
+        }))
     }
 
     /// The commit was refused (a conflict, a lost lease): deletes the entry
@@ -377,7 +410,8 @@ impl Progress {
 /// `start-after` it is concerned: `key` itself is listed again.
 fn pending_horizon(key: &str) -> String {
     // Every entry key ends with a model id (non-empty), so the key without
-    // its last byte sorts before it and after everything before it.
+    // its last character (a prefix of it) sorts before it and after
+    // everything that sorts before it.
     let mut before = key.to_owned();
     before.pop();
     before
@@ -490,13 +524,38 @@ mod tests {
         assert!(early.key() < late.key());
         assert!(horizon_key(NOW) < early.key());
         assert!(early.key() < horizon_key(NOW + 1));
-        // Not entries: other prefixes, a short stamp, no model, a bad model.
+        // `%` and `/` in a label survive; `.` splits nothing after the token.
+        let odd = Entry {
+            model: ModelRef {
+                model_type: "a%2F/b.c".to_owned(),
+                model_id: "m.1%".to_owned(),
+            },
+            ..early.clone()
+        };
+        let parsed = Entry::parse(&odd.key()).unwrap();
+        assert_eq!(
+            (
+                parsed.model.model_type.as_str(),
+                parsed.model.model_id.as_str()
+            ),
+            ("a%2F/b.c", "m.1%")
+        );
+        assert!(
+            !odd.key()[JOURNAL_PREFIX.len()..].contains('/'),
+            "{}",
+            odd.key()
+        );
+        // Not entries: other prefixes, a short stamp, no model, a bad model,
+        // a raw `/` or another escape.
         for key in [
             "_index/data/vision/m-1.json",
-            "_journal/123.t/vision/m-1",
-            "_journal/1767225600000.t/m-1",
-            "_journal/1767225600000/vision/m-1",
-            "_journal/1767225600000.t/vision/../m-1",
+            "_journal/123.t.vision%2Fm-1",
+            "_journal/1767225600000.t.m-1",
+            "_journal/1767225600000.vision%2Fm-1",
+            "_journal/1767225600000.t.vision%2F..%2Fm-1",
+            "_journal/1767225600000.t.vision/m-1",
+            "_journal/1767225600000.t.vision%2fm-1",
+            "_journal/1767225600000.t.vision%2",
         ] {
             assert!(Entry::parse(key).is_none(), "{key}");
         }

@@ -41,7 +41,8 @@ use crate::store;
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Partition {
-    /// The layout version (same as the datastore's).
+    /// The newest layout of the SDK that wrote it (informational: the
+    /// datastore's layout is in its metadata; not checked on read).
     pub layout: u32,
     /// `data`, `runs`, ...
     pub area: String,
