@@ -48,7 +48,7 @@ pub const LAYOUT_WITHOUT_JOURNAL: u32 = 1;
 /// ```no_run,standalone_crate
 /// use silt_extension::meta::{self, DEFAULT_RETAIN_VERSIONS};
 /// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
-/// let (meta, created) = meta::setup("partitioned", true, None)?;
+/// let (meta, created) = meta::setup("partitioned", true, true, None)?;
 /// if created {
 ///     assert_eq!(meta.retain_versions, DEFAULT_RETAIN_VERSIONS);
 /// }
