@@ -108,13 +108,18 @@ pub async fn timed_pull(clone: &Clone, shared: &Shared) -> (Timed, String) {
 /// Makes `clone`'s next pull a full check (as every ten minutes), by
 /// dating its journal progress back; nothing for an extension without one.
 pub fn force_full_check(clone: &Clone) {
-    let path = clone.locations.local_dir.join(".silt/journal/data.json");
-    let Ok(bytes) = std::fs::read(&path) else {
+    // Inside the working copy, whose directories the extension writes:
+    // resolved beneath it, never through a link.
+    let local = silt::beneath::Beneath::open(&clone.locations.local_dir).unwrap();
+    let progress = ".silt/journal/data.json";
+    let Ok(bytes) = local.read(progress, 1 << 20) else {
         return;
     };
-    let mut progress: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    progress["full_check_ms"] = 0.into();
-    std::fs::write(&path, progress.to_string()).unwrap();
+    let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    value["full_check_ms"] = 0.into();
+    local
+        .write_atomic(progress, value.to_string().as_bytes())
+        .unwrap();
 }
 
 #[derive(Serialize)]
