@@ -161,10 +161,19 @@ pub fn hydration(args: &[&str]) -> Result<()> {
 /// partitioned datastore beside the sharded and monolithic baselines, on SeaweedFS
 /// (scenarios 1–6, the bench binary), then scenario 7, start-up, which is
 /// about processes and so is timed here with the `silt` binary.
+///
+/// `--only=PART` runs one part: `scenarios` or `at-scale` (the bench
+/// binary's), or `startup` (this one's).
 pub fn datastore(args: &[&str]) -> Result<()> {
     let components = build::components()?;
-    run(bench_binary("datastore", args)?.env("SILT_TEST_COMPONENTS", &components))?;
-    datastore_startup(&components, args.contains(&"--quick"))
+    let only = args.iter().find_map(|a| a.strip_prefix("--only="));
+    if only != Some("startup") {
+        run(bench_binary("datastore", args)?.env("SILT_TEST_COMPONENTS", &components))?;
+    }
+    if only.is_none_or(|part| part == "startup") {
+        datastore_startup(&components, args.contains(&"--quick"))?;
+    }
+    Ok(())
 }
 
 /// `cargo xtask bench worker`: out-of-process execution vs in-process,

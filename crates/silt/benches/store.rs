@@ -25,7 +25,8 @@ const ROUNDS: usize = 6;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let support::bench_args::BenchArgs { quick, out } = support::bench_args::BenchArgs::from_env();
+    let support::bench_args::BenchArgs { quick, out, .. } =
+        support::bench_args::BenchArgs::from_env();
     let ops_per_round = if quick { 40 } else { 200 };
     let objects = if quick { 1_000 } else { 10_000 };
 

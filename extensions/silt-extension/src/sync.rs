@@ -514,7 +514,13 @@ impl<T: Index> Guest for T {
         let resolving = matches!(edits, LocalEdits::Theirs | LocalEdits::SetAside);
         let (models, journal_pass) =
             pull_candidates::<T>(&options.scope, fetch_missing, resolving)?;
-        let known = local::summary(DATA_AREA);
+        // The summary answers only for listed models; a journal pass names
+        // a few models and skips reading it (at 8,192 models it is ~1 MB).
+        let known = if models.iter().any(|(_, listed)| listed.is_some()) {
+            local::summary(DATA_AREA)
+        } else {
+            local::Summary::default()
+        };
         let mut aside = SetAside::default();
         let mut corrupt = CorruptModels::default();
         let mut work = Vec::new();

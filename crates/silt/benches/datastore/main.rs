@@ -122,7 +122,9 @@ async fn shared(extension: &str, tag: &str) -> Shared {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let support::bench_args::BenchArgs { quick, out } = support::bench_args::BenchArgs::from_env();
+    let support::bench_args::BenchArgs { quick, out, only } =
+        support::bench_args::BenchArgs::with_parts(&["scenarios", "at-scale"]);
+    let runs = |part: &str| only.as_deref().is_none_or(|only| only == part);
     let sizes = if quick {
         Sizes {
             files_per_model: 32,
@@ -142,16 +144,25 @@ async fn main() {
     };
     support::seaweed::use_test_credentials();
     let mut results = Vec::new();
-    for extension in EXTENSIONS {
+    for extension in EXTENSIONS.iter().filter(|_| runs("scenarios")) {
         let shared = shared(extension, "").await;
         let result = scenarios::run_all(extension, &shared, &sizes).await;
         results.push(result);
     }
     let (models, files) = sizes.at_scale;
-    let at_scale = at_scale::run(&shared(EXTENSIONS[0], "-at-scale").await, models, files).await;
-    scenarios::check_agreement(&results);
-    scenarios::print(&results, &sizes);
-    at_scale::print(&at_scale);
+    let at_scale = if runs("at-scale") {
+        let shared = shared(EXTENSIONS[0], "-at-scale").await;
+        Some(at_scale::run(&shared, models, files).await)
+    } else {
+        None
+    };
+    if !results.is_empty() {
+        scenarios::check_agreement(&results);
+        scenarios::print(&results, &sizes);
+    }
+    if let Some(at_scale) = &at_scale {
+        at_scale::print(at_scale);
+    }
     if let Some(out) = out {
         let all = serde_json::json!({ "extensions": results, "at_scale": at_scale });
         std::fs::write(&out, serde_json::to_string_pretty(&all).unwrap()).unwrap();

@@ -250,7 +250,8 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let support::bench_args::BenchArgs { quick, out } = support::bench_args::BenchArgs::from_env();
+    let support::bench_args::BenchArgs { quick, out, .. } =
+        support::bench_args::BenchArgs::from_env();
     let shape = if quick {
         Shape {
             models: 64,
