@@ -305,3 +305,70 @@ fn fetching_one_file_does_not_make_a_pull_skip_the_model() {
         );
     }
 }
+
+/// Models in the many-model tests: three hydration batches of 64, so two
+/// calls are in flight at once.
+const MANY: usize = 150;
+
+/// A datastore with `MANY` models `t/m000`… of one file each, written by one
+/// `silt run` on every model.
+fn datastore_with_many_models(extension: &'static str) -> Project {
+    let writer = Project::with_extension(Backend::S3, extension, "");
+    let mut args = vec!["-q".to_owned(), "run".to_owned()];
+    for i in 0..MANY {
+        args.extend(["--model".to_owned(), format!("t/m{i:03}")]);
+    }
+    let script = r#"IFS=:; for d in $SILT_MODEL_DIRS; do basename "$d" > "$d/f.txt"; done"#;
+    args.extend(["--", "sh", "-c", script].map(str::to_owned));
+    writer.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    writer
+}
+
+#[test]
+fn a_full_clone_of_many_models_fetches_each_once_and_a_corrupt_one_spares_the_rest() {
+    for extension in EXTENSIONS {
+        let writer = datastore_with_many_models(extension);
+        let full = writer.another_clone();
+        let setup = full.json(&["datastore", "setup"]);
+        assert_eq!(setup["fetched"]["objects"], MANY, "{extension}: {setup}");
+        for i in [0, 63, 64, 100, MANY - 1] {
+            let model = format!("t/m{i:03}");
+            let content = std::fs::read_to_string(full.model_dir(&model).join("f.txt")).unwrap();
+            assert_eq!(content.trim(), format!("m{i:03}"), "{extension}");
+        }
+        // Each model's index was read once, and only once.
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let lazy = writer.another_clone();
+        runtime.block_on(async {
+            let (recording, datastore) = recorded_clone(&lazy, extension).await;
+            recording.take_reads();
+            let models: Vec<ModelRef> = (0..MANY).map(|i| model(&format!("m{i:03}"))).collect();
+            let progress = silt::datastore::hydrate_models(&datastore, &models, false, &mut |_| {})
+                .await
+                .unwrap();
+            assert_eq!(progress.fetched.objects, MANY as u64, "{extension}");
+            let reads = recording.take_reads();
+            let data = reads.iter().filter(|k| k.starts_with("data/")).count();
+            assert_eq!(data, MANY, "{extension}: {reads:?}");
+            if extension == "partitioned-datastore" {
+                let partitions = reads.iter().filter(|k| k.starts_with("_index/")).count();
+                assert_eq!(partitions, MANY, "{extension}: {reads:?}");
+            }
+        });
+    }
+    // One corrupt partition in the second batch: its model fails, every
+    // other model of every batch lands, and the error names the model.
+    let extension = "partitioned-datastore";
+    let writer = datastore_with_many_models(extension);
+    writer.overwrite_object("_index/data/t/m070.json", b"{ not a partition");
+    let lazy = writer.another_clone();
+    lazy.ok(&["--hydration", "lazy", "datastore", "setup"]);
+    let (code, _, stderr) = lazy.run(&["datastore", "hydrate", "--all"]);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("m070"), "{stderr}");
+    for i in (0..MANY).filter(|&i| i != 70) {
+        let model = format!("t/m{i:03}");
+        assert_eq!(present(&lazy, &model), ["f.txt"], "{model}: {stderr}");
+    }
+    assert!(present(&lazy, "t/m070").is_empty());
+}

@@ -529,3 +529,65 @@ fn a_run_exits_within_a_second_of_noticing_its_lease_is_lost() {
         );
     }
 }
+
+/// A command on many models keeps every lease: the host renews them
+/// together, so a round of renewals stays well within the TTL even when
+/// each request is slow (one after another, 120 leases × 2 requests × 6 ms
+/// would take 1.4 s, past the 0.9 s a lease may go unrenewed here).
+#[test]
+fn many_leases_on_a_slow_store_are_all_kept_alive() {
+    use std::sync::Arc;
+
+    use silt::datastore::{Datastore, LeasePolicy, LeaseSet, Signals};
+    use silt::runtime::bindings::exports::silt::datastore::sync::SetupOptions;
+    use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef};
+    use silt::store::MemoryStore;
+
+    let extension = "partitioned-datastore";
+    let project = Project::with_extension(
+        support::project::Backend::Dir,
+        extension,
+        "[locks]\nttl_ms = 1200\n",
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let locations = silt::locations::Locations::discover(project.path()).unwrap();
+        let store = Arc::new(support::slow_store::SlowRequests(
+            MemoryStore::new(),
+            Duration::from_millis(6),
+        ));
+        let component = support::component(extension);
+        let datastore = Arc::new(
+            Datastore::open_with_store(&locations, &component, store, None)
+                .await
+                .unwrap(),
+        );
+        datastore
+            .setup(SetupOptions {
+                create: true,
+                retain_versions: None,
+            })
+            .await
+            .unwrap();
+        let scopes = (0..120)
+            .map(|i| {
+                LockScope::Model(ModelRef {
+                    model_type: "t".into(),
+                    model_id: format!("m{i:03}"),
+                })
+            })
+            .collect();
+        let policy = LeasePolicy::from_config(&locations.config.locks).unwrap();
+        let mut signals = Signals::listen().unwrap();
+        let leases = LeaseSet::acquire(datastore.clone(), scopes, &policy, &mut signals)
+            .await
+            .unwrap();
+        // Three TTLs: several rounds of renewals.
+        tokio::select! {
+            lost = leases.lost() => panic!("a lease was lost: {lost}"),
+            () = tokio::time::sleep(Duration::from_millis(3600)) => {}
+        }
+        leases.check("commit").unwrap();
+        leases.release().await;
+    });
+}

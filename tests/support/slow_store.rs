@@ -68,3 +68,68 @@ impl ObjectStore for SlowTransfers {
         self.0.put_file(key, file, mode).await
     }
 }
+
+/// Every request sleeps `.1` first, as on a store loaded by other work:
+/// what is done one request after another adds up.
+pub struct SlowRequests(pub MemoryStore, pub Duration);
+
+impl std::fmt::Display for SlowRequests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("slow store")
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for SlowRequests {
+    async fn get(
+        &self,
+        key: &ObjectKey,
+        if_none_match: Option<&Version>,
+    ) -> Result<GetOutcome, StoreError> {
+        tokio::time::sleep(self.1).await;
+        self.0.get(key, if_none_match).await
+    }
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
+        tokio::time::sleep(self.1).await;
+        self.0.head(key).await
+    }
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        data: Vec<u8>,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        tokio::time::sleep(self.1).await;
+        self.0.put(key, data, mode).await
+    }
+    async fn delete(&self, key: &ObjectKey, if_match: Option<&Version>) -> Result<(), StoreError> {
+        tokio::time::sleep(self.1).await;
+        self.0.delete(key, if_match).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&ObjectKey>,
+        limit: u32,
+    ) -> Result<ListPage, StoreError> {
+        tokio::time::sleep(self.1).await;
+        self.0.list(prefix, start_after, limit).await
+    }
+    async fn get_into(
+        &self,
+        key: &ObjectKey,
+        sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<ObjectMeta, StoreError> {
+        tokio::time::sleep(self.1).await;
+        self.0.get_into(key, sink).await
+    }
+    async fn put_file(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        tokio::time::sleep(self.1).await;
+        self.0.put_file(key, file, mode).await
+    }
+}

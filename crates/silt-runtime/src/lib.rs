@@ -29,6 +29,7 @@ mod catalog;
 pub mod config;
 mod engine;
 mod error;
+mod fingerprint;
 mod guest_output;
 mod guest_text;
 mod host_state;
@@ -112,15 +113,26 @@ impl Runtime {
     /// its cached artifact. Once per component per process; concurrent
     /// callers share one load, and a failed load is retried by the next call.
     ///
-    /// Every call reads, hashes and parses the whole file so that what runs
-    /// is what was checked: keep the returned `Arc` for the life of the
-    /// process rather than calling this per operation; per operation, call
+    /// A call reads, hashes and parses the whole file so that what runs is
+    /// what was checked — unless the file is, by its identity on disk, the
+    /// one already checked and its artifact is cached (see `fingerprint`).
+    /// Keep the returned `Arc` for the life of the process rather than
+    /// calling this per operation; per operation, call
     /// [`Runtime::instantiate`].
     ///
     /// # Errors
     /// [`RuntimeError::Invalid`] when the file is not a valid extension,
     /// [`RuntimeError::Compile`] when wasmtime refuses it.
     pub async fn load(&self, path: &Path) -> Result<Arc<LoadedExtension>, RuntimeError> {
+        // The file's identity before reading it: a memo is written only if
+        // it still holds after (see `fingerprint`).
+        let identity = fingerprint::Identity::of(path);
+        if let Some(identity) = identity
+            && let Some(validated) = fingerprint::recall(self.cache.dir(), path, identity)
+            && let Some(loaded) = self.load_cached(validated).await?
+        {
+            return Ok(loaded);
+        }
         let bytes = tokio::fs::read(path)
             .await
             .map_err(|cause| InvalidExtension::Read {
@@ -132,6 +144,13 @@ impl Runtime {
         let info = ComponentInfo::parse(&bytes, path)?;
         let metadata = info.validate(path)?.clone();
         let sha256 = info.sha256;
+        if let Some(identity) = identity {
+            let validated = fingerprint::Validated {
+                sha256: sha256.clone(),
+                metadata: metadata.clone(),
+            };
+            fingerprint::remember(self.cache.dir(), path, identity, &validated);
+        }
         let engine = self.engine().await?;
         self.loaded
             .get_or_try_init(&sha256.clone(), || async move {
@@ -146,6 +165,27 @@ impl Runtime {
                 Ok(Arc::new(loaded))
             })
             .await
+    }
+
+    /// The component a memo vouches for, from its cached artifact; `None`
+    /// when the artifact is not cached (the caller reads and compiles).
+    async fn load_cached(
+        &self,
+        validated: fingerprint::Validated,
+    ) -> Result<Option<Arc<LoadedExtension>>, RuntimeError> {
+        let engine = self.engine().await?;
+        let sha256 = validated.sha256.clone();
+        let loaded = self
+            .loaded
+            .get_or_try_init(&sha256, || async move {
+                loader::load_cached(&engine, &self.cache, validated.metadata, &validated.sha256)
+                    .map(Arc::new)
+                    .ok_or(RuntimeError::Engine {
+                        detail: "no cached artifact".to_owned(),
+                    })
+            })
+            .await;
+        Ok(loaded.ok())
     }
 
     /// A fresh instance of `loaded` for one operation.

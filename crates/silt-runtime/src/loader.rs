@@ -103,6 +103,24 @@ pub(crate) fn compile_or_load(
     link(engine, &component, metadata, sha256, origin)
 }
 
+/// Loads the cached artifact of the component with `sha256` and links it;
+/// `None` when the artifact is not cached or unusable (or cannot be linked).
+pub(crate) fn load_cached(
+    engine: &Arc<EngineHandle>,
+    cache: &ArtifactCache,
+    metadata: super::Metadata,
+    sha256: &str,
+) -> Option<LoadedExtension> {
+    let key = ArtifactCache::key(&engine.compat_hash, sha256);
+    let started = Instant::now();
+    let component = cache.load(&engine.engine, &key)?;
+    let origin = Origin::Cached {
+        took: started.elapsed(),
+        artifact: cache.path(&key),
+    };
+    link(engine, &component, metadata, sha256, origin).ok()
+}
+
 impl LoadedExtension {
     /// The compiled component (to write its artifact again).
     pub fn component(&self) -> &Component {

@@ -41,6 +41,15 @@ pub fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, E
     partition::read_object(&partition_key(model), DATA_AREA, model, known)
 }
 
+/// Reads the partitions of `models` whole, at once (one bulk download).
+pub fn read_many(models: &[ModelRef]) -> Vec<Result<Fresh, Error>> {
+    let wanted: Vec<(String, ModelRef)> = models
+        .iter()
+        .map(|model| (partition_key(model), model.clone()))
+        .collect();
+    partition::read_objects(&wanted, DATA_AREA)
+}
+
 /// Every partition in the store, with its store version.
 pub fn list() -> Result<Listed, Error> {
     let mut partitions = Listed::new();

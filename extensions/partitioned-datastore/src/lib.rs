@@ -70,6 +70,10 @@ impl Index for Partitioned {
         index::read_if_changed(model, known)
     }
 
+    fn read_many(models: &[ModelRef]) -> Vec<Result<Fresh, Error>> {
+        index::read_many(models)
+    }
+
     fn list() -> Result<Listed, Error> {
         index::list()
     }

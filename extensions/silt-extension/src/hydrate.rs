@@ -97,19 +97,29 @@ pub fn refresh<I: Index>(
         .partition
         .as_ref()
         .and(sidecar.store_version.as_deref());
-    match I::read_if_changed(model, known)? {
-        Fresh::Unchanged => Ok(false),
+    Ok(apply_read(
+        sidecar,
+        I::read_if_changed(model, known)?,
+        stats,
+    ))
+}
+
+/// Takes what a read of the model's slice found into `sidecar`; true when
+/// that changed the slice it holds.
+fn apply_read(sidecar: &mut Sidecar, read: Fresh, stats: &mut TransferStats) -> bool {
+    match read {
+        Fresh::Unchanged => false,
         Fresh::Changed(versioned) => {
             stats.partitions_read += 1;
             sidecar.partition = Some(versioned.partition);
             sidecar.store_version = versioned.version;
-            Ok(true)
+            true
         }
         Fresh::Missing => {
             let changed = sidecar.partition.is_some();
             sidecar.partition = None;
             sidecar.store_version = None;
-            Ok(changed)
+            changed
         }
     }
 }
@@ -398,9 +408,26 @@ impl Planned {
         aside: &mut SetAside,
         stats: &mut TransferStats,
     ) -> Result<Self, Error> {
-        let mut sidecar = local::load(DATA_AREA, model);
+        let sidecar = local::load(DATA_AREA, model);
+        Self::plan_read::<I>(model, sidecar, None, only_present, edits, aside, stats)
+    }
+
+    /// [`Planned::read_with_edits`] from a sidecar already loaded and, when
+    /// given, its slice already read ([`Index::read_many`]).
+    fn plan_read<I: Index>(
+        model: &ModelRef,
+        mut sidecar: Sidecar,
+        read: Option<Result<Fresh, Error>>,
+        only_present: bool,
+        edits: LocalEdits,
+        aside: &mut SetAside,
+        stats: &mut TransferStats,
+    ) -> Result<Self, Error> {
         let prior_version = sidecar.store_version.clone();
-        refresh::<I>(model, &mut sidecar, stats)?;
+        match read {
+            Some(read) => apply_read(&mut sidecar, read?, stats),
+            None => refresh::<I>(model, &mut sidecar, stats)?,
+        };
         let restored = aside.apply(model, &mut sidecar, edits, prior_version.clone())?;
         let mut plan = plan(model, &mut sidecar, only_present)?;
         set_aside::restore(&mut plan, &sidecar, &restored);
@@ -648,7 +675,25 @@ impl<T: Index> Guest for T {
         let mut corrupt = CorruptModels::default();
         for model in &models {
             layout::check_model(model)?;
-            let read = Planned::read_with_edits::<T>(model, false, edits, &mut aside, &mut stats);
+        }
+        // The slices this cache has never read are read together (a cold
+        // clone's batch: at once, instead of one request after another).
+        let sidecars: Vec<Sidecar> = models.iter().map(|m| local::load(DATA_AREA, m)).collect();
+        let cold: Vec<ModelRef> = models
+            .iter()
+            .zip(&sidecars)
+            .filter(|(_, sidecar)| sidecar.partition.is_none())
+            .map(|(model, _)| model.clone())
+            .collect();
+        let mut first_reads = T::read_many(&cold).into_iter();
+        for (model, sidecar) in models.iter().zip(sidecars) {
+            let first_read = match sidecar.partition {
+                None => first_reads.next(),
+                Some(_) => None,
+            };
+            let read = Planned::plan_read::<T>(
+                model, sidecar, first_read, false, edits, &mut aside, &mut stats,
+            );
             let Some(mut planned) = corrupt.skip(model, read)? else {
                 continue;
             };

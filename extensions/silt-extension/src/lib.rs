@@ -466,6 +466,30 @@ pub trait Index {
     ///         .collect())
     /// }
     /// ```
+    /// Reads several models' slices whole (a first read: no version known),
+    /// one result per model, in order. By default one after another; an
+    /// index whose slices are separate objects reads them at once with
+    /// [`partition::read_objects`] (a cold clone's hydration calls this for
+    /// each batch of models).
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::{Fresh, Index};
+    /// use silt_extension::silt::datastore::types::ModelRef;
+    ///
+    /// fn count_present<I: Index>(models: &[ModelRef]) -> usize {
+    ///     I::read_many(models)
+    ///         .into_iter()
+    ///         .filter(|read| matches!(read, Ok(Fresh::Changed(_))))
+    ///         .count()
+    /// }
+    /// ```
+    fn read_many(models: &[ModelRef]) -> Vec<Result<Fresh, Error>> {
+        models
+            .iter()
+            .map(|model| Self::read_if_changed(model, None))
+            .collect()
+    }
+
     fn list() -> Result<Listed, Error>;
 
     /// Applies `changes` to the model under `lease`. The content named by

@@ -181,7 +181,8 @@ pub fn load(area: &str, model: &ModelRef) -> Sidecar {
 }
 
 /// Saves a sidecar atomically (temporary file, then rename), and notes its
-/// version for the summary ([`flush_summary`]).
+/// version for the summary ([`flush_summary`]); nothing when the file
+/// already holds exactly this sidecar.
 ///
 /// # Errors
 /// `invalid-input` naming the sidecar when the cache cannot be written.
@@ -208,6 +209,12 @@ pub fn load(area: &str, model: &ModelRef) -> Sidecar {
 pub fn save(area: &str, model: &ModelRef, sidecar: &Sidecar) -> Result<(), Error> {
     let path = layout::sidecar_path(area, model);
     let bytes = serde_json::to_vec(sidecar).expect("a sidecar serializes");
+    // A pull that changed nothing saves what is on disk already: skip the
+    // synced write (two fsyncs, and the summary's with them). Written by
+    // `write_atomic`, the file on disk is durable.
+    if std::fs::read(layout::in_cache(&path)).is_ok_and(|on_disk| on_disk == bytes) {
+        return Ok(());
+    }
     write_atomic(&path, &bytes)?;
     SAVED.with_borrow_mut(|saved| {
         saved.insert((area.to_owned(), layout::model_label(model)), model.clone())
@@ -372,7 +379,9 @@ fn sweep_temporaries_once() {
 }
 
 /// Where [`write_atomic`] writes before its rename, relative to the cache.
-const TEMP_DIR: &str = ".silt/tmp";
+/// The cache's directory of temporary files (swept of old ones by
+/// [`sweep_temporaries`]), relative to the cache.
+pub const TEMP_DIR: &str = ".silt/tmp";
 
 /// A temporary file older than this was left by a call that was killed (a
 /// write takes milliseconds).

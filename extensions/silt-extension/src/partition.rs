@@ -391,6 +391,72 @@ pub fn read_object(
     })
 }
 
+/// Reads several models' partitions whole — a first read, no version
+/// known — at once: one bulk `download` of `(key, model)` pairs into the
+/// cache's temporary directory, which the host fetches concurrently (up to
+/// its transfer limit), then each file is parsed and removed. A cold
+/// clone's hydration reads a batch's partitions this way instead of one GET
+/// after another inside the guest. One result per pair, in order.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::Fresh;
+/// use silt_extension::partition;
+/// use silt_extension::silt::datastore::types::ModelRef;
+///
+/// let m = ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+/// let wanted = vec![("_index/data/vision/detector/m-42.json".to_owned(), m)];
+/// for read in partition::read_objects(&wanted, "data") {
+///     match read {
+///         Ok(Fresh::Changed(versioned)) => println!("{} names", versioned.partition.files.len()),
+///         Ok(_) => println!("no partition yet"),
+///         Err(err) => println!("{err:?}"),
+///     }
+/// }
+/// ```
+pub fn read_objects(wanted: &[(String, ModelRef)], area: &str) -> Vec<Result<crate::Fresh, Error>> {
+    use crate::silt::datastore::object_store::{self, DownloadItem, StoreError};
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    // Unique across concurrent calls sharing this cache.
+    let batch = crate::clock::random_hex();
+    let items: Vec<DownloadItem> = wanted
+        .iter()
+        .enumerate()
+        .map(|(i, (key, _))| DownloadItem {
+            key: key.clone(),
+            cache_path: format!("{}/partition-{batch}-{i}.json", crate::local::TEMP_DIR),
+            expected_version: None,
+            sha256: None,
+        })
+        .collect();
+    let results = object_store::download(&items);
+    wanted
+        .iter()
+        .zip(items.iter().zip(results))
+        .map(|((key, model), (item, result))| {
+            let meta = match result {
+                Ok(meta) => meta,
+                Err(StoreError::NotFound) => return Ok(crate::Fresh::Missing),
+                Err(err) => return Err(store::error(key, err)),
+            };
+            let path = layout::in_cache(&item.cache_path);
+            let data = std::fs::read(&path);
+            let _ = std::fs::remove_file(&path);
+            let data = data.map_err(|err| {
+                Error::InvalidInput(format!(
+                    "cannot read the downloaded partition {}: {err}",
+                    item.cache_path
+                ))
+            })?;
+            Ok(crate::Fresh::Changed(Versioned {
+                partition: Partition::parse(key, &data, area, model)?,
+                version: Some(meta.version),
+            }))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 //! An extension without the `lazy-hydration` capability always gets a full
 //! pull; so does a command whose `hydrate-scope` failed (and it says so).
 
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -18,7 +19,9 @@ use super::leftovers::remove_stale_downloads;
 use super::model_ref::model_label;
 use super::working_copy_lock::{Claim, WorkingCopyGuard};
 use super::{Datastore, DatastoreError};
-use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
+use crate::runtime::bindings::exports::silt::datastore::hydration::{
+    HydrateOptions, HydrateReport,
+};
 use crate::runtime::bindings::exports::silt::datastore::sync::{SyncOptions, SyncReport};
 use crate::runtime::bindings::silt::datastore::types::{
     LocalEdits, ModelRef, Scope, TransferStats,
@@ -32,6 +35,13 @@ pub const LAZY_HYDRATION: &str = "lazy-hydration";
 /// run loses little (each call's downloads land whole, and a rerun skips
 /// what is present).
 const MODELS_PER_CALL: usize = 64;
+
+/// Hydration calls in flight at once: while one call's extension works
+/// alone (reading its models' index partitions, planning, saving their
+/// sidecars), the other's downloads keep the transfer slots busy. The slots
+/// are the datastore's, shared by both: still `transfer_concurrency` in
+/// flight.
+const CALLS_IN_FLIGHT: usize = 2;
 
 /// Files and bytes fetched.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -221,7 +231,7 @@ pub async fn hydrate_models(
     dry_run: bool,
     on_progress: &mut dyn FnMut(&HydrationProgress),
 ) -> anyhow::Result<HydrationProgress> {
-    let mut progress = HydrationProgress {
+    let progress = HydrationProgress {
         models_total: models.len(),
         ..HydrationProgress::default()
     };
@@ -230,39 +240,64 @@ pub async fn hydrate_models(
         remove_leftovers(datastore, models);
     }
     let locks = datastore.working_copy_locks();
+    let batches = RefCell::new(models.chunks(MODELS_PER_CALL));
     // A corrupt model fails its call at the end, its batch's other models
     // done; the next batches go on, and the first such error ends the whole.
-    let mut corrupt = None;
-    for batch in models.chunks(MODELS_PER_CALL) {
-        let _held = locks.foreground(Claim::Models(batch)).await?;
-        let report = match datastore.hydrate_scope(batch, latest_only(dry_run)).await {
-            Ok(report) => report,
-            Err(err) if is_corrupt(&err) => {
-                progress.models_done += batch.len();
-                corrupt.get_or_insert(err);
-                on_progress(&progress);
-                continue;
+    let corrupt = RefCell::new(None);
+    let failed = Cell::new(false);
+    let progress = RefCell::new(progress);
+    let on_progress = RefCell::new(on_progress);
+    // One lane: batches one after another, until none is left or another
+    // lane failed. Lanes share the batches and run in this one task (no
+    // borrow is held across an await).
+    let lane = || async {
+        loop {
+            let Some(batch) = batches.borrow_mut().next().filter(|_| !failed.get()) else {
+                return Ok(());
+            };
+            let held = locks.foreground(Claim::Models(batch)).await;
+            let result = match held {
+                Ok(_held) => datastore.hydrate_scope(batch, latest_only(dry_run)).await,
+                Err(err) => Err(err),
+            };
+            let mut progress = progress.borrow_mut();
+            progress.models_done += batch.len();
+            match result {
+                Ok(report) => progress.add(&report),
+                Err(err) if is_corrupt(&err) => {
+                    corrupt.borrow_mut().get_or_insert(err);
+                }
+                Err(err) => {
+                    failed.set(true);
+                    return Err(err);
+                }
             }
-            Err(err) => return Err(err),
-        };
-        progress.models_done += batch.len();
-        progress.fetched.objects = progress
+            (on_progress.borrow_mut())(&progress);
+        }
+    };
+    let lanes: [anyhow::Result<()>; CALLS_IN_FLIGHT] = tokio::join!(lane(), lane()).into();
+    for lane in lanes {
+        lane?;
+    }
+    match corrupt.into_inner() {
+        Some(err) => Err(err),
+        None => Ok(progress.into_inner()),
+    }
+}
+
+impl HydrationProgress {
+    /// Counts what one call did.
+    fn add(&mut self, report: &HydrateReport) {
+        self.fetched.objects = self
             .fetched
             .objects
             .saturating_add(report.stats.objects_downloaded);
-        progress.fetched.bytes = progress
+        self.fetched.bytes = self
             .fetched
             .bytes
             .saturating_add(report.stats.bytes_downloaded);
-        progress.already_present = progress
-            .already_present
-            .saturating_add(report.objects_present);
-        progress.missing = progress.missing.saturating_add(report.objects_remaining);
-        on_progress(&progress);
-    }
-    match corrupt {
-        Some(err) => Err(err),
-        None => Ok(progress),
+        self.already_present = self.already_present.saturating_add(report.objects_present);
+        self.missing = self.missing.saturating_add(report.objects_remaining);
     }
 }
 
