@@ -156,3 +156,38 @@ async fn the_size_cap_evicts_the_least_recently_used_artifact() {
     let origin = load_origin(&runtime(cache.path()), "hello-extension").await;
     assert!(matches!(origin, Origin::Compiled { .. }), "{origin:?}");
 }
+
+/// The fingerprint memo: a settled component validated once is loaded from
+/// its artifact without being read again; a component changed since (same
+/// path) is read and validated again, and refused when it is not valid.
+#[tokio::test]
+async fn a_changed_component_is_validated_again_despite_its_memo() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("component.wasm");
+    std::fs::copy(component("hello-extension"), &path).unwrap();
+    // Remembered only once its ctime is 2 s old.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let first = runtime(cache.path()).load(&path).await.unwrap();
+    assert!(
+        matches!(first.origin, Origin::Compiled { .. }),
+        "{:?}",
+        first.origin
+    );
+    let memos = std::fs::read_dir(cache.path().join("fingerprints"))
+        .unwrap()
+        .count();
+    assert_eq!(memos, 1);
+    let again = runtime(cache.path()).load(&path).await.unwrap();
+    assert!(
+        matches!(again.origin, Origin::Cached { .. }),
+        "{:?}",
+        again.origin
+    );
+    assert_eq!(again.sha256, first.sha256);
+
+    // Rewritten in place: another identity, so the bytes are checked.
+    std::fs::write(&path, b"\0asm but not a component").unwrap();
+    let refused = runtime(cache.path()).load(&path).await;
+    assert!(refused.is_err(), "a changed file was taken from the memo");
+}

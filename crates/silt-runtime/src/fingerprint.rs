@@ -136,7 +136,14 @@ pub(crate) fn remember(cache_dir: &Path, path: &Path, identity: Identity, valida
     let Some(dir) = target.parent() else {
         return;
     };
-    let temp = dir.join(format!(".{}.tmp", std::process::id()));
+    // Unique to this write: loads in one process (or in two PID
+    // namespaces) may remember at once.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nth = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let temp = dir.join(format!(".{}.{nth}.{nanos}.tmp", std::process::id()));
     let written = std::fs::create_dir_all(dir)
         .and_then(|()| std::fs::write(&temp, serde_json::to_vec(&memo).expect("a memo serializes")))
         .and_then(|()| std::fs::rename(&temp, &target));

@@ -124,10 +124,32 @@ impl Runtime {
     /// [`RuntimeError::Invalid`] when the file is not a valid extension,
     /// [`RuntimeError::Compile`] when wasmtime refuses it.
     pub async fn load(&self, path: &Path) -> Result<Arc<LoadedExtension>, RuntimeError> {
+        self.load_trusting_memo(path, true).await
+    }
+
+    /// [`Runtime::load`], reading, hashing and validating the file whatever
+    /// its fingerprint memo says: for `silt extension verify`, which vouches
+    /// for the bytes on disk now.
+    ///
+    /// # Errors
+    /// As [`Runtime::load`].
+    pub async fn load_revalidated(
+        &self,
+        path: &Path,
+    ) -> Result<Arc<LoadedExtension>, RuntimeError> {
+        self.load_trusting_memo(path, false).await
+    }
+
+    async fn load_trusting_memo(
+        &self,
+        path: &Path,
+        trust_memo: bool,
+    ) -> Result<Arc<LoadedExtension>, RuntimeError> {
         // The file's identity before reading it: a memo is written only if
         // it still holds after (see `fingerprint`).
         let identity = fingerprint::Identity::of(path);
-        if let Some(identity) = identity
+        if trust_memo
+            && let Some(identity) = identity
             && let Some(validated) = fingerprint::recall(self.cache.dir(), path, identity)
             && let Some(loaded) = self.load_cached(validated).await?
         {

@@ -685,7 +685,15 @@ impl<T: Index> Guest for T {
             .filter(|(_, sidecar)| sidecar.partition.is_none())
             .map(|(model, _)| model.clone())
             .collect();
-        let mut first_reads = T::read_many(&cold).into_iter();
+        // One alone is one plain read, as before. That is also what ends a
+        // command on a stalled store within one retry budget: a bulk
+        // download does not trip the host's "stopped answering" guard, so a
+        // command's fallback would wait out a second budget.
+        let first_reads = match cold.len() {
+            0 | 1 => Vec::new(),
+            _ => T::read_many(&cold),
+        };
+        let mut first_reads = first_reads.into_iter();
         for (model, sidecar) in models.iter().zip(sidecars) {
             let first_read = match sidecar.partition {
                 None => first_reads.next(),

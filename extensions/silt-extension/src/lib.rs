@@ -446,26 +446,6 @@ pub trait Index {
         Ok(Self::read_if_changed(model, None)?.or_empty(model))
     }
 
-    /// Every model the store's index has, with its version.
-    ///
-    /// # Errors
-    /// The store's failure.
-    ///
-    /// ```no_run,standalone_crate
-    /// use silt_extension::layout::{self, DATA_AREA};
-    /// use silt_extension::silt::datastore::types::{Error, ModelRef};
-    /// use silt_extension::{Index, local};
-    ///
-    /// /// The models that changed in the store since this cache last read them.
-    /// fn changed<I: Index>() -> Result<Vec<ModelRef>, Error> {
-    ///     let summary = local::summary(DATA_AREA);
-    ///     Ok(I::list()?
-    ///         .into_values()
-    ///         .filter(|(model, version)| !summary.is_current(&layout::model_label(model), version, false))
-    ///         .map(|(model, _)| model)
-    ///         .collect())
-    /// }
-    /// ```
     /// Reads several models' slices whole (a first read: no version known),
     /// one result per model, in order. By default one after another; an
     /// index whose slices are separate objects reads them at once with
@@ -490,6 +470,26 @@ pub trait Index {
             .collect()
     }
 
+    /// Every model the store's index has, with its version.
+    ///
+    /// # Errors
+    /// The store's failure.
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::layout::{self, DATA_AREA};
+    /// use silt_extension::silt::datastore::types::{Error, ModelRef};
+    /// use silt_extension::{Index, local};
+    ///
+    /// /// The models that changed in the store since this cache last read them.
+    /// fn changed<I: Index>() -> Result<Vec<ModelRef>, Error> {
+    ///     let summary = local::summary(DATA_AREA);
+    ///     Ok(I::list()?
+    ///         .into_values()
+    ///         .filter(|(model, version)| !summary.is_current(&layout::model_label(model), version, false))
+    ///         .map(|(model, _)| model)
+    ///         .collect())
+    /// }
+    /// ```
     fn list() -> Result<Listed, Error>;
 
     /// Applies `changes` to the model under `lease`. The content named by

@@ -210,8 +210,9 @@ pub fn save(area: &str, model: &ModelRef, sidecar: &Sidecar) -> Result<(), Error
     let path = layout::sidecar_path(area, model);
     let bytes = serde_json::to_vec(sidecar).expect("a sidecar serializes");
     // A pull that changed nothing saves what is on disk already: skip the
-    // synced write (two fsyncs, and the summary's with them). Written by
-    // `write_atomic`, the file on disk is durable.
+    // write and its fsync, and the summary's flush with them. (A summary
+    // left stale meanwhile is repaired by the next listing pull: see
+    // [`note_current`].)
     if std::fs::read(layout::in_cache(&path)).is_ok_and(|on_disk| on_disk == bytes) {
         return Ok(());
     }
@@ -220,6 +221,26 @@ pub fn save(area: &str, model: &ModelRef, sidecar: &Sidecar) -> Result<(), Error
         saved.insert((area.to_owned(), layout::model_label(model)), model.clone())
     });
     Ok(())
+}
+
+/// Notes that `model`'s sidecar, as it is on disk, belongs in the summary:
+/// for a pull that found the summary behind a sidecar that is current (a
+/// call killed between saving the sidecar and flushing, or two calls
+/// flushing at once), so that [`flush_summary`] repairs the entry.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::local;
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "t".into(), model_id: "m".into() };
+///
+/// local::note_current(DATA_AREA, &model);
+/// local::flush_summary(DATA_AREA)?;
+/// # Ok::<(), silt_extension::silt::datastore::types::Error>(())
+/// ```
+pub fn note_current(area: &str, model: &ModelRef) {
+    SAVED.with_borrow_mut(|saved| {
+        saved.insert((area.to_owned(), layout::model_label(model)), model.clone())
+    });
 }
 
 thread_local! {

@@ -541,6 +541,8 @@ impl<T: Index> Guest for T {
             let prior_version = sidecar.store_version.clone();
             let current = listed_version.is_some() && sidecar.store_version == *listed_version;
             if current && !resolving && (!fetch_missing || local::all_stamped(&sidecar)) {
+                // The summary said otherwise: repair its entry.
+                local::note_current(DATA_AREA, model);
                 continue;
             }
             let refreshed = if current {

@@ -260,9 +260,10 @@ fn verify(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::R
         config.cache.max_size_mib << 20,
     );
     let runtime = Runtime::new(config.runtime.clone(), cache);
-    // `load` validates the bytes it runs; their metadata comes back with it.
+    // Validates the bytes on disk now (never the fingerprint memo); their
+    // metadata comes back with it.
     let (loaded, description) = super::block_on(async {
-        let loaded = runtime.load(&path).await?;
+        let loaded = runtime.load_revalidated(&path).await?;
         let mut instance = runtime.instantiate(&loaded, Grants::default()).await?;
         let description = instance.call_describe().await?;
         anyhow::Ok((loaded, description))

@@ -38,9 +38,9 @@ const MODELS_PER_CALL: usize = 64;
 
 /// Hydration calls in flight at once: while one call's extension works
 /// alone (reading its models' index partitions, planning, saving their
-/// sidecars), the other's downloads keep the transfer slots busy. The slots
-/// are the datastore's, shared by both: still `transfer_concurrency` in
-/// flight.
+/// sidecars), the other's downloads keep the store busy. Each call's bulk
+/// transfers have their own `transfer_concurrency` slots, so up to twice
+/// that many downloads are in flight (measured so: see the README).
 const CALLS_IN_FLIGHT: usize = 2;
 
 /// Files and bytes fetched.
