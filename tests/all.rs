@@ -48,5 +48,7 @@ mod store_conformance;
 mod store_faults;
 #[path = "typescript_datastore.rs"]
 mod typescript_datastore;
+#[path = "unleased.rs"]
+mod unleased;
 #[path = "validation.rs"]
 mod validation;

@@ -375,11 +375,24 @@ fn uploads_whose_commit_never_came_are_reported_by_verify_and_collected_by_gc() 
         let what = format!("{backend:?}");
         let input = project.write_input("in", "one\n");
         project.ok(&["data", "put", "t/m", "f.txt", &input]);
-        // Refused as a conflict after its upload: the upload is an orphan.
+        // Refused as a conflict after its upload: a put takes its upload
+        // back, and leaves nothing behind.
         let other = project.write_input("other", "never committed\n");
         let (code, _, stderr) =
             project.run(&["data", "put", "t/m", "f.txt", "--base", "none", &other]);
         assert_eq!(code, 3, "{what}: {stderr}");
+        project.ok(&["datastore", "verify"]);
+        // What a writer killed between its upload and its commit leaves
+        // (tests/chaos.rs kills real ones): an upload no entry references,
+        // under a fresh version token that no commit announced.
+        let token = format!(
+            "{}-00000000000000aa",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        );
+        project.overwrite_object(&format!("data/t/m/f.txt/{token}"), b"never committed\n");
         let (code, stdout, _) = project.run(&["datastore", "verify"]);
         assert_eq!(code, 1, "{what}: {stdout}");
         assert!(

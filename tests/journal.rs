@@ -8,9 +8,8 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::support::pausing_proxy::{self, Hold, Trap};
+use super::support::pausing_proxy::{self, Hold, Trap, trapped_clone};
 use super::support::project::{BACKENDS, Backend, Project};
-use super::support::seaweed;
 
 /// `silt datastore sync --pull`'s report of the pull.
 fn pull(project: &Project) -> serde_json::Value {
@@ -85,17 +84,6 @@ fn a_pull_after_each_acknowledged_commit_shows_it_and_a_noop_pull_is_one_request
     }
 }
 
-/// A clone of `reader` whose requests go through a proxy with `trap`.
-fn trapped_clone(reader: &Project, trap: Trap) -> (Project, pausing_proxy::Proxy) {
-    let clone = reader.another_clone();
-    let proxy = pausing_proxy::start(&seaweed::server().endpoint, trap);
-    let toml = clone.path().join("silt.toml");
-    let text = std::fs::read_to_string(&toml).unwrap();
-    let text = text.replace(&seaweed::server().endpoint, &proxy.endpoint);
-    std::fs::write(&toml, text).unwrap();
-    (clone, proxy)
-}
-
 /// Starts `silt data put` in `writer` in a process group of its own, waits
 /// until the proxy caught the trapped request, and kills the group.
 fn put_killed_at_the_trap(
@@ -168,10 +156,9 @@ fn an_announced_commit_that_never_landed_costs_a_read_until_settled_and_hides_no
     put_killed_at_the_trap(&writer, &proxy, "t/m", "never committed");
     assert_eq!(reader.keys("_journal/").len(), 2);
 
-    // The entry is pending: its model is read on each pull until the
-    // commit shows or the entry is SETTLE_MS old. (The first read finds
-    // the partition changed, not its files: the killed writer's lease
-    // raised its fence.)
+    // The entry is pending: its model is read on each pull (a conditional
+    // read: nothing changed) until the commit shows or the entry is
+    // SETTLE_MS old.
     for _ in 0..2 {
         let pulled = pull(&reader);
         assert_eq!(

@@ -467,7 +467,9 @@ fn a_commit_after_a_long_upload_keeps_its_renewed_lease() {
                     "weights.bin",
                     staged,
                     &silt::runtime::bindings::silt::datastore::types::Base::Any,
-                    &leases.leases()[0],
+                    &silt::runtime::bindings::silt::datastore::types::Committer::Leased(
+                        leases.leases()[0].clone(),
+                    ),
                 )
                 .await;
             leases.release().await;

@@ -13,6 +13,12 @@
 //!   compare-and-swap of the partition that refuses a generation below the
 //!   fence and — since issue 18 — a change whose *base* (the version the
 //!   local edit was made from) is not the file's latest.
+//! - **An unleased commit** (`silt data put`, since issue 21) takes no
+//!   lease: it reads the partition (its version, and the holder recorded
+//!   there when a lease raised the fence), asks the lock object only when a
+//!   holder is recorded (refused while that lease is live; cleared from the
+//!   partition when it has ended), then compare-and-swaps on the version it
+//!   read, with the same base check; a lost race reads again.
 //! - **A working copy** holds, per file, some content and a stamp (the
 //!   version it was last synced at). A pull lands a file and stamps it in
 //!   two steps (a kill can fall in between). Content equal to a committed
@@ -22,8 +28,9 @@
 //!   (every step interleaves with everyone else's, and time passes).
 //!
 //! The properties, checked exhaustively at small bounds (see the tests):
-//! no acknowledged write is overwritten by a commit not made from it, and
-//! no commit lands under a lease that was taken over. [`Protocol`] can
+//! no acknowledged write is overwritten by a commit not made from it, no
+//! commit lands under a lease that was taken over, and no unleased commit
+//! lands while someone holds a live lease on its model. [`Protocol`] can
 //! switch rules off, to show the checker finds the bugs they prevent (the
 //! lost updates of issue 18 among them).
 
@@ -45,6 +52,11 @@ pub struct Protocol {
     /// Content equal to a committed version is not an edit. Missing for
     /// stamped files before issue 18 (a killed pull's landed file).
     pub adopt_committed: bool,
+    /// Clients without a lease may commit unleased (issue 21).
+    pub unleased: bool,
+    /// An unleased commit that finds a holder recorded in the partition
+    /// asks the lock object and is refused while that lease is live.
+    pub recorded_holder: bool,
 }
 
 impl Protocol {
@@ -53,6 +65,20 @@ impl Protocol {
         base_check: true,
         fence: true,
         adopt_committed: true,
+        unleased: true,
+        recorded_holder: true,
+    };
+
+    /// Before issue 21: every commit under a lease.
+    pub const LEASED_ONLY: Protocol = Protocol {
+        unleased: false,
+        ..Protocol::SILT
+    };
+
+    /// Unleased commits that ignore the holder recorded in the partition.
+    pub const WITHOUT_RECORDED_HOLDER: Protocol = Protocol {
+        recorded_holder: false,
+        ..Protocol::SILT
     };
 
     /// Before issue 18: no base versions, stamped content never adopted.
@@ -132,8 +158,19 @@ pub struct Pending {
     content: Content,
     base: Content,
     generation: u8,
-    /// The lease was confirmed from the lock object.
+    /// The lease was confirmed from the lock object (unleased: the
+    /// partition was read, and the lock object if a holder was recorded).
     confirmed: bool,
+    /// An unleased commit: the partition version it read, and whether it
+    /// clears the recorded holder (whose lease had ended).
+    unleased: Option<Unleased>,
+}
+
+/// What an unleased commit read before its compare-and-swap.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Unleased {
+    read_version: u8,
+    clears_holder: bool,
 }
 
 /// One client.
@@ -157,6 +194,11 @@ pub struct World {
     granted: Vec<u8>,
     /// The partition's fence, per model.
     fence: Vec<u8>,
+    /// The partition's store version, per model (every write changes it).
+    version: Vec<u8>,
+    /// The generation of the holder recorded in the partition, per model
+    /// (set when a lease raises the fence; cleared by an unleased commit).
+    recorded: Vec<Option<u8>>,
     /// The latest version, `[model][file]`.
     latest: Vec<Vec<Content>>,
     /// Every committed version, as a bit set of content ids, `[model][file]`.
@@ -170,6 +212,10 @@ pub struct World {
     followed_up: bool,
     /// A commit was refused as a conflict.
     refused_conflict: bool,
+    /// An unleased commit landed while someone held a live lease on its model.
+    unleased_under_lease: bool,
+    /// An unleased commit landed.
+    unleased_landed: bool,
 }
 
 /// What can happen next.
@@ -191,6 +237,8 @@ pub enum Action {
     PullStamp(u8, u8, u8),
     /// Client starts committing an edited file of its lease's model.
     BeginCommit(u8, u8),
+    /// Client, holding no lease, starts an unleased commit of an edited file.
+    BeginUnleased(u8, u8, u8),
     /// Client confirms its lease from the lock object.
     Confirm(u8),
     /// Client's compare-and-swap of the partition.
@@ -227,6 +275,8 @@ impl Model for CommitProtocol {
             locks: vec![None; models],
             granted: vec![0; models],
             fence: vec![0; models],
+            version: vec![0; models],
+            recorded: vec![None; models],
             latest: vec![vec![0; files]; models],
             committed: vec![vec![0; files]; models],
             clients: vec![
@@ -241,6 +291,8 @@ impl Model for CommitProtocol {
             taken_over_commit: false,
             followed_up: false,
             refused_conflict: false,
+            unleased_under_lease: false,
+            unleased_landed: false,
         }]
     }
 
@@ -292,6 +344,10 @@ impl Model for CommitProtocol {
                     if world.next_content <= b.max_contents && !self.edited(world, m, f, local) {
                         actions.push(Action::Edit(c, m, f));
                     }
+                    let idle = client.lease.is_none() && client.pending.is_none();
+                    if self.protocol.unleased && idle && self.edited(world, m, f, local) {
+                        actions.push(Action::BeginUnleased(c, m, f));
+                    }
                     let latest = world.latest[m as usize][f as usize];
                     // A pull refreshes a file that is not edited.
                     if latest != 0 && local.content != latest && !self.edited(world, m, f, local) {
@@ -321,8 +377,11 @@ impl Model for CommitProtocol {
                     generation,
                     renewed_at: now,
                 });
-                // Raised before the lease is handed out.
+                // Raised before the lease is handed out (and the holder
+                // recorded with it).
                 next.fence[m as usize] = generation;
+                next.version[m as usize] += 1;
+                next.recorded[m as usize] = Some(generation);
                 next.clients[c as usize].lease = Some(Held {
                     model: m,
                     generation,
@@ -386,7 +445,45 @@ impl Model for CommitProtocol {
                     base: local.stamp,
                     generation: held.generation,
                     confirmed: false,
+                    unleased: None,
                 });
+            }
+            Action::BeginUnleased(c, m, f) => {
+                let local = &world.clients[c as usize].local[m as usize][f as usize];
+                next.clients[c as usize].pending = Some(Pending {
+                    model: m,
+                    file: f,
+                    content: local.content,
+                    base: local.stamp,
+                    generation: 0,
+                    confirmed: false,
+                    unleased: Some(Unleased::default()),
+                });
+            }
+            Action::Confirm(c)
+                if world.clients[c as usize]
+                    .pending
+                    .as_ref()?
+                    .unleased
+                    .is_some() =>
+            {
+                let pending = next.clients[c as usize].pending.as_mut()?;
+                let m = pending.model as usize;
+                // The partition, then (a holder recorded) its lock object.
+                let live = world.locks[m]
+                    .as_ref()
+                    .is_some_and(|lock| !self.stale(lock, now));
+                let recorded = self.protocol.recorded_holder && world.recorded[m].is_some();
+                if recorded && live {
+                    // `lock-held`: nothing committed (the host takes the lease).
+                    next.clients[c as usize].pending = None;
+                } else {
+                    pending.confirmed = true;
+                    pending.unleased = Some(Unleased {
+                        read_version: world.version[m],
+                        clears_holder: recorded,
+                    });
+                }
             }
             Action::Confirm(c) => {
                 let pending = next.clients[c as usize].pending.as_mut()?;
@@ -404,6 +501,52 @@ impl Model for CommitProtocol {
                     next.clients[c as usize].lease = None;
                 }
             }
+            Action::Swap(c)
+                if world.clients[c as usize]
+                    .pending
+                    .as_ref()?
+                    .unleased
+                    .is_some() =>
+            {
+                let p = next.clients[c as usize].pending.take()?;
+                let read = p.unleased.clone().expect("unleased");
+                let (m, f) = (p.model as usize, p.file as usize);
+                if world.version[m] != read.read_version {
+                    // A lost race: read again.
+                    next.clients[c as usize].pending = Some(Pending {
+                        confirmed: false,
+                        ..p
+                    });
+                    return Some(next);
+                }
+                let latest = world.latest[m][f];
+                if self.protocol.base_check && latest != p.base && latest != p.content {
+                    next.refused_conflict = true;
+                    return Some(next);
+                }
+                next.latest[m][f] = p.content;
+                next.committed[m][f] |= 1 << p.content;
+                next.version[m] += 1;
+                if read.clears_holder {
+                    next.recorded[m] = None;
+                }
+                next.clients[c as usize].local[m][f].stamp = p.content;
+                next.unleased_landed = true;
+                if latest != 0 && latest != p.base && latest != p.content {
+                    next.lost_write = true;
+                }
+                if latest != 0 && latest == p.base {
+                    next.followed_up = true;
+                }
+                let held_live = world.clients.iter().any(|client| {
+                    client.lease.as_ref().is_some_and(|held| {
+                        held.model as usize == m && now.saturating_sub(held.renewed_at) <= TTL
+                    })
+                });
+                if held_live {
+                    next.unleased_under_lease = true;
+                }
+            }
             Action::Swap(c) => {
                 let p = next.clients[c as usize].pending.take()?;
                 let (m, f) = (p.model as usize, p.file as usize);
@@ -417,6 +560,7 @@ impl Model for CommitProtocol {
                 } else {
                     next.latest[m][f] = p.content;
                     next.committed[m][f] |= 1 << p.content;
+                    next.version[m] += 1;
                     next.clients[c as usize].local[m][f].stamp = p.content;
                     // Every landed commit is acknowledged; committing the
                     // very content that is latest loses nothing.
@@ -449,6 +593,10 @@ impl Model for CommitProtocol {
                 "no commit lands under a lease that was taken over",
                 |_, world: &World| !world.taken_over_commit,
             ),
+            Property::always(
+                "no unleased commit lands while someone holds a live lease on its model",
+                |_, world: &World| !world.unleased_under_lease,
+            ),
             // The model is not vacuous: writes follow each other, and
             // conflicts happen (and are refused).
             Property::sometimes("a commit follows up another's", |_, world: &World| {
@@ -457,6 +605,12 @@ impl Model for CommitProtocol {
             Property::sometimes("a conflict is refused", |_, world: &World| {
                 world.refused_conflict
             }),
+            Property::sometimes(
+                "an unleased commit lands",
+                |model: &CommitProtocol, world: &World| {
+                    world.unleased_landed || !model.protocol.unleased
+                },
+            ),
         ]
     }
 

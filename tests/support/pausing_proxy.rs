@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::http_head::{forward, read_request};
+use super::project::Project;
+use super::seaweed;
 
 /// Where the trapped request stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,4 +133,24 @@ fn park(client: TcpStream) -> std::io::Result<()> {
     // Returns when the killed client's socket closes.
     while client.read(&mut byte)? > 0 {}
     Ok(())
+}
+
+/// Another clone of `reader` (on the SeaweedFS test server) whose requests
+/// go through a proxy with `trap`; `settings` are added to its
+/// `[datastore]` table.
+pub fn trapped_clone_with(reader: &Project, trap: Trap, settings: &str) -> (Project, Proxy) {
+    let clone = reader.another_clone();
+    let proxy = start(&seaweed::server().endpoint, trap);
+    let toml = clone.path().join("silt.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let text = text
+        .replace(&seaweed::server().endpoint, &proxy.endpoint)
+        .replacen("[datastore]\n", &format!("[datastore]\n{settings}"), 1);
+    std::fs::write(&toml, text).unwrap();
+    (clone, proxy)
+}
+
+/// [`trapped_clone_with`] with no extra settings.
+pub fn trapped_clone(reader: &Project, trap: Trap) -> (Project, Proxy) {
+    trapped_clone_with(reader, trap, "")
 }

@@ -1,4 +1,4 @@
-//! Host bindings generated from `wit/` (`silt:datastore@0.5.0`).
+//! Host bindings generated from `wit/` (`silt:datastore@0.6.0`).
 //!
 //! The one `bindgen!` of the crate: every other module uses these types.
 //! Imports and exports are async so host capabilities can await I/O and the
@@ -30,17 +30,9 @@ impl serde::Serialize for Features {
 impl<'de> serde::Deserialize<'de> for Features {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let bits = <u32 as serde::Deserialize>::deserialize(deserializer)?;
-        let every = [
-            Features::SCOPED_SYNC,
-            Features::PARTITIONED_INDEX,
-            Features::MODEL_LOCKS,
-            Features::NAMESPACE_LOCKS,
-            Features::LAZY_HYDRATION,
-            Features::BACKGROUND_HYDRATION,
-            Features::GC,
-        ];
-        Ok(every
+        Ok(crate::metadata::FEATURES
             .into_iter()
+            .map(|(feature, _)| feature)
             .filter(|feature| bits & feature.as_array()[0] != 0)
             .fold(Features::empty(), |all, feature| all | feature))
     }

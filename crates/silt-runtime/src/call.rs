@@ -15,7 +15,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::bindings::exports::silt::datastore::{hydration, locks, models, sync};
-use super::bindings::silt::datastore::types::{Base, Lease, LockInfo, LockScope, ModelRef, Scope};
+use super::bindings::silt::datastore::types::{
+    Base, Committer, Lease, LockInfo, LockScope, ModelRef, Scope,
+};
 use super::bindings::{Description, ExtensionError};
 use super::error::RuntimeError;
 use super::instance::ExtensionInstance;
@@ -74,15 +76,15 @@ macro_rules! foreach_export {
                 { model: ModelRef, name: String } -> Answer<Vec<models::FileVersion>>
                 [&model, &name];
             PutFile "models.put-file" silt_datastore_models.call_put_file
-                { model: ModelRef, name: String, cache_path: String, base: Base, lease: Lease }
-                -> Answer<models::FileVersion> [&model, &name, &cache_path, &base, &lease];
+                { model: ModelRef, name: String, cache_path: String, base: Base, by: Committer }
+                -> Answer<models::FileVersion> [&model, &name, &cache_path, &base, &by];
             GetFile "models.get-file" silt_datastore_models.call_get_file
                 { model: ModelRef, name: String, version: Option<String>, cache_path: String }
                 -> Answer<models::FileVersion>
                 [&model, &name, version.as_deref(), &cache_path];
             RemoveFile "models.remove-file" silt_datastore_models.call_remove_file
-                { model: ModelRef, name: String, base: Base, lease: Lease }
-                -> Answer<models::FileVersion> [&model, &name, &base, &lease];
+                { model: ModelRef, name: String, base: Base, by: Committer }
+                -> Answer<models::FileVersion> [&model, &name, &base, &by];
         }
     };
 }

@@ -5,7 +5,7 @@
 //! compiling it:
 //!
 //! ```toml
-//! api = "silt:datastore@0.5.0"
+//! api = "silt:datastore@0.6.0"
 //! name = "hello-extension"
 //! version = "0.1.0"
 //! description = "The smallest complete silt extension"
@@ -25,29 +25,18 @@ pub const SECTION_NAME: &str = "silt-extension";
 /// The one API this host speaks.
 pub const API_PACKAGE: &str = "silt:datastore";
 /// The API version this host speaks.
-pub const API_VERSION: &str = "0.5.0";
+pub const API_VERSION: &str = "0.6.0";
 
-/// `silt:datastore@0.5.0`.
+/// `silt:datastore@0.6.0`.
 pub fn api_id() -> String {
     format!("{API_PACKAGE}@{API_VERSION}")
 }
-
-/// The feature names an extension may declare, as in the WIT `features` flags.
-pub const KNOWN_CAPABILITIES: &[&str] = &[
-    "scoped-sync",
-    "partitioned-index",
-    "model-locks",
-    "namespace-locks",
-    "lazy-hydration",
-    "background-hydration",
-    "gc",
-];
 
 /// What an extension says about itself, read without compiling it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metadata {
-    /// The API the extension was built against, e.g. `silt:datastore@0.5.0`.
+    /// The API the extension was built against, e.g. `silt:datastore@0.6.0`.
     pub api: String,
     /// Short lowercase name; also the name it is installed under.
     pub name: String,
@@ -56,7 +45,7 @@ pub struct Metadata {
     /// One line saying what it is.
     #[serde(default)]
     pub description: String,
-    /// Feature names from [`KNOWN_CAPABILITIES`].
+    /// Feature names from [`known_capabilities`].
     #[serde(default)]
     pub capabilities: Vec<String>,
 }
@@ -79,7 +68,7 @@ pub enum MetadataError {
     )]
     BadName(String),
     /// A capability name is not one the API defines.
-    #[error("unknown capability `{0}`; known: {known}", known = KNOWN_CAPABILITIES.join(", "))]
+    #[error("unknown capability `{0}`; known: {known}", known = known_capabilities().join(", "))]
     UnknownCapability(String),
 }
 
@@ -103,7 +92,7 @@ impl Metadata {
         if let Some(unknown) = metadata
             .capabilities
             .iter()
-            .find(|cap| !KNOWN_CAPABILITIES.contains(&cap.as_str()))
+            .find(|cap| !known_capabilities().contains(&cap.as_str()))
         {
             return Err(MetadataError::UnknownCapability(shown(unknown)));
         }
@@ -119,21 +108,32 @@ pub fn is_valid_name(name: &str) -> bool {
         && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-'))
 }
 
+/// Every WIT `features` flag with the name metadata and messages use, in
+/// the WIT's order (the one table: serialization and the contract suite
+/// read it too).
+pub const FEATURES: [(Features, &str); 8] = [
+    (Features::SCOPED_SYNC, "scoped-sync"),
+    (Features::PARTITIONED_INDEX, "partitioned-index"),
+    (Features::MODEL_LOCKS, "model-locks"),
+    (Features::NAMESPACE_LOCKS, "namespace-locks"),
+    (Features::LAZY_HYDRATION, "lazy-hydration"),
+    (Features::BACKGROUND_HYDRATION, "background-hydration"),
+    (Features::GC, "gc"),
+    (Features::LEASE_FREE_COMMITS, "lease-free-commits"),
+];
+
+/// The feature names an extension may declare, as in the WIT `features` flags.
+pub fn known_capabilities() -> Vec<&'static str> {
+    FEATURES.iter().map(|(_, name)| *name).collect()
+}
+
 /// The WIT `features` flags as the names metadata uses.
 pub fn feature_names(features: Features) -> Vec<&'static str> {
-    [
-        (Features::SCOPED_SYNC, "scoped-sync"),
-        (Features::PARTITIONED_INDEX, "partitioned-index"),
-        (Features::MODEL_LOCKS, "model-locks"),
-        (Features::NAMESPACE_LOCKS, "namespace-locks"),
-        (Features::LAZY_HYDRATION, "lazy-hydration"),
-        (Features::BACKGROUND_HYDRATION, "background-hydration"),
-        (Features::GC, "gc"),
-    ]
-    .into_iter()
-    .filter(|(flag, _)| features.contains(*flag))
-    .map(|(_, name)| name)
-    .collect()
+    FEATURES
+        .into_iter()
+        .filter(|(flag, _)| features.contains(*flag))
+        .map(|(_, name)| name)
+        .collect()
 }
 
 /// Where an extension's `describe()` answer disagrees with its metadata
@@ -176,7 +176,7 @@ mod tests {
     #[test]
     fn parses_a_full_section() {
         let text = br#"
-            api = "silt:datastore@0.5.0"
+            api = "silt:datastore@0.6.0"
             name = "hello-extension"
             version = "0.1.0"
             description = "hi"
@@ -222,7 +222,7 @@ capabilities = ["telepathy"]"#;
     #[test]
     fn differences_between_describe_and_metadata_are_named() {
         let metadata = Metadata::parse(
-            br#"api = "silt:datastore@0.5.0"
+            br#"api = "silt:datastore@0.6.0"
 name = "ok"
 version = "1.0.0"
 description = ""

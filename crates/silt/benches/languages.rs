@@ -19,7 +19,7 @@ use silt::config::{Config, RuntimeConfig};
 use silt::datastore::Datastore;
 use silt::locations::Locations;
 use silt::runtime::bindings::exports::silt::datastore::sync::SetupOptions;
-use silt::runtime::bindings::silt::datastore::types::{Base, LockScope, ModelRef};
+use silt::runtime::bindings::silt::datastore::types::{Base, Committer, LockScope, ModelRef};
 use silt::runtime::{ArtifactCache, ExportCall, Grants, Runtime};
 use silt::store::{ObjectStore, root};
 
@@ -153,7 +153,13 @@ async fn round_trip(
             .await
             .expect("acquire");
         datastore
-            .put_file(&model, "weights.bin", staged, &Base::Any, &lease)
+            .put_file(
+                &model,
+                "weights.bin",
+                staged,
+                &Base::Any,
+                &Committer::Leased(lease.clone()),
+            )
             .await
             .expect("put-file");
         datastore.release(&lease).await.expect("release");

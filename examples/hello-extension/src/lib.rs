@@ -14,7 +14,8 @@ wit_bindgen::generate!({
 use exports::silt::datastore::{capabilities, hydration, locks, models, sync};
 use silt::datastore::object_store::{self, DownloadItem, PutMode, StoreError, UploadItem};
 use silt::datastore::types::{
-    BackendFailure, Base, Error, Lease, LockInfo, LockScope, ModelRef, Scope, TransferStats,
+    BackendFailure, Base, Committer, Error, Lease, LockInfo, LockScope, ModelRef, Scope,
+    TransferStats,
 };
 use silt::datastore::{log, progress};
 
@@ -295,7 +296,7 @@ impl models::Guest for Hello {
         _name: String,
         _cache_path: String,
         _base: Base,
-        _lease: Lease,
+        _by: Committer,
     ) -> Result<models::FileVersion, Error> {
         Err(Error::NotSupported(
             "hello-extension keeps no per-model index".into(),
@@ -315,7 +316,7 @@ impl models::Guest for Hello {
         _model: ModelRef,
         _name: String,
         _base: Base,
-        _lease: Lease,
+        _by: Committer,
     ) -> Result<models::FileVersion, Error> {
         Err(Error::NotSupported(
             "hello-extension keeps no per-model index".into(),

@@ -1,9 +1,9 @@
 // `models`: single files of one model, as `silt data` reads and writes them.
 
-import type { FileEntry, FileVersion } from 'silt:datastore/models@0.5.0';
-import type { Base, Lease, ModelRef } from 'silt:datastore/types@0.5.0';
+import type { FileEntry, FileVersion } from 'silt:datastore/models@0.6.0';
+import type { Base, Committer, Lease, ModelRef } from 'silt:datastore/types@0.6.0';
 import * as cache from './cache.js';
-import { conflict, invalidInput, notFound } from './errors.js';
+import { conflict, invalidInput, notFound, notSupported } from './errors.js';
 import { commit, conflictsOf } from './commit.js';
 import { checkModel, checkName, modelName } from './layout.js';
 import { confirm } from './leases.js';
@@ -54,9 +54,22 @@ export function history(model: ModelRef, name: string): FileVersion[] {
   return versions.map(toFileVersion);
 }
 
-export function putFile(model: ModelRef, name: string, cachePath: string, base: Base, lease: Lease): FileVersion {
+/**
+ * The lease a commit is fenced by: this extension commits only under the
+ * model's lease (it does not declare `lease-free-commits`, so the host
+ * never asks for an unleased commit; one asked all the same is refused).
+ */
+function leaseOf(model: ModelRef, by: Committer): Lease {
+  if (by.tag !== 'leased') {
+    throw notSupported(`${modelName(model)}: this datastore commits only under the model's lease`);
+  }
+  return by.val;
+}
+
+export function putFile(model: ModelRef, name: string, cachePath: string, base: Base, by: Committer): FileVersion {
   checkModel(model);
   checkName(name);
+  const lease = leaseOf(model, by);
   const retain = readLayout().value.retainVersions;
   // Refuse a lease that cannot commit before spending time hashing.
   confirm(model, lease);
@@ -79,9 +92,10 @@ export function getFile(model: ModelRef, name: string, version: string | undefin
   return toFileVersion(entry);
 }
 
-export function removeFile(model: ModelRef, name: string, base: Base, lease: Lease): FileVersion {
+export function removeFile(model: ModelRef, name: string, base: Base, by: Committer): FileVersion {
   checkModel(model);
   checkName(name);
+  const lease = leaseOf(model, by);
   const retain = readLayout().value.retainVersions;
   const found = readPartition(model);
   // A base that does not hold is a conflict first (as in the Rust SDK);

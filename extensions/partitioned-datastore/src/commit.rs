@@ -8,15 +8,19 @@
 //! In a datastore with a journal (layout 2), each commit is announced there
 //! before its first compare-and-swap (`silt_extension::journal`), so that a
 //! pull learns of it from one listing of the journal.
+//!
+//! A single-file write may commit with no lease ([`commit_unleased`]),
+//! fenced by the partition as `silt_extension::unleased` describes.
 
 use silt_extension::change::{self, Change, Committed};
-use silt_extension::journal;
+use silt_extension::journal::{self, Announcement};
 use silt_extension::layout;
 use silt_extension::meta;
 use silt_extension::partition::Versioned;
 use silt_extension::silt::datastore::object_store::PutMode;
-use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+use silt_extension::silt::datastore::types::{BackendFailure, Error, Holder, Lease, ModelRef};
 use silt_extension::store::{self, Written};
+use silt_extension::{clock, unleased};
 
 use crate::{Partitioned, index};
 use silt_extension::Index as _;
@@ -70,6 +74,7 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
         silt_extension::lease::confirm(lease)?;
         next.fence = lease.generation;
         next.fence_token = lease.token.clone();
+        unleased::prune_revoked(&mut next, clock::now_ms());
         next.seq += 1;
         next.last_commit = token.clone();
         let applied = change::apply(model, &mut next, lease, changes, meta.retain_versions)?;
@@ -99,4 +104,119 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
         announced.withdraw();
     }
     result
+}
+
+/// Applies `changes` to the partition of `model` with no lease (see
+/// `silt_extension::unleased`), announced already by `announced` (before
+/// the upload). The first compare-and-swap goes on `known` when this cache
+/// knows the partition; a refusal decided on it (a base conflict, a name
+/// not there) is checked again on a fresh read before it is answered.
+pub fn commit_unleased(
+    model: &ModelRef,
+    holder: &Holder,
+    changes: &[Change],
+    mut announced: Announcement,
+    known: Option<Versioned>,
+) -> Result<Committed, Error> {
+    let token = change::commit_token(changes)?;
+    // Set once a compare-and-swap was sent and its outcome is unknown.
+    let mut maybe_landed = false;
+    let result = unleased_attempts(
+        model,
+        holder,
+        changes,
+        &token,
+        &mut announced,
+        known,
+        &mut maybe_landed,
+    );
+    // Refused for sure: readers need not wait for this commit.
+    if result.is_err() && !maybe_landed {
+        announced.withdraw();
+    }
+    result
+}
+
+fn unleased_attempts(
+    model: &ModelRef,
+    holder: &Holder,
+    changes: &[Change],
+    token: &str,
+    announced: &mut Announcement,
+    mut known: Option<Versioned>,
+    maybe_landed: &mut bool,
+) -> Result<Committed, Error> {
+    let key = index::partition_key(model);
+    let started = announced.entry().at_ms;
+    let mut meta = meta::read_cached(crate::KIND)?;
+    let mut retention_fresh = false;
+    let mut lost = 0;
+    while lost < MAX_ATTEMPTS {
+        let (read, cached) = match known.take() {
+            Some(known) => (known, true),
+            None => (Partitioned::read(model)?, false),
+        };
+        let mut next = read.partition.clone();
+        unleased::check_not_revoked(model, &next, token)?;
+        unleased::clear_ended_holder(model, &mut next)?;
+        unleased::prune_revoked(&mut next, clock::now_ms());
+        next.seq += 1;
+        next.last_commit = token.to_owned();
+        let author = unleased::author(&next, holder);
+        let applied =
+            match change::apply_as(model, &mut next, &author, changes, meta.retain_versions) {
+                Ok(applied) => applied,
+                // Decided on what this cache knew: ask the store before answering.
+                Err(_) if cached => continue,
+                Err(refused) => return Err(refused),
+            };
+        // Versions go only by the retention in force now: the cached one
+        // may be lower than what `setup` has set since.
+        if !applied.dropped.is_empty() && !retention_fresh {
+            meta = meta::refresh_cached(crate::KIND)?;
+            retention_fresh = true;
+            known = Some(read);
+            continue;
+        }
+        // The collector spares an upload only while its commit may land.
+        if clock::now_ms().saturating_sub(started) > unleased::UPLOAD_WINDOW_MS {
+            return Err(Error::Backend(BackendFailure {
+                retryable: true,
+                detail: format!(
+                    "{}: more than {} s passed between this write's upload and its commit; nothing was committed, try again",
+                    layout::model_label(model),
+                    unleased::UPLOAD_WINDOW_MS / 1000
+                ),
+            }));
+        }
+        announced.keep_fresh()?;
+        let mode = match &read.version {
+            Some(version) => PutMode::Update(version.clone()),
+            None => PutMode::Create,
+        };
+        let written = store::put_owned(&key, &next.to_bytes(), &mode, token);
+        *maybe_landed |= written.is_err();
+        match written? {
+            Written::Landed(version) => {
+                let deleted = change::delete_dropped(model, &applied.dropped);
+                return Ok(Committed {
+                    partition: next,
+                    version,
+                    entries: applied.entries,
+                    expired: applied.dropped,
+                    deleted,
+                });
+            }
+            // A version this cache knew and the store moved on from is no
+            // race: read at once. A race lost on a fresh read backs off.
+            Written::Lost if cached => {}
+            Written::Lost => {
+                clock::backoff(lost);
+                lost += 1;
+            }
+        }
+    }
+    Err(Error::PreconditionFailed(format!(
+        "{key}: changed by others on each of {MAX_ATTEMPTS} attempts; try again"
+    )))
 }

@@ -17,6 +17,9 @@
 //!   the one partition it touches; writers of different models share nothing;
 //! - a lease is one small object per model, and every lease acquisition
 //!   raises the partition's fence, so an old holder can never commit again;
+//! - a single-file write takes no lease at all: it announces, uploads and
+//!   compare-and-swaps (three requests), refused while anyone holds the
+//!   model's lease (`silt_extension::unleased`);
 //! - a pull lists the journal after the last entry it reconciled and reads
 //!   only the models named since (one LIST when nothing changed); every ten
 //!   minutes it compares a LIST of `_index/` with the local sidecars instead.
@@ -30,7 +33,9 @@ mod index;
 mod leases;
 
 use silt_extension::change::{Change, Committed};
-use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
+use silt_extension::journal::Announcement;
+use silt_extension::partition::Versioned;
+use silt_extension::silt::datastore::types::{Error, Holder, Lease, ModelRef};
 use silt_extension::{Fresh, Index, Listed};
 
 use silt_extension::exports::silt::datastore::capabilities;
@@ -38,7 +43,7 @@ use silt_extension::exports::silt::datastore::capabilities;
 // The metadata the host reads without compiling this component.
 silt_extension::metadata! {
     description: "silt's datastore: one index partition per model, compare-and-swap commits, leases with fencing, lazy hydration",
-    capabilities: ["scoped-sync", "partitioned-index", "model-locks", "namespace-locks", "lazy-hydration"],
+    capabilities: ["scoped-sync", "partitioned-index", "model-locks", "namespace-locks", "lazy-hydration", "lease-free-commits"],
 }
 
 /// The extension: each interface is implemented in the module named after it.
@@ -54,7 +59,8 @@ impl capabilities::Guest for Partitioned {
                 | Features::PARTITIONED_INDEX
                 | Features::MODEL_LOCKS
                 | Features::NAMESPACE_LOCKS
-                | Features::LAZY_HYDRATION,
+                | Features::LAZY_HYDRATION
+                | Features::LEASE_FREE_COMMITS,
         }
     }
 }
@@ -80,6 +86,18 @@ impl Index for Partitioned {
 
     fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error> {
         commit::commit(model, lease, changes)
+    }
+
+    const UNLEASED: bool = true;
+
+    fn commit_unleased(
+        model: &ModelRef,
+        holder: &Holder,
+        changes: &[Change],
+        announced: Announcement,
+        known: Option<Versioned>,
+    ) -> Result<Committed, Error> {
+        commit::commit_unleased(model, holder, changes, announced, known)
     }
 }
 

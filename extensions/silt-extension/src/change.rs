@@ -78,6 +78,14 @@ pub enum Change {
         /// Fresh token of this commit.
         version: String,
     },
+    /// Refuse the unleased commits of `tokens` should they come: their
+    /// uploads are about to be deleted as orphans ([`crate::unleased`]).
+    Revoke {
+        /// The commits' tokens.
+        tokens: Vec<String>,
+        /// Fresh token of this commit.
+        version: String,
+    },
 }
 
 impl Change {
@@ -98,7 +106,8 @@ impl Change {
         match self {
             Change::Put { version, .. }
             | Change::Remove { version, .. }
-            | Change::Trim { version, .. } => version,
+            | Change::Trim { version, .. }
+            | Change::Revoke { version, .. } => version,
         }
     }
 }
@@ -172,7 +181,7 @@ pub fn conflicts(model: &ModelRef, slice: &Partition, changes: &[Change]) -> Vec
     for change in changes {
         let (name, base) = match change {
             Change::Put { name, base, .. } | Change::Remove { name, base, .. } => (name, base),
-            Change::Trim { .. } => continue,
+            Change::Trim { .. } | Change::Revoke { .. } => continue,
         };
         let latest = slice.latest(name);
         // The same content as the latest is no conflict, whatever its base
@@ -453,6 +462,61 @@ pub fn apply(
     changes: &[Change],
     retain: u32,
 ) -> Result<Applied, Error> {
+    apply_as(model, slice, &Author::holding(lease), changes, retain)
+}
+
+/// Who a commit's new versions are written by, as their entries record it.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::Author;
+/// use silt_extension::partition::Partition;
+/// use silt_extension::silt::datastore::types::Holder;
+///
+/// /// An unleased commit's author: the model's generation as it stands.
+/// fn unleased(slice: &Partition, holder: &Holder) -> Author {
+///     Author { generation: slice.fence, writer: holder.name.clone() }
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    /// The lease generation recorded with each entry.
+    pub generation: u64,
+    /// `user@host` recorded with each entry.
+    pub writer: String,
+}
+
+impl Author {
+    /// The holder of `lease`, at its generation.
+    pub fn holding(lease: &Lease) -> Self {
+        Self {
+            generation: lease.generation,
+            writer: lease.holder.name.clone(),
+        }
+    }
+}
+
+/// [`apply`] for any [`Author`] (an unleased commit has no lease).
+///
+/// # Errors
+/// As [`apply`].
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::change::{self, Applied, Author, Change};
+/// use silt_extension::partition::Partition;
+/// use silt_extension::silt::datastore::types::{Error, Holder, ModelRef};
+///
+/// fn unleased(model: &ModelRef, slice: &mut Partition, holder: &Holder, changes: &[Change]) -> Result<Applied, Error> {
+///     let author = Author { generation: slice.fence, writer: holder.name.clone() };
+///     change::apply_as(model, slice, &author, changes, 10)
+/// }
+/// ```
+pub fn apply_as(
+    model: &ModelRef,
+    slice: &mut Partition,
+    author: &Author,
+    changes: &[Change],
+    retain: u32,
+) -> Result<Applied, Error> {
     check_bases(model, slice, changes)?;
     let now = clock::now_ms();
     let mut applied = Applied {
@@ -461,6 +525,12 @@ pub fn apply(
     };
     for change in changes {
         let (name, entry) = match change {
+            Change::Revoke { tokens, .. } => {
+                for token in tokens {
+                    crate::unleased::revoke(slice, token);
+                }
+                continue;
+            }
             Change::Trim { keep, .. } => {
                 for (name, versions) in slice.files.iter_mut() {
                     let excess = versions.len().saturating_sub((*keep).max(1) as usize);
@@ -482,8 +552,8 @@ pub fn apply(
                     version: version.clone(),
                     size: *size,
                     sha256: sha256.clone(),
-                    generation: lease.generation,
-                    writer: lease.holder.name.clone(),
+                    generation: author.generation,
+                    writer: author.writer.clone(),
                     committed_at: now,
                     deleted: false,
                 },
@@ -501,8 +571,8 @@ pub fn apply(
                         version: version.clone(),
                         size: 0,
                         sha256: String::new(),
-                        generation: lease.generation,
-                        writer: lease.holder.name.clone(),
+                        generation: author.generation,
+                        writer: author.writer.clone(),
                         committed_at: now,
                         deleted: true,
                     },

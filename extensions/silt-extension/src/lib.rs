@@ -151,7 +151,7 @@ pub const API: &str = __api!();
 #[macro_export]
 macro_rules! __api {
     () => {
-        "silt:datastore@0.5.0"
+        "silt:datastore@0.6.0"
     };
 }
 
@@ -215,12 +215,14 @@ pub mod partition;
 pub mod set_aside;
 pub mod store;
 pub mod sync;
+pub mod unleased;
+pub mod written_here;
 
 use std::collections::BTreeMap;
 
 use change::{Change, Committed};
 use partition::Versioned;
-use silt::datastore::types::{Error, Lease, ModelRef};
+use silt::datastore::types::{Error, Holder, Lease, ModelRef};
 
 /// Models in the store by (type, id): the model and its slice's store version.
 ///
@@ -519,6 +521,64 @@ pub trait Index {
     /// }
     /// ```
     fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Committed, Error>;
+
+    /// True when [`Index::commit_unleased`] commits with no lease (the
+    /// `lease-free-commits` feature: declare it too). Only an index that
+    /// announces its commits ([`Index::JOURNAL`]) can: the announcement is
+    /// what keeps an unleased commit's upload from `collect-orphans`
+    /// ([`unleased`]).
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::Index;
+    ///
+    /// fn single_writes_need_a_lease<I: Index>() -> bool {
+    ///     !I::UNLEASED
+    /// }
+    /// ```
+    const UNLEASED: bool = false;
+
+    /// Applies `changes` (one file's write) to the model with no lease,
+    /// fenced by the model's slice as [`unleased`] describes: refused with
+    /// `lock-held` while a lease on the model is live. `announced` is the
+    /// commit's journal entry, written before its content was uploaded;
+    /// `known` is the slice this cache last read or wrote, with its store
+    /// version ([`written_here::known_slice`]): the first compare-and-swap
+    /// may go on it without a read. Withdraw `announced` when the commit is
+    /// refused for sure.
+    ///
+    /// # Errors
+    /// `not-supported` (the default: the index commits only under a
+    /// lease); `lock-held`; as [`Index::commit`] otherwise.
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::change::{Base, Change};
+    /// use silt_extension::layout::DATA_AREA;
+    /// use silt_extension::silt::datastore::types::{Error, Holder, ModelRef};
+    /// use silt_extension::{Index, clock, journal, written_here};
+    ///
+    /// /// Removes one file with no lease (its content is already uploaded, so no announcement comes first).
+    /// fn remove<I: Index>(model: &ModelRef, name: &str, holder: &Holder) -> Result<String, Error> {
+    ///     let version = clock::version_token();
+    ///     let announced = journal::announce(model, &version)?;
+    ///     let change = Change::Remove { name: name.to_owned(), version, base: Base::Any };
+    ///     let known = written_here::known_slice(DATA_AREA, model);
+    ///     Ok(I::commit_unleased(model, holder, &[change], announced, known)?.version)
+    /// }
+    /// ```
+    fn commit_unleased(
+        model: &ModelRef,
+        holder: &Holder,
+        changes: &[Change],
+        announced: journal::Announcement,
+        known: Option<partition::Versioned>,
+    ) -> Result<Committed, Error> {
+        let _ = (holder, changes, known);
+        announced.withdraw();
+        Err(Error::NotSupported(format!(
+            "{}: this datastore commits only under the model's lease",
+            layout::model_label(model)
+        )))
+    }
 
     /// Commits several models at once (a push); one result per model, in
     /// order. By default one [`Index::commit`] each; an index whose commits

@@ -147,6 +147,65 @@ pub fn read(kind: &str) -> Result<Meta, Error> {
     }
 }
 
+/// Where [`read_cached`] keeps the metadata, under the cache's state directory.
+const CACHED_PATH: &str = "meta.json";
+
+/// The metadata as last read in this cache, else [`read`] from the store
+/// (and kept): what a commit that must cost no request beyond its own
+/// writes reads (an unleased `put-file`).
+///
+/// The layout and the index kind never change once a datastore is set
+/// up, so they are as good as fresh. The retention may have changed since
+/// (`setup --retain-versions`): read the metadata from the store before
+/// letting any version go by it.
+///
+/// # Errors
+/// As [`read`] when nothing is cached.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::meta;
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// let journaled = meta::read_cached("partitioned")?.journal();
+/// # let _ = journaled;
+/// # Ok(()) }
+/// ```
+pub fn read_cached(kind: &str) -> Result<Meta, Error> {
+    if let Some(meta) = READ.with_borrow(Clone::clone) {
+        return Ok(meta);
+    }
+    let path = format!("{}/{CACHED_PATH}", crate::layout::CACHE_STATE_DIR);
+    let cached = std::fs::read(crate::layout::in_cache(&path))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Meta>(&bytes).ok())
+        .filter(|meta| meta.index == kind && meta.retain_versions > 0);
+    if let Some(meta) = cached {
+        return Ok(meta);
+    }
+    refresh_cached(kind)
+}
+
+/// [`read`]s the metadata from the store (once per call) and keeps it for
+/// [`read_cached`]: before letting versions go by a cached retention.
+///
+/// # Errors
+/// As [`read`].
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::meta;
+/// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
+/// let retain = meta::refresh_cached("partitioned")?.retain_versions;
+/// # let _ = retain;
+/// # Ok(()) }
+/// ```
+pub fn refresh_cached(kind: &str) -> Result<Meta, Error> {
+    let meta = read(kind)?;
+    let bytes = serde_json::to_vec(&meta).expect("metadata serializes");
+    // A cache: a failed write costs a read next time.
+    let path = format!("{}/{CACHED_PATH}", crate::layout::CACHE_STATE_DIR);
+    let _ = crate::local::write_atomic_unsynced(&path, &bytes);
+    Ok(meta)
+}
+
 /// Whether the datastore of index kind `kind` announces its commits in the
 /// journal: `false` also when it was never set up (nothing to announce).
 ///

@@ -24,9 +24,9 @@ use crate::exports::silt::datastore::models::{FileEntry, FileVersion, Guest};
 use crate::layout::{self, DATA_AREA};
 use crate::partition;
 use crate::silt::datastore::object_store::{self, DownloadItem, PutMode, UploadItem};
-use crate::silt::datastore::types::{Base as WitBase, Error, Lease, ModelRef};
+use crate::silt::datastore::types::{Base as WitBase, Committer, Error, Holder, Lease, ModelRef};
 use crate::store;
-use crate::{Index, local};
+use crate::{Index, journal, local, meta, written_here};
 
 /// The kept versions of `name`, oldest first, read from the store.
 fn versions_of<I: Index>(model: &ModelRef, name: &str) -> Result<Vec<partition::Entry>, Error> {
@@ -38,6 +38,95 @@ fn versions_of<I: Index>(model: &ModelRef, name: &str) -> Result<Vec<partition::
             layout::model_label(model)
         ))
     })
+}
+
+/// Uploads the cache file at `cache_path` to `key`; returns its sha256
+/// and size, checked unchanged after the upload (the commit records the
+/// checksum the upload must have read).
+fn upload_version(key: &str, cache_path: &str) -> Result<(String, u64), Error> {
+    let (sha256, size, mtime_ns) = local::hash_stable(cache_path)?;
+    let item = UploadItem {
+        cache_path: cache_path.to_owned(),
+        key: key.to_owned(),
+        mode: PutMode::Create,
+    };
+    for result in object_store::upload(&[item]) {
+        result.map_err(|err| store::error(key, err))?;
+    }
+    local::check_unchanged(cache_path, size, mtime_ns)?;
+    Ok((sha256, size))
+}
+
+/// What fences a commit about to be made: the caller's lease, or (unleased)
+/// the commit's announcement, made before anything is uploaded.
+enum Fence<'a> {
+    Lease(&'a Lease),
+    Unleased(&'a Holder, journal::Announcement),
+}
+
+impl<'a> Fence<'a> {
+    /// Checks the lease, or announces an unleased commit of `token` after
+    /// checking that the index and the datastore take one (an index with a
+    /// journal, in a datastore that keeps one; the metadata as cached here).
+    fn prepare<T: Index>(model: &ModelRef, by: &'a Committer, token: &str) -> Result<Self, Error> {
+        match by {
+            Committer::Leased(lease) => {
+                change::check_lease(lease, model)?;
+                Ok(Self::Lease(lease))
+            }
+            Committer::Unleased(holder) => {
+                if !T::UNLEASED || !meta::read_cached(T::KIND)?.journal() {
+                    return Err(Error::NotSupported(format!(
+                        "{}: this datastore commits only under the model's lease",
+                        layout::model_label(model)
+                    )));
+                }
+                Ok(Self::Unleased(holder, journal::announce(model, token)?))
+            }
+        }
+    }
+
+    /// Nothing will be committed: readers need not wait for the announcement.
+    fn abandon(self) {
+        if let Self::Unleased(_, announced) = self {
+            announced.withdraw();
+        }
+    }
+
+    /// Commits `change`, whose content (if any) was uploaded to
+    /// `uploaded`; an unleased commit then remembers the slice it wrote, so
+    /// the next one from here need not read it first.
+    fn commit<T: Index>(
+        self,
+        model: &ModelRef,
+        change: Change,
+        uploaded: Option<&str>,
+    ) -> Result<FileVersion, Error> {
+        let committed = match self {
+            Self::Lease(lease) => T::commit(model, lease, &[change])?,
+            Self::Unleased(holder, announced) => {
+                let known = written_here::known_slice(DATA_AREA, model);
+                let committed = T::commit_unleased(model, holder, &[change], announced, known)
+                    .inspect_err(|refused| {
+                        // Refused for sure (only a store failure can leave a
+                        // compare-and-swap's outcome unknown): the upload
+                        // would be an orphan. The host may try again under
+                        // the model's lease, with an upload of its own.
+                        if let (Some(key), false) = (uploaded, matches!(refused, Error::Backend(_)))
+                        {
+                            let _ = store::delete(key);
+                        }
+                    })?;
+                let written = partition::Versioned {
+                    partition: committed.partition.clone(),
+                    version: Some(committed.version.clone()),
+                };
+                written_here::remember(DATA_AREA, model, &written);
+                committed
+            }
+        };
+        Ok(committed.entries[0].1.to_wit())
+    }
 }
 
 impl<T: Index> Guest for T {
@@ -68,34 +157,30 @@ impl<T: Index> Guest for T {
         name: String,
         cache_path: String,
         base: WitBase,
-        lease: Lease,
+        by: Committer,
     ) -> Result<FileVersion, Error> {
         layout::check_model(&model)?;
         layout::check_name(&name)?;
-        change::check_lease(&lease, &model)?;
-        let (sha256, size, mtime_ns) = local::hash_stable(&cache_path)?;
         let version = clock::version_token();
+        // An unleased commit is announced before its upload: the
+        // announcement is what keeps the upload from `collect-orphans`.
+        let fence = Fence::prepare::<T>(&model, &by, &version)?;
         let key = layout::object_key(DATA_AREA, &model, &name, &version);
-        let item = UploadItem {
-            cache_path: cache_path.clone(),
-            key: key.clone(),
-            mode: PutMode::Create,
+        let (sha256, size) = match upload_version(&key, &cache_path) {
+            Ok(uploaded) => uploaded,
+            Err(err) => {
+                fence.abandon();
+                return Err(err);
+            }
         };
-        for result in object_store::upload(&[item]) {
-            result.map_err(|err| store::error(&key, err))?;
-        }
-        // Committed under the checksum it was hashed with: the upload must
-        // have read the same bytes.
-        local::check_unchanged(&cache_path, size, mtime_ns)?;
         let change = Change::Put {
-            name: name.clone(),
+            name,
             version,
             size,
             sha256,
             base: base.into(),
         };
-        let committed = T::commit(&model, &lease, &[change])?;
-        Ok(committed.entries[0].1.to_wit())
+        fence.commit::<T>(&model, change, Some(&key))
     }
 
     fn get_file(
@@ -142,16 +227,16 @@ impl<T: Index> Guest for T {
         model: ModelRef,
         name: String,
         base: WitBase,
-        lease: Lease,
+        by: Committer,
     ) -> Result<FileVersion, Error> {
         layout::check_model(&model)?;
-        change::check_lease(&lease, &model)?;
+        let version = clock::version_token();
+        let fence = Fence::prepare::<T>(&model, &by, &version)?;
         let change = Change::Remove {
             name,
-            version: clock::version_token(),
+            version,
             base: base.into(),
         };
-        let committed = T::commit(&model, &lease, &[change])?;
-        Ok(committed.entries[0].1.to_wit())
+        fence.commit::<T>(&model, change, None)
     }
 }

@@ -256,3 +256,48 @@ pub fn may_be_committed(orphan: &Orphan, locks: &[LockInfo]) -> bool {
             LockScope::Namespace | LockScope::Global => false,
         })
 }
+
+/// The unleased commits whose uploads are among `orphans`, by model: those
+/// announced in the journal under the token that ends an orphan's key. A
+/// collector revokes them in their partitions before deleting the uploads
+/// ([`crate::change::Change::Revoke`]; see [`crate::unleased`]). One
+/// listing of the journal, as far back as it keeps announcements.
+///
+/// # Errors
+/// The store's failure.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::orphans::{self, Orphan};
+/// use silt_extension::silt::datastore::types::Error;
+///
+/// fn to_revoke(orphans: &[Orphan]) -> Result<usize, Error> {
+///     let by_model = orphans::unleased_in_flight(orphans, silt_extension::clock::now_ms())?;
+///     Ok(by_model.values().map(|(_, tokens)| tokens.len()).sum())
+/// }
+/// ```
+pub fn unleased_in_flight(
+    orphans: &[Orphan],
+    now: u64,
+) -> Result<BTreeMap<String, (ModelRef, Vec<String>)>, Error> {
+    let tokens: BTreeSet<&str> = orphans
+        .iter()
+        .filter_map(|orphan| orphan.key.rsplit('/').next())
+        .collect();
+    let mut by_model: BTreeMap<String, (ModelRef, Vec<String>)> = BTreeMap::new();
+    if tokens.is_empty() {
+        return Ok(by_model);
+    }
+    let since = now.saturating_sub(crate::journal::PRUNE_AFTER_MS + crate::journal::CLOCK_SKEW_MS);
+    for entry in crate::journal::list_after(&crate::journal::horizon_key(since))? {
+        if !tokens.contains(entry.token.as_str()) {
+            continue;
+        }
+        let (_, revoke) = by_model
+            .entry(layout::model_label(&entry.model))
+            .or_insert_with(|| (entry.model.clone(), Vec::new()));
+        if !revoke.contains(&entry.token) {
+            revoke.push(entry.token);
+        }
+    }
+    Ok(by_model)
+}

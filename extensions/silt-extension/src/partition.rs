@@ -62,6 +62,12 @@ pub struct Partition {
     /// commit overwrote this and ours is re-applied, nothing changes twice.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub last_commit: String,
+    /// The unleased commits whose uploads `collect-orphans` deleted before
+    /// they landed, each as [`crate::unleased::revocation`] keeps it (never
+    /// the token itself): such a commit is refused if it comes after all.
+    /// Each is dropped once older than an unleased commit can take.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<String>,
     /// Versions of each name, oldest first; the last is the latest.
     pub files: BTreeMap<String, Vec<Entry>>,
 }
@@ -175,6 +181,7 @@ impl Partition {
             fence_token: String::new(),
             seq: 0,
             last_commit: String::new(),
+            revoked: Vec::new(),
             files: BTreeMap::new(),
         }
     }

@@ -54,6 +54,36 @@ use crate::silt::datastore::types::{
 use crate::store;
 
 /// The models a scope names, checked.
+/// Revokes the unleased commits of `tokens` to `model` (a commit of its
+/// own, itself unleased: refused with `lock-held` while a lease is live,
+/// when the uploads are kept anyway). Returns the tokens whose commits had
+/// landed meanwhile: their uploads are no orphans any more.
+fn revoke_unleased<T: Index>(
+    model: &ModelRef,
+    tokens: &[String],
+) -> Result<std::collections::BTreeSet<String>, Error> {
+    let version = clock::version_token();
+    let announced = crate::journal::announce(model, &version)?;
+    let revoke = Change::Revoke {
+        tokens: tokens.to_vec(),
+        version,
+    };
+    let collector = crate::silt::datastore::types::Holder {
+        name: "silt datastore gc".to_owned(),
+        host: String::new(),
+        pid: 0,
+    };
+    let committed = T::commit_unleased(model, &collector, &[revoke], announced, None)?;
+    Ok(committed
+        .partition
+        .files
+        .values()
+        .flatten()
+        .filter(|entry| tokens.contains(&entry.version))
+        .map(|entry| entry.version.clone())
+        .collect())
+}
+
 fn scoped_models(scope: &Scope) -> Result<Option<Vec<ModelRef>>, Error> {
     match scope {
         Scope::All => Ok(None),
@@ -465,11 +495,39 @@ impl<T: Index> Guest for T {
             bytes_deleted: 0,
             kept: 0,
         };
+        let mut deletable = Vec::new();
         for orphan in inventory.orphans() {
             report.found += 1;
             report.bytes_found += orphan.size;
             let young = now.saturating_sub(orphan.last_modified) < options.min_age_ms;
             if young || orphans::may_be_committed(&orphan, &locks) {
+                report.kept += 1;
+            } else {
+                deletable.push(orphan);
+            }
+        }
+        // The uploads of unleased commits that may still land are deleted
+        // only once those commits are revoked: they would be refused.
+        let mut spared = std::collections::BTreeSet::new();
+        if T::UNLEASED && !options.dry_run {
+            for (model, tokens) in orphans::unleased_in_flight(&deletable, now)?.into_values() {
+                match revoke_unleased::<T>(&model, &tokens) {
+                    // Landed between the inventory and the revocation.
+                    Ok(landed) => spared.extend(landed),
+                    Err(err) => {
+                        crate::log_warn(&format!(
+                            "kept the uploads of {} unfinished write(s) to {} (the next gc tries again): {err:?}",
+                            tokens.len(),
+                            layout::model_label(&model)
+                        ));
+                        spared.extend(tokens);
+                    }
+                }
+            }
+        }
+        for orphan in deletable {
+            let token = orphan.key.rsplit('/').next().unwrap_or_default();
+            if spared.contains(token) {
                 report.kept += 1;
                 continue;
             }

@@ -16,12 +16,12 @@ use super::Context;
 use super::output::human_bytes;
 use crate::beneath::{Beneath, LinkRefused};
 use crate::datastore::{
-    Claim, Datastore, LAZY_HYDRATION, LeasePolicy, make_present, model_label, parse_model,
-    remove_stale_staging, under_leases,
+    Claim, Datastore, LAZY_HYDRATION, LeasePolicy, commit_one, make_present, model_label,
+    parse_model, remove_stale_staging,
 };
 use crate::exit::ContentMismatch;
 use crate::runtime::bindings::exports::silt::datastore::models::FileVersion;
-use crate::runtime::bindings::silt::datastore::types::{Base, LocalEdits, LockScope, ModelRef};
+use crate::runtime::bindings::silt::datastore::types::{Base, LocalEdits, ModelRef};
 use crate::runtime::guest_text;
 
 /// Data commands.
@@ -112,6 +112,9 @@ struct FileReport {
     name: String,
     #[serde(flatten)]
     version: VersionView,
+    /// Store requests the commit took (`put`, `rm`), lease included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requests: Option<u64>,
 }
 
 pub(super) fn run(context: &Context, command: DataCommand) -> anyhow::Result<()> {
@@ -293,11 +296,11 @@ fn put(
                 .fill(&mut std::io::stdin().lock())
                 .context("cannot read stdin")?,
         };
-        let scopes = vec![LockScope::Model(model.clone())];
-        let committed = under_leases(datastore, scopes, &policy, async |leases| {
-            let lease = &leases.leases()[0];
+        let (target, staged_path) = (&model, &staged.relative);
+        let before = datastore.traffic().requests();
+        let committed = commit_one(datastore, target, &policy, |by| async move {
             datastore
-                .put_file(&model, name, &staged.relative, base, lease)
+                .put_file(target, name, staged_path, base, &by)
                 .await
         })
         .await?;
@@ -310,12 +313,14 @@ fn put(
                 guest_text(name)
             )
         })?;
-        anyhow::Ok(committed)
+        anyhow::Ok((committed, datastore.traffic().requests() - before))
     })?;
+    let (committed, requests) = committed;
     let report = FileReport {
         model: model_label(&model),
         name: name.to_owned(),
         version: VersionView::from(&committed),
+        requests: Some(requests),
     };
     context.output.emit(&report, |out| {
         writeln!(
@@ -388,6 +393,7 @@ fn get(
             model: model_label(&model),
             name: name.to_owned(),
             version: VersionView::from(&fetched),
+            requests: None,
         };
         context.output.emit(&report, |out| {
             writeln!(
@@ -570,18 +576,20 @@ fn history(context: &Context, model: &str, name: &str) -> anyhow::Result<()> {
 fn remove(context: &Context, model: &str, name: &str, base: &Base) -> anyhow::Result<()> {
     let model = parse_model(model)?;
     let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
-    let tombstone = super::with_datastore(context, async |datastore| {
-        let scopes = vec![LockScope::Model(model.clone())];
-        under_leases(datastore, scopes, &policy, async |leases| {
-            let lease = &leases.leases()[0];
-            datastore.remove_file(&model, name, base, lease).await
+    let (tombstone, requests) = super::with_datastore(context, async |datastore| {
+        let target = &model;
+        let before = datastore.traffic().requests();
+        let tombstone = commit_one(datastore, target, &policy, |by| async move {
+            datastore.remove_file(target, name, base, &by).await
         })
-        .await
+        .await?;
+        anyhow::Ok((tombstone, datastore.traffic().requests() - before))
     })?;
     let report = FileReport {
         model: model_label(&model),
         name: name.to_owned(),
         version: VersionView::from(&tombstone),
+        requests: Some(requests),
     };
     context.output.emit(&report, |out| {
         writeln!(

@@ -9,10 +9,9 @@ use std::time::Duration;
 use super::{CheckResult, Fixture, Outcome, SuiteOptions, read_local, stage, write_local};
 use crate::config::RuntimeConfig;
 use crate::datastore::{Datastore, DatastoreError};
-use crate::runtime::bindings::Features;
 use crate::runtime::bindings::exports::silt::datastore::{hydration, sync};
 use crate::runtime::bindings::silt::datastore::types::{
-    Base, Lease, LocalEdits, LockScope, ModelRef, Scope,
+    Base, Committer, Lease, LocalEdits, LockScope, ModelRef, Scope,
 };
 use crate::runtime::{ArtifactCache, Runtime, RuntimeError, sha256_hex};
 use crate::store::ObjectStore;
@@ -76,16 +75,6 @@ fn expect_error<T: std::fmt::Debug>(
     }
 }
 
-const FEATURES: [(&str, Features); 7] = [
-    ("scoped-sync", Features::SCOPED_SYNC),
-    ("partitioned-index", Features::PARTITIONED_INDEX),
-    ("model-locks", Features::MODEL_LOCKS),
-    ("namespace-locks", Features::NAMESPACE_LOCKS),
-    ("lazy-hydration", Features::LAZY_HYDRATION),
-    ("background-hydration", Features::BACKGROUND_HYDRATION),
-    ("gc", Features::GC),
-];
-
 fn model(id: &str) -> ModelRef {
     ModelRef {
         model_type: "contract/suite".to_owned(),
@@ -126,7 +115,13 @@ async fn put(
         .or_fail("locks.acquire of a free model")?;
     let staged = stage(datastore, name, content).or_fail("staging a file")?;
     let result = datastore
-        .put_file(model, name, &staged, &Base::Any, &lease)
+        .put_file(
+            model,
+            name,
+            &staged,
+            &Base::Any,
+            &Committer::Leased(lease.clone()),
+        )
         .await;
     let released = datastore.release(&lease).await;
     result.or_fail("models.put-file under a fresh lease")?;
@@ -145,11 +140,12 @@ enum Check {
     NamespaceExclusion,
     LazyHydration,
     Gc,
+    LeaseFreeCommits,
     TypedErrors,
 }
 
 impl Check {
-    const ALL: [Check; 9] = [
+    const ALL: [Check; 10] = [
         Check::RoundTrip,
         Check::PullAndPush,
         Check::Conflicts,
@@ -158,6 +154,7 @@ impl Check {
         Check::NamespaceExclusion,
         Check::LazyHydration,
         Check::Gc,
+        Check::LeaseFreeCommits,
         Check::TypedErrors,
     ];
 
@@ -172,6 +169,9 @@ impl Check {
             Check::NamespaceExclusion => "namespace and model leases exclude each other",
             Check::LazyHydration => "lazy hydration fetches what is asked",
             Check::Gc => "gc keeps the newest versions",
+            Check::LeaseFreeCommits => {
+                "an unleased commit lands only while no lease is live, and fences a stale one out"
+            }
             Check::TypedErrors => "mistakes get typed errors",
         }
     }
@@ -183,6 +183,7 @@ impl Check {
             Check::NamespaceExclusion => Some("namespace-locks"),
             Check::LazyHydration => Some("lazy-hydration"),
             Check::Gc => Some("gc"),
+            Check::LeaseFreeCommits => Some("lease-free-commits"),
             Check::RoundTrip | Check::PullAndPush | Check::Conflicts | Check::TypedErrors => None,
         }
     }
@@ -278,6 +279,7 @@ pub(super) async fn run_all(
                 Check::NamespaceExclusion => namespace_exclusion(&a, &b).await,
                 Check::LazyHydration => lazy_hydration(&fixture, &a).await,
                 Check::Gc => gc(&a).await,
+                Check::LeaseFreeCommits => lease_free_commits(&a, &b).await,
                 Check::TypedErrors => typed_errors(&a).await,
             }
         };
@@ -297,11 +299,7 @@ async fn describe(a: &Datastore, metadata: &crate::runtime::Metadata) -> Checked
             description.name, description.version, metadata.name, metadata.version
         ));
     }
-    let described: Vec<&str> = FEATURES
-        .iter()
-        .filter(|(_, flag)| description.features.contains(*flag))
-        .map(|(name, _)| *name)
-        .collect();
+    let described = crate::runtime::metadata::feature_names(description.features);
     let mut declared: Vec<&str> = metadata.capabilities.iter().map(String::as_str).collect();
     declared.sort_unstable();
     let mut sorted = described.clone();
@@ -433,7 +431,13 @@ async fn put_on(
         .await?;
     let staged = stage(datastore, name, content)?;
     let result = datastore
-        .put_file(model, name, &staged, &base, &lease)
+        .put_file(
+            model,
+            name,
+            &staged,
+            &base,
+            &Committer::Leased(lease.clone()),
+        )
         .await;
     datastore.release(&lease).await?;
     Ok(result?.version)
@@ -610,7 +614,7 @@ async fn fencing(a: &Datastore, b: &Datastore) -> Checked {
     let checked = async {
         let staged = stage(a, "fenced", b"must not land").or_fail("staging a file")?;
         let refused = expect_error(
-            a.put_file(&model, "fenced.bin", &staged, &Base::Any, &old)
+            a.put_file(&model, "fenced.bin", &staged, &Base::Any, &Committer::Leased(old.clone()))
                 .await,
             &["lock-lost"],
             "a commit under the taken-over lease",
@@ -633,6 +637,127 @@ async fn fencing(a: &Datastore, b: &Datastore) -> Checked {
     .await;
     let _ = b.release(&new).await;
     checked
+}
+
+/// Commits `content` as `name` with no lease, as `datastore`'s holder.
+async fn put_unleased(
+    datastore: &Datastore,
+    model: &ModelRef,
+    name: &str,
+    content: &[u8],
+    base: Base,
+) -> anyhow::Result<String> {
+    let staged = stage(datastore, name, content)?;
+    let by = Committer::Unleased(datastore.holder().clone());
+    Ok(datastore
+        .put_file(model, name, &staged, &base, &by)
+        .await?
+        .version)
+}
+
+/// `lease-free-commits`: an unleased commit lands and honours its base; it
+/// is refused (`lock-held`, nothing committed) while another holds the
+/// model's lease, lands once that lease is released or has expired, and
+/// then the expired holder cannot commit; a holder that comes after sees
+/// the unleased commit as the latest version.
+async fn lease_free_commits(a: &Datastore, b: &Datastore) -> Checked {
+    let model = model("lease-free");
+    let scope = LockScope::Model(model.clone());
+    let first = put_unleased(a, &model, "free.bin", b"one", Base::Absent)
+        .await
+        .or_fail("an unleased put of a new name")?;
+    let files = b.list_files(&model).await.or_fail("models.list-files")?;
+    match files.iter().find(|file| file.name == "free.bin") {
+        Some(file) if file.latest.version == first && file.latest.writer == a.holder().name => {}
+        other => {
+            return fail(format!(
+                "after an unleased put, the other clone lists {other:?}, not version {first} by {}",
+                a.holder().name
+            ));
+        }
+    }
+    let conflict = expect_error(
+        put_unleased(a, &model, "free.bin", b"again", Base::Absent).await,
+        &["conflict"],
+        "an unleased put with base `absent` of a name that exists",
+    )?;
+
+    // A live lease shuts unleased commits out.
+    let held = b
+        .acquire(&scope, TTL_MS)
+        .await
+        .or_fail("locks.acquire after an unleased commit")?;
+    let while_held = put_unleased(a, &model, "free.bin", b"two", Base::Any).await;
+    let released = b.release(&held).await;
+    let refused = expect_error(
+        while_held,
+        &["lock-held"],
+        "an unleased put while another holds the model's lease",
+    )?;
+    released.or_fail("locks.release")?;
+    let files = a.list_files(&model).await.or_fail("models.list-files")?;
+    if files
+        .iter()
+        .any(|file| file.name == "free.bin" && file.latest.version != first)
+    {
+        return fail("an unleased put refused with lock-held committed all the same");
+    }
+    let after_release = put_unleased(a, &model, "free.bin", b"two", Base::Version(first.clone()))
+        .await
+        .or_fail("an unleased put once the lease was released")?;
+
+    // An expired lease: the unleased commit lands, the expired holder cannot.
+    let short = 600;
+    let stale = b
+        .acquire(&scope, short)
+        .await
+        .or_fail("locks.acquire with a short TTL")?;
+    tokio::time::sleep(Duration::from_millis(u64::from(short) + 400)).await;
+    let over_stale = put_unleased(a, &model, "free.bin", b"three", Base::Any)
+        .await
+        .or_fail("an unleased put over an expired lease")?;
+    let staged = stage(b, "late", b"must not land").or_fail("staging a file")?;
+    let late = expect_error(
+        b.put_file(
+            &model,
+            "late.bin",
+            &staged,
+            &Base::Any,
+            &Committer::Leased(stale.clone()),
+        )
+        .await,
+        &["lock-lost"],
+        "a commit under a lease that expired while an unleased commit landed",
+    )?;
+    let _ = b.release(&stale).await;
+
+    // A holder that comes after builds on the unleased commit.
+    let on_top = put_on(
+        b,
+        &model,
+        "free.bin",
+        b"four",
+        Base::Version(over_stale.clone()),
+    )
+    .await
+    .or_fail("a leased put based on the last unleased commit")?;
+    let history = a
+        .history(&model, "free.bin")
+        .await
+        .or_fail("models.history")?;
+    let versions: Vec<&str> = history.iter().map(|v| v.version.as_str()).collect();
+    let expected = [
+        first.as_str(),
+        after_release.as_str(),
+        over_stale.as_str(),
+        on_top.as_str(),
+    ];
+    if versions != expected {
+        return fail(format!("history is {versions:?}, expected {expected:?}"));
+    }
+    Ok(format!(
+        "base absent on an existing name: {conflict}; under a live lease: {refused}; the expired holder: {late}"
+    ))
 }
 
 async fn namespace_exclusion(a: &Datastore, b: &Datastore) -> Checked {
@@ -756,7 +881,13 @@ async fn typed_errors(a: &Datastore) -> Checked {
     };
     let staged = stage(a, "forged", b"forged").or_fail("staging a file")?;
     let forged_result = a
-        .put_file(&model, "forged.bin", &staged, &Base::Any, &forged)
+        .put_file(
+            &model,
+            "forged.bin",
+            &staged,
+            &Base::Any,
+            &Committer::Leased(forged.clone()),
+        )
         .await;
     let _ = a.release(&real).await;
     let refused = expect_error(

@@ -18,7 +18,7 @@ use crate::locations::Locations;
 use crate::runtime::bindings::Description;
 use crate::runtime::bindings::exports::silt::datastore::{hydration, locks, models, sync};
 use crate::runtime::bindings::silt::datastore::types::{
-    Base, Holder, Lease, LockInfo, LockScope, ModelRef, Scope,
+    Base, Committer, Holder, Lease, LockInfo, LockScope, ModelRef, Scope,
 };
 use crate::runtime::call::Answer;
 use crate::runtime::metadata::description_differences;
@@ -516,7 +516,7 @@ impl Datastore {
         name: &str,
         cache_path: &str,
         base: &Base,
-        lease: &Lease,
+        by: &Committer,
     ) -> anyhow::Result<models::FileVersion> {
         answer(
             "put",
@@ -526,7 +526,7 @@ impl Datastore {
                     name.to_owned(),
                     cache_path.to_owned(),
                     base.clone(),
-                    lease.clone(),
+                    by.clone(),
                 )
                 .await,
         )
@@ -559,12 +559,12 @@ impl Datastore {
         model: &ModelRef,
         name: &str,
         base: &Base,
-        lease: &Lease,
+        by: &Committer,
     ) -> anyhow::Result<models::FileVersion> {
         answer(
             "rm",
             self.calls()
-                .call_remove_file(model.clone(), name.to_owned(), base.clone(), lease.clone())
+                .call_remove_file(model.clone(), name.to_owned(), base.clone(), by.clone())
                 .await,
         )
     }

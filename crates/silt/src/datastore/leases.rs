@@ -17,8 +17,12 @@ use super::working_copy_lock::Claim;
 use crate::config::LocksConfig;
 use crate::runtime::bindings::exports::silt::datastore::sync::{SyncOptions, SyncReport};
 use crate::runtime::bindings::silt::datastore::types::{
-    Lease, LocalEdits, LockScope, ModelRef, Scope,
+    Committer, Lease, LocalEdits, LockScope, ModelRef, Scope,
 };
+
+/// The capability of an extension whose `put-file` and `remove-file`
+/// commit with no lease (`committer::unleased`).
+pub const LEASE_FREE_COMMITS: &str = "lease-free-commits";
 
 /// Environment variable overriding `[locks] max_wait_ms`, in seconds.
 pub const ENV_LOCK_MAX_WAIT: &str = "SILT_LOCK_MAX_WAIT";
@@ -403,6 +407,52 @@ pub async fn under_leases<T>(
         leases.release().await;
     }
     result
+}
+
+/// Runs `commit`, one commit to `model`, the cheapest way the extension
+/// allows: with no lease when it declares [`LEASE_FREE_COMMITS`] (no lock
+/// object: three requests on the common path), else under the model's
+/// lease. An unleased commit refused because someone holds the model
+/// (`lock-held`), or because this datastore cannot take one
+/// (`not-supported`, e.g. one without a change journal), is made again
+/// under the lease, waiting for it as any writer does. Nothing was
+/// committed by a refused attempt.
+///
+/// # Errors
+/// As [`under_leases`], and as `commit`.
+pub async fn commit_one<T, F, Commit>(
+    datastore: &Arc<Datastore>,
+    model: &ModelRef,
+    policy: &LeasePolicy,
+    commit: F,
+) -> anyhow::Result<T>
+where
+    F: Fn(Committer) -> Commit,
+    Commit: Future<Output = anyhow::Result<T>>,
+{
+    if datastore.supports(LEASE_FREE_COMMITS) {
+        let unleased = Committer::Unleased(super::holder::current());
+        match commit(unleased).await {
+            Err(err) if refused_unleased(&err) => {
+                tracing::debug!("unleased commit refused ({err:#}); taking the model's lease");
+            }
+            done => return done,
+        }
+    }
+    let scopes = vec![LockScope::Model(model.clone())];
+    under_leases(datastore, scopes, policy, async |leases| {
+        commit(Committer::Leased(leases.leases()[0].clone())).await
+    })
+    .await
+}
+
+/// True when an unleased commit was refused in a way the model's lease
+/// answers: someone holds it, or the datastore commits only under it.
+fn refused_unleased(err: &anyhow::Error) -> bool {
+    matches!(
+        err.downcast_ref::<DatastoreError>(),
+        Some(DatastoreError::LockHeld { .. } | DatastoreError::NotSupported { .. })
+    )
 }
 
 /// Pushes the local changes of `models` under their leases (taken in

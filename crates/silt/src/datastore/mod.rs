@@ -29,7 +29,10 @@ pub use hydration::{
     Fetched, HydrationProgress, LAZY_HYDRATION, Presence, full_pull, hydrate_everything,
     hydrate_models, make_present, remove_leftover_downloads,
 };
-pub use leases::{ENV_LOCK_MAX_WAIT, LeasePolicy, LeaseSet, push_under_leases, under_leases};
+pub use leases::{
+    ENV_LOCK_MAX_WAIT, LEASE_FREE_COMMITS, LeasePolicy, LeaseSet, commit_one, push_under_leases,
+    under_leases,
+};
 pub use leftovers::remove_stale_staging;
 pub use model_ref::{model_label, parse_model, parse_models};
 pub use signals::{Interrupted, Signals};

@@ -23,7 +23,7 @@ wit_bindgen::generate!({
 
 use exports::silt::datastore::{capabilities, hydration, locks, models, sync};
 use silt::datastore::types::{
-    Base, Error, Lease, LockInfo, LockScope, ModelRef, Scope, TransferStats,
+    Base, Committer, Error, Lease, LockInfo, LockScope, ModelRef, Scope, TransferStats,
 };
 
 #[unsafe(link_section = "silt-extension")]
@@ -270,7 +270,7 @@ impl models::Guest for Misbehaving {
         _name: String,
         _cache_path: String,
         _base: Base,
-        _lease: Lease,
+        _by: Committer,
     ) -> Result<models::FileVersion, Error> {
         unsupported()
     }
@@ -286,7 +286,7 @@ impl models::Guest for Misbehaving {
         _model: ModelRef,
         _name: String,
         _base: Base,
-        _lease: Lease,
+        _by: Committer,
     ) -> Result<models::FileVersion, Error> {
         unsupported()
     }

@@ -7,7 +7,7 @@ wit_bindgen::generate!({
 });
 
 use exports::silt::datastore::{capabilities, hydration, locks, models, sync};
-use silt::datastore::types::{Base, Error, Lease, LockInfo, LockScope, ModelRef, Scope};
+use silt::datastore::types::{Base, Committer, Error, Lease, LockInfo, LockScope, ModelRef, Scope};
 
 #[unsafe(link_section = "silt-extension")]
 #[used]
@@ -108,7 +108,7 @@ impl models::Guest for Networked {
         _name: String,
         _cache_path: String,
         _base: Base,
-        _lease: Lease,
+        _by: Committer,
     ) -> Result<models::FileVersion, Error> {
         unsupported()
     }
@@ -124,7 +124,7 @@ impl models::Guest for Networked {
         _model: ModelRef,
         _name: String,
         _base: Base,
-        _lease: Lease,
+        _by: Committer,
     ) -> Result<models::FileVersion, Error> {
         unsupported()
     }
