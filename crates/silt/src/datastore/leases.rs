@@ -413,10 +413,11 @@ pub async fn under_leases<T>(
 /// allows: with no lease when it declares [`LEASE_FREE_COMMITS`] (no lock
 /// object: three requests on the common path), else under the model's
 /// lease. An unleased commit refused because someone holds the model
-/// (`lock-held`), or because this datastore cannot take one
-/// (`not-supported`, e.g. one without a change journal), is made again
-/// under the lease, waiting for it as any writer does. Nothing was
-/// committed by a refused attempt.
+/// (`lock-held`), because it lost every race for the model's partition to
+/// other writers (`precondition-failed`: the lease makes them queue), or
+/// because this datastore cannot take one (`not-supported`, e.g. one
+/// without a change journal), is made again under the lease, waiting for
+/// it as any writer does. Nothing was committed by a refused attempt.
 ///
 /// # Errors
 /// As [`under_leases`], and as `commit`.
@@ -447,11 +448,16 @@ where
 }
 
 /// True when an unleased commit was refused in a way the model's lease
-/// answers: someone holds it, or the datastore commits only under it.
+/// answers: someone holds it, others kept winning the race, or the
+/// datastore commits only under it.
 fn refused_unleased(err: &anyhow::Error) -> bool {
     matches!(
         err.downcast_ref::<DatastoreError>(),
-        Some(DatastoreError::LockHeld { .. } | DatastoreError::NotSupported { .. })
+        Some(
+            DatastoreError::LockHeld { .. }
+                | DatastoreError::Raced { .. }
+                | DatastoreError::NotSupported { .. }
+        )
     )
 }
 
