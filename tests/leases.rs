@@ -191,13 +191,7 @@ fn sixteen_writers_on_one_model_take_turns_and_lose_nothing() {
             versions, 16,
             "{backend:?}: the history must hold all 16 writes: {listing}"
         );
-        let history = project.json(&["data", "history", "shared/model", "log.txt"]);
-        let generations: Vec<u64> = history
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["generation"].as_u64().unwrap())
-            .collect();
+        let generations = project.generations("shared/model", "log.txt");
         assert!(
             generations.windows(2).all(|w| w[0] < w[1]),
             "{backend:?}: each writer had its own lease generation: {generations:?}"

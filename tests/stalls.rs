@@ -53,7 +53,7 @@ fn a_stalled_store_ends_in_bounded_time_and_signals_are_honoured() {
         assert!(stderr.contains("retrying for up to"), "{stderr}");
         assert!(stderr.contains("operation_timeout_ms"), "{stderr}");
 
-        // SIGINT during a write under a lease: out within about a second.
+        // SIGINT during a write (unleased, stalled on the store): out within about a second.
         let mut child = project
             .silt()
             .args(["data", "put", "t/m", "b.txt", &input])

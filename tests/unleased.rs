@@ -129,20 +129,11 @@ fn a_put_while_a_run_holds_the_model_waits_for_the_lease_and_both_land() {
         assert_eq!(project.ok(&["data", "get", "t/m", "f.txt"]), "during");
         assert_eq!(project.ok(&["data", "get", "t/m", "log.txt"]), "run\n");
         // Committed after the run, under a lease of its own.
-        let history = project.json(&["data", "history", "t/m", "f.txt"]);
-        let generations: Vec<u64> = history
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["generation"].as_u64().unwrap())
-            .collect();
-        let run_generation = project.json(&["data", "history", "t/m", "log.txt"])[0]["generation"]
-            .as_u64()
-            .unwrap();
+        let run_generation = project.generations("t/m", "log.txt")[0];
         assert_eq!(
-            generations,
+            project.generations("t/m", "f.txt"),
             [0, run_generation + 1],
-            "{backend:?}: {history}"
+            "{backend:?}"
         );
         project.assert_no_leases();
     }

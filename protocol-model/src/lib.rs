@@ -252,6 +252,14 @@ impl CommitProtocol {
         time.saturating_sub(lock.renewed_at) > TTL
     }
 
+    /// Client `c` has an unleased commit on its way.
+    fn unleased_pending(&self, world: &World, c: u8) -> bool {
+        world.clients[c as usize]
+            .pending
+            .as_ref()
+            .is_some_and(|pending| pending.unleased.is_some())
+    }
+
     /// A working-copy file is an edit: its content is neither what it was
     /// stamped at nor (with `adopt_committed`) any committed version.
     fn edited(&self, world: &World, model: u8, file: u8, local: &Local) -> bool {
@@ -460,13 +468,7 @@ impl Model for CommitProtocol {
                     unleased: Some(Unleased::default()),
                 });
             }
-            Action::Confirm(c)
-                if world.clients[c as usize]
-                    .pending
-                    .as_ref()?
-                    .unleased
-                    .is_some() =>
-            {
+            Action::Confirm(c) if self.unleased_pending(world, c) => {
                 let pending = next.clients[c as usize].pending.as_mut()?;
                 let m = pending.model as usize;
                 // The partition, then (a holder recorded) its lock object.
@@ -501,13 +503,7 @@ impl Model for CommitProtocol {
                     next.clients[c as usize].lease = None;
                 }
             }
-            Action::Swap(c)
-                if world.clients[c as usize]
-                    .pending
-                    .as_ref()?
-                    .unleased
-                    .is_some() =>
-            {
+            Action::Swap(c) if self.unleased_pending(world, c) => {
                 let p = next.clients[c as usize].pending.take()?;
                 let read = p.unleased.clone().expect("unleased");
                 let (m, f) = (p.model as usize, p.file as usize);

@@ -169,6 +169,17 @@ impl Project {
         serde_json::from_str(&self.ok(&all)).expect("silt printed JSON")
     }
 
+    /// The lease generation each kept version of `name` was committed
+    /// under, oldest first (`data history`).
+    pub fn generations(&self, model: &str, name: &str) -> Vec<u64> {
+        self.json(&["data", "history", model, name])
+            .as_array()
+            .expect("a history")
+            .iter()
+            .map(|version| version["generation"].as_u64().expect("a generation"))
+            .collect()
+    }
+
     /// The names `silt data list` shows for `model`.
     pub fn file_names(&self, model: &str) -> Vec<String> {
         let listing = self.json(&["data", "list", model]);

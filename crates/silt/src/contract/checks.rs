@@ -418,7 +418,8 @@ async fn pull_and_push(a: &Datastore, b: &Datastore) -> Checked {
     Ok("A → B by pull, B → A by push and pull".to_owned())
 }
 
-/// Commits `content` as `name` on `datastore` if `base` holds.
+/// Commits `content` as `name` on `datastore` if `base` holds, under a
+/// fresh lease of the model.
 async fn put_on(
     datastore: &Datastore,
     model: &ModelRef,
@@ -429,18 +430,33 @@ async fn put_on(
     let lease = datastore
         .acquire(&LockScope::Model(model.clone()), TTL_MS)
         .await?;
-    let staged = stage(datastore, name, content)?;
-    let result = datastore
-        .put_file(
-            model,
-            name,
-            &staged,
-            &base,
-            &Committer::Leased(lease.clone()),
-        )
-        .await;
+    let result = put_as(
+        datastore,
+        model,
+        name,
+        content,
+        base,
+        Committer::Leased(lease.clone()),
+    )
+    .await;
     datastore.release(&lease).await?;
-    Ok(result?.version)
+    result
+}
+
+/// Commits `content` as `name` on `datastore` if `base` holds, as `by`.
+async fn put_as(
+    datastore: &Datastore,
+    model: &ModelRef,
+    name: &str,
+    content: &[u8],
+    base: Base,
+    by: Committer,
+) -> anyhow::Result<String> {
+    let staged = stage(datastore, name, content)?;
+    Ok(datastore
+        .put_file(model, name, &staged, &base, &by)
+        .await?
+        .version)
 }
 
 /// Base versions: a put or push whose base is not the latest is refused
@@ -647,12 +663,8 @@ async fn put_unleased(
     content: &[u8],
     base: Base,
 ) -> anyhow::Result<String> {
-    let staged = stage(datastore, name, content)?;
     let by = Committer::Unleased(datastore.holder().clone());
-    Ok(datastore
-        .put_file(model, name, &staged, &base, &by)
-        .await?
-        .version)
+    put_as(datastore, model, name, content, base, by).await
 }
 
 /// `lease-free-commits`: an unleased commit lands and honours its base; it

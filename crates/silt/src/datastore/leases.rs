@@ -433,7 +433,14 @@ where
 {
     if datastore.supports(LEASE_FREE_COMMITS) {
         let unleased = Committer::Unleased(super::holder::current());
-        match commit(unleased).await {
+        // Honoured as under a lease: out at once (nothing is committed
+        // that was not acknowledged; an upload left behind is an orphan).
+        let mut signals = Signals::listen()?;
+        let attempt = tokio::select! {
+            attempt = commit(unleased) => attempt,
+            interrupted = signals.recv() => return Err(interrupted.into()),
+        };
+        match attempt {
             Err(err) if refused_unleased(&err) => {
                 tracing::debug!("unleased commit refused ({err:#}); taking the model's lease");
             }
