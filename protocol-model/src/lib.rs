@@ -41,6 +41,13 @@ use stateright::{Model, Property};
 /// Time to live of a lease, in ticks.
 const TTL: u8 = 2;
 
+/// A partition's store version is never explored past this. silt's rules
+/// bound it on their own (every commit lands a new edit and every lease is
+/// counted), but a protocol without base versions can commit the same
+/// content again and again, each time a new version: without a bound its
+/// state space never ends (and a `u8` overflows).
+const MAX_VERSION: u8 = 32;
+
 /// The rules the modelled system follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Protocol {
@@ -617,5 +624,6 @@ impl Model for CommitProtocol {
                 .granted
                 .iter()
                 .all(|g| *g <= self.bounds.max_generation)
+            && world.version.iter().all(|v| *v <= MAX_VERSION)
     }
 }
