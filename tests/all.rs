@@ -22,6 +22,8 @@ mod conflicts;
 mod containment;
 #[path = "contract.rs"]
 mod contract;
+#[path = "conventions.rs"]
+mod conventions;
 #[path = "datastore.rs"]
 mod datastore;
 #[path = "execution.rs"]
@@ -34,6 +36,8 @@ mod hostile;
 mod hydration;
 #[path = "journal.rs"]
 mod journal;
+#[path = "json_schemas.rs"]
+mod json_schemas;
 #[path = "monolith.rs"]
 mod monolith;
 #[path = "out_of_process.rs"]

@@ -68,10 +68,10 @@ fn verify_compiles_on_first_use_and_reuses_in_the_next_process() {
     assert!(second.contains("\"kind\": \"cached\""), "{second}");
     let (code, shown, _) = output(silt(home.path()).args(["cache", "show"]));
     assert_eq!(code, 0);
-    assert!(shown.contains("1 artifacts"), "{shown}");
+    assert!(shown.contains("1 artifact,"), "{shown}");
     let (code, pruned, _) = output(silt(home.path()).args(["cache", "prune", "--all"]));
     assert_eq!(code, 0);
-    assert!(pruned.contains("removed 1 artifacts"), "{pruned}");
+    assert!(pruned.contains("removed 1 artifact"), "{pruned}");
 }
 
 #[test]
@@ -123,6 +123,11 @@ fn unknown_extensions_say_what_to_do() {
 #[test]
 fn doctor_trusts_the_embedded_directory_store() {
     let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("silt.toml"),
+        "[datastore]\nbackend = \"dir\"\n",
+    )
+    .unwrap();
     let (code, stdout, stderr) = output(silt(home.path()).args(["datastore", "doctor"]));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("safe for concurrent writers"), "{stdout}");

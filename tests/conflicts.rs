@@ -274,7 +274,7 @@ fn a_killed_run_leaves_its_edit_aside_and_never_commits_it_over_acknowledged_wor
         let (code, _, stderr) = run_script(&b, "echo b2 >> \"$SILT_MODEL_DIR/log.txt\"");
         assert_eq!(code, 0, "{what}: {stderr}");
         assert!(
-            stderr.contains("moved 1 uncommitted local edits aside"),
+            stderr.contains("moved 1 uncommitted local edit aside"),
             "{what}: {stderr}"
         );
         assert_eq!(
@@ -302,7 +302,7 @@ fn a_run_never_carries_a_failed_runs_output_into_its_commit() {
         let (code, _, stderr) = run_script(&project, "echo done > \"$SILT_MODEL_DIR/other\"");
         assert_eq!(code, 0, "{stderr}");
         assert!(
-            stderr.contains("moved 1 uncommitted local edits aside"),
+            stderr.contains("moved 1 uncommitted local edit aside"),
             "{stderr}"
         );
         let listed = project.json(&["data", "list", "t/m"]);

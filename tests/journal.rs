@@ -67,7 +67,7 @@ fn a_pull_after_each_acknowledged_commit_shows_it_and_a_noop_pull_is_one_request
                 pulled["summary"]
                     .as_str()
                     .unwrap()
-                    .starts_with("1 models changed (1 read"),
+                    .starts_with("1 model changed (1 read"),
                 "{backend:?} write {i}: {pulled}"
             );
             assert_eq!(
@@ -137,7 +137,7 @@ fn a_commit_whose_writer_was_killed_before_hearing_it_landed_is_pulled() {
         pulled["summary"]
             .as_str()
             .unwrap()
-            .starts_with("1 models changed"),
+            .starts_with("1 model changed"),
         "{pulled}"
     );
     assert_eq!(local_file(&reader, "f.txt"), "landed, unacknowledged");
@@ -187,7 +187,7 @@ fn an_announced_commit_that_never_landed_costs_a_read_until_settled_and_hides_no
         pulled["summary"]
             .as_str()
             .unwrap()
-            .starts_with("1 models changed (2 read"),
+            .starts_with("1 model changed (2 read"),
         "{pulled}"
     );
     assert!(remote_changes(&reader).is_empty());
@@ -257,7 +257,7 @@ fn a_commit_missing_from_the_journal_is_found_by_the_full_check() {
             pulled["summary"]
                 .as_str()
                 .unwrap()
-                .starts_with("1 of 1 models changed"),
+                .starts_with("1 of 1 model changed"),
             "{backend:?}: {pulled}"
         );
         assert_eq!(local_file(&reader, "f.txt"), "unannounced", "{backend:?}");
@@ -283,7 +283,10 @@ fn a_datastore_of_layout_1_keeps_working_without_a_journal() {
     for _ in 0..2 {
         let pulled = pull(&reader);
         assert!(
-            pulled["summary"].as_str().unwrap().contains(" of 1 models"),
+            pulled["summary"]
+                .as_str()
+                .unwrap()
+                .contains(" of 1 model changed"),
             "every pull lists the partitions: {pulled}"
         );
     }

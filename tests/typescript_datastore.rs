@@ -61,7 +61,7 @@ fn local_work_survives_hydration_and_stale_copies_are_refreshed() {
         bob.run(&["--hydration", "lazy", "run", "--model", "t/m", "--", "true"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stderr.contains("moved 1 uncommitted local edits aside"),
+        stderr.contains("moved 1 uncommitted local edit aside"),
         "{stderr}"
     );
     assert_eq!(

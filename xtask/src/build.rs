@@ -26,6 +26,13 @@ pub const GUESTS: &[&str] = &[
     "tests/components/wrong-version",
 ];
 
+/// The guests `cargo xtask demo` runs: the datastore it sets up, and the
+/// extension it shows being refused.
+const DEMO_GUESTS: &[&str] = &[
+    "extensions/partitioned-datastore",
+    "tests/components/networked",
+];
+
 /// The workspace root (the parent of `xtask/`).
 ///
 /// Read from the environment `cargo run` sets, not baked in at compile time:
@@ -102,12 +109,22 @@ const MACOS_CHECKED: &[&str] = &["silt-beneath", "silt-sandbox"];
 
 /// Builds every guest crate for wasm and copies the components to one directory.
 pub fn components() -> Result<PathBuf> {
+    let out = guest_components(GUESTS)?;
+    write_variants(&out)?;
+    typescript_example(&out)?;
+    Ok(out)
+}
+
+/// Builds the `guests` (paths relative to the workspace root) for wasm and
+/// copies each component to `<target>/components/<package>.wasm`; returns
+/// that directory. Rust only: no Node.js, no variants.
+pub fn guest_components(guests: &[&str]) -> Result<PathBuf> {
     ensure_wasm_target()?;
     let target = target_dir();
     let out = target.join("components");
     std::fs::create_dir_all(&out)
         .map_err(|err| format!("cannot create {}: {err}", out.display()))?;
-    for guest in GUESTS {
+    for guest in guests {
         let manifest = root().join(guest).join("Cargo.toml");
         run(cargo()
             .args([
@@ -133,8 +150,6 @@ pub fn components() -> Result<PathBuf> {
         std::fs::copy(&built, &copy)
             .map_err(|err| format!("cannot copy {}: {err}", built.display()))?;
     }
-    write_variants(&out)?;
-    typescript_example(&out)?;
     Ok(out)
 }
 
@@ -542,7 +557,9 @@ const OUT_OF_PROCESS_SUITES: [&str; 7] = [
 
 /// `cargo xtask demo`: what silt does today, on a local project directory.
 pub fn demo() -> Result<()> {
-    let components = components()?;
+    // Only what the demo runs: no baselines, no test variants, and not the
+    // TypeScript example (its toolchain needs Node.js and minutes of npm).
+    let components = guest_components(DEMO_GUESTS)?;
     let silt = silt_binary("dev")?;
     let project = target_dir().join("demo");
     let _ = std::fs::remove_dir_all(&project);

@@ -215,6 +215,17 @@ pub enum ConfigError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// A command that works on a datastore was run outside any project:
+    /// without this error it would lay a datastore down wherever it ran.
+    #[error(
+        "there is no silt.toml in {} or any directory above it: run `silt init` to make a project here \
+         (a local-directory datastore under .silt/), or point SILT_CONFIG at a silt.toml",
+        cwd.display()
+    )]
+    NoProject {
+        /// Where the command ran.
+        cwd: PathBuf,
+    },
 }
 
 impl Config {

@@ -414,6 +414,11 @@ fn pull_candidates<T: Index>(
 }
 
 /// The versions of `slice` beyond the newest `keep` of each name.
+/// `1 model`, `2 models`: what a person reads in a summary.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn expirable(slice: &crate::partition::Partition, keep: u32) -> Vec<(String, u64, bool)> {
     slice
         .files
@@ -663,18 +668,23 @@ impl<T: Index> Guest for T {
         corrupt.finish(models.len())?;
         let looked_at = match &journal_pass {
             Some(pass) if !pass.full_check => format!(
-                "{partitions_changed} models changed ({} read, named by {} journal entries since the last pull)",
+                "{} changed ({} read, named by {} since the last pull)",
+                plural(partitions_changed, "model", "models"),
                 models.len(),
-                pass.listed.len()
+                plural(pass.listed.len() as u64, "journal entry", "journal entries")
             ),
-            _ => format!("{partitions_changed} of {} models changed", models.len()),
+            _ => format!(
+                "{partitions_changed} of {} changed",
+                plural(models.len() as u64, "model", "models")
+            ),
         };
         if let Some(pass) = journal_pass.filter(|_| !options.dry_run) {
             pass.finish()?;
         }
         let summary = format!(
-            "{looked_at}; {} files refreshed; {not_hydrated} files of changed models not present locally (fetched on use)",
-            changed.len()
+            "{looked_at}; {} refreshed; {} of changed models not present locally (fetched on use)",
+            plural(changed.len() as u64, "file", "files"),
+            plural(not_hydrated, "file", "files")
         );
         Ok(SyncReport {
             stats,
@@ -780,11 +790,15 @@ impl<T: Index> Guest for T {
             return Err(err);
         }
         let summary = if options.dry_run {
-            format!("would commit {} changed files", changed.len())
+            format!(
+                "would commit {}",
+                plural(changed.len() as u64, "changed file", "changed files")
+            )
         } else {
             format!(
-                "committed {} files in {committed_models} models",
-                changed.len()
+                "committed {} in {}",
+                plural(changed.len() as u64, "file", "files"),
+                plural(committed_models, "model", "models")
             )
         };
         local::flush_summary(DATA_AREA)?;

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::Context;
-use super::output::human_bytes;
+use super::output::{human_bytes, plural};
 use crate::runtime::{ArtifactCache, CacheEntry};
 
 /// Cache commands.
@@ -47,8 +47,8 @@ pub(super) fn run(context: &Context, command: CacheCommand) -> anyhow::Result<()
                 writeln!(out, "artifact cache: {}", report.dir.display())?;
                 writeln!(
                     out,
-                    "{} artifacts, {} of {} cap",
-                    report.entries.len(),
+                    "{}, {} of {} cap",
+                    plural(report.entries.len() as u64, "artifact"),
                     human_bytes(report.total_bytes),
                     human_bytes(report.max_bytes)
                 )
@@ -64,8 +64,8 @@ pub(super) fn run(context: &Context, command: CacheCommand) -> anyhow::Result<()
             context.output.emit(&report, |out| {
                 writeln!(
                     out,
-                    "removed {} artifacts ({}); kept {} ({})",
-                    report.removed,
+                    "removed {} ({}); kept {} ({})",
+                    plural(report.removed, "artifact"),
                     human_bytes(report.freed_bytes),
                     report.kept,
                     human_bytes(report.kept_bytes)

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use super::Context;
-use super::output::human_bytes;
+use super::output::{human_bytes, plural};
 use crate::beneath::{Beneath, LinkRefused};
 use crate::datastore::{
     Claim, Datastore, LAZY_HYDRATION, LeasePolicy, commit_one, make_present, model_label,
@@ -51,8 +51,8 @@ pub enum DataCommand {
         /// A version from `silt data history` (default: the latest).
         #[arg(long)]
         version: Option<String>,
-        /// Write here (atomically) instead of stdout.
-        #[arg(short, long)]
+        /// Write here (atomically) instead of stdout; `-` is stdout.
+        #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
     /// The model's files and their latest versions.
@@ -344,6 +344,8 @@ fn get(
     output: Option<&Path>,
 ) -> anyhow::Result<()> {
     let model = parse_model(model)?;
+    // `-o -` is stdout, as in curl and tar: never a file named `-`.
+    let output = output.filter(|path| *path != Path::new("-"));
     if context.output.is_json() && output.is_none() {
         anyhow::bail!("--json prints metadata on stdout: pass -o <file> for the content");
     }
@@ -502,10 +504,8 @@ fn list(context: &Context, model: &str) -> anyhow::Result<()> {
         // full pull when the extension cannot do one model).
         let (presence, _held) =
             make_present(datastore, std::slice::from_ref(&model), LocalEdits::Keep).await?;
-        if let Some(reason) = &presence.full_pull_because
-            && !context.output.is_json()
-        {
-            eprintln!("silt: {reason}");
+        if let Some(reason) = &presence.full_pull_because {
+            context.output.notice(reason);
         }
         datastore.list_files(&model).await
     })?;
@@ -530,11 +530,11 @@ fn list(context: &Context, model: &str) -> anyhow::Result<()> {
         for entry in &entries {
             writeln!(
                 out,
-                "{}  {}  {}  ({} versions kept)",
+                "{}  {}  {}  ({} kept)",
                 guest_text(&entry.name),
                 human_bytes(entry.latest.size),
                 guest_text(&entry.latest.version),
-                entry.versions
+                plural(u64::from(entry.versions), "version")
             )?;
         }
         Ok(())

@@ -284,16 +284,16 @@ fn setup(
         match report.hydration {
             Hydration::Lazy => writeln!(
                 out,
-                "  hydration: lazy — fetched index metadata only ({} requests, {}); data comes when a command uses it",
-                report.requests,
+                "  hydration: lazy — fetched index metadata only ({}, {}); data comes when a command uses it",
+                plural(report.requests, "request"),
                 human_bytes(report.bytes_read)
             ),
             Hydration::Full => writeln!(
                 out,
-                "  hydration: full — fetched {} files ({}); {} requests",
-                report.fetched.objects,
+                "  hydration: full — fetched {} ({}); {}",
+                plural(report.fetched.objects, "file"),
                 human_bytes(report.fetched.bytes),
-                report.requests
+                plural(report.requests, "request")
             ),
         }
     })
@@ -362,10 +362,10 @@ fn status(context: &Context, models: &[String]) -> anyhow::Result<()> {
     context.output.emit(&report, |out| {
         writeln!(
             out,
-            "index: {} files, {}; present locally: {} files ({}), {} ({})",
-            report.objects_total,
+            "index: {}, {}; present locally: {} ({}), {} ({})",
+            plural(report.objects_total, "file"),
             human_bytes(report.bytes_total),
-            report.objects_local,
+            plural(report.objects_local, "file"),
             percent(report.objects_local, report.objects_total),
             human_bytes(report.bytes_local),
             percent(report.bytes_local, report.bytes_total)
@@ -375,8 +375,8 @@ fn status(context: &Context, models: &[String]) -> anyhow::Result<()> {
         } else {
             writeln!(
                 out,
-                "store: {} models changed since the last pull (silt datastore sync --pull):",
-                report.remote_changes.len()
+                "store: {} changed since the last pull (silt datastore sync --pull):",
+                plural(report.remote_changes.len() as u64, "model")
             )?;
             write_list(out, &report.remote_changes)?;
         }
@@ -645,11 +645,11 @@ fn gc(
         };
         writeln!(
             out,
-            "{verb} {} versions in {} models ({} objects, {} bytes)",
-            report.entries_expired,
-            report.models.len(),
-            report.objects_deleted,
-            report.bytes_freed
+            "{verb} {} in {} ({}, {})",
+            plural(report.entries_expired, "version"),
+            plural(report.models.len() as u64, "model"),
+            plural(report.objects_deleted, "object"),
+            human_bytes(report.bytes_freed)
         )?;
         write_list(out, &report.models)?;
         if report.orphans_found > 0 {
@@ -659,15 +659,16 @@ fn gc(
                 "orphans (objects no index entry references): {} found; {deleted} {}{}; kept {} (younger than {orphan_min_age} s, or of a model someone holds a lease on)",
                 report.orphans_found,
                 if report.dry_run { deletable } else { report.orphans_deleted },
-                if report.dry_run { String::new() } else { format!(" ({} bytes)", report.orphan_bytes_deleted) },
+                if report.dry_run { String::new() } else { format!(" ({})", human_bytes(report.orphan_bytes_deleted)) },
                 report.orphans_kept
             )?;
         }
         if report.leftovers_removed > 0 {
             writeln!(
                 out,
-                "temporary files of interrupted writes in the store: {deleted} {} ({} bytes)",
-                report.leftovers_removed, report.leftover_bytes_removed
+                "temporary files of interrupted writes in the store: {deleted} {} ({})",
+                report.leftovers_removed,
+                human_bytes(report.leftover_bytes_removed)
             )?;
         }
         Ok(())
@@ -706,8 +707,8 @@ fn verify(context: &Context, models: &[String]) -> anyhow::Result<()> {
         .chain(leftovers.into_iter().map(|leftover| Finding {
             object: leftover.path,
             problem: format!(
-                "a temporary file of an interrupted write to the store ({} bytes, last written {} s ago); `silt datastore gc` removes it",
-                leftover.size,
+                "a temporary file of an interrupted write to the store ({}, last written {} s ago); `silt datastore gc` removes it",
+                human_bytes(leftover.size),
                 now.saturating_sub(leftover.modified_ms) / 1000
             ),
         }))
@@ -726,7 +727,10 @@ fn verify(context: &Context, models: &[String]) -> anyhow::Result<()> {
         Ok(())
     })?;
     if problems > 0 {
-        anyhow::bail!("verify found {problems} problems (listed above)");
+        anyhow::bail!(
+            "verify found {} (listed above)",
+            plural(problems as u64, "problem")
+        );
     }
     Ok(())
 }
@@ -820,8 +824,17 @@ fn lock_release(context: &Context, target: &LockTarget) -> anyhow::Result<()> {
         datastore.force_release(&info).await?;
         Ok(Some(info))
     })?;
-    let view = released.as_ref().map(LockView::new);
-    context.output.emit(&view, |out| match &released {
+    #[derive(Serialize)]
+    struct ReleaseReport {
+        scope: String,
+        /// The lease that was released; `null` when there was none.
+        released: Option<LockView>,
+    }
+    let report = ReleaseReport {
+        scope: scope_label(&scope),
+        released: released.as_ref().map(LockView::new),
+    };
+    context.output.emit(&report, |out| match &released {
         Some(info) => writeln!(
             out,
             "released the lease on {} ({})",

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::Context;
 use super::datastore::scope_of;
 use super::hydration_progress::with_progress;
-use super::output::human_bytes;
+use super::output::{human_bytes, plural};
 use crate::datastore::{
     BackgroundHydration, BackgroundStatus, Datastore, Fetched, LAZY_HYDRATION, Phase,
     hydrate_models, lower_priority, now_ms,
@@ -115,8 +115,10 @@ fn hydrate_here(
         if report.status_only {
             writeln!(
                 out,
-                "{} models: {} files present locally, {} missing (silt datastore hydrate --all fetches them)",
-                report.models, report.already_present, report.missing
+                "{}: {} present locally, {} missing (silt datastore hydrate --all fetches them)",
+                plural(report.models as u64, "model"),
+                plural(report.already_present, "file"),
+                report.missing
             )?;
             if let Some(status) = &report.background {
                 writeln!(out, "background: {}", describe_background(status))?;
@@ -126,14 +128,14 @@ fn hydrate_here(
         let rate = report.fetched.bytes as f64 / report.seconds.max(1e-3);
         writeln!(
             out,
-            "hydrated {} models: fetched {} files ({}) in {:.1} s ({}/s); {} already present; {} requests",
-            report.models,
-            report.fetched.objects,
+            "hydrated {}: fetched {} ({}) in {:.1} s ({}/s); {} already present; {}",
+            plural(report.models as u64, "model"),
+            plural(report.fetched.objects, "file"),
             human_bytes(report.fetched.bytes),
             report.seconds,
             human_bytes(rate as u64),
             report.already_present,
-            report.requests
+            plural(report.requests, "request")
         )
     })
 }
@@ -159,10 +161,10 @@ fn describe_background(status: &BackgroundStatus) -> String {
     };
     let ago = |ms: u64| format!("{:.1} s ago", now_ms().saturating_sub(ms) as f64 / 1000.0);
     let counts = format!(
-        "{}/{} models complete, fetched {} files ({})",
+        "{}/{} models complete, fetched {} ({})",
         last.models_done,
         last.models_total,
-        last.files_fetched,
+        plural(last.files_fetched, "file"),
         human_bytes(last.bytes_fetched)
     );
     match (status.running, last.phase) {
@@ -232,11 +234,11 @@ fn worker(context: &Context, background: &BackgroundHydration) -> anyhow::Result
     match state {
         None => tracing::info!("another background hydrator runs here; nothing to do"),
         Some(state) => tracing::info!(
-            "background hydration finished: {} models, fetched {} files ({}), yielded to foreground commands {} times",
-            state.models_total,
-            state.files_fetched,
+            "background hydration finished: {}, fetched {} ({}), yielded to foreground commands {}",
+            plural(state.models_total as u64, "model"),
+            plural(state.files_fetched, "file"),
             human_bytes(state.bytes_fetched),
-            state.yielded
+            plural(state.yielded, "time")
         ),
     }
     Ok(())

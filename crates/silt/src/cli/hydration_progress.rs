@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::output::human_bytes;
+use super::output::{human_bytes, plural};
 use crate::datastore::HydrationProgress;
 
 /// Where progress goes.
@@ -52,11 +52,15 @@ impl ProgressReporter {
 
     /// Shows `progress`.
     pub fn update(&mut self, progress: &HydrationProgress) {
+        // Nothing to hydrate (an empty datastore): no "0/0 models" line.
+        if progress.models_total == 0 {
+            return;
+        }
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
         let rate = progress.fetched.bytes as f64 / elapsed;
         let files = format!(
-            "{} files, {} fetched ({}/s)",
-            progress.fetched.objects,
+            "{}, {} fetched ({}/s)",
+            plural(progress.fetched.objects, "file"),
             human_bytes(progress.fetched.bytes),
             human_bytes(rate as u64)
         );

@@ -9,6 +9,7 @@ mod extension_test;
 mod hydrate;
 mod hydration_progress;
 mod init;
+mod manual;
 pub mod output;
 mod run;
 mod sandbox;
@@ -38,7 +39,9 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Only print errors.
+    /// Print nothing but errors, and warnings about your data (edits moved
+    /// aside, a store allowed despite failing its checks). `--json` output
+    /// and data asked for on stdout are still printed.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// How much of the datastore to fetch, for this command: `full` (every
@@ -79,6 +82,22 @@ pub enum Command {
     /// Check what this machine supports for isolating out-of-process workers.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
+    /// Print a shell completion script for silt (bash, zsh, fish, elvish,
+    /// powershell) on stdout.
+    Completions(manual::CompletionsArgs),
+    /// Print silt's manual page (roff) on stdout: `silt man | man -l -`.
+    Man(manual::ManArgs),
+}
+
+impl Command {
+    /// True for the commands that work on the project's datastore: they
+    /// refuse to run outside a project rather than lay one down.
+    fn needs_project(&self) -> bool {
+        matches!(
+            self,
+            Command::Data(_) | Command::Run(_) | Command::Datastore(_)
+        )
+    }
 }
 
 /// What every command gets: where things are and how to print.
@@ -126,7 +145,7 @@ pub fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_logging(&cli);
-    let output = Output::new(cli.json);
+    let output = Output::new(cli.json, cli.quiet);
     match run(cli, output.clone()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -151,8 +170,17 @@ pub(crate) fn sandboxed_main(args: &[std::ffi::OsString]) -> u8 {
 }
 
 fn run(cli: Cli, output: Output) -> anyhow::Result<()> {
+    // Neither needs (nor may fail on) a project's configuration.
+    match cli.command {
+        Command::Completions(args) => return manual::completions(args),
+        Command::Man(args) => return manual::man(args),
+        _ => {}
+    }
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
     let mut locations = Locations::discover(&cwd)?;
+    if locations.config_file.is_none() && cli.command.needs_project() {
+        return Err(crate::config::ConfigError::NoProject { cwd }.into());
+    }
     if let Some(execution) = cli.execution {
         locations.config.sandbox.force_execution(execution);
     }
@@ -175,6 +203,7 @@ fn run(cli: Cli, output: Output) -> anyhow::Result<()> {
         Command::Data(command) => data::run(&context, command),
         Command::Run(args) => run::run(&context, args),
         Command::Sandbox(command) => sandbox::run(&context, command),
+        Command::Completions(_) | Command::Man(_) => unreachable!("answered above"),
     };
     if result.is_ok() && background_after {
         hydrate::after_command(&context);

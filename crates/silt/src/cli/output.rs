@@ -13,12 +13,14 @@ use serde::Serialize;
 #[derive(Debug, Clone)]
 pub struct Output {
     json: bool,
+    quiet: bool,
 }
 
 impl Output {
-    /// Text output, or JSON when `json`.
-    pub fn new(json: bool) -> Self {
-        Self { json }
+    /// Text output, or JSON when `json`; with `quiet` (`-q`) text results
+    /// and notices are left out (JSON, which a script asked for, is not).
+    pub fn new(json: bool, quiet: bool) -> Self {
+        Self { json, quiet }
     }
 
     /// True for `--json`.
@@ -26,7 +28,7 @@ impl Output {
         self.json
     }
 
-    /// Prints `value` as JSON, or runs `human` to write text.
+    /// Prints `value` as JSON, or runs `human` to write text (unless `-q`).
     ///
     /// # Errors
     /// When stdout fails for a reason other than a closed pipe.
@@ -35,6 +37,9 @@ impl Output {
         value: &T,
         human: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> anyhow::Result<()> {
+        if self.quiet && !self.json {
+            return Ok(());
+        }
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         let result = if self.json {
@@ -47,6 +52,14 @@ impl Output {
         match result.and_then(|()| out.flush()) {
             Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
             other => Ok(other?),
+        }
+    }
+
+    /// A notice on stderr (`silt: ...`), for text output without `-q`:
+    /// what a person watching should know, never what a script reads.
+    pub fn notice(&self, text: &str) {
+        if !self.json && !self.quiet {
+            eprintln!("silt: {}", terminal_safe(text));
         }
     }
 

@@ -13,7 +13,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Context;
-use super::output::write_list;
+use super::output::{plural, write_list};
 use crate::datastore::run_marker::{self, RunMarkers};
 use crate::datastore::{
     Datastore, LeasePolicy, make_present, model_label, parse_models, under_leases,
@@ -68,7 +68,9 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
                 make_present(datastore, &models, LocalEdits::SetAside).await?;
             // What killed runs left is aside now; this run is marked until
             // it ends (a kill leaves the marks, see `run_marker`).
-            let host_state = datastore.host_state().context("cannot open the host's state")?;
+            let host_state = datastore
+                .host_state()
+                .context("cannot open the host's state")?;
             run_marker::clear(&host_state, &run_marker::killed_runs(&host_state, &models));
             let _marks = RunMarkers::create(&host_state, &models)
                 .context("cannot mark the run in the host's state")?;
@@ -77,19 +79,18 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
                 .iter()
                 .map(|path| path.display().to_string())
                 .collect();
-            if !context.output.is_json() {
-                if let Some(reason) = &presence.full_pull_because {
-                    eprintln!("silt: {reason}");
-                }
-                if !set_aside.is_empty() {
-                    // stdout belongs to the command.
-                    eprintln!(
-                        "silt: moved {} uncommitted local edits aside; the command starts from the latest committed state:",
-                        set_aside.len()
-                    );
-                    let mut err = std::io::stderr().lock();
-                    write_list(&mut err, &set_aside)?;
-                }
+            if let Some(reason) = &presence.full_pull_because {
+                context.output.notice(reason);
+            }
+            // A warning about the user's data: printed even with `-q`.
+            if !context.output.is_json() && !set_aside.is_empty() {
+                // stdout belongs to the command.
+                eprintln!(
+                    "silt: moved {} aside; the command starts from the latest committed state:",
+                    plural(set_aside.len() as u64, "uncommitted local edit")
+                );
+                let mut err = std::io::stderr().lock();
+                write_list(&mut err, &set_aside)?;
             }
             let data_dir = datastore.local_dir().join("data");
             // Checked again after hydration, which wrote into them.
@@ -153,11 +154,11 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
         context.output.emit(&report, |_| Ok(()))?;
     } else {
         // stdout belongs to the command.
-        eprintln!(
-            "silt: fetched {} files; committed {} files",
-            report.downloaded,
-            report.committed.len()
-        );
+        context.output.notice(&format!(
+            "fetched {}; committed {}",
+            plural(report.downloaded, "file"),
+            plural(report.committed.len() as u64, "file")
+        ));
     }
     Ok(())
 }

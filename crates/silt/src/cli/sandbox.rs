@@ -47,11 +47,79 @@ pub enum SandboxCommand {
 }
 
 #[derive(Serialize)]
-struct CheckReport<'a> {
-    support: &'a Support,
+struct CheckReport {
+    support: SupportView,
     driver: &'static str,
     isolation: Isolation,
     trial: Trial,
+}
+
+/// [`Support`] as `--json` shows it (docs/json/v1/sandbox-check.json):
+/// objects with named fields, not Rust's shapes of `Result` and tuples.
+#[derive(Serialize)]
+struct SupportView {
+    namespaces: Availability,
+    landlock_abi: Option<u32>,
+    seccomp: bool,
+    cgroups: CgroupsView,
+    cgroups_writable: bool,
+    container_runtimes: Vec<RuntimeView>,
+}
+
+#[derive(Serialize)]
+struct Availability {
+    available: bool,
+    why_not: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CgroupsView {
+    memory: Option<HierarchyView>,
+    pids: Option<HierarchyView>,
+}
+
+#[derive(Serialize)]
+struct HierarchyView {
+    path: PathBuf,
+    version: crate::sandbox::cgroup::Version,
+}
+
+#[derive(Serialize)]
+struct RuntimeView {
+    name: String,
+    path: PathBuf,
+}
+
+impl SupportView {
+    fn new(support: &Support) -> Self {
+        let hierarchy = |found: &Option<(PathBuf, crate::sandbox::cgroup::Version)>| {
+            found.as_ref().map(|(path, version)| HierarchyView {
+                path: path.clone(),
+                version: *version,
+            })
+        };
+        Self {
+            namespaces: Availability {
+                available: support.namespaces.is_ok(),
+                why_not: support.namespaces.clone().err(),
+            },
+            landlock_abi: support.landlock_abi,
+            seccomp: support.seccomp,
+            cgroups: CgroupsView {
+                memory: hierarchy(&support.cgroups.memory),
+                pids: hierarchy(&support.cgroups.pids),
+            },
+            cgroups_writable: support.cgroups_writable,
+            container_runtimes: support
+                .container_runtimes
+                .iter()
+                .map(|(name, path)| RuntimeView {
+                    name: name.clone(),
+                    path: path.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -142,7 +210,7 @@ fn check(context: &Context, config: &SandboxConfig) -> anyhow::Result<()> {
     };
     let _ = std::fs::remove_dir_all(&scratch);
     let report = CheckReport {
-        support,
+        support: SupportView::new(support),
         driver: config.driver().name(),
         isolation: config.isolation,
         trial,
