@@ -176,3 +176,35 @@ fn doctor_on_a_dead_server_says_so_with_exit_code_69() {
     assert_eq!(code, 69, "{stderr}");
     assert!(stderr.contains("cannot reach the server"), "{stderr}");
 }
+
+#[test]
+fn add_says_plainly_what_is_not_an_extension() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) =
+        output(silt(home.path()).args(["extension", "add", "https://example.com/x.wasm"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("is a URL") && !stderr.contains("os error"),
+        "{stderr}"
+    );
+
+    let text = home.path().join("Cargo.toml");
+    std::fs::write(&text, "[workspace]\n").unwrap();
+    let (code, _, stderr) = output(silt(home.path()).args(["extension", "add"]).arg(&text));
+    assert_eq!(code, 65, "{stderr}");
+    assert!(stderr.contains("magic bytes"), "{stderr}");
+    assert!(!stderr.contains("0x"), "a dump of bytes: {stderr}");
+
+    std::fs::write(
+        home.path().join("silt.toml"),
+        "[datastore]\nextension = \"/tmp/x.wasm\"\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = output(silt(home.path()).args(["data", "list", "t/m"]));
+    assert_eq!(code, 78, "{stderr}");
+    assert!(
+        stderr.contains("silt extension add /tmp/x.wasm") && !stderr.contains(".wasm.wasm"),
+        "{stderr}"
+    );
+}

@@ -211,6 +211,14 @@ impl ComponentInfo {
         // Imports and exports of nested components or modules are not the
         // component's own: only depth 0 counts.
         let mut depth = 0usize;
+        // Said plainly before the parser says it with a dump of bytes.
+        if !bytes.starts_with(b"\0asm") {
+            return Err(not_wasm(
+                "it does not start with the WebAssembly magic bytes `\\0asm` (build the extension with \
+                 `cargo build --release --target wasm32-wasip2` and add the .wasm it makes)"
+                    .to_owned(),
+            ));
+        }
         for payload in Parser::new(0).parse_all(bytes) {
             let payload = payload.map_err(|err| not_wasm(err.message().to_owned()))?;
             match payload {

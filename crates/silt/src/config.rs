@@ -252,6 +252,13 @@ impl Config {
         if self.runtime.deadline_ms == 0 {
             return Err(invalid("runtime.deadline_ms must be greater than 0"));
         }
+        let extension = &self.datastore.extension;
+        if extension.contains('/') || extension.ends_with(".wasm") {
+            return Err(invalid(&format!(
+                "datastore.extension = {extension:?} looks like a file; it names an installed extension: \
+                 run `silt extension add {extension}` and set datastore.extension to the name it prints"
+            )));
+        }
         if self.datastore.backend == Backend::S3 && self.datastore.s3.is_none() {
             return Err(invalid(
                 "datastore.backend = \"s3\" needs a [datastore.s3] table with at least `bucket`",

@@ -45,8 +45,9 @@ pub enum ExtensionCommand {
     /// Run the datastore contract suite against a component on a fresh
     /// datastore and print a pass/fail table.
     Test(super::extension_test::TestArgs),
-    /// Create a buildable Rust extension project (from hello-extension, with
-    /// its own copy of the WIT contract).
+    /// Create a buildable extension project (Rust: a partitioned datastore on a
+    /// vendored SDK, or `--template minimal`; TypeScript: `--lang ts`), with
+    /// its own copy of the WIT contract.
     New(super::scaffold::NewArgs),
 }
 
@@ -214,6 +215,16 @@ fn inspect(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::
 }
 
 fn add(context: &Context, catalog: &Catalog, path: &Path, force: bool) -> anyhow::Result<()> {
+    let text = path.to_string_lossy();
+    if ["https://", "http://", "oci://"]
+        .iter()
+        .any(|scheme| text.starts_with(scheme))
+    {
+        anyhow::bail!(
+            "{text} is a URL: `silt extension add` installs a component from a local file; \
+             download it first and check its sha256 against the publisher's"
+        );
+    }
     let installed = catalog.add(path, force)?;
     context.output.emit(&installed, |out| {
         let metadata = &installed.manifest.metadata;
