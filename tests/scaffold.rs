@@ -125,6 +125,56 @@ fn a_minimal_rust_extension_builds_installs_and_runs() {
     assert!(stderr.contains("Rust only"), "{stderr}");
 }
 
+/// `cargo test ARGS` in `project` with this silt first on PATH (the
+/// scaffold's `.cargo/config.toml` names `silt extension test-runner`):
+/// (exit code, stdout and stderr together).
+fn cargo_test(project: &Path, args: &[&str]) -> (i32, String) {
+    let target = support::components_dir()
+        .parent()
+        .expect("components live in the target dir")
+        .join("scaffold");
+    let silt_dir = Path::new(env!("CARGO_BIN_EXE_silt")).parent().unwrap();
+    let path = std::env::join_paths(std::iter::once(silt_dir.to_owned()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .unwrap();
+    let output = Command::new(env!("CARGO"))
+        .args(["test", "--quiet"])
+        .args(args)
+        .current_dir(project)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("PATH", path)
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn cargo_test_runs_an_authors_unit_tests_in_wasm() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = new_project(home.path(), &["tested", "--template", "minimal"]);
+    assert_eq!(code, 0, "{stderr}");
+    let project = home.path().join("tested");
+    let mut source = std::fs::read_to_string(project.join("src/lib.rs")).unwrap();
+    source.push_str(
+        "\n#[cfg(test)]\nmod author_tests {\n    #[test]\n    fn holds() {\n        assert_eq!(2 + 2, 4);\n    }\n\n    #[test]\n    fn fails() {\n        panic!(\"the author's assertion\");\n    }\n}\n",
+    );
+    std::fs::write(project.join("src/lib.rs"), source).unwrap();
+    let (code, output) = cargo_test(&project, &["--", "holds"]);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("test result: ok. 1 passed"), "{output}");
+    let (code, output) = cargo_test(&project, &["--", "fails", "--nocapture"]);
+    assert_ne!(code, 0, "{output}");
+    assert!(output.contains("the author's assertion"), "{output}");
+    assert!(output.contains("silt: the test binary trapped"), "{output}");
+}
+
 /// Runs `program args` in `dir`, failing the test with its output.
 fn run_in(dir: &Path, program: &str, args: &[&str]) {
     let output = Command::new(program)

@@ -39,6 +39,7 @@ mod limits;
 mod loader;
 pub mod metadata;
 mod single_flight;
+pub mod test_runner;
 
 use std::path::Path;
 use std::sync::Arc;

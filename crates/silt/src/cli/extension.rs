@@ -1,6 +1,7 @@
 //! `silt extension list|inspect|add|remove|verify` (`test`: see `extension_test`).
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use clap::Subcommand;
 use serde::Serialize;
@@ -49,6 +50,31 @@ pub enum ExtensionCommand {
     /// vendored SDK, or `--template minimal`; TypeScript: `--lang ts`), with
     /// its own copy of the WIT contract.
     New(super::scaffold::NewArgs),
+    /// Run a wasm32-wasip2 test binary: the runner of `cargo test` in an
+    /// extension project (its `.cargo/config.toml` names it). The binary gets
+    /// its arguments, stdout and stderr; no files, environment or network.
+    /// Exits with the binary's code (101 when it trapped, as a panic does).
+    TestRunner {
+        /// The test binary cargo built (`target/wasm32-wasip2/.../deps/*.wasm`).
+        binary: PathBuf,
+        /// What cargo passes on to it (test filters, `--nocapture`, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// `silt extension test-runner`: needs no project, prints no JSON, and
+/// exits with the test binary's code.
+pub(super) fn test_runner(binary: &Path, args: &[String], output: &super::Output) -> ExitCode {
+    let ran = super::block_on(crate::runtime::test_runner::run_test_binary(binary, args))
+        .and_then(|ran| ran);
+    match ran {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            output.error(&err, crate::exit::FAILURE);
+            ExitCode::from(crate::exit::FAILURE)
+        }
+    }
 }
 
 pub(super) fn run(context: &Context, command: ExtensionCommand) -> anyhow::Result<()> {
@@ -61,6 +87,7 @@ pub(super) fn run(context: &Context, command: ExtensionCommand) -> anyhow::Resul
         ExtensionCommand::Verify { extension } => verify(context, &catalog, &extension),
         ExtensionCommand::Test(args) => super::extension_test::run(context, args),
         ExtensionCommand::New(args) => super::scaffold::run(context, args),
+        ExtensionCommand::TestRunner { .. } => unreachable!("run before any project is read"),
     }
 }
 

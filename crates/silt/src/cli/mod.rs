@@ -146,6 +146,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
     let output = Output::new(cli.json, cli.quiet);
+    if let Command::Extension(extension::ExtensionCommand::TestRunner { binary, args }) =
+        &cli.command
+    {
+        return extension::test_runner(binary, args, &output);
+    }
     match run(cli, output.clone()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

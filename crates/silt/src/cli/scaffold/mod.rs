@@ -123,7 +123,10 @@ debug = false
 fn write_rust_common(write: &Writer) -> anyhow::Result<()> {
     write.file(
         ".cargo/config.toml",
-        "# Extensions are WebAssembly components: build for WASI 0.2 by default.\n[build]\ntarget = \"wasm32-wasip2\"\n",
+        "# Extensions are WebAssembly components: build for WASI 0.2 by default.\n[build]\ntarget = \"wasm32-wasip2\"\n\n\
+         # `cargo test` runs the test binaries (wasm too) with silt: no other\n\
+         # runtime to install. They get stdout and stderr, no files or network.\n\
+         [target.wasm32-wasip2]\nrunner = [\"silt\", \"extension\", \"test-runner\"]\n",
     )?;
     write_wit(write, "wit")?;
     write.file(".gitignore", "/target\n")
@@ -136,6 +139,7 @@ fn rust_commands(name: &str) -> String {
         "```sh\n\
          rustup target add wasm32-wasip2          # once per machine\n\
          cargo build --release\n\
+         cargo test                               # unit tests, run in wasm by silt\n\
          silt extension add target/wasm32-wasip2/release/{wasm}.wasm\n\
          silt extension test target/wasm32-wasip2/release/{wasm}.wasm\n\
          ```"
