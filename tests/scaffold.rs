@@ -35,7 +35,7 @@ fn contract_suite(home: &Path, component: &Path) -> (i32, String, String) {
     )
 }
 
-/// `cargo build --release` in `project`, as its author runs it. A target
+/// `cargo build --release --locked` in `project`, as its author runs it. A target
 /// dir shared across runs keeps wit-bindgen's build from being repeated.
 /// Returns the component.
 fn cargo_build(project: &Path, name: &str) -> std::path::PathBuf {
@@ -44,7 +44,9 @@ fn cargo_build(project: &Path, name: &str) -> std::path::PathBuf {
         .expect("components live in the target dir")
         .join("scaffold");
     let build = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet"])
+        // `--locked`: the scaffold's own Cargo.lock (the template's) is
+        // complete and needs no update.
+        .args(["build", "--release", "--quiet", "--locked"])
         .current_dir(project)
         .env("CARGO_TARGET_DIR", &target)
         .env_remove("RUSTFLAGS")

@@ -1,10 +1,11 @@
-//! hello-extension: the smallest complete silt datastore extension.
+//! hello-extension: the smallest silt datastore extension.
 //!
 //! A flat datastore: every file under `data/` in the cache directory is an
-//! object with the same key in the store. It supports none of the optional
-//! features, so the host does full syncs and takes its own namespace lock
-//! around writes. Bulk data never passes through this module: it only
-//! decides which objects move, and the host moves them.
+//! object with the same key in the store. It implements every interface but
+//! supports none of the optional features: the host does full syncs, and
+//! without leases (`locks` answers not-supported) writes that need one
+//! (`silt data put`, `silt run`) fail. Bulk data never passes through this
+//! module: it only decides which objects move, and the host moves them.
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -179,8 +180,8 @@ impl hydration::Guest for Hello {
     }
 }
 
-/// No locks of its own: without `model-locks`/`namespace-locks` the host
-/// serializes writes with its own namespace lock.
+/// No leases: every call answers not-supported, so the commands that take a
+/// model's lease (`silt data put`, `silt run`) fail on this datastore.
 impl locks::Guest for Hello {
     fn acquire(_scope: LockScope, _options: locks::AcquireOptions) -> Result<Lease, Error> {
         Err(Error::NotSupported("hello-extension has no locks".into()))

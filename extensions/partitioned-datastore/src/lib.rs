@@ -43,7 +43,7 @@ use silt_extension::exports::silt::datastore::capabilities;
 // The metadata the host reads without compiling this component.
 silt_extension::metadata! {
     description: "silt's datastore: one index partition per model, compare-and-swap commits, leases with fencing, lazy hydration",
-    capabilities: ["scoped-sync", "partitioned-index", "model-locks", "namespace-locks", "lazy-hydration", "lease-free-commits"],
+    capabilities: ["scoped-sync", "partitioned-index", "model-locks", "namespace-locks", "lazy-hydration", "lease-free-commits", "gc"],
 }
 
 /// The extension: each interface is implemented in the module named after it.
@@ -60,7 +60,8 @@ impl capabilities::Guest for Partitioned {
                 | Features::MODEL_LOCKS
                 | Features::NAMESPACE_LOCKS
                 | Features::LAZY_HYDRATION
-                | Features::LEASE_FREE_COMMITS,
+                | Features::LEASE_FREE_COMMITS
+                | Features::GC,
         }
     }
 }

@@ -45,7 +45,8 @@ pub enum Template {
     /// A complete datastore (index partitions, fenced commits, leases,
     /// lazy hydration) that passes `silt extension test`.
     Datastore,
-    /// The smallest complete extension, without leases (Rust only).
+    /// The smallest extension (every interface, no optional feature): without
+    /// leases, `data put` and `run` fail on it (Rust only).
     Minimal,
 }
 
@@ -91,6 +92,17 @@ fn write_wit(write: &Writer, dir: &str) -> anyhow::Result<()> {
 /// A Rust project's `Cargo.toml`: a cdylib named `name` with
 /// `dependencies` (TOML lines), the release profile extensions want, and
 /// its own workspace (so no enclosing one claims it).
+/// The template's `Cargo.lock` with its package renamed to `name`: a new
+/// project builds against the very versions silt's tests built the
+/// template with (cargo prunes what the project no longer uses).
+fn lockfile(template_lock: &str, template: &str, name: &str) -> String {
+    template_lock.replacen(
+        &format!("\nname = \"{template}\"\n"),
+        &format!("\nname = \"{name}\"\n"),
+        1,
+    )
+}
+
 fn cargo_manifest(name: &str, dependencies: &str) -> String {
     format!(
         r#"[package]

@@ -22,6 +22,7 @@ use crate::runtime::metadata::{API_VERSION, api_id};
 
 const EXAMPLE_LIB: &str = include_str!("../../../../../examples/hello-extension/src/lib.rs");
 const EXAMPLE_NAME: &str = "hello-extension";
+const EXAMPLE_LOCK: &str = include_str!("../../../../../examples/hello-extension/Cargo.lock");
 
 /// The component `cargo build --release` makes, relative to the project.
 pub(super) fn component(name: &str) -> PathBuf {
@@ -37,6 +38,10 @@ pub(super) fn write_project(dir: &Path, name: &str) -> anyhow::Result<()> {
             name,
             "wit-bindgen = { version = \"0.61\", default-features = false, features = [\"macros\", \"realloc\", \"bitflags\"] }\n",
         ),
+    )?;
+    write.file(
+        "Cargo.lock",
+        &super::lockfile(EXAMPLE_LOCK, EXAMPLE_NAME, name),
     )?;
     write.file("silt-extension.toml", &metadata(name))?;
     write.file("src/lib.rs", &library(name))?;
@@ -64,7 +69,7 @@ fn library(name: &str) -> String {
     let source = EXAMPLE_LIB
         .replacen("path: \"../../wit\"", "path: \"wit\"", 1)
         .replacen(
-            &format!("//! {EXAMPLE_NAME}: the smallest complete silt datastore extension."),
+            &format!("//! {EXAMPLE_NAME}: the smallest silt datastore extension."),
             &format!("//! {name}: a silt datastore extension, started from `{EXAMPLE_NAME}`."),
             1,
         );

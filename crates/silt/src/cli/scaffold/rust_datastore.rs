@@ -57,6 +57,10 @@ const DATASTORE_FILES: [(&str, &str); 4] = embedded!["extensions/partitioned-dat
 
 const EXAMPLE_NAME: &str = "partitioned-datastore";
 
+/// The template's lockfile: the versions silt's own build of it uses.
+const TEMPLATE_LOCK: &str =
+    include_str!("../../../../../extensions/partitioned-datastore/Cargo.lock");
+
 /// The SDK's manifest stands alone in silt's tree (`[workspace]`); in the
 /// project it is a member of the project's workspace.
 const STANDALONE: &str =
@@ -66,6 +70,10 @@ const STANDALONE: &str =
 pub(super) fn write_project(dir: &Path, name: &str) -> anyhow::Result<()> {
     let write = Writer(dir);
     write.file("Cargo.toml", &cargo_manifest(name, DEPENDENCIES))?;
+    write.file(
+        "Cargo.lock",
+        &super::lockfile(TEMPLATE_LOCK, "partitioned-datastore", name),
+    )?;
     for (path, text) in SDK_FILES {
         write.file(&format!("silt-extension/{path}"), &vendored(path, text))?;
     }
