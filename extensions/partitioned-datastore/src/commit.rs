@@ -28,6 +28,13 @@ use silt_extension::Index as _;
 /// Attempts before a commit gives up on a partition that keeps changing.
 const MAX_ATTEMPTS: u32 = 16;
 
+/// The jitter of a lease-free commit's retry after a lost swap: 2, 4, 8,
+/// 16, then at most 25 ms (see `clock::backoff_within`). Every loser reads
+/// the partition again and one of them wins each round, so a short wait
+/// keeps the rounds coming.
+const UNLEASED_BACKOFF_BASE_MS: u64 = 2;
+const UNLEASED_BACKOFF_CAP_MS: u64 = 25;
+
 /// The lock-lost error of a fenced commit.
 pub fn fenced(model: &ModelRef, ours: u64, fence: u64) -> Error {
     Error::LockLost(format!(
@@ -211,7 +218,7 @@ fn unleased_attempts(
             // race: read at once. A race lost on a fresh read backs off.
             Written::Lost if cached => {}
             Written::Lost => {
-                clock::backoff(lost);
+                clock::backoff_within(lost, UNLEASED_BACKOFF_BASE_MS, UNLEASED_BACKOFF_CAP_MS);
                 lost += 1;
             }
         }

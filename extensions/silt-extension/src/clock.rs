@@ -106,7 +106,21 @@ pub fn version_token() -> String {
 /// }
 /// ```
 pub fn backoff(attempt: u32) {
-    let cap = (10u64 << attempt.min(6)).min(500);
+    backoff_within(attempt, 10, 500);
+}
+
+/// Sleeps before retry `attempt` of a lost compare-and-swap on an object
+/// that every loser reads again at once: full jitter over
+/// `base_ms` × 2^attempt, capped at `cap_ms`.
+///
+/// A lost swap means another writer's landed: the object makes progress
+/// every round, so long waits only leave it idle. [`backoff`]'s 500 ms
+/// suits objects written rarely (a generation counter); a model's index
+/// partition under many lease-free writers wants a short cap: with 16
+/// writers on one model, 10 → 500 ms kept the partition idle most of the
+/// 2–4 s they took.
+pub fn backoff_within(attempt: u32, base_ms: u64, cap_ms: u64) {
+    let cap = (base_ms.max(1) << attempt.min(10)).min(cap_ms.max(1));
     let random = u64::from_str_radix(&random_hex()[..8], 16).unwrap_or(0);
     std::thread::sleep(Duration::from_millis(1 + random % cap));
 }
