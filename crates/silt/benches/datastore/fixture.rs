@@ -46,6 +46,18 @@ pub async fn clone(extension: &str, shared: &Shared) -> Clone {
     }
 }
 
+/// A fresh clone that acts as writer `writer` of several in this process:
+/// its own holder name, as separate machines (or processes) have, so that
+/// leases and lease-free commits tell the writers apart.
+pub async fn writer_clone(extension: &str, shared: &Shared, writer: usize) -> Clone {
+    let mut clone = clone(extension, shared).await;
+    let datastore = Arc::into_inner(clone.datastore).expect("a fresh clone is not shared");
+    let mut holder = datastore.holder().clone();
+    holder.name = format!("{}#writer-{writer}", holder.name);
+    clone.datastore = Arc::new(datastore.with_holder(holder));
+    clone
+}
+
 /// A fresh clone of `extension`'s datastore that sets the datastore up.
 pub async fn first_clone(extension: &str, shared: &Shared) -> Clone {
     let first = clone(extension, shared).await;

@@ -210,7 +210,7 @@ async fn concurrent(
 ) -> Concurrent {
     let mut clones = Vec::new();
     for i in 0..writers {
-        let clone = fixture::clone(extension, shared).await;
+        let clone = fixture::writer_clone(extension, shared, i).await;
         let staged = stage(&clone, i);
         clones.push((clone, staged, target(i)));
     }
