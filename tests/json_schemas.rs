@@ -26,7 +26,7 @@ fn schema(name: &str) -> Value {
 
 /// Asserts `output` (what `silt --json ...` printed) is valid under `name`.
 #[track_caller]
-fn assert_valid(name: &str, output: &str) {
+pub(crate) fn assert_valid(name: &str, output: &str) {
     let instance: Value = serde_json::from_str(output)
         .unwrap_or_else(|err| panic!("{name}: not JSON ({err}):\n{output}"));
     let validator = jsonschema::validator_for(&schema(name))

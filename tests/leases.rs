@@ -413,18 +413,19 @@ fn a_commit_after_a_long_upload_keeps_its_renewed_lease() {
     use silt::store::MemoryStore;
 
     for extension in support::project::EXTENSIONS {
+        let ttl = support::lease_ttl_ms(600);
         let project = Project::with_extension(
             support::project::Backend::Dir,
             extension,
-            "[locks]\nttl_ms = 600\n",
+            &format!("[locks]\nttl_ms = {ttl}\n"),
         );
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
             let locations = silt::locations::Locations::discover(project.path()).unwrap();
-            // Each upload takes 1.5 s: 2.5 TTLs.
+            // Each upload takes 2.5 TTLs (1.5 s in process).
             let store = Arc::new(support::slow_store::SlowTransfers(
                 MemoryStore::new(),
-                Duration::from_millis(1500),
+                Duration::from_millis(ttl * 5 / 2),
             ));
             let component = support::component(extension);
             let datastore = Arc::new(

@@ -21,7 +21,7 @@ fn lock_body(
     generation: u64,
     pid: u32,
     renewed_at: u64,
-    ttl_ms: u32,
+    ttl_ms: u64,
 ) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "scope": scope,
@@ -34,7 +34,7 @@ fn lock_body(
 }
 
 /// The namespace lock as the extensions store it, held by `pid` and renewed at `renewed_at`.
-fn namespace_lock(token: &str, pid: u32, renewed_at: u64, ttl_ms: u32) -> Vec<u8> {
+fn namespace_lock(token: &str, pid: u32, renewed_at: u64, ttl_ms: u64) -> Vec<u8> {
     let scope = serde_json::json!({"kind": "namespace"});
     lock_body(scope, token, 1, pid, renewed_at, ttl_ms)
 }
@@ -101,12 +101,17 @@ fn concurrent_writers_on_distinct_models_all_land() {
 
 #[test]
 fn a_live_namespace_lock_times_out_a_commit_after_twice_the_ttl() {
-    let project = Project::with_extension(Backend::Dir, MONOLITH, "[locks]\nttl_ms = 400\n");
+    let ttl = support::lease_ttl_ms(400);
+    let project = Project::with_extension(
+        Backend::Dir,
+        MONOLITH,
+        &format!("[locks]\nttl_ms = {ttl}\n"),
+    );
     // Someone else's commit holds the namespace lock, renewed just now, far in the future.
     let far = now_ms() + 3_600_000;
     project.overwrite_object(
         "_locks/namespace.json",
-        &namespace_lock("push-other", 4242, far, 400),
+        &namespace_lock("push-other", 4242, far, ttl),
     );
     let input = project.write_input("in", "x");
     let started = std::time::Instant::now();
@@ -114,7 +119,7 @@ fn a_live_namespace_lock_times_out_a_commit_after_twice_the_ttl() {
     assert_eq!(code, 75, "{stderr}");
     assert!(stderr.contains("pid 4242"), "{stderr}");
     assert!(
-        started.elapsed() >= std::time::Duration::from_millis(800),
+        started.elapsed() >= std::time::Duration::from_millis(2 * ttl),
         "gave up before twice the TTL"
     );
     // Nothing was committed, and the model lock was released.

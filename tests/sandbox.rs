@@ -88,6 +88,23 @@ fn a_native_worker_writes_only_its_scratch_directory() {
     let report = native(home.path(), &scratch, &["write", "/scratch/ok.txt"]);
     assert_eq!(report["result"]["ok"], true, "{report}");
     assert_eq!(std::fs::read(scratch.join("ok.txt")).unwrap(), b"probe");
+    // What the worker creates is the host user's, whatever uid the worker
+    // runs as; and the host's own private files are the worker's to read.
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    // SAFETY: a plain query.
+    let host_uid = unsafe { libc::geteuid() };
+    assert_eq!(
+        std::fs::metadata(scratch.join("ok.txt")).unwrap().uid(),
+        host_uid
+    );
+    std::fs::write(scratch.join("private.txt"), b"mine").unwrap();
+    std::fs::set_permissions(
+        scratch.join("private.txt"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let report = native(home.path(), &scratch, &["read", "/scratch/private.txt"]);
+    assert_eq!(report["result"]["bytes"], 4, "{report}");
 
     let outside = home.path().join("outside.txt");
     for target in [
@@ -173,20 +190,7 @@ fn a_native_worker_dies_when_its_host_is_killed() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    let (init, worker) = loop {
-        let inits = children(host.id());
-        if let Some(&init) = inits.first()
-            && let Some(&worker) = children(init).first()
-        {
-            break (init, worker);
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the worker never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (init, worker) = sandbox_processes(host.id());
     assert!(alive(worker));
     host.kill().unwrap();
     host.wait().unwrap();
@@ -197,6 +201,80 @@ fn a_native_worker_dies_when_its_host_is_killed() {
             "the sandbox outlived its host"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The real, effective, saved and filesystem uids (or gids) of `pid`.
+fn kernel_ids(pid: u32, field: &str) -> Vec<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    line[field.len()..]
+        .split_whitespace()
+        .map(|id| id.parse().unwrap())
+        .collect()
+}
+
+/// The init and the worker of a native sandbox started by `host`, once
+/// both exist.
+fn sandbox_processes(host: u32) -> (u32, u32) {
+    let started = Instant::now();
+    loop {
+        if let Some(&init) = children(host).first()
+            && let Some(&worker) = children(init).first()
+        {
+            return (init, worker);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the worker never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_native_worker_is_never_kernel_uid_0() {
+    let home = tempfile::tempdir().unwrap();
+    let mut host = support::silt(home.path())
+        .args([
+            "sandbox",
+            "probe",
+            "--driver",
+            "native",
+            "--isolation",
+            "strict",
+            "--scratch",
+        ])
+        .arg(home.path())
+        .args(["--", "sleep", "60000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (init, worker) = sandbox_processes(host.id());
+    // Read before the host goes: the init outside the pid namespace, the
+    // worker inside it, both as the kernel sees them.
+    let ids: Vec<(u32, Vec<u32>, Vec<u32>)> = [init, worker]
+        .into_iter()
+        .map(|pid| (pid, kernel_ids(pid, "Uid:"), kernel_ids(pid, "Gid:")))
+        .collect();
+    host.kill().unwrap();
+    host.wait().unwrap();
+    // SAFETY: plain queries.
+    let (host_uid, host_gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    // A root host's workers run as the dedicated uid of `[sandbox]
+    // worker_uid` (default 2080000000); an ordinary host's as that user.
+    let (uid, gid) = if host_uid == 0 {
+        (2_080_000_000, 2_080_000_000)
+    } else {
+        (host_uid, host_gid)
+    };
+    for (pid, uids, gids) in ids {
+        assert_eq!(uids, [uid; 4], "uids of {pid} (host uid {host_uid})");
+        assert_eq!(gids, [gid; 4], "gids of {pid} (host gid {host_gid})");
     }
 }
 
@@ -224,25 +302,141 @@ fn sandbox_check_reports_this_machine_and_a_working_trial() {
     }
 }
 
-#[test]
-fn a_runc_container_has_no_network_and_a_read_only_root() {
-    let Some(runc) = std::env::var_os("SILT_RUNC") else {
+/// A container runtime from `cargo xtask test` (`SILT_RUNC`,
+/// `SILT_PODMAN`), or `None` outside CI (a run without it is a failure
+/// under CI).
+fn runtime(variable: &str) -> Option<std::ffi::OsString> {
+    let runtime = std::env::var_os(variable);
+    if runtime.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI must run the container tests: `cargo xtask test` installs runc"
+            "CI must run the container tests: `cargo xtask test` sets {variable}"
         );
-        eprintln!("skipped: SILT_RUNC is not set (run through `cargo xtask test`)");
-        return;
-    };
+        eprintln!("skipped: {variable} is not set (run through `cargo xtask test`)");
+    }
+    runtime
+}
+
+fn runc() -> Option<std::ffi::OsString> {
+    runtime("SILT_RUNC")
+}
+
+/// A project in `home` whose workers run in containers of `runtime`
+/// (of `image`, for podman and docker).
+fn container_project(home: &Path, runtime: &std::ffi::OsStr, image: Option<&str>) {
+    let mut config = format!(
+        "[sandbox]\ndriver = \"container\"\nisolation = \"strict\"\n[sandbox.container]\nruntime = \"{}\"\n",
+        Path::new(runtime).display()
+    );
+    if let Some(image) = image {
+        config.push_str(&format!("image = \"{image}\"\n"));
+    }
+    std::fs::write(home.join("silt.toml"), config).unwrap();
+}
+
+fn runc_project(home: &Path, runc: &std::ffi::OsStr) {
+    container_project(home, runc, None);
+}
+
+/// The ids runc lists that start with `prefix`.
+fn runc_containers(runc: &std::ffi::OsStr, prefix: &str) -> Vec<String> {
+    let output = std::process::Command::new(runc)
+        .args(["list", "--quiet"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|id| id.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Starts a runc probe that sleeps, and waits until its container runs;
+/// returns the host and the container's id.
+#[allow(clippy::zombie_processes)] // the caller kills and waits for the host
+fn sleeping_runc_probe(home: &Path, runc: &std::ffi::OsStr) -> (std::process::Child, String) {
+    let mut host = support::silt(home)
+        .args(["sandbox", "probe", "--scratch"])
+        .arg(home)
+        .args(["--", "sleep", "60000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let prefix = format!("silt-probe-{}-", host.id());
+    let started = Instant::now();
+    loop {
+        if let Some(id) = runc_containers(runc, &prefix).pop() {
+            return (host, id);
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = host.kill();
+            let _ = host.wait();
+            panic!("the container never started");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
+    let Some(runc) = runc() else { return };
     let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("silt.toml"),
-        format!(
-            "[sandbox]\ndriver = \"container\"\nisolation = \"strict\"\n[sandbox.container]\nruntime = \"{}\"\n",
-            Path::new(&runc).display()
-        ),
-    )
-    .unwrap();
+    runc_project(home.path(), &runc);
+    let bundles = home.path().join("cache/containers");
+
+    // The host alone is killed: runc passes the signal on and removes the
+    // container itself, with no other silt running.
+    let (mut host, id) = sleeping_runc_probe(home.path(), &runc);
+    host.kill().unwrap();
+    host.wait().unwrap();
+    let killed = Instant::now();
+    while runc_containers(&runc, &id).contains(&id) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "container {id} outlived its host by 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        bundles.join(&id).exists(),
+        "the bundle waits for the next host"
+    );
+
+    // Host and runc both killed: the container runs on, until the next
+    // host that uses runc removes it, and both bundles.
+    let (mut host, second) = sleeping_runc_probe(home.path(), &runc);
+    // Stopped first, so that the host cannot clean up after its runtime.
+    // SAFETY (both): signals to our own child and to its children.
+    unsafe { libc::kill(host.id() as i32, libc::SIGSTOP) };
+    for runtime in children(host.id()) {
+        unsafe { libc::kill(runtime as i32, libc::SIGKILL) };
+    }
+    host.kill().unwrap();
+    host.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        runc_containers(&runc, &second).contains(&second),
+        "with runc killed too, nothing removed the container"
+    );
+    let scratch = home.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let report = probe(home.path(), &scratch, &[], &["id"]);
+    assert_eq!(report["driver"], "container", "{report}");
+    assert!(
+        runc_containers(&runc, &second).is_empty(),
+        "the next host removed {second}"
+    );
+    for bundle in [&id, &second] {
+        assert!(!bundles.join(bundle).exists(), "bundle {bundle} is left");
+    }
+}
+
+#[test]
+fn a_runc_container_has_no_network_and_a_read_only_root() {
+    let Some(runc) = runc() else { return };
+    let home = tempfile::tempdir().unwrap();
+    runc_project(home.path(), &runc);
     let scratch = home.path().join("scratch");
     std::fs::create_dir(&scratch).unwrap();
     let container = |args: &[&str]| {
@@ -260,4 +454,155 @@ fn a_runc_container_has_no_network_and_a_read_only_root() {
     assert!(scratch.join("ok").is_file());
     assert_eq!(container(&["write", "/usr/evil"])["result"]["ok"], false);
     assert_eq!(container(&["write", "/evil"])["result"]["ok"], false);
+}
+
+/// Builds a worker image for podman under a tag of this test's own;
+/// removed when dropped.
+struct PodmanImage {
+    podman: std::ffi::OsString,
+    tag: String,
+}
+
+impl PodmanImage {
+    fn build(home: &Path, podman: &std::ffi::OsStr) -> Self {
+        let tag = format!("localhost/silt-worker:test-{}", std::process::id());
+        let (code, stdout, stderr) = support::output(
+            support::silt(home)
+                .args(["--json", "sandbox", "image", "build", "--runtime"])
+                .arg(podman)
+                .args(["--image", &tag]),
+        );
+        assert_eq!(code, 0, "silt sandbox image build: {stderr}");
+        crate::json_schemas::assert_valid("sandbox-image-build", &stdout);
+        let built: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(built["image"], tag.as_str());
+        let files: Vec<&str> = built["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|file| file.as_str().unwrap())
+            .collect();
+        assert!(
+            files.iter().any(|file| file.ends_with("/libc.so.6")),
+            "the image holds silt's C library: {files:?}"
+        );
+        Self {
+            podman: podman.to_owned(),
+            tag,
+        }
+    }
+}
+
+impl Drop for PodmanImage {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(&self.podman)
+            .args(["rmi", "--force", &self.tag])
+            .output();
+    }
+}
+
+/// The names of podman's containers starting with `prefix`: every one
+/// (`--all`) or the running ones.
+fn podman_containers(podman: &std::ffi::OsStr, prefix: &str, all: bool) -> Vec<String> {
+    let which = if all {
+        "--all"
+    } else {
+        "--filter=status=running"
+    };
+    let output = std::process::Command::new(podman)
+        .args(["ps", which, "--format", "{{.Names}}"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|name| name.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_podman_worker_is_confined_limited_and_gone_with_its_host() {
+    let Some(podman) = runtime("SILT_PODMAN") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let image = PodmanImage::build(home.path(), &podman);
+    container_project(home.path(), &podman, Some(&image.tag));
+    let scratch = home.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let container = |flags: &[&str], args: &[&str]| {
+        let report = probe(home.path(), &scratch, flags, args);
+        assert_eq!(report["driver"], "container", "{report}");
+        report
+    };
+
+    let id = container(&[], &["id"]);
+    let id = &id["result"];
+    assert_eq!(id["capabilities"], 0, "no capabilities: {id}");
+    assert_eq!(id["no_new_privs"], true, "{id}");
+    assert_eq!(id["pid"], 1, "its own pid namespace: {id}");
+    assert_eq!(id["hostname"], "silt-worker", "{id}");
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    assert_eq!(
+        container(&[], &["connect", &address])["result"]["ok"],
+        false
+    );
+    assert_eq!(
+        container(&[], &["write", "/scratch/ok"])["result"]["ok"],
+        true
+    );
+    assert!(scratch.join("ok").is_file());
+    for target in ["/usr/evil", "/evil", "/silt"] {
+        let report = container(&[], &["write", target]);
+        assert_eq!(report["result"]["ok"], false, "wrote {target}: {report}");
+    }
+
+    let memory = ["--memory-limit-mib", "64"];
+    let control = container(&memory, &["alloc", "16"]);
+    assert_eq!(control["result"]["allocated_mib"], 16, "{control}");
+    let report = container(&memory, &["alloc", "256"]);
+    assert_eq!(
+        report["exit_code"], 137,
+        "killed by its memory limit: {report}"
+    );
+    assert!(report["result"].is_null(), "it never finished: {report}");
+    let pids = ["--pids-limit", "16"];
+    let report = container(&pids, &["fork", "200"]);
+    let forked = report["result"]["forked"].as_u64().unwrap();
+    assert!(forked < 16, "{report}");
+
+    // A host killed with SIGKILL: podman passes the signal on, the worker
+    // exits and `--rm` removes its container, with no other silt running.
+    let mut host = support::silt(home.path())
+        .args(["sandbox", "probe", "--scratch"])
+        .arg(&scratch)
+        .args(["--", "sleep", "60000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let prefix = format!("silt-probe-{}-", host.id());
+    let started = Instant::now();
+    while podman_containers(&podman, &prefix, false).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the container never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Running means exec'd; its signal handlers come first thing after.
+    std::thread::sleep(Duration::from_millis(300));
+    host.kill().unwrap();
+    host.wait().unwrap();
+    let killed = Instant::now();
+    while !podman_containers(&podman, &prefix, true).is_empty() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(20),
+            "{:?} outlived their host by 20 s",
+            podman_containers(&podman, &prefix, true)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

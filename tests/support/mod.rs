@@ -82,6 +82,17 @@ pub fn silt(home: &Path) -> Command {
     command
 }
 
+/// A lease TTL for a test that waits on one: `ms`, or five times `ms`
+/// when workers start in containers (`SILT_SANDBOX_RUNTIME`), where a
+/// renewal that needs a worker of its own waits ~0.3 s for its container.
+pub fn lease_ttl_ms(ms: u64) -> u64 {
+    if std::env::var_os("SILT_SANDBOX_RUNTIME").is_some() {
+        ms * 5
+    } else {
+        ms
+    }
+}
+
 /// Runs `command`, returning (exit code, stdout, stderr).
 pub fn output(command: &mut Command) -> (i32, String, String) {
     let output = command.output().expect("cannot run silt");

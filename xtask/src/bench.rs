@@ -177,14 +177,16 @@ pub fn datastore(args: &[&str]) -> Result<()> {
 }
 
 /// `cargo xtask bench worker`: out-of-process execution vs in-process,
-/// per driver (native, process, and container when runc is at hand).
+/// per driver (native, process, and containers under runc and podman).
 pub fn worker(args: &[&str]) -> Result<()> {
     let components = build::components()?;
     let runc = build::runc()?;
+    let podman = build::podman()?;
     // No S3 here: the worker bench runs on an in-memory store.
     run(bench_with_json("worker", args)?
         .env("SILT_TEST_COMPONENTS", &components)
-        .env("SILT_RUNC", &runc))
+        .env("SILT_RUNC", &runc)
+        .env("SILT_PODMAN", &podman))
 }
 
 /// `cargo xtask bench languages`: the Rust partitioned datastore beside the

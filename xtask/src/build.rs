@@ -367,10 +367,24 @@ pub fn seaweed() -> Result<PathBuf> {
 /// runc for the container driver's tests: on PATH, else installed from
 /// Debian's packages (as root), once.
 pub fn runc() -> Result<PathBuf> {
+    debian_tool("runc", "runc")
+}
+
+/// podman for the container driver's tests, installed as runc is. Its
+/// recommended packages stay out: crun, which podman would then prefer,
+/// cannot run on the hybrid cgroup hierarchies of this kind of machine;
+/// podman uses runc.
+pub fn podman() -> Result<PathBuf> {
+    debian_tool("podman", "podman")
+}
+
+/// `binary` on PATH (or in /usr/sbin, /usr/bin), else Debian's `package`
+/// installed without its recommendations (as root).
+fn debian_tool(binary: &str, package: &str) -> Result<PathBuf> {
     let find = || {
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
             .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-            .map(|dir| dir.join("runc"))
+            .map(|dir| dir.join(binary))
             .find(|path| path.is_file())
     };
     if let Some(path) = find() {
@@ -381,17 +395,16 @@ pub fn runc() -> Result<PathBuf> {
         .output()
         .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
     if !root {
-        return Err(
-            "the container driver's tests need runc: install it (e.g. `apt-get install runc`)"
-                .into(),
-        );
+        return Err(format!(
+            "the container driver's tests need {binary}: install it (e.g. `apt-get install {package}`)"
+        ));
     }
-    eprintln!("xtask: installing runc (apt-get install runc)");
+    eprintln!("xtask: installing {binary} (apt-get install {package})");
     run(Command::new("apt-get").args(["update", "-qq"]))?;
     run(Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends", "runc"])
+        .args(["install", "-y", "-qq", "--no-install-recommends", package])
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    find().ok_or_else(|| "apt-get install runc did not install runc".into())
+    find().ok_or_else(|| format!("apt-get install {package} did not install {binary}"))
 }
 
 /// `cargo xtask test`: every test, from nothing.
@@ -399,6 +412,7 @@ pub fn test(extra: &[&str]) -> Result<()> {
     let components = components()?;
     let weed = seaweed()?;
     let runc = runc()?;
+    let podman = podman()?;
     let extra: Vec<&str> = extra
         .iter()
         .copied()
@@ -410,7 +424,8 @@ pub fn test(extra: &[&str]) -> Result<()> {
         .args(&extra)
         .env("SILT_TEST_COMPONENTS", &components)
         .env("SILT_WEED", &weed)
-        .env("SILT_RUNC", &runc);
+        .env("SILT_RUNC", &runc)
+        .env("SILT_PODMAN", &podman);
     run(&mut command)?;
     // Every datastore command again, each extension in a sandboxed worker:
     // the same tests must pass out of process.
@@ -423,19 +438,34 @@ pub fn test(extra: &[&str]) -> Result<()> {
         .collect();
     // `datastore::` would also select `typescript_datastore::`.
     in_all.extend(["--skip".to_owned(), "typescript_datastore::".to_owned()]);
-    for (binary, filters) in [("all", in_all), ("leases", Vec::new())] {
-        let mut command = cargo();
-        command
-            .args(["test", "--package", "silt", "--test", binary])
-            .args(&extra)
-            .arg("--")
-            .args(&filters)
-            .env("SILT_TEST_COMPONENTS", &components)
-            .env("SILT_WEED", &weed)
-            .env("SILT_RUNC", &runc)
-            .env("SILT_EXECUTION", "out-of-process");
-        run(&mut command)?;
-    }
+    let out_of_process = |runtime: Option<&Path>| -> Result<()> {
+        for (binary, filters) in [("all", &in_all), ("leases", &Vec::new())] {
+            let mut command = cargo();
+            command
+                .args(["test", "--package", "silt", "--test", binary])
+                .args(&extra)
+                .arg("--")
+                .args(filters)
+                .env("SILT_TEST_COMPONENTS", &components)
+                .env("SILT_WEED", &weed)
+                .env("SILT_RUNC", &runc)
+                .env("SILT_EXECUTION", "out-of-process");
+            if let Some(runtime) = runtime {
+                command.env("SILT_SANDBOX_RUNTIME", runtime);
+            }
+            run(&mut command)?;
+        }
+        Ok(())
+    };
+    out_of_process(None)?;
+    // And once more in podman containers, from the image silt builds here
+    // (the test run above built the binary).
+    eprintln!("xtask: the datastore suites again in podman containers (SILT_SANDBOX_RUNTIME)");
+    let silt = target_dir().join("debug/silt");
+    run(Command::new(&silt)
+        .args(["sandbox", "image", "build", "--runtime"])
+        .arg(&podman))?;
+    out_of_process(Some(&podman))?;
     protocol_model()?;
     sdk_unit_tests()?;
     sdk_doc_examples()

@@ -300,12 +300,7 @@ fn remove_leftovers(parent: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        // `<kind>-<host pid>-<sequence>` (workers and probes).
-        let Some(pid) = name.split('-').nth(1) else {
-            continue;
-        };
-        let host_alive = Path::new("/proc").join(pid).exists();
-        if !host_alive {
+        if crate::host_is_gone(name) {
             let _ = std::fs::remove_dir(entry.path());
         }
     }

@@ -9,10 +9,11 @@
 //! memory_limit_mib = 512     # OS memory limit of one worker (default: runtime's + 256)
 //! pids_limit = 64            # processes and threads of one worker
 //! pool_size = 2              # idle workers kept for reuse; 0 spawns one per call
+//! worker_uid = 2080000000    # kernel uid and gid of native workers when silt runs as root
 //!
 //! [sandbox.container]
 //! runtime = "runc"           # runc | docker | podman (a path or a name on PATH)
-//! image = "debian:bookworm-slim"  # docker and podman only
+//! image = "localhost/silt-worker:latest"  # docker and podman: `silt sandbox image build`
 //!
 //! [sandbox.extension.partitioned-datastore]
 //! execution = "out-of-process"
@@ -21,6 +22,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::native_init::DEFAULT_WORKER_UID;
 
 /// Where an extension's calls run.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
@@ -98,6 +101,11 @@ pub struct SandboxConfig {
     /// Idle workers kept per extension for the next call. Default 2; 0
     /// starts a worker for every call.
     pub pool_size: usize,
+    /// When silt runs as root: the kernel uid (and gid) of `native`
+    /// workers, never 0; a uid no account on this machine has. The
+    /// worker's binds are idmapped to it, so files keep their owner.
+    /// Default [`DEFAULT_WORKER_UID`].
+    pub worker_uid: u32,
     /// The `container` driver.
     pub container: ContainerConfig,
     /// Per-extension settings, by installed name.
@@ -113,6 +121,7 @@ impl Default for SandboxConfig {
             memory_limit_mib: None,
             pids_limit: 64,
             pool_size: 2,
+            worker_uid: DEFAULT_WORKER_UID,
             container: ContainerConfig::default(),
             extension: BTreeMap::new(),
         }
@@ -159,8 +168,9 @@ pub const WORKER_OVERHEAD_MIB: u64 = 256;
 pub struct ContainerConfig {
     /// `runc` (default), `docker` or `podman`: a name on PATH or a path.
     pub runtime: String,
-    /// The image for `docker` and `podman` (runc uses a root built from
-    /// this machine's `/usr`). Default `debian:bookworm-slim`.
+    /// The image for `docker` and `podman`, built on this machine by
+    /// `silt sandbox image build` (runc uses a root built from this
+    /// machine's `/usr`). Default `localhost/silt-worker:latest`.
     pub image: String,
 }
 
@@ -168,7 +178,7 @@ impl Default for ContainerConfig {
     fn default() -> Self {
         Self {
             runtime: "runc".to_owned(),
-            image: "debian:bookworm-slim".to_owned(),
+            image: crate::container::image::DEFAULT_IMAGE.to_owned(),
         }
     }
 }

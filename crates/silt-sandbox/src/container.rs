@@ -11,10 +11,15 @@
 //! Every runtime gets: no network, a read-only root, the bundle read-only,
 //! one writable scratch directory, memory and pids limits, no capabilities,
 //! `no_new_privs`, no core dumps; under runc also the seccomp denylist of
-//! the native driver. The runtime process dies with the host
-//! (`PR_SET_PDEATHSIG`); the container is removed (`runc delete --force`,
-//! `docker|podman rm --force`) when the worker is dropped, which also stops
-//! one whose CLI was killed.
+//! the native driver. The container is removed (`runc delete --force`,
+//! `docker|podman rm --force`) when the worker is dropped. A host killed
+//! with SIGKILL cannot do that: its runtime CLI then gets `SIGTERM` (its
+//! parent-death signal), passes it on to the worker, which exits at once,
+//! and removes the container itself; what a killed runtime leaves behind is
+//! removed by the next host ([`leftovers`]).
+
+pub mod image;
+mod leftovers;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -74,6 +79,12 @@ pub fn prepare(
         )
     })?;
     let flavor = Flavor::of(&runtime)?;
+    let bundles = request.root_dir.with_file_name("containers");
+    leftovers::remove_once(
+        &runtime,
+        flavor,
+        (flavor == Flavor::Runc).then_some(bundles.as_path()),
+    );
     let id = format!("silt-{}", request.name);
     let (args, guard) = match flavor {
         // runc, and the OCI spec written for it, exist on Linux only.
@@ -85,7 +96,7 @@ pub fn prepare(
         }
         #[cfg(target_os = "linux")]
         Flavor::Runc => {
-            let bundle = request.root_dir.with_file_name("containers").join(&id);
+            let bundle = bundles.join(&id);
             write_oci_bundle(&bundle, binary, request).map_err(|err| {
                 format!("cannot write the OCI bundle {}: {err}", bundle.display())
             })?;
@@ -103,6 +114,7 @@ pub fn prepare(
             (args, guard)
         }
         Flavor::Docker | Flavor::Podman => {
+            image::ensure_present(&runtime, flavor, &config.image)?;
             // The container belongs to the daemon, not to this CLI process:
             // killing the CLI does not stop it, `rm -f` does.
             let guard = ContainerGuard {
@@ -124,7 +136,10 @@ pub fn prepare(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    super::die_with_parent(&mut command);
+    // SIGTERM, not SIGKILL: the CLI passes it on to the worker (which
+    // exits at once, see `exit_on_termination_signals`) and removes the
+    // container once the worker is gone; a killed CLI could not.
+    super::die_with_parent(&mut command, libc::SIGTERM);
     Ok(Launch {
         command,
         guest_paths: true,
@@ -181,6 +196,11 @@ pub fn cli_args(
         "no-new-privileges",
         "--ulimit",
         "core=0",
+        // The image is built here (`silt sandbox image build`), never pulled.
+        "--pull",
+        "never",
+        "--hostname",
+        "silt-worker",
     ]
     .into_iter()
     .map(OsString::from)
@@ -192,6 +212,8 @@ pub fn cli_args(
             args.push("--ulimit".into());
             args.push(ulimit.into());
         }
+        // No variables but those the worker is given (none).
+        args.push("--unsetenv-all".into());
     }
     args.push("--user".into());
     args.push(format!("{uid}:{gid}").into());

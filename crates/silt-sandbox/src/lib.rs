@@ -28,7 +28,7 @@ pub mod seccomp_filter;
 pub mod support;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 pub use config::{
@@ -103,6 +103,28 @@ pub fn worker_binary() -> std::io::Result<PathBuf> {
         })
 }
 
+/// The kernel ids a `native` worker runs as: the dedicated
+/// `[sandbox] worker_uid` when this process is root, else this process's
+/// own (`nobody` inside maps to them either way).
+pub fn native_worker_ids(config: &SandboxConfig) -> native_init::KernelIds {
+    // SAFETY: plain queries.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if uid == 0 {
+        native_init::KernelIds {
+            uid: config.worker_uid,
+            gid: config.worker_uid,
+        }
+    } else {
+        native_init::KernelIds { uid, gid }
+    }
+}
+
+/// Whether this process runs as root (effective uid 0).
+pub fn running_as_root() -> bool {
+    // SAFETY: a plain query.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// Prepares the command that starts a worker for `extension` under `config`.
 ///
 /// # Errors
@@ -133,7 +155,7 @@ pub fn prepare(
             Driver::Container => container::prepare(&config.container, &binary, request),
             Driver::Native => match &support.namespaces {
                 #[cfg(target_os = "linux")]
-                Ok(()) => native(&binary, request, support, strict),
+                Ok(()) => native(&binary, request, config.worker_uid, support, strict),
                 #[cfg(not(target_os = "linux"))]
                 Ok(()) => Err("native driver: needs Linux".to_owned()),
                 Err(why) => Err(format!("native driver: {why}")),
@@ -161,7 +183,7 @@ fn plain(binary: &std::path::Path, request: &Request, limits: bool) -> Launch {
     let mut command = base_command(binary);
     command.args(&request.args);
     if limits {
-        die_with_parent(&mut command);
+        die_with_parent(&mut command, libc::SIGKILL);
         let memory = request.memory_limit_bytes;
         // SAFETY: only async-signal-safe system calls between fork and exec.
         unsafe {
@@ -193,6 +215,7 @@ fn plain(binary: &std::path::Path, request: &Request, limits: bool) -> Launch {
 fn native(
     binary: &std::path::Path,
     request: &Request,
+    worker_uid: u32,
     support: &Support,
     strict: bool,
 ) -> Result<Launch, String> {
@@ -222,6 +245,19 @@ fn native(
             warn_once(&format!("native sandbox without {layer}"));
         }
     }
+    // SAFETY: plain queries.
+    let (outer_uid, outer_gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if outer_uid == 0 && worker_uid == 0 {
+        return Err(
+            "native driver: [sandbox] worker_uid = 0 would run workers as root; choose an unprivileged uid"
+                .to_owned(),
+        );
+    }
+    let worker_ids = (outer_uid == 0).then_some(native_init::KernelIds {
+        uid: worker_uid,
+        gid: worker_uid,
+    });
+    debug_assert!(worker_ids.is_none_or(|ids| ids.uid != 0));
     std::fs::create_dir_all(&request.root_dir)
         .map_err(|err| format!("cannot create {}: {err}", request.root_dir.display()))?;
     let spec = InitSpec {
@@ -231,9 +267,9 @@ fn native(
         writable: request.writable.clone(),
         cgroup_procs: group.procs().to_vec(),
         rlimit_data: (!group.limits_memory()).then_some(request.memory_limit_bytes),
-        // SAFETY: plain queries.
-        outer_uid: unsafe { libc::geteuid() },
-        outer_gid: unsafe { libc::getegid() },
+        outer_uid,
+        outer_gid,
+        worker_ids,
         landlock,
         seccomp: support.seccomp,
     };
@@ -263,14 +299,16 @@ fn base_command(binary: &std::path::Path) -> tokio::process::Command {
     command
 }
 
-/// Has the child killed when the thread that spawned it exits (the host's
-/// runtime threads live as long as the host).
+/// Sends the child `signal` when the thread that spawned it exits (the
+/// host's runtime threads live as long as the host): `SIGKILL` for a
+/// worker, `SIGTERM` for a container runtime's CLI, which passes it on to
+/// the worker and then removes the container.
 #[cfg(target_os = "linux")]
-fn die_with_parent(command: &mut tokio::process::Command) {
+fn die_with_parent(command: &mut tokio::process::Command, signal: libc::c_int) {
     // SAFETY: one async-signal-safe system call between fork and exec.
     unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        command.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, signal, 0, 0, 0);
             Ok(())
         });
     }
@@ -280,7 +318,39 @@ fn die_with_parent(command: &mut tokio::process::Command) {
 /// SIGKILL still exits at its next read or write on the pipe (end of
 /// file); only a guest busy in wasm runs on, until its deadline.
 #[cfg(not(target_os = "linux"))]
-fn die_with_parent(_command: &mut tokio::process::Command) {}
+fn die_with_parent(_command: &mut tokio::process::Command, _signal: libc::c_int) {}
+
+/// Makes `SIGTERM`, `SIGINT` and `SIGHUP` end this process at once, even
+/// as pid 1 of a container's pid namespace (which ignores signals that
+/// have no handler): a worker or probe asked to stop by its runtime (its
+/// host died) has nothing to finish. Called first by what runs inside a
+/// sandbox.
+pub fn exit_on_termination_signals() {
+    extern "C" fn exit_now(signal: libc::c_int) {
+        // SAFETY: `_exit` is async-signal-safe.
+        unsafe { libc::_exit(128 + signal) }
+    }
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        // SAFETY: installs a handler that only calls `_exit`.
+        unsafe { libc::signal(signal, exit_now as *const () as libc::sighandler_t) };
+    }
+}
+
+/// Whether the host that named a worker `<kind>-<host pid>-<sequence>`
+/// (its cgroup, its container) is gone; `false` for any other name. A pid
+/// reused by another process keeps the leftover until that one ends.
+pub(crate) fn host_is_gone(name: &str) -> bool {
+    let mut fields = name.split('-');
+    let (Some(_kind), Some(pid), Some(sequence), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return false;
+    };
+    if pid.parse::<u32>().is_err() || sequence.parse::<u64>().is_err() {
+        return false;
+    }
+    !Path::new("/proc").join(pid).exists()
+}
 
 /// Warns once per process about each missing layer.
 fn warn_once(message: &str) {

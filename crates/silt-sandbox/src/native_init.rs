@@ -9,14 +9,22 @@
 //!
 //! 1. die with the parent (`PR_SET_PDEATHSIG`); join the worker's cgroups;
 //!    rlimits (`RLIMIT_CORE` 0, `RLIMIT_DATA` when no memory cgroup);
-//! 2. new user, mount, net, pid, ipc and uts namespaces; inside, the
-//!    process is `nobody` (65534), mapped to the invoking user outside so
-//!    the scratch directory stays writable;
-//! 3. fork: the child is pid 1 of the new pid namespace (the parent waits
-//!    and passes on its exit status);
-//! 4. a new root on a tmpfs holding only the bundle, read-only (executable
+//! 2. a new root on a tmpfs holding only the bundle, read-only (executable
 //!    mappings allowed), and one scratch directory, writable; `pivot_root`
 //!    into it and detach the old root; the tmpfs itself is read-only;
+//! 3. new user, mount, net, pid, ipc and uts namespaces; inside, the
+//!    process is `nobody` (65534). Outside it is never kernel uid 0:
+//!    - when the host is an ordinary user, `nobody` maps to that user, so
+//!      the scratch directory stays writable; the new root (step 2) is
+//!      built just after the user namespace exists;
+//!    - when the host is root, the init builds the new root first, as root,
+//!      from idmapped binds (`native_init/idmap.rs`): the host's files appear owned
+//!      by the worker's own kernel uid ([`KernelIds`], `[sandbox]
+//!      worker_uid`), and what it creates lands owned by the host. Then it
+//!      drops to that uid (groups, gid, uid) and creates the user namespace
+//!      as that unprivileged user, `nobody` mapping to it;
+//! 4. fork: the child is pid 1 of the new pid namespace (the parent waits
+//!    and passes on its exit status);
 //! 5. Landlock (filesystem: only those two; network: no TCP bind or
 //!    connect; no signals or abstract sockets outside), `no_new_privs`, a
 //!    seccomp denylist; then every capability is dropped (bounding,
@@ -35,6 +43,8 @@ use serde::{Deserialize, Serialize};
 // The init itself: namespaces, mounts, Landlock, seccomp (Linux only; on
 // other systems the native driver steps down to `process`).
 #[cfg(target_os = "linux")]
+mod idmap;
+#[cfg(target_os = "linux")]
 mod setup;
 #[cfg(target_os = "linux")]
 pub use setup::main;
@@ -45,6 +55,20 @@ pub const INIT_ARG: &str = "__sandbox-init";
 pub const GUEST_BINARY: &str = "/silt";
 /// The uid and gid the worker runs as inside its user namespace.
 pub const NOBODY: u32 = 65534;
+/// The kernel uid and gid of workers of a host that runs as root, unless
+/// `[sandbox] worker_uid` says: a uid no account has, from the range that
+/// systemd leaves unallocated (between its container ranges, which end at
+/// 1879048191, and its foreign range, which starts at 2147352576).
+pub const DEFAULT_WORKER_UID: u32 = 2_080_000_000;
+
+/// A kernel uid and gid (outside any user namespace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelIds {
+    /// The user.
+    pub uid: u32,
+    /// Its group.
+    pub gid: u32,
+}
 /// Exit code of an init that could not build the sandbox.
 pub const EXIT_SETUP_FAILED: i32 = 125;
 
@@ -73,10 +97,14 @@ pub struct InitSpec {
     pub cgroup_procs: Vec<PathBuf>,
     /// `RLIMIT_DATA` in bytes, when no memory cgroup limits the worker.
     pub rlimit_data: Option<u64>,
-    /// The invoking user, which `nobody` inside maps to.
+    /// The invoking user, who owns the scratch directory.
     pub outer_uid: u32,
     /// The invoking user's group.
     pub outer_gid: u32,
+    /// When the invoking user is root: the unprivileged ids the worker
+    /// runs as (binds idmapped from the invoking user's). Otherwise `None`,
+    /// and `nobody` inside maps to the invoking user.
+    pub worker_ids: Option<KernelIds>,
     /// Apply Landlock; `Some(true)`: fail unless fully enforced.
     pub landlock: Option<bool>,
     /// Apply the seccomp denylist.

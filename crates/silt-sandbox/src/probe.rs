@@ -6,7 +6,7 @@
 //!
 //! | probe | does |
 //! |---|---|
-//! | `id` | uid, gid, effective capabilities, pid, hostname, environment size |
+//! | `id` | uid, gid, effective capabilities, `no_new_privs`, pid, hostname, environment size |
 //! | `connect HOST:PORT` | a TCP connection |
 //! | `write PATH` / `read PATH` | creates a file / reads one |
 //! | `fork N` | starts N processes that wait, counts how many started |
@@ -81,10 +81,16 @@ fn id() -> serde_json::Value {
             .into_owned()
     };
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    #[cfg(target_os = "linux")]
+    // SAFETY: a plain query.
+    let no_new_privs = Some(unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } == 1);
+    #[cfg(not(target_os = "linux"))]
+    let no_new_privs: Option<bool> = None;
     json!({
         "uid": uid,
         "gid": gid,
         "capabilities": capabilities(),
+        "no_new_privs": no_new_privs,
         "pid": std::process::id(),
         "hostname": hostname,
         "environment": std::env::vars_os().count(),

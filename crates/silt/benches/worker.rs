@@ -32,16 +32,48 @@ fn new_runtime(cache: &Path) -> Runtime {
 }
 
 fn sandbox(driver: Driver, pool_size: usize) -> SandboxConfig {
-    let mut config = SandboxConfig {
+    SandboxConfig {
         driver: Some(driver),
         isolation: Isolation::Strict,
         pool_size,
         ..SandboxConfig::default()
-    };
-    if let Some(runc) = std::env::var_os("SILT_RUNC") {
-        config.container.runtime = runc.to_string_lossy().into_owned();
     }
-    config
+}
+
+/// Every driver this machine has, by the name its rows carry: native,
+/// process, and each container runtime at hand (runc from `SILT_RUNC` or
+/// PATH; podman from `SILT_PODMAN`, with its worker image built here first).
+fn drivers() -> Vec<(&'static str, SandboxConfig)> {
+    let mut drivers = vec![
+        ("native", sandbox(Driver::Native, 0)),
+        ("process", sandbox(Driver::Process, 0)),
+    ];
+    let on_path = |wanted: &str| {
+        Support::get()
+            .container_runtimes
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, path)| path.clone().into_os_string())
+    };
+    let container = |runtime: std::ffi::OsString| {
+        let mut config = sandbox(Driver::Container, 0);
+        config.container.runtime = runtime.to_string_lossy().into_owned();
+        config
+    };
+    if let Some(runc) = std::env::var_os("SILT_RUNC").or_else(|| on_path("runc")) {
+        drivers.push(("runc", container(runc)));
+    }
+    if let Some(podman) = std::env::var_os("SILT_PODMAN") {
+        let config = container(podman.clone());
+        silt::sandbox::container::image::build(
+            Path::new(&podman),
+            Path::new(env!("CARGO_BIN_EXE_silt")),
+            &config.container.image,
+        )
+        .expect("podman's worker image");
+        drivers.push(("podman", config));
+    }
+    drivers
 }
 
 /// The median time of each of [`calls`] through `pool`, `runs` times after
@@ -95,15 +127,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
-    let mut drivers = vec![Driver::Native, Driver::Process];
-    let has_runc = std::env::var_os("SILT_RUNC").is_some()
-        || Support::get()
-            .container_runtimes
-            .iter()
-            .any(|(name, _)| name == "runc");
-    if has_runc {
-        drivers.push(Driver::Container);
-    }
+    let drivers = drivers();
     let rows = tokio.block_on(async {
         let cache = work.join("cache");
         let runtime = new_runtime(&cache);
@@ -123,7 +147,7 @@ fn main() {
             list_models: times[1],
         });
 
-        for &driver in &drivers {
+        for (name, config) in &drivers {
             for (pool_size, runs, warm_up, label) in [
                 (1, fast_runs, 20, "pooled worker (call only)"),
                 (0, spawn_runs, 2, "warm (spawn + call)"),
@@ -133,12 +157,15 @@ fn main() {
                     &component,
                     grants.clone(),
                     RuntimeConfig::default(),
-                    sandbox(driver, pool_size),
+                    SandboxConfig {
+                        pool_size,
+                        ..config.clone()
+                    },
                     &cache,
                 );
                 let times = time_calls(&pool, &runtime, runs, warm_up).await;
                 rows.push(Row {
-                    label: format!("{}: {label}", driver.name()),
+                    label: format!("{name}: {label}"),
                     describe: times[0],
                     list_models: times[1],
                 });

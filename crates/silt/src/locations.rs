@@ -16,6 +16,12 @@ pub const ENV_CACHE_DIR: &str = "SILT_CACHE_DIR";
 /// `out-of-process`, whatever `silt.toml` says.
 pub const ENV_EXECUTION: &str = "SILT_EXECUTION";
 
+/// Environment variable running every out-of-process worker in a container
+/// of this runtime (`podman`, `docker`, `runc`, or a path), whatever
+/// `silt.toml` says: `[sandbox] driver = "container"` and
+/// `[sandbox.container] runtime`.
+pub const ENV_SANDBOX_RUNTIME: &str = "SILT_SANDBOX_RUNTIME";
+
 /// The configuration in force and the directories derived from it.
 #[derive(Debug, Clone)]
 pub struct Locations {
@@ -64,6 +70,10 @@ impl Locations {
                 }
             };
             config.sandbox.force_execution(execution);
+        }
+        if let Some(runtime) = std::env::var_os(ENV_SANDBOX_RUNTIME) {
+            config.sandbox.driver = Some(crate::sandbox::Driver::Container);
+            config.sandbox.container.runtime = runtime.to_string_lossy().into_owned();
         }
         let project_dir = config_file
             .as_deref()

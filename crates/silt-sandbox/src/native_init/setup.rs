@@ -3,10 +3,11 @@
 
 use std::ffi::{CString, OsStr};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
-use super::{EXIT_SETUP_FAILED, InitSpec, NOBODY, Worker};
+use super::{Bind, EXIT_SETUP_FAILED, InitSpec, KernelIds, NOBODY, Worker, idmap};
 
 /// Runs the init with `spec` (JSON), then `worker` with `args` in the
 /// sandbox. Never returns.
@@ -42,16 +43,10 @@ fn run(spec: &InitSpec, args: &[std::ffi::OsString], worker: Worker) -> ! {
         set_rlimit(libc::RLIMIT_DATA, bytes);
     }
 
-    let namespaces = libc::CLONE_NEWUSER
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWNET
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWUTS;
-    check("creating namespaces (unshare)", unsafe {
-        libc::unshare(namespaces)
-    });
-    write_id_maps(spec);
+    match spec.worker_ids {
+        Some(ids) => enter_as_unprivileged_worker(spec, ids),
+        None => enter_as_invoking_user(spec),
+    }
 
     match unsafe { libc::fork() } {
         -1 => fail(
@@ -60,6 +55,106 @@ fn run(spec: &InitSpec, args: &[std::ffi::OsString], worker: Worker) -> ! {
         ),
         0 => child(spec, args, worker),
         child_pid => wait_and_exit(child_pid),
+    }
+}
+
+/// Every namespace but the mount namespace's own: the user namespace comes
+/// first so that the others belong to it.
+const NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS;
+
+/// An ordinary host: the user namespace first, `nobody` mapped to the
+/// host's own ids (the only mapping an unprivileged process may write),
+/// then the new root, as the user namespace's owner.
+fn enter_as_invoking_user(spec: &InitSpec) {
+    check("creating namespaces (unshare)", unsafe {
+        libc::unshare(NAMESPACES)
+    });
+    let proc_self = open_proc_self();
+    write_id_maps(
+        &proc_self,
+        KernelIds {
+            uid: spec.outer_uid,
+            gid: spec.outer_gid,
+        },
+    );
+    build_root(spec, &Sources::Paths);
+}
+
+/// A root host: the new root is built while the init is still root, from
+/// binds idmapped to `worker`; then the init drops to `worker` and creates
+/// the user namespace as that unprivileged user. Nothing of the worker
+/// runs as kernel uid 0, and the host's files keep their owner.
+fn enter_as_unprivileged_worker(spec: &InitSpec, worker: KernelIds) {
+    if worker.uid == 0 || worker.gid == 0 {
+        fail(
+            "choosing the worker's ids",
+            &io::Error::other("the worker's uid and gid must not be 0"),
+        );
+    }
+    // `/proc` is gone once the new root is in place: the maps are written
+    // through this descriptor.
+    let proc_self = open_proc_self();
+    let host = KernelIds {
+        uid: spec.outer_uid,
+        gid: spec.outer_gid,
+    };
+    let idmapping = idmap::idmapping(host, worker)
+        .unwrap_or_else(|err| fail("creating the idmapping of the binds", &err));
+    let detach = |bind: &Bind, writable: bool| {
+        idmap::detach(&bind.host, writable, &idmapping)
+            .unwrap_or_else(|err| fail(&format!("idmapping {}", bind.host.display()), &err))
+    };
+    let read_only = spec.read_only.iter().map(|b| detach(b, false)).collect();
+    let writable = spec.writable.iter().map(|b| detach(b, true)).collect();
+    drop(idmapping);
+    check("creating the mount namespace (unshare)", unsafe {
+        libc::unshare(libc::CLONE_NEWNS)
+    });
+    build_root(
+        spec,
+        &Sources::Detached {
+            read_only,
+            writable,
+        },
+    );
+    drop_privileges(spec, worker);
+    check("creating namespaces (unshare)", unsafe {
+        libc::unshare(NAMESPACES)
+    });
+    write_id_maps(&proc_self, worker);
+}
+
+/// Becomes `worker` for good: no supplementary groups, then gid, then uid
+/// (which clears every capability). The parent-death signal does not
+/// survive a change of credentials, so it is armed again.
+fn drop_privileges(spec: &InitSpec, worker: KernelIds) {
+    check("dropping supplementary groups", unsafe {
+        libc::setgroups(0, std::ptr::null())
+    });
+    check("setting the worker's gid", unsafe {
+        libc::setresgid(worker.gid, worker.gid, worker.gid)
+    });
+    check("setting the worker's uid", unsafe {
+        libc::setresuid(worker.uid, worker.uid, worker.uid)
+    });
+    // A change of uid makes the process non-dumpable, which gives its
+    // /proc files to root: the worker could not write its own id maps.
+    check("making the id maps writable", unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0)
+    });
+    check("dying with the parent", unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)
+    });
+    if unsafe { libc::getppid() } as u32 != spec.parent_pid {
+        fail(
+            "dropping privileges",
+            &io::Error::other("the host died while the sandbox was set up"),
+        );
     }
 }
 
@@ -88,7 +183,6 @@ fn child(spec: &InitSpec, args: &[std::ffi::OsString], worker: Worker) -> ! {
     check("dying with the parent", unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)
     });
-    build_root(spec);
     let hostname = b"silt-worker";
     check("setting the hostname", unsafe {
         libc::sethostname(hostname.as_ptr().cast(), hostname.len())
@@ -109,24 +203,55 @@ fn child(spec: &InitSpec, args: &[std::ffi::OsString], worker: Worker) -> ! {
     std::process::exit(i32::from(code))
 }
 
-fn write_id_maps(spec: &InitSpec) {
+fn open_proc_self() -> std::fs::File {
+    std::fs::File::open("/proc/self").unwrap_or_else(|err| fail("opening /proc/self", &err))
+}
+
+/// Maps `nobody` inside to `outer`, through `proc_self` (this process's
+/// directory in `/proc`), then makes the process non-dumpable again.
+fn write_id_maps(proc_self: &std::fs::File, outer: KernelIds) {
+    use std::os::fd::AsRawFd as _;
     let write = |file: &str, text: String| {
-        if let Err(err) = std::fs::write(file, text) {
+        let path = CString::new(file).expect("no NUL");
+        // SAFETY: a live NUL-terminated name relative to our descriptor.
+        let fd = unsafe {
+            libc::openat(
+                proc_self.as_raw_fd(),
+                path.as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd == -1 {
+            fail(&format!("opening {file}"), &io::Error::last_os_error());
+        }
+        // SAFETY: openat returned a new descriptor that nothing else owns.
+        let mut file_handle = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        if let Err(err) = std::io::Write::write_all(&mut file_handle, text.as_bytes()) {
             fail(&format!("writing {file}"), &err);
         }
     };
-    write("/proc/self/setgroups", "deny".to_owned());
-    write(
-        "/proc/self/uid_map",
-        format!("{NOBODY} {} 1\n", spec.outer_uid),
-    );
-    write(
-        "/proc/self/gid_map",
-        format!("{NOBODY} {} 1\n", spec.outer_gid),
-    );
+    write("setgroups", "deny".to_owned());
+    write("uid_map", format!("{NOBODY} {} 1\n", outer.uid));
+    write("gid_map", format!("{NOBODY} {} 1\n", outer.gid));
+    // Dumpable only as long as the maps needed it: no process outside may
+    // attach to the worker or read its memory through /proc.
+    check("making the process non-dumpable", unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0)
+    });
 }
 
-fn build_root(spec: &InitSpec) {
+/// Where the binds of the new root come from.
+enum Sources {
+    /// The host's paths, bound by this (namespaced) process.
+    Paths,
+    /// Trees made by [`idmap::detach`], one per bind, in the spec's order.
+    Detached {
+        read_only: Vec<OwnedFd>,
+        writable: Vec<OwnedFd>,
+    },
+}
+
+fn build_root(spec: &InitSpec, sources: &Sources) {
     let root = &spec.root;
     // Nothing we mount may propagate back to the host.
     mount(
@@ -144,11 +269,28 @@ fn build_root(spec: &InitSpec) {
         "mounting the new root",
     );
     let inside = |guest: &Path| root.join(guest.strip_prefix("/").unwrap_or(guest));
-    for entry in &spec.read_only {
-        bind(&entry.host, &inside(&entry.guest), false);
-    }
-    for entry in &spec.writable {
-        bind(&entry.host, &inside(&entry.guest), true);
+    match sources {
+        Sources::Paths => {
+            for entry in &spec.read_only {
+                bind(&entry.host, &inside(&entry.guest), false);
+            }
+            for entry in &spec.writable {
+                bind(&entry.host, &inside(&entry.guest), true);
+            }
+        }
+        Sources::Detached {
+            read_only,
+            writable,
+        } => {
+            let binds = spec.read_only.iter().zip(read_only);
+            for (entry, tree) in binds.chain(spec.writable.iter().zip(writable)) {
+                let target = inside(&entry.guest);
+                create_mount_point(&entry.host, &target);
+                if let Err(err) = idmap::attach(tree, &target) {
+                    fail(&format!("attaching {}", entry.host.display()), &err);
+                }
+            }
+        }
     }
     mount(
         None,
@@ -176,16 +318,7 @@ fn build_root(spec: &InitSpec) {
 /// match), then remounts it read-only unless `writable`, keeping the flags
 /// the kernel locks for mounts inherited into a user namespace.
 fn bind(source: &Path, target: &Path, writable: bool) {
-    let is_dir = source.is_dir();
-    create_parent(target);
-    let created = if is_dir {
-        std::fs::create_dir_all(target)
-    } else {
-        std::fs::File::create(target).map(drop)
-    };
-    if let Err(err) = created {
-        fail(&format!("creating mount point {}", target.display()), &err);
-    }
+    create_mount_point(source, target);
     let what = format!("binding {}", source.display());
     mount(
         Some(source),
@@ -206,6 +339,19 @@ fn bind(source: &Path, target: &Path, writable: bool) {
         flags,
         &format!("remounting {}", target.display()),
     );
+}
+
+/// Creates `target` as a directory or an empty file, as `source` is.
+fn create_mount_point(source: &Path, target: &Path) {
+    create_parent(target);
+    let created = if source.is_dir() {
+        std::fs::create_dir_all(target)
+    } else {
+        std::fs::File::create(target).map(drop)
+    };
+    if let Err(err) = created {
+        fail(&format!("creating mount point {}", target.display()), &err);
+    }
 }
 
 /// The flags of the mount at `path` that a remount must keep.

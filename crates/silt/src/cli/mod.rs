@@ -164,6 +164,7 @@ pub fn main() -> ExitCode {
 /// What runs inside a sandbox: `worker`, or `__probe WHAT [ARG]`; returns
 /// the exit code.
 pub(crate) fn sandboxed_main(args: &[std::ffi::OsString]) -> u8 {
+    crate::sandbox::exit_on_termination_signals();
     match args.first().and_then(|arg| arg.to_str()) {
         Some("worker") => crate::worker::serve::main(),
         Some(crate::sandbox::probe::PROBE_ARG) => crate::sandbox::probe::main(&args[1..]),

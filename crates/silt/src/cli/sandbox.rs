@@ -1,6 +1,8 @@
 //! `silt sandbox check`: what this machine supports for isolating workers,
-//! and a trial run of the configured driver. `silt sandbox probe` (hidden)
-//! runs one probe in a sandbox, for tests and for digging into a failure.
+//! and a trial run of the configured driver. `silt sandbox image build`:
+//! the worker image of podman and docker, made here. `silt sandbox probe`
+//! (hidden) runs one probe in a sandbox, for tests and for digging into a
+//! failure.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -22,6 +24,9 @@ pub enum SandboxCommand {
         #[arg(long, value_enum)]
         driver: Option<Driver>,
     },
+    /// The worker image of the podman and docker runtimes.
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Run a probe inside a sandbox and print what it saw (for tests).
     #[command(hide = true)]
     Probe {
@@ -46,11 +51,37 @@ pub enum SandboxCommand {
     },
 }
 
+/// `silt sandbox image ...`
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build the worker image on this machine, with no registry: the
+    /// shared libraries this silt loads, `FROM scratch` (the binary is
+    /// mounted read-only by each run). Again after the C library changes.
+    Build {
+        /// podman or docker (a name on PATH or a path). Default:
+        /// `[sandbox.container] runtime` when it is one of them, else podman.
+        #[arg(long)]
+        runtime: Option<String>,
+        /// The tag. Default: `[sandbox.container] image`.
+        #[arg(long)]
+        image: Option<String>,
+    },
+}
+
+/// `silt sandbox image build --json` (docs/json/v1/sandbox-image-build.json).
+#[derive(Serialize)]
+struct ImageReport {
+    runtime: PathBuf,
+    #[serde(flatten)]
+    built: crate::sandbox::container::image::Built,
+}
+
 #[derive(Serialize)]
 struct CheckReport {
     support: SupportView,
     driver: &'static str,
     isolation: Isolation,
+    native_worker: crate::sandbox::native_init::KernelIds,
     trial: Trial,
 }
 
@@ -138,6 +169,9 @@ pub(super) fn run(context: &Context, command: SandboxCommand) -> anyhow::Result<
             }
             check(context, &config)
         }
+        SandboxCommand::Image(ImageCommand::Build { runtime, image }) => {
+            build_image(context, runtime, image)
+        }
         SandboxCommand::Probe {
             driver,
             isolation,
@@ -164,6 +198,54 @@ pub(super) fn run(context: &Context, command: SandboxCommand) -> anyhow::Result<
                 .emit(&report, |out| writeln!(out, "{report}"))
         }
     }
+}
+
+fn build_image(
+    context: &Context,
+    runtime: Option<String>,
+    image: Option<String>,
+) -> anyhow::Result<()> {
+    let configured = &context.locations.config.sandbox.container;
+    let runtime = runtime.unwrap_or_else(|| {
+        if configured.runtime.contains("runc") {
+            "podman".to_owned()
+        } else {
+            configured.runtime.clone()
+        }
+    });
+    let image = image.unwrap_or_else(|| configured.image.clone());
+    let path = crate::sandbox::support::find_on_path(&runtime)
+        .ok_or_else(|| anyhow::anyhow!("`{runtime}` is not on PATH: install podman or docker"))?;
+    if !["podman", "docker"].iter().any(|name| {
+        path.file_name()
+            .is_some_and(|file| file.to_string_lossy().contains(name))
+    }) {
+        anyhow::bail!(
+            "`{runtime}` is neither podman nor docker (runc needs no image: it runs a root made from this machine's /usr)"
+        );
+    }
+    let binary = crate::sandbox::worker_binary()?;
+    let built = crate::sandbox::container::image::build(&path, &binary, &image)
+        .map_err(|err| anyhow::anyhow!("cannot build the worker image: {err}"))?;
+    let report = ImageReport {
+        runtime: path,
+        built,
+    };
+    context.output.emit(&report, |out| {
+        writeln!(
+            out,
+            "built {} ({}) with {}: {} {}",
+            report.built.image,
+            report.built.id,
+            report.runtime.display(),
+            report.built.files.len(),
+            if report.built.files.len() == 1 {
+                "file"
+            } else {
+                "files"
+            }
+        )
+    })
 }
 
 fn run_probe(
@@ -213,6 +295,7 @@ fn check(context: &Context, config: &SandboxConfig) -> anyhow::Result<()> {
         support: SupportView::new(support),
         driver: config.driver().name(),
         isolation: config.isolation,
+        native_worker: crate::sandbox::native_worker_ids(config),
         trial,
     };
     context.output.emit(&report, |out| {
@@ -231,6 +314,17 @@ fn check(context: &Context, config: &SandboxConfig) -> anyhow::Result<()> {
             None => writeln!(out, "Landlock: no")?,
         }
         writeln!(out, "seccomp: {}", yes_no(support.seccomp))?;
+        writeln!(
+            out,
+            "native worker: nobody inside, kernel uid {} and gid {} outside{}",
+            report.native_worker.uid,
+            report.native_worker.gid,
+            if crate::sandbox::running_as_root() {
+                " ([sandbox] worker_uid; its binds idmapped from root's)"
+            } else {
+                " (yours)"
+            }
+        )?;
         for (name, found) in [
             ("memory cgroup", &support.cgroups.memory),
             ("pids cgroup", &support.cgroups.pids),
