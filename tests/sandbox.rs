@@ -34,7 +34,7 @@ fn native(home: &Path, scratch: &Path, args: &[&str]) -> Value {
 
 /// [`native`] with extra flags (limits).
 fn native_with(home: &Path, scratch: &Path, flags: &[&str], args: &[&str]) -> Value {
-    let mut all = vec!["--driver", "native", "--isolation", "strict"];
+    let mut all = NATIVE_STRICT.to_vec();
     all.extend_from_slice(flags);
     let report = probe(home, scratch, &all, args);
     assert_eq!(report["driver"], "native", "{report}");
@@ -105,6 +105,17 @@ fn a_native_worker_writes_only_its_scratch_directory() {
     .unwrap();
     let report = native(home.path(), &scratch, &["read", "/scratch/private.txt"]);
     assert_eq!(report["result"]["bytes"], 4, "{report}");
+    // Its files are the host user's outside (root's, when silt is root),
+    // where no mount is nosuid: it may set modes, but never set-user-ID or
+    // set-group-ID.
+    let control = native(home.path(), &scratch, &["chmod", "/scratch/tool", "755"]);
+    assert_eq!(control["result"]["ok"], true, "{control}");
+    for mode in ["4755", "2755", "6777"] {
+        let report = native(home.path(), &scratch, &["chmod", "/scratch/tool", mode]);
+        assert_eq!(report["result"]["ok"], false, "chmod {mode}: {report}");
+        let on_disk = std::fs::metadata(scratch.join("tool")).unwrap().mode();
+        assert_eq!(on_disk & 0o6000, 0, "mode {on_disk:o} after chmod {mode}");
+    }
 
     let outside = home.path().join("outside.txt");
     for target in [
@@ -167,6 +178,24 @@ fn children(parent: u32) -> Vec<u32> {
         .collect()
 }
 
+/// `silt sandbox probe FLAGS -- sleep 60000` in `home`, started and left
+/// running: the caller kills it and waits for it.
+#[allow(clippy::zombie_processes)]
+fn sleeping_probe(home: &Path, scratch: &Path, flags: &[&str]) -> std::process::Child {
+    support::silt(home)
+        .args(["sandbox", "probe", "--scratch"])
+        .arg(scratch)
+        .args(flags)
+        .args(["--", "sleep", "60000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The flags of a native probe that must have every layer.
+const NATIVE_STRICT: &[&str] = &["--driver", "native", "--isolation", "strict"];
+
 fn alive(pid: u32) -> bool {
     stat(pid).is_some_and(|(state, _)| state != 'Z')
 }
@@ -174,22 +203,7 @@ fn alive(pid: u32) -> bool {
 #[test]
 fn a_native_worker_dies_when_its_host_is_killed() {
     let home = tempfile::tempdir().unwrap();
-    let mut host = support::silt(home.path())
-        .args([
-            "sandbox",
-            "probe",
-            "--driver",
-            "native",
-            "--isolation",
-            "strict",
-            "--scratch",
-        ])
-        .arg(home.path())
-        .args(["--", "sleep", "60000"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut host = sleeping_probe(home.path(), home.path(), NATIVE_STRICT);
     let (init, worker) = sandbox_processes(host.id());
     assert!(alive(worker));
     host.kill().unwrap();
@@ -238,22 +252,7 @@ fn sandbox_processes(host: u32) -> (u32, u32) {
 #[test]
 fn a_native_worker_is_never_kernel_uid_0() {
     let home = tempfile::tempdir().unwrap();
-    let mut host = support::silt(home.path())
-        .args([
-            "sandbox",
-            "probe",
-            "--driver",
-            "native",
-            "--isolation",
-            "strict",
-            "--scratch",
-        ])
-        .arg(home.path())
-        .args(["--", "sleep", "60000"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut host = sleeping_probe(home.path(), home.path(), NATIVE_STRICT);
     let (init, worker) = sandbox_processes(host.id());
     // Read before the host goes: the init outside the pid namespace, the
     // worker inside it, both as the kernel sees them.
@@ -275,6 +274,32 @@ fn a_native_worker_is_never_kernel_uid_0() {
     for (pid, uids, gids) in ids {
         assert_eq!(uids, [uid; 4], "uids of {pid} (host uid {host_uid})");
         assert_eq!(gids, [gid; 4], "gids of {pid} (host gid {host_gid})");
+    }
+}
+
+#[test]
+fn a_root_host_refuses_a_worker_uid_of_root_or_of_an_account() {
+    // SAFETY: a plain query.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: only a root host drops its workers to [sandbox] worker_uid");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    for (uid, says) in [(0, "would run workers as root"), (65534, "is the account")] {
+        std::fs::write(
+            home.path().join("silt.toml"),
+            format!("[sandbox]\nworker_uid = {uid}\n"),
+        )
+        .unwrap();
+        let (code, _, stderr) = support::output(
+            support::silt(home.path())
+                .args(["sandbox", "probe", "--scratch"])
+                .arg(home.path())
+                .args(NATIVE_STRICT)
+                .args(["--", "id"]),
+        );
+        assert_eq!(code, 69, "worker_uid = {uid}: {stderr}");
+        assert!(stderr.contains(says), "worker_uid = {uid}: {stderr}");
     }
 }
 
@@ -355,14 +380,7 @@ fn runc_containers(runc: &std::ffi::OsStr, prefix: &str) -> Vec<String> {
 /// returns the host and the container's id.
 #[allow(clippy::zombie_processes)] // the caller kills and waits for the host
 fn sleeping_runc_probe(home: &Path, runc: &std::ffi::OsStr) -> (std::process::Child, String) {
-    let mut host = support::silt(home)
-        .args(["sandbox", "probe", "--scratch"])
-        .arg(home)
-        .args(["--", "sleep", "60000"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut host = sleeping_probe(home, home, &[]);
     let prefix = format!("silt-probe-{}-", host.id());
     let started = Instant::now();
     loop {
@@ -575,14 +593,7 @@ fn a_podman_worker_is_confined_limited_and_gone_with_its_host() {
 
     // A host killed with SIGKILL: podman passes the signal on, the worker
     // exits and `--rm` removes its container, with no other silt running.
-    let mut host = support::silt(home.path())
-        .args(["sandbox", "probe", "--scratch"])
-        .arg(&scratch)
-        .args(["--", "sleep", "60000"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut host = sleeping_probe(home.path(), &scratch, &[]);
     let prefix = format!("silt-probe-{}-", host.id());
     let started = Instant::now();
     while podman_containers(&podman, &prefix, false).is_empty() {

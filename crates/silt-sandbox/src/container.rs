@@ -19,7 +19,7 @@
 //! removed by the next host ([`leftovers`]).
 
 pub mod image;
-mod leftovers;
+pub mod leftovers;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -35,7 +35,7 @@ use super::{ContainerConfig, Driver, Launch, Request};
 /// Which CLI the runtime is, from its file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
-    /// `runc`: an OCI bundle.
+    /// `runc` (or `crun`, which takes the same command line): an OCI bundle.
     Runc,
     /// `docker`.
     Docker,
@@ -49,7 +49,8 @@ impl Flavor {
             .file_name()
             .and_then(|name| name.to_str())
             .unwrap_or_default();
-        if name.contains("runc") {
+        // crun takes runc's command line and OCI bundle.
+        if name.contains("runc") || name.contains("crun") {
             Ok(Self::Runc)
         } else if name.contains("podman") {
             Ok(Self::Podman)
@@ -57,7 +58,7 @@ impl Flavor {
             Ok(Self::Docker)
         } else {
             Err(format!(
-                "cannot tell which container runtime `{name}` is: name it runc, docker or podman"
+                "cannot tell which container runtime `{name}` is: name it runc, crun, docker or podman"
             ))
         }
     }
@@ -74,7 +75,7 @@ pub fn prepare(
 ) -> Result<Launch, String> {
     let runtime = find_on_path(&config.runtime).ok_or_else(|| {
         format!(
-            "container driver: `{}` is not on PATH (install runc, docker or podman, or set [sandbox.container] runtime)",
+            "container driver: `{}` is not on PATH (install runc, crun, docker or podman, or set [sandbox.container] runtime)",
             config.runtime
         )
     })?;
@@ -215,6 +216,9 @@ pub fn cli_args(
         // No variables but those the worker is given (none).
         args.push("--unsetenv-all".into());
     }
+    // Which host's pids its name speaks of (see `leftovers`).
+    args.push("--label".into());
+    args.push(leftovers::host_label().into());
     args.push("--user".into());
     args.push(format!("{uid}:{gid}").into());
     args.push("--memory".into());
@@ -514,14 +518,14 @@ mod tests {
     #[test]
     fn an_unknown_runtime_name_is_refused_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
-        fake_cli(dir.path(), "crun-ish");
+        fake_cli(dir.path(), "youki-ish");
         let config = ContainerConfig {
-            runtime: dir.path().join("crun-ish").display().to_string(),
+            runtime: dir.path().join("youki-ish").display().to_string(),
             image: String::new(),
         };
         let Err(err) = prepare(&config, Path::new("/opt/silt"), &request(dir.path())) else {
             panic!("an unknown runtime was accepted");
         };
-        assert!(err.contains("runc, docker or podman"), "{err}");
+        assert!(err.contains("runc, crun, docker or podman"), "{err}");
     }
 }

@@ -8,7 +8,7 @@
 //!   around itself, then execs the worker;
 //! - `process`: a plain child with an empty environment, `RLIMIT_DATA`,
 //!   no core dumps, its own process group, death with the parent;
-//! - `container`: an OCI container through runc, docker or podman
+//! - `container`: an OCI container through runc (or crun), docker or podman
 //!   ([`container`]).
 //!
 //! [`prepare`] turns the configuration and one worker's [`Request`] into a
@@ -117,6 +117,18 @@ pub fn native_worker_ids(config: &SandboxConfig) -> native_init::KernelIds {
     } else {
         native_init::KernelIds { uid, gid }
     }
+}
+
+/// The name of the account `/etc/passwd` gives `uid`, if any.
+#[cfg(target_os = "linux")]
+fn account_of(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_owned())
+    })
 }
 
 /// Whether this process runs as root (effective uid 0).
@@ -253,6 +265,13 @@ fn native(
                 .to_owned(),
         );
     }
+    if outer_uid == 0
+        && let Some(account) = account_of(worker_uid)
+    {
+        return Err(format!(
+            "native driver: [sandbox] worker_uid = {worker_uid} is the account `{account}` (/etc/passwd); workers need a uid no account has"
+        ));
+    }
     let worker_ids = (outer_uid == 0).then_some(native_init::KernelIds {
         uid: worker_uid,
         gid: worker_uid,
@@ -331,8 +350,18 @@ pub fn exit_on_termination_signals() {
         unsafe { libc::_exit(128 + signal) }
     }
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-        // SAFETY: installs a handler that only calls `_exit`.
-        unsafe { libc::signal(signal, exit_now as *const () as libc::sighandler_t) };
+        // SAFETY: reads the disposition, then installs a handler that only
+        // calls `_exit`, unless the signal was ignored on purpose (`nohup`,
+        // a background job), which stays so.
+        unsafe {
+            let mut current: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+                && current.sa_sigaction == libc::SIG_IGN
+            {
+                continue;
+            }
+            libc::signal(signal, exit_now as *const () as libc::sighandler_t);
+        }
     }
 }
 

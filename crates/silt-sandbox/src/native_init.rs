@@ -18,11 +18,14 @@
 //!      the scratch directory stays writable; the new root (step 2) is
 //!      built just after the user namespace exists;
 //!    - when the host is root, the init builds the new root first, as root,
-//!      from idmapped binds (`native_init/idmap.rs`): the host's files appear owned
-//!      by the worker's own kernel uid ([`KernelIds`], `[sandbox]
-//!      worker_uid`), and what it creates lands owned by the host. Then it
-//!      drops to that uid (groups, gid, uid) and creates the user namespace
-//!      as that unprivileged user, `nobody` mapping to it;
+//!      from idmapped binds (`native_init/idmap.rs`): the host's files
+//!      appear owned by the worker's own kernel uid ([`KernelIds`],
+//!      `[sandbox] worker_uid`), and what it creates lands owned by the
+//!      host. Then root creates the user namespace (no setting against
+//!      unprivileged user namespaces applies to root), a helper left
+//!      outside maps `nobody` in it to that uid, and the init becomes
+//!      `nobody` there (no supplementary groups) before it creates the
+//!      other namespaces;
 //! 4. fork: the child is pid 1 of the new pid namespace (the parent waits
 //!    and passes on its exit status);
 //! 5. Landlock (filesystem: only those two; network: no TCP bind or

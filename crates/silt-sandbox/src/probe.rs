@@ -9,6 +9,7 @@
 //! | `id` | uid, gid, effective capabilities, `no_new_privs`, pid, hostname, environment size |
 //! | `connect HOST:PORT` | a TCP connection |
 //! | `write PATH` / `read PATH` | creates a file / reads one |
+//! | `chmod PATH MODE` | creates a file, then sets its mode (octal) |
 //! | `fork N` | starts N processes that wait, counts how many started |
 //! | `alloc MIB` | allocates and touches MIB MiB, 1 MiB at a time |
 //! | `sleep MS` | sleeps (to watch it die with its host) |
@@ -46,6 +47,7 @@ pub fn main(args: &[OsString]) -> u8 {
             Ok(bytes) => json!({ "ok": true, "bytes": bytes.len() }),
             Err(err) => json!({ "ok": false, "error": err.to_string() }),
         },
+        "chmod" => chmod(arg, args.get(2).map(String::as_str).unwrap_or("644")),
         "fork" => fork(arg.parse().unwrap_or(1)),
         "alloc" => alloc(arg.parse().unwrap_or(1)),
         "sleep" => {
@@ -107,6 +109,19 @@ fn connect(address: &str) -> serde_json::Value {
     };
     match std::net::TcpStream::connect_timeout(address, Duration::from_secs(2)) {
         Ok(_) => json!({ "ok": true }),
+        Err(err) => json!({ "ok": false, "error": err.to_string() }),
+    }
+}
+
+fn chmod(path: &str, mode: &str) -> serde_json::Value {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Ok(mode) = u32::from_str_radix(mode, 8) else {
+        return json!({ "ok": false, "error": "the mode is not octal" });
+    };
+    let result = std::fs::write(path, b"probe")
+        .and_then(|()| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)));
+    match result {
+        Ok(()) => json!({ "ok": true }),
         Err(err) => json!({ "ok": false, "error": err.to_string() }),
     }
 }

@@ -6,7 +6,11 @@
 //! changes, kernel modules and keyrings, BPF and perf, creating sockets,
 //! time and reboot. `clone` with any namespace flag is denied too; `clone3`
 //! answers `ENOSYS` (its flags live in memory a filter cannot read) so libc
-//! falls back to `clone`, whose flags it can.
+//! falls back to `clone`, whose flags it can. So is any call that would
+//! give a file the set-user-ID or set-group-ID bit: what a worker creates
+//! is owned, outside, by the host's user (root's, when silt is root), and
+//! only the sandbox's own view of it is `nosuid`. `openat2`, whose mode
+//! also lives in memory, answers `ENOSYS` (callers fall back to `openat`).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -72,6 +76,30 @@ pub const DENIED: &[(&str, libc::c_long)] = &[
     ("accept4", libc::SYS_accept4),
 ];
 
+/// Calls that set a file's mode, with the index of the argument holding
+/// it (`open` and `openat` use it only to create).
+const MODE_SETTERS: &[(libc::c_long, u8)] = &[
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_chmod, 1),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_open, 2),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_creat, 1),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_mkdir, 1),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_mknod, 1),
+    (libc::SYS_fchmod, 1),
+    (libc::SYS_fchmodat, 2),
+    (SYS_FCHMODAT2, 2),
+    (libc::SYS_openat, 3),
+    (libc::SYS_mkdirat, 2),
+    (libc::SYS_mknodat, 2),
+];
+
+/// `fchmodat2` (Linux 6.6), the same number on every architecture.
+const SYS_FCHMODAT2: libc::c_long = 452;
+
 /// Namespace flags a worker may not pass to `clone`.
 const NAMESPACE_FLAGS: &[libc::c_int] = &[
     libc::CLONE_NEWNS,
@@ -90,10 +118,17 @@ const NAMESPACE_FLAGS: &[libc::c_int] = &[
 /// When this architecture is not supported or the kernel refuses the filter.
 pub fn apply() -> io::Result<()> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(io::Error::other)?;
-    // The ENOSYS filter for clone3 first; both run on every call and their
-    // syscall sets do not overlap.
-    let clone3 = BTreeMap::from([(libc::SYS_clone3, Vec::new())]);
-    install(clone3, SeccompAction::Errno(libc::ENOSYS as u32), arch)?;
+    // The ENOSYS filter (clone3, openat2) first; both run on every call
+    // and their syscall sets do not overlap.
+    let unfilterable = BTreeMap::from([
+        (libc::SYS_clone3, Vec::new()),
+        (libc::SYS_openat2, Vec::new()),
+    ]);
+    install(
+        unfilterable,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )?;
 
     let mut denied: BTreeMap<i64, Vec<SeccompRule>> =
         DENIED.iter().map(|&(_, nr)| (nr, Vec::new())).collect();
@@ -110,6 +145,21 @@ pub fn apply() -> io::Result<()> {
         clone_rules.push(SeccompRule::new(vec![condition]).map_err(io::Error::other)?);
     }
     denied.insert(libc::SYS_clone, clone_rules);
+    for &(nr, argument) in MODE_SETTERS {
+        let mut rules = Vec::new();
+        for bit in [libc::S_ISUID, libc::S_ISGID] {
+            let bit = u64::from(bit);
+            let condition = SeccompCondition::new(
+                argument,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::MaskedEq(bit),
+                bit,
+            )
+            .map_err(io::Error::other)?;
+            rules.push(SeccompRule::new(vec![condition]).map_err(io::Error::other)?);
+        }
+        denied.insert(nr, rules);
+    }
     install(denied, SeccompAction::Errno(libc::EPERM as u32), arch)
 }
 

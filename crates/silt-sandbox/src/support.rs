@@ -48,7 +48,7 @@ impl Support {
             seccomp: seccomp_available(),
             cgroups: hierarchies,
             cgroups_writable,
-            container_runtimes: ["runc", "docker", "podman"]
+            container_runtimes: ["runc", "crun", "docker", "podman"]
                 .into_iter()
                 .filter_map(|name| find_on_path(name).map(|path| (name.to_owned(), path)))
                 .collect(),

@@ -51,6 +51,10 @@ pub fn build(runtime: &Path, binary: &Path, image: &str) -> Result<Built, String
             .unwrap_or_default()
     ));
     let previous = image_id(runtime, image);
+    // Created here, never found: nobody else's directory is built from
+    // (or removed).
+    std::fs::create_dir(&workdir)
+        .map_err(|err| format!("cannot create {}: {err}", workdir.display()))?;
     let result = build_in(&workdir, runtime, &files, image);
     let _ = std::fs::remove_dir_all(&workdir);
     let id = result?;
@@ -94,7 +98,7 @@ fn build_in(
     let io = |what: &str, path: &Path, err: std::io::Error| {
         format!("cannot {what} {}: {err}", path.display())
     };
-    std::fs::create_dir_all(&context).map_err(|err| io("create", &context, err))?;
+    std::fs::create_dir(&context).map_err(|err| io("create", &context, err))?;
     for file in files {
         let inside = context.join(file.strip_prefix("/").unwrap_or(file));
         if let Some(parent) = inside.parent() {
@@ -139,7 +143,8 @@ fn build_in(
         .unwrap_or_default()
         .trim()
         .to_owned();
-    Ok(id)
+    // docker prints `sha256:HEX`, podman `HEX`: the same form for both.
+    Ok(id.strip_prefix("sha256:").unwrap_or(&id).to_owned())
 }
 
 /// Refuses an image this machine does not have, with the command that
@@ -197,7 +202,9 @@ fn libraries(binary: &Path) -> Result<Vec<PathBuf>, String> {
         .map_err(|err| format!("cannot run ldd (it lists the libraries of silt): {err}"))?;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
-        if text.contains("not a dynamic executable") {
+        // glibc's ldd says so on stderr, others on stdout.
+        let said = format!("{text}{}", String::from_utf8_lossy(&output.stderr));
+        if said.contains("not a dynamic executable") {
             return Ok(Vec::new());
         }
         return Err(format!(

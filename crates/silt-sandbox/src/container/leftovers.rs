@@ -9,7 +9,12 @@
 //! process and runtime, before its first container.
 //!
 //! A container is a leftover when its name says which host made it
-//! (`silt-<kind>-<host pid>-<sequence>`) and that host is gone.
+//! (`silt-<kind>-<host pid>-<sequence>`) and that host is gone. A pid
+//! means something only on one machine, in one pid namespace, since one
+//! boot: podman and docker containers carry the label `silt.host` with
+//! those ([`host_label`]), and only containers with this process's label
+//! are considered (a daemon shared by several machines or containers keeps
+//! the others' workers). runc's state is this machine's own.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -56,14 +61,10 @@ fn list(runtime: &Path, flavor: Flavor) -> Vec<String> {
     let mut command = quiet(runtime);
     match flavor {
         Flavor::Runc => command.args(["list", "--quiet"]),
-        Flavor::Docker | Flavor::Podman => command.args([
-            "ps",
-            "--all",
-            "--filter",
-            "name=silt-",
-            "--format",
-            "{{.Names}}",
-        ]),
+        Flavor::Docker | Flavor::Podman => command
+            .args(["ps", "--all", "--filter"])
+            .arg(format!("label={}", host_label()))
+            .args(["--format", "{{.Names}}"]),
     };
     let Ok(output) = command.stdout(Stdio::piped()).output() else {
         return Vec::new();
@@ -74,6 +75,20 @@ fn list(runtime: &Path, flavor: Flavor) -> Vec<String> {
         .filter(|id| id.starts_with("silt-"))
         .map(str::to_owned)
         .collect()
+}
+
+/// `silt.host=<boot id>.<pid namespace>`: where this process's pids mean
+/// something. Given to every podman and docker container it starts.
+pub fn host_label() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|id| id.trim().to_owned())
+        .unwrap_or_default();
+    let namespace = std::fs::read_link("/proc/self/ns/pid")
+        .map(|link| link.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // `pid:[4026531836]` -> `4026531836`: label values stay plain.
+    let namespace: String = namespace.chars().filter(char::is_ascii_digit).collect();
+    format!("silt.host={boot}.{namespace}")
 }
 
 /// runc bundles (`config.json` and an empty rootfs, written by silt) of

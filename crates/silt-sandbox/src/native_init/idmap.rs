@@ -1,4 +1,4 @@
-//! The binds a root host hands an unprivileged worker: detached copies of
+//! The ids of a root host's worker. Its binds: detached copies of
 //! the host's paths (`open_tree`), idmapped (`mount_setattr` with
 //! `MOUNT_ATTR_IDMAP`), so that the files the host owns appear owned by the
 //! worker's kernel uid and the files the worker creates land owned by the
@@ -10,6 +10,12 @@
 //! filesystem, which the worker must never hold. Paths are resolved here,
 //! as root, so a cache directory beneath `/root` (mode 0700) binds as well
 //! as any other.
+//!
+//! And its user namespace's maps ([`OutsideMapper`]): root creates the
+//! namespace (so no system setting against unprivileged user namespaces
+//! can stop it), and a helper left outside, still root, maps `nobody` in
+//! it to the worker's kernel ids: a process may map another uid than its
+//! own only from the parent namespace.
 
 use std::ffi::CString;
 use std::io;
@@ -94,7 +100,10 @@ pub fn detach(path: &Path, writable: bool, idmapping: &OwnedFd) -> io::Result<Ow
             libc::SYS_open_tree,
             libc::AT_FDCWD,
             path_c.as_ptr(),
-            libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_RECURSIVE as libc::c_uint,
+            // A link in the last component is refused, not followed.
+            libc::OPEN_TREE_CLONE
+                | libc::OPEN_TREE_CLOEXEC
+                | (libc::AT_RECURSIVE | libc::AT_SYMLINK_NOFOLLOW) as libc::c_uint,
         )
     };
     if tree == -1 {
@@ -109,7 +118,9 @@ pub fn detach(path: &Path, writable: bool, idmapping: &OwnedFd) -> io::Result<Ow
     let attr = libc::mount_attr {
         attr_set,
         attr_clr: 0,
-        propagation: 0,
+        // A clone of a shared mount would stay in its peer group: host
+        // mounts made later beneath the source would appear inside.
+        propagation: libc::MS_PRIVATE,
         userns_fd: idmapping.as_raw_fd() as u64,
     };
     let empty = c"";
@@ -157,6 +168,98 @@ pub fn attach(tree: &OwnedFd, target: &Path) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// A helper, forked before this process creates its user namespace, that
+/// writes the namespace's maps from outside once told to.
+pub struct OutsideMapper {
+    helper: libc::pid_t,
+    go: OwnedFd,
+    done: OwnedFd,
+}
+
+impl OutsideMapper {
+    /// Forks the helper, which waits. `proc` is a descriptor of `/proc`
+    /// (the helper may run after the new root hid it); `inside` is the id
+    /// the process will have in its namespace, mapped to `worker`.
+    pub fn start(proc: &std::fs::File, inside: u32, worker: KernelIds) -> io::Result<Self> {
+        let pid = std::process::id();
+        // Everything the helper needs is made before the fork.
+        let maps = [
+            (
+                CString::new(format!("{pid}/uid_map")).expect("no NUL"),
+                format!("{inside} {} 1\n", worker.uid),
+            ),
+            (
+                CString::new(format!("{pid}/gid_map")).expect("no NUL"),
+                format!("{inside} {} 1\n", worker.gid),
+            ),
+        ];
+        let (go_read, go_write) = pipe()?;
+        let (done_read, done_write) = pipe()?;
+        // SAFETY: the init is single-threaded; the helper makes plain
+        // system calls on descriptors and buffers it owns, then `_exit`s.
+        let helper = unsafe { libc::fork() };
+        if helper == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        if helper == 0 {
+            unsafe {
+                libc::close(go_write.as_raw_fd());
+                libc::close(done_read.as_raw_fd());
+                let mut go = 0u8;
+                // End of file: the process gave up; write nothing.
+                if libc::read(go_read.as_raw_fd(), (&raw mut go).cast(), 1) != 1 {
+                    libc::_exit(0);
+                }
+                let mut status: i32 = 0;
+                for (file, text) in &maps {
+                    let fd = libc::openat(proc.as_raw_fd(), file.as_ptr(), libc::O_WRONLY);
+                    if fd == -1
+                        || libc::write(fd, text.as_ptr().cast(), text.len()) != text.len() as isize
+                    {
+                        status = *libc::__errno_location();
+                        break;
+                    }
+                    libc::close(fd);
+                }
+                libc::write(
+                    done_write.as_raw_fd(),
+                    (&raw const status).cast(),
+                    size_of::<i32>(),
+                );
+                libc::_exit(0);
+            }
+        }
+        Ok(Self {
+            helper,
+            go: go_write,
+            done: done_read,
+        })
+    }
+
+    /// Has the helper write the maps of the namespace this process is in
+    /// now, and waits for it.
+    pub fn map(self) -> io::Result<()> {
+        let go = 1u8;
+        let mut status: i32 = -1;
+        // SAFETY: one-byte and four-byte transfers on our own pipes.
+        let read = unsafe {
+            libc::write(self.go.as_raw_fd(), (&raw const go).cast(), 1);
+            libc::read(
+                self.done.as_raw_fd(),
+                (&raw mut status).cast(),
+                size_of::<i32>(),
+            )
+        };
+        // SAFETY: waits for our own child.
+        unsafe { libc::waitpid(self.helper, std::ptr::null_mut(), 0) };
+        match (read, status) {
+            (4, 0) => Ok(()),
+            (4, errno) => Err(io::Error::from_raw_os_error(errno)),
+            _ => Err(io::Error::other("the helper that writes the id maps died")),
+        }
+    }
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {

@@ -58,8 +58,8 @@ fn run(spec: &InitSpec, args: &[std::ffi::OsString], worker: Worker) -> ! {
     }
 }
 
-/// Every namespace but the mount namespace's own: the user namespace comes
-/// first so that the others belong to it.
+/// A worker's namespaces; the user namespace is created first, so that
+/// the others belong to it.
 const NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWNS
     | libc::CLONE_NEWNET
@@ -86,9 +86,12 @@ fn enter_as_invoking_user(spec: &InitSpec) {
 }
 
 /// A root host: the new root is built while the init is still root, from
-/// binds idmapped to `worker`; then the init drops to `worker` and creates
-/// the user namespace as that unprivileged user. Nothing of the worker
-/// runs as kernel uid 0, and the host's files keep their owner.
+/// binds idmapped to `worker`; then root creates the user namespace, a
+/// helper outside maps `nobody` in it to `worker`, and the init becomes
+/// `nobody` there (kernel `worker`) before it creates the other
+/// namespaces. Nothing of the worker runs as kernel uid 0, the host's
+/// files keep their owner, and unprivileged user namespaces need not be
+/// allowed.
 fn enter_as_unprivileged_worker(spec: &InitSpec, worker: KernelIds) {
     if worker.uid == 0 || worker.gid == 0 {
         fail(
@@ -98,7 +101,7 @@ fn enter_as_unprivileged_worker(spec: &InitSpec, worker: KernelIds) {
     }
     // `/proc` is gone once the new root is in place: the maps are written
     // through this descriptor.
-    let proc_self = open_proc_self();
+    let proc = std::fs::File::open("/proc").unwrap_or_else(|err| fail("opening /proc", &err));
     let host = KernelIds {
         uid: spec.outer_uid,
         gid: spec.outer_gid,
@@ -122,37 +125,42 @@ fn enter_as_unprivileged_worker(spec: &InitSpec, worker: KernelIds) {
             writable,
         },
     );
-    drop_privileges(spec, worker);
-    check("creating namespaces (unshare)", unsafe {
-        libc::unshare(NAMESPACES)
+    let mapper = idmap::OutsideMapper::start(&proc, NOBODY, worker)
+        .unwrap_or_else(|err| fail("starting the helper that writes the id maps", &err));
+    drop(proc);
+    check("creating the user namespace (unshare)", unsafe {
+        libc::unshare(libc::CLONE_NEWUSER)
     });
-    write_id_maps(&proc_self, worker);
+    if let Err(err) = mapper.map() {
+        fail("writing the id maps", &err);
+    }
+    become_nobody(spec);
+    check("creating namespaces (unshare)", unsafe {
+        libc::unshare(NAMESPACES & !libc::CLONE_NEWUSER)
+    });
 }
 
-/// Becomes `worker` for good: no supplementary groups, then gid, then uid
-/// (which clears every capability). The parent-death signal does not
+/// Becomes `nobody` of the user namespace for good (kernel: the worker's
+/// ids): no supplementary groups (root's are gone), then gid, then uid.
+/// The capabilities it holds in its own namespace stay until the child
+/// drops them; it has none outside. The parent-death signal does not
 /// survive a change of credentials, so it is armed again.
-fn drop_privileges(spec: &InitSpec, worker: KernelIds) {
+fn become_nobody(spec: &InitSpec) {
     check("dropping supplementary groups", unsafe {
         libc::setgroups(0, std::ptr::null())
     });
     check("setting the worker's gid", unsafe {
-        libc::setresgid(worker.gid, worker.gid, worker.gid)
+        libc::setresgid(NOBODY, NOBODY, NOBODY)
     });
     check("setting the worker's uid", unsafe {
-        libc::setresuid(worker.uid, worker.uid, worker.uid)
-    });
-    // A change of uid makes the process non-dumpable, which gives its
-    // /proc files to root: the worker could not write its own id maps.
-    check("making the id maps writable", unsafe {
-        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0)
+        libc::setresuid(NOBODY, NOBODY, NOBODY)
     });
     check("dying with the parent", unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)
     });
     if unsafe { libc::getppid() } as u32 != spec.parent_pid {
         fail(
-            "dropping privileges",
+            "becoming the worker",
             &io::Error::other("the host died while the sandbox was set up"),
         );
     }
