@@ -399,6 +399,9 @@ fn sleeping_runc_probe(home: &Path, runc: &std::ffi::OsStr) -> (std::process::Ch
 #[test]
 fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
     let Some(runc) = runc() else { return };
+    let _alone = support::RUNC_TESTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
     runc_project(home.path(), &runc);
     let bundles = home.path().join("cache/containers");
@@ -453,6 +456,9 @@ fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
 #[test]
 fn a_runc_container_has_no_network_and_a_read_only_root() {
     let Some(runc) = runc() else { return };
+    let _alone = support::RUNC_TESTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
     runc_project(home.path(), &runc);
     let scratch = home.path().join("scratch");
