@@ -454,30 +454,64 @@ fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
 }
 
 #[test]
-fn a_runc_container_has_no_network_and_a_read_only_root() {
+fn a_runc_container_is_confined_and_limited() {
     let Some(runc) = runc() else { return };
     let _alone = support::RUNC_TESTS
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
     runc_project(home.path(), &runc);
-    let scratch = home.path().join("scratch");
-    std::fs::create_dir(&scratch).unwrap();
-    let container = |args: &[&str]| {
-        let report = probe(home.path(), &scratch, &[], args);
+    assert_confined_container(home.path());
+}
+
+/// What every container runtime must give a worker of the project in
+/// `home`, probed from inside: no capabilities, `no_new_privs`, its own
+/// pid and uts namespaces, no network, a read-only root with one writable
+/// scratch directory, and the memory and pids limits.
+fn assert_confined_container(home: &Path) {
+    let scratch = home.join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let container = |flags: &[&str], args: &[&str]| {
+        let report = probe(home, &scratch, flags, args);
         assert_eq!(report["driver"], "container", "{report}");
         report
     };
-    let id = container(&["id"]);
-    assert_eq!(id["result"]["hostname"], "silt-worker", "{id}");
-    assert_eq!(id["result"]["pid"], 1);
+    let id = container(&[], &["id"]);
+    let id = &id["result"];
+    assert_eq!(id["capabilities"], 0, "no capabilities: {id}");
+    assert_eq!(id["no_new_privs"], true, "{id}");
+    assert_eq!(id["pid"], 1, "its own pid namespace: {id}");
+    assert_eq!(id["hostname"], "silt-worker", "{id}");
+
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    assert_eq!(container(&["connect", &address])["result"]["ok"], false);
-    assert_eq!(container(&["write", "/scratch/ok"])["result"]["ok"], true);
+    assert_eq!(
+        container(&[], &["connect", &address])["result"]["ok"],
+        false
+    );
+    assert_eq!(
+        container(&[], &["write", "/scratch/ok"])["result"]["ok"],
+        true
+    );
     assert!(scratch.join("ok").is_file());
-    assert_eq!(container(&["write", "/usr/evil"])["result"]["ok"], false);
-    assert_eq!(container(&["write", "/evil"])["result"]["ok"], false);
+    for target in ["/usr/evil", "/evil", "/silt"] {
+        let report = container(&[], &["write", target]);
+        assert_eq!(report["result"]["ok"], false, "wrote {target}: {report}");
+    }
+
+    let memory = ["--memory-limit-mib", "64"];
+    let control = container(&memory, &["alloc", "16"]);
+    assert_eq!(control["result"]["allocated_mib"], 16, "{control}");
+    let report = container(&memory, &["alloc", "256"]);
+    assert_eq!(
+        report["exit_code"], 137,
+        "killed by its memory limit: {report}"
+    );
+    assert!(report["result"].is_null(), "it never finished: {report}");
+    let pids = ["--pids-limit", "16"];
+    let report = container(&pids, &["fork", "200"]);
+    let forked = report["result"]["forked"].as_u64().unwrap();
+    assert!(forked < 16, "{report}");
 }
 
 /// Builds a worker image for podman under a tag of this test's own;
@@ -552,50 +586,8 @@ fn a_podman_worker_is_confined_limited_and_gone_with_its_host() {
     let home = tempfile::tempdir().unwrap();
     let image = PodmanImage::build(home.path(), &podman);
     container_project(home.path(), &podman, Some(&image.tag));
+    assert_confined_container(home.path());
     let scratch = home.path().join("scratch");
-    std::fs::create_dir(&scratch).unwrap();
-    let container = |flags: &[&str], args: &[&str]| {
-        let report = probe(home.path(), &scratch, flags, args);
-        assert_eq!(report["driver"], "container", "{report}");
-        report
-    };
-
-    let id = container(&[], &["id"]);
-    let id = &id["result"];
-    assert_eq!(id["capabilities"], 0, "no capabilities: {id}");
-    assert_eq!(id["no_new_privs"], true, "{id}");
-    assert_eq!(id["pid"], 1, "its own pid namespace: {id}");
-    assert_eq!(id["hostname"], "silt-worker", "{id}");
-
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    assert_eq!(
-        container(&[], &["connect", &address])["result"]["ok"],
-        false
-    );
-    assert_eq!(
-        container(&[], &["write", "/scratch/ok"])["result"]["ok"],
-        true
-    );
-    assert!(scratch.join("ok").is_file());
-    for target in ["/usr/evil", "/evil", "/silt"] {
-        let report = container(&[], &["write", target]);
-        assert_eq!(report["result"]["ok"], false, "wrote {target}: {report}");
-    }
-
-    let memory = ["--memory-limit-mib", "64"];
-    let control = container(&memory, &["alloc", "16"]);
-    assert_eq!(control["result"]["allocated_mib"], 16, "{control}");
-    let report = container(&memory, &["alloc", "256"]);
-    assert_eq!(
-        report["exit_code"], 137,
-        "killed by its memory limit: {report}"
-    );
-    assert!(report["result"].is_null(), "it never finished: {report}");
-    let pids = ["--pids-limit", "16"];
-    let report = container(&pids, &["fork", "200"]);
-    let forked = report["result"]["forked"].as_u64().unwrap();
-    assert!(forked < 16, "{report}");
 
     // A host killed with SIGKILL: podman passes the signal on, the worker
     // exits and `--rm` removes its container, with no other silt running.
