@@ -208,12 +208,22 @@ fn a_native_worker_dies_when_its_host_is_killed() {
     assert!(alive(worker));
     host.kill().unwrap();
     host.wait().unwrap();
-    let killed = Instant::now();
-    while alive(worker) || alive(init) {
-        assert!(
-            killed.elapsed() < Duration::from_secs(5),
-            "the sandbox outlived its host"
-        );
+    let gone = poll_until(Duration::from_secs(5), || {
+        (!alive(worker) && !alive(init)).then_some(())
+    });
+    assert!(gone.is_some(), "the sandbox outlived its host");
+}
+
+/// Asks `poll` every 20 ms until it answers, for at most `limit`.
+fn poll_until<T>(limit: Duration, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(answer) = poll() {
+            return Some(answer);
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -234,19 +244,11 @@ fn kernel_ids(pid: u32, field: &str) -> Vec<u32> {
 /// The init and the worker of a native sandbox started by `host`, once
 /// both exist.
 fn sandbox_processes(host: u32) -> (u32, u32) {
-    let started = Instant::now();
-    loop {
-        if let Some(&init) = children(host).first()
-            && let Some(&worker) = children(init).first()
-        {
-            return (init, worker);
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the worker never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    poll_until(Duration::from_secs(10), || {
+        let init = *children(host).first()?;
+        Some((init, *children(init).first()?))
+    })
+    .expect("the worker never started")
 }
 
 #[test]
@@ -382,17 +384,15 @@ fn runc_containers(runc: &std::ffi::OsStr, prefix: &str) -> Vec<String> {
 fn sleeping_runc_probe(home: &Path, runc: &std::ffi::OsStr) -> (std::process::Child, String) {
     let mut host = sleeping_probe(home, home, &[]);
     let prefix = format!("silt-probe-{}-", host.id());
-    let started = Instant::now();
-    loop {
-        if let Some(id) = runc_containers(runc, &prefix).pop() {
-            return (host, id);
-        }
-        if started.elapsed() > Duration::from_secs(20) {
+    match poll_until(Duration::from_secs(20), || {
+        runc_containers(runc, &prefix).pop()
+    }) {
+        Some(id) => (host, id),
+        None => {
             let _ = host.kill();
             let _ = host.wait();
             panic!("the container never started");
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -411,14 +411,10 @@ fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
     let (mut host, id) = sleeping_runc_probe(home.path(), &runc);
     host.kill().unwrap();
     host.wait().unwrap();
-    let killed = Instant::now();
-    while runc_containers(&runc, &id).contains(&id) {
-        assert!(
-            killed.elapsed() < Duration::from_secs(10),
-            "container {id} outlived its host by 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let gone = poll_until(Duration::from_secs(10), || {
+        (!runc_containers(&runc, &id).contains(&id)).then_some(())
+    });
+    assert!(gone.is_some(), "container {id} outlived its host by 10 s");
     assert!(
         bundles.join(&id).exists(),
         "the bundle waits for the next host"
@@ -593,25 +589,22 @@ fn a_podman_worker_is_confined_limited_and_gone_with_its_host() {
     // exits and `--rm` removes its container, with no other silt running.
     let mut host = sleeping_probe(home.path(), &scratch, &[]);
     let prefix = format!("silt-probe-{}-", host.id());
-    let started = Instant::now();
-    while podman_containers(&podman, &prefix, false).is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the container never started"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let running = poll_until(Duration::from_secs(30), || {
+        podman_containers(&podman, &prefix, false).pop()
+    });
+    assert!(running.is_some(), "the container never started");
     // Running means exec'd; its signal handlers come first thing after.
     std::thread::sleep(Duration::from_millis(300));
     host.kill().unwrap();
     host.wait().unwrap();
-    let killed = Instant::now();
-    while !podman_containers(&podman, &prefix, true).is_empty() {
-        assert!(
-            killed.elapsed() < Duration::from_secs(20),
-            "{:?} outlived their host by 20 s",
-            podman_containers(&podman, &prefix, true)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let gone = poll_until(Duration::from_secs(20), || {
+        podman_containers(&podman, &prefix, true)
+            .is_empty()
+            .then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "{:?} outlived their host by 20 s",
+        podman_containers(&podman, &prefix, true)
+    );
 }

@@ -119,6 +119,31 @@ pub fn native_worker_ids(config: &SandboxConfig) -> native_init::KernelIds {
     }
 }
 
+/// The ids a root host's native workers drop to (`[sandbox] worker_uid`),
+/// refused when they would be root or an account's; `None` for an
+/// ordinary host, whose workers keep its own ids.
+#[cfg(target_os = "linux")]
+fn dropped_ids(worker_uid: u32) -> Result<Option<native_init::KernelIds>, String> {
+    if !running_as_root() {
+        return Ok(None);
+    }
+    if worker_uid == 0 {
+        return Err(
+            "native driver: [sandbox] worker_uid = 0 would run workers as root; choose an unprivileged uid"
+                .to_owned(),
+        );
+    }
+    if let Some(account) = account_of(worker_uid) {
+        return Err(format!(
+            "native driver: [sandbox] worker_uid = {worker_uid} is the account `{account}` (/etc/passwd); workers need a uid no account has"
+        ));
+    }
+    Ok(Some(native_init::KernelIds {
+        uid: worker_uid,
+        gid: worker_uid,
+    }))
+}
+
 /// The name of the account `/etc/passwd` gives `uid`, if any.
 #[cfg(target_os = "linux")]
 fn account_of(uid: u32) -> Option<String> {
@@ -231,6 +256,8 @@ fn native(
     support: &Support,
     strict: bool,
 ) -> Result<Launch, String> {
+    // Refused before anything is made for the worker (its cgroups).
+    let worker_ids = dropped_ids(worker_uid)?;
     let mut missing = Vec::new();
     let landlock = match support.landlock_abi {
         Some(_) => Some(strict),
@@ -259,24 +286,6 @@ fn native(
     }
     // SAFETY: plain queries.
     let (outer_uid, outer_gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    if outer_uid == 0 && worker_uid == 0 {
-        return Err(
-            "native driver: [sandbox] worker_uid = 0 would run workers as root; choose an unprivileged uid"
-                .to_owned(),
-        );
-    }
-    if outer_uid == 0
-        && let Some(account) = account_of(worker_uid)
-    {
-        return Err(format!(
-            "native driver: [sandbox] worker_uid = {worker_uid} is the account `{account}` (/etc/passwd); workers need a uid no account has"
-        ));
-    }
-    let worker_ids = (outer_uid == 0).then_some(native_init::KernelIds {
-        uid: worker_uid,
-        gid: worker_uid,
-    });
-    debug_assert!(worker_ids.is_none_or(|ids| ids.uid != 0));
     std::fs::create_dir_all(&request.root_dir)
         .map_err(|err| format!("cannot create {}: {err}", request.root_dir.display()))?;
     let spec = InitSpec {

@@ -23,15 +23,7 @@ fn run(spec: &InitSpec, args: &[std::ffi::OsString], worker: Worker) -> ! {
     // SAFETY (every `unsafe` in this file): plain system calls on a
     // single-threaded process, with pointers to live, NUL-terminated
     // buffers owned by the caller for the duration of the call.
-    check("dying with the parent", unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)
-    });
-    if unsafe { libc::getppid() } as u32 != spec.parent_pid {
-        fail(
-            "starting",
-            &io::Error::other("the host died before the sandbox was set up"),
-        );
-    }
+    die_with_host(spec, "starting");
     let pid = std::process::id().to_string();
     for procs in &spec.cgroup_procs {
         if let Err(err) = std::fs::write(procs, &pid) {
@@ -74,14 +66,10 @@ fn enter_as_invoking_user(spec: &InitSpec) {
     check("creating namespaces (unshare)", unsafe {
         libc::unshare(NAMESPACES)
     });
-    let proc_self = open_proc_self();
-    write_id_maps(
-        &proc_self,
-        KernelIds {
-            uid: spec.outer_uid,
-            gid: spec.outer_gid,
-        },
-    );
+    write_id_maps(KernelIds {
+        uid: spec.outer_uid,
+        gid: spec.outer_gid,
+    });
     build_root(spec, &Sources::Paths);
 }
 
@@ -155,12 +143,18 @@ fn become_nobody(spec: &InitSpec) {
     check("setting the worker's uid", unsafe {
         libc::setresuid(NOBODY, NOBODY, NOBODY)
     });
+    die_with_host(spec, "becoming the worker");
+}
+
+/// Arms the parent-death signal, then checks the host did not die before
+/// it was armed (the init would have been adopted by another process).
+fn die_with_host(spec: &InitSpec, step: &str) {
     check("dying with the parent", unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)
     });
     if unsafe { libc::getppid() } as u32 != spec.parent_pid {
         fail(
-            "becoming the worker",
+            step,
             &io::Error::other("the host died while the sandbox was set up"),
         );
     }
@@ -211,38 +205,19 @@ fn child(spec: &InitSpec, args: &[std::ffi::OsString], worker: Worker) -> ! {
     std::process::exit(i32::from(code))
 }
 
-fn open_proc_self() -> std::fs::File {
-    std::fs::File::open("/proc/self").unwrap_or_else(|err| fail("opening /proc/self", &err))
-}
-
-/// Maps `nobody` inside to `outer`, through `proc_self` (this process's
-/// directory in `/proc`), then makes the process non-dumpable again.
-fn write_id_maps(proc_self: &std::fs::File, outer: KernelIds) {
-    use std::os::fd::AsRawFd as _;
+/// Maps `nobody` inside to `outer` (the only mapping an unprivileged
+/// process may write for itself), then makes the process non-dumpable: no
+/// process of the same user outside may attach to the worker or read its
+/// memory through /proc.
+fn write_id_maps(outer: KernelIds) {
     let write = |file: &str, text: String| {
-        let path = CString::new(file).expect("no NUL");
-        // SAFETY: a live NUL-terminated name relative to our descriptor.
-        let fd = unsafe {
-            libc::openat(
-                proc_self.as_raw_fd(),
-                path.as_ptr(),
-                libc::O_WRONLY | libc::O_CLOEXEC,
-            )
-        };
-        if fd == -1 {
-            fail(&format!("opening {file}"), &io::Error::last_os_error());
-        }
-        // SAFETY: openat returned a new descriptor that nothing else owns.
-        let mut file_handle = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        if let Err(err) = std::io::Write::write_all(&mut file_handle, text.as_bytes()) {
-            fail(&format!("writing {file}"), &err);
+        if let Err(err) = std::fs::write(format!("/proc/self/{file}"), text) {
+            fail(&format!("writing /proc/self/{file}"), &err);
         }
     };
     write("setgroups", "deny".to_owned());
     write("uid_map", format!("{NOBODY} {} 1\n", outer.uid));
     write("gid_map", format!("{NOBODY} {} 1\n", outer.gid));
-    // Dumpable only as long as the maps needed it: no process outside may
-    // attach to the worker or read its memory through /proc.
     check("making the process non-dumpable", unsafe {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0)
     });
@@ -293,7 +268,8 @@ fn build_root(spec: &InitSpec, sources: &Sources) {
             let binds = spec.read_only.iter().zip(read_only);
             for (entry, tree) in binds.chain(spec.writable.iter().zip(writable)) {
                 let target = inside(&entry.guest);
-                create_mount_point(&entry.host, &target);
+                // What was detached, not what the path names now.
+                create_mount_point(is_directory(tree), &target);
                 if let Err(err) = idmap::attach(tree, &target) {
                     fail(&format!("attaching {}", entry.host.display()), &err);
                 }
@@ -326,7 +302,7 @@ fn build_root(spec: &InitSpec, sources: &Sources) {
 /// match), then remounts it read-only unless `writable`, keeping the flags
 /// the kernel locks for mounts inherited into a user namespace.
 fn bind(source: &Path, target: &Path, writable: bool) {
-    create_mount_point(source, target);
+    create_mount_point(source.is_dir(), target);
     let what = format!("binding {}", source.display());
     mount(
         Some(source),
@@ -349,10 +325,18 @@ fn bind(source: &Path, target: &Path, writable: bool) {
     );
 }
 
-/// Creates `target` as a directory or an empty file, as `source` is.
-fn create_mount_point(source: &Path, target: &Path) {
+/// Whether the tree behind `fd` is a directory (else a file).
+fn is_directory(fd: &OwnedFd) -> bool {
+    use std::os::fd::AsRawFd as _;
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    let done = unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) };
+    done == 0 && stat.st_mode & libc::S_IFMT == libc::S_IFDIR
+}
+
+/// Creates `target` as a directory or an empty file, for a bind of one.
+fn create_mount_point(directory: bool, target: &Path) {
     create_parent(target);
-    let created = if source.is_dir() {
+    let created = if directory {
         std::fs::create_dir_all(target)
     } else {
         std::fs::File::create(target).map(drop)
