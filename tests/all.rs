@@ -42,6 +42,8 @@ mod json_schemas;
 mod monolith;
 #[path = "out_of_process.rs"]
 mod out_of_process;
+#[path = "registry.rs"]
+mod registry;
 #[path = "sandbox.rs"]
 mod sandbox;
 #[path = "scaffold.rs"]

@@ -185,7 +185,7 @@ fn add_says_plainly_what_is_not_an_extension() {
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("is a URL") && !stderr.contains("os error"),
+        stderr.contains("needs --sha256") && !stderr.contains("os error"),
         "{stderr}"
     );
 

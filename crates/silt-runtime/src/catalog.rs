@@ -44,8 +44,13 @@ pub struct ComponentRecord {
     pub sha256: String,
     /// Its size in bytes.
     pub size: u64,
-    /// The path it was added from.
-    pub added_from: PathBuf,
+    /// Where it was added from: an absolute path, a URL, or an OCI
+    /// reference pinned to its manifest digest (`oci://…@sha256:…`).
+    pub added_from: String,
+    /// The OCI manifest digest (`sha256:…`) it was pulled through, when it
+    /// came from a registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_digest: Option<String>,
     /// When it was added, seconds since the Unix epoch.
     pub added_at: u64,
 }
@@ -79,6 +84,17 @@ impl Manifest {
         }
         Ok(manifest)
     }
+}
+
+/// Where bytes being installed came from.
+#[derive(Debug, Clone)]
+pub struct Source<'a> {
+    /// How errors name it (a path, or a reference shown as one).
+    pub shown: &'a Path,
+    /// What the manifest records as `added_from`.
+    pub added_from: String,
+    /// The OCI manifest digest, for a component from a registry.
+    pub manifest_digest: Option<String>,
 }
 
 /// An installed extension.
@@ -244,7 +260,28 @@ impl Catalog {
             path: path.to_owned(),
             cause,
         })?;
-        let info = ComponentInfo::parse(&bytes, path)?;
+        let from = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let source = Source {
+            shown: path,
+            added_from: from.to_string_lossy().into_owned(),
+            manifest_digest: None,
+        };
+        self.add_bytes(&bytes, source, force)
+    }
+
+    /// Validates `bytes` (fetched from `source`) and installs them, as
+    /// [`Catalog::add`] does a file.
+    ///
+    /// # Errors
+    /// As [`Catalog::add`].
+    pub fn add_bytes(
+        &self,
+        bytes: &[u8],
+        source: Source<'_>,
+        force: bool,
+    ) -> Result<Installed, CatalogError> {
+        let path = source.shown;
+        let info = ComponentInfo::parse(bytes, path)?;
         let metadata = info.validate(path)?.clone();
         let name = metadata.name.clone();
         let final_dir = self.dir.join(&name);
@@ -264,7 +301,8 @@ impl Catalog {
             component: ComponentRecord {
                 sha256: info.sha256,
                 size: info.size,
-                added_from: std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
+                added_from: source.added_from,
+                manifest_digest: source.manifest_digest,
                 added_at: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs()),
@@ -272,7 +310,7 @@ impl Catalog {
         };
         let result = (|| {
             let component = work.join(COMPONENT_FILE);
-            std::fs::write(&component, &bytes).map_err(io("cannot write", &component))?;
+            std::fs::write(&component, bytes).map_err(io("cannot write", &component))?;
             let text = toml::to_string(&manifest).expect("manifest serializes");
             let manifest_path = work.join(MANIFEST_FILE);
             std::fs::write(&manifest_path, text).map_err(io("cannot write", &manifest_path))?;

@@ -50,7 +50,7 @@ pub use call_clock::{CallBudget, CallClock, grace};
 pub use capabilities::Grants;
 pub use catalog::{
     COMPONENT_FILE, Catalog, CatalogError, ComponentRecord, Installed, Listed, MANIFEST_FILE,
-    Manifest,
+    Manifest, Source,
 };
 pub use config::{CacheConfig, RuntimeConfig};
 pub use engine::{EngineHandle, WASMTIME_VERSION};

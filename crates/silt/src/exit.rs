@@ -156,6 +156,16 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         {
             return DATA_ERROR;
         }
+        if let Some(err) = cause.downcast_ref::<silt_registry::RegistryError>() {
+            use silt_registry::RegistryError as R;
+            return match err {
+                R::Transport { .. } => UNAVAILABLE,
+                R::DigestMismatch { .. } | R::NotAComponent { .. } | R::TooLarge { .. } => {
+                    DATA_ERROR
+                }
+                _ => FAILURE,
+            };
+        }
         if let Some(err) = cause.downcast_ref::<CatalogError>() {
             return match err {
                 CatalogError::Invalid(_) => DATA_ERROR,

@@ -1,10 +1,13 @@
-//! `silt extension list|inspect|add|remove|verify` (`test`: see `extension_test`).
+//! `silt extension list|inspect|add|publish|remove|verify` (`test`: see `extension_test`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use serde::Serialize;
+
+use anyhow::Context as _;
+use silt_registry::{ComponentDescription, OciReference, RegistryError, reference::OCI_SCHEME};
 
 use super::Context;
 use super::output::human_bytes;
@@ -13,6 +16,7 @@ use crate::runtime::bindings::Description;
 use crate::runtime::metadata::{description_differences, feature_names};
 use crate::runtime::{
     ArtifactCache, Catalog, ComponentInfo, Grants, Installed, Listed, Metadata, Origin, Runtime,
+    Source,
 };
 
 /// Extension commands.
@@ -25,13 +29,31 @@ pub enum ExtensionCommand {
         /// An installed extension's name, or a path to a .wasm file.
         extension: String,
     },
-    /// Validate a component and install it under the name in its metadata.
+    /// Validate a component and install it under the name in its metadata:
+    /// from a file, from an OCI registry, or from an https URL.
     Add {
-        /// The component (.wasm) to install.
-        path: PathBuf,
+        /// The component: a path to a .wasm file; `oci://HOST/REPO:TAG` or
+        /// `oci://HOST/REPO@sha256:DIGEST` (a Wasm OCI artifact); or an
+        /// `https://` URL, which needs `--sha256`. Plain http only to this
+        /// machine.
+        source: PathBuf,
+        /// Refuse unless the component's sha256 is HEX (required for a URL).
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
         /// Replace an installed extension of the same name.
         #[arg(long)]
         force: bool,
+    },
+    /// Publish a component to an OCI registry as a Wasm OCI artifact
+    /// (config `application/vnd.wasm.config.v0+json`, one `application/wasm`
+    /// layer), after validating it as `add` would. Credentials come from
+    /// podman's or docker's auth file, or SILT_REGISTRY_USERNAME and
+    /// SILT_REGISTRY_PASSWORD.
+    Publish {
+        /// The component (.wasm) to publish.
+        path: PathBuf,
+        /// Where: `oci://HOST/REPOSITORY:TAG` (the tag is usually its version).
+        reference: String,
     },
     /// Remove an installed extension.
     Remove {
@@ -82,7 +104,12 @@ pub(super) fn run(context: &Context, command: ExtensionCommand) -> anyhow::Resul
     match command {
         ExtensionCommand::List => list(context, &catalog),
         ExtensionCommand::Inspect { extension } => inspect(context, &catalog, &extension),
-        ExtensionCommand::Add { path, force } => add(context, &catalog, &path, force),
+        ExtensionCommand::Add {
+            source,
+            sha256,
+            force,
+        } => add(context, &catalog, &source, sha256.as_deref(), force),
+        ExtensionCommand::Publish { path, reference } => publish(context, &path, &reference),
         ExtensionCommand::Remove { name } => remove(context, &catalog, &name),
         ExtensionCommand::Verify { extension } => verify(context, &catalog, &extension),
         ExtensionCommand::Test(args) => super::extension_test::run(context, args),
@@ -241,18 +268,48 @@ fn inspect(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::
     })
 }
 
-fn add(context: &Context, catalog: &Catalog, path: &Path, force: bool) -> anyhow::Result<()> {
-    let text = path.to_string_lossy();
-    if ["https://", "http://", "oci://"]
-        .iter()
-        .any(|scheme| text.starts_with(scheme))
-    {
-        anyhow::bail!(
-            "{text} is a URL: `silt extension add` installs a component from a local file; \
-             download it first and check its sha256 against the publisher's"
-        );
-    }
-    let installed = catalog.add(path, force)?;
+fn add(
+    context: &Context,
+    catalog: &Catalog,
+    source: &Path,
+    sha256: Option<&str>,
+    force: bool,
+) -> anyhow::Result<()> {
+    let text = source.to_string_lossy();
+    let installed = if text.starts_with(OCI_SCHEME) {
+        let reference = OciReference::parse(&text)?;
+        let pulled = super::block_on(silt_registry::oci::pull(&reference))??;
+        let digest = silt_registry::sha256_digest(&pulled.component);
+        check_sha256(sha256, &digest, &reference.to_string())?;
+        let added_from = pulled.reference.to_string();
+        catalog.add_bytes(
+            &pulled.component,
+            Source {
+                shown: Path::new(&added_from),
+                added_from: added_from.clone(),
+                manifest_digest: Some(pulled.manifest_digest),
+            },
+            force,
+        )?
+    } else if text.starts_with("https://") || text.starts_with("http://") {
+        let bytes = super::block_on(silt_registry::download::fetch(&text, sha256))??;
+        catalog.add_bytes(
+            &bytes,
+            Source {
+                shown: source,
+                added_from: text.into_owned(),
+                manifest_digest: None,
+            },
+            force,
+        )?
+    } else {
+        if let Some(expected) = sha256 {
+            let bytes = std::fs::read(source)
+                .with_context(|| format!("cannot read {}", source.display()))?;
+            check_sha256(Some(expected), &silt_registry::sha256_digest(&bytes), &text)?;
+        }
+        catalog.add(source, force)?
+    };
     context.output.emit(&installed, |out| {
         let metadata = &installed.manifest.metadata;
         writeln!(
@@ -263,6 +320,77 @@ fn add(context: &Context, catalog: &Catalog, path: &Path, force: bool) -> anyhow
             human_bytes(installed.manifest.component.size),
             installed.manifest.component.short_sha256(),
             installed.dir.display()
+        )?;
+        if installed.manifest.component.manifest_digest.is_some() {
+            writeln!(out, "  from {}", installed.manifest.component.added_from)?;
+        }
+        Ok(())
+    })
+}
+
+/// `--sha256 HEX` against the digest (`sha256:…`) of what arrived.
+fn check_sha256(expected: Option<&str>, digest: &str, what: &str) -> anyhow::Result<()> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let expected = expected.strip_prefix("sha256:").unwrap_or(expected);
+    if digest.strip_prefix("sha256:") != Some(expected) {
+        return Err(RegistryError::DigestMismatch {
+            what: crate::runtime::guest_text(what),
+            expected: format!("sha256:{}", crate::runtime::guest_text(expected)),
+            actual: digest.to_owned(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct PublishReport {
+    name: String,
+    version: String,
+    /// Where it now is, pinned to the manifest the registry stored.
+    reference: String,
+    manifest_digest: String,
+    component_sha256: String,
+    size: u64,
+}
+
+fn publish(context: &Context, path: &Path, reference: &str) -> anyhow::Result<()> {
+    let reference = OciReference::parse(reference)?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let info = ComponentInfo::parse(&bytes, path)?;
+    let metadata = info.validate(path)?.clone();
+    let about = ComponentDescription {
+        name: metadata.name.clone(),
+        version: metadata.version.clone(),
+        description: metadata.description.clone(),
+        imports: info.imports.clone(),
+        exports: info.exports.clone(),
+        target: Some(metadata.api.clone()),
+    };
+    let published = super::block_on(silt_registry::oci::publish(&reference, &bytes, &about))??;
+    let report = PublishReport {
+        name: metadata.name,
+        version: metadata.version,
+        reference: published.reference.to_string(),
+        manifest_digest: published.manifest_digest,
+        component_sha256: info.sha256,
+        size: info.size,
+    };
+    context.output.emit(&report, |out| {
+        writeln!(
+            out,
+            "published {} {} ({}) to {reference}",
+            report.name,
+            report.version,
+            human_bytes(report.size)
+        )?;
+        writeln!(out, "  manifest {}", report.manifest_digest)?;
+        writeln!(
+            out,
+            "  install with: silt extension add {}",
+            report.reference
         )
     })
 }
