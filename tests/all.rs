@@ -38,6 +38,8 @@ mod hydration;
 mod journal;
 #[path = "json_schemas.rs"]
 mod json_schemas;
+#[path = "lockfile.rs"]
+mod lockfile;
 #[path = "monolith.rs"]
 mod monolith;
 #[path = "out_of_process.rs"]

@@ -14,7 +14,7 @@ use crate::support::registry::{self, Registry};
 use crate::support::{self, output};
 
 /// `silt` with nothing of the user's: no auth files, no registry variables.
-fn silt(home: &Path) -> Command {
+pub(crate) fn silt(home: &Path) -> Command {
     let mut command = support::silt(home);
     command
         .env("HOME", home)
@@ -28,17 +28,17 @@ fn silt(home: &Path) -> Command {
 }
 
 /// Runs `silt --json ARGS`, asserts exit 0, returns the JSON.
-fn json(home: &Path, args: &[&str]) -> (Value, String) {
+pub(crate) fn json(home: &Path, args: &[&str]) -> (Value, String) {
     let (code, stdout, stderr) = output(silt(home).arg("--json").args(args));
     assert_eq!(code, 0, "silt {args:?}: {stderr}");
     (serde_json::from_str(&stdout).unwrap(), stdout)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     silt_registry::sha256_digest(bytes)["sha256:".len()..].to_owned()
 }
 
-fn installed_names(home: &Path) -> Vec<String> {
+pub(crate) fn installed_names(home: &Path) -> Vec<String> {
     let (list, _) = json(home, &["extension", "list"]);
     list["extensions"]
         .as_array()

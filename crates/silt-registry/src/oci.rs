@@ -177,6 +177,30 @@ pub async fn pull(reference: &OciReference) -> Result<Pulled, RegistryError> {
     })
 }
 
+/// The tags of `repository` (a reference without tag), every page of them
+/// (up to 100,000).
+///
+/// # Errors
+/// As [`pull`]'s, for the listing.
+pub async fn list_tags(repository: &OciReference) -> Result<Vec<String>, RegistryError> {
+    const PAGE: usize = 1000;
+    let client = client(repository);
+    let image = repository.to_client()?;
+    let auth = crate::credentials::for_registry(&repository.registry)?;
+    let mut tags: Vec<String> = Vec::new();
+    loop {
+        let page = client
+            .list_tags(&image, &auth, Some(PAGE), tags.last().map(String::as_str))
+            .await
+            .map_err(|err| map_error(repository, err))?;
+        let full = page.tags.len() >= PAGE;
+        tags.extend(page.tags);
+        if !full || tags.len() >= 100 * PAGE {
+            return Ok(tags);
+        }
+    }
+}
+
 /// A client speaking HTTPS, or plain HTTP to a loopback registry only.
 fn client(reference: &OciReference) -> Client {
     let protocol = if reference.is_loopback() {

@@ -31,8 +31,35 @@ impl OciReference {
     /// # Errors
     /// [`RegistryError::BadReference`] saying what is wrong.
     pub fn parse(text: &str) -> Result<Self, RegistryError> {
+        let reference = Self::parse_any(text)?;
+        if reference.tag.is_none() && reference.digest.is_none() {
+            return Err(RegistryError::BadReference {
+                reference: crate::error::server_text(text),
+                why: "name a version: add :TAG or @sha256:DIGEST".to_owned(),
+            });
+        }
+        Ok(reference)
+    }
+
+    /// Parses `oci://HOST[:PORT]/REPO`: a repository, no tag or digest.
+    ///
+    /// # Errors
+    /// As [`OciReference::parse`], and a tag or digest given.
+    pub fn parse_repository(text: &str) -> Result<Self, RegistryError> {
+        let reference = Self::parse_any(text)?;
+        if reference.tag.is_some() || reference.digest.is_some() {
+            return Err(RegistryError::BadReference {
+                reference: crate::error::server_text(text),
+                why: "a repository takes no :TAG or @DIGEST here (the version requirement picks the tag)"
+                    .to_owned(),
+            });
+        }
+        Ok(reference)
+    }
+
+    fn parse_any(text: &str) -> Result<Self, RegistryError> {
         let bad = |why: &str| RegistryError::BadReference {
-            reference: text.to_owned(),
+            reference: crate::error::server_text(text),
             why: why.to_owned(),
         };
         let rest = text.strip_prefix(OCI_SCHEME).unwrap_or(text);
@@ -85,9 +112,6 @@ impl OciReference {
             if !valid {
                 return Err(bad("a tag is up to 128 letters, digits, '.', '_', '-'"));
             }
-        }
-        if tag.is_none() && digest.is_none() {
-            return Err(bad("name a version: add :TAG or @sha256:DIGEST"));
         }
         Ok(Self {
             registry: registry.to_owned(),

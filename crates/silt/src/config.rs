@@ -185,6 +185,9 @@ pub struct ExtensionsConfig {
     /// `silt.toml`, or the user data directory when there is no `silt.toml`.
     /// Overridden by `SILT_EXTENSIONS_DIR`.
     pub dir: Option<PathBuf>,
+    /// `[extensions.require]`: the extensions this project needs, by name
+    /// (see [`crate::supply_chain::requirement`]); `silt.lock` pins them.
+    pub require: std::collections::BTreeMap<String, crate::supply_chain::Requirement>,
 }
 
 /// A configuration file that could not be used.
@@ -249,6 +252,16 @@ impl Config {
             path: path.to_owned(),
             message: message.to_owned(),
         };
+        for (name, requirement) in &self.extensions.require {
+            if !crate::runtime::metadata::is_valid_name(name) {
+                return Err(invalid(&format!(
+                    "[extensions.require] {name:?} is not an extension name (lowercase letters, digits, '-')"
+                )));
+            }
+            requirement
+                .source()
+                .map_err(|why| invalid(&format!("[extensions.require] {name}: {why}")))?;
+        }
         if self.runtime.deadline_ms == 0 {
             return Err(invalid("runtime.deadline_ms must be greater than 0"));
         }
@@ -337,6 +350,11 @@ impl Config {
         ] {
             if let Some(dir) = dir.as_mut().filter(|d| d.is_relative()) {
                 *dir = base.join(&*dir);
+            }
+        }
+        for requirement in config.extensions.require.values_mut() {
+            if let Some(file) = requirement.path.as_mut().filter(|p| p.is_relative()) {
+                *file = base.join(&*file);
             }
         }
         Ok(config)

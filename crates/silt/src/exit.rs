@@ -156,6 +156,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         {
             return DATA_ERROR;
         }
+        if cause.is::<crate::supply_chain::LockMismatch>() {
+            return DATA_ERROR;
+        }
         if let Some(err) = cause.downcast_ref::<silt_registry::RegistryError>() {
             use silt_registry::RegistryError as R;
             return match err {

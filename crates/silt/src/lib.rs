@@ -12,6 +12,7 @@
 //! - [`store`] (the `silt-store` crate): the object-store trait and backends;
 //! - [`contract`]: the datastore contract suite (`silt extension test`);
 //! - [`config`] and [`locations`]: `silt.toml` and where things live;
+//!   [`supply_chain`]: the extensions a project requires and `silt.lock`;
 //! - [`worker`] (the `silt-worker` crate) and [`sandbox`] (`silt-sandbox`):
 //!   out-of-process execution in an OS sandbox; [`beneath`] (the `silt-beneath` crate):
 //!   files beneath the working copy, never through a link;
@@ -30,3 +31,4 @@ pub mod contract;
 pub mod datastore;
 pub mod exit;
 pub mod locations;
+pub mod supply_chain;

@@ -55,6 +55,16 @@ pub enum ExtensionCommand {
         /// Where: `oci://HOST/REPOSITORY:TAG` (the tag is usually its version).
         reference: String,
     },
+    /// Install every extension silt.toml's [extensions.require] names,
+    /// exactly as silt.lock pins them; resolve and lock those it does not
+    /// pin yet. A component that differs from its lock is refused.
+    Install,
+    /// Resolve required extensions again (all, or those named), install
+    /// them and move silt.lock to what they resolve to now.
+    Update {
+        /// Extension names (default: every required extension).
+        names: Vec<String>,
+    },
     /// Remove an installed extension.
     Remove {
         /// Its name.
@@ -110,6 +120,17 @@ pub(super) fn run(context: &Context, command: ExtensionCommand) -> anyhow::Resul
             force,
         } => add(context, &catalog, &source, sha256.as_deref(), force),
         ExtensionCommand::Publish { path, reference } => publish(context, &path, &reference),
+        ExtensionCommand::Install => {
+            super::extension_install::run(context, crate::supply_chain::Update::Nothing)
+        }
+        ExtensionCommand::Update { names } => super::extension_install::run(
+            context,
+            if names.is_empty() {
+                crate::supply_chain::Update::All
+            } else {
+                crate::supply_chain::Update::Only(&names)
+            },
+        ),
         ExtensionCommand::Remove { name } => remove(context, &catalog, &name),
         ExtensionCommand::Verify { extension } => verify(context, &catalog, &extension),
         ExtensionCommand::Test(args) => super::extension_test::run(context, args),

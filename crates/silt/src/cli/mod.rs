@@ -5,6 +5,7 @@ mod cache;
 mod data;
 mod datastore;
 mod extension;
+mod extension_install;
 mod extension_test;
 mod hydrate;
 mod hydration_progress;

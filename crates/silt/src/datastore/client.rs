@@ -73,6 +73,12 @@ impl Datastore {
         progress: Option<Arc<dyn ProgressSink>>,
     ) -> anyhow::Result<Self> {
         let config = &locations.config;
+        if let Some(done) =
+            crate::supply_chain::ensure_installed(locations, &config.datastore.extension).await?
+            && done.action != crate::supply_chain::Action::UpToDate
+        {
+            eprintln!("silt: {done}");
+        }
         let catalog = Catalog::new(&locations.extensions_dir);
         let installed = catalog.get(&config.datastore.extension).with_context(|| {
             format!(
