@@ -305,9 +305,67 @@ fn a_development_build_by_path_is_reinstalled_when_it_changes_and_never_locked()
         sha256_hex(&changed)
     );
     let (report, _): (Value, _) = json(project.path(), &["extension", "install"]);
-    assert_eq!(report["extensions"][0]["action"], "development");
+    assert_eq!(report["extensions"][0]["action"], "up-to-date");
+    let (code, _, stderr) = output(silt(project.path()).args(["data", "list", "t/m"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !stderr.contains("installed"),
+        "an unchanged build reinstalled: {stderr}"
+    );
     assert!(
         !project.path().join("silt.lock").exists(),
         "a path was locked"
     );
+}
+
+#[test]
+fn init_names_the_datastore_extension_by_reference_and_locks_it() {
+    let registry = Registry::start();
+    let component = support::component("partitioned-datastore");
+    let project = tempfile::tempdir().unwrap();
+    json(
+        project.path(),
+        &[
+            "extension",
+            "publish",
+            component.to_str().unwrap(),
+            &registry.reference("team/store:0.1.0"),
+        ],
+    );
+    let (report, text) = json(
+        project.path(),
+        &[
+            "init",
+            "--extension",
+            &registry.reference("team/store:0.1.0"),
+        ],
+    );
+    assert_valid("init", &text);
+    assert_eq!(report["datastore_ready"], true, "{report}");
+    let config = std::fs::read_to_string(project.path().join("silt.toml")).unwrap();
+    assert!(
+        config.contains(&format!(
+            "partitioned-datastore = {{ oci = \"{}/team/store:0.1.0\" }}",
+            registry.host
+        )),
+        "{config}"
+    );
+    let lock = lock_of(project.path());
+    assert_eq!(
+        lock["extension"].as_array().unwrap()[0]["sha256"]
+            .as_str()
+            .unwrap(),
+        sha256_hex(&std::fs::read(&component).unwrap())
+    );
+
+    // A reference that does not resolve leaves nothing behind.
+    let other = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = output(silt(other.path()).args([
+        "init",
+        "--extension",
+        &registry.reference("team/missing:1"),
+    ]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("was not found"), "{stderr}");
+    assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0);
 }

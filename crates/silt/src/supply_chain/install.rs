@@ -76,7 +76,7 @@ pub enum Action {
     Locked,
     /// Resolved again (`update`), installed, and the lock moved.
     Updated,
-    /// A `path` source (development): installed when it changed, not locked.
+    /// A `path` source (development) whose build changed: installed, not locked.
     Development,
 }
 
@@ -182,7 +182,8 @@ async fn install_one(
             .with_context(|| format!("{name}: cannot read {}", path.display()))?;
         let sha256 = crate::runtime::sha256_hex(&bytes);
         let metadata = check_component(name, &bytes, &path.display().to_string())?;
-        if installed_sha.as_deref() != Some(sha256.as_str()) {
+        let changed = installed_sha.as_deref() != Some(sha256.as_str());
+        if changed {
             add(catalog, &bytes, path.display().to_string(), None)?;
         }
         return Ok(Outcome {
@@ -190,7 +191,11 @@ async fn install_one(
             version: metadata.version,
             sha256,
             source: path.display().to_string(),
-            action: Action::Development,
+            action: if changed {
+                Action::Development
+            } else {
+                Action::UpToDate
+            },
             previous_version: None,
         });
     }
