@@ -34,6 +34,8 @@ mod fuzz_parsers;
 mod hostile;
 #[path = "hydration.rs"]
 mod hydration;
+#[path = "identity.rs"]
+mod identity;
 #[path = "journal.rs"]
 mod journal;
 #[path = "json_schemas.rs"]

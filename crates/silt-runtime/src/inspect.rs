@@ -390,6 +390,7 @@ mod tests {
                 version: "1.0.0".to_owned(),
                 description: String::new(),
                 capabilities: vec![],
+                layout: None,
             }),
         }
     }

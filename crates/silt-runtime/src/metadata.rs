@@ -10,6 +10,7 @@
 //! version = "0.1.0"
 //! description = "The smallest complete silt extension"
 //! capabilities = ["scoped-sync"]
+//! layout = "hello/1"            # optional: the datastore layout it writes
 //! ```
 //!
 //! A Rust guest writes it with a `#[link_section = "silt-extension"]` static
@@ -48,6 +49,12 @@ pub struct Metadata {
     /// Feature names from [`known_capabilities`].
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// The datastore layout it reads and writes (e.g. `silt-partitioned/2`),
+    /// when it declares one: the host refuses it on a datastore set up with
+    /// another layout (`datastore/identity.rs` in the `silt` crate). Change
+    /// it whenever a build can no longer read what the previous one wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
 }
 
 /// Guest-supplied text in an error: escaped and short (a name is refused
@@ -67,6 +74,9 @@ pub enum MetadataError {
         "extension name `{0}` is not valid: use 1-64 lowercase letters, digits and `-`, starting with a letter"
     )]
     BadName(String),
+    /// A layout name that is not short printable text.
+    #[error("layout `{0}` is not valid: use 1-64 lowercase letters, digits and `-`, `.`, `/`, `_`")]
+    BadLayout(String),
     /// A capability name is not one the API defines.
     #[error("unknown capability `{0}`; known: {known}", known = known_capabilities().join(", "))]
     UnknownCapability(String),
@@ -88,6 +98,15 @@ impl Metadata {
             toml::from_str(text).map_err(|err| MetadataError::Malformed(shown(err.message())))?;
         if !is_valid_name(&metadata.name) {
             return Err(MetadataError::BadName(shown(&metadata.name)));
+        }
+        if let Some(layout) = &metadata.layout
+            && !(!layout.is_empty()
+                && layout.len() <= 64
+                && layout
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-./_".contains(&b)))
+        {
+            return Err(MetadataError::BadLayout(shown(layout)));
         }
         if let Some(unknown) = metadata
             .capabilities
@@ -185,6 +204,22 @@ mod tests {
         let metadata = Metadata::parse(text).unwrap();
         assert_eq!(metadata.name, "hello-extension");
         assert_eq!(metadata.capabilities, ["scoped-sync", "gc"]);
+        assert_eq!(metadata.layout, None);
+        let with_layout = Metadata::parse(
+            b"api = \"x\"\nname = \"ok\"\nversion = \"1\"\nlayout = \"ok-store/2\"\n",
+        )
+        .unwrap();
+        assert_eq!(with_layout.layout.as_deref(), Some("ok-store/2"));
+        for bad in ["", "Upper/1", "a b", "x!"] {
+            let text = format!("api = \"x\"\nname = \"ok\"\nversion = \"1\"\nlayout = {bad:?}\n");
+            assert!(
+                matches!(
+                    Metadata::parse(text.as_bytes()),
+                    Err(MetadataError::BadLayout(_))
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

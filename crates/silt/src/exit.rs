@@ -156,6 +156,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         {
             return DATA_ERROR;
         }
+        if cause.is::<crate::datastore::identity::WrongExtension>() {
+            return CONFIG;
+        }
         if cause.is::<crate::supply_chain::LockMismatch>() {
             return DATA_ERROR;
         }

@@ -43,6 +43,7 @@ use silt_extension::exports::silt::datastore::capabilities;
 // The metadata the host reads without compiling this component.
 silt_extension::metadata! {
     description: "silt's datastore: one index partition per model, compare-and-swap commits, leases with fencing, lazy hydration",
+    layout: "silt-partitioned/2",
     capabilities: ["scoped-sync", "partitioned-index", "model-locks", "namespace-locks", "lazy-hydration", "lease-free-commits", "gc"],
 }
 

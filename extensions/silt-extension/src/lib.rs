@@ -172,9 +172,21 @@ macro_rules! __api {
 /// }
 /// # fn main() {}
 /// ```
+///
+/// `layout` (optional, before `capabilities`) names the datastore layout the
+/// extension reads and writes, e.g. `"my-store/1"`. silt records it when a
+/// datastore is set up and refuses a build declaring another layout on that
+/// datastore, instead of letting it read "no files". Change it whenever a
+/// build can no longer read what the previous one wrote.
 #[macro_export]
 macro_rules! metadata {
     (description: $description:literal, capabilities: [$($capability:literal),* $(,)?] $(,)?) => {
+        $crate::metadata! { @emit $description, [$($capability),*], }
+    };
+    (description: $description:literal, layout: $layout:literal, capabilities: [$($capability:literal),* $(,)?] $(,)?) => {
+        $crate::metadata! { @emit $description, [$($capability),*], $layout }
+    };
+    (@emit $description:literal, [$($capability:literal),*], $($layout:literal)?) => {
         const _: () = {
             const TEXT: &str = concat!(
                 "api = \"", $crate::__api!(), "\"\n",
@@ -182,6 +194,7 @@ macro_rules! metadata {
                 "version = \"", env!("CARGO_PKG_VERSION"), "\"\n",
                 "description = \"", $description, "\"\n",
                 "capabilities = [", $("\"", $capability, "\", ",)* "]\n",
+                $("layout = \"", $layout, "\"\n",)?
             );
             #[unsafe(link_section = "silt-extension")]
             #[used]

@@ -314,6 +314,7 @@ fn set_up(
                 retain_versions,
             })
             .await?;
+        datastore.record_identity().await?;
         let fetched = match hydration {
             Hydration::Lazy => Fetched::default(),
             Hydration::Full => {

@@ -39,6 +39,10 @@ pub struct Datastore {
     local_dir: PathBuf,
     /// Every request the extension made, for reports ("fetched N objects").
     traffic: Arc<Counting<Arc<dyn ObjectStore>>>,
+    /// The datastore's root (not counted) and the installed component's
+    /// sha256, for its identity record; `None` when opened on a store a
+    /// caller wrapped ([`Datastore::open_with_store`]).
+    identity_target: Option<(Arc<dyn ObjectStore>, String)>,
 }
 
 /// Maps both failure layers of one call (the runtime's and the
@@ -89,7 +93,42 @@ impl Datastore {
             )
         })?;
         let store: Arc<dyn ObjectStore> = root::open(&config.datastore.root(&locations.store_dir))?;
-        Self::open_with_store(locations, &installed.component_path(), store, progress).await
+        // Before the extension runs: is this the datastore's extension?
+        let sha256 = installed.manifest.component.sha256.clone();
+        if let Ok(host_state) = Beneath::create(&super::working_copy_lock::host_state_dir(
+            &locations.local_dir,
+        )) {
+            super::identity::check(&store, &host_state, &installed.manifest.metadata, &sha256)
+                .await?;
+        }
+        let mut datastore = Self::open_with_store(
+            locations,
+            &installed.component_path(),
+            store.clone(),
+            progress,
+        )
+        .await?;
+        datastore.identity_target = Some((store, sha256));
+        Ok(datastore)
+    }
+
+    /// Records this extension as the one the datastore belongs to
+    /// (`_silt/datastore.json`), after a setup it answered. Nothing for a
+    /// datastore opened on a wrapped store.
+    ///
+    /// # Errors
+    /// When the store refuses the write.
+    pub async fn record_identity(&self) -> anyhow::Result<()> {
+        let Some((store, sha256)) = &self.identity_target else {
+            return Ok(());
+        };
+        let identity = super::identity::Identity::of(&self.metadata, sha256);
+        let host_state = self
+            .host_state()
+            .context("cannot keep the host's state beside the working copy")?;
+        super::identity::record(store, &host_state, &identity)
+            .await
+            .with_context(|| format!("cannot write {}", super::identity::RECORD_KEY))
     }
 
     /// Opens the datastore on `store` (already scoped to the datastore root)
@@ -156,6 +195,7 @@ impl Datastore {
             holder: holder::current(),
             local_dir: locations.local_dir.clone(),
             traffic,
+            identity_target: None,
         };
         datastore.warn_if_described_otherwise().await;
         Ok(datastore)

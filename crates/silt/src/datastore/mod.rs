@@ -10,6 +10,7 @@ mod error;
 mod gc;
 mod holder;
 mod hydration;
+pub mod identity;
 mod leases;
 mod leftovers;
 mod model_ref;
