@@ -65,6 +65,18 @@ fn lock_of(project: &Path) -> toml::Table {
     toml::from_str(&std::fs::read_to_string(project.join("silt.lock")).unwrap()).unwrap()
 }
 
+/// The project's one lock entry pins `component`, through a reference
+/// containing `pinned`, speaking this silt's contract.
+#[track_caller]
+fn assert_locked(project: &Path, component: &[u8], pinned: &str) {
+    let lock = lock_of(project);
+    let locked = &lock["extension"].as_array().unwrap()[0];
+    assert_eq!(locked["sha256"].as_str().unwrap(), sha256_hex(component));
+    let reference = locked["reference"].as_str().unwrap();
+    assert!(reference.contains(pinned), "{reference}");
+    assert_eq!(locked["contract"].as_str().unwrap(), "silt:datastore@0.6.0");
+}
+
 #[test]
 fn a_fresh_clone_installs_the_locked_component_until_update_moves_the_lock() {
     let registry = Registry::start();
@@ -99,16 +111,7 @@ fn a_fresh_clone_installs_the_locked_component_until_update_moves_the_lock() {
     let (report, text) = json(project.path(), &["extension", "install"]);
     assert_valid("extension-install", &text);
     assert_eq!(report["extensions"][0]["action"], "locked");
-    let lock = lock_of(project.path());
-    let locked = &lock["extension"].as_array().unwrap()[0];
-    assert_eq!(locked["sha256"].as_str().unwrap(), sha256_hex(&original));
-    assert!(
-        locked["reference"]
-            .as_str()
-            .unwrap()
-            .contains("team/store:0.1.0@sha256:")
-    );
-    assert_eq!(locked["contract"].as_str().unwrap(), "silt:datastore@0.6.0");
+    assert_locked(project.path(), &original, "team/store:0.1.0@sha256:");
 
     // A newer build appears under ^0.1, and the tag 0.1.0 is moved to it
     // too. A clone still gets the locked bytes, by the first command that
@@ -148,15 +151,7 @@ fn a_fresh_clone_installs_the_locked_component_until_update_moves_the_lock() {
         installed_sha(clone.path(), "partitioned-datastore"),
         sha256_hex(&next)
     );
-    let lock = lock_of(clone.path());
-    let locked = &lock["extension"].as_array().unwrap()[0];
-    assert_eq!(locked["sha256"].as_str().unwrap(), sha256_hex(&next));
-    assert!(
-        locked["reference"]
-            .as_str()
-            .unwrap()
-            .contains("team/store:0.1.1@sha256:")
-    );
+    assert_locked(clone.path(), &next, "team/store:0.1.1@sha256:");
 }
 
 #[test]

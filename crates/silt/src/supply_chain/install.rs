@@ -225,12 +225,7 @@ async fn install_one(
             .into());
         }
         check_component(name, &fetched.bytes, &fetched.added_from)?;
-        add(
-            catalog,
-            &fetched.bytes,
-            fetched.added_from,
-            fetched.manifest_digest,
-        )?;
+        add_fetched(catalog, fetched)?;
         return Ok(outcome(entry, Action::Installed, None));
     }
     let fetched = resolve(source).await?;
@@ -249,12 +244,7 @@ async fn install_one(
         contract: metadata.api.clone(),
     };
     if installed_sha.as_deref() != Some(entry.sha256.as_str()) {
-        add(
-            catalog,
-            &fetched.bytes,
-            fetched.added_from,
-            fetched.manifest_digest,
-        )?;
+        add_fetched(catalog, fetched)?;
     }
     let previous = lock.get(name).cloned();
     lock.set(entry.clone());
@@ -383,6 +373,15 @@ fn check_component(name: &str, bytes: &[u8], shown: &str) -> anyhow::Result<Meta
         );
     }
     Ok(metadata)
+}
+
+fn add_fetched(catalog: &Catalog, fetched: Fetched) -> anyhow::Result<()> {
+    add(
+        catalog,
+        &fetched.bytes,
+        fetched.added_from,
+        fetched.manifest_digest,
+    )
 }
 
 fn add(
