@@ -92,6 +92,10 @@ fn a_scaffolded_rust_datastore_builds_installs_and_passes_the_suite() {
         stdout.contains("pass  a lease taken over cannot commit"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("pass  a commit held across a forced takeover never lands"),
+        "{stdout}"
+    );
 
     // A second scaffold into the same place is refused, not merged.
     let (code, _, stderr) = new_project(home.path(), &["my-datastore"]);
@@ -100,6 +104,55 @@ fn a_scaffolded_rust_datastore_builds_installs_and_passes_the_suite() {
     let (code, _, stderr) = new_project(home.path(), &["My_Ext"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("not a valid extension name"), "{stderr}");
+}
+
+/// Replaces `from` in the project's `file` with `to`; the template must
+/// still contain `from` (else this test no longer removes what it says).
+fn edit(project: &Path, file: &str, from: &str, to: &str) {
+    let path = project.join(file);
+    let source = std::fs::read_to_string(&path).unwrap();
+    assert!(source.contains(from), "{file} no longer contains:\n{from}");
+    std::fs::write(&path, source.replace(from, to)).unwrap();
+}
+
+#[test]
+fn a_datastore_with_its_partition_fence_removed_fails_the_suite() {
+    // What an author did in the walk-through: took the template and removed
+    // the partition fence. The SDK's look at the lock object before each
+    // compare-and-swap still refuses a stale or forged lease, so the old
+    // fencing check passed it; a commit stopped after that look is not
+    // fenced, and the held-commit check must say so.
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = new_project(home.path(), &["my-unfenced"]);
+    assert_eq!(code, 0, "{stderr}");
+    let project = home.path().join("my-unfenced");
+    edit(
+        &project,
+        "src/leases.rs",
+        "    if let Err(err) = raise_fence(model, partition, body.generation, &body.token) {\n        store::delete_if(&key, &version)?;\n        return Err(err);\n    }\n",
+        "    let _ = (raise_fence, partition);\n",
+    );
+    edit(
+        &project,
+        "src/commit.rs",
+        "        if next.fence > lease.generation || (next.fence == lease.generation && !ours) {",
+        "        if false && (next.fence > lease.generation || (next.fence == lease.generation && !ours)) {",
+    );
+    let component = cargo_build(&project, "my-unfenced");
+    let (code, stdout, stderr) = contract_suite(home.path(), &component);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("pass  a lease taken over cannot commit"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL  a commit held across a forced takeover never lands"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the commit landed inside the new holder's lease"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::paused_writes::PausedWrites;
 use super::{CheckResult, Fixture, Outcome, SuiteOptions, read_local, stage, write_local};
 use crate::config::RuntimeConfig;
 use crate::datastore::{Datastore, DatastoreError};
@@ -137,6 +138,7 @@ enum Check {
     Conflicts,
     LeaseExclusion,
     Fencing,
+    HeldCommit,
     NamespaceExclusion,
     LazyHydration,
     Gc,
@@ -145,12 +147,13 @@ enum Check {
 }
 
 impl Check {
-    const ALL: [Check; 10] = [
+    const ALL: [Check; 11] = [
         Check::RoundTrip,
         Check::PullAndPush,
         Check::Conflicts,
         Check::LeaseExclusion,
         Check::Fencing,
+        Check::HeldCommit,
         Check::NamespaceExclusion,
         Check::LazyHydration,
         Check::Gc,
@@ -166,6 +169,9 @@ impl Check {
             Check::Conflicts => "an edit of an older version is a conflict, never committed on top",
             Check::LeaseExclusion => "a model lease excludes, renews, releases",
             Check::Fencing => "a lease taken over cannot commit (fencing)",
+            Check::HeldCommit => {
+                "a commit held across a forced takeover never lands (fencing by generation)"
+            }
             Check::NamespaceExclusion => "namespace and model leases exclude each other",
             Check::LazyHydration => "lazy hydration fetches what is asked",
             Check::Gc => "gc keeps the newest versions",
@@ -179,7 +185,7 @@ impl Check {
     /// The capability it needs declared, if any.
     fn capability(self) -> Option<&'static str> {
         match self {
-            Check::LeaseExclusion | Check::Fencing => Some("model-locks"),
+            Check::LeaseExclusion | Check::Fencing | Check::HeldCommit => Some("model-locks"),
             Check::NamespaceExclusion => Some("namespace-locks"),
             Check::LazyHydration => Some("lazy-hydration"),
             Check::Gc => Some("gc"),
@@ -276,6 +282,7 @@ pub(super) async fn run_all(
                 Check::Conflicts => conflicts(&a, &b).await,
                 Check::LeaseExclusion => lease_exclusion(&a, &b).await,
                 Check::Fencing => fencing(&a, &b).await,
+                Check::HeldCommit => held_commit(&fixture, &b).await,
                 Check::NamespaceExclusion => namespace_exclusion(&a, &b).await,
                 Check::LazyHydration => lazy_hydration(&fixture, &a).await,
                 Check::Gc => gc(&a).await,
@@ -653,6 +660,173 @@ async fn fencing(a: &Datastore, b: &Datastore) -> Checked {
     .await;
     let _ = b.release(&new).await;
     checked
+}
+
+/// The most writes of one commit the held-commit check holds, one a round.
+const MOST_HELD_WRITES: u32 = 12;
+
+/// The file every round of the held-commit check commits.
+const HELD_FILE: &str = "held.bin";
+
+/// `model-locks`: a commit whose writes are held one at a time (a round
+/// each) while another clone force-releases its lease and takes the model
+/// over never lands after the takeover. A look at the lock object before
+/// the commit's last write does not pass this: a writer stopped between
+/// that look and the write (a GC pause, `SIGSTOP`) passes the look. The
+/// takeover must change what the commit compare-and-swaps, as a fence
+/// raised in the model's index does.
+async fn held_commit(fixture: &Fixture, b: &Datastore) -> Checked {
+    let store = Arc::new(PausedWrites::new(fixture.store.clone()));
+    let writer = fixture
+        .clone_over(store.clone(), false)
+        .await
+        .or_fail("opening a clone whose writes can be held")?;
+    writer
+        .pull(&pull_all(false))
+        .await
+        .or_fail("a pull of a new clone")?;
+    let mut rounds = Vec::new();
+    for nth in 1..=MOST_HELD_WRITES {
+        match hold_one_write(&store, &writer, b, nth).await? {
+            Some(round) => rounds.push(round),
+            None if rounds.is_empty() => return fail("models.put-file made no write"),
+            None => break,
+        }
+    }
+    Ok(format!(
+        "each of a commit's {} writes held while another clone took over: {}",
+        rounds.len(),
+        rounds.join("; ")
+    ))
+}
+
+/// One round: holds the `nth` write of a leased put-file by `writer`, has
+/// `b` force-release the lease and take the model over, lets the write go
+/// and looks whether the commit landed after the takeover. `None` when the
+/// put ended with fewer than `nth` writes.
+async fn hold_one_write(
+    store: &PausedWrites,
+    writer: &Arc<Datastore>,
+    b: &Datastore,
+    nth: u32,
+) -> Result<Option<String>, NotPassed> {
+    let model = model(&format!("held-{nth}"));
+    let scope = LockScope::Model(model.clone());
+    // A long TTL: nothing here is about staleness or the self-fence.
+    let lease = writer
+        .acquire(&scope, TTL_MS)
+        .await
+        .or_fail("locks.acquire of a free model")?;
+    let staged = stage(writer, "held", b"held across a takeover").or_fail("staging a file")?;
+    let reached = store.arm(nth);
+    let mut put = tokio::spawn({
+        let (writer, model, lease) = (writer.clone(), model.clone(), lease.clone());
+        async move {
+            let by = Committer::Leased(lease);
+            writer
+                .put_file(&model, HELD_FILE, &staged, &Base::Any, &by)
+                .await
+        }
+    });
+    let held = tokio::select! {
+        held = reached => held.ok(),
+        ended = &mut put => {
+            store.disarm();
+            let _ = writer.release(&lease).await;
+            return match ended {
+                Ok(Ok(_)) => Ok(None),
+                Ok(Err(err)) => fail(format!("models.put-file under a fresh lease failed: {err:#}")),
+                Err(err) => fail(format!("models.put-file under a fresh lease did not finish: {err}")),
+            };
+        }
+    };
+    let Some(held) = held else {
+        return fail("the held write was neither held nor finished");
+    };
+    let what = held.kind;
+    let taken = take_over(b, &scope).await;
+    let landed_before = match &taken {
+        Ok(Some(_)) => lists(b, &model, HELD_FILE).await,
+        _ => Ok(false),
+    };
+    held.resume();
+    let ended = put
+        .await
+        .map_err(|err| anyhow::anyhow!("the put did not finish: {err}"))
+        .and_then(|result| result);
+    let landed_after = lists(b, &model, HELD_FILE).await;
+    if let Ok(Some(new)) = &taken {
+        let _ = b.release(new).await;
+    }
+    let _ = writer.release(&lease).await;
+
+    let taken = taken?;
+    let (landed_before, landed_after) = (landed_before?, landed_after?);
+    let Some(new) = taken else {
+        // Some designs cannot take a model over while a commit is under way.
+        return Ok(Some(format!(
+            "#{nth} ({what}): the takeover was refused while it was held"
+        )));
+    };
+    let round = match (landed_before, landed_after, ended) {
+        (true, _, _) => format!("#{nth} ({what}): had landed before the takeover"),
+        (false, true, ended) => {
+            return fail(format!(
+                "the commit's write #{nth} ({what}) was held while another clone force-released \
+                 its lease and took the model over (generation {}); let go, the commit landed \
+                 inside the new holder's lease (put-file answered {}). A look at the lock \
+                 object before writing does not fence a writer stopped after the look: the \
+                 takeover must change what the commit compare-and-swaps (a fence in the \
+                 model's index that refuses an older generation)",
+                new.generation,
+                match ended {
+                    Ok(_) => "success".to_owned(),
+                    Err(err) => kind(&err),
+                }
+            ));
+        }
+        (false, false, Ok(version)) => {
+            return fail(format!(
+                "models.put-file answered version {} after its held write #{nth} ({what}) \
+                 was let go, but the file is not listed",
+                crate::runtime::guest_text(&version.version)
+            ));
+        }
+        (false, false, Err(err)) => format!("#{nth} ({what}): refused with {}", kind(&err)),
+    };
+    Ok(Some(round))
+}
+
+/// `b` force-releases the model's lock and takes the model over: the
+/// operator's way past a machine that stopped. `None` when the extension
+/// keeps it out (`lock-held`) while a commit is under way.
+async fn take_over(b: &Datastore, scope: &LockScope) -> Result<Option<Lease>, NotPassed> {
+    let Some(current) = b
+        .inspect(scope)
+        .await
+        .or_fail("locks.inspect of a held model")?
+    else {
+        return fail("locks.inspect found no lock on a model whose lease is held");
+    };
+    b.force_release(&current)
+        .await
+        .or_fail("locks.force-release of the held lease")?;
+    match b.acquire(scope, TTL_MS).await {
+        Ok(lease) => Ok(Some(lease)),
+        Err(err) if kind(&err) == "lock-held" => Ok(None),
+        Err(err) => fail(format!(
+            "locks.acquire after a force-release failed: {err:#}"
+        )),
+    }
+}
+
+/// Whether `name` is a live file of `model`, as `datastore` lists it now.
+async fn lists(datastore: &Datastore, model: &ModelRef, name: &str) -> Result<bool, NotPassed> {
+    match datastore.list_files(model).await {
+        Ok(files) => Ok(files.iter().any(|file| file.name == name)),
+        Err(err) if kind(&err) == "not-found" => Ok(false),
+        Err(err) => fail(format!("models.list-files failed: {err:#}")),
+    }
 }
 
 /// Commits `content` as `name` with no lease, as `datastore`'s holder.

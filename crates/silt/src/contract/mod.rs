@@ -16,6 +16,9 @@
 //!   back;
 //! - a model lease excludes a second holder, is renewed and released, and a
 //!   lease taken over after it went stale can no longer commit (fencing);
+//! - a commit whose write is held while another clone force-releases the
+//!   lease and takes the model over never lands (fencing by generation:
+//!   a look at the lock object before the write is not enough);
 //! - namespace and model leases exclude each other (`namespace-locks`);
 //! - a lazy clone's hydration fetches exactly what is asked
 //!   (`lazy-hydration`); gc keeps what it is told (`gc`);
@@ -23,6 +26,7 @@
 //!   lease is refused, a malformed model is `invalid-input`.
 
 pub mod checks;
+mod paused_writes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -119,6 +123,16 @@ impl Fixture {
     /// # Errors
     /// When the extension cannot be loaded.
     pub async fn clone_datastore(&self, lazy: bool) -> anyhow::Result<Arc<Datastore>> {
+        self.clone_over(self.store.clone(), lazy).await
+    }
+
+    /// Opens another clone that reaches the datastore through `store` (the
+    /// fixture's store, wrapped).
+    async fn clone_over(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        lazy: bool,
+    ) -> anyhow::Result<Arc<Datastore>> {
         let n = self
             .clones
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -138,19 +152,15 @@ impl Fixture {
             store_dir: self.root.join("store"),
             local_dir: self.root.join(format!("clone-{n}")),
         };
-        let datastore = Datastore::open_with_store(
-            &locations,
-            &self.options.component,
-            self.store.clone(),
-            None,
-        )
-        .await?
-        .with_holder(Holder {
-            name: format!("contract-{n}@silt-extension-test"),
-            host: "silt-extension-test".to_owned(),
-            // Distinct per clone, as distinct processes are.
-            pid: 1_000_000 + n,
-        });
+        let datastore =
+            Datastore::open_with_store(&locations, &self.options.component, store, None)
+                .await?
+                .with_holder(Holder {
+                    name: format!("contract-{n}@silt-extension-test"),
+                    host: "silt-extension-test".to_owned(),
+                    // Distinct per clone, as distinct processes are.
+                    pid: 1_000_000 + n,
+                });
         Ok(Arc::new(datastore))
     }
 
