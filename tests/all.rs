@@ -22,6 +22,8 @@ mod conflicts;
 mod containment;
 #[path = "contract.rs"]
 mod contract;
+#[path = "contract_versions.rs"]
+mod contract_versions;
 #[path = "conventions.rs"]
 mod conventions;
 #[path = "datastore.rs"]
@@ -52,6 +54,8 @@ mod registry;
 mod sandbox;
 #[path = "scaffold.rs"]
 mod scaffold;
+#[path = "settings.rs"]
+mod settings;
 #[path = "store_conformance.rs"]
 mod store_conformance;
 #[path = "store_faults.rs"]

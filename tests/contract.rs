@@ -114,6 +114,21 @@ fn the_partitioned_datastore_passes_on_a_directory_in_and_out_of_process() {
     assert_passes_in_and_out_of_process("partitioned-datastore");
 }
 
+#[test]
+fn an_extension_of_the_previous_contract_passes_in_and_out_of_process() {
+    // tests/components/previous-contract: silt's datastore built for
+    // silt:datastore@0.6.0, run through the host's adapted bindings.
+    for (execution, report) in assert_passes_in_and_out_of_process("previous-contract") {
+        let loaded = passed_detail(&report, "loads and validates");
+        assert!(
+            loaded.contains("(silt:datastore@0.6.0)"),
+            "{execution}: {loaded}"
+        );
+        let held = passed_detail(&report, HELD_COMMIT);
+        assert!(held.contains("lock-lost"), "{execution}: {held}");
+    }
+}
+
 /// Runs the suite against `extension` on a fresh prefix of SeaweedFS.
 fn assert_passes_on_s3(extension: &str) {
     assert_passes_on_s3_but(extension, None);

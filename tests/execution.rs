@@ -8,6 +8,7 @@ use crate::support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use silt::capabilities::Settings;
 use silt::capabilities::progress::LogProgress;
 use silt::config::RuntimeConfig;
 use silt::runtime::bindings::ExtensionError;
@@ -281,6 +282,10 @@ async fn hello_syncs_through_the_object_store_and_bulk_transfers() {
         cache_dir: Some(data.path().to_owned()),
         progress: Some(Arc::new(LogProgress::default())),
         transfer_concurrency: Some(4),
+        // `[extensions.config.hello-extension] label = "team-a"`.
+        settings: Arc::new(
+            Settings::new([("label".to_owned(), "team-a".to_owned())].into()).unwrap(),
+        ),
     };
     let options = |dry_run| SyncOptions {
         scope: Scope::All,
@@ -332,6 +337,8 @@ async fn hello_syncs_through_the_object_store_and_bulk_transfers() {
         .unwrap()
         .unwrap();
     assert_eq!(pulled.stats.objects_downloaded, 2);
+    // The settings reached the guest through its `config` import.
+    assert_eq!(pulled.summary, "2 objects for team-a");
     let pulled_weights = std::fs::read(clone.path().join("data/vision/m1/weights")).unwrap();
     assert!(
         pulled_weights == vec![7u8; 100_000],
@@ -457,6 +464,7 @@ async fn time_in_bulk_transfers_does_not_count_against_the_deadline() {
         cache_dir: Some(data.path().to_owned()),
         progress: None,
         transfer_concurrency: Some(1),
+        ..Grants::default()
     };
     let mut instance = runtime.instantiate(&loaded, grants).await.unwrap();
     let started = Instant::now();

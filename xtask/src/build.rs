@@ -24,6 +24,7 @@ pub const GUESTS: &[&str] = &[
     "tests/components/networked",
     "tests/components/partial",
     "tests/components/wrong-version",
+    "tests/components/previous-contract",
 ];
 
 /// The guests `cargo xtask demo` runs: the datastore it sets up, and the

@@ -1,4 +1,4 @@
-//! Host bindings generated from `wit/` (`silt:datastore@0.6.0`).
+//! Host bindings generated from `wit/` (`silt:datastore@0.7.0`).
 //!
 //! The one `bindgen!` of the crate: every other module uses these types.
 //! Imports and exports are async so host capabilities can await I/O and the
@@ -35,5 +35,61 @@ impl<'de> serde::Deserialize<'de> for Features {
             .map(|(feature, _)| feature)
             .filter(|feature| bits & feature.as_array()[0] != 0)
             .fold(Features::empty(), |all, feature| all | feature))
+    }
+}
+
+/// An instance's exports, in the contract version its component speaks.
+pub enum Bindings {
+    /// This silt's contract.
+    Current(DatastoreExtension),
+    /// The previous contract (`crate::since_v0_6`).
+    V0_6(crate::since_v0_6::DatastoreExtension),
+}
+
+/// A linked component of a supported version, ready to instantiate.
+pub enum BindingsPre<T: 'static> {
+    /// This silt's contract.
+    Current(DatastoreExtensionPre<T>),
+    /// The previous contract.
+    V0_6(crate::since_v0_6::DatastoreExtensionPre<T>),
+}
+
+impl<T: Send + 'static> BindingsPre<T> {
+    /// The exports of `instance_pre`, whose component speaks `api_version`
+    /// (validated: one of `metadata::SUPPORTED_API_VERSIONS`).
+    ///
+    /// # Errors
+    /// When the component lacks an export of that version.
+    pub fn new(
+        instance_pre: wasmtime::component::InstancePre<T>,
+        api_version: &str,
+    ) -> wasmtime::Result<Self> {
+        Ok(if api_version == crate::since_v0_6::API_VERSION {
+            Self::V0_6(crate::since_v0_6::DatastoreExtensionPre::new(instance_pre)?)
+        } else {
+            Self::Current(DatastoreExtensionPre::new(instance_pre)?)
+        })
+    }
+
+    /// The linked component, whichever its version.
+    pub fn instance_pre(&self) -> &wasmtime::component::InstancePre<T> {
+        match self {
+            Self::Current(pre) => pre.instance_pre(),
+            Self::V0_6(pre) => pre.instance_pre(),
+        }
+    }
+
+    /// A new instance in `store`.
+    ///
+    /// # Errors
+    /// When instantiation fails (start-up code trapped, limits).
+    pub async fn instantiate_async(
+        &self,
+        store: impl wasmtime::AsContextMut<Data = T>,
+    ) -> wasmtime::Result<Bindings> {
+        Ok(match self {
+            Self::Current(pre) => Bindings::Current(pre.instantiate_async(store).await?),
+            Self::V0_6(pre) => Bindings::V0_6(pre.instantiate_async(store).await?),
+        })
     }
 }

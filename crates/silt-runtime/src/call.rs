@@ -18,9 +18,10 @@ use super::bindings::exports::silt::datastore::{hydration, locks, models, sync};
 use super::bindings::silt::datastore::types::{
     Base, Committer, Lease, LockInfo, LockScope, ModelRef, Scope,
 };
-use super::bindings::{Description, ExtensionError};
+use super::bindings::{Bindings, Description, ExtensionError};
 use super::error::RuntimeError;
 use super::instance::ExtensionInstance;
+use super::since_v0_6;
 
 /// The extension's own answer to a call: its value or its typed error.
 pub type Answer<T> = Result<T, ExtensionError>;
@@ -147,8 +148,25 @@ macro_rules! declare_exports {
                     &mut self,
                     $($field: $type),*
                 ) -> Result<$reply, RuntimeError> {
-                    self.call($function, async |bindings, store| {
-                        bindings.$interface().$method(store, $($argument),*).await
+                    self.call($function, async |bindings, store| match bindings {
+                        Bindings::Current(bindings) => {
+                            bindings.$interface().$method(store, $($argument),*).await
+                        }
+                        Bindings::V0_6(bindings) => {
+                            // The table's type names, as the previous
+                            // contract's types: each argument adapted.
+                            #[allow(unused_imports)]
+                            use crate::since_v0_6::exports::silt::datastore::{
+                                hydration, locks, models, sync,
+                            };
+                            #[allow(unused_imports)]
+                            use crate::since_v0_6::silt::datastore::types::{
+                                Base, Committer, Lease, LockInfo, LockScope, ModelRef, Scope,
+                            };
+                            $(let $field: $type = since_v0_6::adapt(&$field)?;)*
+                            let answer = bindings.$interface().$method(store, $($argument),*).await?;
+                            since_v0_6::adapt(&answer)
+                        }
                     })
                     .await
                 }

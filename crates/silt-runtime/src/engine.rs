@@ -91,6 +91,11 @@ impl EngineHandle {
             &mut linker,
             |state| state,
         )?;
+        // The previous contract's imports, under their own names (`@0.6.0`).
+        crate::since_v0_6::DatastoreExtension::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut linker,
+            |state| state,
+        )?;
 
         start_epoch_ticker(&engine);
         let deadline_ticks = (config.deadline_ms / EPOCH_TICK.as_millis() as u64).max(1);

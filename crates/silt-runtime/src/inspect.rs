@@ -25,7 +25,7 @@ pub const REQUIRED_EXPORTS: &[&str] = &["capabilities", "sync", "hydration", "lo
 const PROVIDED_IMPORTS: &[(&str, &[&str])] = &[
     (
         "silt:datastore",
-        &["types", "object-store", "log", "progress"],
+        &["types", "object-store", "log", "progress", "config"],
     ),
     ("wasi:io", &["error", "poll", "streams"]),
     ("wasi:clocks", &["wall-clock", "monotonic-clock"]),
@@ -48,22 +48,26 @@ const PROVIDED_IMPORTS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Why silt does not provide `import`, or `None` when it does.
-fn unprovided(import: &str) -> Option<&'static str> {
+/// Why silt does not provide `import` to a component speaking `api_version`
+/// of the contract, or `None` when it does.
+fn unprovided(import: &str, api_version: &str) -> Option<&'static str> {
     let Some((package, rest)) = import.split_once('/') else {
         return Some("it is not an interface of a package");
     };
     let (interface, version) = rest.split_once('@').unwrap_or((rest, ""));
     let Some((_, interfaces)) = PROVIDED_IMPORTS.iter().find(|(name, _)| *name == package) else {
         return Some(
-            "silt never grants it to extensions (granted: the object store, log, progress, clocks, random and its cache directory)",
+            "silt never grants it to extensions (granted: the object store, log, progress, its settings, clocks, random and its cache directory)",
         );
     };
     if !interfaces.contains(&interface) {
         return Some("this silt does not provide that interface");
     }
+    if package == API_PACKAGE && interface == "config" && api_version != metadata::API_VERSION {
+        return Some("`config` came with silt:datastore@0.7.0");
+    }
     let version_ok = if package == API_PACKAGE {
-        version == metadata::API_VERSION
+        version == api_version
     } else {
         version.starts_with("0.2.")
     };
@@ -82,7 +86,7 @@ pub struct ComponentInfo {
     pub size: u64,
     /// Names of the component's imports, e.g. `wasi:clocks/wall-clock@0.2.6`.
     pub imports: Vec<String>,
-    /// Names of the component's exports, e.g. `silt:datastore/sync@0.6.0`.
+    /// Names of the component's exports, e.g. `silt:datastore/sync@0.7.0`.
     pub exports: Vec<String>,
     /// The metadata section, if present and well formed.
     pub metadata: Option<Metadata>,
@@ -118,7 +122,7 @@ pub enum InvalidExtension {
     },
     /// Exports the API at another version.
     #[error(
-        "{} implements {found}, but this silt speaks {expected}; rebuild the extension against wit/ of this silt",
+        "{} implements {found}, but this silt speaks {expected}; rebuild the extension against wit/ of this silt (its SDK)",
         path.display()
     )]
     WrongApiVersion {
@@ -276,16 +280,26 @@ impl ComponentInfo {
                 exports: list_or_none(&self.exports),
             });
         }
-        let wanted_suffix = format!("@{}", metadata::API_VERSION);
+        // The version its first export speaks; every export must agree.
+        let speaks = ours[0].split_once('@').map_or("", |(_, version)| version);
+        let wrong_version = |found: String| InvalidExtension::WrongApiVersion {
+            path: path.to_owned(),
+            found: super::guest_text(&found),
+            expected: metadata::supported_api_ids(),
+        };
+        if !metadata::SUPPORTED_API_VERSIONS.contains(&speaks) {
+            let found = if speaks.is_empty() {
+                "an unversioned API"
+            } else {
+                speaks
+            };
+            return Err(wrong_version(format!("{API_PACKAGE}@{found}")));
+        }
+        let wanted_suffix = format!("@{speaks}");
         if let Some(other) = ours.iter().find(|name| !name.ends_with(&wanted_suffix)) {
-            let found = other
-                .split_once('@')
-                .map_or("an unversioned API", |(_, v)| v);
-            return Err(InvalidExtension::WrongApiVersion {
-                path: path.to_owned(),
-                found: format!("{API_PACKAGE}@{found}"),
-                expected: metadata::api_id(),
-            });
+            return Err(wrong_version(format!(
+                "{API_PACKAGE}@{speaks} and {API_PACKAGE}/{other} at once"
+            )));
         }
         let missing: Vec<&str> = REQUIRED_EXPORTS
             .iter()
@@ -303,7 +317,7 @@ impl ComponentInfo {
             });
         }
         for import in &self.imports {
-            if let Some(reason) = unprovided(import) {
+            if let Some(reason) = unprovided(import, speaks) {
                 return Err(InvalidExtension::ForbiddenImport {
                     path: path.to_owned(),
                     import: super::guest_text(import),
@@ -317,12 +331,11 @@ impl ComponentInfo {
             .ok_or_else(|| InvalidExtension::MissingMetadata {
                 path: path.to_owned(),
             })?;
-        if metadata.api != metadata::api_id() {
-            return Err(InvalidExtension::WrongApiVersion {
-                path: path.to_owned(),
-                found: metadata.api.clone(),
-                expected: metadata::api_id(),
-            });
+        if metadata.api != format!("{API_PACKAGE}@{speaks}") {
+            return Err(wrong_version(format!(
+                "{} (its metadata) and {API_PACKAGE}@{speaks} (its exports)",
+                metadata.api
+            )));
         }
         Ok(metadata)
     }
@@ -396,20 +409,20 @@ mod tests {
     }
 
     const GOOD: &[&str] = &[
-        "silt:datastore/capabilities@0.6.0",
-        "silt:datastore/sync@0.6.0",
-        "silt:datastore/hydration@0.6.0",
-        "silt:datastore/locks@0.6.0",
-        "silt:datastore/models@0.6.0",
+        "silt:datastore/capabilities@0.7.0",
+        "silt:datastore/sync@0.7.0",
+        "silt:datastore/hydration@0.7.0",
+        "silt:datastore/locks@0.7.0",
+        "silt:datastore/models@0.7.0",
     ];
 
     #[test]
     fn validation_decides_from_imports_and_exports() {
         let p = Path::new("e.wasm");
-        let api = "silt:datastore@0.6.0";
+        let api = "silt:datastore@0.7.0";
         let ok = info(
             GOOD,
-            &["wasi:clocks/wall-clock@0.2.6", "silt:datastore/log@0.6.0"],
+            &["wasi:clocks/wall-clock@0.2.6", "silt:datastore/log@0.7.0"],
             api,
         );
         assert!(ok.validate(p).is_ok());
@@ -427,7 +440,7 @@ mod tests {
         let partial = info(&GOOD[..1], &[], api);
         let err = partial.validate(p).unwrap_err();
         assert!(
-            err.to_string().contains("silt:datastore/locks@0.6.0"),
+            err.to_string().contains("silt:datastore/locks@0.7.0"),
             "{err}"
         );
 
@@ -441,7 +454,7 @@ mod tests {
         // Our own package, but an interface (or version) the host does not
         // link: refused at add, not at first use.
         for import in [
-            "silt:datastore/unknown-thing@0.6.0",
+            "silt:datastore/unknown-thing@0.7.0",
             "silt:datastore/log@0.3.0",
             "wasi:io/teleport@0.2.6",
             "wasi:clocks/wall-clock@0.3.0",

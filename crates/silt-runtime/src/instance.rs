@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::DatastoreExtension;
+use super::bindings::Bindings;
 use super::engine::EPOCH_TICK;
 use super::error::RuntimeError;
 use super::host_state::HostState;
@@ -19,7 +19,7 @@ use crate::capabilities::{Capabilities, Grants};
 /// A live instance for one operation. Drop it when the operation ends.
 pub struct ExtensionInstance {
     store: Store<HostState>,
-    bindings: DatastoreExtension,
+    bindings: Bindings,
     loaded: Arc<LoadedExtension>,
     poisoned: bool,
 }
@@ -128,7 +128,7 @@ impl ExtensionInstance {
     pub async fn call<R>(
         &mut self,
         function: &'static str,
-        call: impl AsyncFnOnce(&DatastoreExtension, &mut Store<HostState>) -> wasmtime::Result<R>,
+        call: impl AsyncFnOnce(&Bindings, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, RuntimeError> {
         self.begin()?;
         // Beside the call, its watchdog: a guest waiting in the host (a

@@ -38,6 +38,7 @@ mod instance;
 mod limits;
 mod loader;
 pub mod metadata;
+pub mod since_v0_6;
 mod single_flight;
 pub mod test_runner;
 

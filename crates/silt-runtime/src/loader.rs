@@ -11,7 +11,7 @@ use serde::Serialize;
 use wasmtime::component::Component;
 
 use super::artifacts::ArtifactCache;
-use super::bindings::DatastoreExtensionPre;
+use super::bindings::BindingsPre;
 use super::engine::EngineHandle;
 use super::error::RuntimeError;
 use super::host_state::HostState;
@@ -50,7 +50,7 @@ pub struct LoadedExtension {
     pub sha256: String,
     /// How it was loaded.
     pub origin: Origin,
-    pub(crate) pre: DatastoreExtensionPre<HostState>,
+    pub(crate) pre: BindingsPre<HostState>,
     pub(crate) engine: Arc<EngineHandle>,
 }
 
@@ -160,8 +160,12 @@ fn link(
                 extension: name.to_owned(),
                 detail: format!("{err:#}"),
             })?;
+    let api_version = metadata
+        .api
+        .rsplit_once('@')
+        .map_or("", |(_, version)| version);
     let pre =
-        DatastoreExtensionPre::new(instance_pre).map_err(|err| RuntimeError::Instantiate {
+        BindingsPre::new(instance_pre, api_version).map_err(|err| RuntimeError::Instantiate {
             extension: name.to_owned(),
             detail: format!("{err:#}"),
         })?;

@@ -5,7 +5,7 @@
 //! compiling it:
 //!
 //! ```toml
-//! api = "silt:datastore@0.6.0"
+//! api = "silt:datastore@0.7.0"
 //! name = "hello-extension"
 //! version = "0.1.0"
 //! description = "The smallest complete silt extension"
@@ -26,18 +26,31 @@ pub const SECTION_NAME: &str = "silt-extension";
 /// The one API this host speaks.
 pub const API_PACKAGE: &str = "silt:datastore";
 /// The API version this host speaks.
-pub const API_VERSION: &str = "0.6.0";
+pub const API_VERSION: &str = "0.7.0";
 
-/// `silt:datastore@0.6.0`.
+/// `silt:datastore@0.7.0`.
 pub fn api_id() -> String {
     format!("{API_PACKAGE}@{API_VERSION}")
+}
+
+/// The contract versions this host runs: its own, and the one before it
+/// (`crate::since_v0_6`).
+pub const SUPPORTED_API_VERSIONS: [&str; 2] = [API_VERSION, crate::since_v0_6::API_VERSION];
+
+/// The supported contracts in words: `silt:datastore@0.7.0 or …@0.6.0`.
+pub fn supported_api_ids() -> String {
+    SUPPORTED_API_VERSIONS
+        .iter()
+        .map(|version| format!("{API_PACKAGE}@{version}"))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 /// What an extension says about itself, read without compiling it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metadata {
-    /// The API the extension was built against, e.g. `silt:datastore@0.6.0`.
+    /// The API the extension was built against, e.g. `silt:datastore@0.7.0`.
     pub api: String,
     /// Short lowercase name; also the name it is installed under.
     pub name: String,
@@ -195,7 +208,7 @@ mod tests {
     #[test]
     fn parses_a_full_section() {
         let text = br#"
-            api = "silt:datastore@0.6.0"
+            api = "silt:datastore@0.7.0"
             name = "hello-extension"
             version = "0.1.0"
             description = "hi"
@@ -257,7 +270,7 @@ capabilities = ["telepathy"]"#;
     #[test]
     fn differences_between_describe_and_metadata_are_named() {
         let metadata = Metadata::parse(
-            br#"api = "silt:datastore@0.6.0"
+            br#"api = "silt:datastore@0.7.0"
 name = "ok"
 version = "1.0.0"
 description = ""

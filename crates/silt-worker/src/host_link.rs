@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use super::protocol::{FromWorker, Notification, ToWorker, read_message, write_message};
 use crate::capabilities::store_imports::{BoxFuture, Forwarded, StoreTransport};
-use crate::capabilities::{Capabilities, LogSink, ProgressSink, StoreCall, StoreReply};
+use crate::capabilities::{Capabilities, LogSink, ProgressSink, Settings, StoreCall, StoreReply};
 use crate::runtime::bindings::silt::datastore::log::Level;
 
 /// Exit code of a worker whose host went away or broke the protocol.
@@ -55,12 +55,14 @@ impl HostLink {
     }
 
     /// The capabilities of a guest in this worker: its object-store, log
-    /// and progress imports all go to the host over this link.
-    pub fn capabilities(self: &Arc<Self>) -> Capabilities {
+    /// and progress imports all go to the host over this link; `config`
+    /// answers from the `settings` the host sent with the start.
+    pub fn capabilities(self: &Arc<Self>, settings: Arc<Settings>) -> Capabilities {
         Capabilities {
             store: Arc::new(Forwarded(self.clone())),
             log: self.clone(),
             progress: Some(self.clone()),
+            settings,
         }
     }
 }

@@ -216,6 +216,7 @@ impl WorkerPool {
             component_sha256: bundle.manifest.component_sha256.clone(),
             runtime: self.runtime_config.clone(),
             cache_dir: request.writable.first().map(view),
+            settings: (*self.grants.settings).clone(),
             log_filter: tracing::level_filters::LevelFilter::current()
                 .to_string()
                 .to_lowercase(),

@@ -22,14 +22,14 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::capabilities::{StoreCall, StoreReply};
+use crate::capabilities::{Settings, StoreCall, StoreReply};
 use crate::config::RuntimeConfig;
 use crate::runtime::RuntimeError;
 use crate::runtime::bindings::silt::datastore::log::Level;
 use crate::runtime::call::{ExportCall, ExportReply};
 
 /// Bumped whenever a message changes; host and worker must agree.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Frames larger than this are refused: objects moved whole through
 /// `get`/`put` are small (bulk data never crosses the pipe), and a guest's
@@ -52,6 +52,8 @@ pub struct WorkerStart {
     pub runtime: RuntimeConfig,
     /// The extension's cache directory as the worker sees it, if granted.
     pub cache_dir: Option<PathBuf>,
+    /// The project's settings for the extension (its `config` import).
+    pub settings: Settings,
     /// `tracing` filter of the worker's own log.
     pub log_filter: String,
 }

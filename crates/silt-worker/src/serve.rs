@@ -65,6 +65,7 @@ pub fn main() -> u8 {
         }
     };
     link.send(&FromWorker::Ready);
+    let settings = Arc::new(start.settings);
     while let Some(message) = link.receive::<ToWorker>() {
         let ToWorker::Call(call) = message else {
             link.send(&FromWorker::Failed(
@@ -76,7 +77,7 @@ pub fn main() -> u8 {
             let mut instance = ExtensionInstance::with_capabilities(
                 loaded.clone(),
                 start.cache_dir.as_deref(),
-                link.capabilities(),
+                link.capabilities(settings.clone()),
             )
             .await?;
             call.invoke(&mut instance).await

@@ -15,7 +15,7 @@ pub use silt_runtime::config::{CacheConfig, RuntimeConfig};
 pub const CONFIG_FILE_NAME: &str = "silt.toml";
 
 /// The whole of `silt.toml`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Where installed extensions live.
@@ -178,7 +178,7 @@ pub const DEFAULT_BACKGROUND_CONCURRENCY: usize = 4;
 pub const DEFAULT_DATASTORE_EXTENSION: &str = "partitioned-datastore";
 
 /// `[extensions]`
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExtensionsConfig {
     /// Directory of installed extensions. Default: `.silt/extensions` beside
@@ -188,6 +188,58 @@ pub struct ExtensionsConfig {
     /// `[extensions.require]`: the extensions this project needs, by name
     /// (see [`crate::supply_chain::requirement`]); `silt.lock` pins them.
     pub require: std::collections::BTreeMap<String, crate::supply_chain::Requirement>,
+    /// `[extensions.config.<name>]`: the project's settings for extension
+    /// `<name>`, handed to it through its `config` import (see
+    /// [`ExtensionsConfig::settings`]). Nested tables are dotted keys.
+    pub config: std::collections::BTreeMap<String, toml::Table>,
+}
+
+impl ExtensionsConfig {
+    /// The settings of extension `name` as its `config` import answers
+    /// them: every value as text, nested tables as dotted keys (`[x.journal]
+    /// full-check-minutes = 5` is `journal.full-check-minutes` = `"5"`).
+    ///
+    /// # Errors
+    /// An array or a date, a key that is no setting name or names a
+    /// credential, too many or too long settings: what and where.
+    pub fn settings(&self, name: &str) -> Result<crate::capabilities::Settings, String> {
+        let mut flat = std::collections::BTreeMap::new();
+        if let Some(table) = self.config.get(name) {
+            flatten("", table, &mut flat)?;
+        }
+        crate::capabilities::Settings::new(flat)
+            .map_err(|why| format!("[extensions.config.{name}] {why}"))
+    }
+}
+
+/// `table`'s values as text under dotted keys starting with `prefix`.
+fn flatten(
+    prefix: &str,
+    table: &toml::Table,
+    into: &mut std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    for (key, value) in table {
+        let key = format!("{prefix}{key}");
+        let text = match value {
+            toml::Value::String(text) => text.clone(),
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Float(x) => x.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Table(inner) => {
+                flatten(&format!("{key}."), inner, into)?;
+                continue;
+            }
+            toml::Value::Array(_) | toml::Value::Datetime(_) => {
+                return Err(format!(
+                    "{key} is an {}; a setting is text, a number or true/false \
+                     (write a list as one string the extension splits)",
+                    value.type_str()
+                ));
+            }
+        };
+        into.insert(key, text);
+    }
+    Ok(())
 }
 
 /// A configuration file that could not be used.
@@ -261,6 +313,16 @@ impl Config {
             requirement
                 .source()
                 .map_err(|why| invalid(&format!("[extensions.require] {name}: {why}")))?;
+        }
+        for name in self.extensions.config.keys() {
+            if !crate::runtime::metadata::is_valid_name(name) {
+                return Err(invalid(&format!(
+                    "[extensions.config] {name:?} is not an extension name (lowercase letters, digits, '-')"
+                )));
+            }
+            self.extensions
+                .settings(name)
+                .map_err(|why| invalid(&why))?;
         }
         if self.runtime.deadline_ms == 0 {
             return Err(invalid("runtime.deadline_ms must be greater than 0"));

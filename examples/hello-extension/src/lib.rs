@@ -18,7 +18,7 @@ use silt::datastore::types::{
     BackendFailure, Base, Committer, Error, Lease, LockInfo, LockScope, ModelRef, Scope,
     TransferStats,
 };
-use silt::datastore::{log, progress};
+use silt::datastore::{config, log, progress};
 
 // The metadata the host reads without compiling this component.
 #[unsafe(link_section = "silt-extension")]
@@ -99,9 +99,14 @@ impl sync::Guest for Hello {
             log::Level::Info,
             &format!("pulled {} objects", changed.len()),
         );
+        // The project's settings (`[extensions.config.hello-extension]` in
+        // silt.toml): an optional label for its reports.
+        let label = config::get("label")
+            .map(|label| format!(" for {label}"))
+            .unwrap_or_default();
         Ok(sync::SyncReport {
             stats,
-            summary: format!("{} objects", changed.len()),
+            summary: format!("{} objects{label}", changed.len()),
             changed,
             // It keeps no versions, so it has no conflicts to set aside.
             set_aside: Vec::new(),

@@ -28,7 +28,8 @@
 //!   (the commit landed and is reflected) or the entry is older than
 //!   [`SETTLE_MS`] (the writer died or its commit was refused); a pending
 //!   entry holds the horizon back, and its model is read again each pull;
-//! - **a periodic full check**: every [`FULL_CHECK_MS`] a pull lists every
+//! - **a periodic full check**: every [`FULL_CHECK_MS`] (or as the
+//!   project's setting `journal.full-check-minutes` says) a pull lists every
 //!   partition as before, which bounds whatever the assumptions above do
 //!   not cover (a clock off by more than [`CLOCK_SKEW_MS`], a host that
 //!   keeps retrying a compare-and-swap for longer than [`SETTLE_MS`], a
@@ -115,6 +116,24 @@ pub const SETTLE_MS: u64 = 5 * 60_000;
 /// assert_eq!(silt_extension::journal::FULL_CHECK_MS, 10 * 60_000);
 /// ```
 pub const FULL_CHECK_MS: u64 = 10 * 60_000;
+
+/// The longest full-check interval a project may set: the full check must
+/// come round before an entry it may need is pruned
+/// (`PRUNE_AFTER_MS > full check + SETTLE_MS`).
+pub const MAX_FULL_CHECK_MINUTES: u64 = 50;
+
+/// How often a pull lists every partition: the setting
+/// `journal.full-check-minutes` (0 to [`MAX_FULL_CHECK_MINUTES`]; 0: every
+/// pull), else [`FULL_CHECK_MS`].
+///
+/// # Errors
+/// `invalid-input` for a setting that is no number in that range.
+pub fn full_check_every_ms() -> Result<u64, Error> {
+    Ok(
+        crate::settings::parsed("journal.full-check-minutes", 0..=MAX_FULL_CHECK_MINUTES)?
+            .map_or(FULL_CHECK_MS, |minutes| minutes * 60_000),
+    )
+}
 
 /// `silt datastore gc` deletes entries older than this: no reader lists
 /// them (each lists every partition at least every [`FULL_CHECK_MS`], and
@@ -324,7 +343,8 @@ pub fn holds_commit(partition: &Partition, token: &str) -> bool {
 /// use silt_extension::journal::Progress;
 ///
 /// fn due_for_full_check(progress: &Option<Progress>, now_ms: u64) -> bool {
-///     progress.as_ref().is_none_or(|p| p.full_check_due(now_ms))
+///     let every = silt_extension::journal::FULL_CHECK_MS;
+///     progress.as_ref().is_none_or(|p| p.full_check_due(now_ms, every))
 /// }
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -343,10 +363,10 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// True when the last full check is [`FULL_CHECK_MS`] old (or in the
-    /// future: this machine's clock went back).
-    pub fn full_check_due(&self, now_ms: u64) -> bool {
-        now_ms < self.full_check_ms || now_ms - self.full_check_ms >= FULL_CHECK_MS
+    /// True when the last full check is `every_ms` old (or in the future:
+    /// this machine's clock went back).
+    pub fn full_check_due(&self, now_ms: u64, every_ms: u64) -> bool {
+        now_ms < self.full_check_ms || now_ms - self.full_check_ms >= every_ms
     }
 
     /// The entries of `listed` this cache has not settled yet, by model.
@@ -626,11 +646,12 @@ mod tests {
         assert_eq!(back.horizon, fresh.horizon);
         assert_eq!(back.full_check_ms, NOW);
         assert!(
-            back.full_check_due(NOW - 60_000),
+            back.full_check_due(NOW - 60_000, FULL_CHECK_MS),
             "a clock that went back re-checks"
         );
-        assert!(!fresh.full_check_due(NOW + FULL_CHECK_MS - 1));
-        assert!(fresh.full_check_due(NOW + FULL_CHECK_MS));
+        assert!(!fresh.full_check_due(NOW + FULL_CHECK_MS - 1, FULL_CHECK_MS));
+        assert!(fresh.full_check_due(NOW + FULL_CHECK_MS, FULL_CHECK_MS));
+        assert!(fresh.full_check_due(NOW, 0));
     }
 
     #[test]

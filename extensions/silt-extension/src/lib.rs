@@ -128,6 +128,7 @@
 // otherwise exec the .wasm and fail). An example added without
 // `no_run,standalone_crate` would likewise be compiled but never run.
 
+#[cfg(not(feature = "contract-0-6"))]
 wit_bindgen::generate!({
     path: "../../wit",
     world: "silt:datastore/datastore-extension",
@@ -135,8 +136,18 @@ wit_bindgen::generate!({
     default_bindings_module: "silt_extension",
 });
 
-/// The WIT package this SDK's bindings were generated from; the host
-/// accepts exactly the version it was built with.
+// The previous contract (feature `contract-0-6`): the same interfaces but
+// for the `config` import.
+#[cfg(feature = "contract-0-6")]
+wit_bindgen::generate!({
+    path: "../../wit/since_v0_6",
+    world: "silt:datastore/datastore-extension",
+    pub_export_macro: true,
+    default_bindings_module: "silt_extension",
+});
+
+/// The WIT package this SDK's bindings were generated from; a silt host
+/// runs extensions of its own contract version and of the one before.
 ///
 /// ```no_run,standalone_crate
 /// // Say which contract the extension speaks, e.g. in `sync.setup`'s detail.
@@ -147,6 +158,17 @@ pub const API: &str = __api!();
 
 /// The contract's package and version as a literal, for [`API`] and
 /// [`metadata!`] alike (`concat!` takes literals, not constants).
+#[cfg(not(feature = "contract-0-6"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __api {
+    () => {
+        "silt:datastore@0.7.0"
+    };
+}
+
+/// The contract's package and version as a literal (feature `contract-0-6`).
+#[cfg(feature = "contract-0-6")]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __api {
@@ -226,6 +248,7 @@ pub mod models;
 pub mod orphans;
 pub mod partition;
 pub mod set_aside;
+pub mod settings;
 pub mod store;
 pub mod sync;
 pub mod unleased;

@@ -375,8 +375,11 @@ fn pull_candidates<T: Index>(
         return Ok((scoped_or_listed::<T>(scope)?, None));
     }
     let now_ms = clock::now_ms();
+    let every_ms = journal::full_check_every_ms()?;
     let usable = |progress: &journal::Progress| {
-        !resolving && !progress.full_check_due(now_ms) && (!fetch_missing || progress.complete)
+        !resolving
+            && !progress.full_check_due(now_ms, every_ms)
+            && (!fetch_missing || progress.complete)
     };
     if let Some(progress) = journal::load_progress().filter(usable) {
         let listed = journal::list_after(&progress.horizon)?;

@@ -12,8 +12,11 @@
 //! - [`object_store`]: [`LocalStore`], its implementation on the granted
 //!   store; [`transfer`]: its bulk `download`/`upload`, streamed by the host
 //!   between the store and the cache directory;
-//! - [`log`] ([`LogSink`]) and [`progress`] ([`ProgressSink`]): sinks.
+//! - [`log`] ([`LogSink`]) and [`progress`] ([`ProgressSink`]): sinks;
+//! - [`config`]: the project's [`Settings`] for the extension, plain data
+//!   (a worker gets them with its start, not over the pipe).
 
+pub mod config;
 pub mod log;
 pub mod object_store;
 pub mod progress;
@@ -23,6 +26,7 @@ pub mod transfer;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use config::Settings;
 pub use log::{LogSink, TracingLog};
 pub use object_store::LocalStore;
 pub use progress::ProgressSink;
@@ -46,6 +50,8 @@ pub struct Grants {
     pub progress: Option<Arc<dyn ProgressSink>>,
     /// Concurrency of bulk transfers (default [`transfer::DEFAULT_CONCURRENCY`]).
     pub transfer_concurrency: Option<usize>,
+    /// The project's settings for the extension (the `config` import).
+    pub settings: Arc<Settings>,
 }
 
 /// The implementations one operation's imports reach.
@@ -57,6 +63,8 @@ pub struct Capabilities {
     pub log: Arc<dyn LogSink>,
     /// Where the guest's `progress` calls go; none: nowhere.
     pub progress: Option<Arc<dyn ProgressSink>>,
+    /// What the guest's `config` calls answer.
+    pub settings: Arc<Settings>,
 }
 
 impl Capabilities {
@@ -71,6 +79,7 @@ impl Capabilities {
             store: Arc::new(LocalStore::new(grants)?),
             log: Arc::new(TracingLog::new(extension)),
             progress: grants.progress.clone(),
+            settings: grants.settings.clone(),
         })
     }
 }

@@ -265,7 +265,21 @@ fn inspect(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::
         if let Some(metadata) = &report.metadata {
             writeln!(out, "name:         {}", metadata.name)?;
             writeln!(out, "version:      {}", metadata.version)?;
-            writeln!(out, "api:          {}", metadata.api)?;
+            let current = crate::runtime::metadata::api_id();
+            if metadata.api == current {
+                writeln!(out, "api:          {}", metadata.api)?;
+            } else {
+                // Valid or not, say what this silt makes of its contract.
+                let note = if crate::runtime::metadata::SUPPORTED_API_VERSIONS
+                    .iter()
+                    .any(|version| metadata.api.ends_with(&format!("@{version}")))
+                {
+                    format!("the previous contract, still run; rebuild against {current}")
+                } else {
+                    format!("this silt runs {}", crate::runtime::metadata::supported_api_ids())
+                };
+                writeln!(out, "api:          {} ({note})", metadata.api)?;
+            }
             writeln!(out, "description:  {}", metadata.description)?;
             writeln!(
                 out,

@@ -152,7 +152,14 @@ impl Datastore {
             cache_dir: Some(locations.local_dir.clone()),
             progress,
             transfer_concurrency: Some(config.datastore.transfer_concurrency),
+            settings: Arc::new(
+                config
+                    .extensions
+                    .settings(&config.datastore.extension)
+                    .map_err(anyhow::Error::msg)?,
+            ),
         };
+        let grants_settings_empty = grants.settings.is_empty();
         let execution = config.sandbox.execution_of(&config.datastore.extension);
         let (metadata, executor) = match execution {
             Execution::InProcess => {
@@ -188,6 +195,15 @@ impl Datastore {
                 (metadata, Executor::OutOfProcess(Box::new(pool)))
             }
         };
+        if metadata.api != crate::runtime::metadata::api_id() && !grants_settings_empty {
+            tracing::warn!(
+                "[extensions.config.{}] is not passed to {}: it speaks {}, which has no `config` import (rebuild it against {})",
+                metadata.name,
+                metadata.name,
+                metadata.api,
+                crate::runtime::metadata::api_id()
+            );
+        }
         let datastore = Self {
             runtime,
             metadata,

@@ -68,7 +68,7 @@ pub struct NewArgs {
 }
 
 /// The contract, as this silt speaks it.
-const WIT_FILES: [(&str, &str); 10] = embedded!["wit":
+const WIT_FILES: [(&str, &str); 11] = embedded!["wit":
     "world.wit",
     "types.wit",
     "capabilities.wit",
@@ -79,6 +79,7 @@ const WIT_FILES: [(&str, &str); 10] = embedded!["wit":
     "object-store.wit",
     "log.wit",
     "progress.wit",
+    "config.wit",
 ];
 
 /// Writes the contract into `dir` of the project.

@@ -24,7 +24,7 @@ use super::{Writer, cargo_manifest, rust_commands, write_rust_common};
 use crate::runtime::metadata::API_VERSION;
 
 /// The SDK crate, vendored into the project as `silt-extension/`.
-const SDK_FILES: [(&str, &str); 20] = embedded!["extensions/silt-extension":
+const SDK_FILES: [(&str, &str); 21] = embedded!["extensions/silt-extension":
     "Cargo.toml",
     "src/change.rs",
     "src/clock.rs",
@@ -41,6 +41,7 @@ const SDK_FILES: [(&str, &str); 20] = embedded!["extensions/silt-extension":
     "src/orphans.rs",
     "src/partition.rs",
     "src/set_aside.rs",
+    "src/settings.rs",
     "src/store.rs",
     "src/sync.rs",
     "src/unleased.rs",
