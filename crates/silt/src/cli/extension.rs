@@ -276,7 +276,10 @@ fn inspect(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::
                 {
                     format!("the previous contract, still run; rebuild against {current}")
                 } else {
-                    format!("this silt runs {}", crate::runtime::metadata::supported_api_ids())
+                    format!(
+                        "this silt runs {}",
+                        crate::runtime::metadata::supported_api_ids()
+                    )
                 };
                 writeln!(out, "api:          {} ({note})", metadata.api)?;
             }
