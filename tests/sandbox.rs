@@ -378,20 +378,49 @@ fn runc_containers(runc: &std::ffi::OsStr, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-/// Starts a runc probe that sleeps, and waits until its container runs;
-/// returns the host and the container's id.
+/// Whether process `pid` has a handler for SIGTERM (`SigCgt` in its
+/// status): a container's pid 1 ignores the signals it has none for.
+fn catches_sigterm(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
+}
+
+/// The host pid of container `id`'s first process (`runc state`).
+fn container_pid(runc: &std::ffi::OsStr, id: &str) -> Option<u32> {
+    let output = std::process::Command::new(runc)
+        .args(["state", id])
+        .output()
+        .ok()?;
+    let state: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+    state["pid"]
+        .as_u64()
+        .and_then(|pid| u32::try_from(pid).ok())
+}
+
+/// Starts a runc probe that sleeps, and waits until its container runs
+/// and its process is ready for the SIGTERM runc passes on (a signal that
+/// comes before the handler is dropped: the container's pid 1 ignores it,
+/// and a real worker then still ends at the end of its pipe, which this
+/// probe never reads); returns the host and the container's id.
 #[allow(clippy::zombie_processes)] // the caller kills and waits for the host
 fn sleeping_runc_probe(home: &Path, runc: &std::ffi::OsStr) -> (std::process::Child, String) {
     let mut host = sleeping_probe(home, home, &[]);
     let prefix = format!("silt-probe-{}-", host.id());
+    let ready = |id: &String| container_pid(runc, id).is_some_and(catches_sigterm);
     match poll_until(Duration::from_secs(20), || {
-        runc_containers(runc, &prefix).pop()
+        runc_containers(runc, &prefix).pop().filter(ready)
     }) {
         Some(id) => (host, id),
         None => {
             let _ = host.kill();
             let _ = host.wait();
-            panic!("the container never started");
+            panic!("the container never started, or never caught SIGTERM");
         }
     }
 }
@@ -574,6 +603,19 @@ fn podman_containers(podman: &std::ffi::OsStr, prefix: &str, all: bool) -> Vec<S
         .collect()
 }
 
+/// The host pid of podman container `name`'s first process.
+fn podman_pid(podman: &std::ffi::OsStr, name: &str) -> Option<u32> {
+    let output = std::process::Command::new(podman)
+        .args(["inspect", "--format", "{{.State.Pid}}", name])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&pid| pid != 0)
+}
+
 #[test]
 fn a_podman_worker_is_confined_limited_and_gone_with_its_host() {
     let Some(podman) = runtime("SILT_PODMAN") else {
@@ -589,12 +631,17 @@ fn a_podman_worker_is_confined_limited_and_gone_with_its_host() {
     // exits and `--rm` removes its container, with no other silt running.
     let mut host = sleeping_probe(home.path(), &scratch, &[]);
     let prefix = format!("silt-probe-{}-", host.id());
+    // Running, and its process ready for the SIGTERM podman passes on.
+    let ready = |name: &String| podman_pid(&podman, name).is_some_and(catches_sigterm);
     let running = poll_until(Duration::from_secs(30), || {
-        podman_containers(&podman, &prefix, false).pop()
+        podman_containers(&podman, &prefix, false)
+            .pop()
+            .filter(ready)
     });
-    assert!(running.is_some(), "the container never started");
-    // Running means exec'd; its signal handlers come first thing after.
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        running.is_some(),
+        "the container never started, or never caught SIGTERM"
+    );
     host.kill().unwrap();
     host.wait().unwrap();
     let gone = poll_until(Duration::from_secs(20), || {
