@@ -60,7 +60,7 @@ fn credentials_arrays_and_bad_keys_are_refused_when_silt_toml_is_read() {
         ),
         (
             "[extensions.config.partitioned-datastore]\nregions = [\"a\", \"b\"]\n",
-            "regions is an array",
+            "\"regions\" is an array",
         ),
         (
             "[extensions.config.partitioned-datastore]\n\"Bad Key\" = 1\n",

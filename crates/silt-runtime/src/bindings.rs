@@ -64,11 +64,19 @@ impl<T: Send + 'static> BindingsPre<T> {
         instance_pre: wasmtime::component::InstancePre<T>,
         api_version: &str,
     ) -> wasmtime::Result<Self> {
-        Ok(if api_version == crate::since_v0_6::API_VERSION {
-            Self::V0_6(crate::since_v0_6::DatastoreExtensionPre::new(instance_pre)?)
-        } else {
-            Self::Current(DatastoreExtensionPre::new(instance_pre)?)
-        })
+        match api_version {
+            crate::metadata::API_VERSION => {
+                Ok(Self::Current(DatastoreExtensionPre::new(instance_pre)?))
+            }
+            crate::since_v0_6::API_VERSION => Ok(Self::V0_6(
+                crate::since_v0_6::DatastoreExtensionPre::new(instance_pre)?,
+            )),
+            other => Err(wasmtime::Error::msg(format!(
+                "contract version {} is not one this silt runs ({})",
+                crate::guest_text(other),
+                crate::metadata::supported_api_ids()
+            ))),
+        }
     }
 
     /// The linked component, whichever its version.

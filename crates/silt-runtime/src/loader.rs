@@ -160,10 +160,7 @@ fn link(
                 extension: name.to_owned(),
                 detail: format!("{err:#}"),
             })?;
-    let api_version = metadata
-        .api
-        .rsplit_once('@')
-        .map_or("", |(_, version)| version);
+    let api_version = super::metadata::api_version(&metadata.api).unwrap_or_default();
     let pre =
         BindingsPre::new(instance_pre, api_version).map_err(|err| RuntimeError::Instantiate {
             extension: name.to_owned(),

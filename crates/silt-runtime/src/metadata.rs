@@ -37,6 +37,12 @@ pub fn api_id() -> String {
 /// (`crate::since_v0_6`).
 pub const SUPPORTED_API_VERSIONS: [&str; 2] = [API_VERSION, crate::since_v0_6::API_VERSION];
 
+/// The contract version `api` names (`silt:datastore@0.6.0` → `0.6.0`);
+/// `None` for another package.
+pub fn api_version(api: &str) -> Option<&str> {
+    api.strip_prefix(API_PACKAGE)?.strip_prefix('@')
+}
+
 /// The supported contracts in words: `silt:datastore@0.7.0 or …@0.6.0`.
 pub fn supported_api_ids() -> String {
     SUPPORTED_API_VERSIONS

@@ -41,11 +41,17 @@ pub const API_VERSION: &str = "0.6.0";
 /// versions' WIT differ where this module says they do not).
 pub fn adapt<A: Serialize, B: DeserializeOwned>(value: &A) -> wasmtime::Result<B> {
     let bytes = postcard::to_allocvec(value)?;
-    postcard::from_bytes(&bytes).map_err(|err| {
+    let misfit = |why: String| {
         wasmtime::Error::msg(format!(
-            "a value of contract {API_VERSION} does not fit this silt's types ({err}): a bug in silt"
+            "a value of contract {API_VERSION} does not fit this silt's types ({why}): a bug in silt"
         ))
-    })
+    };
+    // Every byte read, or the shapes differ (postcard encodes no names).
+    match postcard::take_from_bytes(&bytes) {
+        Ok((adapted, [])) => Ok(adapted),
+        Ok((_, rest)) => Err(misfit(format!("{} bytes left over", rest.len()))),
+        Err(err) => Err(misfit(err.to_string())),
+    }
 }
 
 use exports::silt::datastore::capabilities::Features;
@@ -146,6 +152,48 @@ mod object_store_imports {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `adapt` relies on: the two contracts are the same text but for
+    /// their versions, the `config` interface and the world's import of it
+    /// (postcard encodes no names, so a reordered field would decode wrong).
+    #[test]
+    fn the_previous_contract_differs_only_by_version_and_config() {
+        let wit = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit");
+        let normalized = |path: String| {
+            std::fs::read_to_string(&path)
+                .unwrap_or_else(|err| panic!("{path}: {err}"))
+                .lines()
+                // Doc comments may differ (the version list, what is granted).
+                .filter(|line| !line.trim_start().starts_with("///"))
+                .filter(|line| line.trim() != "import config;")
+                .map(|line| line.replace("@0.7.0", "@V").replace("@0.6.0", "@V"))
+                .collect::<Vec<_>>()
+        };
+        let mut compared = 0;
+        for entry in std::fs::read_dir(format!("{wit}/since_v0_6")).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert_eq!(
+                normalized(format!("{wit}/{name}")),
+                normalized(format!("{wit}/since_v0_6/{name}")),
+                "{name} differs between the contracts beyond the version"
+            );
+            compared += 1;
+        }
+        assert_eq!(compared, 10, "every interface of 0.6.0 and its world");
+        // And the current contract is those files and `config` alone.
+        let mut current: Vec<String> = std::fs::read_dir(wit)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".wit") && name != "config.wit")
+            .collect();
+        current.sort();
+        let mut previous: Vec<String> = std::fs::read_dir(format!("{wit}/since_v0_6"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        previous.sort();
+        assert_eq!(current, previous);
+    }
 
     #[test]
     fn features_keep_their_meaning_across_versions() {

@@ -231,13 +231,16 @@ fn flatten(
             }
             toml::Value::Array(_) | toml::Value::Datetime(_) => {
                 return Err(format!(
-                    "{key} is an {}; a setting is text, a number or true/false \
+                    "{key:?} is an {}; a setting is text, a number or true/false \
                      (write a list as one string the extension splits)",
                     value.type_str()
                 ));
             }
         };
-        into.insert(key, text);
+        // `"a.b" = 1` beside `[x.a] b = 2` flatten to the same key.
+        if into.insert(key.clone(), text).is_some() {
+            return Err(format!("{key:?} is set twice (a dotted key and a table)"));
+        }
     }
     Ok(())
 }

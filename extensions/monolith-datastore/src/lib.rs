@@ -1,5 +1,7 @@
 //! monolith-datastore: the design silt is measured against, built faithfully
-//! and for real (it is a working datastore; it passes the contract suite).
+//! and for real (a working datastore; the contract suite passes it but for
+//! the held commit, which a lease check without a fence in the index cannot
+//! pass).
 //!
 //! It is how the datastores in use today work (see the field notes): one
 //! index object per namespace holding every entry of every model, and one

@@ -17,26 +17,80 @@ pub const MAX_KEY_BYTES: usize = 64;
 /// The longest value.
 pub const MAX_VALUE_BYTES: usize = 4096;
 
-/// Words a key may not contain: the settings are in `silt.toml`, committed
-/// with the project and handed to code the user did not write. Credentials
-/// stay with the host, which talks to the store itself.
+/// What a key may not name, with `-`, `_` and `.` taken out (`api.key`,
+/// `api_key` and `apikey` alike): the settings are in `silt.toml`,
+/// committed with the project and handed to code the user did not write.
+/// Credentials stay with the host, which talks to the store itself. A
+/// check against mistakes, not a guarantee.
 const CREDENTIAL_WORDS: &[&str] = &[
     "password",
     "passwd",
+    "passphrase",
     "secret",
     "token",
     "credential",
-    "private-key",
-    "private_key",
-    "access-key",
-    "access_key",
-    "api-key",
-    "api_key",
+    "privatekey",
+    "accesskey",
+    "apikey",
 ];
+
+/// Parts of a key (between `-`, `_` and `.`) that name a credential alone.
+const CREDENTIAL_PARTS: &[&str] = &["pass", "pwd", "auth", "bearer", "sas", "session"];
+
+/// What in `key` names a credential, if anything.
+fn credential_in_key(key: &str) -> Option<&'static str> {
+    let joined: String = key
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.'))
+        .collect();
+    CREDENTIAL_WORDS
+        .iter()
+        .find(|word| joined.contains(*word))
+        .or_else(|| {
+            CREDENTIAL_PARTS
+                .iter()
+                .find(|part| key.split(['-', '_', '.']).any(|p| p == **part))
+        })
+        .copied()
+}
+
+/// What in `value` looks like a credential: a URL with a password in it,
+/// or an AWS access key id.
+fn credential_in_value(value: &str) -> Option<&'static str> {
+    let url_password = value.split("://").skip(1).any(|rest| {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        authority
+            .rsplit_once('@')
+            .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+    });
+    if url_password {
+        return Some("a URL with a password");
+    }
+    let access_key_id = value
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| {
+            word.len() == 20
+                && (word.starts_with("AKIA") || word.starts_with("ASIA"))
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        });
+    access_key_id.then_some("an AWS access key id")
+}
 
 /// An extension's settings: text keys and values, checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "BTreeMap<String, String>")]
 pub struct Settings(BTreeMap<String, String>);
+
+/// A worker checks the settings it is sent as the host did.
+impl TryFrom<BTreeMap<String, String>> for Settings {
+    type Error = String;
+
+    fn try_from(entries: BTreeMap<String, String>) -> Result<Self, String> {
+        Self::new(entries)
+    }
+}
 
 impl Settings {
     /// Checks `entries`: at most [`MAX_SETTINGS`]; keys of lowercase
@@ -63,10 +117,16 @@ impl Settings {
                     "{key:?} is not a setting name (1 to {MAX_KEY_BYTES} of lowercase letters, digits, '-', '_', '.')"
                 ));
             }
-            if let Some(word) = CREDENTIAL_WORDS.iter().find(|word| key.contains(*word)) {
+            if let Some(word) = credential_in_key(key) {
                 return Err(format!(
                     "{key} names a credential ({word}); extensions never get credentials: the host \
                      holds the store's and talks to the store itself. Remove it"
+                ));
+            }
+            if let Some(what) = credential_in_value(value) {
+                return Err(format!(
+                    "{key} holds {what}; extensions never get credentials: the host holds the \
+                     store's and talks to the store itself. Remove it"
                 ));
             }
             if value.len() > MAX_VALUE_BYTES {
@@ -139,10 +199,30 @@ mod tests {
             "api-token",
             "access_key_id",
             "db.credentials",
+            "api.key",
+            "apikey",
+            "private.key",
+            "db.pass",
+            "pwd",
+            "auth",
+            "azure.sas",
         ] {
             let err = settings(&[(key, "x")]).unwrap_err();
             assert!(err.contains("never get credentials"), "{key}: {err}");
         }
+        for value in [
+            "https://user:hunter2@db.example/x",
+            "key AKIAIOSFODNN7EXAMPLE here",
+        ] {
+            let err = settings(&[("endpoint", value)]).unwrap_err();
+            assert!(err.contains("never get credentials"), "{value}: {err}");
+        }
+        // Words that merely contain a part are not refused.
+        settings(&[
+            ("bypass-cache", "https://db.example/x"),
+            ("compass.heading", "user@host"),
+        ])
+        .unwrap();
     }
 
     #[test]

@@ -266,14 +266,16 @@ fn inspect(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::
             writeln!(out, "name:         {}", metadata.name)?;
             writeln!(out, "version:      {}", metadata.version)?;
             let current = crate::runtime::metadata::api_id();
+            let api = crate::runtime::guest_text(&metadata.api);
             if metadata.api == current {
-                writeln!(out, "api:          {}", metadata.api)?;
+                writeln!(out, "api:          {api}")?;
             } else {
                 // Valid or not, say what this silt makes of its contract.
-                let note = if crate::runtime::metadata::SUPPORTED_API_VERSIONS
-                    .iter()
-                    .any(|version| metadata.api.ends_with(&format!("@{version}")))
-                {
+                let supported =
+                    crate::runtime::metadata::api_version(&metadata.api).is_some_and(|version| {
+                        crate::runtime::metadata::SUPPORTED_API_VERSIONS.contains(&version)
+                    });
+                let note = if supported {
                     format!("the previous contract, still run; rebuild against {current}")
                 } else {
                     format!(
@@ -281,7 +283,7 @@ fn inspect(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::
                         crate::runtime::metadata::supported_api_ids()
                     )
                 };
-                writeln!(out, "api:          {} ({note})", metadata.api)?;
+                writeln!(out, "api:          {api} ({note})")?;
             }
             writeln!(out, "description:  {}", metadata.description)?;
             writeln!(

@@ -663,10 +663,20 @@ async fn fencing(a: &Datastore, b: &Datastore) -> Checked {
 }
 
 /// The most writes of one commit the held-commit check holds, one a round.
-const MOST_HELD_WRITES: u32 = 12;
+const MOST_HELD_WRITES: u32 = 32;
 
 /// The file every round of the held-commit check commits.
 const HELD_FILE: &str = "held.bin";
+
+/// How one round of the held-commit check ended.
+enum Round {
+    /// The commit was refused after the takeover: the fence held.
+    Refused(String),
+    /// Nothing to judge: the commit had landed before the takeover (the
+    /// held write came after its commit point), landed while the takeover
+    /// ran, or the takeover waited for it.
+    NotJudged(String),
+}
 
 /// `model-locks`: a commit whose writes are held one at a time (a round
 /// each) while another clone force-releases its lease and takes the model
@@ -686,12 +696,31 @@ async fn held_commit(fixture: &Fixture, b: &Datastore) -> Checked {
         .await
         .or_fail("a pull of a new clone")?;
     let mut rounds = Vec::new();
-    for nth in 1..=MOST_HELD_WRITES {
-        match hold_one_write(&store, &writer, b, nth).await? {
-            Some(round) => rounds.push(round),
+    let mut refused = 0;
+    for nth in 1..=MOST_HELD_WRITES + 1 {
+        let round = hold_one_write(&store, &writer, b, nth).await?;
+        if nth > MOST_HELD_WRITES && round.is_some() {
+            return fail(format!(
+                "models.put-file made more than {MOST_HELD_WRITES} writes: the check holds at most \
+                 that many, so its commit point may not have been held"
+            ));
+        }
+        match round {
+            Some(Round::Refused(detail)) => {
+                refused += 1;
+                rounds.push(detail);
+            }
+            Some(Round::NotJudged(detail)) => rounds.push(detail),
             None if rounds.is_empty() => return fail("models.put-file made no write"),
             None => break,
         }
+    }
+    if refused == 0 {
+        return fail(format!(
+            "no held write of a commit was ever refused after a takeover, so nothing showed \
+             the commit fenced: {}",
+            rounds.join("; ")
+        ));
     }
     Ok(format!(
         "each of a commit's {} writes held while another clone took over: {}",
@@ -709,7 +738,7 @@ async fn hold_one_write(
     writer: &Arc<Datastore>,
     b: &Datastore,
     nth: u32,
-) -> Result<Option<String>, NotPassed> {
+) -> Result<Option<Round>, NotPassed> {
     let model = model(&format!("held-{nth}"));
     let scope = LockScope::Model(model.clone());
     // A long TTL: nothing here is about staleness or the self-fence.
@@ -717,7 +746,13 @@ async fn hold_one_write(
         .acquire(&scope, TTL_MS)
         .await
         .or_fail("locks.acquire of a free model")?;
-    let staged = stage(writer, "held", b"held across a takeover").or_fail("staging a file")?;
+    let staged = match stage(writer, "held", b"held across a takeover") {
+        Ok(staged) => staged,
+        Err(err) => {
+            let _ = writer.release(&lease).await;
+            return fail(format!("staging a file failed: {err:#}"));
+        }
+    };
     let reached = store.arm(nth);
     let mut put = tokio::spawn({
         let (writer, model, lease) = (writer.clone(), model.clone(), lease.clone());
@@ -741,12 +776,23 @@ async fn hold_one_write(
         }
     };
     let Some(held) = held else {
+        store.disarm();
+        let _ = put.await;
+        let _ = writer.release(&lease).await;
         return fail("the held write was neither held nor finished");
     };
     let what = held.kind;
-    let taken = take_over(b, &scope).await;
-    let landed_before = match &taken {
-        Ok(Some(_)) => lists(b, &model, HELD_FILE).await,
+    let taken = take_over(b, &scope, &model).await;
+    // Listed once the takeover is done, the write still held: a commit
+    // that shows now landed before it or while it ran (concurrent writes).
+    let landed_by_takeover = match &taken {
+        Ok(Takeover {
+            lease: Some(_),
+            landed_before,
+        }) => match *landed_before {
+            true => Ok(true),
+            false => lists(b, &model, HELD_FILE).await,
+        },
         _ => Ok(false),
     };
     held.resume();
@@ -755,52 +801,82 @@ async fn hold_one_write(
         .map_err(|err| anyhow::anyhow!("the put did not finish: {err}"))
         .and_then(|result| result);
     let landed_after = lists(b, &model, HELD_FILE).await;
-    if let Ok(Some(new)) = &taken {
+    if let Ok(Takeover {
+        lease: Some(new), ..
+    }) = &taken
+    {
         let _ = b.release(new).await;
     }
     let _ = writer.release(&lease).await;
 
-    let taken = taken?;
-    let (landed_before, landed_after) = (landed_before?, landed_after?);
-    let Some(new) = taken else {
-        // Some designs cannot take a model over while a commit is under way.
-        return Ok(Some(format!(
-            "#{nth} ({what}): the takeover was refused while it was held"
-        )));
+    let Takeover {
+        lease: new,
+        landed_before,
+    } = taken?;
+    let (landed_by_takeover, landed_after) = (landed_by_takeover?, landed_after?);
+    let Some(new) = new else {
+        // A design may keep a takeover out while a commit is under way,
+        // but not once it has ended.
+        let new = b
+            .acquire(&scope, TTL_MS)
+            .await
+            .or_fail("locks.acquire after a force-release, once the held commit had ended")?;
+        let _ = b.release(&new).await;
+        return Ok(Some(Round::NotJudged(format!(
+            "#{nth} ({what}): the takeover waited for it"
+        ))));
     };
-    let round = match (landed_before, landed_after, ended) {
-        (true, _, _) => format!("#{nth} ({what}): had landed before the takeover"),
-        (false, true, ended) => {
-            return fail(format!(
-                "the commit's write #{nth} ({what}) was held while another clone force-released \
+    Ok(Some(
+        match (landed_before, landed_by_takeover, landed_after, ended) {
+            (true, _, _, _) => Round::NotJudged(format!("#{nth} ({what}): had landed before")),
+            (false, true, _, _) => {
+                Round::NotJudged(format!("#{nth} ({what}): landed while the takeover ran"))
+            }
+            (false, false, true, ended) => {
+                return fail(format!(
+                    "the commit's write #{nth} ({what}) was held while another clone force-released \
                  its lease and took the model over (generation {}); let go, the commit landed \
                  inside the new holder's lease (put-file answered {}). A look at the lock \
                  object before writing does not fence a writer stopped after the look: the \
                  takeover must change what the commit compare-and-swaps (a fence in the \
                  model's index that refuses an older generation)",
-                new.generation,
-                match ended {
-                    Ok(_) => "success".to_owned(),
-                    Err(err) => kind(&err),
-                }
-            ));
-        }
-        (false, false, Ok(version)) => {
-            return fail(format!(
-                "models.put-file answered version {} after its held write #{nth} ({what}) \
+                    new.generation,
+                    match ended {
+                        Ok(_) => "success".to_owned(),
+                        Err(err) => kind(&err),
+                    }
+                ));
+            }
+            (false, false, false, Ok(version)) => {
+                return fail(format!(
+                    "models.put-file answered version {} after its held write #{nth} ({what}) \
                  was let go, but the file is not listed",
-                crate::runtime::guest_text(&version.version)
-            ));
-        }
-        (false, false, Err(err)) => format!("#{nth} ({what}): refused with {}", kind(&err)),
-    };
-    Ok(Some(round))
+                    crate::runtime::guest_text(&version.version)
+                ));
+            }
+            (false, false, false, Err(err)) => {
+                Round::Refused(format!("#{nth} ({what}): refused with {}", kind(&err)))
+            }
+        },
+    ))
+}
+
+/// What a takeover found and got.
+struct Takeover {
+    /// Whether the held commit was listed once the lock was force-released.
+    landed_before: bool,
+    /// The new holder's lease; `None` when the extension kept it out
+    /// (`lock-held`) while the commit was under way.
+    lease: Option<Lease>,
 }
 
 /// `b` force-releases the model's lock and takes the model over: the
-/// operator's way past a machine that stopped. `None` when the extension
-/// keeps it out (`lock-held`) while a commit is under way.
-async fn take_over(b: &Datastore, scope: &LockScope) -> Result<Option<Lease>, NotPassed> {
+/// operator's way past a machine that stopped.
+async fn take_over(
+    b: &Datastore,
+    scope: &LockScope,
+    model: &ModelRef,
+) -> Result<Takeover, NotPassed> {
     let Some(current) = b
         .inspect(scope)
         .await
@@ -811,13 +887,34 @@ async fn take_over(b: &Datastore, scope: &LockScope) -> Result<Option<Lease>, No
     b.force_release(&current)
         .await
         .or_fail("locks.force-release of the held lease")?;
-    match b.acquire(scope, TTL_MS).await {
-        Ok(lease) => Ok(Some(lease)),
-        Err(err) if kind(&err) == "lock-held" => Ok(None),
-        Err(err) => fail(format!(
-            "locks.acquire after a force-release failed: {err:#}"
-        )),
+    // A force-release that answered success must have let the lock go.
+    if let Some(still) = b
+        .inspect(scope)
+        .await
+        .or_fail("locks.inspect after a force-release")?
+        && still.generation == current.generation
+        && still.holder.name == current.holder.name
+        && still.holder.pid == current.holder.pid
+    {
+        return fail(format!(
+            "locks.force-release answered success, but the lock (generation {}) is still there",
+            still.generation
+        ));
     }
+    let landed_before = lists(b, model, HELD_FILE).await?;
+    let lease = match b.acquire(scope, TTL_MS).await {
+        Ok(lease) => Some(lease),
+        Err(err) if kind(&err) == "lock-held" => None,
+        Err(err) => {
+            return fail(format!(
+                "locks.acquire after a force-release failed: {err:#}"
+            ));
+        }
+    };
+    Ok(Takeover {
+        landed_before,
+        lease,
+    })
 }
 
 /// Whether `name` is a live file of `model`, as `datastore` lists it now.
