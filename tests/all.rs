@@ -60,6 +60,8 @@ mod settings;
 mod store_conformance;
 #[path = "store_faults.rs"]
 mod store_faults;
+#[path = "telemetry.rs"]
+mod telemetry;
 #[path = "typescript_datastore.rs"]
 mod typescript_datastore;
 #[path = "unleased.rs"]

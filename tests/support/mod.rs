@@ -5,9 +5,11 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 pub mod bench_args;
+pub mod collector;
 pub mod http_head;
 pub mod lying_store;
 pub mod mangling_proxy;
+pub mod otlp;
 pub mod pausing_proxy;
 pub mod project;
 pub mod recording_store;
@@ -80,6 +82,12 @@ pub fn silt(home: &Path) -> Command {
         .env("SILT_CACHE_DIR", home.join("cache"))
         .env_remove("SILT_CONFIG")
         .env_remove("RUST_LOG");
+    // The developer's own telemetry settings stay out of the tests.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("OTEL_") {
+            command.env_remove(name);
+        }
+    }
     command
 }
 

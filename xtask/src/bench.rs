@@ -417,3 +417,213 @@ fn cargo_bench(name: &str) -> Command {
     ]);
     command
 }
+
+/// How a telemetry benchmark run exports.
+#[derive(Clone, Copy)]
+enum Export {
+    Off,
+    TraceFile,
+    Collector,
+    DeadCollector,
+}
+
+impl Export {
+    const ALL: [Export; 4] = [
+        Export::Off,
+        Export::TraceFile,
+        Export::Collector,
+        Export::DeadCollector,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Export::Off => "nothing asked (no OTEL_*, no --trace-file)",
+            Export::TraceFile => "--trace-file",
+            Export::Collector => "OTLP/HTTP to a live collector (rotel, 127.0.0.1)",
+            Export::DeadCollector => "OTLP/HTTP to a dead endpoint (connection refused)",
+        }
+    }
+}
+
+/// `cargo xtask bench telemetry [--quick]`: what traces and metrics cost.
+/// Fresh-process `silt data list` and `silt data put` on a local-directory
+/// datastore with each way of exporting, interleaved run by run so the
+/// machine's drift hits every mode alike; then, in one process, a store
+/// operation through `Traced` beside the bare store, with and without a
+/// subscriber recording spans (`benches/telemetry.rs`).
+pub fn telemetry(args: &[&str]) -> Result<()> {
+    let quick = args.contains(&"--quick");
+    let runs = if quick { 3 } else { 30 };
+    let components = build::components()?;
+    let silt = build::silt_binary("release")?;
+    let rotel = build::rotel()?;
+    let work = build::target_dir().join("bench/telemetry-work");
+    let _ = std::fs::remove_dir_all(&work);
+    let sandbox = Sandbox::new(&silt, &work.join("sandbox"));
+    sandbox.install(&components.join("partitioned-datastore.wasm"))?;
+    let project = sandbox.project("partitioned-datastore")?;
+    let payload = project.join("payload.bin");
+    std::fs::write(&payload, vec![7u8; 4096]).map_err(|err| err.to_string())?;
+    let payload = payload.to_string_lossy().into_owned();
+    sandbox.quietly(["datastore", "setup"])?;
+    sandbox.quietly(["data", "put", "bench/m1", "f.bin", &payload])?;
+
+    let free_port = || -> Result<u16> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|err| err.to_string())?
+            .port())
+    };
+    let (port, grpc, dead) = (free_port()?, free_port()?, free_port()?);
+    let processor = build::root().join("tests/support/rotel_otlp_json.py");
+    let received = work.join("collector");
+    std::fs::create_dir_all(&received).map_err(|err| err.to_string())?;
+    let mut collector = Command::new(&rotel)
+        .args([
+            "start",
+            "--otlp-http-endpoint",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
+        .args(["--exporter", "blackhole", "--disable-batching"])
+        .arg("--otlp-with-trace-processor")
+        .arg(&processor)
+        .arg("--otlp-with-metrics-processor")
+        .arg(&processor)
+        .env("SILT_COLLECTOR_DIR", &received)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|err| format!("cannot start {}: {err}", rotel.display()))?;
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = collector.kill();
+            return Err("the collector did not start within 20 s".to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let trace_file = work.join("trace.jsonl");
+    let command = |mode: Export, args: &[&str]| {
+        let mut command = sandbox.command(["-q"]);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("OTEL_") {
+                command.env_remove(name);
+            }
+        }
+        match mode {
+            Export::Off => {}
+            Export::TraceFile => {
+                command.arg("--trace-file").arg(&trace_file);
+            }
+            Export::Collector => {
+                command.env(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    format!("http://127.0.0.1:{port}"),
+                );
+            }
+            Export::DeadCollector => {
+                command.env(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    format!("http://127.0.0.1:{dead}"),
+                );
+            }
+        }
+        command.args(args);
+        command
+    };
+    let list = ["data", "list", "bench/m1"];
+    let put = ["data", "put", "bench/m1", "f.bin", payload.as_str()];
+    let mut table = Vec::new();
+    for (name, args) in [
+        ("silt data list", &list[..]),
+        ("silt data put (4 KiB)", &put[..]),
+    ] {
+        let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); Export::ALL.len()];
+        for _ in 0..runs {
+            for (index, mode) in Export::ALL.iter().enumerate() {
+                let mut command = command(*mode, args);
+                let started = Instant::now();
+                let output = command.output().map_err(|err| err.to_string())?;
+                samples[index].push(started.elapsed());
+                if !output.status.success() {
+                    let _ = collector.kill();
+                    return Err(format!(
+                        "{name} ({}) failed: {}",
+                        mode.label(),
+                        String::from_utf8_lossy(&output.stderr)
+                    ));
+                }
+            }
+        }
+        table.push((name, samples.into_iter().map(median).collect::<Vec<_>>()));
+    }
+    let _ = collector.kill();
+    let _ = collector.wait();
+    let spans_received = std::fs::read_to_string(received.join("traces.jsonl"))
+        .map(|text| text.matches("\"spanId\"").count())
+        .unwrap_or(0);
+
+    println!("\n## Telemetry: fresh-process commands (median of {runs} interleaved runs)\n");
+    println!(
+        "| export | {} |",
+        table
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("|---|{}", "---:|".repeat(table.len()));
+    for (index, mode) in Export::ALL.iter().enumerate() {
+        let cells: Vec<String> = table
+            .iter()
+            .map(|(_, medians)| {
+                format!(
+                    "{} ({:.2}×)",
+                    ms(medians[index]),
+                    medians[index].as_secs_f64() / medians[0].as_secs_f64()
+                )
+            })
+            .collect();
+        println!("| {} | {} |", mode.label(), cells.join(" | "));
+    }
+    println!("\nspans the collector received over all runs: {spans_received}");
+    if spans_received == 0 {
+        return Err("the collector received no span: the OTLP export did not run".to_owned());
+    }
+
+    let output = cargo_bench("telemetry")
+        .arg(if quick { "20000" } else { "400000" })
+        .output()
+        .map_err(|err| err.to_string())?;
+    if !output.status.success() {
+        return Err(format!(
+            "the in-process telemetry bench failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let value = |key: &str| -> String {
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{key}=")))
+            .unwrap_or("?")
+            .to_owned()
+    };
+    println!(
+        "\n## Telemetry: one store operation in process (`head` on the in-memory store; median ns of {} batches)\n",
+        value("batches")
+    );
+    println!("| store | ns per operation |");
+    println!("|---|---:|");
+    println!("| bare store | {} |", value("bare_ns"));
+    println!(
+        "| through `Traced`, nothing recording spans | {} |",
+        value("traced_off_ns")
+    );
+    println!(
+        "| through `Traced`, spans recorded (trace file to /dev/null) | {} |",
+        value("traced_on_ns")
+    );
+    Ok(())
+}

@@ -395,6 +395,46 @@ pub fn oras() -> Result<PathBuf> {
     pip_tool("oras-venv", &["oras==0.2.43"], "python")
 }
 
+/// rotel, an OpenTelemetry collector (Rust, shipped in a PyPI wheel), the
+/// OTLP/HTTP receiver of the telemetry tests; pinned, since it is an alpha.
+/// Its binary embeds Python through Debian's libpython3.11, installed here
+/// (as root) when the machine lacks it.
+pub fn rotel() -> Result<PathBuf> {
+    let python = pip_tool("rotel-venv", &["rotel==0.0.1a15"], "python")?;
+    let venv = python
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("the rotel virtualenv has no root")?;
+    let agent = std::fs::read_dir(venv.join("lib"))
+        .map_err(|err| format!("{}: {err}", venv.display()))?
+        .flatten()
+        .map(|entry| entry.path().join("site-packages/rotel/rotel-agent"))
+        .find(|path| path.is_file())
+        .ok_or("pip install rotel did not install rotel-agent")?;
+    let runs = || {
+        Command::new(&agent)
+            .arg("--version")
+            .output()
+            .is_ok_and(|out| out.status.success())
+    };
+    if !runs() {
+        debian_library("libpython3.11")?;
+        if !runs() {
+            return Err(format!("{} does not run", agent.display()));
+        }
+    }
+    Ok(agent)
+}
+
+/// Installs the Debian package `package` (as root).
+fn debian_library(package: &str) -> Result<()> {
+    eprintln!("xtask: installing {package} (apt-get install {package})");
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends", package])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 /// runc for the container driver's tests: on PATH, else installed from
 /// Debian's packages (as root), once.
 pub fn runc() -> Result<PathBuf> {
@@ -447,6 +487,7 @@ pub fn test(extra: &[&str]) -> Result<()> {
     let registry = registry()?;
     let skopeo = skopeo()?;
     let oras = oras()?;
+    let rotel = rotel()?;
     let extra: Vec<&str> = extra
         .iter()
         .copied()
@@ -462,7 +503,8 @@ pub fn test(extra: &[&str]) -> Result<()> {
         .env("SILT_PODMAN", &podman)
         .env("SILT_REGISTRY", &registry)
         .env("SILT_SKOPEO", &skopeo)
-        .env("SILT_ORAS_PYTHON", &oras);
+        .env("SILT_ORAS_PYTHON", &oras)
+        .env("SILT_ROTEL", &rotel);
     run(&mut command)?;
     // Every datastore command again, each extension in a sandboxed worker:
     // the same tests must pass out of process.
@@ -486,6 +528,7 @@ pub fn test(extra: &[&str]) -> Result<()> {
                 .env("SILT_TEST_COMPONENTS", &components)
                 .env("SILT_WEED", &weed)
                 .env("SILT_RUNC", &runc)
+                .env("SILT_ROTEL", &rotel)
                 .env("SILT_EXECUTION", "out-of-process");
             if let Some(runtime) = runtime {
                 command.env("SILT_SANDBOX_RUNTIME", runtime);
@@ -612,7 +655,7 @@ pub fn sdk_doc_examples() -> Result<()> {
 /// The suites of tests/all.rs that `cargo xtask test` runs a second time
 /// out of process (with `leases`, a binary of its own): every one that
 /// drives the datastore through `silt` or `Datastore::open`.
-const OUT_OF_PROCESS_SUITES: [&str; 7] = [
+const OUT_OF_PROCESS_SUITES: [&str; 8] = [
     "cli",
     "containment",
     "hostile",
@@ -620,6 +663,7 @@ const OUT_OF_PROCESS_SUITES: [&str; 7] = [
     "monolith",
     "hydration",
     "background_hydration",
+    "telemetry",
 ];
 
 /// `cargo xtask demo`: what silt does today, on a local project directory.

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         ["registry"] => build::registry().map(|path| println!("{}", path.display())),
         ["skopeo"] => build::skopeo().map(|path| println!("{}", path.display())),
         ["oras"] => build::oras().map(|path| println!("{}", path.display())),
+        ["rotel"] => build::rotel().map(|path| println!("{}", path.display())),
         ["demo"] => build::demo(),
         ["lint"] => build::lint(),
         ["test", rest @ ..] => build::test(rest),
@@ -40,9 +41,10 @@ fn main() -> ExitCode {
         ["bench", "hydration", rest @ ..] => bench::hydration(rest),
         ["bench", "worker", rest @ ..] => bench::worker(rest),
         ["bench", "languages", rest @ ..] => bench::languages(rest),
+        ["bench", "telemetry", rest @ ..] => bench::telemetry(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test [-- cargo test args] | chaos [--quick] | lint | components | seaweed | registry | skopeo | oras | bench startup|store|datastore|hydration|worker|languages [--quick]>"
+                "usage: cargo xtask <demo | test [-- cargo test args] | chaos [--quick] | lint | components | seaweed | registry | skopeo | oras | rotel | bench startup|store|datastore|hydration|worker|languages|telemetry [--quick]>"
             );
             return ExitCode::from(2);
         }

@@ -180,6 +180,14 @@ macro_rules! declare_exports {
                     $(Self::$variant(_) => $function,)*
                 }
             }
+
+            /// True when the extension answered with its own error (it ran,
+            /// and refused or failed the request).
+            pub fn is_extension_error(&self) -> bool {
+                match self {
+                    $(Self::$variant(answer) => Refusal::is_refusal(answer),)*
+                }
+            }
         }
 
         /// Typed calls of every export over any way of executing an
@@ -221,6 +229,23 @@ macro_rules! declare_exports {
 }
 
 foreach_export!(declare_exports);
+
+/// Whether an answer is the extension's own error.
+trait Refusal {
+    fn is_refusal(&self) -> bool;
+}
+
+impl Refusal for Description {
+    fn is_refusal(&self) -> bool {
+        false
+    }
+}
+
+impl<T> Refusal for Answer<T> {
+    fn is_refusal(&self) -> bool {
+        self.is_err()
+    }
+}
 
 /// The error for an answer to another export than the one called.
 fn mismatched(extension: &str, function: &'static str, reply: &ExportReply) -> RuntimeError {

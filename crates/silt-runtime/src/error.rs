@@ -129,6 +129,26 @@ pub enum RuntimeError {
     },
 }
 
+impl RuntimeError {
+    /// How a call ended, in one word for traces and counters (the
+    /// `silt.outcome` of an `extension.call` span).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) | Self::NotInstalled { .. } => "not_loaded",
+            Self::Engine { .. } | Self::Compile { .. } | Self::Instantiate { .. } => "not_started",
+            Self::Trap { .. } => "trap",
+            Self::DeadlineExceeded { .. } => "deadline_exceeded",
+            Self::MemoryLimitExceeded { .. } | Self::WorkerMemoryLimitExceeded { .. } => {
+                "memory_limit_exceeded"
+            }
+            Self::Host { .. } => "host_error",
+            Self::Worker { .. } => "worker_failed",
+            Self::SandboxUnavailable { .. } => "sandbox_unavailable",
+            Self::Poisoned { .. } => "poisoned",
+        }
+    }
+}
+
 fn stderr_suffix(stderr: &str) -> String {
     if stderr.trim().is_empty() {
         String::new()

@@ -45,6 +45,8 @@ pub mod test_runner;
 use std::path::Path;
 use std::sync::Arc;
 
+use tracing::Instrument as _;
+
 pub use artifacts::{ArtifactCache, CacheEntry, PruneReport, bundle_manifest_path};
 pub use call::{Answer, ExportCall, ExportReply, Exports};
 pub use call_clock::{CallBudget, CallClock, grace};
@@ -142,7 +144,42 @@ impl Runtime {
         self.load_trusting_memo(path, false).await
     }
 
+    /// One `extension.load` span: whether the artifact was cached or
+    /// compiled now.
     async fn load_trusting_memo(
+        &self,
+        path: &Path,
+        trust_memo: bool,
+    ) -> Result<Arc<LoadedExtension>, RuntimeError> {
+        let span = tracing::info_span!(
+            "extension.load",
+            silt.extension = tracing::field::Empty,
+            silt.artifact = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let result = self
+            .load_validated(path, trust_memo)
+            .instrument(span.clone())
+            .await;
+        match &result {
+            Ok(loaded) => {
+                span.record("silt.extension", loaded.metadata.name.as_str());
+                span.record(
+                    "silt.artifact",
+                    match loaded.origin {
+                        loader::Origin::Cached { .. } => "cached",
+                        loader::Origin::Compiled { .. } => "compiled",
+                    },
+                );
+            }
+            Err(_) => {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        result
+    }
+
+    async fn load_validated(
         &self,
         path: &Path,
         trust_memo: bool,

@@ -66,14 +66,18 @@ pub(crate) fn compile_or_load(
     let key = ArtifactCache::key(&engine.compat_hash, sha256);
     let started = Instant::now();
     let (component, origin) = match cache.load(&engine.engine, &key) {
-        Some(component) => (
-            component,
-            Origin::Cached {
-                took: started.elapsed(),
-                artifact: cache.path(&key),
-            },
-        ),
+        Some(component) => {
+            count_cache_hit();
+            (
+                component,
+                Origin::Cached {
+                    took: started.elapsed(),
+                    artifact: cache.path(&key),
+                },
+            )
+        }
         None => {
+            tracing::event!(target: crate::store::METRICS_TARGET, tracing::Level::INFO, { monotonic_counter.silt.extension.compiles = 1u64 });
             let component =
                 Component::new(&engine.engine, bytes).map_err(|err| RuntimeError::Compile {
                     extension: name.to_owned(),
@@ -114,11 +118,17 @@ pub(crate) fn load_cached(
     let key = ArtifactCache::key(&engine.compat_hash, sha256);
     let started = Instant::now();
     let component = cache.load(&engine.engine, &key)?;
+    count_cache_hit();
     let origin = Origin::Cached {
         took: started.elapsed(),
         artifact: cache.path(&key),
     };
     link(engine, &component, metadata, sha256, origin).ok()
+}
+
+/// A compiled artifact found in the cache (no compilation).
+fn count_cache_hit() {
+    tracing::event!(target: crate::store::METRICS_TARGET, tracing::Level::INFO, { monotonic_counter.silt.artifact_cache.hits = 1u64 });
 }
 
 impl LoadedExtension {

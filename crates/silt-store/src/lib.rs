@@ -8,7 +8,8 @@
 //!   (S3 and S3-compatible servers), [`MemoryStore`] (unit tests);
 //! - wrappers that are stores themselves: [`Prefixed`] (a namespace),
 //!   [`Retrying`] (the one retry layer, bounded), [`Counting`] (request
-//!   counts), [`FaultInjecting`] (tests);
+//!   counts), [`Traced`] (a span and counters per operation),
+//!   [`FaultInjecting`] (tests);
 //! - [`root::open`]: the datastore root `silt.toml` describes;
 //! - [`doctor`]: does a store honour conditional writes and keep uploads
 //!   as sent; `conformance` (feature `conformance`): the suite every
@@ -29,6 +30,7 @@ mod prefix;
 mod retry;
 pub mod root;
 mod s3;
+mod traced;
 
 use std::fmt::Display;
 use std::time::Duration;
@@ -44,6 +46,7 @@ pub use owned::put_owned;
 pub use prefix::Prefixed;
 pub use retry::{DEFAULT_OPERATION_TIMEOUT, RetryPolicy, Retrying};
 pub use s3::{S3Config, S3ConfigError, S3Store};
+pub use traced::{METRICS_TARGET, Traced};
 
 /// An opaque object version token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

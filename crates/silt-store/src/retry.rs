@@ -138,6 +138,7 @@ impl RetryPolicy {
                     tracing::debug!(%store, operation, attempt = tries, ?delay, "retrying after: {detail}");
                     tokio::time::sleep(delay).await;
                     tries += 1;
+                    super::traced::note_retry(operation, tries - 1);
                 }
                 Err(StoreError::Backend {
                     retryable: true,

@@ -1,12 +1,12 @@
 //! Opening a datastore root: the backend, then the namespace scope, then
-//! the one retry layer.
+//! the one retry layer, then the trace of each operation.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    DirStore, ObjectStore, Prefixed, RetryPolicy, Retrying, S3Config, S3Store, StoreError,
+    DirStore, ObjectStore, Prefixed, RetryPolicy, Retrying, S3Config, S3Store, StoreError, Traced,
 };
 
 /// Which backend holds the datastore (`[datastore] backend`).
@@ -74,5 +74,5 @@ pub fn open(config: &RootConfig<'_>) -> Result<Arc<dyn ObjectStore>, StoreError>
         budget: config.operation_timeout,
         ..RetryPolicy::default()
     };
-    Ok(Arc::new(Retrying::new(scoped, policy)))
+    Ok(Arc::new(Traced::new(Retrying::new(scoped, policy))))
 }

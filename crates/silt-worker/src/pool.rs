@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::process::{Child, ChildStdin, ChildStdout};
+use tracing::Instrument as _;
 
 use super::bundle::Bundle;
 use super::imports::ServedImports;
@@ -157,7 +158,22 @@ impl WorkerPool {
         Ok(bundle)
     }
 
+    /// Starts a worker: one `worker.spawn` span (which sandbox, and how
+    /// long a container runtime takes to start one).
     async fn spawn(&self, bundle: &Bundle) -> Result<Worker, RuntimeError> {
+        let span = tracing::info_span!(
+            "worker.spawn",
+            silt.sandbox.driver = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let worker = self.spawn_in_sandbox(bundle).instrument(span.clone()).await;
+        if worker.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        worker
+    }
+
+    async fn spawn_in_sandbox(&self, bundle: &Bundle) -> Result<Worker, RuntimeError> {
         let failed = |detail: String| RuntimeError::Worker {
             extension: self.extension.clone(),
             detail,
@@ -202,6 +218,7 @@ impl WorkerPool {
             driver,
             container,
         } = sandbox::prepare(&self.sandbox, &request, &self.extension).map_err(from_sandbox)?;
+        tracing::Span::current().record("silt.sandbox.driver", driver.name());
         let view = |bind: &Bind| {
             if guest_paths {
                 bind.guest.clone()

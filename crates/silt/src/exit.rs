@@ -9,6 +9,7 @@
 //! | 65 | invalid input: not a valid extension, corrupt data, a link planted in the working copy |
 //! | 69 | the store is unreachable, refuses us, or cannot be trusted |
 //! | 70 | an extension crashed, timed out or exceeded its memory limit |
+//! | 73 | `--trace-file` cannot be created |
 //! | 75 | a lease: held too long by someone else, or lost (taken over) — try again |
 //! | 78 | configuration error in `silt.toml` |
 //! | 130, 143 | interrupted by SIGINT, SIGTERM (leases released) |
@@ -31,6 +32,8 @@ pub const DATA_ERROR: u8 = 65;
 pub const UNAVAILABLE: u8 = 69;
 /// An extension failed at run time (sysexits `EX_SOFTWARE`).
 pub const EXTENSION_FAILED: u8 = 70;
+/// An output file cannot be created (sysexits `EX_CANTCREAT`).
+pub const CANT_CREATE: u8 = 73;
 /// Try again later: a lease was held too long or lost (sysexits `EX_TEMPFAIL`).
 pub const TEMPFAIL: u8 = 75;
 /// Configuration error (sysexits `EX_CONFIG`).

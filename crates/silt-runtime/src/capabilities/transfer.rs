@@ -14,6 +14,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 use super::object_store::{guest_key, to_guest_error, to_guest_meta, to_host_mode};
 use crate::beneath::Beneath;
@@ -101,22 +102,37 @@ where
     if let Some(progress) = &transfer.progress {
         progress.begin(label, Some(items.len() as u64), None);
     }
+    // One span for the transfer; each file's store request is its child
+    // (the tasks run in it).
+    let span = tracing::info_span!(
+        "transfer",
+        silt.transfer.direction = label,
+        silt.transfer.files = items.len(),
+        silt.transfer.bytes = tracing::field::Empty,
+        silt.transfer.failed = tracing::field::Empty,
+    );
+    let moved = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     let count = items.len();
     for (index, item) in items.into_iter().enumerate() {
         let limit = transfer.limit.clone();
         let work = one(transfer.store.clone(), transfer.cache.clone(), item);
         let progress = transfer.progress.clone();
-        tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await.expect("semaphore never closes");
-            let result = work.await.map(|(value, bytes)| {
-                if let Some(progress) = progress {
-                    progress.advance(1, bytes);
-                }
-                value
-            });
-            (index, result)
-        });
+        let moved = moved.clone();
+        tasks.spawn(
+            async move {
+                let _permit = limit.acquire_owned().await.expect("semaphore never closes");
+                let result = work.await.map(|(value, bytes)| {
+                    moved.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+                    if let Some(progress) = progress {
+                        progress.advance(1, bytes);
+                    }
+                    value
+                });
+                (index, result)
+            }
+            .instrument(span.clone()),
+        );
     }
     let mut results: Vec<Option<Result<R, StoreError>>> = (0..count).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
@@ -127,6 +143,15 @@ where
     if let Some(progress) = &transfer.progress {
         progress.finish();
     }
+    span.record(
+        "silt.transfer.bytes",
+        moved.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    let failed = results
+        .iter()
+        .filter(|result| !matches!(result, Some(Ok(_))))
+        .count();
+    span.record("silt.transfer.failed", failed);
     results
         .into_iter()
         .map(|result| {

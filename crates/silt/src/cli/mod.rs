@@ -55,6 +55,12 @@ pub struct Cli {
     /// silt.toml; `SILT_EXECUTION` sets it for every command.
     #[arg(long, global = true, value_enum, value_name = "WHERE")]
     pub execution: Option<crate::sandbox::Execution>,
+    /// Write this command's trace there: every span as OTLP/JSON, one
+    /// export request per line (as a collector's file exporter writes
+    /// them). Traces also go to an OTLP/HTTP collector when
+    /// OTEL_EXPORTER_OTLP_ENDPOINT is set (see docs/telemetry.md).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub trace_file: Option<std::path::PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -144,22 +150,67 @@ pub fn main() -> ExitCode {
     ) {
         return ExitCode::from(sandboxed_main(&args[1..]));
     }
-    let cli = Cli::parse();
-    init_logging(&cli);
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let output = Output::new(cli.json, cli.quiet);
     if let Command::Extension(extension::ExtensionCommand::TestRunner { binary, args }) =
         &cli.command
     {
+        init_log_only(&cli);
         return extension::test_runner(binary, args, &output);
     }
-    match run(cli, output.clone()) {
-        Ok(()) => ExitCode::SUCCESS,
+    let telemetry = match init_telemetry(&cli) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            let err = anyhow::Error::new(err);
+            output.error(&err, crate::exit::CANT_CREATE);
+            return ExitCode::from(crate::exit::CANT_CREATE);
+        }
+    };
+    let quiet = cli.quiet;
+    // The trace's root: the command, as its name (`silt data put`), and how
+    // it ended. Nothing of the user's arguments is recorded.
+    let name = command_name(&matches);
+    let span = tracing::info_span!(
+        "silt.command",
+        otel.name = %name,
+        silt.command = %name.trim_start_matches("silt "),
+        silt.exit_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    silt_telemetry::continue_trace_from_env(&span);
+    let code = span.in_scope(|| match run(cli, output.clone()) {
+        Ok(()) => 0,
         Err(err) => {
             let code = crate::exit::code_for(&err);
             output.error(&err, code);
-            ExitCode::from(code)
+            code
+        }
+    });
+    span.record("silt.exit_code", code);
+    if code != 0 {
+        span.record("otel.status_code", "ERROR");
+    }
+    drop(span);
+    for failure in telemetry.shutdown() {
+        if !quiet {
+            eprintln!("silt: warning: {}", output::terminal_safe(&failure));
         }
     }
+    ExitCode::from(code)
+}
+
+/// `silt` and the subcommands chosen, e.g. `silt datastore lock status`.
+fn command_name(matches: &clap::ArgMatches) -> String {
+    let mut name = String::from("silt");
+    let mut matches = matches;
+    while let Some((sub, next)) = matches.subcommand() {
+        name.push(' ');
+        name.push_str(sub);
+        matches = next;
+    }
+    name
 }
 
 /// What runs inside a sandbox: `worker`, or `__probe WHAT [ARG]`; returns
@@ -218,22 +269,44 @@ fn run(cli: Cli, output: Output) -> anyhow::Result<()> {
     result
 }
 
-fn init_logging(cli: &Cli) {
-    use tracing_subscriber::EnvFilter;
-    let default = match (cli.quiet, cli.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
-        (false, _) => "trace",
+/// The log's level from `-q` and `-v`s (`RUST_LOG` overrides it).
+fn log_level(cli: &Cli) -> tracing::level_filters::LevelFilter {
+    use tracing::level_filters::LevelFilter;
+    match (cli.quiet, cli.verbose) {
+        (true, _) => LevelFilter::ERROR,
+        (false, 0) => LevelFilter::WARN,
+        (false, 1) => LevelFilter::INFO,
+        (false, 2) => LevelFilter::DEBUG,
+        (false, _) => LevelFilter::TRACE,
+    }
+}
+
+/// The log, and traces and metrics where `--trace-file` or the standard
+/// `OTEL_*` variables ask for them (see `silt_telemetry`).
+fn init_telemetry(cli: &Cli) -> Result<silt_telemetry::Telemetry, silt_telemetry::TelemetryError> {
+    let telemetry = silt_telemetry::init(&silt_telemetry::Options {
+        log_level: log_level(cli),
+        ansi: std::io::stderr().is_terminal(),
+        trace_file: cli.trace_file.clone(),
+        version: env!("CARGO_PKG_VERSION"),
+    })?;
+    if !cli.quiet {
+        for warning in &telemetry.warnings {
+            eprintln!("silt: warning: {}", output::terminal_safe(warning));
+        }
+    }
+    Ok(telemetry)
+}
+
+/// The log alone (the extension test runner exports nothing).
+fn init_log_only(cli: &Cli) {
+    let options = silt_telemetry::Options {
+        log_level: log_level(cli),
+        ansi: std::io::stderr().is_terminal(),
+        trace_file: None,
+        version: env!("CARGO_PKG_VERSION"),
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+    let _ = silt_telemetry::init_with(&options, &silt_telemetry::ExportSettings::none());
 }
 
 /// A runtime for the commands that execute extensions; others never build one.
@@ -242,7 +315,9 @@ pub(crate) fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    Ok(runtime.block_on(future))
+    // The command's span goes on in the runtime (tasks spawned from it
+    // carry their own).
+    Ok(runtime.block_on(tracing::Instrument::in_current_span(future)))
 }
 
 /// Opens the configured datastore (loading its extension) on a runtime

@@ -11,6 +11,7 @@
 use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
+use tracing::Instrument as _;
 
 use super::Context;
 use super::output::{plural, write_list};
@@ -97,6 +98,13 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
             check_model_dirs(datastore, &models)?;
             let dirs: Vec<_> = models.iter().map(|m| datastore.model_dir(m)).collect();
             let joined = std::env::join_paths(&dirs).context("a model directory contains `:`")?;
+            // The command's own span: its duration and code, never its
+            // arguments. A command that traces continues it (TRACEPARENT).
+            let span = tracing::info_span!(
+                "run.command",
+                silt.run.exit_code = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
             let mut child = tokio::process::Command::new(&args.command[0])
                 .args(&args.command[1..])
                 .env(ENV_DATA_DIR, &data_dir)
@@ -111,11 +119,26 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
                         .as_ref()
                         .map(|file| (ENV_CONFIG, file)),
                 )
+                .envs(
+                    silt_telemetry::traceparent(&span)
+                        .map(|value| (silt_telemetry::propagation::TRACEPARENT, value)),
+                )
                 // If we stop early (lease lost, signal), the command stops too.
                 .kill_on_drop(true)
                 .spawn()
                 .with_context(|| format!("cannot run `{}`", args.command[0]))?;
-            let status = child.wait().await.context("cannot wait for the command")?;
+            let status = child
+                .wait()
+                .instrument(span.clone())
+                .await
+                .context("cannot wait for the command")?;
+            if let Some(code) = status.code() {
+                span.record("silt.run.exit_code", code);
+            }
+            if !status.success() {
+                span.record("otel.status_code", "ERROR");
+            }
+            drop(span);
             if !status.success() {
                 use std::os::unix::process::ExitStatusExt as _;
                 let (how, code) = match (status.code(), status.signal()) {

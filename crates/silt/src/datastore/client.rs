@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use tracing::Instrument as _;
 
 use super::error::{DatastoreError, scope_label};
 use super::holder;
@@ -642,24 +643,56 @@ impl Exports for Calls<'_> {
         &self.0.metadata.name
     }
 
-    /// Runs one call, in this process or in a worker.
+    /// Runs one call, in this process or in a worker, as one
+    /// `extension.call` span (the store requests it makes are its children,
+    /// in either place: a worker's imports are served here).
     async fn execute(&self, call: ExportCall) -> Result<ExportReply, RuntimeError> {
         let datastore = self.0;
-        match &datastore.executor {
-            Executor::InProcess {
-                loaded,
-                capabilities,
-            } => {
-                let mut instance = ExtensionInstance::with_capabilities(
-                    loaded.clone(),
-                    Some(&datastore.local_dir),
-                    capabilities.clone(),
-                )
-                .await?;
-                call.invoke(&mut instance).await
+        let function = call.function();
+        let execution = match &datastore.executor {
+            Executor::InProcess { .. } => "in-process",
+            Executor::OutOfProcess(_) => "out-of-process",
+        };
+        // The name is the extension's validated metadata name
+        // (lowercase letters, digits, dashes): safe to record.
+        let span = tracing::info_span!(
+            "extension.call",
+            silt.extension = %datastore.metadata.name,
+            silt.export = function,
+            silt.execution = execution,
+            silt.outcome = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let result = async {
+            match &datastore.executor {
+                Executor::InProcess {
+                    loaded,
+                    capabilities,
+                } => {
+                    let mut instance = ExtensionInstance::with_capabilities(
+                        loaded.clone(),
+                        Some(&datastore.local_dir),
+                        capabilities.clone(),
+                    )
+                    .await?;
+                    call.invoke(&mut instance).await
+                }
+                Executor::OutOfProcess(pool) => pool.execute(&datastore.runtime, call).await,
             }
-            Executor::OutOfProcess(pool) => pool.execute(&datastore.runtime, call).await,
         }
+        .instrument(span.clone())
+        .await;
+        let outcome = match &result {
+            Ok(reply) if reply.is_extension_error() => "extension_error",
+            Ok(_) => "ok",
+            Err(err) => err.outcome(),
+        };
+        span.record("silt.outcome", outcome);
+        if !matches!(outcome, "ok" | "extension_error") {
+            span.record("otel.status_code", "ERROR");
+        }
+        tracing::event!(target: crate::store::METRICS_TARGET, tracing::Level::INFO, { monotonic_counter.silt.extension.calls = 1u64, export = function, outcome });
+        result
     }
 }
 

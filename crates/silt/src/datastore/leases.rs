@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use super::client::Datastore;
 use super::error::{DatastoreError, describe_holder, scope_label};
@@ -105,12 +106,11 @@ impl LeaseSet {
         // stay alive while we wait for the later ones.
         let held = Arc::new(Mutex::new(Vec::new()));
         let (lost_tx, lost) = watch::channel(None);
-        let renewer = tokio::spawn(renew_forever(
-            datastore.clone(),
-            held.clone(),
-            policy.ttl,
-            lost_tx,
-        ));
+        // In the command's span: each renewal round is a span of its own
+        // beside the command's other work.
+        let renewer = tokio::spawn(
+            renew_forever(datastore.clone(), held.clone(), policy.ttl, lost_tx).in_current_span(),
+        );
         let set = Self {
             datastore,
             held,
@@ -196,14 +196,43 @@ impl LeaseSet {
     }
 }
 
+/// One lease, waiting for its holder as the policy allows: one
+/// `lease.acquire` span (each try is an `extension.call` in it).
 async fn acquire_one(
     datastore: &Datastore,
     scope: &LockScope,
     policy: &LeasePolicy,
 ) -> anyhow::Result<Lease> {
+    let span = tracing::info_span!(
+        "lease.acquire",
+        silt.lease.scope = %scope_label(scope),
+        silt.lease.tries = tracing::field::Empty,
+        silt.lease.waited_ms = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let mut tries = 0u32;
+    let result = acquire_waiting(datastore, scope, policy, &mut tries)
+        .instrument(span.clone())
+        .await;
+    span.record("silt.lease.tries", tries);
+    span.record("silt.lease.waited_ms", started.elapsed().as_millis() as u64);
+    if result.is_err() {
+        span.record("otel.status_code", "ERROR");
+    }
+    result
+}
+
+async fn acquire_waiting(
+    datastore: &Datastore,
+    scope: &LockScope,
+    policy: &LeasePolicy,
+    tries: &mut u32,
+) -> anyhow::Result<Lease> {
     let started = Instant::now();
     let mut attempt: u32 = 0;
     loop {
+        *tries += 1;
         let err = match datastore.acquire(scope, policy.ttl_ms()).await {
             Ok(lease) => return Ok(lease),
             Err(err) => err,
@@ -232,6 +261,7 @@ async fn acquire_one(
         }
         if attempt == 0 {
             tracing::info!("waiting for the lease on {}: {holder}", scope_label(scope));
+            tracing::event!(target: crate::store::METRICS_TARGET, tracing::Level::INFO, { monotonic_counter.silt.lease.waits = 1u64 });
         }
         let delay = backoff(attempt).min(policy.max_wait - waited);
         attempt = attempt.saturating_add(1);
@@ -266,7 +296,13 @@ fn backoff(attempt: u32) -> Duration {
 
 async fn release_all(datastore: &Datastore, held: &[Lease]) {
     for lease in held.iter().rev() {
-        if let Err(err) = datastore.release(lease).await {
+        let span = tracing::info_span!(
+            "lease.release",
+            silt.lease.scope = %scope_label(&lease.scope),
+            otel.status_code = tracing::field::Empty,
+        );
+        if let Err(err) = datastore.release(lease).instrument(span.clone()).await {
+            span.record("otel.status_code", "ERROR");
             tracing::warn!(
                 "could not release the lease on {}: {err:#}",
                 scope_label(&lease.scope)
@@ -304,6 +340,11 @@ async fn renew_forever(
             return;
         }
         let leases = held.lock().expect("lease list").clone();
+        let round = tracing::info_span!(
+            "lease.renew",
+            silt.lease.count = leases.len(),
+            otel.status_code = tracing::field::Empty,
+        );
         let mut all_renewed = true;
         // Together, a bounded number at a time: a command on hundreds of
         // models renews them all well within the interval, even on a slow
@@ -313,14 +354,19 @@ async fn renew_forever(
         let mut renewals = tokio::task::JoinSet::new();
         for (index, lease) in leases.into_iter().enumerate() {
             let (datastore, slots) = (datastore.clone(), slots.clone());
-            renewals.spawn(async move {
-                let _slot = slots.acquire_owned().await;
-                // A renewal that hangs must not hold off the self-fence.
-                let renewal = tokio::time::timeout(interval, datastore.renew(&lease))
-                    .await
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {interval:.1?}")));
-                (index, lease, renewal)
-            });
+            renewals.spawn(
+                async move {
+                    let _slot = slots.acquire_owned().await;
+                    // A renewal that hangs must not hold off the self-fence.
+                    let renewal = tokio::time::timeout(interval, datastore.renew(&lease))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(anyhow::anyhow!("no answer within {interval:.1?}"))
+                        });
+                    (index, lease, renewal)
+                }
+                .instrument(round.clone()),
+            );
         }
         let round_started = Instant::now();
         // A round that outlasts the silence allowed (a hung store, more
@@ -367,6 +413,10 @@ async fn renew_forever(
                 },
             }
         }
+        if !all_renewed {
+            round.record("otel.status_code", "ERROR");
+        }
+        drop(round);
         // From when the round began: a lease renewed early in a long round
         // is that much older.
         if all_renewed {

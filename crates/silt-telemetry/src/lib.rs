@@ -1,0 +1,323 @@
+//! silt's traces and metrics.
+//!
+//! silt's crates describe their work with `tracing` only: spans for a
+//! command, a lease, an extension call, a store request, a bulk transfer,
+//! and events on the target [`METRICS_TARGET`] whose `monotonic_counter.*`
+//! fields are counters. None of them depends on OpenTelemetry. This crate
+//! builds the process's subscriber ([`init`]) from three layers:
+//!
+//! - the log on stderr (`-v`, `RUST_LOG`), which prints events only, as it
+//!   always did;
+//! - spans into an OpenTelemetry tracer, when the standard
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) asks for OTLP
+//!   export or `--trace-file` for a file ([`settings`]);
+//! - counters into an OpenTelemetry meter, when `OTEL_EXPORTER_OTLP_ENDPOINT`
+//!   (or `..._METRICS_ENDPOINT`) asks for them.
+//!
+//! When neither is asked for, the last two layers do not exist: a span
+//! below the log's level is never created (`tracing`'s callsite filter
+//! answers "never" once) and nothing is exported. The export runs on the
+//! SDK's own threads; [`Telemetry::shutdown`] flushes it at the end of a
+//! command, bounded in time, and says once if it failed.
+
+mod failures;
+mod http_client;
+pub mod propagation;
+pub mod settings;
+mod trace_file;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithHttpConfig as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::FilterExt as _;
+use tracing_subscriber::filter::{EnvFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+use failures::Failures;
+pub use propagation::{continue_trace_from_env, traceparent};
+pub use settings::{ExportSettings, Protocol};
+
+/// The target of silt's counter events (`monotonic_counter.NAME = n`):
+/// they feed the meter only, never the log or the spans.
+pub const METRICS_TARGET: &str = "silt_metrics";
+
+/// The instrumentation scope silt's spans and counters carry.
+const SCOPE: &str = "silt";
+
+/// What the command line asks of the log and of telemetry.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The log's level when `RUST_LOG` is not set.
+    pub log_level: LevelFilter,
+    /// Colours in the log (a terminal).
+    pub ansi: bool,
+    /// `--trace-file`: write every span there as OTLP/JSON, one export
+    /// request per line.
+    pub trace_file: Option<PathBuf>,
+    /// The `service.version` resource attribute.
+    pub version: &'static str,
+}
+
+/// Why telemetry could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// `--trace-file` cannot be written.
+    #[error("cannot write the trace file {path}: {source}; pass a path in a writable directory")]
+    TraceFile {
+        /// The path given.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An exporter could not be built from the OTEL_* variables.
+    #[error("cannot export telemetry: {0}")]
+    Exporter(String),
+}
+
+/// The installed telemetry of this process; [`Telemetry::shutdown`] it
+/// before the process exits, or spans still queued are lost.
+#[must_use = "shut telemetry down before exiting, or queued spans are lost"]
+pub struct Telemetry {
+    tracer: Option<SdkTracerProvider>,
+    meter: Option<SdkMeterProvider>,
+    failures: Failures,
+    flush_within: Duration,
+    /// What the environment asked for that silt does not do (said once).
+    pub warnings: Vec<String>,
+}
+
+impl Telemetry {
+    /// True when spans are recorded (OTLP export or a trace file).
+    pub fn traces_enabled(&self) -> bool {
+        self.tracer.is_some()
+    }
+
+    /// True when counters are exported.
+    pub fn metrics_enabled(&self) -> bool {
+        self.meter.is_some()
+    }
+
+    /// Exports what is still queued and stops the exporters, within the
+    /// export timeout; returns one line per exporter that failed (nothing
+    /// when all went well or nothing was exported).
+    pub fn shutdown(self) -> Vec<String> {
+        let Telemetry {
+            tracer,
+            meter,
+            failures,
+            flush_within,
+            ..
+        } = self;
+        // Each shutdown waits for its exporter's last export; a stalled
+        // collector costs at most the export timeout.
+        // A failed export is noted by the exporter itself, with where it
+        // went; the shutdown's own error is said only when nothing was.
+        if let Some(tracer) = tracer
+            && let Err(err) = tracer.shutdown_with_timeout(flush_within)
+            && !failures.has(&["traces", "the trace file"])
+        {
+            failures.note("traces", &err.to_string());
+        }
+        if let Some(meter) = meter
+            && let Err(err) = meter.shutdown_with_timeout(flush_within)
+            && !failures.has(&["metrics"])
+        {
+            failures.note("metrics", &err.to_string());
+        }
+        failures.take()
+    }
+}
+
+/// Installs the process's subscriber: the log, and the tracer and meter
+/// the environment and `options` ask for.
+///
+/// # Errors
+/// When the trace file cannot be created or an exporter cannot be built.
+/// Nothing is installed then.
+pub fn init(options: &Options) -> Result<Telemetry, TelemetryError> {
+    let settings = ExportSettings::from_env();
+    init_with(options, &settings)
+}
+
+/// [`init`] with the export settings given (tests, benchmarks).
+///
+/// # Errors
+/// As [`init`].
+pub fn init_with(
+    options: &Options,
+    settings: &ExportSettings,
+) -> Result<Telemetry, TelemetryError> {
+    let failures = Failures::default();
+    let mut warnings = settings.warnings.clone();
+    let resource = resource(options.version);
+    let tracer = tracer_provider(options, settings, &resource, &failures, &mut warnings)?;
+    let meter = meter_provider(settings, &resource, &failures, &mut warnings);
+
+    // The log: events only (spans would prefix every line with their
+    // fields), never the counters.
+    let log_filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(options.log_level.to_string()))
+        .add_directive(
+            format!("{METRICS_TARGET}=off")
+                .parse()
+                .expect("a valid directive"),
+        );
+    let log = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(options.ansi)
+        .with_target(false)
+        .with_filter(
+            log_filter.and(tracing_subscriber::filter::filter_fn(|meta| {
+                meta.is_event()
+            })),
+        );
+
+    // Spans: silt's own (its crates' targets all start with `silt`), at
+    // info and above; neither the SDK's nor wasmtime's or aws-sdk's.
+    let spans = tracer.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(SCOPE))
+            // Spans carry what they are about, not where in silt's source
+            // they were made: no code.* or target attributes.
+            .with_threads(false)
+            .with_location(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_filter(
+                Targets::new()
+                    .with_target("silt", LevelFilter::INFO)
+                    .with_target(METRICS_TARGET, LevelFilter::OFF),
+            )
+    });
+    let counters = meter.as_ref().map(|provider| {
+        tracing_opentelemetry::MetricsLayer::new(provider.clone())
+            .with_filter(Targets::new().with_target(METRICS_TARGET, LevelFilter::INFO))
+    });
+    // Another subscriber already installed (a test harness) keeps its own.
+    let _ = tracing_subscriber::registry()
+        .with(log)
+        .with(spans)
+        .with(counters)
+        .try_init();
+
+    Ok(Telemetry {
+        tracer,
+        meter,
+        failures,
+        flush_within: settings.timeout,
+        warnings,
+    })
+}
+
+/// `service.name` is silt unless `OTEL_SERVICE_NAME` or
+/// `OTEL_RESOURCE_ATTRIBUTES` says otherwise (the SDK reads both).
+fn resource(version: &'static str) -> Resource {
+    let named = std::env::var_os("OTEL_SERVICE_NAME").is_some()
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|attrs| {
+            attrs
+                .split(',')
+                .any(|pair| pair.trim_start().starts_with("service.name="))
+        });
+    let builder = Resource::builder()
+        .with_attribute(opentelemetry::KeyValue::new("service.version", version));
+    if named {
+        builder.build()
+    } else {
+        builder.with_service_name(SCOPE).build()
+    }
+}
+
+/// The tracer, when spans go anywhere. An OTLP exporter the environment
+/// describes wrongly is left out with a warning: telemetry never stops a
+/// command.
+fn tracer_provider(
+    options: &Options,
+    settings: &ExportSettings,
+    resource: &Resource,
+    failures: &Failures,
+    warnings: &mut Vec<String>,
+) -> Result<Option<SdkTracerProvider>, TelemetryError> {
+    let otlp = match &settings.traces {
+        Some(signal) => otlp_spans(signal, settings)
+            .map_err(|err| warnings.push(format!("not exporting traces: {err}")))
+            .ok()
+            .map(|exporter| (signal, exporter)),
+        None => None,
+    };
+    if otlp.is_none() && options.trace_file.is_none() {
+        return Ok(None);
+    }
+    let mut builder = SdkTracerProvider::builder().with_resource(resource.clone());
+    if let Some((signal, exporter)) = otlp {
+        builder = builder.with_batch_exporter(failures::Reported::new(
+            exporter,
+            "traces",
+            signal.endpoint.clone(),
+            failures.clone(),
+        ));
+    }
+    if let Some(path) = &options.trace_file {
+        let file =
+            trace_file::TraceFile::create(path).map_err(|source| TelemetryError::TraceFile {
+                path: path.clone(),
+                source,
+            })?;
+        builder = builder.with_batch_exporter(failures::Reported::new(
+            file,
+            "the trace file",
+            path.display().to_string(),
+            failures.clone(),
+        ));
+    }
+    Ok(Some(builder.build()))
+}
+
+fn otlp_spans(
+    signal: &settings::Signal,
+    settings: &ExportSettings,
+) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
+    let builder = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(http_client::BlockingHttp::new(settings.timeout)?);
+    settings::configure(builder, signal, settings)
+        .build()
+        .map_err(|err| TelemetryError::Exporter(err.to_string()))
+}
+
+/// The meter, when counters are exported (as the tracer, a wrongly
+/// described exporter is left out with a warning).
+fn meter_provider(
+    settings: &ExportSettings,
+    resource: &Resource,
+    failures: &Failures,
+    warnings: &mut Vec<String>,
+) -> Option<SdkMeterProvider> {
+    let signal = settings.metrics.as_ref()?;
+    let exporter = opentelemetry_otlp::MetricExporter::builder()
+        .with_http()
+        .with_http_client(
+            http_client::BlockingHttp::new(settings.timeout)
+                .map_err(|err| warnings.push(format!("not exporting metrics: {err}")))
+                .ok()?,
+        );
+    let exporter = settings::configure(exporter, signal, settings)
+        .build()
+        .map_err(|err| warnings.push(format!("not exporting metrics: {err}")))
+        .ok()?;
+    let exporter =
+        failures::ReportedMetrics::new(exporter, signal.endpoint.clone(), failures.clone());
+    Some(
+        SdkMeterProvider::builder()
+            .with_resource(resource.clone())
+            .with_periodic_exporter(exporter)
+            .build(),
+    )
+}
