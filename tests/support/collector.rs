@@ -27,6 +27,17 @@ fn rotel_binary() -> PathBuf {
     }
 }
 
+/// The name prefix of the harness's own spans.
+const SENTINEL: &str = "silt-test-collector-sentinel";
+
+/// An OTLP/JSON export of one span named `SENTINEL.mark`.
+fn sentinel(mark: &str) -> Vec<u8> {
+    format!(
+        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","name":"{SENTINEL}.{mark}","kind":1,"startTimeUnixNano":"1","endTimeUnixNano":"2"}}]}}]}}]}}"#
+    )
+    .into_bytes()
+}
+
 /// A port free now (the collector binds it a moment later).
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -82,12 +93,47 @@ impl Collector {
             if let Ok(Some(status)) = collector.child.try_wait() {
                 return Err(format!("it exited ({status}): {}", collector.log()));
             }
-            if collector.post("/v1/traces", br#"{"resourceSpans":[]}"#) == Some(200) {
-                return Ok(collector);
+            // Ready when what it is sent lands in its own directory (not
+            // merely when something answers on the port: another test's
+            // collector could have taken it).
+            if collector.post("/v1/traces", &sentinel("ready")) == Some(200) {
+                if collector.wait_for_sentinel("ready") {
+                    return Ok(collector);
+                }
+                return Err(format!(
+                    "port {port} answers but not for this collector: {}",
+                    collector.log()
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         Err(format!("no answer within 20 s: {}", collector.log()))
+    }
+
+    /// Waits until everything sent before now has been written: sends a
+    /// marker span and waits for it (the collector writes what it receives
+    /// in order of arrival). False after 10 s without it.
+    pub fn settle(&self) -> bool {
+        static MARKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mark = format!(
+            "mark-{}",
+            MARKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        self.post("/v1/traces", &sentinel(&mark)) == Some(200) && self.wait_for_sentinel(&mark)
+    }
+
+    fn wait_for_sentinel(&self, mark: &str) -> bool {
+        let started = Instant::now();
+        let wanted = format!("{SENTINEL}.{mark}");
+        while started.elapsed() < Duration::from_secs(10) {
+            let text =
+                std::fs::read_to_string(self.dir.path().join("traces.jsonl")).unwrap_or_default();
+            if text.contains(&wanted) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     /// POSTs an OTLP/JSON body; the status code, if it answered.
@@ -105,9 +151,17 @@ impl Collector {
         head.first()?.split_whitespace().nth(1)?.parse().ok()
     }
 
-    /// What it wrote to `name` (`traces.jsonl`, `metrics.jsonl`) so far.
+    /// What it wrote to `name` (`traces.jsonl`, `metrics.jsonl`) so far:
+    /// whole lines only (one may be half written), the harness's own
+    /// marker spans left out.
     pub fn received(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+        let text = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+        whole
+            .lines()
+            .filter(|line| !line.contains(SENTINEL))
+            .map(|line| format!("{line}\n"))
+            .collect()
     }
 
     /// Waits until `name` holds what `done` wants (exports are written as

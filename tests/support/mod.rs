@@ -82,9 +82,11 @@ pub fn silt(home: &Path) -> Command {
         .env("SILT_CACHE_DIR", home.join("cache"))
         .env_remove("SILT_CONFIG")
         .env_remove("RUST_LOG");
-    // The developer's own telemetry settings stay out of the tests.
+    // The developer's (or a CI job's) own telemetry and trace context
+    // stay out of the tests.
     for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("OTEL_") {
+        let name_text = name.to_string_lossy();
+        if name_text.starts_with("OTEL_") || matches!(&*name_text, "TRACEPARENT" | "TRACESTATE") {
             command.env_remove(name);
         }
     }

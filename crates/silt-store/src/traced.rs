@@ -58,10 +58,18 @@ impl<S: ObjectStore> Traced<S> {
         if !span.is_disabled() {
             span.record("silt.store.status", status);
             span.record("silt.store.bytes", bytes);
-            if let Err(err @ StoreError::Backend { .. }) = &outcome {
+            if let Err(StoreError::Backend { retryable, .. }) = &outcome {
                 span.record("otel.status_code", "ERROR");
-                // The backend's words (never the guest's): key and store.
-                span.record("otel.status_description", err.to_string());
+                // Not the backend's message: it names the key, which the
+                // extension chose.
+                span.record(
+                    "otel.status_description",
+                    if *retryable {
+                        "the store failed (retryable)"
+                    } else {
+                        "the store failed"
+                    },
+                );
             }
         }
         tracing::event!(target: METRICS_TARGET, tracing::Level::INFO, { monotonic_counter.silt.store.requests = 1u64, op, status });
@@ -191,8 +199,13 @@ impl<S: ObjectStore> ObjectStore for Traced<S> {
         file: std::fs::File,
         mode: PutMode,
     ) -> Result<Version, StoreError> {
-        // The size the upload sends, read from the open file (no path).
-        let bytes = file.metadata().map_or(0, |meta| meta.len());
+        // The size the upload sends, read from the open file (no path),
+        // only when someone records it.
+        let bytes = if tracing::span_enabled!(tracing::Level::INFO) {
+            file.metadata().map_or(0, |meta| meta.len())
+        } else {
+            0
+        };
         self.run(
             "put",
             key.as_str(),

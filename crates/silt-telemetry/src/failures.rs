@@ -11,39 +11,87 @@ use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
-/// The first failure of each exporter, by what it exports.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Failures(Arc<Mutex<Vec<(String, String)>>>);
+/// What an exporter exports: a shutdown's own error is said only when
+/// no exporter of its pipeline said why already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pipeline {
+    /// Spans (OTLP, the trace file).
+    Traces,
+    /// Counters.
+    Metrics,
+}
 
-impl Failures {
-    /// Notes that exporting `what` failed (only its first failure is kept).
-    pub(crate) fn note(&self, what: &str, detail: &str) {
-        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if !seen.iter().any(|(known, _)| known == what) {
-            // The SDK's and the HTTP client's text; may name the endpoint,
-            // never the headers. Kept to one short line.
-            let detail: String = detail
-                .replace(['\n', '\r'], " ")
-                .chars()
-                .take(300)
-                .collect();
-            seen.push((what.to_owned(), detail));
+impl Pipeline {
+    fn name(self) -> &'static str {
+        match self {
+            Pipeline::Traces => "traces",
+            Pipeline::Metrics => "metrics",
         }
     }
+}
 
-    /// True when a failure of an exporter whose description starts with
-    /// one of `prefixes` was noted.
-    pub(crate) fn has(&self, prefixes: &[&str]) -> bool {
-        let seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        seen.iter()
-            .any(|(what, _)| prefixes.iter().any(|prefix| what.starts_with(prefix)))
+/// One noted failure.
+#[derive(Debug)]
+struct Failure {
+    pipeline: Pipeline,
+    /// `traces to URL`; `None` for the pipeline's shutdown.
+    exporter: Option<String>,
+    detail: String,
+}
+
+/// The first failure of each exporter.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Failures(Arc<Mutex<Vec<Failure>>>);
+
+impl Failures {
+    /// Notes that `exporter` (of `pipeline`) failed; only its first
+    /// failure is kept.
+    pub(crate) fn note(&self, pipeline: Pipeline, exporter: &str, detail: &str) {
+        self.push(pipeline, Some(exporter), detail);
     }
 
-    /// One line per failed exporter.
+    /// Notes that shutting `pipeline` down failed or timed out.
+    pub(crate) fn note_shutdown(&self, pipeline: Pipeline, detail: &str) {
+        self.push(pipeline, None, detail);
+    }
+
+    fn push(&self, pipeline: Pipeline, exporter: Option<&str>, detail: &str) {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if seen
+            .iter()
+            .any(|f| f.pipeline == pipeline && f.exporter.as_deref() == exporter)
+        {
+            return;
+        }
+        // The SDK's and the HTTP client's words: they may name the
+        // endpoint (shown without credentials by the caller), never the
+        // headers. Kept to one short line.
+        let detail: String = detail
+            .replace(['\n', '\r'], " ")
+            .chars()
+            .take(300)
+            .collect();
+        seen.push(Failure {
+            pipeline,
+            exporter: exporter.map(str::to_owned),
+            detail,
+        });
+    }
+
+    /// One line per failed exporter; a pipeline's shutdown error only when
+    /// none of its exporters said why.
     pub(crate) fn take(&self) -> Vec<String> {
         let seen = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
-        seen.into_iter()
-            .map(|(what, detail)| format!("could not export {what}: {detail}"))
+        let said = |pipeline: Pipeline| {
+            seen.iter()
+                .any(|f| f.pipeline == pipeline && f.exporter.is_some())
+        };
+        seen.iter()
+            .filter(|f| f.exporter.is_some() || !said(f.pipeline))
+            .map(|f| match &f.exporter {
+                Some(exporter) => format!("could not export {exporter}: {}", f.detail),
+                None => format!("could not export {}: {}", f.pipeline.name(), f.detail),
+            })
             .collect()
     }
 }
@@ -52,16 +100,18 @@ impl Failures {
 #[derive(Debug)]
 pub(crate) struct Reported<E> {
     inner: E,
+    pipeline: Pipeline,
     what: String,
     failures: Failures,
 }
 
 impl<E> Reported<E> {
-    /// Wraps `inner`, which exports `what` to `destination`.
-    pub(crate) fn new(inner: E, what: &str, destination: String, failures: Failures) -> Self {
+    /// Wraps `inner`, described as `what` (`traces to URL`).
+    pub(crate) fn new(inner: E, pipeline: Pipeline, what: String, failures: Failures) -> Self {
         Self {
             inner,
-            what: format!("{what} to {destination}"),
+            pipeline,
+            what,
             failures,
         }
     }
@@ -71,7 +121,8 @@ impl<E: SpanExporter> SpanExporter for Reported<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let result = self.inner.export(batch).await;
         if let Err(err) = &result {
-            self.failures.note(&self.what, &err.to_string());
+            self.failures
+                .note(self.pipeline, &self.what, &err.to_string());
         }
         result
     }
@@ -98,11 +149,11 @@ pub(crate) struct ReportedMetrics<E> {
 }
 
 impl<E> ReportedMetrics<E> {
-    /// Wraps `inner`, which exports to `destination`.
-    pub(crate) fn new(inner: E, destination: String, failures: Failures) -> Self {
+    /// Wraps `inner`, described as `what` (`metrics to URL`).
+    pub(crate) fn new(inner: E, what: String, failures: Failures) -> Self {
         Self {
             inner,
-            what: format!("metrics to {destination}"),
+            what,
             failures,
         }
     }
@@ -112,7 +163,8 @@ impl<E: PushMetricExporter> PushMetricExporter for ReportedMetrics<E> {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
         let result = self.inner.export(metrics).await;
         if let Err(err) = &result {
-            self.failures.note(&self.what, &err.to_string());
+            self.failures
+                .note(Pipeline::Metrics, &self.what, &err.to_string());
         }
         result
     }

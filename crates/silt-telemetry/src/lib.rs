@@ -41,13 +41,17 @@ use tracing_subscriber::filter::{EnvFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-use failures::Failures;
+use failures::{Failures, Pipeline};
 pub use propagation::{continue_trace_from_env, traceparent};
 pub use settings::{ExportSettings, Protocol};
 
 /// The target of silt's counter events (`monotonic_counter.NAME = n`):
 /// they feed the meter only, never the log or the spans.
 pub const METRICS_TARGET: &str = "silt_metrics";
+
+/// The targets of the log lines that carry an extension's own text
+/// (escaped): kept out of exported spans.
+const GUEST_TEXT_TARGETS: [&str; 2] = ["silt::extension", "silt::worker"];
 
 /// The instrumentation scope silt's spans and counters carry.
 const SCOPE: &str = "silt";
@@ -105,9 +109,11 @@ impl Telemetry {
         self.meter.is_some()
     }
 
-    /// Exports what is still queued and stops the exporters, within the
-    /// export timeout; returns one line per exporter that failed (nothing
-    /// when all went well or nothing was exported).
+    /// Exports what is still queued and stops the exporters within the
+    /// export timeout: both at once against one deadline (the SDK's own
+    /// shutdowns may wait longer than asked: the meter's up to 5 s).
+    /// Returns one line per exporter that failed; nothing when all went
+    /// well or nothing was exported.
     pub fn shutdown(self) -> Vec<String> {
         let Telemetry {
             tracer,
@@ -116,21 +122,45 @@ impl Telemetry {
             flush_within,
             ..
         } = self;
-        // Each shutdown waits for its exporter's last export; a stalled
-        // collector costs at most the export timeout.
-        // A failed export is noted by the exporter itself, with where it
-        // went; the shutdown's own error is said only when nothing was.
-        if let Some(tracer) = tracer
-            && let Err(err) = tracer.shutdown_with_timeout(flush_within)
-            && !failures.has(&["traces", "the trace file"])
-        {
-            failures.note("traces", &err.to_string());
+        let deadline = std::time::Instant::now() + flush_within;
+        let (done, finished) = std::sync::mpsc::channel();
+        let mut pending = Vec::new();
+        if let Some(tracer) = tracer {
+            pending.push(Pipeline::Traces);
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let result = tracer.shutdown_with_timeout(flush_within);
+                let _ = done.send((Pipeline::Traces, result));
+            });
         }
-        if let Some(meter) = meter
-            && let Err(err) = meter.shutdown_with_timeout(flush_within)
-            && !failures.has(&["metrics"])
-        {
-            failures.note("metrics", &err.to_string());
+        if let Some(meter) = meter {
+            pending.push(Pipeline::Metrics);
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let result = meter.shutdown_with_timeout(flush_within);
+                let _ = done.send((Pipeline::Metrics, result));
+            });
+        }
+        drop(done);
+        while !pending.is_empty() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok((pipeline, result)) = finished.recv_timeout(left) else {
+                break;
+            };
+            pending.retain(|p| *p != pipeline);
+            if let Err(err) = result {
+                failures.note_shutdown(pipeline, &err.to_string());
+            }
+        }
+        // What has not finished is left behind: the process exits now.
+        for pipeline in pending {
+            failures.note_shutdown(
+                pipeline,
+                &format!(
+                    "no answer within {} ms (OTEL_EXPORTER_OTLP_TIMEOUT)",
+                    flush_within.as_millis()
+                ),
+            );
         }
         failures.take()
     }
@@ -158,8 +188,27 @@ pub fn init_with(
     let failures = Failures::default();
     let mut warnings = settings.warnings.clone();
     let resource = resource(options.version);
-    let tracer = tracer_provider(options, settings, &resource, &failures, &mut warnings)?;
-    let meter = meter_provider(settings, &resource, &failures, &mut warnings);
+    // One HTTP client for both exporters (building one starts a thread).
+    let http = if settings.traces.is_some() || settings.metrics.is_some() {
+        let tls = [&settings.traces, &settings.metrics]
+            .into_iter()
+            .flatten()
+            .any(|signal| signal.endpoint.starts_with("https://"));
+        http_client::BlockingHttp::new(settings.timeout, tls)
+            .map_err(|err| warnings.push(format!("not exporting over OTLP: {err}")))
+            .ok()
+    } else {
+        None
+    };
+    let tracer = tracer_provider(
+        options,
+        settings,
+        http.as_ref(),
+        &resource,
+        &failures,
+        &mut warnings,
+    )?;
+    let meter = meter_provider(settings, http.as_ref(), &resource, &failures, &mut warnings);
 
     // The log: events only (spans would prefix every line with their
     // fields), never the counters.
@@ -175,9 +224,13 @@ pub fn init_with(
         .with_ansi(options.ansi)
         .with_target(false)
         .with_filter(
-            log_filter.and(tracing_subscriber::filter::filter_fn(|meta| {
-                meta.is_event()
-            })),
+            log_filter.and(
+                tracing_subscriber::filter::filter_fn(|meta| meta.is_event())
+                    // Without a hint the pair has none, and the process's
+                    // max level (workers are started with it) would be
+                    // TRACE: the log's own level stays the hint.
+                    .with_max_level_hint(LevelFilter::TRACE),
+            ),
         );
 
     // Spans: silt's own (its crates' targets all start with `silt`), at
@@ -191,10 +244,18 @@ pub fn init_with(
             .with_location(false)
             .with_target(false)
             .with_tracked_inactivity(false)
+            // An error line is not the span's outcome: each span sets its
+            // own status.
+            .with_error_events_to_status(false)
+            .with_error_events_to_exceptions(false)
             .with_filter(
                 Targets::new()
                     .with_target("silt", LevelFilter::INFO)
-                    .with_target(METRICS_TARGET, LevelFilter::OFF),
+                    .with_target(METRICS_TARGET, LevelFilter::OFF)
+                    // What an extension wrote (its log, stdout, stderr,
+                    // relayed from a worker) is never exported.
+                    .with_target(GUEST_TEXT_TARGETS[0], LevelFilter::OFF)
+                    .with_target(GUEST_TEXT_TARGETS[1], LevelFilter::OFF),
             )
     });
     let counters = meter.as_ref().map(|provider| {
@@ -241,16 +302,17 @@ fn resource(version: &'static str) -> Resource {
 fn tracer_provider(
     options: &Options,
     settings: &ExportSettings,
+    http: Option<&http_client::BlockingHttp>,
     resource: &Resource,
     failures: &Failures,
     warnings: &mut Vec<String>,
 ) -> Result<Option<SdkTracerProvider>, TelemetryError> {
-    let otlp = match &settings.traces {
-        Some(signal) => otlp_spans(signal, settings)
+    let otlp = match (&settings.traces, http) {
+        (Some(signal), Some(http)) => otlp_spans(signal, settings, http)
             .map_err(|err| warnings.push(format!("not exporting traces: {err}")))
             .ok()
             .map(|exporter| (signal, exporter)),
-        None => None,
+        _ => None,
     };
     if otlp.is_none() && options.trace_file.is_none() {
         return Ok(None);
@@ -259,8 +321,8 @@ fn tracer_provider(
     if let Some((signal, exporter)) = otlp {
         builder = builder.with_batch_exporter(failures::Reported::new(
             exporter,
-            "traces",
-            signal.endpoint.clone(),
+            Pipeline::Traces,
+            format!("traces to {}", signal.shown_endpoint()),
             failures.clone(),
         ));
     }
@@ -272,8 +334,8 @@ fn tracer_provider(
             })?;
         builder = builder.with_batch_exporter(failures::Reported::new(
             file,
-            "the trace file",
-            path.display().to_string(),
+            Pipeline::Traces,
+            format!("traces to the trace file {}", path.display()),
             failures.clone(),
         ));
     }
@@ -283,10 +345,12 @@ fn tracer_provider(
 fn otlp_spans(
     signal: &settings::Signal,
     settings: &ExportSettings,
+    http: &http_client::BlockingHttp,
 ) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
     let builder = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
-        .with_http_client(http_client::BlockingHttp::new(settings.timeout)?);
+        .with_http_client(http.clone())
+        .with_retry_policy(settings::retry_policy());
     settings::configure(builder, signal, settings)
         .build()
         .map_err(|err| TelemetryError::Exporter(err.to_string()))
@@ -296,6 +360,7 @@ fn otlp_spans(
 /// described exporter is left out with a warning).
 fn meter_provider(
     settings: &ExportSettings,
+    http: Option<&http_client::BlockingHttp>,
     resource: &Resource,
     failures: &Failures,
     warnings: &mut Vec<String>,
@@ -303,21 +368,42 @@ fn meter_provider(
     let signal = settings.metrics.as_ref()?;
     let exporter = opentelemetry_otlp::MetricExporter::builder()
         .with_http()
-        .with_http_client(
-            http_client::BlockingHttp::new(settings.timeout)
-                .map_err(|err| warnings.push(format!("not exporting metrics: {err}")))
-                .ok()?,
-        );
+        .with_http_client(http?.clone())
+        .with_retry_policy(settings::retry_policy());
     let exporter = settings::configure(exporter, signal, settings)
         .build()
         .map_err(|err| warnings.push(format!("not exporting metrics: {err}")))
         .ok()?;
-    let exporter =
-        failures::ReportedMetrics::new(exporter, signal.endpoint.clone(), failures.clone());
+    let exporter = failures::ReportedMetrics::new(
+        exporter,
+        format!("metrics to {}", signal.shown_endpoint()),
+        failures.clone(),
+    );
     Some(
         SdkMeterProvider::builder()
             .with_resource(resource.clone())
             .with_periodic_exporter(exporter)
             .build(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Workers are started at the process's max level: with nothing
+    /// asked, it must stay the log's own (warn), not TRACE.
+    #[test]
+    fn the_max_level_is_the_logs_when_nothing_is_exported() {
+        let options = Options {
+            log_level: LevelFilter::WARN,
+            ansi: false,
+            trace_file: None,
+            version: "test",
+        };
+        let telemetry = init_with(&options, &ExportSettings::none()).unwrap();
+        assert!(!telemetry.traces_enabled() && !telemetry.metrics_enabled());
+        assert_eq!(LevelFilter::current(), LevelFilter::WARN);
+        assert!(telemetry.shutdown().is_empty());
+    }
 }

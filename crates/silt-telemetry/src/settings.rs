@@ -38,6 +38,22 @@ pub struct Signal {
     pub protocol: Protocol,
 }
 
+impl Signal {
+    /// The endpoint as messages show it: without a `user:password@` and
+    /// without the query (either may carry a credential).
+    pub fn shown_endpoint(&self) -> String {
+        let without_query = self.endpoint.split(['?', '#']).next().unwrap_or("");
+        match without_query.split_once("://") {
+            Some((scheme, rest)) => {
+                let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                let host = authority.rsplit('@').next().unwrap_or(authority);
+                format!("{scheme}://{host}{path}")
+            }
+            None => without_query.to_owned(),
+        }
+    }
+}
+
 /// What the environment asks to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportSettings {
@@ -153,6 +169,18 @@ fn signal(
     Some(Signal { endpoint, protocol })
 }
 
+/// How an export is retried: once, 50 ms later. A command's exports are
+/// few and at its end; the SDK's recommended three retries over ~0.7 s
+/// would hold every command up that long behind a dead collector (measured:
+/// 0.9 s added to `silt data list`, `cargo xtask bench telemetry`).
+pub(crate) fn retry_policy() -> opentelemetry_otlp::RetryPolicy {
+    opentelemetry_otlp::RetryPolicy::recommended()
+        .with_max_retries(1)
+        .with_initial_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_millis(50))
+        .with_max_jitter(Duration::from_millis(25))
+}
+
 /// Gives an exporter builder the endpoint, protocol and timeout of
 /// `signal`.
 pub(crate) fn configure<B: WithExportConfig>(
@@ -236,6 +264,26 @@ mod tests {
         assert!(s.warnings[0].contains("OTEL_TRACES_EXPORTER"));
         let s = settings(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:4318")]);
         assert!(s.traces.is_none() && s.warnings.len() == 2);
+    }
+
+    #[test]
+    fn endpoints_are_shown_without_credentials() {
+        let shown = |endpoint: &str| {
+            Signal {
+                endpoint: endpoint.to_owned(),
+                protocol: Protocol::HttpProtobuf,
+            }
+            .shown_endpoint()
+        };
+        assert_eq!(
+            shown("https://user:s3cret@collector.example:4318/v1/traces?api-key=k#x"),
+            "https://collector.example:4318/v1/traces"
+        );
+        assert_eq!(
+            shown("http://127.0.0.1:4318/v1/metrics"),
+            "http://127.0.0.1:4318/v1/metrics"
+        );
+        assert_eq!(shown("http://a@b@host"), "http://host");
     }
 
     #[test]

@@ -170,6 +170,11 @@ impl BackgroundHydration {
         if let Some(config_file) = &locations.config_file {
             command.env(ENV_CONFIG, config_file);
         }
+        // Its trace hangs beneath the command that started it, when spans
+        // are recorded (it exports them itself, as the environment says).
+        if let Some(traceparent) = silt_telemetry::traceparent(&tracing::Span::current()) {
+            command.env(silt_telemetry::propagation::TRACEPARENT, traceparent);
+        }
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt as _;

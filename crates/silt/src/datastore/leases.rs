@@ -377,6 +377,7 @@ async fn renew_forever(
             let done = tokio::select! {
                 done = renewals.join_next() => done,
                 () = tokio::time::sleep_until(give_up_at) => {
+                    round.record("otel.status_code", "ERROR");
                     let _ = lost.send(Some(format!(
                         "the lease was not renewed for {:.1} s (TTL {:.1} s; the store did not answer in time), so another process may hold it now",
                         last_renewed.elapsed().as_secs_f64(),
@@ -400,6 +401,7 @@ async fn renew_forever(
                 Ok(renewed) => held.lock().expect("lease list")[index] = renewed,
                 Err(err) => match err.downcast_ref::<DatastoreError>() {
                     Some(DatastoreError::LockLost { detail, .. }) => {
+                        round.record("otel.status_code", "ERROR");
                         let _ = lost.send(Some(format!("{}: {detail}", scope_label(&lease.scope))));
                         return;
                     }
