@@ -309,6 +309,7 @@ fn a_dead_collector_costs_one_warning_per_signal_and_never_the_command() {
         .filter(|line| line.starts_with("silt: warning: could not export"))
         .collect();
     assert_eq!(warnings.len(), 2, "one per signal: {stderr}");
+    // Traces first, whichever exporter failed first.
     assert!(
         warnings[0].contains(&format!("traces to {endpoint}/v1/traces")),
         "{stderr}"

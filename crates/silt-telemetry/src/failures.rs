@@ -81,7 +81,10 @@ impl Failures {
     /// One line per failed exporter; a pipeline's shutdown error only when
     /// none of its exporters said why.
     pub(crate) fn take(&self) -> Vec<String> {
-        let seen = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut seen = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        // The exporters fail on threads of their own: said in one order
+        // (traces, then metrics), whichever came first.
+        seen.sort_by_key(|f| (f.pipeline == Pipeline::Metrics, f.exporter.clone()));
         let said = |pipeline: Pipeline| {
             seen.iter()
                 .any(|f| f.pipeline == pipeline && f.exporter.is_some())
