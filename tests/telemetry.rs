@@ -182,6 +182,31 @@ fn a_trace_file_that_cannot_be_created_stops_the_command_before_it_starts() {
     assert_eq!(code, 73, "{stderr}");
     assert!(stderr.contains("cannot write the trace file"), "{stderr}");
     assert!(project.file_names("t/m").is_empty(), "the command ran");
+
+    // A link where the trace file goes (planted in a working copy, say)
+    // is refused, and what it points at is neither emptied nor written.
+    let elsewhere = project.path().join("precious.txt");
+    std::fs::write(&elsewhere, "keep me\n").unwrap();
+    let planted = project.path().join("trace.jsonl");
+    std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
+    let (code, _, stderr) = project.run(&[
+        "--trace-file",
+        planted.to_str().unwrap(),
+        "data",
+        "list",
+        "t/m",
+    ]);
+    assert_eq!(code, 73, "{stderr}");
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "keep me\n");
+}
+
+/// `silt ARGS` in `project`, exporting over OTLP to `endpoint`.
+fn exporting_to(project: &Project, endpoint: &str, args: &[&str]) -> std::process::Command {
+    let mut command = project.silt();
+    command
+        .args(args)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
+    command
 }
 
 /// The total of counter `name` over all its attributes.
@@ -195,12 +220,7 @@ fn total(counters: &BTreeMap<String, BTreeMap<String, f64>>, name: &str) -> f64 
 fn otlp_export_to_a_collector_carries_the_run_tree_and_its_counters() {
     let collector = Collector::start();
     let project = Project::new(Backend::Dir, "");
-    let (code, _, stderr) = support::output(
-        project
-            .silt()
-            .args(RUN)
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint),
-    );
+    let (code, _, stderr) = support::output(&mut exporting_to(&project, &collector.endpoint, &RUN));
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("could not export"), "{stderr}");
     // The command flushed its exports before it exited; once a marker sent
@@ -291,16 +311,10 @@ fn a_dead_collector_costs_one_warning_per_signal_and_never_the_command() {
     let project = Project::new(Backend::Dir, "");
     let input = project.write_input("in.txt", "kept\n");
     let with_dead_collector = |args: &[&str]| {
-        support::output(
-            project
-                .silt()
-                .args(args)
-                .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
-                .env(
-                    "OTEL_EXPORTER_OTLP_HEADERS",
-                    "authorization=Bearer s3cr3t-token",
-                ),
-        )
+        support::output(exporting_to(&project, &endpoint, args).env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer s3cr3t-token",
+        ))
     };
     let (code, _, stderr) = with_dead_collector(&["data", "put", "t/m", "f.txt", &input]);
     assert_eq!(code, 0, "{stderr}");
@@ -333,10 +347,7 @@ fn grpc_is_refused_with_a_warning_and_the_command_runs() {
     let collector = Collector::start();
     let project = Project::new(Backend::Dir, "");
     let (code, _, stderr) = support::output(
-        project
-            .silt()
-            .args(["data", "list", "t/m"])
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
+        exporting_to(&project, &collector.endpoint, &["data", "list", "t/m"])
             .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
     );
     assert_eq!(code, 0, "{stderr}");

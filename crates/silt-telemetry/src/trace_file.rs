@@ -22,10 +22,19 @@ pub(crate) struct TraceFile {
 }
 
 impl TraceFile {
-    /// Creates (or empties) the file at `path`. The path is the user's
-    /// own choice on the command line: it is opened as given.
+    /// Creates (or empties) the file at `path`, the user's own choice on
+    /// the command line. A link in its last component is refused, not
+    /// followed: a path into a working copy must not let an extension's
+    /// planted link send the trace (and its truncation) elsewhere.
     pub(crate) fn create(path: &Path) -> std::io::Result<Self> {
-        let file = File::create(path)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
+        let file = options.open(path)?;
         Ok(Self {
             file: Mutex::new(BufWriter::new(file)),
             resource: ResourceAttributesWithSchema::default(),

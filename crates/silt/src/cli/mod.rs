@@ -281,15 +281,20 @@ fn log_level(cli: &Cli) -> tracing::level_filters::LevelFilter {
     }
 }
 
-/// The log, and traces and metrics where `--trace-file` or the standard
-/// `OTEL_*` variables ask for them (see `silt_telemetry`).
-fn init_telemetry(cli: &Cli) -> Result<silt_telemetry::Telemetry, silt_telemetry::TelemetryError> {
-    let telemetry = silt_telemetry::init(&silt_telemetry::Options {
+/// What the command line asks of the log and of the trace file.
+fn telemetry_options(cli: &Cli) -> silt_telemetry::Options {
+    silt_telemetry::Options {
         log_level: log_level(cli),
         ansi: std::io::stderr().is_terminal(),
         trace_file: cli.trace_file.clone(),
         version: env!("CARGO_PKG_VERSION"),
-    })?;
+    }
+}
+
+/// The log, and traces and metrics where `--trace-file` or the standard
+/// `OTEL_*` variables ask for them (see `silt_telemetry`).
+fn init_telemetry(cli: &Cli) -> Result<silt_telemetry::Telemetry, silt_telemetry::TelemetryError> {
+    let telemetry = silt_telemetry::init(&telemetry_options(cli))?;
     if !cli.quiet {
         for warning in &telemetry.warnings {
             eprintln!("silt: warning: {}", output::terminal_safe(warning));
@@ -301,10 +306,8 @@ fn init_telemetry(cli: &Cli) -> Result<silt_telemetry::Telemetry, silt_telemetry
 /// The log alone (the extension test runner exports nothing).
 fn init_log_only(cli: &Cli) {
     let options = silt_telemetry::Options {
-        log_level: log_level(cli),
-        ansi: std::io::stderr().is_terminal(),
         trace_file: None,
-        version: env!("CARGO_PKG_VERSION"),
+        ..telemetry_options(cli)
     };
     let _ = silt_telemetry::init_with(&options, &silt_telemetry::ExportSettings::none());
 }
@@ -359,6 +362,13 @@ async fn warn_if_unsafe_store(context: &Context, datastore: &Datastore) {
 
 #[cfg(test)]
 mod tests {
+    /// The counters' target is named in both crates (neither depends on
+    /// the other): they must agree, or no counter is ever exported.
+    #[test]
+    fn the_metrics_target_is_the_one_telemetry_reads() {
+        assert_eq!(crate::store::METRICS_TARGET, silt_telemetry::METRICS_TARGET);
+    }
+
     #[test]
     fn command_line_definition_is_consistent() {
         use clap::CommandFactory as _;
