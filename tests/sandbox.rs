@@ -241,12 +241,45 @@ fn kernel_ids(pid: u32, field: &str) -> Vec<u32> {
         .collect()
 }
 
+/// The kernel uid and gid every worker runs as: a root host's the
+/// dedicated `[sandbox] worker_uid` (default 2080000000), an ordinary
+/// host's its own.
+fn expected_worker_ids() -> (u32, u32) {
+    // SAFETY: plain queries.
+    let (host_uid, host_gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if host_uid == 0 {
+        (2_080_000_000, 2_080_000_000)
+    } else {
+        (host_uid, host_gid)
+    }
+}
+
+/// Asserts that process `pid` (a worker, seen from the host) runs as
+/// [`expected_worker_ids`]: real, effective, saved and filesystem ids.
+fn assert_worker_ids(pid: u32, uids: &[u32], gids: &[u32]) {
+    let (uid, gid) = expected_worker_ids();
+    assert_eq!(uids, [uid; 4], "uids of {pid}");
+    assert_eq!(gids, [gid; 4], "gids of {pid}");
+    assert_ne!(uids[0], 0, "{pid} is kernel uid 0");
+}
+
 /// The init and the worker of a native sandbox started by `host`, once
-/// both exist.
+/// the worker runs: pid 1 of its own pid namespace, its SIGTERM handler
+/// in place. Before that, the init's child may be one of its short-lived
+/// helpers, and the init may not have dropped its ids yet.
 fn sandbox_processes(host: u32) -> (u32, u32) {
+    let in_own_pid_namespace = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("NSpid:"))
+                .is_some_and(|ids| ids.split_whitespace().last() == Some("1"))
+        })
+    };
     poll_until(Duration::from_secs(10), || {
         let init = *children(host).first()?;
-        Some((init, *children(init).first()?))
+        let worker = *children(init).first()?;
+        (in_own_pid_namespace(worker) && catches_sigterm(worker)).then_some((init, worker))
     })
     .expect("the worker never started")
 }
@@ -264,18 +297,8 @@ fn a_native_worker_is_never_kernel_uid_0() {
         .collect();
     host.kill().unwrap();
     host.wait().unwrap();
-    // SAFETY: plain queries.
-    let (host_uid, host_gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    // A root host's workers run as the dedicated uid of `[sandbox]
-    // worker_uid` (default 2080000000); an ordinary host's as that user.
-    let (uid, gid) = if host_uid == 0 {
-        (2_080_000_000, 2_080_000_000)
-    } else {
-        (host_uid, host_gid)
-    };
     for (pid, uids, gids) in ids {
-        assert_eq!(uids, [uid; 4], "uids of {pid} (host uid {host_uid})");
-        assert_eq!(gids, [gid; 4], "gids of {pid} (host gid {host_gid})");
+        assert_worker_ids(pid, &uids, &gids);
     }
 }
 
@@ -433,11 +456,23 @@ fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
         .unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
     runc_project(home.path(), &runc);
-    let bundles = home.path().join("cache/containers");
+    // A root host's bundles are where its worker's uid can reach them.
+    let bundles = if unsafe { libc::geteuid() } == 0 {
+        std::path::PathBuf::from("/run/silt/containers")
+    } else {
+        home.path().join("cache/containers")
+    };
 
     // The host alone is killed: runc passes the signal on and removes the
     // container itself, with no other silt running.
     let (mut host, id) = sleeping_runc_probe(home.path(), &runc);
+    // Meanwhile: the worker is never kernel uid 0.
+    let worker = container_pid(&runc, &id).expect("the container runs");
+    assert_worker_ids(
+        worker,
+        &kernel_ids(worker, "Uid:"),
+        &kernel_ids(worker, "Gid:"),
+    );
     host.kill().unwrap();
     host.wait().unwrap();
     let gone = poll_until(Duration::from_secs(10), || {
@@ -518,7 +553,34 @@ fn assert_confined_container(home: &Path) {
         container(&[], &["write", "/scratch/ok"])["result"]["ok"],
         true
     );
-    assert!(scratch.join("ok").is_file());
+    // What the worker creates is the host user's on disk (root's, when
+    // silt is root, though the worker is not), and the host's private
+    // files are the worker's to read.
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    // SAFETY: a plain query.
+    let host_uid = unsafe { libc::geteuid() };
+    assert_eq!(
+        std::fs::metadata(scratch.join("ok")).unwrap().uid(),
+        host_uid
+    );
+    std::fs::write(scratch.join("private.txt"), b"mine").unwrap();
+    std::fs::set_permissions(
+        scratch.join("private.txt"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let report = container(&[], &["read", "/scratch/private.txt"]);
+    assert_eq!(report["result"]["bytes"], 4, "{report}");
+    // Those files are root's outside, where no mount is nosuid: the
+    // worker may set modes, never set-user-ID or set-group-ID.
+    let control = container(&[], &["chmod", "/scratch/tool", "755"]);
+    assert_eq!(control["result"]["ok"], true, "{control}");
+    for mode in ["4755", "2755"] {
+        let report = container(&[], &["chmod", "/scratch/tool", mode]);
+        assert_eq!(report["result"]["ok"], false, "chmod {mode}: {report}");
+        let on_disk = std::fs::metadata(scratch.join("tool")).unwrap().mode();
+        assert_eq!(on_disk & 0o6000, 0, "mode {on_disk:o} after chmod {mode}");
+    }
     for target in ["/usr/evil", "/evil", "/silt"] {
         let report = container(&[], &["write", target]);
         assert_eq!(report["result"]["ok"], false, "wrote {target}: {report}");
@@ -638,9 +700,15 @@ fn a_podman_worker_is_confined_limited_and_gone_with_its_host() {
             .pop()
             .filter(ready)
     });
-    assert!(
-        running.is_some(),
-        "the container never started, or never caught SIGTERM"
+    let Some(name) = running else {
+        panic!("the container never started, or never caught SIGTERM");
+    };
+    // Meanwhile: the worker is never kernel uid 0.
+    let worker = podman_pid(&podman, &name).expect("the container runs");
+    assert_worker_ids(
+        worker,
+        &kernel_ids(worker, "Uid:"),
+        &kernel_ids(worker, "Gid:"),
     );
     host.kill().unwrap();
     host.wait().unwrap();

@@ -130,7 +130,15 @@ impl Group {
     pub fn create(hierarchies: &Hierarchies, name: &str, memory_bytes: u64, pids: u64) -> Self {
         let mut group = Self::default();
         if let Some((root, version)) = &hierarchies.memory {
-            match make(root, *version, name, &["memory"]) {
+            // On one v2 tree both controllers share the group: enable both
+            // for it at once (the pids branch below makes no group then).
+            let mut controllers = vec!["memory"];
+            if *version == Version::V2
+                && hierarchies.pids.as_ref() == Some(&(root.clone(), Version::V2))
+            {
+                controllers.push("pids");
+            }
+            match make(root, *version, name, &controllers) {
                 Ok(dir) => {
                     let limit = match version {
                         Version::V1 => {
@@ -269,15 +277,13 @@ fn make(
     }
     if version == Version::V2 {
         for controller in controllers {
-            // Needed once; fails harmlessly when already enabled.
-            let _ = std::fs::write(
-                root.join("cgroup.subtree_control"),
-                format!("+{controller}"),
-            );
-            let _ = std::fs::write(
-                parent.join("cgroup.subtree_control"),
-                format!("+{controller}"),
-            );
+            // A child has a controller's files only when every ancestor
+            // enables it for its children. Each controller is one write
+            // (one unavailable must not stop the other); enabling one
+            // already enabled succeeds.
+            for dir in [root, parent.as_path()] {
+                let _ = enable(dir, controller);
+            }
         }
     }
     remove_leftovers(&parent);
@@ -289,6 +295,17 @@ fn make(
         )
     })?;
     Ok(dir)
+}
+
+/// Enables `controller` for the children of the v2 group `dir`.
+fn enable(dir: &Path, controller: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    // Appending is a plain write to cgroupfs (it has no file offsets).
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(dir.join("cgroup.subtree_control"))?
+        .write_all(format!("+{controller}\n").as_bytes())
 }
 
 /// Groups of workers whose host was killed before it removed them: empty
@@ -327,6 +344,84 @@ mod tests {
             found.pids,
             Some((PathBuf::from("/sys/fs/cgroup/pids"), Version::V1))
         );
+    }
+
+    #[test]
+    fn a_v2_mountinfo_finds_both_controllers_in_the_unified_tree() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(
+            root.path().join("cgroup.controllers"),
+            "cpuset cpu io memory hugetlb pids rdma misc\n",
+        )
+        .unwrap();
+        let mountinfo = format!(
+            "25 30 0:23 / {} rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n",
+            root.path().display()
+        );
+        let found = Hierarchies::parse(&mountinfo);
+        let expected = Some((root.path().to_path_buf(), Version::V2));
+        assert_eq!(found.memory, expected);
+        assert_eq!(found.pids, expected);
+    }
+
+    /// A v2 tree stood in for by a plain directory: cgroupfs would have
+    /// made the interface files; here the writes are read back.
+    fn v2_group(memory_bytes: u64, pids: u64) -> (tempfile::TempDir, Group) {
+        let root = tempfile::tempdir().unwrap();
+        let tree = Some((root.path().to_path_buf(), Version::V2));
+        let hierarchies = Hierarchies {
+            memory: tree.clone(),
+            pids: tree,
+        };
+        let group = Group::create(&hierarchies, "probe-4242-0", memory_bytes, pids);
+        (root, group)
+    }
+
+    #[test]
+    fn a_v2_group_is_one_directory_with_both_limits_and_both_controllers_enabled() {
+        let (root, group) = v2_group(64 << 20, 32);
+        assert!(group.missing().is_empty(), "{:?}", group.missing());
+        let dir = root.path().join("silt/probe-4242-0");
+        assert_eq!(
+            group.procs(),
+            [dir.join("cgroup.procs")],
+            "one group for both"
+        );
+        let read = |file: &Path| std::fs::read_to_string(file).unwrap();
+        assert_eq!(read(&dir.join("memory.max")), (64u64 << 20).to_string());
+        assert_eq!(
+            read(&dir.join("memory.swap.max")),
+            "0",
+            "no swap past the limit"
+        );
+        assert_eq!(read(&dir.join("pids.max")), "32");
+        // Every ancestor of the group enables both for its children:
+        // without `+pids` in silt/, the group would have no pids.max.
+        for parent in [root.path().to_path_buf(), root.path().join("silt")] {
+            let enabled = read(&parent.join("cgroup.subtree_control"));
+            let enabled: Vec<&str> = enabled.split_whitespace().collect();
+            assert_eq!(enabled, ["+memory", "+pids"], "{}", parent.display());
+        }
+        assert!(group.limits_memory());
+        // cgroupfs removes a group with its interface files; a plain
+        // directory needs them gone first.
+        for file in std::fs::read_dir(&dir).unwrap() {
+            std::fs::remove_file(file.unwrap().path()).unwrap();
+        }
+        drop(group);
+        assert!(!dir.exists(), "the group goes with its worker");
+    }
+
+    #[test]
+    fn a_v2_group_reads_its_oom_kills_from_memory_events() {
+        let (root, group) = v2_group(1 << 20, 8);
+        let events = root.path().join("silt/probe-4242-0/memory.events");
+        std::fs::write(&events, "low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n").unwrap();
+        assert!(!group.oom_killed(), "an OOM without a kill is not one");
+        std::fs::write(&events, "low 0\nhigh 0\nmax 9\noom 1\noom_kill 1\n").unwrap();
+        assert!(group.oom_killed());
+        // Drop cannot remove a directory with files in it (cgroupfs's can be).
+        std::fs::remove_dir_all(root.path().join("silt")).unwrap();
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! memory_limit_mib = 512     # OS memory limit of one worker (default: runtime's + 256)
 //! pids_limit = 64            # processes and threads of one worker
 //! pool_size = 2              # idle workers kept for reuse; 0 spawns one per call
-//! worker_uid = 2080000000    # kernel uid and gid of native workers when silt runs as root
+//! worker_uid = 2080000000    # kernel uid and gid of workers (native, runc, podman) when silt runs as root
 //!
 //! [sandbox.container]
 //! runtime = "runc"           # runc | docker | podman (a path or a name on PATH)
@@ -101,8 +101,8 @@ pub struct SandboxConfig {
     /// Idle workers kept per extension for the next call. Default 2; 0
     /// starts a worker for every call.
     pub pool_size: usize,
-    /// When silt runs as root: the kernel uid (and gid) of `native`
-    /// workers, never 0; a uid no account on this machine has. The
+    /// When silt runs as root: the kernel uid (and gid) of its workers,
+    /// `native` or in a runc or podman container, never 0; a uid no account on this machine has. The
     /// worker's binds are idmapped to it, so files keep their owner.
     /// Default [`DEFAULT_WORKER_UID`].
     pub worker_uid: u32,

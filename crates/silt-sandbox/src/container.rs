@@ -18,6 +18,8 @@
 //! and removes the container itself; what a killed runtime leaves behind is
 //! removed by the next host ([`leftovers`]).
 
+#[cfg(target_os = "linux")]
+pub mod idmapped_binds;
 pub mod image;
 pub mod leftovers;
 
@@ -28,9 +30,19 @@ use std::process::Stdio;
 #[cfg(target_os = "linux")]
 use serde_json::json;
 
-use super::native_init::GUEST_BINARY;
+#[cfg(target_os = "linux")]
+use self::idmapped_binds::IdmappedBinds;
+use super::native_init::{GUEST_BINARY, KernelIds};
 use super::support::find_on_path;
-use super::{ContainerConfig, Driver, Launch, Request};
+use super::{Bind, ContainerConfig, Driver, Launch, Request};
+
+/// Where a root host keeps its containers' directories (runc's bundles,
+/// the mount points of the idmapped binds; see `idmapped_binds`).
+pub const RUN_DIR: &str = "/run/silt/containers";
+
+/// The first argument of the `silt` binary inside a container: the worker
+/// confines itself further ([`confine_self`]) before it runs.
+pub const CONTAINED_ARG: &str = "__contained";
 
 /// Which CLI the runtime is, from its file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,14 +76,18 @@ impl Flavor {
     }
 }
 
-/// Prepares a worker in a container.
+/// Prepares a worker in a container. `worker` is the kernel ids a root
+/// host's worker runs as (`[sandbox] worker_uid`), `None` for an ordinary
+/// host, whose workers keep its own.
 ///
 /// # Errors
-/// When the runtime is not found or its bundle cannot be written.
+/// When the runtime is not found, its bundle cannot be written or the binds
+/// cannot be idmapped.
 pub fn prepare(
     config: &ContainerConfig,
     binary: &Path,
     request: &Request,
+    worker: Option<KernelIds>,
 ) -> Result<Launch, String> {
     let runtime = find_on_path(&config.runtime).ok_or_else(|| {
         format!(
@@ -80,13 +96,41 @@ pub fn prepare(
         )
     })?;
     let flavor = Flavor::of(&runtime)?;
-    let bundles = request.root_dir.with_file_name("containers");
+    if worker.is_some() && flavor == Flavor::Docker {
+        // The daemon, not this process, makes the container's mounts: it
+        // cannot take binds idmapped here, and without them the worker
+        // would run as root or could not write its directory.
+        return Err(
+            "container driver: docker cannot run a worker of a root host as an unprivileged uid (its daemon makes the mounts); use runtime = \"podman\" or \"runc\", or run silt as an ordinary user in the docker group".to_owned(),
+        );
+    }
+    // A root host's are under /run (see `idmapped_binds`), others' in the cache.
+    let containers = match worker {
+        Some(_) => PathBuf::from(RUN_DIR),
+        None => request.root_dir.with_file_name("containers"),
+    };
     leftovers::remove_once(
         &runtime,
         flavor,
-        (flavor == Flavor::Runc).then_some(bundles.as_path()),
+        (flavor == Flavor::Runc || worker.is_some()).then_some(containers.as_path()),
     );
     let id = format!("silt-{}", request.name);
+    let dir = containers.join(&id);
+    let _ = std::fs::remove_dir_all(&dir);
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+    let mut mounts = Mounts::of(binary, request);
+    #[cfg(target_os = "linux")]
+    let idmapped = match worker {
+        Some(ids) => Some(mounts.idmap(&dir.join("binds"), ids).map_err(|err| {
+            format!(
+                "container driver: cannot idmap the worker's binds to uid {}: {err}",
+                ids.uid
+            )
+        })?),
+        None => None,
+    };
+    #[cfg(not(target_os = "linux"))]
+    let idmapped: Option<std::convert::Infallible> = None;
     let (args, guard) = match flavor {
         // runc, and the OCI spec written for it, exist on Linux only.
         #[cfg(not(target_os = "linux"))]
@@ -97,20 +141,18 @@ pub fn prepare(
         }
         #[cfg(target_os = "linux")]
         Flavor::Runc => {
-            let bundle = bundles.join(&id);
-            write_oci_bundle(&bundle, binary, request).map_err(|err| {
-                format!("cannot write the OCI bundle {}: {err}", bundle.display())
-            })?;
+            write_oci_bundle(&dir, &mounts, request, worker)
+                .map_err(|err| format!("cannot write the OCI bundle {}: {err}", dir.display()))?;
             let args = vec![
                 OsString::from("run"),
                 OsString::from("--bundle"),
-                bundle.clone().into_os_string(),
+                dir.clone().into_os_string(),
                 OsString::from(&id),
             ];
             let guard = ContainerGuard {
                 runtime: runtime.clone(),
                 remove: vec!["delete".into(), "--force".into(), id.clone()],
-                bundle: Some(bundle),
+                dir: Some(dir),
             };
             (args, guard)
         }
@@ -121,9 +163,10 @@ pub fn prepare(
             let guard = ContainerGuard {
                 runtime: runtime.clone(),
                 remove: vec!["rm".into(), "--force".into(), id.clone()],
-                bundle: None,
+                dir: idmapped.is_some().then_some(dir),
             };
-            (cli_args(flavor, &config.image, &id, binary, request), guard)
+            let args = cli_args(flavor, &config.image, &id, &mounts, request, worker);
+            (args, guard)
         }
     };
     let mut command = tokio::process::Command::new(&runtime);
@@ -141,6 +184,10 @@ pub fn prepare(
     // exits at once, see `exit_on_termination_signals`) and removes the
     // container once the worker is gone; a killed CLI could not.
     super::die_with_parent(&mut command, libc::SIGTERM);
+    #[cfg(target_os = "linux")]
+    if let Some(idmapped) = idmapped {
+        idmapped.attach_in_child(&mut command);
+    }
     Ok(Launch {
         command,
         guest_paths: true,
@@ -150,12 +197,78 @@ pub fn prepare(
     })
 }
 
-/// Removes a worker's container (and runc's bundle) once the worker is gone.
+/// The worker's binds: the `silt` binary, the request's read-only and
+/// writable binds; their sources become the idmapped trees' mount points
+/// under a root host.
+pub struct Mounts {
+    binds: Vec<(Bind, bool)>,
+}
+
+impl Mounts {
+    fn of(binary: &Path, request: &Request) -> Self {
+        let binary = Bind {
+            host: binary.to_path_buf(),
+            guest: GUEST_BINARY.into(),
+        };
+        let read_only = request.read_only.iter().map(|bind| (bind.clone(), false));
+        let writable = request.writable.iter().map(|bind| (bind.clone(), true));
+        Self {
+            binds: std::iter::once((binary, false))
+                .chain(read_only)
+                .chain(writable)
+                .collect(),
+        }
+    }
+
+    /// Each bind's source, and whether the worker may write it.
+    fn iter(&self) -> impl Iterator<Item = (&Bind, bool)> {
+        self.binds.iter().map(|(bind, writable)| (bind, *writable))
+    }
+
+    #[cfg(target_os = "linux")]
+    fn idmap(&mut self, dir: &Path, worker: KernelIds) -> std::io::Result<IdmappedBinds> {
+        let sources: Vec<(&Path, bool)> = self
+            .binds
+            .iter()
+            .map(|(bind, writable)| (bind.host.as_path(), *writable))
+            .collect();
+        let (idmapped, points) = IdmappedBinds::new(dir, &sources, worker)?;
+        for ((bind, _), point) in self.binds.iter_mut().zip(points) {
+            bind.host = point;
+        }
+        Ok(idmapped)
+    }
+}
+
+/// What the `silt` binary does first inside a container (its first
+/// argument is [`CONTAINED_ARG`]): installs silt's own seccomp filter, the
+/// native driver's, on top of the runtime's. It names system calls by
+/// number, so it also refuses what a runtime's profile by name cannot on
+/// an older libseccomp (`fchmodat2` with a set-user-ID mode), and the
+/// namespace flags of `clone`. Exits 125 when it cannot.
+#[cfg(target_os = "linux")]
+pub fn confine_self() {
+    if let Err(err) = crate::seccomp_filter::apply() {
+        eprintln!("silt sandbox: installing the seccomp filter inside the container: {err}");
+        std::process::exit(super::native_init::EXIT_SETUP_FAILED);
+    }
+}
+
+/// The command line inside the container: the worker applies silt's own
+/// seccomp filter to itself ([`CONTAINED_ARG`]) on top of the runtime's.
+fn guest_command(request: &Request) -> impl Iterator<Item = OsString> + '_ {
+    [OsString::from(GUEST_BINARY), OsString::from(CONTAINED_ARG)]
+        .into_iter()
+        .chain(request.args.iter().cloned())
+}
+
+/// Removes a worker's container (and its directory: runc's bundle, the
+/// idmapped binds' mount points) once the worker is gone.
 #[derive(Debug)]
 pub struct ContainerGuard {
     runtime: PathBuf,
     remove: Vec<String>,
-    bundle: Option<PathBuf>,
+    dir: Option<PathBuf>,
 }
 
 impl Drop for ContainerGuard {
@@ -166,8 +279,9 @@ impl Drop for ContainerGuard {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        if let Some(bundle) = &self.bundle {
-            let _ = std::fs::remove_dir_all(bundle);
+        if let Some(dir) = &self.dir {
+            // Mount points only: the mounts were in the CLI's namespace.
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -177,11 +291,10 @@ pub fn cli_args(
     flavor: Flavor,
     image: &str,
     id: &str,
-    binary: &Path,
+    mounts: &Mounts,
     request: &Request,
+    worker: Option<KernelIds>,
 ) -> Vec<OsString> {
-    // SAFETY: plain queries.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     let mut args: Vec<OsString> = [
         "run",
         "--rm",
@@ -219,8 +332,23 @@ pub fn cli_args(
     // Which host's pids its name speaks of (see `leftovers`).
     args.push("--label".into());
     args.push(leftovers::host_label().into());
-    args.push("--user".into());
-    args.push(format!("{uid}:{gid}").into());
+    match worker {
+        // Root inside a user namespace of its own, the worker's uid outside.
+        Some(ids) => {
+            args.push("--uidmap".into());
+            args.push(format!("0:{}:1", ids.uid).into());
+            args.push("--gidmap".into());
+            args.push(format!("0:{}:1", ids.gid).into());
+            args.push("--user".into());
+            args.push("0:0".into());
+        }
+        None => {
+            // SAFETY: plain queries.
+            let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+            args.push("--user".into());
+            args.push(format!("{uid}:{gid}").into());
+        }
+    }
     args.push("--memory".into());
     args.push(format!("{}b", request.memory_limit_bytes).into());
     args.push("--memory-swap".into());
@@ -236,40 +364,60 @@ pub fn cli_args(
         args.push("--volume".into());
         args.push(spec);
     };
-    volume(binary, Path::new(GUEST_BINARY), "ro");
-    for bind in &request.read_only {
-        volume(&bind.host, &bind.guest, "ro");
-    }
-    for bind in &request.writable {
-        volume(&bind.host, &bind.guest, "rw");
+    for (bind, writable) in mounts.iter() {
+        volume(&bind.host, &bind.guest, if writable { "rw" } else { "ro" });
     }
     args.push(image.into());
-    args.push(GUEST_BINARY.into());
-    args.extend(request.args.iter().cloned());
+    args.extend(guest_command(request));
     args
 }
 
-/// Writes `bundle/config.json` and an empty `bundle/rootfs` for runc.
+/// Writes `bundle/config.json` and `bundle/rootfs` for runc: a root
+/// filesystem of mount points only (a worker in a user namespace could
+/// not create them).
 #[cfg(target_os = "linux")]
-fn write_oci_bundle(bundle: &Path, binary: &Path, request: &Request) -> std::io::Result<()> {
+fn write_oci_bundle(
+    bundle: &Path,
+    mounts: &Mounts,
+    request: &Request,
+    worker: Option<KernelIds>,
+) -> std::io::Result<()> {
     let rootfs = bundle.join("rootfs");
-    let _ = std::fs::remove_dir_all(bundle);
     std::fs::create_dir_all(&rootfs)?;
+    let config = oci_config(&rootfs, mounts, request, worker)?;
+    for mount in config["mounts"].as_array().into_iter().flatten() {
+        let (Some(destination), Some(source)) =
+            (mount["destination"].as_str(), mount["source"].as_str())
+        else {
+            continue;
+        };
+        let point = rootfs.join(destination.trim_start_matches('/'));
+        if let Some(parent) = point.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        // A bind of a file needs a file; proc, tmpfs and directories a directory.
+        let file = mount["type"] == "bind" && !Path::new(source).is_dir();
+        if file {
+            std::fs::File::create(&point)?;
+        } else {
+            std::fs::create_dir_all(&point)?;
+        }
+    }
     std::fs::write(
         bundle.join("config.json"),
-        serde_json::to_vec_pretty(&oci_config(&rootfs, binary, request)?)?,
+        serde_json::to_vec_pretty(&config)?,
     )
 }
 
-/// The OCI runtime configuration of one worker.
+/// The OCI runtime configuration of one worker. A root host's worker
+/// (`worker` set) is root in a user namespace mapped to those ids alone.
 #[cfg(target_os = "linux")]
 pub fn oci_config(
     rootfs: &Path,
-    binary: &Path,
+    mounts: &Mounts,
     request: &Request,
+    worker: Option<KernelIds>,
 ) -> std::io::Result<serde_json::Value> {
-    // SAFETY: plain queries.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     let bind = |source: &Path, destination: &Path, writable: bool| {
         json!({
             "destination": destination,
@@ -278,7 +426,7 @@ pub fn oci_config(
             "options": ["rbind", if writable { "rw" } else { "ro" }, "nosuid", "nodev"],
         })
     };
-    let mut mounts = vec![
+    let mut oci_mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc"}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
@@ -292,31 +440,64 @@ pub fn oci_config(
                 // `/lib -> usr/lib` on merged-/usr systems: the same link in the rootfs.
                 let link = std::fs::read_link(dir)?;
                 let target = rootfs.join(dir.strip_prefix("/").unwrap_or(dir));
-                std::os::unix::fs::symlink(link, target)?;
+                match std::os::unix::fs::symlink(link, target) {
+                    Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => {
+                        return Err(err);
+                    }
+                    _ => {}
+                }
             }
-            Ok(meta) if meta.is_dir() => mounts.push(bind(dir, dir, false)),
+            Ok(meta) if meta.is_dir() => oci_mounts.push(bind(dir, dir, false)),
             _ => {}
         }
     }
-    mounts.push(bind(binary, Path::new(GUEST_BINARY), false));
-    for entry in &request.read_only {
-        mounts.push(bind(&entry.host, &entry.guest, false));
+    for (entry, writable) in mounts.iter() {
+        oci_mounts.push(bind(&entry.host, &entry.guest, writable));
     }
-    for entry in &request.writable {
-        mounts.push(bind(&entry.host, &entry.guest, true));
+    let args: Vec<String> = guest_command(request)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "network"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
+    let (user, id_mappings) = match worker {
+        Some(ids) => {
+            namespaces.push(json!({"type": "user"}));
+            let one = |host: u32| json!([{"containerID": 0, "hostID": host, "size": 1}]);
+            (
+                json!({"uid": 0, "gid": 0}),
+                Some((one(ids.uid), one(ids.gid))),
+            )
+        }
+        None => {
+            // SAFETY: plain queries.
+            let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+            (json!({"uid": uid, "gid": gid}), None)
+        }
+    };
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "resources": {
+            "memory": {"limit": request.memory_limit_bytes, "swap": request.memory_limit_bytes},
+            "pids": {"limit": request.pids_limit}
+        },
+        "seccomp": seccomp_profile(),
+        "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware"],
+        "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+    });
+    if let Some((uids, gids)) = id_mappings {
+        linux["uidMappings"] = uids;
+        linux["gidMappings"] = gids;
     }
-    let mut args = vec![GUEST_BINARY.to_owned()];
-    args.extend(
-        request
-            .args
-            .iter()
-            .map(|arg| arg.to_string_lossy().into_owned()),
-    );
     Ok(json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": false,
-            "user": {"uid": uid, "gid": gid},
+            "user": user,
             "args": args,
             "env": [],
             "cwd": "/",
@@ -326,17 +507,8 @@ pub fn oci_config(
         },
         "root": {"path": rootfs, "readonly": true},
         "hostname": "silt-worker",
-        "mounts": mounts,
-        "linux": {
-            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
-            "resources": {
-                "memory": {"limit": request.memory_limit_bytes, "swap": request.memory_limit_bytes},
-                "pids": {"limit": request.pids_limit}
-            },
-            "seccomp": seccomp_profile(),
-            "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-        }
+        "mounts": oci_mounts,
+        "linux": linux
     }))
 }
 
@@ -405,7 +577,7 @@ mod tests {
             runtime: dir.join(runtime).display().to_string(),
             image: "debian:bookworm-slim".into(),
         };
-        let launch = prepare(&config, Path::new("/opt/silt"), &request(dir)).unwrap();
+        let launch = prepare(&config, Path::new("/opt/silt"), &request(dir), None).unwrap();
         let Launch {
             mut command,
             container,
@@ -452,8 +624,8 @@ mod tests {
         assert!(has_pair(&args, "--volume", &cache));
         assert!(has_pair(&args, "--volume", "/opt/silt:/silt:ro"));
         assert_eq!(
-            &args[args.len() - 3..],
-            ["debian:bookworm-slim", "/silt", "worker"]
+            &args[args.len() - 4..],
+            ["debian:bookworm-slim", "/silt", CONTAINED_ARG, "worker"]
         );
         assert!(
             !args.iter().any(|a| a.starts_with("nofile")),
@@ -515,6 +687,72 @@ mod tests {
         );
     }
 
+    const WORKER: KernelIds = KernelIds {
+        uid: 2_080_000_000,
+        gid: 2_080_000_001,
+    };
+
+    #[test]
+    fn a_root_hosts_podman_worker_is_root_only_in_a_namespace_mapped_to_its_uid() {
+        let dir = tempfile::tempdir().unwrap();
+        let request = request(dir.path());
+        let mounts = Mounts::of(Path::new("/opt/silt"), &request);
+        let args: Vec<String> =
+            cli_args(Flavor::Podman, "img", "c", &mounts, &request, Some(WORKER))
+                .into_iter()
+                .map(|arg| arg.into_string().unwrap())
+                .collect();
+        assert!(has_pair(&args, "--uidmap", "0:2080000000:1"), "{args:?}");
+        assert!(has_pair(&args, "--gidmap", "0:2080000001:1"), "{args:?}");
+        assert!(has_pair(&args, "--user", "0:0"), "{args:?}");
+    }
+
+    #[test]
+    fn a_root_hosts_runc_worker_is_root_only_in_a_namespace_mapped_to_its_uid() {
+        let dir = tempfile::tempdir().unwrap();
+        let request = request(dir.path());
+        let mounts = Mounts::of(Path::new("/opt/silt"), &request);
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir(&rootfs).unwrap();
+        let config = oci_config(&rootfs, &mounts, &request, Some(WORKER)).unwrap();
+        let namespaces = config["linux"]["namespaces"].as_array().unwrap();
+        assert!(
+            namespaces.contains(&json!({"type": "user"})),
+            "{namespaces:?}"
+        );
+        assert_eq!(
+            config["linux"]["uidMappings"],
+            json!([{"containerID": 0, "hostID": 2_080_000_000u32, "size": 1}])
+        );
+        assert_eq!(
+            config["linux"]["gidMappings"],
+            json!([{"containerID": 0, "hostID": 2_080_000_001u32, "size": 1}])
+        );
+        assert_eq!(config["process"]["user"], json!({"uid": 0, "gid": 0}));
+        // An ordinary host's worker keeps its ids and no user namespace.
+        let config = oci_config(&rootfs, &mounts, &request, None).unwrap();
+        assert!(config["linux"]["uidMappings"].is_null());
+    }
+
+    #[test]
+    fn docker_is_refused_for_a_root_hosts_worker_with_what_to_use_instead() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_cli(dir.path(), "docker");
+        let config = ContainerConfig {
+            runtime: dir.path().join("docker").display().to_string(),
+            image: String::new(),
+        };
+        let Err(err) = prepare(
+            &config,
+            Path::new("/opt/silt"),
+            &request(dir.path()),
+            Some(WORKER),
+        ) else {
+            panic!("docker was accepted for a root host's worker");
+        };
+        assert!(err.contains("podman"), "{err}");
+    }
+
     #[test]
     fn an_unknown_runtime_name_is_refused_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
@@ -523,7 +761,7 @@ mod tests {
             runtime: dir.path().join("youki-ish").display().to_string(),
             image: String::new(),
         };
-        let Err(err) = prepare(&config, Path::new("/opt/silt"), &request(dir.path())) else {
+        let Err(err) = prepare(&config, Path::new("/opt/silt"), &request(dir.path()), None) else {
             panic!("an unknown runtime was accepted");
         };
         assert!(err.contains("runc, crun, docker or podman"), "{err}");

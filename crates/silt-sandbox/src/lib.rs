@@ -21,6 +21,8 @@ pub mod cgroup;
 pub mod config;
 pub mod container;
 mod error;
+#[cfg(target_os = "linux")]
+pub(crate) mod idmap;
 pub mod native_init;
 pub mod probe;
 #[cfg(target_os = "linux")]
@@ -119,7 +121,8 @@ pub fn native_worker_ids(config: &SandboxConfig) -> native_init::KernelIds {
     }
 }
 
-/// The ids a root host's native workers drop to (`[sandbox] worker_uid`),
+/// The ids a root host's workers drop to (`[sandbox] worker_uid`), native
+/// or in a container,
 /// refused when they would be root or an account's; `None` for an
 /// ordinary host, whose workers keep its own ids.
 #[cfg(target_os = "linux")]
@@ -129,19 +132,25 @@ fn dropped_ids(worker_uid: u32) -> Result<Option<native_init::KernelIds>, String
     }
     if worker_uid == 0 {
         return Err(
-            "native driver: [sandbox] worker_uid = 0 would run workers as root; choose an unprivileged uid"
+            "[sandbox] worker_uid = 0 would run workers as root; choose an unprivileged uid"
                 .to_owned(),
         );
     }
     if let Some(account) = account_of(worker_uid) {
         return Err(format!(
-            "native driver: [sandbox] worker_uid = {worker_uid} is the account `{account}` (/etc/passwd); workers need a uid no account has"
+            "[sandbox] worker_uid = {worker_uid} is the account `{account}` (/etc/passwd); workers need a uid no account has"
         ));
     }
     Ok(Some(native_init::KernelIds {
         uid: worker_uid,
         gid: worker_uid,
     }))
+}
+
+/// Workers keep the host's ids outside Linux.
+#[cfg(not(target_os = "linux"))]
+fn dropped_ids(_worker_uid: u32) -> Result<Option<native_init::KernelIds>, String> {
+    Ok(None)
 }
 
 /// The name of the account `/etc/passwd` gives `uid`, if any.
@@ -189,7 +198,8 @@ pub fn prepare(
     loop {
         let attempt = match driver {
             Driver::Process => return Ok(plain(&binary, request, true)),
-            Driver::Container => container::prepare(&config.container, &binary, request),
+            Driver::Container => dropped_ids(config.worker_uid)
+                .and_then(|worker| container::prepare(&config.container, &binary, request, worker)),
             Driver::Native => match &support.namespaces {
                 #[cfg(target_os = "linux")]
                 Ok(()) => native(&binary, request, config.worker_uid, support, strict),

@@ -46,8 +46,6 @@ use serde::{Deserialize, Serialize};
 // The init itself: namespaces, mounts, Landlock, seccomp (Linux only; on
 // other systems the native driver steps down to `process`).
 #[cfg(target_os = "linux")]
-mod idmap;
-#[cfg(target_os = "linux")]
 mod setup;
 #[cfg(target_os = "linux")]
 pub use setup::main;

@@ -7,7 +7,8 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
-use super::{Bind, EXIT_SETUP_FAILED, InitSpec, KernelIds, NOBODY, Worker, idmap};
+use super::{Bind, EXIT_SETUP_FAILED, InitSpec, KernelIds, NOBODY, Worker};
+use crate::idmap;
 
 /// Runs the init with `spec` (JSON), then `worker` with `args` in the
 /// sandbox. Never returns.
@@ -269,7 +270,7 @@ fn build_root(spec: &InitSpec, sources: &Sources) {
             for (entry, tree) in binds.chain(spec.writable.iter().zip(writable)) {
                 let target = inside(&entry.guest);
                 // What was detached, not what the path names now.
-                create_mount_point(is_directory(tree), &target);
+                create_mount_point(idmap::is_directory(tree), &target);
                 if let Err(err) = idmap::attach(tree, &target) {
                     fail(&format!("attaching {}", entry.host.display()), &err);
                 }
@@ -323,14 +324,6 @@ fn bind(source: &Path, target: &Path, writable: bool) {
         flags,
         &format!("remounting {}", target.display()),
     );
-}
-
-/// Whether the tree behind `fd` is a directory (else a file).
-fn is_directory(fd: &OwnedFd) -> bool {
-    use std::os::fd::AsRawFd as _;
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    let done = unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) };
-    done == 0 && stat.st_mode & libc::S_IFMT == libc::S_IFDIR
 }
 
 /// Creates `target` as a directory or an empty file, for a bind of one.

@@ -144,6 +144,11 @@ pub fn main() -> ExitCode {
     {
         crate::sandbox::native_init::main(&args[2], &args[3..], sandboxed_main);
     }
+    if args.get(1).and_then(|arg| arg.to_str()) == Some(crate::sandbox::container::CONTAINED_ARG) {
+        #[cfg(target_os = "linux")]
+        crate::sandbox::container::confine_self();
+        return ExitCode::from(sandboxed_main(&args[2..]));
+    }
     if matches!(
         args.get(1).and_then(|arg| arg.to_str()),
         Some("worker" | crate::sandbox::probe::PROBE_ARG)

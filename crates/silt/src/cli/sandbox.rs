@@ -325,6 +325,13 @@ fn check(context: &Context, config: &SandboxConfig) -> anyhow::Result<()> {
                 " (yours)"
             }
         )?;
+        if crate::sandbox::running_as_root() {
+            writeln!(
+                out,
+                "container worker: root only in its own user namespace (runc, podman), kernel uid {} outside; docker refused (its daemon makes the mounts)",
+                report.native_worker.uid,
+            )?;
+        }
         for (name, found) in [
             ("memory cgroup", &support.cgroups.memory),
             ("pids cgroup", &support.cgroups.pids),

@@ -1,12 +1,12 @@
-//! The ids of a root host's worker. Its binds: detached copies of
-//! the host's paths (`open_tree`), idmapped (`mount_setattr` with
-//! `MOUNT_ATTR_IDMAP`), so that the files the host owns appear owned by the
-//! worker's kernel uid and the files the worker creates land owned by the
-//! host. Nothing on disk changes owner or mode, and the worker never runs
-//! as kernel uid 0.
+//! The ids of a root host's worker, native or in a container. Its binds:
+//! detached copies of the host's paths (`open_tree`), idmapped
+//! (`mount_setattr` with `MOUNT_ATTR_IDMAP`), so that the files the host
+//! owns appear owned by the worker's kernel uid and the files the worker
+//! creates land owned by the host. Nothing on disk changes owner or mode,
+//! and the worker never runs as kernel uid 0.
 //!
-//! The init makes them while it is still root, before it drops to the
-//! worker's uid: an idmapped mount needs `CAP_SYS_ADMIN` over the
+//! They are made while still root (the native init before it drops to the
+//! worker's uid; the host for a container runtime's CLI): an idmapped mount needs `CAP_SYS_ADMIN` over the
 //! filesystem, which the worker must never hold. Paths are resolved here,
 //! as root, so a cache directory beneath `/root` (mode 0700) binds as well
 //! as any other.
@@ -23,7 +23,7 @@ use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
 
-use super::KernelIds;
+use crate::native_init::KernelIds;
 
 /// A user namespace that maps `host`'s ids to `worker`'s, one id each: the
 /// mapping an idmapped mount applies (a file of `host.uid` is seen as
@@ -150,17 +150,23 @@ pub fn detach(path: &Path, writable: bool, idmapping: &OwnedFd) -> io::Result<Ow
 /// Attaches a tree made by [`detach`] at `target` (an existing file or
 /// directory).
 pub fn attach(tree: &OwnedFd, target: &Path) -> io::Result<()> {
-    let target_c = CString::new(target.as_os_str().as_bytes())
+    let target = CString::new(target.as_os_str().as_bytes())
         .map_err(|_| io::Error::other("a path contains NUL"))?;
+    attach_at(tree.as_raw_fd(), &target)
+}
+
+/// [`attach`] by raw descriptor and C path: one system call, nothing
+/// allocated, so it may run between `fork` and `exec`.
+pub fn attach_at(tree: std::os::fd::RawFd, target: &std::ffi::CStr) -> io::Result<()> {
     let empty = c"";
-    // SAFETY: live NUL-terminated paths and our own descriptor.
+    // SAFETY: live NUL-terminated paths; the caller owns the descriptor.
     let moved = unsafe {
         libc::syscall(
             libc::SYS_move_mount,
-            tree.as_raw_fd(),
+            tree,
             empty.as_ptr(),
             libc::AT_FDCWD,
-            target_c.as_ptr(),
+            target.as_ptr(),
             libc::MOVE_MOUNT_F_EMPTY_PATH,
         )
     };
@@ -168,6 +174,15 @@ pub fn attach(tree: &OwnedFd, target: &Path) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Whether the tree behind `fd` is a directory (else a file): what was
+/// detached, not what its path names now.
+pub fn is_directory(fd: &OwnedFd) -> bool {
+    // SAFETY: fstat of our own descriptor into a zeroed struct.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    let done = unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) };
+    done == 0 && stat.st_mode & libc::S_IFMT == libc::S_IFDIR
 }
 
 /// A helper, forked before this process creates its user namespace, that
