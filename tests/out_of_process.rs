@@ -434,7 +434,7 @@ fn the_container_driver_runs_a_datastore_under_runc() {
         eprintln!("skipped: SILT_RUNC is not set (run through `cargo xtask test`)");
         return;
     }
-    let _alone = support::RUNC_TESTS
+    let _alone = support::CONTAINER_TESTS
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     let runc = std::env::var("SILT_RUNC").unwrap();

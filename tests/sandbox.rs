@@ -451,14 +451,14 @@ fn sleeping_runc_probe(home: &Path, runc: &std::ffi::OsStr) -> (std::process::Ch
 #[test]
 fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
     let Some(runc) = runc() else { return };
-    let _alone = support::RUNC_TESTS
+    let _alone = support::CONTAINER_TESTS
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
     runc_project(home.path(), &runc);
     // A root host's bundles are where its worker's uid can reach them.
     let bundles = if unsafe { libc::geteuid() } == 0 {
-        std::path::PathBuf::from("/run/silt/containers")
+        root_host_containers()
     } else {
         home.path().join("cache/containers")
     };
@@ -516,7 +516,7 @@ fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
 #[test]
 fn a_runc_container_is_confined_and_limited() {
     let Some(runc) = runc() else { return };
-    let _alone = support::RUNC_TESTS
+    let _alone = support::CONTAINER_TESTS
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
@@ -542,6 +542,10 @@ fn assert_confined_container(home: &Path) {
     assert_eq!(id["no_new_privs"], true, "{id}");
     assert_eq!(id["pid"], 1, "its own pid namespace: {id}");
     assert_eq!(id["hostname"], "silt-worker", "{id}");
+    assert_eq!(
+        id["environment"], 0,
+        "no variables, not even docker's: {id}"
+    );
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
@@ -601,20 +605,20 @@ fn assert_confined_container(home: &Path) {
     assert!(forked < 16, "{report}");
 }
 
-/// Builds a worker image for podman under a tag of this test's own;
-/// removed when dropped.
-struct PodmanImage {
-    podman: std::ffi::OsString,
+/// Builds a worker image for podman or docker under a tag of this test's
+/// own; removed when dropped.
+struct WorkerImage {
+    runtime: std::ffi::OsString,
     tag: String,
 }
 
-impl PodmanImage {
-    fn build(home: &Path, podman: &std::ffi::OsStr) -> Self {
+impl WorkerImage {
+    fn build(home: &Path, runtime: &std::ffi::OsStr) -> Self {
         let tag = format!("localhost/silt-worker:test-{}", std::process::id());
         let (code, stdout, stderr) = support::output(
             support::silt(home)
                 .args(["--json", "sandbox", "image", "build", "--runtime"])
-                .arg(podman)
+                .arg(runtime)
                 .args(["--image", &tag]),
         );
         assert_eq!(code, 0, "silt sandbox image build: {stderr}");
@@ -632,29 +636,29 @@ impl PodmanImage {
             "the image holds silt's C library: {files:?}"
         );
         Self {
-            podman: podman.to_owned(),
+            runtime: runtime.to_owned(),
             tag,
         }
     }
 }
 
-impl Drop for PodmanImage {
+impl Drop for WorkerImage {
     fn drop(&mut self) {
-        let _ = std::process::Command::new(&self.podman)
+        let _ = std::process::Command::new(&self.runtime)
             .args(["rmi", "--force", &self.tag])
             .output();
     }
 }
 
-/// The names of podman's containers starting with `prefix`: every one
-/// (`--all`) or the running ones.
-fn podman_containers(podman: &std::ffi::OsStr, prefix: &str, all: bool) -> Vec<String> {
+/// The names of a podman or docker's containers starting with `prefix`:
+/// every one (`--all`) or the running ones.
+fn cli_containers(runtime: &std::ffi::OsStr, prefix: &str, all: bool) -> Vec<String> {
     let which = if all {
         "--all"
     } else {
         "--filter=status=running"
     };
-    let output = std::process::Command::new(podman)
+    let output = std::process::Command::new(runtime)
         .args(["ps", which, "--format", "{{.Names}}"])
         .output()
         .unwrap();
@@ -665,9 +669,9 @@ fn podman_containers(podman: &std::ffi::OsStr, prefix: &str, all: bool) -> Vec<S
         .collect()
 }
 
-/// The host pid of podman container `name`'s first process.
-fn podman_pid(podman: &std::ffi::OsStr, name: &str) -> Option<u32> {
-    let output = std::process::Command::new(podman)
+/// The host pid of podman or docker container `name`'s first process.
+fn cli_pid(runtime: &std::ffi::OsStr, name: &str) -> Option<u32> {
+    let output = std::process::Command::new(runtime)
         .args(["inspect", "--format", "{{.State.Pid}}", name])
         .output()
         .ok()?;
@@ -678,33 +682,48 @@ fn podman_pid(podman: &std::ffi::OsStr, name: &str) -> Option<u32> {
         .filter(|&pid| pid != 0)
 }
 
-#[test]
-fn a_podman_worker_is_confined_limited_and_gone_with_its_host() {
-    let Some(podman) = runtime("SILT_PODMAN") else {
-        return;
-    };
+/// Starts a probe that sleeps in a podman or docker container, and waits
+/// until the container runs and its process catches SIGTERM; returns the
+/// host and the container's name.
+#[allow(clippy::zombie_processes)] // the caller kills and waits for the host
+fn sleeping_cli_probe(
+    home: &Path,
+    scratch: &Path,
+    runtime: &std::ffi::OsStr,
+) -> (std::process::Child, String) {
+    let mut host = sleeping_probe(home, scratch, &[]);
+    let prefix = format!("silt-probe-{}-", host.id());
+    let ready = |name: &String| cli_pid(runtime, name).is_some_and(catches_sigterm);
+    match poll_until(Duration::from_secs(30), || {
+        cli_containers(runtime, &prefix, false).pop().filter(ready)
+    }) {
+        Some(name) => (host, name),
+        None => {
+            let _ = host.kill();
+            let _ = host.wait();
+            panic!("the container never started, or never caught SIGTERM");
+        }
+    }
+}
+
+/// What podman and docker workers must give: [`assert_confined_container`],
+/// never kernel uid 0, and no container left once a host is killed with
+/// SIGKILL (the CLI passes the signal on, the worker exits and `--rm`
+/// removes its container, with no other silt running).
+fn assert_cli_worker_is_confined_and_gone_with_its_host(runtime: &std::ffi::OsStr) {
+    let _alone = support::CONTAINER_TESTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
-    let image = PodmanImage::build(home.path(), &podman);
-    container_project(home.path(), &podman, Some(&image.tag));
+    let image = WorkerImage::build(home.path(), runtime);
+    container_project(home.path(), runtime, Some(&image.tag));
     assert_confined_container(home.path());
     let scratch = home.path().join("scratch");
 
-    // A host killed with SIGKILL: podman passes the signal on, the worker
-    // exits and `--rm` removes its container, with no other silt running.
-    let mut host = sleeping_probe(home.path(), &scratch, &[]);
+    let (mut host, name) = sleeping_cli_probe(home.path(), &scratch, runtime);
     let prefix = format!("silt-probe-{}-", host.id());
-    // Running, and its process ready for the SIGTERM podman passes on.
-    let ready = |name: &String| podman_pid(&podman, name).is_some_and(catches_sigterm);
-    let running = poll_until(Duration::from_secs(30), || {
-        podman_containers(&podman, &prefix, false)
-            .pop()
-            .filter(ready)
-    });
-    let Some(name) = running else {
-        panic!("the container never started, or never caught SIGTERM");
-    };
     // Meanwhile: the worker is never kernel uid 0.
-    let worker = podman_pid(&podman, &name).expect("the container runs");
+    let worker = cli_pid(runtime, &name).expect("the container runs");
     assert_worker_ids(
         worker,
         &kernel_ids(worker, "Uid:"),
@@ -713,13 +732,117 @@ fn a_podman_worker_is_confined_limited_and_gone_with_its_host() {
     host.kill().unwrap();
     host.wait().unwrap();
     let gone = poll_until(Duration::from_secs(20), || {
-        podman_containers(&podman, &prefix, true)
+        cli_containers(runtime, &prefix, true)
             .is_empty()
             .then_some(())
     });
     assert!(
         gone.is_some(),
         "{:?} outlived their host by 20 s",
-        podman_containers(&podman, &prefix, true)
+        cli_containers(runtime, &prefix, true)
+    );
+}
+
+#[test]
+fn a_podman_worker_is_confined_limited_and_gone_with_its_host() {
+    let Some(podman) = runtime("SILT_PODMAN") else {
+        return;
+    };
+    assert_cli_worker_is_confined_and_gone_with_its_host(&podman);
+}
+
+#[test]
+fn a_docker_worker_is_confined_limited_and_gone_with_its_host() {
+    let Some(docker) = runtime("SILT_DOCKER") else {
+        return;
+    };
+    assert_cli_worker_is_confined_and_gone_with_its_host(&docker);
+}
+
+/// Where a root host in this pid namespace keeps its containers'
+/// directories: `/run/silt/containers/<pid namespace>`.
+fn root_host_containers() -> std::path::PathBuf {
+    let namespace = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let digits: String = namespace
+        .to_string_lossy()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    Path::new("/run/silt/containers").join(digits)
+}
+
+/// The mount points at or beneath `dir` in this process's namespace.
+fn mounts_beneath(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .filter(|point| Path::new(point).starts_with(dir))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// docker's daemon makes a root host's worker's mounts in the host's
+/// namespace, so its idmapped binds are attached there. A host killed
+/// together with its docker CLI leaves them attached, and its container
+/// running; the next host removes the container, detaches the binds and
+/// only then removes their mount points: the scratch directory they show
+/// keeps every file.
+#[test]
+fn a_killed_docker_hosts_binds_are_detached_before_its_directory_goes() {
+    let Some(docker) = runtime("SILT_DOCKER") else {
+        return;
+    };
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: only a root host idmaps its docker workers' binds");
+        return;
+    }
+    let _alone = support::CONTAINER_TESTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let home = tempfile::tempdir().unwrap();
+    let image = WorkerImage::build(home.path(), &docker);
+    container_project(home.path(), &docker, Some(&image.tag));
+    let scratch = home.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    std::fs::write(scratch.join("keep"), b"the extension's own file").unwrap();
+
+    let (mut host, name) = sleeping_cli_probe(home.path(), &scratch, &docker);
+    let dir = root_host_containers().join(&name);
+    assert!(
+        !mounts_beneath(&dir).is_empty(),
+        "the worker's binds are attached under {}",
+        dir.display()
+    );
+    // Stopped first, so that the host cannot clean up after its CLI.
+    // SAFETY (both): signals to our own child and to its children.
+    unsafe { libc::kill(host.id() as i32, libc::SIGSTOP) };
+    for cli in children(host.id()) {
+        unsafe { libc::kill(cli as i32, libc::SIGKILL) };
+    }
+    host.kill().unwrap();
+    host.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        cli_containers(&docker, &name, false).contains(&name),
+        "with its CLI killed too, the container runs on in the daemon"
+    );
+    assert!(
+        !mounts_beneath(&dir).is_empty(),
+        "and its binds stay attached"
+    );
+
+    let report = probe(home.path(), &scratch, &[], &["id"]);
+    assert_eq!(report["driver"], "container", "{report}");
+    assert!(
+        cli_containers(&docker, &name, true).is_empty(),
+        "the next host removed {name}"
+    );
+    assert_eq!(mounts_beneath(&dir), Vec::<String>::new(), "binds detached");
+    assert!(!dir.exists(), "{} is left", dir.display());
+    assert_eq!(
+        std::fs::read(scratch.join("keep")).unwrap(),
+        b"the extension's own file",
+        "nothing was removed through a mount"
     );
 }

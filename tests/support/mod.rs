@@ -93,10 +93,11 @@ pub fn silt(home: &Path) -> Command {
     command
 }
 
-/// Held by each test that runs runc containers: a host that starts one
-/// first removes other hosts' leftovers (`container/leftovers.rs`), which
-/// would take the one a test leaves on purpose.
-pub static RUNC_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Held by each test that runs containers: a host that starts one first
+/// removes other hosts' leftovers (`container/leftovers.rs`; a root host
+/// keeps every runtime's in `/run/silt/containers`), which would take the
+/// one a test leaves on purpose.
+pub static CONTAINER_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A lease TTL for a test that waits on one: `ms`, or five times `ms`
 /// when workers start in containers (`SILT_SANDBOX_RUNTIME`), where a

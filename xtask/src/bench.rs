@@ -177,16 +177,20 @@ pub fn datastore(args: &[&str]) -> Result<()> {
 }
 
 /// `cargo xtask bench worker`: out-of-process execution vs in-process,
-/// per driver (native, process, and containers under runc and podman).
+/// per driver (native, process, and containers under runc, podman and
+/// docker).
 pub fn worker(args: &[&str]) -> Result<()> {
     let components = build::components()?;
     let runc = build::runc()?;
     let podman = build::podman()?;
+    let dockerd = crate::dockerd::Dockerd::start()?;
     // No S3 here: the worker bench runs on an in-memory store.
     run(bench_with_json("worker", args)?
         .env("SILT_TEST_COMPONENTS", &components)
         .env("SILT_RUNC", &runc)
-        .env("SILT_PODMAN", &podman))
+        .env("SILT_PODMAN", &podman)
+        .env("SILT_DOCKER", &dockerd.cli)
+        .env("DOCKER_HOST", &dockerd.host))
 }
 
 /// `cargo xtask bench languages`: the Rust partitioned datastore beside the

@@ -451,7 +451,7 @@ pub fn podman() -> Result<PathBuf> {
 
 /// `binary` on PATH (or in /usr/sbin, /usr/bin), else Debian's `package`
 /// installed without its recommendations (as root).
-fn debian_tool(binary: &str, package: &str) -> Result<PathBuf> {
+pub(crate) fn debian_tool(binary: &str, package: &str) -> Result<PathBuf> {
     let find = || {
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
             .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
@@ -488,6 +488,7 @@ pub fn test(extra: &[&str]) -> Result<()> {
     let skopeo = skopeo()?;
     let oras = oras()?;
     let rotel = rotel()?;
+    let dockerd = crate::dockerd::Dockerd::start()?;
     let extra: Vec<&str> = extra
         .iter()
         .copied()
@@ -501,6 +502,8 @@ pub fn test(extra: &[&str]) -> Result<()> {
         .env("SILT_WEED", &weed)
         .env("SILT_RUNC", &runc)
         .env("SILT_PODMAN", &podman)
+        .env("SILT_DOCKER", &dockerd.cli)
+        .env("DOCKER_HOST", &dockerd.host)
         .env("SILT_REGISTRY", &registry)
         .env("SILT_SKOPEO", &skopeo)
         .env("SILT_ORAS_PYTHON", &oras)
@@ -529,6 +532,7 @@ pub fn test(extra: &[&str]) -> Result<()> {
                 .env("SILT_WEED", &weed)
                 .env("SILT_RUNC", &runc)
                 .env("SILT_ROTEL", &rotel)
+                .env("DOCKER_HOST", &dockerd.host)
                 .env("SILT_EXECUTION", "out-of-process");
             if let Some(runtime) = runtime {
                 command.env("SILT_SANDBOX_RUNTIME", runtime);
@@ -546,6 +550,15 @@ pub fn test(extra: &[&str]) -> Result<()> {
         .args(["sandbox", "image", "build", "--runtime"])
         .arg(&podman))?;
     out_of_process(Some(&podman))?;
+    // And in docker containers of the same recipe, through a daemon of the
+    // tests' own.
+    eprintln!("xtask: the datastore suites again in docker containers (SILT_SANDBOX_RUNTIME)");
+    run(Command::new(&silt)
+        .args(["sandbox", "image", "build", "--runtime"])
+        .arg(&dockerd.cli)
+        .env("DOCKER_HOST", &dockerd.host))?;
+    out_of_process(Some(&dockerd.cli))?;
+    drop(dockerd);
     protocol_model()?;
     sdk_unit_tests()?;
     sdk_doc_examples()

@@ -18,6 +18,7 @@
 
 mod bench;
 mod build;
+mod dockerd;
 
 use std::process::ExitCode;
 

@@ -89,7 +89,7 @@ impl Hierarchies {
 }
 
 /// Mount points in mountinfo escape space, tab, newline and backslash as octal.
-fn unescape(field: &str) -> String {
+pub(crate) fn unescape(field: &str) -> String {
     let mut out = String::with_capacity(field.len());
     let mut chars = field.chars();
     while let Some(c) = chars.next() {

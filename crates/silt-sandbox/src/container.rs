@@ -96,17 +96,11 @@ pub fn prepare(
         )
     })?;
     let flavor = Flavor::of(&runtime)?;
-    if worker.is_some() && flavor == Flavor::Docker {
-        // The daemon, not this process, makes the container's mounts: it
-        // cannot take binds idmapped here, and without them the worker
-        // would run as root or could not write its directory.
-        return Err(
-            "container driver: docker cannot run a worker of a root host as an unprivileged uid (its daemon makes the mounts); use runtime = \"podman\" or \"runc\", or run silt as an ordinary user in the docker group".to_owned(),
-        );
-    }
-    // A root host's are under /run (see `idmapped_binds`), others' in the cache.
+    // A root host's are under /run (see `idmapped_binds`), one directory
+    // per pid namespace (the pids in their names mean something only
+    // there; the sweep looks at its own), others' in the cache.
     let containers = match worker {
-        Some(_) => PathBuf::from(RUN_DIR),
+        Some(_) => Path::new(RUN_DIR).join(leftovers::pid_namespace()),
         None => request.root_dir.with_file_name("containers"),
     };
     leftovers::remove_once(
@@ -117,6 +111,21 @@ pub fn prepare(
     let id = format!("silt-{}", request.name);
     let dir = containers.join(&id);
     let _ = std::fs::remove_dir_all(&dir);
+    // From here on, whatever fails leaves nothing: the guard removes the
+    // directory (and a container, once there is one).
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+    let mut guard = ContainerGuard {
+        runtime: runtime.clone(),
+        remove: match flavor {
+            Flavor::Runc => vec!["delete".into(), "--force".into(), id.clone()],
+            // The container belongs to the daemon, not to this CLI process:
+            // killing the CLI does not stop it, `rm -f` does.
+            Flavor::Docker | Flavor::Podman => vec!["rm".into(), "--force".into(), id.clone()],
+        },
+        dir: (flavor == Flavor::Runc || worker.is_some()).then(|| dir.clone()),
+        #[cfg(target_os = "linux")]
+        attached: None,
+    };
     #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
     let mut mounts = Mounts::of(binary, request);
     #[cfg(target_os = "linux")]
@@ -129,9 +138,19 @@ pub fn prepare(
         })?),
         None => None,
     };
-    #[cfg(not(target_os = "linux"))]
-    let idmapped: Option<std::convert::Infallible> = None;
-    let (args, guard) = match flavor {
+    // docker's daemon makes the container's mounts in the host's mount
+    // namespace: the trees are attached there, until the guard goes.
+    #[cfg(target_os = "linux")]
+    let idmapped = match idmapped {
+        Some(binds) if flavor == Flavor::Docker => {
+            guard.attached = Some(binds.attach_here().map_err(|err| {
+                format!("container driver: cannot attach the worker's idmapped binds: {err}")
+            })?);
+            None
+        }
+        other => other,
+    };
+    let args = match flavor {
         // runc, and the OCI spec written for it, exist on Linux only.
         #[cfg(not(target_os = "linux"))]
         Flavor::Runc => {
@@ -143,30 +162,16 @@ pub fn prepare(
         Flavor::Runc => {
             write_oci_bundle(&dir, &mounts, request, worker)
                 .map_err(|err| format!("cannot write the OCI bundle {}: {err}", dir.display()))?;
-            let args = vec![
+            vec![
                 OsString::from("run"),
                 OsString::from("--bundle"),
                 dir.clone().into_os_string(),
                 OsString::from(&id),
-            ];
-            let guard = ContainerGuard {
-                runtime: runtime.clone(),
-                remove: vec!["delete".into(), "--force".into(), id.clone()],
-                dir: Some(dir),
-            };
-            (args, guard)
+            ]
         }
         Flavor::Docker | Flavor::Podman => {
             image::ensure_present(&runtime, flavor, &config.image)?;
-            // The container belongs to the daemon, not to this CLI process:
-            // killing the CLI does not stop it, `rm -f` does.
-            let guard = ContainerGuard {
-                runtime: runtime.clone(),
-                remove: vec!["rm".into(), "--force".into(), id.clone()],
-                dir: idmapped.is_some().then_some(dir),
-            };
-            let args = cli_args(flavor, &config.image, &id, &mounts, request, worker);
-            (args, guard)
+            cli_args(flavor, &config.image, &id, &mounts, request, worker)
         }
     };
     let mut command = tokio::process::Command::new(&runtime);
@@ -174,6 +179,7 @@ pub fn prepare(
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(client_variables(flavor))
         .current_dir("/")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -246,8 +252,16 @@ impl Mounts {
 /// number, so it also refuses what a runtime's profile by name cannot on
 /// an older libseccomp (`fchmodat2` with a set-user-ID mode), and the
 /// namespace flags of `clone`. Exits 125 when it cannot.
+///
+/// It first empties its environment: docker sets `PATH`, `HOSTNAME` and
+/// `HOME` in every container, and no runtime's variables are the worker's.
 #[cfg(target_os = "linux")]
 pub fn confine_self() {
+    let names: Vec<OsString> = std::env::vars_os().map(|(name, _)| name).collect();
+    for name in names {
+        // SAFETY: the first thing `main` does; no other thread exists yet.
+        unsafe { std::env::remove_var(name) };
+    }
     if let Err(err) = crate::seccomp_filter::apply() {
         eprintln!("silt sandbox: installing the seccomp filter inside the container: {err}");
         std::process::exit(super::native_init::EXIT_SETUP_FAILED);
@@ -262,6 +276,26 @@ fn guest_command(request: &Request) -> impl Iterator<Item = OsString> + '_ {
         .chain(request.args.iter().cloned())
 }
 
+/// What the runtime's CLI needs of this process's environment: which
+/// daemon to ask, and how (docker's client settings). Nothing reaches the
+/// worker: `run` passes no variable on.
+fn client_variables(flavor: Flavor) -> Vec<(&'static str, OsString)> {
+    const DOCKER: [&str; 5] = [
+        "DOCKER_HOST",
+        "DOCKER_CONTEXT",
+        "DOCKER_CONFIG",
+        "DOCKER_CERT_PATH",
+        "DOCKER_TLS_VERIFY",
+    ];
+    if flavor != Flavor::Docker {
+        return Vec::new();
+    }
+    DOCKER
+        .into_iter()
+        .filter_map(|name| Some((name, std::env::var_os(name)?)))
+        .collect()
+}
+
 /// Removes a worker's container (and its directory: runc's bundle, the
 /// idmapped binds' mount points) once the worker is gone.
 #[derive(Debug)]
@@ -269,6 +303,9 @@ pub struct ContainerGuard {
     runtime: PathBuf,
     remove: Vec<String>,
     dir: Option<PathBuf>,
+    /// docker's idmapped binds, attached in the host's namespace.
+    #[cfg(target_os = "linux")]
+    attached: Option<idmapped_binds::AttachedBinds>,
 }
 
 impl Drop for ContainerGuard {
@@ -279,8 +316,13 @@ impl Drop for ContainerGuard {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        // The container is gone: its binds can go, then their mount points.
+        #[cfg(target_os = "linux")]
+        drop(self.attached.take());
         if let Some(dir) = &self.dir {
-            // Mount points only: the mounts were in the CLI's namespace.
+            #[cfg(target_os = "linux")]
+            idmapped_binds::remove_container_dir(dir);
+            #[cfg(not(target_os = "linux"))]
             let _ = std::fs::remove_dir_all(dir);
         }
     }
@@ -333,6 +375,12 @@ pub fn cli_args(
     args.push("--label".into());
     args.push(leftovers::host_label().into());
     match worker {
+        // docker has no per-container user namespace: the worker's uid
+        // itself, to which its binds are idmapped.
+        Some(ids) if flavor == Flavor::Docker => {
+            args.push("--user".into());
+            args.push(format!("{}:{}", ids.uid, ids.gid).into());
+        }
         // Root inside a user namespace of its own, the worker's uid outside.
         Some(ids) => {
             args.push("--uidmap".into());
@@ -382,8 +430,13 @@ fn write_oci_bundle(
     request: &Request,
     worker: Option<KernelIds>,
 ) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    // Modes given, not left to the umask: the runtime's init, already the
+    // worker's uid under a root host, must traverse every directory.
+    let mut directories = std::fs::DirBuilder::new();
+    directories.recursive(true).mode(0o755);
     let rootfs = bundle.join("rootfs");
-    std::fs::create_dir_all(&rootfs)?;
+    directories.create(&rootfs)?;
     let config = oci_config(&rootfs, mounts, request, worker)?;
     for mount in config["mounts"].as_array().into_iter().flatten() {
         let (Some(destination), Some(source)) =
@@ -393,14 +446,14 @@ fn write_oci_bundle(
         };
         let point = rootfs.join(destination.trim_start_matches('/'));
         if let Some(parent) = point.parent() {
-            std::fs::create_dir_all(parent)?;
+            directories.create(parent)?;
         }
         // A bind of a file needs a file; proc, tmpfs and directories a directory.
         let file = mount["type"] == "bind" && !Path::new(source).is_dir();
         if file {
             std::fs::File::create(&point)?;
         } else {
-            std::fs::create_dir_all(&point)?;
+            directories.create(&point)?;
         }
     }
     std::fs::write(
@@ -735,22 +788,20 @@ mod tests {
     }
 
     #[test]
-    fn docker_is_refused_for_a_root_hosts_worker_with_what_to_use_instead() {
+    fn a_root_hosts_docker_worker_runs_as_its_uid_with_no_user_namespace() {
         let dir = tempfile::tempdir().unwrap();
-        fake_cli(dir.path(), "docker");
-        let config = ContainerConfig {
-            runtime: dir.path().join("docker").display().to_string(),
-            image: String::new(),
-        };
-        let Err(err) = prepare(
-            &config,
-            Path::new("/opt/silt"),
-            &request(dir.path()),
-            Some(WORKER),
-        ) else {
-            panic!("docker was accepted for a root host's worker");
-        };
-        assert!(err.contains("podman"), "{err}");
+        let request = request(dir.path());
+        let mounts = Mounts::of(Path::new("/opt/silt"), &request);
+        let args: Vec<String> =
+            cli_args(Flavor::Docker, "img", "c", &mounts, &request, Some(WORKER))
+                .into_iter()
+                .map(|arg| arg.into_string().unwrap())
+                .collect();
+        assert!(
+            has_pair(&args, "--user", "2080000000:2080000001"),
+            "{args:?}"
+        );
+        assert!(!args.iter().any(|arg| arg == "--uidmap"), "{args:?}");
     }
 
     #[test]

@@ -33,8 +33,12 @@ use crate::native_init::KernelIds;
 pub fn idmapping(host: KernelIds, worker: KernelIds) -> io::Result<OwnedFd> {
     let (ready_read, ready_write) = pipe()?;
     let (done_read, done_write) = pipe()?;
-    // SAFETY: the init is single-threaded; the child only makes
-    // async-signal-safe system calls on descriptors it owns, then `_exit`s.
+    // SAFETY: the child only makes async-signal-safe system calls on
+    // descriptors it owns, then `_exit`s. It waits for the end of `done`:
+    // the caller must not make two at once (the native init is
+    // single-threaded; a host makes them under a lock, see
+    // `container::idmapped_binds`), or each child would hold the other's
+    // `done` open.
     let child = unsafe { libc::fork() };
     if child == -1 {
         return Err(io::Error::last_os_error());

@@ -217,6 +217,12 @@ pub fn prepare(
                     Driver::Container => Driver::Native,
                     Driver::Native | Driver::Process => Driver::Process,
                 };
+                if next == Driver::Process && running_as_root() {
+                    // The process driver keeps the host's ids: root's.
+                    return Err(unavailable(format!(
+                        "{why}; stepping down to the process driver would run a root host's worker as root (mend the above, or set [sandbox] driver = \"process\" to accept that)"
+                    )));
+                }
                 warn_once(&format!("{why}; using the {} driver instead", next.name()));
                 driver = next;
             }

@@ -160,7 +160,43 @@ pub fn apply() -> io::Result<()> {
         }
         denied.insert(nr, rules);
     }
-    install(denied, SeccompAction::Errno(libc::EPERM as u32), arch)
+    install(denied, SeccompAction::Errno(libc::EPERM as u32), arch)?;
+    #[cfg(target_arch = "x86_64")]
+    seccompiler::apply_filter(&x32_guard()).map_err(io::Error::other)?;
+    Ok(())
+}
+
+/// x32 system calls share x86_64's audit architecture and are numbered
+/// from `0x4000_0000`: no rule above names them, so on a kernel with the
+/// x32 ABI `chmod` or `socket` through its numbers would pass. Every one
+/// is refused with `EPERM`.
+#[cfg(target_arch = "x86_64")]
+fn x32_guard() -> BpfProgram {
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    let instruction =
+        |code: u16, jt: u8, jf: u8, k: u32| seccompiler::sock_filter { code, jt, jf, k };
+    vec![
+        // Load seccomp_data.nr (offset 0).
+        instruction((libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, 0, 0, 0),
+        instruction(
+            (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
+            0,
+            1,
+            X32_SYSCALL_BIT,
+        ),
+        instruction(
+            (libc::BPF_RET | libc::BPF_K) as u16,
+            0,
+            0,
+            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        ),
+        instruction(
+            (libc::BPF_RET | libc::BPF_K) as u16,
+            0,
+            0,
+            libc::SECCOMP_RET_ALLOW,
+        ),
+    ]
 }
 
 fn install(
@@ -172,4 +208,43 @@ fn install(
         SeccompFilter::new(rules, SeccompAction::Allow, action, arch).map_err(io::Error::other)?;
     let program: BpfProgram = filter.try_into().map_err(io::Error::other)?;
     seccompiler::apply_filter(&program).map_err(io::Error::other)
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    /// In a child process (a filter cannot be removed): an x32 `getpid`
+    /// answers `EPERM` under the guard. Without it this kernel answers
+    /// `ENOSYS` (no x32 ABI) or the pid, so the test tells them apart.
+    #[test]
+    fn x32_system_calls_are_refused() {
+        let program = super::x32_guard();
+        // SAFETY: the child makes only system calls, then `_exit`s.
+        let child = unsafe { libc::fork() };
+        assert!(child >= 0);
+        if child == 0 {
+            unsafe {
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                let code = if seccompiler::apply_filter(&program).is_err() {
+                    2
+                } else if libc::syscall(0x4000_0000 | libc::SYS_getpid) == -1
+                    && *libc::__errno_location() == libc::EPERM
+                    && libc::syscall(libc::SYS_getpid) > 0
+                {
+                    0
+                } else {
+                    1
+                };
+                libc::_exit(code);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        unsafe { libc::waitpid(child, &mut status, 0) };
+        assert!(libc::WIFEXITED(status), "status {status}");
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "1: not refused with EPERM; 2: not installed"
+        );
+    }
 }

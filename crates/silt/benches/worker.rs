@@ -42,7 +42,8 @@ fn sandbox(driver: Driver, pool_size: usize) -> SandboxConfig {
 
 /// Every driver this machine has, by the name its rows carry: native,
 /// process, and each container runtime at hand (runc from `SILT_RUNC` or
-/// PATH; podman from `SILT_PODMAN`, with its worker image built here first).
+/// PATH; podman and docker from `SILT_PODMAN` and `SILT_DOCKER`, each with
+/// its worker image built here first).
 fn drivers() -> Vec<(&'static str, SandboxConfig)> {
     let mut drivers = vec![
         ("native", sandbox(Driver::Native, 0)),
@@ -63,15 +64,18 @@ fn drivers() -> Vec<(&'static str, SandboxConfig)> {
     if let Some(runc) = std::env::var_os("SILT_RUNC").or_else(|| on_path("runc")) {
         drivers.push(("runc", container(runc)));
     }
-    if let Some(podman) = std::env::var_os("SILT_PODMAN") {
-        let config = container(podman.clone());
+    for (name, variable) in [("podman", "SILT_PODMAN"), ("docker", "SILT_DOCKER")] {
+        let Some(runtime) = std::env::var_os(variable) else {
+            continue;
+        };
+        let config = container(runtime.clone());
         silt::sandbox::container::image::build(
-            Path::new(&podman),
+            Path::new(&runtime),
             Path::new(env!("CARGO_BIN_EXE_silt")),
             &config.container.image,
         )
-        .expect("podman's worker image");
-        drivers.push(("podman", config));
+        .unwrap_or_else(|err| panic!("{name}'s worker image: {err}"));
+        drivers.push((name, config));
     }
     drivers
 }

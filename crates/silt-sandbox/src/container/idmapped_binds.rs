@@ -17,6 +17,13 @@
 //! container: nothing is ever mounted in the host's namespace, so a killed
 //! host leaves no mount behind.
 //!
+//! docker is the exception: its daemon, not the CLI, makes the
+//! container's mounts, in the host's mount namespace. For docker the host
+//! attaches the trees there itself ([`IdmappedBinds::attach_here`]) and
+//! detaches them when the worker is gone; what a killed host leaves
+//! attached is detached by the next host's sweep before anything is
+//! removed ([`remove_container_dir`]).
+//!
 //! The container's directory lives under [`super::RUN_DIR`], not the cache: the
 //! runtime's init, already the worker's uid, must traverse the path to the
 //! root filesystem, and a cache beneath `/root` (mode 0700) is closed to
@@ -28,7 +35,7 @@ use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::idmap;
 use crate::native_init::KernelIds;
@@ -46,6 +53,25 @@ pub fn create_traversable(dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The user namespace of the idmapping `host` → `worker`, made once per
+/// process. Made under a lock: [`idmap::idmapping`] forks a child that
+/// waits for the end of a pipe, and two made at once in this
+/// multi-threaded process would each hold the other's pipe open: both
+/// would wait for ever.
+fn shared_idmapping(host: KernelIds, worker: KernelIds) -> io::Result<Arc<OwnedFd>> {
+    type Known = Vec<((KernelIds, KernelIds), Arc<OwnedFd>)>;
+    static KNOWN: Mutex<Known> = Mutex::new(Vec::new());
+    let mut known = KNOWN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, namespace)) = known.iter().find(|(ids, _)| *ids == (host, worker)) {
+        return Ok(Arc::clone(namespace));
+    }
+    let namespace = Arc::new(idmap::idmapping(host, worker)?);
+    known.push(((host, worker), Arc::clone(&namespace)));
+    Ok(namespace)
 }
 
 /// Idmapped trees and where the runtime's CLI attaches them.
@@ -74,7 +100,7 @@ impl IdmappedBinds {
                 gid: libc::getegid(),
             }
         };
-        let idmapping = idmap::idmapping(host, worker)?;
+        let idmapping = shared_idmapping(host, worker)?;
         create_traversable(dir)?;
         let mut trees = Vec::with_capacity(sources.len());
         let mut points = Vec::with_capacity(sources.len());
@@ -95,6 +121,21 @@ impl IdmappedBinds {
             points.push(point);
         }
         Ok((Self { trees }, points))
+    }
+
+    /// Attaches the trees in this process's mount namespace (docker's
+    /// daemon makes its mounts in the host's); they are detached when the
+    /// returned value is dropped.
+    ///
+    /// # Errors
+    /// When a tree cannot be attached (those attached are detached again).
+    pub fn attach_here(self) -> io::Result<AttachedBinds> {
+        let mut attached = AttachedBinds { points: Vec::new() };
+        for (tree, point) in &self.trees {
+            idmap::attach_at(tree.as_raw_fd(), point)?;
+            attached.points.push(point.clone());
+        }
+        Ok(attached)
     }
 
     /// Has `command`'s child make a mount namespace of its own and attach
@@ -129,4 +170,63 @@ impl IdmappedBinds {
             });
         }
     }
+}
+
+/// Idmapped trees attached in the host's mount namespace (for docker);
+/// detached on drop.
+#[derive(Debug)]
+pub struct AttachedBinds {
+    points: Vec<CString>,
+}
+
+impl Drop for AttachedBinds {
+    fn drop(&mut self) {
+        for point in &self.points {
+            detach_mount(point);
+        }
+    }
+}
+
+/// Lazily detaches the mount at `point`, never following a link there;
+/// nothing mounted there is fine.
+fn detach_mount(point: &std::ffi::CStr) {
+    // SAFETY: a live NUL-terminated path.
+    unsafe { libc::umount2(point.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) };
+}
+
+/// Removes a container's directory (runc's bundle, the binds' mount
+/// points): first detaches whatever is still mounted on its mount points
+/// (a docker worker's binds whose host was killed), then removes it only
+/// if nothing at all is mounted beneath it any more. A recursive removal
+/// through a mount would delete what the mount shows: the extension's own
+/// directory, or a host directory.
+pub fn remove_container_dir(dir: &Path) {
+    if let Ok(points) = std::fs::read_dir(dir.join("binds")) {
+        for point in points.flatten() {
+            if let Ok(point) = CString::new(point.path().as_os_str().as_bytes()) {
+                detach_mount(&point);
+            }
+        }
+    }
+    if let Some(mount) = mounted_beneath(dir) {
+        tracing::warn!(
+            "left {} in place: {} is still mounted beneath it",
+            dir.display(),
+            mount.display()
+        );
+        return;
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A mount point at or beneath `dir` in this process's mount namespace
+/// (`dir` itself when the mount table cannot be read: nothing is known).
+fn mounted_beneath(dir: &Path) -> Option<PathBuf> {
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Some(dir.to_path_buf());
+    };
+    mountinfo.lines().find_map(|line| {
+        let point = PathBuf::from(crate::cgroup::unescape(line.split(' ').nth(4)?));
+        point.starts_with(dir).then_some(point)
+    })
 }

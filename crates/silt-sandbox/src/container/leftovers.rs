@@ -83,16 +83,21 @@ pub fn host_label() -> String {
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .map(|id| id.trim().to_owned())
         .unwrap_or_default();
+    format!("silt.host={boot}.{}", pid_namespace())
+}
+
+/// This process's pid namespace, as digits (`pid:[4026531836]` ->
+/// `4026531836`): label values and directory names stay plain.
+pub fn pid_namespace() -> String {
     let namespace = std::fs::read_link("/proc/self/ns/pid")
         .map(|link| link.to_string_lossy().into_owned())
         .unwrap_or_default();
-    // `pid:[4026531836]` -> `4026531836`: label values stay plain.
-    let namespace: String = namespace.chars().filter(char::is_ascii_digit).collect();
-    format!("silt.host={boot}.{namespace}")
+    namespace.chars().filter(char::is_ascii_digit).collect()
 }
 
-/// runc bundles (`config.json` and an empty rootfs, written by silt) of
-/// dead hosts; `remove_dir_all` follows no link.
+/// The directories of dead hosts' containers: runc bundles (`config.json`
+/// and a rootfs of mount points, written by silt), the mount points of a
+/// root host's idmapped binds; `remove_dir_all` follows no link.
 fn remove_bundles(bundles: &Path) {
     let Ok(entries) = std::fs::read_dir(bundles) else {
         return;
@@ -102,6 +107,11 @@ fn remove_bundles(bundles: &Path) {
         if let Some(name) = name.to_str().and_then(|name| name.strip_prefix("silt-"))
             && crate::host_is_gone(name)
         {
+            // Detaches a killed docker host's binds first: never removes
+            // through a mount.
+            #[cfg(target_os = "linux")]
+            super::idmapped_binds::remove_container_dir(&entry.path());
+            #[cfg(not(target_os = "linux"))]
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }

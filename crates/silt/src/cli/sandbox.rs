@@ -328,7 +328,7 @@ fn check(context: &Context, config: &SandboxConfig) -> anyhow::Result<()> {
         if crate::sandbox::running_as_root() {
             writeln!(
                 out,
-                "container worker: root only in its own user namespace (runc, podman), kernel uid {} outside; docker refused (its daemon makes the mounts)",
+                "container worker: kernel uid {0} (runc, podman: root only in its own user namespace; docker: uid {0} itself), its binds idmapped from root's",
                 report.native_worker.uid,
             )?;
         }
