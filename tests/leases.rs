@@ -380,17 +380,16 @@ fn namespace_and_model_leases_exclude_each_other() {
 
 #[test]
 fn renewal_keeps_a_long_command_lease_alive_past_many_ttls() {
+    // Longer under containers, where a renewal may wait for a worker's
+    // container to start; the command always outlives more than three.
+    let ttl = support::lease_ttl_ms(900);
+    let script = format!(
+        "sleep {:.1}; echo done > \"$SILT_MODEL_DIR/result.txt\"",
+        ttl as f64 * 3.4 / 1000.0
+    );
     for backend in BACKENDS {
-        let project = Project::new(backend, "[locks]\nttl_ms = 900\n");
-        project.ok(&[
-            "run",
-            "--model",
-            "jobs/long",
-            "--",
-            "sh",
-            "-c",
-            "sleep 3; echo done > \"$SILT_MODEL_DIR/result.txt\"",
-        ]);
+        let project = Project::new(backend, &format!("[locks]\nttl_ms = {ttl}\n"));
+        project.ok(&["run", "--model", "jobs/long", "--", "sh", "-c", &script]);
         assert_eq!(
             project.ok(&["data", "get", "jobs/long", "result.txt"]),
             "done\n"

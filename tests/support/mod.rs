@@ -101,8 +101,9 @@ pub static CONTAINER_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A lease TTL for a test that waits on one: `ms`, or five times `ms`
 /// when workers start in containers (`SILT_SANDBOX_RUNTIME`), where a
-/// renewal that needs a worker of its own waits for its container (podman:
-/// 171 ms spawn + call in `cargo xtask bench worker`, 2026-11-25).
+/// renewal that needs a worker of its own waits for its container (podman
+/// 171 ms and docker about 250 ms spawn + call in `cargo xtask bench
+/// worker`, 2026-11-25).
 pub fn lease_ttl_ms(ms: u64) -> u64 {
     if std::env::var_os("SILT_SANDBOX_RUNTIME").is_some() {
         ms * 5
