@@ -718,6 +718,14 @@ fn assert_cli_worker_is_confined_and_gone_with_its_host(runtime: &std::ffi::OsSt
     let image = WorkerImage::build(home.path(), runtime);
     container_project(home.path(), runtime, Some(&image.tag));
     assert_confined_container(home.path());
+    if unsafe { libc::geteuid() } == 0 {
+        // Every probe's worker is gone, and with it every bind a root
+        // host attached in this namespace for docker's daemon.
+        assert_eq!(
+            mounts_beneath(&root_host_containers()),
+            Vec::<String>::new()
+        );
+    }
     let scratch = home.path().join("scratch");
 
     let (mut host, name) = sleeping_cli_probe(home.path(), &scratch, runtime);
@@ -771,13 +779,14 @@ fn root_host_containers() -> std::path::PathBuf {
     Path::new("/run/silt/containers").join(digits)
 }
 
-/// The mount points at or beneath `dir` in this process's namespace.
+/// The mount points beneath `dir` (not `dir` itself: a root host makes
+/// its containers' directory a private mount) in this process's namespace.
 fn mounts_beneath(dir: &Path) -> Vec<String> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
         .filter_map(|line| line.split(' ').nth(4))
-        .filter(|point| Path::new(point).starts_with(dir))
+        .filter(|point| Path::new(point).starts_with(dir) && Path::new(point) != dir)
         .map(str::to_owned)
         .collect()
 }

@@ -24,7 +24,8 @@ fn data_root() -> Result<PathBuf> {
 /// Its sockets, pid file and containerd's state: runtime state, under /run.
 const EXEC_ROOT: &str = "/run/silt-dockerd";
 
-/// A running daemon; stopped on drop if this process started it.
+/// A running daemon; stopped on drop if this process started it (one
+/// found running, left by a run that was killed, is used and left).
 pub struct Dockerd {
     child: Option<Child>,
     /// The docker CLI to give the tests (`SILT_DOCKER`).
@@ -41,6 +42,16 @@ impl Dockerd {
     /// When it cannot be installed, or does not answer within 60 s (its
     /// log is printed).
     pub fn start() -> Result<Self> {
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+        if !root {
+            return Err(
+                "the docker tests need root (a daemon of their own under /run); run cargo xtask as root"
+                    .to_owned(),
+            );
+        }
         let dockerd = debian_tool("dockerd", "docker.io")?;
         let cli = [PathBuf::from("/usr/bin/docker")]
             .into_iter()
@@ -60,8 +71,6 @@ impl Dockerd {
             .map_err(|err| format!("cannot create {}: {err}", data_root.display()))?;
         std::fs::create_dir_all(EXEC_ROOT)
             .map_err(|err| format!("cannot create {EXEC_ROOT}: {err}"))?;
-        // A daemon killed earlier leaves its pid file, which stops the next.
-        let _ = std::fs::remove_file(format!("{EXEC_ROOT}/docker.pid"));
         let log_path = format!("{EXEC_ROOT}/dockerd.log");
         let log = std::fs::File::create(&log_path)
             .map_err(|err| format!("cannot create {log_path}: {err}"))?;

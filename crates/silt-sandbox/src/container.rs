@@ -24,6 +24,8 @@ pub mod image;
 pub mod leftovers;
 
 use std::ffi::OsString;
+#[cfg(target_os = "linux")]
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -110,6 +112,16 @@ pub fn prepare(
     );
     let id = format!("silt-{}", request.name);
     let dir = containers.join(&id);
+    // Only a dead process of this pid can have left it (its sweep saw the
+    // pid alive: it is ours now). Never removed through a mount.
+    #[cfg(target_os = "linux")]
+    if dir.exists() && !idmapped_binds::remove_container_dir(&dir) {
+        return Err(format!(
+            "container driver: {} is left by an earlier worker and is still mounted on; unmount what is beneath it",
+            dir.display()
+        ));
+    }
+    #[cfg(not(target_os = "linux"))]
     let _ = std::fs::remove_dir_all(&dir);
     // From here on, whatever fails leaves nothing: the guard removes the
     // directory (and a container, once there is one).
@@ -143,7 +155,14 @@ pub fn prepare(
     #[cfg(target_os = "linux")]
     let idmapped = match idmapped {
         Some(binds) if flavor == Flavor::Docker => {
-            guard.attached = Some(binds.attach_here().map_err(|err| {
+            let attach = || -> std::io::Result<idmapped_binds::AttachedBinds> {
+                // In the host's namespace: no other user may walk in, and
+                // nothing propagates out of the containers' directory.
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+                idmapped_binds::make_private(&containers)?;
+                binds.attach_here()
+            };
+            guard.attached = Some(attach().map_err(|err| {
                 format!("container driver: cannot attach the worker's idmapped binds: {err}")
             })?);
             None
@@ -247,24 +266,35 @@ impl Mounts {
 }
 
 /// What the `silt` binary does first inside a container (its first
-/// argument is [`CONTAINED_ARG`]): installs silt's own seccomp filter, the
-/// native driver's, on top of the runtime's. It names system calls by
-/// number, so it also refuses what a runtime's profile by name cannot on
-/// an older libseccomp (`fchmodat2` with a set-user-ID mode), and the
-/// namespace flags of `clone`. Exits 125 when it cannot.
+/// argument is [`CONTAINED_ARG`]).
 ///
-/// It first empties its environment: docker sets `PATH`, `HOSTNAME` and
-/// `HOME` in every container, and no runtime's variables are the worker's.
+/// Started with any environment (docker sets `PATH`, `HOSTNAME` and
+/// `HOME` in every container, and may add proxy settings from the user's
+/// client configuration), it executes itself again with none: unsetting
+/// variables would leave the block the kernel keeps, which
+/// `/proc/self/environ` and the stack still show. Then it installs silt's
+/// own seccomp filter, the native driver's, on top of the runtime's. It
+/// names system calls by number, so it also refuses what a runtime's
+/// profile by name cannot on an older libseccomp (`fchmodat2` with a
+/// set-user-ID mode), x32 calls, and the namespace flags of `clone`.
+/// Exits 125 when it cannot.
 #[cfg(target_os = "linux")]
-pub fn confine_self() {
-    let names: Vec<OsString> = std::env::vars_os().map(|(name, _)| name).collect();
-    for name in names {
-        // SAFETY: the first thing `main` does; no other thread exists yet.
-        unsafe { std::env::remove_var(name) };
+pub fn confine_self(args: &[OsString]) {
+    use std::os::unix::process::CommandExt as _;
+    let fail = |step: &str, err: &dyn std::fmt::Display| -> ! {
+        eprintln!("silt sandbox: {step} inside the container: {err}");
+        std::process::exit(super::native_init::EXIT_SETUP_FAILED);
+    };
+    if std::env::vars_os().next().is_some() {
+        let exe = std::env::current_exe().unwrap_or_else(|err| fail("finding itself", &err));
+        let err = std::process::Command::new(exe)
+            .args(args.iter().skip(1))
+            .env_clear()
+            .exec();
+        fail("starting again with no environment", &err);
     }
     if let Err(err) = crate::seccomp_filter::apply() {
-        eprintln!("silt sandbox: installing the seccomp filter inside the container: {err}");
-        std::process::exit(super::native_init::EXIT_SETUP_FAILED);
+        fail("installing the seccomp filter", &err);
     }
 }
 

@@ -95,7 +95,11 @@ fn id() -> serde_json::Value {
         "no_new_privs": no_new_privs,
         "pid": std::process::id(),
         "hostname": hostname,
-        "environment": std::env::vars_os().count(),
+        // The block the process was started with, as the kernel keeps it:
+        // unsetting variables in the process does not empty it.
+        "environment": std::fs::read("/proc/self/environ")
+            .map(|block| block.split(|&byte| byte == 0).filter(|v| !v.is_empty()).count())
+            .unwrap_or_else(|_| std::env::vars_os().count()),
     })
 }
 

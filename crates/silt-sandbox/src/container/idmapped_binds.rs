@@ -195,18 +195,28 @@ fn detach_mount(point: &std::ffi::CStr) {
 }
 
 /// Removes a container's directory (runc's bundle, the binds' mount
-/// points): first detaches whatever is still mounted on its mount points
-/// (a docker worker's binds whose host was killed), then removes it only
-/// if nothing at all is mounted beneath it any more. A recursive removal
-/// through a mount would delete what the mount shows: the extension's own
-/// directory, or a host directory.
-pub fn remove_container_dir(dir: &Path) {
-    if let Ok(points) = std::fs::read_dir(dir.join("binds")) {
+/// points), never through a mount: each bind's mount point is detached
+/// (a docker worker's binds whose host was killed are still attached in
+/// the host's namespace) and removed on its own, never recursively; the
+/// rest goes only if nothing at all is mounted beneath the directory any
+/// more. A recursive removal through a bind would delete what it shows:
+/// the extension's own directory, or a host directory. Returns whether the
+/// directory is gone.
+pub fn remove_container_dir(dir: &Path) -> bool {
+    let binds = dir.join("binds");
+    if let Ok(points) = std::fs::read_dir(&binds) {
         for point in points.flatten() {
-            if let Ok(point) = CString::new(point.path().as_os_str().as_bytes()) {
+            let path = point.path();
+            if let Ok(point) = CString::new(path.as_os_str().as_bytes()) {
                 detach_mount(&point);
             }
+            // An empty file or directory once detached; one still mounted
+            // on (EBUSY) or not empty stays.
+            if std::fs::remove_file(&path).is_err() {
+                let _ = std::fs::remove_dir(&path);
+            }
         }
+        let _ = std::fs::remove_dir(&binds);
     }
     if let Some(mount) = mounted_beneath(dir) {
         tracing::warn!(
@@ -214,9 +224,74 @@ pub fn remove_container_dir(dir: &Path) {
             dir.display(),
             mount.display()
         );
-        return;
+        return false;
     }
-    let _ = std::fs::remove_dir_all(dir);
+    // The bundle: a rootfs of mount points (mounted on only in the
+    // runtime's namespaces), `config.json`; `binds` if it is still there
+    // is not emptied.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_name() == "binds" {
+                continue;
+            }
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => {
+                    let _ = std::fs::remove_dir_all(&path);
+                }
+                _ => {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+    }
+    std::fs::remove_dir(dir).is_ok() || !dir.exists()
+}
+
+/// Makes `dir` a mount of its own, private: the binds docker's workers
+/// attach beneath it in the host's namespace are not copied into the
+/// namespaces that share the host's `/run` (on systemd machines `/run` is
+/// a shared mount). Done once per process; a `dir` that already is a
+/// mount point is made private as it is.
+pub fn make_private(dir: &Path) -> io::Result<()> {
+    static DONE: Mutex<bool> = Mutex::new(false);
+    let mut done = DONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if *done {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    let dir_c = CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| io::Error::other("a path contains NUL"))?;
+    let is_mount_point = std::fs::read_to_string("/proc/self/mountinfo")?
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .any(|point| Path::new(&crate::cgroup::unescape(point)) == dir);
+    // SAFETY: live NUL-terminated paths.
+    unsafe {
+        if !is_mount_point
+            && libc::mount(
+                dir_c.as_ptr(),
+                dir_c.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::mount(
+            std::ptr::null(),
+            dir_c.as_ptr(),
+            std::ptr::null(),
+            libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    *done = true;
+    Ok(())
 }
 
 /// A mount point at or beneath `dir` in this process's mount namespace

@@ -146,7 +146,7 @@ pub fn main() -> ExitCode {
     }
     if args.get(1).and_then(|arg| arg.to_str()) == Some(crate::sandbox::container::CONTAINED_ARG) {
         #[cfg(target_os = "linux")]
-        crate::sandbox::container::confine_self();
+        crate::sandbox::container::confine_self(&args);
         return ExitCode::from(sandboxed_main(&args[2..]));
     }
     if matches!(
