@@ -88,34 +88,9 @@ fn a_native_worker_writes_only_its_scratch_directory() {
     let report = native(home.path(), &scratch, &["write", "/scratch/ok.txt"]);
     assert_eq!(report["result"]["ok"], true, "{report}");
     assert_eq!(std::fs::read(scratch.join("ok.txt")).unwrap(), b"probe");
-    // What the worker creates is the host user's, whatever uid the worker
-    // runs as; and the host's own private files are the worker's to read.
-    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-    // SAFETY: a plain query.
-    let host_uid = unsafe { libc::geteuid() };
-    assert_eq!(
-        std::fs::metadata(scratch.join("ok.txt")).unwrap().uid(),
-        host_uid
-    );
-    std::fs::write(scratch.join("private.txt"), b"mine").unwrap();
-    std::fs::set_permissions(
-        scratch.join("private.txt"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
-    let report = native(home.path(), &scratch, &["read", "/scratch/private.txt"]);
-    assert_eq!(report["result"]["bytes"], 4, "{report}");
-    // Its files are the host user's outside (root's, when silt is root),
-    // where no mount is nosuid: it may set modes, but never set-user-ID or
-    // set-group-ID.
-    let control = native(home.path(), &scratch, &["chmod", "/scratch/tool", "755"]);
-    assert_eq!(control["result"]["ok"], true, "{control}");
-    for mode in ["4755", "2755", "6777"] {
-        let report = native(home.path(), &scratch, &["chmod", "/scratch/tool", mode]);
-        assert_eq!(report["result"]["ok"], false, "chmod {mode}: {report}");
-        let on_disk = std::fs::metadata(scratch.join("tool")).unwrap().mode();
-        assert_eq!(on_disk & 0o6000, 0, "mode {on_disk:o} after chmod {mode}");
-    }
+    assert_scratch_files_are_the_hosts(&scratch, "ok.txt", |args| {
+        native(home.path(), &scratch, args)
+    });
 
     let outside = home.path().join("outside.txt");
     for target in [
@@ -132,6 +107,42 @@ fn a_native_worker_writes_only_its_scratch_directory() {
     for secret in ["/etc/passwd", "/proc/self/environ", "/root", "/usr/bin/sh"] {
         let report = native(home.path(), &scratch, &["read", secret]);
         assert_eq!(report["result"]["ok"], false, "read {secret}: {report}");
+    }
+}
+
+/// What a worker makes in its scratch directory is the host user's on
+/// disk (root's, when silt is root, though the worker is not: `written`
+/// is a file it wrote there), the host's private files are the worker's to
+/// read, and, as its files are root's outside where no mount is nosuid, it
+/// may set modes but never set-user-ID or set-group-ID. `probe` runs a
+/// probe in the worker.
+fn assert_scratch_files_are_the_hosts(
+    scratch: &Path,
+    written: &str,
+    probe: impl Fn(&[&str]) -> Value,
+) {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    // SAFETY: a plain query.
+    let host_uid = unsafe { libc::geteuid() };
+    assert_eq!(
+        std::fs::metadata(scratch.join(written)).unwrap().uid(),
+        host_uid
+    );
+    std::fs::write(scratch.join("private.txt"), b"mine").unwrap();
+    std::fs::set_permissions(
+        scratch.join("private.txt"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let report = probe(&["read", "/scratch/private.txt"]);
+    assert_eq!(report["result"]["bytes"], 4, "{report}");
+    let control = probe(&["chmod", "/scratch/tool", "755"]);
+    assert_eq!(control["result"]["ok"], true, "{control}");
+    for mode in ["4755", "2755", "6777"] {
+        let report = probe(&["chmod", "/scratch/tool", mode]);
+        assert_eq!(report["result"]["ok"], false, "chmod {mode}: {report}");
+        let on_disk = std::fs::metadata(scratch.join("tool")).unwrap().mode();
+        assert_eq!(on_disk & 0o6000, 0, "mode {on_disk:o} after chmod {mode}");
     }
 }
 
@@ -557,34 +568,7 @@ fn assert_confined_container(home: &Path) {
         container(&[], &["write", "/scratch/ok"])["result"]["ok"],
         true
     );
-    // What the worker creates is the host user's on disk (root's, when
-    // silt is root, though the worker is not), and the host's private
-    // files are the worker's to read.
-    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-    // SAFETY: a plain query.
-    let host_uid = unsafe { libc::geteuid() };
-    assert_eq!(
-        std::fs::metadata(scratch.join("ok")).unwrap().uid(),
-        host_uid
-    );
-    std::fs::write(scratch.join("private.txt"), b"mine").unwrap();
-    std::fs::set_permissions(
-        scratch.join("private.txt"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
-    let report = container(&[], &["read", "/scratch/private.txt"]);
-    assert_eq!(report["result"]["bytes"], 4, "{report}");
-    // Those files are root's outside, where no mount is nosuid: the
-    // worker may set modes, never set-user-ID or set-group-ID.
-    let control = container(&[], &["chmod", "/scratch/tool", "755"]);
-    assert_eq!(control["result"]["ok"], true, "{control}");
-    for mode in ["4755", "2755"] {
-        let report = container(&[], &["chmod", "/scratch/tool", mode]);
-        assert_eq!(report["result"]["ok"], false, "chmod {mode}: {report}");
-        let on_disk = std::fs::metadata(scratch.join("tool")).unwrap().mode();
-        assert_eq!(on_disk & 0o6000, 0, "mode {on_disk:o} after chmod {mode}");
-    }
+    assert_scratch_files_are_the_hosts(&scratch, "ok", |args| container(&[], args));
     for target in ["/usr/evil", "/evil", "/silt"] {
         let report = container(&[], &["write", target]);
         assert_eq!(report["result"]["ok"], false, "wrote {target}: {report}");
