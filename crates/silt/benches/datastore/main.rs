@@ -96,15 +96,25 @@ impl Traffic {
     }
 }
 
+/// Another S3 server to run against instead of the harness's SeaweedFS,
+/// its bucket `bench-pains` made beforehand (e.g. moto's server, to tell
+/// what is SeaweedFS's own from what is silt's).
+const OTHER_SERVER: &str = "SILT_BENCH_S3_ENDPOINT";
+
 async fn shared(extension: &str, tag: &str) -> Shared {
     let prefix = format!("{extension}{tag}-{}", std::process::id());
-    support::seaweed::store("bench-pains", &prefix).await;
+    let endpoint = match std::env::var(OTHER_SERVER) {
+        Ok(endpoint) => endpoint,
+        Err(_) => {
+            support::seaweed::store("bench-pains", &prefix).await;
+            support::seaweed::server().endpoint.clone()
+        }
+    };
     let toml = format!(
-        "[datastore]\nextension = \"{extension}\"\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"bench-pains\"\nprefix = \"{prefix}\"\nendpoint = \"{}\"\n\
+        "[datastore]\nextension = \"{extension}\"\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"bench-pains\"\nprefix = \"{prefix}\"\nendpoint = \"{endpoint}\"\n\
          # The baseline waits up to 60 s for the namespace lock inside one call\n\
          # and holds the whole index in memory: give both the room.\n\
-         [runtime]\ndeadline_ms = 600000\nmemory_limit_mib = 3072\n",
-        support::seaweed::server().endpoint
+         [runtime]\ndeadline_ms = 600000\nmemory_limit_mib = 3072\n"
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("silt.toml"), &toml).unwrap();
