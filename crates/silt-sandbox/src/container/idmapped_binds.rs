@@ -262,46 +262,53 @@ pub fn make_private(dir: &Path) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let dir_c = CString::new(dir.as_os_str().as_bytes())
         .map_err(|_| io::Error::other("a path contains NUL"))?;
-    let is_mount_point = std::fs::read_to_string("/proc/self/mountinfo")?
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .any(|point| Path::new(&crate::cgroup::unescape(point)) == dir);
-    // SAFETY: live NUL-terminated paths.
-    unsafe {
-        if !is_mount_point
-            && libc::mount(
-                dir_c.as_ptr(),
-                dir_c.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND,
-                std::ptr::null(),
-            ) != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
-        if libc::mount(
-            std::ptr::null(),
-            dir_c.as_ptr(),
-            std::ptr::null(),
-            libc::MS_PRIVATE,
-            std::ptr::null(),
-        ) != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
+    let is_mount_point = mount_points()?.iter().any(|point| point == dir);
+    if !is_mount_point {
+        mount(Some(&dir_c), &dir_c, libc::MS_BIND)?;
     }
+    mount(None, &dir_c, libc::MS_PRIVATE)?;
     *done = true;
     Ok(())
+}
+
+/// `mount(2)` with no file system type or data: a bind, or a change of
+/// propagation.
+fn mount(
+    source: Option<&std::ffi::CStr>,
+    target: &std::ffi::CStr,
+    flags: libc::c_ulong,
+) -> io::Result<()> {
+    let source = source.map_or(std::ptr::null(), std::ffi::CStr::as_ptr);
+    // SAFETY: live NUL-terminated paths (or null, which mount(2) takes).
+    let done = unsafe {
+        libc::mount(
+            source,
+            target.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    if done != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Every mount point in this process's mount namespace.
+fn mount_points() -> io::Result<Vec<PathBuf>> {
+    Ok(std::fs::read_to_string("/proc/self/mountinfo")?
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|point| PathBuf::from(crate::cgroup::unescape(point)))
+        .collect())
 }
 
 /// A mount point at or beneath `dir` in this process's mount namespace
 /// (`dir` itself when the mount table cannot be read: nothing is known).
 fn mounted_beneath(dir: &Path) -> Option<PathBuf> {
-    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(points) = mount_points() else {
         return Some(dir.to_path_buf());
     };
-    mountinfo.lines().find_map(|line| {
-        let point = PathBuf::from(crate::cgroup::unescape(line.split(' ').nth(4)?));
-        point.starts_with(dir).then_some(point)
-    })
+    points.into_iter().find(|point| point.starts_with(dir))
 }

@@ -88,11 +88,15 @@ pub fn host_label() -> String {
 
 /// This process's pid namespace, as digits (`pid:[4026531836]` ->
 /// `4026531836`): label values and directory names stay plain.
-pub fn pid_namespace() -> String {
-    let namespace = std::fs::read_link("/proc/self/ns/pid")
-        .map(|link| link.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    namespace.chars().filter(char::is_ascii_digit).collect()
+/// Read once: a process never changes pid namespace.
+pub fn pid_namespace() -> &'static str {
+    static NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAMESPACE.get_or_init(|| {
+        let namespace = std::fs::read_link("/proc/self/ns/pid")
+            .map(|link| link.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        namespace.chars().filter(char::is_ascii_digit).collect()
+    })
 }
 
 /// The directories of dead hosts' containers: runc bundles (`config.json`
