@@ -65,6 +65,10 @@ pub struct Shared {
     pub locks: Arc<LockWatch>,
     /// `silt.toml` of every clone.
     pub toml: String,
+    /// The same server under a prefix of its own, for the store's floor
+    /// (requests straight to the store, no extension; see
+    /// `scenarios::store_floor`).
+    pub floor: Arc<dyn ObjectStore>,
 }
 
 impl Shared {
@@ -116,18 +120,27 @@ async fn shared(extension: &str, tag: &str) -> Shared {
          # and holds the whole index in memory: give both the room.\n\
          [runtime]\ndeadline_ms = 600000\nmemory_limit_mib = 3072\n"
     );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("silt.toml"), &toml).unwrap();
-    let locations = silt::locations::Locations::discover(dir.path()).unwrap();
-    let root =
-        silt::store::root::open(&locations.config.datastore.root(&locations.store_dir)).unwrap();
+    let root = open_root(&toml);
+    let floor = open_root(&toml.replace(
+        &format!("prefix = \"{prefix}\""),
+        &format!("prefix = \"{prefix}-floor\""),
+    ));
     let locks = Arc::new(LockWatch::new(root));
     let counting = Arc::new(Counting::new(locks.clone() as Arc<dyn ObjectStore>));
     Shared {
         counting,
         locks,
         toml,
+        floor,
     }
+}
+
+/// The datastore root `toml` configures, opened as every clone opens it.
+fn open_root(toml: &str) -> Arc<dyn ObjectStore> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("silt.toml"), toml).unwrap();
+    let locations = silt::locations::Locations::discover(dir.path()).unwrap();
+    silt::store::root::open(&locations.config.datastore.root(&locations.store_dir)).unwrap()
 }
 
 #[tokio::main(flavor = "multi_thread")]

@@ -12,6 +12,10 @@ use silt::runtime::bindings::silt::datastore::types::{
     Base, LocalEdits, LockScope, ModelRef, Scope,
 };
 
+use std::sync::Arc;
+
+use silt::store::{CountsSnapshot, ObjectKey, ObjectStore, PutMode};
+
 use crate::fixture::{self, Clone, model};
 use crate::lock_watch::Hold;
 use crate::{Shared, Sizes, Traffic};
@@ -72,6 +76,9 @@ struct Concurrent {
     writer_ms_p99: f64,
     namespace_lock_ms_max: Option<f64>,
     traffic: Traffic,
+    /// The store's floor for the same requests (scenario 2 only): see
+    /// [`store_floor`].
+    store_floor_ms: Option<f64>,
     /// Names of the writes that reported success.
     #[serde(skip)]
     landed: Vec<String>,
@@ -207,6 +214,7 @@ async fn concurrent(
     writers: usize,
     target: impl Fn(usize) -> ModelRef,
     tag: &str,
+    floor: Floor,
 ) -> Concurrent {
     let mut clones = Vec::new();
     for i in 0..writers {
@@ -244,6 +252,11 @@ async fn concurrent(
     }
     let wall_ms = ms(started);
     let (namespace, _) = split(&shared.locks.take());
+    let after = shared.counts();
+    let store_floor_ms = match floor {
+        Floor::Measure => Some(store_floor(&shared.floor, &before, &after, writers, tag).await),
+        Floor::Skip => None,
+    };
     Concurrent {
         writers,
         succeeded: landed.len(),
@@ -254,9 +267,99 @@ async fn concurrent(
         writer_ms_p50: percentile(&times, 0.5),
         writer_ms_p99: percentile(&times, 0.99),
         namespace_lock_ms_max: namespace.into_iter().reduce(f64::max),
-        traffic: Traffic::between(before, shared.counts()),
+        traffic: Traffic::between(before, after),
+        store_floor_ms,
         landed,
     }
+}
+
+/// Whether a concurrent scenario also measures the store's floor.
+#[derive(Clone, Copy)]
+enum Floor {
+    Measure,
+    Skip,
+}
+
+/// The store's own floor for what `writers` concurrent writers just did:
+/// the same number of requests of each kind (between `before` and
+/// `after`), with 1 KiB bodies, made straight to the store (the same
+/// server and client stack, a prefix of its own) by `writers` tasks at
+/// once, each making its share one after another as a writer does. No
+/// extension, no index, no clone: what those requests cost on this server
+/// at that concurrency, so a wall time close to it is the store's ceiling.
+/// Returns the wall time in ms.
+async fn store_floor(
+    store: &Arc<dyn ObjectStore>,
+    before: &CountsSnapshot,
+    after: &CountsSnapshot,
+    writers: usize,
+    tag: &str,
+) -> f64 {
+    #[derive(Clone, Copy)]
+    enum Op {
+        Get,
+        Head,
+        Put,
+        Delete,
+        List,
+    }
+    let mix = [
+        (Op::Get, after.get - before.get),
+        (Op::Head, after.head - before.head),
+        (Op::Put, after.put - before.put),
+        (Op::Delete, after.delete - before.delete),
+        (Op::List, after.list - before.list),
+    ];
+    // Request j goes to task j % writers: each task gets an even share of
+    // every kind.
+    let mut shares: Vec<Vec<Op>> = vec![Vec::new(); writers];
+    let mut next = 0;
+    for (op, count) in mix {
+        for _ in 0..count {
+            shares[next % writers].push(op);
+            next += 1;
+        }
+    }
+    let body = vec![7u8; 1024];
+    let key = |name: String| ObjectKey::new(&format!("{tag}/{name}")).unwrap();
+    for i in 0..writers {
+        store
+            .put(&key(format!("read-{i}")), body.clone(), PutMode::Overwrite)
+            .await
+            .unwrap();
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = shares
+        .into_iter()
+        .enumerate()
+        .map(|(i, ops)| {
+            let (store, body) = (store.clone(), body.clone());
+            let read = key(format!("read-{i}"));
+            let prefix = format!("{tag}/");
+            let written: Vec<ObjectKey> =
+                (0..ops.len()).map(|n| key(format!("w-{i}-{n}"))).collect();
+            tokio::spawn(async move {
+                for (n, op) in ops.into_iter().enumerate() {
+                    match op {
+                        Op::Get => drop(store.get(&read, None).await.unwrap()),
+                        Op::Head => drop(store.head(&read).await.unwrap()),
+                        Op::Put => drop(
+                            store
+                                .put(&written[n], body.clone(), PutMode::Create)
+                                .await
+                                .unwrap(),
+                        ),
+                        Op::Delete => store.delete(&written[n], None).await.unwrap(),
+                        Op::List => drop(store.list(&prefix, None, 1000).await.unwrap()),
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    ms(started)
 }
 
 /// Runs every scenario for `extension`.
@@ -328,6 +431,7 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
             writers,
             |i| model(DISTINCT_FROM + i),
             &format!("d{writers}"),
+            Floor::Measure,
         )
         .await;
         eprintln!("{extension}: scenario 2 with {writers} writers done");
@@ -335,7 +439,15 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
     }
 
     // 3. Concurrent writers on one model: did every success land?
-    let mut same_model = concurrent(extension, shared, 16, |_| model(SHARED_MODEL), "same").await;
+    let mut same_model = concurrent(
+        extension,
+        shared,
+        16,
+        |_| model(SHARED_MODEL),
+        "same",
+        Floor::Skip,
+    )
+    .await;
     let present: Vec<String> = main
         .datastore
         .list_files(&model(SHARED_MODEL))
@@ -554,7 +666,13 @@ pub fn print(results: &[ExtensionResult], sizes: &Sizes) {
             c.writer_ms_p99,
             opt_ms(c.namespace_lock_ms_max),
             traffic(&c.traffic)
-        )
+        ) + &c.store_floor_ms.map_or(String::new(), |floor| {
+            format!(
+                "; the store alone, same requests at {} in flight: {floor:.0} ms (wall {:.2}× it)",
+                c.writers,
+                c.wall_ms / floor
+            )
+        })
     };
     for (i, writers) in results[0].distinct_models.iter().enumerate() {
         row(
