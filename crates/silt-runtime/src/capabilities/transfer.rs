@@ -3,11 +3,16 @@
 //!
 //! Cache paths are resolved through a [`Beneath`] for the cache directory,
 //! so no path reaches outside it and no symlink the guest (or an escaped
-//! worker) planted is followed, not even one pointing elsewhere inside. Objects stream between the store and the files: a transfer
-//! never holds a whole object in memory. Downloads land atomically: streamed
-//! into a temporary file in the target's directory (hashed on the way for
-//! the optional sha256 check), then renamed over the target; a failed or
-//! mismatched download leaves nothing behind.
+//! worker) planted is followed, not even one pointing elsewhere inside.
+//! Objects stream between the store and the files: a transfer holds at most
+//! [`SPOOL_LIMIT`] bytes of an object in memory. Downloads land atomically:
+//! hashed on the way for the optional sha256 check, written to a temporary
+//! file in the target's directory, then renamed over the target; a failed
+//! or mismatched download leaves nothing behind. A small object is kept in
+//! memory until it is checked and then written, created and renamed in one
+//! blocking call (a full hydration is mostly small files: the blocking
+//! pool's hand-offs were a measurable share of it); a larger one spills
+//! into its temporary file as it arrives.
 
 use std::sync::Arc;
 
@@ -26,6 +31,11 @@ use crate::store::{self, ObjectKey, ObjectStore, RetryPolicy};
 
 /// Default number of transfers in flight.
 pub const DEFAULT_CONCURRENCY: usize = 32;
+
+/// The most of one download kept in memory before it spills into its
+/// temporary file: with every transfer slot of two hydration calls busy,
+/// at most 64 × 256 KiB = 16 MiB.
+pub const SPOOL_LIMIT: usize = 256 * 1024;
 
 /// Checks a cache path with the same rules as object keys (relative, no
 /// `.`/`..`/empty segments, no control characters).
@@ -200,9 +210,10 @@ async fn download_one(
     }
 }
 
-/// One attempt: stream into a fresh temporary file beside the target,
-/// check version and checksum, then rename over the target. The temporary
-/// file is removed on every failure, so nothing partial is ever visible.
+/// One attempt: receive the object (in memory, or spilled into a fresh
+/// temporary file beside the target once large), check version and
+/// checksum, then land it under the target's name. The temporary file is
+/// removed on every failure, so nothing partial is ever visible.
 async fn download_attempt(
     store: &dyn ObjectStore,
     cache: &Arc<Beneath>,
@@ -213,24 +224,20 @@ async fn download_attempt(
     let temp = cache
         .temp_beside(std::path::Path::new(target))
         .map_err(|err| store::local_io(key, &err))?;
-    let file = {
-        let (cache, temp) = (cache.clone(), temp.clone());
-        tokio::task::spawn_blocking(move || create_temp(&cache, &temp))
-            .await
-            .map_err(|err| store::local_io(key, &std::io::Error::other(err)))?
-            .map_err(|err| store::local_io(key, &err))?
-    };
-    let mut sink = HashingWriter::new(tokio::fs::File::from_std(file));
+    let mut sink = Spool::new(cache.clone(), temp.clone());
     let mut outcome = store.get_into(key, &mut sink).await;
-    // tokio's File writes in the background: make sure every byte is in
-    // the file before it is renamed into view.
+    // A spilled download's file writes in the background: make sure every
+    // byte is in the file before it is renamed into view.
     if outcome.is_ok()
         && let Err(err) = sink.flush().await
     {
         outcome = Err(store::local_io(key, &err));
     }
+    let spilled = sink.spilled();
     let remove_temp = || {
-        let _ = cache.remove_file(&temp);
+        if spilled {
+            let _ = cache.remove_file(&temp);
+        }
     };
     let meta = match outcome {
         Ok(meta) => meta,
@@ -245,7 +252,7 @@ async fn download_attempt(
         remove_temp();
         return Ok(Err(StoreError::PreconditionFailed));
     }
-    let actual = sink.finish();
+    let (actual, received) = sink.finish();
     if let Some(expected) = &item.sha256
         && !actual.eq_ignore_ascii_case(expected)
     {
@@ -254,48 +261,185 @@ async fn download_attempt(
             "{key}: expected sha256 {expected}, got {actual}"
         ))));
     }
-    if let Err(err) = cache.rename(&temp, target) {
-        remove_temp();
-        return Ok(Err(StoreError::InvalidPath(format!(
-            "cannot write cache file {target}: {err}"
-        ))));
+    let landed = match received {
+        Received::InMemory(bytes) => {
+            let (cache, temp, target) = (cache.clone(), temp.clone(), target.to_owned());
+            tokio::task::spawn_blocking(move || land_from_memory(&cache, &temp, &target, &bytes))
+                .await
+                .map_err(|err| store::local_io(key, &std::io::Error::other(err)))?
+        }
+        Received::InFile => cache.rename(&temp, target).map_err(Landing::Rename),
+    };
+    match landed {
+        Ok(()) => Ok(Ok(meta)),
+        // As a temporary file that cannot be created or written always was.
+        Err(Landing::Write(err)) => Err(store::local_io(key, &err)),
+        Err(Landing::Rename(err)) => {
+            let _ = cache.remove_file(&temp);
+            Ok(Err(StoreError::InvalidPath(format!(
+                "cannot write cache file {target}: {err}"
+            ))))
+        }
     }
-    Ok(Ok(meta))
 }
 
-/// Creates the temporary file (and the target's parent directories).
-fn create_temp(cache: &Beneath, temp: &std::path::Path) -> std::io::Result<std::fs::File> {
-    cache.create_new(temp)
+/// Why a received download did not land.
+enum Landing {
+    /// Its temporary file could not be created or written (nothing is left).
+    Write(std::io::Error),
+    /// It could not be renamed over the target (the temporary file is left
+    /// for the caller to remove).
+    Rename(std::io::Error),
 }
 
-/// An `AsyncWrite` that hashes what passes through it.
-struct HashingWriter<W> {
-    inner: W,
+/// Writes a download received in memory to a new temporary file `temp`
+/// (parent directories created) and renames it over `target`: one
+/// blocking call for the whole file.
+fn land_from_memory(
+    cache: &Beneath,
+    temp: &std::path::Path,
+    target: &str,
+    bytes: &[u8],
+) -> Result<(), Landing> {
+    let written = cache
+        .create_new(temp)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, bytes));
+    if let Err(err) = written {
+        let _ = cache.remove_file(temp);
+        return Err(Landing::Write(err));
+    }
+    cache.rename(temp, target).map_err(Landing::Rename)
+}
+
+/// What a [`Spool`] received, once it is finished.
+enum Received {
+    /// Every byte, still in memory (no file was created).
+    InMemory(Vec<u8>),
+    /// Every byte, in the temporary file (flushed).
+    InFile,
+}
+
+/// Where a download's bytes go until they are checked: memory while the
+/// object is at most [`SPOOL_LIMIT`] bytes, then its temporary file
+/// (created, with what arrived so far, on the blocking pool). Hashes
+/// every byte it accepts.
+struct Spool {
+    state: SpoolState,
     digest: Sha256,
+    cache: Arc<Beneath>,
+    temp: std::path::PathBuf,
+    spilled: bool,
 }
 
-impl<W> HashingWriter<W> {
-    fn new(inner: W) -> Self {
+enum SpoolState {
+    Memory(Vec<u8>),
+    /// The temporary file being created and given the bytes so far.
+    Spilling(tokio::task::JoinHandle<std::io::Result<std::fs::File>>),
+    File(tokio::fs::File),
+    /// Spilling failed (its error was returned); nothing more is accepted.
+    Failed,
+}
+
+impl Spool {
+    fn new(cache: Arc<Beneath>, temp: std::path::PathBuf) -> Self {
         Self {
-            inner,
+            state: SpoolState::Memory(Vec::new()),
             digest: Sha256::new(),
+            cache,
+            temp,
+            spilled: false,
         }
     }
 
-    fn finish(self) -> String {
-        hex(&self.digest.finalize())
+    /// True once a temporary file may exist (it is the caller's to remove).
+    fn spilled(&self) -> bool {
+        self.spilled
+    }
+
+    /// The sha256 of every byte accepted, and where they are.
+    fn finish(self) -> (String, Received) {
+        let received = match self.state {
+            SpoolState::Memory(bytes) => Received::InMemory(bytes),
+            _ => Received::InFile,
+        };
+        (hex(&self.digest.finalize()), received)
+    }
+
+    /// Moves the bytes so far into a new temporary file, on the blocking
+    /// pool ([`Self::poll_file`] waits for it).
+    fn spill(&mut self) {
+        let SpoolState::Memory(bytes) = std::mem::replace(&mut self.state, SpoolState::Failed)
+        else {
+            return;
+        };
+        let (cache, temp) = (self.cache.clone(), self.temp.clone());
+        self.spilled = true;
+        self.state = SpoolState::Spilling(tokio::task::spawn_blocking(move || {
+            let mut file = cache.create_new(&temp)?;
+            std::io::Write::write_all(&mut file, &bytes)?;
+            Ok(file)
+        }));
+    }
+
+    /// Polls a spill to its end: `Ready(Ok(()))` once the state is a file.
+    fn poll_file(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let handle = match &mut self.state {
+            SpoolState::Spilling(handle) => handle,
+            SpoolState::File(_) => return Poll::Ready(Ok(())),
+            SpoolState::Memory(_) | SpoolState::Failed => {
+                return Poll::Ready(Err(std::io::Error::other(
+                    "the download's temporary file could not be written",
+                )));
+            }
+        };
+        let created = match std::pin::Pin::new(handle).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(created)) => created,
+            Poll::Ready(Err(join)) => Err(std::io::Error::other(join)),
+        };
+        match created {
+            Ok(file) => {
+                self.state = SpoolState::File(tokio::fs::File::from_std(file));
+                Poll::Ready(Ok(()))
+            }
+            Err(err) => {
+                self.state = SpoolState::Failed;
+                Poll::Ready(Err(err))
+            }
+        }
     }
 }
 
-impl<W: AsyncWrite + Unpin> AsyncWrite for HashingWriter<W> {
+impl AsyncWrite for Spool {
     fn poll_write(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
         let this = &mut *self;
-        let poll = std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let std::task::Poll::Ready(Ok(written)) = &poll {
+        if let SpoolState::Memory(bytes) = &mut this.state {
+            if bytes.len() + buf.len() <= SPOOL_LIMIT {
+                bytes.extend_from_slice(buf);
+                this.digest.update(buf);
+                return Poll::Ready(Ok(buf.len()));
+            }
+            this.spill();
+        }
+        match this.poll_file(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+            Poll::Pending => return Poll::Pending,
+        }
+        let SpoolState::File(file) = &mut this.state else {
+            unreachable!("poll_file is Ready(Ok) only for a file");
+        };
+        let poll = std::pin::Pin::new(file).poll_write(cx, buf);
+        if let Poll::Ready(Ok(written)) = &poll {
             this.digest.update(&buf[..*written]);
         }
         poll
@@ -305,14 +449,26 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for HashingWriter<W> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+        use std::task::Poll;
+        let this = &mut *self;
+        if matches!(this.state, SpoolState::Memory(_)) {
+            return Poll::Ready(Ok(()));
+        }
+        match this.poll_file(cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
+        let SpoolState::File(file) = &mut this.state else {
+            unreachable!("poll_file is Ready(Ok) only for a file");
+        };
+        std::pin::Pin::new(file).poll_flush(cx)
     }
 
     fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+        self.poll_flush(cx)
     }
 }
 
@@ -341,4 +497,144 @@ pub async fn upload(
         Ok((version.0, size))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MemoryStore, PutMode};
+
+    /// Every file beneath `dir`, as paths relative to it.
+    fn files_beneath(dir: &std::path::Path) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut pending = vec![dir.to_owned()];
+        while let Some(next) = pending.pop() {
+            for entry in std::fs::read_dir(&next).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    found.push(path.strip_prefix(dir).unwrap().display().to_string());
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        hex(&Sha256::digest(bytes))
+    }
+
+    /// Puts `objects` (key, bytes) and downloads each `key` to `got/key`
+    /// with its sha256 (or `wrong` for every one); answers each result.
+    async fn download_all(
+        objects: &[(&str, Vec<u8>)],
+        cache: &std::path::Path,
+        wrong_sha256: bool,
+    ) -> Vec<Result<ObjectMeta, StoreError>> {
+        let store = Arc::new(MemoryStore::new());
+        let mut items = Vec::new();
+        for (key, bytes) in objects {
+            store
+                .put(
+                    &ObjectKey::new(key).unwrap(),
+                    bytes.clone(),
+                    PutMode::Create,
+                )
+                .await
+                .unwrap();
+            items.push(DownloadItem {
+                key: (*key).to_owned(),
+                cache_path: format!("got/{key}"),
+                expected_version: None,
+                sha256: Some(if wrong_sha256 {
+                    sha256_hex(b"something else")
+                } else {
+                    sha256_hex(bytes)
+                }),
+            });
+        }
+        let transfer = Transfer::between(store, cache, 4, None);
+        download(transfer, items).await
+    }
+
+    #[tokio::test]
+    async fn small_and_large_objects_land_whole_and_leave_no_temporary_file() {
+        let cache = tempfile::tempdir().unwrap();
+        let small = b"a small object".to_vec();
+        let large: Vec<u8> = (0..SPOOL_LIMIT * 2 + 17).map(|i| (i % 251) as u8).collect();
+        let results = download_all(
+            &[
+                ("m/small.bin", small.clone()),
+                ("m/large.bin", large.clone()),
+            ],
+            cache.path(),
+            false,
+        )
+        .await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let got = cache.path().join("got/m");
+        assert_eq!(std::fs::read(got.join("small.bin")).unwrap(), small);
+        assert_eq!(std::fs::read(got.join("large.bin")).unwrap(), large);
+        assert_eq!(
+            files_beneath(cache.path()),
+            ["got/m/large.bin", "got/m/small.bin"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_checksum_mismatch_leaves_nothing_in_memory_or_spilled() {
+        let cache = tempfile::tempdir().unwrap();
+        let large = vec![3u8; SPOOL_LIMIT + 1];
+        let results = download_all(
+            &[("m/small.bin", b"tiny".to_vec()), ("m/large.bin", large)],
+            cache.path(),
+            true,
+        )
+        .await;
+        for result in &results {
+            assert!(
+                matches!(result, Err(StoreError::ChecksumMismatch(_))),
+                "{result:?}"
+            );
+        }
+        // The small one never made a file; the large one's temporary file
+        // is gone (its directory stays).
+        assert!(files_beneath(cache.path()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_spool_spills_what_it_held_once_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Arc::new(Beneath::open(dir.path()).unwrap());
+        let temp = std::path::PathBuf::from("sub/.f.tmp");
+        let mut spool = Spool::new(cache.clone(), temp.clone());
+        let first = vec![1u8; SPOOL_LIMIT - 10];
+        let second = vec![2u8; 100];
+        spool.write_all(&first).await.unwrap();
+        assert!(!spool.spilled(), "under the limit: memory only");
+        spool.write_all(&second).await.unwrap();
+        spool.flush().await.unwrap();
+        assert!(spool.spilled());
+        let (digest, received) = spool.finish();
+        assert!(matches!(received, Received::InFile));
+        let mut all = first;
+        all.extend_from_slice(&second);
+        assert_eq!(digest, sha256_hex(&all));
+        assert_eq!(std::fs::read(dir.path().join(&temp)).unwrap(), all);
+    }
+
+    #[tokio::test]
+    async fn a_spool_under_the_limit_creates_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Arc::new(Beneath::open(dir.path()).unwrap());
+        let mut spool = Spool::new(cache, "f.tmp".into());
+        spool.write_all(&[5u8; SPOOL_LIMIT]).await.unwrap();
+        spool.flush().await.unwrap();
+        let (digest, received) = spool.finish();
+        assert_eq!(digest, sha256_hex(&[5u8; SPOOL_LIMIT]));
+        assert!(matches!(received, Received::InMemory(bytes) if bytes.len() == SPOOL_LIMIT));
+        assert!(files_beneath(dir.path()).is_empty());
+    }
 }

@@ -260,7 +260,7 @@ async fn main() {
         }
     } else {
         Shape {
-            models: 2_000,
+            models: models_of_full_run(),
             names: 33,
             versions: 4,
         }
@@ -331,6 +331,20 @@ async fn main() {
     if let Some(out) = out {
         std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
         eprintln!("wrote {out}");
+    }
+}
+
+/// Models of the full run: 2,000, or `SILT_BENCH_HYDRATION_MODELS` (a
+/// shorter run of the same shape, e.g. to compare two builds: the fill
+/// takes most of the full run's time).
+fn models_of_full_run() -> usize {
+    match std::env::var("SILT_BENCH_HYDRATION_MODELS") {
+        Ok(models) => models
+            .parse()
+            .ok()
+            .filter(|&models: &usize| models > 0)
+            .expect("SILT_BENCH_HYDRATION_MODELS: a number of models"),
+        Err(_) => 2_000,
     }
 }
 
