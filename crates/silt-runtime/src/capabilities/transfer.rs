@@ -4,15 +4,17 @@
 //! Cache paths are resolved through a [`Beneath`] for the cache directory,
 //! so no path reaches outside it and no symlink the guest (or an escaped
 //! worker) planted is followed, not even one pointing elsewhere inside.
-//! Objects stream between the store and the files: a transfer holds at most
-//! [`SPOOL_LIMIT`] bytes of an object in memory. Downloads land atomically:
-//! hashed on the way for the optional sha256 check, written to a temporary
-//! file in the target's directory, then renamed over the target; a failed
-//! or mismatched download leaves nothing behind. A small object is kept in
-//! memory until it is checked and then written, created and renamed in one
-//! blocking call (a full hydration is mostly small files: the blocking
-//! pool's hand-offs were a measurable share of it); a larger one spills
-//! into its temporary file as it arrives.
+//! Objects stream between the store and the files: a download keeps at
+//! most [`SPOOL_LIMIT`] bytes of an object in memory (and the process at
+//! most [`SPOOL_BUDGET`] for all of them), never a larger object whole.
+//! Downloads land atomically: hashed on the way for the optional sha256
+//! check, written to a temporary file in the target's directory, then
+//! renamed over the target; a failed or mismatched download leaves nothing
+//! behind. A small object is kept in memory until it is checked, then its
+//! temporary file is created and written in one blocking call (a full
+//! hydration is mostly small files: the blocking pool's hand-offs were a
+//! measurable share of it); a larger one spills into its temporary file as
+//! it arrives.
 
 use std::sync::Arc;
 
@@ -33,9 +35,17 @@ use crate::store::{self, ObjectKey, ObjectStore, RetryPolicy};
 pub const DEFAULT_CONCURRENCY: usize = 32;
 
 /// The most of one download kept in memory before it spills into its
-/// temporary file: with every transfer slot of two hydration calls busy,
-/// at most 64 × 256 KiB = 16 MiB.
+/// temporary file.
 pub const SPOOL_LIMIT: usize = 256 * 1024;
+
+/// The most that all downloads of this process keep in memory at once
+/// (transfer slots are configurable up to 1,024 per call): past it, a
+/// download spills at once. 64 downloads at [`SPOOL_LIMIT`] (two hydration
+/// calls of 32 slots, the default) fit.
+pub const SPOOL_BUDGET: usize = 16 << 20;
+
+/// Bytes held in memory by every [`Spool`] of this process.
+static SPOOLED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Checks a cache path with the same rules as object keys (relative, no
 /// `.`/`..`/empty segments, no control characters).
@@ -261,54 +271,37 @@ async fn download_attempt(
             "{key}: expected sha256 {expected}, got {actual}"
         ))));
     }
-    let landed = match received {
-        Received::InMemory(bytes) => {
-            let (cache, temp, target) = (cache.clone(), temp.clone(), target.to_owned());
-            tokio::task::spawn_blocking(move || land_from_memory(&cache, &temp, &target, &bytes))
-                .await
-                .map_err(|err| store::local_io(key, &std::io::Error::other(err)))?
-        }
-        Received::InFile => cache.rename(&temp, target).map_err(Landing::Rename),
-    };
-    match landed {
-        Ok(()) => Ok(Ok(meta)),
-        // As a temporary file that cannot be created or written always was.
-        Err(Landing::Write(err)) => Err(store::local_io(key, &err)),
-        Err(Landing::Rename(err)) => {
-            let _ = cache.remove_file(&temp);
-            Ok(Err(StoreError::InvalidPath(format!(
-                "cannot write cache file {target}: {err}"
-            ))))
-        }
+    if let Received::InMemory(bytes) = received {
+        // The file is made on the blocking pool; the rename stays here, so
+        // a download whose call was cancelled meanwhile never lands.
+        let (cache, temp) = (cache.clone(), temp.clone());
+        tokio::task::spawn_blocking(move || write_new(&cache, &temp, &bytes))
+            .await
+            .map_err(|err| store::local_io(key, &std::io::Error::other(err)))?
+            // As a temporary file that cannot be created or written always was.
+            .map_err(|err| store::local_io(key, &err))?;
     }
+    if let Err(err) = cache.rename(&temp, target) {
+        let _ = cache.remove_file(&temp);
+        return Ok(Err(StoreError::InvalidPath(format!(
+            "cannot write cache file {target}: {err}"
+        ))));
+    }
+    Ok(Ok(meta))
 }
 
-/// Why a received download did not land.
-enum Landing {
-    /// Its temporary file could not be created or written (nothing is left).
-    Write(std::io::Error),
-    /// It could not be renamed over the target (the temporary file is left
-    /// for the caller to remove).
-    Rename(std::io::Error),
-}
-
-/// Writes a download received in memory to a new temporary file `temp`
-/// (parent directories created) and renames it over `target`: one
-/// blocking call for the whole file.
-fn land_from_memory(
-    cache: &Beneath,
-    temp: &std::path::Path,
-    target: &str,
-    bytes: &[u8],
-) -> Result<(), Landing> {
-    let written = cache
-        .create_new(temp)
-        .and_then(|mut file| std::io::Write::write_all(&mut file, bytes));
-    if let Err(err) = written {
+/// Creates the new file `temp` (parent directories first) and writes
+/// `bytes` into it. A file this did not create is never removed (one
+/// already at `temp` fails the create); one it created and could not fill
+/// is.
+fn write_new(cache: &Beneath, temp: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = cache.create_new(temp)?;
+    if let Err(err) = std::io::Write::write_all(&mut file, bytes) {
+        drop(file);
         let _ = cache.remove_file(temp);
-        return Err(Landing::Write(err));
+        return Err(err);
     }
-    cache.rename(temp, target).map_err(Landing::Rename)
+    Ok(())
 }
 
 /// What a [`Spool`] received, once it is finished.
@@ -320,15 +313,19 @@ enum Received {
 }
 
 /// Where a download's bytes go until they are checked: memory while the
-/// object is at most [`SPOOL_LIMIT`] bytes, then its temporary file
-/// (created, with what arrived so far, on the blocking pool). Hashes
-/// every byte it accepts.
+/// object is at most [`SPOOL_LIMIT`] bytes and the process's memory for
+/// downloads is within [`SPOOL_BUDGET`], then its temporary file (created,
+/// with what arrived so far, on the blocking pool). Hashes every byte it
+/// accepts.
 struct Spool {
     state: SpoolState,
     digest: Sha256,
     cache: Arc<Beneath>,
     temp: std::path::PathBuf,
     spilled: bool,
+    /// Bytes of [`SPOOLED`] this spool holds (given back when it spills or
+    /// is dropped).
+    counted: usize,
 }
 
 enum SpoolState {
@@ -348,35 +345,63 @@ impl Spool {
             cache,
             temp,
             spilled: false,
+            counted: 0,
         }
     }
 
-    /// True once a temporary file may exist (it is the caller's to remove).
+    /// True once this spool created its temporary file (it is the caller's
+    /// to remove).
     fn spilled(&self) -> bool {
         self.spilled
     }
 
     /// The sha256 of every byte accepted, and where they are.
-    fn finish(self) -> (String, Received) {
-        let received = match self.state {
+    fn finish(mut self) -> (String, Received) {
+        let state = std::mem::replace(&mut self.state, SpoolState::Failed);
+        let received = match state {
             SpoolState::Memory(bytes) => Received::InMemory(bytes),
             _ => Received::InFile,
         };
-        (hex(&self.digest.finalize()), received)
+        let digest = std::mem::take(&mut self.digest);
+        (hex(&digest.finalize()), received)
+    }
+
+    /// Takes `more` bytes of the process's budget; false (nothing taken)
+    /// when they do not fit.
+    fn count(&mut self, more: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        let taken = SPOOLED.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+            held.checked_add(more)
+                .filter(|&total| total <= SPOOL_BUDGET)
+        });
+        if taken.is_ok() {
+            self.counted += more;
+        }
+        taken.is_ok()
+    }
+
+    /// Gives this spool's share of the budget back.
+    fn uncount(&mut self) {
+        SPOOLED.fetch_sub(self.counted, std::sync::atomic::Ordering::AcqRel);
+        self.counted = 0;
     }
 
     /// Moves the bytes so far into a new temporary file, on the blocking
-    /// pool ([`Self::poll_file`] waits for it).
+    /// pool ([`Self::poll_file`] waits for it). Only from memory.
     fn spill(&mut self) {
-        let SpoolState::Memory(bytes) = std::mem::replace(&mut self.state, SpoolState::Failed)
-        else {
+        let SpoolState::Memory(held) = &mut self.state else {
             return;
         };
+        let bytes = std::mem::take(held);
+        self.uncount();
         let (cache, temp) = (self.cache.clone(), self.temp.clone());
-        self.spilled = true;
         self.state = SpoolState::Spilling(tokio::task::spawn_blocking(move || {
             let mut file = cache.create_new(&temp)?;
-            std::io::Write::write_all(&mut file, &bytes)?;
+            if let Err(err) = std::io::Write::write_all(&mut file, &bytes) {
+                drop(file);
+                let _ = cache.remove_file(&temp);
+                return Err(err);
+            }
             Ok(file)
         }));
     }
@@ -403,6 +428,7 @@ impl Spool {
         };
         match created {
             Ok(file) => {
+                self.spilled = true;
                 self.state = SpoolState::File(tokio::fs::File::from_std(file));
                 Poll::Ready(Ok(()))
             }
@@ -414,6 +440,12 @@ impl Spool {
     }
 }
 
+impl Drop for Spool {
+    fn drop(&mut self) {
+        self.uncount();
+    }
+}
+
 impl AsyncWrite for Spool {
     fn poll_write(
         mut self: std::pin::Pin<&mut Self>,
@@ -422,9 +454,12 @@ impl AsyncWrite for Spool {
     ) -> std::task::Poll<std::io::Result<usize>> {
         use std::task::Poll;
         let this = &mut *self;
-        if let SpoolState::Memory(bytes) = &mut this.state {
-            if bytes.len() + buf.len() <= SPOOL_LIMIT {
-                bytes.extend_from_slice(buf);
+        if let SpoolState::Memory(held) = &this.state {
+            let fits = held.len() + buf.len() <= SPOOL_LIMIT;
+            if fits && this.count(buf.len()) {
+                if let SpoolState::Memory(held) = &mut this.state {
+                    held.extend_from_slice(buf);
+                }
                 this.digest.update(buf);
                 return Poll::Ready(Ok(buf.len()));
             }
@@ -602,6 +637,43 @@ mod tests {
         // The small one never made a file; the large one's temporary file
         // is gone (its directory stays).
         assert!(files_beneath(cache.path()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_large_object_meeting_a_link_writes_nothing_anywhere() {
+        let cache = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(cache.path().join("got")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), cache.path().join("got/m")).unwrap();
+        let results = download_all(
+            &[
+                ("m/large.bin", vec![9u8; SPOOL_LIMIT * 3]),
+                ("m/small.bin", b"small".to_vec()),
+            ],
+            cache.path(),
+            false,
+        )
+        .await;
+        assert!(results.iter().all(Result::is_err), "{results:?}");
+        assert!(files_beneath(outside.path()).is_empty());
+        assert_eq!(
+            std::fs::read_dir(cache.path().join("got")).unwrap().count(),
+            1,
+            "only the planted link"
+        );
+    }
+
+    #[test]
+    fn a_file_already_at_the_temporary_name_is_neither_replaced_nor_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Beneath::open(dir.path()).unwrap();
+        std::fs::write(dir.path().join(".f.tmp"), b"someone else's").unwrap();
+        let err = write_new(&cache, std::path::Path::new(".f.tmp"), b"mine").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(
+            std::fs::read(dir.path().join(".f.tmp")).unwrap(),
+            b"someone else's"
+        );
     }
 
     #[tokio::test]
