@@ -3,18 +3,11 @@
 //!
 //! Cache paths are resolved through a [`Beneath`] for the cache directory,
 //! so no path reaches outside it and no symlink the guest (or an escaped
-//! worker) planted is followed, not even one pointing elsewhere inside.
-//! Objects stream between the store and the files: a download keeps at
-//! most [`SPOOL_LIMIT`] bytes of an object in memory (and the process at
-//! most [`SPOOL_BUDGET`] for all of them), never a larger object whole.
-//! Downloads land atomically: hashed on the way for the optional sha256
-//! check, written to a temporary file in the target's directory, then
-//! renamed over the target; a failed or mismatched download leaves nothing
-//! behind. A small object is kept in memory until it is checked, then its
-//! temporary file is created and written in one blocking call (a full
-//! hydration is mostly small files: the blocking pool's hand-offs were a
-//! measurable share of it); a larger one spills into its temporary file as
-//! it arrives.
+//! worker) planted is followed, not even one pointing elsewhere inside. Objects stream between the store and the files: a transfer
+//! never holds a whole object in memory. Downloads land atomically: streamed
+//! into a temporary file in the target's directory (hashed on the way for
+//! the optional sha256 check), then renamed over the target; a failed or
+//! mismatched download leaves nothing behind.
 
 use std::sync::Arc;
 
@@ -33,19 +26,6 @@ use crate::store::{self, ObjectKey, ObjectStore, RetryPolicy};
 
 /// Default number of transfers in flight.
 pub const DEFAULT_CONCURRENCY: usize = 32;
-
-/// The most of one download kept in memory before it spills into its
-/// temporary file.
-pub const SPOOL_LIMIT: usize = 256 * 1024;
-
-/// The most that all downloads of this process keep in memory at once
-/// (transfer slots are configurable up to 1,024 per call): past it, a
-/// download spills at once. 64 downloads at [`SPOOL_LIMIT`] (two hydration
-/// calls of 32 slots, the default) fit.
-pub const SPOOL_BUDGET: usize = 16 << 20;
-
-/// Bytes held in memory by every [`Spool`] of this process.
-static SPOOLED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Checks a cache path with the same rules as object keys (relative, no
 /// `.`/`..`/empty segments, no control characters).
@@ -220,10 +200,9 @@ async fn download_one(
     }
 }
 
-/// One attempt: receive the object (in memory, or spilled into a fresh
-/// temporary file beside the target once large), check version and
-/// checksum, then land it under the target's name. The temporary file is
-/// removed on every failure, so nothing partial is ever visible.
+/// One attempt: stream into a fresh temporary file beside the target,
+/// check version and checksum, then rename over the target. The temporary
+/// file is removed on every failure, so nothing partial is ever visible.
 async fn download_attempt(
     store: &dyn ObjectStore,
     cache: &Arc<Beneath>,
@@ -234,20 +213,24 @@ async fn download_attempt(
     let temp = cache
         .temp_beside(std::path::Path::new(target))
         .map_err(|err| store::local_io(key, &err))?;
-    let mut sink = Spool::new(cache.clone(), temp.clone());
+    let file = {
+        let (cache, temp) = (cache.clone(), temp.clone());
+        tokio::task::spawn_blocking(move || create_temp(&cache, &temp))
+            .await
+            .map_err(|err| store::local_io(key, &std::io::Error::other(err)))?
+            .map_err(|err| store::local_io(key, &err))?
+    };
+    let mut sink = HashingWriter::new(tokio::fs::File::from_std(file));
     let mut outcome = store.get_into(key, &mut sink).await;
-    // A spilled download's file writes in the background: make sure every
-    // byte is in the file before it is renamed into view.
+    // tokio's File writes in the background: make sure every byte is in
+    // the file before it is renamed into view.
     if outcome.is_ok()
         && let Err(err) = sink.flush().await
     {
         outcome = Err(store::local_io(key, &err));
     }
-    let spilled = sink.spilled();
     let remove_temp = || {
-        if spilled {
-            let _ = cache.remove_file(&temp);
-        }
+        let _ = cache.remove_file(&temp);
     };
     let meta = match outcome {
         Ok(meta) => meta,
@@ -262,7 +245,7 @@ async fn download_attempt(
         remove_temp();
         return Ok(Err(StoreError::PreconditionFailed));
     }
-    let (actual, received) = sink.finish();
+    let actual = sink.finish();
     if let Some(expected) = &item.sha256
         && !actual.eq_ignore_ascii_case(expected)
     {
@@ -271,18 +254,8 @@ async fn download_attempt(
             "{key}: expected sha256 {expected}, got {actual}"
         ))));
     }
-    if let Received::InMemory(bytes) = received {
-        // The file is made on the blocking pool; the rename stays here, so
-        // a download whose call was cancelled meanwhile never lands.
-        let (cache, temp) = (cache.clone(), temp.clone());
-        tokio::task::spawn_blocking(move || write_new(&cache, &temp, &bytes))
-            .await
-            .map_err(|err| store::local_io(key, &std::io::Error::other(err)))?
-            // As a temporary file that cannot be created or written always was.
-            .map_err(|err| store::local_io(key, &err))?;
-    }
     if let Err(err) = cache.rename(&temp, target) {
-        let _ = cache.remove_file(&temp);
+        remove_temp();
         return Ok(Err(StoreError::InvalidPath(format!(
             "cannot write cache file {target}: {err}"
         ))));
@@ -290,191 +263,39 @@ async fn download_attempt(
     Ok(Ok(meta))
 }
 
-/// Creates the new file `temp` (parent directories first) and writes
-/// `bytes` into it. A file this did not create is never removed (one
-/// already at `temp` fails the create); one it created and could not fill
-/// is.
-fn write_new(cache: &Beneath, temp: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = cache.create_new(temp)?;
-    if let Err(err) = std::io::Write::write_all(&mut file, bytes) {
-        drop(file);
-        let _ = cache.remove_file(temp);
-        return Err(err);
-    }
-    Ok(())
+/// Creates the temporary file (and the target's parent directories).
+fn create_temp(cache: &Beneath, temp: &std::path::Path) -> std::io::Result<std::fs::File> {
+    cache.create_new(temp)
 }
 
-/// What a [`Spool`] received, once it is finished.
-enum Received {
-    /// Every byte, still in memory (no file was created).
-    InMemory(Vec<u8>),
-    /// Every byte, in the temporary file (flushed).
-    InFile,
-}
-
-/// Where a download's bytes go until they are checked: memory while the
-/// object is at most [`SPOOL_LIMIT`] bytes and the process's memory for
-/// downloads is within [`SPOOL_BUDGET`], then its temporary file (created,
-/// with what arrived so far, on the blocking pool). Hashes every byte it
-/// accepts.
-struct Spool {
-    state: SpoolState,
+/// An `AsyncWrite` that hashes what passes through it.
+struct HashingWriter<W> {
+    inner: W,
     digest: Sha256,
-    cache: Arc<Beneath>,
-    temp: std::path::PathBuf,
-    spilled: bool,
-    /// Bytes of [`SPOOLED`] this spool holds (given back when it spills or
-    /// is dropped).
-    counted: usize,
 }
 
-enum SpoolState {
-    Memory(Vec<u8>),
-    /// The temporary file being created and given the bytes so far.
-    Spilling(tokio::task::JoinHandle<std::io::Result<std::fs::File>>),
-    File(tokio::fs::File),
-    /// Spilling failed (its error was returned); nothing more is accepted.
-    Failed,
-}
-
-impl Spool {
-    fn new(cache: Arc<Beneath>, temp: std::path::PathBuf) -> Self {
+impl<W> HashingWriter<W> {
+    fn new(inner: W) -> Self {
         Self {
-            state: SpoolState::Memory(Vec::new()),
+            inner,
             digest: Sha256::new(),
-            cache,
-            temp,
-            spilled: false,
-            counted: 0,
         }
     }
 
-    /// True once this spool created its temporary file (it is the caller's
-    /// to remove).
-    fn spilled(&self) -> bool {
-        self.spilled
-    }
-
-    /// The sha256 of every byte accepted, and where they are.
-    fn finish(mut self) -> (String, Received) {
-        let state = std::mem::replace(&mut self.state, SpoolState::Failed);
-        let received = match state {
-            SpoolState::Memory(bytes) => Received::InMemory(bytes),
-            _ => Received::InFile,
-        };
-        let digest = std::mem::take(&mut self.digest);
-        (hex(&digest.finalize()), received)
-    }
-
-    /// Takes `more` bytes of the process's budget; false (nothing taken)
-    /// when they do not fit.
-    fn count(&mut self, more: usize) -> bool {
-        use std::sync::atomic::Ordering;
-        let taken = SPOOLED.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-            held.checked_add(more)
-                .filter(|&total| total <= SPOOL_BUDGET)
-        });
-        if taken.is_ok() {
-            self.counted += more;
-        }
-        taken.is_ok()
-    }
-
-    /// Gives this spool's share of the budget back.
-    fn uncount(&mut self) {
-        SPOOLED.fetch_sub(self.counted, std::sync::atomic::Ordering::AcqRel);
-        self.counted = 0;
-    }
-
-    /// Moves the bytes so far into a new temporary file, on the blocking
-    /// pool ([`Self::poll_file`] waits for it). Only from memory.
-    fn spill(&mut self) {
-        let SpoolState::Memory(held) = &mut self.state else {
-            return;
-        };
-        let bytes = std::mem::take(held);
-        self.uncount();
-        let (cache, temp) = (self.cache.clone(), self.temp.clone());
-        self.state = SpoolState::Spilling(tokio::task::spawn_blocking(move || {
-            let mut file = cache.create_new(&temp)?;
-            if let Err(err) = std::io::Write::write_all(&mut file, &bytes) {
-                drop(file);
-                let _ = cache.remove_file(&temp);
-                return Err(err);
-            }
-            Ok(file)
-        }));
-    }
-
-    /// Polls a spill to its end: `Ready(Ok(()))` once the state is a file.
-    fn poll_file(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        let handle = match &mut self.state {
-            SpoolState::Spilling(handle) => handle,
-            SpoolState::File(_) => return Poll::Ready(Ok(())),
-            SpoolState::Memory(_) | SpoolState::Failed => {
-                return Poll::Ready(Err(std::io::Error::other(
-                    "the download's temporary file could not be written",
-                )));
-            }
-        };
-        let created = match std::pin::Pin::new(handle).poll(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Ok(created)) => created,
-            Poll::Ready(Err(join)) => Err(std::io::Error::other(join)),
-        };
-        match created {
-            Ok(file) => {
-                self.spilled = true;
-                self.state = SpoolState::File(tokio::fs::File::from_std(file));
-                Poll::Ready(Ok(()))
-            }
-            Err(err) => {
-                self.state = SpoolState::Failed;
-                Poll::Ready(Err(err))
-            }
-        }
+    fn finish(self) -> String {
+        hex(&self.digest.finalize())
     }
 }
 
-impl Drop for Spool {
-    fn drop(&mut self) {
-        self.uncount();
-    }
-}
-
-impl AsyncWrite for Spool {
+impl<W: AsyncWrite + Unpin> AsyncWrite for HashingWriter<W> {
     fn poll_write(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        use std::task::Poll;
         let this = &mut *self;
-        if let SpoolState::Memory(held) = &this.state {
-            let fits = held.len() + buf.len() <= SPOOL_LIMIT;
-            if fits && this.count(buf.len()) {
-                if let SpoolState::Memory(held) = &mut this.state {
-                    held.extend_from_slice(buf);
-                }
-                this.digest.update(buf);
-                return Poll::Ready(Ok(buf.len()));
-            }
-            this.spill();
-        }
-        match this.poll_file(cx) {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
-            Poll::Pending => return Poll::Pending,
-        }
-        let SpoolState::File(file) = &mut this.state else {
-            unreachable!("poll_file is Ready(Ok) only for a file");
-        };
-        let poll = std::pin::Pin::new(file).poll_write(cx, buf);
-        if let Poll::Ready(Ok(written)) = &poll {
+        let poll = std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(written)) = &poll {
             this.digest.update(&buf[..*written]);
         }
         poll
@@ -484,26 +305,14 @@ impl AsyncWrite for Spool {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        let this = &mut *self;
-        if matches!(this.state, SpoolState::Memory(_)) {
-            return Poll::Ready(Ok(()));
-        }
-        match this.poll_file(cx) {
-            Poll::Ready(Ok(())) => {}
-            other => return other,
-        }
-        let SpoolState::File(file) = &mut this.state else {
-            unreachable!("poll_file is Ready(Ok) only for a file");
-        };
-        std::pin::Pin::new(file).poll_flush(cx)
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
+        mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        self.poll_flush(cx)
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -532,181 +341,4 @@ pub async fn upload(
         Ok((version.0, size))
     })
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{MemoryStore, PutMode};
-
-    /// Every file beneath `dir`, as paths relative to it.
-    fn files_beneath(dir: &std::path::Path) -> Vec<String> {
-        let mut found = Vec::new();
-        let mut pending = vec![dir.to_owned()];
-        while let Some(next) = pending.pop() {
-            for entry in std::fs::read_dir(&next).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    pending.push(path);
-                } else {
-                    found.push(path.strip_prefix(dir).unwrap().display().to_string());
-                }
-            }
-        }
-        found.sort();
-        found
-    }
-
-    fn sha256_hex(bytes: &[u8]) -> String {
-        hex(&Sha256::digest(bytes))
-    }
-
-    /// Puts `objects` (key, bytes) and downloads each `key` to `got/key`
-    /// with its sha256 (or `wrong` for every one); answers each result.
-    async fn download_all(
-        objects: &[(&str, Vec<u8>)],
-        cache: &std::path::Path,
-        wrong_sha256: bool,
-    ) -> Vec<Result<ObjectMeta, StoreError>> {
-        let store = Arc::new(MemoryStore::new());
-        let mut items = Vec::new();
-        for (key, bytes) in objects {
-            store
-                .put(
-                    &ObjectKey::new(key).unwrap(),
-                    bytes.clone(),
-                    PutMode::Create,
-                )
-                .await
-                .unwrap();
-            items.push(DownloadItem {
-                key: (*key).to_owned(),
-                cache_path: format!("got/{key}"),
-                expected_version: None,
-                sha256: Some(if wrong_sha256 {
-                    sha256_hex(b"something else")
-                } else {
-                    sha256_hex(bytes)
-                }),
-            });
-        }
-        let transfer = Transfer::between(store, cache, 4, None);
-        download(transfer, items).await
-    }
-
-    #[tokio::test]
-    async fn small_and_large_objects_land_whole_and_leave_no_temporary_file() {
-        let cache = tempfile::tempdir().unwrap();
-        let small = b"a small object".to_vec();
-        let large: Vec<u8> = (0..SPOOL_LIMIT * 2 + 17).map(|i| (i % 251) as u8).collect();
-        let results = download_all(
-            &[
-                ("m/small.bin", small.clone()),
-                ("m/large.bin", large.clone()),
-            ],
-            cache.path(),
-            false,
-        )
-        .await;
-        assert!(results.iter().all(Result::is_ok), "{results:?}");
-        let got = cache.path().join("got/m");
-        assert_eq!(std::fs::read(got.join("small.bin")).unwrap(), small);
-        assert_eq!(std::fs::read(got.join("large.bin")).unwrap(), large);
-        assert_eq!(
-            files_beneath(cache.path()),
-            ["got/m/large.bin", "got/m/small.bin"]
-        );
-    }
-
-    #[tokio::test]
-    async fn a_checksum_mismatch_leaves_nothing_in_memory_or_spilled() {
-        let cache = tempfile::tempdir().unwrap();
-        let large = vec![3u8; SPOOL_LIMIT + 1];
-        let results = download_all(
-            &[("m/small.bin", b"tiny".to_vec()), ("m/large.bin", large)],
-            cache.path(),
-            true,
-        )
-        .await;
-        for result in &results {
-            assert!(
-                matches!(result, Err(StoreError::ChecksumMismatch(_))),
-                "{result:?}"
-            );
-        }
-        // The small one never made a file; the large one's temporary file
-        // is gone (its directory stays).
-        assert!(files_beneath(cache.path()).is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_large_object_meeting_a_link_writes_nothing_anywhere() {
-        let cache = tempfile::tempdir().unwrap();
-        let outside = tempfile::tempdir().unwrap();
-        std::fs::create_dir(cache.path().join("got")).unwrap();
-        std::os::unix::fs::symlink(outside.path(), cache.path().join("got/m")).unwrap();
-        let results = download_all(
-            &[
-                ("m/large.bin", vec![9u8; SPOOL_LIMIT * 3]),
-                ("m/small.bin", b"small".to_vec()),
-            ],
-            cache.path(),
-            false,
-        )
-        .await;
-        assert!(results.iter().all(Result::is_err), "{results:?}");
-        assert!(files_beneath(outside.path()).is_empty());
-        assert_eq!(
-            std::fs::read_dir(cache.path().join("got")).unwrap().count(),
-            1,
-            "only the planted link"
-        );
-    }
-
-    #[test]
-    fn a_file_already_at_the_temporary_name_is_neither_replaced_nor_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Beneath::open(dir.path()).unwrap();
-        std::fs::write(dir.path().join(".f.tmp"), b"someone else's").unwrap();
-        let err = write_new(&cache, std::path::Path::new(".f.tmp"), b"mine").unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
-        assert_eq!(
-            std::fs::read(dir.path().join(".f.tmp")).unwrap(),
-            b"someone else's"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_spool_spills_what_it_held_once_past_the_limit() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Arc::new(Beneath::open(dir.path()).unwrap());
-        let temp = std::path::PathBuf::from("sub/.f.tmp");
-        let mut spool = Spool::new(cache.clone(), temp.clone());
-        let first = vec![1u8; SPOOL_LIMIT - 10];
-        let second = vec![2u8; 100];
-        spool.write_all(&first).await.unwrap();
-        assert!(!spool.spilled(), "under the limit: memory only");
-        spool.write_all(&second).await.unwrap();
-        spool.flush().await.unwrap();
-        assert!(spool.spilled());
-        let (digest, received) = spool.finish();
-        assert!(matches!(received, Received::InFile));
-        let mut all = first;
-        all.extend_from_slice(&second);
-        assert_eq!(digest, sha256_hex(&all));
-        assert_eq!(std::fs::read(dir.path().join(&temp)).unwrap(), all);
-    }
-
-    #[tokio::test]
-    async fn a_spool_under_the_limit_creates_no_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Arc::new(Beneath::open(dir.path()).unwrap());
-        let mut spool = Spool::new(cache, "f.tmp".into());
-        spool.write_all(&[5u8; SPOOL_LIMIT]).await.unwrap();
-        spool.flush().await.unwrap();
-        let (digest, received) = spool.finish();
-        assert_eq!(digest, sha256_hex(&[5u8; SPOOL_LIMIT]));
-        assert!(matches!(received, Received::InMemory(bytes) if bytes.len() == SPOOL_LIMIT));
-        assert!(files_beneath(dir.path()).is_empty());
-    }
 }
