@@ -303,7 +303,7 @@ async fn main() {
     .unwrap();
 
     // Side by side, alternating, so drift on this shared machine hits all.
-    let rounds = if quick { 1 } else { 2 };
+    let rounds = if quick { 1 } else { rounds_of_full_run() };
     let mut report = Report {
         shape,
         fill,
@@ -314,7 +314,7 @@ async fn main() {
     };
     for round in 0..rounds {
         for k in 0..3 {
-            let target = (round * 3 + k) * shape.models / 7 + 1;
+            let target = ((round * 3 + k) * shape.models / 7 + 1) % shape.models;
             report
                 .one_model
                 .push(one_model(&toml, target, &policy).await);
@@ -345,6 +345,19 @@ fn models_of_full_run() -> usize {
             .filter(|&models: &usize| models > 0)
             .expect("SILT_BENCH_HYDRATION_MODELS: a number of models"),
         Err(_) => 2_000,
+    }
+}
+
+/// Rounds of the full run: 2, or `SILT_BENCH_HYDRATION_ROUNDS` (more
+/// rounds, alternating, to tell a few percent from this machine's drift).
+fn rounds_of_full_run() -> usize {
+    match std::env::var("SILT_BENCH_HYDRATION_ROUNDS") {
+        Ok(rounds) => rounds
+            .parse()
+            .ok()
+            .filter(|&rounds: &usize| rounds > 0)
+            .expect("SILT_BENCH_HYDRATION_ROUNDS: a number of rounds"),
+        Err(_) => 2,
     }
 }
 
