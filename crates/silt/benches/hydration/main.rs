@@ -260,7 +260,7 @@ async fn main() {
         }
     } else {
         Shape {
-            models: models_of_full_run(),
+            models: count_from_env("SILT_BENCH_HYDRATION_MODELS", 2_000),
             names: 33,
             versions: 4,
         }
@@ -303,7 +303,11 @@ async fn main() {
     .unwrap();
 
     // Side by side, alternating, so drift on this shared machine hits all.
-    let rounds = if quick { 1 } else { rounds_of_full_run() };
+    let rounds = if quick {
+        1
+    } else {
+        count_from_env("SILT_BENCH_HYDRATION_ROUNDS", 2)
+    };
     let mut report = Report {
         shape,
         fill,
@@ -334,30 +338,20 @@ async fn main() {
     }
 }
 
-/// Models of the full run: 2,000, or `SILT_BENCH_HYDRATION_MODELS` (a
-/// shorter run of the same shape, e.g. to compare two builds: the fill
-/// takes most of the full run's time).
-fn models_of_full_run() -> usize {
-    match std::env::var("SILT_BENCH_HYDRATION_MODELS") {
-        Ok(models) => models
+/// A count for the full run: `default`, or the positive number in the
+/// environment variable `name`. `SILT_BENCH_HYDRATION_MODELS` (2,000)
+/// makes a shorter run of the same shape, e.g. to compare two builds (the
+/// fill takes most of the full run's time); `SILT_BENCH_HYDRATION_ROUNDS`
+/// (2) more rounds, alternating, to tell a few percent from this
+/// machine's drift.
+fn count_from_env(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(value) => value
             .parse()
             .ok()
-            .filter(|&models: &usize| models > 0)
-            .expect("SILT_BENCH_HYDRATION_MODELS: a number of models"),
-        Err(_) => 2_000,
-    }
-}
-
-/// Rounds of the full run: 2, or `SILT_BENCH_HYDRATION_ROUNDS` (more
-/// rounds, alternating, to tell a few percent from this machine's drift).
-fn rounds_of_full_run() -> usize {
-    match std::env::var("SILT_BENCH_HYDRATION_ROUNDS") {
-        Ok(rounds) => rounds
-            .parse()
-            .ok()
-            .filter(|&rounds: &usize| rounds > 0)
-            .expect("SILT_BENCH_HYDRATION_ROUNDS: a number of rounds"),
-        Err(_) => 2,
+            .filter(|&count: &usize| count > 0)
+            .unwrap_or_else(|| panic!("{name}: a positive number, not {value:?}")),
+        Err(_) => default,
     }
 }
 
