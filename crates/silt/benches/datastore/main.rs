@@ -114,17 +114,17 @@ async fn shared(extension: &str, tag: &str) -> Shared {
             support::seaweed::server().endpoint.clone()
         }
     };
-    let toml = format!(
-        "[datastore]\nextension = \"{extension}\"\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"bench-pains\"\nprefix = \"{prefix}\"\nendpoint = \"{endpoint}\"\n\
-         # The baseline waits up to 60 s for the namespace lock inside one call\n\
-         # and holds the whole index in memory: give both the room.\n\
-         [runtime]\ndeadline_ms = 600000\nmemory_limit_mib = 3072\n"
-    );
+    let toml_for = |prefix: &str| {
+        format!(
+            "[datastore]\nextension = \"{extension}\"\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"bench-pains\"\nprefix = \"{prefix}\"\nendpoint = \"{endpoint}\"\n\
+             # The baseline waits up to 60 s for the namespace lock inside one call\n\
+             # and holds the whole index in memory: give both the room.\n\
+             [runtime]\ndeadline_ms = 600000\nmemory_limit_mib = 3072\n"
+        )
+    };
+    let toml = toml_for(&prefix);
     let root = open_root(&toml);
-    let floor = open_root(&toml.replace(
-        &format!("prefix = \"{prefix}\""),
-        &format!("prefix = \"{prefix}-floor\""),
-    ));
+    let floor = open_root(&toml_for(&format!("{prefix}-floor")));
     let locks = Arc::new(LockWatch::new(root));
     let counting = Arc::new(Counting::new(locks.clone() as Arc<dyn ObjectStore>));
     Shared {

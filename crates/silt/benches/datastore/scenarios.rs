@@ -349,6 +349,8 @@ async fn store_floor(
                                 .await
                                 .unwrap(),
                         ),
+                        // A key of this task's, written or not: an
+                        // unconditional delete costs the server the same.
                         Op::Delete => store.delete(&written[n], None).await.unwrap(),
                         Op::List => drop(store.list(&prefix, None, 1000).await.unwrap()),
                     }
