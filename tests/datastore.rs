@@ -606,3 +606,37 @@ fn an_unsafe_store_decision_is_recorded_in_the_store_and_every_clone_warns() {
         assert!(project.keys("_silt/unsafe").is_empty());
     }
 }
+
+/// The extension's `describe` runs only to check it against the metadata
+/// section, and a build's answer never changes: a clone asks once per
+/// component and remembers it, so a command runs no extra instance.
+#[test]
+fn describe_is_asked_once_per_component_not_per_command() {
+    let project = Project::new(Backend::Dir, "");
+    let describes = |args: &[&str]| -> usize {
+        let trace = project.path().join("trace.jsonl");
+        let _ = std::fs::remove_file(&trace);
+        let mut all = vec!["-q", "--trace-file", trace.to_str().unwrap()];
+        all.extend_from_slice(args);
+        project.ok(&all);
+        let spans = support::otlp::spans(&std::fs::read_to_string(&trace).unwrap());
+        assert!(spans.iter().any(|s| s.name == "extension.call"));
+        spans
+            .iter()
+            .filter(|s| s.name == "extension.call")
+            .filter(|s| s.attr("silt.export") == "capabilities.describe")
+            .count()
+    };
+    // `silt init` asked (and set the datastore up).
+    assert_eq!(describes(&["data", "list", "t/m"]), 0);
+    assert_eq!(describes(&["data", "list", "t/m"]), 0);
+    // The record gone (or another build installed): asked once again.
+    // (The host's state is beside the working copy `.silt/local`.)
+    let record = project
+        .path()
+        .join(".silt/local-host/extension-description.json");
+    std::fs::remove_file(&record).expect("the host's state remembers the answer");
+    assert_eq!(describes(&["data", "list", "t/m"]), 1);
+    assert!(record.is_file());
+    assert_eq!(describes(&["data", "list", "t/m"]), 0);
+}

@@ -27,9 +27,12 @@ use std::io::{self, Write as _};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt as _;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{AtFlags, Mode, OFlags, RawMode};
+
+mod temp_name;
+
+pub use temp_name::{TEMP_MARKER, TempOwner, temp_name, temp_owner};
 
 /// Mode of the files and directories the host creates (before the umask;
 /// `mode_t` is 16 bits on macOS).
@@ -250,27 +253,20 @@ impl Beneath {
         result
     }
 
-    /// A fresh name in `relative`'s directory for a temporary file:
-    /// `.<name>.silt-tmp.<pid>.<n>`, the shape [`temp_owner_pid`] recognises.
+    /// A fresh name in `relative`'s directory for a temporary file, unique
+    /// among every process sharing the directory ([`temp_name`]), in the
+    /// shape [`temp_owner`] recognises.
     ///
     /// # Errors
     /// When `relative` has no file name.
     pub fn temp_beside(&self, relative: &Path) -> io::Result<PathBuf> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
         let name = relative.file_name().ok_or_else(|| {
             self.annotate(
                 io::Error::new(io::ErrorKind::InvalidInput, "not a file path"),
                 relative,
             )
         })?;
-        let temp = format!(
-            ".{}{}{}.{}",
-            name.to_string_lossy(),
-            TEMP_MARKER,
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        Ok(relative.with_file_name(temp))
+        Ok(relative.with_file_name(temp_name(name)))
     }
 
     /// Renames `from` to `to`, both beneath the root. A link at either end
@@ -498,22 +494,6 @@ fn checked(relative: &Path) -> io::Result<&Path> {
     }
 }
 
-/// The marker in temporary names: `.<name>.silt-tmp.<pid>.<n>`.
-pub const TEMP_MARKER: &str = ".silt-tmp.";
-
-/// The pid of the process that is (or was) writing `file_name`, when it is
-/// one of [`Beneath::temp_beside`]'s temporary names (what cleaning up
-/// after a killed process looks for).
-pub fn temp_owner_pid(file_name: &str) -> Option<u32> {
-    if !file_name.starts_with('.') {
-        return None;
-    }
-    let (_, rest) = file_name.rsplit_once(TEMP_MARKER)?;
-    let (pid, counter) = rest.split_once('.')?;
-    counter.parse::<u64>().ok()?;
-    pid.parse().ok()
-}
-
 /// A path the host refused because a symbolic link was in the way (or it
 /// would have left the root). Carried inside the `io::Error` so callers can
 /// tell it from an ordinary I/O failure (exit code 65).
@@ -696,19 +676,13 @@ mod tests {
     }
 
     #[test]
-    fn temporary_names_carry_the_writing_pid() {
+    fn temporary_names_are_beside_their_target() {
         let (_dir, root, _outside) = fixture();
         let temp = root.temp_beside(Path::new("data/t/m/weights.bin")).unwrap();
         assert_eq!(temp.parent().unwrap(), Path::new("data/t/m"));
         let name = temp.file_name().unwrap().to_str().unwrap();
-        assert_eq!(temp_owner_pid(name), Some(std::process::id()));
-        assert_eq!(temp_owner_pid("weights.bin"), None);
-        assert_eq!(temp_owner_pid(".weights.bin.silt-tmp.4242.7"), Some(4242));
-        assert_eq!(temp_owner_pid(".a.silt-tmp.b.silt-tmp.17.0"), Some(17));
-        assert_eq!(temp_owner_pid("weights.bin.silt-tmp.4242.7"), None);
-        assert_eq!(temp_owner_pid(".weights.bin"), None);
-        assert_eq!(temp_owner_pid(".x.silt-tmp.12"), None);
-        assert_eq!(temp_owner_pid(".x.silt-tmp.pid.1"), None);
+        assert_eq!(temp_owner(name), Some(TempOwner::ThisProcess));
+        assert!(root.temp_beside(Path::new("")).is_err());
     }
 
     #[test]

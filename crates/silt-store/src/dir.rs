@@ -32,8 +32,8 @@
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use cap_std::fs::{Dir, MetadataExt, OpenOptions};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -479,15 +479,32 @@ impl Paths {
         }
     }
 
+    /// A temporary name no other writer takes: `<stem>~t.<pid>.<n>`, where
+    /// `n` counts from a random start. A pid alone repeats — a process that
+    /// is always pid 1 in its container, or one on another machine sharing
+    /// the directory — and a killed writer's leftover under the name the
+    /// next one picks would fail that one's writes to the key until a gc.
     fn temp(&self) -> String {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        static COUNTER: OnceLock<AtomicU64> = OnceLock::new();
+        let counter = COUNTER.get_or_init(|| AtomicU64::new(random_start()));
         format!(
             "{}{TEMP_MARK}{}.{}",
             self.stem,
             std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
+            counter.fetch_add(1, Ordering::Relaxed)
         )
     }
+}
+
+/// A random 64-bit start: std's hasher keys come from the operating
+/// system's random source (the clock is mixed in as well).
+fn random_start() -> u64 {
+    use std::hash::BuildHasher as _;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    // Half the range: the counter never wraps into a repeat.
+    std::hash::RandomState::new().hash_one(now) >> 1
 }
 
 /// The deepest directory `prefix` names (up to its last `/`): as keys
@@ -701,6 +718,33 @@ mod tests {
         older_than: Duration::ZERO,
         remove: true,
     };
+
+    /// A killed writer that had this process's pid (pid 1 in a container,
+    /// a process on another machine) left temporaries under the names a
+    /// counter from zero would take: writes to the key still go through.
+    #[tokio::test]
+    async fn a_predecessor_with_this_pid_does_not_block_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path(), false).unwrap();
+        let key = ObjectKey::new("m/index").unwrap();
+        store
+            .put(&key, b"v1".to_vec(), PutMode::Overwrite)
+            .await
+            .unwrap();
+        let pid = std::process::id();
+        for n in 0..256 {
+            std::fs::write(dir.path().join(format!("m/index~t.{pid}.{n}")), b"x").unwrap();
+        }
+        for round in 0..8 {
+            let data = format!("v{round}").into_bytes();
+            store.put(&key, data, PutMode::Overwrite).await.unwrap();
+        }
+        assert_eq!(
+            store.leftovers("m/", LOOK).await.unwrap().len(),
+            256,
+            "the leftovers are still found"
+        );
+    }
 
     /// A killed writer's temporary (its lock free) is found and removed; a
     /// live writer's (its lock held) is neither reported nor touched.

@@ -29,7 +29,7 @@ export const FOREIGN_META_KEY = '_meta/datastore.json';
  */
 export const MAX_FILE_BYTES = 16 * 1024 * 1024;
 
-/** The host's temporary file of a download in progress (`.<name>.silt-tmp.<pid>.<n>`). */
+/** The host's temporary file of a download in progress (`.<name>.silt-tmp.<where>.<pid>.<nonce>.<n>`; older hosts: `.<name>.silt-tmp.<pid>.<n>`). */
 export const isTransferTemp = (name: string) => {
   const leaf = name.slice(name.lastIndexOf('/') + 1);
   return leaf.startsWith('.') && leaf.includes('.silt-tmp.');

@@ -10,6 +10,7 @@
 //! mismatched download leaves nothing behind.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -202,7 +203,9 @@ async fn download_one(
 
 /// One attempt: stream into a fresh temporary file beside the target,
 /// check version and checksum, then rename over the target. The temporary
-/// file is removed on every failure, so nothing partial is ever visible.
+/// file is removed however the attempt ends without the rename — a failure
+/// or the attempt dropped mid-way — so nothing partial is ever visible and
+/// nothing is left behind.
 async fn download_attempt(
     store: &dyn ObjectStore,
     cache: &Arc<Beneath>,
@@ -213,49 +216,35 @@ async fn download_attempt(
     let temp = cache
         .temp_beside(std::path::Path::new(target))
         .map_err(|err| store::local_io(key, &err))?;
+    let temp = TempFile::new(cache.clone(), temp);
     let file = {
-        let (cache, temp) = (cache.clone(), temp.clone());
-        tokio::task::spawn_blocking(move || create_temp(&cache, &temp))
+        let create = temp.creator();
+        tokio::task::spawn_blocking(create)
             .await
             .map_err(|err| store::local_io(key, &std::io::Error::other(err)))?
             .map_err(|err| store::local_io(key, &err))?
     };
     let mut sink = HashingWriter::new(tokio::fs::File::from_std(file));
-    let mut outcome = store.get_into(key, &mut sink).await;
+    let meta = store.get_into(key, &mut sink).await?;
     // tokio's File writes in the background: make sure every byte is in
     // the file before it is renamed into view.
-    if outcome.is_ok()
-        && let Err(err) = sink.flush().await
-    {
-        outcome = Err(store::local_io(key, &err));
-    }
-    let remove_temp = || {
-        let _ = cache.remove_file(&temp);
-    };
-    let meta = match outcome {
-        Ok(meta) => meta,
-        Err(err) => {
-            remove_temp();
-            return Err(err);
-        }
-    };
+    sink.flush()
+        .await
+        .map_err(|err| store::local_io(key, &err))?;
     if let Some(expected) = &item.expected_version
         && *expected != meta.version.0
     {
-        remove_temp();
         return Ok(Err(StoreError::PreconditionFailed));
     }
     let actual = sink.finish();
     if let Some(expected) = &item.sha256
         && !actual.eq_ignore_ascii_case(expected)
     {
-        remove_temp();
         return Ok(Err(StoreError::ChecksumMismatch(format!(
             "{key}: expected sha256 {expected}, got {actual}"
         ))));
     }
-    if let Err(err) = cache.rename(&temp, target) {
-        remove_temp();
+    if let Err(err) = temp.rename_to(target) {
         return Ok(Err(StoreError::InvalidPath(format!(
             "cannot write cache file {target}: {err}"
         ))));
@@ -263,9 +252,69 @@ async fn download_attempt(
     Ok(Ok(meta))
 }
 
-/// Creates the temporary file (and the target's parent directories).
-fn create_temp(cache: &Beneath, temp: &std::path::Path) -> std::io::Result<std::fs::File> {
-    cache.create_new(temp)
+/// A download's temporary file, removed when dropped unless it was renamed
+/// into place: an attempt that fails, or is dropped at an `await` (its
+/// call's deadline, a cancelled transfer), leaves nothing behind. Only a
+/// file this attempt created is removed (the name may already be taken by
+/// a file planted there).
+struct TempFile {
+    cache: Arc<Beneath>,
+    path: std::path::PathBuf,
+    /// Shared with the create on the blocking pool, which may finish after
+    /// the attempt was dropped: [`PENDING`], then [`CREATED`] or
+    /// [`ABANDONED`], whichever comes first.
+    state: Arc<AtomicU8>,
+    renamed: bool,
+}
+
+/// Not created yet, and the attempt still wants it.
+const PENDING: u8 = 0;
+/// Created by this attempt.
+const CREATED: u8 = 1;
+/// The attempt was given up; a create that finishes now removes its file.
+const ABANDONED: u8 = 2;
+
+impl TempFile {
+    fn new(cache: Arc<Beneath>, path: std::path::PathBuf) -> Self {
+        Self {
+            cache,
+            path,
+            state: Arc::new(AtomicU8::new(PENDING)),
+            renamed: false,
+        }
+    }
+
+    /// The blocking work that creates the file (and the target's parent
+    /// directories), removing it again if the attempt was given up first.
+    fn creator(&self) -> impl FnOnce() -> std::io::Result<std::fs::File> + Send + 'static {
+        let (cache, path, state) = (self.cache.clone(), self.path.clone(), self.state.clone());
+        move || {
+            let file = cache.create_new(&path)?;
+            if state
+                .compare_exchange(PENDING, CREATED, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                let _ = cache.remove_file(&path);
+            }
+            Ok(file)
+        }
+    }
+
+    /// Renames the file over `target`; from then on it is not removed.
+    fn rename_to(mut self, target: &str) -> std::io::Result<()> {
+        self.cache.rename(&self.path, target)?;
+        self.renamed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        // Still pending: the create removes its file when it sees this.
+        if !self.renamed && self.state.swap(ABANDONED, Ordering::SeqCst) == CREATED {
+            let _ = self.cache.remove_file(&self.path);
+        }
+    }
 }
 
 /// An `AsyncWrite` that hashes what passes through it.
@@ -341,4 +390,127 @@ pub async fn upload(
         Ok((version.0, size))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::{GetOutcome, ListPage, PutMode, Version};
+
+    /// A server that sends part of each object, then stalls for ever.
+    #[derive(Default)]
+    struct Stalling {
+        started: AtomicUsize,
+    }
+
+    impl std::fmt::Display for Stalling {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a stalling store")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for Stalling {
+        async fn get(
+            &self,
+            _: &ObjectKey,
+            _: Option<&Version>,
+        ) -> Result<GetOutcome, store::StoreError> {
+            std::future::pending().await
+        }
+        async fn head(&self, _: &ObjectKey) -> Result<store::ObjectMeta, store::StoreError> {
+            std::future::pending().await
+        }
+        async fn put(
+            &self,
+            _: &ObjectKey,
+            _: Vec<u8>,
+            _: PutMode,
+        ) -> Result<Version, store::StoreError> {
+            std::future::pending().await
+        }
+        async fn delete(
+            &self,
+            _: &ObjectKey,
+            _: Option<&Version>,
+        ) -> Result<(), store::StoreError> {
+            std::future::pending().await
+        }
+        async fn list(
+            &self,
+            _: &str,
+            _: Option<&ObjectKey>,
+            _: u32,
+        ) -> Result<ListPage, store::StoreError> {
+            std::future::pending().await
+        }
+        async fn get_into(
+            &self,
+            key: &ObjectKey,
+            sink: &mut (dyn AsyncWrite + Unpin + Send),
+        ) -> Result<store::ObjectMeta, store::StoreError> {
+            sink.write_all(b"the first part")
+                .await
+                .map_err(|err| store::local_io(key, &err))?;
+            self.started.fetch_add(1, Ordering::SeqCst);
+            std::future::pending().await
+        }
+    }
+
+    /// Names in `dir`, or none when it does not exist.
+    fn names(dir: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(dir).map_or_else(
+            |_| Vec::new(),
+            |entries| {
+                entries
+                    .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            },
+        )
+    }
+
+    /// Polls `done` for up to ten seconds.
+    async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+        for _ in 0..1000 {
+            if done() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        done()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_download_dropped_mid_way_leaves_no_temporary_file() {
+        let cache = tempfile::tempdir().unwrap();
+        let store = Arc::new(Stalling::default());
+        let transfer = Transfer::between(store.clone(), cache.path(), 4, None);
+        let items = (0..3)
+            .map(|n| DownloadItem {
+                key: format!("m/f{n}"),
+                cache_path: format!("d/f{n}"),
+                expected_version: None,
+                sha256: None,
+            })
+            .collect();
+        // The call's deadline, as the watchdog enforces it: the transfer
+        // is dropped while every download is mid-way.
+        let call = tokio::spawn(download(transfer, items));
+        let dir = cache.path().join("d");
+        assert!(eventually(|| store.started.load(Ordering::SeqCst) == 3).await);
+        let in_flight = names(&dir);
+        assert_eq!(in_flight.len(), 3, "{in_flight:?}");
+        assert!(in_flight.iter().all(|name| name.contains(".silt-tmp.")));
+        call.abort();
+        assert!(call.await.unwrap_err().is_cancelled());
+        // The downloads' tasks are dropped as the runtime gets to them.
+        assert!(
+            eventually(|| names(&dir).is_empty()).await,
+            "left behind: {:?}",
+            names(&dir)
+        );
+    }
 }

@@ -475,11 +475,9 @@ fn deliver_to_file(
     let file_name = path
         .file_name()
         .with_context(|| format!("{} is not a file path", path.display()))?;
-    let temp = dir.join(format!(
-        ".{}.silt-tmp.{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
+    // A name no other process takes, a killed predecessor with this pid
+    // included (the shape the working copy's downloads use).
+    let temp = dir.join(crate::beneath::temp_name(file_name));
     let written = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)

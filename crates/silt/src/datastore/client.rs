@@ -96,10 +96,11 @@ impl Datastore {
         let store: Arc<dyn ObjectStore> = root::open(&config.datastore.root(&locations.store_dir))?;
         // Before the extension runs: is this the datastore's extension?
         let sha256 = installed.manifest.component.sha256.clone();
-        if let Ok(host_state) = Beneath::create(&super::working_copy_lock::host_state_dir(
+        let host_state = Beneath::create(&super::working_copy_lock::host_state_dir(
             &locations.local_dir,
-        )) {
-            super::identity::check(&store, &host_state, &installed.manifest.metadata, &sha256)
+        ));
+        if let Ok(host_state) = &host_state {
+            super::identity::check(&store, host_state, &installed.manifest.metadata, &sha256)
                 .await?;
         }
         let mut datastore = Self::open_with_store(
@@ -109,6 +110,9 @@ impl Datastore {
             progress,
         )
         .await?;
+        datastore
+            .warn_if_described_otherwise(host_state.ok().as_ref(), &sha256)
+            .await;
         datastore.identity_target = Some((store, sha256));
         Ok(datastore)
     }
@@ -214,7 +218,6 @@ impl Datastore {
             traffic,
             identity_target: None,
         };
-        datastore.warn_if_described_otherwise().await;
         Ok(datastore)
     }
 
@@ -230,14 +233,28 @@ impl Datastore {
         self.traffic.leftovers("", sweep).await
     }
 
-    /// Warns when the extension's `describe()` disagrees with its metadata
-    /// section, which is what the host relies on (one call, which touches
-    /// no store; its failure is left to the command's own calls to report).
-    async fn warn_if_described_otherwise(&self) {
-        let Ok(description) = self.describe().await else {
-            return;
+    /// Warns when the extension's `describe` differs from its metadata
+    /// section (silt goes by the metadata). Asked once per component
+    /// (`sha256`) and remembered in `host_state`
+    /// ([`super::self_description`]), so a command does not pay an instance
+    /// and a call for it; without a host state it is asked every time. A
+    /// failed call is not remembered: the command's own calls report it.
+    async fn warn_if_described_otherwise(&self, host_state: Option<&Beneath>, sha256: &str) {
+        let remembered =
+            host_state.and_then(|state| super::self_description::remembered(state, sha256));
+        let differences = match remembered {
+            Some(differences) => differences,
+            None => {
+                let Ok(description) = self.describe().await else {
+                    return;
+                };
+                let differences = description_differences(&self.metadata, &description);
+                if let Some(state) = host_state {
+                    super::self_description::remember(state, sha256, &differences);
+                }
+                differences
+            }
         };
-        let differences = description_differences(&self.metadata, &description);
         if !differences.is_empty() {
             tracing::warn!(
                 "extension `{}` describes itself otherwise than its metadata says: {}; silt goes by the metadata",

@@ -1,18 +1,22 @@
-//! Download files a killed silt left behind. A download streams into
-//! `.<name>.silt-tmp.<pid>.<n>` beside its target and is renamed over it only
+//! Download files a killed silt left behind. A download streams into a
+//! temporary name beside its target ([`crate::beneath::temp_name`]: the
+//! place its pids mean something, its pid and a nonce) and is renamed over it only
 //! when complete and verified, so a kill never leaves a partial file under
 //! a real name; it can leave the temporary one. Push ignores those; this
 //! removes the ones whose process is gone, so an interrupted hydration that
 //! is resumed leaves nothing behind.
 
 use std::path::Path;
+use std::time::Duration;
 
-use crate::beneath::{Beneath, EntryKind, temp_owner_pid};
+use crate::beneath::{Beneath, EntryKind, TempOwner, temp_owner};
 
 /// Removes, under `relative` in the local copy `local`, the temporary
 /// download files of processes that no longer run. Returns how many were
-/// removed. A file whose process may still run (or whose pid this platform
-/// cannot check) is kept. Links are neither followed nor removed: the walk
+/// removed. A file whose process may still run is kept; a predecessor's
+/// that had this process's pid is gone; one whose process cannot be
+/// checked from here (another pid namespace's or machine's) is taken as
+/// abandoned once nothing has written it for [`ABANDONED_AFTER`]. Links are neither followed nor removed: the walk
 /// stays in real directories beneath the local copy.
 ///
 /// # Errors
@@ -28,7 +32,8 @@ pub fn remove_stale_downloads(local: &Beneath, relative: &Path) -> std::io::Resu
         match kind {
             EntryKind::Dir => removed += remove_stale_downloads(local, &relative.join(&name))?,
             EntryKind::File
-                if temp_owner_pid(&name.to_string_lossy()).is_some_and(|pid| !running(pid)) =>
+                if temp_owner(&name.to_string_lossy())
+                    .is_some_and(|owner| is_gone(owner, || untouched_for(&dir, &name))) =>
             {
                 dir.remove_file(&name)?;
                 removed += 1;
@@ -37,6 +42,33 @@ pub fn remove_stale_downloads(local: &Beneath, relative: &Path) -> std::io::Resu
         }
     }
     Ok(removed)
+}
+
+/// How long a temporary file whose writer cannot be checked from here
+/// stays untouched before it is taken as abandoned: a live download
+/// writes as its bytes arrive, and a stalled one is given up within its
+/// store operation's budget (seconds).
+pub const ABANDONED_AFTER: Duration = Duration::from_secs(3600);
+
+/// True when the writer of a temporary file no longer runs (`untouched`:
+/// how long since it was written).
+fn is_gone(owner: TempOwner, untouched: impl FnOnce() -> Duration) -> bool {
+    match owner {
+        TempOwner::Predecessor => true,
+        TempOwner::Process(pid) => !running(pid),
+        TempOwner::ThisProcess => false,
+        TempOwner::Elsewhere => untouched() >= ABANDONED_AFTER,
+    }
+}
+
+/// How long since `name` in `dir` was written (zero when unknown).
+fn untouched_for(dir: &Beneath, name: &std::ffi::OsStr) -> Duration {
+    dir.open_read(name)
+        .and_then(|file| file.metadata())
+        .and_then(|meta| meta.modified())
+        .ok()
+        .and_then(|modified| modified.elapsed().ok())
+        .unwrap_or(Duration::ZERO)
 }
 
 /// Removes the staged copies (`<pid>-<nanos>` in `staging`, relative to
@@ -89,20 +121,52 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let nested = dir.path().join("data/t/m");
         std::fs::create_dir_all(&nested).unwrap();
-        // A pid above Linux's maximum (2^22) never runs.
-        let dead = nested.join(".f.bin.silt-tmp.4194305.0");
-        let ours = nested.join(format!(".g.bin.silt-tmp.{}.3", std::process::id()));
+        let local = Beneath::open(dir.path()).unwrap();
+        let ours = local.join(local.temp_beside(Path::new("data/t/m/g.bin")).unwrap());
+        // This process's mark, read back from its own name:
+        // `.g.bin.silt-tmp.<place>.<pid>.<nonce>.<n>`.
+        let name = ours.file_name().unwrap().to_str().unwrap().to_owned();
+        let mark: Vec<u64> = name[".g.bin.silt-tmp.".len()..]
+            .split('.')
+            .map(|field| field.parse().unwrap())
+            .collect();
+        let (place, pid, nonce) = (mark[0], mark[1], mark[2]);
+        assert_eq!(pid, u64::from(std::process::id()));
+        // A pid above Linux's maximum (2^22) never runs; the older shape
+        // of name is cleaned up too.
+        let dead = nested.join(format!(".f.bin.silt-tmp.{place}.4194305.1.0"));
+        let dead_older = nested.join(".e.bin.silt-tmp.4194305.0");
+        // A killed process that had this pid (pid 1 in a container).
+        let other_nonce = (nonce + 1) % (1 << 32);
+        let predecessor = nested.join(format!(".h.bin.silt-tmp.{place}.{pid}.{other_nonce}.0"));
+        // Another pid namespace's or machine's pids cannot be checked from
+        // here: its file is kept until nothing has written it for an hour.
+        let elsewhere = nested.join(format!(".i.bin.silt-tmp.{}.4194305.1.0", place + 1));
+        let abandoned = nested.join(format!(".j.bin.silt-tmp.{}.4194305.1.0", place + 1));
         let data = nested.join("f.bin");
-        for path in [&dead, &ours, &data] {
+        for path in [
+            &dead,
+            &dead_older,
+            &predecessor,
+            &ours,
+            &elsewhere,
+            &abandoned,
+            &data,
+        ] {
             std::fs::write(path, b"x").unwrap();
         }
-        let local = Beneath::open(dir.path()).unwrap();
-        assert_eq!(
-            remove_stale_downloads(&local, Path::new("data")).unwrap(),
-            1
-        );
-        assert!(!dead.exists());
-        assert!(ours.exists() && data.exists());
+        let long_ago = std::time::SystemTime::now() - ABANDONED_AFTER - Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&abandoned)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        let removed = remove_stale_downloads(&local, Path::new("data")).unwrap();
+        assert_eq!(removed, 4);
+        assert!(!dead.exists() && !dead_older.exists() && !predecessor.exists());
+        assert!(!abandoned.exists());
+        assert!(ours.exists() && elsewhere.exists() && data.exists());
         assert_eq!(
             remove_stale_downloads(&local, Path::new("missing")).unwrap(),
             0

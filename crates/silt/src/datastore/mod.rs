@@ -15,6 +15,7 @@ mod leases;
 mod leftovers;
 mod model_ref;
 pub mod run_marker;
+mod self_description;
 mod signals;
 pub mod trust;
 mod working_copy_lock;
