@@ -30,6 +30,7 @@ use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{AtFlags, Mode, OFlags, RawMode};
 
+pub mod process;
 mod temp_name;
 
 pub use temp_name::{TEMP_MARKER, TempOwner, temp_name, temp_owner};

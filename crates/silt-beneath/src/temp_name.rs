@@ -26,6 +26,8 @@ use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::process;
+
 /// The marker in temporary names (what the SDK's layout skips).
 pub const TEMP_MARKER: &str = ".silt-tmp.";
 
@@ -62,7 +64,9 @@ impl ProcessMark {
         *MARK.get_or_init(|| Self {
             place: place(),
             pid: std::process::id(),
-            nonce: random_nonce(),
+            // Folded to 32 bits, which keeps names short: 1 in 4 billion is
+            // the chance a predecessor with the same pid drew the same one.
+            nonce: (process::nonce() ^ (process::nonce() >> 32)) as u32,
         })
     }
 }
@@ -140,21 +144,14 @@ pub fn temp_owner(file_name: &str) -> Option<TempOwner> {
 }
 
 /// Where this process's pids mean something: a hash of the machine's boot
-/// id and the pid namespace (`/proc/self/ns/pid` reads `pid:[4026531836]`,
-/// the same number on every machine's first namespace); 0 when either
-/// cannot be read.
+/// id and the pid namespace ([`crate::process`]); 0 when either cannot be
+/// read.
 fn place() -> u64 {
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id");
-    let namespace = std::fs::read_link("/proc/self/ns/pid");
-    match (boot, namespace) {
-        (Ok(boot), Ok(namespace)) if !boot.trim().is_empty() => {
-            let mut key = boot.trim().as_bytes().to_vec();
-            key.push(b'/');
-            key.extend_from_slice(namespace.as_os_str().as_bytes());
-            fnv1a(&key).max(1)
-        }
-        _ => 0,
+    let (boot, namespace) = (process::boot_id(), process::pid_namespace());
+    if boot.is_empty() || namespace.is_empty() {
+        return 0;
     }
+    fnv1a(format!("{boot}/{namespace}").as_bytes()).max(1)
 }
 
 /// FNV-1a, 64 bits: the same in every silt build (std's hashers promise
@@ -163,19 +160,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
-}
-
-/// A nonce that differs between processes: std's hasher keys come from the
-/// operating system's random source; the clock is mixed in as well.
-fn random_nonce() -> u32 {
-    use std::hash::BuildHasher as _;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos());
-    let hash = std::hash::RandomState::new().hash_one((now, std::process::id()));
-    // Fold the 64 bits: u32 keeps names short, and 1 in 4 billion is the
-    // chance a predecessor with the same pid drew the same nonce.
-    (hash ^ (hash >> 32)) as u32
 }
 
 #[cfg(test)]

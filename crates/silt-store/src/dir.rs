@@ -486,7 +486,8 @@ impl Paths {
     /// next one picks would fail that one's writes to the key until a gc.
     fn temp(&self) -> String {
         static COUNTER: OnceLock<AtomicU64> = OnceLock::new();
-        let counter = COUNTER.get_or_init(|| AtomicU64::new(random_start()));
+        // Halved so the counter never wraps into a repeat.
+        let counter = COUNTER.get_or_init(|| AtomicU64::new(silt_beneath::process::nonce() >> 1));
         format!(
             "{}{TEMP_MARK}{}.{}",
             self.stem,
@@ -494,17 +495,6 @@ impl Paths {
             counter.fetch_add(1, Ordering::Relaxed)
         )
     }
-}
-
-/// A random 64-bit start: std's hasher keys come from the operating
-/// system's random source (the clock is mixed in as well).
-fn random_start() -> u64 {
-    use std::hash::BuildHasher as _;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos());
-    // Half the range: the counter never wraps into a repeat.
-    std::hash::RandomState::new().hash_one(now) >> 1
 }
 
 /// The deepest directory `prefix` names (up to its last `/`): as keys

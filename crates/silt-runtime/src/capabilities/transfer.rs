@@ -3,14 +3,14 @@
 //!
 //! Cache paths are resolved through a [`Beneath`] for the cache directory,
 //! so no path reaches outside it and no symlink the guest (or an escaped
-//! worker) planted is followed, not even one pointing elsewhere inside. Objects stream between the store and the files: a transfer
-//! never holds a whole object in memory. Downloads land atomically: streamed
-//! into a temporary file in the target's directory (hashed on the way for
-//! the optional sha256 check), then renamed over the target; a failed or
-//! mismatched download leaves nothing behind.
+//! worker) planted is followed, not even one pointing elsewhere inside.
+//! Objects stream between the store and the files: a transfer never holds
+//! a whole object in memory. Downloads land atomically: streamed into a
+//! temporary file in the target's directory (hashed on the way for the
+//! optional sha256 check), then renamed over the target; a failed,
+//! mismatched or cancelled download leaves nothing behind.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -216,10 +216,11 @@ async fn download_attempt(
     let temp = cache
         .temp_beside(std::path::Path::new(target))
         .map_err(|err| store::local_io(key, &err))?;
-    let temp = TempFile::new(cache.clone(), temp);
-    let file = {
-        let create = temp.creator();
-        tokio::task::spawn_blocking(create)
+    let (temp, file) = {
+        let cache = cache.clone();
+        // Dropped with the attempt even while this runs: tokio drops the
+        // output of a task whose handle is gone, and with it the guard.
+        tokio::task::spawn_blocking(move || TempFile::create(cache, temp))
             .await
             .map_err(|err| store::local_io(key, &std::io::Error::other(err)))?
             .map_err(|err| store::local_io(key, &err))?
@@ -254,50 +255,29 @@ async fn download_attempt(
 
 /// A download's temporary file, removed when dropped unless it was renamed
 /// into place: an attempt that fails, or is dropped at an `await` (its
-/// call's deadline, a cancelled transfer), leaves nothing behind. Only a
-/// file this attempt created is removed (the name may already be taken by
-/// a file planted there).
+/// call's deadline, a cancelled transfer), leaves nothing behind. It exists
+/// only once the file was created, so a name already taken (a file planted
+/// there) is never removed.
 struct TempFile {
     cache: Arc<Beneath>,
     path: std::path::PathBuf,
-    /// Shared with the create on the blocking pool, which may finish after
-    /// the attempt was dropped: [`PENDING`], then [`CREATED`] or
-    /// [`ABANDONED`], whichever comes first.
-    state: Arc<AtomicU8>,
     renamed: bool,
 }
 
-/// Not created yet, and the attempt still wants it.
-const PENDING: u8 = 0;
-/// Created by this attempt.
-const CREATED: u8 = 1;
-/// The attempt was given up; a create that finishes now removes its file.
-const ABANDONED: u8 = 2;
-
 impl TempFile {
-    fn new(cache: Arc<Beneath>, path: std::path::PathBuf) -> Self {
-        Self {
+    /// Creates the file `path` (and the target's parent directories);
+    /// blocking.
+    fn create(
+        cache: Arc<Beneath>,
+        path: std::path::PathBuf,
+    ) -> std::io::Result<(Self, std::fs::File)> {
+        let file = cache.create_new(&path)?;
+        let temp = Self {
             cache,
             path,
-            state: Arc::new(AtomicU8::new(PENDING)),
             renamed: false,
-        }
-    }
-
-    /// The blocking work that creates the file (and the target's parent
-    /// directories), removing it again if the attempt was given up first.
-    fn creator(&self) -> impl FnOnce() -> std::io::Result<std::fs::File> + Send + 'static {
-        let (cache, path, state) = (self.cache.clone(), self.path.clone(), self.state.clone());
-        move || {
-            let file = cache.create_new(&path)?;
-            if state
-                .compare_exchange(PENDING, CREATED, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err()
-            {
-                let _ = cache.remove_file(&path);
-            }
-            Ok(file)
-        }
+        };
+        Ok((temp, file))
     }
 
     /// Renames the file over `target`; from then on it is not removed.
@@ -310,8 +290,7 @@ impl TempFile {
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        // Still pending: the create removes its file when it sees this.
-        if !self.renamed && self.state.swap(ABANDONED, Ordering::SeqCst) == CREATED {
+        if !self.renamed {
             let _ = self.cache.remove_file(&self.path);
         }
     }
@@ -394,7 +373,7 @@ pub async fn upload(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
     use super::*;

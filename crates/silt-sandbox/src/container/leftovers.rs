@@ -80,23 +80,17 @@ fn list(runtime: &Path, flavor: Flavor) -> Vec<String> {
 /// `silt.host=<boot id>.<pid namespace>`: where this process's pids mean
 /// something. Given to every podman and docker container it starts.
 pub fn host_label() -> String {
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|id| id.trim().to_owned())
-        .unwrap_or_default();
-    format!("silt.host={boot}.{}", pid_namespace())
+    format!(
+        "silt.host={}.{}",
+        silt_beneath::process::boot_id(),
+        pid_namespace()
+    )
 }
 
-/// This process's pid namespace, as digits (`pid:[4026531836]` ->
-/// `4026531836`): label values and directory names stay plain.
-/// Read once: a process never changes pid namespace.
+/// This process's pid namespace, as digits: label values and directory
+/// names stay plain.
 pub fn pid_namespace() -> &'static str {
-    static NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    NAMESPACE.get_or_init(|| {
-        let namespace = std::fs::read_link("/proc/self/ns/pid")
-            .map(|link| link.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        namespace.chars().filter(char::is_ascii_digit).collect()
-    })
+    silt_beneath::process::pid_namespace()
 }
 
 /// The directories of dead hosts' containers: runc bundles (`config.json`
