@@ -31,6 +31,7 @@ pub struct ManArgs {
 /// # Errors
 /// When stdout fails for a reason other than a closed pipe.
 pub fn completions(args: CompletionsArgs) -> anyhow::Result<()> {
+    super::deferred::build_eagerly();
     let mut command = super::Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, "silt", &mut script);
@@ -42,6 +43,7 @@ pub fn completions(args: CompletionsArgs) -> anyhow::Result<()> {
 /// # Errors
 /// When the directory or stdout cannot be written.
 pub fn man(args: ManArgs) -> anyhow::Result<()> {
+    super::deferred::build_eagerly();
     let command = super::Cli::command();
     match args.out_dir {
         Some(dir) => {

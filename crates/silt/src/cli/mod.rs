@@ -4,6 +4,7 @@
 mod cache;
 mod data;
 mod datastore;
+mod deferred;
 mod extension;
 mod extension_install;
 mod extension_test;
@@ -28,6 +29,7 @@ use crate::datastore::Datastore;
 use crate::datastore::trust;
 use crate::locations::Locations;
 use crate::store::root;
+use deferred::Deferred;
 use output::Output;
 
 /// silt: run datastore extensions as sandboxed WebAssembly components.
@@ -66,34 +68,35 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The command groups.
+/// The command groups. Each group's flags are built only when it is
+/// used ([`Deferred`]).
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Install, list, inspect and verify extensions.
     #[command(subcommand)]
-    Extension(extension::ExtensionCommand),
+    Extension(Deferred<extension::ExtensionCommand>),
     /// Show or prune the cache of compiled extensions.
     #[command(subcommand)]
-    Cache(cache::CacheCommand),
+    Cache(Deferred<cache::CacheCommand>),
     /// Write a silt.toml here (by default: a local-directory datastore under .silt/).
-    Init(init::InitArgs),
+    Init(Deferred<init::InitArgs>),
     /// Set up, sync and inspect the shared datastore and its leases.
     #[command(subcommand)]
-    Datastore(datastore::DatastoreCommand),
+    Datastore(Deferred<datastore::DatastoreCommand>),
     /// Put, get, list and remove files of one model.
     #[command(subcommand)]
-    Data(data::DataCommand),
+    Data(Deferred<data::DataCommand>),
     /// Run a command on models: lease them, make their data present, run,
     /// commit what changed, release. Exits with the command's code.
-    Run(run::RunArgs),
+    Run(Deferred<run::RunArgs>),
     /// Check what this machine supports for isolating out-of-process workers.
     #[command(subcommand)]
-    Sandbox(sandbox::SandboxCommand),
+    Sandbox(Deferred<sandbox::SandboxCommand>),
     /// Print a shell completion script for silt (bash, zsh, fish, elvish,
     /// powershell) on stdout.
-    Completions(manual::CompletionsArgs),
+    Completions(Deferred<manual::CompletionsArgs>),
     /// Print silt's manual page (roff) on stdout: `silt man | man -l -`.
-    Man(manual::ManArgs),
+    Man(Deferred<manual::ManArgs>),
 }
 
 impl Command {
@@ -159,7 +162,7 @@ pub fn main() -> ExitCode {
     let cli =
         <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let output = Output::new(cli.json, cli.quiet);
-    if let Command::Extension(extension::ExtensionCommand::TestRunner { binary, args }) =
+    if let Command::Extension(Deferred(extension::ExtensionCommand::TestRunner { binary, args })) =
         &cli.command
     {
         init_log_only(&cli);
@@ -235,8 +238,8 @@ pub(crate) fn sandboxed_main(args: &[std::ffi::OsString]) -> u8 {
 fn run(cli: Cli, output: Output) -> anyhow::Result<()> {
     // Neither needs (nor may fail on) a project's configuration.
     match cli.command {
-        Command::Completions(args) => return manual::completions(args),
-        Command::Man(args) => return manual::man(args),
+        Command::Completions(Deferred(args)) => return manual::completions(args),
+        Command::Man(Deferred(args)) => return manual::man(args),
         _ => {}
     }
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
@@ -255,17 +258,17 @@ fn run(cli: Cli, output: Output) -> anyhow::Result<()> {
     };
     let background_after = match &cli.command {
         Command::Run(_) | Command::Data(_) => true,
-        Command::Datastore(command) => command.starts_background_hydration(),
+        Command::Datastore(Deferred(command)) => command.starts_background_hydration(),
         _ => false,
     };
     let result = match cli.command {
-        Command::Extension(command) => extension::run(&context, command),
-        Command::Cache(command) => cache::run(&context, command),
-        Command::Init(args) => init::run(&context, &cwd, args),
-        Command::Datastore(command) => datastore::run(&context, command),
-        Command::Data(command) => data::run(&context, command),
-        Command::Run(args) => run::run(&context, args),
-        Command::Sandbox(command) => sandbox::run(&context, command),
+        Command::Extension(Deferred(command)) => extension::run(&context, command),
+        Command::Cache(Deferred(command)) => cache::run(&context, command),
+        Command::Init(Deferred(args)) => init::run(&context, &cwd, args),
+        Command::Datastore(Deferred(command)) => datastore::run(&context, command),
+        Command::Data(Deferred(command)) => data::run(&context, command),
+        Command::Run(Deferred(args)) => run::run(&context, args),
+        Command::Sandbox(Deferred(command)) => sandbox::run(&context, command),
         Command::Completions(_) | Command::Man(_) => unreachable!("answered above"),
     };
     if result.is_ok() && background_after {
