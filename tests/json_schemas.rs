@@ -67,7 +67,11 @@ fn leaf_commands(command: &clap::Command, prefix: &str, into: &mut Vec<String>) 
 #[test]
 fn every_command_has_a_schema_and_every_schema_a_command() {
     let mut commands = Vec::new();
-    leaf_commands(&silt::cli::Cli::command(), "", &mut commands);
+    // Built whole first: a command group's subcommands are deferred until
+    // clap builds it.
+    let mut cli = silt::cli::Cli::command();
+    cli.build();
+    leaf_commands(&cli, "", &mut commands);
     commands.push("error".to_owned());
     commands.sort();
     let mut schemas: Vec<String> = std::fs::read_dir(schema_dir())

@@ -33,6 +33,9 @@ use deferred::Deferred;
 use output::Output;
 
 /// silt: run datastore extensions as sandboxed WebAssembly components.
+///
+/// `Cli::command()` defers each group's flags and subcommands ([`Deferred`]):
+/// call `build()` on it before walking the tree.
 #[derive(Debug, Parser)]
 #[command(name = "silt", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
