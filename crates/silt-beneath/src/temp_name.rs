@@ -61,12 +61,15 @@ struct ProcessMark {
 impl ProcessMark {
     fn this_process() -> Self {
         static MARK: OnceLock<ProcessMark> = OnceLock::new();
-        *MARK.get_or_init(|| Self {
-            place: place(),
-            pid: std::process::id(),
-            // Folded to 32 bits, which keeps names short: 1 in 4 billion is
-            // the chance a predecessor with the same pid drew the same one.
-            nonce: (process::nonce() ^ (process::nonce() >> 32)) as u32,
+        *MARK.get_or_init(|| {
+            let nonce = process::nonce();
+            Self {
+                place: place(),
+                pid: std::process::id(),
+                // Folded to 32 bits, which keeps names short: 1 in 4 billion
+                // is the chance a predecessor with the same pid drew the same.
+                nonce: (nonce ^ (nonce >> 32)) as u32,
+            }
         })
     }
 }

@@ -83,14 +83,8 @@ pub fn host_label() -> String {
     format!(
         "silt.host={}.{}",
         silt_beneath::process::boot_id(),
-        pid_namespace()
+        silt_beneath::process::pid_namespace()
     )
-}
-
-/// This process's pid namespace, as digits: label values and directory
-/// names stay plain.
-pub fn pid_namespace() -> &'static str {
-    silt_beneath::process::pid_namespace()
 }
 
 /// The directories of dead hosts' containers: runc bundles (`config.json`

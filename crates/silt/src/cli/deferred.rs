@@ -59,16 +59,8 @@ fn args_later<T: Args>(cmd: Command) -> Command {
     keeping_help(cmd, T::augment_args)
 }
 
-fn args_for_update_later<T: Args>(cmd: Command) -> Command {
-    keeping_help(cmd, T::augment_args_for_update)
-}
-
 fn subcommands_later<T: Subcommand>(cmd: Command) -> Command {
     keeping_help(cmd, T::augment_subcommands)
-}
-
-fn subcommands_for_update_later<T: Subcommand>(cmd: Command) -> Command {
-    keeping_help(cmd, T::augment_subcommands_for_update)
 }
 
 /// `T`, with its flags (or subcommands) built only when clap needs them.
@@ -102,8 +94,9 @@ impl<T: Args> Args for Deferred<T> {
         augment(cmd, args_later::<T>, T::augment_args)
     }
 
+    /// Not deferred: silt never updates parsed arguments.
     fn augment_args_for_update(cmd: Command) -> Command {
-        augment(cmd, args_for_update_later::<T>, T::augment_args_for_update)
+        T::augment_args_for_update(cmd)
     }
 }
 
@@ -112,12 +105,9 @@ impl<T: Subcommand> Subcommand for Deferred<T> {
         augment(cmd, subcommands_later::<T>, T::augment_subcommands)
     }
 
+    /// Not deferred: silt never updates parsed arguments.
     fn augment_subcommands_for_update(cmd: Command) -> Command {
-        augment(
-            cmd,
-            subcommands_for_update_later::<T>,
-            T::augment_subcommands_for_update,
-        )
+        T::augment_subcommands_for_update(cmd)
     }
 
     fn has_subcommand(name: &str) -> bool {
