@@ -251,3 +251,64 @@ fn the_hosts_own_state_is_out_of_the_extensions_reach() {
     assert!(project.path().join(".silt/local-host/locks").is_dir());
     assert!(!local(&project).join(".silt-host").exists());
 }
+
+/// A FIFO planted where the extension reads (its index sidecar for the
+/// model): the guest's open waits for a writer that never comes. The call
+/// is stopped at its deadline and the command ends with the deadline's
+/// error: in process, the thread stuck in `open` is left to the process's
+/// exit (the runtime's shutdown waits a bounded time for it); out of
+/// process, the worker is killed.
+#[test]
+fn a_fifo_in_the_working_copy_never_holds_a_command_past_its_deadline() {
+    use std::time::{Duration, Instant};
+    let project = Project::new(
+        Backend::Dir,
+        "[runtime]\ndeadline_ms = 1000\nstore_budget_ms = 1000\n",
+    );
+    let input = project.write_input("input", "v1\n");
+    project.ok(&["data", "put", "t/m", "a.txt", &input]);
+    project.ok(&["data", "list", "t/m"]);
+    let sidecar = local(&project).join(".silt/index/data/t/m.json");
+    assert!(
+        sidecar.is_file(),
+        "the extension's index sidecar moved: {}",
+        sidecar.display()
+    );
+    std::fs::remove_file(&sidecar).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&sidecar)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo failed");
+
+    let started = Instant::now();
+    let mut child = project
+        .silt()
+        .args(["data", "list", "t/m"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Two calls may block (making the model present, then the full pull it
+    // falls back to), each within deadline + store budget + grace (3 s);
+    // then the runtime's bounded wait (10 s) and start-up.
+    let bound = Duration::from_secs(35);
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > bound {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "`silt data list` still ran after {bound:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(70), "{stderr}");
+    assert!(stderr.contains("deadline"), "{stderr}");
+    // Once the FIFO is gone, the next command works again.
+    std::fs::remove_file(&sidecar).unwrap();
+    project.ok(&["data", "list", "t/m"]);
+}

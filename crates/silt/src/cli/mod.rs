@@ -323,6 +323,17 @@ fn init_log_only(cli: &Cli) {
     let _ = silt_telemetry::init_with(&options, &silt_telemetry::ExportSettings::none());
 }
 
+/// How long a command's end waits for the work it handed to tokio's
+/// blocking pool. That work is a worker's teardown (its cgroup, a
+/// container's removal: normally well under a second) and the file
+/// operations of in-process guests. A guest's operation can block for
+/// good: opening a FIFO planted in its `/cache` waits for a writer that
+/// never comes. Its call was stopped at the deadline, but dropping the
+/// runtime joins every blocking thread, so without a bound the command
+/// would never end. Past this wait, such a thread is left to the
+/// process's exit.
+const BLOCKING_WORK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A runtime for the commands that execute extensions; others never build one.
 pub(crate) fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -331,7 +342,16 @@ pub(crate) fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
         .context("cannot start the async runtime")?;
     // The command's span goes on in the runtime (tasks spawned from it
     // carry their own).
-    Ok(runtime.block_on(tracing::Instrument::in_current_span(future)))
+    let output = runtime.block_on(tracing::Instrument::in_current_span(future));
+    let shutting_down = std::time::Instant::now();
+    runtime.shutdown_timeout(BLOCKING_WORK_WAIT);
+    if shutting_down.elapsed() >= BLOCKING_WORK_WAIT {
+        tracing::warn!(
+            "a file operation was still blocked {} s after the command's work ended (an extension opened or read a FIFO or a stalled file system?); exiting without it",
+            BLOCKING_WORK_WAIT.as_secs()
+        );
+    }
+    Ok(output)
 }
 
 /// Opens the configured datastore (loading its extension) on a runtime
