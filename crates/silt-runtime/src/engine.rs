@@ -85,8 +85,7 @@ impl EngineHandle {
 
         let compat_hash = compatibility_hash(&engine);
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        deny_links(&mut linker)?;
+        crate::capabilities::wasi::link(&mut linker)?;
         DatastoreExtension::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |state| state,
@@ -113,47 +112,6 @@ impl EngineHandle {
         }))
     }
 }
-
-/// The WASI filesystem's link calls, replaced by ones that refuse.
-///
-/// A guest may not create symbolic or hard links in its cache directory.
-/// That directory is the working copy, which `silt run` hands to the user's
-/// commands as ambient paths: a link planted there would redirect their
-/// reads and writes anywhere the user can reach. No datastore needs links
-/// (files are written by name, downloads by the host), so `symlink-at` and
-/// `link-at` answer `not-permitted`. The host itself never follows a link
-/// there either (`crate::beneath`), whoever made it.
-fn deny_links(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
-    use wasmtime::component::Resource;
-    use wasmtime_wasi::p2::bindings::filesystem::types::{Descriptor, ErrorCode, PathFlags};
-    type Refused = (Result<(), ErrorCode>,);
-    linker.allow_shadowing(true);
-    let mut types = linker.instance(WASI_FILESYSTEM_TYPES)?;
-    types.func_wrap(
-        "[method]descriptor.symlink-at",
-        |_, _: (Resource<Descriptor>, String, String)| -> wasmtime::Result<Refused> {
-            Ok((Err(ErrorCode::NotPermitted),))
-        },
-    )?;
-    types.func_wrap(
-        "[method]descriptor.link-at",
-        |_,
-         _: (
-            Resource<Descriptor>,
-            PathFlags,
-            String,
-            Resource<Descriptor>,
-            String,
-        )|
-         -> wasmtime::Result<Refused> { Ok((Err(ErrorCode::NotPermitted),)) },
-    )?;
-    linker.allow_shadowing(false);
-    Ok(())
-}
-
-/// The WASI filesystem interface as wasmtime-wasi registers it (guests
-/// importing any 0.2.x are matched to it by semver).
-const WASI_FILESYSTEM_TYPES: &str = "wasi:filesystem/types@0.2.12";
 
 /// Settings every engine shares. Changing any of these changes the
 /// compatibility hash and so invalidates cached artifacts, as it must.

@@ -22,7 +22,7 @@ pub const REQUIRED_EXPORTS: &[&str] = &["capabilities", "sync", "hydration", "lo
 /// links, exactly (an import of anything else would fail at first use, so
 /// it is refused at `add`). WASI is matched at any 0.2 version (the linker
 /// resolves them by semver); `silt:datastore` at this host's API version.
-const PROVIDED_IMPORTS: &[(&str, &[&str])] = &[
+pub(crate) const PROVIDED_IMPORTS: &[(&str, &[&str])] = &[
     (
         "silt:datastore",
         &["types", "object-store", "log", "progress", "config"],

@@ -26,6 +26,7 @@ pub mod propagation;
 pub mod settings;
 mod trace_file;
 
+use std::cell::LazyCell;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -187,7 +188,9 @@ pub fn init_with(
 ) -> Result<Telemetry, TelemetryError> {
     let failures = Failures::default();
     let mut warnings = settings.warnings.clone();
-    let resource = resource(options.version);
+    // Built on first use: the SDK's resource detectors read the
+    // environment and the host, work a command that exports nothing skips.
+    let resource: LazyResource<'_> = LazyCell::new(Box::new(|| resource(options.version)));
     // One HTTP client for both exporters (building one starts a thread).
     let http = if settings.traces.is_some() || settings.metrics.is_some() {
         let tls = [&settings.traces, &settings.metrics]
@@ -278,6 +281,9 @@ pub fn init_with(
     })
 }
 
+/// The resource, built when a tracer or a meter first needs it.
+type LazyResource<'a> = LazyCell<Resource, Box<dyn FnOnce() -> Resource + 'a>>;
+
 /// `service.name` is silt unless `OTEL_SERVICE_NAME` or
 /// `OTEL_RESOURCE_ATTRIBUTES` says otherwise (the SDK reads both).
 fn resource(version: &'static str) -> Resource {
@@ -303,7 +309,7 @@ fn tracer_provider(
     options: &Options,
     settings: &ExportSettings,
     http: Option<&http_client::BlockingHttp>,
-    resource: &Resource,
+    resource: &LazyResource<'_>,
     failures: &Failures,
     warnings: &mut Vec<String>,
 ) -> Result<Option<SdkTracerProvider>, TelemetryError> {
@@ -317,7 +323,7 @@ fn tracer_provider(
     if otlp.is_none() && options.trace_file.is_none() {
         return Ok(None);
     }
-    let mut builder = SdkTracerProvider::builder().with_resource(resource.clone());
+    let mut builder = SdkTracerProvider::builder().with_resource(LazyCell::force(resource).clone());
     if let Some((signal, exporter)) = otlp {
         builder = builder.with_batch_exporter(failures::Reported::new(
             exporter,
@@ -361,7 +367,7 @@ fn otlp_spans(
 fn meter_provider(
     settings: &ExportSettings,
     http: Option<&http_client::BlockingHttp>,
-    resource: &Resource,
+    resource: &LazyResource<'_>,
     failures: &Failures,
     warnings: &mut Vec<String>,
 ) -> Option<SdkMeterProvider> {
@@ -381,7 +387,7 @@ fn meter_provider(
     );
     Some(
         SdkMeterProvider::builder()
-            .with_resource(resource.clone())
+            .with_resource(LazyCell::force(resource).clone())
             .with_periodic_exporter(exporter)
             .build(),
     )

@@ -14,7 +14,9 @@
 //!   between the store and the cache directory;
 //! - [`log`] ([`LogSink`]) and [`progress`] ([`ProgressSink`]): sinks;
 //! - [`config`]: the project's [`Settings`] for the extension, plain data
-//!   (a worker gets them with its start, not over the pipe).
+//!   (a worker gets them with its start, not over the pipe);
+//! - [`wasi`]: the WASI interfaces granted, linked one by one, and the
+//!   filesystem's link calls refused.
 
 pub mod config;
 pub mod log;
@@ -22,6 +24,7 @@ pub mod object_store;
 pub mod progress;
 pub mod store_imports;
 pub mod transfer;
+pub mod wasi;
 
 use std::path::PathBuf;
 use std::sync::Arc;
