@@ -162,8 +162,8 @@ pub fn hydration(args: &[&str]) -> Result<()> {
 /// (scenarios 1–6, the bench binary), then scenario 7, start-up, which is
 /// about processes and so is timed here with the `silt` binary.
 ///
-/// `--only=PART` runs one part: `scenarios` or `at-scale` (the bench
-/// binary's), or `startup` (this one's).
+/// `--only=PART` runs one part: `scenarios`, `at-scale` or `write-ratio`
+/// (the bench binary's), or `startup` (this one's).
 pub fn datastore(args: &[&str]) -> Result<()> {
     let components = build::components()?;
     let only = args.iter().find_map(|a| a.strip_prefix("--only="));

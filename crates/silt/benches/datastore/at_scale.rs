@@ -73,7 +73,7 @@ fn partition(i: usize, files: usize, now_ms: u64) -> (Partition, String) {
 }
 
 /// Writes the index of `models` models of `files` files; returns seconds.
-async fn populate(store: Arc<dyn ObjectStore>, models: usize, files: usize) -> f64 {
+pub(crate) async fn populate(store: Arc<dyn ObjectStore>, models: usize, files: usize) -> f64 {
     let started = Instant::now();
     // Older than any reader's horizon: as if committed long ago.
     let long_ago = silt_extension::clock::now_ms() - 3_600_000;

@@ -11,6 +11,8 @@
 //! 3. 16 concurrent writers on one model: successes, lost updates;
 //! 4. a no-op sync at the largest size, and silt's at 1,048,576 objects /
 //!    8,192 models (`at_scale`: an index written through the store);
+//!    and scenario 1's ratio for silt, the two sizes written alternately
+//!    (`write_ratio`);
 //! 5. a cold clone making one model present;
 //! 6. gc of 7 expired versions: what is locked and for how long;
 //!
@@ -29,6 +31,7 @@ mod at_scale;
 mod fixture;
 mod lock_watch;
 mod scenarios;
+mod write_ratio;
 
 use std::sync::Arc;
 
@@ -54,6 +57,9 @@ pub struct Sizes {
     pub writes: usize,
     /// Scenario 4 at scale: models, files per model.
     pub at_scale: (usize, usize),
+    /// Scenario 1 interleaved: models of the small and the large
+    /// datastore, files per model; writes into each.
+    pub write_ratio: ((usize, usize, usize), usize),
 }
 
 /// The store every clone of one extension's datastore shares, with its
@@ -146,7 +152,7 @@ fn open_root(toml: &str) -> Arc<dyn ObjectStore> {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let support::bench_args::BenchArgs { quick, out, only } =
-        support::bench_args::BenchArgs::with_parts(&["scenarios", "at-scale"]);
+        support::bench_args::BenchArgs::with_parts(&["scenarios", "at-scale", "write-ratio"]);
     let runs = |part: &str| only.as_deref().is_none_or(|only| only == part);
     let sizes = if quick {
         Sizes {
@@ -154,6 +160,7 @@ async fn main() {
             models: vec![8, 32, 128],
             writes: 3,
             at_scale: (64, 4),
+            write_ratio: ((8, 32, 32), 4),
         }
     } else {
         // 1,024 / 16,384 / 262,144 objects.
@@ -163,6 +170,8 @@ async fn main() {
             writes: 5,
             // 1,048,576 objects.
             at_scale: (8_192, 128),
+            // 1,024 and 262,144 objects, as scenario 1's ends.
+            write_ratio: ((8, 2_048, 128), 41),
         }
     };
     support::seaweed::use_test_credentials();
@@ -179,6 +188,14 @@ async fn main() {
     } else {
         None
     };
+    let write_ratio = if runs("write-ratio") {
+        let small = shared(EXTENSIONS[0], "-ratio-small").await;
+        let large = shared(EXTENSIONS[0], "-ratio-large").await;
+        let (models, writes) = sizes.write_ratio;
+        Some(write_ratio::run(&small, &large, models, writes).await)
+    } else {
+        None
+    };
     if !results.is_empty() {
         scenarios::check_agreement(&results);
         scenarios::print(&results, &sizes);
@@ -186,8 +203,15 @@ async fn main() {
     if let Some(at_scale) = &at_scale {
         at_scale::print(at_scale);
     }
+    if let Some(write_ratio) = &write_ratio {
+        write_ratio::print(write_ratio);
+    }
     if let Some(out) = out {
-        let all = serde_json::json!({ "extensions": results, "at_scale": at_scale });
+        let all = serde_json::json!({
+            "extensions": results,
+            "at_scale": at_scale,
+            "write_ratio": write_ratio,
+        });
         std::fs::write(&out, serde_json::to_string_pretty(&all).unwrap()).unwrap();
         eprintln!("wrote {out}");
     }

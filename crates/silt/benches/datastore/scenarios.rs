@@ -148,13 +148,13 @@ struct Gc {
     traffic: Traffic,
 }
 
-fn percentile(samples: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(samples: &[f64], p: f64) -> f64 {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn ms(since: Instant) -> f64 {
+pub(crate) fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
@@ -177,7 +177,12 @@ fn split(holds: &[Hold]) -> (Vec<f64>, Vec<f64>) {
 
 /// What `silt data put` does: one commit, unleased when the extension
 /// allows (else under the model's lease, taken and released).
-async fn put(clone: &Clone, target: &ModelRef, name: &str, staged: &str) -> anyhow::Result<()> {
+pub(crate) async fn put(
+    clone: &Clone,
+    target: &ModelRef,
+    name: &str,
+    staged: &str,
+) -> anyhow::Result<()> {
     commit_one(&clone.datastore, target, &clone.policy, |by| async move {
         clone
             .datastore
@@ -189,7 +194,7 @@ async fn put(clone: &Clone, target: &ModelRef, name: &str, staged: &str) -> anyh
 }
 
 /// Stages 1 KiB in `clone`'s local copy; returns its cache path.
-fn stage(clone: &Clone, tag: usize) -> String {
+pub(crate) fn stage(clone: &Clone, tag: usize) -> String {
     let staged = format!(".silt/bench-input-{tag}");
     std::fs::create_dir_all(clone.locations.local_dir.join(".silt")).unwrap();
     std::fs::write(

@@ -1,0 +1,181 @@
+//! Scenario 1's ratio, measured so that it can be trusted: silt's one write
+//! at the largest namespace against one at the smallest, **interleaved**.
+//!
+//! Scenario 1 measures each size's writes after growing the fixture to it,
+//! minutes apart, and this machine's speed drifts by a third within an
+//! hour: a ratio of two p50s of 5 taken that far apart says more about the
+//! hour than about the namespace. Here two datastores of silt's extension
+//! sit on the same server, one indexing the smallest size and one the
+//! largest (written through the store, as `at_scale` does: partitions and
+//! journal entries, no data objects, which no write reads or lists). The
+//! same model (128 files) is written in both, alternately, in ABBA order,
+//! so drift falls on both sides alike.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::fixture::{self, Clone, model};
+use crate::scenarios::{ms, percentile, put, stage};
+use crate::{Shared, Traffic};
+
+/// The model written: one the fixture fills in both datastores.
+const TARGET: usize = 1;
+
+/// One side of the comparison.
+#[derive(Serialize)]
+pub struct Side {
+    /// Files the datastore indexes.
+    pub objects: usize,
+    /// Models.
+    pub models: usize,
+    /// Every write's wall time, in the order made.
+    pub write_ms: Vec<f64>,
+    /// Their median.
+    pub write_ms_p50: f64,
+    /// Requests and bytes per write.
+    pub per_write: Traffic,
+}
+
+/// Both sides and their ratio.
+#[derive(Serialize)]
+pub struct WriteRatio {
+    /// Writes per side.
+    pub writes: usize,
+    /// The smallest namespace.
+    pub small: Side,
+    /// The largest.
+    pub large: Side,
+    /// `large.write_ms_p50 / small.write_ms_p50` (goal ≤ 1.05).
+    pub ratio_of_p50s: f64,
+    /// The median of each pair's `large / small` (a pair: the two writes of
+    /// one round, made back to back).
+    pub ratio_p50_of_pairs: f64,
+}
+
+struct Datastore<'a> {
+    shared: &'a Shared,
+    clone: Clone,
+    staged: String,
+    models: usize,
+    objects: usize,
+    write_ms: Vec<f64>,
+}
+
+impl<'a> Datastore<'a> {
+    async fn new(shared: &'a Shared, models: usize, files: usize) -> Self {
+        let clone = fixture::first_clone("partitioned-datastore", shared).await;
+        let seconds = crate::at_scale::populate(shared.counting.clone(), models, files).await;
+        eprintln!(
+            "write ratio: {} objects in {models} models indexed in {seconds:.1} s",
+            models * files
+        );
+        let staged = stage(&clone, 0);
+        // Not measured: the clone's first write also reads the datastore's
+        // metadata and the model's partition.
+        put(&clone, &model(TARGET), "warm", &staged).await.unwrap();
+        Self {
+            shared,
+            clone,
+            staged,
+            models,
+            objects: models * files,
+            write_ms: Vec::new(),
+        }
+    }
+
+    async fn write(&mut self, name: &str) {
+        let started = Instant::now();
+        put(&self.clone, &model(TARGET), name, &self.staged)
+            .await
+            .unwrap();
+        self.write_ms.push(ms(started));
+    }
+
+    fn side(self, traffic: Traffic) -> Side {
+        Side {
+            objects: self.objects,
+            models: self.models,
+            write_ms_p50: percentile(&self.write_ms, 0.5),
+            write_ms: self.write_ms,
+            per_write: traffic,
+        }
+    }
+}
+
+/// Writes `writes` times into each of two datastores of `small_models` and
+/// `large_models` models of `files` files, alternating.
+pub async fn run(
+    small: &Shared,
+    large: &Shared,
+    (small_models, large_models, files): (usize, usize, usize),
+    writes: usize,
+) -> WriteRatio {
+    let mut a = Datastore::new(small, small_models, files).await;
+    let mut b = Datastore::new(large, large_models, files).await;
+    let (a_before, b_before) = (a.shared.counts(), b.shared.counts());
+    for round in 0..writes {
+        let name = format!("w-{round}");
+        // ABBA: whichever goes second in a round goes first in the next.
+        if round % 2 == 0 {
+            a.write(&name).await;
+            b.write(&name).await;
+        } else {
+            b.write(&name).await;
+            a.write(&name).await;
+        }
+    }
+    let per_write = |traffic: Traffic| Traffic {
+        requests: traffic.requests / writes as u64,
+        bytes_down: traffic.bytes_down / writes as u64,
+        bytes_up: traffic.bytes_up / writes as u64,
+    };
+    let a_traffic = per_write(Traffic::between(a_before, a.shared.counts()));
+    let b_traffic = per_write(Traffic::between(b_before, b.shared.counts()));
+    let pairs: Vec<f64> = a
+        .write_ms
+        .iter()
+        .zip(&b.write_ms)
+        .map(|(small, large)| large / small)
+        .collect();
+    let (small, large) = (a.side(a_traffic), b.side(b_traffic));
+    WriteRatio {
+        writes,
+        ratio_of_p50s: large.write_ms_p50 / small.write_ms_p50,
+        ratio_p50_of_pairs: percentile(&pairs, 0.5),
+        small,
+        large,
+    }
+}
+
+/// Prints its rows.
+pub fn print(result: &WriteRatio) {
+    let side = |s: &Side| {
+        format!(
+            "{:.1} ms; {}",
+            s.write_ms_p50,
+            crate::scenarios::traffic(&s.per_write)
+        )
+    };
+    println!(
+        "\n| scenario 1, interleaved (p50 of {} writes each, ABBA) | silt (partitioned) |",
+        result.writes
+    );
+    println!("|---|---|");
+    println!(
+        "| one write, {} objects / {} models | {} |",
+        result.small.objects,
+        result.small.models,
+        side(&result.small)
+    );
+    println!(
+        "| one write, {} objects / {} models | {} |",
+        result.large.objects,
+        result.large.models,
+        side(&result.large)
+    );
+    println!(
+        "| write time, largest / smallest: ratio of p50s; p50 of pairs | {:.3}; {:.3} |",
+        result.ratio_of_p50s, result.ratio_p50_of_pairs
+    );
+}
