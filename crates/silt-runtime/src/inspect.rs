@@ -17,11 +17,11 @@ use super::metadata::{self, API_PACKAGE, Metadata, MetadataError, SECTION_NAME};
 /// The interfaces an extension must export, without the package and version.
 pub const REQUIRED_EXPORTS: &[&str] = &["capabilities", "sync", "hydration", "locks", "models"];
 
-/// Import prefixes the host grants. Anything else (sockets, http, ...) is refused.
 /// The interfaces an extension may import, by package: what the host
-/// links, exactly (an import of anything else would fail at first use, so
-/// it is refused at `add`). WASI is matched at any 0.2 version (the linker
-/// resolves them by semver); `silt:datastore` at this host's API version.
+/// links, exactly (`capabilities::wasi` for WASI). Anything else (sockets,
+/// http, ...) would fail to instantiate, so it is refused at `add`. WASI is
+/// matched at any 0.2 version (the linker resolves them by semver);
+/// `silt:datastore` at this host's API version.
 pub(crate) const PROVIDED_IMPORTS: &[(&str, &[&str])] = &[
     (
         "silt:datastore",

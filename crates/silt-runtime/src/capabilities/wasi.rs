@@ -135,6 +135,17 @@ mod tests {
         }
     }
 
+    /// Every `wasi:sockets` interface of WASI 0.2.
+    const SOCKETS: [&str; 7] = [
+        "tcp",
+        "udp",
+        "network",
+        "instance-network",
+        "ip-name-lookup",
+        "tcp-create-socket",
+        "udp-create-socket",
+    ];
+
     enum Item {
         Func(&'static str),
         Resource(&'static str),
@@ -175,15 +186,7 @@ mod tests {
             }
         }
         assert_eq!(checked, 20, "the granted WASI interfaces changed");
-        for interface in [
-            "tcp",
-            "udp",
-            "network",
-            "instance-network",
-            "ip-name-lookup",
-            "tcp-create-socket",
-            "udp-create-socket",
-        ] {
+        for interface in SOCKETS {
             assert!(
                 !defines(&mut linker, "wasi:sockets", interface),
                 "wasi:sockets/{interface} is linked"
@@ -197,13 +200,7 @@ mod tests {
         let engine = wasmtime::Engine::default();
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
-        for interface in [
-            "tcp",
-            "udp",
-            "network",
-            "instance-network",
-            "ip-name-lookup",
-        ] {
+        for interface in SOCKETS {
             assert!(
                 defines(&mut linker, "wasi:sockets", interface),
                 "{interface}"

@@ -171,7 +171,7 @@ async fn main() {
             // 1,048,576 objects.
             at_scale: (8_192, 128),
             // 1,024 and 262,144 objects, as scenario 1's ends.
-            write_ratio: ((8, 2_048, 128), 41),
+            write_ratio: ((8, 2_048, 128), 40),
         }
     };
     support::seaweed::use_test_credentials();

@@ -7,16 +7,20 @@
 //! hour than about the namespace. Here two datastores of silt's extension
 //! sit on the same server, one indexing the smallest size and one the
 //! largest (written through the store, as `at_scale` does: partitions and
-//! journal entries, no data objects, which no write reads or lists). The
-//! same model (128 files) is written in both, alternately, in ABBA order,
-//! so drift falls on both sides alike.
+//! journal entries, no data objects, which no write reads or lists). Each
+//! writer is a clone that has pulled the whole index (every partition,
+//! into its local index), as a lazy clone that has synced has: its data
+//! files are not present. The same model (128 files) is written in both,
+//! alternately, in ABBA order over an even number of rounds, so drift
+//! falls on both sides alike. What it does not measure: a writer holding
+//! every file of the namespace locally (scenario 1's writer pushed them).
 
 use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::fixture::{self, Clone, model};
-use crate::scenarios::{ms, percentile, put, stage};
+use crate::scenarios::{ms, percentile, put, stage, timed_pull};
 use crate::{Shared, Traffic};
 
 /// The model written: one the fixture fills in both datastores.
@@ -33,7 +37,9 @@ pub struct Side {
     pub write_ms: Vec<f64>,
     /// Their median.
     pub write_ms_p50: f64,
-    /// Requests and bytes per write.
+    /// Requests per write, exactly (all of them over the writes).
+    pub requests_per_write: f64,
+    /// Bytes per write (rounded down).
     pub per_write: Traffic,
 }
 
@@ -70,6 +76,15 @@ impl<'a> Datastore<'a> {
             "write ratio: {} objects in {models} models indexed in {seconds:.1} s",
             models * files
         );
+        let (pull, summary) = timed_pull(&clone, shared).await;
+        assert!(
+            summary.starts_with(&format!("{models} of {models} models changed")),
+            "{summary}"
+        );
+        eprintln!(
+            "write ratio: the writer pulled the index in {:.0} ms, {} requests",
+            pull.ms, pull.traffic.requests
+        );
         let staged = stage(&clone, 0);
         // Not measured: the clone's first write also reads the datastore's
         // metadata and the model's partition.
@@ -92,25 +107,36 @@ impl<'a> Datastore<'a> {
         self.write_ms.push(ms(started));
     }
 
+    /// This side's result, from its traffic over all its writes.
     fn side(self, traffic: Traffic) -> Side {
+        let writes = self.write_ms.len() as u64;
         Side {
             objects: self.objects,
             models: self.models,
             write_ms_p50: percentile(&self.write_ms, 0.5),
             write_ms: self.write_ms,
-            per_write: traffic,
+            requests_per_write: traffic.requests as f64 / writes as f64,
+            per_write: Traffic {
+                requests: traffic.requests / writes,
+                bytes_down: traffic.bytes_down / writes,
+                bytes_up: traffic.bytes_up / writes,
+            },
         }
     }
 }
 
-/// Writes `writes` times into each of two datastores of `small_models` and
-/// `large_models` models of `files` files, alternating.
+/// Writes `writes` times (even: ABBA) into each of two datastores of
+/// `small_models` and `large_models` models of `files` files, alternating.
 pub async fn run(
     small: &Shared,
     large: &Shared,
     (small_models, large_models, files): (usize, usize, usize),
     writes: usize,
 ) -> WriteRatio {
+    assert!(
+        writes.is_multiple_of(2),
+        "ABBA needs an even number of rounds"
+    );
     let mut a = Datastore::new(small, small_models, files).await;
     let mut b = Datastore::new(large, large_models, files).await;
     let (a_before, b_before) = (a.shared.counts(), b.shared.counts());
@@ -125,13 +151,8 @@ pub async fn run(
             a.write(&name).await;
         }
     }
-    let per_write = |traffic: Traffic| Traffic {
-        requests: traffic.requests / writes as u64,
-        bytes_down: traffic.bytes_down / writes as u64,
-        bytes_up: traffic.bytes_up / writes as u64,
-    };
-    let a_traffic = per_write(Traffic::between(a_before, a.shared.counts()));
-    let b_traffic = per_write(Traffic::between(b_before, b.shared.counts()));
+    let a_traffic = Traffic::between(a_before, a.shared.counts());
+    let b_traffic = Traffic::between(b_before, b.shared.counts());
     let pairs: Vec<f64> = a
         .write_ms
         .iter()
@@ -152,8 +173,9 @@ pub async fn run(
 pub fn print(result: &WriteRatio) {
     let side = |s: &Side| {
         format!(
-            "{:.1} ms; {}",
+            "{:.1} ms; {:.2} requests per write; {}",
             s.write_ms_p50,
+            s.requests_per_write,
             crate::scenarios::traffic(&s.per_write)
         )
     };

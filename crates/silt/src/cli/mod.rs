@@ -324,14 +324,16 @@ fn init_log_only(cli: &Cli) {
 }
 
 /// How long a command's end waits for the work it handed to tokio's
-/// blocking pool. That work is a worker's teardown (its cgroup, a
-/// container's removal: normally well under a second) and the file
-/// operations of in-process guests. A guest's operation can block for
-/// good: opening a FIFO planted in its `/cache` waits for a writer that
-/// never comes. Its call was stopped at the deadline, but dropping the
-/// runtime joins every blocking thread, so without a bound the command
-/// would never end. Past this wait, such a thread is left to the
-/// process's exit.
+/// blocking pool: a worker's teardown (its cgroup, a container's removal:
+/// normally well under a second; a container left behind is swept by the
+/// next start), a compile abandoned by an interrupt (its artifact is
+/// written to a temporary file and renamed, so at worst the temporary
+/// file is left), and the file operations of in-process guests. A guest's
+/// operation can block for good: opening a FIFO planted in its `/cache`
+/// waits for a writer that never comes. Its call was stopped at the
+/// deadline, but dropping the runtime joins every blocking thread, so
+/// without a bound the command would never end. Past this wait, such a
+/// thread is left to the process's exit.
 const BLOCKING_WORK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A runtime for the commands that execute extensions; others never build one.
@@ -347,7 +349,7 @@ pub(crate) fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
     runtime.shutdown_timeout(BLOCKING_WORK_WAIT);
     if shutting_down.elapsed() >= BLOCKING_WORK_WAIT {
         tracing::warn!(
-            "a file operation was still blocked {} s after the command's work ended (an extension opened or read a FIFO or a stalled file system?); exiting without it",
+            "work handed to a blocking thread was still running {} s after the command's work ended (an extension's file operation blocked on a FIFO or a stalled file system, or a worker's teardown); exiting without it",
             BLOCKING_WORK_WAIT.as_secs()
         );
     }
