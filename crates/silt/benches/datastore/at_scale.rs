@@ -16,7 +16,7 @@ use silt::store::{ObjectKey, ObjectStore, PutMode};
 use silt_extension::journal;
 use silt_extension::partition::{Entry, Partition};
 
-use crate::fixture::{self, model};
+use crate::fixture::{self, Clone, model};
 
 /// Fixture model `i`, as the SDK's type.
 fn sdk_model(i: usize) -> silt_extension::silt::datastore::types::ModelRef {
@@ -73,7 +73,7 @@ fn partition(i: usize, files: usize, now_ms: u64) -> (Partition, String) {
 }
 
 /// Writes the index of `models` models of `files` files; returns seconds.
-pub(crate) async fn populate(store: Arc<dyn ObjectStore>, models: usize, files: usize) -> f64 {
+async fn populate(store: Arc<dyn ObjectStore>, models: usize, files: usize) -> f64 {
     let started = Instant::now();
     // Older than any reader's horizon: as if committed long ago.
     let long_ago = silt_extension::clock::now_ms() - 3_600_000;
@@ -103,19 +103,35 @@ pub(crate) async fn populate(store: Arc<dyn ObjectStore>, models: usize, files: 
     started.elapsed().as_secs_f64()
 }
 
-/// Runs scenario 4 at `models` × `files` objects on its own datastore.
-pub async fn run(shared: &Shared, models: usize, files: usize) -> NoopAtScale {
-    let main = fixture::first_clone("partitioned-datastore", shared).await;
-    let populate_seconds = populate(shared.counting.clone(), models, files).await;
+/// A clone of silt's datastore on `shared`, whose index of `models` models
+/// of `files` files is written through the store, then pulled by the
+/// clone (a full check: every partition read). Returns the clone, the
+/// seconds the index took to write, and the pull. `label` prefixes the
+/// progress line.
+pub async fn indexed_clone(
+    shared: &Shared,
+    models: usize,
+    files: usize,
+    label: &str,
+) -> (Clone, f64, scenarios::Timed) {
+    let clone = fixture::first_clone("partitioned-datastore", shared).await;
+    let seconds = populate(shared.counting.clone(), models, files).await;
     eprintln!(
-        "at scale: {} objects in {models} models indexed in {populate_seconds:.1} s",
+        "{label}: {} objects in {models} models indexed in {seconds:.1} s",
         models * files
     );
-    let (first_pull, summary) = timed_pull(&main, shared).await;
+    let (pull, summary) = timed_pull(&clone, shared).await;
     assert!(
         summary.starts_with(&format!("{models} of {models} models changed")),
         "{summary}"
     );
+    (clone, seconds, pull)
+}
+
+/// Runs scenario 4 at `models` × `files` objects on its own datastore.
+pub async fn run(shared: &Shared, models: usize, files: usize) -> NoopAtScale {
+    let (main, populate_seconds, first_pull) =
+        indexed_clone(shared, models, files, "at scale").await;
     let (noop_sync, summary) = timed_pull(&main, shared).await;
     assert!(summary.starts_with("0 models changed (0 read"), "{summary}");
     scenarios::force_full_check(&main);

@@ -19,8 +19,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::fixture::{self, Clone, model};
-use crate::scenarios::{ms, percentile, put, stage, timed_pull};
+use crate::fixture::{Clone, model};
+use crate::scenarios::{ms, percentile, put, stage};
 use crate::{Shared, Traffic};
 
 /// The model written: one the fixture fills in both datastores.
@@ -70,17 +70,8 @@ struct Datastore<'a> {
 
 impl<'a> Datastore<'a> {
     async fn new(shared: &'a Shared, models: usize, files: usize) -> Self {
-        let clone = fixture::first_clone("partitioned-datastore", shared).await;
-        let seconds = crate::at_scale::populate(shared.counting.clone(), models, files).await;
-        eprintln!(
-            "write ratio: {} objects in {models} models indexed in {seconds:.1} s",
-            models * files
-        );
-        let (pull, summary) = timed_pull(&clone, shared).await;
-        assert!(
-            summary.starts_with(&format!("{models} of {models} models changed")),
-            "{summary}"
-        );
+        let (clone, _, pull) =
+            crate::at_scale::indexed_clone(shared, models, files, "write ratio").await;
         eprintln!(
             "write ratio: the writer pulled the index in {:.0} ms, {} requests",
             pull.ms, pull.traffic.requests
