@@ -26,7 +26,6 @@ pub mod propagation;
 pub mod settings;
 mod trace_file;
 
-use std::cell::LazyCell;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -188,9 +187,6 @@ pub fn init_with(
 ) -> Result<Telemetry, TelemetryError> {
     let failures = Failures::default();
     let mut warnings = settings.warnings.clone();
-    // Built on first use: the SDK's resource detectors read the
-    // environment and the host, work a command that exports nothing skips.
-    let resource: LazyResource<'_> = LazyCell::new(Box::new(|| resource(options.version)));
     // One HTTP client for both exporters (building one starts a thread).
     let http = if settings.traces.is_some() || settings.metrics.is_some() {
         let tls = [&settings.traces, &settings.metrics]
@@ -203,15 +199,14 @@ pub fn init_with(
     } else {
         None
     };
-    let tracer = tracer_provider(
-        options,
+    let tracer = tracer_provider(options, settings, http.as_ref(), &failures, &mut warnings)?;
+    let meter = meter_provider(
         settings,
         http.as_ref(),
-        &resource,
+        options.version,
         &failures,
         &mut warnings,
-    )?;
-    let meter = meter_provider(settings, http.as_ref(), &resource, &failures, &mut warnings);
+    );
 
     // The log: events only (spans would prefix every line with their
     // fields), never the counters.
@@ -281,11 +276,12 @@ pub fn init_with(
     })
 }
 
-/// The resource, built when a tracer or a meter first needs it.
-type LazyResource<'a> = LazyCell<Resource, Box<dyn FnOnce() -> Resource + 'a>>;
-
 /// `service.name` is silt unless `OTEL_SERVICE_NAME` or
 /// `OTEL_RESOURCE_ATTRIBUTES` says otherwise (the SDK reads both).
+///
+/// Built only by a tracer or a meter that exports: the SDK's resource
+/// detectors read the environment and the host, work a command that
+/// exports nothing skips.
 fn resource(version: &'static str) -> Resource {
     let named = std::env::var_os("OTEL_SERVICE_NAME").is_some()
         || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|attrs| {
@@ -309,7 +305,6 @@ fn tracer_provider(
     options: &Options,
     settings: &ExportSettings,
     http: Option<&http_client::BlockingHttp>,
-    resource: &LazyResource<'_>,
     failures: &Failures,
     warnings: &mut Vec<String>,
 ) -> Result<Option<SdkTracerProvider>, TelemetryError> {
@@ -323,7 +318,7 @@ fn tracer_provider(
     if otlp.is_none() && options.trace_file.is_none() {
         return Ok(None);
     }
-    let mut builder = SdkTracerProvider::builder().with_resource(LazyCell::force(resource).clone());
+    let mut builder = SdkTracerProvider::builder().with_resource(resource(options.version));
     if let Some((signal, exporter)) = otlp {
         builder = builder.with_batch_exporter(failures::Reported::new(
             exporter,
@@ -367,7 +362,7 @@ fn otlp_spans(
 fn meter_provider(
     settings: &ExportSettings,
     http: Option<&http_client::BlockingHttp>,
-    resource: &LazyResource<'_>,
+    version: &'static str,
     failures: &Failures,
     warnings: &mut Vec<String>,
 ) -> Option<SdkMeterProvider> {
@@ -387,7 +382,7 @@ fn meter_provider(
     );
     Some(
         SdkMeterProvider::builder()
-            .with_resource(LazyCell::force(resource).clone())
+            .with_resource(resource(version))
             .with_periodic_exporter(exporter)
             .build(),
     )

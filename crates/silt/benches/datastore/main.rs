@@ -6,13 +6,13 @@
 //! (`extensions/monolith-datastore`: one index object, every write under
 //! the namespace lock).
 //!
-//! 1. one 1 KiB write into one model at three namespace sizes;
+//! 1. one 1 KiB write into one model at three namespace sizes; and, for
+//!    silt, the smallest and largest written alternately (`write_ratio`:
+//!    the ratio free of the machine's drift);
 //! 2. 4 and 16 concurrent writers on distinct models (each its own clone);
 //! 3. 16 concurrent writers on one model: successes, lost updates;
 //! 4. a no-op sync at the largest size, and silt's at 1,048,576 objects /
 //!    8,192 models (`at_scale`: an index written through the store);
-//!    and scenario 1's ratio for silt, the two sizes written alternately
-//!    (`write_ratio`);
 //! 5. a cold clone making one model present;
 //! 6. gc of 7 expired versions: what is locked and for how long;
 //!
@@ -57,9 +57,8 @@ pub struct Sizes {
     pub writes: usize,
     /// Scenario 4 at scale: models, files per model.
     pub at_scale: (usize, usize),
-    /// Scenario 1 interleaved: models of the small and the large
-    /// datastore, files per model; writes into each.
-    pub write_ratio: ((usize, usize, usize), usize),
+    /// Scenario 1 interleaved, for silt.
+    pub write_ratio: write_ratio::RatioSizes,
 }
 
 /// The store every clone of one extension's datastore shares, with its
@@ -160,7 +159,12 @@ async fn main() {
             models: vec![8, 32, 128],
             writes: 3,
             at_scale: (64, 4),
-            write_ratio: ((8, 32, 32), 4),
+            write_ratio: write_ratio::RatioSizes {
+                small_models: 8,
+                large_models: 32,
+                files: 32,
+                writes: 4,
+            },
         }
     } else {
         // 1,024 / 16,384 / 262,144 objects.
@@ -171,7 +175,12 @@ async fn main() {
             // 1,048,576 objects.
             at_scale: (8_192, 128),
             // 1,024 and 262,144 objects, as scenario 1's ends.
-            write_ratio: ((8, 2_048, 128), 40),
+            write_ratio: write_ratio::RatioSizes {
+                small_models: 8,
+                large_models: 2_048,
+                files: 128,
+                writes: 40,
+            },
         }
     };
     support::seaweed::use_test_credentials();
@@ -191,8 +200,7 @@ async fn main() {
     let write_ratio = if runs("write-ratio") {
         let small = shared(EXTENSIONS[0], "-ratio-small").await;
         let large = shared(EXTENSIONS[0], "-ratio-large").await;
-        let (models, writes) = sizes.write_ratio;
-        Some(write_ratio::run(&small, &large, models, writes).await)
+        Some(write_ratio::run(&small, &large, &sizes.write_ratio).await)
     } else {
         None
     };

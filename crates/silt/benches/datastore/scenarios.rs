@@ -607,7 +607,7 @@ pub fn check_agreement(results: &[ExtensionResult]) {
     }
 }
 
-fn mib(bytes: u64) -> String {
+pub(crate) fn mib(bytes: u64) -> String {
     if bytes >= 1 << 20 {
         format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
     } else {

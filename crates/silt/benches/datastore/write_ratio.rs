@@ -20,7 +20,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::fixture::{Clone, model};
-use crate::scenarios::{ms, percentile, put, stage};
+use crate::scenarios::{mib, ms, percentile, put, stage};
 use crate::{Shared, Traffic};
 
 /// The model written: one the fixture fills in both datastores.
@@ -37,10 +37,8 @@ pub struct Side {
     pub write_ms: Vec<f64>,
     /// Their median.
     pub write_ms_p50: f64,
-    /// Requests per write, exactly (all of them over the writes).
-    pub requests_per_write: f64,
-    /// Bytes per write (rounded down).
-    pub per_write: Traffic,
+    /// Requests and bytes of all the writes together.
+    pub traffic: Traffic,
 }
 
 /// Both sides and their ratio.
@@ -59,7 +57,8 @@ pub struct WriteRatio {
     pub ratio_p50_of_pairs: f64,
 }
 
-struct Datastore<'a> {
+/// One datastore and the clone that writes into it.
+struct Writer<'a> {
     shared: &'a Shared,
     clone: Clone,
     staged: String,
@@ -68,7 +67,7 @@ struct Datastore<'a> {
     write_ms: Vec<f64>,
 }
 
-impl<'a> Datastore<'a> {
+impl<'a> Writer<'a> {
     async fn new(shared: &'a Shared, models: usize, files: usize) -> Self {
         let (clone, _, pull) =
             crate::at_scale::indexed_clone(shared, models, files, "write ratio").await;
@@ -98,38 +97,39 @@ impl<'a> Datastore<'a> {
         self.write_ms.push(ms(started));
     }
 
-    /// This side's result, from its traffic over all its writes.
+    /// This side's result, with the traffic of all its writes.
     fn side(self, traffic: Traffic) -> Side {
-        let writes = self.write_ms.len() as u64;
         Side {
             objects: self.objects,
             models: self.models,
             write_ms_p50: percentile(&self.write_ms, 0.5),
             write_ms: self.write_ms,
-            requests_per_write: traffic.requests as f64 / writes as f64,
-            per_write: Traffic {
-                requests: traffic.requests / writes,
-                bytes_down: traffic.bytes_down / writes,
-                bytes_up: traffic.bytes_up / writes,
-            },
+            traffic,
         }
     }
 }
 
-/// Writes `writes` times (even: ABBA) into each of two datastores of
-/// `small_models` and `large_models` models of `files` files, alternating.
-pub async fn run(
-    small: &Shared,
-    large: &Shared,
-    (small_models, large_models, files): (usize, usize, usize),
-    writes: usize,
-) -> WriteRatio {
+/// The two datastores' sizes and the writes into each.
+pub struct RatioSizes {
+    /// Models of the small datastore.
+    pub small_models: usize,
+    /// Models of the large one.
+    pub large_models: usize,
+    /// Files per model, in both.
+    pub files: usize,
+    /// Writes into each (even: ABBA).
+    pub writes: usize,
+}
+
+/// Writes into two datastores of `sizes`, alternating.
+pub async fn run(small: &Shared, large: &Shared, sizes: &RatioSizes) -> WriteRatio {
+    let writes = sizes.writes;
     assert!(
         writes.is_multiple_of(2),
         "ABBA needs an even number of rounds"
     );
-    let mut a = Datastore::new(small, small_models, files).await;
-    let mut b = Datastore::new(large, large_models, files).await;
+    let mut a = Writer::new(small, sizes.small_models, sizes.files).await;
+    let mut b = Writer::new(large, sizes.large_models, sizes.files).await;
     let (a_before, b_before) = (a.shared.counts(), b.shared.counts());
     for round in 0..writes {
         let name = format!("w-{round}");
@@ -162,12 +162,15 @@ pub async fn run(
 
 /// Prints its rows.
 pub fn print(result: &WriteRatio) {
+    // Per write, from the totals: the request count exactly.
+    let writes = result.writes as u64;
     let side = |s: &Side| {
         format!(
-            "{:.1} ms; {:.2} requests per write; {}",
+            "{:.1} ms; {:.2} req, ↓{} ↑{} per write",
             s.write_ms_p50,
-            s.requests_per_write,
-            crate::scenarios::traffic(&s.per_write)
+            s.traffic.requests as f64 / writes as f64,
+            mib(s.traffic.bytes_down / writes),
+            mib(s.traffic.bytes_up / writes)
         )
     };
     println!(
