@@ -6,6 +6,7 @@
 
 pub mod bench_args;
 pub mod collector;
+pub mod cpu_time;
 pub mod http_head;
 pub mod lying_store;
 pub mod mangling_proxy;

@@ -117,7 +117,13 @@ impl Beneath {
     /// # Errors
     /// When a component is a link or not a directory, or cannot be created.
     pub fn create_dir_all(&self, relative: impl AsRef<Path>) -> io::Result<Self> {
-        // One component at a time, each made and opened relative to its
+        // Most often every directory is there already: one open (which
+        // refuses a link anywhere, as each step below does) settles it.
+        match self.dir(relative.as_ref()) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            opened => return opened,
+        }
+        // Else one component at a time, each made and opened relative to its
         // parent's descriptor: `mkdirat` never follows a link at the name it
         // makes, and no path is walked twice, so nothing swapped in between
         // two steps can redirect the next one.
@@ -279,7 +285,16 @@ impl Beneath {
     pub fn rename(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
         let (from, to) = (from.as_ref(), to.as_ref());
         let (from_dir, from_name) = self.parent_of(from)?;
-        let (to_dir, to_name) = self.parent_of(to)?;
+        // A rename within one directory (a download's temporary file) opens
+        // it once.
+        let other_dir;
+        let (to_dir, to_name) = if checked(from)?.parent() == checked(to)?.parent() {
+            (&from_dir, self.name_of(to)?)
+        } else {
+            let (dir, name) = self.parent_of(to)?;
+            other_dir = dir;
+            (&other_dir, name)
+        };
         rustix::fs::renameat(&from_dir.fd, from_name, &to_dir.fd, to_name)
             .map_err(|errno| self.annotate(errno.into(), to))
     }
@@ -350,10 +365,7 @@ impl Beneath {
     /// The directory holding `relative` and its last component.
     fn parent_of<'a>(&self, relative: &'a Path) -> io::Result<(Self, &'a Path)> {
         let relative = checked(relative)?;
-        let name = relative
-            .file_name()
-            .map(Path::new)
-            .ok_or_else(|| self.annotate(io::ErrorKind::InvalidInput.into(), relative))?;
+        let name = self.name_of(relative)?;
         let parent = relative.parent().unwrap_or(Path::new(""));
         let dir = if parent.as_os_str().is_empty() {
             self.dir(".")?
@@ -361,6 +373,14 @@ impl Beneath {
             self.dir(parent)?
         };
         Ok((dir, name))
+    }
+
+    /// The last component of `relative`.
+    fn name_of<'a>(&self, relative: &'a Path) -> io::Result<&'a Path> {
+        relative
+            .file_name()
+            .map(Path::new)
+            .ok_or_else(|| self.annotate(io::ErrorKind::InvalidInput.into(), relative))
     }
 
     fn create_parent(&self, relative: &Path) -> io::Result<()> {
@@ -634,6 +654,30 @@ mod tests {
         assert!(root.read("../outside/secret", 64).is_err());
         assert!(root.read("/etc/passwd", 64).is_err());
         assert!(!outside.join("new").exists() && !outside.join("deeper").exists());
+    }
+
+    #[test]
+    fn directories_and_renames_refuse_a_link_to_a_directory_that_exists() {
+        let (_dir, root, outside) = fixture();
+        std::fs::create_dir_all(outside.join("existing")).unwrap();
+        std::fs::create_dir_all(root.join("data/t")).unwrap();
+        symlink(&outside, root.join("data/t/abs")).unwrap();
+        // Every directory is there (through the link): still refused.
+        let err = root.create_dir_all("data/t/abs/existing").unwrap_err();
+        assert!(LinkRefused::in_io(&err).is_some(), "{err}");
+        assert!(root.create_new("data/t/abs/existing/new").is_err());
+        std::fs::write(outside.join("moved"), b"theirs").unwrap();
+        assert!(
+            root.rename("data/t/abs/moved", "data/t/abs/renamed")
+                .is_err()
+        );
+        assert!(outside.join("moved").exists() && !outside.join("renamed").exists());
+        // Within one directory and across two, real paths rename.
+        root.write_atomic("data/t/a", b"mine").unwrap();
+        root.rename("data/t/a", "data/t/b").unwrap();
+        root.create_dir_all("data/u").unwrap();
+        root.rename("data/t/b", "data/u/c").unwrap();
+        assert_eq!(root.read("data/u/c", 64).unwrap(), b"mine");
     }
 
     #[test]

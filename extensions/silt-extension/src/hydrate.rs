@@ -226,10 +226,17 @@ pub fn plan(model: &ModelRef, sidecar: &mut Sidecar, only_present: bool) -> Resu
     let Some(partition) = sidecar.partition.clone() else {
         return Ok(plan);
     };
+    // A model whose working directory does not exist has no file on disk:
+    // one look instead of one per name (a cold clone's hydration; each look
+    // is a hand-off to a host thread).
+    let dir_absent = matches!(
+        std::fs::metadata(layout::in_cache(&layout::working_dir(model))),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound
+    );
     for (name, versions) in &partition.files {
         let latest = versions.last().expect("partitions never hold empty names");
         let path = layout::working_path(model, name);
-        let on_disk = local::stat(&path).is_some();
+        let on_disk = !dir_absent && local::stat(&path).is_some();
         let stamped = sidecar.local.get(name).map(|s| s.version.clone());
         if latest.deleted {
             if stamped.is_some() && on_disk {

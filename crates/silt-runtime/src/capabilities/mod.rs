@@ -19,6 +19,7 @@
 //!   filesystem's link calls refused.
 
 pub mod config;
+mod landing;
 pub mod log;
 pub mod object_store;
 pub mod progress;

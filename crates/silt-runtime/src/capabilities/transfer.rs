@@ -13,10 +13,11 @@
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 
+use super::landing::Landing;
 use super::object_store::{guest_key, to_guest_error, to_guest_meta, to_host_mode};
 use crate::beneath::Beneath;
 use crate::bindings::silt::datastore::object_store::{
@@ -216,20 +217,12 @@ async fn download_attempt(
     let temp = cache
         .temp_beside(std::path::Path::new(target))
         .map_err(|err| store::local_io(key, &err))?;
-    let (temp, file) = {
-        let cache = cache.clone();
-        // Dropped with the attempt even while this runs: tokio drops the
-        // output of a task whose handle is gone, and with it the guard.
-        tokio::task::spawn_blocking(move || TempFile::create(cache, temp))
-            .await
-            .map_err(|err| store::local_io(key, &std::io::Error::other(err)))?
-            .map_err(|err| store::local_io(key, &err))?
-    };
-    let mut sink = HashingWriter::new(tokio::fs::File::from_std(file));
+    let mut sink = HashingWriter::new(Landing::new(cache.clone(), temp));
     let meta = store.get_into(key, &mut sink).await?;
-    // tokio's File writes in the background: make sure every byte is in
-    // the file before it is renamed into view.
-    sink.flush()
+    let (landing, actual) = sink.finish();
+    // Every byte is in the file before it is renamed into view.
+    let temp = landing
+        .finish()
         .await
         .map_err(|err| store::local_io(key, &err))?;
     if let Some(expected) = &item.expected_version
@@ -237,7 +230,6 @@ async fn download_attempt(
     {
         return Ok(Err(StoreError::PreconditionFailed));
     }
-    let actual = sink.finish();
     if let Some(expected) = &item.sha256
         && !actual.eq_ignore_ascii_case(expected)
     {
@@ -251,49 +243,6 @@ async fn download_attempt(
         ))));
     }
     Ok(Ok(meta))
-}
-
-/// A download's temporary file, removed when dropped unless it was renamed
-/// into place: an attempt that fails, or is dropped at an `await` (its
-/// call's deadline, a cancelled transfer), leaves nothing behind. It exists
-/// only once the file was created, so a name already taken (a file planted
-/// there) is never removed.
-struct TempFile {
-    cache: Arc<Beneath>,
-    path: std::path::PathBuf,
-    renamed: bool,
-}
-
-impl TempFile {
-    /// Creates the file `path` (and the target's parent directories);
-    /// blocking.
-    fn create(
-        cache: Arc<Beneath>,
-        path: std::path::PathBuf,
-    ) -> std::io::Result<(Self, std::fs::File)> {
-        let file = cache.create_new(&path)?;
-        let temp = Self {
-            cache,
-            path,
-            renamed: false,
-        };
-        Ok((temp, file))
-    }
-
-    /// Renames the file over `target`; from then on it is not removed.
-    fn rename_to(mut self, target: &str) -> std::io::Result<()> {
-        self.cache.rename(&self.path, target)?;
-        self.renamed = true;
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.renamed {
-            let _ = self.cache.remove_file(&self.path);
-        }
-    }
 }
 
 /// An `AsyncWrite` that hashes what passes through it.
@@ -310,8 +259,9 @@ impl<W> HashingWriter<W> {
         }
     }
 
-    fn finish(self) -> String {
-        hex(&self.digest.finalize())
+    /// The inner writer and the hex sha256 of what passed.
+    fn finish(self) -> (W, String) {
+        (self.inner, hex(&self.digest.finalize()))
     }
 }
 
@@ -375,6 +325,8 @@ pub async fn upload(
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt as _;
 
     use super::*;
     use crate::store::{GetOutcome, ListPage, PutMode, Version};

@@ -43,7 +43,7 @@ struct Clone {
 }
 
 fn new_clone(toml: &str, hydration: &str) -> Clone {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch_dir();
     let toml = toml.replacen(
         "[datastore]\n",
         &format!("[datastore]\nhydration = \"{hydration}\"\n"),
@@ -80,13 +80,42 @@ async fn set_up(datastore: &Datastore, create: bool) {
         .unwrap();
 }
 
-/// Requests, bytes and time of one measured path.
+/// Requests, bytes, time and CPU of one measured path.
 #[derive(Debug, Clone, Serialize)]
 struct Measured {
     requests: u64,
     bytes_read: u64,
     objects_fetched: u64,
     seconds: f64,
+    /// CPU seconds this process (the client) and the server used meanwhile:
+    /// they share the machine's cores, so a path that needs less of either
+    /// leaves more to the other.
+    cpu: Cpu,
+}
+
+/// CPU seconds used by this process and by the S3 server.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+struct Cpu {
+    client: f64,
+    server: f64,
+}
+
+impl Cpu {
+    fn now() -> Cpu {
+        Cpu {
+            client: support::cpu_time::of_self(),
+            server: support::cpu_time::of(support::seaweed::server().pid())
+                .expect("the S3 server is running"),
+        }
+    }
+
+    /// What was used since `earlier`.
+    fn since(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            client: self.client - earlier.client,
+            server: self.server - earlier.server,
+        }
+    }
 }
 
 impl Measured {
@@ -102,6 +131,7 @@ impl Measured {
 /// A cold lazy clone, then `silt run --model` on model `target`.
 async fn one_model(toml: &str, target: usize, policy: &LeasePolicy) -> Measured {
     let clone = new_clone(toml, "lazy");
+    let cpu = Cpu::now();
     let started = Instant::now();
     let (recording, datastore) = open(&clone).await;
     set_up(&datastore, false).await;
@@ -139,12 +169,14 @@ async fn one_model(toml: &str, target: usize, policy: &LeasePolicy) -> Measured 
         bytes_read: traffic.get_bytes,
         objects_fetched: fetched.objects,
         seconds,
+        cpu: Cpu::now().since(cpu),
     }
 }
 
 /// A cold full clone hydrating everything; returns the data keys it read.
 async fn full_hydration(toml: &str, shape: Shape) -> (Measured, Vec<String>) {
     let clone = new_clone(toml, "full");
+    let cpu = Cpu::now();
     let started = Instant::now();
     let (recording, datastore) = open(&clone).await;
     let opened = started.elapsed().as_secs_f64();
@@ -158,6 +190,7 @@ async fn full_hydration(toml: &str, shape: Shape) -> (Measured, Vec<String>) {
         (started.elapsed().as_secs_f64() - set) * 1e3
     );
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = Cpu::now().since(cpu);
     let traffic = datastore.traffic();
     assert_eq!(
         fetched.objects as usize,
@@ -175,6 +208,7 @@ async fn full_hydration(toml: &str, shape: Shape) -> (Measured, Vec<String>) {
         bytes_read: traffic.get_bytes,
         objects_fetched: fetched.objects,
         seconds,
+        cpu,
     };
     (measured, keys.into_iter().collect())
 }
@@ -191,6 +225,7 @@ async fn raw_gets(
     let counting = Arc::new(Counting::new(store));
     let store: Arc<dyn ObjectStore> = counting.clone();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let cpu = Cpu::now();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for key in keys {
@@ -217,12 +252,14 @@ async fn raw_gets(
         written += 1;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = Cpu::now().since(cpu);
     let counts = counting.counts().snapshot();
     Measured {
         requests: counts.requests(),
         bytes_read: counts.get_bytes,
         objects_fetched: written,
         seconds,
+        cpu,
     }
 }
 
@@ -316,6 +353,9 @@ async fn main() {
         full_hydration: Vec::new(),
         raw_gets: Vec::new(),
     };
+    // The keys the raw GETs fetch: what the first full hydration read (the
+    // same in every round; checked).
+    let mut keys: Option<Vec<String>> = None;
     for round in 0..rounds {
         for k in 0..3 {
             let target = ((round * 3 + k) * shape.models / 7 + 1) % shape.models;
@@ -323,19 +363,56 @@ async fn main() {
                 .one_model
                 .push(one_model(&toml, target, &policy).await);
         }
-        let (full, keys) = full_hydration(&toml, shape).await;
+        // ABBA: odd rounds take the raw GETs first, so a drift of this
+        // machine over the run weighs on both paths alike.
+        let raw_first = keys.is_some() && round % 2 == 1;
+        if raw_first {
+            report
+                .raw_gets
+                .push(raw_round(round, &root, keys.as_deref().unwrap(), concurrency).await);
+        }
+        let (full, read) = full_hydration(&toml, shape).await;
         eprintln!("round {round}: full hydration {:.1} s", full.seconds);
         report.full_hydration.push(full);
-        let into = tempfile::tempdir().unwrap();
-        let raw = raw_gets(root.clone(), &keys, concurrency, into.path()).await;
-        eprintln!("round {round}: raw GETs {:.1} s", raw.seconds);
-        report.raw_gets.push(raw);
+        match &keys {
+            Some(keys) => assert_eq!(keys, &read, "round {round} read other data keys"),
+            None => keys = Some(read),
+        }
+        if !raw_first {
+            report
+                .raw_gets
+                .push(raw_round(round, &root, keys.as_deref().unwrap(), concurrency).await);
+        }
     }
     print(&report, concurrency);
     if let Some(out) = out {
         std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
         eprintln!("wrote {out}");
     }
+}
+
+/// A new directory for a clone or the raw GETs' files: in
+/// `SILT_BENCH_HYDRATION_DIR` when set (e.g. a tmpfs, to take the local
+/// file system's cost out of both paths), else in the system's temp dir.
+fn scratch_dir() -> tempfile::TempDir {
+    match std::env::var_os("SILT_BENCH_HYDRATION_DIR") {
+        Some(dir) => tempfile::tempdir_in(&dir)
+            .unwrap_or_else(|err| panic!("SILT_BENCH_HYDRATION_DIR {dir:?}: {err}")),
+        None => tempfile::tempdir().unwrap(),
+    }
+}
+
+/// One round's raw GETs of `keys`, into a directory removed afterwards.
+async fn raw_round(
+    round: usize,
+    root: &Arc<dyn ObjectStore>,
+    keys: &[String],
+    concurrency: usize,
+) -> Measured {
+    let into = scratch_dir();
+    let raw = raw_gets(root.clone(), keys, concurrency, into.path()).await;
+    eprintln!("round {round}: raw GETs {:.1} s", raw.seconds);
+    raw
 }
 
 /// A count for the full run: `default`, or the positive number in the
@@ -414,4 +491,29 @@ fn print(report: &Report, concurrency: usize) {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    println!(
+        "\nCPU per 1,000 files (median over rounds; client = this process, server = SeaweedFS; busy = CPU seconds per wall second, of {} cores):\n",
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    println!("| path | client CPU ms | server CPU ms | busy |");
+    println!("|---|---|---|---|");
+    let cpu_row = |label: &str, all: &[Measured]| {
+        let per_thousand = |cpu: fn(&Cpu) -> f64| {
+            median(
+                all.iter()
+                    .map(|m| cpu(&m.cpu) * 1e6 / m.objects_fetched as f64),
+            )
+        };
+        println!(
+            "| {label} | {:.0} | {:.0} | {:.2} |",
+            per_thousand(|cpu| cpu.client),
+            per_thousand(|cpu| cpu.server),
+            median(
+                all.iter()
+                    .map(|m| (m.cpu.client + m.cpu.server) / m.seconds)
+            ),
+        );
+    };
+    cpu_row("full hydration", &report.full_hydration);
+    cpu_row("raw GETs", &report.raw_gets);
 }

@@ -1,0 +1,269 @@
+//! Where a download lands: a temporary file beside its target, created by
+//! the first write, written behind the download on tokio's blocking pool,
+//! renamed over the target once complete, and removed however the download
+//! ends otherwise.
+//!
+//! Why not `tokio::fs::File` after creating the file: each hand-off to a
+//! blocking thread costs two context switches, and most objects arrive in
+//! one chunk, so creating the file in its own hand-off doubled what a small
+//! download spent on them. Here the creation rides on the first write: one
+//! hand-off for a one-chunk object.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::AsyncWrite;
+use tokio::task::JoinHandle;
+
+use crate::beneath::Beneath;
+
+/// The most one write takes from its caller (what it copies before
+/// handing the copy to a blocking thread); tokio's `File` uses the same
+/// bound.
+const MAX_CHUNK: usize = 2 << 20;
+
+/// A temporary file, removed when dropped unless it was renamed into
+/// place: an attempt that fails, or is dropped at an `await` (its call's
+/// deadline, a cancelled transfer), leaves nothing behind. It exists only
+/// once the file was created, so a name already taken (a file planted
+/// there) is never removed.
+pub(super) struct TempFile {
+    cache: Arc<Beneath>,
+    path: PathBuf,
+    file: std::fs::File,
+    renamed: bool,
+}
+
+impl TempFile {
+    /// Creates the file `path` (and its parent directories); blocking.
+    fn create(cache: Arc<Beneath>, path: PathBuf) -> std::io::Result<Self> {
+        let file = cache.create_new(&path)?;
+        Ok(Self {
+            cache,
+            path,
+            file,
+            renamed: false,
+        })
+    }
+
+    /// Renames the file over `target`; from then on it is not removed.
+    pub(super) fn rename_to(mut self, target: &str) -> std::io::Result<()> {
+        self.cache.rename(&self.path, target)?;
+        self.renamed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = self.cache.remove_file(&self.path);
+        }
+    }
+}
+
+/// What a write on the blocking pool hands back: the file (created by the
+/// first write) and the buffer, for the next write to reuse. A failed write
+/// drops the file there, which removes it.
+type Written = (std::io::Result<TempFile>, Vec<u8>);
+
+enum State {
+    /// No write running: the file once the first write created it.
+    Idle {
+        file: Option<TempFile>,
+        buffer: Vec<u8>,
+    },
+    /// A write running on the blocking pool. When the landing is dropped
+    /// meanwhile, tokio drops the task's output, and with it the file.
+    Writing(JoinHandle<Written>),
+    /// A write failed; its error was reported.
+    Failed,
+}
+
+/// An `AsyncWrite` into a temporary file at `path` beneath `cache`, which
+/// the first write creates. Writes are accepted at once and carried out in
+/// order behind the caller; [`Landing::finish`] waits for them.
+pub(super) struct Landing {
+    cache: Arc<Beneath>,
+    path: PathBuf,
+    state: State,
+}
+
+impl Landing {
+    /// A landing at `path` (a fresh temporary name) beneath `cache`;
+    /// nothing is created yet.
+    pub(super) fn new(cache: Arc<Beneath>, path: PathBuf) -> Self {
+        Self {
+            cache,
+            path,
+            state: State::Idle {
+                file: None,
+                buffer: Vec::new(),
+            },
+        }
+    }
+
+    /// Waits for every write and answers the complete file (created now
+    /// when nothing was written: an empty object).
+    ///
+    /// # Errors
+    /// The first failed write's, or the creation's.
+    pub(super) async fn finish(mut self) -> std::io::Result<TempFile> {
+        std::future::poll_fn(|cx| self.poll_settled(cx)).await?;
+        let State::Idle { file, .. } = std::mem::replace(&mut self.state, State::Failed) else {
+            unreachable!("settled means idle");
+        };
+        match file {
+            Some(file) => Ok(file),
+            None => {
+                let (cache, path) = (self.cache.clone(), self.path.clone());
+                tokio::task::spawn_blocking(move || TempFile::create(cache, path))
+                    .await
+                    .map_err(std::io::Error::other)?
+            }
+        }
+    }
+
+    /// Ready once no write is running; the error of one that failed.
+    fn poll_settled(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.state {
+            State::Idle { .. } => Poll::Ready(Ok(())),
+            State::Failed => Poll::Ready(Err(earlier_failure())),
+            State::Writing(task) => {
+                let joined = ready!(Pin::new(task).poll(cx));
+                let (written, buffer) = match joined {
+                    Ok(written) => written,
+                    Err(err) => (Err(std::io::Error::other(err)), Vec::new()),
+                };
+                match written {
+                    Ok(file) => {
+                        self.state = State::Idle {
+                            file: Some(file),
+                            buffer,
+                        };
+                        Poll::Ready(Ok(()))
+                    }
+                    Err(err) => {
+                        self.state = State::Failed;
+                        Poll::Ready(Err(err))
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn earlier_failure() -> std::io::Error {
+    std::io::Error::other("an earlier write to this download's file failed")
+}
+
+impl AsyncWrite for Landing {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        ready!(this.poll_settled(cx))?;
+        let State::Idle { file, mut buffer } = std::mem::replace(&mut this.state, State::Failed)
+        else {
+            unreachable!("settled means idle");
+        };
+        let taken = data.len().min(MAX_CHUNK);
+        buffer.clear();
+        buffer.extend_from_slice(&data[..taken]);
+        let (cache, path) = (this.cache.clone(), this.path.clone());
+        this.state = State::Writing(tokio::task::spawn_blocking(move || {
+            let file = match file {
+                Some(file) => Ok(file),
+                None => TempFile::create(cache, path),
+            };
+            let written = file.and_then(|mut file| {
+                file.file.write_all(&buffer)?;
+                Ok(file)
+            });
+            (written, buffer)
+        }));
+        Poll::Ready(Ok(taken))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.poll_settled(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt as _;
+
+    use super::*;
+
+    fn landing_in(dir: &tempfile::TempDir, path: &str) -> Landing {
+        let cache = Arc::new(Beneath::open(dir.path()).unwrap());
+        Landing::new(cache, PathBuf::from(path))
+    }
+
+    #[tokio::test]
+    async fn chunks_land_in_order_in_a_file_the_first_write_creates() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut landing = landing_in(&dir, "a/b/.f.tmp");
+        landing.write_all(b"one ").await.unwrap();
+        landing.write_all(b"two ").await.unwrap();
+        landing.write_all(&[b'x'; 3 << 20]).await.unwrap();
+        let temp = landing.finish().await.unwrap();
+        temp.rename_to("a/b/f").unwrap();
+        let landed = std::fs::read(dir.path().join("a/b/f")).unwrap();
+        assert_eq!(&landed[..8], b"one two ");
+        assert_eq!(landed.len(), 8 + (3 << 20));
+        assert!(!dir.path().join("a/b/.f.tmp").exists());
+    }
+
+    #[tokio::test]
+    async fn an_empty_object_lands_as_an_empty_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let landing = landing_in(&dir, ".f.tmp");
+        landing.finish().await.unwrap().rename_to("f").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"");
+    }
+
+    #[tokio::test]
+    async fn a_landing_dropped_unfinished_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut landing = landing_in(&dir, ".f.tmp");
+        landing.write_all(b"partial").await.unwrap();
+        // Dropped while its write may still be running on the pool.
+        drop(landing);
+        let temp = dir.path().join(".f.tmp");
+        for _ in 0..500 {
+            if !temp.exists() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the temporary file stayed");
+    }
+
+    #[tokio::test]
+    async fn a_name_already_taken_fails_the_write_and_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".f.tmp"), b"planted").unwrap();
+        let mut landing = landing_in(&dir, ".f.tmp");
+        // The write is accepted; its failure shows at the next step.
+        landing.write_all(b"data").await.unwrap();
+        let err = landing.flush().await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists, "{err}");
+        assert!(landing.write_all(b"more").await.is_err());
+        assert!(landing.finish().await.is_err());
+        assert_eq!(
+            std::fs::read(dir.path().join(".f.tmp")).unwrap(),
+            b"planted"
+        );
+    }
+}
