@@ -119,9 +119,10 @@ impl Beneath {
     pub fn create_dir_all(&self, relative: impl AsRef<Path>) -> io::Result<Self> {
         // Most often every directory is there already: one open (which
         // refuses a link anywhere, as each step below does) settles it.
-        match self.dir(relative.as_ref()) {
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            opened => return opened,
+        // Any failure takes the walk below, whose errors name the component
+        // at fault (a link in the middle included, on every platform).
+        if let Ok(dir) = self.dir(relative.as_ref()) {
+            return Ok(dir);
         }
         // Else one component at a time, each made and opened relative to its
         // parent's descriptor: `mkdirat` never follows a link at the name it

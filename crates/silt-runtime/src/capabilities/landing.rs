@@ -77,10 +77,12 @@ enum State {
         buffer: Vec<u8>,
     },
     /// A write running on the blocking pool. When the landing is dropped
-    /// meanwhile, tokio drops the task's output, and with it the file.
+    /// meanwhile, tokio drops the task's output, and with it the file
+    /// (removed once that write returns, not at the drop).
     Writing(JoinHandle<Written>),
-    /// A write failed; its error was reported.
-    Failed,
+    /// A write failed: its error, until [`Landing::take_failure`] or
+    /// [`Landing::finish`] takes it.
+    Failed(Option<std::io::Error>),
 }
 
 /// An `AsyncWrite` into a temporary file at `path` beneath `cache`, which
@@ -112,8 +114,11 @@ impl Landing {
     /// # Errors
     /// The first failed write's, or the creation's.
     pub(super) async fn finish(mut self) -> std::io::Result<TempFile> {
-        std::future::poll_fn(|cx| self.poll_settled(cx)).await?;
-        let State::Idle { file, .. } = std::mem::replace(&mut self.state, State::Failed) else {
+        if let Err(err) = std::future::poll_fn(|cx| self.poll_settled(cx)).await {
+            return Err(self.take_failure().unwrap_or(err));
+        }
+        let State::Idle { file, .. } = std::mem::replace(&mut self.state, State::Failed(None))
+        else {
             unreachable!("settled means idle");
         };
         match file {
@@ -127,11 +132,26 @@ impl Landing {
         }
     }
 
-    /// Ready once no write is running; the error of one that failed.
+    /// The error of the write that failed, once. The store sees only a
+    /// copy of it (and may report it as its own failure to read), so the
+    /// download asks here first: a file that could not be written is a
+    /// local failure, whatever the store made of it.
+    pub(super) fn take_failure(&mut self) -> Option<std::io::Error> {
+        match &mut self.state {
+            State::Failed(failure) => failure.take(),
+            _ => None,
+        }
+    }
+
+    /// Ready once no write is running; (a copy of) the error of one that
+    /// failed.
     fn poll_settled(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match &mut self.state {
             State::Idle { .. } => Poll::Ready(Ok(())),
-            State::Failed => Poll::Ready(Err(earlier_failure())),
+            State::Failed(failure) => Poll::Ready(Err(match failure {
+                Some(err) => std::io::Error::new(err.kind(), err.to_string()),
+                None => earlier_failure(),
+            })),
             State::Writing(task) => {
                 let joined = ready!(Pin::new(task).poll(cx));
                 let (written, buffer) = match joined {
@@ -147,8 +167,9 @@ impl Landing {
                         Poll::Ready(Ok(()))
                     }
                     Err(err) => {
-                        self.state = State::Failed;
-                        Poll::Ready(Err(err))
+                        let copy = std::io::Error::new(err.kind(), err.to_string());
+                        self.state = State::Failed(Some(err));
+                        Poll::Ready(Err(copy))
                     }
                 }
             }
@@ -168,7 +189,8 @@ impl AsyncWrite for Landing {
     ) -> Poll<std::io::Result<usize>> {
         let this = &mut *self;
         ready!(this.poll_settled(cx))?;
-        let State::Idle { file, mut buffer } = std::mem::replace(&mut this.state, State::Failed)
+        let State::Idle { file, mut buffer } =
+            std::mem::replace(&mut this.state, State::Failed(None))
         else {
             unreachable!("settled means idle");
         };

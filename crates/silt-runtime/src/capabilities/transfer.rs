@@ -218,7 +218,15 @@ async fn download_attempt(
         .temp_beside(std::path::Path::new(target))
         .map_err(|err| store::local_io(key, &err))?;
     let mut sink = HashingWriter::new(Landing::new(cache.clone(), temp));
-    let meta = store.get_into(key, &mut sink).await?;
+    let meta = match store.get_into(key, &mut sink).await {
+        Ok(meta) => meta,
+        // The file could not be written: a local failure (not retried),
+        // not the store's, whatever its backend made of it.
+        Err(err) => match sink.inner.take_failure() {
+            Some(local) => return Err(store::local_io(key, &local)),
+            None => return Err(err),
+        },
+    };
     let (landing, actual) = sink.finish();
     // Every byte is in the file before it is renamed into view.
     let temp = landing
@@ -443,5 +451,105 @@ mod tests {
             "left behind: {:?}",
             names(&dir)
         );
+    }
+
+    /// A server that sends each object, and reports a failure of the sink
+    /// as its own, retryable one (as a backend that cannot tell may).
+    #[derive(Default)]
+    struct Blaming {
+        calls: AtomicUsize,
+    }
+
+    impl std::fmt::Display for Blaming {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a blaming store")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for Blaming {
+        async fn get(
+            &self,
+            _: &ObjectKey,
+            _: Option<&Version>,
+        ) -> Result<GetOutcome, store::StoreError> {
+            unreachable!()
+        }
+        async fn head(&self, _: &ObjectKey) -> Result<store::ObjectMeta, store::StoreError> {
+            unreachable!()
+        }
+        async fn put(
+            &self,
+            _: &ObjectKey,
+            _: Vec<u8>,
+            _: PutMode,
+        ) -> Result<Version, store::StoreError> {
+            unreachable!()
+        }
+        async fn delete(
+            &self,
+            _: &ObjectKey,
+            _: Option<&Version>,
+        ) -> Result<(), store::StoreError> {
+            unreachable!()
+        }
+        async fn list(
+            &self,
+            _: &str,
+            _: Option<&ObjectKey>,
+            _: u32,
+        ) -> Result<ListPage, store::StoreError> {
+            unreachable!()
+        }
+        async fn get_into(
+            &self,
+            key: &ObjectKey,
+            sink: &mut (dyn AsyncWrite + Unpin + Send),
+        ) -> Result<store::ObjectMeta, store::StoreError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let sent = async {
+                sink.write_all(b"contents").await?;
+                sink.flush().await
+            };
+            sent.await.map_err(|err| store::StoreError::Backend {
+                store: "the blaming store".to_owned(),
+                retryable: true,
+                detail: format!("cannot read `{key}`: {err}"),
+            })?;
+            Ok(store::ObjectMeta {
+                key: key.clone(),
+                size: 8,
+                version: Version("v1".to_owned()),
+                last_modified_ms: 0,
+            })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_that_cannot_be_written_is_a_local_failure_and_not_retried() {
+        let cache = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        // A planted link: the download's file cannot be created beneath it.
+        std::os::unix::fs::symlink(outside.path(), cache.path().join("d")).unwrap();
+        let store = Arc::new(Blaming::default());
+        let transfer = Transfer::between(store.clone(), cache.path(), 4, None);
+        let item = DownloadItem {
+            key: "m/f".to_owned(),
+            cache_path: "d/f".to_owned(),
+            expected_version: None,
+            sha256: None,
+        };
+        let results = download(transfer, vec![item]).await;
+        let err = results.into_iter().next().unwrap().unwrap_err();
+        // The local error, not retryable, and nothing of the store's.
+        let described = format!("{err:?}");
+        assert!(described.contains("retryable: false"), "{described}");
+        assert!(
+            described.contains("a symbolic link is in the way"),
+            "{described}"
+        );
+        assert!(!described.contains("blaming"), "{described}");
+        assert_eq!(store.calls.load(Ordering::SeqCst), 1, "retried");
+        assert_eq!(names(outside.path()), Vec::<String>::new());
     }
 }
