@@ -339,29 +339,47 @@ mod tests {
     use super::*;
     use crate::store::{GetOutcome, ListPage, PutMode, Version};
 
-    /// A server that sends part of each object, then stalls for ever.
-    #[derive(Default)]
-    struct Stalling {
+    /// What [`Serving`] does with each object after sending it.
+    enum Then {
+        /// Stalls for ever (after sending only part of it).
+        Stall,
+        /// Answers; a failure of the sink is reported as the store's own,
+        /// retryable one (as a backend that cannot tell may).
+        Answer,
+    }
+
+    /// A server of downloads only, counting the ones it started.
+    struct Serving {
+        then: Then,
         started: AtomicUsize,
     }
 
-    impl std::fmt::Display for Stalling {
+    impl Serving {
+        fn new(then: Then) -> Self {
+            Self {
+                then,
+                started: AtomicUsize::new(0),
+            }
+        }
+    }
+
+    impl std::fmt::Display for Serving {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a stalling store")
+            f.write_str("a test store")
         }
     }
 
     #[async_trait::async_trait]
-    impl ObjectStore for Stalling {
+    impl ObjectStore for Serving {
         async fn get(
             &self,
             _: &ObjectKey,
             _: Option<&Version>,
         ) -> Result<GetOutcome, store::StoreError> {
-            std::future::pending().await
+            unreachable!("downloads only")
         }
         async fn head(&self, _: &ObjectKey) -> Result<store::ObjectMeta, store::StoreError> {
-            std::future::pending().await
+            unreachable!("downloads only")
         }
         async fn put(
             &self,
@@ -369,14 +387,14 @@ mod tests {
             _: Vec<u8>,
             _: PutMode,
         ) -> Result<Version, store::StoreError> {
-            std::future::pending().await
+            unreachable!("downloads only")
         }
         async fn delete(
             &self,
             _: &ObjectKey,
             _: Option<&Version>,
         ) -> Result<(), store::StoreError> {
-            std::future::pending().await
+            unreachable!("downloads only")
         }
         async fn list(
             &self,
@@ -384,18 +402,40 @@ mod tests {
             _: Option<&ObjectKey>,
             _: u32,
         ) -> Result<ListPage, store::StoreError> {
-            std::future::pending().await
+            unreachable!("downloads only")
         }
         async fn get_into(
             &self,
             key: &ObjectKey,
             sink: &mut (dyn AsyncWrite + Unpin + Send),
         ) -> Result<store::ObjectMeta, store::StoreError> {
-            sink.write_all(b"the first part")
-                .await
-                .map_err(|err| store::local_io(key, &err))?;
-            self.started.fetch_add(1, Ordering::SeqCst);
-            std::future::pending().await
+            match self.then {
+                Then::Stall => {
+                    sink.write_all(b"the first part")
+                        .await
+                        .map_err(|err| store::local_io(key, &err))?;
+                    self.started.fetch_add(1, Ordering::SeqCst);
+                    std::future::pending().await
+                }
+                Then::Answer => {
+                    self.started.fetch_add(1, Ordering::SeqCst);
+                    let sent = async {
+                        sink.write_all(b"contents").await?;
+                        sink.flush().await
+                    };
+                    sent.await.map_err(|err| store::StoreError::Backend {
+                        store: "the test store".to_owned(),
+                        retryable: true,
+                        detail: format!("cannot read `{key}`: {err}"),
+                    })?;
+                    Ok(store::ObjectMeta {
+                        key: key.clone(),
+                        size: 8,
+                        version: Version("v1".to_owned()),
+                        last_modified_ms: 0,
+                    })
+                }
+            }
         }
     }
 
@@ -425,7 +465,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_download_dropped_mid_way_leaves_no_temporary_file() {
         let cache = tempfile::tempdir().unwrap();
-        let store = Arc::new(Stalling::default());
+        let store = Arc::new(Serving::new(Then::Stall));
         let transfer = Transfer::between(store.clone(), cache.path(), 4, None);
         let items = (0..3)
             .map(|n| DownloadItem {
@@ -453,85 +493,13 @@ mod tests {
         );
     }
 
-    /// A server that sends each object, and reports a failure of the sink
-    /// as its own, retryable one (as a backend that cannot tell may).
-    #[derive(Default)]
-    struct Blaming {
-        calls: AtomicUsize,
-    }
-
-    impl std::fmt::Display for Blaming {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a blaming store")
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl ObjectStore for Blaming {
-        async fn get(
-            &self,
-            _: &ObjectKey,
-            _: Option<&Version>,
-        ) -> Result<GetOutcome, store::StoreError> {
-            unreachable!()
-        }
-        async fn head(&self, _: &ObjectKey) -> Result<store::ObjectMeta, store::StoreError> {
-            unreachable!()
-        }
-        async fn put(
-            &self,
-            _: &ObjectKey,
-            _: Vec<u8>,
-            _: PutMode,
-        ) -> Result<Version, store::StoreError> {
-            unreachable!()
-        }
-        async fn delete(
-            &self,
-            _: &ObjectKey,
-            _: Option<&Version>,
-        ) -> Result<(), store::StoreError> {
-            unreachable!()
-        }
-        async fn list(
-            &self,
-            _: &str,
-            _: Option<&ObjectKey>,
-            _: u32,
-        ) -> Result<ListPage, store::StoreError> {
-            unreachable!()
-        }
-        async fn get_into(
-            &self,
-            key: &ObjectKey,
-            sink: &mut (dyn AsyncWrite + Unpin + Send),
-        ) -> Result<store::ObjectMeta, store::StoreError> {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            let sent = async {
-                sink.write_all(b"contents").await?;
-                sink.flush().await
-            };
-            sent.await.map_err(|err| store::StoreError::Backend {
-                store: "the blaming store".to_owned(),
-                retryable: true,
-                detail: format!("cannot read `{key}`: {err}"),
-            })?;
-            Ok(store::ObjectMeta {
-                key: key.clone(),
-                size: 8,
-                version: Version("v1".to_owned()),
-                last_modified_ms: 0,
-            })
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_file_that_cannot_be_written_is_a_local_failure_and_not_retried() {
         let cache = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         // A planted link: the download's file cannot be created beneath it.
         std::os::unix::fs::symlink(outside.path(), cache.path().join("d")).unwrap();
-        let store = Arc::new(Blaming::default());
+        let store = Arc::new(Serving::new(Then::Answer));
         let transfer = Transfer::between(store.clone(), cache.path(), 4, None);
         let item = DownloadItem {
             key: "m/f".to_owned(),
@@ -548,8 +516,8 @@ mod tests {
             described.contains("a symbolic link is in the way"),
             "{described}"
         );
-        assert!(!described.contains("blaming"), "{described}");
-        assert_eq!(store.calls.load(Ordering::SeqCst), 1, "retried");
+        assert!(!described.contains("cannot read"), "{described}");
+        assert_eq!(store.started.load(Ordering::SeqCst), 1, "retried");
         assert_eq!(names(outside.path()), Vec::<String>::new());
     }
 }
