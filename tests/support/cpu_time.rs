@@ -2,10 +2,6 @@
 //! `/proc/<pid>/stat`: what a benchmark adds up to tell whether a path
 //! was bound by the client's or the server's CPU on a machine they share.
 
-/// Clock ticks per second of `/proc`'s time fields (`USER_HZ`: 100 on
-/// every Linux architecture silt runs on).
-const TICKS_PER_SECOND: f64 = 100.0;
-
 /// The user + system CPU seconds `pid` has used so far, or `None` when
 /// it is gone or its `stat` does not parse.
 pub fn of(pid: u32) -> Option<f64> {
@@ -25,5 +21,7 @@ fn parse(stat: &str) -> Option<f64> {
     let mut fields = after_name.split_whitespace().skip(11);
     let user: u64 = fields.next()?.parse().ok()?;
     let system: u64 = fields.next()?.parse().ok()?;
-    Some((user + system) as f64 / TICKS_PER_SECOND)
+    // SAFETY: sysconf only reads a system constant.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some((user + system) as f64 / ticks_per_second as f64)
 }

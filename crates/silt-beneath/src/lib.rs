@@ -286,16 +286,15 @@ impl Beneath {
     pub fn rename(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
         let (from, to) = (from.as_ref(), to.as_ref());
         let (from_dir, from_name) = self.parent_of(from)?;
+        let to_name = self.name_of(checked(to)?)?;
         // A rename within one directory (a download's temporary file) opens
         // it once.
-        let other_dir;
-        let (to_dir, to_name) = if checked(from)?.parent() == checked(to)?.parent() {
-            (&from_dir, self.name_of(to)?)
+        let other_dir = if from.parent() == to.parent() {
+            None
         } else {
-            let (dir, name) = self.parent_of(to)?;
-            other_dir = dir;
-            (&other_dir, name)
+            Some(self.parent_of(to)?.0)
         };
+        let to_dir = other_dir.as_ref().unwrap_or(&from_dir);
         rustix::fs::renameat(&from_dir.fd, from_name, &to_dir.fd, to_name)
             .map_err(|errno| self.annotate(errno.into(), to))
     }

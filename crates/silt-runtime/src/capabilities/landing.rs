@@ -260,9 +260,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut landing = landing_in(&dir, ".f.tmp");
         landing.write_all(b"partial").await.unwrap();
-        // Dropped while its write may still be running on the pool.
-        drop(landing);
+        landing.flush().await.unwrap();
         let temp = dir.path().join(".f.tmp");
+        assert!(temp.exists(), "the first write created the file");
+        // Dropped while its next write may still be running on the pool.
+        landing.write_all(b" more").await.unwrap();
+        drop(landing);
         for _ in 0..500 {
             if !temp.exists() {
                 return;

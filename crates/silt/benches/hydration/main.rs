@@ -363,9 +363,10 @@ async fn main() {
                 .one_model
                 .push(one_model(&toml, target, &policy).await);
         }
-        // ABBA: odd rounds take the raw GETs first, so a drift of this
-        // machine over the run weighs on both paths alike.
-        let raw_first = keys.is_some() && round % 2 == 1;
+        // ABBA: odd rounds take the raw GETs first (with the keys round 0
+        // read), so a drift of this machine over the run weighs on both
+        // paths alike.
+        let raw_first = round % 2 == 1;
         if raw_first {
             report
                 .raw_gets
