@@ -240,7 +240,7 @@ pub async fn hydrate_models(
         remove_leftovers(datastore, models);
     }
     let locks = datastore.working_copy_locks();
-    let batches = RefCell::new(models.chunks(MODELS_PER_CALL));
+    let batches = RefCell::new(staggered(models));
     // A corrupt model fails its call at the end, its batch's other models
     // done; the next batches go on, and the first such error ends the whole.
     let corrupt = RefCell::new(None);
@@ -283,6 +283,17 @@ pub async fn hydrate_models(
         Some(err) => Err(err),
         None => Ok(progress.into_inner()),
     }
+}
+
+/// `models` in batches of `MODELS_PER_CALL`, the first of half that size.
+/// Lanes that started together would stay in step, both planning or both
+/// saving while the store waits; one half a batch behind the other keeps
+/// downloads in flight throughout.
+fn staggered(models: &[ModelRef]) -> impl Iterator<Item = &[ModelRef]> {
+    let (first, rest) = models.split_at(models.len().min(MODELS_PER_CALL / 2));
+    std::iter::once(first)
+        .filter(|first| !first.is_empty())
+        .chain(rest.chunks(MODELS_PER_CALL))
 }
 
 impl HydrationProgress {
@@ -358,5 +369,38 @@ fn latest_only(dry_run: bool) -> HydrateOptions {
         dry_run,
         max_objects: None,
         local_edits: LocalEdits::Keep,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn models(count: usize) -> Vec<ModelRef> {
+        (0..count)
+            .map(|n| ModelRef {
+                model_type: "t".to_owned(),
+                model_id: format!("m{n}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batches_take_every_model_once_in_order_the_first_half_sized() {
+        for count in [0, 1, 31, 32, 33, 96, 97, 300] {
+            let all = models(count);
+            let batches: Vec<&[ModelRef]> = staggered(&all).collect();
+            let ids = |models: &[ModelRef]| -> Vec<String> {
+                models.iter().map(|model| model.model_id.clone()).collect()
+            };
+            let flat: Vec<String> = batches.iter().flat_map(|batch| ids(batch)).collect();
+            assert_eq!(flat, ids(&all), "{count} models");
+            assert!(batches.iter().all(|batch| !batch.is_empty()), "{count}");
+            assert!(batches.iter().all(|batch| batch.len() <= MODELS_PER_CALL));
+            if count > MODELS_PER_CALL {
+                assert_eq!(batches[0].len(), MODELS_PER_CALL / 2, "{count}");
+                assert_eq!(batches[1].len(), MODELS_PER_CALL, "{count}");
+            }
+        }
     }
 }
