@@ -263,38 +263,28 @@ mod tests {
         assert!(!dir.path().join("a/b/.f.tmp").exists());
     }
 
+    /// Lands `data` at `target` (given `time`, if any); its modification time.
+    async fn landed_time(
+        dir: &tempfile::TempDir,
+        target: &str,
+        time: Option<std::time::SystemTime>,
+    ) -> std::time::SystemTime {
+        let mut landing = landing_in(dir, &format!(".{target}.tmp"));
+        landing.write_all(b"data").await.unwrap();
+        let temp = landing.finish().await.unwrap();
+        temp.rename_to(target, time).unwrap();
+        let landed = std::fs::metadata(dir.path().join(target)).unwrap();
+        landed.modified().unwrap()
+    }
+
     #[tokio::test]
     async fn a_landed_file_keeps_its_own_time_unless_given_one() {
         let dir = tempfile::tempdir().unwrap();
         let before = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-        let mut landing = landing_in(&dir, ".f.tmp");
-        landing.write_all(b"data").await.unwrap();
-        landing
-            .finish()
-            .await
-            .unwrap()
-            .rename_to("f", None)
-            .unwrap();
-        let mtime = std::fs::metadata(dir.path().join("f"))
-            .unwrap()
-            .modified()
-            .unwrap();
-        assert!(mtime > before, "{mtime:?}");
-
+        let own = landed_time(&dir, "f", None).await;
+        assert!(own > before, "{own:?}");
         let given = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_600_000_000_007);
-        let mut landing = landing_in(&dir, ".g.tmp");
-        landing.write_all(b"data").await.unwrap();
-        landing
-            .finish()
-            .await
-            .unwrap()
-            .rename_to("g", Some(given))
-            .unwrap();
-        let mtime = std::fs::metadata(dir.path().join("g"))
-            .unwrap()
-            .modified()
-            .unwrap();
-        assert_eq!(mtime, given);
+        assert_eq!(landed_time(&dir, "g", Some(given)).await, given);
     }
 
     #[tokio::test]

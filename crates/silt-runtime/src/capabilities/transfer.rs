@@ -447,6 +447,16 @@ mod tests {
         }
     }
 
+    /// The object `m/f`, downloaded to `d/f`, unchecked.
+    fn one_file() -> DownloadItem {
+        DownloadItem {
+            key: "m/f".to_owned(),
+            cache_path: "d/f".to_owned(),
+            expected_version: None,
+            sha256: None,
+        }
+    }
+
     /// Names in `dir`, or none when it does not exist.
     fn names(dir: &std::path::Path) -> Vec<String> {
         std::fs::read_dir(dir).map_or_else(
@@ -509,12 +519,7 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), cache.path().join("d")).unwrap();
         let store = Arc::new(Serving::new(Then::Answer));
         let transfer = Transfer::between(store.clone(), cache.path(), 4, None);
-        let item = DownloadItem {
-            key: "m/f".to_owned(),
-            cache_path: "d/f".to_owned(),
-            expected_version: None,
-            sha256: None,
-        };
+        let item = one_file();
         let results = download(transfer, vec![item]).await;
         let err = results.into_iter().next().unwrap().unwrap_err();
         // The local error, not retryable, and nothing of the store's.
@@ -534,12 +539,7 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let store = Arc::new(Serving::new(Then::Answer));
         let transfer = Transfer::between(store, cache.path(), 4, None);
-        let item = DownloadItem {
-            key: "m/f".to_owned(),
-            cache_path: "d/f".to_owned(),
-            expected_version: None,
-            sha256: None,
-        };
+        let item = one_file();
         let results = download(transfer, vec![item]).await;
         let meta = results.into_iter().next().unwrap().unwrap();
         assert_eq!(meta.last_modified, ANSWERED_AT_MS);
