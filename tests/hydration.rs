@@ -129,47 +129,6 @@ fn lazy_clone_fetches_metadata_then_what_a_command_uses_then_the_rest_on_request
     }
 }
 
-/// A downloaded file takes its object's time, and the extension stamps it
-/// from the download's answer (no `stat` of its own): the stamp is what a
-/// `stat` finds, so a later pull does not hash the file. An edit of the
-/// same size made afterwards is still an edit.
-#[test]
-fn a_hydrated_file_has_its_objects_time_and_a_stamp_that_matches_it() {
-    use std::os::unix::fs::MetadataExt as _;
-    for extension in EXTENSIONS {
-        let writer = datastore_with_two_models(extension);
-        let full = writer.another_clone();
-        full.ok(&["datastore", "setup"]);
-        let file = full.model_dir("t/a").join("one.txt");
-        let on_disk = std::fs::metadata(&file).unwrap();
-        // S3 reports whole seconds; a landing's own time almost never is.
-        assert_eq!(on_disk.mtime_nsec(), 0, "{extension}: {on_disk:?}");
-        let age = std::time::SystemTime::now()
-            .duration_since(on_disk.modified().unwrap())
-            .unwrap();
-        assert!(
-            age < std::time::Duration::from_secs(600),
-            "{extension}: {age:?}"
-        );
-
-        let sidecar = full.path().join(".silt/local/.silt/index/data/t/a.json");
-        let sidecar: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
-        let stamp = &sidecar["local"]["one.txt"];
-        let mtime_ns = on_disk.mtime() as u64 * 1_000_000_000 + on_disk.mtime_nsec() as u64;
-        assert_eq!(stamp["mtime_ns"], mtime_ns, "{extension}: {sidecar}");
-        assert_eq!(stamp["size"], on_disk.len(), "{extension}: {sidecar}");
-
-        std::fs::write(&file, "ALPHA one.txt").unwrap();
-        let status = full.json(&["datastore", "status"]);
-        assert_eq!(
-            status["local_changes"].as_array().unwrap().len(),
-            1,
-            "{extension}: {status}"
-        );
-    }
-}
-
 #[test]
 fn hydrate_names_models_or_all_and_refuses_neither() {
     let writer = datastore_with_two_models("partitioned-datastore");

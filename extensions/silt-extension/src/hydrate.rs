@@ -565,7 +565,6 @@ pub fn apply_many(work: &mut [Planned], stats: &mut TransferStats) -> Result<Vec
     let mut first_error = None;
     if !items.is_empty() {
         let results = object_store::download(&items);
-        let mut stamps = local::LandedStamps::default();
         for ((w, d), (item, result)) in owners.into_iter().zip(items.iter().zip(results)) {
             let planned = &mut work[w];
             match result {
@@ -573,13 +572,12 @@ pub fn apply_many(work: &mut [Planned], stats: &mut TransferStats) -> Result<Vec
                     let (name, entry) = &planned.plan.downloads[d];
                     stats.objects_downloaded += 1;
                     stats.bytes_downloaded += meta.size;
-                    stamps.stamp(
+                    local::stamp(
                         &mut planned.sidecar,
                         &planned.model,
                         name,
                         &entry.version,
                         &entry.sha256,
-                        &meta,
                     );
                     changed.push(item.cache_path.clone());
                 }

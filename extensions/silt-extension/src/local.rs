@@ -31,7 +31,6 @@ use crate::change::Base;
 use crate::layout;
 use crate::partition::Partition;
 use crate::silt::datastore::log;
-use crate::silt::datastore::object_store::ObjectMeta;
 use crate::silt::datastore::types::{Error, ModelRef};
 
 /// What we know locally about one partition.
@@ -839,84 +838,6 @@ pub fn stamp(sidecar: &mut Sidecar, model: &ModelRef, name: &str, version: &str,
     let path = layout::working_path(model, name);
     if let Some((size, mtime_ns)) = stat(&path) {
         stamp_as_hashed(sidecar, name, version, sha256, size, mtime_ns);
-    }
-}
-
-/// Stamps for the files a download landed, from the download's answers
-/// rather than a `stat` of each (a hand-off to a host thread per file).
-///
-/// The host gives each landed file the object's last-modified time (as
-/// `aws s3 sync` does), so an answer's size and time are what a `stat`
-/// would find. The first file is checked against a `stat`; when it
-/// differs (a host that does not set the time, a file system that rounds
-/// it, a store that reports none) every file is `stat`ed. A stamp that is
-/// wrong all the same costs a hash later, never an edit: a file whose size
-/// or time differs from its stamp is hashed before it is judged. And an
-/// edit made between the landing and the stamp is not taken for the
-/// landed content, as a `stat` afterwards would take it.
-///
-/// ```no_run,standalone_crate
-/// use silt_extension::layout::{self, DATA_AREA};
-/// use silt_extension::local::{self, LandedStamps};
-/// use silt_extension::partition::Entry;
-/// use silt_extension::silt::datastore::object_store::{self, DownloadItem};
-/// use silt_extension::silt::datastore::types::{Error, ModelRef};
-/// use silt_extension::store;
-///
-/// fn fetch_all(model: &ModelRef, files: &[(String, Entry)]) -> Result<(), Error> {
-///     let items: Vec<DownloadItem> = files
-///         .iter()
-///         .map(|(name, entry)| DownloadItem {
-///             key: layout::object_key(DATA_AREA, model, name, &entry.version),
-///             cache_path: layout::working_path(model, name),
-///             expected_version: None,
-///             sha256: Some(entry.sha256.clone()),
-///         })
-///         .collect();
-///     let mut sidecar = local::load(DATA_AREA, model);
-///     let mut stamps = LandedStamps::default();
-///     for ((name, entry), (item, result)) in files.iter().zip(items.iter().zip(object_store::download(&items))) {
-///         let landed = result.map_err(|err| store::error(&item.key, err))?;
-///         stamps.stamp(&mut sidecar, model, name, &entry.version, &entry.sha256, &landed);
-///     }
-///     local::save(DATA_AREA, model, &sidecar)
-/// }
-/// ```
-#[derive(Debug, Default)]
-pub struct LandedStamps {
-    /// Whether the first file's answer matched its `stat`; unknown before.
-    answers_hold: Option<bool>,
-}
-
-impl LandedStamps {
-    /// Stamps the working copy's `name`, just landed by a download that
-    /// answered `landed`, as holding `version` with `sha256` (as [`stamp`]).
-    pub fn stamp(
-        &mut self,
-        sidecar: &mut Sidecar,
-        model: &ModelRef,
-        name: &str,
-        version: &str,
-        sha256: &str,
-        landed: &ObjectMeta,
-    ) {
-        let answered = landed
-            .last_modified
-            .checked_mul(1_000_000)
-            .filter(|&mtime_ns| mtime_ns > 0)
-            .map(|mtime_ns| (landed.size, mtime_ns));
-        let found = match (self.answers_hold, answered) {
-            (Some(true), Some(answered)) => Some(answered),
-            (None, Some(answered)) => {
-                let found = stat(&layout::working_path(model, name));
-                self.answers_hold = Some(found == Some(answered));
-                found
-            }
-            _ => stat(&layout::working_path(model, name)),
-        };
-        if let Some((size, mtime_ns)) = found {
-            stamp_as_hashed(sidecar, name, version, sha256, size, mtime_ns);
-        }
     }
 }
 

@@ -50,25 +50,9 @@ impl TempFile {
     }
 
     /// Renames the file over `target`; from then on it is not removed.
-    /// Then, when given, sets its modification time to `modified` (the
-    /// object's, so an extension can stamp the file from the download's
-    /// answer without a `stat` of its own): after the rename, so that a
-    /// temporary file never looks long untouched to the sweep of
-    /// abandoned downloads. A time that cannot be set is no failure: the
-    /// file is complete, and an extension that checks the time finds it
-    /// unset and looks at the file instead.
-    pub(super) fn rename_to(
-        mut self,
-        target: &str,
-        modified: Option<std::time::SystemTime>,
-    ) -> std::io::Result<()> {
+    pub(super) fn rename_to(mut self, target: &str) -> std::io::Result<()> {
         self.cache.rename(&self.path, target)?;
         self.renamed = true;
-        if let Some(time) = modified
-            && let Err(err) = self.file.set_modified(time)
-        {
-            tracing::debug!("could not set the time of {target}: {err}");
-        }
         Ok(())
     }
 }
@@ -256,47 +240,18 @@ mod tests {
         landing.write_all(b"two ").await.unwrap();
         landing.write_all(&[b'x'; 3 << 20]).await.unwrap();
         let temp = landing.finish().await.unwrap();
-        temp.rename_to("a/b/f", None).unwrap();
+        temp.rename_to("a/b/f").unwrap();
         let landed = std::fs::read(dir.path().join("a/b/f")).unwrap();
         assert_eq!(&landed[..8], b"one two ");
         assert_eq!(landed.len(), 8 + (3 << 20));
         assert!(!dir.path().join("a/b/.f.tmp").exists());
     }
 
-    /// Lands `data` at `target` (given `time`, if any); its modification time.
-    async fn landed_time(
-        dir: &tempfile::TempDir,
-        target: &str,
-        time: Option<std::time::SystemTime>,
-    ) -> std::time::SystemTime {
-        let mut landing = landing_in(dir, &format!(".{target}.tmp"));
-        landing.write_all(b"data").await.unwrap();
-        let temp = landing.finish().await.unwrap();
-        temp.rename_to(target, time).unwrap();
-        let landed = std::fs::metadata(dir.path().join(target)).unwrap();
-        landed.modified().unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_landed_file_keeps_its_own_time_unless_given_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let before = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-        let own = landed_time(&dir, "f", None).await;
-        assert!(own > before, "{own:?}");
-        let given = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_600_000_000_007);
-        assert_eq!(landed_time(&dir, "g", Some(given)).await, given);
-    }
-
     #[tokio::test]
     async fn an_empty_object_lands_as_an_empty_file() {
         let dir = tempfile::tempdir().unwrap();
         let landing = landing_in(&dir, ".f.tmp");
-        landing
-            .finish()
-            .await
-            .unwrap()
-            .rename_to("f", None)
-            .unwrap();
+        landing.finish().await.unwrap().rename_to("f").unwrap();
         assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"");
     }
 

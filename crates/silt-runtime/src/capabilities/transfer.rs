@@ -245,11 +245,7 @@ async fn download_attempt(
             "{key}: expected sha256 {expected}, got {actual}"
         ))));
     }
-    // The object's time, as `aws s3 sync` gives it (none when the store
-    // reports none).
-    let modified = (meta.last_modified_ms > 0)
-        .then(|| std::time::UNIX_EPOCH + std::time::Duration::from_millis(meta.last_modified_ms));
-    if let Err(err) = temp.rename_to(target, modified) {
+    if let Err(err) = temp.rename_to(target) {
         return Ok(Err(StoreError::InvalidPath(format!(
             "cannot write cache file {target}: {err}"
         ))));
@@ -352,10 +348,6 @@ mod tests {
         Answer,
     }
 
-    /// The last-modified time [`Then::Answer`] reports (ms precision, as
-    /// the directory store's).
-    const ANSWERED_AT_MS: u64 = 1_700_000_000_123;
-
     /// A server of downloads only, counting the ones it started.
     struct Serving {
         then: Then,
@@ -440,20 +432,10 @@ mod tests {
                         key: key.clone(),
                         size: 8,
                         version: Version("v1".to_owned()),
-                        last_modified_ms: ANSWERED_AT_MS,
+                        last_modified_ms: 0,
                     })
                 }
             }
-        }
-    }
-
-    /// The object `m/f`, downloaded to `d/f`, unchecked.
-    fn one_file() -> DownloadItem {
-        DownloadItem {
-            key: "m/f".to_owned(),
-            cache_path: "d/f".to_owned(),
-            expected_version: None,
-            sha256: None,
         }
     }
 
@@ -519,7 +501,12 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), cache.path().join("d")).unwrap();
         let store = Arc::new(Serving::new(Then::Answer));
         let transfer = Transfer::between(store.clone(), cache.path(), 4, None);
-        let item = one_file();
+        let item = DownloadItem {
+            key: "m/f".to_owned(),
+            cache_path: "d/f".to_owned(),
+            expected_version: None,
+            sha256: None,
+        };
         let results = download(transfer, vec![item]).await;
         let err = results.into_iter().next().unwrap().unwrap_err();
         // The local error, not retryable, and nothing of the store's.
@@ -532,24 +519,5 @@ mod tests {
         assert!(!described.contains("cannot read"), "{described}");
         assert_eq!(store.started.load(Ordering::SeqCst), 1, "retried");
         assert_eq!(names(outside.path()), Vec::<String>::new());
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_landed_file_has_the_objects_time() {
-        let cache = tempfile::tempdir().unwrap();
-        let store = Arc::new(Serving::new(Then::Answer));
-        let transfer = Transfer::between(store, cache.path(), 4, None);
-        let item = one_file();
-        let results = download(transfer, vec![item]).await;
-        let meta = results.into_iter().next().unwrap().unwrap();
-        assert_eq!(meta.last_modified, ANSWERED_AT_MS);
-        // What an extension stamps from the answer is what a stat finds.
-        let landed = std::fs::metadata(cache.path().join("d/f")).unwrap();
-        let mtime = landed.modified().unwrap();
-        assert_eq!(
-            mtime.duration_since(std::time::UNIX_EPOCH).unwrap(),
-            Duration::from_millis(ANSWERED_AT_MS)
-        );
-        assert_eq!(landed.len(), meta.size);
     }
 }
