@@ -164,6 +164,31 @@ impl Beneath {
         Ok(File::from(self.openat(relative, flags, FILE_MODE)?))
     }
 
+    /// [`Self::create_new`], answering the file's directory too, held open:
+    /// a rename or removal beside the file ([`Self::rename`] and
+    /// [`Self::remove_file`] of that directory, with bare names) then
+    /// reaches the same directory without resolving its path again, one
+    /// open fewer each, and nothing swapped in on the way meanwhile can
+    /// redirect it.
+    ///
+    /// # Errors
+    /// As [`Self::create_new`].
+    pub fn create_new_in_dir(&self, relative: impl AsRef<Path>) -> io::Result<(Self, File)> {
+        let relative = checked(relative.as_ref())?;
+        let name = self.name_of(relative)?;
+        let dir = match relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(parent) => self.create_dir_all(parent)?,
+            None => Self {
+                fd: self.fd.try_clone()?,
+                path: self.path.clone(),
+            },
+        };
+        // O_EXCL: nothing that exists there (a FIFO, a link) is opened.
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL;
+        let file = File::from(dir.openat(name, flags, FILE_MODE)?);
+        Ok((dir, file))
+    }
+
     /// Opens (creating it if missing) the file `relative` for reading and
     /// writing without truncating it; parents are created first.
     ///
@@ -294,7 +319,11 @@ impl Beneath {
         } else {
             Some(self.parent_of(to)?.0)
         };
-        let to_dir = other_dir.as_ref().unwrap_or(&from_dir);
+        let from_dir = from_dir.as_ref().unwrap_or(self);
+        let to_dir = match &other_dir {
+            Some(other) => other.as_ref().unwrap_or(self),
+            None => from_dir,
+        };
         rustix::fs::renameat(&from_dir.fd, from_name, &to_dir.fd, to_name)
             .map_err(|errno| self.annotate(errno.into(), to))
     }
@@ -307,6 +336,7 @@ impl Beneath {
     pub fn remove_file(&self, relative: impl AsRef<Path>) -> io::Result<()> {
         let relative = relative.as_ref();
         let (dir, name) = self.parent_of(relative)?;
+        let dir = dir.as_ref().unwrap_or(self);
         rustix::fs::unlinkat(&dir.fd, name, AtFlags::empty())
             .map_err(|errno| self.annotate(errno.into(), relative))
     }
@@ -319,6 +349,7 @@ impl Beneath {
     pub fn kind(&self, relative: impl AsRef<Path>) -> io::Result<Option<EntryKind>> {
         let relative = relative.as_ref();
         let (dir, name) = self.parent_of(relative)?;
+        let dir = dir.as_ref().unwrap_or(self);
         match rustix::fs::statat(&dir.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) => Ok(Some(kind_of(rustix::fs::FileType::from_raw_mode(
                 stat.st_mode,
@@ -362,15 +393,16 @@ impl Beneath {
         Ok(file)
     }
 
-    /// The directory holding `relative` and its last component.
-    fn parent_of<'a>(&self, relative: &'a Path) -> io::Result<(Self, &'a Path)> {
+    /// The directory holding `relative` (opened; `None` for this one, a
+    /// bare name) and its last component.
+    fn parent_of<'a>(&self, relative: &'a Path) -> io::Result<(Option<Self>, &'a Path)> {
         let relative = checked(relative)?;
         let name = self.name_of(relative)?;
         let parent = relative.parent().unwrap_or(Path::new(""));
         let dir = if parent.as_os_str().is_empty() {
-            self.dir(".")?
+            None
         } else {
-            self.dir(parent)?
+            Some(self.dir(parent)?)
         };
         Ok((dir, name))
     }
@@ -698,6 +730,31 @@ mod tests {
         assert!(root.open_append("log").is_err());
         assert!(root.open_or_create("log").is_err());
         assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn a_file_created_with_its_directory_is_renamed_there_even_if_the_path_was_swapped() {
+        let (_dir, root, outside) = fixture();
+        let (dir, mut file) = root.create_new_in_dir("data/m/.f.tmp").unwrap();
+        file.write_all(b"mine").unwrap();
+        // The directory is moved away and a link to outside planted at its
+        // path: the rename happens in the directory the file is in.
+        std::fs::rename(root.join("data/m"), root.join("data/moved")).unwrap();
+        symlink(&outside, root.join("data/m")).unwrap();
+        dir.rename(".f.tmp", "f").unwrap();
+        assert_eq!(root.read("data/moved/f", 64).unwrap(), b"mine");
+        assert!(!outside.join("f").exists() && !outside.join(".f.tmp").exists());
+        // A name taken (a link planted there) is not opened; a bare name
+        // creates in the root itself.
+        symlink(outside.join("secret"), root.join("taken")).unwrap();
+        assert!(root.create_new_in_dir("taken").is_err());
+        assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"precious");
+        let (top, _file) = root.create_new_in_dir(".g.tmp").unwrap();
+        top.rename(".g.tmp", "g").unwrap();
+        top.remove_file("g").unwrap();
+        assert_eq!(root.kind("g").unwrap(), None);
+        // A link in the way of the directories is refused, as ever.
+        assert!(root.create_new_in_dir("data/m/x").is_err());
     }
 
     #[test]

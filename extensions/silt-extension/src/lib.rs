@@ -252,6 +252,7 @@ pub mod settings;
 pub mod store;
 pub mod sync;
 pub mod unleased;
+mod wasi_stat;
 pub mod written_here;
 
 use std::collections::BTreeMap;

@@ -475,25 +475,42 @@ pub fn write_atomic_unsynced(path: &str, bytes: &[u8]) -> Result<(), Error> {
 
 fn write_replacing(path: &str, bytes: &[u8], sync: bool) -> Result<(), Error> {
     let full = layout::in_cache(path);
-    if let Some((dir, _)) = full.rsplit_once('/') {
-        std::fs::create_dir_all(dir).map_err(|err| io_error(path, err))?;
-    }
     // In one directory of their own, where what a killed call left is
     // found without walking the cache (see [`sweep_temporaries`]).
     let temps = layout::in_cache(TEMP_DIR);
-    std::fs::create_dir_all(&temps).map_err(|err| io_error(TEMP_DIR, err))?;
     let temp = format!("{temps}/{}", &crate::clock::random_hex()[..16]);
-    let result = std::fs::File::create(&temp)
+    // Directories are made only when missing: each `create_dir_all` of an
+    // existing one is three host calls (`mkdir`, then a `stat` of two), and
+    // a pull saves a sidecar for every model it touches.
+    let result = with_parent_made(&temps, || std::fs::File::create(&temp))
         .and_then(|mut file| {
             file.write_all(bytes)?;
             if sync { file.sync_all() } else { Ok(()) }
         })
-        .and_then(|()| std::fs::rename(&temp, &full));
+        .and_then(|()| match full.rsplit_once('/') {
+            Some((dir, _)) => with_parent_made(dir, || std::fs::rename(&temp, &full)),
+            None => std::fs::rename(&temp, &full),
+        });
     if let Err(err) = result {
         let _ = std::fs::remove_file(&temp);
         return Err(io_error(path, err));
     }
     Ok(())
+}
+
+/// `step`, and once more after creating `dir` (and its parents) when it
+/// failed for want of them.
+fn with_parent_made<T>(
+    dir: &str,
+    mut step: impl FnMut() -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    match step() {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)?;
+            step()
+        }
+        done => done,
+    }
 }
 
 /// Size and modification time of a cache file, if it is a file.
@@ -513,6 +530,11 @@ fn write_replacing(path: &str, bytes: &[u8], sync: bool) -> Result<(), Error> {
 /// }
 /// ```
 pub fn stat(path: &str) -> Option<(u64, u64)> {
+    match crate::wasi_stat::stat(path) {
+        crate::wasi_stat::Stat::File { size, mtime_ns } => return Some((size, mtime_ns)),
+        crate::wasi_stat::Stat::NotAFile => return None,
+        crate::wasi_stat::Stat::Unavailable => {}
+    }
     let meta = std::fs::metadata(layout::in_cache(path)).ok()?;
     if !meta.is_file() {
         return None;

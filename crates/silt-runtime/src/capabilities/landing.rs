@@ -30,9 +30,14 @@ const MAX_CHUNK: usize = 2 << 20;
 /// deadline, a cancelled transfer), leaves nothing behind. It exists only
 /// once the file was created, so a name already taken (a file planted
 /// there) is never removed.
+///
+/// Its directory stays open from the creation on: the rename (or the
+/// removal) happens in the directory the file was created in, without
+/// resolving its path again (one open a download fewer).
 pub(super) struct TempFile {
     cache: Arc<Beneath>,
     path: PathBuf,
+    dir: Beneath,
     file: std::fs::File,
     renamed: bool,
 }
@@ -40,18 +45,32 @@ pub(super) struct TempFile {
 impl TempFile {
     /// Creates the file `path` (and its parent directories); blocking.
     fn create(cache: Arc<Beneath>, path: PathBuf) -> std::io::Result<Self> {
-        let file = cache.create_new(&path)?;
+        let (dir, file) = cache.create_new_in_dir(&path)?;
         Ok(Self {
             cache,
             path,
+            dir,
             file,
             renamed: false,
         })
     }
 
+    /// The file's own name, in [`Self::dir`].
+    fn name(&self) -> &std::path::Path {
+        std::path::Path::new(self.path.file_name().expect("created, so it has a name"))
+    }
+
     /// Renames the file over `target`; from then on it is not removed.
     pub(super) fn rename_to(mut self, target: &str) -> std::io::Result<()> {
-        self.cache.rename(&self.path, target)?;
+        let target = std::path::Path::new(target);
+        match target.file_name() {
+            // Beside it (a download's temporary file always is): within
+            // the directory held open.
+            Some(name) if target.parent() == self.path.parent() => {
+                self.dir.rename(self.name(), name)?;
+            }
+            _ => self.cache.rename(&self.path, target)?,
+        }
         self.renamed = true;
         Ok(())
     }
@@ -60,7 +79,7 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.renamed {
-            let _ = self.cache.remove_file(&self.path);
+            let _ = self.dir.remove_file(self.name());
         }
     }
 }

@@ -13,7 +13,8 @@
 //!   src/index.rs            one index partition per model (the `Index` trait)
 //!   src/commit.rs           compare-and-swap commits fenced by the lease
 //!   src/leases.rs           model and namespace leases (policy over `silt_extension::lease`)
-//!   silt-extension/         the SDK, vendored (its own crate, a workspace member)
+//!   silt-extension/         the SDK, vendored (its own crate, a workspace member;
+//!                           its `wit/`: the WASI interfaces it calls directly)
 //!   wit/                    silt:datastore@<version>, the contract
 //!   README.md, .gitignore
 //! ```
@@ -24,7 +25,7 @@ use super::{Writer, cargo_manifest, rust_commands, write_rust_common};
 use crate::runtime::metadata::API_VERSION;
 
 /// The SDK crate, vendored into the project as `silt-extension/`.
-const SDK_FILES: [(&str, &str); 21] = embedded!["extensions/silt-extension":
+const SDK_FILES: [(&str, &str); 26] = embedded!["extensions/silt-extension":
     "Cargo.toml",
     "src/change.rs",
     "src/clock.rs",
@@ -45,7 +46,12 @@ const SDK_FILES: [(&str, &str); 21] = embedded!["extensions/silt-extension":
     "src/store.rs",
     "src/sync.rs",
     "src/unleased.rs",
+    "src/wasi_stat.rs",
     "src/written_here.rs",
+    "wit/deps/clocks.wit",
+    "wit/deps/filesystem.wit",
+    "wit/deps/io.wit",
+    "wit/direct.wit",
 ];
 
 /// The datastore's own sources.
@@ -148,16 +154,26 @@ while `silt extension test` passes its checks.
 mod tests {
     use super::*;
 
-    /// The files of `root` (relative to the repository) under `src/`.
+    /// The files of `root` (relative to the repository) under `src/` and
+    /// `wit/` (at any depth), relative to `root`.
     fn sources(root: &str) -> Vec<String> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(root)
-            .join("src");
-        let mut files: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|entry| format!("src/{}", entry.unwrap().file_name().to_string_lossy()))
-            .collect();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(root);
+        let mut files = Vec::new();
+        let mut dirs = vec!["src".to_owned(), "wit".to_owned()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(root.join(&dir)) else {
+                continue;
+            };
+            for entry in entries {
+                let entry = entry.unwrap();
+                let path = format!("{dir}/{}", entry.file_name().to_string_lossy());
+                if entry.file_type().unwrap().is_dir() {
+                    dirs.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
         files.sort();
         files
     }
@@ -168,7 +184,7 @@ mod tests {
             let mut paths: Vec<String> = files
                 .iter()
                 .map(|(path, _)| (*path).to_owned())
-                .filter(|path| path.starts_with("src/"))
+                .filter(|path| path.starts_with("src/") || path.starts_with("wit/"))
                 .collect();
             paths.sort();
             paths
