@@ -1,11 +1,11 @@
 //! Where a download lands: a temporary file beside its target, created by
-//! the first write, written behind the download on tokio's blocking pool,
-//! renamed over the target once complete, and removed however the download
-//! ends otherwise.
+//! the first write, written behind the download on the landing thread
+//! ([`super::landing_thread`]), renamed over the target once complete, and
+//! removed however the download ends otherwise.
 //!
-//! Why not `tokio::fs::File` after creating the file: each hand-off to a
-//! blocking thread costs two context switches, and most objects arrive in
-//! one chunk, so creating the file in its own hand-off doubled what a small
+//! Why not `tokio::fs::File` after creating the file: each hand-off to
+//! another thread costs context switches, and most objects arrive in one
+//! chunk, so creating the file in its own hand-off doubled what a small
 //! download spent on them. Here the creation rides on the first write: one
 //! hand-off for a one-chunk object.
 
@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use tokio::io::AsyncWrite;
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
 use crate::beneath::Beneath;
 
 /// The most one write takes from its caller (what it copies before
-/// handing the copy to a blocking thread); tokio's `File` uses the same
+/// handing the copy to the landing thread); tokio's `File` uses the same
 /// bound.
 const MAX_CHUNK: usize = 2 << 20;
 
@@ -84,7 +84,7 @@ impl Drop for TempFile {
     }
 }
 
-/// What a write on the blocking pool hands back: the file (created by the
+/// What a write on the landing thread hands back: the file (created by the
 /// first write) and the buffer, for the next write to reuse. A failed write
 /// drops the file there, which removes it.
 type Written = (std::io::Result<TempFile>, Vec<u8>);
@@ -95,10 +95,11 @@ enum State {
         file: Option<TempFile>,
         buffer: Vec<u8>,
     },
-    /// A write running on the blocking pool. When the landing is dropped
-    /// meanwhile, tokio drops the task's output, and with it the file
-    /// (removed once that write returns, not at the drop).
-    Writing(JoinHandle<Written>),
+    /// A write running on the landing thread. When the landing is dropped
+    /// meanwhile, the write's answer finds no receiver and is dropped
+    /// there, and with it the file (removed once that write returns, not at
+    /// the drop).
+    Writing(oneshot::Receiver<Written>),
     /// A write failed: its error, until [`Landing::take_failure`] or
     /// [`Landing::finish`] takes it.
     Failed(Option<std::io::Error>),
@@ -144,9 +145,9 @@ impl Landing {
             Some(file) => Ok(file),
             None => {
                 let (cache, path) = (self.cache.clone(), self.path.clone());
-                tokio::task::spawn_blocking(move || TempFile::create(cache, path))
+                super::landing_thread::run(move || TempFile::create(cache, path))
                     .await
-                    .map_err(std::io::Error::other)?
+                    .map_err(|_| std::io::Error::other("creating the file panicked"))?
             }
         }
     }
@@ -171,11 +172,13 @@ impl Landing {
                 Some(err) => std::io::Error::new(err.kind(), err.to_string()),
                 None => earlier_failure(),
             })),
-            State::Writing(task) => {
-                let joined = ready!(Pin::new(task).poll(cx));
-                let (written, buffer) = match joined {
+            State::Writing(answer) => {
+                let (written, buffer) = match ready!(Pin::new(answer).poll(cx)) {
                     Ok(written) => written,
-                    Err(err) => (Err(std::io::Error::other(err)), Vec::new()),
+                    Err(_) => (
+                        Err(std::io::Error::other("writing the file panicked")),
+                        Vec::new(),
+                    ),
                 };
                 match written {
                     Ok(file) => {
@@ -217,7 +220,7 @@ impl AsyncWrite for Landing {
         buffer.clear();
         buffer.extend_from_slice(&data[..taken]);
         let (cache, path) = (this.cache.clone(), this.path.clone());
-        this.state = State::Writing(tokio::task::spawn_blocking(move || {
+        this.state = State::Writing(super::landing_thread::run(move || {
             let file = match file {
                 Some(file) => Ok(file),
                 None => TempFile::create(cache, path),

@@ -20,6 +20,7 @@
 
 pub mod config;
 mod landing;
+mod landing_thread;
 pub mod log;
 pub mod object_store;
 pub mod progress;

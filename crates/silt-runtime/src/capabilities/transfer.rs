@@ -480,6 +480,8 @@ mod tests {
         let call = tokio::spawn(download(transfer, items));
         let dir = cache.path().join("d");
         assert!(eventually(|| store.started.load(Ordering::SeqCst) == 3).await);
+        // Each first write creates its file behind the download.
+        eventually(|| names(&dir).len() == 3).await;
         let in_flight = names(&dir);
         assert_eq!(in_flight.len(), 3, "{in_flight:?}");
         assert!(in_flight.iter().all(|name| name.contains(".silt-tmp.")));

@@ -157,7 +157,9 @@ mod tests {
     /// The files of `root` (relative to the repository) under `src/` and
     /// `wit/` (at any depth), relative to `root`.
     fn sources(root: &str) -> Vec<String> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(root);
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(root);
         let mut files = Vec::new();
         let mut dirs = vec!["src".to_owned(), "wit".to_owned()];
         while let Some(dir) = dirs.pop() {
