@@ -487,9 +487,12 @@ fn write_replacing(path: &str, bytes: &[u8], sync: bool) -> Result<(), Error> {
             file.write_all(bytes)?;
             if sync { file.sync_all() } else { Ok(()) }
         })
-        .and_then(|()| match full.rsplit_once('/') {
-            Some((dir, _)) => with_parent_made(dir, || std::fs::rename(&temp, &full)),
-            None => std::fs::rename(&temp, &full),
+        .and_then(|()| {
+            // `in_cache` paths always have a directory: the cache's at least.
+            let dir = full
+                .rsplit_once('/')
+                .map_or(layout::CACHE_ROOT, |(dir, _)| dir);
+            with_parent_made(dir, || std::fs::rename(&temp, &full))
         });
     if let Err(err) = result {
         let _ = std::fs::remove_file(&temp);

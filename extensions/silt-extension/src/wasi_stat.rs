@@ -48,7 +48,8 @@ pub(crate) fn stat(relative: &str) -> Stat {
         let Some(cache) = cache else {
             return Stat::Unavailable;
         };
-        match cache.stat_at(PathFlags::SYMLINK_FOLLOW, relative) {
+        // As wasi-libc resolves `/cache//x`: relative to the preopen.
+        match cache.stat_at(PathFlags::SYMLINK_FOLLOW, relative.trim_start_matches('/')) {
             Ok(stat) if stat.type_ == DescriptorType::RegularFile => Stat::File {
                 size: stat.size,
                 mtime_ns: stat.data_modification_timestamp.map_or(0, |time| {

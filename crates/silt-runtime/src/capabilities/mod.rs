@@ -32,6 +32,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use config::Settings;
+pub use landing_thread::wait_settled as wait_for_landings;
 pub use log::{LogSink, TracingLog};
 pub use object_store::LocalStore;
 pub use progress::ProgressSink;

@@ -347,7 +347,13 @@ pub(crate) fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
     let output = runtime.block_on(tracing::Instrument::in_current_span(future));
     let shutting_down = std::time::Instant::now();
     runtime.shutdown_timeout(BLOCKING_WORK_WAIT);
-    if shutting_down.elapsed() >= BLOCKING_WORK_WAIT {
+    // Download writes run on threads of their own, outside the runtime: a
+    // download dropped at its deadline removes its temporary file once its
+    // write ends.
+    let settled = crate::runtime::capabilities::wait_for_landings(
+        BLOCKING_WORK_WAIT.saturating_sub(shutting_down.elapsed()),
+    );
+    if !settled || shutting_down.elapsed() >= BLOCKING_WORK_WAIT {
         tracing::warn!(
             "work handed to a blocking thread was still running {} s after the command's work ended (an extension's file operation blocked on a FIFO or a stalled file system, or a worker's teardown); exiting without it",
             BLOCKING_WORK_WAIT.as_secs()
