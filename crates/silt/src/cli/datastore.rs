@@ -812,16 +812,38 @@ fn lock_status(context: &Context, target: &LockTarget) -> anyhow::Result<()> {
     })
 }
 
+/// Renewals a forced release races before it gives up: one every TTL/3,
+/// and a release takes two requests.
+const RENEWALS_RACED: usize = 3;
+
+/// True when `a` and `b` describe one holder's lease (renewals apart): a
+/// new holder gets a new fencing generation.
+fn same_lease(a: &LockInfo, b: &LockInfo) -> bool {
+    a.generation == b.generation && a.acquired_at == b.acquired_at
+}
+
 fn lock_release(context: &Context, target: &LockTarget) -> anyhow::Result<()> {
     let Some(scope) = target.scope()? else {
         anyhow::bail!("say which lease to release: --model <type>/<id> or --namespace");
     };
     let released = super::with_datastore(context, async |datastore| {
-        let Some(info) = datastore.inspect(&scope).await? else {
+        let Some(mut info) = datastore.inspect(&scope).await? else {
             return anyhow::Ok(None);
         };
-        // Conditional on the version just inspected: a renewal or a new
-        // holder in between makes this fail rather than break a live lease.
+        // Conditional on the version just inspected: a new holder in
+        // between makes this fail rather than break a lease it was not
+        // aimed at. A renewal by the same holder (every TTL/3) only moves
+        // the version: the lease inspected again is the same one, released
+        // then.
+        for _ in 0..RENEWALS_RACED {
+            let Err(err) = datastore.force_release(&info).await else {
+                return Ok(Some(info));
+            };
+            match datastore.inspect(&scope).await? {
+                Some(now) if same_lease(&now, &info) && now.version != info.version => info = now,
+                _ => return Err(err),
+            }
+        }
         datastore.force_release(&info).await?;
         Ok(Some(info))
     })?;
