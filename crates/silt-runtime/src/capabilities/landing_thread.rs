@@ -49,6 +49,9 @@ struct Queue {
     /// When each started thread (they never end) began the write it is
     /// on; `None` while it waits for work.
     busy_since: Vec<Option<Instant>>,
+    /// Callers of [`wait_settled`] waiting: only then does a thread going
+    /// idle wake anyone (a wake is a system call).
+    settle_waiters: usize,
 }
 
 impl Queue {
@@ -110,7 +113,9 @@ impl Landings {
                 }
                 None => {
                     queue.busy_since[number] = None;
-                    self.idled.notify_all();
+                    if queue.settle_waiters > 0 {
+                        self.idled.notify_all();
+                    }
                     queue = self
                         .work
                         .wait(queue)
@@ -180,11 +185,13 @@ pub(super) fn run<R: Send + 'static>(
 /// temporary file when it ends, and exiting first would leave the file.
 pub fn wait_settled(timeout: Duration) -> bool {
     let shared = landings();
-    let queue = shared.lock();
-    let (queue, _) = shared
+    let mut queue = shared.lock();
+    queue.settle_waiters += 1;
+    let (mut queue, _) = shared
         .idled
         .wait_timeout_while(queue, timeout, |queue| !queue.settled())
         .unwrap_or_else(PoisonError::into_inner);
+    queue.settle_waiters -= 1;
     queue.settled()
 }
 
