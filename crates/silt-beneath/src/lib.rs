@@ -739,7 +739,7 @@ mod tests {
         file.write_all(b"mine").unwrap();
         // The directory is moved away and a link to outside planted at its
         // path: the rename happens in the directory the file is in.
-        std::fs::rename(root.join("data/m"), root.join("data/moved")).unwrap();
+        root.rename("data/m", "data/moved").unwrap();
         symlink(&outside, root.join("data/m")).unwrap();
         dir.rename(".f.tmp", "f").unwrap();
         assert_eq!(root.read("data/moved/f", 64).unwrap(), b"mine");

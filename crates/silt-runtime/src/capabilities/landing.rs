@@ -35,7 +35,6 @@ const MAX_CHUNK: usize = 2 << 20;
 /// removal) happens in the directory the file was created in, without
 /// resolving its path again (one open a download fewer).
 pub(super) struct TempFile {
-    cache: Arc<Beneath>,
     path: PathBuf,
     dir: Beneath,
     file: std::fs::File,
@@ -47,7 +46,6 @@ impl TempFile {
     fn create(cache: Arc<Beneath>, path: PathBuf) -> std::io::Result<Self> {
         let (dir, file) = cache.create_new_in_dir(&path)?;
         Ok(Self {
-            cache,
             path,
             dir,
             file,
@@ -60,17 +58,21 @@ impl TempFile {
         std::path::Path::new(self.path.file_name().expect("created, so it has a name"))
     }
 
-    /// Renames the file over `target`; from then on it is not removed.
+    /// Renames the file over `target`, which is beside it (a temporary
+    /// name from `Beneath::temp_beside`), within the directory held open;
+    /// from then on it is not removed.
     pub(super) fn rename_to(mut self, target: &str) -> std::io::Result<()> {
         let target = std::path::Path::new(target);
-        match target.file_name() {
-            // Beside it (a download's temporary file always is): within
-            // the directory held open.
-            Some(name) if target.parent() == self.path.parent() => {
-                self.dir.rename(self.name(), name)?;
-            }
-            _ => self.cache.rename(&self.path, target)?,
-        }
+        let name = target
+            .file_name()
+            .filter(|_| target.parent() == self.path.parent())
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{}: not beside {}", target.display(), self.path.display()),
+                )
+            })?;
+        self.dir.rename(self.name(), name)?;
         self.renamed = true;
         Ok(())
     }
