@@ -8,7 +8,12 @@
 //! - **raw GETs**: the same data keys fetched with plain concurrent GETs,
 //!   each written to a file, as many in flight as the transfer limit (no
 //!   index, no temporary file, no verification: a copy tool) — the ceiling
-//!   hydration is held against.
+//!   hydration is held against;
+//! - **host downloads**: the same keys through the host's bulk `download`
+//!   outside any extension call (streamed, hashed, landed atomically beside
+//!   the target), one call for all, as many in flight as the transfer
+//!   limit: what the landing costs, without the extension's planning,
+//!   index reads, `stat`s and sidecars.
 //!
 //! The fixture (`fixture.rs`): 2,000 models × 33 names × 4 versions =
 //! 264,000 objects, ≈ 252 MB (`--quick`: 64 × 8 × 2). Prints a markdown
@@ -24,9 +29,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
+use silt::capabilities::transfer::{Transfer, download};
 use silt::datastore::{Datastore, LeasePolicy, hydrate_everything, make_present, under_leases};
 use silt::locations::Locations;
 use silt::runtime::bindings::exports::silt::datastore::sync::{SetupOptions, SyncOptions};
+use silt::runtime::bindings::silt::datastore::object_store::DownloadItem;
 use silt::runtime::bindings::silt::datastore::types::{LocalEdits, LockScope, Scope};
 use silt::store::{Counting, GetOutcome, ObjectKey, ObjectStore};
 use support::recording_store::Recording;
@@ -271,6 +278,7 @@ struct Report {
     one_model: Vec<Measured>,
     full_hydration: Vec<Measured>,
     raw_gets: Vec<Measured>,
+    host_downloads: Vec<Measured>,
 }
 
 /// The median (of an even count: the mean of the middle two).
@@ -352,6 +360,7 @@ async fn main() {
         one_model: Vec::new(),
         full_hydration: Vec::new(),
         raw_gets: Vec::new(),
+        host_downloads: Vec::new(),
     };
     // The keys the raw GETs fetch: what the first full hydration read (the
     // same in every round; checked).
@@ -363,26 +372,30 @@ async fn main() {
                 .one_model
                 .push(one_model(&toml, target, &policy).await);
         }
-        // ABBA: odd rounds take the raw GETs first (with the keys round 0
-        // read), so a drift of this machine over the run weighs on both
-        // paths alike.
-        let raw_first = round % 2 == 1;
-        if raw_first {
-            report
-                .raw_gets
-                .push(raw_round(round, &root, keys.as_deref().unwrap(), concurrency).await);
-        }
-        let (full, read) = full_hydration(&toml, shape).await;
-        eprintln!("round {round}: full hydration {:.1} s", full.seconds);
-        report.full_hydration.push(full);
-        match &keys {
-            Some(keys) => assert_eq!(keys, &read, "round {round} read other data keys"),
-            None => keys = Some(read),
-        }
-        if !raw_first {
-            report
-                .raw_gets
-                .push(raw_round(round, &root, keys.as_deref().unwrap(), concurrency).await);
+        // The three paths in turn, the order rotated each round (round 0
+        // starts with the full hydration, whose reads are the keys the
+        // others fetch), so a drift of this machine over the run weighs on
+        // every path alike, and each path follows each other one.
+        for path in (0..3).map(|k| (k + round) % 3) {
+            match path {
+                0 => {
+                    let (full, read) = full_hydration(&toml, shape).await;
+                    eprintln!("round {round}: full hydration {:.1} s", full.seconds);
+                    report.full_hydration.push(full);
+                    match &keys {
+                        Some(keys) => {
+                            assert_eq!(keys, &read, "round {round} read other data keys");
+                        }
+                        None => keys = Some(read),
+                    }
+                }
+                1 => report
+                    .host_downloads
+                    .push(host_round(round, &root, keys.as_deref().unwrap(), concurrency).await),
+                _ => report
+                    .raw_gets
+                    .push(raw_round(round, &root, keys.as_deref().unwrap(), concurrency).await),
+            }
         }
     }
     print(&report, concurrency);
@@ -414,6 +427,57 @@ async fn raw_round(
     let raw = raw_gets(root.clone(), keys, concurrency, into.path()).await;
     eprintln!("round {round}: raw GETs {:.1} s", raw.seconds);
     raw
+}
+
+/// One round's host downloads of `keys`, into a directory removed
+/// afterwards.
+async fn host_round(
+    round: usize,
+    root: &Arc<dyn ObjectStore>,
+    keys: &[String],
+    concurrency: usize,
+) -> Measured {
+    let into = scratch_dir();
+    let host = host_downloads(root.clone(), keys, concurrency, into.path()).await;
+    eprintln!("round {round}: host downloads {:.1} s", host.seconds);
+    host
+}
+
+/// The host's bulk `download` of `keys` into `into`, each at its key's
+/// path, in one call with `concurrency` in flight.
+async fn host_downloads(
+    store: Arc<dyn ObjectStore>,
+    keys: &[String],
+    concurrency: usize,
+    into: &std::path::Path,
+) -> Measured {
+    let counting = Arc::new(Counting::new(store));
+    let store: Arc<dyn ObjectStore> = counting.clone();
+    let items: Vec<DownloadItem> = keys
+        .iter()
+        .map(|key| DownloadItem {
+            key: key.clone(),
+            cache_path: key.clone(),
+            expected_version: None,
+            sha256: None,
+        })
+        .collect();
+    let cpu = Cpu::now();
+    let started = Instant::now();
+    let transfer = Transfer::between(store, into, concurrency, None).expect("transfer");
+    let results = download(Ok(transfer), items).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = Cpu::now().since(cpu);
+    let failed = results.iter().filter(|result| result.is_err()).count();
+    assert_eq!(failed, 0, "{failed} host downloads failed");
+    let counts = counting.counts().snapshot();
+    Measured {
+        requests: counts.requests(),
+        bytes_read: counts.get_bytes,
+        objects_fetched: results.len() as u64,
+        seconds,
+        cpu,
+    }
 }
 
 /// A count for the full run: `default`, or the positive number in the
@@ -469,6 +533,10 @@ fn print(report: &Report, concurrency: usize) {
         &format!("raw GETs of the same files to files ({concurrency} in flight)"),
         &report.raw_gets,
     );
+    row(
+        &format!("host downloads of the same files ({concurrency} in flight)"),
+        &report.host_downloads,
+    );
     let one = &report.one_model[0];
     let full = &report.full_hydration[0];
     println!(
@@ -478,20 +546,24 @@ fn print(report: &Report, concurrency: usize) {
         median(report.one_model.iter().map(|m| m.seconds)) * 1e3,
         report.one_model.len()
     );
-    let ratios: Vec<f64> = report
-        .full_hydration
-        .iter()
-        .zip(&report.raw_gets)
-        .map(|(f, r)| f.objects_per_second() / r.objects_per_second())
-        .collect();
-    println!(
-        "full hydration throughput / raw GETs (files/s, each round side by side): {}",
-        ratios
+    let ratios = |label: &str, of: &[Measured]| {
+        let ratios: Vec<String> = of
             .iter()
-            .map(|r| format!("{:.0}%", r * 100.0))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+            .zip(&report.raw_gets)
+            .map(|(f, r)| {
+                format!(
+                    "{:.0}%",
+                    f.objects_per_second() * 100.0 / r.objects_per_second()
+                )
+            })
+            .collect();
+        println!(
+            "{label} throughput / raw GETs (files/s, each round side by side): {}",
+            ratios.join(", ")
+        );
+    };
+    ratios("full hydration", &report.full_hydration);
+    ratios("host downloads", &report.host_downloads);
     println!(
         "\nCPU per 1,000 files (median over rounds; client = this process, server = SeaweedFS; busy = CPU seconds per wall second, of {} cores):\n",
         std::thread::available_parallelism().map_or(0, usize::from)
@@ -517,4 +589,5 @@ fn print(report: &Report, concurrency: usize) {
     };
     cpu_row("full hydration", &report.full_hydration);
     cpu_row("raw GETs", &report.raw_gets);
+    cpu_row("host downloads", &report.host_downloads);
 }
