@@ -129,6 +129,19 @@ fn an_extension_of_the_previous_contract_passes_in_and_out_of_process() {
     }
 }
 
+#[test]
+fn an_extension_of_the_patch_before_passes_in_and_out_of_process() {
+    // tests/components/contract-0-7-0: silt's datastore built for
+    // silt:datastore@0.7.0, run on this version's bindings as it is.
+    for (execution, report) in assert_passes_in_and_out_of_process("contract-0-7-0") {
+        let loaded = passed_detail(&report, "loads and validates");
+        assert!(
+            loaded.contains("(silt:datastore@0.7.0)"),
+            "{execution}: {loaded}"
+        );
+    }
+}
+
 /// Runs the suite against `extension` on a fresh prefix of SeaweedFS.
 fn assert_passes_on_s3(extension: &str) {
     assert_passes_on_s3_but(extension, None);

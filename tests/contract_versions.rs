@@ -1,9 +1,12 @@
-//! Two contract versions side by side: an extension built for the
-//! previous contract (`silt:datastore@0.6.0`: `tests/components/previous-contract`,
+//! Contract versions side by side: an extension built for the previous
+//! contract (`silt:datastore@0.6.0`: `tests/components/previous-contract`,
 //! silt's datastore on the SDK's `contract-0-6`) is inspected as such and
 //! is a working datastore in and out of process, beside clones running the
 //! current build; and settings, which 0.6.0 has no import for, never reach
-//! it (silt says so). The contract suite's run on it is in `contract`.
+//! it (silt says so). One built for the patch before this one (0.7.0:
+//! `tests/components/contract-0-7-0`) runs as it is, settings and all, and
+//! both stamp what they download with the landed file's own size and time.
+//! The contract suite's runs on them are in `contract`.
 
 use super::support::project::{Backend, Project};
 
@@ -95,4 +98,104 @@ fn settings_do_not_reach_an_extension_of_the_previous_contract_and_silt_says_so(
     // Its journal keeps the SDK's default: a no-op pull is one request.
     let noop = old.json(&["datastore", "sync", "--pull"]);
     assert_eq!(noop["pulled"]["requests"], 1, "{noop}");
+}
+
+#[test]
+fn an_extension_of_the_patch_before_runs_as_it_is_with_its_settings() {
+    let patch = Project::with_extension(
+        Backend::Dir,
+        "contract-0-7-0",
+        "[extensions.config.contract-0-7-0]\njournal.full-check-minutes = 0\n",
+    );
+    let inspected = patch.json(&["extension", "inspect", "contract-0-7-0"]);
+    assert_eq!(inspected["valid"], true, "{inspected}");
+    assert_eq!(
+        inspected["metadata"]["api"], "silt:datastore@0.7.0",
+        "{inspected}"
+    );
+    let text = patch.ok(&["extension", "inspect", "contract-0-7-0"]);
+    assert!(
+        text.contains(
+            "api:          silt:datastore@0.7.0 (an earlier patch of this contract, run as it is"
+        ),
+        "{text}"
+    );
+    for execution in EXECUTIONS {
+        let model = format!("t/{execution}");
+        put(&patch, execution, &model, "a.txt", "written by 0.7.0");
+        let got = patch.ok(&[
+            "--execution",
+            execution,
+            "data",
+            "get",
+            &model,
+            "a.txt",
+            "-o",
+            "-",
+        ]);
+        assert_eq!(got, "written by 0.7.0", "{execution}");
+    }
+    // Its settings reach it (0.7.0 has `config`): no warning, and a pull
+    // lists every partition as `full-check-minutes = 0` asks.
+    let (code, _, stderr) = patch.run(&["datastore", "sync", "--pull"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("is not passed to"), "{stderr}");
+    let pulled = patch.json(&["datastore", "sync", "--pull"]);
+    assert!(
+        pulled["pulled"]["requests"].as_u64().unwrap() > 1,
+        "{pulled}"
+    );
+}
+
+/// A download's stamp in its model's sidecar: the landed file's size and
+/// time, from `download-landed` (0.7.1) or from a `stat` of each file
+/// (0.7.0, which has no such function). Either way it is what a `stat` of
+/// the untouched file answers, so nothing shows as changed, and an edit of
+/// the same size made right after the hydration still does.
+#[test]
+fn a_download_is_stamped_with_the_size_and_time_it_landed_with() {
+    for extension in ["partitioned-datastore", "contract-0-7-0"] {
+        let writer = Project::with_extension(Backend::Dir, extension, "");
+        for name in ["a.txt", "b.txt"] {
+            put(&writer, "in-process", "t/m", name, &format!("{name}, v1"));
+        }
+        let clone = writer.another_clone();
+        clone.ok(&["-q", "--hydration", "lazy", "datastore", "hydrate", "--all"]);
+        let sidecar_path = clone.path().join(".silt/local/.silt/index/data/t/m.json");
+        let sidecar: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&sidecar_path).unwrap()).unwrap();
+        for name in ["a.txt", "b.txt"] {
+            let stamp = &sidecar["local"][name];
+            let stat = std::fs::metadata(clone.model_dir("t/m").join(name)).unwrap();
+            let mtime_ns = stat
+                .modified()
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            assert_eq!(
+                stamp["size"].as_u64(),
+                Some(stat.len()),
+                "{extension}: {stamp}"
+            );
+            assert_eq!(
+                stamp["mtime_ns"].as_u64().map(u128::from),
+                Some(mtime_ns),
+                "{extension}: {stamp}"
+            );
+        }
+        let status = clone.json(&["datastore", "status"]);
+        assert_eq!(
+            status["local_changes"],
+            serde_json::json!([]),
+            "{extension}: {status}"
+        );
+        // Same size, new content: the time tells it apart.
+        std::fs::write(clone.model_dir("t/m").join("a.txt"), "a.txt, v2").unwrap();
+        let status = clone.json(&["datastore", "status"]);
+        assert!(
+            status["local_changes"].to_string().contains("a.txt"),
+            "{extension}: {status}"
+        );
+    }
 }

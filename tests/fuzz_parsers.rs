@@ -90,7 +90,7 @@ fn assert_printable(target: &str, text: &str) {
     );
 }
 
-const METADATA: &str = r#"api = "silt:datastore@0.7.0"
+const METADATA: &str = r#"api = "silt:datastore@0.7.1"
 name = "hello-extension"
 version = "0.1.0"
 description = "Says hello"
@@ -136,7 +136,7 @@ fn bundle_manifests() {
         "wasmtime": "48.0.8",
         "compat_hash": "00ff",
         "engine": {"deadline_ms": 30000},
-        "extension": {"api": "silt:datastore@0.7.0", "name": "x", "version": "1", "description": "", "capabilities": []},
+        "extension": {"api": "silt:datastore@0.7.1", "name": "x", "version": "1", "description": "", "capabilities": []},
         "component_sha256": "ab",
         "artifact_size": 12,
     });

@@ -25,6 +25,7 @@ pub const GUESTS: &[&str] = &[
     "tests/components/partial",
     "tests/components/wrong-version",
     "tests/components/previous-contract",
+    "tests/components/contract-0-7-0",
 ];
 
 /// The guests `cargo xtask demo` runs: the datastore it sets up, and the

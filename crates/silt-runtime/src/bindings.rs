@@ -1,4 +1,4 @@
-//! Host bindings generated from `wit/` (`silt:datastore@0.7.0`).
+//! Host bindings generated from `wit/` (`silt:datastore@0.7.1`).
 //!
 //! The one `bindgen!` of the crate: every other module uses these types.
 //! Imports and exports are async so host capabilities can await I/O and the
@@ -65,7 +65,8 @@ impl<T: Send + 'static> BindingsPre<T> {
         api_version: &str,
     ) -> wasmtime::Result<Self> {
         match api_version {
-            crate::metadata::API_VERSION => {
+            // An earlier patch's names resolve to this version's (semver).
+            current if crate::metadata::is_current_minor(current) => {
                 Ok(Self::Current(DatastoreExtensionPre::new(instance_pre)?))
             }
             crate::since_v0_6::API_VERSION => Ok(Self::V0_6(

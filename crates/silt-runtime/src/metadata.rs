@@ -5,7 +5,7 @@
 //! compiling it:
 //!
 //! ```toml
-//! api = "silt:datastore@0.7.0"
+//! api = "silt:datastore@0.7.1"
 //! name = "hello-extension"
 //! version = "0.1.0"
 //! description = "The smallest complete silt extension"
@@ -26,16 +26,34 @@ pub const SECTION_NAME: &str = "silt-extension";
 /// The one API this host speaks.
 pub const API_PACKAGE: &str = "silt:datastore";
 /// The API version this host speaks.
-pub const API_VERSION: &str = "0.7.0";
+pub const API_VERSION: &str = "0.7.1";
 
-/// `silt:datastore@0.7.0`.
+/// `silt:datastore@0.7.1`.
 pub fn api_id() -> String {
     format!("{API_PACKAGE}@{API_VERSION}")
 }
 
-/// The contract versions this host runs: its own, and the one before it
+/// Earlier patches of this host's minor version. A patch only adds to the
+/// contract, so an extension built for one runs on this version's bindings
+/// unchanged: wasmtime links its `@0.7.0` imports and exports to this
+/// version's `@0.7.1` (semver-compatible names); it just cannot call what
+/// the later patch added (`object-store.download-landed`).
+pub const EARLIER_PATCHES: [&str; 1] = ["0.7.0"];
+
+/// The contract versions this host runs: its own and its earlier patches
+/// (on this version's bindings), and the minor version before it
 /// (`crate::since_v0_6`).
-pub const SUPPORTED_API_VERSIONS: [&str; 2] = [API_VERSION, crate::since_v0_6::API_VERSION];
+pub const SUPPORTED_API_VERSIONS: [&str; 3] = [
+    API_VERSION,
+    EARLIER_PATCHES[0],
+    crate::since_v0_6::API_VERSION,
+];
+
+/// True when `version` runs on this version's bindings: this version or an
+/// earlier patch of it (which has the `config` import too).
+pub fn is_current_minor(version: &str) -> bool {
+    version == API_VERSION || EARLIER_PATCHES.contains(&version)
+}
 
 /// The contract version `api` names (`silt:datastore@0.6.0` → `0.6.0`);
 /// `None` for another package.
@@ -43,7 +61,7 @@ pub fn api_version(api: &str) -> Option<&str> {
     api.strip_prefix(API_PACKAGE)?.strip_prefix('@')
 }
 
-/// The supported contracts in words: `silt:datastore@0.7.0 or …@0.6.0`.
+/// The supported contracts in words: `silt:datastore@0.7.1 or …@0.7.0 or …@0.6.0`.
 pub fn supported_api_ids() -> String {
     SUPPORTED_API_VERSIONS
         .iter()
@@ -56,7 +74,7 @@ pub fn supported_api_ids() -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metadata {
-    /// The API the extension was built against, e.g. `silt:datastore@0.7.0`.
+    /// The API the extension was built against, e.g. `silt:datastore@0.7.1`.
     pub api: String,
     /// Short lowercase name; also the name it is installed under.
     pub name: String,
@@ -214,7 +232,7 @@ mod tests {
     #[test]
     fn parses_a_full_section() {
         let text = br#"
-            api = "silt:datastore@0.7.0"
+            api = "silt:datastore@0.7.1"
             name = "hello-extension"
             version = "0.1.0"
             description = "hi"
@@ -276,7 +294,7 @@ capabilities = ["telepathy"]"#;
     #[test]
     fn differences_between_describe_and_metadata_are_named() {
         let metadata = Metadata::parse(
-            br#"api = "silt:datastore@0.7.0"
+            br#"api = "silt:datastore@0.7.1"
 name = "ok"
 version = "1.0.0"
 description = ""

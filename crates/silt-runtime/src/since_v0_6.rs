@@ -130,10 +130,21 @@ mod object_store_imports {
     use crate::HostState;
     use crate::capabilities::store_imports::foreach_store_function;
 
-    /// 0.6.0's `object-store`, served by this version's: the same table,
-    /// each argument and answer adapted (the types above are 0.6.0's).
+    /// 0.6.0's `object-store`, served by this version's: the same table
+    /// but for what 0.7.1 added (`download-landed`), each argument and
+    /// answer adapted (the types above are 0.6.0's).
     macro_rules! serve_previous_object_store {
-        ([] $($variant:ident $name:ident $wit:literal ($($arg:ident : $type:ty),*) -> $result:ty;)*) => {
+        ([] $($line:tt)*) => {
+            serve_previous_object_store!(@keep [] $($line)*);
+        };
+        // What 0.6.0 does not have.
+        (@keep [$($kept:tt)*] DownloadLanded $name:ident $wit:literal ($($arg:ident : $type:ty),*) -> $result:ty; $($rest:tt)*) => {
+            serve_previous_object_store!(@keep [$($kept)*] $($rest)*);
+        };
+        (@keep [$($kept:tt)*] $variant:ident $name:ident $wit:literal ($($arg:ident : $type:ty),*) -> $result:ty; $($rest:tt)*) => {
+            serve_previous_object_store!(@keep [$($kept)* $variant $name $wit ($($arg : $type),*) -> $result;] $($rest)*);
+        };
+        (@keep [$($variant:ident $name:ident $wit:literal ($($arg:ident : $type:ty),*) -> $result:ty;)*]) => {
             impl object_store::Host for HostState {
                 $(async fn $name(&mut self, $($arg: $type),*) -> wasmtime::Result<$result> {
                     let answer = crate::bindings::silt::datastore::object_store::Host::$name(
@@ -153,46 +164,97 @@ mod object_store_imports {
 mod tests {
     use super::*;
 
+    /// A contract's file, for comparing versions: no doc comments (the
+    /// version list, what is granted may differ), no blank lines, no
+    /// import of `config`, `@V` for the version, and without what 0.7.1
+    /// added (`object-store`'s `landed` and `download-landed`).
+    fn normalized(path: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{path}: {err}"));
+        let mut lines = Vec::new();
+        let mut in_landed = false;
+        for line in text.lines() {
+            let trimmed = line.trim();
+            if trimmed == "record landed {" {
+                in_landed = true;
+            }
+            let skipped = in_landed
+                || trimmed.is_empty()
+                || trimmed.starts_with("///")
+                || trimmed == "import config;"
+                || trimmed.starts_with("download-landed:");
+            if in_landed && trimmed == "}" {
+                in_landed = false;
+            }
+            if !skipped {
+                lines.push(
+                    line.replace("@0.7.1", "@V")
+                        .replace("@0.7.0", "@V")
+                        .replace("@0.6.0", "@V"),
+                );
+            }
+        }
+        lines
+    }
+
+    /// The `.wit` files directly in `dir`, sorted.
+    fn wit_files(dir: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".wit"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    const WIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit");
+
     /// What `adapt` relies on: the two contracts are the same text but for
-    /// their versions, the `config` interface and the world's import of it
-    /// (postcard encodes no names, so a reordered field would decode wrong).
+    /// their versions, the `config` interface and the world's import of it,
+    /// and what 0.7.1 added, which 0.6.0 never sees (postcard encodes no
+    /// names, so a reordered field would decode wrong).
     #[test]
-    fn the_previous_contract_differs_only_by_version_and_config() {
-        let wit = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit");
-        let normalized = |path: String| {
-            std::fs::read_to_string(&path)
-                .unwrap_or_else(|err| panic!("{path}: {err}"))
-                .lines()
-                // Doc comments may differ (the version list, what is granted).
-                .filter(|line| !line.trim_start().starts_with("///"))
-                .filter(|line| line.trim() != "import config;")
-                .map(|line| line.replace("@0.7.0", "@V").replace("@0.6.0", "@V"))
-                .collect::<Vec<_>>()
-        };
-        let mut compared = 0;
-        for entry in std::fs::read_dir(format!("{wit}/since_v0_6")).unwrap() {
-            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+    fn the_previous_contract_differs_only_by_version_config_and_additions() {
+        let previous = wit_files(&format!("{WIT}/since_v0_6"));
+        assert_eq!(previous.len(), 10, "every interface of 0.6.0 and its world");
+        for name in &previous {
             assert_eq!(
-                normalized(format!("{wit}/{name}")),
-                normalized(format!("{wit}/since_v0_6/{name}")),
+                normalized(&format!("{WIT}/{name}")),
+                normalized(&format!("{WIT}/since_v0_6/{name}")),
                 "{name} differs between the contracts beyond the version"
             );
-            compared += 1;
         }
-        assert_eq!(compared, 10, "every interface of 0.6.0 and its world");
         // And the current contract is those files and `config` alone.
-        let mut current: Vec<String> = std::fs::read_dir(wit)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name.ends_with(".wit") && name != "config.wit")
-            .collect();
-        current.sort();
-        let mut previous: Vec<String> = std::fs::read_dir(format!("{wit}/since_v0_6"))
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        previous.sort();
+        let mut current = wit_files(WIT);
+        current.retain(|name| name != "config.wit");
         assert_eq!(current, previous);
+    }
+
+    /// The patch before this one (`wit/since_v0_7_0`, run on this
+    /// version's bindings) is this contract without what 0.7.1 added; a
+    /// patch that changed anything else would not link by semver.
+    #[test]
+    fn the_patch_before_differs_only_by_what_this_one_added() {
+        let before = wit_files(&format!("{WIT}/since_v0_7_0"));
+        assert_eq!(before, wit_files(WIT));
+        for name in &before {
+            assert_eq!(
+                normalized(&format!("{WIT}/{name}")),
+                normalized(&format!("{WIT}/since_v0_7_0/{name}")),
+                "{name} differs between 0.7.1 and 0.7.0 beyond what 0.7.1 added"
+            );
+        }
+        let added: Vec<String> = std::fs::read_to_string(format!("{WIT}/object-store.wit"))
+            .unwrap()
+            .lines()
+            .filter(|line| line.contains("download-landed:") || line.contains("record landed"))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            added.len(),
+            2,
+            "the additions the comparison skips are there: {added:?}"
+        );
     }
 
     #[test]

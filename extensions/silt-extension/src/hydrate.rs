@@ -30,7 +30,7 @@ use crate::layout::{self, DATA_AREA};
 use crate::local::{self, Sidecar};
 use crate::partition::{Entry, Partition};
 use crate::set_aside::{self, SetAside};
-use crate::silt::datastore::object_store::{self, DownloadItem};
+use crate::silt::datastore::object_store::DownloadItem;
 use crate::silt::datastore::types::{Error, LocalEdits, ModelRef, TransferStats};
 use crate::store;
 use crate::{Fresh, Index, log_warn};
@@ -564,21 +564,32 @@ pub fn apply_many(work: &mut [Planned], stats: &mut TransferStats) -> Result<Vec
     let mut changed = Vec::new();
     let mut first_error = None;
     if !items.is_empty() {
-        let results = object_store::download(&items);
+        // Each file's stamp from its landing: no `stat` of each afterwards.
+        let results = local::download_landed(&items);
         for ((w, d), (item, result)) in owners.into_iter().zip(items.iter().zip(results)) {
             let planned = &mut work[w];
             match result {
-                Ok(meta) => {
+                Ok((meta, landed_ns)) => {
                     let (name, entry) = &planned.plan.downloads[d];
                     stats.objects_downloaded += 1;
                     stats.bytes_downloaded += meta.size;
-                    local::stamp(
-                        &mut planned.sidecar,
-                        &planned.model,
-                        name,
-                        &entry.version,
-                        &entry.sha256,
-                    );
+                    match landed_ns {
+                        Some(mtime_ns) => local::stamp_as_hashed(
+                            &mut planned.sidecar,
+                            name,
+                            &entry.version,
+                            &entry.sha256,
+                            meta.size,
+                            mtime_ns,
+                        ),
+                        None => local::stamp(
+                            &mut planned.sidecar,
+                            &planned.model,
+                            name,
+                            &entry.version,
+                            &entry.sha256,
+                        ),
+                    }
                     changed.push(item.cache_path.clone());
                 }
                 Err(err) => {

@@ -128,9 +128,19 @@
 // otherwise exec the .wasm and fail). An example added without
 // `no_run,standalone_crate` would likewise be compiled but never run.
 
-#[cfg(not(feature = "contract-0-6"))]
+#[cfg(not(any(feature = "contract-0-6", feature = "contract-0-7-0")))]
 wit_bindgen::generate!({
     path: "../../wit",
+    world: "silt:datastore/datastore-extension",
+    pub_export_macro: true,
+    default_bindings_module: "silt_extension",
+});
+
+// The patch before this one (feature `contract-0-7-0`): the same interfaces
+// but for `object-store.download-landed`.
+#[cfg(feature = "contract-0-7-0")]
+wit_bindgen::generate!({
+    path: "../../wit/since_v0_7_0",
     world: "silt:datastore/datastore-extension",
     pub_export_macro: true,
     default_bindings_module: "silt_extension",
@@ -158,7 +168,17 @@ pub const API: &str = __api!();
 
 /// The contract's package and version as a literal, for [`API`] and
 /// [`metadata!`] alike (`concat!` takes literals, not constants).
-#[cfg(not(feature = "contract-0-6"))]
+#[cfg(not(any(feature = "contract-0-6", feature = "contract-0-7-0")))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __api {
+    () => {
+        "silt:datastore@0.7.1"
+    };
+}
+
+/// The contract's package and version as a literal (feature `contract-0-7-0`).
+#[cfg(feature = "contract-0-7-0")]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __api {

@@ -31,6 +31,7 @@ use crate::change::Base;
 use crate::layout;
 use crate::partition::Partition;
 use crate::silt::datastore::log;
+use crate::silt::datastore::object_store::{DownloadItem, ObjectMeta, StoreError};
 use crate::silt::datastore::types::{Error, ModelRef};
 
 /// What we know locally about one partition.
@@ -827,6 +828,41 @@ pub fn stamp_as_hashed(
             mtime_ns,
         },
     );
+}
+
+/// Downloads `items` into the cache (`object-store.download-landed`) and
+/// answers each file's object metadata and the modification time it landed
+/// with, to stamp it by [`stamp_as_hashed`] without a `stat` (a host call
+/// each). Built for a contract before 0.7.1 (features `contract-0-6`,
+/// `contract-0-7-0`), the time is `None`: stamp such a file by [`stamp`].
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::local::{self, Sidecar};
+/// use silt_extension::silt::datastore::object_store::DownloadItem;
+///
+/// fn fetch(sidecar: &mut Sidecar, item: DownloadItem, name: &str, version: &str, sha256: &str) {
+///     if let Some(Ok((meta, Some(mtime_ns)))) = local::download_landed(&[item]).pop() {
+///         local::stamp_as_hashed(sidecar, name, version, sha256, meta.size, mtime_ns);
+///     }
+/// }
+/// ```
+pub fn download_landed(
+    items: &[DownloadItem],
+) -> Vec<Result<(ObjectMeta, Option<u64>), StoreError>> {
+    #[cfg(not(any(feature = "contract-0-6", feature = "contract-0-7-0")))]
+    {
+        crate::silt::datastore::object_store::download_landed(items)
+            .into_iter()
+            .map(|result| result.map(|landed| (landed.meta, Some(landed.mtime_ns))))
+            .collect()
+    }
+    #[cfg(any(feature = "contract-0-6", feature = "contract-0-7-0"))]
+    {
+        crate::silt::datastore::object_store::download(items)
+            .into_iter()
+            .map(|result| result.map(|meta| (meta, None)))
+            .collect()
+    }
 }
 
 /// Stamps the working copy's `name` as holding `version` with `sha256`.

@@ -58,6 +58,17 @@ impl TempFile {
         std::path::Path::new(self.path.file_name().expect("created, so it has a name"))
     }
 
+    /// The file's modification time in nanoseconds since the Unix epoch,
+    /// read from the open file (an `fstat`: nothing resolves a path).
+    pub(super) fn modified_ns(&self) -> std::io::Result<u64> {
+        let modified = self.file.metadata()?.modified()?;
+        let since_epoch = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| std::io::Error::other("the file's time is before 1970"))?;
+        u64::try_from(since_epoch.as_nanos())
+            .map_err(|_| std::io::Error::other("the file's time is past 2554"))
+    }
+
     /// Renames the file over `target`, which is beside it (a temporary
     /// name from `Beneath::temp_beside`), within the directory held open;
     /// from then on it is not removed.

@@ -8,7 +8,7 @@ use super::Grants;
 use super::store_imports::{foreach_store_function, store_imports_by_inherent_methods};
 use crate::beneath::Beneath;
 use crate::bindings::silt::datastore::object_store::{
-    DownloadItem, GetOutcome, ListPage, Object, ObjectMeta, PutMode, StoreError, UploadItem,
+    DownloadItem, GetOutcome, Landed, ListPage, Object, ObjectMeta, PutMode, StoreError, UploadItem,
 };
 use crate::bindings::silt::datastore::types::BackendFailure;
 use crate::store::{self, ObjectKey, ObjectStore};
@@ -215,6 +215,14 @@ impl LocalStore {
     /// `object-store.download`.
     pub async fn download(&self, items: Vec<DownloadItem>) -> Vec<Result<ObjectMeta, StoreError>> {
         super::transfer::download(super::transfer::Transfer::new(self), items).await
+    }
+
+    /// `object-store.download-landed`.
+    pub async fn download_landed(
+        &self,
+        items: Vec<DownloadItem>,
+    ) -> Vec<Result<Landed, StoreError>> {
+        super::transfer::download_landed(super::transfer::Transfer::new(self), items).await
     }
 
     /// `object-store.upload`.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::HostState;
 use crate::bindings::silt::datastore::object_store::{
-    self, DownloadItem, GetOutcome, ListPage, ObjectMeta, PutMode, StoreError, UploadItem,
+    self, DownloadItem, GetOutcome, Landed, ListPage, ObjectMeta, PutMode, StoreError, UploadItem,
 };
 
 /// A boxed future, as object-safe traits return them.
@@ -36,6 +36,8 @@ macro_rules! foreach_store_function {
             List list "list" (prefix: String, start_after: Option<String>, limit: u32)
                 -> Result<ListPage, StoreError>;
             Download download "download" (items: Vec<DownloadItem>) -> Vec<Result<ObjectMeta, StoreError>>;
+            DownloadLanded download_landed "download-landed" (items: Vec<DownloadItem>)
+                -> Vec<Result<Landed, StoreError>>;
             Upload upload "upload" (items: Vec<UploadItem>) -> Vec<Result<String, StoreError>>;
         }
     };

@@ -21,7 +21,7 @@ use super::landing::Landing;
 use super::object_store::{guest_key, to_guest_error, to_guest_meta, to_host_mode};
 use crate::beneath::Beneath;
 use crate::bindings::silt::datastore::object_store::{
-    DownloadItem, ObjectMeta, StoreError, UploadItem,
+    DownloadItem, Landed, ObjectMeta, StoreError, UploadItem,
 };
 use crate::hex;
 use crate::store::{self, ObjectKey, ObjectStore, RetryPolicy};
@@ -173,7 +173,7 @@ pub async fn download(
         "download",
         items,
         |store, cache, item| async move {
-            let meta = download_one(store, cache, item).await?;
+            let (meta, _) = download_one(store, cache, item, Answer::Meta).await?;
             let size = meta.size;
             Ok((meta, size))
         },
@@ -181,22 +181,52 @@ pub async fn download(
     .await
 }
 
+/// `object-store.download-landed`: `download`, answering each landed
+/// file's modification time too.
+pub async fn download_landed(
+    transfer: Result<Transfer, StoreError>,
+    items: Vec<DownloadItem>,
+) -> Vec<Result<Landed, StoreError>> {
+    run_all(
+        transfer,
+        "download",
+        items,
+        |store, cache, item| async move {
+            let (meta, mtime_ns) = download_one(store, cache, item, Answer::LandedTime).await?;
+            let size = meta.size;
+            let mtime_ns = mtime_ns.expect("asked for the landed time");
+            Ok((Landed { meta, mtime_ns }, size))
+        },
+    )
+    .await
+}
+
+/// What a download answers besides the object's metadata.
+#[derive(Clone, Copy, PartialEq)]
+enum Answer {
+    /// Nothing.
+    Meta,
+    /// The landed file's modification time, read before its rename.
+    LandedTime,
+}
+
 async fn download_one(
     store: Arc<dyn ObjectStore>,
     cache: Arc<Beneath>,
     item: DownloadItem,
-) -> Result<ObjectMeta, StoreError> {
+    answer: Answer,
+) -> Result<(ObjectMeta, Option<u64>), StoreError> {
     let key = guest_key(&item.key)?;
     let target = cache_path(&item.cache_path)?;
     // Each attempt writes a fresh temporary file, so a half-written one is
     // never resumed; retryable store failures go round again.
     let outcome = RetryPolicy::default()
         .run("download", || {
-            download_attempt(&*store, &cache, &key, target.as_str(), &item)
+            download_attempt(&*store, &cache, &key, target.as_str(), &item, answer)
         })
         .await;
     match outcome {
-        Ok(Ok(meta)) => Ok(to_guest_meta(meta)),
+        Ok(Ok((meta, mtime_ns))) => Ok((to_guest_meta(meta), mtime_ns)),
         Ok(Err(err)) => Err(err),
         Err(err) => Err(to_guest_error(err)),
     }
@@ -213,7 +243,8 @@ async fn download_attempt(
     key: &ObjectKey,
     target: &str,
     item: &DownloadItem,
-) -> Result<Result<store::ObjectMeta, StoreError>, store::StoreError> {
+    answer: Answer,
+) -> Result<Result<(store::ObjectMeta, Option<u64>), StoreError>, store::StoreError> {
     let temp = cache
         .temp_beside(std::path::Path::new(target))
         .map_err(|err| store::local_io(key, &err))?;
@@ -245,12 +276,25 @@ async fn download_attempt(
             "{key}: expected sha256 {expected}, got {actual}"
         ))));
     }
+    // From the open file, before the rename: the time of what landed, not
+    // of whatever the path holds by the time the caller looks.
+    let mtime_ns = match answer {
+        Answer::Meta => None,
+        Answer::LandedTime => match temp.modified_ns() {
+            Ok(mtime_ns) => Some(mtime_ns),
+            Err(err) => {
+                return Ok(Err(StoreError::InvalidPath(format!(
+                    "cannot read the time of cache file {target}: {err}"
+                ))));
+            }
+        },
+    };
     if let Err(err) = temp.rename_to(target) {
         return Ok(Err(StoreError::InvalidPath(format!(
             "cannot write cache file {target}: {err}"
         ))));
     }
-    Ok(Ok(meta))
+    Ok(Ok((meta, mtime_ns)))
 }
 
 /// An `AsyncWrite` that hashes what passes through it.
@@ -521,5 +565,43 @@ mod tests {
         assert!(!described.contains("cannot read"), "{described}");
         assert_eq!(store.started.load(Ordering::SeqCst), 1, "retried");
         assert_eq!(names(outside.path()), Vec::<String>::new());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_landed_time_is_what_a_stat_of_the_untouched_file_answers() {
+        let cache = tempfile::tempdir().unwrap();
+        let store = Arc::new(Serving::new(Then::Answer));
+        let items = (0..3)
+            .map(|n| DownloadItem {
+                key: format!("m/f{n}"),
+                cache_path: format!("d/f{n}"),
+                expected_version: None,
+                sha256: None,
+            })
+            .collect();
+        let transfer = Transfer::between(store.clone(), cache.path(), 4, None);
+        let results = download_landed(transfer, items).await;
+        for (n, result) in results.into_iter().enumerate() {
+            let landed = result.unwrap();
+            let stat = std::fs::metadata(cache.path().join(format!("d/f{n}"))).unwrap();
+            let stat_ns = stat
+                .modified()
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            assert_eq!(u128::from(landed.mtime_ns), stat_ns, "f{n}");
+            assert_eq!(landed.meta.size, stat.len(), "f{n}");
+        }
+        // An edit after the landing changes what a stat answers: the stamp
+        // taken from the answer tells them apart.
+        let path = cache.path().join("d/f0");
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        std::fs::write(&path, b"edited!!").unwrap();
+        assert_ne!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            before
+        );
     }
 }

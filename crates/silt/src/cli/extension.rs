@@ -271,11 +271,15 @@ fn inspect(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::
                 writeln!(out, "api:          {api}")?;
             } else {
                 // Valid or not, say what this silt makes of its contract.
-                let supported =
-                    crate::runtime::metadata::api_version(&metadata.api).is_some_and(|version| {
-                        crate::runtime::metadata::SUPPORTED_API_VERSIONS.contains(&version)
-                    });
-                let note = if supported {
+                let version = crate::runtime::metadata::api_version(&metadata.api);
+                let supported = version.is_some_and(|version| {
+                    crate::runtime::metadata::SUPPORTED_API_VERSIONS.contains(&version)
+                });
+                let note = if version.is_some_and(crate::runtime::metadata::is_current_minor) {
+                    format!(
+                        "an earlier patch of this contract, run as it is; rebuild against {current} for what it added"
+                    )
+                } else if supported {
                     format!("the previous contract, still run; rebuild against {current}")
                 } else {
                     format!(

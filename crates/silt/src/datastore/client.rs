@@ -200,7 +200,9 @@ impl Datastore {
                 (metadata, Executor::OutOfProcess(Box::new(pool)))
             }
         };
-        if metadata.api != crate::runtime::metadata::api_id() && !grants_settings_empty {
+        let has_config = crate::runtime::metadata::api_version(&metadata.api)
+            .is_some_and(crate::runtime::metadata::is_current_minor);
+        if !has_config && !grants_settings_empty {
             tracing::warn!(
                 "[extensions.config.{}] is not passed to {}: it speaks {}, which has no `config` import (rebuild it against {})",
                 metadata.name,
