@@ -159,43 +159,52 @@ fn a_download_is_stamped_with_the_size_and_time_it_landed_with() {
         for name in ["a.txt", "b.txt"] {
             put(&writer, "in-process", "t/m", name, &format!("{name}, v1"));
         }
-        let clone = writer.another_clone();
-        clone.ok(&["-q", "--hydration", "lazy", "datastore", "hydrate", "--all"]);
-        let sidecar_path = clone.path().join(".silt/local/.silt/index/data/t/m.json");
-        let sidecar: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&sidecar_path).unwrap()).unwrap();
-        for name in ["a.txt", "b.txt"] {
-            let stamp = &sidecar["local"][name];
-            let stat = std::fs::metadata(clone.model_dir("t/m").join(name)).unwrap();
-            let mtime_ns = stat
-                .modified()
-                .unwrap()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos();
+        for execution in EXECUTIONS {
+            let clone = writer.another_clone();
+            let hydrate = [
+                "-q",
+                "--execution",
+                execution,
+                "--hydration",
+                "lazy",
+                "datastore",
+                "hydrate",
+                "--all",
+            ];
+            clone.ok(&hydrate);
+            let sidecar_path = clone.path().join(".silt/local/.silt/index/data/t/m.json");
+            let sidecar: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&sidecar_path).unwrap()).unwrap();
+            for name in ["a.txt", "b.txt"] {
+                let stamp = &sidecar["local"][name];
+                let stat = std::fs::metadata(clone.model_dir("t/m").join(name)).unwrap();
+                let mtime_ns = stat
+                    .modified()
+                    .unwrap()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos();
+                let what = format!("{extension}, {execution}: {stamp}");
+                assert_eq!(stamp["size"].as_u64(), Some(stat.len()), "{what}");
+                assert_eq!(
+                    stamp["mtime_ns"].as_u64().map(u128::from),
+                    Some(mtime_ns),
+                    "{what}"
+                );
+            }
+            let status = clone.json(&["--execution", execution, "datastore", "status"]);
             assert_eq!(
-                stamp["size"].as_u64(),
-                Some(stat.len()),
-                "{extension}: {stamp}"
+                status["local_changes"],
+                serde_json::json!([]),
+                "{extension}, {execution}: {status}"
             );
-            assert_eq!(
-                stamp["mtime_ns"].as_u64().map(u128::from),
-                Some(mtime_ns),
-                "{extension}: {stamp}"
+            // Same size, new content: the time tells it apart.
+            std::fs::write(clone.model_dir("t/m").join("a.txt"), "a.txt, v2").unwrap();
+            let status = clone.json(&["--execution", execution, "datastore", "status"]);
+            assert!(
+                status["local_changes"].to_string().contains("a.txt"),
+                "{extension}, {execution}: {status}"
             );
         }
-        let status = clone.json(&["datastore", "status"]);
-        assert_eq!(
-            status["local_changes"],
-            serde_json::json!([]),
-            "{extension}: {status}"
-        );
-        // Same size, new content: the time tells it apart.
-        std::fs::write(clone.model_dir("t/m").join("a.txt"), "a.txt, v2").unwrap();
-        let status = clone.json(&["datastore", "status"]);
-        assert!(
-            status["local_changes"].to_string().contains("a.txt"),
-            "{extension}: {status}"
-        );
     }
 }

@@ -33,11 +33,17 @@ pub fn api_id() -> String {
     format!("{API_PACKAGE}@{API_VERSION}")
 }
 
-/// Earlier patches of this host's minor version. A patch only adds to the
-/// contract, so an extension built for one runs on this version's bindings
-/// unchanged: wasmtime links its `@0.7.0` imports and exports to this
-/// version's `@0.7.1` (semver-compatible names); it just cannot call what
-/// the later patch added (`object-store.download-landed`).
+/// Earlier patches of this host's minor version. A patch only adds to what
+/// the host provides (never an export, never a changed type), so an
+/// extension built for one runs on this version's bindings unchanged:
+/// wasmtime links its `@0.7.0` imports and exports to this version's
+/// `@0.7.1` (semver-compatible names); it does not call what the later
+/// patch added (`object-store.download-landed`).
+///
+/// The patch is checked by interface names only: a hand-made component
+/// that says 0.7.0 yet declares `download-landed` in its `object-store`
+/// import links too (wasmtime checks that what it imports exists). It gains
+/// nothing a 0.7.1 component does not have.
 pub const EARLIER_PATCHES: [&str; 1] = ["0.7.0"];
 
 /// The contract versions this host runs: its own and its earlier patches

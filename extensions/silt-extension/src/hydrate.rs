@@ -167,8 +167,11 @@ fn unmodified(sidecar: &mut Sidecar, model: &ModelRef, name: &str) -> Result<boo
     if sha256 != stamp.sha256 {
         return Ok(false);
     }
+    // Stamped with the size and time seen before hashing, not a `stat`
+    // after it: an edit meanwhile leaves the stamp behind the file, so it
+    // shows as one.
     let version = stamp.version.clone();
-    local::stamp(sidecar, model, name, &version, &sha256);
+    local::stamp_as_hashed(sidecar, name, &version, &sha256, size, mtime_ns);
     Ok(true)
 }
 
@@ -183,11 +186,19 @@ fn adopt_if_committed(
     partition: &Partition,
     plan: &mut Plan,
 ) -> Result<bool, Error> {
-    let (sha256, _) = local::hash_file(&layout::working_path(model, name))?;
+    let path = layout::working_path(model, name);
+    // Seen before hashing, for the stamp (as in `unmodified`).
+    let before = local::stat(&path);
+    let (sha256, _) = local::hash_file(&path)?;
     let Some(entry) = partition.version_with_sha256(name, &sha256) else {
         return Ok(false);
     };
-    local::stamp(sidecar, model, name, &entry.version, &sha256);
+    match before {
+        Some((size, mtime_ns)) => {
+            local::stamp_as_hashed(sidecar, name, &entry.version, &sha256, size, mtime_ns);
+        }
+        None => local::stamp(sidecar, model, name, &entry.version, &sha256),
+    }
     let latest = partition
         .latest(name)
         .expect("a committed name has versions");

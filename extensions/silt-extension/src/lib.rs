@@ -128,6 +128,11 @@
 // otherwise exec the .wasm and fail). An example added without
 // `no_run,standalone_crate` would likewise be compiled but never run.
 
+#[cfg(all(feature = "contract-0-6", feature = "contract-0-7-0"))]
+compile_error!(
+    "features `contract-0-6` and `contract-0-7-0` each pick the contract to build for: enable one"
+);
+
 #[cfg(not(any(feature = "contract-0-6", feature = "contract-0-7-0")))]
 wit_bindgen::generate!({
     path: "../../wit",
@@ -138,7 +143,7 @@ wit_bindgen::generate!({
 
 // The patch before this one (feature `contract-0-7-0`): the same interfaces
 // but for `object-store.download-landed`.
-#[cfg(feature = "contract-0-7-0")]
+#[cfg(all(feature = "contract-0-7-0", not(feature = "contract-0-6")))]
 wit_bindgen::generate!({
     path: "../../wit/since_v0_7_0",
     world: "silt:datastore/datastore-extension",
@@ -157,7 +162,8 @@ wit_bindgen::generate!({
 });
 
 /// The WIT package this SDK's bindings were generated from; a silt host
-/// runs extensions of its own contract version and of the one before.
+/// runs extensions of its own minor version (earlier patches included) and
+/// of the minor version before it.
 ///
 /// ```no_run,standalone_crate
 /// // Say which contract the extension speaks, e.g. in `sync.setup`'s detail.
@@ -178,7 +184,7 @@ macro_rules! __api {
 }
 
 /// The contract's package and version as a literal (feature `contract-0-7-0`).
-#[cfg(feature = "contract-0-7-0")]
+#[cfg(all(feature = "contract-0-7-0", not(feature = "contract-0-6")))]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __api {

@@ -593,15 +593,5 @@ mod tests {
             assert_eq!(u128::from(landed.mtime_ns), stat_ns, "f{n}");
             assert_eq!(landed.meta.size, stat.len(), "f{n}");
         }
-        // An edit after the landing changes what a stat answers: the stamp
-        // taken from the answer tells them apart.
-        let path = cache.path().join("d/f0");
-        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
-        std::thread::sleep(Duration::from_millis(5));
-        std::fs::write(&path, b"edited!!").unwrap();
-        assert_ne!(
-            std::fs::metadata(&path).unwrap().modified().unwrap(),
-            before
-        );
     }
 }
