@@ -163,26 +163,22 @@ where
         .collect()
 }
 
-/// `object-store.download`.
+/// `object-store.download`: `download-landed`, without the times.
 pub async fn download(
     transfer: Result<Transfer, StoreError>,
     items: Vec<DownloadItem>,
 ) -> Vec<Result<ObjectMeta, StoreError>> {
-    run_all(
-        transfer,
-        "download",
-        items,
-        |store, cache, item| async move {
-            let (meta, _) = download_one(store, cache, item, Answer::Meta).await?;
-            let size = meta.size;
-            Ok((meta, size))
-        },
-    )
-    .await
+    download_landed(transfer, items)
+        .await
+        .into_iter()
+        .map(|result| result.map(|landed| landed.meta))
+        .collect()
 }
 
-/// `object-store.download-landed`: `download`, answering each landed
-/// file's modification time too.
+/// `object-store.download-landed`: each object streamed into its cache
+/// file, answered with its metadata and the landed file's modification
+/// time (an `fstat` of the open file, no hand-off: as cheap to take as to
+/// skip).
 pub async fn download_landed(
     transfer: Result<Transfer, StoreError>,
     items: Vec<DownloadItem>,
@@ -192,41 +188,33 @@ pub async fn download_landed(
         "download",
         items,
         |store, cache, item| async move {
-            let (meta, mtime_ns) = download_one(store, cache, item, Answer::LandedTime).await?;
-            let size = meta.size;
-            let mtime_ns = mtime_ns.expect("asked for the landed time");
-            Ok((Landed { meta, mtime_ns }, size))
+            let landed = download_one(store, cache, item).await?;
+            let size = landed.meta.size;
+            Ok((landed, size))
         },
     )
     .await
-}
-
-/// What a download answers besides the object's metadata.
-#[derive(Clone, Copy, PartialEq)]
-enum Answer {
-    /// Nothing.
-    Meta,
-    /// The landed file's modification time, read before its rename.
-    LandedTime,
 }
 
 async fn download_one(
     store: Arc<dyn ObjectStore>,
     cache: Arc<Beneath>,
     item: DownloadItem,
-    answer: Answer,
-) -> Result<(ObjectMeta, Option<u64>), StoreError> {
+) -> Result<Landed, StoreError> {
     let key = guest_key(&item.key)?;
     let target = cache_path(&item.cache_path)?;
     // Each attempt writes a fresh temporary file, so a half-written one is
     // never resumed; retryable store failures go round again.
     let outcome = RetryPolicy::default()
         .run("download", || {
-            download_attempt(&*store, &cache, &key, target.as_str(), &item, answer)
+            download_attempt(&*store, &cache, &key, target.as_str(), &item)
         })
         .await;
     match outcome {
-        Ok(Ok((meta, mtime_ns))) => Ok((to_guest_meta(meta), mtime_ns)),
+        Ok(Ok((meta, mtime_ns))) => Ok(Landed {
+            meta: to_guest_meta(meta),
+            mtime_ns,
+        }),
         Ok(Err(err)) => Err(err),
         Err(err) => Err(to_guest_error(err)),
     }
@@ -243,8 +231,7 @@ async fn download_attempt(
     key: &ObjectKey,
     target: &str,
     item: &DownloadItem,
-    answer: Answer,
-) -> Result<Result<(store::ObjectMeta, Option<u64>), StoreError>, store::StoreError> {
+) -> Result<Result<(store::ObjectMeta, u64), StoreError>, store::StoreError> {
     let temp = cache
         .temp_beside(std::path::Path::new(target))
         .map_err(|err| store::local_io(key, &err))?;
@@ -278,16 +265,13 @@ async fn download_attempt(
     }
     // From the open file, before the rename: the time of what landed, not
     // of whatever the path holds by the time the caller looks.
-    let mtime_ns = match answer {
-        Answer::Meta => None,
-        Answer::LandedTime => match temp.modified_ns() {
-            Ok(mtime_ns) => Some(mtime_ns),
-            Err(err) => {
-                return Ok(Err(StoreError::InvalidPath(format!(
-                    "cannot read the time of cache file {target}: {err}"
-                ))));
-            }
-        },
+    let mtime_ns = match temp.modified_ns() {
+        Ok(mtime_ns) => mtime_ns,
+        Err(err) => {
+            return Ok(Err(StoreError::InvalidPath(format!(
+                "cannot read the time of cache file {target}: {err}"
+            ))));
+        }
     };
     if let Err(err) = temp.rename_to(target) {
         return Ok(Err(StoreError::InvalidPath(format!(
