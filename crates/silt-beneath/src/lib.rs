@@ -164,31 +164,6 @@ impl Beneath {
         Ok(File::from(self.openat(relative, flags, FILE_MODE)?))
     }
 
-    /// [`Self::create_new`], answering the file's directory too, held open:
-    /// a rename or removal beside the file ([`Self::rename`] and
-    /// [`Self::remove_file`] of that directory, with bare names) then
-    /// reaches the same directory without resolving its path again, one
-    /// open fewer each, and nothing swapped in on the way meanwhile can
-    /// redirect it.
-    ///
-    /// # Errors
-    /// As [`Self::create_new`].
-    pub fn create_new_in_dir(&self, relative: impl AsRef<Path>) -> io::Result<(Self, File)> {
-        let relative = checked(relative.as_ref())?;
-        let name = self.name_of(relative)?;
-        let dir = match relative.parent().filter(|p| !p.as_os_str().is_empty()) {
-            Some(parent) => self.create_dir_all(parent)?,
-            None => Self {
-                fd: self.fd.try_clone()?,
-                path: self.path.clone(),
-            },
-        };
-        // O_EXCL: nothing that exists there (a FIFO, a link) is opened.
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL;
-        let file = File::from(dir.openat(name, flags, FILE_MODE)?);
-        Ok((dir, file))
-    }
-
     /// Opens (creating it if missing) the file `relative` for reading and
     /// writing without truncating it; parents are created first.
     ///
@@ -733,9 +708,10 @@ mod tests {
     }
 
     #[test]
-    fn a_file_created_with_its_directory_is_renamed_there_even_if_the_path_was_swapped() {
+    fn a_file_created_in_a_directory_held_open_is_renamed_there_even_if_the_path_was_swapped() {
         let (_dir, root, outside) = fixture();
-        let (dir, mut file) = root.create_new_in_dir("data/m/.f.tmp").unwrap();
+        let dir = root.create_dir_all("data/m").unwrap();
+        let mut file = dir.create_new(".f.tmp").unwrap();
         file.write_all(b"mine").unwrap();
         // The directory is moved away and a link to outside planted at its
         // path: the rename happens in the directory the file is in.
@@ -744,17 +720,12 @@ mod tests {
         dir.rename(".f.tmp", "f").unwrap();
         assert_eq!(root.read("data/moved/f", 64).unwrap(), b"mine");
         assert!(!outside.join("f").exists() && !outside.join(".f.tmp").exists());
-        // A name taken (a link planted there) is not opened; a bare name
-        // creates in the root itself.
+        // A name taken (a link planted there) is not opened.
         symlink(outside.join("secret"), root.join("taken")).unwrap();
-        assert!(root.create_new_in_dir("taken").is_err());
+        assert!(root.create_new("taken").is_err());
         assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"precious");
-        let (top, _file) = root.create_new_in_dir(".g.tmp").unwrap();
-        top.rename(".g.tmp", "g").unwrap();
-        top.remove_file("g").unwrap();
-        assert_eq!(root.kind("g").unwrap(), None);
         // A link in the way of the directories is refused, as ever.
-        assert!(root.create_new_in_dir("data/m/x").is_err());
+        assert!(root.create_dir_all("data/m").is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ use std::task::{Context, Poll, ready};
 use tokio::io::AsyncWrite;
 use tokio::sync::oneshot;
 
+use super::cache_dirs::CacheDirs;
 use crate::beneath::Beneath;
 
 /// The most one write takes from its caller (what it copies before
@@ -31,20 +32,21 @@ const MAX_CHUNK: usize = 2 << 20;
 /// once the file was created, so a name already taken (a file planted
 /// there) is never removed.
 ///
-/// Its directory stays open from the creation on: the rename (or the
-/// removal) happens in the directory the file was created in, without
-/// resolving its path again (one open a download fewer).
+/// It is created in its directory as the transfer holds it open
+/// ([`CacheDirs`]), and renamed (or removed) there, without resolving its
+/// path again: one open a download fewer at either end.
 pub(super) struct TempFile {
     path: PathBuf,
-    dir: Beneath,
+    dir: Arc<Beneath>,
     file: std::fs::File,
     renamed: bool,
 }
 
 impl TempFile {
-    /// Creates the file `path` (and its parent directories); blocking.
-    fn create(cache: Arc<Beneath>, path: PathBuf) -> std::io::Result<Self> {
-        let (dir, file) = cache.create_new_in_dir(&path)?;
+    /// Creates the file `path` (and its parent directories), in its
+    /// directory as the transfer holds it open; blocking.
+    fn create(dirs: &CacheDirs, path: PathBuf) -> std::io::Result<Self> {
+        let (dir, file) = dirs.create_new(&path)?;
         Ok(Self {
             path,
             dir,
@@ -122,17 +124,17 @@ enum State {
 /// the first write creates. Writes are accepted at once and carried out in
 /// order behind the caller; [`Landing::finish`] waits for them.
 pub(super) struct Landing {
-    cache: Arc<Beneath>,
+    dirs: Arc<CacheDirs>,
     path: PathBuf,
     state: State,
 }
 
 impl Landing {
-    /// A landing at `path` (a fresh temporary name) beneath `cache`;
-    /// nothing is created yet.
-    pub(super) fn new(cache: Arc<Beneath>, path: PathBuf) -> Self {
+    /// A landing at `path` (a fresh temporary name) beneath the cache
+    /// of `dirs`; nothing is created yet.
+    pub(super) fn new(dirs: Arc<CacheDirs>, path: PathBuf) -> Self {
         Self {
-            cache,
+            dirs,
             path,
             state: State::Idle {
                 file: None,
@@ -157,8 +159,8 @@ impl Landing {
         match file {
             Some(file) => Ok(file),
             None => {
-                let (cache, path) = (self.cache.clone(), self.path.clone());
-                super::landing_thread::run(move || TempFile::create(cache, path))
+                let (dirs, path) = (self.dirs.clone(), self.path.clone());
+                super::landing_thread::run(move || TempFile::create(&dirs, path))
                     .await
                     .map_err(|_| std::io::Error::other("creating the file panicked"))?
             }
@@ -232,11 +234,11 @@ impl AsyncWrite for Landing {
         let taken = data.len().min(MAX_CHUNK);
         buffer.clear();
         buffer.extend_from_slice(&data[..taken]);
-        let (cache, path) = (this.cache.clone(), this.path.clone());
+        let (dirs, path) = (this.dirs.clone(), this.path.clone());
         this.state = State::Writing(super::landing_thread::run(move || {
             let file = match file {
                 Some(file) => Ok(file),
-                None => TempFile::create(cache, path),
+                None => TempFile::create(&dirs, path),
             };
             let written = file.and_then(|mut file| {
                 file.file.write_all(&buffer)?;
@@ -264,7 +266,7 @@ mod tests {
 
     fn landing_in(dir: &tempfile::TempDir, path: &str) -> Landing {
         let cache = Arc::new(Beneath::open(dir.path()).unwrap());
-        Landing::new(cache, PathBuf::from(path))
+        Landing::new(Arc::new(CacheDirs::new(cache)), PathBuf::from(path))
     }
 
     #[tokio::test]

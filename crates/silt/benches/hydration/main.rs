@@ -236,7 +236,7 @@ async fn raw_gets(
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for key in keys {
-        let path = into.join(key);
+        let path = into.join(working_path(key));
         let key = ObjectKey::new(key).unwrap();
         let store = store.clone();
         let permit = semaphore.clone().acquire_owned().await.unwrap();
@@ -353,6 +353,16 @@ async fn main() {
     } else {
         count_from_env("SILT_BENCH_HYDRATION_ROUNDS", 2)
     };
+    // One path only after round 0 (which reads the keys), to profile it:
+    // `SILT_BENCH_HYDRATION_ONLY` = `hydration`, `host` or `raw`.
+    let only = std::env::var("SILT_BENCH_HYDRATION_ONLY")
+        .ok()
+        .map(|path| match path.as_str() {
+            "hydration" => 0,
+            "host" => 1,
+            "raw" => 2,
+            other => panic!("SILT_BENCH_HYDRATION_ONLY: hydration, host or raw, not {other:?}"),
+        });
     let mut report = Report {
         shape,
         fill,
@@ -376,7 +386,14 @@ async fn main() {
         // starts with the full hydration, whose reads are the keys the
         // others fetch), so a drift of this machine over the run weighs on
         // every path alike, and each path follows each other one.
-        for path in (0..3).map(|k| (k + round) % 3) {
+        let paths: Vec<usize> = match only {
+            Some(path) if round > 0 => vec![path],
+            _ => (0..3).map(|k| (k + round) % 3).collect(),
+        };
+        if only.is_some() && round == 1 {
+            eprintln!("from here on, one path only");
+        }
+        for path in paths {
             match path {
                 0 => {
                     let (full, read) = full_hydration(&toml, shape).await;
@@ -414,6 +431,16 @@ fn scratch_dir() -> tempfile::TempDir {
             .unwrap_or_else(|err| panic!("SILT_BENCH_HYDRATION_DIR {dir:?}: {err}")),
         None => tempfile::tempdir().unwrap(),
     }
+}
+
+/// Where the extension lands the object `key` (`data/<model>/<name>/<version>`):
+/// its working path, `data/<model>/<name>`. The raw GETs and the host
+/// downloads write there too, so all three paths make the same files in the
+/// same directories (one a model's name directory, not one a version).
+fn working_path(key: &str) -> &str {
+    key.rsplit_once('/')
+        .map(|(path, _version)| path)
+        .unwrap_or_else(|| panic!("a data key ends in its version: {key}"))
 }
 
 /// One round's raw GETs of `keys`, into a directory removed afterwards.
@@ -457,7 +484,7 @@ async fn host_downloads(
         .iter()
         .map(|key| DownloadItem {
             key: key.clone(),
-            cache_path: key.clone(),
+            cache_path: working_path(key).to_owned(),
             expected_version: None,
             sha256: None,
         })
