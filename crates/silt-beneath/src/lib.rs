@@ -287,8 +287,7 @@ impl Beneath {
         let (from, to) = (from.as_ref(), to.as_ref());
         let (from_dir, from_name) = self.parent_of(from)?;
         let to_name = self.name_of(checked(to)?)?;
-        // A rename within one directory (a download's temporary file) opens
-        // it once.
+        // A rename within one directory opens it once.
         let other_dir = if from.parent() == to.parent() {
             None
         } else {
@@ -330,6 +329,31 @@ impl Beneath {
                 stat.st_mode,
             )))),
             Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(errno) => Err(self.annotate(errno.into(), relative)),
+        }
+    }
+
+    /// What tells this directory from any other: its device and inode (an
+    /// `fstat` of the descriptor held).
+    ///
+    /// # Errors
+    /// When the descriptor cannot be queried.
+    pub fn identity(&self) -> io::Result<Identity> {
+        Ok(Identity::of(&rustix::fs::fstat(&self.fd)?))
+    }
+
+    /// The identity of what `relative` names now, its last component not
+    /// followed; `None` when nothing is there. Nothing is opened: compared
+    /// with a held directory's [`Self::identity`], it tells whether that
+    /// directory is still the one at its path.
+    ///
+    /// # Errors
+    /// When the path is refused or cannot be examined.
+    pub fn identity_at(&self, relative: impl AsRef<Path>) -> io::Result<Option<Identity>> {
+        let relative = checked(relative.as_ref())?;
+        match rustix::fs::statat(&self.fd, relative, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => Ok(Some(Identity::of(&stat))),
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => Ok(None),
             Err(errno) => Err(self.annotate(errno.into(), relative)),
         }
     }
@@ -428,6 +452,27 @@ impl Beneath {
     /// Names the path in an error, and says what a refused link means.
     fn annotate(&self, err: io::Error, relative: &Path) -> io::Error {
         annotate(err, &self.join(relative))
+    }
+}
+
+/// A file's device and inode: what tells it from every other file on the
+/// machine while it exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    device: u64,
+    inode: u64,
+}
+
+impl Identity {
+    #[allow(
+        clippy::unnecessary_cast,
+        reason = "st_dev is signed on macOS, u64 on Linux"
+    )]
+    fn of(stat: &rustix::fs::Stat) -> Self {
+        Self {
+            device: stat.st_dev as u64,
+            inode: stat.st_ino as u64,
+        }
     }
 }
 

@@ -2,33 +2,45 @@
 //! has opened so far, so that its files land in a directory opened once.
 //!
 //! Why: a model's files share a directory, and opening it again for every
-//! file (`openat2`, resolved beneath the cache without links, component by
-//! component) was one of the two opens each download made. A transfer now
-//! opens each directory once and creates every file in it by its bare name.
+//! file (`openat2`, resolved beneath the cache without links) and closing it
+//! afterwards was half of what creating each download's file cost. A
+//! transfer now opens each directory once and creates every file in it by
+//! its bare name.
 //!
 //! Why it is safe to hold them: a directory is opened beneath the cache
-//! without following any link, exactly as before, and a descriptor keeps
+//! without following any link, exactly as before, and the descriptor keeps
 //! naming that directory whatever happens to paths afterwards; a link
-//! planted at its path later is never followed. What the guest can still
-//! do is move the directory elsewhere beneath its own cache (never out of
-//! it); files then land where it moved it, beneath the cache all the same,
-//! as they would have for a download already under way when it moved.
-//! A directory removed meanwhile is opened (and made) again.
+//! planted at its path later is never followed.
+//!
+//! Why each use checks the path still names it (one `stat`, nothing
+//! opened): the guest, or the user, may move a directory while a transfer
+//! runs, and make another at its path. Files created through the old
+//! descriptor would land in the moved directory, reported as landed at a
+//! path where they are not. So a directory no longer at its path is let go
+//! and the path opened again; only a file already being created when it
+//! moves can land there, as before this cache existed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::beneath::Beneath;
+use crate::beneath::{Beneath, Identity};
 
 /// The most directories one transfer keeps open; past it the ones kept are
 /// let go (those still in use close when their files are done).
 const MAX_OPEN: usize = 64;
 
+/// A directory held open, and what it was when opened.
+#[derive(Clone)]
+struct Held {
+    dir: Arc<Beneath>,
+    identity: Identity,
+}
+
 /// The cache directory and the directories opened beneath it.
 pub(super) struct CacheDirs {
     root: Arc<Beneath>,
-    open: Mutex<HashMap<PathBuf, Arc<Beneath>>>,
+    open: Mutex<HashMap<PathBuf, Held>>,
 }
 
 impl CacheDirs {
@@ -64,9 +76,9 @@ impl CacheDirs {
         let parent = relative.parent().unwrap_or(Path::new(""));
         let dir = self.dir(parent)?;
         match dir.create_new(name) {
-            // Removed since it was opened: make it again, once.
+            // Removed since it was checked: make it again, once.
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                self.forget(parent);
+                self.forget(parent, &dir);
                 let dir = self.dir(parent)?;
                 let file = dir.create_new(name)?;
                 Ok((dir, file))
@@ -76,31 +88,52 @@ impl CacheDirs {
         }
     }
 
-    /// The directory `relative` (the cache itself when empty), opened
-    /// (and made where missing) on first use.
+    /// The directory `relative` (the cache itself when empty): the one
+    /// held, while its path still names it; else opened (and made where
+    /// missing) now.
     fn dir(&self, relative: &Path) -> std::io::Result<Arc<Beneath>> {
         if relative.as_os_str().is_empty() {
             return Ok(self.root.clone());
         }
-        if let Some(dir) = self.lock().get(relative) {
-            return Ok(dir.clone());
+        let held = self.lock().get(relative).cloned();
+        if let Some(held) = held {
+            if self.root.identity_at(relative)? == Some(held.identity) {
+                return Ok(held.dir);
+            }
+            self.forget(relative, &held.dir);
         }
         // Opened outside the lock: another landing thread may open it too,
-        // and the later one is kept; both are the same directory.
+        // and the later one is kept (each file keeps the directory it was
+        // created in, so either is safe).
         let dir = Arc::new(self.root.create_dir_all(relative)?);
+        let identity = dir.identity()?;
         let mut open = self.lock();
         if open.len() >= MAX_OPEN {
             open.clear();
         }
-        open.insert(relative.to_owned(), dir.clone());
+        open.insert(
+            relative.to_owned(),
+            Held {
+                dir: dir.clone(),
+                identity,
+            },
+        );
         Ok(dir)
     }
 
-    fn forget(&self, relative: &Path) {
-        self.lock().remove(relative);
+    /// Lets go of `dir` at `relative`, unless another thread has already
+    /// put a fresher one there.
+    fn forget(&self, relative: &Path, dir: &Arc<Beneath>) {
+        let mut open = self.lock();
+        if open
+            .get(relative)
+            .is_some_and(|held| Arc::ptr_eq(&held.dir, dir))
+        {
+            open.remove(relative);
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Arc<Beneath>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Held>> {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -127,18 +160,36 @@ mod tests {
     }
 
     #[test]
-    fn a_link_planted_at_an_open_directory_is_not_followed() {
+    fn a_directory_moved_away_is_let_go_and_its_path_opened_again() {
+        let cache = tempfile::tempdir().unwrap();
+        let dirs = dirs_in(&cache);
+        let (first, _) = dirs.create_new(Path::new("m/run/a")).unwrap();
+        // Moved, and another made at its path: the next file lands at its
+        // path, not in the moved directory.
+        std::fs::rename(cache.path().join("m/run"), cache.path().join("m/moved")).unwrap();
+        std::fs::create_dir(cache.path().join("m/run")).unwrap();
+        let (second, _) = dirs.create_new(Path::new("m/run/b")).unwrap();
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert!(cache.path().join("m/run/b").is_file());
+        assert!(!cache.path().join("m/moved/b").exists());
+        // Moved with nothing in its place: made again.
+        std::fs::rename(cache.path().join("m/run"), cache.path().join("m/moved2")).unwrap();
+        dirs.create_new(Path::new("m/run/c")).unwrap();
+        assert!(cache.path().join("m/run/c").is_file());
+    }
+
+    #[test]
+    fn a_link_planted_at_an_open_directorys_path_is_not_followed() {
         let cache = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         let dirs = dirs_in(&cache);
         dirs.create_new(Path::new("m/run/a")).unwrap();
-        // The guest moves the directory away and plants a link to outside
-        // the cache in its place.
+        // Moved away, a link to outside the cache planted in its place.
         std::fs::rename(cache.path().join("m/run"), cache.path().join("m/moved")).unwrap();
         std::os::unix::fs::symlink(outside.path(), cache.path().join("m/run")).unwrap();
-        dirs.create_new(Path::new("m/run/b")).unwrap();
+        assert!(dirs.create_new(Path::new("m/run/b")).is_err());
         assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
-        assert!(cache.path().join("m/moved/b").is_file());
+        assert!(!cache.path().join("m/moved/b").exists());
     }
 
     #[test]

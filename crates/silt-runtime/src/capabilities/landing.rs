@@ -120,8 +120,8 @@ enum State {
     Failed(Option<std::io::Error>),
 }
 
-/// An `AsyncWrite` into a temporary file at `path` beneath `cache`, which
-/// the first write creates. Writes are accepted at once and carried out in
+/// An `AsyncWrite` into a temporary file at `path` beneath the cache,
+/// which the first write creates. Writes are accepted at once and carried out in
 /// order behind the caller; [`Landing::finish`] waits for them.
 pub(super) struct Landing {
     dirs: Arc<CacheDirs>,

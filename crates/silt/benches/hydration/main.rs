@@ -363,6 +363,11 @@ async fn main() {
             "raw" => 2,
             other => panic!("SILT_BENCH_HYDRATION_ONLY: hydration, host or raw, not {other:?}"),
         });
+    if only.is_some() && rounds < 2 {
+        eprintln!(
+            "SILT_BENCH_HYDRATION_ONLY needs SILT_BENCH_HYDRATION_ROUNDS of 2 or more: round 0 runs every path"
+        );
+    }
     let mut report = Report {
         shape,
         fill,
@@ -376,7 +381,8 @@ async fn main() {
     // same in every round; checked).
     let mut keys: Option<Vec<String>> = None;
     for round in 0..rounds {
-        for k in 0..3 {
+        // (Not while profiling one path: the clones would be in the profile.)
+        for k in 0..if only.is_some() { 0 } else { 3 } {
             let target = ((round * 3 + k) * shape.models / 7 + 1) % shape.models;
             report
                 .one_model
@@ -403,7 +409,14 @@ async fn main() {
                         Some(keys) => {
                             assert_eq!(keys, &read, "round {round} read other data keys");
                         }
-                        None => keys = Some(read),
+                        None => {
+                            // The baselines write each key at its working
+                            // path: one key a path, or they would overwrite.
+                            let paths: std::collections::BTreeSet<&str> =
+                                read.iter().map(|key| working_path(key)).collect();
+                            assert_eq!(paths.len(), read.len(), "two keys of one working path");
+                            keys = Some(read);
+                        }
                     }
                 }
                 1 => report
@@ -470,7 +483,7 @@ async fn host_round(
     host
 }
 
-/// The host's bulk `download` of `keys` into `into`, each at its key's
+/// The host's bulk `download` of `keys` into `into`, each at its working
 /// path, in one call with `concurrency` in flight.
 async fn host_downloads(
     store: Arc<dyn ObjectStore>,
