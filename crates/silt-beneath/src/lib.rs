@@ -164,6 +164,31 @@ impl Beneath {
         Ok(File::from(self.openat(relative, flags, FILE_MODE)?))
     }
 
+    /// [`Self::create_new`], answering the file's directory too, held open:
+    /// a rename or removal beside the file ([`Self::rename`] and
+    /// [`Self::remove_file`] of that directory, with bare names) then
+    /// reaches the same directory without resolving its path again, one
+    /// open fewer each, and nothing swapped in on the way meanwhile can
+    /// redirect it.
+    ///
+    /// # Errors
+    /// As [`Self::create_new`].
+    pub fn create_new_in_dir(&self, relative: impl AsRef<Path>) -> io::Result<(Self, File)> {
+        let relative = checked(relative.as_ref())?;
+        let name = self.name_of(relative)?;
+        let dir = match relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(parent) => self.create_dir_all(parent)?,
+            None => Self {
+                fd: self.fd.try_clone()?,
+                path: self.path.clone(),
+            },
+        };
+        // O_EXCL: nothing that exists there (a FIFO, a link) is opened.
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL;
+        let file = File::from(dir.openat(name, flags, FILE_MODE)?);
+        Ok((dir, file))
+    }
+
     /// Opens (creating it if missing) the file `relative` for reading and
     /// writing without truncating it; parents are created first.
     ///
@@ -287,7 +312,8 @@ impl Beneath {
         let (from, to) = (from.as_ref(), to.as_ref());
         let (from_dir, from_name) = self.parent_of(from)?;
         let to_name = self.name_of(checked(to)?)?;
-        // A rename within one directory opens it once.
+        // A rename within one directory (a download's temporary file) opens
+        // it once.
         let other_dir = if from.parent() == to.parent() {
             None
         } else {
@@ -329,31 +355,6 @@ impl Beneath {
                 stat.st_mode,
             )))),
             Err(rustix::io::Errno::NOENT) => Ok(None),
-            Err(errno) => Err(self.annotate(errno.into(), relative)),
-        }
-    }
-
-    /// What tells this directory from any other: its device and inode (an
-    /// `fstat` of the descriptor held).
-    ///
-    /// # Errors
-    /// When the descriptor cannot be queried.
-    pub fn identity(&self) -> io::Result<Identity> {
-        Ok(Identity::of(&rustix::fs::fstat(&self.fd)?))
-    }
-
-    /// The identity of what `relative` names now, its last component not
-    /// followed; `None` when nothing is there. Nothing is opened: compared
-    /// with a held directory's [`Self::identity`], it tells whether that
-    /// directory is still the one at its path.
-    ///
-    /// # Errors
-    /// When the path is refused or cannot be examined.
-    pub fn identity_at(&self, relative: impl AsRef<Path>) -> io::Result<Option<Identity>> {
-        let relative = checked(relative.as_ref())?;
-        match rustix::fs::statat(&self.fd, relative, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(stat) => Ok(Some(Identity::of(&stat))),
-            Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => Ok(None),
             Err(errno) => Err(self.annotate(errno.into(), relative)),
         }
     }
@@ -452,27 +453,6 @@ impl Beneath {
     /// Names the path in an error, and says what a refused link means.
     fn annotate(&self, err: io::Error, relative: &Path) -> io::Error {
         annotate(err, &self.join(relative))
-    }
-}
-
-/// A file's device and inode: what tells it from every other file on the
-/// machine while it exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Identity {
-    device: u64,
-    inode: u64,
-}
-
-impl Identity {
-    #[allow(
-        clippy::unnecessary_cast,
-        reason = "st_dev is signed on macOS, u64 on Linux"
-    )]
-    fn of(stat: &rustix::fs::Stat) -> Self {
-        Self {
-            device: stat.st_dev as u64,
-            inode: stat.st_ino as u64,
-        }
     }
 }
 
@@ -753,10 +733,9 @@ mod tests {
     }
 
     #[test]
-    fn a_file_created_in_a_directory_held_open_is_renamed_there_even_if_the_path_was_swapped() {
+    fn a_file_created_with_its_directory_is_renamed_there_even_if_the_path_was_swapped() {
         let (_dir, root, outside) = fixture();
-        let dir = root.create_dir_all("data/m").unwrap();
-        let mut file = dir.create_new(".f.tmp").unwrap();
+        let (dir, mut file) = root.create_new_in_dir("data/m/.f.tmp").unwrap();
         file.write_all(b"mine").unwrap();
         // The directory is moved away and a link to outside planted at its
         // path: the rename happens in the directory the file is in.
@@ -765,12 +744,17 @@ mod tests {
         dir.rename(".f.tmp", "f").unwrap();
         assert_eq!(root.read("data/moved/f", 64).unwrap(), b"mine");
         assert!(!outside.join("f").exists() && !outside.join(".f.tmp").exists());
-        // A name taken (a link planted there) is not opened.
+        // A name taken (a link planted there) is not opened; a bare name
+        // creates in the root itself.
         symlink(outside.join("secret"), root.join("taken")).unwrap();
-        assert!(root.create_new("taken").is_err());
+        assert!(root.create_new_in_dir("taken").is_err());
         assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"precious");
+        let (top, _file) = root.create_new_in_dir(".g.tmp").unwrap();
+        top.rename(".g.tmp", "g").unwrap();
+        top.remove_file("g").unwrap();
+        assert_eq!(root.kind("g").unwrap(), None);
         // A link in the way of the directories is refused, as ever.
-        assert!(root.create_dir_all("data/m").is_err());
+        assert!(root.create_new_in_dir("data/m/x").is_err());
     }
 
     #[test]

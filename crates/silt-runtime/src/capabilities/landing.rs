@@ -18,7 +18,6 @@ use std::task::{Context, Poll, ready};
 use tokio::io::AsyncWrite;
 use tokio::sync::oneshot;
 
-use super::cache_dirs::CacheDirs;
 use crate::beneath::Beneath;
 
 /// The most one write takes from its caller (what it copies before
@@ -32,21 +31,20 @@ const MAX_CHUNK: usize = 2 << 20;
 /// once the file was created, so a name already taken (a file planted
 /// there) is never removed.
 ///
-/// It is created in its directory as the transfer holds it open
-/// ([`CacheDirs`]), and renamed (or removed) there, without resolving its
-/// path again: one open a download fewer at either end.
+/// Its directory stays open from the creation on: the rename (or the
+/// removal) happens in the directory the file was created in, without
+/// resolving its path again (one open a download fewer).
 pub(super) struct TempFile {
     path: PathBuf,
-    dir: Arc<Beneath>,
+    dir: Beneath,
     file: std::fs::File,
     renamed: bool,
 }
 
 impl TempFile {
-    /// Creates the file `path` (and its parent directories), in its
-    /// directory as the transfer holds it open; blocking.
-    fn create(dirs: &CacheDirs, path: PathBuf) -> std::io::Result<Self> {
-        let (dir, file) = dirs.create_new(&path)?;
+    /// Creates the file `path` (and its parent directories); blocking.
+    fn create(cache: Arc<Beneath>, path: PathBuf) -> std::io::Result<Self> {
+        let (dir, file) = cache.create_new_in_dir(&path)?;
         Ok(Self {
             path,
             dir,
@@ -120,21 +118,21 @@ enum State {
     Failed(Option<std::io::Error>),
 }
 
-/// An `AsyncWrite` into a temporary file at `path` beneath the cache,
-/// which the first write creates. Writes are accepted at once and carried out in
+/// An `AsyncWrite` into a temporary file at `path` beneath `cache`, which
+/// the first write creates. Writes are accepted at once and carried out in
 /// order behind the caller; [`Landing::finish`] waits for them.
 pub(super) struct Landing {
-    dirs: Arc<CacheDirs>,
+    cache: Arc<Beneath>,
     path: PathBuf,
     state: State,
 }
 
 impl Landing {
-    /// A landing at `path` (a fresh temporary name) beneath the cache
-    /// of `dirs`; nothing is created yet.
-    pub(super) fn new(dirs: Arc<CacheDirs>, path: PathBuf) -> Self {
+    /// A landing at `path` (a fresh temporary name) beneath `cache`;
+    /// nothing is created yet.
+    pub(super) fn new(cache: Arc<Beneath>, path: PathBuf) -> Self {
         Self {
-            dirs,
+            cache,
             path,
             state: State::Idle {
                 file: None,
@@ -159,8 +157,8 @@ impl Landing {
         match file {
             Some(file) => Ok(file),
             None => {
-                let (dirs, path) = (self.dirs.clone(), self.path.clone());
-                super::landing_thread::run(move || TempFile::create(&dirs, path))
+                let (cache, path) = (self.cache.clone(), self.path.clone());
+                super::landing_thread::run(move || TempFile::create(cache, path))
                     .await
                     .map_err(|_| std::io::Error::other("creating the file panicked"))?
             }
@@ -234,11 +232,11 @@ impl AsyncWrite for Landing {
         let taken = data.len().min(MAX_CHUNK);
         buffer.clear();
         buffer.extend_from_slice(&data[..taken]);
-        let (dirs, path) = (this.dirs.clone(), this.path.clone());
+        let (cache, path) = (this.cache.clone(), this.path.clone());
         this.state = State::Writing(super::landing_thread::run(move || {
             let file = match file {
                 Some(file) => Ok(file),
-                None => TempFile::create(&dirs, path),
+                None => TempFile::create(cache, path),
             };
             let written = file.and_then(|mut file| {
                 file.file.write_all(&buffer)?;
@@ -266,7 +264,7 @@ mod tests {
 
     fn landing_in(dir: &tempfile::TempDir, path: &str) -> Landing {
         let cache = Arc::new(Beneath::open(dir.path()).unwrap());
-        Landing::new(Arc::new(CacheDirs::new(cache)), PathBuf::from(path))
+        Landing::new(cache, PathBuf::from(path))
     }
 
     #[tokio::test]

@@ -18,7 +18,6 @@
 //! - [`wasi`]: the WASI interfaces granted, linked one by one, and the
 //!   filesystem's link calls refused.
 
-mod cache_dirs;
 pub mod config;
 mod landing;
 mod landing_thread;

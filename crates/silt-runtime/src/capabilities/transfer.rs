@@ -17,7 +17,6 @@ use tokio::io::AsyncWrite;
 use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 
-use super::cache_dirs::CacheDirs;
 use super::landing::Landing;
 use super::object_store::{guest_key, to_guest_error, to_guest_meta, to_host_mode};
 use crate::beneath::Beneath;
@@ -95,7 +94,7 @@ async fn run_all<I, R, F, Fut>(
 where
     I: Send + 'static,
     R: Send + 'static,
-    F: Fn(Arc<dyn ObjectStore>, Arc<CacheDirs>, I) -> Fut,
+    F: Fn(Arc<dyn ObjectStore>, Arc<Beneath>, I) -> Fut,
     Fut: Future<Output = Result<(R, u64), StoreError>> + Send + 'static,
 {
     let transfer = match transfer {
@@ -115,13 +114,11 @@ where
         silt.transfer.failed = tracing::field::Empty,
     );
     let moved = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    // The directories the transfer's files land in, each opened once.
-    let dirs = Arc::new(CacheDirs::new(transfer.cache.clone()));
     let mut tasks = tokio::task::JoinSet::new();
     let count = items.len();
     for (index, item) in items.into_iter().enumerate() {
         let limit = transfer.limit.clone();
-        let work = one(transfer.store.clone(), dirs.clone(), item);
+        let work = one(transfer.store.clone(), transfer.cache.clone(), item);
         let progress = transfer.progress.clone();
         let moved = moved.clone();
         tasks.spawn(
@@ -190,8 +187,8 @@ pub async fn download_landed(
         transfer,
         "download",
         items,
-        |store, dirs, item| async move {
-            let landed = download_one(store, dirs, item).await?;
+        |store, cache, item| async move {
+            let landed = download_one(store, cache, item).await?;
             let size = landed.meta.size;
             Ok((landed, size))
         },
@@ -201,7 +198,7 @@ pub async fn download_landed(
 
 async fn download_one(
     store: Arc<dyn ObjectStore>,
-    dirs: Arc<CacheDirs>,
+    cache: Arc<Beneath>,
     item: DownloadItem,
 ) -> Result<Landed, StoreError> {
     let key = guest_key(&item.key)?;
@@ -210,7 +207,7 @@ async fn download_one(
     // never resumed; retryable store failures go round again.
     let outcome = RetryPolicy::default()
         .run("download", || {
-            download_attempt(&*store, &dirs, &key, target.as_str(), &item)
+            download_attempt(&*store, &cache, &key, target.as_str(), &item)
         })
         .await;
     match outcome {
@@ -230,16 +227,15 @@ async fn download_one(
 /// nothing is left behind.
 async fn download_attempt(
     store: &dyn ObjectStore,
-    dirs: &Arc<CacheDirs>,
+    cache: &Arc<Beneath>,
     key: &ObjectKey,
     target: &str,
     item: &DownloadItem,
 ) -> Result<Result<(store::ObjectMeta, u64), StoreError>, store::StoreError> {
-    let temp = dirs
-        .root()
+    let temp = cache
         .temp_beside(std::path::Path::new(target))
         .map_err(|err| store::local_io(key, &err))?;
-    let mut sink = HashingWriter::new(Landing::new(dirs.clone(), temp));
+    let mut sink = HashingWriter::new(Landing::new(cache.clone(), temp));
     let meta = match store.get_into(key, &mut sink).await {
         Ok(meta) => meta,
         // The file could not be written: a local failure (not retried),
@@ -339,11 +335,11 @@ pub async fn upload(
     transfer: Result<Transfer, StoreError>,
     items: Vec<UploadItem>,
 ) -> Vec<Result<String, StoreError>> {
-    run_all(transfer, "upload", items, |store, dirs, item| async move {
+    run_all(transfer, "upload", items, |store, cache, item| async move {
         let key = guest_key(&item.key)?;
         let source = cache_path(&item.cache_path)?;
         let opened = tokio::task::spawn_blocking(move || {
-            let file = dirs.root().open_read(source.as_str())?;
+            let file = cache.open_read(source.as_str())?;
             let size = file.metadata()?.len();
             Ok::<_, std::io::Error>((file, size))
         })

@@ -381,8 +381,10 @@ async fn main() {
     // same in every round; checked).
     let mut keys: Option<Vec<String>> = None;
     for round in 0..rounds {
-        // (Not while profiling one path: the clones would be in the profile.)
-        for k in 0..if only.is_some() { 0 } else { 3 } {
+        // While profiling one path, only round 0 (outside the profile) runs
+        // the clones.
+        let clones = if only.is_none() || round == 0 { 3 } else { 0 };
+        for k in 0..clones {
             let target = ((round * 3 + k) * shape.models / 7 + 1) % shape.models;
             report
                 .one_model
