@@ -19,6 +19,7 @@
 //!   filesystem's link calls refused.
 
 pub mod config;
+mod in_flight;
 mod landing;
 mod landing_thread;
 pub mod log;

@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWrite;
-use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 
 use super::landing::Landing;
@@ -41,7 +40,8 @@ fn cache_path(path: &str) -> Result<ObjectKey, StoreError> {
 pub struct Transfer {
     store: Arc<dyn ObjectStore>,
     cache: Arc<Beneath>,
-    limit: Arc<Semaphore>,
+    /// Transfers in flight at most (at least one).
+    concurrency: usize,
     progress: Option<Arc<dyn super::ProgressSink>>,
 }
 
@@ -61,7 +61,7 @@ impl Transfer {
         Ok(Self {
             store,
             cache: Arc::new(cache),
-            limit: Arc::new(Semaphore::new(concurrency.max(1))),
+            concurrency: concurrency.max(1),
             progress,
         })
     }
@@ -75,7 +75,7 @@ impl Transfer {
         Ok(Self {
             store,
             cache,
-            limit: Arc::new(Semaphore::new(local.transfer_concurrency)),
+            concurrency: local.transfer_concurrency.max(1),
             progress: local.progress.clone(),
         })
     }
@@ -105,7 +105,7 @@ where
         progress.begin(label, Some(items.len() as u64), None);
     }
     // One span for the transfer; each file's store request is its child
-    // (the tasks run in it).
+    // (each file's future runs in it).
     let span = tracing::info_span!(
         "transfer",
         silt.transfer.direction = label,
@@ -114,34 +114,25 @@ where
         silt.transfer.failed = tracing::field::Empty,
     );
     let moved = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    let count = items.len();
-    for (index, item) in items.into_iter().enumerate() {
-        let limit = transfer.limit.clone();
-        let work = one(transfer.store.clone(), transfer.cache.clone(), item);
-        let progress = transfer.progress.clone();
-        let moved = moved.clone();
-        tasks.spawn(
+    let work: Vec<_> = items
+        .into_iter()
+        .map(|item| {
+            let work = one(transfer.store.clone(), transfer.cache.clone(), item);
+            let progress = transfer.progress.clone();
+            let moved = moved.clone();
             async move {
-                let _permit = limit.acquire_owned().await.expect("semaphore never closes");
-                let result = work.await.map(|(value, bytes)| {
+                work.await.map(|(value, bytes)| {
                     moved.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
                     if let Some(progress) = progress {
                         progress.advance(1, bytes);
                     }
                     value
-                });
-                (index, result)
+                })
             }
-            .instrument(span.clone()),
-        );
-    }
-    let mut results: Vec<Option<Result<R, StoreError>>> = (0..count).map(|_| None).collect();
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((index, result)) = joined {
-            results[index] = Some(result);
-        }
-    }
+            .instrument(span.clone())
+        })
+        .collect();
+    let results = super::in_flight::run_bounded(work, transfer.concurrency).await;
     if let Some(progress) = &transfer.progress {
         progress.finish();
     }
@@ -157,8 +148,13 @@ where
     results
         .into_iter()
         .map(|result| {
-            result
-                .unwrap_or_else(|| Err(StoreError::NotSupported("transfer task failed".to_owned())))
+            result.unwrap_or_else(|| {
+                Err(StoreError::NotSupported(
+                    "the host's transfer of this file failed unexpectedly (a bug in silt: it panicked); \
+                     the file was not moved, and retrying the call may succeed"
+                        .to_owned(),
+                ))
+            })
         })
         .collect()
 }

@@ -222,7 +222,9 @@ async fn full_hydration(toml: &str, shape: Shape) -> (Measured, Vec<String>) {
 
 /// Plain concurrent GETs of `keys`, each written to a file under `into`
 /// (as a copy tool would: no index, no temporary file, no checksum),
-/// `concurrency` in flight.
+/// `concurrency` in flight: that many tasks, each taking the next key until
+/// none is left. The host's transfers are scheduled the same way, so the
+/// ceiling is not lowered by a task and a wake-up of this thread a file.
 async fn raw_gets(
     store: Arc<dyn ObjectStore>,
     keys: &[String],
@@ -231,32 +233,42 @@ async fn raw_gets(
 ) -> Measured {
     let counting = Arc::new(Counting::new(store));
     let store: Arc<dyn ObjectStore> = counting.clone();
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let work: Arc<Vec<(ObjectKey, std::path::PathBuf)>> = Arc::new(
+        keys.iter()
+            .map(|key| (ObjectKey::new(key).unwrap(), into.join(working_path(key))))
+            .collect(),
+    );
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let cpu = Cpu::now();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for key in keys {
-        let path = into.join(working_path(key));
-        let key = ObjectKey::new(key).unwrap();
-        let store = store.clone();
-        let permit = semaphore.clone().acquire_owned().await.unwrap();
+    for _ in 0..concurrency.clamp(1, work.len().max(1)) {
+        let (store, work, next) = (store.clone(), work.clone(), next.clone());
         tasks.spawn(async move {
-            let _permit = permit;
-            let data = match store.get(&key, None).await.unwrap() {
-                GetOutcome::Found(_, data) => data,
-                GetOutcome::NotModified => unreachable!(),
-            };
-            tokio::task::spawn_blocking(move || {
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(&path, data).unwrap();
-            })
-            .await
-            .unwrap();
+            let mut written = 0u64;
+            loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((key, path)) = work.get(index) else {
+                    return written;
+                };
+                let data = match store.get(key, None).await.unwrap() {
+                    GetOutcome::Found(_, data) => data,
+                    GetOutcome::NotModified => unreachable!(),
+                };
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || {
+                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                    std::fs::write(&path, data).unwrap();
+                })
+                .await
+                .unwrap();
+                written += 1;
+            }
         });
     }
     let mut written = 0;
-    while tasks.join_next().await.transpose().unwrap().is_some() {
-        written += 1;
+    while let Some(joined) = tasks.join_next().await {
+        written += joined.unwrap();
     }
     let seconds = started.elapsed().as_secs_f64();
     let cpu = Cpu::now().since(cpu);
