@@ -147,14 +147,15 @@ fn an_extension_of_the_patch_before_runs_as_it_is_with_its_settings() {
     );
 }
 
-/// A download's stamp in its model's sidecar: the landed file's size and
-/// time, from `download-landed` (0.7.1) or from a `stat` of each file
-/// (0.7.0, which has no such function). Either way it is what a `stat` of
-/// the untouched file answers, so nothing shows as changed, and an edit of
-/// the same size made right after the hydration still does.
+/// A download's stamp in its model's local state: the landed file's size
+/// and time, from `download-landed` (0.7.1: the SDK, and the TypeScript
+/// example in a format of its own) or from a `stat` of each file (0.7.0,
+/// which has no such function). Either way it is what a `stat` of the
+/// untouched file answers, so nothing shows as changed, and an edit of the
+/// same size made right after the hydration still does.
 #[test]
 fn a_download_is_stamped_with_the_size_and_time_it_landed_with() {
-    for extension in ["partitioned-datastore", "contract-0-7-0"] {
+    for extension in ["partitioned-datastore", "contract-0-7-0", "ts-datastore"] {
         let writer = Project::with_extension(Backend::Dir, extension, "");
         for name in ["a.txt", "b.txt"] {
             put(&writer, "in-process", "t/m", name, &format!("{name}, v1"));
@@ -172,25 +173,40 @@ fn a_download_is_stamped_with_the_size_and_time_it_landed_with() {
                 "--all",
             ];
             clone.ok(&hydrate);
-            let sidecar_path = clone.path().join(".silt/local/.silt/index/data/t/m.json");
-            let sidecar: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(&sidecar_path).unwrap()).unwrap();
+            // The SDK's sidecar, or the TypeScript example's state, whose
+            // stamps hold the time as `seconds.nanoseconds`.
+            let (state_path, stamps) = if extension == "ts-datastore" {
+                (".silt/local/.ts-datastore/models/t/m.json", "files")
+            } else {
+                (".silt/local/.silt/index/data/t/m.json", "local")
+            };
+            let state: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(clone.path().join(state_path)).unwrap())
+                    .unwrap();
             for name in ["a.txt", "b.txt"] {
-                let stamp = &sidecar["local"][name];
+                let stamp = &state[stamps][name];
                 let stat = std::fs::metadata(clone.model_dir("t/m").join(name)).unwrap();
-                let mtime_ns = stat
+                let since_epoch = stat
                     .modified()
                     .unwrap()
                     .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos();
+                    .unwrap();
                 let what = format!("{extension}, {execution}: {stamp}");
                 assert_eq!(stamp["size"].as_u64(), Some(stat.len()), "{what}");
-                assert_eq!(
-                    stamp["mtime_ns"].as_u64().map(u128::from),
-                    Some(mtime_ns),
-                    "{what}"
-                );
+                if extension == "ts-datastore" {
+                    let mtime = format!(
+                        "{}.{}",
+                        since_epoch.as_secs(),
+                        since_epoch.subsec_nanos()
+                    );
+                    assert_eq!(stamp["mtime"].as_str(), Some(mtime.as_str()), "{what}");
+                } else {
+                    assert_eq!(
+                        stamp["mtime_ns"].as_u64().map(u128::from),
+                        Some(since_epoch.as_nanos()),
+                        "{what}"
+                    );
+                }
             }
             let status = clone.json(&["--execution", execution, "datastore", "status"]);
             assert_eq!(

@@ -38,9 +38,10 @@ export function hydrateScope(models: ModelRef[], options: HydrateOptions): Hydra
     if (options.dryRun) continue;
     const fetches = plan.fetches.slice(0, take);
     budget -= BigInt(take);
-    report.stats.bytesDownloaded += downloadAll(fetches);
+    const landed = downloadAll(fetches);
+    report.stats.bytesDownloaded += landed.bytes;
     report.stats.objectsDownloaded += BigInt(take);
-    workingCopy.applyRefresh(model, state, plan, take);
+    workingCopy.applyRefresh(model, state, plan, landed.mtimes);
     workingCopy.save(model, state);
   }
   return report;
@@ -69,9 +70,10 @@ export function hydrateFile(path: string): HydrateReport {
     const state = workingCopy.load(model);
     const plan = workingCopy.planRefresh(model, found.value, state, true, name);
     report.objectsPresent = BigInt(plan.present);
-    report.stats.bytesDownloaded += downloadAll(plan.fetches);
+    const landed = downloadAll(plan.fetches);
+    report.stats.bytesDownloaded += landed.bytes;
     report.stats.objectsDownloaded = BigInt(plan.fetches.length);
-    workingCopy.applyRefresh(model, state, plan, plan.fetches.length);
+    workingCopy.applyRefresh(model, state, plan, landed.mtimes);
     workingCopy.save(model, state);
     return report;
   }

@@ -74,18 +74,34 @@ export interface Fetch {
   sha256: string;
 }
 
-/** Downloads `items` concurrently (the host streams them); throws the first failure. */
-export function downloadAll(items: Fetch[]): bigint {
-  if (items.length === 0) return 0n;
-  const results = objectStore.download(
+/** What a bulk download landed: its bytes, and each file's time as it landed. */
+export interface Landed {
+  bytes: bigint;
+  /**
+   * Each item's file modification time as it landed (`seconds.nanoseconds`,
+   * what `cache.stat` answers for the untouched file), in item order.
+   */
+  mtimes: string[];
+}
+
+/**
+ * Downloads `items` concurrently (the host streams them); throws the first
+ * failure. The host answers each file's time from the file itself, so
+ * stamping what landed needs no `stat` of each.
+ */
+export function downloadAll(items: Fetch[]): Landed {
+  const landed: Landed = { bytes: 0n, mtimes: [] };
+  if (items.length === 0) return landed;
+  const results = objectStore.downloadLanded(
     items.map((item) => ({ key: item.key, cachePath: item.cachePath, expectedVersion: undefined, sha256: item.sha256 })),
   );
-  let bytes = 0n;
   results.forEach((result, i) => {
     if (result.tag === 'err') throw fromStoreError(items[i].key, result.val);
-    bytes += result.val.size;
+    landed.bytes += result.val.meta.size;
+    const ns = result.val.mtimeNs;
+    landed.mtimes.push(`${ns / 1_000_000_000n}.${ns % 1_000_000_000n}`);
   });
-  return bytes;
+  return landed;
 }
 
 /**

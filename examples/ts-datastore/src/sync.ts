@@ -97,9 +97,10 @@ export function pullChanged(options: SyncOptions): SyncReport {
     changed.push(...plan.fetches.map((fetch) => fetch.cachePath));
     changed.push(...plan.removals.map((name) => workingPath(model, name)));
     if (options.dryRun) continue;
-    stats.bytesDownloaded += downloadAll(plan.fetches);
+    const landed = downloadAll(plan.fetches);
+    stats.bytesDownloaded += landed.bytes;
     stats.objectsDownloaded += BigInt(plan.fetches.length);
-    workingCopy.applyRefresh(model, state, plan, plan.fetches.length);
+    workingCopy.applyRefresh(model, state, plan, landed.mtimes);
     workingCopy.save(model, state);
   }
   const verb = options.dryRun ? 'would update' : 'updated';

@@ -66,6 +66,14 @@ export function baseOf(entry: Entry, path: string): Base {
   };
 }
 
+/**
+ * The base of a file a download just put in place as `entry`, with the
+ * modification time it landed with (the host's answer: no `stat`).
+ */
+function landedBase(entry: Entry, mtime: string): Base {
+  return { version: entry.version, sha256: entry.sha256, size: entry.size, mtime, stampedAt: Date.now() };
+}
+
 /** True when the file at `path` is, by size and time, still its base. */
 function unchangedByStamp(path: string, base: Base | undefined): boolean {
   if (base?.mtime === undefined || base.stampedAt === undefined) return false;
@@ -213,11 +221,14 @@ export function planRefresh(
   return plan;
 }
 
-/** Records in `state` what `plan` did once its fetches landed. */
-export function applyRefresh(model: ModelRef, state: ModelState, plan: Refresh, fetched: number): void {
-  for (const { name, entry } of plan.fetches.slice(0, fetched)) {
-    state.files[name] = baseOf(entry, workingPath(model, name));
-  }
+/**
+ * Records in `state` what `plan` did once its fetches landed: the first
+ * `landed.length` of them, each with the time it landed with.
+ */
+export function applyRefresh(model: ModelRef, state: ModelState, plan: Refresh, landed: string[]): void {
+  plan.fetches.slice(0, landed.length).forEach(({ name, entry }, i) => {
+    state.files[name] = landedBase(entry, landed[i]);
+  });
   for (const name of plan.removals) {
     cache.removeFile(workingPath(model, name));
     delete state.files[name];
