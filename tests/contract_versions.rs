@@ -194,11 +194,7 @@ fn a_download_is_stamped_with_the_size_and_time_it_landed_with() {
                 let what = format!("{extension}, {execution}: {stamp}");
                 assert_eq!(stamp["size"].as_u64(), Some(stat.len()), "{what}");
                 if extension == "ts-datastore" {
-                    let mtime = format!(
-                        "{}.{}",
-                        since_epoch.as_secs(),
-                        since_epoch.subsec_nanos()
-                    );
+                    let mtime = format!("{}.{}", since_epoch.as_secs(), since_epoch.subsec_nanos());
                     assert_eq!(stamp["mtime"].as_str(), Some(mtime.as_str()), "{what}");
                 } else {
                     assert_eq!(

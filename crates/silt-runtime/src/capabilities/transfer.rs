@@ -150,8 +150,8 @@ where
         .map(|result| {
             result.unwrap_or_else(|| {
                 Err(StoreError::NotSupported(
-                    "the host's transfer of this file failed unexpectedly (a bug in silt: it panicked); \
-                     the file was not moved, and retrying the call may succeed"
+                    "the host's transfer of this file ended without an answer (a bug in silt, or the \
+                     host shutting down): whether it moved is not known; retry the call"
                         .to_owned(),
                 ))
             })
