@@ -157,11 +157,7 @@ impl Beneath {
     /// # Errors
     /// When it exists, or its directory cannot be reached without a link.
     pub fn create_new(&self, relative: impl AsRef<Path>) -> io::Result<File> {
-        let relative = relative.as_ref();
-        self.create_parent(relative)?;
-        // O_EXCL: nothing that exists there (a FIFO included) is opened.
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL;
-        Ok(File::from(self.openat(relative, flags, FILE_MODE)?))
+        Ok(self.create_new_in_dir(relative)?.1)
     }
 
     /// [`Self::create_new`], answering the file's directory too, held open:

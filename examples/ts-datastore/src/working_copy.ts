@@ -56,21 +56,15 @@ export function save(model: ModelRef, state: ModelState): void {
  * `path` holds the entry's content (downloaded, or pushed from there).
  */
 export function baseOf(entry: Entry, path: string): Base {
-  const found = cache.stat(path);
-  return {
-    version: entry.version,
-    sha256: entry.sha256,
-    size: entry.size,
-    mtime: found?.mtime,
-    stampedAt: Date.now(),
-  };
+  return landedBase(entry, cache.stat(path)?.mtime);
 }
 
 /**
- * The base of a file a download just put in place as `entry`, with the
- * modification time it landed with (the host's answer: no `stat`).
+ * The base of a file that holds `entry`'s content with modification time
+ * `mtime`: for a download, the time it landed with (the host's answer, no
+ * `stat`).
  */
-function landedBase(entry: Entry, mtime: string): Base {
+function landedBase(entry: Entry, mtime: string | undefined): Base {
   return { version: entry.version, sha256: entry.sha256, size: entry.size, mtime, stampedAt: Date.now() };
 }
 

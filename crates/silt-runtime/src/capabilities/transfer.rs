@@ -40,7 +40,7 @@ fn cache_path(path: &str) -> Result<ObjectKey, StoreError> {
 pub struct Transfer {
     store: Arc<dyn ObjectStore>,
     cache: Arc<Beneath>,
-    /// Transfers in flight at most (at least one).
+    /// Transfers in flight at most (`run_bounded` runs at least one).
     concurrency: usize,
     progress: Option<Arc<dyn super::ProgressSink>>,
 }
@@ -61,7 +61,7 @@ impl Transfer {
         Ok(Self {
             store,
             cache: Arc::new(cache),
-            concurrency: concurrency.max(1),
+            concurrency,
             progress,
         })
     }
@@ -75,7 +75,7 @@ impl Transfer {
         Ok(Self {
             store,
             cache,
-            concurrency: local.transfer_concurrency.max(1),
+            concurrency: local.transfer_concurrency,
             progress: local.progress.clone(),
         })
     }

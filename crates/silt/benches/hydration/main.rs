@@ -225,6 +225,8 @@ async fn full_hydration(toml: &str, shape: Shape) -> (Measured, Vec<String>) {
 /// `concurrency` in flight: that many tasks, each taking the next key until
 /// none is left. The host's transfers are scheduled the same way, so the
 /// ceiling is not lowered by a task and a wake-up of this thread a file.
+/// `into` is the bench's own scratch directory, which no extension writes
+/// to: plain `std::fs` is the copy tool's way.
 async fn raw_gets(
     store: Arc<dyn ObjectStore>,
     keys: &[String],
