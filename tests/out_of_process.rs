@@ -280,6 +280,58 @@ async fn the_bundle_is_built_by_the_first_execution_and_idle_workers_are_reused(
     assert_eq!(pool.workers_started(), 2);
 }
 
+/// A worker reserved for one caller (a lease set's renewals) is started
+/// once, ahead of its calls: a call that gave up waiting for the start
+/// leaves it to finish for the next call, and a call on it while the
+/// pool's worker is busy with a long call starts no worker.
+#[tokio::test]
+async fn a_reserved_worker_is_started_once_and_never_waits_for_the_pool() {
+    let (_cache, runtime, pool) = native_fixture(10_000, 1);
+    let pool = Arc::new(pool);
+    let reserved = pool.reserve().expect("a pool keeps workers");
+    pool.start_reserved(&runtime, &reserved).await.unwrap();
+    // Gives up at once, while the worker is still starting.
+    let impatient = tokio::time::timeout(
+        Duration::ZERO,
+        pool.execute_reserved(&runtime, &reserved, ExportCall::Describe {}),
+    )
+    .await;
+    assert!(impatient.is_err(), "the call waited for the start");
+    let (long, quick) = tokio::join!(pool.execute(&runtime, hydrate("sleep:1500")), async {
+        // The long call holds the pool's worker by now.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let asked = Instant::now();
+        let reply = pool
+            .execute_reserved(&runtime, &reserved, ExportCall::Describe {})
+            .await;
+        (reply, asked.elapsed())
+    });
+    long.unwrap();
+    let (reply, took) = quick;
+    assert!(matches!(reply.unwrap(), ExportReply::Describe(_)));
+    assert!(
+        took < Duration::from_millis(1_000),
+        "the reserved call waited {took:?}, past the long call's end"
+    );
+    assert_eq!(
+        pool.workers_started(),
+        2,
+        "one worker for the long call, one reserved, started once"
+    );
+    // Reserved or not, a failed call kills its worker: the next starts another.
+    let _ = pool
+        .execute_reserved(&runtime, &reserved, hydrate("trap"))
+        .await
+        .unwrap_err();
+    pool.execute_reserved(&runtime, &reserved, ExportCall::Describe {})
+        .await
+        .unwrap();
+    assert_eq!(pool.workers_started(), 3);
+    // With no pool, nothing is kept: every call has a fresh worker.
+    let (_cache, _runtime, unpooled) = native_fixture(10_000, 0);
+    assert!(unpooled.reserve().is_none());
+}
+
 #[tokio::test]
 async fn concurrent_first_executions_share_one_bundle_and_a_failed_build_is_retried() {
     let cache = tempfile::tempdir().unwrap();

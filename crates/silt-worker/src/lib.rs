@@ -5,6 +5,8 @@
 //!   built lazily by the first out-of-process execution;
 //! - [`pool`]: the host's side: starts workers through [`silt_sandbox`],
 //!   sends them calls, serves their imports, reuses idle ones;
+//! - [`reserved`]: a worker set aside for a lease set's renewals, so that
+//!   a renewal never waits for a worker to start;
 //! - [`serve`]: the worker's side, `silt worker`;
 //! - [`protocol`]: the messages between them; [`host_link`] and
 //!   [`imports`]: the two ends of a forwarded import.
@@ -22,8 +24,10 @@ pub mod host_link;
 pub(crate) mod imports;
 pub mod pool;
 pub mod protocol;
+pub mod reserved;
 pub mod serve;
 
 pub use bundle::{Bundle, BundleManifest};
 pub use host_link::HostLink;
 pub use pool::WorkerPool;
+pub use reserved::ReservedWorker;

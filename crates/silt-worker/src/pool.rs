@@ -85,7 +85,7 @@ impl WorkerPool {
 
     /// The host's own capabilities for this extension's grants (its store,
     /// the cache directory opened beneath, the log and progress sinks).
-    fn capabilities(&self) -> Result<Capabilities, RuntimeError> {
+    pub(crate) fn capabilities(&self) -> Result<Capabilities, RuntimeError> {
         if let Some(capabilities) = self.capabilities.get() {
             return Ok(capabilities.clone());
         }
@@ -124,7 +124,7 @@ impl WorkerPool {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             // One killed while idle (by an OOM killer, a user) is dropped here,
             // not found dead in the middle of the next call.
-            idle.retain_mut(|worker| matches!(worker.child.try_wait(), Ok(None)));
+            idle.retain_mut(Worker::is_alive);
             idle.pop()
         };
         let mut worker = match idle {
@@ -135,9 +135,7 @@ impl WorkerPool {
             }
         };
         // A worker whose call failed is dropped here (killed), never reused.
-        let reply = worker
-            .call(call, &self.extension, imports, &self.runtime_config)
-            .await?;
+        let reply = self.call_on(&mut worker, call, imports).await?;
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < self.sandbox.pool_size {
             idle.push(worker);
@@ -145,7 +143,32 @@ impl WorkerPool {
         Ok(reply)
     }
 
-    async fn bundle(&self, runtime: &Runtime) -> Result<Arc<Bundle>, RuntimeError> {
+    /// Runs `call` on `worker`, serving its imports with `imports`.
+    pub(crate) async fn call_on(
+        &self,
+        worker: &mut Worker,
+        call: ExportCall,
+        imports: ServedImports,
+    ) -> Result<ExportReply, RuntimeError> {
+        worker
+            .call(call, &self.extension, imports, &self.runtime_config)
+            .await
+    }
+
+    /// True when idle workers are kept between calls (`pool_size` above 0).
+    pub(crate) fn keeps_workers(&self) -> bool {
+        self.sandbox.pool_size > 0
+    }
+
+    /// The error for a worker that could not be started or kept.
+    pub(crate) fn worker_error(&self, detail: String) -> RuntimeError {
+        RuntimeError::Worker {
+            extension: self.extension.clone(),
+            detail,
+        }
+    }
+
+    pub(crate) async fn bundle(&self, runtime: &Runtime) -> Result<Arc<Bundle>, RuntimeError> {
         let mut slot = self.bundle.lock().await;
         if let Some(bundle) = slot.as_ref()
             && bundle.is_present()
@@ -160,7 +183,7 @@ impl WorkerPool {
 
     /// Starts a worker: one `worker.spawn` span (which sandbox, and how
     /// long a container runtime takes to start one).
-    async fn spawn(&self, bundle: &Bundle) -> Result<Worker, RuntimeError> {
+    pub(crate) async fn spawn(&self, bundle: &Bundle) -> Result<Worker, RuntimeError> {
         let span = tracing::info_span!(
             "worker.spawn",
             silt.sandbox.driver = tracing::field::Empty,
@@ -295,7 +318,7 @@ impl WorkerPool {
 }
 
 /// One running worker.
-struct Worker {
+pub(crate) struct Worker {
     // kill_on_drop: a worker dropped mid-call (the caller gave up) is killed.
     child: Child,
     stdin: ChildStdin,
@@ -329,7 +352,13 @@ impl Drop for Worker {
 }
 
 impl Worker {
-    async fn call(
+    /// False once its process has ended (killed while idle by an OOM
+    /// killer or a user).
+    pub(crate) fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub(crate) async fn call(
         &mut self,
         call: ExportCall,
         extension: &str,

@@ -600,7 +600,10 @@ async fn lease_exclusion(a: &Datastore, b: &Datastore) -> Checked {
             ));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let renewed = a.renew(&lease).await.or_fail("locks.renew of our lease")?;
+        let renewed = a
+            .renew(&lease, None)
+            .await
+            .or_fail("locks.renew of our lease")?;
         if renewed.renewed_at <= lease.renewed_at {
             return fail("locks.renew did not move renewed-at forward");
         }

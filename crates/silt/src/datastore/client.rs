@@ -29,7 +29,7 @@ use crate::runtime::{
 };
 use crate::sandbox::Execution;
 use crate::store::{Counting, CountsSnapshot, ObjectStore, root};
-use crate::worker::WorkerPool;
+use crate::worker::{ReservedWorker, WorkerPool};
 
 /// The datastore: the extension that implements it and the store it works on.
 pub struct Datastore {
@@ -64,7 +64,7 @@ enum Executor {
         capabilities: Capabilities,
     },
     /// In sandboxed worker processes.
-    OutOfProcess(Box<WorkerPool>),
+    OutOfProcess(Arc<WorkerPool>),
 }
 
 impl Datastore {
@@ -197,7 +197,7 @@ impl Datastore {
                     config.sandbox.clone(),
                     &locations.cache_dir,
                 );
-                (metadata, Executor::OutOfProcess(Box::new(pool)))
+                (metadata, Executor::OutOfProcess(Arc::new(pool)))
             }
         };
         let has_config = crate::runtime::metadata::api_version(&metadata.api)
@@ -376,7 +376,27 @@ impl Datastore {
     }
 
     fn calls(&self) -> Calls<'_> {
-        Calls(self)
+        Calls(self, None)
+    }
+
+    /// A worker kept for one caller's calls (a lease set's renewals), so
+    /// that they never wait for a worker to start: `None` in process, and
+    /// under `[sandbox] pool_size = 0`.
+    pub fn reserve_worker(&self) -> Option<ReservedWorker> {
+        match &self.executor {
+            Executor::InProcess { .. } => None,
+            Executor::OutOfProcess(pool) => pool.reserve(),
+        }
+    }
+
+    /// Starts `reserved`'s worker in the background, ahead of its first
+    /// call. A failure is left for that call to meet and report.
+    pub async fn start_reserved(&self, reserved: &ReservedWorker) {
+        if let Executor::OutOfProcess(pool) = &self.executor
+            && let Err(err) = pool.start_reserved(&self.runtime, reserved).await
+        {
+            tracing::debug!("could not start a worker ahead of its calls: {err}");
+        }
     }
 
     /// `capabilities.describe`: what the extension says it is (the host
@@ -472,9 +492,12 @@ impl Datastore {
         Ok(lease)
     }
 
-    /// `locks.renew`.
-    pub async fn renew(&self, lease: &Lease) -> anyhow::Result<Lease> {
-        let renewed: Lease = answer("renew lease", self.calls().call_renew(lease.clone()).await)?;
+    /// `locks.renew`, on the worker `on` when one is reserved for renewals.
+    pub async fn renew(&self, lease: &Lease, on: Option<&ReservedWorker>) -> anyhow::Result<Lease> {
+        let renewed: Lease = answer(
+            "renew lease",
+            Calls(self, on).call_renew(lease.clone()).await,
+        )?;
         self.check_lease("locks.renew", &lease.scope, lease.ttl_ms, &renewed)?;
         if renewed.token != lease.token || renewed.generation != lease.generation {
             return Err(self.misbehaved(
@@ -655,7 +678,8 @@ impl Datastore {
 /// The raw, typed exports of the datastore's extension. Private: callers
 /// go through [`Datastore`]'s methods, which check what the extension
 /// answered (a lease's scope, holder and TTL) before anyone relies on it.
-struct Calls<'a>(&'a Datastore);
+/// The second field is the reserved worker the calls run on, if any.
+struct Calls<'a>(&'a Datastore, Option<&'a ReservedWorker>);
 
 impl Exports for Calls<'_> {
     fn extension_name(&self) -> &str {
@@ -696,7 +720,13 @@ impl Exports for Calls<'_> {
                     .await?;
                     call.invoke(&mut instance).await
                 }
-                Executor::OutOfProcess(pool) => pool.execute(&datastore.runtime, call).await,
+                Executor::OutOfProcess(pool) => match self.1 {
+                    Some(reserved) => {
+                        pool.execute_reserved(&datastore.runtime, reserved, call)
+                            .await
+                    }
+                    None => pool.execute(&datastore.runtime, call).await,
+                },
             }
         }
         .instrument(span.clone())

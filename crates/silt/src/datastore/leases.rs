@@ -323,10 +323,23 @@ async fn renew_forever(
     let interval = ttl / 3;
     let give_up_after = ttl.mul_f64(0.75);
     let mut last_renewed = Instant::now();
+    // Out of process, a renewal must not wait for a worker to start (a
+    // container: a quarter of a second here, seconds under load), which it
+    // would whenever the command's own call holds the pooled worker. One
+    // worker is kept for renewals, started halfway to the first (a command
+    // that ends sooner starts none).
+    let reserved = datastore.reserve_worker().map(Arc::new);
+    let mut pause = interval;
+    if let Some(reserved) = &reserved {
+        tokio::time::sleep(interval / 2).await;
+        datastore.start_reserved(reserved).await;
+        pause = interval.saturating_sub(last_renewed.elapsed());
+    }
     loop {
         // Wake at the next renewal, or when silence would reach the limit.
         let silent = last_renewed.elapsed();
-        tokio::time::sleep(interval.min(give_up_after.saturating_sub(silent))).await;
+        tokio::time::sleep(pause.min(give_up_after.saturating_sub(silent))).await;
+        pause = interval;
         // Checked before renewing: after a pause (SIGSTOP, a suspended VM)
         // someone may already have taken over, and a renewal that happens to
         // succeed does not undo what they did meanwhile.
@@ -354,15 +367,19 @@ async fn renew_forever(
         let mut renewals = tokio::task::JoinSet::new();
         for (index, lease) in leases.into_iter().enumerate() {
             let (datastore, slots) = (datastore.clone(), slots.clone());
+            let reserved = reserved.clone();
             renewals.spawn(
                 async move {
                     let _slot = slots.acquire_owned().await;
                     // A renewal that hangs must not hold off the self-fence.
-                    let renewal = tokio::time::timeout(interval, datastore.renew(&lease))
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(anyhow::anyhow!("no answer within {interval:.1?}"))
-                        });
+                    // The first renewal to ask gets the reserved worker,
+                    // the others the pool's.
+                    let renewal = tokio::time::timeout(
+                        interval,
+                        datastore.renew(&lease, reserved.as_deref()),
+                    )
+                    .await
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {interval:.1?}")));
                     (index, lease, renewal)
                 }
                 .instrument(round.clone()),
