@@ -5,7 +5,7 @@
 //!   built lazily by the first out-of-process execution;
 //! - [`pool`]: the host's side: starts workers through [`silt_sandbox`],
 //!   sends them calls, serves their imports, reuses idle ones;
-//! - [`reserved`]: a worker set aside for a lease set's renewals, so that
+//! - [`reserved`]: workers set aside for a lease set's renewals, so that
 //!   a renewal never waits for a worker to start;
 //! - [`serve`]: the worker's side, `silt worker`;
 //! - [`protocol`]: the messages between them; [`host_link`] and
@@ -30,4 +30,4 @@ pub mod serve;
 pub use bundle::{Bundle, BundleManifest};
 pub use host_link::HostLink;
 pub use pool::WorkerPool;
-pub use reserved::ReservedWorker;
+pub use reserved::ReservedWorkers;

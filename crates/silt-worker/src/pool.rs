@@ -119,21 +119,32 @@ impl WorkerPool {
         runtime: &Runtime,
         call: ExportCall,
     ) -> Result<ExportReply, RuntimeError> {
-        let imports = ServedImports::new(self.capabilities()?);
-        let idle = {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            // One killed while idle (by an OOM killer, a user) is dropped here,
-            // not found dead in the middle of the next call.
-            idle.retain_mut(Worker::is_alive);
-            idle.pop()
-        };
-        let mut worker = match idle {
+        let worker = match self.take_idle() {
             Some(worker) => worker,
             None => {
                 let bundle = self.bundle(runtime).await?;
                 self.spawn(&bundle).await?
             }
         };
+        self.run_and_keep(worker, call).await
+    }
+
+    /// An idle worker, if one is alive.
+    pub(crate) fn take_idle(&self) -> Option<Worker> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        // One killed while idle (by an OOM killer, a user) is dropped here,
+        // not found dead in the middle of the next call.
+        idle.retain_mut(Worker::is_alive);
+        idle.pop()
+    }
+
+    /// Runs `call` on `worker`, then keeps it idle if the pool has room.
+    pub(crate) async fn run_and_keep(
+        &self,
+        mut worker: Worker,
+        call: ExportCall,
+    ) -> Result<ExportReply, RuntimeError> {
+        let imports = ServedImports::new(self.capabilities()?);
         // A worker whose call failed is dropped here (killed), never reused.
         let reply = self.call_on(&mut worker, call, imports).await?;
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -166,6 +177,12 @@ impl WorkerPool {
             extension: self.extension.clone(),
             detail,
         }
+    }
+
+    /// The bundle, if a call has built it and nobody is building it now.
+    pub(crate) fn built_bundle(&self) -> Option<Arc<Bundle>> {
+        let slot = self.bundle.try_lock().ok()?;
+        slot.as_ref().filter(|bundle| bundle.is_present()).cloned()
     }
 
     pub(crate) async fn bundle(&self, runtime: &Runtime) -> Result<Arc<Bundle>, RuntimeError> {

@@ -29,7 +29,7 @@ use crate::runtime::{
 };
 use crate::sandbox::Execution;
 use crate::store::{Counting, CountsSnapshot, ObjectStore, root};
-use crate::worker::{ReservedWorker, WorkerPool};
+use crate::worker::{ReservedWorkers, WorkerPool};
 
 /// The datastore: the extension that implements it and the store it works on.
 pub struct Datastore {
@@ -379,23 +379,21 @@ impl Datastore {
         Calls(self, None)
     }
 
-    /// A worker kept for one caller's calls (a lease set's renewals), so
-    /// that they never wait for a worker to start: `None` in process, and
-    /// under `[sandbox] pool_size = 0`.
-    pub fn reserve_worker(&self) -> Option<ReservedWorker> {
+    /// `count` workers kept for one caller's calls (a lease set's
+    /// renewals), so that they never wait for a worker to start: `None` in
+    /// process, and under `[sandbox] pool_size = 0`.
+    pub fn reserve_workers(&self, count: usize) -> Option<ReservedWorkers> {
         match &self.executor {
             Executor::InProcess { .. } => None,
-            Executor::OutOfProcess(pool) => pool.reserve(),
+            Executor::OutOfProcess(pool) => pool.reserve(count),
         }
     }
 
-    /// Starts `reserved`'s worker in the background, ahead of its first
-    /// call. A failure is left for that call to meet and report.
-    pub async fn start_reserved(&self, reserved: &ReservedWorker) {
-        if let Executor::OutOfProcess(pool) = &self.executor
-            && let Err(err) = pool.start_reserved(&self.runtime, reserved).await
-        {
-            tracing::debug!("could not start a worker ahead of its calls: {err}");
+    /// Starts `reserved`'s workers in the background, ahead of their first
+    /// calls; returns at once.
+    pub fn start_reserved(&self, reserved: &ReservedWorkers) {
+        if let Executor::OutOfProcess(pool) = &self.executor {
+            pool.start_reserved(reserved);
         }
     }
 
@@ -492,8 +490,12 @@ impl Datastore {
         Ok(lease)
     }
 
-    /// `locks.renew`, on the worker `on` when one is reserved for renewals.
-    pub async fn renew(&self, lease: &Lease, on: Option<&ReservedWorker>) -> anyhow::Result<Lease> {
+    /// `locks.renew`, on the workers `on` when some are reserved for renewals.
+    pub async fn renew(
+        &self,
+        lease: &Lease,
+        on: Option<&ReservedWorkers>,
+    ) -> anyhow::Result<Lease> {
         let renewed: Lease = answer(
             "renew lease",
             Calls(self, on).call_renew(lease.clone()).await,
@@ -678,8 +680,8 @@ impl Datastore {
 /// The raw, typed exports of the datastore's extension. Private: callers
 /// go through [`Datastore`]'s methods, which check what the extension
 /// answered (a lease's scope, holder and TTL) before anyone relies on it.
-/// The second field is the reserved worker the calls run on, if any.
-struct Calls<'a>(&'a Datastore, Option<&'a ReservedWorker>);
+/// The second field is the reserved workers the calls run on, if any.
+struct Calls<'a>(&'a Datastore, Option<&'a ReservedWorkers>);
 
 impl Exports for Calls<'_> {
     fn extension_name(&self) -> &str {
