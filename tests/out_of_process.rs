@@ -361,24 +361,40 @@ async fn a_reserved_worker_is_started_ahead_once_and_replaced_after_a_failure() 
         .await
         .unwrap();
     assert_eq!(pool.workers_started(), 4);
+    // So does a call dropped mid-call (a renewal's timeout).
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(300),
+        pool.execute_reserved(&runtime, &reserved, hydrate("sleep:5000")),
+    )
+    .await;
+    assert!(dropped.is_err(), "the call was not dropped");
+    until_started(&pool, 5).await;
+    pool.execute_reserved(&runtime, &reserved, ExportCall::Describe {})
+        .await
+        .unwrap();
+    assert_eq!(pool.workers_started(), 5);
     reserved.settle(Duration::from_secs(10)).await;
     // With no pool, nothing is kept: every call has a fresh worker.
     let (_cache, _runtime, unpooled) = native_fixture(10_000, 0);
     assert!(unpooled.reserve(1).is_none());
 }
 
-/// While every reserved worker is in a call, another call takes an idle
-/// pooled worker, or else waits for a reserved one: it never starts a
-/// worker on its own deadline.
+/// A reserved slot with no worker takes an idle pooled one. While every
+/// reserved worker is in a call, another call takes an idle pooled
+/// worker, or else waits for a reserved one: it never starts a worker on
+/// its own deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_finding_the_reserved_workers_busy_never_starts_one() {
     let (_cache, runtime, pool) = native_fixture(10_000, 1);
     let pool = Arc::new(pool);
+    pool.execute(&runtime, ExportCall::Describe {})
+        .await
+        .unwrap();
     let reserved = pool.reserve(1).expect("a pool keeps workers");
     pool.execute_reserved(&runtime, &reserved, ExportCall::Describe {})
         .await
         .unwrap();
-    assert_eq!(pool.workers_started(), 1);
+    assert_eq!(pool.workers_started(), 1, "the idle pooled worker taken in");
     // A slow call on the reserved worker and, 200 ms in, a quick one:
     // whether the quick one ended first.
     let quick_ended_first = || async {

@@ -51,6 +51,8 @@ pub struct WorkerPool {
     sandbox: SandboxConfig,
     sandbox_root: PathBuf,
     bundle: tokio::sync::Mutex<Option<Arc<Bundle>>>,
+    /// The bundle last built, readable without waiting for a build.
+    last_built: Mutex<Option<Arc<Bundle>>>,
     idle: Mutex<Vec<Worker>>,
     started: AtomicU64,
     bundles_built: AtomicU64,
@@ -77,6 +79,7 @@ impl WorkerPool {
             sandbox,
             sandbox_root: cache_dir.join("sandbox-root"),
             bundle: tokio::sync::Mutex::new(None),
+            last_built: Mutex::new(None),
             idle: Mutex::new(Vec::new()),
             started: AtomicU64::new(0),
             bundles_built: AtomicU64::new(0),
@@ -119,6 +122,7 @@ impl WorkerPool {
         runtime: &Runtime,
         call: ExportCall,
     ) -> Result<ExportReply, RuntimeError> {
+        let imports = ServedImports::new(self.capabilities()?);
         let worker = match self.take_idle() {
             Some(worker) => worker,
             None => {
@@ -126,7 +130,7 @@ impl WorkerPool {
                 self.spawn(&bundle).await?
             }
         };
-        self.run_and_keep(worker, call).await
+        self.run_and_keep(worker, call, imports).await
     }
 
     /// An idle worker, if one is alive.
@@ -143,8 +147,8 @@ impl WorkerPool {
         &self,
         mut worker: Worker,
         call: ExportCall,
+        imports: ServedImports,
     ) -> Result<ExportReply, RuntimeError> {
-        let imports = ServedImports::new(self.capabilities()?);
         // A worker whose call failed is dropped here (killed), never reused.
         let reply = self.call_on(&mut worker, call, imports).await?;
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -179,10 +183,11 @@ impl WorkerPool {
         }
     }
 
-    /// The bundle, if a call has built it and nobody is building it now.
+    /// The bundle a call built, if it is still there; never waits for a
+    /// build under way.
     pub(crate) fn built_bundle(&self) -> Option<Arc<Bundle>> {
-        let slot = self.bundle.try_lock().ok()?;
-        slot.as_ref().filter(|bundle| bundle.is_present()).cloned()
+        let last = self.last_built.lock().unwrap_or_else(|e| e.into_inner());
+        last.as_ref().filter(|bundle| bundle.is_present()).cloned()
     }
 
     pub(crate) async fn bundle(&self, runtime: &Runtime) -> Result<Arc<Bundle>, RuntimeError> {
@@ -195,6 +200,7 @@ impl WorkerPool {
         let bundle = Arc::new(Bundle::build(runtime, &self.component).await?);
         self.bundles_built.fetch_add(1, Ordering::Relaxed);
         *slot = Some(bundle.clone());
+        *self.last_built.lock().unwrap_or_else(|e| e.into_inner()) = Some(bundle.clone());
         Ok(bundle)
     }
 

@@ -53,7 +53,11 @@ impl ReservedWorkers {
                 *slot = Reserved::Empty;
             }
         };
-        let _ = tokio::time::timeout(wait, settled).await;
+        if tokio::time::timeout(wait, settled).await.is_err() {
+            tracing::debug!(
+                "a worker kept for lease renewals was still starting (or in a call) after {wait:.1?}: stopped as it was"
+            );
+        }
     }
 }
 
@@ -71,11 +75,11 @@ impl WorkerPool {
         })
     }
 
-    /// Starts every reserved worker not started yet, in the background,
-    /// and returns at once. Starts none while no call has built the
-    /// bundle yet (the call building it may be compiling the component,
-    /// and the caller must not wait for that): the first call on a slot
-    /// starts its worker then.
+    /// Starts every reserved worker not started yet (or lost since), in
+    /// the background, and returns at once. Starts none before a call has
+    /// built the bundle (that call may be compiling the component, and the
+    /// caller must not wait for it): the first call on a slot then takes
+    /// an idle pooled worker or starts one.
     pub fn start_reserved(self: &Arc<Self>, reserved: &ReservedWorkers) {
         let Some(bundle) = self.built_bundle() else {
             tracing::debug!("no bundle yet: reserved workers start with their first call");
@@ -90,11 +94,12 @@ impl WorkerPool {
         }
     }
 
-    /// Runs `call` on a reserved worker: one that is ready, the one being
-    /// started, or one started now. When every reserved worker is in a
-    /// call, `call` takes an idle pooled worker if there is one, and
-    /// otherwise waits for a reserved one: it never starts a worker
-    /// beside them.
+    /// Runs `call` on a reserved worker: a ready one first, else the one
+    /// being started, else an idle pooled worker taken into the slot, else
+    /// one started now. When every reserved worker is in a call, `call`
+    /// takes an idle pooled worker if there is one, and otherwise waits for
+    /// a reserved one: it never starts a worker beside them. A slot whose
+    /// worker failed or whose call was dropped starts a successor at once.
     ///
     /// # Errors
     /// As [`Self::execute`].
@@ -108,7 +113,8 @@ impl WorkerPool {
             Ok(permit) => permit,
             Err(_) => {
                 if let Some(worker) = self.take_idle() {
-                    return self.run_and_keep(worker, call).await;
+                    let imports = ServedImports::new(self.capabilities()?);
+                    return self.run_and_keep(worker, call, imports).await;
                 }
                 reserved
                     .free
@@ -121,7 +127,12 @@ impl WorkerPool {
         // only by calls with a permit (and by `settle`, with every permit);
         // `start_reserved` holds one for a moment without.
         let mut slot = loop {
-            match reserved.slots.iter().find_map(|slot| slot.try_lock().ok()) {
+            let ready = reserved.slots.iter().find_map(|slot| {
+                slot.try_lock()
+                    .ok()
+                    .filter(|slot| matches!(**slot, Reserved::Ready(_)))
+            });
+            match ready.or_else(|| reserved.slots.iter().find_map(|slot| slot.try_lock().ok())) {
                 Some(slot) => break slot,
                 None => tokio::task::yield_now().await,
             }
@@ -156,34 +167,53 @@ impl WorkerPool {
                     }
                 }
                 Reserved::Empty => {
+                    if let Some(worker) = self.take_idle() {
+                        break worker;
+                    }
                     let bundle = self.bundle(runtime).await?;
                     *slot = Reserved::Starting(self.start_in_background(bundle));
                 }
             }
         };
-        // A call dropped here drops its worker (killed); the slot is empty.
-        match self.call_on(&mut worker, call, imports).await {
-            Ok(reply) => {
-                *slot = Reserved::Ready(Box::new(worker));
-                Ok(reply)
-            }
-            Err(err) => {
-                // The failed worker is killed, never reused; its successor
-                // starts now, not on the next call's deadline.
-                drop(worker);
-                if let Some(bundle) = self.built_bundle() {
-                    *slot = Reserved::Starting(self.start_in_background(bundle));
-                }
-                Err(err)
-            }
-        }
+        // A worker whose call failed, or was dropped (a renewal's
+        // timeout), is killed, never reused; its successor starts now, not
+        // on the next call's deadline.
+        let mut refill = Refill {
+            pool: self,
+            slot: &mut slot,
+            kept: false,
+        };
+        let reply = self.call_on(&mut worker, call, imports).await?;
+        *refill.slot = Reserved::Ready(Box::new(worker));
+        refill.kept = true;
+        Ok(reply)
     }
 
-    fn start_in_background(
+    pub(crate) fn start_in_background(
         self: &Arc<Self>,
         bundle: Arc<Bundle>,
     ) -> JoinHandle<Result<Worker, RuntimeError>> {
         let pool = self.clone();
         tokio::spawn(async move { pool.spawn(&bundle).await }.in_current_span())
+    }
+}
+
+/// Starts a successor in a slot whose call ended without keeping its
+/// worker: failed, or dropped mid-call.
+struct Refill<'a> {
+    pool: &'a Arc<WorkerPool>,
+    slot: &'a mut Reserved,
+    kept: bool,
+}
+
+impl Drop for Refill<'_> {
+    fn drop(&mut self) {
+        // Not while the runtime is going away (nothing would run it).
+        if self.kept || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        if let Some(bundle) = self.pool.built_bundle() {
+            *self.slot = Reserved::Starting(self.pool.start_in_background(bundle));
+        }
     }
 }

@@ -141,10 +141,11 @@ impl LeaseSet {
             reserved,
         };
         for scope in &scopes {
-            let attempt = tokio::select! {
-                result = acquire_one(&set.datastore, scope, policy) => result,
-                interrupted = signals.recv() => Err(interrupted.into()),
-                detail = set.lost() => Err(DatastoreError::LockLost { operation: "acquire leases", detail }.into()),
+            // A signal or a lost lease ends the command promptly.
+            let (attempt, promptly) = tokio::select! {
+                result = acquire_one(&set.datastore, scope, policy) => (result, false),
+                interrupted = signals.recv() => (Err(interrupted.into()), true),
+                detail = set.lost() => (Err(DatastoreError::LockLost { operation: "acquire leases", detail }.into()), true),
             };
             match attempt {
                 Ok(lease) => set.held.lock().expect("lease list").push(lease),
@@ -155,7 +156,11 @@ impl LeaseSet {
                     if matches!(scope, LockScope::Namespace) {
                         withdraw_namespace_claim(&set.datastore).await;
                     }
-                    set.release().await;
+                    if promptly {
+                        set.release_within(RELEASE_WAIT).await;
+                    } else {
+                        set.release().await;
+                    }
                     return Err(err);
                 }
             }
@@ -211,13 +216,12 @@ impl LeaseSet {
     pub async fn release_within(self, wait: Duration) {
         self.renewer.abort();
         let held = self.leases();
-        let released = async {
-            tokio::join!(
-                release_all(&self.datastore, &held),
-                settle(self.reserved.as_deref(), wait)
-            )
-        };
-        if tokio::time::timeout(wait, released).await.is_err() {
+        // Both within `wait` (`settle` says itself when it ran out).
+        let (released, ()) = tokio::join!(
+            tokio::time::timeout(wait, release_all(&self.datastore, &held)),
+            settle(self.reserved.as_deref(), wait)
+        );
+        if released.is_err() {
             tracing::warn!(
                 "the store did not answer within {wait:.1?}: leases left to expire after their TTL"
             );
@@ -363,12 +367,19 @@ async fn renew_forever(
     // Out of process, a renewal must not wait for a worker to start (a
     // container: a quarter of a second here, seconds under load), which it
     // would whenever the command's own call holds the pooled worker. Its
-    // reserved workers start halfway to the first renewal (a command that
-    // ends sooner starts none).
+    // reserved workers start halfway to the first renewal, whether or not
+    // a lease is held yet (the command's first call may itself be waiting
+    // for its worker; a command that ends sooner starts none), and again
+    // after each round for any slot whose worker was lost.
+    let start_reserved = || {
+        if let Some(reserved) = &reserved {
+            datastore.start_reserved(reserved);
+        }
+    };
     let mut pause = interval;
-    if let Some(reserved) = &reserved {
+    if reserved.is_some() {
         tokio::time::sleep(interval / 2).await;
-        datastore.start_reserved(reserved);
+        start_reserved();
         pause = interval - interval / 2;
     }
     loop {
@@ -474,6 +485,7 @@ async fn renew_forever(
             round.record("otel.status_code", "ERROR");
         }
         drop(round);
+        start_reserved();
         // From when the round began: a lease renewed early in a long round
         // is that much older.
         if all_renewed {
