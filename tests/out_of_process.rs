@@ -373,6 +373,18 @@ async fn a_reserved_worker_is_started_ahead_once_and_replaced_after_a_failure() 
         .await
         .unwrap();
     assert_eq!(pool.workers_started(), 5);
+    // Once the caller is ending, nothing starts: not even a successor.
+    reserved.close();
+    let _ = pool
+        .execute_reserved(&runtime, &reserved, hydrate("trap"))
+        .await
+        .unwrap_err();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        pool.workers_started(),
+        5,
+        "a closed reservation started one"
+    );
     reserved.settle(Duration::from_secs(10)).await;
     // With no pool, nothing is kept: every call has a fresh worker.
     let (_cache, _runtime, unpooled) = native_fixture(10_000, 0);

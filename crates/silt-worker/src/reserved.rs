@@ -9,6 +9,7 @@
 //! starts one on its deadline while a reserved or idle worker will do.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -20,13 +21,16 @@ use super::pool::{Worker, WorkerPool};
 use crate::runtime::{ExportCall, ExportReply, Runtime, RuntimeError};
 
 /// Workers kept for one caller's calls ([`WorkerPool::execute_reserved`]).
-/// Call [`Self::settle`] before dropping it: a start under way would
-/// otherwise be cut off when the process exits.
+/// Call [`Self::close`] before cancelling the calls and [`Self::settle`]
+/// before dropping it: a start under way would otherwise be cut off when
+/// the process exits.
 pub struct ReservedWorkers {
     slots: Vec<tokio::sync::Mutex<Reserved>>,
     /// One permit for each slot not in a call: a call holding one finds a
     /// slot free.
     free: tokio::sync::Semaphore,
+    /// Set when the caller is done: no worker starts any more.
+    closing: AtomicBool,
 }
 
 enum Reserved {
@@ -38,11 +42,24 @@ enum Reserved {
 }
 
 impl ReservedWorkers {
-    /// Waits up to `wait` for the calls and starts under way to end, then
+    /// Starts no worker from now on: neither ahead nor as the successor of
+    /// a call that failed or was cancelled (cancelling the calls in flight
+    /// is what the caller does next).
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+    }
+
+    fn closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
+    }
+
+    /// Closes (see [`Self::close`]), waits up to `wait` for the calls and
+    /// starts under way to end, then
     /// stops every worker. A start is waited for, not cut off: a container
     /// killed while its runtime creates it can leave parts of itself behind
     /// that the runtime no longer lists.
     pub async fn settle(&self, wait: Duration) {
+        self.close();
         let settled = async {
             let _all = self.free.acquire_many(self.slots.len() as u32).await;
             for slot in &self.slots {
@@ -72,6 +89,7 @@ impl WorkerPool {
                 .map(|_| tokio::sync::Mutex::new(Reserved::Empty))
                 .collect(),
             free: tokio::sync::Semaphore::new(count),
+            closing: AtomicBool::new(false),
         })
     }
 
@@ -81,6 +99,9 @@ impl WorkerPool {
     /// caller must not wait for it): the first call on a slot then takes
     /// an idle pooled worker or starts one.
     pub fn start_reserved(self: &Arc<Self>, reserved: &ReservedWorkers) {
+        if reserved.closing() {
+            return;
+        }
         let Some(bundle) = self.built_bundle() else {
             tracing::debug!("no bundle yet: reserved workers start with their first call");
             return;
@@ -112,8 +133,8 @@ impl WorkerPool {
         let _permit = match reserved.free.try_acquire() {
             Ok(permit) => permit,
             Err(_) => {
+                let imports = ServedImports::new(self.capabilities()?);
                 if let Some(worker) = self.take_idle() {
-                    let imports = ServedImports::new(self.capabilities()?);
                     return self.run_and_keep(worker, call, imports).await;
                 }
                 reserved
@@ -127,17 +148,14 @@ impl WorkerPool {
         // only by calls with a permit (and by `settle`, with every permit);
         // `start_reserved` holds one for a moment without.
         let mut slot = loop {
-            let ready = reserved.slots.iter().find_map(|slot| {
-                slot.try_lock()
-                    .ok()
-                    .filter(|slot| matches!(**slot, Reserved::Ready(_)))
-            });
-            match ready.or_else(|| reserved.slots.iter().find_map(|slot| slot.try_lock().ok())) {
+            match best_free_slot(reserved) {
                 Some(slot) => break slot,
                 None => tokio::task::yield_now().await,
             }
         };
         let imports = ServedImports::new(self.capabilities()?);
+        // A start that failed before this call came is retried once, here.
+        let mut started_here = false;
         let mut worker = loop {
             match &mut *slot {
                 Reserved::Ready(worker) => {
@@ -157,21 +175,30 @@ impl WorkerPool {
                     // slot and goes on.
                     let started = start.await;
                     *slot = Reserved::Empty;
-                    match started {
-                        Ok(worker) => break worker?,
+                    let err = match started {
+                        Ok(Ok(worker)) => break worker,
+                        Ok(Err(err)) => err,
                         Err(err) => {
-                            return Err(self.worker_error(format!(
-                                "the worker's start did not finish: {err}"
-                            )));
+                            self.worker_error(format!("the worker's start did not finish: {err}"))
                         }
+                    };
+                    if started_here {
+                        return Err(err);
                     }
+                    tracing::debug!("a reserved worker's start failed ({err}); trying again");
                 }
                 Reserved::Empty => {
                     if let Some(worker) = self.take_idle() {
                         break worker;
                     }
+                    if reserved.closing() {
+                        return Err(self.worker_error(
+                            "the caller of these reserved workers is ending".into(),
+                        ));
+                    }
                     let bundle = self.bundle(runtime).await?;
                     *slot = Reserved::Starting(self.start_in_background(bundle));
+                    started_here = true;
                 }
             }
         };
@@ -180,6 +207,7 @@ impl WorkerPool {
         // on the next call's deadline.
         let mut refill = Refill {
             pool: self,
+            closing: &reserved.closing,
             slot: &mut slot,
             kept: false,
         };
@@ -202,18 +230,53 @@ impl WorkerPool {
 /// worker: failed, or dropped mid-call.
 struct Refill<'a> {
     pool: &'a Arc<WorkerPool>,
+    closing: &'a AtomicBool,
     slot: &'a mut Reserved,
     kept: bool,
 }
 
 impl Drop for Refill<'_> {
     fn drop(&mut self) {
-        // Not while the runtime is going away (nothing would run it).
-        if self.kept || tokio::runtime::Handle::try_current().is_err() {
+        // Not when the caller is ending (its calls are cancelled then),
+        // nor off a runtime.
+        if self.kept
+            || self.closing.load(Ordering::Relaxed)
+            || tokio::runtime::Handle::try_current().is_err()
+        {
             return;
         }
         if let Some(bundle) = self.pool.built_bundle() {
             *self.slot = Reserved::Starting(self.pool.start_in_background(bundle));
         }
     }
+}
+
+/// The free slot to use, best first: a live ready worker, then a start
+/// under way, then an empty slot (or a dead worker). `None` when every
+/// slot is locked for the moment.
+fn best_free_slot(reserved: &ReservedWorkers) -> Option<tokio::sync::MutexGuard<'_, Reserved>> {
+    let mut best: Option<(u8, tokio::sync::MutexGuard<'_, Reserved>)> = None;
+    for slot in &reserved.slots {
+        let Ok(mut slot) = slot.try_lock() else {
+            continue;
+        };
+        let rank = match &mut *slot {
+            Reserved::Ready(worker) => {
+                if worker.is_alive() {
+                    0
+                } else {
+                    2
+                }
+            }
+            Reserved::Starting(_) => 1,
+            Reserved::Empty => 2,
+        };
+        if best.as_ref().is_none_or(|(best, _)| rank < *best) {
+            best = Some((rank, slot));
+        }
+        if rank == 0 {
+            break;
+        }
+    }
+    best.map(|(_, slot)| slot)
 }

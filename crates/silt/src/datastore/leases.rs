@@ -154,7 +154,13 @@ impl LeaseSet {
                     // lease), a namespace claim left while model holders
                     // drained must not keep model writers out for a TTL.
                     if matches!(scope, LockScope::Namespace) {
-                        withdraw_namespace_claim(&set.datastore).await;
+                        let withdraw = withdraw_namespace_claim(&set.datastore);
+                        if promptly {
+                            // Best effort within the exit's time.
+                            let _ = tokio::time::timeout(RELEASE_WAIT, withdraw).await;
+                        } else {
+                            withdraw.await;
+                        }
                     }
                     if promptly {
                         set.release_within(RELEASE_WAIT).await;
@@ -200,8 +206,17 @@ impl LeaseSet {
         }
     }
 
+    /// No reserved worker starts from now on: not even the successor of a
+    /// renewal that aborting the renewer cancels.
+    fn close_reserved(&self) {
+        if let Some(reserved) = &self.reserved {
+            reserved.close();
+        }
+    }
+
     /// Stops renewing and releases every lease still ours.
     pub async fn release(self) {
+        self.close_reserved();
         self.renewer.abort();
         let held = self.leases();
         tokio::join!(
@@ -214,6 +229,7 @@ impl LeaseSet {
     /// after a signal or a lost lease silt exits promptly whatever the
     /// store does (a lease left behind expires after its TTL).
     pub async fn release_within(self, wait: Duration) {
+        self.close_reserved();
         self.renewer.abort();
         let held = self.leases();
         // Both within `wait` (`settle` says itself when it ran out).
@@ -226,6 +242,13 @@ impl LeaseSet {
                 "the store did not answer within {wait:.1?}: leases left to expire after their TTL"
             );
         }
+    }
+}
+
+/// Starts no more reserved workers (a lease was lost: the command ends).
+fn close(reserved: Option<&ReservedWorkers>) {
+    if let Some(reserved) = reserved {
+        reserved.close();
     }
 }
 
@@ -392,6 +415,7 @@ async fn renew_forever(
         // succeed does not undo what they did meanwhile.
         let silent = last_renewed.elapsed();
         if silent >= give_up_after {
+            close(reserved.as_deref());
             let _ = lost.send(Some(format!(
                 "the lease was not renewed for {:.1} s (TTL {:.1} s; the process was paused or the store unreachable), so another process may hold it now",
                 silent.as_secs_f64(),
@@ -444,6 +468,7 @@ async fn renew_forever(
                 done = renewals.join_next() => done,
                 () = tokio::time::sleep_until(give_up_at) => {
                     round.record("otel.status_code", "ERROR");
+                    close(reserved.as_deref());
                     let _ = lost.send(Some(format!(
                         "the lease was not renewed for {:.1} s (TTL {:.1} s; the store did not answer in time), so another process may hold it now",
                         last_renewed.elapsed().as_secs_f64(),
@@ -468,6 +493,7 @@ async fn renew_forever(
                 Err(err) => match err.downcast_ref::<DatastoreError>() {
                     Some(DatastoreError::LockLost { detail, .. }) => {
                         round.record("otel.status_code", "ERROR");
+                        close(reserved.as_deref());
                         let _ = lost.send(Some(format!("{}: {detail}", scope_label(&lease.scope))));
                         return;
                     }
