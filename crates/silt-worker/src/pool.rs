@@ -50,9 +50,10 @@ pub struct WorkerPool {
     runtime_config: RuntimeConfig,
     sandbox: SandboxConfig,
     sandbox_root: PathBuf,
-    bundle: tokio::sync::Mutex<Option<Arc<Bundle>>>,
+    /// Held while a bundle is built: one build at a time.
+    building: tokio::sync::Mutex<()>,
     /// The bundle last built, readable without waiting for a build.
-    last_built: Mutex<Option<Arc<Bundle>>>,
+    built: Mutex<Option<Arc<Bundle>>>,
     idle: Mutex<Vec<Worker>>,
     started: AtomicU64,
     bundles_built: AtomicU64,
@@ -78,8 +79,8 @@ impl WorkerPool {
             runtime_config,
             sandbox,
             sandbox_root: cache_dir.join("sandbox-root"),
-            bundle: tokio::sync::Mutex::new(None),
-            last_built: Mutex::new(None),
+            building: tokio::sync::Mutex::new(()),
+            built: Mutex::new(None),
             idle: Mutex::new(Vec::new()),
             started: AtomicU64::new(0),
             bundles_built: AtomicU64::new(0),
@@ -92,12 +93,8 @@ impl WorkerPool {
         if let Some(capabilities) = self.capabilities.get() {
             return Ok(capabilities.clone());
         }
-        let capabilities = Capabilities::local(&self.extension, &self.grants).map_err(|err| {
-            RuntimeError::Worker {
-                extension: self.extension.clone(),
-                detail: format!("cannot prepare the host's side: {err:#}"),
-            }
-        })?;
+        let capabilities = Capabilities::local(&self.extension, &self.grants)
+            .map_err(|err| self.worker_error(format!("cannot prepare the host's side: {err:#}")))?;
         Ok(self.capabilities.get_or_init(|| capabilities).clone())
     }
 
@@ -186,21 +183,22 @@ impl WorkerPool {
     /// The bundle a call built, if it is still there; never waits for a
     /// build under way.
     pub(crate) fn built_bundle(&self) -> Option<Arc<Bundle>> {
-        let last = self.last_built.lock().unwrap_or_else(|e| e.into_inner());
-        last.as_ref().filter(|bundle| bundle.is_present()).cloned()
+        let built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        built.as_ref().filter(|bundle| bundle.is_present()).cloned()
     }
 
     pub(crate) async fn bundle(&self, runtime: &Runtime) -> Result<Arc<Bundle>, RuntimeError> {
-        let mut slot = self.bundle.lock().await;
-        if let Some(bundle) = slot.as_ref()
-            && bundle.is_present()
-        {
-            return Ok(bundle.clone());
+        if let Some(bundle) = self.built_bundle() {
+            return Ok(bundle);
+        }
+        let _building = self.building.lock().await;
+        // Built by the call that held the lock before us?
+        if let Some(bundle) = self.built_bundle() {
+            return Ok(bundle);
         }
         let bundle = Arc::new(Bundle::build(runtime, &self.component).await?);
         self.bundles_built.fetch_add(1, Ordering::Relaxed);
-        *slot = Some(bundle.clone());
-        *self.last_built.lock().unwrap_or_else(|e| e.into_inner()) = Some(bundle.clone());
+        *self.built.lock().unwrap_or_else(|e| e.into_inner()) = Some(bundle.clone());
         Ok(bundle)
     }
 
@@ -220,10 +218,7 @@ impl WorkerPool {
     }
 
     async fn spawn_in_sandbox(&self, bundle: &Bundle) -> Result<Worker, RuntimeError> {
-        let failed = |detail: String| RuntimeError::Worker {
-            extension: self.extension.clone(),
-            detail,
-        };
+        let failed = |detail: String| self.worker_error(detail);
         self.started.fetch_add(1, Ordering::Relaxed);
         // Unique in this process across pools: it names the worker's cgroup.
         static SEQUENCE: AtomicU64 = AtomicU64::new(0);

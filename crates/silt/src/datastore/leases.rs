@@ -206,17 +206,11 @@ impl LeaseSet {
         }
     }
 
-    /// No reserved worker starts from now on: not even the successor of a
-    /// renewal that aborting the renewer cancels.
-    fn close_reserved(&self) {
-        if let Some(reserved) = &self.reserved {
-            reserved.close();
-        }
-    }
-
     /// Stops renewing and releases every lease still ours.
     pub async fn release(self) {
-        self.close_reserved();
+        // Before the abort: not even the successor of a renewal it cancels
+        // may start.
+        close(self.reserved.as_deref());
         self.renewer.abort();
         let held = self.leases();
         tokio::join!(
@@ -229,7 +223,9 @@ impl LeaseSet {
     /// after a signal or a lost lease silt exits promptly whatever the
     /// store does (a lease left behind expires after its TTL).
     pub async fn release_within(self, wait: Duration) {
-        self.close_reserved();
+        // Before the abort: not even the successor of a renewal it cancels
+        // may start.
+        close(self.reserved.as_deref());
         self.renewer.abort();
         let held = self.leases();
         // Both within `wait` (`settle` says itself when it ran out).
@@ -245,7 +241,8 @@ impl LeaseSet {
     }
 }
 
-/// Starts no more reserved workers (a lease was lost: the command ends).
+/// Starts no more reserved workers: the command ends (released, or a
+/// lease was lost).
 fn close(reserved: Option<&ReservedWorkers>) {
     if let Some(reserved) = reserved {
         reserved.close();
