@@ -428,40 +428,6 @@ fn uploads_whose_commit_never_came_are_reported_by_verify_and_collected_by_gc() 
     }
 }
 
-/// Stops `pid` (SIGSTOP) and returns once every one of its threads is
-/// stopped. The signal is delivered asynchronously: a thread inside a
-/// system call (the store's `rename`, its `fsync`) finishes that call
-/// first, so a look at the store right after kill(2) can race it — CI saw
-/// the temporary the look found renamed away before the kill.
-fn stop_every_thread(pid: u32) {
-    // SAFETY: kill(2) of a child this test started.
-    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
-    let state = |stat: &str| {
-        // `tid (comm) state ...`: comm may hold spaces, so split after `)`.
-        stat.rfind(')')
-            .and_then(|end| stat[end + 2..].chars().next())
-    };
-    let started = Instant::now();
-    loop {
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
-        let all_stopped = tasks.flatten().all(|task| {
-            std::fs::read_to_string(task.path().join("stat"))
-                .ok()
-                .and_then(|stat| state(&stat))
-                // `T` stopped; `Z`/`X` a thread that exited meanwhile.
-                .is_none_or(|state| matches!(state, 'T' | 't' | 'Z' | 'X'))
-        });
-        if all_stopped {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "pid {pid} did not stop within 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 /// A `data put` killed (`kill -9`) while the directory store writes its
 /// temporary copy leaves that file behind, which no listing shows:
 /// `verify` names it with its size (and changes nothing), `gc` removes it
@@ -497,7 +463,7 @@ fn a_killed_writes_temporary_in_the_directory_store_is_reported_and_collected() 
             // Stopped, the writer cannot finish its rename between the
             // look and the kill; a put stopped past its temporary is
             // killed with nothing of it left half-written.
-            stop_every_thread(child.id());
+            support::stopping::stop_every_thread(child.id());
             killed_mid_write = !named("~t.").is_empty();
         }
         let _ = child.kill();

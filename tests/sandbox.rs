@@ -499,8 +499,8 @@ fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
     // host that uses runc removes it, and both bundles.
     let (mut host, second) = sleeping_runc_probe(home.path(), &runc);
     // Stopped first, so that the host cannot clean up after its runtime.
-    // SAFETY (both): signals to our own child and to its children.
-    unsafe { libc::kill(host.id() as i32, libc::SIGSTOP) };
+    support::stopping::stop_every_thread(host.id());
+    // SAFETY: signals to our own child's children.
     for runtime in children(host.id()) {
         unsafe { libc::kill(runtime as i32, libc::SIGKILL) };
     }
@@ -808,8 +808,8 @@ fn a_killed_docker_hosts_binds_are_detached_before_its_directory_goes() {
         dir.display()
     );
     // Stopped first, so that the host cannot clean up after its CLI.
-    // SAFETY (both): signals to our own child and to its children.
-    unsafe { libc::kill(host.id() as i32, libc::SIGSTOP) };
+    support::stopping::stop_every_thread(host.id());
+    // SAFETY: signals to our own child's children.
     for cli in children(host.id()) {
         unsafe { libc::kill(cli as i32, libc::SIGKILL) };
     }

@@ -17,6 +17,7 @@ pub mod recording_store;
 pub mod registry;
 pub mod seaweed;
 pub mod slow_store;
+pub mod stopping;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
