@@ -526,6 +526,76 @@ fn a_run_exits_within_a_second_of_noticing_its_lease_is_lost() {
     }
 }
 
+/// Renewal rounds begin a third of the TTL after the previous round
+/// *began*: on a store that takes most of that third to answer each
+/// renewal, the lease is kept round after round. (With the pause counted
+/// from a round's end, two such rounds in a row outlasted the 0.75 TTL a
+/// lease may go unrenewed: here 2 × 1.05 s + 1.5 s from the first round's
+/// start against 3.375 s.)
+#[test]
+fn slow_renewals_one_after_another_keep_the_lease() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use silt::datastore::{Datastore, LeasePolicy, LeaseSet, Signals};
+    use silt::runtime::bindings::exports::silt::datastore::sync::SetupOptions;
+    use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef};
+    use silt::store::MemoryStore;
+
+    let extension = "partitioned-datastore";
+    let project = Project::with_extension(
+        support::project::Backend::Dir,
+        extension,
+        "[locks]\nttl_ms = 4500\n",
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut locations = silt::locations::Locations::discover(project.path()).unwrap();
+        // The host's scheduling of renewals is what is tested, not workers.
+        locations
+            .config
+            .sandbox
+            .force_execution(silt::sandbox::Execution::InProcess);
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let store = Arc::new(support::slow_store::SlowLockWrites(
+            MemoryStore::new(),
+            delay_ms.clone(),
+        ));
+        let component = support::component(extension);
+        let datastore = Arc::new(
+            Datastore::open_with_store(&locations, &component, store, None)
+                .await
+                .unwrap(),
+        );
+        datastore
+            .setup(SetupOptions {
+                create: true,
+                retain_versions: None,
+            })
+            .await
+            .unwrap();
+        let scopes = vec![LockScope::Model(ModelRef {
+            model_type: "t".into(),
+            model_id: "m".into(),
+        })];
+        let policy = LeasePolicy::from_config(&locations.config.locks).unwrap();
+        let mut signals = Signals::listen().unwrap();
+        let leases = LeaseSet::acquire(datastore.clone(), scopes, &policy, &mut signals)
+            .await
+            .unwrap();
+        // Each renewal now takes 1.05 s of its 1.5 s.
+        delay_ms.store(1050, Ordering::Relaxed);
+        // Past the point where the second round ended too late before.
+        tokio::select! {
+            lost = leases.lost() => panic!("the lease was lost: {lost}"),
+            () = tokio::time::sleep(Duration::from_millis(5500)) => {}
+        }
+        leases.check("commit").unwrap();
+        delay_ms.store(0, Ordering::Relaxed);
+        leases.release().await;
+    });
+}
+
 /// A command on many models keeps every lease: the host renews them
 /// together, so a round of renewals stays well within the TTL even when
 /// each request is slow (one after another, 120 leases × 2 requests × 6 ms

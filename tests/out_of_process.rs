@@ -290,11 +290,12 @@ async fn until_started(pool: &WorkerPool, count: u64) {
 }
 
 /// A worker reserved for one caller (a lease set's renewals) is started
-/// ahead of its calls, once: a call that gave up while it was starting
-/// leaves the start to finish for the next call, and a call on it while
-/// the pooled worker is busy with a long call starts no worker. A failed
-/// call's worker is replaced at once, in the background. (One thread: the
-/// test decides when the start runs.)
+/// ahead of its calls, once: a call that finds the start under way takes
+/// an idle pooled worker rather than wait for it; with none idle, a call
+/// that gave up while it was starting leaves the start to finish for the
+/// next call, and a call on it while the pooled worker is busy with a long
+/// call starts no worker. A failed call's worker is replaced at once, in
+/// the background. (One thread: the test decides when the start runs.)
 #[tokio::test]
 async fn a_reserved_worker_is_started_ahead_once_and_replaced_after_a_failure() {
     let (_cache, runtime, pool) = native_fixture(10_000, 1);
@@ -313,27 +314,57 @@ async fn a_reserved_worker_is_started_ahead_once_and_replaced_after_a_failure() 
     pool.start_reserved(&reserved);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(pool.workers_started(), 2, "started ahead of any call");
+    // A call that finds its slot's start under way and a pooled worker
+    // idle takes the idle one, and the start goes on. (The start is only
+    // spawned here: on one thread, nothing runs it before the call.)
+    let third = pool.reserve(1).expect("a pool keeps workers");
+    pool.start_reserved(&third);
+    let (reply, idle_during_the_call) = tokio::join!(
+        pool.execute_reserved(&runtime, &third, hydrate("sleep:300")),
+        async {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            pool.idle_workers()
+        }
+    );
+    reply.unwrap();
+    assert_eq!(
+        idle_during_the_call, 0,
+        "the call waited for the start while the pooled worker sat idle"
+    );
+    assert_eq!(pool.idle_workers(), 1, "the pooled worker went back");
+    until_started(&pool, 3).await;
+    third.settle(Duration::from_secs(10)).await;
     // Another reservation, and a call on it that gives up as soon as its
-    // worker's start is under way (the process spawned, not yet ready).
+    // worker's start is under way (the process spawned, not yet ready),
+    // while the pooled worker is in a long call.
     let other = pool.reserve(1).expect("a pool keeps workers");
-    pool.start_reserved(&other);
-    {
-        let impatient = pool.execute_reserved(&runtime, &other, ExportCall::Describe {});
-        tokio::pin!(impatient);
-        while pool.workers_started() == 2 {
-            tokio::select! {
-                biased;
-                _ = &mut impatient => panic!("answered before its worker started"),
-                () = tokio::task::yield_now() => {}
+    let (long, ()) = tokio::join!(pool.execute(&runtime, hydrate("sleep:1500")), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            pool.idle_workers(),
+            0,
+            "the long call holds the pooled worker"
+        );
+        pool.start_reserved(&other);
+        {
+            let impatient = pool.execute_reserved(&runtime, &other, ExportCall::Describe {});
+            tokio::pin!(impatient);
+            while pool.workers_started() == 3 {
+                tokio::select! {
+                    biased;
+                    _ = &mut impatient => panic!("answered before its worker started"),
+                    () = tokio::task::yield_now() => {}
+                }
             }
         }
-    }
-    pool.execute_reserved(&runtime, &other, ExportCall::Describe {})
-        .await
-        .unwrap();
+        pool.execute_reserved(&runtime, &other, ExportCall::Describe {})
+            .await
+            .unwrap();
+    });
+    long.unwrap();
     assert_eq!(
         pool.workers_started(),
-        3,
+        4,
         "the start the impatient call left went on and served the next"
     );
     other.settle(Duration::from_secs(10)).await;
@@ -347,20 +378,26 @@ async fn a_reserved_worker_is_started_ahead_once_and_replaced_after_a_failure() 
     assert!(matches!(quick.unwrap(), ExportReply::Describe(_)));
     assert_eq!(
         pool.workers_started(),
-        3,
+        4,
         "the pooled worker took the long call, the reserved one the quick"
     );
+    // From here the pool keeps no idle worker (a failed call's worker is
+    // killed), so the slot's own worker serves each call below, whether
+    // its start has finished or not.
+    let _ = pool.execute(&runtime, hydrate("trap")).await.unwrap_err();
+    assert_eq!(pool.idle_workers(), 0);
+    assert_eq!(pool.workers_started(), 4, "the idle pooled worker took it");
     // A failed call kills its worker, and its successor starts right away.
     let _ = pool
         .execute_reserved(&runtime, &reserved, hydrate("trap"))
         .await
         .unwrap_err();
     // The successor starts unasked.
-    until_started(&pool, 4).await;
+    until_started(&pool, 5).await;
     pool.execute_reserved(&runtime, &reserved, ExportCall::Describe {})
         .await
         .unwrap();
-    assert_eq!(pool.workers_started(), 4);
+    assert_eq!(pool.workers_started(), 5);
     // So does a call dropped mid-call (a renewal's timeout).
     let dropped = tokio::time::timeout(
         Duration::from_millis(300),
@@ -368,11 +405,11 @@ async fn a_reserved_worker_is_started_ahead_once_and_replaced_after_a_failure() 
     )
     .await;
     assert!(dropped.is_err(), "the call was not dropped");
-    until_started(&pool, 5).await;
+    until_started(&pool, 6).await;
     pool.execute_reserved(&runtime, &reserved, ExportCall::Describe {})
         .await
         .unwrap();
-    assert_eq!(pool.workers_started(), 5);
+    assert_eq!(pool.workers_started(), 6);
     // Once the caller is ending, nothing starts: not even a successor.
     reserved.close();
     let _ = pool
@@ -382,7 +419,7 @@ async fn a_reserved_worker_is_started_ahead_once_and_replaced_after_a_failure() 
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         pool.workers_started(),
-        5,
+        6,
         "a closed reservation started one"
     );
     reserved.settle(Duration::from_secs(10)).await;

@@ -108,6 +108,12 @@ impl WorkerPool {
         self.started.load(Ordering::Relaxed)
     }
 
+    /// Idle workers kept for the next call (for tests of which worker a
+    /// call took).
+    pub fn idle_workers(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// Runs `call` in a worker.
     ///
     /// # Errors

@@ -115,9 +115,11 @@ impl WorkerPool {
         }
     }
 
-    /// Runs `call` on a reserved worker: a ready one first, else the one
-    /// being started, else an idle pooled worker taken into the slot, else
-    /// one started now. When every reserved worker is in a call, `call`
+    /// Runs `call` on a reserved worker: a ready one first, else an idle
+    /// pooled worker while the slot's own start is still under way (the
+    /// start goes on, for the next call), else the one being started, else
+    /// an idle pooled worker taken into the slot, else one started now.
+    /// When every reserved worker is in a call, `call`
     /// takes an idle pooled worker if there is one, and otherwise waits for
     /// a reserved one: it never starts a worker beside them. A slot whose
     /// worker failed or whose call was dropped starts a successor at once.
@@ -130,7 +132,7 @@ impl WorkerPool {
         reserved: &ReservedWorkers,
         call: ExportCall,
     ) -> Result<ExportReply, RuntimeError> {
-        let _permit = match reserved.free.try_acquire() {
+        let permit = match reserved.free.try_acquire() {
             Ok(permit) => permit,
             Err(_) => {
                 let imports = ServedImports::new(self.capabilities()?);
@@ -154,6 +156,15 @@ impl WorkerPool {
             }
         };
         let imports = ServedImports::new(self.capabilities()?);
+        // A start under way may take a container's start-up (seconds on a
+        // loaded machine) while the pooled worker the command uses sits
+        // idle: a renewal waiting for the start could lose its lease.
+        if matches!(&*slot, Reserved::Starting(start) if !start.is_finished())
+            && let Some(idle) = self.take_idle()
+        {
+            drop((slot, permit));
+            return self.run_and_keep(idle, call, imports).await;
+        }
         // A start that failed before this call came is retried once, here.
         let mut started_here = false;
         let mut worker = loop {

@@ -396,17 +396,20 @@ async fn renew_forever(
             datastore.start_reserved(reserved);
         }
     };
-    let mut pause = interval;
+    // Rounds begin an interval after the previous one *began*, not after
+    // it ended: silence counts from a round's start, so with the pause
+    // after the end, two slow rounds in a row had only 0.42 TTL between
+    // them (0.75 − 1/3). From the start, a round has that alone, and a
+    // round that failed fast is tried again before the limit.
+    let mut next_round = last_renewed + interval;
     if reserved.is_some() {
         tokio::time::sleep(interval / 2).await;
         start_reserved();
-        pause = interval - interval / 2;
     }
     loop {
         // Wake at the next renewal, or when silence would reach the limit.
-        let silent = last_renewed.elapsed();
-        tokio::time::sleep(pause.min(give_up_after.saturating_sub(silent))).await;
-        pause = interval;
+        let wake = next_round.min(last_renewed + give_up_after);
+        tokio::time::sleep_until(tokio::time::Instant::from_std(wake)).await;
         // Checked before renewing: after a pause (SIGSTOP, a suspended VM)
         // someone may already have taken over, and a renewal that happens to
         // succeed does not undo what they did meanwhile.
@@ -456,6 +459,7 @@ async fn renew_forever(
             );
         }
         let round_started = Instant::now();
+        next_round = round_started + interval;
         // A round that outlasts the silence allowed (a hung store, more
         // leases than slots) is a lost lease now, not when it ends.
         let give_up_at = tokio::time::Instant::from_std(last_renewed + give_up_after);
