@@ -371,7 +371,10 @@ fn setting_aside_killed_at_any_step_commits_nothing_and_loses_nothing() {
 #[test]
 fn uploads_whose_commit_never_came_are_reported_by_verify_and_collected_by_gc() {
     for backend in BACKENDS {
-        let project = Project::new(backend, "");
+        // A short TTL: a lease the holder had no time to release after
+        // its SIGTERM (it tries for 0.7 s) goes stale soon.
+        let ttl = support::lease_ttl_ms(3000);
+        let project = Project::new(backend, &format!("[locks]\nttl_ms = {ttl}\n"));
         let what = format!("{backend:?}");
         let input = project.write_input("in", "one\n");
         project.ok(&["data", "put", "t/m", "f.txt", &input]);
@@ -414,6 +417,7 @@ fn uploads_whose_commit_never_came_are_reported_by_verify_and_collected_by_gc() 
         // SAFETY: kill(2) of the process group the test itself started.
         unsafe { libc::kill(-(holder.id() as i32), libc::SIGTERM) };
         holder.wait().unwrap();
+        wait_until_no_live_lease(&project, ttl);
 
         // Old enough and nobody writes the model: deleted; verify is clean.
         let report = project.json(&["datastore", "gc", "--keep", "10", "--orphan-min-age", "0"]);
@@ -425,6 +429,26 @@ fn uploads_whose_commit_never_came_are_reported_by_verify_and_collected_by_gc() 
             "one\n",
             "{what}"
         );
+    }
+}
+
+/// Waits until no lease is live: released, or left stale (within three
+/// TTLs).
+fn wait_until_no_live_lease(project: &Project, ttl_ms: u64) {
+    let deadline = Instant::now() + Duration::from_millis(3 * ttl_ms);
+    loop {
+        let leases = project.json(&["datastore", "lock", "status"]);
+        let live = leases
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|lease| lease["stale"] != serde_json::json!(true))
+            .count();
+        if live == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "a lease stays live: {leases}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -225,12 +225,16 @@ fn hydration_and_sync_never_walk_or_clean_through_a_link() {
     );
 }
 
-/// Waits (up to 30 s) until no background hydrator runs.
+/// Waits (up to 30 s) until the background hydrator has run and ended.
 fn wait_for_background_hydrator(project: &Project) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let status = project.json(&["datastore", "hydrate", "--status"]);
-        if status["background"]["running"] == serde_json::json!(false) {
+        // Not running *and* a run on record: `--background` returns once
+        // the hydrator is spawned, before it has taken its lock, so
+        // "not running" alone can be seen before it ever ran.
+        let background = &status["background"];
+        if background["running"] == serde_json::json!(false) && background["last"].is_object() {
             return;
         }
         assert!(

@@ -117,6 +117,7 @@ fn the_compare_and_swap(hold: Hold) -> Trap {
         path_contains: "/_index/".to_owned(),
         armed_by: "/data/t/m/".to_owned(),
         hold,
+        later_ones_wait: false,
     }
 }
 

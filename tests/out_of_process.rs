@@ -445,12 +445,13 @@ async fn a_call_finding_the_reserved_workers_busy_never_starts_one() {
         .unwrap();
     assert_eq!(pool.workers_started(), 1, "the idle pooled worker taken in");
     // A slow call on the reserved worker and, 200 ms in, a quick one:
-    // whether the quick one ended first.
+    // whether the quick one ended first. (Slow enough that a quick call on
+    // an idle worker ends first however loaded the machine.)
     let quick_ended_first = || async {
         let (slow, quick) = tokio::join!(
             async {
                 let reply = pool
-                    .execute_reserved(&runtime, &reserved, hydrate("sleep:800"))
+                    .execute_reserved(&runtime, &reserved, hydrate("sleep:3000"))
                     .await;
                 (reply, Instant::now())
             },

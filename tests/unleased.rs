@@ -80,6 +80,32 @@ fn spawn(project: &Project, args: &[&str]) -> Child {
         .unwrap()
 }
 
+/// Reads `stream` to its end on a thread: says on the channel when a
+/// line holding `needle` came, and answers everything read.
+fn watch_for(
+    stream: impl std::io::Read + Send + 'static,
+    needle: &'static str,
+) -> (
+    std::sync::mpsc::Receiver<()>,
+    std::thread::JoinHandle<String>,
+) {
+    use std::io::BufRead as _;
+    let (seen, waiting) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if line.contains(needle) {
+                let _ = seen.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    (waiting, reader)
+}
+
 fn finish(child: Child) -> (i32, String) {
     let output = child.wait_with_output().unwrap();
     (
@@ -94,7 +120,10 @@ fn a_put_while_a_run_holds_the_model_waits_for_the_lease_and_both_land() {
         let project = Project::new(backend, "");
         put(&project, "t/m", "f.txt", "before");
         let ready = project.path().join("ready");
-        let script = "echo run > \"$SILT_MODEL_DIR/log.txt\"; touch \"$0\"; sleep 2";
+        // The run holds the model until the put says it waits for the
+        // lease (a fixed sleep raced the put's start on a loaded machine).
+        let script = "echo run > \"$SILT_MODEL_DIR/log.txt\"; touch \"$0\"; \
+                      while [ ! -e \"$0.go\" ]; do sleep 0.05; done";
         let run = spawn(
             &project,
             &[
@@ -117,13 +146,18 @@ fn a_put_while_a_run_holds_the_model_waits_for_the_lease_and_both_land() {
             std::thread::sleep(Duration::from_millis(20));
         }
         let input = project.write_input("in-during", "during");
-        let writer = spawn(&project, &["-v", "data", "put", "t/m", "f.txt", &input]);
-        let (put_code, put_stderr) = finish(writer);
+        let mut writer = spawn(&project, &["-v", "data", "put", "t/m", "f.txt", &input]);
+        let (waiting, put_stderr) =
+            watch_for(writer.stderr.take().unwrap(), "waiting for the lease");
+        let waited = waiting.recv_timeout(Duration::from_secs(60)).is_ok();
+        std::fs::write(project.path().join("ready.go"), b"").unwrap();
+        let put_code = writer.wait().unwrap().code().unwrap_or(-1);
+        let put_stderr = put_stderr.join().unwrap();
         let (run_code, run_stderr) = finish(run);
         assert_eq!(run_code, 0, "{backend:?}: {run_stderr}");
         assert_eq!(put_code, 0, "{backend:?}: {put_stderr}");
         assert!(
-            put_stderr.contains("waiting for the lease"),
+            waited && put_stderr.contains("waiting for the lease"),
             "{backend:?}: the put did not wait for the run: {put_stderr}"
         );
         assert_eq!(project.ok(&["data", "get", "t/m", "f.txt"]), "during");
@@ -144,12 +178,15 @@ fn gc_revokes_a_put_on_its_way_before_deleting_its_upload_and_the_put_is_refused
     let reader = Project::new(Backend::S3, "");
     put(&reader, "t/m", "f.txt", "r0");
     // The writer's compare-and-swap is held back (after its announcement
-    // and its upload) until the request times out and is sent again.
+    // and its upload) until the request times out, and its retry waits
+    // until the gc below is done (else, on a loaded machine, the retry
+    // could land before the gc revoked the put).
     let trap = Trap {
         method: "PUT",
         path_contains: "/_index/".to_owned(),
         armed_by: "/data/t/m/".to_owned(),
         hold: Hold::BeforeServer,
+        later_ones_wait: true,
     };
     let (writer, proxy) = trapped_clone_with(&reader, trap, "request_timeout_ms = 5000\n");
     let input = writer.write_input("in-late", "late");
@@ -158,6 +195,7 @@ fn gc_revokes_a_put_on_its_way_before_deleting_its_upload_and_the_put_is_refused
     assert!(caught.contains("/_index/"), "{caught}");
 
     let gc = reader.json(&["datastore", "gc", "--keep", "10", "--orphan-min-age", "0"]);
+    proxy.release();
     assert_eq!(gc["orphans_deleted"], 1, "the late put's upload: {gc}");
     let (code, stderr) = finish(late);
     assert_ne!(

@@ -5,13 +5,15 @@
 //! - [`Hold::AfterServer`]: the server carried it out and answered, and the
 //!   answer never reaches the client (it took effect; nobody was told).
 //!
-//! Everything else passes through untouched. Each connection carries one
-//! request (`Connection: close` is added, an unsigned header).
+//! With [`Trap::later_ones_wait`], the client's later requests of that kind
+//! (its retries) wait until [`Proxy::release`]. Everything else passes
+//! through untouched. Each connection carries one request (`Connection:
+//! close` is added, an unsigned header).
 
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::http_head::{forward, read_request};
@@ -39,6 +41,10 @@ pub struct Trap {
     pub armed_by: String,
     /// Where the request stops.
     pub hold: Hold,
+    /// Requests the trap would match, after it caught its one, wait until
+    /// [`Proxy::release`] (a retry of the caught request cannot then
+    /// overtake what the test does meanwhile).
+    pub later_ones_wait: bool,
 }
 
 /// A running proxy; it serves until the test binary exits.
@@ -46,6 +52,7 @@ pub struct Proxy {
     /// `http://127.0.0.1:PORT`
     pub endpoint: String,
     caught: Receiver<String>,
+    state: Arc<(Mutex<State>, Condvar)>,
 }
 
 impl Proxy {
@@ -55,12 +62,21 @@ impl Proxy {
             .recv_timeout(within)
             .expect("the trapped request never came")
     }
+
+    /// Lets the requests waiting under [`Trap::later_ones_wait`] (and any
+    /// later ones) through.
+    pub fn release(&self) {
+        let (state, released) = &*self.state;
+        state.lock().unwrap().released = true;
+        released.notify_all();
+    }
 }
 
 #[derive(Default)]
 struct State {
     armed: bool,
     fired: bool,
+    released: bool,
 }
 
 /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`) with one trap.
@@ -73,7 +89,8 @@ pub fn start(upstream: &str, trap: Trap) -> Proxy {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let (tell, caught) = channel();
-    let state = Arc::new(Mutex::new(State::default()));
+    let state = Arc::new((Mutex::new(State::default()), Condvar::new()));
+    let shared = state.clone();
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
             let (upstream, trap, state, tell) =
@@ -84,7 +101,11 @@ pub fn start(upstream: &str, trap: Trap) -> Proxy {
             });
         }
     });
-    Proxy { endpoint, caught }
+    Proxy {
+        endpoint,
+        caught,
+        state: shared,
+    }
 }
 
 /// Relays one request and its answer, unless it is the trapped one.
@@ -92,22 +113,27 @@ fn serve(
     client: TcpStream,
     upstream: &str,
     trap: &Trap,
-    state: &Mutex<State>,
+    state: &(Mutex<State>, Condvar),
     tell: &Sender<String>,
 ) -> std::io::Result<()> {
     let (head, body) = read_request(&mut BufReader::new(client.try_clone()?))?;
     let line = head[0].clone();
 
     let trapped = {
+        let (state, released) = state;
         let mut state = state.lock().unwrap();
-        let hit = state.armed
-            && !state.fired
-            && line.starts_with(&format!("{} ", trap.method))
-            && line.contains(&trap.path_contains);
-        state.fired |= hit;
-        // Armed after the arming request passed, not by it.
-        state.armed |= line.contains(&trap.armed_by);
-        hit
+        let matches =
+            line.starts_with(&format!("{} ", trap.method)) && line.contains(&trap.path_contains);
+        if matches && state.fired && trap.later_ones_wait {
+            let _state = released.wait_while(state, |state| !state.released).unwrap();
+            false
+        } else {
+            let hit = state.armed && !state.fired && matches;
+            state.fired |= hit;
+            // Armed after the arming request passed, not by it.
+            state.armed |= line.contains(&trap.armed_by);
+            hit
+        }
     };
     if trapped && trap.hold == Hold::BeforeServer {
         let _ = tell.send(line);

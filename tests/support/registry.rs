@@ -53,6 +53,20 @@ impl Registry {
     }
 
     fn start_with(auth: bool) -> Self {
+        // A free port is picked, then bound by the server: another process
+        // may take it in between, and the server then exits. Try again on
+        // another port, as the SeaweedFS harness does.
+        for _attempt in 0..5 {
+            if let Some(registry) = Self::try_start(auth) {
+                return registry;
+            }
+        }
+        panic!("the registry exited at start on five ports in a row");
+    }
+
+    /// A registry listening on a fresh port, or `None` when it exited
+    /// before listening (its port was taken meanwhile).
+    fn try_start(auth: bool) -> Option<Self> {
         let binary = tool("SILT_REGISTRY", "registry");
         let root = tempfile::tempdir().unwrap();
         let port = super::seaweed::free_port();
@@ -79,13 +93,16 @@ impl Registry {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|err| panic!("cannot run {}: {err}", binary.display()));
-        let registry = Self {
+        let mut registry = Self {
             host: format!("127.0.0.1:{port}"),
             root,
             server,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&registry.host).is_err() {
+            if registry.server.try_wait().unwrap().is_some() {
+                return None;
+            }
             assert!(
                 Instant::now() < deadline,
                 "the registry did not listen on {} within 20 s; its log:\n{}",
@@ -95,7 +112,7 @@ impl Registry {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        registry
+        Some(registry)
     }
 
     /// `oci://127.0.0.1:PORT/REPO`.
