@@ -239,7 +239,7 @@ fn wait_for_background_hydrator(project: &Project) {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the hydrator still runs: {status}"
+            "the hydrator has not run and ended within 30 s: {status}"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }

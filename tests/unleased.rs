@@ -123,7 +123,7 @@ fn a_put_while_a_run_holds_the_model_waits_for_the_lease_and_both_land() {
         // The run holds the model until the put says it waits for the
         // lease (a fixed sleep raced the put's start on a loaded machine).
         let script = "echo run > \"$SILT_MODEL_DIR/log.txt\"; touch \"$0\"; \
-                      while [ ! -e \"$0.go\" ]; do sleep 0.05; done";
+                      i=0; while [ ! -e \"$0.go\" ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done";
         let run = spawn(
             &project,
             &[

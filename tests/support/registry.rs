@@ -56,17 +56,19 @@ impl Registry {
         // A free port is picked, then bound by the server: another process
         // may take it in between, and the server then exits. Try again on
         // another port, as the SeaweedFS harness does.
+        let mut log = String::new();
         for _attempt in 0..5 {
-            if let Some(registry) = Self::try_start(auth) {
-                return registry;
+            match Self::try_start(auth) {
+                Ok(registry) => return registry,
+                Err(last_log) => log = last_log,
             }
         }
-        panic!("the registry exited at start on five ports in a row");
+        panic!("the registry exited at start on five ports in a row; the last one's log:\n{log}");
     }
 
-    /// A registry listening on a fresh port, or `None` when it exited
-    /// before listening (its port was taken meanwhile).
-    fn try_start(auth: bool) -> Option<Self> {
+    /// A registry listening on a fresh port, or its log when it exited at
+    /// start (its port was taken meanwhile).
+    fn try_start(auth: bool) -> Result<Self, String> {
         let binary = tool("SILT_REGISTRY", "registry");
         let root = tempfile::tempdir().unwrap();
         let port = super::seaweed::free_port();
@@ -101,18 +103,27 @@ impl Registry {
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&registry.host).is_err() {
             if registry.server.try_wait().unwrap().is_some() {
-                return None;
+                return Err(registry.log());
             }
             assert!(
                 Instant::now() < deadline,
                 "the registry did not listen on {} within 20 s; its log:\n{}",
                 registry.host,
-                std::fs::read_to_string(registry.root.path().join("registry.log"))
-                    .unwrap_or_default()
+                registry.log()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Some(registry)
+        // Something listens: another server may have taken the port, and
+        // ours be exiting for want of it. A moment later, ours must run.
+        std::thread::sleep(Duration::from_millis(100));
+        if registry.server.try_wait().unwrap().is_some() {
+            return Err(registry.log());
+        }
+        Ok(registry)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.root.path().join("registry.log")).unwrap_or_default()
     }
 
     /// `oci://127.0.0.1:PORT/REPO`.

@@ -54,7 +54,9 @@ impl ReservedWorkers {
     }
 
     /// Closes (see [`Self::close`]), waits up to `wait` for the calls and
-    /// starts under way to end, then
+    /// starts under way to end (not for a call that borrowed an idle
+    /// pooled worker while its slot's start was under way: it holds no
+    /// slot, and its worker goes back to the pool), then
     /// stops every worker. A start is waited for, not cut off: a container
     /// killed while its runtime creates it can leave parts of itself behind
     /// that the runtime no longer lists.
@@ -158,7 +160,9 @@ impl WorkerPool {
         let imports = ServedImports::new(self.capabilities()?);
         // A start under way may take a container's start-up (seconds on a
         // loaded machine) while the pooled worker the command uses sits
-        // idle: a renewal waiting for the start could lose its lease.
+        // idle: a renewal waiting for the start could lose its lease. The
+        // lease comes first: if the command's next call comes meanwhile,
+        // it starts a worker of its own.
         if matches!(&*slot, Reserved::Starting(start) if !start.is_finished())
             && let Some(idle) = self.take_idle()
         {
@@ -187,7 +191,13 @@ impl WorkerPool {
                     let started = start.await;
                     *slot = Reserved::Empty;
                     let err = match started {
-                        Ok(Ok(worker)) => break worker,
+                        Ok(Ok(mut worker)) => {
+                            if worker.is_alive() {
+                                break worker;
+                            }
+                            // Died while it waited in the slot: another.
+                            continue;
+                        }
                         Ok(Err(err)) => err,
                         Err(err) => {
                             self.worker_error(format!("the worker's start did not finish: {err}"))
@@ -263,8 +273,8 @@ impl Drop for Refill<'_> {
 }
 
 /// The free slot to use, best first: a live ready worker, then a start
-/// under way, then an empty slot (or a dead worker). `None` when every
-/// slot is locked for the moment.
+/// that has finished, then one under way, then an empty slot (or a dead
+/// worker). `None` when every slot is locked for the moment.
 fn best_free_slot(reserved: &ReservedWorkers) -> Option<tokio::sync::MutexGuard<'_, Reserved>> {
     let mut best: Option<(u8, tokio::sync::MutexGuard<'_, Reserved>)> = None;
     for slot in &reserved.slots {
@@ -276,11 +286,17 @@ fn best_free_slot(reserved: &ReservedWorkers) -> Option<tokio::sync::MutexGuard<
                 if worker.is_alive() {
                     0
                 } else {
+                    3
+                }
+            }
+            Reserved::Starting(start) => {
+                if start.is_finished() {
+                    1
+                } else {
                     2
                 }
             }
-            Reserved::Starting(_) => 1,
-            Reserved::Empty => 2,
+            Reserved::Empty => 3,
         };
         if best.as_ref().is_none_or(|(best, _)| rank < *best) {
             best = Some((rank, slot));

@@ -397,10 +397,11 @@ async fn renew_forever(
         }
     };
     // Rounds begin an interval after the previous one *began*, not after
-    // it ended: silence counts from a round's start, so with the pause
-    // after the end, two slow rounds in a row had only 0.42 TTL between
-    // them (0.75 − 1/3). From the start, a round has that alone, and a
-    // round that failed fast is tried again before the limit.
+    // it ended. Silence counts from a round's start: with the pause taken
+    // after a round's end, the next round had 0.42 TTL (0.75 − 1/3) less
+    // the previous round's length to answer. Now each round has its own
+    // interval (a renewal's timeout), and a round that failed fast is
+    // tried once more before the limit.
     let mut next_round = last_renewed + interval;
     if reserved.is_some() {
         tokio::time::sleep(interval / 2).await;
@@ -434,6 +435,8 @@ async fn renew_forever(
         // models renews them all well within the interval, even on a slow
         // store (one after another, 120 leases at 6 ms a request outlast a
         // 1.2 s TTL: `tests/leases.rs`).
+        let round_started = Instant::now();
+        next_round = round_started + interval;
         let slots = Arc::new(tokio::sync::Semaphore::new(RENEWALS_IN_FLIGHT));
         let mut renewals = tokio::task::JoinSet::new();
         for (index, lease) in leases.into_iter().enumerate() {
@@ -458,8 +461,6 @@ async fn renew_forever(
                 .instrument(round.clone()),
             );
         }
-        let round_started = Instant::now();
-        next_round = round_started + interval;
         // A round that outlasts the silence allowed (a hung store, more
         // leases than slots) is a lost lease now, not when it ends.
         let give_up_at = tokio::time::Instant::from_std(last_renewed + give_up_after);
