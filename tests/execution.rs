@@ -442,7 +442,10 @@ async fn bulk_download_streams_from_s3() {
 async fn time_in_bulk_transfers_does_not_count_against_the_deadline() {
     let cache = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
-    let store = support::slow_store::SlowTransfers(MemoryStore::new(), Duration::from_millis(150));
+    let store = support::slow_store::SlowStore(
+        MemoryStore::new(),
+        support::slow_store::Slow::Transfers(Duration::from_millis(150)),
+    );
     for i in 0..4 {
         let key = ObjectKey::new(&format!("data/m/file-{i}")).unwrap();
         store

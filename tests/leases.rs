@@ -408,8 +408,7 @@ fn renewal_keeps_a_long_command_lease_alive_past_many_ttls() {
 fn a_commit_after_a_long_upload_keeps_its_renewed_lease() {
     use std::sync::Arc;
 
-    use silt::datastore::{Datastore, LeasePolicy, LeaseSet, Signals};
-    use silt::runtime::bindings::exports::silt::datastore::sync::SetupOptions;
+    use silt::datastore::{LeasePolicy, LeaseSet, Signals};
     use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef};
     use silt::store::MemoryStore;
 
@@ -427,23 +426,11 @@ fn a_commit_after_a_long_upload_keeps_its_renewed_lease() {
         runtime.block_on(async {
             let locations = silt::locations::Locations::discover(project.path()).unwrap();
             // Each upload takes 2.5 TTLs (3.75 s in process).
-            let store = Arc::new(support::slow_store::SlowTransfers(
+            let store = Arc::new(support::slow_store::SlowStore(
                 MemoryStore::new(),
-                Duration::from_millis(ttl * 5 / 2),
+                support::slow_store::Slow::Transfers(Duration::from_millis(ttl * 5 / 2)),
             ));
-            let component = support::component(extension);
-            let datastore = Arc::new(
-                Datastore::open_with_store(&locations, &component, store, None)
-                    .await
-                    .unwrap(),
-            );
-            datastore
-                .setup(SetupOptions {
-                    create: true,
-                    retain_versions: None,
-                })
-                .await
-                .unwrap();
+            let datastore = open_set_up(&locations, extension, store).await;
             let staged = ".silt/big-input";
             std::fs::write(locations.local_dir.join(staged), b"large enough").unwrap();
             let model = ModelRef {
@@ -538,6 +525,64 @@ fn a_run_exits_within_a_second_of_noticing_its_lease_is_lost() {
     }
 }
 
+/// `extension`'s datastore at `locations`, opened on `store` and set up.
+async fn open_set_up(
+    locations: &silt::locations::Locations,
+    extension: &str,
+    store: std::sync::Arc<dyn silt::store::ObjectStore>,
+) -> std::sync::Arc<silt::datastore::Datastore> {
+    use silt::runtime::bindings::exports::silt::datastore::sync::SetupOptions;
+
+    let component = support::component(extension);
+    let datastore = std::sync::Arc::new(
+        silt::datastore::Datastore::open_with_store(locations, &component, store, None)
+            .await
+            .unwrap(),
+    );
+    datastore
+        .setup(SetupOptions {
+            create: true,
+            retain_versions: None,
+        })
+        .await
+        .unwrap();
+    datastore
+}
+
+/// A project on the partitioned datastore with a lease TTL of `ttl_ms`,
+/// its datastore opened on `store` and set up, its calls run in this
+/// process (the host's scheduling of renewals is what this helper's users
+/// test, not workers), with leases held on `scopes`.
+async fn leases_in_process(
+    ttl_ms: u64,
+    store: std::sync::Arc<dyn silt::store::ObjectStore>,
+    scopes: Vec<silt::runtime::bindings::silt::datastore::types::LockScope>,
+) -> (
+    Project,
+    std::sync::Arc<silt::datastore::Datastore>,
+    silt::datastore::LeaseSet,
+) {
+    use silt::datastore::{LeasePolicy, LeaseSet, Signals};
+
+    let project = Project::with_extension(
+        support::project::Backend::Dir,
+        "partitioned-datastore",
+        &format!("[locks]\nttl_ms = {ttl_ms}\n"),
+    );
+    let mut locations = silt::locations::Locations::discover(project.path()).unwrap();
+    locations
+        .config
+        .sandbox
+        .force_execution(silt::sandbox::Execution::InProcess);
+    let datastore = open_set_up(&locations, "partitioned-datastore", store).await;
+    let policy = LeasePolicy::from_config(&locations.config.locks).unwrap();
+    let mut signals = Signals::listen().unwrap();
+    let leases = LeaseSet::acquire(datastore.clone(), scopes, &policy, &mut signals)
+        .await
+        .unwrap();
+    (project, datastore, leases)
+}
+
 /// Renewal rounds begin a third of the TTL after the previous round
 /// *began*: on a store that takes most of that third to answer each
 /// renewal, the lease is kept round after round. (With the pause counted
@@ -549,52 +594,21 @@ fn slow_renewals_one_after_another_keep_the_lease() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    use silt::datastore::{Datastore, LeasePolicy, LeaseSet, Signals};
-    use silt::runtime::bindings::exports::silt::datastore::sync::SetupOptions;
     use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef};
     use silt::store::MemoryStore;
 
-    let extension = "partitioned-datastore";
-    let project = Project::with_extension(
-        support::project::Backend::Dir,
-        extension,
-        "[locks]\nttl_ms = 6000\n",
-    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let mut locations = silt::locations::Locations::discover(project.path()).unwrap();
-        // The host's scheduling of renewals is what is tested, not workers.
-        locations
-            .config
-            .sandbox
-            .force_execution(silt::sandbox::Execution::InProcess);
         let delay_ms = Arc::new(AtomicU64::new(0));
-        let store = Arc::new(support::slow_store::SlowLockWrites(
+        let store = support::slow_store::SlowStore(
             MemoryStore::new(),
-            delay_ms.clone(),
-        ));
-        let component = support::component(extension);
-        let datastore = Arc::new(
-            Datastore::open_with_store(&locations, &component, store, None)
-                .await
-                .unwrap(),
+            support::slow_store::Slow::LockWrites(delay_ms.clone()),
         );
-        datastore
-            .setup(SetupOptions {
-                create: true,
-                retain_versions: None,
-            })
-            .await
-            .unwrap();
         let scopes = vec![LockScope::Model(ModelRef {
             model_type: "t".into(),
             model_id: "m".into(),
         })];
-        let policy = LeasePolicy::from_config(&locations.config.locks).unwrap();
-        let mut signals = Signals::listen().unwrap();
-        let leases = LeaseSet::acquire(datastore.clone(), scopes, &policy, &mut signals)
-            .await
-            .unwrap();
+        let (_project, _datastore, leases) = leases_in_process(6000, Arc::new(store), scopes).await;
         // Each renewal now takes 1.4 s of its 2 s.
         delay_ms.store(1400, Ordering::Relaxed);
         // Past the point where the second round ended too late before.
@@ -616,44 +630,18 @@ fn slow_renewals_one_after_another_keep_the_lease() {
 fn many_leases_on_a_slow_store_are_all_kept_alive() {
     use std::sync::Arc;
 
-    use silt::datastore::{Datastore, LeasePolicy, LeaseSet, Signals};
-    use silt::runtime::bindings::exports::silt::datastore::sync::SetupOptions;
     use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef};
     use silt::store::MemoryStore;
 
-    let extension = "partitioned-datastore";
-    let project = Project::with_extension(
-        support::project::Backend::Dir,
-        extension,
-        "[locks]\nttl_ms = 1200\n",
-    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let mut locations = silt::locations::Locations::discover(project.path()).unwrap();
-        // The host's scheduling of renewals is what is tested. Out of
-        // process each renewal is also a worker call (a pool of 2, more
-        // started on demand), which does not fit 120 renewals in 0.9 s.
-        locations
-            .config
-            .sandbox
-            .force_execution(silt::sandbox::Execution::InProcess);
-        let store = Arc::new(support::slow_store::SlowRequests(
+        // Out of process each renewal would also be a worker call (a pool
+        // of 2, more started on demand), which does not fit 120 renewals
+        // in 0.9 s: in process, as every test of this helper.
+        let store = support::slow_store::SlowStore(
             MemoryStore::new(),
-            Duration::from_millis(6),
-        ));
-        let component = support::component(extension);
-        let datastore = Arc::new(
-            Datastore::open_with_store(&locations, &component, store, None)
-                .await
-                .unwrap(),
+            support::slow_store::Slow::Requests(Duration::from_millis(6)),
         );
-        datastore
-            .setup(SetupOptions {
-                create: true,
-                retain_versions: None,
-            })
-            .await
-            .unwrap();
         let scopes = (0..120)
             .map(|i| {
                 LockScope::Model(ModelRef {
@@ -662,11 +650,7 @@ fn many_leases_on_a_slow_store_are_all_kept_alive() {
                 })
             })
             .collect();
-        let policy = LeasePolicy::from_config(&locations.config.locks).unwrap();
-        let mut signals = Signals::listen().unwrap();
-        let leases = LeaseSet::acquire(datastore.clone(), scopes, &policy, &mut signals)
-            .await
-            .unwrap();
+        let (_project, _datastore, leases) = leases_in_process(1200, Arc::new(store), scopes).await;
         // Three TTLs: several rounds of renewals.
         tokio::select! {
             lost = leases.lost() => panic!("a lease was lost: {lost}"),
