@@ -195,8 +195,9 @@ impl WorkerPool {
                             if worker.is_alive() {
                                 break worker;
                             }
-                            // Died while it waited in the slot: another.
-                            continue;
+                            // Died while it waited in the slot: a failed
+                            // start, retried once like any other.
+                            self.worker_error("the worker died before its first call".into())
                         }
                         Ok(Err(err)) => err,
                         Err(err) => {

@@ -208,8 +208,6 @@ impl LeaseSet {
 
     /// Stops renewing and releases every lease still ours.
     pub async fn release(self) {
-        // Before the abort: not even the successor of a renewal it cancels
-        // may start.
         close(self.reserved.as_deref());
         self.renewer.abort();
         let held = self.leases();
@@ -223,8 +221,6 @@ impl LeaseSet {
     /// after a signal or a lost lease silt exits promptly whatever the
     /// store does (a lease left behind expires after its TTL).
     pub async fn release_within(self, wait: Duration) {
-        // Before the abort: not even the successor of a renewal it cancels
-        // may start.
         close(self.reserved.as_deref());
         self.renewer.abort();
         let held = self.leases();
@@ -242,7 +238,8 @@ impl LeaseSet {
 }
 
 /// Starts no more reserved workers: the command ends (released, or a
-/// lease was lost).
+/// lease was lost). Called before the renewer is aborted, so that not even
+/// the successor of a renewal the abort cancels may start.
 fn close(reserved: Option<&ReservedWorkers>) {
     if let Some(reserved) = reserved {
         reserved.close();
