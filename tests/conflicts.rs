@@ -435,21 +435,14 @@ fn uploads_whose_commit_never_came_are_reported_by_verify_and_collected_by_gc() 
 /// Waits until no lease is live: released, or left stale (within three
 /// TTLs).
 fn wait_until_no_live_lease(project: &Project, ttl_ms: u64) {
-    let deadline = Instant::now() + Duration::from_millis(3 * ttl_ms);
-    loop {
-        let leases = project.json(&["datastore", "lock", "status"]);
-        let live = leases
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|lease| lease["stale"] != serde_json::json!(true))
-            .count();
-        if live == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "a lease stays live: {leases}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let none = support::poll_until(Duration::from_millis(3 * ttl_ms), || {
+        project.live_leases().is_empty().then_some(())
+    });
+    assert!(
+        none.is_some(),
+        "a lease stays live: {:?}",
+        project.live_leases()
+    );
 }
 
 /// A `data put` killed (`kill -9`) while the directory store writes its
@@ -487,7 +480,7 @@ fn a_killed_writes_temporary_in_the_directory_store_is_reported_and_collected() 
             // Stopped, the writer cannot finish its rename between the
             // look and the kill; a put stopped past its temporary is
             // killed with nothing of it left half-written.
-            support::stopping::stop_every_thread(child.id());
+            support::procfs::stop_every_thread(child.id());
             killed_mid_write = !named("~t.").is_empty();
         }
         let _ = child.kill();

@@ -7,7 +7,7 @@ use crate::support;
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -169,23 +169,15 @@ fn a_native_worker_hits_its_pids_limit() {
     assert!(report["result"]["error"].is_string(), "{report}");
 }
 
-/// The state letter and parent pid of `pid`, from `/proc/PID/stat`.
-fn stat(pid: u32) -> Option<(char, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `pid (comm) state ppid ...`: comm may hold spaces, so split after `)`.
-    let mut fields = stat[stat.rfind(')')? + 2..].split(' ');
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some((state, ppid))
-}
-
 /// Pids whose parent is `parent`.
 fn children(parent: u32) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter_map(|entry| entry.file_name().to_string_lossy().parse::<u32>().ok())
-        .filter(|&pid| stat(pid).is_some_and(|(_, ppid)| ppid == parent))
+        .filter(|&pid| {
+            support::procfs::state_and_parent(pid).is_some_and(|(_, ppid)| ppid == parent)
+        })
         .collect()
 }
 
@@ -208,7 +200,7 @@ fn sleeping_probe(home: &Path, scratch: &Path, flags: &[&str]) -> std::process::
 const NATIVE_STRICT: &[&str] = &["--driver", "native", "--isolation", "strict"];
 
 fn alive(pid: u32) -> bool {
-    stat(pid).is_some_and(|(state, _)| state != 'Z')
+    support::procfs::state_and_parent(pid).is_some_and(|(state, _)| state != 'Z')
 }
 
 #[test]
@@ -219,24 +211,10 @@ fn a_native_worker_dies_when_its_host_is_killed() {
     assert!(alive(worker));
     host.kill().unwrap();
     host.wait().unwrap();
-    let gone = poll_until(Duration::from_secs(5), || {
+    let gone = support::poll_until(Duration::from_secs(5), || {
         (!alive(worker) && !alive(init)).then_some(())
     });
     assert!(gone.is_some(), "the sandbox outlived its host");
-}
-
-/// Asks `poll` every 20 ms until it answers, for at most `limit`.
-fn poll_until<T>(limit: Duration, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
-    let started = Instant::now();
-    loop {
-        if let Some(answer) = poll() {
-            return Some(answer);
-        }
-        if started.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The real, effective, saved and filesystem uids (or gids) of `pid`.
@@ -287,7 +265,7 @@ fn sandbox_processes(host: u32) -> (u32, u32) {
                 .is_some_and(|ids| ids.split_whitespace().last() == Some("1"))
         })
     };
-    poll_until(Duration::from_secs(10), || {
+    support::poll_until(Duration::from_secs(10), || {
         let init = *children(host).first()?;
         let worker = *children(init).first()?;
         (in_own_pid_namespace(worker) && catches_sigterm(worker)).then_some((init, worker))
@@ -447,7 +425,7 @@ fn sleeping_runc_probe(home: &Path, runc: &std::ffi::OsStr) -> (std::process::Ch
     let mut host = sleeping_probe(home, home, &[]);
     let prefix = format!("silt-probe-{}-", host.id());
     let ready = |id: &String| container_pid(runc, id).is_some_and(catches_sigterm);
-    match poll_until(Duration::from_secs(20), || {
+    match support::poll_until(Duration::from_secs(20), || {
         runc_containers(runc, &prefix).pop().filter(ready)
     }) {
         Some(id) => (host, id),
@@ -486,7 +464,7 @@ fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
     );
     host.kill().unwrap();
     host.wait().unwrap();
-    let gone = poll_until(Duration::from_secs(10), || {
+    let gone = support::poll_until(Duration::from_secs(10), || {
         (!runc_containers(&runc, &id).contains(&id)).then_some(())
     });
     assert!(gone.is_some(), "container {id} outlived its host by 10 s");
@@ -499,7 +477,7 @@ fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
     // host that uses runc removes it, and both bundles.
     let (mut host, second) = sleeping_runc_probe(home.path(), &runc);
     // Stopped first, so that the host cannot clean up after its runtime.
-    support::stopping::stop_every_thread(host.id());
+    support::procfs::stop_every_thread(host.id());
     // SAFETY: signals to our own child's children.
     for runtime in children(host.id()) {
         unsafe { libc::kill(runtime as i32, libc::SIGKILL) };
@@ -678,7 +656,7 @@ fn sleeping_cli_probe(
     let mut host = sleeping_probe(home, scratch, &[]);
     let prefix = format!("silt-probe-{}-", host.id());
     let ready = |name: &String| cli_pid(runtime, name).is_some_and(catches_sigterm);
-    match poll_until(Duration::from_secs(30), || {
+    match support::poll_until(Duration::from_secs(30), || {
         cli_containers(runtime, &prefix, false).pop().filter(ready)
     }) {
         Some(name) => (host, name),
@@ -723,7 +701,7 @@ fn assert_cli_worker_is_confined_and_gone_with_its_host(runtime: &std::ffi::OsSt
     );
     host.kill().unwrap();
     host.wait().unwrap();
-    let gone = poll_until(Duration::from_secs(20), || {
+    let gone = support::poll_until(Duration::from_secs(20), || {
         cli_containers(runtime, &prefix, true)
             .is_empty()
             .then_some(())
@@ -808,7 +786,7 @@ fn a_killed_docker_hosts_binds_are_detached_before_its_directory_goes() {
         dir.display()
     );
     // Stopped first, so that the host cannot clean up after its CLI.
-    support::stopping::stop_every_thread(host.id());
+    support::procfs::stop_every_thread(host.id());
     // SAFETY: signals to our own child's children.
     for cli in children(host.id()) {
         unsafe { libc::kill(cli as i32, libc::SIGKILL) };

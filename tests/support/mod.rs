@@ -12,16 +12,17 @@ pub mod lying_store;
 pub mod mangling_proxy;
 pub mod otlp;
 pub mod pausing_proxy;
+pub mod procfs;
 pub mod project;
 pub mod recording_store;
 pub mod registry;
 pub mod seaweed;
 pub mod slow_store;
-pub mod stopping;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use silt::config::RuntimeConfig;
 use silt::runtime::{ArtifactCache, Runtime};
@@ -107,11 +108,51 @@ pub static CONTAINER_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// 171 ms and docker about 250 ms spawn + call in `cargo xtask bench
 /// worker`, 2026-11-25).
 pub fn lease_ttl_ms(ms: u64) -> u64 {
-    if std::env::var_os("SILT_SANDBOX_RUNTIME").is_some() {
-        ms * 5
-    } else {
-        ms
+    if in_containers() { ms * 5 } else { ms }
+}
+
+/// True in the test passes whose workers start in containers
+/// (`SILT_SANDBOX_RUNTIME` names podman or docker).
+pub fn in_containers() -> bool {
+    std::env::var_os("SILT_SANDBOX_RUNTIME").is_some()
+}
+
+/// Asks `poll` every 20 ms until it answers, for at most `limit`.
+pub fn poll_until<T>(limit: Duration, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(answer) = poll() {
+            return Some(answer);
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The first server `try_start` starts, trying `attempts` times (a port
+/// picked free may be taken before the server binds it); panics with every
+/// attempt's failure when none did.
+pub fn start_with_retries<T>(
+    what: &str,
+    attempts: u32,
+    mut try_start: impl FnMut() -> Result<T, String>,
+) -> T {
+    let mut failures = Vec::new();
+    for attempt in 1..=attempts {
+        match try_start() {
+            Ok(server) => return server,
+            Err(why) => {
+                eprintln!("{what} start attempt {attempt} failed: {why}");
+                failures.push(why);
+            }
+        }
+    }
+    panic!(
+        "{what} did not start in {attempts} attempts:\n{}",
+        failures.join("\n---\n")
+    );
 }
 
 /// Runs `command`, returning (exit code, stdout, stderr).

@@ -1,7 +1,25 @@
-//! Stopping a process for a look at what it left: SIGSTOP, then a wait
-//! until the stop has taken hold in every thread.
+//! Processes as `/proc` shows them: a process's state and parent, and
+//! stopping a process for a look at what it left (SIGSTOP, then a wait
+//! until the stop has taken hold in every thread).
 
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
+
+/// The state letter and parent pid of `pid`, from `/proc/PID/stat`.
+pub fn state_and_parent(pid: u32) -> Option<(char, u32)> {
+    read_stat(&Path::new("/proc").join(pid.to_string()).join("stat"))
+}
+
+/// The state letter and parent pid in one `stat` file (a process's or a
+/// thread's, `/proc/PID/task/TID/stat`).
+fn read_stat(path: &Path) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // `pid (comm) state ppid ...`: comm may hold spaces, so split after `)`.
+    let mut fields = stat[stat.rfind(')')? + 2..].split(' ');
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
 
 /// Stops `pid` (SIGSTOP) and returns once every one of its threads is
 /// stopped. The signal is delivered asynchronously: a thread inside a
@@ -11,28 +29,16 @@ use std::time::{Duration, Instant};
 pub fn stop_every_thread(pid: u32) {
     // SAFETY: kill(2) sends a signal and touches no memory of ours.
     unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
-    let state = |stat: &str| {
-        // `tid (comm) state ...`: comm may hold spaces, so split after `)`.
-        stat.rfind(')')
-            .and_then(|end| stat[end + 2..].chars().next())
-    };
-    let started = Instant::now();
-    loop {
+    let stopped = super::poll_until(Duration::from_secs(30), || {
         let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
-        let all_stopped = tasks.flatten().all(|task| {
-            std::fs::read_to_string(task.path().join("stat"))
-                .ok()
-                .and_then(|stat| state(&stat))
-                // `T` stopped; `Z`/`X` a thread that exited meanwhile.
-                .is_none_or(|state| matches!(state, 'T' | 't' | 'Z' | 'X'))
-        });
-        if all_stopped {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "pid {pid} did not stop within 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+        tasks
+            .flatten()
+            .all(|task| {
+                read_stat(&task.path().join("stat"))
+                    // `T` stopped; `Z`/`X` a thread that exited meanwhile.
+                    .is_none_or(|(state, _)| matches!(state, 'T' | 't' | 'Z' | 'X'))
+            })
+            .then_some(())
+    });
+    assert!(stopped.is_some(), "pid {pid} did not stop within 30 s");
 }

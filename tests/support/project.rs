@@ -191,6 +191,19 @@ impl Project {
             .collect()
     }
 
+    /// The leases in the datastore that are not stale, as `lock status`
+    /// lists them.
+    pub fn live_leases(&self) -> Vec<serde_json::Value> {
+        let leases = self.json(&["datastore", "lock", "status"]);
+        leases
+            .as_array()
+            .expect("a list of leases")
+            .iter()
+            .filter(|lease| lease["stale"] != serde_json::json!(true))
+            .cloned()
+            .collect()
+    }
+
     /// Asserts that no lease is held in the datastore.
     pub fn assert_no_leases(&self) {
         let leases = self.json(&["datastore", "lock", "status"]);

@@ -54,16 +54,8 @@ impl Registry {
 
     fn start_with(auth: bool) -> Self {
         // A free port is picked, then bound by the server: another process
-        // may take it in between, and the server then exits. Try again on
-        // another port, as the SeaweedFS harness does.
-        let mut log = String::new();
-        for _attempt in 0..5 {
-            match Self::try_start(auth) {
-                Ok(registry) => return registry,
-                Err(last_log) => log = last_log,
-            }
-        }
-        panic!("the registry exited at start on five ports in a row; the last one's log:\n{log}");
+        // may take it in between, and the server then exits.
+        super::start_with_retries("the registry", 5, || Self::try_start(auth))
     }
 
     /// A registry listening on a fresh port, or its log when it exited at

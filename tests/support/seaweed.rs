@@ -131,20 +131,7 @@ const START_ATTEMPTS: u32 = 3;
 
 fn start() -> Seaweed {
     let weed = weed_binary();
-    let mut failures = Vec::new();
-    for attempt in 1..=START_ATTEMPTS {
-        match try_start(&weed) {
-            Ok(server) => return server,
-            Err(why) => {
-                eprintln!("SeaweedFS start attempt {attempt} failed: {why}");
-                failures.push(why);
-            }
-        }
-    }
-    panic!(
-        "SeaweedFS did not start in {START_ATTEMPTS} attempts:\n{}",
-        failures.join("\n---\n")
-    );
+    super::start_with_retries("SeaweedFS", START_ATTEMPTS, || try_start(&weed))
 }
 
 /// Starts one server on fresh ports; on failure, what its log says.
