@@ -440,8 +440,7 @@ fn pending_horizon(key: &str) -> String {
 /// This cache's progress, `None` when it has none (or it does not parse:
 /// then the next pull is a full check).
 pub fn load_progress() -> Option<Progress> {
-    let path = layout::in_cache(&format!("{CACHE_STATE_DIR}/{STATE_PATH}"));
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = crate::local::read_file(&format!("{CACHE_STATE_DIR}/{STATE_PATH}")).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 

@@ -278,6 +278,8 @@ pub mod settings;
 pub mod store;
 pub mod sync;
 pub mod unleased;
+mod wasi_direct;
+mod wasi_file;
 mod wasi_stat;
 pub mod written_here;
 

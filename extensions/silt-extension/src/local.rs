@@ -169,16 +169,22 @@ fn io_error(path: &str, err: std::io::Error) -> Error {
 /// ```
 pub fn load(area: &str, model: &ModelRef) -> Sidecar {
     let path = layout::sidecar_path(area, model);
-    match std::fs::read(layout::in_cache(&path)) {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|err| {
-            log::log(
-                log::Level::Warn,
-                &format!("ignoring unreadable sidecar {path} ({err}); it will be rebuilt"),
-            );
-            Sidecar::default()
-        }),
+    match read_file(&path) {
+        Ok(bytes) => parse_sidecar(&path, &bytes),
         Err(_) => Sidecar::default(),
     }
+}
+
+/// The sidecar `bytes` read from `path` hold; an unreadable one is logged
+/// and taken as missing.
+fn parse_sidecar(path: &str, bytes: &[u8]) -> Sidecar {
+    serde_json::from_slice(bytes).unwrap_or_else(|err| {
+        log::log(
+            log::Level::Warn,
+            &format!("ignoring unreadable sidecar {path} ({err}); it will be rebuilt"),
+        );
+        Sidecar::default()
+    })
 }
 
 /// Saves a sidecar atomically (temporary file, then rename), and notes its
@@ -214,13 +220,16 @@ pub fn save(area: &str, model: &ModelRef, sidecar: &Sidecar) -> Result<(), Error
     // write and its fsync, and the summary's flush with them. (A summary
     // left stale meanwhile is repaired by the next listing pull: see
     // [`note_current`].)
-    if std::fs::read(layout::in_cache(&path)).is_ok_and(|on_disk| on_disk == bytes) {
+    if read_file(&path).is_ok_and(|on_disk| on_disk == bytes) {
         return Ok(());
     }
     write_atomic(&path, &bytes)?;
-    SAVED.with_borrow_mut(|saved| {
-        saved.insert((area.to_owned(), layout::model_label(model)), model.clone())
-    });
+    let written = Written {
+        store_version: sidecar.store_version.clone(),
+        complete: all_stamped(sidecar),
+        bytes,
+    };
+    SAVED.with_borrow_mut(|saved| saved.note(area, model, Some(written)));
     Ok(())
 }
 
@@ -239,15 +248,45 @@ pub fn save(area: &str, model: &ModelRef, sidecar: &Sidecar) -> Result<(), Error
 /// # Ok::<(), silt_extension::silt::datastore::types::Error>(())
 /// ```
 pub fn note_current(area: &str, model: &ModelRef) {
-    SAVED.with_borrow_mut(|saved| {
-        saved.insert((area.to_owned(), layout::model_label(model)), model.clone())
-    });
+    SAVED.with_borrow_mut(|saved| saved.note(area, model, None));
+}
+
+/// The most bytes of saved sidecars kept for [`flush_summary`] to compare
+/// with what is on disk then; sidecars saved beyond it are parsed again
+/// instead. Bounds a call's memory on a pull of many models; a hydration
+/// call's batch (64 models of a few dozen files) fits many times over.
+const KEPT_FOR_FLUSH: usize = 16 << 20;
+
+/// A sidecar as [`save`] wrote it: its bytes and what the summary takes
+/// from it.
+struct Written {
+    bytes: Vec<u8>,
+    store_version: Option<String>,
+    complete: bool,
+}
+
+/// Sidecars saved (or noted current) by this call, not yet in the summary.
+#[derive(Default)]
+struct Saved {
+    /// (area, label) → the model and, when kept, what was written.
+    models: BTreeMap<(String, String), (ModelRef, Option<Written>)>,
+    /// The bytes kept in `models`.
+    kept: usize,
+}
+
+impl Saved {
+    fn note(&mut self, area: &str, model: &ModelRef, written: Option<Written>) {
+        let written = written.filter(|w| self.kept + w.bytes.len() <= KEPT_FOR_FLUSH);
+        self.kept += written.as_ref().map_or(0, |w| w.bytes.len());
+        let key = (area.to_owned(), layout::model_label(model));
+        if let Some((_, Some(earlier))) = self.models.insert(key, (model.clone(), written)) {
+            self.kept -= earlier.bytes.len();
+        }
+    }
 }
 
 thread_local! {
-    /// Sidecars saved by this call, not yet in the summary: (area, label) → model.
-    static SAVED: RefCell<BTreeMap<(String, String), ModelRef>> =
-        const { RefCell::new(BTreeMap::new()) };
+    static SAVED: RefCell<Saved> = RefCell::new(Saved::default());
 }
 
 /// The summary of an area: each model's store version as its sidecar holds
@@ -308,7 +347,7 @@ impl Summary {
 /// println!("{} models seen here, {} of them complete", summary.versions.len(), summary.complete.len());
 /// ```
 pub fn summary(area: &str) -> Summary {
-    std::fs::read(layout::in_cache(&layout::summary_path(area)))
+    read_file(&layout::summary_path(area))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default()
@@ -362,24 +401,30 @@ pub fn all_stamped(sidecar: &Sidecar) -> bool {
 /// }
 /// ```
 pub fn flush_summary(area: &str) -> Result<(), Error> {
-    let saved = SAVED.with_borrow_mut(std::mem::take);
-    let mine: Vec<ModelRef> = saved
-        .into_iter()
-        .filter(|((saved_area, _), _)| saved_area == area)
-        .map(|(_, model)| model)
-        .collect();
+    let mine: Vec<(ModelRef, Option<Written>)> = SAVED.with_borrow_mut(|saved| {
+        let (mine, others) = std::mem::take(&mut saved.models)
+            .into_iter()
+            .partition(|((saved_area, _), _)| saved_area == area);
+        saved.models = others;
+        saved.kept = saved
+            .models
+            .values()
+            .filter_map(|(_, written)| written.as_ref().map(|w| w.bytes.len()))
+            .sum();
+        mine.into_values().collect()
+    });
     if mine.is_empty() {
         return Ok(());
     }
     let mut summary = summary(area);
-    for model in &mine {
+    for (model, written) in &mine {
         let label = layout::model_label(model);
-        let on_disk = load(area, model);
-        match &on_disk.store_version {
-            Some(version) => summary.versions.insert(label.clone(), version.clone()),
+        let (store_version, complete) = on_disk_for_summary(area, model, written.as_ref());
+        match store_version {
+            Some(version) => summary.versions.insert(label.clone(), version),
             None => summary.versions.remove(&label),
         };
-        if on_disk.store_version.is_some() && all_stamped(&on_disk) {
+        if complete {
             summary.complete.insert(label);
         } else {
             summary.complete.remove(&label);
@@ -389,6 +434,29 @@ pub fn flush_summary(area: &str) -> Result<(), Error> {
     write_atomic(&layout::summary_path(area), &bytes)?;
     sweep_temporaries_once();
     Ok(())
+}
+
+/// What the summary takes from `model`'s sidecar as it is on disk now: its
+/// store version, and whether it is complete (a version and every live file
+/// stamped). When the file still holds exactly what this call `written`,
+/// that is taken as written, without parsing the file again (a sidecar is
+/// tens of KiB of JSON, and a pull saves one a model).
+fn on_disk_for_summary(
+    area: &str,
+    model: &ModelRef,
+    written: Option<&Written>,
+) -> (Option<String>, bool) {
+    let path = layout::sidecar_path(area, model);
+    let Ok(bytes) = read_file(&path) else {
+        return (None, false);
+    };
+    if let Some(written) = written.filter(|w| w.bytes == bytes) {
+        let complete = written.store_version.is_some() && written.complete;
+        return (written.store_version.clone(), complete);
+    }
+    let on_disk = parse_sidecar(&path, &bytes);
+    let complete = on_disk.store_version.is_some() && all_stamped(&on_disk);
+    (on_disk.store_version, complete)
 }
 
 /// [`sweep_temporaries`] once per instance: a summary is flushed many times
@@ -479,16 +547,13 @@ fn write_replacing(path: &str, bytes: &[u8], sync: bool) -> Result<(), Error> {
     // In one directory of their own, where what a killed call left is
     // found without walking the cache (see [`sweep_temporaries`]).
     let temps = layout::in_cache(TEMP_DIR);
-    let temp = format!("{temps}/{}", &crate::clock::random_hex()[..16]);
+    let temp_name = format!("{TEMP_DIR}/{}", &crate::clock::random_hex()[..16]);
+    let temp = layout::in_cache(&temp_name);
     // Directories are made only when missing: each `create_dir_all` of an
     // existing one is three host calls (`mkdir`, then a `stat` of two), and
     // a pull saves a sidecar for every model it touches.
-    let result = with_parent_made(&temps, || std::fs::File::create(&temp))
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            if sync { file.sync_all() } else { Ok(()) }
-        })
-        .and_then(|()| {
+    let result =
+        with_parent_made(&temps, || write_new_file(&temp_name, bytes, sync)).and_then(|()| {
             // `in_cache` paths always have a directory: the cache's at least.
             let dir = full
                 .rsplit_once('/')
@@ -500,6 +565,22 @@ fn write_replacing(path: &str, bytes: &[u8], sync: bool) -> Result<(), Error> {
         return Err(io_error(path, err));
     }
     Ok(())
+}
+
+/// The whole content of the cache file `path` (relative to the cache), as
+/// `std::fs::read` answers it, in fewer host calls ([`crate::wasi_file`]).
+pub(crate) fn read_file(path: &str) -> std::io::Result<Vec<u8>> {
+    crate::wasi_file::read(path).unwrap_or_else(|| std::fs::read(layout::in_cache(path)))
+}
+
+/// Creates (or truncates) the cache file `path` (relative to the cache)
+/// holding `bytes`, synced to the disk when `sync`.
+fn write_new_file(path: &str, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+    crate::wasi_file::write(path, bytes, sync).unwrap_or_else(|| {
+        let mut file = std::fs::File::create(layout::in_cache(path))?;
+        file.write_all(bytes)?;
+        if sync { file.sync_all() } else { Ok(()) }
+    })
 }
 
 /// `step`, and once more after creating `dir` (and its parents) when it

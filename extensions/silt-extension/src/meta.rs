@@ -174,7 +174,7 @@ pub fn read_cached(kind: &str) -> Result<Meta, Error> {
         return Ok(meta);
     }
     let path = format!("{}/{CACHED_PATH}", crate::layout::CACHE_STATE_DIR);
-    let cached = std::fs::read(crate::layout::in_cache(&path))
+    let cached = crate::local::read_file(&path)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<Meta>(&bytes).ok())
         .filter(|meta| meta.index == kind && meta.retain_versions > 0);

@@ -447,9 +447,8 @@ pub fn read_objects(wanted: &[(String, ModelRef)], area: &str) -> Vec<Result<cra
                 Err(StoreError::NotFound) => return Ok(crate::Fresh::Missing),
                 Err(err) => return Err(store::error(key, err)),
             };
-            let path = layout::in_cache(&item.cache_path);
-            let data = std::fs::read(&path);
-            let _ = std::fs::remove_file(&path);
+            let data = crate::local::read_file(&item.cache_path);
+            let _ = std::fs::remove_file(layout::in_cache(&item.cache_path));
             let data = data.map_err(|err| {
                 Error::InvalidInput(format!(
                     "cannot read the downloaded partition {}: {err}",

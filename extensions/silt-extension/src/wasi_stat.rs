@@ -8,24 +8,7 @@
 //! preopened directory and with the same flags (symlinks followed, as
 //! `metadata` does), so the answer is the same.
 
-wit_bindgen::generate!({
-    path: "wit",
-    world: "silt:sdk-wasi/direct",
-    generate_all,
-});
-
-use wasi::filesystem::types::{Descriptor, DescriptorType, PathFlags};
-
-use crate::layout::CACHE_ROOT;
-
-thread_local! {
-    /// The cache's preopened directory, asked for once per instance (each
-    /// `get-directories` makes new handles).
-    static CACHE: Option<Descriptor> = wasi::filesystem::preopens::get_directories()
-        .into_iter()
-        .find(|(_, path)| path == CACHE_ROOT)
-        .map(|(dir, _)| dir);
-}
+use crate::wasi_direct::{self, DescriptorType, PathFlags};
 
 /// What a stat of `relative` (a path in the cache) found.
 pub(crate) enum Stat {
@@ -40,16 +23,8 @@ pub(crate) enum Stat {
 
 /// `relative`'s size and modification time, following symlinks.
 pub(crate) fn stat(relative: &str) -> Stat {
-    if !cfg!(target_arch = "wasm32") {
-        // Off wasm (the SDK's native unit tests) the imports are stubs.
-        return Stat::Unavailable;
-    }
-    CACHE.with(|cache| {
-        let Some(cache) = cache else {
-            return Stat::Unavailable;
-        };
-        // As wasi-libc resolves `/cache//x`: relative to the preopen.
-        match cache.stat_at(PathFlags::SYMLINK_FOLLOW, relative.trim_start_matches('/')) {
+    wasi_direct::in_cache(relative, |cache, path| {
+        match cache.stat_at(PathFlags::SYMLINK_FOLLOW, path) {
             Ok(stat) if stat.type_ == DescriptorType::RegularFile => Stat::File {
                 size: stat.size,
                 mtime_ns: stat.data_modification_timestamp.map_or(0, |time| {
@@ -61,4 +36,5 @@ pub(crate) fn stat(relative: &str) -> Stat {
             _ => Stat::NotAFile,
         }
     })
+    .unwrap_or(Stat::Unavailable)
 }

@@ -21,7 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::layout::{self, CACHE_STATE_DIR};
+use crate::layout::CACHE_STATE_DIR;
 use crate::local;
 use crate::partition::{Partition, Versioned};
 use crate::silt::datastore::types::ModelRef;
@@ -85,7 +85,7 @@ pub fn remember(area: &str, model: &ModelRef, written: &Versioned) {
 }
 
 fn load(area: &str, model: &ModelRef) -> Option<Versioned> {
-    let bytes = std::fs::read(layout::in_cache(&path(area, model))).ok()?;
+    let bytes = local::read_file(&path(area, model)).ok()?;
     let written: Written = serde_json::from_slice(&bytes).ok()?;
     let fits = written.partition.area == area
         && written.partition.model_type == model.model_type

@@ -25,7 +25,7 @@ use super::{Writer, cargo_manifest, rust_commands, write_rust_common};
 use crate::runtime::metadata::API_VERSION;
 
 /// The SDK crate, vendored into the project as `silt-extension/`.
-const SDK_FILES: [(&str, &str); 26] = embedded!["extensions/silt-extension":
+const SDK_FILES: [(&str, &str); 28] = embedded!["extensions/silt-extension":
     "Cargo.toml",
     "src/change.rs",
     "src/clock.rs",
@@ -46,6 +46,8 @@ const SDK_FILES: [(&str, &str); 26] = embedded!["extensions/silt-extension":
     "src/store.rs",
     "src/sync.rs",
     "src/unleased.rs",
+    "src/wasi_direct.rs",
+    "src/wasi_file.rs",
     "src/wasi_stat.rs",
     "src/written_here.rs",
     "wit/deps/clocks.wit",
