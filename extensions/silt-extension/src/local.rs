@@ -251,9 +251,9 @@ pub fn note_current(area: &str, model: &ModelRef) {
     SAVED.with_borrow_mut(|saved| saved.note(area, model, None));
 }
 
-/// The most bytes of saved sidecars kept for [`flush_summary`] to compare
-/// with what is on disk then; sidecars saved beyond it are parsed again
-/// instead. Bounds a call's memory on a pull of many models; a hydration
+/// The most memory the saved sidecars' bytes kept for [`flush_summary`]
+/// may take (their buffers' capacity); sidecars saved beyond it are parsed
+/// again instead. Bounds a call's memory on a pull of many models; a hydration
 /// call's batch (64 models of a few dozen files) fits many times over.
 const KEPT_FOR_FLUSH: usize = 16 << 20;
 
@@ -265,23 +265,48 @@ struct Written {
     complete: bool,
 }
 
+impl Written {
+    /// The memory its bytes take.
+    fn size(&self) -> usize {
+        self.bytes.capacity()
+    }
+}
+
 /// Sidecars saved (or noted current) by this call, not yet in the summary.
 #[derive(Default)]
 struct Saved {
     /// (area, label) → the model and, when kept, what was written.
     models: BTreeMap<(String, String), (ModelRef, Option<Written>)>,
-    /// The bytes kept in `models`.
+    /// The memory the bytes kept in `models` take.
     kept: usize,
 }
 
 impl Saved {
+    /// Notes `model`'s sidecar for the next flush, keeping what was
+    /// `written` while the bound allows (replacing what an earlier save of
+    /// it kept).
     fn note(&mut self, area: &str, model: &ModelRef, written: Option<Written>) {
-        let written = written.filter(|w| self.kept + w.bytes.len() <= KEPT_FOR_FLUSH);
-        self.kept += written.as_ref().map_or(0, |w| w.bytes.len());
         let key = (area.to_owned(), layout::model_label(model));
-        if let Some((_, Some(earlier))) = self.models.insert(key, (model.clone(), written)) {
-            self.kept -= earlier.bytes.len();
+        if let Some((_, Some(earlier))) = self.models.remove(&key) {
+            self.kept -= earlier.size();
         }
+        let written = written.filter(|w| self.kept + w.size() <= KEPT_FOR_FLUSH);
+        self.kept += written.as_ref().map_or(0, Written::size);
+        self.models.insert(key, (model.clone(), written));
+    }
+
+    /// Takes the entries of `area`, leaving the others.
+    fn take_area(&mut self, area: &str) -> Vec<(ModelRef, Option<Written>)> {
+        let (mine, others) = std::mem::take(&mut self.models)
+            .into_iter()
+            .partition(|((saved_area, _), _)| saved_area == area);
+        self.models = others;
+        self.kept = self
+            .models
+            .values()
+            .filter_map(|(_, written)| written.as_ref().map(Written::size))
+            .sum();
+        mine.into_values().collect()
     }
 }
 
@@ -377,10 +402,12 @@ pub fn all_stamped(sidecar: &Sidecar) -> bool {
 
 /// Writes the versions of the sidecars this call saved into the summary.
 ///
-/// Each entry is taken from the sidecar as it is on disk now, not from what
-/// this call saved: another process may have saved the sidecar since, and
-/// the summary must never claim a version the sidecar does not hold (a pull
-/// would then skip a model whose working copy is behind).
+/// Each entry is taken from the sidecar as it is on disk now: another
+/// process may have saved the sidecar since, and the summary must never
+/// claim a version the sidecar does not hold (a pull would then skip a
+/// model whose working copy is behind). When the file still holds exactly
+/// the bytes this call saved, the entry is what was saved, without parsing
+/// the file again.
 ///
 /// Call it once at the end of a call that saved sidecars; also when the
 /// call fails, so that what was saved before the failure is recorded.
@@ -401,18 +428,7 @@ pub fn all_stamped(sidecar: &Sidecar) -> bool {
 /// }
 /// ```
 pub fn flush_summary(area: &str) -> Result<(), Error> {
-    let mine: Vec<(ModelRef, Option<Written>)> = SAVED.with_borrow_mut(|saved| {
-        let (mine, others) = std::mem::take(&mut saved.models)
-            .into_iter()
-            .partition(|((saved_area, _), _)| saved_area == area);
-        saved.models = others;
-        saved.kept = saved
-            .models
-            .values()
-            .filter_map(|(_, written)| written.as_ref().map(|w| w.bytes.len()))
-            .sum();
-        mine.into_values().collect()
-    });
+    let mine = SAVED.with_borrow_mut(|saved| saved.take_area(area));
     if mine.is_empty() {
         return Ok(());
     }
@@ -553,7 +569,7 @@ fn write_replacing(path: &str, bytes: &[u8], sync: bool) -> Result<(), Error> {
     // existing one is three host calls (`mkdir`, then a `stat` of two), and
     // a pull saves a sidecar for every model it touches.
     let result =
-        with_parent_made(&temps, || write_new_file(&temp_name, bytes, sync)).and_then(|()| {
+        with_parent_made(&temps, || write_whole_file(&temp_name, bytes, sync)).and_then(|()| {
             // `in_cache` paths always have a directory: the cache's at least.
             let dir = full
                 .rsplit_once('/')
@@ -575,7 +591,7 @@ pub(crate) fn read_file(path: &str) -> std::io::Result<Vec<u8>> {
 
 /// Creates (or truncates) the cache file `path` (relative to the cache)
 /// holding `bytes`, synced to the disk when `sync`.
-fn write_new_file(path: &str, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+fn write_whole_file(path: &str, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     crate::wasi_file::write(path, bytes, sync).unwrap_or_else(|| {
         let mut file = std::fs::File::create(layout::in_cache(path))?;
         file.write_all(bytes)?;
@@ -1029,4 +1045,72 @@ pub fn known_models(area: &str) -> Vec<ModelRef> {
     }
     models.sort_by(|a, b| (&a.model_type, &a.model_id).cmp(&(&b.model_type, &b.model_id)));
     models
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(id: &str) -> ModelRef {
+        ModelRef {
+            model_type: "vision/detector".to_owned(),
+            model_id: id.to_owned(),
+        }
+    }
+
+    fn written(len: usize) -> Written {
+        Written {
+            bytes: vec![b'x'; len],
+            store_version: Some("v1".to_owned()),
+            complete: true,
+        }
+    }
+
+    fn kept_bytes(saved: &Saved, area: &str, id: &str) -> Option<usize> {
+        let key = (area.to_owned(), layout::model_label(&model(id)));
+        saved.models[&key].1.as_ref().map(|w| w.bytes.len())
+    }
+
+    #[test]
+    fn a_later_save_or_note_replaces_what_an_earlier_save_kept() {
+        let mut saved = Saved::default();
+        saved.note("data", &model("a"), Some(written(100)));
+        saved.note("data", &model("b"), Some(written(50)));
+        assert_eq!(saved.kept, 150);
+        // Saved again: the newer bytes replace the older.
+        saved.note("data", &model("a"), Some(written(70)));
+        assert_eq!(saved.kept, 120);
+        assert_eq!(kept_bytes(&saved, "data", "a"), Some(70));
+        // Noted current afterwards: nothing of it is kept, so the flush parses it.
+        saved.note("data", &model("a"), None);
+        assert_eq!(saved.kept, 50);
+        assert_eq!(kept_bytes(&saved, "data", "a"), None);
+        assert_eq!(saved.models.len(), 2);
+    }
+
+    #[test]
+    fn the_bound_keeps_the_model_but_not_its_bytes() {
+        let mut saved = Saved::default();
+        saved.note("data", &model("a"), Some(written(KEPT_FOR_FLUSH - 10)));
+        saved.note("data", &model("b"), Some(written(20)));
+        assert_eq!(saved.kept, KEPT_FOR_FLUSH - 10);
+        assert_eq!(kept_bytes(&saved, "data", "b"), None, "over the bound");
+        // Replacing the large one frees its share first.
+        saved.note("data", &model("a"), Some(written(KEPT_FOR_FLUSH - 5)));
+        assert_eq!(saved.kept, KEPT_FOR_FLUSH - 5);
+        assert_eq!(saved.models.len(), 2);
+    }
+
+    #[test]
+    fn a_flush_takes_its_own_area_only() {
+        let mut saved = Saved::default();
+        saved.note("data", &model("a"), Some(written(10)));
+        saved.note("runs", &model("a"), Some(written(20)));
+        saved.note("data", &model("b"), None);
+        let taken = saved.take_area("data");
+        assert_eq!(taken.len(), 2);
+        assert_eq!(saved.kept, 20);
+        assert_eq!(kept_bytes(&saved, "runs", "a"), Some(20));
+        assert!(saved.take_area("data").is_empty());
+    }
 }

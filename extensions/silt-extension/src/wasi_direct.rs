@@ -39,7 +39,10 @@ thread_local! {
 /// Runs `call` on the cache's preopened directory and the path of
 /// `relative` (a path in the cache) within it; `None` when there is no
 /// such directory (off wasm, or outside silt): the caller asks std.
-pub(crate) fn in_cache<T>(relative: &str, call: impl FnOnce(&Descriptor, &str) -> T) -> Option<T> {
+pub(crate) fn with_cache_dir<T>(
+    relative: &str,
+    call: impl FnOnce(&Descriptor, &str) -> T,
+) -> Option<T> {
     CACHE.with(|cache| {
         // As wasi-libc resolves `/cache//x`: relative to the preopen.
         cache
@@ -48,22 +51,30 @@ pub(crate) fn in_cache<T>(relative: &str, call: impl FnOnce(&Descriptor, &str) -
     })
 }
 
-/// A WASI error as std would report it: the kinds callers tell apart
-/// (a missing path, a name taken, a refusal) keep their meaning.
-pub(crate) fn io_error(code: ErrorCode) -> std::io::Error {
+/// A WASI error as an `std::io::Error` of the kind std gives the same
+/// failure, named as WASI names it (`no-entry`, `read-only`, ...).
+pub(crate) fn to_io_error(code: ErrorCode) -> std::io::Error {
     use std::io::ErrorKind;
     let kind = match code {
         ErrorCode::NoEntry => ErrorKind::NotFound,
         ErrorCode::Exist => ErrorKind::AlreadyExists,
-        ErrorCode::Access | ErrorCode::NotPermitted | ErrorCode::ReadOnly => {
-            ErrorKind::PermissionDenied
-        }
+        ErrorCode::Access | ErrorCode::NotPermitted => ErrorKind::PermissionDenied,
+        ErrorCode::ReadOnly => ErrorKind::ReadOnlyFilesystem,
         ErrorCode::IsDirectory => ErrorKind::IsADirectory,
         ErrorCode::NotDirectory => ErrorKind::NotADirectory,
+        ErrorCode::NotEmpty => ErrorKind::DirectoryNotEmpty,
         ErrorCode::InsufficientSpace => ErrorKind::StorageFull,
+        ErrorCode::InsufficientMemory => ErrorKind::OutOfMemory,
+        ErrorCode::Quota => ErrorKind::QuotaExceeded,
+        ErrorCode::FileTooLarge => ErrorKind::FileTooLarge,
+        ErrorCode::Busy | ErrorCode::TextFileBusy => ErrorKind::ResourceBusy,
+        ErrorCode::WouldBlock => ErrorKind::WouldBlock,
         ErrorCode::Interrupted => ErrorKind::Interrupted,
+        ErrorCode::CrossDevice => ErrorKind::CrossesDevices,
+        ErrorCode::NameTooLong => ErrorKind::InvalidFilename,
+        ErrorCode::Unsupported => ErrorKind::Unsupported,
         ErrorCode::Invalid => ErrorKind::InvalidInput,
         _ => ErrorKind::Other,
     };
-    std::io::Error::new(kind, format!("{code:?}"))
+    std::io::Error::new(kind, code.name())
 }

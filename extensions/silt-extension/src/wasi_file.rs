@@ -19,7 +19,7 @@ const READ_CHUNK: u64 = 64 << 10;
 /// `std::fs::read`); `None` when there is no preopened cache to ask (off
 /// wasm): the caller asks std.
 pub(crate) fn read(relative: &str) -> Option<std::io::Result<Vec<u8>>> {
-    wasi_direct::in_cache(relative, |cache, path| {
+    wasi_direct::with_cache_dir(relative, |cache, path| {
         let file = cache
             .open_at(
                 PathFlags::SYMLINK_FOLLOW,
@@ -27,12 +27,12 @@ pub(crate) fn read(relative: &str) -> Option<std::io::Result<Vec<u8>>> {
                 OpenFlags::empty(),
                 DescriptorFlags::READ,
             )
-            .map_err(wasi_direct::io_error)?;
+            .map_err(wasi_direct::to_io_error)?;
         let mut content = Vec::new();
         loop {
             let (chunk, end) = file
                 .read(READ_CHUNK, content.len() as u64)
-                .map_err(wasi_direct::io_error)?;
+                .map_err(wasi_direct::to_io_error)?;
             // Only an empty answer is certain to be the end: a short one
             // is the end on the file systems this runs on, but nothing
             // promises it.
@@ -48,9 +48,11 @@ pub(crate) fn read(relative: &str) -> Option<std::io::Result<Vec<u8>>> {
 /// Creates (or truncates) the cache file `relative` and writes `bytes`
 /// into it, then waits for the disk when `sync`; `None` when there is no
 /// preopened cache (off wasm): the caller asks std. A missing directory
-/// is `NotFound`, as std reports it.
+/// is `NotFound`, as std reports it. Unlike std's `File::create`, a
+/// symlink at `relative` is not followed (the open fails): the SDK writes
+/// only fresh temporary names and renames them into place.
 pub(crate) fn write(relative: &str, bytes: &[u8], sync: bool) -> Option<std::io::Result<()>> {
-    wasi_direct::in_cache(relative, |cache, path| {
+    wasi_direct::with_cache_dir(relative, |cache, path| {
         let file = cache
             .open_at(
                 PathFlags::empty(),
@@ -58,22 +60,25 @@ pub(crate) fn write(relative: &str, bytes: &[u8], sync: bool) -> Option<std::io:
                 OpenFlags::CREATE | OpenFlags::TRUNCATE,
                 DescriptorFlags::WRITE,
             )
-            .map_err(wasi_direct::io_error)?;
+            .map_err(wasi_direct::to_io_error)?;
         let mut written = 0;
         while written < bytes.len() {
-            let took = file
-                .write(&bytes[written..], written as u64)
-                .map_err(wasi_direct::io_error)?;
+            let took = match file.write(&bytes[written..], written as u64) {
+                Ok(took) => took,
+                // As std's `write_all`: an interrupted write is tried again.
+                Err(wasi_direct::ErrorCode::Interrupted) => continue,
+                Err(err) => return Err(wasi_direct::to_io_error(err)),
+            };
             if took == 0 {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::WriteZero,
                     "the file took no more bytes",
                 ));
             }
-            written += usize::try_from(took).expect("at most what was given");
+            written += usize::try_from(took).expect("a write takes at most the bytes given");
         }
         if sync {
-            file.sync().map_err(wasi_direct::io_error)?;
+            file.sync().map_err(wasi_direct::to_io_error)?;
         }
         Ok(())
     })

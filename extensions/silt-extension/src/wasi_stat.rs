@@ -23,7 +23,7 @@ pub(crate) enum Stat {
 
 /// `relative`'s size and modification time, following symlinks.
 pub(crate) fn stat(relative: &str) -> Stat {
-    wasi_direct::in_cache(relative, |cache, path| {
+    wasi_direct::with_cache_dir(relative, |cache, path| {
         match cache.stat_at(PathFlags::SYMLINK_FOLLOW, path) {
             Ok(stat) if stat.type_ == DescriptorType::RegularFile => Stat::File {
                 size: stat.size,
