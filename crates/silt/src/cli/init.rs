@@ -220,6 +220,7 @@ fn initialise(context: &Context, cwd: &Path, path: &Path) -> anyhow::Result<()> 
         output: context.output.clone(),
         hydration: context.hydration,
         quiet: context.quiet,
+        runtimes: context.runtimes.clone(),
     };
     let mut report = InitReport {
         config: path.to_owned(),

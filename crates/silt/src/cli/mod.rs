@@ -123,6 +123,8 @@ pub struct Context {
     pub hydration: Option<Hydration>,
     /// `--quiet`: no progress.
     pub quiet: bool,
+    /// The extension runtimes of this process (one for a one-shot command).
+    pub runtimes: Arc<crate::datastore::Runtimes>,
 }
 
 impl Context {
@@ -169,7 +171,7 @@ pub fn main() -> ExitCode {
         &cli.command
     {
         init_log_only(&cli);
-        return extension::test_runner(binary, args, &output);
+        return ExitCode::from(extension::test_runner(binary, args, &output));
     }
     let telemetry = match init_telemetry(&cli) {
         Ok(telemetry) => telemetry,
@@ -191,7 +193,8 @@ pub fn main() -> ExitCode {
         otel.status_code = tracing::field::Empty,
     );
     silt_telemetry::continue_trace_from_env(&span);
-    let code = span.in_scope(|| match run(cli, output.clone()) {
+    let runtimes = Arc::default();
+    let code = span.in_scope(|| match run(cli, output.clone(), runtimes) {
         Ok(()) => 0,
         Err(err) => {
             let code = crate::exit::code_for(&err);
@@ -238,7 +241,46 @@ pub(crate) fn sandboxed_main(args: &[std::ffi::OsString]) -> u8 {
     }
 }
 
-fn run(cli: Cli, output: Output) -> anyhow::Result<()> {
+/// Runs the command line `args` (the program first) in this process and
+/// returns its exit code, keeping extension runtimes in `runtimes` for the
+/// commands after it: what a resident process would do for each command
+/// (`docs/resident-process.md`), and what the start-up benchmark times to
+/// know what that would save.
+///
+/// Unlike [`main`], it sets up no logging or telemetry, and the command
+/// reads this process's working directory and environment and writes to
+/// its stdout and stderr.
+pub fn run_in_process(
+    args: &[std::ffi::OsString],
+    runtimes: &Arc<crate::datastore::Runtimes>,
+) -> u8 {
+    let parsed = <Cli as clap::CommandFactory>::command()
+        .try_get_matches_from(args)
+        .and_then(|matches| <Cli as clap::FromArgMatches>::from_arg_matches(&matches));
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return u8::try_from(err.exit_code()).unwrap_or(crate::exit::FAILURE);
+        }
+    };
+    let output = Output::new(cli.json, cli.quiet);
+    if let Command::Extension(Deferred(extension::ExtensionCommand::TestRunner { binary, args })) =
+        &cli.command
+    {
+        return extension::test_runner(binary, args, &output);
+    }
+    match run(cli, output.clone(), runtimes.clone()) {
+        Ok(()) => 0,
+        Err(err) => {
+            let code = crate::exit::code_for(&err);
+            output.error(&err, code);
+            code
+        }
+    }
+}
+
+fn run(cli: Cli, output: Output, runtimes: Arc<crate::datastore::Runtimes>) -> anyhow::Result<()> {
     // Neither needs (nor may fail on) a project's configuration.
     match cli.command {
         Command::Completions(Deferred(args)) => return manual::completions(args),
@@ -258,6 +300,7 @@ fn run(cli: Cli, output: Output) -> anyhow::Result<()> {
         output,
         hydration: cli.hydration,
         quiet: cli.quiet,
+        runtimes,
     };
     let background_after = match &cli.command {
         Command::Run(_) | Command::Data(_) => true,
@@ -369,7 +412,8 @@ pub(crate) fn with_datastore<T>(
     work: impl AsyncFnOnce(&Arc<Datastore>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     block_on(async {
-        let datastore = Arc::new(Datastore::open(&context.locations, None).await?);
+        let datastore =
+            Arc::new(Datastore::open(&context.locations, &context.runtimes, None).await?);
         warn_if_unsafe_store(context, &datastore).await;
         work(&datastore).await
     })?

@@ -11,6 +11,7 @@ use tracing::Instrument as _;
 
 use super::error::{DatastoreError, scope_label};
 use super::holder;
+use super::runtimes::Runtimes;
 use super::working_copy_lock::WorkingCopyLocks;
 use crate::beneath::Beneath;
 use crate::capabilities::Capabilities;
@@ -33,7 +34,7 @@ use crate::worker::{ReservedWorkers, WorkerPool};
 
 /// The datastore: the extension that implements it and the store it works on.
 pub struct Datastore {
-    runtime: Runtime,
+    runtime: Arc<Runtime>,
     metadata: Metadata,
     executor: Executor,
     holder: Holder,
@@ -69,12 +70,15 @@ enum Executor {
 
 impl Datastore {
     /// Opens the datastore `locations` describe: loads (or compiles, once)
-    /// the configured extension and opens the store.
+    /// the configured extension and opens the store. The extension runtime
+    /// comes from `runtimes`, so a process running several commands loads
+    /// each extension once.
     ///
     /// # Errors
     /// When the extension is not installed or invalid, or the store cannot be opened.
     pub async fn open(
         locations: &Locations,
+        runtimes: &Runtimes,
         progress: Option<Arc<dyn ProgressSink>>,
     ) -> anyhow::Result<Self> {
         let config = &locations.config;
@@ -103,8 +107,14 @@ impl Datastore {
             super::identity::check(&store, host_state, &installed.manifest.metadata, &sha256)
                 .await?;
         }
-        let mut datastore = Self::open_with_store(
+        let runtime = runtimes.get(
+            &config.runtime,
+            &locations.cache_dir,
+            config.cache.max_size_mib << 20,
+        );
+        let mut datastore = Self::open_on(
             locations,
+            runtime,
             &installed.component_path(),
             store.clone(),
             progress,
@@ -150,7 +160,19 @@ impl Datastore {
     ) -> anyhow::Result<Self> {
         let config = &locations.config;
         let cache = ArtifactCache::new(&locations.cache_dir, config.cache.max_size_mib << 20);
-        let runtime = Runtime::new(config.runtime.clone(), cache);
+        let runtime = Arc::new(Runtime::new(config.runtime.clone(), cache));
+        Self::open_on(locations, runtime, component, store, progress).await
+    }
+
+    /// [`Datastore::open_with_store`] on `runtime`.
+    async fn open_on(
+        locations: &Locations,
+        runtime: Arc<Runtime>,
+        component: &Path,
+        store: Arc<dyn ObjectStore>,
+        progress: Option<Arc<dyn ProgressSink>>,
+    ) -> anyhow::Result<Self> {
+        let config = &locations.config;
         let traffic = Arc::new(Counting::new(store));
         let grants = Grants {
             store: Some(traffic.clone() as Arc<dyn ObjectStore>),

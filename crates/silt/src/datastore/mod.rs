@@ -15,6 +15,7 @@ mod leases;
 mod leftovers;
 mod model_ref;
 pub mod run_marker;
+mod runtimes;
 mod self_description;
 mod signals;
 pub mod trust;
@@ -37,5 +38,6 @@ pub use leases::{
 };
 pub use leftovers::remove_stale_staging;
 pub use model_ref::{model_label, parse_model, parse_models};
+pub use runtimes::Runtimes;
 pub use signals::{Interrupted, Signals};
 pub use working_copy_lock::{Claim, WorkingCopyGuard, WorkingCopyLocks, host_state_dir};

@@ -1,0 +1,30 @@
+//! The wire between `silt-client` and a resident `silt` process (issue 21,
+//! goal 5; design in `docs/resident-process.md`).
+//!
+//! A fresh `silt` process spends most of a short command starting up: the
+//! loader relocating a 50 MB binary, the engine, the artifact's mapping.
+//! A resident process per user keeps those; a small client hands it each
+//! command over a Unix socket and waits for the exit code. What a command
+//! reads from its process travels with it ([`Request`]): argv, the whole
+//! environment, the working directory as a descriptor (not a path that
+//! could be swapped) and descriptors 0–2, passed with `SCM_RIGHTS`.
+//!
+//! Trust runs both ways and rests on the kernel, not on names:
+//! - the socket lives in a directory of the user's own, mode 0700, checked
+//!   without following links ([`socket_dir`]);
+//! - each side checks the other's uid with `SO_PEERCRED` ([`peer`]) before
+//!   anything is handed over: the request carries credentials.
+//!
+//! The resident itself is not built yet: [`Request::receive`] and
+//! [`answer`] are what it will use, and what the start-up benchmark's
+//! stand-in uses to measure the hand-over.
+
+pub mod client;
+mod descriptors;
+pub mod peer;
+mod request;
+pub mod socket_dir;
+mod wire;
+
+pub use request::{Request, answer, read_answer};
+pub use wire::{Environment, WireError};
