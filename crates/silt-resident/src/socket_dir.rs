@@ -3,29 +3,38 @@
 //!
 //! `$XDG_RUNTIME_DIR/silt/` (the user's runtime directory, 0700 by its
 //! own rules), else `/tmp/silt-<uid>/`. `/tmp` is shared: anyone can create
-//! `/tmp/silt-<uid>` first, so the directory is accepted only if it is a
-//! real directory (not a link), owned by this user, and open to no one
-//! else. Then nobody but this user (and root) can put a socket in it; the
-//! peer check at connection ([`crate::peer`]) is the second lock.
+//! `/tmp/silt-<uid>` first, so the directory is accepted only if it is
+//! itself a directory, not a link (`lstat`: its parents' links are
+//! followed, as in any path), owned by this user, and open to no one else.
+//! Then nobody but this user (and root) can put a socket in it. The check
+//! and the connection look the path up twice, so the lock that holds is
+//! the second: the peer's uid at connection ([`crate::peer`]), taken from
+//! the kernel before anything is sent.
 
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 
+use crate::error::WireError;
 use crate::peer::own_uid;
-use crate::wire::WireError;
 
 /// The socket's file name in the directory.
 pub const SOCKET_NAME: &str = "resident.sock";
 
-/// The directory: `SILT_RESIDENT_DIR` when set (tests, benchmarks), else
-/// `$XDG_RUNTIME_DIR/silt`, else `/tmp/silt-<uid>`.
+/// The directory: `SILT_RESIDENT_DIR` when set to an absolute path (tests,
+/// benchmarks, or a user whose `/tmp/silt-<uid>` someone else took), else
+/// `$XDG_RUNTIME_DIR/silt` when that is absolute, else `/tmp/silt-<uid>`.
 pub fn default_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SILT_RESIDENT_DIR") {
-        return PathBuf::from(dir);
+    let absolute = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_absolute())
+    };
+    if let Some(dir) = absolute("SILT_RESIDENT_DIR") {
+        return dir;
     }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(runtime) if Path::new(&runtime).is_absolute() => Path::new(&runtime).join("silt"),
-        _ => PathBuf::from(format!("/tmp/silt-{}", own_uid())),
+    match absolute("XDG_RUNTIME_DIR") {
+        Some(runtime) => runtime.join("silt"),
+        None => PathBuf::from(format!("/tmp/silt-{}", own_uid())),
     }
 }
 
@@ -52,7 +61,7 @@ pub fn check(dir: &Path) -> Result<(), WireError> {
     let meta = std::fs::symlink_metadata(dir)?;
     let unsafe_because = |why: &str| {
         Err(WireError::Unsafe(format!(
-            "{} {why}: the resident is not used (remove it, or set SILT_RESIDENT_DIR)",
+            "{} {why}: the resident is not used (set SILT_RESIDENT_DIR to a directory of your own, mode 0700)",
             dir.display()
         )))
     };

@@ -3,74 +3,38 @@
 //! length it was sent.
 //!
 //! ```text
-//! header:  "siltreq1"  u32le payload length
+//! request: "siltreq1"  u32le payload length  (descriptors on its first byte)
 //! payload: u32le argc  (u32le len, bytes) × argc
 //!          u32le envc  (u32le len, "KEY=VALUE" bytes) × envc
+//! answer:  "siltend1"  u8 exit code      the command ran
+//!          "siltnot1"  0                 it was not started
 //! ```
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 
+use crate::error::WireError;
+
 /// First bytes of a request; the digit is the wire's version.
 pub(crate) const REQUEST_MAGIC: [u8; 8] = *b"siltreq1";
 /// First bytes of an answer, followed by the exit code.
 pub(crate) const ANSWER_MAGIC: [u8; 8] = *b"siltend1";
+/// First bytes of the answer "not run" (then a zero byte).
+pub(crate) const NOT_RUN_MAGIC: [u8; 8] = *b"siltnot1";
 /// The header's size: magic and payload length.
 pub(crate) const HEADER_LEN: usize = 12;
-/// Largest payload read: Linux caps argv plus the environment at a quarter
-/// of the stack limit (2 MiB by default); twice that leaves room.
-pub(crate) const MAX_PAYLOAD: usize = 4 << 20;
+/// Largest payload sent or read. Linux caps a process's argv and
+/// environment together at a quarter of its stack limit, at most 6 MiB
+/// (2 MiB with the usual 8 MiB stack); anything the client was started
+/// with fits.
+pub(crate) const MAX_PAYLOAD: usize = 8 << 20;
 /// Most arguments or variables in one request.
 const MAX_FIELDS: usize = 1 << 16;
-
-/// A request or answer that is not what this wire expects.
-#[derive(Debug)]
-pub enum WireError {
-    /// The first bytes are not a request or answer of this version.
-    NotThisProtocol,
-    /// A length or count beyond the bounds above, or past the payload's end.
-    Malformed(&'static str),
-    /// The descriptors that come with a request are missing or too many.
-    Descriptors {
-        /// How many arrived.
-        received: usize,
-    },
-    /// The peer is another user (its uid).
-    OtherUser(u32),
-    /// The socket or its directory failed the checks of [`crate::socket_dir`].
-    Unsafe(String),
-    /// The socket failed.
-    Io(std::io::Error),
-}
-
-impl std::fmt::Display for WireError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::NotThisProtocol => write!(f, "the peer does not speak silt-resident/1"),
-            Self::Malformed(what) => write!(f, "malformed request: {what}"),
-            Self::Descriptors { received } => write!(
-                f,
-                "a request carries 4 descriptors (working directory, stdin, stdout, stderr); {received} arrived"
-            ),
-            Self::OtherUser(uid) => write!(f, "the peer runs as uid {uid}, not as this user"),
-            Self::Unsafe(why) => write!(f, "{why}"),
-            Self::Io(err) => write!(f, "{err}"),
-        }
-    }
-}
-
-impl std::error::Error for WireError {}
-
-impl From<std::io::Error> for WireError {
-    fn from(err: std::io::Error) -> Self {
-        Self::Io(err)
-    }
-}
 
 /// The header for a payload of `len` bytes.
 pub(crate) fn header(len: usize) -> Result<[u8; HEADER_LEN], WireError> {
     if len > MAX_PAYLOAD {
-        return Err(WireError::Malformed("arguments and environment over 4 MiB"));
+        return Err(WireError::Malformed("arguments and environment over 8 MiB"));
     }
     let mut header = [0; HEADER_LEN];
     header[..8].copy_from_slice(&REQUEST_MAGIC);
@@ -85,7 +49,7 @@ pub(crate) fn payload_len(header: &[u8; HEADER_LEN]) -> Result<usize, WireError>
     }
     let len = u32::from_le_bytes(header[8..].try_into().expect("4 bytes")) as usize;
     if len > MAX_PAYLOAD {
-        return Err(WireError::Malformed("payload over 4 MiB"));
+        return Err(WireError::Malformed("payload over 8 MiB"));
     }
     Ok(len)
 }
@@ -93,8 +57,23 @@ pub(crate) fn payload_len(header: &[u8; HEADER_LEN]) -> Result<usize, WireError>
 /// An environment, as `(KEY, VALUE)` pairs in the client's order.
 pub type Environment = Vec<(OsString, OsString)>;
 
-/// argv and the environment as a payload.
-pub(crate) fn encode(argv: &[OsString], env: &[(OsString, OsString)]) -> Vec<u8> {
+/// argv and the environment as a payload, checked as [`decode`] will check
+/// it: a request the resident would refuse is never sent (the client then
+/// runs the command itself, rather than report a command lost).
+pub(crate) fn encode(
+    argv: &[OsString],
+    env: &[(OsString, OsString)],
+) -> Result<Vec<u8>, WireError> {
+    if argv.len() > MAX_FIELDS || env.len() > MAX_FIELDS {
+        return Err(WireError::Malformed(
+            "more than 65,536 arguments or variables",
+        ));
+    }
+    if env.iter().any(|(key, _)| !is_key(key.as_bytes())) {
+        return Err(WireError::Malformed(
+            "an environment variable with an empty name or an `=` in it",
+        ));
+    }
     let mut out = Vec::new();
     push_count(&mut out, argv.len());
     for arg in argv {
@@ -108,24 +87,38 @@ pub(crate) fn encode(argv: &[OsString], env: &[(OsString, OsString)]) -> Vec<u8>
         field.extend_from_slice(value.as_bytes());
         push_field(&mut out, &field);
     }
-    out
+    if out.len() > MAX_PAYLOAD {
+        return Err(WireError::Malformed("arguments and environment over 8 MiB"));
+    }
+    Ok(out)
+}
+
+/// True when `KEY=VALUE` splits back into this key: not empty, and no `=`
+/// but a leading one (std and glibc split an entry at the first `=` after
+/// its first byte, so `=C:=x` is the key `=C:`).
+fn is_key(key: &[u8]) -> bool {
+    !key.is_empty() && !key[1..].contains(&b'=')
 }
 
 /// The argv and environment a payload holds.
 pub(crate) fn decode(payload: &[u8]) -> Result<(Vec<OsString>, Environment), WireError> {
     let mut reader = Reader(payload);
     let argc = reader.count()?;
-    let mut argv = Vec::with_capacity(argc);
+    let mut argv = Vec::with_capacity(reader.at_most(argc));
     for _ in 0..argc {
         argv.push(OsString::from_vec(reader.field()?.to_vec()));
     }
     let envc = reader.count()?;
-    let mut env = Vec::with_capacity(envc);
+    let mut env = Vec::with_capacity(reader.at_most(envc));
     for _ in 0..envc {
         let field = reader.field()?;
-        // The key ends at the first `=`; a key is never empty (as execve's
-        // environment, where a leading `=` would be a nameless variable).
-        let Some(split) = field.iter().position(|&b| b == b'=').filter(|&at| at > 0) else {
+        // The key ends at the first `=` after its first byte, as std and
+        // glibc split the environment.
+        let Some(split) = field
+            .get(1..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'='))
+            .map(|at| at + 1)
+        else {
             return Err(WireError::Malformed("an environment entry without KEY="));
         };
         env.push((
@@ -170,6 +163,12 @@ impl<'a> Reader<'a> {
         Ok(count)
     }
 
+    /// Room to reserve for `count` fields: no more than the bytes left
+    /// could hold (each field has a 4-byte length).
+    fn at_most(&self, count: usize) -> usize {
+        count.min(self.0.len() / 4)
+    }
+
     fn field(&mut self) -> Result<&'a [u8], WireError> {
         let len = self.u32()?;
         if len > self.0.len() {
@@ -197,14 +196,18 @@ mod tests {
             os(""),
             OsString::from_vec(vec![0xff, b'=']),
         ];
-        let env = vec![(os("A"), os("1=2")), (os("EMPTY"), os(""))];
-        let payload = encode(&argv, &env);
+        let env = vec![
+            (os("A"), os("1=2")),
+            (os("EMPTY"), os("")),
+            (os("=C:"), os("=x")),
+        ];
+        let payload = encode(&argv, &env).unwrap();
         assert_eq!(decode(&payload).unwrap(), (argv, env));
     }
 
     #[test]
     fn lengths_past_the_end_and_trailing_bytes_are_refused() {
-        let payload = encode(&[os("silt")], &[]);
+        let payload = encode(&[os("silt")], &[]).unwrap();
         for cut in 0..payload.len() {
             assert!(decode(&payload[..cut]).is_err(), "cut at {cut}");
         }
@@ -218,11 +221,27 @@ mod tests {
 
     #[test]
     fn an_environment_entry_needs_a_key() {
-        let mut payload = Vec::new();
-        push_count(&mut payload, 0);
-        push_count(&mut payload, 1);
-        push_field(&mut payload, b"=value");
-        assert!(matches!(decode(&payload), Err(WireError::Malformed(_))));
+        for entry in [&b"=value"[..], b"", b"novalue"] {
+            let mut payload = Vec::new();
+            push_count(&mut payload, 0);
+            push_count(&mut payload, 1);
+            push_field(&mut payload, entry);
+            assert!(
+                matches!(decode(&payload), Err(WireError::Malformed(_))),
+                "{entry:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_the_resident_would_refuse_is_not_sent() {
+        let many = vec![os("x"); MAX_FIELDS + 1];
+        assert!(encode(&many, &[]).is_err());
+        for key in ["", "A=B"] {
+            assert!(encode(&[], &[(os(key), os("v"))]).is_err(), "{key:?}");
+        }
+        let huge = OsString::from_vec(vec![b'x'; MAX_PAYLOAD]);
+        assert!(encode(&[huge], &[]).is_err());
     }
 
     #[test]

@@ -221,6 +221,11 @@ fn initialise(context: &Context, cwd: &Path, path: &Path) -> anyhow::Result<()> 
         hydration: context.hydration,
         quiet: context.quiet,
         runtimes: context.runtimes.clone(),
+        warned_unsafe_store: std::sync::atomic::AtomicBool::new(
+            context
+                .warned_unsafe_store
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ),
     };
     let mut report = InitReport {
         config: path.to_owned(),

@@ -125,6 +125,8 @@ pub struct Context {
     pub quiet: bool,
     /// The extension runtimes of this process (one for a one-shot command).
     pub runtimes: Arc<crate::datastore::Runtimes>,
+    /// Set once this command has warned that its store failed `doctor`.
+    pub warned_unsafe_store: std::sync::atomic::AtomicBool,
 }
 
 impl Context {
@@ -193,15 +195,7 @@ pub fn main() -> ExitCode {
         otel.status_code = tracing::field::Empty,
     );
     silt_telemetry::continue_trace_from_env(&span);
-    let runtimes = Arc::default();
-    let code = span.in_scope(|| match run(cli, output.clone(), runtimes) {
-        Ok(()) => 0,
-        Err(err) => {
-            let code = crate::exit::code_for(&err);
-            output.error(&err, code);
-            code
-        }
-    });
+    let code = span.in_scope(|| run_to_code(cli, &output, Arc::default()));
     span.record("silt.exit_code", code);
     if code != 0 {
         span.record("otel.status_code", "ERROR");
@@ -247,9 +241,13 @@ pub(crate) fn sandboxed_main(args: &[std::ffi::OsString]) -> u8 {
 /// (`docs/resident-process.md`), and what the start-up benchmark times to
 /// know what that would save.
 ///
-/// Unlike [`main`], it sets up no logging or telemetry, and the command
-/// reads this process's working directory and environment and writes to
-/// its stdout and stderr.
+/// Unlike [`main`], it sets up no logging or telemetry. The command reads
+/// this process's working directory and environment and writes to its
+/// stdout and stderr. What a command leaves in the process stays for the
+/// next: the signal handlers of the commands that take leases, and the
+/// background hydration that `data` and `run` start (by running this
+/// process's executable as `silt`) when hydration is lazy. Both are for a
+/// resident to take over before it is built.
 pub fn run_in_process(
     args: &[std::ffi::OsString],
     runtimes: &Arc<crate::datastore::Runtimes>,
@@ -270,7 +268,12 @@ pub fn run_in_process(
     {
         return extension::test_runner(binary, args, &output);
     }
-    match run(cli, output.clone(), runtimes.clone()) {
+    run_to_code(cli, &output, runtimes.clone())
+}
+
+/// Runs a parsed command and returns its exit code, its error reported.
+fn run_to_code(cli: Cli, output: &Output, runtimes: Arc<crate::datastore::Runtimes>) -> u8 {
+    match run(cli, output.clone(), runtimes) {
         Ok(()) => 0,
         Err(err) => {
             let code = crate::exit::code_for(&err);
@@ -301,6 +304,7 @@ fn run(cli: Cli, output: Output, runtimes: Arc<crate::datastore::Runtimes>) -> a
         hydration: cli.hydration,
         quiet: cli.quiet,
         runtimes,
+        warned_unsafe_store: std::sync::atomic::AtomicBool::new(false),
     };
     let background_after = match &cli.command {
         Command::Run(_) | Command::Data(_) => true,
@@ -422,7 +426,6 @@ pub(crate) fn with_datastore<T>(
 /// Once per command: the store was allowed despite failing `doctor`
 /// (see [`crate::datastore::trust`]).
 async fn warn_if_unsafe_store(context: &Context, datastore: &Datastore) {
-    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let Ok(host_state) = datastore.host_state() else {
         return;
     };
@@ -437,7 +440,9 @@ async fn warn_if_unsafe_store(context: &Context, datastore: &Datastore) {
         }
     };
     if let Some(decision) = decision
-        && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+        && !context
+            .warned_unsafe_store
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
     {
         eprintln!("silt: {}", decision.warning());
     }
