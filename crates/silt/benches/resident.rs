@@ -38,7 +38,7 @@
 //! fingerprint memo names the executable that validated it (`silt`, or
 //! this benchmark), so sharing one cache would make every turn after the
 //! other executable's a memo miss: reading, hashing and validating the
-//! component again (about 1.8 ms).
+//! component again (1.8 ms in the README's start-up breakdown).
 
 use std::ffi::OsString;
 use std::os::unix::net::UnixListener;
@@ -49,6 +49,10 @@ use std::time::{Duration, Instant};
 use silt::datastore::Runtimes;
 use silt_resident::socket_dir::{self, SOCKET_NAME};
 use silt_resident::{Answer, Request, answer};
+
+#[path = "common/mod.rs"]
+mod common;
+use common::median;
 
 /// The command the stand-in answers at once, without running anything.
 const NOOP: &str = "bench-hand-over-only";
@@ -88,7 +92,7 @@ fn main() {
         assert_eq!(silt::cli::run_in_process(&argv, &runtimes), 0);
         started.elapsed()
     };
-    let alone = median((0..runs).map(|_| in_process()));
+    let alone = median((0..runs).map(|_| in_process()).collect());
     println!("in_process_alone_ms={}", ms(alone));
     if std::env::var_os("SILT_BENCH_RESIDENT_ONLY").is_some_and(|only| only == "in-process") {
         return;
@@ -161,7 +165,7 @@ fn main() {
         }
     }
     for ((name, _), samples) in turns.iter().zip(samples) {
-        println!("{name}_ms={}", ms(median(samples.into_iter())));
+        println!("{name}_ms={}", ms(median(samples)));
     }
     // Each `handed_over` turn must have been run by the stand-in: the
     // client falls back to `silt` silently when it cannot hand over.
@@ -172,7 +176,7 @@ fn main() {
         "the stand-in ran {} of {runs} handed-over commands",
         ran.len()
     );
-    println!("stand_in_command_ms={}", ms(median(ran.into_iter())));
+    println!("stand_in_command_ms={}", ms(median(ran)));
 }
 
 /// The stand-in resident: checks the peer, receives each request, runs it
@@ -214,12 +218,6 @@ fn time(name: &str, mut command: Command) -> Duration {
         String::from_utf8_lossy(&output.stderr)
     );
     elapsed
-}
-
-fn median(samples: impl Iterator<Item = Duration>) -> Duration {
-    let mut samples: Vec<Duration> = samples.collect();
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 fn ms(duration: Duration) -> String {
