@@ -345,10 +345,14 @@ struct StartupRow {
 
 /// The `resident` bench binary's lines (`key_ms=value`) and what each row
 /// means.
-const RESIDENT_ROWS: [(&str, &str); 8] = [
+const RESIDENT_ROWS: [(&str, &str); 9] = [
     (
         "fresh",
         "`silt data list`, fresh process (as above, in this loop)",
+    ),
+    (
+        "resident",
+        "`silt-client data list` handed to the resident (`silt __resident`)",
     ),
     (
         "handed_over",

@@ -517,6 +517,9 @@ pub fn test(extra: &[&str]) -> Result<()> {
     let oras = oras()?;
     let rotel = rotel()?;
     let dockerd = crate::dockerd::Dockerd::start()?;
+    // The resident suite runs `silt-client` beside `silt` (a workspace
+    // test builds it too; a filtered one might not).
+    silt_client_binary("dev")?;
     let extra: Vec<&str> = extra
         .iter()
         .copied()

@@ -9,7 +9,7 @@ use rustix::fs::{Mode, OFlags};
 
 use crate::error::WireError;
 use crate::request::{Answer, Request, read_answer};
-use crate::socket_dir::{self, SOCKET_NAME};
+use crate::socket_dir;
 
 /// How a hand-over ended.
 #[derive(Debug)]
@@ -28,12 +28,41 @@ pub enum HandOver {
 
 /// Global flags of `silt` that take a value: what follows them is not the
 /// command's name.
-const FLAGS_WITH_VALUE: [&str; 3] = ["--hydration", "--execution", "--trace-file"];
+const FLAGS_WITH_VALUE: [&str; 2] = ["--hydration", "--execution"];
+
+/// Flags that keep a command with the host: a trace file is written by the
+/// command's own process, at its exit.
+const FLAGS_RUN_BY_THE_HOST: [&str; 1] = ["--trace-file"];
 
 /// Commands the resident does not run, by their first word: those that set
 /// up a project or the machine, print the manual, or are silt's own
-/// internals (a sandbox's entry, a worker).
-const RUN_BY_THE_HOST: [&str; 6] = ["init", "sandbox", "completions", "man", "worker", "help"];
+/// internals (a sandbox's entry, a worker); and `run`, which holds a lease
+/// for as long as the user's program runs and gives that program silt's
+/// own environment and working directory.
+const RUN_BY_THE_HOST: [&str; 7] = [
+    "init",
+    "sandbox",
+    "completions",
+    "man",
+    "worker",
+    "help",
+    "run",
+];
+
+/// Environment variables that keep a command with the host: traces and
+/// metrics are exported by the command's own process (`OTEL_*`), and a
+/// trace continued from a parent (`TRACEPARENT`) is the command's own.
+fn exports_telemetry(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|name| name.starts_with("OTEL_") || name == "TRACEPARENT")
+}
+
+/// True when a resident may run commands in environment `env`: none asks
+/// for telemetry ([`exports_telemetry`]) and `SILT_RESIDENT` is not `0`.
+pub fn environment_served(env: &[(OsString, OsString)]) -> bool {
+    !env.iter()
+        .any(|(name, value)| exports_telemetry(name) || (name == "SILT_RESIDENT" && value == "0"))
+}
 
 /// Commands the resident does not run, by their first two words: publishing
 /// reads the user's registry credentials, which stay with the command's
@@ -58,7 +87,14 @@ pub fn served_by_resident(args: &[OsString]) -> bool {
             // What follows is a command's own (`silt run M -- make -h`).
             break;
         }
-        if asks_for_help_or_version(arg) {
+        if asks_for_help_or_version(arg)
+            || FLAGS_RUN_BY_THE_HOST.iter().any(|flag| {
+                arg == *flag
+                    || arg
+                        .strip_prefix(flag)
+                        .is_some_and(|rest| rest.starts_with('='))
+            })
+        {
             return false;
         }
         if FLAGS_WITH_VALUE.contains(&arg) {
@@ -88,15 +124,21 @@ fn asks_for_help_or_version(arg: &str) -> bool {
     }
 }
 
-/// Hands `argv` (the program first) to the resident whose socket is in
-/// `dir`, with this process's environment, working directory and
-/// descriptors 0–2, and waits for its answer.
+/// Hands `argv` (the program first) to the resident listening on
+/// `socket`, with `env` (this process's environment), its working directory
+/// and descriptors 0–2, and waits for its answer. While it waits, SIGINT,
+/// SIGTERM and SIGHUP are forwarded to the command as a cancel
+/// ([`crate::cancel`]); a second one, or none answered within
+/// [`CANCEL_GRACE`], ends this process with 128 + the signal.
 ///
 /// Descriptors 0–2 are sent as they are: Rust's runtime opens `/dev/null`
 /// on any of them that is closed before `main` runs, so they are open.
-pub fn hand_over(dir: &Path, argv: &[OsString]) -> HandOver {
-    let connected = socket_dir::check(dir)
-        .and_then(|()| Ok(UnixStream::connect(dir.join(SOCKET_NAME))?))
+pub fn hand_over(socket: &Path, argv: &[OsString], env: &[(OsString, OsString)]) -> HandOver {
+    let connected = socket
+        .parent()
+        .ok_or(WireError::Malformed("a socket path without a directory"))
+        .and_then(socket_dir::check)
+        .and_then(|()| Ok(UnixStream::connect(socket)?))
         .and_then(|stream| crate::peer::check_same_user(&stream).map(|()| stream));
     let stream = match connected {
         Ok(stream) => stream,
@@ -115,17 +157,32 @@ pub fn hand_over(dir: &Path, argv: &[OsString]) -> HandOver {
     let stdio: [BorrowedFd<'_>; 3] = std::array::from_fn(|fd| unsafe {
         BorrowedFd::borrow_raw(i32::try_from(fd).expect("0-2"))
     });
-    let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    if let Err(err) = Request::send(&stream, argv, &env, cwd.as_fd(), stdio) {
+    let forwarding = match stream.try_clone().map(crate::signals::Forwarding::start) {
+        Ok(Ok(forwarding)) => forwarding,
+        Ok(Err(err)) | Err(err) => return HandOver::NotHandedOver(err.into()),
+    };
+    if let Err(err) = Request::send(&stream, argv, env, cwd.as_fd(), stdio) {
         // A request cut short is not a command: the resident refuses it.
+        forwarding.stop();
         return HandOver::NotHandedOver(err);
     }
     match read_answer(&stream) {
         Ok(Answer::Ran(code)) => HandOver::Answered(code),
-        Ok(Answer::NotRun) => HandOver::NotHandedOver(WireError::NotRun),
-        Err(err) => HandOver::Lost(err),
+        Ok(Answer::NotRun) => {
+            forwarding.stop();
+            HandOver::NotHandedOver(WireError::NotRun)
+        }
+        Err(err) => {
+            forwarding.stop();
+            HandOver::Lost(err)
+        }
     }
 }
+
+/// How long the client waits for the command's answer after forwarding a
+/// signal: a command that takes no leases does not listen for one and runs
+/// to its end; past this, the client ends as a process of its own would.
+pub const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[cfg(test)]
 mod tests {
@@ -140,10 +197,9 @@ mod tests {
     fn datastore_commands_go_to_the_resident() {
         assert!(served("data list team/m"));
         assert!(served("--json -q data get team/m f"));
-        assert!(served("--hydration lazy run team/m -- make"));
-        assert!(served("--trace-file init.json datastore sync"));
+        assert!(served("--hydration lazy data get team/m f"));
         assert!(served("extension list"));
-        assert!(served("run team/m -- make -h --version"));
+        assert!(served("data put team/m f ./x -- -h --version"));
         assert!(served("-v data put team/m f ./help"));
     }
 
@@ -169,6 +225,9 @@ mod tests {
             "data help list",
             "extension publish oci://127.0.0.1:5000/x:1",
             "--json extension publish x",
+            "run team/m -- make",
+            "--trace-file t.json data list",
+            "data list --trace-file=t.json",
         ] {
             assert!(!served(line), "{line:?}");
         }
@@ -178,7 +237,7 @@ mod tests {
     fn no_resident_means_nothing_handed_over() {
         let (_parent, dir) = private_dir();
         assert!(matches!(
-            hand_over(&dir, &["silt".into()]),
+            hand_over(&dir.join("resident-test.sock"), &["silt".into()], &[]),
             HandOver::NotHandedOver(WireError::Io(_))
         ));
     }
@@ -188,7 +247,8 @@ mod tests {
         dir: &Path,
         then: impl FnOnce(&UnixStream, Request) + Send + 'static,
     ) -> std::thread::JoinHandle<()> {
-        let listener = std::os::unix::net::UnixListener::bind(dir.join(SOCKET_NAME)).unwrap();
+        let listener =
+            std::os::unix::net::UnixListener::bind(dir.join("resident-test.sock")).unwrap();
         std::thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();
             let request = Request::receive(&stream).unwrap();
@@ -213,7 +273,8 @@ mod tests {
             crate::answer(stream, Answer::Ran(7)).unwrap();
         });
         let argv: Vec<OsString> = ["silt", "data", "list"].map(OsString::from).to_vec();
-        let answer = hand_over(&dir, &argv);
+        let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        let answer = hand_over(&dir.join("resident-test.sock"), &argv, &env);
         assert!(matches!(answer, HandOver::Answered(7)), "{answer:?}");
         served.join().unwrap();
     }
@@ -223,7 +284,7 @@ mod tests {
         let (_parent, dir) = private_dir();
         let served = resident(&dir, |_, request| drop(request));
         assert!(matches!(
-            hand_over(&dir, &["silt".into()]),
+            hand_over(&dir.join("resident-test.sock"), &["silt".into()], &[]),
             HandOver::Lost(_)
         ));
         served.join().unwrap();
@@ -237,7 +298,7 @@ mod tests {
             crate::answer(stream, Answer::NotRun).unwrap();
         });
         assert!(matches!(
-            hand_over(&dir, &["silt".into()]),
+            hand_over(&dir.join("resident-test.sock"), &["silt".into()], &[]),
             HandOver::NotHandedOver(WireError::NotRun)
         ));
         served.join().unwrap();
@@ -247,10 +308,11 @@ mod tests {
     fn a_socket_directory_open_to_others_is_not_used() {
         use std::os::unix::fs::PermissionsExt as _;
         let (_parent, dir) = private_dir();
-        let listener = std::os::unix::net::UnixListener::bind(dir.join(SOCKET_NAME)).unwrap();
+        let listener =
+            std::os::unix::net::UnixListener::bind(dir.join("resident-test.sock")).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).unwrap();
         assert!(matches!(
-            hand_over(&dir, &["silt".into()]),
+            hand_over(&dir.join("resident-test.sock"), &["silt".into()], &[]),
             HandOver::NotHandedOver(WireError::Unsafe(_))
         ));
         drop(listener);

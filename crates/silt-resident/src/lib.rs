@@ -25,9 +25,12 @@ mod descriptors;
 mod error;
 pub mod peer;
 mod request;
+pub mod route;
+pub mod serve;
+mod signals;
 pub mod socket_dir;
 mod wire;
 
 pub use error::WireError;
-pub use request::{Answer, Request, answer, read_answer};
+pub use request::{Answer, Request, answer, cancel, read_answer, read_cancel};
 pub use wire::Environment;

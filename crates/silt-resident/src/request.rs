@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 
 use crate::descriptors;
 use crate::error::WireError;
-use crate::wire::{self, ANSWER_MAGIC, HEADER_LEN, NOT_RUN_MAGIC};
+use crate::wire::{self, ANSWER_MAGIC, CANCEL_MAGIC, HEADER_LEN, NOT_RUN_MAGIC};
 
 /// How long a request may take to arrive once connected: a client stopped
 /// or stalled mid-request must not hold the resident's accept loop.
@@ -124,6 +124,45 @@ pub fn answer(stream: &UnixStream, answer: Answer) -> Result<(), WireError> {
     }
     (&*stream).write_all(&bytes)?;
     Ok(())
+}
+
+/// Asks the resident to stop the command handed over `stream` as the signal
+/// `signal` (its number) stops a command in a process of its own: a command
+/// holding leases releases them and ends with 128 + `signal`.
+///
+/// # Errors
+/// When the socket fails (the resident went away).
+pub fn cancel(stream: &UnixStream, signal: u8) -> Result<(), WireError> {
+    let mut bytes = [0; 9];
+    bytes[..8].copy_from_slice(&CANCEL_MAGIC);
+    bytes[8] = signal;
+    (&*stream).write_all(&bytes)?;
+    Ok(())
+}
+
+/// Waits, on the resident's side, for the client's next word after its
+/// request: `Some(signal)` for a [`cancel`], `None` when the client closed
+/// its side (it exited or was killed).
+///
+/// # Errors
+/// When the bytes are not a cancel, or the socket fails.
+pub fn read_cancel(stream: &UnixStream) -> Result<Option<u8>, WireError> {
+    let mut bytes = [0; 9];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        match (&*stream).read(&mut bytes[filled..]) {
+            Ok(0) if filled == 0 => return Ok(None),
+            Ok(0) => return Err(WireError::Malformed("a cancel cut short")),
+            Ok(read) => filled += read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    if bytes[..8] == CANCEL_MAGIC {
+        Ok(Some(bytes[8]))
+    } else {
+        Err(WireError::NotThisProtocol)
+    }
 }
 
 /// Waits for the answer to the request handed over `stream`.
@@ -247,5 +286,31 @@ mod tests {
         let (client, resident) = UnixStream::pair().unwrap();
         drop(resident);
         assert!(read_answer(&client).is_err());
+    }
+
+    #[test]
+    fn a_cancel_carries_its_signal_and_a_closed_client_is_none() {
+        let (client, resident) = UnixStream::pair().unwrap();
+        cancel(&client, 2).unwrap();
+        assert_eq!(read_cancel(&resident).unwrap(), Some(2));
+        drop(client);
+        assert_eq!(read_cancel(&resident).unwrap(), None);
+    }
+
+    #[test]
+    fn anything_else_after_a_request_is_not_a_cancel() {
+        let (client, resident) = UnixStream::pair().unwrap();
+        answer(&client, Answer::Ran(0)).unwrap();
+        assert!(matches!(
+            read_cancel(&resident),
+            Err(WireError::NotThisProtocol)
+        ));
+        let (client, resident) = UnixStream::pair().unwrap();
+        (&client).write_all(b"siltc").unwrap();
+        drop(client);
+        assert!(matches!(
+            read_cancel(&resident),
+            Err(WireError::Malformed(_))
+        ));
     }
 }

@@ -17,9 +17,6 @@ use std::path::{Path, PathBuf};
 use crate::error::WireError;
 use crate::peer::own_uid;
 
-/// The socket's file name in the directory.
-pub const SOCKET_NAME: &str = "resident.sock";
-
 /// The directory: `SILT_RESIDENT_DIR` when set to an absolute path (tests,
 /// benchmarks, or a user whose `/tmp/silt-<uid>` someone else took), else
 /// `$XDG_RUNTIME_DIR/silt` when that is absolute, else `/tmp/silt-<uid>`.

@@ -8,6 +8,7 @@
 //!          u32le envc  (u32le len, "KEY=VALUE" bytes) × envc
 //! answer:  "siltend1"  u8 exit code      the command ran
 //!          "siltnot1"  0                 it was not started
+//! cancel:  "siltcan1"  u8 signal number  client → resident, while it waits
 //! ```
 
 use std::ffi::{OsStr, OsString};
@@ -21,6 +22,8 @@ pub(crate) const REQUEST_MAGIC: [u8; 8] = *b"siltreq1";
 pub(crate) const ANSWER_MAGIC: [u8; 8] = *b"siltend1";
 /// First bytes of the answer "not run" (then a zero byte).
 pub(crate) const NOT_RUN_MAGIC: [u8; 8] = *b"siltnot1";
+/// First bytes of a cancel, followed by the signal the client received.
+pub(crate) const CANCEL_MAGIC: [u8; 8] = *b"siltcan1";
 /// The header's size: magic and payload length.
 pub(crate) const HEADER_LEN: usize = 12;
 /// Largest payload sent or read. Linux caps a process's argv and

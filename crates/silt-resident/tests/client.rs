@@ -6,7 +6,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use silt_resident::socket_dir::{self, SOCKET_NAME};
+use silt_resident::socket_dir;
 use silt_resident::{Answer, Request, answer};
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_silt-client");
@@ -19,12 +19,17 @@ fn private_dir() -> (tempfile::TempDir, PathBuf) {
     (parent, dir)
 }
 
+/// The socket a test's stand-in resident listens on (`SILT_RESIDENT_SOCKET`).
+fn socket(dir: &Path) -> PathBuf {
+    dir.join("resident-test.sock")
+}
+
 /// Takes one request in `dir` and runs `then` on it, on a thread.
 fn resident(
     dir: &Path,
     then: impl FnOnce(&std::os::unix::net::UnixStream, Request) + Send + 'static,
 ) -> std::thread::JoinHandle<()> {
-    let listener = UnixListener::bind(dir.join(SOCKET_NAME)).unwrap();
+    let listener = UnixListener::bind(socket(dir)).unwrap();
     std::thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         let request = Request::receive(&stream).unwrap();
@@ -55,7 +60,7 @@ fn the_command_runs_in_the_resident_with_the_clients_terminal_directory_and_envi
     let output = Command::new(CLIENT)
         .args(["data", "list", "team/m"])
         .current_dir(work.path())
-        .env("SILT_RESIDENT_DIR", &dir)
+        .env("SILT_RESIDENT_SOCKET", socket(&dir))
         .env("SILT_TEST_MARK", "handed over")
         .output()
         .unwrap();
@@ -79,7 +84,7 @@ fn a_resident_dying_mid_command_is_reported_not_run_again() {
     let output = Command::new(CLIENT)
         .args(["data", "put", "team/m", "f", "x"])
         .current_dir(work.path())
-        .env("SILT_RESIDENT_DIR", &dir)
+        .env("SILT_RESIDENT_SOCKET", socket(&dir))
         .output()
         .unwrap();
     served.join().unwrap();
@@ -92,7 +97,7 @@ fn a_resident_dying_mid_command_is_reported_not_run_again() {
 fn skipped_or_unsafe_residents_get_nothing() {
     use std::os::unix::fs::PermissionsExt as _;
     let (_parent, dir) = private_dir();
-    let listener = UnixListener::bind(dir.join(SOCKET_NAME)).unwrap();
+    let listener = UnixListener::bind(socket(&dir)).unwrap();
     listener.set_nonblocking(true).unwrap();
     // SILT_RESIDENT=0, a command the host runs, and a directory others may
     // enter: the client runs `silt` itself, never connecting. `silt` may be
@@ -110,7 +115,7 @@ fn skipped_or_unsafe_residents_get_nothing() {
         command
             .args(args)
             .current_dir(work.path())
-            .env("SILT_RESIDENT_DIR", &dir);
+            .env("SILT_RESIDENT_SOCKET", socket(&dir));
         if let Some(skip) = skip {
             command.env("SILT_RESIDENT", skip);
         }

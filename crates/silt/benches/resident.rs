@@ -22,6 +22,10 @@
 //!     environment but for `SILT_CACHE_DIR` (below), and this process's
 //!     stdout and stderr, where a `-q` command writes nothing. A resident
 //!     would switch to the request's;
+//!   - `resident`: `silt-client COMMAND` handed to the resident itself
+//!     (`silt __resident`, started by the client on first use), with
+//!     `SILT_RESIDENT=required`, so a command it did not run fails the
+//!     bench;
 //!   - `hand_over_only`: `silt-client` handing over a command the
 //!     stand-in answers at once: the client's exec and one round trip;
 //!   - `no_resident`: `silt-client COMMAND` with `SILT_RESIDENT=0`: it
@@ -47,7 +51,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use silt::datastore::Runtimes;
-use silt_resident::socket_dir::{self, SOCKET_NAME};
+use silt_resident::socket_dir;
 use silt_resident::{Answer, Request, answer};
 
 #[path = "common/mod.rs"]
@@ -101,7 +105,9 @@ fn main() {
     let parent = tempfile::tempdir().expect("tempdir");
     let dir = parent.path().join("silt");
     socket_dir::ensure(&dir).expect("socket directory");
-    let listener = UnixListener::bind(dir.join(SOCKET_NAME)).expect("bind");
+    let stand_in_socket = dir.join("stand-in.sock");
+    let resident_socket = dir.join("resident.sock");
+    let listener = UnixListener::bind(&stand_in_socket).expect("bind");
     let stand_in_runtimes = runtimes.clone();
     let (ran_tx, ran_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || stand_in(&listener, &stand_in_runtimes, &ran_tx));
@@ -118,14 +124,24 @@ fn main() {
     };
     let handed_over = || {
         let mut c = process(client);
-        c.env("SILT_RESIDENT_DIR", &dir).args(&command);
+        c.env("SILT_RESIDENT_SOCKET", &stand_in_socket)
+            .args(&command);
         c
     };
     let hand_over_only = || {
         let mut c = process(client);
-        c.env("SILT_RESIDENT_DIR", &dir).arg(NOOP);
+        c.env("SILT_RESIDENT_SOCKET", &stand_in_socket).arg(NOOP);
         c
     };
+    let resident = || {
+        let mut c = process(client);
+        c.env("SILT_RESIDENT_SOCKET", &resident_socket)
+            .env("SILT_RESIDENT", "required")
+            .env("SILT_RESIDENT_IDLE_SECS", "120")
+            .args(&command);
+        c
+    };
+    start_resident(&resident, &resident_socket);
     let no_resident = || {
         let mut c = process(client);
         c.env("SILT_RESIDENT", "0").args(&command);
@@ -137,9 +153,10 @@ fn main() {
         c
     };
     let spawned = |make: &dyn Fn() -> Command, name: &str| time(name, make());
-    let turns: [(&str, &dyn Fn() -> Duration); 6] = [
+    let turns: [(&str, &dyn Fn() -> Duration); 7] = [
         ("fresh", &|| spawned(&fresh, "fresh")),
         ("handed_over", &|| spawned(&handed_over, "handed_over")),
+        ("resident", &|| spawned(&resident, "resident")),
         ("in_process", &in_process),
         ("hand_over_only", &|| {
             spawned(&hand_over_only, "hand_over_only")
@@ -205,6 +222,24 @@ fn stand_in(
         }
         answer(&stream, Answer::Ran(code)).expect("answer");
     }
+}
+
+/// Starts the resident with its first command (which fails: it was not
+/// handed over), waits for its socket, and runs one command in it, which
+/// loads the extension's runtime there.
+fn start_resident(make: &dyn Fn() -> Command, socket: &std::path::Path) {
+    let first = make().output().expect("spawn silt-client");
+    assert_eq!(first.status.code(), Some(69), "{first:?}");
+    let waiting = Instant::now();
+    while !socket.exists() {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(30),
+            "no resident at {} after 30 s",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    time("resident (first)", make());
 }
 
 /// Runs `command` to its end; its wall time. A failure ends the bench.

@@ -292,9 +292,18 @@ fn put(
                     .fill(&mut source)
                     .with_context(|| format!("cannot read {}", path.display()))?
             }
-            None => staged
-                .fill(&mut std::io::stdin().lock())
-                .context("cannot read stdin")?,
+            // Unbuffered, from descriptor 0 itself: nothing read ahead is
+            // left in std's stdin buffer for a later command in the same
+            // process (the resident's) to find.
+            None => {
+                use std::os::fd::AsFd as _;
+                let mut stdin = std::io::stdin()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map(std::fs::File::from)
+                    .context("cannot read stdin")?;
+                staged.fill(&mut stdin).context("cannot read stdin")?
+            }
         };
         let (target, staged_path) = (&model, &staged.relative);
         let before = datastore.traffic().requests();

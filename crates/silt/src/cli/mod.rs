@@ -13,6 +13,7 @@ mod hydration_progress;
 mod init;
 mod manual;
 pub mod output;
+mod resident;
 mod run;
 mod sandbox;
 mod scaffold;
@@ -159,6 +160,9 @@ pub fn main() -> ExitCode {
         crate::sandbox::container::confine_self(&args);
         return ExitCode::from(sandboxed_main(&args[2..]));
     }
+    if args.get(1).and_then(|arg| arg.to_str()) == Some(resident::RESIDENT_ARG) {
+        return ExitCode::from(resident::main(args.get(2)));
+    }
     if matches!(
         args.get(1).and_then(|arg| arg.to_str()),
         Some("worker" | crate::sandbox::probe::PROBE_ARG)
@@ -241,13 +245,16 @@ pub(crate) fn sandboxed_main(args: &[std::ffi::OsString]) -> u8 {
 /// (`docs/resident-process.md`), and what the start-up benchmark times to
 /// know what that would save.
 ///
-/// Unlike [`main`], it sets up no logging or telemetry. The command reads
-/// this process's working directory and environment and writes to its
-/// stdout and stderr. What a command leaves in the process stays for the
-/// next: the signal handlers of the commands that take leases, and the
-/// background hydration that `data` and `run` start (by running this
-/// process's executable as `silt`) when hydration is lazy. Both are for a
-/// resident to take over before it is built.
+/// Unlike [`main`], it sets up no telemetry; it sets the level of a log
+/// installed with `silt_telemetry::init_per_command_log` (the resident's)
+/// to the command's `-q`/`-v`. The command reads this process's working
+/// directory and environment and writes to its stdout and stderr. What a
+/// command leaves in the process stays for the next: the signal handlers of
+/// the commands that take leases (tokio's, which keep catching SIGINT and
+/// SIGTERM once installed; the resident stops on them itself), and the
+/// background hydration that `data` starts (by running this process's
+/// executable as `silt`, in this process's environment) when hydration is
+/// lazy.
 pub fn run_in_process(
     args: &[std::ffi::OsString],
     runtimes: &Arc<crate::datastore::Runtimes>,
@@ -262,6 +269,7 @@ pub fn run_in_process(
             return u8::try_from(err.exit_code()).unwrap_or(crate::exit::FAILURE);
         }
     };
+    silt_telemetry::set_command_log_level(log_level(&cli));
     let output = Output::new(cli.json, cli.quiet);
     if let Command::Extension(Deferred(extension::ExtensionCommand::TestRunner { binary, args })) =
         &cli.command

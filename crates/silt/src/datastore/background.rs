@@ -180,10 +180,17 @@ impl BackgroundHydration {
             use std::os::unix::process::CommandExt as _;
             command.process_group(0);
         }
-        let child = command
+        let mut child = command
             .spawn()
             .context("cannot start the background hydrator")?;
-        Ok(Some(child.id()))
+        let pid = child.id();
+        // Reaped when it ends, so a process that outlives this command (the
+        // resident) keeps no zombie; a one-shot `silt` exits first, and the
+        // hydrator is reparented as before.
+        let _ = std::thread::Builder::new()
+            .name("silt-background-reaper".into())
+            .spawn(move || child.wait());
+        Ok(Some(pid))
     }
 
     /// Runs the hydrator in this process until every model is present:

@@ -1,0 +1,268 @@
+//! `silt __resident SOCKET`: the resident process (issue 21, goal 5;
+//! `docs/resident-process.md`). `silt-client` starts it on first use and
+//! hands it the commands it serves; it runs them one at a time in this
+//! process, on extension runtimes kept between commands, and exits when idle.
+//!
+//! A command reads its working directory, descriptors 0–2 and environment
+//! from its process. The first two are the request's while the command runs
+//! ([`ProcessState`]); the environment is this process's own, which is why
+//! a resident serves only clients whose environment is the same as the one
+//! it was started with ([`route`]). One command at a time: a request that
+//! comes while one runs is answered "not run", and its client runs `silt`
+//! itself.
+
+use std::ffi::OsString;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use silt_resident::serve::{Listener, ProcessState};
+use silt_resident::{Answer, Request, answer, client, read_cancel, route};
+
+use crate::datastore::{ForwardedSignal, Runtimes};
+
+/// The hidden command that runs the resident (`silt-client` starts it).
+pub const RESIDENT_ARG: &str = "__resident";
+
+/// How long the resident stays without a command, in seconds, unless
+/// `SILT_RESIDENT_IDLE_SECS` says otherwise.
+const IDLE_SECS: u64 = 600;
+
+/// How often the accept loop looks at the clock, the socket's path and the
+/// signals that stop the resident.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Exit code of a command that panicked (as a process of its own).
+const PANICKED: u8 = 101;
+
+/// What the accept loop and the command loop share.
+struct Shared {
+    /// A command is running.
+    busy: AtomicBool,
+    /// A signal asked the resident to stop (after the command running).
+    stopping: AtomicBool,
+    /// When the last command ended (or the resident started).
+    last_end: Mutex<Instant>,
+}
+
+/// Serves `socket` until idle; the exit code.
+pub(crate) fn main(socket: Option<&OsString>) -> u8 {
+    let Some(socket) = socket.map(Path::new).filter(|socket| socket.is_absolute()) else {
+        eprintln!("silt: {RESIDENT_ARG} needs the socket's absolute path (silt-client passes it)");
+        // As clap's usage errors.
+        return 2;
+    };
+    silt_telemetry::init_per_command_log();
+    let listener = match Listener::bind(socket) {
+        Ok(Some(listener)) => listener,
+        // Another resident serves this socket.
+        Ok(None) => return 0,
+        Err(err) => {
+            eprintln!("silt resident: cannot serve {}: {err}", socket.display());
+            return crate::exit::CANT_CREATE;
+        }
+    };
+    let state = match ProcessState::save() {
+        Ok(state) => state,
+        Err(err) => {
+            eprintln!("silt resident: cannot keep its own descriptors: {err}");
+            return crate::exit::CANT_CREATE;
+        }
+    };
+    let shared = Arc::new(Shared {
+        busy: AtomicBool::new(false),
+        stopping: AtomicBool::new(false),
+        last_end: Mutex::new(Instant::now()),
+    });
+    watch_own_signals(&shared);
+    let (commands, incoming) = std::sync::mpsc::sync_channel::<UnixStream>(0);
+    let accepting = {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("silt-resident-accept".into())
+            .spawn(move || accept_loop(listener, &commands, &shared, idle_timeout()))
+    };
+    let accepting = match accepting {
+        Ok(accepting) => accepting,
+        Err(err) => {
+            eprintln!("silt resident: cannot start: {err}");
+            return crate::exit::CANT_CREATE;
+        }
+    };
+    let own_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let runtimes = Arc::new(Runtimes::default());
+    for stream in incoming {
+        shared.busy.store(true, Ordering::SeqCst);
+        let go_on = serve_one(&stream, &state, &own_env, &runtimes);
+        *shared
+            .last_end
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+        shared.busy.store(false, Ordering::SeqCst);
+        if !go_on || shared.stopping.load(Ordering::SeqCst) {
+            shared.stopping.store(true, Ordering::SeqCst);
+            break;
+        }
+    }
+    let _ = accepting.join();
+    0
+}
+
+/// `SILT_RESIDENT_IDLE_SECS`, else ten minutes.
+fn idle_timeout() -> Duration {
+    let secs = std::env::var("SILT_RESIDENT_IDLE_SECS")
+        .ok()
+        .and_then(|secs| secs.parse().ok())
+        .unwrap_or(IDLE_SECS);
+    Duration::from_secs(secs)
+}
+
+/// SIGINT, SIGTERM and SIGHUP sent to the resident itself stop it after
+/// the command running (which gets them too, and stops as it would).
+fn watch_own_signals(shared: &Arc<Shared>) {
+    let shared = shared.clone();
+    let _ = std::thread::Builder::new()
+        .name("silt-resident-signals".into())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::hangup()),
+                ) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                    _ = hangup.recv() => {}
+                }
+            });
+            shared.stopping.store(true, Ordering::SeqCst);
+        });
+}
+
+/// Accepts connections and hands each to the command loop, or answers "not
+/// run" when a command is running; ends when idle, stopped, or no longer
+/// reachable at its path, then answers "not run" to whatever connected
+/// meanwhile.
+fn accept_loop(
+    listener: Listener,
+    commands: &SyncSender<UnixStream>,
+    shared: &Shared,
+    idle: Duration,
+) {
+    loop {
+        if shared.stopping.load(Ordering::SeqCst) || !listener.still_reachable() {
+            break;
+        }
+        let idle_for = shared
+            .last_end
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .elapsed();
+        if !shared.busy.load(Ordering::SeqCst) && idle_for >= idle {
+            break;
+        }
+        match listener.accept_within(TICK) {
+            Ok(Some(stream)) => match commands.try_send(stream) {
+                Ok(()) => {}
+                Err(TrySendError::Full(stream) | TrySendError::Disconnected(stream)) => {
+                    let _ = answer(&stream, Answer::NotRun);
+                }
+            },
+            Ok(None) => {}
+            Err(err) => {
+                eprintln!("silt resident: accepting failed: {err}");
+                break;
+            }
+        }
+    }
+    listener.close(|stream| {
+        let _ = answer(&stream, Answer::NotRun);
+    });
+}
+
+/// Runs the command `stream` carries, if this resident may; false when
+/// the resident should stop (the command panicked).
+fn serve_one(
+    stream: &UnixStream,
+    state: &ProcessState,
+    own_env: &[(OsString, OsString)],
+    runtimes: &Arc<Runtimes>,
+) -> bool {
+    let request = match Request::receive(stream) {
+        Ok(request) => request,
+        Err(err) => {
+            eprintln!("silt resident: refused a request: {err}");
+            return true;
+        }
+    };
+    // The client routes by environment; a client of another version, or a
+    // collision of the route's hash, ends here.
+    if !route::same_environment(&request.env, own_env)
+        || !client::served_by_resident(request.argv.get(1..).unwrap_or_default())
+    {
+        let _ = answer(stream, Answer::NotRun);
+        return true;
+    }
+    if let Err(err) = state.enter(&request) {
+        state.leave();
+        eprintln!("silt resident: cannot take the request's directory and descriptors: {err}");
+        let _ = answer(stream, Answer::NotRun);
+        return true;
+    }
+    let forwarding = Arc::new(ForwardedSignal::install());
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = stream.try_clone().ok().and_then(|watched| {
+        let forwarding = forwarding.clone();
+        let done = done.clone();
+        std::thread::Builder::new()
+            .name("silt-resident-cancel".into())
+            .spawn(move || watch_for_cancel(&watched, &forwarding, &done))
+            .ok()
+    });
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::cli::run_in_process(&request.argv, runtimes)
+    }));
+    state.leave();
+    done.store(true, Ordering::SeqCst);
+    let _ = stream.shutdown(std::net::Shutdown::Read);
+    if let Some(watcher) = watcher {
+        let _ = watcher.join();
+    }
+    drop(forwarding);
+    drop(request);
+    // A panic may have left this process's state half-way (a lock
+    // poisoned, a runtime mid-drop): answer as a process of its own would,
+    // then stop; the next command starts a new resident.
+    let (code, go_on) = match ran {
+        Ok(code) => (code, true),
+        Err(_) => (PANICKED, false),
+    };
+    let _ = answer(stream, Answer::Ran(code));
+    go_on
+}
+
+/// Forwards the client's cancel to the command; a client gone (its side
+/// closed) is a hang-up.
+fn watch_for_cancel(stream: &UnixStream, forwarding: &ForwardedSignal, done: &AtomicBool) {
+    let signal = match read_cancel(stream) {
+        Ok(Some(signal)) => signal,
+        // SIGHUP, as a closed terminal.
+        Ok(None) | Err(_) => 1,
+    };
+    if !done.load(Ordering::SeqCst) {
+        forwarding.send(signal);
+    }
+}
