@@ -358,18 +358,86 @@ fn another_environment_gets_another_resident_and_an_idle_one_exits() {
     let project = Project::new(Backend::Dir, "");
     let residents = Residents::new();
     let mut quick = residents.client(&project);
-    quick.env("SILT_RESIDENT_IDLE_SECS", "2");
+    quick.env("SILT_RESIDENT_IDLE_SECS", "8");
     let a = residents.start(quick);
+    let first: Vec<u64> = residents.socket_inodes().iter().map(|s| s.0).collect();
     let mut other = residents.client(&project);
     other
-        .env("SILT_RESIDENT_IDLE_SECS", "2")
+        .env("SILT_RESIDENT_IDLE_SECS", "8")
         .env("AWS_PROFILE", "another");
     let b = residents.start(other);
     assert_ne!(a, b);
-    assert_eq!(residents.sockets(), 2);
+    assert_eq!(residents.sockets(), 2, "a socket of its own");
+    assert!(
+        residents
+            .socket_inodes()
+            .iter()
+            .any(|s| first.contains(&s.0)),
+        "the first resident's socket is still its own"
+    );
     // Both go once idle, and take their sockets with them.
-    poll_until(Duration::from_secs(30), || {
+    poll_until(Duration::from_secs(60), || {
         (residents.pids().is_empty() && residents.sockets() == 0).then_some(())
     })
     .expect("idle residents stayed");
+}
+
+#[test]
+fn output_a_closed_pipe_refused_is_not_the_next_commands() {
+    let project = Project::new(Backend::Dir, "");
+    let residents = Residents::new();
+    let pid = residents.start(residents.client(&project));
+    let input = project.write_input("in.txt", "x\n");
+    project.ok(&["data", "put", "team/m", "f.txt", &input]);
+    // Its reader gone before it writes: every write fails (EPIPE).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let (code, _, stderr) = output(
+        residents
+            .client(&project)
+            .args(["--json", "data", "list", "team/m"])
+            .stdout(writer),
+    );
+    assert!(code == 0 || code == 101, "{code}: {stderr}");
+    if code == 101 {
+        // A panic stops the resident; start the next one.
+        residents.start(residents.client(&project));
+    } else {
+        assert_eq!(residents.pids(), [pid]);
+    }
+    let handed = output(residents.client(&project).args(["data", "list", "team/m"]));
+    let own = output(project.silt().args(["data", "list", "team/m"]));
+    assert_eq!(handed, own);
+}
+
+#[test]
+fn a_signal_the_client_ignores_is_not_forwarded() {
+    let project = Project::new(Backend::Dir, "");
+    let residents = Residents::new();
+    residents.start(residents.client(&project));
+    let holder = hold_lease(&project, "team/held");
+    let input = project.write_input("in.txt", "x\n");
+    // As under `nohup`: SIGHUP ignored, then the client.
+    let template = residents.client(&project);
+    let mut nohup = Command::new("sh");
+    nohup
+        .current_dir(project.path())
+        .args(["-c", "trap '' HUP; exec \"$0\" \"$@\""])
+        .arg(template.get_program())
+        .args(["data", "put", "team/held", "f.txt", &input]);
+    for (name, value) in template.get_envs() {
+        match value {
+            Some(value) => nohup.env(name, value),
+            None => nohup.env_remove(name),
+        };
+    }
+    let waiting = spawn(&mut nohup);
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(waiting.id(), "HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    release(holder);
+    let (code, _, stderr) = finish(waiting);
+    assert_eq!(code, 0, "the command went on and committed: {stderr}");
+    let listed = project.ok(&["data", "list", "team/held"]);
+    assert!(listed.contains("f.txt"), "{listed}");
 }

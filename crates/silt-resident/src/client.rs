@@ -8,7 +8,7 @@ use std::path::Path;
 use rustix::fs::{Mode, OFlags};
 
 use crate::error::WireError;
-use crate::request::{Answer, Request, read_answer};
+use crate::request::{Answer, NoAnswer, Request, read_answer};
 use crate::socket_dir;
 
 /// How a hand-over ended.
@@ -31,8 +31,9 @@ pub enum HandOver {
 const FLAGS_WITH_VALUE: [&str; 2] = ["--hydration", "--execution"];
 
 /// Flags that keep a command with the host: a trace file is written by the
-/// command's own process, at its exit.
-const FLAGS_RUN_BY_THE_HOST: [&str; 1] = ["--trace-file"];
+/// command's own process, at its exit; the background hydrator
+/// (`datastore hydrate --worker`) lowers its own process's priority.
+const FLAGS_RUN_BY_THE_HOST: [&str; 2] = ["--trace-file", "--worker"];
 
 /// Commands the resident does not run, by their first word: those that set
 /// up a project or the machine, print the manual, or are silt's own
@@ -157,11 +158,16 @@ pub fn hand_over(socket: &Path, argv: &[OsString], env: &[(OsString, OsString)])
     let stdio: [BorrowedFd<'_>; 3] = std::array::from_fn(|fd| unsafe {
         BorrowedFd::borrow_raw(i32::try_from(fd).expect("0-2"))
     });
-    let forwarding = match stream.try_clone().map(crate::signals::Forwarding::start) {
-        Ok(Ok(forwarding)) => forwarding,
-        Ok(Err(err)) | Err(err) => return HandOver::NotHandedOver(err.into()),
+    let forwarding = match crate::signals::Forwarding::block() {
+        Ok(forwarding) => forwarding,
+        Err(err) => return HandOver::NotHandedOver(err.into()),
     };
-    if let Err(err) = Request::send(&stream, argv, env, cwd.as_fd(), stdio) {
+    let sent = Request::send(&stream, argv, env, cwd.as_fd(), stdio).and_then(|()| {
+        // Only now: a cancel must not come before the request, or in it.
+        let watched = stream.try_clone()?;
+        Ok(forwarding.start(watched)?)
+    });
+    if let Err(err) = sent {
         // A request cut short is not a command: the resident refuses it.
         forwarding.stop();
         return HandOver::NotHandedOver(err);
@@ -172,17 +178,28 @@ pub fn hand_over(socket: &Path, argv: &[OsString], env: &[(OsString, OsString)])
             forwarding.stop();
             HandOver::NotHandedOver(WireError::NotRun)
         }
-        Err(err) => {
+        Err(NoAnswer {
+            started: false,
+            error,
+        }) => {
             forwarding.stop();
-            HandOver::Lost(err)
+            HandOver::NotHandedOver(error)
+        }
+        Err(NoAnswer {
+            started: true,
+            error,
+        }) => {
+            forwarding.stop();
+            HandOver::Lost(error)
         }
     }
 }
 
 /// How long the client waits for the command's answer after forwarding a
-/// signal: a command that takes no leases does not listen for one and runs
-/// to its end; past this, the client ends as a process of its own would.
-pub const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+/// signal. The resident answers within its own grace
+/// (`crates/silt/src/cli/resident.rs`), shorter than this; past it, the
+/// client ends by itself as a process of its own would.
+pub const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {
@@ -228,6 +245,7 @@ mod tests {
             "run team/m -- make",
             "--trace-file t.json data list",
             "data list --trace-file=t.json",
+            "-v datastore hydrate --worker",
         ] {
             assert!(!served(line), "{line:?}");
         }
@@ -282,10 +300,24 @@ mod tests {
     #[test]
     fn a_resident_that_goes_away_mid_command_is_lost_not_retried() {
         let (_parent, dir) = private_dir();
-        let served = resident(&dir, |_, request| drop(request));
+        let served = resident(&dir, |stream, request| {
+            crate::started(stream).unwrap();
+            drop(request);
+        });
         assert!(matches!(
             hand_over(&dir.join("resident-test.sock"), &["silt".into()], &[]),
             HandOver::Lost(_)
+        ));
+        served.join().unwrap();
+    }
+
+    #[test]
+    fn a_resident_that_goes_away_before_starting_leaves_the_command_to_the_client() {
+        let (_parent, dir) = private_dir();
+        let served = resident(&dir, |_, request| drop(request));
+        assert!(matches!(
+            hand_over(&dir.join("resident-test.sock"), &["silt".into()], &[]),
+            HandOver::NotHandedOver(_)
         ));
         served.join().unwrap();
     }

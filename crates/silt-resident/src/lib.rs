@@ -15,10 +15,12 @@
 //! - each side checks the other's uid with `SO_PEERCRED` ([`peer`]) before
 //!   anything is handed over: the request carries credentials.
 //!
-//! The resident itself is not built yet: [`Request::receive`] and
-//! [`answer`] are what it will use, and what the start-up benchmark's
-//! stand-in uses to measure the hand-over. Version 1 of the wire has no
-//! cancel message: Ctrl-C of the client does not reach the command.
+//! The resident is `silt __resident` (`crates/silt/src/cli/resident.rs`),
+//! over [`serve`]; which resident serves a client is [`route`]'s. After its
+//! request the client may send a [`cancel`] (its SIGINT, SIGTERM or
+//! SIGHUP); the resident says [`started`] just before the command runs, so
+//! a client whose resident went away knows whether it may run the command
+//! itself.
 
 pub mod client;
 mod descriptors;
@@ -32,5 +34,5 @@ pub mod socket_dir;
 mod wire;
 
 pub use error::WireError;
-pub use request::{Answer, Request, answer, cancel, read_answer, read_cancel};
+pub use request::{Answer, NoAnswer, Request, answer, cancel, read_answer, read_cancel, started};
 pub use wire::Environment;

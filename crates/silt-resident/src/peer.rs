@@ -36,3 +36,48 @@ pub fn check_same_user(stream: &UnixStream) -> Result<(), WireError> {
         ))
     }
 }
+
+/// True when the peer sees the files this process sees, under the same
+/// group: the same mount and user namespaces, the same root directory
+/// (`/proc/<pid>/ns/*`, `/proc/<pid>/root`) and the same effective gid
+/// (`SO_PEERCRED`). A client of this user in a container, a chroot or a
+/// private `/tmp` names paths that mean something else here, so the
+/// resident leaves its command to it. False when any of it cannot be read.
+pub fn same_view(stream: &UnixStream) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let Ok(peer) = rustix::net::sockopt::socket_peercred(stream) else {
+            return false;
+        };
+        if peer.gid != rustix::process::getegid() {
+            return false;
+        }
+        let theirs = format!("/proc/{}", peer.pid.as_raw_nonzero());
+        let same_link = |name: &str| {
+            let own = std::fs::read_link(format!("/proc/self/{name}"));
+            let peer = std::fs::read_link(format!("{theirs}/{name}"));
+            matches!((own, peer), (Ok(own), Ok(peer)) if own == peer)
+        };
+        let root = |base: &str| {
+            std::fs::metadata(format!("{base}/root")).map(|meta| (meta.dev(), meta.ino()))
+        };
+        let same_root =
+            matches!((root("/proc/self"), root(&theirs)), (Ok(own), Ok(peer)) if own == peer);
+        same_link("ns/mnt") && same_link("ns/user") && same_root
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = stream;
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_peer_in_this_process_sees_what_it_sees() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert!(super::same_view(&a));
+    }
+}

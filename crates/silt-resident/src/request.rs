@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 
 use crate::descriptors;
 use crate::error::WireError;
-use crate::wire::{self, ANSWER_MAGIC, CANCEL_MAGIC, HEADER_LEN, NOT_RUN_MAGIC};
+use crate::wire::{self, ANSWER_MAGIC, CANCEL_MAGIC, HEADER_LEN, NOT_RUN_MAGIC, STARTED_MAGIC};
 
 /// How long a request may take to arrive once connected: a client stopped
 /// or stalled mid-request must not hold the resident's accept loop.
@@ -158,27 +158,70 @@ pub fn read_cancel(stream: &UnixStream) -> Result<Option<u8>, WireError> {
             Err(err) => return Err(err.into()),
         }
     }
-    if bytes[..8] == CANCEL_MAGIC {
+    if bytes[..8] != CANCEL_MAGIC {
+        return Err(WireError::NotThisProtocol);
+    }
+    if FORWARDED_SIGNALS.contains(&bytes[8]) {
         Ok(Some(bytes[8]))
     } else {
-        Err(WireError::NotThisProtocol)
+        Err(WireError::Malformed(
+            "a cancel for a signal that is not forwarded",
+        ))
     }
+}
+
+/// The signals a cancel may carry: SIGHUP, SIGINT, SIGTERM.
+pub(crate) const FORWARDED_SIGNALS: [u8; 3] = [1, 2, 15];
+
+/// Tells the client, on the resident's side, that the command starts now:
+/// from here on a resident that goes away may have run it in part.
+///
+/// # Errors
+/// When the socket fails (the client went away).
+pub fn started(stream: &UnixStream) -> Result<(), WireError> {
+    let mut bytes = [0; 9];
+    bytes[..8].copy_from_slice(&STARTED_MAGIC);
+    (&*stream).write_all(&bytes)?;
+    Ok(())
+}
+
+/// Why no answer came, and whether the command had started.
+#[derive(Debug)]
+pub struct NoAnswer {
+    /// The resident said the command starts ([`started`]) before it went.
+    pub started: bool,
+    /// What failed.
+    pub error: WireError,
 }
 
 /// Waits for the answer to the request handed over `stream`.
 ///
 /// # Errors
 /// When the resident closed the socket without answering (it died) or
-/// answered something else.
-pub fn read_answer(stream: &UnixStream) -> Result<Answer, WireError> {
-    let mut bytes = [0; 9];
-    (&*stream).read_exact(&mut bytes)?;
-    if bytes[..8] == ANSWER_MAGIC {
-        Ok(Answer::Ran(bytes[8]))
-    } else if bytes[..8] == NOT_RUN_MAGIC {
-        Ok(Answer::NotRun)
-    } else {
-        Err(WireError::NotThisProtocol)
+/// answered something else; [`NoAnswer::started`] says whether it had
+/// started the command.
+pub fn read_answer(stream: &UnixStream) -> Result<Answer, NoAnswer> {
+    let mut started = false;
+    loop {
+        let mut bytes = [0; 9];
+        if let Err(err) = (&*stream).read_exact(&mut bytes) {
+            return Err(NoAnswer {
+                started,
+                error: err.into(),
+            });
+        }
+        if bytes[..8] == STARTED_MAGIC && !started {
+            started = true;
+        } else if bytes[..8] == ANSWER_MAGIC {
+            return Ok(Answer::Ran(bytes[8]));
+        } else if bytes[..8] == NOT_RUN_MAGIC && !started {
+            return Ok(Answer::NotRun);
+        } else {
+            return Err(NoAnswer {
+                started,
+                error: WireError::NotThisProtocol,
+            });
+        }
     }
 }
 
@@ -286,6 +329,35 @@ mod tests {
         let (client, resident) = UnixStream::pair().unwrap();
         drop(resident);
         assert!(read_answer(&client).is_err());
+    }
+
+    #[test]
+    fn a_resident_gone_before_it_started_the_command_did_not_run_it() {
+        let (client, resident) = UnixStream::pair().unwrap();
+        drop(resident);
+        assert!(matches!(
+            read_answer(&client),
+            Err(NoAnswer { started: false, .. })
+        ));
+        let (client, resident) = UnixStream::pair().unwrap();
+        started(&resident).unwrap();
+        drop(resident);
+        assert!(matches!(
+            read_answer(&client),
+            Err(NoAnswer { started: true, .. })
+        ));
+        let (client, resident) = UnixStream::pair().unwrap();
+        started(&resident).unwrap();
+        answer(&resident, Answer::Ran(3)).unwrap();
+        assert_eq!(read_answer(&client).unwrap(), Answer::Ran(3));
+        // "Not run" after "started" is not an answer this wire gives.
+        let (client, resident) = UnixStream::pair().unwrap();
+        started(&resident).unwrap();
+        answer(&resident, Answer::NotRun).unwrap();
+        assert!(matches!(
+            read_answer(&client),
+            Err(NoAnswer { started: true, .. })
+        ));
     }
 
     #[test]

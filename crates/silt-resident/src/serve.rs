@@ -181,7 +181,15 @@ impl ProcessState {
     /// here reads stdin unbuffered, from descriptor 0 (`silt data put M F -`).
     pub fn leave(&self) {
         use std::io::Write as _;
-        let _ = std::io::stdout().flush();
+        if std::io::stdout().flush().is_err() {
+            // A closed pipe (`| head -c1`): std keeps what it could not
+            // write and would send it ahead of the next command's output.
+            // Written to /dev/null instead, the buffer is emptied.
+            if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+                let _ = rustix::stdio::dup2_stdout(&null);
+                let _ = std::io::stdout().flush();
+            }
+        }
         let [stdin, stdout, stderr] = &self.stdio;
         let _ = rustix::stdio::dup2_stdin(stdin.as_fd());
         let _ = rustix::stdio::dup2_stdout(stdout.as_fd());

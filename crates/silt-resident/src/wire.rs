@@ -6,7 +6,8 @@
 //! request: "siltreq1"  u32le payload length  (descriptors on its first byte)
 //! payload: u32le argc  (u32le len, bytes) × argc
 //!          u32le envc  (u32le len, "KEY=VALUE" bytes) × envc
-//! answer:  "siltend1"  u8 exit code      the command ran
+//! answer:  "siltrun1"  0                 the command starts (then:)
+//!          "siltend1"  u8 exit code      the command ran
 //!          "siltnot1"  0                 it was not started
 //! cancel:  "siltcan1"  u8 signal number  client → resident, while it waits
 //! ```
@@ -18,6 +19,9 @@ use crate::error::WireError;
 
 /// First bytes of a request; the digit is the wire's version.
 pub(crate) const REQUEST_MAGIC: [u8; 8] = *b"siltreq1";
+/// Sent just before the command starts: a resident gone before it had not
+/// started the command, one gone after may have run it in part.
+pub(crate) const STARTED_MAGIC: [u8; 8] = *b"siltrun1";
 /// First bytes of an answer, followed by the exit code.
 pub(crate) const ANSWER_MAGIC: [u8; 8] = *b"siltend1";
 /// First bytes of the answer "not run" (then a zero byte).

@@ -79,7 +79,10 @@ fn the_command_runs_in_the_resident_with_the_clients_terminal_directory_and_envi
 #[test]
 fn a_resident_dying_mid_command_is_reported_not_run_again() {
     let (_parent, dir) = private_dir();
-    let served = resident(&dir, |_, request| drop(request));
+    let served = resident(&dir, |stream, request| {
+        silt_resident::started(stream).unwrap();
+        drop(request);
+    });
     let work = tempfile::tempdir().unwrap();
     let output = Command::new(CLIENT)
         .args(["data", "put", "team/m", "f", "x"])

@@ -209,6 +209,7 @@ fn stand_in(
         let request = Request::receive(&stream).expect("a request");
         let started = Instant::now();
         let noop = request.argv.get(1).is_some_and(|arg| arg == NOOP);
+        silt_resident::started(&stream).expect("started");
         let code = if noop {
             0
         } else {

@@ -134,9 +134,7 @@ fn start_resident(host: &Path, socket: &Path) {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(log)
-        // Out of the terminal's process group: the user's Ctrl-C is for
-        // the command, which the client forwards, not for the resident.
-        .process_group(0)
+        // It leaves this session itself (`setsid`), first thing.
         .spawn();
 }
 

@@ -391,6 +391,16 @@ fn init_log_only(cli: &Cli) {
 /// thread is left to the process's exit.
 const BLOCKING_WORK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Set when a command ended with work still running on a blocking thread
+/// (see [`BLOCKING_WORK_WAIT`]): a process that runs more commands (the
+/// resident) stops rather than run the next beside it.
+static LEFT_WORK_BEHIND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True once a command of this process left work running past its end.
+pub(crate) fn left_work_behind() -> bool {
+    LEFT_WORK_BEHIND.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// A runtime for the commands that execute extensions; others never build one.
 pub(crate) fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -409,6 +419,7 @@ pub(crate) fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
         BLOCKING_WORK_WAIT.saturating_sub(shutting_down.elapsed()),
     );
     if !settled || shutting_down.elapsed() >= BLOCKING_WORK_WAIT {
+        LEFT_WORK_BEHIND.store(true, std::sync::atomic::Ordering::SeqCst);
         tracing::warn!(
             "work handed to a blocking thread was still running {} s after the command's work ended (an extension's file operation blocked on a FIFO or a stalled file system, or a worker's teardown); exiting without it",
             BLOCKING_WORK_WAIT.as_secs()

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use silt_resident::serve::{Listener, ProcessState};
-use silt_resident::{Answer, Request, answer, client, read_cancel, route};
+use silt_resident::{Answer, Request, answer, client, peer, read_cancel, route, started};
 
 use crate::datastore::{ForwardedSignal, Runtimes};
 
@@ -30,6 +30,21 @@ pub const RESIDENT_ARG: &str = "__resident";
 /// How long the resident stays without a command, in seconds, unless
 /// `SILT_RESIDENT_IDLE_SECS` says otherwise.
 const IDLE_SECS: u64 = 600;
+
+/// How long a resident that has served at most one command stays idle: an
+/// environment seen once (a loop's `FOO=$i silt ...`) does not keep a
+/// resident for ten minutes.
+const IDLE_AFTER_ONE: Duration = Duration::from_secs(60);
+
+/// The longest a resident serves: what a command leaves in the process
+/// (per-process caches, a pid that never dies for the sweeps keyed on it)
+/// lasts no longer.
+const MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// How long a command that listens for signals has, after a forwarded one,
+/// to end by itself (its leases released) before the resident ends it as
+/// the signal would have. Shorter than the client's own grace.
+const CANCEL_GRACE: Duration = Duration::from_secs(3);
 
 /// How often the accept loop looks at the clock, the socket's path and the
 /// signals that stop the resident.
@@ -44,8 +59,10 @@ struct Shared {
     busy: AtomicBool,
     /// A signal asked the resident to stop (after the command running).
     stopping: AtomicBool,
-    /// When the last command ended (or the resident started).
+    /// When the last command ended or connected (or the resident started).
     last_end: Mutex<Instant>,
+    /// Commands handed to the command loop.
+    served: std::sync::atomic::AtomicU64,
 }
 
 /// Serves `socket` until idle; the exit code.
@@ -55,6 +72,7 @@ pub(crate) fn main(socket: Option<&OsString>) -> u8 {
         // As clap's usage errors.
         return 2;
     };
+    detach();
     silt_telemetry::init_per_command_log();
     let listener = match Listener::bind(socket) {
         Ok(Some(listener)) => listener,
@@ -76,6 +94,7 @@ pub(crate) fn main(socket: Option<&OsString>) -> u8 {
         busy: AtomicBool::new(false),
         stopping: AtomicBool::new(false),
         last_end: Mutex::new(Instant::now()),
+        served: std::sync::atomic::AtomicU64::new(0),
     });
     watch_own_signals(&shared);
     let (commands, incoming) = std::sync::mpsc::sync_channel::<UnixStream>(0);
@@ -109,6 +128,22 @@ pub(crate) fn main(socket: Option<&OsString>) -> u8 {
     }
     let _ = accepting.join();
     0
+}
+
+/// Leaves the first client's session (its terminal: a command reading the
+/// terminal it was handed must not find the resident in a background
+/// group of it) and closes what it inherited beyond 0–2 (a lock the
+/// client's parent held, say): the resident keeps nothing of the command
+/// that started it.
+fn detach() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setsid takes no pointer; close_range closes descriptors this
+    // process has not opened: none of them belongs to Rust code here, which
+    // has opened nothing yet.
+    unsafe {
+        libc::setsid();
+        libc::syscall(libc::SYS_close_range, 3_u32, u32::MAX, 0_u32);
+    }
 }
 
 /// `SILT_RESIDENT_IDLE_SECS`, else ten minutes.
@@ -162,6 +197,7 @@ fn accept_loop(
     shared: &Shared,
     idle: Duration,
 ) {
+    let born = Instant::now();
     loop {
         if shared.stopping.load(Ordering::SeqCst) || !listener.still_reachable() {
             break;
@@ -171,12 +207,26 @@ fn accept_loop(
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .elapsed();
-        if !shared.busy.load(Ordering::SeqCst) && idle_for >= idle {
+        let idle = if shared.served.load(Ordering::SeqCst) < 2 {
+            idle.min(IDLE_AFTER_ONE)
+        } else {
+            idle
+        };
+        if !shared.busy.load(Ordering::SeqCst) && (idle_for >= idle || born.elapsed() >= MAX_AGE) {
             break;
         }
         match listener.accept_within(TICK) {
             Ok(Some(stream)) => match commands.try_send(stream) {
-                Ok(()) => {}
+                Ok(()) => {
+                    // Counted as activity here, not only when it ends: the
+                    // loop must not find the resident idle between the
+                    // hand-off and the command loop marking itself busy.
+                    *shared
+                        .last_end
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+                    shared.served.fetch_add(1, Ordering::SeqCst);
+                }
                 Err(TrySendError::Full(stream) | TrySendError::Disconnected(stream)) => {
                     let _ = answer(&stream, Answer::NotRun);
                 }
@@ -194,7 +244,7 @@ fn accept_loop(
 }
 
 /// Runs the command `stream` carries, if this resident may; false when
-/// the resident should stop (the command panicked).
+/// the resident should stop (the command panicked, or left work running).
 fn serve_one(
     stream: &UnixStream,
     state: &ProcessState,
@@ -204,14 +254,19 @@ fn serve_one(
     let request = match Request::receive(stream) {
         Ok(request) => request,
         Err(err) => {
+            // Nothing started: the client may run the command itself.
             eprintln!("silt resident: refused a request: {err}");
+            let _ = answer(stream, Answer::NotRun);
             return true;
         }
     };
     // The client routes by environment; a client of another version, or a
-    // collision of the route's hash, ends here.
+    // collision of the route's hash, ends here; so does one that sees
+    // other files (another mount namespace or root) or runs as another
+    // group.
     if !route::same_environment(&request.env, own_env)
         || !client::served_by_resident(request.argv.get(1..).unwrap_or_default())
+        || !peer::same_view(stream)
     {
         let _ = answer(stream, Answer::NotRun);
         return true;
@@ -220,6 +275,11 @@ fn serve_one(
         state.leave();
         eprintln!("silt resident: cannot take the request's directory and descriptors: {err}");
         let _ = answer(stream, Answer::NotRun);
+        return true;
+    }
+    if started(stream).is_err() {
+        // The client went away before anything ran.
+        state.leave();
         return true;
     }
     let forwarding = Arc::new(ForwardedSignal::install());
@@ -244,10 +304,11 @@ fn serve_one(
     drop(forwarding);
     drop(request);
     // A panic may have left this process's state half-way (a lock
-    // poisoned, a runtime mid-drop): answer as a process of its own would,
+    // poisoned, a runtime mid-drop), and work a command left on a blocked
+    // thread runs on into the next: answer as a process of its own would,
     // then stop; the next command starts a new resident.
     let (code, go_on) = match ran {
-        Ok(code) => (code, true),
+        Ok(code) => (code, !crate::cli::left_work_behind()),
         Err(_) => (PANICKED, false),
     };
     let _ = answer(stream, Answer::Ran(code));
@@ -255,14 +316,34 @@ fn serve_one(
 }
 
 /// Forwards the client's cancel to the command; a client gone (its side
-/// closed) is a hang-up.
+/// closed) is a hang-up. A command that does not listen for signals, or
+/// does not end within [`CANCEL_GRACE`], is ended as the signal would have
+/// ended a process of its own: the client is answered 128 + the signal and
+/// the resident exits at once.
 fn watch_for_cancel(stream: &UnixStream, forwarding: &ForwardedSignal, done: &AtomicBool) {
     let signal = match read_cancel(stream) {
         Ok(Some(signal)) => signal,
         // SIGHUP, as a closed terminal.
         Ok(None) | Err(_) => 1,
     };
-    if !done.load(Ordering::SeqCst) {
-        forwarding.send(signal);
+    if done.load(Ordering::SeqCst) {
+        return;
     }
+    let listening = forwarding.listening();
+    forwarding.send(signal);
+    let deadline = Instant::now() + CANCEL_GRACE;
+    while listening && Instant::now() < deadline {
+        if done.load(Ordering::SeqCst) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if done.load(Ordering::SeqCst) {
+        return;
+    }
+    let code = 128 + signal;
+    let _ = answer(stream, Answer::Ran(code));
+    // SAFETY: _exit ends the process without running anything of the
+    // command's: what a signal's default action does.
+    unsafe { libc::_exit(i32::from(code)) }
 }

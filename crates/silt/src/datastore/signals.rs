@@ -110,6 +110,13 @@ impl ForwardedSignal {
         (Self { sender }, receiver)
     }
 
+    /// True while a command listens for signals (a [`Signals`] made while
+    /// this is installed is alive).
+    pub fn listening(&self) -> bool {
+        // One receiver is the installed one that `Signals::listen` clones.
+        self.sender.receiver_count() > 1
+    }
+
     /// Forwards signal `number` (the first one sent counts).
     pub fn send(&self, number: u8) {
         self.sender.send_if_modified(|current| {
