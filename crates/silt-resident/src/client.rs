@@ -8,7 +8,7 @@ use std::path::Path;
 use rustix::fs::{Mode, OFlags};
 
 use crate::error::WireError;
-use crate::request::{Answer, NoAnswer, Request, read_answer};
+use crate::request::{Answer, NoAnswer, Request};
 use crate::socket_dir;
 
 /// How a hand-over ended.
@@ -158,21 +158,16 @@ pub fn hand_over(socket: &Path, argv: &[OsString], env: &[(OsString, OsString)])
     let stdio: [BorrowedFd<'_>; 3] = std::array::from_fn(|fd| unsafe {
         BorrowedFd::borrow_raw(i32::try_from(fd).expect("0-2"))
     });
-    let forwarding = match crate::signals::Forwarding::block() {
+    let mut forwarding = match crate::signals::Forwarding::block() {
         Ok(forwarding) => forwarding,
         Err(err) => return HandOver::NotHandedOver(err.into()),
     };
-    let sent = Request::send(&stream, argv, env, cwd.as_fd(), stdio).and_then(|()| {
-        // Only now: a cancel must not come before the request, or in it.
-        let watched = stream.try_clone()?;
-        Ok(forwarding.start(watched)?)
-    });
-    if let Err(err) = sent {
+    if let Err(err) = Request::send(&stream, argv, env, cwd.as_fd(), stdio) {
         // A request cut short is not a command: the resident refuses it.
         forwarding.stop();
         return HandOver::NotHandedOver(err);
     }
-    match read_answer(&stream) {
+    match forwarding.await_answer(&stream) {
         Ok(Answer::Ran(code)) => HandOver::Answered(code),
         Ok(Answer::NotRun) => {
             forwarding.stop();

@@ -194,6 +194,54 @@ pub struct NoAnswer {
     pub error: WireError,
 }
 
+/// One frame the resident sends after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Frame {
+    /// The command starts now.
+    Started,
+    /// The answer.
+    Answer(Answer),
+}
+
+/// Reads the next frame (each is written whole, in one write).
+pub(crate) fn read_frame(stream: &UnixStream) -> Result<Frame, WireError> {
+    let mut bytes = [0; 9];
+    (&*stream).read_exact(&mut bytes)?;
+    if bytes[..8] == STARTED_MAGIC {
+        Ok(Frame::Started)
+    } else if bytes[..8] == ANSWER_MAGIC {
+        Ok(Frame::Answer(Answer::Ran(bytes[8])))
+    } else if bytes[..8] == NOT_RUN_MAGIC {
+        Ok(Frame::Answer(Answer::NotRun))
+    } else {
+        Err(WireError::NotThisProtocol)
+    }
+}
+
+/// Whether the resident had started the command, given the frames so far;
+/// what the next frame means. `Ok(None)`: wait for the next.
+pub(crate) fn next_answer(
+    started: &mut bool,
+    frame: Result<Frame, WireError>,
+) -> Result<Option<Answer>, NoAnswer> {
+    match frame {
+        Ok(Frame::Started) if !*started => {
+            *started = true;
+            Ok(None)
+        }
+        Ok(Frame::Answer(Answer::Ran(code))) => Ok(Some(Answer::Ran(code))),
+        Ok(Frame::Answer(Answer::NotRun)) if !*started => Ok(Some(Answer::NotRun)),
+        Ok(_) => Err(NoAnswer {
+            started: *started,
+            error: WireError::NotThisProtocol,
+        }),
+        Err(error) => Err(NoAnswer {
+            started: *started,
+            error,
+        }),
+    }
+}
+
 /// Waits for the answer to the request handed over `stream`.
 ///
 /// # Errors
@@ -203,24 +251,8 @@ pub struct NoAnswer {
 pub fn read_answer(stream: &UnixStream) -> Result<Answer, NoAnswer> {
     let mut started = false;
     loop {
-        let mut bytes = [0; 9];
-        if let Err(err) = (&*stream).read_exact(&mut bytes) {
-            return Err(NoAnswer {
-                started,
-                error: err.into(),
-            });
-        }
-        if bytes[..8] == STARTED_MAGIC && !started {
-            started = true;
-        } else if bytes[..8] == ANSWER_MAGIC {
-            return Ok(Answer::Ran(bytes[8]));
-        } else if bytes[..8] == NOT_RUN_MAGIC && !started {
-            return Ok(Answer::NotRun);
-        } else {
-            return Err(NoAnswer {
-                started,
-                error: WireError::NotThisProtocol,
-            });
+        if let Some(answer) = next_answer(&mut started, read_frame(stream))? {
+            return Ok(answer);
         }
     }
 }

@@ -4,44 +4,37 @@
 //! (SIGHUP) reaches the command: one holding leases releases them and ends
 //! with 128 + the signal; any other ends at once. Handed over, the command
 //! runs in the resident, so the client blocks those signals before it sends
-//! the request, takes them afterwards on a thread of its own with
-//! `sigwait`, and forwards the first as a cancel. The resident answers
-//! 128 + the signal as the command would have ended. The client ends by
-//! itself with 128 + the signal at a second signal or after
-//! [`crate::client::CANCEL_GRACE`] without an answer.
+//! the request and, while it waits for the answer, reads them from a
+//! `signalfd` beside the socket: the first is forwarded as a cancel (never
+//! before the request, or in it). The resident answers 128 + the signal as
+//! the command would have ended. The client ends by itself with 128 + the
+//! signal at a second signal or after [`crate::client::CANCEL_GRACE`]
+//! without an answer.
 //!
 //! A signal this process ignores (`nohup`, a script's background job) is
 //! not forwarded: the command would not have seen it either.
 
+use std::os::fd::{AsFd as _, FromRawFd as _, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::Instant;
+
+use crate::request::{Answer, NoAnswer, next_answer, read_frame};
 
 /// The signals forwarded, unless ignored.
 const FORWARDED: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
-/// What the forwarding thread and the thread that stops it share.
-#[derive(Default)]
-struct Handshake {
-    /// The signal the forwarding thread took (0: none).
-    taken: AtomicI32,
-    /// The command is not handed over after all: a signal taken now is
-    /// this process's own again.
-    stopping: AtomicBool,
-}
-
 /// The forwarded signals, blocked in this process from [`Forwarding::block`]
-/// until [`Forwarding::stop`].
+/// until [`Forwarding::stop`], and read from a `signalfd` meanwhile.
 pub(crate) struct Forwarding {
     previous_mask: libc::sigset_t,
-    set: libc::sigset_t,
-    handshake: Arc<Handshake>,
+    signals: OwnedFd,
+    /// The signal read and forwarded, if one was.
+    taken: Option<libc::c_int>,
 }
 
 impl Forwarding {
-    /// Blocks the forwarded signals this process does not ignore, in the
-    /// calling thread (and so in the thread [`Forwarding::start`] starts):
-    /// one that comes meanwhile waits.
+    /// Blocks the forwarded signals this process does not ignore: one that
+    /// comes meanwhile waits, to be read by [`Forwarding::await_answer`].
     pub(crate) fn block() -> std::io::Result<Self> {
         let set = forwarded_set();
         // SAFETY: a zeroed sigset_t is a valid value to be overwritten.
@@ -51,38 +44,111 @@ impl Forwarding {
         if blocked != 0 {
             return Err(std::io::Error::from_raw_os_error(blocked));
         }
+        // SAFETY: `set` is initialised; -1 asks for a new descriptor.
+        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
+        if fd < 0 {
+            let err = std::io::Error::last_os_error();
+            restore(&previous_mask);
+            return Err(err);
+        }
+        // SAFETY: signalfd returned a new descriptor that nothing else owns.
+        let signals = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(Self {
             previous_mask,
-            set,
-            handshake: Arc::default(),
+            signals,
+            taken: None,
         })
     }
 
-    /// Starts the thread that forwards the blocked signals over `stream`
-    /// (the request is sent: a cancel must not come before it).
-    pub(crate) fn start(&self, stream: UnixStream) -> std::io::Result<()> {
-        let set = self.set;
-        let handshake = self.handshake.clone();
-        std::thread::Builder::new()
-            .name("silt-client-signals".into())
-            .spawn(move || forward(&stream, &set, &handshake))
-            .map(drop)
+    /// Waits for the resident's answer to the request sent over `stream`,
+    /// forwarding the first signal as a cancel; ends this process with
+    /// 128 + that signal at a second one or when the grace has passed.
+    pub(crate) fn await_answer(&mut self, stream: &UnixStream) -> Result<Answer, NoAnswer> {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let mut started = false;
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let timeout = deadline.map(|deadline| {
+                let left = deadline.saturating_duration_since(Instant::now());
+                Timespec {
+                    tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+                    tv_nsec: i64::from(left.subsec_nanos()),
+                }
+            });
+            let mut fds = [
+                PollFd::new(stream, PollFlags::IN),
+                PollFd::new(&self.signals, PollFlags::IN),
+            ];
+            match poll(&mut fds, timeout.as_ref()) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(err) => {
+                    return Err(NoAnswer {
+                        started,
+                        error: std::io::Error::from(err).into(),
+                    });
+                }
+            }
+            let answer_ready = !fds[0].revents().is_empty();
+            let signal_ready = !fds[1].revents().is_empty();
+            if signal_ready && let Some(signal) = self.read_signal() {
+                match self.taken {
+                    None => {
+                        self.taken = Some(signal);
+                        let _ = crate::cancel(stream, u8::try_from(signal).unwrap_or(0));
+                        deadline = Some(Instant::now() + crate::client::CANCEL_GRACE);
+                    }
+                    Some(first) => std::process::exit(128 + first),
+                }
+            }
+            if answer_ready {
+                if let Some(answer) = next_answer(&mut started, read_frame(stream))? {
+                    return Ok(answer);
+                }
+            } else if let (Some(deadline), Some(first)) = (deadline, self.taken)
+                && Instant::now() >= deadline
+            {
+                std::process::exit(128 + first);
+            }
+        }
     }
 
-    /// The command is not handed over: gives the calling thread its signal
-    /// mask back before it runs the command itself. A signal that came
-    /// meanwhile ends this process as it would have, whether it waited
-    /// blocked or the forwarding thread took it.
+    /// The next signal from the `signalfd`, if one is there.
+    fn read_signal(&self) -> Option<libc::c_int> {
+        // SAFETY: a zeroed signalfd_siginfo is a valid buffer.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        // SAFETY: reads at most `size` bytes into `info`.
+        let read = unsafe {
+            libc::read(
+                std::os::fd::AsRawFd::as_raw_fd(&self.signals.as_fd()),
+                std::ptr::from_mut(&mut info).cast(),
+                size,
+            )
+        };
+        (usize::try_from(read).ok() == Some(size))
+            .then(|| libc::c_int::try_from(info.ssi_signo).unwrap_or(0))
+    }
+
+    /// The command is not handed over: gives this thread its signal mask
+    /// back before it runs the command itself. A signal that came meanwhile
+    /// ends this process as it would have, whether it waited blocked or
+    /// was read (and forwarded to a resident that did not run the command).
     pub(crate) fn stop(self) {
-        self.handshake.stopping.store(true, Ordering::SeqCst);
-        // SAFETY: the mask was filled by pthread_sigmask.
-        unsafe {
-            libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous_mask, std::ptr::null_mut());
+        restore(&self.previous_mask);
+        if let Some(signal) = self.taken {
+            // SAFETY: kill with this process's own pid and a valid signal,
+            // which now does what it does by default.
+            unsafe {
+                libc::kill(libc::getpid(), signal);
+            }
         }
-        let taken = self.handshake.taken.load(Ordering::SeqCst);
-        if taken != 0 {
-            raise_as_own(taken);
-        }
+    }
+}
+
+fn restore(previous_mask: &libc::sigset_t) {
+    // SAFETY: the mask was filled by pthread_sigmask.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, previous_mask, std::ptr::null_mut());
     }
 }
 
@@ -102,65 +168,5 @@ fn forwarded_set() -> libc::sigset_t {
             }
         }
         set
-    }
-}
-
-/// Sends `signal` to this process again, where it now does what it does by
-/// default (the mask is restored): the process ends as it would have.
-fn raise_as_own(signal: libc::c_int) {
-    // SAFETY: kill with this process's own pid and a valid signal.
-    unsafe {
-        libc::kill(libc::getpid(), signal);
-    }
-}
-
-/// Waits for the first forwarded signal, sends it as a cancel, then ends
-/// the process at the next one or when the grace has passed.
-fn forward(stream: &UnixStream, set: &libc::sigset_t, handshake: &Handshake) {
-    let Some(first) = wait(set, None) else {
-        return;
-    };
-    handshake.taken.store(first, Ordering::SeqCst);
-    if handshake.stopping.load(Ordering::SeqCst) {
-        raise_as_own(first);
-        return;
-    }
-    let _ = crate::cancel(stream, u8::try_from(first).unwrap_or(0));
-    let _ = wait(set, Some(crate::client::CANCEL_GRACE));
-    std::process::exit(128 + first);
-}
-
-/// The next signal of `set`, waiting at most `timeout` (for ever when
-/// `None`); `None` when the time passed.
-fn wait(set: &libc::sigset_t, timeout: Option<std::time::Duration>) -> Option<libc::c_int> {
-    let timespec = timeout.map(|timeout| libc::timespec {
-        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-        tv_nsec: libc::c_long::from(timeout.subsec_nanos().cast_signed()),
-    });
-    let deadline = timeout.map(|timeout| std::time::Instant::now() + timeout);
-    loop {
-        // SAFETY: `set` is initialised; the timespec, when given, lives
-        // across the call; no siginfo is asked for.
-        let signal = unsafe {
-            libc::sigtimedwait(
-                set,
-                std::ptr::null_mut(),
-                timespec
-                    .as_ref()
-                    .map_or(std::ptr::null(), std::ptr::from_ref),
-            )
-        };
-        if signal > 0 {
-            return Some(signal);
-        }
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::EAGAIN) {
-            return None;
-        }
-        // EINTR (a signal outside the set): wait again, no longer than the
-        // deadline.
-        if deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
-            return None;
-        }
     }
 }

@@ -15,7 +15,7 @@ use std::ffi::OsString;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::mpsc::{Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -113,9 +113,13 @@ pub(crate) fn main(socket: Option<&OsString>) -> u8 {
     };
     let own_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     let runtimes = Arc::new(Runtimes::default());
+    let Some(watcher) = start_watcher() else {
+        eprintln!("silt resident: cannot start its cancel watcher");
+        return crate::exit::CANT_CREATE;
+    };
     for stream in incoming {
         shared.busy.store(true, Ordering::SeqCst);
-        let go_on = serve_one(&stream, &state, &own_env, &runtimes);
+        let go_on = serve_one(&stream, &state, &own_env, &runtimes, &watcher);
         *shared
             .last_end
             .lock()
@@ -250,6 +254,7 @@ fn serve_one(
     state: &ProcessState,
     own_env: &[(OsString, OsString)],
     runtimes: &Arc<Runtimes>,
+    watcher: &Sender<Watch>,
 ) -> bool {
     let request = match Request::receive(stream) {
         Ok(request) => request,
@@ -284,23 +289,20 @@ fn serve_one(
     }
     let forwarding = Arc::new(ForwardedSignal::install());
     let done = Arc::new(AtomicBool::new(false));
-    let watcher = stream.try_clone().ok().and_then(|watched| {
-        let forwarding = forwarding.clone();
-        let done = done.clone();
-        std::thread::Builder::new()
-            .name("silt-resident-cancel".into())
-            .spawn(move || watch_for_cancel(&watched, &forwarding, &done))
-            .ok()
-    });
+    if let Ok(watched) = stream.try_clone() {
+        let _ = watcher.send(Watch {
+            stream: watched,
+            forwarding: forwarding.clone(),
+            done: done.clone(),
+        });
+    }
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::cli::run_in_process(&request.argv, runtimes)
     }));
     state.leave();
+    // The watcher sees `done` before the end of the stream that follows.
     done.store(true, Ordering::SeqCst);
     let _ = stream.shutdown(std::net::Shutdown::Read);
-    if let Some(watcher) = watcher {
-        let _ = watcher.join();
-    }
     drop(forwarding);
     drop(request);
     // A panic may have left this process's state half-way (a lock
@@ -313,6 +315,29 @@ fn serve_one(
     };
     let _ = answer(stream, Answer::Ran(code));
     go_on
+}
+
+/// A command's client to watch for a cancel while the command runs.
+struct Watch {
+    stream: UnixStream,
+    forwarding: Arc<ForwardedSignal>,
+    /// The command ended: what the stream says now is not for it.
+    done: Arc<AtomicBool>,
+}
+
+/// The thread that watches each command's client, one after another (a
+/// thread a command would cost a spawn and a join each).
+fn start_watcher() -> Option<Sender<Watch>> {
+    let (watches, to_watch) = std::sync::mpsc::channel::<Watch>();
+    std::thread::Builder::new()
+        .name("silt-resident-cancel".into())
+        .spawn(move || {
+            for watch in to_watch {
+                watch_for_cancel(&watch.stream, &watch.forwarding, &watch.done);
+            }
+        })
+        .ok()?;
+    Some(watches)
 }
 
 /// Forwards the client's cancel to the command; a client gone (its side

@@ -89,8 +89,8 @@ async fn forwarded(receiver: Option<&mut watch::Receiver<Option<u8>>>) -> u8 {
 
 /// A signal to forward to the command that runs while this lives: the
 /// [`Signals`] it listens with end at [`ForwardedSignal::send`] as at a
-/// signal of its own. One command at a time: drop it before installing the
-/// next.
+/// signal of its own. One command at a time: installing another replaces
+/// it.
 pub struct ForwardedSignal {
     sender: watch::Sender<Option<u8>>,
 }
@@ -113,8 +113,16 @@ impl ForwardedSignal {
     /// True while a command listens for signals (a [`Signals`] made while
     /// this is installed is alive).
     pub fn listening(&self) -> bool {
-        // One receiver is the installed one that `Signals::listen` clones.
-        self.sender.receiver_count() > 1
+        // One receiver is the installed one that `Signals::listen` clones
+        // (none once another forwarding replaced it).
+        let installed = usize::from(
+            FORWARDED
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+                .is_some_and(|receiver| receiver.same_channel(&self.sender.subscribe())),
+        );
+        self.sender.receiver_count() > installed
     }
 
     /// Forwards signal `number` (the first one sent counts).
@@ -130,10 +138,17 @@ impl ForwardedSignal {
 }
 
 impl Drop for ForwardedSignal {
+    /// Uninstalls this forwarding, unless another was installed since.
     fn drop(&mut self) {
-        *FORWARDED
+        let mut installed = FORWARDED
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if installed
+            .as_ref()
+            .is_some_and(|receiver| receiver.same_channel(&self.sender.subscribe()))
+        {
+            *installed = None;
+        }
     }
 }
 
