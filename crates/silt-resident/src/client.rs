@@ -162,7 +162,14 @@ pub fn hand_over(socket: &Path, argv: &[OsString], env: &[(OsString, OsString)])
         Ok(forwarding) => forwarding,
         Err(err) => return HandOver::NotHandedOver(err.into()),
     };
-    if let Err(err) = Request::send(&stream, argv, env, cwd.as_fd(), stdio) {
+    // Signals are blocked while it is sent: a resident that stopped reading
+    // must not hold the client for good.
+    let sent = stream
+        .set_write_timeout(Some(SEND_TIMEOUT))
+        .map_err(WireError::from)
+        .and_then(|()| Request::send(&stream, argv, env, cwd.as_fd(), stdio))
+        .and_then(|()| Ok(stream.set_write_timeout(None)?));
+    if let Err(err) = sent {
         // A request cut short is not a command: the resident refuses it.
         forwarding.stop();
         return HandOver::NotHandedOver(err);
@@ -184,11 +191,15 @@ pub fn hand_over(socket: &Path, argv: &[OsString], env: &[(OsString, OsString)])
             started: true,
             error,
         }) => {
-            forwarding.stop();
+            forwarding.end_forwarding();
             HandOver::Lost(error)
         }
     }
 }
+
+/// How long sending a request may take: as long as the resident gives one
+/// to arrive.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long the client waits for the command's answer after forwarding a
 /// signal. The resident answers within its own grace

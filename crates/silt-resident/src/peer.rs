@@ -20,8 +20,7 @@ pub fn own_uid() -> u32 {
 pub fn check_same_user(stream: &UnixStream) -> Result<(), WireError> {
     #[cfg(target_os = "linux")]
     {
-        let peer = rustix::net::sockopt::socket_peercred(stream).map_err(std::io::Error::from)?;
-        let uid = peer.uid.as_raw();
+        let uid = peer_credentials(stream)?.uid;
         if uid == own_uid() {
             Ok(())
         } else {
@@ -37,6 +36,35 @@ pub fn check_same_user(stream: &UnixStream) -> Result<(), WireError> {
     }
 }
 
+/// The peer's `SO_PEERCRED`, as the kernel gives it (its pid may be 0: a
+/// peer in a pid namespace this process cannot see).
+#[cfg(target_os = "linux")]
+fn peer_credentials(stream: &UnixStream) -> std::io::Result<libc::ucred> {
+    use std::os::fd::AsRawFd as _;
+    let mut credentials = libc::ucred {
+        pid: 0,
+        uid: u32::MAX,
+        gid: u32::MAX,
+    };
+    let mut len =
+        libc::socklen_t::try_from(std::mem::size_of::<libc::ucred>()).expect("a ucred's size fits");
+    // SAFETY: getsockopt writes at most `len` bytes into `credentials`, a
+    // plain struct for which any bytes are a value.
+    let result = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            std::ptr::from_mut(&mut credentials).cast(),
+            &mut len,
+        )
+    };
+    if result != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(credentials)
+}
+
 /// True when the peer sees the files this process sees, under the same
 /// group: the same mount and user namespaces, the same root directory
 /// (`/proc/<pid>/ns/*`, `/proc/<pid>/root`) and the same effective gid
@@ -47,13 +75,14 @@ pub fn same_view(stream: &UnixStream) -> bool {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::MetadataExt as _;
-        let Ok(peer) = rustix::net::sockopt::socket_peercred(stream) else {
+        let Ok(peer) = peer_credentials(stream) else {
             return false;
         };
-        if peer.gid != rustix::process::getegid() {
+        // pid 0: the peer is in a pid namespace this process cannot see.
+        if peer.pid <= 0 || peer.gid != rustix::process::getegid().as_raw() {
             return false;
         }
-        let theirs = format!("/proc/{}", peer.pid.as_raw_nonzero());
+        let theirs = format!("/proc/{}", peer.pid);
         let same_link = |name: &str| {
             let own = std::fs::read_link(format!("/proc/self/{name}"));
             let peer = std::fs::read_link(format!("{theirs}/{name}"));

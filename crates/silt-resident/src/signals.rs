@@ -45,7 +45,7 @@ impl Forwarding {
             return Err(std::io::Error::from_raw_os_error(blocked));
         }
         // SAFETY: `set` is initialised; -1 asks for a new descriptor.
-        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
+        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
         if fd < 0 {
             let err = std::io::Error::last_os_error();
             restore(&previous_mask);
@@ -112,7 +112,8 @@ impl Forwarding {
         }
     }
 
-    /// The next signal from the `signalfd`, if one is there.
+    /// The next signal from the `signalfd`, if one is there (it does not
+    /// block: another thread may have taken the signal since `poll`).
     fn read_signal(&self) -> Option<libc::c_int> {
         // SAFETY: a zeroed signalfd_siginfo is a valid buffer.
         let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
@@ -134,7 +135,7 @@ impl Forwarding {
     /// ends this process as it would have, whether it waited blocked or
     /// was read (and forwarded to a resident that did not run the command).
     pub(crate) fn stop(self) {
-        restore(&self.previous_mask);
+        self.end_forwarding();
         if let Some(signal) = self.taken {
             // SAFETY: kill with this process's own pid and a valid signal,
             // which now does what it does by default.
@@ -142,6 +143,14 @@ impl Forwarding {
                 libc::kill(libc::getpid(), signal);
             }
         }
+    }
+
+    /// The command was handed over and its resident went away: gives this
+    /// thread its signal mask back without raising a signal already
+    /// forwarded, so the client reports the loss (exit 76) rather than
+    /// ending as if the command had answered it.
+    pub(crate) fn end_forwarding(&self) {
+        restore(&self.previous_mask);
     }
 }
 

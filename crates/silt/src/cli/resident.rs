@@ -288,7 +288,7 @@ fn serve_one(
         return true;
     }
     let forwarding = Arc::new(ForwardedSignal::install());
-    let done = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(Mutex::new(false));
     if let Ok(watched) = stream.try_clone() {
         let _ = watcher.send(Watch {
             stream: watched,
@@ -299,9 +299,14 @@ fn serve_one(
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::cli::run_in_process(&request.argv, runtimes)
     }));
+    // Before anything is answered (the watcher may be ending the resident
+    // as the signal would have: then this waits for the exit); and before
+    // the end of the stream that follows, so the watcher takes that end
+    // for this command's, not for a hang-up.
+    *done
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
     state.leave();
-    // The watcher sees `done` before the end of the stream that follows.
-    done.store(true, Ordering::SeqCst);
     let _ = stream.shutdown(std::net::Shutdown::Read);
     drop(forwarding);
     drop(request);
@@ -321,8 +326,11 @@ fn serve_one(
 struct Watch {
     stream: UnixStream,
     forwarding: Arc<ForwardedSignal>,
-    /// The command ended: what the stream says now is not for it.
-    done: Arc<AtomicBool>,
+    /// The command ended: what the stream says now is not for it. Set
+    /// under the lock, which the watcher holds from its decision to end
+    /// the resident until the process is gone: the command loop cannot
+    /// answer this command, or start the next, once it decided.
+    done: Arc<Mutex<bool>>,
 }
 
 /// The thread that watches each command's client, one after another (a
@@ -345,30 +353,39 @@ fn start_watcher() -> Option<Sender<Watch>> {
 /// does not end within [`CANCEL_GRACE`], is ended as the signal would have
 /// ended a process of its own: the client is answered 128 + the signal and
 /// the resident exits at once.
-fn watch_for_cancel(stream: &UnixStream, forwarding: &ForwardedSignal, done: &AtomicBool) {
+fn watch_for_cancel(stream: &UnixStream, forwarding: &ForwardedSignal, done: &Mutex<bool>) {
+    let finished = || {
+        *done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
     let signal = match read_cancel(stream) {
         Ok(Some(signal)) => signal,
         // SIGHUP, as a closed terminal.
         Ok(None) | Err(_) => 1,
     };
-    if done.load(Ordering::SeqCst) {
+    if finished() {
         return;
     }
     let listening = forwarding.listening();
     forwarding.send(signal);
     let deadline = Instant::now() + CANCEL_GRACE;
     while listening && Instant::now() < deadline {
-        if done.load(Ordering::SeqCst) {
+        if finished() {
             return;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    if done.load(Ordering::SeqCst) {
+    let ended = done
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *ended {
         return;
     }
     let code = 128 + signal;
     let _ = answer(stream, Answer::Ran(code));
     // SAFETY: _exit ends the process without running anything of the
-    // command's: what a signal's default action does.
+    // command's: what a signal's default action does. The lock is held to
+    // the end, so the command loop answers nothing more.
     unsafe { libc::_exit(i32::from(code)) }
 }
