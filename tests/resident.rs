@@ -201,6 +201,18 @@ fn hold_lease(project: &Project, model: &str) -> Child {
     holder
 }
 
+/// Holds `team/held`'s lease, then starts `client` (a client command, or a
+/// shell that runs one) putting a file into that model, and returns once
+/// the put has had time to queue behind the holder (an unleased commit is
+/// refused while a lease is held, so it waits for the lease).
+fn put_queued_behind_a_lease(project: &Project, mut client: Command) -> (Child, Child) {
+    let holder = hold_lease(project, "team/held");
+    let input = project.write_input("in.txt", "x\n");
+    let waiting = spawn(client.args(["data", "put", "team/held", "f.txt", &input]));
+    std::thread::sleep(Duration::from_millis(1500));
+    (holder, waiting)
+}
+
 /// Stops a `silt run` holder and the program it runs.
 fn release(mut holder: Child) {
     signal(holder.id(), "TERM");
@@ -285,12 +297,7 @@ fn ctrl_c_of_the_client_reaches_a_command_waiting_for_a_lease() {
     let project = Project::new(Backend::Dir, "");
     let residents = Residents::new();
     let pid = residents.start(residents.client(&project));
-    let holder = hold_lease(&project, "team/held");
-    let input = project.write_input("in.txt", "x\n");
-    let mut waiting = residents.client(&project);
-    let waiting = spawn(waiting.args(["data", "put", "team/held", "f.txt", &input]));
-    // Queued behind the holder (an unleased commit is refused while it holds).
-    std::thread::sleep(Duration::from_millis(1500));
+    let (holder, waiting) = put_queued_behind_a_lease(&project, residents.client(&project));
     let started = Instant::now();
     signal(waiting.id(), "INT");
     let (code, _, stderr) = finish(waiting);
@@ -323,15 +330,7 @@ fn a_resident_killed_mid_command_is_reported_and_the_next_command_starts_another
     let project = Project::new(Backend::Dir, "");
     let residents = Residents::new();
     let first = residents.start(residents.client(&project));
-    let holder = hold_lease(&project, "team/held");
-    let input = project.write_input("in.txt", "x\n");
-    let waiting =
-        spawn(
-            residents
-                .client(&project)
-                .args(["data", "put", "team/held", "f.txt", &input]),
-        );
-    std::thread::sleep(Duration::from_millis(1500));
+    let (holder, waiting) = put_queued_behind_a_lease(&project, residents.client(&project));
     // A second command meanwhile: the resident is busy, so it is not run
     // there (and with SILT_RESIDENT=required, not at all).
     let (code, _, stderr) = output(residents.client(&project).args(["data", "list", "team/m"]));
@@ -415,24 +414,20 @@ fn a_signal_the_client_ignores_is_not_forwarded() {
     let project = Project::new(Backend::Dir, "");
     let residents = Residents::new();
     residents.start(residents.client(&project));
-    let holder = hold_lease(&project, "team/held");
-    let input = project.write_input("in.txt", "x\n");
     // As under `nohup`: SIGHUP ignored, then the client.
     let template = residents.client(&project);
     let mut nohup = Command::new("sh");
     nohup
         .current_dir(project.path())
         .args(["-c", "trap '' HUP; exec \"$0\" \"$@\""])
-        .arg(template.get_program())
-        .args(["data", "put", "team/held", "f.txt", &input]);
+        .arg(template.get_program());
     for (name, value) in template.get_envs() {
         match value {
             Some(value) => nohup.env(name, value),
             None => nohup.env_remove(name),
         };
     }
-    let waiting = spawn(&mut nohup);
-    std::thread::sleep(Duration::from_millis(1500));
+    let (holder, waiting) = put_queued_behind_a_lease(&project, nohup);
     signal(waiting.id(), "HUP");
     std::thread::sleep(Duration::from_millis(500));
     release(holder);
