@@ -219,7 +219,8 @@ fn datastore_startup(components: &Path, quick: bool) -> Result<()> {
     let runs = if quick { 3 } else { 15 };
     let compile_runs = if quick { 1 } else { 3 };
     let silt = build::silt_binary("release")?;
-    let client = build::silt_client_binary("release")?;
+    // As it would be installed (README: a static-pie build).
+    let client = build::static_silt_client_binary("release")?;
     let work = build::target_dir().join("bench/datastore-startup-work");
     let _ = std::fs::remove_dir_all(&work);
 
