@@ -22,8 +22,9 @@ pub struct Interrupted {
 }
 
 impl Interrupted {
-    /// The interruption by signal `number`, forwarded from a client.
-    fn forwarded(number: u8) -> Self {
+    /// The interruption by signal `number` (this process's own, or one
+    /// forwarded from a client).
+    fn by(number: u8) -> Self {
         let name = match number {
             1 => "SIGHUP",
             2 => "SIGINT",
@@ -68,9 +69,9 @@ impl Signals {
     /// Resolves at the next SIGINT or SIGTERM, or signal forwarded.
     pub async fn recv(&mut self) -> Interrupted {
         tokio::select! {
-            _ = self.interrupt.recv() => Interrupted { name: "SIGINT", number: 2 },
-            _ = self.terminate.recv() => Interrupted { name: "SIGTERM", number: 15 },
-            number = forwarded(self.forwarded.as_mut()) => Interrupted::forwarded(number),
+            _ = self.interrupt.recv() => Interrupted::by(2),
+            _ = self.terminate.recv() => Interrupted::by(15),
+            number = forwarded(self.forwarded.as_mut()) => Interrupted::by(number),
         }
     }
 }
