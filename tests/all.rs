@@ -42,6 +42,8 @@ mod identity;
 mod journal;
 #[path = "json_schemas.rs"]
 mod json_schemas;
+#[path = "leftovers.rs"]
+mod leftovers;
 #[path = "lockfile.rs"]
 mod lockfile;
 #[path = "monolith.rs"]

@@ -194,6 +194,11 @@ fn hydration_and_sync_never_walk_or_clean_through_a_link() {
     let input = project.write_input("input", "v1\n");
     project.ok(&["data", "put", "t/m", "a.txt", &input]);
     plant(&project.model_dir("t/m"), outside.path());
+    // A killed command's marker: the sync's walk for its leftovers is due,
+    // whatever ran before it.
+    let transfers = project.path().join(".silt/local-host/transfers");
+    std::fs::create_dir_all(&transfers).unwrap();
+    std::fs::write(transfers.join(".command.silt-tmp.4194305.0"), "").unwrap();
     // Whatever each command answers, nothing outside is read into the
     // store, written or removed (the dead-pid temp file is a bait for the
     // leftover cleaning).

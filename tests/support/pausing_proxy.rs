@@ -3,7 +3,9 @@
 //! `kill -9` the client at exactly that step of a protocol:
 //! - [`Hold::BeforeServer`]: the request never reaches the server;
 //! - [`Hold::AfterServer`]: the server carried it out and answered, and the
-//!   answer never reaches the client (it took effect; nobody was told).
+//!   answer never reaches the client (it took effect; nobody was told);
+//! - [`Hold::MidAnswer`]: the client hears the answer's head and half its
+//!   body, then nothing more (a download in the middle).
 //!
 //! With [`Trap::later_ones_wait`], the client's later requests of that kind
 //! (its retries) wait until [`Proxy::release`]. Everything else passes
@@ -27,6 +29,8 @@ pub enum Hold {
     BeforeServer,
     /// After the server answered, before the client hears the answer.
     AfterServer,
+    /// After the client heard the answer's head and half its body.
+    MidAnswer,
 }
 
 /// Which request to stop: the first `method` request whose request line
@@ -151,11 +155,19 @@ fn serve(
     let mut server = forward(upstream, &head, &body)?;
     let mut answer = Vec::new();
     server.read_to_end(&mut answer)?;
+    let mut client = client;
     if trapped {
+        if trap.hold == Hold::MidAnswer {
+            let body = answer
+                .windows(4)
+                .position(|window| window == b"\r\n\r\n")
+                .map_or(0, |end| end + 4);
+            client.write_all(&answer[..body + (answer.len() - body) / 2])?;
+            client.flush()?;
+        }
         let _ = tell.send(line);
         return park(client);
     }
-    let mut client = client;
     client.write_all(&answer)?;
     client.flush()
 }
@@ -174,14 +186,22 @@ fn park(client: TcpStream) -> std::io::Result<()> {
 /// `[datastore]` table.
 pub fn trapped_clone_with(reader: &Project, trap: Trap, settings: &str) -> (Project, Proxy) {
     let clone = reader.another_clone();
+    let proxy = route_through(&clone, trap, settings);
+    (clone, proxy)
+}
+
+/// Sends the requests of `project` (on the SeaweedFS test server) through
+/// a proxy with `trap` from now on; `settings` are added to its
+/// `[datastore]` table.
+pub fn route_through(project: &Project, trap: Trap, settings: &str) -> Proxy {
     let proxy = start(&seaweed::server().endpoint, trap);
-    let toml = clone.path().join("silt.toml");
+    let toml = project.path().join("silt.toml");
     let text = std::fs::read_to_string(&toml).unwrap();
     let text = text
         .replace(&seaweed::server().endpoint, &proxy.endpoint)
         .replacen("[datastore]\n", &format!("[datastore]\n{settings}"), 1);
     std::fs::write(&toml, text).unwrap();
-    (clone, proxy)
+    proxy
 }
 
 /// [`trapped_clone_with`] with no extra settings.

@@ -219,8 +219,10 @@ fn worker(context: &Context, background: &BackgroundHydration) -> anyhow::Result
     let mut locations = context.locations.clone();
     locations.config.datastore.transfer_concurrency =
         locations.config.datastore.background_concurrency;
+    let mut marker = None;
     let state = super::block_on(async {
         let datastore = Datastore::open(&locations, &context.runtimes, None).await?;
+        marker = super::mark_transfers(&datastore);
         if !datastore.supports(LAZY_HYDRATION) {
             // Its pulls fetch everything already; nothing to do here.
             tracing::info!(
@@ -230,7 +232,9 @@ fn worker(context: &Context, background: &BackgroundHydration) -> anyhow::Result
             return Ok(None);
         }
         background.run(&datastore).await
-    })??;
+    });
+    super::release_transfers(marker);
+    let state = state??;
     match state {
         None => tracing::info!("another background hydrator runs here; nothing to do"),
         Some(state) => tracing::info!(

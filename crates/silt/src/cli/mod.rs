@@ -27,6 +27,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Hydration;
 use crate::datastore::Datastore;
+use crate::datastore::transfer_marker::TransferMarker;
 use crate::datastore::trust;
 use crate::locations::Locations;
 use crate::store::root;
@@ -434,12 +435,45 @@ pub(crate) fn with_datastore<T>(
     context: &Context,
     work: impl AsyncFnOnce(&Arc<Datastore>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    block_on(async {
+    let mut marker = None;
+    let output = block_on(async {
         let datastore =
             Arc::new(Datastore::open(&context.locations, &context.runtimes, None).await?);
+        marker = mark_transfers(&datastore);
         warn_if_unsafe_store(context, &datastore).await;
         work(&datastore).await
-    })?
+    });
+    release_transfers(marker);
+    output?
+}
+
+/// Marks this command in the host's state as one that may leave
+/// temporary download files in the working copy if killed
+/// ([`TransferMarker`]); before its first download.
+pub(crate) fn mark_transfers(datastore: &Datastore) -> Option<TransferMarker> {
+    match datastore
+        .host_state()
+        .and_then(|state| TransferMarker::create(&state))
+    {
+        Ok(marker) => Some(marker),
+        Err(err) => {
+            tracing::warn!(
+                "cannot mark this command's downloads in the host's state ({err}); if it is killed, its temporary files are removed by the daily clean-up of the working copy only"
+            );
+            None
+        }
+    }
+}
+
+/// After [`block_on`] returned: every download of the command has ended
+/// (renamed into place or removed), unless work was left running, whose
+/// temporary files the next pull must then look for.
+pub(crate) fn release_transfers(marker: Option<TransferMarker>) {
+    if let Some(marker) = marker
+        && !left_work_behind()
+    {
+        marker.release();
+    }
 }
 
 /// Once per command: the store was allowed despite failing `doctor`

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::leftovers::remove_stale_downloads;
 use super::model_ref::model_label;
+use super::transfer_marker::Sweep;
 use super::working_copy_lock::{Claim, WorkingCopyGuard};
 use super::{Datastore, DatastoreError};
 use crate::runtime::bindings::exports::silt::datastore::hydration::{
@@ -329,38 +330,62 @@ pub(super) fn remove_leftovers(datastore: &Datastore, models: &[ModelRef]) {
 }
 
 /// Best effort, before a pull writes into `scope`: the temporary download
-/// files a killed command left there are removed (the whole working copy
-/// for every model).
+/// files a killed command left there are removed. For every model, the
+/// working copy is walked only when a walk is due ([`Sweep::due`]: a
+/// command was killed, or the last walk is a day old): on a hydrated
+/// working copy the walk costs far more than the no-op pull it precedes.
 pub fn remove_leftover_downloads(datastore: &Datastore, scope: &Scope) {
     match scope {
         Scope::Models(models) => remove_leftovers(datastore, models),
-        Scope::All => remove_stale_downloads_in(
-            datastore,
-            std::iter::once(("the working copy".to_owned(), PathBuf::from("data"))),
-        ),
+        Scope::All => {
+            let sweep = match datastore.host_state().and_then(|state| Sweep::due(&state)) {
+                Ok(None) => return,
+                Ok(Some(sweep)) => Some(sweep),
+                Err(err) => {
+                    tracing::debug!("cannot read the transfer markers ({err}); walking anyway");
+                    None
+                }
+            };
+            let walked = remove_stale_downloads_in(
+                datastore,
+                std::iter::once(("the working copy".to_owned(), PathBuf::from("data"))),
+            );
+            if walked
+                && let Some(sweep) = sweep
+                && let Err(err) = sweep.done()
+            {
+                tracing::warn!("cannot record the working copy's clean-up: {err}");
+            }
+        }
     }
 }
 
+/// Walks `dirs`; true when every one was walked without error.
 fn remove_stale_downloads_in(
     datastore: &Datastore,
     dirs: impl IntoIterator<Item = (String, PathBuf)>,
-) {
+) -> bool {
     let local = match datastore.local() {
         Ok(local) => local,
         Err(err) => {
             tracing::warn!("cannot clean up the working copy: {err}");
-            return;
+            return false;
         }
     };
+    let mut walked = true;
     for (label, dir) in dirs {
         match remove_stale_downloads(&local, &dir) {
             Ok(0) => {}
             Ok(removed) => tracing::info!(
                 "{label}: removed {removed} temporary files of an interrupted download"
             ),
-            Err(err) => tracing::warn!("{label}: cannot clean up: {err}"),
+            Err(err) => {
+                walked = false;
+                tracing::warn!("{label}: cannot clean up: {err}");
+            }
         }
     }
+    walked
 }
 
 fn latest_only(dry_run: bool) -> HydrateOptions {

@@ -52,7 +52,7 @@ pub const ABANDONED_AFTER: Duration = Duration::from_secs(3600);
 
 /// True when the writer of a temporary file no longer runs (`untouched`:
 /// how long since it was written).
-fn is_gone(owner: TempOwner, untouched: impl FnOnce() -> Duration) -> bool {
+pub(super) fn is_gone(owner: TempOwner, untouched: impl FnOnce() -> Duration) -> bool {
     match owner {
         TempOwner::Predecessor => true,
         TempOwner::Process(pid) => !running(pid),
@@ -62,7 +62,7 @@ fn is_gone(owner: TempOwner, untouched: impl FnOnce() -> Duration) -> bool {
 }
 
 /// How long since `name` in `dir` was written (zero when unknown).
-fn untouched_for(dir: &Beneath, name: &std::ffi::OsStr) -> Duration {
+pub(super) fn untouched_for(dir: &Beneath, name: &std::ffi::OsStr) -> Duration {
     dir.open_read(name)
         .and_then(|file| file.metadata())
         .and_then(|meta| meta.modified())
@@ -72,8 +72,9 @@ fn untouched_for(dir: &Beneath, name: &std::ffi::OsStr) -> Duration {
 }
 
 /// Removes the staged copies (`<pid>-<nanos>` in `staging`, relative to
-/// the local copy) of `silt data` commands that were killed: a live one
-/// removes its own when done. Returns how many were removed.
+/// the local copy) of `silt data` commands that were killed, and the
+/// temporary files of downloads into them that a kill interrupted: a live
+/// command removes its own when done. Returns how many were removed.
 ///
 /// # Errors
 /// When the directory cannot be read or a file removed.
@@ -90,7 +91,12 @@ pub fn remove_stale_staging(local: &Beneath, staging: &Path) -> std::io::Result<
             .and_then(|name| name.split_once('-'))
             .and_then(|(pid, nanos)| nanos.bytes().all(|b| b.is_ascii_digit()).then_some(pid))
             .and_then(|pid| pid.parse::<u32>().ok());
-        if kind == EntryKind::File && owner.is_some_and(|pid| !running(pid)) {
+        let download_gone = || {
+            name.to_str()
+                .and_then(temp_owner)
+                .is_some_and(|owner| is_gone(owner, || untouched_for(&dir, &name)))
+        };
+        if kind == EntryKind::File && (owner.is_some_and(|pid| !running(pid)) || download_gone()) {
             dir.remove_file(&name)?;
             removed += 1;
         }
@@ -193,14 +199,17 @@ mod tests {
         let dead = staging.join("4194305-1767225600000000000");
         let ours = staging.join(format!("{}-1", std::process::id()));
         let other = staging.join("contract-readback");
-        for path in [&dead, &ours, &other] {
+        // A download into a staged copy, killed mid-way.
+        let dead_download = staging.join(".4194305-1767225600000000000.silt-tmp.4194305.0");
+        for path in [&dead, &ours, &other, &dead_download] {
             std::fs::write(path, b"x").unwrap();
         }
         let local = Beneath::open(dir.path()).unwrap();
         assert_eq!(
             remove_stale_staging(&local, Path::new(".silt/staging")).unwrap(),
-            1
+            2
         );
         assert!(!dead.exists() && ours.exists() && other.exists());
+        assert!(!dead_download.exists());
     }
 }

@@ -1,0 +1,169 @@
+//! What a killed command leaves in the working copy: at most temporary
+//! download files (`.<name>.silt-tmp.…`), never a partial file under a
+//! real name. The next pull of everything removes them, and it walks the
+//! working copy for them only when a command was killed (its marker in
+//! the host's state outlived it) or the last walk is a day old: a no-op
+//! sync on a hydrated working copy reads no directory of it.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::support::pausing_proxy::{Hold, Trap, route_through};
+use super::support::project::{Backend, Project};
+
+/// The host's record of commands that may download (`transfers/`).
+fn transfers(project: &Project) -> PathBuf {
+    project.path().join(".silt/local-host/transfers")
+}
+
+/// The markers there (the last walk's stamp is not one).
+fn markers(project: &Project) -> Vec<String> {
+    names_in(&transfers(project))
+        .into_iter()
+        .filter(|name| name != "swept")
+        .collect()
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn temp_files(dir: &Path) -> Vec<String> {
+    names_in(dir)
+        .into_iter()
+        .filter(|name| name.contains(".silt-tmp."))
+        .collect()
+}
+
+/// What a download killed mid-way leaves: a temporary file of a process
+/// that is gone (a pid above Linux's maximum never runs).
+fn plant_leftover(project: &Project) -> PathBuf {
+    let leftover = project.model_dir("t/m").join(".a.txt.silt-tmp.4194305.0");
+    std::fs::write(&leftover, "half").unwrap();
+    leftover
+}
+
+#[test]
+fn a_no_op_sync_walks_the_working_copy_only_after_a_killed_command_or_a_day() {
+    let project = Project::new(Backend::Dir, "");
+    let input = project.write_input("input", "v1\n");
+    project.ok(&["-q", "data", "put", "t/m", "a.txt", &input]);
+    // The first pull of everything walks (nothing says when the last
+    // walk was) and records it. Every command removed its marker.
+    project.ok(&["-q", "datastore", "sync"]);
+    assert!(transfers(&project).join("swept").is_file());
+    assert_eq!(markers(&project), Vec::<String>::new());
+
+    // A leftover nothing announced is not looked for...
+    let leftover = plant_leftover(&project);
+    project.ok(&["-q", "datastore", "sync"]);
+    assert!(leftover.exists(), "the no-op sync walked the working copy");
+
+    // ...until a command's marker outlives its process (it was killed).
+    std::fs::write(transfers(&project).join(".command.silt-tmp.4194305.0"), "").unwrap();
+    project.ok(&["-q", "datastore", "sync"]);
+    assert!(!leftover.exists(), "the killed command's leftover was kept");
+    assert_eq!(markers(&project), Vec::<String>::new());
+    project.ok(&["-q", "datastore", "sync"]);
+
+    // ...or the last walk is a day old.
+    let leftover = plant_leftover(&project);
+    let stamp = transfers(&project).join("swept");
+    std::fs::File::options()
+        .write(true)
+        .open(&stamp)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(25 * 3600))
+        .unwrap();
+    project.ok(&["-q", "datastore", "sync"]);
+    assert!(!leftover.exists(), "the daily walk did not run");
+    let walked = std::fs::metadata(&stamp).unwrap().modified().unwrap();
+    assert!(walked.elapsed().unwrap() < Duration::from_secs(3600));
+    // The file itself is untouched throughout.
+    assert_eq!(
+        std::fs::read_to_string(project.model_dir("t/m").join("a.txt")).unwrap(),
+        "v1\n"
+    );
+}
+
+#[test]
+fn a_sync_killed_mid_download_leaves_a_temporary_file_the_next_sync_removes() {
+    let writer = Project::new(Backend::S3, "");
+    let size = 4 << 20;
+    let first = "1".repeat(size);
+    let second = "2".repeat(size);
+    let input = writer.write_input("big", &first);
+    writer.ok(&["-q", "data", "put", "t/m", "big.bin", &input]);
+    let reader = writer.another_clone();
+    reader.ok(&["-q", "datastore", "sync", "--pull"]);
+    let big = reader.model_dir("t/m").join("big.bin");
+    assert_eq!(std::fs::read_to_string(&big).unwrap(), first);
+    let input = writer.write_input("big", &second);
+    writer.ok(&["-q", "data", "put", "t/m", "big.bin", &input]);
+
+    // The reader's pull stops half-way through the new version's body;
+    // its retries wait, so it is still mid-download when killed.
+    let proxy = route_through(
+        &reader,
+        Trap {
+            method: "GET",
+            path_contains: "/data/t/m/big.bin/".to_owned(),
+            armed_by: String::new(),
+            hold: Hold::MidAnswer,
+            later_ones_wait: true,
+        },
+        "",
+    );
+    let mut child = reader
+        .silt()
+        .args(["-q", "datastore", "sync", "--pull"])
+        .process_group(0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    proxy.wait_caught(Duration::from_secs(60));
+    let model_dir = reader.model_dir("t/m");
+    let started = Instant::now();
+    while temp_files(&model_dir).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no temporary file appeared: {:?}",
+            names_in(&model_dir)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let group = child.id() as i32;
+    // SAFETY: kill(2) of the process group the test itself started.
+    assert_eq!(unsafe { libc::kill(-group, libc::SIGKILL) }, 0);
+    child.wait().unwrap();
+
+    // Left: the old file whole, a temporary file, the command's marker.
+    assert_eq!(std::fs::read_to_string(&big).unwrap(), first);
+    assert_eq!(
+        temp_files(&model_dir).len(),
+        1,
+        "{:?}",
+        names_in(&model_dir)
+    );
+    assert_eq!(markers(&reader).len(), 1, "{:?}", markers(&reader));
+
+    // The next sync removes the temporary file and the marker, and lands
+    // the new version.
+    proxy.release();
+    reader.ok(&["-q", "datastore", "sync", "--pull"]);
+    assert_eq!(temp_files(&model_dir), Vec::<String>::new());
+    assert_eq!(markers(&reader), Vec::<String>::new());
+    assert_eq!(std::fs::read_to_string(&big).unwrap(), second);
+    let status = reader.json(&["datastore", "status"]);
+    assert_eq!(status["local_changes"], serde_json::json!([]), "{status}");
+}
