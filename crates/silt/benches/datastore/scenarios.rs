@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::Serialize;
-use silt::datastore::{DatastoreError, collect_garbage, commit_one, under_leases};
+use silt::datastore::{
+    DatastoreError, collect_garbage, commit_one, host_state_dir, remove_leftover_downloads,
+    under_leases,
+};
 use silt::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
 use silt::runtime::bindings::exports::silt::datastore::sync::SyncOptions;
 use silt::runtime::bindings::silt::datastore::types::{
@@ -39,6 +42,11 @@ pub struct ExtensionResult {
     distinct_models: Vec<Concurrent>,
     same_model: Concurrent,
     noop_sync: Timed,
+    /// The no-op sync as the command runs it: the leftover check, then the pull.
+    noop_sync_command: Timed,
+    /// The same with the walk for leftovers due (once a day, or after a
+    /// killed command).
+    noop_sync_walk_due: Timed,
     noop_full_check: Timed,
     cold_clone_one_model: ColdClone,
     gc: Gc,
@@ -111,6 +119,32 @@ pub async fn timed_pull(clone: &Clone, shared: &Shared) -> (Timed, String) {
         traffic: Traffic::between(before, shared.counts()),
     };
     (timed, report.summary)
+}
+
+/// A no-op pull of everything as `silt datastore sync --pull` runs it:
+/// first the check for a killed download's leftovers (a walk of the
+/// working copy only when one is due), then the pull. With `walk_due`, the
+/// walk is made due first (as once a day, or after a killed command).
+pub async fn command_pull(clone: &Clone, shared: &Shared, walk_due: bool) -> Timed {
+    if walk_due {
+        let stamp = host_state_dir(&clone.locations.local_dir).join("transfers/swept");
+        let _ = std::fs::remove_file(stamp);
+    }
+    let before = shared.counts();
+    let started = Instant::now();
+    remove_leftover_downloads(&clone.datastore, &Scope::All);
+    let pull = SyncOptions {
+        scope: Scope::All,
+        leases: Vec::new(),
+        dry_run: false,
+        fetch_missing: false,
+        local_edits: LocalEdits::Keep,
+    };
+    clone.datastore.pull(&pull).await.unwrap();
+    Timed {
+        ms: ms(started),
+        traffic: Traffic::between(before, shared.counts()),
+    }
 }
 
 /// Makes `clone`'s next pull a full check (as every ten minutes), by
@@ -475,6 +509,9 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
     // 4. No-op sync: bring the local copy up to date, then sync again.
     timed_pull(&main, shared).await;
     let (noop_sync, _) = timed_pull(&main, shared).await;
+    // Every file of the populate is present in this working copy.
+    let noop_sync_walk_due = command_pull(&main, shared, true).await;
+    let noop_sync_command = command_pull(&main, shared, false).await;
     // What it costs every ten minutes with a journal (every time without).
     force_full_check(&main);
     let (noop_full_check, _) = timed_pull(&main, shared).await;
@@ -553,6 +590,8 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
         distinct_models,
         same_model,
         noop_sync,
+        noop_sync_command,
+        noop_sync_walk_due,
         noop_full_check,
         cold_clone_one_model,
         gc,
@@ -692,6 +731,14 @@ pub fn print(results: &[ExtensionResult], sizes: &Sizes) {
     });
     let timed = |t: &Timed| format!("{:.1} ms; {}", t.ms, traffic(&t.traffic));
     row("4. no-op sync", &|r| timed(&r.noop_sync));
+    row(
+        "4. no-op sync, the command's steps (leftover check, then the pull; every file present)",
+        &|r| timed(&r.noop_sync_command),
+    );
+    row(
+        "4. the same, the walk for leftovers due (daily, or after a killed command)",
+        &|r| timed(&r.noop_sync_walk_due),
+    );
     row(
         "4. no-op sync, silt's full check due (every 10 min)",
         &|r| timed(&r.noop_full_check),
