@@ -2,8 +2,9 @@
 //! download files (`.<name>.silt-tmp.…`), never a partial file under a
 //! real name. The next pull of everything removes them, and it walks the
 //! working copy for them only when a command was killed (its marker in
-//! the host's state outlived it) or the last walk is a day old: a no-op
-//! sync on a hydrated working copy reads no directory of it.
+//! the host's state outlived it: nobody holds its lock) or the last walk
+//! is a day old: a no-op sync on a hydrated working copy reads no
+//! directory of it.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -73,7 +74,6 @@ fn a_no_op_sync_walks_the_working_copy_only_after_a_killed_command_or_a_day() {
     project.ok(&["-q", "datastore", "sync"]);
     assert!(!leftover.exists(), "the killed command's leftover was kept");
     assert_eq!(markers(&project), Vec::<String>::new());
-    project.ok(&["-q", "datastore", "sync"]);
 
     // ...or the last walk is a day old.
     let leftover = plant_leftover(&project);

@@ -126,9 +126,10 @@ pub async fn timed_pull(clone: &Clone, shared: &Shared) -> (Timed, String) {
 /// working copy only when one is due), then the pull. With `walk_due`, the
 /// walk is made due first (as once a day, or after a killed command).
 pub async fn command_pull(clone: &Clone, shared: &Shared, walk_due: bool) -> Timed {
+    let stamp = host_state_dir(&clone.locations.local_dir).join("transfers/swept");
     if walk_due {
-        let stamp = host_state_dir(&clone.locations.local_dir).join("transfers/swept");
-        let _ = std::fs::remove_file(stamp);
+        // Missing when nothing walked before (this clone's pulls were calls).
+        let _ = std::fs::remove_file(&stamp);
     }
     let before = shared.counts();
     let started = Instant::now();
@@ -141,6 +142,8 @@ pub async fn command_pull(clone: &Clone, shared: &Shared, walk_due: bool) -> Tim
         local_edits: LocalEdits::Keep,
     };
     clone.datastore.pull(&pull).await.unwrap();
+    // The walk, when due, ran to its end and was recorded.
+    assert!(stamp.is_file(), "no walk recorded at {}", stamp.display());
     Timed {
         ms: ms(started),
         traffic: Traffic::between(before, shared.counts()),

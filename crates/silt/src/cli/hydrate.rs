@@ -219,10 +219,9 @@ fn worker(context: &Context, background: &BackgroundHydration) -> anyhow::Result
     let mut locations = context.locations.clone();
     locations.config.datastore.transfer_concurrency =
         locations.config.datastore.background_concurrency;
-    let mut marker = None;
+    let marker = super::mark_transfers(&locations.local_dir);
     let state = super::block_on(async {
         let datastore = Datastore::open(&locations, &context.runtimes, None).await?;
-        marker = super::mark_transfers(&datastore);
         if !datastore.supports(LAZY_HYDRATION) {
             // Its pulls fetch everything already; nothing to do here.
             tracing::info!(

@@ -25,10 +25,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use crate::beneath::Beneath;
 use crate::config::Hydration;
-use crate::datastore::Datastore;
 use crate::datastore::transfer_marker::TransferMarker;
 use crate::datastore::trust;
+use crate::datastore::{Datastore, host_state_dir};
 use crate::locations::Locations;
 use crate::store::root;
 use deferred::Deferred;
@@ -435,11 +436,10 @@ pub(crate) fn with_datastore<T>(
     context: &Context,
     work: impl AsyncFnOnce(&Arc<Datastore>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    let mut marker = None;
+    let marker = mark_transfers(&context.locations.local_dir);
     let output = block_on(async {
         let datastore =
             Arc::new(Datastore::open(&context.locations, &context.runtimes, None).await?);
-        marker = mark_transfers(&datastore);
         warn_if_unsafe_store(context, &datastore).await;
         work(&datastore).await
     });
@@ -447,18 +447,17 @@ pub(crate) fn with_datastore<T>(
     output?
 }
 
-/// Marks this command in the host's state as one that may leave
-/// temporary download files in the working copy if killed
-/// ([`TransferMarker`]); before its first download.
-pub(crate) fn mark_transfers(datastore: &Datastore) -> Option<TransferMarker> {
-    match datastore
-        .host_state()
+/// Marks this command in the host's state of the working copy in
+/// `local_dir` as one that may leave temporary download files there if
+/// killed ([`TransferMarker`]); before the extension first runs.
+pub(crate) fn mark_transfers(local_dir: &std::path::Path) -> Option<TransferMarker> {
+    match Beneath::create(&host_state_dir(local_dir))
         .and_then(|state| TransferMarker::create(&state))
     {
         Ok(marker) => Some(marker),
         Err(err) => {
-            tracing::warn!(
-                "cannot mark this command's downloads in the host's state ({err}); if it is killed, its temporary files are removed by the daily clean-up of the working copy only"
+            tracing::debug!(
+                "cannot mark this command's downloads in the host's state ({err}); if it is killed, its temporary files wait for a pull of everything a day after the last clean-up"
             );
             None
         }
@@ -466,8 +465,8 @@ pub(crate) fn mark_transfers(datastore: &Datastore) -> Option<TransferMarker> {
 }
 
 /// After [`block_on`] returned: every download of the command has ended
-/// (renamed into place or removed), unless work was left running, whose
-/// temporary files the next pull must then look for.
+/// (renamed into place or removed), unless work was left running; then the
+/// marker stays, for the next pull of everything to look for its files.
 pub(crate) fn release_transfers(marker: Option<TransferMarker>) {
     if let Some(marker) = marker
         && !left_work_behind()

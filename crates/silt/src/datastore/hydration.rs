@@ -11,13 +11,14 @@
 //! pull; so does a command whose `hydrate-scope` failed (and it says so).
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 use super::leftovers::remove_stale_downloads;
 use super::model_ref::model_label;
-use super::transfer_marker::Sweep;
+use super::transfer_marker::LeftoverWalk;
 use super::working_copy_lock::{Claim, WorkingCopyGuard};
 use super::{Datastore, DatastoreError};
 use crate::runtime::bindings::exports::silt::datastore::hydration::{
@@ -326,33 +327,43 @@ pub(super) fn remove_leftovers(datastore: &Datastore, models: &[ModelRef]) {
     let dirs = models
         .iter()
         .map(|model| (model_label(model), datastore.model_path(model)));
-    remove_stale_downloads_in(datastore, dirs);
+    remove_stale_downloads_in(datastore, dirs, &HashSet::new());
 }
 
 /// Best effort, before a pull writes into `scope`: the temporary download
 /// files a killed command left there are removed. For every model, the
-/// working copy is walked only when a walk is due ([`Sweep::due`]: a
-/// command was killed, or the last walk is a day old): on a hydrated
+/// working copy is walked only when a walk is due ([`LeftoverWalk::due`]:
+/// a command was killed, or the last walk is a day old): on a hydrated
 /// working copy the walk costs far more than the no-op pull it precedes.
 pub fn remove_leftover_downloads(datastore: &Datastore, scope: &Scope) {
     match scope {
         Scope::Models(models) => remove_leftovers(datastore, models),
         Scope::All => {
-            let sweep = match datastore.host_state().and_then(|state| Sweep::due(&state)) {
+            let walk = match datastore
+                .host_state()
+                .and_then(|state| LeftoverWalk::due(&state))
+            {
                 Ok(None) => return,
-                Ok(Some(sweep)) => Some(sweep),
+                Ok(Some(walk)) => Some(walk),
                 Err(err) => {
                     tracing::debug!("cannot read the transfer markers ({err}); walking anyway");
                     None
                 }
             };
+            let gone = walk
+                .as_ref()
+                .map(|walk| walk.gone.clone())
+                .unwrap_or_default();
             let walked = remove_stale_downloads_in(
                 datastore,
                 std::iter::once(("the working copy".to_owned(), PathBuf::from("data"))),
+                &gone,
             );
+            // After a failed walk, the markers stay and the next pull of
+            // everything walks again.
             if walked
-                && let Some(sweep) = sweep
-                && let Err(err) = sweep.done()
+                && let Some(walk) = walk
+                && let Err(err) = walk.done()
             {
                 tracing::warn!("cannot record the working copy's clean-up: {err}");
             }
@@ -360,10 +371,12 @@ pub fn remove_leftover_downloads(datastore: &Datastore, scope: &Scope) {
     }
 }
 
-/// Walks `dirs`; true when every one was walked without error.
+/// Walks `dirs` (see [`remove_stale_downloads`]); true when every one was
+/// walked without error.
 fn remove_stale_downloads_in(
     datastore: &Datastore,
     dirs: impl IntoIterator<Item = (String, PathBuf)>,
+    gone: &HashSet<String>,
 ) -> bool {
     let local = match datastore.local() {
         Ok(local) => local,
@@ -374,14 +387,14 @@ fn remove_stale_downloads_in(
     };
     let mut walked = true;
     for (label, dir) in dirs {
-        match remove_stale_downloads(&local, &dir) {
+        match remove_stale_downloads(&local, &dir, gone) {
             Ok(0) => {}
             Ok(removed) => tracing::info!(
                 "{label}: removed {removed} temporary files of an interrupted download"
             ),
             Err(err) => {
                 walked = false;
-                tracing::warn!("{label}: cannot clean up: {err}");
+                tracing::warn!("{label}: cannot clean up all of it: {err}");
             }
         }
     }

@@ -6,42 +6,75 @@
 //! removes the ones whose process is gone, so an interrupted hydration that
 //! is resumed leaves nothing behind.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::beneath::{Beneath, EntryKind, TempOwner, temp_owner};
+use crate::beneath::{Beneath, EntryKind, TEMP_MARKER, TempOwner, temp_owner};
 
 /// Removes, under `relative` in the local copy `local`, the temporary
 /// download files of processes that no longer run. Returns how many were
-/// removed. A file whose process may still run is kept; a predecessor's
+/// removed. A file of a process in `gone` (known dead: its marker was
+/// abandoned, see [`super::transfer_marker`]) is removed whatever its age.
+/// Otherwise a file whose process may still run is kept; a predecessor's
 /// that had this process's pid is gone; one whose process cannot be
 /// checked from here (another pid namespace's or machine's) is taken as
-/// abandoned once nothing has written it for [`ABANDONED_AFTER`]. Links are neither followed nor removed: the walk
-/// stays in real directories beneath the local copy.
+/// abandoned once nothing has written it for [`ABANDONED_AFTER`]. Links
+/// are neither followed nor removed: the walk stays in real directories
+/// beneath the local copy.
 ///
 /// # Errors
-/// When a directory cannot be read or a file removed.
-pub fn remove_stale_downloads(local: &Beneath, relative: &Path) -> std::io::Result<u64> {
+/// The first directory that could not be read or file removed; the walk
+/// goes on past it, removing what it can.
+pub fn remove_stale_downloads(
+    local: &Beneath,
+    relative: &Path,
+    gone: &HashSet<String>,
+) -> std::io::Result<u64> {
     let dir = match local.dir(relative) {
         Ok(dir) => dir,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(err) => return Err(err),
     };
     let mut removed = 0;
+    let mut first_error = None;
     for (name, kind) in dir.entries()? {
+        let stale = |text: &str| {
+            temp_owner(text).is_some_and(|owner| {
+                writer_of(text).is_some_and(|writer| gone.contains(writer))
+                    || is_gone(owner, || untouched_for(&dir, &name))
+            })
+        };
         match kind {
-            EntryKind::Dir => removed += remove_stale_downloads(local, &relative.join(&name))?,
-            EntryKind::File
-                if temp_owner(&name.to_string_lossy())
-                    .is_some_and(|owner| is_gone(owner, || untouched_for(&dir, &name))) =>
-            {
-                dir.remove_file(&name)?;
-                removed += 1;
-            }
+            EntryKind::Dir => match remove_stale_downloads(local, &relative.join(&name), gone) {
+                Ok(count) => removed += count,
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            },
+            EntryKind::File if name.to_str().is_some_and(stale) => match dir.remove_file(&name) {
+                Ok(()) => removed += 1,
+                // Removed meanwhile (another cleaner got there first).
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            },
             _ => {}
         }
     }
-    Ok(removed)
+    first_error.map_or(Ok(removed), Err)
+}
+
+/// The process that wrote temporary file `file_name`
+/// (`<where>.<pid>.<nonce>`), when the name has that shape (not the older
+/// one, which says less).
+pub(super) fn writer_of(file_name: &str) -> Option<&str> {
+    let (_, mark) = file_name.rsplit_once(TEMP_MARKER)?;
+    let (writer, counter) = mark.rsplit_once('.')?;
+    let fields: Vec<&str> = writer.split('.').collect();
+    let numeric = |field: &str| !field.is_empty() && field.bytes().all(|b| b.is_ascii_digit());
+    (fields.len() == 3 && fields.iter().all(|f| numeric(f)) && numeric(counter)).then_some(writer)
 }
 
 /// How long a temporary file whose writer cannot be checked from here
@@ -168,13 +201,20 @@ mod tests {
             .unwrap()
             .set_modified(long_ago)
             .unwrap();
-        let removed = remove_stale_downloads(&local, Path::new("data")).unwrap();
+        let removed = remove_stale_downloads(&local, Path::new("data"), &HashSet::new()).unwrap();
         assert_eq!(removed, 4);
         assert!(!dead.exists() && !dead_older.exists() && !predecessor.exists());
         assert!(!abandoned.exists());
         assert!(ours.exists() && elsewhere.exists() && data.exists());
+        // Known gone (its marker was abandoned): removed however young.
+        let gone = HashSet::from([format!("{}.4194305.1", place + 1)]);
         assert_eq!(
-            remove_stale_downloads(&local, Path::new("missing")).unwrap(),
+            remove_stale_downloads(&local, Path::new("data"), &gone).unwrap(),
+            1
+        );
+        assert!(!elsewhere.exists() && ours.exists() && data.exists());
+        assert_eq!(
+            remove_stale_downloads(&local, Path::new("missing"), &HashSet::new()).unwrap(),
             0
         );
         // A model directory planted as a link elsewhere is not walked.
@@ -182,12 +222,30 @@ mod tests {
         let victim = elsewhere.path().join(".f.bin.silt-tmp.4194305.0");
         std::fs::write(&victim, b"x").unwrap();
         std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("data/t/link")).unwrap();
-        assert!(remove_stale_downloads(&local, Path::new("data/t/link")).is_err());
+        assert!(remove_stale_downloads(&local, Path::new("data/t/link"), &HashSet::new()).is_err());
         assert_eq!(
-            remove_stale_downloads(&local, Path::new("data")).unwrap(),
+            remove_stale_downloads(&local, Path::new("data"), &HashSet::new()).unwrap(),
             0
         );
         assert!(victim.exists());
+    }
+
+    #[test]
+    fn the_writer_is_read_from_names_of_the_current_shape_only() {
+        assert_eq!(
+            writer_of(".w.bin.silt-tmp.12.345.678.9"),
+            Some("12.345.678")
+        );
+        assert_eq!(writer_of(".a.silt-tmp.b.silt-tmp.1.2.3.4"), Some("1.2.3"));
+        for other in [
+            ".w.bin.silt-tmp.345.9",
+            ".w.bin.silt-tmp.12.345.678.9.new",
+            ".w.bin.silt-tmp.12.x.678.9",
+            ".w.bin.silt-tmp..345.678.9",
+            "w.bin",
+        ] {
+            assert_eq!(writer_of(other), None, "{other}");
+        }
     }
 
     #[test]

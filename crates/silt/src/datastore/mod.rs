@@ -18,7 +18,7 @@ pub mod run_marker;
 mod runtimes;
 mod self_description;
 mod signals;
-pub mod transfer_marker;
+pub(crate) mod transfer_marker;
 pub mod trust;
 mod working_copy_lock;
 

@@ -5,41 +5,55 @@
 //!
 //! Every command that opens the datastore creates a marker named as the
 //! temporary files it may leave are ([`temp_name`]: where its pids mean
-//! something, its pid, its nonce), and removes it once every download it
-//! started has ended: renamed into place or removed. A kill skips that.
-//! A marker whose process is gone therefore says: that process's
-//! temporary files may be left in the working copy. A pull of everything
-//! walks the working copy when such a marker is there, or when the last
-//! walk is older than [`BACKSTOP`] (for what no marker tells: a marker
-//! lost in a machine's crash, a dead process's pid taken by a live one,
-//! leftovers of a silt from before the markers). Otherwise it walks
-//! nothing: on a hydrated working copy the walk costs 0.3–0.4 µs a file,
-//! which at 262,144 files is twenty times the no-op sync itself.
+//! something, its pid, its nonce), holds an `flock` on it for as long as
+//! it runs, and removes it once every download it started has ended:
+//! renamed into place or removed. A kill skips the removal, and the kernel
+//! drops the lock with the process. A marker nobody holds therefore says:
+//! its process is gone (whatever pid namespace it ran in, and even if its
+//! pid was given to another process since), and its temporary files may
+//! be left in the working copy.
+//!
+//! A pull of everything walks the working copy when such a marker is
+//! there, removing every temporary file of those processes whatever their
+//! age, or when the last walk is missing or older than [`BACKSTOP`] (for
+//! what no marker tells: a marker lost in a machine's crash, leftovers of
+//! a silt from before the markers). Otherwise it walks nothing: on a
+//! hydrated working copy the walk costs 0.5–1 µs a file, which at 262,144
+//! files is ten times the no-op sync itself.
 
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
+use std::fs::{File, TryLockError};
 use std::io;
 use std::time::{Duration, SystemTime};
 
 use crate::beneath::{Beneath, EntryKind, temp_name, temp_owner};
 
-use super::leftovers::{is_gone, untouched_for};
+use super::leftovers::{is_gone, untouched_for, writer_of};
 
 /// The markers' directory in the host's state.
 const TRANSFERS_DIR: &str = "transfers";
 
 /// The file whose modification time says when the working copy was last
 /// walked (a name no marker has: markers start with a dot).
-const SWEPT_STAMP: &str = "swept";
+const WALKED_STAMP: &str = "swept";
+
+/// What a marker is called between its creation and its lock: no marker
+/// name ends so, so a walk never takes it for an abandoned one.
+const UNLOCKED_SUFFIX: &str = ".new";
 
 /// The longest a pull of everything goes without walking the working copy.
-pub const BACKSTOP: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const BACKSTOP: Duration = Duration::from_secs(24 * 3600);
 
-/// This command's marker: kept when dropped (as when killed), removed by
-/// [`TransferMarker::release`].
+/// This command's marker, locked while the command runs. Removed by
+/// [`TransferMarker::release`]; dropped without it (a panic, work left
+/// running), it stays, locked until the process exits.
 #[derive(Debug)]
-pub struct TransferMarker {
+#[must_use = "a marker dropped without `release` stays until the next walk"]
+pub(crate) struct TransferMarker {
     dir: Beneath,
     name: OsString,
+    lock: Option<File>,
 }
 
 impl TransferMarker {
@@ -47,70 +61,125 @@ impl TransferMarker {
     /// working copy.
     ///
     /// # Errors
-    /// When the host's state cannot be written.
-    pub fn create(host_state: &Beneath) -> io::Result<Self> {
+    /// When the host's state cannot be written, or the marker locked.
+    pub(crate) fn create(host_state: &Beneath) -> io::Result<Self> {
         let dir = host_state.create_dir_all(TRANSFERS_DIR)?;
-        // A fresh name each call: the resident runs commands side by side
-        // in one process, each with its own marker.
+        // A fresh name each call: one process may run several commands
+        // (the resident, one after another).
         let name = temp_name(OsStr::new("command"));
-        dir.create_new(&name)?;
-        Ok(Self { dir, name })
+        let mut unlocked = name.clone();
+        unlocked.push(UNLOCKED_SUFFIX);
+        // Locked before it takes its name: a walk never sees it unlocked.
+        let file = dir.create_new(&unlocked)?;
+        if let Err(err) = file.try_lock() {
+            let _ = dir.remove_file(&unlocked);
+            return Err(match err {
+                TryLockError::Error(err) => err,
+                TryLockError::WouldBlock => io::ErrorKind::WouldBlock.into(),
+            });
+        }
+        dir.rename(&unlocked, &name)?;
+        Ok(Self {
+            dir,
+            name,
+            lock: Some(file),
+        })
     }
 
     /// The command's downloads have all ended: no temporary file of it is
     /// left.
-    pub fn release(self) {
+    pub(crate) fn release(mut self) {
         if let Err(err) = self.dir.remove_file(&self.name) {
-            // Removed by a sweep that took it for abandoned (a marker from
-            // another pid namespace, see `is_gone`): nothing lost.
             tracing::debug!("cannot remove the transfer marker: {err}");
+        }
+        drop(self.lock.take());
+    }
+}
+
+impl Drop for TransferMarker {
+    fn drop(&mut self) {
+        // Not released: the command's temporary files may outlive it. The
+        // lock stays until the process exits, so no walk takes the marker
+        // for a dead process's while this one may still write them.
+        if let Some(file) = self.lock.take() {
+            std::mem::forget(file);
         }
     }
 }
 
-/// A walk of the working copy that is due; [`Sweep::done`] records it.
+/// A walk of the working copy that is due; [`LeftoverWalk::done`] records
+/// it.
 #[derive(Debug)]
-pub struct Sweep {
+pub(crate) struct LeftoverWalk {
     dir: Beneath,
-    /// The markers of processes that are gone, read before the walk.
-    stale: Vec<OsString>,
+    /// The markers nobody holds, read before the walk.
+    abandoned: Vec<OsString>,
+    /// Their processes (`<where>.<pid>.<nonce>`): gone for certain.
+    pub(crate) gone: HashSet<String>,
 }
 
-impl Sweep {
+impl LeftoverWalk {
     /// `Some` when the working copy must be walked for leftovers: a
     /// marker's process is gone, or the last walk is missing or older
     /// than [`BACKSTOP`].
     ///
     /// # Errors
     /// When the host's state cannot be read.
-    pub fn due(host_state: &Beneath) -> io::Result<Option<Self>> {
+    pub(crate) fn due(host_state: &Beneath) -> io::Result<Option<Self>> {
         let dir = host_state.create_dir_all(TRANSFERS_DIR)?;
-        let mut stale = Vec::new();
+        let mut abandoned = Vec::new();
         for (name, kind) in dir.entries()? {
-            let owner = name.to_str().and_then(temp_owner);
-            if kind == EntryKind::File
-                && owner.is_some_and(|owner| is_gone(owner, || untouched_for(&dir, &name)))
-            {
-                stale.push(name);
+            let Some(text) = name.to_str().filter(|_| kind == EntryKind::File) else {
+                continue;
+            };
+            let Some(owner) = temp_owner(text) else {
+                continue;
+            };
+            let file = match dir.open_read(&name) {
+                Ok(file) => file,
+                // Released meanwhile.
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(err),
+            };
+            let gone = match file.try_lock() {
+                Ok(()) => true,
+                Err(TryLockError::WouldBlock) => false,
+                // A file system without `flock`: the process, as far as
+                // its pid tells.
+                Err(TryLockError::Error(_)) => is_gone(owner, || untouched_for(&dir, &name)),
+            };
+            if gone {
+                abandoned.push(name);
             }
         }
         let backstop_due = last_walk_age(&dir).is_none_or(|age| age >= BACKSTOP);
-        Ok((backstop_due || !stale.is_empty()).then_some(Self { dir, stale }))
+        let gone = abandoned
+            .iter()
+            .filter_map(|name| writer_of(name.to_str()?))
+            .map(str::to_owned)
+            .collect();
+        Ok((backstop_due || !abandoned.is_empty()).then_some(Self {
+            dir,
+            abandoned,
+            gone,
+        }))
     }
 
-    /// The walk ended without error: the markers it covered are removed
-    /// and the time is recorded. Markers made since stay.
+    /// The walk ended without error (every temporary file of the gone
+    /// processes removed): their markers go, and the time is recorded.
+    /// Markers made since stay.
     ///
     /// # Errors
     /// When the host's state cannot be written.
-    pub fn done(self) -> io::Result<()> {
-        for name in &self.stale {
-            match self.dir.remove_file(name) {
-                Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
-                _ => {}
+    pub(crate) fn done(self) -> io::Result<()> {
+        for name in &self.abandoned {
+            if let Err(err) = self.dir.remove_file(name)
+                && err.kind() != io::ErrorKind::NotFound
+            {
+                return Err(err);
             }
         }
-        self.dir.write_atomic(SWEPT_STAMP, b"")
+        self.dir.write_atomic(WALKED_STAMP, b"")
     }
 }
 
@@ -119,7 +188,7 @@ impl Sweep {
 /// stamp again).
 fn last_walk_age(dir: &Beneath) -> Option<Duration> {
     let modified = dir
-        .open_read(SWEPT_STAMP)
+        .open_read(WALKED_STAMP)
         .and_then(|file| file.metadata())
         .and_then(|meta| meta.modified())
         .ok()?;
@@ -128,6 +197,7 @@ fn last_walk_age(dir: &Beneath) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::leftovers::ABANDONED_AFTER;
     use super::*;
 
     fn host_state() -> (tempfile::TempDir, Beneath) {
@@ -144,111 +214,97 @@ mod tests {
             .unwrap()
             .into_iter()
             .map(|(name, _)| name.into_string().unwrap())
-            .filter(|name| name != SWEPT_STAMP)
+            .filter(|name| name != WALKED_STAMP)
             .collect();
         names.sort();
         names
     }
 
-    fn age_stamp(state: &Beneath, by: Duration) {
-        let stamp = state.join(TRANSFERS_DIR).join(SWEPT_STAMP);
+    fn set_stamp(state: &Beneath, to: SystemTime) {
+        let stamp = state.join(TRANSFERS_DIR).join(WALKED_STAMP);
         std::fs::File::options()
             .write(true)
             .open(stamp)
             .unwrap()
-            .set_modified(SystemTime::now() - by)
+            .set_modified(to)
             .unwrap();
     }
 
     #[test]
     fn the_first_pull_walks_and_a_walk_is_not_due_again_until_the_backstop() {
         let (_dir, state) = host_state();
-        let sweep = Sweep::due(&state).unwrap().expect("never walked");
-        assert!(sweep.stale.is_empty());
-        sweep.done().unwrap();
-        assert!(Sweep::due(&state).unwrap().is_none());
-        age_stamp(&state, BACKSTOP - Duration::from_secs(60));
-        assert!(Sweep::due(&state).unwrap().is_none());
-        age_stamp(&state, BACKSTOP + Duration::from_secs(60));
-        Sweep::due(&state)
-            .unwrap()
-            .expect("the backstop")
-            .done()
-            .unwrap();
-        assert!(Sweep::due(&state).unwrap().is_none());
+        let walk = LeftoverWalk::due(&state).unwrap().expect("never walked");
+        assert!(walk.abandoned.is_empty() && walk.gone.is_empty());
+        walk.done().unwrap();
+        assert!(LeftoverWalk::due(&state).unwrap().is_none());
+        set_stamp(
+            &state,
+            SystemTime::now() - BACKSTOP + Duration::from_secs(60),
+        );
+        assert!(LeftoverWalk::due(&state).unwrap().is_none());
+        set_stamp(
+            &state,
+            SystemTime::now() - BACKSTOP - Duration::from_secs(60),
+        );
+        let walk = LeftoverWalk::due(&state).unwrap().expect("the backstop");
+        walk.done().unwrap();
+        assert!(LeftoverWalk::due(&state).unwrap().is_none());
         // A stamp from the future (the clock was set back) is not trusted.
-        age_stamp(&state, Duration::ZERO);
-        let stamp = state.join(TRANSFERS_DIR).join(SWEPT_STAMP);
-        std::fs::File::options()
-            .write(true)
-            .open(stamp)
-            .unwrap()
-            .set_modified(SystemTime::now() + Duration::from_secs(3600))
-            .unwrap();
-        assert!(Sweep::due(&state).unwrap().is_some());
+        set_stamp(&state, SystemTime::now() + Duration::from_secs(3600));
+        assert!(LeftoverWalk::due(&state).unwrap().is_some());
     }
 
     #[test]
-    #[cfg(target_os = "linux")]
-    fn a_live_command_makes_no_walk_due_and_a_killed_one_does() {
+    fn a_running_command_makes_no_walk_due_and_a_killed_one_does() {
         let (_dir, state) = host_state();
-        Sweep::due(&state).unwrap().unwrap().done().unwrap();
+        LeftoverWalk::due(&state).unwrap().unwrap().done().unwrap();
 
-        // Live (this process's): nothing due; released, it is gone.
-        let live = TransferMarker::create(&state).unwrap();
+        // Running (locked): nothing due, however old its marker; released,
+        // it is gone.
+        let running = TransferMarker::create(&state).unwrap();
         let other = TransferMarker::create(&state).unwrap();
         assert_eq!(markers(&state).len(), 2, "one marker per command");
-        assert!(Sweep::due(&state).unwrap().is_none());
-        live.release();
+        for name in markers(&state) {
+            let path = state.join(TRANSFERS_DIR).join(name);
+            let long_ago = SystemTime::now() - ABANDONED_AFTER - Duration::from_secs(60);
+            File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+        assert!(LeftoverWalk::due(&state).unwrap().is_none());
+        running.release();
         assert_eq!(markers(&state).len(), 1);
 
-        // Killed: a marker of a process that is gone (a pid above Linux's
-        // maximum never runs; the older shape of name counts too).
+        // Killed: a marker nobody holds, of whatever shape or place.
         let transfers = state.join(TRANSFERS_DIR);
-        let dead = ".command.silt-tmp.4194305.0";
-        std::fs::write(transfers.join(dead), b"").unwrap();
-        let sweep = Sweep::due(&state).unwrap().expect("a killed command");
-        assert_eq!(sweep.stale, [OsString::from(dead)]);
-        // A command that starts after the check is not the sweep's.
+        let killed = ".command.silt-tmp.77.4194305.9.0";
+        let older_shape = ".command.silt-tmp.4194305.0";
+        std::fs::write(transfers.join(killed), b"").unwrap();
+        std::fs::write(transfers.join(older_shape), b"").unwrap();
+        let walk = LeftoverWalk::due(&state)
+            .unwrap()
+            .expect("a killed command");
+        assert_eq!(walk.abandoned.len(), 2);
+        assert_eq!(walk.gone, HashSet::from(["77.4194305.9".to_owned()]));
+        // A command that starts after the check is not the walk's.
         let later = TransferMarker::create(&state).unwrap();
-        sweep.done().unwrap();
+        walk.done().unwrap();
         assert_eq!(markers(&state).len(), 2, "{:?}", markers(&state));
-        assert!(!transfers.join(dead).exists());
-        assert!(Sweep::due(&state).unwrap().is_none());
+        assert!(!transfers.join(killed).exists() && !transfers.join(older_shape).exists());
+        assert!(LeftoverWalk::due(&state).unwrap().is_none());
         other.release();
         later.release();
         assert!(markers(&state).is_empty());
 
         // Dropped without release (a command that left work running):
-        // kept, and this process's, so not due yet.
+        // kept, and still locked, so not due while this process runs.
         drop(TransferMarker::create(&state).unwrap());
         assert_eq!(markers(&state).len(), 1);
-        assert!(Sweep::due(&state).unwrap().is_none());
-    }
-
-    #[test]
-    fn a_marker_whose_process_cannot_be_checked_is_due_once_untouched_for_long() {
-        let (_dir, state) = host_state();
-        Sweep::due(&state).unwrap().unwrap().done().unwrap();
-        let transfers = state.join(TRANSFERS_DIR);
-        // Place 1 is no place this process is in: another pid namespace's.
-        let elsewhere = transfers.join(".command.silt-tmp.1.4194305.7.0");
-        std::fs::write(&elsewhere, b"").unwrap();
-        assert!(Sweep::due(&state).unwrap().is_none(), "may still run");
-        std::fs::File::options()
-            .write(true)
-            .open(&elsewhere)
-            .unwrap()
-            .set_modified(SystemTime::now() - super::super::leftovers::ABANDONED_AFTER)
-            .unwrap();
-        Sweep::due(&state)
-            .unwrap()
-            .expect("abandoned")
-            .done()
-            .unwrap();
-        assert!(!elsewhere.exists());
-        // Other names in the directory are not markers.
-        std::fs::write(transfers.join("notes"), b"").unwrap();
-        assert!(Sweep::due(&state).unwrap().is_none());
+        assert!(LeftoverWalk::due(&state).unwrap().is_none());
+        // A marker not locked yet has no marker's name.
+        assert!(temp_owner(&format!("{}{UNLOCKED_SUFFIX}", markers(&state)[0])).is_none());
     }
 }
