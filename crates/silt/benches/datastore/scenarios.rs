@@ -101,16 +101,21 @@ pub struct Timed {
     pub traffic: Traffic,
 }
 
-/// A pull of everything by `clone` (no missing files fetched), timed, with
-/// its traffic and its summary.
-pub async fn timed_pull(clone: &Clone, shared: &Shared) -> (Timed, String) {
-    let pull = SyncOptions {
+/// A pull of everything that fetches no missing file and keeps local edits.
+fn pull_everything() -> SyncOptions {
+    SyncOptions {
         scope: Scope::All,
         leases: Vec::new(),
         dry_run: false,
         fetch_missing: false,
         local_edits: LocalEdits::Keep,
-    };
+    }
+}
+
+/// A pull of everything by `clone` (no missing files fetched), timed, with
+/// its traffic and its summary.
+pub async fn timed_pull(clone: &Clone, shared: &Shared) -> (Timed, String) {
+    let pull = pull_everything();
     let before = shared.counts();
     let started = Instant::now();
     let report = clone.datastore.pull(&pull).await.unwrap();
@@ -134,14 +139,7 @@ pub async fn command_pull(clone: &Clone, shared: &Shared, walk_due: bool) -> Tim
     let before = shared.counts();
     let started = Instant::now();
     remove_leftover_downloads(&clone.datastore, &Scope::All);
-    let pull = SyncOptions {
-        scope: Scope::All,
-        leases: Vec::new(),
-        dry_run: false,
-        fetch_missing: false,
-        local_edits: LocalEdits::Keep,
-    };
-    clone.datastore.pull(&pull).await.unwrap();
+    clone.datastore.pull(&pull_everything()).await.unwrap();
     // The walk, when due, ran to its end and was recorded.
     assert!(stamp.is_file(), "no walk recorded at {}", stamp.display());
     Timed {
