@@ -304,6 +304,23 @@ mod tests {
         drop(TransferMarker::create(&state).unwrap());
         assert_eq!(markers(&state).len(), 1);
         assert!(LeftoverWalk::due(&state).unwrap().is_none());
+        // Held, a marker is not abandoned even when its name and age say
+        // so (another pid namespace's, untouched for hours; a dead pid):
+        // the lock alone decides.
+        for (name, age) in [
+            (".command.silt-tmp.77.4194305.9.1", ABANDONED_AFTER * 3),
+            (".command.silt-tmp.4194305.1", Duration::ZERO),
+        ] {
+            let path = state.join(TRANSFERS_DIR).join(name);
+            let held = File::create(&path).unwrap();
+            held.set_modified(SystemTime::now() - age).unwrap();
+            held.lock().unwrap();
+            assert!(LeftoverWalk::due(&state).unwrap().is_none(), "{name}");
+            drop(held);
+            let walk = LeftoverWalk::due(&state).unwrap().expect(name);
+            walk.done().unwrap();
+            assert!(!path.exists());
+        }
         // A marker not locked yet has no marker's name.
         assert!(temp_owner(&format!("{}{UNLOCKED_SUFFIX}", markers(&state)[0])).is_none());
     }
