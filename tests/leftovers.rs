@@ -78,12 +78,7 @@ fn a_no_op_sync_walks_the_working_copy_only_after_a_killed_command_or_a_day() {
     // ...or the last walk is a day old.
     let leftover = plant_leftover(&project);
     let stamp = transfers(&project).join("swept");
-    std::fs::File::options()
-        .write(true)
-        .open(&stamp)
-        .unwrap()
-        .set_modified(SystemTime::now() - Duration::from_secs(25 * 3600))
-        .unwrap();
+    age_last_walk(&project);
     project.ok(&["-q", "datastore", "sync"]);
     assert!(!leftover.exists(), "the daily walk did not run");
     let walked = std::fs::metadata(&stamp).unwrap().modified().unwrap();
@@ -93,6 +88,51 @@ fn a_no_op_sync_walks_the_working_copy_only_after_a_killed_command_or_a_day() {
         std::fs::read_to_string(project.model_dir("t/m").join("a.txt")).unwrap(),
         "v1\n"
     );
+}
+
+/// Where this machine's pids mean something, as temporary names say it
+/// (the test and the silt it starts share it).
+fn this_place() -> String {
+    let name = silt::beneath::temp_name(std::ffi::OsStr::new("x"));
+    let name = name.to_str().unwrap();
+    let (_, mark) = name.rsplit_once(".silt-tmp.").unwrap();
+    mark.split('.').next().unwrap().to_owned()
+}
+
+fn age_last_walk(project: &Project) {
+    std::fs::File::options()
+        .write(true)
+        .open(transfers(project).join("swept"))
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(25 * 3600))
+        .unwrap();
+}
+
+#[test]
+fn a_killed_commands_leftovers_go_even_when_its_pid_runs_again() {
+    let project = Project::new(Backend::Dir, "");
+    let input = project.write_input("input", "v1\n");
+    project.ok(&["-q", "data", "put", "t/m", "a.txt", &input]);
+    project.ok(&["-q", "datastore", "sync"]);
+    // A killed command's download whose pid now belongs to a process
+    // that runs (pid 1 always does): by its name alone it may be live.
+    let writer = format!("{}.1.7", this_place());
+    let leftover = project
+        .model_dir("t/m")
+        .join(format!(".a.txt.silt-tmp.{writer}.0"));
+    std::fs::write(&leftover, "half").unwrap();
+    age_last_walk(&project);
+    project.ok(&["-q", "datastore", "sync"]);
+    assert!(leftover.exists(), "a file of a running pid was removed");
+    // Its command's marker, which nobody holds: that process is gone.
+    std::fs::write(
+        transfers(&project).join(format!(".command.silt-tmp.{writer}.3")),
+        "",
+    )
+    .unwrap();
+    project.ok(&["-q", "datastore", "sync"]);
+    assert!(!leftover.exists(), "the killed command's leftover was kept");
+    assert_eq!(markers(&project), Vec::<String>::new());
 }
 
 #[test]

@@ -367,10 +367,18 @@ impl Beneath {
             if name == b"." || name == b".." {
                 continue;
             }
-            entries.push((
-                OsString::from_vec(name.to_vec()),
-                kind_of(entry.file_type()),
-            ));
+            let kind = match entry.file_type() {
+                // Some file systems do not say in the listing: ask, without
+                // following a link.
+                rustix::fs::FileType::Unknown => {
+                    rustix::fs::statat(&self.fd, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW)
+                        .map_or(EntryKind::Other, |stat| {
+                            kind_of(rustix::fs::FileType::from_raw_mode(stat.st_mode))
+                        })
+                }
+                known => kind_of(known),
+            };
+            entries.push((OsString::from_vec(name.to_vec()), kind));
         }
         Ok(entries)
     }

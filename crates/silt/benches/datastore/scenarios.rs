@@ -131,17 +131,25 @@ pub async fn timed_pull(clone: &Clone, shared: &Shared) -> (Timed, String) {
 /// working copy only when one is due), then the pull. With `walk_due`, the
 /// walk is made due first (as once a day, or after a killed command).
 pub async fn command_pull(clone: &Clone, shared: &Shared, walk_due: bool) -> Timed {
-    let stamp = host_state_dir(&clone.locations.local_dir).join("transfers/swept");
+    // The host's state, reached without following a link.
+    let host_state =
+        silt::beneath::Beneath::create(&host_state_dir(&clone.locations.local_dir)).unwrap();
+    let stamp = "transfers/swept";
     if walk_due {
         // Missing when nothing walked before (this clone's pulls were calls).
-        let _ = std::fs::remove_file(&stamp);
+        let _ = host_state.remove_file(stamp);
     }
     let before = shared.counts();
     let started = Instant::now();
     remove_leftover_downloads(&clone.datastore, &Scope::All);
     clone.datastore.pull(&pull_everything()).await.unwrap();
     // The walk, when due, ran to its end and was recorded.
-    assert!(stamp.is_file(), "no walk recorded at {}", stamp.display());
+    assert_eq!(
+        host_state.kind(stamp).unwrap(),
+        Some(silt::beneath::EntryKind::File),
+        "no walk recorded at {}",
+        host_state.join(stamp).display()
+    );
     Timed {
         ms: ms(started),
         traffic: Traffic::between(before, shared.counts()),

@@ -350,14 +350,11 @@ pub fn remove_leftover_downloads(datastore: &Datastore, scope: &Scope) {
                     None
                 }
             };
-            let gone = walk
-                .as_ref()
-                .map(|walk| walk.gone.clone())
-                .unwrap_or_default();
+            let unknown = HashSet::new();
             let walked = remove_stale_downloads_in(
                 datastore,
                 std::iter::once(("the working copy".to_owned(), PathBuf::from("data"))),
-                &gone,
+                walk.as_ref().map_or(&unknown, |walk| &walk.gone),
             );
             // After a failed walk, the markers stay and the next pull of
             // everything walks again.

@@ -7,6 +7,7 @@
 //! is resumed leaves nothing behind.
 
 use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -39,12 +40,6 @@ pub fn remove_stale_downloads(
     let mut removed = 0;
     let mut first_error = None;
     for (name, kind) in dir.entries()? {
-        let stale = |text: &str| {
-            temp_owner(text).is_some_and(|owner| {
-                writer_of(text).is_some_and(|writer| gone.contains(writer))
-                    || is_gone(owner, || untouched_for(&dir, &name))
-            })
-        };
         match kind {
             EntryKind::Dir => match remove_stale_downloads(local, &relative.join(&name), gone) {
                 Ok(count) => removed += count,
@@ -52,7 +47,8 @@ pub fn remove_stale_downloads(
                     first_error.get_or_insert(err);
                 }
             },
-            EntryKind::File if name.to_str().is_some_and(stale) => match dir.remove_file(&name) {
+            EntryKind::File if is_stale_download(&dir, &name, gone) => match dir.remove_file(&name)
+            {
                 Ok(()) => removed += 1,
                 // Removed meanwhile (another cleaner got there first).
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
@@ -64,6 +60,16 @@ pub fn remove_stale_downloads(
         }
     }
     first_error.map_or(Ok(removed), Err)
+}
+
+/// True when `name` in `dir` is a temporary download file whose writer is
+/// gone: in `gone` (known dead), or as [`is_gone`] judges its owner.
+fn is_stale_download(dir: &Beneath, name: &OsStr, gone: &HashSet<String>) -> bool {
+    let text = name.to_string_lossy();
+    temp_owner(&text).is_some_and(|owner| {
+        writer_of(&text).is_some_and(|writer| gone.contains(writer))
+            || is_gone(owner, || untouched_for(dir, name))
+    })
 }
 
 /// The process that wrote temporary file `file_name`
@@ -95,7 +101,7 @@ pub(super) fn is_gone(owner: TempOwner, untouched: impl FnOnce() -> Duration) ->
 }
 
 /// How long since `name` in `dir` was written (zero when unknown).
-pub(super) fn untouched_for(dir: &Beneath, name: &std::ffi::OsStr) -> Duration {
+pub(super) fn untouched_for(dir: &Beneath, name: &OsStr) -> Duration {
     dir.open_read(name)
         .and_then(|file| file.metadata())
         .and_then(|meta| meta.modified())
@@ -124,12 +130,10 @@ pub fn remove_stale_staging(local: &Beneath, staging: &Path) -> std::io::Result<
             .and_then(|name| name.split_once('-'))
             .and_then(|(pid, nanos)| nanos.bytes().all(|b| b.is_ascii_digit()).then_some(pid))
             .and_then(|pid| pid.parse::<u32>().ok());
-        let download_gone = || {
-            name.to_str()
-                .and_then(temp_owner)
-                .is_some_and(|owner| is_gone(owner, || untouched_for(&dir, &name)))
-        };
-        if kind == EntryKind::File && (owner.is_some_and(|pid| !running(pid)) || download_gone()) {
+        if kind == EntryKind::File
+            && (owner.is_some_and(|pid| !running(pid))
+                || is_stale_download(&dir, &name, &HashSet::new()))
+        {
             dir.remove_file(&name)?;
             removed += 1;
         }
