@@ -45,6 +45,14 @@ fn temp_files(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A directory datastore with one file in model `t/m`.
+fn project_with_one_file() -> Project {
+    let project = Project::new(Backend::Dir, "");
+    let input = project.write_input("input", "v1\n");
+    project.ok(&["-q", "data", "put", "t/m", "a.txt", &input]);
+    project
+}
+
 /// What a download killed mid-way leaves: a temporary file of a process
 /// that is gone (a pid above Linux's maximum never runs).
 fn plant_leftover(project: &Project) -> PathBuf {
@@ -55,9 +63,7 @@ fn plant_leftover(project: &Project) -> PathBuf {
 
 #[test]
 fn a_no_op_sync_walks_the_working_copy_only_after_a_killed_command_or_a_day() {
-    let project = Project::new(Backend::Dir, "");
-    let input = project.write_input("input", "v1\n");
-    project.ok(&["-q", "data", "put", "t/m", "a.txt", &input]);
+    let project = project_with_one_file();
     // The first pull of everything walks (nothing says when the last
     // walk was) and records it. Every command removed its marker.
     project.ok(&["-q", "datastore", "sync"]);
@@ -110,9 +116,7 @@ fn age_last_walk(project: &Project) {
 
 #[test]
 fn a_killed_commands_leftovers_go_even_when_its_pid_runs_again() {
-    let project = Project::new(Backend::Dir, "");
-    let input = project.write_input("input", "v1\n");
-    project.ok(&["-q", "data", "put", "t/m", "a.txt", &input]);
+    let project = project_with_one_file();
     project.ok(&["-q", "datastore", "sync"]);
     // A killed command's download whose pid now belongs to a process
     // that runs (pid 1 always does): by its name alone it may be live.
