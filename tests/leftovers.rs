@@ -211,3 +211,40 @@ fn a_sync_killed_mid_download_leaves_a_temporary_file_the_next_sync_removes() {
     let status = reader.json(&["datastore", "status"]);
     assert_eq!(status["local_changes"], serde_json::json!([]), "{status}");
 }
+
+#[test]
+fn a_get_to_a_file_removes_what_a_killed_get_left_beside_it() {
+    let project = project_with_one_file();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("a-copy.txt");
+    // What a `get -o` killed mid-copy leaves beside its output: the
+    // temporary file of a process that is gone (a pid above Linux's
+    // maximum never runs), in the current shape of name and the older one.
+    let killed = out_dir
+        .path()
+        .join(format!(".a-copy.txt.silt-tmp.{}.4194305.9.0", this_place()));
+    let killed_older = out_dir.path().join(".a-copy.txt.silt-tmp.4194305.0");
+    // A running process's (pid 1 always runs), and another name's.
+    let running = out_dir
+        .path()
+        .join(format!(".a-copy.txt.silt-tmp.{}.1.9.0", this_place()));
+    let another = out_dir
+        .path()
+        .join(format!(".b.txt.silt-tmp.{}.4194305.9.0", this_place()));
+    for path in [&killed, &killed_older, &running, &another] {
+        std::fs::write(path, "half").unwrap();
+    }
+    project.ok(&[
+        "-q",
+        "data",
+        "get",
+        "t/m",
+        "a.txt",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "v1\n");
+    assert!(!killed.exists() && !killed_older.exists());
+    assert!(running.exists() && another.exists());
+    assert_eq!(temp_files(out_dir.path()).len(), 2);
+}

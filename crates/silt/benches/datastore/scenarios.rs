@@ -48,6 +48,10 @@ pub struct ExtensionResult {
     /// killed command).
     noop_sync_walk_due: Timed,
     noop_full_check: Timed,
+    /// The no-op sync once the journal's lag has passed since the last
+    /// commit (p50 of [`SETTLED_PULLS`]): no entry listed again. `None`
+    /// under `--quick`, and for an extension without a journal.
+    noop_sync_settled: Option<Timed>,
     cold_clone_one_model: ColdClone,
     gc: Gc,
     /// Model → (name, sha256) of its live files: every extension must agree.
@@ -100,6 +104,9 @@ pub struct Timed {
     /// Requests and bytes.
     pub traffic: Traffic,
 }
+
+/// Pulls timed once the journal has settled (their p50 is reported).
+const SETTLED_PULLS: usize = 5;
 
 /// A pull of everything that fetches no missing file and keeps local edits.
 fn pull_everything() -> SyncOptions {
@@ -156,13 +163,50 @@ pub async fn command_pull(clone: &Clone, shared: &Shared, walk_due: bool) -> Tim
     }
 }
 
+/// Whether `clone`'s extension keeps a journal progress (silt's does).
+fn has_journal(clone: &Clone) -> bool {
+    let local = silt::beneath::Beneath::open(&clone.locations.local_dir).unwrap();
+    // Not there (nor its directory) for an extension without one.
+    matches!(
+        local.kind(JOURNAL_PROGRESS),
+        Ok(Some(silt::beneath::EntryKind::File))
+    )
+}
+
+/// The no-op pull once no commit is younger than the journal's lag (so no
+/// entry is listed again), waiting from `last_commit` until then: the p50
+/// of [`SETTLED_PULLS`] pulls, with the median pull's traffic.
+async fn settled_pull(clone: &Clone, shared: &Shared, last_commit: Instant) -> Timed {
+    // The lag, and 5 s for the entries' stamps and this machine's clock.
+    let settled_after =
+        std::time::Duration::from_millis(silt_extension::journal::HORIZON_LAG_MS + 5_000);
+    if let Some(wait) = settled_after.checked_sub(last_commit.elapsed()) {
+        eprintln!(
+            "waiting {:.0} s for the journal to settle",
+            wait.as_secs_f64()
+        );
+        tokio::time::sleep(wait).await;
+    }
+    // The first pull after the wait moves the horizon past the last entries.
+    timed_pull(clone, shared).await;
+    let mut pulls = Vec::new();
+    for _ in 0..SETTLED_PULLS {
+        pulls.push(timed_pull(clone, shared).await.0);
+    }
+    pulls.sort_by(|a, b| a.ms.total_cmp(&b.ms));
+    pulls.swap_remove(SETTLED_PULLS / 2)
+}
+
+/// Where silt's extension keeps its journal progress in a working copy.
+const JOURNAL_PROGRESS: &str = ".silt/journal/data.json";
+
 /// Makes `clone`'s next pull a full check (as every ten minutes), by
 /// dating its journal progress back; nothing for an extension without one.
 pub fn force_full_check(clone: &Clone) {
     // Inside the working copy, whose directories the extension writes:
     // resolved beneath it, never through a link.
     let local = silt::beneath::Beneath::open(&clone.locations.local_dir).unwrap();
-    let progress = ".silt/journal/data.json";
+    let progress = JOURNAL_PROGRESS;
     let Ok(bytes) = local.read(progress, 1 << 20) else {
         return;
     };
@@ -513,6 +557,7 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
             .filter(|name| !present.contains(name))
             .count(),
     );
+    let last_commit = Instant::now();
     eprintln!("{extension}: scenario 3 done");
 
     // 4. No-op sync: bring the local copy up to date, then sync again.
@@ -524,6 +569,14 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
     // What it costs every ten minutes with a journal (every time without).
     force_full_check(&main);
     let (noop_full_check, _) = timed_pull(&main, shared).await;
+    // Nothing committed for longer than the journal's lag: what a reader's
+    // no-op costs when the datastore is quiet (above, right after
+    // scenario 3's commits, it lists their entries again).
+    let noop_sync_settled = if sizes.settle && has_journal(&main) {
+        Some(settled_pull(&main, shared, last_commit).await)
+    } else {
+        None
+    };
 
     // 5. A cold clone makes one model present (what `silt run --model` does).
     let cold = fixture::clone(extension, shared).await;
@@ -602,6 +655,7 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
         noop_sync_command,
         noop_sync_walk_due,
         noop_full_check,
+        noop_sync_settled,
         cold_clone_one_model,
         gc,
         fingerprint,
@@ -739,7 +793,10 @@ pub fn print(results: &[ExtensionResult], sizes: &Sizes) {
         concurrent(&r.same_model)
     });
     let timed = |t: &Timed| format!("{:.1} ms; {}", t.ms, traffic(&t.traffic));
-    row("4. no-op sync", &|r| timed(&r.noop_sync));
+    row(
+        "4. no-op sync (right after scenario 3's commits: their journal entries listed again)",
+        &|r| timed(&r.noop_sync),
+    );
     row(
         "4. no-op sync, the command's steps (leftover check, then the pull; every file present)",
         &|r| timed(&r.noop_sync_command),
@@ -751,6 +808,16 @@ pub fn print(results: &[ExtensionResult], sizes: &Sizes) {
     row(
         "4. no-op sync, silt's full check due (every 10 min)",
         &|r| timed(&r.noop_full_check),
+    );
+    row(
+        &format!(
+            "4. no-op sync, no commit for longer than the journal's lag (p50 of {SETTLED_PULLS})"
+        ),
+        &|r| {
+            r.noop_sync_settled
+                .as_ref()
+                .map_or("no journal, or --quick".to_owned(), timed)
+        },
     );
     row("5. cold clone, make one model present", &|r| {
         let c = &r.cold_clone_one_model;

@@ -484,6 +484,13 @@ fn deliver_to_file(
     let file_name = path
         .file_name()
         .with_context(|| format!("{} is not a file path", path.display()))?;
+    // What a killed `get -o` to this path left: its writer is gone.
+    if let Err(err) = crate::datastore::remove_stale_temp_files_beside(path) {
+        tracing::warn!(
+            "cannot remove what a killed command left beside {}: {err}",
+            path.display()
+        );
+    }
     // A name no other process takes, a killed predecessor with this pid
     // included (the shape the working copy's downloads use).
     let temp = dir.join(crate::beneath::temp_name(file_name));

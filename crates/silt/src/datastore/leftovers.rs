@@ -141,6 +141,72 @@ pub fn remove_stale_staging(local: &Beneath, staging: &Path) -> std::io::Result<
     Ok(removed)
 }
 
+/// Removes the temporary files a killed `silt data get -o <path>` left
+/// beside `path` (`.<name>.silt-tmp.…`, made by [`crate::beneath::temp_name`]
+/// for that name) whose writer is gone, by the rules of
+/// [`remove_stale_downloads`]. `path` is the user's choice, outside the
+/// working copy, so it is read as any command-line tool reads it; only
+/// regular files of exactly that name's shape are removed (a link is
+/// neither followed nor removed). Returns how many were removed.
+///
+/// # Errors
+/// When the directory cannot be read or a leftover removed.
+pub fn remove_stale_temp_files_beside(path: &Path) -> std::io::Result<u64> {
+    let Some(file_name) = path.file_name().and_then(OsStr::to_str) else {
+        // A name that is not UTF-8 cannot be matched as text: nothing to do.
+        return Ok(0);
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(err) => return Err(err),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(text) = name.to_str() else { continue };
+        if !is_temp_file_of(text, file_name) || !entry.file_type()?.is_file() {
+            continue;
+        }
+        let untouched = || {
+            entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .unwrap_or(Duration::ZERO)
+        };
+        if temp_owner(text).is_some_and(|owner| is_gone(owner, untouched)) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// True when `candidate` is a temporary file made for `file_name`:
+/// `.<file_name>` then the marker, or, for a name too long to fit whole
+/// (cut to fit `NAME_MAX`), a cut of it filling the name to the limit.
+fn is_temp_file_of(candidate: &str, file_name: &str) -> bool {
+    let Some((stem, _)) = candidate.rsplit_once(TEMP_MARKER) else {
+        return false;
+    };
+    let Some(stem) = stem.strip_prefix('.') else {
+        return false;
+    };
+    // A cut name filled the file name to `NAME_MAX` (255), less at most 3
+    // bytes of a character cut at its boundary.
+    stem == file_name || (candidate.len() >= 252 && file_name.starts_with(stem) && !stem.is_empty())
+}
+
 /// True when process `pid` may still run.
 pub(super) fn running(pid: u32) -> bool {
     if pid == std::process::id() {
@@ -232,6 +298,84 @@ mod tests {
             0
         );
         assert!(victim.exists());
+    }
+
+    #[test]
+    fn a_temp_file_is_matched_to_the_name_it_was_made_for() {
+        let made = |name: &str| {
+            crate::beneath::temp_name(OsStr::new(name))
+                .into_string()
+                .unwrap()
+        };
+        assert!(is_temp_file_of(&made("out.bin"), "out.bin"));
+        assert!(!is_temp_file_of(&made("out.bin"), "out.bi"));
+        assert!(!is_temp_file_of(&made("out.bin"), "out.bin2"));
+        assert!(!is_temp_file_of(&made("xout.bin"), "out.bin"));
+        assert!(!is_temp_file_of("out.bin", "out.bin"));
+        // A name cut to fit.
+        let long = "é".repeat(200);
+        let cut = made(&long);
+        assert!(cut.len() <= 255 && cut.len() >= 252, "{}", cut.len());
+        assert!(is_temp_file_of(&cut, &long));
+        assert!(!is_temp_file_of(&cut, &"e".repeat(400)));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_leftovers_beside_an_output_file_go_when_their_writer_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.bin");
+        let ours = dir
+            .path()
+            .join(crate::beneath::temp_name(OsStr::new("out.bin")));
+        let name = ours.file_name().unwrap().to_str().unwrap().to_owned();
+        let place: u64 = name[".out.bin.silt-tmp.".len()..]
+            .split('.')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        // A killed writer of this place (a pid above Linux's maximum never
+        // runs), and another place's, young, then an hour old.
+        let dead = dir
+            .path()
+            .join(format!(".out.bin.silt-tmp.{place}.4194305.1.0"));
+        let elsewhere = dir
+            .path()
+            .join(format!(".out.bin.silt-tmp.{}.4194305.1.0", place + 1));
+        // Another name's leftover, and the target itself.
+        let other = dir
+            .path()
+            .join(format!(".other.bin.silt-tmp.{place}.4194305.1.0"));
+        for path in [&target, &ours, &dead, &elsewhere, &other] {
+            std::fs::write(path, b"x").unwrap();
+        }
+        // A link of that shape is left alone, and so is what it names.
+        let victim = tempfile::NamedTempFile::new().unwrap();
+        let link = dir
+            .path()
+            .join(format!(".out.bin.silt-tmp.{place}.4194305.2.0"));
+        std::os::unix::fs::symlink(victim.path(), &link).unwrap();
+
+        assert_eq!(remove_stale_temp_files_beside(&target).unwrap(), 1);
+        assert!(!dead.exists());
+        assert!(target.exists() && ours.exists() && elsewhere.exists() && other.exists());
+        assert!(link.symlink_metadata().is_ok() && victim.path().exists());
+
+        let long_ago = std::time::SystemTime::now() - ABANDONED_AFTER - Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&elsewhere)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        assert_eq!(remove_stale_temp_files_beside(&target).unwrap(), 1);
+        assert!(!elsewhere.exists() && ours.exists() && other.exists());
+        // A directory that does not exist holds nothing to remove.
+        assert_eq!(
+            remove_stale_temp_files_beside(&dir.path().join("missing/out.bin")).unwrap(),
+            0
+        );
     }
 
     #[test]

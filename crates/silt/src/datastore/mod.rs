@@ -37,7 +37,7 @@ pub use leases::{
     ENV_LOCK_MAX_WAIT, LEASE_FREE_COMMITS, LeasePolicy, LeaseSet, commit_one, push_under_leases,
     under_leases,
 };
-pub use leftovers::remove_stale_staging;
+pub use leftovers::{remove_stale_staging, remove_stale_temp_files_beside};
 pub use model_ref::{model_label, parse_model, parse_models};
 pub use runtimes::Runtimes;
 pub use signals::{ForwardedSignal, Interrupted, Signals};
