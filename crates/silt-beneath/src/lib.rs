@@ -33,7 +33,7 @@ use rustix::fs::{AtFlags, Mode, OFlags, RawMode};
 pub mod process;
 mod temp_name;
 
-pub use temp_name::{TEMP_MARKER, TempOwner, temp_name, temp_owner};
+pub use temp_name::{TEMP_MARKER, TempOwner, is_temp_name_for, temp_name, temp_owner};
 
 /// Mode of the files and directories the host creates (before the umask;
 /// `mode_t` is 16 bits on macOS).

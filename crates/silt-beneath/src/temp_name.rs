@@ -88,19 +88,56 @@ pub fn temp_name(file_name: &OsStr) -> OsString {
         mark.nonce,
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
-    let room = NAME_MAX - 1 - suffix.len();
-    // Cut at a character boundary where the name is UTF-8: some file
-    // systems (macOS's) refuse a name that is not.
-    let cut = match file_name.to_str() {
-        Some(text) => text.floor_char_boundary(room),
-        None => file_name.len().min(room),
-    };
-    let kept = &file_name.as_bytes()[..cut];
+    let kept = kept_of(file_name, suffix.len());
     let mut name = Vec::with_capacity(1 + kept.len() + suffix.len());
     name.push(b'.');
     name.extend_from_slice(kept);
     name.extend_from_slice(suffix.as_bytes());
     OsString::from_vec(name)
+}
+
+/// What a temporary name keeps of `file_name` before a suffix of
+/// `suffix_len` bytes: all of it, or as much as fits in `NAME_MAX`, cut at
+/// a character boundary where the name is UTF-8 (some file systems, macOS's,
+/// refuse a name that is not).
+fn kept_of(file_name: &OsStr, suffix_len: usize) -> &[u8] {
+    let room = NAME_MAX.saturating_sub(1 + suffix_len);
+    let cut = match file_name.to_str() {
+        Some(text) => text.floor_char_boundary(room),
+        None => file_name.len().min(room),
+    };
+    &file_name.as_bytes()[..cut]
+}
+
+/// True when `candidate` is a temporary name [`temp_name`] (or an older
+/// silt) makes for `file_name`, of any process: `.`, what it keeps of
+/// `file_name`, the marker, then the numbers of either shape, each written
+/// as `temp_name` writes it. Two names that are both too long to be kept
+/// whole and agree up to the cut share their temporary names.
+#[must_use]
+pub fn is_temp_name_for(candidate: &OsStr, file_name: &OsStr) -> bool {
+    let Some(rest) = candidate.as_bytes().strip_prefix(b".") else {
+        return false;
+    };
+    // The marker's last occurrence: the name kept may hold it too.
+    let marker = TEMP_MARKER.as_bytes();
+    let Some(at) = rest
+        .windows(marker.len())
+        .rposition(|window| window == marker)
+    else {
+        return false;
+    };
+    let (kept, suffix) = rest.split_at(at);
+    let fields: Vec<&[u8]> = suffix[marker.len()..].split(|&b| b == b'.').collect();
+    // A number as `format!` writes one: digits, no leading zero.
+    let canonical = |field: &&[u8]| {
+        !field.is_empty()
+            && field.iter().all(u8::is_ascii_digit)
+            && (field.len() == 1 || field[0] != b'0')
+    };
+    matches!(fields.len(), 2 | 4)
+        && fields.iter().all(canonical)
+        && kept == kept_of(file_name, suffix.len())
 }
 
 /// Who wrote `file_name`, when it is a temporary name of either shape;
@@ -173,6 +210,53 @@ mod tests {
         temp_name(OsStr::new(file_name))
             .into_string()
             .expect("utf-8 in, utf-8 out")
+    }
+
+    #[test]
+    fn a_temporary_name_is_matched_to_the_name_it_was_made_for_only() {
+        let is_for =
+            |candidate: &str, name: &str| is_temp_name_for(OsStr::new(candidate), OsStr::new(name));
+        assert!(is_for(&name_of("out.bin"), "out.bin"));
+        assert!(is_for(".out.bin.silt-tmp.4194305.0", "out.bin"));
+        assert!(is_for(".out.bin.silt-tmp.7.0.1.0", "out.bin"));
+        for (candidate, name) in [
+            (name_of("out.bin"), "out.bi"),
+            (name_of("out.bin"), "out.bin2"),
+            (name_of("xout.bin"), "out.bin"),
+            ("out.bin".to_owned(), "out.bin"),
+            // Numbers as temp_name never writes them, or too few or many.
+            (".out.bin.silt-tmp.04194305.0".to_owned(), "out.bin"),
+            (".out.bin.silt-tmp.4194305".to_owned(), "out.bin"),
+            (".out.bin.silt-tmp.1.2.3".to_owned(), "out.bin"),
+            (".out.bin.silt-tmp.1.2.3.4.5".to_owned(), "out.bin"),
+            (".out.bin.silt-tmp.1.2.x.4".to_owned(), "out.bin"),
+            (".out.bin.silt-tmp.1..3.4".to_owned(), "out.bin"),
+            (".out.bin.silt-tmp.1.2.3.4.new".to_owned(), "out.bin"),
+        ] {
+            assert!(!is_for(&candidate, name), "{candidate} for {name}");
+        }
+        // A name that holds the marker itself.
+        assert!(is_for(&name_of("a.silt-tmp.1.2"), "a.silt-tmp.1.2"));
+        assert!(!is_for(&name_of("a.silt-tmp.1.2"), "a"));
+        // A name cut to fit matches that name only, not a shorter one that
+        // the cut could have come from; zeros padding the numbers out to
+        // the cut are refused.
+        let long = "é".repeat(200);
+        let cut = name_of(&long);
+        assert!(
+            cut.len() <= NAME_MAX && cut.len() >= NAME_MAX - 1,
+            "{}",
+            cut.len()
+        );
+        assert!(is_for(&cut, &long));
+        assert!(!is_for(&cut, &"é".repeat(100)));
+        let (kept, suffix) = cut.rsplit_once(TEMP_MARKER).unwrap();
+        let padded = format!("{}{TEMP_MARKER}000{suffix}", &kept[..kept.len() - 4]);
+        assert!(!is_for(&padded, &long));
+        // Not UTF-8.
+        let raw = OsStr::from_bytes(b"w\xff.bin");
+        assert!(is_temp_name_for(&temp_name(raw), raw));
+        assert!(!is_temp_name_for(&temp_name(raw), OsStr::new("w.bin")));
     }
 
     #[test]

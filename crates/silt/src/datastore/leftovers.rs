@@ -4,14 +4,16 @@
 //! when complete and verified, so a kill never leaves a partial file under
 //! a real name; it can leave the temporary one. Push ignores those; this
 //! removes the ones whose process is gone, so an interrupted hydration that
-//! is resumed leaves nothing behind.
+//! is resumed leaves nothing behind. The same goes for the staged copies of
+//! `silt data` commands and for the file `silt data get -o PATH` writes
+//! beside `PATH`.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::beneath::{Beneath, EntryKind, TEMP_MARKER, TempOwner, temp_owner};
+use crate::beneath::{Beneath, EntryKind, TEMP_MARKER, TempOwner, is_temp_name_for, temp_owner};
 
 /// Removes, under `relative` in the local copy `local`, the temporary
 /// download files of processes that no longer run. Returns how many were
@@ -142,82 +144,85 @@ pub fn remove_stale_staging(local: &Beneath, staging: &Path) -> std::io::Result<
 }
 
 /// Removes the temporary files a killed `silt data get -o <path>` left
-/// beside `path` (`.<name>.silt-tmp.…`, made by [`crate::beneath::temp_name`]
-/// for that name) whose writer is gone, by the rules of
-/// [`remove_stale_downloads`]. `path` is the user's choice, outside the
-/// working copy, so it is read as any command-line tool reads it; only
-/// regular files of exactly that name's shape are removed (a link is
-/// neither followed nor removed). Returns how many were removed.
+/// beside `path` (made by [`crate::beneath::temp_name`] for its name)
+/// whose writer is gone, by the rules of [`remove_stale_downloads`].
+/// `path` is the user's choice, outside the working copy: its directory is
+/// opened once as any command-line tool opens it, and everything in it is
+/// reached through that handle, never through a link. Only regular files
+/// of that name's exact shape ([`crate::beneath::is_temp_name_for`]) that
+/// this user owns are removed: in a directory others write, a live writer
+/// of another user's may not show as running here. Returns how many were
+/// removed.
 ///
 /// # Errors
-/// When the directory cannot be read or a leftover removed.
+/// When the directory cannot be read, or the first leftover that could
+/// not be removed (the rest are still tried).
 pub fn remove_stale_temp_files_beside(path: &Path) -> std::io::Result<u64> {
-    let Some(file_name) = path.file_name().and_then(OsStr::to_str) else {
-        // A name that is not UTF-8 cannot be matched as text: nothing to do.
+    let Some(file_name) = path.file_name() else {
         return Ok(0);
     };
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
+    let dir = match Beneath::open(dir) {
+        Ok(dir) => dir,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(err) => return Err(err),
     };
     let mut removed = 0;
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(text) = name.to_str() else { continue };
-        if !is_temp_file_of(text, file_name) || !entry.file_type()?.is_file() {
+    let mut first_error = None;
+    for (name, kind) in dir.entries()? {
+        if kind != EntryKind::File
+            || !is_temp_name_for(&name, file_name)
+            || !owned_by_this_user(&dir, &name)
+            || !is_stale_download(&dir, &name, &HashSet::new())
+        {
             continue;
         }
-        let untouched = || {
-            entry
-                .metadata()
-                .and_then(|meta| meta.modified())
-                .ok()
-                .and_then(|modified| modified.elapsed().ok())
-                .unwrap_or(Duration::ZERO)
-        };
-        if temp_owner(text).is_some_and(|owner| is_gone(owner, untouched)) {
-            match std::fs::remove_file(entry.path()) {
-                Ok(()) => removed += 1,
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => return Err(err),
+        match dir.remove_file(&name) {
+            Ok(()) => removed += 1,
+            // Removed meanwhile (another cleaner got there first).
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                first_error.get_or_insert(err);
             }
         }
     }
-    Ok(removed)
+    first_error.map_or(Ok(removed), Err)
 }
 
-/// True when `candidate` is a temporary file made for `file_name`:
-/// `.<file_name>` then the marker, or, for a name too long to fit whole
-/// (cut to fit `NAME_MAX`), a cut of it filling the name to the limit.
-fn is_temp_file_of(candidate: &str, file_name: &str) -> bool {
-    let Some((stem, _)) = candidate.rsplit_once(TEMP_MARKER) else {
-        return false;
-    };
-    let Some(stem) = stem.strip_prefix('.') else {
-        return false;
-    };
-    // A cut name filled the file name to `NAME_MAX` (255), less at most 3
-    // bytes of a character cut at its boundary.
-    stem == file_name || (candidate.len() >= 252 && file_name.starts_with(stem) && !stem.is_empty())
+/// True when `name` in `dir` belongs to the user this process runs as
+/// (false when it cannot be looked at).
+fn owned_by_this_user(dir: &Beneath, name: &OsStr) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    // SAFETY: `geteuid` has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    dir.open_read(name)
+        .and_then(|file| file.metadata())
+        .is_ok_and(|meta| meta.uid() == euid)
 }
 
-/// True when process `pid` may still run.
+/// True when process `pid` may still run: it exists in this process's pid
+/// namespace, whoever's it is (`kill` with no signal: `/proc` may hide
+/// other users' processes, or belong to another namespace).
 pub(super) fn running(pid: u32) -> bool {
     if pid == std::process::id() {
         return true;
     }
-    if cfg!(target_os = "linux") {
-        Path::new("/proc").join(pid.to_string()).exists()
-    } else {
-        // No cheap, dependency-free check here: keep the file.
-        true
+    // 0 and the negative pids of `kill` name groups, never one process.
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid == 0 {
+        return false;
     }
+    // SAFETY: signal 0 sends nothing; it only checks that `pid` exists.
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        return true;
+    }
+    // Exists, but not ours to signal: still running.
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]
@@ -301,26 +306,6 @@ mod tests {
     }
 
     #[test]
-    fn a_temp_file_is_matched_to_the_name_it_was_made_for() {
-        let made = |name: &str| {
-            crate::beneath::temp_name(OsStr::new(name))
-                .into_string()
-                .unwrap()
-        };
-        assert!(is_temp_file_of(&made("out.bin"), "out.bin"));
-        assert!(!is_temp_file_of(&made("out.bin"), "out.bi"));
-        assert!(!is_temp_file_of(&made("out.bin"), "out.bin2"));
-        assert!(!is_temp_file_of(&made("xout.bin"), "out.bin"));
-        assert!(!is_temp_file_of("out.bin", "out.bin"));
-        // A name cut to fit.
-        let long = "é".repeat(200);
-        let cut = made(&long);
-        assert!(cut.len() <= 255 && cut.len() >= 252, "{}", cut.len());
-        assert!(is_temp_file_of(&cut, &long));
-        assert!(!is_temp_file_of(&cut, &"e".repeat(400)));
-    }
-
-    #[test]
     #[cfg(target_os = "linux")]
     fn the_leftovers_beside_an_output_file_go_when_their_writer_is_gone() {
         let dir = tempfile::tempdir().unwrap();
@@ -329,38 +314,66 @@ mod tests {
             .path()
             .join(crate::beneath::temp_name(OsStr::new("out.bin")));
         let name = ours.file_name().unwrap().to_str().unwrap().to_owned();
-        let place: u64 = name[".out.bin.silt-tmp.".len()..]
+        let mark: Vec<u64> = name[".out.bin.silt-tmp.".len()..]
             .split('.')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+            .map(|field| field.parse().unwrap())
+            .collect();
+        let (place, pid, nonce) = (mark[0], mark[1], mark[2]);
+        assert_ne!(place, 0, "boot id and pid namespace are readable");
+        let beside = |mark: String| dir.path().join(format!(".out.bin.silt-tmp.{mark}"));
         // A killed writer of this place (a pid above Linux's maximum never
-        // runs), and another place's, young, then an hour old.
-        let dead = dir
-            .path()
-            .join(format!(".out.bin.silt-tmp.{place}.4194305.1.0"));
-        let elsewhere = dir
-            .path()
-            .join(format!(".out.bin.silt-tmp.{}.4194305.1.0", place + 1));
-        // Another name's leftover, and the target itself.
+        // runs), a killed predecessor with this pid, and another place's,
+        // young, then an hour old.
+        let dead = beside(format!("{place}.4194305.1.0"));
+        let predecessor = beside(format!("{place}.{pid}.{}.0", (nonce + 1) % (1 << 32)));
+        let elsewhere = beside(format!("{}.4194305.1.0", place + 1));
+        // Another name's leftover, the target itself, and a dead writer's
+        // name padded with zeros (no name silt makes).
         let other = dir
             .path()
             .join(format!(".other.bin.silt-tmp.{place}.4194305.1.0"));
-        for path in [&target, &ours, &dead, &elsewhere, &other] {
+        let padded = beside(format!("{place}.04194305.1.0"));
+        for path in [
+            &target,
+            &ours,
+            &dead,
+            &predecessor,
+            &elsewhere,
+            &other,
+            &padded,
+        ] {
             std::fs::write(path, b"x").unwrap();
         }
-        // A link of that shape is left alone, and so is what it names.
+        // Links and a directory of that shape are left alone, and so is
+        // what they name.
         let victim = tempfile::NamedTempFile::new().unwrap();
-        let link = dir
-            .path()
-            .join(format!(".out.bin.silt-tmp.{place}.4194305.2.0"));
+        let victim_dir = tempfile::tempdir().unwrap();
+        let victim_in_dir = victim_dir.path().join(".out.bin.silt-tmp.4194305.0");
+        std::fs::write(&victim_in_dir, b"x").unwrap();
+        let link = beside(format!("{place}.4194305.2.0"));
         std::os::unix::fs::symlink(victim.path(), &link).unwrap();
+        let dir_link = beside(format!("{place}.4194305.3.0"));
+        std::os::unix::fs::symlink(victim_dir.path(), &dir_link).unwrap();
+        let a_dir = beside(format!("{place}.4194305.4.0"));
+        std::fs::create_dir(&a_dir).unwrap();
+        // Another user's, when this test may make one: in a directory
+        // others write, its live writer may not show as running here.
+        // SAFETY: no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let another_users = beside(format!("{place}.4194305.5.0"));
+        if root {
+            std::fs::write(&another_users, b"x").unwrap();
+            std::os::unix::fs::chown(&another_users, Some(4242), Some(4242)).unwrap();
+        }
 
-        assert_eq!(remove_stale_temp_files_beside(&target).unwrap(), 1);
-        assert!(!dead.exists());
-        assert!(target.exists() && ours.exists() && elsewhere.exists() && other.exists());
+        assert_eq!(remove_stale_temp_files_beside(&target).unwrap(), 2);
+        assert!(!dead.exists() && !predecessor.exists());
+        for kept in [&target, &ours, &elsewhere, &other, &padded, &a_dir] {
+            assert!(kept.exists(), "{}", kept.display());
+        }
         assert!(link.symlink_metadata().is_ok() && victim.path().exists());
+        assert!(dir_link.symlink_metadata().is_ok() && victim_in_dir.exists());
+        assert_eq!(another_users.exists(), root);
 
         let long_ago = std::time::SystemTime::now() - ABANDONED_AFTER - Duration::from_secs(60);
         std::fs::File::options()
