@@ -39,29 +39,50 @@ pub fn remove_stale_downloads(
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(err) => return Err(err),
     };
-    let mut removed = 0;
-    let mut first_error = None;
+    let mut sweep = Sweep::default();
     for (name, kind) in dir.entries()? {
         match kind {
-            EntryKind::Dir => match remove_stale_downloads(local, &relative.join(&name), gone) {
-                Ok(count) => removed += count,
-                Err(err) => {
-                    first_error.get_or_insert(err);
-                }
-            },
-            EntryKind::File if is_stale_download(&dir, &name, gone) => match dir.remove_file(&name)
-            {
-                Ok(()) => removed += 1,
-                // Removed meanwhile (another cleaner got there first).
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => {
-                    first_error.get_or_insert(err);
-                }
-            },
+            EntryKind::Dir => {
+                sweep.add(remove_stale_downloads(local, &relative.join(&name), gone));
+            }
+            EntryKind::File if is_stale_download(&dir, &name, gone) => sweep.remove(&dir, &name),
             _ => {}
         }
     }
-    first_error.map_or(Ok(removed), Err)
+    sweep.end()
+}
+
+/// What a sweep removed, and the first error it went on past.
+#[derive(Default)]
+struct Sweep {
+    removed: u64,
+    first_error: Option<std::io::Error>,
+}
+
+impl Sweep {
+    /// Removes `name` in `dir`; one removed meanwhile (another cleaner got
+    /// there first) counts as gone.
+    fn remove(&mut self, dir: &Beneath, name: &OsStr) {
+        match dir.remove_file(name) {
+            Ok(()) => self.removed += 1,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => self.add(Err(err)),
+        }
+    }
+
+    /// Adds what a nested sweep removed, or its error.
+    fn add(&mut self, nested: std::io::Result<u64>) {
+        match nested {
+            Ok(count) => self.removed += count,
+            Err(err) => {
+                self.first_error.get_or_insert(err);
+            }
+        }
+    }
+
+    fn end(self) -> std::io::Result<u64> {
+        self.first_error.map_or(Ok(self.removed), Err)
+    }
 }
 
 /// True when `name` in `dir` is a temporary download file whose writer is
@@ -170,26 +191,17 @@ pub fn remove_stale_temp_files_beside(path: &Path) -> std::io::Result<u64> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(err) => return Err(err),
     };
-    let mut removed = 0;
-    let mut first_error = None;
+    let mut sweep = Sweep::default();
     for (name, kind) in dir.entries()? {
-        if kind != EntryKind::File
-            || !is_temp_name_for(&name, file_name)
-            || !owned_by_this_user(&dir, &name)
-            || !is_stale_download(&dir, &name, &HashSet::new())
+        if kind == EntryKind::File
+            && is_temp_name_for(&name, file_name)
+            && owned_by_this_user(&dir, &name)
+            && is_stale_download(&dir, &name, &HashSet::new())
         {
-            continue;
-        }
-        match dir.remove_file(&name) {
-            Ok(()) => removed += 1,
-            // Removed meanwhile (another cleaner got there first).
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => {
-                first_error.get_or_insert(err);
-            }
+            sweep.remove(&dir, &name);
         }
     }
-    first_error.map_or(Ok(removed), Err)
+    sweep.end()
 }
 
 /// True when `name` in `dir` belongs to the user this process runs as
