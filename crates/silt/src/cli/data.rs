@@ -485,7 +485,7 @@ fn deliver_to_file(
         .file_name()
         .with_context(|| format!("{} is not a file path", path.display()))?;
     // What a killed `get -o` to this path left: its writer is gone.
-    if let Err(err) = crate::datastore::remove_stale_temp_files_beside(path) {
+    if let Err(err) = crate::datastore::remove_stale_temp_files_beside(&dir, file_name) {
         tracing::warn!(
             "cannot remove what a killed command left beside {}: {err}",
             path.display()

@@ -350,11 +350,11 @@ pub fn remove_leftover_downloads(datastore: &Datastore, scope: &Scope) {
                     None
                 }
             };
-            let unknown = HashSet::new();
+            let none_known_gone = HashSet::new();
             let walked = remove_stale_downloads_in(
                 datastore,
                 std::iter::once(("the working copy".to_owned(), PathBuf::from("data"))),
-                walk.as_ref().map_or(&unknown, |walk| &walk.gone),
+                walk.as_ref().map_or(&none_known_gone, |walk| &walk.gone),
             );
             // After a failed walk, the markers stay and the next pull of
             // everything walks again.

@@ -126,7 +126,12 @@ pub(super) fn is_gone(owner: TempOwner, untouched: impl FnOnce() -> Duration) ->
 /// How long since `name` in `dir` was written (zero when unknown).
 pub(super) fn untouched_for(dir: &Beneath, name: &OsStr) -> Duration {
     dir.open_read(name)
-        .and_then(|file| file.metadata())
+        .map_or(Duration::ZERO, |file| untouched_since(&file))
+}
+
+/// How long since the open `file` was written (zero when unknown).
+pub(super) fn untouched_since(file: &std::fs::File) -> Duration {
+    file.metadata()
         .and_then(|meta| meta.modified())
         .ok()
         .and_then(|modified| modified.elapsed().ok())
@@ -164,28 +169,20 @@ pub fn remove_stale_staging(local: &Beneath, staging: &Path) -> std::io::Result<
     Ok(removed)
 }
 
-/// Removes the temporary files a killed `silt data get -o <path>` left
-/// beside `path` (made by [`crate::beneath::temp_name`] for its name)
-/// whose writer is gone, by the rules of [`remove_stale_downloads`].
-/// `path` is the user's choice, outside the working copy: its directory is
-/// opened once as any command-line tool opens it, and everything in it is
-/// reached through that handle, never through a link. Only regular files
-/// of that name's exact shape ([`crate::beneath::is_temp_name_for`]) that
-/// this user owns are removed: in a directory others write, a live writer
-/// of another user's may not show as running here. Returns how many were
-/// removed.
+/// Removes the temporary files a killed `silt data get -o <path>` left in
+/// `dir` for `file_name` (made by [`crate::beneath::temp_name`]) whose
+/// writer is gone, by the rules of [`remove_stale_downloads`]. `dir` is
+/// the user's choice, outside the working copy: it is opened once as any
+/// command-line tool opens it, and everything in it is reached through
+/// that handle, never through a link. Only regular files of that name's
+/// exact shape ([`crate::beneath::is_temp_name_for`]) that this user owns
+/// are removed: in a directory others write, a live writer of another
+/// user's may not show as running here. Returns how many were removed.
 ///
 /// # Errors
 /// When the directory cannot be read, or the first leftover that could
 /// not be removed (the rest are still tried).
-pub fn remove_stale_temp_files_beside(path: &Path) -> std::io::Result<u64> {
-    let Some(file_name) = path.file_name() else {
-        return Ok(0);
-    };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+pub fn remove_stale_temp_files_beside(dir: &Path, file_name: &OsStr) -> std::io::Result<u64> {
     let dir = match Beneath::open(dir) {
         Ok(dir) => dir,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -378,7 +375,10 @@ mod tests {
             std::os::unix::fs::chown(&another_users, Some(4242), Some(4242)).unwrap();
         }
 
-        assert_eq!(remove_stale_temp_files_beside(&target).unwrap(), 2);
+        assert_eq!(
+            remove_stale_temp_files_beside(dir.path(), OsStr::new("out.bin")).unwrap(),
+            2
+        );
         assert!(!dead.exists() && !predecessor.exists());
         for kept in [&target, &ours, &elsewhere, &other, &padded, &a_dir] {
             assert!(kept.exists(), "{}", kept.display());
@@ -394,11 +394,15 @@ mod tests {
             .unwrap()
             .set_modified(long_ago)
             .unwrap();
-        assert_eq!(remove_stale_temp_files_beside(&target).unwrap(), 1);
+        assert_eq!(
+            remove_stale_temp_files_beside(dir.path(), OsStr::new("out.bin")).unwrap(),
+            1
+        );
         assert!(!elsewhere.exists() && ours.exists() && other.exists());
         // A directory that does not exist holds nothing to remove.
         assert_eq!(
-            remove_stale_temp_files_beside(&dir.path().join("missing/out.bin")).unwrap(),
+            remove_stale_temp_files_beside(&dir.path().join("missing"), OsStr::new("out.bin"))
+                .unwrap(),
             0
         );
     }

@@ -32,7 +32,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::beneath::{Beneath, EntryKind, TempOwner, temp_name, temp_owner};
 
-use super::leftovers::{is_gone, untouched_for, writer_of};
+use super::leftovers::{is_gone, untouched_for, untouched_since, writer_of};
 
 /// The markers' directory in the host's state.
 const TRANSFERS_DIR: &str = "transfers";
@@ -230,13 +230,12 @@ impl LeftoverWalk {
 /// Removes `name`, a marker that never took its name, once it is older
 /// than [`UNLOCKED_GRACE`] and nobody holds it (best effort).
 fn remove_if_stranded(dir: &Beneath, name: &OsStr) {
-    if untouched_for(dir, name) < UNLOCKED_GRACE {
+    // Opened once: its age and its lock are the same file's.
+    let Ok(file) = dir.open_read(name) else {
         return;
-    }
-    let stranded = dir
-        .open_read(name)
-        .and_then(|file| holder(&file))
-        .is_ok_and(|holder| holder == Holder::Gone);
+    };
+    let stranded = untouched_since(&file) >= UNLOCKED_GRACE
+        && holder(&file).is_ok_and(|holder| holder == Holder::Gone);
     if stranded && let Err(err) = dir.remove_file(name) {
         tracing::debug!("cannot remove a stranded transfer marker: {err}");
     }
