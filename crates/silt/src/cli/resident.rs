@@ -9,7 +9,11 @@
 //! a resident serves only clients whose environment is the same as the one
 //! it was started with ([`route`]). One command at a time: a request that
 //! comes while one runs is answered "not run", and its client runs `silt`
-//! itself.
+//! itself. A request that comes before the command loop is waiting (just
+//! after start, or between a command's answer and the loop's next turn)
+//! waits for it: the accept loop hands it over whenever no command is
+//! running ([`Shared::busy`]), and the loop marks itself free before it
+//! answers, so a client's next command always finds it free.
 
 use std::ffi::OsString;
 use std::os::unix::net::UnixStream;
@@ -55,7 +59,9 @@ const PANICKED: u8 = 101;
 
 /// What the accept loop and the command loop share.
 struct Shared {
-    /// A command is running.
+    /// A command has been handed to the command loop and not yet answered.
+    /// Set by the accept loop when it hands one over (only when it was
+    /// clear), cleared by the command loop before it answers.
     busy: AtomicBool,
     /// A signal asked the resident to stop (after the command running).
     stopping: AtomicBool,
@@ -97,7 +103,10 @@ pub(crate) fn main(socket: Option<&OsString>) -> u8 {
         served: std::sync::atomic::AtomicU64::new(0),
     });
     watch_own_signals(&shared);
-    let (commands, incoming) = std::sync::mpsc::sync_channel::<UnixStream>(0);
+    // Room for the one command `busy` lets through: the accept loop never
+    // waits on the command loop, which may still be starting, or answering
+    // the command before.
+    let (commands, incoming) = std::sync::mpsc::sync_channel::<UnixStream>(1);
     let accepting = {
         let shared = shared.clone();
         std::thread::Builder::new()
@@ -117,21 +126,50 @@ pub(crate) fn main(socket: Option<&OsString>) -> u8 {
         eprintln!("silt resident: cannot start its cancel watcher");
         return crate::exit::CANT_CREATE;
     };
-    for stream in incoming {
-        shared.busy.store(true, Ordering::SeqCst);
-        let go_on = serve_one(&stream, &state, &own_env, &runtimes, &watcher);
+    for stream in &incoming {
+        let served = serve_one(&stream, &state, &own_env, &runtimes, &watcher);
         *shared
             .last_end
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
-        shared.busy.store(false, Ordering::SeqCst);
-        if !go_on || shared.stopping.load(Ordering::SeqCst) {
+        let go_on = served.go_on && !shared.stopping.load(Ordering::SeqCst);
+        if go_on {
+            // Free before the client hears: its next command, sent as soon
+            // as this answer arrives, is handed over, not turned away.
+            shared.busy.store(false, Ordering::SeqCst);
+        } else {
+            // Stays busy: nothing more is handed over.
             shared.stopping.store(true, Ordering::SeqCst);
+        }
+        if let Some(reply) = served.answer {
+            let _ = answer(&stream, reply);
+        }
+        if !go_on {
             break;
         }
     }
     let _ = accepting.join();
+    // A command handed over as the loop decided to stop: not run.
+    for stream in incoming.try_iter() {
+        let _ = answer(&stream, Answer::NotRun);
+    }
     0
+}
+
+/// What [`serve_one`] did with a command: the answer its client gets
+/// (none when the client went away before it started), and whether the
+/// resident goes on.
+struct Served {
+    answer: Option<Answer>,
+    go_on: bool,
+}
+
+impl Served {
+    /// Not started; the client may run it itself, the resident goes on.
+    const NOT_RUN: Self = Self {
+        answer: Some(Answer::NotRun),
+        go_on: true,
+    };
 }
 
 /// Leaves the first client's session (its terminal: a command reading the
@@ -220,21 +258,11 @@ fn accept_loop(
             break;
         }
         match listener.accept_within(TICK) {
-            Ok(Some(stream)) => match commands.try_send(stream) {
-                Ok(()) => {
-                    // Counted as activity here, not only when it ends: the
-                    // loop must not find the resident idle between the
-                    // hand-off and the command loop marking itself busy.
-                    *shared
-                        .last_end
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
-                    shared.served.fetch_add(1, Ordering::SeqCst);
-                }
-                Err(TrySendError::Full(stream) | TrySendError::Disconnected(stream)) => {
+            Ok(Some(stream)) => {
+                if let Err(stream) = hand_over(shared, commands, stream) {
                     let _ = answer(&stream, Answer::NotRun);
                 }
-            },
+            }
             Ok(None) => {}
             Err(err) => {
                 eprintln!("silt resident: accepting failed: {err}");
@@ -247,22 +275,52 @@ fn accept_loop(
     });
 }
 
-/// Runs the command `stream` carries, if this resident may; false when
-/// the resident should stop (the command panicked, or left work running).
+/// Hands `stream` to the command loop when no command is running, or gives
+/// it back. It never waits for the loop: a command handed over while the
+/// loop is still starting, or answering the one before, waits in the
+/// channel (room for one) until the loop takes it.
+fn hand_over(
+    shared: &Shared,
+    commands: &SyncSender<UnixStream>,
+    stream: UnixStream,
+) -> Result<(), UnixStream> {
+    if shared
+        .busy
+        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        return Err(stream);
+    }
+    // Counted as activity at the hand-off, not only when it ends: the
+    // accept loop must not find the resident idle while it waits.
+    *shared
+        .last_end
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+    shared.served.fetch_add(1, Ordering::SeqCst);
+    // `busy` was clear, so the channel is empty: it is only refused when
+    // the command loop has ended (and then nothing clears `busy` again).
+    commands.try_send(stream).map_err(|err| match err {
+        TrySendError::Full(stream) | TrySendError::Disconnected(stream) => stream,
+    })
+}
+
+/// Runs the command `stream` carries, if this resident may, and says what
+/// to answer; the resident should stop when the command panicked or left
+/// work running. The caller answers, after marking the loop free.
 fn serve_one(
     stream: &UnixStream,
     state: &ProcessState,
     own_env: &[(OsString, OsString)],
     runtimes: &Arc<Runtimes>,
     watcher: &Sender<Watch>,
-) -> bool {
+) -> Served {
     let request = match Request::receive(stream) {
         Ok(request) => request,
         Err(err) => {
             // Nothing started: the client may run the command itself.
             eprintln!("silt resident: refused a request: {err}");
-            let _ = answer(stream, Answer::NotRun);
-            return true;
+            return Served::NOT_RUN;
         }
     };
     // The client routes by environment; a client of another version, or a
@@ -273,19 +331,20 @@ fn serve_one(
         || !client::served_by_resident(request.argv.get(1..).unwrap_or_default())
         || !peer::same_view(stream)
     {
-        let _ = answer(stream, Answer::NotRun);
-        return true;
+        return Served::NOT_RUN;
     }
     if let Err(err) = state.enter(&request) {
         state.leave();
         eprintln!("silt resident: cannot take the request's directory and descriptors: {err}");
-        let _ = answer(stream, Answer::NotRun);
-        return true;
+        return Served::NOT_RUN;
     }
     if started(stream).is_err() {
         // The client went away before anything ran.
         state.leave();
-        return true;
+        return Served {
+            answer: None,
+            go_on: true,
+        };
     }
     let forwarding = Arc::new(ForwardedSignal::install());
     let done = Arc::new(Mutex::new(false));
@@ -318,8 +377,10 @@ fn serve_one(
         Ok(code) => (code, !crate::cli::left_work_behind()),
         Err(_) => (PANICKED, false),
     };
-    let _ = answer(stream, Answer::Ran(code));
-    go_on
+    Served {
+        answer: Some(Answer::Ran(code)),
+        go_on,
+    }
 }
 
 /// A command's client to watch for a cancel while the command runs.
@@ -388,4 +449,53 @@ fn watch_for_cancel(stream: &UnixStream, forwarding: &ForwardedSignal, done: &Mu
     // command's: what a signal's default action does. The lock is held to
     // the end, so the command loop answers nothing more.
     unsafe { libc::_exit(i32::from(code)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Shared {
+        Shared {
+            busy: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            last_end: Mutex::new(Instant::now()),
+            served: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// A resident's first command can connect before its command loop
+    /// waits (the socket is bound first); a script's next command can
+    /// connect before the loop has come round after answering the last.
+    /// Neither is turned away: only a command while one runs is.
+    #[test]
+    fn a_command_is_handed_over_whenever_none_runs_even_before_the_loop_waits() {
+        let shared = shared();
+        let (commands, incoming) = std::sync::mpsc::sync_channel::<UnixStream>(1);
+        let (first, _first_client) = UnixStream::pair().unwrap();
+        assert!(
+            hand_over(&shared, &commands, first).is_ok(),
+            "no loop waiting yet"
+        );
+        let (second, _second_client) = UnixStream::pair().unwrap();
+        assert!(
+            hand_over(&shared, &commands, second).is_err(),
+            "one runs (or waits to)"
+        );
+        let _running = incoming.try_recv().unwrap();
+        let (third, _third_client) = UnixStream::pair().unwrap();
+        assert!(hand_over(&shared, &commands, third).is_err(), "one runs");
+        // The loop marks itself free before it answers, then comes round.
+        shared.busy.store(false, Ordering::SeqCst);
+        let (fourth, _fourth_client) = UnixStream::pair().unwrap();
+        assert!(hand_over(&shared, &commands, fourth).is_ok());
+        assert_eq!(shared.served.load(Ordering::SeqCst), 2);
+        // A loop that has ended takes nothing; `busy` is clear only in
+        // this test's hand.
+        let _ = incoming.try_recv().unwrap();
+        drop(incoming);
+        shared.busy.store(false, Ordering::SeqCst);
+        let (fifth, _fifth_client) = UnixStream::pair().unwrap();
+        assert!(hand_over(&shared, &commands, fifth).is_err());
+    }
 }
