@@ -13,13 +13,14 @@
 //! after start, or between a command's answer and the loop's next turn)
 //! waits for it: the accept loop hands it over whenever no command is
 //! running ([`Shared::busy`]), and the loop marks itself free before it
-//! answers, so a client's next command always finds it free.
+//! answers, so a client's next command, sent once the answer arrives, is
+//! not turned away for the one before.
 
 use std::ffi::OsString;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Sender, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,7 +64,9 @@ struct Shared {
     /// Set by the accept loop when it hands one over (only when it was
     /// clear), cleared by the command loop before it answers.
     busy: AtomicBool,
-    /// A signal asked the resident to stop (after the command running).
+    /// The resident stops after the command running: a signal asked it
+    /// to, or the command loop decided so (a command panicked or left work
+    /// running). `busy` then stays set, so nothing more is handed over.
     stopping: AtomicBool,
     /// When the last command ended or connected (or the resident started).
     last_end: Mutex<Instant>,
@@ -103,10 +106,15 @@ pub(crate) fn main(socket: Option<&OsString>) -> u8 {
         served: std::sync::atomic::AtomicU64::new(0),
     });
     watch_own_signals(&shared);
-    // Room for the one command `busy` lets through: the accept loop never
-    // waits on the command loop, which may still be starting, or answering
-    // the command before.
-    let (commands, incoming) = std::sync::mpsc::sync_channel::<UnixStream>(1);
+    // Everything the command loop needs is made before the accept loop
+    // starts: a command it hands over is then always served or answered.
+    let own_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let runtimes = Arc::new(Runtimes::default());
+    let Some(watcher) = start_watcher() else {
+        eprintln!("silt resident: cannot start its cancel watcher");
+        return crate::exit::CANT_CREATE;
+    };
+    let (commands, incoming) = command_channel();
     let accepting = {
         let shared = shared.clone();
         std::thread::Builder::new()
@@ -120,13 +128,13 @@ pub(crate) fn main(socket: Option<&OsString>) -> u8 {
             return crate::exit::CANT_CREATE;
         }
     };
-    let own_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let runtimes = Arc::new(Runtimes::default());
-    let Some(watcher) = start_watcher() else {
-        eprintln!("silt resident: cannot start its cancel watcher");
-        return crate::exit::CANT_CREATE;
-    };
     for stream in &incoming {
+        if shared.stopping.load(Ordering::SeqCst) {
+            // Handed over before a signal asked the resident to stop: not
+            // started, so its client runs it.
+            let _ = answer(&stream, Answer::NotRun);
+            break;
+        }
         let served = serve_one(&stream, &state, &own_env, &runtimes, &watcher);
         *shared
             .last_end
@@ -149,7 +157,8 @@ pub(crate) fn main(socket: Option<&OsString>) -> u8 {
         }
     }
     let _ = accepting.join();
-    // A command handed over as the loop decided to stop: not run.
+    // A safeguard: `busy` stays set once the loop stops, so nothing should
+    // be waiting here; anything that is gets an answer all the same.
     for stream in incoming.try_iter() {
         let _ = answer(&stream, Answer::NotRun);
     }
@@ -244,6 +253,9 @@ fn accept_loop(
         if shared.stopping.load(Ordering::SeqCst) || !listener.still_reachable() {
             break;
         }
+        // `busy` first: the command loop notes a command's end before it
+        // clears `busy`, so a clear `busy` comes with that end's time.
+        let busy = shared.busy.load(Ordering::SeqCst);
         let idle_for = shared
             .last_end
             .lock()
@@ -254,7 +266,7 @@ fn accept_loop(
         } else {
             idle
         };
-        if !shared.busy.load(Ordering::SeqCst) && (idle_for >= idle || born.elapsed() >= MAX_AGE) {
+        if !busy && (idle_for >= idle || born.elapsed() >= MAX_AGE) {
             break;
         }
         match listener.accept_within(TICK) {
@@ -273,6 +285,14 @@ fn accept_loop(
     listener.close(|stream| {
         let _ = answer(&stream, Answer::NotRun);
     });
+}
+
+/// The accept loop's way to the command loop. Room for the one command
+/// `busy` lets through: the accept loop never waits on the command loop,
+/// which may still be starting, or answering the command before (a
+/// rendezvous channel would turn such a command away).
+fn command_channel() -> (SyncSender<UnixStream>, Receiver<UnixStream>) {
+    std::sync::mpsc::sync_channel(1)
 }
 
 /// Hands `stream` to the command loop when no command is running, or gives
@@ -471,7 +491,7 @@ mod tests {
     #[test]
     fn a_command_is_handed_over_whenever_none_runs_even_before_the_loop_waits() {
         let shared = shared();
-        let (commands, incoming) = std::sync::mpsc::sync_channel::<UnixStream>(1);
+        let (commands, incoming) = command_channel();
         let (first, _first_client) = UnixStream::pair().unwrap();
         assert!(
             hand_over(&shared, &commands, first).is_ok(),
@@ -490,12 +510,13 @@ mod tests {
         let (fourth, _fourth_client) = UnixStream::pair().unwrap();
         assert!(hand_over(&shared, &commands, fourth).is_ok());
         assert_eq!(shared.served.load(Ordering::SeqCst), 2);
-        // A loop that has ended takes nothing; `busy` is clear only in
-        // this test's hand.
+        // A loop that has ended takes nothing, and nothing more is handed
+        // over (`busy` is cleared here by the test's hand only).
         let _ = incoming.try_recv().unwrap();
         drop(incoming);
         shared.busy.store(false, Ordering::SeqCst);
         let (fifth, _fifth_client) = UnixStream::pair().unwrap();
         assert!(hand_over(&shared, &commands, fifth).is_err());
+        assert!(shared.busy.load(Ordering::SeqCst));
     }
 }
