@@ -126,6 +126,11 @@ impl Cpu {
 }
 
 impl Measured {
+    /// Client and server CPU seconds a file fetched.
+    fn cpu_per_file(&self) -> f64 {
+        (self.cpu.client + self.cpu.server) / self.objects_fetched as f64
+    }
+
     fn objects_per_second(&self) -> f64 {
         self.objects_fetched as f64 / self.seconds
     }
@@ -323,7 +328,7 @@ async fn main() {
         Shape {
             models: count_from_env("SILT_BENCH_HYDRATION_MODELS", 2_000),
             names: 33,
-            versions: 4,
+            versions: count_from_env("SILT_BENCH_HYDRATION_VERSIONS", 4),
         }
     };
     support::seaweed::use_test_credentials();
@@ -543,7 +548,9 @@ async fn host_downloads(
 /// makes a shorter run of the same shape, e.g. to compare two builds (the
 /// fill takes most of the full run's time); `SILT_BENCH_HYDRATION_ROUNDS`
 /// (2) more rounds, alternating, to tell a few percent from this
-/// machine's drift.
+/// machine's drift; `SILT_BENCH_HYDRATION_VERSIONS` (4) the versions of
+/// each name, which the index partitions hold (hydration fetches the
+/// latest only), to weigh what reading the index costs.
 fn count_from_env(name: &str, default: usize) -> usize {
     match std::env::var(name) {
         Ok(value) => value
@@ -604,20 +611,23 @@ fn print(report: &Report, concurrency: usize) {
         median(report.one_model.iter().map(|m| m.seconds)) * 1e3,
         report.one_model.len()
     );
+    // Besides files/s, the ratio of CPU a file (client and server): every
+    // path keeps both cores busy here, so it predicts the files/s ratio,
+    // and it moves less from round to round than the wall times do.
     let ratios = |label: &str, of: &[Measured]| {
-        let ratios: Vec<String> = of
+        let pairs = || of.iter().zip(&report.raw_gets);
+        let by_files: Vec<f64> = pairs()
+            .map(|(f, r)| f.objects_per_second() * 100.0 / r.objects_per_second())
+            .collect();
+        let by_cpu = median(pairs().map(|(f, r)| r.cpu_per_file() * 100.0 / f.cpu_per_file()));
+        let rounds: Vec<String> = by_files
             .iter()
-            .zip(&report.raw_gets)
-            .map(|(f, r)| {
-                format!(
-                    "{:.0}%",
-                    f.objects_per_second() * 100.0 / r.objects_per_second()
-                )
-            })
+            .map(|ratio| format!("{ratio:.0}%"))
             .collect();
         println!(
-            "{label} throughput / raw GETs (files/s, each round side by side): {}",
-            ratios.join(", ")
+            "{label} throughput / raw GETs (files/s, each round side by side): {}; median {:.1}%; by CPU a file (raw GETs' / its own), median {by_cpu:.1}%",
+            rounds.join(", "),
+            median(by_files.iter().copied()),
         );
     };
     ratios("full hydration", &report.full_hydration);
