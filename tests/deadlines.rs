@@ -20,6 +20,11 @@ use silt::worker::WorkerPool;
 use support::{component, runtime_with};
 
 const DEADLINE_MS: u64 = 500;
+
+/// Held by each test: one at a time, so a bound is not measured beside
+/// the other test's processes (as `support::one_at_a_time`, for async
+/// tests, which hold it across awaits).
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const STORE_BUDGET_MS: u64 = 300;
 
 /// What the misbehaving component is asked to do: each never ends by itself.
@@ -101,8 +106,9 @@ fn assert_stopped_in_time(what: &str, started: Instant, result: Result<(), Runti
         "{what}: not stopped by its deadline: {result:?}"
     );
     // The promise: within the bound. What the watchdog does: stop it within
-    // a few tens of ms of its expected end (400 ms of slack for a loaded
-    // machine), so a regression to the grace would show.
+    // a few tens of ms of its expected end (600 ms of slack for a loaded
+    // machine, less than the 1 s grace), so a regression to the grace
+    // would show.
     assert!(
         took <= bound(),
         "{what}: took {took:?}, more than the bound {:?}",
@@ -110,13 +116,14 @@ fn assert_stopped_in_time(what: &str, started: Instant, result: Result<(), Runti
     );
     let expected = expected_end(what);
     assert!(
-        took <= expected + Duration::from_millis(400),
+        took <= expected + Duration::from_millis(600),
         "{what}: took {took:?}, expected to end near {expected:?}"
     );
 }
 
 #[tokio::test]
 async fn in_process_every_call_ends_within_its_deadline() {
+    let _alone = ALONE.lock().await;
     let fixture = fixture();
     let runtime = runtime_with(fixture.cache.path(), config());
     let loaded = runtime.load(&component("misbehaving")).await.unwrap();
@@ -143,6 +150,7 @@ async fn in_process_every_call_ends_within_its_deadline() {
 
 #[tokio::test]
 async fn out_of_process_every_call_ends_within_its_deadline() {
+    let _alone = ALONE.lock().await;
     let fixture = fixture();
     let runtime = runtime_with(fixture.cache.path(), config());
     let sandbox = SandboxConfig {

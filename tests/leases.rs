@@ -86,6 +86,7 @@ fn kill_a_holder_of(project: &Project, model: &str) -> u32 {
 
 #[test]
 fn sixteen_writers_on_sixteen_models_never_wait() {
+    let _alone = support::one_at_a_time();
     for backend in BACKENDS {
         let project = Project::new(backend, "");
         let inputs = tempfile::tempdir().unwrap();
@@ -126,6 +127,7 @@ fn sixteen_writers_on_sixteen_models_never_wait() {
 
 #[test]
 fn sixteen_writers_on_one_model_take_turns_and_lose_nothing() {
+    let _alone = support::one_at_a_time();
     for backend in BACKENDS {
         let project = Project::new(backend, "");
         project.ok(&["-q", "datastore", "setup", "--retain-versions", "20"]);
@@ -202,6 +204,7 @@ fn sixteen_writers_on_one_model_take_turns_and_lose_nothing() {
 
 #[test]
 fn a_killed_holder_is_taken_over_after_its_ttl() {
+    let _alone = support::one_at_a_time();
     let ttl = support::lease_ttl_ms(1500);
     for backend in BACKENDS {
         let project = Project::new(backend, &format!("[locks]\nttl_ms = {ttl}\n"));
@@ -230,13 +233,17 @@ fn a_killed_holder_is_taken_over_after_its_ttl() {
 
 #[test]
 fn a_paused_holder_whose_lease_was_taken_over_cannot_commit() {
+    let _alone = support::one_at_a_time();
     let ttl = support::lease_ttl_ms(1500);
     for backend in BACKENDS {
         let project = Project::new(backend, &format!("[locks]\nttl_ms = {ttl}\n"));
-        let (paused, _) = start_holder(
+        let (paused, ready) = start_holder(
             &project,
             "jobs/j2",
-            "echo paused > \"$SILT_MODEL_DIR/a.txt\"; touch \"$0\"; sleep 1",
+            // Waits for a gate, not a time: however late the STOP comes,
+            // the command has not ended (and `silt run` not committed).
+            "echo paused > \"$SILT_MODEL_DIR/a.txt\"; touch \"$0\"; \
+             while [ ! -e \"$0.go\" ]; do sleep 0.05; done",
         );
         signal(paused.id(), "STOP");
         // Past the TTL: the lease is stale, and the next writer takes it over.
@@ -244,6 +251,9 @@ fn a_paused_holder_whose_lease_was_taken_over_cannot_commit() {
         let input = project.path().join("b.txt");
         std::fs::write(&input, "taker\n").unwrap();
         project.ok(&["data", "put", "jobs/j2", "b.txt", input.to_str().unwrap()]);
+        let mut gate = ready.into_os_string();
+        gate.push(".go");
+        std::fs::write(gate, b"").unwrap();
         signal(paused.id(), "CONT");
         let (code, _, stderr) = finish(paused);
         assert_eq!(code, 75, "{backend:?}: {stderr}");
@@ -260,6 +270,7 @@ fn a_paused_holder_whose_lease_was_taken_over_cannot_commit() {
 
 #[test]
 fn force_release_removes_a_lease_and_the_next_writer_proceeds() {
+    let _alone = support::one_at_a_time();
     for backend in BACKENDS {
         let project = Project::new(backend, "");
         let holder = kill_a_holder_of(&project, "jobs/j3");
@@ -299,6 +310,7 @@ fn force_release_removes_a_lease_and_the_next_writer_proceeds() {
 
 #[test]
 fn sigterm_stops_the_command_and_releases_the_lease() {
+    let _alone = support::one_at_a_time();
     let project = Project::new(support::project::Backend::Dir, "");
     let (holder, _) = start_holder(&project, "jobs/j4", "touch \"$0\"; exec sleep 60");
     signal(holder.id(), "TERM");
@@ -312,6 +324,7 @@ fn sigterm_stops_the_command_and_releases_the_lease() {
 /// lock protocol (the CLI takes only model leases).
 #[test]
 fn namespace_and_model_leases_exclude_each_other() {
+    let _alone = support::one_at_a_time();
     use silt::datastore::{Datastore, DatastoreError};
     use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef};
 
@@ -382,9 +395,10 @@ fn namespace_and_model_leases_exclude_each_other() {
 
 #[test]
 fn renewal_keeps_a_long_command_lease_alive_past_many_ttls() {
+    let _alone = support::one_at_a_time();
     // Longer under containers, where a renewal may wait for a worker's
     // container to start; the command always outlives more than three.
-    let ttl = support::lease_ttl_ms(900);
+    let ttl = support::lease_ttl_ms(1500);
     let script = format!(
         "sleep {:.1}; echo done > \"$SILT_MODEL_DIR/result.txt\"",
         ttl as f64 * 3.4 / 1000.0
@@ -406,6 +420,7 @@ fn renewal_keeps_a_long_command_lease_alive_past_many_ttls() {
 /// copy of the lease the call started with. (Both extensions.)
 #[test]
 fn a_commit_after_a_long_upload_keeps_its_renewed_lease() {
+    let _alone = support::one_at_a_time();
     use std::sync::Arc;
 
     use silt::datastore::{LeasePolicy, LeaseSet, Signals};
@@ -471,7 +486,12 @@ fn a_commit_after_a_long_upload_keeps_its_renewed_lease() {
 /// output is hashed and uploaded (renewal never waits behind that work).
 #[test]
 fn a_large_run_output_commits_under_a_short_ttl() {
-    let project = Project::new(support::project::Backend::S3, "[locks]\nttl_ms = 2000\n");
+    let _alone = support::one_at_a_time();
+    let ttl = support::lease_ttl_ms(2000);
+    let project = Project::new(
+        support::project::Backend::S3,
+        &format!("[locks]\nttl_ms = {ttl}\n"),
+    );
     let (code, _, stderr) = project.run(&[
         "run",
         "--model",
@@ -493,6 +513,7 @@ fn a_large_run_output_commits_under_a_short_ttl() {
 /// machine), long before its 60 s command would end.
 #[test]
 fn a_run_exits_within_a_second_of_noticing_its_lease_is_lost() {
+    let _alone = support::one_at_a_time();
     let ttl_ms = 3000u64;
     for backend in BACKENDS {
         let project = Project::new(backend, &format!("[locks]\nttl_ms = {ttl_ms}\n"));
@@ -588,6 +609,7 @@ async fn leases_in_process(
 /// start against 4.5 s.)
 #[test]
 fn slow_renewals_one_after_another_keep_the_lease() {
+    let _alone = support::one_at_a_time();
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -622,9 +644,10 @@ fn slow_renewals_one_after_another_keep_the_lease() {
 /// A command on many models keeps every lease: the host renews them
 /// together, so a round of renewals stays well within the TTL even when
 /// each request is slow (one after another, 120 leases × 2 requests × 6 ms
-/// would take 1.4 s, past the 0.9 s a lease may go unrenewed here).
+/// would take 1.4 s, past the 1.1 s a lease may go unrenewed here).
 #[test]
 fn many_leases_on_a_slow_store_are_all_kept_alive() {
+    let _alone = support::one_at_a_time();
     use std::sync::Arc;
 
     use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef};
@@ -634,7 +657,7 @@ fn many_leases_on_a_slow_store_are_all_kept_alive() {
     runtime.block_on(async {
         // Out of process each renewal would also be a worker call (a pool
         // of 2, more started on demand), which does not fit 120 renewals
-        // in 0.9 s: in process, as every test of this helper.
+        // in 1.1 s: in process, as every test of this helper.
         let store = support::slow_store::SlowStore(
             MemoryStore::new(),
             support::slow_store::Slow::Requests(Duration::from_millis(6)),
@@ -647,11 +670,11 @@ fn many_leases_on_a_slow_store_are_all_kept_alive() {
                 })
             })
             .collect();
-        let (_project, _datastore, leases) = leases_in_process(1200, Arc::new(store), scopes).await;
+        let (_project, _datastore, leases) = leases_in_process(1500, Arc::new(store), scopes).await;
         // Three TTLs: several rounds of renewals.
         tokio::select! {
             lost = leases.lost() => panic!("a lease was lost: {lost}"),
-            () = tokio::time::sleep(Duration::from_millis(3600)) => {}
+            () = tokio::time::sleep(Duration::from_millis(4500)) => {}
         }
         leases.check("commit").unwrap();
         leases.release().await;

@@ -201,16 +201,64 @@ fn hold_lease(project: &Project, model: &str) -> Child {
     holder
 }
 
+/// A put queued behind a `silt run` holding `team/held`'s lease.
+struct Queued {
+    holder: Child,
+    put: Child,
+    /// The put's stderr, read to its end on a thread (its `-v` log says
+    /// when it started waiting).
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Queued {
+    /// Waits for the put to end (interrupted, or its resident killed):
+    /// the holder, and the put's exit code and stderr.
+    fn finish(self) -> (Child, i32, String) {
+        let (code, stderr) = finish_put(self.put, self.stderr);
+        (self.holder, code, stderr)
+    }
+}
+
+/// Waits for a queued put to end: its exit code and stderr.
+fn finish_put(put: Child, stderr: std::thread::JoinHandle<String>) -> (i32, String) {
+    let ended = put.wait_with_output().unwrap();
+    (ended.status.code().unwrap_or(-1), stderr.join().unwrap())
+}
+
 /// Holds `team/held`'s lease, then starts `client` (a client command, or a
-/// shell that runs one) putting a file into that model, and returns once
-/// the put has had time to queue behind the holder (an unleased commit is
-/// refused while a lease is held, so it waits for the lease).
-fn put_queued_behind_a_lease(project: &Project, mut client: Command) -> (Child, Child) {
+/// shell that runs one) putting a file into that model with `-v`, and
+/// returns once the put says it waits for the lease (an unleased commit is
+/// refused while a lease is held, so it waits for the lease): seen, not
+/// guessed from a sleep, so a loaded machine cannot make the signal that
+/// follows come before the put is queued.
+fn put_queued_behind_a_lease(project: &Project, mut client: Command) -> Queued {
+    use std::io::BufRead as _;
+
     let holder = hold_lease(project, "team/held");
     let input = project.write_input("in.txt", "x\n");
-    let waiting = spawn(client.args(["data", "put", "team/held", "f.txt", &input]));
-    std::thread::sleep(Duration::from_millis(1500));
-    (holder, waiting)
+    let mut put = spawn(client.args(["-v", "data", "put", "team/held", "f.txt", &input]));
+    let (seen, waiting) = std::sync::mpsc::channel();
+    let stream = put.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("waiting for the lease") {
+                let _ = seen.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    waiting
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the put never said it waits for the lease");
+    Queued {
+        holder,
+        put,
+        stderr,
+    }
 }
 
 /// Stops a `silt run` holder and the program it runs.
@@ -297,17 +345,19 @@ fn ctrl_c_of_the_client_reaches_a_command_waiting_for_a_lease() {
     let project = Project::new(Backend::Dir, "");
     let residents = Residents::new();
     let pid = residents.start(residents.client(&project));
-    let (holder, waiting) = put_queued_behind_a_lease(&project, residents.client(&project));
+    let queued = put_queued_behind_a_lease(&project, residents.client(&project));
     let started = Instant::now();
-    signal(waiting.id(), "INT");
-    let (code, _, stderr) = finish(waiting);
+    signal(queued.put.id(), "INT");
+    let (holder, code, stderr) = queued.finish();
     assert_eq!(code, 130, "{stderr}");
     assert!(
         stderr.contains("interrupted by SIGINT"),
         "the command's own answer, not the client giving up: {stderr}"
     );
+    // Long before the lease wait would end by itself (the holder sleeps
+    // 120 s); roomy for a loaded machine.
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(10),
         "{:?}",
         started.elapsed()
     );
@@ -330,13 +380,13 @@ fn a_resident_killed_mid_command_is_reported_and_the_next_command_starts_another
     let project = Project::new(Backend::Dir, "");
     let residents = Residents::new();
     let first = residents.start(residents.client(&project));
-    let (holder, waiting) = put_queued_behind_a_lease(&project, residents.client(&project));
+    let queued = put_queued_behind_a_lease(&project, residents.client(&project));
     // A second command meanwhile: the resident is busy, so it is not run
     // there (and with SILT_RESIDENT=required, not at all).
     let (code, _, stderr) = output(residents.client(&project).args(["data", "list", "team/m"]));
     assert_eq!(code, 69, "{stderr}");
     signal(first, "KILL");
-    let (code, _, stderr) = finish(waiting);
+    let (holder, code, stderr) = queued.finish();
     assert_eq!(code, 76, "{stderr}");
     assert!(stderr.contains("may have run in part"), "{stderr}");
     release(holder);
@@ -357,12 +407,12 @@ fn another_environment_gets_another_resident_and_an_idle_one_exits() {
     let project = Project::new(Backend::Dir, "");
     let residents = Residents::new();
     let mut quick = residents.client(&project);
-    quick.env("SILT_RESIDENT_IDLE_SECS", "8");
+    quick.env("SILT_RESIDENT_IDLE_SECS", "20");
     let a = residents.start(quick);
     let first: Vec<u64> = residents.socket_inodes().iter().map(|s| s.0).collect();
     let mut other = residents.client(&project);
     other
-        .env("SILT_RESIDENT_IDLE_SECS", "8")
+        .env("SILT_RESIDENT_IDLE_SECS", "20")
         .env("AWS_PROFILE", "another");
     let b = residents.start(other);
     assert_ne!(a, b);
@@ -427,11 +477,16 @@ fn a_signal_the_client_ignores_is_not_forwarded() {
             None => nohup.env_remove(name),
         };
     }
-    let (holder, waiting) = put_queued_behind_a_lease(&project, nohup);
-    signal(waiting.id(), "HUP");
+    let queued = put_queued_behind_a_lease(&project, nohup);
+    signal(queued.put.id(), "HUP");
     std::thread::sleep(Duration::from_millis(500));
+    let Queued {
+        holder,
+        put,
+        stderr,
+    } = queued;
     release(holder);
-    let (code, _, stderr) = finish(waiting);
+    let (code, stderr) = finish_put(put, stderr);
     assert_eq!(code, 0, "the command went on and committed: {stderr}");
     let listed = project.ok(&["data", "list", "team/held"]);
     assert!(listed.contains("f.txt"), "{listed}");

@@ -211,7 +211,7 @@ fn a_native_worker_dies_when_its_host_is_killed() {
     assert!(alive(worker));
     host.kill().unwrap();
     host.wait().unwrap();
-    let gone = support::poll_until(Duration::from_secs(5), || {
+    let gone = support::poll_until(Duration::from_secs(20), || {
         (!alive(worker) && !alive(init)).then_some(())
     });
     assert!(gone.is_some(), "the sandbox outlived its host");

@@ -76,7 +76,8 @@ fn a_stalled_store_ends_in_bounded_time_and_signals_are_honoured() {
         };
         let waited = interrupted.elapsed();
         assert!(
-            waited < Duration::from_millis(1500),
+            // Prompt, not the 10 s above; roomy for a loaded machine.
+            waited < Duration::from_secs(3),
             "SIGINT took {waited:?} to act"
         );
         assert_ne!(status.code(), Some(0));

@@ -102,6 +102,18 @@ pub fn silt(home: &Path) -> Command {
 /// one a test leaves on purpose.
 pub static CONTAINER_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Held by each test of a binary whose tests measure time bounds
+/// (`leases`, `deadlines`): libtest runs a binary's tests two at a time on
+/// this machine, and a bound measured beside another test's processes
+/// measures the machine. One at a time, they run beside nothing. A test
+/// that failed (and poisoned the lock) does not fail the next.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A lease TTL for a test that waits on one: `ms`, or five times `ms`
 /// when workers start in containers (`SILT_SANDBOX_RUNTIME`), where a
 /// renewal that needs a worker of its own waits for its container (podman

@@ -215,7 +215,14 @@ mod tests {
     #[tokio::test]
     async fn a_stuck_write_does_not_hold_up_the_next() {
         let (release, stuck) = std::sync::mpsc::channel::<()>();
-        let held = run(move || stuck.recv().is_ok());
+        let (began, beginning) = std::sync::mpsc::channel::<()>();
+        let held = run(move || {
+            began.send(()).unwrap();
+            stuck.recv().is_ok()
+        });
+        // Stuck once it has run longer than STUCK (counted from its start,
+        // which a loaded machine may delay).
+        beginning.recv().unwrap();
         std::thread::sleep(STUCK * 2);
         // One write waiting, far below the backlog: it still gets a thread.
         assert_eq!(
