@@ -233,10 +233,25 @@ fn adopt_if_committed(
 /// # Ok(()) }
 /// ```
 pub fn plan(model: &ModelRef, sidecar: &mut Sidecar, only_present: bool) -> Result<Plan, Error> {
-    let mut plan = Plan::default();
-    let Some(partition) = sidecar.partition.clone() else {
-        return Ok(plan);
+    // Lent out of the sidecar while its stamps change, and put back on
+    // every path: no copy of a partition (every version of every name) a
+    // model.
+    let Some(partition) = sidecar.partition.take() else {
+        return Ok(Plan::default());
     };
+    let planned = plan_against(model, sidecar, &partition, only_present);
+    sidecar.partition = Some(partition);
+    planned
+}
+
+/// [`plan`] against `partition`, the slice lent out of `sidecar`.
+fn plan_against(
+    model: &ModelRef,
+    sidecar: &mut Sidecar,
+    partition: &Partition,
+    only_present: bool,
+) -> Result<Plan, Error> {
+    let mut plan = Plan::default();
     // A model whose working directory does not exist has no file on disk:
     // one look instead of one per name (a cold clone's hydration; each look
     // is a hand-off to a host thread).
@@ -265,7 +280,7 @@ pub fn plan(model: &ModelRef, sidecar: &mut Sidecar, only_present: bool) -> Resu
                     // Content equal to a committed version is never an edit
                     // (a pull killed after the file landed but before its
                     // stamp was saved leaves exactly that).
-                    let adopted = adopt_if_committed(sidecar, model, name, &partition, &mut plan)?;
+                    let adopted = adopt_if_committed(sidecar, model, name, partition, &mut plan)?;
                     if !adopted && version != latest.version {
                         plan.conflicts.push(name.clone());
                     }
@@ -288,7 +303,7 @@ pub fn plan(model: &ModelRef, sidecar: &mut Sidecar, only_present: bool) -> Resu
                 // Not stamped (new here, or the sidecar was lost): adopt it
                 // if it is a committed version — refreshing it when it is an
                 // older one — else it is a local edit.
-                if !adopt_if_committed(sidecar, model, name, &partition, &mut plan)? {
+                if !adopt_if_committed(sidecar, model, name, partition, &mut plan)? {
                     plan.conflicts.push(name.clone());
                 }
             }
