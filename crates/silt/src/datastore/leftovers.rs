@@ -144,14 +144,16 @@ pub(super) fn untouched_since(file: &std::fs::File) -> Duration {
 /// command removes its own when done. Returns how many were removed.
 ///
 /// # Errors
-/// When the directory cannot be read or a file removed.
+/// When the directory cannot be read, or the first leftover that could
+/// not be removed (the rest are still tried; one another cleaner removed
+/// first counts as gone).
 pub fn remove_stale_staging(local: &Beneath, staging: &Path) -> std::io::Result<u64> {
     let dir = match local.dir(staging) {
         Ok(dir) => dir,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(err) => return Err(err),
     };
-    let mut removed = 0;
+    let mut sweep = Sweep::default();
     for (name, kind) in dir.entries()? {
         let owner = name
             .to_str()
@@ -162,11 +164,10 @@ pub fn remove_stale_staging(local: &Beneath, staging: &Path) -> std::io::Result<
             && (owner.is_some_and(|pid| !running(pid))
                 || is_stale_download(&dir, &name, &HashSet::new()))
         {
-            dir.remove_file(&name)?;
-            removed += 1;
+            sweep.remove(&dir, &name);
         }
     }
-    Ok(removed)
+    sweep.end()
 }
 
 /// Removes the temporary files a killed `silt data get -o <path>` left in
