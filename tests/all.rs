@@ -5,7 +5,8 @@
 //!
 //! Four suites keep binaries of their own: `stalls` and `chaos` freeze the
 //! server of their binary with SIGSTOP; `deadlines` and `leases` measure
-//! time bounds and run one test at a time (`support::one_at_a_time`).
+//! time bounds and run one test at a time (`support::one_at_a_time`, and
+//! `deadlines`' own lock for its async tests).
 
 #[path = "support/mod.rs"]
 mod support;

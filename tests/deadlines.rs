@@ -20,12 +20,12 @@ use silt::worker::WorkerPool;
 use support::{component, runtime_with};
 
 const DEADLINE_MS: u64 = 500;
+const STORE_BUDGET_MS: u64 = 300;
 
 /// Held by each test: one at a time, so a bound is not measured beside
 /// the other test's processes (as `support::one_at_a_time`, for async
 /// tests, which hold it across awaits).
 static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-const STORE_BUDGET_MS: u64 = 300;
 
 /// What the misbehaving component is asked to do: each never ends by itself.
 const MISBEHAVIOURS: [&str; 12] = [

@@ -242,8 +242,10 @@ fn a_paused_holder_whose_lease_was_taken_over_cannot_commit() {
             "jobs/j2",
             // Waits for a gate, not a time: however late the STOP comes,
             // the command has not ended (and `silt run` not committed).
-            "echo paused > \"$SILT_MODEL_DIR/a.txt\"; touch \"$0\"; \
-             while [ ! -e \"$0.go\" ]; do sleep 0.05; done",
+            // (At most 2 minutes: a test that failed before the gate
+            // leaves no shell polling for good.)
+            "echo paused > \"$SILT_MODEL_DIR/a.txt\"; touch \"$0\"; i=0; \
+             while [ ! -e \"$0.go\" ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done",
         );
         signal(paused.id(), "STOP");
         // Past the TTL: the lease is stale, and the next writer takes it over.
@@ -487,11 +489,10 @@ fn a_commit_after_a_long_upload_keeps_its_renewed_lease() {
 #[test]
 fn a_large_run_output_commits_under_a_short_ttl() {
     let _alone = support::one_at_a_time();
-    let ttl = support::lease_ttl_ms(2000);
-    let project = Project::new(
-        support::project::Backend::S3,
-        &format!("[locks]\nttl_ms = {ttl}\n"),
-    );
+    // 2 s in the container passes too: a renewal's worker starts in a
+    // few hundred ms, and a longer TTL would hide renewal waiting behind
+    // the hashing and upload.
+    let project = Project::new(support::project::Backend::S3, "[locks]\nttl_ms = 2000\n");
     let (code, _, stderr) = project.run(&[
         "run",
         "--model",

@@ -251,9 +251,13 @@ fn put_queued_behind_a_lease(project: &Project, mut client: Command) -> Queued {
         }
         all
     });
-    waiting
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the put never said it waits for the lease");
+    if waiting.recv_timeout(Duration::from_secs(60)).is_err() {
+        // It ended, or waits for something else: say what it printed.
+        signal(put.id(), "KILL");
+        release(holder);
+        let (code, stderr) = finish_put(put, stderr);
+        panic!("the put never said it waits for the lease (exit {code}): {stderr}");
+    }
     Queued {
         holder,
         put,
@@ -354,8 +358,8 @@ fn ctrl_c_of_the_client_reaches_a_command_waiting_for_a_lease() {
         stderr.contains("interrupted by SIGINT"),
         "the command's own answer, not the client giving up: {stderr}"
     );
-    // Long before the lease wait would end by itself (the holder sleeps
-    // 120 s); roomy for a loaded machine.
+    // Long before the lease wait would end by itself (SILT_LOCK_MAX_WAIT,
+    // 60 s); roomy for a loaded machine.
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",

@@ -222,7 +222,9 @@ mod tests {
         });
         // Stuck once it has run longer than STUCK (counted from its start,
         // which a loaded machine may delay).
-        beginning.recv().unwrap();
+        beginning
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the stuck write started");
         std::thread::sleep(STUCK * 2);
         // One write waiting, far below the backlog: it still gets a thread.
         assert_eq!(

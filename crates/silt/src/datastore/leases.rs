@@ -430,8 +430,9 @@ async fn renew_forever(
         let mut all_renewed = true;
         // Together, a bounded number at a time: a command on hundreds of
         // models renews them all well within the interval, even on a slow
-        // store (one after another, 120 leases at 6 ms a request outlast a
-        // 1.2 s TTL: `tests/leases.rs`).
+        // store (one after another, 120 leases at 6 ms a request outlast
+        // the 0.75 of a 1.5 s TTL a lease may go unrenewed:
+        // `tests/leases.rs`).
         let round_started = Instant::now();
         next_round = round_started + interval;
         let slots = Arc::new(tokio::sync::Semaphore::new(RENEWALS_IN_FLIGHT));
