@@ -232,25 +232,11 @@ fn finish_put(put: Child, stderr: std::thread::JoinHandle<String>) -> (i32, Stri
 /// guessed from a sleep, so a loaded machine cannot make the signal that
 /// follows come before the put is queued.
 fn put_queued_behind_a_lease(project: &Project, mut client: Command) -> Queued {
-    use std::io::BufRead as _;
-
     let holder = hold_lease(project, "team/held");
     let input = project.write_input("in.txt", "x\n");
     let mut put = spawn(client.args(["-v", "data", "put", "team/held", "f.txt", &input]));
-    let (seen, waiting) = std::sync::mpsc::channel();
-    let stream = put.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in std::io::BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if line.contains("waiting for the lease") {
-                let _ = seen.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
+    let (waiting, stderr) =
+        crate::support::watch_for(put.stderr.take().unwrap(), "waiting for the lease");
     if waiting.recv_timeout(Duration::from_secs(60)).is_err() {
         // It ended, or waits for something else: say what it printed.
         signal(put.id(), "KILL");

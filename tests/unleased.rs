@@ -9,6 +9,7 @@
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use super::support;
 use super::support::pausing_proxy::{Hold, Trap, trapped_clone_with};
 use super::support::project::{BACKENDS, Backend, Project};
 
@@ -80,32 +81,6 @@ fn spawn(project: &Project, args: &[&str]) -> Child {
         .unwrap()
 }
 
-/// Reads `stream` to its end on a thread: says on the channel when a
-/// line holding `needle` came, and answers everything read.
-fn watch_for(
-    stream: impl std::io::Read + Send + 'static,
-    needle: &'static str,
-) -> (
-    std::sync::mpsc::Receiver<()>,
-    std::thread::JoinHandle<String>,
-) {
-    use std::io::BufRead as _;
-    let (seen, waiting) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in std::io::BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if line.contains(needle) {
-                let _ = seen.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    (waiting, reader)
-}
-
 fn finish(child: Child) -> (i32, String) {
     let output = child.wait_with_output().unwrap();
     (
@@ -148,7 +123,7 @@ fn a_put_while_a_run_holds_the_model_waits_for_the_lease_and_both_land() {
         let input = project.write_input("in-during", "during");
         let mut writer = spawn(&project, &["-v", "data", "put", "t/m", "f.txt", &input]);
         let (waiting, put_stderr) =
-            watch_for(writer.stderr.take().unwrap(), "waiting for the lease");
+            support::watch_for(writer.stderr.take().unwrap(), "waiting for the lease");
         let waited = waiting.recv_timeout(Duration::from_secs(60)).is_ok();
         std::fs::write(project.path().join("ready.go"), b"").unwrap();
         let put_code = writer.wait().unwrap().code().unwrap_or(-1);

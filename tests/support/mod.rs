@@ -129,6 +129,32 @@ pub fn in_containers() -> bool {
     std::env::var_os("SILT_SANDBOX_RUNTIME").is_some()
 }
 
+/// Reads `stream` to its end on a thread: says on the channel when a
+/// line holding `needle` came, and answers everything read.
+pub fn watch_for(
+    stream: impl std::io::Read + Send + 'static,
+    needle: &'static str,
+) -> (
+    std::sync::mpsc::Receiver<()>,
+    std::thread::JoinHandle<String>,
+) {
+    use std::io::BufRead as _;
+    let (seen, waiting) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if line.contains(needle) {
+                let _ = seen.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    (waiting, reader)
+}
+
 /// Asks `poll` every 20 ms until it answers, for at most `limit`.
 pub fn poll_until<T>(limit: Duration, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
     let started = Instant::now();
