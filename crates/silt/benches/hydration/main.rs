@@ -9,6 +9,10 @@
 //!   each written to a file, as many in flight as the transfer limit (no
 //!   index, no temporary file, no verification: a copy tool) — the ceiling
 //!   hydration is held against;
+//! - **raw GETs with the index**: the same, after GETs (into memory) of
+//!   every other object the full hydration read (the index partitions):
+//!   what a copy tool that had to read the index first would do — so the
+//!   index's share of the gap is measured, not estimated;
 //! - **host downloads**: the same keys through the host's bulk `download`
 //!   outside any extension call (streamed, hashed, landed atomically beside
 //!   the target), one call for all, as many in flight as the transfer
@@ -185,8 +189,16 @@ async fn one_model(toml: &str, target: usize, policy: &LeasePolicy) -> Measured 
     }
 }
 
-/// A cold full clone hydrating everything; returns the data keys it read.
-async fn full_hydration(toml: &str, shape: Shape) -> (Measured, Vec<String>) {
+/// What a full hydration read: the data keys (the files it fetched) and
+/// the other objects (the index), each sorted.
+#[derive(Debug, PartialEq, Eq)]
+struct Reads {
+    data: Vec<String>,
+    index: Vec<String>,
+}
+
+/// A cold full clone hydrating everything; returns the keys it read.
+async fn full_hydration(toml: &str, shape: Shape) -> (Measured, Reads) {
     let clone = new_clone(toml, "full");
     let cpu = Cpu::now();
     let started = Instant::now();
@@ -210,11 +222,12 @@ async fn full_hydration(toml: &str, shape: Shape) -> (Measured, Vec<String>) {
         "full hydration fetched {} files",
         fetched.objects
     );
-    let keys: BTreeSet<String> = recording
+    // Listings are recorded as `list:<prefix>`: not objects to GET.
+    let (data, index): (BTreeSet<String>, BTreeSet<String>) = recording
         .take_reads()
         .into_iter()
-        .filter(|k| k.starts_with("data/"))
-        .collect();
+        .filter(|k| !k.starts_with("list:"))
+        .partition(|k| k.starts_with("data/"));
     let measured = Measured {
         requests: traffic.requests(),
         bytes_read: traffic.get_bytes,
@@ -222,18 +235,25 @@ async fn full_hydration(toml: &str, shape: Shape) -> (Measured, Vec<String>) {
         seconds,
         cpu,
     };
-    (measured, keys.into_iter().collect())
+    let reads = Reads {
+        data: data.into_iter().collect(),
+        index: index.into_iter().collect(),
+    };
+    (measured, reads)
 }
 
 /// Plain concurrent GETs of `keys`, each written to a file under `into`
-/// (as a copy tool would: no index, no temporary file, no checksum),
-/// `concurrency` in flight: that many tasks, each taking the next key until
-/// none is left. The host's transfers are scheduled the same way, so the
-/// ceiling is not lowered by a task and a wake-up of this thread a file.
-/// `into` is the bench's own scratch directory, which no extension writes
-/// to: plain `std::fs` is the copy tool's way.
+/// (as a copy tool would: no temporary file, no checksum), `concurrency`
+/// in flight: that many tasks, each taking the next key until none is
+/// left. The host's transfers are scheduled the same way, so the ceiling
+/// is not lowered by a task and a wake-up of this thread a file. `into` is
+/// the bench's own scratch directory, which no extension writes to: plain
+/// `std::fs` is the copy tool's way. `index` (empty, or the index objects
+/// the hydration read) is fetched first, into memory and dropped, from the
+/// same queue; only the files count as fetched.
 async fn raw_gets(
     store: Arc<dyn ObjectStore>,
+    index: &[String],
     keys: &[String],
     concurrency: usize,
     into: &std::path::Path,
@@ -244,9 +264,14 @@ async fn raw_gets(
     // their time too.
     let cpu = Cpu::now();
     let started = Instant::now();
-    let work: Arc<Vec<(ObjectKey, std::path::PathBuf)>> = Arc::new(
-        keys.iter()
-            .map(|key| (ObjectKey::new(key).unwrap(), into.join(working_path(key))))
+    let work: Arc<Vec<(ObjectKey, Option<std::path::PathBuf>)>> = Arc::new(
+        index
+            .iter()
+            .map(|key| (ObjectKey::new(key).unwrap(), None))
+            .chain(keys.iter().map(|key| {
+                let path = into.join(working_path(key));
+                (ObjectKey::new(key).unwrap(), Some(path))
+            }))
             .collect(),
     );
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -264,7 +289,9 @@ async fn raw_gets(
                     GetOutcome::Found(_, data) => data,
                     GetOutcome::NotModified => unreachable!(),
                 };
-                let path = path.clone();
+                let Some(path) = path.clone() else {
+                    continue;
+                };
                 tokio::task::spawn_blocking(move || {
                     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
                     std::fs::write(&path, data).unwrap();
@@ -299,6 +326,7 @@ struct Report {
     one_model: Vec<Measured>,
     full_hydration: Vec<Measured>,
     raw_gets: Vec<Measured>,
+    raw_gets_with_index: Vec<Measured>,
     host_downloads: Vec<Measured>,
 }
 
@@ -375,14 +403,18 @@ async fn main() {
         count_from_env("SILT_BENCH_HYDRATION_ROUNDS", 2)
     };
     // One path only after round 0 (which reads the keys), to profile it:
-    // `SILT_BENCH_HYDRATION_ONLY` = `hydration`, `host` or `raw`.
+    // `SILT_BENCH_HYDRATION_ONLY` = `hydration`, `host`, `raw` or
+    // `raw-index`.
     let only = std::env::var("SILT_BENCH_HYDRATION_ONLY")
         .ok()
         .map(|path| match path.as_str() {
             "hydration" => 0,
             "host" => 1,
             "raw" => 2,
-            other => panic!("SILT_BENCH_HYDRATION_ONLY: hydration, host or raw, not {other:?}"),
+            "raw-index" => 3,
+            other => panic!(
+                "SILT_BENCH_HYDRATION_ONLY: hydration, host, raw or raw-index, not {other:?}"
+            ),
         });
     if only.is_some() && rounds < 2 {
         eprintln!(
@@ -396,11 +428,12 @@ async fn main() {
         one_model: Vec::new(),
         full_hydration: Vec::new(),
         raw_gets: Vec::new(),
+        raw_gets_with_index: Vec::new(),
         host_downloads: Vec::new(),
     };
-    // The keys the raw GETs fetch: what the first full hydration read (the
-    // same in every round; checked).
-    let mut keys: Option<Vec<String>> = None;
+    // The keys the other paths fetch: what the first full hydration read
+    // (the same in every round; checked).
+    let mut reads: Option<Reads> = None;
     for round in 0..rounds {
         // While profiling one path, only round 0 (outside the profile) runs
         // the clones.
@@ -411,43 +444,55 @@ async fn main() {
                 .one_model
                 .push(one_model(&toml, target, &policy).await);
         }
-        // The three paths in turn, the order rotated each round (round 0
+        // The four paths in turn, the order rotated each round (round 0
         // starts with the full hydration, whose reads are the keys the
         // others fetch), so a drift of this machine over the run weighs on
         // every path alike, and each path follows each other one.
         let paths: Vec<usize> = match only {
             Some(path) if round > 0 => vec![path],
-            _ => (0..3).map(|k| (k + round) % 3).collect(),
+            _ => (0..4).map(|k| (k + round) % 4).collect(),
         };
         if only.is_some() && round == 1 {
             eprintln!("from here on, one path only");
         }
         for path in paths {
-            match path {
-                0 => {
-                    let (full, read) = full_hydration(&toml, shape).await;
-                    eprintln!("round {round}: full hydration {:.1} s", full.seconds);
-                    report.full_hydration.push(full);
-                    match &keys {
-                        Some(keys) => {
-                            assert_eq!(keys, &read, "round {round} read other data keys");
-                        }
-                        None => {
-                            // The baselines write each key at its working
-                            // path: one key a path, or they would overwrite.
-                            let paths: std::collections::BTreeSet<&str> =
-                                read.iter().map(|key| working_path(key)).collect();
-                            assert_eq!(paths.len(), read.len(), "two keys of one working path");
-                            keys = Some(read);
-                        }
+            if path == 0 {
+                let (full, read) = full_hydration(&toml, shape).await;
+                eprintln!("round {round}: full hydration {:.1} s", full.seconds);
+                report.full_hydration.push(full);
+                match &reads {
+                    Some(reads) => {
+                        assert_eq!(reads, &read, "round {round} read other keys");
+                    }
+                    None => {
+                        // The baselines write each key at its working
+                        // path: one key a path, or they would overwrite.
+                        let paths: BTreeSet<&str> =
+                            read.data.iter().map(|key| working_path(key)).collect();
+                        assert_eq!(paths.len(), read.data.len(), "two keys of one working path");
+                        eprintln!(
+                            "full hydration read {} files and {} other objects (the index)",
+                            read.data.len(),
+                            read.index.len()
+                        );
+                        reads = Some(read);
                     }
                 }
+                continue;
+            }
+            let reads = reads
+                .as_ref()
+                .expect("round 0 ran the full hydration first");
+            match path {
                 1 => report
                     .host_downloads
-                    .push(host_round(round, &root, keys.as_deref().unwrap(), concurrency).await),
-                _ => report
+                    .push(host_round(round, &root, &reads.data, concurrency).await),
+                2 => report
                     .raw_gets
-                    .push(raw_round(round, &root, keys.as_deref().unwrap(), concurrency).await),
+                    .push(raw_round(round, &root, &[], &reads.data, concurrency).await),
+                _ => report
+                    .raw_gets_with_index
+                    .push(raw_round(round, &root, &reads.index, &reads.data, concurrency).await),
             }
         }
     }
@@ -471,7 +516,7 @@ fn scratch_dir() -> tempfile::TempDir {
 
 /// Where the extension lands the object `key` (`data/<model>/<name>/<version>`):
 /// its working path, `data/<model>/<name>`. The raw GETs and the host
-/// downloads write there too, so all three paths make the same files in the
+/// downloads write there too, so every path makes the same files in the
 /// same directories (one a model's name directory, not one a version).
 fn working_path(key: &str) -> &str {
     key.rsplit_once('/')
@@ -479,16 +524,23 @@ fn working_path(key: &str) -> &str {
         .unwrap_or_else(|| panic!("a data key ends in its version: {key}"))
 }
 
-/// One round's raw GETs of `keys`, into a directory removed afterwards.
+/// One round's raw GETs of `keys` (after `index`, see [`raw_gets`]), into
+/// a directory removed afterwards.
 async fn raw_round(
     round: usize,
     root: &Arc<dyn ObjectStore>,
+    index: &[String],
     keys: &[String],
     concurrency: usize,
 ) -> Measured {
     let into = scratch_dir();
-    let raw = raw_gets(root.clone(), keys, concurrency, into.path()).await;
-    eprintln!("round {round}: raw GETs {:.1} s", raw.seconds);
+    let raw = raw_gets(root.clone(), index, keys, concurrency, into.path()).await;
+    let with = if index.is_empty() {
+        ""
+    } else {
+        " with the index"
+    };
+    eprintln!("round {round}: raw GETs{with} {:.1} s", raw.seconds);
     raw
 }
 
@@ -599,6 +651,10 @@ fn print(report: &Report, concurrency: usize) {
         &report.raw_gets,
     );
     row(
+        &format!("raw GETs of the index, then of the same files ({concurrency} in flight)"),
+        &report.raw_gets_with_index,
+    );
+    row(
         &format!("host downloads of the same files ({concurrency} in flight)"),
         &report.host_downloads,
     );
@@ -614,8 +670,8 @@ fn print(report: &Report, concurrency: usize) {
     // Besides files/s, the ratio of CPU a file (client and server): every
     // path keeps both cores busy here, so it predicts the files/s ratio,
     // and it moves less from round to round than the wall times do.
-    let ratios = |label: &str, of: &[Measured]| {
-        let pairs = || of.iter().zip(&report.raw_gets);
+    let ratios = |label: &str, of: &[Measured], against: &str, baseline: &[Measured]| {
+        let pairs = || of.iter().zip(baseline);
         let by_files: Vec<f64> = pairs()
             .map(|(f, r)| f.objects_per_second() * 100.0 / r.objects_per_second())
             .collect();
@@ -625,13 +681,23 @@ fn print(report: &Report, concurrency: usize) {
             .map(|ratio| format!("{ratio:.0}%"))
             .collect();
         println!(
-            "{label} throughput / raw GETs (files/s, each round side by side): {}; median {:.1}%; by CPU a file (raw GETs' / its own), median {by_cpu:.1}%",
+            "{label} throughput / {against} (files/s, each round side by side): {}; median {:.1}%; by CPU a file (the baseline's / its own), median {by_cpu:.1}%",
             rounds.join(", "),
             median(by_files.iter().copied()),
         );
     };
-    ratios("full hydration", &report.full_hydration);
-    ratios("host downloads", &report.host_downloads);
+    let (raw, with_index) = (&report.raw_gets[..], &report.raw_gets_with_index[..]);
+    ratios("full hydration", &report.full_hydration, "raw GETs", raw);
+    ratios("host downloads", &report.host_downloads, "raw GETs", raw);
+    // Where the gap goes: reading the index (which the raw GETs skip), and
+    // the rest (the landing, the extension's work).
+    ratios("raw GETs with the index", with_index, "raw GETs", raw);
+    ratios(
+        "full hydration",
+        &report.full_hydration,
+        "raw GETs with the index",
+        with_index,
+    );
     println!(
         "\nCPU per 1,000 files (median over rounds; client = this process, server = SeaweedFS; busy = CPU seconds per wall second, of {} cores):\n",
         std::thread::available_parallelism().map_or(0, usize::from)
@@ -657,5 +723,6 @@ fn print(report: &Report, concurrency: usize) {
     };
     cpu_row("full hydration", &report.full_hydration);
     cpu_row("raw GETs", &report.raw_gets);
+    cpu_row("raw GETs with the index", &report.raw_gets_with_index);
     cpu_row("host downloads", &report.host_downloads);
 }
