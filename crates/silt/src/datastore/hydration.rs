@@ -345,8 +345,15 @@ pub fn remove_leftover_downloads(datastore: &Datastore, scope: &Scope) {
             {
                 Ok(None) => return,
                 Ok(Some(walk)) => Some(walk),
+                // Said at every pull of everything while it lasts: until
+                // the markers can be read, each such pull walks the whole
+                // working copy (costlier than the pull on a large one).
                 Err(err) => {
-                    tracing::debug!("cannot read the transfer markers ({err}); walking anyway");
+                    tracing::warn!(
+                        "cannot read the transfer markers ({err}); walking the whole working copy \
+                         for leftover downloads, as every pull of everything will until they can \
+                         be read: check that silt may write the directory named"
+                    );
                     None
                 }
             };
