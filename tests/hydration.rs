@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use silt::datastore::{Datastore, make_present};
 use silt::runtime::bindings::exports::silt::datastore::sync::SetupOptions;
-use silt::runtime::bindings::silt::datastore::types::{LocalEdits, ModelRef};
+use silt::runtime::bindings::silt::datastore::types::{LocalEdits, ModelRef, Scope};
 use support::project::{Backend, EXTENSIONS, Project};
 use support::recording_store::Recording;
 
@@ -82,10 +82,15 @@ fn lazy_clone_fetches_metadata_then_what_a_command_uses_then_the_rest_on_request
             "{extension}: --status fetched"
         );
         // What a hydration killed mid-download leaves: a temporary file of a
-        // process that is gone. Resuming removes it.
+        // process that is gone, and its command's marker, which nobody
+        // holds (a pid above Linux's maximum never runs). Resuming removes
+        // the file.
         std::fs::create_dir_all(lazy.model_dir("t/b")).unwrap();
         let leftover = lazy.model_dir("t/b").join(".one.txt.silt-tmp.4194305.0");
         std::fs::write(&leftover, "half").unwrap();
+        let transfers = lazy.path().join(".silt/local-host/transfers");
+        std::fs::create_dir_all(&transfers).unwrap();
+        std::fs::write(transfers.join(".command.silt-tmp.4194305.0"), "").unwrap();
         let hydrated = lazy.json(&["datastore", "hydrate", "--all"]);
         assert!(!leftover.exists(), "{extension}: leftover kept");
         assert_eq!(hydrated["fetched"]["objects"], 2, "{extension}: {hydrated}");
@@ -94,10 +99,16 @@ fn lazy_clone_fetches_metadata_then_what_a_command_uses_then_the_rest_on_request
             std::fs::read_to_string(lazy.model_dir("t/b").join("two.txt")).unwrap(),
             "beta two.txt"
         );
-        // Again: nothing left to fetch.
+        // Again: nothing left to fetch, and no walk of the working copy
+        // (no command was killed since the last): a file nothing announced
+        // is not looked for.
+        let unannounced = lazy.model_dir("t/b").join(".two.txt.silt-tmp.4194305.1");
+        std::fs::write(&unannounced, "half").unwrap();
         let again = lazy.json(&["datastore", "hydrate", "--all"]);
         assert_eq!(again["fetched"]["objects"], 0, "{extension}: {again}");
         assert_eq!(again["already_present"], 4, "{extension}: {again}");
+        assert!(unannounced.exists(), "{extension}: hydrate --all walked");
+        std::fs::remove_file(&unannounced).unwrap();
 
         // Full (the default): setup fetches every model's files.
         let full = writer.another_clone();
@@ -343,7 +354,8 @@ fn a_full_clone_of_many_models_fetches_each_once_and_a_corrupt_one_spares_the_re
             let (recording, datastore) = recorded_clone(&lazy, extension).await;
             recording.take_reads();
             let models: Vec<ModelRef> = (0..MANY).map(|i| model(&format!("m{i:03}"))).collect();
-            let progress = silt::datastore::hydrate_models(&datastore, &models, false, &mut |_| {})
+            let scope = Scope::Models(models);
+            let progress = silt::datastore::hydrate_models(&datastore, &scope, false, &mut |_| {})
                 .await
                 .unwrap();
             assert_eq!(progress.fetched.objects, MANY as u64, "{extension}");

@@ -89,17 +89,13 @@ fn hydrate_here(
     let started = std::time::Instant::now();
     let mut report = super::with_datastore(context, async |datastore| {
         refuse_without_lazy_hydration(datastore)?;
-        let models = match scope {
-            Scope::Models(models) => models,
-            Scope::All => datastore.list_models().await?,
-        };
         let progress = with_progress(context, "hydrate", async |on_progress| {
-            hydrate_models(datastore, &models, status_only, on_progress).await
+            hydrate_models(datastore, &scope, status_only, on_progress).await
         })
         .await?;
         anyhow::Ok(HydrateReport {
             status_only,
-            models: models.len(),
+            models: progress.models_total,
             fetched: progress.fetched,
             already_present: progress.already_present,
             missing: progress.missing,

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Datastore;
 use super::holder::now_ms;
-use super::hydration::remove_leftovers;
+use super::hydration::remove_leftover_downloads;
 use super::working_copy_lock::{WorkingCopyGuard, WorkingCopyLocks, host_state_dir};
 
 /// The hydrator's state, under the host's state directory.
@@ -37,7 +37,7 @@ const LOG_FILE: &str = "background-hydration.log";
 use crate::beneath::Beneath;
 use crate::locations::{ENV_CONFIG, Locations};
 use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
-use crate::runtime::bindings::silt::datastore::types::{LocalEdits, ModelRef};
+use crate::runtime::bindings::silt::datastore::types::{LocalEdits, ModelRef, Scope};
 
 /// Files fetched per locked step: bounds how long a foreground command that
 /// wants the same model waits (one slice), whatever the model's size.
@@ -249,8 +249,9 @@ impl BackgroundHydration {
         let models = datastore.list_models().await?;
         state.models_total = models.len();
         self.save(state)?;
-        // Temporary files of killed downloads (their process is gone).
-        remove_leftovers(datastore, &models);
+        // Temporary files of killed downloads (their process is gone), by
+        // the walk a pull of everything makes when one is due.
+        remove_leftover_downloads(datastore, &Scope::All);
         let mut queue: VecDeque<ModelRef> = models.into();
         let mut skipped_in_a_row = 0;
         let mut last_saved = Instant::now();

@@ -214,32 +214,43 @@ pub async fn hydrate_everything(
         let pulled = full_pull(datastore, &Scope::All).await?;
         return Ok(Fetched::from(&pulled.stats));
     }
-    let models = datastore.list_models().await?;
-    Ok(hydrate_models(datastore, &models, false, on_progress)
+    Ok(hydrate_models(datastore, &Scope::All, false, on_progress)
         .await?
         .fetched)
 }
 
-/// Makes the latest files of `models` present, `MODELS_PER_CALL` at a time,
+/// Makes the latest files of the models in `scope` (every model the store
+/// lists, for [`Scope::All`]) present, `MODELS_PER_CALL` at a time,
 /// reporting after each call. With `dry_run`, fetches index metadata only
 /// and counts what is present and missing. Each call holds the working-copy
 /// locks of its models; the caller must hold none.
 ///
 /// # Errors
-/// When a call fails; what landed before stays.
+/// When listing the models or a call fails; what landed before stays.
 pub async fn hydrate_models(
     datastore: &Datastore,
-    models: &[ModelRef],
+    scope: &Scope,
     dry_run: bool,
     on_progress: &mut dyn FnMut(&HydrationProgress),
 ) -> anyhow::Result<HydrationProgress> {
+    let listed;
+    let models = match scope {
+        Scope::Models(models) => models.as_slice(),
+        Scope::All => {
+            listed = datastore.list_models().await?;
+            listed.as_slice()
+        }
+    };
     let progress = HydrationProgress {
         models_total: models.len(),
         ..HydrationProgress::default()
     };
     on_progress(&progress);
+    // For every model, the walk of the whole working copy that a pull of
+    // everything makes, only when due: walking each model's directory
+    // would read every file of a hydrated working copy each time.
     if !dry_run {
-        remove_leftovers(datastore, models);
+        remove_leftover_downloads(datastore, scope);
     }
     let locks = datastore.working_copy_locks();
     let batches = RefCell::new(staggered(models));
