@@ -85,10 +85,14 @@ fn lazy_clone_fetches_metadata_then_what_a_command_uses_then_the_rest_on_request
         // process that is gone, and its command's marker, which nobody
         // holds (a pid above Linux's maximum never runs). Resuming removes
         // the file.
+        // A pull of everything first walks and stamps the working copy, so
+        // that the marker, not a first walk, is what makes the next due.
+        lazy.ok(&["--hydration", "lazy", "datastore", "sync", "--pull"]);
+        let transfers = lazy.path().join(".silt/local-host/transfers");
+        assert!(transfers.join("swept").is_file(), "{extension}: no walk");
         std::fs::create_dir_all(lazy.model_dir("t/b")).unwrap();
         let leftover = lazy.model_dir("t/b").join(".one.txt.silt-tmp.4194305.0");
         std::fs::write(&leftover, "half").unwrap();
-        let transfers = lazy.path().join(".silt/local-host/transfers");
         std::fs::create_dir_all(&transfers).unwrap();
         std::fs::write(transfers.join(".command.silt-tmp.4194305.0"), "").unwrap();
         let hydrated = lazy.json(&["datastore", "hydrate", "--all"]);

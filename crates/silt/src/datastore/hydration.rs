@@ -246,9 +246,10 @@ pub async fn hydrate_models(
         ..HydrationProgress::default()
     };
     on_progress(&progress);
-    // For every model, the walk of the whole working copy that a pull of
-    // everything makes, only when due: walking each model's directory
-    // would read every file of a hydrated working copy each time.
+    // Named models: their directories, each time. Every model: the walk
+    // of the whole working copy a pull of everything makes, only when due
+    // (walking each model's directory would read every file of a hydrated
+    // working copy each time).
     if !dry_run {
         remove_leftover_downloads(datastore, scope);
     }
