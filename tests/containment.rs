@@ -197,11 +197,6 @@ fn hydration_and_sync_never_walk_or_clean_through_a_link() {
     // A killed command's marker, planted before each command: the walk
     // for leftovers of `hydrate --all`, `sync` and the background hydrator
     // is due every time (a walk that succeeds removes the marker).
-    let transfers = project.path().join(".silt/local-host/transfers");
-    let mark_a_killed_command = || {
-        std::fs::create_dir_all(&transfers).unwrap();
-        std::fs::write(transfers.join(".command.silt-tmp.4194305.0"), "").unwrap();
-    };
     // Whatever each command answers, nothing outside is read into the
     // store, written or removed (the dead-pid temp file is a bait for the
     // leftover cleaning).
@@ -215,13 +210,13 @@ fn hydration_and_sync_never_walk_or_clean_through_a_link() {
         &["data", "list", "t/m"],
         &["data", "rm", "t/m", "a.txt"],
     ] {
-        mark_a_killed_command();
+        project.mark_a_killed_command();
         let (code, _, stderr) = project.run(args);
         assert_ne!(code, 70, "{args:?}: the extension failed: {stderr}");
         outside.assert_untouched(&format!("{args:?}"));
     }
     // The background hydrator, too (it runs detached: wait for it).
-    mark_a_killed_command();
+    project.mark_a_killed_command();
     project.ok(&["datastore", "hydrate", "--background"]);
     wait_for_background_hydrator(&project);
     outside.assert_untouched("background hydration");

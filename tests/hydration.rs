@@ -88,13 +88,14 @@ fn lazy_clone_fetches_metadata_then_what_a_command_uses_then_the_rest_on_request
         // A pull of everything first walks and stamps the working copy, so
         // that the marker, not a first walk, is what makes the next due.
         lazy.ok(&["--hydration", "lazy", "datastore", "sync", "--pull"]);
-        let transfers = lazy.path().join(".silt/local-host/transfers");
-        assert!(transfers.join("swept").is_file(), "{extension}: no walk");
+        assert!(
+            lazy.transfers_dir().join("swept").is_file(),
+            "{extension}: no walk"
+        );
         std::fs::create_dir_all(lazy.model_dir("t/b")).unwrap();
         let leftover = lazy.model_dir("t/b").join(".one.txt.silt-tmp.4194305.0");
         std::fs::write(&leftover, "half").unwrap();
-        std::fs::create_dir_all(&transfers).unwrap();
-        std::fs::write(transfers.join(".command.silt-tmp.4194305.0"), "").unwrap();
+        lazy.mark_a_killed_command();
         let hydrated = lazy.json(&["datastore", "hydrate", "--all"]);
         assert!(!leftover.exists(), "{extension}: leftover kept");
         assert_eq!(hydrated["fetched"]["objects"], 2, "{extension}: {hydrated}");

@@ -15,7 +15,7 @@ use super::support::project::{Backend, Project};
 
 /// The host's record of commands that may download (`transfers/`).
 fn transfers(project: &Project) -> PathBuf {
-    project.path().join(".silt/local-host/transfers")
+    project.transfers_dir()
 }
 
 /// The markers there (the last walk's stamp is not one).

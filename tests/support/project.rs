@@ -121,6 +121,20 @@ impl Project {
         self.dir.path()
     }
 
+    /// The host's record of commands that may download
+    /// (`.silt/local-host/transfers`).
+    pub fn transfers_dir(&self) -> std::path::PathBuf {
+        self.path().join(".silt/local-host/transfers")
+    }
+
+    /// Leaves what a command killed mid-download leaves in the host's
+    /// state: its marker, which nobody holds (a pid above Linux's maximum
+    /// never runs), so the next walk for leftovers is due.
+    pub fn mark_a_killed_command(&self) {
+        std::fs::create_dir_all(self.transfers_dir()).unwrap();
+        std::fs::write(self.transfers_dir().join(".command.silt-tmp.4194305.0"), "").unwrap();
+    }
+
     /// Writes `content` to `name` in the project directory (an input for
     /// `silt data put`); returns its path.
     pub fn write_input(&self, name: &str, content: &str) -> String {

@@ -444,13 +444,21 @@ async fn main() {
                 .one_model
                 .push(one_model(&toml, target, &policy).await);
         }
-        // The four paths in turn, the order rotated each round (round 0
-        // starts with the full hydration, whose reads are the keys the
-        // others fetch), so a drift of this machine over the run weighs on
-        // every path alike, and each path follows each other one.
+        // The four paths in turn, the order rotated each round and
+        // reversed every other round (round 0 starts with the full
+        // hydration, whose reads are the keys the others fetch), so a drift
+        // of this machine over the run weighs on every path alike, and no
+        // path always follows the same one (the store's caches warmed by
+        // the one before).
         let paths: Vec<usize> = match only {
             Some(path) if round > 0 => vec![path],
-            _ => (0..4).map(|k| (k + round) % 4).collect(),
+            _ => {
+                let mut paths: Vec<usize> = (0..4).map(|k| (k + round) % 4).collect();
+                if round % 2 == 1 {
+                    paths.reverse();
+                }
+                paths
+            }
         };
         if only.is_some() && round == 1 {
             eprintln!("from here on, one path only");

@@ -364,7 +364,8 @@ pub fn remove_leftover_downloads(datastore: &Datastore, scope: &Scope) {
                     tracing::warn!(
                         "cannot read the transfer markers ({err}); walking the whole working copy \
                          for leftover downloads, as every pull of everything will until they can \
-                         be read: check that silt may write the directory named"
+                         be read: check that silt may read and write the host's state beside the \
+                         working copy (`<local>-host/transfers/`)"
                     );
                     None
                 }
