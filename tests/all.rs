@@ -29,6 +29,8 @@ mod contract_versions;
 mod conventions;
 #[path = "datastore.rs"]
 mod datastore;
+#[path = "drivers.rs"]
+mod drivers;
 #[path = "execution.rs"]
 mod execution;
 #[path = "fuzz_parsers.rs"]

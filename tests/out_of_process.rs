@@ -14,20 +14,12 @@ use std::time::{Duration, Instant};
 use silt::config::RuntimeConfig;
 use silt::runtime::{ExportCall, ExportReply, Grants, RuntimeError, bundle_manifest_path};
 use silt::sandbox::{Driver, Isolation, SandboxConfig};
-use silt::store::{MemoryStore, ObjectKey, ObjectStore};
 use silt::worker::WorkerPool;
+use support::misbehaving::{hydrate, limits, pool as misbehaving_pool};
 use support::project::{Project, combinations};
 use support::{component, runtime_with};
 
 const OUT_OF_PROCESS: &str = "[sandbox]\nexecution = \"out-of-process\"\n";
-
-fn limits(deadline_ms: u64) -> RuntimeConfig {
-    RuntimeConfig {
-        deadline_ms,
-        memory_limit_mib: 64,
-        ..RuntimeConfig::default()
-    }
-}
 
 fn sandbox(driver: Driver, pool_size: usize) -> SandboxConfig {
     SandboxConfig {
@@ -36,24 +28,6 @@ fn sandbox(driver: Driver, pool_size: usize) -> SandboxConfig {
         pool_size,
         ..SandboxConfig::default()
     }
-}
-
-/// A pool running the `misbehaving` test component, with its artifact cache
-/// (and so its bundle) in `cache`.
-fn misbehaving_pool(
-    cache: &Path,
-    config: &RuntimeConfig,
-    sandbox: SandboxConfig,
-    grants: Grants,
-) -> WorkerPool {
-    WorkerPool::new(
-        "misbehaving",
-        &component("misbehaving"),
-        grants,
-        config.clone(),
-        sandbox,
-        cache,
-    )
 }
 
 /// The compiled artifacts in the cache directory `cache`.
@@ -83,89 +57,9 @@ fn native_fixture(deadline_ms: u64, pool_size: usize) -> (tempfile::TempDir, Run
     (cache, runtime, pool)
 }
 
-fn hydrate(command: &str) -> ExportCall {
-    ExportCall::HydrateFile {
-        path: command.to_owned(),
-    }
-}
-
-/// The outcome of a call as a comparable string: the reply, or the kind of
-/// runtime error (the message names the process it ran in).
-fn outcome(result: &Result<ExportReply, RuntimeError>) -> String {
-    match result {
-        Ok(reply) => format!("{reply:?}"),
-        Err(RuntimeError::Trap { function, .. }) => format!("trap in {function}"),
-        Err(RuntimeError::DeadlineExceeded { function, .. }) => format!("deadline in {function}"),
-        Err(RuntimeError::MemoryLimitExceeded { function, .. }) => format!("memory in {function}"),
-        Err(other) => format!("other: {other}"),
-    }
-}
-
 #[tokio::test]
 async fn misbehaving_guests_get_the_same_answers_in_and_out_of_process() {
-    let cache = tempfile::tempdir().unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let config = limits(2_000);
-    let store: Arc<dyn ObjectStore> = Arc::new(MemoryStore::new());
-    store
-        .put(
-            &ObjectKey::new("blobs/one").unwrap(),
-            b"payload".to_vec(),
-            silt::store::PutMode::Overwrite,
-        )
-        .await
-        .unwrap();
-    std::fs::write(scratch.path().join("present.txt"), b"12345").unwrap();
-    let grants = Grants {
-        store: Some(store),
-        cache_dir: Some(scratch.path().to_owned()),
-        ..Grants::default()
-    };
-    let runtime = runtime_with(cache.path(), config.clone());
-    let loaded = runtime.load(&component("misbehaving")).await.unwrap();
-    let pool = misbehaving_pool(
-        cache.path(),
-        &config,
-        sandbox(Driver::Native, 2),
-        grants.clone(),
-    );
-    let calls = [
-        ExportCall::Describe {},
-        hydrate("trap"),
-        hydrate("loop"),
-        hydrate("alloc"),
-        hydrate("env"),
-        hydrate("chatty"),
-        hydrate("read:/cache/present.txt"),
-        hydrate("read:/etc/passwd"),
-        hydrate("write:/cache/written.txt"),
-        hydrate("write:/elsewhere.txt"),
-        hydrate("symlink:..>/cache/up"),
-        hydrate("hardlink:/cache/present.txt>/cache/hard.txt"),
-        hydrate("download:blobs/one>fetched/one.bin"),
-        hydrate("download:blobs/missing>fetched/two.bin"),
-        hydrate("no-such-command"),
-        ExportCall::ListModels {},
-    ];
-    for call in calls {
-        let label = format!("{call:?}");
-        let mut instance = runtime.instantiate(&loaded, grants.clone()).await.unwrap();
-        let in_process = call.clone().invoke(&mut instance).await;
-        let out_of_process = pool.execute(&runtime, call).await;
-        assert_eq!(
-            outcome(&in_process),
-            outcome(&out_of_process),
-            "{label}: in-process and out-of-process answers differ"
-        );
-    }
-    // The worker's writes and the host's downloads landed in the real scratch directory.
-    assert_eq!(
-        std::fs::read(scratch.path().join("fetched/one.bin")).unwrap(),
-        b"payload"
-    );
-    assert!(scratch.path().join("written.txt").is_file());
-    assert!(std::fs::symlink_metadata(scratch.path().join("up")).is_err());
-    assert!(std::fs::symlink_metadata(scratch.path().join("hard.txt")).is_err());
+    support::misbehaving::assert_answers_as_in_process(sandbox(Driver::Native, 2)).await;
 }
 
 #[tokio::test]
@@ -630,34 +524,6 @@ fn read_only_answers_are_identical_in_and_out_of_process() {
             "silt {command:?} answers differently out of process"
         );
     }
-}
-
-#[test]
-fn the_container_driver_runs_a_datastore_under_runc() {
-    if std::env::var_os("SILT_RUNC").is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the container tests: `cargo xtask test` installs runc"
-        );
-        eprintln!("skipped: SILT_RUNC is not set (run through `cargo xtask test`)");
-        return;
-    }
-    let _alone = support::CONTAINER_TESTS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let runc = std::env::var("SILT_RUNC").unwrap();
-    let project = Project::new(
-        support::project::Backend::Dir,
-        &format!(
-            "{OUT_OF_PROCESS}driver = \"container\"\nisolation = \"strict\"\n[sandbox.container]\nruntime = \"{runc}\"\n"
-        ),
-    );
-    let input = project.write_input("w", "in a container\n");
-    project.ok(&["data", "put", "vision/detector/m-1", "weights.bin", &input]);
-    assert_eq!(
-        project.ok(&["data", "get", "vision/detector/m-1", "weights.bin"]),
-        "in a container\n"
-    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
+use support::containers::{self, WorkerImage};
 
 /// `silt sandbox probe` with `flags`, then the probe `args`; returns its report.
 fn probe(home: &Path, scratch: &Path, flags: &[&str], args: &[&str]) -> Value {
@@ -341,23 +342,8 @@ fn sandbox_check_reports_this_machine_and_a_working_trial() {
     }
 }
 
-/// A container runtime from `cargo xtask test` (`SILT_RUNC`,
-/// `SILT_PODMAN`), or `None` outside CI (a run without it is a failure
-/// under CI).
-fn runtime(variable: &str) -> Option<std::ffi::OsString> {
-    let runtime = std::env::var_os(variable);
-    if runtime.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the container tests: `cargo xtask test` sets {variable}"
-        );
-        eprintln!("skipped: {variable} is not set (run through `cargo xtask test`)");
-    }
-    runtime
-}
-
 fn runc() -> Option<std::ffi::OsString> {
-    runtime("SILT_RUNC")
+    containers::runtime("SILT_RUNC")
 }
 
 /// A project in `home` whose workers run in containers of `runtime`
@@ -375,19 +361,6 @@ fn container_project(home: &Path, runtime: &std::ffi::OsStr, image: Option<&str>
 
 fn runc_project(home: &Path, runc: &std::ffi::OsStr) {
     container_project(home, runc, None);
-}
-
-/// The ids runc lists that start with `prefix`.
-fn runc_containers(runc: &std::ffi::OsStr, prefix: &str) -> Vec<String> {
-    let output = std::process::Command::new(runc)
-        .args(["list", "--quiet"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|id| id.starts_with(prefix))
-        .map(str::to_owned)
-        .collect()
 }
 
 /// Whether process `pid` has a handler for SIGTERM (`SigCgt` in its
@@ -426,7 +399,10 @@ fn sleeping_runc_probe(home: &Path, runc: &std::ffi::OsStr) -> (std::process::Ch
     let prefix = format!("silt-probe-{}-", host.id());
     let ready = |id: &String| container_pid(runc, id).is_some_and(catches_sigterm);
     match support::poll_until(Duration::from_secs(20), || {
-        runc_containers(runc, &prefix).pop().filter(ready)
+        containers::try_containers(runc, &prefix, true)
+            .ok()?
+            .pop()
+            .filter(ready)
     }) {
         Some(id) => (host, id),
         None => {
@@ -465,7 +441,9 @@ fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
     host.kill().unwrap();
     host.wait().unwrap();
     let gone = support::poll_until(Duration::from_secs(10), || {
-        (!runc_containers(&runc, &id).contains(&id)).then_some(())
+        containers::try_containers(&runc, &id, true)
+            .is_ok_and(|left| !left.contains(&id))
+            .then_some(())
     });
     assert!(gone.is_some(), "container {id} outlived its host by 10 s");
     assert!(
@@ -486,7 +464,7 @@ fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
     host.wait().unwrap();
     std::thread::sleep(Duration::from_millis(500));
     assert!(
-        runc_containers(&runc, &second).contains(&second),
+        containers::containers(&runc, &second, true).contains(&second),
         "with runc killed too, nothing removed the container"
     );
     let scratch = home.path().join("scratch");
@@ -494,7 +472,7 @@ fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
     let report = probe(home.path(), &scratch, &[], &["id"]);
     assert_eq!(report["driver"], "container", "{report}");
     assert!(
-        runc_containers(&runc, &second).is_empty(),
+        containers::containers(&runc, &second, true).is_empty(),
         "the next host removed {second}"
     );
     for bundle in [&id, &second] {
@@ -567,70 +545,6 @@ fn assert_confined_container(home: &Path) {
     assert!(forked < 16, "{report}");
 }
 
-/// Builds a worker image for podman or docker under a tag of this test's
-/// own; removed when dropped.
-struct WorkerImage {
-    runtime: std::ffi::OsString,
-    tag: String,
-}
-
-impl WorkerImage {
-    fn build(home: &Path, runtime: &std::ffi::OsStr) -> Self {
-        let tag = format!("localhost/silt-worker:test-{}", std::process::id());
-        let (code, stdout, stderr) = support::output(
-            support::silt(home)
-                .args(["--json", "sandbox", "image", "build", "--runtime"])
-                .arg(runtime)
-                .args(["--image", &tag]),
-        );
-        assert_eq!(code, 0, "silt sandbox image build: {stderr}");
-        crate::json_schemas::assert_valid("sandbox-image-build", &stdout);
-        let built: Value = serde_json::from_str(&stdout).unwrap();
-        assert_eq!(built["image"], tag.as_str());
-        let files: Vec<&str> = built["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|file| file.as_str().unwrap())
-            .collect();
-        assert!(
-            files.iter().any(|file| file.ends_with("/libc.so.6")),
-            "the image holds silt's C library: {files:?}"
-        );
-        Self {
-            runtime: runtime.to_owned(),
-            tag,
-        }
-    }
-}
-
-impl Drop for WorkerImage {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new(&self.runtime)
-            .args(["rmi", "--force", &self.tag])
-            .output();
-    }
-}
-
-/// The names of a podman or docker's containers starting with `prefix`:
-/// every one (`--all`) or the running ones.
-fn cli_containers(runtime: &std::ffi::OsStr, prefix: &str, all: bool) -> Vec<String> {
-    let which = if all {
-        "--all"
-    } else {
-        "--filter=status=running"
-    };
-    let output = std::process::Command::new(runtime)
-        .args(["ps", which, "--format", "{{.Names}}"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|name| name.starts_with(prefix))
-        .map(str::to_owned)
-        .collect()
-}
-
 /// The host pid of podman or docker container `name`'s first process.
 fn cli_pid(runtime: &std::ffi::OsStr, name: &str) -> Option<u32> {
     let output = std::process::Command::new(runtime)
@@ -657,7 +571,10 @@ fn sleeping_cli_probe(
     let prefix = format!("silt-probe-{}-", host.id());
     let ready = |name: &String| cli_pid(runtime, name).is_some_and(catches_sigterm);
     match support::poll_until(Duration::from_secs(30), || {
-        cli_containers(runtime, &prefix, false).pop().filter(ready)
+        containers::try_containers(runtime, &prefix, false)
+            .ok()?
+            .pop()
+            .filter(ready)
     }) {
         Some(name) => (host, name),
         None => {
@@ -666,6 +583,24 @@ fn sleeping_cli_probe(
             panic!("the container never started, or never caught SIGTERM");
         }
     }
+}
+
+/// What `silt sandbox image build` said of `image`: its tag, and files
+/// that include silt's C library.
+fn assert_image_report(image: &WorkerImage) {
+    crate::json_schemas::assert_valid("sandbox-image-build", &image.report);
+    let built: Value = serde_json::from_str(&image.report).unwrap();
+    assert_eq!(built["image"], image.tag.as_str());
+    let files: Vec<&str> = built["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|file| file.as_str().unwrap())
+        .collect();
+    assert!(
+        files.iter().any(|file| file.ends_with("/libc.so.6")),
+        "the image holds silt's C library: {files:?}"
+    );
 }
 
 /// What podman and docker workers must give: [`assert_confined_container`],
@@ -678,6 +613,7 @@ fn assert_cli_worker_is_confined_and_gone_with_its_host(runtime: &std::ffi::OsSt
         .unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
     let image = WorkerImage::build(home.path(), runtime);
+    assert_image_report(&image);
     container_project(home.path(), runtime, Some(&image.tag));
     assert_confined_container(home.path());
     if unsafe { libc::geteuid() } == 0 {
@@ -701,21 +637,12 @@ fn assert_cli_worker_is_confined_and_gone_with_its_host(runtime: &std::ffi::OsSt
     );
     host.kill().unwrap();
     host.wait().unwrap();
-    let gone = support::poll_until(Duration::from_secs(20), || {
-        cli_containers(runtime, &prefix, true)
-            .is_empty()
-            .then_some(())
-    });
-    assert!(
-        gone.is_some(),
-        "{:?} outlived their host by 20 s",
-        cli_containers(runtime, &prefix, true)
-    );
+    containers::assert_none_left(runtime, &prefix);
 }
 
 #[test]
 fn a_podman_worker_is_confined_limited_and_gone_with_its_host() {
-    let Some(podman) = runtime("SILT_PODMAN") else {
+    let Some(podman) = containers::runtime("SILT_PODMAN") else {
         return;
     };
     assert_cli_worker_is_confined_and_gone_with_its_host(&podman);
@@ -723,7 +650,7 @@ fn a_podman_worker_is_confined_limited_and_gone_with_its_host() {
 
 #[test]
 fn a_docker_worker_is_confined_limited_and_gone_with_its_host() {
-    let Some(docker) = runtime("SILT_DOCKER") else {
+    let Some(docker) = containers::runtime("SILT_DOCKER") else {
         return;
     };
     assert_cli_worker_is_confined_and_gone_with_its_host(&docker);
@@ -761,7 +688,7 @@ fn mounts_beneath(dir: &Path) -> Vec<String> {
 /// keeps every file.
 #[test]
 fn a_killed_docker_hosts_binds_are_detached_before_its_directory_goes() {
-    let Some(docker) = runtime("SILT_DOCKER") else {
+    let Some(docker) = containers::runtime("SILT_DOCKER") else {
         return;
     };
     if unsafe { libc::geteuid() } != 0 {
@@ -773,6 +700,7 @@ fn a_killed_docker_hosts_binds_are_detached_before_its_directory_goes() {
         .unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
     let image = WorkerImage::build(home.path(), &docker);
+    assert_image_report(&image);
     container_project(home.path(), &docker, Some(&image.tag));
     let scratch = home.path().join("scratch");
     std::fs::create_dir(&scratch).unwrap();
@@ -795,7 +723,7 @@ fn a_killed_docker_hosts_binds_are_detached_before_its_directory_goes() {
     host.wait().unwrap();
     std::thread::sleep(Duration::from_millis(500));
     assert!(
-        cli_containers(&docker, &name, false).contains(&name),
+        containers::containers(&docker, &name, false).contains(&name),
         "with its CLI killed too, the container runs on in the daemon"
     );
     assert!(
@@ -806,7 +734,7 @@ fn a_killed_docker_hosts_binds_are_detached_before_its_directory_goes() {
     let report = probe(home.path(), &scratch, &[], &["id"]);
     assert_eq!(report["driver"], "container", "{report}");
     assert!(
-        cli_containers(&docker, &name, true).is_empty(),
+        containers::containers(&docker, &name, true).is_empty(),
         "the next host removed {name}"
     );
     assert_eq!(mounts_beneath(&dir), Vec::<String>::new(), "binds detached");

@@ -163,7 +163,7 @@ fn gc_revokes_a_put_on_its_way_before_deleting_its_upload_and_the_put_is_refused
         hold: Hold::BeforeServer,
         later_ones_wait: true,
     };
-    let (writer, proxy) = trapped_clone_with(&reader, trap, "request_timeout_ms = 5000\n");
+    let (writer, proxy) = trapped_clone_with(&reader, trap, "request_timeout_ms = 2000\n");
     let input = writer.write_input("in-late", "late");
     let late = spawn(&writer, &["data", "put", "t/m", "f.txt", &input]);
     let caught = proxy.wait_caught(Duration::from_secs(60));

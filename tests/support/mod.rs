@@ -6,10 +6,12 @@
 
 pub mod bench_args;
 pub mod collector;
+pub mod containers;
 pub mod cpu_time;
 pub mod http_head;
 pub mod lying_store;
 pub mod mangling_proxy;
+pub mod misbehaving;
 pub mod otlp;
 pub mod pausing_proxy;
 pub mod procfs;
@@ -123,8 +125,10 @@ pub fn lease_ttl_ms(ms: u64) -> u64 {
     if in_containers() { ms * 5 } else { ms }
 }
 
-/// True in the test passes whose workers start in containers
-/// (`SILT_SANDBOX_RUNTIME` names podman or docker).
+/// True when every worker starts in a container (`SILT_SANDBOX_RUNTIME`
+/// names podman or docker): a suite run by hand in containers. `cargo
+/// xtask test` runs the suites natively and drives the container runtimes
+/// in `drivers` and `sandbox`.
 pub fn in_containers() -> bool {
     std::env::var_os("SILT_SANDBOX_RUNTIME").is_some()
 }

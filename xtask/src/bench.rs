@@ -47,7 +47,7 @@ pub fn startup(args: &[&str]) -> Result<()> {
     let quick = args.contains(&"--quick");
     let runs = if quick { 3 } else { 15 };
     let components = build::components()?;
-    let silt = build::silt_binary("release")?;
+    let silt = build::silt_binary(profile(quick))?;
     let hello_path = components.join("hello-extension.wasm");
     let work = build::target_dir().join("bench/startup-work");
     let _ = std::fs::remove_dir_all(&work);
@@ -65,7 +65,7 @@ pub fn startup(args: &[&str]) -> Result<()> {
     })?;
     let warm = time_command(runs, || one.command(verify))?;
     // In-process: the bench binary loads once, then times fresh store + instantiate + call.
-    let output = cargo_bench("startup")
+    let output = cargo_bench("startup", quick)
         .arg(&hello_path)
         .arg(if quick { "2000" } else { "20000" })
         .output()
@@ -197,7 +197,7 @@ pub fn worker(args: &[&str]) -> Result<()> {
 /// TypeScript example: size, compile, instantiate, put and get.
 pub fn languages(args: &[&str]) -> Result<()> {
     let components = build::components()?;
-    run(cargo_bench("languages")
+    run(cargo_bench("languages", args.contains(&"--quick"))
         .arg(components.join("partitioned-datastore.wasm"))
         .arg(components.join("ts-datastore.wasm"))
         .args(args))
@@ -218,9 +218,9 @@ const DATASTORE_EXTENSIONS: [&str; 3] = [
 fn datastore_startup(components: &Path, quick: bool) -> Result<()> {
     let runs = if quick { 3 } else { 15 };
     let compile_runs = if quick { 1 } else { 3 };
-    let silt = build::silt_binary("release")?;
+    let silt = build::silt_binary(profile(quick))?;
     // As it would be installed (README: a static-pie build).
-    let client = build::static_silt_client_binary("release")?;
+    let client = build::static_silt_client_binary(profile(quick))?;
     let work = build::target_dir().join("bench/datastore-startup-work");
     let _ = std::fs::remove_dir_all(&work);
 
@@ -243,7 +243,7 @@ fn datastore_startup(components: &Path, quick: bool) -> Result<()> {
             sandbox.command(list)
         })?;
         let cached = time_command(runs, || sandbox.command(list))?;
-        let resident = resident_times(&sandbox, &client, &project, runs * 4, &list)?;
+        let resident = resident_times(&sandbox, &client, &project, runs * 4, &list, quick)?;
         let size = std::fs::metadata(&component)
             .map_err(|err| err.to_string())?
             .len();
@@ -409,8 +409,9 @@ fn resident_times(
     project: &Path,
     runs: usize,
     list: &[&str],
+    quick: bool,
 ) -> Result<ResidentTimes> {
-    let mut command = cargo_bench("resident");
+    let mut command = cargo_bench("resident", quick);
     command
         .env("SILT_EXTENSIONS_DIR", sandbox.dir.join("extensions"))
         // The benchmark's own runs keep a cache apart from `silt`'s: a
@@ -521,13 +522,21 @@ fn bench_binary(name: &str, args: &[&str]) -> Result<Command> {
 fn bench_with_json(name: &str, args: &[&str]) -> Result<Command> {
     let out = build::target_dir().join("bench");
     std::fs::create_dir_all(&out).map_err(|err| err.to_string())?;
-    let mut command = cargo_bench(name);
+    let mut command = cargo_bench(name, args.contains(&"--quick"));
     command.arg(out.join(format!("{name}.json"))).args(args);
     Ok(command)
 }
 
-/// `cargo bench --quiet --package silt --bench <name> --`.
-fn cargo_bench(name: &str) -> Command {
+/// The profile a benchmark's binaries are built in: `release` to
+/// measure, `dev` for `--quick`, which checks that every scenario completes
+/// and agrees (nothing about speed) and so reuses the test run's compiled
+/// dependencies instead of building wasmtime again in release.
+fn profile(quick: bool) -> &'static str {
+    if quick { "dev" } else { "release" }
+}
+
+/// `cargo bench --quiet --package silt --bench <name> --profile P --`.
+fn cargo_bench(name: &str, quick: bool) -> Command {
     let mut command = build::cargo();
     command.args([
         "bench",
@@ -536,6 +545,8 @@ fn cargo_bench(name: &str) -> Command {
         "silt",
         "--bench",
         name,
+        "--profile",
+        profile(quick),
         "--",
     ]);
     command
@@ -578,7 +589,7 @@ pub fn telemetry(args: &[&str]) -> Result<()> {
     let quick = args.contains(&"--quick");
     let runs = if quick { 3 } else { 30 };
     let components = build::components()?;
-    let silt = build::silt_binary("release")?;
+    let silt = build::silt_binary(profile(quick))?;
     let rotel = build::rotel()?;
     let work = build::target_dir().join("bench/telemetry-work");
     let _ = std::fs::remove_dir_all(&work);
@@ -716,7 +727,7 @@ pub fn telemetry(args: &[&str]) -> Result<()> {
         return Err("the collector received no span: the OTLP export did not run".to_owned());
     }
 
-    let output = cargo_bench("telemetry")
+    let output = cargo_bench("telemetry", quick)
         .arg(if quick { "20000" } else { "400000" })
         .output()
         .map_err(|err| err.to_string())?;

@@ -368,8 +368,17 @@ pub fn static_silt_client_binary(profile: &str) -> Result<PathBuf> {
 }
 
 /// Builds the binary `bin` of `package` with `profile`; its path.
+///
+/// `silt` is built beside its smallest bench target: with a bench in the
+/// build, cargo turns on the features the dev-dependencies ask for, as
+/// `cargo test` and `cargo bench` do, so this binary shares their compiled
+/// dependencies. Built alone it would not (jsonschema and wit-bindgen turn
+/// on features of hashbrown and indexmap, which wasmtime's whole tree
+/// depends on), and every `cargo xtask demo`, bench or test after another
+/// would compile wasmtime a second time.
 fn binary(package: &str, bin: &str, profile: &str) -> Result<PathBuf> {
-    run(cargo().args([
+    let mut command = cargo();
+    command.args([
         "build",
         "--quiet",
         "--package",
@@ -378,7 +387,11 @@ fn binary(package: &str, bin: &str, profile: &str) -> Result<PathBuf> {
         bin,
         "--profile",
         profile,
-    ]))?;
+    ]);
+    if package == "silt" {
+        command.args(["--bench", "startup"]);
+    }
+    run(&mut command)?;
     let dir = if profile == "dev" { "debug" } else { profile };
     Ok(target_dir().join(dir).join(bin))
 }
@@ -572,8 +585,12 @@ pub fn test(extra: &[&str]) -> Result<()> {
         .env("SILT_ORAS_PYTHON", &oras)
         .env("SILT_ROTEL", &rotel);
     run(&mut command)?;
-    // Every datastore command again, each extension in a sandboxed worker:
-    // the same tests must pass out of process.
+    drop(dockerd);
+    // Every datastore command again, each extension in a sandboxed worker
+    // (the native driver): the same tests must pass out of process. What
+    // differs by driver (runc, podman, docker) the first pass has checked:
+    // `drivers` runs datastores through each, `sandbox` probes each one's
+    // confinement, limits and clean-up.
     eprintln!("xtask: the datastore suites again with SILT_EXECUTION=out-of-process");
     // The suites in tests/all.rs are selected by their module; `leases`
     // is a binary of its own.
@@ -583,45 +600,20 @@ pub fn test(extra: &[&str]) -> Result<()> {
         .collect();
     // `datastore::` would also select `typescript_datastore::`.
     in_all.extend(["--skip".to_owned(), "typescript_datastore::".to_owned()]);
-    let out_of_process = |runtime: Option<&Path>| -> Result<()> {
-        for (binary, filters) in [("all", &in_all), ("leases", &Vec::new())] {
-            let mut command = cargo();
-            command
-                .args(["test", "--package", "silt", "--test", binary])
-                .args(&extra)
-                .arg("--")
-                .args(filters)
-                .env("SILT_TEST_COMPONENTS", &components)
-                .env("SILT_WEED", &weed)
-                .env("SILT_RUNC", &runc)
-                .env("SILT_ROTEL", &rotel)
-                .env("DOCKER_HOST", &dockerd.host)
-                .env("SILT_EXECUTION", "out-of-process");
-            if let Some(runtime) = runtime {
-                command.env("SILT_SANDBOX_RUNTIME", runtime);
-            }
-            run(&mut command)?;
-        }
-        Ok(())
-    };
-    out_of_process(None)?;
-    // And once more in podman containers, from the image silt builds here
-    // (the test run above built the binary).
-    eprintln!("xtask: the datastore suites again in podman containers (SILT_SANDBOX_RUNTIME)");
-    let silt = target_dir().join("debug/silt");
-    run(Command::new(&silt)
-        .args(["sandbox", "image", "build", "--runtime"])
-        .arg(&podman))?;
-    out_of_process(Some(&podman))?;
-    // And in docker containers of the same recipe, through a daemon of the
-    // tests' own.
-    eprintln!("xtask: the datastore suites again in docker containers (SILT_SANDBOX_RUNTIME)");
-    run(Command::new(&silt)
-        .args(["sandbox", "image", "build", "--runtime"])
-        .arg(&dockerd.cli)
-        .env("DOCKER_HOST", &dockerd.host))?;
-    out_of_process(Some(&dockerd.cli))?;
-    drop(dockerd);
+    for (binary, filters) in [("all", &in_all), ("leases", &Vec::new())] {
+        let mut command = cargo();
+        command
+            .args(["test", "--package", "silt", "--test", binary])
+            .args(&extra)
+            .arg("--")
+            .args(filters)
+            .env("SILT_TEST_COMPONENTS", &components)
+            .env("SILT_WEED", &weed)
+            .env("SILT_RUNC", &runc)
+            .env("SILT_ROTEL", &rotel)
+            .env("SILT_EXECUTION", "out-of-process");
+        run(&mut command)?;
+    }
     protocol_model()?;
     sdk_unit_tests()?;
     sdk_doc_examples()

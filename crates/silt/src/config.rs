@@ -477,6 +477,10 @@ mod tests {
         assert_eq!(config.runtime.deadline_ms, 30_000);
         assert_eq!(config.runtime.memory_limit_mib, 256);
         assert_eq!(config.cache.max_size_mib, 1024);
+        // A stalled store is reported within 30 s (tests/stalls.rs runs
+        // the same path with a smaller budget).
+        assert_eq!(config.datastore.request_timeout_ms, 10_000);
+        assert_eq!(config.datastore.operation_timeout_ms, 25_000);
     }
 
     #[test]
