@@ -55,8 +55,6 @@ mod monolith;
 mod out_of_process;
 #[path = "registry.rs"]
 mod registry;
-#[path = "resident.rs"]
-mod resident;
 #[path = "sandbox.rs"]
 mod sandbox;
 #[path = "scaffold.rs"]

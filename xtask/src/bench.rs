@@ -219,8 +219,6 @@ fn datastore_startup(components: &Path, quick: bool) -> Result<()> {
     let runs = if quick { 3 } else { 15 };
     let compile_runs = if quick { 1 } else { 3 };
     let silt = build::silt_binary(profile(quick))?;
-    // As it would be installed (README: a static-pie build).
-    let client = build::static_silt_client_binary(profile(quick))?;
     let work = build::target_dir().join("bench/datastore-startup-work");
     let _ = std::fs::remove_dir_all(&work);
 
@@ -243,7 +241,6 @@ fn datastore_startup(components: &Path, quick: bool) -> Result<()> {
             sandbox.command(list)
         })?;
         let cached = time_command(runs, || sandbox.command(list))?;
-        let resident = resident_times(&sandbox, &client, &project, runs * 4, &list, quick)?;
         let size = std::fs::metadata(&component)
             .map_err(|err| err.to_string())?
             .len();
@@ -252,7 +249,6 @@ fn datastore_startup(components: &Path, quick: bool) -> Result<()> {
             size,
             first,
             cached,
-            resident,
         });
     }
 
@@ -275,18 +271,6 @@ fn datastore_startup(components: &Path, quick: bool) -> Result<()> {
         format!("{:.0}×", r.first.as_secs_f64() / r.cached.as_secs_f64())
     });
     println!(
-        "| **a resident process** (`docs/resident-process.md`; median of {} runs taking turns, `silt data list -q`) |{}",
-        runs * 4,
-        " |".repeat(DATASTORE_EXTENSIONS.len())
-    );
-    for (key, name) in RESIDENT_ROWS {
-        let cells: Vec<String> = rows
-            .iter()
-            .map(|r| format!("{:.2} ms", r.resident.get(key)))
-            .collect();
-        println!("| {name} | {} |", cells.join(" | "));
-    }
-    println!(
         "| `silt extension list`, 100 installed (nothing compiled) | {} |{}",
         ms(list_100),
         " (same host) |".repeat(DATASTORE_EXTENSIONS.len() - 1)
@@ -296,12 +280,11 @@ fn datastore_startup(components: &Path, quick: bool) -> Result<()> {
         .iter()
         .map(|r| {
             format!(
-                "{{\"extension\":\"{}\",\"component_bytes\":{},\"first_ms\":{},\"cached_ms\":{},\"resident\":{{{}}}}}",
+                "{{\"extension\":\"{}\",\"component_bytes\":{},\"first_ms\":{},\"cached_ms\":{}}}",
                 r.extension,
                 r.size,
                 r.first.as_secs_f64() * 1e3,
                 r.cached.as_secs_f64() * 1e3,
-                r.resident.json_fields()
             )
         })
         .collect();
@@ -340,109 +323,6 @@ struct StartupRow {
     first: Duration,
     /// Fresh process, cached artifact.
     cached: Duration,
-    /// The resident bench's medians.
-    resident: ResidentTimes,
-}
-
-/// The `resident` bench binary's lines (`key_ms=value`) and what each row
-/// means.
-const RESIDENT_ROWS: [(&str, &str); 9] = [
-    (
-        "fresh",
-        "`silt data list`, fresh process (as above, in this loop)",
-    ),
-    (
-        "resident",
-        "`silt-client data list` handed to the resident (`silt __resident`)",
-    ),
-    (
-        "handed_over",
-        "`silt-client data list` handed to a stand-in resident that runs it on kept runtimes",
-    ),
-    ("stand_in_command", "of which the command, in the stand-in"),
-    (
-        "in_process",
-        "the command alone, run again in one process, runtime kept",
-    ),
-    (
-        "in_process_alone",
-        "the same, back to back rather than between the processes",
-    ),
-    (
-        "hand_over_only",
-        "`silt-client` handing over a command answered at once (its exec and one round trip)",
-    ),
-    (
-        "no_resident",
-        "`silt-client data list` with no resident (it execs `silt`)",
-    ),
-    ("version", "`silt --version` (a fresh process alone)"),
-];
-
-/// Medians in ms from the `resident` bench binary, by key.
-struct ResidentTimes(Vec<(String, f64)>);
-
-impl ResidentTimes {
-    fn get(&self, key: &str) -> f64 {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map_or(f64::NAN, |(_, ms)| *ms)
-    }
-
-    fn json_fields(&self) -> String {
-        let fields: Vec<String> = self
-            .0
-            .iter()
-            .map(|(key, ms)| format!("\"{key}_ms\":{ms}"))
-            .collect();
-        fields.join(",")
-    }
-}
-
-/// Runs the `resident` bench binary on `sandbox`'s project: the command
-/// `list` in one process, handed over by `silt-client`, and fresh, taking
-/// turns for `runs` runs.
-fn resident_times(
-    sandbox: &Sandbox,
-    client: &Path,
-    project: &Path,
-    runs: usize,
-    list: &[&str],
-    quick: bool,
-) -> Result<ResidentTimes> {
-    let mut command = cargo_bench("resident", quick);
-    command
-        .env("SILT_EXTENSIONS_DIR", sandbox.dir.join("extensions"))
-        // The benchmark's own runs keep a cache apart from `silt`'s: a
-        // fingerprint memo names the executable that wrote it.
-        .env("SILT_CACHE_DIR", sandbox.dir.join("cache-in-process"))
-        .env("SILT_BENCH_PROCESS_CACHE_DIR", &sandbox.cache)
-        .env_remove("RUST_LOG")
-        .env_remove("SILT_CONFIG")
-        .arg(&sandbox.silt)
-        .arg(client)
-        .arg(project)
-        .arg(runs.to_string())
-        .args(["--", "-q"])
-        .args(list);
-    let output = command
-        .output()
-        .map_err(|err| format!("cannot run {command:?}: {err}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "the resident bench failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let times = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| {
-            let (key, value) = line.split_once("_ms=")?;
-            Some((key.to_owned(), value.parse().ok()?))
-        })
-        .collect();
-    Ok(ResidentTimes(times))
 }
 
 /// The `silt` binary with its own extensions directory, artifact cache and

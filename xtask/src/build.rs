@@ -330,43 +330,6 @@ pub fn silt_binary(profile: &str) -> Result<PathBuf> {
     binary("silt", "silt", profile)
 }
 
-/// `silt-client`, the resident process's client, built with `profile`.
-pub fn silt_client_binary(profile: &str) -> Result<PathBuf> {
-    binary("silt-resident", "silt-client", profile)
-}
-
-/// `silt-client` linked static-pie (`-C target-feature=+crt-static`, for
-/// this binary alone: `cargo rustc` passes the flag to its last compile):
-/// no dynamic loader, 0.3–0.6 ms less a command here. Falls back to the
-/// dynamic build, saying so, where the C library has no static archive.
-pub fn static_silt_client_binary(profile: &str) -> Result<PathBuf> {
-    let built = run(cargo().args([
-        "rustc",
-        "--quiet",
-        "--package",
-        "silt-resident",
-        "--bin",
-        "silt-client",
-        "--profile",
-        profile,
-        "--",
-        "-C",
-        "target-feature=+crt-static",
-    ]));
-    match built {
-        Ok(()) => {
-            let dir = if profile == "dev" { "debug" } else { profile };
-            Ok(target_dir().join(dir).join("silt-client"))
-        }
-        Err(err) => {
-            eprintln!(
-                "xtask: silt-client cannot be linked static-pie here ({err}); using the dynamic build"
-            );
-            silt_client_binary(profile)
-        }
-    }
-}
-
 /// Builds the binary `bin` of `package` with `profile`; its path.
 ///
 /// `silt` is built beside its smallest bench target: with a bench in the
@@ -562,9 +525,6 @@ pub fn test(extra: &[&str]) -> Result<()> {
     let oras = oras()?;
     let rotel = rotel()?;
     let dockerd = crate::dockerd::Dockerd::start()?;
-    // The resident suite runs `silt-client` beside `silt` (a workspace
-    // test builds it too; a filtered one might not).
-    silt_client_binary("dev")?;
     let extra: Vec<&str> = extra
         .iter()
         .copied()

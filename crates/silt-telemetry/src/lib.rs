@@ -20,7 +20,6 @@
 //! SDK's own threads; [`Telemetry::shutdown`] flushes it at the end of a
 //! command, bounded in time, and says once if it failed.
 
-mod command_log;
 mod failures;
 mod http_client;
 pub mod propagation;
@@ -42,7 +41,6 @@ use tracing_subscriber::filter::{EnvFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-pub use command_log::{init_per_command_log, set_level as set_command_log_level};
 use failures::{Failures, Pipeline};
 pub use propagation::{continue_trace_from_env, traceparent};
 pub use settings::{ExportSettings, Protocol};

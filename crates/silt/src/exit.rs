@@ -11,7 +11,6 @@
 //! | 70 | an extension crashed, timed out or exceeded its memory limit |
 //! | 73 | `--trace-file` cannot be created |
 //! | 75 | a lease: held too long by someone else, or lost (taken over) — try again |
-//! | 76 | `silt-client` only: the resident process ended without answering; the command may have run in part (look before running it again) |
 //! | 78 | configuration error in `silt.toml` |
 //! | 130, 143 | interrupted by SIGINT, SIGTERM (leases released) |
 //!

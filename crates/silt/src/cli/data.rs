@@ -292,9 +292,8 @@ fn put(
                     .fill(&mut source)
                     .with_context(|| format!("cannot read {}", path.display()))?
             }
-            // Unbuffered, from descriptor 0 itself: nothing read ahead is
-            // left in std's stdin buffer for a later command in the same
-            // process (the resident's) to find.
+            // Unbuffered, from descriptor 0 itself: nothing is read ahead
+            // into std's stdin buffer.
             None => {
                 use std::os::fd::AsFd as _;
                 let mut stdin = std::io::stdin()

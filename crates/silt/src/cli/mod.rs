@@ -13,7 +13,6 @@ mod hydration_progress;
 mod init;
 mod manual;
 pub mod output;
-mod resident;
 mod run;
 mod sandbox;
 mod scaffold;
@@ -162,9 +161,6 @@ pub fn main() -> ExitCode {
         crate::sandbox::container::confine_self(&args);
         return ExitCode::from(sandboxed_main(&args[2..]));
     }
-    if args.get(1).and_then(|arg| arg.to_str()) == Some(resident::RESIDENT_ARG) {
-        return ExitCode::from(resident::main(args.get(2)));
-    }
     if matches!(
         args.get(1).and_then(|arg| arg.to_str()),
         Some("worker" | crate::sandbox::probe::PROBE_ARG)
@@ -239,46 +235,6 @@ pub(crate) fn sandboxed_main(args: &[std::ffi::OsString]) -> u8 {
             2
         }
     }
-}
-
-/// Runs the command line `args` (the program first) in this process and
-/// returns its exit code, keeping extension runtimes in `runtimes` for the
-/// commands after it: what a resident process would do for each command
-/// (`docs/resident-process.md`), and what the start-up benchmark times to
-/// know what that would save.
-///
-/// Unlike [`main`], it sets up no telemetry; it sets the level of a log
-/// installed with `silt_telemetry::init_per_command_log` (the resident's)
-/// to the command's `-q`/`-v`. The command reads this process's working
-/// directory and environment and writes to its stdout and stderr. What a
-/// command leaves in the process stays for the next: the signal handlers of
-/// the commands that take leases (tokio's, which keep catching SIGINT and
-/// SIGTERM once installed; the resident stops on them itself), and the
-/// background hydration that `data` starts (by running this process's
-/// executable as `silt`, in this process's environment) when hydration is
-/// lazy.
-pub fn run_in_process(
-    args: &[std::ffi::OsString],
-    runtimes: &Arc<crate::datastore::Runtimes>,
-) -> u8 {
-    let parsed = <Cli as clap::CommandFactory>::command()
-        .try_get_matches_from(args)
-        .and_then(|matches| <Cli as clap::FromArgMatches>::from_arg_matches(&matches));
-    let cli = match parsed {
-        Ok(cli) => cli,
-        Err(err) => {
-            let _ = err.print();
-            return u8::try_from(err.exit_code()).unwrap_or(crate::exit::FAILURE);
-        }
-    };
-    silt_telemetry::set_command_log_level(log_level(&cli));
-    let output = Output::new(cli.json, cli.quiet);
-    if let Command::Extension(Deferred(extension::ExtensionCommand::TestRunner { binary, args })) =
-        &cli.command
-    {
-        return extension::test_runner(binary, args, &output);
-    }
-    run_to_code(cli, &output, runtimes.clone())
 }
 
 /// Runs a parsed command and returns its exit code, its error reported.
@@ -394,8 +350,7 @@ fn init_log_only(cli: &Cli) {
 const BLOCKING_WORK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Set when a command ended with work still running on a blocking thread
-/// (see [`BLOCKING_WORK_WAIT`]): a process that runs more commands (the
-/// resident) stops rather than run the next beside it.
+/// (see [`BLOCKING_WORK_WAIT`]): its downloads may still be landing.
 static LEFT_WORK_BEHIND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// True once a command of this process left work running past its end.

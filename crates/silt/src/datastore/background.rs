@@ -184,9 +184,8 @@ impl BackgroundHydration {
             .spawn()
             .context("cannot start the background hydrator")?;
         let pid = child.id();
-        // Reaped when it ends, so a process that outlives this command (the
-        // resident) keeps no zombie; a one-shot `silt` exits first, and the
-        // hydrator is reparented as before.
+        // Reaped when it ends, should this process outlive it; a one-shot
+        // `silt` usually exits first, and the hydrator is reparented.
         let _ = std::thread::Builder::new()
             .name("silt-background-reaper".into())
             .spawn(move || child.wait());

@@ -40,5 +40,5 @@ pub use leases::{
 pub use leftovers::{remove_stale_staging, remove_stale_temp_files_beside};
 pub use model_ref::{model_label, parse_model, parse_models};
 pub use runtimes::Runtimes;
-pub use signals::{ForwardedSignal, Interrupted, Signals};
+pub use signals::{Interrupted, Signals};
 pub use working_copy_lock::{Claim, WorkingCopyGuard, WorkingCopyLocks, host_state_dir};

@@ -1,12 +1,6 @@
-//! The extension runtimes of this process, kept across commands.
-//!
-//! A one-shot `silt` opens one runtime and exits. A process that runs many
-//! commands (the resident process of `docs/resident-process.md`, and the
-//! start-up benchmark measuring what it would save) keeps each runtime
-//! between them, with its engine and the extensions it loaded: those are
-//! what a fresh process pays for at every command. Loaded extensions are
-//! keyed by their content's sha256, so a re-installed extension is loaded
-//! afresh, never served stale.
+//! The extension runtimes of this process: one per set of limits and
+//! artifact cache, shared by everything the command runs. Loaded extensions are keyed by their content's sha256, so a
+//! re-installed extension is loaded afresh, never served stale.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -72,8 +72,7 @@ impl TransferMarker {
     /// When the host's state cannot be written, or the marker locked.
     pub(crate) fn create(host_state: &Beneath) -> io::Result<Self> {
         let dir = host_state.create_dir_all(TRANSFERS_DIR)?;
-        // A fresh name each call: one process may run several commands
-        // (the resident, one after another).
+        // A fresh name each call, never one derived from the pid alone.
         let name = temp_name(OsStr::new("command"));
         let mut unlocked = name.clone();
         unlocked.push(UNLOCKED_SUFFIX);
