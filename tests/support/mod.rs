@@ -98,6 +98,31 @@ pub fn silt(home: &Path) -> Command {
     command
 }
 
+/// One artifact cache for the projects of this test process: a component
+/// is compiled once a run rather than once a project (the TypeScript
+/// datastore takes about 10 s), as a user's projects share theirs. Tests of
+/// compiling itself give [`silt`] a home of their own. Under
+/// `CARGO_TARGET_TMPDIR`, named after this process; those of processes that
+/// are gone are removed by the next one.
+pub fn shared_artifact_cache() -> &'static Path {
+    static CACHE: OnceLock<PathBuf> = OnceLock::new();
+    CACHE.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifact-caches");
+        std::fs::create_dir_all(&root).unwrap();
+        for entry in std::fs::read_dir(&root).unwrap().flatten() {
+            let owner = entry.file_name().to_str().and_then(|name| name.parse().ok());
+            // SAFETY: kill(2) with signal 0 only asks whether `pid` exists.
+            let gone = |pid: i32| unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+            if owner.is_some_and(gone) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = root.join(std::process::id().to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
 /// Held by each test that runs containers: a host that starts one first
 /// removes other hosts' leftovers (`container/leftovers.rs`; a root host
 /// keeps every runtime's in `/run/silt/containers`), which would take the

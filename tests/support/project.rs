@@ -148,10 +148,12 @@ impl Project {
         self.path().join(".silt/local/data").join(model)
     }
 
-    /// A `silt` command in the project, with the test server's credentials.
+    /// A `silt` command in the project, with the test server's credentials
+    /// and the test process's shared artifact cache.
     pub fn silt(&self) -> Command {
         let mut command = super::silt(self.path());
         command
+            .env("SILT_CACHE_DIR", super::shared_artifact_cache())
             .env("AWS_ACCESS_KEY_ID", seaweed::ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", seaweed::SECRET_KEY)
             .env_remove("AWS_PROFILE")

@@ -560,7 +560,10 @@ pub fn test(extra: &[&str]) -> Result<()> {
         .collect();
     // `datastore::` would also select `typescript_datastore::`.
     in_all.extend(["--skip".to_owned(), "typescript_datastore::".to_owned()]);
-    for (binary, filters) in [("all", &in_all), ("leases", &Vec::new())] {
+    // The container variants pin their execution in `silt.toml`, and their
+    // runtimes are not set up for this pass.
+    let in_leases = vec!["--skip".to_owned(), "_in_containers".to_owned()];
+    for (binary, filters) in [("all", &in_all), ("leases", &in_leases)] {
         let mut command = cargo();
         command
             .args(["test", "--package", "silt", "--test", binary])
