@@ -242,9 +242,9 @@ fn start_run(project: &Project, script: &str, ready: &Path) -> std::process::Chi
 fn a_killed_run_leaves_its_edit_aside_and_never_commits_it_over_acknowledged_work() {
     // A short TTL: the killed run's lease is taken over soon (A's run
     // waits for it on each of the six datastores).
-    let locks = "[locks]\nttl_ms = 1500\n";
+    let locks = format!("[locks]\nttl_ms = {}\n", support::lease_ttl_ms(1500));
     for (backend, extension) in every_datastore() {
-        let a = Project::with_extension(backend, extension, locks);
+        let a = Project::with_extension(backend, extension, &locks);
         let b = a.another_clone();
         let what = format!("{backend:?} {extension}");
         a.ok(&["data", "put", "t/m", "log.txt", &a.write_input("l", "a0\n")]);

@@ -101,26 +101,56 @@ pub fn silt(home: &Path) -> Command {
 /// One artifact cache for the projects of this test process: a component
 /// is compiled once a run rather than once a project (the TypeScript
 /// datastore takes about 10 s), as a user's projects share theirs. Tests of
-/// compiling itself give [`silt`] a home of their own. Under
-/// `CARGO_TARGET_TMPDIR`, named after this process; those of processes that
-/// are gone are removed by the next one.
+/// compiling itself give [`silt`] a home of their own.
+///
+/// A directory of its own under `CARGO_TARGET_TMPDIR`, whose `owner` file
+/// this process holds locked (`flock`) while it lives; a cache whose owner
+/// is unlocked and older than a minute belongs to a process that is gone
+/// (in any pid namespace), and is removed by the next one.
 pub fn shared_artifact_cache() -> &'static Path {
-    static CACHE: OnceLock<PathBuf> = OnceLock::new();
-    CACHE.get_or_init(|| {
+    static CACHE: OnceLock<(PathBuf, std::fs::File)> = OnceLock::new();
+    let (dir, _owner) = CACHE.get_or_init(|| {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifact-caches");
         std::fs::create_dir_all(&root).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("cache-")
+            .tempdir_in(&root)
+            .unwrap()
+            .keep();
+        let owner = std::fs::File::create(dir.join("owner")).unwrap();
+        assert!(locked(&owner), "cannot lock {}", dir.display());
         for entry in std::fs::read_dir(&root).unwrap().flatten() {
-            let owner = entry.file_name().to_str().and_then(|name| name.parse().ok());
-            // SAFETY: kill(2) with signal 0 only asks whether `pid` exists.
-            let gone = |pid: i32| unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-            if owner.is_some_and(gone) {
+            if entry.path() != dir && abandoned(&entry.path().join("owner")) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
-        let dir = root.join(std::process::id().to_string());
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    })
+        (dir, owner)
+    });
+    dir
+}
+
+/// Takes `file`'s `flock` without waiting; true if taken.
+fn locked(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: flock(2) on a descriptor this function borrows.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// True when nobody holds `owner` and it is over a minute old (a cache
+/// being set up has its owner locked within that minute).
+fn abandoned(owner: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(owner) else {
+        return false;
+    };
+    let old = file
+        .metadata()
+        .and_then(|meta| meta.modified())
+        .is_ok_and(|modified| {
+            modified
+                .elapsed()
+                .is_ok_and(|age| age > Duration::from_secs(60))
+        });
+    old && locked(&file)
 }
 
 /// Held by each test that runs containers: a host that starts one first

@@ -71,8 +71,7 @@ enum Executor {
 impl Datastore {
     /// Opens the datastore `locations` describe: loads (or compiles, once)
     /// the configured extension and opens the store. The extension runtime
-    /// comes from `runtimes`, so a process running several commands loads
-    /// each extension once.
+    /// comes from `runtimes`, shared by everything the command opens.
     ///
     /// # Errors
     /// When the extension is not installed or invalid, or the store cannot be opened.
