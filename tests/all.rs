@@ -37,6 +37,8 @@ mod execution;
 mod fuzz_parsers;
 #[path = "hostile.rs"]
 mod hostile;
+#[path = "hostile_calls.rs"]
+mod hostile_calls;
 #[path = "hydration.rs"]
 mod hydration;
 #[path = "identity.rs"]

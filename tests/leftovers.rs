@@ -140,6 +140,85 @@ fn a_killed_commands_leftovers_go_even_when_its_pid_runs_again() {
 }
 
 #[test]
+fn a_file_a_killed_pull_landed_is_no_edit_after_its_version_expired() {
+    // A file landed (renamed into place) by a pull killed before it saved
+    // its stamps holds a committed version; newer commits and a gc may
+    // expire that version from the index before the next sync, which must
+    // still know the file for what it is, not refuse it as a conflict.
+    let writer = Project::new(Backend::S3, "");
+    let size = 4 << 20;
+    let put = |name: &str, content: &str| {
+        let input = writer.write_input("input", content);
+        writer.ok(&["-q", "data", "put", "t/m", name, &input]);
+    };
+    put("a.txt", "a, first\n");
+    put("big.bin", &"1".repeat(size));
+    let reader = writer.another_clone();
+    reader.ok(&["-q", "datastore", "sync", "--pull"]);
+    put("a.txt", "a, second\n");
+    put("big.bin", &"2".repeat(size));
+
+    // The pull downloads both at once: big.bin is held half-way, a.txt
+    // lands, and the pull is killed.
+    let proxy = route_through(
+        &reader,
+        Trap {
+            method: "GET",
+            path_contains: "/data/t/m/big.bin/".to_owned(),
+            armed_by: String::new(),
+            hold: Hold::MidAnswer,
+            later_ones_wait: true,
+        },
+        "",
+    );
+    let mut child = reader
+        .silt()
+        .args(["-q", "datastore", "sync", "--pull"])
+        .process_group(0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    proxy.wait_caught(Duration::from_secs(60));
+    let a = reader.model_dir("t/m").join("a.txt");
+    let started = Instant::now();
+    while std::fs::read_to_string(&a).unwrap() != "a, second\n" {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a.txt never landed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let group = child.id() as i32;
+    // SAFETY: kill(2) of the process group the test itself started.
+    assert_eq!(unsafe { libc::kill(-group, libc::SIGKILL) }, 0);
+    child.wait().unwrap();
+
+    // Three newer commits, and the landed version expires.
+    for n in 3..=5 {
+        put("a.txt", &format!("a, number {n}\n"));
+    }
+    writer.ok(&["-q", "datastore", "gc", "--keep", "1"]);
+    let history = writer.json(&["data", "history", "t/m", "a.txt"]);
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
+
+    proxy.release();
+    let (code, _, stderr) = reader.run(&["datastore", "sync"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("local edit"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&a).unwrap(), "a, number 5\n");
+    assert_eq!(
+        std::fs::read(reader.model_dir("t/m").join("big.bin")).unwrap(),
+        "2".repeat(size).as_bytes()
+    );
+    let status = reader.json(&["datastore", "status"]);
+    assert_eq!(status["local_changes"], serde_json::json!([]), "{status}");
+    // Nothing of the reader's went to the store.
+    let history = writer.json(&["data", "history", "t/m", "a.txt"]);
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
+}
+
+#[test]
 fn a_sync_killed_mid_download_leaves_a_temporary_file_the_next_sync_removes() {
     let writer = Project::new(Backend::S3, "");
     let size = 4 << 20;

@@ -113,6 +113,17 @@ impl CallClock {
             .saturating_sub(store.min(self.budget.store))
     }
 
+    /// The store budget, if this call has used it all up (its store time
+    /// now counts against the deadline): for the message that stops it.
+    pub fn store_budget_spent(&self) -> Option<Duration> {
+        let timing = self.timing();
+        let store = timing.store
+            + timing
+                .store_since
+                .map_or(Duration::ZERO, |since| since.elapsed());
+        (!store.is_zero() && store >= self.budget.store).then_some(self.budget.store)
+    }
+
     /// Resolves once the call's guest time passes its deadline (plus a
     /// small slack): the caller then drops the call, which cancels whatever
     /// the guest was waiting on.

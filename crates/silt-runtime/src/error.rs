@@ -56,7 +56,9 @@ pub enum RuntimeError {
     },
     /// The call ran past its deadline and was stopped.
     #[error(
-        "extension `{extension}` did not finish `{function}` within its {deadline_ms} ms deadline and was stopped (raise runtime.deadline_ms in silt.toml if the work is legitimately long)"
+        "extension `{extension}` did not finish `{function}` within its {deadline_ms} ms deadline{} and was stopped (raise {} in silt.toml if the work is legitimately long)",
+        store_budget_ms.map_or_else(String::new, |ms| format!(", having also used up its {ms} ms store budget (object-store time past it counts against the deadline)")),
+        if store_budget_ms.is_some() { "runtime.deadline_ms or runtime.store_budget_ms" } else { "runtime.deadline_ms" }
     )]
     DeadlineExceeded {
         /// The extension.
@@ -65,6 +67,9 @@ pub enum RuntimeError {
         function: &'static str,
         /// The deadline.
         deadline_ms: u64,
+        /// The store budget, when the call had used it all up (its store
+        /// time then counted against the deadline too).
+        store_budget_ms: Option<u64>,
     },
     /// The guest tried to use more memory than allowed and was stopped.
     #[error(

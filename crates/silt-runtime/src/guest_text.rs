@@ -41,6 +41,19 @@ pub fn guest_text_limited(text: &str, limit: usize) -> String {
     shown
 }
 
+/// Lines of guest text (a stderr tail) made safe to print: each line as
+/// [`guest_text_limited`] with `line_limit`, the line breaks kept, at most
+/// the last `max_lines` lines.
+pub fn guest_lines(text: &str, max_lines: usize, line_limit: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let skipped = lines.len().saturating_sub(max_lines);
+    lines[skipped..]
+        .iter()
+        .map(|line| guest_text_limited(line, line_limit))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Control characters and the invisible characters that reorder or hide
 /// text on a terminal: what [`guest_text`] escapes.
 pub fn needs_escape(ch: char) -> bool {

@@ -91,6 +91,7 @@ impl ExtensionInstance {
                 extension: loaded.metadata.name.clone(),
                 function: "instantiate",
                 deadline_ms: engine.budget.deadline.as_millis() as u64,
+                store_budget_ms: spent_store_budget_ms(&clock),
             });
         };
         let bindings = match instantiated {
@@ -149,6 +150,7 @@ impl ExtensionInstance {
                     extension: self.loaded.metadata.name.clone(),
                     function,
                     deadline_ms: self.deadline_ms(),
+                    store_budget_ms: spent_store_budget_ms(&clock),
                 })
             }
         }
@@ -184,6 +186,13 @@ impl ExtensionInstance {
     }
 }
 
+/// The store budget in ms, if the call used it all up.
+fn spent_store_budget_ms(clock: &crate::call_clock::CallClock) -> Option<u64> {
+    clock
+        .store_budget_spent()
+        .map(|budget| budget.as_millis() as u64)
+}
+
 fn classify(
     loaded: &LoadedExtension,
     store: &Store<HostState>,
@@ -205,6 +214,7 @@ fn classify(
             extension,
             function,
             deadline_ms: loaded.engine.budget.deadline.as_millis() as u64,
+            store_budget_ms: spent_store_budget_ms(&store.data().clock),
         },
         Some(trap) => {
             // The wasm backtrace (function names when the component has a

@@ -59,7 +59,7 @@ pub use config::{CacheConfig, RuntimeConfig};
 pub use engine::{EngineHandle, WASMTIME_VERSION};
 pub use error::RuntimeError;
 pub use guest_output::{LogBudget, MAX_LOG_LINES, loggable, report_dropped};
-pub use guest_text::{MAX_GUEST_TEXT, guest_text, guest_text_limited, needs_escape};
+pub use guest_text::{MAX_GUEST_TEXT, guest_lines, guest_text, guest_text_limited, needs_escape};
 pub use host_state::{CACHE_GUEST_PATH, HostState};
 pub use inspect::{ComponentInfo, InvalidExtension, REQUIRED_EXPORTS, hex, sha256_hex};
 pub use instance::ExtensionInstance;

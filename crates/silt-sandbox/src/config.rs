@@ -36,6 +36,16 @@ pub enum Execution {
     OutOfProcess,
 }
 
+impl Execution {
+    /// The name `--execution`, `SILT_EXECUTION` and `silt.toml` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProcess => "in-process",
+            Self::OutOfProcess => "out-of-process",
+        }
+    }
+}
+
 /// How strictly a worker's OS sandbox is required.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -110,6 +120,11 @@ pub struct SandboxConfig {
     pub container: ContainerConfig,
     /// Per-extension settings, by installed name.
     pub extension: BTreeMap<String, ExtensionSandbox>,
+    /// What [`Self::force_execution`] set (the `--execution` flag or
+    /// `SILT_EXECUTION`): what every process silt starts for this command
+    /// must be told too. Never read from a file.
+    #[serde(skip)]
+    pub forced_execution: Option<Execution>,
 }
 
 impl Default for SandboxConfig {
@@ -124,6 +139,7 @@ impl Default for SandboxConfig {
             worker_uid: DEFAULT_WORKER_UID,
             container: ContainerConfig::default(),
             extension: BTreeMap::new(),
+            forced_execution: None,
         }
     }
 }
@@ -140,6 +156,7 @@ impl SandboxConfig {
     /// Runs every extension `execution` (the `--execution` flag).
     pub fn force_execution(&mut self, execution: Execution) {
         self.execution = execution;
+        self.forced_execution = Some(execution);
         for settings in self.extension.values_mut() {
             settings.execution = None;
         }

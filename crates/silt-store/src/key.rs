@@ -16,6 +16,12 @@ fn stored_segment_len(segment: &str) -> usize {
     segment.len() + 2 * segment.bytes().filter(|b| matches!(b, b'%' | b'~')).count()
 }
 
+/// The first segment of the keys the host keeps its own records under, at
+/// a datastore's root (which extension set it up, a store allowed despite
+/// failing its checks, `doctor`'s scratch objects). No extension may read,
+/// write or list them: see [`ObjectKey::is_host_reserved`].
+pub const HOST_SEGMENT: &str = "_silt";
+
 /// A key relative to a store's root that cannot escape it: no absolute
 /// path, no `.`/`..`/empty segments, no NUL or control characters, at most
 /// [`MAX_KEY_LEN`] bytes.
@@ -77,6 +83,21 @@ impl ObjectKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// True for a key in the host's own key space ([`HOST_SEGMENT`]), its
+    /// case ignored (a directory store on a case-insensitive file system
+    /// would take `_SILT/` for `_silt/`).
+    pub fn is_host_reserved(&self) -> bool {
+        is_host_reserved(&self.0)
+    }
+}
+
+/// [`ObjectKey::is_host_reserved`] of a key or listing prefix as text: the
+/// prefix `_silt` alone (or shorter) is not reserved, as it also matches
+/// keys outside the host's space.
+pub fn is_host_reserved(key: &str) -> bool {
+    key.split_once('/')
+        .is_some_and(|(first, _)| first.eq_ignore_ascii_case(HOST_SEGMENT))
 }
 
 impl Display for ObjectKey {

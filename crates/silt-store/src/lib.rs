@@ -40,7 +40,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 pub use counting::{Counting, CountsSnapshot, OperationCounts, RequestCounts};
 pub use dir::DirStore;
 pub use fault::{FaultCounts, FaultInjecting, FaultRates};
-pub use key::{InvalidKey, MAX_KEY_LEN, MAX_SEGMENT_LEN, ObjectKey};
+pub use key::{
+    HOST_SEGMENT, InvalidKey, MAX_KEY_LEN, MAX_SEGMENT_LEN, ObjectKey, is_host_reserved,
+};
 pub use memory::MemoryStore;
 pub use owned::put_owned;
 pub use prefix::Prefixed;

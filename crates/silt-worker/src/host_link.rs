@@ -9,6 +9,7 @@
 
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::protocol::{FromWorker, Notification, ToWorker, read_message, write_message};
 use crate::capabilities::store_imports::{BoxFuture, Forwarded, StoreTransport};
@@ -18,9 +19,38 @@ use crate::runtime::bindings::silt::datastore::log::Level;
 /// Exit code of a worker whose host went away or broke the protocol.
 pub const EXIT_HOST_GONE: i32 = 3;
 
+/// How often progress advances are sent at most: a guest's flood of
+/// `progress.advance` costs a sum here, not a message each (in process it
+/// costs a call each), so that it has the same outcome in both modes.
+const ADVANCE_INTERVAL: Duration = Duration::from_millis(50);
+
 /// The worker's stdin and stdout, shared by the serve loop and the imports.
 pub struct HostLink {
     pipe: Mutex<(Box<dyn Read + Send>, Box<dyn Write + Send>)>,
+    /// Advances not sent yet, summed, and when advances were last sent.
+    advances: Mutex<PendingAdvances>,
+}
+
+#[derive(Default)]
+struct PendingAdvances {
+    items: u64,
+    bytes: u64,
+    pending: bool,
+    last_sent: Option<Instant>,
+}
+
+impl PendingAdvances {
+    /// The sum to send now, if any, and the time of sending noted.
+    fn take(&mut self) -> Option<Notification> {
+        if !std::mem::take(&mut self.pending) {
+            return None;
+        }
+        self.last_sent = Some(Instant::now());
+        Some(Notification::ProgressAdvance {
+            items: std::mem::take(&mut self.items),
+            bytes: std::mem::take(&mut self.bytes),
+        })
+    }
 }
 
 impl HostLink {
@@ -28,16 +58,26 @@ impl HostLink {
     pub fn new(reader: Box<dyn Read + Send>, writer: Box<dyn Write + Send>) -> Self {
         Self {
             pipe: Mutex::new((reader, writer)),
+            advances: Mutex::new(PendingAdvances::default()),
         }
     }
 
-    /// Sends one message to the host. A broken pipe means the host is
-    /// gone: the worker exits, there is no one to answer to.
+    /// Sends one message to the host, after the progress advances not sent
+    /// yet (so the host sees everything in order). A broken pipe means the
+    /// host is gone: the worker exits, there is no one to answer to.
     pub fn send(&self, message: &FromWorker) {
+        let advance = self.pending_advances().take();
         let mut pipe = self.pipe.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(err) = write_message(&mut pipe.1, message) {
-            host_gone(&format!("cannot write to the host: {err}"));
+        let advance = advance.map(FromWorker::Notify);
+        for message in advance.iter().chain([message]) {
+            if let Err(err) = write_message(&mut pipe.1, message) {
+                host_gone(&format!("cannot write to the host: {err}"));
+            }
         }
+    }
+
+    fn pending_advances(&self) -> std::sync::MutexGuard<'_, PendingAdvances> {
+        self.advances.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Receives one message; `None` when the host closed the pipe (done).
@@ -110,7 +150,23 @@ impl ProgressSink for HostLink {
     }
 
     fn advance(&self, items: u64, bytes: u64) {
-        self.notify(Notification::ProgressAdvance { items, bytes });
+        let due = {
+            let mut pending = self.pending_advances();
+            pending.items = pending.items.saturating_add(items);
+            pending.bytes = pending.bytes.saturating_add(bytes);
+            pending.pending = true;
+            pending
+                .last_sent
+                .is_none_or(|sent| sent.elapsed() >= ADVANCE_INTERVAL)
+        };
+        if !due {
+            return;
+        }
+        // Taken before sending: `send` takes the lock again.
+        let advance = self.pending_advances().take();
+        if let Some(advance) = advance {
+            self.notify(advance);
+        }
     }
 
     fn finish(&self) {

@@ -404,47 +404,48 @@ impl Worker {
         {
             return Err(self.died(extension, function).await);
         }
-        // The worker enforces the deadline itself (epoch and watchdog, as in
-        // process); the host tears down a worker that overruns it anyway — a
-        // guest blocked where the worker cannot stop it, or a worker that is
-        // itself stuck. The worker's own time may reach the deadline plus
-        // the grace; the host's time serving its imports is excluded only
-        // up to the store budget, and counts past it.
-        let mut own = budget.deadline + crate::runtime::grace(budget.deadline);
-        let mut store_left = budget.store;
+        // The worker enforces the call's budgets itself, by the very clock
+        // a call in process has (its forwarded imports count as store
+        // time): so one call has one outcome in both modes. The host only
+        // tears down a worker that fails to: one silent for longer than the
+        // deadline and its grace (stuck, or its guest blocked where the
+        // worker cannot stop it), or one whose call outlasts the bound of
+        // every call, deadline + store budget + grace of wall time.
+        let silence = budget.deadline + crate::runtime::grace(budget.deadline);
+        let started = Instant::now();
+        let call_bound = silence + budget.store;
+        // The longest the next wait may be, and whether it is the call's
+        // bound (rather than the silence) that ends it.
+        let next_wait = |cap: Duration| {
+            let left = call_bound.saturating_sub(started.elapsed());
+            (cap.min(left), left <= cap)
+        };
         loop {
-            let waiting = Instant::now();
-            let message = tokio::time::timeout(own, receive::<FromWorker>(&mut self.stdout)).await;
-            own = own.saturating_sub(waiting.elapsed());
+            let (wait, at_bound) = next_wait(silence);
+            let message = tokio::time::timeout(wait, receive::<FromWorker>(&mut self.stdout)).await;
             match message {
-                Err(_) => return Err(self.overran(extension, function, runtime).await),
+                Err(_) => return Err(self.overran(extension, function, runtime, at_bound).await),
                 Ok(Ok(Some(FromWorker::Import(import)))) => {
-                    let serving = Instant::now();
-                    let reply = tokio::time::timeout(own + store_left, imports.serve(import)).await;
-                    let spent = serving.elapsed();
-                    let excluded = spent.min(store_left);
-                    store_left -= excluded;
-                    own = own.saturating_sub(spent - excluded);
-                    let Ok(reply) = reply else {
-                        return Err(self.overran(extension, function, runtime).await);
+                    let (wait, _) = next_wait(call_bound);
+                    let Ok(reply) = tokio::time::timeout(wait, imports.serve(import)).await else {
+                        return Err(self.overran(extension, function, runtime, true).await);
                     };
                     // A worker that stops reading its answer must not hold
                     // the host past the call's time either.
-                    let sending = Instant::now();
+                    let (wait, at_bound) = next_wait(silence);
                     let sent =
-                        tokio::time::timeout(own, send(&mut self.stdin, &ToWorker::Import(reply)))
+                        tokio::time::timeout(wait, send(&mut self.stdin, &ToWorker::Import(reply)))
                             .await;
-                    own = own.saturating_sub(sending.elapsed());
                     match sent {
-                        Err(_) => return Err(self.overran(extension, function, runtime).await),
+                        Err(_) => {
+                            return Err(self.overran(extension, function, runtime, at_bound).await);
+                        }
                         Ok(Err(_)) => return Err(self.died(extension, function).await),
                         Ok(Ok(())) => {}
                     }
                 }
                 Ok(Ok(Some(FromWorker::Notify(notification)))) => {
-                    let serving = Instant::now();
                     imports.notify(notification);
-                    own = own.saturating_sub(serving.elapsed());
                 }
                 Ok(Ok(Some(FromWorker::Done(result)))) => {
                     return result.map_err(|err| err.into_runtime(extension, function));
@@ -460,20 +461,25 @@ impl Worker {
         }
     }
 
-    /// Tears down a worker that overran its call's time.
+    /// Tears down a worker that overran its call's time: silent past the
+    /// deadline's grace, or (`at_bound`) past the call's whole bound, its
+    /// store budget spent.
     async fn overran(
         &mut self,
         extension: &str,
         function: &'static str,
         runtime: &RuntimeConfig,
+        at_bound: bool,
     ) -> RuntimeError {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
-        tracing::warn!(extension, function, "worker stopped answering; torn down");
+        tracing::warn!(extension, function, "worker overran its call; torn down");
         RuntimeError::DeadlineExceeded {
             extension: extension.to_owned(),
             function,
             deadline_ms: runtime.deadline_ms,
+            store_budget_ms: (at_bound && runtime.store_budget_ms > 0)
+                .then_some(runtime.store_budget_ms),
         }
     }
 

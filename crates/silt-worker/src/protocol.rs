@@ -113,12 +113,26 @@ pub enum Notification {
 #[allow(missing_docs)] // Mirrors `RuntimeError`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum WireError {
-    Trap { trap: String, stderr: String },
-    DeadlineExceeded { deadline_ms: u64 },
-    MemoryLimitExceeded { limit_mib: u64 },
-    Instantiate { detail: String },
-    Host { detail: String },
-    Other { message: String },
+    Trap {
+        trap: String,
+        stderr: String,
+    },
+    DeadlineExceeded {
+        deadline_ms: u64,
+        store_budget_ms: Option<u64>,
+    },
+    MemoryLimitExceeded {
+        limit_mib: u64,
+    },
+    Instantiate {
+        detail: String,
+    },
+    Host {
+        detail: String,
+    },
+    Other {
+        message: String,
+    },
 }
 
 impl WireError {
@@ -129,8 +143,13 @@ impl WireError {
                 trap: trap.clone(),
                 stderr: stderr.clone(),
             },
-            RuntimeError::DeadlineExceeded { deadline_ms, .. } => Self::DeadlineExceeded {
+            RuntimeError::DeadlineExceeded {
+                deadline_ms,
+                store_budget_ms,
+                ..
+            } => Self::DeadlineExceeded {
                 deadline_ms: *deadline_ms,
+                store_budget_ms: *store_budget_ms,
             },
             RuntimeError::MemoryLimitExceeded { limit_mib, .. } => Self::MemoryLimitExceeded {
                 limit_mib: *limit_mib,
@@ -157,12 +176,18 @@ impl WireError {
                 extension,
                 function,
                 trap: safe(trap),
-                stderr: safe(stderr),
+                // Line by line, as in process: a panic's message keeps its
+                // lines, each escaped.
+                stderr: crate::runtime::guest_lines(&stderr, 16, 4096),
             },
-            Self::DeadlineExceeded { deadline_ms } => RuntimeError::DeadlineExceeded {
+            Self::DeadlineExceeded {
+                deadline_ms,
+                store_budget_ms,
+            } => RuntimeError::DeadlineExceeded {
                 extension,
                 function,
                 deadline_ms,
+                store_budget_ms,
             },
             Self::MemoryLimitExceeded { limit_mib } => RuntimeError::MemoryLimitExceeded {
                 extension,

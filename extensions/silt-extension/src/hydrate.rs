@@ -189,20 +189,26 @@ fn adopt_if_committed(
     let path = layout::working_path(model, name);
     // Seen before hashing, for the stamp (as in `unmodified`).
     let before = local::stat(&path);
-    let (sha256, _) = local::hash_file(&path)?;
-    let Some(entry) = partition.version_with_sha256(name, &sha256) else {
-        return Ok(false);
+    let (sha256, hashed_size) = local::hash_file(&path)?;
+    // A version the index still has, or the one a killed pull was landing
+    // (perhaps expired from the index since).
+    let version = match partition.version_with_sha256(name, &sha256) {
+        Some(entry) => entry.version.clone(),
+        None => match local::landed_version(sidecar, name, &sha256, hashed_size) {
+            Some(version) => version,
+            None => return Ok(false),
+        },
     };
     match before {
         Some((size, mtime_ns)) => {
-            local::stamp_as_hashed(sidecar, name, &entry.version, &sha256, size, mtime_ns);
+            local::stamp_as_hashed(sidecar, name, &version, &sha256, size, mtime_ns);
         }
-        None => local::stamp(sidecar, model, name, &entry.version, &sha256),
+        None => local::stamp(sidecar, model, name, &version, &sha256),
     }
     let latest = partition
         .latest(name)
         .expect("a committed name has versions");
-    if entry.version == latest.version {
+    if version == latest.version {
         plan.present += 1;
     } else {
         plan.downloads.push((name.to_owned(), latest.clone()));
@@ -590,10 +596,13 @@ pub fn apply_many(work: &mut [Planned], stats: &mut TransferStats) -> Result<Vec
     let mut changed = Vec::new();
     let mut first_error = None;
     if !items.is_empty() {
+        record_landings(work)?;
         // Each file's stamp from its landing: no `stat` of each afterwards.
         let results = local::download_landed(&items);
         for ((w, d), (item, result)) in owners.into_iter().zip(items.iter().zip(results)) {
             let planned = &mut work[w];
+            // Landed (and stamped below) or not replaced: either way over.
+            planned.sidecar.landing.remove(&planned.plan.downloads[d].0);
             match result {
                 Ok((meta, landed_ns)) => {
                     let (name, entry) = &planned.plan.downloads[d];
@@ -660,6 +669,36 @@ pub fn apply_many(work: &mut [Planned], stats: &mut TransferStats) -> Result<Vec
         Some(err) => Err(err),
         None => Ok(changed),
     }
+}
+
+/// Records every download of `work` in its model's sidecar, on disk, before
+/// any starts: a pull killed after a file landed and before the final save
+/// leaves a file whose version the sidecar's stamp does not say, and which
+/// may expire from the index before the next pull; the record says what it
+/// is (see [`local::landed_version`]). The sidecar is saved with the store
+/// version it had before this call, as the final save would when not
+/// everything landed. Not synced: it guards against a killed process, and
+/// the files it describes are not synced either.
+fn record_landings(work: &mut [Planned]) -> Result<(), Error> {
+    for planned in work.iter_mut() {
+        if planned.plan.downloads.is_empty() {
+            continue;
+        }
+        for (name, entry) in &planned.plan.downloads {
+            planned.sidecar.landing.insert(
+                name.clone(),
+                local::Landing {
+                    version: entry.version.clone(),
+                    sha256: entry.sha256.clone(),
+                    size: entry.size,
+                },
+            );
+        }
+        let mut recorded = planned.sidecar.clone();
+        recorded.store_version = planned.prior_version.clone();
+        local::save_unsynced(DATA_AREA, &planned.model, &recorded)?;
+    }
+    Ok(())
 }
 
 /// Finds the model and name of a working-copy path `data/<type>/<id>/<name>`.

@@ -56,6 +56,40 @@ pub struct Sidecar {
     pub partition: Option<Partition>,
     /// Files present in the working copy, by name, as last synced.
     pub local: BTreeMap<String, Stamp>,
+    /// Downloads into the working copy under way, by name: recorded before
+    /// they start, removed once each ended. A file a killed pull landed
+    /// holds a committed version, perhaps one expired from the index since;
+    /// this says which, so it is never taken for an edit
+    /// ([`landed_version`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub landing: BTreeMap<String, Landing>,
+}
+
+/// A download into the working copy under way (see [`Sidecar::landing`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Landing {
+    /// The version being fetched.
+    pub version: String,
+    /// Its sha256 (what the host checks before the file lands).
+    pub sha256: String,
+    /// Its size.
+    pub size: u64,
+}
+
+/// The committed version a working-copy file holds because a pull that
+/// was killed landed it: its content is what [`Sidecar::landing`]
+/// recorded for `name`. The record is consumed.
+pub fn landed_version(
+    sidecar: &mut Sidecar,
+    name: &str,
+    sha256: &str,
+    size: u64,
+) -> Option<String> {
+    let landing = sidecar.landing.get(name)?;
+    if landing.sha256 != sha256 || landing.size != size {
+        return None;
+    }
+    sidecar.landing.remove(name).map(|landing| landing.version)
 }
 
 /// The version of a stamp whose file is being set aside
@@ -231,6 +265,18 @@ pub fn save(area: &str, model: &ModelRef, sidecar: &Sidecar) -> Result<(), Error
     };
     SAVED.with_borrow_mut(|saved| saved.note(area, model, Some(written)));
     Ok(())
+}
+
+/// Writes `model`'s sidecar without syncing it, and without noting it for
+/// the summary: a record of work under way (see [`Sidecar::landing`]),
+/// which the call's final [`save`] replaces.
+///
+/// # Errors
+/// When the sidecar cannot be written.
+pub fn save_unsynced(area: &str, model: &ModelRef, sidecar: &Sidecar) -> Result<(), Error> {
+    let path = layout::sidecar_path(area, model);
+    let bytes = serde_json::to_vec(sidecar).expect("a sidecar serializes");
+    write_atomic_unsynced(&path, &bytes)
 }
 
 /// Notes that `model`'s sidecar, as it is on disk, belongs in the summary:
@@ -786,13 +832,17 @@ pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChang
         // pushing it back over newer ones. Content equal to a committed
         // version is never an edit (to bring an old version back, commit it
         // with `silt data put`).
+        // A killed pull's landed file is known by its record even when its
+        // version has expired from the index since.
         let partition = sidecar.partition.as_ref();
+        let base = stamp.map_or(Base::Absent, |s| Base::Version(s.version.clone()));
         let known = match stamp {
             Some(s) if s.sha256 == sha256 => Some(s.version.clone()),
             _ => partition
                 .and_then(|p| p.version_with_sha256(name, &sha256))
                 .map(|entry| entry.version.clone()),
         };
+        let known = known.or_else(|| landed_version(sidecar, name, &sha256, size));
         match known {
             Some(version) => stamp_as_hashed(sidecar, name, &version, &sha256, size, mtime_ns),
             None => changes.push(LocalChange::Changed {
@@ -800,7 +850,7 @@ pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChang
                 size,
                 sha256,
                 mtime_ns,
-                base: stamp.map_or(Base::Absent, |s| Base::Version(s.version.clone())),
+                base,
             }),
         }
     }

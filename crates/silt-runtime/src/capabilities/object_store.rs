@@ -98,8 +98,17 @@ pub(crate) fn to_guest_meta(meta: store::ObjectMeta) -> ObjectMeta {
     }
 }
 
+/// A key the guest named, checked: valid, and outside the host's own key
+/// space (where the host keeps records an extension must not forge).
 pub(crate) fn guest_key(key: &str) -> Result<ObjectKey, StoreError> {
-    ObjectKey::new(key).map_err(|err| StoreError::InvalidKey(err.to_string()))
+    let key = ObjectKey::new(key).map_err(|err| StoreError::InvalidKey(err.to_string()))?;
+    if key.is_host_reserved() {
+        return Err(StoreError::InvalidKey(format!(
+            "keys under `{}/` are the host's own",
+            store::HOST_SEGMENT
+        )));
+    }
+    Ok(key)
 }
 
 pub(crate) fn to_host_mode(mode: PutMode) -> store::PutMode {
@@ -201,13 +210,25 @@ impl LocalStore {
         if !prefix.is_empty() {
             guest_key(&format!("{prefix}x"))?;
         }
-        let start_after = start_after.as_deref().map(guest_key).transpose()?;
+        // Any valid key, reserved ones too: a page may end on one of the
+        // host's keys, and the guest hands that back to go on.
+        let start_after = start_after
+            .as_deref()
+            .map(|key| ObjectKey::new(key).map_err(|err| StoreError::InvalidKey(err.to_string())))
+            .transpose()?;
         let page = store
             .list(&prefix, start_after.as_ref(), limit)
             .await
             .map_err(to_guest_error)?;
         Ok(ListPage {
-            items: page.items.into_iter().map(to_guest_meta).collect(),
+            // The host's records are not the guest's to see (a page may
+            // come back shorter, or empty, with more to follow).
+            items: page
+                .items
+                .into_iter()
+                .filter(|meta| !meta.key.is_host_reserved())
+                .map(to_guest_meta)
+                .collect(),
             next_start_after: page.next_start_after.map(|key| key.to_string()),
         })
     }

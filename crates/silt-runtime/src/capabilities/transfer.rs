@@ -34,6 +34,20 @@ fn cache_path(path: &str) -> Result<ObjectKey, StoreError> {
     ObjectKey::new(path).map_err(|err| StoreError::InvalidPath(err.to_string()))
 }
 
+/// A cache file the host could not use, as the guest learns it: the path
+/// it gave and what went wrong, never where the cache is on this machine
+/// (an I/O error's text names the host's absolute path: logged, not sent).
+/// A link in the way is `invalid-path` like any unusable cache path.
+fn local_failure(path: &str, err: &std::io::Error) -> StoreError {
+    tracing::debug!("cache file {path}: {err}");
+    let what = if crate::beneath::LinkRefused::in_io(err).is_some() {
+        "a symbolic link is in the way, and the host never follows one".to_owned()
+    } else {
+        err.kind().to_string()
+    };
+    StoreError::InvalidPath(format!("cache file `{path}`: {what}"))
+}
+
 /// What a bulk transfer needs: the store, the cache directory, a bound on
 /// transfers in flight and where progress goes, all owned so that its
 /// concurrent tasks borrow nothing.
@@ -228,25 +242,26 @@ async fn download_attempt(
     target: &str,
     item: &DownloadItem,
 ) -> Result<Result<(store::ObjectMeta, u64), StoreError>, store::StoreError> {
-    let temp = cache
-        .temp_beside(std::path::Path::new(target))
-        .map_err(|err| store::local_io(key, &err))?;
+    let temp = match cache.temp_beside(std::path::Path::new(target)) {
+        Ok(temp) => temp,
+        Err(err) => return Ok(Err(local_failure(target, &err))),
+    };
     let mut sink = HashingWriter::new(Landing::new(cache.clone(), temp));
     let meta = match store.get_into(key, &mut sink).await {
         Ok(meta) => meta,
         // The file could not be written: a local failure (not retried),
         // not the store's, whatever its backend made of it.
         Err(err) => match sink.inner.take_failure() {
-            Some(local) => return Err(store::local_io(key, &local)),
+            Some(local) => return Ok(Err(local_failure(target, &local))),
             None => return Err(err),
         },
     };
     let (landing, actual) = sink.finish();
     // Every byte is in the file before it is renamed into view.
-    let temp = landing
-        .finish()
-        .await
-        .map_err(|err| store::local_io(key, &err))?;
+    let temp = match landing.finish().await {
+        Ok(temp) => temp,
+        Err(err) => return Ok(Err(local_failure(target, &err))),
+    };
     if let Some(expected) = &item.expected_version
         && *expected != meta.version.0
     {
@@ -263,16 +278,10 @@ async fn download_attempt(
     // of whatever the path holds by the time the caller looks.
     let mtime_ns = match temp.modified_ns() {
         Ok(mtime_ns) => mtime_ns,
-        Err(err) => {
-            return Ok(Err(StoreError::InvalidPath(format!(
-                "cannot read the time of cache file {target}: {err}"
-            ))));
-        }
+        Err(err) => return Ok(Err(local_failure(target, &err))),
     };
     if let Err(err) = temp.rename_to(target) {
-        return Ok(Err(StoreError::InvalidPath(format!(
-            "cannot write cache file {target}: {err}"
-        ))));
+        return Ok(Err(local_failure(target, &err)));
     }
     Ok(Ok((meta, mtime_ns)))
 }
@@ -341,9 +350,7 @@ pub async fn upload(
         })
         .await
         .map_err(|err| StoreError::InvalidPath(format!("read task failed: {err}")))?;
-        let (file, size) = opened.map_err(|err| {
-            StoreError::InvalidPath(format!("cannot read cache file {}: {err}", item.cache_path))
-        })?;
+        let (file, size) = opened.map_err(|err| local_failure(&item.cache_path, &err))?;
         let version = store
             .put_file(&key, file, to_host_mode(item.mode))
             .await

@@ -194,6 +194,13 @@ impl Staged {
         Ok(written)
     }
 
+    /// Removes the staged file, so that the store's copy can be staged.
+    fn discard(&self) -> anyhow::Result<()> {
+        self.local
+            .remove_file(&self.relative)
+            .context("cannot remove the staged file")
+    }
+
     /// Opens the staged file to read what the extension left there.
     fn open(&self) -> anyhow::Result<std::fs::File> {
         self.local
@@ -449,8 +456,8 @@ async fn latest_through_working_copy(
         return Ok(None);
     };
     let working = datastore.model_path(model).join(name);
-    let bytes = match staged.local.read(&working, entry.latest.size) {
-        Ok(bytes) => bytes,
+    let file = match staged.local.open_read(&working) {
+        Ok(file) => file,
         Err(err) => {
             if LinkRefused::in_io(&err).is_some() {
                 tracing::warn!("{err}; reading the committed version from the store");
@@ -458,11 +465,19 @@ async fn latest_through_working_copy(
             return Ok(None);
         }
     };
-    if !crate::runtime::sha256_hex(&bytes).eq_ignore_ascii_case(&entry.latest.sha256) {
-        // A local edit not committed yet: `get` means the committed file.
+    if file.metadata().map(|meta| meta.len()).ok() != Some(entry.latest.size) {
+        // A local edit of another size: nothing to copy to see that.
         return Ok(None);
     }
-    staged.fill(&mut bytes.as_slice())?;
+    // Streamed, never held in memory: the file may be as large as the
+    // index claims (a sparse one the extension planted, or a genuine
+    // 10 GB file). One byte past the index's size shows a file that grew.
+    let copied = staged.fill(&mut file.take(entry.latest.size.saturating_add(1)))?;
+    if copied.check(&entry.latest, String::new).is_err() {
+        // A local edit not committed yet: `get` means the committed file.
+        staged.discard()?;
+        return Ok(None);
+    }
     Ok(Some(entry.latest))
 }
 

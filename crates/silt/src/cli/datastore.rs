@@ -654,7 +654,7 @@ fn gc(
         )?;
         write_list(out, &report.models)?;
         if report.orphans_found > 0 {
-            let deletable = report.orphans_found - report.orphans_kept;
+            let deletable = report.orphans_found.saturating_sub(report.orphans_kept);
             writeln!(
                 out,
                 "orphans (objects no index entry references): {} found; {deleted} {}{}; kept {} (younger than {orphan_min_age} s, or of a model someone holds a lease on)",

@@ -18,7 +18,7 @@
 //! - Its progress is a small JSON state file that `silt datastore hydrate
 //!   --status` reads.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -35,13 +35,63 @@ const STATE_FILE: &str = "background-hydration.json";
 /// The hydrator's log, beside it.
 const LOG_FILE: &str = "background-hydration.log";
 use crate::beneath::Beneath;
-use crate::locations::{ENV_CONFIG, Locations};
+use crate::locations::{ENV_CONFIG, ENV_EXECUTION, Locations};
 use crate::runtime::bindings::exports::silt::datastore::hydration::HydrateOptions;
 use crate::runtime::bindings::silt::datastore::types::{LocalEdits, ModelRef, Scope};
 
 /// Files fetched per locked step: bounds how long a foreground command that
 /// wants the same model waits (one slice), whatever the model's size.
 const FILES_PER_SLICE: u64 = 256;
+
+/// Rounds in a row a model may go without progress (the host saw no object
+/// fetched, or the extension's count of what remains did not go down)
+/// before the hydrator gives up on it: an extension that keeps answering
+/// "more to do" and does nothing must not keep a CPU busy forever.
+const ROUNDS_WITHOUT_PROGRESS: u32 = 3;
+
+/// How one model's slices are going.
+#[derive(Debug, Default)]
+struct ModelProgress {
+    /// Rounds in a row without progress.
+    stalled: u32,
+    /// What the extension said remained after the last round.
+    remaining: Option<u64>,
+}
+
+impl ModelProgress {
+    /// Notes a round that fetched `fetched` objects (as the host counted
+    /// them) and left `remaining` (as the extension says); the reason to
+    /// give up, once there is one.
+    fn after_round(&mut self, fetched: u64, remaining: u64) -> Option<String> {
+        let went_down = self.remaining.is_none_or(|before| remaining < before);
+        self.remaining = Some(remaining);
+        if fetched > 0 && went_down {
+            self.stalled = 0;
+            return None;
+        }
+        self.stalled += 1;
+        (self.stalled >= ROUNDS_WITHOUT_PROGRESS).then(|| {
+            format!(
+                "{ROUNDS_WITHOUT_PROGRESS} rounds in a row fetched nothing or left as much to do ({remaining} objects said to remain)"
+            )
+        })
+    }
+}
+
+/// The first few of `items`, and how many more there are.
+fn first_few(items: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let shown = items[..items.len().min(SHOWN)].join(", ");
+    match items.len().saturating_sub(SHOWN) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+/// A model as a map key.
+fn model_key(model: &ModelRef) -> (String, String) {
+    (model.model_type.clone(), model.model_id.clone())
+}
 
 /// The lock a running hydrator holds.
 const WORKER_LOCK: &str = "background-hydrator";
@@ -166,9 +216,16 @@ impl BackgroundHydration {
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        // The same configuration wherever the child looks for it.
+        // The same configuration wherever the child looks for it, and where
+        // this command was told to run extensions (`--execution`): the
+        // hydrator runs them as this command would have. The rest of the
+        // sandbox's settings come from the file and the environment, which
+        // the child shares.
         if let Some(config_file) = &locations.config_file {
             command.env(ENV_CONFIG, config_file);
+        }
+        if let Some(execution) = locations.config.sandbox.forced_execution {
+            command.env(ENV_EXECUTION, execution.as_str());
         }
         // Its trace hangs beneath the command that started it, when spans
         // are recorded (it exports them itself, as the environment says).
@@ -252,6 +309,8 @@ impl BackgroundHydration {
         // the walk a pull of everything makes when one is due.
         remove_leftover_downloads(datastore, &Scope::All);
         let mut queue: VecDeque<ModelRef> = models.into();
+        let mut progress: HashMap<(String, String), ModelProgress> = HashMap::new();
+        let mut given_up: Vec<String> = Vec::new();
         let mut skipped_in_a_row = 0;
         let mut last_saved = Instant::now();
         while let Some(model) = queue.pop_front() {
@@ -273,28 +332,47 @@ impl BackgroundHydration {
                 max_objects: Some(FILES_PER_SLICE),
                 local_edits: LocalEdits::Keep,
             };
+            let before = datastore.traffic();
             let report = datastore
                 .hydrate_scope(std::slice::from_ref(&model), options)
                 .await;
             drop(guard);
             let report = report?;
+            // Counted by the host's own store, not by what the guest says.
+            let fetched = datastore.traffic().get.saturating_sub(before.get);
             state.files_fetched = state
                 .files_fetched
                 .saturating_add(report.stats.objects_downloaded);
             state.bytes_fetched = state
                 .bytes_fetched
                 .saturating_add(report.stats.bytes_downloaded);
-            if report.objects_remaining > 0 {
+            if report.objects_remaining == 0 {
+                state.models_done += 1;
+                progress.remove(&model_key(&model));
+            } else if let Some(reason) = progress
+                .entry(model_key(&model))
+                .or_default()
+                .after_round(fetched, report.objects_remaining)
+            {
+                let model_label = super::model_label(&model);
+                tracing::warn!("background hydration of {model_label} stopped: {reason}");
+                given_up.push(format!("{model_label} ({reason})"));
+            } else {
                 // More slices to go: back at the front, after the lock
                 // was released (a waiting foreground command takes it).
                 queue.push_front(model);
-            } else {
-                state.models_done += 1;
             }
             if last_saved.elapsed() >= STATE_INTERVAL {
                 self.save(state)?;
                 last_saved = Instant::now();
             }
+        }
+        if !given_up.is_empty() {
+            anyhow::bail!(
+                "stopped without progress on {} of the models: {}; `silt datastore hydrate` fetches them in the foreground",
+                given_up.len(),
+                first_few(&given_up)
+            );
         }
         Ok(())
     }

@@ -453,20 +453,52 @@ impl Datastore {
         )
     }
 
-    /// `sync.gc`.
+    /// `sync.gc`, its report checked: the models named are distinct and in
+    /// the scope asked (each is a lease the host will take).
     pub async fn gc(&self, options: &sync::GcOptions) -> anyhow::Result<sync::GcReport> {
-        answer("gc", self.calls().call_gc(options.clone()).await)
+        let report: sync::GcReport = answer("gc", self.calls().call_gc(options.clone()).await)?;
+        let mut seen = std::collections::BTreeSet::new();
+        for model in &report.models {
+            let key = (model.model_type.as_str(), model.model_id.as_str());
+            let in_scope = match &options.scope {
+                Scope::All => true,
+                Scope::Models(asked) => asked
+                    .iter()
+                    .any(|m| m.model_type == key.0 && m.model_id == key.1),
+            };
+            if !in_scope || !seen.insert(key) {
+                return Err(self.misbehaved(
+                    "sync.gc",
+                    format!(
+                        "named model {} {}",
+                        guest_text(&format!("{}/{}", key.0, key.1)),
+                        if in_scope {
+                            "twice"
+                        } else {
+                            "outside the scope asked"
+                        }
+                    ),
+                ));
+            }
+        }
+        Ok(report)
     }
 
-    /// `sync.collect-orphans`.
+    /// `sync.collect-orphans`, its counts checked before anyone adds them
+    /// up: what was deleted and kept is part of what was found, and a dry
+    /// run deletes nothing.
     pub async fn collect_orphans(
         &self,
         options: &sync::OrphanOptions,
     ) -> anyhow::Result<sync::OrphanReport> {
-        answer(
+        let report: sync::OrphanReport = answer(
             "gc",
             self.calls().call_collect_orphans(options.clone()).await,
-        )
+        )?;
+        if let Some(detail) = orphan_report_problem(&report, options.dry_run) {
+            return Err(self.misbehaved("sync.collect-orphans", detail));
+        }
+        Ok(report)
     }
 
     /// `sync.status`.
@@ -765,6 +797,29 @@ impl Exports for Calls<'_> {
         }
         tracing::event!(target: crate::store::METRICS_TARGET, tracing::Level::INFO, { monotonic_counter.silt.extension.calls = 1u64, export = function, outcome });
         result
+    }
+}
+
+/// What is impossible in an orphan report, if anything.
+fn orphan_report_problem(report: &sync::OrphanReport, dry_run: bool) -> Option<String> {
+    let accounted = report.deleted.checked_add(report.kept);
+    if accounted.is_none_or(|accounted| accounted > report.found) {
+        Some(format!(
+            "reported {} orphans deleted and {} kept of {} found",
+            report.deleted, report.kept, report.found
+        ))
+    } else if report.bytes_deleted > report.bytes_found {
+        Some(format!(
+            "reported {} bytes deleted of {} found",
+            report.bytes_deleted, report.bytes_found
+        ))
+    } else if dry_run && (report.deleted > 0 || report.bytes_deleted > 0) {
+        Some(format!(
+            "reported {} orphans deleted in a dry run",
+            report.deleted
+        ))
+    } else {
+        None
     }
 }
 

@@ -107,7 +107,7 @@ pub enum DatastoreError {
     },
     /// The extension answered something the host cannot rely on.
     #[error(
-        "extension `{extension}` misbehaved in `{operation}`: it {detail}; nothing was committed. Report this to the extension's author"
+        "extension `{extension}` misbehaved in `{operation}`: it {detail}; silt did not act on that answer. Report this to the extension's author"
     )]
     Misbehaved {
         /// The extension.

@@ -1,14 +1,19 @@
 //! Garbage collection: expire old versions, locking only the models that
 //! have some. A dry run (no leases) names them; their leases are taken
-//! (sorted, as every command takes them); the extension commits the
-//! expiry and deletes the objects.
+//! in steps of at most [`LEASES_PER_STEP`] (sorted, as every command takes
+//! them); the extension commits each step's expiry and deletes the objects.
 
 use std::sync::Arc;
 
 use crate::runtime::bindings::exports::silt::datastore::sync::{GcOptions, GcReport};
-use crate::runtime::bindings::silt::datastore::types::{LockScope, Scope};
+use crate::runtime::bindings::silt::datastore::types::{LockScope, ModelRef, Scope};
 
 use super::{Claim, Datastore, LeasePolicy, under_leases};
+
+/// Leases one gc step holds at most: a datastore of thousands of models is
+/// collected in steps, so that no command holds (or renews) an unbounded
+/// number of leases, and each model is locked only for its own step.
+pub const LEASES_PER_STEP: usize = 64;
 
 /// Expires every version beyond the newest `keep_versions` of each file in
 /// `scope`. With `dry_run`, only reports what would go (and takes no lease).
@@ -30,18 +35,42 @@ pub async fn collect_garbage(
     if dry_run || plan.models.is_empty() {
         return Ok(plan);
     }
-    let scopes = plan.models.iter().cloned().map(LockScope::Model).collect();
+    let mut total = GcReport {
+        models: Vec::new(),
+        entries_expired: 0,
+        objects_deleted: 0,
+        bytes_freed: 0,
+    };
+    for step in plan.models.chunks(LEASES_PER_STEP) {
+        let done = collect_step(datastore, step, keep_versions, policy).await?;
+        total.models.extend(done.models);
+        total.entries_expired = total.entries_expired.saturating_add(done.entries_expired);
+        total.objects_deleted = total.objects_deleted.saturating_add(done.objects_deleted);
+        total.bytes_freed = total.bytes_freed.saturating_add(done.bytes_freed);
+    }
+    Ok(total)
+}
+
+/// One step: the leases of `models` (sorted, as every command takes them),
+/// then the expiry of those models alone.
+async fn collect_step(
+    datastore: &Arc<Datastore>,
+    models: &[ModelRef],
+    keep_versions: u32,
+    policy: &LeasePolicy,
+) -> anyhow::Result<GcReport> {
+    let scopes = models.iter().cloned().map(LockScope::Model).collect();
     under_leases(datastore, scopes, policy, async |leases| {
         // The expiry rewrites these models' sidecars: leases first, then
         // the working copy (the order every command keeps).
         let _working_copy = datastore
             .working_copy_locks()
-            .foreground(Claim::Models(&plan.models))
+            .foreground(Claim::Models(models))
             .await?;
         leases.check("gc")?;
         datastore
             .gc(&GcOptions {
-                scope: Scope::Models(plan.models.clone()),
+                scope: Scope::Models(models.to_vec()),
                 keep_versions,
                 leases: leases.leases(),
                 dry_run: false,

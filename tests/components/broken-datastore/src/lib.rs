@@ -11,9 +11,12 @@
 //!   goes on top (the lost update base versions exist to refuse).
 //!
 //! And for models of type `attack`, it is hostile on purpose (`attacks`):
-//! lying lease answers, escape codes, floods, wrong checksums.
+//! lying lease answers, escape codes, floods, wrong checksums; and for the
+//! call the setting `attack` names (`hostile`): huge files, impossible
+//! counts, the host's records, endless hydration, floods, panics.
 
 mod attacks;
+mod hostile;
 
 use silt_extension::change::{self, Base, Change, Committed};
 use silt_extension::clock;
@@ -29,7 +32,7 @@ use silt_extension::{Fresh, Index, Listed};
 // The metadata the host reads without compiling this component.
 silt_extension::metadata! {
     description: "Deliberately broken: leases exclude nobody, commits ignore leases and base versions (for silt extension test's own tests)",
-    capabilities: ["scoped-sync", "model-locks"],
+    capabilities: ["scoped-sync", "model-locks", "lazy-hydration"],
 }
 
 struct Broken;
@@ -40,14 +43,14 @@ impl capabilities::Guest for Broken {
         capabilities::Description {
             name: env!("CARGO_PKG_NAME").to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            features: Features::SCOPED_SYNC | Features::MODEL_LOCKS,
+            features: Features::SCOPED_SYNC | Features::MODEL_LOCKS | Features::LAZY_HYDRATION,
         }
     }
 }
 
 const INDEX_PREFIX: &str = "_broken-index/";
 
-fn partition_key(model: &ModelRef) -> String {
+pub(crate) fn partition_key(model: &ModelRef) -> String {
     format!("{INDEX_PREFIX}{}/{}.json", model.model_type, model.model_id)
 }
 
@@ -176,4 +179,5 @@ impl locks::Guest for Broken {
     }
 }
 
-silt_extension::export!(Broken);
+use hostile::Hostile;
+silt_extension::export!(Hostile);
