@@ -121,7 +121,9 @@ impl CallClock {
             + timing
                 .store_since
                 .map_or(Duration::ZERO, |since| since.elapsed());
-        (!store.is_zero() && store >= self.budget.store).then_some(self.budget.store)
+        // Without a store budget there is none to spend (as the host says
+        // of a worker).
+        (!self.budget.store.is_zero() && store >= self.budget.store).then_some(self.budget.store)
     }
 
     /// Resolves once the call's guest time passes its deadline (plus a

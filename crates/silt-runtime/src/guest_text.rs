@@ -45,11 +45,17 @@ pub fn guest_text_limited(text: &str, limit: usize) -> String {
 /// [`guest_text_limited`] with `line_limit`, the line breaks kept, at most
 /// the last `max_lines` lines.
 pub fn guest_lines(text: &str, max_lines: usize, line_limit: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let skipped = lines.len().saturating_sub(max_lines);
-    lines[skipped..]
+    // From the end, so that a text of nothing but line breaks costs no more
+    // than `max_lines` of them.
+    let mut lines: Vec<&str> = text
+        .trim_end_matches('\n')
+        .rsplit('\n')
+        .take(max_lines)
+        .collect();
+    lines.reverse();
+    lines
         .iter()
-        .map(|line| guest_text_limited(line, line_limit))
+        .map(|line| guest_text_limited(line.strip_suffix('\r').unwrap_or(line), line_limit))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -68,6 +74,15 @@ pub fn needs_escape(ch: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_keep_their_breaks_each_escaped_and_only_the_last_few() {
+        let text = "one\ntwo\u{1b}[2J\r\nthree\n";
+        assert_eq!(guest_lines(text, 8, 100), "one\ntwo\\u{1b}[2J\nthree");
+        assert_eq!(guest_lines(text, 2, 100), "two\\u{1b}[2J\nthree");
+        let breaks = "\n".repeat(1 << 20);
+        assert_eq!(guest_lines(&breaks, 3, 100), "");
+    }
 
     #[test]
     fn escapes_terminal_controls() {

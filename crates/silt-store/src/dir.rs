@@ -536,6 +536,9 @@ impl ObjectStore for DirStore {
             if if_none_match.as_ref() == Some(&meta.version) {
                 return Ok(GetOutcome::NotModified);
             }
+            if meta.size > super::MAX_WHOLE_GET {
+                return Err(super::too_large_to_get(&key, meta.size));
+            }
             let mut data = Vec::with_capacity(meta.size as usize);
             file.read_to_end(&mut data)
                 .map_err(|err| store.backend("read", key.as_str(), err))?;

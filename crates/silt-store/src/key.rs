@@ -85,8 +85,8 @@ impl ObjectKey {
     }
 
     /// True for a key in the host's own key space ([`HOST_SEGMENT`]), its
-    /// case ignored (a directory store on a case-insensitive file system
-    /// would take `_SILT/` for `_silt/`).
+    /// case ignored, Unicode's too (a case-insensitive file system takes
+    /// `_SILT/`, and may take `_ſilt/` or `_sılt/`, for `_silt/`).
     pub fn is_host_reserved(&self) -> bool {
         is_host_reserved(&self.0)
     }
@@ -96,8 +96,11 @@ impl ObjectKey {
 /// prefix `_silt` alone (or shorter) is not reserved, as it also matches
 /// keys outside the host's space.
 pub fn is_host_reserved(key: &str) -> bool {
-    key.split_once('/')
-        .is_some_and(|(first, _)| first.eq_ignore_ascii_case(HOST_SEGMENT))
+    key.split_once('/').is_some_and(|(first, _)| {
+        first.eq_ignore_ascii_case(HOST_SEGMENT)
+            || first.to_lowercase() == HOST_SEGMENT
+            || first.to_uppercase() == HOST_SEGMENT.to_uppercase()
+    })
 }
 
 impl Display for ObjectKey {
@@ -109,6 +112,29 @@ impl Display for ObjectKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hosts_key_space_is_reserved_in_any_case() {
+        for key in [
+            "_silt/datastore.json",
+            "_SILT/x",
+            "_Silt/a/b",
+            "_\u{17f}ilt/x",
+            "_s\u{131}lt/x",
+        ] {
+            assert!(is_host_reserved(key), "{key}");
+        }
+        for key in [
+            "_silt",
+            "_silty/x",
+            "a/_silt/x",
+            "silt/x",
+            "_sil/x",
+            "_meta/x",
+        ] {
+            assert!(!is_host_reserved(key), "{key}");
+        }
+    }
 
     #[test]
     fn accepts_ordinary_keys() {

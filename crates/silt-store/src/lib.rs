@@ -177,12 +177,30 @@ pub enum StoreError {
     },
 }
 
+/// The largest object [`ObjectStore::get`] reads whole, in bytes: its bytes
+/// are held in memory (and an extension's copy in its own), so a larger one
+/// is refused before any is read, and streams instead
+/// ([`ObjectStore::get_into`], an extension's `download`). Index objects
+/// and records are kilobytes; 256 MiB is also an extension's default memory.
+pub const MAX_WHOLE_GET: u64 = 256 << 20;
+
+/// The error of a whole-object read of `size` bytes, past [`MAX_WHOLE_GET`].
+pub fn too_large_to_get(key: &ObjectKey, size: u64) -> StoreError {
+    StoreError::InvalidArgument {
+        detail: format!(
+            "`{key}` is {size} bytes; a whole-object get reads at most {MAX_WHOLE_GET} (download it instead)"
+        ),
+    }
+}
+
 /// The implementor contract: a flat key space with conditional writes.
 ///
 /// Keys are already validated and relative to the store's root.
 #[async_trait::async_trait]
 pub trait ObjectStore: Display + Send + Sync + 'static {
     /// Reads an object whole; `NotModified` when it still has `if_none_match`.
+    /// An object larger than [`MAX_WHOLE_GET`] is refused
+    /// ([`too_large_to_get`]) before its body is read.
     async fn get(
         &self,
         key: &ObjectKey,

@@ -53,6 +53,9 @@ impl ObjectStore for MemoryStore {
         if if_none_match == Some(&meta.version) {
             return Ok(GetOutcome::NotModified);
         }
+        if meta.size > super::MAX_WHOLE_GET {
+            return Err(super::too_large_to_get(key, meta.size));
+        }
         Ok(GetOutcome::Found(meta.clone(), data.clone()))
     }
 

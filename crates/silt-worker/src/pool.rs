@@ -408,10 +408,11 @@ impl Worker {
         // a call in process has (its forwarded imports count as store
         // time): so one call has one outcome in both modes. The host only
         // tears down a worker that fails to: one silent for longer than the
-        // deadline and its grace (stuck, or its guest blocked where the
-        // worker cannot stop it), or one whose call outlasts the bound of
-        // every call, deadline + store budget + grace of wall time.
-        let silence = budget.deadline + crate::runtime::grace(budget.deadline);
+        // deadline twice and its grace (the fresh instance's start-up code
+        // has a deadline of its own, then the call; a worker stuck, or its
+        // guest blocked where the worker cannot stop it, is silent longer),
+        // or one whose call outlasts that and the store budget.
+        let silence = budget.deadline * 2 + crate::runtime::grace(budget.deadline);
         let started = Instant::now();
         let call_bound = silence + budget.store;
         // The longest the next wait may be, and whether it is the call's

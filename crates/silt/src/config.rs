@@ -364,6 +364,13 @@ impl Config {
                 "datastore.namespace must be a relative key such as `team/project` (no `..`, no leading `/`)",
             ));
         }
+        if let Some(namespace) = &self.datastore.namespace
+            && crate::store::is_host_reserved(&format!("{namespace}/"))
+        {
+            return Err(invalid(
+                "datastore.namespace must not start with `_silt`: that is where silt keeps its own records",
+            ));
+        }
         if self.locks.ttl_ms < 300 {
             return Err(invalid(
                 "locks.ttl_ms must be at least 300 (milliseconds); the default is 30000",
@@ -575,6 +582,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(bad, ConfigError::Invalid { .. }), "{bad}");
+        let reserved = Config::parse(
+            "[datastore]\nnamespace = \"_SILT/x\"\n",
+            Path::new("silt.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            reserved.to_string().contains("its own records"),
+            "{reserved}"
+        );
         let typo =
             Config::parse("[datastore]\nbackend = \"gcs\"\n", Path::new("silt.toml")).unwrap_err();
         assert!(typo.to_string().contains("line 2"), "{typo}");

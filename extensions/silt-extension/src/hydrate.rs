@@ -317,6 +317,12 @@ fn plan_against(
             (None, false) => {}
         }
     }
+    // Every name the index has was looked at, a killed pull's landed file
+    // adopted: its record is spent. One for a name the index no longer
+    // has stays while its file is unstamped (see `local::changes`).
+    sidecar
+        .landing
+        .retain(|name, _| !partition.files.contains_key(name) && !sidecar.local.contains_key(name));
     Ok(plan)
 }
 
@@ -595,8 +601,20 @@ pub fn apply_many(work: &mut [Planned], stats: &mut TransferStats) -> Result<Vec
     }
     let mut changed = Vec::new();
     let mut first_error = None;
+    if let Err(err) = record_landings(work) {
+        // Nothing downloads unrecorded; removals and saves still go on.
+        for planned in work.iter_mut() {
+            for (name, _) in &planned.plan.downloads {
+                planned.sidecar.landing.remove(name);
+                if planned.sidecar.local.contains_key(name) {
+                    planned.settles = false;
+                }
+            }
+        }
+        first_error = Some(err);
+        items.clear();
+    }
     if !items.is_empty() {
-        record_landings(work)?;
         // Each file's stamp from its landing: no `stat` of each afterwards.
         let results = local::download_landed(&items);
         for ((w, d), (item, result)) in owners.into_iter().zip(items.iter().zip(results)) {

@@ -966,6 +966,8 @@ pub fn stamp_as_hashed(
     size: u64,
     mtime_ns: u64,
 ) {
+    // What a killed pull was landing under this name is settled now.
+    sidecar.landing.remove(name);
     sidecar.local.insert(
         name.to_owned(),
         Stamp {

@@ -609,6 +609,10 @@ impl ObjectStore for S3Store {
             Err(err) => return Err(self.error(key.as_str(), Context::Read, err)),
         };
         self.saw_bucket();
+        let length = output.content_length().map_or(0, |n| n.max(0) as u64);
+        if length > crate::MAX_WHOLE_GET {
+            return Err(crate::too_large_to_get(key, length));
+        }
         let version = Version(output.e_tag().unwrap_or_default().to_owned());
         let last_modified_ms = millis(output.last_modified());
         let data = output

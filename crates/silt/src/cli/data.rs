@@ -196,9 +196,12 @@ impl Staged {
 
     /// Removes the staged file, so that the store's copy can be staged.
     fn discard(&self) -> anyhow::Result<()> {
-        self.local
-            .remove_file(&self.relative)
-            .context("cannot remove the staged file")
+        match self.local.remove_file(&self.relative) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                Err(err).context("cannot remove the staged file")
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Opens the staged file to read what the extension left there.
@@ -466,19 +469,35 @@ async fn latest_through_working_copy(
         }
     };
     if file.metadata().map(|meta| meta.len()).ok() != Some(entry.latest.size) {
-        // A local edit of another size: nothing to copy to see that.
+        // A local edit of another size: nothing to read to see that.
         return Ok(None);
     }
     // Streamed, never held in memory: the file may be as large as the
-    // index claims (a sparse one the extension planted, or a genuine
-    // 10 GB file). One byte past the index's size shows a file that grew.
-    let copied = staged.fill(&mut file.take(entry.latest.size.saturating_add(1)))?;
-    if copied.check(&entry.latest, String::new).is_err() {
-        // A local edit not committed yet: `get` means the committed file.
-        staged.discard()?;
+    // index claims (a sparse one the extension planted, or a genuine 10 GB
+    // file). Hashed where it is first, so that what is not the committed
+    // version costs no disk; copied (and hashed again by the caller) only
+    // when it is. One byte past the index's size shows a file that grew.
+    let limit = entry.latest.size.saturating_add(1);
+    let unchanged = copy_hashing(&mut (&file).take(limit), &mut std::io::sink())
+        .is_ok_and(|read| read.check(&entry.latest, String::new).is_ok());
+    if !unchanged {
+        // A local edit not committed yet, or unreadable: `get` means the
+        // committed file, from the store.
         return Ok(None);
     }
-    Ok(Some(entry.latest))
+    let mut file = file;
+    let copied = file
+        .seek(std::io::SeekFrom::Start(0))
+        .map_err(anyhow::Error::from)
+        .and_then(|_| staged.fill(&mut file.take(limit)));
+    match copied {
+        Ok(copied) if copied.check(&entry.latest, String::new).is_ok() => Ok(Some(entry.latest)),
+        // Changed or failed while copied: the store's copy instead.
+        _ => {
+            staged.discard()?;
+            Ok(None)
+        }
+    }
 }
 
 /// Writes `source` to `path` atomically, checking it is `version`: `path`

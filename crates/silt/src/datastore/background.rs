@@ -43,26 +43,53 @@ use crate::runtime::bindings::silt::datastore::types::{LocalEdits, ModelRef, Sco
 /// wants the same model waits (one slice), whatever the model's size.
 const FILES_PER_SLICE: u64 = 256;
 
-/// Rounds in a row a model may go without progress (the host saw no object
-/// fetched, or the extension's count of what remains did not go down)
-/// before the hydrator gives up on it: an extension that keeps answering
-/// "more to do" and does nothing must not keep a CPU busy forever.
+/// Rounds in a row a model may go without progress (the host's store
+/// delivered no bytes, or the extension's count of what remains did not go
+/// down) before the hydrator gives up on it: an extension that keeps
+/// answering "more to do" and does nothing must not keep a CPU busy
+/// forever. Also the slack of [`ModelProgress::allowed`].
 const ROUNDS_WITHOUT_PROGRESS: u32 = 3;
 
 /// How one model's slices are going.
 #[derive(Debug, Default)]
 struct ModelProgress {
+    /// Rounds so far.
+    rounds: u64,
     /// Rounds in a row without progress.
     stalled: u32,
     /// What the extension said remained after the last round.
     remaining: Option<u64>,
+    /// The most rounds the model may take, once it has taken a few: its
+    /// files (as `list-files` lists them, each named in the answer, so no
+    /// bigger than what the extension sends) in slices, and the slack.
+    allowed: Option<u64>,
 }
 
 impl ModelProgress {
-    /// Notes a round that fetched `fetched` objects (as the host counted
-    /// them) and left `remaining` (as the extension says); the reason to
-    /// give up, once there is one.
+    /// True once the model has taken enough rounds to be given a limit.
+    fn needs_allowance(&self) -> bool {
+        self.allowed.is_none() && self.rounds >= u64::from(ROUNDS_WITHOUT_PROGRESS)
+    }
+
+    /// Limits the model to the rounds `files` need.
+    fn allow_for(&mut self, files: usize) {
+        let slices = (files as u64).div_ceil(FILES_PER_SLICE);
+        self.allowed = Some(slices.saturating_add(u64::from(ROUNDS_WITHOUT_PROGRESS)));
+    }
+
+    /// Notes a round whose downloads brought `fetched` bytes (as the host's
+    /// store counted them) and left `remaining` (as the extension says);
+    /// the reason to give up, once there is one.
     fn after_round(&mut self, fetched: u64, remaining: u64) -> Option<String> {
+        self.rounds += 1;
+        if let Some(allowed) = self.allowed
+            && self.rounds > allowed
+        {
+            return Some(format!(
+                "{} rounds, more than its files need ({allowed} with slack; {remaining} objects said to remain)",
+                self.rounds
+            ));
+        }
         let went_down = self.remaining.is_none_or(|before| remaining < before);
         self.remaining = Some(remaining);
         if fetched > 0 && went_down {
@@ -339,7 +366,10 @@ impl BackgroundHydration {
             drop(guard);
             let report = report?;
             // Counted by the host's own store, not by what the guest says.
-            let fetched = datastore.traffic().get.saturating_sub(before.get);
+            let fetched = datastore
+                .traffic()
+                .get_bytes
+                .saturating_sub(before.get_bytes);
             state.files_fetched = state
                 .files_fetched
                 .saturating_add(report.stats.objects_downloaded);
@@ -349,11 +379,14 @@ impl BackgroundHydration {
             if report.objects_remaining == 0 {
                 state.models_done += 1;
                 progress.remove(&model_key(&model));
-            } else if let Some(reason) = progress
-                .entry(model_key(&model))
-                .or_default()
-                .after_round(fetched, report.objects_remaining)
-            {
+            } else if let Some(reason) = {
+                let model_progress = progress.entry(model_key(&model)).or_default();
+                if model_progress.needs_allowance() {
+                    // Outside the model's lock: a read of its index.
+                    model_progress.allow_for(datastore.list_files(&model).await?.len());
+                }
+                model_progress.after_round(fetched, report.objects_remaining)
+            } {
                 let model_label = super::model_label(&model);
                 tracing::warn!("background hydration of {model_label} stopped: {reason}");
                 given_up.push(format!("{model_label} ({reason})"));

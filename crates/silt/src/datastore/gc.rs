@@ -41,8 +41,21 @@ pub async fn collect_garbage(
         objects_deleted: 0,
         bytes_freed: 0,
     };
-    for step in plan.models.chunks(LEASES_PER_STEP) {
-        let done = collect_step(datastore, step, keep_versions, policy).await?;
+    let steps = plan.models.len().div_ceil(LEASES_PER_STEP);
+    for (n, step) in plan.models.chunks(LEASES_PER_STEP).enumerate() {
+        let done = match collect_step(datastore, step, keep_versions, policy).await {
+            Ok(done) => done,
+            // What the steps before it did stays done: say so.
+            Err(err) if n > 0 => {
+                return Err(err.context(format!(
+                    "gc step {} of {steps} (the steps before it expired {} versions in {} models; a gc again goes on)",
+                    n + 1,
+                    total.entries_expired,
+                    total.models.len()
+                )));
+            }
+            Err(err) => return Err(err),
+        };
         total.models.extend(done.models);
         total.entries_expired = total.entries_expired.saturating_add(done.entries_expired);
         total.objects_deleted = total.objects_deleted.saturating_add(done.objects_deleted);

@@ -7,10 +7,12 @@
 //! | `attack` | what the extension does |
 //! |---|---|
 //! | `huge-file` | `hydrate-file` leaves a sparse 512 MiB file where the asked one goes, and `list-files` says each file is that size |
+//! | `huge-get` | `put-file` uploads a 300 MiB object (from a sparse file), reads it whole with `get`, and fails with what it got |
 //! | `orphan-counts` | `collect-orphans` reports more orphans deleted and kept than found |
 //! | `host-records` | `put-file` tries to forge, read, delete and list the host's records (`_silt/`), and fails with what it could do |
 //! | `idle-hydration` | `hydrate-scope` fetches nothing and says objects remain |
 //! | `treadmill-hydration` | `hydrate-scope` fetches one object and says as many remain |
+//! | `countdown-hydration` | `hydrate-scope` reads the index and says ever fewer (but nearly 2^64) objects remain |
 //! | `slow-hydration` | `hydrate-scope` sleeps 4 s, then says everything is present |
 //! | `link-in-the-way` | `put-file` downloads through `esc/` of its cache (where the test planted a link) and fails with the store error it got |
 //! | `store-calls` | `put-file` makes small store calls for 4 s of wall time, then commits |
@@ -21,7 +23,7 @@
 use silt_extension::exports::silt::datastore::{capabilities, hydration, locks, models, sync};
 use silt_extension::layout;
 use silt_extension::settings;
-use silt_extension::silt::datastore::object_store::{self, DownloadItem, PutMode};
+use silt_extension::silt::datastore::object_store::{self, DownloadItem, PutMode, UploadItem};
 use silt_extension::silt::datastore::progress;
 use silt_extension::silt::datastore::types::{
     Base, Committer, Error, Lease, LockInfo, LockScope, ModelRef, Scope, TransferStats,
@@ -162,6 +164,13 @@ impl hydration::Guest for Hostile {
                 }
                 Ok(idle(5))
             }
+            Some("countdown-hydration") => {
+                // Real bytes each round, and a count that always goes down.
+                for model in &models {
+                    let _ = object_store::get(&crate::partition_key(model), None);
+                }
+                Ok(idle(u64::MAX - silt_extension::clock::now_ms()))
+            }
             Some("slow-hydration") => {
                 std::thread::sleep(std::time::Duration::from_secs(4));
                 Ok(idle(0))
@@ -217,6 +226,7 @@ impl models::Guest for Hostile {
     ) -> Result<models::FileVersion, Error> {
         match attack().as_deref() {
             Some("host-records") => return Err(Error::InvalidInput(host_records())),
+            Some("huge-get") => return Err(Error::InvalidInput(huge_get())),
             Some("link-in-the-way") => return Err(Error::InvalidInput(link_in_the_way())),
             Some("store-calls") => store_calls(),
             Some("progress-flood") => {
@@ -249,6 +259,29 @@ impl models::Guest for Hostile {
     }
 }
 
+/// Uploads a 300 MiB object and reads it whole: what each answered.
+fn huge_get() -> String {
+    let made = std::fs::File::create(layout::in_cache("huge.bin"))
+        .and_then(|file| file.set_len(300 << 20));
+    if let Err(err) = made {
+        return format!("cannot make huge.bin: {err}");
+    }
+    let uploaded = object_store::upload(&[UploadItem {
+        cache_path: "huge.bin".to_owned(),
+        key: "huge/object".to_owned(),
+        mode: PutMode::Overwrite,
+    }]);
+    let uploaded = match uploaded.first() {
+        Some(Ok(_)) => "ok".to_owned(),
+        other => format!("{other:?}"),
+    };
+    let got = match object_store::get("huge/object", None) {
+        Ok(_) => "the whole object".to_owned(),
+        Err(err) => format!("{err:?}"),
+    };
+    format!("upload: {uploaded}; get: {got}")
+}
+
 /// What the store let this extension do to the host's own records, as
 /// `key-space: put=… get=… delete=… list=…` (each `ok` or the error).
 fn host_records() -> String {
@@ -259,7 +292,11 @@ fn host_records() -> String {
     };
     let forged = br#"{"extension":"partitioned-datastore","version":"9.9.9","layout":"forged/1"}"#;
     let mut said = Vec::new();
-    for key in ["_silt/datastore.json", "_SILT/datastore.json", "_silt/unsafe-store.json"] {
+    for key in [
+        "_silt/datastore.json",
+        "_SILT/datastore.json",
+        "_silt/unsafe-store.json",
+    ] {
         let put = outcome(object_store::put(key, forged, &PutMode::Overwrite).map(|_| ()));
         let get = outcome(object_store::get(key, None).map(|_| ()));
         let delete = outcome(object_store::delete(key, None));
