@@ -99,7 +99,7 @@ fn a_no_op_sync_walks_the_working_copy_only_after_a_killed_command_or_a_day() {
 /// Where this machine's pids mean something, as temporary names say it
 /// (the test and the silt it starts share it).
 fn this_place() -> String {
-    let name = silt::beneath::temp_name(std::ffi::OsStr::new("x"));
+    let name = silt::process::temp_name(std::ffi::OsStr::new("x"));
     let name = name.to_str().unwrap();
     let (_, mark) = name.rsplit_once(".silt-tmp.").unwrap();
     mark.split('.').next().unwrap().to_owned()

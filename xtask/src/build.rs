@@ -3,8 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A boxed error with a message for the user.
-pub type Result<T> = std::result::Result<T, String>;
+pub use crate::tools::{Result, debian_tool, run};
 
 /// The wasm target every guest is built for.
 pub const WASM_TARGET: &str = "wasm32-wasip2";
@@ -55,18 +54,6 @@ pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => root().join(dir),
         _ => root().join("target"),
-    }
-}
-
-/// Runs a command, failing with its description if it fails.
-pub fn run(command: &mut Command) -> Result<()> {
-    let status = command
-        .status()
-        .map_err(|err| format!("cannot run {command:?}: {err}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{command:?} failed with {status}"))
     }
 }
 
@@ -485,35 +472,6 @@ pub fn podman() -> Result<PathBuf> {
     debian_tool("podman", "podman")
 }
 
-/// `binary` on PATH (or in /usr/sbin, /usr/bin), else Debian's `package`
-/// installed without its recommendations (as root).
-pub(crate) fn debian_tool(binary: &str, package: &str) -> Result<PathBuf> {
-    let find = || {
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-            .map(|dir| dir.join(binary))
-            .find(|path| path.is_file())
-    };
-    if let Some(path) = find() {
-        return Ok(path);
-    }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
-    if !root {
-        return Err(format!(
-            "the tests need {binary}: install it (e.g. `apt-get install {package}`)"
-        ));
-    }
-    eprintln!("xtask: installing {binary} (apt-get install {package})");
-    run(Command::new("apt-get").args(["update", "-qq"]))?;
-    run(Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends", package])
-        .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    find().ok_or_else(|| format!("apt-get install {package} did not install {binary}"))
-}
-
 /// `cargo xtask test`: every test, from nothing.
 pub fn test(extra: &[&str]) -> Result<()> {
     let components = components()?;
@@ -779,9 +737,77 @@ pub fn demo() -> Result<()> {
 }
 
 /// `cargo xtask lint`: formatting and clippy, for the host workspace and every guest.
+/// The import circles still to be taken apart (issue 56): each must still
+/// be there, exactly (so the list only shrinks), and no other may appear.
+const KNOWN_CIRCLES: &[&str] = &[
+    "crates/silt-runtime: bindings <-> capabilities::store_imports <-> metadata <-> since_v0_6",
+    "extensions/silt-extension: change <-> journal <-> local <-> meta <-> partition <-> unleased",
+    "extensions/silt-extension: hydrate <-> set_aside",
+];
+
+/// Fails on an import circle between the modules of any crate of the
+/// repository (see `circles.rs`) but those [`KNOWN_CIRCLES`] lists.
+fn no_import_circles() -> Result<()> {
+    let mut sources = vec![root().join("xtask/src")];
+    for parent in ["crates", "extensions", "tests/components"] {
+        let dir = root().join(parent);
+        let entries = std::fs::read_dir(&dir).map_err(|err| format!("{}: {err}", dir.display()))?;
+        for entry in entries {
+            let src = entry.map_err(|err| err.to_string())?.path().join("src");
+            if src.is_dir() {
+                sources.push(src);
+            }
+        }
+    }
+    sources.sort();
+    let mut found = Vec::new();
+    for src in &sources {
+        let circles =
+            crate::circles::circles_in(src).map_err(|err| format!("{}: {err}", src.display()))?;
+        for circle in circles {
+            let krate = src
+                .parent()
+                .unwrap_or(src)
+                .strip_prefix(root())
+                .unwrap_or(src);
+            found.push(format!("{}: {}", krate.display(), circle.join(" <-> ")));
+        }
+    }
+    let new: Vec<&String> = found
+        .iter()
+        .filter(|circle| !KNOWN_CIRCLES.contains(&circle.as_str()))
+        .collect();
+    if !new.is_empty() {
+        return Err(format!(
+            "import circles between modules (each module of a crate names only modules that do not name it back):\n  {}",
+            new.iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        ));
+    }
+    let gone: Vec<&&str> = KNOWN_CIRCLES
+        .iter()
+        .filter(|known| !found.iter().any(|circle| circle == *known))
+        .collect();
+    if !gone.is_empty() {
+        return Err(format!(
+            "these import circles are gone (or changed): take them off KNOWN_CIRCLES in xtask/src/build.rs:\n  {}",
+            gone.iter().map(|c| **c).collect::<Vec<_>>().join("\n  ")
+        ));
+    }
+    eprintln!(
+        "xtask: no import circles in {} crates but the {} known ones",
+        sources.len(),
+        KNOWN_CIRCLES.len()
+    );
+    Ok(())
+}
+
 pub fn lint() -> Result<()> {
     ensure_wasm_target()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
+    no_import_circles()?;
     run(cargo().args([
         "clippy",
         "--quiet",

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::build::{Result, debian_tool};
+use crate::tools::{Result, debian_tool};
 
 /// Where the daemon keeps its state (images: the worker image is 3 MB and
 /// rebuilt by each run; kept between runs like the other caches).

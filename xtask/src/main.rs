@@ -3,7 +3,7 @@
 //! ```text
 //! cargo xtask demo             # silt's main job on a local-directory datastore
 //! cargo xtask test             # every test (installs the wasm target, builds components)
-//! cargo xtask lint             # rustfmt --check and clippy -D warnings, host and guests
+//! cargo xtask lint             # rustfmt --check, import circles, clippy -D warnings, host and guests
 //! cargo xtask components       # build the wasm components; prints their directory
 //! cargo xtask seaweed          # install SeaweedFS for the tests; prints the `weed` path
 //! cargo xtask registry         # install the OCI registry for the tests; prints its path
@@ -18,7 +18,9 @@
 
 mod bench;
 mod build;
+mod circles;
 mod dockerd;
+mod tools;
 
 use std::process::ExitCode;
 

@@ -30,10 +30,7 @@ use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{AtFlags, Mode, OFlags, RawMode};
 
-pub mod process;
-mod temp_name;
-
-pub use temp_name::{TEMP_MARKER, TempOwner, is_temp_name_for, temp_name, temp_owner};
+use silt_process::temp_name;
 
 /// Mode of the files and directories the host creates (before the umask;
 /// `mode_t` is 16 bits on macOS).
@@ -284,7 +281,7 @@ impl Beneath {
 
     /// A fresh name in `relative`'s directory for a temporary file, unique
     /// among every process sharing the directory ([`temp_name`]), in the
-    /// shape [`temp_owner`] recognises.
+    /// shape [`silt_process::temp_owner`] recognises.
     ///
     /// # Errors
     /// When `relative` has no file name.
@@ -787,7 +784,10 @@ mod tests {
         let temp = root.temp_beside(Path::new("data/t/m/weights.bin")).unwrap();
         assert_eq!(temp.parent().unwrap(), Path::new("data/t/m"));
         let name = temp.file_name().unwrap().to_str().unwrap();
-        assert_eq!(temp_owner(name), Some(TempOwner::ThisProcess));
+        assert_eq!(
+            silt_process::temp_owner(name),
+            Some(silt_process::TempOwner::ThisProcess)
+        );
         assert!(root.temp_beside(Path::new("")).is_err());
     }
 

@@ -102,7 +102,7 @@ pub fn prepare(
     // per pid namespace (the pids in their names mean something only
     // there; the sweep looks at its own), others' in the cache.
     let containers = match worker {
-        Some(_) => Path::new(RUN_DIR).join(silt_beneath::process::pid_namespace()),
+        Some(_) => Path::new(RUN_DIR).join(silt_process::pid_namespace()),
         None => request.root_dir.with_file_name("containers"),
     };
     leftovers::remove_once(

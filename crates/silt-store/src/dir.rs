@@ -487,7 +487,7 @@ impl Paths {
     fn temp(&self) -> String {
         static COUNTER: OnceLock<AtomicU64> = OnceLock::new();
         // Halved so the counter never wraps into a repeat.
-        let counter = COUNTER.get_or_init(|| AtomicU64::new(silt_beneath::process::nonce() >> 1));
+        let counter = COUNTER.get_or_init(|| AtomicU64::new(silt_process::nonce() >> 1));
         format!(
             "{}{TEMP_MARK}{}.{}",
             self.stem,

@@ -19,6 +19,7 @@
 //! - [`cli`]: the `silt` command; [`exit`]: its exit codes.
 
 pub use silt_beneath as beneath;
+pub use silt_process as process;
 pub use silt_runtime as runtime;
 pub use silt_runtime::capabilities;
 pub use silt_sandbox as sandbox;

@@ -19,6 +19,7 @@
 //!   filesystem's link calls refused.
 
 pub mod config;
+mod guest_view;
 mod in_flight;
 mod landing;
 mod landing_thread;

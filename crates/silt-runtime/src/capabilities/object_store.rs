@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use super::Grants;
+use super::guest_view::{guest_key, to_guest_error, to_guest_meta, to_host_mode};
 use super::store_imports::{foreach_store_function, store_imports_by_inherent_methods};
 use crate::beneath::Beneath;
 use crate::bindings::silt::datastore::object_store::{
     DownloadItem, GetOutcome, Landed, ListPage, Object, ObjectMeta, PutMode, StoreError, UploadItem,
 };
-use crate::bindings::silt::datastore::types::BackendFailure;
 use crate::store::{self, ObjectKey, ObjectStore};
 
 use super::progress::ProgressSink;
@@ -57,67 +57,6 @@ impl LocalStore {
 }
 
 foreach_store_function!(store_imports_by_inherent_methods[LocalStore]);
-
-/// Maps a host store error to the guest's view of it.
-pub(crate) fn to_guest_error(err: store::StoreError) -> StoreError {
-    match err {
-        store::StoreError::NotFound { .. } => StoreError::NotFound,
-        store::StoreError::AlreadyExists { .. } => StoreError::AlreadyExists,
-        store::StoreError::PreconditionFailed { .. } => StoreError::PreconditionFailed,
-        store::StoreError::NotSupported { operation, .. } => StoreError::NotSupported(operation),
-        store::StoreError::InvalidKey(err) => StoreError::InvalidKey(err.to_string()),
-        store::StoreError::InvalidArgument { detail } => StoreError::InvalidArgument(detail),
-        // The guest learns what failed, not where: the store's name can
-        // carry a host path (a directory store) or an endpoint.
-        store::StoreError::Backend {
-            retryable,
-            detail,
-            store,
-        } => {
-            tracing::debug!("{store}: {detail}");
-            StoreError::Backend(BackendFailure { retryable, detail })
-        }
-        // A kind of failure newer than this mapping: not retryable, and
-        // said in words (which may name the store: logged, not sent).
-        other => {
-            tracing::debug!("{other}");
-            StoreError::Backend(BackendFailure {
-                retryable: false,
-                detail: "the store failed".to_owned(),
-            })
-        }
-    }
-}
-
-pub(crate) fn to_guest_meta(meta: store::ObjectMeta) -> ObjectMeta {
-    ObjectMeta {
-        key: meta.key.to_string(),
-        size: meta.size,
-        version: meta.version.0,
-        last_modified: meta.last_modified_ms,
-    }
-}
-
-/// A key the guest named, checked: valid, and outside the host's own key
-/// space (where the host keeps records an extension must not forge).
-pub(crate) fn guest_key(key: &str) -> Result<ObjectKey, StoreError> {
-    let key = ObjectKey::new(key).map_err(|err| StoreError::InvalidKey(err.to_string()))?;
-    if key.is_host_reserved() {
-        return Err(StoreError::InvalidKey(format!(
-            "keys under `{}/` are the host's own",
-            store::HOST_SEGMENT
-        )));
-    }
-    Ok(key)
-}
-
-pub(crate) fn to_host_mode(mode: PutMode) -> store::PutMode {
-    match mode {
-        PutMode::Overwrite => store::PutMode::Overwrite,
-        PutMode::Create => store::PutMode::Create,
-        PutMode::Update(version) => store::PutMode::Update(store::Version(version)),
-    }
-}
 
 impl LocalStore {
     /// `object-store.get`.

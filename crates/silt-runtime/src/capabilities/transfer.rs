@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWrite;
 use tracing::Instrument as _;
 
+use super::guest_view::{guest_key, to_guest_error, to_guest_meta, to_host_mode};
 use super::landing::Landing;
-use super::object_store::{guest_key, to_guest_error, to_guest_meta, to_host_mode};
 use crate::beneath::Beneath;
 use crate::bindings::silt::datastore::object_store::{
     DownloadItem, Landed, ObjectMeta, StoreError, UploadItem,
@@ -527,7 +527,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_file_that_cannot_be_written_is_a_local_failure_and_not_retried() {
+    async fn a_file_that_cannot_be_written_is_an_invalid_path_and_not_retried() {
         let cache = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         // A planted link: the download's file cannot be created beneath it.
@@ -542,11 +542,15 @@ mod tests {
         };
         let results = download(transfer, vec![item]).await;
         let err = results.into_iter().next().unwrap().unwrap_err();
-        // The local error, not retryable, and nothing of the store's.
+        // The local error as an unusable cache path, naming the guest's
+        // path only (never the host's), nothing of the store's.
         let described = format!("{err:?}");
-        assert!(described.contains("retryable: false"), "{described}");
         assert!(
-            described.contains("a symbolic link is in the way"),
+            described.contains("InvalidPath(\"cache file `d/f`: a symbolic link is in the way"),
+            "{described}"
+        );
+        assert!(
+            !described.contains(cache.path().to_str().unwrap()),
             "{described}"
         );
         assert!(!described.contains("cannot read"), "{described}");

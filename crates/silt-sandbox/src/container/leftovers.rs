@@ -82,8 +82,8 @@ fn list(runtime: &Path, flavor: Flavor) -> Vec<String> {
 pub fn host_label() -> String {
     format!(
         "silt.host={}.{}",
-        silt_beneath::process::boot_id(),
-        silt_beneath::process::pid_namespace()
+        silt_process::boot_id(),
+        silt_process::pid_namespace()
     )
 }
 

@@ -526,7 +526,7 @@ fn deliver_to_file(
     }
     // A name no other process takes, a killed predecessor with this pid
     // included (the shape the working copy's downloads use).
-    let temp = dir.join(crate::beneath::temp_name(file_name));
+    let temp = dir.join(crate::process::temp_name(file_name));
     let written = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)

@@ -5,17 +5,16 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::Context;
 use super::hydration_progress::with_progress;
 use super::output::{human_bytes, plural, write_list};
+use super::{Context, scope_of};
 use crate::beneath::Beneath;
 use crate::config::Hydration;
 use crate::datastore::host_state_dir;
 use crate::datastore::trust;
 use crate::datastore::{
     Claim, Datastore, Fetched, LeasePolicy, collect_garbage, describe_holder, hydrate_everything,
-    model_label, now_ms, parse_model, parse_models, push_under_leases, remove_leftover_downloads,
-    scope_label,
+    model_label, now_ms, parse_model, push_under_leases, remove_leftover_downloads, scope_label,
 };
 use crate::datastore::{DatastoreError, run_marker};
 use crate::exit::{KilledRunLeftovers, UntrustworthyStore};
@@ -206,14 +205,6 @@ pub(super) fn run(context: &Context, command: DatastoreCommand) -> anyhow::Resul
             lock_release(context, &target)
         }
     }
-}
-
-/// The scope of `--model` arguments: all models when there are none.
-pub(super) fn scope_of(models: &[String]) -> anyhow::Result<Scope> {
-    if models.is_empty() {
-        return Ok(Scope::All);
-    }
-    Ok(Scope::Models(parse_models(models)?))
 }
 
 /// Runs the doctor's checks; an untrustworthy store is an error unless

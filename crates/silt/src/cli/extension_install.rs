@@ -20,7 +20,7 @@ struct InstallReport {
 /// names what to resolve again.
 pub(super) fn run(context: &Context, update: Update<'_>) -> anyhow::Result<()> {
     let locations = &context.locations;
-    let Some(lock) = supply_chain::lock_path(locations) else {
+    let Some(lock) = supply_chain::lock_path(locations.config_file.as_deref()) else {
         anyhow::bail!(
             "there is no silt.toml here or above: the extensions a project needs are listed in its [extensions.require] (create one with `silt init`)"
         );

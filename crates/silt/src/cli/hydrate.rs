@@ -6,9 +6,9 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Context;
-use super::datastore::scope_of;
 use super::hydration_progress::with_progress;
 use super::output::{human_bytes, plural};
+use super::scope_of;
 use crate::datastore::{
     BackgroundHydration, BackgroundStatus, Datastore, Fetched, LAZY_HYDRATION, Phase,
     hydrate_models, lower_priority, now_ms,

@@ -202,7 +202,8 @@ fn initialise(context: &Context, cwd: &Path, path: &Path) -> anyhow::Result<()> 
     let locations = Locations::discover(cwd)?;
     let extension = locations.config.datastore.extension.clone();
     if !locations.config.extensions.require.is_empty() {
-        let lock = crate::supply_chain::lock_path(&locations).expect("silt.toml was just written");
+        let lock = crate::supply_chain::lock_path(locations.config_file.as_deref())
+            .expect("silt.toml was just written");
         let catalog = crate::runtime::Catalog::new(&locations.extensions_dir);
         super::block_on(crate::supply_chain::install(
             &catalog,

@@ -144,6 +144,17 @@ impl Context {
     }
 }
 
+/// The scope of `--model` arguments: all models when there are none.
+pub(crate) fn scope_of(
+    models: &[String],
+) -> anyhow::Result<crate::runtime::bindings::silt::datastore::types::Scope> {
+    use crate::runtime::bindings::silt::datastore::types::Scope;
+    if models.is_empty() {
+        return Ok(Scope::All);
+    }
+    Ok(Scope::Models(crate::datastore::parse_models(models)?))
+}
+
 /// Runs the command line of this process and returns its exit code.
 pub fn main() -> ExitCode {
     // The worker, the sandbox init and probes are entered before anything

@@ -81,8 +81,13 @@ impl Datastore {
         progress: Option<Arc<dyn ProgressSink>>,
     ) -> anyhow::Result<Self> {
         let config = &locations.config;
-        if let Some(done) =
-            crate::supply_chain::ensure_installed(locations, &config.datastore.extension).await?
+        if let Some(done) = crate::supply_chain::ensure_installed(
+            locations.config_file.as_deref(),
+            &locations.extensions_dir,
+            &config.extensions.require,
+            &config.datastore.extension,
+        )
+        .await?
             && done.action != crate::supply_chain::Action::UpToDate
         {
             eprintln!("silt: {done}");

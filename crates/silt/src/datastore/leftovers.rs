@@ -1,5 +1,5 @@
 //! Download files a killed silt left behind. A download streams into a
-//! temporary name beside its target ([`crate::beneath::temp_name`]: the
+//! temporary name beside its target ([`crate::process::temp_name`]: the
 //! place its pids mean something, its pid and a nonce) and is renamed over it only
 //! when complete and verified, so a kill never leaves a partial file under
 //! a real name; it can leave the temporary one. Push ignores those; this
@@ -13,7 +13,8 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::beneath::{Beneath, EntryKind, TEMP_MARKER, TempOwner, is_temp_name_for, temp_owner};
+use crate::beneath::{Beneath, EntryKind};
+use crate::process::{TEMP_MARKER, TempOwner, is_temp_name_for, temp_owner};
 
 /// Removes, under `relative` in the local copy `local`, the temporary
 /// download files of processes that no longer run. Returns how many were
@@ -171,12 +172,12 @@ pub fn remove_stale_staging(local: &Beneath, staging: &Path) -> std::io::Result<
 }
 
 /// Removes the temporary files a killed `silt data get -o <path>` left in
-/// `dir` for `file_name` (made by [`crate::beneath::temp_name`]) whose
+/// `dir` for `file_name` (made by [`crate::process::temp_name`]) whose
 /// writer is gone, by the rules of [`remove_stale_downloads`]. `dir` is
 /// the user's choice, outside the working copy: it is opened once as any
 /// command-line tool opens it, and everything in it is reached through
 /// that handle, never through a link. Only regular files of that name's
-/// exact shape ([`crate::beneath::is_temp_name_for`]) that this user owns
+/// exact shape ([`crate::process::is_temp_name_for`]) that this user owns
 /// are removed: in a directory others write, a live writer of another
 /// user's may not show as running here. Returns how many were removed.
 ///
@@ -322,7 +323,7 @@ mod tests {
         let target = dir.path().join("out.bin");
         let ours = dir
             .path()
-            .join(crate::beneath::temp_name(OsStr::new("out.bin")));
+            .join(crate::process::temp_name(OsStr::new("out.bin")));
         let name = ours.file_name().unwrap().to_str().unwrap().to_owned();
         let mark: Vec<u64> = name[".out.bin.silt-tmp.".len()..]
             .split('.')

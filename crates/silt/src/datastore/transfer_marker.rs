@@ -30,7 +30,8 @@ use std::io;
 use std::os::unix::fs::MetadataExt as _;
 use std::time::{Duration, SystemTime};
 
-use crate::beneath::{Beneath, EntryKind, TempOwner, temp_name, temp_owner};
+use crate::beneath::{Beneath, EntryKind};
+use crate::process::{TempOwner, temp_name, temp_owner};
 
 use super::leftovers::{is_gone, untouched_for, untouched_since, writer_of};
 

@@ -10,38 +10,40 @@ mod install;
 pub mod lockfile;
 pub mod requirement;
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 pub use install::{Action, LockMismatch, Outcome, Update, install};
 pub use lockfile::{LOCK_FILE_NAME, Lockfile};
 pub use requirement::{Requirement, Source};
 
-use crate::locations::Locations;
 use crate::runtime::Catalog;
 
-/// `silt.lock` beside the project's `silt.toml`, if there is a project.
+/// `silt.lock` beside the project's `silt.toml` (`config_file`), if there
+/// is a project.
 #[must_use]
-pub fn lock_path(locations: &Locations) -> Option<PathBuf> {
-    let config = locations.config_file.as_deref()?;
-    Some(config.with_file_name(LOCK_FILE_NAME))
+pub fn lock_path(config_file: Option<&Path>) -> Option<PathBuf> {
+    Some(config_file?.with_file_name(LOCK_FILE_NAME))
 }
 
-/// Before a command uses extension `name`: when `silt.toml` requires it,
-/// makes the installed one exactly what `silt.lock` pins (installing it on
-/// a fresh clone, locking it the first time). Returns what was done, or
+/// Before a command uses extension `name`: when the project's `silt.toml`
+/// (`config_file`) requires it (`requirements`), makes the one installed
+/// in `extensions_dir` exactly what `silt.lock` pins (installing it on a
+/// fresh clone, locking it the first time). Returns what was done, or
 /// `None` when the project does not require `name`.
 ///
 /// # Errors
 /// As [`install()`].
 pub async fn ensure_installed(
-    locations: &Locations,
+    config_file: Option<&Path>,
+    extensions_dir: &Path,
+    requirements: &BTreeMap<String, Requirement>,
     name: &str,
 ) -> anyhow::Result<Option<Outcome>> {
-    let requirements = &locations.config.extensions.require;
-    let Some(lock_path) = lock_path(locations).filter(|_| requirements.contains_key(name)) else {
+    let Some(lock_path) = lock_path(config_file).filter(|_| requirements.contains_key(name)) else {
         return Ok(None);
     };
-    let catalog = Catalog::new(&locations.extensions_dir);
+    let catalog = Catalog::new(extensions_dir);
     let mut outcomes = install(
         &catalog,
         &lock_path,

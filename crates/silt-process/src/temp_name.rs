@@ -26,7 +26,7 @@ use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::process;
+use crate::identity;
 
 /// The marker in temporary names (what the SDK's layout skips).
 pub const TEMP_MARKER: &str = ".silt-tmp.";
@@ -62,7 +62,7 @@ impl ProcessMark {
     fn this_process() -> Self {
         static MARK: OnceLock<ProcessMark> = OnceLock::new();
         *MARK.get_or_init(|| {
-            let nonce = process::nonce();
+            let nonce = identity::nonce();
             Self {
                 place: place(),
                 pid: std::process::id(),
@@ -187,7 +187,7 @@ pub fn temp_owner(file_name: &str) -> Option<TempOwner> {
 /// id and the pid namespace ([`crate::process`]); 0 when either cannot be
 /// read.
 fn place() -> u64 {
-    let (boot, namespace) = (process::boot_id(), process::pid_namespace());
+    let (boot, namespace) = (identity::boot_id(), identity::pid_namespace());
     if boot.is_empty() || namespace.is_empty() {
         return 0;
     }
