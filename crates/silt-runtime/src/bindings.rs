@@ -19,6 +19,20 @@ wasmtime::component::bindgen!({
 pub use exports::silt::datastore::capabilities::{Description, Features};
 pub use silt::datastore::types::Error as ExtensionError;
 
+/// Every WIT `features` flag with the name metadata and messages use, in
+/// the WIT's order (the one table: serialization and the contract suite
+/// read it too).
+pub const FEATURES: [(Features, &str); 8] = [
+    (Features::SCOPED_SYNC, "scoped-sync"),
+    (Features::PARTITIONED_INDEX, "partitioned-index"),
+    (Features::MODEL_LOCKS, "model-locks"),
+    (Features::NAMESPACE_LOCKS, "namespace-locks"),
+    (Features::LAZY_HYDRATION, "lazy-hydration"),
+    (Features::BACKGROUND_HYDRATION, "background-hydration"),
+    (Features::GC, "gc"),
+    (Features::LEASE_FREE_COMMITS, "lease-free-commits"),
+];
+
 /// `features` crosses the worker pipe as its bit mask: wasmtime's `flags!`
 /// types take no extra derives.
 impl serde::Serialize for Features {
@@ -30,75 +44,10 @@ impl serde::Serialize for Features {
 impl<'de> serde::Deserialize<'de> for Features {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let bits = <u32 as serde::Deserialize>::deserialize(deserializer)?;
-        Ok(crate::metadata::FEATURES
+        Ok(FEATURES
             .into_iter()
             .map(|(feature, _)| feature)
             .filter(|feature| bits & feature.as_array()[0] != 0)
             .fold(Features::empty(), |all, feature| all | feature))
-    }
-}
-
-/// An instance's exports, in the contract version its component speaks.
-pub enum Bindings {
-    /// This silt's contract.
-    Current(DatastoreExtension),
-    /// The previous contract (`crate::since_v0_6`).
-    V0_6(crate::since_v0_6::DatastoreExtension),
-}
-
-/// A linked component of a supported version, ready to instantiate.
-pub enum BindingsPre<T: 'static> {
-    /// This silt's contract.
-    Current(DatastoreExtensionPre<T>),
-    /// The previous contract.
-    V0_6(crate::since_v0_6::DatastoreExtensionPre<T>),
-}
-
-impl<T: Send + 'static> BindingsPre<T> {
-    /// The exports of `instance_pre`, whose component speaks `api_version`
-    /// (validated: one of `metadata::SUPPORTED_API_VERSIONS`).
-    ///
-    /// # Errors
-    /// When the component lacks an export of that version.
-    pub fn new(
-        instance_pre: wasmtime::component::InstancePre<T>,
-        api_version: &str,
-    ) -> wasmtime::Result<Self> {
-        match api_version {
-            // An earlier patch's names resolve to this version's (semver).
-            current if crate::metadata::is_current_minor(current) => {
-                Ok(Self::Current(DatastoreExtensionPre::new(instance_pre)?))
-            }
-            crate::since_v0_6::API_VERSION => Ok(Self::V0_6(
-                crate::since_v0_6::DatastoreExtensionPre::new(instance_pre)?,
-            )),
-            other => Err(wasmtime::Error::msg(format!(
-                "contract version {} is not one this silt runs ({})",
-                crate::guest_text(other),
-                crate::metadata::supported_api_ids()
-            ))),
-        }
-    }
-
-    /// The linked component, whichever its version.
-    pub fn instance_pre(&self) -> &wasmtime::component::InstancePre<T> {
-        match self {
-            Self::Current(pre) => pre.instance_pre(),
-            Self::V0_6(pre) => pre.instance_pre(),
-        }
-    }
-
-    /// A new instance in `store`.
-    ///
-    /// # Errors
-    /// When instantiation fails (start-up code trapped, limits).
-    pub async fn instantiate_async(
-        &self,
-        store: impl wasmtime::AsContextMut<Data = T>,
-    ) -> wasmtime::Result<Bindings> {
-        Ok(match self {
-            Self::Current(pre) => Bindings::Current(pre.instantiate_async(store).await?),
-            Self::V0_6(pre) => Bindings::V0_6(pre.instantiate_async(store).await?),
-        })
     }
 }

@@ -18,10 +18,11 @@ use super::bindings::exports::silt::datastore::{hydration, locks, models, sync};
 use super::bindings::silt::datastore::types::{
     Base, Committer, Lease, LockInfo, LockScope, ModelRef, Scope,
 };
-use super::bindings::{Bindings, Description, ExtensionError};
+use super::bindings::{Description, ExtensionError};
 use super::error::RuntimeError;
 use super::instance::ExtensionInstance;
 use super::since_v0_6;
+use super::versions::Bindings;
 
 /// The extension's own answer to a call: its value or its typed error.
 pub type Answer<T> = Result<T, ExtensionError>;

@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::Bindings;
 use super::engine::EPOCH_TICK;
 use super::error::RuntimeError;
 use super::host_state::HostState;
 use super::loader::LoadedExtension;
+use super::versions::Bindings;
 use crate::capabilities::{Capabilities, Grants};
 
 /// A live instance for one operation. Drop it when the operation ends.

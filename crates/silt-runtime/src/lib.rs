@@ -41,6 +41,7 @@ pub mod metadata;
 pub mod since_v0_6;
 mod single_flight;
 pub mod test_runner;
+mod versions;
 
 use std::path::Path;
 use std::sync::Arc;

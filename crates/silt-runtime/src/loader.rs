@@ -11,10 +11,10 @@ use serde::Serialize;
 use wasmtime::component::Component;
 
 use super::artifacts::ArtifactCache;
-use super::bindings::BindingsPre;
 use super::engine::EngineHandle;
 use super::error::RuntimeError;
 use super::host_state::HostState;
+use super::versions::BindingsPre;
 
 /// How a loaded component was obtained, for reports and benchmarks.
 #[derive(Debug, Clone, Serialize)]

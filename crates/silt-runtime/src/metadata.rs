@@ -17,7 +17,7 @@
 //! (see `examples/hello-extension`); the section ends up inside the
 //! component's core module, where [`crate::inspect`] finds it.
 
-use super::bindings::{Description, Features};
+use super::bindings::{Description, FEATURES, Features};
 use serde::{Deserialize, Serialize};
 
 /// Name of the custom section holding the metadata.
@@ -49,11 +49,10 @@ pub const EARLIER_PATCHES: [&str; 1] = ["0.7.0"];
 /// The contract versions this host runs: its own and its earlier patches
 /// (on this version's bindings), and the minor version before it
 /// (`crate::since_v0_6`).
-pub const SUPPORTED_API_VERSIONS: [&str; 3] = [
-    API_VERSION,
-    EARLIER_PATCHES[0],
-    crate::since_v0_6::API_VERSION,
-];
+pub const SUPPORTED_API_VERSIONS: [&str; 3] = [API_VERSION, EARLIER_PATCHES[0], PREVIOUS_MINOR];
+
+/// The minor version before this one, which `crate::since_v0_6` runs.
+pub const PREVIOUS_MINOR: &str = "0.6.0";
 
 /// True when `version` runs on this version's bindings: this version or an
 /// earlier patch of it (which has the `config` import too).
@@ -169,20 +168,6 @@ pub fn is_valid_name(name: &str) -> bool {
         && name.len() <= 64
         && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-'))
 }
-
-/// Every WIT `features` flag with the name metadata and messages use, in
-/// the WIT's order (the one table: serialization and the contract suite
-/// read it too).
-pub const FEATURES: [(Features, &str); 8] = [
-    (Features::SCOPED_SYNC, "scoped-sync"),
-    (Features::PARTITIONED_INDEX, "partitioned-index"),
-    (Features::MODEL_LOCKS, "model-locks"),
-    (Features::NAMESPACE_LOCKS, "namespace-locks"),
-    (Features::LAZY_HYDRATION, "lazy-hydration"),
-    (Features::BACKGROUND_HYDRATION, "background-hydration"),
-    (Features::GC, "gc"),
-    (Features::LEASE_FREE_COMMITS, "lease-free-commits"),
-];
 
 /// The feature names an extension may declare, as in the WIT `features` flags.
 pub fn known_capabilities() -> Vec<&'static str> {

@@ -38,7 +38,7 @@ wasmtime::component::bindgen!({
 });
 
 /// The version of the previous contract.
-pub const API_VERSION: &str = "0.6.0";
+pub const API_VERSION: &str = crate::metadata::PREVIOUS_MINOR;
 
 /// `value` as the other version's type of the same WIT name.
 ///

@@ -28,7 +28,8 @@ use crate::corrupt_models::CorruptModels;
 use crate::exports::silt::datastore::hydration::{Guest, HydrateOptions, HydrateReport};
 use crate::layout::{self, DATA_AREA};
 use crate::local::{self, Sidecar};
-use crate::partition::{Entry, Partition};
+use crate::partition::Partition;
+pub use crate::plan::{Plan, keep_slice_only};
 use crate::set_aside::{self, SetAside};
 use crate::silt::datastore::object_store::DownloadItem;
 use crate::silt::datastore::types::{Error, LocalEdits, ModelRef, TransferStats};
@@ -122,34 +123,6 @@ fn apply_read(sidecar: &mut Sidecar, read: Fresh, stats: &mut TransferStats) -> 
             changed
         }
     }
-}
-
-/// What bringing one model's working copy up to date would do.
-///
-/// ```no_run,standalone_crate
-/// use silt_extension::hydrate::Plan;
-///
-/// fn report(plan: &Plan) -> String {
-///     let bytes: u64 = plan.downloads.iter().map(|(_, entry)| entry.size).sum();
-///     format!(
-///         "{} to fetch ({bytes} bytes), {} to remove, {} present; local edits kept: {:?}",
-///         plan.downloads.len(),
-///         plan.removals.len(),
-///         plan.present,
-///         plan.conflicts,
-///     )
-/// }
-/// ```
-#[derive(Default)]
-pub struct Plan {
-    /// Files to download: name and the version to fetch.
-    pub downloads: Vec<(String, Entry)>,
-    /// Files removed in the store and unchanged locally: delete them.
-    pub removals: Vec<String>,
-    /// Files edited locally that the store has moved on from: left alone.
-    pub conflicts: Vec<String>,
-    /// Files already present at their latest version.
-    pub present: u64,
 }
 
 /// True when the working file still holds what `sidecar` stamped for `name`
@@ -519,35 +492,6 @@ impl Planned {
         if dropped.iter().any(|(name, _)| local.contains_key(name)) {
             self.settles = false;
         }
-    }
-}
-
-/// Keeps a slice read into `sidecar` without bringing the files present
-/// locally to it: the store version goes back to `prior` unless nothing of
-/// the model is present. The one rule for every partial path (a trimmed or
-/// failed hydration, `hydrate-file`, gc, dry runs, status): a sidecar never
-/// claims a version its present files were not refreshed to — pull trusts
-/// that claim to skip the model.
-///
-/// ```no_run,standalone_crate
-/// use silt_extension::change::Committed;
-/// use silt_extension::hydrate;
-/// use silt_extension::layout::DATA_AREA;
-/// use silt_extension::local;
-/// use silt_extension::silt::datastore::types::{Error, ModelRef};
-///
-/// /// After a gc commit: keep the new slice, but the files here are not at it.
-/// fn keep_gc(model: &ModelRef, committed: Committed) -> Result<(), Error> {
-///     let mut sidecar = local::load(DATA_AREA, model);
-///     sidecar.partition = Some(committed.partition);
-///     let prior = sidecar.store_version.replace(committed.version);
-///     hydrate::keep_slice_only(&mut sidecar, prior);
-///     local::save(DATA_AREA, model, &sidecar)
-/// }
-/// ```
-pub fn keep_slice_only(sidecar: &mut Sidecar, prior: Option<String>) {
-    if !sidecar.local.is_empty() {
-        sidecar.store_version = prior;
     }
 }
 

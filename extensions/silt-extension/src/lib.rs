@@ -273,6 +273,7 @@ pub mod meta;
 pub mod models;
 pub mod orphans;
 pub mod partition;
+mod plan;
 pub mod set_aside;
 pub mod settings;
 pub mod store;

@@ -29,9 +29,9 @@
 //! ```
 
 use crate::clock;
-use crate::hydrate::{self, Plan};
 use crate::layout::{self, CACHE_STATE_DIR, DATA_AREA};
 use crate::local::{self, LocalChange, Sidecar};
+use crate::plan::{self, Plan};
 use crate::silt::datastore::types::{Error, LocalEdits, ModelRef};
 
 /// The edits one call set aside.
@@ -118,7 +118,7 @@ impl SetAside {
             }
         }
         let mut saved = sidecar.clone();
-        hydrate::keep_slice_only(&mut saved, prior);
+        plan::keep_slice_only(&mut saved, prior);
         local::save(DATA_AREA, model, &saved)?;
         for name in &to_move {
             self.move_aside(model, name)?;
