@@ -50,7 +50,13 @@ impl std::fmt::Display for Recording {
 }
 
 #[async_trait::async_trait]
-impl ObjectStore for Recording {
+impl silt::store::StoreWrapper for Recording {
+    type Inner = dyn ObjectStore;
+
+    fn inner(&self) -> &dyn ObjectStore {
+        &*self.inner
+    }
+
     async fn get(
         &self,
         key: &ObjectKey,
@@ -62,17 +68,6 @@ impl ObjectStore for Recording {
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
         self.record(key.as_str().to_owned());
         self.inner.head(key).await
-    }
-    async fn put(
-        &self,
-        key: &ObjectKey,
-        data: Vec<u8>,
-        mode: PutMode,
-    ) -> Result<Version, StoreError> {
-        self.inner.put(key, data, mode).await
-    }
-    async fn delete(&self, key: &ObjectKey, if_match: Option<&Version>) -> Result<(), StoreError> {
-        self.inner.delete(key, if_match).await
     }
     async fn list(
         &self,

@@ -111,7 +111,13 @@ fn bump(counts: &OperationCounts, bytes: u64) {
 }
 
 #[async_trait::async_trait]
-impl<S: ObjectStore> ObjectStore for Counting<S> {
+impl<S: ObjectStore> super::StoreWrapper for Counting<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+
     async fn get(
         &self,
         key: &ObjectKey,

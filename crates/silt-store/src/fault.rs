@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::AsyncWrite;
 
 use super::{
-    GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Sweep,
-    Version,
+    GetOutcome, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Version,
 };
 
 /// How often each fault happens, as a share of requests in `[0, 1]`.
@@ -153,7 +152,13 @@ impl<S: ObjectStore> std::fmt::Display for FaultInjecting<S> {
 }
 
 #[async_trait::async_trait]
-impl<S: ObjectStore> ObjectStore for FaultInjecting<S> {
+impl<S: ObjectStore> super::StoreWrapper for FaultInjecting<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+
     async fn get(
         &self,
         key: &ObjectKey,
@@ -204,9 +209,5 @@ impl<S: ObjectStore> ObjectStore for FaultInjecting<S> {
         mode: PutMode,
     ) -> Result<Version, StoreError> {
         self.with_faults(self.inner.put_file(key, file, mode)).await
-    }
-
-    async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
-        self.inner.leftovers(prefix, sweep).await
     }
 }

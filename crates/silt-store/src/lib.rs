@@ -31,6 +31,7 @@ mod retry;
 pub mod root;
 mod s3;
 mod traced;
+mod wrapper;
 
 use std::fmt::Display;
 use std::time::Duration;
@@ -49,6 +50,7 @@ pub use prefix::Prefixed;
 pub use retry::{DEFAULT_OPERATION_TIMEOUT, RetryPolicy, Retrying};
 pub use s3::{S3Config, S3ConfigError, S3Store};
 pub use traced::{METRICS_TARGET, Traced};
+pub use wrapper::StoreWrapper;
 
 /// An opaque object version token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -54,7 +54,13 @@ impl<S: ObjectStore> std::fmt::Display for Prefixed<S> {
 }
 
 #[async_trait::async_trait]
-impl<S: ObjectStore> ObjectStore for Prefixed<S> {
+impl<S: ObjectStore> super::StoreWrapper for Prefixed<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+
     async fn get(
         &self,
         key: &ObjectKey,

@@ -268,7 +268,13 @@ impl<S: ObjectStore> std::fmt::Display for Retrying<S> {
 }
 
 #[async_trait::async_trait]
-impl<S: ObjectStore> ObjectStore for Retrying<S> {
+impl<S: ObjectStore> super::StoreWrapper for Retrying<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+
     async fn get(
         &self,
         key: &ObjectKey,

@@ -13,8 +13,7 @@ use tracing::Instrument as _;
 use tracing::field::Empty;
 
 use super::{
-    GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Sweep,
-    Version,
+    GetOutcome, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Version,
 };
 
 /// The target of silt's counter events (`silt_telemetry::METRICS_TARGET`).
@@ -118,7 +117,13 @@ impl<S: ObjectStore> std::fmt::Display for Traced<S> {
 }
 
 #[async_trait::async_trait]
-impl<S: ObjectStore> ObjectStore for Traced<S> {
+impl<S: ObjectStore> super::StoreWrapper for Traced<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+
     async fn get(
         &self,
         key: &ObjectKey,
@@ -213,10 +218,6 @@ impl<S: ObjectStore> ObjectStore for Traced<S> {
             |_| ("ok", bytes),
         )
         .await
-    }
-
-    async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
-        self.inner.leftovers(prefix, sweep).await
     }
 }
 

@@ -5,10 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use silt::store::{
-    GetOutcome, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Version,
-};
-use tokio::io::AsyncWrite;
+use silt::store::{ObjectKey, ObjectStore, PutMode, StoreError, Version};
 
 /// One hold of one lock object, from its creation to its deletion.
 #[derive(Debug, Clone)]
@@ -53,17 +50,11 @@ impl std::fmt::Display for LockWatch {
 }
 
 #[async_trait::async_trait]
-impl ObjectStore for LockWatch {
-    async fn get(
-        &self,
-        key: &ObjectKey,
-        if_none_match: Option<&Version>,
-    ) -> Result<GetOutcome, StoreError> {
-        self.inner.get(key, if_none_match).await
-    }
+impl silt::store::StoreWrapper for LockWatch {
+    type Inner = dyn ObjectStore;
 
-    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
-        self.inner.head(key).await
+    fn inner(&self) -> &dyn ObjectStore {
+        &*self.inner
     }
 
     async fn put(
@@ -96,23 +87,6 @@ impl ObjectStore for LockWatch {
             }
         }
         result
-    }
-
-    async fn list(
-        &self,
-        prefix: &str,
-        start_after: Option<&ObjectKey>,
-        limit: u32,
-    ) -> Result<ListPage, StoreError> {
-        self.inner.list(prefix, start_after, limit).await
-    }
-
-    async fn get_into(
-        &self,
-        key: &ObjectKey,
-        sink: &mut (dyn AsyncWrite + Unpin + Send),
-    ) -> Result<ObjectMeta, StoreError> {
-        self.inner.get_into(key, sink).await
     }
 
     async fn put_file(

@@ -10,13 +10,9 @@
 use std::fmt::{self, Display};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::AsyncWrite;
 use tokio::sync::oneshot;
 
-use crate::store::{
-    GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Sweep,
-    Version,
-};
+use crate::store::{ObjectKey, ObjectStore, PutMode, StoreError, Version};
 
 /// The store of the clone whose writes can be held.
 pub(super) struct PausedWrites {
@@ -111,17 +107,11 @@ impl Display for PausedWrites {
 }
 
 #[async_trait::async_trait]
-impl ObjectStore for PausedWrites {
-    async fn get(
-        &self,
-        key: &ObjectKey,
-        if_none_match: Option<&Version>,
-    ) -> Result<GetOutcome, StoreError> {
-        self.inner.get(key, if_none_match).await
-    }
+impl crate::store::StoreWrapper for PausedWrites {
+    type Inner = dyn ObjectStore;
 
-    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
-        self.inner.head(key).await
+    fn inner(&self) -> &dyn ObjectStore {
+        &*self.inner
     }
 
     async fn put(
@@ -143,23 +133,6 @@ impl ObjectStore for PausedWrites {
         self.inner.delete(key, if_match).await
     }
 
-    async fn list(
-        &self,
-        prefix: &str,
-        start_after: Option<&ObjectKey>,
-        limit: u32,
-    ) -> Result<ListPage, StoreError> {
-        self.inner.list(prefix, start_after, limit).await
-    }
-
-    async fn get_into(
-        &self,
-        key: &ObjectKey,
-        sink: &mut (dyn AsyncWrite + Unpin + Send),
-    ) -> Result<ObjectMeta, StoreError> {
-        self.inner.get_into(key, sink).await
-    }
-
     async fn put_file(
         &self,
         key: &ObjectKey,
@@ -168,9 +141,5 @@ impl ObjectStore for PausedWrites {
     ) -> Result<Version, StoreError> {
         self.before_write(put_kind(&mode, true)).await;
         self.inner.put_file(key, file, mode).await
-    }
-
-    async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
-        self.inner.leftovers(prefix, sweep).await
     }
 }

@@ -25,7 +25,7 @@ use super::{Writer, cargo_manifest, rust_commands, write_rust_common};
 use crate::runtime::metadata::API_VERSION;
 
 /// The SDK crate, vendored into the project as `silt-extension/`.
-const SDK_FILES: [(&str, &str); 28] = embedded!["extensions/silt-extension":
+const SDK_FILES: [(&str, &str); 29] = embedded!["extensions/silt-extension":
     "Cargo.toml",
     "src/change.rs",
     "src/clock.rs",
@@ -41,6 +41,7 @@ const SDK_FILES: [(&str, &str); 28] = embedded!["extensions/silt-extension":
     "src/models.rs",
     "src/orphans.rs",
     "src/partition.rs",
+    "src/plan.rs",
     "src/set_aside.rs",
     "src/settings.rs",
     "src/store.rs",
