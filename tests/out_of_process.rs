@@ -197,8 +197,8 @@ async fn a_reserved_worker_is_started_ahead_once_and_replaced_after_a_failure() 
     let reserved = pool.reserve(1).expect("a pool keeps workers");
     // No call has built the bundle: nothing starts (the caller never
     // waits for a compile).
+    // (`start_reserved` decides at once, and without a bundle spawns none.)
     pool.start_reserved(&reserved);
-    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(pool.workers_started(), 0);
     pool.execute(&runtime, ExportCall::Describe {})
         .await
@@ -206,8 +206,7 @@ async fn a_reserved_worker_is_started_ahead_once_and_replaced_after_a_failure() 
     assert_eq!(pool.workers_started(), 1, "the pooled worker, idle now");
     // Started ahead, with no call.
     pool.start_reserved(&reserved);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(pool.workers_started(), 2, "started ahead of any call");
+    until_started(&pool, 2).await;
     // A call that finds its slot's start under way and a pooled worker
     // idle takes the idle one, and the start goes on. (The start is only
     // spawned here: on one thread, nothing runs it before the call.)
@@ -310,13 +309,14 @@ async fn a_reserved_worker_is_started_ahead_once_and_replaced_after_a_failure() 
         .execute_reserved(&runtime, &reserved, hydrate("trap"))
         .await
         .unwrap_err();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Settling waits for every start under way: a successor begun by the
+    // failed call would be counted by then.
+    reserved.settle(Duration::from_secs(10)).await;
     assert_eq!(
         pool.workers_started(),
         6,
         "a closed reservation started one"
     );
-    reserved.settle(Duration::from_secs(10)).await;
     // With no pool, nothing is kept: every call has a fresh worker.
     let (_cache, _runtime, unpooled) = native_fixture(10_000, 0);
     assert!(unpooled.reserve(1).is_none());

@@ -456,13 +456,16 @@ fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
     let (mut host, second) = sleeping_runc_probe(home.path(), &runc);
     // Stopped first, so that the host cannot clean up after its runtime.
     support::procfs::stop_every_thread(host.id());
+    let runtimes = children(host.id());
     // SAFETY: signals to our own child's children.
-    for runtime in children(host.id()) {
-        unsafe { libc::kill(runtime as i32, libc::SIGKILL) };
+    for runtime in &runtimes {
+        unsafe { libc::kill(*runtime as i32, libc::SIGKILL) };
     }
     host.kill().unwrap();
     host.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Everything that could remove the container is gone: what is left now
+    // stays.
+    all_gone(&runtimes);
     assert!(
         containers::containers(&runc, &second, true).contains(&second),
         "with runc killed too, nothing removed the container"
@@ -478,6 +481,19 @@ fn a_host_killed_with_sigkill_leaves_no_runc_container_behind() {
     for bundle in [&id, &second] {
         assert!(!bundles.join(bundle).exists(), "bundle {bundle} is left");
     }
+}
+
+/// Waits until none of `pids` runs any more (gone, or a zombie nobody has
+/// reaped yet: it runs nothing either).
+fn all_gone(pids: &[u32]) {
+    let gone = support::poll_until(Duration::from_secs(10), || {
+        pids.iter()
+            .all(|pid| {
+                support::procfs::state_and_parent(*pid).is_none_or(|(state, _)| state == 'Z')
+            })
+            .then_some(())
+    });
+    assert!(gone.is_some(), "{pids:?} still run 10 s after SIGKILL");
 }
 
 #[test]
@@ -715,13 +731,15 @@ fn a_killed_docker_hosts_binds_are_detached_before_its_directory_goes() {
     );
     // Stopped first, so that the host cannot clean up after its CLI.
     support::procfs::stop_every_thread(host.id());
+    let clis = children(host.id());
     // SAFETY: signals to our own child's children.
-    for cli in children(host.id()) {
-        unsafe { libc::kill(cli as i32, libc::SIGKILL) };
+    for cli in &clis {
+        unsafe { libc::kill(*cli as i32, libc::SIGKILL) };
     }
     host.kill().unwrap();
     host.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The host and its CLI are gone: the daemon alone decides now.
+    all_gone(&clis);
     assert!(
         containers::containers(&docker, &name, false).contains(&name),
         "with its CLI killed too, the container runs on in the daemon"
