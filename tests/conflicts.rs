@@ -256,9 +256,7 @@ fn a_killed_run_leaves_its_edit_aside_and_never_commits_it_over_acknowledged_wor
             ready.display()
         );
         let mut child = start_run(&b, &script, &ready);
-        let group = child.id() as i32;
-        // SAFETY: kill(2) of the process group the test itself started.
-        assert_eq!(unsafe { libc::kill(-group, libc::SIGKILL) }, 0);
+        assert!(support::child::signal_group(child.id(), libc::SIGKILL));
         child.wait().unwrap();
 
         // A push does not commit what the killed run left either.
@@ -415,8 +413,7 @@ fn uploads_whose_commit_never_came_are_reported_by_verify_and_collected_by_gc() 
         let mut holder = start_run(&project, &script, &ready);
         let report = project.json(&["datastore", "gc", "--keep", "10", "--orphan-min-age", "0"]);
         assert_eq!(report["orphans_kept"], 1, "{what}: {report}");
-        // SAFETY: kill(2) of the process group the test itself started.
-        unsafe { libc::kill(-(holder.id() as i32), libc::SIGTERM) };
+        support::child::signal_group(holder.id(), libc::SIGTERM);
         holder.wait().unwrap();
         wait_until_no_live_lease(&project, ttl);
 

@@ -18,20 +18,13 @@
 
 use crate::support;
 
-use std::process::{Child, Stdio};
+use std::process::Child;
 
 use support::containers::{self, ContainerRuntime};
 use support::project::{BACKENDS, Backend, Project};
 
 fn spawn(project: &Project, args: &[&str]) -> Child {
-    project
-        .silt()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start silt")
+    support::child::spawn(project.silt().args(args))
 }
 
 /// A datastore driven through `silt` with every extension call in a

@@ -103,9 +103,10 @@ fn put_killed_at_the_trap(
         .unwrap();
     let caught = proxy.wait_caught(Duration::from_secs(60));
     assert!(caught.contains("/_index/"), "{caught}");
-    let group = child.id() as i32;
-    // SAFETY: kill(2) of the process group the test itself started.
-    assert_eq!(unsafe { libc::kill(-group, libc::SIGKILL) }, 0);
+    assert!(super::support::child::signal_group(
+        child.id(),
+        libc::SIGKILL
+    ));
     child.wait().unwrap();
 }
 

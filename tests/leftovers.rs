@@ -139,6 +139,35 @@ fn a_killed_commands_leftovers_go_even_when_its_pid_runs_again() {
     assert_eq!(markers(&project), Vec::<String>::new());
 }
 
+/// Starts `reader`'s `datastore sync --pull` (in a process group of its
+/// own, to be killed whole) through a proxy that holds its GET of
+/// `t/m/big.bin` half-way, and its retries; returns once it is held.
+fn pull_held_in_big_bin(
+    reader: &Project,
+) -> (super::support::pausing_proxy::Proxy, std::process::Child) {
+    let proxy = route_through(
+        reader,
+        Trap {
+            method: "GET",
+            path_contains: "/data/t/m/big.bin/".to_owned(),
+            armed_by: String::new(),
+            hold: Hold::MidAnswer,
+            later_ones_wait: true,
+        },
+        "",
+    );
+    let child = reader
+        .silt()
+        .args(["-q", "datastore", "sync", "--pull"])
+        .process_group(0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    proxy.wait_caught(Duration::from_secs(60));
+    (proxy, child)
+}
+
 #[test]
 fn a_file_a_killed_pull_landed_is_no_edit_after_its_version_expired() {
     // A file landed (renamed into place) by a pull killed before it saved
@@ -160,26 +189,7 @@ fn a_file_a_killed_pull_landed_is_no_edit_after_its_version_expired() {
 
     // The pull downloads both at once: big.bin is held half-way, a.txt
     // lands, and the pull is killed.
-    let proxy = route_through(
-        &reader,
-        Trap {
-            method: "GET",
-            path_contains: "/data/t/m/big.bin/".to_owned(),
-            armed_by: String::new(),
-            hold: Hold::MidAnswer,
-            later_ones_wait: true,
-        },
-        "",
-    );
-    let mut child = reader
-        .silt()
-        .args(["-q", "datastore", "sync", "--pull"])
-        .process_group(0)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    proxy.wait_caught(Duration::from_secs(60));
+    let (proxy, mut child) = pull_held_in_big_bin(&reader);
     let a = reader.model_dir("t/m").join("a.txt");
     let started = Instant::now();
     while std::fs::read_to_string(&a).unwrap() != "a, second\n" {
@@ -189,9 +199,10 @@ fn a_file_a_killed_pull_landed_is_no_edit_after_its_version_expired() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let group = child.id() as i32;
-    // SAFETY: kill(2) of the process group the test itself started.
-    assert_eq!(unsafe { libc::kill(-group, libc::SIGKILL) }, 0);
+    assert!(super::support::child::signal_group(
+        child.id(),
+        libc::SIGKILL
+    ));
     child.wait().unwrap();
 
     // Three newer commits, and the landed version expires.
@@ -235,26 +246,7 @@ fn a_sync_killed_mid_download_leaves_a_temporary_file_the_next_sync_removes() {
 
     // The reader's pull stops half-way through the new version's body;
     // its retries wait, so it is still mid-download when killed.
-    let proxy = route_through(
-        &reader,
-        Trap {
-            method: "GET",
-            path_contains: "/data/t/m/big.bin/".to_owned(),
-            armed_by: String::new(),
-            hold: Hold::MidAnswer,
-            later_ones_wait: true,
-        },
-        "",
-    );
-    let mut child = reader
-        .silt()
-        .args(["-q", "datastore", "sync", "--pull"])
-        .process_group(0)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    proxy.wait_caught(Duration::from_secs(60));
+    let (proxy, mut child) = pull_held_in_big_bin(&reader);
     let model_dir = reader.model_dir("t/m");
     let started = Instant::now();
     while temp_files(&model_dir).is_empty() {
@@ -265,9 +257,10 @@ fn a_sync_killed_mid_download_leaves_a_temporary_file_the_next_sync_removes() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let group = child.id() as i32;
-    // SAFETY: kill(2) of the process group the test itself started.
-    assert_eq!(unsafe { libc::kill(-group, libc::SIGKILL) }, 0);
+    assert!(super::support::child::signal_group(
+        child.id(),
+        libc::SIGKILL
+    ));
     child.wait().unwrap();
 
     // Left: the old file whole, a temporary file, the command's marker.

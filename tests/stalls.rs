@@ -14,8 +14,10 @@ use support::project::{Backend, Project};
 const UNAVAILABLE: i32 = 69;
 
 fn signal(pid: u32, signal: i32) {
-    // SAFETY: kill(2) with a pid this test started.
-    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+    assert!(
+        support::child::signal(pid, signal),
+        "signal {signal} to {pid}"
+    );
 }
 
 /// Resumes the server when dropped, so a failed assertion leaves it running.

@@ -6,7 +6,7 @@
 //! `gc` deletes it, so that put is refused instead of committing an entry
 //! whose content is gone.
 
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use super::support;
@@ -72,21 +72,13 @@ fn a_put_is_three_requests_an_rm_two_and_neither_takes_a_lease() {
 }
 
 fn spawn(project: &Project, args: &[&str]) -> Child {
-    project
-        .silt()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    support::child::spawn(project.silt().args(args))
 }
 
+/// The exit code and stderr of `child`.
 fn finish(child: Child) -> (i32, String) {
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let (code, _, stderr) = support::child::finish(child);
+    (code, stderr)
 }
 
 #[test]

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 pub mod bench_args;
+pub mod child;
 pub mod collector;
 pub mod containers;
 pub mod cpu_time;

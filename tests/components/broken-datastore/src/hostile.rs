@@ -26,7 +26,7 @@ use silt_extension::settings;
 use silt_extension::silt::datastore::object_store::{self, DownloadItem, PutMode, UploadItem};
 use silt_extension::silt::datastore::progress;
 use silt_extension::silt::datastore::types::{
-    Base, Committer, Error, Lease, LockInfo, LockScope, ModelRef, Scope, TransferStats,
+    Base, Committer, Error, Lease, LockInfo, LockScope, ModelRef, Scope,
 };
 
 use crate::Broken;
@@ -43,17 +43,6 @@ fn attack() -> Option<String> {
 
 fn attacking(name: &str) -> bool {
     attack().as_deref() == Some(name)
-}
-
-fn no_transfers() -> TransferStats {
-    TransferStats {
-        objects_downloaded: 0,
-        bytes_downloaded: 0,
-        objects_uploaded: 0,
-        bytes_uploaded: 0,
-        partitions_read: 0,
-        partitions_written: 0,
-    }
 }
 
 impl capabilities::Guest for Hostile {
@@ -150,7 +139,7 @@ impl hydration::Guest for Hostile {
         options: hydration::HydrateOptions,
     ) -> Result<hydration::HydrateReport, Error> {
         let idle = |remaining| hydration::HydrateReport {
-            stats: no_transfers(),
+            stats: silt_extension::hydrate::no_transfers(),
             objects_present: 0,
             objects_remaining: remaining,
             set_aside: Vec::new(),
@@ -193,7 +182,7 @@ impl hydration::Guest for Hostile {
         file.set_len(HUGE)
             .map_err(|err| Error::InvalidInput(format!("cannot grow {path}: {err}")))?;
         Ok(hydration::HydrateReport {
-            stats: no_transfers(),
+            stats: silt_extension::hydrate::no_transfers(),
             objects_present: 1,
             objects_remaining: 0,
             set_aside: Vec::new(),
