@@ -16,8 +16,8 @@ use super::Context;
 use super::output::{human_bytes, plural};
 use crate::beneath::{Beneath, LinkRefused};
 use crate::datastore::{
-    Claim, Datastore, LAZY_HYDRATION, LeasePolicy, commit_one, make_present, model_label,
-    parse_model, remove_stale_staging,
+    Claim, Datastore, LAZY_HYDRATION, LeasePolicy, WorkingCopyGuard, commit_one, make_present,
+    model_label, parse_model, remove_stale_staging,
 };
 use crate::exit::ContentMismatch;
 use crate::runtime::bindings::exports::silt::datastore::models::FileVersion;
@@ -194,16 +194,6 @@ impl Staged {
         Ok(written)
     }
 
-    /// Removes the staged file, so that the store's copy can be staged.
-    fn discard(&self) -> anyhow::Result<()> {
-        match self.local.remove_file(&self.relative) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                Err(err).context("cannot remove the staged file")
-            }
-            _ => Ok(()),
-        }
-    }
-
     /// Opens the staged file to read what the extension left there.
     fn open(&self) -> anyhow::Result<std::fs::File> {
         self.local
@@ -368,44 +358,28 @@ fn get(
         anyhow::bail!("--json prints metadata on stdout: pass -o <file> for the content");
     }
     let fetched = super::with_datastore(context, async |datastore| {
-        let staged = Staged::new(datastore)?;
-        let from_working_copy = match version {
-            None => latest_through_working_copy(datastore, &model, name, &staged).await?,
-            Some(_) => None,
-        };
-        let fetched = match from_working_copy {
-            Some(latest) => latest,
-            None => {
-                datastore
-                    .get_file(&model, name, version, &staged.relative)
-                    .await?
-            }
-        };
         let what = || format!("{} {}", model_label(&model), guest_text(name));
-        // At most one byte more than the index says: enough to see a file
-        // that is larger (a guest can make a sparse one of any size).
-        let mut source = staged.open()?.take(fetched.size.saturating_add(1));
-        match output {
-            Some(path) => deliver_to_file(&mut source, path, &fetched, what)?,
-            None => {
-                // Verified before a byte is shown: through an unnamed file of
-                // the host's own, so what is checked is what is printed.
-                let mut copy = datastore
-                    .host_state()
-                    .and_then(|dir| dir.anonymous_file())
-                    .context("cannot make a temporary file")?;
-                copy_hashing(&mut source, &mut copy)?.check(&fetched, what)?;
-                copy.seek(std::io::SeekFrom::Start(0))?;
-                let stdout = std::io::stdout();
-                let mut out = stdout.lock();
-                match std::io::copy(&mut copy, &mut out).and_then(|_| out.flush()) {
-                    Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {}
-                    other => {
-                        other.context("cannot write to stdout")?;
-                    }
+        if version.is_none()
+            && let Some(present) = working_copy_file(datastore, &model, name).await?
+        {
+            // Delivered straight from the working copy (no staged copy);
+            // checked again as it is copied, so a file changed meanwhile
+            // is refused before a byte is shown or renamed into place.
+            match deliver(datastore, present.file, &present.latest, output, &what) {
+                Err(err) if err.downcast_ref::<ContentMismatch>().is_some() => {
+                    tracing::debug!(
+                        "{}: a local edit; the committed file from the store",
+                        what()
+                    );
                 }
+                delivered => return delivered.map(|()| present.latest),
             }
         }
+        let staged = Staged::new(datastore)?;
+        let fetched = datastore
+            .get_file(&model, name, version, &staged.relative)
+            .await?;
+        deliver(datastore, staged.open()?, &fetched, output, &what)?;
         anyhow::Ok(fetched)
     })?;
     if output.is_some() {
@@ -430,22 +404,30 @@ fn get(
     Ok(())
 }
 
+/// `name`'s latest version, present in the working copy.
+struct PresentFile {
+    latest: FileVersion,
+    /// The working-copy file, opened beneath the local copy.
+    file: std::fs::File,
+    /// The model's working-copy lock, held while the file is read.
+    _held: WorkingCopyGuard,
+}
+
 /// The latest version of `name` through the working copy: `hydrate-file`
 /// makes it present (fetching only that file, verified, atomically; nothing
-/// when it is present already), then it is copied to `staged`. `None` when
-/// the extension does not hydrate lazily, the file is not in the index, or
-/// the working copy holds a local edit — the caller then reads the
-/// committed version from the store (and reports what is wrong).
-async fn latest_through_working_copy(
+/// when it is present already), and it is opened under the model's lock.
+/// `None` when the extension does not hydrate lazily, the file is not in
+/// the index, or the file there is not the committed version (a local
+/// edit) — the caller then reads the committed version from the store.
+async fn working_copy_file(
     datastore: &Datastore,
     model: &ModelRef,
     name: &str,
-    staged: &Staged,
-) -> anyhow::Result<Option<FileVersion>> {
+) -> anyhow::Result<Option<PresentFile>> {
     if !datastore.supports(LAZY_HYDRATION) {
         return Ok(None);
     }
-    let _held = datastore
+    let held = datastore
         .working_copy_locks()
         .foreground(Claim::Models(std::slice::from_ref(model)))
         .await?;
@@ -458,8 +440,8 @@ async fn latest_through_working_copy(
     let Some(entry) = files.into_iter().find(|f| f.name == name) else {
         return Ok(None);
     };
-    let working = datastore.model_path(model).join(name);
-    let file = match staged.local.open_read(&working) {
+    let local = datastore.local().context("cannot open the local copy")?;
+    let file = match local.open_read(datastore.model_path(model).join(name)) {
         Ok(file) => file,
         Err(err) => {
             if LinkRefused::in_io(&err).is_some() {
@@ -472,30 +454,54 @@ async fn latest_through_working_copy(
         // A local edit of another size: nothing to read to see that.
         return Ok(None);
     }
-    // Streamed, never held in memory: the file may be as large as the
-    // index claims (a sparse one the extension planted, or a genuine 10 GB
-    // file). Hashed where it is first, so that what is not the committed
-    // version costs no disk; copied (and hashed again by the caller) only
-    // when it is. One byte past the index's size shows a file that grew.
-    let limit = entry.latest.size.saturating_add(1);
-    let unchanged = copy_hashing(&mut (&file).take(limit), &mut std::io::sink())
-        .is_ok_and(|read| read.check(&entry.latest, String::new).is_ok());
-    if !unchanged {
-        // A local edit not committed yet, or unreadable: `get` means the
-        // committed file, from the store.
+    // Hashed where it is, writing nothing: a file that is not the committed
+    // version (a local edit of the same size, or a sparse file of any size
+    // the extension planted) costs a read, never the disk a copy would.
+    let mut file = file;
+    let unchanged = copy_hashing(
+        &mut (&file).take(entry.latest.size.saturating_add(1)),
+        &mut std::io::sink(),
+    )
+    .is_ok_and(|read| read.check(&entry.latest, String::new).is_ok());
+    if !unchanged || file.seek(std::io::SeekFrom::Start(0)).is_err() {
         return Ok(None);
     }
-    let mut file = file;
-    let copied = file
-        .seek(std::io::SeekFrom::Start(0))
-        .map_err(anyhow::Error::from)
-        .and_then(|_| staged.fill(&mut file.take(limit)));
-    match copied {
-        Ok(copied) if copied.check(&entry.latest, String::new).is_ok() => Ok(Some(entry.latest)),
-        // Changed or failed while copied: the store's copy instead.
-        _ => {
-            staged.discard()?;
-            Ok(None)
+    Ok(Some(PresentFile {
+        latest: entry.latest,
+        file,
+        _held: held,
+    }))
+}
+
+/// Delivers `source` as `version` to `output` (a file) or stdout, checked
+/// first: at most one byte more than the index says is read, enough to see
+/// a file that is larger (a guest can make a sparse one of any size), and
+/// never held in memory.
+fn deliver(
+    datastore: &Datastore,
+    source: std::fs::File,
+    version: &FileVersion,
+    output: Option<&Path>,
+    what: &dyn Fn() -> String,
+) -> anyhow::Result<()> {
+    let mut source = source.take(version.size.saturating_add(1));
+    match output {
+        Some(path) => deliver_to_file(&mut source, path, version, what),
+        None => {
+            // Verified before a byte is shown: through an unnamed file of
+            // the host's own, so what is checked is what is printed.
+            let mut copy = datastore
+                .host_state()
+                .and_then(|dir| dir.anonymous_file())
+                .context("cannot make a temporary file")?;
+            copy_hashing(&mut source, &mut copy)?.check(version, what)?;
+            copy.seek(std::io::SeekFrom::Start(0))?;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            match std::io::copy(&mut copy, &mut out).and_then(|_| out.flush()) {
+                Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.context("cannot write to stdout"),
+            }
         }
     }
 }
