@@ -35,14 +35,13 @@ pub struct HostLink {
 struct PendingAdvances {
     items: u64,
     bytes: u64,
-    pending: bool,
     last_sent: Option<Instant>,
 }
 
 impl PendingAdvances {
     /// The sum to send now, if any, and the time of sending noted.
     fn take(&mut self) -> Option<Notification> {
-        if !std::mem::take(&mut self.pending) {
+        if self.items == 0 && self.bytes == 0 {
             return None;
         }
         self.last_sent = Some(Instant::now());
@@ -154,7 +153,6 @@ impl ProgressSink for HostLink {
             let mut pending = self.pending_advances();
             pending.items = pending.items.saturating_add(items);
             pending.bytes = pending.bytes.saturating_add(bytes);
-            pending.pending = true;
             pending
                 .last_sent
                 .is_none_or(|sent| sent.elapsed() >= ADVANCE_INTERVAL)
