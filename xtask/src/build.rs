@@ -736,15 +736,8 @@ pub fn demo() -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask lint`: formatting and clippy, for the host workspace and every guest.
-/// The import circles still to be taken apart (issue 56): each must still
-/// be there, exactly (so the list only shrinks), and no other may appear.
-const KNOWN_CIRCLES: &[&str] = &[
-    "extensions/silt-extension: change <-> journal <-> local <-> meta <-> partition <-> unleased",
-];
-
-/// Fails on an import circle between the modules of any crate of the
-/// repository (see `circles.rs`) but those [`KNOWN_CIRCLES`] lists.
+/// Fails on any import circle between the modules of a crate of the
+/// repository (see `circles.rs`).
 fn no_import_circles() -> Result<()> {
     let mut sources = vec![root().join("xtask/src")];
     for parent in ["crates", "extensions", "tests/components"] {
@@ -771,37 +764,18 @@ fn no_import_circles() -> Result<()> {
             found.push(format!("{}: {}", krate.display(), circle.join(" <-> ")));
         }
     }
-    let new: Vec<&String> = found
-        .iter()
-        .filter(|circle| !KNOWN_CIRCLES.contains(&circle.as_str()))
-        .collect();
-    if !new.is_empty() {
+    if !found.is_empty() {
         return Err(format!(
             "import circles between modules (each module of a crate names only modules that do not name it back):\n  {}",
-            new.iter()
-                .map(|c| c.as_str())
-                .collect::<Vec<_>>()
-                .join("\n  ")
+            found.join("\n  ")
         ));
     }
-    let gone: Vec<&&str> = KNOWN_CIRCLES
-        .iter()
-        .filter(|known| !found.iter().any(|circle| circle == *known))
-        .collect();
-    if !gone.is_empty() {
-        return Err(format!(
-            "these import circles are gone (or changed): take them off KNOWN_CIRCLES in xtask/src/build.rs:\n  {}",
-            gone.iter().map(|c| **c).collect::<Vec<_>>().join("\n  ")
-        ));
-    }
-    eprintln!(
-        "xtask: no import circles in {} crates but the {} known ones",
-        sources.len(),
-        KNOWN_CIRCLES.len()
-    );
+    eprintln!("xtask: no import circles in {} crates", sources.len());
     Ok(())
 }
 
+/// `cargo xtask lint`: formatting, import circles and clippy, for the host
+/// workspace and every guest.
 pub fn lint() -> Result<()> {
     ensure_wasm_target()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;

@@ -4,6 +4,7 @@
 //! around it are the same.
 
 use silt_extension::change::{self, Applied, Change, Committed};
+use silt_extension::index_io;
 use silt_extension::meta;
 use silt_extension::partition::Partition;
 use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
@@ -59,7 +60,7 @@ fn commit_all(
         .zip(batch)
         .map(|(merged, (model, _, _))| {
             let (partition, version, applied) = merged?;
-            let deleted = change::delete_dropped(model, &applied.dropped);
+            let deleted = index_io::delete_dropped(model, &applied.dropped);
             Ok(Committed {
                 version,
                 partition,

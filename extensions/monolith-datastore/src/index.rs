@@ -11,8 +11,8 @@ use std::io::{BufReader, BufWriter, Write};
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
+use silt_extension::cache_file;
 use silt_extension::layout::{self, DATA_AREA};
-use silt_extension::local;
 use silt_extension::partition::{Partition, Versioned};
 use silt_extension::silt::datastore::object_store::{
     self, DownloadItem, PutMode, StoreError, UploadItem,
@@ -96,7 +96,7 @@ fn save_state(whole: &Whole, version: &str, copy: &str) -> Result<(), Error> {
         copy: Some(copy.to_owned()),
         listing: listing(whole),
     };
-    local::write_atomic(
+    cache_file::write_atomic(
         STATE_PATH,
         &serde_json::to_vec(&state).expect("state serializes"),
     )

@@ -43,12 +43,12 @@ mod commit;
 mod index;
 
 use silt_extension::change::{Change, Committed};
-use silt_extension::exports::silt::datastore::capabilities;
 use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
 use silt_extension::{Fresh, Index, Listed};
 
 // The metadata the host reads without compiling this component.
 silt_extension::metadata! {
+    extension: Monolith,
     description: "The baseline: one index object per namespace, pulled, merged and pushed whole under the namespace lock by every write",
     capabilities: ["scoped-sync", "model-locks", "namespace-locks", "lazy-hydration"],
 }
@@ -58,20 +58,6 @@ pub(crate) const KIND: &str = "monolith";
 
 /// The extension.
 pub struct Monolith;
-
-impl capabilities::Guest for Monolith {
-    fn describe() -> capabilities::Description {
-        use capabilities::Features;
-        capabilities::Description {
-            name: env!("CARGO_PKG_NAME").to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            features: Features::SCOPED_SYNC
-                | Features::MODEL_LOCKS
-                | Features::NAMESPACE_LOCKS
-                | Features::LAZY_HYDRATION,
-        }
-    }
-}
 
 impl Index for Monolith {
     const KIND: &'static str = KIND;

@@ -13,6 +13,7 @@
 //! fenced by the partition as `silt_extension::unleased` describes.
 
 use silt_extension::change::{self, Change, Committed};
+use silt_extension::index_io;
 use silt_extension::journal::{self, Announcement};
 use silt_extension::layout;
 use silt_extension::meta;
@@ -93,7 +94,7 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
         maybe_landed |= written.is_err();
         Ok(match written? {
             Written::Landed(new_version) => {
-                let deleted = change::delete_dropped(model, &applied.dropped);
+                let deleted = index_io::delete_dropped(model, &applied.dropped);
                 Some(Committed {
                     partition: next,
                     version: new_version,
@@ -205,7 +206,7 @@ fn unleased_attempts(
         *maybe_landed |= written.is_err();
         match written? {
             Written::Landed(version) => {
-                let deleted = change::delete_dropped(model, &applied.dropped);
+                let deleted = index_io::delete_dropped(model, &applied.dropped);
                 return Ok(Committed {
                     partition: next,
                     version,

@@ -3,8 +3,8 @@
 //! the index is a LIST of `_index/data/` (a page per 1,000 models); reading
 //! one model is one GET; nothing is shared between models.
 
+use silt_extension::index_io;
 use silt_extension::layout::DATA_AREA;
-use silt_extension::partition;
 use silt_extension::silt::datastore::types::{Error, ModelRef};
 use silt_extension::store;
 use silt_extension::{Fresh, Listed};
@@ -38,7 +38,7 @@ pub fn parse_partition_key(key: &str) -> Option<ModelRef> {
 
 /// Reads the partition of `model` unless it is still at `known` (one conditional GET).
 pub fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
-    partition::read_object(&partition_key(model), DATA_AREA, model, known)
+    index_io::read_object(&partition_key(model), DATA_AREA, model, known)
 }
 
 /// Reads the partitions of `models` whole, at once (one bulk download).
@@ -47,7 +47,7 @@ pub fn read_many(models: &[ModelRef]) -> Vec<Result<Fresh, Error>> {
         .iter()
         .map(|model| (partition_key(model), model.clone()))
         .collect();
-    partition::read_objects(&wanted, DATA_AREA)
+    index_io::read_objects(&wanted, DATA_AREA)
 }
 
 /// Every partition in the store, with its store version.

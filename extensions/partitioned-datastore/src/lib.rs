@@ -38,10 +38,9 @@ use silt_extension::partition::Versioned;
 use silt_extension::silt::datastore::types::{Error, Holder, Lease, ModelRef};
 use silt_extension::{Fresh, Index, Listed};
 
-use silt_extension::exports::silt::datastore::capabilities;
-
-// The metadata the host reads without compiling this component.
+// The metadata the host reads without compiling this component, and `describe`.
 silt_extension::metadata! {
+    extension: Partitioned,
     description: "silt's datastore: one index partition per model, compare-and-swap commits, leases with fencing, lazy hydration",
     layout: "silt-partitioned/2",
     capabilities: ["scoped-sync", "partitioned-index", "model-locks", "namespace-locks", "lazy-hydration", "lease-free-commits", "gc"],
@@ -49,23 +48,6 @@ silt_extension::metadata! {
 
 /// The extension: each interface is implemented in the module named after it.
 pub struct Partitioned;
-
-impl capabilities::Guest for Partitioned {
-    fn describe() -> capabilities::Description {
-        use capabilities::Features;
-        capabilities::Description {
-            name: env!("CARGO_PKG_NAME").to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            features: Features::SCOPED_SYNC
-                | Features::PARTITIONED_INDEX
-                | Features::MODEL_LOCKS
-                | Features::NAMESPACE_LOCKS
-                | Features::LAZY_HYDRATION
-                | Features::LEASE_FREE_COMMITS
-                | Features::GC,
-        }
-    }
-}
 
 /// The index kind this extension writes into `_meta/datastore.json`.
 pub(crate) const KIND: &str = "partitioned";

@@ -10,8 +10,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+use silt_extension::cache_file;
+use silt_extension::index_io;
 use silt_extension::layout::{self, DATA_AREA};
-use silt_extension::local;
 use silt_extension::partition;
 use silt_extension::silt::datastore::object_store::{self, PutMode};
 use silt_extension::silt::datastore::types::{Error, ModelRef};
@@ -73,7 +74,7 @@ pub fn model_of(label: &str) -> Option<ModelRef> {
 
 /// Reads the shard of `model` unless it is still at `known` (one conditional GET).
 pub fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
-    partition::read_object(&shard_key(model), DATA_AREA, model, known)
+    index_io::read_object(&shard_key(model), DATA_AREA, model, known)
 }
 
 /// Reads `_index/_meta.json` (empty before the first commit).
@@ -134,7 +135,7 @@ pub fn list() -> Result<Listed, Error> {
             commit_seq: meta.commit_seq,
             listing,
         };
-        local::write_atomic(
+        cache_file::write_atomic(
             STATE_PATH,
             &serde_json::to_vec(&state).expect("state serializes"),
         )?;

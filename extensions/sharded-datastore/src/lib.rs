@@ -33,12 +33,12 @@ mod commit;
 mod index;
 
 use silt_extension::change::{Change, Committed};
-use silt_extension::exports::silt::datastore::capabilities;
 use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
 use silt_extension::{Fresh, Index, Listed};
 
 // The metadata the host reads without compiling this component.
 silt_extension::metadata! {
+    extension: Sharded,
     description: "The baseline users run today: a shard per model, a commit sequence read on every sync, shards and sequence written under a global lock",
     capabilities: ["scoped-sync", "model-locks", "namespace-locks", "lazy-hydration"],
 }
@@ -48,20 +48,6 @@ pub(crate) const KIND: &str = "sharded";
 
 /// The extension.
 pub struct Sharded;
-
-impl capabilities::Guest for Sharded {
-    fn describe() -> capabilities::Description {
-        use capabilities::Features;
-        capabilities::Description {
-            name: env!("CARGO_PKG_NAME").to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            features: Features::SCOPED_SYNC
-                | Features::MODEL_LOCKS
-                | Features::NAMESPACE_LOCKS
-                | Features::LAZY_HYDRATION,
-        }
-    }
-}
 
 impl Index for Sharded {
     const KIND: &'static str = KIND;

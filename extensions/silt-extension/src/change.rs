@@ -18,10 +18,9 @@
 //! ```
 
 use crate::clock;
-use crate::layout::{self, DATA_AREA};
+use crate::layout;
 use crate::partition::{Entry, Partition};
 use crate::silt::datastore::types::{Base as WitBase, Conflict, Error, Lease, LockScope, ModelRef};
-use crate::store;
 
 /// One change to a model.
 ///
@@ -30,12 +29,12 @@ use crate::store;
 /// use silt_extension::layout::{self, DATA_AREA};
 /// use silt_extension::silt::datastore::object_store::{self, PutMode, UploadItem};
 /// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
-/// use silt_extension::{Index, clock, local, store};
+/// use silt_extension::{Index, cache_file, clock, store};
 ///
 /// /// Uploads a working-copy file as a new version, then commits it.
 /// fn put<I: Index>(model: &ModelRef, name: &str, lease: &Lease) -> Result<String, Error> {
 ///     let path = layout::working_path(model, name);
-///     let (sha256, size, _mtime_ns) = local::hash_stable(&path)?;
+///     let (sha256, size, _mtime_ns) = cache_file::hash_stable(&path)?;
 ///     let version = clock::version_token();
 ///     let key = layout::object_key(DATA_AREA, model, name, &version);
 ///     let item = UploadItem { cache_path: path, key: key.clone(), mode: PutMode::Create };
@@ -426,6 +425,7 @@ pub fn check_lease(lease: &Lease, model: &ModelRef) -> Result<(), Error> {
 ///
 /// ```no_run,standalone_crate
 /// use silt_extension::change::{self, Change, Committed};
+/// use silt_extension::index_io;
 /// use silt_extension::partition::Versioned;
 /// use silt_extension::silt::datastore::object_store::PutMode;
 /// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
@@ -444,7 +444,7 @@ pub fn check_lease(lease: &Lease, model: &ModelRef) -> Result<(), Error> {
 ///         let mode = version.map_or(PutMode::Create, PutMode::Update);
 ///         Ok(match store::put_owned(key, &next.to_bytes(), &mode, &token)? {
 ///             Written::Landed(version) => Some(Committed {
-///                 deleted: change::delete_dropped(model, &applied.dropped),
+///                 deleted: index_io::delete_dropped(model, &applied.dropped),
 ///                 partition: next,
 ///                 version,
 ///                 entries: applied.entries,
@@ -527,7 +527,7 @@ pub fn apply_as(
         let (name, entry) = match change {
             Change::Revoke { tokens, .. } => {
                 for token in tokens {
-                    crate::unleased::revoke(slice, token);
+                    slice.revoke(token);
                 }
                 continue;
             }
@@ -590,44 +590,10 @@ pub fn apply_as(
     Ok(applied)
 }
 
-/// Deletes the objects of versions the retention or gc dropped. Best
-/// effort: the commit has landed, and an object left behind is only wasted
-/// space. Returns the objects deleted and their bytes.
-///
-/// ```no_run,standalone_crate
-/// use silt_extension::change::{self, Applied};
-/// use silt_extension::silt::datastore::types::ModelRef;
-/// use silt_extension::store::Written;
-///
-/// fn after_write(model: &ModelRef, written: Written, applied: &Applied) -> Option<(u64, u64)> {
-///     match written {
-///         // Landed: nothing refers to the dropped versions any more.
-///         Written::Landed(_) => Some(change::delete_dropped(model, &applied.dropped)),
-///         // Lost: the slice in the store still lists them; keep their objects.
-///         Written::Lost => None,
-///     }
-/// }
-/// ```
-pub fn delete_dropped(model: &ModelRef, dropped: &[(String, Entry)]) -> (u64, u64) {
-    let mut deleted = (0, 0);
-    for (name, entry) in dropped.iter().filter(|(_, entry)| !entry.deleted) {
-        let key = layout::object_key(DATA_AREA, model, name, &entry.version);
-        match store::delete(&key) {
-            Ok(()) => {
-                deleted.0 += 1;
-                deleted.1 += entry.size;
-            }
-            Err(err) => crate::log_warn(&format!(
-                "could not delete {key} of an expired version (left behind, harmless): {err:?}"
-            )),
-        }
-    }
-    deleted
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::DATA_AREA;
     use crate::silt::datastore::types::Holder;
 
     const SHA_A: &str = "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589";

@@ -124,3 +124,18 @@ pub fn backoff_within(attempt: u32, base_ms: u64, cap_ms: u64) {
     let random = u64::from_str_radix(&random_hex()[..8], 16).unwrap_or(0);
     std::thread::sleep(Duration::from_millis(1 + random % cap));
 }
+
+/// The time (ms since the epoch) in a token made by
+/// [`version_token`], or `None` for any other string.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::clock::token_ms;
+/// assert_eq!(token_ms("1767225600000-9f2c4e1a7b3d5c60"), Some(1_767_225_600_000));
+/// assert_eq!(token_ms("v1"), None);
+/// ```
+pub fn token_ms(token: &str) -> Option<u64> {
+    let (ms, _) = token.split_once('-')?;
+    (ms.len() == 13 && ms.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| ms.parse().ok())
+        .flatten()
+}

@@ -16,14 +16,14 @@
 //! fn refresh_present<I: Index>(model: &ModelRef) -> Result<Vec<String>, Error> {
 //!     let mut stats = hydrate::no_transfers();
 //!     let mut planned = Planned::read::<I>(model, true, &mut stats)?;
-//!     let applied = hydrate::apply_many(std::slice::from_mut(&mut planned), &mut stats);
-//!     let flushed = silt_extension::local::flush_summary(silt_extension::layout::DATA_AREA);
-//!     let changed = applied?;
-//!     flushed?;
+//!     let mut update = silt_extension::summary::Update::begin(silt_extension::layout::DATA_AREA);
+//!     let changed = hydrate::apply_many(std::slice::from_mut(&mut planned), &mut update, &mut stats)?;
+//!     update.finish()?;
 //!     Ok(changed)
 //! }
 //! ```
 
+use crate::cache_file;
 use crate::corrupt_models::CorruptModels;
 use crate::exports::silt::datastore::hydration::{Guest, HydrateOptions, HydrateReport};
 use crate::layout::{self, DATA_AREA};
@@ -34,6 +34,7 @@ use crate::set_aside::{self, SetAside};
 use crate::silt::datastore::object_store::DownloadItem;
 use crate::silt::datastore::types::{Error, LocalEdits, ModelRef, TransferStats};
 use crate::store;
+use crate::summary;
 use crate::{Fresh, Index, log_warn};
 
 /// Empty transfer counts.
@@ -73,19 +74,21 @@ pub fn no_transfers() -> TransferStats {
 /// ```no_run,standalone_crate
 /// use silt_extension::hydrate;
 /// use silt_extension::layout::DATA_AREA;
-/// use silt_extension::local;
+/// use silt_extension::{local, summary};
 /// use silt_extension::silt::datastore::types::{Error, ModelRef};
 /// use silt_extension::Index;
 ///
 /// /// Files in the store, counting models never hydrated here.
 /// fn files_in_store<I: Index>(model: &ModelRef) -> Result<usize, Error> {
+///     let mut update = summary::Update::begin(DATA_AREA);
 ///     let mut sidecar = local::load(DATA_AREA, model);
 ///     let prior = sidecar.store_version.clone();
 ///     let mut stats = hydrate::no_transfers();
 ///     if hydrate::refresh::<I>(model, &mut sidecar, &mut stats)? {
 ///         hydrate::keep_slice_only(&mut sidecar, prior);
-///         local::save(DATA_AREA, model, &sidecar)?;
+///         update.save(model, &sidecar)?;
 ///     }
+///     update.finish()?;
 ///     Ok(sidecar.partition.map_or(0, |slice| slice.live_files().count()))
 /// }
 /// ```
@@ -129,14 +132,14 @@ fn apply_read(sidecar: &mut Sidecar, read: Fresh, stats: &mut TransferStats) -> 
 /// (size and mtime, else by hash); refreshes a stale stamp.
 fn unmodified(sidecar: &mut Sidecar, model: &ModelRef, name: &str) -> Result<bool, Error> {
     let path = layout::working_path(model, name);
-    let (Some(stamp), Some((size, mtime_ns))) = (sidecar.local.get(name), local::stat(&path))
+    let (Some(stamp), Some((size, mtime_ns))) = (sidecar.local.get(name), cache_file::stat(&path))
     else {
         return Ok(false);
     };
     if stamp.size == size && stamp.mtime_ns == mtime_ns {
         return Ok(true);
     }
-    let (sha256, _) = local::hash_file(&path)?;
+    let (sha256, _) = cache_file::hash_file(&path)?;
     if sha256 != stamp.sha256 {
         return Ok(false);
     }
@@ -161,8 +164,8 @@ fn adopt_if_committed(
 ) -> Result<bool, Error> {
     let path = layout::working_path(model, name);
     // Seen before hashing, for the stamp (as in `unmodified`).
-    let before = local::stat(&path);
-    let (sha256, hashed_size) = local::hash_file(&path)?;
+    let before = cache_file::stat(&path);
+    let (sha256, hashed_size) = cache_file::hash_file(&path)?;
     // A version the index still has, or the one a killed pull was landing
     // (perhaps expired from the index since).
     let version = match partition.version_with_sha256(name, &sha256) {
@@ -241,7 +244,7 @@ fn plan_against(
     for (name, versions) in &partition.files {
         let latest = versions.last().expect("partitions never hold empty names");
         let path = layout::working_path(model, name);
-        let on_disk = !dir_absent && local::stat(&path).is_some();
+        let on_disk = !dir_absent && cache_file::stat(&path).is_some();
         let stamped = sidecar.local.get(name).map(|s| s.version.clone());
         if latest.deleted {
             if stamped.is_some() && on_disk {
@@ -306,10 +309,12 @@ fn plan_against(
 /// use silt_extension::hydrate::{self, Planned, DOWNLOADS_PER_BATCH};
 /// use silt_extension::layout::DATA_AREA;
 /// use silt_extension::silt::datastore::types::{Error, ModelRef};
-/// use silt_extension::{Index, local};
+/// use silt_extension::{Index, summary};
 ///
 /// fn hydrate_all<I: Index>(models: &[ModelRef]) -> Result<(), Error> {
 ///     let mut stats = hydrate::no_transfers();
+///     // Records what did land even when a batch fails (its drop).
+///     let mut update = summary::Update::begin(DATA_AREA);
 ///     let mut work: Vec<Planned> = Vec::new();
 ///     let mut pending = 0;
 ///     for model in models {
@@ -317,22 +322,26 @@ fn plan_against(
 ///         pending += planned.plan.downloads.len().max(1); // a held sidecar counts too
 ///         work.push(planned);
 ///         if pending >= DOWNLOADS_PER_BATCH {
-///             let applied = hydrate::apply_many(&mut work, &mut stats);
+///             let applied = hydrate::apply_many(&mut work, &mut update, &mut stats);
 ///             work.clear();
 ///             pending = 0;
-///             if let Err(err) = applied {
-///                 local::flush_summary(DATA_AREA)?; // record what did land
-///                 return Err(err);
-///             }
+///             applied?;
 ///         }
 ///     }
-///     let applied = hydrate::apply_many(&mut work, &mut stats);
-///     let flushed = local::flush_summary(DATA_AREA);
-///     applied?;
-///     flushed
+///     hydrate::apply_many(&mut work, &mut update, &mut stats)?;
+///     update.finish()
 /// }
 /// ```
 pub const DOWNLOADS_PER_BATCH: usize = 4096;
+
+/// What a read does with the model's local edits (see
+/// [`SetAside::apply`]): the policy, where the edits set aside are listed,
+/// and the update their sidecar is saved through.
+struct EditHandling<'a> {
+    edits: LocalEdits,
+    aside: &'a mut SetAside,
+    update: &'a mut summary::Update,
+}
 
 /// One model's planned work, for [`apply_many`].
 ///
@@ -388,11 +397,13 @@ impl Planned {
         only_present: bool,
         stats: &mut TransferStats,
     ) -> Result<Self, Error> {
+        // Keeping every edit moves and saves nothing: the update stays empty.
         Self::read_with_edits::<I>(
             model,
             only_present,
             LocalEdits::Keep,
             &mut SetAside::default(),
+            &mut summary::Update::begin(DATA_AREA),
             stats,
         )
     }
@@ -414,8 +425,11 @@ impl Planned {
     /// fn clean_start<I: Index>(model: &ModelRef) -> Result<Vec<String>, Error> {
     ///     let mut stats = hydrate::no_transfers();
     ///     let mut aside = SetAside::default();
-    ///     let mut planned = Planned::read_with_edits::<I>(model, false, LocalEdits::SetAside, &mut aside, &mut stats)?;
-    ///     hydrate::apply_many(std::slice::from_mut(&mut planned), &mut stats)?;
+    ///     let mut update = silt_extension::summary::Update::begin(silt_extension::layout::DATA_AREA);
+    ///     let mut planned =
+    ///         Planned::read_with_edits::<I>(model, false, LocalEdits::SetAside, &mut aside, &mut update, &mut stats)?;
+    ///     hydrate::apply_many(std::slice::from_mut(&mut planned), &mut update, &mut stats)?;
+    ///     update.finish()?;
     ///     Ok(aside.moved)
     /// }
     /// ```
@@ -424,10 +438,16 @@ impl Planned {
         only_present: bool,
         edits: LocalEdits,
         aside: &mut SetAside,
+        update: &mut summary::Update,
         stats: &mut TransferStats,
     ) -> Result<Self, Error> {
         let sidecar = local::load(DATA_AREA, model);
-        Self::plan_read::<I>(model, sidecar, None, only_present, edits, aside, stats)
+        let handling = EditHandling {
+            edits,
+            aside,
+            update,
+        };
+        Self::plan_read::<I>(model, sidecar, None, only_present, handling, stats)
     }
 
     /// [`Planned::read_with_edits`] from a sidecar already loaded and, when
@@ -437,8 +457,7 @@ impl Planned {
         mut sidecar: Sidecar,
         read: Option<Result<Fresh, Error>>,
         only_present: bool,
-        edits: LocalEdits,
-        aside: &mut SetAside,
+        handling: EditHandling,
         stats: &mut TransferStats,
     ) -> Result<Self, Error> {
         let prior_version = sidecar.store_version.clone();
@@ -446,7 +465,12 @@ impl Planned {
             Some(read) => apply_read(&mut sidecar, read?, stats),
             None => refresh::<I>(model, &mut sidecar, stats)?,
         };
-        let restored = aside.apply(model, &mut sidecar, edits, prior_version.clone())?;
+        let EditHandling {
+            edits,
+            aside,
+            update,
+        } = handling;
+        let restored = aside.apply(model, &mut sidecar, edits, prior_version.clone(), update)?;
         let mut plan = plan(model, &mut sidecar, only_present)?;
         set_aside::restore(&mut plan, &sidecar, &restored);
         Ok(Self {
@@ -473,10 +497,9 @@ impl Planned {
     ///     let wanted = planned.plan.downloads.len();
     ///     planned.keep_downloads(max_objects);
     ///     let left = wanted - planned.plan.downloads.len();
-    ///     let applied = hydrate::apply_many(std::slice::from_mut(&mut planned), &mut stats);
-    ///     let flushed = silt_extension::local::flush_summary(silt_extension::layout::DATA_AREA);
-    ///     applied?;
-    ///     flushed?;
+    ///     let mut update = silt_extension::summary::Update::begin(silt_extension::layout::DATA_AREA);
+    ///     hydrate::apply_many(std::slice::from_mut(&mut planned), &mut update, &mut stats)?;
+    ///     update.finish()?;
     ///     Ok(left)
     /// }
     /// ```
@@ -501,9 +524,8 @@ impl Planned {
 /// stamped and saved — also when some download failed, so what landed is
 /// kept. Returns the cache paths that changed.
 ///
-/// Call [`crate::local::flush_summary`] afterwards, after an error too: the
-/// sidecars saved are then in the summary (else only a later re-read finds
-/// them current).
+/// The sidecars are saved through `update`, which records them in the
+/// summary when it ends (after an error too).
 ///
 /// # Errors
 /// The first failed download, else the first sidecar that could not be
@@ -513,7 +535,7 @@ impl Planned {
 /// use silt_extension::hydrate::{self, Planned};
 /// use silt_extension::layout::DATA_AREA;
 /// use silt_extension::silt::datastore::types::{Error, ModelRef};
-/// use silt_extension::{Index, local};
+/// use silt_extension::{Index, summary};
 ///
 /// /// Hydrates every file of these models: one bulk download for all of them.
 /// fn hydrate<I: Index>(models: &[ModelRef]) -> Result<Vec<String>, Error> {
@@ -522,14 +544,17 @@ impl Planned {
 ///         .iter()
 ///         .map(|model| Planned::read::<I>(model, false, &mut stats))
 ///         .collect::<Result<Vec<_>, _>>()?;
-///     let applied = hydrate::apply_many(&mut work, &mut stats);
-///     let flushed = local::flush_summary(DATA_AREA); // record what landed, even on error
-///     let changed = applied?;
-///     flushed?;
+///     let mut update = summary::Update::begin(DATA_AREA); // records what landed, even on error
+///     let changed = hydrate::apply_many(&mut work, &mut update, &mut stats)?;
+///     update.finish()?;
 ///     Ok(changed)
 /// }
 /// ```
-pub fn apply_many(work: &mut [Planned], stats: &mut TransferStats) -> Result<Vec<String>, Error> {
+pub fn apply_many(
+    work: &mut [Planned],
+    update: &mut summary::Update,
+    stats: &mut TransferStats,
+) -> Result<Vec<String>, Error> {
     let mut items = Vec::new();
     let mut owners = Vec::new();
     for (w, planned) in work.iter().enumerate() {
@@ -623,7 +648,7 @@ pub fn apply_many(work: &mut [Planned], stats: &mut TransferStats) -> Result<Vec
             keep_slice_only(&mut planned.sidecar, planned.prior_version.clone());
         }
         // Stamps of what did land are worth keeping even when something failed.
-        if let Err(err) = local::save(DATA_AREA, &planned.model, &planned.sidecar) {
+        if let Err(err) = update.save(&planned.model, &planned.sidecar) {
             first_error.get_or_insert(err);
         }
     }
@@ -721,6 +746,7 @@ impl<T: Index> Guest for T {
         for model in &models {
             layout::check_model(model)?;
         }
+        let mut update = summary::Update::begin(DATA_AREA);
         // The slices this cache has never read are read together (a cold
         // clone's batch: at once, instead of one request after another).
         let sidecars: Vec<Sidecar> = models.iter().map(|m| local::load(DATA_AREA, m)).collect();
@@ -745,7 +771,16 @@ impl<T: Index> Guest for T {
                 Some(_) => None,
             };
             let read = Planned::plan_read::<T>(
-                model, sidecar, first_read, false, edits, &mut aside, &mut stats,
+                model,
+                sidecar,
+                first_read,
+                false,
+                EditHandling {
+                    edits,
+                    aside: &mut aside,
+                    update: &mut update,
+                },
+                &mut stats,
             );
             let Some(mut planned) = corrupt.skip(model, read)? else {
                 continue;
@@ -756,7 +791,7 @@ impl<T: Index> Guest for T {
                 remaining += wanted;
                 // Keep the slice read (status can then count the model).
                 keep_slice_only(&mut planned.sidecar, planned.prior_version);
-                local::save(DATA_AREA, model, &planned.sidecar)?;
+                update.save(model, &planned.sidecar)?;
                 continue;
             }
             planned.keep_downloads(budget.min(wanted) as usize);
@@ -765,11 +800,10 @@ impl<T: Index> Guest for T {
             remaining += wanted - kept;
             work.push(planned);
         }
-        let applied = apply_many(&mut work, &mut stats);
-        // What landed is recorded either way; a download's error comes first.
-        let flushed = local::flush_summary(DATA_AREA);
-        applied?;
-        flushed?;
+        // What landed is recorded either way (the update's drop), and a
+        // download's error comes first.
+        apply_many(&mut work, &mut update, &mut stats)?;
+        update.finish()?;
         corrupt.finish(models.len())?;
         Ok(HydrateReport {
             stats,
@@ -808,8 +842,9 @@ impl<T: Index> Guest for T {
         {
             return Err(Error::NotFound(format!("{path}: removed from the model")));
         }
-        apply_many(std::slice::from_mut(&mut planned), &mut stats)?;
-        local::flush_summary(DATA_AREA)?;
+        let mut update = summary::Update::begin(DATA_AREA);
+        apply_many(std::slice::from_mut(&mut planned), &mut update, &mut stats)?;
+        update.finish()?;
         Ok(HydrateReport {
             stats,
             objects_present: present,

@@ -56,9 +56,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cache_file;
 use crate::clock;
 use crate::layout::{self, CACHE_STATE_DIR};
-use crate::local;
 use crate::partition::Partition;
 use crate::silt::datastore::object_store::{self, PutMode};
 use crate::silt::datastore::types::{BackendFailure, Error, ModelRef};
@@ -440,7 +440,7 @@ fn pending_horizon(key: &str) -> String {
 /// This cache's progress, `None` when it has none (or it does not parse:
 /// then the next pull is a full check).
 pub fn load_progress() -> Option<Progress> {
-    let bytes = crate::local::read_file(&format!("{CACHE_STATE_DIR}/{STATE_PATH}")).ok()?;
+    let bytes = crate::cache_file::read_file(&format!("{CACHE_STATE_DIR}/{STATE_PATH}")).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -453,7 +453,7 @@ pub fn load_progress() -> Option<Progress> {
 /// `invalid-input` when the cache cannot be written.
 pub fn save_progress(progress: &Progress) -> Result<(), Error> {
     let bytes = serde_json::to_vec(progress).expect("progress serializes");
-    local::write_atomic_unsynced(&format!("{CACHE_STATE_DIR}/{STATE_PATH}"), &bytes)
+    cache_file::write_atomic_unsynced(&format!("{CACHE_STATE_DIR}/{STATE_PATH}"), &bytes)
 }
 
 /// Forgets this cache's progress (the datastore has no journal): the next

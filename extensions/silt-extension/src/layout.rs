@@ -20,6 +20,33 @@
 
 use crate::silt::datastore::types::{Error, LockScope, ModelRef};
 
+/// The newest layout this extension reads and writes: layout 1, plus every
+/// commit announced in the change journal ([`crate::journal`]). A
+/// datastore of an index kind without a journal stays at
+/// [`LAYOUT_WITHOUT_JOURNAL`], which builds from before the journal read too;
+/// those builds refuse this layout, so no writer that does not announce its
+/// commits can write to a datastore whose readers rely on the journal.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::DATA_AREA;
+/// use silt_extension::layout::LAYOUT_VERSION;
+/// use silt_extension::partition::Partition;
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+///
+/// assert_eq!(Partition::empty(DATA_AREA, &model).layout, LAYOUT_VERSION);
+/// ```
+pub const LAYOUT_VERSION: u32 = 2;
+
+/// The layout of a datastore whose commits are not announced in a journal
+/// (every datastore made before the journal existed, and index kinds
+/// without one).
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::{LAYOUT_VERSION, LAYOUT_WITHOUT_JOURNAL};
+/// assert!(LAYOUT_WITHOUT_JOURNAL < LAYOUT_VERSION);
+/// ```
+pub const LAYOUT_WITHOUT_JOURNAL: u32 = 1;
+
 /// Datastore metadata (layout version, retention).
 ///
 /// ```no_run,standalone_crate
@@ -89,11 +116,11 @@ pub const CACHE_ROOT: &str = "/cache";
 /// silt's own files in the cache (sidecars); never part of a working copy.
 ///
 /// ```no_run,standalone_crate
-/// use silt_extension::{layout, local};
+/// use silt_extension::{cache_file, layout};
 /// # fn main() -> Result<(), silt_extension::silt::datastore::types::Error> {
 /// // An index kind's own local state goes under it too.
 /// let state = format!("{}/my-index/state.json", layout::CACHE_STATE_DIR);
-/// local::write_atomic(&state, b"{}")?;
+/// cache_file::write_atomic(&state, b"{}")?;
 /// # Ok(()) }
 /// ```
 pub const CACHE_STATE_DIR: &str = ".silt";
@@ -269,11 +296,11 @@ pub fn working_dir(model: &ModelRef) -> String {
 /// A file of the model's working copy, relative to the cache.
 ///
 /// ```no_run,standalone_crate
-/// use silt_extension::{layout, local};
+/// use silt_extension::{cache_file, layout};
 /// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
 /// let path = layout::working_path(&model, "weights.bin");
 /// assert_eq!(path, "data/vision/detector/m-42/weights.bin");
-/// let present = local::stat(&path).is_some();
+/// let present = cache_file::stat(&path).is_some();
 /// ```
 pub fn working_path(model: &ModelRef, name: &str) -> String {
     format!("{}/{name}", working_dir(model))

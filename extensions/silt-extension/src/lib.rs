@@ -22,29 +22,31 @@
 //! An extension implements [`Index`] (read a model's slice of the index,
 //! list what the store has, commit changes to one model) plus the `locks`
 //! and `capabilities` interfaces, and exports itself — policy, not
-//! plumbing:
+//! plumbing (`capabilities` comes with [`metadata!`]):
 //!
 //! ```no_run,standalone_crate
 //! use silt_extension::change::{Change, Committed};
-//! use silt_extension::exports::silt::datastore::{capabilities, locks};
+//! use silt_extension::exports::silt::datastore::locks;
 //! use silt_extension::layout::DATA_AREA;
 //! use silt_extension::silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef};
 //! use silt_extension::lock_object::{HolderBody, ScopeBody};
-//! use silt_extension::{Fresh, Index, Listed, layout, lease, lock_object, partition};
+//! use silt_extension::{Fresh, Index, Listed, index_io, layout, lease, lock_object};
 //!
+//! struct Mine;
+//!
+//! // The metadata silt reads without compiling the component, and `describe`.
 //! silt_extension::metadata! {
+//!     extension: Mine,
 //!     description: "My datastore",
 //!     capabilities: ["scoped-sync", "model-locks"],
 //! }
-//!
-//! struct Mine;
 //!
 //! impl Index for Mine {
 //!     const KIND: &'static str = "mine";
 //!
 //!     fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
 //!         let key = format!("_mine/{}/{}.json", model.model_type, model.model_id);
-//!         partition::read_object(&key, DATA_AREA, model, known)
+//!         index_io::read_object(&key, DATA_AREA, model, known)
 //!     }
 //!
 //!     fn list() -> Result<Listed, Error> {
@@ -86,17 +88,6 @@
 //!     }
 //!     fn force_release(expected: LockInfo) -> Result<(), Error> {
 //!         lock_object::force_release(&expected)
-//!     }
-//! }
-//!
-//! impl capabilities::Guest for Mine {
-//!     fn describe() -> capabilities::Description {
-//!         use capabilities::Features;
-//!         capabilities::Description {
-//!             name: env!("CARGO_PKG_NAME").to_owned(),
-//!             version: env!("CARGO_PKG_VERSION").to_owned(),
-//!             features: Features::SCOPED_SYNC | Features::MODEL_LOCKS,
-//!         }
 //!     }
 //! }
 //!
@@ -207,14 +198,23 @@ macro_rules! __api {
 /// where silt reads it without compiling the component (`silt extension
 /// add`, `list`, `inspect`). Name and version come from `Cargo.toml`; the
 /// API version from this SDK ([`API`]). Declare a capability only if
-/// `describe` reports it too and `silt extension test` passes its checks.
+/// `silt extension test` passes its checks.
+///
+/// With `extension: Type` first, it also implements `capabilities::Guest`
+/// for `Type`: `describe()` answers the same name, version and
+/// capabilities ([`features_of`]), so they are declared once and the two
+/// cannot disagree (silt refuses an extension whose `describe` differs
+/// from its metadata).
 ///
 /// Strings are written into TOML as they are: no `"` or `\` in them.
 ///
 /// Once per extension, at the top level of its crate:
 ///
 /// ```no_run,standalone_crate
+/// pub struct Mine;
+///
 /// silt_extension::metadata! {
+///     extension: Mine,
 ///     description: "One index partition per model, leases with fencing",
 ///     capabilities: ["scoped-sync", "partitioned-index", "model-locks"],
 /// }
@@ -228,11 +228,32 @@ macro_rules! __api {
 /// build can no longer read what the previous one wrote.
 #[macro_export]
 macro_rules! metadata {
-    (description: $description:literal, capabilities: [$($capability:literal),* $(,)?] $(,)?) => {
-        $crate::metadata! { @emit $description, [$($capability),*], }
+    (
+        extension: $extension:ty,
+        description: $description:literal,
+        $(layout: $layout:literal,)?
+        capabilities: [$($capability:literal),* $(,)?] $(,)?
+    ) => {
+        $crate::metadata! { @emit $description, [$($capability),*], $($layout)? }
+        impl $crate::exports::silt::datastore::capabilities::Guest for $extension {
+            fn describe() -> $crate::exports::silt::datastore::capabilities::Description {
+                // Evaluated at compile time: an unknown capability fails the build.
+                const FEATURES: $crate::exports::silt::datastore::capabilities::Features =
+                    $crate::features_of(&[$($capability),*]);
+                $crate::exports::silt::datastore::capabilities::Description {
+                    name: env!("CARGO_PKG_NAME").to_owned(),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    features: FEATURES,
+                }
+            }
+        }
     };
-    (description: $description:literal, layout: $layout:literal, capabilities: [$($capability:literal),* $(,)?] $(,)?) => {
-        $crate::metadata! { @emit $description, [$($capability),*], $layout }
+    (
+        description: $description:literal,
+        $(layout: $layout:literal,)?
+        capabilities: [$($capability:literal),* $(,)?] $(,)?
+    ) => {
+        $crate::metadata! { @emit $description, [$($capability),*], $($layout)? }
     };
     (@emit $description:literal, [$($capability:literal),*], $($layout:literal)?) => {
         const _: () = {
@@ -260,10 +281,73 @@ macro_rules! metadata {
     };
 }
 
+/// The `describe()` features of the capabilities named as in
+/// [`metadata!`] (the contract's flag names, e.g. `"model-locks"`). A
+/// `const fn`: in a constant, an unknown name fails the build.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::exports::silt::datastore::capabilities::Features;
+///
+/// const FEATURES: Features = silt_extension::features_of(&["scoped-sync", "gc"]);
+/// assert_eq!(FEATURES, Features::SCOPED_SYNC | Features::GC);
+/// ```
+pub const fn features_of(
+    capabilities: &[&str],
+) -> exports::silt::datastore::capabilities::Features {
+    use exports::silt::datastore::capabilities::Features;
+    const NAMED: [(&str, Features); 8] = [
+        ("scoped-sync", Features::SCOPED_SYNC),
+        ("partitioned-index", Features::PARTITIONED_INDEX),
+        ("model-locks", Features::MODEL_LOCKS),
+        ("namespace-locks", Features::NAMESPACE_LOCKS),
+        ("lazy-hydration", Features::LAZY_HYDRATION),
+        ("background-hydration", Features::BACKGROUND_HYDRATION),
+        ("gc", Features::GC),
+        ("lease-free-commits", Features::LEASE_FREE_COMMITS),
+    ];
+    let mut features = Features::empty();
+    let mut i = 0;
+    while i < capabilities.len() {
+        let mut n = 0;
+        loop {
+            if n == NAMED.len() {
+                panic!(
+                    "metadata!: an unknown capability (see the `features` flags of the contract)"
+                );
+            }
+            if same_text(NAMED[n].0, capabilities[i]) {
+                features = features.union(NAMED[n].1);
+                break;
+            }
+            n += 1;
+        }
+        i += 1;
+    }
+    features
+}
+
+/// `a == b`, in a `const fn`.
+const fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+pub mod cache_file;
 pub mod change;
 pub mod clock;
 pub mod corrupt_models;
 pub mod hydrate;
+pub mod index_io;
 pub mod journal;
 pub mod layout;
 pub mod lease;
@@ -277,6 +361,7 @@ mod plan;
 pub mod set_aside;
 pub mod settings;
 pub mod store;
+pub mod summary;
 pub mod sync;
 pub mod unleased;
 mod wasi_direct;
@@ -381,7 +466,8 @@ impl Fresh {
 /// ```no_run,standalone_crate
 /// use silt_extension::change::{self, Change, Committed};
 /// use silt_extension::layout::DATA_AREA;
-/// use silt_extension::partition::{self, Versioned};
+/// use silt_extension::index_io;
+/// use silt_extension::partition::Versioned;
 /// use silt_extension::silt::datastore::object_store::PutMode;
 /// use silt_extension::silt::datastore::types::{Error, Lease, ModelRef};
 /// use silt_extension::store::{self, Written};
@@ -398,7 +484,7 @@ impl Fresh {
 ///     const KIND: &'static str = "mine";
 ///
 ///     fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
-///         partition::read_object(&key(model), DATA_AREA, model, known)
+///         index_io::read_object(&key(model), DATA_AREA, model, known)
 ///     }
 ///
 ///     fn list() -> Result<Listed, Error> {
@@ -428,7 +514,7 @@ impl Fresh {
 ///             let mode = version.map_or(PutMode::Create, PutMode::Update);
 ///             Ok(match store::put_owned(&key(model), &next.to_bytes(), &mode, &token)? {
 ///                 Written::Landed(version) => Some(Committed {
-///                     deleted: change::delete_dropped(model, &applied.dropped),
+///                     deleted: index_io::delete_dropped(model, &applied.dropped),
 ///                     partition: next,
 ///                     version,
 ///                     entries: applied.entries,
@@ -517,7 +603,7 @@ pub trait Index {
     /// Reads several models' slices whole (a first read: no version known),
     /// one result per model, in order. By default one after another; an
     /// index whose slices are separate objects reads them at once with
-    /// [`partition::read_objects`] (a cold clone's hydration calls this for
+    /// [`index_io::read_objects`] (a cold clone's hydration calls this for
     /// each batch of models).
     ///
     /// ```no_run,standalone_crate
@@ -546,11 +632,12 @@ pub trait Index {
     /// ```no_run,standalone_crate
     /// use silt_extension::layout::{self, DATA_AREA};
     /// use silt_extension::silt::datastore::types::{Error, ModelRef};
-    /// use silt_extension::{Index, local};
+    /// use silt_extension::Index;
+    /// use silt_extension::summary::Summary;
     ///
     /// /// The models that changed in the store since this cache last read them.
     /// fn changed<I: Index>() -> Result<Vec<ModelRef>, Error> {
-    ///     let summary = local::summary(DATA_AREA);
+    ///     let summary = Summary::read(DATA_AREA);
     ///     Ok(I::list()?
     ///         .into_values()
     ///         .filter(|(model, version)| !summary.is_current(&layout::model_label(model), version, false))
@@ -682,4 +769,44 @@ pub trait Index {
 /// ```
 pub fn log_warn(message: &str) {
     silt::datastore::log::log(silt::datastore::log::Level::Warn, message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exports::silt::datastore::capabilities::Features;
+
+    #[test]
+    fn each_capability_name_is_its_own_flag_and_together_they_are_all() {
+        let names = [
+            "scoped-sync",
+            "partitioned-index",
+            "model-locks",
+            "namespace-locks",
+            "lazy-hydration",
+            "background-hydration",
+            "gc",
+            "lease-free-commits",
+        ];
+        let mut seen = Features::empty();
+        for name in names {
+            let one = features_of(&[name]);
+            assert_eq!(one.bits().count_ones(), 1, "{name}");
+            assert!(!seen.intersects(one), "{name} shares a flag");
+            seen |= one;
+        }
+        assert_eq!(seen, Features::all());
+        assert_eq!(features_of(&names), Features::all());
+        assert_eq!(features_of(&[]), Features::empty());
+        assert_eq!(
+            features_of(&["gc", "scoped-sync", "gc"]),
+            Features::GC | Features::SCOPED_SYNC
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "unknown capability")]
+    fn an_unknown_capability_is_refused() {
+        features_of(&["scoped-sync", "model-lock"]);
+    }
 }

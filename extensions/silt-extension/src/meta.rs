@@ -17,32 +17,8 @@ use crate::silt::datastore::object_store::PutMode;
 use crate::silt::datastore::types::Error;
 use crate::store::{self, Written};
 
-/// The newest layout this extension reads and writes: layout 1, plus every
-/// commit announced in the change journal ([`crate::journal`]). A
-/// datastore of an index kind without a journal stays at
-/// [`LAYOUT_WITHOUT_JOURNAL`], which builds from before the journal read too;
-/// those builds refuse this layout, so no writer that does not announce its
-/// commits can write to a datastore whose readers rely on the journal.
-///
-/// ```no_run,standalone_crate
-/// use silt_extension::layout::DATA_AREA;
-/// use silt_extension::meta::LAYOUT_VERSION;
-/// use silt_extension::partition::Partition;
-/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
-///
-/// assert_eq!(Partition::empty(DATA_AREA, &model).layout, LAYOUT_VERSION);
-/// ```
-pub const LAYOUT_VERSION: u32 = 2;
-
-/// The layout of a datastore whose commits are not announced in a journal
-/// (every datastore made before the journal existed, and index kinds
-/// without one).
-///
-/// ```no_run,standalone_crate
-/// use silt_extension::meta::{LAYOUT_VERSION, LAYOUT_WITHOUT_JOURNAL};
-/// assert!(LAYOUT_WITHOUT_JOURNAL < LAYOUT_VERSION);
-/// ```
-pub const LAYOUT_WITHOUT_JOURNAL: u32 = 1;
+/// The layout versions live with the key layout they describe.
+pub use crate::layout::{LAYOUT_VERSION, LAYOUT_WITHOUT_JOURNAL};
 /// Versions kept per name in a new datastore.
 ///
 /// ```no_run,standalone_crate
@@ -174,7 +150,7 @@ pub fn read_cached(kind: &str) -> Result<Meta, Error> {
         return Ok(meta);
     }
     let path = format!("{}/{CACHED_PATH}", crate::layout::CACHE_STATE_DIR);
-    let cached = crate::local::read_file(&path)
+    let cached = crate::cache_file::read_file(&path)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<Meta>(&bytes).ok())
         .filter(|meta| meta.index == kind && meta.retain_versions > 0);
@@ -202,7 +178,7 @@ pub fn refresh_cached(kind: &str) -> Result<Meta, Error> {
     let bytes = serde_json::to_vec(&meta).expect("metadata serializes");
     // A cache: a failed write costs a read next time.
     let path = format!("{}/{CACHED_PATH}", crate::layout::CACHE_STATE_DIR);
-    let _ = crate::local::write_atomic_unsynced(&path, &bytes);
+    let _ = crate::cache_file::write_atomic_unsynced(&path, &bytes);
     Ok(meta)
 }
 

@@ -18,6 +18,7 @@
 //! }
 //! ```
 
+use crate::cache_file;
 use crate::change::{self, Change};
 use crate::clock;
 use crate::exports::silt::datastore::models::{FileEntry, FileVersion, Guest};
@@ -26,7 +27,7 @@ use crate::partition;
 use crate::silt::datastore::object_store::{self, DownloadItem, PutMode, UploadItem};
 use crate::silt::datastore::types::{Base as WitBase, Committer, Error, Holder, Lease, ModelRef};
 use crate::store;
-use crate::{Index, journal, local, meta, written_here};
+use crate::{Index, journal, meta, written_here};
 
 /// The kept versions of `name`, oldest first, read from the store.
 fn versions_of<I: Index>(model: &ModelRef, name: &str) -> Result<Vec<partition::Entry>, Error> {
@@ -44,7 +45,7 @@ fn versions_of<I: Index>(model: &ModelRef, name: &str) -> Result<Vec<partition::
 /// and size, checked unchanged after the upload (the commit records the
 /// checksum the upload must have read).
 fn upload_version(key: &str, cache_path: &str) -> Result<(String, u64), Error> {
-    let (sha256, size, mtime_ns) = local::hash_stable(cache_path)?;
+    let (sha256, size, mtime_ns) = cache_file::hash_stable(cache_path)?;
     let item = UploadItem {
         cache_path: cache_path.to_owned(),
         key: key.to_owned(),
@@ -53,7 +54,7 @@ fn upload_version(key: &str, cache_path: &str) -> Result<(String, u64), Error> {
     for result in object_store::upload(&[item]) {
         result.map_err(|err| store::error(key, err))?;
     }
-    local::check_unchanged(cache_path, size, mtime_ns)?;
+    cache_file::check_unchanged(cache_path, size, mtime_ns)?;
     Ok((sha256, size))
 }
 

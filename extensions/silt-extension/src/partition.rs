@@ -63,7 +63,7 @@ pub struct Partition {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub last_commit: String,
     /// The unleased commits whose uploads `collect-orphans` deleted before
-    /// they landed, each as [`crate::unleased::revocation`] keeps it (never
+    /// they landed, each as [`revocation`] keeps it (never
     /// the token itself): such a commit is refused if it comes after all.
     /// Each is dropped once older than an unleased commit can take.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -173,7 +173,7 @@ impl Partition {
     /// ```
     pub fn empty(area: &str, model: &ModelRef) -> Self {
         Self {
-            layout: crate::meta::LAYOUT_VERSION,
+            layout: crate::layout::LAYOUT_VERSION,
             area: area.to_owned(),
             model_type: model.model_type.clone(),
             model_id: model.model_id.clone(),
@@ -267,13 +267,13 @@ impl Partition {
     /// The newest kept version of `name` whose content is `sha256`.
     ///
     /// ```no_run,standalone_crate
-    /// use silt_extension::{layout, local};
+    /// use silt_extension::{cache_file, layout};
     /// use silt_extension::partition::Partition;
     /// use silt_extension::silt::datastore::types::{Error, ModelRef};
     ///
     /// /// The committed version a working-copy file holds, if it holds one.
     /// fn version_on_disk(slice: &Partition, model: &ModelRef, name: &str) -> Result<Option<String>, Error> {
-    ///     let (sha256, _size) = local::hash_file(&layout::working_path(model, name))?;
+    ///     let (sha256, _size) = cache_file::hash_file(&layout::working_path(model, name))?;
     ///     Ok(slice.version_with_sha256(name, &sha256).map(|entry| entry.version.clone()))
     /// }
     /// ```
@@ -337,6 +337,16 @@ impl Partition {
         versions.drain(..excess).collect()
     }
 
+    /// Keeps `token` revoked in this partition, as [`revocation`] keeps it
+    /// (once; nothing for a string that is not a version token): an
+    /// unleased commit with that token is then refused
+    /// ([`crate::unleased::check_not_revoked`]).
+    pub fn revoke(&mut self, token: &str) {
+        if let Some(kept) = revocation(token).filter(|kept| !self.revoked.contains(kept)) {
+            self.revoked.push(kept);
+        }
+    }
+
     /// Serialized for the store.
     ///
     /// ```no_run,standalone_crate
@@ -359,108 +369,29 @@ impl Partition {
     }
 }
 
-/// Reads the partition object at `key` for `model`, unless it is still at
-/// `known` (one conditional GET): the read of an index that keeps one
-/// object per model.
+/// How a revoked token is kept in a partition: its time and a digest of
+/// it, `<ms>.<32 hex>`, never the token itself. A partition written on a
+/// race must not contain the token of a commit it did not make: the host
+/// tells a lost compare-and-swap from its own whose answer was lost by
+/// looking for the writer's token in the object (`put-owned`), and a
+/// version token has a `-`, which this form has not. `None` for a string
+/// that is not a version token (no unleased commit has it).
 ///
 /// ```no_run,standalone_crate
-/// use silt_extension::layout::DATA_AREA;
-/// use silt_extension::partition;
-/// use silt_extension::silt::datastore::types::{Error, ModelRef};
-/// use silt_extension::Fresh;
-///
-/// fn partition_key(model: &ModelRef) -> String {
-///     format!("_my-index/{}/{}.json", model.model_type, model.model_id)
-/// }
-///
-/// // The whole of `Index::read_if_changed` for an index with one object per model.
-/// fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
-///     partition::read_object(&partition_key(model), DATA_AREA, model, known)
-/// }
+/// use silt_extension::partition::revocation;
+/// let kept = revocation("1767225600000-9f2c4e1a7b3d5c60").unwrap();
+/// assert!(kept.starts_with("1767225600000.") && !kept.contains("9f2c4e1a7b3d5c60"));
+/// assert_eq!(revocation("v1"), None);
 /// ```
-///
-/// # Errors
-/// When the store fails or the object is not a partition of `model`.
-pub fn read_object(
-    key: &str,
-    area: &str,
-    model: &ModelRef,
-    known: Option<&str>,
-) -> Result<crate::Fresh, Error> {
-    use crate::store::{self, Conditional};
-    Ok(match store::get_if_changed(key, known)? {
-        Conditional::Unchanged => crate::Fresh::Unchanged,
-        Conditional::Changed(found) => crate::Fresh::Changed(Versioned {
-            partition: Partition::parse(key, &found.data, area, model)?,
-            version: Some(found.version),
-        }),
-        Conditional::Missing => crate::Fresh::Missing,
-    })
-}
-
-/// Reads several models' partitions whole — a first read, no version
-/// known — at once: one bulk `download` of `(key, model)` pairs into the
-/// cache's temporary directory, which the host fetches concurrently (up to
-/// its transfer limit), then each file is parsed and removed. A cold
-/// clone's hydration reads a batch's partitions this way instead of one GET
-/// after another inside the guest. One result per pair, in order.
-///
-/// ```no_run,standalone_crate
-/// use silt_extension::Fresh;
-/// use silt_extension::partition;
-/// use silt_extension::silt::datastore::types::ModelRef;
-///
-/// let m = ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
-/// let wanted = vec![("_index/data/vision/detector/m-42.json".to_owned(), m)];
-/// for read in partition::read_objects(&wanted, "data") {
-///     match read {
-///         Ok(Fresh::Changed(versioned)) => println!("{} names", versioned.partition.files.len()),
-///         Ok(_) => println!("no partition yet"),
-///         Err(err) => println!("{err:?}"),
-///     }
-/// }
-/// ```
-pub fn read_objects(wanted: &[(String, ModelRef)], area: &str) -> Vec<Result<crate::Fresh, Error>> {
-    use crate::silt::datastore::object_store::{self, DownloadItem, StoreError};
-    if wanted.is_empty() {
-        return Vec::new();
-    }
-    // Unique across concurrent calls sharing this cache.
-    let batch = crate::clock::random_hex();
-    let items: Vec<DownloadItem> = wanted
+pub fn revocation(token: &str) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let at = crate::clock::token_ms(token)?;
+    let digest = Sha256::digest(token.as_bytes());
+    let hex: String = digest[..16]
         .iter()
-        .enumerate()
-        .map(|(i, (key, _))| DownloadItem {
-            key: key.clone(),
-            cache_path: format!("{}/partition-{batch}-{i}.json", crate::local::TEMP_DIR),
-            expected_version: None,
-            sha256: None,
-        })
+        .map(|byte| format!("{byte:02x}"))
         .collect();
-    let results = object_store::download(&items);
-    wanted
-        .iter()
-        .zip(items.iter().zip(results))
-        .map(|((key, model), (item, result))| {
-            let meta = match result {
-                Ok(meta) => meta,
-                Err(StoreError::NotFound) => return Ok(crate::Fresh::Missing),
-                Err(err) => return Err(store::error(key, err)),
-            };
-            let data = crate::local::read_file(&item.cache_path);
-            let _ = std::fs::remove_file(layout::in_cache(&item.cache_path));
-            let data = data.map_err(|err| {
-                Error::InvalidInput(format!(
-                    "cannot read the downloaded partition {}: {err}",
-                    item.cache_path
-                ))
-            })?;
-            Ok(crate::Fresh::Changed(Versioned {
-                partition: Partition::parse(key, &data, area, model)?,
-                version: Some(meta.version),
-            }))
-        })
-        .collect()
+    Some(format!("{at:013}.{hex}"))
 }
 
 #[cfg(test)]
@@ -533,7 +464,7 @@ mod tests {
         let bytes = slice.to_bytes();
         let parsed = Partition::parse(KEY, &bytes, layout::DATA_AREA, &model()).unwrap();
 
-        assert_eq!(parsed.layout, crate::meta::LAYOUT_VERSION);
+        assert_eq!(parsed.layout, crate::layout::LAYOUT_VERSION);
         assert_eq!(parsed.area, "data");
         assert_eq!(parsed.model_type, "vision/detector");
         assert_eq!(parsed.model_id, "m-42");
@@ -553,7 +484,7 @@ mod tests {
             String::from_utf8(slice.to_bytes()).unwrap(),
             format!(
                 r#"{{"layout":{},"area":"runs","model_type":"vision/detector","model_id":"m-42","fence":0,"fence_token":"","seq":0,"files":{{}}}}"#,
-                crate::meta::LAYOUT_VERSION
+                crate::layout::LAYOUT_VERSION
             ),
         );
         assert_eq!(

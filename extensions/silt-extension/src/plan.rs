@@ -44,16 +44,18 @@ pub struct Plan {
 /// use silt_extension::change::Committed;
 /// use silt_extension::hydrate;
 /// use silt_extension::layout::DATA_AREA;
-/// use silt_extension::local;
+/// use silt_extension::{local, summary};
 /// use silt_extension::silt::datastore::types::{Error, ModelRef};
 ///
 /// /// After a gc commit: keep the new slice, but the files here are not at it.
 /// fn keep_gc(model: &ModelRef, committed: Committed) -> Result<(), Error> {
+///     let mut update = summary::Update::begin(DATA_AREA);
 ///     let mut sidecar = local::load(DATA_AREA, model);
 ///     sidecar.partition = Some(committed.partition);
 ///     let prior = sidecar.store_version.replace(committed.version);
 ///     hydrate::keep_slice_only(&mut sidecar, prior);
-///     local::save(DATA_AREA, model, &sidecar)
+///     update.save(model, &sidecar)?;
+///     update.finish()
 /// }
 /// ```
 pub fn keep_slice_only(sidecar: &mut Sidecar, prior: Option<String>) {

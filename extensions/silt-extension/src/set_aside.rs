@@ -12,16 +12,17 @@
 //! ```no_run,standalone_crate
 //! use silt_extension::hydrate;
 //! use silt_extension::layout::DATA_AREA;
-//! use silt_extension::local;
+//! use silt_extension::{local, summary};
 //! use silt_extension::set_aside::SetAside;
 //! use silt_extension::silt::datastore::types::{Error, LocalEdits, ModelRef};
 //!
 //! /// Plans `model` at its latest committed state, whatever was edited here.
 //! fn start_clean(model: &ModelRef) -> Result<Vec<String>, Error> {
 //!     let mut aside = SetAside::default();
+//!     let mut update = summary::Update::begin(DATA_AREA);
 //!     let mut sidecar = local::load(DATA_AREA, model);
 //!     let prior = sidecar.store_version.clone();
-//!     let restore = aside.apply(model, &mut sidecar, LocalEdits::SetAside, prior)?;
+//!     let restore = aside.apply(model, &mut sidecar, LocalEdits::SetAside, prior, &mut update)?;
 //!     let mut plan = hydrate::plan(model, &mut sidecar, true)?;
 //!     silt_extension::set_aside::restore(&mut plan, &sidecar, &restore);
 //!     Ok(aside.moved)
@@ -29,10 +30,11 @@
 //! ```
 
 use crate::clock;
-use crate::layout::{self, CACHE_STATE_DIR, DATA_AREA};
+use crate::layout::{self, CACHE_STATE_DIR};
 use crate::local::{self, LocalChange, Sidecar};
 use crate::plan::{self, Plan};
 use crate::silt::datastore::types::{Error, LocalEdits, ModelRef};
+use crate::summary;
 
 /// The edits one call set aside.
 #[derive(Debug, Default)]
@@ -63,16 +65,18 @@ impl SetAside {
     ///
     /// ```no_run,standalone_crate
     /// use silt_extension::layout::DATA_AREA;
-    /// use silt_extension::local;
+    /// use silt_extension::{local, summary};
     /// use silt_extension::set_aside::SetAside;
     /// use silt_extension::silt::datastore::types::{Error, LocalEdits, ModelRef};
     ///
     /// fn take_theirs(model: &ModelRef) -> Result<usize, Error> {
     ///     let mut aside = SetAside::default();
+    ///     let mut update = summary::Update::begin(DATA_AREA);
     ///     let mut sidecar = local::load(DATA_AREA, model);
     ///     let prior = sidecar.store_version.clone();
-    ///     let restored = aside.apply(model, &mut sidecar, LocalEdits::Theirs, prior)?;
-    ///     local::save(DATA_AREA, model, &sidecar)?;
+    ///     let restored = aside.apply(model, &mut sidecar, LocalEdits::Theirs, prior, &mut update)?;
+    ///     update.save(model, &sidecar)?;
+    ///     update.finish()?;
     ///     Ok(restored.len())
     /// }
     /// ```
@@ -82,6 +86,7 @@ impl SetAside {
         sidecar: &mut Sidecar,
         policy: LocalEdits,
         prior: Option<String>,
+        update: &mut summary::Update,
     ) -> Result<Vec<String>, Error> {
         if matches!(policy, LocalEdits::Keep | LocalEdits::Ours) {
             return Ok(Vec::new());
@@ -119,7 +124,7 @@ impl SetAside {
         }
         let mut saved = sidecar.clone();
         plan::keep_slice_only(&mut saved, prior);
-        local::save(DATA_AREA, model, &saved)?;
+        update.save(model, &saved)?;
         for name in &to_move {
             self.move_aside(model, name)?;
         }

@@ -32,6 +32,7 @@
 use std::collections::BTreeMap;
 
 use crate::Index;
+use crate::cache_file;
 use crate::change::{self, Base, Change, Committed};
 use crate::clock;
 use crate::corrupt_models::CorruptModels;
@@ -52,6 +53,7 @@ use crate::silt::datastore::types::{
     Error, Lease, LocalEdits, LockScope, ModelRef, Scope, TransferStats,
 };
 use crate::store;
+use crate::summary::{self, Summary};
 
 /// The models a scope names, checked.
 /// Revokes the unleased commits of `tokens` to `model` (a commit of its
@@ -219,7 +221,7 @@ fn upload(prepared: &mut [Prepared], stats: &mut TransferStats) -> Result<(), Er
                 ..
             } = change
             {
-                local::check_unchanged(
+                cache_file::check_unchanged(
                     &layout::working_path(&ready.model, name),
                     *size,
                     *mtime_ns,
@@ -236,6 +238,7 @@ fn upload(prepared: &mut [Prepared], stats: &mut TransferStats) -> Result<(), Er
 fn finish(
     prepared: Prepared,
     committed: Committed,
+    update: &mut summary::Update,
     stats: &mut TransferStats,
 ) -> Result<Vec<String>, Error> {
     let Prepared {
@@ -274,7 +277,7 @@ fn finish(
         Ok(plan) => plan,
         Err(err) => {
             hydrate::keep_slice_only(&mut sidecar, prior_version);
-            local::save(DATA_AREA, &model, &sidecar)?;
+            update.save(&model, &sidecar)?;
             return Err(err);
         }
     };
@@ -285,7 +288,7 @@ fn finish(
         prior_version,
         settles: true,
     };
-    hydrate::apply_many(std::slice::from_mut(&mut planned), stats)?;
+    hydrate::apply_many(std::slice::from_mut(&mut planned), update, stats)?;
     Ok(paths)
 }
 
@@ -416,12 +419,13 @@ fn pull_candidates<T: Index>(
     Ok((scoped_or_listed::<T>(scope)?, Some(pass)))
 }
 
-/// The versions of `slice` beyond the newest `keep` of each name.
 /// `1 model`, `2 models`: what a person reads in a summary.
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// The versions of `slice` beyond the newest `keep` of each name, oldest
+/// first, as (name, size, tombstone).
 fn expirable(slice: &crate::partition::Partition, keep: u32) -> Vec<(String, u64, bool)> {
     slice
         .files
@@ -583,10 +587,11 @@ impl<T: Index> Guest for T {
         // The summary answers only for listed models; a journal pass names
         // a few models and skips reading it (at 8,192 models it is ~1 MB).
         let known = if models.iter().any(|(_, listed)| listed.is_some()) {
-            local::summary(DATA_AREA)
+            Summary::read(DATA_AREA)
         } else {
-            local::Summary::default()
+            Summary::default()
         };
+        let mut update = summary::Update::begin(DATA_AREA);
         let mut aside = SetAside::default();
         let mut corrupt = CorruptModels::default();
         let mut work = Vec::new();
@@ -608,7 +613,7 @@ impl<T: Index> Guest for T {
             let current = listed_version.is_some() && sidecar.store_version == *listed_version;
             if current && !resolving && (!fetch_missing || local::all_stamped(&sidecar)) {
                 // The summary said otherwise: repair its entry.
-                local::note_current(DATA_AREA, model);
+                update.note_current(model);
                 continue;
             }
             let refreshed = if current {
@@ -625,7 +630,13 @@ impl<T: Index> Guest for T {
             } else if !fetch_missing && !resolving {
                 continue;
             }
-            let restored = aside.apply(model, &mut sidecar, edits, prior_version.clone())?;
+            let restored = aside.apply(
+                model,
+                &mut sidecar,
+                edits,
+                prior_version.clone(),
+                &mut update,
+            )?;
             let mut plan = hydrate::plan(model, &mut sidecar, !fetch_missing)?;
             set_aside::restore(&mut plan, &sidecar, &restored);
             not_hydrated += sidecar
@@ -654,20 +665,14 @@ impl<T: Index> Guest for T {
             // Models' downloads go out together, a bounded batch at a time
             // (memory stays small however large the pull).
             if pending >= hydrate::DOWNLOADS_PER_BATCH {
-                let applied = hydrate::apply_many(&mut work, &mut stats);
+                let applied = hydrate::apply_many(&mut work, &mut update, &mut stats);
                 work.clear();
                 pending = 0;
-                if applied.is_err() {
-                    // Record what did land; the download's error is the one to report.
-                    let _ = local::flush_summary(DATA_AREA);
-                }
                 changed.extend(applied?);
             }
         }
-        let applied = hydrate::apply_many(&mut work, &mut stats);
-        let flushed = local::flush_summary(DATA_AREA);
-        changed.extend(applied?);
-        flushed?;
+        changed.extend(hydrate::apply_many(&mut work, &mut update, &mut stats)?);
+        update.finish()?;
         corrupt.finish(models.len())?;
         let looked_at = match &journal_pass {
             Some(pass) if !pass.full_check => format!(
@@ -716,6 +721,7 @@ impl<T: Index> Guest for T {
         let mut committed_models = 0;
         let mut prepared = Vec::new();
         let mut conflicts = Vec::new();
+        let mut update = summary::Update::begin(DATA_AREA);
         for model in &models {
             let mut sidecar = local::load(DATA_AREA, model);
             let changes = local::changes(model, &mut sidecar)?;
@@ -740,7 +746,7 @@ impl<T: Index> Guest for T {
                 &mut stats,
             )?;
             if ready.commit.is_empty() {
-                local::save(DATA_AREA, model, &ready.sidecar)?;
+                update.save(model, &ready.sidecar)?;
                 continue;
             }
             // The slice last read already shows the store moved on from a
@@ -753,9 +759,9 @@ impl<T: Index> Guest for T {
         }
         if !conflicts.is_empty() {
             for ready in &prepared {
-                local::save(DATA_AREA, &ready.model, &ready.sidecar)?;
+                update.save(&ready.model, &ready.sidecar)?;
             }
-            local::flush_summary(DATA_AREA)?;
+            update.finish()?;
             return Err(Error::Conflict(conflicts));
         }
         upload(&mut prepared, &mut stats)?;
@@ -778,7 +784,7 @@ impl<T: Index> Guest for T {
                 // commit its files again as new versions.
                 Ok(committed) => {
                     committed_models += 1;
-                    match finish(ready, committed, &mut stats) {
+                    match finish(ready, committed, &mut update, &mut stats) {
                         Ok(paths) => changed.extend(paths),
                         Err(err) => {
                             first_error.get_or_insert(err);
@@ -789,7 +795,7 @@ impl<T: Index> Guest for T {
             }
         }
         if let Some(err) = first_error {
-            local::flush_summary(DATA_AREA)?;
+            update.finish()?;
             return Err(err);
         }
         let summary = if options.dry_run {
@@ -804,7 +810,7 @@ impl<T: Index> Guest for T {
                 plural(committed_models, "model", "models")
             )
         };
-        local::flush_summary(DATA_AREA)?;
+        update.finish()?;
         Ok(SyncReport {
             stats,
             changed,
@@ -834,6 +840,7 @@ impl<T: Index> Guest for T {
             local_models: Vec::new(),
             remote_changes: Vec::new(),
         };
+        let mut update = summary::Update::begin(DATA_AREA);
         for model in &models {
             let mut sidecar = local::load(DATA_AREA, model);
             let listed_version = listed
@@ -852,7 +859,7 @@ impl<T: Index> Guest for T {
                 {
                     let mut stats = hydrate::no_transfers();
                     hydrate::refresh::<T>(model, &mut sidecar, &mut stats)?;
-                    local::save(DATA_AREA, model, &sidecar)?;
+                    update.save(model, &sidecar)?;
                 }
             }
             if let Some(partition) = &sidecar.partition {
@@ -875,7 +882,7 @@ impl<T: Index> Guest for T {
                     .push(layout::working_path(model, change.name()));
             }
         }
-        local::flush_summary(DATA_AREA)?;
+        update.finish()?;
         Ok(report)
     }
 
@@ -892,6 +899,7 @@ impl<T: Index> Guest for T {
             objects_deleted: 0,
             bytes_freed: 0,
         };
+        let mut update = summary::Update::begin(DATA_AREA);
         if !options.dry_run {
             // The real pass: the dry run chose the models and the host took
             // their leases; each commit re-reads its model anyway.
@@ -918,9 +926,9 @@ impl<T: Index> Guest for T {
                 // Files present here were not brought to this version.
                 let prior = sidecar.store_version.replace(committed.version);
                 hydrate::keep_slice_only(&mut sidecar, prior);
-                local::save(DATA_AREA, model, &sidecar)?;
+                update.save(model, &sidecar)?;
             }
-            local::flush_summary(DATA_AREA)?;
+            update.finish()?;
             return Ok(report);
         }
         // The dry run: each model's slice from its sidecar when the listing
@@ -933,7 +941,7 @@ impl<T: Index> Guest for T {
                 && hydrate::refresh::<T>(&model, &mut sidecar, &mut stats)?
             {
                 hydrate::keep_slice_only(&mut sidecar, prior);
-                local::save(DATA_AREA, &model, &sidecar)?;
+                update.save(&model, &sidecar)?;
             }
             let Some(slice) = &sidecar.partition else {
                 continue;
@@ -951,7 +959,172 @@ impl<T: Index> Guest for T {
                 }
             }
         }
-        local::flush_summary(DATA_AREA)?;
+        update.finish()?;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::{Entry, Partition};
+    use crate::silt::datastore::types::{Conflict, Holder};
+
+    fn model(id: &str) -> ModelRef {
+        ModelRef {
+            model_type: "vision/detector".to_owned(),
+            model_id: id.to_owned(),
+        }
+    }
+
+    fn lease_on(scope: LockScope) -> Lease {
+        Lease {
+            scope,
+            token: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".to_owned(),
+            generation: 3,
+            version: "lock-v1".to_owned(),
+            acquired_at: 1_000,
+            renewed_at: 2_000,
+            ttl_ms: 30_000,
+            holder: Holder {
+                name: "ana@build-1".to_owned(),
+                host: "build-1".to_owned(),
+                pid: 4242,
+            },
+        }
+    }
+
+    fn conflict(id: &str, name: &str) -> Conflict {
+        Conflict {
+            model: model(id),
+            name: name.to_owned(),
+            base: None,
+            latest: Some("v2".to_owned()),
+            latest_writer: "bo@laptop".to_owned(),
+            latest_deleted: false,
+        }
+    }
+
+    fn entry(version: &str, size: u64, deleted: bool) -> Entry {
+        Entry {
+            version: version.to_owned(),
+            size,
+            sha256: if deleted {
+                String::new()
+            } else {
+                "ab".repeat(32)
+            },
+            generation: 1,
+            writer: "ana@build-1".to_owned(),
+            committed_at: 1_000,
+            deleted,
+        }
+    }
+
+    #[test]
+    fn a_scope_of_models_is_checked_and_all_is_no_list() {
+        assert!(scoped_models(&Scope::All).unwrap().is_none());
+        let named = vec![model("m-1"), model("m-2")];
+        let scoped = scoped_models(&Scope::Models(named.clone()))
+            .unwrap()
+            .unwrap();
+        assert!(
+            scoped
+                .iter()
+                .zip(&named)
+                .all(|(a, b)| layout::same_model(a, b))
+        );
+        let escaping = ModelRef {
+            model_type: "vision/..".to_owned(),
+            model_id: "m-1".to_owned(),
+        };
+        let refused = scoped_models(&Scope::Models(vec![model("m-1"), escaping]));
+        assert!(
+            matches!(refused, Err(Error::InvalidInput(_))),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_push_finds_the_lease_on_its_own_model_only() {
+        let leases = vec![
+            lease_on(LockScope::Model(model("m-1"))),
+            lease_on(LockScope::Model(model("m-2"))),
+            lease_on(LockScope::Namespace),
+        ];
+        let found = lease_for(&leases, &model("m-2")).unwrap();
+        assert!(matches!(&found.scope, LockScope::Model(held) if held.model_id == "m-2"));
+        // A namespace lease is not a model's lease, nor is another model's.
+        let missing = lease_for(&leases[..1], &model("m-3")).unwrap_err();
+        match missing {
+            Error::InvalidInput(text) => assert!(text.contains("vision/detector/m-3"), "{text}"),
+            other => panic!("expected invalid-input, got {other:?}"),
+        }
+        assert!(lease_for(&leases[2..], &model("m-1")).is_err());
+    }
+
+    #[test]
+    fn ours_commits_over_anything_every_other_policy_keeps_the_base() {
+        let base = Base::Version("v1".to_owned());
+        assert_eq!(base_of(&base, LocalEdits::Ours), Base::Any);
+        for edits in [LocalEdits::Keep, LocalEdits::Theirs, LocalEdits::SetAside] {
+            assert_eq!(base_of(&base, edits), base, "{edits:?}");
+        }
+        assert_eq!(base_of(&Base::Absent, LocalEdits::Keep), Base::Absent);
+    }
+
+    #[test]
+    fn a_push_reports_its_first_error_or_every_models_conflicts_together() {
+        let mut first = None;
+        merge_error(&mut first, Error::Conflict(vec![conflict("m-1", "a.bin")]));
+        merge_error(&mut first, Error::NotFound("later".to_owned()));
+        merge_error(&mut first, Error::Conflict(vec![conflict("m-2", "b.bin")]));
+        match first {
+            Some(Error::Conflict(all)) => {
+                let names: Vec<_> = all.iter().map(|c| c.name.as_str()).collect();
+                assert_eq!(names, ["a.bin", "b.bin"]);
+            }
+            other => panic!("expected the conflicts, got {other:?}"),
+        }
+        // Another error first: it wins, conflicts after it are dropped.
+        let mut first = None;
+        merge_error(&mut first, Error::LockLost("taken over".to_owned()));
+        merge_error(&mut first, Error::Conflict(vec![conflict("m-1", "a.bin")]));
+        assert!(matches!(first, Some(Error::LockLost(_))), "{first:?}");
+    }
+
+    #[test]
+    fn expirable_versions_are_those_beyond_the_newest_kept_tombstones_included() {
+        let mut slice = Partition::empty(DATA_AREA, &model("m-1"));
+        slice.files.insert(
+            "a.bin".to_owned(),
+            vec![
+                entry("v1", 10, false),
+                entry("v2", 20, true),
+                entry("v3", 30, false),
+            ],
+        );
+        slice
+            .files
+            .insert("b.bin".to_owned(), vec![entry("w1", 5, false)]);
+        assert_eq!(
+            expirable(&slice, 1),
+            [
+                ("a.bin".to_owned(), 10, false),
+                ("a.bin".to_owned(), 20, true),
+            ]
+        );
+        assert_eq!(expirable(&slice, 2), [("a.bin".to_owned(), 10, false)]);
+        assert!(expirable(&slice, 3).is_empty());
+    }
+
+    #[test]
+    fn counts_read_in_the_singular_for_one_only() {
+        assert_eq!(plural(0, "model", "models"), "0 models");
+        assert_eq!(plural(1, "model", "models"), "1 model");
+        assert_eq!(
+            plural(2, "journal entry", "journal entries"),
+            "2 journal entries"
+        );
     }
 }

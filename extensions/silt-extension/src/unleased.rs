@@ -90,45 +90,9 @@ pub const UPLOAD_WINDOW_MS: u64 = 50 * 60_000;
 /// ```
 pub const COMMITTABLE_MS: u64 = UPLOAD_WINDOW_MS + journal::CLOCK_SKEW_MS + 60_000;
 
-/// The time (ms since the epoch) in a token made by
-/// [`clock::version_token`], or `None` for any other string.
-///
-/// ```no_run,standalone_crate
-/// use silt_extension::unleased::token_ms;
-/// assert_eq!(token_ms("1767225600000-9f2c4e1a7b3d5c60"), Some(1_767_225_600_000));
-/// assert_eq!(token_ms("v1"), None);
-/// ```
-pub fn token_ms(token: &str) -> Option<u64> {
-    let (ms, _) = token.split_once('-')?;
-    (ms.len() == 13 && ms.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| ms.parse().ok())
-        .flatten()
-}
-
-/// How a revoked token is kept in a partition: its time and a digest of
-/// it, `<ms>.<32 hex>`, never the token itself. A partition written on a
-/// race must not contain the token of a commit it did not make: the host
-/// tells a lost compare-and-swap from its own whose answer was lost by
-/// looking for the writer's token in the object (`put-owned`), and a
-/// version token has a `-`, which this form has not. `None` for a string
-/// that is not a version token (no unleased commit has it).
-///
-/// ```no_run,standalone_crate
-/// use silt_extension::unleased::revocation;
-/// let kept = revocation("1767225600000-9f2c4e1a7b3d5c60").unwrap();
-/// assert!(kept.starts_with("1767225600000.") && !kept.contains("9f2c4e1a7b3d5c60"));
-/// assert_eq!(revocation("v1"), None);
-/// ```
-pub fn revocation(token: &str) -> Option<String> {
-    use sha2::{Digest, Sha256};
-    let at = token_ms(token)?;
-    let digest = Sha256::digest(token.as_bytes());
-    let hex: String = digest[..16]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    Some(format!("{at:013}.{hex}"))
-}
+/// Version tokens are the clock's; a revocation is how a partition keeps one.
+pub use crate::clock::token_ms;
+pub use crate::partition::revocation;
 
 /// The author an unleased commit records: `holder`, at the model's
 /// generation as it stands.
@@ -238,9 +202,7 @@ pub fn clear_ended_holder(model: &ModelRef, slice: &mut Partition) -> Result<(),
 /// assert_eq!(slice.revoked.len(), 1);
 /// ```
 pub fn revoke(slice: &mut Partition, token: &str) {
-    if let Some(kept) = revocation(token).filter(|kept| !slice.revoked.contains(kept)) {
-        slice.revoked.push(kept);
-    }
+    slice.revoke(token);
 }
 
 /// Drops revoked tokens whose commits can no longer land at `now`: every

@@ -21,6 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cache_file;
 use crate::layout::CACHE_STATE_DIR;
 use crate::local;
 use crate::partition::{Partition, Versioned};
@@ -77,7 +78,7 @@ pub fn remember(area: &str, model: &ModelRef, written: &Versioned) {
         partition: written.partition.clone(),
     })
     .expect("a partition serializes");
-    if let Err(err) = local::write_atomic_unsynced(&path(area, model), &bytes) {
+    if let Err(err) = cache_file::write_atomic_unsynced(&path(area, model), &bytes) {
         crate::log_warn(&format!(
             "could not remember the commit just made (the next one reads the partition first): {err:?}"
         ));
@@ -85,7 +86,7 @@ pub fn remember(area: &str, model: &ModelRef, written: &Versioned) {
 }
 
 fn load(area: &str, model: &ModelRef) -> Option<Versioned> {
-    let bytes = local::read_file(&path(area, model)).ok()?;
+    let bytes = cache_file::read_file(&path(area, model)).ok()?;
     let written: Written = serde_json::from_slice(&bytes).ok()?;
     let fits = written.partition.area == area
         && written.partition.model_type == model.model_type

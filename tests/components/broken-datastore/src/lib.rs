@@ -21,9 +21,9 @@ mod hostile;
 use silt_extension::change::{self, Base, Change, Committed};
 use silt_extension::clock;
 use silt_extension::exports::silt::datastore::{capabilities, locks};
+use silt_extension::index_io;
 use silt_extension::layout::DATA_AREA;
 use silt_extension::meta;
-use silt_extension::partition;
 use silt_extension::silt::datastore::object_store::PutMode;
 use silt_extension::silt::datastore::types::{Error, Lease, LockInfo, LockScope, ModelRef};
 use silt_extension::store::{self, Written};
@@ -58,7 +58,7 @@ impl Index for Broken {
     const KIND: &'static str = "broken";
 
     fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
-        partition::read_object(&partition_key(model), DATA_AREA, model, known)
+        index_io::read_object(&partition_key(model), DATA_AREA, model, known)
     }
 
     fn list() -> Result<Listed, Error> {
@@ -126,7 +126,7 @@ fn commit_unfenced(
         &token,
     )? {
         Written::Landed(version) => {
-            let deleted = change::delete_dropped(model, &applied.dropped);
+            let deleted = index_io::delete_dropped(model, &applied.dropped);
             Ok(Committed {
                 partition: next,
                 version,

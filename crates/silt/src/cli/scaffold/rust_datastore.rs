@@ -9,7 +9,7 @@
 //! NAME/
 //!   Cargo.toml              the crate (a cdylib) and the workspace
 //!   .cargo/config.toml      builds for wasm32-wasip2 by default
-//!   src/lib.rs              metadata!, capabilities, export!
+//!   src/lib.rs              metadata! (with describe), export!
 //!   src/index.rs            one index partition per model (the `Index` trait)
 //!   src/commit.rs           compare-and-swap commits fenced by the lease
 //!   src/leases.rs           model and namespace leases (policy over `silt_extension::lease`)
@@ -25,12 +25,14 @@ use super::{Writer, cargo_manifest, rust_commands, write_rust_common};
 use crate::runtime::metadata::API_VERSION;
 
 /// The SDK crate, vendored into the project as `silt-extension/`.
-const SDK_FILES: [(&str, &str); 29] = embedded!["extensions/silt-extension":
+const SDK_FILES: [(&str, &str); 32] = embedded!["extensions/silt-extension":
     "Cargo.toml",
+    "src/cache_file.rs",
     "src/change.rs",
     "src/clock.rs",
     "src/corrupt_models.rs",
     "src/hydrate.rs",
+    "src/index_io.rs",
     "src/journal.rs",
     "src/layout.rs",
     "src/lease.rs",
@@ -45,6 +47,7 @@ const SDK_FILES: [(&str, &str); 29] = embedded!["extensions/silt-extension":
     "src/set_aside.rs",
     "src/settings.rs",
     "src/store.rs",
+    "src/summary.rs",
     "src/sync.rs",
     "src/unleased.rs",
     "src/wasi_direct.rs",
@@ -147,8 +150,8 @@ datastore shares is the SDK in `silt-extension/` (vendored; its docs:
 owner-token writes, the working copy, hydration, sync and the `models`
 interface.
 
-Declare a capability in `metadata!` and `describe` (src/lib.rs) only
-while `silt extension test` passes its checks.
+Declare a capability in `metadata!` (src/lib.rs; `describe` answers the
+same) only while `silt extension test` passes its checks.
 "#
     )
 }
