@@ -16,7 +16,9 @@
 //! - [`worker`] (the `silt-worker` crate) and [`sandbox`] (`silt-sandbox`):
 //!   out-of-process execution in an OS sandbox; [`beneath`] (the `silt-beneath` crate):
 //!   files beneath the working copy, never through a link;
-//! - [`cli`]: the `silt` command; [`exit`]: its exit codes.
+//! - [`ops`]: the work of every command, returning typed reports;
+//!   [`cli`]: the `silt` command (arguments in, reports rendered);
+//!   [`exit`]: its exit codes.
 
 pub use silt_beneath as beneath;
 pub use silt_process as process;
@@ -32,4 +34,6 @@ pub mod contract;
 pub mod datastore;
 pub mod exit;
 pub mod locations;
+pub mod ops;
 pub mod supply_chain;
+pub mod text;

@@ -1,11 +1,10 @@
 //! `silt cache show|prune`: the artifact cache of compiled extensions.
 
 use clap::Subcommand;
-use serde::Serialize;
 
 use super::Context;
 use super::output::{human_bytes, plural};
-use crate::runtime::{ArtifactCache, CacheEntry};
+use crate::ops;
 
 /// Cache commands.
 #[derive(Debug, Subcommand)]
@@ -23,26 +22,10 @@ pub enum CacheCommand {
     },
 }
 
-#[derive(Serialize)]
-struct ShowReport {
-    dir: std::path::PathBuf,
-    max_bytes: u64,
-    total_bytes: u64,
-    entries: Vec<CacheEntry>,
-}
-
 pub(super) fn run(context: &Context, command: CacheCommand) -> anyhow::Result<()> {
-    let max_bytes = context.locations.config.cache.max_size_mib << 20;
-    let cache = ArtifactCache::new(&context.locations.cache_dir, max_bytes);
     match command {
         CacheCommand::Show => {
-            let entries = cache.entries()?;
-            let report = ShowReport {
-                dir: cache.dir().to_owned(),
-                max_bytes,
-                total_bytes: entries.iter().map(|e| e.size).sum(),
-                entries,
-            };
+            let report = ops::cache::show(&context.locations)?;
             context.output.emit(&report, |out| {
                 writeln!(out, "artifact cache: {}", report.dir.display())?;
                 writeln!(
@@ -56,11 +39,11 @@ pub(super) fn run(context: &Context, command: CacheCommand) -> anyhow::Result<()
         }
         CacheCommand::Prune { all, max_size_mib } => {
             let target = if all {
-                0
+                Some(0)
             } else {
-                max_size_mib.map_or(max_bytes, |mib| mib << 20)
+                max_size_mib.map(|mib| mib << 20)
             };
-            let report = cache.evict_to(target, None)?;
+            let report = ops::cache::prune(&context.locations, target)?;
             context.output.emit(&report, |out| {
                 writeln!(
                     out,

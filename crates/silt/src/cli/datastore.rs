@@ -1,28 +1,18 @@
 //! `silt datastore setup|status|sync|gc|verify|hydrate|doctor|lock`.
 
-use std::sync::Arc;
-
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::hydration_progress::with_progress;
 use super::output::{human_bytes, plural, write_list};
 use super::{Context, scope_of};
-use crate::beneath::Beneath;
 use crate::config::Hydration;
-use crate::datastore::host_state_dir;
-use crate::datastore::trust;
-use crate::datastore::{
-    Claim, Datastore, Fetched, LeasePolicy, collect_garbage, describe_holder, hydrate_everything,
-    model_label, now_ms, parse_model, push_under_leases, remove_leftover_downloads, scope_label,
-};
-use crate::datastore::{DatastoreError, run_marker};
-use crate::exit::{KilledRunLeftovers, UntrustworthyStore};
-use crate::runtime::bindings::exports::silt::datastore::sync::{
-    OrphanOptions, OrphanReport, SetupOptions, SyncOptions, SyncReport as WitSyncReport,
-};
-use crate::runtime::bindings::silt::datastore::types::{LocalEdits, LockInfo, LockScope, Scope};
-use crate::store::{Sweep, doctor, root};
+use crate::datastore::{describe_holder, now_ms, parse_model, scope_label};
+use crate::ops;
+use crate::ops::gc::GcRequest;
+use crate::ops::setup::SetupRequest;
+use crate::ops::sync::SyncRequest;
+use crate::runtime::bindings::silt::datastore::types::{LocalEdits, LockInfo, LockScope};
 
 /// Datastore commands.
 #[derive(Debug, Subcommand)]
@@ -207,66 +197,19 @@ pub(super) fn run(context: &Context, command: DatastoreCommand) -> anyhow::Resul
     }
 }
 
-/// Runs the doctor's checks; an untrustworthy store is an error unless
-/// allowed, and then the decision is recorded in the store for every clone
-/// to see ([`trust`]); a store that passes loses any such record.
-fn check_store(context: &Context, allow: bool) -> anyhow::Result<doctor::DoctorReport> {
-    let config = &context.locations.config.datastore;
-    let allow = allow || config.allow_unsafe_store;
-    let store = root::open(&config.root(&context.locations.store_dir))?;
-    let report = super::block_on(doctor::diagnose(store.clone()))??;
-    let failed = report.failed_checks().join(", ");
-    if !report.trustworthy && !allow {
-        return Err(UntrustworthyStore {
-            store: report.store,
-            failed,
-        }
-        .into());
-    }
-    let host_state = Beneath::create(&host_state_dir(&context.locations.local_dir))?;
-    super::block_on(async {
-        if report.trustworthy {
-            trust::clear(&store, &host_state).await
-        } else {
-            let decision = trust::UnsafeStore {
-                failed,
-                allowed_by: crate::datastore::current_holder().name,
-                allowed_at_ms: now_ms(),
-            };
-            eprintln!("silt: {}", decision.warning());
-            trust::record(&store, &host_state, &decision).await
-        }
-    })?
-    .map_err(|err| anyhow::anyhow!("cannot record the store's check in the store: {err}"))?;
-    Ok(report)
-}
-
-#[derive(Serialize)]
-struct SetupReport {
-    store: String,
-    created: bool,
-    layout_version: u32,
-    detail: String,
-    local_dir: String,
-    hydration: Hydration,
-    /// Data files fetched (none when lazy).
-    fetched: Fetched,
-    /// Every request of the setup, metadata included, and the bytes read.
-    requests: u64,
-    bytes_read: u64,
-}
-
-/// `setup` without printing: for `silt init`.
-pub(super) fn setup_quietly(context: &Context) -> anyhow::Result<()> {
-    set_up(context, None, false).map(|_| ())
-}
-
 fn setup(
     context: &Context,
     retain_versions: Option<u32>,
     allow_unsafe_store: bool,
 ) -> anyhow::Result<()> {
-    let report = set_up(context, retain_versions, allow_unsafe_store)?;
+    let request = SetupRequest {
+        retain_versions,
+        allow_unsafe_store,
+        hydration: context.hydration(),
+    };
+    let report = with_progress(context, "hydrate", |on_progress| {
+        ops::setup::setup(&context.project(), &request, on_progress)
+    })?;
     context.output.emit(&report, |out| {
         let verb = if report.created { "created" } else { "found" };
         writeln!(out, "{verb} the datastore at {}", report.store)?;
@@ -290,67 +233,8 @@ fn setup(
     })
 }
 
-fn set_up(
-    context: &Context,
-    retain_versions: Option<u32>,
-    allow_unsafe_store: bool,
-) -> anyhow::Result<SetupReport> {
-    let checked = check_store(context, allow_unsafe_store)?;
-    let retain_versions = retain_versions.or(context.locations.config.datastore.retain_versions);
-    let hydration = context.hydration();
-    let (report, fetched, traffic) = super::with_datastore(context, async |datastore| {
-        let report = datastore
-            .setup(SetupOptions {
-                create: true,
-                retain_versions,
-            })
-            .await?;
-        datastore.record_identity().await?;
-        let fetched = match hydration {
-            Hydration::Lazy => Fetched::default(),
-            Hydration::Full => {
-                with_progress(context, "hydrate", async |on_progress| {
-                    hydrate_everything(datastore, on_progress).await
-                })
-                .await?
-            }
-        };
-        anyhow::Ok((report, fetched, datastore.traffic()))
-    })?;
-    Ok(SetupReport {
-        store: checked.store,
-        created: report.created,
-        layout_version: report.layout_version,
-        detail: report.detail,
-        local_dir: context.locations.local_dir.display().to_string(),
-        hydration,
-        fetched,
-        requests: traffic.requests(),
-        bytes_read: traffic.get_bytes,
-    })
-}
-
-#[derive(Serialize)]
-struct StatusReport {
-    objects_total: u64,
-    bytes_total: u64,
-    objects_local: u64,
-    bytes_local: u64,
-    local_changes: Vec<String>,
-    remote_changes: Vec<String>,
-}
-
 fn status(context: &Context, models: &[String]) -> anyhow::Result<()> {
-    let scope = scope_of(models)?;
-    let status = super::with_datastore(context, async |datastore| datastore.status(&scope).await)?;
-    let report = StatusReport {
-        objects_total: status.objects_total,
-        bytes_total: status.bytes_total,
-        objects_local: status.objects_local,
-        bytes_local: status.bytes_local,
-        local_changes: status.local_changes,
-        remote_changes: status.remote_changes,
-    };
+    let report = ops::status::status(&context.project(), &scope_of(models)?)?;
     context.output.emit(&report, |out| {
         writeln!(
             out,
@@ -392,45 +276,6 @@ fn percent(part: u64, whole: u64) -> String {
     format!("{:.1}%", part as f64 * 100.0 / whole as f64)
 }
 
-#[derive(Serialize, Default)]
-struct SyncReport {
-    pulled: Option<Direction>,
-    pushed: Option<Direction>,
-}
-
-#[derive(Serialize)]
-struct Direction {
-    summary: String,
-    changed: Vec<String>,
-    /// Local edits moved aside: where they are now.
-    set_aside: Vec<String>,
-    objects_downloaded: u64,
-    bytes_downloaded: u64,
-    objects_uploaded: u64,
-    bytes_uploaded: u64,
-    partitions_read: u64,
-    partitions_written: u64,
-    /// Requests to the object store in this direction (leases included).
-    requests: u64,
-}
-
-impl From<WitSyncReport> for Direction {
-    fn from(report: WitSyncReport) -> Self {
-        Self {
-            summary: report.summary,
-            changed: report.changed,
-            set_aside: report.set_aside,
-            objects_downloaded: report.stats.objects_downloaded,
-            bytes_downloaded: report.stats.bytes_downloaded,
-            objects_uploaded: report.stats.objects_uploaded,
-            bytes_uploaded: report.stats.bytes_uploaded,
-            partitions_read: report.stats.partitions_read,
-            partitions_written: report.stats.partitions_written,
-            requests: 0,
-        }
-    }
-}
-
 fn sync(
     context: &Context,
     pull: bool,
@@ -439,50 +284,15 @@ fn sync(
     models: &[String],
     edits: LocalEdits,
 ) -> anyhow::Result<()> {
-    let scope = scope_of(models)?;
-    let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
-    let report = super::with_datastore(context, async |datastore| {
-        let mut report = SyncReport::default();
-        if pull {
-            // A pull writes files and sidecars anywhere in its scope: keep
-            // the hydrator (and this clone's other commands) out of it.
-            let claim = match &scope {
-                Scope::All => Claim::Everything,
-                Scope::Models(models) => Claim::Models(models),
-            };
-            let _working_copy = datastore.working_copy_locks().foreground(claim).await?;
-            if !dry_run {
-                remove_leftover_downloads(datastore, &scope);
-            }
-            // A full clone's pull also fetches what is not present yet.
-            let options = SyncOptions {
-                scope: scope.clone(),
-                leases: Vec::new(),
-                dry_run,
-                fetch_missing: context.hydration() == Hydration::Full,
-                // `ours` is the push's business: a pull keeps the edits.
-                local_edits: edits,
-            };
-            let before = datastore.traffic().requests();
-            let mut pulled: Direction = datastore.pull(&options).await?.into();
-            pulled.requests = datastore.traffic().requests() - before;
-            pulled.set_aside = datastore
-                .set_aside_locations(&pulled.set_aside)
-                .iter()
-                .map(|path| path.display().to_string())
-                .collect();
-            report.pulled = Some(pulled);
-        }
-        if push {
-            let before = datastore.traffic().requests();
-            let mut pushed: Direction = push_changes(datastore, scope, &policy, dry_run, edits)
-                .await?
-                .into();
-            pushed.requests = datastore.traffic().requests() - before;
-            report.pushed = Some(pushed);
-        }
-        anyhow::Ok(report)
-    })?;
+    let request = SyncRequest {
+        scope: scope_of(models)?,
+        pull,
+        push,
+        dry_run,
+        edits,
+        fetch_missing: context.hydration() == Hydration::Full,
+    };
+    let report = ops::sync::sync(&context.project(), &request)?;
     context.output.emit(&report, |out| {
         for (label, direction) in [("pull", &report.pulled), ("push", &report.pushed)] {
             let Some(direction) = direction else { continue };
@@ -506,47 +316,6 @@ fn sync(
     })
 }
 
-/// Pushes local changes: finds the models that have some, takes their leases
-/// (sorted), commits, releases.
-async fn push_changes(
-    datastore: &Arc<Datastore>,
-    scope: Scope,
-    policy: &LeasePolicy,
-    dry_run: bool,
-    edits: LocalEdits,
-) -> anyhow::Result<WitSyncReport> {
-    let status = datastore.status(&scope).await?;
-    let changed_models = status.local_models;
-    let host_state = datastore.host_state()?;
-    let killed = run_marker::killed_runs(&host_state, &changed_models);
-    if !killed.is_empty() && edits != LocalEdits::Ours {
-        return Err(KilledRunLeftovers {
-            models: killed.iter().map(|run| run.model.clone()).collect(),
-            runs: killed
-                .iter()
-                .map(|run| format!("pid {}", run.pid))
-                .collect::<Vec<_>>()
-                .join(", "),
-        }
-        .into());
-    }
-    if dry_run || changed_models.is_empty() {
-        return datastore
-            .push(&SyncOptions {
-                scope: Scope::Models(changed_models),
-                leases: Vec::new(),
-                dry_run,
-                fetch_missing: false,
-                local_edits: edits,
-            })
-            .await;
-    }
-    let pushed = push_under_leases(datastore, changed_models, policy, edits).await?;
-    // Committed as they were, on the user's word.
-    run_marker::clear(&host_state, &killed);
-    Ok(pushed)
-}
-
 fn gc(
     context: &Context,
     keep: u32,
@@ -554,81 +323,13 @@ fn gc(
     models: &[String],
     orphan_min_age: u64,
 ) -> anyhow::Result<()> {
-    let scope = scope_of(models)?;
-    let policy = LeasePolicy::from_config(&context.locations.config.locks)?;
-    let (expired, orphans, leftovers) = super::with_datastore(context, async |datastore| {
-        let expired = collect_garbage(datastore, scope.clone(), keep, &policy, dry_run).await?;
-        // Unreferenced objects: no lease taken, none needed (see the
-        // contract's `collect-orphans`).
-        let collected = datastore
-            .collect_orphans(&OrphanOptions {
-                scope,
-                min_age_ms: orphan_min_age.saturating_mul(1000),
-                dry_run,
-            })
-            .await;
-        let orphans = match collected {
-            Ok(report) => Some(report),
-            Err(err)
-                if matches!(
-                    err.downcast_ref::<DatastoreError>(),
-                    Some(DatastoreError::NotSupported { .. })
-                ) =>
-            {
-                None
-            }
-            Err(err) => return Err(err),
-        };
-        // The backend's own leftovers (a directory store's temporaries of
-        // killed writes) belong to no model: collected by a whole-datastore gc.
-        // The same age floor as orphans: on a shared directory whose locks
-        // may not reach every host, a writer elsewhere is left alone.
-        let leftovers = if models.is_empty() {
-            datastore
-                .store_leftovers(Sweep {
-                    older_than: std::time::Duration::from_secs(orphan_min_age),
-                    remove: !dry_run,
-                })
-                .await?
-        } else {
-            Vec::new()
-        };
-        anyhow::Ok((expired, orphans, leftovers))
-    })?;
-    #[derive(Serialize)]
-    struct GcReport {
-        dry_run: bool,
-        models: Vec<String>,
-        entries_expired: u64,
-        objects_deleted: u64,
-        bytes_freed: u64,
-        orphans_found: u64,
-        orphans_deleted: u64,
-        orphan_bytes_deleted: u64,
-        orphans_kept: u64,
-        leftovers_removed: u64,
-        leftover_bytes_removed: u64,
-    }
-    let orphans = orphans.unwrap_or(OrphanReport {
-        found: 0,
-        bytes_found: 0,
-        deleted: 0,
-        bytes_deleted: 0,
-        kept: 0,
-    });
-    let report = GcReport {
+    let request = GcRequest {
+        scope: scope_of(models)?,
+        keep,
         dry_run,
-        models: expired.models.iter().map(model_label).collect(),
-        entries_expired: expired.entries_expired,
-        objects_deleted: expired.objects_deleted,
-        bytes_freed: expired.bytes_freed,
-        orphans_found: orphans.found,
-        orphans_deleted: orphans.deleted,
-        orphan_bytes_deleted: orphans.bytes_deleted,
-        orphans_kept: orphans.kept,
-        leftovers_removed: leftovers.len() as u64,
-        leftover_bytes_removed: leftovers.iter().map(|leftover| leftover.size).sum(),
+        orphan_min_age: std::time::Duration::from_secs(orphan_min_age),
     };
+    let report = ops::gc::gc(&context.project(), &request)?;
     context.output.emit(&report, |out| {
         let (verb, deleted) = if report.dry_run {
             ("would expire", "would delete")
@@ -668,43 +369,7 @@ fn gc(
 }
 
 fn verify(context: &Context, models: &[String]) -> anyhow::Result<()> {
-    let scope = scope_of(models)?;
-    let whole_datastore = models.is_empty();
-    let (findings, leftovers) = super::with_datastore(context, async |datastore| {
-        let findings = datastore.verify(&scope).await?;
-        let leftovers = if whole_datastore {
-            datastore
-                .store_leftovers(Sweep {
-                    older_than: std::time::Duration::ZERO,
-                    remove: false,
-                })
-                .await?
-        } else {
-            Vec::new()
-        };
-        anyhow::Ok((findings, leftovers))
-    })?;
-    #[derive(Serialize)]
-    struct Finding {
-        object: String,
-        problem: String,
-    }
-    let now = now_ms();
-    let findings: Vec<Finding> = findings
-        .into_iter()
-        .map(|f| Finding {
-            object: f.object,
-            problem: f.problem,
-        })
-        .chain(leftovers.into_iter().map(|leftover| Finding {
-            object: leftover.path,
-            problem: format!(
-                "a temporary file of an interrupted write to the store ({}, last written {} s ago); `silt datastore gc` removes it",
-                human_bytes(leftover.size),
-                now.saturating_sub(leftover.modified_ms) / 1000
-            ),
-        }))
-        .collect();
+    let findings = ops::verify::verify(&context.project(), &scope_of(models)?)?;
     let problems = findings.len();
     context.output.emit(&findings, |out| {
         if findings.is_empty() {
@@ -728,7 +393,7 @@ fn verify(context: &Context, models: &[String]) -> anyhow::Result<()> {
 }
 
 fn doctor(context: &Context, allow_unsafe_store: bool) -> anyhow::Result<()> {
-    let report = check_store(context, allow_unsafe_store)?;
+    let report = ops::setup::check_store(&context.project(), allow_unsafe_store)?;
     context.output.emit(&report, |out| {
         writeln!(out, "store: {}", report.store)?;
         for check in &report.checks {
@@ -779,10 +444,7 @@ impl LockView {
 
 fn lock_status(context: &Context, target: &LockTarget) -> anyhow::Result<()> {
     let scope = target.scope()?;
-    let infos = super::with_datastore(context, async |datastore| match &scope {
-        Some(scope) => Ok(datastore.inspect(scope).await?.into_iter().collect()),
-        None => datastore.list_locks().await,
-    })?;
+    let infos = ops::locks::status(&context.project(), scope.as_ref())?;
     let views: Vec<LockView> = infos.iter().map(LockView::new).collect();
     context.output.emit(&views, |out| {
         if infos.is_empty() {
@@ -803,41 +465,11 @@ fn lock_status(context: &Context, target: &LockTarget) -> anyhow::Result<()> {
     })
 }
 
-/// Renewals a forced release races before it gives up: one every TTL/3,
-/// and a release takes two requests.
-const RENEWALS_RACED: usize = 3;
-
-/// True when `a` and `b` describe one holder's lease (renewals apart): a
-/// new holder gets a new fencing generation.
-fn same_lease(a: &LockInfo, b: &LockInfo) -> bool {
-    a.generation == b.generation && a.acquired_at == b.acquired_at
-}
-
 fn lock_release(context: &Context, target: &LockTarget) -> anyhow::Result<()> {
     let Some(scope) = target.scope()? else {
         anyhow::bail!("say which lease to release: --model <type>/<id> or --namespace");
     };
-    let released = super::with_datastore(context, async |datastore| {
-        let Some(mut info) = datastore.inspect(&scope).await? else {
-            return anyhow::Ok(None);
-        };
-        // Conditional on the version just inspected: a new holder in
-        // between makes this fail rather than break a lease it was not
-        // aimed at. A renewal by the same holder (every TTL/3) only moves
-        // the version: the lease inspected again is the same one, released
-        // then.
-        for _ in 0..RENEWALS_RACED {
-            let Err(err) = datastore.force_release(&info).await else {
-                return Ok(Some(info));
-            };
-            match datastore.inspect(&scope).await? {
-                Some(now) if same_lease(&now, &info) && now.version != info.version => info = now,
-                _ => return Err(err),
-            }
-        }
-        datastore.force_release(&info).await?;
-        Ok(Some(info))
-    })?;
+    let released = ops::locks::release(&context.project(), &scope)?;
     #[derive(Serialize)]
     struct ReleaseReport {
         scope: String,

@@ -5,18 +5,10 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use serde::Serialize;
 
-use anyhow::Context as _;
-use silt_registry::{ComponentDescription, OciReference, RegistryError, reference::OCI_SCHEME};
-
 use super::Context;
 use super::output::human_bytes;
-use crate::exit::MetadataMismatch;
-use crate::runtime::bindings::Description;
-use crate::runtime::metadata::{description_differences, feature_names};
-use crate::runtime::{
-    ArtifactCache, Catalog, ComponentInfo, Grants, Installed, Listed, Metadata, Origin, Runtime,
-    Source,
-};
+use crate::ops::extension;
+use crate::runtime::{Catalog, Installed, Listed, Origin};
 
 /// Extension commands.
 #[derive(Debug, Subcommand)]
@@ -138,28 +130,6 @@ pub(super) fn run(context: &Context, command: ExtensionCommand) -> anyhow::Resul
     }
 }
 
-/// `NAME` of an installed extension or a path to a component file.
-enum Target {
-    Installed(Box<Installed>),
-    File(PathBuf),
-}
-
-fn resolve(catalog: &Catalog, name_or_path: &str) -> anyhow::Result<Target> {
-    let looks_like_path = name_or_path.contains('/') || name_or_path.ends_with(".wasm");
-    if looks_like_path {
-        return Ok(Target::File(PathBuf::from(name_or_path)));
-    }
-    // An installed name wins; a file of that name in the current directory
-    // is the fallback.
-    match catalog.get(name_or_path) {
-        Ok(installed) => Ok(Target::Installed(Box::new(installed))),
-        Err(_) if Path::new(name_or_path).is_file() => {
-            Ok(Target::File(PathBuf::from(name_or_path)))
-        }
-        Err(err) => Err(err.into()),
-    }
-}
-
 #[derive(Serialize)]
 struct ListReport<'a> {
     dir: &'a Path,
@@ -223,40 +193,8 @@ fn capabilities_text(capabilities: &[String]) -> String {
     }
 }
 
-#[derive(Serialize)]
-struct InspectReport {
-    path: PathBuf,
-    installed_dir: Option<PathBuf>,
-    valid: bool,
-    problem: Option<String>,
-    metadata: Option<Metadata>,
-    sha256: String,
-    size: u64,
-    imports: Vec<String>,
-    exports: Vec<String>,
-}
-
 fn inspect(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::Result<()> {
-    let (path, installed_dir) = match resolve(catalog, name_or_path)? {
-        Target::Installed(installed) => (installed.component_path(), Some(installed.dir)),
-        Target::File(path) => (path, None),
-    };
-    let info = ComponentInfo::read(&path)?;
-    let validation = info
-        .validate(&path)
-        .map(|_| ())
-        .map_err(|err| err.to_string());
-    let report = InspectReport {
-        path,
-        installed_dir,
-        valid: validation.is_ok(),
-        problem: validation.err(),
-        metadata: info.metadata.clone(),
-        sha256: info.sha256,
-        size: info.size,
-        imports: info.imports,
-        exports: info.exports,
-    };
+    let report = extension::inspect(catalog, name_or_path)?;
     context.output.emit(&report, |out| {
         writeln!(out, "file:         {}", report.path.display())?;
         writeln!(out, "size:         {}", human_bytes(report.size))?;
@@ -318,41 +256,7 @@ fn add(
     sha256: Option<&str>,
     force: bool,
 ) -> anyhow::Result<()> {
-    let text = source.to_string_lossy();
-    let installed = if text.starts_with(OCI_SCHEME) {
-        let reference = OciReference::parse(&text)?;
-        let pulled = super::block_on(silt_registry::oci::pull(&reference))??;
-        let digest = silt_registry::sha256_digest(&pulled.component);
-        check_sha256(sha256, &digest, &reference.to_string())?;
-        let added_from = pulled.reference.to_string();
-        catalog.add_bytes(
-            &pulled.component,
-            Source {
-                shown: Path::new(&added_from),
-                added_from: added_from.clone(),
-                manifest_digest: Some(pulled.manifest_digest),
-            },
-            force,
-        )?
-    } else if text.starts_with("https://") || text.starts_with("http://") {
-        let bytes = super::block_on(silt_registry::download::fetch(&text, sha256))??;
-        catalog.add_bytes(
-            &bytes,
-            Source {
-                shown: source,
-                added_from: text.into_owned(),
-                manifest_digest: None,
-            },
-            force,
-        )?
-    } else {
-        if let Some(expected) = sha256 {
-            let bytes = std::fs::read(source)
-                .with_context(|| format!("cannot read {}", source.display()))?;
-            check_sha256(Some(expected), &silt_registry::sha256_digest(&bytes), &text)?;
-        }
-        catalog.add(source, force)?
-    };
+    let installed = extension::add(catalog, source, sha256, force)?;
     context.output.emit(&installed, |out| {
         let metadata = &installed.manifest.metadata;
         writeln!(
@@ -371,63 +275,16 @@ fn add(
     })
 }
 
-/// `--sha256 HEX` against the digest (`sha256:…`) of what arrived.
-fn check_sha256(expected: Option<&str>, digest: &str, what: &str) -> anyhow::Result<()> {
-    let Some(expected) = expected else {
-        return Ok(());
-    };
-    let expected = expected.strip_prefix("sha256:").unwrap_or(expected);
-    if digest.strip_prefix("sha256:") != Some(expected) {
-        return Err(RegistryError::DigestMismatch {
-            what: crate::runtime::guest_text(what),
-            expected: format!("sha256:{}", crate::runtime::guest_text(expected)),
-            actual: digest.to_owned(),
-        }
-        .into());
-    }
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct PublishReport {
-    name: String,
-    version: String,
-    /// Where it now is, pinned to the manifest the registry stored.
-    reference: String,
-    manifest_digest: String,
-    component_sha256: String,
-    size: u64,
-}
-
 fn publish(context: &Context, path: &Path, reference: &str) -> anyhow::Result<()> {
-    let reference = OciReference::parse(reference)?;
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let info = ComponentInfo::parse(&bytes, path)?;
-    let metadata = info.validate(path)?.clone();
-    let about = ComponentDescription {
-        name: metadata.name.clone(),
-        version: metadata.version.clone(),
-        description: metadata.description.clone(),
-        imports: info.imports.clone(),
-        exports: info.exports.clone(),
-        target: Some(metadata.api.clone()),
-    };
-    let published = super::block_on(silt_registry::oci::publish(&reference, &bytes, &about))??;
-    let report = PublishReport {
-        name: metadata.name,
-        version: metadata.version,
-        reference: published.reference.to_string(),
-        manifest_digest: published.manifest_digest,
-        component_sha256: info.sha256,
-        size: info.size,
-    };
+    let report = extension::publish(path, reference)?;
     context.output.emit(&report, |out| {
         writeln!(
             out,
-            "published {} {} ({}) to {reference}",
+            "published {} {} ({}) to {}",
             report.name,
             report.version,
-            human_bytes(report.size)
+            human_bytes(report.size),
+            report.to
         )?;
         writeln!(out, "  manifest {}", report.manifest_digest)?;
         writeln!(
@@ -450,41 +307,8 @@ fn remove(context: &Context, catalog: &Catalog, name: &str) -> anyhow::Result<()
     })
 }
 
-#[derive(Serialize)]
-struct VerifyReport {
-    name: String,
-    version: String,
-    features: Vec<&'static str>,
-    origin: Origin,
-}
-
 fn verify(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::Result<()> {
-    let path = match resolve(catalog, name_or_path)? {
-        Target::Installed(installed) => installed.component_path(),
-        Target::File(path) => path,
-    };
-    let config = &context.locations.config;
-    let cache = ArtifactCache::new(
-        &context.locations.cache_dir,
-        config.cache.max_size_mib << 20,
-    );
-    let runtime = Runtime::new(config.runtime.clone(), cache);
-    // Validates the bytes on disk now (never the fingerprint memo); their
-    // metadata comes back with it.
-    let (loaded, description) = super::block_on(async {
-        let loaded = runtime.load_revalidated(&path).await?;
-        let mut instance = runtime.instantiate(&loaded, Grants::default()).await?;
-        let description = instance.call_describe().await?;
-        anyhow::Ok((loaded, description))
-    })??;
-    check_description(&loaded.metadata, &description)?;
-    let origin = loaded.origin.clone();
-    let report = VerifyReport {
-        name: description.name,
-        version: description.version,
-        features: feature_names(description.features),
-        origin,
-    };
+    let report = extension::verify(&context.locations, catalog, name_or_path)?;
     context.output.emit(&report, |out| {
         writeln!(out, "{} {}: ok", report.name, report.version)?;
         let features: Vec<String> = report.features.iter().map(|f| f.to_string()).collect();
@@ -505,19 +329,4 @@ fn verify(context: &Context, catalog: &Catalog, name_or_path: &str) -> anyhow::R
             ),
         }
     })
-}
-
-fn check_description(
-    metadata: &Metadata,
-    description: &Description,
-) -> Result<(), MetadataMismatch> {
-    let differences = description_differences(metadata, description);
-    if differences.is_empty() {
-        Ok(())
-    } else {
-        Err(MetadataMismatch {
-            name: metadata.name.clone(),
-            detail: format!("{} (metadata vs describe)", differences.join("; ")),
-        })
-    }
 }

@@ -3,16 +3,13 @@
 //! background hydrator is doing.
 
 use clap::Args;
-use serde::Serialize;
 
 use super::Context;
 use super::hydration_progress::with_progress;
 use super::output::{human_bytes, plural};
 use super::scope_of;
-use crate::datastore::{
-    BackgroundHydration, BackgroundStatus, Datastore, Fetched, LAZY_HYDRATION, Phase,
-    hydrate_models, lower_priority, now_ms,
-};
+use crate::datastore::{BackgroundStatus, Phase, now_ms};
+use crate::ops;
 use crate::runtime::bindings::silt::datastore::types::Scope;
 
 /// `silt datastore hydrate` arguments.
@@ -50,12 +47,11 @@ impl HydrateArgs {
 }
 
 pub(super) fn run(context: &Context, args: HydrateArgs) -> anyhow::Result<()> {
-    let background = BackgroundHydration::new(&context.locations.local_dir);
     if args.worker {
-        return worker(context, &background);
+        return worker(context);
     }
     if args.background {
-        return start_background(context, &background);
+        return start_background(context);
     }
     // `--all`, or `--status` without models: every model.
     let scope = if args.all {
@@ -63,50 +59,13 @@ pub(super) fn run(context: &Context, args: HydrateArgs) -> anyhow::Result<()> {
     } else {
         scope_of(&args.models)?
     };
-    hydrate_here(context, &background, scope, args.status)
+    hydrate_here(context, &scope, args.status)
 }
 
-/// What `hydrate` and `hydrate --status` print.
-#[derive(Serialize)]
-struct HydrateReport {
-    status_only: bool,
-    models: usize,
-    fetched: Fetched,
-    already_present: u64,
-    missing: u64,
-    seconds: f64,
-    requests: u64,
-    /// With `--status`: the background hydrator.
-    background: Option<BackgroundStatus>,
-}
-
-fn hydrate_here(
-    context: &Context,
-    background: &BackgroundHydration,
-    scope: Scope,
-    status_only: bool,
-) -> anyhow::Result<()> {
-    let started = std::time::Instant::now();
-    let mut report = super::with_datastore(context, async |datastore| {
-        refuse_without_lazy_hydration(datastore)?;
-        let progress = with_progress(context, "hydrate", async |on_progress| {
-            hydrate_models(datastore, &scope, status_only, on_progress).await
-        })
-        .await?;
-        anyhow::Ok(HydrateReport {
-            status_only,
-            models: progress.models_total,
-            fetched: progress.fetched,
-            already_present: progress.already_present,
-            missing: progress.missing,
-            seconds: started.elapsed().as_secs_f64(),
-            requests: datastore.traffic().requests(),
-            background: None,
-        })
+fn hydrate_here(context: &Context, scope: &Scope, status_only: bool) -> anyhow::Result<()> {
+    let report = with_progress(context, "hydrate", |on_progress| {
+        ops::hydrate::hydrate(&context.project(), scope, status_only, on_progress)
     })?;
-    if status_only {
-        report.background = Some(background.status()?);
-    }
     context.output.emit(&report, |out| {
         if report.status_only {
             writeln!(
@@ -134,16 +93,6 @@ fn hydrate_here(
             plural(report.requests, "request")
         )
     })
-}
-
-fn refuse_without_lazy_hydration(datastore: &Datastore) -> anyhow::Result<()> {
-    if datastore.supports(LAZY_HYDRATION) {
-        return Ok(());
-    }
-    anyhow::bail!(
-        "the `{}` extension does not hydrate by model (no `{LAZY_HYDRATION}` capability): its pull fetches everything; use `silt datastore sync --pull`",
-        datastore.extension_name()
-    )
 }
 
 /// One line on the background hydrator.
@@ -183,18 +132,8 @@ fn describe_background(status: &BackgroundStatus) -> String {
     }
 }
 
-#[derive(Serialize)]
-struct BackgroundStarted {
-    pid: Option<u32>,
-    log: String,
-}
-
-fn start_background(context: &Context, background: &BackgroundHydration) -> anyhow::Result<()> {
-    let pid = background.spawn(&context.locations)?;
-    let report = BackgroundStarted {
-        pid,
-        log: background.log_path().display().to_string(),
-    };
+fn start_background(context: &Context) -> anyhow::Result<()> {
+    let report = ops::hydrate::start_background(&context.locations)?;
     context.output.emit(&report, |out| match report.pid {
         Some(pid) => writeln!(
             out,
@@ -208,28 +147,9 @@ fn start_background(context: &Context, background: &BackgroundHydration) -> anyh
     })
 }
 
-/// The background hydrator itself: low priority, its own transfer limit.
-fn worker(context: &Context, background: &BackgroundHydration) -> anyhow::Result<()> {
-    // Before the async runtime starts its threads, so they inherit it.
-    lower_priority();
-    let mut locations = context.locations.clone();
-    locations.config.datastore.transfer_concurrency =
-        locations.config.datastore.background_concurrency;
-    let marker = super::mark_transfers(&locations.local_dir);
-    let state = super::block_on(async {
-        let datastore = Datastore::open(&locations, &context.runtimes, None).await?;
-        if !datastore.supports(LAZY_HYDRATION) {
-            // Its pulls fetch everything already; nothing to do here.
-            tracing::info!(
-                "the `{}` extension does not hydrate by model; no background hydration",
-                datastore.extension_name()
-            );
-            return Ok(None);
-        }
-        background.run(&datastore).await
-    });
-    super::release_transfers(marker);
-    let state = state??;
+/// The background hydrator itself (`--worker`): its report goes to its log.
+fn worker(context: &Context) -> anyhow::Result<()> {
+    let state = ops::hydrate::run_background(&context.locations, &context.runtimes)?;
     match state {
         None => tracing::info!("another background hydrator runs here; nothing to do"),
         Some(state) => tracing::info!(
@@ -243,20 +163,7 @@ fn worker(context: &Context, background: &BackgroundHydration) -> anyhow::Result
     Ok(())
 }
 
-/// After a command that used the datastore: in a lazy clone configured with
-/// `background = "after-command"`, start the background hydrator (unless
-/// one runs). Never fails the command: a hydrator that cannot start is a
-/// warning.
+/// After a command that used the datastore ([`ops::hydrate::after_command`]).
 pub(super) fn after_command(context: &Context) {
-    use crate::config::{Background, Hydration};
-    let config = &context.locations.config.datastore;
-    if config.background != Background::AfterCommand || context.hydration() != Hydration::Lazy {
-        return;
-    }
-    let background = BackgroundHydration::new(&context.locations.local_dir);
-    match background.spawn(&context.locations) {
-        Ok(Some(pid)) => tracing::info!("background hydration started (pid {pid})"),
-        Ok(None) => {}
-        Err(err) => tracing::warn!("could not start background hydration: {err:#}"),
-    }
+    ops::hydrate::after_command(&context.locations, context.hydration());
 }

@@ -104,13 +104,13 @@ fn eta(progress: &HydrationProgress, elapsed: f64) -> Option<f64> {
 
 /// Runs `work` with a reporter for `what` on stderr (silent with `--json`
 /// or `--quiet`).
-pub(super) async fn with_progress<T>(
+pub(super) fn with_progress<T>(
     context: &super::Context,
     what: &'static str,
-    work: impl AsyncFnOnce(&mut dyn FnMut(&HydrationProgress)) -> anyhow::Result<T>,
+    work: impl FnOnce(&mut dyn FnMut(&HydrationProgress)) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let mut reporter = ProgressReporter::new(what, context.silent_progress());
-    let result = work(&mut |progress| reporter.update(progress)).await;
+    let result = work(&mut |progress| reporter.update(progress));
     reporter.finish();
     result
 }

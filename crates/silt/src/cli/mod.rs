@@ -24,13 +24,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::beneath::Beneath;
 use crate::config::Hydration;
-use crate::datastore::transfer_marker::TransferMarker;
-use crate::datastore::trust;
-use crate::datastore::{Datastore, host_state_dir};
 use crate::locations::Locations;
-use crate::store::root;
+use crate::ops;
 use deferred::Deferred;
 use output::Output;
 
@@ -127,11 +123,20 @@ pub struct Context {
     pub quiet: bool,
     /// The extension runtimes of this process (one for a one-shot command).
     pub runtimes: Arc<crate::datastore::Runtimes>,
-    /// Set once this command has warned that its store failed `doctor`.
-    pub warned_unsafe_store: std::sync::atomic::AtomicBool,
+    /// The warnings this command has shown: each is shown once.
+    pub warned: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl Context {
+    /// The project as the operations see it, this context hearing their events.
+    pub fn project(&self) -> ops::Project<'_> {
+        ops::Project {
+            locations: &self.locations,
+            runtimes: &self.runtimes,
+            events: self,
+        }
+    }
+
     /// The hydration mode of this command: `--hydration`, else silt.toml's.
     pub fn hydration(&self) -> Hydration {
         self.hydration
@@ -141,6 +146,37 @@ impl Context {
     /// True when progress would only get in the way.
     pub fn silent_progress(&self) -> bool {
         self.quiet || self.output.is_json()
+    }
+}
+
+/// What the operations say while they run: notices under the output's
+/// rules, warnings and moved-aside edits on stderr even with `-q` (stdout
+/// may belong to a command `silt run` started), each warning once.
+impl ops::Events for Context {
+    fn notice(&self, text: &str) {
+        self.output.notice(text);
+    }
+
+    fn warning(&self, text: &str) {
+        let first = self
+            .warned
+            .lock()
+            .map(|mut warned| warned.insert(text.to_owned()))
+            .unwrap_or(true);
+        if first {
+            eprintln!("silt: {}", output::terminal_safe(text));
+        }
+    }
+
+    fn set_aside(&self, paths: &[String]) {
+        if self.output.is_json() || paths.is_empty() {
+            return;
+        }
+        eprintln!(
+            "silt: moved {} aside; the command starts from the latest committed state:",
+            output::plural(paths.len() as u64, "uncommitted local edit")
+        );
+        let _ = output::write_list(&mut std::io::stderr().lock(), paths);
     }
 }
 
@@ -281,7 +317,7 @@ fn run(cli: Cli, output: Output, runtimes: Arc<crate::datastore::Runtimes>) -> a
         hydration: cli.hydration,
         quiet: cli.quiet,
         runtimes,
-        warned_unsafe_store: std::sync::atomic::AtomicBool::new(false),
+        warned: Arc::default(),
     };
     let background_after = match &cli.command {
         Command::Run(_) | Command::Data(_) => true,
@@ -347,124 +383,8 @@ fn init_log_only(cli: &Cli) {
     let _ = silt_telemetry::init_with(&options, &silt_telemetry::ExportSettings::none());
 }
 
-/// How long a command's end waits for the work it handed to tokio's
-/// blocking pool: a worker's teardown (its cgroup, a container's removal:
-/// normally well under a second; a container left behind is swept by the
-/// next start), a compile abandoned by an interrupt (its artifact is
-/// written to a temporary file and renamed, so at worst the temporary
-/// file is left), and the file operations of in-process guests. A guest's
-/// operation can block for good: opening a FIFO planted in its `/cache`
-/// waits for a writer that never comes. Its call was stopped at the
-/// deadline, but dropping the runtime joins every blocking thread, so
-/// without a bound the command would never end. Past this wait, such a
-/// thread is left to the process's exit.
-const BLOCKING_WORK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Set when a command ended with work still running on a blocking thread
-/// (see [`BLOCKING_WORK_WAIT`]): its downloads may still be landing.
-static LEFT_WORK_BEHIND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// True once a command of this process left work running past its end.
-pub(crate) fn left_work_behind() -> bool {
-    LEFT_WORK_BEHIND.load(std::sync::atomic::Ordering::SeqCst)
-}
-
-/// A runtime for the commands that execute extensions; others never build one.
-pub(crate) fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    // The command's span goes on in the runtime (tasks spawned from it
-    // carry their own).
-    let output = runtime.block_on(tracing::Instrument::in_current_span(future));
-    let shutting_down = std::time::Instant::now();
-    runtime.shutdown_timeout(BLOCKING_WORK_WAIT);
-    // Download writes run on threads of their own, outside the runtime: a
-    // download dropped at its deadline removes its temporary file once its
-    // write ends.
-    let settled = crate::runtime::capabilities::wait_for_landings(
-        BLOCKING_WORK_WAIT.saturating_sub(shutting_down.elapsed()),
-    );
-    if !settled || shutting_down.elapsed() >= BLOCKING_WORK_WAIT {
-        LEFT_WORK_BEHIND.store(true, std::sync::atomic::Ordering::SeqCst);
-        tracing::warn!(
-            "work handed to a blocking thread was still running {} s after the command's work ended (an extension's file operation blocked on a FIFO or a stalled file system, or a worker's teardown); exiting without it",
-            BLOCKING_WORK_WAIT.as_secs()
-        );
-    }
-    Ok(output)
-}
-
-/// Opens the configured datastore (loading its extension) on a runtime
-/// and runs `work` with it.
-pub(crate) fn with_datastore<T>(
-    context: &Context,
-    work: impl AsyncFnOnce(&Arc<Datastore>) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let marker = mark_transfers(&context.locations.local_dir);
-    let output = block_on(async {
-        let datastore =
-            Arc::new(Datastore::open(&context.locations, &context.runtimes, None).await?);
-        warn_if_unsafe_store(context, &datastore).await;
-        work(&datastore).await
-    });
-    release_transfers(marker);
-    output?
-}
-
-/// Marks this command in the host's state of the working copy in
-/// `local_dir` as one that may leave temporary download files there if
-/// killed ([`TransferMarker`]); before the extension first runs.
-pub(crate) fn mark_transfers(local_dir: &std::path::Path) -> Option<TransferMarker> {
-    match Beneath::create(&host_state_dir(local_dir))
-        .and_then(|state| TransferMarker::create(&state))
-    {
-        Ok(marker) => Some(marker),
-        Err(err) => {
-            tracing::debug!(
-                "cannot mark this command's downloads in the host's state ({err}); if it is killed, its temporary files wait for a pull of everything a day after the last clean-up"
-            );
-            None
-        }
-    }
-}
-
-/// After [`block_on`] returned: every download of the command has ended
-/// (renamed into place or removed), unless work was left running; then the
-/// marker stays, for the next pull of everything to look for its files.
-pub(crate) fn release_transfers(marker: Option<TransferMarker>) {
-    if let Some(marker) = marker
-        && !left_work_behind()
-    {
-        marker.release();
-    }
-}
-
-/// Once per command: the store was allowed despite failing `doctor`
-/// (see [`crate::datastore::trust`]).
-async fn warn_if_unsafe_store(context: &Context, datastore: &Datastore) {
-    let Ok(host_state) = datastore.host_state() else {
-        return;
-    };
-    let decision = match trust::remembered(&host_state) {
-        Some(decision) => decision,
-        None => {
-            let config = &context.locations.config.datastore;
-            match root::open(&config.root(&context.locations.store_dir)) {
-                Ok(store) => trust::read(&store, &host_state).await,
-                Err(_) => None,
-            }
-        }
-    };
-    if let Some(decision) = decision
-        && !context
-            .warned_unsafe_store
-            .swap(true, std::sync::atomic::Ordering::Relaxed)
-    {
-        eprintln!("silt: {}", decision.warning());
-    }
-}
+/// A runtime for the commands that execute extensions ([`ops::session`]).
+pub(crate) use crate::ops::session::block_on;
 
 #[cfg(test)]
 mod tests {

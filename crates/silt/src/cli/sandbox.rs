@@ -11,7 +11,8 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::Context;
-use crate::sandbox::probe::{self, ProbeOutcome};
+use crate::ops;
+use crate::ops::sandbox::Trial;
 use crate::sandbox::{Driver, Isolation, SandboxConfig, Support};
 
 /// Sandbox commands.
@@ -66,14 +67,6 @@ pub enum ImageCommand {
         #[arg(long)]
         image: Option<String>,
     },
-}
-
-/// `silt sandbox image build --json` (docs/json/v1/sandbox-image-build.json).
-#[derive(Serialize)]
-struct ImageReport {
-    runtime: PathBuf,
-    #[serde(flatten)]
-    built: crate::sandbox::container::image::Built,
 }
 
 #[derive(Serialize)]
@@ -153,13 +146,6 @@ impl SupportView {
     }
 }
 
-#[derive(Serialize)]
-struct Trial {
-    driver: &'static str,
-    ok: bool,
-    detail: String,
-}
-
 pub(super) fn run(context: &Context, command: SandboxCommand) -> anyhow::Result<()> {
     match command {
         SandboxCommand::Check { driver } => {
@@ -184,7 +170,13 @@ pub(super) fn run(context: &Context, command: SandboxCommand) -> anyhow::Result<
             config.driver = driver.or(config.driver);
             config.isolation = isolation.unwrap_or(config.isolation);
             config.pids_limit = pids_limit.unwrap_or(config.pids_limit);
-            let outcome = run_probe(context, &config, &probe, &scratch, memory_limit_mib)?;
+            let outcome = ops::sandbox::probe(
+                &context.locations,
+                &config,
+                &probe,
+                &scratch,
+                memory_limit_mib,
+            )?;
             let report = serde_json::json!({
                 "driver": outcome.driver.name(),
                 "exit_code": outcome.status.code(),
@@ -206,31 +198,7 @@ fn build_image(
     image: Option<String>,
 ) -> anyhow::Result<()> {
     let configured = &context.locations.config.sandbox.container;
-    let runtime = runtime.unwrap_or_else(|| {
-        if configured.runtime.contains("runc") {
-            "podman".to_owned()
-        } else {
-            configured.runtime.clone()
-        }
-    });
-    let image = image.unwrap_or_else(|| configured.image.clone());
-    let path = crate::sandbox::support::find_on_path(&runtime)
-        .ok_or_else(|| anyhow::anyhow!("`{runtime}` is not on PATH: install podman or docker"))?;
-    if !["podman", "docker"].iter().any(|name| {
-        path.file_name()
-            .is_some_and(|file| file.to_string_lossy().contains(name))
-    }) {
-        anyhow::bail!(
-            "`{runtime}` is neither podman nor docker (runc needs no image: it runs a root made from this machine's /usr)"
-        );
-    }
-    let binary = crate::sandbox::worker_binary()?;
-    let built = crate::sandbox::container::image::build(&path, &binary, &image)
-        .map_err(|err| anyhow::anyhow!("cannot build the worker image: {err}"))?;
-    let report = ImageReport {
-        runtime: path,
-        built,
-    };
+    let report = ops::sandbox::build_image(configured, runtime, image)?;
     context.output.emit(&report, |out| {
         writeln!(
             out,
@@ -248,49 +216,9 @@ fn build_image(
     })
 }
 
-fn run_probe(
-    context: &Context,
-    config: &SandboxConfig,
-    args: &[OsString],
-    scratch: &std::path::Path,
-    memory_limit_mib: u64,
-) -> anyhow::Result<ProbeOutcome> {
-    let root_dir = context.locations.cache_dir.join("sandbox-root");
-    let outcome = super::block_on(probe::run(
-        config,
-        args,
-        scratch,
-        &root_dir,
-        memory_limit_mib << 20,
-    ))?;
-    // Its exit code: 69 for a missing layer (see `exit`).
-    Ok(outcome?)
-}
-
 fn check(context: &Context, config: &SandboxConfig) -> anyhow::Result<()> {
     let support = Support::get();
-    let scratch = tempfile_dir()?;
-    let trial = match run_probe(context, config, &["id".into()], &scratch, 512) {
-        Ok(outcome) if outcome.status.success() => Trial {
-            driver: outcome.driver.name(),
-            ok: true,
-            detail: outcome
-                .result()
-                .map(|result| result.to_string())
-                .unwrap_or_default(),
-        },
-        Ok(outcome) => Trial {
-            driver: outcome.driver.name(),
-            ok: false,
-            detail: outcome.stderr.trim().to_owned(),
-        },
-        Err(err) => Trial {
-            driver: config.driver().name(),
-            ok: false,
-            detail: format!("{err:#}"),
-        },
-    };
-    let _ = std::fs::remove_dir_all(&scratch);
+    let trial = ops::sandbox::trial(&context.locations, config)?;
     let report = CheckReport {
         support: SupportView::new(support),
         driver: config.driver().name(),
@@ -373,10 +301,4 @@ fn check(context: &Context, config: &SandboxConfig) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("silt-sandbox-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }

@@ -1,0 +1,464 @@
+//! `silt data put|get|list|history|rm`: one file of one model at a time.
+//! Writes take the model's lease (or none, for an extension that commits
+//! without one); reads take none (they read the committed index, which is
+//! always consistent). In a lazy clone, `get` of the latest version makes
+//! that one file present (`hydrate-file`) and `list` makes the model
+//! present (`hydrate-scope`) — what is read is then local. Every byte
+//! delivered is checked against the index first.
+
+use std::io::{Read, Seek as _, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use sha2::{Digest as _, Sha256};
+
+use super::Project;
+use crate::beneath::{Beneath, LinkRefused};
+use crate::datastore::{
+    Claim, Datastore, LAZY_HYDRATION, WorkingCopyGuard, commit_one, make_present, model_label,
+    remove_stale_staging,
+};
+use crate::exit::ContentMismatch;
+use crate::runtime::bindings::exports::silt::datastore::models::{FileEntry, FileVersion};
+use crate::runtime::bindings::silt::datastore::types::{Base, LocalEdits, ModelRef};
+use crate::runtime::guest_text;
+
+/// Where `put` reads the file it commits.
+pub enum Source<'a> {
+    /// A file.
+    File(&'a Path),
+    /// Standard input, read unbuffered (nothing read ahead).
+    Stdin,
+}
+
+/// Where `get` delivers the file.
+pub enum Destination<'a> {
+    /// A file, replaced atomically.
+    File(&'a Path),
+    /// Standard output (the command's product).
+    Stdout,
+}
+
+/// A version committed, and the store requests the commit took (the lease
+/// included).
+#[derive(Debug)]
+pub struct Committed {
+    /// The new version (a tombstone for `rm`).
+    pub version: FileVersion,
+    /// Store requests of the commit.
+    pub requests: u64,
+}
+
+/// Commits `source` as the new latest version of `name` (see the module's
+/// doc).
+///
+/// # Errors
+/// An unreadable source, a conflict with `base`, a lease that cannot be
+/// taken, or a committed version that does not describe the bytes given
+/// ([`ContentMismatch`]).
+pub fn put(
+    project: &Project,
+    model: &ModelRef,
+    name: &str,
+    source: Source,
+    base: &Base,
+) -> anyhow::Result<Committed> {
+    let policy = project.lease_policy()?;
+    project.with_datastore(async |datastore| {
+        // Copy the input into the local copy first: the extension reads only
+        // from there, and stdin can be read only once.
+        let staged = Staged::new(datastore)?;
+        let given = match source {
+            Source::File(path) => {
+                let mut source = std::fs::File::open(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                staged
+                    .fill(&mut source)
+                    .with_context(|| format!("cannot read {}", path.display()))?
+            }
+            // Unbuffered, from descriptor 0 itself: nothing is read ahead
+            // into std's stdin buffer.
+            Source::Stdin => {
+                use std::os::fd::AsFd as _;
+                let mut stdin = std::io::stdin()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map(std::fs::File::from)
+                    .context("cannot read stdin")?;
+                staged.fill(&mut stdin).context("cannot read stdin")?
+            }
+        };
+        let staged_path = &staged.relative;
+        let before = datastore.traffic().requests();
+        let committed = commit_one(datastore, model, &policy, |by| async move {
+            datastore
+                .put_file(model, name, staged_path, base, &by)
+                .await
+        })
+        .await?;
+        // The index must describe the bytes the user gave, not whatever the
+        // extension read (or made up).
+        given.check(&committed, || {
+            format!(
+                "{} {}: the committed version",
+                model_label(model),
+                guest_text(name)
+            )
+        })?;
+        anyhow::Ok(Committed {
+            version: committed,
+            requests: datastore.traffic().requests() - before,
+        })
+    })
+}
+
+/// Delivers the latest (or the given) version of `name` to `destination`,
+/// checked against the index; answers the version delivered.
+///
+/// # Errors
+/// No such file or version, the store's errors, bytes that are not the
+/// version the index describes ([`ContentMismatch`]), or a destination that
+/// cannot be written.
+pub fn get(
+    project: &Project,
+    model: &ModelRef,
+    name: &str,
+    version: Option<&str>,
+    destination: Destination,
+) -> anyhow::Result<FileVersion> {
+    let output = match destination {
+        Destination::File(path) => Some(path),
+        Destination::Stdout => None,
+    };
+    project.with_datastore(async |datastore| {
+        let what = || format!("{} {}", model_label(model), guest_text(name));
+        if version.is_none()
+            && let Some(present) = working_copy_file(datastore, model, name).await?
+        {
+            // Delivered straight from the working copy (no staged copy);
+            // checked again as it is copied, so a file changed meanwhile
+            // is refused before a byte is shown or renamed into place.
+            match deliver(datastore, present.file, &present.latest, output, &what) {
+                Err(err) if err.downcast_ref::<ContentMismatch>().is_some() => {
+                    tracing::debug!(
+                        "{}: a local edit; the committed file from the store",
+                        what()
+                    );
+                }
+                delivered => return delivered.map(|()| present.latest),
+            }
+        }
+        let staged = Staged::new(datastore)?;
+        let fetched = datastore
+            .get_file(model, name, version, &staged.relative)
+            .await?;
+        deliver(datastore, staged.open()?, &fetched, output, &what)?;
+        anyhow::Ok(fetched)
+    })
+}
+
+/// The model's files and their latest versions; the model is made present
+/// first (it is what a command works on next; a full pull when the
+/// extension cannot do one model, said as a notice).
+///
+/// # Errors
+/// The extension's and the store's errors.
+pub fn list(project: &Project, model: &ModelRef) -> anyhow::Result<Vec<FileEntry>> {
+    project.with_datastore(async |datastore| {
+        let (presence, _held) =
+            make_present(datastore, std::slice::from_ref(model), LocalEdits::Keep).await?;
+        if let Some(reason) = &presence.full_pull_because {
+            project.events.notice(reason);
+        }
+        datastore.list_files(model).await
+    })
+}
+
+/// The versions of `name` the index keeps, oldest first.
+///
+/// # Errors
+/// No such file, or the extension's errors.
+pub fn history(
+    project: &Project,
+    model: &ModelRef,
+    name: &str,
+) -> anyhow::Result<Vec<FileVersion>> {
+    project.with_datastore(async |datastore| datastore.history(model, name).await)
+}
+
+/// Removes `name` from the model (a tombstone version), if its latest
+/// version is still `base`.
+///
+/// # Errors
+/// No such file, a conflict with `base`, or a lease that cannot be taken.
+pub fn remove(
+    project: &Project,
+    model: &ModelRef,
+    name: &str,
+    base: &Base,
+) -> anyhow::Result<Committed> {
+    let policy = project.lease_policy()?;
+    project.with_datastore(async |datastore| {
+        let before = datastore.traffic().requests();
+        let tombstone = commit_one(datastore, model, &policy, |by| async move {
+            datastore.remove_file(model, name, base, &by).await
+        })
+        .await?;
+        anyhow::Ok(Committed {
+            version: tombstone,
+            requests: datastore.traffic().requests() - before,
+        })
+    })
+}
+
+/// Where [`Staged`] files live, in the local copy.
+const STAGING_DIR: &str = ".silt/staging";
+
+/// A file in the local copy's staging area (`.silt/staging/<pid>-<nanos>`),
+/// where the extension reads what `put` commits and writes what `get`
+/// fetches. The host reaches it only through [`Beneath`] (the extension can
+/// plant links in its cache directory) and removes it when dropped.
+struct Staged {
+    local: Beneath,
+    relative: String,
+}
+
+impl Staged {
+    fn new(datastore: &Datastore) -> anyhow::Result<Self> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let local = datastore.local().context("cannot open the local copy")?;
+        // Checked before the extension is asked to write here: a link in
+        // the way is the user's to remove (exit 65), not a store failure.
+        local
+            .create_dir_all(STAGING_DIR)
+            .context("cannot prepare the staging area")?;
+        // What killed commands staged (best effort: only disk space).
+        match remove_stale_staging(&local, Path::new(STAGING_DIR)) {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!("removed {removed} staged copies of killed commands"),
+            Err(err) => tracing::warn!("cannot clean up the staging area: {err}"),
+        }
+        let relative = format!("{STAGING_DIR}/{}-{nanos}", std::process::id());
+        Ok(Self { local, relative })
+    }
+
+    /// Creates the staged file from `source`; returns what was written.
+    fn fill(&self, source: &mut dyn Read) -> anyhow::Result<Fingerprint> {
+        let mut target = self
+            .local
+            .create_new(&self.relative)
+            .context("cannot stage the file in the local copy")?;
+        let written = copy_hashing(source, &mut target)?;
+        target.flush()?;
+        Ok(written)
+    }
+
+    /// Opens the staged file to read what the extension left there.
+    fn open(&self) -> anyhow::Result<std::fs::File> {
+        self.local
+            .open_read(&self.relative)
+            .context("cannot read the staged file")
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = self.local.remove_file(&self.relative);
+    }
+}
+
+/// What the host itself read of a file: its size and sha256.
+struct Fingerprint {
+    size: u64,
+    sha256: String,
+}
+
+impl Fingerprint {
+    /// Checks that these bytes are `version` as the index describes it.
+    fn check(
+        &self,
+        version: &FileVersion,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), ContentMismatch> {
+        if self.size == version.size && self.sha256.eq_ignore_ascii_case(&version.sha256) {
+            return Ok(());
+        }
+        Err(ContentMismatch {
+            what: what(),
+            expected_size: version.size,
+            expected_sha256: crate::runtime::guest_text(&version.sha256),
+            actual_size: self.size,
+            actual_sha256: self.sha256.clone(),
+        })
+    }
+}
+
+/// Copies `from` into `to`, hashing the bytes on the way.
+fn copy_hashing(from: &mut dyn Read, to: &mut dyn Write) -> std::io::Result<Fingerprint> {
+    let mut digest = Sha256::new();
+    let mut buffer = vec![0; 256 << 10];
+    let mut size = 0;
+    loop {
+        let read = match from.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        digest.update(&buffer[..read]);
+        to.write_all(&buffer[..read])?;
+        size += read as u64;
+    }
+    Ok(Fingerprint {
+        size,
+        sha256: crate::runtime::hex(&digest.finalize()),
+    })
+}
+
+/// `name`'s latest version, present in the working copy.
+struct PresentFile {
+    latest: FileVersion,
+    /// The working-copy file, opened beneath the local copy.
+    file: std::fs::File,
+    /// The model's working-copy lock, held while the file is read.
+    _held: WorkingCopyGuard,
+}
+
+/// The latest version of `name` through the working copy: `hydrate-file`
+/// makes it present (fetching only that file, verified, atomically; nothing
+/// when it is present already), and it is opened under the model's lock.
+/// `None` when the extension does not hydrate lazily, the file is not in
+/// the index, or the file there is not the committed version (a local
+/// edit) — the caller then reads the committed version from the store.
+async fn working_copy_file(
+    datastore: &Datastore,
+    model: &ModelRef,
+    name: &str,
+) -> anyhow::Result<Option<PresentFile>> {
+    if !datastore.supports(LAZY_HYDRATION) {
+        return Ok(None);
+    }
+    let held = datastore
+        .working_copy_locks()
+        .foreground(Claim::Models(std::slice::from_ref(model)))
+        .await?;
+    let path = format!("data/{}/{}/{name}", model.model_type, model.model_id);
+    if let Err(err) = datastore.hydrate_file(&path).await {
+        tracing::debug!("{path}: not through the working copy: {err:#}");
+        return Ok(None);
+    }
+    let files = datastore.list_files(model).await?;
+    let Some(entry) = files.into_iter().find(|f| f.name == name) else {
+        return Ok(None);
+    };
+    let local = datastore.local().context("cannot open the local copy")?;
+    let file = match local.open_read(datastore.model_path(model).join(name)) {
+        Ok(file) => file,
+        Err(err) => {
+            if LinkRefused::in_io(&err).is_some() {
+                tracing::warn!("{err}; reading the committed version from the store");
+            }
+            return Ok(None);
+        }
+    };
+    if file.metadata().map(|meta| meta.len()).ok() != Some(entry.latest.size) {
+        // A local edit of another size: nothing to read to see that.
+        return Ok(None);
+    }
+    // Hashed where it is, writing nothing: a file that is not the committed
+    // version (a local edit of the same size, or a sparse file of any size
+    // the extension planted) costs a read, never the disk a copy would.
+    let mut file = file;
+    let unchanged = copy_hashing(
+        &mut (&file).take(entry.latest.size.saturating_add(1)),
+        &mut std::io::sink(),
+    )
+    .is_ok_and(|read| read.check(&entry.latest, String::new).is_ok());
+    if !unchanged || file.seek(std::io::SeekFrom::Start(0)).is_err() {
+        return Ok(None);
+    }
+    Ok(Some(PresentFile {
+        latest: entry.latest,
+        file,
+        _held: held,
+    }))
+}
+
+/// Delivers `source` as `version` to `output` (a file) or stdout, checked
+/// first: at most one byte more than the index says is read, enough to see
+/// a file that is larger (a guest can make a sparse one of any size), and
+/// never held in memory.
+fn deliver(
+    datastore: &Datastore,
+    source: std::fs::File,
+    version: &FileVersion,
+    output: Option<&Path>,
+    what: &dyn Fn() -> String,
+) -> anyhow::Result<()> {
+    let mut source = source.take(version.size.saturating_add(1));
+    match output {
+        Some(path) => deliver_to_file(&mut source, path, version, what),
+        None => {
+            // Verified before a byte is shown: through an unnamed file of
+            // the host's own, so what is checked is what is printed.
+            let mut copy = datastore
+                .host_state()
+                .and_then(|dir| dir.anonymous_file())
+                .context("cannot make a temporary file")?;
+            copy_hashing(&mut source, &mut copy)?.check(version, what)?;
+            copy.seek(std::io::SeekFrom::Start(0))?;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            match std::io::copy(&mut copy, &mut out).and_then(|_| out.flush()) {
+                Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.context("cannot write to stdout"),
+            }
+        }
+    }
+}
+
+/// Writes `source` to `path` atomically, checking it is `version`: `path`
+/// is the old file or the complete, verified new one, never partial or
+/// unverified. The bytes go to a temporary file beside `path` (hashed on
+/// the way), which is synced and renamed over `path` only if they match.
+fn deliver_to_file(
+    source: &mut dyn Read,
+    path: &Path,
+    version: &FileVersion,
+    what: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    // What a killed `get -o` to this path left: its writer is gone.
+    if let Err(err) = crate::datastore::remove_stale_temp_files_beside(&dir, file_name) {
+        tracing::warn!(
+            "cannot remove what a killed command left beside {}: {err}",
+            path.display()
+        );
+    }
+    // A name no other process takes, a killed predecessor with this pid
+    // included (the shape the working copy's downloads use).
+    let temp = dir.join(crate::process::temp_name(file_name));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .with_context(|| format!("cannot write {}", temp.display()))?;
+        let written = copy_hashing(source, &mut file)?;
+        file.sync_all()?;
+        written.check(version, what)?;
+        std::fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
+}

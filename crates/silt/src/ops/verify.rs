@@ -1,0 +1,58 @@
+//! `silt datastore verify`: every indexed object present with its size
+//! (the extension's check), and, for the whole datastore, the backend's
+//! leftovers of interrupted writes.
+
+use serde::Serialize;
+
+use super::Project;
+use crate::datastore::now_ms;
+use crate::runtime::bindings::silt::datastore::types::Scope;
+use crate::store::Sweep;
+use crate::text::human_bytes;
+
+/// One problem found.
+#[derive(Debug, Serialize)]
+pub struct Finding {
+    /// The object (or the store's file) it is about.
+    pub object: String,
+    /// What is wrong, and what to do.
+    pub problem: String,
+}
+
+/// The problems in `scope` (none: everything checked is as indexed).
+///
+/// # Errors
+/// When the datastore cannot be opened or the check itself fails.
+pub fn verify(project: &Project, scope: &Scope) -> anyhow::Result<Vec<Finding>> {
+    let whole_datastore = matches!(scope, Scope::All);
+    let (findings, leftovers) = project.with_datastore(async |datastore| {
+        let findings = datastore.verify(scope).await?;
+        let leftovers = if whole_datastore {
+            datastore
+                .store_leftovers(Sweep {
+                    older_than: std::time::Duration::ZERO,
+                    remove: false,
+                })
+                .await?
+        } else {
+            Vec::new()
+        };
+        anyhow::Ok((findings, leftovers))
+    })?;
+    let now = now_ms();
+    Ok(findings
+        .into_iter()
+        .map(|f| Finding {
+            object: f.object,
+            problem: f.problem,
+        })
+        .chain(leftovers.into_iter().map(|leftover| Finding {
+            object: leftover.path,
+            problem: format!(
+                "a temporary file of an interrupted write to the store ({}, last written {} s ago); `silt datastore gc` removes it",
+                human_bytes(leftover.size),
+                now.saturating_sub(leftover.modified_ms) / 1000
+            ),
+        }))
+        .collect())
+}
