@@ -13,6 +13,8 @@ mod support;
 
 #[path = "artifact_cache.rs"]
 mod artifact_cache;
+#[path = "aws_credentials.rs"]
+mod aws_credentials;
 #[path = "background_hydration.rs"]
 mod background_hydration;
 #[path = "cli.rs"]

@@ -65,6 +65,7 @@ async fn a_dead_server_is_a_clear_retryable_error() {
         endpoint: Some(format!("http://127.0.0.1:{port}")),
         path_style: None,
         profile: None,
+        credentials: Default::default(),
     })
     .unwrap();
     let err = store.head(&ObjectKey::new("x").unwrap()).await.unwrap_err();

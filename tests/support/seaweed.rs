@@ -74,6 +74,7 @@ pub fn config(bucket: &str, prefix: &str) -> silt::store::S3Config {
         endpoint: Some(server().endpoint.clone()),
         path_style: None,
         profile: None,
+        credentials: Default::default(),
     }
 }
 

@@ -167,6 +167,15 @@ pub enum StoreError {
         /// What is wrong.
         detail: String,
     },
+    /// The store could not be given credentials (none of the sources had
+    /// any), or refused them: every request fails until they are fixed.
+    #[error("{store}: {detail}")]
+    Credentials {
+        /// The store's name.
+        store: String,
+        /// What happened, the sources tried, and what to set.
+        detail: String,
+    },
     /// The backend failed.
     #[error("{store}: {detail}")]
     Backend {
@@ -288,6 +297,13 @@ pub trait ObjectStore: Display + Send + Sync + 'static {
         let _ = (prefix, sweep);
         Ok(Vec::new())
     }
+    /// The credentials failure ([`StoreError::Credentials`]) a request to
+    /// this store has met, if one has: every later request meets it too.
+    /// The caller of an extension, which sees only a backend error in its
+    /// place, reports this cause instead.
+    fn credentials_failure(&self) -> Option<StoreError> {
+        None
+    }
 }
 
 /// Whether `mode` may write over an object whose current version is
@@ -374,6 +390,9 @@ impl ObjectStore for std::sync::Arc<dyn ObjectStore> {
 
     async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
         (**self).leftovers(prefix, sweep).await
+    }
+    fn credentials_failure(&self) -> Option<StoreError> {
+        (**self).credentials_failure()
     }
 }
 

@@ -75,6 +75,9 @@ pub trait StoreWrapper: std::fmt::Display + Send + Sync + 'static {
     async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
         self.inner().leftovers(prefix, sweep).await
     }
+    fn credentials_failure(&self) -> Option<StoreError> {
+        self.inner().credentials_failure()
+    }
 }
 
 #[async_trait::async_trait]
@@ -132,5 +135,8 @@ impl<W: StoreWrapper> ObjectStore for W {
 
     async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
         StoreWrapper::leftovers(self, prefix, sweep).await
+    }
+    fn credentials_failure(&self) -> Option<StoreError> {
+        StoreWrapper::credentials_failure(self)
     }
 }

@@ -36,6 +36,9 @@ pub const EXTENSION_FAILED: u8 = 70;
 pub const CANT_CREATE: u8 = 73;
 /// Try again later: a lease was held too long or lost (sysexits `EX_TEMPFAIL`).
 pub const TEMPFAIL: u8 = 75;
+/// The store has no usable credentials: none found, or refused (sysexits
+/// `EX_NOPERM`).
+pub const NO_PERMISSION: u8 = 77;
 /// Configuration error (sysexits `EX_CONFIG`).
 pub const CONFIG: u8 = 78;
 
@@ -146,6 +149,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         if let Some(err) = cause.downcast_ref::<StoreError>() {
             return match err {
                 StoreError::Backend { .. } => UNAVAILABLE,
+                StoreError::Credentials { .. } => NO_PERMISSION,
                 StoreError::InvalidKey(_) => DATA_ERROR,
                 _ => FAILURE,
             };

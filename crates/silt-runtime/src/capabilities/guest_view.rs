@@ -26,6 +26,15 @@ pub(crate) fn to_guest_error(err: store::StoreError) -> StoreError {
             tracing::debug!("{store}: {detail}");
             StoreError::Backend(BackendFailure { retryable, detail })
         }
+        // The guest learns that credentials failed, not which or where;
+        // the host reports the cause itself (`credentials_failure`).
+        store::StoreError::Credentials { store, detail } => {
+            tracing::debug!("{store}: {detail}");
+            StoreError::Backend(BackendFailure {
+                retryable: false,
+                detail: "the store has no usable credentials".to_owned(),
+            })
+        }
         // A kind of failure newer than this mapping: not retryable, and
         // said in words (which may name the store: logged, not sent).
         other => {

@@ -1,8 +1,12 @@
 //! The S3 backend (AWS S3 and S3-compatible stores) on aws-sdk-s3.
 //!
-//! - Credentials come from the environment (`AWS_ACCESS_KEY_ID`, ...) or the
-//!   shared profile files, never from the guest and never through instance
-//!   metadata probing (which would send traffic to a link-local address).
+//! - Credentials come from the AWS CLI's sources ([`credentials`]): the
+//!   environment, the profile files (roles, `credential_process`, SSO), a
+//!   web identity token file, the ECS container endpoint — never from the
+//!   guest, and from the EC2 instance metadata service only when configured
+//!   (silt never probes a link-local address on its own). None found, or
+//!   credentials the store refuses, is [`StoreError::Credentials`]: not
+//!   retried, and remembered ([`ObjectStore::credentials_failure`]).
 //! - The SDK's own retries are off: [`super::Retrying`] is the one retry
 //!   layer, so faults can be injected beneath it and a retried conditional
 //!   write is visible to [`super::put_owned`].
@@ -14,15 +18,17 @@
 //!   not modified; 409 `ConditionalRequestConflict`, 5xx, throttling,
 //!   timeouts and connection failures → retryable backend errors.
 
+pub mod credentials;
 mod landed;
 
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
-    BehaviorVersion, Region, RequestChecksumCalculation, retry::RetryConfig, timeout::TimeoutConfig,
+    BehaviorVersion, RequestChecksumCalculation, retry::RetryConfig, timeout::TimeoutConfig,
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -56,9 +62,14 @@ pub struct S3Config {
     /// S3-compatible stores. Default: true with a custom endpoint.
     #[serde(default)]
     pub path_style: Option<bool>,
-    /// The AWS profile to read credentials from when the environment has none.
+    /// The AWS profile to read credentials (and the region) from when the
+    /// environment has none; default `AWS_PROFILE`, else `default`.
     #[serde(default)]
     pub profile: Option<String>,
+    /// Whether the EC2 instance metadata service is a credential source
+    /// (`instance`) or not (`standard`, the default).
+    #[serde(default)]
+    pub credentials: credentials::CredentialSources,
 }
 
 /// Why an S3 store could not be set up.
@@ -88,6 +99,12 @@ pub struct S3Store {
     /// Set once the bucket has answered a request: a later bare 404 is a
     /// missing object, never a missing bucket.
     bucket_seen: Arc<AtomicBool>,
+    /// The sources the credential chain tries, for the error that none
+    /// gave credentials.
+    sources: Arc<Vec<&'static str>>,
+    /// The first credentials failure (none found, or refused): every later
+    /// request fails the same way.
+    credentials_failure: Arc<Mutex<Option<StoreError>>>,
 }
 
 impl std::fmt::Display for S3Store {
@@ -126,27 +143,16 @@ impl S3Store {
         if config.bucket.is_empty() {
             return Err(S3ConfigError::NoBucket);
         }
-        if let Some(endpoint) = &config.endpoint {
+        let endpoint = credentials::endpoint(config);
+        if let Some(endpoint) = &endpoint {
             check_endpoint(endpoint)?;
         }
-        let region = config
-            .region
-            .clone()
-            .or_else(|| std::env::var("AWS_REGION").ok())
-            .unwrap_or_else(|| "us-east-1".to_owned());
-        let mut profile = aws_config::profile::ProfileFileCredentialsProvider::builder();
-        if let Some(name) = &config.profile {
-            profile = profile.profile_name(name);
-        }
-        let credentials = aws_config::meta::credentials::CredentialsProviderChain::first_try(
-            "environment",
-            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
-        )
-        .or_else("profile", profile.build());
+        let region = credentials::region(config);
+        let chain = credentials::chain(config, &region);
         let mut builder = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region))
-            .credentials_provider(credentials)
+            .region(region)
+            .credentials_provider(chain)
             .retry_config(RetryConfig::disabled())
             // Puts carry their own SHA-256 header (see `landed`); nothing
             // is sent aws-chunked with a trailing checksum, which some
@@ -163,12 +169,12 @@ impl S3Store {
                     .read_timeout(request_timeout)
                     .build(),
             )
-            .force_path_style(config.path_style.unwrap_or(config.endpoint.is_some()));
-        if let Some(endpoint) = &config.endpoint {
+            .force_path_style(config.path_style.unwrap_or(endpoint.is_some()));
+        if let Some(endpoint) = &endpoint {
             builder = builder.endpoint_url(endpoint);
         }
         let prefix = config.prefix.trim_matches('/');
-        let display = match (&config.endpoint, prefix) {
+        let display = match (&endpoint, prefix) {
             (Some(endpoint), "") => format!("s3://{} at {endpoint}", config.bucket),
             (Some(endpoint), prefix) => format!("s3://{}/{prefix} at {endpoint}", config.bucket),
             (None, "") => format!("s3://{}", config.bucket),
@@ -184,7 +190,22 @@ impl S3Store {
             },
             display,
             bucket_seen: Arc::new(AtomicBool::new(false)),
+            sources: Arc::new(credentials::sources(config)),
+            credentials_failure: Arc::default(),
         })
+    }
+
+    /// The error for credentials none of the sources gave, or the store
+    /// refused; remembered for [`ObjectStore::credentials_failure`].
+    fn credentials_error(&self, detail: String) -> StoreError {
+        let err = StoreError::Credentials {
+            store: self.display.clone(),
+            detail,
+        };
+        if let Ok(mut first) = self.credentials_failure.lock() {
+            first.get_or_insert_with(|| err.clone());
+        }
+        err
     }
 
     /// The SDK client (for benchmarks comparing against it, and test setup).
@@ -446,6 +467,12 @@ impl S3Store {
             retryable,
             detail,
         };
+        if let Some(why) = credentials_not_loaded(&err) {
+            return self.credentials_error(format!(
+                "no AWS credentials ({why}); tried, in order: {}. Set one of them (a CI job: AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN; on EC2: [datastore.s3] credentials = \"instance\")",
+                self.sources.join("; ")
+            ));
+        }
         match (&err, status, code.as_deref()) {
             (SdkError::TimeoutError(_), ..) => backend(true, format!("`{key}`: request timed out")),
             (SdkError::DispatchFailure(failure), ..)
@@ -508,13 +535,28 @@ impl S3Store {
                 true,
                 format!("`{key}`: 409 {}", code.as_deref().unwrap_or("Conflict")),
             ),
-            (_, Some(403), _) => backend(
-                false,
-                format!(
-                    "`{key}`: access denied ({}); check the credentials and the bucket policy",
-                    code.as_deref().unwrap_or("403")
+            (
+                _,
+                _,
+                Some(
+                    code @ ("InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "ExpiredToken"
+                    | "TokenRefreshRequired"
+                    | "InvalidToken"),
                 ),
-            ),
+            ) => self.credentials_error(format!(
+                "`{key}`: the store refused the credentials ({code}): {}; check them, or renew expired ones",
+                if code == "ExpiredToken" {
+                    "they have expired"
+                } else {
+                    "it does not know the key, or the secret is wrong"
+                }
+            )),
+            (_, Some(403), _) => self.credentials_error(format!(
+                "`{key}`: access denied ({}); the credentials were accepted but do not grant this: check the role's or the bucket's policy",
+                code.as_deref().unwrap_or("403")
+            )),
             (_, Some(status), _) if status >= 500 || status == 429 => backend(
                 true,
                 format!(
@@ -538,6 +580,25 @@ impl S3Store {
             }
         }
     }
+}
+
+/// Why the credential chain gave no credentials, when that is what failed
+/// `err` (the SDK reports it as a request that could not be sent).
+fn credentials_not_loaded(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut cause = Some(err);
+    while let Some(current) = cause {
+        if let Some(credentials) = current.downcast_ref::<CredentialsError>() {
+            return Some(match credentials {
+                CredentialsError::CredentialsNotLoaded(_) => {
+                    "none of the sources had any".to_owned()
+                }
+                other => in_words(other),
+            });
+        }
+        cause = current.source();
+    }
+    None
 }
 
 /// Whether two ETags name the same object version: servers differ in
@@ -583,6 +644,13 @@ fn millis(time: Option<&aws_sdk_s3::primitives::DateTime>) -> u64 {
 
 #[async_trait::async_trait]
 impl ObjectStore for S3Store {
+    fn credentials_failure(&self) -> Option<StoreError> {
+        self.credentials_failure
+            .lock()
+            .ok()
+            .and_then(|first| first.clone())
+    }
+
     async fn get(
         &self,
         key: &ObjectKey,

@@ -62,6 +62,7 @@ pub(super) fn run(context: &Context, args: TestArgs) -> anyhow::Result<()> {
             endpoint: args.endpoint.clone(),
             path_style: None,
             profile: None,
+            credentials: Default::default(),
         }),
     };
     let options = SuiteOptions {

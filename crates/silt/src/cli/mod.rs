@@ -58,6 +58,11 @@ pub struct Cli {
     /// silt.toml; `SILT_EXECUTION` sets it for every command.
     #[arg(long, global = true, value_enum, value_name = "WHERE")]
     pub execution: Option<crate::sandbox::Execution>,
+    /// The AWS profile an S3 datastore's credentials (and region) come
+    /// from, for this command. Default: `[datastore.s3] profile`, else
+    /// `AWS_PROFILE`, else `default`.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
     /// Write this command's trace there: every span as OTLP/JSON, one
     /// export request per line (as a collector's file exporter writes
     /// them). Traces also go to an OTLP/HTTP collector when
@@ -310,6 +315,11 @@ fn run(cli: Cli, output: Output, runtimes: Arc<crate::datastore::Runtimes>) -> a
     }
     if let Some(execution) = cli.execution {
         locations.config.sandbox.force_execution(execution);
+    }
+    if let Some(profile) = cli.profile
+        && let Some(s3) = locations.config.datastore.s3.as_mut()
+    {
+        s3.profile = Some(profile);
     }
     let context = Context {
         locations,

@@ -56,6 +56,20 @@ fn answer<T>(
     outcome?.map_err(|err| DatastoreError::from_extension(operation, err).into())
 }
 
+/// [`answer`], except that a call that failed after the store met a
+/// credentials failure reports that failure: the extension saw only a
+/// backend error in its place, and it is what the user must fix.
+fn answer_with_cause<T>(
+    store: &dyn ObjectStore,
+    operation: &'static str,
+    outcome: Result<Answer<T>, RuntimeError>,
+) -> anyhow::Result<T> {
+    answer(operation, outcome).map_err(|err| match store.credentials_failure() {
+        Some(cause) => anyhow::Error::new(cause).context(format!("{operation} failed")),
+        None => err,
+    })
+}
+
 /// Where the extension's calls run.
 enum Executor {
     /// In this process: the component compiled (or mapped) here, and what
@@ -434,17 +448,26 @@ impl Datastore {
 
     /// `sync.setup`.
     pub async fn setup(&self, options: sync::SetupOptions) -> anyhow::Result<sync::SetupReport> {
-        answer("setup", self.calls().call_setup(options).await)
+        answer_with_cause(
+            self.traffic.as_ref(),
+            "setup",
+            self.calls().call_setup(options).await,
+        )
     }
 
     /// `sync.verify`.
     pub async fn verify(&self, scope: &Scope) -> anyhow::Result<Vec<sync::Finding>> {
-        answer("verify", self.calls().call_verify(scope.clone()).await)
+        answer_with_cause(
+            self.traffic.as_ref(),
+            "verify",
+            self.calls().call_verify(scope.clone()).await,
+        )
     }
 
     /// `sync.pull-changed`.
     pub async fn pull(&self, options: &sync::SyncOptions) -> anyhow::Result<sync::SyncReport> {
-        answer(
+        answer_with_cause(
+            self.traffic.as_ref(),
             "pull",
             self.calls().call_pull_changed(options.clone()).await,
         )
@@ -452,7 +475,8 @@ impl Datastore {
 
     /// `sync.push-changed`.
     pub async fn push(&self, options: &sync::SyncOptions) -> anyhow::Result<sync::SyncReport> {
-        answer(
+        answer_with_cause(
+            self.traffic.as_ref(),
             "push",
             self.calls().call_push_changed(options.clone()).await,
         )
@@ -461,7 +485,11 @@ impl Datastore {
     /// `sync.gc`, its report checked: the models named are distinct and in
     /// the scope asked (each is a lease the host will take).
     pub async fn gc(&self, options: &sync::GcOptions) -> anyhow::Result<sync::GcReport> {
-        let report: sync::GcReport = answer("gc", self.calls().call_gc(options.clone()).await)?;
+        let report: sync::GcReport = answer_with_cause(
+            self.traffic.as_ref(),
+            "gc",
+            self.calls().call_gc(options.clone()).await,
+        )?;
         let mut seen = std::collections::BTreeSet::new();
         for model in &report.models {
             let key = (model.model_type.as_str(), model.model_id.as_str());
@@ -496,7 +524,8 @@ impl Datastore {
         &self,
         options: &sync::OrphanOptions,
     ) -> anyhow::Result<sync::OrphanReport> {
-        let report: sync::OrphanReport = answer(
+        let report: sync::OrphanReport = answer_with_cause(
+            self.traffic.as_ref(),
             "gc",
             self.calls().call_collect_orphans(options.clone()).await,
         )?;
@@ -508,7 +537,11 @@ impl Datastore {
 
     /// `sync.status`.
     pub async fn status(&self, scope: &Scope) -> anyhow::Result<sync::StatusReport> {
-        answer("status", self.calls().call_status(scope.clone()).await)
+        answer_with_cause(
+            self.traffic.as_ref(),
+            "status",
+            self.calls().call_status(scope.clone()).await,
+        )
     }
 
     /// `hydration.hydrate-scope`.
@@ -517,7 +550,8 @@ impl Datastore {
         models: &[ModelRef],
         options: hydration::HydrateOptions,
     ) -> anyhow::Result<hydration::HydrateReport> {
-        answer(
+        answer_with_cause(
+            self.traffic.as_ref(),
             "hydrate",
             self.calls()
                 .call_hydrate_scope(models.to_vec(), options)
@@ -528,7 +562,8 @@ impl Datastore {
     /// `hydration.hydrate-file`: makes one working-copy file (`data/T/ID/NAME`)
     /// present at its latest version, fetching only that file.
     pub async fn hydrate_file(&self, path: &str) -> anyhow::Result<hydration::HydrateReport> {
-        answer(
+        answer_with_cause(
+            self.traffic.as_ref(),
             "hydrate-file",
             self.calls().call_hydrate_file(path.to_owned()).await,
         )
@@ -540,7 +575,8 @@ impl Datastore {
             holder: self.holder.clone(),
             ttl_ms,
         };
-        let lease: Lease = answer(
+        let lease: Lease = answer_with_cause(
+            self.traffic.as_ref(),
             "acquire lease",
             self.calls().call_acquire(scope.clone(), options).await,
         )?;
@@ -554,7 +590,8 @@ impl Datastore {
         lease: &Lease,
         on: Option<&ReservedWorkers>,
     ) -> anyhow::Result<Lease> {
-        let renewed: Lease = answer(
+        let renewed: Lease = answer_with_cause(
+            self.traffic.as_ref(),
             "renew lease",
             Calls(self, on).call_renew(lease.clone()).await,
         )?;
@@ -623,7 +660,8 @@ impl Datastore {
 
     /// `locks.release`.
     pub async fn release(&self, lease: &Lease) -> anyhow::Result<()> {
-        answer(
+        answer_with_cause(
+            self.traffic.as_ref(),
             "release lease",
             self.calls().call_release(lease.clone()).await,
         )
@@ -631,7 +669,8 @@ impl Datastore {
 
     /// `locks.inspect`.
     pub async fn inspect(&self, scope: &LockScope) -> anyhow::Result<Option<LockInfo>> {
-        answer(
+        answer_with_cause(
+            self.traffic.as_ref(),
             "inspect lock",
             self.calls().call_inspect(scope.clone()).await,
         )
@@ -639,12 +678,17 @@ impl Datastore {
 
     /// `locks.list`.
     pub async fn list_locks(&self) -> anyhow::Result<Vec<LockInfo>> {
-        answer("list locks", self.calls().call_list().await)
+        answer_with_cause(
+            self.traffic.as_ref(),
+            "list locks",
+            self.calls().call_list().await,
+        )
     }
 
     /// `locks.force-release`.
     pub async fn force_release(&self, expected: &LockInfo) -> anyhow::Result<()> {
-        answer(
+        answer_with_cause(
+            self.traffic.as_ref(),
             "force-release lock",
             self.calls().call_force_release(expected.clone()).await,
         )
@@ -652,12 +696,20 @@ impl Datastore {
 
     /// `models.list-models`.
     pub async fn list_models(&self) -> anyhow::Result<Vec<ModelRef>> {
-        answer("list models", self.calls().call_list_models().await)
+        answer_with_cause(
+            self.traffic.as_ref(),
+            "list models",
+            self.calls().call_list_models().await,
+        )
     }
 
     /// `models.list-files`.
     pub async fn list_files(&self, model: &ModelRef) -> anyhow::Result<Vec<models::FileEntry>> {
-        answer("list", self.calls().call_list_files(model.clone()).await)
+        answer_with_cause(
+            self.traffic.as_ref(),
+            "list",
+            self.calls().call_list_files(model.clone()).await,
+        )
     }
 
     /// `models.history`.
@@ -666,7 +718,8 @@ impl Datastore {
         model: &ModelRef,
         name: &str,
     ) -> anyhow::Result<Vec<models::FileVersion>> {
-        answer(
+        answer_with_cause(
+            self.traffic.as_ref(),
             "history",
             self.calls()
                 .call_history(model.clone(), name.to_owned())
@@ -683,7 +736,8 @@ impl Datastore {
         base: &Base,
         by: &Committer,
     ) -> anyhow::Result<models::FileVersion> {
-        answer(
+        answer_with_cause(
+            self.traffic.as_ref(),
             "put",
             self.calls()
                 .call_put_file(
@@ -705,7 +759,8 @@ impl Datastore {
         version: Option<&str>,
         cache_path: &str,
     ) -> anyhow::Result<models::FileVersion> {
-        answer(
+        answer_with_cause(
+            self.traffic.as_ref(),
             "get",
             self.calls()
                 .call_get_file(
@@ -726,7 +781,8 @@ impl Datastore {
         base: &Base,
         by: &Committer,
     ) -> anyhow::Result<models::FileVersion> {
-        answer(
+        answer_with_cause(
+            self.traffic.as_ref(),
             "rm",
             self.calls()
                 .call_remove_file(model.clone(), name.to_owned(), base.clone(), by.clone())
