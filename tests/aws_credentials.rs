@@ -27,6 +27,12 @@ fn bare_silt(project: &Project, home: &Path) -> Command {
 /// Removes the test process's `AWS_*` variables from `command` and points
 /// the profile files at (empty, unless a test wrote them) files in `home`.
 fn without_aws_settings(command: &mut Command, home: &Path) {
+    // By name as well as by what is set now: other tests of this process
+    // set the test server's keys in its environment at any moment, and a
+    // child inherits what is there when it starts.
+    for name in AWS_VARIABLES {
+        command.env_remove(name);
+    }
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("AWS_") {
             command.env_remove(name);
@@ -43,6 +49,32 @@ fn without_aws_settings(command: &mut Command, home: &Path) {
         .env("AWS_CONFIG_FILE", home.join("aws-config"))
         .env("AWS_SHARED_CREDENTIALS_FILE", home.join("aws-credentials"));
 }
+
+/// Every variable the AWS SDK reads for credentials, region and endpoints.
+const AWS_VARIABLES: [&str; 22] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_SDK_LOAD_CONFIG",
+];
 
 /// Writes `content` through `silt data put` and reads it back; panics with
 /// what silt said when either fails.

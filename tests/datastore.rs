@@ -221,7 +221,7 @@ fn run_passes_the_exit_code_and_commits_only_on_success() {
         assert_eq!(project.ok(&["data", "get", "t/m", "out"]), "partial\n");
 
         let (code, _, stderr) = project.run(&["run", "--model", "t/m", "--", "/no/such/command"]);
-        assert_eq!(code, 1, "{stderr}");
+        assert_eq!(code, 127, "{stderr}");
         assert!(stderr.contains("cannot run `/no/such/command`"), "{stderr}");
         project.assert_no_leases();
     }

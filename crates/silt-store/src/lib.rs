@@ -167,6 +167,15 @@ pub enum StoreError {
         /// What is wrong.
         detail: String,
     },
+    /// The store's configuration is wrong (an endpoint that is not a URL, a
+    /// missing `[datastore.s3]` table): nothing was sent.
+    #[error("{store}: {detail}")]
+    Misconfigured {
+        /// The store's name.
+        store: String,
+        /// What is wrong and what to write.
+        detail: String,
+    },
     /// The store could not be given credentials (none of the sources had
     /// any), or refused them: every request fails until they are fixed.
     #[error("{store}: {detail}")]

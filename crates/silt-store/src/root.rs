@@ -50,17 +50,17 @@ pub fn open(config: &RootConfig<'_>) -> Result<Arc<dyn ObjectStore>, StoreError>
     let backend: Arc<dyn ObjectStore> = match config.backend {
         Backend::Dir => Arc::new(DirStore::open(config.dir, config.durable)?),
         Backend::S3 => {
-            let s3 = config.s3.ok_or_else(|| StoreError::Backend {
+            let s3 = config.s3.ok_or_else(|| StoreError::Misconfigured {
                 store: "s3".to_owned(),
-                retryable: false,
-                detail: "datastore.backend = \"s3\" needs a [datastore.s3] table".to_owned(),
+                detail: "datastore.backend = \"s3\" needs a [datastore.s3] table (bucket, and endpoint for an S3-compatible store)".to_owned(),
             })?;
             Arc::new(
                 S3Store::with_timeout(s3, config.request_timeout).map_err(|err| {
-                    StoreError::Backend {
+                    StoreError::Misconfigured {
                         store: format!("s3://{}", s3.bucket),
-                        retryable: false,
-                        detail: err.to_string(),
+                        detail: format!(
+                            "{err}; fix it in [datastore.s3] of silt.toml (or AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL)"
+                        ),
                     }
                 })?,
             )

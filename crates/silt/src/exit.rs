@@ -18,12 +18,19 @@
 
 use crate::beneath::LinkRefused;
 use crate::config::ConfigError;
-use crate::datastore::{DatastoreError, Interrupted};
+use crate::datastore::{DatastoreError, Interrupted, InvalidModelRef};
 use crate::runtime::{CatalogError, InvalidExtension, RuntimeError};
 use crate::store::StoreError;
 
 /// Any other failure (0 is success, 2 is clap's bad command line).
 pub const FAILURE: u8 = 1;
+/// A bad command line: clap's own code, also for arguments silt checks
+/// after clap (a model reference, a flag that needs another).
+pub const USAGE: u8 = 2;
+/// `silt run`'s command cannot be found, as a shell says it.
+pub const COMMAND_NOT_FOUND: u8 = 127;
+/// `silt run`'s command was found but cannot be executed, as a shell says it.
+pub const COMMAND_NOT_EXECUTABLE: u8 = 126;
 /// A commit refused because the store moved on from an edit's base.
 pub const CONFLICT: u8 = 3;
 /// Invalid input data (sysexits `EX_DATAERR`).
@@ -98,6 +105,25 @@ pub struct CommandFailed {
     pub code: u8,
 }
 
+/// `silt run`'s command could not be started; silt exits as a shell would
+/// (127 not found, 126 not executable).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot run `{command}`: {why}; nothing ran and nothing was committed")]
+pub struct CommandNotStarted {
+    /// The command as given.
+    pub command: String,
+    /// Why, and what to check.
+    pub why: String,
+    /// [`COMMAND_NOT_FOUND`] or [`COMMAND_NOT_EXECUTABLE`].
+    pub code: u8,
+}
+
+/// A command-line argument silt checks itself (after clap) is malformed:
+/// what is wrong and how to write it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// A push met what a killed `silt run` left in the working copy.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -120,11 +146,17 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         if cause.is::<ConfigError>() {
             return CONFIG;
         }
+        if cause.is::<UsageError>() || cause.is::<InvalidModelRef>() {
+            return USAGE;
+        }
         if cause.is::<UntrustworthyStore>() {
             return UNAVAILABLE;
         }
         if let Some(failed) = cause.downcast_ref::<CommandFailed>() {
             return failed.code;
+        }
+        if let Some(not_started) = cause.downcast_ref::<CommandNotStarted>() {
+            return not_started.code;
         }
         if cause.is::<KilledRunLeftovers>() {
             return CONFLICT;
@@ -150,6 +182,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
             return match err {
                 StoreError::Backend { .. } => UNAVAILABLE,
                 StoreError::Credentials { .. } => NO_PERMISSION,
+                StoreError::Misconfigured { .. } => CONFIG,
                 StoreError::InvalidKey(_) => DATA_ERROR,
                 _ => FAILURE,
             };

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::Context;
 use super::output::{human_bytes, plural};
 use crate::datastore::{model_label, parse_model};
+use crate::exit::UsageError;
 use crate::ops::data::{self, Destination, Source};
 use crate::runtime::bindings::exports::silt::datastore::models::FileVersion;
 use crate::runtime::bindings::silt::datastore::types::Base;
@@ -134,9 +135,10 @@ pub(super) fn run(context: &Context, command: DataCommand) -> anyhow::Result<()>
         DataCommand::History { model, name } => history(context, &model, &name),
         DataCommand::Rm { model, name, base } => {
             if base.as_deref() == Some("none") {
-                anyhow::bail!(
-                    "`rm --base none` would remove only a file that does not exist; give the version to remove (see `silt data history`)"
-                );
+                return Err(UsageError(
+                    "`rm --base none` would remove only a file that does not exist; give the version to remove (see `silt data history`)".to_owned(),
+                )
+                .into());
             }
             remove(context, &model, &name, &base_of(base))
         }
@@ -203,7 +205,10 @@ fn get(
     // `-o -` is stdout, as in curl and tar: never a file named `-`.
     let output = output.filter(|path| *path != Path::new("-"));
     if context.output.is_json() && output.is_none() {
-        anyhow::bail!("--json prints metadata on stdout: pass -o <file> for the content");
+        return Err(UsageError(
+            "--json prints metadata on stdout: pass -o <file> for the content".to_owned(),
+        )
+        .into());
     }
     let destination = match output {
         Some(path) => Destination::File(path),

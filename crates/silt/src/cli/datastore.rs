@@ -261,8 +261,8 @@ fn status(context: &Context, models: &[String]) -> anyhow::Result<()> {
         } else {
             writeln!(
                 out,
-                "local: {} uncommitted changes (silt datastore sync --push):",
-                report.local_changes.len()
+                "local: {} (silt datastore sync --push):",
+                plural(report.local_changes.len() as u64, "uncommitted change")
             )?;
             write_list(out, &report.local_changes)
         }

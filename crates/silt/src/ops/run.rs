@@ -15,7 +15,7 @@ use tracing::Instrument as _;
 use super::Project;
 use crate::datastore::run_marker::{self, RunMarkers};
 use crate::datastore::{Datastore, make_present, model_label, under_leases};
-use crate::exit::CommandFailed;
+use crate::exit::{COMMAND_NOT_EXECUTABLE, COMMAND_NOT_FOUND, CommandFailed, CommandNotStarted};
 use crate::locations::ENV_CONFIG;
 use crate::runtime::bindings::exports::silt::datastore::sync::SyncOptions;
 use crate::runtime::bindings::silt::datastore::types::{LocalEdits, LockScope, ModelRef, Scope};
@@ -157,7 +157,7 @@ async fn spawn_and_wait(
         // If we stop early (lease lost, signal), the command stops too.
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("cannot run `{}`", command[0]))?;
+        .map_err(|err| not_started(&command[0], err))?;
     let status = child
         .wait()
         .instrument(span.clone())
@@ -177,6 +177,27 @@ async fn spawn_and_wait(
         _ => ("failed".to_owned(), 1),
     };
     Err(CommandFailed { how, code }.into())
+}
+
+/// Why `command` could not be started, with the code a shell exits with.
+fn not_started(command: &str, err: std::io::Error) -> anyhow::Error {
+    let (why, code) = match err.kind() {
+        std::io::ErrorKind::NotFound => (
+            "no such command (is it on PATH, or the path right?)".to_owned(),
+            COMMAND_NOT_FOUND,
+        ),
+        std::io::ErrorKind::PermissionDenied => (
+            "it is not executable (chmod +x, or run it through its interpreter)".to_owned(),
+            COMMAND_NOT_EXECUTABLE,
+        ),
+        _ => (err.to_string(), COMMAND_NOT_EXECUTABLE),
+    };
+    CommandNotStarted {
+        command: command.to_owned(),
+        why,
+        code,
+    }
+    .into()
 }
 
 /// The command gets ambient paths and follows whatever it finds there, so
