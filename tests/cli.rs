@@ -262,3 +262,49 @@ fn a_run_whose_command_cannot_start_exits_as_a_shell_does() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("no leases are held"), "{stdout}");
 }
+
+#[test]
+fn verify_that_finds_problems_prints_one_json_document() {
+    let project = support::project::Project::new(support::project::Backend::Dir, "");
+    let input = project.write_input("in", "one\n");
+    project.ok(&["data", "put", "t/m", "f.txt", &input]);
+    project.overwrite_object("data/t/m/f.txt/1700000000000-00000000000000aa", b"stray\n");
+    let (code, stdout, stderr) = project.run(&["--json", "datastore", "verify"]);
+    assert_eq!(code, 1, "{stderr}");
+    // One document: the findings, not the findings and then an error.
+    let findings: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|err| panic!("not one JSON document ({err}): {stdout}"));
+    assert_eq!(findings.as_array().map(Vec::len), Some(1), "{stdout}");
+    assert!(stderr.contains("verify found 1 problem"), "{stderr}");
+}
+
+#[test]
+fn a_put_with_its_file_forgotten_at_a_terminal_refuses_instead_of_waiting() {
+    let project = support::project::Project::new(support::project::Backend::Dir, "");
+    // `silt data put t/m a.txt` with a terminal on stdin (a pty python makes).
+    let silt = project.silt();
+    let mut python = std::process::Command::new("python3");
+    python.current_dir(project.path());
+    for (name, value) in silt.get_envs() {
+        match value {
+            Some(value) => python.env(name, value),
+            None => python.env_remove(name),
+        };
+    }
+    python
+        .args([
+            "-c",
+            "import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))",
+        ])
+        .arg(silt.get_program())
+        .args(["data", "put", "t/m", "a.txt"]);
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = output(&mut python);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stdout.contains("stdin is a terminal"), "{stdout}{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    // Nothing was committed.
+    let (code, stdout, _) = project.run(&["data", "list", "t/m"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("no files"), "{stdout}");
+}

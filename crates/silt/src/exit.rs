@@ -118,6 +118,13 @@ pub struct CommandNotStarted {
     pub code: u8,
 }
 
+/// A failure whose details the command's report already gave (with
+/// `--json`, the one document on stdout): only this summary goes to
+/// stderr, and no second document follows. `verify`'s problems.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReportedFailure(pub String);
+
 /// A command-line argument silt checks itself (after clap) is malformed:
 /// what is wrong and how to write it.
 #[derive(Debug, thiserror::Error)]

@@ -593,8 +593,8 @@ pub fn apply_as(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::lease;
     use crate::layout::DATA_AREA;
-    use crate::silt::datastore::types::Holder;
 
     const SHA_A: &str = "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589";
     const SHA_B: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -651,23 +651,6 @@ mod tests {
             name: name.to_owned(),
             version: format!("gone-{name}"),
             base,
-        }
-    }
-
-    fn lease(scope: LockScope) -> Lease {
-        Lease {
-            scope,
-            token: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".to_owned(),
-            generation: 5,
-            version: "lock-v1".to_owned(),
-            acquired_at: 1_000,
-            renewed_at: 2_000,
-            ttl_ms: 30_000,
-            holder: Holder {
-                name: "ana@build-1".to_owned(),
-                host: "build-1".to_owned(),
-                pid: 4242,
-            },
         }
     }
 

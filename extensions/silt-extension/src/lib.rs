@@ -346,6 +346,8 @@ pub mod cache_file;
 pub mod change;
 pub mod clock;
 pub mod corrupt_models;
+#[cfg(test)]
+mod fixtures;
 pub mod hydrate;
 pub mod index_io;
 pub mod journal;

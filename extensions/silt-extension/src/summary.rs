@@ -290,13 +290,7 @@ fn on_disk_for_summary(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn model(id: &str) -> ModelRef {
-        ModelRef {
-            model_type: "vision/detector".to_owned(),
-            model_id: id.to_owned(),
-        }
-    }
+    use crate::fixtures::model;
 
     fn written(len: usize) -> Written {
         Written {

@@ -967,32 +967,9 @@ impl<T: Index> Guest for T {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{lease, model};
     use crate::partition::{Entry, Partition};
-    use crate::silt::datastore::types::{Conflict, Holder};
-
-    fn model(id: &str) -> ModelRef {
-        ModelRef {
-            model_type: "vision/detector".to_owned(),
-            model_id: id.to_owned(),
-        }
-    }
-
-    fn lease_on(scope: LockScope) -> Lease {
-        Lease {
-            scope,
-            token: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".to_owned(),
-            generation: 3,
-            version: "lock-v1".to_owned(),
-            acquired_at: 1_000,
-            renewed_at: 2_000,
-            ttl_ms: 30_000,
-            holder: Holder {
-                name: "ana@build-1".to_owned(),
-                host: "build-1".to_owned(),
-                pid: 4242,
-            },
-        }
-    }
+    use crate::silt::datastore::types::Conflict;
 
     fn conflict(id: &str, name: &str) -> Conflict {
         Conflict {
@@ -1048,9 +1025,9 @@ mod tests {
     #[test]
     fn a_push_finds_the_lease_on_its_own_model_only() {
         let leases = vec![
-            lease_on(LockScope::Model(model("m-1"))),
-            lease_on(LockScope::Model(model("m-2"))),
-            lease_on(LockScope::Namespace),
+            lease(LockScope::Model(model("m-1"))),
+            lease(LockScope::Model(model("m-2"))),
+            lease(LockScope::Namespace),
         ];
         let found = lease_for(&leases, &model("m-2")).unwrap();
         assert!(matches!(&found.scope, LockScope::Model(held) if held.model_id == "m-2"));

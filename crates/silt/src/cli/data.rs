@@ -4,6 +4,7 @@
 //! version makes that one file present (`hydrate-file`) and `list` makes
 //! the model present (`hydrate-scope`) — what is read is then local.
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
@@ -27,7 +28,8 @@ pub enum DataCommand {
         model: String,
         /// The file's name within the model (a relative path).
         name: String,
-        /// The file to read; `-` or nothing reads stdin.
+        /// The file to read; `-` reads stdin, and so does nothing when
+        /// stdin is not a terminal (a pipe, a redirect).
         file: Option<PathBuf>,
         /// Commit only if NAME's latest version is still this one (from
         /// `silt data history`); `none`: only if NAME does not exist. Else
@@ -168,8 +170,17 @@ fn put(
     base: &Base,
 ) -> anyhow::Result<()> {
     let model = parse_model(model)?;
-    let source = match file.filter(|f| f != &Path::new("-")) {
-        Some(path) => Source::File(path),
+    let source = match file {
+        Some(path) if path != Path::new("-") => Source::File(path),
+        Some(_) => Source::Stdin,
+        // FILE forgotten at a prompt: reading the terminal would wait
+        // silently and commit what was typed (or nothing, at ^D).
+        None if std::io::stdin().is_terminal() => {
+            return Err(UsageError(
+                "no FILE given, and stdin is a terminal: name the file to commit, or pipe it in (`-` reads stdin, also from a terminal)".to_owned(),
+            )
+            .into());
+        }
         None => Source::Stdin,
     };
     let committed = data::put(&context.project(), &model, name, source, base)?;

@@ -8,6 +8,7 @@ use super::output::{human_bytes, plural, write_list};
 use super::{Context, scope_of};
 use crate::config::Hydration;
 use crate::datastore::{describe_holder, now_ms, parse_model, scope_label};
+use crate::exit::ReportedFailure;
 use crate::ops;
 use crate::ops::gc::GcRequest;
 use crate::ops::setup::SetupRequest;
@@ -384,10 +385,11 @@ fn verify(context: &Context, models: &[String]) -> anyhow::Result<()> {
         Ok(())
     })?;
     if problems > 0 {
-        anyhow::bail!(
+        return Err(ReportedFailure(format!(
             "verify found {} (listed above)",
             plural(problems as u64, "problem")
-        );
+        ))
+        .into());
     }
     Ok(())
 }

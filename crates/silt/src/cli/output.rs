@@ -64,10 +64,15 @@ impl Output {
     }
 
     /// Reports an error: `silt: error: ...` on stderr, and with `--json` an
-    /// `{"error": {...}}` object on stdout as well.
+    /// `{"error": {...}}` object on stdout as well — unless the command's
+    /// report on stdout already holds the details
+    /// ([`crate::exit::ReportedFailure`]): stdout stays one document.
     pub fn error(&self, err: &anyhow::Error, code: u8) {
         eprintln!("silt: error: {}", terminal_safe(&format!("{err:#}")));
-        if self.json {
+        let reported = err
+            .chain()
+            .any(|cause| cause.is::<crate::exit::ReportedFailure>());
+        if self.json && !reported {
             let value = serde_json::json!({
                 "error": { "message": format!("{err:#}"), "exit_code": code }
             });
