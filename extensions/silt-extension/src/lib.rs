@@ -773,6 +773,18 @@ pub fn log_warn(message: &str) {
     silt::datastore::log::log(silt::datastore::log::Level::Warn, message);
 }
 
+/// The error for the object `key`, malformed as `detail` says (the one
+/// constructor: [`store::corrupt`] for callers, and the plain data types,
+/// which name no I/O module, below it).
+pub(crate) fn corrupt_object(
+    key: &str,
+    detail: impl std::fmt::Display,
+) -> silt::datastore::types::Error {
+    silt::datastore::types::Error::Corrupt(silt::datastore::types::CorruptObject {
+        object: key.to_owned(),
+        detail: detail.to_string(),
+    })
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::exports::silt::datastore::models::FileVersion;
 use crate::layout;
-use crate::silt::datastore::types::{CorruptObject, Error, ModelRef};
+use crate::silt::datastore::types::{Error, ModelRef};
 
 /// One model's slice of the index (the partitioned index stores it at
 /// `_index/<area>/<type>/<id>.json`).
@@ -206,12 +206,13 @@ impl Partition {
     /// # Ok(()) }
     /// ```
     pub fn parse(key: &str, data: &[u8], area: &str, model: &ModelRef) -> Result<Self, Error> {
-        let partition: Partition = serde_json::from_slice(data).map_err(|err| corrupt(key, err))?;
+        let partition: Partition =
+            serde_json::from_slice(data).map_err(|err| crate::corrupt_object(key, err))?;
         if partition.area != area
             || partition.model_type != model.model_type
             || partition.model_id != model.model_id
         {
-            return Err(corrupt(
+            return Err(crate::corrupt_object(
                 key,
                 format!(
                     "describes {}/{}/{} instead of {area}/{}",
@@ -223,7 +224,7 @@ impl Partition {
             ));
         }
         if partition.files.values().any(Vec::is_empty) {
-            return Err(corrupt(key, "a name with no versions"));
+            return Err(crate::corrupt_object(key, "a name with no versions"));
         }
         Ok(partition)
     }
@@ -390,16 +391,6 @@ pub fn revocation(token: &str) -> Option<String> {
         .map(|byte| format!("{byte:02x}"))
         .collect();
     Some(format!("{at:013}.{hex}"))
-}
-
-/// The error for an index object that is not a partition (the same one
-/// `store::corrupt` makes: a pure constructor, so the data stays below the
-/// store).
-fn corrupt(key: &str, detail: impl std::fmt::Display) -> Error {
-    Error::Corrupt(CorruptObject {
-        object: key.to_owned(),
-        detail: detail.to_string(),
-    })
 }
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@
 //! ```
 
 use crate::silt::datastore::object_store::{self, ObjectMeta, PutMode, StoreError};
-use crate::silt::datastore::types::{BackendFailure, CorruptObject, Error};
+use crate::silt::datastore::types::{BackendFailure, Error};
 
 /// Objects are read whole; index partitions and locks are small.
 ///
@@ -272,10 +272,7 @@ pub fn list_all(prefix: &str) -> Result<Vec<ObjectMeta>, Error> {
 /// }
 /// ```
 pub fn corrupt(key: &str, detail: impl std::fmt::Display) -> Error {
-    Error::Corrupt(CorruptObject {
-        object: key.to_owned(),
-        detail: detail.to_string(),
-    })
+    crate::corrupt_object(key, detail)
 }
 
 /// A store error about `key`, as the exported functions report it.

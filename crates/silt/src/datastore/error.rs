@@ -29,7 +29,7 @@ pub enum DatastoreError {
     /// made from: nothing of their models was committed.
     #[error(
         "{operation}: conflict: {} changed in the store since the version your copy was made from; nothing of {} was committed:\n{}\n{}",
-        plural(conflicts.len(), "file"),
+        crate::text::plural(conflicts.len() as u64, "file"),
         conflict_models(conflicts),
         describe_conflicts(conflicts),
         resolve_hint(operation, conflicts)
@@ -203,15 +203,6 @@ impl DatastoreError {
                 detail: safe(detail),
             },
         }
-    }
-}
-
-/// `1 file`, `3 files`.
-fn plural(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
     }
 }
 
