@@ -49,6 +49,8 @@ mod identity;
 mod journal;
 #[path = "json_schemas.rs"]
 mod json_schemas;
+#[path = "large_objects.rs"]
+mod large_objects;
 #[path = "leftovers.rs"]
 mod leftovers;
 #[path = "lockfile.rs"]

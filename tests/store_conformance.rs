@@ -66,6 +66,9 @@ async fn a_dead_server_is_a_clear_retryable_error() {
         path_style: None,
         profile: None,
         credentials: Default::default(),
+        multipart_threshold_mib: None,
+        part_size_mib: None,
+        parts_in_flight: None,
     })
     .unwrap();
     let err = store.head(&ObjectKey::new("x").unwrap()).await.unwrap_err();

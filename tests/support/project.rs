@@ -232,7 +232,7 @@ impl Project {
     }
 
     /// The datastore root as the project's `silt.toml` names it.
-    fn root_store(&self) -> std::sync::Arc<dyn silt::store::ObjectStore> {
+    pub fn root_store(&self) -> std::sync::Arc<dyn silt::store::ObjectStore> {
         let config = silt::config::Config::load(&self.path().join("silt.toml")).unwrap();
         let store_dir = self.path().join(".silt/store");
         seaweed::use_test_credentials();

@@ -75,6 +75,9 @@ pub fn config(bucket: &str, prefix: &str) -> silt::store::S3Config {
         path_style: None,
         profile: None,
         credentials: Default::default(),
+        multipart_threshold_mib: None,
+        part_size_mib: None,
+        parts_in_flight: None,
     }
 }
 

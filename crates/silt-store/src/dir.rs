@@ -365,6 +365,7 @@ impl DirStore {
                     path,
                     size: meta.len(),
                     modified_ms: self.meta_ms(&meta),
+                    kind: crate::LeftoverKind::TemporaryFile,
                 };
                 if leftover.modified_ms > before_ms {
                     continue;

@@ -27,6 +27,7 @@ mod key;
 mod memory;
 mod owned;
 mod prefix;
+pub mod progress;
 mod retry;
 pub mod root;
 mod s3;
@@ -48,7 +49,7 @@ pub use memory::MemoryStore;
 pub use owned::put_owned;
 pub use prefix::Prefixed;
 pub use retry::{DEFAULT_OPERATION_TIMEOUT, RetryPolicy, Retrying};
-pub use s3::{S3Config, S3ConfigError, S3Store};
+pub use s3::{PartSettings, S3Config, S3ConfigError, S3Store};
 pub use traced::{METRICS_TARGET, Traced};
 pub use wrapper::StoreWrapper;
 
@@ -104,17 +105,31 @@ pub struct ListPage {
     pub next_start_after: Option<ObjectKey>,
 }
 
-/// A file an interrupted write of the backend itself left behind, which no
+/// What an interrupted write of the backend itself left behind, which no
 /// listing shows (see [`ObjectStore::leftovers`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Leftover {
     /// Where it is, as the backend names it (a path below a directory
-    /// store's root).
+    /// store's root; the key of an S3 multipart upload).
     pub path: String,
     /// Its size in bytes.
     pub size: u64,
-    /// Its last modification, milliseconds since the Unix epoch.
+    /// Its last modification (an upload's start), milliseconds since the
+    /// Unix epoch.
     pub modified_ms: u64,
+    /// What it is.
+    pub kind: LeftoverKind,
+}
+
+/// The kinds of [`Leftover`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LeftoverKind {
+    /// A directory store's temporary copy of an object.
+    TemporaryFile,
+    /// A multipart upload never completed or aborted (its parts are
+    /// stored, and billed, until it is aborted).
+    IncompleteUpload,
 }
 
 /// Which leftovers [`ObjectStore::leftovers`] reports, and whether it
@@ -299,9 +314,10 @@ pub trait ObjectStore: Display + Send + Sync + 'static {
     /// `prefix` names (up to its last `/`) and no listing shows: a directory
     /// store's temporary copy of an object whose writer was killed
     /// mid-write, as `sweep` selects them (and deletes them if it says
-    /// so). One being written now is neither reported nor touched. The
-    /// default finds nothing: an S3 put is atomic and leaves nothing behind
-    /// (silt never starts multipart uploads).
+    /// so). One being written now is neither reported nor touched where
+    /// the backend can tell (a directory store's locks); an S3 multipart
+    /// upload cannot be told from a killed one but by its age. The default
+    /// finds nothing.
     async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
         let _ = (prefix, sweep);
         Ok(Vec::new())

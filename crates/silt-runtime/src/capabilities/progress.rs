@@ -12,6 +12,11 @@ pub trait ProgressSink: Send + Sync {
     fn begin(&self, label: &str, total_items: Option<u64>, total_bytes: Option<u64>);
     /// Work done since the last report.
     fn advance(&self, items: u64, bytes: u64);
+    /// `bytes` more are to come than the phase's total said (a transfer
+    /// learns each object's size as it starts to arrive).
+    fn expect(&self, bytes: u64) {
+        let _ = bytes;
+    }
     /// The phase ended.
     fn finish(&self);
 }

@@ -132,13 +132,25 @@ where
         .into_iter()
         .map(|item| {
             let work = one(transfer.store.clone(), transfer.cache.clone(), item);
-            let progress = transfer.progress.clone();
+            let file = transfer.progress.clone().map(|sink| {
+                Arc::new(FileProgress {
+                    sink,
+                    moved: std::sync::atomic::AtomicU64::new(0),
+                })
+            });
             let moved = moved.clone();
             async move {
-                work.await.map(|(value, bytes)| {
+                let outcome = match &file {
+                    Some(file) => store::progress::reporting(file.clone(), work).await,
+                    None => work.await,
+                };
+                outcome.map(|(value, bytes)| {
                     moved.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
-                    if let Some(progress) = progress {
-                        progress.advance(1, bytes);
+                    if let Some(file) = file {
+                        // What was not reported while it moved (a backend
+                        // that moves a file in one piece), now.
+                        let reported = file.moved.load(std::sync::atomic::Ordering::Relaxed);
+                        file.sink.advance(1, bytes.saturating_sub(reported));
                     }
                     value
                 })
@@ -171,6 +183,25 @@ where
             })
         })
         .collect()
+}
+
+/// One file's byte progress, into the transfer's sink as it moves.
+struct FileProgress {
+    sink: Arc<dyn super::ProgressSink>,
+    /// Bytes reported so far.
+    moved: std::sync::atomic::AtomicU64,
+}
+
+impl store::progress::ByteProgress for FileProgress {
+    fn expect(&self, bytes: u64) {
+        self.sink.expect(bytes);
+    }
+
+    fn moved(&self, bytes: u64) {
+        self.moved
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        self.sink.advance(0, bytes);
+    }
 }
 
 /// `object-store.download`: `download-landed`, without the times.
@@ -316,6 +347,7 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for HashingWriter<W> {
         let poll = std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
         if let std::task::Poll::Ready(Ok(written)) = &poll {
             this.digest.update(&buf[..*written]);
+            store::progress::moved(*written as u64);
         }
         poll
     }
@@ -351,6 +383,7 @@ pub async fn upload(
         .await
         .map_err(|err| StoreError::InvalidPath(format!("read task failed: {err}")))?;
         let (file, size) = opened.map_err(|err| local_failure(&item.cache_path, &err))?;
+        store::progress::expect(size);
         let version = store
             .put_file(&key, file, to_host_mode(item.mode))
             .await

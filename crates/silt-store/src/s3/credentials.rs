@@ -169,6 +169,9 @@ mod tests {
             path_style: None,
             profile: None,
             credentials,
+            multipart_threshold_mib: None,
+            part_size_mib: None,
+            parts_in_flight: None,
         }
     }
 

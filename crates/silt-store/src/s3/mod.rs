@@ -20,6 +20,9 @@
 
 pub mod credentials;
 mod landed;
+mod parts;
+
+pub use parts::PartSettings;
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -33,13 +36,13 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumMode;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 
 use landed::{Sent, Stored};
 
 use super::{
-    GetOutcome, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
-    Version,
+    GetOutcome, Leftover, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode,
+    StoreError, Sweep, Version,
 };
 
 /// Where an S3 datastore lives and how to reach it.
@@ -70,6 +73,35 @@ pub struct S3Config {
     /// (`instance`) or not (`standard`, the default).
     #[serde(default)]
     pub credentials: credentials::CredentialSources,
+    /// Files of at least this many MiB are uploaded as multipart uploads,
+    /// in parallel parts (default 64).
+    #[serde(default)]
+    pub multipart_threshold_mib: Option<u64>,
+    /// The size of an upload's parts and of a download's ranges, in MiB
+    /// (5 to 5,120; default 16).
+    #[serde(default)]
+    pub part_size_mib: Option<u64>,
+    /// Parts held in memory at once, across all transfers (default 8): at
+    /// most this many times the part size.
+    #[serde(default)]
+    pub parts_in_flight: Option<usize>,
+}
+
+impl S3Config {
+    /// How this store splits large objects.
+    pub fn part_settings(&self) -> PartSettings {
+        let default = PartSettings::default();
+        PartSettings {
+            threshold: self
+                .multipart_threshold_mib
+                .map_or(default.threshold, |mib| mib.saturating_mul(1 << 20)),
+            part_size: self
+                .part_size_mib
+                .map_or(default.part_size, |mib| mib.saturating_mul(1 << 20)),
+            in_flight: self.parts_in_flight.unwrap_or(default.in_flight),
+        }
+        .within_limits()
+    }
 }
 
 /// Why an S3 store could not be set up.
@@ -105,6 +137,8 @@ pub struct S3Store {
     /// The first credentials failure (none found, or refused): every later
     /// request fails the same way.
     credentials_failure: Arc<Mutex<Option<StoreError>>>,
+    /// How large objects are split, and the bound on parts in memory.
+    parts: parts::Parts,
 }
 
 impl std::fmt::Display for S3Store {
@@ -192,6 +226,7 @@ impl S3Store {
             bucket_seen: Arc::new(AtomicBool::new(false)),
             sources: Arc::new(credentials::sources(config)),
             credentials_failure: Arc::default(),
+            parts: parts::Parts::new(config.part_settings()),
         })
     }
 
@@ -206,6 +241,15 @@ impl S3Store {
             first.get_or_insert_with(|| err.clone());
         }
         err
+    }
+
+    /// A backend error of this store.
+    fn backend(&self, retryable: bool, detail: String) -> StoreError {
+        StoreError::Backend {
+            store: self.display.clone(),
+            retryable,
+            detail,
+        }
     }
 
     /// The SDK client (for benchmarks comparing against it, and test setup).
@@ -253,12 +297,28 @@ impl S3Store {
             .map_err(|err| self.error(key.as_str(), context, err))?;
         self.saw_bucket();
         let version = Version(output.e_tag().unwrap_or_default().to_owned());
-        let mut stored = Stored {
+        let stored = Stored {
             size: output.size().map(|size| size.max(0) as u64),
             sha256_base64: output.checksum_sha256().map(str::to_owned),
         };
+        self.check_landed(key, &full, &version, stored, sent, &mode)
+            .await
+    }
+
+    /// `version` if what the store says it kept at `full` (`stored`, else
+    /// a `HEAD`) is what was `sent`; otherwise the error, the object
+    /// removed again where that is safe ([`Self::landed_wrong`]).
+    async fn check_landed(
+        &self,
+        key: &ObjectKey,
+        full: &str,
+        version: &Version,
+        mut stored: Stored,
+        sent: &Sent,
+        mode: &PutMode,
+    ) -> Result<Version, StoreError> {
         if !stored.is_conclusive() {
-            stored = match self.stored(key, &full, &version).await {
+            stored = match self.stored(key, full, version).await {
                 Ok(stored) => stored,
                 // The put landed; what it holds cannot be told. Never a
                 // retryable error here: a retried create or update would
@@ -267,9 +327,9 @@ impl S3Store {
                     return Err(self
                         .landed_wrong(
                             key,
-                            &full,
-                            &version,
-                            &mode,
+                            full,
+                            version,
+                            mode,
                             format!("the upload landed but could not be checked ({err})"),
                         )
                         .await);
@@ -277,13 +337,13 @@ impl S3Store {
             };
         }
         match stored.differs_from(sent) {
-            None => Ok(version),
+            None => Ok(version.clone()),
             Some(difference) => Err(self
                 .landed_wrong(
                     key,
-                    &full,
-                    &version,
-                    &mode,
+                    full,
+                    version,
+                    mode,
                     format!("the upload did not land as sent: {difference}"),
                 )
                 .await),
@@ -829,37 +889,7 @@ impl ObjectStore for S3Store {
         key: &ObjectKey,
         sink: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> Result<ObjectMeta, StoreError> {
-        let output = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.full(key)?)
-            .send()
-            .await
-            .map_err(|err| self.error(key.as_str(), Context::Read, err))?;
-        let version = Version(output.e_tag().unwrap_or_default().to_owned());
-        let last_modified_ms = millis(output.last_modified());
-        let mut body = output.body;
-        let mut size = 0u64;
-        while let Some(chunk) = body.try_next().await.map_err(|err| StoreError::Backend {
-            store: self.display.clone(),
-            retryable: true,
-            detail: format!("`{key}`: reading the body failed: {err}"),
-        })? {
-            sink.write_all(&chunk)
-                .await
-                .map_err(|err| super::local_io(key, &err))?;
-            size += chunk.len() as u64;
-        }
-        sink.flush()
-            .await
-            .map_err(|err| super::local_io(key, &err))?;
-        Ok(ObjectMeta {
-            key: key.clone(),
-            size,
-            version,
-            last_modified_ms,
-        })
+        self.get_in_parts(key, sink).await
     }
 
     async fn put_file(
@@ -868,6 +898,13 @@ impl ObjectStore for S3Store {
         file: std::fs::File,
         mode: PutMode,
     ) -> Result<Version, StoreError> {
+        let size = file
+            .metadata()
+            .map_err(|err| super::local_io(key, &err))?
+            .len();
+        if self.uploads_in_parts(size, &mode) {
+            return self.put_in_parts(key, file, size, mode).await;
+        }
         // The digest goes in a header, so it is known before sending: read
         // the file once to hash it, then send it from its start.
         let hashed = tokio::task::spawn_blocking(move || {
@@ -888,6 +925,13 @@ impl ObjectStore for S3Store {
             .await
             .map_err(|err| super::local_io(key, &std::io::Error::other(err)))?;
         self.send_put(key, body, &sent, mode).await
+    }
+
+    /// Multipart uploads never completed or aborted (a killed command's),
+    /// started longer ago than `sweep.older_than`; aborted when `sweep`
+    /// says so. A younger one may be another writer's under way.
+    async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
+        self.incomplete_uploads(prefix, sweep).await
     }
 }
 

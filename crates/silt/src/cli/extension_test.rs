@@ -63,6 +63,9 @@ pub(super) fn run(context: &Context, args: TestArgs) -> anyhow::Result<()> {
             path_style: None,
             profile: None,
             credentials: Default::default(),
+            multipart_threshold_mib: None,
+            part_size_mib: None,
+            parts_in_flight: None,
         }),
     };
     let options = SuiteOptions {

@@ -1,18 +1,16 @@
-//! Progress of a long hydration on stderr: a bar on a terminal (models,
-//! files, bytes, rate, ETA), plain lines at most once a second otherwise,
-//! nothing with `--json` or `--quiet`.
+//! Progress of a long hydration on stderr when it is not a terminal:
+//! plain lines at most once a second (models, files, bytes, rate, ETA).
+//! On a terminal the transfer bar shows the bytes as they land
+//! ([`super::transfer_progress`]); nothing with `--json` or `--quiet`.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::output::{human_bytes, plural};
 use crate::datastore::HydrationProgress;
 
 /// Where progress goes.
 enum Sink {
-    Bar(ProgressBar),
     Lines { last: Option<Instant> },
     Silent,
 }
@@ -27,19 +25,8 @@ pub struct ProgressReporter {
 impl ProgressReporter {
     /// A reporter for `what` (e.g. `hydrate`); silent when `silent`.
     pub fn new(what: &'static str, silent: bool) -> Self {
-        let sink = if silent {
+        let sink = if silent || std::io::stderr().is_terminal() {
             Sink::Silent
-        } else if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {pos}/{len} models  {msg}  ETA {eta}",
-                )
-                .expect("the template is valid")
-                .progress_chars("=> "),
-            );
-            bar.set_prefix(what);
-            Sink::Bar(bar)
         } else {
             Sink::Lines { last: None }
         };
@@ -65,11 +52,6 @@ impl ProgressReporter {
             human_bytes(rate as u64)
         );
         match &mut self.sink {
-            Sink::Bar(bar) => {
-                bar.set_length(progress.models_total as u64);
-                bar.set_position(progress.models_done as u64);
-                bar.set_message(files);
-            }
             Sink::Lines { last } => {
                 let done = progress.models_done == progress.models_total;
                 if done || last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
@@ -86,12 +68,8 @@ impl ProgressReporter {
         }
     }
 
-    /// Clears the bar.
-    pub fn finish(self) {
-        if let Sink::Bar(bar) = self.sink {
-            bar.finish_and_clear();
-        }
-    }
+    /// Ends the report (nothing more to show: the summary follows).
+    pub fn finish(self) {}
 }
 
 /// Seconds left at the pace so far, by models done.

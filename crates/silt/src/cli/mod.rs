@@ -16,6 +16,7 @@ pub mod output;
 mod run;
 mod sandbox;
 mod scaffold;
+mod transfer_progress;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -182,6 +183,14 @@ impl ops::Events for Context {
             output::plural(paths.len() as u64, "uncommitted local edit")
         );
         let _ = output::write_list(&mut std::io::stderr().lock(), paths);
+    }
+
+    fn transfer_progress(&self) -> Option<Arc<dyn crate::capabilities::progress::ProgressSink>> {
+        if self.output.is_json() {
+            return None;
+        }
+        transfer_progress::TransferBar::for_terminal(self.quiet)
+            .map(|bar| Arc::new(bar) as Arc<dyn crate::capabilities::progress::ProgressSink>)
     }
 }
 

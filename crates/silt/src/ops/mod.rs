@@ -38,6 +38,13 @@ pub trait Events {
     /// a command starts from the latest committed state: shown even under
     /// `--quiet`.
     fn set_aside(&self, paths: &[String]);
+    /// Where the bytes of the command's transfers are shown as they move
+    /// (none: not shown).
+    fn transfer_progress(
+        &self,
+    ) -> Option<std::sync::Arc<dyn crate::capabilities::progress::ProgressSink>> {
+        None
+    }
 }
 
 /// [`Events`] that go nowhere: for callers with no one to tell.

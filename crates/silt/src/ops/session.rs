@@ -74,7 +74,8 @@ pub fn with_datastore<T>(
 ) -> anyhow::Result<T> {
     let marker = mark_transfers(&locations.local_dir);
     let output = block_on(async {
-        let datastore = Arc::new(Datastore::open(locations, runtimes, None).await?);
+        let progress = events.transfer_progress();
+        let datastore = Arc::new(Datastore::open(locations, runtimes, progress).await?);
         warn_if_unsafe_store(locations, events, &datastore).await;
         work(&datastore).await
     });

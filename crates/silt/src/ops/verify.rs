@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::Project;
 use crate::datastore::now_ms;
 use crate::runtime::bindings::silt::datastore::types::Scope;
-use crate::store::Sweep;
+use crate::store::{LeftoverKind, Sweep};
 use crate::text::human_bytes;
 
 /// One problem found.
@@ -46,13 +46,20 @@ pub fn verify(project: &Project, scope: &Scope) -> anyhow::Result<Vec<Finding>> 
             object: f.object,
             problem: f.problem,
         })
-        .chain(leftovers.into_iter().map(|leftover| Finding {
-            object: leftover.path,
-            problem: format!(
-                "a temporary file of an interrupted write to the store ({}, last written {} s ago); `silt datastore gc` removes it",
-                human_bytes(leftover.size),
-                now.saturating_sub(leftover.modified_ms) / 1000
-            ),
+        .chain(leftovers.into_iter().map(|leftover| {
+            let age_s = now.saturating_sub(leftover.modified_ms) / 1000;
+            let size = human_bytes(leftover.size);
+            Finding {
+                problem: match leftover.kind {
+                    LeftoverKind::TemporaryFile => format!(
+                        "a temporary file of an interrupted write to the store ({size}, last written {age_s} s ago); `silt datastore gc` removes it"
+                    ),
+                    LeftoverKind::IncompleteUpload => format!(
+                        "a multipart upload never completed ({size} in its parts, started {age_s} s ago): a killed command's, or one still under way; `silt datastore gc` aborts it once older than --orphan-min-age"
+                    ),
+                },
+                object: leftover.path,
+            }
         }))
         .collect())
 }
