@@ -308,3 +308,53 @@ fn a_put_with_its_file_forgotten_at_a_terminal_refuses_instead_of_waiting() {
     assert_eq!(code, 0);
     assert!(stdout.contains("no files"), "{stdout}");
 }
+
+/// The README's order: `silt extension add` outside any project installs
+/// into the user's extensions; `silt init` in a new directory then finds
+/// it there, copies it into the project and sets the datastore up, and the
+/// same file added again is a no-op, not an error.
+#[test]
+fn a_new_project_finds_the_extension_the_user_added_outside_any_project() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let user = |dir: &std::path::Path| {
+        let mut command = silt(dir);
+        command
+            .env_remove("SILT_EXTENSIONS_DIR")
+            .env("XDG_DATA_HOME", &data)
+            .env("HOME", home.path());
+        command
+    };
+    let outside = home.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let datastore = component("partitioned-datastore");
+    for _ in 0..2 {
+        let (code, _, stderr) = output(
+            user(&outside)
+                .args(["-q", "extension", "add"])
+                .arg(&datastore),
+        );
+        assert_eq!(code, 0, "{stderr}");
+    }
+    assert!(data.join("silt/extensions/partitioned-datastore").is_dir());
+
+    let project = home.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let (code, stdout, stderr) = output(user(&project).arg("init"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("installed into this project from your extensions"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        project
+            .join(".silt/extensions/partitioned-datastore")
+            .is_dir()
+    );
+    // The working copy and the local datastore stay out of version control.
+    let ignored = std::fs::read_to_string(project.join(".silt/.gitignore")).unwrap();
+    assert!(ignored.lines().any(|line| line == "*"), "{ignored}");
+    std::fs::write(project.join("w.bin"), b"weights").unwrap();
+    let (code, _, stderr) = output(user(&project).args(["data", "put", "t/m", "w.bin", "w.bin"]));
+    assert_eq!(code, 0, "{stderr}");
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use silt::config::RuntimeConfig;
-use silt::runtime::{ExportCall, ExportReply, Grants, RuntimeError, bundle_manifest_path};
+use silt::runtime::{ExportCall, ExportReply, Grants, RuntimeError, bundle_manifests};
 use silt::sandbox::{Driver, Isolation, SandboxConfig};
 use silt::worker::WorkerPool;
 use support::misbehaving::{hydrate, limits, pool as misbehaving_pool};
@@ -136,7 +136,7 @@ async fn the_bundle_is_built_by_the_first_execution_and_idle_workers_are_reused(
     let bundles = || {
         artifacts(cache.path())
             .iter()
-            .filter(|artifact| bundle_manifest_path(artifact).is_file())
+            .filter(|artifact| !bundle_manifests(artifact).is_empty())
             .count()
     };
     assert!(
@@ -423,7 +423,7 @@ async fn concurrent_first_executions_share_one_bundle_and_a_failed_build_is_retr
     );
     let artifacts = artifacts(cache.path());
     assert_eq!(artifacts.len(), 1, "{artifacts:?}");
-    assert!(bundle_manifest_path(&artifacts[0]).is_file());
+    assert_eq!(bundle_manifests(&artifacts[0]).len(), 1);
 }
 
 #[tokio::test]

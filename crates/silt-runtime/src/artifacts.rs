@@ -23,9 +23,38 @@ const EXTENSION: &str = "cwasm";
 /// The suffix of an out-of-process bundle's manifest, beside its artifact.
 const BUNDLE_MANIFEST_SUFFIX: &str = "bundle.json";
 
-/// The bundle manifest that belongs to the artifact at `artifact`.
-pub fn bundle_manifest_path(artifact: &Path) -> PathBuf {
-    artifact.with_extension(BUNDLE_MANIFEST_SUFFIX)
+/// The bundle manifest of the artifact at `artifact` whose text is
+/// `variant` (a digest of it). Processes with other engine settings share
+/// the artifact but not the manifest: each writes its own, so none renames
+/// another's away while a worker is about to attach it (the sandbox
+/// cannot mount a file that was unlinked).
+pub fn bundle_manifest_path(artifact: &Path, variant: &str) -> PathBuf {
+    artifact.with_extension(format!("{variant}.{BUNDLE_MANIFEST_SUFFIX}"))
+}
+
+/// Every bundle manifest of the artifact at `artifact`.
+pub fn bundle_manifests(artifact: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(stem)) = (
+        artifact.parent(),
+        artifact.file_stem().and_then(|stem| stem.to_str()),
+    ) else {
+        return Vec::new();
+    };
+    let prefix = format!("{stem}.");
+    let suffix = format!(".{BUNDLE_MANIFEST_SUFFIX}");
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| {
+                    path.file_name()
+                        .and_then(|name| name.to_str())
+                        .is_some_and(|name| name.starts_with(&prefix) && name.ends_with(&suffix))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Temporary files older than this are debris of killed processes.
@@ -210,7 +239,9 @@ impl ArtifactCache {
                     Ok(()) => {
                         // An out-of-process bundle is the artifact plus its
                         // manifest: it goes with the artifact.
-                        let _ = std::fs::remove_file(bundle_manifest_path(&entry.path));
+                        for manifest in bundle_manifests(&entry.path) {
+                            let _ = std::fs::remove_file(manifest);
+                        }
                         total -= entry.size;
                         report.removed += 1;
                         report.freed_bytes += entry.size;
@@ -294,9 +325,25 @@ mod tests {
             file.set_modified(now - Duration::from_secs(100 - i as u64 * 10))
                 .unwrap();
         }
+        // Two engine settings' manifests of the oldest artifact, and one of
+        // another artifact whose key starts alike.
+        let manifests = [
+            bundle_manifest_path(&cache.path("old"), "aaaa"),
+            bundle_manifest_path(&cache.path("old"), "bbbb"),
+        ];
+        let neighbour = bundle_manifest_path(&cache.path("older"), "aaaa");
+        for manifest in manifests.iter().chain([&neighbour]) {
+            std::fs::write(manifest, b"{}").unwrap();
+        }
+        assert_eq!(bundle_manifests(&cache.path("old")).len(), 2);
         let report = cache.evict_to(250, None).unwrap();
         assert_eq!(report.removed, 1);
         assert!(!cache.path("old").exists());
+        assert!(
+            manifests.iter().all(|manifest| !manifest.exists()),
+            "its manifests go with it"
+        );
+        assert!(neighbour.exists());
         assert!(cache.path("mid").exists() && cache.path("new").exists());
         // The entry being written is never evicted, even if it alone is over the cap.
         let report = cache.evict_to(0, Some(&cache.path("new"))).unwrap();

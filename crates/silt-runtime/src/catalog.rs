@@ -257,7 +257,9 @@ impl Catalog {
     ///
     /// # Errors
     /// [`CatalogError::Invalid`] naming what is wrong with the component,
-    /// [`CatalogError::AlreadyInstalled`] unless `force`, or I/O errors.
+    /// [`CatalogError::AlreadyInstalled`] for other bytes under an installed
+    /// name unless `force` (the same bytes again are installed already:
+    /// `Ok`), or I/O errors.
     pub fn add(&self, path: &Path, force: bool) -> Result<Installed, CatalogError> {
         let bytes = std::fs::read(path).map_err(|cause| InvalidExtension::Read {
             path: path.to_owned(),
@@ -288,11 +290,17 @@ impl Catalog {
         let metadata = info.validate(path)?.clone();
         let name = metadata.name.clone();
         let final_dir = self.dir.join(&name);
-        if !force && let Ok(existing) = self.get(&name) {
-            return Err(CatalogError::AlreadyInstalled {
-                name,
-                version: existing.manifest.metadata.version,
-            });
+        if let Ok(existing) = self.get(&name) {
+            // The same bytes again: already done, nothing to replace.
+            if existing.manifest.component.sha256 == info.sha256 {
+                return Ok(existing);
+            }
+            if !force {
+                return Err(CatalogError::AlreadyInstalled {
+                    name,
+                    version: existing.manifest.metadata.version,
+                });
+            }
         }
 
         std::fs::create_dir_all(&self.dir).map_err(io("cannot create", &self.dir))?;

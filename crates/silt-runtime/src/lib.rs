@@ -48,7 +48,9 @@ use std::sync::Arc;
 
 use tracing::Instrument as _;
 
-pub use artifacts::{ArtifactCache, CacheEntry, PruneReport, bundle_manifest_path};
+pub use artifacts::{
+    ArtifactCache, CacheEntry, PruneReport, bundle_manifest_path, bundle_manifests,
+};
 pub use call::{Answer, ExportCall, ExportReply, Exports};
 pub use call_clock::{CallBudget, CallClock, grace};
 pub use capabilities::Grants;

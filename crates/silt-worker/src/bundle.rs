@@ -115,8 +115,11 @@ impl Bundle {
             component_sha256: loaded.sha256.clone(),
             artifact_size,
         };
-        let manifest_path = bundle_manifest_path(&artifact);
-        write_manifest(&manifest_path, &manifest).map_err(|err| {
+        let text = serde_json::to_vec_pretty(&manifest)
+            .map_err(|err| failed(format!("cannot write the bundle manifest: {err}")))?;
+        let variant = crate::runtime::sha256_hex(&text);
+        let manifest_path = bundle_manifest_path(&artifact, &variant[..16]);
+        write_manifest(&manifest_path, &text).map_err(|err| {
             failed(format!(
                 "cannot write the bundle manifest {}: {err}",
                 manifest_path.display()
@@ -137,8 +140,7 @@ impl Bundle {
     }
 }
 
-fn write_manifest(path: &Path, manifest: &BundleManifest) -> std::io::Result<()> {
-    let text = serde_json::to_vec_pretty(manifest).map_err(std::io::Error::other)?;
+fn write_manifest(path: &Path, text: &[u8]) -> std::io::Result<()> {
     if std::fs::read(path).is_ok_and(|existing| existing == text) {
         return Ok(());
     }
@@ -147,7 +149,7 @@ fn write_manifest(path: &Path, manifest: &BundleManifest) -> std::io::Result<()>
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let temp = path.with_extension(format!("bundle.json.tmp.{}-{n}", std::process::id()));
-    let result = std::fs::write(&temp, &text).and_then(|()| std::fs::rename(&temp, path));
+    let result = std::fs::write(&temp, text).and_then(|()| std::fs::rename(&temp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }

@@ -118,6 +118,7 @@ async fn round_trip(
         config_file: None,
         config,
         extensions_dir: work.join("extensions"),
+        user_extensions_dir: None,
         cache_dir: cache_dir.to_owned(),
         store_dir: work.join("store"),
         local_dir: work.join("local"),

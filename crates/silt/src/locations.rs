@@ -31,6 +31,10 @@ pub struct Locations {
     pub config: Config,
     /// Installed extensions.
     pub extensions_dir: PathBuf,
+    /// The user's own extensions (`silt extension add` outside a project),
+    /// where a project finds one it lacks: `None` when that is
+    /// `extensions_dir` itself.
+    pub user_extensions_dir: Option<PathBuf>,
     /// Compiled artifacts.
     pub cache_dir: PathBuf,
     /// The local-directory datastore, when the backend is `dir`.
@@ -93,10 +97,14 @@ impl Locations {
             .clone()
             .unwrap_or_else(|| project_or_cwd.join("local"));
 
+        let user_extensions_dir = user_data_dir().join("extensions");
         let extensions_dir = env_dir(ENV_EXTENSIONS_DIR, cwd)
             .or_else(|| config.extensions.dir.clone())
             .or_else(|| project_dir.map(|dir| dir.join("extensions")))
-            .unwrap_or_else(|| user_data_dir().join("extensions"));
+            .unwrap_or_else(|| user_extensions_dir.clone());
+        let user_extensions_dir = (user_extensions_dir != extensions_dir
+            && std::env::var_os(ENV_EXTENSIONS_DIR).is_none())
+        .then_some(user_extensions_dir);
         let cache_dir = env_dir(ENV_CACHE_DIR, cwd)
             .or_else(|| config.cache.dir.clone())
             .unwrap_or_else(user_cache_dir);
@@ -104,6 +112,7 @@ impl Locations {
             config_file,
             config,
             extensions_dir,
+            user_extensions_dir,
             cache_dir,
             store_dir,
             local_dir,

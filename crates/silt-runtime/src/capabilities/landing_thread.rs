@@ -5,12 +5,12 @@
 //! thread and sends it back to sleep afterwards (futex calls and context
 //! switches on both sides), and most downloads are one such write. On full
 //! hydration the client spent about 90 µs more CPU per file that way than
-//! with the write done on the runtime's own thread (README, *Lazy
+//! with the write done on the runtime's own thread (docs/performance.md, *Lazy
 //! hydration*). A thread that is already running takes the next write
 //! from the queue without anyone being woken. Another is woken (or
 //! started, up to [`MAX_THREADS`]) when more than [`BACKLOG`] writes wait,
 //! because creating files is CPU-bound in the kernel on some file systems
-//! (see the README on this machine's disk) and one thread would cap a pull
+//! (docs/performance.md, on this machine's disk) and one thread would cap a pull
 //! at one core's worth of it; and when every running thread has been on
 //! its write longer than [`STUCK`], so that one write blocked on a stalled
 //! file system does not hold up the others while a thread is left.

@@ -148,6 +148,7 @@ impl Fixture {
             config_file: None,
             config,
             extensions_dir: self.root.join("extensions"),
+            user_extensions_dir: None,
             cache_dir: self.options.cache_dir.clone(),
             store_dir: self.root.join("store"),
             local_dir: self.root.join(format!("clone-{n}")),

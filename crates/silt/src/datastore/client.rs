@@ -98,6 +98,7 @@ impl Datastore {
         if let Some(done) = crate::supply_chain::ensure_installed(
             locations.config_file.as_deref(),
             &locations.extensions_dir,
+            locations.user_extensions_dir.as_deref(),
             &config.extensions.require,
             &config.datastore.extension,
         )

@@ -42,7 +42,7 @@ const MODELS_PER_CALL: usize = 64;
 /// alone (reading its models' index partitions, planning, saving their
 /// sidecars), the other's downloads keep the store busy. Each call's bulk
 /// transfers have their own `transfer_concurrency` slots, so up to twice
-/// that many downloads are in flight (measured so: see the README).
+/// that many downloads are in flight (measured so: see docs/performance.md).
 const CALLS_IN_FLIGHT: usize = 2;
 
 /// Files and bytes fetched.

@@ -104,6 +104,7 @@ fn initialise(
     events: &dyn super::Events,
     on_progress: &mut dyn FnMut(&HydrationProgress),
 ) -> anyhow::Result<InitReport> {
+    ignore_project_data(cwd);
     let locations = Locations::discover(cwd)?;
     let extension = locations.config.datastore.extension.clone();
     if !locations.config.extensions.require.is_empty() {
@@ -117,6 +118,13 @@ fn initialise(
             None,
             crate::supply_chain::Update::Nothing,
         ))??;
+    }
+    if let Some(adopted) = crate::supply_chain::adopt_users_install(
+        &locations.extensions_dir,
+        locations.user_extensions_dir.as_deref(),
+        &extension,
+    )? {
+        events.notice(&adopted.to_string());
     }
     let installed = crate::runtime::Catalog::new(&locations.extensions_dir)
         .get(&extension)
@@ -147,6 +155,27 @@ fn initialise(
     Ok(report)
 }
 
+/// Keeps `.silt/` (the working copy, a directory datastore, the host's
+/// state) out of version control: a `.gitignore` of its own, as a Python
+/// virtualenv has, so the project's own `.gitignore` is not touched.
+fn ignore_project_data(cwd: &Path) {
+    let dir = cwd.join(crate::config::PROJECT_DATA_DIR);
+    let ignore = dir.join(".gitignore");
+    let written = std::fs::create_dir_all(&dir).and_then(|()| {
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&ignore) {
+            Ok(mut file) => std::io::Write::write_all(
+                &mut file,
+                b"# Written by `silt init`: the working copy and the local datastore are not sources.\n*\n",
+            ),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(err) => Err(err),
+        }
+    });
+    if let Err(err) = written {
+        tracing::warn!("cannot write {}: {err}", ignore.display());
+    }
+}
+
 fn quoted(value: &str) -> String {
     toml::Value::String(value.to_owned()).to_string()
 }
@@ -155,8 +184,13 @@ fn quoted(value: &str) -> String {
 enum DatastoreExtension {
     /// The default, or an installed name.
     Named(String),
-    /// A source: the name its metadata gives, and its `[extensions.require]` entry.
-    Required { name: String, entry: String },
+    /// A source: the name its metadata gives, its `[extensions.require]`
+    /// entry, and whether it is a file on this machine (never locked).
+    Required {
+        name: String,
+        entry: String,
+        local: bool,
+    },
 }
 
 impl DatastoreExtension {
@@ -190,7 +224,11 @@ fn datastore_extension(cwd: &Path, given: Option<&str>) -> anyhow::Result<Datast
         let name = metadata_of(&pulled.component, Path::new(given))?;
         let repository = format!("{}/{}:{tag}", reference.registry, reference.repository);
         let entry = format!("{name} = {{ oci = {} }}", quoted(&repository));
-        return Ok(DatastoreExtension::Required { name, entry });
+        return Ok(DatastoreExtension::Required {
+            name,
+            entry,
+            local: false,
+        });
     }
     if given.starts_with("https://") || given.starts_with("http://") {
         anyhow::bail!(
@@ -204,14 +242,18 @@ fn datastore_extension(cwd: &Path, given: Option<&str>) -> anyhow::Result<Datast
         })?;
         let name = metadata_of(&bytes, &path)?;
         let entry = format!("{name} = {{ path = {} }}", quoted(given));
-        return Ok(DatastoreExtension::Required { name, entry });
+        return Ok(DatastoreExtension::Required {
+            name,
+            entry,
+            local: true,
+        });
     }
     Ok(DatastoreExtension::Named(given.to_owned()))
 }
 
 fn render(args: &InitRequest, extension: &DatastoreExtension) -> String {
     let mut text = String::from(
-        "# silt configuration; every setting and its default: see the README.\n\n[datastore]\n",
+        "# silt configuration; every setting and its default: see docs/guide.md.\n\n[datastore]\n",
     );
     match args.backend {
         Backend::Dir => {
@@ -249,10 +291,14 @@ fn render(args: &InitRequest, extension: &DatastoreExtension) -> String {
         }
     }
     text.push_str("\n[locks]\n# ttl_ms = 30000\n# max_wait_ms = 60000\n");
-    if let DatastoreExtension::Required { entry, .. } = extension {
-        text.push_str(&format!(
+    match extension {
+        DatastoreExtension::Required { entry, local: true, .. } => text.push_str(&format!(
+            "\n# A build on disk: reinstalled whenever it changes, never locked. To share it,\n# publish it (`silt extension publish`) and require it from the registry.\n[extensions.require]\n{entry}\n"
+        )),
+        DatastoreExtension::Required { entry, .. } => text.push_str(&format!(
             "\n# Installed and pinned in silt.lock by `silt extension install`.\n[extensions.require]\n{entry}\n"
-        ));
+        )),
+        DatastoreExtension::Named(_) => {}
     }
     text
 }

@@ -53,6 +53,11 @@ impl std::fmt::Display for Outcome {
                 self.previous_version.as_deref().unwrap_or("?"),
                 self.source
             ),
+            Action::FromUser => write!(
+                f,
+                "installed into this project from your extensions in {}",
+                self.source
+            ),
             Action::Development => {
                 write!(
                     f,
@@ -78,6 +83,8 @@ pub enum Action {
     Updated,
     /// A `path` source (development) whose build changed: installed, not locked.
     Development,
+    /// Not required by the project: copied in from the user's extensions.
+    FromUser,
 }
 
 /// Which extensions to resolve again, ignoring their lock entries.
