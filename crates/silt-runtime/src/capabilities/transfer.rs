@@ -136,6 +136,7 @@ where
                 Arc::new(FileProgress {
                     sink,
                     moved: std::sync::atomic::AtomicU64::new(0),
+                    expected: std::sync::atomic::AtomicBool::new(false),
                 })
             });
             let moved = moved.clone();
@@ -147,10 +148,7 @@ where
                 outcome.map(|(value, bytes)| {
                     moved.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
                     if let Some(file) = file {
-                        // What was not reported while it moved (a backend
-                        // that moves a file in one piece), now.
-                        let reported = file.moved.load(std::sync::atomic::Ordering::Relaxed);
-                        file.sink.advance(1, bytes.saturating_sub(reported));
+                        file.done(bytes);
                     }
                     value
                 })
@@ -190,11 +188,32 @@ struct FileProgress {
     sink: Arc<dyn super::ProgressSink>,
     /// Bytes reported so far.
     moved: std::sync::atomic::AtomicU64,
+    /// Whether the file's size was reported (a retried download reports
+    /// it again: counted once).
+    expected: std::sync::atomic::AtomicBool,
+}
+
+impl FileProgress {
+    /// The file is done with `bytes`: what was not reported as it moved
+    /// (a backend that moves a file in one piece), now.
+    fn done(&self, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self.expected.swap(true, Relaxed) {
+            self.sink.expect(bytes);
+        }
+        let reported = self.moved.load(Relaxed);
+        self.sink.advance(1, bytes.saturating_sub(reported));
+    }
 }
 
 impl store::progress::ByteProgress for FileProgress {
     fn expect(&self, bytes: u64) {
-        self.sink.expect(bytes);
+        if !self
+            .expected
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.sink.expect(bytes);
+        }
     }
 
     fn moved(&self, bytes: u64) {

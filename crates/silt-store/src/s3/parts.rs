@@ -24,6 +24,7 @@
 
 use std::sync::Arc;
 
+use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart};
 use futures_util::{StreamExt as _, TryStreamExt as _};
@@ -72,7 +73,8 @@ impl PartSettings {
     pub fn within_limits(self) -> Self {
         let part_size = self.part_size.clamp(MIN_PART, MAX_PART);
         Self {
-            threshold: self.threshold.max(part_size),
+            // Above 5 GiB one PUT is refused: such files go in parts.
+            threshold: self.threshold.clamp(part_size, MAX_PART),
             part_size,
             in_flight: self.in_flight.max(1),
         }
@@ -109,6 +111,16 @@ impl Parts {
             .await
             .expect("the semaphore is never closed")
     }
+}
+
+/// How a multipart upload ended, when it did.
+enum Completed {
+    /// Completed: its version, what the answer says was stored, and what
+    /// was sent (to check the one against the other).
+    Landed(Version, Stored, Sent),
+    /// An attempt's answer was lost, but the key holds exactly the parts
+    /// sent (its composite SHA-256): this upload's version.
+    FoundAsSent(Version),
 }
 
 /// One uploaded part, as `CompleteMultipartUpload` names it.
@@ -176,10 +188,6 @@ impl S3Store {
         mode: PutMode,
     ) -> Result<Version, StoreError> {
         let full = self.full(key)?;
-        let context = match mode {
-            PutMode::Create => Context::Create,
-            _ => Context::Other,
-        };
         let created = self
             .client
             .create_multipart_upload()
@@ -195,13 +203,46 @@ impl S3Store {
             .filter(|id| !id.is_empty())
             .ok_or_else(|| self.backend(false, format!("`{key}`: no upload id in the answer")))?
             .to_owned();
+        // Dropped mid-way (the caller cancelled), the guard aborts in the
+        // background; failed, the upload is aborted here, before the error
+        // is returned (a command's runtime may end right after it, and a
+        // background abort with it).
         let mut pending = Pending {
             store: self.clone(),
             full: full.clone(),
             upload_id: upload_id.clone(),
             completed: false,
         };
+        let outcome = self
+            .send_parts_and_complete(key, &full, &upload_id, file, size, &mode)
+            .await;
+        pending.completed = true;
+        match outcome {
+            Ok(Completed::Landed(version, stored, sent)) => {
+                self.check_landed(key, &full, &version, stored, &sent, &mode)
+                    .await
+            }
+            Ok(Completed::FoundAsSent(version)) => Ok(version),
+            Err(err) => {
+                if let Err(abort) = self.abort_upload(&full, &upload_id).await {
+                    tracing::debug!("aborting the multipart upload of `{key}`: {abort}");
+                }
+                Err(err)
+            }
+        }
+    }
 
+    /// The parts of `file`, then the upload completed with `mode`'s
+    /// precondition.
+    async fn send_parts_and_complete(
+        &self,
+        key: &ObjectKey,
+        full: &str,
+        upload_id: &str,
+        file: std::fs::File,
+        size: u64,
+        mode: &PutMode,
+    ) -> Result<Completed, StoreError> {
         let part_size = self.parts.settings.part_size_for(size);
         let count = size.div_ceil(part_size).max(1);
         let file = Arc::new(file);
@@ -209,7 +250,7 @@ impl S3Store {
             .map(|index| {
                 let offset = index * part_size;
                 let length = part_size.min(size - offset);
-                self.upload_part(key, &full, &upload_id, &file, index, offset, length)
+                self.upload_part(key, full, upload_id, &file, index, offset, length)
             })
             .buffer_unordered(self.parts.settings.in_flight)
             .try_collect()
@@ -219,7 +260,6 @@ impl S3Store {
             size,
             sha256_base64: composite(&parts),
         };
-
         let completed = CompletedMultipartUpload::builder()
             .set_parts(Some(
                 parts
@@ -234,45 +274,70 @@ impl S3Store {
                     .collect(),
             ))
             .build();
-        let mut request = self
-            .client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&full)
-            .upload_id(&upload_id)
-            .multipart_upload(completed);
-        if matches!(mode, PutMode::Create) {
-            request = request.if_none_match("*");
-        }
-        let output = match request.send().await {
-            Ok(output) => output,
-            Err(err) => {
-                let err = self.error(key.as_str(), context, err);
-                // The answer may be lost after the upload completed: a
-                // retry would then find the object and fail. If the key
-                // holds exactly these parts, the upload was this one.
-                if matches!(
-                    err,
-                    StoreError::Backend {
-                        retryable: true,
-                        ..
-                    }
-                ) && let Some(version) = self.completed_as_sent(&full, &sent).await
-                {
-                    pending.completed = true;
-                    return Ok(version);
+        let context = match mode {
+            PutMode::Create => Context::Create,
+            _ => Context::Other,
+        };
+        // Complete is retried on what may pass; an attempt whose answer
+        // was lost may have landed, so a later "exists" (or any failure
+        // but a definite one) is checked against the key: if it holds
+        // exactly these parts, the upload was this one.
+        let mut attempt: u32 = 0;
+        let mut ambiguous = false;
+        loop {
+            attempt += 1;
+            let mut request = self
+                .client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(full)
+                .upload_id(upload_id)
+                .multipart_upload(completed.clone());
+            if matches!(mode, PutMode::Create) {
+                request = request.if_none_match("*");
+            }
+            let err = match request.send().await {
+                Ok(output) => {
+                    let version = Version(output.e_tag().unwrap_or_default().to_owned());
+                    let stored = Stored {
+                        size: None,
+                        sha256_base64: output.checksum_sha256().map(str::to_owned),
+                    };
+                    return Ok(Completed::Landed(version, stored, sent));
                 }
+                Err(err) => {
+                    let no_such_upload = err.code() == Some("NoSuchUpload");
+                    let err = self.error(key.as_str(), context, err);
+                    if no_such_upload {
+                        self.backend(
+                            false,
+                            format!("`{key}`: the multipart upload was aborted before it completed (by `silt datastore gc` after a long pause, or by hand); put the file again"),
+                        )
+                    } else {
+                        err
+                    }
+                }
+            };
+            let definite = matches!(
+                err,
+                StoreError::AlreadyExists { .. } | StoreError::PreconditionFailed { .. }
+            ) && !ambiguous;
+            if !definite && let Some(version) = self.completed_as_sent(full, &sent).await {
+                return Ok(Completed::FoundAsSent(version));
+            }
+            let retryable = matches!(
+                err,
+                StoreError::Backend {
+                    retryable: true,
+                    ..
+                }
+            );
+            if !retryable || attempt >= 3 {
                 return Err(err);
             }
-        };
-        pending.completed = true;
-        let version = Version(output.e_tag().unwrap_or_default().to_owned());
-        let stored = Stored {
-            size: None,
-            sha256_base64: output.checksum_sha256().map(str::to_owned),
-        };
-        self.check_landed(key, &full, &version, stored, &sent, &mode)
-            .await
+            ambiguous = true;
+            tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+        }
     }
 
     /// Reads one part at `offset` (blocking, off the async threads), then
@@ -302,7 +367,7 @@ impl S3Store {
         let (data, sha256) = read.map_err(|err| crate::local_io(key, &err))?;
         let number = i32::try_from(index + 1).expect("at most 10,000 parts");
         let checksum = base64(&sha256);
-        let answer = RetryPolicy::default()
+        let answer = part_retries()
             .run("upload part", || async {
                 self.client
                     .upload_part()
@@ -340,8 +405,10 @@ impl S3Store {
     }
 
     /// The version of the object at `full` when it is the upload `sent`
-    /// describes (its composite SHA-256, else its size and part count);
-    /// `None` when it is not, or cannot be told.
+    /// describes, by the composite SHA-256 the store answers for it; `None`
+    /// when it is not, or cannot be told (a store that names no checksum:
+    /// a size and a part count would take an earlier object of the same
+    /// shape for this one).
     async fn completed_as_sent(&self, full: &str, sent: &Sent) -> Option<Version> {
         let head = self
             .client
@@ -352,16 +419,9 @@ impl S3Store {
             .send()
             .await
             .ok()?;
-        let etag = head.e_tag()?;
-        let parts = sent.sha256_base64.rsplit_once('-')?.1;
-        let same = match head.checksum_sha256() {
-            Some(checksum) => checksum == sent.sha256_base64,
-            None => {
-                head.content_length() == i64::try_from(sent.size).ok()
-                    && etag.trim_matches('"').ends_with(&format!("-{parts}"))
-            }
-        };
-        same.then(|| Version(etag.to_owned()))
+        let same = head.checksum_sha256() == Some(sent.sha256_base64.as_str())
+            && head.content_length() == i64::try_from(sent.size).ok();
+        same.then(|| Version(head.e_tag().unwrap_or_default().to_owned()))
     }
 
     /// Aborts the multipart upload `upload_id` of `full`.
@@ -374,7 +434,7 @@ impl S3Store {
             .send()
             .await
             .map(|_| ())
-            .map_err(|err| self.error(full, Context::Other, err))
+            .map_err(|err| self.housekeeping_error(full, err))
     }
 
     /// Streams the object at `key` into `sink`: one GET for an object of
@@ -409,12 +469,20 @@ impl S3Store {
         self.saw_bucket();
         let version = Version(output.e_tag().unwrap_or_default().to_owned());
         let last_modified_ms = millis(output.last_modified());
-        // A server that ignored the range sent the whole object.
-        let size = match output.content_range().and_then(total_of_range) {
-            Some(total) => total,
-            None => output.content_length().unwrap_or(0).max(0) as u64,
-        };
         let first_length = output.content_length().unwrap_or(0).max(0) as u64;
+        let size = match output.content_range().map(range_start_and_total) {
+            Some(Some((0, total))) if first_length <= total => total,
+            // A server that ignored the range sends the whole object, and
+            // no range: it is whole when shorter than the range asked for.
+            None if first_length < part_size => first_length,
+            // A range answered oddly (no size, another start, a range
+            // missing on a full-length answer): the object is read whole
+            // instead, never taken for the first part's bytes alone.
+            _ => {
+                drop(output);
+                return self.get_whole_into(key, &full, sink).await;
+            }
+        };
         crate::progress::expect(size);
         let meta = ObjectMeta {
             key: key.clone(),
@@ -512,7 +580,7 @@ impl S3Store {
     ) -> Result<(bytes::Bytes, OwnedSemaphorePermit), StoreError> {
         let permit = self.parts.permit().await;
         let range = format!("bytes={offset}-{}", offset + length - 1);
-        let data = RetryPolicy::default()
+        let data = part_retries()
             .run("download part", || async {
                 let output = self
                     .client
@@ -524,12 +592,28 @@ impl S3Store {
                     .send()
                     .await
                     .map_err(|err| match self.error(key.as_str(), Context::Read, err) {
+                        // Asking again gets the same answer: not retried.
                         StoreError::PreconditionFailed { .. } => self.backend(
-                            true,
-                            format!("`{key}` was replaced while it was being downloaded"),
+                            false,
+                            format!("`{key}` was replaced while it was being downloaded; fetch it again"),
                         ),
                         other => other,
                     })?;
+                // Checked before the body is read: a server that answers
+                // a range with the whole object is not held in memory.
+                let answered = output.content_range().and_then(range_start_and_total);
+                if answered.map(|(start, _)| start) != Some(offset)
+                    || output.content_length() != i64::try_from(length).ok()
+                {
+                    return Err(self.backend(
+                        false,
+                        format!(
+                            "`{key}`: the server answered the range at {offset} with {:?} ({:?} bytes), not {length} bytes from there",
+                            output.content_range(),
+                            output.content_length()
+                        ),
+                    ));
+                }
                 let data = output
                     .body
                     .collect()
@@ -574,10 +658,8 @@ impl S3Store {
             version: Version(output.e_tag().unwrap_or_default().to_owned()),
             last_modified_ms: millis(output.last_modified()),
         };
+        crate::progress::expect(meta.size);
         let written = self.stream_into(key, output.body, sink).await?;
-        sink.flush()
-            .await
-            .map_err(|err| crate::local_io(key, &err))?;
         self.whole(meta, written)
     }
 
@@ -606,16 +688,29 @@ impl S3Store {
     }
 
     /// The multipart uploads below the directory `prefix` names (relative
-    /// to the store's own prefix) never completed or aborted, started
-    /// longer ago than `sweep.older_than`; aborted when `sweep` says so.
+    /// to the store's own prefix) never completed or aborted, idle for
+    /// longer than `sweep.older_than` (by the later of its start and its
+    /// last part: one still sending parts is never taken); aborted when
+    /// `sweep` says so.
+    ///
+    /// A root that is the whole bucket (no prefix, no namespace) reports
+    /// none: its listing would take in every other tool's uploads in the
+    /// bucket, which silt cannot tell from its own.
     pub(super) async fn incomplete_uploads(
         &self,
         prefix: &str,
         sweep: Sweep,
     ) -> Result<Vec<Leftover>, StoreError> {
+        let dir = prefix.rfind('/').map_or("", |end| &prefix[..=end]);
+        let scope = format!("{}{dir}", self.prefix);
+        if scope.is_empty() {
+            tracing::debug!(
+                "{self}: the datastore is the whole bucket; its incomplete multipart uploads cannot be told from other tools' and are left alone (an S3 lifecycle rule can abort them)"
+            );
+            return Ok(Vec::new());
+        }
         let now = now_ms();
         let before_ms = now.saturating_sub(sweep.older_than.as_millis() as u64);
-        let dir = prefix.rfind('/').map_or("", |end| &prefix[..=end]);
         let mut found = Vec::new();
         let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
         loop {
@@ -623,35 +718,39 @@ impl S3Store {
                 .client
                 .list_multipart_uploads()
                 .bucket(&self.bucket)
-                .prefix(format!("{}{dir}", self.prefix))
+                .prefix(&scope)
                 .set_key_marker(key_marker.clone())
                 .set_upload_id_marker(id_marker.clone())
                 .send()
                 .await
-                .map_err(|err| self.error(prefix, Context::Other, err))?;
+                .map_err(|err| self.housekeeping_error(prefix, err))?;
             for upload in page.uploads() {
                 let (Some(full), Some(id)) = (upload.key(), upload.upload_id()) else {
                     continue;
                 };
-                let (size, last_part_ms) = self.uploaded_parts(full, id).await.unwrap_or((0, 0));
-                // SeaweedFS names no start: the last part's time stands in.
-                // With neither (an upload without parts there), its age is
-                // unknown and it holds no bytes: left alone.
-                let started_ms = match (upload.initiated(), last_part_ms) {
-                    (Some(initiated), _) => millis(Some(initiated)),
-                    (None, 0) => continue,
-                    (None, last_part) => last_part,
+                let (size, last_part_ms) = self.uploaded_parts(full, id).await?;
+                // SeaweedFS names no start: the last part's time stands
+                // in. With neither (an upload without parts there), its
+                // age is unknown and it holds no bytes: left alone.
+                let last_active_ms = match upload.initiated() {
+                    Some(initiated) => millis(Some(initiated)).max(last_part_ms),
+                    None if last_part_ms == 0 => continue,
+                    None => last_part_ms,
                 };
-                if started_ms > before_ms {
+                if last_active_ms > before_ms {
                     continue;
                 }
                 if sweep.remove {
-                    self.abort_upload(full, id).await?;
+                    match self.abort_upload(full, id).await {
+                        // Completed or aborted since it was listed.
+                        Ok(()) | Err(StoreError::NotFound { .. }) => {}
+                        Err(err) => return Err(err),
+                    }
                 }
                 found.push(Leftover {
                     path: full.strip_prefix(&self.prefix).unwrap_or(full).to_owned(),
                     size,
-                    modified_ms: started_ms,
+                    modified_ms: last_active_ms,
                     kind: LeftoverKind::IncompleteUpload,
                 });
             }
@@ -670,29 +769,62 @@ impl S3Store {
     }
 
     /// The bytes in the parts of upload `id` of `full` so far, and when
-    /// the last of them was written (0: no part).
+    /// the last of them was written (0: no part), over every page.
     async fn uploaded_parts(&self, full: &str, id: &str) -> Result<(u64, u64), StoreError> {
-        let listed = self
-            .client
-            .list_parts()
-            .bucket(&self.bucket)
-            .key(full)
-            .upload_id(id)
-            .send()
-            .await
-            .map_err(|err| self.error(full, Context::Other, err))?;
-        let parts = listed.parts();
-        Ok((
-            parts
-                .iter()
-                .map(|part| part.size().unwrap_or(0).max(0) as u64)
-                .sum(),
-            parts
-                .iter()
-                .map(|part| millis(part.last_modified()))
-                .max()
-                .unwrap_or(0),
-        ))
+        let (mut bytes, mut last_ms) = (0u64, 0u64);
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(full)
+                .upload_id(id)
+                .set_part_number_marker(marker.clone())
+                .send()
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                // Completed or aborted since it was listed: nothing left.
+                Err(err) if err.code() == Some("NoSuchUpload") => return Ok((0, 0)),
+                Err(err) => return Err(self.housekeeping_error(full, err)),
+            };
+            for part in page.parts() {
+                bytes += part.size().unwrap_or(0).max(0) as u64;
+                last_ms = last_ms.max(millis(part.last_modified()));
+            }
+            let next = page.next_part_number_marker().map(str::to_owned);
+            if !page.is_truncated().unwrap_or(false) || next.is_none() || next == marker {
+                return Ok((bytes, last_ms));
+            }
+            marker = next;
+        }
+    }
+
+    /// The error of a request that only tidies up: access denied to it is
+    /// said as such (a policy without the multipart permissions), not
+    /// remembered as the command's credentials failure, which would stand
+    /// in for every later error.
+    fn housekeeping_error<E>(
+        &self,
+        what: &str,
+        err: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> StoreError
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        if err
+            .raw_response()
+            .is_some_and(|r| r.status().as_u16() == 403)
+        {
+            return self.backend(
+                false,
+                format!(
+                    "`{what}`: access denied to the store's multipart uploads; grant s3:ListBucketMultipartUploads, s3:ListMultipartUploadParts and s3:AbortMultipartUpload to let gc clean them"
+                ),
+            );
+        }
+        self.error(what, Context::Other, err)
     }
 }
 
@@ -702,9 +834,22 @@ fn now_ms() -> u64 {
         .map_or(0, |since| since.as_millis() as u64)
 }
 
-/// The object's size from a `Content-Range` of `bytes a-b/size`.
-fn total_of_range(range: &str) -> Option<u64> {
-    range.rsplit_once('/')?.1.trim().parse().ok()
+/// Retries of one part: bounded by attempts, not by the operation's
+/// time budget, which a part on a slow link may spend on its first
+/// attempt (a stalled body is the client's stall protection's to catch).
+fn part_retries() -> RetryPolicy {
+    RetryPolicy {
+        budget: std::time::Duration::from_secs(30 * 60),
+        ..RetryPolicy::default()
+    }
+}
+
+/// The first byte and the object's size from a `Content-Range` of
+/// `bytes a-b/size`.
+fn range_start_and_total(range: &str) -> Option<(u64, u64)> {
+    let (span, total) = range.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let start = span.split_once('-')?.0.trim().parse().ok()?;
+    Some((start, total.trim().parse().ok()?))
 }
 
 #[cfg(test)]
@@ -750,8 +895,10 @@ mod tests {
     }
 
     #[test]
-    fn a_content_range_names_the_size() {
-        assert_eq!(total_of_range("bytes 0-9/10"), Some(10));
-        assert_eq!(total_of_range("bytes 0-9/*"), None);
+    fn a_content_range_names_the_start_and_the_size() {
+        assert_eq!(range_start_and_total("bytes 0-9/10"), Some((0, 10)));
+        assert_eq!(range_start_and_total("bytes 16-31/40"), Some((16, 40)));
+        assert_eq!(range_start_and_total("bytes 0-9/*"), None);
+        assert_eq!(range_start_and_total("0-9/10"), None);
     }
 }

@@ -78,7 +78,7 @@ pub enum DatastoreCommand {
         /// Delete unreferenced objects (uploads whose commit never came)
         /// only when older than this many seconds and no one holds a lease
         /// they could be committed under.
-        #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+        #[arg(long, value_name = "SECONDS", default_value_t = crate::ops::gc::DEFAULT_ORPHAN_MIN_AGE_SECS)]
         orphan_min_age: u64,
     },
     /// Check the index against the stored objects (reads only).

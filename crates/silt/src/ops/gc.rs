@@ -14,6 +14,11 @@ use crate::runtime::bindings::exports::silt::datastore::sync::OrphanOptions;
 use crate::runtime::bindings::silt::datastore::types::Scope;
 use crate::store::Sweep;
 
+/// The default of `--orphan-min-age`, in seconds: an unreferenced object,
+/// or an incomplete multipart upload, idle for less may still be another
+/// writer's work under way.
+pub const DEFAULT_ORPHAN_MIN_AGE_SECS: u64 = 3600;
+
 /// What to collect.
 pub struct GcRequest {
     /// The models (or all).

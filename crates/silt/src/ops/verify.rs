@@ -40,13 +40,20 @@ pub fn verify(project: &Project, scope: &Scope) -> anyhow::Result<Vec<Finding>> 
         anyhow::Ok((findings, leftovers))
     })?;
     let now = now_ms();
+    // An upload active within the hour may be a writer's under way: not a
+    // problem yet (gc's default floor too).
+    let leftovers = leftovers.into_iter().filter(|leftover| {
+        leftover.kind != LeftoverKind::IncompleteUpload
+            || now.saturating_sub(leftover.modified_ms)
+                >= super::gc::DEFAULT_ORPHAN_MIN_AGE_SECS * 1000
+    });
     Ok(findings
         .into_iter()
         .map(|f| Finding {
             object: f.object,
             problem: f.problem,
         })
-        .chain(leftovers.into_iter().map(|leftover| {
+        .chain(leftovers.map(|leftover| {
             let age_s = now.saturating_sub(leftover.modified_ms) / 1000;
             let size = human_bytes(leftover.size);
             Finding {
@@ -55,7 +62,7 @@ pub fn verify(project: &Project, scope: &Scope) -> anyhow::Result<Vec<Finding>> 
                         "a temporary file of an interrupted write to the store ({size}, last written {age_s} s ago); `silt datastore gc` removes it"
                     ),
                     LeftoverKind::IncompleteUpload => format!(
-                        "a multipart upload never completed ({size} in its parts, started {age_s} s ago): a killed command's, or one still under way; `silt datastore gc` aborts it once older than --orphan-min-age"
+                        "a multipart upload never completed ({size} in its parts, idle for {age_s} s): a killed command's; `silt datastore gc` aborts it"
                     ),
                 },
                 object: leftover.path,
