@@ -357,4 +357,44 @@ fn a_new_project_finds_the_extension_the_user_added_outside_any_project() {
     std::fs::write(project.join("w.bin"), b"weights").unwrap();
     let (code, _, stderr) = output(user(&project).args(["data", "put", "t/m", "w.bin", "w.bin"]));
     assert_eq!(code, 0, "{stderr}");
+
+    // Removing the extension the datastore runs on needs --force.
+    let remove = ["extension", "remove", "partitioned-datastore"];
+    let (code, _, stderr) = output(user(&project).args(remove));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert!(
+        project
+            .join(".silt/extensions/partitioned-datastore")
+            .is_dir()
+    );
+    // A model the datastore does not hold is not "verified".
+    let (code, _, stderr) =
+        output(user(&project).args(["datastore", "verify", "--model", "no/such"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("has no model no/such"), "{stderr}");
+    let (code, _, stderr) = output(user(&project).args(["datastore", "verify", "--model", "t/m"]));
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = output(user(&project).args(remove).arg("--force"));
+    assert_eq!(code, 0, "{stderr}");
+}
+
+/// `silt init --hydration lazy` is the project's choice: written to
+/// silt.toml, so every later command is lazy too.
+#[test]
+fn init_keeps_the_hydration_it_was_given() {
+    let home = tempfile::tempdir().unwrap();
+    let mut init = silt(home.path());
+    init.args(["-q", "--hydration", "lazy", "init"]);
+    std::fs::create_dir_all(home.path().join("extensions")).unwrap();
+    let (code, _, stderr) = output(
+        silt(home.path())
+            .args(["-q", "extension", "add"])
+            .arg(component("partitioned-datastore")),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = output(&mut init);
+    assert_eq!(code, 0, "{stderr}");
+    let written = std::fs::read_to_string(home.path().join("silt.toml")).unwrap();
+    assert!(written.contains("hydration = \"lazy\""), "{written}");
 }

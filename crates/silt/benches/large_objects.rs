@@ -5,7 +5,9 @@
 //! one that starts rotates), so the machine's drift hits all alike.
 //!
 //! Sizes: 1 GiB (two rounds) and 6 GiB (one round: above S3's 5 GiB limit
-//! for one PUT); `--quick` moves 96 MiB once, which still goes in parts.
+//! for one PUT; about 45 GB of disk at its peak); `--only=1gib` or
+//! `--only=6gib` runs one; `--quick` moves 96 MiB once, which still goes in
+//! parts.
 //! Reports wall time, throughput, the ratio to the fastest peer and the
 //! CPU each took per GiB (user + system, of the child processes).
 //!
@@ -151,11 +153,12 @@ fn tool_path(variable: &str) -> PathBuf {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let args = support::bench_args::BenchArgs::from_env();
-    let sizes: Vec<(u64, usize)> = if args.quick {
-        vec![(96 << 20, 1)]
-    } else {
-        vec![(GIB, 2), (6 * GIB, 1)]
+    let args = support::bench_args::BenchArgs::with_parts(&["1gib", "6gib"]);
+    let sizes: Vec<(u64, usize)> = match (args.quick, args.only.as_deref()) {
+        (true, _) => vec![(96 << 20, 1)],
+        (false, Some("1gib")) => vec![(GIB, 2)],
+        (false, Some("6gib")) => vec![(6 * GIB, 1)],
+        (false, _) => vec![(GIB, 2), (6 * GIB, 1)],
     };
     let aws = tool_path("SILT_AWS");
     let s5cmd = tool_path("SILT_S5CMD");
@@ -167,15 +170,16 @@ async fn main() {
         .join("large-objects");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
-    let on_s3 = Project::new(
-        &work,
-        &format!(
-            "[datastore]\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"{BUCKET}\"\nprefix = \"silt\"\nendpoint = \"{endpoint}\"\n"
-        ),
-    );
-    let on_dir = Project::new(&work, "[datastore]\nbackend = \"dir\"\n");
-
     let mut samples = Vec::new();
+    let mut record = |scenario: String, tool: &'static str, bytes: u64, (seconds, cpu_seconds)| {
+        samples.push(Sample {
+            scenario,
+            tool,
+            bytes,
+            seconds,
+            cpu_seconds,
+        });
+    };
     for (size, rounds) in sizes {
         let label = if size >= GIB {
             format!("{} GiB", size / GIB)
@@ -185,46 +189,51 @@ async fn main() {
         let input = work.join("input.bin");
         write_random(&input, size);
         let output = work.join("output.bin");
+
+        // S3: each tool puts the file and gets it back, in turn (the first
+        // rotating with the round); a peer's object goes once it is back,
+        // so the disk holds at most one besides silt's.
+        let silt_prefix = format!("silt-{}", size >> 20);
+        let on_s3 = Project::new(
+            &work,
+            &format!(
+                "[datastore]\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"{BUCKET}\"\nprefix = \"{silt_prefix}\"\nendpoint = \"{endpoint}\"\n"
+            ),
+        );
         for round in 0..rounds {
-            let name = format!("f{round}-{}", size >> 20);
-            let s3_key = |tool: &str| format!("s3://{BUCKET}/{tool}/{name}");
-            // Up: each tool in turn, the first rotating with the round.
-            let mut up: Vec<(&'static str, Command)> = vec![
-                ("silt", {
-                    let mut c = on_s3.silt();
-                    c.args(["-q", "data", "put", "m/large", &name]).arg(&input);
-                    c
-                }),
-                ("aws s3 cp", {
-                    let mut c = peer(&aws, &endpoint);
-                    c.args(["cp", "--quiet"]).arg(&input).arg(s3_key("aws"));
-                    c
-                }),
-                ("s5cmd", {
-                    let mut c = peer(&s5cmd, &endpoint);
-                    c.arg("cp").arg(&input).arg(s3_key("s5"));
-                    c
-                }),
-            ];
-            let first = round % up.len();
-            up.rotate_left(first);
-            for (tool, mut command) in up {
-                let (seconds, cpu_seconds) = timed(&mut command);
-                samples.push(Sample {
-                    scenario: format!("S3 upload {label}"),
-                    tool,
-                    bytes: size,
-                    seconds,
-                    cpu_seconds,
-                });
-            }
-            // Down: silt fetches the version from the store (not its
-            // working copy); the peers read what they wrote.
-            let version = on_s3.latest(&name);
-            let mut down: Vec<(&'static str, Command)> = vec![
-                ("silt", {
-                    let mut c = on_s3.silt();
-                    c.args([
+            let name = format!("f{round}");
+            let mut tools = ["silt", "aws s3 cp", "s5cmd"];
+            tools.rotate_left(round % 3);
+            for tool in tools {
+                let key = format!("s3://{BUCKET}/{}/{name}", tool.replace(' ', "-"));
+                let (mut up, down) = match tool {
+                    "silt" => {
+                        let mut up = on_s3.silt();
+                        up.args(["-q", "data", "put", "m/large", &name]).arg(&input);
+                        (up, None)
+                    }
+                    "aws s3 cp" => {
+                        let mut up = peer(&aws, &endpoint);
+                        up.args(["cp", "--quiet"]).arg(&input).arg(&key);
+                        let mut down = peer(&aws, &endpoint);
+                        down.args(["cp", "--quiet"]).arg(&key).arg(&output);
+                        (up, Some(down))
+                    }
+                    _ => {
+                        let mut up = peer(&s5cmd, &endpoint);
+                        up.arg("cp").arg(&input).arg(&key);
+                        let mut down = peer(&s5cmd, &endpoint);
+                        down.arg("cp").arg(&key).arg(&output);
+                        (up, Some(down))
+                    }
+                };
+                record(format!("S3 upload {label}"), tool, size, timed(&mut up));
+                // silt fetches the version from the store, not from its
+                // working copy.
+                let mut down = down.unwrap_or_else(|| {
+                    let version = on_s3.latest(&name);
+                    let mut down = on_s3.silt();
+                    down.args([
                         "-q",
                         "data",
                         "get",
@@ -235,76 +244,58 @@ async fn main() {
                         "-o",
                     ])
                     .arg(&output);
-                    c
-                }),
-                ("aws s3 cp", {
-                    let mut c = peer(&aws, &endpoint);
-                    c.args(["cp", "--quiet"]).arg(s3_key("aws")).arg(&output);
-                    c
-                }),
-                ("s5cmd", {
-                    let mut c = peer(&s5cmd, &endpoint);
-                    c.arg("cp").arg(s3_key("s5")).arg(&output);
-                    c
-                }),
-            ];
-            let first = round % down.len();
-            down.rotate_left(first);
-            for (tool, mut command) in down {
-                let _ = std::fs::remove_file(&output);
-                let (seconds, cpu_seconds) = timed(&mut command);
-                assert_eq!(std::fs::metadata(&output).unwrap().len(), size, "{tool}");
-                samples.push(Sample {
-                    scenario: format!("S3 download {label}"),
-                    tool,
-                    bytes: size,
-                    seconds,
-                    cpu_seconds,
+                    down
                 });
+                let _ = std::fs::remove_file(&output);
+                record(format!("S3 download {label}"), tool, size, timed(&mut down));
+                assert_eq!(std::fs::metadata(&output).unwrap().len(), size, "{tool}");
+                std::fs::remove_file(&output).unwrap();
+                if tool != "silt" {
+                    timed(peer(&aws, &endpoint).args(["rm", "--quiet"]).arg(&key));
+                }
             }
-            let _ = std::fs::remove_file(&output);
-            // The peers' objects go (the disk holds one of each at most).
-            for tool in ["aws", "s5"] {
-                timed(
-                    peer(&aws, &endpoint)
-                        .args(["rm", "--quiet"])
-                        .arg(s3_key(tool)),
-                );
-            }
+        }
+        drop(on_s3);
+        timed(
+            peer(&aws, &endpoint)
+                .args(["rm", "--quiet", "--recursive"])
+                .arg(format!("s3://{BUCKET}/{silt_prefix}/")),
+        );
 
-            // The local-directory datastore beside what a copy that is
-            // checked costs: `cp` then `sha256sum`.
-            let copy = work.join("copy.bin");
-            let mut local: Vec<(&'static str, Command)> = vec![
-                ("silt", {
-                    let mut c = on_dir.silt();
-                    c.args(["-q", "data", "put", "m/large", &name]).arg(&input);
-                    c
-                }),
-                ("cp + sha256sum", {
-                    let mut c = Command::new("sh");
-                    c.arg("-c")
+        // The local-directory datastore beside what a copy that is checked
+        // costs: `cp`, then `sha256sum` of the copy.
+        let on_dir = Project::new(&work, "[datastore]\nbackend = \"dir\"\n");
+        let copy = work.join("copy.bin");
+        for round in 0..rounds {
+            let name = format!("f{round}");
+            let mut tools = ["silt", "cp + sha256sum"];
+            tools.rotate_left(round % 2);
+            for tool in tools {
+                let mut command = if tool == "silt" {
+                    let mut put = on_dir.silt();
+                    put.args(["-q", "data", "put", "m/large", &name])
+                        .arg(&input);
+                    put
+                } else {
+                    let mut copy_and_hash = Command::new("sh");
+                    copy_and_hash
+                        .arg("-c")
                         .arg("cp \"$1\" \"$2\" && sha256sum \"$2\" > /dev/null")
                         .arg("sh")
                         .arg(&input)
                         .arg(&copy);
-                    c
-                }),
-            ];
-            let first = round % local.len();
-            local.rotate_left(first);
-            for (tool, mut command) in local {
-                let (seconds, cpu_seconds) = timed(&mut command);
-                samples.push(Sample {
-                    scenario: format!("directory put {label}"),
+                    copy_and_hash
+                };
+                record(
+                    format!("directory put {label}"),
                     tool,
-                    bytes: size,
-                    seconds,
-                    cpu_seconds,
-                });
+                    size,
+                    timed(&mut command),
+                );
+                let _ = std::fs::remove_file(&copy);
             }
-            let _ = std::fs::remove_file(&copy);
         }
+        drop(on_dir);
         let _ = std::fs::remove_file(&input);
     }
 

@@ -60,6 +60,9 @@ pub enum ExtensionCommand {
     Remove {
         /// Its name.
         name: String,
+        /// Also the extension this project's datastore runs on.
+        #[arg(long)]
+        force: bool,
     },
     /// Load (compiling on first use), run `describe`, and check it against the metadata.
     Verify {
@@ -122,7 +125,7 @@ pub(super) fn run(context: &Context, command: ExtensionCommand) -> anyhow::Resul
                 crate::supply_chain::Update::Only(&names)
             },
         ),
-        ExtensionCommand::Remove { name } => remove(context, &catalog, &name),
+        ExtensionCommand::Remove { name, force } => remove(context, &catalog, &name, force),
         ExtensionCommand::Verify { extension } => verify(context, &catalog, &extension),
         ExtensionCommand::Test(args) => super::extension_test::run(context, args),
         ExtensionCommand::New(args) => super::scaffold::run(context, args),
@@ -295,8 +298,8 @@ fn publish(context: &Context, path: &Path, reference: &str) -> anyhow::Result<()
     })
 }
 
-fn remove(context: &Context, catalog: &Catalog, name: &str) -> anyhow::Result<()> {
-    let removed = catalog.remove(name)?;
+fn remove(context: &Context, catalog: &Catalog, name: &str, force: bool) -> anyhow::Result<()> {
+    let removed = extension::remove(&context.locations, catalog, name, force)?;
     context.output.emit(&removed, |out| {
         writeln!(
             out,

@@ -97,6 +97,32 @@ pub fn inspect(catalog: &Catalog, name_or_path: &str) -> anyhow::Result<InspectR
     })
 }
 
+/// Removes the installed extension `name`. The extension the project's
+/// datastore runs on is removed only with `force`: the next command on the
+/// datastore would fail without it.
+///
+/// # Errors
+/// No such extension, or the project's datastore extension without `force`.
+pub fn remove(
+    locations: &Locations,
+    catalog: &Catalog,
+    name: &str,
+    force: bool,
+) -> anyhow::Result<crate::runtime::Installed> {
+    if !force
+        && let Some(config_file) = &locations.config_file
+        && locations.config.datastore.extension == name
+        && catalog.get(name).is_ok()
+    {
+        return Err(crate::exit::UsageError(format!(
+            "`{name}` is the datastore extension of {} ([datastore] extension): without it every command on the datastore fails. Remove it anyway with --force",
+            config_file.display()
+        ))
+        .into());
+    }
+    Ok(catalog.remove(name)?)
+}
+
 /// Installs the component at `source`: an `oci://` reference, an
 /// `https://` URL, or a file; checked against `sha256` when given.
 ///

@@ -272,6 +272,10 @@ fn render(args: &InitRequest, extension: &DatastoreExtension) -> String {
     if let Some(namespace) = &args.namespace {
         text.push_str(&format!("namespace = {}\n", quoted(namespace)));
     }
+    // `--hydration` on init is the project's choice, kept for every command.
+    if let Some(Hydration::Lazy) = args.hydration {
+        text.push_str("hydration = \"lazy\"\n");
+    }
     if args.allow_unsafe_store {
         text.push_str(
             "# The store failed `silt datastore doctor`: concurrent writers can lose updates.\nallow_unsafe_store = true\n",

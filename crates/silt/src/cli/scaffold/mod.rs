@@ -105,6 +105,13 @@ fn lockfile(template_lock: &str, template: &str, name: &str) -> String {
 }
 
 fn cargo_manifest(name: &str, dependencies: &str) -> String {
+    // The SDK hashes every file committed in wasm: its SHA-256 built for
+    // speed, not size (as silt's own datastore is).
+    let sha2 = if dependencies.contains("silt-extension") {
+        "\n# SHA-256 of every file committed runs in wasm: optimised for speed.\n[profile.release.package.sha2]\nopt-level = 3\n"
+    } else {
+        ""
+    };
     format!(
         r#"[package]
 name = "{name}"
@@ -124,7 +131,7 @@ lto = true
 codegen-units = 1
 debug = false
 # Do not strip: the `silt-extension` metadata section must stay in the binary.
-
+{sha2}
 # The project's own workspace, not part of an enclosing one.
 [workspace]
 "#
