@@ -398,3 +398,49 @@ fn init_keeps_the_hydration_it_was_given() {
     let written = std::fs::read_to_string(home.path().join("silt.toml")).unwrap();
     assert!(written.contains("hydration = \"lazy\""), "{written}");
 }
+
+/// The README's quick start, run as written in an empty directory with a
+/// clean `HOME`, after what `cargo xtask install` leaves: silt on `PATH`
+/// and the datastore extension in the user's extensions.
+#[test]
+fn the_readme_quick_start_works_as_written() {
+    let readme = std::fs::read_to_string(support::workspace_root().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Quick start").expect("a quick start")..];
+    let open = section.find("```sh\n").expect("its commands") + "```sh\n".len();
+    let script = &section[open..open + section[open..].find("```").unwrap()];
+    assert!(script.contains("silt init"), "{script}");
+
+    let home = tempfile::tempdir().unwrap();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_silt"))
+        .parent()
+        .unwrap();
+    let clean = |command: &mut std::process::Command| {
+        command
+            .env("HOME", home.path())
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("SILT_CACHE_DIR", support::shared_artifact_cache())
+            .env_remove("SILT_EXTENSIONS_DIR")
+            .env_remove("SILT_CONFIG")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("XDG_CONFIG_HOME")
+            .current_dir(home.path());
+    };
+    let mut install = std::process::Command::new(env!("CARGO_BIN_EXE_silt"));
+    clean(&mut install);
+    install
+        .args(["-q", "extension", "add"])
+        .arg(component("partitioned-datastore"));
+    let (code, _, stderr) = output(&mut install);
+    assert_eq!(code, 0, "{stderr}");
+
+    let mut quick_start = std::process::Command::new("sh");
+    clean(&mut quick_start);
+    quick_start.args(["-e", "-c", script]);
+    let (code, stdout, stderr) = output(&mut quick_start);
+    assert_eq!(
+        code, 0,
+        "the quick start failed:\n{script}\n{stdout}\n{stderr}"
+    );
+    // The command's output, committed by `silt run` and read back.
+    assert!(stdout.lines().any(|line| line.trim() == "11"), "{stdout}");
+}
