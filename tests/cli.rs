@@ -242,6 +242,12 @@ fn bad_command_lines_exit_2_and_say_how_to_write_them() {
     assert!(stderr.contains("pass -o"), "{stderr}");
     let (code, _, stderr) = project.run(&["data", "rm", "t/m", "a.txt", "--base", "none"]);
     assert_eq!(code, 2, "{stderr}");
+    // hydrate without saying what: every way is named, not only --model.
+    let (code, _, stderr) = project.run(&["datastore", "hydrate"]);
+    assert_eq!(code, 2, "{stderr}");
+    for way in ["--model", "--all", "--status", "--background"] {
+        assert!(stderr.contains(way), "{way}: {stderr}");
+    }
 }
 
 #[test]

@@ -16,11 +16,7 @@ use crate::runtime::bindings::silt::datastore::types::Scope;
 #[derive(Debug, Args)]
 pub struct HydrateArgs {
     /// These models (`type/id`).
-    #[arg(
-        long = "model",
-        value_name = "TYPE/ID",
-        required_unless_present_any = ["all", "status", "background", "worker"]
-    )]
+    #[arg(long = "model", value_name = "TYPE/ID")]
     models: Vec<String>,
     /// Every model in the store.
     #[arg(long, conflicts_with = "models")]
@@ -49,6 +45,15 @@ impl HydrateArgs {
 pub(super) fn run(context: &Context, args: HydrateArgs) -> anyhow::Result<()> {
     if args.worker {
         return worker(context);
+    }
+    // One of four ways: clap's own message for a missing argument would
+    // name only the first.
+    if args.models.is_empty() && !args.all && !args.status && !args.background {
+        return Err(crate::exit::UsageError(
+            "say what to hydrate: --model TYPE/ID (repeatable), --all (every model), --status (only count what is present), or --background (every model, in a detached process)"
+                .to_owned(),
+        )
+        .into());
     }
     if args.background {
         return start_background(context);
