@@ -13,7 +13,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::moto;
 use crate::support::project::{Backend, Project};
+use crate::support::recording_proxy::{self, Exchange, Issued, RecordingProxy};
 use crate::support::seaweed::{ACCESS_KEY, SECRET_KEY};
 
 /// `silt` in `project` with no AWS setting of the test process: only what
@@ -487,4 +489,192 @@ fn answer(request: &Request) -> (&'static str, String) {
         }
         _ => ("", String::new()),
     }
+}
+
+// On moto: its STS issues a role's credentials and its S3 takes them. moto
+// checks no signature, so what the credentials on the wire were is read
+// from a recording proxy in front of it, which STS calls go through too.
+
+/// The bucket of the tests on moto.
+const MOTO_BUCKET: &str = "silt-credentials";
+
+/// A project on moto's S3 through a recording proxy.
+fn on_moto() -> (Project, RecordingProxy) {
+    let proxy = recording_proxy::start(&moto::server().endpoint);
+    moto::create_bucket(MOTO_BUCKET);
+    let project = Project::on_s3_endpoint(&proxy.endpoint, MOTO_BUCKET, "us-east-1", "");
+    (project, proxy)
+}
+
+/// Every S3 request `proxy` relayed after its first `from` exchanges was
+/// signed with credentials STS issued (one of `issued`, key and session
+/// token both); answers how many there were.
+fn assert_s3_signed_by(proxy: &RecordingProxy, from: usize, issued: &[Issued]) -> usize {
+    let s3: Vec<Exchange> = proxy.exchanges()[from..]
+        .iter()
+        .filter(|exchange| exchange.action.is_empty())
+        .cloned()
+        .collect();
+    assert!(!s3.is_empty(), "no S3 request went through the proxy");
+    for request in &s3 {
+        assert!(
+            issued
+                .iter()
+                .any(|creds| creds.key == request.key && creds.token == request.token),
+            "{request:?} is not signed with what STS issued: {issued:?}"
+        );
+    }
+    s3.len()
+}
+
+/// The credentials each STS call of `action` issued, checked present.
+fn issued(proxy: &RecordingProxy, action: &str) -> Vec<Issued> {
+    let calls = proxy.issued_by(action);
+    assert!(!calls.is_empty(), "no {action}: {:?}", proxy.exchanges());
+    calls
+        .into_iter()
+        .map(|(call, issued)| {
+            assert!(
+                issued.key.starts_with("ASIA") && !issued.token.is_empty(),
+                "{action} issued no session credentials: {call:?}"
+            );
+            issued
+        })
+        .collect()
+}
+
+#[test]
+fn a_ci_job_gets_role_keys_from_motos_sts_by_its_token_file_and_moto_s3_takes_them() {
+    let (project, proxy) = on_moto();
+    let home = tempfile::tempdir().unwrap();
+    let token = home.path().join("oidc-token");
+    std::fs::write(&token, "eyJhbGciOiJSUzI1NiJ9.ci-job.signature").unwrap();
+    let from = proxy.exchanges().len();
+    round_trip(
+        || {
+            let mut command = bare_silt(&project, home.path());
+            command
+                .env("AWS_WEB_IDENTITY_TOKEN_FILE", &token)
+                .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/silt-ci")
+                .env("AWS_ROLE_SESSION_NAME", "ci-run")
+                .env("AWS_ENDPOINT_URL_STS", &proxy.endpoint)
+                .env("AWS_REGION", "us-east-1");
+            command
+        },
+        "from a CI job\n",
+    );
+    let issued = issued(&proxy, "AssumeRoleWithWebIdentity");
+    for (call, _) in proxy.issued_by("AssumeRoleWithWebIdentity") {
+        // The token file's contents, for the role, unsigned.
+        assert!(
+            call.form
+                .contains("WebIdentityToken=eyJhbGciOiJSUzI1NiJ9.ci-job.signature"),
+            "{call:?}"
+        );
+        assert!(call.form.contains("silt-ci"), "{call:?}");
+        assert!(call.key.is_empty(), "{call:?}");
+    }
+    assert_s3_signed_by(&proxy, from, &issued);
+}
+
+#[test]
+fn a_profile_assumes_its_role_through_motos_sts_with_its_source_profiles_keys() {
+    let (project, proxy) = on_moto();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("aws-config"),
+        "[profile base]\nregion = us-east-1\n\n\
+         [profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/silt-deploy\n\
+         source_profile = base\nrole_session_name = deploy\nregion = us-east-1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join("aws-credentials"),
+        "[base]\naws_access_key_id = AKIABASEPROFILEKEY\naws_secret_access_key = base-secret\n",
+    )
+    .unwrap();
+    let from = proxy.exchanges().len();
+    round_trip(
+        || {
+            let mut command = bare_silt(&project, home.path());
+            command
+                .env("AWS_PROFILE", "deploy")
+                .env("AWS_ENDPOINT_URL_STS", &proxy.endpoint);
+            command
+        },
+        "from an assumed role\n",
+    );
+    let issued = issued(&proxy, "AssumeRole");
+    for (call, _) in proxy.issued_by("AssumeRole") {
+        // Asked with the source profile's keys, for the profile's role.
+        assert_eq!(call.key, "AKIABASEPROFILEKEY", "{call:?}");
+        assert!(call.form.contains("silt-deploy"), "{call:?}");
+    }
+    assert_s3_signed_by(&proxy, from, &issued);
+}
+
+/// How long the credentials of the refresh test live.
+const SHORT_LIFETIME_SECS: u32 = 25;
+
+#[test]
+fn credentials_that_expire_during_a_long_run_are_renewed_and_its_commit_lands() {
+    let (project, proxy) = on_moto();
+    let home = tempfile::tempdir().unwrap();
+    // A credential process that asks moto's STS for a role session of 25 s
+    // each time the SDK wants keys (real STS allows 900 s at least; the
+    // SDK renews within 10-15 s of the expiry, whatever the lifetime).
+    // moto routes a request by its signature's scope and checks no
+    // signature: the script names STS with a placeholder one.
+    let python = moto::moto_binary().with_file_name("python");
+    let script = home.path().join("short-lived.py");
+    std::fs::write(
+        &script,
+        format!(
+            r#"import json, re, urllib.request
+form = "Action=AssumeRole&Version=2011-06-15&RoleArn=arn:aws:iam::123456789012:role/silt-long&RoleSessionName=long-run&DurationSeconds={SHORT_LIFETIME_SECS}"
+headers = {{"Content-Type": "application/x-www-form-urlencoded", "Authorization": "AWS4-HMAC-SHA256 Credential=AKIAREFRESHSOURCE/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0"}}
+answer = urllib.request.urlopen(urllib.request.Request("{endpoint}/", data=form.encode(), headers=headers)).read().decode()
+field = lambda name: re.search("<%s>(.*?)</%s>" % (name, name), answer).group(1)
+print(json.dumps({{"Version": 1, "AccessKeyId": field("AccessKeyId"), "SecretAccessKey": field("SecretAccessKey"), "SessionToken": field("SessionToken"), "Expiration": field("Expiration").split(".")[0].rstrip("Z") + "Z"}}))
+"#,
+            endpoint = proxy.endpoint
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join("aws-config"),
+        format!(
+            "[profile long]\nregion = us-east-1\ncredential_process = {} {}\n",
+            python.display(),
+            script.display()
+        ),
+    )
+    .unwrap();
+    let from = proxy.exchanges().len();
+    // Longer than one lifetime: the command's later requests need new keys.
+    let wait = SHORT_LIFETIME_SECS + 5;
+    let (code, _, stderr) = crate::support::output(
+        bare_silt(&project, home.path())
+            .args(["--profile", "long", "run", "--model", "creds/long", "--"])
+            .args([
+                "sh",
+                "-c",
+                &format!("sleep {wait} && echo late > \"$SILT_MODEL_DIR/out.txt\""),
+            ]),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let issued = issued(&proxy, "AssumeRole");
+    assert!(
+        issued.len() >= 2,
+        "the keys were not renewed during the run: {issued:?}"
+    );
+    assert_s3_signed_by(&proxy, from, &issued);
+    // The commit at the end went with the renewed keys, not the first.
+    let last = proxy.s3_requests().pop().unwrap();
+    assert_ne!(last.key, issued[0].key, "{last:?}");
+    // And it landed.
+    assert_eq!(
+        project.ok(&["data", "get", "creds/long", "out.txt"]),
+        "late\n"
+    );
 }

@@ -229,7 +229,24 @@ const IN_PARTS: &str = "multipart_threshold_mib = 5\npart_size_mib = 5\nparts_in
 
 #[test]
 fn a_file_above_the_threshold_is_committed_and_fetched_by_another_clone() {
-    let project = Project::new(Backend::S3, IN_PARTS);
+    committed_in_parts_and_fetched_by_another_clone(&Project::new(Backend::S3, IN_PARTS));
+}
+
+#[test]
+fn on_moto_too_a_file_above_the_threshold_is_committed_and_fetched_by_another_clone() {
+    support::moto::create_bucket("silt-large-objects");
+    let project = Project::on_s3_endpoint(
+        &support::moto::server().endpoint,
+        "silt-large-objects",
+        "us-east-1",
+        IN_PARTS,
+    );
+    committed_in_parts_and_fetched_by_another_clone(&project);
+}
+
+/// A file of five parts put in `project`, its object checked to be a
+/// multipart one, then fetched by another clone byte for byte.
+fn committed_in_parts_and_fetched_by_another_clone(project: &Project) {
     let data = random_bytes(23 * MIB + 5, 11);
     let input = project.path().join("weights.bin");
     std::fs::write(&input, &data).unwrap();

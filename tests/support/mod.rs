@@ -13,17 +13,19 @@ pub mod http_head;
 pub mod lying_store;
 pub mod mangling_proxy;
 pub mod misbehaving;
+pub mod moto;
 pub mod otlp;
 pub mod pausing_proxy;
 pub mod procfs;
 pub mod project;
+pub mod recording_proxy;
 pub mod recording_store;
 pub mod registry;
 pub mod seaweed;
 pub mod slow_store;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -280,4 +282,23 @@ pub fn hello_variants() -> Vec<PathBuf> {
     (0..100)
         .map(|i| dir.join(format!("hello-extensi{i:02}.wasm")))
         .collect()
+}
+
+/// A shell that stops `server` when this test process is gone (also
+/// after a panic), then removes `root` once this process has exited.
+pub fn watchdog(server: &std::process::Child, root: &Path) -> std::process::Child {
+    let script = format!(
+        "while kill -0 {me} 2>/dev/null && kill -0 {server} 2>/dev/null; do sleep 0.5; done; kill {server} 2>/dev/null; sleep 2; kill -9 {server} 2>/dev/null; while kill -0 {me} 2>/dev/null; do sleep 1; done; rm -rf '{root}'",
+        me = std::process::id(),
+        server = server.id(),
+        root = root.display(),
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot start the watchdog shell")
 }

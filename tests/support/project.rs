@@ -51,7 +51,6 @@ impl Project {
 
     /// A project on `backend` whose datastore is run by `extension`.
     pub fn with_extension(backend: Backend, extension: &'static str, extra: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
         let datastore = match backend {
             Backend::Dir => "[datastore]\nbackend = \"dir\"\n".to_owned(),
             Backend::S3 => {
@@ -66,6 +65,25 @@ impl Project {
                 )
             }
         };
+        Self::set_up(backend, extension, &datastore, extra)
+    }
+
+    /// A project on a fresh prefix of `bucket` (which exists) on the S3
+    /// server at `endpoint`, not the SeaweedFS test server: set up, as
+    /// every project, with that server's static test keys. `s3_extra` is
+    /// added to its `[datastore.s3]` table.
+    pub fn on_s3_endpoint(endpoint: &str, bucket: &str, region: &str, s3_extra: &str) -> Self {
+        let datastore = format!(
+            "[datastore]\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"{bucket}\"\nprefix = \"p{}\"\nendpoint = \"{endpoint}\"\nregion = \"{region}\"\n",
+            unique()
+        );
+        Self::set_up(Backend::S3, "partitioned-datastore", &datastore, s3_extra)
+    }
+
+    /// Writes `silt.toml` (`datastore`, then `extra`), installs
+    /// `extension` and sets the datastore up.
+    fn set_up(backend: Backend, extension: &'static str, datastore: &str, extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
         let datastore = datastore.replacen(
             "[datastore]\n",
             &format!("[datastore]\nextension = \"{extension}\"\n"),

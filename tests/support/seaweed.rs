@@ -183,22 +183,7 @@ fn try_start(weed: &std::path::Path) -> Result<Seaweed, String> {
         .stderr(log)
         .spawn()
         .map_err(|err| format!("cannot run {}: {err}", weed.display()))?;
-    // The watchdog stops the server when this process is gone (also after
-    // a panic), then removes its directory once this process has exited.
-    let script = format!(
-        "while kill -0 {me} 2>/dev/null && kill -0 {server} 2>/dev/null; do sleep 0.5; done; kill {server} 2>/dev/null; sleep 2; kill -9 {server} 2>/dev/null; while kill -0 {me} 2>/dev/null; do sleep 1; done; rm -rf '{root}'",
-        me = std::process::id(),
-        server = server.id(),
-        root = root.path().display(),
-    );
-    let mut watchdog = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cannot start the watchdog shell");
+    let mut watchdog = super::watchdog(&server, root.path());
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", s3_port)).is_err() {
         let failure = match server.try_wait() {

@@ -369,6 +369,20 @@ pub fn seaweed() -> Result<PathBuf> {
 /// The SeaweedFS release the tests and benchmarks run (see [`seaweed`]).
 pub const SEAWEEDFS_VERSION: &str = "4.47";
 
+/// moto's server (`moto_server`), the AWS emulator whose STS the
+/// credential tests get role credentials from and whose S3 accepts them:
+/// `pip install moto[server]` into a virtualenv under the user cache, once.
+pub fn moto() -> Result<PathBuf> {
+    pip_tool(
+        &format!("moto-{MOTO_VERSION}-venv"),
+        &[&format!("moto[server]=={MOTO_VERSION}")],
+        "moto_server",
+    )
+}
+
+/// The moto release the tests run (see [`moto`]).
+pub const MOTO_VERSION: &str = "5.2.5";
+
 /// A Python virtualenv under the user cache with `packages` pip-installed,
 /// once; returns the path of `bin/<program>` inside it.
 fn pip_tool(venv: &str, packages: &[&str], program: &str) -> Result<PathBuf> {
@@ -485,6 +499,7 @@ pub fn podman() -> Result<PathBuf> {
 pub fn test(extra: &[&str]) -> Result<()> {
     let components = components()?;
     let weed = seaweed()?;
+    let moto = moto()?;
     let runc = runc()?;
     let podman = podman()?;
     let registry = registry()?;
@@ -503,6 +518,7 @@ pub fn test(extra: &[&str]) -> Result<()> {
         .args(&extra)
         .env("SILT_TEST_COMPONENTS", &components)
         .env("SILT_WEED", &weed)
+        .env("SILT_MOTO", &moto)
         .env("SILT_RUNC", &runc)
         .env("SILT_PODMAN", &podman)
         .env("SILT_DOCKER", &dockerd.cli)

@@ -6,6 +6,7 @@
 //! cargo xtask lint             # rustfmt --check, import circles, clippy -D warnings, host and guests
 //! cargo xtask components       # build the wasm components; prints their directory
 //! cargo xtask seaweed          # install SeaweedFS for the tests; prints the `weed` path
+//! cargo xtask moto             # install moto (AWS STS and S3 emulator) for the tests; prints the `moto_server` path
 //! cargo xtask registry         # install the OCI registry for the tests; prints its path
 //! cargo xtask skopeo | oras    # install the registry clients the tests check silt against
 //! cargo xtask bench startup    # start-up benchmark table
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["components"] => build::components().map(|dir| println!("{}", dir.display())),
         ["seaweed"] => build::seaweed().map(|weed| println!("{}", weed.display())),
+        ["moto"] => build::moto().map(|moto| println!("{}", moto.display())),
         ["registry"] => build::registry().map(|path| println!("{}", path.display())),
         ["skopeo"] => build::skopeo().map(|path| println!("{}", path.display())),
         ["oras"] => build::oras().map(|path| println!("{}", path.display())),
@@ -48,7 +50,7 @@ fn main() -> ExitCode {
         ["bench", "telemetry", rest @ ..] => bench::telemetry(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | install | test [-- cargo test args] | chaos [--quick] | lint | components | seaweed | registry | skopeo | oras | rotel | bench startup|store|datastore|hydration|worker|languages|telemetry [--quick]>"
+                "usage: cargo xtask <demo | install | test [-- cargo test args] | chaos [--quick] | lint | components | seaweed | moto | registry | skopeo | oras | rotel | bench startup|store|datastore|hydration|worker|languages|telemetry [--quick]>"
             );
             return ExitCode::from(2);
         }

@@ -161,7 +161,7 @@ mod tests {
         Validated {
             sha256: "ab".repeat(32),
             metadata: Metadata::parse(
-                b"name = \"m\"\nversion = \"0.1.0\"\napi = \"silt:datastore@0.7.1\"\n",
+                b"name = \"m\"\nversion = \"0.1.0\"\napi = \"silt:datastore@0.7.2\"\n",
             )
             .unwrap(),
         }

@@ -11,13 +11,14 @@
 //! them to this version's implementations (below). Nothing else in the
 //! host knows which version a component speaks.
 //!
-//! 0.7.1 added `object-store.download-landed`, which a 0.6.0 component
-//! never calls (its imports are served from the same table without it).
-//! An earlier patch of this version (0.7.0) needs nothing here: it runs on
-//! the current bindings (`crate::metadata::EARLIER_PATCHES`).
+//! 0.7.1 added `object-store.download-landed` and 0.7.2
+//! `object-store.upload-hashed`, which a 0.6.0 component never calls (its
+//! imports are served from the same table without them). An earlier patch
+//! of this version (0.7.0, 0.7.1) needs nothing here: it runs on the
+//! current bindings (`crate::metadata::EARLIER_PATCHES`).
 //!
 //! When 0.8.0 comes, this module becomes `since_v0_7`, generated from the
-//! last 0.7 patch (0.7.1), with every 0.7 patch mapped to it, and 0.6.0 is
+//! last 0.7 patch, with every 0.7 patch mapped to it, and 0.6.0 is
 //! dropped (the policy is in `examples/README.md`).
 #![allow(missing_docs)]
 
@@ -137,7 +138,8 @@ mod object_store_imports {
     use crate::capabilities::store_imports::foreach_store_function;
 
     /// 0.6.0's `object-store`, served by this version's: the same table
-    /// but for what 0.7.1 added (`download-landed`), each argument and
+    /// but for what the 0.7 patches added (`download-landed`,
+    /// `upload-hashed`), each argument and
     /// answer adapted (the types above are 0.6.0's).
     macro_rules! serve_previous_object_store {
         ([] $($line:tt)*) => {
@@ -145,6 +147,9 @@ mod object_store_imports {
         };
         // What 0.6.0 does not have.
         (@keep [$($kept:tt)*] DownloadLanded $name:ident $wit:literal ($($arg:ident : $type:ty),*) -> $result:ty; $($rest:tt)*) => {
+            serve_previous_object_store!(@keep [$($kept)*] $($rest)*);
+        };
+        (@keep [$($kept:tt)*] UploadHashed $name:ident $wit:literal ($($arg:ident : $type:ty),*) -> $result:ty; $($rest:tt)*) => {
             serve_previous_object_store!(@keep [$($kept)*] $($rest)*);
         };
         (@keep [$($kept:tt)*] $variant:ident $name:ident $wit:literal ($($arg:ident : $type:ty),*) -> $result:ty; $($rest:tt)*) => {
@@ -172,29 +177,32 @@ mod tests {
 
     /// A contract's file, for comparing versions: no doc comments (the
     /// version list, what is granted may differ), no blank lines, `@V` for
-    /// the version, without what 0.7.1 added (`object-store`'s `landed`
-    /// and `download-landed`), and, `without_config`, without the world's
-    /// import of `config` (which 0.6.0 lacks).
+    /// the version, without what the 0.7 patches added (`object-store`'s
+    /// `landed`, `download-landed`, `uploaded` and `upload-hashed`), and,
+    /// `without_config`, without the world's import of `config` (which
+    /// 0.6.0 lacks).
     fn normalized(path: &str, without_config: bool) -> Vec<String> {
         let text = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{path}: {err}"));
         let mut lines = Vec::new();
-        let mut in_landed = false;
+        let mut in_added_record = false;
         for line in text.lines() {
             let trimmed = line.trim();
-            if trimmed == "record landed {" {
-                in_landed = true;
+            if trimmed == "record landed {" || trimmed == "record uploaded {" {
+                in_added_record = true;
             }
-            let skipped = in_landed
+            let skipped = in_added_record
                 || trimmed.is_empty()
                 || trimmed.starts_with("///")
                 || (without_config && trimmed == "import config;")
-                || trimmed.starts_with("download-landed:");
-            if in_landed && trimmed == "}" {
-                in_landed = false;
+                || trimmed.starts_with("download-landed:")
+                || trimmed.starts_with("upload-hashed:");
+            if in_added_record && trimmed == "}" {
+                in_added_record = false;
             }
             if !skipped {
                 lines.push(
-                    line.replace("@0.7.1", "@V")
+                    line.replace("@0.7.2", "@V")
+                        .replace("@0.7.1", "@V")
                         .replace("@0.7.0", "@V")
                         .replace("@0.6.0", "@V"),
                 );
@@ -218,7 +226,7 @@ mod tests {
 
     /// What `adapt` relies on: the two contracts are the same text but for
     /// their versions, the `config` interface and the world's import of it,
-    /// and what 0.7.1 added, which 0.6.0 never sees (postcard encodes no
+    /// and what the 0.7 patches added, which 0.6.0 never sees (postcard encodes no
     /// names, so a reordered field would decode wrong).
     #[test]
     fn the_previous_contract_differs_only_by_version_config_and_additions() {
@@ -237,29 +245,38 @@ mod tests {
         assert_eq!(current, previous);
     }
 
-    /// The patch before this one (`wit/since_v0_7_0`, run on this
-    /// version's bindings) is this contract without what 0.7.1 added; a
-    /// patch that changed anything else would not link by semver.
+    /// The first patch of this version (`wit/since_v0_7_0`, run on this
+    /// version's bindings) is this contract without what the later patches
+    /// added; a patch that changed anything else would not link by semver.
     #[test]
-    fn the_patch_before_differs_only_by_what_this_one_added() {
+    fn the_first_patch_differs_only_by_what_later_patches_added() {
         let before = wit_files(&format!("{WIT}/since_v0_7_0"));
         assert_eq!(before, wit_files(WIT));
         for name in &before {
             assert_eq!(
                 normalized(&format!("{WIT}/{name}"), false),
                 normalized(&format!("{WIT}/since_v0_7_0/{name}"), false),
-                "{name} differs between 0.7.1 and 0.7.0 beyond what 0.7.1 added"
+                "{name} differs between this patch and 0.7.0 beyond what the patches added"
             );
         }
         let added: Vec<String> = std::fs::read_to_string(format!("{WIT}/object-store.wit"))
             .unwrap()
             .lines()
-            .filter(|line| line.contains("download-landed:") || line.contains("record landed"))
+            .filter(|line| {
+                [
+                    "download-landed:",
+                    "record landed",
+                    "upload-hashed:",
+                    "record uploaded",
+                ]
+                .iter()
+                .any(|added| line.contains(added))
+            })
             .map(str::to_owned)
             .collect();
         assert_eq!(
             added.len(),
-            2,
+            4,
             "the additions the comparison skips are there: {added:?}"
         );
     }

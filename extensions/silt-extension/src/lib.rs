@@ -132,8 +132,9 @@ wit_bindgen::generate!({
     default_bindings_module: "silt_extension",
 });
 
-// The patch before this one (feature `contract-0-7-0`): the same interfaces
-// but for `object-store.download-landed`.
+// The first patch of this version (feature `contract-0-7-0`): the same
+// interfaces but for what 0.7.1 and 0.7.2 added to `object-store`
+// (`download-landed`, `upload-hashed`).
 #[cfg(all(feature = "contract-0-7-0", not(feature = "contract-0-6")))]
 wit_bindgen::generate!({
     path: "../../wit/since_v0_7_0",
@@ -170,7 +171,7 @@ pub const API: &str = __api!();
 #[macro_export]
 macro_rules! __api {
     () => {
-        "silt:datastore@0.7.1"
+        "silt:datastore@0.7.2"
     };
 }
 

@@ -18,7 +18,6 @@
 //! }
 //! ```
 
-use crate::cache_file;
 use crate::change::{self, Change};
 use crate::clock;
 use crate::exports::silt::datastore::models::{FileEntry, FileVersion, Guest};
@@ -41,11 +40,37 @@ fn versions_of<I: Index>(model: &ModelRef, name: &str) -> Result<Vec<partition::
     })
 }
 
-/// Uploads the cache file at `cache_path` to `key`; returns its sha256
-/// and size, checked unchanged after the upload (the commit records the
-/// checksum the upload must have read).
+/// Uploads the cache file at `cache_path` to `key`; returns the sha256
+/// and size the commit records, which must be those of what was sent. The
+/// host hashes the file natively while it sends it
+/// (`object-store.upload-hashed`, 0.7.2) and fails the upload if the file
+/// changed meanwhile.
+#[cfg(not(any(feature = "contract-0-6", feature = "contract-0-7-0")))]
 fn upload_version(key: &str, cache_path: &str) -> Result<(String, u64), Error> {
-    let (sha256, size, mtime_ns) = cache_file::hash_stable(cache_path)?;
+    let item = UploadItem {
+        cache_path: cache_path.to_owned(),
+        key: key.to_owned(),
+        mode: PutMode::Create,
+    };
+    match object_store::upload_hashed(&[item]).pop() {
+        Some(Ok(uploaded)) => Ok((uploaded.sha256, uploaded.size)),
+        Some(Err(err)) => Err(store::error(key, err)),
+        None => Err(Error::Backend(
+            crate::silt::datastore::types::BackendFailure {
+                retryable: false,
+                detail: format!("{key}: the host answered no result for an upload"),
+            },
+        )),
+    }
+}
+
+/// Uploads the cache file at `cache_path` to `key`; returns its sha256
+/// and size, hashed here (a contract before 0.7.2 has no host hash) and
+/// checked unchanged after the upload (the commit records the checksum the
+/// upload must have read).
+#[cfg(any(feature = "contract-0-6", feature = "contract-0-7-0"))]
+fn upload_version(key: &str, cache_path: &str) -> Result<(String, u64), Error> {
+    let (sha256, size, mtime_ns) = crate::cache_file::hash_stable(cache_path)?;
     let item = UploadItem {
         cache_path: cache_path.to_owned(),
         key: key.to_owned(),
@@ -54,7 +79,7 @@ fn upload_version(key: &str, cache_path: &str) -> Result<(String, u64), Error> {
     for result in object_store::upload(&[item]) {
         result.map_err(|err| store::error(key, err))?;
     }
-    cache_file::check_unchanged(cache_path, size, mtime_ns)?;
+    crate::cache_file::check_unchanged(cache_path, size, mtime_ns)?;
     Ok((sha256, size))
 }
 

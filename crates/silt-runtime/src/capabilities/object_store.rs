@@ -9,7 +9,8 @@ use super::guest_view::{guest_key, to_guest_error, to_guest_meta, to_host_mode};
 use super::store_imports::{foreach_store_function, store_imports_by_inherent_methods};
 use crate::beneath::Beneath;
 use crate::bindings::silt::datastore::object_store::{
-    DownloadItem, GetOutcome, Landed, ListPage, Object, ObjectMeta, PutMode, StoreError, UploadItem,
+    DownloadItem, GetOutcome, Landed, ListPage, Object, ObjectMeta, PutMode, StoreError,
+    UploadItem, Uploaded,
 };
 use crate::store::{self, ObjectKey, ObjectStore};
 
@@ -188,5 +189,10 @@ impl LocalStore {
     /// `object-store.upload`.
     pub async fn upload(&self, items: Vec<UploadItem>) -> Vec<Result<String, StoreError>> {
         super::transfer::upload(super::transfer::Transfer::new(self), items).await
+    }
+
+    /// `object-store.upload-hashed`.
+    pub async fn upload_hashed(&self, items: Vec<UploadItem>) -> Vec<Result<Uploaded, StoreError>> {
+        super::transfer::upload_hashed(super::transfer::Transfer::new(self), items).await
     }
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::HostState;
 use crate::bindings::silt::datastore::object_store::{
     self, DownloadItem, GetOutcome, Landed, ListPage, ObjectMeta, PutMode, StoreError, UploadItem,
+    Uploaded,
 };
 
 /// A boxed future, as object-safe traits return them.
@@ -39,6 +40,8 @@ macro_rules! foreach_store_function {
             DownloadLanded download_landed "download-landed" (items: Vec<DownloadItem>)
                 -> Vec<Result<Landed, StoreError>>;
             Upload upload "upload" (items: Vec<UploadItem>) -> Vec<Result<String, StoreError>>;
+            UploadHashed upload_hashed "upload-hashed" (items: Vec<UploadItem>)
+                -> Vec<Result<Uploaded, StoreError>>;
         }
     };
 }

@@ -20,7 +20,7 @@ use super::guest_view::{guest_key, to_guest_error, to_guest_meta, to_host_mode};
 use super::landing::Landing;
 use crate::beneath::Beneath;
 use crate::bindings::silt::datastore::object_store::{
-    DownloadItem, Landed, ObjectMeta, StoreError, UploadItem,
+    DownloadItem, Landed, ObjectMeta, StoreError, UploadItem, Uploaded,
 };
 use crate::hex;
 use crate::store::{self, ObjectKey, ObjectStore, RetryPolicy};
@@ -392,16 +392,7 @@ pub async fn upload(
     items: Vec<UploadItem>,
 ) -> Vec<Result<String, StoreError>> {
     run_all(transfer, "upload", items, |store, cache, item| async move {
-        let key = guest_key(&item.key)?;
-        let source = cache_path(&item.cache_path)?;
-        let opened = tokio::task::spawn_blocking(move || {
-            let file = cache.open_read(source.as_str())?;
-            let size = file.metadata()?.len();
-            Ok::<_, std::io::Error>((file, size))
-        })
-        .await
-        .map_err(|err| StoreError::InvalidPath(format!("read task failed: {err}")))?;
-        let (file, size) = opened.map_err(|err| local_failure(&item.cache_path, &err))?;
+        let (key, file, size) = open_upload(&cache, &item).await?;
         store::progress::expect(size);
         let version = store
             .put_file(&key, file, to_host_mode(item.mode))
@@ -410,6 +401,111 @@ pub async fn upload(
         Ok((version.0, size))
     })
     .await
+}
+
+/// `object-store.upload-hashed`: `upload`, and the sha256 of each file
+/// hashed natively on a blocking thread while the store reads it (from the
+/// page cache, so the disk is read once). The file must keep its shape
+/// (size, modification and change times) from before the upload to after
+/// the hash, so what was hashed is what was sent.
+pub async fn upload_hashed(
+    transfer: Result<Transfer, StoreError>,
+    items: Vec<UploadItem>,
+) -> Vec<Result<Uploaded, StoreError>> {
+    run_all(transfer, "upload", items, |store, cache, item| async move {
+        let (key, file, size) = open_upload(&cache, &item).await?;
+        let before = FileShape::of(&file).map_err(|err| local_failure(&item.cache_path, &err))?;
+        let reader = file
+            .try_clone()
+            .map_err(|err| local_failure(&item.cache_path, &err))?;
+        store::progress::expect(size);
+        let hashing = tokio::task::spawn_blocking(move || {
+            let hashed = sha256_at_offsets(&reader);
+            (reader, hashed)
+        });
+        let (sent, hashed) =
+            tokio::join!(store.put_file(&key, file, to_host_mode(item.mode)), hashing);
+        let version = sent.map_err(to_guest_error)?;
+        let (reader, hashed) =
+            hashed.map_err(|err| StoreError::InvalidPath(format!("hash task failed: {err}")))?;
+        let (sha256, hashed_size) = hashed.map_err(|err| local_failure(&item.cache_path, &err))?;
+        let after = FileShape::of(&reader).map_err(|err| local_failure(&item.cache_path, &err))?;
+        if after != before || hashed_size != size {
+            return Err(StoreError::InvalidPath(format!(
+                "cache file `{}` changed while it was uploaded: write it before uploading it",
+                item.cache_path
+            )));
+        }
+        let uploaded = Uploaded {
+            version: version.0,
+            sha256,
+            size,
+        };
+        Ok((uploaded, size))
+    })
+    .await
+}
+
+/// Checks an upload item's key and opens its cache file (never through a
+/// link); answers the key, the file and its size.
+async fn open_upload(
+    cache: &Arc<Beneath>,
+    item: &UploadItem,
+) -> Result<(ObjectKey, std::fs::File, u64), StoreError> {
+    let key = guest_key(&item.key)?;
+    let source = cache_path(&item.cache_path)?;
+    let cache = cache.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        let file = cache.open_read(source.as_str())?;
+        let size = file.metadata()?.len();
+        Ok::<_, std::io::Error>((file, size))
+    })
+    .await
+    .map_err(|err| StoreError::InvalidPath(format!("read task failed: {err}")))?;
+    let (file, size) = opened.map_err(|err| local_failure(&item.cache_path, &err))?;
+    Ok((key, file, size))
+}
+
+/// What changes when a file is written: its size, its modification time
+/// (which a writer may set back) and its change time (which it cannot).
+#[derive(Debug, PartialEq, Eq)]
+struct FileShape {
+    size: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+}
+
+impl FileShape {
+    fn of(file: &std::fs::File) -> std::io::Result<Self> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = file.metadata()?;
+        Ok(Self {
+            size: meta.len(),
+            modified: (meta.mtime(), meta.mtime_nsec()),
+            changed: (meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+}
+
+/// The sha256 (lowercase hex) and length of `file` from its start, read
+/// at offsets: the file's own position, which the upload may be using,
+/// is left alone.
+fn sha256_at_offsets(file: &std::fs::File) -> std::io::Result<(String, u64)> {
+    use std::os::unix::fs::FileExt as _;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 1 << 20];
+    let mut offset = 0u64;
+    loop {
+        let read = match file.read_at(&mut buffer, offset) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        hasher.update(&buffer[..read]);
+        offset += read as u64;
+    }
+    Ok((hex(&hasher.finalize()), offset))
 }
 
 #[cfg(test)]
@@ -636,5 +732,102 @@ mod tests {
             assert_eq!(u128::from(landed.mtime_ns), stat_ns, "f{n}");
             assert_eq!(landed.meta.size, stat.len(), "f{n}");
         }
+    }
+
+    /// A memory store whose `put_file` first appends to the file it is
+    /// given: a writer racing the upload.
+    struct Appending {
+        inner: store::MemoryStore,
+        path: std::path::PathBuf,
+    }
+
+    impl std::fmt::Display for Appending {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("the appending test store")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl store::StoreWrapper for Appending {
+        type Inner = store::MemoryStore;
+
+        fn inner(&self) -> &store::MemoryStore {
+            &self.inner
+        }
+
+        async fn put_file(
+            &self,
+            key: &ObjectKey,
+            file: std::fs::File,
+            mode: PutMode,
+        ) -> Result<Version, store::StoreError> {
+            use std::io::Write as _;
+            let mut writer = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&self.path)
+                .unwrap();
+            writer.write_all(b" and more").unwrap();
+            self.inner.put_file(key, file, mode).await
+        }
+    }
+
+    fn upload_item(n: usize) -> UploadItem {
+        UploadItem {
+            cache_path: format!("u/f{n}"),
+            key: format!("m/f{n}"),
+            mode: crate::bindings::silt::datastore::object_store::PutMode::Create,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_answers_the_sha256_and_size_of_what_it_sent() {
+        let cache = tempfile::tempdir().unwrap();
+        std::fs::create_dir(cache.path().join("u")).unwrap();
+        // Sizes around the hash's 1 MiB reads, and an empty file.
+        let sizes = [0usize, 3, (1 << 20) - 1, 1 << 20, (3 << 20) + 17];
+        let contents: Vec<Vec<u8>> = sizes
+            .iter()
+            .map(|&size| (0..size).map(|i| (i * 31 % 251) as u8).collect())
+            .collect();
+        for (n, data) in contents.iter().enumerate() {
+            std::fs::write(cache.path().join(format!("u/f{n}")), data).unwrap();
+        }
+        let memory = Arc::new(store::MemoryStore::new());
+        let transfer = Transfer::between(memory.clone(), cache.path(), 4, None);
+        let items = (0..sizes.len()).map(upload_item).collect();
+        let results = upload_hashed(transfer, items).await;
+        for (n, result) in results.into_iter().enumerate() {
+            let uploaded = result.unwrap();
+            assert_eq!(uploaded.sha256, crate::sha256_hex(&contents[n]), "f{n}");
+            assert_eq!(uploaded.size, sizes[n] as u64, "f{n}");
+            let key = ObjectKey::new(&format!("m/f{n}")).unwrap();
+            match memory.get(&key, None).await.unwrap() {
+                GetOutcome::Found(meta, data) => {
+                    assert_eq!(data, contents[n], "f{n}");
+                    assert_eq!(meta.version.0, uploaded.version, "f{n}");
+                }
+                GetOutcome::NotModified => unreachable!(),
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_written_during_its_upload_is_refused_not_hashed_as_sent() {
+        let cache = tempfile::tempdir().unwrap();
+        std::fs::create_dir(cache.path().join("u")).unwrap();
+        let path = cache.path().join("u/f0");
+        std::fs::write(&path, b"the first words").unwrap();
+        let store = Arc::new(Appending {
+            inner: store::MemoryStore::new(),
+            path,
+        });
+        let transfer = Transfer::between(store, cache.path(), 4, None);
+        let results = upload_hashed(transfer, vec![upload_item(0)]).await;
+        let err = results.into_iter().next().unwrap().unwrap_err();
+        let described = format!("{err:?}");
+        assert!(
+            described.contains("InvalidPath(\"cache file `u/f0` changed while it was uploaded"),
+            "{described}"
+        );
     }
 }

@@ -24,6 +24,20 @@ pub(super) struct Sent {
 }
 
 impl Sent {
+    /// Whether `echoed`, a SHA-256 the store answered for the object, is
+    /// this one's. A multipart upload's is composite, the digest of its
+    /// parts' digests then `-N`; a store may leave the part count out
+    /// (moto does), which the digest of N digests already fixes.
+    pub fn checksum_is(&self, echoed: &str) -> bool {
+        echoed == self.sha256_base64
+            || self
+                .sha256_base64
+                .rsplit_once('-')
+                .is_some_and(|(digest, parts)| {
+                    echoed == digest && parts.bytes().all(|b| b.is_ascii_digit())
+                })
+    }
+
     /// The digest of an in-memory body.
     pub fn of_bytes(data: &[u8]) -> Self {
         Self {
@@ -83,7 +97,7 @@ impl Stored {
             ));
         }
         if let Some(checksum) = &self.sha256_base64
-            && *checksum != sent.sha256_base64
+            && !sent.checksum_is(checksum)
         {
             return Some(format!(
                 "the store's SHA-256 of the object ({checksum}) is not that of the {} bytes sent ({})",
@@ -166,5 +180,25 @@ mod tests {
         };
         assert_eq!(same.differs_from(&sent), None);
         assert!(!Stored::default().is_conclusive());
+    }
+
+    #[test]
+    fn a_composite_checksum_is_taken_with_or_without_its_part_count() {
+        let digest = Sent::of_bytes(b"the digests of five parts").sha256_base64;
+        let sent = Sent {
+            size: 5 << 20,
+            sha256_base64: format!("{digest}-5"),
+        };
+        assert!(sent.checksum_is(&format!("{digest}-5")));
+        // moto 5.2.5 echoes the digest alone.
+        assert!(sent.checksum_is(&digest));
+        assert!(!sent.checksum_is(&format!("{digest}-4")));
+        let other = Sent::of_bytes(b"other parts").sha256_base64;
+        assert!(!sent.checksum_is(&other));
+        assert!(!sent.checksum_is(&format!("{other}-5")));
+        // A single put's digest has no count to leave out.
+        let whole = Sent::of_bytes(b"one body");
+        assert!(whole.checksum_is(&whole.sha256_base64));
+        assert!(!whole.checksum_is(&format!("{}-1", whole.sha256_base64)));
     }
 }

@@ -291,7 +291,11 @@ impl S3Store {
                 Context::Conditional
             }
         };
+        // The server checks the body's SHA-256 (`checksum_sha256`): a
+        // second hash of it for the signature would only cost CPU.
         let output = request
+            .customize()
+            .disable_payload_signing()
             .send()
             .await
             .map_err(|err| self.error(key.as_str(), context, err))?;

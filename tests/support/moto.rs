@@ -1,0 +1,101 @@
+//! moto's server on 127.0.0.1: the AWS emulator whose STS hands out role
+//! credentials (web identity, assumed roles) and whose S3 takes them,
+//! started once per test binary and stopped when the binary exits (a
+//! watchdog kills it when this process is gone).
+//!
+//! moto's S3 does not check signatures: what a test proves about the
+//! credentials on the wire it reads from a [`super::recording_proxy`] in
+//! front of it. `moto_server` comes from `cargo xtask moto` (`pip install
+//! moto[server]` into a virtualenv under the user cache); `SILT_MOTO` names
+//! another one.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A running server.
+pub struct Moto {
+    /// `http://127.0.0.1:PORT`: S3 and STS (and every other service) alike.
+    pub endpoint: String,
+    _root: tempfile::TempDir,
+    _server: std::process::Child,
+    _watchdog: std::process::Child,
+}
+
+/// The shared server of this test binary, started on first use.
+pub fn server() -> &'static Moto {
+    static SERVER: OnceLock<Moto> = OnceLock::new();
+    SERVER.get_or_init(|| super::start_with_retries("moto", 3, try_start))
+}
+
+/// `moto_server`: `SILT_MOTO` (set by `cargo xtask test`), else installed
+/// now by `cargo xtask moto`.
+pub fn moto_binary() -> PathBuf {
+    match std::env::var_os("SILT_MOTO") {
+        Some(path) => PathBuf::from(path),
+        None => super::xtask_path("moto"),
+    }
+}
+
+fn try_start() -> Result<Moto, String> {
+    let binary = moto_binary();
+    let root = tempfile::tempdir().unwrap();
+    let log_path = root.path().join("moto.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let port = super::seaweed::free_port();
+    let mut server = Command::new(&binary)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // Nothing of the test process's AWS settings reaches the emulator.
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", root.path())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .map_err(|err| format!("cannot run {}: {err}", binary.display()))?;
+    let mut watchdog = super::watchdog(&server, root.path());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let failure = match server.try_wait() {
+            Ok(Some(status)) => Some(format!("moto_server exited ({status})")),
+            _ if Instant::now() >= deadline => Some("not listening after 60 s".to_owned()),
+            _ => None,
+        };
+        if let Some(failure) = failure {
+            for child in [&mut server, &mut watchdog] {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            return Err(format!("{failure}; its log:\n{log}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(Moto {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        _root: root,
+        _server: server,
+        _watchdog: watchdog,
+    })
+}
+
+/// Creates `bucket` on the server (moto takes any signature).
+pub fn create_bucket(bucket: &str) {
+    let endpoint = &server().endpoint;
+    let address = endpoint.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    use std::io::{Read as _, Write as _};
+    write!(
+        stream,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "creating bucket {bucket} on moto: {answer}"
+    );
+}
