@@ -575,6 +575,17 @@ fn a_ci_job_gets_role_keys_from_motos_sts_by_its_token_file_and_moto_s3_takes_th
         assert!(call.key.is_empty(), "{call:?}");
     }
     assert_s3_signed_by(&proxy, from, &issued);
+    // Uploads carry their SHA-256 for the server to check, so their
+    // signatures leave the payload out rather than hash it a second time.
+    let puts: Vec<Exchange> = proxy.s3_requests()[..]
+        .iter()
+        .filter(|request| request.line.starts_with("PUT "))
+        .cloned()
+        .collect();
+    assert!(!puts.is_empty());
+    for put in &puts {
+        assert_eq!(put.content_sha256, "UNSIGNED-PAYLOAD", "{put:?}");
+    }
 }
 
 #[test]

@@ -214,17 +214,25 @@ fn add_says_plainly_what_is_not_an_extension() {
 #[test]
 fn an_endpoint_that_is_not_a_url_is_a_configuration_error() {
     let home = tempfile::tempdir().unwrap();
-    s3_config(home.path(), "127.0.0.1:8333");
-    let (code, _, stderr) = output(
-        silt(home.path())
-            .args(["datastore", "doctor"])
-            .env("AWS_ACCESS_KEY_ID", "x")
-            .env("AWS_SECRET_ACCESS_KEY", "y"),
-    );
-    assert_eq!(code, 78, "{stderr}");
-    assert!(stderr.contains("not an http(s) URL"), "{stderr}");
-    assert!(stderr.contains("[datastore.s3]"), "{stderr}");
-    assert!(!stderr.contains("cannot reach"), "{stderr}");
+    // No scheme; a space in the host (which passed the scheme check and
+    // was then exit 69, as if unreachable); a port out of range.
+    for endpoint in [
+        "127.0.0.1:8333",
+        "https://exa mple.com",
+        "https://s3.example.com:99999",
+    ] {
+        s3_config(home.path(), endpoint);
+        let (code, _, stderr) = output(
+            silt(home.path())
+                .args(["datastore", "doctor"])
+                .env("AWS_ACCESS_KEY_ID", "x")
+                .env("AWS_SECRET_ACCESS_KEY", "y"),
+        );
+        assert_eq!(code, 78, "{endpoint}: {stderr}");
+        assert!(stderr.contains("not an http(s) URL"), "{stderr}");
+        assert!(stderr.contains("[datastore.s3]"), "{stderr}");
+        assert!(!stderr.contains("cannot reach"), "{stderr}");
+    }
 }
 
 #[test]
@@ -247,6 +255,103 @@ fn bad_command_lines_exit_2_and_say_how_to_write_them() {
     assert_eq!(code, 2, "{stderr}");
     for way in ["--model", "--all", "--status", "--background"] {
         assert!(stderr.contains(way), "{way}: {stderr}");
+    }
+}
+
+#[test]
+fn a_command_line_refused_under_json_prints_the_error_document() {
+    let project = support::project::Project::new(support::project::Backend::Dir, "");
+    for args in [
+        &["--json", "data", "put", "t/m"][..],
+        &["--json", "data", "list", "t/m", "--no-such-flag"],
+        &["data", "--json", "no-such-command"],
+    ] {
+        let (code, stdout, stderr) = project.run(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        let document: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|err| panic!("{args:?}: not one JSON document ({err}): {stdout}"));
+        assert_eq!(document["error"]["exit_code"], 2, "{stdout}");
+        let message = document["error"]["message"].as_str().unwrap();
+        assert!(message.contains("Usage:"), "{message}");
+        // The same message on stderr, as clap prints it.
+        assert!(stderr.contains("Usage:"), "{stderr}");
+    }
+    // Without --json (or with it only after `--`), clap's text alone.
+    let (code, stdout, _) = project.run(&["data", "put", "t/m"]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    // Help is help, with or without --json.
+    let (code, stdout, _) = project.run(&["--json", "data", "--help"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Usage:"), "{stdout}");
+}
+
+#[test]
+fn run_json_keeps_stdout_for_its_report_and_the_commands_output_goes_to_stderr() {
+    let project = support::project::Project::new(support::project::Backend::Dir, "");
+    let (code, stdout, stderr) = project.run(&[
+        "--json",
+        "run",
+        "--model",
+        "t/m",
+        "--",
+        "sh",
+        "-c",
+        "echo from-the-command; echo made > \"$SILT_MODEL_DIR/a.txt\"",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|err| panic!("not one JSON document ({err}): {stdout}"));
+    assert_eq!(report["models"][0], "t/m", "{stdout}");
+    assert!(stderr.contains("from-the-command"), "{stderr}");
+    // Without --json the command's stdout is silt's.
+    let (code, stdout, stderr) = project.run(&["run", "--model", "t/m", "--", "echo", "plain"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "plain\n");
+}
+
+#[test]
+fn warnings_read_as_silts_messages_and_v_shows_requests_calls_and_leases() {
+    let project = support::project::Project::new(support::project::Backend::Dir, "");
+    let input = project.write_input("in", "one\n");
+    project.ok(&["data", "put", "t/m", "a.txt", &input]);
+    project.ok(&["data", "list", "t/m"]);
+    // A link where the working copy's file was: never followed, said as a
+    // warning, and the file comes from the store.
+    let file = project.model_dir("t/m").join("a.txt");
+    assert!(file.is_file());
+    std::fs::remove_file(&file).unwrap();
+    std::os::unix::fs::symlink(&input, &file).unwrap();
+    let (code, stdout, stderr) = project.run(&["data", "get", "t/m", "a.txt"]);
+    assert_eq!((code, stdout.as_str()), (0, "one\n"), "{stderr}");
+    let warning = stderr
+        .lines()
+        .find(|line| line.contains("reading the committed version"))
+        .unwrap_or_else(|| panic!("no warning: {stderr}"));
+    assert!(warning.starts_with("silt: warning: "), "{stderr}");
+
+    // Without -v: nothing but the command's own output.
+    let (code, _, stderr) = project.run(&["run", "--model", "t/m", "--", "true"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("store.request"), "{stderr}");
+    // -v: each request, extension call and lease, with its time; none of
+    // wasmtime's or WASI's internals.
+    let (code, _, stderr) = project.run(&["-v", "run", "--model", "t/m", "--", "true"]);
+    assert_eq!(code, 0, "{stderr}");
+    for span in [
+        "silt: store.request op=",
+        "silt: extension.call",
+        "silt: lease.acquire",
+        "silt: silt.command",
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|line| line.starts_with(span) && line.ends_with(" ms)")),
+            "no `{span}` line: {stderr}"
+        );
+    }
+    for internal in ["wasmtime", "cranelift", "wasi"] {
+        assert!(!stderr.contains(internal), "{internal}: {stderr}");
     }
 }
 
@@ -381,6 +486,21 @@ fn a_new_project_finds_the_extension_the_user_added_outside_any_project() {
     assert!(stderr.contains("has no model no/such"), "{stderr}");
     let (code, _, stderr) = output(user(&project).args(["datastore", "verify", "--model", "t/m"]));
     assert_eq!(code, 0, "{stderr}");
+    // Nor is its status "nothing changed".
+    let (code, _, stderr) =
+        output(user(&project).args(["datastore", "status", "--model", "no/such"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("has no model no/such"), "{stderr}");
+    let (code, _, stderr) = output(user(&project).args(["datastore", "status", "--model", "t/m"]));
+    assert_eq!(code, 0, "{stderr}");
+    // A model only this working copy holds (never committed) has a status.
+    let fresh = project.join(".silt/local/data/t/fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    std::fs::write(fresh.join("new.txt"), b"new").unwrap();
+    let (code, stdout, stderr) =
+        output(user(&project).args(["datastore", "status", "--model", "t/fresh"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("1 uncommitted change"), "{stdout}");
     let (code, _, stderr) = output(user(&project).args(remove).arg("--force"));
     assert_eq!(code, 0, "{stderr}");
 }

@@ -113,9 +113,12 @@ fn a_put_while_a_run_holds_the_model_waits_for_the_lease_and_both_land() {
             std::thread::sleep(Duration::from_millis(20));
         }
         let input = project.write_input("in-during", "during");
-        let mut writer = spawn(&project, &["-v", "data", "put", "t/m", "f.txt", &input]);
-        let (waiting, put_stderr) =
-            support::watch_for(writer.stderr.take().unwrap(), "waiting for the lease");
+        // Said without -v: a user at the terminal sees why nothing happens.
+        let mut writer = spawn(&project, &["data", "put", "t/m", "f.txt", &input]);
+        let (waiting, put_stderr) = support::watch_for(
+            writer.stderr.take().unwrap(),
+            "silt: waiting for the lease on model t/m",
+        );
         let waited = waiting.recv_timeout(Duration::from_secs(60)).is_ok();
         std::fs::write(project.path().join("ready.go"), b"").unwrap();
         let put_code = writer.wait().unwrap().code().unwrap_or(-1);
@@ -124,9 +127,10 @@ fn a_put_while_a_run_holds_the_model_waits_for_the_lease_and_both_land() {
         assert_eq!(run_code, 0, "{backend:?}: {run_stderr}");
         assert_eq!(put_code, 0, "{backend:?}: {put_stderr}");
         assert!(
-            waited && put_stderr.contains("waiting for the lease"),
+            waited && put_stderr.contains("silt: waiting for the lease on model t/m"),
             "{backend:?}: the put did not wait for the run: {put_stderr}"
         );
+        assert!(put_stderr.contains("s more"), "{put_stderr}");
         assert_eq!(project.ok(&["data", "get", "t/m", "f.txt"]), "during");
         assert_eq!(project.ok(&["data", "get", "t/m", "log.txt"]), "run\n");
         // Committed after the run, under a lease of its own.

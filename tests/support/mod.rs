@@ -302,3 +302,34 @@ pub fn watchdog(server: &std::process::Child, root: &Path) -> std::process::Chil
         .spawn()
         .expect("cannot start the watchdog shell")
 }
+
+/// Waits up to 60 s for a server just started to listen on `port` of
+/// 127.0.0.1. If it exits or never listens, stops it and its watchdog and
+/// answers why, with its log (at `log`).
+pub fn wait_listening(
+    what: &str,
+    server: &mut std::process::Child,
+    watchdog: &mut std::process::Child,
+    port: u16,
+    log: &Path,
+) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let failure = match server.try_wait() {
+            Ok(Some(status)) => Some(format!("{what} exited ({status})")),
+            _ if Instant::now() >= deadline => Some("not listening after 60 s".to_owned()),
+            _ => None,
+        };
+        if let Some(failure) = failure {
+            // This attempt is over: no process of it may outlive it.
+            for child in [server, watchdog] {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            return Err(format!("{failure}; its log:\n{log}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}

@@ -12,7 +12,6 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 /// A running server.
 pub struct Moto {
@@ -56,23 +55,7 @@ fn try_start() -> Result<Moto, String> {
         .spawn()
         .map_err(|err| format!("cannot run {}: {err}", binary.display()))?;
     let mut watchdog = super::watchdog(&server, root.path());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        let failure = match server.try_wait() {
-            Ok(Some(status)) => Some(format!("moto_server exited ({status})")),
-            _ if Instant::now() >= deadline => Some("not listening after 60 s".to_owned()),
-            _ => None,
-        };
-        if let Some(failure) = failure {
-            for child in [&mut server, &mut watchdog] {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            return Err(format!("{failure}; its log:\n{log}"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    super::wait_listening("moto_server", &mut server, &mut watchdog, port, &log_path)?;
     Ok(Moto {
         endpoint: format!("http://127.0.0.1:{port}"),
         _root: root,

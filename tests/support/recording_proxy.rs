@@ -20,6 +20,9 @@ pub struct Exchange {
     pub key: String,
     /// `x-amz-security-token`, or empty.
     pub token: String,
+    /// `x-amz-content-sha256`: the payload's hash the signature covers,
+    /// or `UNSIGNED-PAYLOAD`; empty when absent.
+    pub content_sha256: String,
     /// The STS action of a form-encoded call (`AssumeRole`, …), or empty
     /// for an S3 request.
     pub action: String,
@@ -122,6 +125,9 @@ fn relay(
     let token = header(&head, "x-amz-security-token")
         .unwrap_or_default()
         .to_owned();
+    let content_sha256 = header(&head, "x-amz-content-sha256")
+        .unwrap_or_default()
+        .to_owned();
     let form = header(&head, "content-type")
         .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
     let form = if form {
@@ -145,6 +151,7 @@ fn relay(
         line: head[0].clone(),
         key,
         token,
+        content_sha256,
         action,
         form,
         answer: answer_body,

@@ -10,7 +10,6 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 /// Credentials of the test server's S3 identity.
 pub const ACCESS_KEY: &str = "silt-test-access";
@@ -173,7 +172,6 @@ fn try_start(weed: &std::path::Path) -> Result<Seaweed, String> {
     // The log lives beside the data, so it outlives a server that dies.
     let log_path = root.path().join("weed.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     let mut server = Command::new(weed)
         .args(&args)
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
@@ -184,23 +182,7 @@ fn try_start(weed: &std::path::Path) -> Result<Seaweed, String> {
         .spawn()
         .map_err(|err| format!("cannot run {}: {err}", weed.display()))?;
     let mut watchdog = super::watchdog(&server, root.path());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", s3_port)).is_err() {
-        let failure = match server.try_wait() {
-            Ok(Some(status)) => Some(format!("weed exited ({status})")),
-            _ if Instant::now() >= deadline => Some("not listening after 60 s".to_owned()),
-            _ => None,
-        };
-        if let Some(failure) = failure {
-            // This attempt is over: no process of it may outlive it.
-            for child in [&mut server, &mut watchdog] {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-            return Err(format!("{failure}; its log:\n{}", read_log()));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    super::wait_listening("weed", &mut server, &mut watchdog, s3_port, &log_path)?;
     Ok(Seaweed {
         endpoint: format!("http://127.0.0.1:{s3_port}"),
         _root: root,

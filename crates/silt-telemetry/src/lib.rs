@@ -25,6 +25,7 @@ mod http_client;
 pub mod propagation;
 pub mod settings;
 mod trace_file;
+mod user_log;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -209,27 +210,43 @@ pub fn init_with(
     );
 
     // The log: events only (spans would prefix every line with their
-    // fields), never the counters.
-    let log_filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(options.log_level.to_string()))
+    // fields), never the counters. Without RUST_LOG, the level is silt's
+    // own (`-v`: info, `-vv`: debug) and others' warnings; everything
+    // (wasmtime's and WASI's internals too) at `-vvv`.
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let plain = from_env.is_none() && options.log_level <= LevelFilter::WARN;
+    let log_filter = from_env
+        .unwrap_or_else(|| EnvFilter::new(log_directives(options.log_level)))
         .add_directive(
             format!("{METRICS_TARGET}=off")
                 .parse()
                 .expect("a valid directive"),
         );
+    let events_only = tracing_subscriber::filter::filter_fn(|meta| meta.is_event())
+        // Without a hint the pair has none, and the process's max level
+        // (workers are started with it) would be TRACE: the log's own
+        // level stays the hint.
+        .with_max_level_hint(LevelFilter::TRACE);
     let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(options.ansi)
-        .with_target(false)
-        .with_filter(
-            log_filter.and(
-                tracing_subscriber::filter::filter_fn(|meta| meta.is_event())
-                    // Without a hint the pair has none, and the process's
-                    // max level (workers are started with it) would be
-                    // TRACE: the log's own level stays the hint.
-                    .with_max_level_hint(LevelFilter::TRACE),
-            ),
-        );
+        .with_target(false);
+    let log = if plain {
+        log.event_format(user_log::PlainEvents)
+            .with_filter(log_filter.and(events_only))
+            .boxed()
+    } else {
+        log.with_filter(log_filter.and(events_only)).boxed()
+    };
+    // `-v` and more: silt's spans, one line each as it ends.
+    let span_log = (options.log_level >= LevelFilter::INFO).then(|| {
+        user_log::SpanLog.with_filter(
+            Targets::new()
+                .with_target("silt", options.log_level)
+                .with_target(METRICS_TARGET, LevelFilter::OFF)
+                .and(tracing_subscriber::filter::filter_fn(|meta| meta.is_span())),
+        )
+    });
 
     // Spans: silt's own (its crates' targets all start with `silt`), at
     // info and above; neither the SDK's nor wasmtime's or aws-sdk's.
@@ -263,6 +280,7 @@ pub fn init_with(
     // Another subscriber already installed (a test harness) keeps its own.
     let _ = tracing_subscriber::registry()
         .with(log)
+        .with(span_log)
         .with(spans)
         .with(counters)
         .try_init();
@@ -274,6 +292,20 @@ pub fn init_with(
         flush_within: settings.timeout,
         warnings,
     })
+}
+
+/// The log's filter at `level` when `RUST_LOG` does not say: up to
+/// warnings, from everyone; `-v` and `-vv` add silt's own info and debug
+/// events, not its dependencies' (HTTP, the AWS SDK, wasmtime); `-vvv`
+/// everything.
+fn log_directives(level: LevelFilter) -> String {
+    if level <= LevelFilter::WARN {
+        level.to_string()
+    } else if level <= LevelFilter::DEBUG {
+        format!("warn,silt={level}")
+    } else {
+        "trace".to_owned()
+    }
 }
 
 /// `service.name` is silt unless `OTEL_SERVICE_NAME` or

@@ -407,7 +407,11 @@ pub async fn upload(
 /// hashed natively on a blocking thread while the store reads it (from the
 /// page cache, so the disk is read once). The file must keep its shape
 /// (size, modification and change times) from before the upload to after
-/// the hash, so what was hashed is what was sent.
+/// the hash. That ties the hash to what was sent as far as the file's
+/// times can: a rewrite of the same size within one tick of a coarse
+/// clock, or through a shared mapping before writeback, leaves them alone.
+/// A backend that answered the digest of the bytes it sent would tie it by
+/// construction (S3 computes one per body and per part already).
 pub async fn upload_hashed(
     transfer: Result<Transfer, StoreError>,
     items: Vec<UploadItem>,
@@ -419,12 +423,21 @@ pub async fn upload_hashed(
             .try_clone()
             .map_err(|err| local_failure(&item.cache_path, &err))?;
         store::progress::expect(size);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop_hashing = stop.clone();
         let hashing = tokio::task::spawn_blocking(move || {
-            let hashed = sha256_at_offsets(&reader);
+            let hashed = sha256_at_offsets(&reader, size, &stop_hashing);
             (reader, hashed)
         });
-        let (sent, hashed) =
-            tokio::join!(store.put_file(&key, file, to_host_mode(item.mode)), hashing);
+        let sending = async {
+            let sent = store.put_file(&key, file, to_host_mode(item.mode)).await;
+            if sent.is_err() {
+                // The hash is of no use now: the rest of the file unread.
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            sent
+        };
+        let (sent, hashed) = tokio::join!(sending, hashing);
         let version = sent.map_err(to_guest_error)?;
         let (reader, hashed) =
             hashed.map_err(|err| StoreError::InvalidPath(format!("hash task failed: {err}")))?;
@@ -489,14 +502,22 @@ impl FileShape {
 
 /// The sha256 (lowercase hex) and length of `file` from its start, read
 /// at offsets: the file's own position, which the upload may be using,
-/// is left alone.
-fn sha256_at_offsets(file: &std::fs::File) -> std::io::Result<(String, u64)> {
+/// is left alone. Reads at most `size` + 1 bytes (one more than expected
+/// shows the file grew), and stops early when `stop` is set.
+fn sha256_at_offsets(
+    file: &std::fs::File,
+    size: u64,
+    stop: &std::sync::atomic::AtomicBool,
+) -> std::io::Result<(String, u64)> {
     use std::os::unix::fs::FileExt as _;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0; 1 << 20];
     let mut offset = 0u64;
-    loop {
-        let read = match file.read_at(&mut buffer, offset) {
+    while offset <= size && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let wanted = usize::try_from(size + 1 - offset)
+            .unwrap_or(usize::MAX)
+            .min(buffer.len());
+        let read = match file.read_at(&mut buffer[..wanted], offset) {
             Ok(0) => break,
             Ok(read) => read,
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -734,21 +755,22 @@ mod tests {
         }
     }
 
-    /// A memory store whose `put_file` first appends to the file it is
-    /// given: a writer racing the upload.
-    struct Appending {
+    /// A memory store whose `put_file` first has `spoil` write to the
+    /// file at `path` it is given: a writer racing the upload.
+    struct Spoiling {
         inner: store::MemoryStore,
         path: std::path::PathBuf,
+        spoil: fn(&std::path::Path),
     }
 
-    impl std::fmt::Display for Appending {
+    impl std::fmt::Display for Spoiling {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("the appending test store")
+            f.write_str("the spoiling test store")
         }
     }
 
     #[async_trait::async_trait]
-    impl store::StoreWrapper for Appending {
+    impl store::StoreWrapper for Spoiling {
         type Inner = store::MemoryStore;
 
         fn inner(&self) -> &store::MemoryStore {
@@ -761,14 +783,33 @@ mod tests {
             file: std::fs::File,
             mode: PutMode,
         ) -> Result<Version, store::StoreError> {
-            use std::io::Write as _;
-            let mut writer = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&self.path)
-                .unwrap();
-            writer.write_all(b" and more").unwrap();
+            (self.spoil)(&self.path);
             self.inner.put_file(key, file, mode).await
         }
+    }
+
+    /// Appends to the file.
+    fn append(path: &std::path::Path) {
+        use std::io::Write as _;
+        let mut writer = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        writer.write_all(b" and more").unwrap();
+    }
+
+    /// Rewrites the file with other bytes of the same length, then sets
+    /// its modification time back: only its change time tells.
+    fn rewrite_in_place(path: &std::path::Path) {
+        let modified = std::fs::metadata(path).unwrap().modified().unwrap();
+        // Past the coarse clock's tick, so the change time moves.
+        std::thread::sleep(Duration::from_millis(30));
+        let length = std::fs::metadata(path).unwrap().len() as usize;
+        std::fs::write(path, vec![b'x'; length]).unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        file.set_modified(modified).unwrap();
+        assert_eq!(std::fs::metadata(path).unwrap().len() as usize, length);
+        assert_eq!(
+            std::fs::metadata(path).unwrap().modified().unwrap(),
+            modified
+        );
     }
 
     fn upload_item(n: usize) -> UploadItem {
@@ -813,21 +854,24 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_file_written_during_its_upload_is_refused_not_hashed_as_sent() {
-        let cache = tempfile::tempdir().unwrap();
-        std::fs::create_dir(cache.path().join("u")).unwrap();
-        let path = cache.path().join("u/f0");
-        std::fs::write(&path, b"the first words").unwrap();
-        let store = Arc::new(Appending {
-            inner: store::MemoryStore::new(),
-            path,
-        });
-        let transfer = Transfer::between(store, cache.path(), 4, None);
-        let results = upload_hashed(transfer, vec![upload_item(0)]).await;
-        let err = results.into_iter().next().unwrap().unwrap_err();
-        let described = format!("{err:?}");
-        assert!(
-            described.contains("InvalidPath(\"cache file `u/f0` changed while it was uploaded"),
-            "{described}"
-        );
+        for spoil in [append as fn(&std::path::Path), rewrite_in_place] {
+            let cache = tempfile::tempdir().unwrap();
+            std::fs::create_dir(cache.path().join("u")).unwrap();
+            let path = cache.path().join("u/f0");
+            std::fs::write(&path, b"the first words").unwrap();
+            let store = Arc::new(Spoiling {
+                inner: store::MemoryStore::new(),
+                path,
+                spoil,
+            });
+            let transfer = Transfer::between(store, cache.path(), 4, None);
+            let results = upload_hashed(transfer, vec![upload_item(0)]).await;
+            let err = results.into_iter().next().unwrap().unwrap_err();
+            let described = format!("{err:?}");
+            assert!(
+                described.contains("InvalidPath(\"cache file `u/f0` changed while it was uploaded"),
+                "{described}"
+            );
+        }
     }
 }

@@ -673,22 +673,42 @@ fn same_etag(answered: Option<&str>, written: &str) -> bool {
 }
 
 fn check_endpoint(endpoint: &str) -> Result<(), S3ConfigError> {
-    let rest = if let Some(rest) = endpoint.strip_prefix("https://") {
-        return if rest.is_empty() {
-            Err(S3ConfigError::BadEndpoint(endpoint.to_owned()))
-        } else {
-            Ok(())
-        };
-    } else if let Some(rest) = endpoint.strip_prefix("http://") {
-        rest
-    } else {
-        return Err(S3ConfigError::BadEndpoint(endpoint.to_owned()));
+    let bad = || S3ConfigError::BadEndpoint(endpoint.to_owned());
+    let (secure, rest) = match (
+        endpoint.strip_prefix("https://"),
+        endpoint.strip_prefix("http://"),
+    ) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => return Err(bad()),
     };
-    let host = rest.split(['/', '?']).next().unwrap_or("");
-    let host = match host.rsplit_once(':') {
-        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => host,
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            if port.is_empty() || port.parse::<u16>().is_err() {
+                return Err(bad());
+            }
+            host
+        }
+        _ => authority,
     };
+    // A host name, an IPv4 address or a bracketed IPv6 one: no spaces, no
+    // user info, nothing a URL parser would take another way.
+    let bracketed = host.starts_with('[') && host.ends_with(']');
+    let plausible = !host.is_empty()
+        && (bracketed
+            && host[1..host.len() - 1]
+                .parse::<std::net::Ipv6Addr>()
+                .is_ok()
+            || host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
+    if !plausible {
+        return Err(bad());
+    }
+    if secure {
+        return Ok(());
+    }
     let loopback = host == "localhost"
         || host
             .trim_matches(['[', ']'])
@@ -980,9 +1000,26 @@ mod tests {
             check_endpoint("http://10.0.0.5:9000"),
             Err(S3ConfigError::InsecureEndpoint(_))
         ));
-        assert!(matches!(
-            check_endpoint("ftp://x"),
-            Err(S3ConfigError::BadEndpoint(_))
-        ));
+        for not_a_url in [
+            "ftp://x",
+            "s3.example.com",
+            "https://",
+            "https://exa mple.com",
+            "https://user@s3.example.com",
+            "https://s3.example.com:99999",
+            "https://s3.example.com:",
+            "http://[::1:9000",
+            "http://127.0.0.1:port",
+        ] {
+            assert!(
+                matches!(
+                    check_endpoint(not_a_url),
+                    Err(S3ConfigError::BadEndpoint(_))
+                ),
+                "{not_a_url:?}"
+            );
+        }
+        assert!(check_endpoint("https://s3.eu-west-1.amazonaws.com/").is_ok());
+        assert!(check_endpoint("https://minio.internal:9000").is_ok());
     }
 }

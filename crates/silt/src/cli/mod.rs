@@ -185,6 +185,13 @@ impl ops::Events for Context {
         let _ = output::write_list(&mut std::io::stderr().lock(), paths);
     }
 
+    fn lease_waits(&self) -> Option<crate::datastore::WaitNotice> {
+        let output = self.output.clone();
+        Some(crate::datastore::WaitNotice(Arc::new(move |text: &str| {
+            output.notice(text);
+        })))
+    }
+
     fn transfer_progress(&self) -> Option<Arc<dyn crate::capabilities::progress::ProgressSink>> {
         if self.output.is_json() {
             return None;
@@ -228,7 +235,10 @@ pub fn main() -> ExitCode {
     ) {
         return ExitCode::from(sandboxed_main(&args[1..]));
     }
-    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let matches = match <Cli as clap::CommandFactory>::command().try_get_matches_from(&args) {
+        Ok(matches) => matches,
+        Err(err) => refuse_command_line(err, &args),
+    };
     let cli =
         <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let output = Output::new(cli.json, cli.quiet);
@@ -270,6 +280,34 @@ pub fn main() -> ExitCode {
         }
     }
     ExitCode::from(code)
+}
+
+/// Ends the process on a command line clap refused, as clap does (its
+/// message on stderr, exit 2; help and version as asked); with `--json`
+/// (before any `--`), the error document on stdout too, as every other
+/// failure prints it.
+fn refuse_command_line(err: clap::Error, args: &[std::ffi::OsString]) -> ! {
+    use clap::error::ErrorKind;
+    let json = args
+        .iter()
+        .skip(1)
+        .take_while(|arg| *arg != "--")
+        .any(|arg| arg == "--json");
+    if !json
+        || matches!(
+            err.kind(),
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+        )
+    {
+        err.exit();
+    }
+    let code = err.exit_code();
+    let message = err.render().to_string();
+    let message = message.trim().trim_start_matches("error: ");
+    let _ = err.print();
+    let value = serde_json::json!({ "error": { "message": message, "exit_code": code } });
+    println!("{value}");
+    std::process::exit(code);
 }
 
 /// `silt` and the subcommands chosen, e.g. `silt datastore lock status`.

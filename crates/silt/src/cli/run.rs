@@ -1,13 +1,15 @@
 //! `silt run --model T/ID [--model ...] -- CMD ARGS...` (the workflow:
 //! [`crate::ops::run`]). The command's exit code is silt's; its stdout is
-//! the command's, so silt's own lines go to stderr.
+//! the command's, so silt's own lines go to stderr. With `--json`, silt's
+//! stdout is the run's report alone, and the command's stdout goes to
+//! stderr.
 
 use clap::Args;
 
 use super::Context;
 use super::output::plural;
 use crate::datastore::parse_models;
-use crate::ops::run::{self, RunRequest};
+use crate::ops::run::{self, CommandStdout, RunRequest};
 
 /// `silt run` arguments.
 #[derive(Debug, Args)]
@@ -24,6 +26,11 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<()> {
     let request = RunRequest {
         models: parse_models(&args.models)?,
         command: args.command,
+        command_stdout: if context.output.is_json() {
+            CommandStdout::ToStderr
+        } else {
+            CommandStdout::Inherited
+        },
     };
     let report = run::run(&context.project(), &request)?;
     if context.output.is_json() {

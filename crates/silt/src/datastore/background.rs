@@ -239,10 +239,15 @@ impl BackgroundHydration {
             .with_context(|| format!("cannot open {}", log_path.display()))?;
         let mut command = std::process::Command::new(exe);
         command
-            .args(["-v", "datastore", "hydrate", "--worker"])
+            .args(["datastore", "hydrate", "--worker"])
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
+        // Its log file holds silt's info events, with their times, not a
+        // line per request as `-v` would (unless RUST_LOG says otherwise).
+        if std::env::var_os("RUST_LOG").is_none() {
+            command.env("RUST_LOG", "warn,silt=info");
+        }
         // The same configuration wherever the child looks for it, and where
         // this command was told to run extensions (`--execution`): the
         // hydrator runs them as this command would have. The rest of the

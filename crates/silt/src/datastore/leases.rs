@@ -36,6 +36,19 @@ pub struct LeasePolicy {
     pub ttl: Duration,
     /// How long to wait for a held lease.
     pub max_wait: Duration,
+    /// Who is told when a lease is held and the command starts waiting.
+    pub on_wait: Option<WaitNotice>,
+}
+
+/// Tells the user that a command waits for a held lease (the text says
+/// whose, and for how long at most).
+#[derive(Clone)]
+pub struct WaitNotice(pub Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for WaitNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WaitNotice")
+    }
 }
 
 impl LeasePolicy {
@@ -62,6 +75,7 @@ impl LeasePolicy {
         Ok(Self {
             ttl: Duration::from_millis(u64::from(config.ttl_ms)),
             max_wait,
+            on_wait: None,
         })
     }
 
@@ -318,6 +332,13 @@ async fn acquire_waiting(
         }
         if attempt == 0 {
             tracing::info!("waiting for the lease on {}: {holder}", scope_label(scope));
+            if let Some(notice) = &policy.on_wait {
+                (notice.0)(&format!(
+                    "waiting for the lease on {}: {holder}; up to {} s more ([locks] max_wait_ms, or SILT_LOCK_MAX_WAIT in seconds)",
+                    scope_label(scope),
+                    (policy.max_wait - waited).as_secs_f64().ceil()
+                ));
+            }
             tracing::event!(target: crate::store::METRICS_TARGET, tracing::Level::INFO, { monotonic_counter.silt.lease.waits = 1u64 });
         }
         let delay = backoff(attempt).min(policy.max_wait - waited);

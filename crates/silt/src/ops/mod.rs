@@ -26,6 +26,8 @@ pub mod status;
 pub mod sync;
 pub mod verify;
 
+use crate::runtime::bindings::silt::datastore::types::ModelRef;
+
 /// What a workflow tells the user while it runs, before its report.
 pub trait Events {
     /// Something worth knowing now, while the work goes on (a full pull
@@ -43,6 +45,11 @@ pub trait Events {
     fn transfer_progress(
         &self,
     ) -> Option<std::sync::Arc<dyn crate::capabilities::progress::ProgressSink>> {
+        None
+    }
+    /// Who hears, as it happens, that a command waits for a lease another
+    /// holds (none: no one).
+    fn lease_waits(&self) -> Option<crate::datastore::WaitNotice> {
         None
     }
 }
@@ -83,6 +90,29 @@ impl Project<'_> {
     /// # Errors
     /// When the `[locks]` settings are out of range.
     pub fn lease_policy(&self) -> anyhow::Result<crate::datastore::LeasePolicy> {
-        crate::datastore::LeasePolicy::from_config(&self.locations.config.locks)
+        let mut policy = crate::datastore::LeasePolicy::from_config(&self.locations.config.locks)?;
+        policy.on_wait = self.events.lease_waits();
+        Ok(policy)
     }
+}
+
+/// The models of `asked` the datastore's index does not hold, in order.
+///
+/// # Errors
+/// The extension's, listing the models.
+pub(crate) async fn unindexed_models(
+    datastore: &crate::datastore::Datastore,
+    asked: &[ModelRef],
+) -> anyhow::Result<Vec<ModelRef>> {
+    let known = datastore.list_models().await?;
+    Ok(asked
+        .iter()
+        .filter(|model| !known.iter().any(|k| same_model(k, model)))
+        .cloned()
+        .collect())
+}
+
+/// Whether `a` and `b` name the same model.
+pub(crate) fn same_model(a: &ModelRef, b: &ModelRef) -> bool {
+    a.model_type == b.model_type && a.model_id == b.model_id
 }

@@ -35,6 +35,18 @@ pub struct RunRequest {
     pub models: Vec<ModelRef>,
     /// The command and its arguments.
     pub command: Vec<String>,
+    /// Where the command's stdout goes: silt's stdout, or (when silt's
+    /// stdout carries a document of its own, `--json`) silt's stderr.
+    pub command_stdout: CommandStdout,
+}
+
+/// Where a run's command writes its stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandStdout {
+    /// silt's stdout, as if the command ran alone.
+    Inherited,
+    /// silt's stderr: silt's stdout is its own.
+    ToStderr,
 }
 
 /// What a run did; a command that failed is an error ([`CommandFailed`])
@@ -95,7 +107,7 @@ pub fn run(project: &Project, request: &RunRequest) -> anyhow::Result<RunReport>
             spawn_and_wait(
                 datastore,
                 models,
-                &request.command,
+                request,
                 project.locations.config_file.clone(),
             )
             .await?;
@@ -129,9 +141,21 @@ pub fn run(project: &Project, request: &RunRequest) -> anyhow::Result<RunReport>
 async fn spawn_and_wait(
     datastore: &Datastore,
     models: &[ModelRef],
-    command: &[String],
+    request: &RunRequest,
     config_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
+    let command = &request.command;
+    let stdout = match request.command_stdout {
+        CommandStdout::Inherited => std::process::Stdio::inherit(),
+        CommandStdout::ToStderr => {
+            use std::os::fd::AsFd as _;
+            std::io::stderr()
+                .as_fd()
+                .try_clone_to_owned()
+                .context("cannot hand the command silt's stderr")?
+                .into()
+        }
+    };
     let data_dir = datastore.local_dir().join("data");
     let dirs: Vec<_> = models.iter().map(|m| datastore.model_dir(m)).collect();
     let joined = std::env::join_paths(&dirs).context("a model directory contains `:`")?;
@@ -154,6 +178,7 @@ async fn spawn_and_wait(
             silt_telemetry::traceparent(&span)
                 .map(|value| (silt_telemetry::propagation::TRACEPARENT, value)),
         )
+        .stdout(stdout)
         // If we stop early (lease lost, signal), the command stops too.
         .kill_on_drop(true)
         .spawn()

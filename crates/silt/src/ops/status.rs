@@ -29,7 +29,24 @@ pub struct StatusReport {
 /// # Errors
 /// When the datastore cannot be opened or the extension fails.
 pub fn status(project: &Project, scope: &Scope) -> anyhow::Result<StatusReport> {
-    let status = project.with_datastore(async |datastore| datastore.status(scope).await)?;
+    let status = project.with_datastore(async |datastore| {
+        let status = datastore.status(scope).await?;
+        // A model neither the index nor the working copy holds: counting
+        // nothing of it would answer a typo with "all is well".
+        if let Scope::Models(asked) = scope {
+            let unindexed = super::unindexed_models(datastore, asked).await?;
+            if let Some(unknown) = unindexed
+                .iter()
+                .find(|model| !status.local_models.iter().any(|local| super::same_model(local, model)))
+            {
+                anyhow::bail!(
+                    "the datastore has no model {}, and this working copy holds none of its files (`silt datastore status` without --model counts what it holds)",
+                    crate::datastore::model_label(unknown)
+                );
+            }
+        }
+        anyhow::Ok(status)
+    })?;
     Ok(StatusReport {
         objects_total: status.objects_total,
         bytes_total: status.bytes_total,

@@ -28,18 +28,13 @@ pub fn verify(project: &Project, scope: &Scope) -> anyhow::Result<Vec<Finding>> 
     let (findings, leftovers) = project.with_datastore(async |datastore| {
         // A model the index does not hold has nothing to verify: saying
         // "every object is present" of it would be a wrong answer.
-        if let Scope::Models(asked) = scope {
-            let known = datastore.list_models().await?;
-            if let Some(unknown) = asked.iter().find(|model| {
-                !known.iter().any(|k| {
-                    k.model_type == model.model_type && k.model_id == model.model_id
-                })
-            }) {
-                anyhow::bail!(
-                    "the datastore has no model {}: nothing to verify (`silt datastore status` counts what it holds)",
-                    crate::datastore::model_label(unknown)
-                );
-            }
+        if let Scope::Models(asked) = scope
+            && let Some(unknown) = super::unindexed_models(datastore, asked).await?.first()
+        {
+            anyhow::bail!(
+                "the datastore has no model {}: nothing to verify (`silt datastore status` counts what it holds)",
+                crate::datastore::model_label(unknown)
+            );
         }
         let findings = datastore.verify(scope).await?;
         let leftovers = if whole_datastore {
