@@ -137,6 +137,16 @@ fn completion_scripts_and_the_manual_describe_the_parsed_command_line() {
         "{page}"
     );
     assert!(page.contains("datastore"), "{page}");
+    for heading in ["EXIT STATUS", "ENVIRONMENT", "FILES"] {
+        assert!(
+            page.contains(&format!(".SH \"{heading}\"")),
+            "no {heading}: {page}"
+        );
+    }
+    assert!(
+        page.contains("SILT_LOCK_MAX_WAIT") && page.contains("silt.lock"),
+        "{page}"
+    );
     let pages = dir.path().join("man");
     let (code, _, stderr) = output(silt(home.path()).args(["man", "--out-dir"]).arg(&pages));
     assert_eq!(code, 0, "{stderr}");
@@ -148,6 +158,34 @@ fn completion_scripts_and_the_manual_describe_the_parsed_command_line() {
     ] {
         assert!(pages.join(page).is_file(), "no {page}");
     }
+    let put = std::fs::read_to_string(pages.join("silt-data-put.1")).unwrap();
+    assert!(
+        put.contains(".SH \"EXAMPLES\"") && put.contains("silt data put vision/detector"),
+        "{put}"
+    );
+    // Every page a page names is there; hidden commands have none.
+    for entry in std::fs::read_dir(&pages).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let plain = text
+            .replace("\\fB", "")
+            .replace("\\fR", "")
+            .replace("\\fI", "")
+            .replace("\\-", "-");
+        for named in plain.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+            if named.starts_with("silt") && plain.contains(&format!("{named}(1)")) {
+                assert!(
+                    pages.join(format!("{named}.1")).is_file(),
+                    "{named}(1) is named, not generated"
+                );
+            }
+        }
+    }
+    assert!(!pages.join("silt-help.1").exists());
+    assert!(!pages.join("silt-sandbox-probe.1").exists());
+    // Help shows examples.
+    let (code, help, _) = output(silt(home.path()).args(["data", "put", "--help"]));
+    assert_eq!(code, 0);
+    assert!(help.contains("Examples:\n"), "{help}");
     // Neither needs a project, nor minds a broken one.
     std::fs::write(home.path().join("silt.toml"), "[datastore\n").unwrap();
     let (code, _, stderr) = output(silt(home.path()).args(["completions", "fish"]));

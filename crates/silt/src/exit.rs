@@ -49,6 +49,58 @@ pub const NO_PERMISSION: u8 = 77;
 /// Configuration error (sysexits `EX_CONFIG`).
 pub const CONFIG: u8 = 78;
 
+/// Every exit code and its one meaning (the manual's EXIT STATUS).
+pub const TABLE: &[(&str, &str)] = &[
+    ("0", "Success."),
+    (
+        "1",
+        "Any other failure (a file or model that does not exist, a refused operation).",
+    ),
+    (
+        "2",
+        "A bad command line: a missing or unknown argument, a malformed model reference.",
+    ),
+    (
+        "3",
+        "A conflict: the store moved on from the version an edit started from.",
+    ),
+    (
+        "65",
+        "Invalid data: a corrupt index or object, content that is not what the index says, an unusable extension.",
+    ),
+    (
+        "69",
+        "The store is unavailable (cannot be reached, keeps failing) or does not keep its promises (doctor).",
+    ),
+    (
+        "70",
+        "An extension failed at run time (trapped, out of time or memory, broke the contract).",
+    ),
+    ("73", "An output file cannot be created."),
+    (
+        "75",
+        "Try again later: a lease was held too long by another, or lost.",
+    ),
+    (
+        "77",
+        "No usable credentials for the store: none found, expired or refused.",
+    ),
+    (
+        "78",
+        "A configuration error: silt.toml, an endpoint, an extension the project names.",
+    ),
+    (
+        "126",
+        "silt run: the command was found but cannot be executed.",
+    ),
+    ("127", "silt run: the command cannot be found."),
+    (
+        "128+N",
+        "Interrupted by signal N (130 for Ctrl-C); leases are released first.",
+    ),
+    ("other", "silt run: the command's own exit code."),
+];
+
 /// An extension whose behaviour contradicts its own metadata.
 #[derive(Debug, thiserror::Error)]
 #[error("extension `{name}` says one thing in its metadata and another when run: {detail}")]
@@ -241,4 +293,40 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         }
     }
     FAILURE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_names_every_code_once() {
+        let codes: Vec<&str> = TABLE.iter().map(|(code, _)| *code).collect();
+        for code in [
+            0,
+            FAILURE,
+            USAGE,
+            CONFLICT,
+            DATA_ERROR,
+            UNAVAILABLE,
+            EXTENSION_FAILED,
+            CANT_CREATE,
+            TEMPFAIL,
+            NO_PERMISSION,
+            CONFIG,
+            COMMAND_NOT_EXECUTABLE,
+            COMMAND_NOT_FOUND,
+        ] {
+            let code = code.to_string();
+            assert_eq!(
+                codes.iter().filter(|listed| **listed == code).count(),
+                1,
+                "{code}"
+            );
+        }
+        let mut unique = codes.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), codes.len(), "{codes:?}");
+    }
 }

@@ -10,8 +10,10 @@ use crate::ops;
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
     /// Show where the cache is, its size and its cap.
+    #[command(after_help = super::examples::CACHE_SHOW)]
     Show,
     /// Evict least recently used artifacts down to the cap (or less).
+    #[command(after_help = super::examples::CACHE_PRUNE)]
     Prune {
         /// Remove every artifact.
         #[arg(long, conflicts_with = "max_size_mib")]

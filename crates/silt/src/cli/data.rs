@@ -23,6 +23,7 @@ use crate::runtime::guest_text;
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
     /// Commit a file (or stdin) as the new latest version of NAME.
+    #[command(after_help = super::examples::DATA_PUT)]
     Put {
         /// The model, `type/id`.
         model: String,
@@ -39,6 +40,7 @@ pub enum DataCommand {
     },
     /// Write the latest (or a given) version of NAME to stdout or a file.
     #[command(disable_version_flag = true)]
+    #[command(after_help = super::examples::DATA_GET)]
     Get {
         /// The model, `type/id`.
         model: String,
@@ -52,11 +54,13 @@ pub enum DataCommand {
         output: Option<PathBuf>,
     },
     /// The model's files and their latest versions.
+    #[command(after_help = super::examples::DATA_LIST)]
     List {
         /// The model, `type/id`.
         model: String,
     },
     /// The versions of NAME the index keeps, oldest first.
+    #[command(after_help = super::examples::DATA_HISTORY)]
     History {
         /// The model, `type/id`.
         model: String,
@@ -64,6 +68,7 @@ pub enum DataCommand {
         name: String,
     },
     /// Remove NAME from the model (its history keeps a tombstone).
+    #[command(after_help = super::examples::DATA_RM)]
     Rm {
         /// The model, `type/id`.
         model: String,

@@ -20,6 +20,7 @@ use crate::runtime::bindings::silt::datastore::types::{LocalEdits, LockInfo, Loc
 pub enum DatastoreCommand {
     /// Create the datastore at the configured root (or check an existing
     /// one), after checking that the store honours conditional writes.
+    #[command(after_help = super::examples::DATASTORE_SETUP)]
     Setup {
         /// Versions kept per file name (recorded in the datastore for every
         /// writer). Default: `datastore.retain_versions`, else the datastore's (10).
@@ -30,6 +31,7 @@ pub enum DatastoreCommand {
         allow_unsafe_store: bool,
     },
     /// Compare the local copy with the store, without transferring data.
+    #[command(after_help = super::examples::DATASTORE_STATUS)]
     Status {
         /// Only these models (`type/id`); default all.
         #[arg(long = "model", value_name = "TYPE/ID")]
@@ -37,6 +39,7 @@ pub enum DatastoreCommand {
     },
     /// Pull what changed in the store, then push local changes (or only one
     /// direction).
+    #[command(after_help = super::examples::DATASTORE_SYNC)]
     Sync {
         /// Only pull.
         #[arg(long, conflicts_with = "push")]
@@ -65,6 +68,7 @@ pub enum DatastoreCommand {
     /// of the models that have versions to expire, and only those. Also
     /// deletes unreferenced objects, and (for the whole datastore) the
     /// store's temporary files of killed writes.
+    #[command(after_help = super::examples::DATASTORE_GC)]
     Gc {
         /// Versions kept per file.
         #[arg(long, value_name = "N")]
@@ -82,6 +86,7 @@ pub enum DatastoreCommand {
         orphan_min_age: u64,
     },
     /// Check the index against the stored objects (reads only).
+    #[command(after_help = super::examples::DATASTORE_VERIFY)]
     Verify {
         /// Only these models (`type/id`); default all.
         #[arg(long = "model", value_name = "TYPE/ID")]
@@ -89,6 +94,7 @@ pub enum DatastoreCommand {
     },
     /// Check that the store honours conditional writes (create-if-absent,
     /// update-if-match, delete-if-match, racing creates) and time a round trip.
+    #[command(after_help = super::examples::DATASTORE_DOCTOR)]
     Doctor {
         /// Use a store that fails the checks anyway (unsafe: concurrent
         /// writers can lose updates). Same as `datastore.allow_unsafe_store`.
@@ -98,6 +104,7 @@ pub enum DatastoreCommand {
     /// Fetch models' latest files now (what a lazy clone fetches on use):
     /// the named models, or every model, here or in the background; or show
     /// what is present and how the background hydrator is doing.
+    #[command(after_help = super::examples::DATASTORE_HYDRATE)]
     Hydrate(super::hydrate::HydrateArgs),
     /// Inspect or break leases.
     #[command(subcommand)]
@@ -120,9 +127,11 @@ impl DatastoreCommand {
 #[derive(Debug, Subcommand)]
 pub enum LockCommand {
     /// Who holds which lease (every lease, or one scope).
+    #[command(after_help = super::examples::LOCK_STATUS)]
     Status(LockTarget),
     /// Remove someone else's lease. Refuses if the lease changed (new holder
     /// or renewal) between inspection and removal.
+    #[command(after_help = super::examples::LOCK_RELEASE)]
     Release {
         /// Required: breaking a lease someone may still be using is a decision.
         #[arg(long, required = true)]

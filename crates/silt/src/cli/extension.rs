@@ -14,14 +14,17 @@ use crate::runtime::{Catalog, Installed, Listed, Origin};
 #[derive(Debug, Subcommand)]
 pub enum ExtensionCommand {
     /// List installed extensions (reads manifests only; compiles nothing).
+    #[command(after_help = super::examples::EXTENSION_LIST)]
     List,
     /// Show an installed extension, or a component file, without compiling it.
+    #[command(after_help = super::examples::EXTENSION_INSPECT)]
     Inspect {
         /// An installed extension's name, or a path to a .wasm file.
         extension: String,
     },
     /// Validate a component and install it under the name in its metadata:
     /// from a file, from an OCI registry, or from an https URL.
+    #[command(after_help = super::examples::EXTENSION_ADD)]
     Add {
         /// The component: a path to a .wasm file; `oci://HOST/REPO:TAG` or
         /// `oci://HOST/REPO@sha256:DIGEST` (a Wasm OCI artifact); or an
@@ -40,6 +43,7 @@ pub enum ExtensionCommand {
     /// layer), after validating it as `add` would. Credentials come from
     /// podman's or docker's auth file, or SILT_REGISTRY_USERNAME and
     /// SILT_REGISTRY_PASSWORD.
+    #[command(after_help = super::examples::EXTENSION_PUBLISH)]
     Publish {
         /// The component (.wasm) to publish.
         path: PathBuf,
@@ -49,14 +53,17 @@ pub enum ExtensionCommand {
     /// Install every extension silt.toml's [extensions.require] names,
     /// exactly as silt.lock pins them; resolve and lock those it does not
     /// pin yet. A component that differs from its lock is refused.
+    #[command(after_help = super::examples::EXTENSION_INSTALL)]
     Install,
     /// Resolve required extensions again (all, or those named), install
     /// them and move silt.lock to what they resolve to now.
+    #[command(after_help = super::examples::EXTENSION_UPDATE)]
     Update {
         /// Extension names (default: every required extension).
         names: Vec<String>,
     },
     /// Remove an installed extension.
+    #[command(after_help = super::examples::EXTENSION_REMOVE)]
     Remove {
         /// Its name.
         name: String,
@@ -65,21 +72,25 @@ pub enum ExtensionCommand {
         force: bool,
     },
     /// Load (compiling on first use), run `describe`, and check it against the metadata.
+    #[command(after_help = super::examples::EXTENSION_VERIFY)]
     Verify {
         /// An installed extension's name, or a path to a .wasm file.
         extension: String,
     },
     /// Run the datastore contract suite against a component on a fresh
     /// datastore and print a pass/fail table.
+    #[command(after_help = super::examples::EXTENSION_TEST)]
     Test(super::extension_test::TestArgs),
     /// Create a buildable extension project (Rust: a partitioned datastore on a
     /// vendored SDK, or `--template minimal`; TypeScript: `--lang ts`), with
     /// its own copy of the WIT contract.
+    #[command(after_help = super::examples::EXTENSION_NEW)]
     New(super::scaffold::NewArgs),
     /// Run a wasm32-wasip2 test binary: the runner of `cargo test` in an
     /// extension project (its `.cargo/config.toml` names it). The binary gets
     /// its arguments, stdout and stderr; no files, environment or network.
     /// Exits with the binary's code (101 when it trapped, as a panic does).
+    #[command(after_help = super::examples::EXTENSION_TEST_RUNNER)]
     TestRunner {
         /// The test binary cargo built (`target/wasm32-wasip2/.../deps/*.wasm`).
         binary: PathBuf,

@@ -44,23 +44,169 @@ pub fn completions(args: CompletionsArgs) -> anyhow::Result<()> {
 /// When the directory or stdout cannot be written.
 pub fn man(args: ManArgs) -> anyhow::Result<()> {
     super::deferred::build_eagerly();
-    let command = super::Cli::command();
+    // `silt help` is `--help` again, and has no page of its own.
+    let mut command = super::Cli::command().disable_help_subcommand(true);
+    command.build();
     match args.out_dir {
         Some(dir) => {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
-            clap_mangen::generate_to(command, &dir)
+            write_pages(&command, "silt", &dir)
                 .with_context(|| format!("cannot write the manual pages into {}", dir.display()))
         }
         None => {
             let mut page = Vec::new();
-            clap_mangen::Man::new(command)
-                .render(&mut page)
-                .context("cannot render the manual page")?;
+            render(&command, true, &mut page).context("cannot render the manual page")?;
             write_stdout(&page)
         }
     }
 }
+
+/// Writes `command`'s page as `<name>.1` into `dir`, and its visible
+/// subcommands' as `<name>-<sub>.1` (the names its SEE ALSO-style
+/// subcommand list refers to).
+fn write_pages(command: &clap::Command, name: &str, dir: &std::path::Path) -> std::io::Result<()> {
+    let named = command.clone().display_name(name);
+    let mut page = Vec::new();
+    render(&named, name == "silt", &mut page)?;
+    std::fs::write(dir.join(format!("{name}.1")), page)?;
+    for sub in command.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+        write_pages(sub, &format!("{name}-{}", sub.get_name()), dir)?;
+    }
+    Ok(())
+}
+
+/// One page: clap_mangen's sections, then EXAMPLES (the command's
+/// `after_help`) and, on the top page, EXIT STATUS, ENVIRONMENT and FILES.
+fn render(command: &clap::Command, top: bool, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let man = clap_mangen::Man::new(command.clone());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    if command.get_arguments().any(|arg| !arg.is_hide_set()) {
+        man.render_options_section(out)?;
+    }
+    if command.get_subcommands().any(|sub| !sub.is_hide_set()) {
+        man.render_subcommands_section(out)?;
+    }
+    if let Some(examples) = command.get_after_help() {
+        let text = examples.to_string();
+        let body = text.strip_prefix("Examples:\n").unwrap_or(&text);
+        section(out, "EXAMPLES", &[body.to_owned()])?;
+    }
+    if top {
+        let codes: Vec<String> = crate::exit::TABLE
+            .iter()
+            .map(|(code, meaning)| format!("{code}\t{meaning}"))
+            .collect();
+        section(out, "EXIT STATUS", &codes)?;
+        let variables: Vec<String> = ENVIRONMENT
+            .iter()
+            .map(|(name, meaning)| format!("{name}\n    {meaning}"))
+            .collect();
+        section(out, "ENVIRONMENT", &variables)?;
+        let files: Vec<String> = FILES
+            .iter()
+            .map(|(name, meaning)| format!("{name}\n    {meaning}"))
+            .collect();
+        section(out, "FILES", &files)?;
+    }
+    if command.get_version().is_some() {
+        man.render_version_section(out)?;
+    }
+    Ok(())
+}
+
+/// A section of preformatted text (roff `.nf`), one paragraph per entry.
+fn section(out: &mut Vec<u8>, title: &str, entries: &[String]) -> std::io::Result<()> {
+    writeln!(out, ".SH \"{title}\"")?;
+    for entry in entries {
+        writeln!(out, ".nf")?;
+        for line in entry.lines() {
+            // A roff control character at a line's start, and backslashes,
+            // are text here.
+            let line = line.replace('\\', "\\e");
+            let line = if line.starts_with(['.', '\'']) {
+                format!("\\&{line}")
+            } else {
+                line
+            };
+            writeln!(out, "{line}")?;
+        }
+        writeln!(out, ".fi")?;
+        writeln!(out, ".PP")?;
+    }
+    Ok(())
+}
+
+/// The environment silt reads, for the manual.
+const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "SILT_CONFIG",
+        "The silt.toml to use, wherever silt is started.",
+    ),
+    (
+        "SILT_EXECUTION",
+        "in-process or out-of-process: where extensions run (as --execution).",
+    ),
+    (
+        "SILT_SANDBOX_RUNTIME",
+        "podman, docker, runc or a path: run every worker in that container runtime.",
+    ),
+    (
+        "SILT_LOCK_MAX_WAIT",
+        "Seconds to wait for a lease another holds ([locks] max_wait_ms).",
+    ),
+    (
+        "SILT_CACHE_DIR",
+        "Where compiled extensions are cached (default: $XDG_CACHE_HOME/silt).",
+    ),
+    (
+        "SILT_EXTENSIONS_DIR",
+        "Where a project's extensions are installed (default: .silt/extensions).",
+    ),
+    (
+        "AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_STS, AWS_ACCESS_KEY_ID, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN, AWS_CONTAINER_CREDENTIALS_FULL_URI, ...",
+        "An S3 datastore's credentials, region and endpoints, as the AWS CLI reads them (docs/guide.md).",
+    ),
+    (
+        "RUST_LOG",
+        "The log's filter, replacing what -q and -v set.",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, ...",
+        "Export traces and metrics over OTLP/HTTP (docs/telemetry.md).",
+    ),
+    (
+        "XDG_CACHE_HOME, XDG_DATA_HOME",
+        "The bases of ~/.cache/silt and ~/.local/share/silt.",
+    ),
+];
+
+/// The files silt reads and writes, for the manual.
+const FILES: &[(&str, &str)] = &[
+    (
+        "silt.toml",
+        "The project's configuration (found here or in a parent directory).",
+    ),
+    (
+        "silt.lock",
+        "The extensions the project pins: source, digest, contract.",
+    ),
+    (
+        ".silt/",
+        "The project's working copy (.silt/local), its installed extensions, and a directory datastore's objects (.silt/store).",
+    ),
+    (
+        "~/.local/share/silt/extensions/",
+        "Extensions added outside any project; a new project takes its datastore extension from here.",
+    ),
+    (
+        "~/.cache/silt/",
+        "Compiled extensions, shared by every project of the user.",
+    ),
+];
 
 /// Writes `bytes` to stdout; a closed pipe (`silt man | head`) is no error.
 fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@ mod cache;
 mod data;
 mod datastore;
 mod deferred;
+mod examples;
 mod extension;
 mod extension_install;
 mod extension_test;
@@ -39,36 +40,65 @@ use output::Output;
 #[command(name = "silt", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// Print machine-readable JSON on stdout instead of text.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
-    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// More on stderr: -v each store request, extension call and lease with
+    /// its time; -vv silt's debug events; -vvv everything. RUST_LOG overrides.
+    #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Print nothing but errors, and warnings about your data (edits moved
     /// aside, a store allowed despite failing its checks). `--json` output
     /// and data asked for on stdout are still printed.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        help_heading = "Global options",
+        conflicts_with = "verbose"
+    )]
     pub quiet: bool,
     /// How much of the datastore to fetch, for this command: `full` (every
     /// model's files) or `lazy` (index metadata, then what a command uses).
     /// Default: `datastore.hydration` in silt.toml, else `full`.
-    #[arg(long, global = true, value_enum, value_name = "MODE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_enum,
+        value_name = "MODE"
+    )]
     pub hydration: Option<Hydration>,
     /// Where extensions run, for this command: `in-process` or
     /// `out-of-process` (a sandboxed worker). Default: `[sandbox]` in
     /// silt.toml; `SILT_EXECUTION` sets it for every command.
-    #[arg(long, global = true, value_enum, value_name = "WHERE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_enum,
+        value_name = "WHERE"
+    )]
     pub execution: Option<crate::sandbox::Execution>,
     /// The AWS profile an S3 datastore's credentials (and region) come
     /// from, for this command. Default: `[datastore.s3] profile`, else
     /// `AWS_PROFILE`, else `default`.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "NAME"
+    )]
     pub profile: Option<String>,
     /// Write this command's trace there: every span as OTLP/JSON, one
     /// export request per line (as a collector's file exporter writes
     /// them). Traces also go to an OTLP/HTTP collector when
     /// OTEL_EXPORTER_OTLP_ENDPOINT is set (see docs/telemetry.md).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "PATH"
+    )]
     pub trace_file: Option<std::path::PathBuf>,
     /// What to do.
     #[command(subcommand)]
@@ -86,6 +116,7 @@ pub enum Command {
     #[command(subcommand)]
     Cache(Deferred<cache::CacheCommand>),
     /// Write a silt.toml here (by default: a local-directory datastore under .silt/).
+    #[command(after_help = examples::INIT)]
     Init(Deferred<init::InitArgs>),
     /// Set up, sync and inspect the shared datastore and its leases.
     #[command(subcommand)]
@@ -95,14 +126,17 @@ pub enum Command {
     Data(Deferred<data::DataCommand>),
     /// Run a command on models: lease them, make their data present, run,
     /// commit what changed, release. Exits with the command's code.
+    #[command(after_help = examples::RUN)]
     Run(Deferred<run::RunArgs>),
     /// Check what this machine supports for isolating out-of-process workers.
     #[command(subcommand)]
     Sandbox(Deferred<sandbox::SandboxCommand>),
     /// Print a shell completion script for silt (bash, zsh, fish, elvish,
     /// powershell) on stdout.
+    #[command(after_help = examples::COMPLETIONS)]
     Completions(Deferred<manual::CompletionsArgs>),
     /// Print silt's manual page (roff) on stdout: `silt man | man -l -`.
+    #[command(after_help = examples::MAN)]
     Man(Deferred<manual::ManArgs>),
 }
 

@@ -20,6 +20,7 @@ use crate::sandbox::{Driver, Isolation, SandboxConfig, Support};
 pub enum SandboxCommand {
     /// Report what this machine supports (cgroups, namespaces, Landlock,
     /// seccomp, container runtimes) and try the configured driver.
+    #[command(after_help = super::examples::SANDBOX_CHECK)]
     Check {
         /// Try this driver instead of the configured one.
         #[arg(long, value_enum)]
@@ -58,6 +59,7 @@ pub enum ImageCommand {
     /// Build the worker image on this machine, with no registry: the
     /// shared libraries this silt loads, `FROM scratch` (the binary is
     /// mounted read-only by each run). Again after the C library changes.
+    #[command(after_help = super::examples::SANDBOX_IMAGE_BUILD)]
     Build {
         /// podman or docker (a name on PATH or a path). Default:
         /// `[sandbox.container] runtime` when it is one of them, else podman.
