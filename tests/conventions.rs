@@ -118,6 +118,14 @@ fn completion_scripts_and_the_manual_describe_the_parsed_command_line() {
     // bash reads the script without a syntax error.
     let dir = tempfile::tempdir().unwrap();
     let (_, bash, _) = output(silt(home.path()).args(["completions", "bash"]));
+    // What users type, not silt's internals.
+    assert!(
+        bash.contains("--hydration") && bash.contains("lock"),
+        "{bash}"
+    );
+    for internal in ["--worker", "probe", "__probe"] {
+        assert!(!bash.contains(internal), "offers {internal}");
+    }
     let script = dir.path().join("silt.bash");
     std::fs::write(&script, bash).unwrap();
     let checked = std::process::Command::new("bash")

@@ -230,6 +230,18 @@ fn cargo_test_runs_an_authors_unit_tests_in_wasm() {
     assert!(output.contains("silt: the test binary trapped"), "{output}");
 }
 
+#[test]
+fn the_datastore_templates_cargo_test_runs_its_unit_tests() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = new_project(home.path(), &["tested-datastore"]);
+    assert_eq!(code, 0, "{stderr}");
+    // The hint names the tests.
+    assert!(stdout.contains("cargo test"), "{stdout}");
+    let (code, output) = cargo_test(&home.path().join("tested-datastore"), &[]);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("test result: ok. 1 passed"), "{output}");
+}
+
 /// Runs `program args` in `dir`, failing the test with its output.
 fn run_in(dir: &Path, program: &str, args: &[&str]) {
     let output = Command::new(program)

@@ -63,3 +63,32 @@ pub fn list() -> Result<Listed, Error> {
     }
     Ok(partitions)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout is the datastore's contract with every clone: the key a
+    /// partition is written at reads back as its model, and a key of
+    /// anything else as none. (`cargo test` runs this in wasm, through
+    /// `silt extension test-runner`.)
+    #[test]
+    fn a_partition_key_reads_back_as_its_model() {
+        let model = ModelRef {
+            model_type: "vision/detector".to_owned(),
+            model_id: "m-42".to_owned(),
+        };
+        let key = partition_key(&model);
+        assert_eq!(key, "_index/data/vision/detector/m-42.json");
+        let back = parse_partition_key(&key).expect("a partition key");
+        assert_eq!(back.model_type, "vision/detector");
+        assert_eq!(back.model_id, "m-42");
+        for foreign in [
+            "_index/data/notes.txt",
+            "data/vision/detector/m-42.json",
+            "_index/data/lonely.json",
+        ] {
+            assert!(parse_partition_key(foreign).is_none(), "{foreign}");
+        }
+    }
+}

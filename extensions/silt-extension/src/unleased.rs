@@ -38,7 +38,7 @@
 //!
 //! On the common path a commit costs three requests: the announcement,
 //! the upload and the compare-and-swap, on the partition version this cache
-//! last read or wrote ([`crate::local::Sidecar::known_slice`]); the
+//! last read or wrote ([`crate::written_here::known_slice`]); the
 //! metadata comes from the cache ([`crate::meta::read_cached`]). A lost
 //! race costs a read and another compare-and-swap.
 //!

@@ -33,9 +33,66 @@ pub struct ManArgs {
 pub fn completions(args: CompletionsArgs) -> anyhow::Result<()> {
     super::deferred::build_eagerly();
     let mut command = super::Cli::command();
+    command.build();
+    let mut visible = visible_only(&command);
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut command, "silt", &mut script);
+    clap_complete::generate(args.shell, &mut visible, "silt", &mut script);
     write_stdout(&script)
+}
+
+/// `command` as a completion script offers it: without its hidden
+/// subcommands and flags (silt's internals), which clap_complete would
+/// offer. Each kept flag is copied without its relations to others
+/// (conflicts, requirements), which could name a flag left out.
+fn visible_only(command: &clap::Command) -> clap::Command {
+    // What clap generated (help, version, the help subcommand) is copied
+    // from the built tree like the rest, not generated again.
+    let mut copy = clap::Command::new(leak(command.get_name()))
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .disable_help_subcommand(true);
+    if let Some(about) = command.get_about() {
+        copy = copy.about(about.clone());
+    }
+    if let Some(version) = command.get_version() {
+        copy = copy.version(leak(version));
+    }
+    for arg in command.get_arguments().filter(|arg| !arg.is_hide_set()) {
+        let mut kept = clap::Arg::new(arg.get_id().clone())
+            .action(arg.get_action().clone())
+            .value_parser(arg.get_value_parser().clone())
+            .value_hint(arg.get_value_hint());
+        if let Some(range) = arg.get_num_args() {
+            kept = kept.num_args(range);
+        }
+        if let Some(names) = arg.get_value_names() {
+            kept = kept.value_names(names.to_vec());
+        }
+        if let Some(long) = arg.get_long() {
+            kept = kept.long(leak(long));
+        }
+        if let Some(short) = arg.get_short() {
+            kept = kept.short(short);
+        }
+        if let Some(help) = arg.get_help() {
+            kept = kept.help(help.clone());
+        }
+        if arg.is_last_set() {
+            kept = kept.last(true);
+        }
+        copy = copy.arg(kept);
+    }
+    for sub in command.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+        copy = copy.subcommand(visible_only(sub));
+    }
+    copy
+}
+
+/// `text` for as long as the process lives: clap (built without its
+/// `string` feature) takes only static names, and a completion script is
+/// printed once per process.
+fn leak(text: &str) -> &'static str {
+    Box::leak(text.to_owned().into_boxed_str())
 }
 
 /// Prints the manual page, or writes every command's page to `--out-dir`.

@@ -262,6 +262,12 @@ pub(super) fn run(context: &Context, args: NewArgs) -> anyhow::Result<()> {
             created.dir.display(),
             created.build.join(" && ")
         )?;
+        if created.lang == Lang::Rust {
+            writeln!(
+                out,
+                "  cargo test   # its unit tests, run in wasm by `silt extension test-runner`"
+            )?;
+        }
         writeln!(out, "  silt extension add {}", created.component.display())?;
         writeln!(out, "  silt extension test {}", created.component.display())
     })
