@@ -150,9 +150,14 @@ impl SetAside {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
         std::fs::rename(layout::in_cache(&from), &full_to).map_err(io)?;
-        crate::log_warn(&format!(
-            "{from}: set the local edit aside to {to}; the working copy has the latest committed version"
-        ));
+        // Said at info: the host tells the user where the edit went, in
+        // its own paths (these are the cache's).
+        crate::silt::datastore::log::log(
+            crate::silt::datastore::log::Level::Info,
+            &format!(
+                "{from}: set the local edit aside to {to} (in the cache); the working copy has the latest committed version"
+            ),
+        );
         self.moved.push(to);
         Ok(())
     }
