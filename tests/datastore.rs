@@ -409,6 +409,62 @@ fn gc_expires_old_versions_of_only_the_models_that_have_them() {
     }
 }
 
+#[test]
+fn a_pull_fetches_the_latest_version_when_a_gc_expired_the_one_it_read() {
+    use std::time::Duration;
+    use support::pausing_proxy::{Hold, Trap, route_through};
+
+    let writer = Project::new(Backend::S3, "");
+    let put = |content: &str| {
+        let input = writer.write_input("in", content);
+        writer.ok(&["-q", "data", "put", "t/m", "f.txt", &input]);
+    };
+    put("v1\n");
+    let reader = writer.another_clone();
+    reader.ok(&["-q", "datastore", "hydrate", "--model", "t/m"]);
+    put("v2\n");
+
+    // The reader's pull reads the slice naming v2, and its GET of v2
+    // waits while a third commit and a gc expire v2 from the store.
+    let proxy = route_through(
+        &reader,
+        Trap {
+            method: "GET",
+            path_contains: "/data/t/m/f.txt/".to_owned(),
+            armed_by: String::new(),
+            hold: Hold::UntilReleased,
+            later_ones_wait: false,
+        },
+        "",
+    );
+    let pull = reader
+        .silt()
+        .args(["--json", "datastore", "sync", "--pull"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    proxy.wait_caught(Duration::from_secs(60));
+    put("v3\n");
+    let gc = writer.json(&["datastore", "gc", "--keep", "1"]);
+    assert_eq!(gc["objects_deleted"], 2, "v1 and v2 are gone: {gc}");
+    proxy.release();
+
+    let pulled = pull.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&pulled.stderr);
+    assert!(pulled.status.success(), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(reader.model_dir("t/m").join("f.txt")).unwrap(),
+        "v3\n"
+    );
+    // The model settles on the next pull, and nothing is amiss.
+    reader.ok(&["-q", "datastore", "sync", "--pull"]);
+    let status = reader.json(&["datastore", "status"]);
+    assert_eq!(status["remote_changes"], serde_json::json!([]), "{status}");
+    assert_eq!(status["local_changes"], serde_json::json!([]), "{status}");
+    reader.ok(&["datastore", "verify"]);
+}
+
 /// A project whose `silt.toml` names an S3 endpoint and bucket as given
 /// (nothing is created), with partitioned-datastore installed.
 fn s3_project_at(endpoint: &str, bucket: &str) -> (tempfile::TempDir, std::process::Command) {

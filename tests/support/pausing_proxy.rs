@@ -5,7 +5,10 @@
 //! - [`Hold::AfterServer`]: the server carried it out and answered, and the
 //!   answer never reaches the client (it took effect; nobody was told);
 //! - [`Hold::MidAnswer`]: the client hears the answer's head and half its
-//!   body, then nothing more (a download in the middle).
+//!   body, then nothing more (a download in the middle);
+//! - [`Hold::UntilReleased`]: the request waits until [`Proxy::release`],
+//!   then goes on (what others do meanwhile happens between the client's
+//!   previous request and this one).
 //!
 //! With [`Trap::later_ones_wait`], the client's later requests of that kind
 //! (its retries) wait until [`Proxy::release`]. Everything else passes
@@ -31,6 +34,8 @@ pub enum Hold {
     AfterServer,
     /// After the client heard the answer's head and half its body.
     MidAnswer,
+    /// Until [`Proxy::release`]; then it is relayed as any other.
+    UntilReleased,
 }
 
 /// Which request to stop: the first `method` request whose request line
@@ -151,6 +156,16 @@ fn serve(
         let _ = tell.send(line);
         return park(client);
     }
+    let trapped = if trapped && trap.hold == Hold::UntilReleased {
+        let _ = tell.send(line.clone());
+        let (state, released) = state;
+        let _state = released
+            .wait_while(state.lock().unwrap(), |state| !state.released)
+            .unwrap();
+        false
+    } else {
+        trapped
+    };
 
     let mut server = forward(upstream, &head, &body)?;
     let mut answer = Vec::new();

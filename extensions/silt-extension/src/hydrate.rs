@@ -17,7 +17,7 @@
 //!     let mut stats = hydrate::no_transfers();
 //!     let mut planned = Planned::read::<I>(model, true, &mut stats)?;
 //!     let mut update = silt_extension::summary::Update::begin(silt_extension::layout::DATA_AREA);
-//!     let changed = hydrate::apply_many(std::slice::from_mut(&mut planned), &mut update, &mut stats)?;
+//!     let changed = hydrate::apply_many::<I>(std::slice::from_mut(&mut planned), &mut update, &mut stats)?;
 //!     update.finish()?;
 //!     Ok(changed)
 //! }
@@ -28,10 +28,11 @@ use crate::corrupt_models::CorruptModels;
 use crate::exports::silt::datastore::hydration::{Guest, HydrateOptions, HydrateReport};
 use crate::layout::{self, DATA_AREA};
 use crate::local::{self, Sidecar};
-use crate::partition::Partition;
+use crate::partition::{Entry, Partition};
 pub use crate::plan::{Plan, keep_slice_only};
 use crate::set_aside::{self, SetAside};
 use crate::silt::datastore::object_store::DownloadItem;
+use crate::silt::datastore::object_store::StoreError;
 use crate::silt::datastore::types::{Error, LocalEdits, ModelRef, TransferStats};
 use crate::store;
 use crate::summary;
@@ -322,13 +323,13 @@ fn plan_against(
 ///         pending += planned.plan.downloads.len().max(1); // a held sidecar counts too
 ///         work.push(planned);
 ///         if pending >= DOWNLOADS_PER_BATCH {
-///             let applied = hydrate::apply_many(&mut work, &mut update, &mut stats);
+///             let applied = hydrate::apply_many::<I>(&mut work, &mut update, &mut stats);
 ///             work.clear();
 ///             pending = 0;
 ///             applied?;
 ///         }
 ///     }
-///     hydrate::apply_many(&mut work, &mut update, &mut stats)?;
+///     hydrate::apply_many::<I>(&mut work, &mut update, &mut stats)?;
 ///     update.finish()
 /// }
 /// ```
@@ -428,7 +429,7 @@ impl Planned {
     ///     let mut update = silt_extension::summary::Update::begin(silt_extension::layout::DATA_AREA);
     ///     let mut planned =
     ///         Planned::read_with_edits::<I>(model, false, LocalEdits::SetAside, &mut aside, &mut update, &mut stats)?;
-    ///     hydrate::apply_many(std::slice::from_mut(&mut planned), &mut update, &mut stats)?;
+    ///     hydrate::apply_many::<I>(std::slice::from_mut(&mut planned), &mut update, &mut stats)?;
     ///     update.finish()?;
     ///     Ok(aside.moved)
     /// }
@@ -498,7 +499,7 @@ impl Planned {
     ///     planned.keep_downloads(max_objects);
     ///     let left = wanted - planned.plan.downloads.len();
     ///     let mut update = silt_extension::summary::Update::begin(silt_extension::layout::DATA_AREA);
-    ///     hydrate::apply_many(std::slice::from_mut(&mut planned), &mut update, &mut stats)?;
+    ///     hydrate::apply_many::<I>(std::slice::from_mut(&mut planned), &mut update, &mut stats)?;
     ///     update.finish()?;
     ///     Ok(left)
     /// }
@@ -518,11 +519,25 @@ impl Planned {
     }
 }
 
+/// Download rounds one call makes at most: a version that vanished from
+/// the store between reading a slice and fetching it (a `gc` expired it
+/// meanwhile) is fetched again at what the slice names now.
+const VANISHED_ROUNDS: usize = 3;
+
+/// One download of a round: the index into the work, the name, the entry.
+type Wanted = (usize, String, Entry);
+
 /// Carries out many models' plans with ONE bulk download, so every
 /// transfer slot stays busy across model boundaries (a model of a few
 /// files alone would leave most idle); then removals, and each sidecar
 /// stamped and saved — also when some download failed, so what landed is
 /// kept. Returns the cache paths that changed.
+///
+/// A version the store no longer holds was expired by a `gc` after the
+/// slice was read: its model's slice is read again and the file fetched at
+/// its latest version (the model then keeps its prior store version, as
+/// its other files stay at the slice read first). Only a slice that still
+/// names the missing version is an error.
 ///
 /// The sidecars are saved through `update`, which records them in the
 /// summary when it ends (after an error too).
@@ -545,86 +560,47 @@ impl Planned {
 ///         .map(|model| Planned::read::<I>(model, false, &mut stats))
 ///         .collect::<Result<Vec<_>, _>>()?;
 ///     let mut update = summary::Update::begin(DATA_AREA); // records what landed, even on error
-///     let changed = hydrate::apply_many(&mut work, &mut update, &mut stats)?;
+///     let changed = hydrate::apply_many::<I>(&mut work, &mut update, &mut stats)?;
 ///     update.finish()?;
 ///     Ok(changed)
 /// }
 /// ```
-pub fn apply_many(
+pub fn apply_many<I: Index>(
     work: &mut [Planned],
     update: &mut summary::Update,
     stats: &mut TransferStats,
 ) -> Result<Vec<String>, Error> {
-    let mut items = Vec::new();
-    let mut owners = Vec::new();
-    for (w, planned) in work.iter().enumerate() {
-        for (d, (name, entry)) in planned.plan.downloads.iter().enumerate() {
-            items.push(DownloadItem {
-                key: layout::object_key(DATA_AREA, &planned.model, name, &entry.version),
-                cache_path: layout::working_path(&planned.model, name),
-                expected_version: None,
-                sha256: Some(entry.sha256.clone()),
-            });
-            owners.push((w, d));
-        }
-    }
+    let mut wanted: Vec<Wanted> = work
+        .iter()
+        .enumerate()
+        .flat_map(|(w, planned)| {
+            planned
+                .plan
+                .downloads
+                .iter()
+                .map(move |(name, entry)| (w, name.clone(), entry.clone()))
+        })
+        .collect();
     let mut changed = Vec::new();
     let mut first_error = None;
-    if let Err(err) = record_landings(work) {
-        // Nothing downloads unrecorded; removals and saves still go on.
-        for planned in work.iter_mut() {
-            for (name, _) in &planned.plan.downloads {
-                planned.sidecar.landing.remove(name);
-                if planned.sidecar.local.contains_key(name) {
-                    planned.settles = false;
-                }
-            }
+    for round in 1..=VANISHED_ROUNDS {
+        if wanted.is_empty() {
+            break;
         }
-        first_error = Some(err);
-        items.clear();
-    }
-    if !items.is_empty() {
-        // Each file's stamp from its landing: no `stat` of each afterwards.
-        let results = local::download_landed(&items);
-        for ((w, d), (item, result)) in owners.into_iter().zip(items.iter().zip(results)) {
-            let planned = &mut work[w];
-            // Landed (and stamped below) or not replaced: either way over.
-            planned.sidecar.landing.remove(&planned.plan.downloads[d].0);
-            match result {
-                Ok((meta, landed_ns)) => {
-                    let (name, entry) = &planned.plan.downloads[d];
-                    stats.objects_downloaded += 1;
-                    stats.bytes_downloaded += meta.size;
-                    match landed_ns {
-                        Some(mtime_ns) => local::stamp_as_hashed(
-                            &mut planned.sidecar,
-                            name,
-                            &entry.version,
-                            &entry.sha256,
-                            meta.size,
-                            mtime_ns,
-                        ),
-                        None => local::stamp(
-                            &mut planned.sidecar,
-                            &planned.model,
-                            name,
-                            &entry.version,
-                            &entry.sha256,
-                        ),
-                    }
-                    changed.push(item.cache_path.clone());
-                }
-                Err(err) => {
-                    // A present file left at its old version unsettles
-                    // the model (an absent one stays absent: no harm).
-                    let (name, _) = &planned.plan.downloads[d];
-                    if planned.sidecar.local.contains_key(name) {
-                        planned.settles = false;
-                    }
-                    first_error.get_or_insert_with(|| store::error(&item.key, err));
-                }
+        let vanished = download_round(work, &wanted, &mut changed, &mut first_error, stats);
+        wanted = if round < VANISHED_ROUNDS {
+            fetch_again::<I>(work, vanished, &mut first_error, stats)
+        } else {
+            for (_, _, key, _) in vanished {
+                first_error.get_or_insert_with(|| {
+                    Error::NotFound(format!(
+                        "{key}: expired from the store by a gc while this command fetched it, \
+                         {VANISHED_ROUNDS} times; run the command again"
+                    ))
+                });
             }
-        }
+            Vec::new()
+        };
     }
     for planned in work.iter_mut() {
         for name in &planned.plan.removals {
@@ -658,29 +634,167 @@ pub fn apply_many(
     }
 }
 
-/// Records every download of `work` in its model's sidecar, on disk, before
-/// any starts: a pull killed after a file landed and before the final save
-/// leaves a file whose version the sidecar's stamp does not say, and which
-/// may expire from the index before the next pull; the record says what it
-/// is (see [`local::landed_version`]). The sidecar is saved with the store
-/// version it had before this call, as the final save would when not
-/// everything landed. Not synced: it guards against a killed process, and
-/// the files it describes are not synced either.
-fn record_landings(work: &mut [Planned]) -> Result<(), Error> {
-    for planned in work.iter_mut() {
-        if planned.plan.downloads.is_empty() {
-            continue;
+/// A download whose version the store did not hold: the index into the
+/// work, the name, the key, and the version tried.
+type Vanished = (usize, String, String, String);
+
+/// Downloads `wanted` in one bulk call and stamps what landed. Returns the
+/// downloads whose version the store did not hold.
+fn download_round(
+    work: &mut [Planned],
+    wanted: &[Wanted],
+    changed: &mut Vec<String>,
+    first_error: &mut Option<Error>,
+    stats: &mut TransferStats,
+) -> Vec<Vanished> {
+    if let Err(err) = record_landings(work, wanted) {
+        // Nothing downloads unrecorded; removals and saves still go on.
+        for (w, name, _) in wanted {
+            let planned = &mut work[*w];
+            planned.sidecar.landing.remove(name);
+            if planned.sidecar.local.contains_key(name) {
+                planned.settles = false;
+            }
         }
-        for (name, entry) in &planned.plan.downloads {
-            planned.sidecar.landing.insert(
-                name.clone(),
-                local::Landing {
-                    version: entry.version.clone(),
-                    sha256: entry.sha256.clone(),
-                    size: entry.size,
-                },
-            );
+        first_error.get_or_insert(err);
+        return Vec::new();
+    }
+    let items: Vec<DownloadItem> = wanted
+        .iter()
+        .map(|(w, name, entry)| DownloadItem {
+            key: layout::object_key(DATA_AREA, &work[*w].model, name, &entry.version),
+            cache_path: layout::working_path(&work[*w].model, name),
+            expected_version: None,
+            sha256: Some(entry.sha256.clone()),
+        })
+        .collect();
+    // Each file's stamp from its landing: no `stat` of each afterwards.
+    let results = local::download_landed(&items);
+    let mut vanished = Vec::new();
+    for ((w, name, entry), (item, result)) in wanted.iter().zip(items.into_iter().zip(results)) {
+        let planned = &mut work[*w];
+        // Landed (and stamped below) or not replaced: either way over.
+        planned.sidecar.landing.remove(name);
+        match result {
+            Ok((meta, landed_ns)) => {
+                stats.objects_downloaded += 1;
+                stats.bytes_downloaded += meta.size;
+                match landed_ns {
+                    Some(mtime_ns) => local::stamp_as_hashed(
+                        &mut planned.sidecar,
+                        name,
+                        &entry.version,
+                        &entry.sha256,
+                        meta.size,
+                        mtime_ns,
+                    ),
+                    None => local::stamp(
+                        &mut planned.sidecar,
+                        &planned.model,
+                        name,
+                        &entry.version,
+                        &entry.sha256,
+                    ),
+                }
+                changed.push(item.cache_path);
+            }
+            Err(err) => {
+                // A present file left at its old version unsettles the
+                // model (an absent one stays absent: no harm).
+                if planned.sidecar.local.contains_key(name) {
+                    planned.settles = false;
+                }
+                match err {
+                    StoreError::NotFound => {
+                        vanished.push((*w, name.clone(), item.key, entry.version.clone()));
+                    }
+                    err => {
+                        first_error.get_or_insert_with(|| store::error(&item.key, err));
+                    }
+                }
+            }
         }
+    }
+    vanished
+}
+
+/// For downloads whose version vanished: reads each model's slice again
+/// and returns what to fetch now, each file at the version the slice names
+/// now. A file removed meanwhile is left to the next pull; a slice that
+/// still names the missing version is an error (the store lost it).
+fn fetch_again<I: Index>(
+    work: &mut [Planned],
+    vanished: Vec<Vanished>,
+    first_error: &mut Option<Error>,
+    stats: &mut TransferStats,
+) -> Vec<Wanted> {
+    let mut again = Vec::new();
+    let mut reread = std::collections::BTreeMap::new();
+    for (w, name, key, tried) in vanished {
+        let planned = &mut work[w];
+        // Its other files stay at the slice read first.
+        planned.settles = false;
+        let changed = reread
+            .entry(w)
+            .or_insert_with(|| refresh::<I>(&planned.model, &mut planned.sidecar, stats));
+        match changed {
+            Ok(true) => {}
+            Ok(false) => {
+                first_error.get_or_insert_with(|| lost(&key));
+                continue;
+            }
+            Err(err) => {
+                first_error.get_or_insert_with(|| err.clone());
+                continue;
+            }
+        }
+        let latest = planned
+            .sidecar
+            .partition
+            .as_ref()
+            .and_then(|partition| partition.live(&name));
+        match latest {
+            Some(entry) if entry.version == tried => {
+                first_error.get_or_insert_with(|| lost(&key));
+            }
+            Some(entry) => again.push((w, name, entry.clone())),
+            None => {}
+        }
+    }
+    again
+}
+
+/// The error for an object the index names and the store does not hold.
+fn lost(key: &str) -> Error {
+    Error::NotFound(format!(
+        "{key}: the index names this version and the store does not hold it; \
+         `silt datastore verify` lists every such object"
+    ))
+}
+
+/// Records the downloads `wanted` in their models' sidecars, on disk,
+/// before any starts: a pull killed after a file landed and before the
+/// final save leaves a file whose version the sidecar's stamp does not
+/// say, and which may expire from the index before the next pull; the
+/// record says what it is (see [`local::landed_version`]). The sidecar is
+/// saved with the store version it had before this call, as the final save
+/// would when not everything landed. Not synced: it guards against a
+/// killed process, and the files it describes are not synced either.
+fn record_landings(work: &mut [Planned], wanted: &[Wanted]) -> Result<(), Error> {
+    let mut models = std::collections::BTreeSet::new();
+    for (w, name, entry) in wanted {
+        work[*w].sidecar.landing.insert(
+            name.clone(),
+            local::Landing {
+                version: entry.version.clone(),
+                sha256: entry.sha256.clone(),
+                size: entry.size,
+            },
+        );
+        models.insert(*w);
+    }
+    for w in models {
+        let planned = &work[w];
         let mut recorded = planned.sidecar.clone();
         recorded.store_version = planned.prior_version.clone();
         local::save_unsynced(DATA_AREA, &planned.model, &recorded)?;
@@ -802,7 +916,7 @@ impl<T: Index> Guest for T {
         }
         // What landed is recorded either way (the update's drop), and a
         // download's error comes first.
-        apply_many(&mut work, &mut update, &mut stats)?;
+        apply_many::<T>(&mut work, &mut update, &mut stats)?;
         update.finish()?;
         corrupt.finish(models.len())?;
         Ok(HydrateReport {
@@ -843,7 +957,7 @@ impl<T: Index> Guest for T {
             return Err(Error::NotFound(format!("{path}: removed from the model")));
         }
         let mut update = summary::Update::begin(DATA_AREA);
-        apply_many(std::slice::from_mut(&mut planned), &mut update, &mut stats)?;
+        apply_many::<T>(std::slice::from_mut(&mut planned), &mut update, &mut stats)?;
         update.finish()?;
         Ok(HydrateReport {
             stats,

@@ -235,7 +235,7 @@ fn upload(prepared: &mut [Prepared], stats: &mut TransferStats) -> Result<(), Er
 /// After a model's commit: stamps the committed files, keeps the committed
 /// slice, and refreshes files that others' merged commits changed. Returns
 /// the cache paths committed.
-fn finish(
+fn finish<T: Index>(
     prepared: Prepared,
     committed: Committed,
     update: &mut summary::Update,
@@ -288,7 +288,7 @@ fn finish(
         prior_version,
         settles: true,
     };
-    hydrate::apply_many(std::slice::from_mut(&mut planned), update, stats)?;
+    hydrate::apply_many::<T>(std::slice::from_mut(&mut planned), update, stats)?;
     Ok(paths)
 }
 
@@ -665,13 +665,17 @@ impl<T: Index> Guest for T {
             // Models' downloads go out together, a bounded batch at a time
             // (memory stays small however large the pull).
             if pending >= hydrate::DOWNLOADS_PER_BATCH {
-                let applied = hydrate::apply_many(&mut work, &mut update, &mut stats);
+                let applied = hydrate::apply_many::<T>(&mut work, &mut update, &mut stats);
                 work.clear();
                 pending = 0;
                 changed.extend(applied?);
             }
         }
-        changed.extend(hydrate::apply_many(&mut work, &mut update, &mut stats)?);
+        changed.extend(hydrate::apply_many::<T>(
+            &mut work,
+            &mut update,
+            &mut stats,
+        )?);
         update.finish()?;
         corrupt.finish(models.len())?;
         let looked_at = match &journal_pass {
@@ -784,7 +788,7 @@ impl<T: Index> Guest for T {
                 // commit its files again as new versions.
                 Ok(committed) => {
                     committed_models += 1;
-                    match finish(ready, committed, &mut update, &mut stats) {
+                    match finish::<T>(ready, committed, &mut update, &mut stats) {
                         Ok(paths) => changed.extend(paths),
                         Err(err) => {
                             first_error.get_or_insert(err);
