@@ -377,6 +377,11 @@ fn gc_expires_old_versions_of_only_the_models_that_have_them() {
         project.ok(&["data", "put", "t/a", "g", &input]);
         project.ok(&["data", "put", "t/b", "f", &input]);
 
+        // Without --keep, no version expires (commits keep the retention).
+        let untouched = project.json(&["datastore", "gc"]);
+        assert_eq!(untouched["entries_expired"], 0, "{extension}: {untouched}");
+        assert_eq!(project.keys("data/t/a/f/").len(), 3, "{untouched}");
+
         let plan = project.json(&["datastore", "gc", "--keep", "1", "--dry-run"]);
         assert_eq!(
             plan["models"],
@@ -463,6 +468,115 @@ fn a_pull_fetches_the_latest_version_when_a_gc_expired_the_one_it_read() {
     assert_eq!(status["remote_changes"], serde_json::json!([]), "{status}");
     assert_eq!(status["local_changes"], serde_json::json!([]), "{status}");
     reader.ok(&["datastore", "verify"]);
+}
+
+/// `silt data put MODEL NAME -` with `content` on stdin.
+fn put_stdin(project: &Project, model: &str, name: &str, content: &str) {
+    use std::io::Write as _;
+    let mut child = project
+        .silt()
+        .args(["-q", "data", "put", model, name, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(content.as_bytes()).unwrap();
+    drop(stdin);
+    let done = child.wait_with_output().unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+}
+
+#[test]
+fn ones_own_put_leaves_the_working_copy_at_it_and_status_clean() {
+    for backend in BACKENDS {
+        let project = Project::new(backend, "");
+        let status = || project.json(&["datastore", "status"]);
+        let working = || std::fs::read_to_string(project.model_dir("repro/m").join("a.txt")).ok();
+
+        // A new model, from stdin: in the working copy, nothing to pull.
+        put_stdin(&project, "repro/m", "a.txt", "fresh\n");
+        let seen = status();
+        assert_eq!(
+            seen["remote_changes"],
+            serde_json::json!([]),
+            "{backend:?}: {seen}"
+        );
+        assert_eq!(seen["local_changes"], serde_json::json!([]), "{seen}");
+        assert_eq!(working().as_deref(), Some("fresh\n"));
+
+        // A new version over the unmodified one: replaced.
+        put_stdin(&project, "repro/m", "a.txt", "second\n");
+        let seen = status();
+        assert_eq!(
+            seen["remote_changes"],
+            serde_json::json!([]),
+            "{backend:?}: {seen}"
+        );
+        assert_eq!(seen["local_changes"], serde_json::json!([]), "{seen}");
+        assert_eq!(working().as_deref(), Some("second\n"));
+
+        // A local edit is never overwritten: the put commits, the edit
+        // stays, and the model is the store's change until a pull.
+        std::fs::write(project.model_dir("repro/m").join("a.txt"), "mine\n").unwrap();
+        put_stdin(&project, "repro/m", "a.txt", "third\n");
+        assert_eq!(working().as_deref(), Some("mine\n"));
+        let seen = status();
+        assert_eq!(
+            seen["remote_changes"],
+            serde_json::json!(["repro/m"]),
+            "{seen}"
+        );
+        assert_eq!(
+            project.ok(&["data", "get", "repro/m", "a.txt", "-o", "-"]),
+            "third\n"
+        );
+
+        // Someone else's commit in between is not taken for ours.
+        let other = project.another_clone();
+        put_stdin(&other, "repro/n", "b.txt", "theirs\n");
+        put_stdin(&project, "repro/n", "c.txt", "ours\n");
+        let seen = status();
+        let remote = seen["remote_changes"].as_array().unwrap();
+        assert!(
+            remote.contains(&serde_json::json!("repro/n")),
+            "{backend:?}: {seen}"
+        );
+        project.ok(&["-q", "datastore", "sync", "--pull"]);
+        let seen = status();
+        assert_eq!(seen["remote_changes"], serde_json::json!([]), "{seen}");
+        project.ok(&["datastore", "verify"]);
+    }
+}
+
+#[test]
+fn putting_the_latest_content_again_makes_no_new_version() {
+    for backend in BACKENDS {
+        let project = Project::new(backend, "");
+        let put = |content: &str| {
+            let input = project.write_input("in", content);
+            project.ok(&["data", "put", "t/m", "f.txt", &input])
+        };
+        let history = || project.json(&["data", "history", "t/m", "f.txt"]);
+        assert!(put("same\n").contains("committed version"));
+        let again = put("same\n");
+        assert!(again.contains("unchanged"), "{backend:?}: {again}");
+        assert_eq!(history().as_array().unwrap().len(), 1, "{}", history());
+        assert_eq!(
+            project.keys("data/t/m/f.txt/").len(),
+            1,
+            "{backend:?}: the second upload is deleted"
+        );
+        // Content of an older version is a new version: it brings it back.
+        put("other\n");
+        assert!(put("same\n").contains("committed version"));
+        assert_eq!(history().as_array().unwrap().len(), 3, "{}", history());
+        project.ok(&["datastore", "verify"]);
+    }
 }
 
 /// A project whose `silt.toml` names an S3 endpoint and bucket as given

@@ -114,6 +114,13 @@ fn a_build_declaring_another_layout_is_refused_and_another_build_is_named_once()
             && stderr.contains("holds silt-partitioned/2"),
         "{stderr}"
     );
+    // The same extension: install the build that reads the datastore, not
+    // "set [datastore] extension" to the extension already set.
+    assert!(
+        stderr.contains("Install the build of the extension that reads this datastore's layout")
+            && !stderr.contains("Set [datastore] extension"),
+        "{stderr}"
+    );
 
     // Another build, same version and layout (one more custom section):
     // allowed, named once.
@@ -134,4 +141,29 @@ fn a_build_declaring_another_layout_is_refused_and_another_build_is_named_once()
     let (code, _, stderr) = project.run(&["data", "list", "t/m"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("another build"), "named twice: {stderr}");
+}
+
+#[test]
+fn another_index_kind_is_refused_with_the_same_advice_as_another_layout() {
+    let project = Project::new(Backend::Dir, "");
+    let input = project.write_input("a.txt", "a\n");
+    project.ok(&["-q", "data", "put", "t/m", "a.txt", &input]);
+    // The SDK's own record names another index kind, as a build whose
+    // `Index::KIND` changed would find it.
+    let meta: serde_json::Value =
+        serde_json::from_slice(&project.read_object("_meta/datastore.json")).unwrap();
+    let kind = meta["index"].as_str().unwrap().to_owned();
+    let mut other = meta.clone();
+    other["index"] = serde_json::json!("another-kind");
+    project.overwrite_object("_meta/datastore.json", other.to_string().as_bytes());
+
+    let (code, _, stderr) = project.run(&["datastore", "verify"]);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("index is of kind `another-kind`")
+            && stderr.contains(&format!("reads kind `{kind}`"))
+            && stderr.contains("Install the build of the extension that reads it")
+            && !stderr.contains("Set [datastore] extension"),
+        "{stderr}"
+    );
 }

@@ -196,8 +196,8 @@ fn each_extension_refuses_the_other_kinds_datastore() {
             let (code, _, stderr) = project.run(&args);
             assert_ne!(code, 0, "{user}: {args:?}");
             assert!(
-                stderr.contains(&format!("this is a {kind} datastore"))
-                    && stderr.contains("[datastore] extension"),
+                stderr.contains(&format!("index is of kind `{kind}`"))
+                    && stderr.contains("Install the build of the extension that reads it"),
                 "{user}: {args:?}: {stderr}"
             );
         }

@@ -261,7 +261,8 @@ pub struct Committed {
     pub partition: Partition,
     /// Its new version.
     pub version: String,
-    /// The entries this commit added, by name.
+    /// The entries this commit added, by name (a put of the latest
+    /// version's content again answers that latest entry: see [`Applied`]).
     pub entries: Vec<(String, Entry)>,
     /// The versions it expired (retention or gc), by name.
     pub expired: Vec<(String, Entry)>,
@@ -286,7 +287,8 @@ pub struct Committed {
 /// }
 /// ```
 pub struct Applied {
-    /// The entries added, by name.
+    /// The entries added, by name; for a put of the latest version's
+    /// content again, that latest entry (nothing was added for it).
     pub entries: Vec<(String, Entry)>,
     /// Versions the retention dropped, by name: delete their objects once
     /// the commit has landed.
@@ -546,18 +548,29 @@ pub fn apply_as(
                 size,
                 sha256,
                 ..
-            } => (
-                name,
-                Entry {
-                    version: version.clone(),
-                    size: *size,
-                    sha256: sha256.clone(),
-                    generation: author.generation,
-                    writer: author.writer.clone(),
-                    committed_at: now,
-                    deleted: false,
-                },
-            ),
+            } => {
+                // The latest version again: no new version. The answer is
+                // the latest one (the caller deletes its own upload).
+                if let Some(latest) = slice
+                    .live(name)
+                    .filter(|latest| latest.sha256 == *sha256 && latest.size == *size)
+                {
+                    applied.entries.push((name.to_owned(), latest.clone()));
+                    continue;
+                }
+                (
+                    name,
+                    Entry {
+                        version: version.clone(),
+                        size: *size,
+                        sha256: sha256.clone(),
+                        generation: author.generation,
+                        writer: author.writer.clone(),
+                        committed_at: now,
+                        deleted: false,
+                    },
+                )
+            }
             Change::Remove { name, version, .. } => {
                 if slice.live(name).is_none() {
                     return Err(Error::NotFound(format!(
@@ -669,6 +682,49 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_put_of_the_latest_content_adds_no_version_and_answers_the_latest() {
+        let latest = written("v2", SHA_B, "bo@build-2");
+        let mut current = slice(vec![(
+            "w.bin",
+            vec![written("v1", SHA_A, "ana@build-1"), latest.clone()],
+        )]);
+        let holder = lease(LockScope::Model(model()));
+        let applied = apply(
+            &model(),
+            &mut current,
+            &holder,
+            &[put("w.bin", SHA_B, Base::Any)],
+            10,
+        )
+        .unwrap();
+        assert_eq!(applied.entries, [("w.bin".to_owned(), latest.clone())]);
+        assert!(applied.dropped.is_empty());
+        assert_eq!(current.files["w.bin"].len(), 2);
+        // An older version's content is a new version (it brings it back).
+        let applied = apply(
+            &model(),
+            &mut current,
+            &holder,
+            &[put("w.bin", SHA_A, Base::Any)],
+            10,
+        )
+        .unwrap();
+        assert_eq!(applied.entries[0].1.version, "new-w.bin");
+        assert_eq!(current.files["w.bin"].len(), 3);
+        // After a removal, the same content is a new version too.
+        let mut current = slice(vec![("w.bin", vec![latest, removed("v3", "ana@build-1")])]);
+        let applied = apply(
+            &model(),
+            &mut current,
+            &holder,
+            &[put("w.bin", SHA_B, Base::Any)],
+            10,
+        )
+        .unwrap();
+        assert_eq!(applied.entries[0].1.version, "new-w.bin");
     }
 
     #[test]

@@ -131,7 +131,11 @@ fn apply_read(sidecar: &mut Sidecar, read: Fresh, stats: &mut TransferStats) -> 
 
 /// True when the working file still holds what `sidecar` stamped for `name`
 /// (size and mtime, else by hash); refreshes a stale stamp.
-fn unmodified(sidecar: &mut Sidecar, model: &ModelRef, name: &str) -> Result<bool, Error> {
+pub(crate) fn unmodified(
+    sidecar: &mut Sidecar,
+    model: &ModelRef,
+    name: &str,
+) -> Result<bool, Error> {
     let path = layout::working_path(model, name);
     let (Some(stamp), Some((size, mtime_ns))) = (sidecar.local.get(name), cache_file::stat(&path))
     else {

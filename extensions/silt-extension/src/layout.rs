@@ -232,8 +232,26 @@ pub fn model_label(model: &ModelRef) -> String {
     format!("{}/{}", model.model_type, model.model_id)
 }
 
-/// Where one version of a file's content lives. Never overwritten: the
-/// version token is fresh for every commit.
+/// Where every object of `model` in `area` lives: `<area>/<type>/<id>/`.
+///
+/// The content layout is this function, [`object_key`] (one version under
+/// it) and [`models_of_key`] (the way back, for the orphan listing): every
+/// upload, download, gc, `verify` and orphan check goes through these
+/// three, so a layout change is made here, in all three together. The unit
+/// test below and the contract suite's "verify and the orphan listing"
+/// check fail a layout where they disagree.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::{self, DATA_AREA};
+/// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+/// assert_eq!(layout::model_prefix(DATA_AREA, &model), "data/vision/detector/m-42/");
+/// ```
+pub fn model_prefix(area: &str, model: &ModelRef) -> String {
+    format!("{area}/{}/{}/", model.model_type, model.model_id)
+}
+
+/// Where one version of a file's content lives: under [`model_prefix`].
+/// Never overwritten: the version token is fresh for every commit.
 ///
 /// ```no_run,standalone_crate
 /// use silt_extension::clock;
@@ -244,10 +262,41 @@ pub fn model_label(model: &ModelRef) -> String {
 /// assert!(key.starts_with("data/vision/detector/m-42/weights.bin/"));
 /// ```
 pub fn object_key(area: &str, model: &ModelRef, name: &str, version: &str) -> String {
-    format!(
-        "{area}/{}/{}/{name}/{version}",
-        model.model_type, model.model_id
-    )
+    format!("{}{name}/{version}", model_prefix(area, model))
+}
+
+/// The models an object key of `area` could belong to (a type may hold
+/// `/`, so a key has several readings): the way back from [`object_key`].
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::{self, DATA_AREA};
+///
+/// let models = layout::models_of_key(DATA_AREA, "data/vision/detector/m-1/w.bin/v1");
+/// assert_eq!(models.len(), 2); // vision:detector (name m-1/w.bin), vision/detector:m-1
+/// ```
+pub fn models_of_key(area: &str, key: &str) -> Vec<ModelRef> {
+    let Some(rest) = key.strip_prefix(&format!("{area}/")) else {
+        return Vec::new();
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    // type (≥ 1 segment), id (1), name (≥ 1), version (1).
+    (1..segments.len().saturating_sub(2))
+        .map(|id_at| ModelRef {
+            model_type: segments[..id_at].join("/"),
+            model_id: segments[id_at].to_owned(),
+        })
+        .collect()
+}
+
+/// Every object of `area` is under this prefix: what a listing of
+/// everything (the orphan listing, `verify` of all) scans.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::layout::{self, DATA_AREA};
+/// assert_eq!(layout::area_prefix(DATA_AREA), "data/");
+/// ```
+pub fn area_prefix(area: &str) -> String {
+    format!("{area}/")
 }
 
 /// The lock object of a scope.
@@ -409,6 +458,29 @@ mod tests {
             working_path(&odd, "ü ☃.bin"),
             "data/vision/détecteur/m 42/ü ☃.bin"
         );
+    }
+
+    #[test]
+    fn every_object_key_is_under_its_model_prefix_and_maps_back_to_its_model() {
+        for (model_type, id, name) in [
+            ("vision/detector", "m-42", "eval/report.json"),
+            ("t", "m", "w.bin"),
+            ("a/b/c", "x", "deep/er/name"),
+        ] {
+            let model = model(model_type, id);
+            for area in [DATA_AREA, "runs"] {
+                let key = object_key(area, &model, name, "1795978058675-8eac3c5b");
+                assert!(key.starts_with(&model_prefix(area, &model)), "{key}");
+                assert!(key.starts_with(&area_prefix(area)), "{key}");
+                assert!(
+                    models_of_key(area, &key)
+                        .iter()
+                        .any(|found| same_model(found, &model)),
+                    "{key} maps back to {model_type}/{id}"
+                );
+            }
+        }
+        assert!(models_of_key(DATA_AREA, "runs/t/m/w.bin/v1").is_empty());
     }
 
     #[test]

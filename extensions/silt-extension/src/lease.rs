@@ -14,21 +14,38 @@
 //!
 //! What stays the datastore's own is policy: where generations come from
 //! (a floor such as a partition's fence), how model and namespace leases
-//! exclude each other, and what fences a commit.
+//! exclude each other, and what fences a commit. The protocol alone does
+//! not fence: a holder that looked at its lock object ([`confirm`]) and
+//! stopped before its write (a pause, `SIGSTOP`, a closed lid) still writes
+//! when it wakes, after its lease was taken over. What stops it is a fence
+//! in what the commit compares and swaps, raised by each acquisition:
 //!
 //! ```no_run,standalone_crate
-//! use silt_extension::{layout, lease, lock_object::{self, HolderBody, ScopeBody}};
+//! use silt_extension::{layout, lease, lock_object::{self, HolderBody, ScopeBody}, store, Index};
 //! use silt_extension::silt::datastore::types::{Error, Lease, LockScope, ModelRef};
 //!
-//! /// A model lease with no policy beyond the protocol.
-//! fn acquire(model: &ModelRef, holder: &HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
+//! /// Raises the model slice's fence to `generation` by compare-and-swap.
+//! fn raise_fence(model: &ModelRef, generation: u64, token: &str) -> Result<(), Error> {
+//! #   let _ = (model, generation, token);
+//! #   todo!()
+//! }
+//!
+//! /// A model lease: generations above the slice's fence, which is raised
+//! /// to the new one before the lease is handed out.
+//! fn acquire<I: Index>(model: &ModelRef, holder: &HolderBody, ttl_ms: u32) -> Result<Lease, Error> {
 //!     let scope = LockScope::Model(model.clone());
 //!     let key = layout::lock_key(&scope)?;
 //!     let mut body = lease::new_body(ScopeBody::from_wit(&scope), holder, ttl_ms);
-//!     match lease::create_or_take_over(&key, &mut body, 0)? {
-//!         Ok(version) => Ok(body.lease(version)),
-//!         Err(current) => Err(lock_object::held(&current)),
+//!     let fence = I::read(model)?.partition.fence;
+//!     let version = match lease::create_or_take_over(&key, &mut body, fence)? {
+//!         Ok(version) => version,
+//!         Err(current) => return Err(lock_object::held(&current)),
+//!     };
+//!     if let Err(err) = raise_fence(model, body.generation, &body.token) {
+//!         store::delete_if(&key, &version)?;
+//!         return Err(err);
 //!     }
+//!     Ok(body.lease(version))
 //! }
 //! ```
 

@@ -61,18 +61,42 @@
 //!     }
 //! }
 //!
+//! /// Raises the model slice's fence to `generation` by compare-and-swap
+//! /// (the template's `leases.rs` has the whole of it).
+//! fn raise_fence(model: &ModelRef, generation: u64, token: &str) -> Result<(), Error> {
+//! #   let _ = (model, generation, token);
+//! #   todo!()
+//! }
+//!
 //! impl locks::Guest for Mine {
 //!     // The protocol is the SDK's; the policy (where generations start,
-//!     // how model and namespace leases exclude each other) is yours.
+//!     // what fences a commit, how model and namespace leases exclude each
+//!     // other) is yours.
 //!     fn acquire(scope: LockScope, options: locks::AcquireOptions) -> Result<Lease, Error> {
 //!         lock_object::check_ttl(options.ttl_ms)?;
+//!         let LockScope::Model(model) = &scope else {
+//!             return Err(Error::NotSupported("namespace leases".into()));
+//!         };
 //!         let key = layout::lock_key(&scope)?;
 //!         let holder = HolderBody::from_wit(&options.holder);
 //!         let mut body = lease::new_body(ScopeBody::from_wit(&scope), &holder, options.ttl_ms);
-//!         match lease::create_or_take_over(&key, &mut body, 0)? {
-//!             Ok(version) => Ok(body.lease(version)),
-//!             Err(live) => Err(lock_object::held(&live)),
+//!         // Generations start above the slice's fence: a stale holder may
+//!         // have stopped before raising it to its own.
+//!         let fence = Mine::read(model)?.partition.fence;
+//!         let version = match lease::create_or_take_over(&key, &mut body, fence)? {
+//!             Ok(version) => version,
+//!             Err(live) => return Err(lock_object::held(&live)),
+//!         };
+//!         // The fence, raised before the lease is handed out, is what stops
+//!         // a holder this lease took over from: its commit compares and
+//!         // swaps the slice, which the raise changed, and its retry finds
+//!         // the slice fenced above it (`Index::commit`). The lock object
+//!         // alone cannot: a holder paused after looking at it wakes later.
+//!         if let Err(err) = raise_fence(model, body.generation, &body.token) {
+//!             silt_extension::store::delete_if(&key, &version)?;
+//!             return Err(err);
 //!         }
+//!         Ok(body.lease(version))
 //!     }
 //!     fn renew(lease: Lease) -> Result<Lease, Error> {
 //!         lease::renew(&lease)
@@ -96,9 +120,10 @@
 //! # fn main() {}
 //! ```
 //!
-//! `extensions/partitioned-datastore` is the full example;
-//! `tests/components/broken-datastore` is a short one (deliberately wrong
-//! leases, for `silt extension test`'s own tests).
+//! The full example is the datastore `silt extension new` makes (silt's own
+//! `partitioned-datastore`): its `src/index.rs` (the `Index`),
+//! `src/commit.rs` (commits fenced by the lease) and `src/leases.rs` (the
+//! `locks` policy, raising the fence) beside this SDK.
 //!
 //! The cache directory (`/cache`) holds the working copy at
 //! `data/<type>/<id>/<name>` and, under `.silt/`, a sidecar per model (its
@@ -464,7 +489,12 @@ impl Fresh {
 /// changed: an object's store version, a sequence number. It is compared for
 /// equality only and remembered in the model's sidecar.
 ///
-/// An index with one object per model, committed by compare-and-swap:
+/// An index with one object per model, committed by compare-and-swap and
+/// fenced twice: by the slice's fence, which every acquisition raises, and
+/// by [`lease::confirm`]. Each refuses a commit of a lease taken over; the
+/// fence refuses it without trusting the lock object, and only the raise
+/// makes the commit's compare-and-swap fail once a takeover happened (a
+/// holder paused between its look at the lock object and its write).
 ///
 /// ```no_run,standalone_crate
 /// use silt_extension::change::{self, Change, Committed};
@@ -508,9 +538,13 @@ impl Fresh {
 ///         let token = change::commit_token(changes)?;
 ///         store::retry_lost(&key(model), 16, |_attempt| {
 ///             let Versioned { partition: mut next, version } = Self::read(model)?;
+///             // Raised by `locks.acquire` of every lease taken after ours
+///             // (see the crate's example): a takeover changed this slice.
 ///             if next.fence > lease.generation {
 ///                 return Err(Error::LockLost("the lease was taken over; nothing was committed".into()));
 ///             }
+///             // The lock object's word too: ours, and renewed within its TTL.
+///             silt_extension::lease::confirm(lease)?;
 ///             next.seq += 1;
 ///             next.last_commit = token.clone();
 ///             let applied = change::apply(model, &mut next, lease, changes, retain)?;

@@ -217,7 +217,9 @@ fn read_versioned(kind: &str) -> Result<Option<(Meta, String)>, Error> {
     }
     if meta.index != kind {
         return Err(Error::NotSupported(format!(
-            "{META_KEY}: this is a {} datastore and this extension reads {kind} ones; set [datastore] extension in silt.toml to the extension that made it",
+            "{META_KEY}: this datastore's index is of kind `{}` and this build of the extension reads kind `{kind}` \
+             (a build that changed the layout, or another extension). Install the build of the extension that reads it \
+             (`silt extension add`; silt.lock pins one), or point silt.toml at another store or namespace",
             meta.index
         )));
     }

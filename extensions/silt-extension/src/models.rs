@@ -18,7 +18,8 @@
 //! }
 //! ```
 
-use crate::change::{self, Change};
+use crate::cache_file;
+use crate::change::{self, Change, Committed};
 use crate::clock;
 use crate::exports::silt::datastore::models::{FileEntry, FileVersion, Guest};
 use crate::layout::{self, DATA_AREA};
@@ -26,7 +27,7 @@ use crate::partition;
 use crate::silt::datastore::object_store::{self, DownloadItem, PutMode, UploadItem};
 use crate::silt::datastore::types::{Base as WitBase, Committer, Error, Holder, Lease, ModelRef};
 use crate::store;
-use crate::{Index, journal, meta, written_here};
+use crate::{Index, hydrate, journal, local, log_warn, meta, summary, written_here};
 
 /// The kept versions of `name`, oldest first, read from the store.
 fn versions_of<I: Index>(model: &ModelRef, name: &str) -> Result<Vec<partition::Entry>, Error> {
@@ -127,7 +128,7 @@ impl<'a> Fence<'a> {
         model: &ModelRef,
         change: Change,
         uploaded: Option<&str>,
-    ) -> Result<FileVersion, Error> {
+    ) -> Result<Committed, Error> {
         let committed = match self {
             Self::Lease(lease) => T::commit(model, lease, &[change])?,
             Self::Unleased(holder, announced) => {
@@ -151,7 +152,7 @@ impl<'a> Fence<'a> {
                 committed
             }
         };
-        Ok(committed.entries[0].1.to_wit())
+        Ok(committed)
     }
 }
 
@@ -201,12 +202,19 @@ impl<T: Index> Guest for T {
         };
         let change = Change::Put {
             name,
-            version,
+            version: version.clone(),
             size,
             sha256,
             base: base.into(),
         };
-        fence.commit::<T>(&model, change, Some(&key))
+        let committed = fence.commit::<T>(&model, change, Some(&key))?;
+        if committed.entries[0].1.version != version {
+            // The latest version's content again: no new version, and this
+            // upload is nobody's.
+            let _ = store::delete(&key);
+        }
+        settle_put(&model, &cache_path, &committed);
+        Ok(committed.entries[0].1.to_wit())
     }
 
     fn get_file(
@@ -263,6 +271,122 @@ impl<T: Index> Guest for T {
             version,
             base: base.into(),
         };
-        fence.commit::<T>(&model, change, None)
+        Ok(fence.commit::<T>(&model, change, None)?.entries[0]
+            .1
+            .to_wit())
+    }
+}
+
+/// After a `put-file` committed as `committed`: when that commit is the
+/// only change since the slice this cache holds, the sidecar moves to it,
+/// so that `status` does not report one's own commit as the store's. The
+/// committed content is moved from `staged` into the working copy when
+/// the file there is the version it replaces (or absent, in a model
+/// whose files are all present here); a file edited here is left alone,
+/// and so is the sidecar (a pull settles it). The host holds the model's
+/// working-copy lock around the call. Never fails the put: the commit
+/// landed, and the next pull does whatever this did not.
+fn settle_put(model: &ModelRef, staged: &str, committed: &Committed) {
+    let [(name, entry)] = committed.entries.as_slice() else {
+        return;
+    };
+    let mut sidecar = local::load(DATA_AREA, model);
+    let prior = sidecar
+        .partition
+        .clone()
+        .unwrap_or_else(|| partition::Partition::empty(DATA_AREA, model));
+    if !only_this_commit(&prior, committed) {
+        return;
+    }
+    let path = layout::working_path(model, name);
+    let place = match (cache_file::stat(&path), sidecar.local.contains_key(name)) {
+        (None, _) => local::all_stamped(&sidecar),
+        (Some(_), true) => matches!(hydrate::unmodified(&mut sidecar, model, name), Ok(true)),
+        // A file of this name nobody committed from here: the user's.
+        (Some(_), false) => false,
+    };
+    if cache_file::stat(&path).is_some() && !place {
+        return;
+    }
+    if place && !place_committed(&mut sidecar, model, name, entry, staged) {
+        return;
+    }
+    sidecar.partition = Some(committed.partition.clone());
+    sidecar.store_version = Some(committed.version.clone());
+    let mut update = summary::Update::begin(DATA_AREA);
+    if update
+        .save(model, &sidecar)
+        .and_then(|()| update.finish())
+        .is_err()
+    {
+        log_warn(&format!(
+            "{}: committed, but this cache's record of it could not be saved; the next pull settles it",
+            layout::model_label(model)
+        ));
+    }
+}
+
+/// True when `committed` is `prior` with this commit's entries added and
+/// the versions it expired dropped: nobody else committed in between.
+fn only_this_commit(prior: &partition::Partition, committed: &Committed) -> bool {
+    let mut expected = prior.files.clone();
+    for (name, entry) in &committed.entries {
+        let versions = expected.entry(name.clone()).or_default();
+        // A put of the latest content again added nothing.
+        if versions.last() != Some(entry) {
+            versions.push(entry.clone());
+        }
+    }
+    for (name, gone) in &committed.expired {
+        if let Some(versions) = expected.get_mut(name) {
+            versions.retain(|entry| entry != gone);
+            if versions.is_empty() {
+                expected.remove(name);
+            }
+        }
+    }
+    expected == committed.partition.files
+}
+
+/// Moves the staged file into the working copy as `name` at `entry`,
+/// recorded as landing first (a put killed after the move leaves a file
+/// the next command knows for this version) and stamped after. False when
+/// it could not be moved (the file there is then as it was).
+fn place_committed(
+    sidecar: &mut local::Sidecar,
+    model: &ModelRef,
+    name: &str,
+    entry: &partition::Entry,
+    staged: &str,
+) -> bool {
+    let path = layout::working_path(model, name);
+    sidecar.landing.insert(
+        name.to_owned(),
+        local::Landing {
+            version: entry.version.clone(),
+            sha256: entry.sha256.clone(),
+            size: entry.size,
+        },
+    );
+    if local::save_unsynced(DATA_AREA, model, sidecar).is_err() {
+        sidecar.landing.remove(name);
+        return false;
+    }
+    let target = layout::in_cache(&path);
+    let moved = std::path::Path::new(&target)
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::rename(layout::in_cache(staged), &target));
+    if moved.is_err() {
+        sidecar.landing.remove(name);
+        return false;
+    }
+    // Moved: the landing record (saved) says what the file is until stamped.
+    match cache_file::stat(&path) {
+        Some((size, mtime_ns)) => {
+            local::stamp_as_hashed(sidecar, name, &entry.version, &entry.sha256, size, mtime_ns);
+            true
+        }
+        None => false,
     }
 }

@@ -60,9 +60,9 @@ pub struct Inventory {
     pub stored: BTreeMap<String, ObjectMeta>,
 }
 
-/// `data/<type>/<id>/`: where a model's objects are.
+/// Where a model's objects are.
 fn model_prefix(model: &ModelRef) -> String {
-    format!("{}/", layout::working_dir(model))
+    layout::model_prefix(DATA_AREA, model)
 }
 
 impl Inventory {
@@ -92,7 +92,7 @@ impl Inventory {
             }
         };
         let prefixes: Vec<String> = match &scoped {
-            None => vec![format!("{DATA_AREA}/")],
+            None => vec![layout::area_prefix(DATA_AREA)],
             Some(models) => models.iter().map(model_prefix).collect(),
         };
         let mut stored = BTreeMap::new();
@@ -213,28 +213,6 @@ impl Inventory {
     }
 }
 
-/// The models `key` (`data/<type…>/<id>/<name…>/<version>`) could belong to.
-///
-/// ```no_run,standalone_crate
-/// use silt_extension::orphans;
-///
-/// let models = orphans::candidate_models("data/vision/detector/m-1/w.bin/v1");
-/// assert_eq!(models.len(), 2); // vision:detector (name m-1/w.bin), vision/detector:m-1
-/// ```
-pub fn candidate_models(key: &str) -> Vec<ModelRef> {
-    let Some(rest) = key.strip_prefix(&format!("{DATA_AREA}/")) else {
-        return Vec::new();
-    };
-    let segments: Vec<&str> = rest.split('/').collect();
-    // type (≥ 1 segment), id (1), name (≥ 1), version (1).
-    (1..segments.len().saturating_sub(2))
-        .map(|id_at| ModelRef {
-            model_type: segments[..id_at].join("/"),
-            model_id: segments[id_at].to_owned(),
-        })
-        .collect()
-}
-
 /// True when someone holds a live lease `orphan` may be committed under.
 ///
 /// ```no_run,standalone_crate
@@ -246,7 +224,7 @@ pub fn candidate_models(key: &str) -> Vec<ModelRef> {
 /// }
 /// ```
 pub fn may_be_committed(orphan: &Orphan, locks: &[LockInfo]) -> bool {
-    let candidates = candidate_models(&orphan.key);
+    let candidates = layout::models_of_key(DATA_AREA, &orphan.key);
     locks
         .iter()
         .filter(|lock| !lock.stale)

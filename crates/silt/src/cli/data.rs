@@ -196,10 +196,15 @@ fn put(
         requests: Some(committed.requests),
     };
     let version = &committed.version;
+    let what = if committed.unchanged {
+        "unchanged: the content of its latest version,"
+    } else {
+        "committed version"
+    };
     context.output.emit(&report, |out| {
         writeln!(
             out,
-            "{} {}: committed version {} ({}, sha256 {}, generation {})",
+            "{} {}: {what} {} ({}, sha256 {}, generation {})",
             report.model,
             report.name,
             guest_text(&version.version),

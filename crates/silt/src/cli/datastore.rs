@@ -64,15 +64,18 @@ pub enum DatastoreCommand {
         #[arg(long, conflicts_with = "push")]
         theirs: bool,
     },
-    /// Expire old versions: every file keeps its newest N. Takes the leases
-    /// of the models that have versions to expire, and only those. Also
-    /// deletes unreferenced objects, and (for the whole datastore) the
-    /// store's temporary files of killed writes.
+    /// Delete what nothing needs: unreferenced objects (uploads whose
+    /// commit never came) and, for the whole datastore, the store's
+    /// temporary files of killed writes. With --keep N, also expire old
+    /// versions so that every file keeps its newest N, under the leases of
+    /// the models that have some (and only those).
     #[command(after_help = super::examples::DATASTORE_GC)]
     Gc {
-        /// Versions kept per file.
+        /// Versions kept per file. Without it, none are expired here: every
+        /// commit already keeps the datastore's retention (`datastore setup
+        /// --retain-versions`).
         #[arg(long, value_name = "N")]
-        keep: u32,
+        keep: Option<u32>,
         /// Report what would be expired; change nothing, take no lease.
         #[arg(long)]
         dry_run: bool,
@@ -328,7 +331,7 @@ fn sync(
 
 fn gc(
     context: &Context,
-    keep: u32,
+    keep: Option<u32>,
     dry_run: bool,
     models: &[String],
     orphan_min_age: u64,

@@ -56,11 +56,57 @@ fn keeping_help(cmd: Command, build: fn(Command) -> Command) -> Command {
 }
 
 fn args_later<T: Args>(cmd: Command) -> Command {
-    keeping_help(cmd, T::augment_args)
+    listing_globals_once(keeping_help(cmd, T::augment_args))
 }
 
 fn subcommands_later<T: Subcommand>(cmd: Command) -> Command {
-    keeping_help(cmd, T::augment_subcommands)
+    listing_globals_once(keeping_help(cmd, T::augment_subcommands))
+}
+
+/// The group's copies of silt's global options (clap put them there before
+/// building the group) hidden from its help and its commands', which name
+/// them in one line instead: `silt --help` lists them once. They are still
+/// parsed everywhere. (A tree built whole, for the completion script and
+/// the manual, has no copies yet when this runs, and keeps them visible.)
+fn listing_globals_once(cmd: Command) -> Command {
+    let globals: Vec<(clap::Id, String)> = cmd
+        .get_arguments()
+        .filter(|arg| arg.is_global_set() && !arg.is_hide_set())
+        .map(|arg| {
+            let flag = match (arg.get_long(), arg.get_short()) {
+                (Some(long), _) => format!("--{long}"),
+                (None, Some(short)) => format!("-{short}"),
+                (None, None) => arg.get_id().to_string(),
+            };
+            (arg.get_id().clone(), flag)
+        })
+        .collect();
+    if globals.is_empty() {
+        return cmd;
+    }
+    let line = globals
+        .iter()
+        .map(|(_, flag)| flag.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let template = format!(
+        "{{before-help}}{{about-with-newline}}\n{{usage-heading}} {{usage}}\n\n{{all-args}}\n\n\
+         {GLOBAL_OPTIONS_LINE} {line} (`silt --help` says what each does){{after-help}}"
+    );
+    let mut cmd = cmd;
+    for (id, _) in globals {
+        cmd = cmd.mut_arg(id, |arg| arg.hide(true));
+    }
+    with_template(cmd, &template)
+}
+
+/// How a command's help names the global options it does not list.
+pub const GLOBAL_OPTIONS_LINE: &str = "Global options:";
+
+/// `template` for `cmd`'s help and every command under it.
+fn with_template(cmd: Command, template: &str) -> Command {
+    cmd.help_template(template.to_owned())
+        .mut_subcommands(|sub| with_template(sub, template))
 }
 
 /// `T`, with its flags (or subcommands) built only when clap needs them.
@@ -141,8 +187,39 @@ mod tests {
         out
     }
 
+    /// A help text without its global options: the section listing them
+    /// (a tree built whole) or the line naming them (built as parsed), and
+    /// what they change elsewhere (`[OPTIONS]` in the usage of a command
+    /// with no options of its own; the pointer between short and long help).
+    fn without_globals(help: &str) -> String {
+        let help = help
+            .replace(" [OPTIONS]", "")
+            .replace(" (see a summary with '-h')", "")
+            .replace(" (see more with '--help')", "");
+        let mut kept = Vec::new();
+        let mut in_section = false;
+        for line in help.lines() {
+            if line.starts_with(super::GLOBAL_OPTIONS_LINE) {
+                // The section's heading is the line alone.
+                in_section = line.trim_end() == super::GLOBAL_OPTIONS_LINE;
+                continue;
+            }
+            if in_section && !line.is_empty() && !line.starts_with(' ') {
+                in_section = false;
+            }
+            if !in_section {
+                kept.push(line);
+            }
+        }
+        let mut text = kept.join("\n");
+        while text.contains("\n\n\n") {
+            text = text.replace("\n\n\n", "\n\n");
+        }
+        text.trim_end().to_owned()
+    }
+
     #[test]
-    fn deferring_changes_no_help_text() {
+    fn deferring_changes_no_help_text_but_where_the_global_options_are() {
         let deferred = helps();
         // Each test runs on a thread of its own: this changes only it.
         super::build_eagerly();
@@ -150,8 +227,51 @@ mod tests {
         assert!(eager.len() > 40, "only {} help texts", eager.len());
         assert_eq!(deferred.len(), eager.len());
         for ((path, deferred), (_, eager)) in deferred.iter().zip(&eager) {
-            assert_eq!(deferred, eager, "help of `{path}` differs");
+            assert_eq!(
+                without_globals(deferred),
+                without_globals(eager),
+                "help of `{path}` differs"
+            );
         }
+    }
+
+    #[test]
+    fn the_global_options_are_listed_once_and_named_in_every_commands_help() {
+        let help_of = |args: &[&str]| {
+            super::super::Cli::command()
+                .try_get_matches_from(args)
+                .expect_err("help is an early exit")
+                .to_string()
+        };
+        let top = help_of(&["silt", "--help"]);
+        assert!(top.contains("--trace-file <PATH>"), "{top}");
+        for args in [
+            &["silt", "data", "put", "--help"][..],
+            &["silt", "data", "--help"],
+            &["silt", "datastore", "lock", "status", "--help"],
+            &["silt", "run", "-h"],
+        ] {
+            let help = help_of(args);
+            assert!(!help.contains("--trace-file <PATH>"), "{args:?}: {help}");
+            assert!(
+                help.contains("Global options: --json, --verbose, --quiet"),
+                "{args:?}: {help}"
+            );
+        }
+        // Still taken after a command.
+        let cli = super::super::Cli::try_parse_from([
+            "silt",
+            "data",
+            "list",
+            "a/b",
+            "--json",
+            "-vv",
+            "--trace-file",
+            "t.json",
+        ])
+        .unwrap();
+        assert!(cli.json);
+        assert_eq!(cli.verbose, 2);
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub const DATASTORE_SYNC: &str = "Examples:
 
 /// `silt datastore gc`.
 pub const DATASTORE_GC: &str = "Examples:
+  # Delete uploads whose commit never came (older than an hour)
+  silt datastore gc
   # What keeping 5 versions of each file would delete
   silt datastore gc --keep 5 --dry-run
   silt datastore gc --keep 5 --model vision/detector";

@@ -22,6 +22,10 @@
 //! - namespace and model leases exclude each other (`namespace-locks`);
 //! - a lazy clone's hydration fetches exactly what is asked
 //!   (`lazy-hydration`); gc keeps what it is told (`gc`);
+//! - `verify` and the orphan listing agree with what the extension
+//!   committed: clean after commits, an object deleted behind its back is
+//!   reported, an uncommitted object planted beside its own is the one
+//!   orphan (so a key layout changed in one place and not another fails);
 //! - mistakes get typed errors: a missing file is `not-found`, a forged
 //!   lease is refused, a malformed model is `invalid-input`.
 

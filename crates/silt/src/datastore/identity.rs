@@ -73,7 +73,7 @@ impl Identity {
 #[derive(Debug, thiserror::Error)]
 #[error(
     "this datastore was set up by {recorded} ({RECORD_KEY}); the configured extension is {installed}: {why}. \
-     Set [datastore] extension in silt.toml to the datastore's extension (and install it), or point silt.toml at another store or namespace"
+     {remedy}, or point silt.toml at another store or namespace"
 )]
 pub struct WrongExtension {
     /// The record's extension, version and layout, in words.
@@ -82,7 +82,17 @@ pub struct WrongExtension {
     pub installed: String,
     /// What differs.
     pub why: String,
+    /// What to do about it, but for using another store.
+    pub remedy: &'static str,
 }
+
+/// The remedy for another extension.
+const OTHER_EXTENSION: &str =
+    "Set [datastore] extension in silt.toml to the datastore's extension (and install it)";
+
+/// The remedy for the same extension declaring another layout (the SDK's
+/// refusal of another index kind says the same).
+const OTHER_LAYOUT: &str = "Install the build of the extension that reads this datastore's layout (`silt extension add`; silt.lock pins one)";
 
 /// What this clone remembers.
 #[derive(Debug, Serialize, Deserialize)]
@@ -144,7 +154,7 @@ pub async fn check(
         &metadata.version,
         metadata.layout.as_deref(),
     );
-    let mismatch = |why: String| WrongExtension {
+    let mismatch = |why: String, remedy| WrongExtension {
         recorded: described(
             &recorded.extension,
             &recorded.version,
@@ -152,18 +162,29 @@ pub async fn check(
         ),
         installed: installed.clone(),
         why,
+        remedy,
     };
     if recorded.extension != metadata.name {
         return Err(mismatch(
             "another extension would read this datastore as empty, and its setup would lay a second datastore over it".to_owned(),
+            OTHER_EXTENSION,
         ));
     }
     if recorded.layout != metadata.layout {
-        return Err(mismatch(format!(
-            "it declares layout {}, the datastore holds {}",
-            crate::runtime::guest_text_limited(metadata.layout.as_deref().unwrap_or("(none)"), 80),
-            crate::runtime::guest_text_limited(recorded.layout.as_deref().unwrap_or("(none)"), 80)
-        )));
+        return Err(mismatch(
+            format!(
+                "it declares layout {}, the datastore holds {}",
+                crate::runtime::guest_text_limited(
+                    metadata.layout.as_deref().unwrap_or("(none)"),
+                    80
+                ),
+                crate::runtime::guest_text_limited(
+                    recorded.layout.as_deref().unwrap_or("(none)"),
+                    80
+                )
+            ),
+            OTHER_LAYOUT,
+        ));
     }
     if recorded.version == metadata.version && recorded.sha256 != sha256 {
         eprintln!(

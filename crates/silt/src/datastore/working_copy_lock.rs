@@ -124,6 +124,15 @@ impl WorkingCopyLocks {
         Ok(WorkingCopyGuard { _held: held })
     }
 
+    /// Tries, without waiting, the locks a foreground command needs for
+    /// `model`: `None` when another process holds one of them.
+    ///
+    /// # Errors
+    /// When the lock files cannot be created or locked.
+    pub fn try_foreground(&self, model: &ModelRef) -> anyhow::Result<Option<WorkingCopyGuard>> {
+        self.try_model(Mode::Shared, model)
+    }
+
     /// Tries, without waiting, the locks the background hydrator needs to
     /// fetch into `model`: `None` when a foreground command holds or waits
     /// for any of them.
@@ -131,8 +140,14 @@ impl WorkingCopyLocks {
     /// # Errors
     /// When the lock files cannot be created or locked.
     pub fn try_background(&self, model: &ModelRef) -> anyhow::Result<Option<WorkingCopyGuard>> {
-        let gate = self.open("gate")?;
-        if !try_lock(&gate, Mode::Exclusive)? {
+        self.try_model(Mode::Exclusive, model)
+    }
+
+    /// Tries the gate (in `gate` mode, let go once through), then the
+    /// working copy (shared) and `model`'s lock.
+    fn try_model(&self, gate: Mode, model: &ModelRef) -> anyhow::Result<Option<WorkingCopyGuard>> {
+        let gate_file = self.open("gate")?;
+        if !try_lock(&gate_file, gate)? {
             return Ok(None);
         }
         let all = self.open("all")?;

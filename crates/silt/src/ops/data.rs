@@ -4,7 +4,10 @@
 //! always consistent). In a lazy clone, `get` of the latest version makes
 //! that one file present (`hydrate-file`) and `list` makes the model
 //! present (`hydrate-scope`) — what is read is then local. Every byte
-//! delivered is checked against the index first.
+//! delivered is checked against the index first. A `put` under the
+//! model's working-copy lock leaves the working copy at its commit (the
+//! extension moves the committed file in when the one there was the
+//! version it replaced), so `status` does not report it as the store's.
 
 use std::io::{Read, Seek as _, Write};
 use std::path::{Path, PathBuf};
@@ -15,12 +18,12 @@ use sha2::{Digest as _, Sha256};
 use super::Project;
 use crate::beneath::{Beneath, LinkRefused};
 use crate::datastore::{
-    Claim, Datastore, LAZY_HYDRATION, WorkingCopyGuard, commit_one, make_present, model_label,
-    remove_stale_staging,
+    Claim, Datastore, DatastoreError, LAZY_HYDRATION, WorkingCopyGuard, commit_one, make_present,
+    model_label, remove_stale_staging,
 };
 use crate::exit::ContentMismatch;
 use crate::runtime::bindings::exports::silt::datastore::models::{FileEntry, FileVersion};
-use crate::runtime::bindings::silt::datastore::types::{Base, LocalEdits, ModelRef};
+use crate::runtime::bindings::silt::datastore::types::{Base, Committer, LocalEdits, ModelRef};
 use crate::runtime::guest_text;
 
 /// Where `put` reads the file it commits.
@@ -43,10 +46,15 @@ pub enum Destination<'a> {
 /// included).
 #[derive(Debug)]
 pub struct Committed {
-    /// The new version (a tombstone for `rm`).
+    /// The new version (a tombstone for `rm`), or the latest one when a
+    /// `put` gave its content again (`unchanged`).
     pub version: FileVersion,
     /// Store requests of the commit.
     pub requests: u64,
+    /// The content given was the latest version's: nothing new was
+    /// committed (told by its time: a new version is never older than the
+    /// command).
+    pub unchanged: bool,
 }
 
 /// Commits `source` as the new latest version of `name` (see the module's
@@ -90,7 +98,35 @@ pub fn put(
         };
         let staged_path = &staged.relative;
         let before = datastore.traffic().requests();
+        let started_ms = crate::datastore::now_ms();
         let committed = commit_one(datastore, model, &policy, |by| async move {
+            // The extension moves this copy's record of the model (and the
+            // committed file) along with the commit: the model's working
+            // copy is held meanwhile, after its lease, as every command
+            // takes them. Busy without a lease, the put takes the lease
+            // path, which waits and says so (a `run` holds both).
+            let _working_copy = match &by {
+                Committer::Unleased(_) => {
+                    match datastore.working_copy_locks().try_foreground(model)? {
+                        Some(held) => held,
+                        None => {
+                            return Err(DatastoreError::Raced {
+                                operation: "put",
+                                detail:
+                                    "the model's working copy (in use by another silt command here)"
+                                        .to_owned(),
+                            }
+                            .into());
+                        }
+                    }
+                }
+                Committer::Leased(_) => {
+                    datastore
+                        .working_copy_locks()
+                        .foreground(Claim::Models(std::slice::from_ref(model)))
+                        .await?
+                }
+            };
             datastore
                 .put_file(model, name, staged_path, base, &by)
                 .await
@@ -106,6 +142,7 @@ pub fn put(
             )
         })?;
         anyhow::Ok(Committed {
+            unchanged: committed.committed_at < started_ms,
             version: committed,
             requests: datastore.traffic().requests() - before,
         })
@@ -207,6 +244,7 @@ pub fn remove(
         anyhow::Ok(Committed {
             version: tombstone,
             requests: datastore.traffic().requests() - before,
+            unchanged: false,
         })
     })
 }

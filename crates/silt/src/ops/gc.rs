@@ -1,8 +1,9 @@
-//! `silt datastore gc`: versions beyond the newest `keep` of each file
-//! expired under the models' leases (their objects deleted), objects no
-//! index entry references (orphans, no lease needed) deleted once old
-//! enough, and, for the whole datastore, the backend's leftovers of
-//! interrupted writes removed.
+//! `silt datastore gc`: objects no index entry references (orphans, no
+//! lease needed) deleted once old enough; for the whole datastore, the
+//! backend's leftovers of interrupted writes removed; and, when asked for
+//! with `keep`, versions beyond the newest `keep` of each file expired
+//! under the models' leases (their objects deleted). Without `keep` no
+//! version expires here: every commit keeps the datastore's retention.
 
 use std::time::Duration;
 
@@ -10,7 +11,9 @@ use serde::Serialize;
 
 use super::Project;
 use crate::datastore::{DatastoreError, collect_garbage, model_label};
-use crate::runtime::bindings::exports::silt::datastore::sync::OrphanOptions;
+use crate::runtime::bindings::exports::silt::datastore::sync::{
+    GcReport as Expired, OrphanOptions,
+};
 use crate::runtime::bindings::silt::datastore::types::Scope;
 use crate::store::Sweep;
 
@@ -23,8 +26,8 @@ pub const DEFAULT_ORPHAN_MIN_AGE_SECS: u64 = 3600;
 pub struct GcRequest {
     /// The models (or all).
     pub scope: Scope,
-    /// Versions of each file to keep (at least 1).
-    pub keep: u32,
+    /// Versions of each file to keep (at least 1); `None` expires none.
+    pub keep: Option<u32>,
     /// Say what would go; delete nothing.
     pub dry_run: bool,
     /// Orphans and leftovers younger than this are kept: a writer may still
@@ -68,14 +71,17 @@ pub fn gc(project: &Project, request: &GcRequest) -> anyhow::Result<GcReport> {
     let policy = project.lease_policy()?;
     let dry_run = request.dry_run;
     project.with_datastore(async |datastore| {
-        let expired = collect_garbage(
-            datastore,
-            request.scope.clone(),
-            request.keep,
-            &policy,
-            dry_run,
-        )
-        .await?;
+        let expired = match request.keep {
+            Some(keep) => {
+                collect_garbage(datastore, request.scope.clone(), keep, &policy, dry_run).await?
+            }
+            None => Expired {
+                models: Vec::new(),
+                entries_expired: 0,
+                objects_deleted: 0,
+                bytes_freed: 0,
+            },
+        };
         // Unreferenced objects: no lease taken, none needed (see the
         // contract's `collect-orphans`).
         let collected = datastore

@@ -22,12 +22,14 @@ use crate::store::ObjectStore;
 mod basics;
 mod features;
 mod held_commit;
+mod inventory;
 mod lease_free;
 mod leases;
 
 use basics::{conflicts, describe, pull_and_push, round_trip, setup};
 use features::{gc, lazy_hydration, typed_errors};
 use held_commit::held_commit;
+use inventory::inventory;
 use lease_free::lease_free_commits;
 use leases::{fencing, lease_exclusion, namespace_exclusion};
 
@@ -156,12 +158,13 @@ enum Check {
     NamespaceExclusion,
     LazyHydration,
     Gc,
+    Inventory,
     LeaseFreeCommits,
     TypedErrors,
 }
 
 impl Check {
-    const ALL: [Check; 11] = [
+    const ALL: [Check; 12] = [
         Check::RoundTrip,
         Check::PullAndPush,
         Check::Conflicts,
@@ -171,6 +174,7 @@ impl Check {
         Check::NamespaceExclusion,
         Check::LazyHydration,
         Check::Gc,
+        Check::Inventory,
         Check::LeaseFreeCommits,
         Check::TypedErrors,
     ];
@@ -189,6 +193,7 @@ impl Check {
             Check::NamespaceExclusion => "namespace and model leases exclude each other",
             Check::LazyHydration => "lazy hydration fetches what is asked",
             Check::Gc => "gc keeps the newest versions",
+            Check::Inventory => "verify and the orphan listing agree with what was committed",
             Check::LeaseFreeCommits => {
                 "an unleased commit lands only while no lease is live, and fences a stale one out"
             }
@@ -204,7 +209,11 @@ impl Check {
             Check::LazyHydration => Some("lazy-hydration"),
             Check::Gc => Some("gc"),
             Check::LeaseFreeCommits => Some("lease-free-commits"),
-            Check::RoundTrip | Check::PullAndPush | Check::Conflicts | Check::TypedErrors => None,
+            Check::RoundTrip
+            | Check::PullAndPush
+            | Check::Conflicts
+            | Check::Inventory
+            | Check::TypedErrors => None,
         }
     }
 }
@@ -300,6 +309,7 @@ pub(super) async fn run_all(
                 Check::NamespaceExclusion => namespace_exclusion(&a, &b).await,
                 Check::LazyHydration => lazy_hydration(&fixture, &a).await,
                 Check::Gc => gc(&a).await,
+                Check::Inventory => inventory(&fixture, &a).await,
                 Check::LeaseFreeCommits => lease_free_commits(&a, &b).await,
                 Check::TypedErrors => typed_errors(&a).await,
             }
