@@ -385,7 +385,11 @@ fn verify_that_finds_problems_prints_one_json_document() {
     // One document: the findings, not the findings and then an error.
     let findings: serde_json::Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|err| panic!("not one JSON document ({err}): {stdout}"));
-    assert_eq!(findings.as_array().map(Vec::len), Some(1), "{stdout}");
+    assert_eq!(
+        findings["findings"].as_array().map(Vec::len),
+        Some(1),
+        "{stdout}"
+    );
     assert!(stderr.contains("verify found 1 problem"), "{stderr}");
 }
 

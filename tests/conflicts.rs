@@ -22,7 +22,7 @@ fn every_datastore() -> impl Iterator<Item = (Backend, &'static str)> {
 
 /// The latest version token of `name`, from `data history --json`.
 fn latest_version(project: &Project, model: &str, name: &str) -> String {
-    let history = project.json(&["data", "history", model, name]);
+    let history = project.json(&["data", "history", model, name])["versions"].clone();
     history.as_array().unwrap().last().unwrap()["version"]
         .as_str()
         .unwrap()
@@ -304,7 +304,7 @@ fn a_run_never_carries_a_failed_runs_output_into_its_commit() {
             stderr.contains("moved 1 uncommitted local edit aside"),
             "{stderr}"
         );
-        let listed = project.json(&["data", "list", "t/m"]);
+        let listed = project.json(&["data", "list", "t/m"])["files"].clone();
         let names: Vec<&str> = listed
             .as_array()
             .unwrap()
@@ -345,7 +345,8 @@ fn setting_aside_killed_at_any_step_commits_nothing_and_loses_nothing() {
         let (code, _, stderr) = b.run(&["datastore", "sync", "--push"]);
         assert_eq!(code, 3, "{what}: {stderr}");
         assert!(
-            a.json(&["data", "list", "t/m"])
+            a.json(&["data", "list", "t/m"])["files"]
+                .clone()
                 .as_array()
                 .unwrap()
                 .is_empty(),

@@ -43,7 +43,7 @@ fn quiet_prints_nothing_but_errors() {
     // `--json` is what a script asked for: `-q` keeps it.
     let (code, stdout, _) = project.run(&["-q", "--json", "data", "list", "t/m"]);
     assert_eq!(code, 0);
-    assert!(stdout.trim_start().starts_with('['), "{stdout}");
+    assert!(stdout.trim_start().starts_with('{'), "{stdout}");
 }
 
 #[test]

@@ -80,7 +80,9 @@ fn put_get_list_history_rm_on_both_backends() {
 
         let names = project.file_names("vision/detector/m-1");
         assert_eq!(names, ["eval/report.json", "weights.bin"], "{backend:?}");
-        let history = project.json(&["data", "history", "vision/detector/m-1", "weights.bin"]);
+        let history =
+            project.json(&["data", "history", "vision/detector/m-1", "weights.bin"])["versions"]
+                .clone();
         assert_eq!(
             history.as_array().unwrap().len(),
             2,
@@ -91,7 +93,9 @@ fn put_get_list_history_rm_on_both_backends() {
         let (code, _, stderr) = project.run(&["data", "get", "vision/detector/m-1", "weights.bin"]);
         assert_eq!(code, 1, "{backend:?}: {stderr}");
         assert!(stderr.contains("was removed"), "{backend:?}: {stderr}");
-        let history = project.json(&["data", "history", "vision/detector/m-1", "weights.bin"]);
+        let history =
+            project.json(&["data", "history", "vision/detector/m-1", "weights.bin"])["versions"]
+                .clone();
         assert_eq!(history.as_array().unwrap().last().unwrap()["deleted"], true);
         // The old versions are still readable: removal is a tombstone.
         assert_eq!(
@@ -118,7 +122,7 @@ fn retention_keeps_the_last_versions_and_deletes_the_rest() {
             let input = project.write_input("in", &format!("v{i}\n"));
             project.ok(&["data", "put", "t/m", "f", &input]);
         }
-        let history = project.json(&["data", "history", "t/m", "f"]);
+        let history = project.json(&["data", "history", "t/m", "f"])["versions"].clone();
         assert_eq!(history.as_array().unwrap().len(), 3, "{history}");
         assert_eq!(
             project.keys("data/t/m/f/").len(),
@@ -213,7 +217,7 @@ fn run_passes_the_exit_code_and_commits_only_on_success() {
         assert_eq!(code, 3, "{stderr}");
         assert!(stderr.contains("nothing was committed"), "{stderr}");
         assert_eq!(
-            project.json(&["data", "list", "t/m"]),
+            project.json(&["data", "list", "t/m"])["files"].clone(),
             serde_json::json!([])
         );
         // The output is kept locally, and a push commits it.
@@ -354,7 +358,7 @@ fn a_lost_sidecar_never_pushes_a_stale_copy_over_newer_work() {
             "v2\n",
             "a stale copy was pushed"
         );
-        let history = alice.json(&["data", "history", "t/m", "f"]);
+        let history = alice.json(&["data", "history", "t/m", "f"])["versions"].clone();
         assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
         alice.ok(&["run", "--model", "t/m", "--", "true"]);
         assert_eq!(
@@ -401,7 +405,7 @@ fn gc_expires_old_versions_of_only_the_models_that_have_them() {
         assert_eq!(done["bytes_freed"], 6, "{done}");
         assert_eq!(project.keys("data/t/a/f/").len(), 1);
         assert_eq!(project.ok(&["data", "get", "t/a", "f"]), "v2\n");
-        let history = project.json(&["data", "history", "t/a", "f"]);
+        let history = project.json(&["data", "history", "t/a", "f"])["versions"].clone();
         assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
         assert_eq!(project.file_names("t/b"), ["f"]);
         project.assert_no_leases();
@@ -420,11 +424,13 @@ fn a_pull_fetches_the_latest_version_when_a_gc_expired_the_one_it_read() {
     use support::pausing_proxy::{Hold, Trap, route_through};
 
     let writer = Project::new(Backend::S3, "");
-    let put = |content: &str| {
+    let put_as = |name: &str, content: &str| {
         let input = writer.write_input("in", content);
-        writer.ok(&["-q", "data", "put", "t/m", "f.txt", &input]);
+        writer.ok(&["-q", "data", "put", "t/m", name, &input]);
     };
+    let put = |content: &str| put_as("f.txt", content);
     put("v1\n");
+    put_as("g.txt", "g1\n");
     let reader = writer.another_clone();
     reader.ok(&["-q", "datastore", "hydrate", "--model", "t/m"]);
     put("v2\n");
@@ -451,8 +457,9 @@ fn a_pull_fetches_the_latest_version_when_a_gc_expired_the_one_it_read() {
         .unwrap();
     proxy.wait_caught(Duration::from_secs(60));
     put("v3\n");
+    put_as("g.txt", "g2\n");
     let gc = writer.json(&["datastore", "gc", "--keep", "1"]);
-    assert_eq!(gc["objects_deleted"], 2, "v1 and v2 are gone: {gc}");
+    assert_eq!(gc["objects_deleted"], 3, "v1, v2 and g1 are gone: {gc}");
     proxy.release();
 
     let pulled = pull.wait_with_output().unwrap();
@@ -462,8 +469,13 @@ fn a_pull_fetches_the_latest_version_when_a_gc_expired_the_one_it_read() {
         std::fs::read_to_string(reader.model_dir("t/m").join("f.txt")).unwrap(),
         "v3\n"
     );
-    // The model settles on the next pull, and nothing is amiss.
+    // The model settles on the next pull (its other file too), and
+    // nothing is amiss.
     reader.ok(&["-q", "datastore", "sync", "--pull"]);
+    assert_eq!(
+        std::fs::read_to_string(reader.model_dir("t/m").join("g.txt")).unwrap(),
+        "g2\n"
+    );
     let status = reader.json(&["datastore", "status"]);
     assert_eq!(status["remote_changes"], serde_json::json!([]), "{status}");
     assert_eq!(status["local_changes"], serde_json::json!([]), "{status}");
@@ -554,6 +566,45 @@ fn ones_own_put_leaves_the_working_copy_at_it_and_status_clean() {
 }
 
 #[test]
+fn a_put_after_a_one_file_refresh_leaves_the_other_files_to_the_next_pull() {
+    // `data get` of one file reads the newer slice but brings only that
+    // file to it; a put then must not claim the whole model current.
+    let a = Project::new(Backend::S3, "");
+    put_stdin(&a, "t/m", "a.txt", "a1\n");
+    put_stdin(&a, "t/m", "b.txt", "b1\n");
+    let b = a.another_clone();
+    b.ok(&["-q", "datastore", "sync", "--pull"]);
+    put_stdin(&b, "t/m", "b.txt", "b2\n");
+    assert_eq!(a.ok(&["data", "get", "t/m", "a.txt", "-o", "-"]), "a1\n");
+    put_stdin(&a, "t/m", "a.txt", "a2\n");
+    let seen = a.json(&["datastore", "status"]);
+    assert_eq!(seen["remote_changes"], serde_json::json!(["t/m"]), "{seen}");
+    a.ok(&["-q", "datastore", "sync", "--pull"]);
+    assert_eq!(
+        std::fs::read_to_string(a.model_dir("t/m").join("b.txt")).unwrap(),
+        "b2\n"
+    );
+    let seen = a.json(&["datastore", "status"]);
+    assert_eq!(seen["remote_changes"], serde_json::json!([]), "{seen}");
+}
+
+#[test]
+fn a_push_of_content_another_clone_committed_leaves_no_orphan() {
+    let a = Project::new(Backend::Dir, "");
+    put_stdin(&a, "t/m", "f.txt", "one\n");
+    let b = a.another_clone();
+    b.ok(&["-q", "datastore", "sync", "--pull"]);
+    put_stdin(&a, "t/m", "f.txt", "same\n");
+    // B, not having pulled, makes the same edit and pushes it over.
+    std::fs::write(b.model_dir("t/m").join("f.txt"), "same\n").unwrap();
+    b.ok(&["-q", "datastore", "sync", "--push", "--ours"]);
+    let history = b.json(&["data", "history", "t/m", "f.txt"])["versions"].clone();
+    assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
+    assert_eq!(a.keys("data/t/m/f.txt/").len(), 2, "no upload left behind");
+    b.ok(&["datastore", "verify"]);
+}
+
+#[test]
 fn putting_the_latest_content_again_makes_no_new_version() {
     for backend in BACKENDS {
         let project = Project::new(backend, "");
@@ -561,7 +612,7 @@ fn putting_the_latest_content_again_makes_no_new_version() {
             let input = project.write_input("in", content);
             project.ok(&["data", "put", "t/m", "f.txt", &input])
         };
-        let history = || project.json(&["data", "history", "t/m", "f.txt"]);
+        let history = || project.json(&["data", "history", "t/m", "f.txt"])["versions"].clone();
         assert!(put("same\n").contains("committed version"));
         let again = put("same\n");
         assert!(again.contains("unchanged"), "{backend:?}: {again}");
@@ -570,6 +621,18 @@ fn putting_the_latest_content_again_makes_no_new_version() {
             project.keys("data/t/m/f.txt/").len(),
             1,
             "{backend:?}: the second upload is deleted"
+        );
+        // The latest's object lost behind silt's back: the same content put
+        // again restores it.
+        let keys = project.keys("data/t/m/f.txt/");
+        project.delete_object(&keys[0]);
+        let (code, _, _) = project.run(&["datastore", "verify"]);
+        assert_ne!(code, 0, "verify reports the missing object");
+        assert!(put("same\n").contains("unchanged"));
+        project.ok(&["datastore", "verify"]);
+        assert_eq!(
+            project.ok(&["data", "get", "t/m", "f.txt", "-o", "-"]),
+            "same\n"
         );
         // Content of an older version is a new version: it brings it back.
         put("other\n");

@@ -44,7 +44,7 @@ fn lying_lease_answers_are_refused_before_any_commit() {
         );
         assert_nothing_raw(attack, &stderr);
         assert_nothing_raw(attack, &stdout);
-        let listing = project.json(&["data", "list", &model]);
+        let listing = project.json(&["data", "list", &model])["files"].clone();
         assert_eq!(
             listing,
             serde_json::json!([]),

@@ -1,7 +1,8 @@
-//! Every `--json` output has a schema under `docs/json/v1/` (one file per
+//! Every `--json` output has a schema under `docs/json/v2/` (one file per
 //! command, `additionalProperties: false` throughout, so a field added to
 //! an output without its documentation fails here), and what each command
-//! prints validates against it.
+//! prints validates against it; with `SILT_JSON_VERSION=1`, what the
+//! commands whose shape changed print validates against `docs/json/v1/`.
 
 use std::path::PathBuf;
 
@@ -12,24 +13,32 @@ use crate::support;
 
 use support::project::{Backend, Project};
 
-/// The schemas' folder: the version is in the path (and in each `$id`).
-fn schema_dir() -> PathBuf {
-    support::workspace_root().join("docs/json/v1")
+/// The schemas' folder of `version`: the version is in the path (and in
+/// each `$id`).
+fn schema_dir(version: u8) -> PathBuf {
+    support::workspace_root().join(format!("docs/json/v{version}"))
 }
 
-fn schema(name: &str) -> Value {
-    let path = schema_dir().join(format!("{name}.json"));
+fn schema(version: u8, name: &str) -> Value {
+    let path = schema_dir(version).join(format!("{name}.json"));
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
-/// Asserts `output` (what `silt --json ...` printed) is valid under `name`.
+/// Asserts `output` (what `silt --json ...` printed) is valid under the
+/// current (v2) schema `name`.
 #[track_caller]
 pub(crate) fn assert_valid(name: &str, output: &str) {
+    assert_valid_in(2, name, output);
+}
+
+/// Asserts `output` is valid under schema `name` of `version`.
+#[track_caller]
+fn assert_valid_in(version: u8, name: &str, output: &str) {
     let instance: Value = serde_json::from_str(output)
         .unwrap_or_else(|err| panic!("{name}: not JSON ({err}):\n{output}"));
-    let validator = jsonschema::validator_for(&schema(name))
+    let validator = jsonschema::validator_for(&schema(version, name))
         .unwrap_or_else(|err| panic!("{name}: the schema is invalid: {err}"));
     let errors: Vec<String> = validator
         .iter_errors(&instance)
@@ -37,7 +46,7 @@ pub(crate) fn assert_valid(name: &str, output: &str) {
         .collect();
     assert!(
         errors.is_empty(),
-        "{name}: the output does not match docs/json/v1/{name}.json:\n{}\n{instance:#}",
+        "{name}: the output does not match docs/json/v{version}/{name}.json:\n{}\n{instance:#}",
         errors.join("\n")
     );
 }
@@ -74,18 +83,84 @@ fn every_command_has_a_schema_and_every_schema_a_command() {
     leaf_commands(&cli, "", &mut commands);
     commands.push("error".to_owned());
     commands.sort();
-    let mut schemas: Vec<String> = std::fs::read_dir(schema_dir())
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter_map(|file| file.strip_suffix(".json").map(str::to_owned))
-        .collect();
-    schemas.sort();
-    assert_eq!(commands, schemas);
-    for name in &schemas {
-        let schema = schema(name);
-        assert_eq!(schema["$id"], format!("urn:silt:json:v1:{name}"), "{name}");
-        jsonschema::validator_for(&schema).unwrap_or_else(|err| panic!("{name}: {err}"));
+    for version in [1, 2] {
+        let mut schemas: Vec<String> = std::fs::read_dir(schema_dir(version))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter_map(|file| file.strip_suffix(".json").map(str::to_owned))
+            .collect();
+        schemas.sort();
+        assert_eq!(commands, schemas, "v{version}");
+        for name in &schemas {
+            let schema = schema(version, name);
+            assert_eq!(
+                schema["$id"],
+                format!("urn:silt:json:v{version}:{name}"),
+                "{name}"
+            );
+            jsonschema::validator_for(&schema).unwrap_or_else(|err| panic!("{name}: {err}"));
+        }
     }
+    // v2: an object at the top of every document (of each shape, for a
+    // command that prints one of several).
+    for name in &commands {
+        let schema = schema(2, name);
+        let shapes = match schema["oneOf"].as_array() {
+            Some(shapes) => shapes.clone(),
+            None => vec![schema.clone()],
+        };
+        for shape in shapes {
+            assert_eq!(shape["type"], "object", "v2 {name}");
+        }
+    }
+}
+
+#[test]
+fn the_v1_shapes_are_printed_on_request_and_a_version_that_is_none_is_refused() {
+    let project = Project::new(Backend::Dir, "");
+    let p = &project;
+    let input = p.write_input("in.txt", "one\n");
+    p.ok(&["-q", "data", "put", "t/m", "f.txt", &input]);
+    let v1 = |args: &[&str]| {
+        let (code, stdout, stderr) = support::output(
+            p.silt()
+                .env("SILT_JSON_VERSION", "1")
+                .arg("--json")
+                .args(args),
+        );
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        stdout
+    };
+    for (name, args) in [
+        ("data-list", &["data", "list", "t/m"][..]),
+        ("data-history", &["data", "history", "t/m", "f.txt"]),
+        ("datastore-lock-status", &["datastore", "lock", "status"]),
+        ("datastore-verify", &["datastore", "verify"]),
+        ("extension-list", &["extension", "list"]),
+        ("cache-show", &["cache", "show"]),
+        (
+            "datastore-hydrate",
+            &["datastore", "hydrate", "--model", "t/m"],
+        ),
+    ] {
+        let printed = v1(args);
+        assert_valid_in(1, name, &printed);
+        // And the same command's current shape is not v1's.
+        assert_valid(name, &json_of(p, 0, args));
+    }
+    let listed: Value = serde_json::from_str(&v1(&["data", "list", "t/m"])).unwrap();
+    assert!(listed.is_array(), "{listed}");
+    let listed: Value = serde_json::from_str(&json_of(p, 0, &["data", "list", "t/m"])).unwrap();
+    assert_eq!(listed["files"][0]["name"], "f.txt", "{listed}");
+
+    let (code, stdout, stderr) = support::output(
+        p.silt()
+            .env("SILT_JSON_VERSION", "3")
+            .args(["--json", "data", "list", "t/m"]),
+    );
+    assert_eq!(code, 78, "{stderr}");
+    assert!(stderr.contains("SILT_JSON_VERSION=3"), "{stderr}");
+    assert_valid("error", &stdout);
 }
 
 /// Runs `silt --json ARGS` in `project`, expecting `code`; returns stdout.

@@ -134,7 +134,7 @@ fn names_retention_and_limits() {
         let input = project.write_input("in", &format!("round {round}"));
         project.ok(&["data", "put", "t/kept", "f", &input]);
     }
-    let history = project.json(&["data", "history", "t/kept", "f"]);
+    let history = project.json(&["data", "history", "t/kept", "f"])["versions"].clone();
     assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
     let blobs = std::fs::read_dir(project.path().join(".silt/store/blobs/t/kept"))
         .unwrap()

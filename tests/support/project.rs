@@ -206,7 +206,8 @@ impl Project {
     /// The lease generation each kept version of `name` was committed
     /// under, oldest first (`data history`).
     pub fn generations(&self, model: &str, name: &str) -> Vec<u64> {
-        self.json(&["data", "history", model, name])
+        self.json(&["data", "history", model, name])["versions"]
+            .clone()
             .as_array()
             .expect("a history")
             .iter()
@@ -216,7 +217,7 @@ impl Project {
 
     /// The names `silt data list` shows for `model`.
     pub fn file_names(&self, model: &str) -> Vec<String> {
-        let listing = self.json(&["data", "list", model]);
+        let listing = self.json(&["data", "list", model])["files"].clone();
         listing
             .as_array()
             .expect("a list")
@@ -228,7 +229,7 @@ impl Project {
     /// The leases in the datastore that are not stale, as `lock status`
     /// lists them.
     pub fn live_leases(&self) -> Vec<serde_json::Value> {
-        let leases = self.json(&["datastore", "lock", "status"]);
+        let leases = self.json(&["datastore", "lock", "status"])["locks"].clone();
         leases
             .as_array()
             .expect("a list of leases")
@@ -240,7 +241,7 @@ impl Project {
 
     /// Asserts that no lease is held in the datastore.
     pub fn assert_no_leases(&self) {
-        let leases = self.json(&["datastore", "lock", "status"]);
+        let leases = self.json(&["datastore", "lock", "status"])["locks"].clone();
         assert_eq!(
             leases,
             serde_json::json!([]),

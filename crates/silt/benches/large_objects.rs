@@ -119,7 +119,7 @@ impl Project {
             .output()
             .unwrap();
         let history: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        history
+        history["versions"]
             .as_array()
             .and_then(|versions| versions.last())
             .and_then(|latest| latest["version"].as_str())

@@ -725,45 +725,56 @@ fn download_round(
 /// For downloads whose version vanished: reads each model's slice again
 /// and returns what to fetch now, each file at the version the slice names
 /// now. A file removed meanwhile is left to the next pull; a slice that
-/// still names the missing version is an error (the store lost it).
+/// still names the missing version is an error (the store lost it). The
+/// sidecar keeps the slice it had: its other files are at that one, and a
+/// journal pass must not take the commits of the newer slice as seen.
 fn fetch_again<I: Index>(
     work: &mut [Planned],
     vanished: Vec<Vanished>,
     first_error: &mut Option<Error>,
     stats: &mut TransferStats,
 ) -> Vec<Wanted> {
-    let mut again = Vec::new();
-    let mut reread = std::collections::BTreeMap::new();
+    let mut by_model: std::collections::BTreeMap<usize, Vec<(String, String, String)>> =
+        std::collections::BTreeMap::new();
     for (w, name, key, tried) in vanished {
+        by_model.entry(w).or_default().push((name, key, tried));
+    }
+    let mut again = Vec::new();
+    for (w, names) in by_model {
         let planned = &mut work[w];
         // Its other files stay at the slice read first.
         planned.settles = false;
-        let changed = reread
-            .entry(w)
-            .or_insert_with(|| refresh::<I>(&planned.model, &mut planned.sidecar, stats));
-        match changed {
-            Ok(true) => {}
+        let kept = (
+            planned.sidecar.partition.clone(),
+            planned.sidecar.store_version.clone(),
+        );
+        match refresh::<I>(&planned.model, &mut planned.sidecar, stats) {
+            Ok(true) => {
+                for (name, key, tried) in names {
+                    let latest = planned
+                        .sidecar
+                        .partition
+                        .as_ref()
+                        .and_then(|partition| partition.live(&name));
+                    match latest {
+                        Some(entry) if entry.version == tried => {
+                            first_error.get_or_insert_with(|| lost(&key));
+                        }
+                        Some(entry) => again.push((w, name, entry.clone())),
+                        None => {}
+                    }
+                }
+            }
             Ok(false) => {
-                first_error.get_or_insert_with(|| lost(&key));
-                continue;
+                if let Some((_, key, _)) = names.first() {
+                    first_error.get_or_insert_with(|| lost(key));
+                }
             }
             Err(err) => {
-                first_error.get_or_insert_with(|| err.clone());
-                continue;
+                first_error.get_or_insert(err);
             }
         }
-        let latest = planned
-            .sidecar
-            .partition
-            .as_ref()
-            .and_then(|partition| partition.live(&name));
-        match latest {
-            Some(entry) if entry.version == tried => {
-                first_error.get_or_insert_with(|| lost(&key));
-            }
-            Some(entry) => again.push((w, name, entry.clone())),
-            None => {}
-        }
+        (planned.sidecar.partition, planned.sidecar.store_version) = kept;
     }
     again
 }

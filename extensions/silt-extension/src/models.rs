@@ -24,7 +24,7 @@ use crate::clock;
 use crate::exports::silt::datastore::models::{FileEntry, FileVersion, Guest};
 use crate::layout::{self, DATA_AREA};
 use crate::partition;
-use crate::silt::datastore::object_store::{self, DownloadItem, PutMode, UploadItem};
+use crate::silt::datastore::object_store::{self, DownloadItem, PutMode, StoreError, UploadItem};
 use crate::silt::datastore::types::{Base as WitBase, Committer, Error, Holder, Lease, ModelRef};
 use crate::store;
 use crate::{Index, hydrate, journal, local, log_warn, meta, summary, written_here};
@@ -208,12 +208,22 @@ impl<T: Index> Guest for T {
             base: base.into(),
         };
         let committed = fence.commit::<T>(&model, change, Some(&key))?;
-        if committed.entries[0].1.version != version {
+        if let Some((name, latest)) = committed.entries.first()
+            && latest.version != version
+        {
             // The latest version's content again: no new version, and this
-            // upload is nobody's.
+            // upload is nobody's. Should the latest's object be missing,
+            // this content (the same) restores it.
+            restore_if_missing(
+                &layout::object_key(DATA_AREA, &model, name, &latest.version),
+                &cache_path,
+                latest,
+            );
             let _ = store::delete(&key);
         }
-        settle_put(&model, &cache_path, &committed);
+        if cache_path.starts_with(LENT_STAGING) {
+            settle_put(&model, &cache_path, &committed);
+        }
         Ok(committed.entries[0].1.to_wit())
     }
 
@@ -277,15 +287,22 @@ impl<T: Index> Guest for T {
     }
 }
 
-/// After a `put-file` committed as `committed`: when that commit is the
-/// only change since the slice this cache holds, the sidecar moves to it,
-/// so that `status` does not report one's own commit as the store's. The
-/// committed content is moved from `staged` into the working copy when
-/// the file there is the version it replaces (or absent, in a model
-/// whose files are all present here); a file edited here is left alone,
-/// and so is the sidecar (a pull settles it). The host holds the model's
-/// working-copy lock around the call. Never fails the put: the commit
-/// landed, and the next pull does whatever this did not.
+/// Where silt lends a `put-file` its staged file while it holds the
+/// model's working copy for the call: only then does the SDK bring the
+/// working copy along with the commit, as nothing else of this working
+/// copy touches the model meanwhile.
+pub const LENT_STAGING: &str = ".silt/staging/lent/";
+
+/// After a `put-file` committed as `committed`: when the working copy was
+/// at the slice this cache holds and that commit is the only change since,
+/// the sidecar moves to it, so that `status` does not report one's own
+/// commit as the store's. The committed content is moved from `staged`
+/// into the working copy when the file there is the version it replaces
+/// (or absent and never here, in a model whose files are all present); a
+/// file edited or deleted here is left alone, and so is the sidecar (a
+/// pull settles it). Only for a file lent under [`LENT_STAGING`]. Never
+/// fails the put: the commit landed, and the next pull does whatever this
+/// did not.
 fn settle_put(model: &ModelRef, staged: &str, committed: &Committed) {
     let [(name, entry)] = committed.entries.as_slice() else {
         return;
@@ -295,15 +312,25 @@ fn settle_put(model: &ModelRef, staged: &str, committed: &Committed) {
         .partition
         .clone()
         .unwrap_or_else(|| partition::Partition::empty(DATA_AREA, model));
-    if !only_this_commit(&prior, committed) {
+    // Every other file here at its latest version in `prior` (a sidecar may
+    // hold a newer slice than its files: see `hydrate::keep_slice_only`).
+    let at_prior = sidecar.local.iter().all(|(stamped, stamp)| {
+        stamped == name
+            || prior
+                .live(stamped)
+                .is_some_and(|latest| latest.version == stamp.version)
+    });
+    if !at_prior || !only_this_commit(&prior, committed) {
         return;
     }
     let path = layout::working_path(model, name);
     let place = match (cache_file::stat(&path), sidecar.local.contains_key(name)) {
-        (None, _) => local::all_stamped(&sidecar),
+        (None, false) => local::all_stamped(&sidecar),
+        // Deleted here: a removal to push, not a file to bring back.
+        (None, true) => return,
         (Some(_), true) => matches!(hydrate::unmodified(&mut sidecar, model, name), Ok(true)),
         // A file of this name nobody committed from here: the user's.
-        (Some(_), false) => false,
+        (Some(_), false) => return,
     };
     if cache_file::stat(&path).is_some() && !place {
         return;
@@ -323,6 +350,26 @@ fn settle_put(model: &ModelRef, staged: &str, committed: &Committed) {
             "{}: committed, but this cache's record of it could not be saved; the next pull settles it",
             layout::model_label(model)
         ));
+    }
+}
+
+/// Uploads `cache_path` (the content of `latest`) to `key` when the store
+/// has no object there: a put of the latest content repairs what `verify`
+/// reports missing instead of answering the broken entry. Best effort.
+fn restore_if_missing(key: &str, cache_path: &str, latest: &partition::Entry) {
+    if !matches!(object_store::head(key), Err(StoreError::NotFound)) {
+        return;
+    }
+    match upload_version(key, cache_path) {
+        Ok((sha256, size)) if sha256 == latest.sha256 && size == latest.size => {
+            log_warn(&format!(
+                "{key} was missing; restored from the content put again"
+            ));
+        }
+        Ok(_) => {
+            let _ = store::delete(key);
+        }
+        Err(_) => {}
     }
 }
 

@@ -244,10 +244,23 @@ fn finish<T: Index>(
     let Prepared {
         model,
         changes,
+        commit,
         mut sidecar,
         ..
     } = prepared;
     stats.partitions_written += 1;
+    // A put of the latest version's content added no version (another
+    // clone committed the same bytes): its upload is nobody's.
+    for change in &commit {
+        if let Change::Put { name, version, .. } = change
+            && committed
+                .entries
+                .iter()
+                .any(|(committed_name, entry)| committed_name == name && &entry.version != version)
+        {
+            let _ = store::delete(&layout::object_key(DATA_AREA, &model, name, version));
+        }
+    }
     let mut paths = Vec::new();
     for (name, entry) in &committed.entries {
         if entry.deleted {

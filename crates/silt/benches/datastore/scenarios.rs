@@ -270,12 +270,17 @@ pub(crate) async fn put(
     name: &str,
     staged: &str,
 ) -> anyhow::Result<()> {
-    commit_one(&clone.datastore, target, &clone.policy, |by| async move {
-        clone
-            .datastore
-            .put_file(target, name, staged, &Base::Any, &by)
-            .await
-    })
+    commit_one(
+        &clone.datastore,
+        target,
+        &clone.policy,
+        |by, _| async move {
+            clone
+                .datastore
+                .put_file(target, name, staged, &Base::Any, &by)
+                .await
+        },
+    )
     .await
     .map(|_| ())
 }

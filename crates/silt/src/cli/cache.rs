@@ -3,7 +3,7 @@
 use clap::Subcommand;
 
 use super::Context;
-use super::output::{human_bytes, plural};
+use super::output::{human_bytes, in_milliseconds, plural};
 use crate::ops;
 
 /// Cache commands.
@@ -28,7 +28,9 @@ pub(super) fn run(context: &Context, command: CacheCommand) -> anyhow::Result<()
     match command {
         CacheCommand::Show => {
             let report = ops::cache::show(&context.locations)?;
-            context.output.emit(&report, |out| {
+            // Seconds in v1, milliseconds in v2.
+            let v2 = in_milliseconds(&report, &[("last_used", "last_used")])?;
+            context.output.emit_versioned(&v2, &report, |out| {
                 writeln!(out, "artifact cache: {}", report.dir.display())?;
                 writeln!(
                     out,

@@ -275,7 +275,17 @@ fn list(context: &Context, model: &str) -> anyhow::Result<()> {
             latest: VersionView::from(&f.latest),
         })
         .collect();
-    context.output.emit(&entries, |out| {
+    /// The v2 document: the model and its files.
+    #[derive(Serialize)]
+    struct Listing<'a> {
+        model: String,
+        files: &'a [Entry],
+    }
+    let listing = Listing {
+        model: model_label(&model),
+        files: &entries,
+    };
+    context.output.emit_versioned(&listing, &entries, |out| {
         if entries.is_empty() {
             return writeln!(out, "{}: no files", model_label(&model));
         }
@@ -297,7 +307,19 @@ fn history(context: &Context, model: &str, name: &str) -> anyhow::Result<()> {
     let model = parse_model(model)?;
     let versions = data::history(&context.project(), &model, name)?;
     let views: Vec<VersionView> = versions.iter().map(VersionView::from).collect();
-    context.output.emit(&views, |out| {
+    /// The v2 document: the file and its versions, oldest first.
+    #[derive(Serialize)]
+    struct History<'a> {
+        model: String,
+        name: &'a str,
+        versions: &'a [VersionView],
+    }
+    let history = History {
+        model: model_label(&model),
+        name,
+        versions: &views,
+    };
+    context.output.emit_versioned(&history, &views, |out| {
         for v in &views {
             if v.deleted {
                 writeln!(

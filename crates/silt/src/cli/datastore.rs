@@ -384,18 +384,29 @@ fn gc(
 fn verify(context: &Context, models: &[String]) -> anyhow::Result<()> {
     let findings = ops::verify::verify(&context.project(), &scope_of(models)?)?;
     let problems = findings.len();
-    context.output.emit(&findings, |out| {
-        if findings.is_empty() {
-            return writeln!(
-                out,
-                "verified: every indexed object is present with its size"
-            );
-        }
-        for finding in &findings {
-            writeln!(out, "{}: {}", finding.object, finding.problem)?;
-        }
-        Ok(())
-    })?;
+    /// The v2 document: what is wrong (nothing, when verified).
+    #[derive(Serialize)]
+    struct Verified<'a> {
+        findings: &'a [ops::verify::Finding],
+    }
+    context.output.emit_versioned(
+        &Verified {
+            findings: &findings,
+        },
+        &findings,
+        |out| {
+            if findings.is_empty() {
+                return writeln!(
+                    out,
+                    "verified: every indexed object is present with its size"
+                );
+            }
+            for finding in &findings {
+                writeln!(out, "{}: {}", finding.object, finding.problem)?;
+            }
+            Ok(())
+        },
+    )?;
     if problems > 0 {
         return Err(ReportedFailure(format!(
             "verify found {} (listed above)",
@@ -460,23 +471,30 @@ fn lock_status(context: &Context, target: &LockTarget) -> anyhow::Result<()> {
     let scope = target.scope()?;
     let infos = ops::locks::status(&context.project(), scope.as_ref())?;
     let views: Vec<LockView> = infos.iter().map(LockView::new).collect();
-    context.output.emit(&views, |out| {
-        if infos.is_empty() {
-            return match &scope {
-                Some(scope) => writeln!(out, "{}: free", scope_label(scope)),
-                None => writeln!(out, "no leases are held"),
-            };
-        }
-        for info in &infos {
-            writeln!(
-                out,
-                "{}: {}",
-                scope_label(&info.scope),
-                describe_holder(info)
-            )?;
-        }
-        Ok(())
-    })
+    /// The v2 document: the leases held (of the scope asked, or all).
+    #[derive(Serialize)]
+    struct Leases<'a> {
+        locks: &'a [LockView],
+    }
+    context
+        .output
+        .emit_versioned(&Leases { locks: &views }, &views, |out| {
+            if infos.is_empty() {
+                return match &scope {
+                    Some(scope) => writeln!(out, "{}: free", scope_label(scope)),
+                    None => writeln!(out, "no leases are held"),
+                };
+            }
+            for info in &infos {
+                writeln!(
+                    out,
+                    "{}: {}",
+                    scope_label(&info.scope),
+                    describe_holder(info)
+                )?;
+            }
+            Ok(())
+        })
 }
 
 fn lock_release(context: &Context, target: &LockTarget) -> anyhow::Result<()> {

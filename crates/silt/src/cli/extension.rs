@@ -6,7 +6,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::Context;
-use super::output::human_bytes;
+use super::output::{human_bytes, in_milliseconds};
 use crate::ops::extension;
 use crate::runtime::{Catalog, Installed, Listed, Origin};
 
@@ -144,6 +144,10 @@ pub(super) fn run(context: &Context, command: ExtensionCommand) -> anyhow::Resul
     }
 }
 
+/// When an extension was added: seconds in its manifest and in the v1
+/// JSON, milliseconds in v2.
+const ADDED_AT: &[(&str, &str)] = &[("added_at", "added_at")];
+
 #[derive(Serialize)]
 struct ListReport<'a> {
     dir: &'a Path,
@@ -167,7 +171,8 @@ fn list(context: &Context, catalog: &Catalog) -> anyhow::Result<()> {
             .filter(|l| matches!(l, Listed::Broken { .. }))
             .collect(),
     };
-    context.output.emit(&report, |out| {
+    let v2 = in_milliseconds(&report, ADDED_AT)?;
+    context.output.emit_versioned(&v2, &report, |out| {
         if report.extensions.is_empty() && report.broken.is_empty() {
             writeln!(out, "no extensions installed in {}", report.dir.display())?;
             return writeln!(out, "add one with: silt extension add PATH.wasm");
@@ -271,7 +276,8 @@ fn add(
     force: bool,
 ) -> anyhow::Result<()> {
     let installed = extension::add(catalog, source, sha256, force)?;
-    context.output.emit(&installed, |out| {
+    let v2 = in_milliseconds(&installed, ADDED_AT)?;
+    context.output.emit_versioned(&v2, &installed, |out| {
         let metadata = &installed.manifest.metadata;
         writeln!(
             out,
@@ -311,7 +317,8 @@ fn publish(context: &Context, path: &Path, reference: &str) -> anyhow::Result<()
 
 fn remove(context: &Context, catalog: &Catalog, name: &str, force: bool) -> anyhow::Result<()> {
     let removed = extension::remove(&context.locations, catalog, name, force)?;
-    context.output.emit(&removed, |out| {
+    let v2 = in_milliseconds(&removed, ADDED_AT)?;
+    context.output.emit_versioned(&v2, &removed, |out| {
         writeln!(
             out,
             "removed {} {}",

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::Context;
 use super::hydration_progress::with_progress;
-use super::output::{human_bytes, plural};
+use super::output::{human_bytes, in_milliseconds, plural};
 use super::scope_of;
 use crate::datastore::{BackgroundStatus, Phase, now_ms};
 use crate::ops;
@@ -71,7 +71,9 @@ fn hydrate_here(context: &Context, scope: &Scope, status_only: bool) -> anyhow::
     let report = with_progress(context, "hydrate", |on_progress| {
         ops::hydrate::hydrate(&context.project(), scope, status_only, on_progress)
     })?;
-    context.output.emit(&report, |out| {
+    // How long it took: `seconds` in v1, `elapsed_ms` in v2.
+    let v2 = in_milliseconds(&report, &[("seconds", "elapsed_ms")])?;
+    context.output.emit_versioned(&v2, &report, |out| {
         if report.status_only {
             writeln!(
                 out,

@@ -212,6 +212,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "podman, docker, runc or a path: run every worker in that container runtime.",
     ),
     (
+        "SILT_JSON_VERSION",
+        "1 prints the --json shapes of docs/json/v1/ (this release only); unset or 2, those of v2.",
+    ),
+    (
         "SILT_LOCK_MAX_WAIT",
         "Seconds to wait for a lease another holds ([locks] max_wait_ms).",
     ),

@@ -275,7 +275,15 @@ pub fn main() -> ExitCode {
     };
     let cli =
         <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let output = Output::new(cli.json, cli.quiet);
+    let version = match output::JsonVersion::from_env() {
+        Ok(version) => version,
+        Err(message) => {
+            let output = Output::new(cli.json, cli.quiet, output::JsonVersion::V2);
+            output.error(&anyhow::anyhow!(message), crate::exit::CONFIG);
+            return ExitCode::from(crate::exit::CONFIG);
+        }
+    };
+    let output = Output::new(cli.json, cli.quiet, version);
     if let Command::Extension(Deferred(extension::ExtensionCommand::TestRunner { binary, args })) =
         &cli.command
     {

@@ -9,18 +9,111 @@ use std::io::Write;
 
 use serde::Serialize;
 
+/// Which shapes `--json` prints (docs/json/README.md): `v2`, or `v1` for
+/// this release when `SILT_JSON_VERSION=1` asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonVersion {
+    /// `docs/json/v1/`: four commands print a bare array; extensions'
+    /// `added_at` in seconds.
+    V1,
+    /// `docs/json/v2/`: an object at the top of every document; every time
+    /// in milliseconds.
+    V2,
+}
+
+/// The variable a script sets to keep reading `v1` shapes.
+pub const JSON_VERSION_VAR: &str = "SILT_JSON_VERSION";
+
+impl JsonVersion {
+    /// From `SILT_JSON_VERSION` (unset: the current version).
+    ///
+    /// # Errors
+    /// A value that names no version, saying which ones there are.
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var(JSON_VERSION_VAR).as_deref() {
+            Err(_) | Ok("" | "2") => Ok(Self::V2),
+            Ok("1") => Ok(Self::V1),
+            Ok(other) => Err(format!(
+                "{JSON_VERSION_VAR}={}: the --json shapes are versions 1 and 2 (docs/json/README.md); unset it for the current one",
+                terminal_safe(other)
+            )),
+        }
+    }
+}
+
+/// `value` as JSON with each field `(name, v2_name)` of `fields`, at any
+/// depth, turned from seconds into whole milliseconds under `v2_name`: the
+/// v2 shape of a report whose v1 shape counted time in seconds.
+///
+/// # Errors
+/// When `value` does not serialize.
+pub fn in_milliseconds(
+    value: &impl Serialize,
+    fields: &[(&str, &str)],
+) -> anyhow::Result<serde_json::Value> {
+    fn walk(value: &mut serde_json::Value, fields: &[(&str, &str)]) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (name, v2_name) in fields {
+                    if let Some(seconds) = map.get(*name).and_then(serde_json::Value::as_f64) {
+                        map.remove(*name);
+                        let ms = (seconds * 1000.0).round() as u64;
+                        map.insert((*v2_name).to_owned(), ms.into());
+                    }
+                }
+                map.values_mut().for_each(|inner| walk(inner, fields));
+            }
+            serde_json::Value::Array(items) => {
+                items.iter_mut().for_each(|inner| walk(inner, fields))
+            }
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(value)?;
+    walk(&mut value, fields);
+    Ok(value)
+}
+
 /// Renders results and errors for the chosen format.
 #[derive(Debug, Clone)]
 pub struct Output {
     json: bool,
     quiet: bool,
+    version: JsonVersion,
 }
 
 impl Output {
-    /// Text output, or JSON when `json`; with `quiet` (`-q`) text results
-    /// and notices are left out (JSON, which a script asked for, is not).
-    pub fn new(json: bool, quiet: bool) -> Self {
-        Self { json, quiet }
+    /// Text output, or JSON of `version`'s shapes when `json`; with `quiet`
+    /// (`-q`) text results and notices are left out (JSON, which a script
+    /// asked for, is not).
+    pub fn new(json: bool, quiet: bool, version: JsonVersion) -> Self {
+        Self {
+            json,
+            quiet,
+            version,
+        }
+    }
+
+    /// The shapes `--json` prints.
+    pub fn json_version(&self) -> JsonVersion {
+        self.version
+    }
+
+    /// Prints `v2` (or, when a script asked for the `v1` shapes, `v1`) as
+    /// JSON, or runs `human` to write text (unless `-q`).
+    ///
+    /// # Errors
+    /// As [`Output::emit`].
+    pub fn emit_versioned<V2: Serialize, V1: Serialize>(
+        &self,
+        v2: &V2,
+        v1: &V1,
+        human: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> anyhow::Result<()> {
+        match self.version {
+            JsonVersion::V2 => self.emit(v2, human),
+            JsonVersion::V1 => self.emit(v1, human),
+        }
     }
 
     /// True for `--json`.

@@ -80,7 +80,7 @@ struct CheckReport {
     trial: Trial,
 }
 
-/// [`Support`] as `--json` shows it (docs/json/v1/sandbox-check.json):
+/// [`Support`] as `--json` shows it (docs/json/v2/sandbox-check.json):
 /// objects with named fields, not Rust's shapes of `Result` and tuples.
 #[derive(Serialize)]
 struct SupportView {

@@ -585,6 +585,13 @@ pub async fn under_leases<T>(
 /// without a change journal), is made again under the lease, waiting for
 /// it as any writer does. Nothing was committed by a refused attempt.
 ///
+/// The model's working-copy lock is tried (never waited for: a stopped
+/// process may hold it for good) after the lease, as every command takes
+/// them, and held around `commit` when free; `commit` hears whether it is
+/// (the extension may then bring this copy along with its commit). Without
+/// a lease a busy lock sends the commit down the lease path, which waits
+/// for the lease and says so when someone holds it (a `run` holds both).
+///
 /// # Errors
 /// As [`under_leases`], and as `commit`.
 pub async fn commit_one<T, F, Commit>(
@@ -594,16 +601,19 @@ pub async fn commit_one<T, F, Commit>(
     commit: F,
 ) -> anyhow::Result<T>
 where
-    F: Fn(Committer) -> Commit,
+    F: Fn(Committer, WorkingCopy) -> Commit,
     Commit: Future<Output = anyhow::Result<T>>,
 {
-    if datastore.supports(LEASE_FREE_COMMITS) {
+    let locks = datastore.working_copy_locks();
+    if datastore.supports(LEASE_FREE_COMMITS)
+        && let Some(_working_copy) = locks.try_foreground(model)?
+    {
         let unleased = Committer::Unleased(super::holder::current());
         // Honoured as under a lease: out at once (nothing is committed
         // that was not acknowledged; an upload left behind is an orphan).
         let mut signals = Signals::listen()?;
         let attempt = tokio::select! {
-            attempt = commit(unleased) => attempt,
+            attempt = commit(unleased, WorkingCopy::Held) => attempt,
             interrupted = signals.recv() => return Err(interrupted.into()),
         };
         match attempt {
@@ -615,9 +625,23 @@ where
     }
     let scopes = vec![LockScope::Model(model.clone())];
     under_leases(datastore, scopes, policy, async |leases| {
-        commit(Committer::Leased(leases.leases()[0].clone())).await
+        let held = locks.try_foreground(model)?;
+        let working_copy = match &held {
+            Some(_) => WorkingCopy::Held,
+            None => WorkingCopy::Busy,
+        };
+        commit(Committer::Leased(leases.leases()[0].clone()), working_copy).await
     })
     .await
+}
+
+/// Whether a commit holds its model's working-copy lock (see [`commit_one`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkingCopy {
+    /// Held: nothing else of this working copy touches the model meanwhile.
+    Held,
+    /// Another process of this working copy holds it.
+    Busy,
 }
 
 /// True when an unleased commit was refused in a way the model's lease

@@ -34,8 +34,8 @@ pub use hydration::{
     hydrate_models, make_present, remove_leftover_downloads,
 };
 pub use leases::{
-    ENV_LOCK_MAX_WAIT, LEASE_FREE_COMMITS, LeasePolicy, LeaseSet, WaitNotice, commit_one,
-    push_under_leases, under_leases,
+    ENV_LOCK_MAX_WAIT, LEASE_FREE_COMMITS, LeasePolicy, LeaseSet, WaitNotice, WorkingCopy,
+    commit_one, push_under_leases, under_leases,
 };
 pub use leftovers::{remove_stale_staging, remove_stale_temp_files_beside};
 pub use model_ref::{InvalidModelRef, model_label, parse_model, parse_models};

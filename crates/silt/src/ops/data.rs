@@ -4,10 +4,11 @@
 //! always consistent). In a lazy clone, `get` of the latest version makes
 //! that one file present (`hydrate-file`) and `list` makes the model
 //! present (`hydrate-scope`) — what is read is then local. Every byte
-//! delivered is checked against the index first. A `put` under the
-//! model's working-copy lock leaves the working copy at its commit (the
-//! extension moves the committed file in when the one there was the
-//! version it replaced), so `status` does not report it as the store's.
+//! delivered is checked against the index first. A `put` that holds the
+//! model's working-copy lock ([`commit_one`]) lends the extension its
+//! staged file, which the SDK moves into the working copy when the file
+//! there was the version the commit replaces, so `status` does not report
+//! one's own commit as the store's.
 
 use std::io::{Read, Seek as _, Write};
 use std::path::{Path, PathBuf};
@@ -18,12 +19,12 @@ use sha2::{Digest as _, Sha256};
 use super::Project;
 use crate::beneath::{Beneath, LinkRefused};
 use crate::datastore::{
-    Claim, Datastore, DatastoreError, LAZY_HYDRATION, WorkingCopyGuard, commit_one, make_present,
+    Claim, Datastore, LAZY_HYDRATION, WorkingCopy, WorkingCopyGuard, commit_one, make_present,
     model_label, remove_stale_staging,
 };
 use crate::exit::ContentMismatch;
 use crate::runtime::bindings::exports::silt::datastore::models::{FileEntry, FileVersion};
-use crate::runtime::bindings::silt::datastore::types::{Base, Committer, LocalEdits, ModelRef};
+use crate::runtime::bindings::silt::datastore::types::{Base, LocalEdits, ModelRef};
 use crate::runtime::guest_text;
 
 /// Where `put` reads the file it commits.
@@ -96,40 +97,12 @@ pub fn put(
                 staged.fill(&mut stdin).context("cannot read stdin")?
             }
         };
-        let staged_path = &staged.relative;
         let before = datastore.traffic().requests();
         let started_ms = crate::datastore::now_ms();
-        let committed = commit_one(datastore, model, &policy, |by| async move {
-            // The extension moves this copy's record of the model (and the
-            // committed file) along with the commit: the model's working
-            // copy is held meanwhile, after its lease, as every command
-            // takes them. Busy without a lease, the put takes the lease
-            // path, which waits and says so (a `run` holds both).
-            let _working_copy = match &by {
-                Committer::Unleased(_) => {
-                    match datastore.working_copy_locks().try_foreground(model)? {
-                        Some(held) => held,
-                        None => {
-                            return Err(DatastoreError::Raced {
-                                operation: "put",
-                                detail:
-                                    "the model's working copy (in use by another silt command here)"
-                                        .to_owned(),
-                            }
-                            .into());
-                        }
-                    }
-                }
-                Committer::Leased(_) => {
-                    datastore
-                        .working_copy_locks()
-                        .foreground(Claim::Models(std::slice::from_ref(model)))
-                        .await?
-                }
-            };
-            datastore
-                .put_file(model, name, staged_path, base, &by)
-                .await
+        let staged = &staged;
+        let committed = commit_one(datastore, model, &policy, |by, working_copy| async move {
+            let path = staged.for_commit(working_copy)?;
+            datastore.put_file(model, name, &path, base, &by).await
         })
         .await?;
         // The index must describe the bytes the user gave, not whatever the
@@ -237,7 +210,7 @@ pub fn remove(
     let policy = project.lease_policy()?;
     project.with_datastore(async |datastore| {
         let before = datastore.traffic().requests();
-        let tombstone = commit_one(datastore, model, &policy, |by| async move {
+        let tombstone = commit_one(datastore, model, &policy, |by, _| async move {
             datastore.remove_file(model, name, base, &by).await
         })
         .await?;
@@ -252,6 +225,12 @@ pub fn remove(
 /// Where [`Staged`] files live, in the local copy.
 const STAGING_DIR: &str = ".silt/staging";
 
+/// Where a staged file is lent to a `put-file` whose model's working copy
+/// the put holds: the extension may move it into the working copy (the
+/// SDK does when the file there is the version the commit replaces). The
+/// SDK knows this path (`models.rs`, `LENT_STAGING`).
+const LENT_DIR: &str = ".silt/staging/lent";
+
 /// A file in the local copy's staging area (`.silt/staging/<pid>-<nanos>`),
 /// where the extension reads what `put` commits and writes what `get`
 /// fetches. The host reaches it only through [`Beneath`] (the extension can
@@ -259,6 +238,10 @@ const STAGING_DIR: &str = ".silt/staging";
 struct Staged {
     local: Beneath,
     relative: String,
+    /// Its name, under [`STAGING_DIR`] and [`LENT_DIR`].
+    name: String,
+    /// True while it is under [`LENT_DIR`].
+    lent: std::cell::Cell<bool>,
 }
 
 impl Staged {
@@ -270,16 +253,49 @@ impl Staged {
         // Checked before the extension is asked to write here: a link in
         // the way is the user's to remove (exit 65), not a store failure.
         local
-            .create_dir_all(STAGING_DIR)
+            .create_dir_all(LENT_DIR)
             .context("cannot prepare the staging area")?;
         // What killed commands staged (best effort: only disk space).
-        match remove_stale_staging(&local, Path::new(STAGING_DIR)) {
+        let swept = remove_stale_staging(&local, Path::new(STAGING_DIR))
+            .and_then(|top| Ok(top + remove_stale_staging(&local, Path::new(LENT_DIR))?));
+        match swept {
             Ok(0) => {}
             Ok(removed) => tracing::info!("removed {removed} staged copies of killed commands"),
             Err(err) => tracing::warn!("cannot clean up the staging area: {err}"),
         }
-        let relative = format!("{STAGING_DIR}/{}-{nanos}", std::process::id());
-        Ok(Self { local, relative })
+        let name = format!("{}-{nanos}", std::process::id());
+        Ok(Self {
+            local,
+            relative: format!("{STAGING_DIR}/{name}"),
+            name,
+            lent: std::cell::Cell::new(false),
+        })
+    }
+
+    fn lent_path(&self) -> String {
+        format!("{LENT_DIR}/{}", self.name)
+    }
+
+    /// The path to hand `put-file`: lent (moved under [`LENT_DIR`]) while
+    /// the put holds the model's working copy, else where it was staged.
+    fn for_commit(&self, working_copy: WorkingCopy) -> anyhow::Result<String> {
+        let lend = working_copy == WorkingCopy::Held;
+        if lend != self.lent.get() {
+            let (from, to) = if lend {
+                (self.relative.clone(), self.lent_path())
+            } else {
+                (self.lent_path(), self.relative.clone())
+            };
+            self.local
+                .rename(&from, &to)
+                .context("cannot move the staged file in the local copy")?;
+            self.lent.set(lend);
+        }
+        Ok(if lend {
+            self.lent_path()
+        } else {
+            self.relative.clone()
+        })
     }
 
     /// Creates the staged file from `source`; returns what was written.
@@ -303,7 +319,9 @@ impl Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
+        // Lent, the extension may have moved it into the working copy.
         let _ = self.local.remove_file(&self.relative);
+        let _ = self.local.remove_file(self.lent_path());
     }
 }
 

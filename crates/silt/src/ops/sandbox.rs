@@ -11,7 +11,7 @@ use crate::locations::Locations;
 use crate::sandbox::probe::{self, ProbeOutcome};
 use crate::sandbox::{ContainerConfig, SandboxConfig};
 
-/// The worker image built (docs/json/v1/sandbox-image-build.json).
+/// The worker image built (docs/json/v2/sandbox-image-build.json).
 #[derive(Debug, Serialize)]
 pub struct ImageReport {
     /// The container runtime that built it.
