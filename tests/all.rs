@@ -51,6 +51,8 @@ mod journal;
 mod json_schemas;
 #[path = "large_objects.rs"]
 mod large_objects;
+#[path = "latency.rs"]
+mod latency;
 #[path = "leftovers.rs"]
 mod leftovers;
 #[path = "lockfile.rs"]

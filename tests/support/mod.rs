@@ -10,6 +10,7 @@ pub mod collector;
 pub mod containers;
 pub mod cpu_time;
 pub mod http_head;
+pub mod latency_proxy;
 pub mod lying_store;
 pub mod mangling_proxy;
 pub mod misbehaving;
