@@ -385,6 +385,8 @@ fn gc_expires_old_versions_of_only_the_models_that_have_them() {
         let untouched = project.json(&["datastore", "gc"]);
         assert_eq!(untouched["entries_expired"], 0, "{extension}: {untouched}");
         assert_eq!(project.keys("data/t/a/f/").len(), 3, "{untouched}");
+        let said = project.ok(&["datastore", "gc"]);
+        assert!(said.starts_with("no version expired"), "{said}");
 
         let plan = project.json(&["datastore", "gc", "--keep", "1", "--dry-run"]);
         assert_eq!(

@@ -129,11 +129,13 @@ fn sleep_until(when: Option<Instant>) {
 }
 
 /// Relays one request and its answer, each half of the round trip apart,
-/// each direction's bytes paced by its link; logged however it ended.
-fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Result<()> {
+/// each direction's bytes paced by its link; logged however it ended, and
+/// before the client's connection closes (a client that has read its
+/// answer to the end finds it in the log).
+fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Result<()> {
     let (head, body) = read_request(&mut BufReader::new(client.try_clone()?))?;
     let start = Instant::now();
-    let relayed = relay(client, upstream, &head, &body, state);
+    let relayed = relay(&mut client, upstream, &head, &body, state);
     state.lock().unwrap().log.push(Interval {
         line: head[0].clone(),
         start,
@@ -146,7 +148,7 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
 
 /// The relay itself; answers the bytes sent back.
 fn relay(
-    mut client: TcpStream,
+    client: &mut TcpStream,
     upstream: &str,
     head: &[String],
     body: &[u8],

@@ -349,15 +349,22 @@ fn gc(
         } else {
             ("expired", "deleted")
         };
-        writeln!(
-            out,
-            "{verb} {} in {} ({}, {})",
-            plural(report.entries_expired, "version"),
-            plural(report.models.len() as u64, "model"),
-            plural(report.objects_deleted, "object"),
-            human_bytes(report.bytes_freed)
-        )?;
-        write_list(out, &report.models)?;
+        if keep.is_some() {
+            writeln!(
+                out,
+                "{verb} {} in {} ({}, {})",
+                plural(report.entries_expired, "version"),
+                plural(report.models.len() as u64, "model"),
+                plural(report.objects_deleted, "object"),
+                human_bytes(report.bytes_freed)
+            )?;
+            write_list(out, &report.models)?;
+        } else {
+            writeln!(
+                out,
+                "no version expired: commits keep the datastore's retention (--keep N keeps fewer)"
+            )?;
+        }
         if report.orphans_found > 0 {
             let deletable = report.orphans_found.saturating_sub(report.orphans_kept);
             writeln!(
