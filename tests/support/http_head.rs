@@ -2,7 +2,36 @@
 //! and forwarding it upstream on a connection of its own.
 
 use std::io::{BufRead, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+
+/// Listens on 127.0.0.1 for a proxy to `upstream` (`http://127.0.0.1:PORT`)
+/// and hands each connection to `serve` on a thread of its own, with the
+/// upstream as `HOST:PORT`, until the process exits. Answers the proxy's
+/// endpoint (`http://127.0.0.1:PORT`). A broken connection only fails the
+/// request it carried.
+pub fn listen(
+    upstream: &str,
+    serve: impl Fn(TcpStream, &str) -> std::io::Result<()> + Send + Sync + 'static,
+) -> String {
+    let upstream = upstream
+        .strip_prefix("http://")
+        .expect("an http endpoint")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let serve = Arc::new(serve);
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let (serve, upstream) = (serve.clone(), upstream.clone());
+            std::thread::spawn(move || {
+                let _ = serve(client, &upstream);
+            });
+        }
+    });
+    endpoint
+}
 
 /// Reads one request from `client`: its head (request line first) and body.
 pub fn read_request(client: &mut impl BufRead) -> std::io::Result<(Vec<String>, Vec<u8>)> {

@@ -10,11 +10,11 @@
 //! close` is added, an unsigned header).
 
 use std::io::{BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::http_head::{forward, read_request};
+use super::http_head::{forward, listen, read_request};
 
 /// One request relayed: when it reached the proxy and when its answer was
 /// sent, and the bytes each way.
@@ -79,23 +79,10 @@ impl LatencyProxy {
     /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`) adding
     /// nothing yet.
     pub fn start(upstream: &str) -> Self {
-        let upstream = upstream
-            .strip_prefix("http://")
-            .expect("an http endpoint")
-            .trim_end_matches('/')
-            .to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let (upstream, state) = (upstream.clone(), shared.clone());
-                std::thread::spawn(move || {
-                    // A broken connection only fails the request it carried.
-                    let _ = serve(client, &upstream, &state);
-                });
-            }
+        let endpoint = listen(upstream, move |client, upstream| {
+            serve(client, upstream, &shared)
         });
         Self { endpoint, state }
     }

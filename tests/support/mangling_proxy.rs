@@ -9,11 +9,10 @@
 //! after the heads.
 
 use std::io::{BufReader, Write};
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::http_head::{forward, header, read_head, read_request};
+use super::http_head::{forward, header, listen, read_head, read_request};
 
 /// How uploads are spoiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,23 +50,10 @@ impl Proxy {
 
 /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`).
 pub fn start(upstream: &str, mangle: Mangle, min_body: usize) -> Proxy {
-    let upstream = upstream
-        .strip_prefix("http://")
-        .expect("an http endpoint")
-        .trim_end_matches('/')
-        .to_owned();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let heads = Arc::new(AtomicUsize::new(0));
     let counted = heads.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let (upstream, counted) = (upstream.clone(), counted.clone());
-            std::thread::spawn(move || {
-                // A broken connection only fails the request it carried.
-                let _ = serve(client, &upstream, mangle, min_body, &counted);
-            });
-        }
+    let endpoint = listen(upstream, move |client, upstream| {
+        serve(client, upstream, mangle, min_body, &counted)
     });
     Proxy {
         endpoint,

@@ -16,12 +16,12 @@
 //! close` is added, an unsigned header).
 
 use std::io::{BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use super::http_head::{forward, read_request};
+use super::http_head::{forward, listen, read_request};
 use super::project::Project;
 use super::seaweed;
 
@@ -98,25 +98,11 @@ struct State {
 
 /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`) with one trap.
 pub fn start(upstream: &str, trap: Trap) -> Proxy {
-    let upstream = upstream
-        .strip_prefix("http://")
-        .expect("an http endpoint")
-        .trim_end_matches('/')
-        .to_owned();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let (tell, caught) = channel();
     let state = Arc::new((Mutex::new(State::default()), Condvar::new()));
     let shared = state.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let (upstream, trap, state, tell) =
-                (upstream.clone(), trap.clone(), state.clone(), tell.clone());
-            std::thread::spawn(move || {
-                // A broken connection only fails the request it carried.
-                let _ = serve(client, &upstream, &trap, &state, &tell);
-            });
-        }
+    let endpoint = listen(upstream, move |client, upstream| {
+        serve(client, upstream, &trap, &state, &tell)
     });
     Proxy {
         endpoint,

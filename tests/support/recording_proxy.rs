@@ -5,10 +5,9 @@
 //! request (`Connection: close` is added, an unsigned header).
 
 use std::io::{BufReader, Read as _, Write as _};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use super::http_head::{forward, header, read_request};
+use super::http_head::{forward, header, listen, read_request};
 
 /// One request relayed.
 #[derive(Debug, Clone)]
@@ -87,23 +86,10 @@ fn between(text: &str, start: &str, end: &str) -> String {
 
 /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`).
 pub fn start(upstream: &str) -> RecordingProxy {
-    let upstream = upstream
-        .strip_prefix("http://")
-        .expect("an http endpoint")
-        .trim_end_matches('/')
-        .to_owned();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let exchanges = Arc::new(Mutex::new(Vec::new()));
     let recorded = exchanges.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let (upstream, recorded) = (upstream.clone(), recorded.clone());
-            std::thread::spawn(move || {
-                // A broken connection only fails the request it carried.
-                let _ = relay(client, &upstream, &recorded);
-            });
-        }
+    let endpoint = listen(upstream, move |client, upstream| {
+        relay(client, upstream, &recorded)
     });
     RecordingProxy {
         endpoint,
