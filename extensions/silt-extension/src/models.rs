@@ -328,13 +328,13 @@ fn settle_put(model: &ModelRef, staged: &str, committed: &Committed) {
         (None, false) => local::all_stamped(&sidecar),
         // Deleted here: a removal to push, not a file to bring back.
         (None, true) => return,
-        (Some(_), true) => matches!(hydrate::unmodified(&mut sidecar, model, name), Ok(true)),
-        // A file of this name nobody committed from here: the user's.
-        (Some(_), false) => return,
+        // Replaced only when it is the version the commit replaced.
+        (Some(_), true) if matches!(hydrate::unmodified(&mut sidecar, model, name), Ok(true)) => {
+            true
+        }
+        // Edited here, or a file of this name nobody committed from here.
+        (Some(_), _) => return,
     };
-    if cache_file::stat(&path).is_some() && !place {
-        return;
-    }
     if place && !place_committed(&mut sidecar, model, name, entry, staged) {
         return;
     }

@@ -588,9 +588,9 @@ pub async fn under_leases<T>(
 /// The model's working-copy lock is tried (never waited for: a stopped
 /// process may hold it for good) after the lease, as every command takes
 /// them, and held around `commit` when free; `commit` hears whether it is
-/// (the extension may then bring this copy along with its commit). Without
-/// a lease a busy lock sends the commit down the lease path, which waits
-/// for the lease and says so when someone holds it (a `run` holds both).
+/// (the extension may then bring this copy along with its commit). The
+/// lock decides only that: a busy one changes neither the path nor the
+/// requests of the commit.
 ///
 /// # Errors
 /// As [`under_leases`], and as `commit`.
@@ -605,15 +605,22 @@ where
     Commit: Future<Output = anyhow::Result<T>>,
 {
     let locks = datastore.working_copy_locks();
-    if datastore.supports(LEASE_FREE_COMMITS)
-        && let Some(_working_copy) = locks.try_foreground(model)?
-    {
+    let try_working_copy = || {
+        let held = locks.try_foreground(model)?;
+        let state = match &held {
+            Some(_) => WorkingCopy::Held,
+            None => WorkingCopy::Busy,
+        };
+        anyhow::Ok((held, state))
+    };
+    if datastore.supports(LEASE_FREE_COMMITS) {
+        let (_held, working_copy) = try_working_copy()?;
         let unleased = Committer::Unleased(super::holder::current());
         // Honoured as under a lease: out at once (nothing is committed
         // that was not acknowledged; an upload left behind is an orphan).
         let mut signals = Signals::listen()?;
         let attempt = tokio::select! {
-            attempt = commit(unleased, WorkingCopy::Held) => attempt,
+            attempt = commit(unleased, working_copy) => attempt,
             interrupted = signals.recv() => return Err(interrupted.into()),
         };
         match attempt {
@@ -625,11 +632,7 @@ where
     }
     let scopes = vec![LockScope::Model(model.clone())];
     under_leases(datastore, scopes, policy, async |leases| {
-        let held = locks.try_foreground(model)?;
-        let working_copy = match &held {
-            Some(_) => WorkingCopy::Held,
-            None => WorkingCopy::Busy,
-        };
+        let (_held, working_copy) = try_working_copy()?;
         commit(Committer::Leased(leases.leases()[0].clone()), working_copy).await
     })
     .await
