@@ -15,6 +15,8 @@ mod support;
 mod artifact_cache;
 #[path = "aws_credentials.rs"]
 mod aws_credentials;
+#[path = "azure_credentials.rs"]
+mod azure_credentials;
 #[path = "background_hydration.rs"]
 mod background_hydration;
 #[path = "cli.rs"]
@@ -31,12 +33,16 @@ mod contract_versions;
 mod conventions;
 #[path = "datastore.rs"]
 mod datastore;
+#[path = "doctor_refusals.rs"]
+mod doctor_refusals;
 #[path = "drivers.rs"]
 mod drivers;
 #[path = "execution.rs"]
 mod execution;
 #[path = "fuzz_parsers.rs"]
 mod fuzz_parsers;
+#[path = "gcs_credentials.rs"]
+mod gcs_credentials;
 #[path = "hostile.rs"]
 mod hostile;
 #[path = "hostile_calls.rs"]

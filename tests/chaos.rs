@@ -234,7 +234,12 @@ fn storm(backend: Backend, seconds: u64, clones: usize, seed: u64) -> String {
     let stop = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(InFlight::default());
     let ledger = Arc::new(Mutex::new(Ledger::default()));
-    let server = (backend == Backend::S3).then(|| support::seaweed::server().pid());
+    let server = match backend {
+        Backend::Dir => None,
+        Backend::S3 => Some(support::seaweed::server().pid()),
+        Backend::Gcs => Some(support::fake_gcs::server().pid()),
+        Backend::Azure => Some(support::azurite::server().pid()),
+    };
     let mut threads = Vec::new();
     for index in 0..clones {
         let clone = origin.another_clone();

@@ -1,8 +1,9 @@
-//! A store that stops answering (SeaweedFS frozen with SIGSTOP) is reported
-//! in bounded time, and signals are honoured whatever the store does.
+//! A store that stops answering (SeaweedFS, fake-gcs-server or Azurite
+//! frozen with SIGSTOP) is reported in bounded time, and signals are
+//! honoured whatever the store does.
 //!
-//! One test function: the server of this binary is frozen and resumed in
-//! turn, so nothing else may use it meanwhile.
+//! One test function: the servers of this binary are frozen and resumed in
+//! turn, so nothing else may use them meanwhile.
 
 mod support;
 
@@ -38,7 +39,13 @@ impl Drop for Frozen {
 
 #[test]
 fn a_stalled_store_ends_in_bounded_time_and_signals_are_honoured() {
-    let project = Project::new(Backend::S3, "");
+    for backend in [Backend::S3, Backend::Gcs, Backend::Azure] {
+        stall(backend);
+    }
+}
+
+fn stall(backend: Backend) {
+    let project = Project::new(backend, "");
     // The defaults' path with a fifth of their budget (25 s; the retry
     // defaults are held by config's unit tests): a stall costs this test 5 s.
     let config = project.path().join("silt.toml");
@@ -50,7 +57,12 @@ fn a_stalled_store_ends_in_bounded_time_and_signals_are_honoured() {
     std::fs::write(&config, text).unwrap();
     let input = project.write_input("input", "before the stall\n");
     project.ok(&["data", "put", "t/m", "a.txt", &input]);
-    let server = support::seaweed::server().pid();
+    let server = match backend {
+        Backend::S3 => support::seaweed::server().pid(),
+        Backend::Gcs => support::fake_gcs::server().pid(),
+        Backend::Azure => support::azurite::server().pid(),
+        Backend::Dir => unreachable!("a directory does not stall"),
+    };
 
     {
         let _frozen = Frozen::new(server);
@@ -59,8 +71,11 @@ fn a_stalled_store_ends_in_bounded_time_and_signals_are_honoured() {
         let started = Instant::now();
         let (code, _, stderr) = project.run(&["data", "list", "t/m"]);
         let took = started.elapsed();
-        assert_eq!(code, UNAVAILABLE, "{stderr}");
-        assert!(took < Duration::from_secs(12), "took {took:?}: {stderr}");
+        assert_eq!(code, UNAVAILABLE, "{backend:?}: {stderr}");
+        assert!(
+            took < Duration::from_secs(12),
+            "{backend:?} took {took:?}: {stderr}"
+        );
         assert!(stderr.contains("retrying for up to"), "{stderr}");
         assert!(stderr.contains("operation_timeout_ms"), "{stderr}");
 

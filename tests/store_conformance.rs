@@ -1,4 +1,6 @@
 //! The object-store conformance suite against every backend: S3 the real S3-compatible server (SeaweedFS, started by the harness),
+//! GCS on fake-gcs-server (behind the gate that applies conditional deletes,
+//! see `support::fake_gcs`), Azure on Azurite,
 //! in-memory and the local directory (also with several processes racing on
 //! one directory).
 
@@ -10,7 +12,7 @@ use silt::store::{
     DirStore, MemoryStore, ObjectKey, ObjectStore, Prefixed, PutMode, RetryPolicy, Retrying,
     S3Config, S3Store, StoreError, conformance,
 };
-use support::seaweed;
+use support::{azurite, fake_gcs, seaweed};
 
 fn dir_store(dir: &std::path::Path) -> Arc<dyn ObjectStore> {
     Arc::new(DirStore::open(dir, true).unwrap())
@@ -34,6 +36,199 @@ async fn memory_store_conforms() {
 async fn s3_store_conforms() {
     let store = seaweed::store("conformance", "ns/one").await;
     whole_suite(Arc::new(Retrying::new(store, RetryPolicy::default()))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gcs_store_conforms() {
+    let store = fake_gcs::store("conformance", "ns/one");
+    whole_suite(Arc::new(Retrying::new(store, RetryPolicy::default()))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gcs_prefixes_isolate_datastores_and_names_travel_intact() {
+    let a = fake_gcs::store("isolation", "team/a");
+    let b = fake_gcs::store("isolation", "team/b");
+    // Characters a URL must encode, in a name and a prefix.
+    let k = ObjectKey::new("shared name/with+plus&amp?q=1#frag%41").unwrap();
+    a.put(&k, b"a".to_vec(), PutMode::Create).await.unwrap();
+    b.put(&k, b"b".to_vec(), PutMode::Create)
+        .await
+        .expect("another prefix is another key space");
+    let listed = a.list("", None, 1000).await.unwrap();
+    let keys: Vec<&str> = listed.items.iter().map(|m| m.key.as_str()).collect();
+    assert_eq!(keys, [k.as_str()], "keys come back relative to the prefix");
+    let listed = a.list("shared name/", None, 1000).await.unwrap();
+    assert_eq!(listed.items.len(), 1, "a prefix with a space lists its key");
+    match b.get(&k, None).await.unwrap() {
+        silt::store::GetOutcome::Found(meta, data) => {
+            assert_eq!(
+                (meta.key.as_str(), data.as_slice()),
+                (k.as_str(), &b"b"[..])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gcs_large_files_stream_both_ways_and_are_checked() {
+    let store = fake_gcs::store("streams", "");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big");
+    let data: Vec<u8> = (0..(5u32 << 20) + 17)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    std::fs::write(&path, &data).unwrap();
+    let k = ObjectKey::new("big/file").unwrap();
+    let version = store
+        .put_file(&k, std::fs::File::open(&path).unwrap(), PutMode::Create)
+        .await
+        .unwrap();
+    let again = store
+        .put_file(&k, std::fs::File::open(&path).unwrap(), PutMode::Create)
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists { .. })),
+        "a streamed create is create-only: {again:?}"
+    );
+    let mut fetched = Vec::new();
+    let meta = store.get_into(&k, &mut fetched).await.unwrap();
+    assert_eq!(meta.version, version);
+    assert_eq!(meta.size, data.len() as u64);
+    assert!(fetched == data, "the bytes came back as sent");
+}
+
+#[tokio::test]
+async fn gcs_doctor_refuses_a_server_that_ignores_conditional_deletes() {
+    // fake-gcs-server itself, without the gate: a stale conditional delete
+    // removes the object, which would let a stale lease holder delete
+    // another's lease.
+    let raw = silt::store::GcsStore::new(
+        &fake_gcs::config(fake_gcs::raw(), "doctor-raw", ""),
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    let report = silt::store::doctor::diagnose(Arc::new(raw)).await.unwrap();
+    assert!(!report.trustworthy, "{report:#?}");
+    assert_eq!(
+        report.failed_checks(),
+        ["delete-if-match (If-Match)"],
+        "{report:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn azure_store_conforms() {
+    let store = azurite::store("conformance", "ns/one");
+    whole_suite(Arc::new(Retrying::new(store, RetryPolicy::default()))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn azure_prefixes_isolate_datastores_and_names_travel_intact() {
+    let a = azurite::store("isolation", "team/a");
+    let b = azurite::store("isolation", "team/b");
+    let k = ObjectKey::new("shared name/with+plus&amp?q=1#frag%41").unwrap();
+    a.put(&k, b"a".to_vec(), PutMode::Create).await.unwrap();
+    b.put(&k, b"b".to_vec(), PutMode::Create)
+        .await
+        .expect("another prefix is another key space");
+    let listed = a.list("", None, 1000).await.unwrap();
+    let keys: Vec<&str> = listed.items.iter().map(|m| m.key.as_str()).collect();
+    assert_eq!(keys, [k.as_str()], "keys come back relative to the prefix");
+    match b.get(&k, None).await.unwrap() {
+        silt::store::GetOutcome::Found(meta, data) => {
+            assert_eq!(
+                (meta.key.as_str(), data.as_slice()),
+                (k.as_str(), &b"b"[..])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn azure_listings_continue_from_any_key() {
+    // The Blob service lists only from a marker: a listing from a key this
+    // store did not end a page on pages from the prefix's start.
+    let store = azurite::store("listings", "");
+    for i in 0..30 {
+        let k = ObjectKey::new(&format!("k/{i:03}")).unwrap();
+        store.put(&k, vec![b'x'], PutMode::Create).await.unwrap();
+    }
+    let from = ObjectKey::new("k/011").unwrap();
+    let page = store.list("k/", Some(&from), 5).await.unwrap();
+    let keys: Vec<&str> = page.items.iter().map(|m| m.key.as_str()).collect();
+    assert_eq!(keys, ["k/012", "k/013", "k/014", "k/015", "k/016"]);
+    assert_eq!(
+        page.next_start_after.as_ref().map(|k| k.as_str()),
+        Some("k/016")
+    );
+    let next = store
+        .list("k/", page.next_start_after.as_ref(), 100)
+        .await
+        .unwrap();
+    assert_eq!(next.items.len(), 13, "{:?}", next.items);
+    assert_eq!(next.next_start_after, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn azure_large_files_stream_both_ways_and_are_checked() {
+    let store = azurite::store("streams", "");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big");
+    let data: Vec<u8> = (0..(5u32 << 20) + 17)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    std::fs::write(&path, &data).unwrap();
+    let k = ObjectKey::new("big/file").unwrap();
+    let version = store
+        .put_file(&k, std::fs::File::open(&path).unwrap(), PutMode::Create)
+        .await
+        .unwrap();
+    let again = store
+        .put_file(&k, std::fs::File::open(&path).unwrap(), PutMode::Create)
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists { .. })),
+        "a streamed create is create-only: {again:?}"
+    );
+    let mut fetched = Vec::new();
+    let meta = store.get_into(&k, &mut fetched).await.unwrap();
+    assert_eq!(meta.version, version);
+    assert!(fetched == data, "the bytes came back as sent");
+}
+
+#[tokio::test]
+async fn a_missing_azure_container_is_named_and_a_wrong_key_refused() {
+    let mut config = azurite::config("exists", "");
+    config.container = "no-such-container".to_owned();
+    let store = silt::store::AzureStore::new(&config, std::time::Duration::from_secs(10)).unwrap();
+    let err = store.head(&ObjectKey::new("x").unwrap()).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("container `no-such-container` does not exist"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_gcs_bucket_is_named_not_read_as_empty() {
+    let store = silt::store::GcsStore::new(
+        &silt::store::GcsConfig {
+            bucket: "no-such-bucket".to_owned(),
+            prefix: String::new(),
+            endpoint: Some(fake_gcs::gated().to_owned()),
+            credentials: silt::store::GcsCredentialSources::None,
+        },
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    let err = store.head(&ObjectKey::new("x").unwrap()).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("bucket `no-such-bucket` does not exist"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -198,10 +393,20 @@ async fn doctor_trusts_stores_that_honour_conditions() {
         seaweed::store("doctor", "ns").await,
         RetryPolicy::default(),
     ));
+    let gcs: Arc<dyn ObjectStore> = Arc::new(Retrying::new(
+        fake_gcs::store("doctor", "ns"),
+        RetryPolicy::default(),
+    ));
+    let azure: Arc<dyn ObjectStore> = Arc::new(Retrying::new(
+        azurite::store("doctor", "ns"),
+        RetryPolicy::default(),
+    ));
     for store in [
         dir_store(dir.path()),
         Arc::new(MemoryStore::new()) as Arc<dyn ObjectStore>,
         s3,
+        gcs,
+        azure,
     ] {
         let report = silt::store::doctor::diagnose(store.clone()).await.unwrap();
         assert!(report.trustworthy, "{report:#?}");

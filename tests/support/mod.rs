@@ -4,11 +4,13 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod azurite;
 pub mod bench_args;
 pub mod child;
 pub mod collector;
 pub mod containers;
 pub mod cpu_time;
+pub mod fake_gcs;
 pub mod http_head;
 pub mod latency_proxy;
 pub mod lying_store;
@@ -24,6 +26,7 @@ pub mod recording_store;
 pub mod registry;
 pub mod seaweed;
 pub mod slow_store;
+pub mod stripping_proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

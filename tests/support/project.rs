@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::seaweed;
+use super::{azurite, fake_gcs, seaweed};
 
 /// Which backend a project's datastore lives on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,10 +15,14 @@ pub enum Backend {
     Dir,
     /// A fresh prefix of a bucket on the SeaweedFS test server.
     S3,
+    /// A fresh prefix of a bucket on fake-gcs-server (behind its gate).
+    Gcs,
+    /// A fresh prefix of a container on Azurite.
+    Azure,
 }
 
-/// Both backends, for tests that must hold on each.
-pub const BACKENDS: [Backend; 2] = [Backend::Dir, Backend::S3];
+/// Every backend, for tests that must hold on each.
+pub const BACKENDS: [Backend; 4] = [Backend::Dir, Backend::S3, Backend::Gcs, Backend::Azure];
 
 /// silt's datastore extensions: the datastore's behaviour tests hold for each.
 pub const EXTENSIONS: [&str; 2] = ["partitioned-datastore", "monolith-datastore"];
@@ -62,6 +66,25 @@ impl Project {
                 format!(
                     "[datastore]\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"{bucket}\"\nprefix = \"{prefix}\"\nendpoint = \"{}\"\n",
                     seaweed::server().endpoint
+                )
+            }
+            Backend::Gcs => {
+                let bucket = "silt-datastore-tests";
+                fake_gcs::create_bucket(bucket);
+                format!(
+                    "[datastore]\nbackend = \"gcs\"\n[datastore.gcs]\nbucket = \"{bucket}\"\nprefix = \"p{}\"\nendpoint = \"{}\"\ncredentials = \"none\"\n",
+                    unique(),
+                    fake_gcs::gated()
+                )
+            }
+            Backend::Azure => {
+                let container = "silt-datastore-tests";
+                let config = azurite::config(container, "");
+                format!(
+                    "[datastore]\nbackend = \"azure\"\n[datastore.azure]\naccount = \"{}\"\ncontainer = \"{container}\"\nprefix = \"p{}\"\nendpoint = \"{}\"\n",
+                    azurite::ACCOUNT,
+                    unique(),
+                    config.endpoint.unwrap()
                 )
             }
         };

@@ -178,6 +178,26 @@ pub fn datastore(args: &[&str]) -> Result<()> {
     if only != Some("startup") {
         run(bench_binary("datastore", args)?.env("SILT_TEST_COMPONENTS", &components))?;
     }
+    // The pain scenarios (one write's requests, the no-op sync, 16 writers)
+    // again on the GCS and Azure emulators, beside SeaweedFS's above.
+    if only.is_none_or(|part| part == "scenarios") {
+        let fake_gcs = build::fake_gcs()?;
+        let azurite = build::azurite()?;
+        for backend in ["gcs", "azure"] {
+            eprintln!("xtask: bench datastore: the scenarios on {backend}");
+            let out = build::target_dir().join(format!("bench/datastore-{backend}.json"));
+            let mut command = cargo_bench("datastore", args.contains(&"--quick"));
+            command
+                .arg(&out)
+                .args(args.iter().filter(|arg| !arg.starts_with("--only=")))
+                .arg("--only=scenarios")
+                .env("SILT_TEST_COMPONENTS", &components)
+                .env("SILT_BENCH_BACKEND", backend)
+                .env("SILT_FAKE_GCS", &fake_gcs)
+                .env("SILT_AZURITE", &azurite);
+            run(&mut command)?;
+        }
+    }
     if only.is_none_or(|part| part == "startup") {
         datastore_startup(&components, args.contains(&"--quick"))?;
     }

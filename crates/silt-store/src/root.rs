@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    DirStore, ObjectStore, Prefixed, RetryPolicy, Retrying, S3Config, S3Store, StoreError, Traced,
+    AzureConfig, AzureStore, DirStore, GcsConfig, GcsStore, ObjectStore, Prefixed, RetryPolicy,
+    Retrying, S3Config, S3Store, StoreError, Traced,
 };
 
 /// Which backend holds the datastore (`[datastore] backend`).
@@ -19,6 +20,10 @@ pub enum Backend {
     Dir,
     /// AWS S3 or an S3-compatible store.
     S3,
+    /// Google Cloud Storage.
+    Gcs,
+    /// Azure Blob Storage.
+    Azure,
 }
 
 /// The store's part of `[datastore]`: everything [`open`] needs.
@@ -32,6 +37,10 @@ pub struct RootConfig<'a> {
     pub durable: bool,
     /// For `s3`: the bucket and how to reach it.
     pub s3: Option<&'a S3Config>,
+    /// For `gcs`: the bucket and how to reach it.
+    pub gcs: Option<&'a GcsConfig>,
+    /// For `azure`: the account, container and how to reach them.
+    pub azure: Option<&'a AzureConfig>,
     /// A key prefix inside the datastore root, if any.
     pub namespace: Option<&'a str>,
     /// How long one S3 request may wait to connect, and then for the
@@ -64,6 +73,22 @@ pub fn open(config: &RootConfig<'_>) -> Result<Arc<dyn ObjectStore>, StoreError>
                     }
                 })?,
             )
+        }
+        Backend::Gcs => {
+            let gcs = config.gcs.ok_or_else(|| StoreError::Misconfigured {
+                store: "gcs".to_owned(),
+                detail: "datastore.backend = \"gcs\" needs a [datastore.gcs] table (bucket)"
+                    .to_owned(),
+            })?;
+            Arc::new(GcsStore::new(gcs, config.request_timeout)?)
+        }
+        Backend::Azure => {
+            let azure = config.azure.ok_or_else(|| StoreError::Misconfigured {
+                store: "azure".to_owned(),
+                detail: "datastore.backend = \"azure\" needs a [datastore.azure] table (account, container)"
+                    .to_owned(),
+            })?;
+            Arc::new(AzureStore::new(azure, config.request_timeout)?)
         }
     };
     let scoped: Arc<dyn ObjectStore> = match config.namespace {

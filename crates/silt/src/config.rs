@@ -61,7 +61,7 @@ pub use crate::store::root::Backend;
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatastoreConfig {
-    /// `dir` (default) or `s3`.
+    /// `dir` (default), `s3`, `gcs` or `azure`.
     pub backend: Backend,
     /// For `dir`: the directory. Default `.silt/store` beside `silt.toml`.
     pub dir: Option<PathBuf>,
@@ -69,6 +69,10 @@ pub struct DatastoreConfig {
     pub durable: bool,
     /// For `s3`: bucket, prefix, region, endpoint, path_style, profile.
     pub s3: Option<crate::store::S3Config>,
+    /// For `gcs`: bucket, prefix, endpoint, credentials.
+    pub gcs: Option<crate::store::GcsConfig>,
+    /// For `azure`: account, container, prefix, endpoint, credentials.
+    pub azure: Option<crate::store::AzureConfig>,
     /// A namespace inside the datastore root (a key prefix), if any.
     pub namespace: Option<String>,
     /// Concurrent transfers of bulk downloads and uploads. Default 32.
@@ -142,6 +146,8 @@ impl DatastoreConfig {
             dir: store_dir,
             durable: self.durable,
             s3: self.s3.as_ref(),
+            gcs: self.gcs.as_ref(),
+            azure: self.azure.as_ref(),
             namespace: self.namespace.as_deref(),
             request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
             operation_timeout: std::time::Duration::from_millis(self.operation_timeout_ms),
@@ -156,6 +162,8 @@ impl Default for DatastoreConfig {
             dir: None,
             durable: true,
             s3: None,
+            gcs: None,
+            azure: None,
             namespace: None,
             transfer_concurrency: silt_runtime::capabilities::transfer::DEFAULT_CONCURRENCY,
             request_timeout_ms: 10_000,
@@ -340,6 +348,16 @@ impl Config {
         if self.datastore.backend == Backend::S3 && self.datastore.s3.is_none() {
             return Err(invalid(
                 "datastore.backend = \"s3\" needs a [datastore.s3] table with at least `bucket`",
+            ));
+        }
+        if self.datastore.backend == Backend::Azure && self.datastore.azure.is_none() {
+            return Err(invalid(
+                "datastore.backend = \"azure\" needs a [datastore.azure] table with at least `container`",
+            ));
+        }
+        if self.datastore.backend == Backend::Gcs && self.datastore.gcs.is_none() {
+            return Err(invalid(
+                "datastore.backend = \"gcs\" needs a [datastore.gcs] table with at least `bucket`",
             ));
         }
         if self.datastore.request_timeout_ms == 0 || self.datastore.operation_timeout_ms == 0 {

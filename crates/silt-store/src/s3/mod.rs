@@ -672,7 +672,7 @@ fn same_etag(answered: Option<&str>, written: &str) -> bool {
     !written.is_empty() && answered.is_some_and(|tag| bare(tag) == bare(written))
 }
 
-fn check_endpoint(endpoint: &str) -> Result<(), S3ConfigError> {
+pub(crate) fn check_endpoint(endpoint: &str) -> Result<(), S3ConfigError> {
     let bad = || S3ConfigError::BadEndpoint(endpoint.to_owned());
     let (secure, rest) = match (
         endpoint.strip_prefix("https://"),

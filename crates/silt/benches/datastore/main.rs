@@ -115,26 +115,61 @@ impl Traffic {
 /// what is SeaweedFS's own from what is silt's).
 const OTHER_SERVER: &str = "SILT_BENCH_S3_ENDPOINT";
 
+/// Which emulator the benchmark's datastores live on: `s3` (SeaweedFS,
+/// the default), `gcs` (fake-gcs-server behind its gate) or `azure`
+/// (Azurite).
+const BACKEND: &str = "SILT_BENCH_BACKEND";
+
+/// The `[datastore]` backend lines of a datastore under `prefix` on the
+/// benchmark's backend.
+async fn backend_toml(prefix: &str) -> String {
+    match std::env::var(BACKEND).as_deref().unwrap_or("s3") {
+        "gcs" => {
+            support::fake_gcs::create_bucket("bench-pains");
+            format!(
+                "backend = \"gcs\"\n[datastore.gcs]\nbucket = \"bench-pains\"\nprefix = \"{prefix}\"\nendpoint = \"{}\"\ncredentials = \"none\"\n",
+                support::fake_gcs::gated()
+            )
+        }
+        "azure" => {
+            let config = support::azurite::config("bench-pains", "");
+            format!(
+                "backend = \"azure\"\n[datastore.azure]\naccount = \"{}\"\ncontainer = \"bench-pains\"\nprefix = \"{prefix}\"\nendpoint = \"{}\"\n",
+                support::azurite::ACCOUNT,
+                config.endpoint.unwrap_or_default()
+            )
+        }
+        "s3" => {
+            let endpoint = match std::env::var(OTHER_SERVER) {
+                Ok(endpoint) => endpoint,
+                Err(_) => {
+                    support::seaweed::store("bench-pains", prefix).await;
+                    support::seaweed::server().endpoint.clone()
+                }
+            };
+            format!(
+                "backend = \"s3\"\n[datastore.s3]\nbucket = \"bench-pains\"\nprefix = \"{prefix}\"\nendpoint = \"{endpoint}\"\n"
+            )
+        }
+        other => panic!("{BACKEND}={other}: expected s3, gcs or azure"),
+    }
+}
+
 async fn shared(extension: &str, tag: &str) -> Shared {
     let prefix = format!("{extension}{tag}-{}", std::process::id());
-    let endpoint = match std::env::var(OTHER_SERVER) {
-        Ok(endpoint) => endpoint,
-        Err(_) => {
-            support::seaweed::store("bench-pains", &prefix).await;
-            support::seaweed::server().endpoint.clone()
-        }
-    };
-    let toml_for = |prefix: &str| {
+    let store = backend_toml(&prefix).await;
+    let floor_store = backend_toml(&format!("{prefix}-floor")).await;
+    let toml_with = |store: &str| {
         format!(
-            "[datastore]\nextension = \"{extension}\"\nbackend = \"s3\"\n[datastore.s3]\nbucket = \"bench-pains\"\nprefix = \"{prefix}\"\nendpoint = \"{endpoint}\"\n\
+            "[datastore]\nextension = \"{extension}\"\n{store}\
              # The baseline waits up to 60 s for the namespace lock inside one call\n\
              # and holds the whole index in memory: give both the room.\n\
              [runtime]\ndeadline_ms = 600000\nmemory_limit_mib = 3072\n"
         )
     };
-    let toml = toml_for(&prefix);
+    let toml = toml_with(&store);
     let root = open_root(&toml);
-    let floor = open_root(&toml_for(&format!("{prefix}-floor")));
+    let floor = open_root(&toml_with(&floor_store));
     let locks = Arc::new(LockWatch::new(root));
     let counting = Arc::new(Counting::new(locks.clone() as Arc<dyn ObjectStore>));
     Shared {

@@ -20,18 +20,26 @@ pub struct InitArgs {
     /// For `dir`: the directory (default `.silt/store`).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// For `s3`: the bucket.
-    #[arg(long, required_if_eq("backend", "s3"))]
+    /// For `s3` and `gcs`: the bucket.
+    #[arg(long, required_if_eq_any([("backend", "s3"), ("backend", "gcs")]))]
     bucket: Option<String>,
-    /// For `s3`: a key prefix inside the bucket.
+    /// For `s3` and `gcs`: a key prefix inside the bucket.
     #[arg(long)]
     prefix: Option<String>,
-    /// For `s3`: the endpoint of an S3-compatible store (default AWS).
+    /// For `s3`: the endpoint of an S3-compatible store (default AWS); for
+    /// `gcs` and `azure`: an emulator's (default the cloud's).
     #[arg(long)]
     endpoint: Option<String>,
     /// For `s3`: the region.
     #[arg(long)]
     region: Option<String>,
+    /// For `azure`: the storage account (default: the connection string's,
+    /// else AZURE_STORAGE_ACCOUNT).
+    #[arg(long)]
+    account: Option<String>,
+    /// For `azure`: the container.
+    #[arg(long, required_if_eq("backend", "azure"))]
+    container: Option<String>,
     /// A namespace inside the datastore root.
     #[arg(long)]
     namespace: Option<String>,
@@ -58,6 +66,8 @@ pub(super) fn run(context: &Context, cwd: &Path, args: InitArgs) -> anyhow::Resu
         prefix: args.prefix,
         endpoint: args.endpoint,
         region: args.region,
+        account: args.account,
+        container: args.container,
         namespace: args.namespace,
         extension: args.extension,
         force: args.force,

@@ -18,14 +18,18 @@ pub struct InitRequest {
     pub backend: Backend,
     /// For `dir`: the directory (default `.silt/store`).
     pub dir: Option<PathBuf>,
-    /// For `s3`: the bucket.
+    /// For `s3` and `gcs`: the bucket.
     pub bucket: Option<String>,
-    /// For `s3`: a key prefix inside the bucket.
+    /// For `s3` and `gcs`: a key prefix inside the bucket.
     pub prefix: Option<String>,
-    /// For `s3`: the endpoint of an S3-compatible store.
+    /// For `s3` and `gcs`: another endpoint than the cloud's.
     pub endpoint: Option<String>,
     /// For `s3`: the region.
     pub region: Option<String>,
+    /// For `azure`: the storage account.
+    pub account: Option<String>,
+    /// For `azure`: the container.
+    pub container: Option<String>,
     /// A namespace inside the datastore root.
     pub namespace: Option<String>,
     /// The datastore's extension: an installed name, or where to get it.
@@ -69,6 +73,30 @@ pub fn init(
         anyhow::bail!(
             "{} already exists; pass --force to replace it",
             path.display()
+        );
+    }
+    let misplaced = [
+        (
+            "--region",
+            request.region.is_some() && request.backend != Backend::S3,
+            "s3",
+        ),
+        (
+            "--bucket",
+            request.bucket.is_some() && !matches!(request.backend, Backend::S3 | Backend::Gcs),
+            "s3 and gcs",
+        ),
+        (
+            "--account and --container",
+            (request.account.is_some() || request.container.is_some())
+                && request.backend != Backend::Azure,
+            "azure",
+        ),
+    ];
+    if let Some((flag, _, backends)) = misplaced.iter().find(|(_, wrong, _)| *wrong) {
+        anyhow::bail!(
+            "{flag} is for the {backends} backend, not --backend {:?}",
+            request.backend
         );
     }
     let extension = datastore_extension(cwd, request.extension.as_deref())?;
@@ -265,6 +293,8 @@ fn render(args: &InitRequest, extension: &DatastoreExtension) -> String {
             }
         }
         Backend::S3 => text.push_str("backend = \"s3\"\n"),
+        Backend::Gcs => text.push_str("backend = \"gcs\"\n"),
+        Backend::Azure => text.push_str("backend = \"azure\"\n"),
     }
     if extension.name() != crate::config::DEFAULT_DATASTORE_EXTENSION {
         text.push_str(&format!("extension = {}\n", quoted(extension.name())));
@@ -281,14 +311,22 @@ fn render(args: &InitRequest, extension: &DatastoreExtension) -> String {
             "# The store failed `silt datastore doctor`: concurrent writers can lose updates.\nallow_unsafe_store = true\n",
         );
     }
-    if let Backend::S3 = args.backend {
-        text.push_str("\n[datastore.s3]\n");
-        for (key, value) in [
-            ("bucket", &args.bucket),
-            ("prefix", &args.prefix),
-            ("endpoint", &args.endpoint),
-            ("region", &args.region),
-        ] {
+    let table = match args.backend {
+        Backend::Dir => None,
+        Backend::S3 => Some((
+            "s3",
+            vec![("bucket", &args.bucket), ("region", &args.region)],
+        )),
+        Backend::Gcs => Some(("gcs", vec![("bucket", &args.bucket)])),
+        Backend::Azure => Some((
+            "azure",
+            vec![("account", &args.account), ("container", &args.container)],
+        )),
+    };
+    if let Some((table, mut fields)) = table {
+        text.push_str(&format!("\n[datastore.{table}]\n"));
+        fields.extend([("prefix", &args.prefix), ("endpoint", &args.endpoint)]);
+        for (key, value) in fields {
             if let Some(value) = value {
                 text.push_str(&format!("{key} = {}\n", quoted(value)));
             }

@@ -1,0 +1,786 @@
+//! The Azure Blob Storage backend, on the Blob service's REST API over
+//! reqwest.
+//!
+//! - A version is a blob's ETag: a create is `If-None-Match: *`, an update
+//!   and a conditional delete `If-Match: <etag>`, checked by the service
+//!   atomically.
+//! - Writes are single `Put Blob` requests (up to 5,000 MiB). A
+//!   whole-object put sends its `Content-MD5`, which the service checks;
+//!   every put is then checked against the MD5 the service answers for what
+//!   it stored (a `HEAD` when the answer has none). A read is checked
+//!   against the blob's stored `Content-MD5`.
+//! - The Blob service cannot list from a key: a listing that continues
+//!   where this store's last page ended uses the service's continuation
+//!   marker for it (kept per prefix); any other `start_after` pages from
+//!   the prefix's start, skipping what comes before it.
+//! - Credentials: [`credentials`].
+
+pub mod credentials;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use md5::Digest as _;
+use percent_encoding::AsciiSet;
+use tokio::io::AsyncWrite;
+
+use credentials::{Authorization, AzureCredentialSources, TokenError};
+
+use crate::rest::{self, Common, Context, Refusals};
+
+use super::{
+    GetOutcome, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
+    Version,
+};
+
+/// Where an Azure datastore lives and how to reach it (`[datastore.azure]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfig {
+    /// The storage account; default: the connection string's, else
+    /// `AZURE_STORAGE_ACCOUNT`.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The container.
+    pub container: String,
+    /// A key prefix inside the container (no leading or trailing `/`), or empty.
+    #[serde(default)]
+    pub prefix: String,
+    /// The blob endpoint (an emulator: `http://127.0.0.1:10000/ACCOUNT`);
+    /// default: the connection string's, else
+    /// `https://ACCOUNT.blob.core.windows.net`. Plain `http` only to loopback.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Which credential sources are tried (default `standard`).
+    #[serde(default)]
+    pub credentials: AzureCredentialSources,
+}
+
+/// The Blob service version every request names.
+const SERVICE_VERSION: &str = "2021-08-06";
+/// The most items one listing request asks for.
+const MAX_SERVICE_PAGE: u32 = 5000;
+
+/// A blob name in a URL path: `/` kept, everything but unreserved
+/// characters encoded.
+const BLOB_PATH: &AsciiSet = &rest::COMPONENT.remove(b'/');
+
+/// An Azure container (and prefix) as an [`ObjectStore`].
+pub struct AzureStore {
+    http: reqwest::Client,
+    /// The blob endpoint, without a trailing `/`.
+    base: String,
+    /// The endpoint's own path (`/ACCOUNT` on an emulator, else empty).
+    base_path: String,
+    account: String,
+    container: String,
+    common: Common,
+    auth: Authorization,
+    /// The service's continuation marker after the last key of a page this
+    /// store returned, by (listed prefix, that key).
+    markers: Mutex<HashMap<(String, String), String>>,
+}
+
+impl std::fmt::Display for AzureStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.common.fmt(f)
+    }
+}
+
+/// One request before it is signed: method, path below the endpoint,
+/// query pairs and headers (names lowercase).
+struct Call {
+    method: reqwest::Method,
+    path: String,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+}
+
+impl Call {
+    fn new(method: reqwest::Method, path: String) -> Self {
+        Self {
+            method,
+            path,
+            query: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn query(mut self, name: &str, value: &str) -> Self {
+        self.query.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+}
+
+impl AzureStore {
+    /// A client for `config` with the credentials the environment gives;
+    /// `request_timeout` bounds connecting and each wait for the server's
+    /// next bytes. No request is made yet.
+    ///
+    /// # Errors
+    /// [`StoreError::Misconfigured`] for an empty container, no account, or
+    /// an endpoint that is not a URL or is plain http to a non-loopback host.
+    pub fn new(config: &AzureConfig, request_timeout: Duration) -> Result<Self, StoreError> {
+        let found = credentials::find(config.credentials);
+        let misconfigured = |detail: String| StoreError::Misconfigured {
+            store: format!("azure container {}", config.container),
+            detail: format!("{detail}; fix it in [datastore.azure] of silt.toml"),
+        };
+        if config.container.is_empty() {
+            return Err(misconfigured("the container name is empty".to_owned()));
+        }
+        let account = config
+            .account
+            .clone()
+            .or(found.account)
+            .ok_or_else(|| misconfigured("no storage account: set `account` (or AZURE_STORAGE_ACCOUNT, or a connection string)".to_owned()))?;
+        let base = config
+            .endpoint
+            .clone()
+            .or(found.endpoint)
+            .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"))
+            .trim_end_matches('/')
+            .to_owned();
+        crate::s3::check_endpoint(&base).map_err(|err| misconfigured(err.to_string()))?;
+        let base_path = base
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|slash| rest[slash..].to_owned()))
+            .unwrap_or_default();
+        let http = rest::client(request_timeout).map_err(misconfigured)?;
+        let prefix = config.prefix.trim_matches('/');
+        let display = match prefix {
+            "" => format!("azure://{account}/{}", config.container),
+            prefix => format!("azure://{account}/{}/{prefix}", config.container),
+        };
+        Ok(Self {
+            http,
+            base,
+            base_path,
+            account,
+            container: config.container.clone(),
+            common: Common::new(display, prefix),
+            auth: found.auth,
+            markers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn blob_path(&self, full: &str) -> String {
+        format!(
+            "/{}/{}",
+            self.container,
+            percent_encoding::utf8_percent_encode(full, BLOB_PATH)
+        )
+    }
+
+    /// Signs and sends `call` with `body`; the response of any status.
+    async fn send(
+        &self,
+        key: &str,
+        mut call: Call,
+        body: Option<reqwest::Body>,
+    ) -> Result<reqwest::Response, StoreError> {
+        call.headers
+            .push(("x-ms-version".to_owned(), SERVICE_VERSION.to_owned()));
+        call.headers.push((
+            "x-ms-date".to_owned(),
+            httpdate::fmt_http_date(std::time::SystemTime::now()),
+        ));
+        let mut query: Vec<String> = call
+            .query
+            .iter()
+            .map(|(name, value)| format!("{name}={}", rest::encode(value)))
+            .collect();
+        let authorization = match &self.auth {
+            Authorization::Anonymous => None,
+            Authorization::SharedKey(account_key) => Some(credentials::sign(
+                &self.account,
+                account_key,
+                call.method.as_str(),
+                &format!("{}{}", self.base_path, call.path),
+                &call.query,
+                &call.headers,
+            )),
+            Authorization::Sas(sas) => {
+                query.push(sas.clone());
+                None
+            }
+            Authorization::EntraId(entra) => match entra.header(&self.http).await {
+                Ok(header) => Some(header),
+                Err(TokenError::Credentials(detail)) => {
+                    return Err(self.common.credentials_error(detail));
+                }
+                Err(TokenError::Unreachable(detail)) => {
+                    return Err(self.common.backend(true, detail));
+                }
+            },
+            Authorization::Missing(detail) | Authorization::Broken(detail) => {
+                return Err(self.common.credentials_error(detail.clone()));
+            }
+        };
+        let mut url = format!("{}{}", self.base, call.path);
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&query.join("&"));
+        }
+        let mut request = self.http.request(call.method, url);
+        for (name, value) in &call.headers {
+            request = request.header(name, value);
+        }
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        request
+            .send()
+            .await
+            .map_err(|err| self.common.transport_error(key, &err))
+    }
+
+    /// The error of a response that is not a success, by status and the
+    /// service's error code.
+    async fn status_error(
+        &self,
+        key: &str,
+        context: Context,
+        response: reqwest::Response,
+    ) -> StoreError {
+        let status = response.status().as_u16();
+        let code = response
+            .headers()
+            .get("x-ms-error-code")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(60)
+            .collect::<String>();
+        if code == "ContainerNotFound" {
+            return self.common.backend(
+                false,
+                format!(
+                    "container `{}` does not exist in account `{}`: create it, or fix `container` in [datastore.azure] of silt.toml",
+                    self.container, self.account
+                ),
+            );
+        }
+        // Shared Key and SAS failures are 403 AuthenticationFailed: a
+        // refusal; only a permission mismatch is a missing role.
+        let status = match status {
+            403 if code != "AuthorizationPermissionMismatch" => 401,
+            status => status,
+        };
+        if status == 401
+            && let Authorization::EntraId(entra) = &self.auth
+        {
+            entra.forget().await;
+        }
+        let refusals = || Refusals {
+            refused: format!(
+                "the store refused the credentials ({code}); check the account key, SAS token or identity"
+            ),
+            forbidden: format!(
+                "the credentials may not do this on container `{}` ({code}); grant them the Storage Blob Data Contributor role on it",
+                self.container
+            ),
+        };
+        self.common
+            .status_error(key, status, context, &code, refusals)
+    }
+
+    /// A `Put Blob` of `body` (`size` bytes) as `mode` says; then the check
+    /// that the service stored bytes of MD5 `md5` (computed while the body
+    /// was sent, for a streamed file).
+    async fn put_blob(
+        &self,
+        key: &ObjectKey,
+        body: reqwest::Body,
+        size: u64,
+        declared_md5: Option<&str>,
+        md5: impl FnOnce() -> String,
+        mode: &PutMode,
+    ) -> Result<Version, StoreError> {
+        let full = self.common.full(key)?;
+        let mut call = Call::new(reqwest::Method::PUT, self.blob_path(&full))
+            .header("content-length", size.to_string())
+            .header("content-type", "application/octet-stream")
+            .header("x-ms-blob-type", "BlockBlob");
+        if let Some(md5) = declared_md5 {
+            call = call.header("content-md5", md5);
+        }
+        let context = match mode {
+            PutMode::Overwrite => Context::Other,
+            PutMode::Create => {
+                call = call.header("if-none-match", "*");
+                Context::Create
+            }
+            PutMode::Update(version) => {
+                call = call.header("if-match", quoted(version));
+                Context::Conditional
+            }
+        };
+        let response = self.send(key.as_str(), call, Some(body)).await?;
+        if !response.status().is_success() {
+            return Err(self.status_error(key.as_str(), context, response).await);
+        }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let version = Version(bare_etag(&header("etag").unwrap_or_default()));
+        let sent = md5();
+        let stored = match header("content-md5") {
+            Some(stored) => Some(stored),
+            None => match self.head(key).await {
+                Ok(meta) if meta.version == version && meta.size != size => {
+                    return Err(self
+                        .landed_wrong(
+                            key,
+                            &full,
+                            &version,
+                            mode,
+                            format!("{size} bytes were sent, the store kept {}", meta.size),
+                        )
+                        .await);
+                }
+                _ => None,
+            },
+        };
+        match stored {
+            Some(stored) if stored != sent => Err(self
+                .landed_wrong(
+                    key,
+                    &full,
+                    &version,
+                    mode,
+                    format!("the store's MD5 {stored:?} is not the sent bytes' {sent}"),
+                )
+                .await),
+            _ => Ok(version),
+        }
+    }
+
+    /// The error of a put that did not land as sent (see
+    /// [`Common::landed_wrong`]): a created or overwritten blob is removed
+    /// again if it still has `version`.
+    async fn landed_wrong(
+        &self,
+        key: &ObjectKey,
+        full: &str,
+        version: &Version,
+        mode: &PutMode,
+        problem: String,
+    ) -> StoreError {
+        let remove = || async {
+            let call = Call::new(reqwest::Method::DELETE, self.blob_path(full))
+                .header("if-match", quoted(version));
+            self.send(key.as_str(), call, None)
+                .await
+                .is_ok_and(|response| response.status().is_success())
+        };
+        self.common.landed_wrong(key, mode, problem, remove).await
+    }
+
+    /// A `Get Blob` response for `key`, or the error; `None` for 304.
+    async fn get_blob(
+        &self,
+        key: &ObjectKey,
+        if_none_match: Option<&Version>,
+    ) -> Result<Option<reqwest::Response>, StoreError> {
+        let full = self.common.full(key)?;
+        let mut call = Call::new(reqwest::Method::GET, self.blob_path(&full));
+        if let Some(version) = if_none_match {
+            call = call.header("if-none-match", quoted(version));
+        }
+        let response = self.send(key.as_str(), call, None).await?;
+        if response.status().as_u16() == 304 {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(self
+                .status_error(key.as_str(), Context::Read, response)
+                .await);
+        }
+        Ok(Some(response))
+    }
+
+    /// One listing request; the blobs and the service's next marker.
+    async fn list_once(
+        &self,
+        full_prefix: &str,
+        marker: Option<&str>,
+        max: u32,
+    ) -> Result<(Vec<(String, ObjectMeta)>, Option<String>), StoreError> {
+        let mut call = Call::new(reqwest::Method::GET, format!("/{}", self.container))
+            .query("restype", "container")
+            .query("comp", "list")
+            .query("prefix", full_prefix)
+            .query("maxresults", &max.to_string());
+        if let Some(marker) = marker {
+            call = call.query("marker", marker);
+        }
+        let response = self.send(full_prefix, call, None).await?;
+        if !response.status().is_success() {
+            return Err(self
+                .status_error(full_prefix, Context::Read, response)
+                .await);
+        }
+        let body = response.text().await.map_err(|err| {
+            self.common
+                .backend(true, format!("listing `{full_prefix}`: {err}"))
+        })?;
+        let mut blobs = Vec::new();
+        for blob in body.split("<Blob>").skip(1) {
+            let blob = blob.split("</Blob>").next().unwrap_or("");
+            let (Some(name), Some(etag)) = (element(blob, "Name"), element(blob, "Etag")) else {
+                return Err(self.common.backend(
+                    false,
+                    format!("listing `{full_prefix}`: a blob without a name or ETag"),
+                ));
+            };
+            let name = unescape(name);
+            let Some(key) = self.common.relative(&name) else {
+                continue;
+            };
+            let meta = ObjectMeta {
+                key,
+                size: element(blob, "Content-Length")
+                    .and_then(|size| size.parse().ok())
+                    .unwrap_or(0),
+                version: Version(bare_etag(&unescape(etag))),
+                last_modified_ms: rest::http_date_millis(element(blob, "Last-Modified")),
+            };
+            blobs.push((name, meta));
+        }
+        let next = element(&body, "NextMarker")
+            .filter(|marker| !marker.is_empty())
+            .map(unescape);
+        Ok((blobs, next))
+    }
+}
+
+/// The text of the first `<name>…</name>` in `xml`.
+fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{name}>"))?;
+    Some(&xml[start..start + end])
+}
+
+/// A version as this store writes it: the ETag without quotes, since the
+/// service quotes it in headers and not in listings.
+fn bare_etag(etag: &str) -> String {
+    etag.trim_start_matches("W/").trim_matches('"').to_owned()
+}
+
+/// A version as a condition header carries it.
+fn quoted(version: &Version) -> String {
+    format!("\"{}\"", version.0)
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+fn md5_base64(data: &[u8]) -> String {
+    STANDARD.encode(md5::Md5::digest(data))
+}
+
+/// What a download's headers say about the blob.
+struct BlobHeaders {
+    etag: String,
+    length: Option<u64>,
+    md5: Option<String>,
+    last_modified_ms: u64,
+}
+
+impl BlobHeaders {
+    fn of(response: &reqwest::Response) -> Self {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+        };
+        Self {
+            etag: bare_etag(header("etag").unwrap_or_default()),
+            length: response.content_length(),
+            md5: header("content-md5").map(str::to_owned),
+            last_modified_ms: rest::http_date_millis(header("last-modified")),
+        }
+    }
+
+    fn check(&self, key: &ObjectKey, size: u64, md5: &str) -> Option<String> {
+        if self.length.is_some_and(|length| length != size) {
+            return Some(format!(
+                "`{key}`: {size} bytes arrived of {}",
+                self.length.unwrap_or_default()
+            ));
+        }
+        match &self.md5 {
+            Some(expected) if expected != md5 => Some(format!(
+                "`{key}`: the bytes that arrived have MD5 {md5}, the store's blob {expected}"
+            )),
+            _ => None,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for AzureStore {
+    fn credentials_failure(&self) -> Option<StoreError> {
+        self.common.credentials_failure()
+    }
+
+    async fn get(
+        &self,
+        key: &ObjectKey,
+        if_none_match: Option<&Version>,
+    ) -> Result<GetOutcome, StoreError> {
+        let Some(response) = self.get_blob(key, if_none_match).await? else {
+            return Ok(GetOutcome::NotModified);
+        };
+        let headers = BlobHeaders::of(&response);
+        if let Some(length) = headers.length.filter(|&l| l > crate::MAX_WHOLE_GET) {
+            return Err(crate::too_large_to_get(key, length));
+        }
+        let data = response
+            .bytes()
+            .await
+            .map_err(|err| {
+                self.common
+                    .backend(true, format!("`{key}`: reading the body failed: {err}"))
+            })?
+            .to_vec();
+        if let Some(problem) = headers.check(key, data.len() as u64, &md5_base64(&data)) {
+            return Err(self.common.backend(true, problem));
+        }
+        Ok(GetOutcome::Found(
+            ObjectMeta {
+                key: key.clone(),
+                size: data.len() as u64,
+                version: Version(headers.etag),
+                last_modified_ms: headers.last_modified_ms,
+            },
+            data,
+        ))
+    }
+
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
+        let full = self.common.full(key)?;
+        let call = Call::new(reqwest::Method::HEAD, self.blob_path(&full));
+        let response = self.send(key.as_str(), call, None).await?;
+        if !response.status().is_success() {
+            return Err(self
+                .status_error(key.as_str(), Context::Read, response)
+                .await);
+        }
+        let headers = BlobHeaders::of(&response);
+        let size = response
+            .headers()
+            .get("content-length")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0);
+        Ok(ObjectMeta {
+            key: key.clone(),
+            size,
+            version: Version(headers.etag),
+            last_modified_ms: headers.last_modified_ms,
+        })
+    }
+
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        data: Vec<u8>,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        let md5 = md5_base64(&data);
+        let size = data.len() as u64;
+        self.put_blob(key, data.into(), size, Some(&md5), || md5.clone(), &mode)
+            .await
+    }
+
+    async fn delete(&self, key: &ObjectKey, if_match: Option<&Version>) -> Result<(), StoreError> {
+        let full = self.common.full(key)?;
+        let mut call = Call::new(reqwest::Method::DELETE, self.blob_path(&full));
+        let context = match if_match {
+            Some(version) => {
+                call = call.header("if-match", quoted(version));
+                Context::Conditional
+            }
+            None => Context::Other,
+        };
+        let response = self.send(key.as_str(), call, None).await?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        match self.status_error(key.as_str(), context, response).await {
+            StoreError::NotFound { .. } if if_match.is_none() => Ok(()),
+            other => Err(other),
+        }
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&ObjectKey>,
+        limit: u32,
+    ) -> Result<ListPage, StoreError> {
+        let limit = limit.clamp(1, MAX_LIST_PAGE);
+        let full_prefix = format!("{}{prefix}", self.common.prefix());
+        let after = start_after.map(|key| self.common.full(key)).transpose()?;
+        let remembered = after.as_ref().and_then(|after| {
+            self.markers
+                .lock()
+                .ok()?
+                .remove(&(full_prefix.clone(), after.clone()))
+        });
+        // From the remembered marker, the next page is exactly what follows;
+        // without one, page from the prefix's start and skip what is not
+        // after `start_after`.
+        let mut marker = remembered.clone();
+        let mut items: Vec<(String, ObjectMeta)> = Vec::new();
+        let mut more = true;
+        while more && items.len() <= limit as usize {
+            let max = if remembered.is_some() {
+                limit
+            } else {
+                MAX_SERVICE_PAGE
+            };
+            let (page, next) = self.list_once(&full_prefix, marker.as_deref(), max).await?;
+            items.extend(
+                page.into_iter()
+                    .filter(|(name, _)| after.as_ref().is_none_or(|after| name > after)),
+            );
+            more = next.is_some();
+            marker = next;
+            if remembered.is_some() {
+                break;
+            }
+        }
+        let truncated = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        let next_start_after = if truncated || more {
+            items.last().map(|(_, meta)| meta.key.clone())
+        } else {
+            None
+        };
+        // The service's marker continues right after our last item only
+        // when this page ended where the service's did.
+        if let (Some((last, _)), Some(marker), false) = (items.last(), &marker, truncated)
+            && let Ok(mut markers) = self.markers.lock()
+        {
+            if markers.len() > 1024 {
+                markers.clear();
+            }
+            markers.insert((full_prefix, last.clone()), marker.clone());
+        }
+        Ok(ListPage {
+            items: items.into_iter().map(|(_, meta)| meta).collect(),
+            next_start_after,
+        })
+    }
+
+    async fn get_into(
+        &self,
+        key: &ObjectKey,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<ObjectMeta, StoreError> {
+        let response = self
+            .get_blob(key, None)
+            .await?
+            .expect("no if-none-match was given");
+        let headers = BlobHeaders::of(&response);
+        let mut digest = md5::Md5::new();
+        let size = self
+            .common
+            .stream_into(key, response, sink, |chunk| digest.update(chunk))
+            .await?;
+        if let Some(problem) = headers.check(key, size, &STANDARD.encode(digest.finalize())) {
+            return Err(self.common.backend(true, problem));
+        }
+        Ok(ObjectMeta {
+            key: key.clone(),
+            size,
+            version: Version(headers.etag),
+            last_modified_ms: headers.last_modified_ms,
+        })
+    }
+
+    async fn put_file(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<Version, StoreError> {
+        let size = file
+            .metadata()
+            .map_err(|err| crate::local_io(key, &err))?
+            .len();
+        if size > MAX_PUT_BLOB {
+            return Err(self.common.backend(
+                false,
+                format!(
+                    "`{key}` is {size} bytes; the Azure backend uploads at most {MAX_PUT_BLOB} in one blob today"
+                ),
+            ));
+        }
+        let digest = std::sync::Arc::new(Mutex::new(md5::Md5::new()));
+        let hashed = digest.clone();
+        let chunks = rest::file_chunks(file, move |chunk: &[u8]| {
+            if let Ok(mut digest) = hashed.lock() {
+                digest.update(chunk);
+            }
+        });
+        let md5 = move || {
+            digest
+                .lock()
+                .map(|digest| STANDARD.encode(digest.clone().finalize()))
+                .unwrap_or_default()
+        };
+        self.put_blob(
+            key,
+            reqwest::Body::wrap_stream(chunks),
+            size,
+            None,
+            md5,
+            &mode,
+        )
+        .await
+    }
+}
+
+/// The largest blob one `Put Blob` writes (5,000 MiB).
+const MAX_PUT_BLOB: u64 = 5000 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_xml_is_read_with_its_escapes() {
+        let xml = "<EnumerationResults><Blobs><Blob><Name>a/b&amp;c</Name><Properties><Etag>\"0x8D\"</Etag><Content-Length>5</Content-Length></Properties></Blob></Blobs><NextMarker /></EnumerationResults>";
+        let blob = xml.split("<Blob>").nth(1).unwrap();
+        assert_eq!(unescape(element(blob, "Name").unwrap()), "a/b&c");
+        assert_eq!(element(blob, "Content-Length"), Some("5"));
+        assert_eq!(element(xml, "NextMarker"), None);
+    }
+}

@@ -1,0 +1,344 @@
+//! What the REST backends (GCS, Azure) share: the store's name, key prefix
+//! and remembered credentials failure ([`Common`]), the HTTP client, the
+//! mapping of transport errors, the error for an upload that did not land
+//! as sent, streaming a download into a sink and a file into an upload,
+//! and the encodings of URLs and forms.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
+
+use super::{ObjectKey, PutMode, StoreError};
+
+/// The characters percent-encoded in a URL component or a form value:
+/// everything but RFC 3986's unreserved ones.
+pub(crate) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `text` as a URL component.
+pub(crate) fn encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, COMPONENT).to_string()
+}
+
+/// `pairs` as an `application/x-www-form-urlencoded` body.
+pub(crate) fn form_body(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The HTTP client of one store: `request_timeout` bounds connecting and
+/// each wait for the server's next bytes (a stalled server is an error,
+/// never a hang); retries are [`super::Retrying`]'s.
+pub(crate) fn client(request_timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(request_timeout)
+        .read_timeout(request_timeout)
+        .build()
+        .map_err(|err| format!("the HTTP client cannot start: {err}"))
+}
+
+/// How an operation reads a 404, a 409 and a 412.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Context {
+    /// A read: 404 is a missing object.
+    Read,
+    /// A create-only write: 409 or 412 is an object already there.
+    Create,
+    /// An update or delete on a version: 404 or 412 is another version.
+    Conditional,
+    /// An unconditional write or delete.
+    Other,
+}
+
+/// What a backend tells the user when the store refuses its credentials
+/// (401) or their permission (403).
+pub(crate) struct Refusals {
+    /// The credentials were refused: which settings to check.
+    pub refused: String,
+    /// They lack a permission: which role to grant.
+    pub forbidden: String,
+}
+
+/// A store's name, its key prefix inside the bucket or container, and the
+/// first credentials failure a request met (every later one meets it too).
+pub(crate) struct Common {
+    display: String,
+    prefix: String,
+    credentials_failure: Mutex<Option<StoreError>>,
+}
+
+impl std::fmt::Display for Common {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+impl Common {
+    /// A store named `display` whose keys live under `prefix` (no leading
+    /// or trailing `/`, or empty).
+    pub(crate) fn new(display: String, prefix: &str) -> Self {
+        Self {
+            display,
+            prefix: if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            },
+            credentials_failure: Mutex::new(None),
+        }
+    }
+
+    /// `key` under the prefix; too long with it is an invalid key, the same
+    /// on every backend.
+    pub(crate) fn full(&self, key: &ObjectKey) -> Result<String, StoreError> {
+        let full = format!("{}{key}", self.prefix);
+        ObjectKey::new(&full)?;
+        Ok(full)
+    }
+
+    /// The key of an object named `full`, if it is under the prefix.
+    pub(crate) fn relative(&self, full: &str) -> Option<ObjectKey> {
+        ObjectKey::new(full.strip_prefix(&self.prefix)?).ok()
+    }
+
+    /// The prefix with its trailing `/` (or empty).
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A backend error of this store.
+    pub(crate) fn backend(&self, retryable: bool, detail: String) -> StoreError {
+        StoreError::Backend {
+            store: self.display.clone(),
+            retryable,
+            detail,
+        }
+    }
+
+    /// The error for credentials none of the sources gave, or the store
+    /// refused; remembered for [`Self::credentials_failure`].
+    pub(crate) fn credentials_error(&self, detail: String) -> StoreError {
+        let err = StoreError::Credentials {
+            store: self.display.clone(),
+            detail,
+        };
+        if let Ok(mut first) = self.credentials_failure.lock() {
+            first.get_or_insert_with(|| err.clone());
+        }
+        err
+    }
+
+    /// The first credentials failure, if a request met one.
+    pub(crate) fn credentials_failure(&self) -> Option<StoreError> {
+        self.credentials_failure
+            .lock()
+            .ok()
+            .and_then(|first| first.clone())
+    }
+
+    /// The error of an answer with a failing `status` (`detail`: the
+    /// server's words or code), by what the operation was (`context`).
+    /// A 404 of a read is [`StoreError::NotFound`], which a backend may
+    /// still tell from a missing bucket.
+    pub(crate) fn status_error(
+        &self,
+        key: &str,
+        status: u16,
+        context: Context,
+        detail: &str,
+        refusals: impl FnOnce() -> Refusals,
+    ) -> StoreError {
+        let key = key.to_owned();
+        match (status, context) {
+            (409 | 412, Context::Create) => StoreError::AlreadyExists { key },
+            (404 | 412, Context::Conditional) => StoreError::PreconditionFailed { key },
+            (404, _) => StoreError::NotFound { key },
+            (401, _) => self.credentials_error(refusals().refused),
+            (403, _) => self.credentials_error(refusals().forbidden),
+            (408 | 429 | 500..=599, _) => self.backend(
+                true,
+                format!("`{key}`: the server answered {status}: {detail}"),
+            ),
+            _ => self.backend(
+                false,
+                format!("`{key}`: the server answered {status}: {detail}"),
+            ),
+        }
+    }
+
+    /// The error of a request that got no answer: retryable, in words.
+    pub(crate) fn transport_error(&self, key: &str, err: &reqwest::Error) -> StoreError {
+        let detail = if err.is_timeout() {
+            format!("`{key}`: the server did not answer in time (is it overloaded or stopped?)")
+        } else if err.is_connect() {
+            format!(
+                "`{key}`: cannot reach the server: {}; is it running, and is the endpoint right?",
+                in_words(err)
+            )
+        } else {
+            format!("`{key}`: {}", in_words(err))
+        };
+        self.backend(true, detail)
+    }
+
+    /// The error for a put that did not land as sent (never retryable: a
+    /// retried create or update would find this object and could take it
+    /// for its own). A created or overwritten object is removed again by
+    /// `remove` (true when it was); an update replaced an object that
+    /// cannot be restored, so the error says so.
+    pub(crate) async fn landed_wrong<F: Future<Output = bool>>(
+        &self,
+        key: &ObjectKey,
+        mode: &PutMode,
+        problem: String,
+        remove: impl FnOnce() -> F,
+    ) -> StoreError {
+        let aftermath = if matches!(mode, PutMode::Update(_)) {
+            "the object it replaced is damaged; run `silt datastore verify`"
+        } else if remove().await {
+            "the object was removed again"
+        } else {
+            "removing it failed; `silt datastore gc` collects it once nothing refers to it"
+        };
+        self.backend(
+            false,
+            format!(
+                "`{key}`: the upload did not land as sent: {problem}; {aftermath}. \
+                 This store does not keep uploads as sent: check it with `silt datastore doctor`"
+            ),
+        )
+    }
+
+    /// Streams `response`'s body into `sink`, each chunk shown to
+    /// `on_chunk` (a digest of what arrived); answers the bytes written.
+    pub(crate) async fn stream_into(
+        &self,
+        key: &ObjectKey,
+        response: reqwest::Response,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+        mut on_chunk: impl FnMut(&[u8]),
+    ) -> Result<u64, StoreError> {
+        let mut size = 0u64;
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|err| {
+                self.backend(
+                    true,
+                    format!("`{key}`: the download broke off: {}", in_words(&err)),
+                )
+            })?;
+            on_chunk(&chunk);
+            size += chunk.len() as u64;
+            sink.write_all(&chunk)
+                .await
+                .map_err(|err| super::local_io(key, &err))?;
+        }
+        sink.flush()
+            .await
+            .map_err(|err| super::local_io(key, &err))?;
+        Ok(size)
+    }
+}
+
+/// Milliseconds since the Unix epoch of an HTTP date (0 if absent or not one).
+pub(crate) fn http_date_millis(date: Option<&str>) -> u64 {
+    date.and_then(|date| httpdate::parse_http_date(date).ok())
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |since| since.as_millis() as u64)
+}
+
+/// The file's bytes from its start, in chunks, each shown to `on_chunk`
+/// (a digest of what is sent) as it is read.
+pub(crate) fn file_chunks(
+    file: std::fs::File,
+    on_chunk: impl FnMut(&[u8]) + Send + 'static,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    const CHUNK: usize = 1 << 20;
+    let file = std::sync::Arc::new(file);
+    futures_util::stream::try_unfold((0u64, on_chunk), move |(offset, mut on_chunk)| {
+        let file = file.clone();
+        async move {
+            let chunk = tokio::task::spawn_blocking(move || {
+                use std::os::unix::fs::FileExt as _;
+                let mut buffer = vec![0; CHUNK];
+                let read = file.read_at(&mut buffer, offset)?;
+                buffer.truncate(read);
+                Ok::<_, std::io::Error>(buffer)
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            if chunk.is_empty() {
+                return Ok(None);
+            }
+            on_chunk(&chunk);
+            let next = offset + chunk.len() as u64;
+            Ok(Some((Bytes::from(chunk), (next, on_chunk))))
+        }
+    })
+}
+
+/// A server's error message from a JSON error body (or its first line),
+/// cut short: server text, printed for the user, never at length.
+pub(crate) fn server_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        error: Inner,
+    }
+    #[derive(serde::Deserialize)]
+    struct Inner {
+        #[serde(default)]
+        message: String,
+    }
+    let text = match serde_json::from_slice::<Envelope>(body) {
+        Ok(envelope) => envelope.error.message,
+        Err(_) => String::from_utf8_lossy(body)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned(),
+    };
+    let text: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+    if text.is_empty() {
+        "no message".to_owned()
+    } else {
+        text
+    }
+}
+
+/// An error and its causes, in one line.
+pub(crate) fn in_words(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut words = err.to_string();
+    let mut cause = err.source();
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if !words.contains(&text) {
+            words.push_str(": ");
+            words.push_str(&text);
+        }
+        cause = current.source();
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_messages_are_short_and_plain() {
+        let body = br#"{"error":{"code":403,"message":"denied\u001b[31m"}}"#;
+        assert_eq!(server_message(body), "denied[31m");
+        assert_eq!(server_message(b""), "no message");
+    }
+}
