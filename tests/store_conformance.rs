@@ -75,7 +75,8 @@ async fn gcs_large_files_stream_both_ways_and_are_checked() {
     let store = fake_gcs::store("streams", "");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big");
-    let data: Vec<u8> = (0..(5u32 << 20) + 17)
+    // Three ranges of 16 MiB on the way down, the last one short.
+    let data: Vec<u8> = (0..(40u32 << 20) + 17)
         .map(|i| (i * 7 % 251) as u8)
         .collect();
     std::fs::write(&path, &data).unwrap();
@@ -169,6 +170,34 @@ async fn azure_listings_continue_from_any_key() {
         .unwrap();
     assert_eq!(next.items.len(), 13, "{:?}", next.items);
     assert_eq!(next.next_start_after, None);
+
+    // Paging through goes on from each page's cursor: one listing request
+    // for the whole listing (the service's page holds all 30), not one scan
+    // a page. Counted on the wire, by a proxy.
+    let mut config = azurite::config("listings", "");
+    let endpoint = config.endpoint.clone().unwrap();
+    let (host, account) = endpoint.rsplit_once('/').unwrap();
+    let proxy = support::recording_proxy::start(host);
+    config.endpoint = Some(format!("{}/{account}", proxy.endpoint));
+    let store = silt::store::AzureStore::new(&config, std::time::Duration::from_secs(10)).unwrap();
+    let mut after: Option<ObjectKey> = None;
+    let mut listed = Vec::new();
+    loop {
+        let page = store.list("k/", after.as_ref(), 4).await.unwrap();
+        listed.extend(page.items.into_iter().map(|m| m.key.as_str().to_owned()));
+        match page.next_start_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..30).map(|i| format!("k/{i:03}")).collect();
+    assert_eq!(listed, expected);
+    let listings = proxy
+        .exchanges()
+        .iter()
+        .filter(|exchange| exchange.line.contains("comp=list"))
+        .count();
+    assert_eq!(listings, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -176,7 +205,9 @@ async fn azure_large_files_stream_both_ways_and_are_checked() {
     let store = azurite::store("streams", "");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big");
-    let data: Vec<u8> = (0..(5u32 << 20) + 17)
+    // Five blocks of 16 MiB on the way up (64 MiB and more go in
+    // blocks), five ranges on the way down, the last ones short.
+    let data: Vec<u8> = (0..(70u32 << 20) + 17)
         .map(|i| (i * 7 % 251) as u8)
         .collect();
     std::fs::write(&path, &data).unwrap();
@@ -198,8 +229,49 @@ async fn azure_large_files_stream_both_ways_and_are_checked() {
     assert!(fetched == data, "the bytes came back as sent");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn azure_racing_block_uploads_never_mix_their_blocks() {
+    // Two writers create one blob from 70 MiB files at once: one wins, the
+    // other is told it exists, and the blob is the winner's file whole.
+    let store = azurite::store("block-races", "");
+    let dir = tempfile::tempdir().unwrap();
+    let contents: Vec<Vec<u8>> = (0..2u32)
+        .map(|writer| {
+            (0..(70u32 << 20))
+                .map(|i| (i.wrapping_mul(31).wrapping_add(writer * 101) % 253) as u8)
+                .collect()
+        })
+        .collect();
+    let k = ObjectKey::new("raced/blob").unwrap();
+    let mut racers = tokio::task::JoinSet::new();
+    for (writer, data) in contents.iter().enumerate() {
+        let path = dir.path().join(format!("file-{writer}"));
+        std::fs::write(&path, data).unwrap();
+        let (store, k) = (store.clone(), k.clone());
+        racers.spawn(async move {
+            let file = std::fs::File::open(&path).unwrap();
+            (writer, store.put_file(&k, file, PutMode::Create).await)
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(joined) = racers.join_next().await {
+        match joined.unwrap() {
+            (writer, Ok(_)) => winners.push(writer),
+            (_, Err(StoreError::AlreadyExists { .. })) => {}
+            (writer, Err(other)) => panic!("writer {writer}: {other}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one create wins");
+    let mut fetched = Vec::new();
+    store.get_into(&k, &mut fetched).await.unwrap();
+    assert!(
+        fetched == contents[winners[0]],
+        "the blob is the winner's file, whole"
+    );
+}
+
 #[tokio::test]
-async fn a_missing_azure_container_is_named_and_a_wrong_key_refused() {
+async fn a_missing_azure_container_is_named_not_read_as_empty() {
     let mut config = azurite::config("exists", "");
     config.container = "no-such-container".to_owned();
     let store = silt::store::AzureStore::new(&config, std::time::Duration::from_secs(10)).unwrap();
@@ -209,6 +281,85 @@ async fn a_missing_azure_container_is_named_and_a_wrong_key_refused() {
             .contains("container `no-such-container` does not exist"),
         "{err}"
     );
+}
+
+/// A GCS and an Azure store on their emulators, reached through `proxy`.
+fn through_proxies(start: impl Fn(&str) -> String) -> Vec<(&'static str, Arc<dyn ObjectStore>)> {
+    let gcs = silt::store::GcsStore::new(
+        &fake_gcs::config(&start(fake_gcs::gated()), "spoiled", ""),
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    let mut azure_config = azurite::config("spoiled", "");
+    let endpoint = azure_config.endpoint.clone().unwrap();
+    let (host, account) = endpoint.rsplit_once('/').unwrap();
+    azure_config.endpoint = Some(format!("{}/{account}", start(host)));
+    let azure =
+        silt::store::AzureStore::new(&azure_config, std::time::Duration::from_secs(10)).unwrap();
+    vec![("gcs", Arc::new(gcs)), ("azure", Arc::new(azure))]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gcs_and_azure_never_acknowledge_an_upload_that_did_not_land_as_sent() {
+    use support::flipping_proxy::{self, Spoil};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    std::fs::write(&path, vec![7u8; 1 << 20]).unwrap();
+    for (name, store) in
+        through_proxies(|upstream| flipping_proxy::start(upstream, Spoil::Uploads, 1 << 19))
+    {
+        let k = ObjectKey::new(&format!("spoiled/{}", std::process::id())).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let err = store.put_file(&k, file, PutMode::Create).await.unwrap_err();
+        assert!(
+            err.to_string().contains("did not land as sent")
+                || matches!(
+                    err,
+                    StoreError::Backend {
+                        retryable: false,
+                        ..
+                    }
+                ),
+            "{name}: {err}"
+        );
+        assert!(
+            matches!(store.head(&k).await, Err(StoreError::NotFound { .. })),
+            "{name}: the spoiled object was removed"
+        );
+        let err = store
+            .put(&k, vec![9u8; 1 << 20], PutMode::Create)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Backend { .. }), "{name}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gcs_and_azure_never_take_a_download_that_did_not_arrive_as_stored() {
+    use support::flipping_proxy::{self, Spoil};
+    for (name, store) in
+        through_proxies(|upstream| flipping_proxy::start(upstream, Spoil::Downloads, 1 << 19))
+    {
+        let k = ObjectKey::new(&format!("spoiled-down/{}", std::process::id())).unwrap();
+        store
+            .put(&k, vec![5u8; 1 << 20], PutMode::Create)
+            .await
+            .unwrap();
+        let mut sink = Vec::new();
+        let err = store.get_into(&k, &mut sink).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Backend {
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{name}: {err}"
+        );
+        let err = store.get(&k, None).await.unwrap_err();
+        assert!(matches!(err, StoreError::Backend { .. }), "{name}: {err}");
+    }
 }
 
 #[tokio::test]

@@ -198,10 +198,11 @@ fn gate(client: TcpStream, upstream: &str) -> std::io::Result<()> {
             .ok()
             .and_then(|resource| resource["generation"].as_str().map(str::to_owned));
         if status != 200 || current.as_deref() != Some(expected) {
-            let (code, reason) = if status == 404 {
-                (404, "Not Found")
-            } else {
-                (412, "Precondition Failed")
+            let (code, reason) = match status {
+                404 => (404, "Not Found"),
+                200 => (412, "Precondition Failed"),
+                // The check could not be made: say so, as GCS would.
+                _ => (503, "Service Unavailable"),
             };
             let body = format!(r#"{{"error":{{"code":{code},"message":"{reason}"}}}}"#);
             write!(

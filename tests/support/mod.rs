@@ -11,6 +11,7 @@ pub mod collector;
 pub mod containers;
 pub mod cpu_time;
 pub mod fake_gcs;
+pub mod flipping_proxy;
 pub mod http_head;
 pub mod latency_proxy;
 pub mod lying_store;

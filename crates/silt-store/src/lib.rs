@@ -31,6 +31,7 @@ mod memory;
 mod owned;
 mod prefix;
 pub mod progress;
+mod ranged;
 mod rest;
 mod retry;
 pub mod root;

@@ -25,6 +25,12 @@ pub async fn reporting<F: Future>(progress: Arc<dyn ByteProgress>, transfer: F) 
     PROGRESS.scope(progress, transfer).await
 }
 
+/// The progress of the transfer this task runs in, if any, for work that
+/// runs outside the task (a body an HTTP client sends from its own).
+pub fn current() -> Option<Arc<dyn ByteProgress>> {
+    PROGRESS.try_with(Arc::clone).ok()
+}
+
 /// Reports the size of the object being moved.
 pub fn expect(bytes: u64) {
     let _ = PROGRESS.try_with(|progress| progress.expect(bytes));

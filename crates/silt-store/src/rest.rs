@@ -6,7 +6,8 @@
 
 use std::future::Future;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
@@ -37,15 +38,83 @@ pub(crate) fn form_body(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-/// The HTTP client of one store: `request_timeout` bounds connecting and
-/// each wait for the server's next bytes (a stalled server is an error,
-/// never a hang); retries are [`super::Retrying`]'s.
-pub(crate) fn client(request_timeout: Duration) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .connect_timeout(request_timeout)
-        .read_timeout(request_timeout)
-        .build()
-        .map_err(|err| format!("the HTTP client cannot start: {err}"))
+/// The HTTP clients of one store; retries are [`super::Retrying`]'s.
+pub(crate) struct Clients {
+    /// For requests whose bodies are small: `request_timeout` bounds
+    /// connecting and each wait for the server's bytes, from the moment
+    /// the request is sent (its body included).
+    pub(crate) small: reqwest::Client,
+    /// For uploads of files and parts, which may take longer than the
+    /// timeout to send: connecting is bounded, the rest is watched
+    /// ([`UploadWatch`], [`Common::send_upload`]).
+    pub(crate) upload: reqwest::Client,
+}
+
+impl Clients {
+    /// Both clients with `request_timeout`.
+    pub(crate) fn new(request_timeout: Duration) -> Result<Self, String> {
+        let failed = |err: reqwest::Error| format!("the HTTP client cannot start: {err}");
+        Ok(Self {
+            small: reqwest::Client::builder()
+                .connect_timeout(request_timeout)
+                .read_timeout(request_timeout)
+                .build()
+                .map_err(failed)?,
+            upload: reqwest::Client::builder()
+                .connect_timeout(request_timeout)
+                .build()
+                .map_err(failed)?,
+        })
+    }
+}
+
+/// An upload's progress, for telling a slow upload from a stalled one: the
+/// time its body last gave the client bytes to send (the client takes them
+/// only as the server reads), and then the wait for the answer after the
+/// last of them.
+pub(crate) struct UploadWatch {
+    started: Instant,
+    last_ms: AtomicU64,
+}
+
+impl UploadWatch {
+    /// A watch whose clock starts now.
+    pub(crate) fn new() -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            started: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        })
+    }
+
+    /// Bytes were taken for sending.
+    pub(crate) fn touch(&self) {
+        self.last_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Resolves once nothing has moved for `timeout`.
+    async fn stalled(&self, timeout: Duration) {
+        loop {
+            let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let idle = self.started.elapsed().saturating_sub(last);
+            if idle >= timeout {
+                return;
+            }
+            tokio::time::sleep(timeout - idle).await;
+        }
+    }
+}
+
+/// `data` as a body sent a MiB at a time, each taken one shown to `watch`.
+pub(crate) fn watched_bytes(data: Bytes, watch: std::sync::Arc<UploadWatch>) -> reqwest::Body {
+    const CHUNK: usize = 1 << 20;
+    let chunks: Vec<Bytes> = (0..data.len().div_ceil(CHUNK).max(1))
+        .map(|index| data.slice(index * CHUNK..((index + 1) * CHUNK).min(data.len())))
+        .collect();
+    reqwest::Body::wrap_stream(futures_util::stream::iter(chunks).map(move |chunk| {
+        watch.touch();
+        Ok::<_, std::io::Error>(chunk)
+    }))
 }
 
 /// How an operation reads a 404, a 409 and a 412.
@@ -76,6 +145,9 @@ pub(crate) struct Common {
     display: String,
     prefix: String,
     credentials_failure: Mutex<Option<StoreError>>,
+    request_timeout: Duration,
+    /// Refusals (401) of the store since its last success.
+    refusals: AtomicU32,
 }
 
 impl std::fmt::Display for Common {
@@ -86,8 +158,9 @@ impl std::fmt::Display for Common {
 
 impl Common {
     /// A store named `display` whose keys live under `prefix` (no leading
-    /// or trailing `/`, or empty).
-    pub(crate) fn new(display: String, prefix: &str) -> Self {
+    /// or trailing `/`, or empty), waiting at most `request_timeout` for a
+    /// server that has stopped.
+    pub(crate) fn new(display: String, prefix: &str, request_timeout: Duration) -> Self {
         Self {
             display,
             prefix: if prefix.is_empty() {
@@ -96,6 +169,58 @@ impl Common {
                 format!("{prefix}/")
             },
             credentials_failure: Mutex::new(None),
+            request_timeout,
+            refusals: AtomicU32::new(0),
+        }
+    }
+
+    /// Sends `request` and answers its response, of any status; a request
+    /// that got no answer is a retryable error. With `watch`, an upload
+    /// whose body has stopped moving, or whose answer has not come, for
+    /// the request timeout is one too.
+    pub(crate) async fn dispatch(
+        &self,
+        key: &str,
+        request: reqwest::RequestBuilder,
+        watch: Option<&UploadWatch>,
+    ) -> Result<reqwest::Response, StoreError> {
+        let answer = match watch {
+            None => request.send().await,
+            Some(watch) => {
+                watch.touch();
+                tokio::select! {
+                    answer = request.send() => answer,
+                    () = watch.stalled(self.request_timeout) => {
+                        return Err(self.backend(
+                            true,
+                            format!(
+                                "`{key}`: the server took no bytes of the upload, or did not answer it, for {:.1} s (is it overloaded or stopped?)",
+                                self.request_timeout.as_secs_f64()
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        let response = answer.map_err(|err| self.transport_error(key, &err))?;
+        if response.status().as_u16() != 401 {
+            self.refusals.store(0, Ordering::Relaxed);
+        }
+        Ok(response)
+    }
+
+    /// The error of a 401 for a store whose access tokens expire: the
+    /// first since a success is retryable (the caller has dropped the
+    /// token, so the retry gets a new one); the next is the credentials'
+    /// failure.
+    pub(crate) fn token_refused(&self, refused: String) -> StoreError {
+        if self.refusals.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.backend(
+                true,
+                "the store refused the access token; a new one is fetched".to_owned(),
+            )
+        } else {
+            self.credentials_error(refused)
         }
     }
 
@@ -184,10 +309,10 @@ impl Common {
         } else if err.is_connect() {
             format!(
                 "`{key}`: cannot reach the server: {}; is it running, and is the endpoint right?",
-                in_words(err)
+                request_words(err)
             )
         } else {
-            format!("`{key}`: {}", in_words(err))
+            format!("`{key}`: {}", request_words(err))
         };
         self.backend(true, detail)
     }
@@ -235,7 +360,7 @@ impl Common {
             let chunk = chunk.map_err(|err| {
                 self.backend(
                     true,
-                    format!("`{key}`: the download broke off: {}", in_words(&err)),
+                    format!("`{key}`: the download broke off: {}", request_words(&err)),
                 )
             })?;
             on_chunk(&chunk);
@@ -316,6 +441,26 @@ pub(crate) fn server_message(body: &[u8]) -> String {
     }
 }
 
+/// A client error in words, without its URL: an Azure SAS rides in the
+/// query, and errors reach logs and extensions.
+pub(crate) fn request_words(err: &reqwest::Error) -> String {
+    let what = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else if err.is_body() {
+        "the body broke off"
+    } else if err.is_decode() {
+        "the answer could not be read"
+    } else {
+        "the request failed"
+    };
+    match std::error::Error::source(err) {
+        Some(source) => format!("{what}: {}", in_words(source)),
+        None => what.to_owned(),
+    }
+}
+
 /// An error and its causes, in one line.
 pub(crate) fn in_words(err: &(dyn std::error::Error + 'static)) -> String {
     let mut words = err.to_string();
@@ -334,6 +479,22 @@ pub(crate) fn in_words(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_client_error_never_names_its_url() {
+        let client = reqwest::Client::new();
+        let err = client
+            .get("http://127.0.0.1:1/container/blob?sv=2021&sig=SECRET")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("SECRET"), "reqwest names the URL");
+        let words = request_words(&err);
+        assert!(
+            !words.contains("SECRET") && !words.contains("127.0.0.1:1/"),
+            "{words}"
+        );
+    }
 
     #[test]
     fn server_messages_are_short_and_plain() {

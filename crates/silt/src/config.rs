@@ -610,7 +610,13 @@ mod tests {
             "{reserved}"
         );
         let typo =
+            Config::parse("[datastore]\nbackend = \"gcp\"\n", Path::new("silt.toml")).unwrap_err();
+        let gcs =
             Config::parse("[datastore]\nbackend = \"gcs\"\n", Path::new("silt.toml")).unwrap_err();
+        assert!(gcs.to_string().contains("[datastore.gcs]"), "{gcs}");
+        let azure = Config::parse("[datastore]\nbackend = \"azure\"\n", Path::new("silt.toml"))
+            .unwrap_err();
+        assert!(azure.to_string().contains("[datastore.azure]"), "{azure}");
         assert!(typo.to_string().contains("line 2"), "{typo}");
     }
 

@@ -12,7 +12,7 @@
 //! long command keeps working past a token's lifetime.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -69,7 +69,8 @@ pub struct Auth {
 #[derive(Clone)]
 struct Token {
     header: String,
-    renew_at: Instant,
+    /// By the wall clock, which (unlike `Instant`) counts a laptop's sleep.
+    renew_at: SystemTime,
 }
 
 /// Where tokens come from, decided once when the store is opened.
@@ -165,13 +166,21 @@ impl Auth {
             return Ok(None);
         }
         let mut cached = self.cached.lock().await;
-        if let Some(token) = cached.as_ref().filter(|t| Instant::now() < t.renew_at) {
+        if let Some(token) = cached.as_ref().filter(|t| SystemTime::now() < t.renew_at) {
             return Ok(Some(token.header.clone()));
         }
         let token = self.fetch().await?;
         let header = token.header.clone();
         *cached = Some(token);
         Ok(Some(header))
+    }
+
+    /// Whether requests carry tokens that expire (and can be fetched anew).
+    pub fn has_tokens(&self) -> bool {
+        !matches!(
+            self.source,
+            Source::Anonymous | Source::Missing(_) | Source::Broken(_)
+        )
     }
 
     /// Forgets the cached token (the store refused it: it may have been
@@ -446,7 +455,7 @@ impl Token {
         let lifetime = Duration::from_secs(expires_in_s);
         Self {
             header: format!("Bearer {access_token}"),
-            renew_at: Instant::now() + lifetime.saturating_sub(RENEW_BEFORE).max(lifetime / 2),
+            renew_at: SystemTime::now() + lifetime.saturating_sub(RENEW_BEFORE).max(lifetime / 2),
         }
     }
 }
@@ -456,7 +465,7 @@ async fn send_form(request: reqwest::RequestBuilder, whose: &str) -> Result<Vec<
     let response = request.send().await.map_err(|err| {
         TokenError::Unreachable(format!(
             "cannot reach the token service for {whose}: {}",
-            crate::rest::in_words(&err)
+            crate::rest::request_words(&err)
         ))
     })?;
     let status = response.status();
@@ -568,9 +577,11 @@ mod tests {
     #[test]
     fn a_token_is_renewed_before_it_expires() {
         let token = Token::bearer("t", 3600);
-        let left = token.renew_at - Instant::now();
+        let left = token.renew_at.duration_since(SystemTime::now()).unwrap();
         assert!(left <= Duration::from_secs(3300) && left > Duration::from_secs(3200));
         let short = Token::bearer("t", 60);
-        assert!(short.renew_at - Instant::now() <= Duration::from_secs(30));
+        assert!(
+            short.renew_at.duration_since(SystemTime::now()).unwrap() <= Duration::from_secs(30)
+        );
     }
 }

@@ -33,6 +33,7 @@ use tokio::io::AsyncWrite;
 
 use credentials::{Auth, GcsCredentialSources, TokenError};
 
+use crate::ranged::{self, Ranges};
 use crate::rest::{self, Common, Context, Refusals, encode, server_message};
 
 use super::{
@@ -65,13 +66,15 @@ const GOOGLE_ENDPOINT: &str = "https://storage.googleapis.com";
 
 /// A GCS bucket (and prefix) as an [`ObjectStore`].
 pub struct GcsStore {
-    http: reqwest::Client,
+    clients: rest::Clients,
     base: String,
     bucket: String,
     common: Common,
     auth: Auth,
     /// Set once the bucket has answered: a later 404 is a missing object.
     bucket_seen: AtomicBool,
+    /// Large downloads in parallel ranges.
+    ranges: Ranges,
 }
 
 impl std::fmt::Display for GcsStore {
@@ -128,11 +131,11 @@ impl GcsStore {
             (None, None) => (GOOGLE_ENDPOINT.to_owned(), false),
         };
         crate::s3::check_endpoint(&base).map_err(|err| misconfigured(err.to_string()))?;
-        let http = rest::client(request_timeout).map_err(misconfigured)?;
+        let clients = rest::Clients::new(request_timeout).map_err(misconfigured)?;
         let auth = if anonymous {
-            Auth::anonymous(http.clone())
+            Auth::anonymous(clients.small.clone())
         } else {
-            Auth::new(config.credentials, http.clone())
+            Auth::new(config.credentials, clients.small.clone())
         };
         let prefix = config.prefix.trim_matches('/');
         let at = if base == GOOGLE_ENDPOINT {
@@ -145,12 +148,13 @@ impl GcsStore {
             prefix => format!("gs://{}/{prefix}{at}", config.bucket),
         };
         Ok(Self {
-            http,
+            clients,
             base,
             bucket: config.bucket.clone(),
-            common: Common::new(display, prefix),
+            common: Common::new(display, prefix, request_timeout),
             auth,
             bucket_seen: AtomicBool::new(false),
+            ranges: Ranges::default(),
         })
     }
 
@@ -170,6 +174,16 @@ impl GcsStore {
         key: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, StoreError> {
+        self.send_watched(key, request, None).await
+    }
+
+    /// [`Self::send`] for an upload `watch` follows ([`Common::dispatch`]).
+    async fn send_watched(
+        &self,
+        key: &str,
+        request: reqwest::RequestBuilder,
+        watch: Option<&rest::UploadWatch>,
+    ) -> Result<reqwest::Response, StoreError> {
         let request = match self.auth.header().await {
             Ok(Some(header)) => request.header("authorization", header),
             Ok(None) => request,
@@ -178,10 +192,7 @@ impl GcsStore {
             }
             Err(TokenError::Unreachable(detail)) => return Err(self.common.backend(true, detail)),
         };
-        request
-            .send()
-            .await
-            .map_err(|err| self.common.transport_error(key, &err))
+        self.common.dispatch(key, request, watch).await
     }
 
     /// The error of a response that is not a success, by status.
@@ -194,8 +205,11 @@ impl GcsStore {
         let status = response.status().as_u16();
         let body = response.bytes().await.unwrap_or_default();
         let message = server_message(&body);
-        if status == 401 {
+        if status == 401 && self.auth.has_tokens() {
             self.auth.forget().await;
+            return self.common.token_refused(format!(
+                "the store refused the credentials ({message}); check GOOGLE_APPLICATION_CREDENTIALS or gcloud's login"
+            ));
         }
         let refusals = || Refusals {
             refused: format!(
@@ -223,7 +237,7 @@ impl GcsStore {
             return err;
         }
         let url = format!("{}/storage/v1/b/{}", self.base, encode(&self.bucket));
-        match self.send("", self.http.get(url)).await {
+        match self.send("", self.clients.small.get(url)).await {
             Ok(response) if response.status().is_success() => {
                 self.saw_bucket();
                 err
@@ -289,6 +303,7 @@ impl GcsStore {
         key: &ObjectKey,
         framing: &Framing,
         body: reqwest::Body,
+        watch: Option<&rest::UploadWatch>,
         crc32c: impl FnOnce() -> u32,
         mode: &PutMode,
     ) -> Result<Version, StoreError> {
@@ -306,12 +321,16 @@ impl GcsStore {
                 Context::Create
             }
             PutMode::Update(version) => {
-                query.push(("ifGenerationMatch", version.0.clone()));
+                query.push(("ifGenerationMatch", generation(key, version)?.to_owned()));
                 Context::Conditional
             }
         };
-        let request = self
-            .http
+        let client = if watch.is_some() {
+            &self.clients.upload
+        } else {
+            &self.clients.small
+        };
+        let request = client
             .post(url)
             .query(&query)
             .header(
@@ -320,7 +339,7 @@ impl GcsStore {
             )
             .header("content-length", framing.length())
             .body(body);
-        let response = self.send(key.as_str(), request).await?;
+        let response = self.send_watched(key.as_str(), request, watch).await?;
         if !response.status().is_success() {
             return Err(self.status_error(key.as_str(), context, response).await);
         }
@@ -360,7 +379,8 @@ impl GcsStore {
     ) -> StoreError {
         let remove = || async {
             let request = self
-                .http
+                .clients
+                .small
                 .delete(self.object_url(full))
                 .query(&[("ifGenerationMatch", &version.0)]);
             self.send(key.as_str(), request)
@@ -378,7 +398,8 @@ impl GcsStore {
         if_none_match: Option<&Version>,
     ) -> Result<Option<reqwest::Response>, StoreError> {
         let mut request = self
-            .http
+            .clients
+            .small
             .get(self.object_url(full))
             .query(&[("alt", "media")]);
         if let Some(version) = if_none_match {
@@ -395,6 +416,65 @@ impl GcsStore {
         }
         self.saw_bucket();
         Ok(Some(response))
+    }
+}
+
+impl GcsStore {
+    /// Streams a whole object's download (`size` bytes, if known) into
+    /// `sink`, checked against its CRC32C.
+    async fn whole_into(
+        &self,
+        key: &ObjectKey,
+        response: reqwest::Response,
+        size: Option<u64>,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<ObjectMeta, StoreError> {
+        let mut headers = MediaHeaders::of(&response);
+        headers.length = size;
+        let mut digest = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
+        let written = self
+            .common
+            .stream_into(key, response, sink, |chunk| digest.update(chunk))
+            .await?;
+        if let Some(problem) = headers.check(key, written, digest.finalize() as u32) {
+            return Err(self.common.backend(true, problem));
+        }
+        Ok(ObjectMeta {
+            key: key.clone(),
+            size: written,
+            version: Version(headers.generation),
+            last_modified_ms: headers.last_modified_ms,
+        })
+    }
+
+    /// `length` bytes from `offset` of the object's `generation`.
+    async fn fetch_range(
+        &self,
+        key: &ObjectKey,
+        full: &str,
+        generation: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Bytes, StoreError> {
+        let request = self
+            .clients
+            .small
+            .get(self.object_url(full))
+            .query(&[("alt", "media"), ("generation", generation)])
+            .header("range", Ranges::range(offset, length));
+        let response = self.send(key.as_str(), request).await?;
+        if response.status().as_u16() == 404 {
+            return Err(self.common.backend(
+                false,
+                format!("`{key}` was replaced while it was being downloaded; fetch it again"),
+            ));
+        }
+        if !response.status().is_success() {
+            return Err(self
+                .status_error(key.as_str(), Context::Read, response)
+                .await);
+        }
+        ranged::range_body(&self.common, key, response, offset, length).await
     }
 }
 
@@ -504,6 +584,24 @@ fn crc32c_of(data: &[u8]) -> u32 {
     digest.finalize() as u32
 }
 
+/// `version` as a generation (a number), or the error for another token
+/// (versions reach here from extensions).
+fn generation<'a>(key: &ObjectKey, version: &'a Version) -> Result<&'a str, StoreError> {
+    if !version.0.is_empty()
+        && version.0.len() <= 20
+        && version.0.bytes().all(|b| b.is_ascii_digit())
+    {
+        Ok(&version.0)
+    } else {
+        Err(StoreError::InvalidArgument {
+            detail: format!(
+                "`{key}`: a GCS version is a generation (a number), not {:?}",
+                version.0.escape_debug().to_string()
+            ),
+        })
+    }
+}
+
 /// Milliseconds since the Unix epoch of an RFC 3339 UTC time as GCS
 /// writes them (`2026-11-29T21:47:04.892875Z`).
 pub(crate) fn rfc3339_millis(text: &str) -> Option<u64> {
@@ -514,7 +612,10 @@ pub(crate) fn rfc3339_millis(text: &str) -> Option<u64> {
     let (clock, fraction) = time.split_once('.').unwrap_or((time, "0"));
     let mut clock = clock.splitn(3, ':').map(|part| part.parse::<i64>().ok());
     let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
-    let millis: i64 = format!("{fraction:0<3}")[..3].parse().ok()?;
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let millis: i64 = format!("{fraction:0<3}").get(..3)?.parse().ok()?;
     // Days from the civil date (Howard Hinnant's algorithm).
     let (y, m) = if month <= 2 {
         (year - 1, month + 9)
@@ -578,7 +679,7 @@ impl ObjectStore for GcsStore {
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
         let full = self.common.full(key)?;
         let response = self
-            .send(key.as_str(), self.http.get(self.object_url(&full)))
+            .send(key.as_str(), self.clients.small.get(self.object_url(&full)))
             .await?;
         if !response.status().is_success() {
             return Err(self
@@ -603,15 +704,16 @@ impl ObjectStore for GcsStore {
         body.extend_from_slice(&framing.head);
         body.extend_from_slice(&data);
         body.extend_from_slice(&framing.tail);
-        self.upload(key, &framing, body.into(), || crc, &mode).await
+        self.upload(key, &framing, body.into(), None, || crc, &mode)
+            .await
     }
 
     async fn delete(&self, key: &ObjectKey, if_match: Option<&Version>) -> Result<(), StoreError> {
         let full = self.common.full(key)?;
-        let mut request = self.http.delete(self.object_url(&full));
+        let mut request = self.clients.small.delete(self.object_url(&full));
         let context = match if_match {
             Some(version) => {
-                request = request.query(&[("ifGenerationMatch", &version.0)]);
+                request = request.query(&[("ifGenerationMatch", generation(key, version)?)]);
                 Context::Conditional
             }
             None => Context::Other,
@@ -647,30 +749,47 @@ impl ObjectStore for GcsStore {
         if let Some(after) = start_after {
             query.push(("startOffset", self.common.full(after)?));
         }
-        let response = self.send(prefix, self.http.get(url).query(&query)).await?;
-        if !response.status().is_success() {
-            return Err(self.status_error(prefix, Context::Read, response).await);
-        }
-        self.saw_bucket();
-        let body = response.bytes().await.map_err(|err| {
-            self.common
-                .backend(true, format!("listing `{prefix}`: {err}"))
-        })?;
-        let listing: Listing = serde_json::from_slice(&body).map_err(|err| {
-            self.common
-                .backend(false, format!("listing `{prefix}`: not a listing ({err})"))
-        })?;
-        let mut items: Vec<ObjectMeta> = listing
-            .items
-            .iter()
-            .filter_map(|resource| {
-                let key = self.common.relative(&resource.name)?;
-                (Some(&key) != start_after).then(|| self.meta_of(&key, resource))
-            })
-            .collect();
+        // A page may hold nothing silt lists (only `start_after`, or names
+        // it cannot represent, such as a console's `folder/` markers) and
+        // still have more after it: follow it, never end the listing there.
+        let mut page_token: Option<String> = None;
+        let (mut items, more) = loop {
+            let mut page_query = query.clone();
+            if let Some(token) = &page_token {
+                page_query.push(("pageToken", token.clone()));
+            }
+            let request = self.clients.small.get(&url).query(&page_query);
+            let response = self.send(prefix, request).await?;
+            if !response.status().is_success() {
+                return Err(self.status_error(prefix, Context::Read, response).await);
+            }
+            self.saw_bucket();
+            let body = response.bytes().await.map_err(|err| {
+                self.common.backend(
+                    true,
+                    format!("listing `{prefix}`: {}", rest::request_words(&err)),
+                )
+            })?;
+            let listing: Listing = serde_json::from_slice(&body).map_err(|err| {
+                self.common
+                    .backend(false, format!("listing `{prefix}`: not a listing ({err})"))
+            })?;
+            let items: Vec<ObjectMeta> = listing
+                .items
+                .iter()
+                .filter_map(|resource| {
+                    let key = self.common.relative(&resource.name)?;
+                    (Some(&key) != start_after).then(|| self.meta_of(&key, resource))
+                })
+                .collect();
+            match listing.next_page_token {
+                Some(token) if items.is_empty() => page_token = Some(token),
+                token => break (items, token.is_some()),
+            }
+        };
         let truncated = items.len() > limit as usize;
         items.truncate(limit as usize);
-        let next_start_after = if truncated || listing.next_page_token.is_some() {
+        let next_start_after = if truncated || more {
             items.last().map(|meta| meta.key.clone())
         } else {
             None
@@ -687,22 +806,59 @@ impl ObjectStore for GcsStore {
         sink: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> Result<ObjectMeta, StoreError> {
         let full = self.common.full(key)?;
-        let response = self
-            .media(key, &full, None)
-            .await?
-            .expect("no if-none-match was given");
-        let headers = MediaHeaders::of(&response);
+        let first = self
+            .clients
+            .small
+            .get(self.object_url(&full))
+            .query(&[("alt", "media")])
+            .header("range", self.ranges.first_range());
+        let response = self.send(key.as_str(), first).await?;
+        let status = response.status().as_u16();
+        if status != 416 && !response.status().is_success() {
+            return Err(self
+                .status_error(key.as_str(), Context::Read, response)
+                .await);
+        }
+        self.saw_bucket();
+        // An empty object has no byte 0, and an odd answer to a range is
+        // not trusted: either is read whole.
+        let size = (status != 416)
+            .then(|| ranged::size_from_first(&response, ranged::PART_SIZE))
+            .flatten();
+        let Some(size) = size else {
+            drop(response);
+            let whole = self
+                .media(key, &full, None)
+                .await?
+                .expect("no if-none-match was given");
+            let size = whole.content_length();
+            return self.whole_into(key, whole, size, sink).await;
+        };
+        crate::progress::expect(size);
+        if response.content_length() == Some(size) {
+            return self.whole_into(key, response, Some(size), sink).await;
+        }
+        let mut headers = MediaHeaders::of(&response);
+        headers.length = Some(size);
+        let generation = headers.generation.clone();
         let mut digest = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
-        let size = self
-            .common
-            .stream_into(key, response, sink, |chunk| digest.update(chunk))
+        let written = self
+            .ranges
+            .download(
+                &self.common,
+                key,
+                (response, size),
+                sink,
+                &mut |chunk| digest.update(chunk),
+                |offset, length| self.fetch_range(key, &full, &generation, offset, length),
+            )
             .await?;
-        if let Some(problem) = headers.check(key, size, digest.finalize() as u32) {
+        if let Some(problem) = headers.check(key, written, digest.finalize() as u32) {
             return Err(self.common.backend(true, problem));
         }
         Ok(ObjectMeta {
             key: key.clone(),
-            size,
+            size: written,
             version: Version(headers.generation),
             last_modified_ms: headers.last_modified_ms,
         })
@@ -724,16 +880,24 @@ impl ObjectStore for GcsStore {
             crc_fast::CrcAlgorithm::Crc32Iscsi,
         )));
         let hashed = digest.clone();
+        let progress = crate::progress::current();
+        let watch = rest::UploadWatch::new();
+        let taken = watch.clone();
         let data = rest::file_chunks(file, move |chunk: &[u8]| {
+            taken.touch();
             if let Ok(mut digest) = hashed.lock() {
                 digest.update(chunk);
+            }
+            if let Some(progress) = &progress {
+                progress.moved(chunk.len() as u64);
             }
         });
         let body = futures_util::stream::iter([Ok::<_, std::io::Error>(framing.head.clone())])
             .chain(data)
             .chain(futures_util::stream::iter([Ok(framing.tail.clone())]));
         let crc = move || digest.lock().map_or(0, |d| d.clone().finalize() as u32);
-        self.upload(key, &framing, reqwest::Body::wrap_stream(body), crc, &mode)
+        let body = reqwest::Body::wrap_stream(body);
+        self.upload(key, &framing, body, Some(&watch), crc, &mode)
             .await
     }
 }
@@ -754,6 +918,7 @@ mod tests {
             Some(951_868_801_500)
         );
         assert_eq!(rfc3339_millis("yesterday"), None);
+        assert_eq!(rfc3339_millis("2000-03-01T00:00:01.\u{e9}Z"), None);
     }
 
     #[test]
