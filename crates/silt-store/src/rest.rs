@@ -389,14 +389,28 @@ pub(crate) fn file_chunks(
     file: std::fs::File,
     on_chunk: impl FnMut(&[u8]) + Send + 'static,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    const CHUNK: usize = 1 << 20;
-    let file = std::sync::Arc::new(file);
-    futures_util::stream::try_unfold((0u64, on_chunk), move |(offset, mut on_chunk)| {
+    range_chunks(std::sync::Arc::new(file), 0, u64::MAX, on_chunk)
+}
+
+/// The file's bytes from `start` up to `end` (or its end), in chunks,
+/// each shown to `on_chunk` as it is read.
+pub(crate) fn range_chunks(
+    file: std::sync::Arc<std::fs::File>,
+    start: u64,
+    end: u64,
+    on_chunk: impl FnMut(&[u8]) + Send + 'static,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    const CHUNK: u64 = 1 << 20;
+    futures_util::stream::try_unfold((start, on_chunk), move |(offset, mut on_chunk)| {
         let file = file.clone();
         async move {
+            let want = CHUNK.min(end.saturating_sub(offset)) as usize;
+            if want == 0 {
+                return Ok(None);
+            }
             let chunk = tokio::task::spawn_blocking(move || {
                 use std::os::unix::fs::FileExt as _;
-                let mut buffer = vec![0; CHUNK];
+                let mut buffer = vec![0; want];
                 let read = file.read_at(&mut buffer, offset)?;
                 buffer.truncate(read);
                 Ok::<_, std::io::Error>(buffer)

@@ -5,13 +5,15 @@
 //! Microsoft Entra ID: a workload identity's federated token file
 //! (`AZURE_FEDERATED_TOKEN_FILE` with `AZURE_CLIENT_ID` and
 //! `AZURE_TENANT_ID`: AKS pods, GitHub Actions) or a service principal's
-//! secret (`AZURE_CLIENT_SECRET`). The instance metadata service is never
-//! asked: silt probes no link-local address.
+//! secret (`AZURE_CLIENT_SECRET`); then, only when the configuration asks
+//! for it ([`AzureCredentialSources::ManagedIdentity`]), the VM's managed
+//! identity from the instance metadata service: silt probes no link-local
+//! address on its own.
 //!
 //! Shared Key requests are signed here ([`sign`]); Entra ID tokens are
 //! cached and renewed before they expire.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -49,12 +51,17 @@ pub struct EntraId {
     token_url: String,
     client_id: String,
     proof: Proof,
-    cached: tokio::sync::Mutex<Option<(String, Instant)>>,
+    /// The token and when to renew it, by the wall clock (which, unlike
+    /// `Instant`, counts a laptop's sleep).
+    cached: tokio::sync::Mutex<Option<(String, SystemTime)>>,
 }
 
 enum Proof {
     FederatedTokenFile(std::path::PathBuf),
     Secret(String),
+    /// The instance metadata service's token for the managed identity
+    /// (`client_id` chooses a user-assigned one).
+    ManagedIdentity,
 }
 
 /// Which sources are tried (`[datastore.azure] credentials`).
@@ -64,6 +71,10 @@ pub enum AzureCredentialSources {
     /// The environment, as the Azure CLI's storage commands read it.
     #[default]
     Standard,
+    /// Those, then the managed identity of the VM or pod, from the
+    /// instance metadata service (`AZURE_POD_IDENTITY_AUTHORITY_HOST`
+    /// names another host; `AZURE_CLIENT_ID` a user-assigned identity).
+    ManagedIdentity,
     /// No credentials: requests go unauthenticated.
     None,
 }
@@ -137,8 +148,21 @@ pub fn find(sources: AzureCredentialSources) -> Found {
                 .collect::<Vec<_>>()
                 .join(" and ")
         ))),
+        (client, _, None) if sources == AzureCredentialSources::ManagedIdentity => {
+            let host = var("AZURE_POD_IDENTITY_AUTHORITY_HOST")
+                .unwrap_or_else(|| "http://169.254.169.254".to_owned());
+            nothing(Authorization::EntraId(EntraId {
+                token_url: format!(
+                    "{}/metadata/identity/oauth2/token",
+                    host.trim_end_matches('/')
+                ),
+                client_id: client.unwrap_or_default(),
+                proof: Proof::ManagedIdentity,
+                cached: tokio::sync::Mutex::new(None),
+            }))
+        }
         _ => nothing(Authorization::Missing(
-            "no Azure credentials; tried, in order: AZURE_STORAGE_CONNECTION_STRING; AZURE_STORAGE_KEY (with AZURE_STORAGE_ACCOUNT or [datastore.azure] account); AZURE_STORAGE_SAS_TOKEN; a workload identity (AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID, AZURE_TENANT_ID); a service principal (AZURE_CLIENT_SECRET, AZURE_CLIENT_ID, AZURE_TENANT_ID). Set one of them (a CI job or an AKS pod: the workload identity)".to_owned(),
+            "no Azure credentials; tried, in order: AZURE_STORAGE_CONNECTION_STRING; AZURE_STORAGE_KEY (with AZURE_STORAGE_ACCOUNT or [datastore.azure] account); AZURE_STORAGE_SAS_TOKEN; a workload identity (AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID, AZURE_TENANT_ID); a service principal (AZURE_CLIENT_SECRET, AZURE_CLIENT_ID, AZURE_TENANT_ID); the managed identity (not asked unless [datastore.azure] credentials = \"managed-identity\"). Set one of them (a CI job or an AKS pod: the workload identity)".to_owned(),
         )),
     }
 }
@@ -247,49 +271,62 @@ impl EntraId {
     pub async fn header(&self, http: &reqwest::Client) -> Result<String, TokenError> {
         let mut cached = self.cached.lock().await;
         if let Some((header, renew_at)) = cached.as_ref()
-            && Instant::now() < *renew_at
+            && SystemTime::now() < *renew_at
         {
             return Ok(header.clone());
         }
-        let mut form = vec![
-            ("grant_type", "client_credentials".to_owned()),
-            ("client_id", self.client_id.clone()),
-            ("scope", "https://storage.azure.com/.default".to_owned()),
-        ];
-        match &self.proof {
-            Proof::FederatedTokenFile(path) => {
-                let assertion = std::fs::read_to_string(path).map_err(|err| {
-                    TokenError::Credentials(format!(
-                        "the federated token file {} (AZURE_FEDERATED_TOKEN_FILE) cannot be read: {err}",
-                        path.display()
-                    ))
-                })?;
-                form.push((
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
-                ));
-                form.push(("client_assertion", assertion.trim().to_owned()));
+        let request = match &self.proof {
+            Proof::ManagedIdentity => {
+                let mut query = vec![
+                    ("api-version", "2018-02-01"),
+                    ("resource", "https://storage.azure.com/"),
+                ];
+                if !self.client_id.is_empty() {
+                    query.push(("client_id", self.client_id.as_str()));
+                }
+                http.get(&self.token_url)
+                    .query(&query)
+                    .header("metadata", "true")
             }
-            Proof::Secret(secret) => form.push(("client_secret", secret.clone())),
-        }
-        let pairs: Vec<(&str, &str)> = form
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect();
-        let body = crate::rest::form_body(&pairs);
-        let response = http
-            .post(&self.token_url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|err| {
-                TokenError::Unreachable(format!(
-                    "cannot reach Microsoft Entra ID at {}: {}",
-                    self.token_url,
-                    crate::rest::in_words(&err)
-                ))
-            })?;
+            proof => {
+                let mut form = vec![
+                    ("grant_type", "client_credentials".to_owned()),
+                    ("client_id", self.client_id.clone()),
+                    ("scope", "https://storage.azure.com/.default".to_owned()),
+                ];
+                match proof {
+                    Proof::FederatedTokenFile(path) => {
+                        let assertion = std::fs::read_to_string(path).map_err(|err| {
+                            TokenError::Credentials(format!(
+                                "the federated token file {} (AZURE_FEDERATED_TOKEN_FILE) cannot be read: {err}",
+                                path.display()
+                            ))
+                        })?;
+                        form.push((
+                            "client_assertion_type",
+                            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                        ));
+                        form.push(("client_assertion", assertion.trim().to_owned()));
+                    }
+                    Proof::Secret(secret) => form.push(("client_secret", secret.clone())),
+                    Proof::ManagedIdentity => unreachable!("matched above"),
+                }
+                let pairs: Vec<(&str, &str)> = form
+                    .iter()
+                    .map(|(name, value)| (*name, value.as_str()))
+                    .collect();
+                http.post(&self.token_url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(crate::rest::form_body(&pairs))
+            }
+        };
+        let response = request.send().await.map_err(|err| {
+            TokenError::Unreachable(format!(
+                "cannot reach Microsoft Entra ID at {}: {}",
+                self.token_url,
+                crate::rest::request_words(&err)
+            ))
+        })?;
         let status = response.status();
         let answer = response.bytes().await.unwrap_or_default();
         if status.is_server_error() || status.as_u16() == 429 {
@@ -306,14 +343,20 @@ impl EntraId {
         #[derive(serde::Deserialize)]
         struct Answer {
             access_token: String,
+            /// Seconds; the instance metadata service writes it as a string.
             #[serde(default)]
-            expires_in: Option<u64>,
+            expires_in: Option<serde_json::Value>,
         }
         let answer: Answer = serde_json::from_slice(&answer).map_err(|err| {
             TokenError::Credentials(format!("Microsoft Entra ID answered no token ({err})"))
         })?;
-        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(3600));
-        let renew_at = Instant::now()
+        let expires_in = match &answer.expires_in {
+            Some(serde_json::Value::Number(seconds)) => seconds.as_u64(),
+            Some(serde_json::Value::String(seconds)) => seconds.parse().ok(),
+            _ => None,
+        };
+        let lifetime = Duration::from_secs(expires_in.unwrap_or(3600));
+        let renew_at = SystemTime::now()
             + lifetime
                 .saturating_sub(Duration::from_secs(300))
                 .max(lifetime / 2);

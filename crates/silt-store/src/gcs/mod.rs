@@ -18,6 +18,7 @@
 //! test them), and its credential chain has no workload identity
 //! federation and asks the metadata server on its own.
 
+mod compose;
 pub mod credentials;
 
 use std::sync::Mutex;
@@ -37,8 +38,8 @@ use crate::ranged::{self, Ranges};
 use crate::rest::{self, Common, Context, Refusals, encode, server_message};
 
 use super::{
-    GetOutcome, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError,
-    Version,
+    GetOutcome, Leftover, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode,
+    StoreError, Sweep, Version,
 };
 
 /// Where a GCS datastore lives and how to reach it (`[datastore.gcs]`).
@@ -94,6 +95,25 @@ struct Resource {
     updated: Option<String>,
     #[serde(default)]
     crc32c: Option<String>,
+}
+
+impl Resource {
+    /// What differs between `size` bytes of CRC32C `crc32c` sent and this
+    /// object as GCS says it stored it (a CRC32C it does not give is not
+    /// compared; the size always is).
+    fn differs_from(&self, size: u64, crc32c: u32) -> Option<String> {
+        let sent = STANDARD.encode(crc32c.to_be_bytes());
+        let stored_size = self.size.as_deref().and_then(|s| s.parse::<u64>().ok());
+        if stored_size != Some(size) {
+            return Some(format!(
+                "{size} bytes were sent, the store kept {stored_size:?}"
+            ));
+        }
+        self.crc32c
+            .as_deref()
+            .filter(|&crc| crc != sent)
+            .map(|stored| format!("the store's CRC32C {stored:?} is not the sent bytes' {sent}"))
+    }
 }
 
 #[derive(Deserialize)]
@@ -314,17 +334,8 @@ impl GcsStore {
             encode(&self.bucket)
         );
         let mut query = vec![("uploadType", "multipart".to_owned())];
-        let context = match mode {
-            PutMode::Overwrite => Context::Other,
-            PutMode::Create => {
-                query.push(("ifGenerationMatch", "0".to_owned()));
-                Context::Create
-            }
-            PutMode::Update(version) => {
-                query.push(("ifGenerationMatch", generation(key, version)?.to_owned()));
-                Context::Conditional
-            }
-        };
+        let (condition, context) = write_condition(key, mode)?;
+        query.extend(condition);
         let client = if watch.is_some() {
             &self.clients.upload
         } else {
@@ -346,21 +357,7 @@ impl GcsStore {
         self.saw_bucket();
         let stored = self.resource(key.as_str(), response).await?;
         let version = Version(stored.generation.clone());
-        let sent_crc = STANDARD.encode(crc32c().to_be_bytes());
-        let stored_size = stored.size.as_deref().and_then(|s| s.parse::<u64>().ok());
-        let problem = if stored_size != Some(size) {
-            Some(format!(
-                "{size} bytes were sent, the store kept {stored_size:?}"
-            ))
-        } else if stored.crc32c.as_deref().is_some_and(|crc| crc != sent_crc) {
-            Some(format!(
-                "the store's CRC32C {:?} is not the sent bytes' {sent_crc}",
-                stored.crc32c.unwrap_or_default()
-            ))
-        } else {
-            None
-        };
-        match problem {
+        match stored.differs_from(size, crc32c()) {
             None => Ok(version),
             Some(problem) => Err(self.landed_wrong(key, full, &version, mode, problem).await),
         }
@@ -403,7 +400,7 @@ impl GcsStore {
             .get(self.object_url(full))
             .query(&[("alt", "media")]);
         if let Some(version) = if_none_match {
-            request = request.query(&[("ifGenerationNotMatch", &version.0)]);
+            request = request.query(&[("ifGenerationNotMatch", generation(key, version)?)]);
         }
         let response = self.send(key.as_str(), request).await?;
         if response.status().as_u16() == 304 {
@@ -584,6 +581,25 @@ fn crc32c_of(data: &[u8]) -> u32 {
     digest.finalize() as u32
 }
 
+/// A query parameter: name and value.
+type Param = (&'static str, String);
+
+/// The query parameter of a write in `mode` (GCS's precondition), and how
+/// its answer's 404 and 412 read.
+fn write_condition(
+    key: &ObjectKey,
+    mode: &PutMode,
+) -> Result<(Option<Param>, Context), StoreError> {
+    Ok(match mode {
+        PutMode::Overwrite => (None, Context::Other),
+        PutMode::Create => (Some(("ifGenerationMatch", "0".to_owned())), Context::Create),
+        PutMode::Update(version) => (
+            Some(("ifGenerationMatch", generation(key, version)?.to_owned())),
+            Context::Conditional,
+        ),
+    })
+}
+
 /// `version` as a generation (a number), or the error for another token
 /// (versions reach here from extensions).
 fn generation<'a>(key: &ObjectKey, version: &'a Version) -> Result<&'a str, StoreError> {
@@ -635,6 +651,10 @@ pub(crate) fn rfc3339_millis(text: &str) -> Option<u64> {
 impl ObjectStore for GcsStore {
     fn credentials_failure(&self) -> Option<StoreError> {
         self.common.credentials_failure()
+    }
+
+    async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
+        self.uploads_left(prefix, sweep).await
     }
 
     async fn get(
@@ -875,6 +895,9 @@ impl ObjectStore for GcsStore {
             .metadata()
             .map_err(|err| crate::local_io(key, &err))?
             .len();
+        if self.uploads_in_parts(key, size) {
+            return self.put_composed(key, file, size, &mode).await;
+        }
         let framing = Framing::new(&full, size, None);
         let digest = std::sync::Arc::new(Mutex::new(crc_fast::Digest::new(
             crc_fast::CrcAlgorithm::Crc32Iscsi,
