@@ -314,6 +314,57 @@ async fn azure_racing_block_uploads_never_mix_their_blocks() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_azure_block_fails_the_upload_at_once() {
+    // The third block is refused (400): the upload must end with that
+    // error, not wait on the blocks still being read.
+    use std::io::{BufReader, Write as _};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut config = azurite::config("refused-blocks", "");
+    let endpoint = config.endpoint.clone().unwrap();
+    let (host, account) = endpoint.rsplit_once('/').unwrap();
+    let blocks = Arc::new(AtomicUsize::new(0));
+    let counted = blocks.clone();
+    let proxy = support::http_head::listen(host, move |client, upstream| {
+        let (head, body) =
+            support::http_head::read_request(&mut BufReader::new(client.try_clone()?))?;
+        let mut client = client;
+        if head[0].contains("comp=block&") && counted.fetch_add(1, Ordering::SeqCst) == 2 {
+            return write!(
+                client,
+                "HTTP/1.1 400 Bad Request\r\nx-ms-error-code: InvalidBlockId\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+        let mut server = support::http_head::forward(upstream, &head, &body)?;
+        std::io::copy(&mut server, &mut client)?;
+        Ok(())
+    });
+    config.endpoint = Some(format!("{proxy}/{account}"));
+    let store = silt::store::AzureStore::new(&config, std::time::Duration::from_secs(10)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big");
+    std::fs::write(&path, vec![3u8; 200 << 20]).unwrap();
+    let k = ObjectKey::new("refused/blob").unwrap();
+    let put = store.put_file(&k, std::fs::File::open(&path).unwrap(), PutMode::Create);
+    let result = tokio::time::timeout(std::time::Duration::from_secs(60), put)
+        .await
+        .expect("the upload ends");
+    assert!(
+        matches!(
+            result,
+            Err(StoreError::Backend {
+                retryable: false,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert!(matches!(
+        store.head(&k).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
 #[tokio::test]
 async fn a_missing_azure_container_is_named_not_read_as_empty() {
     let mut config = azurite::config("exists", "");

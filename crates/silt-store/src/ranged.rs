@@ -134,8 +134,17 @@ impl Ranges {
                 .map_err(|err| super::local_io(key, &err))?;
             Ok(written)
         };
-        let ((), written) = tokio::join!(fetch_ahead, write);
-        written
+        // The writer decides: once it ends (done, or failed), whatever the
+        // fetcher still waits on (a permit, a range's retries) is dropped.
+        let mut fetch_ahead = std::pin::pin!(fetch_ahead);
+        let mut write = std::pin::pin!(write);
+        let mut fetching = true;
+        loop {
+            tokio::select! {
+                written = &mut write => return written,
+                () = &mut fetch_ahead, if fetching => fetching = false,
+            }
+        }
     }
 
     /// One range, with its permit (held until the writer has written it);
@@ -219,10 +228,15 @@ pub(crate) async fn range_body(
             ),
         ));
     }
-    let data = response
-        .bytes()
-        .await
-        .map_err(|err| common.backend(true, format!("`{key}`: reading a range failed: {err}")))?;
+    let data = response.bytes().await.map_err(|err| {
+        common.backend(
+            true,
+            format!(
+                "`{key}`: reading a range failed: {}",
+                super::rest::request_words(&err)
+            ),
+        )
+    })?;
     if data.len() as u64 != length {
         return Err(common.backend(
             true,

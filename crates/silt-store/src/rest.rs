@@ -105,15 +105,12 @@ impl UploadWatch {
     }
 }
 
-/// `data` as a body sent a MiB at a time, each taken one shown to `watch`.
+/// `data` as a body sent in 64 KiB pieces, each taken one shown to `watch`.
 pub(crate) fn watched_bytes(data: Bytes, watch: std::sync::Arc<UploadWatch>) -> reqwest::Body {
-    const CHUNK: usize = 1 << 20;
-    let chunks: Vec<Bytes> = (0..data.len().div_ceil(CHUNK).max(1))
-        .map(|index| data.slice(index * CHUNK..((index + 1) * CHUNK).min(data.len())))
-        .collect();
-    reqwest::Body::wrap_stream(futures_util::stream::iter(chunks).map(move |chunk| {
+    let pieces: Vec<Bytes> = slices(&data).collect();
+    reqwest::Body::wrap_stream(futures_util::stream::iter(pieces).map(move |piece| {
         watch.touch();
-        Ok::<_, std::io::Error>(chunk)
+        Ok::<_, std::io::Error>(piece)
     }))
 }
 
@@ -207,6 +204,24 @@ impl Common {
             self.refusals.store(0, Ordering::Relaxed);
         }
         Ok(response)
+    }
+
+    /// `read` (an answer's body, on the client without a read timeout),
+    /// within the request timeout: a server that answered and then stalled
+    /// is a retryable error, never a hang.
+    pub(crate) async fn within<T>(
+        &self,
+        key: &str,
+        read: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.request_timeout, read)
+            .await
+            .unwrap_or_else(|_| {
+                Err(self.backend(
+                    true,
+                    format!("`{key}`: the server stopped in the middle of its answer"),
+                ))
+            })
     }
 
     /// The error of a 401 for a store whose access tokens expire: the
@@ -400,31 +415,48 @@ pub(crate) fn range_chunks(
     end: u64,
     on_chunk: impl FnMut(&[u8]) + Send + 'static,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    const CHUNK: u64 = 1 << 20;
-    futures_util::stream::try_unfold((start, on_chunk), move |(offset, mut on_chunk)| {
-        let file = file.clone();
-        async move {
-            let want = CHUNK.min(end.saturating_sub(offset)) as usize;
-            if want == 0 {
-                return Ok(None);
+    // Read a MiB at a time, handed on in pieces small enough that the
+    // client asks for the next one often: each ask shows the upload is
+    // moving (`UploadWatch`), even on a slow link.
+    const READ: u64 = 1 << 20;
+    let pending = std::collections::VecDeque::<Bytes>::new();
+    futures_util::stream::try_unfold(
+        (start, on_chunk, pending),
+        move |(offset, mut on_chunk, mut pending)| {
+            let file = file.clone();
+            async move {
+                if pending.is_empty() {
+                    let want = READ.min(end.saturating_sub(offset)) as usize;
+                    if want == 0 {
+                        return Ok(None);
+                    }
+                    let read = tokio::task::spawn_blocking(move || {
+                        use std::os::unix::fs::FileExt as _;
+                        let mut buffer = vec![0; want];
+                        let read = file.read_at(&mut buffer, offset)?;
+                        buffer.truncate(read);
+                        Ok::<_, std::io::Error>(Bytes::from(buffer))
+                    })
+                    .await
+                    .map_err(std::io::Error::other)??;
+                    pending.extend(slices(&read));
+                }
+                let Some(piece) = pending.pop_front() else {
+                    return Ok(None);
+                };
+                on_chunk(&piece);
+                let next = offset + piece.len() as u64;
+                Ok(Some((piece, (next, on_chunk, pending))))
             }
-            let chunk = tokio::task::spawn_blocking(move || {
-                use std::os::unix::fs::FileExt as _;
-                let mut buffer = vec![0; want];
-                let read = file.read_at(&mut buffer, offset)?;
-                buffer.truncate(read);
-                Ok::<_, std::io::Error>(buffer)
-            })
-            .await
-            .map_err(std::io::Error::other)??;
-            if chunk.is_empty() {
-                return Ok(None);
-            }
-            on_chunk(&chunk);
-            let next = offset + chunk.len() as u64;
-            Ok(Some((Bytes::from(chunk), (next, on_chunk))))
-        }
-    })
+        },
+    )
+}
+
+/// `data` in pieces of at most 64 KiB (none for nothing).
+fn slices(data: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
+    const PIECE: usize = 64 << 10;
+    (0..data.len().div_ceil(PIECE))
+        .map(move |index| data.slice(index * PIECE..((index + 1) * PIECE).min(data.len())))
 }
 
 /// A server's error message from a JSON error body (or its first line),

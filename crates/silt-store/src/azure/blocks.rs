@@ -51,7 +51,7 @@ impl AzureStore {
         // Read in order (hashing the whole file as it goes) and sent
         // ahead in parallel; each block holds a permit until it is sent.
         let full = full.as_str();
-        let (ahead, mut read) = tokio::sync::mpsc::channel::<Block>(1);
+        let (ahead, read) = tokio::sync::mpsc::channel::<Block>(1);
         let read_all = async {
             for (index, id) in ids.iter().enumerate() {
                 let offset = index as u64 * block_size;
@@ -67,6 +67,9 @@ impl AzureStore {
             Ok::<(), StoreError>(())
         };
         let send_all = async {
+            // Owned here: once the sender stops (done, or failed), the
+            // reader's next send fails and it stops too.
+            let mut read = read;
             let mut sending = futures_util::stream::FuturesUnordered::new();
             let mut reading = true;
             loop {
@@ -184,7 +187,26 @@ impl AzureStore {
                 Context::Conditional
             }
         };
-        let response = self.send(key.as_str(), call, Some(body.into())).await?;
+        let response = match self.send(key.as_str(), call, Some(body.into())).await {
+            Ok(response) => response,
+            // The answer was lost: the commit may have landed. What the
+            // key holds now is this upload's if it has its size and MD5.
+            Err(
+                lost @ StoreError::Backend {
+                    retryable: true, ..
+                },
+            ) => {
+                return match self.properties(key, full).await {
+                    Ok(stored)
+                        if stored.length == Some(size) && stored.md5.as_deref() == Some(md5) =>
+                    {
+                        Ok(Version(stored.etag))
+                    }
+                    _ => Err(lost),
+                };
+            }
+            Err(other) => return Err(other),
+        };
         if !response.status().is_success() {
             return Err(self.status_error(key.as_str(), context, response).await);
         }

@@ -329,7 +329,8 @@ impl EntraId {
         })?;
         let status = response.status();
         let answer = response.bytes().await.unwrap_or_default();
-        if status.is_server_error() || status.as_u16() == 429 {
+        // 410: the instance metadata service is still starting (retry).
+        if status.is_server_error() || matches!(status.as_u16(), 410 | 429) {
             return Err(TokenError::Unreachable(format!(
                 "Microsoft Entra ID answered {status}"
             )));

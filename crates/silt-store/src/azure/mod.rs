@@ -105,6 +105,7 @@ impl std::fmt::Display for AzureStore {
 struct Cursor {
     rest: Vec<(String, ObjectMeta)>,
     marker: Option<String>,
+    /// When the service's page it holds was read.
     taken: std::time::Instant,
 }
 
@@ -112,6 +113,9 @@ struct Cursor {
 /// another; a cursor older than this is dropped and the listing pages from
 /// the prefix's start again (slower, never wrong).
 const CURSOR_LIFETIME: Duration = Duration::from_secs(60);
+
+/// The most listings' cursors kept at once.
+const MAX_CURSORS: usize = 64;
 
 /// One request before it is signed: method, path below the endpoint,
 /// query pairs and headers (names lowercase).
@@ -515,8 +519,10 @@ impl AzureStore {
                 .await);
         }
         let body = response.text().await.map_err(|err| {
-            self.common
-                .backend(true, format!("listing `{full_prefix}`: {err}"))
+            self.common.backend(
+                true,
+                format!("listing `{full_prefix}`: {}", rest::request_words(&err)),
+            )
         })?;
         let mut blobs = Vec::new();
         for blob in body.split("<Blob>").skip(1) {
@@ -747,8 +753,13 @@ impl ObjectStore for AzureStore {
             .bytes()
             .await
             .map_err(|err| {
-                self.common
-                    .backend(true, format!("`{key}`: reading the body failed: {err}"))
+                self.common.backend(
+                    true,
+                    format!(
+                        "`{key}`: reading the body failed: {}",
+                        rest::request_words(&err)
+                    ),
+                )
             })?
             .to_vec();
         if let Some(problem) = headers.check(key, data.len() as u64, &md5_base64(&data)) {
@@ -834,17 +845,19 @@ impl ObjectStore for AzureStore {
                 .remove(&(full_prefix.clone(), after.clone()))
                 .filter(|cursor| cursor.taken.elapsed() < CURSOR_LIFETIME)
         });
-        let (mut items, mut marker, mut more) = match cursor {
+        // When the service's page was read: a cursor's data is no fresher.
+        let (mut items, mut marker, mut more, mut fetched) = match cursor {
             Some(cursor) => {
                 let more = cursor.marker.is_some();
-                (cursor.rest, cursor.marker, more)
+                (cursor.rest, cursor.marker, more, cursor.taken)
             }
-            None => (Vec::new(), None, true),
+            None => (Vec::new(), None, true, std::time::Instant::now()),
         };
         while items.len() <= limit && more {
             let (page, next) = self
                 .list_once(&full_prefix, marker.as_deref(), MAX_SERVICE_PAGE)
                 .await?;
+            fetched = std::time::Instant::now();
             items.extend(
                 page.into_iter()
                     .filter(|(name, _)| after.as_ref().is_none_or(|after| name > after)),
@@ -862,12 +875,23 @@ impl ObjectStore for AzureStore {
             && let Ok(mut cursors) = self.cursors.lock()
         {
             cursors.retain(|_, cursor| cursor.taken.elapsed() < CURSOR_LIFETIME);
+            // A bounded few: listings go on one page at a time.
+            while cursors.len() >= MAX_CURSORS {
+                let oldest = cursors
+                    .iter()
+                    .min_by_key(|(_, cursor)| cursor.taken)
+                    .map(|(at, _)| at.clone());
+                match oldest {
+                    Some(oldest) => cursors.remove(&oldest),
+                    None => break,
+                };
+            }
             cursors.insert(
                 (full_prefix, last.clone()),
                 Cursor {
                     rest,
                     marker,
-                    taken: std::time::Instant::now(),
+                    taken: fetched,
                 },
             );
         }
@@ -911,6 +935,15 @@ impl ObjectStore for AzureStore {
             return self.whole_into(key, response, Some(size), sink).await;
         }
         let mut headers = BlobHeaders::of(&response);
+        if headers.etag.is_empty() {
+            // Ranges could not be pinned to one version: read it whole.
+            drop(response);
+            let whole = self
+                .get_blob(key, None)
+                .await?
+                .expect("no if-none-match was given");
+            return self.whole_into(key, whole, Some(size), sink).await;
+        }
         headers.length = Some(size);
         let etag = Version(headers.etag.clone());
         let mut digest = md5::Md5::new();

@@ -14,7 +14,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use futures_util::StreamExt as _;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 
 use super::{Framing, GcsStore, Resource, write_condition};
 use crate::rest;
@@ -38,10 +38,12 @@ impl GcsStore {
         format!("{}{UPLOADS}{key}.{nonce}.{index:05}", self.common.prefix())
     }
 
-    /// Whether a file of `size` bytes for `key` goes up in parts (its
-    /// parts' names must fit the key limit too).
+    /// Whether a file of `size` bytes for `key` goes up in parts: its
+    /// parts' names must be keys too (their length, their last segment's),
+    /// or a killed upload's parts could never be listed and collected.
     pub(super) fn uploads_in_parts(&self, key: &ObjectKey, size: u64) -> bool {
-        size >= THRESHOLD && self.part_name(key, &"0".repeat(16), 0).len() <= MAX_KEY_LEN
+        let part = self.part_name(key, &"0".repeat(16), 0);
+        size >= THRESHOLD && part.len() <= MAX_KEY_LEN && self.common.relative(&part).is_some()
     }
 
     /// Uploads `file` (`size` bytes) to `key` in parts composed as `mode`
@@ -61,7 +63,8 @@ impl GcsStore {
             .map(|index| self.part_name(key, nonce, index))
             .collect();
         let file = Arc::new(file);
-        let parts: Vec<Result<(String, crc_fast::Digest), StoreError>> =
+        // The first failure stops the rest (their futures are dropped).
+        let parts: Result<Vec<(String, crc_fast::Digest)>, StoreError> =
             futures_util::stream::iter(0..count)
                 .map(|index| {
                     let offset = index * part_size;
@@ -69,9 +72,9 @@ impl GcsStore {
                     self.put_part(key, &file, &names, index, offset, length)
                 })
                 .buffered(self.ranges.in_flight())
-                .collect()
+                .try_collect()
                 .await;
-        let composed = match parts.into_iter().collect::<Result<Vec<_>, _>>() {
+        let composed = match parts {
             Ok(parts) => self.compose(key, &names, &parts, size, mode).await,
             Err(err) => Err(err),
         };
@@ -97,8 +100,9 @@ impl GcsStore {
         offset: u64,
         length: u64,
     ) -> Result<(String, crc_fast::Digest), StoreError> {
+        // A part streams from the file: it holds no memory to bound, so
+        // no permit; `buffered` bounds how many are sent at once.
         let name = names[index as usize].as_str();
-        let _permit = self.ranges.permit().await;
         let retries = RetryPolicy {
             budget: std::time::Duration::from_secs(30 * 60),
             ..RetryPolicy::default()
@@ -110,15 +114,11 @@ impl GcsStore {
                 )));
                 let (hashed, watch) = (digest.clone(), rest::UploadWatch::new());
                 let taken = watch.clone();
-                let progress = crate::progress::current();
                 let chunks =
                     rest::range_chunks(file.clone(), offset, offset + length, move |chunk| {
                         taken.touch();
                         if let Ok(mut digest) = hashed.lock() {
                             digest.update(chunk);
-                        }
-                        if let Some(progress) = &progress {
-                            progress.moved(chunk.len() as u64);
                         }
                     });
                 let framing = Framing::new(name, length, None);
@@ -135,6 +135,8 @@ impl GcsStore {
                     self.common
                         .backend(false, format!("`{key}`: a part's digest was lost"))
                 })?;
+                // Counted once it landed: a retried part is not counted twice.
+                crate::progress::moved(length);
                 Ok((version.0, digest))
             })
             .await
@@ -175,24 +177,48 @@ impl GcsStore {
             .query(&query)
             .header("content-type", "application/json")
             .body(body);
-        let response = self.send(key.as_str(), request).await?;
+        let mut whole = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
+        for (_, digest) in parts {
+            whole.combine(digest);
+        }
+        let crc32c = whole.finalize() as u32;
+        let response = match self.send(key.as_str(), request).await {
+            Ok(response) => response,
+            // The answer was lost: the compose may have landed. What the
+            // key holds now is this upload's if it has its size and CRC32C
+            // (never a guess without a CRC32C to compare).
+            Err(
+                lost @ StoreError::Backend {
+                    retryable: true, ..
+                },
+            ) => {
+                return match self.stored_resource(key, &full).await {
+                    Ok(stored)
+                        if stored.crc32c.is_some()
+                            && stored.differs_from(size, crc32c).is_none() =>
+                    {
+                        Ok(Version(stored.generation))
+                    }
+                    _ => Err(lost),
+                };
+            }
+            Err(other) => return Err(other),
+        };
         if !response.status().is_success() {
             return Err(self.status_error(key.as_str(), context, response).await);
         }
         let stored: Resource = self.resource(key.as_str(), response).await?;
         let version = Version(stored.generation.clone());
-        let mut whole = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
-        for (_, digest) in parts {
-            whole.combine(digest);
-        }
-        match stored.differs_from(size, whole.finalize() as u32) {
+        match stored.differs_from(size, crc32c) {
             None => Ok(version),
             Some(problem) => Err(self.landed_wrong(key, &full, &version, mode, problem).await),
         }
     }
 
-    /// Parts of uploads to keys below the directory `prefix` names, older
-    /// than `sweep` says (a killed upload's); deleted if it says so.
+    /// Parts of uploads to keys below the directory `prefix` names whose
+    /// upload has been idle longer than `sweep` says (every part of it that
+    /// old: a killed upload's, never a long one still sending); deleted if
+    /// it says so.
     pub(super) async fn uploads_left(
         &self,
         prefix: &str,
@@ -204,31 +230,46 @@ impl GcsStore {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_millis() as u64);
         let before_ms = now.saturating_sub(sweep.older_than.as_millis() as u64);
-        let mut found = Vec::new();
+        // Parts by upload (`<key>.<nonce>`, the name without `.<n>`).
+        let mut uploads: std::collections::BTreeMap<String, Vec<crate::ObjectMeta>> =
+            std::collections::BTreeMap::new();
         let mut after: Option<ObjectKey> = None;
         loop {
             let page = self.list(&scope, after.as_ref(), 1000).await?;
-            for meta in &page.items {
-                if meta.last_modified_ms > before_ms {
-                    continue;
-                }
+            for meta in page.items {
+                let upload = meta
+                    .key
+                    .as_str()
+                    .rsplit_once('.')
+                    .map_or(meta.key.as_str(), |(upload, _)| upload)
+                    .to_owned();
+                uploads.entry(upload).or_default().push(meta);
+            }
+            match page.next_start_after {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let mut found = Vec::new();
+        for parts in uploads.into_values() {
+            if parts.iter().any(|part| part.last_modified_ms > before_ms) {
+                continue;
+            }
+            for part in parts {
                 if sweep.remove {
-                    match self.delete(&meta.key, Some(&meta.version)).await {
+                    match self.delete(&part.key, Some(&part.version)).await {
                         Ok(()) | Err(StoreError::PreconditionFailed { .. }) => {}
                         Err(err) => return Err(err),
                     }
                 }
                 found.push(Leftover {
-                    path: meta.key.to_string(),
-                    size: meta.size,
-                    modified_ms: meta.last_modified_ms,
+                    path: part.key.to_string(),
+                    size: part.size,
+                    modified_ms: part.last_modified_ms,
                     kind: LeftoverKind::IncompleteUpload,
                 });
             }
-            match page.next_start_after {
-                Some(next) => after = Some(next),
-                None => return Ok(found),
-            }
         }
+        Ok(found)
     }
 }

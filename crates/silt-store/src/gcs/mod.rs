@@ -303,8 +303,13 @@ impl GcsStore {
         response: reqwest::Response,
     ) -> Result<Resource, StoreError> {
         let body = response.bytes().await.map_err(|err| {
-            self.common
-                .backend(true, format!("`{key}`: reading the answer failed: {err}"))
+            self.common.backend(
+                true,
+                format!(
+                    "`{key}`: reading the answer failed: {}",
+                    rest::request_words(&err)
+                ),
+            )
         })?;
         serde_json::from_slice(&body).map_err(|err| {
             self.common.backend(
@@ -312,6 +317,18 @@ impl GcsStore {
                 format!("`{key}`: the server's answer is not an object resource ({err})"),
             )
         })
+    }
+
+    /// The object `full` as GCS describes it now.
+    async fn stored_resource(&self, key: &ObjectKey, full: &str) -> Result<Resource, StoreError> {
+        let request = self.clients.small.get(self.object_url(full));
+        let response = self.send(key.as_str(), request).await?;
+        if !response.status().is_success() {
+            return Err(self
+                .status_error(key.as_str(), Context::Read, response)
+                .await);
+        }
+        self.resource(key.as_str(), response).await
     }
 
     /// One `uploadType=multipart` upload of `body` (the data framed by
@@ -351,11 +368,14 @@ impl GcsStore {
             .header("content-length", framing.length())
             .body(body);
         let response = self.send_watched(key.as_str(), request, watch).await?;
-        if !response.status().is_success() {
-            return Err(self.status_error(key.as_str(), context, response).await);
-        }
-        self.saw_bucket();
-        let stored = self.resource(key.as_str(), response).await?;
+        let answered = async {
+            if !response.status().is_success() {
+                return Err(self.status_error(key.as_str(), context, response).await);
+            }
+            self.saw_bucket();
+            self.resource(key.as_str(), response).await
+        };
+        let stored = self.common.within(key.as_str(), answered).await?;
         let version = Version(stored.generation.clone());
         match stored.differs_from(size, crc32c()) {
             None => Ok(version),
@@ -678,8 +698,13 @@ impl ObjectStore for GcsStore {
             .bytes()
             .await
             .map_err(|err| {
-                self.common
-                    .backend(true, format!("`{key}`: reading the body failed: {err}"))
+                self.common.backend(
+                    true,
+                    format!(
+                        "`{key}`: reading the body failed: {}",
+                        rest::request_words(&err)
+                    ),
+                )
             })?
             .to_vec();
         if let Some(problem) = headers.check(key, data.len() as u64, crc32c_of(&data)) {
@@ -859,6 +884,15 @@ impl ObjectStore for GcsStore {
             return self.whole_into(key, response, Some(size), sink).await;
         }
         let mut headers = MediaHeaders::of(&response);
+        if headers.generation.is_empty() {
+            // Ranges could not be pinned to one generation: read it whole.
+            drop(response);
+            let whole = self
+                .media(key, &full, None)
+                .await?
+                .expect("no if-none-match was given");
+            return self.whole_into(key, whole, Some(size), sink).await;
+        }
         headers.length = Some(size);
         let generation = headers.generation.clone();
         let mut digest = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
