@@ -24,35 +24,12 @@ use crate::support::project::{Backend, Project};
 /// `silt` in `project` with no Azure setting of the test process (other
 /// tests put the emulator's connection string there), and `variables`.
 fn bare_silt(project: &Project, home: &Path, variables: &[(&str, String)]) -> Command {
-    let mut command = project.silt();
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AZURE_") {
-            command.env_remove(name);
-        }
-    }
-    command.env("HOME", home);
-    for (name, value) in variables {
-        command.env(name, value);
-    }
-    command
+    project.silt_with_only(&["AZURE_"], home, variables)
 }
 
 /// A put and, from another clone, a get of one file.
 fn round_trip(project: &Project, home: &Path, variables: &[(&str, String)]) {
-    let input = project.write_input("input", "azure data\n");
-    let (code, _, stderr) = crate::support::output(
-        bare_silt(project, home, variables).args(["-q", "data", "put", "t/m", "f.txt", &input]),
-    );
-    assert_eq!(code, 0, "put: {stderr}");
-    let clone = project.another_clone();
-    let (code, stdout, stderr) = crate::support::output(
-        bare_silt(&clone, home, variables).args(["data", "get", "t/m", "f.txt", "-o", "-"]),
-    );
-    assert_eq!(
-        (code, stdout.as_str()),
-        (0, "azure data\n"),
-        "get: {stderr}"
-    );
+    project.round_trip("azure data\n", |p| bare_silt(p, home, variables));
 }
 
 /// The project's `[datastore.azure]` pointed at `endpoint`.

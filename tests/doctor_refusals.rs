@@ -10,15 +10,8 @@ const UNAVAILABLE: i32 = 69;
 /// Runs `silt datastore doctor` in `project` with `variables` (and no
 /// Azure setting of the test process); its exit code and stderr.
 fn doctor(project: &Project, variables: &[(&str, String)]) -> (i32, String) {
-    let mut command = project.silt();
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AZURE_") {
-            command.env_remove(name);
-        }
-    }
-    for (name, value) in variables {
-        command.env(name, value);
-    }
+    let home = tempfile::tempdir().unwrap();
+    let mut command = project.silt_with_only(&["AZURE_"], home.path(), variables);
     let (code, stdout, stderr) = crate::support::output(command.args(["datastore", "doctor"]));
     (code, format!("{stdout}{stderr}"))
 }

@@ -171,29 +171,12 @@ fn project_through(proxy: &TokenCheckingProxy, credentials: &str) -> Project {
 /// `silt` in `project` with no Google setting of the test process, a home
 /// with no gcloud configuration, and `variables`.
 fn bare_silt(project: &Project, home: &Path, variables: &[(&str, String)]) -> Command {
-    let mut command = project.silt();
-    for name in GOOGLE_VARIABLES {
-        command.env_remove(name);
-    }
-    command.env("HOME", home);
-    for (name, value) in variables {
-        command.env(name, value);
-    }
-    command
+    project.silt_with_only(&GOOGLE_VARIABLES, home, variables)
 }
 
 /// A put and a get of one file: both must pass the token check.
 fn round_trip(project: &Project, home: &Path, variables: &[(&str, String)]) {
-    let input = project.write_input("input", "gcs data\n");
-    let (code, _, stderr) = crate::support::output(
-        bare_silt(project, home, variables).args(["-q", "data", "put", "t/m", "f.txt", &input]),
-    );
-    assert_eq!(code, 0, "put: {stderr}");
-    let clone = project.another_clone();
-    let (code, stdout, stderr) = crate::support::output(
-        bare_silt(&clone, home, variables).args(["data", "get", "t/m", "f.txt", "-o", "-"]),
-    );
-    assert_eq!((code, stdout.as_str()), (0, "gcs data\n"), "get: {stderr}");
+    project.round_trip("gcs data\n", |p| bare_silt(p, home, variables));
 }
 
 /// A fresh RSA key as a service-account key file's `private_key` (PKCS#8

@@ -9,7 +9,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use base64::Engine as _;
@@ -153,24 +153,17 @@ pub fn create_container(container: &str) {
 fn try_start() -> Result<Azurite, String> {
     let binary = binary();
     let root = tempfile::tempdir().unwrap();
-    let log_path = root.path().join("azurite.log");
-    let log = std::fs::File::create(&log_path).unwrap();
     let port = super::seaweed::free_port();
-    let mut server = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    command
         .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
         .args(["--inMemoryPersistence", "--skipApiVersionCheck", "--silent"])
         // Its debug and metadata files land in the working directory.
         .current_dir(root.path())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", root.path())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .map_err(|err| format!("cannot run {}: {err}", binary.display()))?;
-    let mut watchdog = super::watchdog(&server, root.path());
-    super::wait_listening("azurite", &mut server, &mut watchdog, port, &log_path)?;
+        .env("HOME", root.path());
+    let (server, watchdog) = super::spawn_listening("azurite", &mut command, root.path(), port)?;
     Ok(Azurite {
         endpoint: format!("http://127.0.0.1:{port}/{ACCOUNT}"),
         _root: root,

@@ -19,7 +19,7 @@
 use std::io::{BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 use super::http_head::{forward, listen, read_request};
@@ -132,10 +132,9 @@ fn request(endpoint: &str, head: &str, body: &[u8]) -> (u16, String) {
 fn try_start() -> Result<FakeGcs, String> {
     let binary = binary();
     let root = tempfile::tempdir().unwrap();
-    let log_path = root.path().join("fake-gcs.log");
-    let log = std::fs::File::create(&log_path).unwrap();
     let port = super::seaweed::free_port();
-    let mut server = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    command
         .args([
             "-scheme",
             "http",
@@ -147,20 +146,9 @@ fn try_start() -> Result<FakeGcs, String> {
         .args(["-port", &port.to_string(), "-log-level", "warn"])
         .args(["-public-host", &format!("127.0.0.1:{port}")])
         .env_clear()
-        .env("HOME", root.path())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .map_err(|err| format!("cannot run {}: {err}", binary.display()))?;
-    let mut watchdog = super::watchdog(&server, root.path());
-    super::wait_listening(
-        "fake-gcs-server",
-        &mut server,
-        &mut watchdog,
-        port,
-        &log_path,
-    )?;
+        .env("HOME", root.path());
+    let (server, watchdog) =
+        super::spawn_listening("fake-gcs-server", &mut command, root.path(), port)?;
     let endpoint = format!("http://127.0.0.1:{port}");
     let gated = listen(&endpoint, gate);
     Ok(FakeGcs {

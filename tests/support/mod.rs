@@ -308,6 +308,33 @@ pub fn watchdog(server: &std::process::Child, root: &Path) -> std::process::Chil
         .expect("cannot start the watchdog shell")
 }
 
+/// Starts a test server: `command`, with its output in `<root>/<name>.log`
+/// and a [`watchdog`], waited for until it listens on `port` of 127.0.0.1
+/// ([`wait_listening`]). Answers the server and its watchdog.
+pub fn spawn_listening(
+    name: &str,
+    command: &mut Command,
+    root: &Path,
+    port: u16,
+) -> Result<(std::process::Child, std::process::Child), String> {
+    let log_path = root.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = command
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .map_err(|err| {
+            format!(
+                "cannot run {}: {err}",
+                command.get_program().to_string_lossy()
+            )
+        })?;
+    let mut watchdog = watchdog(&server, root);
+    wait_listening(name, &mut server, &mut watchdog, port, &log_path)?;
+    Ok((server, watchdog))
+}
+
 /// Waits up to 60 s for a server just started to listen on `port` of
 /// 127.0.0.1. If it exits or never listens, stops it and its watchdog and
 /// answers why, with its log (at `log`).

@@ -10,7 +10,7 @@
 //! another one.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 /// A running server.
@@ -40,22 +40,16 @@ pub fn moto_binary() -> PathBuf {
 fn try_start() -> Result<Moto, String> {
     let binary = moto_binary();
     let root = tempfile::tempdir().unwrap();
-    let log_path = root.path().join("moto.log");
-    let log = std::fs::File::create(&log_path).unwrap();
     let port = super::seaweed::free_port();
-    let mut server = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    command
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         // Nothing of the test process's AWS settings reaches the emulator.
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", root.path())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .map_err(|err| format!("cannot run {}: {err}", binary.display()))?;
-    let mut watchdog = super::watchdog(&server, root.path());
-    super::wait_listening("moto_server", &mut server, &mut watchdog, port, &log_path)?;
+        .env("HOME", root.path());
+    let (server, watchdog) =
+        super::spawn_listening("moto_server", &mut command, root.path(), port)?;
     Ok(Moto {
         endpoint: format!("http://127.0.0.1:{port}"),
         _root: root,

@@ -203,6 +203,43 @@ impl Project {
         command
     }
 
+    /// A `silt` command in the project without any of the test process's
+    /// variables whose names start with one of `prefixes` (cloud settings
+    /// other tests put there), with `home` as its home and `variables`:
+    /// only the credentials a test gives it.
+    pub fn silt_with_only(
+        &self,
+        prefixes: &[&str],
+        home: &Path,
+        variables: &[(&str, String)],
+    ) -> Command {
+        let mut command = self.silt();
+        for (name, _) in std::env::vars_os() {
+            let text = name.to_string_lossy();
+            if prefixes.iter().any(|prefix| text.starts_with(prefix)) {
+                command.env_remove(name);
+            }
+        }
+        command.env("HOME", home);
+        for (name, value) in variables {
+            command.env(name, value);
+        }
+        command
+    }
+
+    /// A put of `content` here and its get from another clone, each
+    /// `silt` made by `silt_for`: both must succeed.
+    pub fn round_trip(&self, content: &str, silt_for: impl Fn(&Project) -> Command) {
+        let input = self.write_input("input", content);
+        let (code, _, stderr) =
+            super::output(silt_for(self).args(["-q", "data", "put", "t/m", "f.txt", &input]));
+        assert_eq!(code, 0, "put: {stderr}");
+        let clone = self.another_clone();
+        let (code, stdout, stderr) =
+            super::output(silt_for(&clone).args(["data", "get", "t/m", "f.txt", "-o", "-"]));
+        assert_eq!((code, stdout.as_str()), (0, content), "get: {stderr}");
+    }
+
     /// Runs silt with `args` and returns (code, stdout, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
         super::output(self.silt().args(args))

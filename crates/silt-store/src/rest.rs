@@ -391,6 +391,14 @@ impl Common {
     }
 }
 
+/// The text of an answer's header `name`, if it has one that is text.
+pub(crate) fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+}
+
 /// Milliseconds since the Unix epoch of an HTTP date (0 if absent or not one).
 pub(crate) fn http_date_millis(date: Option<&str>) -> u64 {
     date.and_then(|date| httpdate::parse_http_date(date).ok())

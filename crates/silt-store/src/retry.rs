@@ -181,13 +181,19 @@ fn warn_retrying(store: &str, detail: &str, budget: Duration) {
     }
 }
 
-/// A uniform number in `[0, 1)` from the process's randomness, without a
-/// random-number crate: every `RandomState` gets fresh random keys, so even
-/// the hash of nothing differs each time.
-fn jitter() -> f64 {
+/// A random number from the process's randomness, without a random-number
+/// crate: every `RandomState` gets fresh random keys, so even the hash of
+/// nothing differs each time.
+pub(crate) fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
-    let hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+/// A uniform number in `[0, 1)` ([`random_u64`]).
+fn jitter() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// A store that retries its inner store's retryable failures.

@@ -198,9 +198,10 @@ impl AzureStore {
             ) => {
                 return match self.properties(key, full).await {
                     Ok(stored)
-                        if stored.length == Some(size) && stored.md5.as_deref() == Some(md5) =>
+                        if stored.length == Some(size)
+                            && stored.checksum.as_deref() == Some(md5) =>
                     {
-                        Ok(Version(stored.etag))
+                        Ok(Version(stored.version))
                     }
                     _ => Err(lost),
                 };
@@ -211,11 +212,7 @@ impl AzureStore {
             return Err(self.status_error(key.as_str(), context, response).await);
         }
         let version = Version(super::bare_etag(
-            response
-                .headers()
-                .get("etag")
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or_default(),
+            crate::rest::header(&response, "etag").unwrap_or_default(),
         ));
         match crate::ObjectStore::head(self, key).await {
             Ok(meta) if meta.version == version && meta.size != size => Err(self
@@ -259,14 +256,7 @@ async fn read_at(
 
 /// 64 random bits as 16 hex digits: this upload's block ids.
 fn nonce() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    format!("{:016x}", hasher.finish())
+    format!("{:016x}", crate::retry::random_u64())
 }
 
 #[cfg(test)]

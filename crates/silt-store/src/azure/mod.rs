@@ -29,14 +29,13 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use bytes::Bytes;
 use md5::Digest as _;
 use percent_encoding::AsciiSet;
 use tokio::io::AsyncWrite;
 
 use credentials::{Authorization, AzureCredentialSources, TokenError};
 
-use crate::ranged::{self, Ranges};
+use crate::ranged::{self, Arrival, Checksum as _, Ranges};
 use crate::rest::{self, Common, Context, Refusals};
 
 use super::{
@@ -313,10 +312,7 @@ impl AzureStore {
         response: reqwest::Response,
     ) -> StoreError {
         let status = response.status().as_u16();
-        let code = response
-            .headers()
-            .get("x-ms-error-code")
-            .and_then(|value| value.to_str().ok())
+        let code = rest::header(&response, "x-ms-error-code")
             .unwrap_or("")
             .chars()
             .filter(char::is_ascii_alphanumeric)
@@ -404,13 +400,7 @@ impl AzureStore {
         if !response.status().is_success() {
             return Err(self.status_error(key.as_str(), context, response).await);
         }
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned)
-        };
+        let header = |name| rest::header(&response, name).map(str::to_owned);
         let version = Version(bare_etag(&header("etag").unwrap_or_default()));
         let sent = md5();
         // Azure answers a Put Blob with the MD5 it computed; a server that
@@ -418,7 +408,7 @@ impl AzureStore {
         let stored = match header("content-md5") {
             Some(stored) => Some(stored),
             None => match self.properties(key, &full).await {
-                Ok(stored) if stored.etag != version.0 => {
+                Ok(stored) if stored.version != version.0 => {
                     tracing::warn!(
                         "`{key}`: replaced right after it was written; its upload was not checked"
                     );
@@ -429,7 +419,7 @@ impl AzureStore {
                         format!("{size} bytes were sent, the store kept {:?}", stored.length);
                     return Err(self.landed_wrong(key, &full, &version, mode, problem).await);
                 }
-                Ok(stored) => stored.md5,
+                Ok(stored) => stored.checksum,
                 Err(err) => {
                     let problem = format!("the upload landed but could not be checked ({err})");
                     return Err(self.landed_wrong(key, &full, &version, mode, problem).await);
@@ -603,109 +593,25 @@ fn unescape(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
-fn md5_base64(data: &[u8]) -> String {
-    STANDARD.encode(md5::Md5::digest(data))
-}
+impl ranged::Source for AzureStore {
+    type Checksum = Md5;
 
-impl AzureStore {
-    /// Streams a whole blob's download (`size` bytes, if known) into
-    /// `sink`, checked against its MD5.
-    async fn whole_into(
-        &self,
-        key: &ObjectKey,
-        response: reqwest::Response,
-        size: Option<u64>,
-        sink: &mut (dyn AsyncWrite + Unpin + Send),
-    ) -> Result<ObjectMeta, StoreError> {
-        let mut headers = BlobHeaders::of(&response);
-        headers.length = size;
-        let mut digest = md5::Md5::new();
-        let written = self
-            .common
-            .stream_into(key, response, sink, |chunk| digest.update(chunk))
-            .await?;
-        if let Some(problem) = headers.check(key, written, &STANDARD.encode(digest.finalize())) {
-            return Err(self.common.backend(true, problem));
-        }
-        Ok(ObjectMeta {
-            key: key.clone(),
-            size: written,
-            version: Version(headers.etag),
-            last_modified_ms: headers.last_modified_ms,
-        })
+    fn common(&self) -> &Common {
+        &self.common
     }
 
-    /// `length` bytes from `offset` of the blob while it is still `etag`.
-    async fn fetch_range(
-        &self,
-        key: &ObjectKey,
-        full: &str,
-        etag: &Version,
-        offset: u64,
-        length: u64,
-    ) -> Result<Bytes, StoreError> {
-        let call = Call::new(reqwest::Method::GET, self.blob_path(full))
-            .header("range", Ranges::range(offset, length))
-            .header("if-match", quoted(key, etag)?);
-        let response = self.send(key.as_str(), call, None).await?;
-        if matches!(response.status().as_u16(), 404 | 412) {
-            return Err(self.common.backend(
-                false,
-                format!("`{key}` was replaced while it was being downloaded; fetch it again"),
-            ));
-        }
-        if !response.status().is_success() {
-            return Err(self
-                .status_error(key.as_str(), Context::Read, response)
-                .await);
-        }
-        ranged::range_body(&self.common, key, response, offset, length).await
+    fn ranges(&self) -> &Ranges {
+        &self.ranges
     }
-}
 
-impl AzureStore {
-    /// The blob's properties, by a `HEAD`.
-    async fn properties(&self, key: &ObjectKey, full: &str) -> Result<BlobHeaders, StoreError> {
-        let call = Call::new(reqwest::Method::HEAD, self.blob_path(full));
-        let response = self.send(key.as_str(), call, None).await?;
-        if !response.status().is_success() {
-            return Err(self
-                .status_error(key.as_str(), Context::Read, response)
-                .await);
-        }
-        let mut headers = BlobHeaders::of(&response);
-        // A HEAD's answer has no body: its length is the header's.
-        headers.length = response
-            .headers()
-            .get("content-length")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse().ok());
-        Ok(headers)
-    }
-}
-
-/// What a download's headers say about the blob.
-struct BlobHeaders {
-    etag: String,
-    length: Option<u64>,
-    md5: Option<String>,
-    last_modified_ms: u64,
-}
-
-impl BlobHeaders {
-    fn of(response: &reqwest::Response) -> Self {
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-        };
-        Self {
-            etag: bare_etag(header("etag").unwrap_or_default()),
+    fn arrival(response: &reqwest::Response) -> Arrival {
+        let header = |name| rest::header(response, name);
+        Arrival {
+            version: bare_etag(header("etag").unwrap_or_default()),
             length: response.content_length(),
             // A range's answer names the whole blob's MD5 apart from the
             // range's own.
-            md5: if response.status().as_u16() == 206 {
+            checksum: if response.status().as_u16() == 206 {
                 header("x-ms-blob-content-md5")
             } else {
                 header("content-md5")
@@ -715,19 +621,65 @@ impl BlobHeaders {
         }
     }
 
-    fn check(&self, key: &ObjectKey, size: u64, md5: &str) -> Option<String> {
-        if self.length.is_some_and(|length| length != size) {
-            return Some(format!(
-                "`{key}`: {size} bytes arrived of {}",
-                self.length.unwrap_or_default()
-            ));
+    async fn whole(&self, key: &ObjectKey, _full: &str) -> Result<reqwest::Response, StoreError> {
+        let answer = self.get_blob(key, None).await?;
+        Ok(answer.expect("no if-none-match was given"))
+    }
+
+    async fn range(
+        &self,
+        key: &ObjectKey,
+        full: &str,
+        etag: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<reqwest::Response, StoreError> {
+        let call = Call::new(reqwest::Method::GET, self.blob_path(full))
+            .header("range", Ranges::range(offset, length))
+            .header("if-match", quoted(key, &Version(etag.to_owned()))?);
+        self.send(key.as_str(), call, None).await
+    }
+
+    async fn read_error(&self, key: &ObjectKey, response: reqwest::Response) -> StoreError {
+        self.status_error(key.as_str(), Context::Read, response)
+            .await
+    }
+}
+
+/// Azure's checksum: MD5, as base64.
+pub(crate) struct Md5(md5::Md5);
+
+impl ranged::Checksum for Md5 {
+    const NAME: &'static str = "MD5";
+
+    fn new() -> Self {
+        Self(md5::Md5::new())
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(self) -> String {
+        STANDARD.encode(self.0.finalize())
+    }
+}
+
+impl AzureStore {
+    /// The blob's properties, by a `HEAD`.
+    async fn properties(&self, key: &ObjectKey, full: &str) -> Result<Arrival, StoreError> {
+        let call = Call::new(reqwest::Method::HEAD, self.blob_path(full));
+        let response = self.send(key.as_str(), call, None).await?;
+        if !response.status().is_success() {
+            return Err(self
+                .status_error(key.as_str(), Context::Read, response)
+                .await);
         }
-        match &self.md5 {
-            Some(expected) if expected != md5 => Some(format!(
-                "`{key}`: the bytes that arrived have MD5 {md5}, the store's blob {expected}"
-            )),
-            _ => None,
-        }
+        let mut properties = <Self as ranged::Source>::arrival(&response);
+        // A HEAD's answer has no body: its length is the header's.
+        properties.length =
+            rest::header(&response, "content-length").and_then(|value| value.parse().ok());
+        Ok(properties)
     }
 }
 
@@ -745,46 +697,15 @@ impl ObjectStore for AzureStore {
         let Some(response) = self.get_blob(key, if_none_match).await? else {
             return Ok(GetOutcome::NotModified);
         };
-        let headers = BlobHeaders::of(&response);
-        if let Some(length) = headers.length.filter(|&l| l > crate::MAX_WHOLE_GET) {
-            return Err(crate::too_large_to_get(key, length));
-        }
-        let data = response
-            .bytes()
-            .await
-            .map_err(|err| {
-                self.common.backend(
-                    true,
-                    format!(
-                        "`{key}`: reading the body failed: {}",
-                        rest::request_words(&err)
-                    ),
-                )
-            })?
-            .to_vec();
-        if let Some(problem) = headers.check(key, data.len() as u64, &md5_base64(&data)) {
-            return Err(self.common.backend(true, problem));
-        }
-        Ok(GetOutcome::Found(
-            ObjectMeta {
-                key: key.clone(),
-                size: data.len() as u64,
-                version: Version(headers.etag),
-                last_modified_ms: headers.last_modified_ms,
-            },
-            data,
-        ))
+        let (meta, data) = ranged::read_whole(self, key, response).await?;
+        Ok(GetOutcome::Found(meta, data))
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
         let full = self.full(key)?;
-        let headers = self.properties(key, &full).await?;
-        Ok(ObjectMeta {
-            key: key.clone(),
-            size: headers.length.unwrap_or(0),
-            version: Version(headers.etag),
-            last_modified_ms: headers.last_modified_ms,
-        })
+        let properties = self.properties(key, &full).await?;
+        let size = properties.length.unwrap_or(0);
+        Ok(properties.meta(key, size))
     }
 
     async fn put(
@@ -793,7 +714,7 @@ impl ObjectStore for AzureStore {
         data: Vec<u8>,
         mode: PutMode,
     ) -> Result<Version, StoreError> {
-        let md5 = md5_base64(&data);
+        let md5 = Md5::of(&data);
         let size = data.len() as u64;
         self.put_blob(
             key,
@@ -916,57 +837,7 @@ impl ObjectStore for AzureStore {
                 .status_error(key.as_str(), Context::Read, response)
                 .await);
         }
-        // An empty blob has no byte 0, and an odd answer to a range is not
-        // trusted: either is read whole.
-        let size = (status != 416)
-            .then(|| ranged::size_from_first(&response, ranged::PART_SIZE))
-            .flatten();
-        let Some(size) = size else {
-            drop(response);
-            let whole = self
-                .get_blob(key, None)
-                .await?
-                .expect("no if-none-match was given");
-            let size = whole.content_length();
-            return self.whole_into(key, whole, size, sink).await;
-        };
-        crate::progress::expect(size);
-        if response.content_length() == Some(size) && status == 200 {
-            return self.whole_into(key, response, Some(size), sink).await;
-        }
-        let mut headers = BlobHeaders::of(&response);
-        if headers.etag.is_empty() {
-            // Ranges could not be pinned to one version: read it whole.
-            drop(response);
-            let whole = self
-                .get_blob(key, None)
-                .await?
-                .expect("no if-none-match was given");
-            return self.whole_into(key, whole, Some(size), sink).await;
-        }
-        headers.length = Some(size);
-        let etag = Version(headers.etag.clone());
-        let mut digest = md5::Md5::new();
-        let written = self
-            .ranges
-            .download(
-                &self.common,
-                key,
-                (response, size),
-                sink,
-                &mut |chunk| digest.update(chunk),
-                |offset, length| self.fetch_range(key, &full, &etag, offset, length),
-            )
-            .await?;
-        if let Some(problem) = headers.check(key, written, &STANDARD.encode(digest.finalize())) {
-            return Err(self.common.backend(true, problem));
-        }
-        Ok(ObjectMeta {
-            key: key.clone(),
-            size: written,
-            version: Version(headers.etag),
-            last_modified_ms: headers.last_modified_ms,
-        })
+        ranged::download(self, key, &full, response, sink).await
     }
 
     async fn put_file(

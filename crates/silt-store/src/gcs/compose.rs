@@ -57,8 +57,7 @@ impl GcsStore {
     ) -> Result<Version, StoreError> {
         let part_size = MIN_PART.max(size.div_ceil(MAX_PARTS).next_multiple_of(1 << 20));
         let count = size.div_ceil(part_size);
-        let nonce = super::boundary();
-        let nonce = &nonce[nonce.len() - 16..];
+        let nonce = &format!("{:016x}", crate::retry::random_u64());
         let names: Vec<String> = (0..count)
             .map(|index| self.part_name(key, nonce, index))
             .collect();

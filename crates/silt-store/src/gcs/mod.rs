@@ -34,7 +34,7 @@ use tokio::io::AsyncWrite;
 
 use credentials::{Auth, GcsCredentialSources, TokenError};
 
-use crate::ranged::{self, Ranges};
+use crate::ranged::{self, Arrival, Ranges};
 use crate::rest::{self, Common, Context, Refusals, encode, server_message};
 
 use super::{
@@ -436,110 +436,77 @@ impl GcsStore {
     }
 }
 
-impl GcsStore {
-    /// Streams a whole object's download (`size` bytes, if known) into
-    /// `sink`, checked against its CRC32C.
-    async fn whole_into(
-        &self,
-        key: &ObjectKey,
-        response: reqwest::Response,
-        size: Option<u64>,
-        sink: &mut (dyn AsyncWrite + Unpin + Send),
-    ) -> Result<ObjectMeta, StoreError> {
-        let mut headers = MediaHeaders::of(&response);
-        headers.length = size;
-        let mut digest = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
-        let written = self
-            .common
-            .stream_into(key, response, sink, |chunk| digest.update(chunk))
-            .await?;
-        if let Some(problem) = headers.check(key, written, digest.finalize() as u32) {
-            return Err(self.common.backend(true, problem));
-        }
-        Ok(ObjectMeta {
-            key: key.clone(),
-            size: written,
-            version: Version(headers.generation),
-            last_modified_ms: headers.last_modified_ms,
-        })
+impl ranged::Source for GcsStore {
+    type Checksum = Crc32c;
+
+    fn common(&self) -> &Common {
+        &self.common
     }
 
-    /// `length` bytes from `offset` of the object's `generation`.
-    async fn fetch_range(
-        &self,
-        key: &ObjectKey,
-        full: &str,
-        generation: &str,
-        offset: u64,
-        length: u64,
-    ) -> Result<Bytes, StoreError> {
-        let request = self
-            .clients
-            .small
-            .get(self.object_url(full))
-            .query(&[("alt", "media"), ("generation", generation)])
-            .header("range", Ranges::range(offset, length));
-        let response = self.send(key.as_str(), request).await?;
-        if response.status().as_u16() == 404 {
-            return Err(self.common.backend(
-                false,
-                format!("`{key}` was replaced while it was being downloaded; fetch it again"),
-            ));
-        }
-        if !response.status().is_success() {
-            return Err(self
-                .status_error(key.as_str(), Context::Read, response)
-                .await);
-        }
-        ranged::range_body(&self.common, key, response, offset, length).await
+    fn ranges(&self) -> &Ranges {
+        &self.ranges
     }
-}
 
-/// What a download's headers say about the object.
-struct MediaHeaders {
-    generation: String,
-    length: Option<u64>,
-    crc32c: Option<String>,
-    last_modified_ms: u64,
-}
-
-impl MediaHeaders {
-    fn of(response: &reqwest::Response) -> Self {
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-        };
+    fn arrival(response: &reqwest::Response) -> Arrival {
+        let header = |name| rest::header(response, name);
         let crc32c = header("x-goog-hash").and_then(|hashes| {
             hashes
                 .split(',')
                 .find_map(|hash| hash.trim().strip_prefix("crc32c="))
                 .map(str::to_owned)
         });
-        Self {
-            generation: header("x-goog-generation").unwrap_or_default().to_owned(),
+        Arrival {
+            version: header("x-goog-generation").unwrap_or_default().to_owned(),
             length: response.content_length(),
-            crc32c,
+            checksum: crc32c,
             last_modified_ms: rest::http_date_millis(header("last-modified")),
         }
     }
 
-    /// The error when the bytes read are not the object GCS described.
-    fn check(&self, key: &ObjectKey, size: u64, crc32c: u32) -> Option<String> {
-        if self.length.is_some_and(|length| length != size) {
-            return Some(format!(
-                "`{key}`: {size} bytes arrived of {}",
-                self.length.unwrap_or_default()
-            ));
-        }
-        let got = STANDARD.encode(crc32c.to_be_bytes());
-        match &self.crc32c {
-            Some(expected) if *expected != got => Some(format!(
-                "`{key}`: the bytes that arrived have CRC32C {got}, the store's object {expected}"
-            )),
-            _ => None,
-        }
+    async fn whole(&self, key: &ObjectKey, full: &str) -> Result<reqwest::Response, StoreError> {
+        let answer = self.media(key, full, None).await?;
+        Ok(answer.expect("no if-none-match was given"))
+    }
+
+    async fn range(
+        &self,
+        key: &ObjectKey,
+        full: &str,
+        generation: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<reqwest::Response, StoreError> {
+        let request = self
+            .clients
+            .small
+            .get(self.object_url(full))
+            .query(&[("alt", "media"), ("generation", generation)])
+            .header("range", Ranges::range(offset, length));
+        self.send(key.as_str(), request).await
+    }
+
+    async fn read_error(&self, key: &ObjectKey, response: reqwest::Response) -> StoreError {
+        self.status_error(key.as_str(), Context::Read, response)
+            .await
+    }
+}
+
+/// GCS's checksum: CRC32C, as base64 of its big-endian bytes.
+pub(crate) struct Crc32c(crc_fast::Digest);
+
+impl ranged::Checksum for Crc32c {
+    const NAME: &'static str = "CRC32C";
+
+    fn new() -> Self {
+        Self(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi))
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(self) -> String {
+        STANDARD.encode((self.0.finalize() as u32).to_be_bytes())
     }
 }
 
@@ -582,16 +549,7 @@ impl Framing {
 
 /// A multipart boundary no data will contain by chance: 128 random bits.
 fn boundary() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let random = || {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        hasher.finish()
-    };
+    let random = crate::retry::random_u64;
     format!("silt-{:016x}{:016x}", random(), random())
 }
 
@@ -686,39 +644,13 @@ impl ObjectStore for GcsStore {
         let Some(response) = self.media(key, &full, if_none_match).await? else {
             return Ok(GetOutcome::NotModified);
         };
-        let headers = MediaHeaders::of(&response);
         // An emulator may ignore ifGenerationNotMatch; the answer still says.
-        if if_none_match.is_some_and(|v| v.0 == headers.generation) {
+        let generation = <Self as ranged::Source>::arrival(&response).version;
+        if if_none_match.is_some_and(|v| v.0 == generation) {
             return Ok(GetOutcome::NotModified);
         }
-        if let Some(length) = headers.length.filter(|&l| l > crate::MAX_WHOLE_GET) {
-            return Err(crate::too_large_to_get(key, length));
-        }
-        let data = response
-            .bytes()
-            .await
-            .map_err(|err| {
-                self.common.backend(
-                    true,
-                    format!(
-                        "`{key}`: reading the body failed: {}",
-                        rest::request_words(&err)
-                    ),
-                )
-            })?
-            .to_vec();
-        if let Some(problem) = headers.check(key, data.len() as u64, crc32c_of(&data)) {
-            return Err(self.common.backend(true, problem));
-        }
-        Ok(GetOutcome::Found(
-            ObjectMeta {
-                key: key.clone(),
-                size: data.len() as u64,
-                version: Version(headers.generation),
-                last_modified_ms: headers.last_modified_ms,
-            },
-            data,
-        ))
+        let (meta, data) = ranged::read_whole(self, key, response).await?;
+        Ok(GetOutcome::Found(meta, data))
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
@@ -865,57 +797,7 @@ impl ObjectStore for GcsStore {
                 .await);
         }
         self.saw_bucket();
-        // An empty object has no byte 0, and an odd answer to a range is
-        // not trusted: either is read whole.
-        let size = (status != 416)
-            .then(|| ranged::size_from_first(&response, ranged::PART_SIZE))
-            .flatten();
-        let Some(size) = size else {
-            drop(response);
-            let whole = self
-                .media(key, &full, None)
-                .await?
-                .expect("no if-none-match was given");
-            let size = whole.content_length();
-            return self.whole_into(key, whole, size, sink).await;
-        };
-        crate::progress::expect(size);
-        if response.content_length() == Some(size) {
-            return self.whole_into(key, response, Some(size), sink).await;
-        }
-        let mut headers = MediaHeaders::of(&response);
-        if headers.generation.is_empty() {
-            // Ranges could not be pinned to one generation: read it whole.
-            drop(response);
-            let whole = self
-                .media(key, &full, None)
-                .await?
-                .expect("no if-none-match was given");
-            return self.whole_into(key, whole, Some(size), sink).await;
-        }
-        headers.length = Some(size);
-        let generation = headers.generation.clone();
-        let mut digest = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
-        let written = self
-            .ranges
-            .download(
-                &self.common,
-                key,
-                (response, size),
-                sink,
-                &mut |chunk| digest.update(chunk),
-                |offset, length| self.fetch_range(key, &full, &generation, offset, length),
-            )
-            .await?;
-        if let Some(problem) = headers.check(key, written, digest.finalize() as u32) {
-            return Err(self.common.backend(true, problem));
-        }
-        Ok(ObjectMeta {
-            key: key.clone(),
-            size: written,
-            version: Version(headers.generation),
-            last_modified_ms: headers.last_modified_ms,
-        })
+        ranged::download(self, key, &full, response, sink).await
     }
 
     async fn put_file(

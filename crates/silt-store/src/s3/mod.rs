@@ -40,6 +40,8 @@ use tokio::io::AsyncWrite;
 
 use landed::{Sent, Stored};
 
+use crate::rest::in_words;
+
 use super::{
     GetOutcome, Leftover, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode,
     StoreError, Sweep, Version,
@@ -957,22 +959,6 @@ impl ObjectStore for S3Store {
     async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
         self.incomplete_uploads(prefix, sweep).await
     }
-}
-
-/// An error and its causes in words, `outer: inner: innermost` (not the
-/// SDK's debug dump).
-fn in_words(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut words = err.to_string();
-    let mut cause = err.source();
-    while let Some(inner) = cause {
-        let text = inner.to_string();
-        if !words.contains(&text) {
-            words.push_str(": ");
-            words.push_str(&text);
-        }
-        cause = inner.source();
-    }
-    words
 }
 
 #[cfg(test)]
