@@ -34,17 +34,26 @@ pub struct Interval {
 
 /// The largest number of `intervals` that ran one after another, each
 /// starting once the one before had ended: a lower bound, in round trips,
-/// on the time they took (activity selection: by end, each that starts
-/// after the last one taken).
+/// on the time they took.
 pub fn critical_path(intervals: &[Interval]) -> usize {
-    let mut by_end: Vec<&Interval> = intervals.iter().collect();
-    by_end.sort_by_key(|interval| interval.end);
+    critical_path_of(
+        intervals
+            .iter()
+            .map(|interval| (interval.start, interval.end)),
+    )
+}
+
+/// The same over `(start, end)` spans (activity selection: by end, each
+/// that starts after the last one taken).
+pub fn critical_path_of(spans: impl IntoIterator<Item = (Instant, Instant)>) -> usize {
+    let mut by_end: Vec<(Instant, Instant)> = spans.into_iter().collect();
+    by_end.sort_by_key(|&(_, end)| end);
     let mut chain = 0;
     let mut last_end: Option<Instant> = None;
-    for interval in by_end {
-        if last_end.is_none_or(|end| interval.start >= end) {
+    for (start, end) in by_end {
+        if last_end.is_none_or(|last| start >= last) {
             chain += 1;
-            last_end = Some(interval.end);
+            last_end = Some(end);
         }
     }
     chain
@@ -151,7 +160,14 @@ fn relay(
     sleep_until(up);
     let mut server = forward(upstream, head, body)?;
     let mut answer = Vec::new();
-    server.read_to_end(&mut answer)?;
+    // A server that answers before reading the body (SeaweedFS refusing a
+    // precondition) closes with the body unread, which resets the
+    // connection: its answer has arrived whole before the reset.
+    if let Err(err) = server.read_to_end(&mut answer)
+        && answer.is_empty()
+    {
+        return Err(err);
+    }
     let down = book(
         &mut state.lock().unwrap().down_free,
         answer.len() as u64,

@@ -10,6 +10,7 @@ pub mod child;
 pub mod collector;
 pub mod containers;
 pub mod cpu_time;
+pub mod distance;
 pub mod fake_gcs;
 pub mod flipping_proxy;
 pub mod http_head;

@@ -17,6 +17,7 @@ use silt_extension::journal;
 use silt_extension::partition::{Entry, Partition};
 
 use crate::fixture::{self, Clone, model};
+use crate::support::latency_proxy::Distance;
 
 /// Fixture model `i`, as the SDK's type.
 fn sdk_model(i: usize) -> silt_extension::silt::datastore::types::ModelRef {
@@ -40,6 +41,12 @@ pub struct NoopAtScale {
     populate_seconds: f64,
     /// The clone's first pull: a full check reading every partition.
     first_pull: scenarios::Timed,
+    /// Another fresh clone's first pull, far from the store.
+    first_pull_far: scenarios::Timed,
+    /// Its round trip.
+    far_rtt_ms: f64,
+    /// Its physical limit (see `support::distance::limit_ms`).
+    far_limit_ms: f64,
     /// Nothing changed since: the journal pass.
     noop_sync: scenarios::Timed,
     /// Nothing changed since, full check due (every ten minutes).
@@ -140,11 +147,27 @@ pub async fn run(shared: &Shared, models: usize, files: usize) -> NoopAtScale {
         summary.starts_with(&format!("0 of {models} models changed")),
         "{summary}"
     );
+    let fresh = fixture::clone("partitioned-datastore", shared).await;
+    let far = crate::support::distance::far();
+    shared.switch.set(far);
+    let (first_pull_far, summary) = timed_pull(&fresh, shared).await;
+    shared.switch.set(Distance::default());
+    assert!(
+        summary.starts_with(&format!("{models} of {models} models changed")),
+        "{summary}"
+    );
     NoopAtScale {
         objects: models * files,
         models,
         populate_seconds,
         first_pull,
+        far_rtt_ms: far.rtt.as_secs_f64() * 1e3,
+        far_limit_ms: crate::support::distance::limit_ms(
+            far,
+            first_pull_far.in_sequence,
+            first_pull_far.traffic.bytes_down + first_pull_far.traffic.bytes_up,
+        ),
+        first_pull_far,
         noop_sync,
         noop_full_check,
     }
@@ -152,8 +175,14 @@ pub async fn run(shared: &Shared, models: usize, files: usize) -> NoopAtScale {
 
 /// Prints its rows.
 pub fn print(result: &NoopAtScale) {
-    let timed =
-        |t: &scenarios::Timed| format!("{:.1} ms; {}", t.ms, scenarios::traffic(&t.traffic));
+    let timed = |t: &scenarios::Timed| {
+        format!(
+            "{:.1} ms; {}, {} in sequence",
+            t.ms,
+            scenarios::traffic(&t.traffic),
+            t.in_sequence
+        )
+    };
     println!(
         "\n| scenario 4 at {} objects / {} models (index written through the store in {:.1} s) | silt (partitioned) |",
         result.objects, result.models, result.populate_seconds
@@ -162,6 +191,14 @@ pub fn print(result: &NoopAtScale) {
     println!(
         "| first pull (full check, reads every partition) | {} |",
         timed(&result.first_pull)
+    );
+    let far = &result.first_pull_far;
+    let limit = result.far_limit_ms;
+    println!(
+        "| a fresh clone's first pull, {:.0} ms from the store | {}; limit {limit:.0} ms, {:.2}× |",
+        result.far_rtt_ms,
+        timed(far),
+        far.ms / limit
     );
     println!("| no-op sync (journal) | {} |", timed(&result.noop_sync));
     println!(

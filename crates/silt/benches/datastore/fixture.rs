@@ -124,11 +124,11 @@ impl Clone {
         started.elapsed().as_secs_f64()
     }
 
-    /// Writes a second version of file `f000` in models `0..count` (what
-    /// gc with `--keep 1` then expires).
-    pub async fn plant_old_versions(&self, count: usize) {
+    /// Writes version `round` (from 1) of file `f000` in models `0..count`
+    /// (so gc with `--keep 1` then expires the one before).
+    pub async fn plant_old_versions(&self, count: usize, round: usize) {
         for i in 0..count {
-            std::fs::write(self.model_dir(i).join("f000"), content(i, 0, 1)).unwrap();
+            std::fs::write(self.model_dir(i).join("f000"), content(i, 0, round)).unwrap();
         }
         self.push((0..count).map(model).collect()).await;
     }

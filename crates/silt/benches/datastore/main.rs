@@ -30,6 +30,7 @@
 mod support;
 
 mod at_scale;
+mod distance;
 mod fixture;
 mod lock_watch;
 mod scenarios;
@@ -38,6 +39,8 @@ mod write_ratio;
 use std::sync::Arc;
 
 use silt::store::{Counting, CountsSnapshot, ObjectStore};
+use support::distance::{Switch, Timeline};
+use support::latency_proxy::LatencyProxy;
 
 use lock_watch::LockWatch;
 
@@ -67,10 +70,15 @@ pub struct Sizes {
 }
 
 /// The store every clone of one extension's datastore shares, with its
-/// counters and lock watcher.
+/// counters, timeline and lock watcher.
 pub struct Shared {
-    /// Counting(LockWatch(root)): the store every clone uses.
+    /// Counting(Timeline(LockWatch(Switch(root, root through the proxy)))):
+    /// the store every clone uses.
     pub counting: Arc<Counting<Arc<dyn ObjectStore>>>,
+    /// When each request started and ended.
+    pub timeline: Arc<Timeline<Arc<dyn ObjectStore>>>,
+    /// Straight to the server, or through the latency proxy.
+    pub switch: Arc<Switch>,
     /// Lock holds.
     pub locks: Arc<LockWatch>,
     /// `silt.toml` of every clone.
@@ -121,23 +129,26 @@ const OTHER_SERVER: &str = "SILT_BENCH_S3_ENDPOINT";
 const BACKEND: &str = "SILT_BENCH_BACKEND";
 
 /// The `[datastore]` backend lines of a datastore under `prefix` on the
-/// benchmark's backend.
-async fn backend_toml(prefix: &str) -> String {
+/// benchmark's backend, and the endpoint they name.
+async fn backend_toml(prefix: &str) -> (String, String) {
     match std::env::var(BACKEND).as_deref().unwrap_or("s3") {
         "gcs" => {
             support::fake_gcs::create_bucket("bench-pains");
-            format!(
-                "backend = \"gcs\"\n[datastore.gcs]\nbucket = \"bench-pains\"\nprefix = \"{prefix}\"\nendpoint = \"{}\"\ncredentials = \"none\"\n",
-                support::fake_gcs::gated()
-            )
+            let endpoint = support::fake_gcs::gated().to_owned();
+            let lines = format!(
+                "backend = \"gcs\"\n[datastore.gcs]\nbucket = \"bench-pains\"\nprefix = \"{prefix}\"\nendpoint = \"{endpoint}\"\ncredentials = \"none\"\n"
+            );
+            (lines, endpoint)
         }
         "azure" => {
-            let config = support::azurite::config("bench-pains", "");
-            format!(
-                "backend = \"azure\"\n[datastore.azure]\naccount = \"{}\"\ncontainer = \"bench-pains\"\nprefix = \"{prefix}\"\nendpoint = \"{}\"\n",
+            let endpoint = support::azurite::config("bench-pains", "")
+                .endpoint
+                .expect("Azurite's endpoint");
+            let lines = format!(
+                "backend = \"azure\"\n[datastore.azure]\naccount = \"{}\"\ncontainer = \"bench-pains\"\nprefix = \"{prefix}\"\nendpoint = \"{endpoint}\"\n",
                 support::azurite::ACCOUNT,
-                config.endpoint.unwrap_or_default()
-            )
+            );
+            (lines, endpoint)
         }
         "s3" => {
             let endpoint = match std::env::var(OTHER_SERVER) {
@@ -147,9 +158,10 @@ async fn backend_toml(prefix: &str) -> String {
                     support::seaweed::server().endpoint.clone()
                 }
             };
-            format!(
+            let lines = format!(
                 "backend = \"s3\"\n[datastore.s3]\nbucket = \"bench-pains\"\nprefix = \"{prefix}\"\nendpoint = \"{endpoint}\"\n"
-            )
+            );
+            (lines, endpoint)
         }
         other => panic!("{BACKEND}={other}: expected s3, gcs or azure"),
     }
@@ -157,8 +169,8 @@ async fn backend_toml(prefix: &str) -> String {
 
 async fn shared(extension: &str, tag: &str) -> Shared {
     let prefix = format!("{extension}{tag}-{}", std::process::id());
-    let store = backend_toml(&prefix).await;
-    let floor_store = backend_toml(&format!("{prefix}-floor")).await;
+    let (store, endpoint) = backend_toml(&prefix).await;
+    let (floor_store, _) = backend_toml(&format!("{prefix}-floor")).await;
     let toml_with = |store: &str| {
         format!(
             "[datastore]\nextension = \"{extension}\"\n{store}\
@@ -168,12 +180,19 @@ async fn shared(extension: &str, tag: &str) -> Shared {
         )
     };
     let toml = toml_with(&store);
-    let root = open_root(&toml);
+    let proxy = LatencyProxy::start(&support::distance::upstream(&endpoint));
+    let far = open_root(&toml_with(
+        &store.replace(&endpoint, &support::distance::through(&proxy, &endpoint)),
+    ));
+    let switch = Arc::new(Switch::new(open_root(&toml), far, proxy));
     let floor = open_root(&toml_with(&floor_store));
-    let locks = Arc::new(LockWatch::new(root));
-    let counting = Arc::new(Counting::new(locks.clone() as Arc<dyn ObjectStore>));
+    let locks = Arc::new(LockWatch::new(switch.clone() as Arc<dyn ObjectStore>));
+    let timeline = Arc::new(Timeline::new(locks.clone() as Arc<dyn ObjectStore>));
+    let counting = Arc::new(Counting::new(timeline.clone() as Arc<dyn ObjectStore>));
     Shared {
         counting,
+        timeline,
+        switch,
         locks,
         toml,
         floor,
@@ -249,6 +268,11 @@ async fn main() {
     if !results.is_empty() {
         scenarios::check_agreement(&results);
         scenarios::print(&results, &sizes);
+        let rows: Vec<&[distance::NearAndFar]> =
+            results.iter().map(|r| r.near_and_far.as_slice()).collect();
+        let names: Vec<&str> = results.iter().map(|r| r.extension.as_str()).collect();
+        distance::check(&rows, &names);
+        distance::print(&rows, &names);
     }
     if let Some(at_scale) = &at_scale {
         at_scale::print(at_scale);

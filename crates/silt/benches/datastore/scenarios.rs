@@ -25,18 +25,18 @@ use crate::{Shared, Sizes, Traffic};
 
 const NAMESPACE_LOCK: &str = "_locks/namespace.json";
 /// Versions planted for gc to expire.
-const GC_ENTRIES: usize = 7;
+pub const GC_ENTRIES: usize = 7;
 /// The model written by scenario 1 and compared at the end.
-const WRITE_TARGET: usize = 1;
+pub const WRITE_TARGET: usize = 1;
 /// The model scenario 3's writers share.
 const SHARED_MODEL: usize = 2;
 /// Scenario 2's writers take models from here on.
-const DISTINCT_FROM: usize = 10;
+pub const DISTINCT_FROM: usize = 10;
 
 /// Everything measured for one extension.
 #[derive(Serialize)]
 pub struct ExtensionResult {
-    extension: String,
+    pub extension: String,
     populate: Vec<Populate>,
     single_write: Vec<SingleWrite>,
     distinct_models: Vec<Concurrent>,
@@ -54,6 +54,8 @@ pub struct ExtensionResult {
     noop_sync_settled: Option<Timed>,
     cold_clone_one_model: ColdClone,
     gc: Gc,
+    /// Scenarios 1–6 again, each near the store and far from it.
+    pub near_and_far: Vec<crate::distance::NearAndFar>,
     /// Model → (name, sha256) of its live files: every extension must agree.
     fingerprint: BTreeMap<String, Vec<(String, String)>>,
 }
@@ -73,21 +75,25 @@ struct SingleWrite {
     model_lock_ms_p50: Option<f64>,
     namespace_lock_ms_p50: Option<f64>,
     per_write: Traffic,
+    /// Requests one after another in a write (p50).
+    in_sequence_p50: usize,
 }
 
 /// Scenarios 2 and 3.
 #[derive(Serialize)]
-struct Concurrent {
-    writers: usize,
-    succeeded: usize,
-    lock_timeouts: usize,
-    other_errors: Vec<String>,
-    lost_updates: Option<usize>,
-    wall_ms: f64,
+pub struct Concurrent {
+    pub writers: usize,
+    pub succeeded: usize,
+    pub lock_timeouts: usize,
+    pub other_errors: Vec<String>,
+    pub lost_updates: Option<usize>,
+    pub wall_ms: f64,
     writer_ms_p50: f64,
     writer_ms_p99: f64,
     namespace_lock_ms_max: Option<f64>,
-    traffic: Traffic,
+    pub traffic: Traffic,
+    /// Requests one after another, all writers together.
+    pub in_sequence: usize,
     /// The store's floor for the same requests (scenario 2 only): see
     /// [`store_floor`].
     store_floor_ms: Option<f64>,
@@ -103,6 +109,8 @@ pub struct Timed {
     pub ms: f64,
     /// Requests and bytes.
     pub traffic: Traffic,
+    /// Requests made one after another (see [`Shared::timeline`]).
+    pub in_sequence: usize,
 }
 
 /// Pulls timed once the journal has settled (their p50 is reported).
@@ -123,12 +131,14 @@ fn pull_everything() -> SyncOptions {
 /// its traffic and its summary.
 pub async fn timed_pull(clone: &Clone, shared: &Shared) -> (Timed, String) {
     let pull = pull_everything();
+    shared.timeline.take();
     let before = shared.counts();
     let started = Instant::now();
     let report = clone.datastore.pull(&pull).await.unwrap();
     let timed = Timed {
         ms: ms(started),
         traffic: Traffic::between(before, shared.counts()),
+        in_sequence: shared.timeline.take_in_sequence(),
     };
     (timed, report.summary)
 }
@@ -146,6 +156,7 @@ pub async fn command_pull(clone: &Clone, shared: &Shared, walk_due: bool) -> Tim
         // Missing when nothing walked before (this clone's pulls were calls).
         let _ = host_state.remove_file(stamp);
     }
+    shared.timeline.take();
     let before = shared.counts();
     let started = Instant::now();
     remove_leftover_downloads(&clone.datastore, &Scope::All);
@@ -160,6 +171,7 @@ pub async fn command_pull(clone: &Clone, shared: &Shared, walk_due: bool) -> Tim
     Timed {
         ms: ms(started),
         traffic: Traffic::between(before, shared.counts()),
+        in_sequence: shared.timeline.take_in_sequence(),
     }
 }
 
@@ -217,22 +229,26 @@ pub fn force_full_check(clone: &Clone) {
         .unwrap();
 }
 
+/// Scenario 5.
 #[derive(Serialize)]
-struct ColdClone {
-    ms: f64,
-    traffic: Traffic,
+pub struct ColdClone {
+    pub ms: f64,
+    pub traffic: Traffic,
+    pub in_sequence: usize,
     data_bytes_in_store: u64,
     fraction_of_data_bytes: f64,
 }
 
+/// Scenario 6.
 #[derive(Serialize)]
-struct Gc {
-    ms: f64,
-    entries_expired: u64,
+pub struct Gc {
+    pub ms: f64,
+    pub entries_expired: u64,
     model_locks: usize,
     model_lock_ms_max: f64,
     namespace_lock_ms: Option<f64>,
-    traffic: Traffic,
+    pub traffic: Traffic,
+    pub in_sequence: usize,
 }
 
 pub(crate) fn percentile(samples: &[f64], p: f64) -> f64 {
@@ -305,7 +321,7 @@ fn is_lock_timeout(err: &anyhow::Error) -> bool {
 }
 
 /// `writers` clones each put one file at once, into `target(i)`.
-async fn concurrent(
+pub async fn concurrent(
     extension: &str,
     shared: &Shared,
     writers: usize,
@@ -320,6 +336,7 @@ async fn concurrent(
         clones.push((clone, staged, target(i)));
     }
     shared.locks.take();
+    shared.timeline.take();
     let before = shared.counts();
     let started = Instant::now();
     let tasks: Vec<_> = clones
@@ -348,6 +365,7 @@ async fn concurrent(
         }
     }
     let wall_ms = ms(started);
+    let in_sequence = shared.timeline.take_in_sequence();
     let (namespace, _) = split(&shared.locks.take());
     let after = shared.counts();
     let store_floor_ms = match floor {
@@ -365,6 +383,7 @@ async fn concurrent(
         writer_ms_p99: percentile(&times, 0.99),
         namespace_lock_ms_max: namespace.into_iter().reduce(f64::max),
         traffic: Traffic::between(before, after),
+        in_sequence,
         store_floor_ms,
         landed,
     }
@@ -372,7 +391,7 @@ async fn concurrent(
 
 /// Whether a concurrent scenario also measures the store's floor.
 #[derive(Clone, Copy)]
-enum Floor {
+pub enum Floor {
     Measure,
     Skip,
 }
@@ -493,12 +512,15 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
             .unwrap();
         shared.locks.take();
         let before = shared.counts();
+        let mut chains = Vec::new();
         for i in 0..sizes.writes {
+            shared.timeline.take();
             let started = Instant::now();
             put(&main, &target, &format!("w-{objects}-{i}"), &staged)
                 .await
                 .unwrap();
             writes.push(ms(started));
+            chains.push(shared.timeline.take_in_sequence() as f64);
             let (namespace, model) = split(&shared.locks.take());
             model_holds.extend(model);
             namespace_holds.extend(namespace);
@@ -516,10 +538,11 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
                 bytes_down: traffic.bytes_down / n,
                 bytes_up: traffic.bytes_up / n,
             },
+            in_sequence_p50: percentile(&chains, 0.5) as usize,
         });
         eprintln!("{extension}: scenario 1 at {objects} objects done");
     }
-    main.plant_old_versions(GC_ENTRIES).await;
+    main.plant_old_versions(GC_ENTRIES, 1).await;
 
     // 2. Concurrent writers on distinct models, each on its own clone.
     let mut distinct_models = Vec::new();
@@ -538,30 +561,7 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
     }
 
     // 3. Concurrent writers on one model: did every success land?
-    let mut same_model = concurrent(
-        extension,
-        shared,
-        16,
-        |_| model(SHARED_MODEL),
-        "same",
-        Floor::Skip,
-    )
-    .await;
-    let present: Vec<String> = main
-        .datastore
-        .list_files(&model(SHARED_MODEL))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|entry| entry.name)
-        .collect();
-    same_model.lost_updates = Some(
-        same_model
-            .landed
-            .iter()
-            .filter(|name| !present.contains(name))
-            .count(),
-    );
+    let same_model = same_model(extension, shared, &main, "same").await;
     let last_commit = Instant::now();
     eprintln!("{extension}: scenario 3 done");
 
@@ -584,58 +584,16 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
     };
 
     // 5. A cold clone makes one model present (what `silt run --model` does).
-    let cold = fixture::clone(extension, shared).await;
-    let target = model(largest / 2);
-    let before = shared.counts();
-    let started = Instant::now();
-    under_leases(
-        &cold.datastore,
-        vec![LockScope::Model(target.clone())],
-        &cold.policy,
-        async |_| {
-            cold.datastore
-                .hydrate_scope(
-                    std::slice::from_ref(&target),
-                    HydrateOptions {
-                        include_history: false,
-                        dry_run: false,
-                        max_objects: None,
-                        local_edits: LocalEdits::Keep,
-                    },
-                )
-                .await
-        },
-    )
-    .await
-    .unwrap();
-    let traffic = Traffic::between(before, shared.counts());
     let data_bytes_in_store = (largest * sizes.files_per_model * 1024) as u64;
-    let cold_clone_one_model = ColdClone {
-        ms: ms(started),
-        traffic,
-        data_bytes_in_store,
-        fraction_of_data_bytes: traffic.bytes_down as f64 / data_bytes_in_store as f64,
-    };
+    let cold_clone_one_model =
+        cold_clone_one_model(extension, shared, model(largest / 2), data_bytes_in_store).await;
     eprintln!("{extension}: scenarios 4 and 5 done");
 
     // 6. gc of the planted versions: what is locked, and for how long.
-    shared.locks.take();
-    let before = shared.counts();
-    let started = Instant::now();
-    let report = collect_garbage(&main.datastore, Scope::All, 1, &main.policy, false)
-        .await
-        .unwrap();
-    let took = ms(started);
-    let (namespace, models) = split(&shared.locks.take());
-    let gc = Gc {
-        ms: took,
-        entries_expired: report.entries_expired,
-        model_locks: models.len(),
-        model_lock_ms_max: models.iter().copied().fold(0.0, f64::max),
-        namespace_lock_ms: namespace.into_iter().reduce(f64::max),
-        traffic: Traffic::between(before, shared.counts()),
-    };
+    let gc = gc(&main, shared).await;
     eprintln!("{extension}: scenario 6 done");
+
+    let near_and_far = crate::distance::run(extension, shared, &main, sizes).await;
 
     let mut fingerprint = BTreeMap::new();
     for i in [0, WRITE_TARGET, 5, largest - 1] {
@@ -663,7 +621,103 @@ pub async fn run_all(extension: &str, shared: &Shared, sizes: &Sizes) -> Extensi
         noop_sync_settled,
         cold_clone_one_model,
         gc,
+        near_and_far,
         fingerprint,
+    }
+}
+
+/// Scenario 3: 16 writers on one model at once, each its own clone; their
+/// lost updates counted from what `main` then lists.
+pub async fn same_model(extension: &str, shared: &Shared, main: &Clone, tag: &str) -> Concurrent {
+    let mut same_model = concurrent(
+        extension,
+        shared,
+        16,
+        |_| model(SHARED_MODEL),
+        tag,
+        Floor::Skip,
+    )
+    .await;
+    let present: Vec<String> = main
+        .datastore
+        .list_files(&model(SHARED_MODEL))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.name)
+        .collect();
+    same_model.lost_updates = Some(
+        same_model
+            .landed
+            .iter()
+            .filter(|name| !present.contains(name))
+            .count(),
+    );
+    same_model
+}
+
+/// Scenario 5: a cold clone makes `target` present (what `silt run
+/// --model` does).
+pub async fn cold_clone_one_model(
+    extension: &str,
+    shared: &Shared,
+    target: ModelRef,
+    data_bytes_in_store: u64,
+) -> ColdClone {
+    let cold = fixture::clone(extension, shared).await;
+    shared.timeline.take();
+    let before = shared.counts();
+    let started = Instant::now();
+    under_leases(
+        &cold.datastore,
+        vec![LockScope::Model(target.clone())],
+        &cold.policy,
+        async |_| {
+            cold.datastore
+                .hydrate_scope(
+                    std::slice::from_ref(&target),
+                    HydrateOptions {
+                        include_history: false,
+                        dry_run: false,
+                        max_objects: None,
+                        local_edits: LocalEdits::Keep,
+                    },
+                )
+                .await
+        },
+    )
+    .await
+    .unwrap();
+    let traffic = Traffic::between(before, shared.counts());
+    ColdClone {
+        ms: ms(started),
+        traffic,
+        in_sequence: shared.timeline.take_in_sequence(),
+        data_bytes_in_store,
+        fraction_of_data_bytes: traffic.bytes_down as f64 / data_bytes_in_store as f64,
+    }
+}
+
+/// Scenario 6: gc of the versions planted last (`--keep 1`) by `main`.
+pub async fn gc(main: &Clone, shared: &Shared) -> Gc {
+    shared.locks.take();
+    shared.timeline.take();
+    let before = shared.counts();
+    let started = Instant::now();
+    let report = collect_garbage(&main.datastore, Scope::All, 1, &main.policy, false)
+        .await
+        .unwrap();
+    let took = ms(started);
+    let in_sequence = shared.timeline.take_in_sequence();
+    let (namespace, models) = split(&shared.locks.take());
+    Gc {
+        ms: took,
+        entries_expired: report.entries_expired,
+        model_locks: models.len(),
+        model_lock_ms_max: models.iter().copied().fold(0.0, f64::max),
+        namespace_lock_ms: namespace.into_iter().reduce(f64::max),
+        traffic: Traffic::between(before, shared.counts()),
+        in_sequence,
     }
 }
 

@@ -19,6 +19,11 @@
 //!   limit: what the landing costs, without the extension's planning,
 //!   index reads, `stat`s and sidecars.
 //!
+//! Then one more round of every path far from the store: through the
+//! latency proxy (`support::distance::far`, 20 ms a round trip unless set
+//! otherwise), which counts each path's requests in sequence and so its
+//! physical limit at that distance.
+//!
 //! The fixture (`fixture.rs`): 2,000 models × 33 names × 4 versions =
 //! 264,000 objects, ≈ 252 MB (`--quick`: 64 × 8 × 2). Prints a markdown
 //! table; writes JSON to the path given.
@@ -40,6 +45,8 @@ use silt::runtime::bindings::exports::silt::datastore::sync::{SetupOptions, Sync
 use silt::runtime::bindings::silt::datastore::object_store::DownloadItem;
 use silt::runtime::bindings::silt::datastore::types::{LocalEdits, LockScope, Scope};
 use silt::store::{Counting, GetOutcome, ObjectKey, ObjectStore};
+use support::distance::{self, limit_ms};
+use support::latency_proxy::{Distance, LatencyProxy, critical_path};
 use support::recording_store::Recording;
 
 use fixture::Shape;
@@ -328,6 +335,28 @@ struct Report {
     raw_gets: Vec<Measured>,
     raw_gets_with_index: Vec<Measured>,
     host_downloads: Vec<Measured>,
+    /// One round far from the store (not while profiling one path).
+    far: Option<Far>,
+}
+
+/// The round far from the store.
+#[derive(Serialize)]
+struct Far {
+    rtt_ms: f64,
+    /// Bytes per second each way; `None`: uncapped.
+    bandwidth: Option<u64>,
+    paths: Vec<FarPath>,
+}
+
+/// One path far from the store.
+#[derive(Serialize)]
+struct FarPath {
+    path: &'static str,
+    measured: Measured,
+    /// Requests one after another, as the proxy saw them.
+    in_sequence: usize,
+    /// The least time any client could take (see `distance::limit_ms`).
+    limit_ms: f64,
 }
 
 /// The median (of an even count: the mean of the middle two).
@@ -430,6 +459,7 @@ async fn main() {
         raw_gets: Vec::new(),
         raw_gets_with_index: Vec::new(),
         host_downloads: Vec::new(),
+        far: None,
     };
     // The keys the other paths fetch: what the first full hydration read
     // (the same in every round; checked).
@@ -504,10 +534,67 @@ async fn main() {
             }
         }
     }
+    if only.is_none() {
+        let reads = reads.as_ref().expect("round 0 ran the full hydration");
+        report.far = Some(far_round(&toml, shape, &policy, reads, concurrency).await);
+    }
     print(&report, concurrency);
     if let Some(out) = out {
         std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
         eprintln!("wrote {out}");
+    }
+}
+
+/// Every path once more, far from the store: the same server through a
+/// latency proxy at [`distance::far`], whose log tells each path's
+/// requests in sequence.
+async fn far_round(
+    toml: &str,
+    shape: Shape,
+    policy: &LeasePolicy,
+    reads: &Reads,
+    concurrency: usize,
+) -> Far {
+    let far = distance::far();
+    let endpoint = &support::seaweed::server().endpoint;
+    let proxy = LatencyProxy::start(&distance::upstream(endpoint));
+    proxy.set(far);
+    let toml = toml.replace(endpoint.as_str(), &distance::through(&proxy, endpoint));
+    let reader = new_clone(&toml, "lazy");
+    let config = &reader.locations.config.datastore;
+    let root = silt::store::root::open(&config.root(&reader.locations.store_dir)).unwrap();
+    let mut paths = Vec::new();
+    let mut record = |path: &'static str, measured: Measured, proxy: &LatencyProxy| {
+        let in_sequence = critical_path(&proxy.take_log());
+        eprintln!(
+            "far: {path} {:.1} s, {in_sequence} requests in sequence",
+            measured.seconds
+        );
+        let limit_ms = limit_ms(far, in_sequence, measured.bytes_read);
+        paths.push(FarPath {
+            path,
+            measured,
+            in_sequence,
+            limit_ms,
+        });
+    };
+    proxy.take_log();
+    let one = one_model(&toml, shape.models / 3, policy).await;
+    record("one model", one, &proxy);
+    let (full, read) = full_hydration(&toml, shape).await;
+    assert_eq!(&read, reads, "the far full hydration read other keys");
+    record("full hydration", full, &proxy);
+    let raw = raw_round(0, &root, &[], &reads.data, concurrency).await;
+    record("raw GETs", raw, &proxy);
+    let with_index = raw_round(0, &root, &reads.index, &reads.data, concurrency).await;
+    record("raw GETs with the index", with_index, &proxy);
+    let host = host_round(0, &root, &reads.data, concurrency).await;
+    record("host downloads", host, &proxy);
+    proxy.set(Distance::default());
+    Far {
+        rtt_ms: far.rtt.as_secs_f64() * 1e3,
+        bandwidth: far.bandwidth,
+        paths,
     }
 }
 
@@ -733,4 +820,47 @@ fn print(report: &Report, concurrency: usize) {
     cpu_row("raw GETs", &report.raw_gets);
     cpu_row("raw GETs with the index", &report.raw_gets_with_index);
     cpu_row("host downloads", &report.host_downloads);
+    if let Some(far) = &report.far {
+        print_far(far);
+    }
+}
+
+fn print_far(far: &Far) {
+    let bandwidth = far.bandwidth.map_or("uncapped".to_owned(), |rate| {
+        format!("{:.0} MiB/s", rate as f64 / (1 << 20) as f64)
+    });
+    println!(
+        "\nFar from the store ({:.0} ms a round trip, bandwidth {bandwidth}; one round; the limit is the requests in sequence × the round trip, or the bytes at the bandwidth):\n",
+        far.rtt_ms
+    );
+    println!("| path | requests | in sequence | wall | files/s | limit | wall / limit |");
+    println!("|---|---|---|---|---|---|---|");
+    for path in &far.paths {
+        let m = &path.measured;
+        println!(
+            "| {} | {} | {} | {:.0} ms | {:.0} | {:.0} ms | {:.2}× |",
+            path.path,
+            m.requests,
+            path.in_sequence,
+            m.seconds * 1e3,
+            m.objects_per_second(),
+            path.limit_ms,
+            m.seconds * 1e3 / path.limit_ms
+        );
+    }
+    let files_per_second = |name: &str| {
+        far.paths
+            .iter()
+            .find(|path| path.path == name)
+            .map(|path| path.measured.objects_per_second())
+    };
+    if let (Some(full), Some(raw)) = (
+        files_per_second("full hydration"),
+        files_per_second("raw GETs"),
+    ) {
+        println!(
+            "\nfar: full hydration / raw GETs (files/s): {:.1}%",
+            full * 100.0 / raw
+        );
+    }
 }
