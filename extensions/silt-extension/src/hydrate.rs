@@ -109,6 +109,38 @@ pub fn refresh<I: Index>(
     ))
 }
 
+/// As [`refresh`] for several models: with two or more, their slices are
+/// read together (one bulk download, [`Index::read_many`]: far from the
+/// store, one round trip for the lot instead of one per model), and a read
+/// that finds the version a sidecar already holds counts as unchanged. One
+/// result per model, in order.
+pub fn refresh_many<I: Index>(
+    stale: &mut [(&ModelRef, &mut Sidecar)],
+    stats: &mut TransferStats,
+) -> Vec<Result<bool, Error>> {
+    if stale.len() < 2 {
+        return stale
+            .iter_mut()
+            .map(|(model, sidecar)| refresh::<I>(model, sidecar, stats))
+            .collect();
+    }
+    let models: Vec<ModelRef> = stale.iter().map(|(model, _)| (*model).clone()).collect();
+    stale
+        .iter_mut()
+        .zip(I::read_many(&models))
+        .map(|((_, sidecar), read)| {
+            let read = read?;
+            let held = sidecar.partition.is_some() && sidecar.store_version.is_some();
+            Ok(match read {
+                Fresh::Changed(versioned) if held && versioned.version == sidecar.store_version => {
+                    false
+                }
+                read => apply_read(sidecar, read, stats),
+            })
+        })
+        .collect()
+}
+
 /// Takes what a read of the model's slice found into `sidecar`; true when
 /// that changed the slice it holds.
 fn apply_read(sidecar: &mut Sidecar, read: Fresh, stats: &mut TransferStats) -> bool {

@@ -331,6 +331,11 @@ fn scoped_or_listed<T: Index>(scope: &Scope) -> Result<Candidates, Error> {
     })
 }
 
+/// Models whose slices a pull reads together: far from the store, a batch
+/// costs about one round trip (the host fetches them concurrently), where
+/// one read after another cost one each.
+const READS_PER_BATCH: usize = 128;
+
 /// What a pull of everything learned from the journal, to settle once the
 /// pull has landed.
 struct JournalPass {
@@ -609,79 +614,93 @@ impl<T: Index> Guest for T {
         let mut corrupt = CorruptModels::default();
         let mut work = Vec::new();
         let mut pending = 0;
-        for (model, listed_version) in &models {
-            // From the listing we know the version already: skip unchanged
-            // models without a request, and without reading their sidecar
-            // when the summary already says so (and, when fetching what is
-            // missing, that nothing is).
-            let label = layout::model_label(model);
-            if let Some(listed) = listed_version
-                && !resolving
-                && known.is_current(&label, listed, fetch_missing)
-            {
-                continue;
-            }
-            let mut sidecar = local::load(DATA_AREA, model);
-            let prior_version = sidecar.store_version.clone();
-            let current = listed_version.is_some() && sidecar.store_version == *listed_version;
-            if current && !resolving && (!fetch_missing || local::all_stamped(&sidecar)) {
-                // The summary said otherwise: repair its entry.
-                update.note_current(model);
-                continue;
-            }
-            let refreshed = if current {
-                false
-            } else {
-                let read = hydrate::refresh::<T>(model, &mut sidecar, &mut stats);
-                match corrupt.skip(model, read)? {
-                    Some(refreshed) => refreshed,
-                    None => continue,
+        for batch in models.chunks(READS_PER_BATCH) {
+            // The models of this batch whose slice must be read, read
+            // together (far from the store, one round trip for the batch).
+            let mut looked = Vec::new();
+            for (model, listed_version) in batch {
+                // From the listing we know the version already: skip
+                // unchanged models without a request, and without reading
+                // their sidecar when the summary already says so (and, when
+                // fetching what is missing, that nothing is).
+                let label = layout::model_label(model);
+                if let Some(listed) = listed_version
+                    && !resolving
+                    && known.is_current(&label, listed, fetch_missing)
+                {
+                    continue;
                 }
-            };
-            if refreshed {
-                partitions_changed += 1;
-            } else if !fetch_missing && !resolving {
-                continue;
+                let sidecar = local::load(DATA_AREA, model);
+                let current = listed_version.is_some() && sidecar.store_version == *listed_version;
+                if current && !resolving && (!fetch_missing || local::all_stamped(&sidecar)) {
+                    // The summary said otherwise: repair its entry.
+                    update.note_current(model);
+                    continue;
+                }
+                let prior_version = sidecar.store_version.clone();
+                looked.push((model, sidecar, prior_version, current));
             }
-            let restored = aside.apply(
-                model,
-                &mut sidecar,
-                edits,
-                prior_version.clone(),
-                &mut update,
-            )?;
-            let mut plan = hydrate::plan(model, &mut sidecar, !fetch_missing)?;
-            set_aside::restore(&mut plan, &sidecar, &restored);
-            not_hydrated += sidecar
-                .partition
-                .as_ref()
-                .map_or(0, |p| p.live_files().count() as u64)
-                .saturating_sub(plan.present + plan.downloads.len() as u64);
-            if options.dry_run {
-                changed.extend(
-                    plan.downloads
-                        .iter()
-                        .map(|(name, _)| layout::working_path(model, name)),
-                );
-                continue;
-            }
-            // Every model held counts (its sidecar is in memory), not only
-            // its downloads.
-            pending += plan.downloads.len().max(1);
-            work.push(hydrate::Planned {
-                model: model.clone(),
-                sidecar,
-                plan,
-                prior_version,
-                settles: true,
-            });
-            // Models' downloads go out together, a bounded batch at a time
-            // (memory stays small however large the pull).
-            if pending >= hydrate::DOWNLOADS_PER_BATCH {
-                let applied = hydrate::apply_many::<T>(&mut work, &mut update, &mut stats);
-                work.clear();
-                pending = 0;
-                changed.extend(applied?);
+            let mut stale: Vec<(&ModelRef, &mut local::Sidecar)> = looked
+                .iter_mut()
+                .filter(|(_, _, _, current)| !current)
+                .map(|(model, sidecar, _, _)| (*model, sidecar))
+                .collect();
+            let mut reads = hydrate::refresh_many::<T>(&mut stale, &mut stats).into_iter();
+            for (model, mut sidecar, prior_version, current) in looked {
+                let refreshed = if current {
+                    false
+                } else {
+                    let read = reads.next().expect("one read a stale model");
+                    match corrupt.skip(model, read)? {
+                        Some(refreshed) => refreshed,
+                        None => continue,
+                    }
+                };
+                if refreshed {
+                    partitions_changed += 1;
+                } else if !fetch_missing && !resolving {
+                    continue;
+                }
+                let restored = aside.apply(
+                    model,
+                    &mut sidecar,
+                    edits,
+                    prior_version.clone(),
+                    &mut update,
+                )?;
+                let mut plan = hydrate::plan(model, &mut sidecar, !fetch_missing)?;
+                set_aside::restore(&mut plan, &sidecar, &restored);
+                not_hydrated += sidecar
+                    .partition
+                    .as_ref()
+                    .map_or(0, |p| p.live_files().count() as u64)
+                    .saturating_sub(plan.present + plan.downloads.len() as u64);
+                if options.dry_run {
+                    changed.extend(
+                        plan.downloads
+                            .iter()
+                            .map(|(name, _)| layout::working_path(model, name)),
+                    );
+                    continue;
+                }
+                // Every model held counts (its sidecar is in memory), not only
+                // its downloads.
+                pending += plan.downloads.len().max(1);
+                work.push(hydrate::Planned {
+                    model: model.clone(),
+                    sidecar,
+                    plan,
+                    prior_version,
+                    settles: true,
+                });
+                // Models' downloads go out together, a bounded batch at a time
+                // (memory stays small however large the pull).
+                if pending >= hydrate::DOWNLOADS_PER_BATCH {
+                    let applied = hydrate::apply_many::<T>(&mut work, &mut update, &mut stats);
+                    work.clear();
+                    pending = 0;
+                    changed.extend(applied?);
+                }
             }
         }
         changed.extend(hydrate::apply_many::<T>(
