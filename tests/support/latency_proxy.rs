@@ -60,7 +60,7 @@ pub fn critical_path_of(spans: impl IntoIterator<Item = (Instant, Instant)>) -> 
 }
 
 /// What the proxy adds.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Distance {
     /// The round trip every request pays (half before, half after).
     pub rtt: Duration,

@@ -69,6 +69,10 @@ fn go(shared: &Shared, far: bool) {
 /// Runs the scenarios near and far for `extension`, on the datastore
 /// `main` (a clone holding every file) and the others share.
 pub async fn run(extension: &str, shared: &Shared, main: &Clone, sizes: &Sizes) -> Vec<NearAndFar> {
+    if distance::far() == Distance::default() {
+        // No distance asked (`SILT_BENCH_RTT_MS=0`, no bandwidth cap).
+        return Vec::new();
+    }
     let largest = *sizes.models.last().unwrap();
     let mut rows = Vec::new();
     let mut pair = |scenario: &str, near: Measured, far: Measured| {
@@ -281,7 +285,7 @@ pub fn check(results: &[&[NearAndFar]], extensions: &[&str]) {
 
 /// Prints the side-by-side table: one column per extension, silt's first.
 pub fn print(results: &[&[NearAndFar]], extensions: &[&str]) {
-    let Some(first) = results.first() else {
+    let Some(first) = results.first().filter(|rows| !rows.is_empty()) else {
         return;
     };
     let rtt = first.first().map_or(0.0, |row| row.rtt_ms);
