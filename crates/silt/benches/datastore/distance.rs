@@ -17,7 +17,7 @@ use crate::scenarios::{
 };
 use crate::support::distance;
 use crate::support::latency_proxy::Distance;
-use crate::{Shared, Sizes};
+use crate::{Shared, Sizes, Traffic};
 
 /// One scenario at one distance.
 #[derive(Serialize)]
@@ -32,6 +32,35 @@ pub struct Measured {
     pub bytes: u64,
     /// What else must hold (writers landed, lost updates, versions expired).
     pub outcome: String,
+}
+
+impl Measured {
+    /// One run of a scenario.
+    fn new(ms: f64, traffic: &Traffic, in_sequence: usize, outcome: String) -> Self {
+        Self {
+            ms,
+            requests: traffic.requests,
+            in_sequence,
+            bytes: traffic.bytes_down + traffic.bytes_up,
+            outcome,
+        }
+    }
+
+    /// Scenario 2 or 3: the writers' wall time, and `N/M landed, L lost, T
+    /// lock timeouts`.
+    fn of_writers(c: &scenarios::Concurrent) -> Self {
+        let mut outcome = format!("{}/{} landed", c.succeeded, c.writers);
+        if let Some(lost) = c.lost_updates {
+            outcome += &format!(", {lost} lost");
+        }
+        if c.lock_timeouts > 0 {
+            outcome += &format!(", {} lock timeouts", c.lock_timeouts);
+        }
+        if let Some(first) = c.other_errors.first() {
+            outcome += &format!(", {} failed (the first: {first})", c.other_errors.len());
+        }
+        Self::new(c.wall_ms, &c.traffic, c.in_sequence, outcome)
+    }
 }
 
 /// One scenario near the store and far from it.
@@ -116,13 +145,7 @@ pub async fn run(extension: &str, shared: &Shared, main: &Clone, sizes: &Sizes) 
     let noop = async || {
         scenarios::timed_pull(main, shared).await;
         let (t, _) = scenarios::timed_pull(main, shared).await;
-        Measured {
-            ms: t.ms,
-            requests: t.traffic.requests,
-            in_sequence: t.in_sequence,
-            bytes: t.traffic.bytes_down + t.traffic.bytes_up,
-            outcome: String::new(),
-        }
+        Measured::new(t.ms, &t.traffic, t.in_sequence, String::new())
     };
     at(false);
     let near = noop().await;
@@ -134,13 +157,7 @@ pub async fn run(extension: &str, shared: &Shared, main: &Clone, sizes: &Sizes) 
     let cold = async |at_model: usize| {
         let c =
             scenarios::cold_clone_one_model(extension, shared, model(at_model), data_bytes).await;
-        Measured {
-            ms: c.ms,
-            requests: c.traffic.requests,
-            in_sequence: c.in_sequence,
-            bytes: c.traffic.bytes_down + c.traffic.bytes_up,
-            outcome: String::new(),
-        }
+        Measured::new(c.ms, &c.traffic, c.in_sequence, String::new())
     };
     at(false);
     let near = cold(largest / 2).await;
@@ -158,13 +175,7 @@ pub async fn run(extension: &str, shared: &Shared, main: &Clone, sizes: &Sizes) 
             Floor::Skip,
         )
         .await;
-        Measured {
-            ms: c.wall_ms,
-            requests: c.traffic.requests,
-            in_sequence: c.in_sequence,
-            bytes: c.traffic.bytes_down + c.traffic.bytes_up,
-            outcome: landed(&c),
-        }
+        Measured::of_writers(&c)
     };
     let near = distinct(at(false)).await;
     let far = distinct(at(true)).await;
@@ -172,13 +183,7 @@ pub async fn run(extension: &str, shared: &Shared, main: &Clone, sizes: &Sizes) 
 
     let same = async |tag: &str| {
         let c = scenarios::same_model(extension, shared, main, &format!("same-{tag}")).await;
-        Measured {
-            ms: c.wall_ms,
-            requests: c.traffic.requests,
-            in_sequence: c.in_sequence,
-            bytes: c.traffic.bytes_down + c.traffic.bytes_up,
-            outcome: landed(&c),
-        }
+        Measured::of_writers(&c)
     };
     let near = same(at(false)).await;
     let far = same(at(true)).await;
@@ -191,13 +196,12 @@ pub async fn run(extension: &str, shared: &Shared, main: &Clone, sizes: &Sizes) 
         main.plant_old_versions(GC_ENTRIES, round).await;
         go(shared, far);
         let g = scenarios::gc(main, shared).await;
-        Measured {
-            ms: g.ms,
-            requests: g.traffic.requests,
-            in_sequence: g.in_sequence,
-            bytes: g.traffic.bytes_down + g.traffic.bytes_up,
-            outcome: format!("expired {}", g.entries_expired),
-        }
+        Measured::new(
+            g.ms,
+            &g.traffic,
+            g.in_sequence,
+            format!("expired {}", g.entries_expired),
+        )
     };
     let near = gc(2, false).await;
     let far = gc(3, true).await;
@@ -236,21 +240,6 @@ async fn one_write(shared: &Shared, main: &Clone, writes: usize, tag: &str) -> M
         bytes: (traffic.bytes_down + traffic.bytes_up) / n,
         outcome: String::new(),
     }
-}
-
-/// `N/M landed, L lost, T lock timeouts`.
-fn landed(c: &scenarios::Concurrent) -> String {
-    let mut outcome = format!("{}/{} landed", c.succeeded, c.writers);
-    if let Some(lost) = c.lost_updates {
-        outcome += &format!(", {lost} lost");
-    }
-    if c.lock_timeouts > 0 {
-        outcome += &format!(", {} lock timeouts", c.lock_timeouts);
-    }
-    if let Some(first) = c.other_errors.first() {
-        outcome += &format!(", {} failed (the first: {first})", c.other_errors.len());
-    }
-    outcome
 }
 
 /// Panics unless silt's writers all landed, with nothing lost, at both
