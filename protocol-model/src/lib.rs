@@ -33,8 +33,13 @@
 //! lands while someone holds a live lease on its model. [`Protocol`] can
 //! switch rules off, to show the checker finds the bugs they prevent (the
 //! lost updates of issue 18 among them).
+//!
+//! [`checkpoint`] models the index checkpoint a cold clone starts from,
+//! with the change journal after it.
 
 use std::fmt::Debug;
+
+pub mod checkpoint;
 
 use stateright::{Model, Property};
 
