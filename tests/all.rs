@@ -19,6 +19,8 @@ mod aws_credentials;
 mod azure_credentials;
 #[path = "background_hydration.rs"]
 mod background_hydration;
+#[path = "checkpoint.rs"]
+mod checkpoint;
 #[path = "cli.rs"]
 mod cli;
 #[path = "conflicts.rs"]

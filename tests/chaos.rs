@@ -7,7 +7,7 @@
 //! model (runs append to one file, each made from the latest), `verify` is
 //! clean after a `gc`, and no command exited with a code outside the
 //! documented ones. Real processes, real signals, SeaweedFS and the
-//! directory store.
+//! directory store; index checkpoints written by every full check.
 //!
 //! `SILT_CHAOS_SECONDS` (per backend, default 150) and `SILT_CHAOS_CLONES`
 //! (default 6) set the size; `SILT_CHAOS_SEED` the randomness.
@@ -229,8 +229,13 @@ fn chaos(
 
 /// One storm on `backend`; returns the summary line.
 fn storm(backend: Backend, seconds: u64, clones: usize, seed: u64) -> String {
-    let locks = "[locks]\nttl_ms = 3000\nmax_wait_ms = 20000\n";
-    let origin = Project::with_extension(backend, "partitioned-datastore", locks);
+    // Every full check that read a slice writes an index checkpoint: they
+    // are written (and killed) throughout the storm, and the fresh clone
+    // that checks the outcome starts from one.
+    let settings = "[locks]\nttl_ms = 3000\nmax_wait_ms = 20000\n\
+        [extensions.config.partitioned-datastore]\n\
+        checkpoint.write-after-reads = 1\ncheckpoint.write-every-minutes = 0\n";
+    let origin = Project::with_extension(backend, "partitioned-datastore", settings);
     let stop = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(InFlight::default());
     let ledger = Arc::new(Mutex::new(Ledger::default()));

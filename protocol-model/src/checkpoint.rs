@@ -22,6 +22,10 @@
 //!   every partition and reads again each whose version the checkpoint
 //!   does not have (tier L). Without a checkpoint it reads everything.
 //!
+//! silt's clones take tier L: it depends on nothing a checkpoint writer
+//! says (its clock, its `as_of`), at one LIST per 1,000 models. Tier J is
+//! checked too, to show what it would rest on.
+//!
 //! Clocks agree here (the journal's skew allowance is its own argument, in
 //! `journal.rs`); the margin in [`HORIZON_LAG`] is what the code adds on
 //! top of window and skew. The properties: a reader that has finished holds

@@ -55,6 +55,7 @@ pub(crate) const KIND: &str = "partitioned";
 impl Index for Partitioned {
     const KIND: &'static str = KIND;
     const JOURNAL: bool = true;
+    const CHECKPOINT: bool = true;
 
     fn read_if_changed(model: &ModelRef, known: Option<&str>) -> Result<Fresh, Error> {
         index::read_if_changed(model, known)

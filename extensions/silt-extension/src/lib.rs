@@ -370,6 +370,7 @@ const fn same_text(a: &str, b: &str) -> bool {
 
 pub mod cache_file;
 pub mod change;
+pub mod checkpoint;
 pub mod clock;
 pub mod corrupt_models;
 #[cfg(test)]
@@ -594,6 +595,21 @@ pub trait Index {
     /// }
     /// ```
     const JOURNAL: bool = false;
+
+    /// True when a fresh clone's pull of everything may start from the
+    /// index checkpoint ([`checkpoint`]), and a full check that read many
+    /// slices writes one. Only for an index that announces its commits
+    /// ([`Index::JOURNAL`]) and whose [`Index::list`] gives each model's
+    /// version as [`Index::read_if_changed`] does.
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::Index;
+    ///
+    /// fn cold_clone_reads<I: Index>(models: usize) -> &'static str {
+    ///     if I::CHECKPOINT && models > 128 { "a few chunks" } else { "every slice" }
+    /// }
+    /// ```
+    const CHECKPOINT: bool = false;
 
     /// Reads the model's slice of the index, unless it is still at `known`.
     ///

@@ -208,6 +208,17 @@ impl Partition {
     pub fn parse(key: &str, data: &[u8], area: &str, model: &ModelRef) -> Result<Self, Error> {
         let partition: Partition =
             serde_json::from_slice(data).map_err(|err| crate::corrupt_object(key, err))?;
+        partition.checked(key, area, model)
+    }
+
+    /// This partition, if it is a well-formed slice of `model` in `area`
+    /// (what [`Partition::parse`] checks once the JSON has parsed); `key`
+    /// names the object it came from.
+    ///
+    /// # Errors
+    /// `corrupt` for a slice of another model or a name with no versions.
+    pub(crate) fn checked(self, key: &str, area: &str, model: &ModelRef) -> Result<Self, Error> {
+        let partition = self;
         if partition.area != area
             || partition.model_type != model.model_type
             || partition.model_id != model.model_id

@@ -14,6 +14,12 @@
 //! - `journal.full-check-minutes` (0 to [`crate::journal::MAX_FULL_CHECK_MINUTES`],
 //!   default 10): how often a pull lists every partition instead of the
 //!   journal (see [`crate::journal::full_check_every_ms`]).
+//! - `checkpoint.write-after-reads` (default
+//!   [`crate::checkpoint::WRITE_AFTER_READS`]; 0: never) and
+//!   `checkpoint.write-every-minutes` (0 to 1440, default
+//!   [`crate::checkpoint::WRITE_EVERY_MINUTES`]): a full check that read at
+//!   least that many slices from the store writes an index checkpoint when
+//!   the newest is at least that old (see [`crate::checkpoint::due`]).
 
 use std::ops::RangeInclusive;
 use std::str::FromStr;

@@ -34,6 +34,7 @@ use std::collections::BTreeMap;
 use crate::Index;
 use crate::cache_file;
 use crate::change::{self, Base, Change, Committed};
+use crate::checkpoint;
 use crate::clock;
 use crate::corrupt_models::CorruptModels;
 use crate::exports::silt::datastore::sync::{
@@ -336,6 +337,10 @@ fn scoped_or_listed<T: Index>(scope: &Scope) -> Result<Candidates, Error> {
 /// one read after another cost one each.
 const READS_PER_BATCH: usize = 128;
 
+/// What a pull looks at: its candidates, the journal pass to settle
+/// afterwards, and the checkpoint it starts from.
+type PullPlan = (Candidates, Option<JournalPass>, Option<checkpoint::Loaded>);
+
 /// What a pull of everything learned from the journal, to settle once the
 /// pull has landed.
 struct JournalPass {
@@ -357,7 +362,7 @@ impl JournalPass {
     /// (Every model with an unsettled entry was read by this pull, or was
     /// listed as current by its full check: its sidecar is at the slice it
     /// holds.)
-    fn finish(self) -> Result<(), Error> {
+    fn finish(&self) -> Result<(), Error> {
         let mut slices: BTreeMap<String, Option<crate::partition::Partition>> = BTreeMap::new();
         let mut next = self.progress.advance(
             &self.listed,
@@ -387,13 +392,17 @@ impl JournalPass {
 /// check is due, edits are being set aside (that looks at every working
 /// copy), or it must fetch every missing file and the progress does not
 /// vouch that earlier pulls did.
+///
+/// A fresh cache (no progress, no sidecars) of an index with a checkpoint
+/// makes its full check with the newest one ([`checkpoint`]): each slice
+/// the checkpoint holds at the listed version is taken from it, not read.
 fn pull_candidates<T: Index>(
     scope: &Scope,
     fetch_missing: bool,
     resolving: bool,
-) -> Result<(Candidates, Option<JournalPass>), Error> {
+) -> Result<PullPlan, Error> {
     if !T::JOURNAL || !matches!(scope, Scope::All) {
-        return Ok((scoped_or_listed::<T>(scope)?, None));
+        return Ok((scoped_or_listed::<T>(scope)?, None, None));
     }
     let now_ms = clock::now_ms();
     let every_ms = journal::full_check_every_ms()?;
@@ -402,7 +411,9 @@ fn pull_candidates<T: Index>(
             && !progress.full_check_due(now_ms, every_ms)
             && (!fetch_missing || progress.complete)
     };
-    if let Some(progress) = journal::load_progress().filter(usable) {
+    let progress = journal::load_progress();
+    let fresh = progress.is_none();
+    if let Some(progress) = progress.filter(usable) {
         let listed = journal::list_after(&progress.horizon)?;
         let models = progress
             .unsettled(&listed)
@@ -416,12 +427,19 @@ fn pull_candidates<T: Index>(
             full_check: false,
             fetch_missing,
         };
-        return Ok((models, Some(pass)));
+        return Ok((models, Some(pass), None));
     }
     if !meta::journaled(T::KIND)? {
         journal::forget_progress();
-        return Ok((scoped_or_listed::<T>(scope)?, None));
+        return Ok((scoped_or_listed::<T>(scope)?, None, None));
     }
+    // A fresh cache's full check may take slices from the index checkpoint.
+    let checkpoint =
+        if T::CHECKPOINT && fresh && !resolving && Summary::read(DATA_AREA).versions.is_empty() {
+            checkpoint::load_newest()
+        } else {
+            None
+        };
     // The recent journal before the partitions: a commit announced before
     // they are listed may land after, and is then read by the next pull.
     let listed = journal::list_after(&journal::horizon_key(
@@ -434,7 +452,54 @@ fn pull_candidates<T: Index>(
         full_check: true,
         fetch_missing,
     };
-    Ok((scoped_or_listed::<T>(scope)?, Some(pass)))
+    Ok((scoped_or_listed::<T>(scope)?, Some(pass), checkpoint))
+}
+
+/// After a full check of everything that began at `as_of_ms`: writes an
+/// index checkpoint of the `listed` models if one is due (see
+/// [`checkpoint::due`]; `loaded` is the checkpoint the pull started from).
+/// Returns what the pull's summary says of it. A failed write is a warning:
+/// the pull itself succeeded.
+///
+/// # Errors
+/// `invalid-input` for a `checkpoint.*` setting out of its range.
+fn write_checkpoint(
+    listed: &Candidates,
+    as_of_ms: u64,
+    loaded: Option<checkpoint::Loaded>,
+    stats: &TransferStats,
+) -> Result<String, Error> {
+    let now = clock::now_ms();
+    // A checkpoint with a chunk gone or corrupt is written again now.
+    let newest = || match &loaded {
+        Some(loaded) if !loaded.damaged() => Some(loaded.written_ms),
+        Some(_) => None,
+        None => checkpoint::newest_written_ms(),
+    };
+    if !checkpoint::due(stats.partitions_read, newest, now)? {
+        return Ok(String::new());
+    }
+    let listed: Vec<(ModelRef, String)> = listed
+        .iter()
+        .filter_map(|(model, version)| Some((model.clone(), version.clone()?)))
+        .collect();
+    let previous = loaded.as_ref().map(checkpoint::Loaded::reusable);
+    drop(loaded);
+    Ok(match checkpoint::write(&listed, as_of_ms, previous) {
+        Ok(written) => format!(
+            "; index checkpoint written in {} ms ({} of {} chunks new, {} bytes)",
+            clock::now_ms().saturating_sub(now),
+            written.uploaded,
+            written.chunks,
+            written.bytes
+        ),
+        Err(err) => {
+            crate::log_warn(&format!(
+                "could not write the index checkpoint (a later full check tries again): {err:?}"
+            ));
+            String::new()
+        }
+    })
 }
 
 /// `1 model`, `2 models`: what a person reads in a summary.
@@ -581,6 +646,15 @@ impl<T: Index> Guest for T {
         if T::JOURNAL && !options.dry_run && matches!(options.scope, Scope::All) {
             journal::prune(now, journal::PRUNE_AFTER_MS.max(options.min_age_ms))?;
         }
+        // Checkpoints beyond the newest few, and chunks none of those names.
+        if T::CHECKPOINT && !options.dry_run && matches!(options.scope, Scope::All) {
+            let pruned =
+                checkpoint::prune(now, checkpoint::PRUNE_AFTER_MS.max(options.min_age_ms))?;
+            report.found += pruned.objects;
+            report.bytes_found += pruned.bytes;
+            report.deleted += pruned.objects;
+            report.bytes_deleted += pruned.bytes;
+        }
         Ok(report)
     }
 
@@ -600,7 +674,7 @@ impl<T: Index> Guest for T {
         // in the store or not: an edit kept by an earlier pull is in a model
         // whose sidecar is current.
         let resolving = matches!(edits, LocalEdits::Theirs | LocalEdits::SetAside);
-        let (models, journal_pass) =
+        let (models, journal_pass, mut checkpoint) =
             pull_candidates::<T>(&options.scope, fetch_missing, resolving)?;
         // The summary answers only for listed models; a journal pass names
         // a few models and skips reading it (at 8,192 models it is ~1 MB).
@@ -614,6 +688,7 @@ impl<T: Index> Guest for T {
         let mut corrupt = CorruptModels::default();
         let mut work = Vec::new();
         let mut pending = 0;
+        let mut served_count = 0u64;
         for batch in models.chunks(READS_PER_BATCH) {
             // The models of this batch whose slice must be read, read
             // together (far from the store, one round trip for the batch).
@@ -630,7 +705,7 @@ impl<T: Index> Guest for T {
                 {
                     continue;
                 }
-                let sidecar = local::load(DATA_AREA, model);
+                let mut sidecar = local::load(DATA_AREA, model);
                 let current = listed_version.is_some() && sidecar.store_version == *listed_version;
                 if current && !resolving && (!fetch_missing || local::all_stamped(&sidecar)) {
                     // The summary said otherwise: repair its entry.
@@ -638,16 +713,28 @@ impl<T: Index> Guest for T {
                     continue;
                 }
                 let prior_version = sidecar.store_version.clone();
-                looked.push((model, sidecar, prior_version, current));
+                // A fresh clone's checkpoint holds the slice at the version
+                // listed: no read.
+                let mut served = false;
+                if !current
+                    && let (Some(checkpoint), Some(listed)) =
+                        (checkpoint.as_mut(), listed_version.as_deref())
+                {
+                    served = checkpoint.serve(model, listed, &mut sidecar);
+                    served_count += u64::from(served);
+                }
+                looked.push((model, sidecar, prior_version, current || served, served));
             }
             let mut stale: Vec<(&ModelRef, &mut local::Sidecar)> = looked
                 .iter_mut()
-                .filter(|(_, _, _, current)| !current)
-                .map(|(model, sidecar, _, _)| (*model, sidecar))
+                .filter(|(_, _, _, current, _)| !current)
+                .map(|(model, sidecar, _, _, _)| (*model, sidecar))
                 .collect();
             let mut reads = hydrate::refresh_many::<T>(&mut stale, &mut stats).into_iter();
-            for (model, mut sidecar, prior_version, current) in looked {
-                let refreshed = if current {
+            for (model, mut sidecar, prior_version, current, served) in looked {
+                let refreshed = if served {
+                    true
+                } else if current {
                     false
                 } else {
                     let read = reads.next().expect("one read a stale model");
@@ -717,16 +804,26 @@ impl<T: Index> Guest for T {
                 models.len(),
                 plural(pass.listed.len() as u64, "journal entry", "journal entries")
             ),
+            _ if checkpoint.is_some() => format!(
+                "{partitions_changed} of {} changed ({served_count} from the index checkpoint)",
+                plural(models.len() as u64, "model", "models")
+            ),
             _ => format!(
                 "{partitions_changed} of {} changed",
                 plural(models.len() as u64, "model", "models")
             ),
         };
+        let mut checkpoint_written = String::new();
         if let Some(pass) = journal_pass.filter(|_| !options.dry_run) {
             pass.finish()?;
+            // A full check that had to read many slices from the store: the
+            // checkpoint is missing or that far behind.
+            if T::CHECKPOINT && pass.full_check {
+                checkpoint_written = write_checkpoint(&models, pass.now_ms, checkpoint, &stats)?;
+            }
         }
         let summary = format!(
-            "{looked_at}; {} refreshed; {} of changed models not present locally (fetched on use)",
+            "{looked_at}; {} refreshed; {} of changed models not present locally (fetched on use){checkpoint_written}",
             plural(changed.len() as u64, "file", "files"),
             plural(not_hydrated, "file", "files")
         );

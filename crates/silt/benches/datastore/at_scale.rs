@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use silt::store::{ObjectKey, ObjectStore, PutMode};
+use silt::store::{GetOutcome, ObjectKey, ObjectStore, PutMode};
 use silt_extension::journal;
 use silt_extension::partition::{Entry, Partition};
 
@@ -39,13 +39,26 @@ pub struct NoopAtScale {
     objects: usize,
     models: usize,
     populate_seconds: f64,
-    /// The clone's first pull: a full check reading every partition.
+    /// The clone's first pull: a full check reading every partition, then
+    /// writing the index checkpoint.
     first_pull: scenarios::Timed,
-    /// Another fresh clone's first pull, far from the store.
+    /// What that pull said (the checkpoint's cost among it).
+    first_pull_summary: String,
+    /// The checkpoint in the store: objects and bytes.
+    checkpoint_objects: usize,
+    checkpoint_bytes: u64,
+    /// Another fresh clone's first pull: from the checkpoint.
+    from_checkpoint: scenarios::Timed,
+    /// The same, far from the store.
+    from_checkpoint_far: scenarios::Timed,
+    /// Its physical limit (see `support::distance::limit_ms`).
+    from_checkpoint_far_limit_ms: f64,
+    /// A fresh clone's first pull far from the store with the checkpoint
+    /// hidden: every partition read (as before the checkpoint).
     first_pull_far: scenarios::Timed,
     /// Its round trip.
     far_rtt_ms: f64,
-    /// Its physical limit (see `support::distance::limit_ms`).
+    /// Its physical limit.
     far_limit_ms: f64,
     /// Nothing changed since: the journal pass.
     noop_sync: scenarios::Timed,
@@ -113,14 +126,14 @@ async fn populate(store: Arc<dyn ObjectStore>, models: usize, files: usize) -> f
 /// A clone of silt's datastore on `shared`, whose index of `models` models
 /// of `files` files is written through the store, then pulled by the
 /// clone (a full check: every partition read). Returns the clone, the
-/// seconds the index took to write, and the pull. `label` prefixes the
+/// seconds the index took to write, and the pull with its summary. `label` prefixes the
 /// progress line.
 pub async fn indexed_clone(
     shared: &Shared,
     models: usize,
     files: usize,
     label: &str,
-) -> (Clone, f64, scenarios::Timed) {
+) -> (Clone, f64, (scenarios::Timed, String)) {
     let clone = fixture::first_clone("partitioned-datastore", shared).await;
     let seconds = populate(shared.counting.clone(), models, files).await;
     eprintln!(
@@ -132,13 +145,18 @@ pub async fn indexed_clone(
         summary.starts_with(&format!("{models} of {models} models changed")),
         "{summary}"
     );
-    (clone, seconds, pull)
+    (clone, seconds, (pull, summary))
 }
 
 /// Runs scenario 4 at `models` × `files` objects on its own datastore.
 pub async fn run(shared: &Shared, models: usize, files: usize) -> NoopAtScale {
-    let (main, populate_seconds, first_pull) =
+    let (main, populate_seconds, (first_pull, first_pull_summary)) =
         indexed_clone(shared, models, files, "at scale").await;
+    let checkpoint = checkpoint_objects(shared).await;
+    assert!(
+        checkpoint.iter().any(|(key, _)| key.starts_with(MANIFESTS)),
+        "the first pull wrote no checkpoint: {first_pull_summary}"
+    );
     let (noop_sync, summary) = timed_pull(&main, shared).await;
     assert!(summary.starts_with("0 models changed (0 read"), "{summary}");
     scenarios::force_full_check(&main);
@@ -147,8 +165,44 @@ pub async fn run(shared: &Shared, models: usize, files: usize) -> NoopAtScale {
         summary.starts_with(&format!("0 of {models} models changed")),
         "{summary}"
     );
+    let from_checkpoint_summary =
+        format!("{models} of {models} models changed ({models} from the index checkpoint)");
     let fresh = fixture::clone("partitioned-datastore", shared).await;
+    let (from_checkpoint, summary) = timed_pull(&fresh, shared).await;
+    assert!(summary.starts_with(&from_checkpoint_summary), "{summary}");
     let far = crate::support::distance::far();
+    let limit = |timed: &scenarios::Timed| {
+        crate::support::distance::limit_ms(
+            far,
+            timed.in_sequence,
+            timed.traffic.bytes_down + timed.traffic.bytes_up,
+        )
+    };
+    let fresh = fixture::clone("partitioned-datastore", shared).await;
+    shared.switch.set(far);
+    let (from_checkpoint_far, summary) = timed_pull(&fresh, shared).await;
+    shared.switch.set(Distance::default());
+    assert!(summary.starts_with(&from_checkpoint_summary), "{summary}");
+    // As before the checkpoint: its manifest hidden (then put back), and a
+    // clone that writes none.
+    let mut manifests = Vec::new();
+    for (key, _) in checkpoint
+        .iter()
+        .filter(|(key, _)| key.starts_with(MANIFESTS))
+    {
+        let key = ObjectKey::new(key).unwrap();
+        match shared.counting.get(&key, None).await.unwrap() {
+            GetOutcome::Found(_, data) => manifests.push((key.clone(), data)),
+            GetOutcome::NotModified => unreachable!("an unconditional get"),
+        }
+        shared.counting.delete(&key, None).await.unwrap();
+    }
+    let fresh = fixture::clone_with(
+        "partitioned-datastore",
+        shared,
+        "[extensions.config.partitioned-datastore]\ncheckpoint.write-after-reads = 0\n",
+    )
+    .await;
     shared.switch.set(far);
     let (first_pull_far, summary) = timed_pull(&fresh, shared).await;
     shared.switch.set(Distance::default());
@@ -156,20 +210,60 @@ pub async fn run(shared: &Shared, models: usize, files: usize) -> NoopAtScale {
         summary.starts_with(&format!("{models} of {models} models changed")),
         "{summary}"
     );
+    let written = checkpoint_objects(shared).await;
+    assert!(
+        !written.iter().any(|(key, _)| key.starts_with(MANIFESTS)),
+        "checkpoint.write-after-reads = 0 wrote one: {summary}"
+    );
+    for (key, data) in manifests {
+        shared
+            .counting
+            .put(&key, data, PutMode::Overwrite)
+            .await
+            .unwrap();
+    }
+    let checkpoint = checkpoint_objects(shared).await;
     NoopAtScale {
         objects: models * files,
         models,
         populate_seconds,
         first_pull,
+        first_pull_summary,
+        checkpoint_objects: checkpoint.len(),
+        checkpoint_bytes: checkpoint.iter().map(|(_, size)| size).sum(),
+        from_checkpoint_far_limit_ms: limit(&from_checkpoint_far),
+        from_checkpoint,
+        from_checkpoint_far,
         far_rtt_ms: far.rtt.as_secs_f64() * 1e3,
-        far_limit_ms: crate::support::distance::limit_ms(
-            far,
-            first_pull_far.in_sequence,
-            first_pull_far.traffic.bytes_down + first_pull_far.traffic.bytes_up,
-        ),
+        far_limit_ms: limit(&first_pull_far),
         first_pull_far,
         noop_sync,
         noop_full_check,
+    }
+}
+
+/// Where the checkpoint's manifests are.
+const MANIFESTS: &str = "_checkpoint/manifest/";
+
+/// The checkpoint's objects (keys and sizes).
+async fn checkpoint_objects(shared: &Shared) -> Vec<(String, u64)> {
+    let mut objects = Vec::new();
+    let mut after = None;
+    loop {
+        let page = shared
+            .counting
+            .list("_checkpoint/", after.as_ref(), 1000)
+            .await
+            .unwrap();
+        objects.extend(
+            page.items
+                .iter()
+                .map(|meta| (meta.key.as_str().to_owned(), meta.size)),
+        );
+        match page.next_start_after {
+            Some(next) => after = Some(next),
+            None => return objects,
+        }
     }
 }
 
@@ -189,17 +283,42 @@ pub fn print(result: &NoopAtScale) {
     );
     println!("|---|---|");
     println!(
-        "| first pull (full check, reads every partition) | {} |",
+        "| first pull (full check, reads every partition, writes the checkpoint) | {} |",
         timed(&result.first_pull)
     );
-    let far = &result.first_pull_far;
-    let limit = result.far_limit_ms;
     println!(
-        "| a fresh clone's first pull, {:.0} ms from the store | {}; limit {limit:.0} ms, {:.2}× |",
-        result.far_rtt_ms,
-        timed(far),
-        far.ms / limit
+        "| the index checkpoint it wrote | {} objects, {:.1} MiB; {} |",
+        result.checkpoint_objects,
+        result.checkpoint_bytes as f64 / 1048576.0,
+        result
+            .first_pull_summary
+            .split("; ")
+            .find(|part| part.starts_with("index checkpoint"))
+            .unwrap_or("(not said)")
     );
+    println!(
+        "| a fresh clone's first pull, from the checkpoint | {} |",
+        timed(&result.from_checkpoint)
+    );
+    for (label, far, limit) in [
+        (
+            "from the checkpoint",
+            &result.from_checkpoint_far,
+            result.from_checkpoint_far_limit_ms,
+        ),
+        (
+            "checkpoint hidden (every partition)",
+            &result.first_pull_far,
+            result.far_limit_ms,
+        ),
+    ] {
+        println!(
+            "| a fresh clone's first pull, {:.0} ms from the store, {label} | {}; limit {limit:.0} ms, {:.2}× |",
+            result.far_rtt_ms,
+            timed(far),
+            far.ms / limit
+        );
+    }
     println!("| no-op sync (journal) | {} |", timed(&result.noop_sync));
     println!(
         "| no-op sync, full check due (every 10 min) | {} |",

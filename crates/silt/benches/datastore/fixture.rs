@@ -29,8 +29,18 @@ pub struct Clone {
 
 /// A fresh clone of `extension`'s datastore.
 pub async fn clone(extension: &str, shared: &Shared) -> Clone {
+    clone_with(extension, shared, "").await
+}
+
+/// A fresh clone of `extension`'s datastore, with `extra` added to its
+/// `silt.toml`.
+pub async fn clone_with(extension: &str, shared: &Shared, extra: &str) -> Clone {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("silt.toml"), &shared.toml).unwrap();
+    std::fs::write(
+        dir.path().join("silt.toml"),
+        format!("{}\n{extra}", shared.toml),
+    )
+    .unwrap();
     let locations = Locations::discover(dir.path()).unwrap();
     let component = crate::support::component(extension);
     let datastore =

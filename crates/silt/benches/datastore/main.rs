@@ -217,7 +217,7 @@ async fn main() {
             files_per_model: 32,
             models: vec![8, 32, 128],
             writes: 3,
-            at_scale: (64, 4),
+            at_scale: (160, 4),
             write_ratio: write_ratio::RatioSizes {
                 small_models: 8,
                 large_models: 32,

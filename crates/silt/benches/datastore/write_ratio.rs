@@ -69,7 +69,7 @@ struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     async fn new(shared: &'a Shared, models: usize, files: usize) -> Self {
-        let (clone, _, pull) =
+        let (clone, _, (pull, _)) =
             crate::at_scale::indexed_clone(shared, models, files, "write ratio").await;
         eprintln!(
             "write ratio: the writer pulled the index in {:.0} ms, {} requests",
