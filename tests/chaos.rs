@@ -267,8 +267,15 @@ fn storm(backend: Backend, seconds: u64, clones: usize, seed: u64) -> String {
         thread.join().unwrap();
     }
 
-    // Everything from a fresh clone.
+    // Everything from a fresh clone, whose first pull starts from the
+    // newest index checkpoint the storm left.
     let fresh = origin.another_clone();
+    let checkpoints = origin.keys("_checkpoint/manifest/").len();
+    let pulled = fresh.json(&["--hydration", "full", "datastore", "sync", "--pull"]);
+    let pulled = pulled["pulled"]["summary"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let ledger = ledger.lock().unwrap();
     let mut lost = Vec::new();
     for ((model, name), content) in &ledger.puts {
@@ -317,6 +324,7 @@ fn storm(backend: Backend, seconds: u64, clones: usize, seed: u64) -> String {
     let summary = format!(
         "{backend:?}: {seconds} s, {clones} clones: {attempts} commands ({}), {acknowledged} acknowledged writes ({} puts, {} runs); \
          {} kills, {} writer stops, {} server stops; after a kill the next command exited {:?}; \
+         {checkpoints} index checkpoints written, the checking clone's pull: {pulled}; \
          gc removed {} orphans and {} store temporaries; lost = {}",
         ledger
             .outcomes
@@ -336,6 +344,10 @@ fn storm(backend: Backend, seconds: u64, clones: usize, seed: u64) -> String {
     );
     eprintln!("chaos: {summary}");
     assert!(lost.is_empty(), "{summary}\nlost: {lost:#?}");
+    assert!(
+        checkpoints > 0 && pulled.contains("from the index checkpoint"),
+        "{summary}\nno index checkpoint was written, or the checking clone did not load it"
+    );
     assert_eq!(verify_code, 0, "{summary}\nverify after gc: {findings}");
     assert!(
         live_leases.is_empty(),

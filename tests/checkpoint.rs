@@ -400,6 +400,47 @@ fn a_checkpoint_writer_killed_before_its_manifest_leaves_nothing_a_reader_takes(
     assert_eq!(origin.keys("_checkpoint/manifest/").len(), 1);
 }
 
+#[test]
+fn a_new_checkpoint_uploads_only_the_chunks_whose_models_changed() {
+    // Every full check that read a slice writes one (by default: 128
+    // slices, and the newest 30 minutes old).
+    let settings = "[extensions.config.partitioned-datastore]\n\
+        checkpoint.write-after-reads = 1\ncheckpoint.write-every-minutes = 0\n";
+    let origin = Project::new(Backend::Dir, settings);
+    populate(&origin);
+    let first = origin.another_clone();
+    let pulled = full_pull(&first);
+    let chunks = origin.keys("_checkpoint/chunk/").len();
+    let summary = pulled["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!("({chunks} of {chunks} chunks new")),
+        "{pulled}"
+    );
+
+    // One model changed: a fresh clone reads its partition, and writes a
+    // checkpoint that reuses every other chunk.
+    put(&first, &model_name(7), "f0.txt", "changed");
+    let second = origin.another_clone();
+    let pulled = full_pull(&second);
+    assert_eq!(served(&pulled), Some(MODELS as u64 - 1), "{pulled}");
+    let summary = pulled["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!("(1 of {chunks} chunks new")),
+        "{pulled}"
+    );
+    assert_eq!(origin.keys("_checkpoint/manifest/").len(), 2);
+    assert_eq!(origin.keys("_checkpoint/chunk/").len(), chunks + 1);
+
+    // The next fresh clone takes every slice from the new checkpoint, and
+    // equals the partitions.
+    let third = origin.another_clone();
+    let pulled = full_pull(&third);
+    assert_eq!(served(&pulled), Some(MODELS as u64), "{pulled}");
+    let mut expected = populated_tree();
+    expected.insert(format!("{}/f0.txt", model_name(7)), b"changed".to_vec());
+    assert!(working_copy(&third) == expected);
+}
+
 /// Sets the modification time of a Dir datastore's object `key` (a file
 /// `<key>~o` under the store directory, wherever its namespace puts it)
 /// `by` back.
@@ -428,12 +469,14 @@ fn gc_keeps_the_newest_checkpoints_and_their_chunks_and_deletes_the_rest_once_ol
     full_pull(&origin.another_clone());
     let (manifest_key, manifest) = manifest_of(&checkpoint_objects(&origin));
     let chunks = origin.keys("_checkpoint/chunk/");
-    // Two older manifests naming no chunk, and an unnamed chunk: all old.
+    // Two older manifests naming no chunk (the store wrote them 3 and 4
+    // hours ago; the second says it is as of an hour from now, as a
+    // writer's fast clock would), and an unnamed chunk: all old.
     let hour = Duration::from_secs(3_600);
     let mut older = Vec::new();
-    for hours in [3u32, 4] {
+    for (hours, as_of) in [(3u32, -3i64), (4, 1)] {
         let mut stale = manifest.clone();
-        let at = silt_extension::clock::now_ms() - u64::from(hours) * 3_600_000;
+        let at = (silt_extension::clock::now_ms() as i64 + as_of * 3_600_000) as u64;
         stale["as_of_ms"] = at.into();
         stale["chunks"] = serde_json::json!([]);
         let bytes = serde_json::to_vec(&stale).unwrap();
@@ -452,9 +495,10 @@ fn gc_keeps_the_newest_checkpoints_and_their_chunks_and_deletes_the_rest_once_ol
     for key in chunks.iter().chain([&manifest_key, &unnamed]) {
         age(&origin, key, hour * 2);
     }
-    // The newest two manifests by the store's clock stay, with the chunks
-    // they name; the third goes, and so does the old unnamed chunk; the
-    // young one stays (a writer may be about to name it).
+    // The newest two manifests by the store's clock stay (whatever their
+    // names say), with the chunks they name; the third goes, and so does
+    // the old unnamed chunk; the young one stays (a writer may be about to
+    // name it).
 
     origin.ok(&["-q", "datastore", "gc", "--keep", "10"]);
     let mut expected: Vec<String> = chunks.clone();

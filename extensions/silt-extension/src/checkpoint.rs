@@ -91,9 +91,10 @@ pub const CUT_ONE_IN: u64 = 256;
 /// ```
 pub const MAX_CHUNK_MODELS: usize = 1024;
 
-/// A run of models ends once its slices take this many bytes: what a
-/// reader or writer holds of a chunk at once stays small beside the
-/// extension's memory (a single slice larger than this is a chunk alone).
+/// A run of models ends before a slice that would take it past this many
+/// bytes: what a reader or writer holds of a chunk at once stays small
+/// beside the extension's memory (a single slice larger than this is a
+/// chunk alone).
 ///
 /// ```no_run,standalone_crate
 /// assert_eq!(silt_extension::checkpoint::MAX_CHUNK_BYTES, 8 << 20);
@@ -274,26 +275,36 @@ fn label_hash(model_type: &str, model_id: &str) -> u64 {
     u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
-/// Where runs end: after a member whose label hashes so, or once a run
-/// holds `MAX_CHUNK_MODELS` members or `MAX_CHUNK_BYTES`.
+/// Where runs end: before a member that would take a run past
+/// `MAX_CHUNK_BYTES`, and after a member whose label hashes so or that
+/// brings the run to `MAX_CHUNK_MODELS` members.
 #[derive(Default)]
 struct Cutter {
     models: usize,
     bytes: u64,
 }
 
+/// Where a member goes: whether the run ends before it, and after it.
+struct Cut {
+    before: bool,
+    after: bool,
+}
+
 impl Cutter {
-    /// Takes `member` into the run; true when the run ends after it.
-    fn ends_after(&mut self, member: &Member) -> bool {
-        self.models += 1;
-        self.bytes += member.bytes;
-        let ends = label_hash(&member.model_type, &member.model_id).is_multiple_of(CUT_ONE_IN)
-            || self.models >= MAX_CHUNK_MODELS
-            || self.bytes >= MAX_CHUNK_BYTES;
-        if ends {
+    /// Takes `member` into the runs.
+    fn place(&mut self, member: &Member) -> Cut {
+        let before = self.models > 0 && self.bytes.saturating_add(member.bytes) > MAX_CHUNK_BYTES;
+        if before {
             *self = Self::default();
         }
-        ends
+        self.models += 1;
+        self.bytes = self.bytes.saturating_add(member.bytes);
+        let after = label_hash(&member.model_type, &member.model_id).is_multiple_of(CUT_ONE_IN)
+            || self.models >= MAX_CHUNK_MODELS;
+        if after {
+            *self = Self::default();
+        }
+        Cut { before, after }
     }
 }
 
@@ -312,9 +323,12 @@ pub fn cut(members: Vec<Member>) -> Vec<Vec<Member>> {
     let mut runs = Vec::new();
     let mut run = Vec::new();
     for member in members {
-        let ends = cutter.ends_after(&member);
+        let cut = cutter.place(&member);
+        if cut.before {
+            runs.push(std::mem::take(&mut run));
+        }
         run.push(member);
-        if ends {
+        if cut.after {
             runs.push(std::mem::take(&mut run));
         }
     }
@@ -345,8 +359,13 @@ fn parse_manifest(key: &str, data: &[u8]) -> Result<Manifest, String> {
     }
     let mut previous: Option<&Member> = None;
     for chunk in &manifest.chunks {
+        let members_bytes = chunk
+            .members
+            .iter()
+            .fold(0u64, |sum, member| sum.saturating_add(member.bytes));
         let bounded = !chunk.members.is_empty()
             && chunk.members.len() <= MAX_CHUNK_MODELS
+            && members_bytes <= chunk.bytes
             && (chunk.members.len() == 1 || chunk.bytes <= 2 * MAX_CHUNK_BYTES);
         if !is_sha256(&chunk.sha256) || !bounded {
             return Err("names a chunk without a hash, or out of bounds".to_owned());
@@ -575,7 +594,7 @@ impl Loaded {
     /// Chunk `index`'s slices by model, its file removed; `None` (said at
     /// debug) when it cannot be had.
     fn parse(&mut self, index: usize) -> Option<Slices> {
-        let path = self.files[index].take()?;
+        let path = self.files.get_mut(index)?.take()?;
         let chunk = &self.manifest.chunks[index];
         let data = cache_file::read_file(&path);
         let _ = std::fs::remove_file(layout::in_cache(&path));
@@ -751,12 +770,15 @@ pub fn write(
                 version: version.clone(),
                 bytes,
             };
-            let ends = cutter.ends_after(&member);
+            let cut = cutter.place(&member);
+            if cut.before {
+                builder.finish_run(std::mem::take(&mut run))?;
+            }
             run.push(Entry {
                 member,
                 bytes: loaded,
             });
-            if ends {
+            if cut.after {
                 builder.finish_run(std::mem::take(&mut run))?;
             }
         }
@@ -791,7 +813,7 @@ impl Builder<'_> {
             return Ok(());
         }
         let mut members = Vec::with_capacity(run.len());
-        let mut bytes = br#"{"format":1,"slices":["#.to_vec();
+        let mut bytes = format!(r#"{{"format":{FORMAT},"slices":["#).into_bytes();
         for Entry {
             mut member,
             bytes: loaded,
@@ -968,10 +990,21 @@ mod tests {
         let after = cut(added);
         let kept = after.iter().filter(|run| runs.contains(run)).count();
         assert_eq!(kept, runs.len() - 1, "{kept} of {} runs kept", runs.len());
-        // Large slices: runs end by size.
+        // Large slices: runs end by size, and a slice larger than a chunk
+        // is a chunk alone.
         let mut large = members(100, "v1");
         large.iter_mut().for_each(|m| m.bytes = 1 << 20);
-        assert!(cut(large).iter().all(|run| run.len() <= 8));
+        large[50].bytes = 12 << 20;
+        let runs = cut(large);
+        assert!(runs.iter().all(|run| run.len() <= 8));
+        assert!(
+            runs.iter()
+                .all(|run| run.len() == 1 || bytes(run) <= MAX_CHUNK_BYTES)
+        );
+        assert!(
+            runs.iter()
+                .any(|run| run.len() == 1 && run[0].bytes == 12 << 20)
+        );
     }
 
     fn manifest_of(runs: Vec<Vec<Member>>) -> (String, Vec<u8>) {
@@ -982,7 +1015,7 @@ mod tests {
                 .into_iter()
                 .map(|members| ChunkRef {
                     sha256: "a".repeat(64),
-                    bytes: 1,
+                    bytes: members.iter().map(|member| member.bytes + 1).sum(),
                     members,
                 })
                 .collect(),

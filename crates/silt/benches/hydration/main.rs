@@ -4,9 +4,7 @@
 //! - **one model**: a cold lazy clone (open, setup) then what `silt run
 //!   --model` does (lease, make the model present, push nothing, release);
 //! - **full hydration**: a cold full clone fetching every model's latest
-//!   files (what `silt datastore setup` does under `hydration = "full"`),
-//!   its index from the checkpoint the first full clone (measured once,
-//!   before the rounds) left;
+//!   files (what `silt datastore setup` does under `hydration = "full"`);
 //! - **raw GETs**: the same data keys fetched with plain concurrent GETs,
 //!   each written to a file, as many in flight as the transfer limit (no
 //!   index, no temporary file, no verification: a copy tool) — the ceiling
@@ -215,7 +213,7 @@ async fn full_hydration(toml: &str, shape: Shape) -> (Measured, Reads) {
     let opened = started.elapsed().as_secs_f64();
     set_up(&datastore, false).await;
     let set = started.elapsed().as_secs_f64();
-    let fetched = hydrate_everything(&datastore).await.unwrap();
+    let fetched = hydrate_everything(&datastore, &mut |_| {}).await.unwrap();
     eprintln!(
         "full hydration: open {:.0} ms, setup {:.0} ms, hydrate {:.0} ms",
         opened * 1e3,
@@ -332,9 +330,6 @@ struct Report {
     shape: Shape,
     fill: fixture::Filled,
     store_bytes: u64,
-    /// The first full clone: it reads every partition, and leaves the index
-    /// checkpoint the measured full clones start from.
-    first_full_clone: Measured,
     one_model: Vec<Measured>,
     full_hydration: Vec<Measured>,
     raw_gets: Vec<Measured>,
@@ -455,16 +450,10 @@ async fn main() {
             "SILT_BENCH_HYDRATION_ONLY needs SILT_BENCH_HYDRATION_ROUNDS of 2 or more: round 0 runs every path"
         );
     }
-    let (first_full_clone, _) = full_hydration(&toml, shape).await;
-    eprintln!(
-        "first full clone (every partition read, the index checkpoint written): {:.1} s, {} requests",
-        first_full_clone.seconds, first_full_clone.requests
-    );
     let mut report = Report {
         shape,
         fill,
         store_bytes: shape.bytes(),
-        first_full_clone,
         one_model: Vec::new(),
         full_hydration: Vec::new(),
         raw_gets: Vec::new(),
@@ -750,10 +739,6 @@ fn print(report: &Report, concurrency: usize) {
             median(all.iter().map(Measured::mib_per_second)),
         );
     };
-    row(
-        "first full clone: every partition read, the index checkpoint written",
-        std::slice::from_ref(&report.first_full_clone),
-    );
     row("cold lazy clone + run on one model", &report.one_model);
     row("cold full clone: full hydration", &report.full_hydration);
     row(

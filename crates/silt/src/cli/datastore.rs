@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use super::hydration_progress::with_progress;
 use super::output::{human_bytes, plural, write_list};
 use super::{Context, scope_of};
 use crate::config::Hydration;
@@ -219,7 +220,9 @@ fn setup(
         allow_unsafe_store,
         hydration: context.hydration(),
     };
-    let report = ops::setup::setup(&context.project(), &request)?;
+    let report = with_progress(context, "hydrate", |on_progress| {
+        ops::setup::setup(&context.project(), &request, on_progress)
+    })?;
     context.output.emit(&report, |out| {
         let verb = if report.created { "created" } else { "found" };
         writeln!(out, "{verb} the datastore at {}", report.store)?;

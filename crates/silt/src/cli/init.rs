@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::Context;
+use super::hydration_progress::with_progress;
 use crate::config::Backend;
 use crate::ops;
 use crate::ops::init::InitRequest;
@@ -73,7 +74,9 @@ pub(super) fn run(context: &Context, cwd: &Path, args: InitArgs) -> anyhow::Resu
         allow_unsafe_store: args.allow_unsafe_store,
         hydration: context.hydration,
     };
-    let report = ops::init::init(cwd, &request, &context.runtimes, context)?;
+    let report = with_progress(context, "hydrate", |on_progress| {
+        ops::init::init(cwd, &request, &context.runtimes, context, on_progress)
+    })?;
     context.output.emit(&report, |out| {
         writeln!(out, "wrote {}", report.config.display())?;
         match &report.next {

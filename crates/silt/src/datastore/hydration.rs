@@ -196,22 +196,27 @@ pub async fn full_pull(datastore: &Datastore, scope: &Scope) -> anyhow::Result<S
         .await
 }
 
-/// A first full hydration (setup of a `full` clone): one pull of
-/// everything that fetches what is missing. A fresh clone's pull starts
-/// from the datastore's index checkpoint when it has one (a handful of
-/// requests instead of one per model), then fetches every file in bounded
-/// batches; the transfer bar shows the bytes as they land.
+/// A first full hydration (setup of a `full` clone): every model's latest
+/// files, `MODELS_PER_CALL` models at a time so progress moves; an
+/// extension without `lazy-hydration` gets its (full) pull instead.
 ///
 /// # Errors
-/// When the pull fails; what landed stays (a rerun resumes).
-pub async fn hydrate_everything(datastore: &Datastore) -> anyhow::Result<Fetched> {
-    let _everything = datastore
-        .working_copy_locks()
-        .foreground(Claim::Everything)
-        .await?;
-    remove_leftover_downloads(datastore, &Scope::All);
-    let pulled = full_pull(datastore, &Scope::All).await?;
-    Ok(Fetched::from(&pulled.stats))
+/// When listing or a fetch fails; what landed stays (a rerun resumes).
+pub async fn hydrate_everything(
+    datastore: &Datastore,
+    on_progress: &mut dyn FnMut(&HydrationProgress),
+) -> anyhow::Result<Fetched> {
+    if !datastore.supports(LAZY_HYDRATION) {
+        let _everything = datastore
+            .working_copy_locks()
+            .foreground(Claim::Everything)
+            .await?;
+        let pulled = full_pull(datastore, &Scope::All).await?;
+        return Ok(Fetched::from(&pulled.stats));
+    }
+    Ok(hydrate_models(datastore, &Scope::All, false, on_progress)
+        .await?
+        .fetched)
 }
 
 /// Makes the latest files of the models in `scope` (every model the store

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::Project;
 use crate::config::{Backend, CONFIG_FILE_NAME, Config, Hydration};
-use crate::datastore::Runtimes;
+use crate::datastore::{HydrationProgress, Runtimes};
 use crate::locations::Locations;
 
 /// What to initialise (`silt init`'s flags).
@@ -54,7 +54,8 @@ pub struct InitReport {
     pub next: Option<String>,
 }
 
-/// Initialises `cwd` (see the module's doc).
+/// Initialises `cwd` (see the module's doc); `on_progress` hears a full
+/// clone's hydration.
 ///
 /// # Errors
 /// An existing silt.toml (unless `force`), an extension source that cannot
@@ -65,6 +66,7 @@ pub fn init(
     request: &InitRequest,
     runtimes: &std::sync::Arc<Runtimes>,
     events: &dyn super::Events,
+    on_progress: &mut dyn FnMut(&HydrationProgress),
 ) -> anyhow::Result<InitReport> {
     let path = cwd.join(CONFIG_FILE_NAME);
     if path.exists() && !request.force {
@@ -108,7 +110,7 @@ pub fn init(
         .map_err(|err| anyhow::anyhow!("cannot write {}: {err}", path.display()))?;
     // A failed init leaves the directory as it was: a retry must not meet
     // "already exists".
-    let result = initialise(cwd, &path, request.hydration, runtimes, events);
+    let result = initialise(cwd, &path, request.hydration, runtimes, events, on_progress);
     if result.is_err() {
         for (file, before) in [(&path, previous), (&lock, previous_lock)] {
             let _ = match before {
@@ -128,6 +130,7 @@ fn initialise(
     hydration: Option<Hydration>,
     runtimes: &std::sync::Arc<Runtimes>,
     events: &dyn super::Events,
+    on_progress: &mut dyn FnMut(&HydrationProgress),
 ) -> anyhow::Result<InitReport> {
     ignore_project_data(cwd);
     let locations = Locations::discover(cwd)?;
@@ -170,7 +173,7 @@ fn initialise(
             allow_unsafe_store: false,
             hydration: hydration.unwrap_or(locations.config.datastore.hydration),
         };
-        super::setup::setup(&project, &request)?;
+        super::setup::setup(&project, &request, on_progress)?;
         report.datastore_ready = true;
     } else {
         report.next = Some(format!(

@@ -7,7 +7,9 @@ use serde::Serialize;
 use super::Project;
 use crate::beneath::Beneath;
 use crate::config::Hydration;
-use crate::datastore::{Fetched, host_state_dir, hydrate_everything, now_ms, trust};
+use crate::datastore::{
+    Fetched, HydrationProgress, host_state_dir, hydrate_everything, now_ms, trust,
+};
 use crate::exit::UntrustworthyStore;
 use crate::runtime::bindings::exports::silt::datastore::sync::SetupOptions;
 use crate::store::{doctor, root};
@@ -87,11 +89,16 @@ pub fn check_store(project: &Project, allow: bool) -> anyhow::Result<doctor::Doc
     Ok(report)
 }
 
-/// Sets the datastore up (see the module's doc).
+/// Sets the datastore up (see the module's doc); `on_progress` hears a full
+/// clone's hydration.
 ///
 /// # Errors
 /// As [`check_store`]; the extension's setup, or a hydration that fails.
-pub fn setup(project: &Project, request: &SetupRequest) -> anyhow::Result<SetupReport> {
+pub fn setup(
+    project: &Project,
+    request: &SetupRequest,
+    on_progress: &mut dyn FnMut(&HydrationProgress),
+) -> anyhow::Result<SetupReport> {
     let checked = check_store(project, request.allow_unsafe_store)?;
     let locations = project.locations;
     let retain_versions = request
@@ -108,7 +115,7 @@ pub fn setup(project: &Project, request: &SetupRequest) -> anyhow::Result<SetupR
         datastore.record_identity().await?;
         let fetched = match hydration {
             Hydration::Lazy => Fetched::default(),
-            Hydration::Full => hydrate_everything(datastore).await?,
+            Hydration::Full => hydrate_everything(datastore, on_progress).await?,
         };
         anyhow::Ok((report, fetched, datastore.traffic()))
     })?;

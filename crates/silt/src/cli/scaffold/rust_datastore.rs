@@ -25,10 +25,11 @@ use super::{Writer, cargo_manifest, rust_commands, write_rust_common};
 use crate::runtime::metadata::API_VERSION;
 
 /// The SDK crate, vendored into the project as `silt-extension/`.
-const SDK_FILES: [(&str, &str); 33] = embedded!["extensions/silt-extension":
+const SDK_FILES: [(&str, &str); 34] = embedded!["extensions/silt-extension":
     "Cargo.toml",
     "src/cache_file.rs",
     "src/change.rs",
+    "src/checkpoint.rs",
     "src/clock.rs",
     "src/corrupt_models.rs",
     "src/fixtures.rs",
