@@ -73,7 +73,9 @@ const MANIFEST_PREFIX: &str = "_checkpoint/manifest/";
 const CHUNK_PREFIX: &str = "_checkpoint/chunk/";
 
 /// The format this build writes and reads; a reader passes over a manifest
-/// of another.
+/// of another. Bump it whenever [`Partition`] or its entries gain a field:
+/// a writer re-serializes the slices it parsed, so an older build's chunks
+/// would hold them without it, under versions whose partitions have it.
 const FORMAT: u32 = 1;
 
 /// A run of models ends after one whose label hashes to 0 modulo this: 256

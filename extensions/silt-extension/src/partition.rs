@@ -38,6 +38,8 @@ use crate::silt::datastore::types::{Error, ModelRef};
 ///     Ok(())
 /// }
 /// ```
+// A field added here (or to `Entry`) needs `checkpoint::FORMAT` bumped:
+// checkpoints hold partitions as a build parsed and wrote them again.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Partition {
     /// The newest layout of the SDK that wrote it (informational: the
