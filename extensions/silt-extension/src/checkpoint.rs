@@ -415,7 +415,7 @@ fn manifests_newest_first() -> Result<Vec<ObjectMeta>, Error> {
 
 /// The newest manifest that verifies, and when the store wrote it; each
 /// one passed over is said at debug.
-fn newest_manifest() -> Option<(String, u64, Manifest)> {
+fn newest_manifest() -> Option<(u64, Manifest)> {
     let manifests = match manifests_newest_first() {
         Ok(manifests) => manifests,
         Err(err) => {
@@ -438,7 +438,7 @@ fn newest_manifest() -> Option<(String, u64, Manifest)> {
                 Err(err) => Err(format!("cannot be read ({err:?})")),
             };
             match read {
-                Ok(manifest) => Some((meta.key, meta.last_modified, manifest)),
+                Ok(manifest) => Some((meta.last_modified, manifest)),
                 Err(why) => {
                     debug(&format!("index checkpoint {} passed over: {why}", meta.key));
                     None
@@ -456,8 +456,6 @@ type Slices = BTreeMap<(String, String), Partition>;
 /// A checkpoint read for a pull: its manifest, and its chunks downloaded
 /// into the cache, parsed one at a time as the pull reaches their models.
 pub struct Loaded {
-    /// The manifest's key.
-    pub key: String,
     /// When the store wrote it (its clock, ms since the epoch).
     pub written_ms: u64,
     /// The manifest.
@@ -477,8 +475,8 @@ pub struct Loaded {
 /// to list the manifests, one to read the newest, one bulk download of its
 /// chunks); `None` when there is none (each passed over is said at debug).
 pub fn load_newest() -> Option<Loaded> {
-    let (key, written_ms, manifest) = newest_manifest()?;
-    Some(Loaded::download(key, written_ms, manifest))
+    let (written_ms, manifest) = newest_manifest()?;
+    Some(Loaded::download(written_ms, manifest))
 }
 
 /// Removes download directories killed pulls left (best effort).
@@ -504,7 +502,7 @@ fn sweep_download_dirs() {
 impl Loaded {
     /// Downloads every chunk `manifest` names at once, each checked against
     /// its hash by the host and its size against the manifest.
-    fn download(key: String, written_ms: u64, manifest: Manifest) -> Self {
+    fn download(written_ms: u64, manifest: Manifest) -> Self {
         sweep_download_dirs();
         let dir = format!("{DOWNLOAD_DIR}/{}", crate::clock::random_hex());
         let items: Vec<DownloadItem> = manifest
@@ -555,7 +553,6 @@ impl Loaded {
             })
             .collect();
         Self {
-            key,
             written_ms,
             manifest,
             chunk_of,
@@ -720,7 +717,7 @@ pub fn write(
     as_of_ms: u64,
     previous: Option<Manifest>,
 ) -> Result<Written, Error> {
-    let previous = previous.or_else(|| newest_manifest().map(|(_, _, manifest)| manifest));
+    let previous = previous.or_else(|| newest_manifest().map(|(_, manifest)| manifest));
     let in_store: BTreeSet<String> = store::list_all(CHUNK_PREFIX)?
         .into_iter()
         .map(|meta| meta.key)
