@@ -181,7 +181,9 @@ pub fn datastore(args: &[&str]) -> Result<()> {
     // The pain scenarios (one write's requests, the no-op sync, 16 writers)
     // again on the GCS and Azure emulators, beside SeaweedFS's above; near
     // the store only (a round trip of 0: the far runs' requests in sequence
-    // are the extension's, measured on SeaweedFS).
+    // are the extension's, measured on SeaweedFS). `--quick` runs all three
+    // extensions there (their agreement is the check), the full run silt's
+    // alone (the baselines are compared on SeaweedFS).
     if only.is_none_or(|part| part == "scenarios") {
         let fake_gcs = build::fake_gcs()?;
         let azurite = build::azurite()?;
@@ -196,6 +198,20 @@ pub fn datastore(args: &[&str]) -> Result<()> {
                 .env("SILT_TEST_COMPONENTS", &components)
                 .env("SILT_BENCH_BACKEND", backend)
                 .env("SILT_BENCH_RTT_MS", "0")
+                .env(
+                    "SILT_BENCH_EXTENSIONS",
+                    if args.contains(&"--quick") {
+                        DATASTORE_EXTENSIONS.join(",")
+                    } else {
+                        DATASTORE_EXTENSIONS[0].to_owned()
+                    },
+                );
+            if !args.contains(&"--quick") {
+                // The emulators take minutes where SeaweedFS takes seconds
+                // to be filled: up to 16,384 objects there.
+                command.env("SILT_BENCH_MODELS", "8,128");
+            }
+            command
                 .env("SILT_FAKE_GCS", &fake_gcs)
                 .env("SILT_AZURITE", &azurite);
             run(&mut command)?;
