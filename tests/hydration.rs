@@ -389,3 +389,66 @@ fn a_full_clone_of_many_models_fetches_each_once_and_a_corrupt_one_spares_the_re
     }
     assert!(present(&lazy, "t/m070").is_empty());
 }
+
+#[test]
+fn hydrating_many_models_after_a_pull_reads_only_the_slices_the_journal_names() {
+    let extension = "partitioned-datastore";
+    let writer = datastore_with_many_models(extension);
+    let lazy = writer.another_clone();
+    lazy.ok(&["--hydration", "lazy", "datastore", "setup"]);
+    // The index only: every model's slice, and the progress through the journal.
+    lazy.ok(&["-q", "--hydration", "lazy", "datastore", "sync", "--pull"]);
+    // A commit after that pull, which the hydration must bring.
+    let input = writer.write_input("f.in", "newer");
+    writer.ok(&["-q", "data", "put", "t/m100", "f.txt", &input]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let (recording, datastore) = recorded_clone(&lazy, extension).await;
+        recording.take_reads();
+        let models: Vec<ModelRef> = (0..MANY).map(|i| model(&format!("m{i:03}"))).collect();
+        let scope = Scope::Models(models);
+        let progress = silt::datastore::hydrate_models(&datastore, &scope, false, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(progress.fetched.objects, MANY as u64);
+        let reads = recording.take_reads();
+        // One LIST of the journal a call (batches of 32, 64 and 54), and
+        // the one slice it names read; no other slice.
+        let partitions: Vec<&String> = reads.iter().filter(|k| k.starts_with("_index/")).collect();
+        assert_eq!(partitions, ["_index/data/t/m100.json"], "{reads:?}");
+        let journal = reads
+            .iter()
+            .filter(|k| k.starts_with("list:") && k.contains("_journal/"))
+            .count();
+        assert_eq!(journal, 3, "{reads:?}");
+        let data = reads.iter().filter(|k| k.starts_with("data/")).count();
+        assert_eq!(data, MANY, "{reads:?}");
+        assert_eq!(reads.len(), MANY + 4, "{reads:?}");
+    });
+    let newer = std::fs::read_to_string(lazy.model_dir("t/m100").join("f.txt")).unwrap();
+    assert_eq!(newer, "newer");
+    let older = std::fs::read_to_string(lazy.model_dir("t/m101").join("f.txt")).unwrap();
+    assert_eq!(older.trim(), "m101");
+    // With a full check due at every pull, the journal vouches for nothing:
+    // each held slice has its conditional read again, and nothing is
+    // fetched twice.
+    let config = lazy.path().join("silt.toml");
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str("\n[extensions.config.partitioned-datastore]\njournal.full-check-minutes = 0\n");
+    std::fs::write(&config, toml).unwrap();
+    runtime.block_on(async {
+        let (recording, datastore) = recorded_clone(&lazy, extension).await;
+        recording.take_reads();
+        let models: Vec<ModelRef> = (0..MANY).map(|i| model(&format!("m{i:03}"))).collect();
+        let scope = Scope::Models(models);
+        let progress = silt::datastore::hydrate_models(&datastore, &scope, false, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(progress.fetched.objects, 0);
+        assert_eq!(progress.already_present, MANY as u64);
+        let reads = recording.take_reads();
+        let partitions = reads.iter().filter(|k| k.starts_with("_index/")).count();
+        assert_eq!(partitions, MANY, "{reads:?}");
+        assert_eq!(reads.len(), MANY, "{reads:?}");
+    });
+}

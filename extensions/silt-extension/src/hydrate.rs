@@ -26,6 +26,7 @@
 use crate::cache_file;
 use crate::corrupt_models::CorruptModels;
 use crate::exports::silt::datastore::hydration::{Guest, HydrateOptions, HydrateReport};
+use crate::journal;
 use crate::layout::{self, DATA_AREA};
 use crate::local::{self, Sidecar};
 use crate::partition::{Entry, Partition};
@@ -849,6 +850,58 @@ fn record_landings(work: &mut [Planned], wanted: &[Wanted]) -> Result<(), Error>
     Ok(())
 }
 
+/// What a call on `models` (with their `sidecars`) knows of their slices
+/// before planning, one per model in order; `None` leaves the model's own
+/// conditional read to [`Planned::plan_read`].
+///
+/// - Slices this cache has never read are read together (a cold clone's
+///   batch: one bulk download, instead of one request after another). One
+///   alone is one plain read: that is also what ends a command on a
+///   stalled store within one retry budget (a bulk download does not trip
+///   the host's "stopped answering" guard, so a command's fallback would
+///   wait out a second budget).
+/// - A slice the sidecar holds is current when the journal vouches for it
+///   ([`journal::possibly_changed`]: one LIST for the call instead of one
+///   conditional read a model), as a pull's journal pass concludes; the
+///   periodic full check of pulls bounds what the journal cannot see.
+///   Asked when two or more sidecars hold a slice (for one, its own read
+///   costs the same request), and not while edits are being resolved
+///   (`theirs`, `set-aside`: `silt run` starts from each model's slice as
+///   the store holds it now, as a pull that resolves edits does).
+fn reads_before_planning<T: Index>(
+    models: &[ModelRef],
+    sidecars: &[Sidecar],
+    resolving: bool,
+) -> Result<Vec<Option<Result<Fresh, Error>>>, Error> {
+    let held = sidecars.iter().filter(|s| s.partition.is_some()).count();
+    let possibly_changed = if T::JOURNAL && held >= 2 && !resolving {
+        journal::possibly_changed()?
+    } else {
+        None
+    };
+    let mut reads: Vec<Option<Result<Fresh, Error>>> = models
+        .iter()
+        .zip(sidecars)
+        .map(|(model, sidecar)| {
+            let vouched = sidecar.partition.is_some()
+                && possibly_changed
+                    .as_ref()
+                    .is_some_and(|named| !named.contains(&layout::model_label(model)));
+            vouched.then_some(Ok(Fresh::Unchanged))
+        })
+        .collect();
+    let cold: Vec<usize> = (0..models.len())
+        .filter(|&i| sidecars[i].partition.is_none())
+        .collect();
+    if cold.len() >= 2 {
+        let batch: Vec<ModelRef> = cold.iter().map(|&i| models[i].clone()).collect();
+        for (&i, read) in cold.iter().zip(T::read_many(&batch)) {
+            reads[i] = Some(read);
+        }
+    }
+    Ok(reads)
+}
+
 /// Finds the model and name of a working-copy path `data/<type>/<id>/<name>`.
 /// The type may contain `/`, so each split is tried, preferring models this
 /// cache knows, then models the store has.
@@ -908,33 +961,14 @@ impl<T: Index> Guest for T {
             layout::check_model(model)?;
         }
         let mut update = summary::Update::begin(DATA_AREA);
-        // The slices this cache has never read are read together (a cold
-        // clone's batch: at once, instead of one request after another).
         let sidecars: Vec<Sidecar> = models.iter().map(|m| local::load(DATA_AREA, m)).collect();
-        let cold: Vec<ModelRef> = models
-            .iter()
-            .zip(&sidecars)
-            .filter(|(_, sidecar)| sidecar.partition.is_none())
-            .map(|(model, _)| model.clone())
-            .collect();
-        // One alone is one plain read, as before. That is also what ends a
-        // command on a stalled store within one retry budget: a bulk
-        // download does not trip the host's "stopped answering" guard, so a
-        // command's fallback would wait out a second budget.
-        let first_reads = match cold.len() {
-            0 | 1 => Vec::new(),
-            _ => T::read_many(&cold),
-        };
-        let mut first_reads = first_reads.into_iter();
+        let resolving = matches!(edits, LocalEdits::Theirs | LocalEdits::SetAside);
+        let mut reads = reads_before_planning::<T>(&models, &sidecars, resolving)?.into_iter();
         for (model, sidecar) in models.iter().zip(sidecars) {
-            let first_read = match sidecar.partition {
-                None => first_reads.next(),
-                Some(_) => None,
-            };
             let read = Planned::plan_read::<T>(
                 model,
                 sidecar,
-                first_read,
+                reads.next().flatten(),
                 false,
                 EditHandling {
                     edits,

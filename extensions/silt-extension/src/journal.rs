@@ -456,6 +456,38 @@ pub fn save_progress(progress: &Progress) -> Result<(), Error> {
     cache_file::write_atomic_unsynced(&format!("{CACHE_STATE_DIR}/{STATE_PATH}"), &bytes)
 }
 
+/// The models, by label, whose commits this cache may not hold yet: those
+/// named by the entries after its horizon that it has not settled (one
+/// LIST, as a pull's journal pass makes). Every other model's sidecar
+/// holds every commit announced so far, if the sidecar has a slice at all.
+/// `None` when the progress cannot tell (there is none, or a full check is
+/// due): then any model may have changed.
+///
+/// # Errors
+/// The store's failure; `invalid-input` for a `journal.full-check-minutes`
+/// setting out of its range.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::journal;
+/// use silt_extension::layout;
+/// use silt_extension::silt::datastore::types::{Error, ModelRef};
+///
+/// /// True when the journal vouches that this cache holds `model`'s latest slice.
+/// fn held(model: &ModelRef) -> Result<bool, Error> {
+///     Ok(journal::possibly_changed()?.is_some_and(|named| !named.contains(&layout::model_label(model))))
+/// }
+/// ```
+pub fn possibly_changed() -> Result<Option<BTreeSet<String>>, Error> {
+    let Some(progress) = load_progress() else {
+        return Ok(None);
+    };
+    if progress.full_check_due(clock::now_ms(), full_check_every_ms()?) {
+        return Ok(None);
+    }
+    let listed = list_after(&progress.horizon)?;
+    Ok(Some(progress.unsettled(&listed).into_keys().collect()))
+}
+
 /// Forgets this cache's progress (the datastore has no journal): the next
 /// pull is a full check.
 pub fn forget_progress() {
