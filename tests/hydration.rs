@@ -340,6 +340,22 @@ fn datastore_with_many_models(extension: &'static str) -> Project {
     writer
 }
 
+/// Hydrates the `MANY` models in `project`'s clone, in process on a
+/// recording store: what it reports, and the keys it read.
+async fn hydrate_many_recorded(
+    project: &Project,
+    extension: &str,
+) -> (silt::datastore::HydrationProgress, Vec<String>) {
+    let (recording, datastore) = recorded_clone(project, extension).await;
+    recording.take_reads();
+    let models: Vec<ModelRef> = (0..MANY).map(|i| model(&format!("m{i:03}"))).collect();
+    let scope = Scope::Models(models);
+    let progress = silt::datastore::hydrate_models(&datastore, &scope, false, &mut |_| {})
+        .await
+        .unwrap();
+    (progress, recording.take_reads())
+}
+
 #[test]
 fn a_full_clone_of_many_models_fetches_each_once_and_a_corrupt_one_spares_the_rest() {
     for extension in EXTENSIONS {
@@ -356,15 +372,8 @@ fn a_full_clone_of_many_models_fetches_each_once_and_a_corrupt_one_spares_the_re
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let lazy = writer.another_clone();
         runtime.block_on(async {
-            let (recording, datastore) = recorded_clone(&lazy, extension).await;
-            recording.take_reads();
-            let models: Vec<ModelRef> = (0..MANY).map(|i| model(&format!("m{i:03}"))).collect();
-            let scope = Scope::Models(models);
-            let progress = silt::datastore::hydrate_models(&datastore, &scope, false, &mut |_| {})
-                .await
-                .unwrap();
+            let (progress, reads) = hydrate_many_recorded(&lazy, extension).await;
             assert_eq!(progress.fetched.objects, MANY as u64, "{extension}");
-            let reads = recording.take_reads();
             let data = reads.iter().filter(|k| k.starts_with("data/")).count();
             assert_eq!(data, MANY, "{extension}: {reads:?}");
             if extension == "partitioned-datastore" {
@@ -403,15 +412,8 @@ fn hydrating_many_models_after_a_pull_reads_only_the_slices_the_journal_names() 
     writer.ok(&["-q", "data", "put", "t/m100", "f.txt", &input]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let (recording, datastore) = recorded_clone(&lazy, extension).await;
-        recording.take_reads();
-        let models: Vec<ModelRef> = (0..MANY).map(|i| model(&format!("m{i:03}"))).collect();
-        let scope = Scope::Models(models);
-        let progress = silt::datastore::hydrate_models(&datastore, &scope, false, &mut |_| {})
-            .await
-            .unwrap();
+        let (progress, reads) = hydrate_many_recorded(&lazy, extension).await;
         assert_eq!(progress.fetched.objects, MANY as u64);
-        let reads = recording.take_reads();
         // One LIST of the journal a call (batches of 32, 64 and 54), and
         // the one slice it names read; no other slice.
         let partitions: Vec<&String> = reads.iter().filter(|k| k.starts_with("_index/")).collect();
@@ -437,16 +439,9 @@ fn hydrating_many_models_after_a_pull_reads_only_the_slices_the_journal_names() 
     toml.push_str("\n[extensions.config.partitioned-datastore]\njournal.full-check-minutes = 0\n");
     std::fs::write(&config, toml).unwrap();
     runtime.block_on(async {
-        let (recording, datastore) = recorded_clone(&lazy, extension).await;
-        recording.take_reads();
-        let models: Vec<ModelRef> = (0..MANY).map(|i| model(&format!("m{i:03}"))).collect();
-        let scope = Scope::Models(models);
-        let progress = silt::datastore::hydrate_models(&datastore, &scope, false, &mut |_| {})
-            .await
-            .unwrap();
+        let (progress, reads) = hydrate_many_recorded(&lazy, extension).await;
         assert_eq!(progress.fetched.objects, 0);
         assert_eq!(progress.already_present, MANY as u64);
-        let reads = recording.take_reads();
         let partitions = reads.iter().filter(|k| k.starts_with("_index/")).count();
         assert_eq!(partitions, MANY, "{reads:?}");
         assert_eq!(reads.len(), MANY, "{reads:?}");
