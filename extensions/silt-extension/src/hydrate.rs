@@ -962,7 +962,7 @@ impl<T: Index> Guest for T {
         }
         let mut update = summary::Update::begin(DATA_AREA);
         let sidecars: Vec<Sidecar> = models.iter().map(|m| local::load(DATA_AREA, m)).collect();
-        let resolving = matches!(edits, LocalEdits::Theirs | LocalEdits::SetAside);
+        let resolving = set_aside::resolves(edits);
         let mut reads = reads_before_planning::<T>(&models, &sidecars, resolving)?.into_iter();
         for (model, sidecar) in models.iter().zip(sidecars) {
             let read = Planned::plan_read::<T>(

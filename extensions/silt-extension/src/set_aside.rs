@@ -36,6 +36,21 @@ use crate::plan::{self, Plan};
 use crate::silt::datastore::types::{Error, LocalEdits, ModelRef};
 use crate::summary;
 
+/// True when `edits` resolves local edits (`theirs`, `set-aside`): the call
+/// then looks at each of its models' working copy and slice as the store
+/// holds it now, not at what the journal says changed.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::set_aside;
+/// use silt_extension::silt::datastore::types::LocalEdits;
+///
+/// assert!(set_aside::resolves(LocalEdits::SetAside));
+/// assert!(!set_aside::resolves(LocalEdits::Ours));
+/// ```
+pub fn resolves(edits: LocalEdits) -> bool {
+    matches!(edits, LocalEdits::Theirs | LocalEdits::SetAside)
+}
+
 /// The edits one call set aside.
 #[derive(Debug, Default)]
 pub struct SetAside {

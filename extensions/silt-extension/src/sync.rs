@@ -673,7 +673,7 @@ impl<T: Index> Guest for T {
         // Setting edits aside looks at every model's working copy, changed
         // in the store or not: an edit kept by an earlier pull is in a model
         // whose sidecar is current.
-        let resolving = matches!(edits, LocalEdits::Theirs | LocalEdits::SetAside);
+        let resolving = set_aside::resolves(edits);
         let (models, journal_pass, mut checkpoint) =
             pull_candidates::<T>(&options.scope, fetch_missing, resolving)?;
         // The summary answers only for listed models; a journal pass names
