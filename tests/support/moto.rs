@@ -6,8 +6,8 @@
 //! moto's S3 does not check signatures: what a test proves about the
 //! credentials on the wire it reads from a [`super::recording_proxy`] in
 //! front of it. `moto_server` comes from `cargo xtask moto` (`pip install
-//! moto[server]` into a virtualenv under the user cache); `SILT_MOTO` names
-//! another one.
+//! moto[server]` and `crc32c` into a virtualenv under the user cache);
+//! `SILT_MOTO` names another one.
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -372,13 +372,21 @@ pub const SEAWEEDFS_VERSION: &str = "4.47";
 /// moto's server (`moto_server`), the AWS emulator whose STS the
 /// credential tests get role credentials from and whose S3 accepts them:
 /// `pip install moto[server]` into a virtualenv under the user cache, once.
+/// With `crc32c`, which moto needs to answer a multipart upload's CRC32C
+/// (without it moto computes a CRC32 and names it CRC32C).
 pub fn moto() -> Result<PathBuf> {
     pip_tool(
-        &format!("moto-{MOTO_VERSION}-venv"),
-        &[&format!("moto[server]=={MOTO_VERSION}")],
+        &format!("moto-{MOTO_VERSION}-crc32c-{CRC32C_VERSION}-venv"),
+        &[
+            &format!("moto[server]=={MOTO_VERSION}"),
+            &format!("crc32c=={CRC32C_VERSION}"),
+        ],
         "moto_server",
     )
 }
+
+/// The `crc32c` release moto computes CRC32C checksums with.
+const CRC32C_VERSION: &str = "2.9.post0";
 
 /// The moto release the tests run (see [`moto`]).
 pub const MOTO_VERSION: &str = "5.2.5";

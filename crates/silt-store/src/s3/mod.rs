@@ -190,7 +190,7 @@ impl S3Store {
             .region(region)
             .credentials_provider(chain)
             .retry_config(RetryConfig::disabled())
-            // Puts carry their own SHA-256 header (see `landed`); nothing
+            // Puts carry their own checksum header (see `landed`); nothing
             // is sent aws-chunked with a trailing checksum, which some
             // servers store as data.
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
@@ -280,7 +280,7 @@ impl S3Store {
             .bucket(&self.bucket)
             .key(&full)
             .content_length(i64::try_from(sent.size).unwrap_or(i64::MAX))
-            .checksum_sha256(&sent.sha256_base64)
+            .checksum_sha256(&sent.checksum_base64)
             .body(body);
         let context = match &mode {
             PutMode::Overwrite => Context::Other,
@@ -306,6 +306,7 @@ impl S3Store {
         let stored = Stored {
             size: output.size().map(|size| size.max(0) as u64),
             sha256_base64: output.checksum_sha256().map(str::to_owned),
+            crc32c_base64: output.checksum_crc32_c().map(str::to_owned),
         };
         self.check_landed(key, &full, &version, stored, sent, &mode)
             .await
@@ -323,7 +324,7 @@ impl S3Store {
         sent: &Sent,
         mode: &PutMode,
     ) -> Result<Version, StoreError> {
-        if !stored.is_conclusive() {
+        if !stored.is_conclusive(sent.algorithm) {
             stored = match self.stored(key, full, version).await {
                 Ok(stored) => stored,
                 // The put landed; what it holds cannot be told. Never a
@@ -410,6 +411,7 @@ impl S3Store {
         Ok(Stored {
             size: head.content_length().map(|size| size.max(0) as u64),
             sha256_base64: head.checksum_sha256().map(str::to_owned),
+            crc32c_base64: head.checksum_crc32_c().map(str::to_owned),
         })
     }
 
@@ -565,7 +567,7 @@ impl S3Store {
             // not read as a missing object (or an empty listing).
             (_, _, Some("NoSuchBucket")) => self.no_such_bucket(),
             // The body did not reach the server as sent (it checked the
-            // SHA-256 silt sends) and nothing was stored: a resend may pass.
+            // checksum silt sends) and nothing was stored: a resend may pass.
             (
                 _,
                 _,

@@ -2,12 +2,13 @@
 //! ranged GETs, several parts in flight.
 //!
 //! - **Uploads** of at least [`PartSettings::threshold`] bytes: each part
-//!   is read once from the file at its offset, hashed and sent from memory
-//!   with its SHA-256 (which the server checks). The upload is completed
-//!   with the precondition a single PUT carries (`If-None-Match: *` for a
-//!   create; AWS, SeaweedFS and moto honour it there). What landed is
-//!   checked against the composite SHA-256 (the digest of the parts'
-//!   digests, `…-N`) the server echoes, else the size a `HEAD` answers. A
+//!   is read once from the file at its offset and sent from memory with
+//!   its CRC32C (which the server checks; why not SHA-256: `landed`). The
+//!   upload is completed with the precondition a single PUT carries
+//!   (`If-None-Match: *` for a create; AWS, SeaweedFS and moto honour it
+//!   there). What landed is checked against the composite CRC32C (the
+//!   CRC32C of the parts' CRC32Cs, `…-N`) the server echoes, else the size
+//!   a `HEAD` answers. A
 //!   failed or cancelled upload is aborted; one a killed process left is
 //!   found by [`S3Store::incomplete_uploads`] (gc aborts it).
 //! - **Downloads** ask for the first part as a range; a larger object's
@@ -28,11 +29,10 @@ use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart};
 use futures_util::{StreamExt as _, TryStreamExt as _};
-use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::landed::{Sent, Stored, base64};
+use super::landed::{Algorithm, Sent, Stored, base64, crc32c, crc32c_composite};
 use super::{Context, S3Store, millis};
 use crate::{
     Leftover, LeftoverKind, ObjectKey, ObjectMeta, PutMode, RetryPolicy, StoreError, Sweep, Version,
@@ -127,7 +127,7 @@ enum Completed {
 struct UploadedPart {
     number: i32,
     etag: String,
-    sha256: [u8; 32],
+    crc32c: u32,
 }
 
 /// A multipart upload not yet completed: aborted when dropped (a failure,
@@ -161,16 +161,6 @@ impl Drop for Pending {
     }
 }
 
-/// `base64(sha256(d1 ‖ d2 ‖ …))-N`: the composite checksum S3 answers for
-/// a multipart upload whose parts carried SHA-256 checksums.
-fn composite(parts: &[UploadedPart]) -> String {
-    let mut digest = Sha256::new();
-    for part in parts {
-        digest.update(part.sha256);
-    }
-    format!("{}-{}", base64(&digest.finalize()), parts.len())
-}
-
 impl S3Store {
     /// Whether an upload of `size` bytes goes in parts with `mode`: an
     /// update stays one PUT (updates are index and lock objects, kilobytes;
@@ -193,7 +183,7 @@ impl S3Store {
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(&full)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32C)
             .send()
             .await
             .map_err(|err| self.error(key.as_str(), Context::Other, err))?;
@@ -256,9 +246,11 @@ impl S3Store {
             .try_collect()
             .await?;
         parts.sort_by_key(|part| part.number);
+        let crcs: Vec<u32> = parts.iter().map(|part| part.crc32c).collect();
         let sent = Sent {
             size,
-            sha256_base64: composite(&parts),
+            algorithm: Algorithm::Crc32c,
+            checksum_base64: crc32c_composite(&crcs),
         };
         let completed = CompletedMultipartUpload::builder()
             .set_parts(Some(
@@ -268,7 +260,7 @@ impl S3Store {
                         CompletedPart::builder()
                             .part_number(part.number)
                             .e_tag(&part.etag)
-                            .checksum_sha256(base64(&part.sha256))
+                            .checksum_crc32_c(base64(&part.crc32c.to_be_bytes()))
                             .build()
                     })
                     .collect(),
@@ -300,8 +292,8 @@ impl S3Store {
                 Ok(output) => {
                     let version = Version(output.e_tag().unwrap_or_default().to_owned());
                     let stored = Stored {
-                        size: None,
-                        sha256_base64: output.checksum_sha256().map(str::to_owned),
+                        crc32c_base64: output.checksum_crc32_c().map(str::to_owned),
+                        ..Stored::default()
                     };
                     return Ok(Completed::Landed(version, stored, sent));
                 }
@@ -359,14 +351,14 @@ impl S3Store {
             use std::os::unix::fs::FileExt as _;
             let mut data = vec![0u8; usize::try_from(length).expect("a part fits in memory")];
             file.read_exact_at(&mut data, offset)?;
-            let sha256: [u8; 32] = Sha256::digest(&data).into();
-            Ok::<_, std::io::Error>((bytes::Bytes::from(data), sha256))
+            let crc32c = crc32c(&data);
+            Ok::<_, std::io::Error>((bytes::Bytes::from(data), crc32c))
         })
         .await
         .map_err(|err| crate::local_io(key, &std::io::Error::other(err)))?;
-        let (data, sha256) = read.map_err(|err| crate::local_io(key, &err))?;
+        let (data, crc32c) = read.map_err(|err| crate::local_io(key, &err))?;
         let number = i32::try_from(index + 1).expect("at most 10,000 parts");
-        let checksum = base64(&sha256);
+        let checksum = base64(&crc32c.to_be_bytes());
         let answer = part_retries()
             .run("upload part", || async {
                 self.client
@@ -376,10 +368,10 @@ impl S3Store {
                     .upload_id(upload_id)
                     .part_number(number)
                     .content_length(i64::try_from(length).unwrap_or(i64::MAX))
-                    .checksum_sha256(&checksum)
+                    .checksum_crc32_c(&checksum)
                     .body(ByteStream::from(data.clone()))
-                    // The server checks the part's SHA-256 above: a second
-                    // hash of it for the signature would only cost CPU.
+                    // The server checks the part's CRC32C above: a hash of
+                    // it for the signature would only cost CPU.
                     .customize()
                     .disable_payload_signing()
                     .send()
@@ -387,12 +379,14 @@ impl S3Store {
                     .map_err(|err| self.error(key.as_str(), Context::Other, err))
             })
             .await?;
-        if let Some(echoed) = answer.checksum_sha256()
+        if let Some(echoed) = answer.checksum_crc32_c()
             && echoed != checksum
         {
             return Err(self.backend(
                 true,
-                format!("`{key}`: part {number} did not land as sent (SHA-256 {echoed}, sent {checksum})"),
+                format!(
+                    "`{key}`: part {number} did not land as sent (CRC32C {echoed}, sent {checksum})"
+                ),
             ));
         }
         crate::progress::moved(length);
@@ -404,12 +398,12 @@ impl S3Store {
         Ok(UploadedPart {
             number,
             etag,
-            sha256,
+            crc32c,
         })
     }
 
     /// The version of the object at `full` when it is the upload `sent`
-    /// describes, by the composite SHA-256 the store answers for it; `None`
+    /// describes, by the composite CRC32C the store answers for it; `None`
     /// when it is not, or cannot be told (a store that names no checksum:
     /// a size and a part count would take an earlier object of the same
     /// shape for this one).
@@ -424,7 +418,7 @@ impl S3Store {
             .await
             .ok()?;
         let same = head
-            .checksum_sha256()
+            .checksum_crc32_c()
             .is_some_and(|echoed| sent.checksum_is(echoed))
             && head.content_length() == i64::try_from(sent.size).ok();
         same.then(|| Version(head.e_tag().unwrap_or_default().to_owned()))
@@ -880,24 +874,6 @@ mod tests {
         let part = default.part_size_for(largest);
         assert!(largest.div_ceil(part) <= MAX_PARTS, "{part}");
         assert_eq!(part % MIB, 0);
-    }
-
-    #[test]
-    fn the_composite_checksum_is_the_one_s3_echoes() {
-        // SeaweedFS 4.47 answered `z521…-2` for a 5 MiB part of random
-        // bytes and "tail": checked here on known digests instead.
-        let parts = [b"a".as_slice(), b"b".as_slice()].map(|data| UploadedPart {
-            number: 1,
-            etag: String::new(),
-            sha256: Sha256::digest(data).into(),
-        });
-        let mut both = Vec::new();
-        both.extend_from_slice(&Sha256::digest(b"a"));
-        both.extend_from_slice(&Sha256::digest(b"b"));
-        assert_eq!(
-            composite(&parts),
-            format!("{}-2", base64(&Sha256::digest(&both)))
-        );
     }
 
     #[test]
