@@ -109,9 +109,19 @@ fn passed_detail(report: &Value, check: &str) -> String {
         .2
 }
 
+/// The round trip's check: its detail says how a delivery was made.
+const ROUND_TRIP: &str = "put, get, list and history round-trip";
+
 #[test]
 fn the_partitioned_datastore_passes_on_a_directory_in_and_out_of_process() {
-    assert_passes_in_and_out_of_process("partitioned-datastore");
+    for (execution, report) in assert_passes_in_and_out_of_process("partitioned-datastore") {
+        // The SDK of 0.7.3 hands a delivery to the host.
+        let round_trip = passed_detail(&report, ROUND_TRIP);
+        assert!(
+            round_trip.contains("handed to the host (object-store.deliver)"),
+            "{execution}: {round_trip}"
+        );
+    }
 }
 
 #[test]
@@ -149,6 +159,12 @@ fn an_extension_of_the_patch_before_passes_in_and_out_of_process() {
         assert!(
             loaded.contains("(silt:datastore@0.7.0)"),
             "{execution}: {loaded}"
+        );
+        // 0.7.0 has no `deliver`: it writes the cache path it was given.
+        let round_trip = passed_detail(&report, ROUND_TRIP);
+        assert!(
+            round_trip.contains("written to the cache path"),
+            "{execution}: {round_trip}"
         );
     }
 }

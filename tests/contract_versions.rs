@@ -134,6 +134,35 @@ fn an_extension_of_the_patch_before_runs_as_it_is_with_its_settings() {
             "-",
         ]);
         assert_eq!(got, "written by 0.7.0", "{execution}");
+        // A version read from the store goes through `get-file`: a 0.7.0
+        // extension has no `deliver`, so it writes the cache path the host
+        // named a delivery, and the host copies from there.
+        let history = patch.json(&["data", "history", &model, "a.txt"]);
+        let version = history["versions"][0]["version"].as_str().unwrap();
+        let out = patch.path().join(format!("out-{execution}.txt"));
+        patch.ok(&[
+            "--execution",
+            execution,
+            "data",
+            "get",
+            &model,
+            "a.txt",
+            "--version",
+            version,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "written by 0.7.0",
+            "{execution}"
+        );
+        let deliveries = patch.path().join(".silt/local/.silt/deliver");
+        assert_eq!(
+            std::fs::read_dir(&deliveries).unwrap().count(),
+            0,
+            "{execution}: the staged copy is removed"
+        );
     }
     // Its settings reach it (0.7.0 has `config`): no warning, and a pull
     // lists every partition as `full-check-minutes = 0` asks.

@@ -286,6 +286,7 @@ async fn hello_syncs_through_the_object_store_and_bulk_transfers() {
         settings: Arc::new(
             Settings::new([("label".to_owned(), "team-a".to_owned())].into()).unwrap(),
         ),
+        ..Grants::default()
     };
     let options = |dry_run| SyncOptions {
         scope: Scope::All,

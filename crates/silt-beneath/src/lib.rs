@@ -167,6 +167,20 @@ impl Beneath {
     /// # Errors
     /// As [`Self::create_new`].
     pub fn create_new_in_dir(&self, relative: impl AsRef<Path>) -> io::Result<(Self, File)> {
+        self.create_new_in_dir_with_mode(relative, FILE_MODE)
+    }
+
+    /// [`Self::create_new_in_dir`] with the file's permission bits `mode`
+    /// (before the process's umask), e.g. `0o666` for a file the user
+    /// asked for, as `cp` would create it.
+    ///
+    /// # Errors
+    /// As [`Self::create_new`].
+    pub fn create_new_in_dir_with_mode(
+        &self,
+        relative: impl AsRef<Path>,
+        mode: RawMode,
+    ) -> io::Result<(Self, File)> {
         let relative = checked(relative.as_ref())?;
         let name = self.name_of(relative)?;
         let dir = match relative.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -178,7 +192,7 @@ impl Beneath {
         };
         // O_EXCL: nothing that exists there (a FIFO, a link) is opened.
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL;
-        let file = File::from(dir.openat(name, flags, FILE_MODE)?);
+        let file = File::from(dir.openat(name, flags, mode)?);
         Ok((dir, file))
     }
 

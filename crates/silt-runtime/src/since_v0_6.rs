@@ -11,11 +11,12 @@
 //! them to this version's implementations (below). Nothing else in the
 //! host knows which version a component speaks.
 //!
-//! 0.7.1 added `object-store.download-landed` and 0.7.2
-//! `object-store.upload-hashed`, which a 0.6.0 component never calls (its
-//! imports are served from the same table without them). An earlier patch
-//! of this version (0.7.0, 0.7.1) needs nothing here: it runs on the
-//! current bindings (`crate::metadata::EARLIER_PATCHES`).
+//! 0.7.1 added `object-store.download-landed`, 0.7.2
+//! `object-store.upload-hashed` and 0.7.3 `object-store.deliver`, which a
+//! 0.6.0 component never calls (its imports are served from the same
+//! table without them). An earlier patch of this version (0.7.0 to 0.7.2)
+//! needs nothing here: it runs on the current bindings
+//! (`crate::metadata::EARLIER_PATCHES`).
 //!
 //! When 0.8.0 comes, this module becomes `since_v0_7`, generated from the
 //! last 0.7 patch, with every 0.7 patch mapped to it, and 0.6.0 is
@@ -139,7 +140,7 @@ mod object_store_imports {
 
     /// 0.6.0's `object-store`, served by this version's: the same table
     /// but for what the 0.7 patches added (`download-landed`,
-    /// `upload-hashed`), each argument and
+    /// `upload-hashed`, `deliver`), each argument and
     /// answer adapted (the types above are 0.6.0's).
     macro_rules! serve_previous_object_store {
         ([] $($line:tt)*) => {
@@ -150,6 +151,9 @@ mod object_store_imports {
             serve_previous_object_store!(@keep [$($kept)*] $($rest)*);
         };
         (@keep [$($kept:tt)*] UploadHashed $name:ident $wit:literal ($($arg:ident : $type:ty),*) -> $result:ty; $($rest:tt)*) => {
+            serve_previous_object_store!(@keep [$($kept)*] $($rest)*);
+        };
+        (@keep [$($kept:tt)*] Deliver $name:ident $wit:literal ($($arg:ident : $type:ty),*) -> $result:ty; $($rest:tt)*) => {
             serve_previous_object_store!(@keep [$($kept)*] $($rest)*);
         };
         (@keep [$($kept:tt)*] $variant:ident $name:ident $wit:literal ($($arg:ident : $type:ty),*) -> $result:ty; $($rest:tt)*) => {
@@ -178,7 +182,8 @@ mod tests {
     /// A contract's file, for comparing versions: no doc comments (the
     /// version list, what is granted may differ), no blank lines, `@V` for
     /// the version, without what the 0.7 patches added (`object-store`'s
-    /// `landed`, `download-landed`, `uploaded` and `upload-hashed`), and,
+    /// `landed`, `download-landed`, `uploaded`, `upload-hashed` and
+    /// `deliver`), and,
     /// `without_config`, without the world's import of `config` (which
     /// 0.6.0 lacks).
     fn normalized(path: &str, without_config: bool) -> Vec<String> {
@@ -195,13 +200,15 @@ mod tests {
                 || trimmed.starts_with("///")
                 || (without_config && trimmed == "import config;")
                 || trimmed.starts_with("download-landed:")
-                || trimmed.starts_with("upload-hashed:");
+                || trimmed.starts_with("upload-hashed:")
+                || trimmed.starts_with("deliver:");
             if in_added_record && trimmed == "}" {
                 in_added_record = false;
             }
             if !skipped {
                 lines.push(
-                    line.replace("@0.7.2", "@V")
+                    line.replace("@0.7.3", "@V")
+                        .replace("@0.7.2", "@V")
                         .replace("@0.7.1", "@V")
                         .replace("@0.7.0", "@V")
                         .replace("@0.6.0", "@V"),
@@ -268,6 +275,7 @@ mod tests {
                     "record landed",
                     "upload-hashed:",
                     "record uploaded",
+                    "deliver:",
                 ]
                 .iter()
                 .any(|added| line.contains(added))
@@ -276,7 +284,7 @@ mod tests {
             .collect();
         assert_eq!(
             added.len(),
-            4,
+            5,
             "the additions the comparison skips are there: {added:?}"
         );
     }

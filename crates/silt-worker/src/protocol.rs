@@ -29,7 +29,7 @@ use crate::runtime::bindings::silt::datastore::log::Level;
 use crate::runtime::call::{ExportCall, ExportReply};
 
 /// Bumped whenever a message changes; host and worker must agree.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Frames larger than this are refused: objects moved whole through
 /// `get`/`put` are small (bulk data never crosses the pipe), and a guest's

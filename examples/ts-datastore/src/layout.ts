@@ -9,7 +9,7 @@
 //   data/<model-type>/<model-id>/<name>       the working copy
 //   .ts-datastore/models/<type>/<id>.json     what each model's working copy was at the last sync
 
-import type { ModelRef } from 'silt:datastore/types@0.7.2';
+import type { ModelRef } from 'silt:datastore/types@0.7.3';
 import { invalidInput } from './errors.js';
 
 export const LAYOUT_KEY = 'ts-datastore/layout.json';

@@ -1,7 +1,7 @@
 // `models`: single files of one model, as `silt data` reads and writes them.
 
-import type { FileEntry, FileVersion } from 'silt:datastore/models@0.7.2';
-import type { Base, Committer, Lease, ModelRef } from 'silt:datastore/types@0.7.2';
+import type { FileEntry, FileVersion } from 'silt:datastore/models@0.7.3';
+import type { Base, Committer, Lease, ModelRef } from 'silt:datastore/types@0.7.3';
 import * as cache from './cache.js';
 import { conflict, invalidInput, notFound, notSupported } from './errors.js';
 import { commit, conflictsOf } from './commit.js';

@@ -2,8 +2,8 @@
 // whole, owner-token writes that report a lost race as `undefined`, and
 // listings across pages.
 
-import * as objectStore from 'silt:datastore/object-store@0.7.2';
-import type { ObjectMeta, PutMode } from 'silt:datastore/object-store@0.7.2';
+import * as objectStore from 'silt:datastore/object-store@0.7.3';
+import type { ObjectMeta, PutMode } from 'silt:datastore/object-store@0.7.3';
 import { corrupt, fromStoreError, storeErrorOf } from './errors.js';
 
 const encoder = new TextEncoder();

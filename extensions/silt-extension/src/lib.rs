@@ -158,8 +158,8 @@ wit_bindgen::generate!({
 });
 
 // The first patch of this version (feature `contract-0-7-0`): the same
-// interfaces but for what 0.7.1 and 0.7.2 added to `object-store`
-// (`download-landed`, `upload-hashed`).
+// interfaces but for what 0.7.1 to 0.7.3 added to `object-store`
+// (`download-landed`, `upload-hashed`, `deliver`).
 #[cfg(all(feature = "contract-0-7-0", not(feature = "contract-0-6")))]
 wit_bindgen::generate!({
     path: "../../wit/since_v0_7_0",
@@ -196,7 +196,7 @@ pub const API: &str = __api!();
 #[macro_export]
 macro_rules! __api {
     () => {
-        "silt:datastore@0.7.2"
+        "silt:datastore@0.7.3"
     };
 }
 

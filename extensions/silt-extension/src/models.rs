@@ -261,6 +261,9 @@ impl<T: Index> Guest for T {
             expected_version: None,
             sha256: Some(entry.sha256.clone()),
         };
+        if delivered(&item).map_err(|err| store::error(&key, err))? {
+            return Ok(entry.to_wit());
+        }
         for result in object_store::download(&[item]) {
             result.map_err(|err| store::error(&key, err))?;
         }
@@ -285,6 +288,32 @@ impl<T: Index> Guest for T {
             .1
             .to_wit())
     }
+}
+
+/// Where the host names a `get-file` it delivers itself (0.7.3).
+const DELIVERY_DIR: &str = ".silt/deliver/";
+
+/// Hands `item` to the host's `deliver` when its cache path names a
+/// delivery: the bytes go where the user asked, never into the cache.
+/// `false` when it is not one, or the host is not waiting for it
+/// (`invalid-path`): the caller downloads into the cache path then.
+#[cfg(not(any(feature = "contract-0-6", feature = "contract-0-7-0")))]
+fn delivered(item: &DownloadItem) -> Result<bool, object_store::StoreError> {
+    if !item.cache_path.starts_with(DELIVERY_DIR) {
+        return Ok(false);
+    }
+    match object_store::deliver(item) {
+        Ok(_) => Ok(true),
+        Err(object_store::StoreError::InvalidPath(_)) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// Contracts before 0.7.3 have no `deliver`: always into the cache.
+#[cfg(any(feature = "contract-0-6", feature = "contract-0-7-0"))]
+fn delivered(item: &DownloadItem) -> Result<bool, object_store::StoreError> {
+    let _ = (item, DELIVERY_DIR);
+    Ok(false)
 }
 
 /// Where silt lends a `put-file` its staged file while it holds the

@@ -42,9 +42,10 @@ pub(super) struct TempFile {
 }
 
 impl TempFile {
-    /// Creates the file `path` (and its parent directories); blocking.
-    fn create(cache: Arc<Beneath>, path: PathBuf) -> std::io::Result<Self> {
-        let (dir, file) = cache.create_new_in_dir(&path)?;
+    /// Creates the file `path` (and its parent directories) with the
+    /// permission bits `mode`; blocking.
+    fn create(cache: Arc<Beneath>, path: PathBuf, mode: u32) -> std::io::Result<Self> {
+        let (dir, file) = cache.create_new_in_dir_with_mode(&path, mode)?;
         Ok(Self {
             path,
             dir,
@@ -67,6 +68,19 @@ impl TempFile {
             .map_err(|_| std::io::Error::other("the file's time is before 1970"))?;
         u64::try_from(since_epoch.as_nanos())
             .map_err(|_| std::io::Error::other("the file's time is past 2554"))
+    }
+
+    /// The open file (for writing).
+    pub(super) fn file(&self) -> &std::fs::File {
+        &self.file
+    }
+
+    /// Renames the file over `name`, in its own directory; from then on it
+    /// is not removed.
+    pub(super) fn rename_to_name(mut self, name: &std::ffi::OsStr) -> std::io::Result<()> {
+        self.dir.rename(self.name(), name)?;
+        self.renamed = true;
+        Ok(())
     }
 
     /// Renames the file over `target`, which is beside it (a temporary
@@ -124,16 +138,27 @@ enum State {
 pub(super) struct Landing {
     cache: Arc<Beneath>,
     path: PathBuf,
+    /// The file's permission bits, before the umask.
+    mode: u32,
     state: State,
 }
 
+/// A cache file's permission bits: the host's own files.
+pub(super) const CACHE_FILE_MODE: u32 = 0o644;
+
+/// A file the user asked for (`get -o`): as `cp` creates one, the umask
+/// deciding.
+pub(super) const USER_FILE_MODE: u32 = 0o666;
+
 impl Landing {
-    /// A landing at `path` (a fresh temporary name) beneath `cache`;
-    /// nothing is created yet.
-    pub(super) fn new(cache: Arc<Beneath>, path: PathBuf) -> Self {
+    /// A landing at `path` (a fresh temporary name) beneath `cache`, whose
+    /// file gets the permission bits `mode` (less the umask); nothing is
+    /// created yet.
+    pub(super) fn new(cache: Arc<Beneath>, path: PathBuf, mode: u32) -> Self {
         Self {
             cache,
             path,
+            mode,
             state: State::Idle {
                 file: None,
                 buffer: Vec::new(),
@@ -157,8 +182,8 @@ impl Landing {
         match file {
             Some(file) => Ok(file),
             None => {
-                let (cache, path) = (self.cache.clone(), self.path.clone());
-                super::landing_thread::run(move || TempFile::create(cache, path))
+                let (cache, path, mode) = (self.cache.clone(), self.path.clone(), self.mode);
+                super::landing_thread::run(move || TempFile::create(cache, path, mode))
                     .await
                     .map_err(|_| std::io::Error::other("creating the file panicked"))?
             }
@@ -232,11 +257,11 @@ impl AsyncWrite for Landing {
         let taken = data.len().min(MAX_CHUNK);
         buffer.clear();
         buffer.extend_from_slice(&data[..taken]);
-        let (cache, path) = (this.cache.clone(), this.path.clone());
+        let (cache, path, mode) = (this.cache.clone(), this.path.clone(), this.mode);
         this.state = State::Writing(super::landing_thread::run(move || {
             let file = match file {
                 Some(file) => Ok(file),
-                None => TempFile::create(cache, path),
+                None => TempFile::create(cache, path, mode),
             };
             let written = file.and_then(|mut file| {
                 file.file.write_all(&buffer)?;
@@ -264,7 +289,7 @@ mod tests {
 
     fn landing_in(dir: &tempfile::TempDir, path: &str) -> Landing {
         let cache = Arc::new(Beneath::open(dir.path()).unwrap());
-        Landing::new(cache, PathBuf::from(path))
+        Landing::new(cache, PathBuf::from(path), CACHE_FILE_MODE)
     }
 
     #[tokio::test]

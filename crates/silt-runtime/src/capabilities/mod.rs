@@ -11,7 +11,8 @@
 //!   ([`StoreImports`], its calls as values, the guest-facing `Host` impl);
 //! - [`object_store`]: [`LocalStore`], its implementation on the granted
 //!   store; [`transfer`]: its bulk `download`/`upload`, streamed by the host
-//!   between the store and the cache directory;
+//!   between the store and the cache directory; [`delivery`]: `deliver`,
+//!   a `get-file` landed where the operation asked;
 //! - [`log`] ([`LogSink`]) and [`progress`] ([`ProgressSink`]): sinks;
 //! - [`config`]: the project's [`Settings`] for the extension, plain data
 //!   (a worker gets them with its start, not over the pipe);
@@ -19,6 +20,7 @@
 //!   filesystem's link calls refused.
 
 pub mod config;
+pub mod delivery;
 mod guest_view;
 mod in_flight;
 mod landing;
@@ -60,6 +62,8 @@ pub struct Grants {
     pub transfer_concurrency: Option<usize>,
     /// The project's settings for the extension (the `config` import).
     pub settings: Arc<Settings>,
+    /// The deliveries the operation names (`object-store.deliver`).
+    pub deliveries: Arc<delivery::Deliveries>,
 }
 
 /// The implementations one operation's imports reach.

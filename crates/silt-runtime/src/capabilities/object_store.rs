@@ -22,6 +22,7 @@ pub struct LocalStore {
     pub(crate) cache: Option<Arc<Beneath>>,
     pub(crate) progress: Option<Arc<dyn ProgressSink>>,
     pub(crate) transfer_concurrency: usize,
+    pub(crate) deliveries: Arc<super::delivery::Deliveries>,
 }
 
 impl LocalStore {
@@ -46,6 +47,7 @@ impl LocalStore {
                 .transfer_concurrency
                 .unwrap_or(super::transfer::DEFAULT_CONCURRENCY)
                 .max(1),
+            deliveries: grants.deliveries.clone(),
         })
     }
 
@@ -194,5 +196,29 @@ impl LocalStore {
     /// `object-store.upload-hashed`.
     pub async fn upload_hashed(&self, items: Vec<UploadItem>) -> Vec<Result<Uploaded, StoreError>> {
         super::transfer::upload_hashed(super::transfer::Transfer::new(self), items).await
+    }
+
+    /// `object-store.deliver`: only a delivery the operation named and is
+    /// waiting for, made once (a failed attempt may be retried).
+    pub async fn deliver(&self, item: DownloadItem) -> Result<ObjectMeta, StoreError> {
+        let cache_path = item.cache_path.clone();
+        let Some(destination) = self.deliveries.start(&cache_path) else {
+            return Err(StoreError::InvalidPath(format!(
+                "`{cache_path}` names no delivery the host is waiting for: download it into the cache instead"
+            )));
+        };
+        match super::transfer::deliver(super::transfer::Transfer::new(self), &destination, item)
+            .await
+        {
+            Ok(delivered) => {
+                let meta = to_guest_meta(delivered.meta.clone());
+                self.deliveries.landed(&cache_path, delivered);
+                Ok(meta)
+            }
+            Err(err) => {
+                self.deliveries.failed(&cache_path, destination);
+                Err(err)
+            }
+        }
     }
 }

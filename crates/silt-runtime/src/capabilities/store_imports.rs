@@ -42,6 +42,7 @@ macro_rules! foreach_store_function {
             Upload upload "upload" (items: Vec<UploadItem>) -> Vec<Result<String, StoreError>>;
             UploadHashed upload_hashed "upload-hashed" (items: Vec<UploadItem>)
                 -> Vec<Result<Uploaded, StoreError>>;
+            Deliver deliver "deliver" (item: DownloadItem) -> Result<ObjectMeta, StoreError>;
         }
     };
 }

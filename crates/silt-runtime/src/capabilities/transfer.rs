@@ -16,8 +16,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWrite;
 use tracing::Instrument as _;
 
+use super::delivery::{Delivered, Destination};
 use super::guest_view::{guest_key, to_guest_error, to_guest_meta, to_host_mode};
-use super::landing::Landing;
+use super::landing::{CACHE_FILE_MODE, Landing, TempFile, USER_FILE_MODE};
 use crate::beneath::Beneath;
 use crate::bindings::silt::datastore::object_store::{
     DownloadItem, Landed, ObjectMeta, StoreError, UploadItem, Uploaded,
@@ -292,11 +293,48 @@ async fn download_attempt(
     target: &str,
     item: &DownloadItem,
 ) -> Result<Result<(store::ObjectMeta, u64), StoreError>, store::StoreError> {
-    let temp = match cache.temp_beside(std::path::Path::new(target)) {
+    let landed = match land_attempt(store, cache, key, target, item, CACHE_FILE_MODE).await? {
+        Ok(landed) => landed,
+        Err(err) => return Ok(Err(err)),
+    };
+    // From the open file, before the rename: the time of what landed, not
+    // of whatever the path holds by the time the caller looks.
+    let mtime_ns = match landed.temp.modified_ns() {
+        Ok(mtime_ns) => mtime_ns,
+        Err(err) => return Ok(Err(local_failure(target, &err))),
+    };
+    if let Err(err) = landed.temp.rename_to(target) {
+        return Ok(Err(local_failure(target, &err)));
+    }
+    Ok(Ok((landed.meta, mtime_ns)))
+}
+
+/// A complete, checked file beside its target, not yet renamed.
+struct LandedFile {
+    meta: store::ObjectMeta,
+    temp: TempFile,
+    /// Lowercase hex sha256 of what was written.
+    sha256: String,
+    /// Bytes written.
+    size: u64,
+}
+
+/// Streams `key` into a fresh temporary file beside `target` (beneath
+/// `dir`, with the permission bits `mode`) and checks its version and
+/// checksum against `item`; the file is removed unless the answer keeps it.
+async fn land_attempt(
+    store: &dyn ObjectStore,
+    dir: &Arc<Beneath>,
+    key: &ObjectKey,
+    target: &str,
+    item: &DownloadItem,
+    mode: u32,
+) -> Result<Result<LandedFile, StoreError>, store::StoreError> {
+    let temp = match dir.temp_beside(std::path::Path::new(target)) {
         Ok(temp) => temp,
         Err(err) => return Ok(Err(local_failure(target, &err))),
     };
-    let mut sink = HashingWriter::new(Landing::new(cache.clone(), temp));
+    let mut sink = HashingWriter::new(Landing::new(dir.clone(), temp, mode));
     let meta = match store.get_into(key, &mut sink).await {
         Ok(meta) => meta,
         // The file could not be written: a local failure (not retried),
@@ -306,7 +344,7 @@ async fn download_attempt(
             None => return Err(err),
         },
     };
-    let (landing, actual) = sink.finish();
+    let (landing, actual, size) = sink.finish();
     // Every byte is in the file before it is renamed into view.
     let temp = match landing.finish().await {
         Ok(temp) => temp,
@@ -324,22 +362,70 @@ async fn download_attempt(
             "{key}: expected sha256 {expected}, got {actual}"
         ))));
     }
-    // From the open file, before the rename: the time of what landed, not
-    // of whatever the path holds by the time the caller looks.
-    let mtime_ns = match temp.modified_ns() {
-        Ok(mtime_ns) => mtime_ns,
-        Err(err) => return Ok(Err(local_failure(target, &err))),
-    };
-    if let Err(err) = temp.rename_to(target) {
-        return Ok(Err(local_failure(target, &err)));
-    }
-    Ok(Ok((meta, mtime_ns)))
+    Ok(Ok(LandedFile {
+        meta,
+        temp,
+        sha256: actual,
+        size,
+    }))
 }
 
-/// An `AsyncWrite` that hashes what passes through it.
+/// `object-store.deliver`: `item`'s object streamed into a temporary file
+/// beside `destination` (retried like a download), checked like one, and
+/// kept there for the operation that named the delivery.
+pub(super) async fn deliver(
+    transfer: Result<Transfer, StoreError>,
+    destination: &Destination,
+    item: DownloadItem,
+) -> Result<Delivered, StoreError> {
+    let transfer = transfer.map(|transfer| Transfer {
+        cache: destination.dir.clone(),
+        ..transfer
+    });
+    let name = destination.name.clone();
+    let shown = item.cache_path.clone();
+    let results = run_all(transfer, "download", vec![item], move |store, dir, item| {
+        let name = name.clone();
+        let shown = shown.clone();
+        async move {
+            let key = guest_key(&item.key)?;
+            let outcome = RetryPolicy::default()
+                .run("download", || {
+                    land_attempt(&*store, &dir, &key, &name, &item, USER_FILE_MODE)
+                })
+                .await;
+            let landed = match outcome {
+                Ok(Ok(landed)) => landed,
+                // The destination could not be written: the guest learns
+                // that, not where it is. Said here: the extension then
+                // downloads into its cache, and the copy from there is
+                // likely to fail the same way.
+                Ok(Err(StoreError::InvalidPath(why))) => {
+                    tracing::warn!("cannot write beside {}: {why}", dir.join(&name).display());
+                    return Err(StoreError::InvalidPath(format!(
+                        "delivery `{shown}`: the destination could not be written"
+                    )));
+                }
+                Ok(Err(err)) => return Err(err),
+                Err(err) => return Err(to_guest_error(err)),
+            };
+            let size = landed.size;
+            let delivered = Delivered::new(landed.meta, landed.sha256, size, landed.temp, name);
+            Ok((delivered, size))
+        }
+    })
+    .await;
+    results
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err(StoreError::InvalidArgument("nothing to deliver".to_owned())))
+}
+
+/// An `AsyncWrite` that hashes and counts what passes through it.
 struct HashingWriter<W> {
     inner: W,
     digest: Sha256,
+    size: u64,
 }
 
 impl<W> HashingWriter<W> {
@@ -347,12 +433,13 @@ impl<W> HashingWriter<W> {
         Self {
             inner,
             digest: Sha256::new(),
+            size: 0,
         }
     }
 
-    /// The inner writer and the hex sha256 of what passed.
-    fn finish(self) -> (W, String) {
-        (self.inner, hex(&self.digest.finalize()))
+    /// The inner writer, the hex sha256 of what passed and its length.
+    fn finish(self) -> (W, String, u64) {
+        (self.inner, hex(&self.digest.finalize()), self.size)
     }
 }
 
@@ -366,6 +453,7 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for HashingWriter<W> {
         let poll = std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
         if let std::task::Poll::Ready(Ok(written)) = &poll {
             this.digest.update(&buf[..*written]);
+            this.size += *written as u64;
             store::progress::moved(*written as u64);
         }
         poll

@@ -15,6 +15,7 @@ use super::runtimes::Runtimes;
 use super::working_copy_lock::WorkingCopyLocks;
 use crate::beneath::Beneath;
 use crate::capabilities::Capabilities;
+use crate::capabilities::delivery::{Deliveries, Delivery};
 use crate::capabilities::progress::ProgressSink;
 use crate::locations::Locations;
 use crate::runtime::bindings::Description;
@@ -45,6 +46,8 @@ pub struct Datastore {
     /// sha256, for its identity record; `None` when opened on a store a
     /// caller wrapped ([`Datastore::open_with_store`]).
     identity_target: Option<(Arc<dyn ObjectStore>, String)>,
+    /// The `get-file` deliveries an operation waits for (`object-store.deliver`).
+    deliveries: Arc<Deliveries>,
 }
 
 /// Maps both failure layers of one call (the runtime's and the
@@ -193,6 +196,7 @@ impl Datastore {
     ) -> anyhow::Result<Self> {
         let config = &locations.config;
         let traffic = Arc::new(Counting::new(store));
+        let deliveries = Arc::new(Deliveries::default());
         let grants = Grants {
             store: Some(traffic.clone() as Arc<dyn ObjectStore>),
             cache_dir: Some(locations.local_dir.clone()),
@@ -204,6 +208,7 @@ impl Datastore {
                     .settings(&config.datastore.extension)
                     .map_err(anyhow::Error::msg)?,
             ),
+            deliveries: deliveries.clone(),
         };
         let grants_settings_empty = grants.settings.is_empty();
         let execution = config.sandbox.execution_of(&config.datastore.extension);
@@ -260,6 +265,7 @@ impl Datastore {
             local_dir: locations.local_dir.clone(),
             traffic,
             identity_target: None,
+            deliveries,
         };
         Ok(datastore)
     }
@@ -772,6 +778,14 @@ impl Datastore {
                 )
                 .await,
         )
+    }
+
+    /// Names a delivery (see [`Deliveries`]): a `get-file` given
+    /// `cache_path` (under `.silt/deliver/`) may land its bytes as `name`
+    /// in `dir` instead, never in the cache. Forgotten when the answer is
+    /// dropped.
+    pub fn expect_delivery(&self, cache_path: &str, dir: Arc<Beneath>, name: String) -> Delivery {
+        self.deliveries.expect(cache_path, dir, name)
     }
 
     /// `models.remove-file`.

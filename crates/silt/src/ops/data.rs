@@ -12,12 +12,14 @@
 
 use std::io::{Read, Seek as _, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 
 use super::Project;
 use crate::beneath::{Beneath, LinkRefused};
+use crate::capabilities::delivery::{DELIVERY_DIR, Delivered, Delivery};
 use crate::datastore::{
     Claim, Datastore, LAZY_HYDRATION, WorkingCopy, WorkingCopyGuard, commit_one, make_present,
     model_label, remove_stale_staging,
@@ -158,11 +160,28 @@ pub fn get(
                 delivered => return delivered.map(|()| present.latest),
             }
         }
-        let staged = Staged::new(datastore)?;
+        // Named a delivery: an extension of 0.7.3 hands the object to the
+        // host, which lands it beside the output and hashes it on the way;
+        // one before writes the staged path, copied from there (as is
+        // what goes to stdout).
+        let destination = delivery_destination(output);
+        let staged = Staged::in_dir(
+            datastore,
+            if destination.is_some() {
+                DELIVERY_DIR
+            } else {
+                STAGING_DIR
+            },
+        )?;
+        let delivery = destination
+            .map(|(dir, file_name)| datastore.expect_delivery(&staged.relative, dir, file_name));
         let fetched = datastore
             .get_file(model, name, version, &staged.relative)
             .await?;
-        deliver(datastore, staged.open()?, &fetched, output, &what)?;
+        match (delivery.as_ref().and_then(Delivery::take), output) {
+            (Some(delivered), Some(path)) => put_delivered(delivered, &fetched, path, &what)?,
+            _ => deliver(datastore, staged.open()?, &fetched, output, &what)?,
+        }
         anyhow::Ok(fetched)
     })
 }
@@ -245,19 +264,31 @@ struct Staged {
 }
 
 impl Staged {
+    /// A name in the staging area, for a `put`.
     fn new(datastore: &Datastore) -> anyhow::Result<Self> {
+        Self::in_dir(datastore, STAGING_DIR)
+    }
+
+    /// A name in `dir` of the local copy: [`STAGING_DIR`], or
+    /// [`DELIVERY_DIR`] for a `get`.
+    fn in_dir(datastore: &Datastore, dir: &str) -> anyhow::Result<Self> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let local = datastore.local().context("cannot open the local copy")?;
         // Checked before the extension is asked to write here: a link in
         // the way is the user's to remove (exit 65), not a store failure.
+        let needed = if dir == STAGING_DIR { LENT_DIR } else { dir };
         local
-            .create_dir_all(LENT_DIR)
+            .create_dir_all(needed)
             .context("cannot prepare the staging area")?;
         // What killed commands staged (best effort: only disk space).
-        let swept = remove_stale_staging(&local, Path::new(STAGING_DIR))
-            .and_then(|top| Ok(top + remove_stale_staging(&local, Path::new(LENT_DIR))?));
+        let swept =
+            [STAGING_DIR, LENT_DIR, DELIVERY_DIR]
+                .into_iter()
+                .try_fold(0, |removed, dir| {
+                    Ok::<_, std::io::Error>(removed + remove_stale_staging(&local, Path::new(dir))?)
+                });
         match swept {
             Ok(0) => {}
             Ok(removed) => tracing::info!("removed {removed} staged copies of killed commands"),
@@ -266,7 +297,7 @@ impl Staged {
         let name = format!("{}-{nanos}", std::process::id());
         Ok(Self {
             local,
-            relative: format!("{STAGING_DIR}/{name}"),
+            relative: format!("{dir}/{name}"),
             name,
             lent: std::cell::Cell::new(false),
         })
@@ -475,6 +506,68 @@ fn deliver(
     }
 }
 
+/// Where a delivery for `output` lands: the output's directory (opened
+/// now; what a killed `get -o` left there removed) and its file name.
+/// `None` for stdout (copied through an unnamed file of the host's own, as
+/// it always was), a name that is not UTF-8, or a directory that cannot be
+/// opened (write-only, say): the staged copy then, written by path.
+fn delivery_destination(output: Option<&Path>) -> Option<(Arc<Beneath>, String)> {
+    let path = output?;
+    let (dir, file_name) = output_parts(path).ok()?;
+    let file_name = file_name.to_str()?;
+    let opened = match Beneath::open(&dir) {
+        Ok(opened) => opened,
+        Err(err) => {
+            tracing::debug!("{}: not delivered in place: {err}", path.display());
+            return None;
+        }
+    };
+    remove_what_a_killed_get_left(&dir, path, file_name.as_ref());
+    Some((Arc::new(opened), file_name.to_owned()))
+}
+
+/// Puts what the host delivered over `output` (synced, then renamed) once
+/// it is `version`; a delivery that is not is removed, and `output` left
+/// as it was.
+fn put_delivered(
+    delivered: Delivered,
+    version: &FileVersion,
+    output: &Path,
+    what: &dyn Fn() -> String,
+) -> anyhow::Result<()> {
+    let landed = Fingerprint {
+        size: delivered.size,
+        sha256: delivered.sha256.clone(),
+    };
+    landed.check(version, what)?;
+    delivered
+        .rename_into_place()
+        .with_context(|| format!("cannot write {}", output.display()))
+}
+
+/// `path`'s directory (`.` for a bare name) and file name.
+fn output_parts(path: &Path) -> anyhow::Result<(PathBuf, &std::ffi::OsStr)> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    Ok((dir, file_name))
+}
+
+/// Removes what a killed `get -o` to `path` left beside it: its writer is
+/// gone (best effort: only disk space).
+fn remove_what_a_killed_get_left(dir: &Path, path: &Path, file_name: &std::ffi::OsStr) {
+    if let Err(err) = crate::datastore::remove_stale_temp_files_beside(dir, file_name) {
+        tracing::warn!(
+            "cannot remove what a killed command left beside {}: {err}",
+            path.display()
+        );
+    }
+}
+
 /// Writes `source` to `path` atomically, checking it is `version`: `path`
 /// is the old file or the complete, verified new one, never partial or
 /// unverified. The bytes go to a temporary file beside `path` (hashed on
@@ -485,20 +578,8 @@ fn deliver_to_file(
     version: &FileVersion,
     what: impl FnOnce() -> String,
 ) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    // What a killed `get -o` to this path left: its writer is gone.
-    if let Err(err) = crate::datastore::remove_stale_temp_files_beside(&dir, file_name) {
-        tracing::warn!(
-            "cannot remove what a killed command left beside {}: {err}",
-            path.display()
-        );
-    }
+    let (dir, file_name) = output_parts(path)?;
+    remove_what_a_killed_get_left(&dir, path, file_name);
     // A name no other process takes, a killed predecessor with this pid
     // included (the shape the working copy's downloads use).
     let temp = dir.join(crate::process::temp_name(file_name));

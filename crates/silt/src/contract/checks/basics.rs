@@ -3,6 +3,7 @@
 //! older version as a conflict.
 
 use super::*;
+use crate::capabilities::delivery::DELIVERY_DIR;
 
 pub(super) async fn describe(a: &Datastore, metadata: &crate::runtime::Metadata) -> Checked {
     let description = match a.describe().await {
@@ -75,6 +76,7 @@ pub(super) async fn round_trip(a: &Datastore) -> Checked {
             sha256_hex(&content)
         ));
     }
+    let delivered_by = delivered(a, &model, &content).await?;
     let files = a.list_files(&model).await.or_fail("models.list-files")?;
     if !files
         .iter()
@@ -98,10 +100,50 @@ pub(super) async fn round_trip(a: &Datastore) -> Checked {
         return fail("list-models does not show the model just written");
     }
     Ok(format!(
-        "{} bytes, version {}",
+        "{} bytes, version {}; a delivery {delivered_by}",
         content.len(),
         version.version
     ))
+}
+
+/// A `get-file` the host names a delivery (0.7.3) answers the bytes that
+/// were put: handed to `object-store.deliver`, or (an extension before
+/// 0.7.3, or one that does not deliver) written to the cache path. Says
+/// which.
+async fn delivered(
+    a: &Datastore,
+    model: &ModelRef,
+    content: &[u8],
+) -> Result<&'static str, NotPassed> {
+    let cache_path = format!("{DELIVERY_DIR}/contract-delivery");
+    let state = a.host_state().or_fail("opening the host's state")?;
+    let name = "contract-delivery";
+    let delivery = a.expect_delivery(&cache_path, std::sync::Arc::new(state), name.to_owned());
+    a.get_file(model, "weights.bin", None, &cache_path)
+        .await
+        .or_fail("models.get-file of a delivery")?;
+    let (bytes, how) = match delivery.take() {
+        Some(delivered) => {
+            delivered
+                .rename_into_place()
+                .or_fail("putting the delivered file in place")?;
+            let state = a.host_state().or_fail("opening the host's state")?;
+            let bytes = state.read(name, 1 << 20).ok();
+            let _ = state.remove_file(name);
+            (bytes, "handed to the host (object-store.deliver)")
+        }
+        None => (
+            read_local(a, Path::new(&cache_path)),
+            "written to the cache path",
+        ),
+    };
+    let _ = a.local().map(|local| local.remove_file(&cache_path));
+    if bytes.as_deref() != Some(content) {
+        return fail(format!(
+            "get-file of a delivery ({how}) did not give the bytes that were put"
+        ));
+    }
+    Ok(how)
 }
 
 pub(super) async fn pull_and_push(a: &Datastore, b: &Datastore) -> Checked {
