@@ -214,6 +214,11 @@ fn the_typescript_example_passes_on_a_directory_in_and_out_of_process() {
     for (execution, report) in assert_passes_in_and_out_of_process("ts-datastore") {
         let fencing = passed_detail(&report, "a lease taken over cannot commit");
         assert!(fencing.contains("lock-lost"), "{execution}: {fencing}");
+        let round_trip = passed_detail(&report, ROUND_TRIP);
+        assert!(
+            round_trip.contains("handed to the host (object-store.deliver)"),
+            "{execution}: {round_trip}"
+        );
     }
 }
 

@@ -13,6 +13,13 @@ use super::support::project::{Backend, Project};
 /// Both ways an extension runs.
 const EXECUTIONS: [&str; 2] = ["in-process", "out-of-process"];
 
+/// `silt data get MODEL NAME ARGS…` with `execution`; its stdout.
+fn get(project: &Project, execution: &str, model: &str, name: &str, args: &[&str]) -> String {
+    let mut command = vec!["--execution", execution, "data", "get", model, name];
+    command.extend_from_slice(args);
+    project.ok(&command)
+}
+
 fn put(project: &Project, execution: &str, model: &str, name: &str, content: &str) {
     let input = project.write_input(&format!("in-{name}"), content);
     project.ok(&[
@@ -45,16 +52,7 @@ fn an_extension_of_the_previous_contract_is_a_working_datastore() {
     for execution in EXECUTIONS {
         let model = format!("t/{execution}");
         put(&old, execution, &model, "a.txt", "written by 0.6.0");
-        let got = old.ok(&[
-            "--execution",
-            execution,
-            "data",
-            "get",
-            &model,
-            "a.txt",
-            "-o",
-            "-",
-        ]);
+        let got = get(&old, execution, &model, "a.txt", &["-o", "-"]);
         assert_eq!(got, "written by 0.6.0", "{execution}");
         // A leased run: lease, make present, run, commit, release.
         old.ok(&[
@@ -123,16 +121,7 @@ fn an_extension_of_the_patch_before_runs_as_it_is_with_its_settings() {
     for execution in EXECUTIONS {
         let model = format!("t/{execution}");
         put(&patch, execution, &model, "a.txt", "written by 0.7.0");
-        let got = patch.ok(&[
-            "--execution",
-            execution,
-            "data",
-            "get",
-            &model,
-            "a.txt",
-            "-o",
-            "-",
-        ]);
+        let got = get(&patch, execution, &model, "a.txt", &["-o", "-"]);
         assert_eq!(got, "written by 0.7.0", "{execution}");
         // A version read from the store goes through `get-file`: a 0.7.0
         // extension has no `deliver`, so it writes the cache path the host
@@ -140,18 +129,14 @@ fn an_extension_of_the_patch_before_runs_as_it_is_with_its_settings() {
         let history = patch.json(&["data", "history", &model, "a.txt"]);
         let version = history["versions"][0]["version"].as_str().unwrap();
         let out = patch.path().join(format!("out-{execution}.txt"));
-        patch.ok(&[
-            "--execution",
+        let out_arg = out.to_str().unwrap();
+        get(
+            &patch,
             execution,
-            "data",
-            "get",
             &model,
             "a.txt",
-            "--version",
-            version,
-            "-o",
-            out.to_str().unwrap(),
-        ]);
+            &["--version", version, "-o", out_arg],
+        );
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
             "written by 0.7.0",

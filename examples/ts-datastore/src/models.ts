@@ -16,7 +16,7 @@ import {
   toFileVersion,
   type Partition,
 } from './partition.js';
-import { downloadAll } from './store.js';
+import { delivered, downloadAll } from './store.js';
 import { uploadVersions } from './upload.js';
 
 function partitionOf(model: ModelRef): Partition {
@@ -88,7 +88,8 @@ export function getFile(model: ModelRef, name: string, version: string | undefin
   if (!entry || entry.deleted) {
     throw notFound(`${modelName(model)} has no ${name}${version ? ` at version ${version}` : ''}`);
   }
-  downloadAll([{ key: entry.blob, cachePath, sha256: entry.sha256 }]);
+  const item = { key: entry.blob, cachePath, sha256: entry.sha256 };
+  if (!delivered(item)) downloadAll([item]);
   return toFileVersion(entry);
 }
 

@@ -105,6 +105,25 @@ export function downloadAll(items: Fetch[]): Landed {
 }
 
 /**
+ * Hands a `get-file` the host named a delivery (its cache path is under
+ * `.silt/deliver/`, contract 0.7.3) to `object-store.deliver`: the host
+ * lands the object where the user asked, never in the cache. False when
+ * it is not one, or the host is not waiting for it (`invalid-path`):
+ * download into the cache path then.
+ */
+export function delivered(item: Fetch): boolean {
+  if (!item.cachePath.startsWith('.silt/deliver/')) return false;
+  try {
+    objectStore.deliver({ key: item.key, cachePath: item.cachePath, expectedVersion: undefined, sha256: item.sha256 });
+    return true;
+  } catch (thrown) {
+    const err = storeErrorOf(thrown);
+    if (err.tag === 'invalid-path') return false;
+    throw fromStoreError(item.key, err);
+  }
+}
+
+/**
  * Uploads cache files, each to a key of its own that nothing else has
  * (`create`; `already-exists` is our own retried write).
  */
