@@ -86,7 +86,7 @@ impl Delivered {
     /// When the sync or the rename fails (the temporary file is removed).
     pub fn rename_into_place(self) -> std::io::Result<()> {
         self.temp.file().sync_all()?;
-        self.temp.rename_to_name(self.name.as_ref())
+        self.temp.rename_to(&self.name)
     }
 }
 

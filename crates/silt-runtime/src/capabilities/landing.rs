@@ -75,14 +75,6 @@ impl TempFile {
         &self.file
     }
 
-    /// Renames the file over `name`, in its own directory; from then on it
-    /// is not removed.
-    pub(super) fn rename_to_name(mut self, name: &std::ffi::OsStr) -> std::io::Result<()> {
-        self.dir.rename(self.name(), name)?;
-        self.renamed = true;
-        Ok(())
-    }
-
     /// Renames the file over `target`, which is beside it (a temporary
     /// name from `Beneath::temp_beside`), within the directory held open;
     /// from then on it is not removed.
