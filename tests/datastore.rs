@@ -113,6 +113,52 @@ fn put_get_list_history_rm_on_both_backends() {
     }
 }
 
+/// A put's bytes are hashed once, as they are staged: the extension's
+/// upload of the staged file answers that hash instead of hashing it again
+/// (a file or stdin alike).
+#[test]
+fn a_put_is_hashed_once_as_it_is_staged() {
+    const HASHED_ONCE: &str = "the staged file, hashed as the host staged it";
+    for backend in [Backend::Dir, Backend::S3] {
+        let project = Project::new(backend, "");
+        let input = project.write_input("w", "from a file\n");
+        let (code, _, stderr) = support::output(
+            project
+                .silt()
+                .env("RUST_LOG", "silt_runtime=debug")
+                .args(["data", "put", "t/m", "a.bin", &input]),
+        );
+        assert_eq!(code, 0, "{backend:?}: {stderr}");
+        assert!(stderr.contains(HASHED_ONCE), "{backend:?}: {stderr}");
+
+        let mut from_stdin = project.silt();
+        from_stdin
+            .env("RUST_LOG", "silt_runtime=debug")
+            .args(["data", "put", "t/m", "b.bin", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = from_stdin.spawn().unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"from stdin\n")
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{backend:?}: {stderr}");
+        assert!(stderr.contains(HASHED_ONCE), "{backend:?}: {stderr}");
+
+        assert_eq!(
+            project.ok(&["data", "get", "t/m", "a.bin"]),
+            "from a file\n"
+        );
+        assert_eq!(project.ok(&["data", "get", "t/m", "b.bin"]), "from stdin\n");
+    }
+}
+
 #[test]
 fn retention_keeps_the_last_versions_and_deletes_the_rest() {
     for extension in EXTENSIONS {

@@ -12,7 +12,8 @@
 //! - [`object_store`]: [`LocalStore`], its implementation on the granted
 //!   store; [`transfer`]: its bulk `download`/`upload`, streamed by the host
 //!   between the store and the cache directory; [`delivery`]: `deliver`,
-//!   a `get-file` landed where the operation asked;
+//!   a `get-file` landed where the operation asked; [`sending`]: a staged
+//!   `put` sent from the file the user gave;
 //! - [`log`] ([`LogSink`]) and [`progress`] ([`ProgressSink`]): sinks;
 //! - [`config`]: the project's [`Settings`] for the extension, plain data
 //!   (a worker gets them with its start, not over the pipe);
@@ -28,6 +29,7 @@ mod landing_thread;
 pub mod log;
 pub mod object_store;
 pub mod progress;
+pub mod sending;
 pub mod store_imports;
 pub mod transfer;
 pub mod wasi;
@@ -64,6 +66,9 @@ pub struct Grants {
     pub settings: Arc<Settings>,
     /// The deliveries the operation names (`object-store.deliver`).
     pub deliveries: Arc<delivery::Deliveries>,
+    /// The staged puts the operation names sendings
+    /// (`object-store.upload-hashed` sends the file the user gave).
+    pub sendings: Arc<sending::Sendings>,
 }
 
 /// The implementations one operation's imports reach.

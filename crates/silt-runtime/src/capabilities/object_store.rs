@@ -23,6 +23,7 @@ pub struct LocalStore {
     pub(crate) progress: Option<Arc<dyn ProgressSink>>,
     pub(crate) transfer_concurrency: usize,
     pub(crate) deliveries: Arc<super::delivery::Deliveries>,
+    pub(crate) sendings: Arc<super::sending::Sendings>,
 }
 
 impl LocalStore {
@@ -48,6 +49,7 @@ impl LocalStore {
                 .unwrap_or(super::transfer::DEFAULT_CONCURRENCY)
                 .max(1),
             deliveries: grants.deliveries.clone(),
+            sendings: grants.sendings.clone(),
         })
     }
 
@@ -193,9 +195,15 @@ impl LocalStore {
         super::transfer::upload(super::transfer::Transfer::new(self), items).await
     }
 
-    /// `object-store.upload-hashed`.
+    /// `object-store.upload-hashed` (a staged `put` the operation named a
+    /// sending is sent from the file the user gave).
     pub async fn upload_hashed(&self, items: Vec<UploadItem>) -> Vec<Result<Uploaded, StoreError>> {
-        super::transfer::upload_hashed(super::transfer::Transfer::new(self), items).await
+        super::transfer::upload_hashed(
+            super::transfer::Transfer::new(self),
+            self.sendings.clone(),
+            items,
+        )
+        .await
     }
 
     /// `object-store.deliver`: only a delivery the operation named and is

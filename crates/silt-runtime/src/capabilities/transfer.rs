@@ -19,6 +19,7 @@ use tracing::Instrument as _;
 use super::delivery::{Delivered, Destination};
 use super::guest_view::{guest_key, to_guest_error, to_guest_meta, to_host_mode};
 use super::landing::{CACHE_FILE_MODE, Landing, TempFile, USER_FILE_MODE};
+use super::sending::{FileShape, Sendings, StagedFile};
 use crate::beneath::Beneath;
 use crate::bindings::silt::datastore::object_store::{
     DownloadItem, Landed, ObjectMeta, StoreError, UploadItem, Uploaded,
@@ -500,51 +501,80 @@ pub async fn upload(
 /// clock, or through a shared mapping before writeback, leaves them alone.
 /// A backend that answered the digest of the bytes it sent would tie it by
 /// construction (S3 computes one per body and per part already).
+///
+/// An item whose cache path names one of `sendings`, still the file the
+/// host staged there, is not hashed again: the answer is the hash the host
+/// took while staging it (see [`super::sending`]).
 pub async fn upload_hashed(
     transfer: Result<Transfer, StoreError>,
+    sendings: Arc<Sendings>,
     items: Vec<UploadItem>,
 ) -> Vec<Result<Uploaded, StoreError>> {
-    run_all(transfer, "upload", items, |store, cache, item| async move {
-        let (key, file, size) = open_upload(&cache, &item).await?;
-        let before = FileShape::of(&file).map_err(|err| local_failure(&item.cache_path, &err))?;
-        let reader = file
-            .try_clone()
-            .map_err(|err| local_failure(&item.cache_path, &err))?;
-        store::progress::expect(size);
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stop_hashing = stop.clone();
-        let hashing = tokio::task::spawn_blocking(move || {
-            let hashed = sha256_at_offsets(&reader, size, &stop_hashing);
-            (reader, hashed)
-        });
-        let sending = async {
-            let sent = store.put_file(&key, file, to_host_mode(item.mode)).await;
-            if sent.is_err() {
-                // The hash is of no use now: the rest of the file unread.
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-            sent
-        };
-        let (sent, hashed) = tokio::join!(sending, hashing);
-        let version = sent.map_err(to_guest_error)?;
-        let (reader, hashed) =
-            hashed.map_err(|err| StoreError::InvalidPath(format!("hash task failed: {err}")))?;
-        let (sha256, hashed_size) = hashed.map_err(|err| local_failure(&item.cache_path, &err))?;
-        let after = FileShape::of(&reader).map_err(|err| local_failure(&item.cache_path, &err))?;
-        if after != before || hashed_size != size {
-            return Err(StoreError::InvalidPath(format!(
-                "cache file `{}` changed while it was uploaded: write it before uploading it",
-                item.cache_path
-            )));
-        }
-        let uploaded = Uploaded {
-            version: version.0,
-            sha256,
-            size,
-        };
-        Ok((uploaded, size))
+    run_all(transfer, "upload", items, move |store, cache, item| {
+        let staged = sendings.staged(&item.cache_path);
+        async move { upload_hashing(store, &cache, item, staged).await }
     })
     .await
+}
+
+/// Uploads `item`'s cache file, hashing it as it goes unless it is still
+/// `staged` (see [`upload_hashed`]).
+async fn upload_hashing(
+    store: Arc<dyn ObjectStore>,
+    cache: &Arc<Beneath>,
+    item: UploadItem,
+    staged: Option<StagedFile>,
+) -> Result<(Uploaded, u64), StoreError> {
+    let (key, file, size) = open_upload(cache, &item).await?;
+    let before = FileShape::of(&file).map_err(|err| local_failure(&item.cache_path, &err))?;
+    let hashed_already = staged.filter(|staged| staged.shape == before && staged.size == size);
+    let reader = file
+        .try_clone()
+        .map_err(|err| local_failure(&item.cache_path, &err))?;
+    store::progress::expect(size);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_hashing = stop.clone();
+    if hashed_already.is_some() {
+        tracing::debug!("{key}: the staged file, hashed as the host staged it");
+    }
+    let hashing = async move {
+        match hashed_already {
+            Some(staged) => Ok((reader, Ok((staged.sha256, size)))),
+            None => {
+                tokio::task::spawn_blocking(move || {
+                    let hashed = sha256_at_offsets(&reader, size, &stop_hashing);
+                    (reader, hashed)
+                })
+                .await
+            }
+        }
+    };
+    let sending = async {
+        let sent = store.put_file(&key, file, to_host_mode(item.mode)).await;
+        if sent.is_err() {
+            // The hash is of no use now: the rest of the file unread.
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        sent
+    };
+    let (sent, hashed) = tokio::join!(sending, hashing);
+    let version = sent.map_err(to_guest_error)?;
+    let (reader, hashed) =
+        hashed.map_err(|err| StoreError::InvalidPath(format!("hash task failed: {err}")))?;
+    let (sha256, hashed_size) = hashed.map_err(|err| local_failure(&item.cache_path, &err))?;
+    let after = FileShape::of(&reader).map_err(|err| local_failure(&item.cache_path, &err))?;
+    if after != before || hashed_size != size {
+        return Err(StoreError::InvalidPath(format!(
+            "cache file `{}` changed while it was uploaded: write it before uploading it",
+            item.cache_path
+        )));
+    }
+    let uploaded = Uploaded {
+        version: version.0,
+        sha256,
+        size,
+    };
+    Ok((uploaded, size))
 }
 
 /// Checks an upload item's key and opens its cache file (never through a
@@ -565,27 +595,6 @@ async fn open_upload(
     .map_err(|err| StoreError::InvalidPath(format!("read task failed: {err}")))?;
     let (file, size) = opened.map_err(|err| local_failure(&item.cache_path, &err))?;
     Ok((key, file, size))
-}
-
-/// What changes when a file is written: its size, its modification time
-/// (which a writer may set back) and its change time (which it cannot).
-#[derive(Debug, PartialEq, Eq)]
-struct FileShape {
-    size: u64,
-    modified: (i64, i64),
-    changed: (i64, i64),
-}
-
-impl FileShape {
-    fn of(file: &std::fs::File) -> std::io::Result<Self> {
-        use std::os::unix::fs::MetadataExt as _;
-        let meta = file.metadata()?;
-        Ok(Self {
-            size: meta.len(),
-            modified: (meta.mtime(), meta.mtime_nsec()),
-            changed: (meta.ctime(), meta.ctime_nsec()),
-        })
-    }
 }
 
 /// The sha256 (lowercase hex) and length of `file` from its start, read
@@ -924,7 +933,7 @@ mod tests {
         let memory = Arc::new(store::MemoryStore::new());
         let transfer = Transfer::between(memory.clone(), cache.path(), 4, None);
         let items = (0..sizes.len()).map(upload_item).collect();
-        let results = upload_hashed(transfer, items).await;
+        let results = upload_hashed(transfer, Arc::default(), items).await;
         for (n, result) in results.into_iter().enumerate() {
             let uploaded = result.unwrap();
             assert_eq!(uploaded.sha256, crate::sha256_hex(&contents[n]), "f{n}");
@@ -953,7 +962,7 @@ mod tests {
                 spoil,
             });
             let transfer = Transfer::between(store, cache.path(), 4, None);
-            let results = upload_hashed(transfer, vec![upload_item(0)]).await;
+            let results = upload_hashed(transfer, Arc::default(), vec![upload_item(0)]).await;
             let err = results.into_iter().next().unwrap().unwrap_err();
             let described = format!("{err:?}");
             assert!(

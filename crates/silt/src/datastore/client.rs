@@ -17,6 +17,7 @@ use crate::beneath::Beneath;
 use crate::capabilities::Capabilities;
 use crate::capabilities::delivery::{Deliveries, Delivery};
 use crate::capabilities::progress::ProgressSink;
+use crate::capabilities::sending::{Sending, Sendings, StagedFile};
 use crate::locations::Locations;
 use crate::runtime::bindings::Description;
 use crate::runtime::bindings::exports::silt::datastore::{hydration, locks, models, sync};
@@ -48,6 +49,9 @@ pub struct Datastore {
     identity_target: Option<(Arc<dyn ObjectStore>, String)>,
     /// The `get-file` deliveries an operation waits for (`object-store.deliver`).
     deliveries: Arc<Deliveries>,
+    /// The staged puts an operation sends from the file given
+    /// (`object-store.upload-hashed`).
+    sendings: Arc<Sendings>,
 }
 
 /// Maps both failure layers of one call (the runtime's and the
@@ -197,6 +201,7 @@ impl Datastore {
         let config = &locations.config;
         let traffic = Arc::new(Counting::new(store));
         let deliveries = Arc::new(Deliveries::default());
+        let sendings = Arc::new(Sendings::default());
         let grants = Grants {
             store: Some(traffic.clone() as Arc<dyn ObjectStore>),
             cache_dir: Some(locations.local_dir.clone()),
@@ -209,6 +214,7 @@ impl Datastore {
                     .map_err(anyhow::Error::msg)?,
             ),
             deliveries: deliveries.clone(),
+            sendings: sendings.clone(),
         };
         let grants_settings_empty = grants.settings.is_empty();
         let execution = config.sandbox.execution_of(&config.datastore.extension);
@@ -266,6 +272,7 @@ impl Datastore {
             traffic,
             identity_target: None,
             deliveries,
+            sendings,
         };
         Ok(datastore)
     }
@@ -786,6 +793,13 @@ impl Datastore {
     /// dropped.
     pub fn expect_delivery(&self, cache_path: &str, dir: Arc<Beneath>, name: String) -> Delivery {
         self.deliveries.expect(cache_path, dir, name)
+    }
+
+    /// Names a sending (see [`Sendings`]): an `upload-hashed` of
+    /// `cache_path`, still the file `staged` describes, answers the sha256
+    /// the host took while writing it. Forgotten when the answer is dropped.
+    pub fn expect_sending(&self, cache_path: &str, staged: StagedFile) -> Sending {
+        self.sendings.expect(cache_path, staged)
     }
 
     /// `models.remove-file`.

@@ -20,6 +20,7 @@ use sha2::{Digest as _, Sha256};
 use super::Project;
 use crate::beneath::{Beneath, LinkRefused};
 use crate::capabilities::delivery::{DELIVERY_DIR, Delivered, Delivery};
+use crate::capabilities::sending::{FileShape, StagedFile};
 use crate::datastore::{
     Claim, Datastore, LAZY_HYDRATION, WorkingCopy, WorkingCopyGuard, commit_one, make_present,
     model_label, remove_stale_staging,
@@ -101,9 +102,14 @@ pub fn put(
         };
         let before = datastore.traffic().requests();
         let started_ms = crate::datastore::now_ms();
-        let staged = &staged;
+        let (staged, given) = (&staged, &given);
         let committed = commit_one(datastore, model, &policy, |by, working_copy| async move {
             let path = staged.for_commit(working_copy)?;
+            // Its upload answers the hash taken above while the file is
+            // the one written there (see `Sendings`).
+            let _sending = staged
+                .as_written(&path, given)
+                .map(|written| datastore.expect_sending(&path, written));
             datastore.put_file(model, name, &path, base, &by).await
         })
         .await?;
@@ -338,6 +344,18 @@ impl Staged {
         let written = copy_hashing(source, &mut target)?;
         target.flush()?;
         Ok(written)
+    }
+
+    /// The staged file at `path` (where [`Self::for_commit`] put it) as
+    /// it is now, which [`Self::fill`] wrote as `given`; `None` when it
+    /// cannot be looked at (its upload then hashes it).
+    fn as_written(&self, path: &str, given: &Fingerprint) -> Option<StagedFile> {
+        let file = self.local.open_read(path).ok()?;
+        Some(StagedFile {
+            shape: FileShape::of(&file).ok()?,
+            sha256: given.sha256.clone(),
+            size: given.size,
+        })
     }
 
     /// Opens the staged file to read what the extension left there.
