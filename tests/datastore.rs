@@ -159,6 +159,53 @@ fn a_put_is_hashed_once_as_it_is_staged() {
     }
 }
 
+/// `data get -o` creates its output as `cp` would, 0666 less the user's
+/// umask: delivered from the store (`--version`) and copied from the
+/// working copy (the latest, present after the put) alike.
+#[test]
+fn an_output_is_created_as_the_umask_says() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let project = Project::new(Backend::Dir, "");
+    let input = project.write_input("w", "bytes\n");
+    let put = project.json(&["data", "put", "t/m", "f", &input]);
+    let version = put["version"].as_str().unwrap().to_owned();
+    for umask in [0o022, 0o077, 0o002] {
+        for from_store in [true, false] {
+            let out = project.path().join(format!("out-{umask:o}-{from_store}"));
+            let mut args = vec!["data", "get", "t/m", "f", "-o", out.to_str().unwrap()];
+            if from_store {
+                args.extend(["--version", &version]);
+            }
+            // The umask is the process's: set in a shell that then runs silt.
+            let silt = project.silt();
+            let mut get = std::process::Command::new("sh");
+            get.arg("-c")
+                .arg(format!("umask {umask:03o} && exec \"$0\" \"$@\""))
+                .arg(silt.get_program())
+                .args(silt.get_args())
+                .args(&args);
+            for (key, value) in silt.get_envs() {
+                match value {
+                    Some(value) => get.env(key, value),
+                    None => get.env_remove(key),
+                };
+            }
+            if let Some(dir) = silt.get_current_dir() {
+                get.current_dir(dir);
+            }
+            let (code, _, stderr) = support::output(&mut get);
+            assert_eq!(code, 0, "umask {umask:03o}: {stderr}");
+            assert_eq!(std::fs::read_to_string(&out).unwrap(), "bytes\n");
+            let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+            assert_eq!(
+                mode,
+                0o666 & !umask,
+                "umask {umask:03o}, from the store: {from_store}"
+            );
+        }
+    }
+}
+
 #[test]
 fn retention_keeps_the_last_versions_and_deletes_the_rest() {
     for extension in EXTENSIONS {
