@@ -113,11 +113,11 @@ fn put_get_list_history_rm_on_both_backends() {
     }
 }
 
-/// A put's bytes are hashed once, as they are staged: the extension's
-/// upload of the staged file answers that hash instead of hashing it again
-/// (a file or stdin alike).
+/// A put's bytes are hashed by the host as they are staged, and not again
+/// as they are sent: the extension's upload of the staged file answers the
+/// staging hash (a file or stdin alike).
 #[test]
-fn a_put_is_hashed_once_as_it_is_staged() {
+fn a_put_is_not_hashed_again_as_it_is_sent() {
     const HASHED_ONCE: &str = "the staged file, hashed as the host staged it";
     for backend in [Backend::Dir, Backend::S3] {
         let project = Project::new(backend, "");
@@ -177,7 +177,8 @@ fn an_output_is_created_as_the_umask_says() {
                 args.extend(["--version", &version]);
             }
             // The umask is the process's: set in a shell that then runs silt.
-            let silt = project.silt();
+            let mut silt = project.silt();
+            silt.env("RUST_LOG", "silt=debug");
             let mut get = std::process::Command::new("sh");
             get.arg("-c")
                 .arg(format!("umask {umask:03o} && exec \"$0\" \"$@\""))
@@ -195,6 +196,12 @@ fn an_output_is_created_as_the_umask_says() {
             }
             let (code, _, stderr) = support::output(&mut get);
             assert_eq!(code, 0, "umask {umask:03o}: {stderr}");
+            let path_taken = if from_store {
+                "delivered by the host beside the output"
+            } else {
+                "from the working copy"
+            };
+            assert!(stderr.contains(path_taken), "{path_taken}: {stderr}");
             assert_eq!(std::fs::read_to_string(&out).unwrap(), "bytes\n");
             let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
             assert_eq!(

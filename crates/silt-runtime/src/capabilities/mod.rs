@@ -13,7 +13,7 @@
 //!   store; [`transfer`]: its bulk `download`/`upload`, streamed by the host
 //!   between the store and the cache directory; [`delivery`]: `deliver`,
 //!   a `get-file` landed where the operation asked; [`sending`]: a staged
-//!   `put` sent from the file the user gave;
+//!   `put`'s file answered with the hash the host took while staging it;
 //! - [`log`] ([`LogSink`]) and [`progress`] ([`ProgressSink`]): sinks;
 //! - [`config`]: the project's [`Settings`] for the extension, plain data
 //!   (a worker gets them with its start, not over the pipe);
@@ -67,7 +67,7 @@ pub struct Grants {
     /// The deliveries the operation names (`object-store.deliver`).
     pub deliveries: Arc<delivery::Deliveries>,
     /// The staged puts the operation names sendings
-    /// (`object-store.upload-hashed` sends the file the user gave).
+    /// (`object-store.upload-hashed` answers the hash taken while staging).
     pub sendings: Arc<sending::Sendings>,
 }
 

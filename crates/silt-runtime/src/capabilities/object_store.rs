@@ -196,7 +196,7 @@ impl LocalStore {
     }
 
     /// `object-store.upload-hashed` (a staged `put` the operation named a
-    /// sending is sent from the file the user gave).
+    /// sending is answered with the hash taken while staging it).
     pub async fn upload_hashed(&self, items: Vec<UploadItem>) -> Vec<Result<Uploaded, StoreError>> {
         super::transfer::upload_hashed(
             super::transfer::Transfer::new(self),

@@ -4,13 +4,13 @@
 //! one the host wrote.
 //!
 //! The operation copies the file given into the cache, hashing it, and
-//! names the staged path a sending ([`Sendings::expect`]: the file's
-//! identity and shape as it was handed to `put-file`, and its hash) for as
-//! long as `put-file` runs. An `upload-hashed` item naming that path
-//! uploads what is there like any other; if the file it opened is that
-//! same file (device and inode) with the same shape (size, modification
-//! and change times) before and after the send, the answer is the staging
-//! hash. Otherwise (the extension rewrote or replaced it) the file is
+//! keeps the file's identity and shape from the end of that write through
+//! its own renames; if they held, it names the staged path a sending
+//! ([`Sendings::expect`]) for as long as `put-file` runs. An
+//! `upload-hashed` item naming that path uploads what is there like any
+//! other; if the file it opened is that same file (device and inode) with
+//! the same shape (size, modification and change times) before and after
+//! the send, the answer is the staging hash. Otherwise (the extension rewrote or replaced it) the file is
 //! hashed as it is sent, as for any other path. The staged copy is a
 //! snapshot only the extension can write; a rewrite of the same size
 //! within one tick of a coarse clock would keep its shape, and is what a
@@ -32,6 +32,11 @@ pub struct FileShape {
 }
 
 impl FileShape {
+    /// The file's size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     /// `file`'s shape now.
     ///
     /// # Errors
@@ -52,7 +57,7 @@ impl FileShape {
 /// of the bytes it wrote there.
 #[derive(Debug, Clone)]
 pub struct StagedFile {
-    /// Its shape when it was handed to `put-file`.
+    /// Its shape as the host left it (after its own renames).
     pub shape: FileShape,
     /// Lowercase hex sha256 of the bytes the host wrote.
     pub sha256: String,
@@ -70,7 +75,9 @@ pub struct Sendings {
 impl Sendings {
     /// Names `cache_path` a sending of `staged` until the answer is dropped.
     pub fn expect(self: &Arc<Self>, cache_path: &str, staged: StagedFile) -> Sending {
-        self.lock().insert(cache_path.to_owned(), staged);
+        let earlier = self.lock().insert(cache_path.to_owned(), staged);
+        // The earlier one's guard would forget this one when dropped.
+        debug_assert!(earlier.is_none(), "{cache_path} named a sending twice");
         Sending {
             sendings: self.clone(),
             cache_path: cache_path.to_owned(),
@@ -91,6 +98,7 @@ impl Sendings {
 }
 
 /// A sending an operation named; forgotten when dropped.
+#[must_use = "a sending is forgotten as soon as this is dropped"]
 pub struct Sending {
     sendings: Arc<Sendings>,
     cache_path: String,

@@ -495,8 +495,8 @@ pub async fn upload(
 /// `object-store.upload-hashed`: `upload`, and the sha256 of each file
 /// hashed natively on a blocking thread while the store reads it (from the
 /// page cache, so the disk is read once). The file must keep its shape
-/// (size, modification and change times) from before the upload to after
-/// the hash. That ties the hash to what was sent as far as the file's
+/// (inode, size, modification and change times) from before the upload to
+/// after the hash. That ties the hash to what was sent as far as the file's
 /// times can: a rewrite of the same size within one tick of a coarse
 /// clock, or through a shared mapping before writeback, leaves them alone.
 /// A backend that answered the digest of the bytes it sent would tie it by
@@ -527,7 +527,7 @@ async fn upload_hashing(
 ) -> Result<(Uploaded, u64), StoreError> {
     let (key, file, size) = open_upload(cache, &item).await?;
     let before = FileShape::of(&file).map_err(|err| local_failure(&item.cache_path, &err))?;
-    let hashed_already = staged.filter(|staged| staged.shape == before && staged.size == size);
+    let hashed_already = staged.filter(|staged| staged.shape == before);
     let reader = file
         .try_clone()
         .map_err(|err| local_failure(&item.cache_path, &err))?;
@@ -951,18 +951,34 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_file_written_during_its_upload_is_refused_not_hashed_as_sent() {
-        for spoil in [append as fn(&std::path::Path), rewrite_in_place] {
+        let spoils = [append as fn(&std::path::Path), rewrite_in_place];
+        // Hashed as it is sent, or a staged file answered with its staging
+        // hash (`sending`): refused alike.
+        for (spoil, named) in spoils
+            .into_iter()
+            .flat_map(|spoil| [(spoil, false), (spoil, true)])
+        {
             let cache = tempfile::tempdir().unwrap();
             std::fs::create_dir(cache.path().join("u")).unwrap();
             let path = cache.path().join("u/f0");
             std::fs::write(&path, b"the first words").unwrap();
+            let sendings = Arc::new(Sendings::default());
+            let _sending = named.then(|| {
+                let file = std::fs::File::open(&path).unwrap();
+                let staged = StagedFile {
+                    shape: FileShape::of(&file).unwrap(),
+                    sha256: crate::sha256_hex(b"the first words"),
+                    size: 15,
+                };
+                sendings.expect("u/f0", staged)
+            });
             let store = Arc::new(Spoiling {
                 inner: store::MemoryStore::new(),
                 path,
                 spoil,
             });
             let transfer = Transfer::between(store, cache.path(), 4, None);
-            let results = upload_hashed(transfer, Arc::default(), vec![upload_item(0)]).await;
+            let results = upload_hashed(transfer, sendings.clone(), vec![upload_item(0)]).await;
             let err = results.into_iter().next().unwrap().unwrap_err();
             let described = format!("{err:?}");
             assert!(

@@ -49,8 +49,8 @@ pub struct Datastore {
     identity_target: Option<(Arc<dyn ObjectStore>, String)>,
     /// The `get-file` deliveries an operation waits for (`object-store.deliver`).
     deliveries: Arc<Deliveries>,
-    /// The staged puts an operation sends from the file given
-    /// (`object-store.upload-hashed`).
+    /// The staged puts whose uploads are answered with the hash taken while
+    /// staging them (`object-store.upload-hashed`).
     sendings: Arc<Sendings>,
 }
 

@@ -102,13 +102,13 @@ pub fn put(
         };
         let before = datastore.traffic().requests();
         let started_ms = crate::datastore::now_ms();
-        let (staged, given) = (&staged, &given);
+        let staged = &staged;
         let committed = commit_one(datastore, model, &policy, |by, working_copy| async move {
             let path = staged.for_commit(working_copy)?;
-            // Its upload answers the hash taken above while the file is
-            // the one written there (see `Sendings`).
+            // Its upload answers the hash taken while staging while the
+            // file is the one written there (see `Sendings`).
             let _sending = staged
-                .as_written(&path, given)
+                .written()
                 .map(|written| datastore.expect_sending(&path, written));
             datastore.put_file(model, name, &path, base, &by).await
         })
@@ -156,6 +156,7 @@ pub fn get(
             // Delivered straight from the working copy (no staged copy);
             // checked again as it is copied, so a file changed meanwhile
             // is refused before a byte is shown or renamed into place.
+            tracing::debug!("{}: from the working copy", what());
             match deliver(datastore, present.file, &present.latest, output, &what) {
                 Err(err) if err.downcast_ref::<ContentMismatch>().is_some() => {
                     tracing::debug!(
@@ -185,7 +186,10 @@ pub fn get(
             .get_file(model, name, version, &staged.relative)
             .await?;
         match (delivery.as_ref().and_then(Delivery::take), output) {
-            (Some(delivered), Some(path)) => put_delivered(delivered, &fetched, path, &what)?,
+            (Some(delivered), Some(path)) => {
+                tracing::debug!("{}: delivered by the host beside the output", what());
+                put_delivered(delivered, &fetched, path, &what)?;
+            }
             _ => deliver(datastore, staged.open()?, &fetched, output, &what)?,
         }
         anyhow::Ok(fetched)
@@ -267,6 +271,8 @@ struct Staged {
     name: String,
     /// True while it is under [`LENT_DIR`].
     lent: std::cell::Cell<bool>,
+    /// What [`Self::fill`] wrote, while the file is still that.
+    written: std::cell::RefCell<Option<StagedFile>>,
 }
 
 impl Staged {
@@ -306,6 +312,7 @@ impl Staged {
             relative: format!("{dir}/{name}"),
             name,
             lent: std::cell::Cell::new(false),
+            written: std::cell::RefCell::new(None),
         })
     }
 
@@ -323,8 +330,7 @@ impl Staged {
             } else {
                 (self.lent_path(), self.relative.clone())
             };
-            self.local
-                .rename(&from, &to)
+            self.rename_keeping_written(&from, &to)
                 .context("cannot move the staged file in the local copy")?;
             self.lent.set(lend);
         }
@@ -343,19 +349,43 @@ impl Staged {
             .context("cannot stage the file in the local copy")?;
         let written = copy_hashing(source, &mut target)?;
         target.flush()?;
+        *self.written.borrow_mut() = FileShape::of(&target)
+            .ok()
+            .filter(|shape| shape.size() == written.size)
+            .map(|shape| StagedFile {
+                shape,
+                sha256: written.sha256.clone(),
+                size: written.size,
+            });
         Ok(written)
     }
 
-    /// The staged file at `path` (where [`Self::for_commit`] put it) as
-    /// it is now, which [`Self::fill`] wrote as `given`; `None` when it
-    /// cannot be looked at (its upload then hashes it).
-    fn as_written(&self, path: &str, given: &Fingerprint) -> Option<StagedFile> {
-        let file = self.local.open_read(path).ok()?;
-        Some(StagedFile {
-            shape: FileShape::of(&file).ok()?,
-            sha256: given.sha256.clone(),
-            size: given.size,
-        })
+    /// The staged file as [`Self::fill`] wrote it, if nothing but the
+    /// host's own renames touched it since: `None` otherwise (its upload
+    /// then hashes it).
+    fn written(&self) -> Option<StagedFile> {
+        self.written.borrow().clone()
+    }
+
+    /// Keeps [`Self::written`] true across a rename of the staged file
+    /// from `from` to `to`: the rename changes its change time.
+    fn rename_keeping_written(&self, from: &str, to: &str) -> std::io::Result<()> {
+        let shape_at = |path: &str| {
+            self.local
+                .open_read(path)
+                .and_then(|file| FileShape::of(&file))
+                .ok()
+        };
+        let before = shape_at(from);
+        self.local.rename(from, to)?;
+        let mut written = self.written.borrow_mut();
+        *written = match written.take() {
+            Some(staged) if before == Some(staged.shape) => {
+                shape_at(to).map(|shape| StagedFile { shape, ..staged })
+            }
+            _ => None,
+        };
+        Ok(())
     }
 
     /// Opens the staged file to read what the extension left there.
