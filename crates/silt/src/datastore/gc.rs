@@ -1,12 +1,13 @@
 //! Garbage collection: expire old versions, locking only the models that
 //! have some. A dry run (no leases) names them; their leases are taken
 //! in steps of at most [`LEASES_PER_STEP`] (sorted, as every command takes
-//! them); the extension commits each step's expiry and deletes the objects.
+//! them); the extension commits each step's expiry and deletes the objects,
+//! in [`CALLS_IN_FLIGHT`] calls side by side.
 
 use std::sync::Arc;
 
 use crate::runtime::bindings::exports::silt::datastore::sync::{GcOptions, GcReport};
-use crate::runtime::bindings::silt::datastore::types::{LockScope, ModelRef, Scope};
+use crate::runtime::bindings::silt::datastore::types::{Lease, LockScope, ModelRef, Scope};
 
 use super::{Claim, Datastore, LeasePolicy, under_leases};
 
@@ -14,6 +15,11 @@ use super::{Claim, Datastore, LeasePolicy, under_leases};
 /// collected in steps, so that no command holds (or renews) an unbounded
 /// number of leases, and each model is locked only for its own step.
 pub const LEASES_PER_STEP: usize = 64;
+
+/// gc calls in flight within a step: a call expires its models one after
+/// another (each a few requests in sequence: far from the store, a round
+/// trip each), so a step's models are split over this many calls.
+pub const CALLS_IN_FLIGHT: usize = 4;
 
 /// Expires every version beyond the newest `keep_versions` of each file in
 /// `scope`. With `dry_run`, only reports what would go (and takes no lease).
@@ -35,12 +41,7 @@ pub async fn collect_garbage(
     if dry_run || plan.models.is_empty() {
         return Ok(plan);
     }
-    let mut total = GcReport {
-        models: Vec::new(),
-        entries_expired: 0,
-        objects_deleted: 0,
-        bytes_freed: 0,
-    };
+    let mut total = nothing_expired();
     let steps = plan.models.len().div_ceil(LEASES_PER_STEP);
     for (n, step) in plan.models.chunks(LEASES_PER_STEP).enumerate() {
         let done = match collect_step(datastore, step, keep_versions, policy).await {
@@ -56,16 +57,33 @@ pub async fn collect_garbage(
             }
             Err(err) => return Err(err),
         };
-        total.models.extend(done.models);
-        total.entries_expired = total.entries_expired.saturating_add(done.entries_expired);
-        total.objects_deleted = total.objects_deleted.saturating_add(done.objects_deleted);
-        total.bytes_freed = total.bytes_freed.saturating_add(done.bytes_freed);
+        add(&mut total, done);
     }
     Ok(total)
 }
 
+/// Adds what `done` expired to `total`.
+fn add(total: &mut GcReport, done: GcReport) {
+    total.models.extend(done.models);
+    total.entries_expired = total.entries_expired.saturating_add(done.entries_expired);
+    total.objects_deleted = total.objects_deleted.saturating_add(done.objects_deleted);
+    total.bytes_freed = total.bytes_freed.saturating_add(done.bytes_freed);
+}
+
+/// A report of nothing expired.
+fn nothing_expired() -> GcReport {
+    GcReport {
+        models: Vec::new(),
+        entries_expired: 0,
+        objects_deleted: 0,
+        bytes_freed: 0,
+    }
+}
+
 /// One step: the leases of `models` (sorted, as every command takes them),
-/// then the expiry of those models alone.
+/// then the expiry of those models alone, split in order over
+/// [`CALLS_IN_FLIGHT`] calls run side by side, each with its models'
+/// leases.
 async fn collect_step(
     datastore: &Arc<Datastore>,
     models: &[ModelRef],
@@ -81,14 +99,68 @@ async fn collect_step(
             .foreground(Claim::Models(models))
             .await?;
         leases.check("gc")?;
-        datastore
-            .gc(&GcOptions {
-                scope: Scope::Models(models.to_vec()),
-                keep_versions,
-                leases: leases.leases(),
-                dry_run: false,
-            })
-            .await
+        let held = leases.leases();
+        let per_call = models.len().div_ceil(CALLS_IN_FLIGHT).max(1);
+        let mut calls = models.chunks(per_call);
+        let results: [anyhow::Result<GcReport>; CALLS_IN_FLIGHT] = tokio::join!(
+            expire(datastore, calls.next(), keep_versions, &held),
+            expire(datastore, calls.next(), keep_versions, &held),
+            expire(datastore, calls.next(), keep_versions, &held),
+            expire(datastore, calls.next(), keep_versions, &held)
+        )
+        .into();
+        // In the models' order (the calls took them in order).
+        let mut total = nothing_expired();
+        let mut failed = None;
+        for result in results {
+            match result {
+                Ok(done) => add(&mut total, done),
+                Err(err) => {
+                    failed.get_or_insert(err);
+                }
+            }
+        }
+        match failed {
+            None => Ok(total),
+            // What the other calls did stays done: say so.
+            Some(err) if total.entries_expired > 0 => Err(err.context(format!(
+                "the step's other gc calls expired {} versions in {} models",
+                total.entries_expired,
+                total.models.len()
+            ))),
+            Some(err) => Err(err),
+        }
     })
     .await
+}
+
+/// One gc call expiring `models` (none: nothing) under their leases,
+/// taken from `leases`.
+async fn expire(
+    datastore: &Datastore,
+    models: Option<&[ModelRef]>,
+    keep_versions: u32,
+    leases: &[Lease],
+) -> anyhow::Result<GcReport> {
+    let Some(models) = models else {
+        return Ok(nothing_expired());
+    };
+    // Only its own models' leases: no call holds another's.
+    let leases = leases
+        .iter()
+        .filter(|lease| {
+            matches!(&lease.scope, LockScope::Model(held) if models.iter().any(|model| {
+                model.model_type == held.model_type && model.model_id == held.model_id
+            }))
+        })
+        .cloned()
+        .collect();
+    datastore
+        .gc(&GcOptions {
+            scope: Scope::Models(models.to_vec()),
+            keep_versions,
+            leases,
+            dry_run: false,
+        })
+        .await
 }

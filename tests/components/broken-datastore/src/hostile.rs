@@ -18,7 +18,7 @@
 //! | `store-calls` | `put-file` makes small store calls for 4 s of wall time, then commits |
 //! | `progress-flood` | `put-file` reports progress a million times, then commits |
 //! | `panic` | `put-file` panics with a message of three lines |
-//! | `many-models` | a dry-run `gc` names 1,000 models; a real one reports one step and the leases it got |
+//! | `many-models` | a dry-run `gc` names 1,000 models; a real one reports one call and the leases it got |
 
 use silt_extension::exports::silt::datastore::{capabilities, hydration, locks, models, sync};
 use silt_extension::layout;
@@ -106,8 +106,8 @@ impl sync::Guest for Hostile {
                 bytes_freed: 0,
             });
         }
-        // One report a step: the host adds them up, so its total says how
-        // many steps there were and how many leases they had in all.
+        // One report a call: the host adds them up, so its total says how
+        // many calls there were and how many leases they had in all.
         let models = match options.scope {
             Scope::Models(models) => models,
             Scope::All => Vec::new(),
