@@ -688,3 +688,142 @@ fn many_leases_on_a_slow_store_are_all_kept_alive() {
         leases.release().await;
     });
 }
+
+/// Models `0..count` of type `t`, as lease scopes.
+fn model_scopes(
+    models: std::ops::Range<usize>,
+) -> Vec<silt::runtime::bindings::silt::datastore::types::LockScope> {
+    use silt::runtime::bindings::silt::datastore::types::{LockScope, ModelRef};
+    models
+        .map(|i| {
+            LockScope::Model(ModelRef {
+                model_type: "t".into(),
+                model_id: format!("m{i:02}"),
+            })
+        })
+        .collect()
+}
+
+/// Several free model leases are taken at once, not one after another:
+/// 16 leases, each a few requests in sequence, cost the requests in
+/// sequence of two rounds of 8 (far from the store, a round trip each),
+/// and they are released together.
+#[test]
+fn free_model_leases_are_taken_and_released_together() {
+    use std::sync::Arc;
+
+    use silt::datastore::{LeasePolicy, LeaseSet, Signals};
+    use silt::store::MemoryStore;
+    use support::distance::Timeline;
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // Slow enough that requests started together overlap.
+        let timeline = Arc::new(Timeline::new(support::slow_store::SlowStore(
+            MemoryStore::new(),
+            support::slow_store::Slow::Requests(Duration::from_millis(5)),
+        )));
+        let project =
+            Project::with_extension(support::project::Backend::Dir, "partitioned-datastore", "");
+        let mut locations = silt::locations::Locations::discover(project.path()).unwrap();
+        locations
+            .config
+            .sandbox
+            .force_execution(silt::sandbox::Execution::InProcess);
+        let datastore = open_set_up(&locations, "partitioned-datastore", timeline.clone()).await;
+        let policy = LeasePolicy::from_config(&locations.config.locks).unwrap();
+        let mut signals = Signals::listen().unwrap();
+
+        // One lease alone: its requests, all in sequence.
+        timeline.take();
+        let one = LeaseSet::acquire(datastore.clone(), model_scopes(0..1), &policy, &mut signals)
+            .await
+            .unwrap();
+        let one_lease = timeline.take_in_sequence();
+        one.release().await;
+        timeline.take();
+
+        let many = LeaseSet::acquire(
+            datastore.clone(),
+            model_scopes(0..16),
+            &policy,
+            &mut signals,
+        )
+        .await
+        .unwrap();
+        let spans = timeline.take();
+        let requests = spans.len();
+        let in_sequence = support::latency_proxy::critical_path_of(spans);
+        assert_eq!(many.leases().len(), 16);
+        many.release().await;
+        let released = timeline.take_in_sequence();
+        assert!(
+            requests >= 16 * one_lease,
+            "16 leases made {requests} requests, one {one_lease}"
+        );
+        assert!(
+            in_sequence <= 3 * one_lease,
+            "16 free leases took {in_sequence} requests in sequence; one takes {one_lease}"
+        );
+        assert!(
+            released <= 3,
+            "16 releases took {released} requests in sequence"
+        );
+    });
+}
+
+/// Two commands whose model sets overlap, started together, both get all
+/// their leases, one after the other: the one that finds a lease taken
+/// gives back what it tried and waits in the global order, so neither
+/// holds what the other waits for while waiting itself.
+#[test]
+fn overlapping_lease_sets_taken_at_once_never_wait_on_each_other() {
+    use silt::datastore::{LeasePolicy, LeaseSet, Signals};
+    use silt::store::MemoryStore;
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = std::sync::Arc::new(support::slow_store::SlowStore(
+            MemoryStore::new(),
+            support::slow_store::Slow::Requests(Duration::from_millis(2)),
+        ));
+        let project =
+            Project::with_extension(support::project::Backend::Dir, "partitioned-datastore", "");
+        let mut locations = silt::locations::Locations::discover(project.path()).unwrap();
+        locations
+            .config
+            .sandbox
+            .force_execution(silt::sandbox::Execution::InProcess);
+        let datastore = open_set_up(&locations, "partitioned-datastore", store).await;
+        let policy = LeasePolicy::from_config(&locations.config.locks).unwrap();
+        for round in 0..5 {
+            // m00–m05 and m03–m08, one set in reverse: each starts where
+            // the other ends.
+            let (first, second) = (model_scopes(0..6), {
+                let mut scopes = model_scopes(3..9);
+                scopes.reverse();
+                scopes
+            });
+            let take = |scopes, hold: Duration| {
+                let (datastore, policy) = (datastore.clone(), policy.clone());
+                async move {
+                    let mut signals = Signals::listen().unwrap();
+                    let set = LeaseSet::acquire(datastore, scopes, &policy, &mut signals)
+                        .await
+                        .unwrap();
+                    assert_eq!(set.leases().len(), 6);
+                    tokio::time::sleep(hold).await;
+                    set.release().await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(30), async {
+                tokio::join!(
+                    take(first, Duration::from_millis(50)),
+                    take(second, Duration::from_millis(50))
+                )
+            })
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: the two commands waited on each other"));
+        }
+    });
+}
