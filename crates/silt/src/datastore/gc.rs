@@ -1,6 +1,7 @@
 //! Garbage collection: expire old versions, locking only the models that
 //! have some. A dry run (no leases) names them; their leases are taken
-//! in steps of at most [`LEASES_PER_STEP`] (as every command takes them); the extension commits each step's expiry and deletes the objects,
+//! in steps of at most [`LEASES_PER_STEP`] (sorted, as every command takes
+//! them); the extension commits each step's expiry and deletes the objects,
 //! in [`CALLS_IN_FLIGHT`] calls side by side.
 
 use std::sync::Arc;

@@ -115,10 +115,8 @@ fn order(scope: &LockScope) -> (u8, String) {
 }
 
 impl LeaseSet {
-    /// Takes leases on every scope: several model leases all at once when
-    /// every one is free ([`Self::try_all_at_once`]), else in sorted order,
-    /// waiting for held ones up to `policy.max_wait` each; on failure
-    /// releases what it took.
+    /// Takes leases on every scope, in sorted order, waiting for held ones
+    /// up to `policy.max_wait` each; on failure releases what it took.
     ///
     /// # Errors
     /// [`DatastoreError::LockTimeout`] naming the holder, or any error of the extension.
@@ -156,27 +154,6 @@ impl LeaseSet {
             renewer,
             reserved,
         };
-        // Model leases nobody holds are taken together (see
-        // `try_all_at_once`); one that is not free sends the set, empty
-        // again, to the sorted order below, which waits for it.
-        if scopes.len() > 1
-            && scopes
-                .iter()
-                .all(|scope| matches!(scope, LockScope::Model(_)))
-        {
-            let tried = tokio::select! {
-                all = set.try_all_at_once(&scopes, policy) => Ok(all),
-                interrupted = signals.recv() => Err(anyhow::Error::from(interrupted)),
-            };
-            match tried {
-                Ok(true) => return Ok(set),
-                Ok(false) => {}
-                Err(err) => {
-                    set.release_within(RELEASE_WAIT).await;
-                    return Err(err);
-                }
-            }
-        }
         for scope in &scopes {
             // A signal or a lost lease ends the command promptly.
             let (attempt, promptly) = tokio::select! {
@@ -209,54 +186,6 @@ impl LeaseSet {
             }
         }
         Ok(set)
-    }
-
-    /// Tries every one of `scopes` (model leases) at once, a bounded number
-    /// at a time, waiting for none: far from the store, n leases cost the
-    /// round trips of one instead of n. True when all were taken; else
-    /// what was taken is released, and the set is empty again. No lease is
-    /// waited for while others are held, so no two commands can wait on
-    /// each other (the sorted order keeps that true of the waiting path).
-    async fn try_all_at_once(&self, scopes: &[LockScope], policy: &LeasePolicy) -> bool {
-        let slots = Arc::new(tokio::sync::Semaphore::new(TRIED_AT_ONCE));
-        let mut tries = tokio::task::JoinSet::new();
-        for scope in scopes {
-            let (datastore, slots, scope) = (self.datastore.clone(), slots.clone(), scope.clone());
-            let ttl_ms = policy.ttl_ms();
-            let span = tracing::info_span!(
-                "lease.acquire",
-                silt.lease.scope = %scope_label(&scope),
-                silt.lease.tries = 1u32,
-                silt.lease.waited_ms = 0u64,
-                otel.status_code = tracing::field::Empty,
-            );
-            tries.spawn(
-                async move {
-                    let _slot = slots.acquire_owned().await;
-                    datastore.acquire(&scope, ttl_ms).await
-                }
-                .instrument(span),
-            );
-        }
-        let mut all = true;
-        while let Some(tried) = tries.join_next().await {
-            match tried {
-                Ok(Ok(lease)) => self.held.lock().expect("lease list").push(lease),
-                Ok(Err(err)) => {
-                    tracing::debug!("not all leases free at once ({err:#}): taken in order");
-                    all = false;
-                }
-                Err(err) => {
-                    tracing::debug!("a lease try ended without an answer: {err}");
-                    all = false;
-                }
-            }
-        }
-        if !all {
-            let taken = std::mem::take(&mut *self.held.lock().expect("lease list"));
-            release_all(&self.datastore, &taken).await;
-        }
-        all
     }
 
     /// The leases as last renewed (hand these to every fenced call).
@@ -443,48 +372,22 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_secs_f64((cap * (0.2 + 0.8 * fraction)) / 1e3)
 }
 
-async fn release_all(datastore: &Arc<Datastore>, held: &[Lease]) {
-    // Model leases together; a namespace or global lease (taken first)
-    // after them.
-    let (models, wider): (Vec<Lease>, Vec<Lease>) = held
-        .iter()
-        .cloned()
-        .partition(|lease| matches!(lease.scope, LockScope::Model(_)));
-    let slots = Arc::new(tokio::sync::Semaphore::new(RENEWALS_IN_FLIGHT));
-    let mut releases = tokio::task::JoinSet::new();
-    for lease in models {
-        let (datastore, slots) = (datastore.clone(), slots.clone());
-        releases.spawn(
-            async move {
-                let _slot = slots.acquire_owned().await;
-                release_one(&datastore, &lease).await;
-            }
-            .in_current_span(),
+async fn release_all(datastore: &Datastore, held: &[Lease]) {
+    for lease in held.iter().rev() {
+        let span = tracing::info_span!(
+            "lease.release",
+            silt.lease.scope = %scope_label(&lease.scope),
+            otel.status_code = tracing::field::Empty,
         );
-    }
-    while releases.join_next().await.is_some() {}
-    for lease in wider.iter().rev() {
-        release_one(datastore, lease).await;
+        if let Err(err) = datastore.release(lease).instrument(span.clone()).await {
+            span.record("otel.status_code", "ERROR");
+            tracing::warn!(
+                "could not release the lease on {}: {err:#}",
+                scope_label(&lease.scope)
+            );
+        }
     }
 }
-
-async fn release_one(datastore: &Datastore, lease: &Lease) {
-    let span = tracing::info_span!(
-        "lease.release",
-        silt.lease.scope = %scope_label(&lease.scope),
-        otel.status_code = tracing::field::Empty,
-    );
-    if let Err(err) = datastore.release(lease).instrument(span.clone()).await {
-        span.record("otel.status_code", "ERROR");
-        tracing::warn!(
-            "could not release the lease on {}: {err:#}",
-            scope_label(&lease.scope)
-        );
-    }
-}
-
-/// Model leases tried at once when a command takes several.
-const TRIED_AT_ONCE: usize = 8;
 
 /// Lease renewals in flight at once.
 const RENEWALS_IN_FLIGHT: usize = 16;
