@@ -397,12 +397,12 @@ fn a_gc_of_many_models_takes_their_leases_in_bounded_steps() {
             serde_json::from_str(&stdout).unwrap()
         };
         // The extension reports one entry a call, and the leases it got:
-        // 16 steps of at most 64 leases, each split over 4 calls, which
+        // 16 steps of at most 64 leases, each split over 2 calls, which
         // get their own models' leases, every one once.
         assert_eq!(report["models"].as_array().unwrap().len(), 1000, "{mode}");
         assert_eq!(
-            report["entries_expired"], 64,
-            "{mode}: 1,000 models in steps of 64, 4 calls each"
+            report["entries_expired"], 32,
+            "{mode}: 1,000 models in steps of 64, 2 calls each"
         );
         assert_eq!(report["objects_deleted"], 1000, "{mode}: {report}");
     }

@@ -18,8 +18,10 @@ pub const LEASES_PER_STEP: usize = 64;
 
 /// gc calls in flight within a step: a call expires its models one after
 /// another (each a few requests in sequence: far from the store, a round
-/// trip each), so a step's models are split over this many calls.
-pub const CALLS_IN_FLIGHT: usize = 4;
+/// trip each), so a step's models are split over this many calls. As many
+/// as a worker pool keeps by default (`sandbox.pool_size`), so that out of
+/// process no call waits for a worker to start.
+pub const CALLS_IN_FLIGHT: usize = 2;
 
 /// Expires every version beyond the newest `keep_versions` of each file in
 /// `scope`. With `dry_run`, only reports what would go (and takes no lease).
@@ -104,8 +106,6 @@ async fn collect_step(
         let mut calls = models.chunks(per_call);
         let results: [anyhow::Result<GcReport>; CALLS_IN_FLIGHT] = tokio::join!(
             expire(datastore, calls.next(), keep_versions, &held),
-            expire(datastore, calls.next(), keep_versions, &held),
-            expire(datastore, calls.next(), keep_versions, &held),
             expire(datastore, calls.next(), keep_versions, &held)
         )
         .into();
@@ -113,21 +113,23 @@ async fn collect_step(
         let mut total = nothing_expired();
         let mut failed = None;
         for result in results {
-            match result {
-                Ok(done) => add(&mut total, done),
-                Err(err) => {
-                    failed.get_or_insert(err);
-                }
+            match (result, &failed) {
+                (Ok(done), _) => add(&mut total, done),
+                (Err(err), None) => failed = Some(err),
+                (Err(err), Some(_)) => tracing::warn!("gc: {err:#}"),
             }
         }
         match failed {
             None => Ok(total),
-            // What the other calls did stays done: say so.
-            Some(err) if total.entries_expired > 0 => Err(err.context(format!(
-                "the step's other gc calls expired {} versions in {} models",
-                total.entries_expired,
-                total.models.len()
-            ))),
+            // What the rest of the step did stays done: say so.
+            Some(err) if total.entries_expired > 0 || total.objects_deleted > 0 => {
+                Err(err.context(format!(
+                    "besides this failure, the step expired {} versions in {} models and deleted {} objects",
+                    total.entries_expired,
+                    total.models.len(),
+                    total.objects_deleted
+                )))
+            }
             Some(err) => Err(err),
         }
     })
