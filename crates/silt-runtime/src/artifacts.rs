@@ -173,7 +173,7 @@ impl ArtifactCache {
         let path = self.path(key);
         let temp = self.dir.join(temp_name(key));
         let result = (|| {
-            std::fs::write(&temp, bytes)?;
+            write_readable(&temp, bytes)?;
             std::fs::rename(&temp, &path)
         })();
         if result.is_err() {
@@ -300,6 +300,37 @@ fn temp_name(key: &str) -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Mode of the files a worker reads (artifacts, bundle manifests): readable
+/// by all, whatever the umask. A worker of a root silt runs as another uid
+/// (`sandbox.worker_uid`), and these hold nothing secret (compiled code of
+/// an extension, and what it was built with).
+const WORKER_READABLE: u32 = 0o644;
+
+/// Writes `bytes` to a new file at `path`, readable by a worker.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn write_readable(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path)?;
+    make_worker_readable(&file)?;
+    file.write_all(bytes)
+}
+
+/// Makes `file` readable by a worker (see [`WORKER_READABLE`]), when it is
+/// not already: an artifact written under a stricter umask.
+///
+/// # Errors
+/// When its mode cannot be read or changed.
+pub fn make_worker_readable(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = file.metadata()?.permissions().mode();
+    if mode & WORKER_READABLE != WORKER_READABLE {
+        file.set_permissions(std::fs::Permissions::from_mode(WORKER_READABLE))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

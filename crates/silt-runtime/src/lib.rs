@@ -50,6 +50,7 @@ use tracing::Instrument as _;
 
 pub use artifacts::{
     ArtifactCache, CacheEntry, PruneReport, bundle_manifest_path, bundle_manifests,
+    make_worker_readable, write_readable,
 };
 pub use call::{Answer, ExportCall, ExportReply, Exports};
 pub use call_clock::{CallBudget, CallClock, grace};

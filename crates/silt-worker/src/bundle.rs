@@ -98,6 +98,16 @@ impl Bundle {
                 ))
             })?;
         }
+        // Written under a stricter umask by an earlier silt, it would be
+        // unreadable to a worker of another uid.
+        if let Ok(file) = std::fs::File::open(&artifact)
+            && let Err(err) = crate::runtime::make_worker_readable(&file)
+        {
+            tracing::debug!(
+                "cannot make {} readable to workers: {err}",
+                artifact.display()
+            );
+        }
         let artifact_size = std::fs::metadata(&artifact)
             .map_err(|err| {
                 failed(format!(
@@ -142,14 +152,16 @@ impl Bundle {
 
 fn write_manifest(path: &Path, text: &[u8]) -> std::io::Result<()> {
     if std::fs::read(path).is_ok_and(|existing| existing == text) {
-        return Ok(());
+        return std::fs::File::open(path)
+            .and_then(|file| crate::runtime::make_worker_readable(&file));
     }
     // Unique per writer (two pools of one process may build at once); the
     // artifact cache's stale-temp sweep knows the `.tmp.` pattern.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let temp = path.with_extension(format!("bundle.json.tmp.{}-{n}", std::process::id()));
-    let result = std::fs::write(&temp, text).and_then(|()| std::fs::rename(&temp, path));
+    let result =
+        crate::runtime::write_readable(&temp, text).and_then(|()| std::fs::rename(&temp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }

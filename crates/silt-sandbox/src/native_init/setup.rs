@@ -25,6 +25,10 @@ fn run(spec: &InitSpec, args: &[std::ffi::OsString], worker: Worker) -> ! {
     // single-threaded process, with pointers to live, NUL-terminated
     // buffers owned by the caller for the duration of the call.
     die_with_host(spec, "starting");
+    // The new root's directories and mount points must be traversable by
+    // the worker's uid whatever the user's umask; the worker gets the
+    // user's back before it runs.
+    let user_umask = unsafe { libc::umask(0o022) };
     let pid = std::process::id().to_string();
     for procs in &spec.cgroup_procs {
         if let Err(err) = std::fs::write(procs, &pid) {
@@ -46,7 +50,7 @@ fn run(spec: &InitSpec, args: &[std::ffi::OsString], worker: Worker) -> ! {
             "forking into the new pid namespace",
             &io::Error::last_os_error(),
         ),
-        0 => child(spec, args, worker),
+        0 => child(spec, args, worker, user_umask),
         child_pid => wait_and_exit(child_pid),
     }
 }
@@ -181,7 +185,12 @@ fn wait_and_exit(child: libc::pid_t) -> ! {
     std::process::exit(128 + libc::WTERMSIG(status));
 }
 
-fn child(spec: &InitSpec, args: &[std::ffi::OsString], worker: Worker) -> ! {
+fn child(
+    spec: &InitSpec,
+    args: &[std::ffi::OsString],
+    worker: Worker,
+    user_umask: libc::mode_t,
+) -> ! {
     // The worker runs here (see the module doc), so its parent is the init.
     check("dying with the parent", unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0)
@@ -202,6 +211,7 @@ fn child(spec: &InitSpec, args: &[std::ffi::OsString], worker: Worker) -> ! {
         fail("installing the seccomp filter", &err);
     }
     drop_capabilities();
+    unsafe { libc::umask(user_umask) };
     let code = worker(args);
     std::process::exit(i32::from(code))
 }
