@@ -915,9 +915,7 @@ fn orphan_report_problem(report: &sync::OrphanReport, dry_run: bool) -> Option<S
 
 fn same_scope(a: &LockScope, b: &LockScope) -> bool {
     match (a, b) {
-        (LockScope::Model(a), LockScope::Model(b)) => {
-            a.model_type == b.model_type && a.model_id == b.model_id
-        }
+        (LockScope::Model(a), LockScope::Model(b)) => super::same_model(a, b),
         (LockScope::Namespace, LockScope::Namespace) | (LockScope::Global, LockScope::Global) => {
             true
         }

@@ -151,9 +151,8 @@ async fn expire(
     let leases = leases
         .iter()
         .filter(|lease| {
-            matches!(&lease.scope, LockScope::Model(held) if models.iter().any(|model| {
-                model.model_type == held.model_type && model.model_id == held.model_id
-            }))
+            matches!(&lease.scope, LockScope::Model(held)
+                if models.iter().any(|model| super::same_model(model, held)))
         })
         .cloned()
         .collect();

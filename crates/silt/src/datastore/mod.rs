@@ -38,7 +38,7 @@ pub use leases::{
     commit_one, push_under_leases, under_leases,
 };
 pub use leftovers::{remove_stale_staging, remove_stale_temp_files_beside};
-pub use model_ref::{InvalidModelRef, model_label, parse_model, parse_models};
+pub use model_ref::{InvalidModelRef, model_label, parse_model, parse_models, same_model};
 pub use runtimes::Runtimes;
 pub use signals::{Interrupted, Signals};
 pub use working_copy_lock::{Claim, WorkingCopyGuard, WorkingCopyLocks, host_state_dir};

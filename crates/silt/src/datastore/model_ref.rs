@@ -8,6 +8,11 @@ use crate::runtime::bindings::silt::datastore::types::ModelRef;
 #[error("{0}")]
 pub struct InvalidModelRef(String);
 
+/// Whether `a` and `b` name the same model.
+pub fn same_model(a: &ModelRef, b: &ModelRef) -> bool {
+    a.model_type == b.model_type && a.model_id == b.model_id
+}
+
 /// `type/id`, as users write it (the inverse of [`parse_model`]), for
 /// display: a model an extension listed can be named anything, so the
 /// label is guest text, escaped and bounded (an ordinary name is unchanged).

@@ -112,7 +112,4 @@ pub(crate) async fn unindexed_models(
         .collect())
 }
 
-/// Whether `a` and `b` name the same model.
-pub(crate) fn same_model(a: &ModelRef, b: &ModelRef) -> bool {
-    a.model_type == b.model_type && a.model_id == b.model_id
-}
+pub(crate) use crate::datastore::same_model;
