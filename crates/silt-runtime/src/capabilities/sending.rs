@@ -53,16 +53,14 @@ impl FileShape {
     }
 }
 
-/// A staged file as the host wrote it: its shape, and the sha256 and size
-/// of the bytes it wrote there.
+/// A staged file as the host wrote it: its shape (its size among it), and
+/// the sha256 of the bytes it wrote there.
 #[derive(Debug, Clone)]
 pub struct StagedFile {
     /// Its shape as the host left it (after its own renames).
     pub shape: FileShape,
     /// Lowercase hex sha256 of the bytes the host wrote.
     pub sha256: String,
-    /// Their number.
-    pub size: u64,
 }
 
 /// The sendings an operation names, by cache path: shared by the
@@ -158,7 +156,6 @@ mod tests {
             let staged = StagedFile {
                 shape: FileShape::of(&file).unwrap(),
                 sha256: sha256.to_owned(),
-                size: WRITTEN.len() as u64,
             };
             self.sendings.expect(STAGED, staged)
         }

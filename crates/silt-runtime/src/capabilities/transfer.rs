@@ -968,7 +968,6 @@ mod tests {
                 let staged = StagedFile {
                     shape: FileShape::of(&file).unwrap(),
                     sha256: crate::sha256_hex(b"the first words"),
-                    size: 15,
                 };
                 sendings.expect("u/f0", staged)
             });

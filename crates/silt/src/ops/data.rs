@@ -355,7 +355,6 @@ impl Staged {
             .map(|shape| StagedFile {
                 shape,
                 sha256: written.sha256.clone(),
-                size: written.size,
             });
         Ok(written)
     }
