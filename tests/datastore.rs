@@ -176,24 +176,9 @@ fn an_output_is_created_as_the_umask_says() {
             if from_store {
                 args.extend(["--version", &version]);
             }
-            // The umask is the process's: set in a shell that then runs silt.
             let mut silt = project.silt();
-            silt.env("RUST_LOG", "silt=debug");
-            let mut get = std::process::Command::new("sh");
-            get.arg("-c")
-                .arg(format!("umask {umask:03o} && exec \"$0\" \"$@\""))
-                .arg(silt.get_program())
-                .args(silt.get_args())
-                .args(&args);
-            for (key, value) in silt.get_envs() {
-                match value {
-                    Some(value) => get.env(key, value),
-                    None => get.env_remove(key),
-                };
-            }
-            if let Some(dir) = silt.get_current_dir() {
-                get.current_dir(dir);
-            }
+            silt.env("RUST_LOG", "silt=debug").args(&args);
+            let mut get = support::under_umask(&silt, umask);
             let (code, _, stderr) = support::output(&mut get);
             assert_eq!(code, 0, "umask {umask:03o}: {stderr}");
             let path_taken = if from_store {

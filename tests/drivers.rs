@@ -133,6 +133,28 @@ fn a_datastore_runs_end_to_end(runtime: &ContainerRuntime) {
     }
 }
 
+/// A root host whose umask masks out everyone but its user (077): what it
+/// makes for a container (the bundle, its mount points) must still be
+/// traversable by the worker, which runs as `sandbox.worker_uid`; and the
+/// project's directories are made under that mask from the first command.
+fn a_strict_umask_leaves_the_worker_its_bundle(runtime: &ContainerRuntime) {
+    let project = Project::new(Backend::Dir, &runtime.settings());
+    let input = project.write_input("w", "under umask 077\n");
+    for args in [
+        &["data", "put", "t/m", "f", input.as_str()][..],
+        &["data", "get", "t/m", "f"],
+    ] {
+        let mut silt = project.silt();
+        silt.args(args);
+        let (code, stdout, stderr) = support::output(&mut support::under_umask(&silt, 0o077));
+        assert_eq!(code, 0, "{args:?} under umask 077: {stderr}");
+        if args[1] == "get" {
+            assert_eq!(stdout, "under umask 077\n");
+        }
+    }
+    containers::assert_none_left(&runtime.path, "silt-worker-");
+}
+
 /// Every check of this suite on the runtime `variable` names.
 fn drive(variable: &str) {
     let _alone = support::CONTAINER_TESTS
@@ -142,6 +164,7 @@ fn drive(variable: &str) {
         return;
     };
     a_datastore_runs_end_to_end(&runtime);
+    a_strict_umask_leaves_the_worker_its_bundle(&runtime);
     tokio::runtime::Runtime::new().unwrap().block_on(
         support::misbehaving::assert_answers_as_in_process(runtime.sandbox(2)),
     );

@@ -261,6 +261,28 @@ pub fn start_with_retries<T>(
     );
 }
 
+/// `command` run under `umask` (octal, e.g. `0o077`): a shell sets the
+/// mask, then execs the program with the same arguments, variables and
+/// directory (a umask is the process's own: only its parent can choose it).
+pub fn under_umask(command: &Command, umask: u32) -> Command {
+    let mut shell = Command::new("sh");
+    shell
+        .arg("-c")
+        .arg(format!("umask {umask:03o} && exec \"$0\" \"$@\""))
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => shell.env(key, value),
+            None => shell.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        shell.current_dir(dir);
+    }
+    shell
+}
+
 /// Runs `command`, returning (exit code, stdout, stderr).
 pub fn output(command: &mut Command) -> (i32, String, String) {
     let output = command.output().expect("cannot run silt");

@@ -460,13 +460,14 @@ fn write_oci_bundle(
     request: &Request,
     worker: Option<KernelIds>,
 ) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    // Modes given, not left to the umask: the runtime's init, already the
-    // worker's uid under a root host, must traverse every directory.
-    let mut directories = std::fs::DirBuilder::new();
-    directories.recursive(true).mode(0o755);
+    use idmapped_binds::create_dirs_with_mode;
+    use std::os::unix::fs::PermissionsExt as _;
+    // Modes set, not left to the umask (a root host's may be 077): the
+    // runtime's init, already the worker's uid under a root host, must
+    // traverse every directory.
+    const TRAVERSABLE: u32 = 0o755;
     let rootfs = bundle.join("rootfs");
-    directories.create(&rootfs)?;
+    create_dirs_with_mode(&rootfs, TRAVERSABLE)?;
     let config = oci_config(&rootfs, mounts, request, worker)?;
     for mount in config["mounts"].as_array().into_iter().flatten() {
         let (Some(destination), Some(source)) =
@@ -475,15 +476,16 @@ fn write_oci_bundle(
             continue;
         };
         let point = rootfs.join(destination.trim_start_matches('/'));
-        if let Some(parent) = point.parent() {
-            directories.create(parent)?;
-        }
         // A bind of a file needs a file; proc, tmpfs and directories a directory.
         let file = mount["type"] == "bind" && !Path::new(source).is_dir();
         if file {
+            if let Some(parent) = point.parent() {
+                create_dirs_with_mode(parent, TRAVERSABLE)?;
+            }
             std::fs::File::create(&point)?;
+            std::fs::set_permissions(&point, std::fs::Permissions::from_mode(0o644))?;
         } else {
-            directories.create(&point)?;
+            create_dirs_with_mode(&point, TRAVERSABLE)?;
         }
     }
     std::fs::write(

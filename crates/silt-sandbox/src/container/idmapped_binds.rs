@@ -43,11 +43,18 @@ use crate::native_init::KernelIds;
 /// Creates `dir` and its parents with mode 0711: traversable by the
 /// worker's uid, listable by root only.
 pub fn create_traversable(dir: &Path) -> io::Result<()> {
+    create_dirs_with_mode(dir, 0o711)
+}
+
+/// Creates `dir` and whichever of its parents are missing with `mode`,
+/// whatever the process's umask (which `DirBuilder::mode` obeys); the
+/// directories that exist are left as they are.
+pub fn create_dirs_with_mode(dir: &Path, mode: u32) -> io::Result<()> {
     let mut path = PathBuf::new();
     for component in dir.components() {
         path.push(component);
         match std::fs::create_dir(&path) {
-            Ok(()) => std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o711))?,
+            Ok(()) => std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?,
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
             Err(err) => return Err(err),
         }
