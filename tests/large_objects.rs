@@ -11,9 +11,10 @@ use crate::support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sha2::{Digest as _, Sha256};
 use silt::store::{
     LeftoverKind, ObjectKey, ObjectStore, PartSettings, PutMode, S3Config, S3Store, StoreError,
-    Sweep,
+    Sweep, UploadDigest,
 };
 use support::project::{Backend, Project};
 use support::seaweed;
@@ -103,10 +104,22 @@ async fn a_large_object_goes_up_in_parts_and_comes_down_in_ranges() {
     ] {
         let key = ObjectKey::new(&format!("data/{name}")).unwrap();
         let data = random_bytes(size, size as u64);
-        let version = store
-            .put_file(&key, file_with(&data), PutMode::Create)
+        let (version, digest) = store
+            .put_file_hashed(&key, file_with(&data), PutMode::Create)
             .await
             .unwrap();
+        // In parts, the digest is of the parts as they were sent (hashed
+        // in order); one PUT's is the SHA-256 its header carried.
+        let sha256: [u8; 32] = Sha256::digest(&data).into();
+        let expected = if size >= 5 * MIB {
+            UploadDigest::OfSent(sha256)
+        } else {
+            UploadDigest::OfFileBeside {
+                sha256,
+                len: size as u64,
+            }
+        };
+        assert_eq!(digest, expected, "{name}");
         let parts = size.div_ceil(5 * MIB);
         if size >= 5 * MIB {
             assert!(

@@ -20,6 +20,7 @@ fn dir_store(dir: &std::path::Path) -> Arc<dyn ObjectStore> {
 
 async fn whole_suite(store: Arc<dyn ObjectStore>) {
     conformance::put_modes(&*store, "modes").await;
+    conformance::hashed_uploads(&*store, "hashed").await;
     conformance::longest_keys(&*store, "long").await;
     conformance::pagination(store.clone(), "pages", 1050).await;
     conformance::racing_creates(store.clone(), "creates", 8, 50).await;

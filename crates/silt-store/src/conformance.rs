@@ -1,12 +1,13 @@
 //! The conformance suite every backend must pass: the same cases run against
-//! the in-memory store, the local directory and S3 (SeaweedFS in tests).
+//! every backend (in tests: in memory, a local directory, SeaweedFS,
+//! fake-gcs-server and Azurite).
 //!
 //! Each case takes a store and a key prefix of its own (so cases can share a
 //! store) and panics with a message naming the store when it fails.
 
 use std::sync::Arc;
 
-use super::{GetOutcome, ObjectKey, ObjectStore, PutMode, StoreError, Version};
+use super::{GetOutcome, ObjectKey, ObjectStore, PutMode, StoreError, UploadDigest, Version};
 
 fn key(prefix: &str, name: &str) -> ObjectKey {
     ObjectKey::new(&format!("{prefix}/{name}")).expect("test keys are valid")
@@ -54,6 +55,48 @@ pub async fn longest_keys(store: &dyn ObjectStore, prefix: &str) {
     match store.put(&longest, b"x".to_vec(), PutMode::Create).await {
         Ok(_) | Err(StoreError::InvalidKey(_)) => {}
         Err(other) => panic!("{store}: a 1,024-byte key failed otherwise than as invalid: {other}"),
+    }
+}
+
+/// `put_file_hashed` answers the SHA-256 of what the object holds (and,
+/// hashed beside the send, the length hashed), and keeps `put_file`'s
+/// conditions: an empty file, a small one, and one of a few MiB.
+pub async fn hashed_uploads(store: &dyn ObjectStore, prefix: &str) {
+    use sha2::{Digest as _, Sha256};
+    use std::io::Write as _;
+    for (name, size) in [("empty", 0), ("small", 5), ("mib", (3 << 20) + 3)] {
+        let data: Vec<u8> = (0..size).map(|i: usize| (i * 7 + i / 251) as u8).collect();
+        let file_with = |data: &[u8]| {
+            let mut file = tempfile::tempfile().expect("a temporary file");
+            file.write_all(data).expect("write it");
+            file
+        };
+        let k = key(prefix, name);
+        let (version, digest) = store
+            .put_file_hashed(&k, file_with(&data), PutMode::Create)
+            .await
+            .expect("hashed upload");
+        let expected: [u8; 32] = Sha256::digest(&data).into();
+        match digest {
+            UploadDigest::OfSent(sha256) => assert_eq!(sha256, expected, "{store}: {name}"),
+            UploadDigest::OfFileBeside { sha256, len } => {
+                assert_eq!((sha256, len), (expected, size as u64), "{store}: {name}");
+            }
+        }
+        match store.get(&k, None).await.expect("get") {
+            GetOutcome::Found(meta, got) => {
+                assert!(got == data, "{store}: {name}: other bytes came back");
+                assert_eq!(meta.version, version, "{store}: {name}");
+            }
+            GetOutcome::NotModified => unreachable!("no if-none-match was given"),
+        }
+        let again = store
+            .put_file_hashed(&k, file_with(b"other"), PutMode::Create)
+            .await;
+        assert!(
+            matches!(again, Err(StoreError::AlreadyExists { .. })),
+            "{store}: {name}: second create: {again:?}"
+        );
     }
 }
 

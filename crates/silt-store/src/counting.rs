@@ -9,7 +9,7 @@ use tokio::io::AsyncWrite;
 
 use super::{
     GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Sweep,
-    Version,
+    UploadDigest, Version,
 };
 
 /// Counters of one operation.
@@ -183,6 +183,16 @@ impl<S: ObjectStore> super::StoreWrapper for Counting<S> {
     ) -> Result<Version, StoreError> {
         bump(&self.counts.put, file.metadata().map_or(0, |m| m.len()));
         self.inner.put_file(key, file, mode).await
+    }
+
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, UploadDigest), StoreError> {
+        bump(&self.counts.put, file.metadata().map_or(0, |m| m.len()));
+        self.inner.put_file_hashed(key, file, mode).await
     }
 
     async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {

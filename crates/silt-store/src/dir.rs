@@ -36,12 +36,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use cap_std::fs::{Dir, MetadataExt, OpenOptions};
+
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{
     GetOutcome, Leftover, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode,
-    StoreError, Sweep, Version, mode_allows,
+    StoreError, Sweep, UploadDigest, Version, mode_allows,
 };
+use crate::digest::HashingReader;
 
 const OBJECT_SUFFIX: &str = "~o";
 const LOCK_SUFFIX: &str = "~l";
@@ -671,6 +673,31 @@ impl ObjectStore for DirStore {
                 source.seek(std::io::SeekFrom::Start(0))?;
                 std::io::copy(&mut source, target).map(|_| ())
             })
+        })
+        .await
+    }
+
+    /// Hashes the bytes as it copies them into the object.
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, UploadDigest), StoreError> {
+        let key = key.clone();
+        self.blocking(move |store| {
+            let mut sha256 = None;
+            let version = store.put_locked(&key, &mode, |target| {
+                use std::io::Seek;
+                let mut file = file;
+                file.seek(std::io::SeekFrom::Start(0))?;
+                let mut hashing = HashingReader::new(file);
+                std::io::copy(&mut hashing, target)?;
+                sha256 = Some(hashing.finish());
+                Ok(())
+            })?;
+            let sha256 = sha256.expect("the object was written");
+            Ok((version, UploadDigest::OfSent(sha256)))
         })
         .await
     }

@@ -22,6 +22,7 @@ mod azure;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod counting;
+mod digest;
 mod dir;
 pub mod doctor;
 mod fault;
@@ -47,6 +48,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 pub use azure::credentials::AzureCredentialSources;
 pub use azure::{AzureConfig, AzureStore};
 pub use counting::{Counting, CountsSnapshot, OperationCounts, RequestCounts};
+pub use digest::UploadDigest;
 pub use dir::DirStore;
 pub use fault::{FaultCounts, FaultInjecting, FaultRates};
 pub use gcs::credentials::GcsCredentialSources;
@@ -319,6 +321,19 @@ pub trait ObjectStore: Display + Send + Sync + 'static {
         self.put(key, data, mode).await
     }
 
+    /// [`put_file`](Self::put_file), answering also the SHA-256 of what was
+    /// sent (see [`UploadDigest`]). The default hashes the file beside the
+    /// send, reading it at offsets (from the page cache the send fills);
+    /// backends that can hash the bytes they send answer those instead.
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, UploadDigest), StoreError> {
+        digest::put_hashing_beside(key, file, |file| self.put_file(key, file, mode)).await
+    }
+
     /// What interrupted writes of the backend left below the directory
     /// `prefix` names (up to its last `/`) and no listing shows: a directory
     /// store's temporary copy of an object whose writer was killed
@@ -420,6 +435,15 @@ impl ObjectStore for std::sync::Arc<dyn ObjectStore> {
         mode: PutMode,
     ) -> Result<Version, StoreError> {
         (**self).put_file(key, file, mode).await
+    }
+
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, UploadDigest), StoreError> {
+        (**self).put_file_hashed(key, file, mode).await
     }
 
     async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {

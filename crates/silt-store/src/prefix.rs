@@ -5,7 +5,7 @@ use tokio::io::AsyncWrite;
 
 use super::{
     GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Sweep,
-    Version,
+    UploadDigest, Version,
 };
 
 /// A store whose keys live under `prefix/` of the inner store.
@@ -133,6 +133,17 @@ impl<S: ObjectStore> super::StoreWrapper for Prefixed<S> {
         mode: PutMode,
     ) -> Result<Version, StoreError> {
         self.inner.put_file(&self.full(key)?, file, mode).await
+    }
+
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, UploadDigest), StoreError> {
+        self.inner
+            .put_file_hashed(&self.full(key)?, file, mode)
+            .await
     }
 
     async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {

@@ -14,7 +14,7 @@ use tokio::io::AsyncWrite;
 
 use super::{
     GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Sweep,
-    Version,
+    UploadDigest, Version,
 };
 
 /// How retries are spaced and bounded.
@@ -341,6 +341,23 @@ impl<S: ObjectStore> super::StoreWrapper for Retrying<S> {
             async move {
                 let attempt = attempt.map_err(|err| super::local_io(key, &err))?;
                 self.inner.put_file(key, attempt, mode).await
+            }
+        }))
+        .await
+    }
+
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, UploadDigest), StoreError> {
+        self.unless_silent(self.policy.run("put", || {
+            let attempt = file.try_clone();
+            let mode = mode.clone();
+            async move {
+                let attempt = attempt.map_err(|err| super::local_io(key, &err))?;
+                self.inner.put_file_hashed(key, attempt, mode).await
             }
         }))
         .await

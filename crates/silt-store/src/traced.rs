@@ -13,7 +13,8 @@ use tracing::Instrument as _;
 use tracing::field::Empty;
 
 use super::{
-    GetOutcome, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Version,
+    GetOutcome, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, UploadDigest,
+    Version,
 };
 
 /// The target of silt's counter events (`silt_telemetry::METRICS_TARGET`).
@@ -215,6 +216,26 @@ impl<S: ObjectStore> super::StoreWrapper for Traced<S> {
             "put",
             key.as_str(),
             self.inner.put_file(key, file, mode),
+            |_| ("ok", bytes),
+        )
+        .await
+    }
+
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, UploadDigest), StoreError> {
+        let bytes = if tracing::span_enabled!(tracing::Level::INFO) {
+            file.metadata().map_or(0, |meta| meta.len())
+        } else {
+            0
+        };
+        self.run(
+            "put",
+            key.as_str(),
+            self.inner.put_file_hashed(key, file, mode),
             |_| ("ok", bytes),
         )
         .await

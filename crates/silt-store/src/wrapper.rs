@@ -2,13 +2,17 @@
 //! [`StoreWrapper`] — its `inner` store and only the methods it changes —
 //! and is an [`ObjectStore`] by the blanket impl below, every other method
 //! going to the inner store as it is. A method added to [`ObjectStore`] is
-//! added here once, not to every wrapper.
+//! added here once, not to every wrapper. One exception: `put_file_hashed`
+//! defaults to this wrapper's own `put_file` with the file hashed beside
+//! it, so a wrapper that changes `put_file` is never bypassed; a wrapper
+//! that leaves uploads alone forwards it, keeping the inner store's hash
+//! of what it sent.
 
 use tokio::io::AsyncWrite;
 
 use super::{
     GetOutcome, Leftover, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Sweep,
-    Version,
+    UploadDigest, Version,
 };
 
 /// A store that wraps `inner`; each method defaults to the inner store's.
@@ -72,6 +76,18 @@ pub trait StoreWrapper: std::fmt::Display + Send + Sync + 'static {
         self.inner().put_file(key, file, mode).await
     }
 
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, UploadDigest), StoreError> {
+        crate::digest::put_hashing_beside(key, file, |file| {
+            StoreWrapper::put_file(self, key, file, mode)
+        })
+        .await
+    }
+
     async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {
         self.inner().leftovers(prefix, sweep).await
     }
@@ -131,6 +147,15 @@ impl<W: StoreWrapper> ObjectStore for W {
         mode: PutMode,
     ) -> Result<Version, StoreError> {
         StoreWrapper::put_file(self, key, file, mode).await
+    }
+
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, UploadDigest), StoreError> {
+        StoreWrapper::put_file_hashed(self, key, file, mode).await
     }
 
     async fn leftovers(&self, prefix: &str, sweep: Sweep) -> Result<Vec<Leftover>, StoreError> {

@@ -25,7 +25,7 @@ use crate::bindings::silt::datastore::object_store::{
     DownloadItem, Landed, ObjectMeta, StoreError, UploadItem, Uploaded,
 };
 use crate::hex;
-use crate::store::{self, ObjectKey, ObjectStore, RetryPolicy};
+use crate::store::{self, ObjectKey, ObjectStore, RetryPolicy, UploadDigest};
 
 /// Default number of transfers in flight.
 pub const DEFAULT_CONCURRENCY: usize = 32;
@@ -492,15 +492,17 @@ pub async fn upload(
     .await
 }
 
-/// `object-store.upload-hashed`: `upload`, and the sha256 of each file
-/// hashed natively on a blocking thread while the store reads it (from the
-/// page cache, so the disk is read once). The file must keep its shape
-/// (inode, size, modification and change times) from before the upload to
-/// after the hash. That ties the hash to what was sent as far as the file's
-/// times can: a rewrite of the same size within one tick of a coarse
-/// clock, or through a shared mapping before writeback, leaves them alone.
-/// A backend that answered the digest of the bytes it sent would tie it by
-/// construction (S3 computes one per body and per part already).
+/// `object-store.upload-hashed`: `upload`, and the sha256 of what was
+/// sent. A store that hashes the bytes as it sends them (a directory
+/// store's copy, an S3 multipart upload's parts) answers that digest, tied
+/// to them by construction. Others hash the file beside the send, from the
+/// page cache it fills (one PUT to S3: the digest its header carries; GCS,
+/// Azure), which is tied to the sent bytes by the file's shape (inode,
+/// size, modification and change times) kept from before the upload to
+/// after it, as far as the file's times can tie it: a rewrite of the same
+/// size within one tick of a coarse clock, or through a shared mapping
+/// before writeback, leaves them alone. Either way, a file whose shape
+/// changed is refused.
 ///
 /// An item whose cache path names one of `sendings`, still the file the
 /// host staged there, is not hashed again: the answer is the hash the host
@@ -532,36 +534,27 @@ async fn upload_hashing(
         .try_clone()
         .map_err(|err| local_failure(&item.cache_path, &err))?;
     store::progress::expect(size);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop_hashing = stop.clone();
-    if hashed_already.is_some() {
-        tracing::debug!("{key}: the staged file, hashed as the host staged it");
-    }
-    let hashing = async move {
-        match hashed_already {
-            Some(staged) => Ok((reader, Ok((staged.sha256, size)))),
-            None => {
-                tokio::task::spawn_blocking(move || {
-                    let hashed = sha256_at_offsets(&reader, size, &stop_hashing);
-                    (reader, hashed)
-                })
-                .await
+    let mode = to_host_mode(item.mode);
+    let (version, sha256, hashed_size) = match hashed_already {
+        Some(staged) => {
+            tracing::debug!("{key}: the staged file, hashed as the host staged it");
+            let version = store.put_file(&key, file, mode).await;
+            (version.map_err(to_guest_error)?, staged.sha256, size)
+        }
+        None => {
+            let sent = store.put_file_hashed(&key, file, mode).await;
+            let (version, digest) = sent.map_err(to_guest_error)?;
+            match digest {
+                UploadDigest::OfSent(sha256) => {
+                    tracing::debug!("{key}: hashed by the store as it was sent");
+                    (version, hex(&sha256), size)
+                }
+                UploadDigest::OfFileBeside { sha256, len } => (version, hex(&sha256), len),
             }
         }
     };
-    let sending = async {
-        let sent = store.put_file(&key, file, to_host_mode(item.mode)).await;
-        if sent.is_err() {
-            // The hash is of no use now: the rest of the file unread.
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        sent
-    };
-    let (sent, hashed) = tokio::join!(sending, hashing);
-    let version = sent.map_err(to_guest_error)?;
-    let (reader, hashed) =
-        hashed.map_err(|err| StoreError::InvalidPath(format!("hash task failed: {err}")))?;
-    let (sha256, hashed_size) = hashed.map_err(|err| local_failure(&item.cache_path, &err))?;
+    // Whichever way it was hashed, a file written during its upload is
+    // refused: the extension's bug, which its index would otherwise record.
     let after = FileShape::of(&reader).map_err(|err| local_failure(&item.cache_path, &err))?;
     if after != before || hashed_size != size {
         return Err(StoreError::InvalidPath(format!(
@@ -595,35 +588,6 @@ async fn open_upload(
     .map_err(|err| StoreError::InvalidPath(format!("read task failed: {err}")))?;
     let (file, size) = opened.map_err(|err| local_failure(&item.cache_path, &err))?;
     Ok((key, file, size))
-}
-
-/// The sha256 (lowercase hex) and length of `file` from its start, read
-/// at offsets: the file's own position, which the upload may be using,
-/// is left alone. Reads at most `size` + 1 bytes (one more than expected
-/// shows the file grew), and stops early when `stop` is set.
-fn sha256_at_offsets(
-    file: &std::fs::File,
-    size: u64,
-    stop: &std::sync::atomic::AtomicBool,
-) -> std::io::Result<(String, u64)> {
-    use std::os::unix::fs::FileExt as _;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0; 1 << 20];
-    let mut offset = 0u64;
-    while offset <= size && !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        let wanted = usize::try_from(size + 1 - offset)
-            .unwrap_or(usize::MAX)
-            .min(buffer.len());
-        let read = match file.read_at(&mut buffer[..wanted], offset) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
-        };
-        hasher.update(&buffer[..read]);
-        offset += read as u64;
-    }
-    Ok((hex(&hasher.finalize()), offset))
 }
 
 #[cfg(test)]

@@ -68,6 +68,18 @@ impl Sent {
                 })
     }
 
+    /// The SHA-256 the body carried, when its checksum is one.
+    pub fn sha256(&self) -> Option<[u8; 32]> {
+        use base64::Engine as _;
+        if self.algorithm != Algorithm::Sha256 {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.checksum_base64)
+            .ok()?;
+        bytes.try_into().ok()
+    }
+
     /// The digest of an in-memory body.
     pub fn of_bytes(data: &[u8]) -> Self {
         Self {

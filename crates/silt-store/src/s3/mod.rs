@@ -44,7 +44,7 @@ use crate::rest::in_words;
 
 use super::{
     GetOutcome, Leftover, ListPage, MAX_LIST_PAGE, ObjectKey, ObjectMeta, ObjectStore, PutMode,
-    StoreError, Sweep, Version,
+    StoreError, Sweep, UploadDigest, Version,
 };
 
 /// Where an S3 datastore lives and how to reach it.
@@ -262,6 +262,37 @@ impl S3Store {
     /// The bucket.
     pub fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    /// `file` in one PUT: read once to hash it (the digest goes in a
+    /// header, so it is known before sending), then sent from its start.
+    async fn put_file_once(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, Sent), StoreError> {
+        // The digest goes in a header, so it is known before sending: read
+        // the file once to hash it, then send it from its start.
+        let hashed = tokio::task::spawn_blocking(move || {
+            use std::io::Seek;
+            let mut file = file;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            let sent = Sent::of_reader(&mut file)?;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            Ok::<_, std::io::Error>((file, sent))
+        })
+        .await
+        .map_err(|err| super::local_io(key, &std::io::Error::other(err)))?;
+        let (file, sent) = hashed.map_err(|err| super::local_io(key, &err))?;
+        let body = ByteStream::read_from()
+            .file(tokio::fs::File::from_std(file))
+            .length(aws_sdk_s3::primitives::Length::Exact(sent.size))
+            .build()
+            .await
+            .map_err(|err| super::local_io(key, &std::io::Error::other(err)))?;
+        let version = self.send_put(key, body, &sent, mode).await?;
+        Ok((version, sent))
     }
 
     /// Puts `body` (whose size and digest are `sent`) under `key`, then
@@ -931,28 +962,35 @@ impl ObjectStore for S3Store {
             .map_err(|err| super::local_io(key, &err))?
             .len();
         if self.uploads_in_parts(size, &mode) {
-            return self.put_in_parts(key, file, size, mode).await;
+            let (version, _) = self.put_in_parts(key, file, size, mode, false).await?;
+            return Ok(version);
         }
-        // The digest goes in a header, so it is known before sending: read
-        // the file once to hash it, then send it from its start.
-        let hashed = tokio::task::spawn_blocking(move || {
-            use std::io::Seek;
-            let mut file = file;
-            file.seek(std::io::SeekFrom::Start(0))?;
-            let sent = Sent::of_reader(&mut file)?;
-            file.seek(std::io::SeekFrom::Start(0))?;
-            Ok::<_, std::io::Error>((file, sent))
-        })
-        .await
-        .map_err(|err| super::local_io(key, &std::io::Error::other(err)))?;
-        let (file, sent) = hashed.map_err(|err| super::local_io(key, &err))?;
-        let body = ByteStream::read_from()
-            .file(tokio::fs::File::from_std(file))
-            .length(aws_sdk_s3::primitives::Length::Exact(sent.size))
-            .build()
-            .await
-            .map_err(|err| super::local_io(key, &std::io::Error::other(err)))?;
-        self.send_put(key, body, &sent, mode).await
+        let (version, _) = self.put_file_once(key, file, mode).await?;
+        Ok(version)
+    }
+
+    /// A multipart upload hashes the parts it sends; one PUT answers the
+    /// SHA-256 its header carried, taken in a pass before the send (what
+    /// the server checks the body against, where it checks).
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, UploadDigest), StoreError> {
+        let size = file
+            .metadata()
+            .map_err(|err| super::local_io(key, &err))?
+            .len();
+        if self.uploads_in_parts(size, &mode) {
+            let (version, sha256) = self.put_in_parts(key, file, size, mode, true).await?;
+            let sha256 = sha256.expect("a hashed upload's parts are hashed");
+            return Ok((version, UploadDigest::OfSent(sha256)));
+        }
+        let (version, sent) = self.put_file_once(key, file, mode).await?;
+        let sha256 = sent.sha256().expect("one PUT carries its body's SHA-256");
+        let len = sent.size;
+        Ok((version, UploadDigest::OfFileBeside { sha256, len }))
     }
 
     /// Multipart uploads never completed or aborted (a killed command's),

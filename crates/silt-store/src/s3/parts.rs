@@ -29,6 +29,7 @@ use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart};
 use futures_util::{StreamExt as _, TryStreamExt as _};
+use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -123,6 +124,14 @@ enum Completed {
     FoundAsSent(Version),
 }
 
+/// One part read into memory, holding its place in the store's bound.
+struct ReadPart {
+    _permit: OwnedSemaphorePermit,
+    index: u64,
+    data: bytes::Bytes,
+    crc32c: u32,
+}
+
 /// One uploaded part, as `CompleteMultipartUpload` names it.
 struct UploadedPart {
     number: i32,
@@ -169,14 +178,16 @@ impl S3Store {
         size >= self.parts.settings.threshold && !matches!(mode, PutMode::Update(_))
     }
 
-    /// Uploads `file` (`size` bytes) under `key` as a multipart upload.
+    /// Uploads `file` (`size` bytes) under `key` as a multipart upload;
+    /// with `hash`, answers the SHA-256 of the parts it sent.
     pub(super) async fn put_in_parts(
         &self,
         key: &ObjectKey,
         file: std::fs::File,
         size: u64,
         mode: PutMode,
-    ) -> Result<Version, StoreError> {
+        hash: bool,
+    ) -> Result<(Version, Option<[u8; 32]>), StoreError> {
         let full = self.full(key)?;
         let created = self
             .client
@@ -203,16 +214,25 @@ impl S3Store {
             upload_id: upload_id.clone(),
             completed: false,
         };
+        let hasher = hash.then(|| Arc::new(std::sync::Mutex::new(Sha256::new())));
         let outcome = self
-            .send_parts_and_complete(key, &full, &upload_id, file, size, &mode)
+            .send_parts_and_complete(key, &full, &upload_id, file, size, &mode, hasher.clone())
             .await;
         pending.completed = true;
+        let sha256 = || {
+            hasher.map(|hasher| {
+                let hasher = std::mem::take(&mut *hasher.lock().unwrap_or_else(|e| e.into_inner()));
+                <[u8; 32]>::from(hasher.finalize())
+            })
+        };
         match outcome {
             Ok(Completed::Landed(version, stored, sent)) => {
-                self.check_landed(key, &full, &version, stored, &sent, &mode)
-                    .await
+                let version = self
+                    .check_landed(key, &full, &version, stored, &sent, &mode)
+                    .await?;
+                Ok((version, sha256()))
             }
-            Ok(Completed::FoundAsSent(version)) => Ok(version),
+            Ok(Completed::FoundAsSent(version)) => Ok((version, sha256())),
             Err(err) => {
                 if let Err(abort) = self.abort_upload(&full, &upload_id).await {
                     tracing::debug!("aborting the multipart upload of `{key}`: {abort}");
@@ -223,7 +243,10 @@ impl S3Store {
     }
 
     /// The parts of `file`, then the upload completed with `mode`'s
-    /// precondition.
+    /// precondition. Parts are read one after another, in order (each into
+    /// `hasher`, when given, so it hashes exactly the bytes sent), and sent
+    /// several at once.
+    #[allow(clippy::too_many_arguments)]
     async fn send_parts_and_complete(
         &self,
         key: &ObjectKey,
@@ -232,16 +255,26 @@ impl S3Store {
         file: std::fs::File,
         size: u64,
         mode: &PutMode,
+        hasher: Option<Arc<std::sync::Mutex<Sha256>>>,
     ) -> Result<Completed, StoreError> {
         let part_size = self.parts.settings.part_size_for(size);
         let count = size.div_ceil(part_size).max(1);
         let file = Arc::new(file);
-        let mut parts: Vec<UploadedPart> = futures_util::stream::iter(0..count)
-            .map(|index| {
+        // Each read owns what it uses: a future borrowing from here in
+        // `then` would not be `Send` for every lifetime async-trait asks.
+        let reads = futures_util::stream::iter(0..count).then(|index| {
+            let (store, key, file, hasher) =
+                (self.clone(), key.clone(), file.clone(), hasher.clone());
+            async move {
                 let offset = index * part_size;
                 let length = part_size.min(size - offset);
-                self.upload_part(key, full, upload_id, &file, index, offset, length)
-            })
+                store
+                    .read_part(&key, &file, hasher, index, offset, length)
+                    .await
+            }
+        });
+        let mut parts: Vec<UploadedPart> = reads
+            .map(|read| async move { self.upload_part(key, full, upload_id, read?).await })
             .buffer_unordered(self.parts.settings.in_flight)
             .try_collect()
             .await?;
@@ -332,31 +365,60 @@ impl S3Store {
         }
     }
 
-    /// Reads one part at `offset` (blocking, off the async threads), then
-    /// sends it, retrying what may pass on a second try.
-    #[allow(clippy::too_many_arguments)]
-    async fn upload_part(
+    /// Reads one part at `offset` into memory, once it may (the store's
+    /// bound on parts in memory), hashing it into `hasher` when given
+    /// (blocking, off the async threads).
+    async fn read_part(
         &self,
         key: &ObjectKey,
-        full: &str,
-        upload_id: &str,
         file: &Arc<std::fs::File>,
+        hasher: Option<Arc<std::sync::Mutex<Sha256>>>,
         index: u64,
         offset: u64,
         length: u64,
-    ) -> Result<UploadedPart, StoreError> {
-        let _permit = self.parts.permit().await;
+    ) -> Result<ReadPart, StoreError> {
+        let permit = self.parts.permit().await;
         let file = file.clone();
         let read = tokio::task::spawn_blocking(move || {
             use std::os::unix::fs::FileExt as _;
             let mut data = vec![0u8; usize::try_from(length).expect("a part fits in memory")];
             file.read_exact_at(&mut data, offset)?;
+            if let Some(hasher) = hasher {
+                hasher
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .update(&data);
+            }
             let crc32c = crc32c(&data);
             Ok::<_, std::io::Error>((bytes::Bytes::from(data), crc32c))
         })
         .await
         .map_err(|err| crate::local_io(key, &std::io::Error::other(err)))?;
         let (data, crc32c) = read.map_err(|err| crate::local_io(key, &err))?;
+        Ok(ReadPart {
+            _permit: permit,
+            index,
+            data,
+            crc32c,
+        })
+    }
+
+    /// Sends one part read by [`Self::read_part`], retrying what may pass
+    /// on a second try.
+    async fn upload_part(
+        &self,
+        key: &ObjectKey,
+        full: &str,
+        upload_id: &str,
+        part: ReadPart,
+    ) -> Result<UploadedPart, StoreError> {
+        let ReadPart {
+            _permit,
+            index,
+            data,
+            crc32c,
+        } = part;
+        let length = data.len() as u64;
         let number = i32::try_from(index + 1).expect("at most 10,000 parts");
         let checksum = base64(&crc32c.to_be_bytes());
         let answer = part_retries()

@@ -1,0 +1,154 @@
+//! The SHA-256 of an uploaded file, and how it is tied to what was sent.
+//!
+//! A caller that records an object's hash (the index does) needs the hash
+//! of the bytes the store took, not of the file as it is later. A backend
+//! that hashes the buffers it sends, or whose server checks the body
+//! against a SHA-256 taken first, answers [`UploadDigest::OfSent`]. Others
+//! answer the file hashed beside the send ([`UploadDigest::OfFileBeside`]),
+//! which equals what was sent only if nothing wrote the file meanwhile: the
+//! caller checks that (by the file's shape before and after).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::{ObjectKey, StoreError, Version, local_io};
+
+/// The SHA-256 of an uploaded file (see the module's doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadDigest {
+    /// Of exactly the bytes the store took.
+    OfSent([u8; 32]),
+    /// Of the file's first `len` bytes, read beside the upload (at most
+    /// one byte more than the file had when it started: `len` above that
+    /// size shows the file grew).
+    OfFileBeside {
+        /// The digest.
+        sha256: [u8; 32],
+        /// Bytes hashed.
+        len: u64,
+    },
+}
+
+/// `put` of `file`, and the file hashed beside it at offsets (from the
+/// page cache the send fills): what a store that cannot hash the bytes it
+/// sends answers.
+pub(crate) async fn put_hashing_beside<Put, Sent>(
+    key: &ObjectKey,
+    file: std::fs::File,
+    put: Put,
+) -> Result<(Version, UploadDigest), StoreError>
+where
+    Put: FnOnce(std::fs::File) -> Sent,
+    Sent: Future<Output = Result<Version, StoreError>>,
+{
+    let size = file.metadata().map_err(|err| local_io(key, &err))?.len();
+    let reader = file.try_clone().map_err(|err| local_io(key, &err))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_hashing = stop.clone();
+    let hashing =
+        tokio::task::spawn_blocking(move || sha256_at_offsets(&reader, size, &stop_hashing));
+    let sending = async {
+        let sent = put(file).await;
+        if sent.is_err() {
+            // The hash is of no use now: the rest of the file unread.
+            stop.store(true, Ordering::Relaxed);
+        }
+        sent
+    };
+    let (sent, hashed) = tokio::join!(sending, hashing);
+    let version = sent?;
+    let (sha256, len) = hashed
+        .map_err(|err| local_io(key, &std::io::Error::other(err)))?
+        .map_err(|err| local_io(key, &err))?;
+    Ok((version, UploadDigest::OfFileBeside { sha256, len }))
+}
+
+/// The SHA-256 and length of `file` from its start, read at offsets (the
+/// file's own position, which an upload may be using, is left alone).
+/// Reads at most `size` + 1 bytes, and stops early when `stop` is set.
+/// Blocking: call off the async threads.
+pub(crate) fn sha256_at_offsets(
+    file: &std::fs::File,
+    size: u64,
+    stop: &AtomicBool,
+) -> std::io::Result<([u8; 32], u64)> {
+    use std::os::unix::fs::FileExt as _;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 1 << 20];
+    let mut offset = 0u64;
+    while offset <= size && !stop.load(Ordering::Relaxed) {
+        let wanted = usize::try_from(size + 1 - offset)
+            .unwrap_or(usize::MAX)
+            .min(buffer.len());
+        let read = match file.read_at(&mut buffer[..wanted], offset) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        hasher.update(&buffer[..read]);
+        offset += read as u64;
+    }
+    Ok((hasher.finalize().into(), offset))
+}
+
+/// A reader that hashes what passes through it: what a copy wrote is what
+/// [`HashingReader::finish`] answers.
+pub(crate) struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R> HashingReader<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// The SHA-256 of every byte read so far.
+    pub(crate) fn finish(self) -> [u8; 32] {
+        self.hasher.finalize().into()
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.hasher.update(&buf[..read]);
+        Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+
+    use super::*;
+
+    #[test]
+    fn a_hashing_reader_hashes_what_it_read() {
+        let mut reader = HashingReader::new(&b"some bytes"[..]);
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        assert_eq!(
+            reader.finish(),
+            <[u8; 32]>::from(Sha256::digest(b"some bytes"))
+        );
+    }
+
+    #[test]
+    fn a_file_read_at_offsets_shows_it_grew() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"0123456789").unwrap();
+        let stop = AtomicBool::new(false);
+        let (digest, len) = sha256_at_offsets(&file, 10, &stop).unwrap();
+        assert_eq!((digest, len), (Sha256::digest(b"0123456789").into(), 10));
+        let (_, len) = sha256_at_offsets(&file, 4, &stop).unwrap();
+        assert_eq!(len, 5, "one byte past the size it was told");
+    }
+}
