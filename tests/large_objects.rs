@@ -112,7 +112,10 @@ async fn a_large_object_goes_up_in_parts_and_comes_down_in_ranges() {
         // in order); one PUT's is the SHA-256 its header carried.
         let sha256: [u8; 32] = Sha256::digest(&data).into();
         let expected = if size >= 5 * MIB {
-            UploadDigest::OfSent(sha256)
+            UploadDigest::OfSent {
+                sha256,
+                len: size as u64,
+            }
         } else {
             UploadDigest::OfFileBeside {
                 sha256,

@@ -105,6 +105,15 @@ impl StoreWrapper for Switch {
             &*self.near
         }
     }
+
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, silt::store::UploadDigest), StoreError> {
+        self.inner().put_file_hashed(key, file, mode).await
+    }
 }
 
 /// A store that keeps when each request to `inner` started and ended.
@@ -205,5 +214,15 @@ impl<S: ObjectStore> StoreWrapper for Timeline<S> {
         mode: PutMode,
     ) -> Result<Version, StoreError> {
         self.timed(self.inner.put_file(key, file, mode)).await
+    }
+
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, silt::store::UploadDigest), StoreError> {
+        self.timed(self.inner.put_file_hashed(key, file, mode))
+            .await
     }
 }

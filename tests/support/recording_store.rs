@@ -105,4 +105,13 @@ impl silt::store::StoreWrapper for Recording {
     ) -> Result<Version, StoreError> {
         self.inner.put_file(key, file, mode).await
     }
+
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, silt::store::UploadDigest), StoreError> {
+        self.inner.put_file_hashed(key, file, mode).await
+    }
 }

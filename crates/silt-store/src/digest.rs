@@ -2,11 +2,12 @@
 //!
 //! A caller that records an object's hash (the index does) needs the hash
 //! of the bytes the store took, not of the file as it is later. A backend
-//! that hashes the buffers it sends, or whose server checks the body
-//! against a SHA-256 taken first, answers [`UploadDigest::OfSent`]. Others
-//! answer the file hashed beside the send ([`UploadDigest::OfFileBeside`]),
-//! which equals what was sent only if nothing wrote the file meanwhile: the
-//! caller checks that (by the file's shape before and after).
+//! that hashes the buffers it sends (a directory store's copy, an S3
+//! multipart upload's parts) answers [`UploadDigest::OfSent`]. Others answer
+//! the file as read in a pass of its own ([`UploadDigest::OfFileBeside`]:
+//! beside the send, or before it for one S3 PUT, whose header carries the
+//! digest), which is what was sent only if nothing wrote the file
+//! meanwhile: the caller checks that (by the file's shape before and after).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,11 +20,16 @@ use crate::{ObjectKey, StoreError, Version, local_io};
 /// The SHA-256 of an uploaded file (see the module's doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UploadDigest {
-    /// Of exactly the bytes the store took.
-    OfSent([u8; 32]),
-    /// Of the file's first `len` bytes, read beside the upload (at most
-    /// one byte more than the file had when it started: `len` above that
-    /// size shows the file grew).
+    /// Of exactly the `len` bytes the store took.
+    OfSent {
+        /// The digest.
+        sha256: [u8; 32],
+        /// Bytes sent.
+        len: u64,
+    },
+    /// Of the file's first `len` bytes, read in a pass of its own (a `len`
+    /// other than the file's size when the upload started shows it grew or
+    /// shrank).
     OfFileBeside {
         /// The digest.
         sha256: [u8; 32],
@@ -95,11 +101,12 @@ pub(crate) fn sha256_at_offsets(
     Ok((hasher.finalize().into(), offset))
 }
 
-/// A reader that hashes what passes through it: what a copy wrote is what
-/// [`HashingReader::finish`] answers.
+/// A reader that hashes and counts what passes through it: what a copy
+/// wrote is what [`HashingReader::finish`] answers.
 pub(crate) struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
+    len: u64,
 }
 
 impl<R> HashingReader<R> {
@@ -107,12 +114,13 @@ impl<R> HashingReader<R> {
         Self {
             inner,
             hasher: Sha256::new(),
+            len: 0,
         }
     }
 
-    /// The SHA-256 of every byte read so far.
-    pub(crate) fn finish(self) -> [u8; 32] {
-        self.hasher.finalize().into()
+    /// The SHA-256 of every byte read so far, and their count.
+    pub(crate) fn finish(self) -> ([u8; 32], u64) {
+        (self.hasher.finalize().into(), self.len)
     }
 }
 
@@ -120,6 +128,7 @@ impl<R: std::io::Read> std::io::Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let read = self.inner.read(buf)?;
         self.hasher.update(&buf[..read]);
+        self.len += read as u64;
         Ok(read)
     }
 }
@@ -135,10 +144,8 @@ mod tests {
         let mut reader = HashingReader::new(&b"some bytes"[..]);
         let mut out = Vec::new();
         reader.read_to_end(&mut out).unwrap();
-        assert_eq!(
-            reader.finish(),
-            <[u8; 32]>::from(Sha256::digest(b"some bytes"))
-        );
+        let expected = <[u8; 32]>::from(Sha256::digest(b"some bytes"));
+        assert_eq!(reader.finish(), (expected, 10));
     }
 
     #[test]

@@ -36,7 +36,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use cap_std::fs::{Dir, MetadataExt, OpenOptions};
-
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{
@@ -686,18 +685,21 @@ impl ObjectStore for DirStore {
     ) -> Result<(Version, UploadDigest), StoreError> {
         let key = key.clone();
         self.blocking(move |store| {
-            let mut sha256 = None;
+            let mut sent = None;
             let version = store.put_locked(&key, &mode, |target| {
                 use std::io::Seek;
                 let mut file = file;
                 file.seek(std::io::SeekFrom::Start(0))?;
-                let mut hashing = HashingReader::new(file);
+                // 1 MiB reads: a hashing reader is copied through a buffer
+                // (no in-kernel copy), std's own 8 KiB one unless given one.
+                let mut hashing =
+                    std::io::BufReader::with_capacity(1 << 20, HashingReader::new(file));
                 std::io::copy(&mut hashing, target)?;
-                sha256 = Some(hashing.finish());
+                sent = Some(hashing.into_inner().finish());
                 Ok(())
             })?;
-            let sha256 = sha256.expect("the object was written");
-            Ok((version, UploadDigest::OfSent(sha256)))
+            let (sha256, len) = sent.expect("the object was written");
+            Ok((version, UploadDigest::OfSent { sha256, len }))
         })
         .await
     }

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::AsyncWrite;
 
 use super::{
-    GetOutcome, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, Version,
+    GetOutcome, ListPage, ObjectKey, ObjectMeta, ObjectStore, PutMode, StoreError, UploadDigest,
+    Version,
 };
 
 /// How often each fault happens, as a share of requests in `[0, 1]`.
@@ -209,5 +210,15 @@ impl<S: ObjectStore> super::StoreWrapper for FaultInjecting<S> {
         mode: PutMode,
     ) -> Result<Version, StoreError> {
         self.with_faults(self.inner.put_file(key, file, mode)).await
+    }
+
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, UploadDigest), StoreError> {
+        self.with_faults(self.inner.put_file_hashed(key, file, mode))
+            .await
     }
 }

@@ -495,9 +495,10 @@ pub async fn upload(
 /// `object-store.upload-hashed`: `upload`, and the sha256 of what was
 /// sent. A store that hashes the bytes as it sends them (a directory
 /// store's copy, an S3 multipart upload's parts) answers that digest, tied
-/// to them by construction. Others hash the file beside the send, from the
-/// page cache it fills (one PUT to S3: the digest its header carries; GCS,
-/// Azure), which is tied to the sent bytes by the file's shape (inode,
+/// to them by construction. Others hash the file in a pass of their own
+/// (beside the send, from the page cache it fills: GCS, Azure; before it,
+/// one PUT to S3, whose header carries the digest), which is tied to the
+/// sent bytes by the file's shape (inode,
 /// size, modification and change times) kept from before the upload to
 /// after it, as far as the file's times can tie it: a rewrite of the same
 /// size within one tick of a coarse clock, or through a shared mapping
@@ -545,9 +546,9 @@ async fn upload_hashing(
             let sent = store.put_file_hashed(&key, file, mode).await;
             let (version, digest) = sent.map_err(to_guest_error)?;
             match digest {
-                UploadDigest::OfSent(sha256) => {
+                UploadDigest::OfSent { sha256, len } => {
                     tracing::debug!("{key}: hashed by the store as it was sent");
-                    (version, hex(&sha256), size)
+                    (version, hex(&sha256), len)
                 }
                 UploadDigest::OfFileBeside { sha256, len } => (version, hex(&sha256), len),
             }
@@ -819,7 +820,7 @@ mod tests {
     /// A memory store whose `put_file` first has `spoil` write to the
     /// file at `path` it is given: a writer racing the upload.
     struct Spoiling {
-        inner: store::MemoryStore,
+        inner: Arc<dyn ObjectStore>,
         path: std::path::PathBuf,
         spoil: fn(&std::path::Path),
     }
@@ -832,10 +833,10 @@ mod tests {
 
     #[async_trait::async_trait]
     impl store::StoreWrapper for Spoiling {
-        type Inner = store::MemoryStore;
+        type Inner = dyn ObjectStore;
 
-        fn inner(&self) -> &store::MemoryStore {
-            &self.inner
+        fn inner(&self) -> &dyn ObjectStore {
+            &*self.inner
         }
 
         async fn put_file(
@@ -847,6 +848,25 @@ mod tests {
             (self.spoil)(&self.path);
             self.inner.put_file(key, file, mode).await
         }
+
+        async fn put_file_hashed(
+            &self,
+            key: &ObjectKey,
+            file: std::fs::File,
+            mode: PutMode,
+        ) -> Result<(Version, UploadDigest), store::StoreError> {
+            (self.spoil)(&self.path);
+            self.inner.put_file_hashed(key, file, mode).await
+        }
+    }
+
+    /// Stores of both kinds of upload digest: in memory (the file hashed
+    /// beside the send) and a directory (hashed as it is copied).
+    fn digesting_stores(dir: &std::path::Path) -> [Arc<dyn ObjectStore>; 2] {
+        [
+            Arc::new(store::MemoryStore::new()),
+            Arc::new(store::DirStore::open(dir, false).unwrap()),
+        ]
     }
 
     /// Appends to the file.
@@ -894,21 +914,27 @@ mod tests {
         for (n, data) in contents.iter().enumerate() {
             std::fs::write(cache.path().join(format!("u/f{n}")), data).unwrap();
         }
-        let memory = Arc::new(store::MemoryStore::new());
-        let transfer = Transfer::between(memory.clone(), cache.path(), 4, None);
-        let items = (0..sizes.len()).map(upload_item).collect();
-        let results = upload_hashed(transfer, Arc::default(), items).await;
-        for (n, result) in results.into_iter().enumerate() {
-            let uploaded = result.unwrap();
-            assert_eq!(uploaded.sha256, crate::sha256_hex(&contents[n]), "f{n}");
-            assert_eq!(uploaded.size, sizes[n] as u64, "f{n}");
-            let key = ObjectKey::new(&format!("m/f{n}")).unwrap();
-            match memory.get(&key, None).await.unwrap() {
-                GetOutcome::Found(meta, data) => {
-                    assert_eq!(data, contents[n], "f{n}");
-                    assert_eq!(meta.version.0, uploaded.version, "f{n}");
+        let dir = tempfile::tempdir().unwrap();
+        for store in digesting_stores(dir.path()) {
+            let transfer = Transfer::between(store.clone(), cache.path(), 4, None);
+            let items = (0..sizes.len()).map(upload_item).collect();
+            let results = upload_hashed(transfer, Arc::default(), items).await;
+            for (n, result) in results.into_iter().enumerate() {
+                let uploaded = result.unwrap();
+                assert_eq!(
+                    uploaded.sha256,
+                    crate::sha256_hex(&contents[n]),
+                    "{store} f{n}"
+                );
+                assert_eq!(uploaded.size, sizes[n] as u64, "{store} f{n}");
+                let key = ObjectKey::new(&format!("m/f{n}")).unwrap();
+                match store.get(&key, None).await.unwrap() {
+                    GetOutcome::Found(meta, data) => {
+                        assert_eq!(data, contents[n], "{store} f{n}");
+                        assert_eq!(meta.version.0, uploaded.version, "{store} f{n}");
+                    }
+                    GetOutcome::NotModified => unreachable!(),
                 }
-                GetOutcome::NotModified => unreachable!(),
             }
         }
     }
@@ -916,11 +942,17 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_file_written_during_its_upload_is_refused_not_hashed_as_sent() {
         let spoils = [append as fn(&std::path::Path), rewrite_in_place];
-        // Hashed as it is sent, or a staged file answered with its staging
-        // hash (`sending`): refused alike.
-        for (spoil, named) in spoils
+        // Hashed beside the send or as it is sent, or a staged file
+        // answered with its staging hash (`sending`): refused alike.
+        let stores = tempfile::tempdir().unwrap();
+        for (n, (spoil, named, inner)) in spoils
             .into_iter()
             .flat_map(|spoil| [(spoil, false), (spoil, true)])
+            .flat_map(|(spoil, named)| {
+                let dir = stores.path().join(format!("{}", named as u8));
+                digesting_stores(&dir).map(|inner| (spoil, named, inner))
+            })
+            .enumerate()
         {
             let cache = tempfile::tempdir().unwrap();
             std::fs::create_dir(cache.path().join("u")).unwrap();
@@ -935,18 +967,16 @@ mod tests {
                 };
                 sendings.expect("u/f0", staged)
             });
-            let store = Arc::new(Spoiling {
-                inner: store::MemoryStore::new(),
-                path,
-                spoil,
-            });
+            let store = Arc::new(Spoiling { inner, path, spoil });
             let transfer = Transfer::between(store, cache.path(), 4, None);
-            let results = upload_hashed(transfer, sendings.clone(), vec![upload_item(0)]).await;
+            let mut item = upload_item(0);
+            item.key = format!("m/f{n}");
+            let results = upload_hashed(transfer, sendings.clone(), vec![item]).await;
             let err = results.into_iter().next().unwrap().unwrap_err();
             let described = format!("{err:?}");
             assert!(
                 described.contains("InvalidPath(\"cache file `u/f0` changed while it was uploaded"),
-                "{described}"
+                "{n}: {described}"
             );
         }
     }

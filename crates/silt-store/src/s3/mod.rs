@@ -272,8 +272,6 @@ impl S3Store {
         file: std::fs::File,
         mode: PutMode,
     ) -> Result<(Version, Sent), StoreError> {
-        // The digest goes in a header, so it is known before sending: read
-        // the file once to hash it, then send it from its start.
         let hashed = tokio::task::spawn_blocking(move || {
             use std::io::Seek;
             let mut file = file;
@@ -969,9 +967,10 @@ impl ObjectStore for S3Store {
         Ok(version)
     }
 
-    /// A multipart upload hashes the parts it sends; one PUT answers the
-    /// SHA-256 its header carried, taken in a pass before the send (what
-    /// the server checks the body against, where it checks).
+    /// A multipart upload hashes the parts it sends (`OfSent`); one PUT
+    /// answers the SHA-256 its header carried, taken in a pass before the
+    /// send (`OfFileBeside`: the server checks the body against it, but
+    /// not every S3-compatible server does).
     async fn put_file_hashed(
         &self,
         key: &ObjectKey,
@@ -985,7 +984,7 @@ impl ObjectStore for S3Store {
         if self.uploads_in_parts(size, &mode) {
             let (version, sha256) = self.put_in_parts(key, file, size, mode, true).await?;
             let sha256 = sha256.expect("a hashed upload's parts are hashed");
-            return Ok((version, UploadDigest::OfSent(sha256)));
+            return Ok((version, UploadDigest::OfSent { sha256, len: size }));
         }
         let (version, sent) = self.put_file_once(key, file, mode).await?;
         let sha256 = sent.sha256().expect("one PUT carries its body's SHA-256");

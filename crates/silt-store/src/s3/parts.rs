@@ -3,7 +3,9 @@
 //!
 //! - **Uploads** of at least [`PartSettings::threshold`] bytes: each part
 //!   is read once from the file at its offset and sent from memory with
-//!   its CRC32C (which the server checks; why not SHA-256: `landed`). The
+//!   its CRC32C (which the server checks; why not SHA-256: `landed`). An
+//!   upload asked for the file's SHA-256 (`put_file_hashed`) hashes the
+//!   parts it sends, in order, as they are read. The
 //!   upload is completed with the precondition a single PUT carries
 //!   (`If-None-Match: *` for a create; AWS, SeaweedFS and moto honour it
 //!   there). What landed is checked against the composite CRC32C (the
@@ -122,6 +124,27 @@ enum Completed {
     /// An attempt's answer was lost, but the key holds exactly the parts
     /// sent (its composite SHA-256): this upload's version.
     FoundAsSent(Version),
+}
+
+/// Adds `part` to `hasher` (blocking, off the async threads); the caller
+/// hands the parts in order.
+async fn hash_part(
+    hasher: Arc<std::sync::Mutex<Sha256>>,
+    part: ReadPart,
+) -> Result<ReadPart, StoreError> {
+    tokio::task::spawn_blocking(move || {
+        hasher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .update(&part.data);
+        part
+    })
+    .await
+    .map_err(|err| StoreError::Backend {
+        store: "local cache".to_owned(),
+        retryable: false,
+        detail: format!("hashing a part failed: {err}"),
+    })
 }
 
 /// One part read into memory, holding its place in the store's bound.
@@ -260,24 +283,43 @@ impl S3Store {
         let part_size = self.parts.settings.part_size_for(size);
         let count = size.div_ceil(part_size).max(1);
         let file = Arc::new(file);
-        // Each read owns what it uses: a future borrowing from here in
-        // `then` would not be `Send` for every lifetime async-trait asks.
-        let reads = futures_util::stream::iter(0..count).then(|index| {
-            let (store, key, file, hasher) =
-                (self.clone(), key.clone(), file.clone(), hasher.clone());
+        // Each read owns what it uses: a future borrowing from here would
+        // not be `Send` for every lifetime async-trait asks.
+        let read = |index: u64| {
+            let (store, key, file) = (self.clone(), key.clone(), file.clone());
             async move {
                 let offset = index * part_size;
                 let length = part_size.min(size - offset);
-                store
-                    .read_part(&key, &file, hasher, index, offset, length)
-                    .await
+                store.read_part(&key, &file, index, offset, length).await
             }
-        });
-        let mut parts: Vec<UploadedPart> = reads
-            .map(|read| async move { self.upload_part(key, full, upload_id, read?).await })
-            .buffer_unordered(self.parts.settings.in_flight)
-            .try_collect()
-            .await?;
+        };
+        let send = |part: ReadPart| self.upload_part(key, full, upload_id, part);
+        let in_flight = self.parts.settings.in_flight;
+        let mut parts: Vec<UploadedPart> = match hasher {
+            // Each part read and sent by one task, several at once.
+            None => {
+                futures_util::stream::iter(0..count)
+                    .map(|index| {
+                        let read = read(index);
+                        async move { send(read.await?).await }
+                    })
+                    .buffer_unordered(in_flight)
+                    .try_collect()
+                    .await?
+            }
+            // Read several at once but handed on in order, hashed one
+            // after another, then sent several at once.
+            Some(hasher) => {
+                futures_util::stream::iter(0..count)
+                    .map(read)
+                    .buffered(in_flight)
+                    .and_then(|part| hash_part(hasher.clone(), part))
+                    .map(|part| async move { send(part?).await })
+                    .buffer_unordered(in_flight)
+                    .try_collect()
+                    .await?
+            }
+        };
         parts.sort_by_key(|part| part.number);
         let crcs: Vec<u32> = parts.iter().map(|part| part.crc32c).collect();
         let sent = Sent {
@@ -366,13 +408,12 @@ impl S3Store {
     }
 
     /// Reads one part at `offset` into memory, once it may (the store's
-    /// bound on parts in memory), hashing it into `hasher` when given
-    /// (blocking, off the async threads).
+    /// bound on parts in memory), with its CRC32C (blocking, off the async
+    /// threads).
     async fn read_part(
         &self,
         key: &ObjectKey,
         file: &Arc<std::fs::File>,
-        hasher: Option<Arc<std::sync::Mutex<Sha256>>>,
         index: u64,
         offset: u64,
         length: u64,
@@ -383,12 +424,6 @@ impl S3Store {
             use std::os::unix::fs::FileExt as _;
             let mut data = vec![0u8; usize::try_from(length).expect("a part fits in memory")];
             file.read_exact_at(&mut data, offset)?;
-            if let Some(hasher) = hasher {
-                hasher
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .update(&data);
-            }
             let crc32c = crc32c(&data);
             Ok::<_, std::io::Error>((bytes::Bytes::from(data), crc32c))
         })

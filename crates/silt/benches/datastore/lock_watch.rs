@@ -97,4 +97,13 @@ impl silt::store::StoreWrapper for LockWatch {
     ) -> Result<Version, StoreError> {
         self.inner.put_file(key, file, mode).await
     }
+
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, silt::store::UploadDigest), StoreError> {
+        self.inner.put_file_hashed(key, file, mode).await
+    }
 }

@@ -142,4 +142,14 @@ impl crate::store::StoreWrapper for PausedWrites {
         self.before_write(put_kind(&mode, true)).await;
         self.inner.put_file(key, file, mode).await
     }
+
+    async fn put_file_hashed(
+        &self,
+        key: &ObjectKey,
+        file: std::fs::File,
+        mode: PutMode,
+    ) -> Result<(Version, crate::store::UploadDigest), StoreError> {
+        self.before_write(put_kind(&mode, true)).await;
+        self.inner.put_file_hashed(key, file, mode).await
+    }
 }
