@@ -159,6 +159,79 @@ fn a_put_is_not_hashed_again_as_it_is_sent() {
     }
 }
 
+/// A file a run wrote is hashed by the store from the bytes it sends (a
+/// directory store's copy; an S3 multipart upload's parts, read once and
+/// in order), not in a pass of its own; and what the index records is
+/// what another clone fetches and checks.
+#[test]
+fn a_file_a_run_wrote_is_hashed_as_the_store_sends_it() {
+    const HASHED_AS_SENT: &str = "hashed by the store as it was sent";
+    // S3 in 5 MiB parts (added to its `[datastore.s3]`), and a file of
+    // three parts and a bit.
+    let in_parts = "multipart_threshold_mib = 5\npart_size_mib = 5\n";
+    for (backend, extra) in [(Backend::Dir, ""), (Backend::S3, in_parts)] {
+        let project = Project::new(backend, extra);
+        let script = "head -c 16000000 /dev/urandom > \"$SILT_MODEL_DIR/big.bin\"";
+        let (code, _, stderr) = support::output(
+            project
+                .silt()
+                .env("RUST_LOG", "silt_runtime=debug")
+                .args(["run", "--model", "t/m", "--", "sh", "-c", script]),
+        );
+        assert_eq!(code, 0, "{backend:?}: {stderr}");
+        assert!(stderr.contains(HASHED_AS_SENT), "{backend:?}: {stderr}");
+        let written = std::fs::read(project.model_dir("t/m").join("big.bin")).unwrap();
+        let clone = project.another_clone();
+        let out = clone.path().join("big.out");
+        clone.ok(&["data", "get", "t/m", "big.bin", "-o", out.to_str().unwrap()]);
+        assert!(
+            std::fs::read(&out).unwrap() == written,
+            "{backend:?}: another clone fetched other bytes"
+        );
+    }
+}
+
+/// A push sends a file whose stamp is stale without hashing it first; one
+/// touched or rewritten with the same bytes turns out, by its upload's
+/// hash, to hold its committed version: nothing is committed, and its
+/// upload is deleted. An edit is committed as before.
+#[test]
+fn a_touched_file_is_not_committed_again() {
+    let project = Project::new(Backend::Dir, "");
+    let objects = || {
+        let dir = project.path().join(".silt/store/data/t/m/f.bin");
+        std::fs::read_dir(dir).map_or(0, |entries| entries.count())
+    };
+    // Each commit is announced in the journal first.
+    let journal = project.path().join(".silt/store/_journal");
+    let announced = || std::fs::read_dir(&journal).unwrap().count();
+    let versions = || {
+        project.json(&["data", "history", "t/m", "f.bin"])["versions"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let run = |script: &str| {
+        project.ok(&["run", "--model", "t/m", "--", "sh", "-c", script]);
+    };
+    run("printf 'first' > \"$SILT_MODEL_DIR/f.bin\"");
+    assert_eq!((versions(), objects()), (1, 1));
+    let commits = announced();
+    // Touched, then rewritten with the same bytes (a later time each).
+    run("sleep 0.02; touch \"$SILT_MODEL_DIR/f.bin\"");
+    run("sleep 0.02; printf 'first' > \"$SILT_MODEL_DIR/f.bin\"");
+    assert_eq!(
+        (versions(), objects()),
+        (1, 1),
+        "no version, no object left"
+    );
+    assert_eq!(announced(), commits, "no commit");
+    // The same size, other bytes: an edit.
+    run("sleep 0.02; printf 'other' > \"$SILT_MODEL_DIR/f.bin\"");
+    assert_eq!((versions(), objects()), (2, 2));
+    assert_eq!(project.ok(&["data", "get", "t/m", "f.bin"]), "other");
+}
+
 /// `data get -o` creates its output as `cp` would, 0666 less the user's
 /// umask: delivered from the store (`--version`) and copied from the
 /// working copy (the latest, present after the put) alike.

@@ -133,6 +133,7 @@ pub struct Stamp {
 /// fn describe(change: &LocalChange) -> String {
 ///     match change {
 ///         LocalChange::Changed { name, size, .. } => format!("modified: {name} ({size} bytes)"),
+///         LocalChange::Unhashed { name, .. } => format!("touched, perhaps modified: {name}"),
 ///         LocalChange::Removed { name, .. } => format!("removed: {name}"),
 ///     }
 /// }
@@ -151,6 +152,19 @@ pub enum LocalChange {
         mtime_ns: u64,
         /// The version the edit was made from: the stamped one, or
         /// [`Base::Absent`] for a file new here.
+        base: Base,
+    },
+    /// Content on disk that differs from its stamp (or a file new here),
+    /// not hashed yet: [`changes_to_upload`] leaves hashing to the upload,
+    /// whose answer says whether it is new content ([`resolve_uploaded`]).
+    Unhashed {
+        /// File name within the model.
+        name: String,
+        /// Its size when scanned.
+        size: u64,
+        /// Its modification time when scanned.
+        mtime_ns: u64,
+        /// As [`LocalChange::Changed`]'s.
         base: Base,
     },
     /// A file that was present is gone.
@@ -177,7 +191,9 @@ impl LocalChange {
     /// ```
     pub fn name(&self) -> &str {
         match self {
-            LocalChange::Changed { name, .. } | LocalChange::Removed { name, .. } => name,
+            LocalChange::Changed { name, .. }
+            | LocalChange::Unhashed { name, .. }
+            | LocalChange::Removed { name, .. } => name,
         }
     }
 }
@@ -346,6 +362,8 @@ pub fn scan(model: &ModelRef) -> Result<BTreeSet<String>, Error> {
 ///     match change {
 ///         LocalChange::Changed { name, size, .. } => println!("to upload: {name} ({size} bytes)"),
 ///         LocalChange::Removed { name, .. } => println!("to remove: {name}"),
+///         // Only `changes_to_upload` leaves files unhashed.
+///         LocalChange::Unhashed { .. } => unreachable!(),
 ///     }
 /// }
 /// update.save(&model, &sidecar)?; // the refreshed stamps save re-hashing next time
@@ -353,6 +371,46 @@ pub fn scan(model: &ModelRef) -> Result<BTreeSet<String>, Error> {
 /// # }
 /// ```
 pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChange>, Error> {
+    scan_changes(model, sidecar, HashHere::Yes)
+}
+
+/// [`changes`] for a push, which sends what changed anyway: a file whose
+/// stamp is stale is not hashed here but left [`LocalChange::Unhashed`], and
+/// its upload answers the hash (`object-store.upload-hashed`: the host
+/// hashes what it sends, natively, instead of reading the file in the
+/// guest first). A file touched but not changed is then uploaded for
+/// nothing; [`resolve_uploaded`] tells it from an edit. Before contract
+/// 0.7.2 (no `upload-hashed`), the same as [`changes`].
+///
+/// # Errors
+/// As [`changes`].
+pub fn changes_to_upload(
+    model: &ModelRef,
+    sidecar: &mut Sidecar,
+) -> Result<Vec<LocalChange>, Error> {
+    #[cfg(not(any(feature = "contract-0-6", feature = "contract-0-7-0")))]
+    let hash = HashHere::No;
+    #[cfg(any(feature = "contract-0-6", feature = "contract-0-7-0"))]
+    let hash = HashHere::Yes;
+    scan_changes(model, sidecar, hash)
+}
+
+/// Whether [`scan_changes`] hashes a file whose stamp is stale.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HashHere {
+    Yes,
+    #[cfg_attr(
+        any(feature = "contract-0-6", feature = "contract-0-7-0"),
+        allow(dead_code)
+    )]
+    No,
+}
+
+fn scan_changes(
+    model: &ModelRef,
+    sidecar: &mut Sidecar,
+    hash: HashHere,
+) -> Result<Vec<LocalChange>, Error> {
     let present = scan(model)?;
     let mut changes = Vec::new();
     for name in &present {
@@ -364,26 +422,18 @@ pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChang
         if stamp.is_some_and(|s| s.size == size && s.mtime_ns == mtime_ns) {
             continue;
         }
-        let (sha256, size, mtime_ns) = cache_file::hash_stable(&path)?;
-        // Same content as what we last synced, or as any committed version
-        // (the latest, or an older one a lost sidecar or a killed pull left
-        // unstamped): nothing to commit, only the stamp to refresh.
-        // Hydration then brings an older version up to date instead of
-        // pushing it back over newer ones. Content equal to a committed
-        // version is never an edit (to bring an old version back, commit it
-        // with `silt data put`).
-        // A killed pull's landed file is known by its record even when its
-        // version has expired from the index since.
-        let partition = sidecar.partition.as_ref();
         let base = stamp.map_or(Base::Absent, |s| Base::Version(s.version.clone()));
-        let known = match stamp {
-            Some(s) if s.sha256 == sha256 => Some(s.version.clone()),
-            _ => partition
-                .and_then(|p| p.version_with_sha256(name, &sha256))
-                .map(|entry| entry.version.clone()),
-        };
-        let known = known.or_else(|| landed_version(sidecar, name, &sha256, size));
-        match known {
+        if hash == HashHere::No {
+            changes.push(LocalChange::Unhashed {
+                name: name.clone(),
+                size,
+                mtime_ns,
+                base,
+            });
+            continue;
+        }
+        let (sha256, size, mtime_ns) = cache_file::hash_stable(&path)?;
+        match known_version(sidecar, name, &sha256, size) {
             Some(version) => stamp_as_hashed(sidecar, name, &version, &sha256, size, mtime_ns),
             None => changes.push(LocalChange::Changed {
                 name: name.clone(),
@@ -407,6 +457,67 @@ pub fn changes(model: &ModelRef, sidecar: &mut Sidecar) -> Result<Vec<LocalChang
         }
     }
     Ok(changes)
+}
+
+/// The committed version whose content `name` holds, hashed to `sha256`:
+/// the stamped one, any the slice lists (the latest, or an older one a lost
+/// sidecar or a killed pull left unstamped), or the one a killed pull's
+/// record names even when it has expired from the index since. Such
+/// content is never an edit, only a stamp to refresh: hydration then brings
+/// an older version up to date instead of pushing it back over newer ones
+/// (to bring an old version back, commit it with `silt data put`).
+fn known_version(sidecar: &mut Sidecar, name: &str, sha256: &str, size: u64) -> Option<String> {
+    let known = match sidecar.local.get(name) {
+        Some(stamp) if stamp.sha256 == sha256 => Some(stamp.version.clone()),
+        _ => sidecar
+            .partition
+            .as_ref()
+            .and_then(|p| p.version_with_sha256(name, sha256))
+            .map(|entry| entry.version.clone()),
+    };
+    known.or_else(|| landed_version(sidecar, name, sha256, size))
+}
+
+/// What an [`LocalChange::Unhashed`] file turned out to be, once its
+/// upload answered its `sha256` and `size`: an edit
+/// ([`LocalChange::Changed`], to commit), or the content of a committed
+/// version (`None`: stamped so in `sidecar`, its upload nobody's).
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::local::{self, LocalChange, Sidecar};
+///
+/// fn after_upload(sidecar: &mut Sidecar, change: LocalChange, sha256: &str, size: u64) -> Option<LocalChange> {
+///     local::resolve_uploaded(sidecar, change, sha256, size)
+/// }
+/// ```
+pub fn resolve_uploaded(
+    sidecar: &mut Sidecar,
+    change: LocalChange,
+    sha256: &str,
+    size: u64,
+) -> Option<LocalChange> {
+    let LocalChange::Unhashed {
+        name,
+        mtime_ns,
+        base,
+        ..
+    } = change
+    else {
+        return Some(change);
+    };
+    match known_version(sidecar, &name, sha256, size) {
+        Some(version) => {
+            stamp_as_hashed(sidecar, &name, &version, sha256, size, mtime_ns);
+            None
+        }
+        None => Some(LocalChange::Changed {
+            name,
+            size,
+            sha256: sha256.to_owned(),
+            mtime_ns,
+            base,
+        }),
+    }
 }
 
 /// Stamps `name` as holding `version` with `sha256`, as it was when hashed
@@ -571,4 +682,79 @@ pub fn known_models(area: &str) -> Vec<ModelRef> {
     }
     models.sort_by(|a, b| (&a.model_type, &a.model_id).cmp(&(&b.model_type, &b.model_id)));
     models
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unhashed(name: &str, base: Base) -> LocalChange {
+        LocalChange::Unhashed {
+            name: name.to_owned(),
+            size: 3,
+            mtime_ns: 42,
+            base,
+        }
+    }
+
+    fn stamped(version: &str, sha256: &str) -> Stamp {
+        Stamp {
+            version: version.to_owned(),
+            sha256: sha256.to_owned(),
+            size: 3,
+            mtime_ns: 1,
+        }
+    }
+
+    #[test]
+    fn an_uploaded_file_with_its_stamps_content_is_restamped_not_committed() {
+        let mut sidecar = Sidecar::default();
+        sidecar.local.insert("f".into(), stamped("v1", "aaa"));
+        let base = Base::Version("v1".into());
+        assert!(resolve_uploaded(&mut sidecar, unhashed("f", base), "aaa", 3).is_none());
+        let stamp = &sidecar.local["f"];
+        assert_eq!((stamp.version.as_str(), stamp.mtime_ns), ("v1", 42));
+    }
+
+    #[test]
+    fn an_uploaded_file_a_killed_pull_landed_is_that_version() {
+        let mut sidecar = Sidecar::default();
+        let landing = Landing {
+            version: "v0".into(),
+            sha256: "bbb".into(),
+            size: 3,
+        };
+        sidecar.landing.insert("f".into(), landing);
+        assert!(resolve_uploaded(&mut sidecar, unhashed("f", Base::Absent), "bbb", 3).is_none());
+        assert_eq!(sidecar.local["f"].version, "v0");
+        assert!(sidecar.landing.is_empty(), "the record is consumed");
+    }
+
+    #[test]
+    fn an_uploaded_file_with_new_content_is_an_edit_of_its_base() {
+        let mut sidecar = Sidecar::default();
+        sidecar.local.insert("f".into(), stamped("v1", "aaa"));
+        let base = Base::Version("v1".into());
+        let edit = resolve_uploaded(&mut sidecar, unhashed("f", base.clone()), "ccc", 3);
+        match edit {
+            Some(LocalChange::Changed {
+                name,
+                sha256,
+                size,
+                mtime_ns,
+                base: edited,
+            }) => {
+                assert_eq!(
+                    (name.as_str(), sha256.as_str(), size, mtime_ns),
+                    ("f", "ccc", 3, 42)
+                );
+                assert_eq!(edited, base);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            sidecar.local["f"].sha256, "aaa",
+            "the stamp waits for the commit"
+        );
+    }
 }

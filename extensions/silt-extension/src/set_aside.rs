@@ -110,15 +110,15 @@ impl SetAside {
         let mut to_move = Vec::new();
         for change in local::changes(model, sidecar)? {
             let (name, base) = match &change {
-                LocalChange::Changed { name, base, .. } | LocalChange::Removed { name, base } => {
-                    (name, base)
-                }
+                LocalChange::Changed { name, base, .. }
+                | LocalChange::Unhashed { name, base, .. }
+                | LocalChange::Removed { name, base } => (name, base),
             };
             let latest = sidecar.partition.as_ref().and_then(|p| p.latest(name));
             if policy == LocalEdits::Theirs && base.holds(latest) {
                 continue;
             }
-            if let LocalChange::Changed { .. } = change {
+            if let LocalChange::Changed { .. } | LocalChange::Unhashed { .. } = change {
                 to_move.push(name.clone());
             }
             restore.push(name.clone());

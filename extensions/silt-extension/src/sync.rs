@@ -51,7 +51,7 @@ use crate::orphans::{self, Inventory};
 use crate::set_aside::{self, SetAside};
 use crate::silt::datastore::object_store::{self, PutMode, UploadItem};
 use crate::silt::datastore::types::{
-    Error, Lease, LocalEdits, LockScope, ModelRef, Scope, TransferStats,
+    Conflict, Error, Lease, LocalEdits, LockScope, ModelRef, Scope, TransferStats,
 };
 use crate::store;
 use crate::summary::{self, Summary};
@@ -117,8 +117,58 @@ struct Prepared {
     lease: Lease,
     changes: Vec<LocalChange>,
     uploads: Vec<UploadItem>,
+    /// Files not hashed yet: their uploads answer the hash, and only then
+    /// is their commit known ([`upload`]).
+    hashed_uploads: Vec<HashedUpload>,
     commit: Vec<Change>,
     sidecar: local::Sidecar,
+}
+
+/// The upload of a [`LocalChange::Unhashed`] file, and the version its
+/// commit will name.
+struct HashedUpload {
+    name: String,
+    version: String,
+    base: Base,
+    // Sent only where the host hashes (contract 0.7.2 and later).
+    #[cfg_attr(
+        any(feature = "contract-0-6", feature = "contract-0-7-0"),
+        allow(dead_code)
+    )]
+    item: UploadItem,
+}
+
+impl Prepared {
+    /// Whether nothing is to be sent: no commit and no upload that may
+    /// make one.
+    fn is_empty(&self) -> bool {
+        self.commit.is_empty() && self.hashed_uploads.is_empty()
+    }
+
+    /// The conflicts this push is sure of before sending anything: those of
+    /// its commit, and of each unhashed file whose base does not hold
+    /// unless its content is the latest's (not when their sizes differ).
+    fn conflicts_before_upload(&self, slice: &crate::partition::Partition) -> Vec<Conflict> {
+        let mut surely = self.commit.clone();
+        for upload in &self.hashed_uploads {
+            let size = self.changes.iter().find_map(|change| match change {
+                LocalChange::Unhashed { name, size, .. } if *name == upload.name => Some(*size),
+                _ => None,
+            });
+            let latest = slice.latest(&upload.name);
+            if latest.is_none_or(|entry| entry.deleted || Some(entry.size) != size) {
+                surely.push(Change::Put {
+                    name: upload.name.clone(),
+                    version: upload.version.clone(),
+                    size: size.unwrap_or_default(),
+                    // No content can be the latest's: its base decides.
+                    sha256: String::new(),
+                    base: upload.base.clone(),
+                });
+            }
+        }
+        change::conflicts(&self.model, slice, &surely)
+    }
 }
 
 /// The base a local change commits under: the version it was made from,
@@ -142,9 +192,25 @@ fn prepare(
 ) -> Result<Prepared, Error> {
     let mut commit = Vec::new();
     let mut uploads = Vec::new();
+    let mut hashed_uploads = Vec::new();
     for change in &changes {
         let version = clock::version_token();
         match change {
+            LocalChange::Unhashed {
+                name, size, base, ..
+            } => {
+                stats.bytes_uploaded += size;
+                hashed_uploads.push(HashedUpload {
+                    name: name.clone(),
+                    item: UploadItem {
+                        cache_path: layout::working_path(model, name),
+                        key: layout::object_key(DATA_AREA, model, name, &version),
+                        mode: PutMode::Create,
+                    },
+                    version,
+                    base: base_of(base, edits),
+                });
+            }
             LocalChange::Changed {
                 name,
                 size,
@@ -190,16 +256,85 @@ fn prepare(
         lease: lease.clone(),
         changes,
         uploads,
+        hashed_uploads,
         commit,
         sidecar,
     })
 }
 
-/// Uploads what every prepared model needs in one bulk transfer — one call,
+/// Uploads what every prepared model needs in bulk transfers — one call
+/// for files hashed here, one for files the host hashes as it sends them,
 /// so the host keeps all its transfer slots busy across models instead of
-/// draining them at the end of each model — then checks that what was
-/// uploaded is what was hashed.
+/// draining them at the end of each model. Checks that what was uploaded
+/// is what was hashed here; then makes each host-hashed file an edit to
+/// commit, or, holding a committed version's content, a stamp (its upload
+/// deleted).
 fn upload(prepared: &mut [Prepared], stats: &mut TransferStats) -> Result<(), Error> {
+    upload_hashed_here(prepared, stats)?;
+    upload_hashed_by_host(prepared, stats)
+}
+
+/// [`upload`]'s files the host hashes: before contract 0.7.2 there are none
+/// ([`local::changes_to_upload`] hashes every file here).
+#[cfg(any(feature = "contract-0-6", feature = "contract-0-7-0"))]
+fn upload_hashed_by_host(_: &mut [Prepared], _: &mut TransferStats) -> Result<(), Error> {
+    Ok(())
+}
+
+/// [`upload`]'s files the host hashes as it sends them (`upload-hashed`),
+/// each then an edit to commit or a stamp.
+#[cfg(not(any(feature = "contract-0-6", feature = "contract-0-7-0")))]
+fn upload_hashed_by_host(
+    prepared: &mut [Prepared],
+    stats: &mut TransferStats,
+) -> Result<(), Error> {
+    let hashed: Vec<(usize, HashedUpload)> = prepared
+        .iter_mut()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            std::mem::take(&mut p.hashed_uploads)
+                .into_iter()
+                .map(move |h| (i, h))
+        })
+        .collect();
+    if hashed.is_empty() {
+        return Ok(());
+    }
+    let items: Vec<UploadItem> = hashed.iter().map(|(_, h)| h.item.clone()).collect();
+    for ((i, upload), result) in hashed.into_iter().zip(object_store::upload_hashed(&items)) {
+        let uploaded = result.map_err(|err| store::error(&upload.item.key, err))?;
+        stats.objects_uploaded += 1;
+        let ready = &mut prepared[i];
+        let Some(at) = ready.changes.iter().position(
+            |change| matches!(change, LocalChange::Unhashed { name, .. } if *name == upload.name),
+        ) else {
+            continue;
+        };
+        let change = ready.changes.remove(at);
+        match local::resolve_uploaded(&mut ready.sidecar, change, &uploaded.sha256, uploaded.size) {
+            Some(edit) => {
+                ready.commit.push(Change::Put {
+                    name: upload.name,
+                    version: upload.version,
+                    size: uploaded.size,
+                    sha256: uploaded.sha256,
+                    base: upload.base,
+                });
+                ready.changes.push(edit);
+            }
+            // Touched, not changed: nothing to commit, and the upload is
+            // nobody's (were this delete lost, `collect-orphans` takes it).
+            None => {
+                let _ = store::delete(&upload.item.key);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`upload`]'s files hashed here: sent in one call, then checked unchanged
+/// since they were hashed.
+fn upload_hashed_here(prepared: &mut [Prepared], stats: &mut TransferStats) -> Result<(), Error> {
     let uploads: Vec<UploadItem> = prepared
         .iter_mut()
         .flat_map(|p| std::mem::take(&mut p.uploads))
@@ -857,7 +992,13 @@ impl<T: Index> Guest for T {
         let mut update = summary::Update::begin(DATA_AREA);
         for model in &models {
             let mut sidecar = local::load(DATA_AREA, model);
-            let changes = local::changes(model, &mut sidecar)?;
+            // A dry run names only real edits (hashed here); a push sends
+            // what looks changed, and its upload says whether it is.
+            let changes = if options.dry_run {
+                local::changes(model, &mut sidecar)?
+            } else {
+                local::changes_to_upload(model, &mut sidecar)?
+            };
             if changes.is_empty() {
                 continue;
             }
@@ -878,7 +1019,7 @@ impl<T: Index> Guest for T {
                 options.local_edits,
                 &mut stats,
             )?;
-            if ready.commit.is_empty() {
+            if ready.is_empty() {
                 update.save(model, &ready.sidecar)?;
                 continue;
             }
@@ -886,7 +1027,7 @@ impl<T: Index> Guest for T {
             // base (versions only move forward): refuse before uploading.
             // The commit checks again on the slice it writes over.
             if let Some(slice) = &ready.sidecar.partition {
-                conflicts.extend(change::conflicts(model, slice, &ready.commit));
+                conflicts.extend(ready.conflicts_before_upload(slice));
             }
             prepared.push(ready);
         }
@@ -898,6 +1039,13 @@ impl<T: Index> Guest for T {
             return Err(Error::Conflict(conflicts));
         }
         upload(&mut prepared, &mut stats)?;
+        // Models whose files were all touched, not changed: only stamps.
+        let (prepared, stamped_only): (Vec<Prepared>, Vec<Prepared>) = prepared
+            .into_iter()
+            .partition(|ready| !ready.commit.is_empty());
+        for ready in &stamped_only {
+            update.save(&ready.model, &ready.sidecar)?;
+        }
         // One commit call for every model: the index decides whether that is
         // one commit per model or one for all.
         let batch: Vec<(&ModelRef, &Lease, &[Change])> = prepared
