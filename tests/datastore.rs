@@ -216,6 +216,14 @@ fn a_touched_file_is_not_committed_again() {
     };
     run("printf 'first' > \"$SILT_MODEL_DIR/f.bin\"");
     assert_eq!((versions(), objects()), (1, 1));
+    // Stamped as sent: a run that changes nothing uploads nothing.
+    let (code, _, stderr) = support::output(
+        project
+            .silt()
+            .args(["-vv", "run", "--model", "t/m", "--", "true"]),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("op=put key_prefix=data"), "{stderr}");
     let commits = announced();
     // Touched, then rewritten with the same bytes (a later time each).
     run("sleep 0.02; touch \"$SILT_MODEL_DIR/f.bin\"");
@@ -230,6 +238,59 @@ fn a_touched_file_is_not_committed_again() {
     run("sleep 0.02; printf 'other' > \"$SILT_MODEL_DIR/f.bin\"");
     assert_eq!((versions(), objects()), (2, 2));
     assert_eq!(project.ok(&["data", "get", "t/m", "f.bin"]), "other");
+}
+
+/// A file whose stamp's base the last pull moved past (a local edit kept
+/// over another clone's commit) is hashed by the push before it sends
+/// anything, as before pushes left hashing to the upload: an edit is
+/// refused as a conflict with nothing uploaded; put back to the bytes it
+/// was stamped with, it is no edit and no conflict.
+#[test]
+fn a_file_over_a_moved_base_is_judged_before_it_is_sent() {
+    let a = Project::new(Backend::Dir, "");
+    a.ok(&[
+        "run",
+        "--model",
+        "t/m",
+        "--",
+        "sh",
+        "-c",
+        "printf one > \"$SILT_MODEL_DIR/f\"",
+    ]);
+    let b = a.another_clone();
+    b.ok(&[
+        "run",
+        "--model",
+        "t/m",
+        "--",
+        "sh",
+        "-c",
+        "printf two-longer > \"$SILT_MODEL_DIR/f\"",
+    ]);
+    let file = a.model_dir("t/m").join("f");
+    std::fs::write(&file, "edited").unwrap();
+    // Kept over b's commit: the slice now says two-longer, the stamp one.
+    a.ok(&["datastore", "sync", "--pull"]);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "edited");
+    let objects = || {
+        std::fs::read_dir(a.path().join(".silt/store/data/t/m/f"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(objects(), 2);
+    let (code, _, stderr) = support::output(a.silt().args(["datastore", "sync", "--push"]));
+    assert_ne!(code, 0, "a conflict: {stderr}");
+    assert!(stderr.contains("conflict"), "{stderr}");
+    assert_eq!(objects(), 2, "refused before anything was sent");
+    std::fs::write(&file, "one").unwrap();
+    let (code, _, stderr) = support::output(a.silt().args(["datastore", "sync", "--push"]));
+    assert_eq!(code, 0, "{stderr}");
+    let history = a.json(&["data", "history", "t/m", "f"])["versions"].clone();
+    assert_eq!(
+        history.as_array().unwrap().len(),
+        2,
+        "nothing committed: {history}"
+    );
 }
 
 /// `data get -o` creates its output as `cp` would, 0666 less the user's

@@ -205,13 +205,7 @@ impl<S: ObjectStore> super::StoreWrapper for Traced<S> {
         file: std::fs::File,
         mode: PutMode,
     ) -> Result<Version, StoreError> {
-        // The size the upload sends, read from the open file (no path),
-        // only when someone records it.
-        let bytes = if tracing::span_enabled!(tracing::Level::INFO) {
-            file.metadata().map_or(0, |meta| meta.len())
-        } else {
-            0
-        };
+        let bytes = upload_size(&file);
         self.run(
             "put",
             key.as_str(),
@@ -227,11 +221,7 @@ impl<S: ObjectStore> super::StoreWrapper for Traced<S> {
         file: std::fs::File,
         mode: PutMode,
     ) -> Result<(Version, UploadDigest), StoreError> {
-        let bytes = if tracing::span_enabled!(tracing::Level::INFO) {
-            file.metadata().map_or(0, |meta| meta.len())
-        } else {
-            0
-        };
+        let bytes = upload_size(&file);
         self.run(
             "put",
             key.as_str(),
@@ -239,6 +229,16 @@ impl<S: ObjectStore> super::StoreWrapper for Traced<S> {
             |_| ("ok", bytes),
         )
         .await
+    }
+}
+
+/// The size an upload of `file` sends, read from the open file (no path),
+/// only when someone records it.
+fn upload_size(file: &std::fs::File) -> u64 {
+    if tracing::span_enabled!(tracing::Level::INFO) {
+        file.metadata().map_or(0, |meta| meta.len())
+    } else {
+        0
     }
 }
 

@@ -311,7 +311,7 @@ pub fn check_unchanged(path: &str, size: u64, mtime_ns: u64) -> Result<(), Error
 }
 
 /// The error for a working-copy file written to while silt read it.
-fn changed_while_reading(path: &str) -> Error {
+pub(crate) fn changed_while_reading(path: &str) -> Error {
     Error::InvalidInput(format!(
         "{path} changed while silt was reading it; nothing was committed — run the command again once it is written"
     ))

@@ -135,10 +135,12 @@ pub struct Stamp {
 ///         LocalChange::Changed { name, size, .. } => format!("modified: {name} ({size} bytes)"),
 ///         LocalChange::Unhashed { name, .. } => format!("touched, perhaps modified: {name}"),
 ///         LocalChange::Removed { name, .. } => format!("removed: {name}"),
+///         other => format!("changed: {}", other.name()),
 ///     }
 /// }
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum LocalChange {
     /// New or modified content.
     Changed {
@@ -148,7 +150,9 @@ pub enum LocalChange {
         size: u64,
         /// Its sha256.
         sha256: String,
-        /// Its modification time when hashed: the upload must send the same.
+        /// Its modification time when hashed, the one its stamp gets after
+        /// the commit (0 when it is not known to match the content: the
+        /// next scan then looks again).
         mtime_ns: u64,
         /// The version the edit was made from: the stamped one, or
         /// [`Base::Absent`] for a file new here.
@@ -363,7 +367,7 @@ pub fn scan(model: &ModelRef) -> Result<BTreeSet<String>, Error> {
 ///         LocalChange::Changed { name, size, .. } => println!("to upload: {name} ({size} bytes)"),
 ///         LocalChange::Removed { name, .. } => println!("to remove: {name}"),
 ///         // Only `changes_to_upload` leaves files unhashed.
-///         LocalChange::Unhashed { .. } => unreachable!(),
+///         _ => {}
 ///     }
 /// }
 /// update.save(&model, &sidecar)?; // the refreshed stamps save re-hashing next time
@@ -423,7 +427,13 @@ fn scan_changes(
             continue;
         }
         let base = stamp.map_or(Base::Absent, |s| Base::Version(s.version.clone()));
-        if hash == HashHere::No {
+        // A base the slice last read no longer holds is hashed here, as
+        // before: its content may be a committed version (restored bytes, a
+        // partial pull), which is no conflict, and only its hash can say so
+        // before anything is sent. Every file left unhashed is then an edit
+        // of a base that holds, or no edit at all.
+        let latest = sidecar.partition.as_ref().and_then(|p| p.latest(name));
+        if hash == HashHere::No && base.holds(latest) {
             changes.push(LocalChange::Unhashed {
                 name: name.clone(),
                 size,
@@ -481,16 +491,21 @@ fn known_version(sidecar: &mut Sidecar, name: &str, sha256: &str, size: u64) -> 
 /// What an [`LocalChange::Unhashed`] file turned out to be, once its
 /// upload answered its `sha256` and `size`: an edit
 /// ([`LocalChange::Changed`], to commit), or the content of a committed
-/// version (`None`: stamped so in `sidecar`, its upload nobody's).
+/// version (`None`: stamped so in `sidecar`, its upload nobody's). The
+/// stamp keeps the scan's modification time only if the file still has
+/// it, at the size sent: else 0, so the next scan looks again (the file
+/// may have been rewritten between the scan and the upload).
 ///
 /// ```no_run,standalone_crate
 /// use silt_extension::local::{self, LocalChange, Sidecar};
+/// use silt_extension::silt::datastore::types::ModelRef;
 ///
-/// fn after_upload(sidecar: &mut Sidecar, change: LocalChange, sha256: &str, size: u64) -> Option<LocalChange> {
-///     local::resolve_uploaded(sidecar, change, sha256, size)
+/// fn after_upload(model: &ModelRef, sidecar: &mut Sidecar, change: LocalChange, sha256: &str, size: u64) -> Option<LocalChange> {
+///     local::resolve_uploaded(model, sidecar, change, sha256, size)
 /// }
 /// ```
 pub fn resolve_uploaded(
+    model: &ModelRef,
     sidecar: &mut Sidecar,
     change: LocalChange,
     sha256: &str,
@@ -504,6 +519,11 @@ pub fn resolve_uploaded(
     } = change
     else {
         return Some(change);
+    };
+    let path = layout::working_path(model, &name);
+    let mtime_ns = match cache_file::stat(&path) {
+        Some(now) if now == (size, mtime_ns) => mtime_ns,
+        _ => 0,
     };
     match known_version(sidecar, &name, sha256, size) {
         Some(version) => {
@@ -688,6 +708,13 @@ pub fn known_models(area: &str) -> Vec<ModelRef> {
 mod tests {
     use super::*;
 
+    fn model() -> ModelRef {
+        ModelRef {
+            model_type: "t".into(),
+            model_id: "m".into(),
+        }
+    }
+
     fn unhashed(name: &str, base: Base) -> LocalChange {
         LocalChange::Unhashed {
             name: name.to_owned(),
@@ -711,9 +738,10 @@ mod tests {
         let mut sidecar = Sidecar::default();
         sidecar.local.insert("f".into(), stamped("v1", "aaa"));
         let base = Base::Version("v1".into());
-        assert!(resolve_uploaded(&mut sidecar, unhashed("f", base), "aaa", 3).is_none());
+        assert!(resolve_uploaded(&model(), &mut sidecar, unhashed("f", base), "aaa", 3).is_none());
         let stamp = &sidecar.local["f"];
-        assert_eq!((stamp.version.as_str(), stamp.mtime_ns), ("v1", 42));
+        // No such file here: not known to be as scanned, looked at again.
+        assert_eq!((stamp.version.as_str(), stamp.mtime_ns), ("v1", 0));
     }
 
     #[test]
@@ -725,7 +753,8 @@ mod tests {
             size: 3,
         };
         sidecar.landing.insert("f".into(), landing);
-        assert!(resolve_uploaded(&mut sidecar, unhashed("f", Base::Absent), "bbb", 3).is_none());
+        let change = unhashed("f", Base::Absent);
+        assert!(resolve_uploaded(&model(), &mut sidecar, change, "bbb", 3).is_none());
         assert_eq!(sidecar.local["f"].version, "v0");
         assert!(sidecar.landing.is_empty(), "the record is consumed");
     }
@@ -735,7 +764,13 @@ mod tests {
         let mut sidecar = Sidecar::default();
         sidecar.local.insert("f".into(), stamped("v1", "aaa"));
         let base = Base::Version("v1".into());
-        let edit = resolve_uploaded(&mut sidecar, unhashed("f", base.clone()), "ccc", 3);
+        let edit = resolve_uploaded(
+            &model(),
+            &mut sidecar,
+            unhashed("f", base.clone()),
+            "ccc",
+            3,
+        );
         match edit {
             Some(LocalChange::Changed {
                 name,
@@ -746,7 +781,7 @@ mod tests {
             }) => {
                 assert_eq!(
                     (name.as_str(), sha256.as_str(), size, mtime_ns),
-                    ("f", "ccc", 3, 42)
+                    ("f", "ccc", 3, 0)
                 );
                 assert_eq!(edited, base);
             }

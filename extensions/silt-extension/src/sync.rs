@@ -51,7 +51,7 @@ use crate::orphans::{self, Inventory};
 use crate::set_aside::{self, SetAside};
 use crate::silt::datastore::object_store::{self, PutMode, UploadItem};
 use crate::silt::datastore::types::{
-    Conflict, Error, Lease, LocalEdits, LockScope, ModelRef, Scope, TransferStats,
+    Error, Lease, LocalEdits, LockScope, ModelRef, Scope, TransferStats,
 };
 use crate::store;
 use crate::summary::{self, Summary};
@@ -125,16 +125,16 @@ struct Prepared {
 }
 
 /// The upload of a [`LocalChange::Unhashed`] file, and the version its
-/// commit will name.
+/// commit will name (sent only where the host hashes: contract 0.7.2 and
+/// later).
+#[cfg_attr(
+    any(feature = "contract-0-6", feature = "contract-0-7-0"),
+    allow(dead_code)
+)]
 struct HashedUpload {
-    name: String,
+    change: LocalChange,
     version: String,
     base: Base,
-    // Sent only where the host hashes (contract 0.7.2 and later).
-    #[cfg_attr(
-        any(feature = "contract-0-6", feature = "contract-0-7-0"),
-        allow(dead_code)
-    )]
     item: UploadItem,
 }
 
@@ -143,31 +143,6 @@ impl Prepared {
     /// make one.
     fn is_empty(&self) -> bool {
         self.commit.is_empty() && self.hashed_uploads.is_empty()
-    }
-
-    /// The conflicts this push is sure of before sending anything: those of
-    /// its commit, and of each unhashed file whose base does not hold
-    /// unless its content is the latest's (not when their sizes differ).
-    fn conflicts_before_upload(&self, slice: &crate::partition::Partition) -> Vec<Conflict> {
-        let mut surely = self.commit.clone();
-        for upload in &self.hashed_uploads {
-            let size = self.changes.iter().find_map(|change| match change {
-                LocalChange::Unhashed { name, size, .. } if *name == upload.name => Some(*size),
-                _ => None,
-            });
-            let latest = slice.latest(&upload.name);
-            if latest.is_none_or(|entry| entry.deleted || Some(entry.size) != size) {
-                surely.push(Change::Put {
-                    name: upload.name.clone(),
-                    version: upload.version.clone(),
-                    size: size.unwrap_or_default(),
-                    // No content can be the latest's: its base decides.
-                    sha256: String::new(),
-                    base: upload.base.clone(),
-                });
-            }
-        }
-        change::conflicts(&self.model, slice, &surely)
     }
 }
 
@@ -192,25 +167,34 @@ fn prepare(
 ) -> Result<Prepared, Error> {
     let mut commit = Vec::new();
     let mut uploads = Vec::new();
-    let mut hashed_uploads = Vec::new();
+    // A file not hashed yet waits beside the commit until its upload says
+    // what it is.
+    let (unhashed, changes): (Vec<LocalChange>, Vec<LocalChange>) = changes
+        .into_iter()
+        .partition(|change| matches!(change, LocalChange::Unhashed { .. }));
+    let hashed_uploads = unhashed
+        .into_iter()
+        .filter_map(|change| {
+            let LocalChange::Unhashed { name, base, .. } = &change else {
+                return None;
+            };
+            let version = clock::version_token();
+            Some(HashedUpload {
+                item: UploadItem {
+                    cache_path: layout::working_path(model, name),
+                    key: layout::object_key(DATA_AREA, model, name, &version),
+                    mode: PutMode::Create,
+                },
+                base: base_of(base, edits),
+                version,
+                change,
+            })
+        })
+        .collect();
     for change in &changes {
         let version = clock::version_token();
         match change {
-            LocalChange::Unhashed {
-                name, size, base, ..
-            } => {
-                stats.bytes_uploaded += size;
-                hashed_uploads.push(HashedUpload {
-                    name: name.clone(),
-                    item: UploadItem {
-                        cache_path: layout::working_path(model, name),
-                        key: layout::object_key(DATA_AREA, model, name, &version),
-                        mode: PutMode::Create,
-                    },
-                    version,
-                    base: base_of(base, edits),
-                });
-            }
+            LocalChange::Unhashed { .. } => unreachable!("set apart above"),
             LocalChange::Changed {
                 name,
                 size,
@@ -248,7 +232,7 @@ fn prepare(
         }
     }
     // Only that it covers the model: its freshness was checked at the start
-    // of the call (this copy has aged by the hashing since), and the index's
+    // of the call (this copy has aged by the scan since), and the index's
     // commit confirms it from the store.
     change::covers(lease, model)?;
     Ok(Prepared {
@@ -302,30 +286,45 @@ fn upload_hashed_by_host(
     }
     let items: Vec<UploadItem> = hashed.iter().map(|(_, h)| h.item.clone()).collect();
     for ((i, upload), result) in hashed.into_iter().zip(object_store::upload_hashed(&items)) {
-        let uploaded = result.map_err(|err| store::error(&upload.item.key, err))?;
+        let uploaded = result.map_err(|err| match err {
+            // Written while the host sent it: what the user should hear.
+            object_store::StoreError::InvalidPath(_) => {
+                cache_file::changed_while_reading(&upload.item.cache_path)
+            }
+            err => store::error(&upload.item.key, err),
+        })?;
         stats.objects_uploaded += 1;
+        stats.bytes_uploaded += uploaded.size;
         let ready = &mut prepared[i];
-        let Some(at) = ready.changes.iter().position(
-            |change| matches!(change, LocalChange::Unhashed { name, .. } if *name == upload.name),
-        ) else {
-            continue;
-        };
-        let change = ready.changes.remove(at);
-        match local::resolve_uploaded(&mut ready.sidecar, change, &uploaded.sha256, uploaded.size) {
+        let HashedUpload {
+            change,
+            version,
+            base,
+            item,
+        } = upload;
+        let name = change.name().to_owned();
+        let resolved = local::resolve_uploaded(
+            &ready.model,
+            &mut ready.sidecar,
+            change,
+            &uploaded.sha256,
+            uploaded.size,
+        );
+        match resolved {
             Some(edit) => {
                 ready.commit.push(Change::Put {
-                    name: upload.name,
-                    version: upload.version,
+                    name,
+                    version,
                     size: uploaded.size,
                     sha256: uploaded.sha256,
-                    base: upload.base,
+                    base,
                 });
                 ready.changes.push(edit);
             }
             // Touched, not changed: nothing to commit, and the upload is
             // nobody's (were this delete lost, `collect-orphans` takes it).
             None => {
-                let _ = store::delete(&upload.item.key);
+                let _ = store::delete(&item.key);
             }
         }
     }
@@ -976,8 +975,9 @@ impl<T: Index> Guest for T {
             None => local::known_models(DATA_AREA),
         };
         if !options.dry_run {
-            // While the host's copies of the leases are fresh: hashing a
-            // large working copy can take longer than a copy stays fresh.
+            // While the host's copies of the leases are fresh: scanning (and
+            // hashing, for a dry run) a large working copy can take longer
+            // than a copy stays fresh.
             for lease in &options.leases {
                 if let LockScope::Model(model) = &lease.scope {
                     change::check_lease(lease, model)?;
@@ -1027,7 +1027,7 @@ impl<T: Index> Guest for T {
             // base (versions only move forward): refuse before uploading.
             // The commit checks again on the slice it writes over.
             if let Some(slice) = &ready.sidecar.partition {
-                conflicts.extend(ready.conflicts_before_upload(slice));
+                conflicts.extend(change::conflicts(model, slice, &ready.commit));
             }
             prepared.push(ready);
         }
