@@ -194,7 +194,7 @@ fn a_file_a_run_wrote_is_hashed_as_the_store_sends_it() {
 /// A push sends a file whose stamp is stale without hashing it first; one
 /// touched or rewritten with the same bytes turns out, by its upload's
 /// hash, to hold its committed version: nothing is committed, and its
-/// upload is deleted. An edit is committed as before.
+/// upload is deleted. Other bytes of the same size are an edit.
 #[test]
 fn a_touched_file_is_not_committed_again() {
     let project = Project::new(Backend::Dir, "");
@@ -225,8 +225,28 @@ fn a_touched_file_is_not_committed_again() {
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("op=put key_prefix=data"), "{stderr}");
     let commits = announced();
-    // Touched, then rewritten with the same bytes (a later time each).
-    run("sleep 0.02; touch \"$SILT_MODEL_DIR/f.bin\"");
+    // Touched: sent for the host to hash (not hashed in the guest), then
+    // its upload deleted; the stamp then holds, and nothing is sent again.
+    let (code, _, stderr) = support::output(project.silt().args([
+        "-vv",
+        "run",
+        "--model",
+        "t/m",
+        "--",
+        "sh",
+        "-c",
+        "sleep 0.02; touch \"$SILT_MODEL_DIR/f.bin\"",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("op=put key_prefix=data") && stderr.contains("op=delete key_prefix=data"),
+        "{stderr}"
+    );
+    let (code, _, stderr) =
+        support::output(project.silt().args(["-vv", "datastore", "sync", "--push"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("op=put key_prefix=data"), "{stderr}");
+    // Rewritten with the same bytes (a later time).
     run("sleep 0.02; printf 'first' > \"$SILT_MODEL_DIR/f.bin\"");
     assert_eq!(
         (versions(), objects()),
@@ -242,9 +262,8 @@ fn a_touched_file_is_not_committed_again() {
 
 /// A file whose stamp's base the last pull moved past (a local edit kept
 /// over another clone's commit) is hashed by the push before it sends
-/// anything, as before pushes left hashing to the upload: an edit is
-/// refused as a conflict with nothing uploaded; put back to the bytes it
-/// was stamped with, it is no edit and no conflict.
+/// anything: an edit is refused as a conflict with nothing uploaded; put
+/// back to the bytes it was stamped with, it is no edit and no conflict.
 #[test]
 fn a_file_over_a_moved_base_is_judged_before_it_is_sent() {
     let a = Project::new(Backend::Dir, "");

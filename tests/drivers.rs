@@ -135,9 +135,13 @@ fn a_datastore_runs_end_to_end(runtime: &ContainerRuntime) {
 
 /// A root host whose umask masks out everyone but its user (077): what it
 /// makes for a container (the bundle, its mount points) must still be
-/// traversable by the worker, which runs as `sandbox.worker_uid`; and the
-/// project's directories are made under that mask from the first command.
+/// traversable by the worker, which runs as `sandbox.worker_uid`. (Not as
+/// root, the worker is the user: nothing to check.)
 fn a_strict_umask_leaves_the_worker_its_bundle(runtime: &ContainerRuntime) {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: the worker is the user, whatever the umask");
+        return;
+    }
     let project = Project::new(Backend::Dir, &runtime.settings());
     let input = project.write_input("w", "under umask 077\n");
     for args in [

@@ -169,10 +169,22 @@ async fn many_large_transfers_at_once_share_the_parts_bound() {
         tasks.push(tokio::spawn(async move {
             let key = ObjectKey::new(&format!("data/{i}")).unwrap();
             let data = random_bytes(11 * MIB, i + 100);
-            store
-                .put_file(&key, file_with(&data), PutMode::Create)
-                .await
-                .unwrap();
+            // Half of them hashed as they are sent (parts read ahead in
+            // order, then hashed, then sent), half not.
+            if i % 2 == 0 {
+                let (_, digest) = store
+                    .put_file_hashed(&key, file_with(&data), PutMode::Create)
+                    .await
+                    .unwrap();
+                let sha256: [u8; 32] = Sha256::digest(&data).into();
+                let len = data.len() as u64;
+                assert_eq!(digest, UploadDigest::OfSent { sha256, len }, "{i}");
+            } else {
+                store
+                    .put_file(&key, file_with(&data), PutMode::Create)
+                    .await
+                    .unwrap();
+            }
             assert!(download(&store, &key).await.unwrap() == data, "{i}");
         }));
     }

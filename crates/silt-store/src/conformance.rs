@@ -59,8 +59,9 @@ pub async fn longest_keys(store: &dyn ObjectStore, prefix: &str) {
 }
 
 /// `put_file_hashed` answers the SHA-256 of what the object holds (and,
-/// hashed beside the send, the length hashed), and keeps `put_file`'s
-/// conditions: an empty file, a small one, and one of a few MiB.
+/// hashed beside the send, the length hashed), and refuses a create over
+/// an object as `put_file` does: an empty file, a small one, and one of a
+/// few MiB.
 pub async fn hashed_uploads(store: &dyn ObjectStore, prefix: &str) {
     use sha2::{Digest as _, Sha256};
     use std::io::Write as _;

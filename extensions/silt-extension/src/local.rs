@@ -427,10 +427,10 @@ fn scan_changes(
             continue;
         }
         let base = stamp.map_or(Base::Absent, |s| Base::Version(s.version.clone()));
-        // A base the slice last read no longer holds is hashed here, as
-        // before: its content may be a committed version (restored bytes, a
-        // partial pull), which is no conflict, and only its hash can say so
-        // before anything is sent. Every file left unhashed is then an edit
+        // A base the slice last read no longer holds is hashed here: its
+        // content may be a committed version (restored bytes, a partial
+        // pull), which is no conflict, and only its hash can say so before
+        // anything is sent. Every file left unhashed is then an edit
         // of a base that holds, or no edit at all.
         let latest = sidecar.partition.as_ref().and_then(|p| p.latest(name));
         if hash == HashHere::No && base.holds(latest) {

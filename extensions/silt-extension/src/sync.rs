@@ -119,7 +119,7 @@ struct Prepared {
     uploads: Vec<UploadItem>,
     /// Files not hashed yet: their uploads answer the hash, and only then
     /// is their commit known ([`upload`]).
-    hashed_uploads: Vec<HashedUpload>,
+    host_hashed: Vec<HostHashed>,
     commit: Vec<Change>,
     sidecar: local::Sidecar,
 }
@@ -131,7 +131,7 @@ struct Prepared {
     any(feature = "contract-0-6", feature = "contract-0-7-0"),
     allow(dead_code)
 )]
-struct HashedUpload {
+struct HostHashed {
     change: LocalChange,
     version: String,
     base: Base,
@@ -142,7 +142,7 @@ impl Prepared {
     /// Whether nothing is to be sent: no commit and no upload that may
     /// make one.
     fn is_empty(&self) -> bool {
-        self.commit.is_empty() && self.hashed_uploads.is_empty()
+        self.commit.is_empty() && self.host_hashed.is_empty()
     }
 }
 
@@ -160,7 +160,7 @@ fn base_of(base: &Base, edits: LocalEdits) -> Base {
 fn prepare(
     model: &ModelRef,
     lease: &Lease,
-    changes: Vec<LocalChange>,
+    mut changes: Vec<LocalChange>,
     mut sidecar: local::Sidecar,
     edits: LocalEdits,
     stats: &mut TransferStats,
@@ -169,17 +169,11 @@ fn prepare(
     let mut uploads = Vec::new();
     // A file not hashed yet waits beside the commit until its upload says
     // what it is.
-    let (unhashed, changes): (Vec<LocalChange>, Vec<LocalChange>) = changes
-        .into_iter()
-        .partition(|change| matches!(change, LocalChange::Unhashed { .. }));
-    let hashed_uploads = unhashed
-        .into_iter()
-        .filter_map(|change| {
-            let LocalChange::Unhashed { name, base, .. } = &change else {
-                return None;
-            };
-            let version = clock::version_token();
-            Some(HashedUpload {
+    let mut host_hashed = Vec::new();
+    for change in &changes {
+        let version = clock::version_token();
+        match change {
+            LocalChange::Unhashed { name, base, .. } => host_hashed.push(HostHashed {
                 item: UploadItem {
                     cache_path: layout::working_path(model, name),
                     key: layout::object_key(DATA_AREA, model, name, &version),
@@ -187,14 +181,8 @@ fn prepare(
                 },
                 base: base_of(base, edits),
                 version,
-                change,
-            })
-        })
-        .collect();
-    for change in &changes {
-        let version = clock::version_token();
-        match change {
-            LocalChange::Unhashed { .. } => unreachable!("set apart above"),
+                change: change.clone(),
+            }),
             LocalChange::Changed {
                 name,
                 size,
@@ -231,6 +219,7 @@ fn prepare(
             }
         }
     }
+    changes.retain(|change| !matches!(change, LocalChange::Unhashed { .. }));
     // Only that it covers the model: its freshness was checked at the start
     // of the call (this copy has aged by the scan since), and the index's
     // commit confirms it from the store.
@@ -240,7 +229,7 @@ fn prepare(
         lease: lease.clone(),
         changes,
         uploads,
-        hashed_uploads,
+        host_hashed,
         commit,
         sidecar,
     })
@@ -265,6 +254,11 @@ fn upload_hashed_by_host(_: &mut [Prepared], _: &mut TransferStats) -> Result<()
     Ok(())
 }
 
+/// How the host's `upload-hashed` refuses a file written during its upload
+/// (`invalid-path`, which also names a missing or unreadable file).
+#[cfg(not(any(feature = "contract-0-6", feature = "contract-0-7-0")))]
+const HOST_SAW_IT_CHANGE: &str = "changed while it was uploaded";
+
 /// [`upload`]'s files the host hashes as it sends them (`upload-hashed`),
 /// each then an edit to commit or a stamp.
 #[cfg(not(any(feature = "contract-0-6", feature = "contract-0-7-0")))]
@@ -272,11 +266,11 @@ fn upload_hashed_by_host(
     prepared: &mut [Prepared],
     stats: &mut TransferStats,
 ) -> Result<(), Error> {
-    let hashed: Vec<(usize, HashedUpload)> = prepared
+    let hashed: Vec<(usize, HostHashed)> = prepared
         .iter_mut()
         .enumerate()
         .flat_map(|(i, p)| {
-            std::mem::take(&mut p.hashed_uploads)
+            std::mem::take(&mut p.host_hashed)
                 .into_iter()
                 .map(move |h| (i, h))
         })
@@ -288,7 +282,9 @@ fn upload_hashed_by_host(
     for ((i, upload), result) in hashed.into_iter().zip(object_store::upload_hashed(&items)) {
         let uploaded = result.map_err(|err| match err {
             // Written while the host sent it: what the user should hear.
-            object_store::StoreError::InvalidPath(_) => {
+            object_store::StoreError::InvalidPath(detail)
+                if detail.contains(HOST_SAW_IT_CHANGE) =>
+            {
                 cache_file::changed_while_reading(&upload.item.cache_path)
             }
             err => store::error(&upload.item.key, err),
@@ -296,7 +292,7 @@ fn upload_hashed_by_host(
         stats.objects_uploaded += 1;
         stats.bytes_uploaded += uploaded.size;
         let ready = &mut prepared[i];
-        let HashedUpload {
+        let HostHashed {
             change,
             version,
             base,
@@ -975,9 +971,9 @@ impl<T: Index> Guest for T {
             None => local::known_models(DATA_AREA),
         };
         if !options.dry_run {
-            // While the host's copies of the leases are fresh: scanning (and
-            // hashing, for a dry run) a large working copy can take longer
-            // than a copy stays fresh.
+            // While the host's copies of the leases are fresh: scanning a
+            // large working copy (hashing what a pull moved the base of) can
+            // take longer than a copy stays fresh.
             for lease in &options.leases {
                 if let LockScope::Model(model) = &lease.scope {
                     change::check_lease(lease, model)?;

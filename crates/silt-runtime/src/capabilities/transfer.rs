@@ -817,8 +817,9 @@ mod tests {
         }
     }
 
-    /// A memory store whose `put_file` first has `spoil` write to the
-    /// file at `path` it is given: a writer racing the upload.
+    /// A store whose uploads (`put_file`, `put_file_hashed`) first have
+    /// `spoil` write to the file at `path` they are given: a writer racing
+    /// the upload.
     struct Spoiling {
         inner: Arc<dyn ObjectStore>,
         path: std::path::PathBuf,

@@ -10,12 +10,12 @@
 //! AWS S3 and SeaweedFS echo the checksum, so the check costs no request
 //! there; a server that echoes nothing costs one `HEAD` per put.
 //!
-//! One put's body carries its SHA-256 (`x-amz-checksum-sha256`), which
-//! the caller has computed anyway. A multipart upload's parts carry CRC32C
-//! (`x-amz-checksum-crc32c`): the server checks each part as well, at a
-//! tenth of a SHA-256's CPU on either side, which on a machine the server
-//! shares is the upload's speed. The file's own SHA-256 is the host's,
-//! computed once while it is sent.
+//! One put's body carries its SHA-256 (`x-amz-checksum-sha256`), taken in
+//! a pass before the send and answered as the upload's digest. A multipart
+//! upload's parts carry CRC32C (`x-amz-checksum-crc32c`): the server checks
+//! each part as well, at a tenth of a SHA-256's CPU on either side, which
+//! on a machine the server shares is the upload's speed; the file's
+//! SHA-256 is taken from the parts as they are read (`parts.rs`).
 
 use std::io::Read;
 

@@ -129,6 +129,7 @@ enum Completed {
 /// Adds `part` to `hasher` (blocking, off the async threads); the caller
 /// hands the parts in order.
 async fn hash_part(
+    key: ObjectKey,
     hasher: Arc<std::sync::Mutex<Sha256>>,
     part: ReadPart,
 ) -> Result<ReadPart, StoreError> {
@@ -140,11 +141,7 @@ async fn hash_part(
         part
     })
     .await
-    .map_err(|err| StoreError::Backend {
-        store: "local cache".to_owned(),
-        retryable: false,
-        detail: format!("hashing a part failed: {err}"),
-    })
+    .map_err(|err| crate::local_io(&key, &std::io::Error::other(err)))
 }
 
 /// One part read into memory, holding its place in the store's bound.
@@ -313,7 +310,7 @@ impl S3Store {
                 futures_util::stream::iter(0..count)
                     .map(read)
                     .buffered(in_flight)
-                    .and_then(|part| hash_part(hasher.clone(), part))
+                    .and_then(|part| hash_part(key.clone(), hasher.clone(), part))
                     .map(|part| async move { send(part?).await })
                     .buffer_unordered(in_flight)
                     .try_collect()
