@@ -115,10 +115,15 @@ const ROUND_TRIP: &str = "put, get, list and history round-trip";
 #[test]
 fn the_partitioned_datastore_passes_on_a_directory_in_and_out_of_process() {
     for (execution, report) in assert_passes_in_and_out_of_process("partitioned-datastore") {
-        // The SDK of 0.7.3 hands a delivery to the host.
+        // The SDK hands a delivery to the host (0.7.3), and sends a
+        // sending with `upload-hashed` (0.7.4).
         let round_trip = passed_detail(&report, ROUND_TRIP);
         assert!(
             round_trip.contains("handed to the host (object-store.deliver)"),
+            "{execution}: {round_trip}"
+        );
+        assert!(
+            round_trip.contains("a sending sent from the file given"),
             "{execution}: {round_trip}"
         );
     }
@@ -160,10 +165,15 @@ fn an_extension_of_the_patch_before_passes_in_and_out_of_process() {
             loaded.contains("(silt:datastore@0.7.0)"),
             "{execution}: {loaded}"
         );
-        // 0.7.0 has no `deliver`: it writes the cache path it was given.
+        // 0.7.0 has no `deliver`: it writes the cache path it was given;
+        // and it is handed no sending (it would read the path itself).
         let round_trip = passed_detail(&report, ROUND_TRIP);
         assert!(
             round_trip.contains("written to the cache path"),
+            "{execution}: {round_trip}"
+        );
+        assert!(
+            round_trip.contains("a sending not offered"),
             "{execution}: {round_trip}"
         );
     }
@@ -217,6 +227,10 @@ fn the_typescript_example_passes_on_a_directory_in_and_out_of_process() {
         let round_trip = passed_detail(&report, ROUND_TRIP);
         assert!(
             round_trip.contains("handed to the host (object-store.deliver)"),
+            "{execution}: {round_trip}"
+        );
+        assert!(
+            round_trip.contains("a sending sent from the file given"),
             "{execution}: {round_trip}"
         );
     }

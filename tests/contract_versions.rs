@@ -234,3 +234,39 @@ fn a_download_is_stamped_with_the_size_and_time_it_landed_with() {
         }
     }
 }
+
+/// A large file given to `put` is sent from where it is only to an
+/// extension built for 0.7.4 (the SDK, the TypeScript example), in process
+/// or out: one built before it reads the cache path it is handed, so it
+/// gets a staged copy there. Either way the commit is the file's bytes.
+#[test]
+fn a_large_put_is_sent_as_given_only_to_an_extension_of_0_7_4() {
+    const SENT_AS_GIVEN: &str = "sent from the file given";
+    let size = (64 << 20) + 1;
+    let given: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    for (extension, sent) in [
+        ("partitioned-datastore", true),
+        ("ts-datastore", true),
+        ("contract-0-7-0", false),
+    ] {
+        let project = Project::with_extension(Backend::Dir, extension, "");
+        let input = project.path().join("big.in");
+        std::fs::write(&input, &given).unwrap();
+        for (round, execution) in EXECUTIONS.into_iter().enumerate() {
+            let name = format!("big-{round}.bin");
+            let (code, _, stderr) = super::support::output(
+                project
+                    .silt()
+                    .env("RUST_LOG", "silt_runtime=debug")
+                    .args(["--execution", execution, "data", "put", "t/m", &name])
+                    .arg(&input),
+            );
+            let what = format!("{extension}, {execution}");
+            assert_eq!(code, 0, "{what}: {stderr}");
+            assert_eq!(stderr.contains(SENT_AS_GIVEN), sent, "{what}: {stderr}");
+            let out = project.path().join("big.out");
+            project.ok(&["data", "get", "t/m", &name, "-o", out.to_str().unwrap()]);
+            assert!(std::fs::read(&out).unwrap() == given, "{what}: other bytes");
+        }
+    }
+}

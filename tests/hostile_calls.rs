@@ -410,3 +410,31 @@ fn a_gc_of_many_models_takes_their_leases_in_bounded_steps() {
         assert_eq!(report["objects_deleted"], 1000, "{mode}: {report}");
     }
 }
+
+/// A large file given to `put` is sent from where it is (0.7.4), and the
+/// commit is checked against what the host read of it all the same: an
+/// extension that commits other bytes without sending it, or that records
+/// another checksum than what it sent, is refused (exit 65), in both modes.
+#[test]
+fn a_large_file_given_is_checked_against_what_was_committed() {
+    for (attack, model) in [("unsent", "t/m"), ("none", "attack/wrong-checksum")] {
+        let project = attacked_by(attack, "");
+        let input = project.path().join("big.in");
+        std::fs::File::create(&input)
+            .unwrap()
+            .set_len((64 << 20) + 3)
+            .unwrap();
+        for mode in MODES {
+            let (code, _, stderr) = run_in(
+                &project,
+                mode,
+                &["data", "put", model, "big.bin", input.to_str().unwrap()],
+            );
+            assert_eq!(code, DATA_ERROR, "{attack} {mode}: {stderr}");
+            assert!(
+                stderr.contains("the committed version"),
+                "{attack} {mode}: {stderr}"
+            );
+        }
+    }
+}

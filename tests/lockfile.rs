@@ -74,7 +74,7 @@ fn assert_locked(project: &Path, component: &[u8], pinned: &str) {
     assert_eq!(locked["sha256"].as_str().unwrap(), sha256_hex(component));
     let reference = locked["reference"].as_str().unwrap();
     assert!(reference.contains(pinned), "{reference}");
-    assert_eq!(locked["contract"].as_str().unwrap(), "silt:datastore@0.7.3");
+    assert_eq!(locked["contract"].as_str().unwrap(), "silt:datastore@0.7.4");
 }
 
 #[test]

@@ -39,7 +39,7 @@ pub struct ComponentDescription {
     pub imports: Vec<String>,
     /// The interfaces it exports.
     pub exports: Vec<String>,
-    /// The world it targets, e.g. `silt:datastore/datastore@0.7.3`.
+    /// The world it targets, e.g. `silt:datastore/datastore@0.7.4`.
     pub target: Option<String>,
 }
 

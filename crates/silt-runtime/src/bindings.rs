@@ -1,4 +1,4 @@
-//! Host bindings generated from `wit/` (`silt:datastore@0.7.3`).
+//! Host bindings generated from `wit/` (`silt:datastore@0.7.4`).
 //!
 //! The one `bindgen!` of the crate: every other module uses these types.
 //! Imports and exports are async so host capabilities can await I/O and the

@@ -86,7 +86,7 @@ pub struct ComponentInfo {
     pub size: u64,
     /// Names of the component's imports, e.g. `wasi:clocks/wall-clock@0.2.6`.
     pub imports: Vec<String>,
-    /// Names of the component's exports, e.g. `silt:datastore/sync@0.7.3`.
+    /// Names of the component's exports, e.g. `silt:datastore/sync@0.7.4`.
     pub exports: Vec<String>,
     /// The metadata section, if present and well formed.
     pub metadata: Option<Metadata>,
@@ -421,20 +421,20 @@ mod tests {
     }
 
     const GOOD: &[&str] = &[
-        "silt:datastore/capabilities@0.7.3",
-        "silt:datastore/sync@0.7.3",
-        "silt:datastore/hydration@0.7.3",
-        "silt:datastore/locks@0.7.3",
-        "silt:datastore/models@0.7.3",
+        "silt:datastore/capabilities@0.7.4",
+        "silt:datastore/sync@0.7.4",
+        "silt:datastore/hydration@0.7.4",
+        "silt:datastore/locks@0.7.4",
+        "silt:datastore/models@0.7.4",
     ];
 
     #[test]
     fn validation_decides_from_imports_and_exports() {
         let p = Path::new("e.wasm");
-        let api = "silt:datastore@0.7.3";
+        let api = "silt:datastore@0.7.4";
         let ok = info(
             GOOD,
-            &["wasi:clocks/wall-clock@0.2.6", "silt:datastore/log@0.7.3"],
+            &["wasi:clocks/wall-clock@0.2.6", "silt:datastore/log@0.7.4"],
             api,
         );
         assert!(ok.validate(p).is_ok());
@@ -452,7 +452,7 @@ mod tests {
         let partial = info(&GOOD[..1], &[], api);
         let err = partial.validate(p).unwrap_err();
         assert!(
-            err.to_string().contains("silt:datastore/locks@0.7.3"),
+            err.to_string().contains("silt:datastore/locks@0.7.4"),
             "{err}"
         );
 
@@ -466,7 +466,7 @@ mod tests {
         // Our own package, but an interface (or version) the host does not
         // link: refused at add, not at first use.
         for import in [
-            "silt:datastore/unknown-thing@0.7.3",
+            "silt:datastore/unknown-thing@0.7.4",
             "silt:datastore/log@0.3.0",
             "wasi:io/teleport@0.2.6",
             "wasi:clocks/wall-clock@0.3.0",

@@ -5,7 +5,7 @@
 //! compiling it:
 //!
 //! ```toml
-//! api = "silt:datastore@0.7.3"
+//! api = "silt:datastore@0.7.4"
 //! name = "hello-extension"
 //! version = "0.1.0"
 //! description = "The smallest complete silt extension"
@@ -26,9 +26,9 @@ pub const SECTION_NAME: &str = "silt-extension";
 /// The one API this host speaks.
 pub const API_PACKAGE: &str = "silt:datastore";
 /// The API version this host speaks.
-pub const API_VERSION: &str = "0.7.3";
+pub const API_VERSION: &str = "0.7.4";
 
-/// `silt:datastore@0.7.3`.
+/// `silt:datastore@0.7.4`.
 pub fn api_id() -> String {
     format!("{API_PACKAGE}@{API_VERSION}")
 }
@@ -36,25 +36,27 @@ pub fn api_id() -> String {
 /// Earlier patches of this host's minor version. A patch only adds to what
 /// the host provides (never an export, never a changed type), so an
 /// extension built for one runs on this version's bindings unchanged:
-/// wasmtime links its `@0.7.0` to `@0.7.2` imports and exports to this
-/// version's `@0.7.3` (semver-compatible names); it does not call what the
+/// wasmtime links its `@0.7.0` to `@0.7.3` imports and exports to this
+/// version's `@0.7.4` (semver-compatible names); it does not call what the
 /// later patches added (`object-store.download-landed` in 0.7.1,
-/// `object-store.upload-hashed` in 0.7.2, `object-store.deliver` in 0.7.3).
+/// `object-store.upload-hashed` in 0.7.2, `object-store.deliver` in 0.7.3),
+/// and is never handed what they hand only to their own (a sending, 0.7.4).
 ///
 /// The patch is checked by interface names only: a hand-made component
 /// that says 0.7.0 yet declares `download-landed` in its `object-store`
 /// import links too (wasmtime checks that what it imports exists). It gains
 /// nothing a component of the later patch does not have.
-pub const EARLIER_PATCHES: [&str; 3] = ["0.7.2", "0.7.1", "0.7.0"];
+pub const EARLIER_PATCHES: [&str; 4] = ["0.7.3", "0.7.2", "0.7.1", "0.7.0"];
 
 /// The contract versions this host runs: its own and its earlier patches
 /// (on this version's bindings), and the minor version before it
 /// (`crate::since_v0_6`).
-pub const SUPPORTED_API_VERSIONS: [&str; 5] = [
+pub const SUPPORTED_API_VERSIONS: [&str; 6] = [
     API_VERSION,
     EARLIER_PATCHES[0],
     EARLIER_PATCHES[1],
     EARLIER_PATCHES[2],
+    EARLIER_PATCHES[3],
     PREVIOUS_MINOR,
 ];
 
@@ -73,7 +75,7 @@ pub fn api_version(api: &str) -> Option<&str> {
     api.strip_prefix(API_PACKAGE)?.strip_prefix('@')
 }
 
-/// The supported contracts in words: `silt:datastore@0.7.3 or …@0.7.2 or …@0.7.1 or …@0.7.0 or …@0.6.0`.
+/// The supported contracts in words: `silt:datastore@0.7.4 or …@0.7.3 or …@0.7.2 or …@0.7.1 or …@0.7.0 or …@0.6.0`.
 pub fn supported_api_ids() -> String {
     SUPPORTED_API_VERSIONS
         .iter()
@@ -86,7 +88,7 @@ pub fn supported_api_ids() -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metadata {
-    /// The API the extension was built against, e.g. `silt:datastore@0.7.3`.
+    /// The API the extension was built against, e.g. `silt:datastore@0.7.4`.
     pub api: String,
     /// Short lowercase name; also the name it is installed under.
     pub name: String,

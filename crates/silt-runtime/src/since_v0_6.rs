@@ -207,7 +207,8 @@ mod tests {
             }
             if !skipped {
                 lines.push(
-                    line.replace("@0.7.3", "@V")
+                    line.replace("@0.7.4", "@V")
+                        .replace("@0.7.3", "@V")
                         .replace("@0.7.2", "@V")
                         .replace("@0.7.1", "@V")
                         .replace("@0.7.0", "@V")

@@ -76,7 +76,7 @@ where
 /// file's own position, which an upload may be using, is left alone).
 /// Reads at most `size` + 1 bytes, and stops early when `stop` is set.
 /// Blocking: call off the async threads.
-pub(crate) fn sha256_at_offsets(
+pub fn sha256_at_offsets(
     file: &std::fs::File,
     size: u64,
     stop: &AtomicBool,

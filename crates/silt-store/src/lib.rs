@@ -48,7 +48,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 pub use azure::credentials::AzureCredentialSources;
 pub use azure::{AzureConfig, AzureStore};
 pub use counting::{Counting, CountsSnapshot, OperationCounts, RequestCounts};
-pub use digest::UploadDigest;
+pub use digest::{UploadDigest, sha256_at_offsets};
 pub use dir::DirStore;
 pub use fault::{FaultCounts, FaultInjecting, FaultRates};
 pub use gcs::credentials::GcsCredentialSources;

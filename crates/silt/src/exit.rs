@@ -177,6 +177,13 @@ pub struct CommandNotStarted {
 #[error("{0}")]
 pub struct ReportedFailure(pub String);
 
+/// The file given to a command changed while it was read (a `data put`
+/// sent as given), so its upload was refused; run it again once the file
+/// is written (exit 75).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputChanged(pub String);
+
 /// A command-line argument silt checks itself (after clap) is malformed:
 /// what is wrong and how to write it.
 #[derive(Debug, thiserror::Error)]
@@ -219,6 +226,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         }
         if cause.is::<KilledRunLeftovers>() {
             return CONFLICT;
+        }
+        if cause.is::<InputChanged>() {
+            return TEMPFAIL;
         }
         if let Some(interrupted) = cause.downcast_ref::<Interrupted>() {
             return 128 + interrupted.number;

@@ -1,8 +1,8 @@
 // Commits: one compare-and-swap of the model's partition, fenced by the
 // writer's lease, so writers of different models never meet.
 
-import * as objectStore from 'silt:datastore/object-store@0.7.3';
-import type { Base, Conflict, Lease, ModelRef } from 'silt:datastore/types@0.7.3';
+import * as objectStore from 'silt:datastore/object-store@0.7.4';
+import type { Base, Conflict, Lease, ModelRef } from 'silt:datastore/types@0.7.4';
 import { conflict, lockLost } from './errors.js';
 import { modelName } from './layout.js';
 import { confirm } from './leases.js';

@@ -2,8 +2,8 @@
 // turned into it. An export reports an error by throwing the variant value
 // (`{ tag, val }`); componentize-js turns the throw into `result::err`.
 
-import type { Conflict, Error as DatastoreError, LockInfo } from 'silt:datastore/types@0.7.3';
-import type { StoreError } from 'silt:datastore/object-store@0.7.3';
+import type { Conflict, Error as DatastoreError, LockInfo } from 'silt:datastore/types@0.7.4';
+import type { StoreError } from 'silt:datastore/object-store@0.7.4';
 
 export type { DatastoreError };
 

@@ -6,7 +6,7 @@
 // named in camelCase. A method reports an error by throwing the contract's
 // `error` variant (see `errors.ts`).
 
-import type { Description } from 'silt:datastore/capabilities@0.7.3';
+import type { Description } from 'silt:datastore/capabilities@0.7.4';
 import * as hydrationImpl from './hydration.js';
 import * as leases from './leases.js';
 import { METADATA } from './metadata.js';

@@ -3,8 +3,8 @@
 // is never overwritten, a locally removed file never fetched back, and an
 // outdated untouched file is refreshed.
 
-import type { HydrateOptions, HydrateReport } from 'silt:datastore/hydration@0.7.3';
-import type { LocalEdits, ModelRef } from 'silt:datastore/types@0.7.3';
+import type { HydrateOptions, HydrateReport } from 'silt:datastore/hydration@0.7.4';
+import type { LocalEdits, ModelRef } from 'silt:datastore/types@0.7.4';
 import { invalidInput, notFound } from './errors.js';
 import { checkModel, checkName, DATA_DIR } from './layout.js';
 import { latest, readLayout, readPartition } from './partition.js';

@@ -5,11 +5,12 @@
 //   locks/<model-type>/<model-id>.json  one lease object per model
 //   index/<model-type>/<model-id>.json  one index partition per model
 //   blobs/<model-type>/<model-id>/<sha256>.<token>  one version's content
+//     (`sent.<token>`: a file the host sent itself, hashed as it went)
 // Cache (`/cache`, the local copy):
 //   data/<model-type>/<model-id>/<name>       the working copy
 //   .ts-datastore/models/<type>/<id>.json     what each model's working copy was at the last sync
 
-import type { ModelRef } from 'silt:datastore/types@0.7.3';
+import type { ModelRef } from 'silt:datastore/types@0.7.4';
 import { invalidInput } from './errors.js';
 
 export const LAYOUT_KEY = 'ts-datastore/layout.json';

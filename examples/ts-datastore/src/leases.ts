@@ -8,8 +8,8 @@
 // goes through `put-owned` with a fresh token inside the object, so a
 // retried write whose first attempt landed is known to be ours.
 
-import type { AcquireOptions } from 'silt:datastore/locks@0.7.3';
-import type { Holder, Lease, LockInfo, LockScope, ModelRef } from 'silt:datastore/types@0.7.3';
+import type { AcquireOptions } from 'silt:datastore/locks@0.7.4';
+import type { Holder, Lease, LockInfo, LockScope, ModelRef } from 'silt:datastore/types@0.7.4';
 import { invalidInput, lockHeld, lockLost, notSupported, preconditionFailed } from './errors.js';
 import { checkModel, LOCKS_PREFIX, lockKey, modelName, modelOfKey, sameModel } from './layout.js';
 import { raiseFence, readPartition } from './partition.js';

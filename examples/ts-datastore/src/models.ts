@@ -1,11 +1,11 @@
 // `models`: single files of one model, as `silt data` reads and writes them.
 
-import type { FileEntry, FileVersion } from 'silt:datastore/models@0.7.3';
-import type { Base, Committer, Lease, ModelRef } from 'silt:datastore/types@0.7.3';
+import type { FileEntry, FileVersion } from 'silt:datastore/models@0.7.4';
+import type { Base, Committer, Lease, ModelRef } from 'silt:datastore/types@0.7.4';
 import * as cache from './cache.js';
 import { conflict, invalidInput, notFound, notSupported } from './errors.js';
 import { commit, conflictsOf } from './commit.js';
-import { checkModel, checkName, modelName } from './layout.js';
+import { blobKey, checkModel, checkName, modelName } from './layout.js';
 import { confirm } from './leases.js';
 import {
   emptyPartition,
@@ -16,7 +16,8 @@ import {
   toFileVersion,
   type Partition,
 } from './partition.js';
-import { delivered, downloadAll } from './store.js';
+import { delivered, downloadAll, uploadSending } from './store.js';
+import { randomToken } from './token.js';
 import { uploadVersions } from './upload.js';
 
 function partitionOf(model: ModelRef): Partition {
@@ -73,6 +74,13 @@ export function putFile(model: ModelRef, name: string, cachePath: string, base: 
   const retain = readLayout().value.retainVersions;
   // Refuse a lease that cannot commit before spending time hashing.
   confirm(model, lease);
+  if (cachePath.startsWith('.silt/send/')) {
+    // A sending (0.7.4): the host sends the user's file, hashing it.
+    const blob = blobKey(model, 'sent', randomToken());
+    const sent = uploadSending(cachePath, blob);
+    const [entry] = commit(model, lease, [{ name, size: Number(sent.size), sha256: sent.sha256, blob, base }], retain);
+    return toFileVersion(entry);
+  }
   const hashed = cache.hashFile(cachePath);
   if (!hashed) throw invalidInput(`no cache file at ${cachePath}`);
   const size = Number(hashed.size);

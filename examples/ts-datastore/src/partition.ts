@@ -2,8 +2,8 @@
 // the last versions of each file name and the highest lease generation
 // that holds the model (its fence).
 
-import type { FileVersion } from 'silt:datastore/models@0.7.3';
-import type { ModelRef } from 'silt:datastore/types@0.7.3';
+import type { FileVersion } from 'silt:datastore/models@0.7.4';
+import type { ModelRef } from 'silt:datastore/types@0.7.4';
 import { corrupt, lockLost, notFound, preconditionFailed } from './errors.js';
 import { dict, type Dict } from './dict.js';
 import { INDEX_PREFIX, indexKey, LAYOUT_KEY, LAYOUT_VERSION, modelName, modelOfKey } from './layout.js';

@@ -6,8 +6,8 @@
 // holds (a push refuses it); killed after, a missing file based so is no
 // removal (working_copy drops it).
 
-import type { LocalEdits, ModelRef } from 'silt:datastore/types@0.7.3';
-import { log } from 'silt:datastore/log@0.7.3';
+import type { LocalEdits, ModelRef } from 'silt:datastore/types@0.7.4';
+import { log } from 'silt:datastore/log@0.7.4';
 import * as cache from './cache.js';
 import { holds } from './commit.js';
 import { workingPath } from './layout.js';

@@ -2,8 +2,8 @@
 // whole, owner-token writes that report a lost race as `undefined`, and
 // listings across pages.
 
-import * as objectStore from 'silt:datastore/object-store@0.7.3';
-import type { ObjectMeta, PutMode } from 'silt:datastore/object-store@0.7.3';
+import * as objectStore from 'silt:datastore/object-store@0.7.4';
+import type { ObjectMeta, PutMode } from 'silt:datastore/object-store@0.7.4';
 import { corrupt, fromStoreError, storeErrorOf } from './errors.js';
 
 const encoder = new TextEncoder();
@@ -137,6 +137,18 @@ export function uploadAll(items: { cachePath: string; key: string }[]): void {
       throw fromStoreError(items[i].key, result.val);
     }
   });
+}
+
+/**
+ * Uploads a sending `put-file` was handed (a path under `.silt/send/`,
+ * 0.7.4: no file in the cache) to `key`: the host sends the file the user
+ * gave and answers the sha256 and size of what it sent.
+ */
+export function uploadSending(cachePath: string, key: string): { sha256: string; size: bigint } {
+  const [result] = objectStore.uploadHashed([{ cachePath, key, mode: { tag: 'create' } as PutMode }]);
+  if (result === undefined) throw corrupt(key, 'the host answered no result for an upload');
+  if (result.tag === 'err') throw fromStoreError(key, result.val);
+  return { sha256: result.val.sha256, size: result.val.size };
 }
 
 /** Metadata of `key`, or `undefined` when it does not exist. */

@@ -10,8 +10,8 @@ import type {
   StatusReport,
   SyncOptions,
   SyncReport,
-} from 'silt:datastore/sync@0.7.3';
-import type { Base, Conflict, Lease, LocalEdits, ModelRef, Scope, TransferStats } from 'silt:datastore/types@0.7.3';
+} from 'silt:datastore/sync@0.7.4';
+import type { Base, Conflict, Lease, LocalEdits, ModelRef, Scope, TransferStats } from 'silt:datastore/types@0.7.4';
 import * as cache from './cache.js';
 import { commit, conflictsOf, type Change } from './commit.js';
 import { conflict, invalidInput, notSupported, preconditionFailed } from './errors.js';

@@ -2,7 +2,7 @@
 // the file as it was hashed, so the index never points at content other
 // than what its sha256 says.
 
-import type { ModelRef } from 'silt:datastore/types@0.7.3';
+import type { ModelRef } from 'silt:datastore/types@0.7.4';
 import { assertUnchanged } from './cache.js';
 import { blobKey } from './layout.js';
 import { uploadAll } from './store.js';

@@ -9,7 +9,7 @@
 // was last synced, or when that stamp is too close to the file's own time
 // to tell an edit in the same instant apart (git's "racy" files).
 
-import type { ModelRef } from 'silt:datastore/types@0.7.3';
+import type { ModelRef } from 'silt:datastore/types@0.7.4';
 import * as cache from './cache.js';
 import { dict, type Dict } from './dict.js';
 import { statePath, workingDir, workingPath } from './layout.js';

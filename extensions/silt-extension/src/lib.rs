@@ -196,7 +196,7 @@ pub const API: &str = __api!();
 #[macro_export]
 macro_rules! __api {
     () => {
-        "silt:datastore@0.7.3"
+        "silt:datastore@0.7.4"
     };
 }
 

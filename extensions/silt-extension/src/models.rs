@@ -44,7 +44,9 @@ fn versions_of<I: Index>(model: &ModelRef, name: &str) -> Result<Vec<partition::
 /// Uploads the cache file at `cache_path` to `key`; returns the sha256
 /// and size the commit records, which must be those of what was sent. The
 /// host hashes what it sends (`object-store.upload-hashed`, 0.7.2) and
-/// fails the upload if the file changed meanwhile.
+/// fails the upload if the file changed meanwhile. A `put-file` path under
+/// `.silt/send/` (0.7.4) holds no file: only this reads it, and the host
+/// sends the file the user gave.
 #[cfg(not(any(feature = "contract-0-6", feature = "contract-0-7-0")))]
 fn upload_version(key: &str, cache_path: &str) -> Result<(String, u64), Error> {
     let item = UploadItem {

@@ -66,8 +66,9 @@ pub struct Grants {
     pub settings: Arc<Settings>,
     /// The deliveries the operation names (`object-store.deliver`).
     pub deliveries: Arc<delivery::Deliveries>,
-    /// The staged puts the operation names sendings
-    /// (`object-store.upload-hashed` answers the hash taken while staging).
+    /// The sendings the operation names (`object-store.upload-hashed` of a
+    /// staged put answers the hash taken while staging; of a file given,
+    /// sends that file).
     pub sendings: Arc<sending::Sendings>,
 }
 

@@ -19,7 +19,7 @@ use tracing::Instrument as _;
 use super::delivery::{Delivered, Destination};
 use super::guest_view::{guest_key, to_guest_error, to_guest_meta, to_host_mode};
 use super::landing::{CACHE_FILE_MODE, Landing, TempFile, USER_FILE_MODE};
-use super::sending::{FileShape, Sendings, StagedFile};
+use super::sending::{FileShape, GivenFile, Named, Sendings, SentDigest, StagedFile};
 use crate::beneath::Beneath;
 use crate::bindings::silt::datastore::object_store::{
     DownloadItem, Landed, ObjectMeta, StoreError, UploadItem, Uploaded,
@@ -505,19 +505,87 @@ pub async fn upload(
 /// before writeback, leaves them alone. Either way, a file whose shape
 /// changed is refused.
 ///
-/// An item whose cache path names one of `sendings`, still the file the
-/// host staged there, is not hashed again: the answer is the hash the host
-/// took while staging it (see [`super::sending`]).
+/// An item whose cache path names one of `sendings` is read as the
+/// operation named it (see [`super::sending`]): a staged copy still the
+/// file the host staged is not hashed again (the answer is the hash the
+/// host took while staging it); a file given is sent from where the user
+/// keeps it, never from the cache.
 pub async fn upload_hashed(
     transfer: Result<Transfer, StoreError>,
     sendings: Arc<Sendings>,
     items: Vec<UploadItem>,
 ) -> Vec<Result<Uploaded, StoreError>> {
     run_all(transfer, "upload", items, move |store, cache, item| {
-        let staged = sendings.staged(&item.cache_path);
-        async move { upload_hashing(store, &cache, item, staged).await }
+        let named = sendings.named(&item.cache_path);
+        async move {
+            match named {
+                Some(Named::Given(given)) => upload_given(store, item, &given).await,
+                Some(Named::Staged(staged)) => {
+                    upload_hashing(store, &cache, item, Some(staged)).await
+                }
+                None => upload_hashing(store, &cache, item, None).await,
+            }
+        }
     })
     .await
+}
+
+/// Sends the file a `put` was given (see [`super::sending`]) from its
+/// start, hashed as the store sends it where it can (else in a pass of its
+/// own), and records the digest for the operation. Refused with
+/// `invalid-path`, nothing recorded, when the file's shape moved from when
+/// it was given to the end of the send: the user wrote it meanwhile.
+async fn upload_given(
+    store: Arc<dyn ObjectStore>,
+    item: UploadItem,
+    given: &GivenFile,
+) -> Result<(Uploaded, u64), StoreError> {
+    use std::io::Seek as _;
+    let key = guest_key(&item.key)?;
+    let (file, given_shape) = given.take_turn().await;
+    // The guest is not told where the file is.
+    let changed = || {
+        given.saw_change();
+        StoreError::InvalidPath(
+            "the file given to the put changed while it was sent: put it again once it is written"
+                .to_owned(),
+        )
+    };
+    let local = |err: std::io::Error| local_failure(&item.cache_path, &err);
+    if FileShape::of(&file).map_err(local)? != given_shape {
+        return Err(changed());
+    }
+    let mut reader = file.try_clone().map_err(local)?;
+    reader.seek(std::io::SeekFrom::Start(0)).map_err(local)?;
+    let size = given_shape.size();
+    store::progress::expect(size);
+    let sent = store
+        .put_file_hashed(&key, reader, to_host_mode(item.mode))
+        .await;
+    let (version, digest) = sent.map_err(to_guest_error)?;
+    let (sha256, len) = match digest {
+        UploadDigest::OfSent { sha256, len } => {
+            tracing::debug!("{key}: sent from the file given, hashed as it was sent");
+            (hex(&sha256), len)
+        }
+        UploadDigest::OfFileBeside { sha256, len } => {
+            tracing::debug!("{key}: sent from the file given, hashed beside the send");
+            (hex(&sha256), len)
+        }
+    };
+    if FileShape::of(&file).map_err(local)? != given_shape || len != size {
+        return Err(changed());
+    }
+    given.record(SentDigest {
+        sha256: sha256.clone(),
+        size,
+    });
+    let uploaded = Uploaded {
+        version: version.0,
+        sha256,
+        size,
+    };
+    Ok((uploaded, size))
 }
 
 /// Uploads `item`'s cache file, hashing it as it goes unless it is still

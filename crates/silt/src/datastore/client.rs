@@ -17,7 +17,7 @@ use crate::beneath::Beneath;
 use crate::capabilities::Capabilities;
 use crate::capabilities::delivery::{Deliveries, Delivery};
 use crate::capabilities::progress::ProgressSink;
-use crate::capabilities::sending::{Sending, Sendings, StagedFile};
+use crate::capabilities::sending::{GivenFile, Sending, Sendings, StagedFile};
 use crate::locations::Locations;
 use crate::runtime::bindings::Description;
 use crate::runtime::bindings::exports::silt::datastore::{hydration, locks, models, sync};
@@ -34,6 +34,17 @@ use crate::sandbox::Execution;
 use crate::store::{Counting, CountsSnapshot, ObjectStore, root};
 use crate::worker::{ReservedWorkers, WorkerPool};
 
+/// The first contract whose `put-file` takes a sending of the file given
+/// (0.7.4); one before it reads the cache path it is handed, so a `put`
+/// stages a copy for it.
+const FIRST_TAKING_GIVEN_FILES: (u32, u32, u32) = (0, 7, 4);
+
+/// `major.minor.patch` as numbers, to compare.
+fn version_numbers(version: &str) -> Option<(u32, u32, u32)> {
+    let mut numbers = version.splitn(3, '.').map(|part| part.parse().ok());
+    Some((numbers.next()??, numbers.next()??, numbers.next()??))
+}
+
 /// The datastore: the extension that implements it and the store it works on.
 pub struct Datastore {
     runtime: Arc<Runtime>,
@@ -49,8 +60,9 @@ pub struct Datastore {
     identity_target: Option<(Arc<dyn ObjectStore>, String)>,
     /// The `get-file` deliveries an operation waits for (`object-store.deliver`).
     deliveries: Arc<Deliveries>,
-    /// The staged puts whose uploads are answered with the hash taken while
-    /// staging them (`object-store.upload-hashed`).
+    /// The sendings a `put` names: a staged copy, answered with the hash
+    /// taken while staging it, or the file given itself
+    /// (`object-store.upload-hashed`).
     sendings: Arc<Sendings>,
 }
 
@@ -800,6 +812,23 @@ impl Datastore {
     /// the host took while writing it. Forgotten when the answer is dropped.
     pub fn expect_sending(&self, cache_path: &str, staged: StagedFile) -> Sending {
         self.sendings.expect(cache_path, staged)
+    }
+
+    /// True when the extension takes a sending of the file a `put` was
+    /// given (built for contract 0.7.4 or later): its `put-file` is then
+    /// handed a path under [`SEND_DIR`](crate::capabilities::sending::SEND_DIR)
+    /// that holds no file.
+    pub fn takes_given_files(&self) -> bool {
+        crate::runtime::metadata::api_version(&self.metadata.api)
+            .and_then(version_numbers)
+            .is_some_and(|version| version >= FIRST_TAKING_GIVEN_FILES)
+    }
+
+    /// Names `cache_path` a sending of `given`, the file a `put` was
+    /// given: an `upload-hashed` of it sends that file (see [`Sendings`]).
+    /// Forgotten when the answer is dropped.
+    pub fn expect_given(&self, cache_path: &str, given: Arc<GivenFile>) -> Sending {
+        self.sendings.expect_given(cache_path, given)
     }
 
     /// `models.remove-file`.

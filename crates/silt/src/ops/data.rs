@@ -4,11 +4,15 @@
 //! always consistent). In a lazy clone, `get` of the latest version makes
 //! that one file present (`hydrate-file`) and `list` makes the model
 //! present (`hydrate-scope`) — what is read is then local. Every byte
-//! delivered is checked against the index first. A `put` that holds the
-//! model's working-copy lock ([`commit_one`]) lends the extension its
-//! staged file, which the SDK moves into the working copy when the file
-//! there was the version the commit replaces, so `status` does not report
-//! one's own commit as the store's.
+//! delivered is checked against the index first. A `put` copies the file
+//! into the local copy (staging it) for the extension to upload, unless it
+//! is large and the extension takes a sending of it where it is (0.7.4,
+//! [`SEND_GIVEN_FROM`]); either way the commit is checked against what the
+//! host itself read. A staged `put` that holds the model's working-copy
+//! lock ([`commit_one`]) lends the extension its staged file, which the
+//! SDK moves into the working copy when the file there was the version the
+//! commit replaces, so `status` does not report one's own commit as the
+//! store's.
 
 use std::io::{Read, Seek as _, Write};
 use std::path::{Path, PathBuf};
@@ -20,12 +24,12 @@ use sha2::{Digest as _, Sha256};
 use super::Project;
 use crate::beneath::{Beneath, LinkRefused};
 use crate::capabilities::delivery::{DELIVERY_DIR, Delivered, Delivery};
-use crate::capabilities::sending::{FileShape, StagedFile};
+use crate::capabilities::sending::{FileShape, GivenFile, SEND_DIR, StagedFile};
 use crate::datastore::{
     Claim, Datastore, LAZY_HYDRATION, WorkingCopy, WorkingCopyGuard, commit_one, make_present,
     model_label, remove_stale_staging,
 };
-use crate::exit::ContentMismatch;
+use crate::exit::{ContentMismatch, InputChanged};
 use crate::runtime::bindings::exports::silt::datastore::models::{FileEntry, FileVersion};
 use crate::runtime::bindings::silt::datastore::types::{Base, LocalEdits, ModelRef};
 use crate::runtime::guest_text;
@@ -77,57 +81,178 @@ pub fn put(
 ) -> anyhow::Result<Committed> {
     let policy = project.lease_policy()?;
     project.with_datastore(async |datastore| {
-        // Copy the input into the local copy first: the extension reads only
-        // from there, and stdin can be read only once.
-        let staged = Staged::new(datastore)?;
-        let given = match source {
+        let opened = match source {
             Source::File(path) => {
-                let mut source = std::fs::File::open(path)
+                let file = std::fs::File::open(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
-                staged
-                    .fill(&mut source)
-                    .with_context(|| format!("cannot read {}", path.display()))?
+                Some((path, file))
             }
-            // Unbuffered, from descriptor 0 itself: nothing is read ahead
-            // into std's stdin buffer.
-            Source::Stdin => {
-                use std::os::fd::AsFd as _;
-                let mut stdin = std::io::stdin()
-                    .as_fd()
-                    .try_clone_to_owned()
-                    .map(std::fs::File::from)
-                    .context("cannot read stdin")?;
-                staged.fill(&mut stdin).context("cannot read stdin")?
-            }
+            Source::Stdin => None,
         };
         let before = datastore.traffic().requests();
         let started_ms = crate::datastore::now_ms();
-        let staged = &staged;
-        let committed = commit_one(datastore, model, &policy, |by, working_copy| async move {
-            let path = staged.for_commit(working_copy)?;
-            // Its upload answers the hash taken while staging while the
-            // file is the one written there (see `Sendings`).
-            let _sending = staged
-                .written()
-                .map(|written| datastore.expect_sending(&path, written));
-            datastore.put_file(model, name, &path, base, &by).await
-        })
-        .await?;
-        // The index must describe the bytes the user gave, not whatever the
-        // extension read (or made up).
-        given.check(&committed, || {
+        let what = || {
             format!(
                 "{} {}: the committed version",
                 model_label(model),
                 guest_text(name)
             )
-        })?;
+        };
+        // The index must describe the bytes the user gave, not whatever the
+        // extension read (or made up).
+        let committed = match opened {
+            Some((path, file)) if sent_as_given(datastore, &file) => {
+                let (committed, given) =
+                    put_given(datastore, model, name, base, &policy, path, file).await?;
+                given.check(&committed, what)?;
+                committed
+            }
+            opened => {
+                let (committed, given) =
+                    put_staged(datastore, model, name, base, &policy, opened).await?;
+                given.check(&committed, what)?;
+                committed
+            }
+        };
         anyhow::Ok(Committed {
             unchanged: committed.committed_at < started_ms,
             version: committed,
             requests: datastore.traffic().requests() - before,
         })
     })
+}
+
+/// From this size on, a file given to `put` is sent from where it is, to
+/// an extension that takes that (contract 0.7.4), instead of being copied
+/// into the local copy first. Below it the copy is small, and it lets a
+/// commit that holds the model's working copy bring it along; above it,
+/// writing every byte once more is what kept an upload below the speed of
+/// `aws s3 cp`. It is the S3 store's default multipart threshold, from
+/// which its upload hashes the parts as it sends them.
+const SEND_GIVEN_FROM: u64 = 64 << 20;
+
+/// True when `file` is sent as it is (see [`SEND_GIVEN_FROM`]).
+fn sent_as_given(datastore: &Datastore, file: &std::fs::File) -> bool {
+    datastore.takes_given_files()
+        && file
+            .metadata()
+            .is_ok_and(|meta| meta.is_file() && meta.len() >= SEND_GIVEN_FROM)
+}
+
+/// Commits `file` (opened from `path`) with no copy of it in the local
+/// copy: each `put-file` attempt is handed a path naming a sending of it
+/// (see `capabilities/sending.rs`), and the digest of what its upload read
+/// is what the commit is checked against. The working copy does not take
+/// the file: a pull fetches it if the clone needs it.
+async fn put_given(
+    datastore: &Arc<Datastore>,
+    model: &ModelRef,
+    name: &str,
+    base: &Base,
+    policy: &crate::datastore::LeasePolicy,
+    path: &Path,
+    file: std::fs::File,
+) -> anyhow::Result<(FileVersion, Fingerprint)> {
+    // Nothing is staged here, but what killed commands staged still goes.
+    if let Ok(local) = datastore.local() {
+        sweep_staging(&local);
+    }
+    let given = GivenFile::new(file, path.display().to_string())
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let cache_path = format!("{SEND_DIR}/{}", unique_name());
+    let (cache_path, sent) = (&cache_path, &given);
+    let committed = commit_one(datastore, model, policy, |by, _| async move {
+        let _sending = datastore.expect_given(cache_path, sent.clone());
+        datastore.put_file(model, name, cache_path, base, &by).await
+    })
+    .await;
+    if given.seen_changed() {
+        // Whatever the extension made of it, the user's file moved under
+        // the put: say that, in the host's words.
+        return Err(InputChanged(given.changed()).into());
+    }
+    let committed = committed?;
+    let digest = match given.sent() {
+        Some(sent) => sent,
+        // The extension committed without sending the file: what it
+        // committed is checked against the file, unchanged since given.
+        None => given
+            .hash_unsent()
+            .await
+            .with_context(|| format!("cannot read {}", path.display()))?,
+    };
+    let fingerprint = Fingerprint {
+        size: digest.size,
+        sha256: digest.sha256,
+    };
+    Ok((committed, fingerprint))
+}
+
+/// Commits what `opened` holds (standard input when `None`) through a
+/// staged copy in the local copy, which the extension reads.
+async fn put_staged(
+    datastore: &Arc<Datastore>,
+    model: &ModelRef,
+    name: &str,
+    base: &Base,
+    policy: &crate::datastore::LeasePolicy,
+    opened: Option<(&Path, std::fs::File)>,
+) -> anyhow::Result<(FileVersion, Fingerprint)> {
+    // Copied into the local copy first: the extension reads only from
+    // there, and stdin can be read only once.
+    let staged = Staged::new(datastore)?;
+    let given = match opened {
+        Some((path, mut source)) => staged
+            .fill(&mut source)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        // Unbuffered, from descriptor 0 itself: nothing is read ahead
+        // into std's stdin buffer.
+        None => {
+            use std::os::fd::AsFd as _;
+            let mut stdin = std::io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .map(std::fs::File::from)
+                .context("cannot read stdin")?;
+            staged.fill(&mut stdin).context("cannot read stdin")?
+        }
+    };
+    let staged = &staged;
+    let committed = commit_one(datastore, model, policy, |by, working_copy| async move {
+        let path = staged.for_commit(working_copy)?;
+        // Its upload answers the hash taken while staging while the
+        // file is the one written there (see `Sendings`).
+        let _sending = staged
+            .written()
+            .map(|written| datastore.expect_sending(&path, written));
+        datastore.put_file(model, name, &path, base, &by).await
+    })
+    .await?;
+    Ok((committed, given))
+}
+
+/// Removes what killed commands staged (best effort: it is only disk
+/// space).
+fn sweep_staging(local: &Beneath) {
+    let swept = [STAGING_DIR, LENT_DIR, DELIVERY_DIR]
+        .into_iter()
+        .try_fold(0, |removed, dir| {
+            Ok::<_, std::io::Error>(removed + remove_stale_staging(local, Path::new(dir))?)
+        });
+    match swept {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!("removed {removed} staged copies of killed commands"),
+        Err(err) => tracing::warn!("cannot clean up the staging area: {err}"),
+    }
+}
+
+/// A name no other command of this machine uses: this process's id and
+/// the time.
+fn unique_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}", std::process::id())
 }
 
 /// Delivers the latest (or the given) version of `name` to `destination`,
@@ -284,9 +409,6 @@ impl Staged {
     /// A name in `dir` of the local copy: [`STAGING_DIR`], or
     /// [`DELIVERY_DIR`] for a `get`.
     fn in_dir(datastore: &Datastore, dir: &str) -> anyhow::Result<Self> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
         let local = datastore.local().context("cannot open the local copy")?;
         // Checked before the extension is asked to write here: a link in
         // the way is the user's to remove (exit 65), not a store failure.
@@ -294,19 +416,8 @@ impl Staged {
         local
             .create_dir_all(needed)
             .context("cannot prepare the staging area")?;
-        // What killed commands staged (best effort: only disk space).
-        let swept =
-            [STAGING_DIR, LENT_DIR, DELIVERY_DIR]
-                .into_iter()
-                .try_fold(0, |removed, dir| {
-                    Ok::<_, std::io::Error>(removed + remove_stale_staging(&local, Path::new(dir))?)
-                });
-        match swept {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!("removed {removed} staged copies of killed commands"),
-            Err(err) => tracing::warn!("cannot clean up the staging area: {err}"),
-        }
-        let name = format!("{}-{nanos}", std::process::id());
+        sweep_staging(&local);
+        let name = unique_name();
         Ok(Self {
             local,
             relative: format!("{dir}/{name}"),

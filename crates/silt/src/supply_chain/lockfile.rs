@@ -45,7 +45,7 @@ pub struct Locked {
     pub manifest_digest: Option<String>,
     /// The component's sha256 (hex): what is installed must be exactly this.
     pub sha256: String,
-    /// The contract it speaks, e.g. `silt:datastore@0.7.3`.
+    /// The contract it speaks, e.g. `silt:datastore@0.7.4`.
     pub contract: String,
 }
 
@@ -166,7 +166,7 @@ mod tests {
             )),
             manifest_digest: Some(format!("sha256:{}", "b".repeat(64))),
             sha256: "a".repeat(64),
-            contract: "silt:datastore@0.7.3".to_owned(),
+            contract: "silt:datastore@0.7.4".to_owned(),
         }
     }
 

@@ -18,6 +18,7 @@
 //! | `store-calls` | `put-file` makes small store calls for 4 s of wall time, then commits |
 //! | `progress-flood` | `put-file` reports progress a million times, then commits |
 //! | `panic` | `put-file` panics with a message of three lines |
+//! | `unsent` | `put-file` of a sending (a file given, `.silt/send/`) commits other bytes of its cache instead, never sending the file |
 //! | `many-models` | a dry-run `gc` names 1,000 models; a real one reports one call and the leases it got |
 
 use silt_extension::exports::silt::datastore::{capabilities, hydration, locks, models, sync};
@@ -226,6 +227,18 @@ impl models::Guest for Hostile {
                 progress::finish();
             }
             Some("panic") => panic!("first line of the panic\nsecond line\nthird line"),
+            Some("unsent") if cache_path.starts_with(".silt/send/") => {
+                let other = "unsent.bin";
+                std::fs::write(layout::in_cache(other), b"not the file given\n")
+                    .map_err(|err| Error::InvalidInput(format!("cannot write {other}: {err}")))?;
+                return <Broken as models::Guest>::put_file(
+                    model,
+                    name,
+                    other.to_owned(),
+                    base,
+                    by,
+                );
+            }
             _ => {}
         }
         <Broken as models::Guest>::put_file(model, name, cache_path, base, by)

@@ -2,7 +2,7 @@
 //! refuse it for missing exports.
 
 wit_bindgen::generate!({
-    inline: "package test:partial; world partial { export silt:datastore/capabilities@0.7.3; }",
+    inline: "package test:partial; world partial { export silt:datastore/capabilities@0.7.4; }",
     path: "../../../wit",
     world: "test:partial/partial",
 });

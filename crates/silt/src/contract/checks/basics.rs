@@ -4,6 +4,8 @@
 
 use super::*;
 use crate::capabilities::delivery::DELIVERY_DIR;
+use crate::capabilities::sending::{GivenFile, SEND_DIR};
+use crate::runtime::guest_text;
 
 pub(super) async fn describe(a: &Datastore, metadata: &crate::runtime::Metadata) -> Checked {
     let description = match a.describe().await {
@@ -77,6 +79,7 @@ pub(super) async fn round_trip(a: &Datastore) -> Checked {
         ));
     }
     let delivered_by = delivered(a, &model, &content).await?;
+    let sent_by = sent_as_given(a, &model, &content).await?;
     let files = a.list_files(&model).await.or_fail("models.list-files")?;
     if !files
         .iter()
@@ -100,10 +103,82 @@ pub(super) async fn round_trip(a: &Datastore) -> Checked {
         return fail("list-models does not show the model just written");
     }
     Ok(format!(
-        "{} bytes, version {}; a delivery {delivered_by}",
+        "{} bytes, version {}; a delivery {delivered_by}; a sending {sent_by}",
         content.len(),
         version.version
     ))
+}
+
+/// A `put-file` the host names a sending of a file outside the cache
+/// (0.7.4) commits that file's bytes, sent by `object-store.upload-hashed`
+/// of the path it was handed, which holds no file. Says how: sent, or not
+/// offered (an extension built before 0.7.4).
+async fn sent_as_given(
+    a: &Datastore,
+    model: &ModelRef,
+    content: &[u8],
+) -> Result<&'static str, NotPassed> {
+    if !a.takes_given_files() {
+        return Ok("not offered (built before 0.7.4)");
+    }
+    let bytes_given: Vec<u8> = content.iter().rev().copied().collect();
+    let state = a.host_state().or_fail("opening the host's state")?;
+    let name = "contract-sending";
+    let _ = state.remove_file(name);
+    state
+        .write_atomic(name, &bytes_given)
+        .or_fail("writing the file to send")?;
+    let file = state.open_read(name).or_fail("opening the file to send")?;
+    let _ = state.remove_file(name);
+    let cache_path = format!("{SEND_DIR}/contract-sending");
+    let given = GivenFile::new(file, name.to_owned()).or_fail("opening the file to send")?;
+    let sending = a.expect_given(&cache_path, given.clone());
+    let lease = a
+        .acquire(&LockScope::Model(model.clone()), TTL_MS)
+        .await
+        .or_fail("locks.acquire of a free model")?;
+    let committed = a
+        .put_file(
+            model,
+            "sent.bin",
+            &cache_path,
+            &Base::Any,
+            &Committer::Leased(lease.clone()),
+        )
+        .await;
+    let released = a.release(&lease).await;
+    let committed = committed.or_fail("models.put-file of a sending")?;
+    drop(sending);
+    released.or_fail("locks.release")?;
+    let expected = (bytes_given.len() as u64, sha256_hex(&bytes_given));
+    match given.sent() {
+        Some(sent) if (sent.size, sent.sha256.as_str()) == (expected.0, expected.1.as_str()) => {}
+        Some(_) => return fail("upload-hashed of a sending answered other bytes"),
+        None => {
+            return fail(
+                "put-file of a sending did not send it (hand its cache path to object-store.upload-hashed)",
+            );
+        }
+    }
+    if (committed.size, committed.sha256.as_str()) != (expected.0, expected.1.as_str()) {
+        return fail(format!(
+            "put-file of a sending committed size {} sha256 {}; the file has {} and {}",
+            committed.size,
+            guest_text(&committed.sha256),
+            expected.0,
+            expected.1
+        ));
+    }
+    let readback = ".silt/staging/contract-sent";
+    a.get_file(model, "sent.bin", None, readback)
+        .await
+        .or_fail("models.get-file of the file sent")?;
+    let bytes = read_local(a, Path::new(readback));
+    let _ = a.local().map(|local| local.remove_file(readback));
+    if bytes.as_deref() != Some(bytes_given.as_slice()) {
+        return fail("get-file of the file sent did not give its bytes");
+    }
+    Ok("sent from the file given (object-store.upload-hashed)")
 }
 
 /// A `get-file` the host names a delivery (0.7.3) answers the bytes that
