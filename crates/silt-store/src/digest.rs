@@ -54,6 +54,9 @@ where
     let reader = file.try_clone().map_err(|err| local_io(key, &err))?;
     let stop = Arc::new(AtomicBool::new(false));
     let stop_hashing = stop.clone();
+    // Cancelled (its call timed out, the command ends), the hash stops too
+    // instead of reading the rest of the file on a blocking thread.
+    let _stop_when_dropped = StopWhenDropped(stop.clone());
     let hashing =
         tokio::task::spawn_blocking(move || sha256_at_offsets(&reader, size, &stop_hashing));
     let sending = async {
@@ -70,6 +73,15 @@ where
         .map_err(|err| local_io(key, &std::io::Error::other(err)))?
         .map_err(|err| local_io(key, &err))?;
     Ok((version, UploadDigest::OfFileBeside { sha256, len }))
+}
+
+/// Sets its flag when dropped.
+struct StopWhenDropped(Arc<AtomicBool>);
+
+impl Drop for StopWhenDropped {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The SHA-256 and length of `file` from its start, read at offsets (the
@@ -136,8 +148,35 @@ impl<R: std::io::Read> std::io::Read for HashingReader<R> {
 #[cfg(test)]
 mod tests {
     use std::io::{Read as _, Write as _};
+    use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_cancelled_upload_stops_hashing_its_file() {
+        // 16 GiB of holes: minutes to hash, had the hash gone on.
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(16 << 30).unwrap();
+        let key = ObjectKey::new("k").unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let never_sent = |_file| std::future::pending::<Result<Version, StoreError>>();
+            let upload = put_hashing_beside(&key, file, never_sent);
+            let cancelled = tokio::time::timeout(Duration::from_millis(50), upload).await;
+            assert!(cancelled.is_err(), "the send never ends");
+        });
+        // Dropping the runtime waits for its blocking tasks: the hash.
+        let started = std::time::Instant::now();
+        drop(runtime);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the hash went on for {:?} after its upload was cancelled",
+            started.elapsed()
+        );
+    }
 
     #[test]
     fn a_hashing_reader_hashes_what_it_read() {
