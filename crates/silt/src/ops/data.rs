@@ -7,7 +7,7 @@
 //! delivered is checked against the index first. A `put` copies the file
 //! into the local copy (staging it) for the extension to upload, unless it
 //! is large and the extension takes a sending of it where it is (0.7.4,
-//! [`SEND_GIVEN_FROM`]); either way the commit is checked against what the
+//! [`send_given_from`]); either way the commit is checked against what the
 //! host itself read. A staged `put` that holds the model's working-copy
 //! lock ([`commit_one`]) lends the extension its staged file, which the
 //! SDK moves into the working copy when the file there was the version the
@@ -129,14 +129,16 @@ pub fn put(
 /// writing every byte once more is what kept an upload below the speed of
 /// `aws s3 cp`. It is the S3 store's default multipart threshold, from
 /// which its upload hashes the parts as it sends them.
-const SEND_GIVEN_FROM: u64 = 64 << 20;
+fn send_given_from() -> u64 {
+    silt_store::PartSettings::default().threshold
+}
 
-/// True when `file` is sent as it is (see [`SEND_GIVEN_FROM`]).
+/// True when `file` is sent as it is (see [`send_given_from`]).
 fn sent_as_given(datastore: &Datastore, file: &std::fs::File) -> bool {
     datastore.takes_given_files()
         && file
             .metadata()
-            .is_ok_and(|meta| meta.is_file() && meta.len() >= SEND_GIVEN_FROM)
+            .is_ok_and(|meta| meta.is_file() && meta.len() >= send_given_from())
 }
 
 /// Commits `file` (opened from `path`) with no copy of it in the local
