@@ -308,3 +308,42 @@ fn gc_prunes_journal_entries_no_reader_lists_any_more() {
     assert_eq!(left.len(), 1, "{left:?}");
     assert_ne!(left[0], ancient);
 }
+
+#[test]
+fn a_commit_without_entries_followed_by_another_is_settled_by_the_pull_that_reads_both() {
+    // A gc's expiry adds no entry of its own version, and the next commit
+    // replaces the partition's last commit: a reader that reads the two at
+    // once must still see that the gc's commit landed, or it would read the
+    // model again on every pull until the entry is SETTLE_MS (5 min) old.
+    let reader = Project::new(Backend::S3, "");
+    let writer = reader.another_clone();
+    put(&reader, "t/m", "f.txt", "r0");
+    pull(&reader);
+    assert_eq!(pull(&reader)["requests"], 1);
+    put(&writer, "t/m", "f.txt", "w1");
+    let before = reader.keys("_journal/").len();
+    writer.ok(&["-q", "datastore", "gc", "--keep", "1"]);
+    assert_eq!(
+        reader.keys("_journal/").len(),
+        before + 1,
+        "the gc's expiry is a commit, announced"
+    );
+    put(&writer, "t/m", "g.txt", "w2");
+    let pulled = pull(&reader);
+    assert!(
+        pulled["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 model changed (1 read"),
+        "{pulled}"
+    );
+    let noop = pull(&reader);
+    assert_eq!(noop["requests"], 1, "{noop}");
+    assert!(
+        noop["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("0 models changed (0 read"),
+        "{noop}"
+    );
+}

@@ -76,7 +76,7 @@ const CHUNK_PREFIX: &str = "_checkpoint/chunk/";
 /// of another. Bump it whenever [`Partition`] or its entries gain a field:
 /// a writer re-serializes the slices it parsed, so an older build's chunks
 /// would hold them without it, under versions whose partitions have it.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// A run of models ends after one whose label hashes to 0 modulo this: 256
 /// models a chunk on average.
@@ -1047,7 +1047,7 @@ mod tests {
         let (key, bytes) = manifest_of(cut(members(3, "v1")));
         let text = String::from_utf8(bytes)
             .unwrap()
-            .replace("\"format\":1", "\"format\":2");
+            .replace(&format!("\"format\":{FORMAT}"), "\"format\":1");
         let key = manifest_key(
             parse_manifest_key(&key).unwrap().0,
             &sha256_hex(text.as_bytes()),
@@ -1055,7 +1055,7 @@ mod tests {
         assert!(
             parse_manifest(&key, text.as_bytes())
                 .unwrap_err()
-                .contains("format 2")
+                .contains("format 1")
         );
     }
 
@@ -1072,7 +1072,8 @@ mod tests {
                 .unwrap()
             })
             .collect();
-        let bytes = format!(r#"{{"format":1,"slices":[{}]}}"#, slices.join(",")).into_bytes();
+        let bytes =
+            format!(r#"{{"format":{FORMAT},"slices":[{}]}}"#, slices.join(",")).into_bytes();
         let chunk = ChunkRef {
             sha256: sha256_hex(&bytes),
             bytes: bytes.len() as u64,

@@ -318,7 +318,8 @@ impl Announcement {
 }
 
 /// True when `partition` shows the commit `token`: an entry of that
-/// version, or the token of the last commit (a commit without entries).
+/// version, the token of the last commit, or one of the recent commits'
+/// (a commit without entries, followed by others).
 ///
 /// ```no_run,standalone_crate
 /// use silt_extension::journal;
@@ -330,6 +331,10 @@ impl Announcement {
 /// ```
 pub fn holds_commit(partition: &Partition, token: &str) -> bool {
     partition.last_commit == token
+        || partition
+            .recent_commits
+            .iter()
+            .any(|recent| recent == token)
         || partition
             .files
             .values()
@@ -715,5 +720,32 @@ mod tests {
         );
         assert!(holds_commit(&slice, "t-1"));
         assert!(!holds_commit(&slice, "t-2"));
+    }
+
+    #[test]
+    fn a_partition_remembers_commits_as_long_as_a_reader_waits_for_them() {
+        assert_eq!(
+            crate::partition::RECENT_COMMITS_MS,
+            SETTLE_MS + CLOCK_SKEW_MS
+        );
+    }
+
+    #[test]
+    fn a_commit_without_entries_still_shows_after_later_commits() {
+        let model = entry(NOW, "t", "m-1").model;
+        let mut slice = Partition::empty("data", &model);
+        let gc = format!("{}-00aa", NOW - 2_000);
+        slice.record_commit(&gc, NOW - 2_000);
+        slice.record_commit(&format!("{}-00bb", NOW - 1_000), NOW - 1_000);
+        slice.record_commit(&format!("{NOW}-00cc"), NOW);
+        assert_ne!(slice.last_commit, gc);
+        assert!(holds_commit(&slice, &gc), "{slice:?}");
+        // A reader waits for no announced commit longer than SETTLE_MS: the
+        // partition need not remember one for longer (nor does it).
+        slice.record_commit(
+            &format!("{}-00dd", NOW + SETTLE_MS + CLOCK_SKEW_MS + 2_001),
+            NOW + SETTLE_MS + CLOCK_SKEW_MS + 2_001,
+        );
+        assert!(!holds_commit(&slice, &gc), "{slice:?}");
     }
 }
