@@ -32,6 +32,22 @@ fn progress_file(project: &Project) -> PathBuf {
     project.path().join(".silt/local/.silt/journal/data.json")
 }
 
+/// Pulls, and checks that the pull's summary starts with `summary`.
+fn pull_saying(project: &Project, summary: &str, what: &str) -> serde_json::Value {
+    let pulled = pull(project);
+    assert!(
+        pulled["summary"].as_str().unwrap().starts_with(summary),
+        "{what}: {pulled}"
+    );
+    pulled
+}
+
+/// Pulls, and checks that the pull found nothing: one request, no read.
+fn assert_noop_pull(project: &Project, what: &str) {
+    let noop = pull_saying(project, "0 models changed (0 read", what);
+    assert_eq!(noop["requests"], 1, "{what}: {noop}");
+}
+
 fn put(project: &Project, model: &str, name: &str, content: &str) {
     let input = project.write_input(&format!("in-{name}"), content);
     project.ok(&["-q", "data", "put", model, name, &input]);
@@ -50,15 +66,7 @@ fn a_pull_after_each_acknowledged_commit_shows_it_and_a_noop_pull_is_one_request
             first["summary"].as_str().unwrap().contains(" of "),
             "{backend:?}: {first}"
         );
-        let noop = pull(&reader);
-        assert_eq!(noop["requests"], 1, "{backend:?}: {noop}");
-        assert!(
-            noop["summary"]
-                .as_str()
-                .unwrap()
-                .starts_with("0 models changed (0 read"),
-            "{backend:?}: {noop}"
-        );
+        assert_noop_pull(&reader, &format!("{backend:?}"));
         for i in 0..6 {
             let content = format!("w{i}");
             put(&writers[i % 2], "t/m", "f.txt", &content);
@@ -184,14 +192,7 @@ fn an_announced_commit_that_never_landed_costs_a_read_until_settled_and_hides_no
     // A pending entry holds back nothing else: another model's commit shows.
     let other = reader.another_clone();
     put(&other, "t/n", "g.txt", "n0");
-    let pulled = pull(&reader);
-    assert!(
-        pulled["summary"]
-            .as_str()
-            .unwrap()
-            .starts_with("1 model changed (2 read"),
-        "{pulled}"
-    );
+    pull_saying(&reader, "1 model changed (2 read", "another model's commit");
     assert!(remote_changes(&reader).is_empty());
 }
 
@@ -329,21 +330,6 @@ fn a_commit_without_entries_followed_by_another_is_settled_by_the_pull_that_read
         "the gc's expiry is a commit, announced"
     );
     put(&writer, "t/m", "g.txt", "w2");
-    let pulled = pull(&reader);
-    assert!(
-        pulled["summary"]
-            .as_str()
-            .unwrap()
-            .starts_with("1 model changed (1 read"),
-        "{pulled}"
-    );
-    let noop = pull(&reader);
-    assert_eq!(noop["requests"], 1, "{noop}");
-    assert!(
-        noop["summary"]
-            .as_str()
-            .unwrap()
-            .starts_with("0 models changed (0 read"),
-        "{noop}"
-    );
+    pull_saying(&reader, "1 model changed (1 read", "a gc and a write");
+    assert_noop_pull(&reader, "after a gc and a write");
 }
