@@ -84,7 +84,7 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
         next.fence_token = lease.token.clone();
         unleased::prune_revoked(&mut next, clock::now_ms());
         next.seq += 1;
-        next.record_commit(&token, clock::now_ms());
+        journal::record_commit(&mut next, &token, clock::now_ms());
         let applied = change::apply(model, &mut next, lease, changes, meta.retain_versions)?;
         let mode = match &version {
             Some(version) => PutMode::Update(version.clone()),
@@ -169,7 +169,7 @@ fn unleased_attempts(
         unleased::clear_ended_holder(model, &mut next)?;
         unleased::prune_revoked(&mut next, clock::now_ms());
         next.seq += 1;
-        next.record_commit(token, clock::now_ms());
+        journal::record_commit(&mut next, token, clock::now_ms());
         let author = unleased::author(&next, holder);
         let applied =
             match change::apply_as(model, &mut next, &author, changes, meta.retain_versions) {

@@ -313,7 +313,7 @@ pub struct Applied {
 /// fn stamp_commit(next: &mut Partition, changes: &[Change]) -> Result<String, Error> {
 ///     let token = change::commit_token(changes)?;
 ///     next.seq += 1;
-///     next.record_commit(&token, silt_extension::clock::now_ms());
+///     silt_extension::journal::record_commit(next, &token, silt_extension::clock::now_ms());
 ///     Ok(token)
 /// }
 /// ```

@@ -317,6 +317,53 @@ impl Announcement {
     }
 }
 
+/// How long a partition remembers a commit's token
+/// ([`Partition::recent_commits`]): as long as a reader may wait for an
+/// announced commit to show, and the clock skew between the writers that
+/// commit to it.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::journal::{CLOCK_SKEW_MS, RECENT_COMMITS_MS, SETTLE_MS};
+/// assert_eq!(RECENT_COMMITS_MS, SETTLE_MS + CLOCK_SKEW_MS);
+/// ```
+pub const RECENT_COMMITS_MS: u64 = SETTLE_MS + CLOCK_SKEW_MS;
+
+/// The most commit tokens a partition remembers (older ones go first): a
+/// model committed to more often than this within [`RECENT_COMMITS_MS`]
+/// leaves its readers to settle the rest by age.
+///
+/// ```no_run,standalone_crate
+/// assert_eq!(silt_extension::journal::MAX_RECENT_COMMITS, 32);
+/// ```
+pub const MAX_RECENT_COMMITS: usize = 32;
+
+/// Records the commit `token` in the partition it is about to write: as
+/// its last commit, and among its recent ones ([`holds_commit`] looks
+/// there), which keep the tokens of the last [`RECENT_COMMITS_MS`] (by
+/// `now_ms`, the committing writer's clock, and the time in each token), at
+/// most [`MAX_RECENT_COMMITS`] of them.
+///
+/// ```no_run,standalone_crate
+/// use silt_extension::journal;
+/// use silt_extension::partition::Partition;
+/// use silt_extension::silt::datastore::types::ModelRef;
+///
+/// let model = ModelRef { model_type: "t".into(), model_id: "m".into() };
+/// let mut slice = Partition::empty("data", &model);
+/// journal::record_commit(&mut slice, "1767225600000-9f2c4e1a7b3d5c60", 1_767_225_600_500);
+/// assert!(journal::holds_commit(&slice, "1767225600000-9f2c4e1a7b3d5c60"));
+/// ```
+pub fn record_commit(partition: &mut Partition, token: &str, now_ms: u64) {
+    partition.last_commit = token.to_owned();
+    let since = now_ms.saturating_sub(RECENT_COMMITS_MS);
+    let recent = &mut partition.recent_commits;
+    // A token without a time cannot age: the count bounds it.
+    recent.retain(|kept| kept != token && clock::token_ms(kept).is_none_or(|at| at >= since));
+    recent.push(token.to_owned());
+    let over = recent.len().saturating_sub(MAX_RECENT_COMMITS);
+    recent.drain(..over);
+}
+
 /// True when `partition` shows the commit `token`: an entry of that
 /// version, the token of the last commit, or one of the recent commits'
 /// (a commit without entries, followed by others).
@@ -723,10 +770,33 @@ mod tests {
     }
 
     #[test]
-    fn a_partition_remembers_commits_as_long_as_a_reader_waits_for_them() {
+    fn a_partition_remembers_its_recent_commits_by_age_and_count() {
+        let model = entry(NOW, "t", "m-1").model;
+        let mut slice = Partition::empty("data", &model);
+        let at = |ms: u64| format!("{ms:013}-9f2c4e1a7b3d5c60");
+        let now = NOW;
+        record_commit(
+            &mut slice,
+            &at(now - RECENT_COMMITS_MS - 1),
+            now - RECENT_COMMITS_MS - 1,
+        );
+        record_commit(&mut slice, "v-no-time", now - 1);
+        record_commit(&mut slice, &at(now - 1), now - 1);
+        // The same token again (a retried write re-applied) is kept once.
+        record_commit(&mut slice, &at(now - 1), now - 1);
+        record_commit(&mut slice, &at(now), now);
+        assert_eq!(slice.last_commit, at(now));
         assert_eq!(
-            crate::partition::RECENT_COMMITS_MS,
-            SETTLE_MS + CLOCK_SKEW_MS
+            slice.recent_commits,
+            ["v-no-time".to_owned(), at(now - 1), at(now)]
+        );
+        for i in 0..(MAX_RECENT_COMMITS as u64 + 5) {
+            record_commit(&mut slice, &at(now + i), now + i);
+        }
+        assert_eq!(slice.recent_commits.len(), MAX_RECENT_COMMITS);
+        assert_eq!(
+            slice.recent_commits.last(),
+            Some(&at(now + MAX_RECENT_COMMITS as u64 + 4))
         );
     }
 
@@ -735,16 +805,17 @@ mod tests {
         let model = entry(NOW, "t", "m-1").model;
         let mut slice = Partition::empty("data", &model);
         let gc = format!("{}-00aa", NOW - 2_000);
-        slice.record_commit(&gc, NOW - 2_000);
-        slice.record_commit(&format!("{}-00bb", NOW - 1_000), NOW - 1_000);
-        slice.record_commit(&format!("{NOW}-00cc"), NOW);
+        record_commit(&mut slice, &gc, NOW - 2_000);
+        record_commit(&mut slice, &format!("{}-00bb", NOW - 1_000), NOW - 1_000);
+        record_commit(&mut slice, &format!("{NOW}-00cc"), NOW);
         assert_ne!(slice.last_commit, gc);
         assert!(holds_commit(&slice, &gc), "{slice:?}");
         // A reader waits for no announced commit longer than SETTLE_MS: the
         // partition need not remember one for longer (nor does it).
-        slice.record_commit(
-            &format!("{}-00dd", NOW + SETTLE_MS + CLOCK_SKEW_MS + 2_001),
-            NOW + SETTLE_MS + CLOCK_SKEW_MS + 2_001,
+        record_commit(
+            &mut slice,
+            &format!("{}-00dd", NOW + RECENT_COMMITS_MS + 2_001),
+            NOW + RECENT_COMMITS_MS + 2_001,
         );
         assert!(!holds_commit(&slice, &gc), "{slice:?}");
     }

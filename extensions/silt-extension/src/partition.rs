@@ -22,26 +22,6 @@ use crate::exports::silt::datastore::models::FileVersion;
 use crate::layout;
 use crate::silt::datastore::types::{Error, ModelRef};
 
-/// How long a partition remembers a commit's token
-/// ([`Partition::recent_commits`]): as long as a reader may wait for an
-/// announced commit to show (the journal's `SETTLE_MS`, 5 min), and the
-/// clock skew between the writers that commit to it (its `CLOCK_SKEW_MS`,
-/// 1 min); the journal's tests hold the two to that sum.
-///
-/// ```no_run,standalone_crate
-/// assert_eq!(silt_extension::partition::RECENT_COMMITS_MS, 6 * 60_000);
-/// ```
-pub const RECENT_COMMITS_MS: u64 = 6 * 60_000;
-
-/// The most commit tokens a partition remembers (older ones go first): a
-/// model committed to more often than this within [`RECENT_COMMITS_MS`]
-/// leaves its readers to settle the rest by age.
-///
-/// ```no_run,standalone_crate
-/// assert_eq!(silt_extension::partition::MAX_RECENT_COMMITS, 32);
-/// ```
-pub const MAX_RECENT_COMMITS: usize = 32;
-
 /// One model's slice of the index (the partitioned index stores it at
 /// `_index/<area>/<type>/<id>.json`).
 ///
@@ -84,7 +64,7 @@ pub struct Partition {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub last_commit: String,
     /// The tokens of the commits of the last few minutes, oldest first
-    /// (see [`Partition::record_commit`]): a reader that saw a commit
+    /// (see `journal::record_commit`): a reader that saw a commit
     /// announced in the journal learns here that it landed, also when a
     /// later commit replaced `last_commit` and the commit added no entry of
     /// its own version (a gc's expiry) or its entry was expired since.
@@ -213,33 +193,6 @@ impl Partition {
             revoked: Vec::new(),
             files: BTreeMap::new(),
         }
-    }
-
-    /// Records the commit `token` as the last one and among the recent
-    /// ones, which keep the tokens of the last [`RECENT_COMMITS_MS`] (by
-    /// `now_ms`, the committing writer's clock, and the time in each
-    /// token), at most [`MAX_RECENT_COMMITS`] of them.
-    ///
-    /// ```no_run,standalone_crate
-    /// use silt_extension::partition::Partition;
-    /// use silt_extension::silt::datastore::types::ModelRef;
-    ///
-    /// let model = ModelRef { model_type: "t".into(), model_id: "m".into() };
-    /// let mut slice = Partition::empty("data", &model);
-    /// slice.record_commit("1767225600000-9f2c4e1a7b3d5c60", 1_767_225_600_500);
-    /// assert_eq!(slice.last_commit, "1767225600000-9f2c4e1a7b3d5c60");
-    /// assert_eq!(slice.recent_commits, ["1767225600000-9f2c4e1a7b3d5c60"]);
-    /// ```
-    pub fn record_commit(&mut self, token: &str, now_ms: u64) {
-        self.last_commit = token.to_owned();
-        let since = now_ms.saturating_sub(RECENT_COMMITS_MS);
-        // A token without a time cannot age: the count bounds it.
-        self.recent_commits.retain(|kept| {
-            kept != token && crate::clock::token_ms(kept).is_none_or(|at| at >= since)
-        });
-        self.recent_commits.push(token.to_owned());
-        let over = self.recent_commits.len().saturating_sub(MAX_RECENT_COMMITS);
-        self.recent_commits.drain(..over);
     }
 
     /// Parses a partition read from `key`, checking it describes `area`/`model`.
@@ -544,33 +497,12 @@ mod tests {
     }
 
     #[test]
-    fn a_partition_remembers_its_recent_commits_by_age_and_count() {
+    fn recent_commits_are_kept_through_the_encoding() {
         let mut slice = Partition::empty(layout::DATA_AREA, &model());
-        let at = |ms: u64| format!("{ms:013}-9f2c4e1a7b3d5c60");
-        let now = 1_767_225_600_000;
-        slice.record_commit(
-            &at(now - RECENT_COMMITS_MS - 1),
-            now - RECENT_COMMITS_MS - 1,
-        );
-        slice.record_commit("v-no-time", now - 1);
-        slice.record_commit(&at(now - 1), now - 1);
-        // The same token again (a retried write re-applied) is kept once.
-        slice.record_commit(&at(now - 1), now - 1);
-        slice.record_commit(&at(now), now);
-        assert_eq!(slice.last_commit, at(now));
-        assert_eq!(
-            slice.recent_commits,
-            ["v-no-time".to_owned(), at(now - 1), at(now)]
-        );
-        for i in 0..(MAX_RECENT_COMMITS as u64 + 5) {
-            slice.record_commit(&at(now + i), now + i);
-        }
-        assert_eq!(slice.recent_commits.len(), MAX_RECENT_COMMITS);
-        assert_eq!(
-            slice.recent_commits.last(),
-            Some(&at(now + MAX_RECENT_COMMITS as u64 + 4))
-        );
-        // Kept through the encoding.
+        slice.recent_commits = vec![
+            "1767225600000-9f2c4e1a7b3d5c60".to_owned(),
+            "1767225600001-0a1b2c3d4e5f6071".to_owned(),
+        ];
         let parsed = Partition::parse(KEY, &slice.to_bytes(), layout::DATA_AREA, &model()).unwrap();
         assert_eq!(parsed.recent_commits, slice.recent_commits);
     }
