@@ -447,3 +447,99 @@ fn hydrating_many_models_after_a_pull_reads_only_the_slices_the_journal_names() 
         assert_eq!(reads.len(), MANY, "{reads:?}");
     });
 }
+
+/// `silt run`'s path: the model's lease, then the model made present. The
+/// slice the lease's fence raise wrote is the latest (nobody else writes
+/// the partition while the lock lives), so hydration reads no partition of
+/// its own. A commit under the lease, and the release, end that trust:
+/// then the partition is read again, and another clone's commit shows.
+#[test]
+fn a_model_made_present_under_its_lease_reads_its_partition_only_to_take_the_lease() {
+    use silt::datastore::{LeasePolicy, LeaseSet, Signals};
+    use silt::runtime::bindings::silt::datastore::types::{Base, Committer, LockScope};
+
+    let extension = "partitioned-datastore";
+    let writer = datastore_with_two_models(extension);
+    let clone = writer.another_clone();
+    let partition = "_index/data/t/a.json";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let (recording, datastore) = recorded_clone(&clone, extension).await;
+        let datastore = Arc::new(datastore);
+        let locations = silt::locations::Locations::discover(clone.path()).unwrap();
+        let policy = LeasePolicy::from_config(&locations.config.locks).unwrap();
+        let mut signals = Signals::listen().unwrap();
+        let partition_reads = || {
+            let reads = recording.take_reads();
+            reads.iter().filter(|key| key.as_str() == partition).count()
+        };
+        partition_reads();
+        let leases = LeaseSet::acquire(
+            datastore.clone(),
+            vec![LockScope::Model(model("a"))],
+            &policy,
+            &mut signals,
+        )
+        .await
+        .unwrap();
+        let (presence, held) = make_present(&datastore, &[model("a")], LocalEdits::SetAside)
+            .await
+            .unwrap();
+        drop(held);
+        assert_eq!(presence.fetched.objects, 2);
+        assert_eq!(partition_reads(), 1, "the acquisition's read only");
+
+        // Our own commit under the lease: the slice the fence raise wrote
+        // is no longer the latest.
+        let staged = ".silt/edit-input";
+        std::fs::write(locations.local_dir.join(staged), b"edited under the lease").unwrap();
+        datastore
+            .put_file(
+                &model("a"),
+                "one.txt",
+                staged,
+                &Base::Any,
+                &Committer::Leased(leases.leases()[0].clone()),
+            )
+            .await
+            .unwrap();
+        partition_reads();
+        let (_, held) = make_present(&datastore, &[model("a")], LocalEdits::Keep)
+            .await
+            .unwrap();
+        drop(held);
+        assert_eq!(partition_reads(), 1, "read again after our own commit");
+        leases.release().await;
+
+        // A lease taken and released with no commit: its record goes with it.
+        let leases = LeaseSet::acquire(
+            datastore.clone(),
+            vec![LockScope::Model(model("a"))],
+            &policy,
+            &mut signals,
+        )
+        .await
+        .unwrap();
+        partition_reads();
+        let (_, held) = make_present(&datastore, &[model("a")], LocalEdits::Keep)
+            .await
+            .unwrap();
+        drop(held);
+        assert_eq!(partition_reads(), 0, "under the lease, no read");
+        leases.release().await;
+    });
+
+    // After the release, another clone commits; this one's next hydration
+    // (within the released lease's TTL) sees it.
+    let staged = writer.write_input("one.txt.in", "written after the release");
+    writer.ok(&["data", "put", "t/a", "one.txt", &staged]);
+    runtime.block_on(async {
+        let (_recording, datastore) = recorded_clone(&clone, extension).await;
+        let (presence, _held) = make_present(&datastore, &[model("a")], LocalEdits::Keep)
+            .await
+            .unwrap();
+        assert_eq!(presence.fetched.objects, 1, "the other clone's commit");
+    });
+    let one = std::fs::read_to_string(clone.model_dir("t/a").join("one.txt")).unwrap();
+    assert_eq!(one, "written after the release");
+}

@@ -23,14 +23,22 @@
 //!   version it was last synced at). A pull lands a file and stamps it in
 //!   two steps (a kill can fall in between). Content equal to a committed
 //!   version is never an edit.
+//! - **A leased slice** (`leased_slice.rs`): the fence raise that hands a
+//!   lease out records, in the client's cache, the partition version it
+//!   wrote, trusted until a TTL after the acquisition; hydration takes it
+//!   as the model's latest instead of reading the partition again. Every
+//!   commit of the client (leased or not) forgets it before it writes,
+//!   and so does the release. A record on disk outlives a crash.
 //! - **Anything can stop anywhere:** a client crashes (`kill -9`: its lease
-//!   and its commit in flight are gone, its working copy stays) or stalls
-//!   (every step interleaves with everyone else's, and time passes).
+//!   and its commit in flight are gone, its working copy and its cache
+//!   stay) or stalls (every step interleaves with everyone else's, and time
+//!   passes).
 //!
 //! The properties, checked exhaustively at small bounds (see the tests):
 //! no acknowledged write is overwritten by a commit not made from it, no
-//! commit lands under a lease that was taken over, and no unleased commit
-//! lands while someone holds a live lease on its model. [`Protocol`] can
+//! commit lands under a lease that was taken over, no unleased commit
+//! lands while someone holds a live lease on its model, and a read that
+//! trusts a leased slice sees the partition's latest version. [`Protocol`] can
 //! switch rules off, to show the checker finds the bugs they prevent (the
 //! lost updates of issue 18 among them).
 //!
@@ -69,6 +77,9 @@ pub struct Protocol {
     /// An unleased commit that finds a holder recorded in the partition
     /// asks the lock object and is refused while that lease is live.
     pub recorded_holder: bool,
+    /// A client forgets its leased slice before each of its commits and at
+    /// release.
+    pub forget_leased_slice: bool,
 }
 
 impl Protocol {
@@ -79,6 +90,7 @@ impl Protocol {
         adopt_committed: true,
         unleased: true,
         recorded_holder: true,
+        forget_leased_slice: true,
     };
 
     /// Before issue 21: every commit under a lease.
@@ -90,6 +102,12 @@ impl Protocol {
     /// Unleased commits that ignore the holder recorded in the partition.
     pub const WITHOUT_RECORDED_HOLDER: Protocol = Protocol {
         recorded_holder: false,
+        ..Protocol::SILT
+    };
+
+    /// A leased slice kept through the client's own commits and its release.
+    pub const LEASED_SLICE_NEVER_FORGOTTEN: Protocol = Protocol {
+        forget_leased_slice: false,
         ..Protocol::SILT
     };
 
@@ -185,10 +203,21 @@ pub struct Unleased {
     clears_holder: bool,
 }
 
+/// A leased slice as the client's cache records it: the partition version
+/// its lease's fence raise wrote, trusted up to `until`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LeasedSlice {
+    model: u8,
+    version: u8,
+    until: u8,
+}
+
 /// One client.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Client {
     lease: Option<Held>,
+    /// On disk: survives a crash.
+    leased_slice: Option<LeasedSlice>,
     /// `[model][file]`.
     local: Vec<Vec<Local>>,
     pending: Option<Pending>,
@@ -302,6 +331,7 @@ impl Model for CommitProtocol {
             clients: vec![
                 Client {
                     lease: None,
+                    leased_slice: None,
                     local: vec![vec![Local::default(); files]; models],
                     pending: None,
                 };
@@ -388,7 +418,19 @@ impl Model for CommitProtocol {
         let mut next = world.clone();
         let now = world.time;
         match action {
-            Action::Tick => next.time += 1,
+            Action::Tick => {
+                next.time += 1;
+                // Past its time a record is no longer trusted: as if gone.
+                for client in &mut next.clients {
+                    if client
+                        .leased_slice
+                        .as_ref()
+                        .is_some_and(|slice| next.time > slice.until)
+                    {
+                        client.leased_slice = None;
+                    }
+                }
+            }
             Action::Acquire(c, m) => {
                 let generation = world.granted[m as usize] + 1;
                 next.granted[m as usize] = generation;
@@ -406,6 +448,12 @@ impl Model for CommitProtocol {
                     model: m,
                     generation,
                     renewed_at: now,
+                });
+                // Trusted while the lock stays live without a renewal.
+                next.clients[c as usize].leased_slice = Some(LeasedSlice {
+                    model: m,
+                    version: next.version[m as usize],
+                    until: now + TTL,
                 });
             }
             Action::Renew(c) => {
@@ -430,6 +478,9 @@ impl Model for CommitProtocol {
                 }
             }
             Action::Release(c) => {
+                if self.protocol.forget_leased_slice {
+                    next.clients[c as usize].leased_slice = None;
+                }
                 let held = next.clients[c as usize].lease.take()?;
                 let ours = world.locks[held.model as usize]
                     .as_ref()
@@ -458,6 +509,9 @@ impl Model for CommitProtocol {
                     return None;
                 }
                 let local = &world.clients[c as usize].local[held.model as usize][f as usize];
+                if self.protocol.forget_leased_slice {
+                    next.clients[c as usize].leased_slice = None;
+                }
                 next.clients[c as usize].pending = Some(Pending {
                     model: held.model,
                     file: f,
@@ -470,6 +524,9 @@ impl Model for CommitProtocol {
             }
             Action::BeginUnleased(c, m, f) => {
                 let local = &world.clients[c as usize].local[m as usize][f as usize];
+                if self.protocol.forget_leased_slice {
+                    next.clients[c as usize].leased_slice = None;
+                }
                 next.clients[c as usize].pending = Some(Pending {
                     model: m,
                     file: f,
@@ -605,6 +662,18 @@ impl Model for CommitProtocol {
                 "no unleased commit lands while someone holds a live lease on its model",
                 |_, world: &World| !world.unleased_under_lease,
             ),
+            // A hydration may take a trusted record at any moment: so it
+            // must be the partition's latest in every state.
+            Property::always(
+                "a read that trusts a leased slice sees the partition's latest version",
+                |_, world: &World| {
+                    world.clients.iter().all(|client| {
+                        client.leased_slice.as_ref().is_none_or(|slice| {
+                            world.version[slice.model as usize] == slice.version
+                        })
+                    })
+                },
+            ),
             // The model is not vacuous: writes follow each other, and
             // conflicts happen (and are refused).
             Property::sometimes("a commit follows up another's", |_, world: &World| {
@@ -613,6 +682,15 @@ impl Model for CommitProtocol {
             Property::sometimes("a conflict is refused", |_, world: &World| {
                 world.refused_conflict
             }),
+            Property::sometimes(
+                "a client holds a trusted leased slice",
+                |_, world: &World| {
+                    world
+                        .clients
+                        .iter()
+                        .any(|client| client.leased_slice.is_some())
+                },
+            ),
             Property::sometimes(
                 "an unleased commit lands",
                 |model: &CommitProtocol, world: &World| {

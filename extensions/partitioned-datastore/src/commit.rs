@@ -15,7 +15,8 @@
 use silt_extension::change::{self, Change, Committed};
 use silt_extension::index_io;
 use silt_extension::journal::{self, Announcement};
-use silt_extension::layout;
+use silt_extension::layout::{self, DATA_AREA};
+use silt_extension::leased_slice;
 use silt_extension::meta;
 use silt_extension::partition::Versioned;
 use silt_extension::silt::datastore::object_store::PutMode;
@@ -51,6 +52,9 @@ pub fn commit(model: &ModelRef, lease: &Lease, changes: &[Change]) -> Result<Com
     // of the call, and uploads before this commit may have outlasted it;
     // `confirm` below asks the store whether the lease is still ours and fresh.
     change::covers(lease, model)?;
+    // The slice our lease's fence raise wrote stops being the latest once
+    // this lands (`leased_slice`): forgotten before anything is sent.
+    leased_slice::forget(DATA_AREA, model)?;
     let meta = meta::read(crate::KIND)?;
     let key = index::partition_key(model);
     let token = change::commit_token(changes)?;
@@ -129,15 +133,18 @@ pub fn commit_unleased(
     let token = change::commit_token(changes)?;
     // Set once a compare-and-swap was sent and its outcome is unknown.
     let mut maybe_landed = false;
-    let result = unleased_attempts(
-        model,
-        holder,
-        changes,
-        &token,
-        &mut announced,
-        known,
-        &mut maybe_landed,
-    );
+    // As in [`commit`]; a record left by a killed lease holder of this cache.
+    let result = leased_slice::forget(DATA_AREA, model).and_then(|()| {
+        unleased_attempts(
+            model,
+            holder,
+            changes,
+            &token,
+            &mut announced,
+            known,
+            &mut maybe_landed,
+        )
+    });
     // Refused for sure: readers need not wait for this commit.
     if result.is_err() && !maybe_landed {
         announced.withdraw();

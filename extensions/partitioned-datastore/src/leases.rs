@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use silt_extension::Index as _;
 use silt_extension::clock;
 use silt_extension::exports::silt::datastore::locks::{AcquireOptions, Guest};
-use silt_extension::layout::{self, MODEL_LOCKS_PREFIX, NAMESPACE_LOCK_KEY};
+use silt_extension::layout::{self, DATA_AREA, MODEL_LOCKS_PREFIX, NAMESPACE_LOCK_KEY};
 use silt_extension::lease;
+use silt_extension::leased_slice;
 use silt_extension::lock_object::{
     self, Current, HolderBody, LockBody, ScopeBody, held, lost_race, read_lock,
 };
@@ -38,14 +39,15 @@ fn live_namespace_lock() -> Result<Option<Current>, Error> {
 
 /// Raises the model partition's fence to `generation` (creating the
 /// partition if needed), starting from `read` (the partition as just read;
-/// re-read only after a lost race). `precondition-failed` if another lease
-/// got there first.
+/// re-read only after a lost race), and returns the partition as it now
+/// stands in the store. `precondition-failed` if another lease got there
+/// first.
 fn raise_fence(
     model: &ModelRef,
     read: partition::Versioned,
     generation: u64,
     token: &str,
-) -> Result<(), Error> {
+) -> Result<partition::Versioned, Error> {
     let key = index::partition_key(model);
     let mut read = Some(read);
     for _ in 0..16 {
@@ -57,7 +59,10 @@ fn raise_fence(
             None => Partitioned::read(model)?,
         };
         if next.fence == generation && next.fence_token == token {
-            return Ok(());
+            return Ok(partition::Versioned {
+                partition: next,
+                version,
+            });
         }
         // We hold the lock, so a fence at or above our generation was raised
         // by a holder that came and went after we read the partition (or was
@@ -76,7 +81,12 @@ fn raise_fence(
             None => PutMode::Create,
         };
         match store::put_owned(&key, &next.to_bytes(), &mode, token)? {
-            Written::Landed(_) => return Ok(()),
+            Written::Landed(version) => {
+                return Ok(partition::Versioned {
+                    partition: next,
+                    version: Some(version),
+                });
+            }
             // Lost a race: read again at once (`locks` calls never sleep).
             Written::Lost => {}
         }
@@ -136,9 +146,20 @@ fn acquire_model(model: &ModelRef, holder: HolderBody, ttl_ms: u32) -> Result<Le
         store::delete_if(&key, &version)?;
         return Err(held(&namespace));
     }
-    if let Err(err) = raise_fence(model, partition, body.generation, &body.token) {
-        store::delete_if(&key, &version)?;
-        return Err(err);
+    match raise_fence(model, partition, body.generation, &body.token) {
+        // Nobody else writes the partition while the lock lives: the slice
+        // just written is the latest until our own next commit (which
+        // forgets it) or the lock's TTL without a renewal.
+        Ok(fenced) => leased_slice::remember(
+            DATA_AREA,
+            model,
+            &fenced,
+            body.renewed_at.saturating_add(u64::from(ttl_ms)),
+        ),
+        Err(err) => {
+            store::delete_if(&key, &version)?;
+            return Err(err);
+        }
     }
     Ok(body.lease(version))
 }
@@ -198,6 +219,13 @@ impl Guest for Partitioned {
     }
 
     fn release(lease: Lease) -> Result<(), Error> {
+        // Before the lock goes: then others may write the partition. Were
+        // the record to stay, it would be trusted only until the TTL.
+        if let LockScope::Model(model) = &lease.scope
+            && let Err(err) = leased_slice::forget(DATA_AREA, model)
+        {
+            silt_extension::log_warn(&format!("{err:?}"));
+        }
         lease::release(&lease)
     }
 

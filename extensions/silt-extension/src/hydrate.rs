@@ -28,8 +28,9 @@ use crate::corrupt_models::CorruptModels;
 use crate::exports::silt::datastore::hydration::{Guest, HydrateOptions, HydrateReport};
 use crate::journal;
 use crate::layout::{self, DATA_AREA};
+use crate::leased_slice;
 use crate::local::{self, Sidecar};
-use crate::partition::{Entry, Partition};
+use crate::partition::{Entry, Partition, Versioned};
 pub use crate::plan::{Plan, keep_slice_only};
 use crate::set_aside::{self, SetAside};
 use crate::silt::datastore::object_store::DownloadItem;
@@ -140,6 +141,27 @@ pub fn refresh_many<I: Index>(
             })
         })
         .collect()
+}
+
+/// What a call knows of a model's slice before planning it.
+#[derive(Default)]
+struct Slice {
+    /// The slice a live lease of this cache wrote ([`leased_slice`]): the
+    /// latest, without a read.
+    leased: Option<Versioned>,
+    /// Already read ([`Index::read_many`]) or vouched for by the journal;
+    /// `None`: the model's own conditional read.
+    read: Option<Result<Fresh, Error>>,
+}
+
+/// Takes the slice a live lease of this cache wrote as the model's latest
+/// (as a read that found it would).
+fn take_leased(sidecar: &mut Sidecar, leased: Versioned) {
+    if sidecar.partition.is_some() && sidecar.store_version == leased.version {
+        return;
+    }
+    sidecar.partition = Some(leased.partition);
+    sidecar.store_version = leased.version;
 }
 
 /// Takes what a read of the model's slice found into `sidecar`; true when
@@ -485,24 +507,33 @@ impl Planned {
             aside,
             update,
         };
-        Self::plan_read::<I>(model, sidecar, None, only_present, handling, stats)
+        let slice = Slice {
+            leased: leased_slice::current(DATA_AREA, model),
+            read: None,
+        };
+        Self::plan_read::<I>(model, sidecar, slice, only_present, handling, stats)
     }
 
-    /// [`Planned::read_with_edits`] from a sidecar already loaded and, when
-    /// given, its slice already read ([`Index::read_many`]).
+    /// [`Planned::read_with_edits`] from a sidecar already loaded and what
+    /// is already known of its slice.
     fn plan_read<I: Index>(
         model: &ModelRef,
         mut sidecar: Sidecar,
-        read: Option<Result<Fresh, Error>>,
+        slice: Slice,
         only_present: bool,
         handling: EditHandling,
         stats: &mut TransferStats,
     ) -> Result<Self, Error> {
         let prior_version = sidecar.store_version.clone();
-        match read {
-            Some(read) => apply_read(&mut sidecar, read?, stats),
-            None => refresh::<I>(model, &mut sidecar, stats)?,
-        };
+        match (slice.leased, slice.read) {
+            (Some(leased), _) => take_leased(&mut sidecar, leased),
+            (None, Some(read)) => {
+                apply_read(&mut sidecar, read?, stats);
+            }
+            (None, None) => {
+                refresh::<I>(model, &mut sidecar, stats)?;
+            }
+        }
         let EditHandling {
             edits,
             aside,
@@ -851,9 +882,11 @@ fn record_landings(work: &mut [Planned], wanted: &[Wanted]) -> Result<(), Error>
 }
 
 /// What a call on `models` (with their `sidecars`) knows of their slices
-/// before planning, one per model in order; `None` leaves the model's own
-/// conditional read to [`Planned::plan_read`].
+/// before planning, one per model in order; `read: None` leaves the
+/// model's own conditional read to [`Planned::plan_read`].
 ///
+/// - A slice a live lease of this cache wrote is the latest
+///   ([`leased_slice`]): nothing is read (`silt run` after its leases).
 /// - Slices this cache has never read are read together (a cold clone's
 ///   batch: one bulk download, instead of one request after another). One
 ///   alone is one plain read: that is also what ends a command on a
@@ -872,34 +905,46 @@ fn reads_before_planning<T: Index>(
     models: &[ModelRef],
     sidecars: &[Sidecar],
     resolving: bool,
-) -> Result<Vec<Option<Result<Fresh, Error>>>, Error> {
-    let held = sidecars.iter().filter(|s| s.partition.is_some()).count();
+) -> Result<Vec<Slice>, Error> {
+    let mut slices: Vec<Slice> = if leased_slice::any() {
+        models
+            .iter()
+            .map(|model| Slice {
+                leased: leased_slice::current(DATA_AREA, model),
+                read: None,
+            })
+            .collect()
+    } else {
+        models.iter().map(|_| Slice::default()).collect()
+    };
+    let unknown = |i: usize| slices[i].leased.is_none();
+    let held = (0..models.len())
+        .filter(|&i| unknown(i) && sidecars[i].partition.is_some())
+        .count();
     let possibly_changed = if T::JOURNAL && held >= 2 && !resolving {
         journal::possibly_changed()?
     } else {
         None
     };
-    let mut reads: Vec<Option<Result<Fresh, Error>>> = models
-        .iter()
-        .zip(sidecars)
-        .map(|(model, sidecar)| {
-            let vouched = sidecar.partition.is_some()
-                && possibly_changed
-                    .as_ref()
-                    .is_some_and(|named| !named.contains(&layout::model_label(model)));
-            vouched.then_some(Ok(Fresh::Unchanged))
-        })
-        .collect();
     let cold: Vec<usize> = (0..models.len())
-        .filter(|&i| sidecars[i].partition.is_none())
+        .filter(|&i| unknown(i) && sidecars[i].partition.is_none())
         .collect();
+    for (i, (model, sidecar)) in models.iter().zip(sidecars).enumerate() {
+        let vouched = sidecar.partition.is_some()
+            && possibly_changed
+                .as_ref()
+                .is_some_and(|named| !named.contains(&layout::model_label(model)));
+        if vouched && slices[i].leased.is_none() {
+            slices[i].read = Some(Ok(Fresh::Unchanged));
+        }
+    }
     if cold.len() >= 2 {
         let batch: Vec<ModelRef> = cold.iter().map(|&i| models[i].clone()).collect();
         for (&i, read) in cold.iter().zip(T::read_many(&batch)) {
-            reads[i] = Some(read);
+            slices[i].read = Some(read);
         }
     }
-    Ok(reads)
+    Ok(slices)
 }
 
 /// Finds the model and name of a working-copy path `data/<type>/<id>/<name>`.
@@ -963,12 +1008,12 @@ impl<T: Index> Guest for T {
         let mut update = summary::Update::begin(DATA_AREA);
         let sidecars: Vec<Sidecar> = models.iter().map(|m| local::load(DATA_AREA, m)).collect();
         let resolving = set_aside::resolves(edits);
-        let mut reads = reads_before_planning::<T>(&models, &sidecars, resolving)?.into_iter();
+        let mut slices = reads_before_planning::<T>(&models, &sidecars, resolving)?.into_iter();
         for (model, sidecar) in models.iter().zip(sidecars) {
             let read = Planned::plan_read::<T>(
                 model,
                 sidecar,
-                reads.next().flatten(),
+                slices.next().unwrap_or_default(),
                 false,
                 EditHandling {
                     edits,

@@ -380,6 +380,7 @@ pub mod index_io;
 pub mod journal;
 pub mod layout;
 pub mod lease;
+pub mod leased_slice;
 pub mod local;
 pub mod lock_object;
 pub mod meta;
