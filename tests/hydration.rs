@@ -473,6 +473,11 @@ fn a_model_made_present_under_its_lease_reads_its_partition_only_to_take_the_lea
             let reads = recording.take_reads();
             reads.iter().filter(|key| key.as_str() == partition).count()
         };
+        let records = || match std::fs::read_dir(locations.local_dir.join(".silt/leased")) {
+            Ok(entries) => entries.count(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(err) => panic!("{err}"),
+        };
         partition_reads();
         let leases = LeaseSet::acquire(
             datastore.clone(),
@@ -482,6 +487,7 @@ fn a_model_made_present_under_its_lease_reads_its_partition_only_to_take_the_lea
         )
         .await
         .unwrap();
+        assert_eq!(records(), 1, "the fence raise's slice recorded");
         let (presence, held) = make_present(&datastore, &[model("a")], LocalEdits::SetAside)
             .await
             .unwrap();
@@ -509,6 +515,7 @@ fn a_model_made_present_under_its_lease_reads_its_partition_only_to_take_the_lea
             .unwrap();
         drop(held);
         assert_eq!(partition_reads(), 1, "read again after our own commit");
+        assert_eq!(records(), 0, "forgotten by the commit");
         leases.release().await;
 
         // A lease taken and released with no commit: its record goes with it.
@@ -527,6 +534,7 @@ fn a_model_made_present_under_its_lease_reads_its_partition_only_to_take_the_lea
         drop(held);
         assert_eq!(partition_reads(), 0, "under the lease, no read");
         leases.release().await;
+        assert_eq!(records(), 0, "forgotten at the release");
     });
 
     // After the release, another clone commits; this one's next hydration

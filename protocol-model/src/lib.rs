@@ -25,10 +25,12 @@
 //!   version is never an edit.
 //! - **A leased slice** (`leased_slice.rs`): the fence raise that hands a
 //!   lease out records, in the client's cache, the partition version it
-//!   wrote, trusted until a TTL after the acquisition; hydration takes it
-//!   as the model's latest instead of reading the partition again. Every
-//!   commit of the client (leased or not) forgets it before it writes,
-//!   and so does the release. A record on disk outlives a crash.
+//!   wrote, trusted for half a TTL after the acquisition (one clock here,
+//!   and no force-release: those are argued in `leased_slice.rs`);
+//!   hydration takes it as the model's latest instead of reading the
+//!   partition again. Every commit of the client (leased or not) forgets
+//!   it before it writes, and so does the release. A record on disk
+//!   outlives a crash.
 //! - **Anything can stop anywhere:** a client crashes (`kill -9`: its lease
 //!   and its commit in flight are gone, its working copy and its cache
 //!   stay) or stalls (every step interleaves with everyone else's, and time
@@ -449,11 +451,12 @@ impl Model for CommitProtocol {
                     generation,
                     renewed_at: now,
                 });
-                // Trusted while the lock stays live without a renewal.
+                // Trusted for half the TTL (the code's `until_ms`), well
+                // within the lock's life without a renewal.
                 next.clients[c as usize].leased_slice = Some(LeasedSlice {
                     model: m,
                     version: next.version[m as usize],
-                    until: now + TTL,
+                    until: now + TTL / 2,
                 });
             }
             Action::Renew(c) => {

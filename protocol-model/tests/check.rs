@@ -6,7 +6,7 @@
 //! stale and be taken over), 2 distinct edits, 2 leases granted per model.
 //! 3 clients × 2 models × 2 files at those bounds was 25.8 M states (about
 //! 4 minutes and 5.5 GB) before unleased commits multiplied the
-//! interleavings (2 × 2 × 2 went from 1.6 M to 31.7 M, and to 75.7 M with
+//! interleavings (2 × 2 × 2 went from 1.6 M to 31.7 M, and to 58.7 M with
 //! the leased slice); it has not been run since: `cargo test --manifest-path protocol-model/Cargo.toml -- --ignored`.
 
 use silt_protocol_model::{Bounds, CommitProtocol, Protocol};

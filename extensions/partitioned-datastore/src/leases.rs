@@ -154,7 +154,7 @@ fn acquire_model(model: &ModelRef, holder: HolderBody, ttl_ms: u32) -> Result<Le
             DATA_AREA,
             model,
             &fenced,
-            body.renewed_at.saturating_add(u64::from(ttl_ms)),
+            leased_slice::until_ms(body.renewed_at, ttl_ms),
         ),
         Err(err) => {
             store::delete_if(&key, &version)?;
@@ -219,12 +219,11 @@ impl Guest for Partitioned {
     }
 
     fn release(lease: Lease) -> Result<(), Error> {
-        // Before the lock goes: then others may write the partition. Were
-        // the record to stay, it would be trusted only until the TTL.
-        if let LockScope::Model(model) = &lease.scope
-            && let Err(err) = leased_slice::forget(DATA_AREA, model)
-        {
-            silt_extension::log_warn(&format!("{err:?}"));
+        // Before the lock goes, when others may write the partition; a
+        // record that cannot be removed keeps the lock until its TTL,
+        // which outlasts the record's trust.
+        if let LockScope::Model(model) = &lease.scope {
+            leased_slice::forget(DATA_AREA, model)?;
         }
         lease::release(&lease)
     }
@@ -238,6 +237,11 @@ impl Guest for Partitioned {
     }
 
     fn force_release(expected: LockInfo) -> Result<(), Error> {
+        // A lease of this cache's own (a killed `silt run`): its record
+        // goes first, as at release.
+        if let LockScope::Model(model) = &expected.scope {
+            leased_slice::forget(DATA_AREA, model)?;
+        }
         lock_object::force_release(&expected)
     }
 }

@@ -154,16 +154,6 @@ struct Slice {
     read: Option<Result<Fresh, Error>>,
 }
 
-/// Takes the slice a live lease of this cache wrote as the model's latest
-/// (as a read that found it would).
-fn take_leased(sidecar: &mut Sidecar, leased: Versioned) {
-    if sidecar.partition.is_some() && sidecar.store_version == leased.version {
-        return;
-    }
-    sidecar.partition = Some(leased.partition);
-    sidecar.store_version = leased.version;
-}
-
 /// Takes what a read of the model's slice found into `sidecar`; true when
 /// that changed the slice it holds.
 fn apply_read(sidecar: &mut Sidecar, read: Fresh, stats: &mut TransferStats) -> bool {
@@ -526,7 +516,7 @@ impl Planned {
     ) -> Result<Self, Error> {
         let prior_version = sidecar.store_version.clone();
         match (slice.leased, slice.read) {
-            (Some(leased), _) => take_leased(&mut sidecar, leased),
+            (Some(leased), _) => leased_slice::take(&mut sidecar, leased),
             (None, Some(read)) => {
                 apply_read(&mut sidecar, read?, stats);
             }

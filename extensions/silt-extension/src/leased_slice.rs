@@ -6,14 +6,22 @@
 //! slice it wrote was the partition's content at that moment; and while
 //! the lock object stays live, nobody else writes the partition (another
 //! lease waits for the lock; an unleased commit finds the holder recorded
-//! in the partition, asks the lock and is refused). So the record is
-//! trusted only until the lock would go stale without a renewal (its
-//! `renewed_at` plus its TTL, by this clock), and it is forgotten before
-//! every commit this cache makes and at release: the holder's own writes
-//! are the only ones that can come after it. A record a killed process
-//! left is trusted no longer than its lock lives on. `protocol-model/`
-//! checks this (a trusted record is the partition's latest in every state), and finds a stale one when a commit or
-//! the release keeps the record.
+//! in the partition, asks the lock and is refused). So a datastore that
+//! records a leased slice forgets it before each of its own writes of the
+//! partition and at release (the holder's writes are the only ones that
+//! can come after it), and a record is trusted for half the lock's TTL
+//! after it was written ([`until_ms`]), by this clock: a record a killed
+//! process left is trusted no longer than its lock lives on, with half a
+//! TTL to spare for another host's clock running ahead (which judges the
+//! lock stale by its own). `protocol-model/` checks the rule (a trusted
+//! record is the partition's latest in every state) and finds a stale one
+//! when a commit or the release keeps the record.
+//!
+//! What it does not cover: a force-release of the live lock from another
+//! clone, followed there by a commit, within that half TTL: this clone's
+//! hydration may then take the slice from before that commit (never a
+//! slice that did not land). A force-release breaks the holder's lease in
+//! any case; its own commits are fenced out.
 //!
 //! Like every cache file, a missing or unreadable record costs a read,
 //! never data.
@@ -35,6 +43,7 @@ use sha2::{Digest, Sha256};
 use crate::cache_file;
 use crate::clock;
 use crate::layout::{self, CACHE_STATE_DIR};
+use crate::local::Sidecar;
 use crate::partition::{Partition, Versioned};
 use crate::silt::datastore::types::{Error, ModelRef};
 
@@ -42,12 +51,25 @@ use crate::silt::datastore::types::{Error, ModelRef};
 /// that a cache without any costs hydration one look, not one a model.
 const DIR: &str = "leased";
 
-/// One record: the slice, its store version, and until when it is trusted.
+/// One record: the slice, its store version, and when it is trusted.
 #[derive(Serialize, Deserialize)]
 struct Record {
     version: String,
+    /// When it was written: a clock now before it has been stepped back,
+    /// and the window cannot be judged.
+    written_ms: u64,
     until_ms: u64,
     partition: Partition,
+}
+
+/// Until when a record written at `renewed_at` (the lock's, as written)
+/// for a lock of `ttl_ms` is trusted: half the TTL.
+///
+/// ```no_run,standalone_crate
+/// assert_eq!(silt_extension::leased_slice::until_ms(1_000, 30_000), 16_000);
+/// ```
+pub fn until_ms(renewed_at: u64, ttl_ms: u32) -> u64 {
+    renewed_at.saturating_add(u64::from(ttl_ms) / 2)
 }
 
 /// The record of `model` in `area`, relative to the cache.
@@ -66,14 +88,15 @@ pub fn path(area: &str, model: &ModelRef) -> String {
 }
 
 /// Records `written`, the slice the fence raise of a lease wrote, trusted
-/// until `until_ms` (the lock's `renewed_at` plus its TTL as written).
-/// Best effort: a failure only costs hydration a read.
+/// until `until_ms` ([`until_ms`]). Best effort: a failure only costs
+/// hydration a read.
 pub fn remember(area: &str, model: &ModelRef, written: &Versioned, until_ms: u64) {
     let Some(version) = written.version.clone() else {
         return;
     };
     let record = Record {
         version,
+        written_ms: clock::now_ms(),
         until_ms,
         partition: written.partition.clone(),
     };
@@ -86,11 +109,12 @@ pub fn remember(area: &str, model: &ModelRef, written: &Versioned, until_ms: u64
 }
 
 /// Forgets `model`'s record: before a commit of this cache (the one write
-/// that may follow it) and at release.
+/// that may follow it), at release and at a force-release.
 ///
 /// # Errors
-/// `invalid-input` when a record is there and cannot be removed: a commit
-/// then does not go ahead (a later hydration would trust the record).
+/// `invalid-input` when a record is there and cannot be removed: a commit,
+/// or a release, then does not go ahead (a later hydration would trust
+/// the record).
 pub fn forget(area: &str, model: &ModelRef) -> Result<(), Error> {
     match std::fs::remove_file(layout::in_cache(&path(area, model))) {
         Ok(()) => Ok(()),
@@ -123,13 +147,23 @@ pub fn current(area: &str, model: &ModelRef) -> Option<Versioned> {
 }
 
 fn trusted(record: Record, area: &str, model: &ModelRef, now_ms: u64) -> Option<Versioned> {
-    let fits = record.partition.area == area
-        && record.partition.model_type == model.model_type
-        && record.partition.model_id == model.model_id;
-    (fits && now_ms <= record.until_ms && !record.version.is_empty()).then_some(Versioned {
-        partition: record.partition,
-        version: Some(record.version),
-    })
+    let in_time = record.written_ms <= now_ms && now_ms <= record.until_ms;
+    (record.partition.is_of(area, model) && in_time && !record.version.is_empty()).then_some(
+        Versioned {
+            partition: record.partition,
+            version: Some(record.version),
+        },
+    )
+}
+
+/// Takes `leased` as the model's latest slice into `sidecar` (as a read
+/// that found it would; nothing is read).
+pub fn take(sidecar: &mut Sidecar, leased: Versioned) {
+    if sidecar.partition.is_some() && sidecar.store_version == leased.version {
+        return;
+    }
+    sidecar.partition = Some(leased.partition);
+    sidecar.store_version = leased.version;
 }
 
 #[cfg(test)]
@@ -146,6 +180,7 @@ mod tests {
     fn record(of: &ModelRef, until_ms: u64) -> Record {
         Record {
             version: "v1".to_owned(),
+            written_ms: 100,
             until_ms,
             partition: Partition::empty("data", of),
         }
@@ -157,16 +192,19 @@ mod tests {
         let slice = trusted(record(&m, 1_000), "data", &m, 1_000).expect("trusted at its end");
         assert_eq!(slice.version.as_deref(), Some("v1"));
         assert!(trusted(record(&m, 1_000), "data", &m, 1_001).is_none());
+        // A clock stepped back past the record's writing: not judged.
+        assert!(trusted(record(&m, 1_000), "data", &m, 99).is_none());
     }
 
     #[test]
     fn a_record_of_another_model_or_area_is_not_trusted() {
         let (m1, m2) = (model("m-1"), model("m-2"));
-        assert!(trusted(record(&m1, 1_000), "data", &m2, 0).is_none());
-        assert!(trusted(record(&m1, 1_000), "other", &m1, 0).is_none());
+        assert!(trusted(record(&m1, 1_000), "data", &m1, 500).is_some());
+        assert!(trusted(record(&m1, 1_000), "data", &m2, 500).is_none());
+        assert!(trusted(record(&m1, 1_000), "other", &m1, 500).is_none());
         let mut no_version = record(&m1, 1_000);
         no_version.version.clear();
-        assert!(trusted(no_version, "data", &m1, 0).is_none());
+        assert!(trusted(no_version, "data", &m1, 500).is_none());
     }
 
     #[test]

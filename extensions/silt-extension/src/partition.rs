@@ -195,6 +195,18 @@ impl Partition {
         }
     }
 
+    /// True when this is the slice of `model` in `area` (what a cache
+    /// file that claims to hold it is checked against).
+    ///
+    /// ```no_run,standalone_crate
+    /// use silt_extension::partition::Partition;
+    /// # let model = silt_extension::silt::datastore::types::ModelRef { model_type: "vision/detector".into(), model_id: "m-42".into() };
+    /// assert!(Partition::empty("data", &model).is_of("data", &model));
+    /// ```
+    pub fn is_of(&self, area: &str, model: &ModelRef) -> bool {
+        self.area == area && self.model_type == model.model_type && self.model_id == model.model_id
+    }
+
     /// Parses a partition read from `key`, checking it describes `area`/`model`.
     ///
     /// # Errors

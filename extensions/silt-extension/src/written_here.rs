@@ -88,10 +88,7 @@ pub fn remember(area: &str, model: &ModelRef, written: &Versioned) {
 fn load(area: &str, model: &ModelRef) -> Option<Versioned> {
     let bytes = cache_file::read_file(&path(area, model)).ok()?;
     let written: Written = serde_json::from_slice(&bytes).ok()?;
-    let fits = written.partition.area == area
-        && written.partition.model_type == model.model_type
-        && written.partition.model_id == model.model_id;
-    fits.then_some(Versioned {
+    written.partition.is_of(area, model).then_some(Versioned {
         partition: written.partition,
         version: Some(written.version),
     })
