@@ -469,6 +469,19 @@ fn a_model_made_present_under_its_lease_reads_its_partition_only_to_take_the_lea
         let locations = silt::locations::Locations::discover(clone.path()).unwrap();
         let policy = LeasePolicy::from_config(&locations.config.locks).unwrap();
         let mut signals = Signals::listen().unwrap();
+        let mut lease_on_a = async || {
+            let scopes = vec![LockScope::Model(model("a"))];
+            LeaseSet::acquire(datastore.clone(), scopes, &policy, &mut signals)
+                .await
+                .unwrap()
+        };
+        // The files fetched; the working-copy locks let go at once.
+        let make_a_present = async |edits| {
+            let (presence, _held) = make_present(&datastore, &[model("a")], edits)
+                .await
+                .unwrap();
+            presence.fetched.objects
+        };
         let partition_reads = || {
             let reads = recording.take_reads();
             reads.iter().filter(|key| key.as_str() == partition).count()
@@ -479,20 +492,9 @@ fn a_model_made_present_under_its_lease_reads_its_partition_only_to_take_the_lea
             Err(err) => panic!("{err}"),
         };
         partition_reads();
-        let leases = LeaseSet::acquire(
-            datastore.clone(),
-            vec![LockScope::Model(model("a"))],
-            &policy,
-            &mut signals,
-        )
-        .await
-        .unwrap();
+        let leases = lease_on_a().await;
         assert_eq!(records(), 1, "the fence raise's slice recorded");
-        let (presence, held) = make_present(&datastore, &[model("a")], LocalEdits::SetAside)
-            .await
-            .unwrap();
-        drop(held);
-        assert_eq!(presence.fetched.objects, 2);
+        assert_eq!(make_a_present(LocalEdits::SetAside).await, 2);
         assert_eq!(partition_reads(), 1, "the acquisition's read only");
 
         // Our own commit under the lease: the slice the fence raise wrote
@@ -510,35 +512,22 @@ fn a_model_made_present_under_its_lease_reads_its_partition_only_to_take_the_lea
             .await
             .unwrap();
         partition_reads();
-        let (_, held) = make_present(&datastore, &[model("a")], LocalEdits::Keep)
-            .await
-            .unwrap();
-        drop(held);
+        make_a_present(LocalEdits::Keep).await;
         assert_eq!(partition_reads(), 1, "read again after our own commit");
         assert_eq!(records(), 0, "forgotten by the commit");
         leases.release().await;
 
         // A lease taken and released with no commit: its record goes with it.
-        let leases = LeaseSet::acquire(
-            datastore.clone(),
-            vec![LockScope::Model(model("a"))],
-            &policy,
-            &mut signals,
-        )
-        .await
-        .unwrap();
+        let leases = lease_on_a().await;
         partition_reads();
-        let (_, held) = make_present(&datastore, &[model("a")], LocalEdits::Keep)
-            .await
-            .unwrap();
-        drop(held);
+        make_a_present(LocalEdits::Keep).await;
         assert_eq!(partition_reads(), 0, "under the lease, no read");
         leases.release().await;
         assert_eq!(records(), 0, "forgotten at the release");
     });
 
     // After the release, another clone commits; this one's next hydration
-    // (within the released lease's TTL) sees it.
+    // sees it (no record is left to take instead).
     let staged = writer.write_input("one.txt.in", "written after the release");
     writer.ok(&["data", "put", "t/a", "one.txt", &staged]);
     runtime.block_on(async {

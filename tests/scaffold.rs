@@ -118,7 +118,8 @@ fn edit(project: &Path, file: &str, from: &str, to: &str) {
 #[test]
 fn a_datastore_that_never_raises_its_partition_fence_fails_the_suite() {
     // What an author did in the walk-through: took the template and removed
-    // the partition fence. Removing the raise at acquisition alone is
+    // the partition fence (the partition as read stands in for the one the
+    // raise would have written). Removing the raise at acquisition alone is
     // enough: the commit's own fence check stays, but nothing raised the
     // fence, so it has nothing to refuse. The SDK's look at the lock object
     // before each compare-and-swap still refuses a stale or forged lease,
@@ -131,8 +132,8 @@ fn a_datastore_that_never_raises_its_partition_fence_fails_the_suite() {
     edit(
         &project,
         "src/leases.rs",
-        "    if let Err(err) = raise_fence(model, partition, body.generation, &body.token) {\n        store::delete_if(&key, &version)?;\n        return Err(err);\n    }\n",
-        "    let _ = (raise_fence, partition);\n",
+        "    match raise_fence(model, partition, body.generation, &body.token) {\n",
+        "    let _ = raise_fence;\n    match Ok::<partition::Versioned, Error>(partition) {\n",
     );
     let component = cargo_build(&project, "my-unfenced");
     let (code, stdout, stderr) = contract_suite(home.path(), &component);

@@ -149,7 +149,7 @@ fn acquire_model(model: &ModelRef, holder: HolderBody, ttl_ms: u32) -> Result<Le
     match raise_fence(model, partition, body.generation, &body.token) {
         // Nobody else writes the partition while the lock lives: the slice
         // just written is the latest until our own next commit (which
-        // forgets it) or the lock's TTL without a renewal.
+        // forgets it); trusted for half the lock's TTL.
         Ok(fenced) => leased_slice::remember(
             DATA_AREA,
             model,

@@ -25,7 +25,7 @@ use super::{Writer, cargo_manifest, rust_commands, write_rust_common};
 use crate::runtime::metadata::API_VERSION;
 
 /// The SDK crate, vendored into the project as `silt-extension/`.
-const SDK_FILES: [(&str, &str); 34] = embedded!["extensions/silt-extension":
+const SDK_FILES: [(&str, &str); 35] = embedded!["extensions/silt-extension":
     "Cargo.toml",
     "src/cache_file.rs",
     "src/change.rs",
@@ -38,6 +38,7 @@ const SDK_FILES: [(&str, &str); 34] = embedded!["extensions/silt-extension":
     "src/journal.rs",
     "src/layout.rs",
     "src/lease.rs",
+    "src/leased_slice.rs",
     "src/lib.rs",
     "src/local.rs",
     "src/lock_object.rs",
