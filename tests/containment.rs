@@ -153,6 +153,65 @@ fn get_never_delivers_a_file_through_a_link() {
 }
 
 #[test]
+fn put_never_reads_a_given_file_through_a_link_in_the_working_copy() {
+    let project = Project::new(Backend::Dir, "");
+    let outside = Outside::new();
+    let input = project.write_input("input", "committed\n");
+    project.ok(&["data", "put", "t/m", "a.txt", &input]);
+    project.ok(&["data", "get", "t/m", "a.txt"]);
+    let working = project.model_dir("t/m").join("a.txt");
+    // A real file of the working copy is given as it is.
+    project.ok(&["data", "put", "t/m", "copy.txt", working.to_str().unwrap()]);
+
+    let secret = outside.path().join("secret");
+    let mine = project.path().join("mine");
+    symlink(&working, &mine).unwrap();
+    plant(&working, &secret);
+    let planted_dir = project.model_dir("t/d");
+    plant(&planted_dir, outside.path());
+    // The planted file, a planted directory on the way, and the user's own
+    // link (outside the working copy) to the planted file.
+    for given in [working.clone(), planted_dir.join("secret"), mine] {
+        let (code, _, stderr) =
+            project.run(&["data", "put", "t/m", "b.txt", given.to_str().unwrap()]);
+        assert_eq!(code, DATA_ERROR, "{}: {stderr}", given.display());
+        assert!(stderr.contains("symbolic link"), "{stderr}");
+    }
+    let (code, _, stderr) = project.run(&["data", "get", "t/m", "b.txt"]);
+    assert_ne!(code, 0, "nothing was committed: {stderr}");
+    outside.assert_untouched("put of planted links");
+}
+
+#[test]
+fn get_refuses_an_output_in_the_working_copy() {
+    let project = Project::new(Backend::Dir, "");
+    let outside = Outside::new();
+    let input = project.write_input("input", "committed\n");
+    project.ok(&["data", "put", "t/m", "a.txt", &input]);
+    let planted_dir = project.model_dir("t/d");
+    plant(&planted_dir, outside.path());
+    for output in [
+        planted_dir.join("delivered"),
+        planted_dir.join("secret"),
+        project.model_dir("t/m").join("copy.txt"),
+    ] {
+        let (code, stdout, stderr) = project.run(&[
+            "data",
+            "get",
+            "t/m",
+            "a.txt",
+            "-o",
+            output.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 2, "{}: {stderr}", output.display());
+        assert!(stderr.contains("in the working copy"), "{stderr}");
+        assert!(stdout.is_empty());
+    }
+    assert!(!project.model_dir("t/m").join("copy.txt").exists());
+    outside.assert_untouched("get into planted links");
+}
+
+#[test]
 fn run_refuses_a_model_directory_that_leads_elsewhere() {
     let project = Project::new(Backend::Dir, "");
     let outside = Outside::new();

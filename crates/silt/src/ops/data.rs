@@ -22,6 +22,7 @@ use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 
 use super::Project;
+use super::given_path::{self, GivenPath};
 use crate::beneath::{Beneath, LinkRefused};
 use crate::capabilities::delivery::{DELIVERY_DIR, Delivered, Delivery};
 use crate::capabilities::sending::{FileShape, GivenFile, SEND_DIR, StagedFile};
@@ -29,7 +30,7 @@ use crate::datastore::{
     Claim, Datastore, LAZY_HYDRATION, WorkingCopy, WorkingCopyGuard, commit_one, make_present,
     model_label, remove_stale_staging,
 };
-use crate::exit::{ContentMismatch, InputChanged};
+use crate::exit::{ContentMismatch, InputChanged, UsageError};
 use crate::runtime::bindings::exports::silt::datastore::models::{FileEntry, FileVersion};
 use crate::runtime::bindings::silt::datastore::types::{Base, LocalEdits, ModelRef};
 use crate::runtime::guest_text;
@@ -82,11 +83,7 @@ pub fn put(
     let policy = project.lease_policy()?;
     project.with_datastore(async |datastore| {
         let opened = match source {
-            Source::File(path) => {
-                let file = std::fs::File::open(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                Some((path, file))
-            }
+            Source::File(path) => Some((path, open_given(datastore, path)?)),
             Source::Stdin => None,
         };
         let before = datastore.traffic().requests();
@@ -120,6 +117,40 @@ pub fn put(
             requests: datastore.traffic().requests() - before,
         })
     })
+}
+
+/// Opens the file given to `put`. One in the working copy is opened
+/// beneath it: a link an extension planted there is refused, never
+/// followed to a file of the user's that the commit would hand it.
+fn open_given(datastore: &Datastore, path: &Path) -> anyhow::Result<std::fs::File> {
+    let cannot = || format!("cannot read {}", path.display());
+    match given_path::locate(path, datastore.local_dir()).with_context(cannot)? {
+        GivenPath::Outside(resolved) => std::fs::File::open(resolved).with_context(cannot),
+        GivenPath::InWorkingCopy(relative) => datastore
+            .local()
+            .and_then(|local| local.open_read(relative))
+            .with_context(cannot),
+    }
+}
+
+/// Refuses an output in the working copy: the extension writes there, so
+/// a directory on the way may be a link it planted, and a file delivered
+/// there would be taken for a local edit.
+fn refuse_output_in_working_copy(datastore: &Datastore, output: &Path) -> anyhow::Result<()> {
+    let (dir, _) = output_parts(output)?;
+    match given_path::locate(&dir, datastore.local_dir())
+        .with_context(|| format!("cannot write {}", output.display()))?
+    {
+        GivenPath::Outside(_) => Ok(()),
+        GivenPath::InWorkingCopy(_) => Err(UsageError(format!(
+            "{} is in the working copy ({}), which the extension manages: \
+             give an output outside it (the working copy's own file is made present by \
+             `silt datastore hydrate`)",
+            output.display(),
+            datastore.local_dir().display()
+        ))
+        .into()),
+    }
 }
 
 /// From this size on, a file given to `put` is sent from where it is, to
@@ -276,6 +307,9 @@ pub fn get(
         Destination::Stdout => None,
     };
     project.with_datastore(async |datastore| {
+        if let Some(path) = output {
+            refuse_output_in_working_copy(datastore, path)?;
+        }
         let what = || format!("{} {}", model_label(model), guest_text(name));
         if version.is_none()
             && let Some(present) = working_copy_file(datastore, model, name).await?

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod data;
 pub mod extension;
 pub mod gc;
+mod given_path;
 pub mod hydrate;
 pub mod init;
 pub mod locks;
