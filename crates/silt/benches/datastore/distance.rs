@@ -5,7 +5,8 @@
 //! sequence (the critical path, from the timeline of every request). Far
 //! from the store, no client can finish in less than its requests in
 //! sequence × the round trip: that is the scenario's physical limit, and
-//! the ratio to it says what the rest costs.
+//! the ratio to it says what the rest costs. Scenarios 1, 4 and 5 are the
+//! median of several runs at each distance (one run moves by a few ms).
 
 use std::time::Instant;
 
@@ -22,13 +23,17 @@ use crate::{Shared, Sizes, Traffic};
 /// One scenario at one distance.
 #[derive(Serialize)]
 pub struct Measured {
-    /// Wall time (a write: p50).
+    /// Wall time (a write, a no-op sync, a cold clone: the p50 of
+    /// `Sizes::writes` runs).
     pub ms: f64,
-    /// Requests of every kind (a write: per write).
+    /// Requests of every kind (a write: per write; a no-op sync, a cold
+    /// clone: p50).
     pub requests: u64,
-    /// Requests one after another (a write: p50).
+    /// Requests one after another (a write, a no-op sync, a cold clone:
+    /// p50).
     pub in_sequence: usize,
-    /// Bytes each way, together (a write: per write).
+    /// Bytes each way, together (a write: per write; a no-op sync, a cold
+    /// clone: p50).
     pub bytes: u64,
     /// What else must hold (writers landed, lost updates, versions expired).
     pub outcome: String,
@@ -43,6 +48,20 @@ impl Measured {
             in_sequence,
             bytes: traffic.bytes_down + traffic.bytes_up,
             outcome,
+        }
+    }
+
+    /// The median of several runs of one scenario, each figure on its own
+    /// (time, requests and requests in sequence need not come from one run).
+    fn p50(runs: &[Self]) -> Self {
+        let median =
+            |of: &dyn Fn(&Self) -> f64| percentile(&runs.iter().map(of).collect::<Vec<f64>>(), 0.5);
+        Self {
+            ms: median(&|m| m.ms),
+            requests: median(&|m| m.requests as f64) as u64,
+            in_sequence: median(&|m| m.in_sequence as f64) as usize,
+            bytes: median(&|m| m.bytes as f64) as u64,
+            outcome: String::new(),
         }
     }
 
@@ -141,11 +160,21 @@ pub async fn run(extension: &str, shared: &Shared, main: &Clone, sizes: &Sizes) 
     // Before the concurrent writers, whose journal entries a pull right
     // after them reads again (a lost compare-and-swap's announcement stays
     // pending until settled). Up to date first, at each distance: then the
-    // pull that finds nothing.
+    // pulls that find nothing.
+    let runs = sizes.writes;
     let noop = async || {
         scenarios::timed_pull(main, shared).await;
-        let (t, _) = scenarios::timed_pull(main, shared).await;
-        Measured::new(t.ms, &t.traffic, t.in_sequence, String::new())
+        let mut each = Vec::new();
+        for _ in 0..runs {
+            let (t, _) = scenarios::timed_pull(main, shared).await;
+            each.push(Measured::new(
+                t.ms,
+                &t.traffic,
+                t.in_sequence,
+                String::new(),
+            ));
+        }
+        Measured::p50(&each)
     };
     at(false);
     let near = noop().await;
@@ -154,10 +183,21 @@ pub async fn run(extension: &str, shared: &Shared, main: &Clone, sizes: &Sizes) 
     pair("4. no-op sync", near, far);
 
     let data_bytes = (largest * sizes.files_per_model * 1024) as u64;
-    let cold = async |at_model: usize| {
-        let c =
-            scenarios::cold_clone_one_model(extension, shared, model(at_model), data_bytes).await;
-        Measured::new(c.ms, &c.traffic, c.in_sequence, String::new())
+    // A fresh clone each run, near on even models from the middle on, far
+    // on odd ones (none of them another scenario's).
+    let cold = async |first_model: usize| {
+        let mut each = Vec::new();
+        for run in 0..runs {
+            let target = model(first_model + 2 * run);
+            let c = scenarios::cold_clone_one_model(extension, shared, target, data_bytes).await;
+            each.push(Measured::new(
+                c.ms,
+                &c.traffic,
+                c.in_sequence,
+                String::new(),
+            ));
+        }
+        Measured::p50(&each)
     };
     at(false);
     let near = cold(largest / 2).await;
