@@ -124,8 +124,8 @@ pub fn put(
 /// followed to a file of the user's that the commit would hand it.
 fn open_given(datastore: &Datastore, path: &Path) -> anyhow::Result<std::fs::File> {
     let cannot = || format!("cannot read {}", path.display());
-    match given_path::locate(path, datastore.local_dir()).with_context(cannot)? {
-        GivenPath::Outside(resolved) => std::fs::File::open(resolved).with_context(cannot),
+    match locate(datastore, path).with_context(cannot)? {
+        GivenPath::Outside(outside) => std::fs::File::open(outside).with_context(cannot),
         GivenPath::InWorkingCopy(relative) => datastore
             .local()
             .and_then(|local| local.open_read(relative))
@@ -133,15 +133,21 @@ fn open_given(datastore: &Datastore, path: &Path) -> anyhow::Result<std::fs::Fil
     }
 }
 
-/// Refuses an output in the working copy: the extension writes there, so
-/// a directory on the way may be a link it planted, and a file delivered
-/// there would be taken for a local edit.
-fn refuse_output_in_working_copy(datastore: &Datastore, output: &Path) -> anyhow::Result<()> {
-    let (dir, _) = output_parts(output)?;
-    match given_path::locate(&dir, datastore.local_dir())
-        .with_context(|| format!("cannot write {}", output.display()))?
-    {
-        GivenPath::Outside(_) => Ok(()),
+/// Where `path`, named by the user, leads (see [`given_path::locate`]).
+/// The working copy is made first if missing: located against nothing, a
+/// path could lead into it once a call has made it, with a guest's link
+/// on the way.
+fn locate(datastore: &Datastore, path: &Path) -> std::io::Result<GivenPath> {
+    let local = datastore.local()?;
+    given_path::locate(path, &std::env::current_dir()?, local.path())
+}
+
+/// The path to deliver `output` to: refused in the working copy (the
+/// extension writes there, so a directory on the way may be a link it
+/// planted, and a file delivered there would be taken for a local edit).
+fn output_outside_working_copy(datastore: &Datastore, output: &Path) -> anyhow::Result<PathBuf> {
+    match locate(datastore, output).with_context(|| format!("cannot write {}", output.display()))? {
+        GivenPath::Outside(outside) => Ok(outside),
         GivenPath::InWorkingCopy(_) => Err(UsageError(format!(
             "{} is in the working copy ({}), which the extension manages: \
              give an output outside it (the working copy's own file is made present by \
@@ -307,9 +313,10 @@ pub fn get(
         Destination::Stdout => None,
     };
     project.with_datastore(async |datastore| {
-        if let Some(path) = output {
-            refuse_output_in_working_copy(datastore, path)?;
-        }
+        let located = output
+            .map(|path| output_outside_working_copy(datastore, path))
+            .transpose()?;
+        let output = located.as_deref();
         let what = || format!("{} {}", model_label(model), guest_text(name));
         if version.is_none()
             && let Some(present) = working_copy_file(datastore, model, name).await?
